@@ -1,0 +1,113 @@
+// Package clients holds mailsim's simulated devices — PC, phone and webmail
+// clients speaking IMAP, POP3 and SMTP to a real server — and the
+// device-local view each keeps of its mailbox.
+package clients
+
+import (
+	"context"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Outcome classifies how a protocol command ended. Values are bounded and are
+// used as metric labels.
+type Outcome string
+
+// The outcomes of a command.
+const (
+	OutcomeOK    Outcome = "ok"    // tagged OK, +OK, 2xx
+	OutcomeNo    Outcome = "no"    // IMAP NO, POP3 -ERR, SMTP 4xx/5xx
+	OutcomeBad   Outcome = "bad"   // IMAP BAD (the server did not understand)
+	OutcomeError Outcome = "error" // network error, timeout, garbage reply
+)
+
+// CommandEvent is one protocol command a device (or the injector) made.
+type CommandEvent struct {
+	// Protocol is "imap", "pop3", "smtp" or "lmtp".
+	Protocol string
+	// Command is the command name, upper case, "UID " prefix kept
+	// ("UID FETCH"), never arguments.
+	Command  string
+	Outcome  Outcome
+	Duration time.Duration
+}
+
+// Recorder receives what devices do on the wire. Implementations must be
+// safe for concurrent use and cheap: they are called on every command.
+type Recorder interface {
+	// Command is called once per finished command.
+	Command(ev CommandEvent)
+	// Bytes counts bytes read (in) and written (out) on a connection.
+	Bytes(protocol string, in, out int64)
+	// Connection is called with +1 when a connection opens and -1 when it
+	// closes.
+	Connection(protocol string, delta int)
+	// Login is called once per authentication attempt.
+	Login(protocol string, outcome Outcome)
+}
+
+// ActionKind is something a person does to mail on the device in hand.
+type ActionKind string
+
+// The actions a person takes. They are also the change kinds of the auditor,
+// with "deliver" added by the injector.
+const (
+	ActRead    ActionKind = "read"
+	ActReply   ActionKind = "reply"
+	ActForward ActionKind = "forward"
+	ActFlag    ActionKind = "flag"
+	ActMove    ActionKind = "move"
+	ActDelete  ActionKind = "delete"
+	ActSend    ActionKind = "send"
+)
+
+// Action is one thing the person does.
+type Action struct {
+	Kind ActionKind
+	// MessageID is the message acted on (not used by send).
+	MessageID string
+	// Folder is the destination of a move.
+	Folder string
+	// To are the recipients of send and forward (reply answers the
+	// original's sender).
+	To []string
+	// Size is the approximate size of a new message (send).
+	Size int64
+}
+
+// Result says what an action did.
+type Result struct {
+	// Published is true when the change reached the server, where the
+	// user's other devices can see it (IMAP STORE/MOVE/APPEND succeeded);
+	// false when it stayed on this device (POP3 local state).
+	Published bool
+	// Sent is the Message-ID of the message the action sent (reply,
+	// forward, send), or "".
+	Sent string
+	// Folder and Flags are the message's state on this device after the
+	// action (for delete: Folder "" when the message is gone, "Trash" when
+	// it was moved there).
+	Folder string
+	Flags  view.Flags
+}
+
+// Device is one simulated device of one user.
+type Device interface {
+	// ID identifies the device in logs and reports ("user1/pc-imap"); it is
+	// never a metric label.
+	ID() string
+	// Profile is the device's profile from the scenario.
+	Profile() *scenarios.DeviceProfile
+	// Run syncs the device with the server until ctx is done: connects,
+	// logs in, polls or IDLEs, reconnects with backoff after failures. It
+	// returns nil when ctx is done, or an error only for a failure that
+	// retrying cannot fix (none so far: failures are recorded and retried).
+	Run(ctx context.Context) error
+	// View returns a copy of what the device shows its person now.
+	View() view.Snapshot
+	// Do performs an action on the device, over the wire or locally as the
+	// device's protocol allows. It is safe to call while Run is running.
+	Do(ctx context.Context, a Action) (Result, error)
+}

@@ -1,0 +1,96 @@
+// Package view describes what one simulated device shows its person: the
+// messages it knows, each with its folder and flags. Devices produce views,
+// the auditor compares them. A view is keyed by Message-ID, the identity of a
+// message everywhere in mailsim.
+package view
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Flags is a set of the message flags mailsim tracks for divergence.
+type Flags uint8
+
+// The flags that count for divergence (DESIGN.md, Divergence).
+const (
+	Seen      Flags = 1 << iota // \Seen
+	Answered                    // \Answered
+	Flagged                     // \Flagged
+	Forwarded                   // $Forwarded
+)
+
+// Tracked is the set of every flag that counts for divergence.
+const Tracked = Seen | Answered | Flagged | Forwarded
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{{Seen, `\Seen`}, {Answered, `\Answered`}, {Flagged, `\Flagged`}, {Forwarded, `$Forwarded`}}
+
+// ParseFlag maps an IMAP flag or keyword to a tracked flag; untracked flags
+// (\Deleted, \Draft, \Recent, other keywords) map to 0. Matching is
+// case-insensitive, as in IMAP.
+func ParseFlag(s string) Flags {
+	for _, fn := range flagNames {
+		if strings.EqualFold(fn.name, s) {
+			return fn.f
+		}
+	}
+	return 0
+}
+
+// Has reports whether every flag of g is in f.
+func (f Flags) Has(g Flags) bool { return f&g == g }
+
+// Strings returns the IMAP names of the flags in f, in a fixed order.
+func (f Flags) Strings() []string {
+	var out []string
+	for _, fn := range flagNames {
+		if f.Has(fn.f) {
+			out = append(out, fn.name)
+		}
+	}
+	return out
+}
+
+// String formats f as an IMAP flag list, e.g. "(\Seen \Answered)".
+func (f Flags) String() string { return "(" + strings.Join(f.Strings(), " ") + ")" }
+
+// Message is one message as a device shows it.
+type Message struct {
+	// ID is the Message-ID header value, angle brackets included.
+	ID string
+	// Folder is the folder name as the person sees it: "INBOX", "Sent",
+	// "Trash", "Archive", ... IMAP devices use the server's mailbox name; POP3
+	// devices use the same names for their local folders.
+	Folder string
+	// Flags are the tracked flags the device shows.
+	Flags Flags
+}
+
+// Snapshot is a device's view at one moment. Snapshots are values: the
+// producer hands out a copy the consumer may keep.
+type Snapshot struct {
+	// Messages by Message-ID.
+	Messages map[string]Message
+	// Synced is the simulated time of the device's last completed sync with
+	// the server (zero if it never completed one). Changes made on the
+	// server after Synced cannot be in the view yet.
+	Synced time.Time
+	// Window, when positive, is the number of newest INBOX messages the
+	// device keeps (a phone's sync window); older ones are outside its view
+	// by design.
+	Window int
+}
+
+// IDs returns the Message-IDs of s in sorted order.
+func (s Snapshot) IDs() []string {
+	ids := make([]string, 0, len(s.Messages))
+	for id := range s.Messages {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

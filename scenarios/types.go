@@ -1,0 +1,250 @@
+package scenarios
+
+import "time"
+
+// Scenario is a loaded, validated scenario (SCENARIO.md, version 1) with every
+// default applied and every ${VAR} expanded. Treat it as read-only.
+type Scenario struct {
+	// Source is the file the scenario came from ("quickstart" for a shipped
+	// one), used in error messages and reports.
+	Source      string
+	Version     int
+	Name        string
+	Description string
+	// Seed makes runs reproducible. Default 1.
+	Seed int64
+	// Duration is the wall-clock length of the active phase. Default 1m.
+	Duration time.Duration
+	// TimeScale is simulated seconds per wall second. Default 1.
+	TimeScale float64
+	// RampUp spreads user starts evenly over this wall time. Default 0.
+	RampUp time.Duration
+	// Settle is the wall time after Duration when people stop acting and
+	// devices keep syncing. Default 10s.
+	Settle time.Duration
+	// Target is nil when the scenario runs against the embedded server.
+	Target *Target
+	Users  Users
+	// Groups in the order the scenario lists them.
+	Groups []*Group
+	// Behaviors and Devices by name.
+	Behaviors map[string]*Behavior
+	Devices   map[string]*DeviceProfile
+	// Hand says how likely the person is to use each device kind when
+	// acting (the device "in hand"); weights, not necessarily summing to 1.
+	// Default pc 0.6, phone 0.3, webmail 0.1.
+	Hand map[Kind]float64
+	// Audit is the wall-clock interval between divergence audits. Default 2s.
+	Audit      time.Duration
+	Thresholds []Threshold
+}
+
+// TLSMode is how a connection is secured.
+type TLSMode string
+
+// The TLS modes of an endpoint.
+const (
+	TLSNone     TLSMode = "none"
+	TLSStartTLS TLSMode = "starttls"
+	TLSImplicit TLSMode = "implicit"
+)
+
+// Endpoint is a server address with its TLS mode.
+type Endpoint struct {
+	Addr string
+	TLS  TLSMode
+}
+
+// DeliveryProtocol is how the traffic injector puts inbound mail on the server.
+type DeliveryProtocol string
+
+// The delivery protocols.
+const (
+	DeliverLMTP       DeliveryProtocol = "lmtp"
+	DeliverSMTP       DeliveryProtocol = "smtp"
+	DeliverIMAPAppend DeliveryProtocol = "imap-append"
+)
+
+// Delivery is the inbound injection endpoint.
+type Delivery struct {
+	Protocol DeliveryProtocol
+	Addr     string
+	TLS      TLSMode
+}
+
+// Target names a real server. Nil endpoints are not configured.
+type Target struct {
+	IMAP               *Endpoint
+	POP3               *Endpoint
+	Submission         *Endpoint
+	Delivery           *Delivery
+	InsecureSkipVerify bool
+	MetricsURL         string
+	// Domain is the mail domain of the simulated users' addresses
+	// (user1@Domain). Default "example.com".
+	Domain string
+}
+
+// Users is the population.
+type Users struct {
+	Count int
+	// Username is the pattern with {n} / {n:04}; empty when File is used.
+	Username string
+	// Password for every user (after ${VAR} expansion); ignored for users
+	// from File that carry their own.
+	Password string
+	// File, if set, is the user file that was read (lines "user" or
+	// "user:password"); Names holds its entries in order.
+	File  string
+	Names []Credential
+}
+
+// Credential is one user's login.
+type Credential struct {
+	Username string
+	Password string
+}
+
+// Group is a share of the population with its devices and behavior.
+type Group struct {
+	Name string
+	// Share of the population, 0 < Share <= 1.
+	Share float64
+	// Devices names device profiles, in order; a user of the group has one
+	// device of each.
+	Devices  []string
+	Behavior string
+}
+
+// Size is a byte count.
+type Size int64
+
+// Range is an inclusive size range.
+type Range struct{ Min, Max Size }
+
+// Inbound is the mail arriving to each user.
+type Inbound struct {
+	// Interval is the mean simulated time between arrivals (Poisson); 0
+	// means no mail of this kind.
+	Interval time.Duration
+	Size     Range
+	// Attachments is the share of messages with an attachment, 0..1.
+	Attachments float64
+}
+
+// Send is how often the person writes new mail.
+type Send struct {
+	// Interval is the mean simulated time between new messages; 0 disables.
+	Interval time.Duration
+	// WriteTime is how long a message sits in Drafts before it is sent.
+	WriteTime time.Duration
+	// Recipients: share of new mail addressed to other simulated users
+	// (the rest goes to an external domain). Default 0.5.
+	Internal float64
+}
+
+// OnNewMail holds the probabilities (0..1) of each action on a new message.
+type OnNewMail struct {
+	Read, Reply, Forward, Flag, Move, Delete float64
+}
+
+// Behavior is what a person does, whatever device is in hand.
+type Behavior struct {
+	Name    string
+	Inbound Inbound
+	// Spam arrives into the Junk folder (user+Junk).
+	Spam              Inbound
+	Send              Send
+	OnNewMail         OnNewMail
+	ActionDelay       time.Duration
+	ActionRepeatDelay time.Duration
+	// Folders the person files mail into (move).
+	Folders []string
+	// SessionLength is how long the person keeps one device in hand.
+	SessionLength time.Duration
+}
+
+// Kind is the kind of a device.
+type Kind string
+
+// The device kinds.
+const (
+	KindPC      Kind = "pc"
+	KindPhone   Kind = "phone"
+	KindWebmail Kind = "webmail"
+)
+
+// Protocol is a mail access protocol.
+type Protocol string
+
+// The access protocols of devices.
+const (
+	IMAP Protocol = "imap"
+	POP3 Protocol = "pop3"
+)
+
+// Network shapes a device's connection. Zero values mean no shaping.
+type Network struct {
+	// Latency is added (wall time) before each write reaches the server.
+	Latency time.Duration
+	// Bandwidth in bits per second; 0 is unlimited.
+	Bandwidth int64
+	// DisconnectEvery drops the connection after this simulated time.
+	DisconnectEvery time.Duration
+}
+
+// DeviceProfile is a named device kind × protocol with its settings. Fields
+// that do not apply to the profile's protocol are zero.
+type DeviceProfile struct {
+	Name     string
+	Kind     Kind
+	Protocol Protocol
+
+	// PollInterval is the simulated time between checks for new mail
+	// (POP3, and IMAP without IDLE). Defaults: pc-pop3 10m, phone 15m,
+	// pc-imap 10m.
+	PollInterval time.Duration
+	// LoginInterval, if set, makes the device log out and back in this
+	// often (imaptest login_interval).
+	LoginInterval time.Duration
+
+	// POP3 only.
+	LeaveOnServer            bool          // default true
+	DeleteAfter              time.Duration // 0 = never; default 14d
+	DeleteWhenDeletedLocally bool          // default true
+
+	// IMAP only.
+	Connections int    // long-lived connections; default pc 2, phone 1
+	Idle        bool   // default pc true, phone false
+	FetchNew    string // fetch items for new mail; default per kind
+	FetchOpen   string // fetch items when a message is opened; default "BODY.PEEK[]"
+	// FetchImmediate fetches bodies of new mail at once (imaptest
+	// imap_fetch_immediate); default pc true, phone false.
+	FetchImmediate bool
+	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
+
+	// Webmail only.
+	Refresh  time.Duration // default 60s
+	PageSize int           // default 50
+
+	Network Network
+}
+
+// Threshold is one pass/fail rule from the scenario, parsed.
+type Threshold struct {
+	// Expr is the text as written.
+	Expr string
+	// Metric is one of: divergence_ratio, users_converged_ratio, p50, p95,
+	// p99, error_rate, lost_messages, convergence_p50, convergence_p99.
+	Metric string
+	// Labels: for divergence_ratio / users_converged_ratio "group", for
+	// convergence_* "change"; for pXX the command as Protocol/Command.
+	Labels map[string]string
+	// Protocol and Command for pXX(imap.FETCH).
+	Protocol, Command string
+	// Op is one of < <= > >= == !=.
+	Op string
+	// Value is the right-hand side in base units: seconds for durations, a
+	// fraction for percentages ("1%" = 0.01), a plain number otherwise.
+	Value float64
+}
