@@ -1,0 +1,54 @@
+package clients
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Submitter sends a message a device wrote. The usual one speaks SMTP
+// submission to the target (NewSMTPSubmitter); when a scenario has no
+// submission server the engine supplies one that plays the MTA.
+type Submitter interface {
+	Submit(ctx context.Context, from string, to []string, raw []byte) error
+}
+
+// Options configure a device. Fields marked required must be set.
+type Options struct {
+	// ID names the device in logs and reports, e.g. "user1/pc-imap". Required.
+	ID string
+	// Profile is the device profile from the scenario. Required.
+	Profile *scenarios.DeviceProfile
+	// Username and Password log in; Address is the user's mail address
+	// (From of mail the device sends). Required.
+	Username, Password, Address string
+	// IMAP and POP3 are the server endpoints; the one matching
+	// Profile.Protocol is required.
+	IMAP, POP3 scenarios.Endpoint
+	// TLS is the base TLS configuration for tls modes starttls and implicit
+	// (ServerName is filled from the address when empty). Nil verifies
+	// against the system roots.
+	TLS *tls.Config
+	// Submitter sends mail for send, reply and forward. Nil makes those
+	// actions fail with an error.
+	Submitter Submitter
+	// Clock is the scenario clock; every interval of the profile is
+	// simulated time. Required.
+	Clock *simclock.Clock
+	// Recorder receives every command. Nil discards.
+	Recorder Recorder
+	// Seed seeds the device's random choices (message contents, jitter).
+	Seed int64
+	// OnChange, if set, is called after the device's view changed. It must
+	// be cheap and must not block or call back into the device.
+	OnChange func()
+	// Timeout bounds every network operation (dial, one command, one
+	// reply). Default 30s (wall time).
+	Timeout time.Duration
+	// Logger receives diagnostics. Nil discards.
+	Logger *slog.Logger
+}
