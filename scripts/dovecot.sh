@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# dovecot.sh — a private, self-contained Dovecot 2.3 instance for mailsim
+# tests, CI and baselines.
+#
+#   dovecot.sh start DIR [NUSERS]   start an instance in DIR (default 10 users)
+#   dovecot.sh stop DIR             stop exactly the instance in DIR
+#   dovecot.sh cpu DIR              print "CPU_SECONDS PROCESS_COUNT"
+#   dovecot.sh env DIR              print the KEY=VALUE lines of a running instance
+#
+# Everything (config, sockets, state, log, maildirs) lives under DIR; the
+# system configuration in /etc/dovecot and systemd are not used. Every
+# listener binds 127.0.0.1 only.
+#
+# start: users user1..userNUSERS with password $MAILSIM_PASSWORD (default
+# "pass") in a passwd-file; maildir under DIR/mail. Ports come from
+# IMAP_PORT, POP3_PORT, LMTP_PORT, METRICS_PORT when set, otherwise free
+# loopback ports are picked (and re-picked if Dovecot cannot bind them).
+# On success it prints KEY=VALUE lines (also written to DIR/env):
+# DIR CONF PID NUSERS PASSWORD IMAP_PORT POP3_PORT LMTP_PORT METRICS_PORT
+# IMAP_ADDR POP3_ADDR LMTP_ADDR METRICS_URL LOG.
+# Needs root: Dovecot drops privileges to the dovecot/dovenull users and to
+# MAIL_USER (default "vmail", created as a system user when missing), so
+# DIR and its parents must be traversable by those users.
+#
+# stop: signals the master pid from DIR/run/master.pid (never a process
+# name), waits for the master and every process it had started to exit,
+# and kills leftovers by pid after 15 s.
+#
+# cpu: user+system CPU seconds used so far by the master and its live
+# descendants, including children they have reaped; take the difference of
+# two readings.
+#
+# Requires: apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd
+set -euo pipefail
+
+PROG=${0##*/}
+
+usage() {
+	echo "usage: $PROG start DIR [NUSERS] | stop DIR | cpu DIR | env DIR" >&2
+	exit 2
+}
+
+die() {
+	echo "$PROG: $*" >&2
+	exit 1
+}
+
+# proc_table prints "pid ppid ticks" for every process, from one pass over
+# /proc (ticks = utime+stime+cutime+cstime).
+proc_table() {
+	# cat, not awk FILE...: processes may exit between glob and read
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '
+		{
+			pid = $1
+			line = $0
+			sub(/.*\) /, "", line)   # drop "pid (comm) ": fields from state on
+			split(line, f, " ")
+			print pid, f[2], f[12] + f[13] + f[14] + f[15]
+		}'
+}
+
+# tree ROOT prints "pid ticks" for ROOT and all its descendants.
+tree() {
+	proc_table | awk -v root="$1" '
+		{ parent[$1] = $2; ticks[$1] = $3 }
+		END {
+			keep[root] = 1; n = 1
+			while (n > 0) {
+				n = 0
+				for (p in parent)
+					if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; n++ }
+			}
+			for (p in keep) if (p in parent) print p, ticks[p]
+		}'
+}
+
+# master_pid DIR prints the live master pid of the instance in DIR, or fails.
+master_pid() {
+	local pidfile=$1/run/master.pid pid
+	[ -s "$pidfile" ] || return 1
+	pid=$(cat "$pidfile")
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	kill -0 "$pid" 2>/dev/null || return 1
+	echo "$pid"
+}
+
+# used_ports prints the local TCP ports in use (any state, IPv4 and IPv6).
+used_ports() {
+	local hex
+	{ cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true; } |
+		awk '$2 ~ /:/ { n = split($2, a, ":"); print a[n] }' |
+		while read -r hex; do echo $((16#$hex)); done | sort -un
+}
+
+# free_port prints a loopback port that no socket uses now, outside the
+# ephemeral range, and different from the ports given as arguments.
+free_port() {
+	local used port i
+	used=" $(used_ports | tr '\n' ' ') $* "
+	for ((i = 0; i < 200; i++)); do
+		port=$((20000 + RANDOM % 12000))
+		case $used in *" $port "*) continue ;; esac
+		echo "$port"
+		return 0
+	done
+	die "no free port found"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+render_conf() {
+	cat <<EOF
+# mailsim's private Dovecot 2.3 instance, rendered by scripts/dovecot.sh.
+# Nothing here touches /etc/dovecot or the system instance; every listener
+# is on 127.0.0.1.
+
+instance_name = mailsim-$INSTANCE_ID
+base_dir = $DIR/run
+state_dir = $DIR/state
+log_path = $DIR/log/dovecot.log
+info_log_path = $DIR/log/dovecot.log
+debug_log_path = $DIR/log/dovecot.log
+
+protocols = imap pop3 lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+# "user1@example.com" (LMTP recipients, logins with a domain) is user1
+auth_username_format = %Ln
+
+default_internal_user = dovecot
+default_login_user = dovenull
+default_process_limit = 100
+default_client_limit = 10000
+default_vsz_limit = 256M
+
+# ---- users: user1..userN from a passwd-file, one static mail uid
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DIR/etc/users
+}
+userdb {
+  driver = static
+  args = uid=$MAIL_USER gid=$MAIL_USER home=$DIR/mail/%u
+}
+first_valid_uid = 1
+first_valid_gid = 1
+
+# ---- storage: maildir, the special-use folders the embedded server has
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+}
+
+# ---- protocols
+protocol imap {
+  mail_max_userip_connections = 10000
+}
+protocol pop3 {
+  mail_max_userip_connections = 10000
+  pop3_uidl_format = %08Xu%08Xv
+}
+# LMTP to user+Folder delivers into Folder
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
+lda_mailbox_autocreate = yes
+lda_mailbox_autosubscribe = yes
+
+# ---- services: TCP listeners on 127.0.0.1 only
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 1
+  client_limit = 10000
+  vsz_limit = 1G
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $POP3_PORT
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 1
+  client_limit = 10000
+  vsz_limit = 1G
+}
+service imap {
+  process_limit = 4096
+}
+service pop3 {
+  process_limit = 4096
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+  process_limit = 256
+}
+service auth {
+  client_limit = 20000
+}
+service anvil {
+  client_limit = 20000
+}
+service stats {
+  client_limit = 20000
+  inet_listener http {
+    address = 127.0.0.1
+    port = $METRICS_PORT
+  }
+}
+
+# ---- OpenMetrics: GET http://127.0.0.1:$METRICS_PORT/metrics
+# Every metric exports dovecot_<name>_total and
+# dovecot_<name>_duration_seconds_total (sum), labelled by group_by fields.
+metric imap_command {
+  filter = event=imap_command_finished
+  group_by = cmd_name tagged_reply_state
+}
+metric smtp_command {
+  filter = event=smtp_server_command_finished
+  group_by = cmd_name status_code
+}
+metric mail_delivery {
+  filter = event=mail_delivery_finished
+}
+metric auth_success {
+  filter = event=auth_request_finished AND success=yes
+}
+metric auth_failures {
+  filter = event=auth_request_finished AND NOT success=yes
+}
+# Dovecot 2.3 has no per-command POP3 event: finished mail sessions per
+# service stand in for POP3 load.
+metric mail_session {
+  filter = event=mail_user_session_finished
+}
+metric imap_session {
+  filter = event=mail_user_session_finished AND category=service:imap
+}
+metric pop3_session {
+  filter = event=mail_user_session_finished AND category=service:pop3
+}
+metric lmtp_session {
+  filter = event=mail_user_session_finished AND category=service:lmtp
+}
+EOF
+}
+
+cmd_start() {
+	[ $# -ge 1 ] && [ $# -le 2 ] || usage
+	[ "$(id -u)" -eq 0 ] || die "must run as root (Dovecot drops privileges itself)"
+	command -v dovecot >/dev/null ||
+		die "dovecot not installed (apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd)"
+	mkdir -p "$1"
+	DIR=$(cd "$1" && pwd)
+	NUSERS=${2:-10}
+	case $NUSERS in '' | *[!0-9]*) die "NUSERS must be a number, got '$NUSERS'" ;; esac
+	PASSWORD=${MAILSIM_PASSWORD:-pass}
+	case $PASSWORD in *:* | *$'\n'* | '') die "MAILSIM_PASSWORD must be non-empty without ':' or newline" ;; esac
+	MAIL_USER=${MAIL_USER:-vmail}
+	CONF=$DIR/etc/dovecot.conf
+	INSTANCE_ID=$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
+
+	if pid=$(master_pid "$DIR"); then
+		die "an instance is already running in $DIR (pid $pid)"
+	fi
+	if ! getent passwd "$MAIL_USER" >/dev/null; then
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$MAIL_USER" 2>/dev/null ||
+			getent passwd "$MAIL_USER" >/dev/null ||
+			die "cannot create user $MAIL_USER"
+	fi
+
+	mkdir -p "$DIR/run" "$DIR/state" "$DIR/log" "$DIR/etc" "$DIR/mail"
+	chmod 0755 "$DIR" "$DIR/etc" "$DIR/mail"
+	chown "$MAIL_USER:$MAIL_USER" "$DIR/mail"
+	if ! runuser -u "$MAIL_USER" -- test -w "$DIR/mail" 2>/dev/null; then
+		die "user $MAIL_USER cannot reach $DIR/mail: make DIR and its parents traversable (chmod o+x)"
+	fi
+
+	local i
+	for ((i = 1; i <= NUSERS; i++)); do
+		echo "user$i:{PLAIN}$PASSWORD"
+	done >"$DIR/etc/users.tmp"
+	mv "$DIR/etc/users.tmp" "$DIR/etc/users"
+	chmod 0644 "$DIR/etc/users"
+
+	# one imap/pop3 process per connection: raise the fd limit when allowed
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	# each IDLEing imap process holds an inotify instance; the default of
+	# 128 per uid makes Dovecot poll beyond that (host-wide, only raised)
+	local inotify=/proc/sys/fs/inotify/max_user_instances
+	if [ -w "$inotify" ] && [ "$(cat "$inotify")" -lt 8192 ]; then
+		echo 8192 >"$inotify" 2>/dev/null || true
+	fi
+
+	local fixed=${IMAP_PORT:+y}${POP3_PORT:+y}${LMTP_PORT:+y}${METRICS_PORT:+y}
+	local attempt ok=
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		IMAP_PORT=${IMAP_PORT:-$(free_port)}
+		POP3_PORT=${POP3_PORT:-$(free_port "$IMAP_PORT")}
+		LMTP_PORT=${LMTP_PORT:-$(free_port "$IMAP_PORT" "$POP3_PORT")}
+		METRICS_PORT=${METRICS_PORT:-$(free_port "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT")}
+		render_conf >"$CONF"
+		doveconf -c "$CONF" -n >"$DIR/etc/doveconf-n.txt" ||
+			die "configuration check failed for $CONF"
+		: >>"$DIR/log/dovecot.log"
+		# detached from our stdout/stderr so callers reading our output see EOF
+		if dovecot -c "$CONF" </dev/null >>"$DIR/log/dovecot.log" 2>&1; then
+			ok=y
+			break
+		fi
+		[ -z "$fixed" ] || break
+		# a port was taken between picking and binding: pick again
+		unset IMAP_PORT POP3_PORT LMTP_PORT METRICS_PORT
+	done
+	[ -n "$ok" ] || {
+		tail -n 20 "$DIR/log/dovecot.log" >&2 || true
+		die "dovecot did not start; see $DIR/log/dovecot.log"
+	}
+
+	local port t
+	for port in "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT" "$METRICS_PORT"; do
+		for ((t = 0; t < 100; t++)); do
+			port_open "$port" && break
+			sleep 0.1
+		done
+		if ! port_open "$port"; then
+			tail -n 20 "$DIR/log/dovecot.log" >&2 || true
+			cmd_stop "$DIR" >/dev/null 2>&1 || true
+			die "port $port not answering; see $DIR/log/dovecot.log"
+		fi
+	done
+
+	{
+		echo "DIR=$DIR"
+		echo "CONF=$CONF"
+		echo "PID=$(cat "$DIR/run/master.pid")"
+		echo "NUSERS=$NUSERS"
+		echo "PASSWORD=$PASSWORD"
+		echo "IMAP_PORT=$IMAP_PORT"
+		echo "POP3_PORT=$POP3_PORT"
+		echo "LMTP_PORT=$LMTP_PORT"
+		echo "METRICS_PORT=$METRICS_PORT"
+		echo "IMAP_ADDR=127.0.0.1:$IMAP_PORT"
+		echo "POP3_ADDR=127.0.0.1:$POP3_PORT"
+		echo "LMTP_ADDR=127.0.0.1:$LMTP_PORT"
+		echo "METRICS_URL=http://127.0.0.1:$METRICS_PORT/metrics"
+		echo "LOG=$DIR/log/dovecot.log"
+	} >"$DIR/env.tmp"
+	mv "$DIR/env.tmp" "$DIR/env"
+	cat "$DIR/env"
+}
+
+cmd_stop() {
+	[ $# -eq 1 ] || usage
+	[ -d "$1" ] || die "no directory $1"
+	local dir master pids t
+	dir=$(cd "$1" && pwd)
+	if ! master=$(master_pid "$dir"); then
+		rm -f "$dir/run/master.pid"
+		echo "$PROG: no running instance in $dir"
+		return 0
+	fi
+	pids=$(tree "$master" | cut -d' ' -f1)
+	kill -TERM "$master" 2>/dev/null || true
+	alive() {
+		local n=0 p
+		for p in $pids; do
+			kill -0 "$p" 2>/dev/null && n=$((n + 1))
+		done
+		echo "$n"
+	}
+	for ((t = 0; t < 150; t++)); do
+		[ "$(alive)" -eq 0 ] && break
+		sleep 0.1
+	done
+	if [ "$(alive)" -ne 0 ]; then
+		echo "$PROG: $(alive) processes of $dir still alive after 15 s; killing by pid" >&2
+		for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+	fi
+	rm -f "$dir/run/master.pid"
+	echo "$PROG: stopped the instance in $dir (master pid $master)"
+}
+
+cmd_cpu() {
+	[ $# -eq 1 ] || usage
+	local master
+	master=$(master_pid "$1") || die "no running instance in $1"
+	tree "$master" | awk -v hz="$(getconf CLK_TCK)" '
+		{ total += $2; n++ }
+		END { printf "%.2f %d\n", total / hz, n }'
+}
+
+cmd_env() {
+	[ $# -eq 1 ] || usage
+	master_pid "$1" >/dev/null || die "no running instance in $1"
+	cat "$1/env"
+}
+
+[ $# -ge 1 ] || usage
+sub=$1
+shift
+case $sub in
+start) cmd_start "$@" ;;
+stop) cmd_stop "$@" ;;
+cpu) cmd_cpu "$@" ;;
+env) cmd_env "$@" ;;
+*) usage ;;
+esac
