@@ -1,0 +1,220 @@
+package mailgen
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var date = time.Date(2026, 3, 4, 9, 30, 0, 0, time.UTC)
+
+func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
+
+func checkLines(t *testing.T, raw []byte) {
+	t.Helper()
+	if !bytes.HasSuffix(raw, []byte("\r\n")) {
+		t.Errorf("message does not end in CRLF")
+	}
+	for i, l := range bytes.Split(bytes.TrimSuffix(raw, []byte("\r\n")), []byte("\r\n")) {
+		if bytes.ContainsAny(l, "\r\n") {
+			t.Fatalf("line %d has a bare CR or LF: %q", i+1, l)
+		}
+		if len(l) > MaxLineLength {
+			t.Fatalf("line %d is %d > %d chars: %q", i+1, len(l), MaxLineLength, l)
+		}
+	}
+}
+
+func TestNew(t *testing.T) {
+	idRE := regexp.MustCompile(`^<[0-9a-f]{16}\.[0-9a-f]{16}@mail\.test>$`)
+	tests := []struct {
+		name       string
+		size       int64
+		attachment bool
+		to         []string
+	}{
+		{"small text", 1500, false, []string{"bob@mail.test"}},
+		{"medium text", 20_000, false, []string{"bob@mail.test", "carol@mail.test"}},
+		{"large attachment", 500_000, true, []string{"bob@mail.test"}},
+		{"small attachment", 4000, true, []string{"bob@mail.test"}},
+		{"many recipients", 3000, false, strings.Fields("a1@mail.test a2@mail.test a3@mail.test a4@mail.test a5@mail.test a6@mail.test a7@mail.test a8@mail.test")},
+	}
+	g := Generator{Domain: "mail.test"}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := g.New(rng(uint64(i)), "alice@mail.test", tc.to, tc.size, tc.attachment, date)
+			checkLines(t, m.Raw)
+			if got := int64(len(m.Raw)); got < tc.size*9/10 || got > tc.size*11/10 {
+				t.Errorf("size %d, want %d ±10%%", got, tc.size)
+			}
+			if !idRE.MatchString(m.ID) {
+				t.Errorf("Message-ID %q does not match %s", m.ID, idRE)
+			}
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+			if err != nil {
+				t.Fatalf("net/mail cannot read it: %v", err)
+			}
+			if got := msg.Header.Get("Message-Id"); got != m.ID {
+				t.Errorf("Message-ID header %q, want %q", got, m.ID)
+			}
+			if msg.Header.Get("MIME-Version") != "1.0" || msg.Header.Get("Subject") == "" {
+				t.Errorf("missing MIME-Version or Subject: %v", msg.Header)
+			}
+			if _, err := msg.Header.Date(); err != nil {
+				t.Errorf("Date: %v", err)
+			}
+			addrs, err := msg.Header.AddressList("To")
+			if err != nil || len(addrs) != len(tc.to) {
+				t.Errorf("To = %v (%v), want %d addresses", addrs, err, len(tc.to))
+			}
+			mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.attachment != (mt == "multipart/mixed") {
+				t.Fatalf("attachment %v but Content-Type %s", tc.attachment, mt)
+			}
+			if tc.attachment {
+				mr := multipart.NewReader(msg.Body, params["boundary"])
+				parts := 0
+				for {
+					p, err := mr.NextPart()
+					if err != nil {
+						break
+					}
+					parts++
+					if parts == 2 && p.FileName() == "" {
+						t.Errorf("second part is not an attachment")
+					}
+				}
+				if parts != 2 {
+					t.Errorf("%d parts, want 2", parts)
+				}
+			}
+			h, err := ParseHeader(m.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.ID != m.ID || h.From != m.From || h.Subject != m.Subject || h.Date != m.Date || strings.Join(h.To, ",") != strings.Join(tc.to, ",") {
+				t.Errorf("ParseHeader = %+v, want %+v", h, m.Header)
+			}
+		})
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	g := Generator{}
+	a := g.New(rng(42), "a@example.com", []string{"b@example.com"}, 8000, true, date)
+	b := g.New(rng(42), "a@example.com", []string{"b@example.com"}, 8000, true, date)
+	c := g.New(rng(43), "a@example.com", []string{"b@example.com"}, 8000, true, date)
+	if !bytes.Equal(a.Raw, b.Raw) {
+		t.Error("same seed gave different messages")
+	}
+	if a.ID == c.ID || bytes.Equal(a.Raw, c.Raw) {
+		t.Error("different seeds gave the same message")
+	}
+	if !strings.HasSuffix(a.ID, "@example.com>") {
+		t.Errorf("default domain not used: %s", a.ID)
+	}
+}
+
+func TestReplyForward(t *testing.T) {
+	g := Generator{Domain: "mail.test"}
+	orig := g.New(rng(1), "alice@mail.test", []string{"bob@mail.test"}, 2000, false, date)
+	re := g.Reply(rng(2), "bob@mail.test", orig.Header, 3000, date.Add(time.Hour))
+	re2 := g.Reply(rng(3), "alice@mail.test", re.Header, 3000, date.Add(2*time.Hour))
+	fwd := g.Forward(rng(4), "bob@mail.test", []string{"carol@mail.test"}, re2.Header, 3000, date.Add(3*time.Hour))
+	tests := []struct {
+		name                   string
+		m                      Message
+		to, subject, irt, refs string
+	}{
+		{"reply", re, "alice@mail.test", "Re: " + orig.Subject, orig.ID, orig.ID},
+		{"reply to reply", re2, "bob@mail.test", "Re: " + orig.Subject, re.ID, orig.ID + " " + re.ID},
+		{"forward", fwd, "carol@mail.test", "Fwd: Re: " + orig.Subject, "", orig.ID + " " + re.ID + " " + re2.ID},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLines(t, tc.m.Raw)
+			h, err := ParseHeader(tc.m.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h.To) != 1 || h.To[0] != tc.to {
+				t.Errorf("To = %v, want %s", h.To, tc.to)
+			}
+			if h.Subject != tc.subject {
+				t.Errorf("Subject = %q, want %q", h.Subject, tc.subject)
+			}
+			if h.InReplyTo != tc.irt {
+				t.Errorf("In-Reply-To = %q, want %q", h.InReplyTo, tc.irt)
+			}
+			if h.References != tc.refs {
+				t.Errorf("References = %q, want %q", h.References, tc.refs)
+			}
+		})
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Header
+		wantErr bool
+	}{
+		{"header block LF", "Message-ID: <a@b>\nSubject: hi\n\n", Header{ID: "<a@b>", Subject: "hi"}, false},
+		{"folded", "Subject: a long\r\n  subject\r\nREFERENCES: <1@x>\r\n\t<2@x>\r\n\r\nbody: not a header\r\n",
+			Header{Subject: "a long subject", References: "<1@x> <2@x>"}, false},
+		{"mbox separator", "From a@b Mon Jan  8 09:57:00 2024\nFrom: A <a@b>\nTo: x@y, z@w\n", Header{From: "A <a@b>", To: []string{"x@y", "z@w"}}, false},
+		{"no blank line", "In-Reply-To: <p@q>", Header{InReplyTo: "<p@q>"}, false},
+		{"empty", "", Header{}, true},
+		{"garbage", "this is not a header\r\n", Header{}, true},
+		{"leading continuation", " x\r\nSubject: y\r\n", Header{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := ParseHeader([]byte(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if strings.Join(h.To, "|") != strings.Join(tc.want.To, "|") {
+				t.Errorf("To = %v, want %v", h.To, tc.want.To)
+			}
+			h.To, tc.want.To = nil, nil
+			if !reflect.DeepEqual(h, tc.want) {
+				t.Errorf("got %+v, want %+v", h, tc.want)
+			}
+		})
+	}
+}
+
+func TestDotLines(t *testing.T) {
+	// Over many messages some paragraphs start with "..." (which POP3 and
+	// SMTP must dot-stuff); make sure the generator does produce them.
+	g := Generator{}
+	r := rng(9)
+	for i := 0; i < 50; i++ {
+		m := g.New(r, "a@example.com", []string{"b@example.com"}, 5000, false, date)
+		if bytes.Contains(m.Raw, []byte("\r\n...")) {
+			return
+		}
+	}
+	t.Error("no line starting with '.' in 50 messages")
+}
+
+func BenchmarkNew(b *testing.B) {
+	g := Generator{}
+	r := rng(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		g.New(r, "a@example.com", []string{"b@example.com"}, 20_000, false, date)
+	}
+}
