@@ -1,0 +1,414 @@
+// Package engine turns a scenario plan into a living population: people with
+// their devices, inbound mail arriving and mail being sent, everything on the
+// scenario's clock, through ramp-up, the active phase and settle, and the
+// final audit.
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Observer receives what the simulated people do, beyond protocol commands.
+// The metrics package's Client implements it. Implementations must be safe
+// for concurrent use.
+type Observer interface {
+	// Action counts one person's action on a device of the named profile.
+	Action(deviceProfile, action string)
+	// Delivered counts one message put on the server by the injector, by
+	// delivery protocol.
+	Delivered(via string)
+	// Sent counts one message a device sent, by the submitting protocol.
+	Sent(protocol string)
+}
+
+// Endpoints are the resolved server addresses the run talks to.
+type Endpoints struct {
+	IMAP, POP3 scenarios.Endpoint
+	// Submission is where devices send mail; an empty Addr makes the
+	// injector play the MTA for sent mail.
+	Submission scenarios.Endpoint
+	Delivery   scenarios.Delivery
+	// TLS is the base TLS configuration (verification, roots).
+	TLS *tls.Config
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Plan is the resolved scenario. Required.
+	Plan *scenarios.Plan
+	// Endpoints of the server under test. Required.
+	Endpoints Endpoints
+	// Recorder receives every protocol command of devices and injector.
+	// Nil discards.
+	Recorder clients.Recorder
+	// Observer receives actions, deliveries and sends. Nil discards.
+	Observer Observer
+	// Truth is the server's state for the final audit (lost mail, reasons).
+	// Nil skips those parts of the audit.
+	Truth audit.Truth
+	// OnConverged is called for every change that reached every device,
+	// with its lag in simulated time.
+	OnConverged func(kind audit.ChangeKind, lag time.Duration)
+	// OnAudit is called after every periodic audit (for live gauges and the
+	// report's timeline).
+	OnAudit func()
+	// InjectorWorkers is the number of parallel delivery connections.
+	// Default 4.
+	InjectorWorkers int
+	// Logger receives diagnostics. Nil discards.
+	Logger *slog.Logger
+}
+
+// Phase is where a run is.
+type Phase string
+
+// The phases of a run.
+const (
+	PhaseStarting Phase = "starting"
+	PhaseActive   Phase = "active"
+	PhaseSettle   Phase = "settle"
+	PhaseAudit    Phase = "final audit"
+	PhaseDone     Phase = "done"
+)
+
+// Status is a live snapshot of a run, for progress output.
+type Status struct {
+	Phase        Phase
+	Wall         time.Duration
+	Simulated    time.Duration
+	UsersStarted int
+	Users        int
+	Devices      int
+	Delivered    int64
+	Sent         int64
+	Actions      int64
+	ActionErrors int64
+}
+
+// Result is what a finished run produced.
+type Result struct {
+	StartedAt time.Time
+	Wall      time.Duration
+	Simulated time.Duration
+	Users     int
+	Devices   int
+	Delivered int64
+	Sent      int64
+	Audit     audit.Result
+	// Interrupted is true when the run was stopped early.
+	Interrupted bool
+}
+
+// Engine runs one plan once.
+type Engine struct {
+	o       Options
+	plan    *scenarios.Plan
+	clock   *simclock.Clock
+	auditor *audit.Auditor
+	log     *slog.Logger
+	inj     *injector
+	users   []*user
+	byAddr  map[string]*user
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed by Stop: end the active phase now
+
+	phase        atomic.Value // Phase
+	usersStarted atomic.Int64
+	devices      atomic.Int64
+	delivered    atomic.Int64
+	sent         atomic.Int64
+	actions      atomic.Int64
+	actionErrors atomic.Int64
+}
+
+// ErrNoPlan is returned by New without a plan.
+var ErrNoPlan = errors.New("engine: no plan")
+
+// New prepares a run: builds every device of every user of the plan. It
+// does not connect anywhere yet.
+func New(o Options) (*Engine, error) {
+	if o.Plan == nil {
+		return nil, ErrNoPlan
+	}
+	if o.Recorder == nil {
+		o.Recorder = discardRecorder{}
+	}
+	if o.Observer == nil {
+		o.Observer = discardObserver{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.InjectorWorkers <= 0 {
+		o.InjectorWorkers = 4
+	}
+	s := o.Plan.Scenario
+	e := &Engine{
+		o:      o,
+		plan:   o.Plan,
+		log:    o.Logger,
+		stopCh: make(chan struct{}),
+		byAddr: make(map[string]*user),
+	}
+	e.phase.Store(PhaseStarting)
+	// The simulated clock starts at a fixed, seed-independent epoch so that
+	// message dates are reproducible run to run; it is restarted in Run.
+	e.clock = simclock.New(s.TimeScale, simEpoch)
+	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() }, OnConverged: o.OnConverged})
+	e.inj = newInjector(e, o.InjectorWorkers)
+	for _, pu := range o.Plan.Users {
+		u, err := e.newUser(pu)
+		if err != nil {
+			return nil, err
+		}
+		e.users = append(e.users, u)
+		e.byAddr[u.plan.Address] = u
+		e.auditor.AddUser(u.auditSpec())
+	}
+	return e, nil
+}
+
+// simEpoch is the simulated time at which every run starts: a Monday, 08:00 UTC.
+var simEpoch = time.Date(2026, time.January, 5, 8, 0, 0, 0, time.UTC)
+
+// Auditor returns the run's auditor, for live gauges.
+func (e *Engine) Auditor() *audit.Auditor { return e.auditor }
+
+// Clock returns the run's simulated clock.
+func (e *Engine) Clock() *simclock.Clock { return e.clock }
+
+// DeviceCount is the number of running devices of one profile.
+type DeviceCount struct {
+	Profile, Protocol string
+	N                 int
+}
+
+// DeviceCounts returns the running devices by profile.
+func (e *Engine) DeviceCounts() []DeviceCount {
+	counts := map[string]*DeviceCount{}
+	var order []string
+	for _, u := range e.users {
+		for _, d := range u.devices {
+			p := d.dev.Profile()
+			c, ok := counts[p.Name]
+			if !ok {
+				c = &DeviceCount{Profile: p.Name, Protocol: string(p.Protocol)}
+				counts[p.Name] = c
+				order = append(order, p.Name)
+			}
+			if d.running.Load() {
+				c.N++
+			}
+		}
+	}
+	out := make([]DeviceCount, 0, len(order))
+	for _, name := range order {
+		out = append(out, *counts[name])
+	}
+	return out
+}
+
+// Status returns a live snapshot of the run.
+func (e *Engine) Status() Status {
+	return Status{
+		Phase:        e.phase.Load().(Phase),
+		Wall:         e.clock.WallElapsed(),
+		Simulated:    e.clock.Elapsed(),
+		UsersStarted: int(e.usersStarted.Load()),
+		Users:        len(e.users),
+		Devices:      int(e.devices.Load()),
+		Delivered:    e.delivered.Load(),
+		Sent:         e.sent.Load(),
+		Actions:      e.actions.Load(),
+		ActionErrors: e.actionErrors.Load(),
+	}
+}
+
+// Stop ends the active phase now: people stop acting and mail stops
+// arriving; devices keep syncing through a short settle, then the run ends
+// with its final audit. Safe to call more than once and from any goroutine.
+func (e *Engine) Stop() {
+	e.stopOnce.Do(func() { close(e.stopCh) })
+}
+
+// stoppedEarlySettle bounds the settle phase after Stop.
+const stoppedEarlySettle = 3 * time.Second
+
+// Run runs the plan: ramp-up, the active phase, settle and the final audit.
+// Cancelling ctx aborts at once (devices are closed, the final audit still
+// runs on what was seen); Stop ends the run gracefully.
+func (e *Engine) Run(ctx context.Context) (*Result, error) {
+	s := e.plan.Scenario
+	duration := e.plan.Duration
+	settle := s.Settle
+	e.clock = simclock.New(s.TimeScale, simEpoch)
+	started := time.Now()
+
+	devCtx, stopDevices := context.WithCancel(ctx)
+	defer stopDevices()
+	actCtx, stopActing := context.WithCancel(devCtx)
+	defer stopActing()
+
+	var devWG, actWG sync.WaitGroup
+	injCtx, stopInjector := context.WithCancel(devCtx)
+	defer stopInjector()
+	var injWG sync.WaitGroup
+	injWG.Add(1)
+	go func() { defer injWG.Done(); e.inj.run(injCtx) }()
+
+	// Periodic audits, off the hot path.
+	auditCtx, stopAudits := context.WithCancel(context.Background())
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		e.auditLoop(auditCtx, s.Audit)
+	}()
+
+	e.phase.Store(PhaseActive)
+	interrupted := false
+	// Ramp-up: user i starts at i*rampUp/n after the start.
+	rampUp := s.RampUp
+	if rampUp > duration {
+		rampUp = duration
+	}
+	startUsers := make(chan struct{})
+	go func() {
+		defer close(startUsers)
+		n := len(e.users)
+		for i, u := range e.users {
+			if rampUp > 0 && n > 1 {
+				at := time.Duration(int64(rampUp) * int64(i) / int64(n))
+				if wait := time.Until(started.Add(at)); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-t.C:
+					case <-actCtx.Done():
+						t.Stop()
+						return
+					case <-e.stopCh:
+						t.Stop()
+						return
+					}
+				}
+			}
+			if actCtx.Err() != nil {
+				return
+			}
+			u.start(devCtx, actCtx, &devWG, &actWG)
+			e.usersStarted.Add(1)
+		}
+	}()
+
+	// Active phase.
+	active := time.NewTimer(duration)
+	select {
+	case <-active.C:
+	case <-e.stopCh:
+		interrupted = true
+		settle = min(settle, stoppedEarlySettle)
+	case <-ctx.Done():
+		interrupted = true
+	}
+	active.Stop()
+
+	// Settle: people stop acting and inbound mail stops; devices keep syncing.
+	e.phase.Store(PhaseSettle)
+	stopActing()
+	<-startUsers
+	actWG.Wait()
+	e.inj.drain(ctx)
+	if ctx.Err() == nil && settle > 0 {
+		t := time.NewTimer(settle)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+
+	// Stop devices, then audit what they show.
+	e.phase.Store(PhaseAudit)
+	simElapsed := e.clock.Elapsed()
+	stopInjector()
+	injWG.Wait()
+	stopDevices()
+	devWG.Wait()
+	stopAudits()
+	<-auditDone
+
+	res := &Result{
+		StartedAt:   started,
+		Wall:        time.Since(started),
+		Simulated:   simElapsed,
+		Users:       len(e.users),
+		Devices:     e.deviceTotal(),
+		Delivered:   e.delivered.Load(),
+		Sent:        e.sent.Load(),
+		Interrupted: interrupted || ctx.Err() != nil,
+	}
+	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
+	defer cancel()
+	ar, err := e.auditor.Final(finalCtx, e.o.Truth)
+	res.Audit = ar
+	e.phase.Store(PhaseDone)
+	if err != nil {
+		return res, fmt.Errorf("final audit: %w", err)
+	}
+	return res, nil
+}
+
+// finalAuditTimeout bounds reading the server's truth at the end.
+const finalAuditTimeout = 5 * time.Minute
+
+func (e *Engine) deviceTotal() int {
+	n := 0
+	for _, u := range e.users {
+		n += len(u.devices)
+	}
+	return n
+}
+
+func (e *Engine) auditLoop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.auditor.Audit()
+			if e.o.OnAudit != nil {
+				e.o.OnAudit()
+			}
+		}
+	}
+}
+
+type discardRecorder struct{}
+
+func (discardRecorder) Command(clients.CommandEvent)  {}
+func (discardRecorder) Bytes(string, int64, int64)    {}
+func (discardRecorder) Connection(string, int)        {}
+func (discardRecorder) Login(string, clients.Outcome) {}
+
+type discardObserver struct{}
+
+func (discardObserver) Action(string, string) {}
+func (discardObserver) Delivered(string)      {}
+func (discardObserver) Sent(string)           {}

@@ -1,0 +1,463 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// person is the simulated human behind one user: they receive mail, pick up
+// a device, act on new mail and write new messages, on the scenario clock.
+type person struct {
+	u   *user
+	e   *Engine
+	b   *scenarios.Behavior
+	rng *rand.Rand // the person's own decisions (devices in hand, sends)
+	arr *rand.Rand // the arrival schedule of their inbound mail
+
+	hand      *device
+	handUntil time.Time
+
+	nextInbound, nextSpam, nextSend time.Time
+	lastAction                      time.Time
+
+	// pending holds the plan for every message noticed and not finished.
+	pending map[string]*plannedMessage
+	// order keeps pending message IDs in the order they were noticed, so
+	// the person works through mail first-come first-served.
+	order []string
+	// done holds messages the person finished with (or gave up on).
+	done map[string]bool
+}
+
+// plannedMessage is what the person will do with one message.
+type plannedMessage struct {
+	due     time.Time
+	actions []clients.Action
+	tries   int
+}
+
+// maxTries bounds how often an action on a message is retried when the
+// device in hand does not show it (yet).
+const maxTries = 20
+
+func newPerson(u *user) *person {
+	seed := uint64(u.plan.Seed)
+	p := &person{
+		u:       u,
+		e:       u.e,
+		b:       u.plan.Behavior,
+		rng:     rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
+		arr:     rand.New(rand.NewPCG(seed, 0x632be59bd9b4e019)),
+		pending: map[string]*plannedMessage{},
+		done:    map[string]bool{},
+	}
+	return p
+}
+
+// expDelay draws an exponentially distributed delay with the given mean
+// (Poisson arrivals); a mean <= 0 means never (zero time).
+func expDelay(r *rand.Rand, mean time.Duration) time.Duration {
+	if mean <= 0 {
+		return 0
+	}
+	return time.Duration(r.ExpFloat64() * float64(mean))
+}
+
+func next(now time.Time, r *rand.Rand, mean time.Duration) time.Time {
+	if mean <= 0 {
+		return time.Time{}
+	}
+	return now.Add(expDelay(r, mean))
+}
+
+func (p *person) run(ctx context.Context) {
+	now := p.e.simNow()
+	p.nextInbound = next(now, p.arr, p.b.Inbound.Interval)
+	p.nextSpam = next(now, p.arr, p.b.Spam.Interval)
+	p.nextSend = next(now, p.rng, p.b.Send.Interval)
+	p.pickHand(now)
+	dirty := true
+	for ctx.Err() == nil {
+		now = p.e.simNow()
+		p.arrivals(ctx, now)
+		if !now.Before(p.handUntil) {
+			p.pickHand(now)
+			dirty = true
+		}
+		if dirty {
+			p.notice(now)
+			dirty = false
+		}
+		if p.canAct(now) {
+			if p.sendDue(now) {
+				p.send(ctx)
+			} else {
+				p.actOnMail(ctx, now)
+			}
+			continue
+		}
+		wait := p.e.clock.Wall(p.nextWake(now).Sub(now))
+		if wait < time.Millisecond {
+			wait = time.Millisecond
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-p.u.wake:
+			dirty = true
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// canAct reports whether the person may act now (action_repeat_delay since
+// the last action) and has something due.
+func (p *person) canAct(now time.Time) bool {
+	if !p.lastAction.IsZero() && now.Before(p.lastAction.Add(p.b.ActionRepeatDelay)) {
+		return false
+	}
+	return p.sendDue(now) || p.mailDue(now) != ""
+}
+
+func (p *person) sendDue(now time.Time) bool {
+	return !p.nextSend.IsZero() && !now.Before(p.nextSend)
+}
+
+// nextWake is the next simulated time something is due.
+func (p *person) nextWake(now time.Time) time.Time {
+	w := p.handUntil
+	consider := func(t time.Time) {
+		if !t.IsZero() && t.Before(w) {
+			w = t
+		}
+	}
+	consider(p.nextInbound)
+	consider(p.nextSpam)
+	earliest := p.nextSend
+	for _, id := range p.order {
+		if pm := p.pending[id]; pm != nil && (earliest.IsZero() || pm.due.Before(earliest)) {
+			earliest = pm.due
+		}
+	}
+	if !earliest.IsZero() {
+		if ready := p.lastAction.Add(p.b.ActionRepeatDelay); !p.lastAction.IsZero() && earliest.Before(ready) {
+			earliest = ready
+		}
+		consider(earliest)
+	}
+	if w.Before(now) {
+		return now
+	}
+	return w
+}
+
+// pickHand chooses the device in hand for the next session, by the
+// scenario's weights per device kind.
+func (p *person) pickHand(now time.Time) {
+	weights := p.e.plan.Scenario.Hand
+	total := 0.0
+	for _, d := range p.u.devices {
+		total += weights[d.dev.Profile().Kind]
+	}
+	p.hand = p.u.devices[0]
+	if total > 0 {
+		x := p.rng.Float64() * total
+		for _, d := range p.u.devices {
+			x -= weights[d.dev.Profile().Kind]
+			if x < 0 {
+				p.hand = d
+				break
+			}
+		}
+	} else {
+		p.hand = p.u.devices[p.rng.IntN(len(p.u.devices))]
+	}
+	length := p.b.SessionLength
+	if length <= 0 {
+		length = 20 * time.Minute
+	}
+	p.handUntil = now.Add(length)
+}
+
+// arrivals injects the inbound mail and spam due by now.
+func (p *person) arrivals(ctx context.Context, now time.Time) {
+	for !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
+		p.inject(ctx, p.b.Inbound, "INBOX", p.nextInbound)
+		p.nextInbound = p.nextInbound.Add(expDelay(p.arr, p.b.Inbound.Interval))
+	}
+	for !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
+		p.inject(ctx, p.b.Spam, "Junk", p.nextSpam)
+		p.nextSpam = p.nextSpam.Add(expDelay(p.arr, p.b.Spam.Interval))
+	}
+}
+
+// internalSenderShare is the share of inbound mail that comes from another
+// simulated user of the run (threads among colleagues), so replies to it are
+// delivered inside the simulated population.
+const internalSenderShare = 0.2
+
+func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string, at time.Time) {
+	from := p.externalAddress(p.arr)
+	if folder == "INBOX" && len(p.e.users) > 1 && p.arr.Float64() < internalSenderShare {
+		other := p.e.users[p.arr.IntN(len(p.e.users))]
+		if other != p.u {
+			from = other.plan.Address
+		}
+	}
+	size := drawSize(p.arr, in.Size)
+	attach := p.arr.Float64() < in.Attachments
+	msg := p.e.gen().New(p.arr, from, []string{p.u.plan.Address}, size, attach, at)
+	rcpt := p.u.plan.Address
+	if folder != "INBOX" {
+		rcpt = detailAddress(p.u.plan.Address, folder)
+	}
+	p.e.inj.enqueue(ctx, delivery{
+		from:   from,
+		rcpts:  []recipient{{addr: rcpt, user: p.u, folder: folder}},
+		id:     msg.ID,
+		raw:    msg.Raw,
+		origin: "",
+	})
+}
+
+// drawSize draws a message size, log-uniformly in the range (mail sizes
+// span orders of magnitude; most messages are small).
+func drawSize(r *rand.Rand, rg scenarios.Range) int64 {
+	lo, hi := float64(rg.Min), float64(rg.Max)
+	if lo < 512 {
+		lo = 512
+	}
+	if hi <= lo {
+		return int64(lo)
+	}
+	return int64(math.Exp(math.Log(lo) + r.Float64()*(math.Log(hi)-math.Log(lo))))
+}
+
+var senderNames = []string{"alice.martin", "bob.okafor", "carla.rossi", "dmitri.ivanov", "emma.schmidt",
+	"farid.haddad", "grace.lee", "hugo.dubois", "ines.garcia", "jonas.berg", "kiko.tanaka", "lena.novak"}
+
+var externalDomains = []string{"example.net", "example.org", "mail.example.net", "partner.example.org"}
+
+func (p *person) externalAddress(r *rand.Rand) string {
+	return senderNames[r.IntN(len(senderNames))] + "@" + externalDomains[r.IntN(len(externalDomains))]
+}
+
+// detailAddress turns user@domain into user+folder@domain (Dovecot's
+// lmtp_save_to_detail_mailbox).
+func detailAddress(addr, folder string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '@' {
+			return addr[:i] + "+" + folder + addr[i:]
+		}
+	}
+	return addr + "+" + folder
+}
+
+// notice looks at the device in hand and plans what to do with new INBOX
+// messages it shows.
+func (p *person) notice(now time.Time) {
+	v := p.hand.dev.View()
+	for _, id := range v.IDs() {
+		m := v.Messages[id]
+		if m.Folder != "INBOX" || p.done[id] || p.pending[id] != nil {
+			continue
+		}
+		actions := p.decide(id)
+		if len(actions) == 0 {
+			p.done[id] = true
+			continue
+		}
+		p.pending[id] = &plannedMessage{due: now.Add(p.b.ActionDelay), actions: actions}
+		p.order = append(p.order, id)
+	}
+}
+
+// decide draws what the person will do with a message. The draw depends on
+// the person's seed and the Message-ID only, so it does not depend on the
+// order in which messages happen to be noticed.
+func (p *person) decide(id string) []clients.Action {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	r := rand.New(rand.NewPCG(uint64(p.u.plan.Seed), h.Sum64()))
+	o := p.b.OnNewMail
+	var acts []clients.Action
+	read := r.Float64() < o.Read
+	if read {
+		acts = append(acts, clients.Action{Kind: clients.ActRead, MessageID: id})
+	}
+	if r.Float64() < o.Flag {
+		acts = append(acts, clients.Action{Kind: clients.ActFlag, MessageID: id})
+	}
+	if read && r.Float64() < o.Reply {
+		acts = append(acts, clients.Action{Kind: clients.ActReply, MessageID: id, Size: 4096})
+	}
+	if read && r.Float64() < o.Forward {
+		acts = append(acts, clients.Action{Kind: clients.ActForward, MessageID: id, To: []string{p.recipient(r)}})
+	}
+	switch x := r.Float64(); {
+	case x < o.Delete:
+		acts = append(acts, clients.Action{Kind: clients.ActDelete, MessageID: id})
+	case x < o.Delete+o.Move && len(p.b.Folders) > 0:
+		acts = append(acts, clients.Action{Kind: clients.ActMove, MessageID: id, Folder: p.b.Folders[r.IntN(len(p.b.Folders))]})
+	}
+	return acts
+}
+
+// recipient picks the address of new or forwarded mail: another simulated
+// user of the run (send.internal share) or an external address.
+func (p *person) recipient(r *rand.Rand) string {
+	if len(p.e.users) > 1 && r.Float64() < p.b.Send.Internal {
+		for range 4 {
+			other := p.e.users[r.IntN(len(p.e.users))]
+			if other != p.u {
+				return other.plan.Address
+			}
+		}
+	}
+	return p.externalAddress(r)
+}
+
+// mailDue returns the first pending message with an action due, or "".
+func (p *person) mailDue(now time.Time) string {
+	for _, id := range p.order {
+		if pm := p.pending[id]; pm != nil && !now.Before(pm.due) {
+			return id
+		}
+	}
+	return ""
+}
+
+// actOnMail performs the next action on the first message that is due.
+func (p *person) actOnMail(ctx context.Context, now time.Time) {
+	id := p.mailDue(now)
+	pm := p.pending[id]
+	a := pm.actions[0]
+	p.lastAction = now
+	err := p.do(ctx, a)
+	switch {
+	case err == nil:
+		pm.actions = pm.actions[1:]
+	case errors.Is(err, clients.ErrNoMessage) && pm.tries < maxTries:
+		// Not on the device in hand (yet): look again later.
+		pm.tries++
+		pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
+		return
+	case ctx.Err() != nil:
+		return
+	default:
+		pm.tries++
+		if pm.tries < maxTries {
+			pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
+			return
+		}
+		pm.actions = nil
+	}
+	if len(pm.actions) == 0 {
+		delete(p.pending, id)
+		p.done[id] = true
+		p.compact()
+	}
+}
+
+// compact drops finished IDs from the order slice once they dominate it.
+func (p *person) compact() {
+	if len(p.order) < 64 || len(p.pending)*2 > len(p.order) {
+		return
+	}
+	kept := p.order[:0]
+	for _, id := range p.order {
+		if p.pending[id] != nil {
+			kept = append(kept, id)
+		}
+	}
+	p.order = kept
+}
+
+// send writes and sends a new message from the device in hand.
+func (p *person) send(ctx context.Context) {
+	now := p.e.simNow()
+	p.nextSend = now.Add(expDelay(p.rng, p.b.Send.Interval))
+	p.lastAction = now
+	n := 1 + p.rng.IntN(2)
+	to := make([]string, 0, n)
+	for range n {
+		to = append(to, p.recipient(p.rng))
+	}
+	size := drawSize(p.rng, scenarios.Range{Min: 1024, Max: 64 << 10})
+	_ = p.do(ctx, clients.Action{Kind: clients.ActSend, To: to, Size: size, WriteTime: p.b.Send.WriteTime})
+}
+
+// do performs one action on the device in hand and records the change.
+func (p *person) do(ctx context.Context, a clients.Action) error {
+	d := p.hand.dev
+	at := p.e.simNow()
+	res, err := d.Do(ctx, a)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {
+			p.e.actionErrors.Add(1)
+			p.e.log.Debug("action failed", "device", d.ID(), "action", a.Kind, "err", err)
+		}
+		return fmt.Errorf("%s %s: %w", d.ID(), a.Kind, err)
+	}
+	p.e.actions.Add(1)
+	prof := d.Profile()
+	p.e.o.Observer.Action(prof.Name, string(a.Kind))
+	c := audit.Change{
+		User:      p.u.plan.Username,
+		Device:    d.ID(),
+		Kind:      audit.ChangeKind(a.Kind),
+		MessageID: a.MessageID,
+		At:        at,
+		Published: res.Published,
+	}
+	switch a.Kind {
+	case clients.ActRead:
+		c.Flags = view.Seen
+	case clients.ActReply:
+		c.Flags = view.Answered
+	case clients.ActForward:
+		c.Flags = view.Forwarded
+	case clients.ActFlag:
+		c.Flags = view.Flagged
+	case clients.ActMove, clients.ActDelete:
+		c.Folder = res.Folder
+	case clients.ActSend:
+		c.MessageID = res.Sent
+		c.Folder = "Sent"
+	}
+	if c.MessageID != "" {
+		p.e.recordChange(c)
+	}
+	// A reply or forward also puts a new message in Sent.
+	if (a.Kind == clients.ActReply || a.Kind == clients.ActForward) && res.Sent != "" {
+		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: d.ID(), Kind: audit.ChangeKind(clients.ActSend),
+			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published})
+	}
+	return nil
+}
+
+// gen returns the message generator of the run.
+func (e *Engine) gen() mailgen.Generator {
+	return mailgen.Generator{Domain: e.domain()}
+}
+
+func (e *Engine) domain() string {
+	if t := e.plan.Scenario.Target; t != nil && t.Domain != "" {
+		return t.Domain
+	}
+	return "example.com"
+}

@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// IMAPTruth reads a real server's state for the auditor over IMAP: one
+// session per user, every mailbox, EXAMINE (read-only, so it changes no
+// flag) and a fetch of FLAGS and the Message-ID header. Its commands go to
+// its own Recorder, apart from the load the devices put on the server.
+type IMAPTruth struct {
+	// Endpoint is the IMAP server.
+	Endpoint scenarios.Endpoint
+	// TLS is the base TLS configuration; nil verifies against system roots.
+	TLS *tls.Config
+	// Password returns the password of a user.
+	Password func(user string) string
+	// Recorder receives the auditor's commands. Nil discards.
+	Recorder clients.Recorder
+	// Timeout bounds the whole read of one user. Default 60s.
+	Timeout time.Duration
+}
+
+var truthFetch = &imap.FetchOptions{
+	Flags: true,
+	UID:   true,
+	BodySection: []*imap.FetchItemBodySection{{
+		Specifier:    imap.PartSpecifierHeader,
+		HeaderFields: []string{"Message-ID"},
+		Peek:         true,
+	}},
+}
+
+// UserState implements audit.Truth.
+func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+	rec := t.Recorder
+	if rec == nil {
+		rec = discardRecorder{}
+	}
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addr := t.Endpoint.Addr
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return view.Snapshot{}, fmt.Errorf("auditor imap %s: %w", addr, err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	var c *imapclient.Client
+	switch t.Endpoint.TLS {
+	case scenarios.TLSImplicit:
+		c = imapclient.New(tls.Client(conn, t.tlsConfig()), nil)
+	case scenarios.TLSStartTLS:
+		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: t.tlsConfig()})
+		if err != nil {
+			conn.Close()
+			return view.Snapshot{}, fmt.Errorf("auditor imap %s: starttls: %w", addr, err)
+		}
+	default:
+		c = imapclient.New(conn, nil)
+	}
+	rec.Connection("imap", 1)
+	defer rec.Connection("imap", -1)
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	run := func(name string, f func() error) error {
+		start := time.Now()
+		err := f()
+		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: imapOutcome(err), Duration: time.Since(start)})
+		return err
+	}
+	if err := run("LOGIN", func() error { return c.Login(user, t.Password(user)).Wait() }); err != nil {
+		rec.Login("imap", imapOutcome(err))
+		return view.Snapshot{}, fmt.Errorf("auditor imap %s: login %s: %w", addr, user, err)
+	}
+	rec.Login("imap", clients.OutcomeOK)
+	var boxes []*imap.ListData
+	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
+		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
+	}
+	snap := view.Snapshot{Messages: map[string]view.Message{}}
+	for _, box := range boxes {
+		if hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		var sel *imap.SelectData
+		if err := run("EXAMINE", func() (err error) {
+			sel, err = c.Select(box.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+			return err
+		}); err != nil {
+			return view.Snapshot{}, fmt.Errorf("auditor imap %s: examine %q: %w", addr, box.Mailbox, err)
+		}
+		if sel.NumMessages == 0 {
+			continue
+		}
+		var msgs []*imapclient.FetchMessageBuffer
+		if err := run("FETCH", func() (err error) {
+			msgs, err = c.Fetch(imap.SeqSetNum(), truthFetch).Collect()
+			return err
+		}); err != nil {
+			return view.Snapshot{}, fmt.Errorf("auditor imap %s: fetch %q: %w", addr, box.Mailbox, err)
+		}
+		for _, m := range msgs {
+			var id string
+			for _, bs := range m.BodySection {
+				id = messageID(bs.Bytes)
+			}
+			if id == "" || hasFlag(m.Flags, imap.FlagDeleted) {
+				continue
+			}
+			var fl view.Flags
+			for _, f := range m.Flags {
+				fl |= view.ParseFlag(string(f))
+			}
+			snap.Messages[id] = view.Message{ID: id, Folder: box.Mailbox, Flags: fl}
+		}
+	}
+	_ = run("LOGOUT", func() error { return c.Logout().Wait() })
+	return snap, nil
+}
+
+func (t *IMAPTruth) tlsConfig() *tls.Config {
+	cfg := &tls.Config{}
+	if t.TLS != nil {
+		cfg = t.TLS.Clone()
+	}
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(t.Endpoint.Addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	return cfg
+}
+
+func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
+	for _, x := range attrs {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func hasFlag(flags []imap.Flag, f imap.Flag) bool {
+	for _, x := range flags {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrLoginRefused marks a preflight failure caused by the server refusing
+// the credentials (as opposed to an unreachable server).
+var ErrLoginRefused = errors.New("login refused")

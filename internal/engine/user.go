@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// user is one simulated person with their devices.
+type user struct {
+	e       *Engine
+	plan    *scenarios.User
+	devices []*device
+	// wake is signalled (non-blocking) when any device view changed, so the
+	// person looks at the device in hand again.
+	wake chan struct{}
+}
+
+// device is one device of a user with its run state.
+type device struct {
+	dev     clients.Device
+	running atomic.Bool
+}
+
+func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
+	u := &user{e: e, plan: pu, wake: make(chan struct{}, 1)}
+	ep := e.o.Endpoints
+	for i, pd := range pu.Devices {
+		var sub clients.Submitter
+		if ep.Submission.Addr != "" {
+			sub = clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
+				Username: pu.Username,
+				Password: pu.Password,
+				TLS:      ep.TLS,
+				Recorder: e.o.Recorder,
+				Logger:   e.log,
+			})
+		} else {
+			sub = mtaSubmitter{e: e}
+		}
+		dev, err := clients.New(clients.Options{
+			ID:        pd.ID,
+			Profile:   pd.Profile,
+			Username:  pu.Username,
+			Password:  pu.Password,
+			Address:   pu.Address,
+			IMAP:      ep.IMAP,
+			POP3:      ep.POP3,
+			TLS:       ep.TLS,
+			Submitter: &trackingSubmitter{e: e, next: sub, protocol: submitProtocol(ep)},
+			Clock:     e.clock,
+			Recorder:  e.o.Recorder,
+			Seed:      deriveSeed(pu.Seed, int64(i)+1),
+			OnChange:  u.changed,
+			Logger:    e.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("user %s device %s: %w", pu.Username, pd.ID, err)
+		}
+		u.devices = append(u.devices, &device{dev: dev})
+	}
+	return u, nil
+}
+
+func submitProtocol(ep Endpoints) string {
+	if ep.Submission.Addr != "" {
+		return "smtp"
+	}
+	return string(ep.Delivery.Protocol)
+}
+
+// changed is every device's OnChange: mark the user dirty for the auditor
+// and wake the person. It never blocks.
+func (u *user) changed() {
+	u.e.auditor.Touch(u.plan.Username)
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *user) auditSpec() audit.UserSpec {
+	spec := audit.UserSpec{Name: u.plan.Username, Group: u.plan.Group.Name}
+	for _, d := range u.devices {
+		dev := d.dev
+		p := dev.Profile()
+		spec.Devices = append(spec.Devices, audit.DeviceSpec{
+			ID:       dev.ID(),
+			Profile:  p.Name,
+			Protocol: string(p.Protocol),
+			Kind:     string(p.Kind),
+			View:     func() view.Snapshot { return dev.View() },
+		})
+	}
+	return spec
+}
+
+// start launches the user's devices (until devCtx ends) and the person
+// (until actCtx ends).
+func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup) {
+	for _, d := range u.devices {
+		devWG.Add(1)
+		d.running.Store(true)
+		u.e.devices.Add(1)
+		go func(d *device) {
+			defer devWG.Done()
+			defer func() {
+				d.running.Store(false)
+				u.e.devices.Add(-1)
+			}()
+			if err := d.dev.Run(devCtx); err != nil && devCtx.Err() == nil {
+				u.e.log.Warn("device stopped", "device", d.dev.ID(), "err", err)
+			}
+		}(d)
+	}
+	actWG.Add(1)
+	go func() {
+		defer actWG.Done()
+		newPerson(u).run(actCtx)
+	}()
+}
+
+// deriveSeed mixes a seed with a salt (splitmix64), so related streams of
+// random numbers do not correlate.
+func deriveSeed(seed, salt int64) int64 {
+	z := uint64(seed) + uint64(salt)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return int64(z ^ (z >> 31))
+}
+
+// recordChange hands a change to the auditor.
+func (e *Engine) recordChange(c audit.Change) {
+	if c.At.IsZero() {
+		c.At = e.clock.Now()
+	}
+	e.auditor.Record(c)
+}
+
+// simNow is the simulated time now.
+func (e *Engine) simNow() time.Time { return e.clock.Now() }
