@@ -75,6 +75,9 @@ type Action struct {
 	To []string
 	// Size is the approximate size of a new message (send).
 	Size int64
+	// WriteTime is the simulated time a new message (send) sits in Drafts
+	// before it is submitted; 0 submits at once.
+	WriteTime time.Duration
 }
 
 // Result says what an action did.
