@@ -1,0 +1,259 @@
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsim/mailsim/clients"
+)
+
+// maxProfiles caps the distinct device profile label values of a Client;
+// profiles beyond it are counted as "other".
+const maxProfiles = 64
+
+// Client records what the simulated devices and the traffic injector do on
+// the wire, as the mailsim_client_* metrics and mailsim_actions_total,
+// mailsim_messages_delivered_total and mailsim_messages_sent_total. It
+// implements [clients.Recorder]. All methods are safe for concurrent use;
+// Command, Bytes and Connection do not allocate once a label combination
+// has been seen.
+type Client struct {
+	cmds *commandTable
+
+	bytesVec  *prometheus.CounterVec
+	connsVec  *prometheus.GaugeVec
+	loginsVec *prometheus.CounterVec
+	actions   *prometheus.CounterVec
+	delivered *prometheus.CounterVec
+	sent      *prometheus.CounterVec
+
+	proto [numProtocols]clientProto
+
+	actionMu    sync.RWMutex
+	actionCache map[actionKey]prometheus.Counter
+	profiles    map[string]struct{}
+}
+
+// clientProto holds the cached children and totals of one protocol.
+type clientProto struct {
+	bytesIn, bytesOut prometheus.Counter
+	conns             prometheus.Gauge
+	logins            [numOutcomes]prometheus.Counter
+	deliveredC        prometheus.Counter
+	sentC             prometheus.Counter
+
+	nIn, nOut     atomic.Uint64
+	open, peak    atomic.Int64
+	loginsN       [numOutcomes]atomic.Uint64
+	delivered     atomic.Uint64
+	sentN         atomic.Uint64
+	deliveredPath string
+}
+
+type actionKey struct{ profile, action string }
+
+var _ clients.Recorder = (*Client)(nil)
+
+// NewClient returns a Client whose metrics are registered on reg. With a nil
+// reg nothing is registered: the Client then only keeps Stats and Totals
+// (used for the auditor's own sessions, which must not count as load). It
+// panics, like promauto, if reg already holds the Client's metrics.
+func NewClient(reg prometheus.Registerer) *Client {
+	counters, durations := newCommandVecs("client", "sent by simulated devices and the traffic injector")
+	c := &Client{
+		cmds: newCommandTable(counters, durations),
+		bytesVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_client_bytes_total",
+			Help: "Bytes on the wire of simulated devices, by protocol and direction (in: read from the server, out: written to it).",
+		}, []string{"protocol", "direction"}),
+		connsVec: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mailsim_client_connections",
+			Help: "Connections simulated devices hold open now, by protocol.",
+		}, []string{"protocol"}),
+		loginsVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_client_logins_total",
+			Help: "Authentication attempts of simulated devices, by protocol and outcome.",
+		}, []string{"protocol", "outcome"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_actions_total",
+			Help: "Actions simulated people took, by device profile and action.",
+		}, []string{"device", "action"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_messages_delivered_total",
+			Help: "Messages the traffic injector delivered to users' mailboxes, by path (lmtp, smtp, imap-append).",
+		}, []string{"via"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_messages_sent_total",
+			Help: "Messages simulated people sent, by the protocol they were submitted over.",
+		}, []string{"protocol"}),
+		actionCache: make(map[actionKey]prometheus.Counter),
+		profiles:    make(map[string]struct{}),
+	}
+	for p := 0; p < numProtocols; p++ {
+		name := protocolNames[p]
+		cp := &c.proto[p]
+		cp.bytesIn = c.bytesVec.WithLabelValues(name, "in")
+		cp.bytesOut = c.bytesVec.WithLabelValues(name, "out")
+		cp.conns = c.connsVec.WithLabelValues(name)
+		for o := 0; o < numOutcomes; o++ {
+			cp.logins[o] = c.loginsVec.WithLabelValues(name, outcomeNames[o])
+		}
+		cp.sentC = c.sent.WithLabelValues(name)
+	}
+	// Expose zero-valued series for the known protocols, so that rates
+	// and dashboards work from the first scrape. "other" appears only
+	// when used.
+	for p := 0; p < protoOther; p++ {
+		c.proto[p].conns.Set(0)
+	}
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.sent)
+	return c
+}
+
+// Command records one finished protocol command.
+func (c *Client) Command(ev clients.CommandEvent) {
+	c.cmds.record(ev.Protocol, ev.Command, string(ev.Outcome), ev.Duration)
+}
+
+// Bytes counts bytes read from (in) and written to (out) the server.
+// Negative counts are ignored.
+func (c *Client) Bytes(protocol string, in, out int64) {
+	cp := &c.proto[protocolIndex(protocol)]
+	if in > 0 {
+		cp.bytesIn.Add(float64(in))
+		cp.nIn.Add(uint64(in))
+	}
+	if out > 0 {
+		cp.bytesOut.Add(float64(out))
+		cp.nOut.Add(uint64(out))
+	}
+}
+
+// Connection records a connection opening (delta +1) or closing (-1).
+func (c *Client) Connection(protocol string, delta int) {
+	cp := &c.proto[protocolIndex(protocol)]
+	cp.conns.Add(float64(delta))
+	n := cp.open.Add(int64(delta))
+	for {
+		p := cp.peak.Load()
+		if n <= p || cp.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+}
+
+// Login records one authentication attempt.
+func (c *Client) Login(protocol string, outcome clients.Outcome) {
+	cp := &c.proto[protocolIndex(protocol)]
+	o := outcomeIndex(string(outcome))
+	cp.logins[o].Inc()
+	cp.loginsN[o].Add(1)
+}
+
+// Action records an action a simulated person took on a device of the
+// given profile. Unknown actions count as "other"; after 64 distinct
+// profiles, further profiles count as "other".
+func (c *Client) Action(deviceProfile, action string) {
+	k := actionKey{deviceProfile, action}
+	c.actionMu.RLock()
+	ctr, ok := c.actionCache[k]
+	c.actionMu.RUnlock()
+	if !ok {
+		ctr = c.actionCounter(k)
+	}
+	ctr.Inc()
+}
+
+// actionCounter finds or creates the counter of k under the write lock.
+func (c *Client) actionCounter(k actionKey) prometheus.Counter {
+	c.actionMu.Lock()
+	defer c.actionMu.Unlock()
+	if ctr, ok := c.actionCache[k]; ok {
+		return ctr
+	}
+	profile := boundedName(k.profile)
+	if _, seen := c.profiles[profile]; !seen {
+		if len(c.profiles) >= maxProfiles {
+			profile = Other
+		} else {
+			c.profiles[profile] = struct{}{}
+		}
+	}
+	ctr := c.actions.WithLabelValues(profile, NormalizeAction(k.action))
+	if len(c.actionCache) < 4*maxProfiles*len(Actions()) {
+		c.actionCache[k] = ctr
+	}
+	return ctr
+}
+
+// Delivered records a message the traffic injector delivered, by path:
+// "lmtp", "smtp" or "imap-append" (anything else counts as "other").
+func (c *Client) Delivered(via string) {
+	c.delivered.WithLabelValues(NormalizeDeliveryPath(via)).Inc()
+}
+
+// Sent records a message a simulated person sent, by the protocol it was
+// submitted over ("smtp", or "imap" for a server-side send).
+func (c *Client) Sent(protocol string) {
+	cp := &c.proto[protocolIndex(protocol)]
+	cp.sentC.Inc()
+	cp.sentN.Add(1)
+}
+
+// Stats returns protocol → command → latency and error statistics of every
+// command recorded so far, from fine-grained histograms (about 2% relative
+// error on percentiles), independent of the coarse Prometheus buckets.
+func (c *Client) Stats() map[string]map[string]CommandStats { return c.cmds.stats() }
+
+// ProtocolTotals are the totals of one protocol.
+type ProtocolTotals struct {
+	// Commands and Errors count commands, and those whose outcome was not ok.
+	Commands, Errors uint64
+	// BytesIn and BytesOut count bytes read from and written to servers.
+	BytesIn, BytesOut uint64
+	// OpenConnections is the number of connections open now;
+	// PeakConnections the largest number open at once.
+	OpenConnections, PeakConnections int64
+	// Logins counts authentication attempts by outcome (ok, no, bad, error).
+	Logins map[string]uint64
+	// Sent counts messages submitted over this protocol.
+	Sent uint64
+}
+
+// Totals are a Client's totals per protocol.
+type Totals struct {
+	// Protocols maps a protocol ("imap", "pop3", "smtp", "lmtp", "other")
+	// to its totals; protocols never used are absent.
+	Protocols map[string]ProtocolTotals
+}
+
+// Totals returns the totals recorded so far.
+func (c *Client) Totals() Totals {
+	t := Totals{Protocols: make(map[string]ProtocolTotals)}
+	for p := 0; p < numProtocols; p++ {
+		cp := &c.proto[p]
+		pt := ProtocolTotals{
+			Commands:        c.cmds.protoTotal[p].commands.Load(),
+			Errors:          c.cmds.protoTotal[p].errors.Load(),
+			BytesIn:         cp.nIn.Load(),
+			BytesOut:        cp.nOut.Load(),
+			OpenConnections: cp.open.Load(),
+			PeakConnections: cp.peak.Load(),
+			Sent:            cp.sentN.Load(),
+			Logins:          make(map[string]uint64),
+		}
+		used := pt.Commands > 0 || pt.BytesIn > 0 || pt.BytesOut > 0 || pt.PeakConnections > 0 || pt.Sent > 0
+		for o := 0; o < numOutcomes; o++ {
+			if n := cp.loginsN[o].Load(); n > 0 {
+				pt.Logins[outcomeNames[o]] = n
+				used = true
+			}
+		}
+		if used {
+			t.Protocols[protocolNames[p]] = pt
+		}
+	}
+	return t
+}

@@ -1,0 +1,150 @@
+package metrics
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// commandTable records commands into a counter vector (by protocol, command,
+// outcome), a histogram vector (by protocol, command) and the fine-grained
+// logHists behind Stats. Children and logHists are created on first use and
+// cached in fixed arrays indexed by the normalised labels, so that the hot
+// path does no map lookup in the vectors and no allocation.
+type commandTable struct {
+	counters   *prometheus.CounterVec
+	durations  *prometheus.HistogramVec
+	perProto   [numProtocols][]commandSlot
+	protoTotal [numProtocols]protoCounts
+}
+
+// commandSlot holds the cached children of one (protocol, command).
+type commandSlot struct {
+	hist     atomic.Pointer[logHist]
+	observer atomic.Pointer[observerBox]
+	counters [numOutcomes]atomic.Pointer[counterBox]
+}
+
+// protoCounts are the per-protocol totals of a table.
+type protoCounts struct {
+	commands atomic.Uint64
+	errors   atomic.Uint64
+}
+
+type counterBox struct{ c prometheus.Counter }
+type observerBox struct{ o prometheus.Observer }
+
+// newCommandTable returns a table over the given vectors.
+func newCommandTable(counters *prometheus.CounterVec, durations *prometheus.HistogramVec) *commandTable {
+	t := &commandTable{counters: counters, durations: durations}
+	for p := range t.perProto {
+		t.perProto[p] = make([]commandSlot, len(commandNames[p]))
+	}
+	return t
+}
+
+// record counts one command.
+func (t *commandTable) record(protocol, command, outcome string, d time.Duration) {
+	p := protocolIndex(protocol)
+	c := cmdIndex(p, command)
+	o := outcomeIndex(outcome)
+	slot := &t.perProto[p][c]
+
+	cb := slot.counters[o].Load()
+	if cb == nil {
+		cb = &counterBox{t.counters.WithLabelValues(protocolNames[p], commandNames[p][c], outcomeNames[o])}
+		if !slot.counters[o].CompareAndSwap(nil, cb) {
+			cb = slot.counters[o].Load()
+		}
+	}
+	cb.c.Inc()
+
+	ob := slot.observer.Load()
+	if ob == nil {
+		ob = &observerBox{t.durations.WithLabelValues(protocolNames[p], commandNames[p][c])}
+		if !slot.observer.CompareAndSwap(nil, ob) {
+			ob = slot.observer.Load()
+		}
+	}
+	ob.o.Observe(d.Seconds())
+
+	h := slot.hist.Load()
+	if h == nil {
+		h = new(logHist)
+		if !slot.hist.CompareAndSwap(nil, h) {
+			h = slot.hist.Load()
+		}
+	}
+	h.observe(d, o != outOK)
+
+	t.protoTotal[p].commands.Add(1)
+	if o != outOK {
+		t.protoTotal[p].errors.Add(1)
+	}
+}
+
+// stats returns protocol → command → CommandStats for every command seen.
+func (t *commandTable) stats() map[string]map[string]CommandStats {
+	out := make(map[string]map[string]CommandStats)
+	for p := range t.perProto {
+		for c := range t.perProto[p] {
+			h := t.perProto[p][c].hist.Load()
+			if h == nil {
+				continue
+			}
+			m := out[protocolNames[p]]
+			if m == nil {
+				m = make(map[string]CommandStats)
+				out[protocolNames[p]] = m
+			}
+			m[commandNames[p][c]] = h.stats()
+		}
+	}
+	return out
+}
+
+// CommandBuckets returns the classic histogram buckets of command latencies,
+// in seconds: 100 µs to 30 s.
+func CommandBuckets() []float64 {
+	return []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+		0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+}
+
+// ConvergenceBuckets returns the classic histogram buckets of convergence
+// lag, in simulated seconds: one second to a week.
+func ConvergenceBuckets() []float64 {
+	return []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400,
+		28800, 86400, 172800, 604800}
+}
+
+// newCommandVecs returns the command counter and duration vectors of a
+// subsystem ("client" or "server").
+func newCommandVecs(subsystem, who string) (*prometheus.CounterVec, *prometheus.HistogramVec) {
+	counters := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "mailsim",
+		Subsystem: subsystem,
+		Name:      "commands_total",
+		Help:      "Protocol commands " + who + ", by protocol, command (unknown commands as \"other\") and outcome (ok, no, bad, error).",
+	}, []string{"protocol", "command", "outcome"})
+	// Classic buckets only: native histograms would allocate on the hot
+	// path (their sparse buckets live in a sync.Map keyed by int).
+	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "mailsim",
+		Subsystem: subsystem,
+		Name:      "command_duration_seconds",
+		Help:      "Latency of protocol commands " + who + ", in seconds, by protocol and command.",
+		Buckets:   CommandBuckets(),
+	}, []string{"protocol", "command"})
+	return counters, durations
+}
+
+// register registers cs on reg, unless reg is nil.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) {
+	if reg == nil {
+		return
+	}
+	for _, c := range cs {
+		reg.MustRegister(c)
+	}
+}
