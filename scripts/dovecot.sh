@@ -243,30 +243,42 @@ service stats {
 }
 
 # ---- OpenMetrics: GET http://127.0.0.1:$METRICS_PORT/metrics
-# Every metric exports dovecot_<name>_total and
-# dovecot_<name>_duration_seconds_total (sum), labelled by group_by fields.
+# A counting metric exports dovecot_<name>_total and
+# dovecot_<name>_duration_seconds_total (sum of durations), one row per
+# value of each group_by prefix (so {cmd_name} rows are the sums of their
+# {cmd_name,tagged_reply_state} rows), plus an ungrouped _count/_sum.
+# A metric grouped by duration:exponential:2:7:10 exports a histogram
+# dovecot_<name>_bucket/_sum/_count with buckets 100 us .. 10 s.
 metric imap_command {
   filter = event=imap_command_finished
   group_by = cmd_name tagged_reply_state
 }
+metric imap_command_latency {
+  filter = event=imap_command_finished
+  group_by = cmd_name duration:exponential:2:7:10
+}
+# SMTP server commands: LMTP here (no submission service is configured)
 metric smtp_command {
   filter = event=smtp_server_command_finished
   group_by = cmd_name status_code
+}
+metric smtp_command_latency {
+  filter = event=smtp_server_command_finished
+  group_by = cmd_name duration:exponential:2:7:10
 }
 metric mail_delivery {
   filter = event=mail_delivery_finished
 }
 metric auth_success {
   filter = event=auth_request_finished AND success=yes
+  group_by = service
 }
 metric auth_failures {
   filter = event=auth_request_finished AND NOT success=yes
+  group_by = service
 }
 # Dovecot 2.3 has no per-command POP3 event: finished mail sessions per
 # service stand in for POP3 load.
-metric mail_session {
-  filter = event=mail_user_session_finished
-}
 metric imap_session {
   filter = event=mail_user_session_finished AND category=service:imap
 }
