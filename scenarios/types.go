@@ -37,6 +37,9 @@ type Scenario struct {
 	// Audit is the wall-clock interval between divergence audits. Default 2s.
 	Audit      time.Duration
 	Thresholds []Threshold
+	// MaxParallelDeliveries caps concurrent inbound deliveries by the
+	// traffic injector (imaptest lmtp_max_parallel_count); 0 = unlimited.
+	MaxParallelDeliveries int
 }
 
 // TLSMode is how a connection is secured.
@@ -97,6 +100,9 @@ type Users struct {
 	// "user:password"); Names holds its entries in order.
 	File  string
 	Names []Credential
+	// Start is the number {n} of the first user (imaptest
+	// username_start_index). Default 1.
+	Start int
 }
 
 // Credential is one user's login.
@@ -146,6 +152,10 @@ type Send struct {
 // OnNewMail holds the probabilities (0..1) of each action on a new message.
 type OnNewMail struct {
 	Read, Reply, Forward, Flag, Move, Delete float64
+	// MoveFilter is the probability that a new message is moved to Junk as
+	// soon as a device sees it, without ActionDelay (imaptest
+	// mail_inbox_move_filter_percentage).
+	MoveFilter float64
 }
 
 // Behavior is what a person does, whatever device is in hand.
@@ -222,6 +232,10 @@ type DeviceProfile struct {
 	// imap_fetch_immediate); default pc true, phone false.
 	FetchImmediate bool
 	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
+	// StatusInterval, if set, makes the device send STATUS on its other
+	// folders this often (imaptest imap_status_interval; Thunderbird
+	// autosync). 0 = never.
+	StatusInterval time.Duration
 
 	// Webmail only.
 	Refresh  time.Duration // default 60s

@@ -1,0 +1,394 @@
+package scenarios
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// nodeBudget caps how many YAML nodes one Parse visits, so that alias
+// chains ("billion laughs") cannot make it work without end.
+const nodeBudget = 1_000_000
+
+// maxAliasDepth caps alias-within-alias nesting (and breaks alias cycles).
+const maxAliasDepth = 32
+
+// decoder walks a yaml.Node tree against the scenario schema, collecting
+// every problem with its position instead of stopping at the first.
+type decoder struct {
+	source string
+	env    func(string) (string, bool)
+	errs   Errors
+	budget int
+	// exhausted is set once the node budget ran out; it is reported once.
+	exhausted bool
+}
+
+// errorf records a problem at node n.
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	e := &Error{Source: d.source, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	d.errs = append(d.errs, e)
+}
+
+// resolve follows aliases and charges the node budget. It returns nil when
+// the budget ran out or the alias nesting is too deep.
+func (d *decoder) resolve(n *yaml.Node, path string) *yaml.Node {
+	for depth := 0; n != nil && n.Kind == yaml.AliasNode; depth++ {
+		if depth > maxAliasDepth || n.Alias == nil {
+			d.errorf(n, path, "alias nested too deeply or refers to itself")
+			return nil
+		}
+		n = n.Alias
+	}
+	if d.budget <= 0 {
+		if !d.exhausted {
+			d.exhausted = true
+			d.errorf(n, path, "document too complex (more than %d values after alias expansion)", nodeBudget)
+		}
+		return nil
+	}
+	d.budget--
+	return n
+}
+
+// isNull reports whether n is absent or an explicit null ("key:" or "~").
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// entry is one key: value of a mapping.
+type entry struct {
+	key, val *yaml.Node
+	path     string
+}
+
+// fields checks that n is a mapping whose keys are all in valid, and returns
+// its entries by key. Merge keys ("<<: *anchor") are applied, keys written
+// in the mapping itself winning. what names the mapping in messages.
+func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[string]entry {
+	n = d.resolve(n, path)
+	if n == nil || isNull(n) {
+		return map[string]entry{}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "%s must be a mapping (key: value), not %s", what, kindName(n))
+		return map[string]entry{}
+	}
+	out := map[string]entry{}
+	merged := map[string]entry{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := d.resolve(n.Content[i], path), n.Content[i+1]
+		if k == nil {
+			return out
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, path, "keys must be plain words, not %s", kindName(k))
+			continue
+		}
+		if k.Tag == "!!merge" {
+			d.merge(v, path, what, valid, merged, 0)
+			continue
+		}
+		p := joinPath(path, k.Value)
+		if _, dup := out[k.Value]; dup {
+			d.errorf(k, p, "duplicate key %q (first at line %d)", k.Value, out[k.Value].key.Line)
+			continue
+		}
+		if !contains(valid, k.Value) {
+			d.errorf(k, p, "unknown key %q in %s; valid keys: %s", k.Value, what, strings.Join(sorted(valid), ", "))
+			continue
+		}
+		out[k.Value] = entry{key: k, val: v, path: p}
+	}
+	for k, e := range merged {
+		if _, ok := out[k]; !ok {
+			out[k] = e
+		}
+	}
+	return out
+}
+
+// merge applies a "<<" merge value (a mapping or a list of mappings) into
+// into, without overwriting keys already there.
+func (d *decoder) merge(v *yaml.Node, path, what string, valid []string, into map[string]entry, depth int) {
+	v = d.resolve(v, path)
+	if v == nil {
+		return
+	}
+	switch {
+	case v.Kind == yaml.SequenceNode && depth == 0:
+		for _, item := range v.Content {
+			d.merge(item, path, what, valid, into, 1)
+		}
+	case v.Kind == yaml.MappingNode:
+		for k, e := range d.fields(v, path, what, valid...) {
+			if _, ok := into[k]; !ok {
+				into[k] = e
+			}
+		}
+	default:
+		d.errorf(v, path, "<< must merge a mapping or a list of mappings, not %s", kindName(v))
+	}
+}
+
+// names returns the keys of a mapping of named items (behaviors, devices) in
+// document order, with their value nodes.
+func (d *decoder) namedItems(n *yaml.Node, path, what string) []entry {
+	n = d.resolve(n, path)
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "%s must be a mapping of name: settings, not %s", what, kindName(n))
+		return nil
+	}
+	var out []entry
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := d.resolve(n.Content[i], path)
+		if k == nil {
+			return out
+		}
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			d.errorf(k, path, "%s names must be plain words", what)
+			continue
+		}
+		p := joinPath(path, k.Value)
+		if line, dup := seen[k.Value]; dup {
+			d.errorf(k, p, "duplicate name %q (first at line %d)", k.Value, line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		if err := checkName(k.Value); err != nil {
+			d.errorf(k, p, "%v", err)
+			continue
+		}
+		out = append(out, entry{key: k, val: n.Content[i+1], path: p})
+	}
+	return out
+}
+
+// seq returns the items of a sequence node.
+func (d *decoder) seq(n *yaml.Node, path, what string) []*yaml.Node {
+	n = d.resolve(n, path)
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, path, "%s must be a list, not %s", what, kindName(n))
+		return nil
+	}
+	return n.Content
+}
+
+// scalar returns the text of a scalar node after ${VAR} expansion; ok is
+// false (with the error recorded) when n is not a scalar or expansion fails.
+func (d *decoder) scalar(n *yaml.Node, path string) (s string, node *yaml.Node, ok bool) {
+	n = d.resolve(n, path)
+	if n == nil {
+		return "", nil, false
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "want a single value, not %s", kindName(n))
+		return "", n, false
+	}
+	v, err := expandEnv(n.Value, d.env)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return "", n, false
+	}
+	return v, n, true
+}
+
+// str decodes a string into *dst when e is present.
+func (d *decoder) str(e entry, dst *string) bool {
+	if e.val == nil || isNull(e.val) {
+		return false
+	}
+	s, _, ok := d.scalar(e.val, e.path)
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
+// enum decodes a string that must be one of allowed.
+func (d *decoder) enum(e entry, dst *string, what string, allowed ...string) bool {
+	var s string
+	if !d.str(e, &s) {
+		return false
+	}
+	if !contains(allowed, s) {
+		d.errorf(e.val, e.path, "unknown %s %q; want one of: %s", what, s, strings.Join(allowed, ", "))
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// parsed decodes a scalar with parse when e is present.
+func parsed[T any](d *decoder, e entry, dst *T, parse func(string) (T, error)) bool {
+	if e.val == nil || isNull(e.val) {
+		return false
+	}
+	s, n, ok := d.scalar(e.val, e.path)
+	if !ok {
+		return false
+	}
+	v, err := parse(s)
+	if err != nil {
+		d.errorf(n, e.path, "%v", err)
+		return false
+	}
+	*dst = v
+	return true
+}
+
+func (d *decoder) duration(e entry, dst *time.Duration) bool {
+	return parsed(d, e, dst, ParseDuration)
+}
+
+func (d *decoder) size(e entry, dst *Size) bool { return parsed(d, e, dst, ParseSize) }
+
+func (d *decoder) boolean(e entry, dst *bool) bool { return parsed(d, e, dst, parseBool) }
+
+// percent decodes a percentage and checks it is within 0%..100%.
+func (d *decoder) percent(e entry, dst *float64) bool {
+	var v float64
+	if !parsed(d, e, &v, ParsePercent) {
+		return false
+	}
+	if v < 0 || v > 1 {
+		d.errorf(e.val, e.path, "percentage %s out of range: want 0%% to 100%%", fmtPercent(v))
+		return false
+	}
+	*dst = v
+	return true
+}
+
+// integer decodes a whole number within [min, max].
+func (d *decoder) integer(e entry, dst *int64, min, max int64) bool {
+	var v int64
+	ok := parsed(d, e, &v, func(s string) (int64, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad whole number %q", s)
+		}
+		return n, nil
+	})
+	if !ok {
+		return false
+	}
+	if v < min || v > max {
+		d.errorf(e.val, e.path, "%d out of range: want %d to %d", v, min, max)
+		return false
+	}
+	*dst = v
+	return true
+}
+
+// intField is integer into an int.
+func (d *decoder) intField(e entry, dst *int, min, max int64) bool {
+	var v int64
+	if !d.integer(e, &v, min, max) {
+		return false
+	}
+	*dst = int(v)
+	return true
+}
+
+// number decodes a finite float.
+func (d *decoder) number(e entry, dst *float64) bool {
+	return parsed(d, e, dst, func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || f != f || f > 1e15 || f < -1e15 {
+			return 0, fmt.Errorf("bad number %q", s)
+		}
+		return f, nil
+	})
+}
+
+// strList decodes a list of strings (a single string is a list of one).
+func (d *decoder) strList(e entry) ([]string, []*yaml.Node) {
+	n := d.resolve(e.val, e.path)
+	if n == nil || isNull(n) {
+		return nil, nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		s, _, ok := d.scalar(n, e.path)
+		if !ok {
+			return nil, nil
+		}
+		return []string{s}, []*yaml.Node{n}
+	}
+	var out []string
+	var nodes []*yaml.Node
+	for i, item := range d.seq(n, e.path, "value") {
+		s, in, ok := d.scalar(item, fmt.Sprintf("%s[%d]", e.path, i))
+		if ok {
+			out = append(out, s)
+			nodes = append(nodes, in)
+		}
+	}
+	return out, nodes
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	}
+	return "this"
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sorted(list []string) []string {
+	out := append([]string(nil), list...)
+	sort.Strings(out)
+	return out
+}
+
+func fmtPercent(f float64) string {
+	return strconv.FormatFloat(f*100, 'g', 6, 64) + "%"
+}
+
+// checkName checks the name of a group, behavior or device profile: it
+// appears in IDs, report keys and metric labels.
+func checkName(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("name %q must be 1 to 64 characters", s)
+	}
+	for _, c := range s {
+		if c == '-' || c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		return fmt.Errorf("name %q may only use letters, digits, '-', '_' and '.'", s)
+	}
+	return nil
+}

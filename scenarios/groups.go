@@ -1,0 +1,177 @@
+package scenarios
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// shareTolerance is how far the sum of group shares may be from 100%.
+const shareTolerance = 0.0001
+
+// groups decodes the groups: list and checks it against the behaviors and
+// device profiles. unknownDevices reports whether a group named a device
+// profile that does not exist.
+func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices bool) {
+	items := d.seq(e.val, e.path, "groups")
+	if len(items) == 0 {
+		d.errorf(e.val, e.path, "empty population: add at least one group")
+		if e.val == nil {
+			d.errs[len(d.errs)-1].Line, d.errs[len(d.errs)-1].Column = e.key.Line, e.key.Column
+		}
+		return nil, false
+	}
+	known := knownProfiles(s)
+	behaviors := make([]string, 0, len(s.Behaviors))
+	for name := range s.Behaviors {
+		behaviors = append(behaviors, name)
+	}
+	sort.Strings(behaviors)
+	names := map[string]int{}
+	total := 0.0
+	sharesOK := true
+	for i, item := range items {
+		path := fmt.Sprintf("%s[%d]", e.path, i)
+		f := d.fields(item, path, "a group", "name", "share", "devices", "behavior")
+		node := d.resolve(item, path)
+		if node == nil {
+			return groups, unknownDevices
+		}
+		g := &Group{}
+		if ne, ok := f["name"]; !ok {
+			d.errorf(node, joinPath(path, "name"), "missing; every group needs a name")
+		} else if d.str(ne, &g.Name) {
+			if err := checkName(g.Name); err != nil {
+				d.errorf(ne.val, ne.path, "%v", err)
+			} else if line, dup := names[g.Name]; dup {
+				d.errorf(ne.val, ne.path, "duplicate group name %q (first at line %d)", g.Name, line)
+			}
+			names[g.Name] = ne.val.Line
+		}
+		if se, ok := f["share"]; !ok {
+			if len(items) == 1 {
+				g.Share = 1
+			} else {
+				sharesOK = false
+				d.errorf(node, joinPath(path, "share"), "missing; with several groups each needs a share, like 50%%")
+			}
+		} else if d.percent(se, &g.Share) {
+			if g.Share == 0 {
+				d.errorf(se.val, se.path, "share must be above 0%%; remove the group instead")
+			}
+		} else {
+			sharesOK = false
+		}
+		total += g.Share
+		de, ok := f["devices"]
+		if !ok {
+			d.errorf(node, joinPath(path, "devices"), "missing; list the devices each user of the group has, e.g. [pc-imap, phone-imap]")
+		}
+		devs, dnodes := d.strList(de)
+		if ok && len(devs) == 0 {
+			n := de.val
+			if n == nil || isNull(n) {
+				n = de.key
+			}
+			d.errorf(n, de.path, "empty group: list at least one device")
+		}
+		seen := map[string]bool{}
+		for j, dev := range devs {
+			switch {
+			case known[dev] == "":
+				unknownDevices = true
+				d.errorf(dnodes[j], de.path, "unknown device profile %q; known: %s", dev, strings.Join(sortedKeys(known), ", "))
+			case seen[dev]:
+				d.errorf(dnodes[j], de.path, "device %q listed twice: a user has one device of each profile", dev)
+			}
+			seen[dev] = true
+		}
+		g.Devices = devs
+		be, ok := f["behavior"]
+		switch {
+		case ok:
+			if d.str(be, &g.Behavior) && s.Behaviors[g.Behavior] == nil {
+				d.errorf(be.val, be.path, "unknown behavior %q; known: %s", g.Behavior, listOrNone(behaviors))
+			}
+		case len(s.Behaviors) == 1:
+			g.Behavior = behaviors[0]
+		default:
+			d.errorf(node, joinPath(path, "behavior"), "missing; name one of the behaviors: %s", listOrNone(behaviors))
+		}
+		groups = append(groups, g)
+	}
+	if sharesOK && math.Abs(total-1) > shareTolerance {
+		d.errorf(e.val, e.path, "group shares add up to %s, not 100%%", fmtPercent(total))
+	}
+	return groups, unknownDevices
+}
+
+// knownProfiles maps every device profile name a group may use (built-in
+// and defined) to its protocol.
+func knownProfiles(s *Scenario) map[string]Protocol {
+	known := map[string]Protocol{}
+	for name, b := range builtinProfiles {
+		known[name] = b.proto
+	}
+	for name, p := range s.Devices {
+		known[name] = p.Protocol
+	}
+	return known
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "(none defined under behaviors:)"
+	}
+	return strings.Join(l, ", ")
+}
+
+// checkTarget checks that the target names a server for every protocol the
+// population needs.
+func (d *decoder) checkTarget(e entry, s *Scenario) {
+	t := s.Target
+	var needIMAP, needPOP3, needSubmission bool
+	for _, g := range s.Groups {
+		for _, name := range g.Devices {
+			if p := s.Devices[name]; p != nil {
+				needIMAP = needIMAP || p.Protocol == IMAP
+				needPOP3 = needPOP3 || p.Protocol == POP3
+			}
+		}
+		if b := s.Behaviors[g.Behavior]; b != nil {
+			o := b.OnNewMail
+			needSubmission = needSubmission || b.Send.Interval > 0 || o.Reply > 0 || o.Forward > 0
+		}
+	}
+	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" {
+		needIMAP = true
+	}
+	at := e.key
+	if n := d.resolve(e.val, e.path); n != nil && n.Kind == yaml.MappingNode {
+		at = n
+	}
+	if needIMAP && t.IMAP == nil {
+		d.errorf(at, "target.imap", "missing: the scenario has IMAP devices (or delivers by imap-append); add imap: {addr: HOST:PORT}")
+	}
+	if needPOP3 && t.POP3 == nil {
+		d.errorf(at, "target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
+	}
+	if needSubmission && t.Submission == nil {
+		d.errorf(at, "target.submission", "missing: people send, reply or forward mail; add submission: {addr: HOST:PORT}")
+	}
+	if t.Delivery == nil {
+		d.errorf(at, "target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
+	}
+}

@@ -1,0 +1,254 @@
+package scenarios
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed *.yaml
+var shipped embed.FS
+
+// MaxSourceSize caps the size of a scenario file.
+const MaxSourceSize = 4 << 20
+
+// Shipped returns the names of the scenarios shipped with mailsim, sorted.
+func Shipped() []string {
+	entries, err := fs.ReadDir(shipped, ".")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads a scenario from a file path, or, when no such file exists, the
+// shipped scenario of that name. env looks up ${VAR}s; nil means
+// os.LookupEnv. Problems in the scenario come back as Errors.
+func Load(nameOrPath string, env func(string) (string, bool)) (*Scenario, error) {
+	if fi, err := os.Stat(nameOrPath); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("scenario %s: not a regular file", nameOrPath)
+		}
+		if fi.Size() > MaxSourceSize {
+			return nil, fmt.Errorf("scenario %s: larger than %d bytes", nameOrPath, MaxSourceSize)
+		}
+		data, err := os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", nameOrPath, err)
+		}
+		return Parse(nameOrPath, data, env)
+	}
+	if !strings.ContainsAny(nameOrPath, `/\`) {
+		data, err := shipped.ReadFile(strings.TrimSuffix(nameOrPath, ".yaml") + ".yaml")
+		if err == nil {
+			return Parse(strings.TrimSuffix(nameOrPath, ".yaml"), data, env)
+		}
+	}
+	return nil, fmt.Errorf("scenario %s: no such file, and no shipped scenario of that name (shipped: %s)",
+		nameOrPath, strings.Join(Shipped(), ", "))
+}
+
+// Parse decodes and validates a scenario. source names it in errors and is
+// the base of a relative users.file. env looks up ${VAR}s; nil means
+// os.LookupEnv. Every problem found comes back at once as Errors.
+func Parse(source string, data []byte, env func(string) (string, bool)) (*Scenario, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	d := &decoder{source: source, env: env, budget: nodeBudget}
+	if len(data) > MaxSourceSize {
+		d.errorf(nil, "", "scenario larger than %d bytes", MaxSourceSize)
+		return nil, d.errs
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		d.errs = append(d.errs, yamlError(source, err))
+		return nil, d.errs
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		d.errorf(nil, "", "empty scenario: start with \"version: 1\"")
+		return nil, d.errs
+	}
+	s := d.scenario(doc.Content[0])
+	if len(d.errs) > 0 {
+		return nil, d.finish()
+	}
+	return s, nil
+}
+
+// finish deduplicates (merged anchors can report one problem several times)
+// and orders the errors.
+func (d *decoder) finish() Errors {
+	seen := map[Error]bool{}
+	out := d.errs[:0]
+	for _, e := range d.errs {
+		if !seen[*e] {
+			seen[*e] = true
+			out = append(out, e)
+		}
+	}
+	out.sortByPosition()
+	return out
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError turns a YAML syntax error into an Error with its line.
+func yamlError(source string, err error) *Error {
+	msg := err.Error()
+	e := &Error{Source: source, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Column = 1
+		e.Msg = "YAML syntax: " + m[2]
+	}
+	return e
+}
+
+// topKeys are the keys of a scenario document.
+var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
+	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries"}
+
+// scenario decodes the whole document.
+func (d *decoder) scenario(root *yaml.Node) *Scenario {
+	s := &Scenario{
+		Source:    d.source,
+		Seed:      DefaultSeed,
+		Duration:  DefaultDuration,
+		TimeScale: 1,
+		Settle:    DefaultSettle,
+		Audit:     DefaultAudit,
+		Hand:      defaultHand(),
+		Behaviors: map[string]*Behavior{},
+		Devices:   map[string]*DeviceProfile{},
+	}
+	root = d.resolve(root, "")
+	if root == nil {
+		return s
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "", "a scenario must be a mapping of keys (version: 1, name: ..., users: ...), not %s", kindName(root))
+		return s
+	}
+	f := d.fields(root, "", "the scenario", topKeys...)
+
+	var version int64
+	if e, ok := f["version"]; !ok {
+		d.errorf(root, "version", "missing; add \"version: 1\"")
+	} else if d.integer(e, &version, 0, 1<<31) && version != 1 {
+		d.errorf(e.val, e.path, "unsupported version %d: this mailsim reads version 1", version)
+	}
+	s.Version = int(version)
+	base := strings.TrimSuffix(path.Base(filepath.ToSlash(d.source)), ".yaml")
+	s.Name = strings.TrimSuffix(base, ".yml")
+	d.str(f["name"], &s.Name)
+	d.str(f["description"], &s.Description)
+	d.integer(f["seed"], &s.Seed, -1<<63, 1<<63-1)
+	if d.duration(f["duration"], &s.Duration) && s.Duration == 0 {
+		d.errorf(f["duration"].val, "duration", "must be longer than 0")
+	}
+	if d.number(f["time_scale"], &s.TimeScale) && (s.TimeScale <= 0 || s.TimeScale > 1e6) {
+		d.errorf(f["time_scale"].val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
+	}
+	d.duration(f["ramp_up"], &s.RampUp)
+	d.duration(f["settle"], &s.Settle)
+	if d.duration(f["audit"], &s.Audit) && s.Audit == 0 {
+		d.errorf(f["audit"].val, "audit", "must be longer than 0")
+	}
+	d.intField(f["max_parallel_deliveries"], &s.MaxParallelDeliveries, 0, 1<<20)
+	if e, ok := f["hand"]; ok {
+		s.Hand = d.hand(e)
+	}
+	if e, ok := f["target"]; ok && !isNull(e.val) {
+		s.Target = d.target(e)
+	}
+	if e, ok := f["users"]; ok {
+		d.users(e, &s.Users)
+	} else {
+		d.errorf(root, "users", "missing; add e.g. \"users: {count: 10}\"")
+	}
+	for _, it := range d.namedItems(f["behaviors"].val, "behaviors", "behaviors") {
+		s.Behaviors[it.key.Value] = d.behavior(it)
+	}
+	for _, it := range d.namedItems(f["devices"].val, "devices", "devices") {
+		if p := d.device(it); p != nil {
+			s.Devices[it.key.Value] = p
+		}
+	}
+	var unknownDevices bool
+	if e, ok := f["groups"]; ok {
+		s.Groups, unknownDevices = d.groups(e, s)
+	} else {
+		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
+	}
+	d.usedProfiles(s)
+	if s.Target != nil && !unknownDevices {
+		d.checkTarget(f["target"], s)
+	}
+	for i, n := range d.seq(f["thresholds"].val, "thresholds", "thresholds") {
+		p := fmt.Sprintf("thresholds[%d]", i)
+		text, tn, ok := d.scalar(n, p)
+		if !ok {
+			continue
+		}
+		t, err := parseThreshold(text, s)
+		if err != nil {
+			d.errorf(tn, p, "%v", err)
+			continue
+		}
+		s.Thresholds = append(s.Thresholds, t)
+	}
+	return s
+}
+
+// usedProfiles adds the built-in device profiles the groups use and the
+// scenario does not define.
+func (d *decoder) usedProfiles(s *Scenario) {
+	for _, g := range s.Groups {
+		for _, name := range g.Devices {
+			if _, ok := s.Devices[name]; ok {
+				continue
+			}
+			if b, ok := builtinProfiles[name]; ok {
+				s.Devices[name] = defaultProfile(name, b.kind, b.proto)
+			}
+		}
+	}
+}
+
+// hand decodes hand: {pc: 60%, phone: 30%, webmail: 10%}.
+func (d *decoder) hand(e entry) map[Kind]float64 {
+	f := d.fields(e.val, e.path, "hand", string(KindPC), string(KindPhone), string(KindWebmail))
+	h := map[Kind]float64{}
+	total := 0.0
+	for _, k := range []Kind{KindPC, KindPhone, KindWebmail} {
+		var v float64
+		d.percent(f[string(k)], &v)
+		h[k] = v
+		total += v
+	}
+	if total == 0 && len(f) > 0 {
+		d.errorf(e.val, e.path, "at least one device kind needs a weight above 0%%")
+	}
+	return h
+}
+
+// errMissing is returned by helpers that already reported a problem.
+var errMissing = errors.New("missing")
