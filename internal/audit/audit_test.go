@@ -1,0 +1,468 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+func final(t *testing.T, r *rig) Result {
+	t.Helper()
+	res, err := r.a.Final(context.Background(), r.server)
+	if err != nil {
+		t.Fatalf("Final: %v", err)
+	}
+	return res
+}
+
+func wantUnconverged(t *testing.T, res Result, k ChangeKind, want map[Reason]int) {
+	t.Helper()
+	got := res.Convergence[k].Unconverged
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unconverged %s = %v, want %v", k, got, want)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	m := func(id, folder string, f view.Flags) view.Message { return view.Message{ID: id, Folder: folder, Flags: f} }
+	snap := func(ms ...view.Message) view.Snapshot {
+		s := view.Snapshot{Messages: map[string]view.Message{}}
+		for _, x := range ms {
+			s.Messages[x.ID] = x
+		}
+		return s
+	}
+	tests := []struct {
+		name  string
+		views []view.Snapshot
+		want  UserDivergence
+	}{
+		{"none", nil, UserDivergence{}},
+		{"single device", []view.Snapshot{snap(m("a", "INBOX", 0), m("b", "Sent", view.Seen))}, UserDivergence{Union: 2}},
+		{"empty union", []view.Snapshot{snap(), snap()}, UserDivergence{}},
+		{"identical", []view.Snapshot{snap(m("a", "INBOX", view.Seen)), snap(m("a", "INBOX", view.Seen))}, UserDivergence{Union: 1}},
+		{"presence", []view.Snapshot{snap(m("a", "INBOX", 0)), snap(m("b", "INBOX", 0)), snap(m("a", "INBOX", 0), m("b", "INBOX", 0))},
+			UserDivergence{Union: 2, Divergent: 2, ByDimension: Dimensions{Presence: 2}}},
+		{"folder", []view.Snapshot{snap(m("a", "INBOX", 0)), snap(m("a", "Archive", 0))},
+			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Folder: 1}}},
+		{"flags", []view.Snapshot{snap(m("a", "INBOX", view.Seen)), snap(m("a", "INBOX", view.Seen|view.Answered))},
+			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Flags: 1}}},
+		{"untracked flag bits ignored", []view.Snapshot{snap(m("a", "INBOX", view.Seen)), snap(m("a", "INBOX", view.Seen|1<<7))},
+			UserDivergence{Union: 1}},
+		{"several dimensions count once", []view.Snapshot{snap(m("a", "INBOX", 0)), snap(m("a", "Trash", view.Seen)), snap()},
+			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1, Flags: 1}}},
+		{"only in later views", []view.Snapshot{snap(), snap(m("x", "INBOX", 0)), snap(m("x", "Junk", 0))},
+			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Compare(tt.views); got != tt.want {
+				t.Errorf("Compare = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// IMAP-only devices converge to ratio 0, with lags measured to the
+// devices' syncs.
+func TestIMAPOnlyConverges(t *testing.T) {
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 100})
+	pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+	r.server.put("u1", "<m1>", "INBOX", 0)
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+
+	r.clock.set(time.Minute)
+	pc.put("<m1>", "INBOX", 0)
+	pc.sync(t0.Add(time.Minute))
+	r.a.Touch("u1")
+	r.a.Audit()
+	st := r.a.State()
+	if got := st.Groups["imap"]; got.Divergent != 1 || got.ByDimension.Presence != 1 || got.UsersConvergedRatio() != 0 {
+		t.Fatalf("mid-run divergence = %+v, want 1 presence-divergent message", got)
+	}
+	if ks := st.Changes[Deliver]; ks.Pending != 1 || ks.Unconverged[ReasonNotSyncedYet] != 1 {
+		t.Fatalf("mid-run deliver state = %+v, want pending not-synced-yet", ks)
+	}
+
+	r.clock.set(2 * time.Minute)
+	pc.put("<m1>", "INBOX", view.Seen)
+	r.server.put("u1", "<m1>", "INBOX", view.Seen)
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Read, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Flags: view.Seen, Published: true})
+
+	r.clock.set(6 * time.Minute)
+	phone.put("<m1>", "INBOX", view.Seen)
+	phone.sync(t0.Add(5 * time.Minute))
+	r.a.Touch("u1")
+	r.a.Audit()
+
+	st = r.a.State()
+	if d := st.Overall; d.Divergent != 0 || d.Ratio() != 0 || d.UsersConvergedRatio() != 1 || d.Union != 1 {
+		t.Errorf("final divergence = %+v, want converged", d)
+	}
+	res := final(t, r)
+	for _, k := range []ChangeKind{Deliver, Read} {
+		if kr := res.Convergence[k]; kr.Changes != 1 || kr.Converged != 1 {
+			t.Errorf("%s = %+v, want 1 converged", k, kr)
+		}
+		wantUnconverged(t, res, k, nil)
+	}
+	if got, want := res.Convergence[Deliver].Lags, []time.Duration{5 * time.Minute}; !reflect.DeepEqual(got, want) {
+		t.Errorf("deliver lags = %v, want %v", got, want)
+	}
+	if got, want := res.Convergence[Read].Lags, []time.Duration{3 * time.Minute}; !reflect.DeepEqual(got, want) {
+		t.Errorf("read lags = %v, want %v", got, want)
+	}
+	if len(r.lags) != 2 {
+		t.Errorf("OnConverged called %d times, want 2", len(r.lags))
+	}
+	if res.Lost != 0 || res.Delivered != 1 || res.Users != 1 || res.Devices != 2 {
+		t.Errorf("result = lost %d delivered %d users %d devices %d", res.Lost, res.Delivered, res.Users, res.Devices)
+	}
+}
+
+// A POP3 PC that deletes after download leaves the phone without the
+// message: deleted-from-server, whether or not the phone synced since.
+func TestPOP3DeleteAfterDownload(t *testing.T) {
+	for _, phoneSynced := range []bool{true, false} {
+		t.Run(fmt.Sprintf("phone synced %v", phoneSynced), func(t *testing.T) {
+			r := newRig("u1", "pop3", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 100})
+			r.server.put("u1", "<m1>", "INBOX", 0)
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+			r.clock.set(time.Minute)
+			r.dev["u1/pc"].put("<m1>", "INBOX", 0)
+			r.dev["u1/pc"].sync(t0.Add(time.Minute))
+			r.server.del("u1", "<m1>") // DELE after RETR
+			if phoneSynced {
+				r.clock.set(10 * time.Minute)
+				r.dev["u1/phone"].sync(t0.Add(10 * time.Minute))
+			}
+			res := final(t, r)
+			wantUnconverged(t, res, Deliver, map[Reason]int{ReasonDeletedFromServer: 1})
+			if d := res.Groups["pop3"].Divergence; d.ByDimension.Presence != 1 || d.Ratio() != 1 {
+				t.Errorf("divergence = %+v, want presence 1 ratio 1", d)
+			}
+			if res.Lost != 0 {
+				t.Errorf("lost = %d, want 0 (the PC has it)", res.Lost)
+			}
+		})
+	}
+}
+
+// POP3 leave-on-server plus an IMAP phone: presence converges, read flags
+// do not.
+func TestPOP3LeaveOnServerFlags(t *testing.T) {
+	r := newRig("u1", "mixed", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 100})
+	pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+	for _, id := range []string{"<m1>", "<m2>"} {
+		r.server.put("u1", id, "INBOX", 0)
+		r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+		pc.put(id, "INBOX", 0)
+		phone.put(id, "INBOX", 0)
+	}
+	r.clock.set(time.Minute)
+	pc.sync(t0.Add(time.Minute))
+	phone.sync(t0.Add(time.Minute))
+	r.a.Audit()
+
+	r.clock.set(2 * time.Minute)
+	pc.put("<m1>", "INBOX", view.Seen) // local flag only
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Read, MessageID: "<m1>", At: r.clock.Now(), Flags: view.Seen})
+	phone.put("<m2>", "INBOX", view.Seen)
+	r.server.put("u1", "<m2>", "INBOX", view.Seen)
+	r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Read, MessageID: "<m2>", At: r.clock.Now(), Flags: view.Seen, Published: true})
+
+	r.clock.set(30 * time.Minute)
+	pc.sync(t0.Add(30 * time.Minute))
+	phone.sync(t0.Add(30 * time.Minute))
+	res := final(t, r)
+	wantUnconverged(t, res, Deliver, nil)
+	wantUnconverged(t, res, Read, map[Reason]int{ReasonPOP3LocalOnly: 1, ReasonFlagsNotSynced: 1})
+	d := res.Overall
+	if d.ByDimension.Presence != 0 || d.ByDimension.Flags != 2 || d.Divergent != 2 {
+		t.Errorf("divergence = %+v, want 2 flag-divergent, 0 presence", d)
+	}
+}
+
+// Mail sent from a POP3 device never appears in the other devices' Sent.
+func TestPOP3SentStaysLocal(t *testing.T) {
+	r := newRig("u1", "mixed", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 100}, devDef{"web", "imap", 0})
+	r.dev["u1/pc"].put("<s1>", "Sent", view.Seen)
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Folder: "Sent"})
+	r.clock.set(time.Hour)
+	r.dev["u1/phone"].sync(t0.Add(time.Hour))
+	r.dev["u1/web"].sync(t0.Add(time.Hour))
+	res := final(t, r)
+	wantUnconverged(t, res, Send, map[Reason]int{ReasonPOP3LocalOnly: 1})
+	for _, id := range []string{"u1/phone", "u1/web"} {
+		if _, ok := r.dev[id].View().Messages["<s1>"]; ok {
+			t.Errorf("%s shows the POP3 device's sent mail", id)
+		}
+	}
+	if res.Sent != 1 || res.Lost != 0 {
+		t.Errorf("sent %d lost %d, want 1 and 0", res.Sent, res.Lost)
+	}
+	if d := res.Overall; d.ByDimension.Presence != 1 {
+		t.Errorf("presence divergence = %d, want 1", d.ByDimension.Presence)
+	}
+}
+
+// Lost mail is 0 on a correct server, and a server that drops a message is
+// caught.
+func TestLostMail(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		drop string
+		want []LostMessage
+	}{
+		{"correct server", "", nil},
+		{"server drops one", "<m2>", []LostMessage{{"u1", "<m2>"}}},
+		{"server drops a deleted one", "<m3>", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			for _, id := range []string{"<m1>", "<m2>", "<m3>"} {
+				r.server.put("u1", id, "INBOX", 0)
+				r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+			}
+			r.server.put("u1", "<s1>", "Sent", view.Seen)
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Folder: "Sent", Published: true})
+			// The person deletes m3; it is expunged.
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<m3>", At: t0, Published: true})
+			r.server.del("u1", "<m3>")
+			r.server.drop = tt.drop
+			res := final(t, r)
+			if res.Lost != len(tt.want) || !reflect.DeepEqual(res.LostMessages, tt.want) {
+				t.Errorf("lost = %d %v, want %v", res.Lost, res.LostMessages, tt.want)
+			}
+			if tt.want != nil {
+				wantUnconverged(t, res, Deliver, map[Reason]int{ReasonLost: 1, ReasonNotSyncedYet: 1, ReasonSuperseded: 1})
+			}
+			if g := res.Groups["g"]; g.Lost != len(tt.want) {
+				t.Errorf("group lost = %d, want %d", g.Lost, len(tt.want))
+			}
+		})
+	}
+}
+
+func TestReasons(t *testing.T) {
+	t.Run("outside-window", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 2})
+		for i, id := range []string{"<m1>", "<m2>", "<m3>"} {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			r.server.put("u1", id, "INBOX", 0)
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: at, Folder: "INBOX"})
+			r.dev["u1/pc"].put(id, "INBOX", 0)
+			if i > 0 {
+				r.dev["u1/phone"].put(id, "INBOX", 0)
+			}
+		}
+		r.clock.set(time.Hour)
+		r.dev["u1/pc"].sync(t0.Add(3 * time.Minute))
+		r.dev["u1/phone"].sync(t0.Add(3 * time.Minute))
+		res := final(t, r)
+		wantUnconverged(t, res, Deliver, map[Reason]int{ReasonOutsideWindow: 1})
+		if kr := res.Convergence[Deliver]; kr.Converged != 2 {
+			t.Errorf("converged = %d, want 2", kr.Converged)
+		}
+	})
+	t.Run("superseded by a delete", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+		r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+		r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Read, MessageID: "<m1>", At: t0.Add(time.Second), Flags: view.Seen, Published: true})
+		r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<m1>", At: t0.Add(2 * time.Second), Published: true})
+		r.clock.set(time.Hour)
+		res := final(t, r)
+		wantUnconverged(t, res, Deliver, map[Reason]int{ReasonSuperseded: 1})
+		wantUnconverged(t, res, Read, map[Reason]int{ReasonSuperseded: 1})
+		if kr := res.Convergence[Delete]; kr.Converged != 1 {
+			t.Errorf("delete = %+v, want converged (the phone never showed it)", kr)
+		}
+		if res.Lost != 0 {
+			t.Errorf("lost = %d, want 0 (deleted by the person)", res.Lost)
+		}
+	})
+	t.Run("a move overtakes a delivery", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+		r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+		r.dev["u1/pc"].put("<m1>", "INBOX", 0)
+		r.a.Audit()
+		r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Move, MessageID: "<m1>", At: t0.Add(time.Minute), Folder: "Archive", Published: true})
+		r.dev["u1/pc"].put("<m1>", "Archive", 0)
+		r.dev["u1/phone"].put("<m1>", "Archive", 0)
+		r.server.put("u1", "<m1>", "Archive", 0)
+		r.clock.set(time.Hour)
+		res := final(t, r)
+		for _, k := range []ChangeKind{Deliver, Move} {
+			if kr := res.Convergence[k]; kr.Converged != 1 {
+				t.Errorf("%s = %+v, want converged", k, kr)
+			}
+		}
+	})
+	t.Run("folder-not-synced and kept-locally", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 0})
+		for _, id := range []string{"<m1>", "<m2>"} {
+			r.server.put("u1", id, "INBOX", 0)
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+			r.dev["u1/pc"].put(id, "INBOX", 0)
+		}
+		r.dev["u1/phone"].put("<m1>", "Archive", 0)
+		r.server.put("u1", "<m1>", "Archive", 0)
+		r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Move, MessageID: "<m1>", At: t0.Add(time.Minute), Folder: "Archive", Published: true})
+		r.server.del("u1", "<m2>")
+		r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Delete, MessageID: "<m2>", At: t0.Add(time.Minute), Published: true})
+		r.clock.set(time.Hour)
+		r.dev["u1/pc"].sync(t0.Add(time.Hour))
+		r.dev["u1/phone"].sync(t0.Add(time.Hour))
+		res := final(t, r)
+		wantUnconverged(t, res, Move, map[Reason]int{ReasonFolderNotSynced: 1})
+		wantUnconverged(t, res, Delete, map[Reason]int{ReasonKeptLocally: 1})
+	})
+	t.Run("server-disagrees", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+		r.server.put("u1", "<m1>", "INBOX", 0)
+		r.dev["u1/pc"].put("<m1>", "INBOX", view.Flagged)
+		r.dev["u1/phone"].put("<m1>", "INBOX", 0)
+		r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0, Flags: view.Flagged, Published: true})
+		r.clock.set(time.Hour)
+		r.dev["u1/phone"].sync(t0.Add(time.Hour))
+		res := final(t, r)
+		wantUnconverged(t, res, Flag, map[Reason]int{ReasonServerDisagrees: 1})
+	})
+}
+
+func TestFinalErrors(t *testing.T) {
+	r := newRig("u1", "g", devDef{"pc", "imap", 0})
+	r.server.fail = errors.New("connection refused")
+	if _, err := r.a.Final(context.Background(), r.server); err == nil || !errors.Is(err, r.server.fail) {
+		t.Errorf("Final with failing truth: err = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.a.Final(ctx, r.server); !errors.Is(err, context.Canceled) {
+		t.Errorf("Final with cancelled ctx: err = %v", err)
+	}
+	res, err := r.a.Final(context.Background(), nil)
+	if err != nil || res.ServerChecked {
+		t.Errorf("Final without truth = %+v, %v", res, err)
+	}
+}
+
+// Group ratios are Σdivergent/Σunion, and incremental audits agree with a
+// fresh full audit.
+func TestIncrementalMatchesFull(t *testing.T) {
+	r := newRig("seed", "g0", devDef{"d0", "imap", 0})
+	users := 40
+	for u := range users {
+		r.addUser(fmt.Sprintf("u%d", u), fmt.Sprintf("g%d", u%3), devDef{"a", "imap", 0}, devDef{"b", "imap", 0}, devDef{"c", "pop3", 0})
+	}
+	fill := func(u, round int) {
+		for d, dev := range []string{"a", "b", "c"} {
+			fd := r.dev[fmt.Sprintf("u%d/%s", u, dev)]
+			for i := range 10 {
+				id := fmt.Sprintf("<u%d-%d>", u, i)
+				switch {
+				case (i+d+round)%7 == 0:
+					fd.del(id)
+				case (i*d+u+round)%5 == 0:
+					fd.put(id, "Archive", view.Seen)
+				default:
+					fd.put(id, "INBOX", 0)
+				}
+			}
+		}
+	}
+	for u := range users {
+		fill(u, 0)
+	}
+	r.a.Audit()
+	for u := 0; u < users; u += 7 {
+		fill(u, 1)
+		r.a.Touch(fmt.Sprintf("u%d", u))
+	}
+	r.a.Audit()
+	got := r.a.State()
+
+	fresh := New(Options{Now: r.clock.Now})
+	r.a.usersMu.RLock()
+	for _, u := range r.a.order {
+		fresh.AddUser(u.spec)
+	}
+	r.a.usersMu.RUnlock()
+	fresh.Audit()
+	want := fresh.State()
+	if !reflect.DeepEqual(got.Groups, want.Groups) || got.Overall != want.Overall {
+		t.Fatalf("incremental state\n%+v\nfull state\n%+v", got.Groups, want.Groups)
+	}
+	var div, union int
+	for name, g := range got.Groups {
+		if name == "g1" {
+			div, union = g.Divergent, g.Union
+		}
+	}
+	if union == 0 || got.Groups["g1"].Ratio() != float64(div)/float64(union) {
+		t.Errorf("g1 ratio %v, want %d/%d", got.Groups["g1"].Ratio(), div, union)
+	}
+}
+
+// Record and Touch from many goroutines while audits run (meant for -race).
+func TestConcurrentUse(t *testing.T) {
+	r := newRig("u0", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+	for u := 1; u < 8; u++ {
+		r.addUser(fmt.Sprintf("u%d", u), "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+	}
+	const perUser = 50
+	var wg sync.WaitGroup
+	for u := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("u%d", u)
+			for i := range perUser {
+				id := fmt.Sprintf("<%s-%d>", name, i)
+				r.dev[name+"/pc"].put(id, "INBOX", 0)
+				r.dev[name+"/phone"].put(id, "INBOX", 0)
+				r.a.Record(Change{User: name, Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+				r.a.Touch(name)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			r.a.Audit()
+			_ = r.a.State()
+		}
+	}()
+	wg.Wait()
+	<-done
+	r.a.Audit()
+	st := r.a.State()
+	if ks := st.Changes[Deliver]; ks.Changes != 8*perUser || ks.Converged != 8*perUser {
+		t.Errorf("deliver = %+v, want %d converged", ks, 8*perUser)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	lags := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 5}, {0.99, 10}, {0.1, 1}, {0, 1}, {1, 10}} {
+		if got, ok := (KindResult{Lags: lags}).Quantile(tt.q); !ok || got != tt.want {
+			t.Errorf("Quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if _, ok := (KindResult{}).Quantile(0.5); ok {
+		t.Error("Quantile of no lags reported ok")
+	}
+}

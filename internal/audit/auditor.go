@@ -1,0 +1,452 @@
+package audit
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// DeviceSpec describes one device of a user to the auditor.
+type DeviceSpec struct {
+	// ID is the device ID, as in Change.Device.
+	ID string
+	// Profile, Protocol ("imap", "pop3") and Kind ("pc", "phone",
+	// "webmail") describe the device for reports.
+	Profile, Protocol, Kind string
+	// View returns a copy of what the device shows now. It is called from
+	// Audit and Final, never while the auditor holds a lock other
+	// callers wait on for long.
+	View func() view.Snapshot
+}
+
+// UserSpec describes one simulated user.
+type UserSpec struct {
+	Name, Group string
+	Devices     []DeviceSpec
+}
+
+// Options configure an Auditor.
+type Options struct {
+	// Now returns the current simulated time. Default time.Now.
+	Now func() time.Time
+	// OnConverged, if set, is called from Audit and Final once for every
+	// change that converged, with its lag (e.g. to observe a histogram).
+	// It must be cheap and must not call back into the Auditor.
+	OnConverged func(kind ChangeKind, lag time.Duration)
+}
+
+// Auditor follows the users of a run: the changes they make and the
+// divergence of their devices. It is safe for concurrent use: Record and
+// Touch are cheap and may be called from any goroutine while Audit runs.
+type Auditor struct {
+	now         func() time.Time
+	onConverged func(ChangeKind, time.Duration)
+
+	usersMu sync.RWMutex
+	users   map[string]*user
+	order   []*user
+
+	dirtyMu sync.Mutex
+	dirty   []*user
+
+	// auditMu serialises Audit and Final; it guards the audit-side fields
+	// of every user.
+	auditMu sync.Mutex
+
+	stateMu sync.Mutex
+	groups  map[string]*groupAgg
+}
+
+type user struct {
+	name  string
+	dirty atomic.Bool
+
+	mu    sync.Mutex // guards spec and inbox
+	spec  UserSpec
+	inbox []Change
+
+	// Guarded by Auditor.auditMu.
+	group     string // group the contributions below were added to
+	added     bool
+	pending   []*pendingChange
+	div       UserDivergence
+	live      map[kindReason]int
+	messages  map[string]struct{} // delivered or sent Message-IDs
+	deleted   map[string]struct{} // Message-IDs a person deleted (gone)
+	delivered int
+	sent      int
+}
+
+type kindReason struct {
+	kind   ChangeKind
+	reason Reason
+}
+
+type pendingChange struct {
+	c Change
+	// accept are the folders that count as showing a folder change: the
+	// change's own and those of later folder changes to the same message.
+	accept  []string
+	waiting []string // device IDs that have not shown the change yet
+	seenAt  time.Time
+}
+
+type groupAgg struct {
+	div   Divergence
+	kinds map[ChangeKind]*kindAgg
+}
+
+type kindAgg struct {
+	changes, converged, pending int
+	unconverged                 map[Reason]int // final (superseded) plus live
+	lags                        []time.Duration
+}
+
+// New returns an Auditor with no users.
+func New(o Options) *Auditor {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Auditor{
+		now:         o.Now,
+		onConverged: o.OnConverged,
+		users:       make(map[string]*user),
+		groups:      make(map[string]*groupAgg),
+	}
+}
+
+// AddUser registers a user and its devices. Adding a user again replaces
+// its description (its changes are kept).
+func (a *Auditor) AddUser(u UserSpec) {
+	u.Devices = slices.Clone(u.Devices)
+	a.usersMu.Lock()
+	us := a.users[u.Name]
+	if us == nil {
+		us = &user{name: u.Name}
+		a.users[u.Name] = us
+		a.order = append(a.order, us)
+	}
+	a.usersMu.Unlock()
+	us.mu.Lock()
+	us.spec = u
+	us.mu.Unlock()
+	a.mark(us)
+}
+
+func (a *Auditor) lookup(name string) *user {
+	a.usersMu.RLock()
+	u := a.users[name]
+	a.usersMu.RUnlock()
+	if u != nil {
+		return u
+	}
+	// A change for a user not added yet: keep it, AddUser fills the spec.
+	a.usersMu.Lock()
+	defer a.usersMu.Unlock()
+	if u = a.users[name]; u == nil {
+		u = &user{name: name, spec: UserSpec{Name: name}}
+		a.users[name] = u
+		a.order = append(a.order, u)
+	}
+	return u
+}
+
+// Record notes a change. It is cheap: the change is examined at the next
+// Audit.
+func (a *Auditor) Record(c Change) {
+	u := a.lookup(c.User)
+	u.mu.Lock()
+	u.inbox = append(u.inbox, c)
+	u.mu.Unlock()
+	a.mark(u)
+}
+
+// Touch notes that a device view of user changed. It never blocks for
+// long; the user is examined at the next Audit. Unknown users are ignored.
+func (a *Auditor) Touch(user string) {
+	a.usersMu.RLock()
+	u := a.users[user]
+	a.usersMu.RUnlock()
+	if u != nil {
+		a.mark(u)
+	}
+}
+
+func (a *Auditor) mark(u *user) {
+	if u.dirty.CompareAndSwap(false, true) {
+		a.dirtyMu.Lock()
+		a.dirty = append(a.dirty, u)
+		a.dirtyMu.Unlock()
+	}
+}
+
+// Audit examines the users touched or given changes since the last audit:
+// it reads their device views, settles which pending changes every other
+// device now shows (a device shows a folder change when it shows the
+// message in that folder — or, for a delete that expunged it, does not show
+// it — and a flag change when it shows the message with those flags), and
+// recomputes their divergence. Aggregates are updated incrementally, by
+// removing each examined user's previous contribution and adding the new
+// one, so an audit costs in proportion to the users examined.
+//
+// A device is taken to have shown a change at its last completed sync
+// (Snapshot.Synced) when that lies between the change and now, else at
+// the time of the audit; the lag of a change is the latest of these over
+// the devices it had to reach, minus Change.At.
+func (a *Auditor) Audit() {
+	a.auditMu.Lock()
+	defer a.auditMu.Unlock()
+	a.dirtyMu.Lock()
+	batch := a.dirty
+	a.dirty = nil
+	a.dirtyMu.Unlock()
+	for _, u := range batch {
+		a.auditUser(u)
+	}
+}
+
+// auditUser examines one user and returns the views it read with the
+// devices they belong to. a.auditMu must be held.
+func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
+	u.dirty.Store(false)
+	u.mu.Lock()
+	spec := u.spec
+	inbox := u.inbox
+	u.inbox = nil
+	u.mu.Unlock()
+
+	views := make([]view.Snapshot, len(spec.Devices))
+	for i, d := range spec.Devices {
+		if d.View != nil {
+			views[i] = d.View()
+		}
+	}
+	now := a.now()
+
+	var d delta
+	for _, c := range inbox {
+		a.addChange(u, spec, c, &d)
+	}
+
+	kept := u.pending[:0]
+	for _, p := range u.pending {
+		w := p.waiting[:0]
+		for _, id := range p.waiting {
+			i := deviceIndex(spec.Devices, id)
+			if i < 0 {
+				continue // the device went away: nothing to wait for
+			}
+			if !p.shownBy(views[i]) {
+				w = append(w, id)
+				continue
+			}
+			at := now
+			if s := views[i].Synced; !s.Before(p.c.At) && s.Before(now) {
+				at = s
+			}
+			if at.After(p.seenAt) {
+				p.seenAt = at
+			}
+		}
+		p.waiting = w
+		if len(w) > 0 {
+			kept = append(kept, p)
+			continue
+		}
+		lag := max(p.seenAt.Sub(p.c.At), 0)
+		d.converged = append(d.converged, convergedChange{p.c.Kind, lag})
+	}
+	clear(u.pending[len(kept):])
+	u.pending = kept
+
+	live := make(map[kindReason]int)
+	for _, p := range u.pending {
+		live[kindReason{p.c.Kind, liveReason(p, spec.Devices, views)}]++
+	}
+	div := Compare(views)
+
+	a.stateMu.Lock()
+	if u.added && u.group != spec.Group {
+		g := a.group(u.group)
+		g.div.add(u.div, -1)
+		for kr, n := range u.live {
+			g.kind(kr.kind).addLive(kr.reason, -n)
+		}
+		u.added = false
+	}
+	g := a.group(spec.Group)
+	if u.added {
+		g.div.add(u.div, -1)
+		for kr, n := range u.live {
+			g.kind(kr.kind).addLive(kr.reason, -n)
+		}
+	}
+	g.div.add(div, +1)
+	for kr, n := range live {
+		g.kind(kr.kind).addLive(kr.reason, n)
+	}
+	for _, k := range d.recorded {
+		g.kind(k).changes++
+	}
+	for _, k := range d.superseded {
+		g.kind(k).unconverged[ReasonSuperseded]++
+	}
+	for _, c := range d.converged {
+		k := g.kind(c.kind)
+		k.converged++
+		k.lags = append(k.lags, c.lag)
+	}
+	for _, k := range d.trivial {
+		g.kind(k).converged++
+	}
+	a.stateMu.Unlock()
+	u.group, u.added, u.div, u.live = spec.Group, true, div, live
+
+	if a.onConverged != nil {
+		for _, c := range d.converged {
+			a.onConverged(c.kind, c.lag)
+		}
+	}
+	return spec.Devices, views
+}
+
+// delta is what one user audit adds to the aggregates besides divergence.
+type delta struct {
+	recorded   []ChangeKind
+	superseded []ChangeKind
+	trivial    []ChangeKind // converged with no other device to reach
+	converged  []convergedChange
+}
+
+type convergedChange struct {
+	kind ChangeKind
+	lag  time.Duration
+}
+
+func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
+	d.recorded = append(d.recorded, c.Kind)
+	switch c.Kind {
+	case Deliver, Send:
+		if u.messages == nil {
+			u.messages = make(map[string]struct{})
+		}
+		u.messages[c.MessageID] = struct{}{}
+		if c.Kind == Deliver {
+			u.delivered++
+		} else {
+			u.sent++
+		}
+	}
+	gone := c.Kind == Delete && c.Folder == ""
+	if gone {
+		if u.deleted == nil {
+			u.deleted = make(map[string]struct{})
+		}
+		u.deleted[c.MessageID] = struct{}{}
+	}
+	// Earlier changes to the same message that this one overtakes.
+	if gone || c.Kind.folderChange() {
+		kept := u.pending[:0]
+		for _, p := range u.pending {
+			if p.c.MessageID == c.MessageID {
+				if gone {
+					d.superseded = append(d.superseded, p.c.Kind)
+					continue
+				}
+				if p.c.Kind.folderChange() && p.c.Folder != "" {
+					p.accept = append(p.accept, c.Folder)
+				}
+			}
+			kept = append(kept, p)
+		}
+		clear(u.pending[len(kept):])
+		u.pending = kept
+	}
+	p := &pendingChange{c: c}
+	if c.Kind.folderChange() {
+		p.accept = []string{c.Folder}
+	}
+	for _, dev := range spec.Devices {
+		if dev.ID != c.Device {
+			p.waiting = append(p.waiting, dev.ID)
+		}
+	}
+	if len(p.waiting) == 0 {
+		d.trivial = append(d.trivial, c.Kind)
+		return
+	}
+	u.pending = append(u.pending, p)
+}
+
+func deviceIndex(devs []DeviceSpec, id string) int {
+	for i, d := range devs {
+		if d.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// requiresAbsence reports whether the change is shown by not showing the
+// message.
+func (p *pendingChange) requiresAbsence() bool {
+	return p.c.Kind == Delete && p.c.Folder == ""
+}
+
+// shownBy reports whether v reflects the change.
+func (p *pendingChange) shownBy(v view.Snapshot) bool {
+	m, ok := v.Messages[p.c.MessageID]
+	if p.requiresAbsence() {
+		return !ok
+	}
+	if !ok {
+		return false
+	}
+	if p.c.Kind.folderChange() {
+		return slices.Contains(p.accept, m.Folder)
+	}
+	return m.Flags.Has(p.c.Flags)
+}
+
+// liveReason is the reason a pending change is not converged yet, as far as
+// the device views tell.
+func liveReason(p *pendingChange, devs []DeviceSpec, views []view.Snapshot) Reason {
+	if p.c.Device != "" && !p.c.Published {
+		return ReasonPOP3LocalOnly
+	}
+	for _, id := range p.waiting {
+		if i := deviceIndex(devs, id); i >= 0 && views[i].Synced.Before(p.c.At) {
+			return ReasonNotSyncedYet
+		}
+	}
+	return ReasonPending
+}
+
+func (a *Auditor) group(name string) *groupAgg {
+	g := a.groups[name]
+	if g == nil {
+		g = &groupAgg{kinds: make(map[ChangeKind]*kindAgg)}
+		a.groups[name] = g
+	}
+	return g
+}
+
+func (g *groupAgg) kind(k ChangeKind) *kindAgg {
+	ka := g.kinds[k]
+	if ka == nil {
+		ka = &kindAgg{unconverged: make(map[Reason]int)}
+		g.kinds[k] = ka
+	}
+	return ka
+}
+
+func (k *kindAgg) addLive(r Reason, n int) {
+	k.pending += n
+	k.unconverged[r] += n
+	if k.unconverged[r] == 0 {
+		delete(k.unconverged, r)
+	}
+}

@@ -1,0 +1,64 @@
+package audit
+
+import (
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// ChangeKind is the kind of a change. Values are bounded and are used as the
+// "change" metric label.
+type ChangeKind string
+
+// The change kinds (DESIGN.md, Divergence).
+const (
+	Deliver ChangeKind = "deliver" // new mail arrived on the server
+	Read    ChangeKind = "read"    // \Seen set
+	Reply   ChangeKind = "reply"   // \Answered set
+	Forward ChangeKind = "forward" // $Forwarded set
+	Flag    ChangeKind = "flag"    // \Flagged set
+	Move    ChangeKind = "move"    // filed into another folder
+	Delete  ChangeKind = "delete"  // moved to Trash, or gone
+	Send    ChangeKind = "send"    // the copy in Sent
+)
+
+// Kinds lists every change kind in a fixed order, for reports.
+var Kinds = []ChangeKind{Deliver, Read, Reply, Forward, Flag, Move, Delete, Send}
+
+// folderChange reports whether changes of kind k carry a folder (the
+// message's place) rather than flags.
+func (k ChangeKind) folderChange() bool {
+	switch k {
+	case Deliver, Move, Delete, Send:
+		return true
+	}
+	return false
+}
+
+// Change is one event that should reach every device of a user.
+type Change struct {
+	// User is the user the change belongs to.
+	User string
+	// Device is the ID of the device the change was made on, "" for a
+	// delivery from outside. The origin device is not waited for.
+	Device string
+	// Kind is what happened.
+	Kind ChangeKind
+	// MessageID is the Message-ID of the message changed (for send: the
+	// message sent).
+	MessageID string
+	// At is the simulated time of the change.
+	At time.Time
+	// Folder is, for deliver, send, move and delete, the folder every
+	// device should show the message in afterwards; "" means the message
+	// is gone (a delete that expunged it). Unused by flag changes.
+	Folder string
+	// Flags are the flags every device should now show for read (\Seen),
+	// reply (\Answered), forward ($Forwarded) and flag (\Flagged). Unused
+	// by folder changes.
+	Flags view.Flags
+	// Published reports whether the change reached the server, where the
+	// other devices can see it; false when it stayed on a POP3 device.
+	// Ignored for changes with no origin device (Device == "").
+	Published bool
+}

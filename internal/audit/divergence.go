@@ -1,0 +1,156 @@
+package audit
+
+import "github.com/mailsim/mailsim/internal/view"
+
+// Dimensions counts divergent messages per dimension. One message can count
+// in several dimensions.
+type Dimensions struct {
+	Presence int // shown by some but not all devices
+	Folder   int // shown in different folders
+	Flags    int // shown with different tracked flags
+}
+
+func (d *Dimensions) add(o Dimensions, sign int) {
+	d.Presence += sign * o.Presence
+	d.Folder += sign * o.Folder
+	d.Flags += sign * o.Flags
+}
+
+// UserDivergence is the comparison of one user's device views.
+type UserDivergence struct {
+	// Union is the number of distinct Message-IDs over the views.
+	Union int
+	// Divergent is the number of those that differ in any dimension.
+	Divergent   int
+	ByDimension Dimensions
+}
+
+// Converged reports whether the user's devices fully agree.
+func (u UserDivergence) Converged() bool { return u.Divergent == 0 }
+
+// Ratio is Divergent/Union, 0 for an empty union.
+func (u UserDivergence) Ratio() float64 { return ratio(u.Divergent, u.Union) }
+
+func ratio(n, d int) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// Compare compares the views of one user's devices (DESIGN.md, Divergence).
+// Fewer than two views never diverge, though their messages count in Union.
+func Compare(views []view.Snapshot) UserDivergence {
+	var u UserDivergence
+	if len(views) == 0 {
+		return u
+	}
+	if len(views) == 1 {
+		u.Union = len(views[0].Messages)
+		return u
+	}
+	// Messages shown by the first view are compared against every other
+	// view directly; the rest are collected in a small map.
+	type acc struct {
+		n          int
+		folder     string
+		flags      view.Flags
+		folderDiff bool
+		flagsDiff  bool
+	}
+	var extra map[string]*acc
+	first := views[0].Messages
+	for id, m := range first {
+		n := 1
+		folderDiff, flagsDiff := false, false
+		for _, v := range views[1:] {
+			o, ok := v.Messages[id]
+			if !ok {
+				continue
+			}
+			n++
+			if o.Folder != m.Folder {
+				folderDiff = true
+			}
+			if o.Flags&view.Tracked != m.Flags&view.Tracked {
+				flagsDiff = true
+			}
+		}
+		u.Union++
+		u.count(n < len(views), folderDiff, flagsDiff)
+	}
+	for _, v := range views[1:] {
+		for id, m := range v.Messages {
+			if _, ok := first[id]; ok {
+				continue
+			}
+			if extra == nil {
+				extra = make(map[string]*acc)
+			}
+			a := extra[id]
+			if a == nil {
+				extra[id] = &acc{n: 1, folder: m.Folder, flags: m.Flags & view.Tracked}
+				continue
+			}
+			a.n++
+			if a.folder != m.Folder {
+				a.folderDiff = true
+			}
+			if a.flags != m.Flags&view.Tracked {
+				a.flagsDiff = true
+			}
+		}
+	}
+	for _, a := range extra {
+		u.Union++
+		u.count(a.n < len(views), a.folderDiff, a.flagsDiff)
+	}
+	return u
+}
+
+func (u *UserDivergence) count(presence, folder, flags bool) {
+	if presence {
+		u.ByDimension.Presence++
+	}
+	if folder {
+		u.ByDimension.Folder++
+	}
+	if flags {
+		u.ByDimension.Flags++
+	}
+	if presence || folder || flags {
+		u.Divergent++
+	}
+}
+
+// Divergence is the divergence of a set of users (a group, or everyone).
+type Divergence struct {
+	// Users is the number of users; ConvergedUsers of them have no
+	// divergent message.
+	Users, ConvergedUsers int
+	// Union and Divergent are summed over the users.
+	Union, Divergent int
+	ByDimension      Dimensions
+}
+
+// Ratio is ΣDivergent/ΣUnion over the users, 0 when the union is empty.
+func (d Divergence) Ratio() float64 { return ratio(d.Divergent, d.Union) }
+
+// UsersConvergedRatio is the share of users with no divergent message, 1
+// when there are no users.
+func (d Divergence) UsersConvergedRatio() float64 {
+	if d.Users == 0 {
+		return 1
+	}
+	return float64(d.ConvergedUsers) / float64(d.Users)
+}
+
+func (d *Divergence) add(u UserDivergence, sign int) {
+	d.Users += sign
+	if u.Converged() {
+		d.ConvergedUsers += sign
+	}
+	d.Union += sign * u.Union
+	d.Divergent += sign * u.Divergent
+	d.ByDimension.add(u.ByDimension, sign)
+}

@@ -1,0 +1,142 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// t0 is the simulated start of every test.
+var t0 = time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+
+// fakeDevice is a hand-made device view.
+type fakeDevice struct {
+	mu sync.Mutex
+	s  view.Snapshot
+}
+
+func newFakeDevice(window int) *fakeDevice {
+	return &fakeDevice{s: view.Snapshot{Messages: map[string]view.Message{}, Window: window}}
+}
+
+func (d *fakeDevice) View() view.Snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.s
+	s.Messages = maps.Clone(d.s.Messages)
+	return s
+}
+
+func (d *fakeDevice) put(id, folder string, f view.Flags) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.Messages[id] = view.Message{ID: id, Folder: folder, Flags: f}
+}
+
+func (d *fakeDevice) del(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.s.Messages, id)
+}
+
+func (d *fakeDevice) sync(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.Synced = at
+}
+
+// fakeClock is a settable simulated clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) set(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t0.Add(d)
+}
+
+// fakeServer is a server truth: per user, messages by ID. drop, if set,
+// is a Message-ID it "loses" (a broken server).
+type fakeServer struct {
+	mu    sync.Mutex
+	users map[string]map[string]view.Message
+	drop  string
+	fail  error
+}
+
+func newFakeServer() *fakeServer { return &fakeServer{users: map[string]map[string]view.Message{}} }
+
+func (s *fakeServer) put(user, id, folder string, f view.Flags) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users[user] == nil {
+		s.users[user] = map[string]view.Message{}
+	}
+	s.users[user][id] = view.Message{ID: id, Folder: folder, Flags: f}
+}
+
+func (s *fakeServer) del(user, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users[user], id)
+}
+
+func (s *fakeServer) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return view.Snapshot{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return view.Snapshot{}, fmt.Errorf("fake server: %w", s.fail)
+	}
+	m := maps.Clone(s.users[user])
+	if m == nil {
+		m = map[string]view.Message{}
+	}
+	delete(m, s.drop)
+	return view.Snapshot{Messages: m}, nil
+}
+
+// rig is one user with named devices on an auditor.
+type rig struct {
+	a      *Auditor
+	clock  *fakeClock
+	server *fakeServer
+	dev    map[string]*fakeDevice
+	lags   []time.Duration
+}
+
+type devDef struct {
+	id, protocol string
+	window       int
+}
+
+func newRig(user, group string, devs ...devDef) *rig {
+	r := &rig{clock: &fakeClock{t: t0}, server: newFakeServer(), dev: map[string]*fakeDevice{}}
+	r.a = New(Options{Now: r.clock.Now, OnConverged: func(_ ChangeKind, lag time.Duration) { r.lags = append(r.lags, lag) }})
+	r.addUser(user, group, devs...)
+	return r
+}
+
+func (r *rig) addUser(user, group string, devs ...devDef) {
+	spec := UserSpec{Name: user, Group: group}
+	for _, d := range devs {
+		fd := newFakeDevice(d.window)
+		r.dev[user+"/"+d.id] = fd
+		spec.Devices = append(spec.Devices, DeviceSpec{ID: user + "/" + d.id, Protocol: d.protocol, View: fd.View})
+	}
+	r.a.AddUser(spec)
+}

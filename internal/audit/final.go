@@ -1,0 +1,349 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// Truth reads the server's state of a user's mailbox: every message in every
+// folder, with its flags. Snapshot.Synced and Window are unused.
+type Truth interface {
+	UserState(ctx context.Context, user string) (view.Snapshot, error)
+}
+
+// KindResult is the outcome of the changes of one kind.
+type KindResult struct {
+	// Changes recorded; Converged of them reached every other device
+	// (including changes with no other device to reach, which add no lag).
+	Changes, Converged int
+	// Lags of the converged changes, sorted ascending.
+	Lags []time.Duration
+	// Unconverged counts the changes that never converged, each once,
+	// under the first reason in Reasons that applies to one of the devices
+	// it did not reach.
+	Unconverged map[Reason]int
+}
+
+// Quantile returns the q-quantile (0..1) of Lags by the nearest-rank
+// method, and false when there is no lag.
+func (k KindResult) Quantile(q float64) (time.Duration, bool) {
+	return quantile(k.Lags, q)
+}
+
+func quantile(sorted []time.Duration, q float64) (time.Duration, bool) {
+	if len(sorted) == 0 {
+		return 0, false
+	}
+	i := int(q*float64(len(sorted))+0.999999999) - 1
+	i = min(max(i, 0), len(sorted)-1)
+	return sorted[i], true
+}
+
+// GroupResult is the final audit of one group of users.
+type GroupResult struct {
+	Divergence  Divergence
+	Convergence map[ChangeKind]KindResult
+	// Delivered and Sent count deliver and send changes; Lost the lost
+	// messages.
+	Delivered, Sent, Lost int
+}
+
+// LostMessage names one lost message.
+type LostMessage struct {
+	User, MessageID string
+}
+
+// MaxLostListed bounds Result.LostMessages.
+const MaxLostListed = 1000
+
+// Result is the final audit of a run.
+type Result struct {
+	// Users and Devices audited.
+	Users, Devices int
+	// Overall divergence and by group.
+	Overall Divergence
+	Groups  map[string]GroupResult
+	// Convergence by change kind over every user.
+	Convergence map[ChangeKind]KindResult
+	// Delivered and Sent count deliver and send changes; Lost counts lost
+	// messages (delivered or sent, not deleted by a person, on no device
+	// and not on the server).
+	Delivered, Sent, Lost int
+	// LostMessages lists the first MaxLostListed lost messages, sorted.
+	LostMessages []LostMessage
+	// ServerChecked is false when Final ran without a Truth: lost mail was
+	// then not counted and reasons that need the server's state were not
+	// looked for.
+	ServerChecked bool
+}
+
+// Final audits every user one last time, reads each user's server state
+// from truth (nil: none), classifies every change that did not converge and
+// counts lost mail. It returns an error when ctx ends or truth fails. Final
+// does not consume the pending changes: calling it again re-examines them.
+func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
+	a.auditMu.Lock()
+	defer a.auditMu.Unlock()
+	a.dirtyMu.Lock()
+	a.dirty = nil
+	a.dirtyMu.Unlock()
+	a.usersMu.RLock()
+	users := slices.Clone(a.order)
+	a.usersMu.RUnlock()
+
+	res := Result{
+		Groups:        make(map[string]GroupResult),
+		Convergence:   make(map[ChangeKind]KindResult),
+		ServerChecked: truth != nil,
+	}
+	type extra struct {
+		unconverged map[ChangeKind]map[Reason]int
+		lost        int
+	}
+	byGroup := make(map[string]*extra)
+	for _, u := range users {
+		if err := ctx.Err(); err != nil {
+			return Result{}, fmt.Errorf("audit: %w", err)
+		}
+		devs, views := a.auditUser(u)
+		var server *view.Snapshot
+		if truth != nil {
+			s, err := truth.UserState(ctx, u.name)
+			if err != nil {
+				return Result{}, fmt.Errorf("audit: server state of %s: %w", u.name, err)
+			}
+			server = &s
+		}
+		res.Users++
+		res.Devices += len(devs)
+		ex := byGroup[u.group]
+		if ex == nil {
+			ex = &extra{unconverged: make(map[ChangeKind]map[Reason]int)}
+			byGroup[u.group] = ex
+		}
+		for _, p := range u.pending {
+			r := p.finalReason(u, devs, views, server)
+			m := ex.unconverged[p.c.Kind]
+			if m == nil {
+				m = make(map[Reason]int)
+				ex.unconverged[p.c.Kind] = m
+			}
+			m[r]++
+		}
+		if server != nil {
+			for _, id := range sortedKeys(u.messages) {
+				if _, ok := u.deleted[id]; ok || onAnyDevice(views, id) {
+					continue
+				}
+				if _, ok := server.Messages[id]; ok {
+					continue
+				}
+				ex.lost++
+				res.Lost++
+				if len(res.LostMessages) < MaxLostListed {
+					res.LostMessages = append(res.LostMessages, LostMessage{u.name, id})
+				}
+			}
+		}
+		res.Delivered += u.delivered
+		res.Sent += u.sent
+	}
+	sort.Slice(res.LostMessages, func(i, j int) bool {
+		x, y := res.LostMessages[i], res.LostMessages[j]
+		if x.User != y.User {
+			return x.User < y.User
+		}
+		return x.MessageID < y.MessageID
+	})
+
+	// Per-user delivered/sent counts by group.
+	counts := make(map[string][2]int)
+	for _, u := range users {
+		c := counts[u.group]
+		c[0] += u.delivered
+		c[1] += u.sent
+		counts[u.group] = c
+	}
+
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	for name, g := range a.groups {
+		gr := GroupResult{Divergence: g.div, Convergence: make(map[ChangeKind]KindResult)}
+		gr.Delivered, gr.Sent = counts[name][0], counts[name][1]
+		ex := byGroup[name]
+		if ex != nil {
+			gr.Lost = ex.lost
+		}
+		for k, ka := range g.kinds {
+			kr := KindResult{
+				Changes:     ka.changes,
+				Converged:   ka.converged,
+				Lags:        slices.Clone(ka.lags),
+				Unconverged: make(map[Reason]int),
+			}
+			if n := ka.unconverged[ReasonSuperseded]; n > 0 {
+				kr.Unconverged[ReasonSuperseded] = n
+			}
+			if ex != nil {
+				for r, n := range ex.unconverged[k] {
+					kr.Unconverged[r] += n
+				}
+			}
+			slices.Sort(kr.Lags)
+			gr.Convergence[k] = kr
+
+			all := res.Convergence[k]
+			all.Changes += kr.Changes
+			all.Converged += kr.Converged
+			all.Lags = append(all.Lags, kr.Lags...)
+			if all.Unconverged == nil {
+				all.Unconverged = make(map[Reason]int)
+			}
+			for r, n := range kr.Unconverged {
+				all.Unconverged[r] += n
+			}
+			res.Convergence[k] = all
+		}
+		if gr.Divergence.Users > 0 || len(gr.Convergence) > 0 {
+			res.Groups[name] = gr
+		}
+		res.Overall.Users += g.div.Users
+		res.Overall.ConvergedUsers += g.div.ConvergedUsers
+		res.Overall.Union += g.div.Union
+		res.Overall.Divergent += g.div.Divergent
+		res.Overall.ByDimension.add(g.div.ByDimension, 1)
+	}
+	for k, kr := range res.Convergence {
+		slices.Sort(kr.Lags)
+		res.Convergence[k] = kr
+	}
+	return res, nil
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func onAnyDevice(views []view.Snapshot, id string) bool {
+	for _, v := range views {
+		if _, ok := v.Messages[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// finalReason classifies a change that did not converge: the most
+// fundamental reason over the devices it did not reach.
+func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Snapshot, server *view.Snapshot) Reason {
+	best := ReasonPending
+	for _, id := range p.waiting {
+		i := deviceIndex(devs, id)
+		if i < 0 {
+			continue
+		}
+		r := p.deviceReason(u, views[i], views, server)
+		if reasonRank(r) < reasonRank(best) {
+			best = r
+		}
+	}
+	if best == ReasonPending {
+		best = ReasonNotShown
+	}
+	return best
+}
+
+// deviceReason says why v does not show the change, from what the views and
+// the server's state (nil: unknown) tell.
+func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snapshot, server *view.Snapshot) Reason {
+	c := p.c
+	if c.Device != "" && !c.Published {
+		return ReasonPOP3LocalOnly
+	}
+	id := c.MessageID
+	dm, shown := v.Messages[id]
+	var sm view.Message
+	onServer := false
+	if server != nil {
+		sm, onServer = server.Messages[id]
+		if !onServer {
+			if p.requiresAbsence() {
+				return ReasonKeptLocally // the device shows what the server dropped
+			}
+			if _, del := u.deleted[id]; !del && !onAnyDevice(views, id) {
+				return ReasonLost
+			}
+			return ReasonDeletedFromServer
+		}
+		if !p.onServerOK(sm) {
+			return ReasonServerDisagrees
+		}
+	}
+	if v.Synced.IsZero() || v.Synced.Before(c.At) {
+		return ReasonNotSyncedYet
+	}
+	if server == nil {
+		return ReasonNotShown
+	}
+	if !shown {
+		if v.Window > 0 && sm.Folder == "INBOX" && countFolder(v, "INBOX") >= v.Window {
+			return ReasonOutsideWindow
+		}
+		if !showsServerFolder(v, *server, sm.Folder) {
+			return ReasonFolderNotSynced
+		}
+		return ReasonNotShown
+	}
+	if c.Kind.folderChange() && dm.Folder != sm.Folder {
+		return ReasonFolderNotSynced
+	}
+	if !c.Kind.folderChange() && !dm.Flags.Has(c.Flags) {
+		return ReasonFlagsNotSynced
+	}
+	return ReasonNotShown
+}
+
+// onServerOK reports whether the server's message reflects the change.
+func (p *pendingChange) onServerOK(sm view.Message) bool {
+	if p.requiresAbsence() {
+		return false
+	}
+	if p.c.Kind.folderChange() {
+		return slices.Contains(p.accept, sm.Folder)
+	}
+	return sm.Flags.Has(p.c.Flags)
+}
+
+func countFolder(v view.Snapshot, folder string) int {
+	n := 0
+	for _, m := range v.Messages {
+		if m.Folder == folder {
+			n++
+		}
+	}
+	return n
+}
+
+// showsServerFolder reports whether v shows any message the server has in
+// folder, in that folder.
+func showsServerFolder(v view.Snapshot, server view.Snapshot, folder string) bool {
+	for id, m := range v.Messages {
+		if m.Folder != folder {
+			continue
+		}
+		if sm, ok := server.Messages[id]; ok && sm.Folder == folder {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+package audit
+
+// Reason says why a change did not reach a device. Values are bounded and
+// are used as the "reason" metric label. docs/report.md explains each.
+type Reason string
+
+// The reasons a change is unconverged, in order of precedence: when a change
+// is missing on several devices for different reasons, it is counted under
+// the first of them in this list.
+const (
+	// ReasonPOP3LocalOnly: the change was made on a device that kept it
+	// locally (Published false), so the server never had it.
+	ReasonPOP3LocalOnly Reason = "pop3-local-only"
+	// ReasonLost: the message is on no device and not on the server, and
+	// no simulated person deleted it (it also counts as lost mail).
+	ReasonLost Reason = "lost"
+	// ReasonDeletedFromServer: the message is no longer on the server (a
+	// POP3 device deleted it after download, or it expired there) but no
+	// person deleted it, and the device never got it.
+	ReasonDeletedFromServer Reason = "deleted-from-server"
+	// ReasonKeptLocally: the message was deleted on the server, but the
+	// device keeps its own copy (a POP3 download).
+	ReasonKeptLocally Reason = "kept-locally"
+	// ReasonServerDisagrees: the change was published, yet the server's
+	// state does not show it (e.g. the flag is not set there).
+	ReasonServerDisagrees Reason = "server-disagrees"
+	// ReasonNotSyncedYet: the device has not completed a sync since the
+	// change.
+	ReasonNotSyncedYet Reason = "not-synced-yet"
+	// ReasonOutsideWindow: the device synced after the change and the
+	// message is in the server's INBOX, but the device shows as many INBOX
+	// messages as its sync window holds: the message is outside the window.
+	ReasonOutsideWindow Reason = "outside-window"
+	// ReasonFolderNotSynced: the device synced after the change, but it
+	// does not show the message in the server's folder, and it shows no
+	// server message of that folder at all (e.g. POP3 reads only INBOX;
+	// server-side moves never reach it).
+	ReasonFolderNotSynced Reason = "folder-not-synced"
+	// ReasonFlagsNotSynced: the device synced after the change and shows
+	// the message, but without the flags the server has (POP3 has no
+	// flags).
+	ReasonFlagsNotSynced Reason = "flags-not-synced"
+	// ReasonNotShown: the device synced after the change and the server
+	// has it, yet the device does not show it: a finding about the device.
+	ReasonNotShown Reason = "not-shown"
+	// ReasonSuperseded: the message was deleted (gone) before the change
+	// reached the device.
+	ReasonSuperseded Reason = "superseded"
+	// ReasonPending is used only in live State: the change has not
+	// converged yet and no other reason is known without the server's
+	// truth.
+	ReasonPending Reason = "pending"
+)
+
+// Reasons lists every reason in order of precedence.
+var Reasons = []Reason{
+	ReasonPOP3LocalOnly, ReasonLost, ReasonDeletedFromServer, ReasonKeptLocally,
+	ReasonServerDisagrees, ReasonNotSyncedYet, ReasonOutsideWindow, ReasonFolderNotSynced,
+	ReasonFlagsNotSynced, ReasonNotShown, ReasonSuperseded, ReasonPending,
+}
+
+func reasonRank(r Reason) int {
+	for i, x := range Reasons {
+		if x == r {
+			return i
+		}
+	}
+	return len(Reasons)
+}
