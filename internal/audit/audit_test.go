@@ -33,7 +33,9 @@ func wantUnconverged(t *testing.T, res Result, k ChangeKind, want map[Reason]int
 }
 
 func TestCompare(t *testing.T) {
-	m := func(id, folder string, f view.Flags) view.Message { return view.Message{ID: id, Folder: folder, Flags: f} }
+	m := func(id, folder string, f view.Flags) view.Message {
+		return view.Message{ID: id, Folder: folder, Flags: f}
+	}
 	snap := func(ms ...view.Message) view.Snapshot {
 		s := view.Snapshot{Messages: map[string]view.Message{}}
 		for _, x := range ms {
