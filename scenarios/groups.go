@@ -12,6 +12,9 @@ import (
 // shareTolerance is how far the sum of group shares may be from 100%.
 const shareTolerance = 0.0001
 
+// maxGroups caps the number of groups.
+const maxGroups = 1000
+
 // groups decodes the groups: list and checks it against the behaviors and
 // device profiles. unknownDevices reports whether a group named a device
 // profile that does not exist.
@@ -22,6 +25,10 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 		if e.val == nil {
 			d.errs[len(d.errs)-1].Line, d.errs[len(d.errs)-1].Column = e.key.Line, e.key.Column
 		}
+		return nil, false
+	}
+	if len(items) > maxGroups {
+		d.errorf(e.val, e.path, "%d groups: at most %d", len(items), maxGroups)
 		return nil, false
 	}
 	known := knownProfiles(s)

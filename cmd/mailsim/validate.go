@@ -1,18 +1,64 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
+
+	"github.com/mailsim/mailsim/scenarios"
 )
 
-// cmdValidate implements "mailsim validate FILE|NAME".
+// cmdValidate implements "mailsim validate FILE|NAME [--users N] [--seed S]
+// [--shard i/n]": it prints the resolved plan and exits 0, or prints every
+// problem, one per line, and exits exitScenario.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate", "validate FILE|NAME", stderr)
+	fs := newFlagSet("validate", "validate FILE|NAME [--users N] [--seed S] [--shard i/n]", stderr)
+	users := fs.Int("users", 0, "override the scenario's number of users")
+	var seed *int64
+	fs.Func("seed", "override the scenario's seed", func(s string) error {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number")
+		}
+		seed = &v
+		return nil
+	})
+	shardText := fs.String("shard", "1/1", "plan only shard i of n")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
 	}
-	_ = pos
-	fmt.Fprintln(stderr, "mailsim validate: not built yet (issue 2)")
-	return exitFailure
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "mailsim validate: want one scenario FILE or NAME (shipped: %v)\n", scenarios.Shipped())
+		return exitScenario
+	}
+	shard, err := scenarios.ParseShard(*shardText)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim validate: --shard: %v\n", err)
+		return exitScenario
+	}
+	s, err := scenarios.Load(pos[0], nil)
+	if err != nil {
+		var errs scenarios.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(errs), pos[0])
+		} else {
+			fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
+		}
+		return exitScenario
+	}
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: *users, Seed: seed, Shard: shard})
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
+		return exitScenario
+	}
+	if err := plan.Write(stdout); err != nil {
+		fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
 }
