@@ -222,14 +222,14 @@ func NormalizeFolderRole(r string) string {
 
 // boundedName returns a label value for a name taken from the scenario
 // (device profile, group): names are kept when short and made of
-// [A-Za-z0-9_.:-], everything else is "other".
+// [A-Za-z0-9_.:/-], everything else is "other".
 func boundedName(s string) string {
 	if s == "" || len(s) > 64 {
 		return Other
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':' || c == '/') {
 			return Other
 		}
 	}

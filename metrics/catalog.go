@@ -1,0 +1,62 @@
+package metrics
+
+// Type is the Prometheus type of a catalog metric.
+type Type string
+
+// The metric types of the catalog.
+const (
+	TypeCounter   Type = "counter"
+	TypeGauge     Type = "gauge"
+	TypeHistogram Type = "histogram"
+)
+
+// Metric describes one metric of the catalog.
+type Metric struct {
+	// Name is the metric family name as exposed in the text format
+	// (counters with their _total suffix).
+	Name string
+	// Type is the metric's type.
+	Type Type
+	// Labels are the label names, in order.
+	Labels []string
+}
+
+// Catalog returns the metric catalog of mailsim (the contract of
+// DESIGN.md that dashboards depend on), in a fresh slice. The Go and
+// process collectors' go_* and process_* metrics are not part of it.
+func Catalog() []Metric {
+	return []Metric{
+		{"mailsim_client_commands_total", TypeCounter, []string{"protocol", "command", "outcome"}},
+		{"mailsim_client_command_duration_seconds", TypeHistogram, []string{"protocol", "command"}},
+		{"mailsim_client_bytes_total", TypeCounter, []string{"protocol", "direction"}},
+		{"mailsim_client_connections", TypeGauge, []string{"protocol"}},
+		{"mailsim_client_logins_total", TypeCounter, []string{"protocol", "outcome"}},
+		{"mailsim_devices", TypeGauge, []string{"device", "protocol"}},
+		{"mailsim_actions_total", TypeCounter, []string{"device", "action"}},
+		{"mailsim_messages_delivered_total", TypeCounter, []string{"via"}},
+		{"mailsim_messages_sent_total", TypeCounter, []string{"protocol"}},
+		{"mailsim_messages_lost", TypeGauge, nil},
+		{"mailsim_divergent_messages", TypeGauge, []string{"dimension"}},
+		{"mailsim_divergence_ratio", TypeGauge, []string{"group"}},
+		{"mailsim_users_converged_ratio", TypeGauge, []string{"group"}},
+		{"mailsim_convergence_seconds", TypeHistogram, []string{"change"}},
+		{"mailsim_unconverged_changes", TypeGauge, []string{"change", "reason"}},
+		{"mailsim_server_commands_total", TypeCounter, []string{"protocol", "command", "outcome"}},
+		{"mailsim_server_command_duration_seconds", TypeHistogram, []string{"protocol", "command"}},
+		{"mailsim_server_connections", TypeGauge, []string{"protocol"}},
+		{"mailsim_server_stored_messages", TypeGauge, []string{"folder"}},
+		{"mailsim_server_stored_bytes", TypeGauge, []string{"folder"}},
+		{"mailsim_run_info", TypeGauge, []string{"scenario", "shard"}},
+		{"mailsim_run_elapsed_seconds", TypeGauge, nil},
+	}
+}
+
+// SeriesNames returns every sample name a catalog metric is exposed under:
+// the name itself, plus _bucket, _sum and _count for histograms. These are
+// the names a PromQL query may use.
+func (m Metric) SeriesNames() []string {
+	if m.Type == TypeHistogram {
+		return []string{m.Name, m.Name + "_bucket", m.Name + "_sum", m.Name + "_count"}
+	}
+	return []string{m.Name}
+}

@@ -1,0 +1,133 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mailsim/mailsim/clients"
+)
+
+func TestClientCountsAndTotals(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := NewClient(reg)
+	ev := func(p, cmd string, o clients.Outcome, d time.Duration) {
+		c.Command(clients.CommandEvent{Protocol: p, Command: cmd, Outcome: o, Duration: d})
+	}
+	for i := 0; i < 100; i++ {
+		ev("imap", "UID FETCH", clients.OutcomeOK, time.Duration(i+1)*time.Millisecond)
+	}
+	ev("imap", "UID FETCH", clients.OutcomeNo, time.Millisecond)
+	ev("imap", "FROB", clients.OutcomeError, time.Millisecond)
+	ev("pop3", "RETR", clients.OutcomeOK, 5*time.Millisecond)
+	c.Connection("imap", 1)
+	c.Connection("imap", 1)
+	c.Connection("imap", -1)
+	c.Bytes("imap", 500, 40)
+	c.Bytes("imap", -5, 0)
+	c.Login("imap", clients.OutcomeOK)
+	c.Login("imap", clients.OutcomeNo)
+	c.Sent("smtp")
+	c.Delivered("lmtp")
+	c.Delivered("carrier-pigeon")
+	c.Action("pc-imap", "read")
+	c.Action("pc-imap", "read")
+
+	tests := []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"fetch ok", testutil.ToFloat64(c.cmds.counters.WithLabelValues("imap", "UID FETCH", "ok")), 100},
+		{"fetch no", testutil.ToFloat64(c.cmds.counters.WithLabelValues("imap", "UID FETCH", "no")), 1},
+		{"unknown command", testutil.ToFloat64(c.cmds.counters.WithLabelValues("imap", "other", "error")), 1},
+		{"open imap connections", testutil.ToFloat64(c.connsVec.WithLabelValues("imap")), 1},
+		{"bytes in", testutil.ToFloat64(c.bytesVec.WithLabelValues("imap", "in")), 500},
+		{"bytes out", testutil.ToFloat64(c.bytesVec.WithLabelValues("imap", "out")), 40},
+		{"logins no", testutil.ToFloat64(c.loginsVec.WithLabelValues("imap", "no")), 1},
+		{"sent", testutil.ToFloat64(c.sent.WithLabelValues("smtp")), 1},
+		{"delivered lmtp", testutil.ToFloat64(c.delivered.WithLabelValues("lmtp")), 1},
+		{"delivered other", testutil.ToFloat64(c.delivered.WithLabelValues("other")), 1},
+		{"actions", testutil.ToFloat64(c.actions.WithLabelValues("pc-imap", "read")), 2},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+
+	st := c.Stats()
+	fetch := st["imap"]["UID FETCH"]
+	if fetch.Count != 101 || fetch.Errors != 1 {
+		t.Errorf("UID FETCH stats count %d errors %d, want 101 and 1", fetch.Count, fetch.Errors)
+	}
+	if fetch.P50 < 0.049 || fetch.P50 > 0.052 || fetch.P99 < 0.097 || fetch.P99 > 0.101 {
+		t.Errorf("UID FETCH p50 %v p99 %v, want ≈0.050 and ≈0.099", fetch.P50, fetch.P99)
+	}
+	if _, ok := st["imap"]["other"]; !ok {
+		t.Errorf("stats lack imap/other: %v", st["imap"])
+	}
+	if got := st["pop3"]["RETR"].Count; got != 1 {
+		t.Errorf("pop3 RETR count %d, want 1", got)
+	}
+
+	tot := c.Totals().Protocols
+	imap := tot["imap"]
+	if imap.Commands != 102 || imap.Errors != 2 || imap.BytesIn != 500 || imap.BytesOut != 40 ||
+		imap.OpenConnections != 1 || imap.PeakConnections != 2 || imap.Logins["ok"] != 1 || imap.Logins["no"] != 1 {
+		t.Errorf("imap totals = %+v", imap)
+	}
+	if tot["smtp"].Sent != 1 {
+		t.Errorf("smtp sent = %d, want 1", tot["smtp"].Sent)
+	}
+	if _, ok := tot["lmtp"]; ok {
+		t.Errorf("unused protocol lmtp in totals: %+v", tot["lmtp"])
+	}
+}
+
+func TestClientWithoutRegistry(t *testing.T) {
+	c := NewClient(nil)
+	c.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: clients.OutcomeOK, Duration: time.Millisecond})
+	if got := c.Stats()["imap"]["NOOP"].Count; got != 1 {
+		t.Fatalf("Stats without registry: NOOP count %d, want 1", got)
+	}
+	// A second unregistered client must not clash with the first.
+	NewClient(nil).Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP"})
+}
+
+func TestClientHotPathDoesNotAllocate(t *testing.T) {
+	c := NewClient(prometheus.NewRegistry())
+	ev := clients.CommandEvent{Protocol: "imap", Command: "UID FETCH", Outcome: clients.OutcomeOK, Duration: 3 * time.Millisecond}
+	c.Command(ev)
+	c.Action("pc-imap", "read")
+	tests := []struct {
+		name string
+		f    func()
+	}{
+		{"Command", func() { c.Command(ev) }},
+		{"Bytes", func() { c.Bytes("imap", 100, 10) }},
+		{"Connection", func() { c.Connection("imap", 1); c.Connection("imap", -1) }},
+		{"Login", func() { c.Login("imap", clients.OutcomeOK) }},
+		{"Action", func() { c.Action("pc-imap", "read") }},
+	}
+	for _, tt := range tests {
+		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
+			t.Errorf("%s allocates %v times per call in steady state", tt.name, n)
+		}
+	}
+}
+
+func BenchmarkClientCommand(b *testing.B) {
+	c := NewClient(prometheus.NewRegistry())
+	cmds := []string{"UID FETCH", "SELECT", "IDLE", "UID STORE", "NOOP"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Command(clients.CommandEvent{Protocol: "imap", Command: cmds[i%len(cmds)], Outcome: clients.OutcomeOK, Duration: time.Duration(i%1000) * time.Microsecond})
+			i++
+		}
+	})
+}

@@ -1,0 +1,61 @@
+package metrics
+
+import "testing"
+
+func TestNormalizeCommand(t *testing.T) {
+	tests := []struct{ protocol, command, want string }{
+		{"imap", "UID FETCH", "UID FETCH"},
+		{"imap", "uid fetch", "UID FETCH"},
+		{"imap", "FETCH", "FETCH"},
+		{"imap", "XYZZY", "other"},
+		{"imap", "RETR", "other"}, // a POP3 command is not an IMAP one
+		{"pop3", "RETR", "RETR"},
+		{"pop3", "retr", "RETR"},
+		{"smtp", "MAIL FROM", "MAIL"},
+		{"smtp", "RCPT TO", "RCPT"},
+		{"lmtp", "LHLO", "LHLO"},
+		{"smtp", "LHLO", "other"},
+		{"imap", "", "other"},
+		{"imap", "FETCH 1:* (FLAGS) and some very long arguments", "other"},
+		{"gopher", "GET", "other"},
+		{"IMAP", "SELECT", "SELECT"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeCommand(tt.protocol, tt.command); got != tt.want {
+			t.Errorf("NormalizeCommand(%q, %q) = %q, want %q", tt.protocol, tt.command, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizeLabels(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(string) string
+		in   string
+		want string
+	}{
+		{"protocol", NormalizeProtocol, "pop3", "pop3"},
+		{"protocol unknown", NormalizeProtocol, "nntp", "other"},
+		{"outcome", NormalizeOutcome, "no", "no"},
+		{"outcome unknown", NormalizeOutcome, "timeout", "error"},
+		{"change", NormalizeChange, "move", "move"},
+		{"change unknown", NormalizeChange, "teleport", "other"},
+		{"action", NormalizeAction, "reply", "reply"},
+		{"action unknown", NormalizeAction, "print", "other"},
+		{"via", NormalizeDeliveryPath, "imap-append", "imap-append"},
+		{"via unknown", NormalizeDeliveryPath, "pigeon", "other"},
+		{"dimension", NormalizeDimension, "flags", "flags"},
+		{"folder role", NormalizeFolderRole, `\Sent`, "sent"},
+		{"folder name", NormalizeFolderRole, "INBOX", "inbox"},
+		{"folder spam", NormalizeFolderRole, "Spam", "junk"},
+		{"folder custom", NormalizeFolderRole, "Projects", "other"},
+		{"scenario name", boundedName, "pc-imap", "pc-imap"},
+		{"scenario name with space", boundedName, "pc imap", "other"},
+		{"empty name", boundedName, "", "other"},
+	}
+	for _, tt := range tests {
+		if got := tt.f(tt.in); got != tt.want {
+			t.Errorf("%s: %q → %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
