@@ -1,0 +1,104 @@
+package clients
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// New returns the device o.Profile describes: its kind (pc, phone,
+// webmail) and protocol (imap, pop3) choose the implementation. New checks
+// o and returns a clear error for a missing required field, an unknown kind
+// or protocol, or a combination that does not exist (webmail over POP3). It
+// does not connect; Run does.
+func New(o Options) (Device, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	p := o.Profile
+	switch p.Protocol {
+	case scenarios.POP3:
+		return newPOP3Device(o)
+	case scenarios.IMAP:
+		switch p.Kind {
+		case scenarios.KindPC:
+			return newIMAPPC(o)
+		case scenarios.KindPhone:
+			return newIMAPPhone(o)
+		case scenarios.KindWebmail:
+			return newWebmail(o)
+		}
+	}
+	// validate has rejected everything else.
+	return nil, fmt.Errorf("clients: device %s: no %s device over %s", o.ID, p.Kind, p.Protocol)
+}
+
+// validate checks the required fields of o and its profile.
+func (o *Options) validate() error {
+	var errs []error
+	missing := func(field string) { errs = append(errs, fmt.Errorf("%s is required", field)) }
+	if o.ID == "" {
+		missing("ID")
+	}
+	if o.Username == "" {
+		missing("Username")
+	}
+	if o.Password == "" {
+		missing("Password")
+	}
+	if o.Address == "" {
+		missing("Address")
+	}
+	if o.Clock == nil {
+		missing("Clock")
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v is negative", o.Timeout))
+	}
+	if p := o.Profile; p == nil {
+		missing("Profile")
+	} else {
+		switch p.Kind {
+		case scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail:
+		default:
+			errs = append(errs, fmt.Errorf("profile %q: unknown kind %q", p.Name, p.Kind))
+		}
+		var ep scenarios.Endpoint
+		switch p.Protocol {
+		case scenarios.IMAP:
+			ep = o.IMAP
+		case scenarios.POP3:
+			ep = o.POP3
+			if p.Kind == scenarios.KindWebmail {
+				errs = append(errs, fmt.Errorf("profile %q: webmail speaks imap, not pop3", p.Name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("profile %q: unknown protocol %q", p.Name, p.Protocol))
+		}
+		if p.Protocol == scenarios.IMAP || p.Protocol == scenarios.POP3 {
+			if ep.Addr == "" {
+				errs = append(errs, fmt.Errorf("profile %q: no %s server address", p.Name, p.Protocol))
+			}
+			switch ep.TLS {
+			case "", scenarios.TLSNone, scenarios.TLSStartTLS, scenarios.TLSImplicit:
+			default:
+				errs = append(errs, fmt.Errorf("profile %q: unknown tls mode %q", p.Name, ep.TLS))
+			}
+		}
+		if p.PollInterval < 0 || p.DeleteAfter < 0 || p.LoginInterval < 0 {
+			errs = append(errs, fmt.Errorf("profile %q: negative interval", p.Name))
+		}
+		if p.Network.Latency < 0 || p.Network.Bandwidth < 0 || p.Network.DisconnectEvery < 0 {
+			errs = append(errs, fmt.Errorf("profile %q: negative network shaping", p.Name))
+		}
+	}
+	if len(errs) > 0 {
+		id := o.ID
+		if id == "" {
+			id = "(no ID)"
+		}
+		return fmt.Errorf("clients: device %s: %w", id, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,507 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/mail"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Default poll intervals (simulated) of POP3 devices (DEVICE-PROFILES.md).
+const (
+	DefaultPCPOP3Poll    = 10 * time.Minute
+	DefaultPhonePOP3Poll = 15 * time.Minute
+)
+
+// Retry timing of a POP3 device after a failed poll (simulated time, but
+// never less than pop3MinWallRetry of wall time).
+const (
+	pop3RetryBase    = 30 * time.Second
+	pop3RetryMax     = 5 * time.Minute
+	pop3MinWallRetry = 100 * time.Millisecond
+	pop3QuitTimeout  = 2 * time.Second
+)
+
+// pop3Seen is what the device remembers of a UIDL it downloaded.
+type pop3Seen struct {
+	id string    // Message-ID ("" when the message had none)
+	at time.Time // simulated download time
+}
+
+// pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
+// a phone's POP3 account): it polls, downloads new messages into a local
+// store and keeps folders, flags, Trash and Sent only on the device.
+type pop3Device struct {
+	o    Options
+	prof scenarios.DeviceProfile // with defaults applied
+	poll time.Duration
+	rec  Recorder
+	log  *slog.Logger
+	gen  mailgen.Generator
+
+	mu        sync.Mutex // guards everything below
+	store     *mailstore
+	seen      map[string]pop3Seen // by UIDL
+	deleted   map[string]struct{} // UIDLs deleted locally, to DELE on the server
+	synced    time.Time
+	rng       *rand.Rand
+	noIDWarns int
+}
+
+// newPOP3Device returns a POP3 device for o (already validated by New).
+func newPOP3Device(o Options) (Device, error) {
+	prof := *o.Profile
+	poll := prof.PollInterval
+	if poll <= 0 {
+		poll = DefaultPCPOP3Poll
+		if prof.Kind == scenarios.KindPhone {
+			poll = DefaultPhonePOP3Poll
+		}
+	}
+	seed := uint64(o.Seed)
+	return &pop3Device{
+		o:       o,
+		prof:    prof,
+		poll:    poll,
+		rec:     o.recorder(),
+		log:     o.logger().With("device", o.ID),
+		gen:     mailgen.Generator{Domain: domainOf(o.Address)},
+		store:   newMailstore(),
+		seen:    make(map[string]pop3Seen),
+		deleted: make(map[string]struct{}),
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}, nil
+}
+
+// domainOf returns the domain of address, or mailgen's default.
+func domainOf(address string) string {
+	for i := len(address) - 1; i >= 0; i-- {
+		if address[i] == '@' {
+			if d := address[i+1:]; d != "" {
+				return d
+			}
+			break
+		}
+	}
+	return mailgen.DefaultDomain
+}
+
+// ID implements Device.
+func (d *pop3Device) ID() string { return d.o.ID }
+
+// Profile implements Device.
+func (d *pop3Device) Profile() *scenarios.DeviceProfile { return d.o.Profile }
+
+// View implements Device.
+func (d *pop3Device) View() view.Snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.store.snapshot(d.synced, 0)
+}
+
+func (d *pop3Device) changed() {
+	if d.o.OnChange != nil {
+		d.o.OnChange()
+	}
+}
+
+// Run implements Device: it polls every PollInterval (simulated) until ctx
+// is done, retrying failed polls with a capped, jittered exponential
+// backoff.
+func (d *pop3Device) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		err := d.Poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := d.poll
+		if err != nil {
+			failures++
+			wait = d.retryDelay(failures)
+			d.log.Debug("pop3 poll failed", "err", err, "failures", failures, "retry_in", wait)
+		} else {
+			failures = 0
+		}
+		if d.o.Clock.Wall(wait) < pop3MinWallRetry {
+			wait = d.o.Clock.Sim(pop3MinWallRetry)
+		}
+		if d.o.Clock.Sleep(ctx, wait) != nil {
+			return nil
+		}
+	}
+}
+
+// retryDelay returns the simulated wait after the n-th failure in a row:
+// pop3RetryBase doubling up to pop3RetryMax (or the poll interval if
+// shorter), ±20% jitter from the device's seed.
+func (d *pop3Device) retryDelay(n int) time.Duration {
+	limit := min(pop3RetryMax, d.poll)
+	wait := pop3RetryBase
+	for i := 1; i < n && wait < limit; i++ {
+		wait *= 2
+	}
+	wait = min(wait, limit)
+	d.mu.Lock()
+	j := 0.8 + 0.4*d.rng.Float64()
+	d.mu.Unlock()
+	return time.Duration(float64(wait) * j)
+}
+
+// Poll runs one POP3 session: CAPA, (STLS), AUTH PLAIN or USER/PASS, STAT,
+// LIST, UIDL, RETR of every new UIDL, the DELEs the profile asks for, QUIT.
+// New messages land in the local INBOX unseen.
+func (d *pop3Device) Poll(ctx context.Context) (err error) {
+	start := d.o.Clock.Now()
+	s, err := dialPOP3(ctx, &d.o, d.o.POP3)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, s.close)
+	defer stop()
+	quitted := false
+	defer func() {
+		if !quitted {
+			s.close()
+		}
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+	}()
+
+	if err := s.capabilities(); err != nil {
+		return err
+	}
+	if d.o.POP3.TLS == scenarios.TLSStartTLS {
+		if err := s.startTLS(&d.o); err != nil {
+			return err
+		}
+	}
+	if err := s.login(d.o.Username, d.o.Password); err != nil {
+		return err
+	}
+	if _, _, err := s.stat(); err != nil {
+		return err
+	}
+	sizes, err := s.list("LIST")
+	if err != nil {
+		return err
+	}
+	uidls, err := s.list("UIDL")
+	if err != nil {
+		return err
+	}
+
+	// What to download and what to delete, decided under the lock.
+	type todo struct {
+		n    int
+		uidl string
+	}
+	var fetch, dele []todo
+	now := d.o.Clock.Now()
+	d.mu.Lock()
+	onServer := make(map[string]struct{}, len(uidls))
+	for _, n := range slices.Sorted(maps.Keys(uidls)) {
+		u := uidls[n]
+		onServer[u] = struct{}{}
+		sn, known := d.seen[u]
+		switch {
+		case !known:
+			fetch = append(fetch, todo{n, u})
+		case d.prof.DeleteWhenDeletedLocally && d.isDeletedLocally(u):
+			dele = append(dele, todo{n, u})
+		case !d.prof.LeaveOnServer:
+			dele = append(dele, todo{n, u}) // an earlier DELE did not commit
+		case d.prof.DeleteAfter > 0 && now.Sub(sn.at) >= d.prof.DeleteAfter:
+			dele = append(dele, todo{n, u})
+		}
+	}
+	// Forget UIDLs the server no longer has (deleted elsewhere).
+	for u := range d.seen {
+		if _, ok := onServer[u]; !ok {
+			delete(d.seen, u)
+			delete(d.deleted, u)
+		}
+	}
+	d.mu.Unlock()
+
+	var deleted []string
+	for _, t := range fetch {
+		raw, err := s.retr(t.n)
+		if err != nil {
+			return err
+		}
+		size := int64(len(raw))
+		if sz, err := parseSize(sizes[t.n]); err == nil {
+			size = sz
+		}
+		d.addDownloaded(t.uidl, raw, size)
+		if !d.prof.LeaveOnServer {
+			if err := s.dele(t.n); err != nil {
+				return err
+			}
+			deleted = append(deleted, t.uidl)
+		}
+	}
+	for _, t := range dele {
+		if err := s.dele(t.n); err != nil {
+			return err
+		}
+		deleted = append(deleted, t.uidl)
+	}
+	quitted = true
+	if err := s.quit(d.o.timeout()); err != nil {
+		return err
+	}
+	// QUIT committed the deletions.
+	d.mu.Lock()
+	for _, u := range deleted {
+		delete(d.seen, u)
+		delete(d.deleted, u)
+	}
+	d.synced = start
+	d.mu.Unlock()
+	d.changed()
+	return nil
+}
+
+func (d *pop3Device) isDeletedLocally(uidl string) bool {
+	_, ok := d.deleted[uidl]
+	return ok
+}
+
+func parseSize(s string) (int64, error) {
+	var n int64
+	_, err := fmt.Sscan(s, &n)
+	return n, err
+}
+
+// addDownloaded stores a message fetched by RETR in the local INBOX.
+func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
+	h, err := mailgen.ParseHeader(raw)
+	now := d.o.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil || h.ID == "" {
+		d.seen[uidl] = pop3Seen{at: now}
+		if d.noIDWarns == 0 {
+			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
+		}
+		d.noIDWarns++
+		return
+	}
+	d.seen[uidl] = pop3Seen{id: h.ID, at: now}
+	if d.store.get(h.ID) != nil {
+		return // the same message twice on the server: shown once
+	}
+	d.store.put(h.ID, &localMsg{
+		Folder: "INBOX", UIDL: uidl, Size: size, Downloaded: now,
+		From: h.From, Subject: h.Subject, References: h.References,
+	})
+}
+
+// Do implements Device. Every action is local to the device except that
+// send, reply and forward submit mail through o.Submitter; Published is
+// always false.
+func (d *pop3Device) Do(ctx context.Context, a Action) (Result, error) {
+	switch a.Kind {
+	case ActRead:
+		return d.setFlag(a.MessageID, view.Seen)
+	case ActFlag:
+		return d.setFlag(a.MessageID, view.Flagged)
+	case ActMove:
+		return d.move(a.MessageID, a.Folder)
+	case ActDelete:
+		return d.delete(a.MessageID)
+	case ActReply:
+		return d.respond(ctx, a, false)
+	case ActForward:
+		return d.respond(ctx, a, true)
+	case ActSend:
+		return d.send(ctx, a)
+	}
+	return Result{}, fmt.Errorf("pop3 device %s: unknown action %q", d.o.ID, a.Kind)
+}
+
+func (d *pop3Device) setFlag(id string, f view.Flags) (Result, error) {
+	d.mu.Lock()
+	m := d.store.get(id)
+	if m == nil {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
+	was := m.Flags
+	m.Flags |= f
+	res := Result{Folder: m.Folder, Flags: m.Flags}
+	d.mu.Unlock()
+	if was != res.Flags {
+		d.changed()
+	}
+	return res, nil
+}
+
+func (d *pop3Device) move(id, folder string) (Result, error) {
+	if folder == "" {
+		return Result{}, fmt.Errorf("pop3 device %s: move %s: no destination folder", d.o.ID, id)
+	}
+	d.mu.Lock()
+	m := d.store.get(id)
+	if m == nil {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
+	was := m.Folder
+	m.Folder = folder
+	res := Result{Folder: m.Folder, Flags: m.Flags}
+	d.mu.Unlock()
+	if was != folder {
+		d.changed()
+	}
+	return res, nil
+}
+
+// delete moves a message to the local Trash, or removes it when it is in
+// Trash already; with delete_when_deleted_locally the next poll DELEs it on
+// the server.
+func (d *pop3Device) delete(id string) (Result, error) {
+	d.mu.Lock()
+	m := d.store.get(id)
+	if m == nil {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
+	var res Result
+	if m.Folder == "Trash" {
+		d.store.remove(id)
+	} else {
+		m.Folder = "Trash"
+		res = Result{Folder: m.Folder, Flags: m.Flags}
+	}
+	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
+		if _, ok := d.seen[m.UIDL]; ok {
+			d.deleted[m.UIDL] = struct{}{}
+		}
+	}
+	d.mu.Unlock()
+	d.changed()
+	return res, nil
+}
+
+// respond replies to or forwards a message: the new message is submitted,
+// kept in the local Sent, and the original gets \Answered or $Forwarded.
+func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Result, error) {
+	if forward && len(a.To) == 0 {
+		return Result{}, fmt.Errorf("pop3 device %s: forward %s: no recipients", d.o.ID, a.MessageID)
+	}
+	d.mu.Lock()
+	m := d.store.get(a.MessageID)
+	if m == nil {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, a.MessageID, ErrNoMessage)
+	}
+	orig := m.header(a.MessageID)
+	size := a.Size
+	if size <= 0 {
+		size = 1500 + d.rng.Int64N(3000)
+	}
+	now := d.o.Clock.Now()
+	var msg mailgen.Message
+	var to []string
+	if forward {
+		msg = d.gen.Forward(d.rng, d.o.Address, a.To, orig, size, now)
+		to = a.To
+	} else {
+		msg = d.gen.Reply(d.rng, d.o.Address, orig, size, now)
+		to = []string{bareAddress(orig.From)}
+	}
+	d.mu.Unlock()
+
+	if err := d.submit(ctx, to, msg.Raw); err != nil {
+		return Result{}, err
+	}
+	flag := view.Answered
+	if forward {
+		flag = view.Forwarded
+	}
+	d.mu.Lock()
+	d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
+		From: msg.From, Subject: msg.Subject, References: msg.References})
+	res := Result{Sent: msg.ID}
+	if m := d.store.get(a.MessageID); m != nil {
+		m.Flags |= flag
+		res.Folder, res.Flags = m.Folder, m.Flags
+	}
+	d.mu.Unlock()
+	d.changed()
+	return res, nil
+}
+
+// send writes a new message: it sits in the local Drafts for a.WriteTime
+// (simulated), is submitted and then moves to the local Sent.
+func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
+	if len(a.To) == 0 {
+		return Result{}, fmt.Errorf("pop3 device %s: send: no recipients", d.o.ID)
+	}
+	now := d.o.Clock.Now()
+	d.mu.Lock()
+	size := a.Size
+	if size <= 0 {
+		size = 2000 + d.rng.Int64N(8000)
+	}
+	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
+	d.store.put(msg.ID, &localMsg{Folder: "Drafts", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
+		From: msg.From, Subject: msg.Subject})
+	d.mu.Unlock()
+	d.changed()
+	if a.WriteTime > 0 {
+		if err := d.o.Clock.Sleep(ctx, a.WriteTime); err != nil {
+			return Result{Folder: "Drafts", Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
+		}
+	}
+	if err := d.submit(ctx, a.To, msg.Raw); err != nil {
+		// The draft stays in Drafts, as in a real client.
+		return Result{Folder: "Drafts", Flags: view.Seen}, err
+	}
+	d.mu.Lock()
+	if m := d.store.get(msg.ID); m != nil {
+		m.Folder = "Sent"
+	} else {
+		d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now})
+	}
+	d.mu.Unlock()
+	d.changed()
+	return Result{Sent: msg.ID, Folder: "Sent", Flags: view.Seen}, nil
+}
+
+func (d *pop3Device) submit(ctx context.Context, to []string, raw []byte) error {
+	if d.o.Submitter == nil {
+		return fmt.Errorf("pop3 device %s: %w", d.o.ID, ErrNoSubmitter)
+	}
+	if err := d.o.Submitter.Submit(ctx, d.o.Address, to, raw); err != nil {
+		var re *RecipientsError
+		if errors.As(err, &re) && re.Accepted > 0 {
+			d.log.Debug("some recipients refused", "err", err)
+			return nil // sent to the others
+		}
+		return fmt.Errorf("pop3 device %s: submit: %w", d.o.ID, err)
+	}
+	return nil
+}
+
+// bareAddress returns the addr-spec of an address header value.
+func bareAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		return a.Address
+	}
+	return s
+}

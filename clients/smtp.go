@@ -1,0 +1,210 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// SMTPOptions configure an SMTP submitter.
+type SMTPOptions struct {
+	// Username and Password authenticate with AUTH PLAIN; an empty Username
+	// skips AUTH.
+	Username, Password string
+	// TLS is the base TLS configuration for starttls and implicit
+	// endpoints (ServerName is filled from the address when empty). Nil
+	// verifies against the system roots.
+	TLS *tls.Config
+	// Recorder receives every command (protocol "smtp"). Nil discards.
+	Recorder Recorder
+	// Timeout bounds the dial and every command. Default 30s.
+	Timeout time.Duration
+	// Logger receives diagnostics. Nil discards.
+	Logger *slog.Logger
+	// LocalName is the EHLO name. Default "localhost".
+	LocalName string
+}
+
+// RecipientsError is returned by an SMTP submission when the server
+// refused some recipients; the others were sent the message.
+type RecipientsError struct {
+	// Rejected maps each refused recipient to the server's reply.
+	Rejected map[string]error
+	// Accepted counts the recipients that were sent the message.
+	Accepted int
+}
+
+// Error implements error.
+func (e *RecipientsError) Error() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "smtp: %d recipient(s) refused (%d accepted):", len(e.Rejected), e.Accepted)
+	for rcpt, err := range e.Rejected {
+		fmt.Fprintf(&sb, " %s: %v;", rcpt, err)
+	}
+	return strings.TrimSuffix(sb.String(), ";")
+}
+
+// smtpSubmitter submits each message over a new SMTP connection.
+type smtpSubmitter struct {
+	ep  scenarios.Endpoint
+	o   SMTPOptions
+	rec Recorder
+}
+
+// NewSMTPSubmitter returns a Submitter that sends each message over a new
+// submission connection to ep, as a mail client does: greeting, EHLO,
+// STARTTLS when ep asks for it (then EHLO again), AUTH PLAIN, MAIL, one
+// RCPT per recipient, DATA, QUIT. Every command is recorded with protocol
+// "smtp"; the authentication also as a Login.
+func NewSMTPSubmitter(ep scenarios.Endpoint, o SMTPOptions) Submitter {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.LocalName == "" {
+		o.LocalName = "localhost"
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	rec := o.Recorder
+	if rec == nil {
+		rec = discardRecorder{}
+	}
+	return &smtpSubmitter{ep: ep, o: o, rec: rec}
+}
+
+// Submit sends raw from from to every recipient in to. When the server
+// refuses some recipients the others still get the message and Submit
+// returns a *RecipientsError; when it refuses all, nothing is sent.
+func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) (err error) {
+	if len(to) == 0 {
+		return errors.New("smtp: no recipients")
+	}
+	addr := s.ep.Addr
+	conn, err := dialConn(ctx, dialParams{
+		protocol: "smtp", ep: s.ep, rec: s.rec, timeout: s.o.Timeout, tls: s.o.TLS,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	wrap := func(err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("smtp %s: %w (%v)", addr, ctxErr, err)
+		}
+		return fmt.Errorf("smtp %s: %w", addr, err)
+	}
+
+	var c *smtp.Client
+	if s.ep.TLS == scenarios.TLSStartTLS {
+		// The library greets and says EHLO before STARTTLS in one call.
+		start := time.Now()
+		c, err = smtp.NewClientStartTLS(conn, tlsConfigFor(s.o.TLS, addr))
+		record(s.rec, "smtp", "STARTTLS", start, err)
+		if err != nil {
+			return wrap(err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = s.o.Timeout
+	c.SubmissionTimeout = s.o.Timeout
+
+	start := time.Now()
+	err = c.Hello(s.o.LocalName)
+	record(s.rec, "smtp", "EHLO", start, err)
+	if err != nil {
+		return wrap(err)
+	}
+	if s.o.Username != "" {
+		start = time.Now()
+		err = c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password))
+		record(s.rec, "smtp", "AUTH", start, err)
+		s.rec.Login("smtp", outcomeOf(err))
+		if err != nil {
+			s.quit(c)
+			return wrap(fmt.Errorf("auth: %w", err))
+		}
+	}
+	start = time.Now()
+	err = c.Mail(from, nil)
+	record(s.rec, "smtp", "MAIL", start, err)
+	if err != nil {
+		s.quit(c)
+		return wrap(err)
+	}
+	var rejected map[string]error
+	accepted := 0
+	for _, rcpt := range to {
+		start = time.Now()
+		err = c.Rcpt(rcpt, nil)
+		record(s.rec, "smtp", "RCPT", start, err)
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			accepted++
+		case errors.As(err, &se):
+			if rejected == nil {
+				rejected = make(map[string]error)
+			}
+			rejected[rcpt] = err
+		default:
+			return wrap(err)
+		}
+	}
+	if accepted == 0 {
+		s.quit(c)
+		return wrap(&RecipientsError{Rejected: rejected})
+	}
+	start = time.Now()
+	err = s.data(c, raw)
+	record(s.rec, "smtp", "DATA", start, err)
+	if err != nil {
+		return wrap(err)
+	}
+	s.quit(c)
+	if rejected != nil {
+		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
+	}
+	return nil
+}
+
+func (s *smtpSubmitter) data(c *smtp.Client, raw []byte) error {
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		_ = w.Close()
+		return err
+	}
+	if !bytes.HasSuffix(raw, []byte("\r\n")) {
+		if _, err := w.Write([]byte("\r\n")); err != nil {
+			_ = w.Close()
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// quit says QUIT best-effort; the message is already accepted or refused.
+func (s *smtpSubmitter) quit(c *smtp.Client) {
+	start := time.Now()
+	err := c.Quit()
+	record(s.rec, "smtp", "QUIT", start, err)
+	if err != nil {
+		s.o.Logger.Debug("smtp quit", "addr", s.ep.Addr, "err", err)
+	}
+}
