@@ -1,0 +1,359 @@
+package report
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// CommandStat is the input shape of one command's figures: the engine
+// converts them from its metrics. Latencies are in seconds; NaN when
+// unknown.
+type CommandStat struct {
+	Count, Errors uint64
+	P50, P95, P99 float64
+}
+
+// ByteStat counts bytes read (In) and written (Out) by the clients.
+type ByteStat struct {
+	In  int64 `json:"in"`
+	Out int64 `json:"out"`
+}
+
+// LoginStat counts authentication attempts.
+type LoginStat struct {
+	OK     uint64 `json:"ok"`
+	Failed uint64 `json:"failed"`
+}
+
+// Input is everything the engine knows at the end of a run.
+type Input struct {
+	Scenario  string
+	Seed      int64
+	Shard     string // "1/1"
+	StartedAt time.Time
+	// Wall is the wall-clock length of the run; Simulated the simulated
+	// time it covered.
+	Wall, Simulated time.Duration
+	Users, Devices  int
+	// DevicesByProfile counts the devices per profile name.
+	DevicesByProfile map[string]int
+	// Delivered and Sent messages; 0 takes the audit's counts.
+	Delivered, Sent int
+	// Audit is the final audit.
+	Audit audit.Result
+	// Commands are the simulated clients' commands by protocol and
+	// command; AuditorCommands those of the auditor's own sessions
+	// (excluded from load figures).
+	Commands, AuditorCommands map[string]map[string]CommandStat
+	// Bytes and Logins by protocol.
+	Bytes  map[string]ByteStat
+	Logins map[string]LoginStat
+	// PeakConnections is the highest number of open connections seen.
+	PeakConnections int
+	// Server storage at the end, and at the start (for growth).
+	StoredMessages, StoredMessagesStart int
+	StoredBytes, StoredBytesStart       int64
+	// Thresholds of the scenario, evaluated by Build.
+	Thresholds []scenarios.Threshold
+	// Timeline holds the samples taken during the run; nil for none.
+	Timeline *Timeline
+	// Notes are remarks to carry into the report.
+	Notes []string
+}
+
+// Report is a finished run's report. Its JSON encoding is the JSON report
+// of SCENARIO.md (a contract) plus further fields.
+type Report struct {
+	Scenario         string                 `json:"scenario"`
+	Seed             int64                  `json:"seed"`
+	Shard            string                 `json:"shard"`
+	StartedAt        time.Time              `json:"started_at"`
+	WallSeconds      float64                `json:"wall_seconds"`
+	SimulatedSeconds float64                `json:"simulated_seconds"`
+	Users            int                    `json:"users"`
+	Devices          int                    `json:"devices"`
+	Messages         Messages               `json:"messages"`
+	Commands         CommandMap             `json:"commands"`
+	AuditorCommands  CommandMap             `json:"auditor_commands"`
+	Divergence       Divergence             `json:"divergence"`
+	Convergence      map[string]Convergence `json:"convergence"`
+	Server           Server                 `json:"server"`
+	Thresholds       []ThresholdResult      `json:"thresholds"`
+
+	// Beyond the contract.
+
+	// DevicesByProfile counts devices per profile.
+	DevicesByProfile map[string]int `json:"devices_by_profile,omitempty"`
+	// Groups holds the per-group details.
+	Groups map[string]Group `json:"groups"`
+	// Load summarises the client load.
+	Load Load `json:"load"`
+	// Timeline holds the samples taken during the run.
+	Timeline []SampleJSON `json:"timeline"`
+	Notes    []string     `json:"notes,omitempty"`
+}
+
+// Messages counts mail.
+type Messages struct {
+	Delivered int `json:"delivered"`
+	Sent      int `json:"sent"`
+	Lost      int `json:"lost"`
+	// LostIDs lists lost messages (bounded).
+	LostIDs []LostMessage `json:"lost_ids,omitempty"`
+	// ServerChecked is false when the server's state could not be read,
+	// so Lost was not counted.
+	ServerChecked bool `json:"server_checked"`
+}
+
+// LostMessage names one lost message.
+type LostMessage struct {
+	User      string `json:"user"`
+	MessageID string `json:"message_id"`
+}
+
+// CommandMap holds command figures by protocol and command.
+type CommandMap map[string]map[string]Command
+
+// Command is one command's figures in the JSON report; latencies in
+// milliseconds, null when unknown.
+type Command struct {
+	Count  uint64 `json:"count"`
+	Errors uint64 `json:"errors"`
+	P50ms  Num    `json:"p50_ms"`
+	P95ms  Num    `json:"p95_ms"`
+	P99ms  Num    `json:"p99_ms"`
+}
+
+// Dimensions counts divergent messages per dimension.
+type Dimensions struct {
+	Presence int `json:"presence"`
+	Folder   int `json:"folder"`
+	Flags    int `json:"flags"`
+}
+
+// FinalDivergence is the divergence over every user at the end.
+type FinalDivergence struct {
+	Ratio               float64    `json:"ratio"`
+	DivergentMessages   int        `json:"divergent_messages"`
+	UsersConvergedRatio float64    `json:"users_converged_ratio"`
+	ByDimension         Dimensions `json:"by_dimension"`
+	Messages            int        `json:"messages"` // the union
+}
+
+// GroupDivergence is one group's divergence.
+type GroupDivergence struct {
+	Ratio               float64 `json:"ratio"`
+	UsersConvergedRatio float64 `json:"users_converged_ratio"`
+}
+
+// Divergence is the "divergence" section.
+type Divergence struct {
+	Final   FinalDivergence            `json:"final"`
+	ByGroup map[string]GroupDivergence `json:"by_group"`
+}
+
+// Convergence is the outcome of one change kind; lags in simulated
+// seconds, null when no change converged.
+type Convergence struct {
+	Changes     int            `json:"changes"`
+	Converged   int            `json:"converged"`
+	P50s        Num            `json:"p50_s"`
+	P95s        Num            `json:"p95_s"`
+	P99s        Num            `json:"p99_s"`
+	Unconverged map[string]int `json:"unconverged"`
+	// Histogram counts the lags per bucket (upper bounds in LagBuckets).
+	Histogram []int `json:"histogram"`
+}
+
+// LagBuckets are the upper bounds, in simulated seconds, of the lag
+// histogram buckets; the last bucket is unbounded.
+var LagBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, math.Inf(1)}
+
+// Server is the server's state at the end.
+type Server struct {
+	StoredMessages  int   `json:"stored_messages"`
+	StoredBytes     int64 `json:"stored_bytes"`
+	PeakConnections int   `json:"peak_connections"`
+	// Storage at the start, for growth figures.
+	StoredMessagesStart int   `json:"stored_messages_start"`
+	StoredBytesStart    int64 `json:"stored_bytes_start"`
+}
+
+// Group is one group's details.
+type Group struct {
+	Users               int                    `json:"users"`
+	Messages            int                    `json:"messages"`
+	DivergentMessages   int                    `json:"divergent_messages"`
+	Ratio               float64                `json:"ratio"`
+	UsersConvergedRatio float64                `json:"users_converged_ratio"`
+	ByDimension         Dimensions             `json:"by_dimension"`
+	Delivered           int                    `json:"delivered"`
+	Sent                int                    `json:"sent"`
+	Lost                int                    `json:"lost"`
+	Convergence         map[string]Convergence `json:"convergence"`
+}
+
+// Load summarises what the simulated clients did.
+type Load struct {
+	// Commands and Errors over every client command; ErrorRate their ratio.
+	Commands  uint64 `json:"commands"`
+	Errors    uint64 `json:"errors"`
+	ErrorRate Num    `json:"error_rate"`
+	// CommandsPerSecond by protocol, per wall second (what the server saw).
+	CommandsPerSecond map[string]float64   `json:"commands_per_second"`
+	Bytes             map[string]ByteStat  `json:"bytes"`
+	Logins            map[string]LoginStat `json:"logins"`
+}
+
+func commandMap(in map[string]map[string]CommandStat) CommandMap {
+	out := CommandMap{}
+	for p, cmds := range in {
+		m := map[string]Command{}
+		for c, s := range cmds {
+			m[c] = Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+		}
+		out[p] = m
+	}
+	return out
+}
+
+func ms(sec float64, count uint64) Num {
+	if count == 0 || math.IsNaN(sec) || math.IsInf(sec, 0) {
+		return NaN()
+	}
+	return Num(sec * 1000)
+}
+
+func dims(d audit.Dimensions) Dimensions {
+	return Dimensions{Presence: d.Presence, Folder: d.Folder, Flags: d.Flags}
+}
+
+func convergence(k audit.KindResult) Convergence {
+	c := Convergence{Changes: k.Changes, Converged: k.Converged, Unconverged: map[string]int{}, Histogram: make([]int, len(LagBuckets))}
+	q := func(p float64) Num {
+		d, ok := k.Quantile(p)
+		if !ok {
+			return NaN()
+		}
+		return Num(d.Seconds())
+	}
+	c.P50s, c.P95s, c.P99s = q(0.50), q(0.95), q(0.99)
+	for r, n := range k.Unconverged {
+		c.Unconverged[string(r)] = n
+	}
+	for _, l := range k.Lags {
+		s := l.Seconds()
+		i := sort.SearchFloat64s(LagBuckets, s) // first bound >= s
+		c.Histogram[min(i, len(LagBuckets)-1)]++
+	}
+	return c
+}
+
+// Build assembles the report and evaluates the thresholds.
+func Build(in Input) *Report {
+	res := in.Audit
+	r := &Report{
+		Scenario:         in.Scenario,
+		Seed:             in.Seed,
+		Shard:            in.Shard,
+		StartedAt:        in.StartedAt,
+		WallSeconds:      in.Wall.Seconds(),
+		SimulatedSeconds: in.Simulated.Seconds(),
+		Users:            in.Users,
+		Devices:          in.Devices,
+		DevicesByProfile: in.DevicesByProfile,
+		Messages: Messages{
+			Delivered: in.Delivered, Sent: in.Sent, Lost: res.Lost, ServerChecked: res.ServerChecked,
+		},
+		Commands:        commandMap(in.Commands),
+		AuditorCommands: commandMap(in.AuditorCommands),
+		Divergence: Divergence{
+			Final: FinalDivergence{
+				Ratio:               res.Overall.Ratio(),
+				DivergentMessages:   res.Overall.Divergent,
+				UsersConvergedRatio: res.Overall.UsersConvergedRatio(),
+				ByDimension:         dims(res.Overall.ByDimension),
+				Messages:            res.Overall.Union,
+			},
+			ByGroup: map[string]GroupDivergence{},
+		},
+		Convergence: map[string]Convergence{},
+		Server: Server{
+			StoredMessages: in.StoredMessages, StoredBytes: in.StoredBytes, PeakConnections: in.PeakConnections,
+			StoredMessagesStart: in.StoredMessagesStart, StoredBytesStart: in.StoredBytesStart,
+		},
+		Groups:   map[string]Group{},
+		Timeline: in.Timeline.jsonSamples(),
+		Notes:    append([]string(nil), in.Notes...),
+	}
+	if r.Messages.Delivered == 0 {
+		r.Messages.Delivered = res.Delivered
+	}
+	if r.Messages.Sent == 0 {
+		r.Messages.Sent = res.Sent
+	}
+	if r.Users == 0 {
+		r.Users = res.Users
+	}
+	if r.Devices == 0 {
+		r.Devices = res.Devices
+	}
+	if r.Shard == "" {
+		r.Shard = "1/1"
+	}
+	for _, l := range res.LostMessages {
+		r.Messages.LostIDs = append(r.Messages.LostIDs, LostMessage{User: l.User, MessageID: l.MessageID})
+	}
+	if !res.ServerChecked {
+		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
+	}
+	for k, kr := range res.Convergence {
+		r.Convergence[string(k)] = convergence(kr)
+	}
+	for name, g := range res.Groups {
+		d := g.Divergence
+		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio()}
+		gr := Group{
+			Users: d.Users, Messages: d.Union, DivergentMessages: d.Divergent,
+			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ByDimension: dims(d.ByDimension),
+			Delivered: g.Delivered, Sent: g.Sent, Lost: g.Lost, Convergence: map[string]Convergence{},
+		}
+		for k, kr := range g.Convergence {
+			gr.Convergence[string(k)] = convergence(kr)
+		}
+		r.Groups[name] = gr
+	}
+	r.Load = load(in, r.Commands)
+	r.Thresholds = evaluate(r, res, in.Thresholds)
+	return r
+}
+
+func load(in Input, cmds CommandMap) Load {
+	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{}}
+	for p, m := range cmds {
+		var n uint64
+		for _, c := range m {
+			n += c.Count
+			l.Errors += c.Errors
+		}
+		l.Commands += n
+		if in.Wall > 0 {
+			l.CommandsPerSecond[p] = float64(n) / in.Wall.Seconds()
+		}
+	}
+	l.ErrorRate = NaN()
+	if l.Commands > 0 {
+		l.ErrorRate = Num(float64(l.Errors) / float64(l.Commands))
+	}
+	for p, b := range in.Bytes {
+		l.Bytes[p] = b
+	}
+	for p, s := range in.Logins {
+		l.Logins[p] = s
+	}
+	return l
+}

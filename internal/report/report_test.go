@@ -1,0 +1,282 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+var start = time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+
+func sampleResult() audit.Result {
+	lags := func(s ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range s {
+			out = append(out, time.Duration(x)*time.Second)
+		}
+		return out
+	}
+	office := audit.GroupResult{
+		Divergence: audit.Divergence{Users: 2, ConvergedUsers: 0, Union: 20, Divergent: 12, ByDimension: audit.Dimensions{Presence: 8, Flags: 6}},
+		Convergence: map[audit.ChangeKind]audit.KindResult{
+			audit.Deliver: {Changes: 10, Converged: 8, Lags: lags(30, 60, 60, 120, 300, 600, 600, 900), Unconverged: map[audit.Reason]int{audit.ReasonDeletedFromServer: 2}},
+			audit.Read:    {Changes: 6, Converged: 0, Unconverged: map[audit.Reason]int{audit.ReasonPOP3LocalOnly: 6}},
+		},
+		Delivered: 10, Sent: 1,
+	}
+	imap := audit.GroupResult{
+		Divergence: audit.Divergence{Users: 2, ConvergedUsers: 2, Union: 20},
+		Convergence: map[audit.ChangeKind]audit.KindResult{
+			audit.Deliver: {Changes: 10, Converged: 10, Lags: lags(1, 1, 2, 2, 2, 3, 3, 4, 5, 40), Unconverged: map[audit.Reason]int{}},
+		},
+		Delivered: 10,
+	}
+	all := map[audit.ChangeKind]audit.KindResult{
+		audit.Deliver: {Changes: 20, Converged: 18, Lags: lags(1, 1, 2, 2, 2, 3, 3, 4, 5, 30, 40, 60, 60, 120, 300, 600, 600, 900), Unconverged: map[audit.Reason]int{audit.ReasonDeletedFromServer: 2}},
+		audit.Read:    office.Convergence[audit.Read],
+	}
+	return audit.Result{
+		Users: 4, Devices: 10,
+		Overall:     audit.Divergence{Users: 4, ConvergedUsers: 2, Union: 40, Divergent: 12, ByDimension: audit.Dimensions{Presence: 8, Flags: 6}},
+		Groups:      map[string]audit.GroupResult{"pop3-office": office, "imap-everywhere": imap},
+		Convergence: all,
+		Delivered:   20, Sent: 1, ServerChecked: true,
+	}
+}
+
+func mustThreshold(t *testing.T, expr string) scenarios.Threshold {
+	t.Helper()
+	th, err := scenarios.ParseThreshold(expr, nil)
+	if err != nil {
+		t.Fatalf("ParseThreshold(%q): %v", expr, err)
+	}
+	return th
+}
+
+func sampleInput(t *testing.T, exprs ...string) Input {
+	tl := &Timeline{}
+	for i := range 10 {
+		tl.Add(Sample{
+			At: time.Duration(i) * 10 * time.Second, Sim: time.Duration(i) * 10 * time.Minute,
+			DivergenceByGroup: map[string]float64{"pop3-office": 0.1 * float64(i) / 2, "imap-everywhere": 0.3 / float64(i+1)},
+			CommandsPerSec:    map[string]float64{"imap": 50 + float64(i), "pop3": 10, "smtp": 1},
+			P99ByProtocol:     map[string]float64{"imap": 0.004, "pop3": 0.002 + 0.0001*float64(i), "smtp": 0.01},
+			StoredMessages:    100 * i, StoredBytes: int64(100000 * i), Connections: 5 + i%3,
+		})
+	}
+	in := Input{
+		Scenario: "pop3-vs-imap", Seed: 7, Shard: "1/1", StartedAt: start,
+		Wall: 100 * time.Second, Simulated: 100 * time.Minute, Users: 4, Devices: 10,
+		DevicesByProfile: map[string]int{"pc-pop3": 2, "phone-imap": 4, "pc-imap": 2, "webmail": 2},
+		Audit:            sampleResult(),
+		Commands: map[string]map[string]CommandStat{
+			"imap": {"FETCH": {Count: 1000, Errors: 2, P50: 0.001, P95: 0.003, P99: 0.0075}, "UID FETCH": {Count: 500, P50: 0.002, P95: 0.004, P99: 0.009}},
+			"pop3": {"RETR": {Count: 200, Errors: 1, P50: 0.0005, P95: 0.001, P99: 0.002}},
+			"smtp": {},
+		},
+		AuditorCommands: map[string]map[string]CommandStat{"imap": {"SELECT": {Count: 8, P50: 0.001, P95: 0.001, P99: 0.001}}},
+		Bytes:           map[string]ByteStat{"imap": {In: 5 << 20, Out: 1 << 20}, "pop3": {In: 2 << 20, Out: 1 << 10}},
+		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
+		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
+		Timeline: tl,
+	}
+	for _, e := range exprs {
+		in.Thresholds = append(in.Thresholds, mustThreshold(t, e))
+	}
+	return in
+}
+
+// The JSON report has every field of SCENARIO.md's contract.
+func TestJSONContractKeys(t *testing.T) {
+	r := Build(sampleInput(t, "lost_messages == 0"))
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{
+		"scenario", "seed", "shard", "started_at", "wall_seconds", "simulated_seconds", "users", "devices",
+		"messages.delivered", "messages.sent", "messages.lost",
+		"commands.imap.FETCH.count", "commands.imap.FETCH.errors", "commands.imap.FETCH.p50_ms", "commands.imap.FETCH.p95_ms", "commands.imap.FETCH.p99_ms",
+		"commands.pop3", "commands.smtp", "auditor_commands.imap.SELECT.count",
+		"divergence.final.ratio", "divergence.final.divergent_messages", "divergence.final.users_converged_ratio",
+		"divergence.final.by_dimension.presence", "divergence.final.by_dimension.folder", "divergence.final.by_dimension.flags",
+		"divergence.by_group.pop3-office.ratio", "divergence.by_group.pop3-office.users_converged_ratio",
+		"convergence.read.changes", "convergence.read.converged", "convergence.read.p50_s", "convergence.read.p99_s",
+		"convergence.read.unconverged.pop3-local-only",
+		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
+		"thresholds",
+	}
+	for _, p := range paths {
+		var cur any = doc
+		for _, k := range strings.Split(p, ".") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				cur = nil
+				break
+			}
+			if cur, ok = m[k]; !ok {
+				t.Errorf("JSON report lacks %s", p)
+				break
+			}
+		}
+	}
+	th := doc["thresholds"].([]any)[0].(map[string]any)
+	for _, k := range []string{"expr", "ok", "value"} {
+		if _, ok := th[k]; !ok {
+			t.Errorf("threshold lacks %q", k)
+		}
+	}
+	if got := doc["started_at"]; got != "2025-01-06T09:00:00Z" {
+		t.Errorf("started_at = %v, want RFC 3339", got)
+	}
+	if got := doc["commands"].(map[string]any)["imap"].(map[string]any)["FETCH"].(map[string]any)["p99_ms"]; got != 7.5 {
+		t.Errorf("imap FETCH p99_ms = %v, want 7.5", got)
+	}
+	if got := doc["convergence"].(map[string]any)["read"].(map[string]any)["p50_s"]; got != nil {
+		t.Errorf("read p50_s = %v, want null (nothing converged)", got)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	r := Build(sampleInput(t, "p99(imap.FETCH) < 5ms", "p99(smtp.DATA) < 1s"))
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := r.WriteJSON(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := back.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("round trip changed the report:\n%s\n---\n%s", a.String(), b.String())
+	}
+	if _, err := ReadJSON(strings.NewReader("{}")); err == nil {
+		t.Error("ReadJSON accepted an empty object")
+	}
+	if _, err := ReadJSON(strings.NewReader("not json")); err == nil {
+		t.Error("ReadJSON accepted garbage")
+	}
+}
+
+func TestThresholds(t *testing.T) {
+	tests := []struct {
+		expr string
+		ok   bool
+		want float64 // NaN for missing
+	}{
+		{"lost_messages == 0", true, 0},
+		{"divergence_ratio{group=imap-everywhere} < 0.01", true, 0},
+		{"divergence_ratio{group=pop3-office} < 50%", false, 0.6},
+		{"divergence_ratio < 0.5", true, 0.3},
+		{"users_converged_ratio{group=pop3-office} >= 0.5", false, 0},
+		{"users_converged_ratio > 0.4", true, 0.5},
+		{"divergence_ratio{group=nobody} < 1", false, math.NaN()},
+		{"p99(imap.FETCH) < 500ms", true, 0.0075},
+		{"p95(imap.UID_FETCH) <= 4ms", true, 0.004},
+		{"p50(pop3.RETR) > 1ms", false, 0.0005},
+		{"p99(smtp.DATA) < 1s", false, math.NaN()},
+		{"error_rate < 1%", true, 3.0 / 1700},
+		{"error_rate{protocol=pop3} < 0.1%", false, 1.0 / 200},
+		{"convergence_p99{change=deliver} < 10m", false, 900},
+		{"convergence_p50{change=deliver} <= 5s", true, 5},
+		{"convergence_p50{change=read} < 1h", false, math.NaN()},
+		{"convergence_p99 < 1000", true, 900},
+	}
+	var exprs []string
+	for _, tt := range tests {
+		exprs = append(exprs, tt.expr)
+	}
+	r := Build(sampleInput(t, exprs...))
+	for i, tt := range tests {
+		got := r.Thresholds[i]
+		if got.Expr != tt.expr || got.OK != tt.ok {
+			t.Errorf("%s: ok = %v, want %v (value %v, note %q)", tt.expr, got.OK, tt.ok, got.Value, got.Note)
+		}
+		if math.IsNaN(tt.want) {
+			if !got.Value.Missing() || got.Note == "" {
+				t.Errorf("%s: value %v note %q, want missing with a note", tt.expr, got.Value, got.Note)
+			}
+			continue
+		}
+		if math.Abs(float64(got.Value)-tt.want) > 1e-9 {
+			t.Errorf("%s: value = %v, want %v", tt.expr, got.Value, tt.want)
+		}
+	}
+	failed := r.Failed()
+	n := 0
+	for _, tt := range tests {
+		if !tt.ok {
+			n++
+		}
+	}
+	if len(failed) != n {
+		t.Errorf("Failed() = %d thresholds, want %d", len(failed), n)
+	}
+
+	in := sampleInput(t, "lost_messages == 0")
+	in.Audit.ServerChecked = false
+	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() {
+		t.Errorf("lost_messages without a server check = %+v, want not ok", r.Thresholds[0])
+	}
+}
+
+func TestSummary(t *testing.T) {
+	r := Build(sampleInput(t, "lost_messages == 0", "p99(smtp.DATA) < 1s"))
+	var buf bytes.Buffer
+	if err := r.WriteSummary(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
+		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
+		"no smtp DATA commands", "15m0s", "auditor commands",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if err := r.WriteSummary(failWriter{}); err == nil {
+		t.Error("WriteSummary to a failing writer returned nil")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, bytes.ErrTooLarge }
+
+func TestTimelineBounded(t *testing.T) {
+	tl := &Timeline{Max: 100}
+	for i := range 1000 {
+		tl.Add(Sample{At: time.Duration(i) * time.Second})
+	}
+	s := tl.jsonSamples()
+	if len(s) > 100 || len(s) < 50 {
+		t.Fatalf("kept %d samples, want 50..100", len(s))
+	}
+	if s[0].WallSeconds != 0 || s[len(s)-1].WallSeconds < 900 {
+		t.Errorf("samples span %v..%v s, want the whole run", s[0].WallSeconds, s[len(s)-1].WallSeconds)
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i].WallSeconds <= s[i-1].WallSeconds {
+			t.Fatalf("samples out of order at %d", i)
+		}
+	}
+}

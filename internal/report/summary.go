@@ -1,0 +1,216 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteSummary writes the end-of-run summary table: divergence and
+// convergence per group, lost mail, the load and the thresholds.
+func (r *Report) WriteSummary(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "scenario %s  seed %d  shard %s  started %s\n", r.Scenario, r.Seed, r.Shard, r.StartedAt.Format(time.RFC3339))
+	fmt.Fprintf(ew, "%.1f s wall, %s simulated; %d users, %d devices; mail delivered %d, sent %d, lost %s\n",
+		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
+
+	fmt.Fprintln(ew, "\nDivergence")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "group\tusers\tmessages\tdivergent\tratio\tusers converged\tpresence\tfolder\tflags\tlost\t")
+	for _, name := range sortedKeys(r.Groups) {
+		g := r.Groups[name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t\n", name, g.Users, g.Messages, g.DivergentMessages,
+			g.Ratio, 100*g.UsersConvergedRatio, g.ByDimension.Presence, g.ByDimension.Folder, g.ByDimension.Flags, g.Lost)
+	}
+	f := r.Divergence.Final
+	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t\n", r.Users, f.Messages, f.DivergentMessages,
+		f.Ratio, 100*f.UsersConvergedRatio, f.ByDimension.Presence, f.ByDimension.Folder, f.ByDimension.Flags, r.Messages.Lost)
+	tw.Flush()
+
+	fmt.Fprintln(ew, "\nConvergence (lag in simulated time)")
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "group\tchange\tchanges\tconverged\tp50\tp99\tunconverged by reason")
+	for _, name := range sortedKeys(r.Groups) {
+		writeConvergence(tw, name, r.Groups[name].Convergence)
+	}
+	writeConvergence(tw, "all", r.Convergence)
+	tw.Flush()
+
+	fmt.Fprintln(ew, "\nLoad (client commands; rates per wall second)")
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "protocol\tcommand\tcount\t/s\terrors\tp50 ms\tp95 ms\tp99 ms\t")
+	for _, p := range sortedKeys(r.Commands) {
+		for _, c := range sortedKeys(r.Commands[p]) {
+			s := r.Commands[p][c]
+			rate := 0.0
+			if r.WallSeconds > 0 {
+				rate = float64(s.Count) / r.WallSeconds
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%d\t%s\t%s\t%s\t\n", p, c, s.Count, rate, s.Errors, fmtNum(s.P50ms), fmtNum(s.P95ms), fmtNum(s.P99ms))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(ew, "commands %d, errors %d (error rate %s)\n", r.Load.Commands, r.Load.Errors, fmtPercent(r.Load.ErrorRate))
+	for _, p := range sortedKeys(r.Load.Bytes) {
+		b := r.Load.Bytes[p]
+		fmt.Fprintf(ew, "bytes %s: in %s, out %s\n", p, fmtBytes(float64(b.In)), fmtBytes(float64(b.Out)))
+	}
+	for _, p := range sortedKeys(r.Load.Logins) {
+		l := r.Load.Logins[p]
+		fmt.Fprintf(ew, "logins %s: %d ok, %d failed\n", p, l.OK, l.Failed)
+	}
+	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
+		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
+	if n := len(r.AuditorCommands); n > 0 {
+		var c uint64
+		for _, m := range r.AuditorCommands {
+			for _, s := range m {
+				c += s.Count
+			}
+		}
+		fmt.Fprintf(ew, "auditor commands (not in the load above): %d\n", c)
+	}
+
+	if len(r.Thresholds) > 0 {
+		fmt.Fprintln(ew, "\nThresholds")
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		for _, t := range r.Thresholds {
+			status := "ok"
+			if !t.OK {
+				status = "FAIL"
+			}
+			note := ""
+			if t.Note != "" {
+				note = "(" + t.Note + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\tvalue %s\t%s\n", status, t.Expr, fmtNum(t.Value), note)
+		}
+		tw.Flush()
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(ew, "note: %s\n", n)
+	}
+	return ew.err
+}
+
+func (r *Report) lost() string {
+	if !r.Messages.ServerChecked {
+		return "not checked"
+	}
+	return fmt.Sprint(r.Messages.Lost)
+}
+
+func writeConvergence(w io.Writer, group string, kinds map[string]Convergence) {
+	for _, k := range kindOrder(kinds) {
+		c := kinds[k]
+		var parts []string
+		for _, reason := range sortedKeys(c.Unconverged) {
+			if n := c.Unconverged[reason]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s=%d", reason, n))
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", group, k, c.Changes, c.Converged,
+			fmtSecondsNum(c.P50s), fmtSecondsNum(c.P99s), strings.Join(parts, " "))
+	}
+}
+
+// kindOrder lists the change kinds of m in the order of audit.Kinds, then
+// any others sorted.
+func kindOrder[V any](m map[string]V) []string {
+	known := []string{"deliver", "read", "reply", "forward", "flag", "move", "delete", "send"}
+	var out []string
+	for _, k := range known {
+		if _, ok := m[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for _, k := range sortedKeys(m) {
+		found := false
+		for _, x := range known {
+			found = found || x == k
+		}
+		if !found {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func fmtNum(n Num) string {
+	if n.Missing() {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g", float64(n))
+}
+
+func fmtPercent(n Num) string {
+	if n.Missing() {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*float64(n))
+}
+
+func fmtSecondsNum(n Num) string {
+	if n.Missing() {
+		return "-"
+	}
+	return fmtSeconds(float64(n))
+}
+
+// fmtSeconds formats seconds as a short duration ("42s", "15m0s").
+func fmtSeconds(s float64) string {
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return "-"
+	}
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func fmtBytes(b float64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	div, exp := float64(unit), 0
+	for n := b / unit; n >= unit && exp < 4; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", b/div, "KMGTP"[exp])
+}
+
+// errWriter remembers the first write error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = fmt.Errorf("report: write summary: %w", err)
+	}
+	return n, err
+}

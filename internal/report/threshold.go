@@ -1,0 +1,141 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// ThresholdResult is one evaluated threshold. Value is in the unit of the
+// threshold's right-hand side (seconds, a fraction, a count); null when the
+// run has no data for it, in which case OK is false and Note says why.
+type ThresholdResult struct {
+	Expr  string `json:"expr"`
+	OK    bool   `json:"ok"`
+	Value Num    `json:"value"`
+	Note  string `json:"note,omitempty"`
+}
+
+// Failed returns the thresholds that did not hold.
+func (r *Report) Failed() []ThresholdResult {
+	var out []ThresholdResult
+	for _, t := range r.Thresholds {
+		if !t.OK {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func evaluate(r *Report, res audit.Result, ths []scenarios.Threshold) []ThresholdResult {
+	out := make([]ThresholdResult, 0, len(ths))
+	for _, th := range ths {
+		v, note := value(r, res, th)
+		tr := ThresholdResult{Expr: th.Expr, Value: v, Note: note}
+		if !v.Missing() {
+			var err error
+			tr.OK, err = compare(float64(v), th.Op, th.Value)
+			if err != nil {
+				tr.Note = err.Error()
+			}
+		}
+		out = append(out, tr)
+	}
+	return out
+}
+
+func compare(v float64, op string, rhs float64) (bool, error) {
+	switch op {
+	case "<":
+		return v < rhs, nil
+	case "<=":
+		return v <= rhs, nil
+	case ">":
+		return v > rhs, nil
+	case ">=":
+		return v >= rhs, nil
+	case "==":
+		return v == rhs, nil
+	case "!=":
+		return v != rhs, nil
+	}
+	return false, fmt.Errorf("unknown operator %q", op)
+}
+
+// value computes the left-hand side of a threshold, or NaN with a note.
+func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
+	switch th.Metric {
+	case "divergence_ratio", "users_converged_ratio":
+		g, ok := th.Labels["group"]
+		if !ok {
+			if th.Metric == "divergence_ratio" {
+				return Num(r.Divergence.Final.Ratio), ""
+			}
+			return Num(r.Divergence.Final.UsersConvergedRatio), ""
+		}
+		d, ok := r.Divergence.ByGroup[g]
+		if !ok {
+			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
+		}
+		if th.Metric == "divergence_ratio" {
+			return Num(d.Ratio), ""
+		}
+		return Num(d.UsersConvergedRatio), ""
+	case "p50", "p95", "p99":
+		c, ok := r.Commands[th.Protocol][th.Command]
+		if !ok || c.Count == 0 {
+			return NaN(), fmt.Sprintf("no %s %s commands in the run", th.Protocol, th.Command)
+		}
+		v := map[string]Num{"p50": c.P50ms, "p95": c.P95ms, "p99": c.P99ms}[th.Metric]
+		if v.Missing() {
+			return NaN(), fmt.Sprintf("no latency recorded for %s %s", th.Protocol, th.Command)
+		}
+		return v / 1000, ""
+	case "error_rate":
+		var n, e uint64
+		proto, one := th.Labels["protocol"]
+		for p, m := range r.Commands {
+			if one && p != proto {
+				continue
+			}
+			for _, c := range m {
+				n += c.Count
+				e += c.Errors
+			}
+		}
+		if n == 0 {
+			return NaN(), "no client commands in the run"
+		}
+		return Num(float64(e) / float64(n)), ""
+	case "lost_messages":
+		if !r.Messages.ServerChecked {
+			return NaN(), "the server's state was not read"
+		}
+		return Num(r.Messages.Lost), ""
+	case "convergence_p50", "convergence_p99":
+		q := 0.5
+		if th.Metric == "convergence_p99" {
+			q = 0.99
+		}
+		var lags []time.Duration
+		k, one := th.Labels["change"]
+		for kind, kr := range res.Convergence {
+			if !one || string(kind) == k {
+				lags = append(lags, kr.Lags...)
+			}
+		}
+		slices.Sort(lags)
+		d, ok := audit.KindResult{Lags: lags}.Quantile(q)
+		if !ok {
+			if one {
+				return NaN(), fmt.Sprintf("no %s change converged", k)
+			}
+			return NaN(), "no change converged"
+		}
+		return Num(d.Seconds()), ""
+	}
+	return NaN(), fmt.Sprintf("unknown metric %q", th.Metric)
+}
