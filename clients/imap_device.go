@@ -1,15 +1,339 @@
 package clients
 
-import "errors"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// errIMAPNotBuilt is returned until the IMAP devices are implemented.
-var errIMAPNotBuilt = errors.New("clients: imap device not built yet")
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Defaults of the IMAP devices when the profile leaves a field zero.
+const (
+	// defaultFetchNewPC is Thunderbird's new-header fetch (DEVICE-PROFILES.md).
+	defaultFetchNewPC = "UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To Received)]"
+	// defaultFetchNewPhone is K-9's new-header fetch.
+	defaultFetchNewPhone = "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (date subject from content-type to cc bcc reply-to message-id references in-reply-to)]"
+	// defaultFetchNewWebmail is Roundcube's message-list fetch.
+	defaultFetchNewWebmail = "UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE FROM TO SUBJECT CONTENT-TYPE CC REPLY-TO LIST-POST DISPOSITION-NOTIFICATION-TO X-PRIORITY MESSAGE-ID)]"
+	defaultFetchOpen       = "BODY.PEEK[]"
+
+	defaultPollPC      = 10 * time.Minute
+	defaultPollPhone   = 15 * time.Minute
+	defaultRefresh     = 60 * time.Second
+	defaultPageSize    = 50
+	defaultPhoneWindow = 100
+
+	// pcFolderCheck is Thunderbird's autosync STATUS interval for folders
+	// other than INBOX.
+	pcFolderCheck = 10 * time.Minute
+	// pcIdleRestart re-issues IDLE before servers' 30-minute timeout.
+	pcIdleRestart = 29 * time.Minute
+	// phoneIdleRestart is K-9's push refresh.
+	phoneIdleRestart = 24 * time.Minute
+	// webmailListEvery is Roundcube's session lifetime, after which the
+	// folder list is fetched again.
+	webmailListEvery = 10 * time.Minute
+	// phoneBodyLimit is K-9's whole-body download limit; larger messages
+	// get a partial body.
+	phoneBodyLimit = 128 << 10
+
+	backoffBase = 15 * time.Second // simulated
+	backoffCap  = 10 * time.Minute // simulated
+	backoffWall = 100 * time.Millisecond
+)
+
+// imapFolder is a device's last synced state of one server mailbox.
+type imapFolder struct {
+	name     string
+	validity uint32
+	msgs     map[imap.UID]*imapMsg
+	// synced is the simulated time at the start of the last completed sync
+	// (zero: never synced).
+	synced time.Time
+	// uidNext, messages and unseen are the last STATUS numbers (pc).
+	uidNext          imap.UID
+	messages, unseen uint32
+}
+
+// imapMsg is one message the device shows: its Message-ID, flags and size;
+// never its body.
+type imapMsg struct {
+	id    string
+	flags view.Flags
+	size  int64
+}
+
+// imapDevice is an IMAP device of any kind; kind selects the sync loop.
+type imapDevice struct {
+	o        Options
+	kind     scenarios.Kind
+	rec      Recorder
+	log      *slog.Logger
+	fetchNew *imap.FetchOptions
+	// fetchOpen is the fetch of an opened message (action read).
+	fetchOpen *imap.FetchOptions
+	gen       mailgen.Generator
+	window    int // phone sync window or webmail page size
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	mu      sync.Mutex // guards the fields below
+	folders map[string]*imapFolder
+	special map[imap.MailboxAttr]string
+	noIDLog bool // a message without Message-ID was logged
+
+	// slots are the long-lived connections (pc, phone); webmail has none.
+	slots   []*imapSlot
+	running atomic.Bool
+}
+
+func newIMAPDevice(o Options, kind scenarios.Kind) (*imapDevice, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	p := o.Profile
+	if p.Protocol != scenarios.IMAP || p.Kind != kind {
+		return nil, fmt.Errorf("clients: device %s: profile %q is %s/%s, want %s/imap", o.ID, p.Name, p.Kind, p.Protocol, kind)
+	}
+	fn, fo := p.FetchNew, p.FetchOpen
+	if fn == "" {
+		switch kind {
+		case scenarios.KindPC:
+			fn = defaultFetchNewPC
+		case scenarios.KindPhone:
+			fn = defaultFetchNewPhone
+		default:
+			fn = defaultFetchNewWebmail
+		}
+	}
+	if fo == "" {
+		fo = defaultFetchOpen
+	}
+	fetchNew, err := parseFetchItems(fn)
+	if err != nil {
+		return nil, fmt.Errorf("clients: device %s: profile %q fetch_new: %w", o.ID, p.Name, err)
+	}
+	// The view is keyed by Message-ID: make sure new-mail fetches return it.
+	ensureMessageID(fetchNew)
+	fetchNew.UID = true
+	fetchOpen, err := parseFetchItems(fo)
+	if err != nil {
+		return nil, fmt.Errorf("clients: device %s: profile %q fetch_open: %w", o.ID, p.Name, err)
+	}
+	ensureMessageID(fetchOpen)
+	d := &imapDevice{
+		o:         o,
+		kind:      kind,
+		rec:       o.recorder(),
+		log:       o.logger().With("device", o.ID),
+		fetchNew:  fetchNew,
+		fetchOpen: fetchOpen,
+		gen:       mailgen.Generator{Domain: imapAddrDomain(o.Address)},
+		rng:       rand.New(rand.NewPCG(uint64(o.Seed), 0x1ab5)),
+		folders:   make(map[string]*imapFolder),
+		special:   make(map[imap.MailboxAttr]string),
+	}
+	switch kind {
+	case scenarios.KindPhone:
+		d.window = p.Window
+		if d.window <= 0 {
+			d.window = defaultPhoneWindow
+		}
+		d.slots = []*imapSlot{newIMAPSlot(d)}
+	case scenarios.KindPC:
+		n := p.Connections
+		if n <= 0 {
+			n = 2
+		}
+		if n > 2 {
+			// One connection IDLEs on INBOX, one serves the other folders
+			// and the actions; more would sit unused.
+			n = 2
+		}
+		for i := 0; i < n; i++ {
+			d.slots = append(d.slots, newIMAPSlot(d))
+		}
+	case scenarios.KindWebmail:
+		d.window = p.PageSize
+		if d.window <= 0 {
+			d.window = defaultPageSize
+		}
+	}
+	return d, nil
+}
 
 // newIMAPPC returns a Thunderbird-like PC device over IMAP.
-func newIMAPPC(o Options) (Device, error) { return nil, errIMAPNotBuilt }
+func newIMAPPC(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindPC) }
 
 // newIMAPPhone returns a K-9/iOS-like phone device over IMAP.
-func newIMAPPhone(o Options) (Device, error) { return nil, errIMAPNotBuilt }
+func newIMAPPhone(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindPhone) }
 
 // newWebmail returns a Roundcube-like webmail device over IMAP.
-func newWebmail(o Options) (Device, error) { return nil, errIMAPNotBuilt }
+func newWebmail(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindWebmail) }
+
+func imapAddrDomain(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '@' {
+			return addr[i+1:]
+		}
+	}
+	return ""
+}
+
+// ID implements Device.
+func (d *imapDevice) ID() string { return d.o.ID }
+
+// Profile implements Device.
+func (d *imapDevice) Profile() *scenarios.DeviceProfile { return d.o.Profile }
+
+// Run implements Device.
+func (d *imapDevice) Run(ctx context.Context) error {
+	if d.running.Swap(true) {
+		return fmt.Errorf("clients: device %s: Run called twice", d.o.ID)
+	}
+	defer d.running.Store(false)
+	switch d.kind {
+	case scenarios.KindPC:
+		d.runPC(ctx)
+	case scenarios.KindPhone:
+		d.runPhone(ctx)
+	default:
+		d.runWebmail(ctx)
+	}
+	for _, sl := range d.slots {
+		sl.shutdown()
+	}
+	return nil
+}
+
+// View implements Device.
+func (d *imapDevice) View() view.Snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	snap := view.Snapshot{Messages: make(map[string]view.Message), Window: d.window}
+	if d.kind == scenarios.KindPC {
+		snap.Window = 0
+	}
+	var synced time.Time
+	complete := len(d.folders) > 0
+	for name, f := range d.folders {
+		if f.synced.IsZero() {
+			complete = false
+		} else if synced.IsZero() || f.synced.Before(synced) {
+			synced = f.synced
+		}
+		for _, m := range f.msgs {
+			if m.id == "" {
+				continue
+			}
+			if old, ok := snap.Messages[m.id]; ok && !preferFolder(name, old.Folder, d.special[imap.MailboxAttrTrash]) {
+				continue
+			}
+			snap.Messages[m.id] = view.Message{ID: m.id, Folder: name, Flags: m.flags}
+		}
+	}
+	if complete {
+		snap.Synced = synced
+	}
+	return snap
+}
+
+// preferFolder decides which folder a device shows for a Message-ID present
+// in two folders (a copy): not Trash, then the smaller name.
+func preferFolder(a, b, trash string) bool {
+	if trash == "" {
+		trash = "Trash"
+	}
+	if (a == trash) != (b == trash) {
+		return b == trash
+	}
+	return a < b
+}
+
+// changed calls OnChange.
+func (d *imapDevice) changed() {
+	if d.o.OnChange != nil {
+		d.o.OnChange()
+	}
+}
+
+// specialUse returns the server's folder for a special use, or fallback.
+func (d *imapDevice) specialUse(attr imap.MailboxAttr, fallback string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name := d.special[attr]; name != "" {
+		return name
+	}
+	return fallback
+}
+
+// folderNames returns the folders the device knows, INBOX first.
+func (d *imapDevice) folderNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.folders))
+	for n := range d.folders {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if (names[i] == "INBOX") != (names[j] == "INBOX") {
+			return names[i] == "INBOX"
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// backoff waits before retry attempt n (0-based): exponential from 15 s to
+// 10 min of simulated time, jittered into [50%, 100%] from the device seed,
+// and at least 100 ms of wall time. It returns ctx.Err() if ctx ends first.
+func (d *imapDevice) backoff(ctx context.Context, n int) error {
+	sim := backoffBase
+	for i := 0; i < n && sim < backoffCap; i++ {
+		sim *= 2
+	}
+	if sim > backoffCap {
+		sim = backoffCap
+	}
+	d.rngMu.Lock()
+	sim = sim/2 + time.Duration(d.rng.Int64N(int64(sim/2)+1))
+	d.rngMu.Unlock()
+	return d.sleepSim(ctx, sim)
+}
+
+// sleepSim waits sim simulated time, at least backoffWall of wall time.
+func (d *imapDevice) sleepSim(ctx context.Context, sim time.Duration) error {
+	w := d.o.Clock.Wall(sim)
+	if w < backoffWall {
+		w = backoffWall
+	}
+	t := time.NewTimer(w)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// logNoID logs, once per device, a message without Message-ID.
+func (d *imapDevice) logNoID(folder string, uid imap.UID) {
+	d.mu.Lock()
+	first := !d.noIDLog
+	d.noIDLog = true
+	d.mu.Unlock()
+	if first {
+		d.log.Warn("message without Message-ID is left out of the view", "folder", folder, "uid", uid)
+	}
+}

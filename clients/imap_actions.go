@@ -1,0 +1,557 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// defaultReplySize is the size of a reply or forward when the action gives
+// none.
+const defaultReplySize = 4 << 10
+
+// imapLoc is where a message the device shows lives.
+type imapLoc struct {
+	folder string
+	uid    imap.UID
+	flags  view.Flags
+	size   int64
+}
+
+// locate finds a Message-ID in the view.
+func (d *imapDevice) locate(id string) (imapLoc, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var loc imapLoc
+	found := false
+	for name, f := range d.folders {
+		for uid, m := range f.msgs {
+			if m.id != id {
+				continue
+			}
+			if found && !preferFolder(name, loc.folder, d.special[imap.MailboxAttrTrash]) {
+				continue
+			}
+			loc, found = imapLoc{folder: name, uid: uid, flags: m.flags, size: m.size}, true
+		}
+	}
+	if !found {
+		return imapLoc{}, fmt.Errorf("clients: device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
+	return loc, nil
+}
+
+// onWire runs fn on a connection for an action: the last long-lived
+// connection (pc, phone) or a page load of its own (webmail).
+func (d *imapDevice) onWire(ctx context.Context, fn func(s *imapSession) error) error {
+	if d.kind == scenarios.KindWebmail {
+		return d.pageLoad(ctx, fn)
+	}
+	return d.slots[len(d.slots)-1].with(ctx, fn)
+}
+
+// Do implements Device. Every action goes over IMAP, so a successful one
+// is Published; the device's view is updated at once, as the client's
+// own message list is.
+func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
+	switch a.Kind {
+	case ActSend:
+		return d.send(ctx, a)
+	case ActRead, ActFlag, ActReply, ActForward, ActMove, ActDelete:
+	default:
+		return Result{}, fmt.Errorf("clients: device %s: unknown action %q", d.o.ID, a.Kind)
+	}
+	loc, err := d.locate(a.MessageID)
+	if err != nil {
+		return Result{}, err
+	}
+	switch a.Kind {
+	case ActRead:
+		err = d.onWire(ctx, func(s *imapSession) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
+				return err
+			}
+			if _, err := d.open(s, loc); err != nil {
+				return err
+			}
+			return d.addFlags(s, loc, view.Seen)
+		})
+		return d.result(loc.folder, loc.uid, err)
+	case ActFlag:
+		err = d.onWire(ctx, func(s *imapSession) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
+				return err
+			}
+			return d.addFlags(s, loc, view.Flagged)
+		})
+		return d.result(loc.folder, loc.uid, err)
+	case ActReply, ActForward:
+		return d.respond(ctx, a, loc)
+	case ActMove:
+		if a.Folder == "" {
+			return Result{}, fmt.Errorf("clients: device %s: move without a folder", d.o.ID)
+		}
+		if a.Folder == loc.folder {
+			return d.result(loc.folder, loc.uid, nil)
+		}
+		var dest imapLoc
+		err = d.onWire(ctx, func(s *imapSession) error {
+			var err error
+			dest, err = d.move(s, loc, a.Folder)
+			return err
+		})
+		return d.result(dest.folder, dest.uid, err)
+	default: // ActDelete
+		trash := d.specialUse(imap.MailboxAttrTrash, "Trash")
+		var dest imapLoc
+		err = d.onWire(ctx, func(s *imapSession) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
+				return err
+			}
+			if loc.folder == trash {
+				return d.expunge(s, loc)
+			}
+			if d.kind == scenarios.KindWebmail && !loc.flags.Has(view.Seen) {
+				// Roundcube marks a message read before moving it to Trash.
+				if err := d.addFlags(s, loc, view.Seen); err != nil {
+					return err
+				}
+				loc.flags |= view.Seen
+			}
+			var err error
+			dest, err = d.move(s, loc, trash)
+			return err
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		if loc.folder == trash {
+			return Result{Published: true}, nil
+		}
+		return d.result(dest.folder, dest.uid, nil)
+	}
+}
+
+// result builds a Result from the view's state of folder/uid after a
+// successful action.
+func (d *imapDevice) result(folder string, uid imap.UID, err error) (Result, error) {
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{Published: true, Folder: folder}
+	d.mu.Lock()
+	if f := d.folders[folder]; f != nil {
+		if m := f.msgs[uid]; m != nil {
+			r.Flags = m.flags
+		}
+	}
+	d.mu.Unlock()
+	return r, nil
+}
+
+// open fetches a message as the person opens it (the profile's
+// fetch_open; a phone fetches BODYSTRUCTURE and the first 128 KiB of a
+// larger message) and returns its header block.
+func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
+	var set imap.UIDSet
+	set.AddNum(loc.uid)
+	opts := d.fetchOpen
+	if d.kind == scenarios.KindPhone && loc.size > phoneBodyLimit {
+		if err := s.fetch(set, &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}, false, func(fetched) {}); err != nil {
+			return nil, err
+		}
+		opts = &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{
+			{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: phoneBodyLimit}},
+		}}
+	}
+	var hdr []byte
+	found := false
+	err := s.fetch(set, opts, true, func(f fetched) {
+		if f.uid == loc.uid || f.uid == 0 {
+			found = true
+			if hdr == nil {
+				hdr = f.header
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		d.forget(loc.folder, loc.uid)
+		return nil, fmt.Errorf("clients: device %s: uid %d in %s: %w", d.o.ID, loc.uid, loc.folder, ErrNoMessage)
+	}
+	return hdr, nil
+}
+
+// header returns the header block of a message, from an open fetch or, when
+// fetch_open returned none, BODY.PEEK[HEADER].
+func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error) {
+	hdr, err := d.open(s, loc)
+	if err != nil {
+		return mailgen.Header{}, err
+	}
+	if len(hdr) == 0 {
+		var set imap.UIDSet
+		set.AddNum(loc.uid)
+		opts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}}}
+		if err := s.fetch(set, opts, true, func(f fetched) { hdr = f.header }); err != nil {
+			return mailgen.Header{}, err
+		}
+	}
+	h, err := mailgen.ParseHeader(hdr)
+	if err != nil {
+		return mailgen.Header{}, fmt.Errorf("clients: device %s: header of uid %d: %w", d.o.ID, loc.uid, err)
+	}
+	return h, nil
+}
+
+// addFlags runs UID STORE +FLAGS (silent for phone and webmail, as K-9
+// and Roundcube do) and records the flags in the view.
+func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
+	var set imap.UIDSet
+	set.AddNum(loc.uid)
+	var fl []imap.Flag
+	for _, n := range f.Strings() {
+		fl = append(fl, imap.Flag(n))
+	}
+	err := s.do("UID STORE", func() error {
+		return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: d.kind != scenarios.KindPC, Flags: fl}, nil).Close()
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	changed := false
+	if fo := d.folders[loc.folder]; fo != nil {
+		if m := fo.msgs[loc.uid]; m != nil && m.flags|f != m.flags {
+			fo.msgs[loc.uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+			changed = true
+		}
+	}
+	d.mu.Unlock()
+	if changed {
+		d.changed()
+	}
+	return nil
+}
+
+// forget drops a message from the view (it is gone from the server).
+func (d *imapDevice) forget(folder string, uid imap.UID) {
+	d.mu.Lock()
+	changed := false
+	if f := d.folders[folder]; f != nil {
+		if _, ok := f.msgs[uid]; ok {
+			m := make(map[imap.UID]*imapMsg, len(f.msgs))
+			for k, v := range f.msgs {
+				if k != uid {
+					m[k] = v
+				}
+			}
+			f.msgs = m
+			changed = true
+		}
+	}
+	d.mu.Unlock()
+	if changed {
+		d.changed()
+	}
+}
+
+// place adds a message to a folder of the view (after MOVE or APPEND with
+// a known UID). A folder the device just created counts as synced now.
+func (d *imapDevice) place(folder string, uid imap.UID, m *imapMsg, created bool) {
+	d.mu.Lock()
+	f := d.folders[folder]
+	if f == nil {
+		if !created {
+			d.mu.Unlock()
+			return // appears at the next sync of the folder list
+		}
+		f = &imapFolder{name: folder, synced: d.o.Clock.Now()}
+		d.folders[folder] = f
+	}
+	msgs := make(map[imap.UID]*imapMsg, len(f.msgs)+1)
+	for k, v := range f.msgs {
+		msgs[k] = v
+	}
+	msgs[uid] = m
+	f.msgs = msgs
+	d.mu.Unlock()
+	d.changed()
+}
+
+// isTryCreate reports a NO [TRYCREATE]: the target mailbox does not exist.
+func isTryCreate(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeTryCreate
+}
+
+// create runs CREATE name.
+func (s *imapSession) create(name string) error {
+	return s.do("CREATE", func() error { return s.c.Create(name, nil).Wait() })
+}
+
+// move runs UID MOVE (COPY + STORE + EXPUNGE where MOVE is missing),
+// creating the destination on TRYCREATE, and moves the message in the view.
+func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, error) {
+	if err := s.ensureSelected(loc.folder); err != nil {
+		return imapLoc{}, err
+	}
+	var set imap.UIDSet
+	set.AddNum(loc.uid)
+	name := "UID MOVE"
+	if !s.caps.Has(imap.CapMove) && !s.caps.Has(imap.CapIMAP4rev2) {
+		name = "UID COPY"
+	}
+	var data *imapclientMoveData
+	run := func() error {
+		return s.do(name, func() error {
+			md, err := s.c.Move(set, dest).Wait()
+			if md != nil {
+				data = &imapclientMoveData{dest: md.DestUIDs}
+			}
+			return err
+		})
+	}
+	created := false
+	err := run()
+	if err != nil && isTryCreate(err) {
+		if cerr := s.create(dest); cerr != nil {
+			return imapLoc{}, cerr
+		}
+		created = true
+		err = run()
+	}
+	if err != nil {
+		return imapLoc{}, err
+	}
+	id := ""
+	d.mu.Lock()
+	if f := d.folders[loc.folder]; f != nil {
+		if m := f.msgs[loc.uid]; m != nil {
+			id = m.id
+		}
+	}
+	d.mu.Unlock()
+	d.forget(loc.folder, loc.uid)
+	out := imapLoc{folder: dest, flags: loc.flags, size: loc.size}
+	if data != nil {
+		if uids, ok := data.dest.(imap.UIDSet); ok {
+			if nums, ok := uids.Nums(); ok && len(nums) == 1 {
+				out.uid = nums[0]
+				d.place(dest, out.uid, &imapMsg{id: id, flags: loc.flags, size: loc.size}, created)
+			}
+		}
+	}
+	return out, nil
+}
+
+// imapclientMoveData keeps the part of a MOVE reply the device uses.
+type imapclientMoveData struct{ dest imap.NumSet }
+
+// expunge removes a message for good: STORE +FLAGS.SILENT (\Deleted), then
+// UID EXPUNGE (plain EXPUNGE without UIDPLUS).
+func (d *imapDevice) expunge(s *imapSession, loc imapLoc) error {
+	var set imap.UIDSet
+	set.AddNum(loc.uid)
+	if err := s.do("UID STORE", func() error {
+		return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+	}); err != nil {
+		return err
+	}
+	if s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2) {
+		if err := s.do("UID EXPUNGE", func() error { return s.c.UIDExpunge(set).Close() }); err != nil {
+			return err
+		}
+	} else if err := s.do("EXPUNGE", func() error { return s.c.Expunge().Close() }); err != nil {
+		return err
+	}
+	d.forget(loc.folder, loc.uid)
+	return nil
+}
+
+// appendTo runs APPEND with flags, creating the mailbox on TRYCREATE, and
+// places the message in the view when the server returned its UID.
+func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []byte, flags view.Flags, extra ...imap.Flag) (imap.UID, error) {
+	fl := append([]imap.Flag(nil), extra...)
+	for _, n := range flags.Strings() {
+		fl = append(fl, imap.Flag(n))
+	}
+	var uid imap.UID
+	run := func() error {
+		return s.do("APPEND", func() error {
+			cmd := s.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: fl})
+			if _, err := cmd.Write(raw); err != nil {
+				_ = cmd.Close()
+				return err
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+			data, err := cmd.Wait()
+			if data != nil {
+				uid = data.UID
+			}
+			return err
+		})
+	}
+	created := false
+	err := run()
+	if err != nil && isTryCreate(err) {
+		if cerr := s.create(folder); cerr != nil {
+			return 0, cerr
+		}
+		created = true
+		err = run()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if uid != 0 {
+		d.place(folder, uid, &imapMsg{id: id, flags: flags, size: int64(len(raw))}, created)
+	}
+	return uid, nil
+}
+
+// submit hands a message to the Submitter.
+func (d *imapDevice) submit(ctx context.Context, to []string, raw []byte) error {
+	if d.o.Submitter == nil {
+		return fmt.Errorf("clients: device %s: %w", d.o.ID, ErrNoSubmitter)
+	}
+	if err := d.o.Submitter.Submit(ctx, d.o.Address, to, raw); err != nil {
+		return fmt.Errorf("clients: device %s: submit: %w", d.o.ID, err)
+	}
+	return nil
+}
+
+// respond is reply and forward: open the original, write the answer,
+// submit it, APPEND it to Sent (\Seen) and set \Answered or $Forwarded on
+// the original.
+func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result, error) {
+	var orig mailgen.Header
+	if err := d.onWire(ctx, func(s *imapSession) error {
+		if err := s.ensureSelected(loc.folder); err != nil {
+			return err
+		}
+		var err error
+		orig, err = d.header(s, loc)
+		return err
+	}); err != nil {
+		return Result{}, err
+	}
+	size := a.Size
+	if size <= 0 {
+		size = defaultReplySize
+	}
+	now := d.o.Clock.Now()
+	d.rngMu.Lock()
+	var msg mailgen.Message
+	flag := view.Answered
+	if a.Kind == ActReply {
+		msg = d.gen.Reply(d.rng, d.o.Address, orig, size, now)
+	} else {
+		msg = d.gen.Forward(d.rng, d.o.Address, a.To, orig, size, now)
+		flag = view.Forwarded
+	}
+	d.rngMu.Unlock()
+	to := make([]string, 0, len(msg.To))
+	for _, t := range msg.To {
+		to = append(to, imapBareAddress(t))
+	}
+	if len(to) == 0 {
+		return Result{}, fmt.Errorf("clients: device %s: %s of %s: no recipient", d.o.ID, a.Kind, a.MessageID)
+	}
+	if err := d.submit(ctx, to, msg.Raw); err != nil {
+		return Result{}, err
+	}
+	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
+	err := d.onWire(ctx, func(s *imapSession) error {
+		if _, err := d.appendTo(s, sent, msg.ID, msg.Raw, view.Seen); err != nil {
+			return err
+		}
+		if err := s.ensureSelected(loc.folder); err != nil {
+			return err
+		}
+		return d.addFlags(s, loc, flag)
+	})
+	r, err := d.result(loc.folder, loc.uid, err)
+	r.Sent = msg.ID
+	return r, err
+}
+
+// send writes a new message: APPEND to Drafts (\Draft \Seen), wait
+// a.WriteTime (simulated, without holding a connection), submit, delete the
+// draft (STORE \Deleted + UID EXPUNGE) and APPEND to Sent (\Seen).
+func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
+	if len(a.To) == 0 {
+		return Result{}, fmt.Errorf("clients: device %s: send without recipients", d.o.ID)
+	}
+	now := d.o.Clock.Now()
+	d.rngMu.Lock()
+	msg := d.gen.New(d.rng, d.o.Address, a.To, a.Size, false, now)
+	d.rngMu.Unlock()
+	drafts := d.specialUse(imap.MailboxAttrDrafts, "Drafts")
+	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
+	var draft imap.UID
+	if err := d.onWire(ctx, func(s *imapSession) error {
+		var err error
+		draft, err = d.appendTo(s, drafts, msg.ID, msg.Raw, view.Seen, imap.FlagDraft)
+		return err
+	}); err != nil {
+		return Result{}, err
+	}
+	if a.WriteTime > 0 {
+		if err := d.o.Clock.Sleep(ctx, a.WriteTime); err != nil {
+			return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
+		}
+	}
+	if err := d.submit(ctx, a.To, msg.Raw); err != nil {
+		// The draft stays in Drafts, as in a real client.
+		return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
+	}
+	err := d.onWire(ctx, func(s *imapSession) error {
+		if err := s.ensureSelected(drafts); err != nil {
+			return err
+		}
+		if draft == 0 {
+			err := s.do("UID SEARCH", func() error {
+				res, err := s.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msg.ID}}}, nil).Wait()
+				if err == nil {
+					if uids := res.AllUIDs(); len(uids) > 0 {
+						draft = uids[0]
+					}
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if draft != 0 {
+			if err := d.expunge(s, imapLoc{folder: drafts, uid: draft}); err != nil {
+				return err
+			}
+		}
+		_, err := d.appendTo(s, sent, msg.ID, msg.Raw, view.Seen)
+		return err
+	})
+	if err != nil {
+		return Result{Sent: msg.ID}, err
+	}
+	return Result{Published: true, Sent: msg.ID, Folder: sent, Flags: view.Seen}, nil
+}
+
+// imapBareAddress returns the addr-spec of an address header value.
+func imapBareAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		return a.Address
+	}
+	return s
+}

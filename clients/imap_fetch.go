@@ -1,0 +1,149 @@
+package clients
+
+import (
+	"bytes"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// maxHeaderCapture bounds the header bytes kept from one fetched message.
+const maxHeaderCapture = 64 << 10
+
+// fetched is what the device keeps from one FETCH response. Bodies are
+// read and discarded as they stream in; only the header block is kept
+// (when asked), never the body.
+type fetched struct {
+	seq      uint32
+	uid      imap.UID
+	flags    []imap.Flag
+	hasFlags bool
+	size     int64
+	// id is the Message-ID ("" if none was fetched or the message has none).
+	id string
+	// header is the raw header block when keepHeader was set.
+	header []byte
+	// bodyBytes counts the body section bytes received.
+	bodyBytes int64
+}
+
+// readFetched consumes one message of a FETCH reply. Header sections are
+// read into memory to find the Message-ID; other sections are discarded,
+// except that the header part of a full-message section is captured when
+// keepHeader is set.
+func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, error) {
+	f := fetched{seq: m.SeqNum}
+	var firstErr error
+	for item := m.Next(); item != nil; item = m.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			f.uid = it.UID
+		case imapclient.FetchItemDataFlags:
+			f.flags, f.hasFlags = it.Flags, true
+		case imapclient.FetchItemDataRFC822Size:
+			f.size = it.Size
+		case imapclient.FetchItemDataEnvelope:
+			if it.Envelope != nil && it.Envelope.MessageID != "" && f.id == "" {
+				f.id = "<" + it.Envelope.MessageID + ">"
+			}
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			headerOnly := it.Section != nil && it.Section.Specifier == imap.PartSpecifierHeader && len(it.Section.Part) == 0
+			whole := it.Section != nil && it.Section.Specifier == imap.PartSpecifierNone && len(it.Section.Part) == 0 &&
+				(it.Section.Partial == nil || it.Section.Partial.Offset == 0)
+			if !headerOnly && !whole {
+				n, err := io.Copy(io.Discard, it.Literal)
+				f.bodyBytes += n
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			hc := headerCapture{limit: maxHeaderCapture, all: headerOnly}
+			n, err := io.Copy(&hc, it.Literal)
+			f.bodyBytes += n
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if f.id == "" {
+				f.id = headerValue(hc.buf, "Message-ID")
+			}
+			if keepHeader && f.header == nil {
+				f.header = hc.buf
+			}
+		default:
+			// BODYSTRUCTURE, INTERNALDATE, ...: nothing to keep.
+		}
+	}
+	return f, firstErr
+}
+
+// headerCapture keeps the leading header block of what is written to it
+// (up to the blank line, at most limit bytes) and counts the rest.
+type headerCapture struct {
+	buf   []byte
+	limit int
+	all   bool // the whole input is a header section
+	done  bool
+}
+
+func (h *headerCapture) Write(p []byte) (int, error) {
+	if h.done {
+		return len(p), nil
+	}
+	room := h.limit - len(h.buf)
+	take := p
+	if len(take) > room {
+		take = take[:room]
+	}
+	start := len(h.buf) - 3
+	if start < 0 {
+		start = 0
+	}
+	h.buf = append(h.buf, take...)
+	if !h.all {
+		if i := bytes.Index(h.buf[start:], []byte("\r\n\r\n")); i >= 0 {
+			h.buf = h.buf[:start+i+4]
+			h.done = true
+		}
+	}
+	if len(h.buf) >= h.limit {
+		h.done = true
+	}
+	return len(p), nil
+}
+
+// headerValue returns the unfolded, trimmed value of the first header field
+// name in the header block hdr, or "".
+func headerValue(hdr []byte, name string) string {
+	for len(hdr) > 0 {
+		line, rest := cutLine(hdr)
+		hdr = rest
+		if len(line) == 0 {
+			return ""
+		}
+		if len(line) <= len(name) || line[len(name)] != ':' || !strings.EqualFold(string(line[:len(name)]), name) {
+			continue
+		}
+		v := string(bytes.TrimSpace(line[len(name)+1:]))
+		for len(hdr) > 0 && (hdr[0] == ' ' || hdr[0] == '\t') {
+			cont, r := cutLine(hdr)
+			hdr = r
+			v += " " + string(bytes.TrimSpace(cont))
+		}
+		return strings.TrimSpace(v)
+	}
+	return ""
+}
+
+func cutLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return bytes.TrimRight(b, "\r"), nil
+	}
+	return bytes.TrimRight(b[:i], "\r"), b[i+1:]
+}

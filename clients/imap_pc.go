@@ -1,0 +1,238 @@
+package clients
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// runPC is Thunderbird: the first connection keeps INBOX selected and
+// IDLEs on it (or polls every PollInterval), the last one (the same when
+// Connections is 1) LISTs and checks the other folders with STATUS every
+// 10 simulated minutes, syncing those that changed, and carries the
+// person's actions.
+func (d *imapDevice) runPC(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.pcFolders(ctx, d.slots[len(d.slots)-1])
+	}()
+	d.inboxLoop(ctx, d.slots[0], d.pollInterval(), pcIdleRestart, d.syncFull)
+	wg.Wait()
+}
+
+// pollInterval is the profile's poll interval or the kind's default.
+func (d *imapDevice) pollInterval() time.Duration {
+	if p := d.o.Profile.PollInterval; p > 0 {
+		return p
+	}
+	if d.kind == "phone" {
+		return defaultPollPhone
+	}
+	return defaultPollPC
+}
+
+// inboxLoop keeps INBOX in sync on slot sl: sync, then IDLE until the
+// server reports a change (or restart comes due, or an action needs the
+// connection), or without IDLE sleep poll between syncs. Failures back off.
+func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart time.Duration, sync func(*imapSession, string) error) {
+	attempt := 0
+	for ctx.Err() == nil {
+		err := sl.with(ctx, func(s *imapSession) error {
+			if !s.listed {
+				if err := d.list(s); err != nil {
+					return err
+				}
+				s.listed = true
+			}
+			if s.selected != "INBOX" || s.stale {
+				s.stale = true
+				if err := sync(s, "INBOX"); err != nil {
+					return err
+				}
+				s.stale = false
+			}
+			if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
+				return nil
+			}
+			return d.idle(ctx, s, sl, restart)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Debug("inbox sync failed", "err", err)
+			if d.backoff(ctx, attempt) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		if !d.o.Profile.Idle {
+			if d.sleepSim(ctx, poll) != nil {
+				return
+			}
+			continue
+		}
+		sl.yield(ctx)
+	}
+}
+
+// idle IDLEs on the selected mailbox until the server sends a change
+// (s.stale is set), restart (simulated) passes, the profile's
+// LoginInterval comes due, another user waits for the slot, or ctx ends.
+// While IDLE runs, changes reach the device at once, so the folder counts
+// as synced from the moment IDLE started.
+func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, restart time.Duration) error {
+	wall := d.o.Clock.Wall(restart)
+	if li := d.o.Profile.LoginInterval; li > 0 {
+		if left := d.o.Clock.Wall(li - d.o.Clock.Now().Sub(s.born)); left < wall {
+			wall = left
+		}
+	}
+	if wall > 25*time.Minute {
+		wall = 25 * time.Minute // below imapclient's own 28-minute restart
+	}
+	if wall < backoffWall {
+		wall = backoffWall
+	}
+	if sl.waiting() {
+		return nil
+	}
+	begin := d.o.Clock.Now()
+	s.arm(0)
+	start := time.Now()
+	cmd, err := s.c.Idle()
+	if err != nil {
+		record(d.rec, "imap", "IDLE", start, err)
+		if outcomeOf(err) == OutcomeError {
+			s.broken = true
+		}
+		return err
+	}
+	// A silent server is noticed when IDLE ends at the latest.
+	s.arm(wall + d.o.timeout())
+	d.markSynced(s.selected, begin)
+	t := time.NewTimer(wall)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-s.updates:
+		s.stale = true
+	case <-sl.wake:
+	case <-t.C:
+	case <-s.c.Closed():
+	}
+	s.arm(0)
+	err = cmd.Close()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil && s.dead.Load() {
+		s.broken = true
+		return err
+	}
+	record(d.rec, "imap", "IDLE", start, err)
+	s.disarm()
+	if err != nil && outcomeOf(err) == OutcomeError {
+		s.broken = true
+	}
+	// Changes that arrived while DONE was on its way.
+	select {
+	case <-s.updates:
+		s.stale = true
+	default:
+	}
+	return err
+}
+
+// markSynced moves a folder's synced time forward to t (IDLE started).
+func (d *imapDevice) markSynced(name string, t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f := d.folders[name]; f != nil && !f.synced.IsZero() && t.After(f.synced) {
+		f.synced = t
+	}
+}
+
+// pcFolders is Thunderbird's autosync of folders other than INBOX: every
+// 10 simulated minutes LIST, then STATUS (MESSAGES UIDNEXT UNSEEN) on each;
+// a folder whose numbers changed, that was never synced, or every third
+// round (flag changes do not show in STATUS) is selected and synced.
+func (d *imapDevice) pcFolders(ctx context.Context, sl *imapSlot) {
+	attempt, round := 0, 0
+	for ctx.Err() == nil {
+		err := sl.with(ctx, func(s *imapSession) error {
+			if err := d.list(s); err != nil {
+				return err
+			}
+			s.listed = true
+			for _, name := range d.folderNames() {
+				if name == "INBOX" {
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				var st *imap.StatusData
+				err := s.do("STATUS", func() error {
+					var err error
+					st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
+					return err
+				})
+				if err != nil {
+					if s.broken {
+						return err
+					}
+					continue
+				}
+				if d.statusChanged(name, st) || round%3 == 0 {
+					if err := d.syncFull(s, name); err != nil {
+						if s.broken {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Debug("folder sync failed", "err", err)
+			if d.backoff(ctx, attempt) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		round++
+		if d.sleepSim(ctx, pcFolderCheck) != nil {
+			return
+		}
+	}
+}
+
+// statusChanged records STATUS numbers and reports whether the folder
+// needs a sync.
+func (d *imapDevice) statusChanged(name string, st *imap.StatusData) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.folder(name)
+	var msgs, unseen uint32
+	if st.NumMessages != nil {
+		msgs = *st.NumMessages
+	}
+	if st.NumUnseen != nil {
+		unseen = *st.NumUnseen
+	}
+	changed := f.synced.IsZero() || f.uidNext != st.UIDNext || f.messages != msgs || f.unseen != unseen
+	f.uidNext, f.messages, f.unseen = st.UIDNext, msgs, unseen
+	return changed
+}

@@ -1,0 +1,94 @@
+package clients
+
+import (
+	"context"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// runPhone is K-9 / iOS Mail: every PollInterval one sync of every folder
+// over the window (LIST, then EXAMINE + UID SEARCH + header fetch + flag
+// resync per folder), logging out afterwards as a phone in the background
+// does. With Idle the connection stays and IDLEs on INBOX between the
+// polls of the other folders (re-IDLE every 24 simulated minutes).
+// Dropped connections (Network.DisconnectEvery) are retried with backoff.
+func (d *imapDevice) runPhone(ctx context.Context) {
+	sl := d.slots[0]
+	attempt := 0
+	for ctx.Err() == nil {
+		start := d.o.Clock.Now()
+		err := sl.with(ctx, func(s *imapSession) error {
+			if err := d.list(s); err != nil {
+				return err
+			}
+			s.listed = true
+			for _, name := range d.folderNames() {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err := d.syncWindow(s, name); err != nil {
+					if s.broken {
+						return err
+					}
+					d.log.Debug("folder sync failed", "folder", name, "err", err)
+				}
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Debug("phone sync failed", "err", err)
+			if d.backoff(ctx, attempt) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		if !d.o.Profile.Idle {
+			sl.closeSession()
+			if d.sleepSim(ctx, d.pollInterval()-d.o.Clock.Now().Sub(start)) != nil {
+				return
+			}
+			continue
+		}
+		d.phoneIdle(ctx, sl)
+	}
+}
+
+// phoneIdle IDLEs on INBOX, re-syncing its window on every change, until
+// the next poll of all folders is due.
+func (d *imapDevice) phoneIdle(ctx context.Context, sl *imapSlot) {
+	due := d.o.Clock.Now().Add(d.pollInterval())
+	attempt := 0
+	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
+		err := sl.with(ctx, func(s *imapSession) error {
+			if s.selected != "INBOX" || s.stale {
+				s.stale = true
+				if err := d.syncWindow(s, "INBOX"); err != nil {
+					return err
+				}
+				s.stale = false
+			}
+			if !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
+				return d.sleepSim(ctx, due.Sub(d.o.Clock.Now()))
+			}
+			restart := min(phoneIdleRestart, due.Sub(d.o.Clock.Now()))
+			return d.idle(ctx, s, sl, restart)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if d.backoff(ctx, attempt) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		sl.yield(ctx)
+	}
+}

@@ -1,0 +1,239 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// imapWire is the connection handed to imapclient. The library arms a fixed
+// 30 s read deadline whenever it waits for any server data — including the
+// silence of an idle connection — so it would drop every connection idle for
+// longer. imapWire ignores the library's read deadlines; the session arms
+// its own around each command (Options.Timeout) and around IDLE.
+type imapWire struct{ *Conn }
+
+// SetReadDeadline implements net.Conn by ignoring the library's deadline.
+func (w imapWire) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline implements net.Conn; only the write half is applied.
+func (w imapWire) SetDeadline(t time.Time) error { return w.Conn.SetWriteDeadline(t) }
+
+// imapSession is one logged-in IMAP connection of a device.
+type imapSession struct {
+	d    *imapDevice
+	conn *Conn
+	c    *imapclient.Client
+	caps imap.CapSet
+	// born is the simulated time of login (for LoginInterval).
+	born time.Time
+	// selected is the mailbox selected now ("" none); readOnly after EXAMINE.
+	selected string
+	readOnly bool
+	// stale is set when the selected mailbox changed on the server since
+	// the last sync; listed once LIST ran on this session.
+	stale, listed bool
+	// updates receives a token when the server sends unilateral data
+	// (EXISTS, EXPUNGE, FETCH): the selected mailbox changed.
+	updates chan struct{}
+	// broken is set after a network-level failure; the session must be
+	// closed and not reused.
+	broken bool
+	// dead is set when the connection was closed under a running command
+	// because the device is stopping: its failures are not recorded.
+	dead atomic.Bool
+}
+
+// poke signals an unsolicited mailbox change without blocking.
+func (s *imapSession) poke() {
+	select {
+	case s.updates <- struct{}{}:
+	default:
+	}
+}
+
+// arm sets the read deadline for the reply to a command: now plus d, or the
+// device timeout when d <= 0.
+func (s *imapSession) arm(d time.Duration) {
+	if d <= 0 {
+		d = s.d.o.timeout()
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+}
+
+// disarm removes the read deadline while the connection is idle between
+// commands (the library reads continuously in the background).
+func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
+
+// do runs one command f under a read deadline and records it as name.
+// A failure that is not an IMAP NO/BAD marks the session broken.
+func (s *imapSession) do(name string, f func() error) error {
+	s.arm(0)
+	start := time.Now()
+	err := f()
+	if err != nil && s.dead.Load() {
+		s.broken = true
+		return fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
+	}
+	record(s.d.rec, "imap", name, start, err)
+	s.disarm()
+	if err != nil {
+		if outcomeOf(err) == OutcomeError {
+			s.broken = true
+		}
+		return fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, err)
+	}
+	return nil
+}
+
+// dialIMAP connects, secures and logs in a new session. login selects the
+// wire sequence after authentication: full (pc/phone: ID, ENABLE) or plain
+// (webmail: nothing more).
+func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
+	conn, err := dial(ctx, &d.o, "imap", d.o.IMAP)
+	if err != nil {
+		return nil, err
+	}
+	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
+	opts := &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Expunge: func(uint32) { s.poke() },
+			Mailbox: func(m *imapclient.UnilateralDataMailbox) {
+				if m.NumMessages != nil {
+					s.poke()
+				}
+			},
+			Fetch: func(m *imapclient.FetchMessageData) {
+				drainFetch(m)
+				s.poke()
+			},
+		},
+	}
+	// Stop a dial that outlives ctx: closing the connection unblocks all.
+	stop := context.AfterFunc(ctx, func() { s.dead.Store(true); _ = conn.Close() })
+	defer stop()
+
+	s.arm(0)
+	if d.o.IMAP.TLS == scenarios.TLSStartTLS {
+		opts.TLSConfig = d.o.tlsConfig(d.o.IMAP.Addr)
+		start := time.Now()
+		s.c, err = imapclient.NewStartTLS(imapWire{conn}, opts)
+		record(d.rec, "imap", "STARTTLS", start, err)
+	} else {
+		s.c = imapclient.New(imapWire{conn}, opts)
+		err = s.c.WaitGreeting()
+	}
+	if err != nil {
+		if s.c != nil {
+			_ = s.c.Close()
+		}
+		_ = conn.Close()
+		return nil, fmt.Errorf("imap %s: greeting: %w", d.o.IMAP.Addr, err)
+	}
+	if err := s.login(full); err != nil {
+		s.close()
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		s.close()
+		return nil, ctx.Err()
+	}
+	s.born = d.o.Clock.Now()
+	s.disarm()
+	return s, nil
+}
+
+// login authenticates (AUTHENTICATE PLAIN when offered and full, else
+// LOGIN), then for full sessions sends ID and ENABLE UTF8=ACCEPT when the
+// server supports them, as Thunderbird and K-9 do.
+func (s *imapSession) login(full bool) error {
+	if err := s.do("CAPABILITY", func() error {
+		caps, err := s.c.Capability().Wait()
+		s.caps = caps
+		return err
+	}); err != nil {
+		return err
+	}
+	var err error
+	if full && s.caps.Has(imap.AuthCap(sasl.Plain)) {
+		err = s.do("AUTHENTICATE", func() error {
+			return s.c.Authenticate(sasl.NewPlainClient("", s.d.o.Username, s.d.o.Password))
+		})
+	} else {
+		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password).Wait() })
+	}
+	s.d.rec.Login("imap", outcomeOf(err))
+	if err != nil {
+		return err
+	}
+	// Capabilities may change after login; ask once more only if the
+	// library has them already (no extra round trip).
+	if caps := s.c.Caps(); caps != nil {
+		s.caps = caps
+	}
+	if !full {
+		return nil
+	}
+	if s.caps.Has(imap.CapID) {
+		if err := s.do("ID", func() error {
+			_, err := s.c.ID(&imap.IDData{Name: "mailsim", Version: "1"}).Wait()
+			return err
+		}); err != nil && s.broken {
+			return err
+		}
+	}
+	if s.caps.Has(imap.CapEnable) && s.caps.Has(imap.CapUTF8Accept) {
+		if err := s.do("ENABLE", func() error {
+			_, err := s.c.Enable(imap.CapUTF8Accept).Wait()
+			return err
+		}); err != nil && s.broken {
+			return err
+		}
+	}
+	return nil
+}
+
+// close logs out best-effort with a short deadline and closes the
+// connection. It is safe on a broken session.
+func (s *imapSession) close() {
+	if s == nil {
+		return
+	}
+	if !s.broken && !s.dead.Load() && s.c.State() != imap.ConnStateLogout {
+		d := s.d.o.timeout()
+		if d > 2*time.Second {
+			d = 2 * time.Second
+		}
+		s.arm(d)
+		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
+		start := time.Now()
+		err := s.c.Logout().Wait()
+		record(s.d.rec, "imap", "LOGOUT", start, err)
+	}
+	_ = s.c.Close()
+	_ = s.conn.Close()
+}
+
+// drainFetch consumes a FETCH response the device did not ask for.
+func drainFetch(m *imapclient.FetchMessageData) {
+	for item := m.Next(); item != nil; item = m.Next() {
+		if b, ok := item.(imapclient.FetchItemDataBodySection); ok && b.Literal != nil {
+			_, _ = io.Copy(io.Discard, b.Literal)
+		}
+	}
+}
+
+// isNetError reports whether err is a connection-level failure.
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}

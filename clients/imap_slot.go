@@ -1,0 +1,107 @@
+package clients
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shutdownGrace is how long a running command may finish after ctx ends
+// before its connection is closed under it.
+const shutdownGrace = 300 * time.Millisecond
+
+// imapSlot is one long-lived connection of a device, shared between its
+// sync loop and its actions: whoever holds mu owns the session. A sync loop
+// parked in IDLE watches wake and gives the connection up when another user
+// waits.
+type imapSlot struct {
+	d       *imapDevice
+	mu      sync.Mutex
+	s       *imapSession
+	wake    chan struct{}
+	pending atomic.Int32
+}
+
+func newIMAPSlot(d *imapDevice) *imapSlot {
+	return &imapSlot{d: d, wake: make(chan struct{}, 1)}
+}
+
+// with runs fn on the slot's session, connecting and logging in first when
+// there is none (or it is broken, or older than the profile's
+// LoginInterval). A session that failed at the network level is closed
+// after fn.
+func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) error {
+	sl.pending.Add(1)
+	select {
+	case sl.wake <- struct{}{}:
+	default:
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.pending.Add(-1) == 0 {
+		select {
+		case <-sl.wake:
+		default:
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s := sl.s; s != nil {
+		li := sl.d.o.Profile.LoginInterval
+		if s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li) {
+			s.close()
+			sl.s = nil
+		}
+	}
+	if sl.s == nil {
+		s, err := sl.d.dialIMAP(ctx, true)
+		if err != nil {
+			return err
+		}
+		sl.s = s
+	}
+	s := sl.s
+	finished := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(shutdownGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			s.dead.Store(true)
+			_ = s.conn.Close()
+		}
+	})
+	err := fn(s)
+	close(finished)
+	stop()
+	if s.broken || s.dead.Load() {
+		s.close()
+		sl.s = nil
+	}
+	return err
+}
+
+// waiting reports whether another user waits for the slot.
+func (sl *imapSlot) waiting() bool { return sl.pending.Load() > 0 }
+
+// yield waits until no other user waits for the slot (after the sync loop
+// gave it up), or ctx ends.
+func (sl *imapSlot) yield(ctx context.Context) {
+	for sl.waiting() && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// closeSession logs out and drops the session, if any.
+func (sl *imapSlot) closeSession() {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.s.close()
+	sl.s = nil
+}
+
+// shutdown is closeSession at the end of Run.
+func (sl *imapSlot) shutdown() { sl.closeSession() }

@@ -1,0 +1,423 @@
+package clients
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// Chunk sizes of new-header fetches (Thunderbird 200, K-9 100).
+const (
+	pcHeaderChunk    = 200
+	phoneHeaderChunk = 100
+)
+
+// fetch runs one UID FETCH and calls fn for every message as it streams
+// in. The read deadline is renewed for every message, so a long transfer
+// fails only when the server stalls.
+func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
+	return s.do("UID FETCH", func() error {
+		cmd := s.c.Fetch(set, opts)
+		var firstErr error
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			f, err := readFetched(m, keepHeader)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			fn(f)
+			s.arm(0)
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		return firstErr
+	})
+}
+
+// selectBox selects (or with readOnly examines) a mailbox.
+func (s *imapSession) selectBox(name string, readOnly bool) (*imap.SelectData, error) {
+	cmdName := "SELECT"
+	if readOnly {
+		cmdName = "EXAMINE"
+	}
+	var data *imap.SelectData
+	err := s.do(cmdName, func() error {
+		var err error
+		data, err = s.c.Select(name, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+		return err
+	})
+	if err != nil {
+		s.selected = ""
+		return nil, err
+	}
+	s.selected, s.readOnly = name, readOnly
+	// Updates queued before the select belong to the old mailbox.
+	select {
+	case <-s.updates:
+	default:
+	}
+	return data, nil
+}
+
+// ensureSelected selects name for writing unless it already is.
+func (s *imapSession) ensureSelected(name string) error {
+	if s.selected == name && !s.readOnly {
+		return nil
+	}
+	_, err := s.selectBox(name, false)
+	return err
+}
+
+// list runs LIST "" "*" (RETURN (SPECIAL-USE) when the server supports
+// it) and makes the device's folder set the selectable mailboxes found.
+func (d *imapDevice) list(s *imapSession) error {
+	var opts *imap.ListOptions
+	if s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2) {
+		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	}
+	var boxes []*imap.ListData
+	if err := s.do("LIST", func() error {
+		var err error
+		boxes, err = s.c.List("", "*", opts).Collect()
+		return err
+	}); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(boxes))
+	special := make(map[imap.MailboxAttr]string)
+	for _, b := range boxes {
+		noSelect := false
+		for _, a := range b.Attrs {
+			switch a {
+			case imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent:
+				noSelect = true
+			case imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrDrafts, imap.MailboxAttrJunk, imap.MailboxAttrArchive:
+				if special[a] == "" {
+					special[a] = b.Mailbox
+				}
+			}
+		}
+		if noSelect {
+			continue
+		}
+		name := b.Mailbox
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+		seen[name] = true
+	}
+	changed := false
+	d.mu.Lock()
+	for name := range seen {
+		if d.folders[name] == nil {
+			d.folders[name] = &imapFolder{name: name}
+		}
+	}
+	for name, f := range d.folders {
+		if !seen[name] {
+			changed = changed || len(f.msgs) > 0
+			delete(d.folders, name)
+		}
+	}
+	d.special = special
+	d.mu.Unlock()
+	if changed {
+		d.changed()
+	}
+	return nil
+}
+
+// folder returns the state of a folder, creating it.
+func (d *imapDevice) folder(name string) *imapFolder {
+	f := d.folders[name]
+	if f == nil {
+		f = &imapFolder{name: name}
+		d.folders[name] = f
+	}
+	return f
+}
+
+// known returns a copy of the UID → message map of a folder, or nil when
+// the folder's UIDVALIDITY changed (its UIDs mean nothing any more).
+func (d *imapDevice) known(name string, validity uint32) map[imap.UID]*imapMsg {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.folder(name)
+	if f.validity != validity {
+		return nil
+	}
+	out := make(map[imap.UID]*imapMsg, len(f.msgs))
+	for uid, m := range f.msgs {
+		out[uid] = m
+	}
+	return out
+}
+
+// installAt replaces a folder's messages with msgs, synced at start, and
+// reports a change when the shown messages or flags differ.
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*imapMsg, start time.Time) {
+	d.mu.Lock()
+	f := d.folder(name)
+	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
+	f.validity, f.msgs, f.synced = validity, msgs, start
+	d.mu.Unlock()
+	if changed {
+		d.changed()
+	}
+}
+
+func sameMsgs(a, b map[imap.UID]*imapMsg) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for uid, m := range a {
+		n, ok := b[uid]
+		if !ok || n.id != m.id || n.flags != m.flags {
+			return false
+		}
+	}
+	return true
+}
+
+func flagsOf(fl []imap.Flag) view.Flags {
+	var f view.Flags
+	for _, x := range fl {
+		f |= view.ParseFlag(string(x))
+	}
+	return f
+}
+
+// fetchHeaders fetches the new-mail items for uids in chunks and returns
+// the messages found (by UID).
+func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID, chunk int) (map[imap.UID]*imapMsg, error) {
+	out := make(map[imap.UID]*imapMsg, len(uids))
+	for len(uids) > 0 {
+		n := min(chunk, len(uids))
+		var set imap.UIDSet
+		set.AddNum(uids[:n]...)
+		uids = uids[n:]
+		err := s.fetch(set, d.fetchNew, false, func(f fetched) {
+			if f.uid == 0 {
+				return
+			}
+			if f.id == "" {
+				d.logNoID(folder, f.uid)
+			}
+			out[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// fetchBodies downloads the bodies of new messages and discards them, as a
+// client filling its offline store: Thunderbird UID FETCH (UID RFC822.SIZE
+// BODY.PEEK[]); K-9 the same up to 128 KiB, larger ones BODYSTRUCTURE and
+// BODY.PEEK[]<0.131072>.
+func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]*imapMsg, partialOver int64) error {
+	var whole, large imap.UIDSet
+	for uid, m := range msgs {
+		if partialOver > 0 && m.size > partialOver {
+			large.AddNum(uid)
+		} else {
+			whole.AddNum(uid)
+		}
+	}
+	discard := func(fetched) {}
+	if len(whole) > 0 {
+		opts := &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+		if err := s.fetch(whole, opts, false, discard); err != nil {
+			return err
+		}
+	}
+	if len(large) > 0 {
+		opts := &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}
+		if err := s.fetch(large, opts, false, discard); err != nil {
+			return err
+		}
+		opts = &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: partialOver}}}}
+		if err := s.fetch(large, opts, false, discard); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFull is Thunderbird's folder sync: SELECT, full flag resync
+// UID FETCH 1:* (FLAGS), new headers in chunks of 200, bodies of new mail
+// when FetchImmediate.
+func (d *imapDevice) syncFull(s *imapSession, name string) error {
+	start := d.o.Clock.Now()
+	data, err := s.selectBox(name, false)
+	if err != nil {
+		return err
+	}
+	known := d.known(name, data.UIDValidity)
+	msgs := make(map[imap.UID]*imapMsg, data.NumMessages)
+	var fresh []imap.UID
+	if data.NumMessages > 0 {
+		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+		err := s.fetch(all, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+			if f.uid == 0 {
+				return
+			}
+			if m, ok := known[f.uid]; ok {
+				msgs[f.uid] = &imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+			} else {
+				fresh = append(fresh, f.uid)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.addFresh(s, name, fresh, pcHeaderChunk, 0, msgs); err != nil {
+		return err
+	}
+	d.installAt(name, data.UIDValidity, msgs, start)
+	return nil
+}
+
+// addFresh fetches headers (and bodies when the profile says so) of new
+// UIDs into msgs.
+func (d *imapDevice) addFresh(s *imapSession, name string, fresh []imap.UID, chunk int, partialOver int64, msgs map[imap.UID]*imapMsg) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	slices.Sort(fresh)
+	got, err := d.fetchHeaders(s, name, fresh, chunk)
+	if err != nil {
+		return err
+	}
+	for uid, m := range got {
+		msgs[uid] = m
+	}
+	if d.o.Profile.FetchImmediate {
+		return d.fetchBodies(s, got, partialOver)
+	}
+	return nil
+}
+
+// syncWindow is K-9's folder sync: EXAMINE, UID SEARCH <n-window+1>:<n>
+// NOT DELETED, new headers in chunks of 100 (bodies when FetchImmediate,
+// partial over 128 KiB), then UID FETCH (UID FLAGS) over the window.
+func (d *imapDevice) syncWindow(s *imapSession, name string) error {
+	start := d.o.Clock.Now()
+	data, err := s.selectBox(name, true)
+	if err != nil {
+		return err
+	}
+	known := d.known(name, data.UIDValidity)
+	msgs := make(map[imap.UID]*imapMsg, min(int(data.NumMessages), d.window))
+	if data.NumMessages > 0 {
+		lo := uint32(1)
+		if n := uint32(d.window); data.NumMessages > n {
+			lo = data.NumMessages - n + 1
+		}
+		var uids []imap.UID
+		err := s.do("UID SEARCH", func() error {
+			res, err := s.c.UIDSearch(&imap.SearchCriteria{
+				SeqNum:  []imap.SeqSet{{imap.SeqRange{Start: lo, Stop: data.NumMessages}}},
+				NotFlag: []imap.Flag{imap.FlagDeleted},
+			}, nil).Wait()
+			if err == nil {
+				uids = res.AllUIDs()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		var fresh []imap.UID
+		for _, uid := range uids {
+			if _, ok := known[uid]; !ok {
+				fresh = append(fresh, uid)
+			}
+		}
+		if err := d.addFresh(s, name, fresh, phoneHeaderChunk, phoneBodyLimit, msgs); err != nil {
+			return err
+		}
+		if len(uids) > 0 {
+			var set imap.UIDSet
+			set.AddNum(uids...)
+			err = s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+				if m, ok := msgs[f.uid]; ok {
+					m.flags = flagsOf(f.flags)
+				} else if m, ok := known[f.uid]; ok {
+					msgs[f.uid] = &imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	d.installAt(name, data.UIDValidity, msgs, start)
+	return nil
+}
+
+// syncPage is Roundcube's message list: SELECT, UID SORT (ARRIVAL) when
+// the server has SORT (else UID SEARCH ALL), and the list fetch of the
+// newest page_size messages.
+func (d *imapDevice) syncPage(s *imapSession, name string) error {
+	start := d.o.Clock.Now()
+	data, err := s.selectBox(name, false)
+	if err != nil {
+		return err
+	}
+	msgs := make(map[imap.UID]*imapMsg, min(int(data.NumMessages), d.window))
+	if data.NumMessages > 0 {
+		var uids []imap.UID
+		if s.caps.Has(imap.CapSort) {
+			err = s.do("UID SORT", func() error {
+				nums, err := s.c.UIDSort(&imapclient.SortOptions{
+					SearchCriteria: &imap.SearchCriteria{},
+					SortCriteria:   []imapclient.SortCriterion{{Key: imapclient.SortKeyArrival}},
+				}).Wait()
+				for _, n := range nums {
+					uids = append(uids, imap.UID(n))
+				}
+				return err
+			})
+		} else {
+			err = s.do("UID SEARCH", func() error {
+				res, err := s.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+				if err == nil {
+					uids = res.AllUIDs()
+					slices.Sort(uids)
+				}
+				return err
+			})
+		}
+		if err != nil {
+			return err
+		}
+		if len(uids) > d.window {
+			uids = uids[len(uids)-d.window:]
+		}
+		if len(uids) > 0 {
+			var set imap.UIDSet
+			set.AddNum(uids...)
+			err = s.fetch(set, d.fetchNew, false, func(f fetched) {
+				if f.uid == 0 {
+					return
+				}
+				if f.id == "" {
+					d.logNoID(name, f.uid)
+				}
+				msgs[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	d.installAt(name, data.UIDValidity, msgs, start)
+	return nil
+}

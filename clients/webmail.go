@@ -1,0 +1,102 @@
+package clients
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// runWebmail is Roundcube: every Refresh one page load on a new
+// connection — LOGIN, STATUS "INBOX" (MESSAGES UNSEEN), LIST when the
+// folder list is older than a session (10 simulated minutes), the INBOX
+// list page (SELECT, UID SORT or UID SEARCH ALL, UID FETCH of the newest
+// page_size) and the page of one other folder in turn (the person clicking
+// through the folders), LOGOUT. The view holds the newest page_size
+// messages of each folder as last loaded.
+func (d *imapDevice) runWebmail(ctx context.Context) {
+	refresh := d.o.Profile.Refresh
+	if refresh <= 0 {
+		refresh = defaultRefresh
+	}
+	var listed time.Time
+	turn, attempt := 0, 0
+	for ctx.Err() == nil {
+		start := d.o.Clock.Now()
+		err := d.pageLoad(ctx, func(s *imapSession) error {
+			if listed.IsZero() || start.Sub(listed) >= webmailListEvery {
+				if err := d.list(s); err != nil {
+					return err
+				}
+				listed = start
+			}
+			if err := s.do("STATUS", func() error {
+				_, err := s.c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true}).Wait()
+				return err
+			}); err != nil && s.broken {
+				return err
+			}
+			if err := d.syncPage(s, "INBOX"); err != nil {
+				return err
+			}
+			var others []string
+			for _, n := range d.folderNames() {
+				if n != "INBOX" {
+					others = append(others, n)
+				}
+			}
+			if len(others) > 0 {
+				name := others[turn%len(others)]
+				turn++
+				if err := d.syncPage(s, name); err != nil && s.broken {
+					return err
+				}
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Debug("page load failed", "err", err)
+			if d.backoff(ctx, attempt) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		if d.sleepSim(ctx, refresh-d.o.Clock.Now().Sub(start)) != nil {
+			return
+		}
+	}
+}
+
+// pageLoad runs fn on a new logged-in connection and logs out: one HTTP
+// request of a webmail.
+func (d *imapDevice) pageLoad(ctx context.Context, fn func(s *imapSession) error) error {
+	s, err := d.dialIMAP(ctx, false)
+	if err != nil {
+		return err
+	}
+	finished := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(shutdownGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			s.dead.Store(true)
+			_ = s.conn.Close()
+		}
+	})
+	err = fn(s)
+	close(finished)
+	stop()
+	s.close()
+	if err != nil {
+		return fmt.Errorf("webmail page load: %w", err)
+	}
+	return nil
+}
