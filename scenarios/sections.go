@@ -113,9 +113,7 @@ func (d *decoder) users(e entry, u *Users) {
 	}
 	d.str(f["password"], &u.Password)
 	countE, hasCount := f["count"]
-	if hasCount {
-		d.intField(countE, &u.Count, 0, MaxUsers)
-	}
+	countOK := hasCount && d.intField(countE, &u.Count, 0, MaxUsers)
 	if fe, ok := f["file"]; ok && !isNull(fe.val) {
 		if _, both := f["username"]; both {
 			d.errorf(f["username"].key, f["username"].path, "username and file exclude each other: use one")
@@ -131,7 +129,7 @@ func (d *decoder) users(e entry, u *Users) {
 		u.Names = names
 		if !hasCount {
 			u.Count = len(names)
-		} else if u.Count > len(names) {
+		} else if countOK && u.Count > len(names) {
 			d.errorf(countE.val, countE.path, "%d users wanted but %s has only %d", u.Count, u.File, len(names))
 		}
 		if len(names) == 0 {
@@ -151,7 +149,7 @@ func (d *decoder) users(e entry, u *Users) {
 	}
 	if !hasCount {
 		d.errorf(e.val, joinPath(e.path, "count"), "missing; say how many users, e.g. \"count: 10\"")
-	} else if u.Count == 0 {
+	} else if countOK && u.Count == 0 {
 		d.errorf(countE.val, countE.path, "empty population: count must be at least 1")
 	}
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nusers: {count: 0}\ngroups:\n  - {name: g, devices: [tablet]}\nbehaviors: {b: {}}\nextra: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		stdout  []string
+		stderr  []string
+		nErrors int
+	}{
+		{"shipped", []string{"validate", "quickstart"}, exitOK, []string{"scenario", "quickstart", "1/1: 6 of 6 users", "pop3-office", "webmail"}, nil, 0},
+		{"flags after name", []string{"validate", "pop3-vs-imap", "--users", "10", "--seed", "5", "--shard", "2/3"}, exitOK,
+			[]string{"seed         5", "2/3: 3 of 10 users"}, nil, 0},
+		{"errors", []string{"validate", bad}, exitScenario, nil,
+			[]string{bad + ":2:16: users.count: empty population", bad + ":4:25: groups[0].devices: unknown device profile \"tablet\"",
+				bad + ":6:1: extra: unknown key", "3 problem(s)"}, 3},
+		{"unknown name", []string{"validate", "nope"}, exitScenario, nil, []string{"no shipped scenario of that name (shipped: imaptest-profile"}, 0},
+		{"bad shard", []string{"validate", "quickstart", "--shard", "3/2"}, exitScenario, nil, []string{"--shard: bad shard 3/2"}, 0},
+		{"shard larger than population", []string{"validate", "quickstart", "--shard", "1/7"}, exitScenario, nil, []string{"shard 1/7 is empty"}, 0},
+		{"no argument", []string{"validate"}, exitScenario, nil, []string{"want one scenario"}, 0},
+		{"bad seed", []string{"validate", "quickstart", "--seed", "x"}, exitScenario, nil, []string{"want a whole number"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := run(tt.args, &out, &errb); code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
+			}
+			for _, w := range tt.stdout {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.stderr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+			if tt.nErrors > 0 {
+				if n := strings.Count(errb.String(), bad+":"); n != tt.nErrors {
+					t.Errorf("%d error lines, want %d:\n%s", n, tt.nErrors, errb.String())
+				}
+			}
+		})
+	}
+}
