@@ -1,0 +1,269 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// c2TLS returns a server config with a fresh self-signed certificate for
+// 127.0.0.1 and a client config that trusts it.
+func c2TLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "mailsim test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	return server, &tls.Config{RootCAs: pool}
+}
+
+// c2SMTPBackend accepts mail for anyone but "nobody@...", after AUTH PLAIN.
+type c2SMTPBackend struct {
+	mu   sync.Mutex
+	mail []c2Submission
+}
+
+type c2SMTPSession struct {
+	b      *c2SMTPBackend
+	authed bool
+	from   string
+	to     []string
+}
+
+func (b *c2SMTPBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &c2SMTPSession{b: b}, nil
+}
+
+func (s *c2SMTPSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *c2SMTPSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "alice" || pass != "secret" {
+			return smtp.ErrAuthFailed
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+
+func (s *c2SMTPSession) Mail(from string, _ *smtp.MailOptions) error {
+	if !s.authed {
+		return smtp.ErrAuthRequired
+	}
+	s.from = from
+	return nil
+}
+
+func (s *c2SMTPSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.HasPrefix(to, "nobody@") {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *c2SMTPSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.b.mail = append(s.b.mail, c2Submission{s.from, s.to, raw})
+	return nil
+}
+
+func (s *c2SMTPSession) Reset()        { s.from, s.to = "", nil }
+func (s *c2SMTPSession) Logout() error { return nil }
+
+// startSMTP serves submission on 127.0.0.1:0; tlsCfg nil means plain text,
+// implicit wraps the listener in TLS.
+func startSMTP(t *testing.T, tlsCfg *tls.Config, implicit bool) (*c2SMTPBackend, string) {
+	t.Helper()
+	be := &c2SMTPBackend{}
+	srv := smtp.NewServer(be)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.ErrorLog = c2QuietLog{}
+	var ln net.Listener
+	var err error
+	if implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsCfg)
+	} else {
+		srv.TLSConfig = tlsCfg
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return be, ln.Addr().String()
+}
+
+// c2QuietLog drops the test server's log (clients hang up on it on purpose).
+type c2QuietLog struct{}
+
+func (c2QuietLog) Printf(string, ...interface{}) {}
+func (c2QuietLog) Println(...interface{})        {}
+
+func TestSMTPSubmitter(t *testing.T) {
+	srvTLS, cliTLS := c2TLS(t)
+	msg := []byte("Message-ID: <m1@example.com>\r\nSubject: hi\r\n\r\n.starts with a dot\r\nbody\r\n")
+	tests := []struct {
+		name      string
+		tls       scenarios.TLSMode
+		user      string
+		to        []string
+		wantCmds  string
+		wantTo    []string // delivered to; nil: nothing delivered
+		wantErr   bool
+		rejected  int
+		clientTLS *tls.Config
+	}{
+		{name: "plain", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
+			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
+		{name: "starttls", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
+			wantCmds: "STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
+		{name: "implicit tls", tls: scenarios.TLSImplicit, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
+			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
+		{name: "one recipient refused", tls: scenarios.TLSNone, user: "alice", to: []string{"nobody@example.com", "bob@example.com"},
+			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}, wantErr: true, rejected: 1},
+		{name: "every recipient refused", tls: scenarios.TLSNone, user: "alice", to: []string{"nobody@example.com"},
+			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no QUIT:ok", wantErr: true, rejected: 1},
+		{name: "bad password", tls: scenarios.TLSNone, user: "mallory", to: []string{"bob@example.com"},
+			wantCmds: "EHLO:ok AUTH:no QUIT:ok", wantErr: true},
+		{name: "untrusted certificate", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"},
+			// The server says 220 to STARTTLS; the handshake fails on the next write.
+			wantCmds: "STARTTLS:ok EHLO:error", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var be *c2SMTPBackend
+			var addr string
+			switch tc.tls {
+			case scenarios.TLSNone:
+				be, addr = startSMTP(t, nil, false)
+			case scenarios.TLSStartTLS:
+				be, addr = startSMTP(t, srvTLS, false)
+			case scenarios.TLSImplicit:
+				be, addr = startSMTP(t, srvTLS, true)
+			}
+			rec := &c2Recorder{}
+			sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr, TLS: tc.tls}, SMTPOptions{
+				Username: tc.user, Password: "secret", TLS: tc.clientTLS, Recorder: rec, Timeout: 5 * time.Second,
+			})
+			err := sub.Submit(context.Background(), "alice@example.com", tc.to, msg)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Submit = %v, wantErr %v", err, tc.wantErr)
+			}
+			var certErr *tls.CertificateVerificationError
+			if tc.clientTLS == nil && tc.tls != scenarios.TLSNone && !errors.As(err, &certErr) {
+				t.Errorf("untrusted certificate: %v, want a verification error", err)
+			}
+			var re *RecipientsError
+			if tc.rejected > 0 && (!errors.As(err, &re) || len(re.Rejected) != tc.rejected || !strings.Contains(err.Error(), "nobody@example.com")) {
+				t.Errorf("error %v does not list the refused recipient", err)
+			}
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tc.wantCmds)) {
+				t.Errorf("commands\n got %v\nwant %v", got, tc.wantCmds)
+			}
+			if n := rec.open("smtp"); n != 0 || rec.opened != 1 {
+				t.Errorf("connections: %d opened, %d left open", rec.opened, n)
+			}
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			if tc.wantTo == nil {
+				if len(be.mail) != 0 {
+					t.Errorf("delivered %d messages, want none", len(be.mail))
+				}
+				return
+			}
+			if len(be.mail) != 1 {
+				t.Fatalf("delivered %d messages, want 1", len(be.mail))
+			}
+			got := be.mail[0]
+			if got.from != "alice@example.com" || !reflect.DeepEqual(got.to, tc.wantTo) || !bytes.Equal(got.raw, msg) {
+				t.Errorf("delivered from %s to %v %q", got.from, got.to, got.raw)
+			}
+		})
+	}
+}
+
+func TestSMTPSubmitterErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	// A server that accepts and never speaks: the timeout ends it.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	rec := &c2Recorder{}
+	sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 200 * time.Millisecond})
+	err = sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("silent server: %v", err)
+	}
+	if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("EHLO:error")) {
+		t.Errorf("commands %v", got)
+	}
+	ln.Close()
+	<-done
+	if err := sub.Submit(context.Background(), "a@b", nil, nil); err == nil {
+		t.Error("no recipients accepted")
+	}
+	if err := sub.Submit(context.Background(), "a@b", []string{"c@d"}, []byte("x")); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("closed port: %v", err)
+	}
+}
