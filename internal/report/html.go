@@ -1,0 +1,189 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// WriteHTML writes the report as one self-contained HTML file: tables and
+// inline SVG charts generated here, no script, no external resource, so it
+// reads offline. Charts: divergence per group over time, the convergence
+// lag distribution per change kind, commands/s and p99 latency per protocol
+// over time, server storage and connections over time.
+func (r *Report) WriteHTML(w io.Writer) error {
+	var summary strings.Builder
+	if err := r.WriteSummary(&summary); err != nil {
+		return err
+	}
+	data := struct {
+		R       *Report
+		Summary string
+		Charts  []template.HTML
+	}{R: r, Summary: summary.String(), Charts: r.charts()}
+	if err := htmlTemplate.Execute(w, data); err != nil {
+		return fmt.Errorf("report: write html: %w", err)
+	}
+	return nil
+}
+
+// charts renders every chart of the HTML report.
+func (r *Report) charts() []template.HTML {
+	tl := r.Timeline
+	xs := make([]float64, len(tl))
+	for i, s := range tl {
+		xs[i] = s.SimulatedSeconds
+	}
+	byKey := func(get func(SampleJSON) map[string]float64, scale float64) []series {
+		keys := map[string]bool{}
+		for _, s := range tl {
+			for k := range get(s) {
+				keys[k] = true
+			}
+		}
+		var out []series
+		for _, k := range sortedKeys(keys) {
+			ys := make([]float64, len(tl))
+			for i, s := range tl {
+				v, ok := get(s)[k]
+				if !ok {
+					v = math.NaN()
+				}
+				ys[i] = v * scale
+			}
+			out = append(out, series{name: k, ys: ys})
+		}
+		return out
+	}
+	one := func(name string, get func(SampleJSON) float64) []series {
+		if len(tl) == 0 {
+			return nil
+		}
+		ys := make([]float64, len(tl))
+		for i, s := range tl {
+			ys[i] = get(s)
+		}
+		return []series{{name: name, ys: ys}}
+	}
+	xFmt := func(s float64) string { return fmtSeconds(s) }
+	const xl = "simulated time"
+
+	// Lag distribution: share of converged changes per bucket, per kind.
+	cats := make([]string, len(LagBuckets))
+	for i, b := range LagBuckets {
+		if math.IsInf(b, 1) {
+			cats[i] = ">" + shortDur(LagBuckets[i-1])
+		} else {
+			cats[i] = shortDur(b)
+		}
+	}
+	var lag []series
+	for _, k := range kindOrder(r.Convergence) {
+		c := r.Convergence[k]
+		if c.Converged == 0 || len(c.Histogram) == 0 {
+			continue
+		}
+		total := 0
+		for _, n := range c.Histogram {
+			total += n
+		}
+		ys := make([]float64, len(c.Histogram))
+		for i, n := range c.Histogram {
+			if total > 0 {
+				ys[i] = float64(n) / float64(total)
+			}
+		}
+		lag = append(lag, series{name: k, ys: ys})
+	}
+	pct := func(v float64) string { return trimFloat(100*v) + "%" }
+	num := trimFloat
+	return []template.HTML{
+		template.HTML(lineChart("Divergence ratio per group", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.DivergenceByGroup }, 1), xFmt, pct)),
+		template.HTML(barChart("Convergence lag distribution per change kind (share of converged changes)", "lag, simulated (bucket upper bound)", cats, lag, pct)),
+		template.HTML(lineChart("Client commands per second per protocol", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.CommandsPerSecond }, 1), xFmt, num)),
+		template.HTML(lineChart("p99 latency per protocol (ms)", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.P99ByProtocol }, 1000), xFmt, num)),
+		template.HTML(lineChart("Server storage (MiB)", xl, xs, one("stored", func(s SampleJSON) float64 { return float64(s.StoredBytes) / (1 << 20) }), xFmt, num)),
+		template.HTML(lineChart("Server stored messages", xl, xs, one("messages", func(s SampleJSON) float64 { return float64(s.StoredMessages) }), xFmt, num)),
+		template.HTML(lineChart("Open connections", xl, xs, one("connections", func(s SampleJSON) float64 { return float64(s.Connections) }), xFmt, num)),
+	}
+}
+
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pct":   func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
+	"ratio": func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"num":   fmtNum,
+	"secs":  fmtSeconds,
+	"keys": func(m any) []string {
+		var ks []string
+		switch m := m.(type) {
+		case map[string]Group:
+			ks = sortedKeys(m)
+		case map[string]int:
+			ks = sortedKeys(m)
+		}
+		sort.Strings(ks)
+		return ks
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mailsim report: {{.R.Scenario}}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.fail { color: #b00; font-weight: bold; } .ok { color: #080; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
+svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
+svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+</style>
+</head>
+<body>
+<h1>mailsim report: {{.R.Scenario}}</h1>
+<p>Seed {{.R.Seed}}, shard {{.R.Shard}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}};
+{{printf "%.1f" .R.WallSeconds}} s wall, {{secs .R.SimulatedSeconds}} simulated;
+{{.R.Users}} users, {{.R.Devices}} devices. Mail delivered {{.R.Messages.Delivered}}, sent {{.R.Messages.Sent}},
+lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{else}}not checked{{end}}.</p>
+{{with .R.Thresholds}}<h2>Thresholds</h2>
+<table><tr><th>threshold</th><th>value</th><th>result</th></tr>
+{{range .}}<tr><td>{{.Expr}}</td><td>{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>
+{{end}}</table>{{end}}
+<h2>Divergence per group</h2>
+<table><tr><th>group</th><th>users</th><th>messages</th><th>divergent</th><th>ratio</th><th>users converged</th><th>presence</th><th>folder</th><th>flags</th><th>lost</th></tr>
+{{range $name := keys .R.Groups}}{{with index $.R.Groups $name}}<tr><td>{{$name}}</td><td>{{.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{.Lost}}</td></tr>
+{{end}}{{end}}{{with .R.Divergence.Final}}<tr><td><b>all</b></td><td>{{$.R.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{$.R.Messages.Lost}}</td></tr>{{end}}
+</table>
+<h2>Charts</h2>
+{{range .Charts}}{{.}}
+{{end}}
+<h2>Summary</h2>
+<pre>{{.Summary}}</pre>
+</body>
+</html>
+`))
+
+// shortDur formats seconds compactly for axis labels: 90 -> "1.5m".
+func shortDur(s float64) string {
+	switch {
+	case s >= 3600:
+		return trimFloat(s/3600) + "h"
+	case s >= 60:
+		return trimFloat(s/60) + "m"
+	}
+	return trimFloat(s) + "s"
+}
+
+// trimFloat formats v with at most two decimals and no exponent.
+func trimFloat(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 2, 64)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
