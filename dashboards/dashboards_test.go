@@ -225,3 +225,17 @@ func TestProvisioningFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestSubstitute(t *testing.T) {
+	vals := map[string]string{"__rate_interval": "30s", "population": "1000"}
+	tests := []struct{ in, want string }{
+		{`rate(x{a=~"$protocol"}[$__rate_interval]) * $population`, `rate(x{a=~".*"}[30s]) * 1000`},
+		{`y{a=~"${group}"}`, `y{a=~".*"}`},
+		{`y{a=~"${group:regex}"}`, `y{a=~".*"}`},
+	}
+	for _, tt := range tests {
+		if got := substitute(tt.in, vals); got != tt.want {
+			t.Errorf("substitute(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package dashboards
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDashboardsAgainstPrometheus runs a short `mailsim run` with
+// --metrics-addr, scrapes it with a real Prometheus on loopback, and
+// evaluates every panel query of every dashboard through Prometheus's HTTP
+// API at a moment when the run's metrics were scraped; it fails on any
+// invalid query or empty result.
+func TestDashboardsAgainstPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: runs mailsim and Prometheus for about a minute")
+	}
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Skip("prometheus not found: install the Debian package prometheus (apt-get install -y prometheus) to run this test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+
+	mailsim := filepath.Join(dir, "mailsim")
+	build := exec.CommandContext(ctx, "go", "build", "-o", mailsim, "github.com/mailsim/mailsim/cmd/mailsim")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/mailsim: %v\n%s", err, out)
+	}
+
+	metricsAddr := freeAddr(t)
+	promAddr := freeAddr(t)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: mailsim\n    static_configs:\n      - targets: [%q]\n", metricsAddr)
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var promOut bytes.Buffer
+	prom := exec.CommandContext(ctx, promBin,
+		"--config.file="+cfgFile,
+		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr,
+		"--log.level=warn")
+	prom.Stdout, prom.Stderr = &promOut, &promOut
+	if err := prom.Start(); err != nil {
+		t.Fatalf("start prometheus: %v", err)
+	}
+	defer func() {
+		prom.Process.Kill()
+		prom.Wait()
+	}()
+	api := "http://" + promAddr
+	waitReady(ctx, t, api+"/-/ready", &promOut)
+
+	var runOut bytes.Buffer
+	run := exec.CommandContext(ctx, mailsim, "run", "quickstart", "--duration", "15s",
+		"--metrics-addr", metricsAddr, "--linger", "20s")
+	run.Stdout, run.Stderr = &runOut, &runOut
+	if err := run.Run(); err != nil {
+		if strings.Contains(runOut.String(), "not built yet") {
+			t.Skipf("mailsim run is not built yet:\n%s", runOut.String())
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 { // 1: a threshold broke, the run itself worked
+			t.Fatalf("mailsim run: %v\n%s", err, runOut.String())
+		}
+	}
+	// The target is gone now; evaluate just before it went, while it was
+	// lingering with the run's final values.
+	at := time.Now().Add(-5 * time.Second)
+
+	if n := queryCount(ctx, t, api, "mailsim_run_info", at); n == 0 {
+		t.Fatalf("Prometheus has no mailsim_run_info: the run was never scraped\nmailsim output:\n%s\nprometheus output:\n%s", runOut.String(), promOut.String())
+	}
+	for _, d := range loadDashboards(t) {
+		vars := variableValues(d)
+		for _, p := range allPanels(d.Panels) {
+			for _, tg := range p.Targets {
+				q := substitute(tg.Expr, vars)
+				res, err := query(ctx, api, q, at)
+				switch {
+				case err != nil:
+					t.Errorf("%s: panel %q: %v\nquery: %s", d.file, p.Title, err, q)
+				case res == 0:
+					t.Errorf("%s: panel %q: no data\nquery: %s", d.file, p.Title, q)
+				}
+			}
+		}
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			for _, m := range metricNames(v.Definition) {
+				if n := queryCount(ctx, t, api, m, at); n == 0 {
+					t.Errorf("%s: variable %s: no series of %s", d.file, v.Name, m)
+				}
+			}
+		}
+	}
+}
+
+// freeAddr returns a loopback address with a port free at the moment.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitReady polls url until it answers 200 or ctx ends.
+func waitReady(ctx context.Context, t *testing.T, u string, log *bytes.Buffer) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("prometheus not ready at %s: %v\n%s", u, ctx.Err(), log.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var reVar = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)(?::[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// variableValues returns the value each variable of d takes in the test:
+// the current value of constants and text boxes, ".*" (All) for the rest.
+func variableValues(d dashboard) map[string]string {
+	vals := map[string]string{
+		"__rate_interval": "30s", "__interval": "5s", "__range": "1m",
+	}
+	for _, v := range d.Templating.List {
+		if s, ok := v.Current.Value.(string); ok && (v.Type == "textbox" || v.Type == "constant" || v.Type == "custom") {
+			vals[v.Name] = s
+		}
+	}
+	return vals
+}
+
+// substitute replaces Grafana variables in expr; unknown ones become ".*".
+func substitute(expr string, vals map[string]string) string {
+	return reVar.ReplaceAllStringFunc(expr, func(m string) string {
+		sub := reVar.FindStringSubmatch(m)
+		name := sub[1] + sub[2]
+		if v, ok := vals[name]; ok {
+			return v
+		}
+		return ".*"
+	})
+}
+
+// query evaluates q at time at and returns the number of result elements.
+func query(ctx context.Context, api, q string, at time.Time) (int, error) {
+	form := url.Values{"query": {q}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("query: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status, Error string
+		Data          struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, fmt.Errorf("query: decoding the answer (HTTP %s): %w", resp.Status, err)
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("query failed: %s", body.Error)
+	}
+	if body.Data.ResultType == "scalar" || body.Data.ResultType == "string" {
+		return 1, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(body.Data.Result, &elems); err != nil {
+		return 0, fmt.Errorf("query: result: %w", err)
+	}
+	return len(elems), nil
+}
+
+// queryCount is query that fails the test on error.
+func queryCount(ctx context.Context, t *testing.T, api, q string, at time.Time) int {
+	t.Helper()
+	n, err := query(ctx, api, q, at)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
