@@ -1,18 +1,265 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
 )
+
+// runFlags are the flags of "mailsim run".
+type runFlags struct {
+	duration    time.Duration
+	users       int
+	seed        string
+	shard       string
+	shards      int
+	metricsAddr string
+	linger      time.Duration
+	reportPath  string
+	htmlPath    string
+	quiet       bool
+	verbose     bool
+}
 
 // cmdRun implements "mailsim run FILE|NAME".
 func cmdRun(args []string, stdout, stderr io.Writer) int {
+	var f runFlags
 	fs := newFlagSet("run", "run FILE|NAME [flags]", stderr)
-	fs.Duration("duration", 0, "override the scenario's duration")
-	_, code, stop := parseFlags(fs, args)
+	fs.DurationVar(&f.duration, "duration", 0, "override the scenario's duration (active phase, wall clock)")
+	fs.IntVar(&f.users, "users", 0, "override the scenario's users.count")
+	fs.StringVar(&f.seed, "seed", "", "override the scenario's seed")
+	fs.StringVar(&f.shard, "shard", "", "run shard i of n (\"i/n\"); a user's devices stay in one shard")
+	fs.IntVar(&f.shards, "shards", 0, "number of shards, with the shard index from $JOB_COMPLETION_INDEX (0-based, Kubernetes Indexed Job)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the run (e.g. 127.0.0.1:9464)")
+	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the run so the last values are scraped (0 to skip)")
+	fs.StringVar(&f.reportPath, "report", "", "write the JSON report to this file")
+	fs.StringVar(&f.htmlPath, "html", "", "write the HTML report to this file")
+	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
+	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
+	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
 	}
-	fmt.Fprintln(stderr, "mailsim run: not built yet (issue 5)")
-	return exitFailure
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "mailsim run: want exactly one scenario file or name; shipped:", scenarios.Shipped())
+		return exitScenario
+	}
+	plan, err := f.plan(pos[0])
+	if err != nil {
+		printScenarioError(stderr, "run", err)
+		return exitScenario
+	}
+	return runPlan(plan, f, stdout, stderr)
+}
+
+// plan loads the scenario and resolves it with the command-line overrides.
+func (f runFlags) plan(name string) (*scenarios.Plan, error) {
+	s, err := scenarios.Load(name, nil)
+	if err != nil {
+		return nil, err
+	}
+	opts := scenarios.PlanOptions{Users: f.users, Duration: f.duration}
+	if f.seed != "" {
+		seed, err := strconv.ParseInt(f.seed, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--seed %q: not an integer", f.seed)
+		}
+		opts.Seed = &seed
+	}
+	switch {
+	case f.shard != "" && f.shards != 0:
+		return nil, errors.New("--shard and --shards exclude each other")
+	case f.shard != "":
+		if opts.Shard, err = scenarios.ParseShard(f.shard); err != nil {
+			return nil, err
+		}
+	case f.shards != 0:
+		idx, ok := os.LookupEnv("JOB_COMPLETION_INDEX")
+		if !ok {
+			return nil, errors.New("--shards needs $JOB_COMPLETION_INDEX (0-based shard index)")
+		}
+		i, err := strconv.Atoi(idx)
+		if err != nil || i < 0 || i >= f.shards {
+			return nil, fmt.Errorf("$JOB_COMPLETION_INDEX %q: want 0..%d", idx, f.shards-1)
+		}
+		opts.Shard = scenarios.Shard{Index: i + 1, Count: f.shards}
+	}
+	return scenarios.NewPlan(s, opts)
+}
+
+// printScenarioError prints every error of a broken scenario, one a line.
+func printScenarioError(w io.Writer, cmd string, err error) {
+	var errs scenarios.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e)
+		}
+		fmt.Fprintf(w, "mailsim %s: %d error(s) in the scenario\n", cmd, len(errs))
+		return
+	}
+	fmt.Fprintf(w, "mailsim %s: %v\n", cmd, err)
+}
+
+// runPlan runs a resolved plan and reports; it returns the exit code.
+func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
+	logLevel := slog.LevelError
+	if f.verbose {
+		logLevel = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+
+	// First signal: stop acting, settle briefly, report. Second: abort.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	reg := metrics.NewRegistry()
+	client := metrics.NewClient(reg)
+	tgt, err := openTarget(ctx, plan, reg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+		if errors.Is(err, engine.ErrUnreachable) || errors.Is(err, engine.ErrLoginRefused) {
+			return exitUnreachable
+		}
+		return exitFailure
+	}
+	defer tgt.close()
+
+	var harness *metrics.Harness
+	timeline := &report.Timeline{}
+	var eng *engine.Engine
+	eng, err = engine.New(engine.Options{
+		Plan:      plan,
+		Endpoints: tgt.endpoints,
+		Recorder:  client,
+		Observer:  client,
+		Truth:     tgt.truth,
+		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
+			harness.ObserveConvergence(string(kind), lag)
+		},
+		Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+		return exitFailure
+	}
+	sampler := newSampler(eng, client, tgt, timeline)
+	harness = metrics.NewHarness(reg, metrics.HarnessOptions{
+		Scenario:   plan.Scenario.Name,
+		Shard:      plan.Shard.String(),
+		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
+		Devices:    func() []metrics.DeviceCount { return deviceCounts(eng) },
+		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
+	})
+	if f.metricsAddr != "" {
+		addr, err := metrics.Serve(ctx, f.metricsAddr, reg)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailsim run: --metrics-addr: %v\n", err)
+			return exitScenario
+		}
+		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
+	}
+
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
+				eng.Stop()
+				continue
+			}
+			fmt.Fprintln(stderr, "\nmailsim: aborting")
+			cancel()
+			return
+		}
+	}()
+
+	prog := startProgress(ctx, eng, client, stderr, f.quiet)
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	go sampler.loop(sampleCtx, plan.Scenario.Audit)
+	res, runErr := eng.Run(ctx)
+	stopSampling()
+	prog.stop()
+	if res == nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)
+		return exitFailure
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)
+	}
+	sampler.sample()
+
+	rep := report.Build(sampler.buildInput(plan, res))
+	if err := rep.WriteSummary(stdout); err != nil {
+		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
+	}
+	code := exitOK
+	if len(rep.Failed()) > 0 {
+		code = exitThresholds
+	}
+	if f.reportPath != "" {
+		if err := writeFile(f.reportPath, rep.WriteJSON); err != nil {
+			fmt.Fprintf(stderr, "mailsim run: --report: %v\n", err)
+			code = exitFailure
+		} else {
+			fmt.Fprintf(stderr, "JSON report: %s\n", f.reportPath)
+		}
+	}
+	if f.htmlPath != "" {
+		if err := writeFile(f.htmlPath, rep.WriteHTML); err != nil {
+			fmt.Fprintf(stderr, "mailsim run: --html: %v\n", err)
+			code = exitFailure
+		} else {
+			fmt.Fprintf(stderr, "HTML report: %s\n", f.htmlPath)
+		}
+	}
+	if runErr != nil && code == exitOK {
+		code = exitFailure
+	}
+	if f.metricsAddr != "" && f.linger > 0 && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", f.linger)
+		t := time.NewTimer(f.linger)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	return code
+}
+
+// writeFile writes a report through write into path, atomically enough: a
+// temporary file renamed over path.
+func writeFile(path string, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	fh, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := write(fh); err != nil {
+		fh.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
 }

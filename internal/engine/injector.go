@@ -162,27 +162,33 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	}
 	rec := in.e.o.Recorder
 	rec.Connection(proto, 1)
+	_ = conn.SetDeadline(time.Now().Add(in.timeout))
 	var c *smtp.Client
-	if dl.Protocol == scenarios.DeliverLMTP {
-		c = smtp.NewClientLMTP(conn)
-	} else {
+	hello := "EHLO"
+	switch {
+	case dl.Protocol == scenarios.DeliverLMTP:
+		c, hello = smtp.NewClientLMTP(conn), "LHLO"
+	case dl.TLS == scenarios.TLSStartTLS:
+		// go-smtp says EHLO and STARTTLS in one step.
+		c, err = smtp.NewClientStartTLS(conn, in.tlsConfig(dl.Addr))
+		hello = "STARTTLS"
+	default:
 		c = smtp.NewClient(conn)
 	}
-	c.CommandTimeout = in.timeout
-	c.SubmissionTimeout = in.timeout
 	sc := &smtpConn{c: c, protocol: proto, rec: rec}
-	hello := "EHLO"
-	if dl.Protocol == scenarios.DeliverLMTP {
-		hello = "LHLO"
+	if err == nil {
+		c.CommandTimeout = in.timeout
+		c.SubmissionTimeout = in.timeout
+		err = c.Hello("mailsim-injector.localhost")
 	}
-	err = c.Hello("mailsim-injector.localhost")
 	sc.record(hello, start, err)
-	if err == nil && dl.TLS == scenarios.TLSStartTLS {
-		start = time.Now()
-		err = c.StartTLS(in.tlsConfig(dl.Addr))
-		sc.record("STARTTLS", start, err)
-	}
+	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
+		if c == nil {
+			conn.Close()
+			rec.Connection(proto, -1)
+			return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
+		}
 		sc.close()
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}

@@ -160,20 +160,21 @@ func preflightSMTP(ctx context.Context, what, addr string, mode scenarios.TLSMod
 		conn = tls.Client(conn, withServerName(base, addr))
 	}
 	var c *smtp.Client
-	if lmtp {
+	switch {
+	case lmtp:
 		c = smtp.NewClientLMTP(conn)
-	} else {
+	case mode == scenarios.TLSStartTLS:
+		if c, err = smtp.NewClientStartTLS(conn, withServerName(base, addr)); err != nil {
+			conn.Close()
+			return fmt.Errorf("%s %s: %w: starttls: %v", what, addr, ErrUnreachable, err)
+		}
+	default:
 		c = smtp.NewClient(conn)
 	}
 	defer c.Close()
 	c.CommandTimeout = preflightTimeout
 	if err := c.Hello("mailsim-preflight.localhost"); err != nil {
 		return fmt.Errorf("%s %s: %w: %v", what, addr, ErrUnreachable, err)
-	}
-	if mode == scenarios.TLSStartTLS {
-		if err := c.StartTLS(withServerName(base, addr)); err != nil {
-			return fmt.Errorf("%s %s: %w: starttls: %v", what, addr, ErrUnreachable, err)
-		}
 	}
 	if user != "" {
 		if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {

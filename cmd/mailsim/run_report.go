@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// sampler takes the report's timeline samples during a run.
+type sampler struct {
+	eng      *engine.Engine
+	client   *metrics.Client
+	tgt      *target
+	timeline *report.Timeline
+
+	mu       sync.Mutex
+	last     time.Time
+	lastCmds map[string]uint64
+	start    struct {
+		messages int
+		bytes    int64
+		ok       bool
+	}
+}
+
+func newSampler(eng *engine.Engine, client *metrics.Client, tgt *target, tl *report.Timeline) *sampler {
+	s := &sampler{eng: eng, client: client, tgt: tgt, timeline: tl, last: time.Now(), lastCmds: map[string]uint64{}}
+	s.start.messages, s.start.bytes, s.start.ok = tgt.usage()
+	return s
+}
+
+// loop samples every interval (wall) until ctx ends.
+func (s *sampler) loop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sample()
+		}
+	}
+}
+
+// sample adds one sample of the run's state to the timeline.
+func (s *sampler) sample() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	dt := now.Sub(s.last).Seconds()
+	s.last = now
+	st := s.eng.Auditor().State()
+	smp := report.Sample{
+		At:                s.eng.Clock().WallElapsed(),
+		Sim:               s.eng.Clock().Elapsed(),
+		DivergenceByGroup: map[string]float64{},
+		CommandsPerSec:    map[string]float64{},
+		P99ByProtocol:     map[string]float64{},
+	}
+	for g, d := range st.Groups {
+		smp.DivergenceByGroup[g] = d.Ratio()
+	}
+	for proto, pt := range s.client.Totals().Protocols {
+		if dt > 0 {
+			smp.CommandsPerSec[proto] = float64(pt.Commands-s.lastCmds[proto]) / dt
+		}
+		s.lastCmds[proto] = pt.Commands
+		smp.Connections += int(pt.OpenConnections)
+	}
+	for proto, cmds := range s.client.Stats() {
+		p99 := 0.0
+		for _, c := range cmds {
+			if c.Count > 0 && !math.IsNaN(c.P99) {
+				p99 = math.Max(p99, c.P99)
+			}
+		}
+		smp.P99ByProtocol[proto] = p99
+	}
+	if m, b, ok := s.tgt.usage(); ok {
+		smp.StoredMessages, smp.StoredBytes = m, b
+	}
+	s.timeline.Add(smp)
+}
+
+// deviceCounts converts the engine's running devices for the metrics.
+func deviceCounts(eng *engine.Engine) []metrics.DeviceCount {
+	var out []metrics.DeviceCount
+	for _, c := range eng.DeviceCounts() {
+		out = append(out, metrics.DeviceCount{Profile: c.Profile, Protocol: c.Protocol, N: c.N})
+	}
+	return out
+}
+
+// divergenceGauges converts the auditor's live state for the metrics.
+func divergenceGauges(st audit.State) metrics.Divergence {
+	d := metrics.Divergence{
+		ByDimension:      map[string]int{},
+		RatioByGroup:     map[string]float64{},
+		ConvergedByGroup: map[string]float64{},
+		Unconverged:      map[metrics.UnconvergedKey]int{},
+	}
+	d.ByDimension["presence"] = st.Overall.ByDimension.Presence
+	d.ByDimension["folder"] = st.Overall.ByDimension.Folder
+	d.ByDimension["flags"] = st.Overall.ByDimension.Flags
+	for g, gd := range st.Groups {
+		d.RatioByGroup[g] = gd.Ratio()
+		d.ConvergedByGroup[g] = gd.UsersConvergedRatio()
+	}
+	for kind, ks := range st.Changes {
+		for reason, n := range ks.Unconverged {
+			d.Unconverged[metrics.UnconvergedKey{Change: string(kind), Reason: string(reason)}] = n
+		}
+	}
+	return d
+}
+
+// commandStats converts the metrics' command figures for the report.
+func commandStats(in map[string]map[string]metrics.CommandStats) map[string]map[string]report.CommandStat {
+	out := map[string]map[string]report.CommandStat{}
+	for proto, cmds := range in {
+		m := map[string]report.CommandStat{}
+		for name, c := range cmds {
+			m[name] = report.CommandStat{Count: c.Count, Errors: c.Errors, P50: c.P50, P95: c.P95, P99: c.P99}
+		}
+		out[proto] = m
+	}
+	return out
+}
+
+// buildInput gathers everything the report needs at the end of a run.
+func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.Input {
+	client, tgt, tl := s.client, s.tgt, s.timeline
+	in := report.Input{
+		Scenario:         plan.Scenario.Name,
+		Seed:             plan.Seed,
+		Shard:            plan.Shard.String(),
+		StartedAt:        res.StartedAt,
+		Wall:             res.Wall,
+		Simulated:        res.Simulated,
+		Users:            res.Users,
+		Devices:          res.Devices,
+		DevicesByProfile: map[string]int{},
+		Delivered:        int(res.Delivered),
+		Sent:             int(res.Sent),
+		Audit:            res.Audit,
+		Commands:         commandStats(client.Stats()),
+		Bytes:            map[string]report.ByteStat{},
+		Logins:           map[string]report.LoginStat{},
+		Thresholds:       plan.Scenario.Thresholds,
+		Timeline:         tl,
+	}
+	for _, u := range plan.Users {
+		for _, d := range u.Devices {
+			in.DevicesByProfile[d.Profile.Name]++
+		}
+	}
+	if tgt.auditor != nil {
+		in.AuditorCommands = commandStats(tgt.auditor.Stats())
+	}
+	peak := 0
+	for proto, pt := range client.Totals().Protocols {
+		in.Bytes[proto] = report.ByteStat{In: int64(pt.BytesIn), Out: int64(pt.BytesOut)}
+		ls := report.LoginStat{}
+		for outcome, n := range pt.Logins {
+			if outcome == "ok" {
+				ls.OK += n
+			} else {
+				ls.Failed += n
+			}
+		}
+		in.Logins[proto] = ls
+		peak += int(pt.PeakConnections)
+	}
+	in.PeakConnections = peak
+	if tgt.server != nil {
+		in.PeakConnections = tgt.server.PeakConnections()
+	}
+	if m, b, ok := tgt.usage(); ok {
+		in.StoredMessages, in.StoredBytes = m, b
+		in.StoredMessagesStart, in.StoredBytesStart = s.start.messages, s.start.bytes
+	}
+	if res.Interrupted {
+		in.Notes = append(in.Notes, "the run was stopped early")
+	}
+	return in
+}

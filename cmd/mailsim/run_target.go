@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// target is the server a run talks to: the embedded one, started here, or
+// the real one the scenario names.
+type target struct {
+	endpoints engine.Endpoints
+	truth     audit.Truth
+	// embedded is the in-process server, nil for a real target.
+	embedded *mailserver.Server
+	server   *metrics.Server
+	// auditor records the auditor's own commands on a real server,
+	// excluded from load figures.
+	auditor *metrics.Client
+	close   func()
+}
+
+// usage returns the server's stored messages and bytes, when known.
+func (t *target) usage() (messages int, bytes int64, ok bool) {
+	if t.embedded == nil {
+		return 0, 0, false
+	}
+	for _, u := range t.embedded.Usage() {
+		messages += u.Messages
+		bytes += u.Bytes
+	}
+	return messages, bytes, true
+}
+
+// openTarget starts the embedded server with the plan's users, or checks
+// that the scenario's real server answers and accepts the credentials.
+func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Logger) (*target, error) {
+	s := plan.Scenario
+	if s.Target == nil {
+		return openEmbedded(plan, reg, log)
+	}
+	tt := s.Target
+	ep := engine.Endpoints{TLS: &tls.Config{InsecureSkipVerify: tt.InsecureSkipVerify}}
+	if tt.IMAP != nil {
+		ep.IMAP = *tt.IMAP
+	}
+	if tt.POP3 != nil {
+		ep.POP3 = *tt.POP3
+	}
+	if tt.Submission != nil {
+		ep.Submission = *tt.Submission
+	}
+	if tt.Delivery != nil {
+		ep.Delivery = *tt.Delivery
+	}
+	if err := engine.Preflight(ctx, plan, ep); err != nil {
+		return nil, fmt.Errorf("target check failed:\n%w", err)
+	}
+	passwords := map[string]string{}
+	for _, u := range plan.Users {
+		passwords[u.Username] = u.Password
+	}
+	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), close: func() {}}
+	if ep.IMAP.Addr != "" {
+		t.truth = &engine.IMAPTruth{
+			Endpoint: ep.IMAP,
+			TLS:      ep.TLS,
+			Password: func(u string) string { return passwords[u] },
+			Recorder: t.auditor,
+		}
+	}
+	if tt.MetricsURL != "" {
+		if err := registerServerExporter(reg, tt.MetricsURL); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// openEmbedded starts the embedded server on loopback ports with every user
+// of the plan.
+func openEmbedded(plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Logger) (*target, error) {
+	t := &target{}
+	domain := "example.com"
+	var srv *mailserver.Server
+	t.server = metrics.NewServerWithOptions(reg, metrics.ServerOptions{Usage: func() []metrics.FolderUsage {
+		var out []metrics.FolderUsage
+		for _, u := range srv.Usage() {
+			out = append(out, metrics.FolderUsage{Role: u.Role, Messages: u.Messages, Bytes: u.Bytes})
+		}
+		return out
+	}})
+	srv = mailserver.New(mailserver.Options{Domain: domain, Logger: log, Recorder: t.server})
+	for _, u := range plan.Users {
+		if err := srv.AddUser(u.Username, u.Password); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("embedded server: %w", err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{
+		IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0",
+	})
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("embedded server: %w", err)
+	}
+	t.embedded = srv
+	t.endpoints = engine.Endpoints{
+		IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+		POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
+		Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
+		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+	}
+	t.truth = embeddedTruth{srv}
+	t.close = func() { srv.Close() }
+	return t, nil
+}
+
+// embeddedTruth reads the embedded server's store directly.
+type embeddedTruth struct{ s *mailserver.Server }
+
+func (e embeddedTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return view.Snapshot{}, err
+	}
+	return e.s.UserState(user)
+}
