@@ -80,8 +80,15 @@ master_pid() {
 	[ -s "$pidfile" ] || return 1
 	pid=$(cat "$pidfile")
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	kill -0 "$pid" 2>/dev/null || return 1
+	running "$pid" || return 1
 	echo "$pid"
+}
+
+# running PID succeeds while the process exists and is not a zombie.
+running() {
+	local st
+	st=$(sed -e 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
 }
 
 # used_ports prints the local TCP ports in use (any state, IPv4 and IPv6).
@@ -365,6 +372,12 @@ cmd_start() {
 	}
 
 	local port t
+	# the daemon writes its pid file after it has detached
+	for ((t = 0; t < 100; t++)); do
+		master_pid "$DIR" >/dev/null && break
+		sleep 0.05
+	done
+	master_pid "$DIR" >/dev/null || die "no master pid in $DIR/run/master.pid; see $DIR/log/dovecot.log"
 	for port in "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT" "$METRICS_PORT"; do
 		for ((t = 0; t < 100; t++)); do
 			port_open "$port" && break
@@ -409,16 +422,18 @@ cmd_stop() {
 	fi
 	pids=$(tree "$master" | cut -d' ' -f1)
 	kill -TERM "$master" 2>/dev/null || true
+	# a process counts until it has exited: zombies (state Z) waiting for
+	# their new parent to reap them do not
 	alive() {
 		local n=0 p
 		for p in $pids; do
-			kill -0 "$p" 2>/dev/null && n=$((n + 1))
+			running "$p" && n=$((n + 1))
 		done
 		echo "$n"
 	}
-	for ((t = 0; t < 150; t++)); do
+	for ((t = 0; t < 300; t++)); do
 		[ "$(alive)" -eq 0 ] && break
-		sleep 0.1
+		sleep 0.05
 	done
 	if [ "$(alive)" -ne 0 ]; then
 		echo "$PROG: $(alive) processes of $dir still alive after 15 s; killing by pid" >&2
