@@ -95,7 +95,9 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	drop      *time.Timer
+
+	mu   sync.Mutex  // guards drop
+	drop *time.Timer // the simulated network drop, or nil
 }
 
 // wire is the TCP connection with byte counting and shaping.
@@ -206,7 +208,9 @@ func dialConn(ctx context.Context, p dialParams) (*Conn, error) {
 	c.rec.Connection(p.protocol, +1)
 	if p.dropAfter > 0 {
 		// A mobile network drop: the connection dies under the client.
+		c.mu.Lock()
 		c.drop = time.AfterFunc(p.dropAfter, func() { _ = c.Close() })
+		c.mu.Unlock()
 	}
 	if p.ep.TLS == scenarios.TLSImplicit {
 		if err := c.StartTLS(tlsConfigFor(p.tls, p.ep.Addr)); err != nil {
@@ -258,11 +262,14 @@ func (c *Conn) Write(p []byte) (int, error) { return c.top.Write(p) }
 // often Close is called.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
 		if c.drop != nil {
 			c.drop.Stop()
 		}
-		c.closeErr = c.raw.Close()
+		c.mu.Unlock()
+		// Count first: whoever sees the connection fail sees it closed.
 		c.rec.Connection(c.protocol, -1)
+		c.closeErr = c.raw.Close()
 	})
 	return c.closeErr
 }

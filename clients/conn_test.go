@@ -1,0 +1,243 @@
+package clients
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// echoServer echoes every connection back on 127.0.0.1:0, through TLS if
+// cfg is set.
+func echoServer(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	if cfg != nil {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func TestConnCountsAndShapes(t *testing.T) {
+	tests := []struct {
+		name string
+		nw   scenarios.Network
+	}{
+		{"unshaped", scenarios.Network{}},
+		{"latency and bandwidth", scenarios.Network{Latency: time.Millisecond, Bandwidth: 10_000_000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := echoServer(t, nil)
+			rec := &c2Recorder{}
+			o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: c2Clock(),
+				Profile: &scenarios.DeviceProfile{Network: tc.nw}}
+			c, err := dial(context.Background(), o, "imap", scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSNone})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.Extend(0)
+			msg := []byte(strings.Repeat("hello world\r\n", 1000))
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(msg) {
+				t.Error("echo differs")
+			}
+			if c.TLS() {
+				t.Error("plain connection reports TLS")
+			}
+			c.Close()
+			c.Close()
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if rec.in != int64(len(msg)) || rec.out != int64(len(msg)) {
+				t.Errorf("bytes in %d out %d, want %d each", rec.in, rec.out, len(msg))
+			}
+			if rec.opened != 1 || rec.closed != 1 {
+				t.Errorf("connection opened %d closed %d times, want once each", rec.opened, rec.closed)
+			}
+		})
+	}
+}
+
+func TestConnImplicitTLS(t *testing.T) {
+	srvTLS, cliTLS := c2TLS(t)
+	addr := echoServer(t, srvTLS)
+	ep := scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSImplicit}
+
+	rec := &c2Recorder{}
+	_, err := dial(context.Background(), &Options{Recorder: rec, Timeout: 5 * time.Second}, "imap", ep)
+	var certErr *tls.CertificateVerificationError
+	if !errors.As(err, &certErr) || !strings.Contains(err.Error(), addr) {
+		t.Errorf("untrusted certificate: %v, want a verification error naming %s", err, addr)
+	}
+	if rec.open("imap") != 0 {
+		t.Error("failed dial left a connection counted open")
+	}
+
+	c, err := dial(context.Background(), &Options{Recorder: rec, Timeout: 5 * time.Second, TLS: cliTLS}, "imap", ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.TLS() {
+		t.Error("implicit TLS connection does not report TLS")
+	}
+	_ = c.Extend(0)
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
+		t.Errorf("echo over TLS: %q %v", buf, err)
+	}
+	rec.mu.Lock()
+	in := rec.in
+	rec.mu.Unlock()
+	if in <= 5 {
+		t.Errorf("bytes in %d: the handshake is on the wire too", in)
+	}
+	if cliTLS.ServerName != "" {
+		t.Error("tlsConfig changed the caller's config")
+	}
+}
+
+func TestConnDisconnectEvery(t *testing.T) {
+	addr := echoServer(t, nil)
+	rec := &c2Recorder{}
+	clock := c2Clock() // 60×: 6 s simulated is 100 ms of wall time
+	o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: clock,
+		Profile: &scenarios.DeviceProfile{Network: scenarios.Network{DisconnectEvery: 6 * time.Second}}}
+	c, err := dial(context.Background(), o, "imap", scenarios.Endpoint{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Extend(0)
+	// Nothing to read: the read ends when the network drops the
+	// connection, long before the 5 s deadline.
+	_, err = c.Read(make([]byte, 1))
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on a dropped connection: %v", err)
+	}
+	if rec.open("imap") != 0 {
+		t.Error("dropped connection still counted open")
+	}
+	c.Close()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.closed != 1 {
+		t.Errorf("closed counted %d times", rec.closed)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		ep   scenarios.Endpoint
+		want string
+	}{
+		{"no address", scenarios.Endpoint{}, "no server address"},
+		{"unknown tls mode", scenarios.Endpoint{Addr: "127.0.0.1:1", TLS: "ssl"}, `unknown tls mode "ssl"`},
+		{"refused", scenarios.Endpoint{Addr: closedPort(t)}, "refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dial(context.Background(), &Options{Timeout: time.Second}, "pop3", tc.ep)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "pop3") {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestOutcomeOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, OutcomeOK},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Text: "no"}, OutcomeNo},
+		{fmt.Errorf("wrapped: %w", &imap.Error{Type: imap.StatusResponseTypeBad}), OutcomeBad},
+		{&imap.Error{Type: imap.StatusResponseTypeBye}, OutcomeError},
+		{&POP3Error{Command: "RETR", Text: "no such message"}, OutcomeNo},
+		{fmt.Errorf("x: %w", &smtp.SMTPError{Code: 550}), OutcomeNo},
+		{io.EOF, OutcomeError},
+		{os.ErrDeadlineExceeded, OutcomeError},
+		{errPOP3Garbage, OutcomeError},
+	}
+	for _, tc := range tests {
+		if got := outcomeOf(tc.err); got != tc.want {
+			t.Errorf("outcomeOf(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+	rec := &c2Recorder{}
+	record(rec, "imap", "UID FETCH", time.Now(), &imap.Error{Type: imap.StatusResponseTypeNo})
+	record(nil, "imap", "NOOP", time.Now(), nil) // a nil recorder is ignored
+	if got := rec.take("imap"); len(got) != 1 || got[0] != "UID FETCH:no" {
+		t.Errorf("recorded %v", got)
+	}
+}
+
+func TestOptionsHelpers(t *testing.T) {
+	var o *Options
+	if o.timeout() != DefaultTimeout || o.recorder() == nil || o.logger() == nil {
+		t.Error("nil Options helpers")
+	}
+	base := &tls.Config{MinVersion: tls.VersionTLS13}
+	o = &Options{TLS: base, Timeout: time.Second}
+	cfg := o.tlsConfig("mail.example.com:993")
+	if cfg.ServerName != "mail.example.com" || cfg.MinVersion != tls.VersionTLS13 || cfg == base || base.ServerName != "" {
+		t.Errorf("tlsConfig = %+v", cfg)
+	}
+	if o.timeout() != time.Second {
+		t.Error("timeout not used")
+	}
+}
