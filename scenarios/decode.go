@@ -112,7 +112,24 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 			out[k] = e
 		}
 	}
+	// "key:" with no value is the same as leaving the key out.
+	for k, e := range out {
+		if isNull(deref(e.val)) {
+			delete(out, k)
+		}
+	}
 	return out
+}
+
+// deref follows aliases without charging the budget; nil on a cycle.
+func deref(n *yaml.Node) *yaml.Node {
+	for depth := 0; n != nil && n.Kind == yaml.AliasNode; depth++ {
+		if depth > maxAliasDepth {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
 }
 
 // merge applies a "<<" merge value (a mapping or a list of mappings) into

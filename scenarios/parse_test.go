@@ -34,6 +34,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"1:10: version: unsupported version 2"}},
 		{"missing version", "users: {count: 1}\ngroups: [{name: g, devices: [pc-imap]}]\nbehaviors: {b: {}}\n",
 			[]string{"1:1: version: missing"}},
+		{"null values are absent", "version:\nusers: {count: }\ngroups:\n  - name:\n    devices: [pc-imap]\nbehaviors: {b: {}}\n",
+			[]string{"1:1: version: missing", "2:8: users.count: missing", "4:5: groups[0].name: missing"}},
 		{"unknown top key", minimal + "colour: red\n",
 			[]string{`8:1: colour: unknown key "colour" in the scenario; valid keys: audit, behaviors,`}},
 		{"unknown behavior key", strings.Replace(minimal, "b: {}", "b: {inbund: {interval: 1m}}", 1),
