@@ -18,6 +18,7 @@ const defaultReplySize = 4 << 10
 
 // imapLoc is where a message the device shows lives.
 type imapLoc struct {
+	id     string
 	folder string
 	uid    imap.UID
 	flags  view.Flags
@@ -38,7 +39,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 			if found && !preferFolder(name, loc.folder, d.special[imap.MailboxAttrTrash]) {
 				continue
 			}
-			loc, found = imapLoc{folder: name, uid: uid, flags: m.flags, size: m.size}, true
+			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: m.size}, true
 		}
 	}
 	if !found {
@@ -265,17 +266,14 @@ func (d *imapDevice) forget(folder string, uid imap.UID) {
 }
 
 // place adds a message to a folder of the view (after MOVE or APPEND with
-// a known UID). A folder the device just created counts as synced now.
-func (d *imapDevice) place(folder string, uid imap.UID, m *imapMsg, created bool) {
+// a known UID). A folder the view does not know yet is synced at once on
+// s, as a client showing a folder for the first time does.
+func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapMsg) error {
 	d.mu.Lock()
 	f := d.folders[folder]
 	if f == nil {
-		if !created {
-			d.mu.Unlock()
-			return // appears at the next sync of the folder list
-		}
-		f = &imapFolder{name: folder, synced: d.o.Clock.Now()}
-		d.folders[folder] = f
+		d.mu.Unlock()
+		return d.syncFolder(s, folder)
 	}
 	msgs := make(map[imap.UID]*imapMsg, len(f.msgs)+1)
 	for k, v := range f.msgs {
@@ -285,6 +283,18 @@ func (d *imapDevice) place(folder string, uid imap.UID, m *imapMsg, created bool
 	f.msgs = msgs
 	d.mu.Unlock()
 	d.changed()
+	return nil
+}
+
+// syncFolder syncs one folder the way the device's kind does.
+func (d *imapDevice) syncFolder(s *imapSession, name string) error {
+	switch d.kind {
+	case scenarios.KindPhone:
+		return d.syncWindow(s, name)
+	case scenarios.KindWebmail:
+		return d.syncPage(s, name)
+	}
+	return d.syncFull(s, name)
 }
 
 // isTryCreate reports a NO [TRYCREATE]: the target mailbox does not exist.
@@ -320,33 +330,26 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 			return err
 		})
 	}
-	created := false
 	err := run()
 	if err != nil && isTryCreate(err) {
 		if cerr := s.create(dest); cerr != nil {
 			return imapLoc{}, cerr
 		}
-		created = true
 		err = run()
 	}
 	if err != nil {
 		return imapLoc{}, err
 	}
-	id := ""
-	d.mu.Lock()
-	if f := d.folders[loc.folder]; f != nil {
-		if m := f.msgs[loc.uid]; m != nil {
-			id = m.id
-		}
-	}
-	d.mu.Unlock()
 	d.forget(loc.folder, loc.uid)
-	out := imapLoc{folder: dest, flags: loc.flags, size: loc.size}
+	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
 	if data != nil {
 		if uids, ok := data.dest.(imap.UIDSet); ok {
 			if nums, ok := uids.Nums(); ok && len(nums) == 1 {
 				out.uid = nums[0]
-				d.place(dest, out.uid, &imapMsg{id: id, flags: loc.flags, size: loc.size}, created)
+				if err := d.place(s, dest, out.uid, &imapMsg{id: loc.id, flags: loc.flags, size: loc.size}); err != nil {
+					return out, err
+				}
+				return out, nil
 			}
 		}
 	}
@@ -402,20 +405,18 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 			return err
 		})
 	}
-	created := false
 	err := run()
 	if err != nil && isTryCreate(err) {
 		if cerr := s.create(folder); cerr != nil {
 			return 0, cerr
 		}
-		created = true
 		err = run()
 	}
 	if err != nil {
 		return 0, err
 	}
 	if uid != 0 {
-		d.place(folder, uid, &imapMsg{id: id, flags: flags, size: int64(len(raw))}, created)
+		return uid, d.place(s, folder, uid, &imapMsg{id: id, flags: flags, size: int64(len(raw))})
 	}
 	return uid, nil
 }

@@ -39,6 +39,7 @@ type imapSession struct {
 	// selected is the mailbox selected now ("" none); readOnly after EXAMINE.
 	selected string
 	readOnly bool
+	validity uint32
 	// stale is set when the selected mailbox changed on the server since
 	// the last sync; listed once LIST ran on this session.
 	stale, listed bool

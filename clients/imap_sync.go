@@ -54,7 +54,7 @@ func (s *imapSession) selectBox(name string, readOnly bool) (*imap.SelectData, e
 		s.selected = ""
 		return nil, err
 	}
-	s.selected, s.readOnly = name, readOnly
+	s.selected, s.readOnly, s.validity = name, readOnly, data.UIDValidity
 	// Updates queued before the select belong to the old mailbox.
 	select {
 	case <-s.updates:
@@ -254,9 +254,22 @@ func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]*imapMsg, par
 // when FetchImmediate.
 func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	start := d.o.Clock.Now()
-	data, err := s.selectBox(name, false)
-	if err != nil {
-		return err
+	var data *imap.SelectData
+	if s.selected == name && !s.readOnly {
+		// Still selected (after IDLE): NOOP collects pending updates, the
+		// message count is tracked from EXISTS/EXPUNGE.
+		if err := s.do("NOOP", func() error { return s.c.Noop().Wait() }); err != nil {
+			return err
+		}
+		data = &imap.SelectData{UIDValidity: s.validity}
+		if mb := s.c.Mailbox(); mb != nil {
+			data.NumMessages = mb.NumMessages
+		}
+	} else {
+		var err error
+		if data, err = s.selectBox(name, false); err != nil {
+			return err
+		}
 	}
 	known := d.known(name, data.UIDValidity)
 	msgs := make(map[imap.UID]*imapMsg, data.NumMessages)

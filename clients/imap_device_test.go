@@ -1,0 +1,449 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// imapRecorder keeps the IMAP commands and logins a device reports.
+type imapRecorder struct {
+	mu     sync.Mutex
+	cmds   []CommandEvent
+	logins []Outcome
+	conns  int
+}
+
+func (r *imapRecorder) Command(ev CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cmds = append(r.cmds, ev)
+}
+func (r *imapRecorder) Bytes(string, int64, int64) {}
+func (r *imapRecorder) Connection(_ string, delta int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.conns += delta
+}
+func (r *imapRecorder) Login(_ string, o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logins = append(r.logins, o)
+}
+
+// names returns "COMMAND" for each ok command, "COMMAND:outcome" otherwise.
+func (r *imapRecorder) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.cmds {
+		s := ev.Command
+		if ev.Outcome != OutcomeOK {
+			s += ":" + string(ev.Outcome)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// imapEnv is an embedded server with one user on loopback.
+type imapEnv struct {
+	srv   *mailserver.Server
+	addrs mailserver.Addrs
+	gen   mailgen.Generator
+	rng   *rand.Rand
+}
+
+func newIMAPEnv(t *testing.T) *imapEnv {
+	t.Helper()
+	srv := mailserver.New(mailserver.Options{Domain: "example.com"})
+	for _, u := range []string{"alice", "bob"} {
+		if err := srv.AddUser(u, "secret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &imapEnv{srv: srv, addrs: addrs, gen: mailgen.Generator{Domain: "example.net"}, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// deliver puts a new message into alice's INBOX over LMTP and returns its
+// Message-ID.
+func (e *imapEnv) deliver(t *testing.T, size int64) string {
+	t.Helper()
+	m := e.gen.New(e.rng, "carol@example.net", []string{"alice@example.com"}, size, false, time.Now())
+	conn, err := net.DialTimeout("tcp", e.addrs.LMTP, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("carol@example.net", []string{"alice@example.com"}, bytes.NewReader(m.Raw)); err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+// truth is the server's state of alice's mailbox.
+func (e *imapEnv) truth(t *testing.T) view.Snapshot {
+	t.Helper()
+	s, err := e.srv.UserState("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// lmtpSubmitter plays the MTA: it delivers submitted mail over LMTP to the
+// local users among the recipients and keeps what it was given.
+type lmtpSubmitter struct {
+	addr string
+	mu   sync.Mutex
+	sent [][]byte
+}
+
+func (s *lmtpSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
+	s.mu.Lock()
+	s.sent = append(s.sent, raw)
+	s.mu.Unlock()
+	return nil
+}
+
+func (e *imapEnv) options(kind scenarios.Kind, rec Recorder, mod func(p *scenarios.DeviceProfile)) Options {
+	p := &scenarios.DeviceProfile{Name: string(kind) + "-imap", Kind: kind, Protocol: scenarios.IMAP}
+	switch kind {
+	case scenarios.KindPC:
+		p.Connections, p.Idle, p.FetchImmediate = 2, true, true
+	case scenarios.KindPhone:
+		p.Connections, p.Window = 1, 100
+	}
+	if mod != nil {
+		mod(p)
+	}
+	return Options{
+		ID: "alice/" + p.Name, Profile: p,
+		Username: "alice", Password: "secret", Address: "alice@example.com",
+		IMAP:      scenarios.Endpoint{Addr: e.addrs.IMAP, TLS: scenarios.TLSNone},
+		Clock:     simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+		Recorder:  rec,
+		Submitter: &lmtpSubmitter{addr: e.addrs.LMTP},
+		Seed:      7,
+		Timeout:   5 * time.Second,
+	}
+}
+
+// startDevice runs a device until the test ends and checks that Run
+// returns nil once its context is cancelled.
+func startDevice(t *testing.T, o Options) Device {
+	t.Helper()
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
+	return d
+}
+
+// waitView polls the device's view until ok holds (or fails the test after
+// a generous bound; this is a liveness bound, not a timing assertion).
+func waitView(t *testing.T, d Device, what string, ok func(view.Snapshot) bool) view.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v := d.View()
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("view never showed %s; last view: %+v", what, v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func hasAll(ids ...string) func(view.Snapshot) bool {
+	return func(v view.Snapshot) bool {
+		for _, id := range ids {
+			if _, ok := v.Messages[id]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func msgIs(id, folder string, f view.Flags) func(view.Snapshot) bool {
+	return func(v view.Snapshot) bool {
+		m, ok := v.Messages[id]
+		return ok && m.Folder == folder && m.Flags == f
+	}
+}
+
+func contains(names []string, want ...string) error {
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			return fmt.Errorf("no %s in %v", w, names)
+		}
+	}
+	return nil
+}
+
+// waitCommands waits until the recorded commands contain want in order.
+func waitCommands(t *testing.T, rec *imapRecorder, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := inOrder(rec.names(), want...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// inOrder checks that want appears as a subsequence of names.
+func inOrder(names []string, want ...string) error {
+	i := 0
+	for _, n := range names {
+		if i < len(want) && n == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		return fmt.Errorf("want %v in this order, missing %s in %v", want, want[i], names)
+	}
+	return nil
+}
+
+func TestIMAPPC(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindPC, rec, nil)
+	sub := o.Submitter.(*lmtpSubmitter)
+	changes := make(chan struct{}, 1000)
+	o.OnChange = func() {
+		select {
+		case changes <- struct{}{}:
+		default:
+		}
+	}
+	old := env.deliver(t, 3000)
+	d := startDevice(t, o)
+	waitView(t, d, "first message", hasAll(old))
+	// New mail arrives while the PC IDLEs on INBOX.
+	a, b := env.deliver(t, 5000), env.deliver(t, 90000)
+	v := waitView(t, d, "new mail", hasAll(a, b))
+	if m := v.Messages[a]; m.Folder != "INBOX" || m.Flags != 0 {
+		t.Errorf("new message %+v, want INBOX unflagged", m)
+	}
+	if v.Synced.IsZero() || v.Window != 0 {
+		t.Errorf("Synced %v Window %d, want a sync time and no window", v.Synced, v.Window)
+	}
+	if len(changes) == 0 {
+		t.Error("OnChange never called")
+	}
+	waitCommands(t, rec, "CAPABILITY", "AUTHENTICATE", "LIST", "SELECT", "UID FETCH", "IDLE", "NOOP", "UID FETCH", "IDLE")
+	if err := contains(rec.names(), "STATUS", "ENABLE"); err != nil {
+		t.Error(err)
+	}
+
+	ctx := context.Background()
+	steps := []struct {
+		act    Action
+		folder string
+		flags  view.Flags
+	}{
+		{Action{Kind: ActRead, MessageID: a}, "INBOX", view.Seen},
+		{Action{Kind: ActFlag, MessageID: a}, "INBOX", view.Seen | view.Flagged},
+		{Action{Kind: ActReply, MessageID: a}, "INBOX", view.Seen | view.Flagged | view.Answered},
+		{Action{Kind: ActForward, MessageID: a, To: []string{"dave@example.org"}}, "INBOX", view.Seen | view.Flagged | view.Answered | view.Forwarded},
+		{Action{Kind: ActMove, MessageID: a, Folder: "Projects"}, "Projects", view.Seen | view.Flagged | view.Answered | view.Forwarded},
+		{Action{Kind: ActDelete, MessageID: b}, "Trash", 0},
+	}
+	for _, st := range steps {
+		res, err := d.Do(ctx, st.act)
+		if err != nil {
+			t.Fatalf("%s: %v", st.act.Kind, err)
+		}
+		if !res.Published || res.Folder != st.folder || res.Flags != st.flags {
+			t.Errorf("%s: result %+v, want published in %s with %v", st.act.Kind, res, st.folder, st.flags)
+		}
+		id := st.act.MessageID
+		if got := d.View().Messages[id]; got.Folder != st.folder || got.Flags != st.flags {
+			t.Errorf("%s: view shows %+v", st.act.Kind, got)
+		}
+		if got := env.truth(t).Messages[id]; got.Folder != st.folder || got.Flags != st.flags {
+			t.Errorf("%s: server has %+v", st.act.Kind, got)
+		}
+		if (st.act.Kind == ActReply || st.act.Kind == ActForward) && res.Sent == "" {
+			t.Errorf("%s: no Sent id", st.act.Kind)
+		}
+	}
+	// Delete in Trash expunges.
+	if res, err := d.Do(ctx, Action{Kind: ActDelete, MessageID: b}); err != nil || res.Folder != "" {
+		t.Fatalf("delete in Trash: %+v %v", res, err)
+	}
+	if _, ok := env.truth(t).Messages[b]; ok {
+		t.Error("server still has the message deleted from Trash")
+	}
+	// Send: Drafts, then submitted, then Sent.
+	res, err := d.Do(ctx, Action{Kind: ActSend, To: []string{"bob@example.com"}, Size: 2000, WriteTime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.truth(t).Messages[res.Sent]; got.Folder != "Sent" || got.Flags != view.Seen {
+		t.Errorf("sent message on server: %+v", got)
+	}
+	if len(sub.sent) != 3 {
+		t.Errorf("submitted %d messages, want 3 (reply, forward, send)", len(sub.sent))
+	}
+	if _, err := d.Do(ctx, Action{Kind: ActRead, MessageID: "<nope@x>"}); !errors.Is(err, ErrNoMessage) {
+		t.Errorf("read of unknown message: %v, want ErrNoMessage", err)
+	}
+	if err := contains(rec.names(), "UID STORE", "APPEND", "UID MOVE", "UID EXPUNGE"); err != nil {
+		t.Error(err)
+	}
+	// The IDLE connection sees what the other connection did.
+	want := env.truth(t)
+	waitView(t, d, "the server's state", func(v view.Snapshot) bool {
+		if len(v.Messages) != len(want.Messages) {
+			return false
+		}
+		for id, m := range want.Messages {
+			if v.Messages[id] != m {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestIMAPPhoneWindow(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindPhone, rec, func(p *scenarios.DeviceProfile) {
+		p.Window = 2
+		p.PollInterval = time.Minute // 100 ms wall at scale 600
+		p.FetchImmediate = true
+	})
+	ids := []string{env.deliver(t, 2000), env.deliver(t, 200000), env.deliver(t, 3000)}
+	d := startDevice(t, o)
+	v := waitView(t, d, "the window", hasAll(ids[1], ids[2]))
+	if _, ok := v.Messages[ids[0]]; ok {
+		t.Error("message outside the window is in the view")
+	}
+	if v.Window != 2 {
+		t.Errorf("Window %d, want 2", v.Window)
+	}
+	waitCommands(t, rec, "CAPABILITY", "AUTHENTICATE", "LIST", "EXAMINE", "UID SEARCH", "UID FETCH")
+	// A change made elsewhere shows at the next poll.
+	newer := env.deliver(t, 1000)
+	waitView(t, d, "the next poll", func(v view.Snapshot) bool {
+		_, old := v.Messages[ids[1]]
+		_, n := v.Messages[newer]
+		return n && !old
+	})
+	waitCommands(t, rec, "EXAMINE", "UID SEARCH", "UID FETCH", "LOGOUT", "CAPABILITY", "AUTHENTICATE")
+	res, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: newer})
+	if err != nil || res.Flags != view.Seen {
+		t.Fatalf("read: %+v %v", res, err)
+	}
+	if got := env.truth(t).Messages[newer]; got.Flags != view.Seen {
+		t.Errorf("server flags %v after read", got.Flags)
+	}
+}
+
+func TestWebmail(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindWebmail, rec, func(p *scenarios.DeviceProfile) {
+		p.PageSize = 2
+		p.Refresh = 30 * time.Second
+	})
+	ids := []string{env.deliver(t, 2000), env.deliver(t, 2000), env.deliver(t, 2000)}
+	d := startDevice(t, o)
+	v := waitView(t, d, "the page", hasAll(ids[1], ids[2]))
+	if _, ok := v.Messages[ids[0]]; ok || v.Window != 2 {
+		t.Errorf("view %+v, want the newest 2 with Window 2", v)
+	}
+	waitCommands(t, rec, "CAPABILITY", "LOGIN", "LIST", "STATUS", "SELECT", "UID SEARCH", "UID FETCH", "LOGOUT")
+	if slices.Contains(rec.names(), "IDLE") {
+		t.Error("webmail IDLEd")
+	}
+	res, err := d.Do(context.Background(), Action{Kind: ActDelete, MessageID: ids[2]})
+	if err != nil || res.Folder != "Trash" {
+		t.Fatalf("delete: %+v %v", res, err)
+	}
+	if got := env.truth(t).Messages[ids[2]]; got.Folder != "Trash" || got.Flags != view.Seen {
+		t.Errorf("server has %+v, want in Trash and seen", got)
+	}
+}
+
+func TestIMAPLoginRefused(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindPC, rec, nil)
+	o.Password = "wrong"
+	d := startDevice(t, o)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec.mu.Lock()
+		n := len(rec.logins)
+		rec.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("device did not retry the login")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, o := range rec.logins {
+		if o != OutcomeNo {
+			t.Errorf("login outcome %s, want no", o)
+		}
+	}
+	if v := d.View(); len(v.Messages) != 0 || !v.Synced.IsZero() {
+		t.Errorf("view %+v after refused logins", v)
+	}
+}
