@@ -1,0 +1,144 @@
+package clients
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// scriptedPOP3 answers each command verb with a fixed raw reply ("" closes
+// the connection; "hang" answers nothing; a reply ending in NUL is sent,
+// then the connection closed). The greeting is script["greeting"].
+func scriptedPOP3(t *testing.T, script map[string]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				send := func(reply string) bool {
+					switch reply {
+					case "":
+						return false
+					case "hang":
+						_, _ = r.ReadString('\n') // until the client gives up
+						return false
+					}
+					closeAfter := strings.HasSuffix(reply, "\x00")
+					_, err := c.Write([]byte(strings.TrimSuffix(reply, "\x00")))
+					return err == nil && !closeAfter
+				}
+				if !send(script["greeting"]) {
+					return
+				}
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+					if !send(script[strings.ToUpper(verb)]) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func TestPOP3BadServers(t *testing.T) {
+	ok := map[string]string{
+		"greeting": "+OK hi\r\n",
+		"CAPA":     "+OK\r\nUIDL\r\nSASL PLAIN\r\n.\r\n",
+		"AUTH":     "+OK\r\n",
+		"STAT":     "+OK 1 100\r\n",
+		"LIST":     "+OK\r\n1 100\r\n.\r\n",
+		"UIDL":     "+OK\r\n1 abc\r\n.\r\n",
+		"RETR":     "+OK\r\nMessage-ID: <x@y>\r\n\r\nhi\r\n.\r\n",
+		"DELE":     "+OK\r\n",
+		"QUIT":     "+OK\r\n",
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range ok {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name    string
+		script  map[string]string
+		wantErr string // "" means the poll works
+		wantCmd string // last recorded command with its outcome
+	}{
+		{"good", ok, "", "QUIT:ok"},
+		{"garbage greeting", with("greeting", "* OK imap?\r\n"), "greeting", ""},
+		{"greeting over 4 KiB", with("greeting", "+OK "+strings.Repeat("x", 5000)+"\r\n"), "malformed", ""},
+		{"err greeting", with("greeting", "-ERR go away\r\n"), "go away", ""},
+		{"empty STAT", with("STAT", "+OK\r\n"), "malformed", "STAT:ok"},
+		{"short UIDL line", with("UIDL", "+OK\r\n1\r\n.\r\n"), "malformed", "UIDL:error"},
+		{"UIDL -ERR", with("UIDL", "-ERR not supported\r\n"), "not supported", "UIDL:no"},
+		{"bad LIST number", with("LIST", "+OK\r\nx 100\r\n.\r\n"), "malformed", "LIST:error"},
+		{"dies in RETR", with("RETR", "+OK\r\nMessage-ID: <x@y>\r\n\x00"), "EOF", "RETR:error"},
+		{"hangs in RETR", with("RETR", "hang"), "timeout", "RETR:error"},
+		{"garbage reply", with("STAT", "WHAT\r\n"), "unknown response", "STAT:error"},
+		{"no CAPA", with("CAPA", "-ERR unknown command\r\n"), "", "QUIT:ok"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "no CAPA" {
+				// Without CAPA there is no SASL: USER/PASS.
+				tc.script["USER"], tc.script["PASS"] = "+OK\r\n", "+OK\r\n"
+			}
+			addr := scriptedPOP3(t, tc.script)
+			rec := &c2Recorder{}
+			o := validOptions()
+			o.POP3 = scenarios.Endpoint{Addr: addr}
+			o.Recorder = rec
+			o.Timeout = 300 * time.Millisecond
+			d, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = d.(*pop3Device).Poll(context.Background())
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("poll: %v", err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), addr) {
+				t.Fatalf("poll error %v, want it to mention %q and the address", err, tc.wantErr)
+			}
+			if tc.name == "hangs in RETR" && !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("hang: %v is not a deadline error", err)
+			}
+			cmds := rec.take("pop3")
+			if tc.wantCmd != "" && (len(cmds) == 0 || cmds[len(cmds)-1] != tc.wantCmd) {
+				t.Errorf("commands %v, want last %s", cmds, tc.wantCmd)
+			}
+			if n := rec.open("pop3"); n != 0 {
+				t.Errorf("%d connections left open", n)
+			}
+		})
+	}
+}
