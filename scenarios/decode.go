@@ -26,6 +26,9 @@ type decoder struct {
 	budget int
 	// exhausted is set once the node budget ran out; it is reported once.
 	exhausted bool
+	// badDevices are device profiles defined with errors already reported;
+	// groups naming them get no second error.
+	badDevices map[string]bool
 }
 
 // errorf records a problem at node n.

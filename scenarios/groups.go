@@ -88,6 +88,8 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 		seen := map[string]bool{}
 		for j, dev := range devs {
 			switch {
+			case d.badDevices[dev]:
+				unknownDevices = true
 			case known[dev] == "":
 				unknownDevices = true
 				d.errorf(dnodes[j], de.path, "unknown device profile %q; known: %s", dev, strings.Join(sortedKeys(known), ", "))

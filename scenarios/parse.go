@@ -190,6 +190,11 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	for _, it := range d.namedItems(f["devices"].val, "devices", "devices") {
 		if p := d.device(it); p != nil {
 			s.Devices[it.key.Value] = p
+		} else {
+			if d.badDevices == nil {
+				d.badDevices = map[string]bool{}
+			}
+			d.badDevices[it.key.Value] = true
 		}
 	}
 	var unknownDevices bool

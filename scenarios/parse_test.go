@@ -64,7 +64,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"9:13: devices.pc-imap.leave_on_server: leave_on_server is a POP3 setting; device pc-imap uses IMAP"}},
 		{"webmail pop3", minimal + "devices:\n  wm: {kind: webmail, protocol: pop3}\n",
 			[]string{"9:33: devices.wm.protocol: webmail reads mail over IMAP; protocol pop3 is not possible"}},
-		{"device without kind", minimal + "devices:\n  tablet: {protocol: imap}\n",
+		{"device without kind", strings.Replace(minimal, "[pc-imap]", "[tablet]", 1) + "devices:\n  tablet: {protocol: imap}\n",
 			[]string{"9:3: devices.tablet.kind: missing; want one of: pc, phone, webmail"}},
 		{"target without pop3", strings.Replace(minimal, "[pc-imap]", "[pc-pop3]", 1) +
 			"target:\n  imap: {addr: \"127.0.0.1:143\"}\n  delivery: {protocol: lmtp, addr: \"127.0.0.1:24\"}\n",
