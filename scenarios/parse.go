@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -254,6 +253,3 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 	}
 	return h
 }
-
-// errMissing is returned by helpers that already reported a problem.
-var errMissing = errors.New("missing")
