@@ -1,0 +1,167 @@
+package mailserver
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// imapCommands are the command names recorded as themselves; every other
+// name is recorded as "other".
+var imapCommands = map[string]bool{
+	"CAPABILITY": true, "NOOP": true, "LOGOUT": true, "STARTTLS": true, "AUTHENTICATE": true, "LOGIN": true,
+	"UNAUTHENTICATE": true, "ENABLE": true, "SELECT": true, "EXAMINE": true, "CREATE": true, "DELETE": true,
+	"RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "LIST": true, "LSUB": true, "NAMESPACE": true,
+	"STATUS": true, "APPEND": true, "IDLE": true, "CHECK": true, "CLOSE": true, "UNSELECT": true,
+	"EXPUNGE": true, "SEARCH": true, "FETCH": true, "STORE": true, "COPY": true, "MOVE": true, "ID": true,
+	"UID FETCH": true, "UID STORE": true, "UID SEARCH": true, "UID COPY": true, "UID MOVE": true,
+	"UID EXPUNGE": true,
+}
+
+// maxPending bounds the pipelined commands a meter remembers.
+const maxPending = 32
+
+type pendingCmd struct {
+	tag   string
+	name  string
+	start time.Time
+}
+
+// meterListener wraps every accepted connection in an imapMeter.
+type meterListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *meterListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &imapMeter{Conn: c, rec: l.srv.rec, in: lineScanner{literals: true}, out: lineScanner{literals: true}}, nil
+}
+
+// imapMeter records every IMAP command with its outcome and duration by
+// watching the bytes of the connection: a command starts when its line is
+// read and ends when its tagged response is written. The IMAP library has
+// no per-command hook; watching the wire also counts the commands it
+// answers by itself (CAPABILITY, NOOP, LOGOUT, syntax errors). After
+// STARTTLS the bytes are encrypted and the meter stops.
+type imapMeter struct {
+	net.Conn
+	rec Recorder
+
+	mu        sync.Mutex
+	in, out   lineScanner
+	pending   []pendingCmd
+	skipLines int  // client lines that answer a continuation (IDLE's DONE, SASL)
+	tlsNext   bool // STARTTLS answered: stop metering
+	off       bool
+}
+
+func (m *imapMeter) Read(p []byte) (int, error) {
+	n, err := m.Conn.Read(p)
+	if n > 0 {
+		m.mu.Lock()
+		if !m.off {
+			m.in.feed(p[:n], m.clientLine)
+		}
+		m.mu.Unlock()
+	}
+	return n, err
+}
+
+func (m *imapMeter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	if !m.off {
+		m.out.feed(p, m.serverLine)
+		if m.tlsNext {
+			m.off = true
+		}
+	}
+	m.mu.Unlock()
+	return m.Conn.Write(p)
+}
+
+func (m *imapMeter) Close() error {
+	m.mu.Lock()
+	for _, pc := range m.pending {
+		m.rec.Command(ProtoIMAP, pc.name, OutcomeError, time.Since(pc.start))
+	}
+	m.pending = nil
+	m.off = true
+	m.mu.Unlock()
+	return m.Conn.Close()
+}
+
+func (m *imapMeter) clientLine(head []byte, cont bool) {
+	if cont {
+		return
+	}
+	if m.skipLines > 0 {
+		m.skipLines--
+		return
+	}
+	f := fields(head, 4)
+	if len(f) < 2 || len(f[0]) == 0 || len(f[1]) == 0 {
+		return
+	}
+	name := strings.ToUpper(string(f[1]))
+	if name == "UID" && len(f) >= 3 {
+		name = "UID " + strings.ToUpper(string(f[2]))
+	}
+	name = normaliseCommand(name, imapCommands)
+	switch name {
+	case "IDLE":
+		m.skipLines = 1
+	case "AUTHENTICATE":
+		if len(f) < 4 { // no initial response: one continuation line follows
+			m.skipLines = 1
+		}
+	}
+	if len(m.pending) >= maxPending {
+		return
+	}
+	m.pending = append(m.pending, pendingCmd{tag: string(f[0]), name: name, start: time.Now()})
+}
+
+func (m *imapMeter) serverLine(head []byte, cont bool) {
+	if cont || len(head) < 2 || head[0] == '*' || head[0] == '+' {
+		return
+	}
+	f := fields(head, 3)
+	if len(f) < 2 {
+		return
+	}
+	var outcome string
+	switch {
+	case bytes.EqualFold(f[1], []byte("OK")):
+		outcome = OutcomeOK
+	case bytes.EqualFold(f[1], []byte("NO")):
+		outcome = OutcomeNo
+	case bytes.EqualFold(f[1], []byte("BAD")):
+		outcome = OutcomeBad
+	default:
+		return
+	}
+	for i, pc := range m.pending {
+		if pc.tag != string(f[0]) {
+			continue
+		}
+		m.rec.Command(ProtoIMAP, pc.name, outcome, time.Since(pc.start))
+		m.pending = append(m.pending[:i], m.pending[i+1:]...)
+		if len(m.pending) == 0 && m.in.skip > 0 {
+			// A refused synchronising literal is never sent: stop skipping.
+			m.in.reset()
+		}
+		if pc.name == "IDLE" || pc.name == "AUTHENTICATE" {
+			m.skipLines = 0 // answered: no continuation line is still due
+		}
+		if pc.name == "STARTTLS" && outcome == OutcomeOK {
+			m.tlsNext = true
+		}
+		return
+	}
+}
