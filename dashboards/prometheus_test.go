@@ -68,7 +68,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 
 	var runOut bytes.Buffer
 	run := exec.CommandContext(ctx, mailsim, "run", "quickstart", "--duration", "15s",
-		"--metrics-addr", metricsAddr, "--linger", "20s")
+		"--metrics-addr", metricsAddr, "--linger", "6s")
 	run.Stdout, run.Stderr = &runOut, &runOut
 	if err := run.Run(); err != nil {
 		if strings.Contains(runOut.String(), "not built yet") {
@@ -81,7 +81,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	}
 	// The target is gone now; evaluate just before it went, while it was
 	// lingering with the run's final values.
-	at := time.Now().Add(-5 * time.Second)
+	at := time.Now().Add(-3 * time.Second)
 
 	if n := queryCount(ctx, t, api, "mailsim_run_info", at); n == 0 {
 		t.Fatalf("Prometheus has no mailsim_run_info: the run was never scraped\nmailsim output:\n%s\nprometheus output:\n%s", runOut.String(), promOut.String())
