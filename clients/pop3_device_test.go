@@ -490,3 +490,40 @@ func TestPOP3ConnectionRefused(t *testing.T) {
 		t.Errorf("poll of a closed port: %v", err)
 	}
 }
+
+// TestPOP3ConcurrentDoAndRun acts on the device while it polls (run with
+// -race): no data race, no lost state.
+func TestPOP3ConcurrentDoAndRun(t *testing.T) {
+	f := newPOP3Fixture(t, scenarios.KindPhone, func(p *scenarios.DeviceProfile) {
+		p.PollInterval = time.Second // 60× clock: a poll every ~17 ms
+		p.Network = scenarios.Network{Latency: 100 * time.Microsecond}
+	})
+	var ids []string
+	for range 10 {
+		ids = append(ids, f.deliver(1500))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.dev.Run(ctx) }()
+	c2WaitFor(t, "the first download", func() bool { return len(f.dev.View().Messages) == 10 })
+	for i, id := range ids {
+		kinds := []ActionKind{ActRead, ActFlag, ActMove, ActDelete, ActReply}
+		k := kinds[i%len(kinds)]
+		if _, err := f.dev.Do(ctx, Action{Kind: k, MessageID: id, Folder: "Archive"}); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+		_ = f.dev.View()
+	}
+	if _, err := f.dev.Do(ctx, Action{Kind: ActSend, To: []string{"x@example.com"}, WriteTime: time.Second}); err != nil {
+		t.Error(err)
+	}
+	// The two locally deleted messages vanish from the server at a poll.
+	c2WaitFor(t, "the DELEs", func() bool { return f.srv.count() == 8 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if n := len(f.dev.View().Messages); n != 13 { // 10 + 2 replies + 1 sent
+		t.Errorf("view has %d messages, want 13", n)
+	}
+}

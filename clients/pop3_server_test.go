@@ -17,7 +17,7 @@ import (
 // until the embedded server speaks POP3: one mailbox, real sockets,
 // dot-stuffing on output, deletions at QUIT.
 type testPOP3 struct {
-	t    *testing.T
+	t    testing.TB
 	ln   net.Listener
 	user string
 	pass string
@@ -37,7 +37,7 @@ type testPOP3Msg struct {
 	raw  []byte
 }
 
-func newTestPOP3(t *testing.T, user, pass string) *testPOP3 {
+func newTestPOP3(t testing.TB, user, pass string) *testPOP3 {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
