@@ -22,6 +22,7 @@ import (
 // runFlags are the flags of "mailsim run".
 type runFlags struct {
 	duration    time.Duration
+	settle      time.Duration
 	users       int
 	seed        string
 	shard       string
@@ -39,6 +40,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var f runFlags
 	fs := newFlagSet("run", "run FILE|NAME [flags]", stderr)
 	fs.DurationVar(&f.duration, "duration", 0, "override the scenario's duration (active phase, wall clock)")
+	fs.DurationVar(&f.settle, "settle", -1, "override the scenario's settle phase (wall clock; -1 keeps it)")
 	fs.IntVar(&f.users, "users", 0, "override the scenario's users.count")
 	fs.StringVar(&f.seed, "seed", "", "override the scenario's seed")
 	fs.StringVar(&f.shard, "shard", "", "run shard i of n (\"i/n\"); a user's devices stay in one shard")
@@ -140,6 +142,10 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	}
 	defer tgt.close()
 
+	var settle *time.Duration
+	if f.settle >= 0 {
+		settle = &f.settle
+	}
 	var harness *metrics.Harness
 	timeline := &report.Timeline{}
 	var eng *engine.Engine
@@ -149,6 +155,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		Recorder:  client,
 		Observer:  client,
 		Truth:     tgt.truth,
+		Settle:    settle,
 		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
 			harness.ObserveConvergence(string(kind), lag)
 		},

@@ -64,11 +64,45 @@ type Options struct {
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
 	OnAudit func()
+	// Settle, if not nil, replaces the scenario's settle phase (wall time).
+	Settle *time.Duration
+	// Trace, if set, is called for every delivery and every action, from
+	// the goroutine that did it (for tests, debugging and logs). It must be
+	// cheap and safe for concurrent use.
+	Trace func(Event)
 	// InjectorWorkers is the number of parallel delivery connections.
 	// Default 4.
 	InjectorWorkers int
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
+}
+
+// Event is one thing that happened in a run, for Options.Trace.
+type Event struct {
+	// Kind is "deliver" or an action kind (read, reply, ..., send).
+	Kind string
+	// User is the username; Device the acting device ID ("" for deliver).
+	User, Device string
+	// MessageID is the message delivered or acted on (for send: the new
+	// message).
+	MessageID string
+	// Folder is where a delivery went, or the destination of a move.
+	Folder string
+	// Inbound marks the delivery of mail from outside the population
+	// (scenario inbound and spam), as opposed to mail a device sent.
+	Inbound bool
+	// Arrival is the simulated time inbound mail was scheduled to arrive
+	// (deliveries run in parallel, so they may finish out of order).
+	Arrival time.Time
+	// Sim is the simulated time of the event.
+	Sim time.Time
+}
+
+func (e *Engine) trace(ev Event) {
+	if e.o.Trace != nil {
+		ev.Sim = e.clock.Now()
+		e.o.Trace(ev)
+	}
 }
 
 // Phase is where a run is.
@@ -254,6 +288,9 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	s := e.plan.Scenario
 	duration := e.plan.Duration
 	settle := s.Settle
+	if e.o.Settle != nil {
+		settle = *e.o.Settle
+	}
 	e.clock = simclock.New(s.TimeScale, simEpoch)
 	started := time.Now()
 

@@ -29,11 +29,15 @@ type recipient struct {
 
 // delivery is one message for the injector to put on the server.
 type delivery struct {
-	from   string
-	rcpts  []recipient
-	id     string
-	raw    []byte
-	origin string // device ID that sent it, "" for inbound mail
+	from  string
+	rcpts []recipient
+	id    string
+	raw   []byte
+	// inbound is true for mail from outside the simulated population (the
+	// scenario's inbound and spam), false for mail a device sent.
+	inbound bool
+	// arrival is the simulated time inbound mail was scheduled to arrive.
+	arrival time.Time
 }
 
 // injector puts inbound mail on the server through target.delivery (LMTP,
@@ -129,9 +133,9 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 		return
 	}
 	in.e.delivered.Add(1)
+	in.e.trace(Event{Kind: "deliver", User: r.user.plan.Username, MessageID: d.id, Folder: r.folder, Inbound: d.inbound, Arrival: d.arrival})
 	in.e.recordChange(audit.Change{
 		User:      r.user.plan.Username,
-		Device:    d.origin,
 		Kind:      audit.ChangeKind("deliver"),
 		MessageID: d.id,
 		Folder:    r.folder,
@@ -429,6 +433,7 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	for _, addr := range to {
 		if u := t.e.byAddr[addr]; u != nil && id != "" {
 			t.e.delivered.Add(1)
+			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: "INBOX"})
 			t.e.recordChange(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
 				MessageID: id, Folder: "INBOX", Published: true})
 		}

@@ -226,11 +226,12 @@ func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string
 		rcpt = detailAddress(p.u.plan.Address, folder)
 	}
 	p.e.inj.enqueue(ctx, delivery{
-		from:   from,
-		rcpts:  []recipient{{addr: rcpt, user: p.u, folder: folder}},
-		id:     msg.ID,
-		raw:    msg.Raw,
-		origin: "",
+		from:    from,
+		rcpts:   []recipient{{addr: rcpt, user: p.u, folder: folder}},
+		id:      msg.ID,
+		raw:     msg.Raw,
+		inbound: true,
+		arrival: at,
 	})
 }
 
@@ -442,6 +443,7 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 	if c.MessageID != "" {
 		p.e.recordChange(c)
 	}
+	p.e.trace(Event{Kind: string(a.Kind), User: p.u.plan.Username, Device: d.ID(), MessageID: c.MessageID, Folder: a.Folder})
 	// A reply or forward also puts a new message in Sent.
 	if (a.Kind == clients.ActReply || a.Kind == clients.ActForward) && res.Sent != "" {
 		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: d.ID(), Kind: audit.ChangeKind(clients.ActSend),

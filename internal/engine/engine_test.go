@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// testRecorder counts commands by protocol and command.
+type testRecorder struct {
+	mu   sync.Mutex
+	cmds map[string]int
+	errs map[string]int
+}
+
+func newTestRecorder() *testRecorder {
+	return &testRecorder{cmds: map[string]int{}, errs: map[string]int{}}
+}
+
+func (r *testRecorder) Command(ev clients.CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := ev.Protocol + " " + ev.Command
+	r.cmds[k]++
+	if ev.Outcome != clients.OutcomeOK {
+		r.errs[k+" "+string(ev.Outcome)]++
+	}
+}
+func (r *testRecorder) Bytes(string, int64, int64)    {}
+func (r *testRecorder) Connection(string, int)        {}
+func (r *testRecorder) Login(string, clients.Outcome) {}
+
+func (r *testRecorder) count(k string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmds[k]
+}
+
+// tracer collects the run's events.
+type tracer struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (t *tracer) add(ev Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.events = append(t.events, ev)
+}
+
+func (t *tracer) kinds() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := map[string]int{}
+	for _, ev := range t.events {
+		m[ev.Kind]++
+	}
+	return m
+}
+
+// inbound returns, per user, the Message-IDs of inbound mail in the order
+// of their scheduled arrival.
+func (t *tracer) inbound() map[string][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	evs := append([]Event(nil), t.events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Arrival.Before(evs[j].Arrival) })
+	m := map[string][]string{}
+	for _, ev := range evs {
+		if ev.Kind == "deliver" && ev.Inbound {
+			m[ev.User] = append(m[ev.User], ev.MessageID)
+		}
+	}
+	return m
+}
+
+func mustPlan(t *testing.T, yaml string, opts scenarios.PlanOptions) *scenarios.Plan {
+	t.Helper()
+	s, err := scenarios.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+	p, err := scenarios.NewPlan(s, opts)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return p
+}
+
+type storeTruth struct{ s *mailserver.Server }
+
+func (st storeTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+	return st.s.UserState(user)
+}
+
+// runOnEmbedded runs plan against a fresh embedded server on loopback.
+func runOnEmbedded(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tracer) *Result {
+	t.Helper()
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for _, u := range plan.Users {
+		if err := srv.AddUser(u.Username, u.Password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{
+		Plan: plan,
+		Endpoints: Endpoints{
+			IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+			POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
+			Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
+			Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+		},
+		Recorder: rec,
+		Truth:    storeTruth{srv},
+		Logger:   slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if tr != nil {
+		o.Trace = tr.add
+	}
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := e.Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return res
+}
+
+// busyScenario makes people do a bit of everything quickly.
+const busyScenario = `
+version: 1
+name: busy
+seed: 7
+duration: 5s
+time_scale: 120
+settle: 4s
+audit: 500ms
+users: {count: 4, username: "user{n}", password: pass}
+groups:
+  - {name: pop3-office, share: 50%, devices: [pc-pop3, phone-imap], behavior: busy}
+  - {name: imap-everywhere, share: 50%, devices: [pc-imap, webmail], behavior: busy}
+behaviors:
+  busy:
+    inbound: {interval: 2m, size: {min: 2KiB, max: 40KiB}, attachments: 20%}
+    spam: {interval: 10m}
+    send: {interval: 4m, write_time: 30s}
+    on_new_mail: {read: 100%, reply: 40%, forward: 30%, flag: 40%, move: 30%, delete: 30%}
+    action_delay: 30s
+    action_repeat_delay: 5s
+    folders: [Archive, Projects]
+    session_length: 3m
+devices:
+  pc-pop3: {kind: pc, protocol: pop3, poll_interval: 1m, leave_on_server: true}
+  pc-imap: {kind: pc, protocol: imap, idle: true}
+  phone-imap: {kind: phone, protocol: imap, poll_interval: 2m}
+  webmail: {kind: webmail, protocol: imap, refresh: 1m}
+`
+
+// TestRunEveryProtocolAndAction runs a busy population end to end on the
+// embedded server and checks that mail was delivered, read, replied,
+// forwarded, flagged, filed, deleted and sent over every protocol, and that
+// no mail was lost.
+func TestRunEveryProtocolAndAction(t *testing.T) {
+	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{})
+	rec := newTestRecorder()
+	tr := &tracer{}
+	res := runOnEmbedded(t, plan, rec, tr)
+
+	kinds := tr.kinds()
+	for _, k := range []string{"deliver", "read", "reply", "forward", "flag", "move", "delete", "send"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %q happened in the run (events: %v)", k, kinds)
+		}
+	}
+	for _, c := range []string{"pop3 RETR", "pop3 UIDL", "imap UID STORE", "imap APPEND", "imap UID FETCH", "smtp DATA", "lmtp DATA"} {
+		if rec.count(c) == 0 {
+			t.Errorf("no %s command was sent (commands: %v)", c, rec.cmds)
+		}
+	}
+	if res.Delivered == 0 || res.Sent == 0 {
+		t.Errorf("delivered %d, sent %d; want both > 0", res.Delivered, res.Sent)
+	}
+	if !res.Audit.ServerChecked {
+		t.Error("the final audit did not read the server's state")
+	}
+	if res.Audit.Lost != 0 {
+		t.Errorf("lost %d messages on the embedded server: %+v", res.Audit.Lost, res.Audit.LostMessages)
+	}
+	if res.Users != 4 || res.Devices != 8 {
+		t.Errorf("users %d devices %d; want 4 and 8", res.Users, res.Devices)
+	}
+	// A move into a folder that does not exist yet is refused with
+	// [TRYCREATE]; the device creates it and moves again, as Thunderbird does.
+	errs := rec.errs
+	if n := errs["imap UID MOVE no"]; n > 0 && n <= rec.count("imap CREATE") {
+		delete(errs, "imap UID MOVE no")
+	}
+	if len(errs) > 0 {
+		t.Errorf("protocol errors on a correct server: %v", errs)
+	}
+}
+
+// TestRunDeterministic checks that the same seed gives the same arrival
+// schedule (the inbound Message-IDs of every user, in order) and another
+// seed another one.
+func TestRunDeterministic(t *testing.T) {
+	const yaml = `
+version: 1
+name: determinism
+seed: 3
+duration: 2s
+time_scale: 600
+settle: 0s
+users: {count: 3, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%, devices: [pc-imap], behavior: b}]
+behaviors:
+  b:
+    inbound: {interval: 2m}
+    on_new_mail: {read: 50%}
+devices:
+  pc-imap: {kind: pc, protocol: imap}
+`
+	inboundOf := func(seed int64) map[string][]string {
+		tr := &tracer{}
+		runOnEmbedded(t, mustPlan(t, yaml, scenarios.PlanOptions{Seed: &seed}), newTestRecorder(), tr)
+		return tr.inbound()
+	}
+	a, b, c := inboundOf(3), inboundOf(3), inboundOf(4)
+	const prefix = 3
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if len(a[u]) < prefix || len(b[u]) < prefix {
+			t.Fatalf("%s: too few deliveries to compare (%d, %d)", u, len(a[u]), len(b[u]))
+		}
+		if strings.Join(a[u][:prefix], ",") != strings.Join(b[u][:prefix], ",") {
+			t.Errorf("%s: same seed, different inbound mail:\n%v\n%v", u, a[u][:prefix], b[u][:prefix])
+		}
+		if len(c[u]) > 0 && c[u][0] == a[u][0] {
+			t.Errorf("%s: seeds 3 and 4 gave the same first message %s", u, a[u][0])
+		}
+	}
+}
+
+// TestDecideDependsOnSeedAndMessageOnly pins that a person's decisions on a
+// message depend only on their seed and its Message-ID.
+func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
+	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{})
+	e, err := New(Options{Plan: plan, Endpoints: Endpoints{
+		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := newPerson(e.users[0]), newPerson(e.users[0])
+	other := newPerson(e.users[1])
+	differ := 0
+	for i := range 200 {
+		id := "<" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "@example.com>"
+		id = id[:len(id)-1] + string(rune('0'+i%10)) + ">"
+		a, b := p1.decide(id), p2.decide(id)
+		if len(a) != len(b) {
+			t.Fatalf("decide(%s) differs for the same person: %v vs %v", id, a, b)
+		}
+		for j := range a {
+			if a[j].Kind != b[j].Kind || a[j].Folder != b[j].Folder {
+				t.Fatalf("decide(%s) differs for the same person: %v vs %v", id, a, b)
+			}
+		}
+		if len(other.decide(id)) != len(a) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Error("two people with different seeds decided alike on 200 messages")
+	}
+}
+
+// unconverged returns the unconverged count of a change kind by reason over
+// every user.
+func unconverged(r audit.Result, kind audit.ChangeKind) map[audit.Reason]int {
+	return r.Convergence[kind].Unconverged
+}
+
+// tWriter sends log lines to the test log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
