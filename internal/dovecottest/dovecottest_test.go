@@ -22,7 +22,7 @@ import (
 const ioTimeout = 20 * time.Second
 
 // dial connects to addr with a deadline on the whole connection.
-func dial(t *testing.T, addr string) net.Conn {
+func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
