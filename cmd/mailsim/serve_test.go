@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+)
+
+func TestServeCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	t.Setenv("MAILSIM_PASSWORD", "fromenv")
+	go func() {
+		done <- serveMail(ctx, []string{"--imap", "127.0.0.1:0", "--pop3", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
+			"--lmtp", "127.0.0.1:0", "--users", "3", "--metrics-addr", "127.0.0.1:0"}, pw, &stderr)
+		pw.Close()
+	}()
+
+	addrs := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "ready") {
+			break
+		}
+		name, addr, _ := strings.Cut(line, " ")
+		addrs[name] = addr
+	}
+	go io.Copy(io.Discard, pr)
+	for _, n := range []string{"imap", "pop3", "smtp", "lmtp", "metrics"} {
+		if addrs[n] == "" {
+			t.Fatalf("no %s address printed; got %v; stderr %s", n, addrs, stderr.String())
+		}
+	}
+
+	conn, err := net.DialTimeout("tcp", addrs["lmtp"], 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	lc := smtp.NewClientLMTP(conn)
+	msg := "Message-ID: <serve@test>\r\nSubject: hi\r\n\r\nbody\r\n"
+	if err := lc.SendMail("x@example.net", []string{"user3@example.com"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	lc.Close()
+
+	ic, err := net.DialTimeout("tcp", addrs["imap"], 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.SetDeadline(time.Now().Add(10 * time.Second))
+	c := imapclient.New(ic, nil)
+	if err := c.Login("user3", "fromenv").Wait(); err != nil {
+		t.Fatalf("login with $MAILSIM_PASSWORD: %v", err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages != 1 {
+		t.Fatalf("select: %v, %v", sel, err)
+	}
+	c.Logout().Wait()
+	c.Close()
+
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get(addrs["metrics"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`mailsim_server_commands_total{command="LOGIN",outcome="ok",protocol="imap"} 1`,
+		`mailsim_server_stored_messages{folder="inbox"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit code %d, stderr %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--users", "-1"}, {"--nope"}, {"extra"}} {
+		var out, errb strings.Builder
+		if code := serveMail(context.Background(), args, &out, &errb); code != exitScenario {
+			t.Errorf("%v: exit %d, want %d", args, code, exitScenario)
+		}
+	}
+}
