@@ -144,7 +144,8 @@ func (w *wire) pace(n int) {
 // timeout, TLS settings, Recorder and the network shaping of o.Profile.
 // With ep.TLS implicit the TLS handshake is done before dial returns; with
 // starttls the protocol code sends its STARTTLS command and calls
-// Conn.StartTLS.
+// Conn.StartTLS. ctx bounds the dial only: the caller closes the Conn when
+// its context ends (context.AfterFunc) and sets deadlines with Extend.
 func dial(ctx context.Context, o *Options, protocol string, ep scenarios.Endpoint) (*Conn, error) {
 	var nw scenarios.Network
 	if o != nil && o.Profile != nil {

@@ -142,3 +142,34 @@ func TestPOP3BadServers(t *testing.T) {
 		})
 	}
 }
+
+// TestPOP3NetworkDrop: a phone whose network drops mid-download fails the
+// poll with a closed-connection error (not a timeout) and leaves nothing
+// open.
+func TestPOP3NetworkDrop(t *testing.T) {
+	addr := scriptedPOP3(t, map[string]string{
+		"greeting": "+OK hi\r\n", "CAPA": "-ERR\r\n", "USER": "+OK\r\n", "PASS": "+OK\r\n",
+		"STAT": "+OK 1 10\r\n", "LIST": "+OK\r\n1 10\r\n.\r\n", "UIDL": "+OK\r\n1 u1\r\n.\r\n", "RETR": "hang",
+	})
+	rec := &c2Recorder{}
+	o := validOptions()
+	o.Profile = &scenarios.DeviceProfile{Name: "phone-pop3", Kind: scenarios.KindPhone, Protocol: scenarios.POP3,
+		Network: scenarios.Network{DisconnectEvery: 6 * time.Second}} // 100 ms of wall time at 60×
+	o.POP3 = scenarios.Endpoint{Addr: addr}
+	o.Recorder = rec
+	o.Timeout = 10 * time.Second
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.(*pop3Device).Poll(context.Background())
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("poll over a dropping network: %v", err)
+	}
+	if cmds := rec.take("pop3"); len(cmds) == 0 || cmds[len(cmds)-1] != "RETR:error" {
+		t.Errorf("commands %v, want RETR:error last", cmds)
+	}
+	if n := rec.open("pop3"); n != 0 {
+		t.Errorf("%d connections left open", n)
+	}
+}

@@ -258,6 +258,22 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("EHLO:error")) {
 		t.Errorf("commands %v", got)
 	}
+	// The same with a context that ends first.
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	slow := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Timeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = slow.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled submission: %v, want context.DeadlineExceeded", err)
+	}
 	ln.Close()
 	<-done
 	if err := sub.Submit(context.Background(), "a@b", nil, nil); err == nil {
