@@ -468,3 +468,23 @@ func TestQuantile(t *testing.T) {
 		t.Error("Quantile of no lags reported ok")
 	}
 }
+
+func TestStateCountsUsers(t *testing.T) {
+	a := New(Options{})
+	a.AddUser(UserSpec{Name: "a", Group: "g1"})
+	a.Record(Change{User: "b", Kind: Deliver, MessageID: "<m>", At: t0, Folder: "INBOX"})
+	st := a.State()
+	if st.Groups["g1"].Users != 1 || st.Groups[""].Users != 1 || st.Overall.Users != 2 || st.Overall.ConvergedUsers != 2 {
+		t.Fatalf("before AddUser(b): %+v", st)
+	}
+	a.AddUser(UserSpec{Name: "b", Group: "g2"})
+	a.AddUser(UserSpec{Name: "a", Group: "g2"}) // moves to another group
+	a.Audit()
+	st = a.State()
+	if _, ok := st.Groups[""]; ok || st.Groups["g2"].Users != 2 || st.Groups["g1"].Users != 0 || st.Overall.Users != 2 {
+		t.Fatalf("after AddUser: %+v", st.Groups)
+	}
+	if ks := st.Changes[Deliver]; ks.Changes != 1 || ks.Converged != 1 {
+		t.Errorf("deliver to a user without devices = %+v, want trivially converged", ks)
+	}
+}

@@ -48,6 +48,8 @@ type Auditor struct {
 	usersMu sync.RWMutex
 	users   map[string]*user
 	order   []*user
+	// registered counts users per group, for State.
+	registered map[string]int
 
 	dirtyMu sync.Mutex
 	dirty   []*user
@@ -61,8 +63,9 @@ type Auditor struct {
 }
 
 type user struct {
-	name  string
-	dirty atomic.Bool
+	name     string
+	dirty    atomic.Bool
+	regGroup string // group counted in Auditor.registered; guarded by usersMu
 
 	mu    sync.Mutex // guards spec and inbox
 	spec  UserSpec
@@ -114,6 +117,7 @@ func New(o Options) *Auditor {
 		now:         o.Now,
 		onConverged: o.OnConverged,
 		users:       make(map[string]*user),
+		registered:  make(map[string]int),
 		groups:      make(map[string]*groupAgg),
 	}
 }
@@ -128,7 +132,11 @@ func (a *Auditor) AddUser(u UserSpec) {
 		us = &user{name: u.Name}
 		a.users[u.Name] = us
 		a.order = append(a.order, us)
+	} else {
+		a.registered[us.regGroup]--
 	}
+	us.regGroup = u.Group
+	a.registered[u.Group]++
 	a.usersMu.Unlock()
 	us.mu.Lock()
 	us.spec = u
@@ -150,6 +158,7 @@ func (a *Auditor) lookup(name string) *user {
 		u = &user{name: name, spec: UserSpec{Name: name}}
 		a.users[name] = u
 		a.order = append(a.order, u)
+		a.registered[""]++
 	}
 	return u
 }

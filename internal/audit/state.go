@@ -24,11 +24,11 @@ type State struct {
 // yet count as converged with an empty union.
 func (a *Auditor) State() State {
 	a.usersMu.RLock()
-	users := make(map[string]int)
-	for _, u := range a.order {
-		u.mu.Lock()
-		users[u.spec.Group]++
-		u.mu.Unlock()
+	users := make(map[string]int, len(a.registered))
+	for g, n := range a.registered {
+		if n > 0 {
+			users[g] = n
+		}
 	}
 	a.usersMu.RUnlock()
 

@@ -221,6 +221,17 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 	return out
 }
 
+// withProtocols makes sure the client protocols of the contract are present,
+// empty when no command of theirs ran.
+func withProtocols(m CommandMap) CommandMap {
+	for _, p := range []string{"imap", "pop3", "smtp"} {
+		if m[p] == nil {
+			m[p] = map[string]Command{}
+		}
+	}
+	return m
+}
+
 func ms(sec float64, count uint64) Num {
 	if count == 0 || math.IsNaN(sec) || math.IsInf(sec, 0) {
 		return NaN()
@@ -269,7 +280,7 @@ func Build(in Input) *Report {
 		Messages: Messages{
 			Delivered: in.Delivered, Sent: in.Sent, Lost: res.Lost, ServerChecked: res.ServerChecked,
 		},
-		Commands:        commandMap(in.Commands),
+		Commands:        withProtocols(commandMap(in.Commands)),
 		AuditorCommands: commandMap(in.AuditorCommands),
 		Divergence: Divergence{
 			Final: FinalDivergence{

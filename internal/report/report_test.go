@@ -147,6 +147,18 @@ func TestJSONContractKeys(t *testing.T) {
 	}
 }
 
+func TestJSONEmptyInput(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Build(Input{Scenario: "empty"}).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"pop3": {}`, `"smtp": {}`, `"thresholds": []`, `"convergence": {}`, `"auditor_commands": {}`, `"shard": "1/1"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("JSON of an empty run lacks %s:\n%s", want, buf.String())
+		}
+	}
+}
+
 func TestJSONRoundTrip(t *testing.T) {
 	r := Build(sampleInput(t, "p99(imap.FETCH) < 5ms", "p99(smtp.DATA) < 1s"))
 	var buf bytes.Buffer
