@@ -109,7 +109,7 @@ func printScenarioError(w io.Writer, cmd string, err error) {
 		for _, e := range errs {
 			fmt.Fprintln(w, e)
 		}
-		fmt.Fprintf(w, "mailsim %s: %d error(s) in the scenario\n", cmd, len(errs))
+		fmt.Fprintf(w, "mailsim %s: %d problem(s) in the scenario\n", cmd, len(errs))
 		return
 	}
 	fmt.Fprintf(w, "mailsim %s: %v\n", cmd, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -40,15 +39,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := scenarios.Load(pos[0], nil)
 	if err != nil {
-		var errs scenarios.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e)
-			}
-			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(errs), pos[0])
-		} else {
-			fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
-		}
+		printScenarioError(stderr, "validate", err)
 		return exitScenario
 	}
 	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: *users, Seed: seed, Shard: shard})
