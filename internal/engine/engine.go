@@ -198,8 +198,8 @@ func New(o Options) (*Engine, error) {
 		byAddr: make(map[string]*user),
 	}
 	e.phase.Store(PhaseStarting)
-	// The simulated clock starts at a fixed, seed-independent epoch so that
-	// message dates are reproducible run to run; it is restarted in Run.
+	// The simulated clock starts at a fixed epoch so that message dates are
+	// reproducible run to run. Devices share it from their creation on.
 	e.clock = simclock.New(s.TimeScale, simEpoch)
 	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() }, OnConverged: o.OnConverged})
 	e.inj = newInjector(e, o.InjectorWorkers)
@@ -291,7 +291,6 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if e.o.Settle != nil {
 		settle = *e.o.Settle
 	}
-	e.clock = simclock.New(s.TimeScale, simEpoch)
 	started := time.Now()
 
 	devCtx, stopDevices := context.WithCancel(ctx)
