@@ -148,7 +148,7 @@ func build(rng *rand.Rand, h Header, size int64, attachment bool, lead string) M
 
 	remaining := func() int64 { return size - int64(b.Len()) }
 	if !attachment {
-		writeField(&b, "Content-Type", "text/plain; charset=utf-8; format=flowed")
+		writeField(&b, "Content-Type", "text/plain; charset=utf-8")
 		writeField(&b, "Content-Transfer-Encoding", "7bit")
 		b.WriteString("\r\n")
 		b.WriteString(lead)
@@ -213,47 +213,57 @@ func writeRefs(b *bytes.Buffer, refs string) { writeField(b, "References", refs)
 // writeText writes paragraphs of plausible words, wrapped at 72 columns,
 // until about n bytes are written (at least one line).
 func writeText(rng *rand.Rand, b *bytes.Buffer, n int64) {
+	const width = 72
 	start := b.Len()
-	written := func() int64 { return int64(b.Len() - start) }
-	for first := true; first || written() < n-2; first = false {
-		// A paragraph of 3 to 8 sentences.
-		var para strings.Builder
+	for first := true; first || int64(b.Len()-start) < n-2; first = false {
+		col := 0
+		word := func(w string, capital bool, stop bool) {
+			l := len(w)
+			if stop {
+				l++
+			}
+			switch {
+			case col > 0 && col+1+l > width:
+				b.WriteString("\r\n")
+				col = 0
+			case col > 0:
+				b.WriteByte(' ')
+				col++
+			}
+			if capital {
+				b.WriteByte(w[0] - 'a' + 'A')
+				b.WriteString(w[1:])
+			} else {
+				b.WriteString(w)
+			}
+			if stop {
+				b.WriteByte('.')
+			}
+			col += l
+		}
+		afterDots := false
 		if rng.IntN(12) == 0 {
 			// People trail off; a line starting with "." needs dot-stuffing.
-			para.WriteString("...")
+			b.WriteString("...")
+			col, afterDots = 3, true
 		}
-		for s, ns := 0, 3+rng.IntN(6); s < ns; s++ {
-			if para.Len() > 0 && !strings.HasSuffix(para.String(), "...") {
-				para.WriteByte(' ')
-			}
-			para.WriteString(sentence(rng, 5+rng.IntN(12)))
-		}
-		wrap(b, para.String(), 72, n-written())
-		b.WriteString("\r\n")
-	}
-}
-
-// wrap writes text wrapped at width columns, stopping after the line that
-// brings the written total over limit.
-func wrap(b *bytes.Buffer, text string, width int, limit int64) {
-	start := b.Len()
-	line := 0
-	for _, w := range strings.Fields(text) {
-		if line > 0 && line+1+len(w) > width {
-			b.WriteString("\r\n")
-			line = 0
-			if int64(b.Len()-start) >= limit {
-				return
+		// A paragraph of 3 to 8 sentences, stopping early at the size.
+		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(b.Len()-start) < n-2); s++ {
+			nw := 5 + rng.IntN(12)
+			for i := 0; i < nw; i++ {
+				w := words[rng.IntN(len(words))]
+				if afterDots {
+					// Right after a leading "...": no space.
+					b.WriteString(w)
+					col += len(w)
+					afterDots = false
+					continue
+				}
+				word(w, i == 0, i == nw-1)
 			}
 		}
-		if line > 0 {
-			b.WriteByte(' ')
-			line++
-		}
-		b.WriteString(w)
-		line += len(w)
+		b.WriteString("\r\n\r\n")
 	}
-	b.WriteString("\r\n")
 }
 
 // writeBase64 writes about n bytes of base64 lines (76 characters) of
