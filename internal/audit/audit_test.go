@@ -488,3 +488,19 @@ func TestStateCountsUsers(t *testing.T) {
 		t.Errorf("deliver to a user without devices = %+v, want trivially converged", ks)
 	}
 }
+
+func TestExamples(t *testing.T) {
+	r := newRig("u1", "g", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 0})
+	for i := range MaxExamples + 2 {
+		id := fmt.Sprintf("<r%d>", i)
+		r.server.put("u1", id, "INBOX", 0)
+		r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Read, MessageID: id, At: t0, Flags: view.Seen})
+	}
+	res := final(t, r)
+	if len(res.Examples) != MaxExamples {
+		t.Fatalf("%d examples, want %d", len(res.Examples), MaxExamples)
+	}
+	if e := res.Examples[0]; e.Reason != ReasonPOP3LocalOnly || e.Device != "u1/phone" || e.Change.Kind != Read {
+		t.Errorf("example = %+v", e)
+	}
+}

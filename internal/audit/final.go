@@ -61,6 +61,18 @@ type LostMessage struct {
 // MaxLostListed bounds Result.LostMessages.
 const MaxLostListed = 1000
 
+// MaxExamples bounds Result.Examples per change kind and reason.
+const MaxExamples = 5
+
+// Example is one unconverged change with the device that decided its
+// reason.
+type Example struct {
+	Change Change
+	Reason Reason
+	// Device is the device the change did not reach (for that reason).
+	Device string
+}
+
 // Result is the final audit of a run.
 type Result struct {
 	// Users and Devices audited.
@@ -76,6 +88,9 @@ type Result struct {
 	Delivered, Sent, Lost int
 	// LostMessages lists the first MaxLostListed lost messages, sorted.
 	LostMessages []LostMessage
+	// Examples lists, for each change kind and reason, up to
+	// MaxExamples unconverged changes, to look into.
+	Examples []Example
 	// ServerChecked is false when Final ran without a Truth: lost mail was
 	// then not counted and reasons that need the server's state were not
 	// looked for.
@@ -106,6 +121,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 		lost        int
 	}
 	byGroup := make(map[string]*extra)
+	examples := make(map[kindReason]int)
 	for _, u := range users {
 		if err := ctx.Err(); err != nil {
 			return Result{}, fmt.Errorf("audit: %w", err)
@@ -127,13 +143,17 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			byGroup[u.group] = ex
 		}
 		for _, p := range u.pending {
-			r := p.finalReason(u, devs, views, server)
+			r, dev := p.finalReason(u, devs, views, server)
 			m := ex.unconverged[p.c.Kind]
 			if m == nil {
 				m = make(map[Reason]int)
 				ex.unconverged[p.c.Kind] = m
 			}
 			m[r]++
+			if examples[kindReason{p.c.Kind, r}] < MaxExamples {
+				examples[kindReason{p.c.Kind, r}]++
+				res.Examples = append(res.Examples, Example{Change: p.c, Reason: r, Device: dev})
+			}
 		}
 		if server != nil {
 			for _, id := range sortedKeys(u.messages) {
@@ -245,8 +265,8 @@ func onAnyDevice(views []view.Snapshot, id string) bool {
 
 // finalReason classifies a change that did not converge: the most
 // fundamental reason over the devices it did not reach.
-func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Snapshot, server *view.Snapshot) Reason {
-	best := ReasonPending
+func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Snapshot, server *view.Snapshot) (Reason, string) {
+	best, dev := ReasonPending, ""
 	for _, id := range p.waiting {
 		i := deviceIndex(devs, id)
 		if i < 0 {
@@ -254,13 +274,13 @@ func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Sna
 		}
 		r := p.deviceReason(u, views[i], views, server)
 		if reasonRank(r) < reasonRank(best) {
-			best = r
+			best, dev = r, id
 		}
 	}
 	if best == ReasonPending {
 		best = ReasonNotShown
 	}
-	return best
+	return best, dev
 }
 
 // deviceReason says why v does not show the change, from what the views and

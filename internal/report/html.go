@@ -99,6 +99,21 @@ func (r *Report) charts() []template.HTML {
 		}
 		lag = append(lag, series{name: k, ys: ys})
 	}
+	// Keep the buckets from the first to the last with a lag in them.
+	lo, hi := len(cats), -1
+	for _, s := range lag {
+		for i, y := range s.ys {
+			if y > 0 {
+				lo, hi = min(lo, i), max(hi, i)
+			}
+		}
+	}
+	if hi >= lo {
+		cats = cats[lo : hi+1]
+		for i := range lag {
+			lag[i].ys = lag[i].ys[lo : hi+1]
+		}
+	}
 	pct := func(v float64) string { return trimFloat(100*v) + "%" }
 	num := trimFloat
 	return []template.HTML{

@@ -92,6 +92,9 @@ type Report struct {
 	Groups map[string]Group `json:"groups"`
 	// Load summarises the client load.
 	Load Load `json:"load"`
+	// UnconvergedExamples are a few unconverged changes per kind and
+	// reason, to look into.
+	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
@@ -113,6 +116,17 @@ type Messages struct {
 type LostMessage struct {
 	User      string `json:"user"`
 	MessageID string `json:"message_id"`
+}
+
+// UnconvergedExample is one change that did not reach every device.
+type UnconvergedExample struct {
+	Change    string    `json:"change"`
+	Reason    string    `json:"reason"`
+	User      string    `json:"user"`
+	Origin    string    `json:"origin_device"` // "" for a delivery
+	Device    string    `json:"device"`        // a device it did not reach
+	MessageID string    `json:"message_id"`
+	At        time.Time `json:"at"` // simulated
 }
 
 // CommandMap holds command figures by protocol and command.
@@ -318,6 +332,13 @@ func Build(in Input) *Report {
 	}
 	for _, l := range res.LostMessages {
 		r.Messages.LostIDs = append(r.Messages.LostIDs, LostMessage{User: l.User, MessageID: l.MessageID})
+	}
+	r.UnconvergedExamples = []UnconvergedExample{}
+	for _, e := range res.Examples {
+		r.UnconvergedExamples = append(r.UnconvergedExamples, UnconvergedExample{
+			Change: string(e.Change.Kind), Reason: string(e.Reason), User: e.Change.User, Origin: e.Change.Device,
+			Device: e.Device, MessageID: e.Change.MessageID, At: e.Change.At,
+		})
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")

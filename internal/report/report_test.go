@@ -114,7 +114,7 @@ func TestJSONContractKeys(t *testing.T) {
 		"convergence.read.changes", "convergence.read.converged", "convergence.read.p50_s", "convergence.read.p99_s",
 		"convergence.read.unconverged.pop3-local-only",
 		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
-		"thresholds",
+		"thresholds", "unconverged_examples", "groups.pop3-office.convergence.deliver.histogram", "load.error_rate", "timeline",
 	}
 	for _, p := range paths {
 		var cur any = doc
