@@ -346,13 +346,16 @@ cmd_start() {
 		echo 8192 >"$inotify" 2>/dev/null || true
 	fi
 
-	local fixed=${IMAP_PORT:+y}${POP3_PORT:+y}${LMTP_PORT:+y}${METRICS_PORT:+y}
+	local port fixed=${IMAP_PORT:+y}${POP3_PORT:+y}${LMTP_PORT:+y}${METRICS_PORT:+y}
 	local attempt ok=
 	for ((attempt = 1; attempt <= 5; attempt++)); do
 		IMAP_PORT=${IMAP_PORT:-$(free_port)}
 		POP3_PORT=${POP3_PORT:-$(free_port "$IMAP_PORT")}
 		LMTP_PORT=${LMTP_PORT:-$(free_port "$IMAP_PORT" "$POP3_PORT")}
 		METRICS_PORT=${METRICS_PORT:-$(free_port "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT")}
+		for port in "$IMAP_PORT" "$POP3_PORT" "$LMTP_PORT" "$METRICS_PORT"; do
+			case $port in '' | *[!0-9]*) die "bad port '$port'" ;; esac
+		done
 		render_conf >"$CONF"
 		doveconf -c "$CONF" -n >"$DIR/etc/doveconf-n.txt" ||
 			die "configuration check failed for $CONF"
@@ -371,7 +374,7 @@ cmd_start() {
 		die "dovecot did not start; see $DIR/log/dovecot.log"
 	}
 
-	local port t
+	local t
 	# the daemon writes its pid file after it has detached
 	for ((t = 0; t < 100; t++)); do
 		master_pid "$DIR" >/dev/null && break
