@@ -161,10 +161,11 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
+	rec := in.e.o.Recorder
+	conn = &countingConn{Conn: conn, rec: rec, protocol: proto}
 	if dl.TLS == scenarios.TLSImplicit {
 		conn = tls.Client(conn, in.tlsConfig(dl.Addr))
 	}
-	rec := in.e.o.Recorder
 	rec.Connection(proto, 1)
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
 	var c *smtp.Client
@@ -366,6 +367,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) erro
 	if err != nil {
 		return fmt.Errorf("imap-append %s: %w", dl.Addr, err)
 	}
+	conn = &countingConn{Conn: conn, rec: rec, protocol: "imap"}
 	if dl.TLS == scenarios.TLSImplicit {
 		conn = tls.Client(conn, in.tlsConfig(dl.Addr))
 	}

@@ -63,6 +63,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
+	conn = &countingConn{Conn: conn, rec: rec, protocol: "imap"}
 	var c *imapclient.Client
 	switch t.Endpoint.TLS {
 	case scenarios.TLSImplicit:
