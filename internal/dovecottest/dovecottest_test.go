@@ -50,6 +50,7 @@ func (deadlineDialer) Dial(network, addr string) (net.Conn, error) {
 }
 
 func TestStartInstance(t *testing.T) {
+	t.Parallel()
 	inst := Start(t, 3)
 	for name, addr := range map[string]string{"imap": inst.IMAP, "pop3": inst.POP3, "lmtp": inst.LMTP} {
 		host, _, err := net.SplitHostPort(addr)
@@ -78,6 +79,7 @@ func TestStartInstance(t *testing.T) {
 }
 
 func TestIMAPLoginAndFolders(t *testing.T) {
+	t.Parallel()
 	inst := Start(t, 2)
 	c := imapclient.New(dial(t, inst.IMAP), nil)
 	defer c.Close()
@@ -118,6 +120,7 @@ func TestIMAPLoginAndFolders(t *testing.T) {
 }
 
 func TestLMTPDeliverySeenOverPOP3(t *testing.T) {
+	t.Parallel()
 	inst := Start(t, 2)
 	lc := smtp.NewClientLMTP(dial(t, inst.LMTP))
 	defer lc.Close()
@@ -187,6 +190,7 @@ func TestLMTPDeliverySeenOverPOP3(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
 	inst := Start(t, 1)
 	c := imapclient.New(dial(t, inst.IMAP), nil)
 	defer c.Close()
@@ -244,6 +248,7 @@ func scrape(t *testing.T, url string) string {
 }
 
 func TestParseEnvRejectsIncompleteOutput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
