@@ -162,8 +162,10 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		Logger: log,
 	})
 	if err != nil {
+		// New only checks and builds the population (device profiles,
+		// fetch items); it does not touch the network.
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
-		return exitFailure
+		return exitScenario
 	}
 	sampler := newSampler(eng, client, tgt, timeline)
 	harness = metrics.NewHarness(reg, metrics.HarnessOptions{
