@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/mailsim/mailsim/internal/dovecottest"
 )
@@ -182,6 +186,7 @@ func TestDovecotCollectorAgainstDovecot(t *testing.T) {
 	for _, m := range mismatches {
 		t.Error(m)
 	}
+	promtoolCheck(t, fams)
 	var selects uint64
 	for _, f := range fams {
 		if f.GetName() != "mailsim_server_command_duration_seconds" {
@@ -198,5 +203,33 @@ func TestDovecotCollectorAgainstDovecot(t *testing.T) {
 	}
 	if selects != rounds+1 {
 		t.Errorf("SELECT duration count = %d, want %d", selects, rounds+1)
+	}
+}
+
+// promtoolCheck runs "promtool check metrics" over fams when promtool is
+// installed (CI installs it; elsewhere the check is skipped with a note).
+func promtoolCheck(t *testing.T, fams []*dto.MetricFamily) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed")
+		}
+		t.Log("promtool not installed: skipping promtool check metrics")
+		return
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
+	cmd.Stdin = &buf
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
