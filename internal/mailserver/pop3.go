@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // pop3Commands are the POP3 command names recorded as themselves.
@@ -47,8 +49,9 @@ func (s *Server) servePOP3(ln net.Listener) {
 
 // popMsg is one message of a POP3 maildrop.
 type popMsg struct {
-	msg     *message
-	deleted bool
+	msg       *message
+	deleted   bool
+	retrieved bool // RETR was sent: \Seen is set at QUIT
 }
 
 // pop3Session is one POP3 connection (RFC 1939, RFC 2449 CAPA, RFC 5034
@@ -370,6 +373,7 @@ func (p *pop3Session) retr(cmd, arg string) (string, bool, error) {
 		body = topLines(m, n)
 		p.bw.WriteString("+OK\r\n")
 	} else {
+		p.drop[i].retrieved = true
 		p.bw.WriteString(fmt.Sprintf("+OK %d octets\r\n", m.size()))
 	}
 	if err := writeDotStuffed(p.bw, body, func() error { return p.flush() }); err != nil {
@@ -422,22 +426,38 @@ func writeDotStuffed(w *bufio.Writer, b []byte, flush func() error) error {
 	return err
 }
 
-// quit ends the session; in the TRANSACTION state it first enters UPDATE
-// and expunges the messages marked deleted, which IMAP sessions then see.
+// quit ends the session; in the TRANSACTION state it first enters UPDATE:
+// it expunges the messages marked deleted and, like Dovecot with its
+// default pop3_no_flag_updates=no, sets \Seen on the retrieved ones. IMAP
+// sessions see both.
 func (p *pop3Session) quit() (string, bool, error) {
 	if p.user == nil {
 		return OutcomeOK, true, p.reply(true, "bye")
 	}
 	del := make(map[*message]bool)
+	seen := make(map[*message]bool)
 	for _, m := range p.drop {
-		if m.deleted {
+		switch {
+		case m.deleted:
 			del[m.msg] = true
+		case m.retrieved:
+			seen[m.msg] = true
 		}
 	}
 	removed := 0
-	if len(del) > 0 {
+	if len(del)+len(seen) > 0 {
 		p.user.mu.Lock()
 		if !p.inbox.deleted {
+			if len(seen) > 0 {
+				for i, m := range p.inbox.msgs {
+					if seen[m] && !m.hasFlag(imap.FlagSeen) {
+						if nf, err := applyFlags(m.flags, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}); err == nil {
+							m.flags = nf
+							p.inbox.queueFlagsLocked(uint32(i)+1, m, nil)
+						}
+					}
+				}
+			}
 			removed = len(p.srv.store.expungeLocked(p.inbox, func(m *message) bool { return del[m] }))
 		}
 		p.user.mu.Unlock()

@@ -127,6 +127,8 @@ func (s *Server) deliver(u *user, folder string, msg *message) {
 		var err error
 		if mb, err = s.store.createLocked(u, folder, ""); err != nil {
 			mb = u.mailboxLocked("INBOX")
+		} else {
+			mb.subscribed = true // lda_mailbox_autosubscribe
 		}
 	}
 	s.store.appendLocked(mb, msg)
