@@ -1,6 +1,7 @@
 package mailserver
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -414,5 +415,58 @@ func errorsAs(err error, target interface{}) bool { return err != nil && errors.
 func clientTLS(cfg *tls.Config) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(cfg.Certificates[0].Leaf)
-	return &tls.Config{RootCAs: pool}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+func TestSTARTTLS(t *testing.T) {
+	cfg, err := SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newCountingRecorder()
+	_, addrs := testServer(t, Options{TLS: cfg, Recorder: rec})
+
+	ic, err := imapclient.NewStartTLS(dial(t, addrs.IMAP), &imapclient.Options{TLSConfig: clientTLS(cfg)})
+	if err != nil {
+		t.Fatalf("imap starttls: %v", err)
+	}
+	defer ic.Close()
+	if err := ic.Login("alice", "secret").Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	sc, err := smtp.NewClientStartTLS(dial(t, addrs.SMTP), clientTLS(cfg))
+	if err != nil {
+		t.Fatalf("smtp starttls: %v", err)
+	}
+	defer sc.Close()
+	if err := sc.Auth(sasl.NewPlainClient("", "alice", "secret")); err != nil {
+		t.Fatal(err)
+	}
+
+	r := newRaw(t, addrs.POP3)
+	r.until("+OK")
+	r.send("CAPA\r\n")
+	if l := r.until("STLS"); l != "STLS" {
+		t.Fatalf("CAPA lacks STLS")
+	}
+	r.until(".")
+	r.send("STLS\r\n")
+	r.until("+OK")
+	tc := tls.Client(r.c, clientTLS(cfg))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("pop3 stls handshake: %v", err)
+	}
+	tr := &rawSession{t: t, c: tc, br: bufio.NewReader(tc)}
+	tr.send("USER alice\r\nPASS secret\r\nSTAT\r\nQUIT\r\n")
+	tr.until("+OK")
+	tr.until("+OK logged in")
+	if l := tr.until("+OK"); l != "+OK 0 0" {
+		t.Errorf("STAT over TLS = %q", l)
+	}
+	for _, key := range []string{"imap STARTTLS ok", "smtp STARTTLS ok", "pop3 STLS ok"} {
+		if rec.count(key) != 1 {
+			t.Errorf("%s recorded %d times", key, rec.count(key))
+		}
+	}
 }
