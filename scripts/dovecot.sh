@@ -299,7 +299,7 @@ EOF
 }
 
 cmd_start() {
-	[ $# -ge 1 ] && [ $# -le 2 ] || usage
+	if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 	[ "$(id -u)" -eq 0 ] || die "must run as root (Dovecot drops privileges itself)"
 	command -v dovecot >/dev/null ||
 		die "dovecot not installed (apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd)"
