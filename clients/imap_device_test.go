@@ -68,7 +68,7 @@ type imapEnv struct {
 	rng   *rand.Rand
 }
 
-func newIMAPEnv(t *testing.T) *imapEnv {
+func newIMAPEnv(t testing.TB) *imapEnv {
 	t.Helper()
 	srv := mailserver.New(mailserver.Options{Domain: "example.com"})
 	for _, u := range []string{"alice", "bob"} {
@@ -86,7 +86,9 @@ func newIMAPEnv(t *testing.T) *imapEnv {
 
 // deliver puts a new message into alice's INBOX over LMTP and returns its
 // Message-ID.
-func (e *imapEnv) deliver(t *testing.T, size int64) string {
+func (e *imapEnv) deliverB(t testing.TB, size int64) string { return e.deliver(t, size) }
+
+func (e *imapEnv) deliver(t testing.TB, size int64) string {
 	t.Helper()
 	m := e.gen.New(e.rng, "carol@example.net", []string{"alice@example.com"}, size, false, time.Now())
 	conn, err := net.DialTimeout("tcp", e.addrs.LMTP, 5*time.Second)
@@ -446,4 +448,50 @@ func TestIMAPLoginRefused(t *testing.T) {
 	if v := d.View(); len(v.Messages) != 0 || !v.Synced.IsZero() {
 		t.Errorf("view %+v after refused logins", v)
 	}
+}
+
+func TestIMAPPhoneReconnectsAfterDrops(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	opened := 0
+	o := env.options(scenarios.KindPhone, &connCounter{imapRecorder: rec, opened: &opened}, func(p *scenarios.DeviceProfile) {
+		p.Idle = true
+		p.PollInterval = 10 * time.Minute
+		// 200 ms of wall time at scale 600: the network drops the
+		// connection under the IDLE again and again.
+		p.Network.DisconnectEvery = 2 * time.Minute
+	})
+	d := startDevice(t, o)
+	first := env.deliver(t, 1000)
+	waitView(t, d, "first message", hasAll(first))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec.mu.Lock()
+		n := opened
+		rec.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d connections opened; the drops were not retried", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	later := env.deliver(t, 1000)
+	waitView(t, d, "mail after the drops", hasAll(first, later))
+}
+
+// connCounter counts opened connections on top of imapRecorder.
+type connCounter struct {
+	*imapRecorder
+	opened *int
+}
+
+func (c *connCounter) Connection(p string, delta int) {
+	c.mu.Lock()
+	if delta > 0 {
+		*c.opened++
+	}
+	c.mu.Unlock()
+	c.imapRecorder.Connection(p, delta)
 }

@@ -2,7 +2,6 @@ package clients
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -231,10 +230,4 @@ func drainFetch(m *imapclient.FetchMessageData) {
 			_, _ = io.Copy(io.Discard, b.Literal)
 		}
 	}
-}
-
-// isNetError reports whether err is a connection-level failure.
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }

@@ -1,0 +1,110 @@
+package clients
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIMAPCommand measures the CPU of one IMAP command: a UID FETCH
+// (FLAGS) over 20 messages plus a UID STORE, as a syncing device sends
+// them. The server runs in the same process, so cpu-ns/cmd is client and
+// server together: an upper bound of the client's share.
+func BenchmarkIMAPCommand(b *testing.B) {
+	env := newIMAPEnv(b)
+	for i := 0; i < 20; i++ {
+		env.deliverB(b, 2000)
+	}
+	o := env.options(scenarios.KindPC, nil, nil)
+	dev, err := newIMAPDevice(o, scenarios.KindPC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := dev.dialIMAP(context.Background(), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	if _, err := s.selectBox("INBOX", false); err != nil {
+		b.Fatal(err)
+	}
+	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+	one := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 1}}
+	flags := &imap.FetchOptions{UID: true, Flags: true}
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.fetch(all, flags, false, func(fetched) {}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.do("UID STORE", func() error {
+			return s.c.Store(one, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(2*b.N), "cpu-ns/cmd")
+}
+
+// BenchmarkIMAPIdleDeviceMemory measures the memory of idle simulated PC
+// devices (one connection IDLEing on INBOX each): heap in use plus
+// goroutine stacks, per device, after all of them are idle. The in-process
+// server's per-session state is included. Run with -benchtime=1x.
+func BenchmarkIMAPIdleDeviceMemory(b *testing.B) {
+	const n = 200
+	env := newIMAPEnv(b)
+	env.deliverB(b, 2000)
+	for i := 0; i < b.N; i++ {
+		before := liveBytes()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		devs := make([]Device, n)
+		for j := range devs {
+			o := env.options(scenarios.KindPC, nil, func(p *scenarios.DeviceProfile) {
+				p.Connections, p.FetchImmediate = 1, false
+			})
+			d, err := New(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			devs[j] = d
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = d.Run(ctx) }()
+		}
+		for _, d := range devs {
+			for d.View().Synced.IsZero() {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // let every device enter IDLE
+		after := liveBytes()
+		b.ReportMetric(float64(after-before)/n, "bytes/device")
+		cancel()
+		wg.Wait()
+	}
+}
+
+func liveBytes() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
