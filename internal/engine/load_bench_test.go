@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// loadScenario is scripts/loadbench/idle-phones.yaml without its target:
+// every user has an IMAP phone IDLEing on INBOX and a PC polling every 10
+// simulated minutes, over POP3 for half the users and over IMAP (no IDLE, one
+// kept connection) for the other half; office mail at time_scale 10.
+const loadScenario = `
+version: 1
+name: load
+seed: 1
+duration: 20s
+time_scale: 10
+ramp_up: 10s
+settle: 1s
+audit: 5s
+users: {count: 1000, username: "user{n}", password: pass}
+groups:
+  - {name: pop3-pc, share: 50%, devices: [pc-pop3, phone-push], behavior: office}
+  - {name: imap-pc, share: 50%, devices: [pc-imap-poll, phone-push], behavior: office}
+behaviors:
+  office:
+    inbound: {interval: 15m, size: {min: 2KiB, max: 64KiB}, attachments: 10%}
+    send: {interval: 4h, write_time: 2m}
+    on_new_mail: {read: 90%, reply: 10%, forward: 2%, flag: 5%, move: 10%, delete: 10%}
+    action_delay: 5m
+    action_repeat_delay: 10s
+    folders: [Archive]
+    session_length: 20m
+devices:
+  pc-pop3: {poll_interval: 10m}
+  pc-imap-poll: {kind: pc, protocol: imap, idle: false, connections: 1, poll_interval: 10m}
+  phone-push: {kind: phone, protocol: imap, idle: true, connections: 1, window: 100}
+hand: {pc: 70%, phone: 30%}
+`
+
+// loadRecorder counts commands, failed commands and open connections.
+type loadRecorder struct {
+	commands, errors  atomic.Int64
+	conns, peakConns  atomic.Int64
+	loginOK, loginBad atomic.Int64
+}
+
+func (r *loadRecorder) Command(ev clients.CommandEvent) {
+	r.commands.Add(1)
+	if ev.Outcome != clients.OutcomeOK {
+		r.errors.Add(1)
+	}
+}
+
+func (r *loadRecorder) Bytes(string, int64, int64) {}
+
+func (r *loadRecorder) Connection(_ string, delta int) {
+	n := r.conns.Add(int64(delta))
+	for {
+		p := r.peakConns.Load()
+		if n <= p || r.peakConns.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+func (r *loadRecorder) Login(_ string, o clients.Outcome) {
+	if o == clients.OutcomeOK {
+		r.loginOK.Add(1)
+	} else {
+		r.loginBad.Add(1)
+	}
+}
+
+// loadTruth reads the embedded server's state directly for the final audit.
+type loadTruth struct{ s *mailserver.Server }
+
+func (t loadTruth) UserState(_ context.Context, user string) (view.Snapshot, error) {
+	return t.s.UserState(user)
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkLoad runs a population (default 2,000 devices, $MAILSIM_LOAD_DEVICES
+// overrides) in this process against the embedded server on loopback, with
+// IDLE phones and polling PCs, and reports after ramp-up the heap in use and
+// goroutines per device, and over the whole run the CPU time per client
+// command. Harness and server share the process, so both figures cover the
+// two; scripts/loadbench.sh measures them apart.
+//
+//	go test -run '^$' -bench Load -benchtime 1x ./internal/engine
+func BenchmarkLoad(b *testing.B) {
+	devices := 2000
+	if v := os.Getenv("MAILSIM_LOAD_DEVICES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			b.Fatalf("MAILSIM_LOAD_DEVICES=%q: want a number >= 2", v)
+		}
+		devices = n
+	}
+	s, err := scenarios.Parse("load.yaml", []byte(loadScenario), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatalf("scenario: %v", err)
+	}
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: devices / 2})
+	if err != nil {
+		b.Fatalf("plan: %v", err)
+	}
+	b.Run(fmt.Sprintf("devices=%d", 2*len(plan.Users)), func(b *testing.B) {
+		for b.Loop() {
+			runLoad(b, plan)
+		}
+	})
+}
+
+// runLoad runs plan once on a fresh embedded server and reports its figures.
+func runLoad(b *testing.B, plan *scenarios.Plan) {
+	base := heapInUse()
+	goroutines0 := runtime.NumGoroutine()
+
+	srv := mailserver.New(mailserver.Options{})
+	defer srv.Close()
+	for _, u := range plan.Users {
+		if err := srv.AddUser(u.Username, u.Password); err != nil {
+			b.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &loadRecorder{}
+	e, err := New(Options{
+		Plan: plan,
+		Endpoints: Endpoints{
+			IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+			POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
+			Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
+			Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+		},
+		Recorder: rec,
+		Truth:    loadTruth{srv},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	devices := e.deviceTotal()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// Sample memory once every user has started and the connections have
+	// had a few seconds to open, well before the active phase ends.
+	rampUp := min(plan.Scenario.RampUp, plan.Duration)
+	sampleAt := rampUp + (plan.Duration-rampUp)/2
+	type sample struct {
+		heap       uint64
+		goroutines int
+		conns      int64
+		started    int
+	}
+	sampled := make(chan sample, 1)
+	go func() {
+		t := time.NewTimer(sampleAt)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			st := e.Status()
+			sampled <- sample{heap: heapInUse(), goroutines: runtime.NumGoroutine(), conns: rec.conns.Load(), started: st.UsersStarted}
+		case <-ctx.Done():
+			close(sampled)
+		}
+	}()
+
+	cpu0 := cpuTime(b)
+	res, err := e.Run(ctx)
+	cpu := cpuTime(b) - cpu0
+	if err != nil {
+		b.Fatalf("run: %v", err)
+	}
+	cancel()
+	smp, ok := <-sampled
+	if !ok {
+		b.Fatal("the run ended before memory was sampled")
+	}
+	if smp.started != len(plan.Users) {
+		b.Fatalf("only %d of %d users had started at the memory sample", smp.started, len(plan.Users))
+	}
+	cmds := rec.commands.Load()
+	if cmds == 0 {
+		b.Fatal("no client command ran")
+	}
+	if res.Delivered == 0 {
+		b.Fatal("no mail was delivered")
+	}
+
+	b.ReportMetric(float64(smp.heap-min(base, smp.heap))/float64(devices), "heap-B/device")
+	b.ReportMetric(float64(smp.goroutines-goroutines0)/float64(devices), "goroutines/device")
+	b.ReportMetric(float64(smp.conns), "conns-held")
+	b.ReportMetric(float64(rec.peakConns.Load()), "conns-peak")
+	b.ReportMetric(float64(cmds), "commands")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(cmds), "cpu-µs/command")
+	b.ReportMetric(float64(rec.errors.Load())/float64(cmds), "error-ratio")
+	b.ReportMetric(float64(res.Audit.Lost), "lost")
+}
