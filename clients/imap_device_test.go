@@ -495,3 +495,25 @@ func (c *connCounter) Connection(p string, delta int) {
 	c.mu.Unlock()
 	c.imapRecorder.Connection(p, delta)
 }
+
+func TestIMAPPCPolling(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindPC, rec, func(p *scenarios.DeviceProfile) {
+		p.Idle, p.Connections, p.FetchImmediate = false, 1, false
+		p.PollInterval = time.Minute // 100 ms wall at scale 600
+		p.FetchNew = "UID FLAGS ENVELOPE"
+	})
+	d := startDevice(t, o)
+	first := env.deliver(t, 1000)
+	waitView(t, d, "mail at a poll", hasAll(first))
+	// Another device reads it: the next poll's flag resync shows it.
+	if _, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: first}); err != nil {
+		t.Fatal(err)
+	}
+	waitView(t, d, "the read flag", msgIs(first, "INBOX", view.Seen))
+	waitCommands(t, rec, "SELECT", "UID FETCH", "UID STORE", "SELECT", "UID FETCH")
+	if slices.Contains(rec.names(), "IDLE") {
+		t.Error("a polling PC sent IDLE")
+	}
+}

@@ -41,6 +41,7 @@ func (d *imapDevice) pollInterval() time.Duration {
 func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart time.Duration, sync func(*imapSession, string) error) {
 	attempt := 0
 	for ctx.Err() == nil {
+		idled := false
 		err := sl.with(ctx, func(s *imapSession) error {
 			if !s.listed {
 				if err := d.list(s); err != nil {
@@ -56,8 +57,9 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 				s.stale = false
 			}
 			if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
-				return nil
+				return nil // poll (a server without IDLE is polled too)
 			}
+			idled = true
 			return d.idle(ctx, s, sl, restart)
 		})
 		if ctx.Err() != nil {
@@ -72,7 +74,7 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 			continue
 		}
 		attempt = 0
-		if !d.o.Profile.Idle {
+		if !idled {
 			if d.sleepSim(ctx, poll) != nil {
 				return
 			}
