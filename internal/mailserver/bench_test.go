@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 )
 
 // benchServer starts a server with users u0..u(n-1), each with msgs
@@ -177,4 +179,49 @@ func memInUse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse + ms.StackInuse)
+}
+
+// BenchmarkLMTPDelivery delivers one small message per iteration over a
+// few concurrent LMTP connections, each transaction to two local users,
+// and reports stored messages per second.
+func BenchmarkLMTPDelivery(b *testing.B) {
+	const conns = 4
+	s, _ := benchServer(b, 100, 0)
+	addrs, err := s.Listen(ListenConfig{LMTP: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := testMessage("<lmtp-bench@test>", "bench")
+	var next atomic.Int64
+	var failed atomic.Value
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			conn, err := net.DialTimeout("tcp", addrs.LMTP, 10*time.Second)
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+			c := smtp.NewClientLMTP(conn)
+			defer c.Close()
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				conn.SetDeadline(time.Now().Add(30 * time.Second))
+				rcpts := []string{fmt.Sprintf("u%d@example.com", i%100), fmt.Sprintf("u%d+Lists@example.com", (i+1)%100)}
+				if err := c.SendMail("x@example.net", rcpts, strings.NewReader(msg)); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(2*b.N)/elapsed.Seconds(), "stored/s")
 }
