@@ -397,7 +397,15 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
 	defer cancel()
-	ar, err := e.auditor.Final(finalCtx, e.o.Truth)
+	var truth audit.Truth
+	if e.o.Truth != nil {
+		cached, err := e.readTruth(finalCtx)
+		if err != nil {
+			return res, fmt.Errorf("final audit: %w", err)
+		}
+		truth = cached
+	}
+	ar, err := e.auditor.Final(finalCtx, truth)
 	res.Audit = ar
 	e.phase.Store(PhaseDone)
 	if err != nil {
