@@ -397,18 +397,20 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
 	defer cancel()
+	// Without the server's state the audit still compares the devices;
+	// lost mail is then not counted (Result.Audit.ServerChecked false).
 	var truth audit.Truth
+	var truthErr error
 	if e.o.Truth != nil {
-		cached, err := e.readTruth(finalCtx)
-		if err != nil {
-			return res, fmt.Errorf("final audit: %w", err)
+		var cached cachedTruth
+		if cached, truthErr = e.readTruth(finalCtx); truthErr == nil {
+			truth = cached
 		}
-		truth = cached
 	}
 	ar, err := e.auditor.Final(finalCtx, truth)
 	res.Audit = ar
 	e.phase.Store(PhaseDone)
-	if err != nil {
+	if err = errors.Join(truthErr, err); err != nil {
 		return res, fmt.Errorf("final audit: %w", err)
 	}
 	return res, nil
