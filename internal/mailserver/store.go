@@ -295,25 +295,36 @@ func (s *store) deleteLocked(u *user, name string) error {
 	return nil
 }
 
-// renameLocked renames a mailbox (not INBOX). u.mu must be held.
+// renameLocked renames a mailbox (not INBOX) and its children. u.mu must
+// be held.
 func (s *store) renameLocked(u *user, from, to string) error {
-	from, to = canonicalName(from), canonicalName(to)
+	from, to = canonicalName(from), canonicalName(strings.TrimSuffix(to, string(delim)))
 	if from == "INBOX" {
 		return errInboxNotAllowed
 	}
-	mb, ok := u.mailboxes[from]
-	if !ok {
+	if _, ok := u.mailboxes[from]; !ok {
 		return errNoSuchMailbox
 	}
-	if !validMailboxName(to) {
+	if !validMailboxName(to) || to == "INBOX" || strings.HasPrefix(to, from+string(delim)) {
 		return errBadMailboxName
 	}
-	if _, ok := u.mailboxes[to]; ok {
-		return errMailboxExists
+	renames := map[string]string{from: to}
+	for n := range u.mailboxes {
+		if rest, ok := strings.CutPrefix(n, from+string(delim)); ok {
+			renames[n] = to + string(delim) + rest
+		}
 	}
-	delete(u.mailboxes, from)
-	mb.name = to
-	u.mailboxes[to] = mb
+	for _, newName := range renames {
+		if _, ok := u.mailboxes[newName]; ok {
+			return errMailboxExists
+		}
+	}
+	for oldName, newName := range renames {
+		mb := u.mailboxes[oldName]
+		delete(u.mailboxes, oldName)
+		mb.name = newName
+		u.mailboxes[newName] = mb
+	}
 	return nil
 }
 
