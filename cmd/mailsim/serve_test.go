@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -103,5 +104,39 @@ func TestServeBadFlags(t *testing.T) {
 		if code := serveMail(context.Background(), args, &out, &errb); code != exitScenario {
 			t.Errorf("%v: exit %d, want %d", args, code, exitScenario)
 		}
+	}
+}
+
+func TestServeTLS(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- serveMail(ctx, []string{"--tls", "--imap", "", "--pop3", "", "--smtp", "", "--lmtp", "",
+			"--imaps", "127.0.0.1:0", "--pop3s", "127.0.0.1:0", "--users", "1", "--password", "pw"}, pw, io.Discard)
+		pw.Close()
+	}()
+	addrs := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready") {
+		name, addr, _ := strings.Cut(sc.Text(), " ")
+		addrs[name] = addr
+	}
+	go io.Copy(io.Discard, pr)
+	if addrs["imaps"] == "" || addrs["pop3s"] == "" || addrs["imap"] != "" {
+		t.Fatalf("printed %v, want only imaps and pop3s", addrs)
+	}
+	c, err := imapclient.DialTLS(addrs["imaps"], &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("user1", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d", code)
 	}
 }

@@ -188,3 +188,38 @@ func tryPOP3DeleLast(addr, user string) error {
 	}
 	return nil
 }
+
+// TestBusyUserDoesNotStallOthers holds one user's lock, as a long operation
+// on that user would, and checks that another user's IMAP, POP3 and LMTP
+// work still completes.
+func TestBusyUserDoesNotStallOthers(t *testing.T) {
+	s, addrs := testServer(t, Options{})
+	alice := s.store.user("alice")
+	alice.mu.Lock()
+	defer alice.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() {
+		if err := tryLMTP(addrs.LMTP, testMessage("<busy@test>", "busy"), "bob@example.com"); err != nil {
+			done <- err
+			return
+		}
+		if err := tryPOP3DeleLast(addrs.POP3, "bob"); err != nil {
+			done <- err
+			return
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("bob's sessions stalled while alice was locked")
+	}
+	c := imapLogin(t, addrs.IMAP, "bob", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
