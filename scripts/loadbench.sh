@@ -91,6 +91,8 @@ sample() {
 	while kill -0 "$h" 2>/dev/null; do
 		local hr hh ht hf sr sh st sf
 		hr=$(kib VmRSS "$h") hh=$(kib VmHWM "$h") ht=$(cpu_ticks "$h") || break
+		# An exiting process has a stat but no memory fields any more.
+		[ -n "$hr" ] && [ -n "$hh" ] && [ -n "$ht" ] || break
 		hf=$(ls "/proc/$h/fd" 2>/dev/null | wc -l)
 		sr=$(kib VmRSS "$s") sh=$(kib VmHWM "$s") st=$(cpu_ticks "$s") || st=0
 		sf=$(ls "/proc/$s/fd" 2>/dev/null | wc -l)
@@ -154,10 +156,10 @@ for devices in "${STEPS[@]}"; do
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=""
 
-	# Harness: the last sample has the highest VmHWM and CPU.
-	read -r _ _ h_hwm h_ticks _ _ _ _ _ < <(tail -n 1 "$dir/samples.txt" || echo "0 0 0 0 0 0 0 0 0")
-	h_fds=$(awk 'BEGIN{m=0} $5>m{m=$5} END{print m}' "$dir/samples.txt")
-	s_fds=$(awk 'BEGIN{m=0} $9>m{m=$9} END{print m}' "$dir/samples.txt")
+	# Harness peak RSS and CPU: the highest VmHWM and utime+stime sampled
+	# (the last full sample, up to 0.5 s before the process ended).
+	colmax() { awk -v c="$1" 'BEGIN{m=0} NF==9 && $c+0>m{m=$c+0} END{print m}' "$dir/samples.txt"; }
+	h_hwm=$(colmax 3) h_ticks=$(colmax 4) h_fds=$(colmax 5) s_fds=$(colmax 9)
 	cmds=0 errs=0 held=0
 	if [ -s "$dir/report.json" ]; then
 		cmds=$(jq '.load.commands' "$dir/report.json")
