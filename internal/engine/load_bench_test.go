@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -100,18 +101,36 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
+// memInUse is the live heap and the goroutine stacks after a full
+// collection.
+func memInUse() (heap, stacks uint64) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return ms.HeapInuse, ms.StackInuse
+}
+
+// writeHeapProfile writes a heap profile to path ("" = none).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // BenchmarkLoad runs a population (default 2,000 devices, $MAILSIM_LOAD_DEVICES
 // overrides) in this process against the embedded server on loopback, with
-// IDLE phones and polling PCs, and reports after ramp-up the heap in use and
-// goroutines per device, and over the whole run the CPU time per client
+// IDLE phones and polling PCs, and reports after ramp-up the heap in use,
+// goroutine stacks and goroutines per device (with
+// $MAILSIM_LOAD_HEAPPROFILE=FILE it writes a heap profile at that moment), and over the whole run the CPU time per client
 // command. Harness and server share the process, so both figures cover the
 // two; scripts/loadbench.sh measures them apart.
 //
@@ -142,7 +161,7 @@ func BenchmarkLoad(b *testing.B) {
 
 // runLoad runs plan once on a fresh embedded server and reports its figures.
 func runLoad(b *testing.B, plan *scenarios.Plan) {
-	base := heapInUse()
+	base, baseStacks := memInUse()
 	goroutines0 := runtime.NumGoroutine()
 
 	srv := mailserver.New(mailserver.Options{})
@@ -181,10 +200,11 @@ func runLoad(b *testing.B, plan *scenarios.Plan) {
 	rampUp := min(plan.Scenario.RampUp, plan.Duration)
 	sampleAt := rampUp + (plan.Duration-rampUp)/2
 	type sample struct {
-		heap       uint64
-		goroutines int
-		conns      int64
-		started    int
+		heap, stacks uint64
+		goroutines   int
+		conns        int64
+		started      int
+		err          error
 	}
 	sampled := make(chan sample, 1)
 	go func() {
@@ -192,8 +212,10 @@ func runLoad(b *testing.B, plan *scenarios.Plan) {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			st := e.Status()
-			sampled <- sample{heap: heapInUse(), goroutines: runtime.NumGoroutine(), conns: rec.conns.Load(), started: st.UsersStarted}
+			smp := sample{goroutines: runtime.NumGoroutine(), conns: rec.conns.Load(), started: e.Status().UsersStarted}
+			smp.heap, smp.stacks = memInUse()
+			smp.err = writeHeapProfile(os.Getenv("MAILSIM_LOAD_HEAPPROFILE"))
+			sampled <- smp
 		case <-ctx.Done():
 			close(sampled)
 		}
@@ -210,6 +232,9 @@ func runLoad(b *testing.B, plan *scenarios.Plan) {
 	if !ok {
 		b.Fatal("the run ended before memory was sampled")
 	}
+	if smp.err != nil {
+		b.Fatal(smp.err)
+	}
 	if smp.started != len(plan.Users) {
 		b.Fatalf("only %d of %d users had started at the memory sample", smp.started, len(plan.Users))
 	}
@@ -222,6 +247,7 @@ func runLoad(b *testing.B, plan *scenarios.Plan) {
 	}
 
 	b.ReportMetric(float64(smp.heap-min(base, smp.heap))/float64(devices), "heap-B/device")
+	b.ReportMetric(float64(smp.stacks-min(baseStacks, smp.stacks))/float64(devices), "stack-B/device")
 	b.ReportMetric(float64(smp.goroutines-goroutines0)/float64(devices), "goroutines/device")
 	b.ReportMetric(float64(smp.conns), "conns-held")
 	b.ReportMetric(float64(rec.peakConns.Load()), "conns-peak")
