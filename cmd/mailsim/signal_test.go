@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The tests in this file run the mailsim binary and interrupt it, as a user
+// pressing ^C does: the first SIGINT stops the people, settles briefly and
+// writes every report; a second one aborts.
+
+// exitLimit bounds how long an interrupted run may take to exit before the
+// test kills it and fails.
+const exitLimit = 60 * time.Second
+
+// buildMailsim builds the command into a temporary directory.
+func buildMailsim(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the mailsim binary")
+	}
+	bin := filepath.Join(t.TempDir(), "mailsim")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runningMailsim is a mailsim process whose stderr is read line by line.
+type runningMailsim struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	mu     sync.Mutex
+	stderr []string
+	phase  chan string // the first word of each progress line
+	done   chan error  // Wait's result
+	start  time.Time
+	// exited is set, by the test's goroutine, once done was received.
+	exited bool
+}
+
+// startMailsim starts bin with args, stderr piped (not a terminal, so
+// progress prints one line per phase change).
+func startMailsim(t *testing.T, bin string, args ...string) *runningMailsim {
+	t.Helper()
+	r := &runningMailsim{phase: make(chan string, 16), done: make(chan error, 1)}
+	r.cmd = exec.Command(bin, args...)
+	r.cmd.Dir = t.TempDir()
+	r.cmd.Stdout = &r.stdout
+	pipe, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.start = time.Now()
+	var read sync.WaitGroup
+	read.Add(1)
+	go func() {
+		defer read.Done()
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			line := sc.Text()
+			r.mu.Lock()
+			r.stderr = append(r.stderr, line)
+			r.mu.Unlock()
+			if f := strings.Fields(line); len(f) > 0 {
+				select {
+				case r.phase <- f[0]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		read.Wait() // Wait closes the pipe: read it to the end first
+		r.done <- r.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if !r.exited {
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	return r
+}
+
+func (r *runningMailsim) stderrText() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.stderr, "\n")
+}
+
+// waitPhase waits for a progress line starting with phase.
+func (r *runningMailsim) waitPhase(t *testing.T, phase string) {
+	t.Helper()
+	timeout := time.NewTimer(exitLimit)
+	defer timeout.Stop()
+	for {
+		select {
+		case p := <-r.phase:
+			if p == phase {
+				return
+			}
+		case err := <-r.done:
+			r.exited = true
+			t.Fatalf("mailsim exited (%v) before the %q phase:\n%s", err, phase, r.stderrText())
+		case <-timeout.C:
+			t.Fatalf("no %q progress line within %s:\n%s", phase, exitLimit, r.stderrText())
+		}
+	}
+}
+
+// wait waits for the process to exit by itself, killing it after
+// exitLimit, and returns its exit code and how long it ran.
+func (r *runningMailsim) wait(t *testing.T) (int, time.Duration) {
+	t.Helper()
+	timeout := time.NewTimer(exitLimit)
+	defer timeout.Stop()
+	select {
+	case err := <-r.done:
+		r.exited = true
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait: %v", err)
+		}
+		if code := r.cmd.ProcessState.ExitCode(); code < 0 {
+			t.Fatalf("mailsim was killed by a signal (%v):\n%s", r.cmd.ProcessState, r.stderrText())
+		}
+		return r.cmd.ProcessState.ExitCode(), time.Since(r.start)
+	case <-timeout.C:
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		r.exited = true
+		t.Fatalf("mailsim did not exit within %s of the interrupt:\n%s", exitLimit, r.stderrText())
+	}
+	return 0, 0
+}
+
+// TestSignalStopsAndReports interrupts a 10-minute run once it is active:
+// mailsim stops by itself, exits 0 or 1 (thresholds judged on what ran) and
+// writes a JSON report that parses.
+func TestSignalStopsAndReports(t *testing.T) {
+	bin := buildMailsim(t)
+	js := filepath.Join(t.TempDir(), "r.json")
+	r := startMailsim(t, bin, "run", "quickstart", "--duration", "10m", "--settle", "2s", "--report", js, "--quiet=false")
+	r.waitPhase(t, "active")
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := r.wait(t)
+	if code != exitOK && code != exitThresholds {
+		t.Errorf("exit %d after SIGINT, want %d or %d:\n%s", code, exitOK, exitThresholds, r.stderrText())
+	}
+	stderr := r.stderrText()
+	if !strings.Contains(stderr, "stopping") {
+		t.Errorf("stderr does not say it is stopping:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "aborting") {
+		t.Errorf("one SIGINT aborted the run:\n%s", stderr)
+	}
+	rep := readReport(t, js)
+	if v, _ := field(rep, "scenario"); v != "quickstart" {
+		t.Errorf("report scenario %v", v)
+	}
+	if n := num(t, rep, "users"); n != 6 {
+		t.Errorf("report users %v, want 6", n)
+	}
+	if !strings.Contains(r.stdout.String(), "Thresholds") {
+		t.Errorf("no summary on stdout:\n%s", r.stdout.String())
+	}
+}
+
+// TestSignalTwiceAborts sends SIGINT twice: the second one takes the abort
+// path, and the process exits by itself well before its 30 s settle would
+// have ended.
+func TestSignalTwiceAborts(t *testing.T) {
+	bin := buildMailsim(t)
+	r := startMailsim(t, bin, "run", "quickstart", "--duration", "10m", "--settle", "30s", "--quiet=false")
+	r.waitPhase(t, "active")
+	for range 2 {
+		if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, took := r.wait(t)
+	stderr := r.stderrText()
+	if !strings.Contains(stderr, "aborting") {
+		t.Errorf("stderr does not say it is aborting:\n%s", stderr)
+	}
+	if took >= 30*time.Second {
+		t.Errorf("ran %s after two interrupts: the settle phase was not cut short", took)
+	}
+}
