@@ -75,8 +75,18 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 			if keepHeader && f.header == nil {
 				f.header = hc.buf
 			}
+		case imapclient.FetchItemDataBinarySection:
+			if it.Literal == nil {
+				continue
+			}
+			n, err := io.Copy(io.Discard, it.Literal)
+			f.bodyBytes += n
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
 		default:
-			// BODYSTRUCTURE, INTERNALDATE, ...: nothing to keep.
+			// BODYSTRUCTURE, INTERNALDATE, MODSEQ, BINARY.SIZE, ...:
+			// nothing to keep.
 		}
 	}
 	return f, firstErr

@@ -13,11 +13,18 @@ import (
 //
 //	UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Subject Date Message-ID)]
 //
-// Supported items: UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY,
-// BODYSTRUCTURE, the macros ALL, FAST and FULL, and BODY[...] / BODY.PEEK[...]
-// with a section (empty, HEADER, TEXT, MIME, HEADER.FIELDS (..),
-// HEADER.FIELDS.NOT (..), part numbers like 1.2) and an optional <offset.size>
-// partial. Matching is case-insensitive. Unknown items are an error.
+// Supported items are those of RFC 3501 and RFC 9051 plus CONDSTORE's:
+// UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, the
+// macros ALL, FAST and FULL, BODY[...] / BODY.PEEK[...] with a section
+// (empty, HEADER, TEXT, MIME, HEADER.FIELDS (..), HEADER.FIELDS.NOT (..),
+// part numbers like 1.2) and an optional <offset.size> partial, RFC822,
+// RFC822.HEADER and RFC822.TEXT (sent as their RFC 3501 equivalents
+// BODY[], BODY.PEEK[HEADER] and BODY[TEXT]: the client library has no
+// atoms for them), BINARY[part] / BINARY.PEEK[part] with a partial,
+// BINARY.SIZE[part] (RFC 3516, IMAP4rev2) and MODSEQ (RFC 7162 CONDSTORE).
+// Items that need a server capability are adapted per connection by
+// adaptFetch. Matching is case-insensitive. Unknown items (X-GM-* and other
+// vendor items among them) are an error.
 func parseFetchItems(s string) (*imap.FetchOptions, error) {
 	toks, err := splitFetchItems(s)
 	if err != nil {
@@ -99,6 +106,14 @@ func addFetchItem(o *imap.FetchOptions, tok string) error {
 	case "FULL":
 		o.Flags, o.InternalDate, o.RFC822Size, o.Envelope = true, true, true, true
 		o.BodyStructure = &imap.FetchItemBodyStructure{}
+	case "MODSEQ":
+		o.ModSeq = true
+	case "RFC822":
+		o.BodySection = append(o.BodySection, &imap.FetchItemBodySection{})
+	case "RFC822.HEADER":
+		o.BodySection = append(o.BodySection, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true})
+	case "RFC822.TEXT":
+		o.BodySection = append(o.BodySection, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText})
 	default:
 		var rest string
 		peek := false
@@ -107,6 +122,24 @@ func addFetchItem(o *imap.FetchOptions, tok string) error {
 			peek, rest = true, tok[len("BODY.PEEK"):]
 		case strings.HasPrefix(up, "BODY["):
 			rest = tok[len("BODY"):]
+		case strings.HasPrefix(up, "BINARY.SIZE["):
+			part, partial, err := parseBinarySection(tok[len("BINARY.SIZE"):])
+			if err != nil {
+				return fmt.Errorf("item %q: %w", tok, err)
+			}
+			if partial != nil {
+				return fmt.Errorf("item %q: BINARY.SIZE takes no partial", tok)
+			}
+			o.BinarySectionSize = append(o.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: part})
+			return nil
+		case strings.HasPrefix(up, "BINARY.PEEK["), strings.HasPrefix(up, "BINARY["):
+			peek = strings.HasPrefix(up, "BINARY.PEEK[")
+			part, partial, err := parseBinarySection(tok[strings.IndexByte(tok, '['):])
+			if err != nil {
+				return fmt.Errorf("item %q: %w", tok, err)
+			}
+			o.BinarySection = append(o.BinarySection, &imap.FetchItemBinarySection{Part: part, Partial: partial, Peek: peek})
+			return nil
 		default:
 			return fmt.Errorf("unknown item %q", tok)
 		}
@@ -122,33 +155,15 @@ func addFetchItem(o *imap.FetchOptions, tok string) error {
 
 // parseSection parses "[section]<offset.size>".
 func parseSection(s string) (*imap.FetchItemBodySection, error) {
-	end := strings.IndexByte(s, ']')
-	if !strings.HasPrefix(s, "[") || end < 0 {
-		return nil, fmt.Errorf("bad section %q", s)
+	spec, partial, err := cutSection(s)
+	if err != nil {
+		return nil, err
 	}
-	spec, partial := s[1:end], s[end+1:]
-	sec := new(imap.FetchItemBodySection)
-	if partial != "" {
-		if !strings.HasPrefix(partial, "<") || !strings.HasSuffix(partial, ">") {
-			return nil, fmt.Errorf("bad partial %q", partial)
-		}
-		off, size, ok := strings.Cut(partial[1:len(partial)-1], ".")
-		o, err1 := strconv.ParseInt(off, 10, 64)
-		n, err2 := strconv.ParseInt(size, 10, 64)
-		if !ok || err1 != nil || err2 != nil || o < 0 || n <= 0 {
-			return nil, fmt.Errorf("bad partial %q", partial)
-		}
-		sec.Partial = &imap.SectionPartial{Offset: o, Size: n}
-	}
+	sec := &imap.FetchItemBodySection{Partial: partial}
 	// Part numbers: "1.2.HEADER" or "1.2".
-	for spec != "" && spec[0] >= '0' && spec[0] <= '9' {
-		num, rest, _ := strings.Cut(spec, ".")
-		n, err := strconv.Atoi(num)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("bad part number %q", num)
-		}
-		sec.Part = append(sec.Part, n)
-		spec = rest
+	sec.Part, spec, err = parsePart(spec)
+	if err != nil {
+		return nil, err
 	}
 	name, list, hasList := strings.Cut(spec, " ")
 	switch strings.ToUpper(name) {
@@ -181,6 +196,61 @@ func parseSection(s string) (*imap.FetchItemBodySection, error) {
 		return nil, fmt.Errorf("unexpected %q after section %q", list, name)
 	}
 	return sec, nil
+}
+
+// cutSection splits "[spec]<offset.size>" into spec and the partial.
+func cutSection(s string) (string, *imap.SectionPartial, error) {
+	end := strings.IndexByte(s, ']')
+	if !strings.HasPrefix(s, "[") || end < 0 {
+		return "", nil, fmt.Errorf("bad section %q", s)
+	}
+	spec, partial := s[1:end], s[end+1:]
+	if partial == "" {
+		return spec, nil, nil
+	}
+	if !strings.HasPrefix(partial, "<") || !strings.HasSuffix(partial, ">") {
+		return "", nil, fmt.Errorf("bad partial %q", partial)
+	}
+	off, size, ok := strings.Cut(partial[1:len(partial)-1], ".")
+	o, err1 := strconv.ParseInt(off, 10, 64)
+	n, err2 := strconv.ParseInt(size, 10, 64)
+	if !ok || err1 != nil || err2 != nil || o < 0 || n <= 0 {
+		return "", nil, fmt.Errorf("bad partial %q", partial)
+	}
+	return spec, &imap.SectionPartial{Offset: o, Size: n}, nil
+}
+
+// parsePart parses the leading part numbers of a section spec ("1.2.MIME",
+// "1.2") and returns them and the rest of the spec.
+func parsePart(spec string) ([]int, string, error) {
+	var part []int
+	for spec != "" && spec[0] >= '0' && spec[0] <= '9' {
+		num, rest, _ := strings.Cut(spec, ".")
+		n, err := strconv.Atoi(num)
+		if err != nil || n <= 0 {
+			return nil, "", fmt.Errorf("bad part number %q", num)
+		}
+		part = append(part, n)
+		spec = rest
+	}
+	return part, spec, nil
+}
+
+// parseBinarySection parses the "[part]<offset.size>" of a BINARY item: a
+// section-binary has part numbers only (RFC 3516).
+func parseBinarySection(s string) ([]int, *imap.SectionPartial, error) {
+	spec, partial, err := cutSection(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	part, rest, err := parsePart(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rest != "" {
+		return nil, nil, fmt.Errorf("binary section %q: want part numbers only", spec)
+	}
+	return part, partial, nil
 }
 
 func parseFieldList(s string) ([]string, error) {
@@ -240,4 +310,43 @@ func hasField(fields []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// adaptFetch returns the fetch items o as this session's server can take
+// them, the way a client checks CAPABILITY before it asks:
+//   - MODSEQ is sent only when the server advertises CONDSTORE (or QRESYNC,
+//     which implies it); without it the item is dropped silently, as Apple
+//     Mail and Thunderbird do, since a server answers an unknown item BAD;
+//   - BINARY[...] is sent only with BINARY or IMAP4rev2; without, it becomes
+//     the BODY[...] of the same part (the client decodes itself), and
+//     BINARY.SIZE[...] is dropped (RFC822.SIZE is what such a client shows).
+//
+// The result for a given o is computed once per session; o itself is never
+// changed. Without a downgrade o is returned as is.
+func (s *imapSession) adaptFetch(o *imap.FetchOptions) *imap.FetchOptions {
+	dropModSeq := o.ModSeq && !s.caps.Has(imap.CapCondStore)
+	binary := len(o.BinarySection)+len(o.BinarySectionSize) > 0 &&
+		!s.caps.Has(imap.CapBinary) && !s.caps.Has(imap.CapIMAP4rev2)
+	if !dropModSeq && !binary {
+		return o
+	}
+	if a := s.adapted[o]; a != nil {
+		return a
+	}
+	a := *o
+	if dropModSeq {
+		a.ModSeq = false
+	}
+	if binary {
+		a.BodySection = append([]*imap.FetchItemBodySection(nil), o.BodySection...)
+		for _, b := range o.BinarySection {
+			a.BodySection = append(a.BodySection, &imap.FetchItemBodySection{Part: b.Part, Partial: b.Partial, Peek: b.Peek})
+		}
+		a.BinarySection, a.BinarySectionSize = nil, nil
+	}
+	if s.adapted == nil {
+		s.adapted = make(map[*imap.FetchOptions]*imap.FetchOptions, 2)
+	}
+	s.adapted[o] = &a
+	return &a
 }

@@ -1,10 +1,15 @@
 package clients
 
 import (
+	"context"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 func TestParseFetchItems(t *testing.T) {
@@ -37,6 +42,19 @@ func TestParseFetchItems(t *testing.T) {
 		{"BODY.PEEK[HEADER.FIELDS.NOT (Received)]", &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{
 			{Specifier: imap.PartSpecifierHeader, HeaderFieldsNot: []string{"Received"}, Peek: true},
 		}}},
+		{"INTERNALDATE UID FLAGS BODY.PEEK[HEADER.FIELDS (date message-id)] MODSEQ", &imap.FetchOptions{
+			InternalDate: true, UID: true, Flags: true, ModSeq: true,
+			BodySection: []*imap.FetchItemBodySection{hdr("date", "message-id")},
+		}},
+		{"RFC822 RFC822.HEADER rfc822.text", &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{
+			{}, {Specifier: imap.PartSpecifierHeader, Peek: true}, {Specifier: imap.PartSpecifierText},
+		}}},
+		{"BINARY.PEEK[1]<0.1024> BINARY[] BINARY.SIZE[2.1]", &imap.FetchOptions{
+			BinarySection: []*imap.FetchItemBinarySection{
+				{Part: []int{1}, Peek: true, Partial: &imap.SectionPartial{Size: 1024}}, {},
+			},
+			BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{2, 1}}},
+		}},
 	}
 	for _, tt := range tests {
 		got, err := parseFetchItems(tt.in)
@@ -54,6 +72,7 @@ func TestParseFetchItemsErrors(t *testing.T) {
 	for _, in := range []string{
 		"", "UID BOGUS", "BODY.PEEK[HEADER.FIELDS]", "BODY.PEEK[HEADER.FIELDS ()]", "BODY[NOPE]",
 		"BODY[]<1>", "BODY[]<0.0>", "BODY[MIME]", "BODY.PEEK[HEADER", "UID)", "BODY[0]",
+		"X-GM-MSGID", "MODSEQ2", "BINARY[HEADER]", "BINARY.SIZE[1]<0.10>", "BINARY[1", "BINARY.PEEK[0]",
 	} {
 		if _, err := parseFetchItems(in); err == nil {
 			t.Errorf("parseFetchItems(%q): no error", in)
@@ -116,5 +135,82 @@ func TestHeaderValue(t *testing.T) {
 	}
 	if string(hc.buf) != "From: a@b\r\nmessage-id:\r\n <x@y>\r\nSubject: s\r\n\r\n" {
 		t.Errorf("captured %q", hc.buf)
+	}
+}
+
+func TestAdaptFetch(t *testing.T) {
+	apple, err := parseFetchItems("UID FLAGS BODY.PEEK[HEADER.FIELDS (Message-ID)] MODSEQ BINARY.PEEK[1]<0.100> BINARY.SIZE[1]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := *apple
+	tests := []struct {
+		name      string
+		caps      imap.CapSet
+		same      bool // the options go out unchanged
+		modSeq    bool
+		binary    bool
+		bodyParts int
+	}{
+		{"condstore and binary", imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapCondStore: {}, imap.CapBinary: {}}, true, true, true, 1},
+		{"qresync implies condstore; rev2 has binary", imap.CapSet{imap.CapIMAP4rev2: {}, imap.CapQResync: {}}, true, true, true, 1},
+		{"rev2 without condstore", imap.CapSet{imap.CapIMAP4rev2: {}}, false, false, true, 1},
+		{"plain rev1", imap.CapSet{imap.CapIMAP4rev1: {}}, false, false, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &imapSession{caps: tt.caps}
+			got := s.adaptFetch(apple)
+			if (got == apple) != tt.same {
+				t.Errorf("returned the profile's options: %v, want %v", got == apple, tt.same)
+			}
+			if got.ModSeq != tt.modSeq || (len(got.BinarySection) > 0) != tt.binary || (len(got.BinarySectionSize) > 0) != tt.binary {
+				t.Errorf("got %+v", got)
+			}
+			if len(got.BodySection) != tt.bodyParts {
+				t.Errorf("%d body sections, want %d", len(got.BodySection), tt.bodyParts)
+			}
+			if !tt.binary {
+				b := got.BodySection[len(got.BodySection)-1]
+				if !b.Peek || !reflect.DeepEqual(b.Part, []int{1}) || b.Partial == nil || b.Partial.Size != 100 {
+					t.Errorf("BINARY.PEEK[1]<0.100> became %+v", b)
+				}
+			}
+			if again := s.adaptFetch(apple); again != got {
+				t.Error("second call did not reuse the adapted options")
+			}
+			if !reflect.DeepEqual(*apple, orig) {
+				t.Error("adaptFetch changed the profile's options")
+			}
+		})
+	}
+}
+
+// TestIMAPFetchItemsOnServer runs a PC with Apple Mail's fetch items
+// (MODSEQ) and a fetch_open made of RFC 3501 and RFC 3516 items against the
+// embedded server, which has neither CONDSTORE nor BINARY: the device must
+// adapt the items so that no command is refused.
+func TestIMAPFetchItemsOnServer(t *testing.T) {
+	env := newIMAPEnv(t)
+	rec := &imapRecorder{}
+	o := env.options(scenarios.KindPC, rec, func(p *scenarios.DeviceProfile) {
+		p.Idle, p.Connections, p.FetchImmediate = false, 1, false
+		p.PollInterval = time.Minute
+		p.FetchNew = "INTERNALDATE UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (date subject from to cc message-id in-reply-to references)] MODSEQ"
+		p.FetchOpen = "BODYSTRUCTURE BINARY.PEEK[1]<0.512> BINARY.SIZE[1] RFC822.HEADER"
+	})
+	d := startDevice(t, o)
+	id := env.deliver(t, 3000)
+	waitView(t, d, "new mail", hasAll(id))
+	if _, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.truth(t).Messages[id]; got.Flags != view.Seen {
+		t.Errorf("server flags %v after read", got.Flags)
+	}
+	for _, n := range rec.names() {
+		if strings.Contains(n, ":") {
+			t.Errorf("command %s in %v", n, rec.names())
+		}
 	}
 }

@@ -48,6 +48,8 @@ type imapSession struct {
 	// broken is set after a network-level failure; the session must be
 	// closed and not reused.
 	broken bool
+	// adapted caches adaptFetch's results for the profile's fetch items.
+	adapted map[*imap.FetchOptions]*imap.FetchOptions
 	// dead is set when the connection was closed under a running command
 	// because the device is stopping: its failures are not recorded.
 	dead atomic.Bool

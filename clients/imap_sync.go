@@ -20,6 +20,7 @@ const (
 // in. The read deadline is renewed for every message, so a long transfer
 // fails only when the server stalls.
 func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
+	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
 		cmd := s.c.Fetch(set, opts)
 		var firstErr error
