@@ -105,32 +105,10 @@ func newIMAPDevice(o Options, kind scenarios.Kind) (*imapDevice, error) {
 	if p.Protocol != scenarios.IMAP || p.Kind != kind {
 		return nil, fmt.Errorf("clients: device %s: profile %q is %s/%s, want %s/imap", o.ID, p.Name, p.Kind, p.Protocol, kind)
 	}
-	fn, fo := p.FetchNew, p.FetchOpen
-	if fn == "" {
-		switch kind {
-		case scenarios.KindPC:
-			fn = defaultFetchNewPC
-		case scenarios.KindPhone:
-			fn = defaultFetchNewPhone
-		default:
-			fn = defaultFetchNewWebmail
-		}
-	}
-	if fo == "" {
-		fo = defaultFetchOpen
-	}
-	fetchNew, err := parseFetchItems(fn)
+	fetchNew, fetchOpen, err := imapFetchSpecs(p)
 	if err != nil {
-		return nil, fmt.Errorf("clients: device %s: profile %q fetch_new: %w", o.ID, p.Name, err)
+		return nil, fmt.Errorf("clients: device %s: profile %q: %w", o.ID, p.Name, err)
 	}
-	// The view is keyed by Message-ID: make sure new-mail fetches return it.
-	ensureMessageID(fetchNew)
-	fetchNew.UID = true
-	fetchOpen, err := parseFetchItems(fo)
-	if err != nil {
-		return nil, fmt.Errorf("clients: device %s: profile %q fetch_open: %w", o.ID, p.Name, err)
-	}
-	ensureMessageID(fetchOpen)
 	d := &imapDevice{
 		o:         o,
 		kind:      kind,

@@ -10,7 +10,8 @@ import (
 // New returns the device o.Profile describes: its kind (pc, phone,
 // webmail) and protocol (imap, pop3) choose the implementation. New checks
 // o and returns a clear error for a missing required field, an unknown kind
-// or protocol, or a combination that does not exist (webmail over POP3). It
+// or protocol, a combination that does not exist (webmail over POP3) or
+// any other profile problem CheckProfile finds. It
 // does not connect; Run does.
 func New(o Options) (Device, error) {
 	if err := o.validate(); err != nil {
@@ -59,10 +60,8 @@ func (o *Options) validate() error {
 	if p := o.Profile; p == nil {
 		missing("Profile")
 	} else {
-		switch p.Kind {
-		case scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail:
-		default:
-			errs = append(errs, fmt.Errorf("profile %q: unknown kind %q", p.Name, p.Kind))
+		if err := CheckProfile(p); err != nil {
+			errs = append(errs, err)
 		}
 		var ep scenarios.Endpoint
 		switch p.Protocol {
@@ -70,11 +69,6 @@ func (o *Options) validate() error {
 			ep = o.IMAP
 		case scenarios.POP3:
 			ep = o.POP3
-			if p.Kind == scenarios.KindWebmail {
-				errs = append(errs, fmt.Errorf("profile %q: webmail speaks imap, not pop3", p.Name))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("profile %q: unknown protocol %q", p.Name, p.Protocol))
 		}
 		if p.Protocol == scenarios.IMAP || p.Protocol == scenarios.POP3 {
 			if ep.Addr == "" {
@@ -85,12 +79,6 @@ func (o *Options) validate() error {
 			default:
 				errs = append(errs, fmt.Errorf("profile %q: unknown tls mode %q", p.Name, ep.TLS))
 			}
-		}
-		if p.PollInterval < 0 || p.DeleteAfter < 0 || p.LoginInterval < 0 {
-			errs = append(errs, fmt.Errorf("profile %q: negative interval", p.Name))
-		}
-		if p.Network.Latency < 0 || p.Network.Bandwidth < 0 || p.Network.DisconnectEvery < 0 {
-			errs = append(errs, fmt.Errorf("profile %q: negative network shaping", p.Name))
 		}
 	}
 	if len(errs) > 0 {
