@@ -151,17 +151,16 @@ func listOrNone(l []string) string {
 // population needs.
 func (d *decoder) checkTarget(e entry, s *Scenario) {
 	t := s.Target
-	var needIMAP, needPOP3, needSubmission bool
+	// No submission server is needed: without one, mailsim's injector plays
+	// the MTA for the mail devices send and delivers it through
+	// target.delivery.
+	var needIMAP, needPOP3 bool
 	for _, g := range s.Groups {
 		for _, name := range g.Devices {
 			if p := s.Devices[name]; p != nil {
 				needIMAP = needIMAP || p.Protocol == IMAP
 				needPOP3 = needPOP3 || p.Protocol == POP3
 			}
-		}
-		if b := s.Behaviors[g.Behavior]; b != nil {
-			o := b.OnNewMail
-			needSubmission = needSubmission || b.Send.Interval > 0 || o.Reply > 0 || o.Forward > 0
 		}
 	}
 	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" {
@@ -176,9 +175,6 @@ func (d *decoder) checkTarget(e entry, s *Scenario) {
 	}
 	if needPOP3 && t.POP3 == nil {
 		d.errorf(at, "target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
-	}
-	if needSubmission && t.Submission == nil {
-		d.errorf(at, "target.submission", "missing: people send, reply or forward mail; add submission: {addr: HOST:PORT}")
 	}
 	if t.Delivery == nil {
 		d.errorf(at, "target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")

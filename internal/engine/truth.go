@@ -114,7 +114,8 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 		}
 		var msgs []*imapclient.FetchMessageBuffer
 		if err := run("FETCH", func() (err error) {
-			msgs, err = c.Fetch(imap.SeqSetNum(), truthFetch).Collect()
+			// 1:* (Stop 0 is "*")
+			msgs, err = c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, truthFetch).Collect()
 			return err
 		}); err != nil {
 			return view.Snapshot{}, fmt.Errorf("auditor imap %s: fetch %q: %w", addr, box.Mailbox, err)

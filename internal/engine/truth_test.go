@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestIMAPTruthMatchesStore reads a mailbox over IMAP as the auditor does on
+// a real server and checks it against the embedded server's own store.
+func TestIMAPTruthMatchesStore(t *testing.T) {
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	if err := srv.AddUser("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rcpt := range []string{"alice@example.com", "alice+Archive@example.com", "alice+Junk@example.com"} {
+		msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: alice@example.com\r\nSubject: %d\r\n\r\nhello\r\n", i, i)
+		conn, err := net.Dial("tcp", addrs.LMTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := smtp.NewClientLMTP(conn)
+		if err := c.SendMail("bob@example.net", []string{rcpt}, strings.NewReader(msg)); err != nil {
+			t.Fatalf("deliver to %s: %v", rcpt, err)
+		}
+		c.Close()
+	}
+	rec := newTestRecorder()
+	tr := &IMAPTruth{
+		Endpoint: scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+		Password: func(string) string { return "pw" },
+		Recorder: rec,
+	}
+	got, err := tr.UserState(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := srv.UserState("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) != 3 || !reflect.DeepEqual(got.Messages, want.Messages) {
+		t.Errorf("over IMAP %v\nin the store %v", got.Messages, want.Messages)
+	}
+	if rec.count("imap EXAMINE") == 0 || rec.count("imap FETCH") == 0 {
+		t.Errorf("auditor commands not recorded: %v", rec.cmds)
+	}
+	tr.Password = func(string) string { return "wrong" }
+	if _, err := tr.UserState(context.Background(), "alice"); err == nil {
+		t.Error("a refused login gave no error")
+	}
+}
