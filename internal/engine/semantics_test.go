@@ -147,8 +147,7 @@ devices:
 		skip        string
 	}{
 		{name: "pc-one-connection", connections: 1},
-		{name: "pc-two-connections", connections: 2, skip: "BUG (H-runtests report, bug 1): the embedded server ignores UIDs " +
-			"not yet announced to a session, so the PC's action connection loses new INBOX messages and records MOVEs that never happened"},
+		{name: "pc-two-connections", connections: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.skip != "" {

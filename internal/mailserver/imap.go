@@ -66,6 +66,10 @@ type imapSession struct {
 	tracker   *imapserver.SessionTracker
 	idleBox   *mailbox
 	idleUser  *user
+
+	// updates is the writer of the latest poll, kept to announce new
+	// messages before a UID command addresses them (see announceNew).
+	updates *imapserver.UpdateWriter
 }
 
 var (
@@ -372,10 +376,34 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 }
 
 func (s *imapSession) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	s.updates = w
 	if s.tracker == nil {
 		return nil
 	}
 	return s.tracker.Poll(w, allowExpunge)
+}
+
+// announceNew sends the pending EXISTS (and flag) updates of the selected
+// mailbox before a UID command runs, so that it can address messages
+// another session appended since this one last heard — as Dovecot syncs the
+// mailbox before every command. A client may know such UIDs from another
+// connection (a PC with one connection for IDLE and one for actions). It
+// stops at the first pending expunge, which FETCH and STORE must not send;
+// messages behind it stay unannounced until the next poll, as before. The
+// library hands out an UpdateWriter only when it polls after a command
+// (not after SELECT), so a UID command right after SELECT cannot announce;
+// clients resync flags after SELECT, which polls.
+func (s *imapSession) announceNew(numSet imap.NumSet) error {
+	if _, ok := numSet.(imap.UIDSet); !ok || s.updates == nil {
+		return nil
+	}
+	s.trackerMu.Lock()
+	t := s.tracker
+	s.trackerMu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return t.Poll(s.updates, false)
 }
 
 func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
@@ -516,6 +544,9 @@ func inUIDRanges(set imap.UIDSet, n, star imap.UID) bool {
 }
 
 func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+	if err := s.announceNew(numSet); err != nil {
+		return err
+	}
 	u := s.user
 	u.mu.Lock()
 	if err := s.selectedLocked(); err != nil {
@@ -591,6 +622,9 @@ func (s *imapSession) copyLocked(numSet imap.NumSet, dest string) ([]hit, *imap.
 }
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := s.announceNew(numSet); err != nil {
+		return nil, err
+	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	_, data, err := s.copyLocked(numSet, dest)
@@ -598,6 +632,9 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 }
 
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if err := s.announceNew(numSet); err != nil {
+		return err
+	}
 	u := s.user
 	u.mu.Lock()
 	if s.readOnly {

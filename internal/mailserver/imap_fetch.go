@@ -19,6 +19,9 @@ type fetchItem struct {
 }
 
 func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if err := s.announceNew(numSet); err != nil {
+		return err
+	}
 	markSeen := false
 	if !s.readOnly {
 		for _, bs := range options.BodySection {
