@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailgen"
@@ -231,6 +232,7 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	d.mu.Lock()
 	changed := false
 	if fo := d.folders[loc.folder]; fo != nil {
+		fo.record(imapEdit{uid: loc.uid, flags: f})
 		if m := fo.msgs[loc.uid]; m != nil && m.flags|f != m.flags {
 			fo.msgs[loc.uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
 			changed = true
@@ -248,6 +250,7 @@ func (d *imapDevice) forget(folder string, uid imap.UID) {
 	d.mu.Lock()
 	changed := false
 	if f := d.folders[folder]; f != nil {
+		f.record(imapEdit{uid: uid, gone: true})
 		if _, ok := f.msgs[uid]; ok {
 			m := make(map[imap.UID]*imapMsg, len(f.msgs))
 			for k, v := range f.msgs {
@@ -281,6 +284,7 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 	}
 	msgs[uid] = m
 	f.msgs = msgs
+	f.record(imapEdit{uid: uid, msg: m})
 	d.mu.Unlock()
 	d.changed()
 	return nil
@@ -308,9 +312,44 @@ func (s *imapSession) create(name string) error {
 	return s.do("CREATE", func() error { return s.c.Create(name, nil).Wait() })
 }
 
+// isAlreadyExists reports a NO [ALREADYEXISTS] to CREATE.
+func isAlreadyExists(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
+}
+
+// ensureFolder creates a destination folder the device's last LIST did not
+// show, before a message is moved or appended there, as a person creates a
+// folder once in the client's UI (a client only offers folders it knows).
+// Before any LIST it does nothing: the command's TRYCREATE handling is the
+// fallback. A folder another device created meanwhile (ALREADYEXISTS) is
+// fine.
+func (d *imapDevice) ensureFolder(s *imapSession, name string) error {
+	d.mu.Lock()
+	_, known := d.folders[name]
+	unknown := d.listed && !known && !d.created[name] && !strings.EqualFold(name, "INBOX")
+	d.mu.Unlock()
+	if !unknown {
+		return nil
+	}
+	if err := s.create(name); err != nil && !isAlreadyExists(err) {
+		return err
+	}
+	d.mu.Lock()
+	if d.created == nil {
+		d.created = make(map[string]bool, 1)
+	}
+	d.created[name] = true
+	d.mu.Unlock()
+	return nil
+}
+
 // move runs UID MOVE (COPY + STORE + EXPUNGE where MOVE is missing),
 // creating the destination on TRYCREATE, and moves the message in the view.
 func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, error) {
+	if err := d.ensureFolder(s, dest); err != nil {
+		return imapLoc{}, err
+	}
 	if err := s.ensureSelected(loc.folder); err != nil {
 		return imapLoc{}, err
 	}
@@ -386,6 +425,9 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 	fl := append([]imap.Flag(nil), extra...)
 	for _, n := range flags.Strings() {
 		fl = append(fl, imap.Flag(n))
+	}
+	if err := d.ensureFolder(s, folder); err != nil {
+		return 0, err
 	}
 	var uid imap.UID
 	run := func() error {

@@ -62,6 +62,10 @@ type imapFolder struct {
 	// uidNext, messages and unseen are the last STATUS numbers (pc).
 	uidNext          imap.UID
 	messages, unseen uint32
+	// gen counts the device's own edits (actions); journal keeps the last
+	// of them for syncs that read the server before an edit.
+	gen     uint64
+	journal []imapEdit
 }
 
 // imapMsg is one message the device shows: its Message-ID, flags and size;
@@ -91,6 +95,10 @@ type imapDevice struct {
 	folders map[string]*imapFolder
 	special map[imap.MailboxAttr]string
 	noIDLog bool // a message without Message-ID was logged
+	// listed is set once a LIST made the folder set the server's.
+	listed bool
+	// created are the folders the device created since its last LIST.
+	created map[string]bool
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot

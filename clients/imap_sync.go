@@ -125,6 +125,8 @@ func (d *imapDevice) list(s *imapSession) error {
 		}
 	}
 	d.special = special
+	d.listed = true
+	d.created = nil
 	d.mu.Unlock()
 	if changed {
 		d.changed()
@@ -143,26 +145,45 @@ func (d *imapDevice) folder(name string) *imapFolder {
 }
 
 // known returns a copy of the UID → message map of a folder, or nil when
-// the folder's UIDVALIDITY changed (its UIDs mean nothing any more).
-func (d *imapDevice) known(name string, validity uint32) map[imap.UID]*imapMsg {
+// the folder's UIDVALIDITY changed (its UIDs mean nothing any more), and
+// the folder's edit generation, to hand to installAt.
+func (d *imapDevice) known(name string, validity uint32) (map[imap.UID]*imapMsg, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.folder(name)
 	if f.validity != validity {
-		return nil
+		return nil, f.gen
 	}
 	out := make(map[imap.UID]*imapMsg, len(f.msgs))
 	for uid, m := range f.msgs {
 		out[uid] = m
 	}
-	return out
+	return out, f.gen
+}
+
+// editGen returns the edit generation of a folder, to hand to installAt.
+func (d *imapDevice) editGen(name string) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.folder(name).gen
 }
 
 // installAt replaces a folder's messages with msgs, synced at start, and
-// reports a change when the shown messages or flags differ.
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*imapMsg, start time.Time) {
+// reports a change when the shown messages or flags differ. gen is the
+// folder's edit generation before the sync read the server: the device's
+// own edits made since (an action on another connection) are replayed on
+// msgs, so that a sync that read the server before the action does not
+// undo it in the view.
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*imapMsg, start time.Time, gen uint64) {
 	d.mu.Lock()
 	f := d.folder(name)
+	if f.validity == validity && f.gen != gen {
+		for _, e := range f.journal {
+			if e.gen > gen {
+				e.apply(msgs)
+			}
+		}
+	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	d.mu.Unlock()
@@ -272,7 +293,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 			return err
 		}
 	}
-	known := d.known(name, data.UIDValidity)
+	known, gen := d.known(name, data.UIDValidity)
 	msgs := make(map[imap.UID]*imapMsg, data.NumMessages)
 	var fresh []imap.UID
 	if data.NumMessages > 0 {
@@ -294,7 +315,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	if err := d.addFresh(s, name, fresh, pcHeaderChunk, 0, msgs); err != nil {
 		return err
 	}
-	d.installAt(name, data.UIDValidity, msgs, start)
+	d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 
@@ -327,7 +348,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 	if err != nil {
 		return err
 	}
-	known := d.known(name, data.UIDValidity)
+	known, gen := d.known(name, data.UIDValidity)
 	msgs := make(map[imap.UID]*imapMsg, min(int(data.NumMessages), d.window))
 	if data.NumMessages > 0 {
 		lo := uint32(1)
@@ -372,7 +393,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			}
 		}
 	}
-	d.installAt(name, data.UIDValidity, msgs, start)
+	d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 
@@ -381,6 +402,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 // newest page_size messages.
 func (d *imapDevice) syncPage(s *imapSession, name string) error {
 	start := d.o.Clock.Now()
+	gen := d.editGen(name)
 	data, err := s.selectBox(name, false)
 	if err != nil {
 		return err
@@ -432,6 +454,6 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 			}
 		}
 	}
-	d.installAt(name, data.UIDValidity, msgs, start)
+	d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
