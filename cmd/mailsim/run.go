@@ -147,6 +147,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		settle = &f.settle
 	}
 	var harness *metrics.Harness
+	var sampler *sampler
 	timeline := &report.Timeline{}
 	var eng *engine.Engine
 	eng, err = engine.New(engine.Options{
@@ -159,6 +160,8 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
 			harness.ObserveConvergence(string(kind), lag)
 		},
+		// The report's timeline takes a sample after every audit.
+		OnAudit: func() { sampler.sample() },
 		Logger: log,
 	})
 	if err != nil {
@@ -167,7 +170,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 		return exitScenario
 	}
-	sampler := newSampler(eng, client, tgt, timeline)
+	sampler = newSampler(eng, client, tgt, timeline)
 	harness = metrics.NewHarness(reg, metrics.HarnessOptions{
 		Scenario:   plan.Scenario.Name,
 		Shard:      plan.Shard.String(),
@@ -200,10 +203,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	}()
 
 	prog := startProgress(ctx, eng, client, stderr, f.quiet)
-	sampleCtx, stopSampling := context.WithCancel(ctx)
-	go sampler.loop(sampleCtx, plan.Scenario.Audit)
 	res, runErr := eng.Run(ctx)
-	stopSampling()
 	prog.stop()
 	if res == nil {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)

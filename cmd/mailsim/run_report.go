@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"math"
 	"sync"
 	"time"
@@ -34,23 +33,6 @@ func newSampler(eng *engine.Engine, client *metrics.Client, tgt *target, tl *rep
 	s := &sampler{eng: eng, client: client, tgt: tgt, timeline: tl, last: time.Now(), lastCmds: map[string]uint64{}}
 	s.start.messages, s.start.bytes, s.start.ok = tgt.usage()
 	return s
-}
-
-// loop samples every interval (wall) until ctx ends.
-func (s *sampler) loop(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = 2 * time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.sample()
-		}
-	}
 }
 
 // sample adds one sample of the run's state to the timeline.
