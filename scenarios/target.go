@@ -1,0 +1,143 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A target file points a scenario at another server without editing it
+// ("mailsim run NAME --target FILE"). It is a YAML document with one key,
+// target:, holding a block exactly as in a scenario:
+//
+//	target:
+//	  imap:     {addr: "${IMAP_ADDR}", tls: none}
+//	  pop3:     {addr: "${POP3_ADDR}", tls: none}
+//	  delivery: {protocol: lmtp, addr: "${LMTP_ADDR}"}
+//	  metrics_url: "${METRICS_URL}"
+
+// targetFileKeys are the keys of a target file's document.
+var targetFileKeys = []string{"target"}
+
+// LoadTarget reads a target file. env looks up ${VAR}s; nil means
+// os.LookupEnv. Problems in the file come back as Errors, each with its
+// file:line:col, decoded by the same rules as a scenario's target: block.
+// Whether the target serves a given scenario is Retarget's check.
+func LoadTarget(path string, env func(string) (string, bool)) (*Target, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("target file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("target file %s: not a regular file", path)
+	}
+	if fi.Size() > MaxSourceSize {
+		return nil, fmt.Errorf("target file %s: larger than %d bytes", path, MaxSourceSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("target file: %w", err)
+	}
+	return ParseTarget(path, data, env)
+}
+
+// ParseTarget decodes a target file's content; source names it in errors.
+// env looks up ${VAR}s; nil means os.LookupEnv. Every problem found comes
+// back at once as Errors.
+func ParseTarget(source string, data []byte, env func(string) (string, bool)) (*Target, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	d := &decoder{source: source, env: env, budget: nodeBudget}
+	if len(data) > MaxSourceSize {
+		d.errorf(nil, "", "target file larger than %d bytes", MaxSourceSize)
+		return nil, d.errs
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		d.errs = append(d.errs, yamlError(source, err))
+		return nil, d.errs
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		d.errorf(nil, "", "empty target file: want \"target: {imap: ..., delivery: ...}\"")
+		return nil, d.errs
+	}
+	root := d.resolve(doc.Content[0], "")
+	if root == nil {
+		return nil, d.finish()
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "", "a target file must be a mapping with one key, target:, not %s", kindName(root))
+		return nil, d.finish()
+	}
+	f := d.fields(root, "", "a target file", targetFileKeys...)
+	e, ok := f["target"]
+	if !ok {
+		if len(d.errs) == 0 {
+			d.errorf(root, "target", "missing: want \"target: {imap: {addr: HOST:PORT}, delivery: {protocol: lmtp, addr: HOST:PORT}}\"")
+		}
+		return nil, d.finish()
+	}
+	t := d.target(e)
+	if len(d.errs) == 0 && t.IMAP == nil && t.POP3 == nil && t.Submission == nil && t.Delivery == nil {
+		d.errorf(e.val, e.path, "names no server: give at least one of imap, pop3, delivery")
+	}
+	if len(d.errs) > 0 {
+		return nil, d.finish()
+	}
+	return t, nil
+}
+
+// Retarget returns a copy of the scenario that runs against t instead of
+// its own target (or the embedded server), after checking that t names a
+// server for everything the scenario needs, by the rules a scenario's own
+// target: block is checked with: IMAP when a group has IMAP devices (or
+// delivery is imap-append without an address), POP3 when a group has POP3
+// devices, and always a delivery path. The scenario is not changed; the
+// copy shares its read-only groups, behaviors and devices.
+func (s *Scenario) Retarget(t *Target) (*Scenario, error) {
+	if t == nil {
+		return nil, errors.New("retarget: no target")
+	}
+	tc := cloneTarget(t)
+	c := *s
+	c.Target = tc
+	d := &decoder{source: s.Source, env: func(string) (string, bool) { return "", false }, budget: nodeBudget}
+	d.checkTarget(entry{key: &yaml.Node{}, path: "target"}, &c)
+	if len(d.errs) > 0 {
+		msgs := make([]string, len(d.errs))
+		for i, e := range d.errs {
+			msgs[i] = e.Path + ": " + e.Msg
+		}
+		return nil, fmt.Errorf("the target does not serve scenario %s:\n%s", s.Name, strings.Join(msgs, "\n"))
+	}
+	return &c, nil
+}
+
+// cloneTarget copies t and the endpoints it points to.
+func cloneTarget(t *Target) *Target {
+	c := *t
+	if t.IMAP != nil {
+		v := *t.IMAP
+		c.IMAP = &v
+	}
+	if t.POP3 != nil {
+		v := *t.POP3
+		c.POP3 = &v
+	}
+	if t.Submission != nil {
+		v := *t.Submission
+		c.Submission = &v
+	}
+	if t.Delivery != nil {
+		v := *t.Delivery
+		c.Delivery = &v
+	}
+	if c.Domain == "" {
+		c.Domain = DefaultDomain
+	}
+	return &c
+}
