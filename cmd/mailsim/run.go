@@ -33,6 +33,8 @@ type runFlags struct {
 	htmlPath    string
 	quiet       bool
 	verbose     bool
+	// targetPath names a target file replacing the scenario's target.
+	targetPath string
 }
 
 // cmdRun implements "mailsim run FILE|NAME".
@@ -51,6 +53,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.htmlPath, "html", "", "write the HTML report to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
+	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -72,6 +75,15 @@ func (f runFlags) plan(name string) (*scenarios.Plan, error) {
 	s, err := scenarios.Load(name, nil)
 	if err != nil {
 		return nil, err
+	}
+	if f.targetPath != "" {
+		t, err := scenarios.LoadTarget(f.targetPath, nil)
+		if err != nil {
+			return nil, err
+		}
+		if s, err = s.Retarget(t); err != nil {
+			return nil, fmt.Errorf("--target %s: %w", f.targetPath, err)
+		}
 	}
 	opts := scenarios.PlanOptions{Users: f.users, Duration: f.duration}
 	if f.seed != "" {
@@ -162,7 +174,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		},
 		// The report's timeline takes a sample after every audit.
 		OnAudit: func() { sampler.sample() },
-		Logger: log,
+		Logger:  log,
 	})
 	if err != nil {
 		// New only checks and builds the population (device profiles,
