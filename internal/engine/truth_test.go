@@ -2,15 +2,18 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -61,5 +64,33 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	tr.Password = func(string) string { return "wrong" }
 	if _, err := tr.UserState(context.Background(), "alice"); err == nil {
 		t.Error("a refused login gave no error")
+	}
+}
+
+// failingTruth is a server whose state can never be read.
+type failingTruth struct{ calls atomic.Int64 }
+
+func (f *failingTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+	f.calls.Add(1)
+	return view.Snapshot{}, errors.New("connection refused")
+}
+
+// TestReadTruthGivesUp pins that the final read of the server's state stops
+// soon when the server is gone, instead of retrying every user.
+func TestReadTruthGivesUp(t *testing.T) {
+	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{Users: 200})
+	ft := &failingTruth{}
+	e, err := New(Options{Plan: plan, Truth: ft, Endpoints: Endpoints{
+		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.readTruth(context.Background()); err == nil {
+		t.Fatal("no error from a server that never answers")
+	}
+	// At most the workers' users in flight, each tried truthAttempts times.
+	if n := ft.calls.Load(); n > int64((truthWorkers+truthGiveUp)*truthAttempts) {
+		t.Errorf("%d attempts for 200 users of a dead server; want it to give up early", n)
 	}
 }

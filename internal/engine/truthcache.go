@@ -15,14 +15,22 @@ const truthWorkers = 8
 // truthAttempts is how often reading one user's server state is tried.
 const truthAttempts = 3
 
+// truthGiveUp is how many users in a row may fail every attempt before the
+// read stops: the server is gone (or out of ports), and waiting out the
+// retries of thousands of users would only delay the report.
+const truthGiveUp = 3
+
 // readTruth reads the server state of every user in parallel (a real server
 // answers one IMAP session per user), retrying transient failures, so the
 // final audit neither waits for thousands of sequential logins nor fails on
 // one dropped connection.
 func (e *Engine) readTruth(ctx context.Context) (cachedTruth, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	out := make(cachedTruth, len(e.users))
 	var mu sync.Mutex
 	var firstErr error
+	failedInRow := 0
 	jobs := make(chan string)
 	var wg sync.WaitGroup
 	for range truthWorkers {
@@ -32,19 +40,28 @@ func (e *Engine) readTruth(ctx context.Context) (cachedTruth, error) {
 			for name := range jobs {
 				s, err := e.readUserTruth(ctx, name)
 				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					if failedInRow++; failedInRow >= truthGiveUp {
+						cancel()
+					}
+				} else {
+					failedInRow = 0
+					out[name] = s
 				}
-				out[name] = s
 				mu.Unlock()
 			}
 		}()
 	}
+feed:
 	for _, u := range e.users {
-		if ctx.Err() != nil {
-			break
+		select {
+		case jobs <- u.plan.Username:
+		case <-ctx.Done():
+			break feed
 		}
-		jobs <- u.plan.Username
 	}
 	close(jobs)
 	wg.Wait()
