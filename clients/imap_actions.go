@@ -76,21 +76,25 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 	switch a.Kind {
 	case ActRead:
 		err = d.onWire(ctx, func(s *imapSession) error {
-			if err := s.ensureSelected(loc.folder); err != nil {
-				return err
-			}
-			if _, err := d.open(s, loc); err != nil {
-				return err
-			}
-			return d.addFlags(s, loc, view.Seen)
+			return d.onMessage(s, &loc, func(loc imapLoc) error {
+				if err := s.ensureSelected(loc.folder); err != nil {
+					return err
+				}
+				if _, err := d.open(s, loc); err != nil {
+					return err
+				}
+				return d.addFlags(s, loc, view.Seen)
+			})
 		})
 		return d.result(loc.folder, loc.uid, err)
 	case ActFlag:
 		err = d.onWire(ctx, func(s *imapSession) error {
-			if err := s.ensureSelected(loc.folder); err != nil {
-				return err
-			}
-			return d.addFlags(s, loc, view.Flagged)
+			return d.onMessage(s, &loc, func(loc imapLoc) error {
+				if err := s.ensureSelected(loc.folder); err != nil {
+					return err
+				}
+				return d.addFlags(s, loc, view.Flagged)
+			})
 		})
 		return d.result(loc.folder, loc.uid, err)
 	case ActReply, ActForward:
@@ -104,40 +108,83 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 		}
 		var dest imapLoc
 		err = d.onWire(ctx, func(s *imapSession) error {
-			var err error
-			dest, err = d.move(s, loc, a.Folder)
-			return err
+			return d.onMessage(s, &loc, func(loc imapLoc) error {
+				if loc.folder == a.Folder {
+					// Another device moved it there meanwhile.
+					dest = loc
+					return nil
+				}
+				var err error
+				dest, err = d.move(s, loc, a.Folder)
+				return err
+			})
 		})
 		return d.result(dest.folder, dest.uid, err)
 	default: // ActDelete
 		trash := d.specialUse(imap.MailboxAttrTrash, "Trash")
+		inTrash := false
 		var dest imapLoc
 		err = d.onWire(ctx, func(s *imapSession) error {
-			if err := s.ensureSelected(loc.folder); err != nil {
-				return err
-			}
-			if loc.folder == trash {
-				return d.expunge(s, loc)
-			}
-			if d.kind == scenarios.KindWebmail && !loc.flags.Has(view.Seen) {
-				// Roundcube marks a message read before moving it to Trash.
-				if err := d.addFlags(s, loc, view.Seen); err != nil {
+			return d.onMessage(s, &loc, func(loc imapLoc) error {
+				if err := s.ensureSelected(loc.folder); err != nil {
 					return err
 				}
-				loc.flags |= view.Seen
-			}
-			var err error
-			dest, err = d.move(s, loc, trash)
-			return err
+				inTrash = loc.folder == trash
+				if inTrash {
+					return d.expunge(s, loc)
+				}
+				if d.kind == scenarios.KindWebmail && !loc.flags.Has(view.Seen) {
+					// Roundcube marks a message read before moving it to Trash.
+					if err := d.addFlags(s, loc, view.Seen); err != nil {
+						return err
+					}
+					loc.flags |= view.Seen
+				}
+				var err error
+				dest, err = d.move(s, loc, trash)
+				return err
+			})
 		})
 		if err != nil {
 			return Result{}, err
 		}
-		if loc.folder == trash {
+		if inTrash {
 			return Result{Published: true}, nil
 		}
 		return d.result(dest.folder, dest.uid, nil)
 	}
+}
+
+// errGone reports that a command acted on a UID no longer in the selected
+// mailbox (another device moved or expunged the message): the server
+// answered OK and changed nothing.
+var errGone = errors.New("message no longer in the mailbox")
+
+// onMessage runs fn on the message at *loc. When fn finds the message gone
+// from its folder (errGone), the folder is synced again, the message looked
+// up again by Message-ID and fn retried once where it is now; *loc is
+// updated. A message still missing is ErrNoMessage, so the action is not
+// reported as published.
+func (d *imapDevice) onMessage(s *imapSession, loc *imapLoc, fn func(loc imapLoc) error) error {
+	err := fn(*loc)
+	if !errors.Is(err, errGone) {
+		return err
+	}
+	d.forget(loc.folder, loc.uid)
+	if err := d.syncFolder(s, loc.folder); err != nil {
+		return err
+	}
+	now, err := d.locate(loc.id)
+	if err != nil {
+		return err
+	}
+	*loc = now
+	err = fn(now)
+	if errors.Is(err, errGone) {
+		d.forget(now.folder, now.uid)
+		return fmt.Errorf("clients: device %s: %s: %w", d.o.ID, loc.id, ErrNoMessage)
+	}
+	return err
 }
 
 // result builds a Result from the view's state of folder/uid after a
@@ -175,7 +222,7 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var hdr []byte
 	found := false
 	err := s.fetch(set, opts, true, func(f fetched) {
-		if f.uid == loc.uid || f.uid == 0 {
+		if (f.uid == loc.uid || f.uid == 0) && f.content {
 			found = true
 			if hdr == nil {
 				hdr = f.header
@@ -186,8 +233,7 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 		return nil, err
 	}
 	if !found {
-		d.forget(loc.folder, loc.uid)
-		return nil, fmt.Errorf("clients: device %s: uid %d in %s: %w", d.o.ID, loc.uid, loc.folder, ErrNoMessage)
+		return nil, fmt.Errorf("clients: device %s: uid %d in %s: %w", d.o.ID, loc.uid, loc.folder, errGone)
 	}
 	return hdr, nil
 }
@@ -214,8 +260,12 @@ func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error)
 	return h, nil
 }
 
-// addFlags runs UID STORE +FLAGS (silent for phone and webmail, as K-9
-// and Roundcube do) and records the flags in the view.
+// addFlags runs UID STORE +FLAGS and records the flags in the view. The
+// store is never .SILENT (K-9 and Roundcube send it silent): the FETCH
+// response is the only proof that the UID still exists, since a server
+// answers OK to a STORE on a UID another device has moved or expunged, and
+// changes nothing. No FETCH with the UID, or flags without the ones added,
+// is errGone.
 func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
@@ -223,11 +273,22 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	for _, n := range f.Strings() {
 		fl = append(fl, imap.Flag(n))
 	}
+	stored := false
 	err := s.do("UID STORE", func() error {
-		return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: d.kind != scenarios.KindPC, Flags: fl}, nil).Close()
+		cmd := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: fl}, nil)
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			got, _ := readFetched(m, false)
+			if got.uid == loc.uid && got.hasFlags && flagsOf(got.flags)&f == f {
+				stored = true
+			}
+		}
+		return cmd.Close()
 	})
 	if err != nil {
 		return err
+	}
+	if !stored {
+		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
 	}
 	d.mu.Lock()
 	changed := false
@@ -379,6 +440,11 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	if err != nil {
 		return imapLoc{}, err
 	}
+	if (data == nil || data.dest == nil) && (s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2)) {
+		// A server with UIDPLUS answers COPYUID for every message moved:
+		// none means the UID was gone already and nothing moved.
+		return imapLoc{}, fmt.Errorf("imap %s %s uid %d in %s: %w", d.o.IMAP.Addr, name, loc.uid, loc.folder, errGone)
+	}
 	d.forget(loc.folder, loc.uid)
 	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
 	if data != nil {
@@ -480,12 +546,14 @@ func (d *imapDevice) submit(ctx context.Context, to []string, raw []byte) error 
 func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result, error) {
 	var orig mailgen.Header
 	if err := d.onWire(ctx, func(s *imapSession) error {
-		if err := s.ensureSelected(loc.folder); err != nil {
+		return d.onMessage(s, &loc, func(loc imapLoc) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
+				return err
+			}
+			var err error
+			orig, err = d.header(s, loc)
 			return err
-		}
-		var err error
-		orig, err = d.header(s, loc)
-		return err
+		})
 	}); err != nil {
 		return Result{}, err
 	}
@@ -519,10 +587,12 @@ func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result
 		if _, err := d.appendTo(s, sent, msg.ID, msg.Raw, view.Seen); err != nil {
 			return err
 		}
-		if err := s.ensureSelected(loc.folder); err != nil {
-			return err
-		}
-		return d.addFlags(s, loc, flag)
+		return d.onMessage(s, &loc, func(loc imapLoc) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
+				return err
+			}
+			return d.addFlags(s, loc, flag)
+		})
 	})
 	r, err := d.result(loc.folder, loc.uid, err)
 	r.Sent = msg.ID

@@ -27,6 +27,13 @@ type fetched struct {
 	header []byte
 	// bodyBytes counts the body section bytes received.
 	bodyBytes int64
+	// content is set when the response carried an ENVELOPE, BODY[...] or
+	// BINARY[...] item. A response to a fetch that asked for one but lacks
+	// it is an unsolicited flag update (UID FLAGS) the client library
+	// routed to the command because it names a UID of the command's set;
+	// the command's own response for that UID then went to the unilateral
+	// handler.
+	content bool
 }
 
 // readFetched consumes one message of a FETCH reply. Header sections are
@@ -45,10 +52,12 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 		case imapclient.FetchItemDataRFC822Size:
 			f.size = it.Size
 		case imapclient.FetchItemDataEnvelope:
+			f.content = true
 			if it.Envelope != nil && it.Envelope.MessageID != "" && f.id == "" {
 				f.id = "<" + it.Envelope.MessageID + ">"
 			}
 		case imapclient.FetchItemDataBodySection:
+			f.content = true
 			if it.Literal == nil {
 				continue
 			}
@@ -76,6 +85,7 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 				f.header = hc.buf
 			}
 		case imapclient.FetchItemDataBinarySection:
+			f.content = true
 			if it.Literal == nil {
 				continue
 			}

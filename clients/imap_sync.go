@@ -219,23 +219,47 @@ func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID
 	out := make(map[imap.UID]*imapMsg, len(uids))
 	for len(uids) > 0 {
 		n := min(chunk, len(uids))
-		var set imap.UIDSet
-		set.AddNum(uids[:n]...)
+		err := d.fetchNewInto(s, folder, uids[:n], out)
 		uids = uids[n:]
-		err := s.fetch(set, d.fetchNew, false, func(f fetched) {
-			if f.uid == 0 {
-				return
-			}
-			if f.id == "" {
-				d.logNoID(folder, f.uid)
-			}
-			out[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
-		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// fetchNewInto runs the new-mail fetch for uids and adds the messages to
+// into. A response without the content asked for is an unsolicited flag
+// update the library took for the answer (see fetched.content): it is
+// skipped, and the UIDs left unanswered are fetched once more (a UID gone
+// meanwhile gets no answer and stays out).
+func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID, into map[imap.UID]*imapMsg) error {
+	for try := 0; try < 2 && len(uids) > 0; try++ {
+		var set imap.UIDSet
+		set.AddNum(uids...)
+		answered := 0
+		err := s.fetch(set, d.fetchNew, false, func(f fetched) {
+			if f.uid == 0 || !f.content {
+				return
+			}
+			if f.id == "" {
+				d.logNoID(folder, f.uid)
+			}
+			answered++
+			into[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
+		})
+		if err != nil || answered == len(uids) {
+			return err
+		}
+		var missed []imap.UID
+		for _, uid := range uids {
+			if into[uid] == nil {
+				missed = append(missed, uid)
+			}
+		}
+		uids = missed
+	}
+	return nil
 }
 
 // fetchBodies downloads the bodies of new messages and discards them, as a
@@ -437,21 +461,8 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 		if len(uids) > d.window {
 			uids = uids[len(uids)-d.window:]
 		}
-		if len(uids) > 0 {
-			var set imap.UIDSet
-			set.AddNum(uids...)
-			err = s.fetch(set, d.fetchNew, false, func(f fetched) {
-				if f.uid == 0 {
-					return
-				}
-				if f.id == "" {
-					d.logNoID(name, f.uid)
-				}
-				msgs[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
-			})
-			if err != nil {
-				return err
-			}
+		if err := d.fetchNewInto(s, name, uids, msgs); err != nil {
+			return err
 		}
 	}
 	d.installAt(name, data.UIDValidity, msgs, start, gen)
