@@ -224,8 +224,6 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	if runErr != nil {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)
 	}
-	sampler.sample()
-
 	rep := report.Build(sampler.buildInput(plan, res))
 	if err := rep.WriteSummary(stdout); err != nil {
 		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
