@@ -267,28 +267,12 @@ func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error)
 // changes nothing. No FETCH with the UID, or flags without the ones added,
 // is errGone.
 func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
-	var set imap.UIDSet
-	set.AddNum(loc.uid)
 	var fl []imap.Flag
 	for _, n := range f.Strings() {
 		fl = append(fl, imap.Flag(n))
 	}
-	stored := false
-	err := s.do("UID STORE", func() error {
-		cmd := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: fl}, nil)
-		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			got, _ := readFetched(m, false)
-			if got.uid == loc.uid && got.hasFlags && flagsOf(got.flags)&f == f {
-				stored = true
-			}
-		}
-		return cmd.Close()
-	})
-	if err != nil {
+	if err := d.store(s, loc, fl); err != nil {
 		return err
-	}
-	if !stored {
-		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
 	}
 	d.mu.Lock()
 	changed := false
@@ -304,6 +288,49 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 		d.changed()
 	}
 	return nil
+}
+
+// store runs UID STORE +FLAGS (not .SILENT) and checks that the server's
+// FETCH response names the UID with the flags added; else errGone.
+func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
+	var set imap.UIDSet
+	set.AddNum(loc.uid)
+	stored := false
+	err := s.do("UID STORE", func() error {
+		cmd := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: fl}, nil)
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			got, _ := readFetched(m, false)
+			if got.uid == loc.uid && got.hasFlags && hasFlags(got.flags, fl) {
+				stored = true
+			}
+		}
+		return cmd.Close()
+	})
+	if err != nil {
+		return err
+	}
+	if !stored {
+		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
+	}
+	return nil
+}
+
+// hasFlags reports whether have holds every flag of want (flags match
+// case-insensitively).
+func hasFlags(have, want []imap.Flag) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			if strings.EqualFold(string(h), string(w)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // forget drops a message from the view (it is gone from the server).
@@ -464,14 +491,13 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 // imapclientMoveData keeps the part of a MOVE reply the device uses.
 type imapclientMoveData struct{ dest imap.NumSet }
 
-// expunge removes a message for good: STORE +FLAGS.SILENT (\Deleted), then
-// UID EXPUNGE (plain EXPUNGE without UIDPLUS).
+// expunge removes a message for good: STORE +FLAGS (\Deleted), verified as
+// addFlags does (errGone when the UID is gone), then UID EXPUNGE (plain
+// EXPUNGE without UIDPLUS).
 func (d *imapDevice) expunge(s *imapSession, loc imapLoc) error {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
-	if err := s.do("UID STORE", func() error {
-		return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
-	}); err != nil {
+	if err := d.store(s, loc, []imap.Flag{imap.FlagDeleted}); err != nil {
 		return err
 	}
 	if s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2) {
@@ -648,7 +674,8 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 			}
 		}
 		if draft != 0 {
-			if err := d.expunge(s, imapLoc{folder: drafts, uid: draft}); err != nil {
+			// A draft another device deleted meanwhile is fine.
+			if err := d.expunge(s, imapLoc{folder: drafts, uid: draft}); err != nil && !errors.Is(err, errGone) {
 				return err
 			}
 		}

@@ -206,6 +206,7 @@ func TestIMAPActionOnMovedMessage(t *testing.T) {
 		{"delete gone", ActDelete, false, ErrNoMessage, 0, false},
 		{"flag moved back", ActFlag, true, nil, view.Flagged, false},
 		{"delete moved back", ActDelete, true, nil, 0, true},
+		{"delete in Trash expunged", ActDelete, false, ErrNoMessage, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,11 +220,32 @@ func TestIMAPActionOnMovedMessage(t *testing.T) {
 			rec := &imapRecorder{}
 			d := startDevice(t, env.options(scenarios.KindPC, rec, slow))
 			waitView(t, d, "the messages", hasAll(id, other))
+			ctx := context.Background()
+			expunged := tt.want != nil && tt.inTrash
+			if expunged {
+				if _, err := d.Do(ctx, Action{Kind: ActDelete, MessageID: id}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			o2 := env.options(scenarios.KindPC, &imapRecorder{}, slow)
 			o2.ID = "alice/other-pc"
 			d2 := startDevice(t, o2)
 			waitView(t, d2, "the messages", hasAll(id, other))
-			ctx := context.Background()
+			if expunged {
+				// The other device empties it from Trash; this one still
+				// shows it there.
+				if _, err := d2.Do(ctx, Action{Kind: ActDelete, MessageID: id}); err != nil {
+					t.Fatal(err)
+				}
+				res, err := d.Do(ctx, Action{Kind: tt.act, MessageID: id})
+				if !errors.Is(err, tt.want) || res.Published {
+					t.Fatalf("Do = %+v, %v; want %v and not published", res, err, tt.want)
+				}
+				if _, ok := d.View().Messages[id]; ok {
+					t.Error("the view still shows the expunged message")
+				}
+				return
+			}
 			if _, err := d2.Do(ctx, Action{Kind: ActMove, MessageID: id, Folder: "Elsewhere"}); err != nil {
 				t.Fatal(err)
 			}
