@@ -106,6 +106,13 @@ func (st storeTruth) UserState(ctx context.Context, user string) (view.Snapshot,
 // runOnEmbedded runs plan against a fresh embedded server on loopback.
 func runOnEmbedded(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tracer) *Result {
 	t.Helper()
+	return runOnEmbeddedWith(t, plan, rec, tr, nil)
+}
+
+// runOnEmbeddedWith is runOnEmbedded with a last word on the engine's
+// options (tweak may be nil).
+func runOnEmbeddedWith(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tracer, tweak func(*Options)) *Result {
+	t.Helper()
 	srv := mailserver.New(mailserver.Options{})
 	t.Cleanup(func() { srv.Close() })
 	for _, u := range plan.Users {
@@ -131,6 +138,9 @@ func runOnEmbedded(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tr
 	}
 	if tr != nil {
 		o.Trace = tr.add
+	}
+	if tweak != nil {
+		tweak(&o)
 	}
 	e, err := New(o)
 	if err != nil {
@@ -310,4 +320,55 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestRunDeliversByIMAPAppend runs with target.delivery imap-append: the
+// injector logs in as each recipient and APPENDs (no LMTP at all), and the
+// devices send through the injector playing the MTA (no submission).
+func TestRunDeliversByIMAPAppend(t *testing.T) {
+	const yaml = `
+version: 1
+name: append
+duration: 3s
+time_scale: 300
+settle: 2s
+users: {count: 3, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%, devices: [pc-imap, phone-imap], behavior: b}]
+behaviors:
+  b:
+    inbound: {interval: 2m}
+    spam: {interval: 10m}
+    send: {interval: 5m}
+    on_new_mail: {read: 100%, reply: 50%}
+devices:
+  pc-imap: {kind: pc, protocol: imap}
+  phone-imap: {kind: phone, protocol: imap, poll_interval: 1m}
+`
+	rec := newTestRecorder()
+	tr := &tracer{}
+	res := runOnEmbeddedWith(t, mustPlan(t, yaml, scenarios.PlanOptions{}), rec, tr, func(o *Options) {
+		o.Endpoints.Delivery = scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: o.Endpoints.IMAP.Addr}
+		o.Endpoints.Submission = scenarios.Endpoint{}
+	})
+	if res.Delivered == 0 || rec.count("imap APPEND") == 0 {
+		t.Fatalf("delivered %d, APPENDs %d; want mail put on the server by APPEND", res.Delivered, rec.count("imap APPEND"))
+	}
+	if n := rec.count("lmtp DATA") + rec.count("smtp DATA"); n != 0 {
+		t.Errorf("%d LMTP/SMTP DATA commands with delivery imap-append and no submission", n)
+	}
+	if res.Sent == 0 {
+		t.Error("nothing was sent through the injector playing the MTA")
+	}
+	sentDelivered := 0
+	for _, ev := range tr.events {
+		if ev.Kind == "deliver" && !ev.Inbound {
+			sentDelivered++
+		}
+	}
+	if sentDelivered == 0 {
+		t.Error("no sent mail reached a simulated recipient through the injector")
+	}
+	if res.Audit.Lost != 0 {
+		t.Errorf("lost %d messages", res.Audit.Lost)
+	}
 }
