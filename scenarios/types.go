@@ -38,7 +38,8 @@ type Scenario struct {
 	Audit      time.Duration
 	Thresholds []Threshold
 	// MaxParallelDeliveries caps concurrent inbound deliveries by the
-	// traffic injector (imaptest lmtp_max_parallel_count); 0 = unlimited.
+	// traffic injector (imaptest lmtp_max_parallel_count): the number of
+	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
 }
 

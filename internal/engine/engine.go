@@ -71,7 +71,7 @@ type Options struct {
 	// cheap and safe for concurrent use.
 	Trace func(Event)
 	// InjectorWorkers is the number of parallel delivery connections.
-	// Default 4.
+	// Default: the scenario's max_parallel_deliveries, else 4.
 	InjectorWorkers int
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
@@ -186,10 +186,13 @@ func New(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	s := o.Plan.Scenario
+	if o.InjectorWorkers <= 0 {
+		o.InjectorWorkers = s.MaxParallelDeliveries
+	}
 	if o.InjectorWorkers <= 0 {
 		o.InjectorWorkers = 4
 	}
-	s := o.Plan.Scenario
 	e := &Engine{
 		o:      o,
 		plan:   o.Plan,

@@ -290,7 +290,8 @@ func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
 	for i := range 200 {
 		id := "<" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "@example.com>"
 		id = id[:len(id)-1] + string(rune('0'+i%10)) + ">"
-		a, b := p1.decide(id), p2.decide(id)
+		a, _ := p1.decide(id)
+		b, _ := p2.decide(id)
 		if len(a) != len(b) {
 			t.Fatalf("decide(%s) differs for the same person: %v vs %v", id, a, b)
 		}
@@ -299,7 +300,7 @@ func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
 				t.Fatalf("decide(%s) differs for the same person: %v vs %v", id, a, b)
 			}
 		}
-		if len(other.decide(id)) != len(a) {
+		if o, _ := other.decide(id); len(o) != len(a) {
 			differ++
 		}
 	}
@@ -370,5 +371,21 @@ devices:
 	}
 	if res.Audit.Lost != 0 {
 		t.Errorf("lost %d messages", res.Audit.Lost)
+	}
+}
+
+// TestDecideMoveFilter pins that on_new_mail.move_filter files mail into
+// Junk at once, instead of the person's other actions.
+func TestDecideMoveFilter(t *testing.T) {
+	plan := mustPlan(t, strings.Replace(busyScenario, "delete: 30%}", "delete: 30%, move_filter: 100%}", 1), scenarios.PlanOptions{})
+	e, err := New(Options{Plan: plan, Endpoints: Endpoints{
+		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, filtered := newPerson(e.users[0]).decide("<m@example.com>")
+	if !filtered || len(acts) != 1 || acts[0].Kind != clients.ActMove || acts[0].Folder != "Junk" {
+		t.Errorf("decide with move_filter 100%% = %+v (filtered %v), want one move to Junk", acts, filtered)
 	}
 }

@@ -277,25 +277,34 @@ func (p *person) notice(now time.Time) {
 		if m.Folder != "INBOX" || p.done[id] || p.pending[id] != nil {
 			continue
 		}
-		actions := p.decide(id)
+		actions, filtered := p.decide(id)
 		if len(actions) == 0 {
 			p.done[id] = true
 			continue
 		}
-		p.pending[id] = &plannedMessage{due: now.Add(p.b.ActionDelay), actions: actions}
+		due := now.Add(p.b.ActionDelay)
+		if filtered {
+			due = now // a filter rule acts as soon as the device sees the mail
+		}
+		p.pending[id] = &plannedMessage{due: due, actions: actions}
 		p.order = append(p.order, id)
 	}
 }
 
 // decide draws what the person will do with a message. The draw depends on
 // the person's seed and the Message-ID only, so it does not depend on the
-// order in which messages happen to be noticed.
-func (p *person) decide(id string) []clients.Action {
+// order in which messages happen to be noticed. filtered is true when the
+// message is moved to Junk by a filter rule (on_new_mail.move_filter, the
+// client-side filter of imaptest's profiles), which acts at once and
+// instead of the person.
+func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
 	h := fnv.New64a()
 	h.Write([]byte(id))
 	r := rand.New(rand.NewPCG(uint64(p.u.plan.Seed), h.Sum64()))
 	o := p.b.OnNewMail
-	var acts []clients.Action
+	if r.Float64() < o.MoveFilter {
+		return []clients.Action{{Kind: clients.ActMove, MessageID: id, Folder: "Junk"}}, true
+	}
 	read := r.Float64() < o.Read
 	if read {
 		acts = append(acts, clients.Action{Kind: clients.ActRead, MessageID: id})
@@ -315,7 +324,7 @@ func (p *person) decide(id string) []clients.Action {
 	case x < o.Delete+o.Move && len(p.b.Folders) > 0:
 		acts = append(acts, clients.Action{Kind: clients.ActMove, MessageID: id, Folder: p.b.Folders[r.IntN(len(p.b.Folders))]})
 	}
-	return acts
+	return acts, false
 }
 
 // recipient picks the address of new or forwarded mail: another simulated
