@@ -81,7 +81,15 @@ func newIMAPEnv(t testing.TB) *imapEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &imapEnv{srv: srv, addrs: addrs, gen: mailgen.Generator{Domain: "example.net"}, rng: rand.New(rand.NewPCG(1, 2))}
+	e := newIMAPEnvNoServer()
+	e.srv, e.addrs = srv, addrs
+	return e
+}
+
+// newIMAPEnvNoServer returns an environment whose server the caller runs
+// (addrs to fill in; truth needs srv).
+func newIMAPEnvNoServer() *imapEnv {
+	return &imapEnv{gen: mailgen.Generator{Domain: "example.net"}, rng: rand.New(rand.NewPCG(1, 2))}
 }
 
 // deliver puts a new message into alice's INBOX over LMTP and returns its

@@ -10,6 +10,9 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
+// rearmEvery is how often a streaming FETCH renews its read deadline.
+const rearmEvery = 250 * time.Millisecond
+
 // Chunk sizes of new-header fetches (Thunderbird 200, K-9 100).
 const (
 	pcHeaderChunk    = 200
@@ -17,20 +20,25 @@ const (
 )
 
 // fetch runs one UID FETCH and calls fn for every message as it streams
-// in. The read deadline is renewed for every message, so a long transfer
-// fails only when the server stalls.
+// in. The read deadline is renewed as messages arrive (at most every
+// rearmEvery: renewing it costs a timer update), so a long transfer fails
+// only when the server stalls.
 func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
 		cmd := s.c.Fetch(set, opts)
 		var firstErr error
+		armed := time.Now()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			f, err := readFetched(m, keepHeader)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
 			fn(f)
-			s.arm(0)
+			if now := time.Now(); now.Sub(armed) >= rearmEvery {
+				s.arm(0)
+				armed = now
+			}
 		}
 		if err := cmd.Close(); err != nil {
 			return err

@@ -1,0 +1,152 @@
+package clients
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// serverProcessEnv marks the test binary re-executed as a server process.
+const serverProcessEnv = "MAILSIM_CLIENTS_SERVER_PROCESS"
+
+// TestServerProcess is not a test: run by BenchmarkIMAPCommandClient in a
+// child process, it serves the embedded server on loopback (users alice and
+// bob, password "secret"), prints "imap=ADDR lmtp=ADDR" and serves until
+// its stdin closes.
+func TestServerProcess(t *testing.T) {
+	if os.Getenv(serverProcessEnv) != "1" {
+		t.Skip("helper process of BenchmarkIMAPCommandClient")
+	}
+	srv := mailserver.New(mailserver.Options{Domain: "example.com"})
+	for _, u := range []string{"alice", "bob"} {
+		if err := srv.AddUser(u, "secret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fmt.Printf("imap=%s lmtp=%s\n", addrs.IMAP, addrs.LMTP)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// startServerProcess runs the embedded server in a child process, so that
+// the benchmark's process CPU is the client's alone.
+func startServerProcess(b *testing.B) *imapEnv {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServerProcess$", "-test.v=false")
+	cmd.Env = append(os.Environ(), serverProcessEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		cancel()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("server process: %v", err)
+	}
+	env := newIMAPEnvNoServer()
+	for _, f := range strings.Fields(line) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "imap":
+			env.addrs.IMAP = v
+		case "lmtp":
+			env.addrs.LMTP = v
+		}
+	}
+	if env.addrs.IMAP == "" || env.addrs.LMTP == "" {
+		b.Fatalf("server process said %q", line)
+	}
+	return env
+}
+
+// BenchmarkIMAPCommandClient is BenchmarkIMAPCommand with the server in a
+// child process: cpu-ns/cmd is the client's CPU alone (the device's
+// session, the client library, the counting connection and the recorder;
+// the kernel's share of the socket calls included), and allocs/op the
+// client's. Sub-benchmarks: "sync" is BenchmarkIMAPCommand's pair (UID
+// FETCH 1:* (UID FLAGS) over 20 messages and a verified UID STORE), the
+// others one command each.
+func BenchmarkIMAPCommandClient(b *testing.B) {
+	env := startServerProcess(b)
+	for i := 0; i < 20; i++ {
+		env.deliverB(b, 2000)
+	}
+	o := env.options(scenarios.KindPC, nil, nil)
+	dev, err := newIMAPDevice(o, scenarios.KindPC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := dev.dialIMAP(context.Background(), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	if _, err := s.selectBox("INBOX", false); err != nil {
+		b.Fatal(err)
+	}
+	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+	loc := imapLoc{folder: "INBOX", uid: 1}
+	flags := &imap.FetchOptions{UID: true, Flags: true}
+	seen := []imap.Flag{imap.FlagSeen}
+	fetch := func() error { return s.fetch(all, flags, false, func(fetched) {}) }
+	store := func() error { return dev.store(s, loc, seen) }
+	noop := func() error { return s.do("NOOP", func() error { return s.c.Noop().Wait() }) }
+	for _, bm := range []struct {
+		name string
+		cmds []func() error
+	}{
+		{"sync", []func() error{fetch, store}},
+		{"fetch20", []func() error{fetch}},
+		{"store", []func() error{store}},
+		{"noop", []func() error{noop}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, cmd := range bm.cmds {
+					if err := cmd(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(bm.cmds)*b.N), "cpu-ns/cmd")
+		})
+	}
+}
