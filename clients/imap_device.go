@@ -33,7 +33,7 @@ const (
 	defaultPhoneWindow = 100
 
 	// pcFolderCheck is Thunderbird's autosync STATUS interval for folders
-	// other than INBOX.
+	// other than INBOX, the default of the profile's status_interval.
 	pcFolderCheck = 10 * time.Minute
 	// pcIdleRestart re-issues IDLE before servers' 30-minute timeout.
 	pcIdleRestart = 29 * time.Minute
@@ -295,6 +295,14 @@ func (d *imapDevice) backoff(ctx context.Context, n int) error {
 	sim = sim/2 + time.Duration(d.rng.Int64N(int64(sim/2)+1))
 	d.rngMu.Unlock()
 	return d.sleepSim(ctx, sim)
+}
+
+// statusInterval is how often a PC checks its other folders.
+func (d *imapDevice) statusInterval() time.Duration {
+	if si := d.o.Profile.StatusInterval; si > 0 {
+		return si
+	}
+	return pcFolderCheck
 }
 
 // sleepSim waits sim simulated time, at least backoffWall of wall time.

@@ -215,7 +215,7 @@ func (d *imapDevice) pcFolders(ctx context.Context, sl *imapSlot) {
 		}
 		attempt = 0
 		round++
-		if d.sleepSim(ctx, pcFolderCheck) != nil {
+		if d.sleepSim(ctx, d.statusInterval()) != nil {
 			return
 		}
 	}

@@ -233,9 +233,10 @@ type DeviceProfile struct {
 	// imap_fetch_immediate); default pc true, phone false.
 	FetchImmediate bool
 	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
-	// StatusInterval, if set, makes the device send STATUS on its other
-	// folders this often (imaptest imap_status_interval; Thunderbird
-	// autosync). 0 = never.
+	// StatusInterval is how often a PC checks its other folders with
+	// STATUS and syncs those that changed (imaptest imap_status_interval;
+	// Thunderbird autosync). 0 = the default, 10m. Phones and webmail
+	// look at their other folders at each poll or page load.
 	StatusInterval time.Duration
 
 	// Webmail only.

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -38,6 +41,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitScenario
 	}
 	s, err := scenarios.Load(pos[0], nil)
+	if err == nil {
+		err = checkProfiles(s)
+	}
 	if err != nil {
 		printScenarioError(stderr, "validate", err)
 		return exitScenario
@@ -52,4 +58,22 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// checkProfiles asks the clients whether they can be every device profile
+// of s (fetch items they can send, settings they support): what the
+// scenario language alone cannot know.
+func checkProfiles(s *scenarios.Scenario) error {
+	names := make([]string, 0, len(s.Devices))
+	for name := range s.Devices {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		if err := clients.CheckProfile(s.Devices[name]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: devices.%s: %w", s.Source, name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

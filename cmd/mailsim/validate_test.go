@@ -13,6 +13,12 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("version: 1\nusers: {count: 0}\ngroups:\n  - {name: g, devices: [tablet]}\nbehaviors: {b: {}}\nextra: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badFetch := filepath.Join(dir, "badfetch.yaml")
+	if err := os.WriteFile(badFetch, []byte("version: 1\nname: f\nusers: {count: 2}\n"+
+		"groups: [{name: g, share: 100%, devices: [pc], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n"+
+		"devices:\n  pc: {kind: pc, protocol: imap, fetch_new: \"UID FLAGS X-GM-LABELS\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -30,6 +36,8 @@ func TestValidate(t *testing.T) {
 		{"unknown name", []string{"validate", "nope"}, exitScenario, nil, []string{"no shipped scenario of that name (shipped: imaptest-profile"}, 0},
 		{"bad shard", []string{"validate", "quickstart", "--shard", "3/2"}, exitScenario, nil, []string{"--shard: bad shard 3/2"}, 0},
 		{"shard larger than population", []string{"validate", "quickstart", "--shard", "1/7"}, exitScenario, nil, []string{"shard 1/7 is empty"}, 0},
+		{"fetch item the clients cannot send", []string{"validate", badFetch}, exitScenario, nil,
+			[]string{"devices.pc:", `unknown item "X-GM-LABELS"`}, 0},
 		{"no argument", []string{"validate"}, exitScenario, nil, []string{"want one scenario"}, 0},
 		{"bad seed", []string{"validate", "quickstart", "--seed", "x"}, exitScenario, nil, []string{"want a whole number"}, 0},
 	}
