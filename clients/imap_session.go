@@ -206,7 +206,13 @@ func (s *imapSession) login(full bool) error {
 
 // close logs out best-effort with a short deadline and closes the
 // connection. It is safe on a broken session.
-func (s *imapSession) close() {
+func (s *imapSession) close() { s.logout(true) }
+
+// logout says LOGOUT (best effort, bounded) and closes the connection.
+// recordFailure false leaves a failed LOGOUT unrecorded: at the end of a
+// run every device logs out at the same instant, and the timeouts of that
+// stampede are an artifact of the harness stopping, not of the server.
+func (s *imapSession) logout(recordFailure bool) {
 	if s == nil {
 		return
 	}
@@ -219,7 +225,9 @@ func (s *imapSession) close() {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
 		start := time.Now()
 		err := s.c.Logout().Wait()
-		record(s.d.rec, "imap", "LOGOUT", start, err)
+		if err == nil || recordFailure {
+			record(s.d.rec, "imap", "LOGOUT", start, err)
+		}
 	}
 	_ = s.c.Close()
 	_ = s.conn.Close()

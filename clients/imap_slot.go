@@ -103,5 +103,11 @@ func (sl *imapSlot) closeSession() {
 	sl.s = nil
 }
 
-// shutdown is closeSession at the end of Run.
-func (sl *imapSlot) shutdown() { sl.closeSession() }
+// shutdown logs out at the end of Run; a failed LOGOUT is not recorded
+// (see imapSession.logout).
+func (sl *imapSlot) shutdown() {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.s.logout(false)
+	sl.s = nil
+}
