@@ -11,8 +11,6 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
-	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -97,12 +95,6 @@ func mustPlan(t *testing.T, yaml string, opts scenarios.PlanOptions) *scenarios.
 	return p
 }
 
-type storeTruth struct{ s *mailserver.Server }
-
-func (st storeTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
-	return st.s.UserState(user)
-}
-
 // runOnEmbedded runs plan against a fresh embedded server on loopback.
 func runOnEmbedded(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tracer) *Result {
 	t.Helper()
@@ -113,28 +105,13 @@ func runOnEmbedded(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tr
 // options (tweak may be nil).
 func runOnEmbeddedWith(t *testing.T, plan *scenarios.Plan, rec *testRecorder, tr *tracer, tweak func(*Options)) *Result {
 	t.Helper()
-	srv := mailserver.New(mailserver.Options{})
-	t.Cleanup(func() { srv.Close() })
-	for _, u := range plan.Users {
-		if err := srv.AddUser(u.Username, u.Password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ep := startEmbedded(t, plan)
 	o := Options{
-		Plan: plan,
-		Endpoints: Endpoints{
-			IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-			POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-			Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-			Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
-		},
-		Recorder: rec,
-		Truth:    storeTruth{srv},
-		Logger:   slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Plan:      plan,
+		Endpoints: ep,
+		Recorder:  rec,
+		Truth:     storeTruth{srv},
+		Logger:    slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if tr != nil {
 		o.Trace = tr.add

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -83,13 +81,6 @@ func (r *loadRecorder) Login(_ string, o clients.Outcome) {
 	} else {
 		r.loginBad.Add(1)
 	}
-}
-
-// loadTruth reads the embedded server's state directly for the final audit.
-type loadTruth struct{ s *mailserver.Server }
-
-func (t loadTruth) UserState(_ context.Context, user string) (view.Snapshot, error) {
-	return t.s.UserState(user)
 }
 
 // cpuTime is the process's user+system CPU time so far.
@@ -164,28 +155,13 @@ func runLoad(b *testing.B, plan *scenarios.Plan) {
 	base, baseStacks := memInUse()
 	goroutines0 := runtime.NumGoroutine()
 
-	srv := mailserver.New(mailserver.Options{})
-	defer srv.Close()
-	for _, u := range plan.Users {
-		if err := srv.AddUser(u.Username, u.Password); err != nil {
-			b.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, ep := startEmbedded(b, plan)
 	rec := &loadRecorder{}
 	e, err := New(Options{
-		Plan: plan,
-		Endpoints: Endpoints{
-			IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-			POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-			Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-			Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
-		},
-		Recorder: rec,
-		Truth:    loadTruth{srv},
+		Plan:      plan,
+		Endpoints: ep,
+		Recorder:  rec,
+		Truth:     storeTruth{srv},
 	})
 	if err != nil {
 		b.Fatal(err)

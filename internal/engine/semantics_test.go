@@ -41,30 +41,15 @@ type semanticsRun struct {
 func runSemantics(t *testing.T, yaml string) semanticsRun {
 	t.Helper()
 	plan := mustPlan(t, yaml, scenarios.PlanOptions{})
-	srv := mailserver.New(mailserver.Options{})
-	t.Cleanup(func() { srv.Close() })
-	for _, u := range plan.Users {
-		if err := srv.AddUser(u.Username, u.Password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ep := startEmbedded(t, plan)
 	tr := &tracer{}
 	e, err := New(Options{
-		Plan: plan,
-		Endpoints: Endpoints{
-			IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-			POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-			Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-			Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
-		},
-		Recorder: newTestRecorder(),
-		Truth:    storeTruth{srv},
-		Trace:    tr.add,
-		Logger:   slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Plan:      plan,
+		Endpoints: ep,
+		Recorder:  newTestRecorder(),
+		Truth:     storeTruth{srv},
+		Trace:     tr.add,
+		Logger:    slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
