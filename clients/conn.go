@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailsim/mailsim/scenarios"
@@ -98,7 +99,14 @@ type Conn struct {
 
 	mu   sync.Mutex  // guards drop
 	drop *time.Timer // the simulated network drop, or nil
+
+	// writes counts Write calls on the wire, to tell whether a library
+	// call sent a command (see Writes).
+	writes atomic.Int64
 }
+
+// Writes returns how many writes reached the wire so far.
+func (c *Conn) Writes() int64 { return c.writes.Load() }
 
 // wire is the TCP connection with byte counting and shaping.
 type wire struct {
@@ -125,6 +133,7 @@ func (w *wire) Write(p []byte) (int, error) {
 	n, err := w.Conn.Write(p)
 	if n > 0 {
 		w.c.rec.Bytes(w.c.protocol, 0, int64(n))
+		w.c.writes.Add(1)
 	}
 	return n, err
 }

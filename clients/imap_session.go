@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -177,9 +178,20 @@ func (s *imapSession) login(full bool) error {
 	if err != nil {
 		return err
 	}
-	// Capabilities may change after login; ask once more only if the
-	// library has them already (no extra round trip).
-	if caps := s.c.Caps(); caps != nil {
+	// Capabilities may change after login. The library takes them from
+	// the LOGIN reply when the server sends them there; otherwise Caps
+	// asks with a CAPABILITY command (Dovecot leaves them out when the
+	// client asked before login), which is recorded like any other.
+	writes, start := s.conn.Writes(), time.Now()
+	caps := s.c.Caps()
+	if s.conn.Writes() != writes {
+		var capErr error
+		if caps == nil {
+			capErr = errors.New("imap: CAPABILITY after login failed")
+		}
+		record(s.d.rec, "imap", "CAPABILITY", start, capErr)
+	}
+	if caps != nil {
 		s.caps = caps
 	}
 	if !full {

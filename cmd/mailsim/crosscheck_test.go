@@ -31,10 +31,9 @@ import (
 //     not counted by Dovecot). Dovecot then leaves the capability list out
 //     of the login reply, so go-imap's client asks again after login when
 //     the device reads Client.Caps(); that second CAPABILITY reaches the
-//     imap process and is counted by Dovecot, but mailsim does not record
-//     it (a bug in clients: the command should be recorded). So Dovecot's
-//     CAPABILITY count is compared with the devices' successful IMAP
-//     logins (load.logins.imap.ok), one each. When devices drop their
+//     imap process and is counted by Dovecot. mailsim records both under
+//     one name, so Dovecot's CAPABILITY count is compared with the
+//     devices' successful IMAP logins (load.logins.imap.ok), one each. When devices drop their
 //     connections on purpose (network.disconnect_every), a session dropped
 //     right after its login never sends it: then Dovecot's count may be
 //     lower by up to 5%.
@@ -98,7 +97,7 @@ func crossExpect(t *testing.T, rep map[string]any, drops bool) crossWant {
 	if len(w.count) > 0 {
 		w.count["LOGOUT"]++
 	}
-	// The implicit post-login CAPABILITY of every device IMAP session.
+	// The post-login CAPABILITY of every device IMAP session.
 	if n := num(t, rep, "load.logins.imap.ok"); n > 0 {
 		w.count["CAPABILITY"] = n
 	}
