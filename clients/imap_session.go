@@ -104,6 +104,7 @@ func (s *imapSession) do(name string, f func() error) error {
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
 	conn, err := dial(ctx, &d.o, "imap", d.o.IMAP)
 	if err != nil {
+		loginUnreached(ctx, &d.o, "imap")
 		return nil, err
 	}
 	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
@@ -140,6 +141,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 			_ = s.c.Close()
 		}
 		_ = conn.Close()
+		loginUnreached(ctx, &d.o, "imap")
 		return nil, fmt.Errorf("imap %s: greeting: %w", d.o.IMAP.Addr, err)
 	}
 	if err := s.login(full); err != nil {

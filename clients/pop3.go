@@ -85,6 +85,7 @@ var errPOP3Garbage = errors.New("pop3: malformed reply")
 func dialPOP3(ctx context.Context, o *Options, ep scenarios.Endpoint) (*pop3Session, error) {
 	conn, err := dial(ctx, o, "pop3", ep)
 	if err != nil {
+		loginUnreached(ctx, o, "pop3")
 		return nil, err
 	}
 	s := &pop3Session{conn: conn, wire: newPOP3Wire(conn), rec: o.recorder(), addr: ep.Addr}
@@ -98,6 +99,7 @@ func dialPOP3(ctx context.Context, o *Options, ep scenarios.Endpoint) (*pop3Sess
 	}
 	if err != nil {
 		_ = conn.Close()
+		loginUnreached(ctx, o, "pop3")
 		return nil, fmt.Errorf("pop3 %s: greeting: %w", ep.Addr, s.classify("GREETING", err))
 	}
 	s.c = c

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -48,4 +49,13 @@ func outcomeOf(err error) Outcome {
 		return OutcomeNo
 	}
 	return OutcomeError
+}
+
+// loginUnreached counts a login attempt that failed before the device could
+// authenticate: connection refused, TLS handshake refused, no greeting. It
+// is not counted when ctx ended (the device is stopping).
+func loginUnreached(ctx context.Context, o *Options, protocol string) {
+	if ctx.Err() == nil {
+		o.recorder().Login(protocol, OutcomeError)
+	}
 }

@@ -1,0 +1,97 @@
+package clients
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestIMAPOverTLS runs a PC and a phone over STARTTLS and implicit TLS
+// against the embedded server's self-signed certificate: verified when the
+// device trusts it, refused (and retried, never shown) when it does not.
+func TestIMAPOverTLS(t *testing.T) {
+	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
+	if err := srv.AddUser("alice", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	env := newIMAPEnvNoServer()
+	env.srv, env.addrs = srv, addrs
+
+	tests := []struct {
+		name    string
+		kind    scenarios.Kind
+		ep      scenarios.Endpoint
+		trusted bool
+	}{
+		{"pc starttls", scenarios.KindPC, scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, true},
+		{"phone implicit", scenarios.KindPhone, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, true},
+		{"untrusted certificate", scenarios.KindPhone, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := env.deliver(t, 4096)
+			rec := &imapRecorder{}
+			o := env.options(tc.kind, rec, nil)
+			o.IMAP = tc.ep
+			if tc.trusted {
+				o.TLS = &tls.Config{RootCAs: pool}
+			}
+			d := startDevice(t, o)
+			if !tc.trusted {
+				waitLogin(t, rec, OutcomeError)
+				if _, ok := d.View().Messages[id]; ok {
+					t.Error("a device that refused the certificate shows mail")
+				}
+				return
+			}
+			waitView(t, d, id, hasAll(id))
+			if tc.ep.TLS == scenarios.TLSStartTLS && !strings.Contains(strings.Join(rec.names(), " "), "STARTTLS") {
+				t.Errorf("no STARTTLS command recorded: %v", rec.names())
+			}
+		})
+	}
+}
+
+// waitLogin waits until rec saw a login attempt with outcome o.
+func waitLogin(t *testing.T, rec *imapRecorder, o Outcome) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !rec.sawLogin(o) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no login attempt with outcome %q", o)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sawLogin reports whether a login attempt with outcome o was recorded.
+func (r *imapRecorder) sawLogin(o Outcome) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.logins {
+		if l == o {
+			return true
+		}
+	}
+	return false
+}
