@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -40,7 +39,7 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &imapMeter{Conn: c, rec: l.srv.rec, in: lineScanner{literals: true}, out: lineScanner{literals: true}}, nil
+	return newIMAPMeter(c, l.srv.rec), nil
 }
 
 // imapMeter records every IMAP command with its outcome and duration by
@@ -50,50 +49,14 @@ func (l *meterListener) Accept() (net.Conn, error) {
 // answers by itself (CAPABILITY, NOOP, LOGOUT, syntax errors). After
 // STARTTLS the bytes are encrypted and the meter stops.
 type imapMeter struct {
-	net.Conn
-	rec Recorder
-
-	mu        sync.Mutex
-	in, out   lineScanner
-	pending   []pendingCmd
-	skipLines int  // client lines that answer a continuation (IDLE's DONE, SASL)
-	tlsNext   bool // STARTTLS answered: stop metering
-	off       bool
+	meter
+	skipLines int // client lines that answer a continuation (IDLE's DONE, SASL)
 }
 
-func (m *imapMeter) Read(p []byte) (int, error) {
-	n, err := m.Conn.Read(p)
-	if n > 0 {
-		m.mu.Lock()
-		if !m.off {
-			m.in.feed(p[:n], m.clientLine)
-		}
-		m.mu.Unlock()
-	}
-	return n, err
-}
-
-func (m *imapMeter) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	if !m.off {
-		m.out.feed(p, m.serverLine)
-		if m.tlsNext {
-			m.off = true
-		}
-	}
-	m.mu.Unlock()
-	return m.Conn.Write(p)
-}
-
-func (m *imapMeter) Close() error {
-	m.mu.Lock()
-	for _, pc := range m.pending {
-		m.rec.Command(ProtoIMAP, pc.name, OutcomeError, time.Since(pc.start))
-	}
-	m.pending = nil
-	m.off = true
-	m.mu.Unlock()
-	return m.Conn.Close()
+func newIMAPMeter(c net.Conn, rec Recorder) *imapMeter {
+	m := &imapMeter{meter: meter{Conn: c, rec: rec, proto: ProtoIMAP, in: lineScanner{literals: true}, out: lineScanner{literals: true}}}
+	m.lines = m
+	return m
 }
 
 func (m *imapMeter) clientLine(head []byte, cont bool) {

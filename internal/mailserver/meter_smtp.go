@@ -3,7 +3,6 @@ package mailserver
 import (
 	"net"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -26,7 +25,7 @@ func (l *smtpMeterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smtpMeter{Conn: c, rec: l.srv.rec, proto: l.proto}, nil
+	return newSMTPMeter(c, l.srv.rec, l.proto), nil
 }
 
 // smtpMeter records every SMTP or LMTP command with its outcome and
@@ -36,52 +35,15 @@ func (l *smtpMeterListener) Accept() (net.Conn, error) {
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
 // per-recipient replies after DATA find no open command and are ignored.
 type smtpMeter struct {
-	net.Conn
-	rec   Recorder
-	proto string
-
-	mu        sync.Mutex
-	in, out   lineScanner
-	pending   []pendingCmd
+	meter
 	skipLines int  // SASL continuation lines due
 	data      bool // reading message data
-	tlsNext   bool
-	off       bool
 }
 
-func (m *smtpMeter) Read(p []byte) (int, error) {
-	n, err := m.Conn.Read(p)
-	if n > 0 {
-		m.mu.Lock()
-		if !m.off {
-			m.in.feed(p[:n], m.clientLine)
-		}
-		m.mu.Unlock()
-	}
-	return n, err
-}
-
-func (m *smtpMeter) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	if !m.off {
-		m.out.feed(p, m.serverLine)
-		if m.tlsNext {
-			m.off = true
-		}
-	}
-	m.mu.Unlock()
-	return m.Conn.Write(p)
-}
-
-func (m *smtpMeter) Close() error {
-	m.mu.Lock()
-	for _, pc := range m.pending {
-		m.rec.Command(m.proto, pc.name, OutcomeError, time.Since(pc.start))
-	}
-	m.pending = nil
-	m.off = true
-	m.mu.Unlock()
-	return m.Conn.Close()
+func newSMTPMeter(c net.Conn, rec Recorder, proto string) *smtpMeter {
+	m := &smtpMeter{meter: meter{Conn: c, rec: rec, proto: proto}}
+	m.lines = m
+	return m
 }
 
 func (m *smtpMeter) clientLine(head []byte, _ bool) {

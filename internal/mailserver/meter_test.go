@@ -68,21 +68,8 @@ func TestIMAPMeter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newCountingRecorder()
-			m := &imapMeter{Conn: fakeConn{}, rec: rec, in: lineScanner{literals: true}, out: lineScanner{literals: true}}
-			in := func(p []byte) {
-				if !m.off {
-					m.in.feed(p, m.clientLine)
-				}
-			}
-			out := func(p []byte) {
-				if !m.off {
-					m.out.feed(p, m.serverLine)
-					if m.tlsNext {
-						m.off = true
-					}
-				}
-			}
-			got := feedMeter(in, out, func() { m.Close() }, rec, tc.chunks)
+			m := newIMAPMeter(fakeConn{}, rec)
+			got := feedMeter(m.sawClient, m.sawServer, func() { m.Close() }, rec, tc.chunks)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("recorded %v, want %v", got, tc.want)
 			}
@@ -105,10 +92,8 @@ func TestSMTPMeter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newCountingRecorder()
-			m := &smtpMeter{Conn: fakeConn{}, rec: rec, proto: "imap"} // proto prefix trimmed by feedMeter
-			in := func(p []byte) { m.in.feed(p, m.clientLine) }
-			out := func(p []byte) { m.out.feed(p, m.serverLine) }
-			got := feedMeter(in, out, func() { m.Close() }, rec, tc.chunks)
+			m := newSMTPMeter(fakeConn{}, rec, "imap") // proto prefix trimmed by feedMeter
+			got := feedMeter(m.sawClient, m.sawServer, func() { m.Close() }, rec, tc.chunks)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("recorded %v, want %v", got, tc.want)
 			}
