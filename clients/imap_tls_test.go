@@ -1,8 +1,6 @@
 package clients
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -15,16 +13,7 @@ import (
 // against the embedded server's self-signed certificate: verified when the
 // device trusts it, refused (and retried, never shown) when it does not.
 func TestIMAPOverTLS(t *testing.T) {
-	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	srvTLS, cliTLS := selfSignedPair(t)
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
 	if err := srv.AddUser("alice", "secret"); err != nil {
 		t.Fatal(err)
@@ -54,7 +43,7 @@ func TestIMAPOverTLS(t *testing.T) {
 			o := env.options(tc.kind, rec, nil)
 			o.IMAP = tc.ep
 			if tc.trusted {
-				o.TLS = &tls.Config{RootCAs: pool}
+				o.TLS = cliTLS
 			}
 			d := startDevice(t, o)
 			if !tc.trusted {

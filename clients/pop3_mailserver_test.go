@@ -29,16 +29,7 @@ type embedded struct {
 
 func startEmbedded(t *testing.T) *embedded {
 	t.Helper()
-	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	srvTLS, cliTLS := selfSignedPair(t)
 	srv := mailserver.New(mailserver.Options{TLS: srvTLS})
 	for _, u := range []string{"alice", "bob"} {
 		if err := srv.AddUser(u, "secret"); err != nil {
@@ -52,7 +43,7 @@ func startEmbedded(t *testing.T) *embedded {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &embedded{srv: srv, addrs: addrs, cliTLS: &tls.Config{RootCAs: pool}}
+	return &embedded{srv: srv, addrs: addrs, cliTLS: cliTLS}
 }
 
 // lmtp delivers raw to rcpt over LMTP, as the traffic injector does.
@@ -223,4 +214,21 @@ func TestPOP3EmbeddedRoundTrip(t *testing.T) {
 	if err := s.quit(time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// selfSignedPair returns a server TLS configuration with a fresh self-signed
+// certificate for 127.0.0.1, and a client configuration that trusts it.
+func selfSignedPair(t *testing.T) (srv, cli *tls.Config) {
+	t.Helper()
+	srv, err := mailserver.SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(srv.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return srv, &tls.Config{RootCAs: pool}
 }
