@@ -68,28 +68,40 @@ func Load(nameOrPath string, env func(string) (string, bool)) (*Scenario, error)
 // the base of a relative users.file. env looks up ${VAR}s; nil means
 // os.LookupEnv. Every problem found comes back at once as Errors.
 func Parse(source string, data []byte, env func(string) (string, bool)) (*Scenario, error) {
+	d, root := decodeDocument(source, data, env, "scenario", "empty scenario: start with \"version: 1\"")
+	if root == nil {
+		return nil, d.errs
+	}
+	s := d.scenario(root)
+	if len(d.errs) > 0 {
+		return nil, d.finish()
+	}
+	return s, nil
+}
+
+// decodeDocument checks the size of data, parses it as YAML and returns a
+// decoder for it with the document's root node, or a nil root (and the
+// decoder's errors) when there is none. what names the document in errors;
+// empty is the error for a document without content.
+func decodeDocument(source string, data []byte, env func(string) (string, bool), what, empty string) (*decoder, *yaml.Node) {
 	if env == nil {
 		env = os.LookupEnv
 	}
 	d := &decoder{source: source, env: env, budget: nodeBudget}
 	if len(data) > MaxSourceSize {
-		d.errorf(nil, "", "scenario larger than %d bytes", MaxSourceSize)
-		return nil, d.errs
+		d.errorf(nil, "", "%s larger than %d bytes", what, MaxSourceSize)
+		return d, nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		d.errs = append(d.errs, yamlError(source, err))
-		return nil, d.errs
+		return d, nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "", "empty scenario: start with \"version: 1\"")
-		return nil, d.errs
+		d.errorf(nil, "", "%s", empty)
+		return d, nil
 	}
-	s := d.scenario(doc.Content[0])
-	if len(d.errs) > 0 {
-		return nil, d.finish()
-	}
-	return s, nil
+	return d, doc.Content[0]
 }
 
 // finish deduplicates (merged anchors can report one problem several times)

@@ -48,24 +48,11 @@ func LoadTarget(path string, env func(string) (string, bool)) (*Target, error) {
 // env looks up ${VAR}s; nil means os.LookupEnv. Every problem found comes
 // back at once as Errors.
 func ParseTarget(source string, data []byte, env func(string) (string, bool)) (*Target, error) {
-	if env == nil {
-		env = os.LookupEnv
-	}
-	d := &decoder{source: source, env: env, budget: nodeBudget}
-	if len(data) > MaxSourceSize {
-		d.errorf(nil, "", "target file larger than %d bytes", MaxSourceSize)
+	d, doc := decodeDocument(source, data, env, "target file", "empty target file: want \"target: {imap: ..., delivery: ...}\"")
+	if doc == nil {
 		return nil, d.errs
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		d.errs = append(d.errs, yamlError(source, err))
-		return nil, d.errs
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "", "empty target file: want \"target: {imap: ..., delivery: ...}\"")
-		return nil, d.errs
-	}
-	root := d.resolve(doc.Content[0], "")
+	root := d.resolve(doc, "")
 	if root == nil {
 		return nil, d.finish()
 	}
