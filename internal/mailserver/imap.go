@@ -507,17 +507,7 @@ func (s *imapSession) resolveLocked(numSet imap.NumSet) ([]hit, error) {
 
 func inRanges(set imap.SeqSet, n, star uint32) bool {
 	for _, r := range set {
-		a, b := r.Start, r.Stop
-		if a == 0 {
-			a = star
-		}
-		if b == 0 {
-			b = star
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if a <= n && n <= b {
+		if inRange(r.Start, r.Stop, n, star) {
 			return true
 		}
 	}
@@ -526,21 +516,26 @@ func inRanges(set imap.SeqSet, n, star uint32) bool {
 
 func inUIDRanges(set imap.UIDSet, n, star imap.UID) bool {
 	for _, r := range set {
-		a, b := r.Start, r.Stop
-		if a == 0 {
-			a = star
-		}
-		if b == 0 {
-			b = star
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if a <= n && n <= b {
+		if inRange(r.Start, r.Stop, n, star) {
 			return true
 		}
 	}
 	return false
+}
+
+// inRange reports whether n is in the range a:b, where 0 stands for "*"
+// (star, the highest number in use) and the bounds may come in any order.
+func inRange[T ~uint32](a, b, n, star T) bool {
+	if a == 0 {
+		a = star
+	}
+	if b == 0 {
+		b = star
+	}
+	if a > b {
+		a, b = b, a
+	}
+	return a <= n && n <= b
 }
 
 func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
