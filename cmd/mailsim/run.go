@@ -29,6 +29,7 @@ type runFlags struct {
 	shards      int
 	metricsAddr string
 	linger      time.Duration
+	pushgateway string
 	reportPath  string
 	htmlPath    string
 	quiet       bool
@@ -49,6 +50,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.shards, "shards", 0, "number of shards, with the shard index from $JOB_COMPLETION_INDEX (0-based, Kubernetes Indexed Job)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the run (e.g. 127.0.0.1:9464)")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the run so the last values are scraped (0 to skip)")
+	fs.StringVar(&f.pushgateway, "pushgateway", "", "push the final mailsim_* values to this Prometheus Pushgateway URL (job \"mailsim\"), for short runs")
 	fs.StringVar(&f.reportPath, "report", "", "write the JSON report to this file")
 	fs.StringVar(&f.htmlPath, "html", "", "write the HTML report to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
@@ -250,6 +252,14 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	}
 	if runErr != nil && code == exitOK {
 		code = exitFailure
+	}
+	if f.pushgateway != "" {
+		if err := pushFinal(f.pushgateway, reg, plan); err != nil {
+			fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+			code = exitFailure
+		} else {
+			fmt.Fprintf(stderr, "pushed the final metrics to %s\n", f.pushgateway)
+		}
 	}
 	if f.metricsAddr != "" && f.linger > 0 && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", f.linger)
