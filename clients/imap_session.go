@@ -162,6 +162,15 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 // server supports them, as Thunderbird and K-9 do.
 func (s *imapSession) login(full bool) error {
 	if err := s.do("CAPABILITY", func() error {
+		if s.d.o.IMAP.TLS == scenarios.TLSStartTLS {
+			// After STARTTLS the library asks for the capabilities
+			// itself; a second CAPABILITY of ours in flight at the same
+			// time races inside go-imap. Wait for its answer instead.
+			if s.caps = s.c.Caps(); s.caps == nil {
+				return errors.New("imap: CAPABILITY after STARTTLS failed")
+			}
+			return nil
+		}
 		caps, err := s.c.Capability().Wait()
 		s.caps = caps
 		return err
