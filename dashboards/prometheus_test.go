@@ -172,7 +172,8 @@ func substitute(expr string, vals map[string]string) string {
 	})
 }
 
-// query evaluates q at time at and returns the number of result elements.
+// query evaluates q at time at and returns the number of result elements
+// with a value.
 func query(ctx context.Context, api, q string, at time.Time) (int, error) {
 	form := url.Values{"query": {q}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/query", strings.NewReader(form.Encode()))
@@ -202,11 +203,21 @@ func query(ctx context.Context, api, q string, at time.Time) (int, error) {
 	if body.Data.ResultType == "scalar" || body.Data.ResultType == "string" {
 		return 1, nil
 	}
-	var elems []json.RawMessage
+	// Elements whose value is NaN (a ratio whose denominator has no data)
+	// show nothing on a panel: they do not count.
+	var elems []struct {
+		Value [2]any `json:"value"`
+	}
 	if err := json.Unmarshal(body.Data.Result, &elems); err != nil {
 		return 0, fmt.Errorf("query: result: %w", err)
 	}
-	return len(elems), nil
+	n := 0
+	for _, e := range elems {
+		if v, _ := e.Value[1].(string); v != "NaN" {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // queryCount is query that fails the test on error.

@@ -32,6 +32,7 @@ func Catalog() []Metric {
 		{"mailsim_client_connections", TypeGauge, []string{"protocol"}},
 		{"mailsim_client_logins_total", TypeCounter, []string{"protocol", "outcome"}},
 		{"mailsim_devices", TypeGauge, []string{"device", "protocol"}},
+		{"mailsim_users", TypeGauge, []string{"group"}},
 		{"mailsim_actions_total", TypeCounter, []string{"device", "action"}},
 		{"mailsim_messages_delivered_total", TypeCounter, []string{"via"}},
 		{"mailsim_messages_sent_total", TypeCounter, []string{"protocol"}},

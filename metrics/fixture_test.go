@@ -51,6 +51,9 @@ func newFixture(t testing.TB, users int) *fixture {
 			}
 			return d
 		},
+		Users: func() map[string]int {
+			return map[string]int{"pop3-office": users / 2, "imap-everywhere": users - users/2}
+		},
 		Divergence: func() Divergence {
 			d := Divergence{
 				ByDimension:      map[string]int{"presence": users, "flags": 2 * users},

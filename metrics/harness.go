@@ -56,6 +56,9 @@ type HarnessOptions struct {
 	Elapsed func() time.Duration
 	// Devices returns the active simulated devices by profile.
 	Devices func() []DeviceCount
+	// Users returns the simulated users started so far, by group (the
+	// denominator of per-user load on the Capacity dashboard).
+	Users func() map[string]int
 	// Divergence returns the auditor's current divergence state.
 	Divergence func() Divergence
 }
@@ -92,6 +95,9 @@ var (
 	devicesDesc = prometheus.NewDesc("mailsim_devices",
 		"Active simulated devices, by device profile and protocol.",
 		[]string{"device", "protocol"}, nil)
+	usersDesc = prometheus.NewDesc("mailsim_users",
+		"Simulated users started, by user group.",
+		[]string{"group"}, nil)
 	divergentDesc = prometheus.NewDesc("mailsim_divergent_messages",
 		"Messages whose presence, folder or flags differ between a user's devices now, summed over users, by dimension.",
 		[]string{"dimension"}, nil)
@@ -165,7 +171,7 @@ type harnessCollector Harness
 
 // Describe implements prometheus.Collector.
 func (c *harnessCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{runInfoDesc, runElapsedDesc, devicesDesc, divergentDesc,
+	for _, d := range []*prometheus.Desc{runInfoDesc, runElapsedDesc, devicesDesc, usersDesc, divergentDesc,
 		divergenceRatioDesc, convergedDesc, unconvergedDesc, lostDesc} {
 		ch <- d
 	}
@@ -188,6 +194,15 @@ func (c *harnessCollector) Collect(ch chan<- prometheus.Metric) {
 		emitCapped(sums, func(k key) string { return k.profile }, func(k key, n int) {
 			ch <- prometheus.MustNewConstMetric(devicesDesc, prometheus.GaugeValue, float64(n), k.profile, k.protocol)
 		}, func(k key) key { return key{Other, k.protocol} })
+	}
+	if h.o.Users != nil {
+		sums := make(map[string]int)
+		for g, n := range h.o.Users() {
+			sums[boundedName(g)] += n
+		}
+		emitCapped(sums, func(g string) string { return g }, func(g string, n int) {
+			ch <- prometheus.MustNewConstMetric(usersDesc, prometheus.GaugeValue, float64(n), g)
+		}, func(string) string { return Other })
 	}
 	if h.o.Divergence == nil {
 		return

@@ -20,6 +20,7 @@ func TestHarnessReadsStateAtScrape(t *testing.T) {
 		Devices: func() []DeviceCount {
 			return []DeviceCount{{"pc-pop3", "pop3", active}, {"pc-pop3", "pop3", 2}, {"phone-imap", "imap", 5}}
 		},
+		Users: func() map[string]int { return map[string]int{"pop3-office": 4, "bad group name!": 1} },
 		Divergence: func() Divergence {
 			return Divergence{
 				ByDimension:      map[string]int{"presence": 4, "weird": 1},
@@ -57,9 +58,13 @@ mailsim_run_info{scenario="pop3-vs-imap",shard="1/4"} 1
 # TYPE mailsim_unconverged_changes gauge
 mailsim_unconverged_changes{change="other",reason="pop3-local-only"} 1
 mailsim_unconverged_changes{change="read",reason="pop3-local-only"} 3
+# HELP mailsim_users Simulated users started, by user group.
+# TYPE mailsim_users gauge
+mailsim_users{group="other"} 1
+mailsim_users{group="pop3-office"} 4
 `
 	names := []string{"mailsim_devices", "mailsim_divergent_messages", "mailsim_messages_lost",
-		"mailsim_run_elapsed_seconds", "mailsim_run_info", "mailsim_unconverged_changes"}
+		"mailsim_run_elapsed_seconds", "mailsim_run_info", "mailsim_unconverged_changes", "mailsim_users"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}

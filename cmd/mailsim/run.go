@@ -190,6 +190,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		Shard:      plan.Shard.String(),
 		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
 		Devices:    func() []metrics.DeviceCount { return deviceCounts(eng) },
+		Users:      eng.UsersByGroup,
 		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
 	})
 	if f.metricsAddr != "" {

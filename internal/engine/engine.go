@@ -258,6 +258,17 @@ func (e *Engine) DeviceCounts() []DeviceCount {
 	return out
 }
 
+// UsersByGroup returns the users started so far, by group.
+func (e *Engine) UsersByGroup() map[string]int {
+	out := map[string]int{}
+	for _, u := range e.users {
+		if u.started.Load() {
+			out[u.plan.Group.Name]++
+		}
+	}
+	return out
+}
+
 // Status returns a live snapshot of the run.
 func (e *Engine) Status() Status {
 	return Status{

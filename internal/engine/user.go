@@ -21,6 +21,8 @@ type user struct {
 	// wake is signalled (non-blocking) when any device view changed, so the
 	// person looks at the device in hand again.
 	wake chan struct{}
+	// started is set once the user's devices and person run.
+	started atomic.Bool
 }
 
 // device is one device of a user with its run state.
@@ -105,6 +107,7 @@ func (u *user) auditSpec() audit.UserSpec {
 // start launches the user's devices (until devCtx ends) and the person
 // (until actCtx ends).
 func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup) {
+	u.started.Store(true)
 	for _, d := range u.devices {
 		devWG.Add(1)
 		d.running.Store(true)
