@@ -13,7 +13,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // serverProcessEnv marks the test binary re-executed as a server process.
@@ -101,29 +100,14 @@ func startServerProcess(b *testing.B) *imapEnv {
 // FETCH 1:* (UID FLAGS) over 20 messages and a verified UID STORE), the
 // others one command each.
 func BenchmarkIMAPCommandClient(b *testing.B) {
-	env := startServerProcess(b)
-	for i := 0; i < 20; i++ {
-		env.deliverB(b, 2000)
-	}
-	o := env.options(scenarios.KindPC, nil, nil)
-	dev, err := newIMAPDevice(o, scenarios.KindPC)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := dev.dialIMAP(context.Background(), true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchSession(b, startServerProcess(b))
 	defer s.close()
-	if _, err := s.selectBox("INBOX", false); err != nil {
-		b.Fatal(err)
-	}
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
 	loc := imapLoc{folder: "INBOX", uid: 1}
 	flags := &imap.FetchOptions{UID: true, Flags: true}
 	seen := []imap.Flag{imap.FlagSeen}
 	fetch := func() error { return s.fetch(all, flags, false, func(fetched) {}) }
-	store := func() error { return dev.store(s, loc, seen) }
+	store := func() error { return s.d.store(s, loc, seen) }
 	noop := func() error { return s.do("NOOP", func() error { return s.c.Noop().Wait() }) }
 	for _, bm := range []struct {
 		name string

@@ -26,23 +26,8 @@ func cpuTime(b *testing.B) time.Duration {
 // them. The server runs in the same process, so cpu-ns/cmd is client and
 // server together: an upper bound of the client's share.
 func BenchmarkIMAPCommand(b *testing.B) {
-	env := newIMAPEnv(b)
-	for i := 0; i < 20; i++ {
-		env.deliverB(b, 2000)
-	}
-	o := env.options(scenarios.KindPC, nil, nil)
-	dev, err := newIMAPDevice(o, scenarios.KindPC)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := dev.dialIMAP(context.Background(), true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchSession(b, newIMAPEnv(b))
 	defer s.close()
-	if _, err := s.selectBox("INBOX", false); err != nil {
-		b.Fatal(err)
-	}
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
 	one := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 1}}
 	flags := &imap.FetchOptions{UID: true, Flags: true}
@@ -107,4 +92,26 @@ func liveBytes() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse + ms.StackInuse
+}
+
+// benchSession delivers 20 messages to alice and returns a logged-in PC
+// session with INBOX selected, as the command benchmarks start.
+func benchSession(b *testing.B, env *imapEnv) *imapSession {
+	b.Helper()
+	for i := 0; i < 20; i++ {
+		env.deliverB(b, 2000)
+	}
+	o := env.options(scenarios.KindPC, nil, nil)
+	dev, err := newIMAPDevice(o, scenarios.KindPC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := dev.dialIMAP(context.Background(), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.selectBox("INBOX", false); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
