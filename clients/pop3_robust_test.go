@@ -22,48 +22,34 @@ func scriptedPOP3(t *testing.T, script map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	return serveLoopback(t, ln, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		send := func(reply string) bool {
+			switch reply {
+			case "":
+				return false
+			case "hang":
+				_, _ = r.ReadString('\n') // until the client gives up
+				return false
+			}
+			closeAfter := strings.HasSuffix(reply, "\x00")
+			_, err := c.Write([]byte(strings.TrimSuffix(reply, "\x00")))
+			return err == nil && !closeAfter
+		}
+		if !send(script["greeting"]) {
+			return
+		}
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(c)
-				send := func(reply string) bool {
-					switch reply {
-					case "":
-						return false
-					case "hang":
-						_, _ = r.ReadString('\n') // until the client gives up
-						return false
-					}
-					closeAfter := strings.HasSuffix(reply, "\x00")
-					_, err := c.Write([]byte(strings.TrimSuffix(reply, "\x00")))
-					return err == nil && !closeAfter
-				}
-				if !send(script["greeting"]) {
-					return
-				}
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-					if !send(script[strings.ToUpper(verb)]) {
-						return
-					}
-				}
-			}()
+			verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if !send(script[strings.ToUpper(verb)]) {
+				return
+			}
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	})
 }
 
 func TestPOP3BadServers(t *testing.T) {

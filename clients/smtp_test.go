@@ -237,18 +237,8 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
 	// A server that accepts and never speaks: the timeout ends it.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	}()
+	addr := serveLoopback(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	rec := &c2Recorder{}
 	sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 200 * time.Millisecond})
 	err = sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
@@ -259,14 +249,6 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 		t.Errorf("commands %v", got)
 	}
 	// The same with a context that ends first.
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	}()
 	slow := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Timeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -275,7 +257,6 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 		t.Errorf("cancelled submission: %v, want context.DeadlineExceeded", err)
 	}
 	ln.Close()
-	<-done
 	if err := sub.Submit(context.Background(), "a@b", nil, nil); err == nil {
 		t.Error("no recipients accepted")
 	}
