@@ -352,17 +352,8 @@ func TestPOP3DotStuffingAndLongLines(t *testing.T) {
 	}
 	rec := &c2Recorder{}
 	o := &Options{Recorder: rec, Timeout: 5 * time.Second}
-	s, err := dialPOP3(context.Background(), o, scenarios.Endpoint{Addr: srv.addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := pop3Login(t, o, srv.addr())
 	defer s.close()
-	if err := s.capabilities(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.login("alice", "secret"); err != nil {
-		t.Fatal(err)
-	}
 	for i, want := range bodies {
 		got, err := s.retr(i + 1)
 		if err != nil {
@@ -526,4 +517,22 @@ func TestPOP3ConcurrentDoAndRun(t *testing.T) {
 	if n := len(f.dev.View().Messages); n != 13 { // 10 + 2 replies + 1 sent
 		t.Errorf("view has %d messages, want 13", n)
 	}
+}
+
+// pop3Login returns a POP3 session to addr logged in as alice.
+func pop3Login(t *testing.T, o *Options, addr string) *pop3Session {
+	t.Helper()
+	s, err := dialPOP3(context.Background(), o, scenarios.Endpoint{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.capabilities(); err != nil {
+		s.close()
+		t.Fatal(err)
+	}
+	if err := s.login("alice", "secret"); err != nil {
+		s.close()
+		t.Fatal(err)
+	}
+	return s
 }

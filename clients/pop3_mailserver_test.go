@@ -190,17 +190,8 @@ func TestPOP3EmbeddedRoundTrip(t *testing.T) {
 	for _, b := range bodies {
 		e.lmtp(t, "alice@example.com", b)
 	}
-	s, err := dialPOP3(context.Background(), &Options{Timeout: 5 * time.Second}, scenarios.Endpoint{Addr: e.addrs.POP3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := pop3Login(t, &Options{Timeout: 5 * time.Second}, e.addrs.POP3)
 	defer s.close()
-	if err := s.capabilities(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.login("alice", "secret"); err != nil {
-		t.Fatal(err)
-	}
 	for i, want := range bodies {
 		got, err := s.retr(i + 1)
 		if err != nil {
