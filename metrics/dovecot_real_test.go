@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,24 +21,10 @@ import (
 	"github.com/mailsim/mailsim/internal/dovecottest"
 )
 
-const realTimeout = 20 * time.Second
-
-func dialDeadline(t testing.TB, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, realTimeout)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	if err := c.SetDeadline(time.Now().Add(realTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // deliverLMTP delivers n messages to rcpt over LMTP.
 func deliverLMTP(t testing.TB, addr, rcpt string, n int) {
 	t.Helper()
-	c := smtp.NewClientLMTP(dialDeadline(t, addr))
+	c := smtp.NewClientLMTP(dovecottest.Dial(t, addr))
 	defer c.Close()
 	if err := c.Hello("localhost"); err != nil {
 		t.Fatalf("LHLO: %v", err)
@@ -60,7 +45,7 @@ func deliverLMTP(t testing.TB, addr, rcpt string, n int) {
 // LOGOUT.
 func imapLoop(t testing.TB, addr, user, pass string, rounds int) {
 	t.Helper()
-	c := imapclient.New(dialDeadline(t, addr), nil)
+	c := imapclient.New(dovecottest.Dial(t, addr), nil)
 	defer c.Close()
 	if err := c.Login(user, pass).Wait(); err != nil {
 		t.Fatalf("LOGIN: %v", err)
@@ -91,7 +76,7 @@ func imapLoop(t testing.TB, addr, user, pass string, rounds int) {
 // IMAP command (its stats arrive asynchronously) and returns the counts.
 func waitCounts(t testing.TB, url string, want map[string]float64) map[string]float64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dovecottest.IOTimeout)
 	defer cancel()
 	for {
 		got, err := DovecotCommandCounts(ctx, url)
@@ -130,7 +115,7 @@ func TestDovecotCollectorAgainstDovecot(t *testing.T) {
 	if _, ok := counts["LOGIN"]; ok {
 		t.Errorf("LOGIN counted by the imap process: %v", counts)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dovecottest.IOTimeout)
 	defer cancel()
 	if n, err := DovecotDeliveries(ctx, inst.MetricsURL); err != nil || n != mails {
 		t.Errorf("DovecotDeliveries = %v, %v; want %d", n, err, mails)
@@ -165,7 +150,7 @@ func TestDovecotCollectorAgainstDovecot(t *testing.T) {
 	// gather until every series is as expected or the deadline passes.
 	var fams []*dto.MetricFamily
 	var mismatches []string
-	for deadline := time.Now().Add(realTimeout); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(dovecottest.IOTimeout); ; time.Sleep(20 * time.Millisecond) {
 		if fams, err = reg.Gather(); err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +210,7 @@ func promtoolCheck(t *testing.T, fams []*dto.MetricFamily) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dovecottest.IOTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
 	cmd.Stdin = &buf

@@ -39,7 +39,7 @@ func BenchmarkIMAPSelectFetchStore(b *testing.B) {
 // and runs b.N rounds of SELECT, FETCH and STORE over IMAP at imapAddr;
 // serverCPU, when not nil, reads the server's CPU seconds.
 func benchSelectFetchStore(b *testing.B, imapAddr, lmtpAddr, user, pass string, serverCPU func() (float64, error)) {
-	lc := smtp.NewClientLMTP(dial(b, lmtpAddr))
+	lc := smtp.NewClientLMTP(Dial(b, lmtpAddr))
 	if err := lc.Hello("localhost"); err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func benchSelectFetchStore(b *testing.B, imapAddr, lmtpAddr, user, pass string, 
 	lc.Quit()
 	lc.Close()
 
-	conn := dial(b, imapAddr)
+	conn := Dial(b, imapAddr)
 	c := imapclient.New(conn, nil)
 	defer c.Close()
 	if err := c.Login(user, pass).Wait(); err != nil {
@@ -72,7 +72,7 @@ func benchSelectFetchStore(b *testing.B, imapAddr, lmtpAddr, user, pass string, 
 	c0 := processCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := conn.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+		if err := conn.SetDeadline(time.Now().Add(IOTimeout)); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,4 +253,22 @@ func parseEnv(b []byte) (*Instance, error) {
 		}
 	}
 	return inst, nil
+}
+
+// IOTimeout bounds the whole life of a connection made by Dial.
+const IOTimeout = 20 * time.Second
+
+// Dial connects a test to addr (an instance's listener) with IOTimeout as
+// the deadline of the whole connection, failing the test if it cannot.
+func Dial(tb testing.TB, addr string) net.Conn {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, IOTimeout)
+	if err != nil {
+		tb.Fatalf("dial %s: %v", addr, err)
+	}
+	if err := c.SetDeadline(time.Now().Add(IOTimeout)); err != nil {
+		c.Close()
+		tb.Fatal(err)
+	}
+	return c
 }

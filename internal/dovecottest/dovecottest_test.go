@@ -18,31 +18,15 @@ import (
 	"github.com/knadh/go-pop3"
 )
 
-// ioTimeout bounds every network exchange of these tests.
-const ioTimeout = 20 * time.Second
-
-// dial connects to addr with a deadline on the whole connection.
-func dial(t testing.TB, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // deadlineDialer is a pop3.Dialer whose connections carry a deadline.
 type deadlineDialer struct{}
 
 func (deadlineDialer) Dial(network, addr string) (net.Conn, error) {
-	c, err := net.DialTimeout(network, addr, ioTimeout)
+	c, err := net.DialTimeout(network, addr, IOTimeout)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(IOTimeout)); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -81,7 +65,7 @@ func TestStartInstance(t *testing.T) {
 func TestIMAPLoginAndFolders(t *testing.T) {
 	t.Parallel()
 	inst := Start(t, 2)
-	c := imapclient.New(dial(t, inst.IMAP), nil)
+	c := imapclient.New(Dial(t, inst.IMAP), nil)
 	defer c.Close()
 	if err := c.Login(inst.Username(2), inst.Password).Wait(); err != nil {
 		t.Fatalf("LOGIN: %v", err)
@@ -112,7 +96,7 @@ func TestIMAPLoginAndFolders(t *testing.T) {
 		t.Errorf("LOGOUT: %v", err)
 	}
 
-	bad := imapclient.New(dial(t, inst.IMAP), nil)
+	bad := imapclient.New(Dial(t, inst.IMAP), nil)
 	defer bad.Close()
 	if err := bad.Login(inst.Username(1), inst.Password+"-wrong").Wait(); err == nil {
 		t.Error("LOGIN with a wrong password succeeded")
@@ -122,7 +106,7 @@ func TestIMAPLoginAndFolders(t *testing.T) {
 func TestLMTPDeliverySeenOverPOP3(t *testing.T) {
 	t.Parallel()
 	inst := Start(t, 2)
-	lc := smtp.NewClientLMTP(dial(t, inst.LMTP))
+	lc := smtp.NewClientLMTP(Dial(t, inst.LMTP))
 	defer lc.Close()
 	if err := lc.Hello("localhost"); err != nil {
 		t.Fatalf("LHLO: %v", err)
@@ -142,7 +126,7 @@ func TestLMTPDeliverySeenOverPOP3(t *testing.T) {
 	}
 
 	port, _ := strconv.Atoi(inst.POP3[strings.LastIndex(inst.POP3, ":")+1:])
-	pc := pop3.New(pop3.Opt{Host: "127.0.0.1", Port: port, DialTimeout: ioTimeout, Dialer: deadlineDialer{}})
+	pc := pop3.New(pop3.Opt{Host: "127.0.0.1", Port: port, DialTimeout: IOTimeout, Dialer: deadlineDialer{}})
 	tests := []struct {
 		user      string
 		wantCount int
@@ -192,7 +176,7 @@ func TestLMTPDeliverySeenOverPOP3(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
 	inst := Start(t, 1)
-	c := imapclient.New(dial(t, inst.IMAP), nil)
+	c := imapclient.New(Dial(t, inst.IMAP), nil)
 	defer c.Close()
 	if err := c.Login(inst.Username(1), inst.Password).Wait(); err != nil {
 		t.Fatal(err)
@@ -208,7 +192,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	// The stats process receives events asynchronously: poll briefly.
 	want := `dovecot_imap_command_total{cmd_name="NOOP",tagged_reply_state="OK"} 3`
 	var body string
-	for deadline := time.Now().Add(ioTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(IOTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		body = scrape(t, inst.MetricsURL)
 		if strings.Contains(body, want) {
 			break
@@ -223,7 +207,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), IOTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

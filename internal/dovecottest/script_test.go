@@ -32,7 +32,7 @@ func TestStopStopsOnlyItsInstance(t *testing.T) {
 	if err := a.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	c := imapclient.New(dial(t, b.IMAP), nil)
+	c := imapclient.New(Dial(t, b.IMAP), nil)
 	defer c.Close()
 	if err := c.Login(b.Username(1), b.Password).Wait(); err != nil {
 		t.Fatalf("the other instance stopped serving: %v", err)
