@@ -21,10 +21,12 @@ type imapSlot struct {
 	s       *imapSession
 	wake    chan struct{}
 	pending atomic.Int32
+	// drained gets a token when the last waiter took the slot (see yield).
+	drained chan struct{}
 }
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
-	return &imapSlot{d: d, wake: make(chan struct{}, 1)}
+	return &imapSlot{d: d, wake: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
 }
 
 // with runs fn on the slot's session, connecting and logging in first when
@@ -42,6 +44,10 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	if sl.pending.Add(-1) == 0 {
 		select {
 		case <-sl.wake:
+		default:
+		}
+		select {
+		case sl.drained <- struct{}{}:
 		default:
 		}
 	}
@@ -90,8 +96,12 @@ func (sl *imapSlot) waiting() bool { return sl.pending.Load() > 0 }
 // yield waits until no other user waits for the slot (after the sync loop
 // gave it up), or ctx ends.
 func (sl *imapSlot) yield(ctx context.Context) {
-	for sl.waiting() && ctx.Err() == nil {
-		time.Sleep(2 * time.Millisecond)
+	for sl.waiting() {
+		select {
+		case <-sl.drained: // look again: a token may be stale
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
