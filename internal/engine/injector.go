@@ -47,6 +47,8 @@ type injector struct {
 	workers  int
 	queue    chan delivery
 	inflight atomic.Int64
+	// idle gets a token whenever inflight drops to zero (see drain).
+	idle chan struct{}
 	timeout  time.Duration
 }
 
@@ -55,7 +57,8 @@ type injector struct {
 const injectorQueue = 4096
 
 func newInjector(e *Engine, workers int) *injector {
-	return &injector{e: e, workers: workers, queue: make(chan delivery, injectorQueue), timeout: 30 * time.Second}
+	return &injector{e: e, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
+		timeout: 30 * time.Second}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
@@ -65,16 +68,33 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
-		in.inflight.Add(-1)
+		in.done()
+	}
+}
+
+// done ends one delivery (attempted, or never queued).
+func (in *injector) done() {
+	if in.inflight.Add(-1) == 0 {
+		select {
+		case in.idle <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // drain waits until every queued delivery was attempted, or ctx ends, or a
 // minute passes.
 func (in *injector) drain(ctx context.Context) {
-	deadline := time.Now().Add(time.Minute)
-	for in.inflight.Load() > 0 && ctx.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for in.inflight.Load() > 0 {
+		select {
+		case <-in.idle: // look again: a token may be stale
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -121,7 +141,7 @@ func (in *injector) worker(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				in.e.log.Warn("delivery failed", "message", d.id, "err", err)
 			}
-			in.inflight.Add(-1)
+			in.done()
 		}
 	}
 }
