@@ -166,6 +166,8 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
 	c        *smtp.Client
+	conn     net.Conn
+	timeout  time.Duration
 	protocol string
 	rec      clients.Recorder
 }
@@ -200,7 +202,7 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	default:
 		c = smtp.NewClient(conn)
 	}
-	sc := &smtpConn{c: c, protocol: proto, rec: rec}
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec}
 	if err == nil {
 		c.CommandTimeout = in.timeout
 		c.SubmissionTimeout = in.timeout
@@ -301,6 +303,9 @@ func (sc *smtpConn) deliver(d delivery, e *Engine) error {
 	start = time.Now()
 	w, err := c.Data()
 	if err == nil {
+		// go-smtp bounds commands and the final reply, not the message
+		// data: a server that stops reading must not hold the worker.
+		_ = sc.conn.SetWriteDeadline(time.Now().Add(sc.timeout))
 		_, err = w.Write(d.raw)
 		if err == nil {
 			if sc.protocol == string(scenarios.DeliverLMTP) {
