@@ -169,7 +169,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = time.Now()
-	err = s.data(c, raw)
+	err = s.data(c, conn, raw)
 	record(s.rec, "smtp", "DATA", start, err)
 	if err != nil {
 		return wrap(err)
@@ -181,11 +181,13 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	return nil
 }
 
-func (s *smtpSubmitter) data(c *smtp.Client, raw []byte) error {
+func (s *smtpSubmitter) data(c *smtp.Client, conn *Conn, raw []byte) error {
 	w, err := c.Data()
 	if err != nil {
 		return err
 	}
+	// go-smtp bounds commands and the final reply, not the message data.
+	_ = conn.Extend(0)
 	if _, err := w.Write(raw); err != nil {
 		_ = w.Close()
 		return err
