@@ -202,10 +202,15 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
 	}
 
+	// The signal handler ends with the run (ctx is cancelled when runPlan
+	// returns), so in-process callers leak no goroutine.
 	go func() {
-		n := 0
-		for range sigs {
-			n++
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			}
 			if n == 1 {
 				fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
 				eng.Stop()
