@@ -48,8 +48,8 @@ type injector struct {
 	queue    chan delivery
 	inflight atomic.Int64
 	// idle gets a token whenever inflight drops to zero (see drain).
-	idle chan struct{}
-	timeout  time.Duration
+	idle    chan struct{}
+	timeout time.Duration
 }
 
 // injectorQueue bounds deliveries waiting for a connection; people block
