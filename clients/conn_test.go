@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,7 +195,11 @@ func TestOutcomeOf(t *testing.T) {
 		{&POP3Error{Command: "RETR", Text: "no such message"}, OutcomeNo},
 		{fmt.Errorf("x: %w", &smtp.SMTPError{Code: 550}), OutcomeNo},
 		{io.EOF, OutcomeError},
-		{os.ErrDeadlineExceeded, OutcomeError},
+		{os.ErrDeadlineExceeded, OutcomeTimeout},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), OutcomeTimeout},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, OutcomeRefused},
+		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, OutcomeError},
+		{tls.RecordHeaderError{Msg: "not tls"}, OutcomeTLS},
 		{errPOP3Garbage, OutcomeError},
 	}
 	for _, tc := range tests {
@@ -207,6 +212,27 @@ func TestOutcomeOf(t *testing.T) {
 	record(nil, "imap", "NOOP", time.Now(), nil) // a nil recorder is ignored
 	if got := rec.take("imap"); len(got) != 1 || got[0] != "UID FETCH:no" {
 		t.Errorf("recorded %v", got)
+	}
+}
+
+func TestLoginOutcome(t *testing.T) {
+	tests := []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, OutcomeOK},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Text: "[AUTHENTICATIONFAILED] no"}, OutcomeAuth},
+		{&POP3Error{Command: "PASS", Text: "bad password"}, OutcomeAuth},
+		{&smtp.SMTPError{Code: 535}, OutcomeAuth},
+		{&smtp.SMTPError{Code: 454}, OutcomeNo},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, OutcomeRefused},
+		{os.ErrDeadlineExceeded, OutcomeTimeout},
+		{io.EOF, OutcomeError},
+	}
+	for _, tc := range tests {
+		if got := LoginOutcome(tc.err); got != tc.want {
+			t.Errorf("LoginOutcome(%v) = %s, want %s", tc.err, got, tc.want)
+		}
 	}
 }
 

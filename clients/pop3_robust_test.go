@@ -87,7 +87,7 @@ func TestPOP3BadServers(t *testing.T) {
 		{"UIDL -ERR", with("UIDL", "-ERR not supported\r\n"), "not supported", "UIDL:no"},
 		{"bad LIST number", with("LIST", "+OK\r\nx 100\r\n.\r\n"), "malformed", "LIST:error"},
 		{"dies in RETR", with("RETR", "+OK\r\nMessage-ID: <x@y>\r\n\x00"), "EOF", "RETR:error"},
-		{"hangs in RETR", with("RETR", "hang"), "timeout", "RETR:error"},
+		{"hangs in RETR", with("RETR", "hang"), "timeout", "RETR:timeout"},
 		{"garbage reply", with("STAT", "WHAT\r\n"), "unknown response", "STAT:error"},
 		{"no CAPA", with("CAPA", "-ERR unknown command\r\n"), "", "QUIT:ok"},
 	}

@@ -10,7 +10,7 @@ const Other = "other"
 func Protocols() []string { return []string{"imap", "pop3", "smtp", "lmtp"} }
 
 // Outcomes lists the outcome label values of commands and logins.
-func Outcomes() []string { return []string{"ok", "no", "bad", "error"} }
+func Outcomes() []string { return append([]string(nil), outcomeNames[:]...) }
 
 // ChangeKinds lists the change label values of the convergence metrics.
 func ChangeKinds() []string {
@@ -83,12 +83,16 @@ const (
 	outNo
 	outBad
 	outError
+	outRefused
+	outTimeout
+	outTLS
+	outAuth
 	numOutcomes
 )
 
 var (
 	protocolNames = [numProtocols]string{"imap", "pop3", "smtp", "lmtp", Other}
-	outcomeNames  = [numOutcomes]string{"ok", "no", "bad", "error"}
+	outcomeNames  = [numOutcomes]string{"ok", "no", "bad", "error", "refused", "timeout", "tls", "auth"}
 	// commandIndex maps a protocol's command names to their index in
 	// commandNames. It is built once and only read afterwards.
 	commandIndex = buildCommandIndex()
@@ -134,6 +138,14 @@ func outcomeIndex(o string) int {
 		return outNo
 	case "bad", "BAD":
 		return outBad
+	case "refused":
+		return outRefused
+	case "timeout":
+		return outTimeout
+	case "tls":
+		return outTLS
+	case "auth":
+		return outAuth
 	}
 	return outError
 }
