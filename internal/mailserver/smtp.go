@@ -48,6 +48,30 @@ type recipient struct {
 	addr   string
 	user   *user  // nil for an external recipient
 	folder string // "INBOX" or the +detail folder
+	// dup marks a recipient named again in the same transaction: it is
+	// accepted, but its mailbox gets one copy only, as Dovecot does.
+	dup bool
+}
+
+// same reports whether r and o are the same recipient: the same user's
+// folder, or the same external address (case-insensitive).
+func (r recipient) same(o recipient) bool {
+	if r.user != nil || o.user != nil {
+		return r.user == o.user && r.folder == o.folder
+	}
+	return strings.EqualFold(r.addr, o.addr)
+}
+
+// accept adds rc to the transaction, marking it dup when an earlier
+// recipient is the same.
+func (d *deliverySession) accept(rc recipient) {
+	for _, o := range d.rcpts {
+		if o.same(rc) {
+			rc.dup = true
+			break
+		}
+	}
+	d.rcpts = append(d.rcpts, rc)
 }
 
 // deliverySession is the transaction state shared by SMTP and LMTP. Nothing
@@ -76,7 +100,7 @@ func (d *deliverySession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if local == "" || domain == "" {
 			return errNoSuchRecipient
 		}
-		d.rcpts = append(d.rcpts, recipient{addr: to})
+		d.accept(recipient{addr: to})
 		return nil
 	}
 	name, detail, _ := strings.Cut(local, "+")
@@ -88,7 +112,7 @@ func (d *deliverySession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if detail != "" {
 		folder = detail
 	}
-	d.rcpts = append(d.rcpts, recipient{addr: to, user: u, folder: folder})
+	d.accept(recipient{addr: to, user: u, folder: folder})
 	return nil
 }
 
@@ -106,8 +130,12 @@ func (d *deliverySession) readMessage(r io.Reader) ([]byte, error) {
 	return raw, nil
 }
 
-// deliver stores msg for one recipient or counts it as external.
+// deliver stores msg for one recipient or counts it as external; a
+// recipient named again in the transaction (dup) adds nothing.
 func (d *deliverySession) deliver(rc recipient, msg *message) error {
+	if rc.dup {
+		return nil
+	}
 	if rc.user == nil {
 		d.srv.store.external.Add(1)
 		return nil
