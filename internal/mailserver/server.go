@@ -54,6 +54,12 @@ type Options struct {
 	// minutes). IMAP uses the library's timeouts (30 minutes when idle).
 	// Default 10 minutes.
 	IdleTimeout time.Duration
+	// Now is the clock UIDVALIDITY values are drawn from: a mailbox gets
+	// the Unix time of its creation, or one more than the previous mailbox
+	// when that is not smaller (as Dovecot does), so a server started again
+	// later never reuses the values, nor POP3 UIDLs, of its previous run.
+	// Default time.Now.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -86,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -137,7 +146,7 @@ func New(opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts:   opts,
-		store:  newStore(opts.MaxMailboxes),
+		store:  newStore(opts.MaxMailboxes, opts.Now),
 		rec:    opts.Recorder,
 		log:    opts.Logger,
 		ctx:    ctx,

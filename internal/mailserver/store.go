@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -154,14 +155,38 @@ type store struct {
 	mu    sync.RWMutex
 	users map[string]*user
 
-	uidValidity atomic.Uint32
-	usage       [numRoles]struct{ messages, bytes atomic.Int64 }
-	external    atomic.Int64
-	maxBoxes    int
+	// now is the clock of UIDVALIDITY; lastValidity the value given to
+	// the newest mailbox.
+	now          func() time.Time
+	lastValidity atomic.Uint32
+	usage        [numRoles]struct{ messages, bytes atomic.Int64 }
+	external     atomic.Int64
+	maxBoxes     int
 }
 
-func newStore(maxMailboxes int) *store {
-	return &store{users: make(map[string]*user), maxBoxes: maxMailboxes}
+func newStore(maxMailboxes int, now func() time.Time) *store {
+	if now == nil {
+		now = time.Now
+	}
+	return &store{users: make(map[string]*user), maxBoxes: maxMailboxes, now: now}
+}
+
+// nextValidity returns the UIDVALIDITY of a new mailbox: the current Unix
+// time, or one more than the previous value when that is not smaller, so
+// values are unique within the store and grow across restarts.
+func (s *store) nextValidity() uint32 {
+	t := s.now().Unix()
+	v := uint32(max(min(t, math.MaxUint32), 1))
+	for {
+		last := s.lastValidity.Load()
+		next := max(v, last+1)
+		if next == 0 { // wrapped past 2^32-1: UIDVALIDITY must be non-zero
+			next = 1
+		}
+		if s.lastValidity.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 var (
@@ -220,7 +245,7 @@ func (s *store) newMailbox(name string, attr imap.MailboxAttr) *mailbox {
 		name:        name,
 		attr:        attr,
 		role:        roleOf(attr),
-		uidValidity: s.uidValidity.Add(1),
+		uidValidity: s.nextValidity(),
 		uidNext:     1,
 		tracker:     imapserver.NewMailboxTracker(0),
 		changed:     make(chan struct{}),

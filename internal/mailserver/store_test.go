@@ -7,7 +7,7 @@ import (
 )
 
 func TestRenameMovesChildren(t *testing.T) {
-	st := newStore(100)
+	st := newStore(100, nil)
 	if err := st.addUser("alice", "x"); err != nil {
 		t.Fatal(err)
 	}
