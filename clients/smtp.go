@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,10 +84,25 @@ func NewSMTPSubmitter(ep scenarios.Endpoint, o SMTPOptions) Submitter {
 	return &smtpSubmitter{ep: ep, o: o, rec: rec}
 }
 
-// Submit sends raw from from to every recipient in to. When the server
-// refuses some recipients the others still get the message and Submit
-// returns a *RecipientsError; when it refuses all, nothing is sent.
+// DistinctRecipients returns to without the addresses named again
+// (compared case-insensitively), in their first spelling and order. A
+// message goes to each recipient once: a submitter gives each one RCPT, and
+// each gets one deliver change.
+func DistinctRecipients(to []string) []string {
+	out := make([]string, 0, len(to))
+	for _, addr := range to {
+		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, addr) }) {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// Submit sends raw from from to every distinct recipient in to. When the
+// server refuses some recipients the others still get the message and
+// Submit returns a *RecipientsError; when it refuses all, nothing is sent.
 func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) (err error) {
+	to = DistinctRecipients(to)
 	if len(to) == 0 {
 		return errors.New("smtp: no recipients")
 	}

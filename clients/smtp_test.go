@@ -165,6 +165,8 @@ func TestSMTPSubmitter(t *testing.T) {
 	}{
 		{name: "plain", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
+		{name: "recipient named twice", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "BOB@example.com", "bob@example.com"},
+			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
 		{name: "starttls", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
 			wantCmds: "STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
 		{name: "implicit tls", tls: scenarios.TLSImplicit, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,

@@ -457,7 +457,7 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 		return nil // the injector records its own deliveries
 	}
 	id := messageID(raw)
-	for _, addr := range to {
+	for _, addr := range clients.DistinctRecipients(to) {
 		if u := t.e.byAddr[addr]; u != nil && id != "" {
 			t.e.delivered.Add(1)
 			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: "INBOX"})
@@ -475,7 +475,7 @@ type mtaSubmitter struct{ e *Engine }
 
 func (m mtaSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
 	var rcpts []recipient
-	for _, addr := range to {
+	for _, addr := range clients.DistinctRecipients(to) {
 		if u := m.e.byAddr[addr]; u != nil {
 			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: "INBOX"})
 		}

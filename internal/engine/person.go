@@ -407,6 +407,7 @@ func (p *person) send(ctx context.Context) {
 	for range n {
 		to = append(to, p.recipient(p.rng))
 	}
+	to = clients.DistinctRecipients(to) // the same colleague drawn twice is one recipient
 	size := drawSize(p.rng, scenarios.Range{Min: 1024, Max: 64 << 10})
 	_ = p.do(ctx, clients.Action{Kind: clients.ActSend, To: to, Size: size, WriteTime: p.b.Send.WriteTime})
 }

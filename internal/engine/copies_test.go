@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestSemanticsIMAPRepeatedRunsConverge runs an all-IMAP population (a PC
+// on IDLE, a polling phone, a webmail) on the embedded server with several
+// seeds. People send to each other only, one or two colleagues per message,
+// so a message often names the same colleague twice (issue 11, item 1).
+// Every run must converge: divergence 0 after settle, and nothing
+// unexplained.
+func TestSemanticsIMAPRepeatedRunsConverge(t *testing.T) {
+	const yaml = `
+version: 1
+name: imap-repeated
+seed: SEED
+duration: 3s
+time_scale: 120
+settle: 4s
+audit: 500ms
+users: {count: 3, username: "u{n}", password: pw}
+groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap, webmail], behavior: b}]
+behaviors:
+  b:
+    inbound: {interval: 1m, size: {min: 2KiB, max: 8KiB}}
+    send: {interval: 20s, write_time: 5s, internal: 100%}
+    on_new_mail: {read: 90%, reply: 10%, flag: 40%, move: 20%, delete: 10%}
+    action_delay: 5s
+    action_repeat_delay: 2s
+    folders: [Archive]
+    session_length: 1m
+devices:
+  pc-imap: {kind: pc, protocol: imap, idle: true}
+  phone-imap: {kind: phone, protocol: imap, poll_interval: 1m, network: {latency: 0s}}
+  webmail: {kind: webmail, protocol: imap, refresh: 1m}
+`
+	for _, seed := range []int{21, 22, 23, 24} {
+		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
+			t.Parallel()
+			run := runSemantics(t, strings.ReplaceAll(yaml, "SEED", fmt.Sprint(seed)))
+			r := run.res.Audit
+			checkNoLoss(t, r)
+			if r.Convergence[audit.Send].Changes == 0 {
+				t.Fatalf("nobody sent anything: the scenario tests nothing (%s)", describe(r))
+			}
+			if r.Overall.Divergent != 0 {
+				t.Errorf("IMAP-only devices diverge after settle: %s", describe(r))
+			}
+			for _, k := range audit.Kinds {
+				if kr := r.Convergence[k]; kr.Converged != kr.Changes {
+					t.Errorf("%s: %d of %d changes converged, unconverged %v", k, kr.Converged, kr.Changes, kr.Unconverged)
+				}
+			}
+		})
+	}
+}
+
+// TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
+// the embedded server's submission to a colleague named twice is one
+// deliver change and one stored copy.
+func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
+	const yaml = `
+version: 1
+name: dup-rcpt
+seed: 1
+duration: 1s
+users: {count: 2, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%, devices: [pc], behavior: b}]
+behaviors:
+  b: {}
+devices:
+  pc: {kind: pc, protocol: imap}
+`
+	plan := mustPlan(t, yaml, scenarios.PlanOptions{})
+	srv, ep := startEmbedded(t, plan)
+	tr := &tracer{}
+	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: newTestRecorder(), Trace: tr.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := plan.Users[0], plan.Users[1]
+	sub := &trackingSubmitter{e: e, protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
+		Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
+	})}
+	raw := []byte("Message-ID: <twice@test>\r\nSubject: twice\r\n\r\nhello\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := sub.Submit(ctx, from.Address, []string{to.Address, strings.ToUpper(to.Address), to.Address}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.kinds()["deliver"]; n != 1 {
+		t.Errorf("%d deliver changes recorded, want 1", n)
+	}
+	st, err := srv.UserState(to.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Messages["<twice@test>"]; !ok || e.delivered.Load() != 1 {
+		t.Errorf("delivered %d, %s shows %v; want 1 and <twice@test>", e.delivered.Load(), to.Username, st.IDs())
+	}
+}
