@@ -26,7 +26,8 @@ type imapLoc struct {
 	size   int64
 }
 
-// locate finds a Message-ID in the view.
+// locate finds a Message-ID in the view: of several copies, the one View
+// shows (view.Prefer).
 func (d *imapDevice) locate(id string) (imapLoc, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -37,7 +38,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 			if m.id != id {
 				continue
 			}
-			if found && !preferFolder(name, loc.folder, d.special[imap.MailboxAttrTrash]) {
+			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {
 				continue
 			}
 			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: m.size}, true

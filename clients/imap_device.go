@@ -206,44 +206,34 @@ func (d *imapDevice) Run(ctx context.Context) error {
 func (d *imapDevice) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := view.Snapshot{Messages: make(map[string]view.Message), Window: d.window}
+	snap := view.Snapshot{Window: d.window}
 	if d.kind == scenarios.KindPC {
 		snap.Window = 0
 	}
 	var synced time.Time
 	complete := len(d.folders) > 0
-	for name, f := range d.folders {
+	for _, f := range d.folders {
 		if f.synced.IsZero() {
 			complete = false
 		} else if synced.IsZero() || f.synced.Before(synced) {
 			synced = f.synced
 		}
-		for _, m := range f.msgs {
-			if m.id == "" {
-				continue
-			}
-			if old, ok := snap.Messages[m.id]; ok && !preferFolder(name, old.Folder, d.special[imap.MailboxAttrTrash]) {
-				continue
-			}
-			snap.Messages[m.id] = view.Message{ID: m.id, Folder: name, Flags: m.flags}
-		}
 	}
+	// The copy shown for a Message-ID held more than once is the one
+	// locate acts on (internal/view/copies.go).
+	snap.Messages = view.Pick(d.special[imap.MailboxAttrTrash], func(add func(string, view.Copy, view.Flags)) {
+		for name, f := range d.folders {
+			for uid, m := range f.msgs {
+				if m.id != "" {
+					add(m.id, view.Copy{Folder: name, UID: uint32(uid)}, m.flags)
+				}
+			}
+		}
+	})
 	if complete {
 		snap.Synced = synced
 	}
 	return snap
-}
-
-// preferFolder decides which folder a device shows for a Message-ID present
-// in two folders (a copy): not Trash, then the smaller name.
-func preferFolder(a, b, trash string) bool {
-	if trash == "" {
-		trash = "Trash"
-	}
-	if (a == trash) != (b == trash) {
-		return b == trash
-	}
-	return a < b
 }
 
 // changed calls OnChange.

@@ -97,7 +97,20 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
-	snap := view.Snapshot{Messages: map[string]view.Message{}}
+	// Every copy, so that of several copies of a Message-ID the one
+	// view.Prefer picks is shown, as on the devices.
+	type found struct {
+		id    string
+		c     view.Copy
+		flags view.Flags
+	}
+	var copies []found
+	trash := ""
+	for _, box := range boxes {
+		if hasAttr(box.Attrs, imap.MailboxAttrTrash) && (trash == "" || box.Mailbox < trash) {
+			trash = box.Mailbox
+		}
+	}
 	for _, box := range boxes {
 		if hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) {
 			continue
@@ -132,9 +145,14 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 			for _, f := range m.Flags {
 				fl |= view.ParseFlag(string(f))
 			}
-			snap.Messages[id] = view.Message{ID: id, Folder: box.Mailbox, Flags: fl}
+			copies = append(copies, found{id, view.Copy{Folder: box.Mailbox, UID: uint32(m.UID)}, fl})
 		}
 	}
+	snap := view.Snapshot{Messages: view.Pick(trash, func(add func(string, view.Copy, view.Flags)) {
+		for _, f := range copies {
+			add(f.id, f.c, f.flags)
+		}
+	})}
 	_ = run("LOGOUT", func() error { return c.Logout().Wait() })
 	return snap, nil
 }

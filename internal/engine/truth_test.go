@@ -9,7 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
@@ -29,7 +32,17 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, rcpt := range []string{"alice@example.com", "alice+Archive@example.com", "alice+Junk@example.com"} {
+	// Message 0 is held four times: twice in INBOX (the second copy
+	// flagged below), in Archive and in Trash. Both readers show the copy
+	// view.Prefer picks: the first in INBOX.
+	for _, d := range []struct {
+		i    int
+		rcpt string
+	}{
+		{0, "alice@example.com"}, {1, "alice+Archive@example.com"}, {2, "alice+Junk@example.com"},
+		{0, "alice+Trash@example.com"}, {0, "alice@example.com"}, {0, "alice+Archive@example.com"},
+	} {
+		i, rcpt := d.i, d.rcpt
 		msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: alice@example.com\r\nSubject: %d\r\n\r\nhello\r\n", i, i)
 		conn, err := net.Dial("tcp", addrs.LMTP)
 		if err != nil {
@@ -40,6 +53,17 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 			t.Fatalf("deliver to %s: %v", rcpt, err)
 		}
 		c.Close()
+	}
+	ic := imapclient.New(dialT(t, addrs.IMAP), nil)
+	defer ic.Close()
+	if err := ic.Login("alice", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
 	}
 	rec := newTestRecorder()
 	tr := &IMAPTruth{
@@ -57,6 +81,9 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	}
 	if len(got.Messages) != 3 || !reflect.DeepEqual(got.Messages, want.Messages) {
 		t.Errorf("over IMAP %v\nin the store %v", got.Messages, want.Messages)
+	}
+	if m := got.Messages["<m0@example.net>"]; m.Folder != "INBOX" || m.Flags != 0 {
+		t.Errorf("message 0 read as %+v, want the first copy in INBOX, unflagged", m)
 	}
 	if rec.count("imap EXAMINE") == 0 || rec.count("imap FETCH") == 0 {
 		t.Errorf("auditor commands not recorded: %v", rec.cmds)
@@ -93,4 +120,15 @@ func TestReadTruthGivesUp(t *testing.T) {
 	if n := ft.calls.Load(); n > int64((truthWorkers+truthGiveUp)*truthAttempts) {
 		t.Errorf("%d attempts for 200 users of a dead server; want it to give up early", n)
 	}
+}
+
+// dialT connects to addr with a deadline on the whole connection.
+func dialT(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
 }

@@ -15,10 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -206,42 +207,36 @@ func (s *Server) closeSession(u *user) { u.sessions.Add(-1) }
 
 // UserState returns the server's truth for one user: every message of every
 // mailbox, keyed by Message-ID, with its folder and tracked flags. Messages
-// without a Message-ID are left out. When one Message-ID is in several
-// folders, INBOX wins, then the folder that sorts first.
+// without a Message-ID are left out. Of several copies of one Message-ID
+// it shows the one view.Prefer picks, as the devices do.
 func (s *Server) UserState(name string) (view.Snapshot, error) {
 	u := s.store.user(name)
 	if u == nil {
 		return view.Snapshot{}, fmt.Errorf("mailserver: user state %q: %w", name, errNoSuchUser)
 	}
-	snap := view.Snapshot{Messages: make(map[string]view.Message)}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	names := make([]string, 0, len(u.mailboxes))
-	for n := range u.mailboxes {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if (names[i] == "INBOX") != (names[j] == "INBOX") {
-			return names[i] == "INBOX"
+	trash := ""
+	for n, mb := range u.mailboxes {
+		if mb.attr == imap.MailboxAttrTrash && (trash == "" || n < trash) {
+			trash = n
 		}
-		return names[i] < names[j]
+	}
+	msgs := view.Pick(trash, func(add func(string, view.Copy, view.Flags)) {
+		for n, mb := range u.mailboxes {
+			for _, m := range mb.msgs {
+				if m.messageID == "" {
+					continue
+				}
+				var f view.Flags
+				for _, fl := range m.flags {
+					f |= view.ParseFlag(string(fl))
+				}
+				add(m.messageID, view.Copy{Folder: n, UID: uint32(m.uid)}, f)
+			}
+		}
 	})
-	for _, n := range names {
-		for _, m := range u.mailboxes[n].msgs {
-			if m.messageID == "" {
-				continue
-			}
-			if _, dup := snap.Messages[m.messageID]; dup {
-				continue
-			}
-			var f view.Flags
-			for _, fl := range m.flags {
-				f |= view.ParseFlag(string(fl))
-			}
-			snap.Messages[m.messageID] = view.Message{ID: m.messageID, Folder: n, Flags: f}
-		}
-	}
-	return snap, nil
+	return view.Snapshot{Messages: msgs}, nil
 }
 
 // Usage returns the stored messages and bytes over all users by folder
