@@ -49,6 +49,17 @@ func Compare(views []view.Snapshot) UserDivergence {
 		u.Union = len(views[0].Messages)
 		return u
 	}
+	walkUnion(views, func(_ string, presence, folder, flags bool) {
+		u.Union++
+		u.count(presence, folder, flags)
+	})
+	return u
+}
+
+// walkUnion calls fn, in no particular order, for every Message-ID shown by
+// at least one of two or more views, with whether the views differ on its
+// presence, folder and flags.
+func walkUnion(views []view.Snapshot, fn func(id string, presence, folder, flags bool)) {
 	// Messages shown by the first view are compared against every other
 	// view directly; the rest are collected in a small map.
 	type acc struct {
@@ -76,8 +87,7 @@ func Compare(views []view.Snapshot) UserDivergence {
 				flagsDiff = true
 			}
 		}
-		u.Union++
-		u.count(n < len(views), folderDiff, flagsDiff)
+		fn(id, n < len(views), folderDiff, flagsDiff)
 	}
 	for _, v := range views[1:] {
 		for id, m := range v.Messages {
@@ -101,11 +111,9 @@ func Compare(views []view.Snapshot) UserDivergence {
 			}
 		}
 	}
-	for _, a := range extra {
-		u.Union++
-		u.count(a.n < len(views), a.folderDiff, a.flagsDiff)
+	for id, a := range extra {
+		fn(id, a.n < len(views), a.folderDiff, a.flagsDiff)
 	}
-	return u
 }
 
 func (u *UserDivergence) count(presence, folder, flags bool) {

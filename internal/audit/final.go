@@ -95,6 +95,17 @@ type Result struct {
 	// then not counted and reasons that need the server's state were not
 	// looked for.
 	ServerChecked bool
+	// DivergentByReason explains every divergent message of Overall once:
+	// under the first reason in Reasons of the unconverged changes to it,
+	// or, when no change to it is pending, under the cause the views and
+	// the server's state show (deleted-from-server, kept-locally,
+	// not-synced-yet, outside-window, folder-not-synced, flags-not-synced),
+	// or else under ReasonUnexplained. Its counts sum to
+	// Overall.Divergent.
+	DivergentByReason map[Reason]int
+	// Unexplained lists the first MaxUnexplainedListed divergent messages
+	// counted under ReasonUnexplained, by user and Message-ID.
+	Unexplained []UnexplainedMessage
 }
 
 // Final audits every user one last time, reads each user's server state
@@ -112,9 +123,10 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 	a.usersMu.RUnlock()
 
 	res := Result{
-		Groups:        make(map[string]GroupResult),
-		Convergence:   make(map[ChangeKind]KindResult),
-		ServerChecked: truth != nil,
+		Groups:            make(map[string]GroupResult),
+		Convergence:       make(map[ChangeKind]KindResult),
+		ServerChecked:     truth != nil,
+		DivergentByReason: make(map[Reason]int),
 	}
 	type extra struct {
 		unconverged map[ChangeKind]map[Reason]int
@@ -142,8 +154,14 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			ex = &extra{unconverged: make(map[ChangeKind]map[Reason]int)}
 			byGroup[u.group] = ex
 		}
+		// The reason of each message's unconverged changes, to explain
+		// its divergence.
+		explained := make(map[string]Reason)
 		for _, p := range u.pending {
 			r, dev := p.finalReason(u, devs, views, server)
+			if e, ok := explained[p.c.MessageID]; !ok || reasonRank(r) < reasonRank(e) {
+				explained[p.c.MessageID] = r
+			}
 			m := ex.unconverged[p.c.Kind]
 			if m == nil {
 				m = make(map[Reason]int)
@@ -153,6 +171,16 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			if examples[kindReason{p.c.Kind, r}] < MaxExamples {
 				examples[kindReason{p.c.Kind, r}]++
 				res.Examples = append(res.Examples, Example{Change: p.c, Reason: r, Device: dev})
+			}
+		}
+		for _, d := range divergentMessages(views) {
+			r, ok := explained[d.id]
+			if !ok {
+				r = changelessReason(u, devs, views, server, d)
+			}
+			res.DivergentByReason[r]++
+			if r == ReasonUnexplained && len(res.Unexplained) < MaxUnexplainedListed {
+				res.Unexplained = append(res.Unexplained, unexplained(u.name, devs, views, server, d))
 			}
 		}
 		if server != nil {

@@ -46,6 +46,12 @@ const (
 	// ReasonSuperseded: the message was deleted (gone) before the change
 	// reached the device.
 	ReasonSuperseded Reason = "superseded"
+	// ReasonUnexplained is never the reason of a change: it counts, in
+	// Result.DivergentByReason, a divergent message of the final audit that
+	// no pending change explains and no cause the views and the server's
+	// state show. Silent divergence is a finding: Result.Unexplained lists
+	// examples.
+	ReasonUnexplained Reason = "unexplained"
 	// ReasonPending is used only in live State: the change has not
 	// converged yet and no other reason is known without the server's
 	// truth.
@@ -56,7 +62,7 @@ const (
 var Reasons = []Reason{
 	ReasonPOP3LocalOnly, ReasonLost, ReasonDeletedFromServer, ReasonKeptLocally,
 	ReasonServerDisagrees, ReasonNotSyncedYet, ReasonOutsideWindow, ReasonFolderNotSynced,
-	ReasonFlagsNotSynced, ReasonNotShown, ReasonSuperseded, ReasonPending,
+	ReasonFlagsNotSynced, ReasonNotShown, ReasonSuperseded, ReasonUnexplained, ReasonPending,
 }
 
 func reasonRank(r Reason) int {

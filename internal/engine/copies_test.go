@@ -52,6 +52,7 @@ devices:
 			if r.Convergence[audit.Send].Changes == 0 {
 				t.Fatalf("nobody sent anything: the scenario tests nothing (%s)", describe(r))
 			}
+			checkExplained(t, r)
 			if r.Overall.Divergent != 0 {
 				t.Errorf("IMAP-only devices diverge after settle: %s", describe(r))
 			}
@@ -106,5 +107,21 @@ devices:
 	}
 	if _, ok := st.Messages["<twice@test>"]; !ok || e.delivered.Load() != 1 {
 		t.Errorf("delivered %d, %s shows %v; want 1 and <twice@test>", e.delivered.Load(), to.Username, st.IDs())
+	}
+}
+
+// checkExplained fails the test when the final audit's divergent messages
+// are not each explained once, or when any is unexplained.
+func checkExplained(t *testing.T, r audit.Result) {
+	t.Helper()
+	n := 0
+	for _, c := range r.DivergentByReason {
+		n += c
+	}
+	if n != r.Overall.Divergent {
+		t.Errorf("divergent %d, explained and unexplained %d: %v", r.Overall.Divergent, n, r.DivergentByReason)
+	}
+	if u := r.DivergentByReason[audit.ReasonUnexplained]; u != 0 {
+		t.Errorf("%d divergent messages unexplained: %+v", u, r.Unexplained)
 	}
 }

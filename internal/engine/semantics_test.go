@@ -72,7 +72,8 @@ func runSemantics(t *testing.T, yaml string) semanticsRun {
 }
 
 // checkNoLoss fails the test when the final audit did not read the
-// server, or found lost mail, or nothing was delivered at all.
+// server, or found lost mail, or nothing was delivered at all, or left a
+// divergent message unexplained.
 func checkNoLoss(t *testing.T, r audit.Result) {
 	t.Helper()
 	if !r.ServerChecked {
@@ -84,6 +85,7 @@ func checkNoLoss(t *testing.T, r audit.Result) {
 	if r.Delivered == 0 {
 		t.Fatal("nothing was delivered: the scenario tests nothing")
 	}
+	checkExplained(t, r)
 }
 
 // describe formats a convergence result for failure messages.

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
@@ -95,6 +97,9 @@ type Report struct {
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
+	// UnexplainedExamples are the first divergent messages no change or
+	// known cause explains (reason unexplained), up to 20.
+	UnexplainedExamples []UnexplainedExample `json:"unexplained_examples"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
@@ -129,6 +134,18 @@ type UnconvergedExample struct {
 	At        time.Time `json:"at"` // simulated
 }
 
+// UnexplainedExample is a divergent message nothing explains.
+type UnexplainedExample struct {
+	User      string `json:"user"`
+	MessageID string `json:"message_id"`
+	// Dimension lists the dimensions it diverges in, e.g. "folder,flags".
+	Dimension string `json:"dimension"`
+	// Shown is what each device shows: folder and flags, "-" for nothing.
+	Shown map[string]string `json:"shown"`
+	// Server is what the server's state shows ("-": nothing; "": not read).
+	Server string `json:"server"`
+}
+
 // CommandMap holds command figures by protocol and command.
 type CommandMap map[string]map[string]Command
 
@@ -156,6 +173,9 @@ type FinalDivergence struct {
 	UsersConvergedRatio float64    `json:"users_converged_ratio"`
 	ByDimension         Dimensions `json:"by_dimension"`
 	Messages            int        `json:"messages"` // the union
+	// ByReason counts each divergent message once, by the reason that
+	// explains it, "unexplained" included (docs/report.md).
+	ByReason map[string]int `json:"by_reason"`
 }
 
 // GroupDivergence is one group's divergence.
@@ -303,6 +323,7 @@ func Build(in Input) *Report {
 				UsersConvergedRatio: res.Overall.UsersConvergedRatio(),
 				ByDimension:         dims(res.Overall.ByDimension),
 				Messages:            res.Overall.Union,
+				ByReason:            map[string]int{},
 			},
 			ByGroup: map[string]GroupDivergence{},
 		},
@@ -339,6 +360,20 @@ func Build(in Input) *Report {
 			Change: string(e.Change.Kind), Reason: string(e.Reason), User: e.Change.User, Origin: e.Change.Device,
 			Device: e.Device, MessageID: e.Change.MessageID, At: e.Change.At,
 		})
+	}
+	for reason, n := range res.DivergentByReason {
+		if n > 0 {
+			r.Divergence.Final.ByReason[string(reason)] = n
+		}
+	}
+	r.UnexplainedExamples = []UnexplainedExample{}
+	for _, u := range res.Unexplained {
+		r.UnexplainedExamples = append(r.UnexplainedExamples, UnexplainedExample{
+			User: u.User, MessageID: u.MessageID, Dimension: strings.Join(u.Dimensions, ","), Shown: u.Shown, Server: u.Server,
+		})
+	}
+	if n := res.DivergentByReason[audit.ReasonUnexplained]; n > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")

@@ -30,6 +30,13 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t\n", r.Users, f.Messages, f.DivergentMessages,
 		f.Ratio, 100*f.UsersConvergedRatio, f.ByDimension.Presence, f.ByDimension.Folder, f.ByDimension.Flags, r.Messages.Lost)
 	tw.Flush()
+	if f.DivergentMessages > 0 {
+		var parts []string
+		for _, reason := range sortedKeys(f.ByReason) {
+			parts = append(parts, fmt.Sprintf("%s=%d", reason, f.ByReason[reason]))
+		}
+		fmt.Fprintf(ew, "divergent messages by reason: %s\n", strings.Join(parts, " "))
+	}
 
 	fmt.Fprintln(ew, "\nConvergence (lag in simulated time)")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)

@@ -1,0 +1,120 @@
+package audit
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// checkExplained fails the test unless every divergent message of the
+// final audit is counted once in DivergentByReason.
+func checkExplained(t *testing.T, res Result) {
+	t.Helper()
+	n := 0
+	for _, c := range res.DivergentByReason {
+		n += c
+	}
+	if n != res.Overall.Divergent {
+		t.Errorf("divergent %d, explained and unexplained %d (%v)", res.Overall.Divergent, n, res.DivergentByReason)
+	}
+	if u := res.DivergentByReason[ReasonUnexplained]; len(res.Unexplained) != min(u, MaxUnexplainedListed) {
+		t.Errorf("%d unexplained, %d listed", u, len(res.Unexplained))
+	}
+}
+
+// TestDivergenceExplained: each divergent message of the final audit is
+// tied to a pending change's reason, or to a cause the views and the
+// server show, or counted as unexplained with an example.
+func TestDivergenceExplained(t *testing.T) {
+	imap2 := []devDef{{"pc", "imap", 0}, {"phone", "imap", 0}}
+	tests := []struct {
+		name string
+		devs []devDef
+		// setup runs after <m1> (and <m2>, <m3>) were delivered to INBOX,
+		// shown by every device and the server, and converged.
+		setup      func(r *rig)
+		noTruth    bool
+		want       map[Reason]int
+		wantListed []UnexplainedMessage
+	}{
+		{name: "converged", devs: imap2, setup: func(r *rig) {}, want: map[Reason]int{}},
+		{name: "a pending change", devs: imap2, setup: func(r *rig) {
+			r.dev["u1/pc"].put("<m1>", "INBOX", view.Flagged)
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0.Add(time.Minute), Flags: view.Flagged, Published: true})
+		}, want: map[Reason]int{ReasonServerDisagrees: 1}},
+		{name: "two copies shown with different flags", devs: imap2, setup: func(r *rig) {
+			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
+			r.server.put("u1", "<m1>", "INBOX", view.Seen)
+		}, want: map[Reason]int{ReasonUnexplained: 1}, wantListed: []UnexplainedMessage{{
+			User: "u1", MessageID: "<m1>", Dimensions: []string{"flags"}, Server: `INBOX (\Seen)`,
+			Shown: map[string]string{"u1/pc": `INBOX (\Seen)`, "u1/phone": "INBOX ()"},
+		}}},
+		{name: "shown nowhere it should be", devs: imap2, setup: func(r *rig) {
+			r.dev["u1/phone"].del("<m2>")
+			r.dev["u1/pc"].put("<m3>", "Archive", 0)
+		}, want: map[Reason]int{ReasonUnexplained: 2}},
+		{name: "no server state", devs: imap2, noTruth: true, setup: func(r *rig) {
+			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
+		}, want: map[Reason]int{ReasonUnexplained: 1}, wantListed: []UnexplainedMessage{{
+			User: "u1", MessageID: "<m1>", Dimensions: []string{"flags"},
+			Shown: map[string]string{"u1/pc": `INBOX (\Seen)`, "u1/phone": "INBOX ()"},
+		}}},
+		{name: "POP3 download marks the server's copy seen", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.server.put("u1", "<m1>", "INBOX", view.Seen)
+			r.dev["u1/phone"].put("<m1>", "INBOX", view.Seen)
+		}, want: map[Reason]int{ReasonFlagsNotSynced: 1}},
+		{name: "deleted from the server after the phone showed it", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.server.del("u1", "<m1>")
+			r.dev["u1/phone"].del("<m1>")
+		}, want: map[Reason]int{ReasonDeletedFromServer: 1}},
+		{name: "moved on the server, POP3 reads only INBOX", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.server.put("u1", "<m1>", "Archive", 0)
+			r.dev["u1/phone"].put("<m1>", "Archive", 0)
+		}, want: map[Reason]int{ReasonFolderNotSynced: 1}},
+		{name: "out of the phone's window", devs: []devDef{{"pc", "imap", 0}, {"phone", "imap", 2}}, setup: func(r *rig) {
+			r.dev["u1/phone"].del("<m1>")
+		}, want: map[Reason]int{ReasonOutsideWindow: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig("u1", "g", tc.devs...)
+			for _, id := range []string{"<m1>", "<m2>", "<m3>"} {
+				r.server.put("u1", id, "INBOX", 0)
+				r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+				for _, d := range r.dev {
+					d.put(id, "INBOX", 0)
+				}
+			}
+			r.a.Audit()
+			tc.setup(r)
+			r.clock.set(time.Hour)
+			for _, d := range r.dev {
+				d.sync(t0.Add(time.Hour))
+			}
+			var truth Truth = r.server
+			if tc.noTruth {
+				truth = nil
+			}
+			res, err := r.a.Final(context.Background(), truth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExplained(t, res)
+			got := map[Reason]int{}
+			for k, n := range res.DivergentByReason {
+				if n != 0 {
+					got[k] = n
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("divergent by reason %v, want %v", got, tc.want)
+			}
+			if tc.wantListed != nil && !reflect.DeepEqual(res.Unexplained, tc.wantListed) {
+				t.Errorf("unexplained\n got %+v\nwant %+v", res.Unexplained, tc.wantListed)
+			}
+		})
+	}
+}
