@@ -67,7 +67,8 @@ devices:
 
 // TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
 // the embedded server's submission to a colleague named twice is one
-// deliver change and one stored copy.
+// deliver change and one stored copy; through the injector playing the MTA,
+// one envelope recipient.
 func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
 	const yaml = `
 version: 1
@@ -107,6 +108,21 @@ devices:
 	}
 	if _, ok := st.Messages["<twice@test>"]; !ok || e.delivered.Load() != 1 {
 		t.Errorf("delivered %d, %s shows %v; want 1 and <twice@test>", e.delivered.Load(), to.Username, st.IDs())
+	}
+
+	// With no submission server the injector plays the MTA: one envelope
+	// recipient per colleague.
+	if err := (mtaSubmitter{e}).Submit(ctx, from.Address, []string{to.Address, to.Address, "x@elsewhere.org"}, raw); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-e.inj.queue:
+		if len(d.rcpts) != 1 || d.rcpts[0].addr != to.Address {
+			t.Errorf("the injector was given recipients %+v, want %s once", d.rcpts, to.Address)
+		}
+		e.inj.done()
+	default:
+		t.Error("nothing queued for the injector")
 	}
 }
 
