@@ -84,14 +84,20 @@ func NewSMTPSubmitter(ep scenarios.Endpoint, o SMTPOptions) Submitter {
 	return &smtpSubmitter{ep: ep, o: o, rec: rec}
 }
 
-// DistinctRecipients returns to without the addresses named again
-// (compared case-insensitively), in their first spelling and order. A
-// message goes to each recipient once: a submitter gives each one RCPT, and
-// each gets one deliver change.
+// DistinctRecipients returns to without the addresses named again, in
+// their first spelling and order. Addresses are the same when their local
+// parts are equal and their domains equal in any case, as Dovecot's LMTP
+// compares them (internal/mailserver/smtp.go sameAddress). A message goes
+// to each recipient once: a submitter gives each one RCPT, and each gets
+// one deliver change.
 func DistinctRecipients(to []string) []string {
 	out := make([]string, 0, len(to))
 	for _, addr := range to {
-		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, addr) }) {
+		local, domain, _ := strings.Cut(addr, "@")
+		if !slices.ContainsFunc(out, func(o string) bool {
+			l, d, _ := strings.Cut(o, "@")
+			return l == local && strings.EqualFold(d, domain)
+		}) {
 			out = append(out, addr)
 		}
 	}

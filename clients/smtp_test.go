@@ -165,7 +165,7 @@ func TestSMTPSubmitter(t *testing.T) {
 	}{
 		{name: "plain", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
-		{name: "recipient named twice", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "BOB@example.com", "bob@example.com"},
+		{name: "recipient named twice", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "bob@EXAMPLE.com", "bob@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
 		{name: "starttls", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
 			wantCmds: "STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},

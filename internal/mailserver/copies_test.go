@@ -1,12 +1,16 @@
 package mailserver
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/internal/dovecottest"
 )
 
 // countIn returns the number of messages in a mailbox of user, read over
@@ -22,14 +26,14 @@ func countIn(t *testing.T, addr, user, mailbox string) uint32 {
 }
 
 // TestOneCopyPerRecipientPerTransaction: a transaction naming a recipient
-// twice (in any case) stores one copy in its mailbox, as Dovecot does, over
-// SMTP submission and over LMTP; every RCPT is still accepted, and a second
+// twice stores one copy in its mailbox, as Dovecot does, over SMTP
+// submission and over LMTP; every RCPT is still accepted, and a second
 // transaction is a second delivery.
 func TestOneCopyPerRecipientPerTransaction(t *testing.T) {
 	rcpts := []string{
-		"alice@example.com", "bob@example.com", "ALICE@example.com", "alice@example.com",
+		"alice@example.com", "bob@example.com", "alice@EXAMPLE.com", "alice@example.com",
 		"alice+Projects@example.com", "alice+Projects@example.com",
-		"x@elsewhere.org", "X@Elsewhere.org",
+		"x@elsewhere.org", "x@Elsewhere.ORG",
 	}
 	for _, tc := range []struct {
 		name string
@@ -81,4 +85,75 @@ func smtpSend(t *testing.T, addr, msg string, rcpts ...string) error {
 	err := c.SendMail("alice@example.com", rcpts, strings.NewReader(msg))
 	_ = c.Quit()
 	return err
+}
+
+// TestDuplicateRecipientsAsDovecot delivers over LMTP to the same user
+// named several ways in one transaction and counts the copies stored, on
+// the embedded server and on Dovecot (skipped when it cannot run here): the
+// counts are Dovecot's (2.3.19 with scripts/dovecot.sh), which compares the
+// local part exactly and the domain in any case.
+func TestDuplicateRecipientsAsDovecot(t *testing.T) {
+	cases := []struct {
+		name    string
+		rcpts   []string
+		mailbox string
+		want    uint32
+	}{
+		{"the same address twice", []string{"user1@example.com", "user1@example.com"}, "INBOX", 1},
+		{"the domain in another case", []string{"user1@example.com", "user1@EXAMPLE.com"}, "INBOX", 1},
+		{"the local part in another case", []string{"user1@example.com", "USER1@example.com"}, "INBOX", 2},
+		{"a detail twice", []string{"user1+Archive@example.com", "user1+Archive@example.com"}, "Archive", 1},
+		{"another user between", []string{"user1@example.com", "user2@example.com", "user1@example.com"}, "INBOX", 1},
+	}
+	type server struct{ lmtp, imap, password string }
+	for _, srv := range []struct {
+		name  string
+		start func(t *testing.T) server
+	}{
+		{"embedded", func(t *testing.T) server {
+			s := New(Options{})
+			t.Cleanup(func() { s.Close() })
+			for _, u := range []string{"user1", "user2"} {
+				if err := s.AddUser(u, "secret"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := s.Listen(ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return server{a.LMTP, a.IMAP, "secret"}
+		}},
+		{"dovecot", func(t *testing.T) server {
+			inst := dovecottest.Start(t, 2)
+			return server{inst.LMTP, inst.IMAP, inst.Password}
+		}},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			s := srv.start(t)
+			c := imapclient.New(dial(t, s.imap), nil)
+			defer c.Close()
+			if err := c.Login("user1", s.password).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			count := func(mailbox string) uint32 {
+				st, err := c.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+				if err != nil {
+					t.Fatalf("status %s: %v", mailbox, err)
+				}
+				return *st.NumMessages
+			}
+			for i, tc := range cases {
+				before := count(tc.mailbox)
+				for j, err := range lmtpSend(t, s.lmtp, testMessage(fmt.Sprintf("<dup%d@test>", i), tc.name), tc.rcpts...) {
+					if err != nil {
+						t.Errorf("%s: recipient %d: %v", tc.name, j, err)
+					}
+				}
+				if got := count(tc.mailbox) - before; got != tc.want {
+					t.Errorf("%s: %d copies in %s, want %d", tc.name, got, tc.mailbox, tc.want)
+				}
+			}
+		})
+	}
 }

@@ -48,25 +48,26 @@ type recipient struct {
 	addr   string
 	user   *user  // nil for an external recipient
 	folder string // "INBOX" or the +detail folder
-	// dup marks a recipient named again in the same transaction: it is
-	// accepted, but its mailbox gets one copy only, as Dovecot does.
+	// dup marks an address named again in the same transaction: it is
+	// accepted, but gets no second copy, as in Dovecot.
 	dup bool
 }
 
-// same reports whether r and o are the same recipient: the same user's
-// folder, or the same external address (case-insensitive).
-func (r recipient) same(o recipient) bool {
-	if r.user != nil || o.user != nil {
-		return r.user == o.user && r.folder == o.folder
-	}
-	return strings.EqualFold(r.addr, o.addr)
+// sameAddress reports whether two envelope addresses are the same, as
+// Dovecot's LMTP compares them to deliver one copy per recipient: the local
+// part exactly, the domain case-insensitively. (Dovecot stores two copies
+// for user@ and USER@ naming one user, and so does this server.)
+func sameAddress(a, b string) bool {
+	la, da, _ := strings.Cut(a, "@")
+	lb, db, _ := strings.Cut(b, "@")
+	return la == lb && strings.EqualFold(da, db)
 }
 
 // accept adds rc to the transaction, marking it dup when an earlier
-// recipient is the same.
+// recipient has the same address.
 func (d *deliverySession) accept(rc recipient) {
 	for _, o := range d.rcpts {
-		if o.same(rc) {
+		if sameAddress(o.addr, rc.addr) {
 			rc.dup = true
 			break
 		}
