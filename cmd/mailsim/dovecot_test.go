@@ -74,6 +74,7 @@ func TestDovecotScenarios(t *testing.T) {
 			inst := startDovecotFor(t, r.scenario, r.users)
 			rep := runAgainstDovecot(t, inst, r.scenario, r.args...)
 			checkDovecotRun(t, rep)
+			checkExplainedDivergence(t, rep)
 			crossCheck(t, inst, rep, r.drops)
 			if r.check != nil {
 				r.check(t, rep)

@@ -231,6 +231,7 @@ func TestRunQuickstart(t *testing.T) {
 	}
 	rep := readReport(t, js)
 	checkContract(t, rep, "quickstart", []string{"pop3-office", "imap-everywhere"})
+	checkExplainedDivergence(t, rep)
 	if u := num(t, rep, "users"); u != 6 {
 		t.Errorf("users %v, want 6", u)
 	}
@@ -261,6 +262,7 @@ func TestRunPOP3VersusIMAP(t *testing.T) {
 	}
 	rep := readReport(t, js)
 	checkContract(t, rep, "pop3-vs-imap", []string{"pop3-download", "pop3-leave", "imap"})
+	checkExplainedDivergence(t, rep)
 	imap := num(t, rep, "divergence.by_group.imap.ratio")
 	down := num(t, rep, "divergence.by_group.pop3-download.ratio")
 	leave := num(t, rep, "divergence.by_group.pop3-leave.ratio")
