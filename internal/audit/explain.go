@@ -84,12 +84,15 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 		var r Reason
 		switch {
 		case server != nil && !onServer:
-			// Gone from the server: a device that shows it keeps its own
-			// copy; one that does not lost it to the server, unless a
-			// person deleted it.
+			// Gone from the server: a POP3 device that shows it keeps its
+			// own copy (an IMAP device shows the server's mailbox); one
+			// that does not lost it to the server, unless a person deleted
+			// it.
 			switch {
-			case shown:
+			case shown && devs[i].Protocol == "pop3":
 				r = ReasonKeptLocally
+			case shown:
+				return ReasonUnexplained
 			case deleted:
 				continue
 			default:

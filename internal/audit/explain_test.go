@@ -70,6 +70,20 @@ func TestDivergenceExplained(t *testing.T) {
 			r.server.del("u1", "<m1>")
 			r.dev["u1/phone"].del("<m1>")
 		}, want: map[Reason]int{ReasonDeletedFromServer: 1}},
+		{name: "a POP3 device keeps what the server dropped", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.server.del("u1", "<m1>")
+			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
+			r.dev["u1/phone"].del("<m1>")
+		}, want: map[Reason]int{ReasonDeletedFromServer: 1}},
+		{name: "a POP3 device keeps what a person deleted (a pending change)", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.server.del("u1", "<m1>")
+			r.dev["u1/phone"].del("<m1>")
+			r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Delete, MessageID: "<m1>", At: t0.Add(time.Minute), Published: true})
+		}, want: map[Reason]int{ReasonKeptLocally: 1}},
+		{name: "an IMAP device shows what the server dropped", devs: imap2, setup: func(r *rig) {
+			r.server.del("u1", "<m1>")
+			r.dev["u1/phone"].del("<m1>")
+		}, want: map[Reason]int{ReasonUnexplained: 1}},
 		{name: "moved on the server, POP3 reads only INBOX", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.server.put("u1", "<m1>", "Archive", 0)
 			r.dev["u1/phone"].put("<m1>", "Archive", 0)
