@@ -260,13 +260,16 @@ func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error)
 	return h, nil
 }
 
-// addFlags runs UID STORE +FLAGS and records the flags in the view. The
-// store is never .SILENT (K-9 and Roundcube send it silent): the FETCH
-// response is the only proof that the UID still exists, since a server
-// answers OK to a STORE on a UID another device has moved or expunged, and
-// changes nothing. No FETCH with the UID, or flags without the ones added,
-// is errGone.
+// addFlags runs UID STORE +FLAGS and records the flags in the view. A
+// message the view already shows with the flags is not stored again, as a
+// client does not offer "mark as read" on a message shown read. The store
+// is never .SILENT (K-9 and Roundcube send it silent): see store for how a
+// UID another device moved or expunged is told from one that had the flags
+// already.
 func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
+	if d.shows(loc.folder, loc.uid, f) {
+		return nil
+	}
 	var fl []imap.Flag
 	for _, n := range f.Strings() {
 		fl = append(fl, imap.Flag(n))
@@ -290,8 +293,26 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	return nil
 }
 
-// store runs UID STORE +FLAGS (not .SILENT) and checks that the server's
-// FETCH response names the UID with the flags added; else errGone.
+// shows reports whether the view has the message folder/uid with flags f.
+func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fo := d.folders[folder]; fo != nil {
+		if m := fo.msgs[uid]; m != nil {
+			return m.flags.Has(f)
+		}
+	}
+	return false
+}
+
+// store runs UID STORE +FLAGS (not .SILENT). A server answers with a FETCH
+// of the new flags when they changed; when the message had them already,
+// Dovecot and Cyrus answer only OK — and so do they, changing nothing, for
+// a UID another device has moved or expunged meanwhile. So a FETCH naming
+// the UID with the flags is success; a tagged OK without one (rare: the
+// view did not show flags another device set) is settled by one UID FETCH
+// (FLAGS): the UID there with the flags is success, absent is errGone, and
+// present without them is an error (the server did not keep the flags).
 func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
@@ -306,11 +327,23 @@ func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 		}
 		return cmd.Close()
 	})
-	if err != nil {
+	if err != nil || stored {
 		return err
 	}
-	if !stored {
+	found, kept := false, false
+	if err := s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+		if f.uid == loc.uid && f.hasFlags {
+			found = true
+			kept = kept || hasFlags(f.flags, fl)
+		}
+	}); err != nil {
+		return err
+	}
+	switch {
+	case !found:
 		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
+	case !kept:
+		return fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
 	}
 	return nil
 }
