@@ -143,6 +143,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Logins:           map[string]report.LoginStat{},
 		Thresholds:       plan.Scenario.Thresholds,
 		Timeline:         tl,
+		Actions:          report.Actions{Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped},
 	}
 	for _, u := range plan.Users {
 		for _, d := range u.Devices {

@@ -129,6 +129,8 @@ type Status struct {
 	Sent         int64
 	Actions      int64
 	ActionErrors int64
+	// ActionsDropped counts actions people gave up after every try failed.
+	ActionsDropped int64
 }
 
 // Result is what a finished run produced.
@@ -141,6 +143,11 @@ type Result struct {
 	Delivered int64
 	Sent      int64
 	Audit     audit.Result
+	// Actions counts the people's actions that succeeded, ActionErrors
+	// the tries that failed with an error (a message not yet on the device
+	// in hand is not one; a failed action is tried again later) and
+	// ActionsDropped the actions given up after every try failed.
+	Actions, ActionErrors, ActionsDropped int64
 	// Interrupted is true when the run was stopped early.
 	Interrupted bool
 }
@@ -166,6 +173,8 @@ type Engine struct {
 	sent         atomic.Int64
 	actions      atomic.Int64
 	actionErrors atomic.Int64
+	// actionsDropped counts actions people gave up after maxTries.
+	actionsDropped atomic.Int64
 }
 
 // ErrNoPlan is returned by New without a plan.
@@ -282,6 +291,8 @@ func (e *Engine) Status() Status {
 		Sent:         e.sent.Load(),
 		Actions:      e.actions.Load(),
 		ActionErrors: e.actionErrors.Load(),
+		// Actions given up.
+		ActionsDropped: e.actionsDropped.Load(),
 	}
 }
 
@@ -409,6 +420,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Sent:        e.sent.Load(),
 		Interrupted: interrupted || ctx.Err() != nil,
 	}
+	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
 	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
 	defer cancel()
 	// Without the server's state the audit still compares the devices;

@@ -61,8 +61,22 @@ type Input struct {
 	Thresholds []scenarios.Threshold
 	// Timeline holds the samples taken during the run; nil for none.
 	Timeline *Timeline
+	// Actions counts the simulated people's actions.
+	Actions Actions
 	// Notes are remarks to carry into the report.
 	Notes []string
+}
+
+// Actions counts the simulated people's actions.
+type Actions struct {
+	// Done counts actions that succeeded.
+	Done int64 `json:"done"`
+	// Failed counts tries of an action that failed with an error (the
+	// action is tried again later); a message not yet on the device in
+	// hand is not an error.
+	Failed int64 `json:"failed"`
+	// Dropped counts actions given up after every try failed.
+	Dropped int64 `json:"dropped"`
 }
 
 // Report is a finished run's report. Its JSON encoding is the JSON report
@@ -92,6 +106,8 @@ type Report struct {
 	Groups map[string]Group `json:"groups"`
 	// Load summarises the client load.
 	Load Load `json:"load"`
+	// Actions counts the people's actions, failed and given up.
+	Actions Actions `json:"actions"`
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
@@ -360,6 +376,7 @@ func Build(in Input) *Report {
 		r.Groups[name] = gr
 	}
 	r.Load = load(in, r.Commands)
+	r.Actions = in.Actions
 	r.Thresholds = evaluate(r, res, in.Thresholds)
 	return r
 }

@@ -85,6 +85,7 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
 		Timeline: tl,
+		Actions:  Actions{Done: 50, Failed: 3, Dropped: 2},
 	}
 	for _, e := range exprs {
 		in.Thresholds = append(in.Thresholds, mustThreshold(t, e))
@@ -259,7 +260,7 @@ func TestSummary(t *testing.T) {
 	for _, want := range []string{
 		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
 		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
-		"no smtp DATA commands", "15m0s", "auditor commands",
+		"no smtp DATA commands", "15m0s", "auditor commands", "actions 50 done, 3 failed tries, 2 given up",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
@@ -290,5 +291,23 @@ func TestTimelineBounded(t *testing.T) {
 		if s[i].WallSeconds <= s[i-1].WallSeconds {
 			t.Fatalf("samples out of order at %d", i)
 		}
+	}
+}
+
+// The JSON report counts the people's actions, failed and given up.
+func TestJSONActions(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Build(sampleInput(t)).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Actions map[string]int64 `json:"actions"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"done": 50, "failed": 3, "dropped": 2}; len(got.Actions) != len(want) ||
+		got.Actions["done"] != 50 || got.Actions["failed"] != 3 || got.Actions["dropped"] != 2 {
+		t.Errorf("actions %v, want %v", got.Actions, want)
 	}
 }

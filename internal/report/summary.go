@@ -55,6 +55,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(ew, "commands %d, errors %d (error rate %s)\n", r.Load.Commands, r.Load.Errors, fmtPercent(r.Load.ErrorRate))
+	fmt.Fprintf(ew, "actions %d done, %d failed tries, %d given up\n", r.Actions.Done, r.Actions.Failed, r.Actions.Dropped)
 	for _, p := range sortedKeys(r.Load.Bytes) {
 		b := r.Load.Bytes[p]
 		fmt.Fprintf(ew, "bytes %s: in %s, out %s\n", p, fmtBytes(float64(b.In)), fmtBytes(float64(b.Out)))
