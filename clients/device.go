@@ -164,6 +164,8 @@ type Device interface {
 	View() view.Snapshot
 	// Do performs an action on the device, over the wire or locally as the
 	// device's protocol allows. It is safe to call while Run is running.
+	// With an error, the Result says what the action did before it failed
+	// (Sent and Resume once the message was submitted).
 	Do(ctx context.Context, a Action) (Result, error)
 }
 

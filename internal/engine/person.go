@@ -425,8 +425,14 @@ func (p *person) send(ctx context.Context) {
 }
 
 // do performs one action on the device in hand and records the change.
+// It is the path of sends, which are not tried again: a send that failed
+// (before its submission, or after it in the steps left) is counted as
+// given up too.
 func (p *person) do(ctx context.Context, a clients.Action) error {
 	_, err := p.doOn(ctx, p.hand, a)
+	if err != nil && ctx.Err() == nil {
+		p.e.actionsDropped.Add(1)
+	}
 	return err
 }
 

@@ -201,6 +201,36 @@ func TestReplyResumedAfterSubmit(t *testing.T) {
 	}
 }
 
+// TestSendFailedAfterSubmit checks a send whose APPEND to Sent fails after
+// the submission: the send change is recorded (the mail left), the send is
+// not repeated, and it counts as failed and given up.
+func TestSendFailedAfterSubmit(t *testing.T) {
+	e, rec, proxy, truth, _ := newResumeEngine(t)
+	u1, u2 := e.users[0], e.users[1]
+	p := newPerson(u1)
+	p.hand = u1.devices[0]
+	ctx := context.Background()
+	if err := p.do(ctx, clients.Action{Kind: clients.ActSend, To: []string{u2.plan.Address}, Size: 2000}); err == nil {
+		t.Fatal("send with the APPEND to Sent cut succeeded")
+	}
+	if !proxy.cut.Load() {
+		t.Fatal("the proxy never cut the APPEND to Sent")
+	}
+	if n := rec.count("smtp DATA"); n != 1 {
+		t.Errorf("%d submissions, want 1", n)
+	}
+	if got := [3]int64{e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()}; got != [3]int64{0, 1, 1} {
+		t.Errorf("actions done, failed, dropped = %v, want [0 1 1]", got)
+	}
+	res, err := e.auditor.Final(ctx, truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 1 {
+		t.Errorf("the audit has %d send changes, want 1", res.Sent)
+	}
+}
+
 // TestActionsGivenUpAreCounted checks that actions dropped after maxTries
 // tries are counted, never silent.
 func TestActionsGivenUpAreCounted(t *testing.T) {
