@@ -209,7 +209,9 @@ func (d *imapDevice) result(folder string, uid imap.UID, err error) (Result, err
 
 // open fetches a message as the person opens it (the profile's
 // fetch_open; a phone fetches BODYSTRUCTURE and the first 128 KiB of a
-// larger message) and returns its header block.
+// larger message) and returns its header block. Flags in the reply (a
+// fetch of BODY[] sets \Seen and the server says so) go into the view, so
+// a read does not store them again.
 func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
@@ -223,8 +225,12 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 		}}
 	}
 	var hdr []byte
+	var flags view.Flags
 	found := false
 	err := s.fetch(set, opts, true, func(f fetched) {
+		if f.uid == loc.uid && f.hasFlags {
+			flags |= flagsOf(f.flags)
+		}
 		if (f.uid == loc.uid || f.uid == 0) && f.content {
 			found = true
 			if hdr == nil {
@@ -237,6 +243,9 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	}
 	if !found {
 		return nil, fmt.Errorf("clients: device %s: uid %d in %s: %w", d.o.ID, loc.uid, loc.folder, errGone)
+	}
+	if flags != 0 {
+		d.noteFlags(loc.folder, loc.uid, flags)
 	}
 	return hdr, nil
 }
@@ -280,12 +289,19 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	if err := d.store(s, loc, fl); err != nil {
 		return err
 	}
+	d.noteFlags(loc.folder, loc.uid, f)
+	return nil
+}
+
+// noteFlags adds flags f, which the server has, to the message folder/uid
+// in the view.
+func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	d.mu.Lock()
 	changed := false
-	if fo := d.folders[loc.folder]; fo != nil {
-		fo.record(imapEdit{uid: loc.uid, flags: f})
-		if m := fo.msgs[loc.uid]; m != nil && m.flags|f != m.flags {
-			fo.msgs[loc.uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+	if fo := d.folders[folder]; fo != nil {
+		fo.record(imapEdit{uid: uid, flags: f})
+		if m := fo.msgs[uid]; m != nil && m.flags|f != m.flags {
+			fo.msgs[uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
 			changed = true
 		}
 	}
@@ -293,7 +309,6 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	if changed {
 		d.changed()
 	}
-	return nil
 }
 
 // shows reports whether the view has the message folder/uid with flags f.

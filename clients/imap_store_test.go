@@ -182,3 +182,36 @@ func TestIMAPStoreFlagAlreadySet(t *testing.T) {
 		})
 	}
 }
+
+// TestIMAPReadBodySetsSeen checks, on the embedded server and on Dovecot,
+// a read whose fetch_open is BODY[] (not PEEK): the server sets \Seen and
+// says so in the FETCH, so the device does not store it again.
+func TestIMAPReadBodySetsSeen(t *testing.T) {
+	for _, srv := range storeServers {
+		t.Run(srv.name, func(t *testing.T) {
+			s := srv.start(t)
+			env := newIMAPEnvNoServer()
+			id := s.deliver(t, env)
+			rec := &imapRecorder{}
+			o := s.phone(env, rec)
+			o.Profile.FetchOpen = "RFC822.SIZE BODY[]"
+			d := startDevice(t, o)
+			waitView(t, d, "the message", msgIs(id, "INBOX", 0))
+			before := len(rec.names())
+			res, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: id})
+			names := rec.names()[before:]
+			if err != nil || !res.Published || res.Flags != view.Seen {
+				t.Fatalf("read: %+v %v, want published with \\Seen", res, err)
+			}
+			if n := count(names, "UID STORE"); n != 0 {
+				t.Errorf("%d UID STORE after a fetch of BODY[], want 0: %v", n, names)
+			}
+			s.other(t, func(c *imapclient.Client) {
+				msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
+				if err != nil || len(msgs) != 1 || !slices.Contains(msgs[0].Flags, imap.FlagSeen) {
+					t.Errorf("the server's flags: %+v %v, want \\Seen", msgs, err)
+				}
+			})
+		})
+	}
+}
