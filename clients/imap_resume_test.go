@@ -2,7 +2,9 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"regexp"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/view"
@@ -70,6 +72,38 @@ func TestIMAPResumeAfterSubmit(t *testing.T) {
 			}
 			if err := contains(rec.names(), "APPEND:error"); err != nil {
 				t.Error(err)
+			}
+		})
+	}
+}
+
+// refusingSubmitter plays a submission server that refuses one recipient
+// of every message and sends it to the others.
+type refusingSubmitter struct{ n atomic.Int32 }
+
+func (s *refusingSubmitter) Submit(_ context.Context, _ string, to []string, _ []byte) error {
+	s.n.Add(1)
+	return &RecipientsError{Rejected: map[string]error{"nobody@example.org": errors.New("550 no such user")}, Accepted: len(to)}
+}
+
+// TestIMAPSubmitSomeRecipientsRefused checks that a message sent to some of
+// its recipients is sent: the forward succeeds, once, on every device kind.
+func TestIMAPSubmitSomeRecipientsRefused(t *testing.T) {
+	env := newIMAPEnv(t)
+	orig := env.deliver(t, 3000)
+	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindWebmail} {
+		t.Run(string(kind), func(t *testing.T) {
+			o := env.options(kind, &imapRecorder{}, nil)
+			sub := &refusingSubmitter{}
+			o.Submitter = sub
+			d := startDevice(t, o)
+			waitView(t, d, "the message", hasAll(orig))
+			res, err := d.Do(context.Background(), Action{Kind: ActForward, MessageID: orig, To: []string{"dave@example.org", "nobody@example.org"}})
+			if err != nil || res.Sent == "" || !res.Flags.Has(view.Forwarded) {
+				t.Errorf("forward: %+v %v, want success", res, err)
+			}
+			if n := sub.n.Load(); n != 1 {
+				t.Errorf("%d submissions, want 1", n)
 			}
 		})
 	}
