@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -351,5 +353,17 @@ func TestInjectorAbandoned(t *testing.T) {
 	}
 	if dc.done["lmtp abandoned"] != 4 {
 		t.Errorf("observer: %v, want 4 abandoned", dc.done)
+	}
+}
+
+// TestDeliveryVocabulary keeps the delivery outcomes of the engine, the
+// metric labels and the threshold reasons the same.
+func TestDeliveryVocabulary(t *testing.T) {
+	outcomes := DeliveryOutcomes()
+	if got := metrics.DeliveryOutcomes(); !slices.Equal(got, outcomes) {
+		t.Errorf("metrics.DeliveryOutcomes() = %v, want %v", got, outcomes)
+	}
+	if outcomes[0] != DeliveryOK || !slices.Equal(scenarios.DeliveryReasons, outcomes[1:]) {
+		t.Errorf("scenarios.DeliveryReasons = %v, want %v", scenarios.DeliveryReasons, outcomes[1:])
 	}
 }
