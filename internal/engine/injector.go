@@ -636,7 +636,11 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 	out := make([]rcptResult, 0, len(rcpts))
 	for _, r := range rcpts {
 		res := rcptResult{r: r}
-		if r.user != nil {
+		if r.user == nil {
+			// No credentials to log in with (the injector only queues
+			// simulated recipients; this guards the count).
+			res.err = newTryError(fmt.Errorf("imap-append: <%s> is no simulated user", r.addr), false)
+		} else {
 			res.err = in.appendOne(ctx, d, r)
 		}
 		out = append(out, res)
