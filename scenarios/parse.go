@@ -135,7 +135,8 @@ func yamlError(source string, err error) *Error {
 
 // topKeys are the keys of a scenario document.
 var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
-	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries"}
+	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries",
+	"validity_checks"}
 
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
@@ -184,6 +185,10 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		d.errorf(f["audit"].val, "audit", "must be longer than 0")
 	}
 	d.intField(f["max_parallel_deliveries"], &s.MaxParallelDeliveries, 0, 1<<20)
+	validity := true
+	if d.boolean(f["validity_checks"], &validity) {
+		s.ValidityChecksOff = !validity
+	}
 	if e, ok := f["hand"]; ok {
 		s.Hand = d.hand(e)
 	}

@@ -105,6 +105,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`8:14: thresholds[0]: bad threshold "error_rate is small"`}},
 		{"threshold value", minimal + "thresholds: [\"error_rate < 200%\"]\n",
 			[]string{`8:14: thresholds[0]: threshold "error_rate < 200%": value 200% out of range`}},
+		{"unknown delivery reason", minimal + "thresholds: [\"delivery_failed{reason=bounced} == 0\"]\n",
+			[]string{`8:14: thresholds[0]: unknown delivery failure reason "bounced"; known: refused, timeout,`}},
+		{"delivery_failure_rate takes no labels", minimal + "thresholds: [\"delivery_failure_rate{protocol=lmtp} < 1%\"]\n",
+			[]string{`8:14: thresholds[0]: delivery_failure_rate takes no labels`}},
+		{"delivery_failed is a count", minimal + "thresholds: [\"delivery_failed < 1%\"]\n",
+			[]string{`8:14: thresholds[0]: threshold "delivery_failed < 1%": bad value "1%": want a whole number`}},
+		{"validity_checks", minimal + "validity_checks: sometimes\n",
+			[]string{`8:18: validity_checks:`}},
 		{"p99 without command", minimal + "thresholds: [\"p99 < 1s\"]\n",
 			[]string{`8:14: thresholds[0]: p99 needs a command`}},
 		{"unset env", strings.Replace(minimal, "{count: 2}", "{count: 2, password: \"${NOPE}\"}", 1),
@@ -219,6 +227,10 @@ thresholds:
   - "convergence_p99{change=read} < 10m"
   - "users_converged_ratio{group=g} >= 0.9"
   - "lost_messages == 0"
+  - "delivery_failure_rate < 1%"
+  - "delivery_failed{reason=4xx} == 0"
+  - "login_failure_rate{protocol=imap} <= 0.5%"
+validity_checks: false
 `
 	src = strings.Replace(src, "b: {}", "b: {inbound: {interval: 90s, size: 200KB, attachments: 12.5%}}", 1)
 	s, err := Parse("v.yaml", []byte(src), envOf(nil))
@@ -237,7 +249,7 @@ thresholds:
 		t.Errorf("inbound = %+v", in)
 	}
 	th := s.Thresholds
-	if len(th) != 6 {
+	if len(th) != 9 {
 		t.Fatalf("thresholds = %+v", th)
 	}
 	if th[0].Metric != "p99" || th[0].Protocol != "imap" || th[0].Command != "UID FETCH" || th[0].Op != "<" || th[0].Value != 0.5 {
@@ -248,6 +260,16 @@ thresholds:
 	}
 	if th[2].Value != 0.01 || th[3].Labels["change"] != "read" || th[3].Value != 600 || th[4].Labels["group"] != "g" || th[4].Value != 0.9 {
 		t.Errorf("thresholds = %+v", th)
+	}
+	if th[6].Metric != "delivery_failure_rate" || th[6].Value != 0.01 || th[7].Labels["reason"] != "4xx" || th[7].Value != 0 ||
+		th[8].Labels["protocol"] != "imap" || th[8].Value != 0.005 {
+		t.Errorf("delivery and login thresholds = %+v", th[6:])
+	}
+	if !s.ValidityChecksOff {
+		t.Error("validity_checks: false did not turn the checks off")
+	}
+	if d, err := Parse("s.yaml", []byte(minimal), envOf(nil)); err != nil || d.ValidityChecksOff {
+		t.Errorf("validity checks are off by default (%v)", err)
 	}
 }
 

@@ -41,6 +41,11 @@ type Scenario struct {
 	// traffic injector (imaptest lmtp_max_parallel_count): the number of
 	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
+	// ValidityChecksOff is set by "validity_checks: false": a run whose own
+	// measurements are invalid (more than 1% of its deliveries not
+	// delivered, no successful login for a protocol its devices use) then
+	// still exits 0 when its thresholds hold (docs/report.md, Validity).
+	ValidityChecksOff bool
 }
 
 // TLSMode is how a connection is secured.

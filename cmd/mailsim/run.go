@@ -237,7 +237,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
 	}
 	code := exitOK
-	if len(rep.Failed()) > 0 {
+	if len(rep.Failed()) > 0 || !rep.Valid() {
 		code = exitThresholds
 	}
 	if f.reportPath != "" {

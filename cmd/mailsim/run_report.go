@@ -144,10 +144,20 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Thresholds:       plan.Scenario.Thresholds,
 		Timeline:         tl,
 		Actions:          report.Actions{Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped},
+		Deliveries: report.DeliveryCounts{
+			Attempted: res.Deliveries.Attempted, Delivered: res.Deliveries.Delivered, Failed: res.Deliveries.Failed,
+			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,
+		},
+		ValidityChecksOff: plan.Scenario.ValidityChecksOff,
 	}
+	protos := map[scenarios.Protocol]bool{}
 	for _, u := range plan.Users {
 		for _, d := range u.Devices {
 			in.DevicesByProfile[d.Profile.Name]++
+			if !protos[d.Profile.Protocol] {
+				protos[d.Profile.Protocol] = true
+				in.DeviceProtocols = append(in.DeviceProtocols, string(d.Profile.Protocol))
+			}
 		}
 	}
 	if tgt.auditor != nil {

@@ -29,6 +29,13 @@ type Observer interface {
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)
+	// DeliveryAttempt counts one try of the injector to deliver a message
+	// to one recipient, by delivery protocol and outcome (one of
+	// DeliveryOutcomes but abandoned).
+	DeliveryAttempt(via, outcome string)
+	// DeliveryDone counts how one delivery to one recipient ended, after
+	// its retries: ok, a failure reason, or abandoned.
+	DeliveryDone(via, outcome string)
 	// Sent counts one message a device sent, by the submitting protocol.
 	Sent(protocol string)
 }
@@ -142,7 +149,9 @@ type Result struct {
 	Devices   int
 	Delivered int64
 	Sent      int64
-	Audit     audit.Result
+	// Deliveries counts the injector's deliveries by outcome.
+	Deliveries DeliveryStats
+	Audit      audit.Result
 	// Actions counts the people's actions that succeeded, ActionErrors
 	// the tries that failed with an error (a message not yet on the device
 	// in hand is not one; a failed action is tried again later) and
@@ -418,6 +427,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Devices:     e.deviceTotal(),
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
+		Deliveries:  e.inj.finish(),
 		Interrupted: interrupted || ctx.Err() != nil,
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
@@ -484,3 +494,6 @@ type discardObserver struct{}
 func (discardObserver) Action(string, string) {}
 func (discardObserver) Delivered(string)      {}
 func (discardObserver) Sent(string)           {}
+
+func (discardObserver) DeliveryAttempt(string, string) {}
+func (discardObserver) DeliveryDone(string, string)    {}

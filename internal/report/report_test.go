@@ -86,6 +86,9 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
 		Timeline: tl,
 		Actions:  Actions{Done: 50, Failed: 3, Dropped: 2},
+		Deliveries: DeliveryCounts{Attempted: 1000, Delivered: 995, Failed: map[string]int64{"4xx": 3, "refused": 2, "5xx": 0},
+			Retries: 7, Abandoned: 5},
+		DeviceProtocols: []string{"imap", "pop3", "imap"},
 	}
 	for _, e := range exprs {
 		in.Thresholds = append(in.Thresholds, mustThreshold(t, e))
@@ -116,6 +119,9 @@ func TestJSONContractKeys(t *testing.T) {
 		"convergence.read.unconverged.pop3-local-only",
 		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
 		"thresholds", "unconverged_examples", "groups.pop3-office.convergence.deliver.histogram", "load.error_rate", "timeline",
+		"messages.delivery_attempted", "messages.delivery_failed", "messages.delivery_failed_by_reason.4xx",
+		"messages.delivery_retries", "messages.delivery_abandoned", "validity.enabled", "validity.ok", "validity.problems",
+		"load.login_attempts", "load.login_failures",
 	}
 	for _, p := range paths {
 		var cur any = doc
@@ -205,8 +211,21 @@ func TestThresholds(t *testing.T) {
 		{"p95(imap.UID_FETCH) <= 4ms", true, 0.004},
 		{"p50(pop3.RETR) > 1ms", false, 0.0005},
 		{"p99(smtp.DATA) < 1s", false, math.NaN()},
-		{"error_rate < 1%", true, 3.0 / 1700},
-		{"error_rate{protocol=pop3} < 0.1%", false, 1.0 / 200},
+		// Failed commands and logins over commands and logins.
+		{"error_rate < 1%", true, (3.0 + 1) / (1700 + 61)},
+		{"error_rate{protocol=pop3} < 0.1%", false, (1.0 + 1) / (200 + 41)},
+		{"error_rate{protocol=lmtp} < 1%", false, math.NaN()},
+		{"login_failure_rate{protocol=pop3} < 1%", false, 1.0 / 41},
+		{"login_failure_rate{protocol=imap} == 0", true, 0},
+		{"login_failure_rate < 2%", true, 1.0 / 61},
+		{"login_failure_rate{protocol=smtp} < 1%", false, math.NaN()},
+		// Failed and abandoned over attempted and abandoned.
+		{"delivery_failure_rate < 1%", true, 10.0 / 1005},
+		{"delivery_failure_rate <= 0.5%", false, 10.0 / 1005},
+		{"delivery_failed == 0", false, 5},
+		{"delivery_failed{reason=4xx} <= 3", true, 3},
+		{"delivery_failed{reason=timeout} == 0", true, 0},
+		{"delivery_failed{reason=abandoned} == 0", false, 5},
 		{"convergence_p99{change=deliver} < 10m", false, 900},
 		{"convergence_p50{change=deliver} <= 5s", true, 5},
 		{"convergence_p50{change=read} < 1h", false, math.NaN()},
@@ -261,6 +280,8 @@ func TestSummary(t *testing.T) {
 		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
 		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
 		"no smtp DATA commands", "15m0s", "auditor commands", "actions 50 done, 3 failed tries, 2 given up",
+		"deliveries (per recipient): 1000 attempted, 995 delivered, 5 failed (4xx 3, refused 2), 7 retries, 5 abandoned",
+		"validity: ok", "logins 61, failed 1; error rate 0.23%",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
@@ -268,6 +289,79 @@ func TestSummary(t *testing.T) {
 	}
 	if err := r.WriteSummary(failWriter{}); err == nil {
 		t.Error("WriteSummary to a failing writer returned nil")
+	}
+}
+
+// TestValidity checks when a run's own measurements are invalid: more than
+// 1% of the injected deliveries not delivered, or no successful login for a
+// protocol the devices use; and that validity_checks: false reports the
+// problems without failing the run.
+func TestValidity(t *testing.T) {
+	tests := []struct {
+		name   string
+		tweak  func(*Input)
+		want   []string // problems, by fragment; nil: valid
+		enable bool
+	}{
+		{"sample", func(*Input) {}, nil, true},
+		{"exactly 1% not delivered", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 1000, Delivered: 990, Failed: map[string]int64{"4xx": 10}}
+		}, nil, true},
+		{"more than 1% failed", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 1000, Delivered: 989, Failed: map[string]int64{"4xx": 10, "timeout": 1}}
+		}, []string{"11 of 1000 deliveries (1.1%) were not delivered (4xx 10, timeout 1): more than 1% of the injected mail"}, true},
+		{"abandoned count as not delivered", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 10, Delivered: 10, Abandoned: 30}
+		}, []string{"30 of 40 deliveries (75.0%) were not delivered (abandoned 30)"}, true},
+		{"every delivery refused", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 292, Failed: map[string]int64{"refused": 292}}
+		}, []string{"292 of 292 deliveries (100.0%)"}, true},
+		{"no successful pop3 login", func(in *Input) { in.Logins["pop3"] = LoginStat{Failed: 5} },
+			[]string{"no successful pop3 login: all 5 attempts failed"}, true},
+		{"no imap login at all", func(in *Input) { delete(in.Logins, "imap") },
+			[]string{"no imap login was attempted"}, true},
+		{"injector logins do not count", func(in *Input) { in.Logins["lmtp"] = LoginStat{Failed: 5} }, nil, true},
+		{"checks off", func(in *Input) {
+			in.ValidityChecksOff = true
+			in.Logins["pop3"] = LoginStat{Failed: 5}
+		}, []string{"no successful pop3 login"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			tt.tweak(&in)
+			r := Build(in)
+			v := r.Validity
+			if v.Enabled != tt.enable || v.OK != (tt.want == nil) || len(v.Problems) != len(tt.want) {
+				t.Fatalf("validity %+v, want enabled %v and problems %q", v, tt.enable, tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(v.Problems[i], w) {
+					t.Errorf("problem %q lacks %q", v.Problems[i], w)
+				}
+			}
+			if r.Valid() != (tt.want == nil || !tt.enable) {
+				t.Errorf("Valid() = %v", r.Valid())
+			}
+			var sum, html bytes.Buffer
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(sum.String(), w) || !strings.Contains(html.String(), w) {
+					t.Errorf("summary or HTML lacks the problem %q", w)
+				}
+			}
+			if tt.want != nil && tt.enable && !strings.Contains(sum.String(), "validity: INVALID run") {
+				t.Errorf("summary does not say the run is invalid:\n%s", sum.String())
+			}
+			if !tt.enable && !strings.Contains(sum.String(), "checks off (validity_checks: false)") {
+				t.Errorf("summary does not say the checks are off:\n%s", sum.String())
+			}
+		})
 	}
 }
 

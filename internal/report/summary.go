@@ -17,6 +17,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "scenario %s  seed %d  shard %s  started %s\n", r.Scenario, r.Seed, r.Shard, r.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(ew, "%.1f s wall, %s simulated; %d users, %d devices; mail delivered %d, sent %d, lost %s\n",
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
+	fmt.Fprintf(ew, "%s\n", r.deliveries())
+	r.writeValidity(ew)
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -54,7 +56,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(ew, "commands %d, errors %d (error rate %s)\n", r.Load.Commands, r.Load.Errors, fmtPercent(r.Load.ErrorRate))
+	fmt.Fprintf(ew, "commands %d, errors %d; logins %d, failed %d; error rate %s (failed commands and logins over both)\n",
+		r.Load.Commands, r.Load.Errors, r.Load.LoginAttempts, r.Load.LoginFailures, fmtPercent(r.Load.ErrorRate))
 	fmt.Fprintf(ew, "actions %d done, %d failed tries, %d given up\n", r.Actions.Done, r.Actions.Failed, r.Actions.Dropped)
 	for _, p := range sortedKeys(r.Load.Bytes) {
 		b := r.Load.Bytes[p]
@@ -96,6 +99,41 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
+}
+
+// deliveries describes the injector's deliveries in one line.
+func (r *Report) deliveries() string {
+	m := r.Messages
+	if m.DeliveryAttempted == 0 && m.DeliveryAbandoned == 0 {
+		return "deliveries: none by the injector"
+	}
+	out := fmt.Sprintf("deliveries (per recipient): %d attempted, %d delivered, %d failed", m.DeliveryAttempted,
+		m.DeliveryAttempted-m.DeliveryFailed, m.DeliveryFailed)
+	if m.DeliveryFailed > 0 {
+		var why []string
+		for _, reason := range sortedKeys(m.DeliveryFailedByReason) {
+			why = append(why, fmt.Sprintf("%s %d", reason, m.DeliveryFailedByReason[reason]))
+		}
+		out += " (" + strings.Join(why, ", ") + ")"
+	}
+	return out + fmt.Sprintf(", %d retries, %d abandoned", m.DeliveryRetries, m.DeliveryAbandoned)
+}
+
+// writeValidity says whether the run's measurements are valid, and why not.
+func (r *Report) writeValidity(w io.Writer) {
+	v := r.Validity
+	switch {
+	case v.OK:
+		fmt.Fprintln(w, "validity: ok")
+		return
+	case v.Enabled:
+		fmt.Fprintln(w, "validity: INVALID run, its measurements cannot be trusted (exit 1):")
+	default:
+		fmt.Fprintln(w, "validity: checks off (validity_checks: false); they would have found:")
+	}
+	for _, p := range v.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
 }
 
 func (r *Report) lost() string {
