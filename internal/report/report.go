@@ -27,6 +27,9 @@ type ByteStat struct {
 type LoginStat struct {
 	OK     uint64 `json:"ok"`
 	Failed uint64 `json:"failed"`
+	// FailedBy splits Failed by outcome (auth, refused, timeout, tls, no,
+	// error; docs/report.md); absent when nothing failed.
+	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
 }
 
 // Input is everything the engine knows at the end of a run.
