@@ -181,7 +181,8 @@ func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapcl
 	if afterStartTLS {
 		w.r = io.MultiReader(strings.NewReader("* OK TLS established\r\n"), conn)
 	}
-	_ = conn.Extend(0)
+	// A read deadline only: the library sets its own write deadlines.
+	_ = conn.SetReadDeadline(time.Now().Add(conn.timeout))
 	c := imapclient.New(w, opts)
 	if err := c.WaitGreeting(); err != nil {
 		_ = c.Close()
