@@ -455,8 +455,8 @@ func TestIMAPLoginRefused(t *testing.T) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, o := range rec.logins {
-		if o != OutcomeNo {
-			t.Errorf("login outcome %s, want no", o)
+		if o != OutcomeAuth {
+			t.Errorf("login outcome %s, want auth", o)
 		}
 	}
 	if v := d.View(); len(v.Messages) != 0 || !v.Synced.IsZero() {

@@ -179,10 +179,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
+		loginUnreached(ctx, &d.o, "pop3", err)
 		return err
 	}
 	if d.o.POP3.TLS == scenarios.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
+			loginUnreached(ctx, &d.o, "pop3", err)
 			return err
 		}
 	}

@@ -170,8 +170,12 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		for outcome, n := range pt.Logins {
 			if outcome == "ok" {
 				ls.OK += n
-			} else {
+			} else if n > 0 {
 				ls.Failed += n
+				if ls.FailedBy == nil {
+					ls.FailedBy = map[string]uint64{}
+				}
+				ls.FailedBy[outcome] += n
 			}
 		}
 		in.Logins[proto] = ls

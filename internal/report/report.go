@@ -30,6 +30,9 @@ type ByteStat struct {
 type LoginStat struct {
 	OK     uint64 `json:"ok"`
 	Failed uint64 `json:"failed"`
+	// FailedBy splits Failed by outcome (auth, refused, timeout, tls, no,
+	// error; docs/report.md); absent when nothing failed.
+	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
 }
 
 // DeliveryCounts are the traffic injector's deliveries, one per recipient

@@ -65,7 +65,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	}
 	for _, p := range sortedKeys(r.Load.Logins) {
 		l := r.Load.Logins[p]
-		fmt.Fprintf(ew, "logins %s: %d ok, %d failed\n", p, l.OK, l.Failed)
+		fmt.Fprintf(ew, "logins %s: %d ok, %d failed%s\n", p, l.OK, l.Failed, failedBy(l.FailedBy))
 	}
 	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
 		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
@@ -252,4 +252,19 @@ func (e *errWriter) Write(p []byte) (int, error) {
 		e.err = fmt.Errorf("report: write summary: %w", err)
 	}
 	return n, err
+}
+
+// failedBy formats failed logins by outcome, " (auth 2, refused 1)", most
+// first; "" when there are none.
+func failedBy(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := sortedKeys(m)
+	sort.SliceStable(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
