@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"sync"
 	"time"
 
@@ -201,93 +200,6 @@ func (s *imapSession) Rename(from, to string, _ *imap.RenameOptions) error {
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	return storeError(s.srv.store.renameLocked(s.user, from, to))
-}
-
-func (s *imapSession) setSubscribed(name string, sub bool) error {
-	s.user.mu.Lock()
-	defer s.user.mu.Unlock()
-	mb := s.user.mailboxLocked(name)
-	if mb == nil {
-		return imapNo(imap.ResponseCodeNonExistent, "No such mailbox")
-	}
-	mb.subscribed = sub
-	return nil
-}
-
-func (s *imapSession) Subscribe(name string) error   { return s.setSubscribed(name, true) }
-func (s *imapSession) Unsubscribe(name string) error { return s.setSubscribed(name, false) }
-
-// listDataLocked describes mb for LIST. u.mu must be held.
-func (s *imapSession) listDataLocked(u *user, mb *mailbox, options *imap.ListOptions) *imap.ListData {
-	data := &imap.ListData{Delim: delim, Mailbox: mb.name}
-	hasChildren := false
-	prefix := mb.name + string(delim)
-	for n := range u.mailboxes {
-		if len(n) > len(prefix) && n[:len(prefix)] == prefix {
-			hasChildren = true
-			break
-		}
-	}
-	if hasChildren {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-	} else {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-	}
-	if mb.attr != "" {
-		data.Attrs = append(data.Attrs, mb.attr)
-	}
-	if options != nil && (options.ReturnSubscribed || options.SelectSubscribed) && mb.subscribed {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-	}
-	if options != nil && options.ReturnStatus != nil {
-		data.Status = statusLocked(mb, options.ReturnStatus)
-	}
-	return data
-}
-
-func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" {
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim, Mailbox: ""})
-	}
-	u := s.user
-	u.mu.Lock()
-	names := make([]string, 0, len(u.mailboxes))
-	for n := range u.mailboxes {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if (names[i] == "INBOX") != (names[j] == "INBOX") {
-			return names[i] == "INBOX"
-		}
-		return names[i] < names[j]
-	})
-	var out []*imap.ListData
-	for _, n := range names {
-		mb := u.mailboxes[n]
-		if options.SelectSubscribed && !mb.subscribed {
-			continue
-		}
-		if options.SelectSpecialUse && mb.attr == "" {
-			continue
-		}
-		match := false
-		for _, p := range patterns {
-			if imapserver.MatchList(n, delim, ref, p) {
-				match = true
-				break
-			}
-		}
-		if match {
-			out = append(out, s.listDataLocked(u, mb, options))
-		}
-	}
-	u.mu.Unlock()
-	for _, d := range out {
-		if err := w.WriteList(d); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // statusLocked computes STATUS data for mb. The user lock must be held.
