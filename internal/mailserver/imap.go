@@ -58,6 +58,10 @@ type imapSession struct {
 	readOnly bool
 	// searchRes is the result saved by SEARCH RETURN (SAVE), for "$".
 	searchRes imap.UIDSet
+	// recent holds the UIDs that are \Recent in this session, recentSeen
+	// the highest UID it considered (see imap_flags.go).
+	recent     imap.UIDSet
+	recentSeen imap.UID
 
 	// trackerMu guards tracker and idleBox: the library may leave an Idle
 	// call running while it closes the session.
@@ -137,6 +141,7 @@ func (s *imapSession) unselectLocked() {
 	s.tracker, s.idleBox, s.idleUser = nil, nil, nil
 	s.trackerMu.Unlock()
 	s.mbox, s.readOnly, s.searchRes = nil, false, nil
+	s.recent, s.recentSeen = nil, 0
 }
 
 func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
@@ -152,10 +157,12 @@ func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.Se
 	s.trackerMu.Lock()
 	s.tracker, s.idleBox, s.idleUser = mb.tracker.NewSession(), mb, u
 	s.trackerMu.Unlock()
+	s.claimRecentLocked(mb, s.tracker)
 	data := &imap.SelectData{
-		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagForwarded},
-		PermanentFlags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagForwarded, imap.FlagWildcard},
+		Flags:          mailboxFlagsLocked(mb),
+		PermanentFlags: append(mailboxFlagsLocked(mb), imap.FlagWildcard),
 		NumMessages:    uint32(len(mb.msgs)),
+		NumRecent:      s.recentCountLocked(mb),
 		UIDNext:        mb.uidNext,
 		UIDValidity:    mb.uidValidity,
 		List:           s.listDataLocked(u, mb, nil),
@@ -233,8 +240,13 @@ func statusLocked(mb *mailbox, options *imap.StatusOptions) *imap.StatusData {
 		}
 	}
 	if options.NumRecent {
-		var zero uint32
-		data.NumRecent = &zero
+		var recent uint32
+		for _, m := range mb.msgs {
+			if m.uid > mb.recentUID {
+				recent++
+			}
+		}
+		data.NumRecent = &recent
 	}
 	if options.Size {
 		size := mb.bytes
@@ -280,6 +292,10 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 		u.mu.Unlock()
 		return nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
 	}
+	if _, err := noteKeywordsLocked(mb, msg.flags); err != nil {
+		u.mu.Unlock()
+		return nil, storeError(err)
+	}
 	s.srv.store.appendLocked(mb, msg)
 	data := &imap.AppendData{UID: msg.uid, UIDValidity: mb.uidValidity}
 	u.mu.Unlock()
@@ -289,10 +305,13 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 
 func (s *imapSession) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	s.updates = w
-	if s.tracker == nil {
+	s.trackerMu.Lock()
+	t, mb, u := s.tracker, s.idleBox, s.idleUser
+	s.trackerMu.Unlock()
+	if t == nil {
 		return nil
 	}
-	return s.tracker.Poll(w, allowExpunge)
+	return s.pollTracker(u, mb, t, w, allowExpunge)
 }
 
 // announceNew sends the pending EXISTS (and flag) updates of the selected
@@ -310,12 +329,12 @@ func (s *imapSession) announceNew(numSet imap.NumSet) error {
 		return nil
 	}
 	s.trackerMu.Lock()
-	t := s.tracker
+	t, mb, u := s.tracker, s.idleBox, s.idleUser
 	s.trackerMu.Unlock()
 	if t == nil {
 		return nil
 	}
-	return t.Poll(s.updates, false)
+	return s.pollTracker(u, mb, t, s.updates, false)
 }
 
 func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
@@ -333,7 +352,7 @@ func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) err
 		u.mu.Lock()
 		changed := mb.changed
 		u.mu.Unlock()
-		if err := t.Poll(w, true); err != nil {
+		if err := s.pollTracker(u, mb, t, w, true); err != nil {
 			return err
 		}
 		select {
@@ -360,6 +379,11 @@ func (s *imapSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) er
 		return err
 	}
 	if s.readOnly {
+		// CLOSE (the library's writer without a connection) leaves a
+		// read-only mailbox silently (RFC 3501 6.4.2); EXPUNGE fails.
+		if *w == (imapserver.ExpungeWriter{}) {
+			return nil
+		}
 		return imapNo(imap.ResponseCodeCannot, "Mailbox is read-only")
 	}
 	// The expunges reach this session, like every other, through its
@@ -469,6 +493,13 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 		u.mu.Unlock()
 		return err
 	}
+	newKeywords := false
+	if flags.Op != imap.StoreFlagsDel && len(hits) > 0 {
+		if newKeywords, err = noteKeywordsLocked(s.mbox, flags.Flags); err != nil {
+			u.mu.Unlock()
+			return storeError(err)
+		}
+	}
 	type result struct {
 		seq   uint32
 		uid   imap.UID
@@ -485,9 +516,15 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 			h.msg.flags = nf
 			s.mbox.queueFlagsLocked(uint32(h.idx)+1, h.msg, s.tracker)
 		}
-		results = append(results, result{h.seq, h.msg.uid, h.msg.flags})
+		results = append(results, result{h.seq, h.msg.uid, s.withRecent(h.msg.uid, h.msg.flags)})
 	}
 	u.mu.Unlock()
+	// The new FLAGS must reach this session before the FETCH showing them.
+	if newKeywords && s.updates != nil {
+		if err := s.announceNew(imap.UIDSet{}); err != nil {
+			return err
+		}
+	}
 	if flags.Silent {
 		return nil
 	}
@@ -519,6 +556,11 @@ func (s *imapSession) copyLocked(numSet imap.NumSet, dest string) ([]hit, *imap.
 		return nil, nil, nil
 	}
 	data := &imap.CopyData{UIDValidity: to.uidValidity}
+	for _, h := range hits {
+		if _, err := noteKeywordsLocked(to, h.msg.flags); err != nil {
+			return nil, nil, storeError(err)
+		}
+	}
 	for _, h := range hits {
 		c := copyMessage(h.msg)
 		s.srv.store.appendLocked(to, c)

@@ -53,7 +53,8 @@ func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 			}
 		}
 		if options.Flags || it.setSeen {
-			it.flags = h.msg.flags // flag slices are replaced, never modified
+			// flag slices are replaced, never modified
+			it.flags = s.withRecent(h.msg.uid, h.msg.flags)
 		}
 		items[i] = it
 	}

@@ -42,7 +42,7 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 	cands := make([]cand, 0, len(msgs))
 	for i, m := range msgs {
 		if seqs[i] != 0 {
-			cands = append(cands, cand{seqs[i], m, m.flags})
+			cands = append(cands, cand{seqs[i], m, s.withRecent(m.uid, m.flags)})
 		}
 	}
 	u.mu.Unlock()
@@ -103,7 +103,10 @@ func (mc *matchCtx) header() *mail.Header {
 }
 
 func (mc *matchCtx) hasFlag(f imap.Flag) bool {
-	cf, _ := canonicalFlag(f)
+	cf, ok := canonicalFlag(f)
+	if !ok && f != "" {
+		cf = flagRecent // the session flag, which canonicalFlag refuses
+	}
 	for _, g := range mc.flags {
 		if strings.EqualFold(string(g), string(cf)) {
 			return true

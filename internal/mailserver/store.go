@@ -123,6 +123,12 @@ type mailbox struct {
 	tracker     *imapserver.MailboxTracker
 	// changed is closed and replaced on every change, waking IDLE sessions.
 	changed chan struct{}
+	// keywords are the keywords ever set in the mailbox, announced in
+	// FLAGS and PERMANENTFLAGS (see imap_flags.go).
+	keywords []imap.Flag
+	// recentUID is the highest UID some read-write IMAP session took the
+	// \Recent flag of (see imap_flags.go).
+	recentUID imap.UID
 }
 
 // notifyLocked wakes the sessions idling on mb. The user lock must be held.
