@@ -539,35 +539,45 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 	return nil
 }
 
-// copyLocked copies the messages of numSet to dest. u.mu must be held.
-func (s *imapSession) copyLocked(numSet imap.NumSet, dest string) ([]hit, *imap.CopyData, error) {
+// copyLocked copies the messages of numSet to dest and, for MOVE, expunges
+// them from the selected mailbox first, so that a move into the selected
+// mailbox itself announces the EXPUNGE before the new EXISTS. u.mu must be
+// held.
+func (s *imapSession) copyLocked(numSet imap.NumSet, dest string, move bool) (*imap.CopyData, error) {
 	if err := s.selectedLocked(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	to := s.user.mailboxLocked(dest)
 	if to == nil {
-		return nil, nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		return nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
 	}
 	hits, err := s.resolveLocked(numSet)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(hits) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	data := &imap.CopyData{UIDValidity: to.uidValidity}
 	for _, h := range hits {
 		if _, err := noteKeywordsLocked(to, h.msg.flags); err != nil {
-			return nil, nil, storeError(err)
+			return nil, storeError(err)
 		}
 	}
+	if move {
+		moved := make(map[*message]bool, len(hits))
+		for _, h := range hits {
+			moved[h.msg] = true
+		}
+		s.srv.store.expungeLocked(s.mbox, func(m *message) bool { return moved[m] })
+	}
+	data := &imap.CopyData{UIDValidity: to.uidValidity}
 	for _, h := range hits {
 		c := copyMessage(h.msg)
 		s.srv.store.appendLocked(to, c)
 		data.SourceUIDs.AddNum(h.msg.uid)
 		data.DestUIDs.AddNum(c.uid)
 	}
-	return hits, data, nil
+	return data, nil
 }
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
@@ -576,8 +586,7 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
-	_, data, err := s.copyLocked(numSet, dest)
-	return data, err
+	return s.copyLocked(numSet, dest, false)
 }
 
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
@@ -590,17 +599,11 @@ func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest st
 		u.mu.Unlock()
 		return imapNo(imap.ResponseCodeCannot, "Mailbox is read-only")
 	}
-	hits, data, err := s.copyLocked(numSet, dest)
+	data, err := s.copyLocked(numSet, dest, true)
+	u.mu.Unlock()
 	if err != nil {
-		u.mu.Unlock()
 		return err
 	}
-	moved := make(map[*message]bool, len(hits))
-	for _, h := range hits {
-		moved[h.msg] = true
-	}
-	s.srv.store.expungeLocked(s.mbox, func(m *message) bool { return moved[m] })
-	u.mu.Unlock()
 	// The EXPUNGE responses follow from the tracker when the library polls
 	// after this command.
 	if data == nil {

@@ -152,7 +152,7 @@ func (mc *matchCtx) match(c *imap.SearchCriteria) bool {
 		values := mc.header().Values(hf.Key)
 		found := false
 		for _, v := range values {
-			if containsFold(v, hf.Value) {
+			if containsFold(v, hf.Value) || addressContains(hf.Key, v, hf.Value) {
 				found = true
 				break
 			}
@@ -206,4 +206,26 @@ func containsFold(s, substr string) bool {
 		return true
 	}
 	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
+}
+
+// addressContains reports whether an address header value (From, To, ...)
+// contains substr once parsed: comments and quoting gone, each address as
+// "Name <mailbox@host>", as Dovecot searches addresses.
+func addressContains(key, value, substr string) bool {
+	isAddr := false
+	for _, k := range envelopeAddressFields {
+		isAddr = isAddr || strings.EqualFold(k, key)
+	}
+	if !isAddr {
+		return false
+	}
+	for _, a := range parseAddressList(value) {
+		if a.Host == "" {
+			continue // group markers
+		}
+		if containsFold(a.Name+" <"+a.Mailbox+"@"+a.Host+">", substr) {
+			return true
+		}
+	}
+	return false
 }
