@@ -14,12 +14,7 @@ import (
 // are deleted and disappear from IMAP too.
 func TestFetchmail(t *testing.T) {
 	fetchmail := need(t, "fetchmail", "fetchmail")
-	for _, tt := range targets() {
-		t.Run(tt.name, func(t *testing.T) {
-			tg := tt.start(t)
-			testFetchmail(t, fetchmail, tg)
-		})
-	}
+	forEachTarget(t, func(t *testing.T, tg target) { testFetchmail(t, fetchmail, tg) })
 }
 
 // fetchmailRun is one fetchmail setup: its rc file, id file and the

@@ -16,12 +16,7 @@ import (
 // session; a third sync changes nothing on either side.
 func TestMbsync(t *testing.T) {
 	mbsync := need(t, "mbsync", "isync")
-	for _, tt := range targets() {
-		t.Run(tt.name, func(t *testing.T) {
-			tg := tt.start(t)
-			testMbsync(t, mbsync, tg)
-		})
-	}
+	forEachTarget(t, func(t *testing.T, tg target) { testMbsync(t, mbsync, tg) })
 }
 
 func testMbsync(t *testing.T, mbsync string, tg target) {

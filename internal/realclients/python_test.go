@@ -11,24 +11,21 @@ import (
 // UIDL, TOP, RETR, DELE), and reports each failed check.
 func TestPythonClients(t *testing.T) {
 	python := need(t, "python3", "python3")
-	for _, tt := range targets() {
-		t.Run(tt.name, func(t *testing.T) {
-			tg := tt.start(t)
-			deliver(t, tg, "py@t")
-			out, code := run(t, nil, python, "testdata/pyclients.py", tg.imap, tg.pop3, tg.user, tg.password)
-			checks := 0
-			for _, line := range strings.Split(out, "\n") {
-				switch {
-				case strings.HasPrefix(line, "ok "):
-					checks++
-				case strings.HasPrefix(line, "FAIL "):
-					checks++
-					t.Error(line)
-				}
+	forEachTarget(t, func(t *testing.T, tg target) {
+		deliver(t, tg, "py@t")
+		out, code := run(t, nil, python, "testdata/pyclients.py", tg.imap, tg.pop3, tg.user, tg.password)
+		checks := 0
+		for _, line := range strings.Split(out, "\n") {
+			switch {
+			case strings.HasPrefix(line, "ok "):
+				checks++
+			case strings.HasPrefix(line, "FAIL "):
+				checks++
+				t.Error(line)
 			}
-			if code != 0 || checks == 0 {
-				t.Errorf("pyclients.py exit %d after %d checks:\n%s", code, checks, out)
-			}
-		})
-	}
+		}
+		if code != 0 || checks == 0 {
+			t.Errorf("pyclients.py exit %d after %d checks:\n%s", code, checks, out)
+		}
+	})
 }

@@ -37,19 +37,17 @@ type target struct {
 	domain string
 }
 
-// targets returns the servers a client test runs against, as subtest
-// names and start functions: the embedded server (always) and Dovecot
-// (skipped where it cannot run).
-func targets() []struct {
-	name  string
-	start func(t *testing.T) target
-} {
-	return []struct {
+// forEachTarget runs f as a subtest against each server: the embedded
+// server (always) and Dovecot (skipped where it cannot run).
+func forEachTarget(t *testing.T, f func(t *testing.T, tg target)) {
+	for _, tt := range []struct {
 		name  string
 		start func(t *testing.T) target
 	}{
 		{"embedded", startEmbedded},
 		{"dovecot", startDovecot},
+	} {
+		t.Run(tt.name, func(t *testing.T) { f(t, tt.start(t)) })
 	}
 }
 
