@@ -103,9 +103,21 @@ func need(t *testing.T, name, pkg string) string {
 // test.
 func run(t *testing.T, env []string, name string, args ...string) (string, int) {
 	t.Helper()
+	return runCmd(t, "", env, name, args...)
+}
+
+// runIn is run in the directory dir.
+func runIn(t *testing.T, dir string, name string, args ...string) (string, int) {
+	t.Helper()
+	return runCmd(t, dir, nil, name, args...)
+}
+
+func runCmd(t *testing.T, dir string, env []string, name string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
