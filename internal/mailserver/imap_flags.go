@@ -122,7 +122,12 @@ func (s *imapSession) pollTracker(u *user, mb *mailbox, t *imapserver.SessionTra
 		return err
 	}
 	u.mu.Lock()
-	claimed := s.claimRecentLocked(mb, t)
+	// An IDLE poll may run after the session closed or left mb: a closed
+	// tracker must not be asked for sequence numbers (it panics).
+	s.trackerMu.Lock()
+	current := s.tracker == t
+	s.trackerMu.Unlock()
+	claimed := current && s.claimRecentLocked(mb, t)
 	n := s.recentCountLocked(mb)
 	u.mu.Unlock()
 	if !claimed {

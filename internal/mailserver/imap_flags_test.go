@@ -3,6 +3,10 @@ package mailserver
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // TestIMAPKeywordsAnnounced: a keyword reaches FLAGS and PERMANENTFLAGS of
@@ -103,5 +107,39 @@ func TestIMAPRecent(t *testing.T) {
 	got, _ = a.command("n3", "FETCH 3 FLAGS")
 	if len(got) != 1 || got[0] != `* 3 FETCH (FLAGS ())` {
 		t.Errorf("a FETCH 3: %q", got)
+	}
+}
+
+// TestPollTrackerAfterUnselect: an IDLE poll may still run with the
+// tracker of a session that has since closed; it must leave \Recent alone
+// instead of asking the closed tracker for sequence numbers (a panic).
+func TestPollTrackerAfterUnselect(t *testing.T) {
+	srv := New(Options{})
+	if err := srv.AddUser("alice", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	u := srv.store.user("alice")
+	u.mu.Lock()
+	mb := u.mailboxLocked("INBOX")
+	msg, err := newMessage([]byte(testMessage("<p@test>", "p")), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.store.appendLocked(mb, msg)
+	u.mu.Unlock()
+
+	s := &imapSession{srv: srv, user: u}
+	if _, err := s.Select("INBOX", &imap.SelectOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	closed := s.tracker
+	if err := s.Unselect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pollTracker(u, mb, closed, &imapserver.UpdateWriter{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.recent) != 0 {
+		t.Errorf("a poll after unselect gave the session \\Recent on %v", s.recent)
 	}
 }
