@@ -8,12 +8,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // TestMbsync: mbsync (isync) two-way sync of a mailbox with folders. Mail
 // delivered over LMTP arrives in the local Maildir; a local flag change, a
 // move to Archive and a delete are pushed back and seen by a second IMAP
-// session; a third sync changes nothing on either side.
+// session; a flag that session sets and a new delivery come back; a
+// further sync changes nothing on either side.
 func TestMbsync(t *testing.T) {
 	mbsync := need(t, "mbsync", "isync")
 	forEachTarget(t, func(t *testing.T, tg target) { testMbsync(t, mbsync, tg) })
@@ -111,7 +114,28 @@ Sync All
 		t.Fatalf("server after the push: %q, want %q", got, want)
 	}
 
-	// a third sync is a no-op on both sides
+	// server-side changes come back: a flag set by another IMAP session and
+	// a new delivery
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, tg, "late@t")
+	sync("pull")
+	want["INBOX"] = []string{`<keep@t> \Flagged,\Seen`, "<late@t> "}
+	localInbox := map[string]string{}
+	for _, p := range maildirFiles(t, mail) {
+		if strings.HasPrefix(p, "INBOX/") {
+			localInbox[messageID(t, filepath.Join(mail, p))] = p
+		}
+	}
+	if len(localInbox) != 2 || localInbox["<late@t>"] == "" || !strings.HasSuffix(localInbox["<keep@t>"], ":2,FS") {
+		t.Fatalf("after the pull the local INBOX holds %v, want <keep@t> flagged and seen (:2,FS) and <late@t>", localInbox)
+	}
+
+	// a further sync is a no-op on both sides
 	localBefore := maildirFiles(t, mail)
 	sync("no-op")
 	for box := range want {
