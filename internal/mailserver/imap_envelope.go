@@ -101,6 +101,12 @@ func parseAddressList(v string) []imap.Address {
 			}
 			group, inGroup = groupName(pending.String()+part), true
 			pending.Reset()
+			if group == "" {
+				// a nameless group has no start marker to give: its
+				// members are listed alone
+				inGroup = false
+				return
+			}
 			out = append(out, imap.Address{Mailbox: group})
 		case ';':
 			flush(pending.String() + part)

@@ -64,3 +64,29 @@ func TestIMAPEnvelopeSearchMove(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAddressList: any header value parses without a panic, and the
+// group markers it returns are balanced (each start has its end).
+func FuzzParseAddressList(f *testing.F) {
+	for _, s := range []string{"a@b", "g: a@b;", `"x\" y" <a@b>`, "(c (d) e) a@b", "<@r:a@b>", "g:", ";;", `"`, "(", "<", "g: h: a@b;;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		open := 0
+		for _, a := range parseAddressList(v) {
+			switch {
+			case a.IsGroupStart():
+				open++
+			case a.IsGroupEnd():
+				open--
+			}
+			if open < 0 || open > 1 {
+				t.Fatalf("unbalanced groups in %q: %v", v, parseAddressList(v))
+			}
+		}
+		if open != 0 {
+			t.Fatalf("unterminated group in %q: %v", v, parseAddressList(v))
+		}
+		simplifyAddress(v)
+	})
+}
