@@ -67,17 +67,88 @@ func (m listMatcher) match(name string, onlyPercent bool) bool {
 		if onlyPercent && !strings.HasSuffix(p, "%") {
 			continue
 		}
-		if imapserver.MatchList(name, delim, m.ref, p) {
+		if matchMailbox(name, m.ref, p) {
 			return true
 		}
 		// INBOX is case-insensitive, in patterns too.
 		if (name == "INBOX" || strings.HasPrefix(name, "INBOX"+string(delim))) && m.ref == "" &&
 			len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") &&
-			imapserver.MatchList(name, delim, "", "INBOX"+p[5:]) {
+			matchMailbox(name, "", "INBOX"+p[5:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchMailbox reports whether name matches the LIST reference and
+// pattern, as imapserver.MatchList does (a pattern starting with the
+// delimiter ignores the reference, which is a literal prefix), but in
+// O(len(name)·len(pattern)) time: the library's backtracking takes
+// exponential time on patterns such as "*a*a*a*a*a*a*a*a*b", with the
+// user's lock held.
+func matchMailbox(name, ref, pattern string) bool {
+	if strings.HasPrefix(pattern, string(delim)) {
+		ref, pattern = "", pattern[1:]
+	}
+	if ref != "" {
+		if !strings.HasSuffix(ref, string(delim)) {
+			ref += string(delim)
+		}
+		rest, ok := strings.CutPrefix(name, ref)
+		if !ok {
+			return false
+		}
+		name = rest
+	}
+	return globMatch(name, pattern)
+}
+
+// globMatch reports whether name matches pattern, where "*" matches any
+// run of characters and "%" any run without the hierarchy delimiter.
+func globMatch(name, pattern string) bool {
+	// Runs of wildcards collapse to one ("*" if the run holds one), and a
+	// pattern with more literal bytes than name cannot match: this bounds
+	// the work by the name's length whatever the pattern's.
+	p := make([]byte, 0, len(pattern))
+	literals := 0
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if (c == '*' || c == '%') && len(p) > 0 && (p[len(p)-1] == '*' || p[len(p)-1] == '%') {
+			if c == '*' {
+				p[len(p)-1] = '*'
+			}
+			continue
+		}
+		if c != '*' && c != '%' {
+			literals++
+			if literals > len(name) {
+				return false
+			}
+		}
+		p = append(p, c)
+	}
+	// cur[j]: p[:j] matches the part of name read so far.
+	cur, next := make([]bool, len(p)+1), make([]bool, len(p)+1)
+	cur[0] = true
+	for j := 1; j <= len(p) && (p[j-1] == '*' || p[j-1] == '%'); j++ {
+		cur[j] = true
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		next[0] = false
+		for j := 1; j <= len(p); j++ {
+			switch p[j-1] {
+			case '*':
+				next[j] = next[j-1] || cur[j]
+			case '%':
+				next[j] = next[j-1] || (cur[j] && c != delim)
+			default:
+				next[j] = cur[j-1] && p[j-1] == c
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[len(p)]
 }
 
 // listDataLocked describes mb for LIST. u.mu must be held.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // rawCommand sends one tagged command and returns its untagged lines and
@@ -116,5 +118,48 @@ func TestIMAPListSubscriptions(t *testing.T) {
 	got, _ := r.command("r2", `LIST (SUBSCRIBED) "" "t/d"`)
 	if len(got) != 1 || got[0] != `* LIST (\HasNoChildren \Subscribed) "/" "t/d"` {
 		t.Errorf("after re-create: %q", got)
+	}
+}
+
+// TestMatchMailbox checks the LIST matcher against the library's
+// backtracking one on every small name and pattern, and on a pattern the
+// library takes exponential time over (the test would not end with it).
+func TestMatchMailbox(t *testing.T) {
+	var names, patterns []string
+	var gen func(prefix, alphabet string, n int, out *[]string)
+	gen = func(prefix, alphabet string, n int, out *[]string) {
+		*out = append(*out, prefix)
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(prefix+string(c), alphabet, n-1, out)
+		}
+	}
+	gen("", "ab/", 4, &names)
+	gen("", "a/*%", 4, &patterns)
+	for _, ref := range []string{"", "a", "a/"} {
+		for _, n := range names {
+			for _, p := range patterns {
+				if got, want := matchMailbox(n, ref, p), imapserver.MatchList(n, delim, ref, p); got != want {
+					t.Fatalf("matchMailbox(%q, %q, %q) = %v, library says %v", n, ref, p, got, want)
+				}
+			}
+		}
+	}
+	long := strings.Repeat("a", 255)
+	for _, tc := range []struct {
+		name, pattern string
+		want          bool
+	}{
+		{long, strings.Repeat("*a", 30) + "b", false},
+		{long, strings.Repeat("%a", 30) + "%", true},
+		{long, strings.Repeat("a", 256), false},
+		{"x/y", "x%", false},
+		{"x/y", "x*", true},
+	} {
+		if got := matchMailbox(tc.name, "", tc.pattern); got != tc.want {
+			t.Errorf("matchMailbox(%.20q..., %.20q...) = %v, want %v", tc.name, tc.pattern, got, tc.want)
+		}
 	}
 }
