@@ -66,6 +66,9 @@ type Options struct {
 	OnAudit func()
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
+	// FinalBudget, if positive, replaces the budget of the final audit
+	// (the default derives it from the number of users, see finalBudget).
+	FinalBudget time.Duration
 	// Trace, if set, is called for every delivery and every action, from
 	// the goroutine that did it (for tests, debugging and logs). It must be
 	// cheap and safe for concurrent use.
@@ -409,19 +412,26 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Sent:        e.sent.Load(),
 		Interrupted: interrupted || ctx.Err() != nil,
 	}
-	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
+	// Reading the server's state has a budget and ends with ctx (a second
+	// ^C): a server that stops answering delays the report by the budget at
+	// most. Users whose state was not read are audited on their devices
+	// alone (audit.Result.UsersUnchecked).
+	budget := e.o.FinalBudget
+	if budget <= 0 {
+		budget = finalBudget(len(e.users))
+	}
+	readCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	// Without the server's state the audit still compares the devices;
-	// lost mail is then not counted (Result.Audit.ServerChecked false).
 	var truth audit.Truth
 	var truthErr error
 	if e.o.Truth != nil {
 		var cached cachedTruth
-		if cached, truthErr = e.readTruth(finalCtx); truthErr == nil {
-			truth = cached
-		}
+		cached, truthErr = e.readTruth(readCtx)
+		truth = cached
 	}
-	ar, err := e.auditor.Final(finalCtx, truth)
+	// The cached state is in memory: the audit itself needs no deadline,
+	// and must run even when ctx has ended, on what the devices show.
+	ar, err := e.auditor.Final(context.WithoutCancel(ctx), truth)
 	res.Audit = ar
 	e.phase.Store(PhaseDone)
 	if err = errors.Join(truthErr, err); err != nil {
@@ -430,8 +440,22 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// finalAuditTimeout bounds reading the server's truth at the end.
-const finalAuditTimeout = 5 * time.Minute
+// The final audit's budget: finalBudget(users) = finalBudgetBase +
+// finalBudgetPerBatch × ⌈users / truthWorkers⌉, at most finalBudgetMax.
+// The base lets one user's read use all its attempts; each batch of users
+// read in parallel adds a little. docs/report.md documents the formula.
+const (
+	finalBudgetBase     = truthAttempts*truthAttemptTimeout + 5*time.Second
+	finalBudgetPerBatch = 2 * time.Second
+	finalBudgetMax      = 10 * time.Minute
+)
+
+// finalBudget is the wall time the final audit may spend reading the
+// server's state of users users.
+func finalBudget(users int) time.Duration {
+	batches := (max(users, 0) + truthWorkers - 1) / truthWorkers
+	return min(finalBudgetBase+time.Duration(batches)*finalBudgetPerBatch, finalBudgetMax)
+}
 
 func (e *Engine) deviceTotal() int {
 	n := 0
