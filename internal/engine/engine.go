@@ -434,7 +434,11 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	ar, err := e.auditor.Final(context.WithoutCancel(ctx), truth)
 	res.Audit = ar
 	e.phase.Store(PhaseDone)
-	if err = errors.Join(truthErr, err); err != nil {
+	if truthErr != nil {
+		// Final's error only repeats that some users were not read.
+		err = truthErr
+	}
+	if err != nil {
 		return res, fmt.Errorf("final audit: %w", err)
 	}
 	return res, nil

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -110,6 +111,10 @@ type Messages struct {
 	// ServerChecked is false when the server's state could not be read,
 	// so Lost was not counted.
 	ServerChecked bool `json:"server_checked"`
+	// UsersUnchecked counts the users whose server state was not read:
+	// Lost does not count their mail (it is a lower bound when this is
+	// not 0) and their unconverged changes carry no server-derived reason.
+	UsersUnchecked int `json:"users_unchecked"`
 }
 
 // LostMessage names one lost message.
@@ -293,6 +298,7 @@ func Build(in Input) *Report {
 		DevicesByProfile: in.DevicesByProfile,
 		Messages: Messages{
 			Delivered: in.Delivered, Sent: in.Sent, Lost: res.Lost, ServerChecked: res.ServerChecked,
+			UsersUnchecked: res.UsersUnchecked,
 		},
 		Commands:        withProtocols(commandMap(in.Commands)),
 		AuditorCommands: commandMap(in.AuditorCommands),
@@ -342,6 +348,8 @@ func Build(in Input) *Report {
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
+	} else if res.UsersUnchecked > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
 	}
 	for k, kr := range res.Convergence {
 		r.Convergence[string(k)] = convergence(kr)

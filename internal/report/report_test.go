@@ -247,6 +247,61 @@ func TestThresholds(t *testing.T) {
 	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() {
 		t.Errorf("lost_messages without a server check = %+v, want not ok", r.Thresholds[0])
 	}
+	in = sampleInput(t, "lost_messages == 0")
+	in.Audit.UsersUnchecked = 1
+	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() || !strings.Contains(r.Thresholds[0].Note, "1 users") {
+		t.Errorf("lost_messages with a user unchecked = %+v, want not ok", r.Thresholds[0])
+	}
+}
+
+// TestUsersUnchecked: users whose server state was not read are counted in
+// the JSON report and said in the summary and the HTML.
+func TestUsersUnchecked(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		checked   bool
+		unchecked int
+		wantLost  string
+	}{
+		{"all read", true, 0, "lost 0\n"},
+		{"one unread", true, 1, "lost 0 (1 of 4 users not checked)"},
+		{"none read", false, 4, "lost not checked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
+			r := Build(in)
+			var js bytes.Buffer
+			if err := r.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Messages struct {
+					UsersUnchecked *int `json:"users_unchecked"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Messages.UsersUnchecked == nil || *got.Messages.UsersUnchecked != tt.unchecked {
+				t.Errorf("messages.users_unchecked = %v, want %d", got.Messages.UsersUnchecked, tt.unchecked)
+			}
+			var sum bytes.Buffer
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(sum.String(), tt.wantLost) {
+				t.Errorf("summary lacks %q:\n%s", tt.wantLost, sum.String())
+			}
+			var html bytes.Buffer
+			if err := r.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			if tt.unchecked > 0 && tt.checked && !strings.Contains(html.String(), "(1 of 4 users not checked)") {
+				t.Error("the HTML report does not say users were not checked")
+			}
+		})
+	}
 }
 
 func TestSummary(t *testing.T) {

@@ -101,6 +101,9 @@ func (r *Report) lost() string {
 	if !r.Messages.ServerChecked {
 		return "not checked"
 	}
+	if n := r.Messages.UsersUnchecked; n > 0 {
+		return fmt.Sprintf("%d (%d of %d users not checked)", r.Messages.Lost, n, r.Users)
+	}
 	return fmt.Sprint(r.Messages.Lost)
 }
 
