@@ -212,7 +212,11 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 			case <-sigs:
 			}
 			if n == 1 {
-				fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
+				if eng.Status().Phase == engine.PhaseAudit {
+					fmt.Fprintln(stderr, "\nmailsim: stopping: the final audit is reading the server's state (within its budget); press ^C again to abort it")
+				} else {
+					fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
+				}
 				eng.Stop()
 				continue
 			}
