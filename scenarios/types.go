@@ -20,8 +20,13 @@ type Scenario struct {
 	// RampUp spreads user starts evenly over this wall time. Default 0.
 	RampUp time.Duration
 	// Settle is the wall time after Duration when people stop acting and
-	// devices keep syncing. Default 10s.
+	// devices keep syncing (with SettleUntil synced: its maximum).
+	// Default 10s.
 	Settle time.Duration
+	// SettleUntil says when settle ends: after Settle (SettleTimer, the
+	// default), or as soon as every device has synced since the last
+	// change, Settle at most (SettleSynced).
+	SettleUntil SettleUntil
 	// Target is nil when the scenario runs against the embedded server.
 	Target *Target
 	Users  Users
@@ -42,6 +47,19 @@ type Scenario struct {
 	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
 }
+
+// SettleUntil is when the settle phase ends.
+type SettleUntil string
+
+// The ends of the settle phase.
+const (
+	// SettleTimer ends settle after Scenario.Settle.
+	SettleTimer SettleUntil = "timer"
+	// SettleSynced ends settle as soon as every running device has
+	// completed a sync that began after the last change, or after
+	// Scenario.Settle at the latest.
+	SettleSynced SettleUntil = "synced"
+)
 
 // TLSMode is how a connection is secured.
 type TLSMode string
