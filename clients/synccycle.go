@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mailsim/mailsim/scenarios"
@@ -8,12 +9,14 @@ import (
 
 // SyncCycle returns the longest simulated time between two complete syncs
 // of a device of profile p (after which its view's Synced has passed any
-// earlier moment), and the profile setting that decides it:
+// earlier moment), and why, naming the profile setting that decides it:
 //
 //   - POP3: every poll (poll_interval);
 //   - IMAP phone: every poll, one sync of every folder (poll_interval);
-//   - IMAP PC: INBOX at once with IDLE, else every poll, and the other
-//     folders every status_interval: the longer of the two;
+//   - IMAP PC: INBOX at once with IDLE, else every poll; the other folders
+//     are checked every status_interval but a folder whose STATUS did not
+//     change is synced only every third check (runPC in imap_pc.go): the
+//     longer of the poll and three status intervals;
 //   - webmail: every page load (refresh).
 //
 // Zero settings take the same defaults as the devices themselves.
@@ -27,17 +30,18 @@ func SyncCycle(p *scenarios.DeviceProfile) (time.Duration, string) {
 				poll = DefaultPhonePOP3Poll
 			}
 		}
-		return poll, "poll_interval"
+		return poll, "poll_interval " + poll.String()
 	case p.Kind == scenarios.KindWebmail:
-		if p.Refresh > 0 {
-			return p.Refresh, "refresh"
+		refresh := p.Refresh
+		if refresh <= 0 {
+			refresh = defaultRefresh
 		}
-		return defaultRefresh, "refresh"
+		return refresh, "refresh " + refresh.String()
 	case p.Kind == scenarios.KindPhone:
 		if poll <= 0 {
 			poll = defaultPollPhone
 		}
-		return poll, "poll_interval"
+		return poll, "poll_interval " + poll.String()
 	}
 	status := p.StatusInterval
 	if status <= 0 {
@@ -46,8 +50,8 @@ func SyncCycle(p *scenarios.DeviceProfile) (time.Duration, string) {
 	if poll <= 0 {
 		poll = defaultPollPC
 	}
-	if p.Idle || poll <= status {
-		return status, "status_interval"
+	if p.Idle || poll <= 3*status {
+		return 3 * status, fmt.Sprintf("status_interval %s × 3: unchanged folders are synced every third check", status)
 	}
-	return poll, "poll_interval"
+	return poll, "poll_interval " + poll.String()
 }

@@ -71,15 +71,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 // final audit, and show as not-synced-yet.
 func settleWarnings(s *scenarios.Scenario) []string {
 	var slowest time.Duration
-	var name, setting string
+	var name, why string
 	for _, g := range s.Groups {
 		for _, dn := range g.Devices {
 			p := s.Devices[dn]
 			if p == nil {
 				continue
 			}
-			if c, set := clients.SyncCycle(p); c > slowest || c == slowest && dn < name {
-				slowest, name, setting = c, dn, set
+			if c, w := clients.SyncCycle(p); c > slowest || c == slowest && dn < name {
+				slowest, name, why = c, dn, w
 			}
 		}
 	}
@@ -88,9 +88,9 @@ func settleWarnings(s *scenarios.Scenario) []string {
 		return nil
 	}
 	need := time.Duration(math.Ceil(float64(slowest)/s.TimeScale/float64(time.Second))) * time.Second
-	return []string{fmt.Sprintf("settle %s × time_scale %g = %s simulated is shorter than the sync cycle of device profile %q (%s %s): "+
+	return []string{fmt.Sprintf("settle %s × time_scale %g = %s simulated is shorter than the sync cycle of device profile %q (%s, %s): "+
 		"changes made at the end of the active phase may not reach it; a settle of at least %s lets every device sync once",
-		s.Settle, s.TimeScale, sim, name, setting, slowest, need)}
+		s.Settle, s.TimeScale, sim, name, slowest, why, need)}
 }
 
 // checkProfiles asks the clients whether they can be every device profile

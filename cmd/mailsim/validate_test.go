@@ -88,12 +88,12 @@ func TestValidateSettleWarning(t *testing.T) {
 		file string
 		want string // "" = no warning
 	}{
-		{"shipped quickstart", "quickstart", ""},
-		{"phone slower than settle", scenario("10s", "60", "pc-imap, slow-phone"),
-			`settle 10s × time_scale 60 = 10m0s simulated is shorter than the sync cycle of device profile "slow-phone" (poll_interval 30m0s)`},
-		{"settle long enough", scenario("30s", "60", "pc-imap, slow-phone"), ""},
+		{"fast devices", scenario("10s", "60", "pc-pop3, webmail"), ""},
+		{"phone slower than settle", scenario("10s", "60", "pc-pop3, slow-phone"),
+			`settle 10s × time_scale 60 = 10m0s simulated is shorter than the sync cycle of device profile "slow-phone" (30m0s, poll_interval 30m0s)`},
+		{"settle long enough", scenario("40s", "60", "pc-imap, slow-phone"), ""},
 		{"settle as a mapping", scenario("{max: 20s, until: synced}", "60", "slow-phone"), "at least 30s"},
-		{"pc status interval", scenario("5s", "1", "pc-imap"), `"pc-imap" (status_interval 10m0s)`},
+		{"pc status interval", scenario("5s", "60", "pc-imap"), `"pc-imap" (30m0s, status_interval 10m0s × 3`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb strings.Builder
