@@ -24,8 +24,8 @@ type Scenario struct {
 	// Default 10s.
 	Settle time.Duration
 	// SettleUntil says when settle ends: after Settle (SettleTimer, the
-	// default), or as soon as every device has synced since the last
-	// change, Settle at most (SettleSynced).
+	// default), or as soon as every device has synced since the changes
+	// it does not show, Settle at most (SettleSynced).
 	SettleUntil SettleUntil
 	// Target is nil when the scenario runs against the embedded server.
 	Target *Target
@@ -55,9 +55,9 @@ type SettleUntil string
 const (
 	// SettleTimer ends settle after Scenario.Settle.
 	SettleTimer SettleUntil = "timer"
-	// SettleSynced ends settle as soon as every running device has
-	// completed a sync that began after the last change, or after
-	// Scenario.Settle at the latest.
+	// SettleSynced ends settle as soon as no change waits any longer for
+	// a device: every device shows each change or has completed a sync
+	// since it; after Scenario.Settle at the latest.
 	SettleSynced SettleUntil = "synced"
 )
 

@@ -143,6 +143,10 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Logins:           map[string]report.LoginStat{},
 		Thresholds:       plan.Scenario.Thresholds,
 		Timeline:         tl,
+		Settle: report.Settle{
+			Until: string(res.Settle.Until), MaxSeconds: res.Settle.Max.Seconds(), WallSeconds: res.Settle.Wall.Seconds(),
+			Ended: string(res.Settle.Ended), ChangesWaiting: res.Settle.Waiting,
+		},
 	}
 	for _, u := range plan.Users {
 		for _, d := range u.Devices {

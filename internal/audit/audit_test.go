@@ -585,3 +585,39 @@ func TestExamples(t *testing.T) {
 		t.Errorf("example = %+v", e)
 	}
 }
+
+// TestWaitingForSync: a change waits for a device until the device shows
+// it or has completed a sync since the change; changes kept locally never
+// wait.
+func TestWaitingForSync(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(r *rig)
+		want  int
+	}{
+		{"phone never synced", func(r *rig) {}, 1},
+		{"phone synced before the change", func(r *rig) { r.dev["u1/phone"].sync(t0.Add(-time.Minute)) }, 1},
+		{"phone synced since, without it", func(r *rig) { r.dev["u1/phone"].sync(t0.Add(time.Minute)) }, 0},
+		{"phone shows it, not synced", func(r *rig) { r.dev["u1/phone"].put("<m1>", "INBOX", 0) }, 0},
+		{"a local-only change too", func(r *rig) {
+			r.dev["u1/phone"].sync(t0.Add(time.Minute))
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Flags: view.Flagged})
+		}, 0},
+		{"a later change the phone has not synced since", func(r *rig) {
+			r.dev["u1/phone"].sync(t0.Add(time.Minute))
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Flags: view.Flagged, Published: true})
+		}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+			r.dev["u1/pc"].put("<m1>", "INBOX", 0)
+			r.dev["u1/pc"].sync(t0.Add(time.Hour))
+			r.clock.set(time.Hour)
+			tt.setup(r)
+			if got := r.a.WaitingForSync(); got != tt.want {
+				t.Errorf("WaitingForSync = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

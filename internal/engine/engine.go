@@ -146,6 +146,41 @@ type Result struct {
 	Audit     audit.Result
 	// Interrupted is true when the run was stopped early.
 	Interrupted bool
+	// Settle is how the settle phase went.
+	Settle SettleOutcome
+}
+
+// SettleEnd says how the settle phase ended.
+type SettleEnd string
+
+// The ends of the settle phase.
+const (
+	// SettleEndTimer: settle lasted its time (until: timer).
+	SettleEndTimer SettleEnd = "timer"
+	// SettleEndSynced: no change waited any longer for a device that had
+	// not synced since (until: synced).
+	SettleEndSynced SettleEnd = "synced"
+	// SettleEndMax: until synced, but the maximum came first.
+	SettleEndMax SettleEnd = "max"
+	// SettleEndAborted: the run was aborted (its context ended).
+	SettleEndAborted SettleEnd = "aborted"
+	// SettleEndNone: no settle (a maximum of 0).
+	SettleEndNone SettleEnd = "none"
+)
+
+// SettleOutcome is how the settle phase went.
+type SettleOutcome struct {
+	// Until is the scenario's settle end; Max its maximum (wall time),
+	// shortened after Stop.
+	Until scenarios.SettleUntil
+	Max   time.Duration
+	// Wall is how long settle lasted, from when people stopped and the
+	// last deliveries were done.
+	Wall  time.Duration
+	Ended SettleEnd
+	// Waiting counts the changes that still waited for a device to sync
+	// when settle ended (until synced only).
+	Waiting int
 }
 
 // Engine runs one plan once.
@@ -383,14 +418,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	<-startUsers
 	actWG.Wait()
 	e.inj.drain(ctx)
-	if ctx.Err() == nil && settle > 0 {
-		t := time.NewTimer(settle)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
+	settled := e.settle(ctx, settle, s.SettleUntil)
 
 	// Stop devices, then audit what they show.
 	e.phase.Store(PhaseAudit)
@@ -411,6 +439,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
 		Interrupted: interrupted || ctx.Err() != nil,
+		Settle:      settled,
 	}
 	// Reading the server's state has a budget and ends with ctx (a second
 	// ^C): a server that stops answering delays the report by the budget at
@@ -443,6 +472,56 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	return res, nil
 }
+
+// settle lets devices sync for at most limit (wall time); until synced, it
+// ends as soon as no change waits for a device that has not synced since
+// the change (audit.Auditor.WaitingForSync), looked at every audit
+// interval.
+func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenarios.SettleUntil) SettleOutcome {
+	out := SettleOutcome{Until: until, Max: limit}
+	if until == "" {
+		out.Until = scenarios.SettleTimer
+	}
+	start := time.Now()
+	defer func() { out.Wall = time.Since(start) }()
+	switch {
+	case ctx.Err() != nil:
+		out.Ended = SettleEndAborted
+		return out
+	case limit <= 0:
+		out.Ended = SettleEndNone
+		return out
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	var tick <-chan time.Time
+	if out.Until == scenarios.SettleSynced {
+		tk := time.NewTicker(max(e.plan.Scenario.Audit, minSettlePoll))
+		defer tk.Stop()
+		tick = tk.C
+	}
+	for {
+		select {
+		case <-t.C:
+			out.Ended = SettleEndTimer
+			if tick != nil {
+				out.Ended, out.Waiting = SettleEndMax, e.auditor.WaitingForSync()
+			}
+			return out
+		case <-ctx.Done():
+			out.Ended = SettleEndAborted
+			return out
+		case <-tick:
+			if out.Waiting = e.auditor.WaitingForSync(); out.Waiting == 0 {
+				out.Ended = SettleEndSynced
+				return out
+			}
+		}
+	}
+}
+
+// minSettlePoll bounds how often an until-synced settle looks.
+const minSettlePoll = 100 * time.Millisecond
 
 // The final audit's budget: finalBudget(users) = finalBudgetBase +
 // finalBudgetPerBatch × ⌈users / truthWorkers⌉, at most finalBudgetMax.

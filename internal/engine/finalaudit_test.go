@@ -274,3 +274,69 @@ func TestFinalBudget(t *testing.T) {
 		}
 	}
 }
+
+// settleScenario has fast devices (a full sync every 1.5 s wall at most)
+// and, in the slow variant, a phone that syncs every 30 s wall.
+const settleScenario = `
+version: 1
+name: settle
+seed: 3
+duration: 3s
+time_scale: 120
+settle: {max: %s, until: synced}
+audit: 200ms
+users: {count: 4, username: "user{n}", password: pass}
+groups:
+  - {name: g, share: 100%%, devices: [pc-imap, %s], behavior: b}
+behaviors:
+  b:
+    inbound: {interval: 1m}
+    on_new_mail: {read: 50%%, flag: 30%%}
+    action_delay: 30s
+devices:
+  pc-imap: {kind: pc, protocol: imap, idle: true, status_interval: 1m}
+  fast-phone: {kind: phone, protocol: imap, poll_interval: 1m}
+  slow-phone: {kind: phone, protocol: imap, poll_interval: 1h}
+`
+
+// TestSettleUntilSynced: settle until synced ends once no change waits for
+// a device, and at its maximum when a device is too slow.
+func TestSettleUntilSynced(t *testing.T) {
+	for _, tt := range []struct {
+		name, max, phone string
+		want             SettleEnd
+	}{
+		{"devices sync", "60s", "fast-phone", SettleEndSynced},
+		{"a phone too slow", "1s", "slow-phone", SettleEndMax},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := mustPlan(t, fmt.Sprintf(settleScenario, tt.max, tt.phone), scenarios.PlanOptions{})
+			srv, ep := startEmbedded(t, plan)
+			e, err := New(Options{Plan: plan, Endpoints: ep, Truth: storeTruth{srv}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := waitRun(t, runAsync(context.Background(), e))
+			if r.err != nil {
+				t.Fatalf("run: %v", r.err)
+			}
+			st := r.res.Settle
+			if st.Until != scenarios.SettleSynced || st.Ended != tt.want {
+				t.Errorf("settle until %q ended %q, want until synced ended %q (%+v)", st.Until, st.Ended, tt.want, st)
+			}
+			switch tt.want {
+			case SettleEndSynced:
+				if st.Waiting != 0 {
+					t.Errorf("ended synced with %d changes waiting", st.Waiting)
+				}
+				if n := r.res.Audit.Convergence[audit.Deliver].Unconverged[audit.ReasonNotSyncedYet]; n != 0 {
+					t.Errorf("%d deliveries not synced yet after a settle that ended synced", n)
+				}
+			case SettleEndMax:
+				if st.Waiting == 0 {
+					t.Error("ended at its maximum with no change waiting")
+				}
+			}
+		})
+	}
+}

@@ -60,6 +60,8 @@ type Input struct {
 	StoredBytes, StoredBytesStart       int64
 	// Thresholds of the scenario, evaluated by Build.
 	Thresholds []scenarios.Threshold
+	// Settle is how the settle phase went.
+	Settle Settle
 	// Timeline holds the samples taken during the run; nil for none.
 	Timeline *Timeline
 	// Notes are remarks to carry into the report.
@@ -96,9 +98,25 @@ type Report struct {
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
+	// Settle is how the settle phase went.
+	Settle Settle `json:"settle"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
+}
+
+// Settle is how the settle phase went (docs/scenarios.md, settle).
+type Settle struct {
+	// Until is "timer" or "synced"; MaxSeconds the longest it could last.
+	Until      string  `json:"until"`
+	MaxSeconds float64 `json:"max_s"`
+	// WallSeconds is how long it lasted.
+	WallSeconds float64 `json:"wall_s"`
+	// Ended is "timer", "synced", "max", "aborted" or "none".
+	Ended string `json:"ended"`
+	// ChangesWaiting counts the changes that still waited for a device to
+	// sync when it ended (until synced only).
+	ChangesWaiting int `json:"changes_waiting"`
 }
 
 // Messages counts mail.
@@ -318,6 +336,7 @@ func Build(in Input) *Report {
 			StoredMessagesStart: in.StoredMessagesStart, StoredBytesStart: in.StoredBytesStart,
 		},
 		Groups:   map[string]Group{},
+		Settle:   in.Settle,
 		Timeline: in.Timeline.jsonSamples(),
 		Notes:    append([]string(nil), in.Notes...),
 	}

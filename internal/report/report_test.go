@@ -347,3 +347,39 @@ func TestTimelineBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleOutcome: how settle ended is in the JSON report and the
+// summary.
+func TestSettleOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		st   Settle
+		want string
+	}{
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 4.2, Ended: "synced"}, "settle 4.2 s of at most 30.0 s (until synced): every device had synced"},
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 30, Ended: "max", ChangesWaiting: 3}, "3 changes still waiting"},
+		{Settle{Until: "timer", MaxSeconds: 10, WallSeconds: 10, Ended: "timer"}, "(until timer): ended by its timer"},
+	} {
+		in := sampleInput(t)
+		in.Settle = tt.st
+		r := Build(in)
+		var sum, js bytes.Buffer
+		if err := r.WriteSummary(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sum.String(), tt.want) {
+			t.Errorf("summary lacks %q:\n%s", tt.want, sum.String())
+		}
+		if err := r.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Settle Settle `json:"settle"`
+		}
+		if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Settle != tt.st {
+			t.Errorf("JSON settle = %+v, want %+v", got.Settle, tt.st)
+		}
+	}
+}

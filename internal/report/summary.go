@@ -17,6 +17,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "scenario %s  seed %d  shard %s  started %s\n", r.Scenario, r.Seed, r.Shard, r.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(ew, "%.1f s wall, %s simulated; %d users, %d devices; mail delivered %d, sent %d, lost %s\n",
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
+	if st := r.Settle; st.Ended != "" {
+		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
+	}
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -95,6 +98,23 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
+}
+
+// describe says how settle ended, in words.
+func (st Settle) describe() string {
+	switch st.Ended {
+	case "synced":
+		return "every device had synced since the changes it did not show"
+	case "max":
+		return fmt.Sprintf("ended at its maximum, %d changes still waiting for a device to sync", st.ChangesWaiting)
+	case "timer":
+		return "ended by its timer"
+	case "aborted":
+		return "aborted"
+	case "none":
+		return "no settle"
+	}
+	return st.Ended
 }
 
 func (r *Report) lost() string {
