@@ -43,7 +43,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var f runFlags
 	fs := newFlagSet("run", "run FILE|NAME [flags]", stderr)
 	fs.DurationVar(&f.duration, "duration", 0, "override the scenario's duration (active phase, wall clock)")
-	fs.DurationVar(&f.settle, "settle", -1, "override the scenario's settle phase (wall clock; -1 keeps it)")
+	fs.DurationVar(&f.settle, "settle", -1, "override the scenario's settle phase, its maximum with until: synced (wall clock; -1 keeps it)")
 	fs.IntVar(&f.users, "users", 0, "override the scenario's users.count")
 	fs.StringVar(&f.seed, "seed", "", "override the scenario's seed")
 	fs.StringVar(&f.shard, "shard", "", "run shard i of n (\"i/n\"); a user's devices stay in one shard")

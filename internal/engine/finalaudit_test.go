@@ -256,6 +256,43 @@ func TestFinalAuditOneUserUnreadable(t *testing.T) {
 	}
 }
 
+// TestFinalAuditOneUserRefusedOverIMAP is TestFinalAuditOneUserUnreadable
+// on a real server read over IMAP: the auditor's login of one user is
+// refused (a wrong password), the others are read and audited normally.
+func TestFinalAuditOneUserRefusedOverIMAP(t *testing.T) {
+	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{Duration: 3 * time.Second})
+	_, ep := startEmbedded(t, plan)
+	bad := plan.Users[2].Username
+	passwords := map[string]string{}
+	for _, u := range plan.Users {
+		passwords[u.Username] = u.Password
+	}
+	truth := &IMAPTruth{Endpoint: ep.IMAP, Password: func(u string) string {
+		if u == bad {
+			return "wrong"
+		}
+		return passwords[u]
+	}}
+	settle := 2 * time.Second
+	e, err := New(Options{Plan: plan, Endpoints: ep, Truth: truth, Settle: &settle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRun(t, runAsync(context.Background(), e))
+	if r.err == nil || !strings.Contains(r.err.Error(), bad) {
+		t.Errorf("err = %v, want the refused user named", r.err)
+	}
+	a := r.res.Audit
+	if a.Users != 4 || a.UsersUnchecked != 1 || !a.ServerChecked || a.Lost != 0 {
+		t.Errorf("users %d, unchecked %d, server checked %v, lost %d; want 4, 1, true, 0", a.Users, a.UsersUnchecked, a.ServerChecked, a.Lost)
+	}
+	for _, ex := range a.Examples {
+		if ex.Reason == audit.ReasonServerUnreadable && ex.Change.User != bad {
+			t.Errorf("%s of %s (state read) classified %s", ex.Change.Kind, ex.Change.User, ex.Reason)
+		}
+	}
+}
+
 // TestFinalBudget pins the documented formula (docs/report.md).
 func TestFinalBudget(t *testing.T) {
 	for _, tt := range []struct {
