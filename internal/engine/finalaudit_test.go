@@ -101,6 +101,14 @@ func (s *stalledIMAP) serve(c net.Conn) {
 	}
 }
 
+// truth reads the server's state over IMAP from s, as on a real target.
+func (s *stalledIMAP) truth() *IMAPTruth {
+	return &IMAPTruth{
+		Endpoint: scenarios.Endpoint{Addr: s.ln.Addr().String(), TLS: scenarios.TLSNone},
+		Password: func(string) string { return "pass" },
+	}
+}
+
 // runAsync runs e in the background; the result arrives on the channel.
 type runResult struct {
 	res *Result
@@ -153,10 +161,7 @@ func newEndTestEngine(t *testing.T, truth audit.Truth, budget time.Duration) *En
 // every device audited, every user counted unchecked.
 func TestFinalAuditStalledServer(t *testing.T) {
 	stalled := startStalledIMAP(t)
-	truth := &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: stalled.ln.Addr().String(), TLS: scenarios.TLSNone},
-		Password: func(string) string { return "pass" },
-	}
+	truth := stalled.truth()
 	e := newEndTestEngine(t, truth, 3*time.Second)
 	r := waitRun(t, runAsync(context.Background(), e))
 	if r.err == nil {
@@ -180,10 +185,7 @@ func TestFinalAuditStalledServer(t *testing.T) {
 // the final state read ends the run at once, though its budget is long.
 func TestFinalAuditCancelled(t *testing.T) {
 	stalled := startStalledIMAP(t)
-	truth := &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: stalled.ln.Addr().String(), TLS: scenarios.TLSNone},
-		Password: func(string) string { return "pass" },
-	}
+	truth := stalled.truth()
 	e := newEndTestEngine(t, truth, 10*time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
