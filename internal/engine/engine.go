@@ -477,8 +477,8 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 // ends as soon as no change waits for a device that has not synced since
 // the change (audit.Auditor.WaitingForSync), looked at every audit
 // interval.
-func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenarios.SettleUntil) SettleOutcome {
-	out := SettleOutcome{Until: until, Max: limit}
+func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenarios.SettleUntil) (out SettleOutcome) {
+	out = SettleOutcome{Until: until, Max: limit}
 	if until == "" {
 		out.Until = scenarios.SettleTimer
 	}

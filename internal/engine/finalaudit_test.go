@@ -376,6 +376,9 @@ func TestSettleUntilSynced(t *testing.T) {
 					t.Error("ended at its maximum with no change waiting")
 				}
 			}
+			if st.Wall <= 0 || st.Wall > hangLimit {
+				t.Errorf("settle wall %s not reported", st.Wall)
+			}
 		})
 	}
 }
