@@ -344,3 +344,34 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
 	}
 }
+
+// TestSignalAbortsTargetCheck: a SIGINT while mailsim still checks a target
+// that does not answer aborts the check (before the run exists there is
+// nothing to stop gracefully).
+func TestSignalAbortsTargetCheck(t *testing.T) {
+	bin := buildMailsim(t)
+	proxy := startStallingProxy(t, "127.0.0.1:1")
+	proxy.stall.Store(true)
+	addr := proxy.ln.Addr().String()
+	target := filepath.Join(t.TempDir(), "target.yaml")
+	y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: {protocol: lmtp, addr: %q}\n", addr, addr, addr)
+	if err := os.WriteFile(target, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startMailsim(t, bin, "run", "quickstart", "--target", target, "--quiet")
+	// Bounded wait until the check is stuck on the stalled server.
+	deadline := time.Now().Add(exitLimit)
+	for proxy.stalled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := r.wait(t)
+	if stderr := r.stderrText(); !strings.Contains(stderr, "aborting") {
+		t.Errorf("stderr does not say it is aborting:\n%s", stderr)
+	}
+	if code == exitOK {
+		t.Errorf("exit %d after an aborted target check", code)
+	}
+}

@@ -57,14 +57,19 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 }
 
 func dialCtx(ctx context.Context, addr string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	dctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(preflightTimeout))
+	// A protocol client may move the deadline (go-imap's imapclient sets
+	// its own 30 s read timeouts): the check still ends at
+	// preflightTimeout, and at once when ctx ends (a ^C).
+	time.AfterFunc(preflightTimeout, func() { conn.Close() })
+	context.AfterFunc(ctx, func() { conn.Close() })
 	return conn, nil
 }
 
