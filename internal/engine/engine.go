@@ -334,8 +334,12 @@ func (e *Engine) Stop() {
 const stoppedEarlySettle = 3 * time.Second
 
 // Run runs the plan: ramp-up, the active phase, settle and the final audit.
-// Cancelling ctx aborts at once (devices are closed, the final audit still
-// runs on what was seen); Stop ends the run gracefully.
+// Cancelling ctx aborts at once, in every phase: devices are closed, the
+// reading of the server's state stops, and the final audit still runs on
+// what the devices show (the users whose state was not read are counted in
+// Result.Audit.UsersUnchecked). Stop ends the run gracefully. Reading the
+// server's state at the end has a budget (finalBudget); the error then
+// says how many users were not read.
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	s := e.plan.Scenario
 	duration := e.plan.Duration
