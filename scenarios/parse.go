@@ -141,15 +141,16 @@ var topKeys = []string{"version", "name", "description", "seed", "duration", "ti
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	s := &Scenario{
-		Source:    d.source,
-		Seed:      DefaultSeed,
-		Duration:  DefaultDuration,
-		TimeScale: 1,
-		Settle:    DefaultSettle,
-		Audit:     DefaultAudit,
-		Hand:      defaultHand(),
-		Behaviors: map[string]*Behavior{},
-		Devices:   map[string]*DeviceProfile{},
+		Source:      d.source,
+		Seed:        DefaultSeed,
+		Duration:    DefaultDuration,
+		TimeScale:   1,
+		Settle:      DefaultSettle,
+		SettleUntil: SettleTimer,
+		Audit:       DefaultAudit,
+		Hand:        defaultHand(),
+		Behaviors:   map[string]*Behavior{},
+		Devices:     map[string]*DeviceProfile{},
 	}
 	root = d.resolve(root, "")
 	if root == nil {
@@ -180,7 +181,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		d.errorf(f["time_scale"].val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
 	}
 	d.duration(f["ramp_up"], &s.RampUp)
-	d.duration(f["settle"], &s.Settle)
+	d.settle(f["settle"], s)
 	if d.duration(f["audit"], &s.Audit) && s.Audit == 0 {
 		d.errorf(f["audit"].val, "audit", "must be longer than 0")
 	}
@@ -237,6 +238,32 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		s.Thresholds = append(s.Thresholds, t)
 	}
 	return s
+}
+
+// settle decodes settle: a duration ("settle: 30s"), or a mapping
+// {max: DURATION, until: timer|synced}.
+func (d *decoder) settle(e entry, s *Scenario) {
+	n := d.resolve(e.val, e.path)
+	if n == nil || isNull(n) {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		d.duration(e, &s.Settle)
+		return
+	}
+	f := d.fields(n, e.path, "settle", "max", "until")
+	if n.Kind != yaml.MappingNode {
+		return // fields said so
+	}
+	if m, ok := f["max"]; !ok {
+		d.errorf(n, joinPath(e.path, "max"), "missing; want the longest settle, e.g. \"max: 30s\"")
+	} else {
+		d.duration(m, &s.Settle)
+	}
+	var until string
+	if d.enum(f["until"], &until, "settle end", string(SettleTimer), string(SettleSynced)) {
+		s.SettleUntil = SettleUntil(until)
+	}
 }
 
 // usedProfiles adds the built-in device profiles the groups use and the

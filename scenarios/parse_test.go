@@ -89,6 +89,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`8:9: settle: negative duration "-5s"`}},
 		{"duration without unit", minimal + "settle: 5\n",
 			[]string{`8:9: settle: bad duration "5": missing or unknown unit`}},
+		{"settle without max", minimal + "settle: {until: synced}\n",
+			[]string{`8:9: settle.max: missing; want the longest settle`}},
+		{"settle until what", minimal + "settle: {max: 30s, until: quiet}\n",
+			[]string{`8:27: settle.until: unknown settle end "quiet"; want one of: timer, synced`}},
+		{"settle unknown key", minimal + "settle: {max: 30s, untill: synced}\n",
+			[]string{`8:20: settle.untill: unknown key "untill" in settle; valid keys: max, until`}},
+		{"settle list", minimal + "settle: [30s]\n",
+			[]string{`8:9: settle: settle must be a mapping (key: value), not a list`}},
 		{"min > max", strings.Replace(minimal, "b: {}", "b: {inbound: {size: {min: 2MiB, max: 1KiB}}}", 1),
 			[]string{"7:23: behaviors.b.inbound.size: min 2097152 bytes is larger than max 1024 bytes"}},
 		{"bad size", strings.Replace(minimal, "b: {}", "b: {inbound: {size: 2QB}}", 1),
@@ -467,5 +475,29 @@ func TestShippedScenariosValidate(t *testing.T) {
 	}
 	if s, err := Load("quickstart", envOf(nil)); err == nil && (s.Duration > 30*time.Second || s.Users.Count > 10) {
 		t.Errorf("quickstart is not quick: %v, %d users", s.Duration, s.Users.Count)
+	}
+}
+
+// TestParseSettle: settle is a duration (the timer) or {max, until}.
+func TestParseSettle(t *testing.T) {
+	for _, tt := range []struct {
+		src   string
+		max   time.Duration
+		until SettleUntil
+	}{
+		{"", DefaultSettle, SettleTimer},
+		{"settle: 30s\n", 30 * time.Second, SettleTimer},
+		{"settle: {max: 45s, until: synced}\n", 45 * time.Second, SettleSynced},
+		{"settle: {max: 1m}\n", time.Minute, SettleTimer},
+		{"settle: {max: 20s, until: timer}\n", 20 * time.Second, SettleTimer},
+	} {
+		s, err := Parse("s.yaml", []byte(minimal+tt.src), envOf(nil))
+		if err != nil {
+			t.Errorf("%q: %v", tt.src, err)
+			continue
+		}
+		if s.Settle != tt.max || s.SettleUntil != tt.until {
+			t.Errorf("%q: settle %s until %q, want %s until %q", tt.src, s.Settle, s.SettleUntil, tt.max, tt.until)
+		}
 	}
 }

@@ -20,8 +20,13 @@ type Scenario struct {
 	// RampUp spreads user starts evenly over this wall time. Default 0.
 	RampUp time.Duration
 	// Settle is the wall time after Duration when people stop acting and
-	// devices keep syncing. Default 10s.
+	// devices keep syncing (with SettleUntil synced: its maximum).
+	// Default 10s.
 	Settle time.Duration
+	// SettleUntil says when settle ends: after Settle (SettleTimer, the
+	// default), or as soon as every device has synced since the changes
+	// it does not show, Settle at most (SettleSynced).
+	SettleUntil SettleUntil
 	// Target is nil when the scenario runs against the embedded server.
 	Target *Target
 	Users  Users
@@ -47,6 +52,19 @@ type Scenario struct {
 	// still exits 0 when its thresholds hold (docs/report.md, Validity).
 	ValidityChecksOff bool
 }
+
+// SettleUntil is when the settle phase ends.
+type SettleUntil string
+
+// The ends of the settle phase.
+const (
+	// SettleTimer ends settle after Scenario.Settle.
+	SettleTimer SettleUntil = "timer"
+	// SettleSynced ends settle as soon as no change waits any longer for
+	// a device: every device shows each change or has completed a sync
+	// since it; after Scenario.Settle at the latest.
+	SettleSynced SettleUntil = "synced"
+)
 
 // TLSMode is how a connection is secured.
 type TLSMode string

@@ -149,6 +149,10 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,
 		},
 		ValidityChecksOff: plan.Scenario.ValidityChecksOff,
+		Settle: report.Settle{
+			Until: string(res.Settle.Until), MaxSeconds: res.Settle.Max.Seconds(), WallSeconds: res.Settle.Wall.Seconds(),
+			Ended: string(res.Settle.Ended), ChangesWaiting: res.Settle.Waiting,
+		},
 	}
 	protos := map[scenarios.Protocol]bool{}
 	for _, u := range plan.Users {

@@ -168,7 +168,7 @@ svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axi
 <p>Seed {{.R.Seed}}, shard {{.R.Shard}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}};
 {{printf "%.1f" .R.WallSeconds}} s wall, {{secs .R.SimulatedSeconds}} simulated;
 {{.R.Users}} users, {{.R.Devices}} devices. Mail delivered {{.R.Messages.Delivered}}, sent {{.R.Messages.Sent}},
-lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{else}}not checked{{end}}.</p>
+lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{with .R.Messages.UsersUnchecked}} ({{.}} of {{$.R.Users}} users not checked){{end}}{{else}}not checked{{end}}.</p>
 <p>{{with .R.Messages}}Deliveries (per recipient): {{.DeliveryAttempted}} attempted,
 <b{{if .DeliveryFailed}} class="fail"{{end}}>{{.DeliveryFailed}} failed</b>{{range $reason := keys .DeliveryFailedByReason}} ({{$reason}} {{index $.R.Messages.DeliveryFailedByReason $reason}}){{end}},
 {{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{end}}</p>

@@ -84,6 +84,8 @@ type Input struct {
 	StoredBytes, StoredBytesStart       int64
 	// Thresholds of the scenario, evaluated by Build.
 	Thresholds []scenarios.Threshold
+	// Settle is how the settle phase went.
+	Settle Settle
 	// Timeline holds the samples taken during the run; nil for none.
 	Timeline *Timeline
 	// Actions counts the simulated people's actions.
@@ -139,9 +141,25 @@ type Report struct {
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
+	// Settle is how the settle phase went.
+	Settle Settle `json:"settle"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
+}
+
+// Settle is how the settle phase went (docs/scenarios.md, settle).
+type Settle struct {
+	// Until is "timer" or "synced"; MaxSeconds the longest it could last.
+	Until      string  `json:"until"`
+	MaxSeconds float64 `json:"max_s"`
+	// WallSeconds is how long it lasted.
+	WallSeconds float64 `json:"wall_s"`
+	// Ended is "timer", "synced", "max", "aborted" or "none".
+	Ended string `json:"ended"`
+	// ChangesWaiting counts the changes that still waited for a device to
+	// sync when it ended (until synced only).
+	ChangesWaiting int `json:"changes_waiting"`
 }
 
 // Messages counts mail.
@@ -165,6 +183,10 @@ type Messages struct {
 	DeliveryRetries int64 `json:"delivery_retries"`
 	// DeliveryAbandoned counts deliveries the run ended before trying.
 	DeliveryAbandoned int64 `json:"delivery_abandoned"`
+	// UsersUnchecked counts the users whose server state was not read:
+	// Lost does not count their mail (it is a lower bound when this is
+	// not 0) and their unconverged changes carry no server-derived reason.
+	UsersUnchecked int `json:"users_unchecked"`
 }
 
 // notDelivered returns the deliveries handed to the injector and those of
@@ -380,6 +402,7 @@ func Build(in Input) *Report {
 			Delivered: in.Delivered, Sent: in.Sent, Lost: res.Lost, ServerChecked: res.ServerChecked,
 			DeliveryAttempted: in.Deliveries.Attempted, DeliveryFailedByReason: map[string]int64{},
 			DeliveryRetries: in.Deliveries.Retries, DeliveryAbandoned: in.Deliveries.Abandoned,
+			UsersUnchecked: res.UsersUnchecked,
 		},
 		Commands:        withProtocols(commandMap(in.Commands)),
 		AuditorCommands: commandMap(in.AuditorCommands),
@@ -399,6 +422,7 @@ func Build(in Input) *Report {
 			StoredMessagesStart: in.StoredMessagesStart, StoredBytesStart: in.StoredBytesStart,
 		},
 		Groups:   map[string]Group{},
+		Settle:   in.Settle,
 		Timeline: in.Timeline.jsonSamples(),
 		Notes:    append([]string(nil), in.Notes...),
 	}
@@ -429,6 +453,8 @@ func Build(in Input) *Report {
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
+	} else if res.UsersUnchecked > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
 	}
 	for k, kr := range res.Convergence {
 		r.Convergence[string(k)] = convergence(kr)

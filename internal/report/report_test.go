@@ -267,6 +267,61 @@ func TestThresholds(t *testing.T) {
 	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() {
 		t.Errorf("lost_messages without a server check = %+v, want not ok", r.Thresholds[0])
 	}
+	in = sampleInput(t, "lost_messages == 0")
+	in.Audit.UsersUnchecked = 1
+	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() || !strings.Contains(r.Thresholds[0].Note, "1 users") {
+		t.Errorf("lost_messages with a user unchecked = %+v, want not ok", r.Thresholds[0])
+	}
+}
+
+// TestUsersUnchecked: users whose server state was not read are counted in
+// the JSON report and said in the summary and the HTML.
+func TestUsersUnchecked(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		checked   bool
+		unchecked int
+		wantLost  string
+	}{
+		{"all read", true, 0, "lost 0\n"},
+		{"one unread", true, 1, "lost 0 (1 of 4 users not checked)"},
+		{"none read", false, 4, "lost not checked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
+			r := Build(in)
+			var js bytes.Buffer
+			if err := r.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Messages struct {
+					UsersUnchecked *int `json:"users_unchecked"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Messages.UsersUnchecked == nil || *got.Messages.UsersUnchecked != tt.unchecked {
+				t.Errorf("messages.users_unchecked = %v, want %d", got.Messages.UsersUnchecked, tt.unchecked)
+			}
+			var sum bytes.Buffer
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(sum.String(), tt.wantLost) {
+				t.Errorf("summary lacks %q:\n%s", tt.wantLost, sum.String())
+			}
+			var html bytes.Buffer
+			if err := r.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			if tt.unchecked > 0 && tt.checked && !strings.Contains(html.String(), "(1 of 4 users not checked)") {
+				t.Error("the HTML report does not say users were not checked")
+			}
+		})
+	}
 }
 
 func TestSummary(t *testing.T) {
@@ -403,5 +458,41 @@ func TestJSONActions(t *testing.T) {
 	if want := map[string]int64{"done": 50, "failed": 3, "dropped": 2}; len(got.Actions) != len(want) ||
 		got.Actions["done"] != 50 || got.Actions["failed"] != 3 || got.Actions["dropped"] != 2 {
 		t.Errorf("actions %v, want %v", got.Actions, want)
+	}
+}
+
+// TestSettleOutcome: how settle ended is in the JSON report and the
+// summary.
+func TestSettleOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		st   Settle
+		want string
+	}{
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 4.2, Ended: "synced"}, "settle 4.2 s of at most 30.0 s (until synced): every device had synced"},
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 30, Ended: "max", ChangesWaiting: 3}, "3 changes still waiting"},
+		{Settle{Until: "timer", MaxSeconds: 10, WallSeconds: 10, Ended: "timer"}, "(until timer): ended by its timer"},
+	} {
+		in := sampleInput(t)
+		in.Settle = tt.st
+		r := Build(in)
+		var sum, js bytes.Buffer
+		if err := r.WriteSummary(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sum.String(), tt.want) {
+			t.Errorf("summary lacks %q:\n%s", tt.want, sum.String())
+		}
+		if err := r.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Settle Settle `json:"settle"`
+		}
+		if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Settle != tt.st {
+			t.Errorf("JSON settle = %+v, want %+v", got.Settle, tt.st)
+		}
 	}
 }

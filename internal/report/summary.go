@@ -19,6 +19,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
 	fmt.Fprintf(ew, "%s\n", r.deliveries())
 	r.writeValidity(ew)
+	if st := r.Settle; st.Ended != "" {
+		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
+	}
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -136,9 +139,29 @@ func (r *Report) writeValidity(w io.Writer) {
 	}
 }
 
+// describe says how settle ended, in words.
+func (st Settle) describe() string {
+	switch st.Ended {
+	case "synced":
+		return "every device had synced since the changes it did not show"
+	case "max":
+		return fmt.Sprintf("ended at its maximum, %d changes still waiting for a device to sync", st.ChangesWaiting)
+	case "timer":
+		return "ended by its timer"
+	case "aborted":
+		return "aborted"
+	case "none":
+		return "no settle"
+	}
+	return st.Ended
+}
+
 func (r *Report) lost() string {
 	if !r.Messages.ServerChecked {
 		return "not checked"
+	}
+	if n := r.Messages.UsersUnchecked; n > 0 {
+		return fmt.Sprintf("%d (%d of %d users not checked)", r.Messages.Lost, n, r.Users)
 	}
 	return fmt.Sprint(r.Messages.Lost)
 }

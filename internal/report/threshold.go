@@ -152,6 +152,9 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		if !r.Messages.ServerChecked {
 			return NaN(), "the server's state was not read"
 		}
+		if n := r.Messages.UsersUnchecked; n > 0 {
+			return NaN(), fmt.Sprintf("the server's state of %d users was not read", n)
+		}
 		return Num(r.Messages.Lost), ""
 	case "convergence_p50", "convergence_p99":
 		q := 0.5
