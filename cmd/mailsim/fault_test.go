@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/faultproxy"
+	"github.com/mailsim/mailsim/internal/mailserver"
+)
+
+// The tests in this file are the fault-injection suite of issue 11: they
+// run "mailsim run" in-process (as run_test.go does) while faults happen
+// on purpose, on loopback — a fault proxy (internal/faultproxy) between the
+// devices and the embedded server, Dovecot restarted or frozen
+// (internal/dovecottest), deliberately broken servers (internal/faketest),
+// the embedded server killed and restarted — and check that mailsim does
+// not panic or hang, stays within bounded memory, exits with a documented
+// code, writes its report, counts the faults under the right names, and
+// reports lost mail only where the server lost it.
+
+// faultRunLimit bounds the wall time of one faulted run; past it the test
+// fails with every goroutine's stack (a hang is a defect).
+const faultRunLimit = 150 * time.Second
+
+// maxFaultHeap bounds the heap in use (runtime.MemStats.HeapInuse, the
+// whole test process) during a faulted run.
+const maxFaultHeap = 512 << 20
+
+// faultSpec is the scenario of one faulted run.
+type faultSpec struct {
+	name             string
+	duration, settle string
+	users            int
+	devices          string // a YAML list of profile names
+	// imap, pop3, submission, lmtp are the target's addresses; "" leaves
+	// the endpoint out.
+	imap, pop3, submission, lmtp string
+	// behavior is the YAML of behavior b; "" takes faultBehavior.
+	behavior string
+}
+
+// faultBehavior makes mail arrive often and people act on it, so faults
+// hit commands of every kind.
+const faultBehavior = `{inbound: {interval: 30s, size: {min: 2KiB, max: 8KiB}}, on_new_mail: {read: 60%, reply: 10%, flag: 10%, move: 10%, delete: 5%}, folders: [Archive]}`
+
+func (f faultSpec) yaml() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nname: %s\nseed: 5\nduration: %s\ntime_scale: 60\nsettle: %s\n", f.name, f.duration, f.settle)
+	b.WriteString("target:\n")
+	if f.imap != "" {
+		fmt.Fprintf(&b, "  imap: {addr: %q, tls: none}\n", f.imap)
+	}
+	if f.pop3 != "" {
+		fmt.Fprintf(&b, "  pop3: {addr: %q, tls: none}\n", f.pop3)
+	}
+	if f.submission != "" {
+		fmt.Fprintf(&b, "  submission: {addr: %q, tls: none}\n", f.submission)
+	}
+	if f.lmtp != "" {
+		fmt.Fprintf(&b, "  delivery: {protocol: lmtp, addr: %q}\n", f.lmtp)
+	}
+	behavior := f.behavior
+	if behavior == "" {
+		behavior = faultBehavior
+	}
+	fmt.Fprintf(&b, "users: {count: %d, username: \"user{n}\", password: pass}\n", f.users)
+	fmt.Fprintf(&b, "groups: [{name: g, share: 100%%, devices: %s, behavior: b}]\n", f.devices)
+	fmt.Fprintf(&b, "behaviors: {b: %s}\n", behavior)
+	b.WriteString("thresholds: [\"lost_messages == 0\"]\n")
+	return b.String()
+}
+
+// faultRun is a finished faulted run.
+type faultRun struct {
+	res cliResult
+	// rep is the JSON report, nil when none was written.
+	rep map[string]any
+	// wall is how long the run took; peakHeap the highest HeapInuse seen.
+	wall     time.Duration
+	peakHeap uint64
+}
+
+// runFaulted runs "mailsim run" on spec while inject (when set) makes
+// faults; inject gets a context that ends with the run and must return
+// by then. It fails the test on a hang (faultRunLimit) or a panic, and
+// records the heap's peak.
+func runFaulted(t *testing.T, spec faultSpec, inject func(ctx context.Context)) faultRun {
+	t.Helper()
+	path := writeScenario(t, spec.yaml())
+	js := filepath.Join(t.TempDir(), "r.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var wg sync.WaitGroup
+	peak := make(chan uint64, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		peak <- watchHeap(ctx)
+	}()
+	if inject != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inject(ctx)
+		}()
+	}
+
+	done := make(chan faultRun, 1)
+	begin := time.Now()
+	go func() {
+		var out faultRun
+		defer func() {
+			if p := recover(); p != nil {
+				out.res = cliResult{code: -1, stderr: fmt.Sprintf("panic: %v", p)}
+			}
+			out.wall = time.Since(begin)
+			done <- out
+		}()
+		out.res = mailsim("run", path, "--quiet", "--report", js)
+	}()
+	var out faultRun
+	select {
+	case out = <-done:
+	case <-time.After(faultRunLimit):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("mailsim run did not end within %v; goroutines:\n%s", faultRunLimit, buf[:runtime.Stack(buf, true)])
+	}
+	cancel()
+	wg.Wait()
+	out.peakHeap = <-peak
+	if out.res.code == -1 {
+		t.Fatalf("mailsim run panicked: %s", out.res.stderr)
+	}
+	if _, err := os.Stat(js); err == nil {
+		out.rep = readReport(t, js)
+	}
+	t.Logf("%s: exit %d in %v, peak heap %d MiB", spec.name, out.res.code, out.wall.Round(time.Millisecond), out.peakHeap>>20)
+	if out.peakHeap > maxFaultHeap {
+		t.Errorf("heap in use peaked at %d MiB, above %d MiB", out.peakHeap>>20, maxFaultHeap>>20)
+	}
+	return out
+}
+
+// watchHeap samples the heap in use every 100 ms until ctx ends and
+// returns the highest value.
+func watchHeap(ctx context.Context) uint64 {
+	var peak uint64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+		select {
+		case <-ctx.Done():
+			return peak
+		case <-tick.C:
+		}
+	}
+}
+
+// wait sleeps d or until ctx ends; it returns false when ctx ended.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// requireReport fails the test unless the run finished with exit 0 or 1
+// (README's exit codes: the run finished; 1 = a threshold broke) and wrote
+// its report.
+func requireReport(t *testing.T, r faultRun) map[string]any {
+	t.Helper()
+	if r.res.code != exitOK && r.res.code != exitThresholds {
+		t.Fatalf("want exit 0 or 1, got %s", r.res)
+	}
+	if r.rep == nil {
+		t.Fatalf("no JSON report written: %s", r.res)
+	}
+	return r.rep
+}
+
+// protocolErrors sums the errors of one protocol's client commands.
+func protocolErrors(rep map[string]any, proto string) float64 {
+	var n float64
+	cmds, _ := field(rep, "commands."+proto)
+	m, _ := cmds.(map[string]any)
+	for _, c := range m {
+		cm, _ := c.(map[string]any)
+		e, _ := cm["errors"].(float64)
+		n += e
+	}
+	return n
+}
+
+// startEmbedded starts the embedded mail server with users user1..userN
+// (password "pass") on addrs (all "127.0.0.1:0" when zero) and closes it
+// at the end of the test.
+func startEmbedded(t *testing.T, users int, addrs mailserver.ListenConfig) (*mailserver.Server, mailserver.Addrs) {
+	t.Helper()
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for i := 1; i <= users; i++ {
+		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if addrs == (mailserver.ListenConfig{}) {
+		addrs = mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"}
+	}
+	a, err := srv.Listen(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, a
+}
+
+// startProxy starts a fault proxy in front of backend, closed at the end
+// of the test.
+func startProxy(t *testing.T, backend string, seed uint64) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.New(faultproxy.Options{Backend: backend, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestFaultProxyEmbedded runs IMAP and POP3 devices through fault proxies
+// in front of the embedded server: connections are closed at random,
+// traffic stalls for a while, new connections are reset, latency comes
+// and goes. The run finishes, writes its report, loses no mail (the server
+// lost none), and counts the broken commands as errors.
+func TestFaultProxyEmbedded(t *testing.T) {
+	t.Parallel()
+	_, addrs := startEmbedded(t, 6, mailserver.ListenConfig{})
+	imap := startProxy(t, addrs.IMAP, 11)
+	pop3 := startProxy(t, addrs.POP3, 12)
+	spec := faultSpec{
+		name: "fault-proxy", duration: "10s", settle: "5s", users: 6,
+		devices: "[pc-imap, phone-imap, pc-pop3]",
+		imap:    imap.Addr(), pop3: pop3.Addr(), submission: addrs.SMTP, lmtp: addrs.LMTP,
+	}
+	proxies := []*faultproxy.Proxy{imap, pop3}
+	r := runFaulted(t, spec, func(ctx context.Context) {
+		// Faults in the first 8 s of the 10 s active phase; the settle
+		// phase and the final audit see a healthy network.
+		if !wait(ctx, time.Second) {
+			return
+		}
+		for i := 0; i < 4; i++ { // random closes
+			for _, p := range proxies {
+				p.CloseFraction(0.5)
+			}
+			if !wait(ctx, 500*time.Millisecond) {
+				return
+			}
+		}
+		for _, p := range proxies { // a stall window
+			p.Stall(1500 * time.Millisecond)
+		}
+		if !wait(ctx, 2*time.Second) {
+			return
+		}
+		for _, p := range proxies { // resets: every live connection
+			// closed, the devices' reconnections reset; latency
+			p.SetResetNew(true)
+			p.SetLatency(faultproxy.Downstream, 50*time.Millisecond)
+			p.CloseFraction(1)
+		}
+		wait(ctx, 2*time.Second)
+		for _, p := range proxies {
+			p.SetResetNew(false)
+			p.SetLatency(faultproxy.Downstream, 0)
+		}
+	})
+	rep := requireReport(t, r)
+	if v := num(t, rep, "messages.lost"); v != 0 {
+		ids, _ := field(rep, "messages.lost_ids")
+		t.Errorf("messages.lost %v through a faulty network to a server that lost nothing: %v", v, ids)
+	}
+	if v, _ := field(rep, "messages.server_checked"); v != true {
+		t.Errorf("messages.server_checked %v", v)
+	}
+	if r.res.code != exitOK {
+		t.Errorf("exit %d, want 0: the only threshold is lost_messages == 0\n%s", r.res.code, r.res.stdout)
+	}
+	if v := num(t, rep, "messages.delivered"); v <= 0 {
+		t.Errorf("messages.delivered %v", v)
+	}
+	var closed, reset uint64
+	for _, p := range proxies {
+		st := p.Stats()
+		closed += st.Closed
+		reset += st.Reset
+		t.Logf("proxy stats %+v", st)
+	}
+	if closed == 0 || reset == 0 {
+		t.Fatalf("the proxies closed %d and reset %d connections: the test injected too few faults", closed, reset)
+	}
+	imapErrs, popErrs := protocolErrors(rep, "imap"), protocolErrors(rep, "pop3")
+	t.Logf("command errors: imap %v pop3 %v; load %v", imapErrs, popErrs, rep["load"])
+	if imapErrs+popErrs == 0 {
+		t.Errorf("no IMAP or POP3 command error counted though %d connections were closed under the devices", closed)
+	}
+	// The server refuses no credentials: only the resets can fail logins.
+	if n := num(t, rep, "load.logins.imap.failed") + num(t, rep, "load.logins.pop3.failed"); n == 0 {
+		t.Errorf("no failed login counted though %d new connections were reset", reset)
+	}
+	if v := num(t, rep, "load.errors"); v < imapErrs+popErrs {
+		t.Errorf("load.errors %v below the commands' errors %v", v, imapErrs+popErrs)
+	}
+}
