@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
 )
@@ -324,4 +325,90 @@ func TestFaultProxyEmbedded(t *testing.T) {
 	if v := num(t, rep, "load.errors"); v < imapErrs+popErrs {
 		t.Errorf("load.errors %v below the commands' errors %v", v, imapErrs+popErrs)
 	}
+}
+
+// dovecotFaultSpec is a faulted run's scenario against inst: PCs and
+// phones over IMAP and POP3, delivery over LMTP.
+func dovecotFaultSpec(name string, inst *dovecottest.Instance, users int) faultSpec {
+	return faultSpec{
+		name: name, duration: "10s", settle: "5s", users: users,
+		devices: "[pc-imap, phone-imap, pc-pop3]",
+		imap:    inst.IMAP, pop3: inst.POP3, lmtp: inst.LMTP,
+	}
+}
+
+// checkNoLoss fails the test unless the report read the server and
+// counts no lost mail.
+func checkNoLoss(t *testing.T, rep map[string]any) {
+	t.Helper()
+	if v, _ := field(rep, "messages.server_checked"); v != true {
+		t.Errorf("messages.server_checked %v: the final audit did not read the server", v)
+	}
+	if v := num(t, rep, "messages.lost"); v != 0 {
+		ids, _ := field(rep, "messages.lost_ids")
+		t.Errorf("messages.lost %v, want 0 (Dovecot keeps its mail): %v", v, ids)
+	}
+}
+
+// TestFaultDovecotRestart restarts Dovecot (same ports, same maildirs) in
+// the middle of the active phase: every open connection breaks, new ones
+// are refused for a moment. No mail is lost (Dovecot's maildirs survive),
+// the report is written, and the broken commands are counted.
+func TestFaultDovecotRestart(t *testing.T) {
+	t.Parallel()
+	inst := dovecottest.Start(t, 6)
+	restarted := make(chan error, 1)
+	r := runFaulted(t, dovecotFaultSpec("fault-dovecot-restart", inst, 6), func(ctx context.Context) {
+		if !wait(ctx, 4*time.Second) {
+			restarted <- ctx.Err()
+			return
+		}
+		restarted <- inst.Restart()
+	})
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	rep := requireReport(t, r)
+	checkNoLoss(t, rep)
+	if r.res.code != exitOK {
+		t.Errorf("exit %d, want 0: the only threshold is lost_messages == 0\n%s", r.res.code, r.res.stdout)
+	}
+	if v := num(t, rep, "messages.delivered"); v <= 0 {
+		t.Errorf("messages.delivered %v", v)
+	}
+	failed := num(t, rep, "load.logins.imap.failed") + num(t, rep, "load.logins.pop3.failed")
+	errs := num(t, rep, "load.errors")
+	t.Logf("load after a restart: %v", rep["load"])
+	if errs+failed == 0 {
+		t.Error("Dovecot restarted under the devices, yet no command error and no failed login was counted")
+	}
+}
+
+// TestFaultDovecotFrozen freezes Dovecot with SIGSTOP for 5 s of the
+// active phase, then resumes it: the run ends within its bound, writes
+// its report, and loses no mail.
+func TestFaultDovecotFrozen(t *testing.T) {
+	t.Parallel()
+	inst := dovecottest.Start(t, 6)
+	froze := make(chan error, 1)
+	r := runFaulted(t, dovecotFaultSpec("fault-dovecot-frozen", inst, 6), func(ctx context.Context) {
+		if !wait(ctx, 3*time.Second) {
+			froze <- ctx.Err()
+			return
+		}
+		thaw, err := inst.Freeze(t)
+		if err == nil {
+			wait(ctx, 5*time.Second)
+		}
+		if terr := thaw(); err == nil {
+			err = terr
+		}
+		froze <- err
+	})
+	if err := <-froze; err != nil {
+		t.Fatalf("freeze: %v", err)
+	}
+	rep := requireReport(t, r)
+	checkNoLoss(t, rep)
+	t.Logf("load after a freeze: %v", rep["load"])
 }
