@@ -24,7 +24,8 @@ import (
 	"time"
 )
 
-// IMAPMode is how the fake IMAP server answers after LOGIN.
+// IMAPMode is how the fake IMAP server answers after LOGIN. It offers no
+// AUTH= capability, so clients log in with LOGIN.
 type IMAPMode int
 
 const (
@@ -241,7 +242,7 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 		}
 		return w.Flush() == nil
 	}
-	if !say("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] faketest " + mode.String() + " ready") {
+	if !say("* OK [CAPABILITY IMAP4rev1] faketest " + mode.String() + " ready") {
 		return
 	}
 	loggedIn := false
@@ -263,7 +264,7 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 				return
 			}
 		case !loggedIn && cmd == "CAPABILITY":
-			if !say("* CAPABILITY IMAP4rev1 AUTH=PLAIN", tag+" OK CAPABILITY completed") {
+			if !say("* CAPABILITY IMAP4rev1", tag+" OK CAPABILITY completed") {
 				return
 			}
 		case !loggedIn:
