@@ -512,3 +512,113 @@ func TestFaultLMTP451(t *testing.T) {
 		t.Errorf("messages.delivery_attempted %v, want at least the %d refused deliveries", v, fake.Faults())
 	}
 }
+
+// TestFaultEmbeddedServerRestarted kills the embedded mail server in the
+// middle of the active phase and starts a new one, with the same users
+// and an empty store, on the same addresses: the mail the first server
+// held is really lost. Phones poll every 15 s of wall time, so much of
+// it never reached a device. The report must count lost mail, and every
+// message it calls lost must be one the killed server held (never one
+// whose delivery failed while no server listened, never one the new
+// server has).
+func TestFaultEmbeddedServerRestarted(t *testing.T) {
+	t.Parallel()
+	const users = 4
+	first, addrs := startEmbedded(t, users, mailserver.ListenConfig{})
+	same := mailserver.ListenConfig{IMAP: addrs.IMAP, POP3: addrs.POP3, SMTP: addrs.SMTP, LMTP: addrs.LMTP}
+	spec := faultSpec{
+		name: "fault-embedded-restart", duration: "8s", settle: "3s", users: users,
+		devices: "[phone-imap]", imap: addrs.IMAP, submission: addrs.SMTP, lmtp: addrs.LMTP,
+		behavior: `{inbound: {interval: 30s, size: {min: 2KiB, max: 4KiB}}, on_new_mail: {read: 50%}}`,
+	}
+	held := map[string]bool{} // "user message-id" the first server held when killed
+	var second *mailserver.Server
+	restarted := make(chan error, 1)
+	r := runFaulted(t, spec, func(ctx context.Context) {
+		if !wait(ctx, 4*time.Second) {
+			restarted <- ctx.Err()
+			return
+		}
+		if err := first.Close(); err != nil {
+			restarted <- err
+			return
+		}
+		for i := 1; i <= users; i++ {
+			u := fmt.Sprintf("user%d", i)
+			snap, err := first.UserState(u)
+			if err != nil {
+				restarted <- err
+				return
+			}
+			for id := range snap.Messages {
+				held[u+" "+id] = true
+			}
+		}
+		// A moment without a server: deliveries and logins fail.
+		if !wait(ctx, 500*time.Millisecond) {
+			restarted <- ctx.Err()
+			return
+		}
+		srv := mailserver.New(mailserver.Options{})
+		t.Cleanup(func() { srv.Close() })
+		for i := 1; i <= users; i++ {
+			if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
+				restarted <- err
+				return
+			}
+		}
+		_, err := srv.Listen(same)
+		second = srv
+		restarted <- err
+	})
+	if err := <-restarted; err != nil {
+		t.Fatalf("restarting the embedded server: %v", err)
+	}
+	rep := requireReport(t, r)
+	if v, _ := field(rep, "messages.server_checked"); v != true {
+		t.Fatalf("messages.server_checked %v: the final audit did not read the new server", v)
+	}
+	if len(held) == 0 {
+		t.Fatal("the killed server held no mail: the test lost nothing")
+	}
+	lost := num(t, rep, "messages.lost")
+	ids, _ := field(rep, "messages.lost_ids")
+	list, _ := ids.([]any)
+	t.Logf("the killed server held %d messages; the report counts %v lost (%d listed), %v delivered",
+		len(held), lost, len(list), num(t, rep, "messages.delivered"))
+	if lost == 0 {
+		t.Errorf("no lost mail reported, yet the server was killed with %d messages in store", len(held))
+	}
+	if r.res.code != exitThresholds {
+		t.Errorf("exit %d, want %d: lost_messages == 0 broke", r.res.code, exitThresholds)
+	}
+	if int(lost) != len(list) {
+		t.Errorf("messages.lost %v but %d lost_ids", lost, len(list))
+	}
+	// Nobody sends or deletes: every delivery counted is on one of the
+	// two servers (a delivery that failed while none listened is not).
+	stored := len(held)
+	for i := 1; i <= users; i++ {
+		snap, err := second.UserState(fmt.Sprintf("user%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored += len(snap.Messages)
+	}
+	if d := num(t, rep, "messages.delivered"); int(d) > stored {
+		t.Errorf("messages.delivered %v, but the two servers received %d messages", d, stored)
+	}
+	for _, l := range list {
+		m, _ := l.(map[string]any)
+		user, _ := m["user"].(string)
+		id, _ := m["message_id"].(string)
+		if !held[user+" "+id] {
+			t.Errorf("lost %s %s was never held by the killed server", user, id)
+		}
+		if snap, err := second.UserState(user); err != nil {
+			t.Error(err)
+		} else if _, ok := snap.Messages[id]; ok {
+			t.Errorf("lost %s %s is on the new server", user, id)
+		}
+	}
+}
