@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -455,7 +456,12 @@ func TestFaultDovecotFrozen(t *testing.T) {
 	t.Parallel()
 	inst := dovecottest.Start(t, 6)
 	froze := make(chan error, 1)
+	met := newFinalMetrics(t)
 	r := runFaulted(t, dovecotFaultSpec("fault-dovecot-frozen", inst, 6), func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); met.scrape(ctx) }()
+		defer wg.Wait()
 		if !wait(ctx, 3*time.Second) {
 			froze <- ctx.Err()
 			return
@@ -468,13 +474,22 @@ func TestFaultDovecotFrozen(t *testing.T) {
 			err = terr
 		}
 		froze <- err
-	})
+	}, met.args()...)
 	if err := <-froze; err != nil {
 		t.Fatalf("freeze: %v", err)
 	}
 	rep := requireReport(t, r)
 	checkNoLoss(t, rep)
 	t.Logf("load after a freeze: %v", rep["load"])
+	// A server that hangs is never an auth failure.
+	for _, proto := range []string{"imap", "pop3"} {
+		logins := met.outcomes(t, "mailsim_client_logins_total", proto)
+		t.Logf("final metrics: %s logins by outcome %v, commands by outcome %v", proto, logins,
+			met.outcomes(t, "mailsim_client_commands_total", proto))
+		if logins["auth"] > 0 {
+			t.Errorf("%v %s logins counted auth failures while Dovecot was frozen", logins["auth"], proto)
+		}
+	}
 }
 
 // TestFaultBrokenIMAPServers points the devices and the auditor at fake
@@ -779,4 +794,57 @@ func (m *finalMetrics) outcomes(t *testing.T, name, protocol string) map[string]
 		}
 	}
 	return out
+}
+
+// TestFaultRunLeaksNoGoroutine runs a short faulted run through fault
+// proxies (closes, a stall, resets) and checks that once the run, the
+// proxies and the server are done, no goroutine is left behind. Not
+// parallel: it counts the process's goroutines.
+func TestFaultRunLeaksNoGoroutine(t *testing.T) {
+	// os/signal starts its watcher goroutine, for the life of the
+	// process, at the first Notify (mailsim run's): start it first.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	signal.Stop(sigs)
+	before := runtime.NumGoroutine()
+	srv, addrs := startEmbedded(t, 3, mailserver.ListenConfig{})
+	imap := startProxy(t, addrs.IMAP, 21)
+	pop3 := startProxy(t, addrs.POP3, 22)
+	spec := faultSpec{
+		name: "fault-leak", duration: "4s", settle: "2s", users: 3,
+		devices: "[pc-imap, phone-imap, pc-pop3]",
+		imap:    imap.Addr(), pop3: pop3.Addr(), submission: addrs.SMTP, lmtp: addrs.LMTP,
+	}
+	r := runFaulted(t, spec, func(ctx context.Context) {
+		if !wait(ctx, time.Second) {
+			return
+		}
+		imap.CloseFraction(0.5)
+		imap.Stall(time.Second)
+		if !wait(ctx, 1500*time.Millisecond) {
+			return
+		}
+		imap.SetResetNew(true)
+		imap.CloseFraction(1)
+		wait(ctx, time.Second)
+		imap.SetResetNew(false)
+	})
+	requireReport(t, r)
+	if st := imap.Stats(); st.Closed == 0 {
+		t.Fatalf("no connection closed: %+v", st)
+	}
+	for _, c := range []interface{ Close() error }{imap, pop3, srv} {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	// Goroutines end asynchronously: wait a bounded while for the count.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after the faulted run, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
