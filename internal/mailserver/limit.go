@@ -1,16 +1,18 @@
 package mailserver
 
 import (
-	"errors"
+	"fmt"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // errLimitClosed is returned by limiter.wait when the connection or the
-// server closes before the command's token comes.
-var errLimitClosed = errors.New("mailserver: closed while waiting for a command token")
+// server closes before the command's token comes. It wraps net.ErrClosed,
+// so the protocol libraries end the session quietly.
+var errLimitClosed = fmt.Errorf("mailserver: closed while waiting for a command token: %w", net.ErrClosed)
 
 // LimiterStats are the counters of the server's command rate limit
 // (Options.MaxCommandsPerSecond). All are zero when there is no limit.
