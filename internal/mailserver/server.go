@@ -61,10 +61,12 @@ type Options struct {
 	// a command past it waits, before the server works on it, in a
 	// first-come first-served queue of at most one command per connection,
 	// so latency climbs past the limit as on an overloaded server. The wait
-	// counts in the command's recorded duration. Commands sent after
-	// STARTTLS are encrypted on the wire and pass unlimited (as they pass
-	// unrecorded); implicit TLS (IMAPS, POP3S) is limited. Default 0: no
-	// limit. See Server.LimiterStats.
+	// counts in the command's recorded duration. Close ends every wait; a
+	// client that hangs up while its command waits is noticed only when the
+	// token comes (the server does not read the connection meanwhile).
+	// Commands sent after STARTTLS are encrypted on the wire and pass
+	// unlimited (as they pass unrecorded); implicit TLS (IMAPS, POP3S) is
+	// limited. Default 0: no limit. See Server.LimiterStats.
 	MaxCommandsPerSecond float64
 
 	// now is the clock of the command rate limit; nil means time.Now.
