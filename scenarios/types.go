@@ -41,6 +41,18 @@ type Scenario struct {
 	// traffic injector (imaptest lmtp_max_parallel_count): the number of
 	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
+	// Server configures the embedded server; a scenario with a target
+	// cannot set it.
+	Server ServerSettings
+}
+
+// ServerSettings configure the embedded server (the scenario's server:
+// block).
+type ServerSettings struct {
+	// MaxCommandsPerSecond limits the embedded server to this many commands
+	// per second over all protocols (see MaxCommandsPerSecond in
+	// internal/mailserver/server.go); 0 = no limit.
+	MaxCommandsPerSecond float64
 }
 
 // TLSMode is how a connection is secured.
