@@ -136,7 +136,7 @@ func yamlError(source string, err error) *Error {
 // topKeys are the keys of a scenario document.
 var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
 	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries",
-	"validity_checks"}
+	"validity_checks", "server"}
 
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
@@ -195,6 +195,9 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	}
 	if e, ok := f["target"]; ok && !isNull(e.val) {
 		s.Target = d.target(e)
+	}
+	if e, ok := f["server"]; ok && !isNull(e.val) {
+		d.server(e, s)
 	}
 	if e, ok := f["users"]; ok {
 		d.users(e, &s.Users)
@@ -263,6 +266,18 @@ func (d *decoder) settle(e entry, s *Scenario) {
 	var until string
 	if d.enum(f["until"], &until, "settle end", string(SettleTimer), string(SettleSynced)) {
 		s.SettleUntil = SettleUntil(until)
+	}
+}
+
+// server decodes the server: block, the embedded server's settings, which
+// a scenario with a target cannot have.
+func (d *decoder) server(e entry, s *Scenario) {
+	f := d.fields(e.val, e.path, "server", "max_commands_per_second")
+	if v, ok := f["max_commands_per_second"]; ok && d.number(v, &s.Server.MaxCommandsPerSecond) && s.Server.MaxCommandsPerSecond < 0 {
+		d.errorf(v.val, v.path, "%g out of range: want 0 (no limit) or more", s.Server.MaxCommandsPerSecond)
+	}
+	if s.Target != nil {
+		d.errorf(e.key, e.path, "configures the embedded server, and this scenario runs against its target: instead")
 	}
 }
 

@@ -139,6 +139,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{"4:5: groups[0].behavior: missing; name one of the behaviors: b, c"}},
 		{"hand kind", minimal + "hand: {tablet: 10%}\n",
 			[]string{`8:8: hand.tablet: unknown key "tablet" in hand; valid keys: pc, phone, webmail`}},
+		{"server rate negative", minimal + "server: {max_commands_per_second: -1}\n",
+			[]string{"8:35: server.max_commands_per_second: -1 out of range: want 0 (no limit) or more"}},
+		{"server rate not a number", minimal + "server: {max_commands_per_second: fast}\n",
+			[]string{`8:35: server.max_commands_per_second: bad number "fast"`}},
+		{"server unknown key", minimal + "server: {max_connections: 5}\n",
+			[]string{`8:10: server.max_connections: unknown key "max_connections" in server; valid keys: max_commands_per_second`}},
+		{"server with target", minimal + "target: {imap: 127.0.0.1:143, delivery: {protocol: imap-append}}\nserver: {max_commands_per_second: 10}\n",
+			[]string{"9:1: server: configures the embedded server, and this scenario runs against its target: instead"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,6 +506,38 @@ func TestParseSettle(t *testing.T) {
 		}
 		if s.Settle != tt.max || s.SettleUntil != tt.until {
 			t.Errorf("%q: settle %s until %q, want %s until %q", tt.src, s.Settle, s.SettleUntil, tt.max, tt.until)
+		}
+	}
+}
+
+// TestParseServer reads the embedded server's settings, which the plan
+// states.
+func TestParseServer(t *testing.T) {
+	tests := []struct {
+		src      string
+		want     float64
+		planLine string
+	}{
+		{minimal, 0, "embedded (loopback)\n"},
+		{minimal + "server:\n", 0, "embedded (loopback)\n"},
+		{minimal + "server: {max_commands_per_second: 200}\n", 200, "embedded (loopback), at most 200 commands/s\n"},
+		{minimal + "server: {max_commands_per_second: 0.5}\n", 0.5, "embedded (loopback), at most 0.5 commands/s\n"},
+	}
+	for _, tt := range tests {
+		s, err := Parse("s.yaml", []byte(tt.src), envOf(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.src, err)
+		}
+		if s.Server.MaxCommandsPerSecond != tt.want {
+			t.Errorf("%q: max_commands_per_second = %v, want %v", tt.src, s.Server.MaxCommandsPerSecond, tt.want)
+		}
+		p, err := NewPlan(s, PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := p.Write(&b); err != nil || !strings.Contains(b.String(), tt.planLine) {
+			t.Errorf("%q: plan lacks %q (%v):\n%s", tt.src, tt.planLine, err, b.String())
 		}
 	}
 }

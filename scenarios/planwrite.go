@@ -32,7 +32,9 @@ func (p *Plan) Write(w io.Writer) error {
 		line("settle\t%s wall = %s simulated", fmtDur(s.Settle), fmtDur(sim(s.Settle)))
 		line("total\t%s wall", fmtDur(p.Duration+s.Settle))
 	}
-	if s.Target == nil {
+	if s.Target == nil && s.Server.MaxCommandsPerSecond > 0 {
+		line("server\tembedded (loopback), at most %g commands/s", s.Server.MaxCommandsPerSecond)
+	} else if s.Target == nil {
 		line("server\tembedded (loopback)")
 	} else {
 		line("server\t%s", describeTarget(s.Target))

@@ -89,6 +89,9 @@ func (s *Scenario) Retarget(t *Target) (*Scenario, error) {
 	if t == nil {
 		return nil, errors.New("retarget: no target")
 	}
+	if s.Server != (ServerSettings{}) {
+		return nil, errors.New("the scenario's server: block configures the embedded server, which a target replaces; remove it to run against a target")
+	}
 	tc := cloneTarget(t)
 	c := *s
 	c.Target = tc

@@ -252,6 +252,11 @@ func TestRetarget(t *testing.T) {
 	if _, err := s.Retarget(nil); err == nil {
 		t.Error("Retarget(nil) succeeded")
 	}
+	limited := *s
+	limited.Server.MaxCommandsPerSecond = 100
+	if _, err := limited.Retarget(&Target{IMAP: imap, POP3: pop3, Delivery: lmtp}); err == nil || !strings.Contains(err.Error(), "server:") {
+		t.Errorf("Retarget of a scenario with server: = %v, want an error naming server:", err)
+	}
 
 	imapOnly, err := Parse("s.yaml", []byte(minimal), envOf(nil))
 	if err != nil {

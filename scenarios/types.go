@@ -51,6 +51,18 @@ type Scenario struct {
 	// delivered, no successful login for a protocol its devices use) then
 	// still exits 0 when its thresholds hold (docs/report.md, Validity).
 	ValidityChecksOff bool
+	// Server configures the embedded server; a scenario with a target
+	// cannot set it.
+	Server ServerSettings
+}
+
+// ServerSettings configure the embedded server (the scenario's server:
+// block).
+type ServerSettings struct {
+	// MaxCommandsPerSecond limits the embedded server to this many commands
+	// per second over all protocols (see MaxCommandsPerSecond in
+	// internal/mailserver/server.go); 0 = no limit.
+	MaxCommandsPerSecond float64
 }
 
 // SettleUntil is when the settle phase ends.

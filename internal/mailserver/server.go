@@ -54,6 +54,24 @@ type Options struct {
 	// minutes). IMAP uses the library's timeouts (30 minutes when idle).
 	// Default 10 minutes.
 	IdleTimeout time.Duration
+	// MaxCommandsPerSecond limits the commands the server starts per second
+	// over all connections and protocols (IMAP, POP3, SMTP submission and
+	// LMTP: deliveries count, each of their commands takes a token). It is
+	// a token bucket holding one second's worth of commands (at least one):
+	// a command past it waits, before the server works on it, in a
+	// first-come first-served queue of at most one command per connection,
+	// so latency climbs past the limit as on an overloaded server. The wait
+	// counts in the command's recorded duration. Close ends every wait; a
+	// client that hangs up while its command waits is noticed only when the
+	// token comes (the server does not read the connection meanwhile).
+	// Commands sent after STARTTLS are encrypted on the wire and pass
+	// unlimited (as they pass unrecorded); implicit TLS (IMAPS, POP3S) is
+	// limited. Default 0: no limit. See Server.LimiterStats.
+	MaxCommandsPerSecond float64
+
+	// now is the clock of the command rate limit; nil means time.Now.
+	// Tests set it.
+	now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -120,6 +138,7 @@ type Server struct {
 	store *store
 	rec   Recorder
 	log   *slog.Logger
+	limit *limiter // nil: no limit
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -140,6 +159,7 @@ func New(opts Options) *Server {
 		store:  newStore(opts.MaxMailboxes),
 		rec:    opts.Recorder,
 		log:    opts.Logger,
+		limit:  newLimiter(opts.MaxCommandsPerSecond, opts.now),
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*trackedConn]struct{}),
@@ -249,6 +269,10 @@ func (s *Server) Usage() []FolderUsage {
 	}
 	return out
 }
+
+// LimiterStats returns the counters of the command rate limit
+// (Options.MaxCommandsPerSecond); all zero without a limit.
+func (s *Server) LimiterStats() LimiterStats { return s.limit.stats() }
 
 // External returns how many messages were accepted for recipients outside
 // Domain (counted once per recipient, not stored).
