@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -200,7 +201,7 @@ func TestOutcomeOf(t *testing.T) {
 		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, OutcomeRefused},
 		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, OutcomeError},
 		{tls.RecordHeaderError{Msg: "not tls"}, OutcomeTLS},
-		{errPOP3Garbage, OutcomeError},
+		{transport.ErrPOP3Garbage, OutcomeError},
 	}
 	for _, tc := range tests {
 		if got := outcomeOf(tc.err); got != tc.want {

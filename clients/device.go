@@ -5,8 +5,12 @@ package clients
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -91,17 +95,52 @@ type Action struct {
 	// WriteTime is the simulated time a new message (send) sits in Drafts
 	// before it is submitted; 0 submits at once.
 	WriteTime time.Duration
+	// Resume, when set, finishes an action that submitted its message and
+	// failed in a later step: it is the Result.Resume of that failed Do,
+	// passed back to the same device with the same action. Nothing is
+	// submitted again.
+	Resume *Resume
 }
 
-// Result says what an action did.
+// Resume is what a reply, forward or send still has to do after it
+// submitted its message: file the copy in Sent (IMAP: drop the draft,
+// APPEND to Sent) and flag the original (reply, forward). It belongs to
+// the device that made it; its content is the device's own.
+type Resume struct {
+	kind   ActionKind
+	device string
+	// id and raw are the message submitted.
+	id  string
+	raw []byte
+	// drafted is set while a draft of the message (send) is still to be
+	// deleted: draft is its UID in folder drafts, 0 when unknown.
+	drafted bool
+	drafts  string
+	draft   imap.UID
+	// saved is set once the copy is in Sent.
+	saved bool
+	// flag is what reply and forward set on the original.
+	flag view.Flags
+}
+
+// Result says what an action did. With an error from Do it says what the
+// action did before it failed: Sent and Resume are set when the message
+// was submitted (the mail left, and the action must not be repeated as a
+// whole, or the recipients get it twice).
 type Result struct {
 	// Published is true when the change reached the server, where the
 	// user's other devices can see it (IMAP STORE/MOVE/APPEND succeeded);
-	// false when it stayed on this device (POP3 local state).
+	// false when it stayed on this device (POP3 local state). For an
+	// action that failed after its submission, Published says whether the
+	// copy in Sent belongs on the server (IMAP devices).
 	Published bool
-	// Sent is the Message-ID of the message the action sent (reply,
-	// forward, send), or "".
+	// Sent is the Message-ID of the message the action submitted (reply,
+	// forward, send), or "". It is set once the message was submitted,
+	// also when a later step failed.
 	Sent string
+	// Resume is set, with an error, when the action submitted its message
+	// and a later step failed; see Action.Resume.
+	Resume *Resume
 	// Folder and Flags are the message's state on this device after the
 	// action (for delete: Folder "" when the message is gone, "Trash" when
 	// it was moved there).
@@ -125,5 +164,25 @@ type Device interface {
 	View() view.Snapshot
 	// Do performs an action on the device, over the wire or locally as the
 	// device's protocol allows. It is safe to call while Run is running.
+	// With an error, the Result says what the action did before it failed
+	// (Sent and Resume once the message was submitted).
 	Do(ctx context.Context, a Action) (Result, error)
+}
+
+// submit hands raw to o.Submitter. A message the server accepted for some
+// of its recipients and refused for others was sent: that is not an error
+// (a retry would send it to the others again); the refusals are logged.
+func submit(ctx context.Context, o *Options, log *slog.Logger, to []string, raw []byte) error {
+	if o.Submitter == nil {
+		return fmt.Errorf("clients: device %s: %w", o.ID, ErrNoSubmitter)
+	}
+	if err := o.Submitter.Submit(ctx, o.Address, to, raw); err != nil {
+		var re *RecipientsError
+		if errors.As(err, &re) && re.Accepted > 0 {
+			log.Debug("some recipients refused", "device", o.ID, "err", err)
+			return nil
+		}
+		return fmt.Errorf("clients: device %s: submit: %w", o.ID, err)
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package clients
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
 
 // ErrNoMessage is returned by Device.Do for an action on a message the
 // device does not show.
@@ -11,12 +15,4 @@ var ErrNoMessage = errors.New("message not on this device")
 var ErrNoSubmitter = errors.New("no submitter configured")
 
 // POP3Error is a POP3 -ERR reply.
-type POP3Error struct {
-	// Command is the command that failed ("RETR").
-	Command string
-	// Text is the reply text after "-ERR ".
-	Text string
-}
-
-// Error implements error.
-func (e *POP3Error) Error() string { return "pop3: " + e.Command + ": -ERR " + e.Text }
+type POP3Error = transport.POP3Error

@@ -63,6 +63,9 @@ func (d *imapDevice) onWire(ctx context.Context, fn func(s *imapSession) error) 
 // is Published; the device's view is updated at once, as the client's
 // own message list is.
 func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
+	if a.Resume != nil {
+		return d.resume(ctx, a)
+	}
 	switch a.Kind {
 	case ActSend:
 		return d.send(ctx, a)
@@ -207,7 +210,9 @@ func (d *imapDevice) result(folder string, uid imap.UID, err error) (Result, err
 
 // open fetches a message as the person opens it (the profile's
 // fetch_open; a phone fetches BODYSTRUCTURE and the first 128 KiB of a
-// larger message) and returns its header block.
+// larger message) and returns its header block. Flags in the reply (a
+// fetch of BODY[] sets \Seen and the server says so) go into the view, so
+// a read does not store them again.
 func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
@@ -221,8 +226,12 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 		}}
 	}
 	var hdr []byte
+	var flags view.Flags
 	found := false
 	err := s.fetch(set, opts, true, func(f fetched) {
+		if f.uid == loc.uid && f.hasFlags {
+			flags |= flagsOf(f.flags)
+		}
 		if (f.uid == loc.uid || f.uid == 0) && f.content {
 			found = true
 			if hdr == nil {
@@ -235,6 +244,9 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	}
 	if !found {
 		return nil, fmt.Errorf("clients: device %s: uid %d in %s: %w", d.o.ID, loc.uid, loc.folder, errGone)
+	}
+	if flags != 0 {
+		d.noteFlags(loc.folder, loc.uid, flags)
 	}
 	return hdr, nil
 }
@@ -261,13 +273,16 @@ func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error)
 	return h, nil
 }
 
-// addFlags runs UID STORE +FLAGS and records the flags in the view. The
-// store is never .SILENT (K-9 and Roundcube send it silent): the FETCH
-// response is the only proof that the UID still exists, since a server
-// answers OK to a STORE on a UID another device has moved or expunged, and
-// changes nothing. No FETCH with the UID, or flags without the ones added,
-// is errGone.
+// addFlags runs UID STORE +FLAGS and records the flags in the view. A
+// message the view already shows with the flags is not stored again, as a
+// client does not offer "mark as read" on a message shown read. The store
+// is never .SILENT (K-9 and Roundcube send it silent): see store for how a
+// UID another device moved or expunged is told from one that had the flags
+// already.
 func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
+	if d.shows(loc.folder, loc.uid, f) {
+		return nil
+	}
 	var fl []imap.Flag
 	for _, n := range f.Strings() {
 		fl = append(fl, imap.Flag(n))
@@ -275,12 +290,19 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	if err := d.store(s, loc, fl); err != nil {
 		return err
 	}
+	d.noteFlags(loc.folder, loc.uid, f)
+	return nil
+}
+
+// noteFlags adds flags f, which the server has, to the message folder/uid
+// in the view.
+func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	d.mu.Lock()
 	changed := false
-	if fo := d.folders[loc.folder]; fo != nil {
-		fo.record(imapEdit{uid: loc.uid, flags: f})
-		if m := fo.msgs[loc.uid]; m != nil && m.flags|f != m.flags {
-			fo.msgs[loc.uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+	if fo := d.folders[folder]; fo != nil {
+		fo.record(imapEdit{uid: uid, flags: f})
+		if m := fo.msgs[uid]; m != nil && m.flags|f != m.flags {
+			fo.msgs[uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
 			changed = true
 		}
 	}
@@ -288,11 +310,28 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	if changed {
 		d.changed()
 	}
-	return nil
 }
 
-// store runs UID STORE +FLAGS (not .SILENT) and checks that the server's
-// FETCH response names the UID with the flags added; else errGone.
+// shows reports whether the view has the message folder/uid with flags f.
+func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fo := d.folders[folder]; fo != nil {
+		if m := fo.msgs[uid]; m != nil {
+			return m.flags.Has(f)
+		}
+	}
+	return false
+}
+
+// store runs UID STORE +FLAGS (not .SILENT). A server answers with a FETCH
+// of the new flags when they changed; when the message had them already,
+// Dovecot and Cyrus answer only OK — and so do they, changing nothing, for
+// a UID another device has moved or expunged meanwhile. So a FETCH naming
+// the UID with the flags is success; a tagged OK without one (rare: the
+// view did not show flags another device set) is settled by one UID FETCH
+// (FLAGS): the UID there with the flags is success, absent is errGone, and
+// present without them is an error (the server did not keep the flags).
 func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
@@ -307,11 +346,23 @@ func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 		}
 		return cmd.Close()
 	})
-	if err != nil {
+	if err != nil || stored {
 		return err
 	}
-	if !stored {
+	found, kept := false, false
+	if err := s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+		if f.uid == loc.uid && f.hasFlags {
+			found = true
+			kept = kept || hasFlags(f.flags, fl)
+		}
+	}); err != nil {
+		return err
+	}
+	switch {
+	case !found:
 		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
+	case !kept:
+		return fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
 	}
 	return nil
 }
@@ -556,20 +607,9 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 	return uid, nil
 }
 
-// submit hands a message to the Submitter.
-func (d *imapDevice) submit(ctx context.Context, to []string, raw []byte) error {
-	if d.o.Submitter == nil {
-		return fmt.Errorf("clients: device %s: %w", d.o.ID, ErrNoSubmitter)
-	}
-	if err := d.o.Submitter.Submit(ctx, d.o.Address, to, raw); err != nil {
-		return fmt.Errorf("clients: device %s: submit: %w", d.o.ID, err)
-	}
-	return nil
-}
-
 // respond is reply and forward: open the original, write the answer,
-// submit it, APPEND it to Sent (\Seen) and set \Answered or $Forwarded on
-// the original.
+// submit it, then finish: APPEND it to Sent (\Seen) and set \Answered or
+// $Forwarded on the original.
 func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result, error) {
 	var orig mailgen.Header
 	if err := d.onWire(ctx, func(s *imapSession) error {
@@ -606,29 +646,16 @@ func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result
 	if len(to) == 0 {
 		return Result{}, fmt.Errorf("clients: device %s: %s of %s: no recipient", d.o.ID, a.Kind, a.MessageID)
 	}
-	if err := d.submit(ctx, to, msg.Raw); err != nil {
+	if err := submit(ctx, &d.o, d.log, to, msg.Raw); err != nil {
 		return Result{}, err
 	}
-	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
-	err := d.onWire(ctx, func(s *imapSession) error {
-		if _, err := d.appendTo(s, sent, msg.ID, msg.Raw, view.Seen); err != nil {
-			return err
-		}
-		return d.onMessage(s, &loc, func(loc imapLoc) error {
-			if err := s.ensureSelected(loc.folder); err != nil {
-				return err
-			}
-			return d.addFlags(s, loc, flag)
-		})
-	})
-	r, err := d.result(loc.folder, loc.uid, err)
-	r.Sent = msg.ID
-	return r, err
+	return d.finish(ctx, a, Resume{kind: a.Kind, device: d.o.ID, id: msg.ID, raw: msg.Raw, flag: flag})
 }
 
 // send writes a new message: APPEND to Drafts (\Draft \Seen), wait
-// a.WriteTime (simulated, without holding a connection), submit, delete the
-// draft (STORE \Deleted + UID EXPUNGE) and APPEND to Sent (\Seen).
+// a.WriteTime (simulated, without holding a connection), submit, then
+// finish: delete the draft (STORE \Deleted + UID EXPUNGE) and APPEND to
+// Sent (\Seen).
 func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 	if len(a.To) == 0 {
 		return Result{}, fmt.Errorf("clients: device %s: send without recipients", d.o.ID)
@@ -638,7 +665,6 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 	msg := d.gen.New(d.rng, d.o.Address, a.To, a.Size, false, now)
 	d.rngMu.Unlock()
 	drafts := d.specialUse(imap.MailboxAttrDrafts, "Drafts")
-	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
 	var draft imap.UID
 	if err := d.onWire(ctx, func(s *imapSession) error {
 		var err error
@@ -652,41 +678,94 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 			return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
 		}
 	}
-	if err := d.submit(ctx, a.To, msg.Raw); err != nil {
+	if err := submit(ctx, &d.o, d.log, a.To, msg.Raw); err != nil {
 		// The draft stays in Drafts, as in a real client.
 		return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
 	}
+	return d.finish(ctx, a, Resume{kind: ActSend, device: d.o.ID, id: msg.ID, raw: msg.Raw, drafted: true, drafts: drafts, draft: draft})
+}
+
+// resume finishes an action that submitted its message earlier and failed
+// after (Action.Resume).
+func (d *imapDevice) resume(ctx context.Context, a Action) (Result, error) {
+	r := *a.Resume
+	if r.device != d.o.ID || r.kind != a.Kind {
+		return Result{}, fmt.Errorf("clients: device %s: cannot resume the %s of device %s as a %s", d.o.ID, r.kind, r.device, a.Kind)
+	}
+	return d.finish(ctx, a, r)
+}
+
+// finish does the steps of a reply, forward or send after the submission,
+// on one connection: delete the draft (send), APPEND the copy to Sent,
+// flag the original (reply, forward). A failed step returns the error with
+// a Result carrying Sent and a Resume for the steps left.
+func (d *imapDevice) finish(ctx context.Context, a Action, r Resume) (Result, error) {
+	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
+	var loc imapLoc
 	err := d.onWire(ctx, func(s *imapSession) error {
-		if err := s.ensureSelected(drafts); err != nil {
+		if r.drafted {
+			if err := d.dropDraft(s, &r); err != nil {
+				return err
+			}
+		}
+		if !r.saved {
+			if _, err := d.appendTo(s, sent, r.id, r.raw, view.Seen); err != nil {
+				return err
+			}
+			r.saved = true
+		}
+		if a.Kind == ActSend {
+			return nil
+		}
+		var err error
+		if loc, err = d.locate(a.MessageID); err != nil {
 			return err
 		}
-		if draft == 0 {
-			err := s.do("UID SEARCH", func() error {
-				res, err := s.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msg.ID}}}, nil).Wait()
-				if err == nil {
-					if uids := res.AllUIDs(); len(uids) > 0 {
-						draft = uids[0]
-					}
-				}
-				return err
-			})
-			if err != nil {
+		return d.onMessage(s, &loc, func(loc imapLoc) error {
+			if err := s.ensureSelected(loc.folder); err != nil {
 				return err
 			}
-		}
-		if draft != 0 {
-			// A draft another device deleted meanwhile is fine.
-			if err := d.expunge(s, imapLoc{folder: drafts, uid: draft}); err != nil && !errors.Is(err, errGone) {
-				return err
-			}
-		}
-		_, err := d.appendTo(s, sent, msg.ID, msg.Raw, view.Seen)
-		return err
+			return d.addFlags(s, loc, r.flag)
+		})
 	})
 	if err != nil {
-		return Result{Sent: msg.ID}, err
+		return Result{Published: true, Sent: r.id, Resume: &r}, err
 	}
-	return Result{Published: true, Sent: msg.ID, Folder: sent, Flags: view.Seen}, nil
+	if a.Kind == ActSend {
+		return Result{Published: true, Sent: r.id, Folder: sent, Flags: view.Seen}, nil
+	}
+	res, _ := d.result(loc.folder, loc.uid, nil)
+	res.Sent = r.id
+	return res, nil
+}
+
+// dropDraft deletes the draft of a sent message (found by Message-ID when
+// its UID is unknown); a draft another device deleted meanwhile is fine.
+func (d *imapDevice) dropDraft(s *imapSession, r *Resume) error {
+	if err := s.ensureSelected(r.drafts); err != nil {
+		return err
+	}
+	if r.draft == 0 {
+		err := s.do("UID SEARCH", func() error {
+			res, err := s.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: r.id}}}, nil).Wait()
+			if err == nil {
+				if uids := res.AllUIDs(); len(uids) > 0 {
+					r.draft = uids[0]
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if r.draft != 0 {
+		if err := d.expunge(s, imapLoc{folder: r.drafts, uid: r.draft}); err != nil && !errors.Is(err, errGone) {
+			return err
+		}
+	}
+	r.drafted = false
+	return nil
 }
 
 // imapBareAddress returns the addr-spec of an address header value.

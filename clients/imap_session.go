@@ -12,26 +12,15 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
-
-// imapWire is the connection handed to imapclient. The library arms a fixed
-// 30 s read deadline whenever it waits for any server data — including the
-// silence of an idle connection — so it would drop every connection idle for
-// longer. imapWire ignores the library's read deadlines; the session arms
-// its own around each command (Options.Timeout) and around IDLE.
-type imapWire struct{ *Conn }
-
-// SetReadDeadline implements net.Conn by ignoring the library's deadline.
-func (w imapWire) SetReadDeadline(time.Time) error { return nil }
-
-// SetDeadline implements net.Conn; only the write half is applied.
-func (w imapWire) SetDeadline(t time.Time) error { return w.Conn.SetWriteDeadline(t) }
 
 // imapSession is one logged-in IMAP connection of a device.
 type imapSession struct {
 	d    *imapDevice
-	conn *Conn
+	conn *transport.Conn
 	c    *imapclient.Client
 	caps imap.CapSet
 	// born is the simulated time of login (for LoginInterval).
@@ -82,7 +71,7 @@ func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
 func (s *imapSession) do(name string, f func() error) error {
 	s.arm(0)
 	start := time.Now()
-	err := f()
+	err := s.conn.Explain(f())
 	if err != nil && s.dead.Load() {
 		s.broken = true
 		return fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
@@ -104,9 +93,10 @@ func (s *imapSession) do(name string, f func() error) error {
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
 	conn, err := dial(ctx, &d.o, "imap", d.o.IMAP)
 	if err != nil {
-		loginUnreached(ctx, &d.o, "imap")
+		loginUnreached(ctx, &d.o, "imap", err)
 		return nil, err
 	}
+	conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
 	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -127,22 +117,19 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	defer stop()
 
 	s.arm(0)
-	if d.o.IMAP.TLS == scenarios.TLSStartTLS {
-		opts.TLSConfig = d.o.tlsConfig(d.o.IMAP.Addr)
+	startTLS := d.o.IMAP.TLS == scenarios.TLSStartTLS
+	if startTLS {
 		start := time.Now()
-		s.c, err = imapclient.NewStartTLS(imapWire{conn}, opts)
+		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
 		record(d.rec, "imap", "STARTTLS", start, err)
-	} else {
-		s.c = imapclient.New(imapWire{conn}, opts)
-		err = s.c.WaitGreeting()
+	}
+	if err == nil {
+		s.c, err = transport.OpenIMAP(conn, opts, startTLS)
 	}
 	if err != nil {
-		if s.c != nil {
-			_ = s.c.Close()
-		}
 		_ = conn.Close()
-		loginUnreached(ctx, &d.o, "imap")
-		return nil, fmt.Errorf("imap %s: greeting: %w", d.o.IMAP.Addr, err)
+		loginUnreached(ctx, &d.o, "imap", err)
+		return nil, err
 	}
 	if err := s.login(full); err != nil {
 		s.close()
@@ -162,19 +149,14 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 // server supports them, as Thunderbird and K-9 do.
 func (s *imapSession) login(full bool) error {
 	if err := s.do("CAPABILITY", func() error {
-		if s.d.o.IMAP.TLS == scenarios.TLSStartTLS {
-			// After STARTTLS the library asks for the capabilities
-			// itself; a second CAPABILITY of ours in flight at the same
-			// time races inside go-imap. Wait for its answer instead.
-			if s.caps = s.c.Caps(); s.caps == nil {
-				return errors.New("imap: CAPABILITY after STARTTLS failed")
-			}
-			return nil
-		}
 		caps, err := s.c.Capability().Wait()
 		s.caps = caps
 		return err
 	}); err != nil {
+		// The login failed before its command: count it with its cause.
+		if !s.dead.Load() {
+			s.d.rec.Login("imap", LoginOutcome(err))
+		}
 		return err
 	}
 	var err error
@@ -185,7 +167,9 @@ func (s *imapSession) login(full bool) error {
 	} else {
 		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password).Wait() })
 	}
-	s.d.rec.Login("imap", outcomeOf(err))
+	if !s.dead.Load() {
+		s.d.rec.Login("imap", LoginOutcome(err))
+	}
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestIMAPOverTLS(t *testing.T) {
 			}
 			d := startDevice(t, o)
 			if !tc.trusted {
-				waitLogin(t, rec, OutcomeError)
+				waitLogin(t, rec, OutcomeTLS)
 				if _, ok := d.View().Messages[id]; ok {
 					t.Error("a device that refused the certificate shows mail")
 				}

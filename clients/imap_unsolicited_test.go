@@ -22,24 +22,37 @@ import (
 // command line matches, writes an unsolicited "* 1 FETCH (UID 1 FLAGS
 // (...))" — the flag update a server sends when another session changed
 // message 1 (RFC 9051 7.5.2 allows it at any time). The client library
-// routes it to the pending command, which names UID 1.
+// routes it to the pending command, which names UID 1. With cut, it drops
+// the connection at the first matching command line instead, without
+// passing the line on (a network failure mid-command).
 type injectProxy struct {
 	ln     net.Listener
 	target string
 	match  *regexp.Regexp
 	flags  string
+	cut    bool
 	mu     sync.Mutex
 	done   bool
 	wg     sync.WaitGroup
 }
 
 func newInjectProxy(t *testing.T, target string, match *regexp.Regexp, flags string) *injectProxy {
+	return startProxy(t, &injectProxy{target: target, match: match, flags: flags})
+}
+
+// newCutProxy returns a proxy that drops the connection at the first
+// command line that matches.
+func newCutProxy(t *testing.T, target string, match *regexp.Regexp) *injectProxy {
+	return startProxy(t, &injectProxy{target: target, match: match, cut: true})
+}
+
+func startProxy(t *testing.T, p *injectProxy) *injectProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &injectProxy{ln: ln, target: target, match: match, flags: flags}
+	p.ln = ln
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
@@ -89,6 +102,10 @@ func (p *injectProxy) serve() {
 				line, err := r.ReadString('\n')
 				if line != "" {
 					if p.match.MatchString(line) && p.first() {
+						if p.cut {
+							c.Close()
+							return
+						}
 						wmu.Lock()
 						_, _ = io.WriteString(c, "* 1 FETCH (UID 1 FLAGS ("+p.flags+"))\r\n")
 						wmu.Unlock()

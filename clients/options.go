@@ -51,4 +51,12 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
+	// MaxReplyLine bounds one IMAP reply line, literals excluded; a longer
+	// one fails the session with outcome error. Default 64 KiB
+	// (transport.DefaultMaxLine).
+	MaxReplyLine int
+	// MaxLiteral bounds one IMAP literal (a message body in a FETCH
+	// reply); a larger announcement fails the session with outcome
+	// error. Default 64 MiB (transport.DefaultMaxLiteral).
+	MaxLiteral int64
 }

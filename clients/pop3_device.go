@@ -2,7 +2,6 @@ package clients
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -180,10 +179,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
+		loginUnreached(ctx, &d.o, "pop3", err)
 		return err
 	}
 	if d.o.POP3.TLS == scenarios.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
+			loginUnreached(ctx, &d.o, "pop3", err)
 			return err
 		}
 	}
@@ -314,6 +315,10 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 // send, reply and forward submit mail through o.Submitter; Published is
 // always false.
 func (d *pop3Device) Do(ctx context.Context, a Action) (Result, error) {
+	if a.Resume != nil {
+		// Its steps after a submission are local and do not fail.
+		return Result{}, fmt.Errorf("pop3 device %s: nothing to resume", d.o.ID)
+	}
 	switch a.Kind {
 	case ActRead:
 		return d.setFlag(a.MessageID, view.Seen)
@@ -426,7 +431,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 	}
 	d.mu.Unlock()
 
-	if err := d.submit(ctx, to, msg.Raw); err != nil {
+	if err := submit(ctx, &d.o, d.log, to, msg.Raw); err != nil {
 		return Result{}, err
 	}
 	flag := view.Answered
@@ -468,7 +473,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 			return Result{Folder: "Drafts", Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
 		}
 	}
-	if err := d.submit(ctx, a.To, msg.Raw); err != nil {
+	if err := submit(ctx, &d.o, d.log, a.To, msg.Raw); err != nil {
 		// The draft stays in Drafts, as in a real client.
 		return Result{Folder: "Drafts", Flags: view.Seen}, err
 	}
@@ -481,21 +486,6 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	d.mu.Unlock()
 	d.changed()
 	return Result{Sent: msg.ID, Folder: "Sent", Flags: view.Seen}, nil
-}
-
-func (d *pop3Device) submit(ctx context.Context, to []string, raw []byte) error {
-	if d.o.Submitter == nil {
-		return fmt.Errorf("pop3 device %s: %w", d.o.ID, ErrNoSubmitter)
-	}
-	if err := d.o.Submitter.Submit(ctx, d.o.Address, to, raw); err != nil {
-		var re *RecipientsError
-		if errors.As(err, &re) && re.Accepted > 0 {
-			d.log.Debug("some recipients refused", "err", err)
-			return nil // sent to the others
-		}
-		return fmt.Errorf("pop3 device %s: submit: %w", d.o.ID, err)
-	}
-	return nil
 }
 
 // bareAddress returns the addr-spec of an address header value.

@@ -433,7 +433,7 @@ func TestPOP3LoginRefusedRetries(t *testing.T) {
 	if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:no"); !reflect.DeepEqual(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
-	if f.rec.logins[0] != OutcomeNo {
+	if f.rec.logins[0] != OutcomeAuth {
 		t.Errorf("login outcome %v", f.rec.logins)
 	}
 	// Run keeps retrying (with backoff) until ctx ends, then returns nil

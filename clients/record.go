@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // record reports one finished command to r with the outcome err maps to
@@ -114,6 +116,9 @@ func NetOutcome(err error) Outcome {
 		errors.As(err, &hne) || errors.As(err, &cie) {
 		return OutcomeTLS
 	}
+	if errors.Is(err, transport.ErrTLSRefused) {
+		return OutcomeTLS
+	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return OutcomeRefused
@@ -125,10 +130,11 @@ func NetOutcome(err error) Outcome {
 }
 
 // loginUnreached counts a login attempt that failed before the device could
-// authenticate: connection refused, TLS handshake refused, no greeting. It
-// is not counted when ctx ended (the device is stopping).
-func loginUnreached(ctx context.Context, o *Options, protocol string) {
+// authenticate (connection refused, TLS handshake failed, no greeting) with
+// the outcome of its cause (see [LoginOutcome]). It is not counted when ctx
+// ended (the device is stopping).
+func loginUnreached(ctx context.Context, o *Options, protocol string, err error) {
 	if ctx.Err() == nil {
-		o.recorder().Login(protocol, OutcomeError)
+		o.recorder().Login(protocol, LoginOutcome(err))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -113,10 +114,17 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return errors.New("smtp: no recipients")
 	}
 	addr := s.ep.Addr
-	conn, err := dialConn(ctx, dialParams{
-		protocol: "smtp", ep: s.ep, rec: s.rec, timeout: s.o.Timeout, tls: s.o.TLS,
+	// A failure before AUTH counts as a login attempt with its cause.
+	unreached := func(err error) {
+		if s.o.Username != "" && ctx.Err() == nil {
+			s.rec.Login("smtp", LoginOutcome(err))
+		}
+	}
+	conn, err := transport.Dial(ctx, transport.Config{
+		Protocol: "smtp", Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
 	})
 	if err != nil {
+		unreached(err)
 		return err
 	}
 	defer conn.Close()
@@ -133,9 +141,11 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if s.ep.TLS == scenarios.TLSStartTLS {
 		// The library greets and says EHLO before STARTTLS in one call.
 		start := time.Now()
-		c, err = smtp.NewClientStartTLS(conn, tlsConfigFor(s.o.TLS, addr))
+		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(s.o.TLS, addr))
+		err = conn.Explain(err)
 		record(s.rec, "smtp", "STARTTLS", start, err)
 		if err != nil {
+			unreached(err)
 			return wrap(err)
 		}
 	} else {
@@ -145,16 +155,17 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	c.SubmissionTimeout = s.o.Timeout
 
 	start := time.Now()
-	err = c.Hello(s.o.LocalName)
+	err = conn.Explain(c.Hello(s.o.LocalName))
 	record(s.rec, "smtp", "EHLO", start, err)
 	if err != nil {
+		unreached(err)
 		return wrap(err)
 	}
 	if s.o.Username != "" {
 		start = time.Now()
-		err = c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password))
+		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		record(s.rec, "smtp", "AUTH", start, err)
-		s.rec.Login("smtp", outcomeOf(err))
+		s.rec.Login("smtp", LoginOutcome(err))
 		if err != nil {
 			s.quit(c)
 			return wrap(fmt.Errorf("auth: %w", err))
@@ -203,7 +214,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	return nil
 }
 
-func (s *smtpSubmitter) data(c *smtp.Client, conn *Conn, raw []byte) error {
+func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) error {
 	w, err := c.Data()
 	if err != nil {
 		return err

@@ -35,6 +35,8 @@ func Catalog() []Metric {
 		{"mailsim_users", TypeGauge, []string{"group"}},
 		{"mailsim_actions_total", TypeCounter, []string{"device", "action"}},
 		{"mailsim_messages_delivered_total", TypeCounter, []string{"via"}},
+		{"mailsim_delivery_attempts_total", TypeCounter, []string{"via", "outcome"}},
+		{"mailsim_deliveries_total", TypeCounter, []string{"via", "outcome"}},
 		{"mailsim_messages_sent_total", TypeCounter, []string{"protocol"}},
 		{"mailsim_messages_lost", TypeGauge, nil},
 		{"mailsim_divergent_messages", TypeGauge, []string{"dimension"}},

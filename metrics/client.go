@@ -15,7 +15,8 @@ const maxProfiles = 64
 
 // Client records what the simulated devices and the traffic injector do on
 // the wire, as the mailsim_client_* metrics and mailsim_actions_total,
-// mailsim_messages_delivered_total and mailsim_messages_sent_total. It
+// mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
+// mailsim_deliveries_total and mailsim_messages_sent_total. It
 // implements [clients.Recorder]. All methods are safe for concurrent use;
 // Command, Bytes and Connection do not allocate once a label combination
 // has been seen.
@@ -28,6 +29,10 @@ type Client struct {
 	actions   *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	sent      *prometheus.CounterVec
+	// attempts and deliveries count the injector's tries and final
+	// delivery outcomes, per recipient.
+	attempts   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
 
 	proto [numProtocols]clientProto
 
@@ -84,6 +89,14 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_messages_delivered_total",
 			Help: "Messages the traffic injector delivered to users' mailboxes, by path (lmtp, smtp, imap-append).",
 		}, []string{"via"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_delivery_attempts_total",
+			Help: "Tries of the traffic injector to deliver a message to one recipient, retries included, by path and outcome (ok or the failure reason).",
+		}, []string{"via", "outcome"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_deliveries_total",
+			Help: "Deliveries of the traffic injector, one per recipient, by path and final outcome after retries (ok, a failure reason, or abandoned at the end of the run).",
+		}, []string{"via", "outcome"}),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_messages_sent_total",
 			Help: "Messages simulated people sent, by the protocol they were submitted over.",
@@ -108,7 +121,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 	for p := 0; p < protoOther; p++ {
 		c.proto[p].conns.Set(0)
 	}
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.sent)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.attempts, c.deliveries, c.sent)
 	return c
 }
 
@@ -192,6 +205,18 @@ func (c *Client) actionCounter(k actionKey) prometheus.Counter {
 // "lmtp", "smtp" or "imap-append" (anything else counts as "other").
 func (c *Client) Delivered(via string) {
 	c.delivered.WithLabelValues(NormalizeDeliveryPath(via)).Inc()
+}
+
+// DeliveryAttempt records one try of the traffic injector to deliver a
+// message to one recipient, by path and outcome (see [DeliveryOutcomes]).
+func (c *Client) DeliveryAttempt(via, outcome string) {
+	c.attempts.WithLabelValues(NormalizeDeliveryPath(via), NormalizeDeliveryOutcome(outcome)).Inc()
+}
+
+// DeliveryDone records how one delivery to one recipient ended, after its
+// retries, by path and outcome (see [DeliveryOutcomes]).
+func (c *Client) DeliveryDone(via, outcome string) {
+	c.deliveries.WithLabelValues(NormalizeDeliveryPath(via), NormalizeDeliveryOutcome(outcome)).Inc()
 }
 
 // Sent records a message a simulated person sent, by the protocol it was

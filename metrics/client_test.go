@@ -131,3 +131,42 @@ func BenchmarkClientCommand(b *testing.B) {
 		}
 	})
 }
+
+// TestClientDeliveries checks the delivery metrics: tries and final
+// outcomes counted apart, by path and bounded outcome.
+func TestClientDeliveries(t *testing.T) {
+	c := NewClient(prometheus.NewRegistry())
+	c.DeliveryAttempt("lmtp", "4xx")
+	c.DeliveryAttempt("lmtp", "4xx")
+	c.DeliveryAttempt("lmtp", "ok")
+	c.DeliveryDone("lmtp", "ok")
+	c.DeliveryAttempt("lmtp", "refused")
+	c.DeliveryDone("lmtp", "refused")
+	c.DeliveryDone("imap-append", "abandoned")
+	c.DeliveryDone("lmtp", "451 4.3.0 user42 over quota") // error text never becomes a label
+	// Counted before the lookups below, which create series.
+	if n := testutil.CollectAndCount(c.deliveries); n != 4 {
+		t.Errorf("mailsim_deliveries_total has %d series, want 4", n)
+	}
+	tests := []struct {
+		name string
+		vec  *prometheus.CounterVec
+		via  string
+		out  string
+		want float64
+	}{
+		{"failed tries", c.attempts, "lmtp", "4xx", 2},
+		{"ok tries", c.attempts, "lmtp", "ok", 1},
+		{"refused tries", c.attempts, "lmtp", "refused", 1},
+		{"delivered", c.deliveries, "lmtp", "ok", 1},
+		{"retried then delivered is no failure", c.deliveries, "lmtp", "4xx", 0},
+		{"refused", c.deliveries, "lmtp", "refused", 1},
+		{"abandoned", c.deliveries, "imap-append", "abandoned", 1},
+		{"unknown outcome", c.deliveries, "lmtp", "error", 1},
+	}
+	for _, tt := range tests {
+		if got := testutil.ToFloat64(tt.vec.WithLabelValues(tt.via, tt.out)); got != tt.want {
+			t.Errorf("%s: %s{via=%s,outcome=%s} = %v, want %v", tt.name, "deliveries", tt.via, tt.out, got, tt.want)
+		}
+	}
+}

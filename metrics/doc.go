@@ -10,7 +10,8 @@
 //
 //   - [Client] records what the simulated devices and the traffic injector do
 //     on the wire (mailsim_client_*, mailsim_actions_total,
-//     mailsim_messages_delivered_total, mailsim_messages_sent_total). It also
+//     mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
+//     mailsim_deliveries_total, mailsim_messages_sent_total). It also
 //     keeps fine-grained latency histograms of its own, for the end-of-run
 //     report ([Client.Stats]).
 //   - [Server] records the embedded mail server's view of the load

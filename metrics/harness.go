@@ -24,7 +24,8 @@ type UnconvergedKey struct {
 	// delete, send).
 	Change string
 	// Reason says why, e.g. "pop3-local-only", "deleted-from-server",
-	// "not-synced-yet".
+	// "not-synced-yet", "server-unreadable" (internal/audit/reason.go
+	// lists them all).
 	Reason string
 }
 

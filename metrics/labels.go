@@ -26,6 +26,13 @@ func Actions() []string {
 // mailsim_messages_delivered_total.
 func DeliveryPaths() []string { return []string{"lmtp", "smtp", "imap-append"} }
 
+// DeliveryOutcomes lists the outcome label values of
+// mailsim_delivery_attempts_total and mailsim_deliveries_total: ok, or why
+// a delivery failed (the engine's Delivery* outcomes, docs/report.md).
+func DeliveryOutcomes() []string {
+	return []string{"ok", "refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "cancelled", "abandoned"}
+}
+
 // Dimensions lists the dimension label values of
 // mailsim_divergent_messages.
 func Dimensions() []string { return []string{"presence", "folder", "flags"} }
@@ -213,6 +220,15 @@ func NormalizeAction(a string) string { return normalizeIn(a, Actions()) }
 // NormalizeDeliveryPath returns the via label value: one of
 // [DeliveryPaths], or "other".
 func NormalizeDeliveryPath(v string) string { return normalizeIn(v, DeliveryPaths()) }
+
+// NormalizeDeliveryOutcome returns the outcome label value of a delivery:
+// one of [DeliveryOutcomes]; anything unknown is "error".
+func NormalizeDeliveryOutcome(o string) string {
+	if v := normalizeIn(o, DeliveryOutcomes()); v != Other {
+		return v
+	}
+	return "error"
+}
 
 // NormalizeDimension returns the dimension label value: one of
 // [Dimensions], or "other".

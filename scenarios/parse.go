@@ -135,20 +135,22 @@ func yamlError(source string, err error) *Error {
 
 // topKeys are the keys of a scenario document.
 var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
-	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries"}
+	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries",
+	"validity_checks", "server"}
 
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	s := &Scenario{
-		Source:    d.source,
-		Seed:      DefaultSeed,
-		Duration:  DefaultDuration,
-		TimeScale: 1,
-		Settle:    DefaultSettle,
-		Audit:     DefaultAudit,
-		Hand:      defaultHand(),
-		Behaviors: map[string]*Behavior{},
-		Devices:   map[string]*DeviceProfile{},
+		Source:      d.source,
+		Seed:        DefaultSeed,
+		Duration:    DefaultDuration,
+		TimeScale:   1,
+		Settle:      DefaultSettle,
+		SettleUntil: SettleTimer,
+		Audit:       DefaultAudit,
+		Hand:        defaultHand(),
+		Behaviors:   map[string]*Behavior{},
+		Devices:     map[string]*DeviceProfile{},
 	}
 	root = d.resolve(root, "")
 	if root == nil {
@@ -179,16 +181,23 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		d.errorf(f["time_scale"].val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
 	}
 	d.duration(f["ramp_up"], &s.RampUp)
-	d.duration(f["settle"], &s.Settle)
+	d.settle(f["settle"], s)
 	if d.duration(f["audit"], &s.Audit) && s.Audit == 0 {
 		d.errorf(f["audit"].val, "audit", "must be longer than 0")
 	}
 	d.intField(f["max_parallel_deliveries"], &s.MaxParallelDeliveries, 0, 1<<20)
+	validity := true
+	if d.boolean(f["validity_checks"], &validity) {
+		s.ValidityChecksOff = !validity
+	}
 	if e, ok := f["hand"]; ok {
 		s.Hand = d.hand(e)
 	}
 	if e, ok := f["target"]; ok && !isNull(e.val) {
 		s.Target = d.target(e)
+	}
+	if e, ok := f["server"]; ok && !isNull(e.val) {
+		d.server(e, s)
 	}
 	if e, ok := f["users"]; ok {
 		d.users(e, &s.Users)
@@ -232,6 +241,44 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		s.Thresholds = append(s.Thresholds, t)
 	}
 	return s
+}
+
+// settle decodes settle: a duration ("settle: 30s"), or a mapping
+// {max: DURATION, until: timer|synced}.
+func (d *decoder) settle(e entry, s *Scenario) {
+	n := d.resolve(e.val, e.path)
+	if n == nil || isNull(n) {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		d.duration(e, &s.Settle)
+		return
+	}
+	f := d.fields(n, e.path, "settle", "max", "until")
+	if n.Kind != yaml.MappingNode {
+		return // fields said so
+	}
+	if m, ok := f["max"]; !ok {
+		d.errorf(n, joinPath(e.path, "max"), "missing; want the longest settle, e.g. \"max: 30s\"")
+	} else {
+		d.duration(m, &s.Settle)
+	}
+	var until string
+	if d.enum(f["until"], &until, "settle end", string(SettleTimer), string(SettleSynced)) {
+		s.SettleUntil = SettleUntil(until)
+	}
+}
+
+// server decodes the server: block, the embedded server's settings, which
+// a scenario with a target cannot have.
+func (d *decoder) server(e entry, s *Scenario) {
+	f := d.fields(e.val, e.path, "server", "max_commands_per_second")
+	if v, ok := f["max_commands_per_second"]; ok && d.number(v, &s.Server.MaxCommandsPerSecond) && s.Server.MaxCommandsPerSecond < 0 {
+		d.errorf(v.val, v.path, "%g out of range: want 0 (no limit) or more", s.Server.MaxCommandsPerSecond)
+	}
+	if s.Target != nil {
+		d.errorf(e.key, e.path, "configures the embedded server, and this scenario runs against its target: instead")
+	}
 }
 
 // usedProfiles adds the built-in device profiles the groups use and the

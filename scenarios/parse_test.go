@@ -89,6 +89,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`8:9: settle: negative duration "-5s"`}},
 		{"duration without unit", minimal + "settle: 5\n",
 			[]string{`8:9: settle: bad duration "5": missing or unknown unit`}},
+		{"settle without max", minimal + "settle: {until: synced}\n",
+			[]string{`8:9: settle.max: missing; want the longest settle`}},
+		{"settle until what", minimal + "settle: {max: 30s, until: quiet}\n",
+			[]string{`8:27: settle.until: unknown settle end "quiet"; want one of: timer, synced`}},
+		{"settle unknown key", minimal + "settle: {max: 30s, untill: synced}\n",
+			[]string{`8:20: settle.untill: unknown key "untill" in settle; valid keys: max, until`}},
+		{"settle list", minimal + "settle: [30s]\n",
+			[]string{`8:9: settle: settle must be a mapping (key: value), not a list`}},
 		{"min > max", strings.Replace(minimal, "b: {}", "b: {inbound: {size: {min: 2MiB, max: 1KiB}}}", 1),
 			[]string{"7:23: behaviors.b.inbound.size: min 2097152 bytes is larger than max 1024 bytes"}},
 		{"bad size", strings.Replace(minimal, "b: {}", "b: {inbound: {size: 2QB}}", 1),
@@ -105,6 +113,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`8:14: thresholds[0]: bad threshold "error_rate is small"`}},
 		{"threshold value", minimal + "thresholds: [\"error_rate < 200%\"]\n",
 			[]string{`8:14: thresholds[0]: threshold "error_rate < 200%": value 200% out of range`}},
+		{"unknown delivery reason", minimal + "thresholds: [\"delivery_failed{reason=bounced} == 0\"]\n",
+			[]string{`8:14: thresholds[0]: unknown delivery failure reason "bounced"; known: refused, timeout,`}},
+		{"delivery_failure_rate takes no labels", minimal + "thresholds: [\"delivery_failure_rate{protocol=lmtp} < 1%\"]\n",
+			[]string{`8:14: thresholds[0]: delivery_failure_rate takes no labels`}},
+		{"delivery_failed is a count", minimal + "thresholds: [\"delivery_failed < 1%\"]\n",
+			[]string{`8:14: thresholds[0]: threshold "delivery_failed < 1%": bad value "1%": want a whole number`}},
+		{"validity_checks", minimal + "validity_checks: sometimes\n",
+			[]string{`8:18: validity_checks:`}},
 		{"p99 without command", minimal + "thresholds: [\"p99 < 1s\"]\n",
 			[]string{`8:14: thresholds[0]: p99 needs a command`}},
 		{"unset env", strings.Replace(minimal, "{count: 2}", "{count: 2, password: \"${NOPE}\"}", 1),
@@ -123,6 +139,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{"4:5: groups[0].behavior: missing; name one of the behaviors: b, c"}},
 		{"hand kind", minimal + "hand: {tablet: 10%}\n",
 			[]string{`8:8: hand.tablet: unknown key "tablet" in hand; valid keys: pc, phone, webmail`}},
+		{"server rate negative", minimal + "server: {max_commands_per_second: -1}\n",
+			[]string{"8:35: server.max_commands_per_second: -1 out of range: want 0 (no limit) or more"}},
+		{"server rate not a number", minimal + "server: {max_commands_per_second: fast}\n",
+			[]string{`8:35: server.max_commands_per_second: bad number "fast"`}},
+		{"server unknown key", minimal + "server: {max_connections: 5}\n",
+			[]string{`8:10: server.max_connections: unknown key "max_connections" in server; valid keys: max_commands_per_second`}},
+		{"server with target", minimal + "target: {imap: 127.0.0.1:143, delivery: {protocol: imap-append}}\nserver: {max_commands_per_second: 10}\n",
+			[]string{"9:1: server: configures the embedded server, and this scenario runs against its target: instead"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +243,10 @@ thresholds:
   - "convergence_p99{change=read} < 10m"
   - "users_converged_ratio{group=g} >= 0.9"
   - "lost_messages == 0"
+  - "delivery_failure_rate < 1%"
+  - "delivery_failed{reason=4xx} == 0"
+  - "login_failure_rate{protocol=imap} <= 0.5%"
+validity_checks: false
 `
 	src = strings.Replace(src, "b: {}", "b: {inbound: {interval: 90s, size: 200KB, attachments: 12.5%}}", 1)
 	s, err := Parse("v.yaml", []byte(src), envOf(nil))
@@ -237,7 +265,7 @@ thresholds:
 		t.Errorf("inbound = %+v", in)
 	}
 	th := s.Thresholds
-	if len(th) != 6 {
+	if len(th) != 9 {
 		t.Fatalf("thresholds = %+v", th)
 	}
 	if th[0].Metric != "p99" || th[0].Protocol != "imap" || th[0].Command != "UID FETCH" || th[0].Op != "<" || th[0].Value != 0.5 {
@@ -248,6 +276,16 @@ thresholds:
 	}
 	if th[2].Value != 0.01 || th[3].Labels["change"] != "read" || th[3].Value != 600 || th[4].Labels["group"] != "g" || th[4].Value != 0.9 {
 		t.Errorf("thresholds = %+v", th)
+	}
+	if th[6].Metric != "delivery_failure_rate" || th[6].Value != 0.01 || th[7].Labels["reason"] != "4xx" || th[7].Value != 0 ||
+		th[8].Labels["protocol"] != "imap" || th[8].Value != 0.005 {
+		t.Errorf("delivery and login thresholds = %+v", th[6:])
+	}
+	if !s.ValidityChecksOff {
+		t.Error("validity_checks: false did not turn the checks off")
+	}
+	if d, err := Parse("s.yaml", []byte(minimal), envOf(nil)); err != nil || d.ValidityChecksOff {
+		t.Errorf("validity checks are off by default (%v)", err)
 	}
 }
 
@@ -445,5 +483,61 @@ func TestShippedScenariosValidate(t *testing.T) {
 	}
 	if s, err := Load("quickstart", envOf(nil)); err == nil && (s.Duration > 30*time.Second || s.Users.Count > 10) {
 		t.Errorf("quickstart is not quick: %v, %d users", s.Duration, s.Users.Count)
+	}
+}
+
+// TestParseSettle: settle is a duration (the timer) or {max, until}.
+func TestParseSettle(t *testing.T) {
+	for _, tt := range []struct {
+		src   string
+		max   time.Duration
+		until SettleUntil
+	}{
+		{"", DefaultSettle, SettleTimer},
+		{"settle: 30s\n", 30 * time.Second, SettleTimer},
+		{"settle: {max: 45s, until: synced}\n", 45 * time.Second, SettleSynced},
+		{"settle: {max: 1m}\n", time.Minute, SettleTimer},
+		{"settle: {max: 20s, until: timer}\n", 20 * time.Second, SettleTimer},
+	} {
+		s, err := Parse("s.yaml", []byte(minimal+tt.src), envOf(nil))
+		if err != nil {
+			t.Errorf("%q: %v", tt.src, err)
+			continue
+		}
+		if s.Settle != tt.max || s.SettleUntil != tt.until {
+			t.Errorf("%q: settle %s until %q, want %s until %q", tt.src, s.Settle, s.SettleUntil, tt.max, tt.until)
+		}
+	}
+}
+
+// TestParseServer reads the embedded server's settings, which the plan
+// states.
+func TestParseServer(t *testing.T) {
+	tests := []struct {
+		src      string
+		want     float64
+		planLine string
+	}{
+		{minimal, 0, "embedded (loopback)\n"},
+		{minimal + "server:\n", 0, "embedded (loopback)\n"},
+		{minimal + "server: {max_commands_per_second: 200}\n", 200, "embedded (loopback), at most 200 commands/s\n"},
+		{minimal + "server: {max_commands_per_second: 0.5}\n", 0.5, "embedded (loopback), at most 0.5 commands/s\n"},
+	}
+	for _, tt := range tests {
+		s, err := Parse("s.yaml", []byte(tt.src), envOf(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.src, err)
+		}
+		if s.Server.MaxCommandsPerSecond != tt.want {
+			t.Errorf("%q: max_commands_per_second = %v, want %v", tt.src, s.Server.MaxCommandsPerSecond, tt.want)
+		}
+		p, err := NewPlan(s, PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := p.Write(&b); err != nil || !strings.Contains(b.String(), tt.planLine) {
+			t.Errorf("%q: plan lacks %q (%v):\n%s", tt.src, tt.planLine, err, b.String())
+		}
 	}
 }

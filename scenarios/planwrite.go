@@ -25,9 +25,16 @@ func (p *Plan) Write(w io.Writer) error {
 	line("time scale\t%g simulated seconds per second", s.TimeScale)
 	line("active\t%s wall = %s simulated", fmtDur(p.Duration), fmtDur(sim(p.Duration)))
 	line("ramp-up\t%s wall", fmtDur(s.RampUp))
-	line("settle\t%s wall = %s simulated", fmtDur(s.Settle), fmtDur(sim(s.Settle)))
-	line("total\t%s wall", fmtDur(p.Duration+s.Settle))
-	if s.Target == nil {
+	if s.SettleUntil == SettleSynced {
+		line("settle\tuntil every device synced, at most %s wall = %s simulated", fmtDur(s.Settle), fmtDur(sim(s.Settle)))
+		line("total\tat most %s wall", fmtDur(p.Duration+s.Settle))
+	} else {
+		line("settle\t%s wall = %s simulated", fmtDur(s.Settle), fmtDur(sim(s.Settle)))
+		line("total\t%s wall", fmtDur(p.Duration+s.Settle))
+	}
+	if s.Target == nil && s.Server.MaxCommandsPerSecond > 0 {
+		line("server\tembedded (loopback), at most %g commands/s", s.Server.MaxCommandsPerSecond)
+	} else if s.Target == nil {
 		line("server\tembedded (loopback)")
 	} else {
 		line("server\t%s", describeTarget(s.Target))

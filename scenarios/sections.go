@@ -33,7 +33,9 @@ func (d *decoder) target(e entry) *Target {
 		t.Delivery = d.delivery(v)
 	}
 	d.boolean(f["insecure_skip_verify"], &t.InsecureSkipVerify)
-	if d.str(f["metrics_url"], &t.MetricsURL) {
+	// An empty metrics_url means no exporter, so that one target file
+	// serves servers with and without one ("${METRICS_URL}" left empty).
+	if d.str(f["metrics_url"], &t.MetricsURL) && t.MetricsURL != "" {
 		u, err := url.Parse(t.MetricsURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.errorf(f["metrics_url"].val, f["metrics_url"].path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
@@ -42,6 +44,7 @@ func (d *decoder) target(e entry) *Target {
 	if d.str(f["domain"], &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
 		d.errorf(f["domain"].val, f["domain"].path, "bad mail domain %q", t.Domain)
 	}
+	t.resolveDelivery()
 	return t
 }
 

@@ -89,6 +89,9 @@ func (s *Scenario) Retarget(t *Target) (*Scenario, error) {
 	if t == nil {
 		return nil, errors.New("retarget: no target")
 	}
+	if s.Server != (ServerSettings{}) {
+		return nil, errors.New("the scenario's server: block configures the embedded server, which a target replaces; remove it to run against a target")
+	}
 	tc := cloneTarget(t)
 	c := *s
 	c.Target = tc
@@ -126,5 +129,17 @@ func cloneTarget(t *Target) *Target {
 	if c.Domain == "" {
 		c.Domain = DefaultDomain
 	}
+	c.resolveDelivery()
 	return &c
+}
+
+// resolveDelivery points an imap-append delivery without an address at the
+// IMAP endpoint (its address and TLS mode), as docs/scenarios.md promises.
+// Without an IMAP endpoint the address stays empty, which checkTarget
+// reports.
+func (t *Target) resolveDelivery() {
+	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" && t.IMAP != nil {
+		t.Delivery.Addr = t.IMAP.Addr
+		t.Delivery.TLS = t.IMAP.TLS
+	}
 }

@@ -87,6 +87,60 @@ func TestParseTargetErrors(t *testing.T) {
 	}
 }
 
+// TestTargetResolution checks what a target file resolves to: an empty
+// metrics_url is no exporter, and imap-append without addr delivers
+// through the IMAP endpoint.
+func TestTargetResolution(t *testing.T) {
+	tests := []struct {
+		name         string
+		src          string
+		env          map[string]string
+		wantMetrics  string
+		wantDelivery Delivery
+	}{
+		{"empty metrics_url", "target:\n  imap: 127.0.0.1:143\n  delivery: {protocol: lmtp, addr: 127.0.0.1:24}\n  metrics_url: \"\"\n",
+			nil, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: TLSNone}},
+		{"metrics_url from an empty variable", "target:\n  imap: 127.0.0.1:143\n  delivery: {protocol: lmtp, addr: 127.0.0.1:24}\n  metrics_url: \"${M}\"\n",
+			map[string]string{"M": ""}, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: TLSNone}},
+		{"imap-append without addr", "target:\n  imap: {addr: 127.0.0.1:993, tls: implicit}\n  delivery: {protocol: imap-append}\n",
+			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:993", TLS: TLSImplicit}},
+		{"imap-append with its own addr", "target:\n  imap: {addr: 127.0.0.1:993, tls: implicit}\n  delivery: {protocol: imap-append, addr: 127.0.0.1:143}\n",
+			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:143", TLS: TLSNone}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg, err := ParseTarget("t.yaml", []byte(tt.src), envOf(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tg.MetricsURL != tt.wantMetrics || *tg.Delivery != tt.wantDelivery {
+				t.Errorf("metrics_url %q delivery %+v, want %q %+v", tg.MetricsURL, *tg.Delivery, tt.wantMetrics, tt.wantDelivery)
+			}
+		})
+	}
+	// A scenario's own target: block resolves the same way.
+	src := strings.Replace(minimal, "groups:", "target:\n  imap: 127.0.0.1:143\n  delivery: {protocol: imap-append}\n  metrics_url: \"\"\ngroups:", 1)
+	s, err := Parse("s.yaml", []byte(src), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.Target.Delivery; got.Addr != "127.0.0.1:143" || got.Protocol != DeliverIMAPAppend {
+		t.Errorf("scenario target delivery %+v", got)
+	}
+	// Retarget resolves a programmatic target too, without changing it.
+	in := &Target{IMAP: &Endpoint{Addr: "127.0.0.1:143", TLS: TLSStartTLS}, Delivery: &Delivery{Protocol: DeliverIMAPAppend}}
+	c, err := s.Retarget(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *c.Target.Delivery; got.Addr != "127.0.0.1:143" || got.TLS != TLSStartTLS {
+		t.Errorf("retargeted delivery %+v", got)
+	}
+	if in.Delivery.Addr != "" {
+		t.Error("Retarget changed its argument")
+	}
+}
+
 func TestLoadTarget(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
@@ -197,6 +251,11 @@ func TestRetarget(t *testing.T) {
 	}
 	if _, err := s.Retarget(nil); err == nil {
 		t.Error("Retarget(nil) succeeded")
+	}
+	limited := *s
+	limited.Server.MaxCommandsPerSecond = 100
+	if _, err := limited.Retarget(&Target{IMAP: imap, POP3: pop3, Delivery: lmtp}); err == nil || !strings.Contains(err.Error(), "server:") {
+		t.Errorf("Retarget of a scenario with server: = %v, want an error naming server:", err)
 	}
 
 	imapOnly, err := Parse("s.yaml", []byte(minimal), envOf(nil))

@@ -20,6 +20,9 @@ var thresholdMetrics = map[string]struct {
 	"users_converged_ratio": {[]string{"group"}, ratioValue},
 	"error_rate":            {[]string{"protocol"}, ratioValue},
 	"lost_messages":         {nil, countValue},
+	"login_failure_rate":    {[]string{"protocol"}, ratioValue},
+	"delivery_failure_rate": {nil, ratioValue},
+	"delivery_failed":       {[]string{"reason"}, countValue},
 	"convergence_p50":       {[]string{"change"}, durationValue},
 	"convergence_p99":       {[]string{"change"}, durationValue},
 	"p50":                   {nil, durationValue},
@@ -36,6 +39,11 @@ const (
 )
 
 var thresholdProtocols = []string{"imap", "pop3", "smtp", "lmtp"}
+
+// DeliveryReasons are the reasons a delivery of the traffic injector
+// fails, and abandoned for one the run ended before trying (the engine's
+// Delivery* outcomes but ok; docs/report.md, Deliveries).
+var DeliveryReasons = []string{"refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "cancelled", "abandoned"}
 
 var thresholdRE = regexp.MustCompile(`^\s*([a-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*(?:\{([^{}]*)\})?\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$`)
 
@@ -116,6 +124,10 @@ func parseLabels(text, metric string, allowed []string, s *Scenario) (map[string
 		case "change":
 			if !contains(ChangeKinds, v) {
 				return nil, fmt.Errorf("unknown change kind %q; known: %s", v, strings.Join(ChangeKinds, ", "))
+			}
+		case "reason":
+			if !contains(DeliveryReasons, v) {
+				return nil, fmt.Errorf("unknown delivery failure reason %q; known: %s", v, strings.Join(DeliveryReasons, ", "))
 			}
 		case "protocol":
 			if !contains(thresholdProtocols, v) {

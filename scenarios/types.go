@@ -20,8 +20,13 @@ type Scenario struct {
 	// RampUp spreads user starts evenly over this wall time. Default 0.
 	RampUp time.Duration
 	// Settle is the wall time after Duration when people stop acting and
-	// devices keep syncing. Default 10s.
+	// devices keep syncing (with SettleUntil synced: its maximum).
+	// Default 10s.
 	Settle time.Duration
+	// SettleUntil says when settle ends: after Settle (SettleTimer, the
+	// default), or as soon as every device has synced since the changes
+	// it does not show, Settle at most (SettleSynced).
+	SettleUntil SettleUntil
 	// Target is nil when the scenario runs against the embedded server.
 	Target *Target
 	Users  Users
@@ -41,7 +46,37 @@ type Scenario struct {
 	// traffic injector (imaptest lmtp_max_parallel_count): the number of
 	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
+	// ValidityChecksOff is set by "validity_checks: false": a run whose own
+	// measurements are invalid (more than 1% of its deliveries not
+	// delivered, no successful login for a protocol its devices use) then
+	// still exits 0 when its thresholds hold (docs/report.md, Validity).
+	ValidityChecksOff bool
+	// Server configures the embedded server; a scenario with a target
+	// cannot set it.
+	Server ServerSettings
 }
+
+// ServerSettings configure the embedded server (the scenario's server:
+// block).
+type ServerSettings struct {
+	// MaxCommandsPerSecond limits the embedded server to this many commands
+	// per second over all protocols (see MaxCommandsPerSecond in
+	// internal/mailserver/server.go); 0 = no limit.
+	MaxCommandsPerSecond float64
+}
+
+// SettleUntil is when the settle phase ends.
+type SettleUntil string
+
+// The ends of the settle phase.
+const (
+	// SettleTimer ends settle after Scenario.Settle.
+	SettleTimer SettleUntil = "timer"
+	// SettleSynced ends settle as soon as no change waits any longer for
+	// a device: every device shows each change or has completed a sync
+	// since it; after Scenario.Settle at the latest.
+	SettleSynced SettleUntil = "synced"
+)
 
 // TLSMode is how a connection is secured.
 type TLSMode string

@@ -6,6 +6,9 @@
 #   dovecot.sh stop DIR             stop exactly the instance in DIR
 #   dovecot.sh cpu DIR              print "CPU_SECONDS PROCESS_COUNT"
 #   dovecot.sh env DIR              print the KEY=VALUE lines of a running instance
+#   dovecot.sh restart DIR          stop the instance in DIR and start it again
+#   dovecot.sh freeze DIR           SIGSTOP the instance's master and children
+#   dovecot.sh thaw DIR             SIGCONT them
 #
 # Everything (config, sockets, state, log, maildirs) lives under DIR; the
 # system configuration in /etc/dovecot and systemd are not used. Every
@@ -30,13 +33,24 @@
 # descendants, including children they have reaped; take the difference of
 # two readings.
 #
+# restart: stop, then start again in DIR with the ports, users (the
+# passwd-file DIR/etc/users as it is now, entries added since start
+# included) and mail of the last start, read from DIR/env. Prints the new
+# KEY=VALUE lines (a new PID). For fault tests: mail delivered before the
+# restart is still there after it.
+#
+# freeze: SIGSTOP to the master pid from DIR/run/master.pid, then to every
+# process it started (the master first, so it starts no new ones), for
+# fault tests of a server that hangs. thaw: SIGCONT to the master and every
+# process below it. Both act on that process tree only, never by name.
+#
 # Requires: apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd
 set -euo pipefail
 
 PROG=${0##*/}
 
 usage() {
-	echo "usage: $PROG start DIR [NUSERS] | stop DIR | cpu DIR | env DIR" >&2
+	echo "usage: $PROG start DIR [NUSERS] | stop DIR | restart DIR | freeze DIR | thaw DIR | cpu DIR | env DIR" >&2
 	exit 2
 }
 
@@ -331,10 +345,13 @@ cmd_start() {
 	fi
 
 	local i
-	for ((i = 1; i <= NUSERS; i++)); do
-		echo "user$i:{PLAIN}$PASSWORD"
-	done >"$DIR/etc/users.tmp"
-	mv "$DIR/etc/users.tmp" "$DIR/etc/users"
+	# restart keeps the passwd-file as it is (KEEP_USERS, set by cmd_restart)
+	if [ -z "${KEEP_USERS:-}" ] || [ ! -s "$DIR/etc/users" ]; then
+		for ((i = 1; i <= NUSERS; i++)); do
+			echo "user$i:{PLAIN}$PASSWORD"
+		done >"$DIR/etc/users.tmp"
+		mv "$DIR/etc/users.tmp" "$DIR/etc/users"
+	fi
 	chmod 0644 "$DIR/etc/users"
 
 	# one imap/pop3 process per connection: raise the fd limit when allowed
@@ -446,6 +463,57 @@ cmd_stop() {
 	echo "$PROG: stopped the instance in $dir (master pid $master)"
 }
 
+# env_value DIR KEY prints KEY's value from DIR/env.
+env_value() {
+	sed -n "s/^$2=//p" "$1/env" | head -n 1
+}
+
+cmd_restart() {
+	[ $# -eq 1 ] || usage
+	[ -d "$1" ] || die "no directory $1"
+	local dir attempt
+	dir=$(cd "$1" && pwd)
+	[ -s "$dir/env" ] || die "no $dir/env: start an instance in $dir first"
+	local imap pop3 lmtp metrics nusers password
+	imap=$(env_value "$dir" IMAP_PORT)
+	pop3=$(env_value "$dir" POP3_PORT)
+	lmtp=$(env_value "$dir" LMTP_PORT)
+	metrics=$(env_value "$dir" METRICS_PORT)
+	nusers=$(env_value "$dir" NUSERS)
+	password=$(env_value "$dir" PASSWORD)
+	cmd_stop "$dir" >&2
+	# the old listeners' ports may take a moment to be free again
+	for ((attempt = 1; attempt <= 10; attempt++)); do
+		if (IMAP_PORT=$imap POP3_PORT=$pop3 LMTP_PORT=$lmtp METRICS_PORT=$metrics \
+			MAILSIM_PASSWORD=$password KEEP_USERS=y cmd_start "$dir" "$nusers"); then
+			return 0
+		fi
+		sleep 0.5
+	done
+	die "restart of the instance in $dir failed; see $dir/log/dovecot.log"
+}
+
+# signal_tree DIR SIG sends SIG to the master of DIR, then to every process
+# below it.
+signal_tree() {
+	local master p
+	master=$(master_pid "$1") || die "no running instance in $1"
+	kill "-$2" "$master"
+	for p in $(tree "$master" | cut -d' ' -f1); do
+		[ "$p" = "$master" ] || kill "-$2" "$p" 2>/dev/null || true
+	done
+}
+
+cmd_freeze() {
+	[ $# -eq 1 ] || usage
+	signal_tree "$1" STOP
+}
+
+cmd_thaw() {
+	[ $# -eq 1 ] || usage
+	signal_tree "$1" CONT
+}
+
 cmd_cpu() {
 	[ $# -eq 1 ] || usage
 	local master
@@ -467,6 +535,9 @@ shift
 case $sub in
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
+restart) cmd_restart "$@" ;;
+freeze) cmd_freeze "$@" ;;
+thaw) cmd_thaw "$@" ;;
 cpu) cmd_cpu "$@" ;;
 env) cmd_env "$@" ;;
 *) usage ;;

@@ -20,7 +20,7 @@ import (
 // Exit codes of mailsim, documented in the README.
 const (
 	exitOK          = 0 // every threshold held
-	exitThresholds  = 1 // the run finished but a threshold broke
+	exitThresholds  = 1 // the run finished but a threshold broke, or its measurements are invalid
 	exitScenario    = 2 // bad command line or broken scenario
 	exitUnreachable = 3 // a server could not be reached or refused the logins
 	exitFailure     = 4 // anything else that stopped the run

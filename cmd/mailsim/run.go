@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var f runFlags
 	fs := newFlagSet("run", "run FILE|NAME [flags]", stderr)
 	fs.DurationVar(&f.duration, "duration", 0, "override the scenario's duration (active phase, wall clock)")
-	fs.DurationVar(&f.settle, "settle", -1, "override the scenario's settle phase (wall clock; -1 keeps it)")
+	fs.DurationVar(&f.settle, "settle", -1, "override the scenario's settle phase, its maximum with until: synced (wall clock; -1 keeps it)")
 	fs.IntVar(&f.users, "users", 0, "override the scenario's users.count")
 	fs.StringVar(&f.seed, "seed", "", "override the scenario's seed")
 	fs.StringVar(&f.shard, "shard", "", "run shard i of n (\"i/n\"); a user's devices stay in one shard")
@@ -137,12 +138,38 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
 
-	// First signal: stop acting, settle briefly, report. Second: abort.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+
+	// First signal: stop acting, settle briefly, report; before the engine
+	// exists (starting: the target check), abort. Second: abort. The
+	// handler ends with the run (ctx is cancelled when runPlan returns), so
+	// in-process callers leak no goroutine.
+	var running atomic.Pointer[engine.Engine]
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			}
+			if eng := running.Load(); n == 1 && eng != nil {
+				if eng.Status().Phase == engine.PhaseAudit {
+					fmt.Fprintln(stderr, "\nmailsim: stopping: the final audit is reading the server's state (within its budget); press ^C again to abort it")
+				} else {
+					fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
+				}
+				eng.Stop()
+				continue
+			}
+			fmt.Fprintln(stderr, "\nmailsim: aborting")
+			cancel()
+			return
+		}
+	}()
 
 	reg := metrics.NewRegistry()
 	client := metrics.NewClient(reg)
@@ -202,25 +229,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
 	}
 
-	// The signal handler ends with the run (ctx is cancelled when runPlan
-	// returns), so in-process callers leak no goroutine.
-	go func() {
-		for n := 1; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sigs:
-			}
-			if n == 1 {
-				fmt.Fprintln(stderr, "\nmailsim: stopping: people stop acting, devices settle briefly; press ^C again to abort")
-				eng.Stop()
-				continue
-			}
-			fmt.Fprintln(stderr, "\nmailsim: aborting")
-			cancel()
-			return
-		}
-	}()
+	running.Store(eng)
 
 	prog := startProgress(ctx, eng, client, stderr, f.quiet)
 	res, runErr := eng.Run(ctx)
@@ -237,7 +246,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
 	}
 	code := exitOK
-	if len(rep.Failed()) > 0 {
+	if len(rep.Failed()) > 0 || !rep.Valid() {
 		code = exitThresholds
 	}
 	if f.reportPath != "" {

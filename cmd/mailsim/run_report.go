@@ -143,10 +143,25 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Logins:           map[string]report.LoginStat{},
 		Thresholds:       plan.Scenario.Thresholds,
 		Timeline:         tl,
+		Actions:          report.Actions{Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped},
+		Deliveries: report.DeliveryCounts{
+			Attempted: res.Deliveries.Attempted, Delivered: res.Deliveries.Delivered, Failed: res.Deliveries.Failed,
+			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,
+		},
+		ValidityChecksOff: plan.Scenario.ValidityChecksOff,
+		Settle: report.Settle{
+			Until: string(res.Settle.Until), MaxSeconds: res.Settle.Max.Seconds(), WallSeconds: res.Settle.Wall.Seconds(),
+			Ended: string(res.Settle.Ended), ChangesWaiting: res.Settle.Waiting,
+		},
 	}
+	protos := map[scenarios.Protocol]bool{}
 	for _, u := range plan.Users {
 		for _, d := range u.Devices {
 			in.DevicesByProfile[d.Profile.Name]++
+			if !protos[d.Profile.Protocol] {
+				protos[d.Profile.Protocol] = true
+				in.DeviceProtocols = append(in.DeviceProtocols, string(d.Profile.Protocol))
+			}
 		}
 	}
 	if tgt.auditor != nil {
@@ -159,8 +174,12 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		for outcome, n := range pt.Logins {
 			if outcome == "ok" {
 				ls.OK += n
-			} else {
+			} else if n > 0 {
 				ls.Failed += n
+				if ls.FailedBy == nil {
+					ls.FailedBy = map[string]uint64{}
+				}
+				ls.FailedBy[outcome] += n
 			}
 		}
 		in.Logins[proto] = ls

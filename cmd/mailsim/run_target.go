@@ -100,7 +100,8 @@ func openEmbedded(plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Log
 		}
 		return out
 	}})
-	srv = mailserver.New(mailserver.Options{Domain: domain, Logger: log, Recorder: t.server})
+	srv = mailserver.New(mailserver.Options{Domain: domain, Logger: log, Recorder: t.server,
+		MaxCommandsPerSecond: plan.Scenario.Server.MaxCommandsPerSecond})
 	for _, u := range plan.Users {
 		if err := srv.AddUser(u.Username, u.Password); err != nil {
 			srv.Close()

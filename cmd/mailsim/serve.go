@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/metrics"
@@ -38,6 +40,7 @@ func serveMail(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (\"\" = off)")
 	useTLS := fs.Bool("tls", false, "offer STARTTLS and the implicit-TLS listeners with a self-signed certificate")
 	verbose := fs.Bool("v", false, "log protocol diagnostics to stderr")
+	maxCPS := fs.Float64("max-commands-per-second", 0, "limit the server to N commands per second over all protocols; commands past it queue (0 = no limit)")
 	pos, code, stopped := parseFlags(fs, args)
 	if stopped {
 		return code
@@ -48,6 +51,10 @@ func serveMail(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if *users < 0 {
 		fmt.Fprintln(stderr, "mailsim serve: --users must be 0 or more")
+		return exitScenario
+	}
+	if !(*maxCPS >= 0) || math.IsInf(*maxCPS, 1) {
+		fmt.Fprintln(stderr, "mailsim serve: --max-commands-per-second must be a number, 0 or more")
 		return exitScenario
 	}
 	if *password == "" {
@@ -62,8 +69,9 @@ func serveMail(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		level = slog.LevelDebug
 	}
 	opts := mailserver.Options{
-		Domain: *domain,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Domain:               *domain,
+		Logger:               slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		MaxCommandsPerSecond: *maxCPS,
 	}
 	cfg := mailserver.ListenConfig{IMAP: *imapAddr, POP3: *pop3Addr, SMTP: *smtpAddr, LMTP: *lmtpAddr}
 	if *useTLS {
@@ -118,12 +126,21 @@ func serveMail(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		fmt.Fprintf(stdout, "metrics http://%s/metrics\n", maddr)
 	}
-	fmt.Fprintf(stdout, "ready: %d users user1..user%d@%s\n", *users, *users, *domain)
+	limit := ""
+	if *maxCPS > 0 {
+		limit = fmt.Sprintf(", at most %g commands/s", *maxCPS)
+	}
+	fmt.Fprintf(stdout, "ready: %d users user1..user%d@%s%s\n", *users, *users, *domain, limit)
 
 	<-ctx.Done()
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(stderr, "mailsim serve: %v\n", err)
 		return exitFailure
+	}
+	if *maxCPS > 0 {
+		st := srv.LimiterStats()
+		fmt.Fprintf(stdout, "rate limit: %d commands served, %d of them waited %s in all, %d still waiting at shutdown\n",
+			st.Granted, st.Waited, st.WaitTime.Round(time.Millisecond), st.Cancelled)
 	}
 	return exitOK
 }

@@ -99,7 +99,8 @@ func TestServeCommand(t *testing.T) {
 }
 
 func TestServeBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--users", "-1"}, {"--nope"}, {"extra"}} {
+	for _, args := range [][]string{{"--users", "-1"}, {"--nope"}, {"extra"}, {"--max-commands-per-second", "-1"},
+		{"--max-commands-per-second", "NaN"}, {"--max-commands-per-second", "Inf"}, {"--max-commands-per-second", "x"}} {
 		var out, errb strings.Builder
 		if code := serveMail(context.Background(), args, &out, &errb); code != exitScenario {
 			t.Errorf("%v: exit %d, want %d", args, code, exitScenario)
@@ -138,5 +139,72 @@ func TestServeTLS(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestServeRateLimit starts "mailsim serve --max-commands-per-second" and
+// checks that it says so, serves commands, and reports at shutdown how many
+// commands went through the limit.
+func TestServeRateLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- serveMail(ctx, []string{"--imap", "127.0.0.1:0", "--pop3", "", "--smtp", "", "--lmtp", "",
+			"--users", "1", "--max-commands-per-second", "500"}, pw, &stderr)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	addrs := map[string]string{}
+	var ready string
+	for sc.Scan() {
+		if ready = sc.Text(); strings.HasPrefix(ready, "ready") {
+			break
+		}
+		name, addr, _ := strings.Cut(ready, " ")
+		addrs[name] = addr
+	}
+	if !strings.HasSuffix(ready, ", at most 500 commands/s") {
+		t.Fatalf("ready line %q does not state the limit; stderr %s", ready, stderr.String())
+	}
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+
+	conn, err := net.DialTimeout("tcp", addrs["imap"], 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := imapclient.New(conn, nil)
+	if err := c.Login("user1", "pass").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Logout().Wait()
+	c.Close()
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit code %d, stderr %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	// LOGIN, NOOP and LOGOUT, within the burst of 500.
+	want := "rate limit: 3 commands served, 0 of them waited 0s in all, 0 still waiting at shutdown\n"
+	if got := <-rest; got != want {
+		t.Errorf("after shutdown printed %q, want %q", got, want)
 	}
 }

@@ -4,13 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/mailserver"
 )
 
 // The tests in this file run the mailsim binary and interrupt it, as a user
@@ -125,7 +131,13 @@ func (r *runningMailsim) waitPhase(t *testing.T, phase string) {
 // exitLimit, and returns its exit code and how long it ran.
 func (r *runningMailsim) wait(t *testing.T) (int, time.Duration) {
 	t.Helper()
-	timeout := time.NewTimer(exitLimit)
+	return r.waitWithin(t, exitLimit)
+}
+
+// waitWithin is wait with another limit.
+func (r *runningMailsim) waitWithin(t *testing.T, limit time.Duration) (int, time.Duration) {
+	t.Helper()
+	timeout := time.NewTimer(limit)
 	defer timeout.Stop()
 	select {
 	case err := <-r.done:
@@ -142,7 +154,7 @@ func (r *runningMailsim) wait(t *testing.T) (int, time.Duration) {
 		_ = r.cmd.Process.Kill()
 		<-r.done
 		r.exited = true
-		t.Fatalf("mailsim did not exit within %s of the interrupt:\n%s", exitLimit, r.stderrText())
+		t.Fatalf("mailsim did not exit within %s of the interrupt:\n%s", limit, r.stderrText())
 	}
 	return 0, 0
 }
@@ -201,5 +213,165 @@ func TestSignalTwiceAborts(t *testing.T) {
 	}
 	if took >= 30*time.Second {
 		t.Errorf("ran %s after two interrupts: the settle phase was not cut short", took)
+	}
+}
+
+// stallingProxy forwards TCP connections to a backend until stall is set;
+// from then on it accepts new connections and never answers them (a server
+// that stops answering). Every connection ends with the test.
+type stallingProxy struct {
+	ln      net.Listener
+	backend string
+	stall   atomic.Bool
+	stalled atomic.Int64 // connections held without an answer
+	mu      sync.Mutex
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func startStallingProxy(t *testing.T, backend string) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{ln: ln, backend: backend}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *stallingProxy) track(c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conns = append(p.conns, c)
+}
+
+func (p *stallingProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.track(c)
+		// Bounded even if the cleanup never runs.
+		_ = c.SetDeadline(time.Now().Add(2 * exitLimit))
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer c.Close()
+			if p.stall.Load() {
+				p.stalled.Add(1)
+				_, _ = io.Copy(io.Discard, c)
+				return
+			}
+			b, err := net.DialTimeout("tcp", p.backend, 5*time.Second)
+			if err != nil {
+				return
+			}
+			p.track(b)
+			defer b.Close()
+			done := make(chan struct{}, 2)
+			go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+			<-done
+			c.Close()
+			b.Close()
+			<-done
+		}()
+	}
+}
+
+// TestSignalTwiceAbortsFinalAudit: the server stops answering as the run
+// settles, so the final read of its state stalls; a second SIGINT in the
+// final audit makes mailsim exit at once (well before the read's budget,
+// over a minute for quickstart's 6 users), with a report whose users are
+// unchecked.
+func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
+	bin := buildMailsim(t)
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for i := 1; i <= 6; i++ {
+		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startStallingProxy(t, addrs.IMAP)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.yaml")
+	y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: {protocol: lmtp, addr: %q}\n", proxy.ln.Addr().String(), addrs.POP3, addrs.LMTP)
+	if err := os.WriteFile(target, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js := filepath.Join(dir, "r.json")
+	r := startMailsim(t, bin, "run", "quickstart", "--target", target, "--duration", "3s", "--settle", "3s", "--report", js, "--quiet=false")
+	r.waitPhase(t, "settle")
+	proxy.stall.Store(true)
+	r.waitPhase(t, "final")
+	// Bounded wait until the final read is stuck on the stalled server.
+	deadline := time.Now().Add(exitLimit)
+	for proxy.stalled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 2 {
+		if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Not a timing assertion on the abort itself: 30 s only proves it did
+	// not wait out the budget (67 s for 6 users).
+	r.waitWithin(t, 30*time.Second)
+	if stderr := r.stderrText(); !strings.Contains(stderr, "aborting") {
+		t.Errorf("stderr does not say it is aborting:\n%s", stderr)
+	}
+	rep := readReport(t, js)
+	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
+		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
+	}
+}
+
+// TestSignalAbortsTargetCheck: a SIGINT while mailsim still checks a target
+// that does not answer aborts the check (before the run exists there is
+// nothing to stop gracefully).
+func TestSignalAbortsTargetCheck(t *testing.T) {
+	bin := buildMailsim(t)
+	proxy := startStallingProxy(t, "127.0.0.1:1")
+	proxy.stall.Store(true)
+	addr := proxy.ln.Addr().String()
+	target := filepath.Join(t.TempDir(), "target.yaml")
+	y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: {protocol: lmtp, addr: %q}\n", addr, addr, addr)
+	if err := os.WriteFile(target, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startMailsim(t, bin, "run", "quickstart", "--target", target, "--quiet")
+	// Bounded wait until the check is stuck on the stalled server.
+	deadline := time.Now().Add(exitLimit)
+	for proxy.stalled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := r.wait(t)
+	if stderr := r.stderrText(); !strings.Contains(stderr, "aborting") {
+		t.Errorf("stderr does not say it is aborting:\n%s", stderr)
+	}
+	if code == exitOK {
+		t.Errorf("exit %d after an aborted target check", code)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/scenarios"
@@ -57,7 +59,38 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
 		return exitFailure
 	}
+	for _, w := range settleWarnings(s) {
+		fmt.Fprintf(stderr, "mailsim validate: warning: %s\n", w)
+	}
 	return exitOK
+}
+
+// settleWarnings warns when the settle phase, in simulated time, is shorter
+// than the sync cycle of the slowest device profile the groups use: the
+// changes of the last moments then cannot reach that device before the
+// final audit, and show as not-synced-yet.
+func settleWarnings(s *scenarios.Scenario) []string {
+	var slowest time.Duration
+	var name, why string
+	for _, g := range s.Groups {
+		for _, dn := range g.Devices {
+			p := s.Devices[dn]
+			if p == nil {
+				continue
+			}
+			if c, w := clients.SyncCycle(p); c > slowest || c == slowest && dn < name {
+				slowest, name, why = c, dn, w
+			}
+		}
+	}
+	sim := time.Duration(float64(s.Settle) * s.TimeScale)
+	if slowest == 0 || sim >= slowest {
+		return nil
+	}
+	need := time.Duration(math.Ceil(float64(slowest)/s.TimeScale/float64(time.Second))) * time.Second
+	return []string{fmt.Sprintf("settle %s × time_scale %g = %s simulated is shorter than the sync cycle of device profile %q (%s, %s): "+
+		"changes made at the end of the active phase may not reach it; a settle of at least %s lets every device sync once",
+		s.Settle, s.TimeScale, sim, name, slowest, why, need)}
 }
 
 // checkProfiles asks the clients whether they can be every device profile

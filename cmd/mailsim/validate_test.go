@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,50 @@ func TestValidate(t *testing.T) {
 				if n := strings.Count(errb.String(), bad+":"); n != tt.nErrors {
 					t.Errorf("%d error lines, want %d:\n%s", n, tt.nErrors, errb.String())
 				}
+			}
+		})
+	}
+}
+
+// TestValidateSettleWarning: validate warns (and still exits 0) when settle
+// in simulated time is shorter than the slowest device's sync cycle.
+func TestValidateSettleWarning(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	scenario := func(settle, timeScale, devices string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("s%d.yaml", n))
+		y := "version: 1\nname: s\nusers: {count: 2}\nsettle: " + settle + "\ntime_scale: " + timeScale + "\n" +
+			"groups: [{name: g, share: 100%, devices: [" + devices + "], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n" +
+			"devices:\n  slow-phone: {kind: phone, protocol: imap, poll_interval: 30m}\n"
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		file string
+		want string // "" = no warning
+	}{
+		{"fast devices", scenario("10s", "60", "pc-pop3, webmail"), ""},
+		{"phone slower than settle", scenario("10s", "60", "pc-pop3, slow-phone"),
+			`settle 10s × time_scale 60 = 10m0s simulated is shorter than the sync cycle of device profile "slow-phone" (30m0s, poll_interval 30m0s)`},
+		{"settle long enough", scenario("40s", "60", "pc-imap, slow-phone"), ""},
+		{"settle as a mapping", scenario("{max: 20s, until: synced}", "60", "slow-phone"), "at least 30s"},
+		{"pc status interval", scenario("5s", "60", "pc-imap"), `"pc-imap" (30m0s, status_interval 10m0s × 3`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := run([]string{"validate", tt.file}, &out, &errb); code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, errb.String())
+			}
+			got := errb.String()
+			if tt.want == "" && strings.Contains(got, "warning") {
+				t.Errorf("unexpected warning:\n%s", got)
+			}
+			if tt.want != "" && (!strings.Contains(got, "warning: ") || !strings.Contains(got, tt.want)) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, got)
 			}
 		})
 	}

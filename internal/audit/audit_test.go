@@ -343,18 +343,99 @@ func TestReasons(t *testing.T) {
 
 func TestFinalErrors(t *testing.T) {
 	r := newRig("u1", "g", devDef{"pc", "imap", 0})
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
 	r.server.fail = errors.New("connection refused")
-	if _, err := r.a.Final(context.Background(), r.server); err == nil || !errors.Is(err, r.server.fail) {
+	res, err := r.a.Final(context.Background(), r.server)
+	if err == nil || !errors.Is(err, r.server.fail) {
 		t.Errorf("Final with failing truth: err = %v", err)
 	}
+	if res.Users != 1 || res.Delivered != 1 || res.UsersUnchecked != 1 || res.ServerChecked {
+		t.Errorf("Final with failing truth = %+v, want the devices audited, 1 user unchecked", res)
+	}
+	r.server.fail = nil
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.a.Final(ctx, r.server); !errors.Is(err, context.Canceled) {
-		t.Errorf("Final with cancelled ctx: err = %v", err)
+	res, err = r.a.Final(ctx, r.server)
+	if !errors.Is(err, context.Canceled) || res.Users != 1 || res.UsersUnchecked != 1 {
+		t.Errorf("Final with cancelled ctx = %+v, %v", res, err)
 	}
-	res, err := r.a.Final(context.Background(), nil)
-	if err != nil || res.ServerChecked {
+	res, err = r.a.Final(context.Background(), nil)
+	if err != nil || res.ServerChecked || res.UsersUnchecked != 1 {
 		t.Errorf("Final without truth = %+v, %v", res, err)
+	}
+}
+
+// TestServerUnreadable: when one user's server state cannot be read, only
+// that user's changes are classified without it, and lost mail is counted
+// for the others.
+func TestServerUnreadable(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		failUser    string
+		noTruth     bool
+		wantReason  map[string]Reason // by user, of the unconverged delivery
+		wantLost    int
+		wantChecked bool
+		wantErr     bool
+	}{
+		{name: "all read", wantReason: map[string]Reason{"u1": ReasonNotShown, "u2": ReasonNotShown}, wantLost: 2, wantChecked: true},
+		{name: "u2 unreadable", failUser: "u2", wantReason: map[string]Reason{"u1": ReasonNotShown, "u2": ReasonServerUnreadable}, wantLost: 1, wantChecked: true, wantErr: true},
+		{name: "no truth", noTruth: true, wantReason: map[string]Reason{"u1": ReasonServerUnreadable, "u2": ReasonServerUnreadable}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			r.addUser("u2", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			for _, u := range []string{"u1", "u2"} {
+				// m0: on the server and both devices (they read INBOX).
+				r.server.put(u, "<m0>", "INBOX", 0)
+				r.dev[u+"/pc"].put("<m0>", "INBOX", 0)
+				r.dev[u+"/phone"].put("<m0>", "INBOX", 0)
+				// m1: on the server, on the PC, not on the synced phone.
+				r.server.put(u, "<m1>", "INBOX", 0)
+				r.a.Record(Change{User: u, Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+				r.dev[u+"/pc"].put("<m1>", "INBOX", 0)
+				// m2: delivered, then on no device and not on the server.
+				r.a.Record(Change{User: u, Kind: Deliver, MessageID: "<m2>", At: t0, Folder: "INBOX"})
+				r.dev[u+"/pc"].sync(t0.Add(time.Hour))
+				r.dev[u+"/phone"].sync(t0.Add(time.Hour))
+			}
+			r.clock.set(time.Hour)
+			r.server.fail, r.server.failUser = errors.New("stalled"), tt.failUser
+			if tt.failUser == "" {
+				r.server.fail = nil
+			}
+			var truth Truth = r.server
+			if tt.noTruth {
+				truth = nil
+			}
+			res, err := r.a.Final(context.Background(), truth)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("err = %v, want error %v", err, tt.wantErr)
+			}
+			got := map[string]Reason{}
+			for _, ex := range res.Examples {
+				if ex.Change.MessageID == "<m1>" {
+					got[ex.Change.User] = ex.Reason
+				}
+			}
+			if !reflect.DeepEqual(got, tt.wantReason) {
+				t.Errorf("reasons of <m1> by user = %v, want %v", got, tt.wantReason)
+			}
+			wantUnchecked := 0
+			if tt.failUser != "" {
+				wantUnchecked = 1
+			}
+			if tt.noTruth {
+				wantUnchecked = 2
+			}
+			if res.Lost != tt.wantLost || res.UsersUnchecked != wantUnchecked || res.ServerChecked != tt.wantChecked {
+				t.Errorf("lost %d, unchecked %d, server checked %v; want %d, %d, %v",
+					res.Lost, res.UsersUnchecked, res.ServerChecked, tt.wantLost, wantUnchecked, tt.wantChecked)
+			}
+			if res.Users != 2 || res.Delivered != 4 {
+				t.Errorf("users %d delivered %d, want 2 and 4", res.Users, res.Delivered)
+			}
+		})
 	}
 }
 
@@ -502,5 +583,41 @@ func TestExamples(t *testing.T) {
 	}
 	if e := res.Examples[0]; e.Reason != ReasonPOP3LocalOnly || e.Device != "u1/phone" || e.Change.Kind != Read {
 		t.Errorf("example = %+v", e)
+	}
+}
+
+// TestWaitingForSync: a change waits for a device until the device shows
+// it or has completed a sync since the change; changes kept locally never
+// wait.
+func TestWaitingForSync(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(r *rig)
+		want  int
+	}{
+		{"phone never synced", func(r *rig) {}, 1},
+		{"phone synced before the change", func(r *rig) { r.dev["u1/phone"].sync(t0.Add(-time.Minute)) }, 1},
+		{"phone synced since, without it", func(r *rig) { r.dev["u1/phone"].sync(t0.Add(time.Minute)) }, 0},
+		{"phone shows it, not synced", func(r *rig) { r.dev["u1/phone"].put("<m1>", "INBOX", 0) }, 0},
+		{"a local-only change too", func(r *rig) {
+			r.dev["u1/phone"].sync(t0.Add(time.Minute))
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Flags: view.Flagged})
+		}, 0},
+		{"a later change the phone has not synced since", func(r *rig) {
+			r.dev["u1/phone"].sync(t0.Add(time.Minute))
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Flag, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Flags: view.Flagged, Published: true})
+		}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX"})
+			r.dev["u1/pc"].put("<m1>", "INBOX", 0)
+			r.dev["u1/pc"].sync(t0.Add(time.Hour))
+			r.clock.set(time.Hour)
+			tt.setup(r)
+			if got := r.a.WaitingForSync(); got != tt.want {
+				t.Errorf("WaitingForSync = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -208,6 +208,12 @@ func (a *Auditor) mark(u *user) {
 func (a *Auditor) Audit() {
 	a.auditMu.Lock()
 	defer a.auditMu.Unlock()
+	a.auditDirty()
+}
+
+// auditDirty audits the users touched since the last audit. a.auditMu
+// must be held.
+func (a *Auditor) auditDirty() {
 	a.dirtyMu.Lock()
 	batch := a.dirty
 	a.dirty = nil
@@ -215,6 +221,17 @@ func (a *Auditor) Audit() {
 	for _, u := range batch {
 		a.auditUser(u)
 	}
+}
+
+// readViews returns what each device shows now.
+func readViews(devs []DeviceSpec) []view.Snapshot {
+	views := make([]view.Snapshot, len(devs))
+	for i, d := range devs {
+		if d.View != nil {
+			views[i] = d.View()
+		}
+	}
+	return views
 }
 
 // auditUser examines one user and returns the views it read with the
@@ -227,12 +244,7 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 	u.inbox = nil
 	u.mu.Unlock()
 
-	views := make([]view.Snapshot, len(spec.Devices))
-	for i, d := range spec.Devices {
-		if d.View != nil {
-			views[i] = d.View()
-		}
-	}
+	views := readViews(spec.Devices)
 	now := a.now()
 
 	var d delta
@@ -458,4 +470,43 @@ func (k *kindAgg) addLive(r Reason, n int) {
 	if k.unconverged[r] == 0 {
 		delete(k.unconverged, r)
 	}
+}
+
+// WaitingForSync audits the users touched since the last audit, then
+// counts the changes that have not converged and wait for a device that
+// has not completed a sync since the change, from the current views of the
+// users with pending changes. Changes kept locally (pop3-local-only) never
+// reach the other devices and are not counted. 0 means every device has
+// synced since every change it does not show: syncing longer changes
+// nothing.
+func (a *Auditor) WaitingForSync() int {
+	a.auditMu.Lock()
+	defer a.auditMu.Unlock()
+	a.auditDirty()
+	a.usersMu.RLock()
+	users := slices.Clone(a.order)
+	a.usersMu.RUnlock()
+	n := 0
+	for _, u := range users {
+		if len(u.pending) == 0 {
+			continue
+		}
+		u.mu.Lock()
+		spec := u.spec
+		u.mu.Unlock()
+		views := readViews(spec.Devices)
+		for _, p := range u.pending {
+			if liveReason(p, spec.Devices, views) == ReasonPOP3LocalOnly {
+				continue
+			}
+			for _, id := range p.waiting {
+				i := deviceIndex(spec.Devices, id)
+				if i >= 0 && !p.shownBy(views[i]) && views[i].Synced.Before(p.c.At) {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
 }

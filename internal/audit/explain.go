@@ -59,9 +59,10 @@ func divergentMessages(views []view.Snapshot) []divergentMessage {
 }
 
 // changelessReason says why message d diverges when no pending change is
-// about it, from the views and the server's state (nil: unknown): the
-// first reason in Reasons over the devices that differ, or
-// ReasonUnexplained when any of them differs for no known cause.
+// about it, from the views and the server's state (nil: not read, and then
+// what only the server could tell is ReasonServerUnreadable): the first
+// reason in Reasons over the devices that differ, or ReasonUnexplained when
+// any of them differs for no known cause.
 func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server *view.Snapshot, d divergentMessage) Reason {
 	var sm view.Message
 	onServer := false
@@ -101,7 +102,7 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 		case !shown:
 			r = missingReason(v, server, folder)
 		case server == nil:
-			continue // shown, and nothing to compare with
+			r = ReasonServerUnreadable // shown, and nothing says which device is right
 		case m.Folder != sm.Folder:
 			if showsServerFolder(v, *server, sm.Folder) {
 				return ReasonUnexplained
@@ -129,14 +130,16 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 }
 
 // missingReason says why device view v does not show a message the server
-// has in folder (server nil: unknown).
+// has in folder (server nil: not read).
 func missingReason(v view.Snapshot, server *view.Snapshot, folder string) Reason {
 	switch {
 	case v.Synced.IsZero():
 		return ReasonNotSyncedYet
 	case v.Window > 0 && folder == "INBOX" && countFolder(v, "INBOX") >= v.Window:
 		return ReasonOutsideWindow
-	case server != nil && !showsServerFolder(v, *server, folder):
+	case server == nil:
+		return ReasonServerUnreadable
+	case !showsServerFolder(v, *server, folder):
 		return ReasonFolderNotSynced
 	}
 	return ReasonUnexplained

@@ -58,10 +58,11 @@ func TestDivergenceExplained(t *testing.T) {
 		}, want: map[Reason]int{ReasonUnexplained: 2}},
 		{name: "no server state", devs: imap2, noTruth: true, setup: func(r *rig) {
 			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
-		}, want: map[Reason]int{ReasonUnexplained: 1}, wantListed: []UnexplainedMessage{{
-			User: "u1", MessageID: "<m1>", Dimensions: []string{"flags"},
-			Shown: map[string]string{"u1/pc": `INBOX (\Seen)`, "u1/phone": "INBOX ()"},
-		}}},
+			r.dev["u1/phone"].del("<m2>")
+		}, want: map[Reason]int{ReasonServerUnreadable: 2}},
+		{name: "no server state, out of the phone's window", devs: []devDef{{"pc", "imap", 0}, {"phone", "imap", 2}}, noTruth: true, setup: func(r *rig) {
+			r.dev["u1/phone"].del("<m1>")
+		}, want: map[Reason]int{ReasonOutsideWindow: 1}},
 		{name: "POP3 download marks the server's copy seen", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.server.put("u1", "<m1>", "INBOX", view.Seen)
 			r.dev["u1/phone"].put("<m1>", "INBOX", view.Seen)

@@ -68,12 +68,14 @@ func (c *fakeClock) set(d time.Duration) {
 }
 
 // fakeServer is a server truth: per user, messages by ID. drop, if set,
-// is a Message-ID it "loses" (a broken server).
+// is a Message-ID it "loses" (a broken server); fail fails every read,
+// or only the reads of failUser when that is set.
 type fakeServer struct {
-	mu    sync.Mutex
-	users map[string]map[string]view.Message
-	drop  string
-	fail  error
+	mu       sync.Mutex
+	users    map[string]map[string]view.Message
+	drop     string
+	fail     error
+	failUser string
 }
 
 func newFakeServer() *fakeServer { return &fakeServer{users: map[string]map[string]view.Message{}} }
@@ -99,7 +101,7 @@ func (s *fakeServer) UserState(ctx context.Context, user string) (view.Snapshot,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fail != nil {
+	if s.fail != nil && (s.failUser == "" || s.failUser == user) {
 		return view.Snapshot{}, fmt.Errorf("fake server: %w", s.fail)
 	}
 	m := maps.Clone(s.users[user])

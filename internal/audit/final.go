@@ -91,16 +91,21 @@ type Result struct {
 	// Examples lists, for each change kind and reason, up to
 	// MaxExamples unconverged changes, to look into.
 	Examples []Example
-	// ServerChecked is false when Final ran without a Truth: lost mail was
-	// then not counted and reasons that need the server's state were not
-	// looked for.
+	// ServerChecked is false when Final ran without a Truth, or when the
+	// state of no user could be read: lost mail was then not counted and
+	// reasons that need the server's state were not looked for.
 	ServerChecked bool
+	// UsersUnchecked counts the users whose server state was not read
+	// (every user without a Truth). Their lost mail is not counted (Lost
+	// is then a lower bound) and their unconverged changes get no reason
+	// that needs the server's state (ReasonServerUnreadable instead).
+	UsersUnchecked int
 	// DivergentByReason explains every divergent message of Overall once:
 	// under the first reason in Reasons of the unconverged changes to it,
 	// or, when no change to it is pending, under the cause the views and
 	// the server's state show (deleted-from-server, kept-locally,
-	// not-synced-yet, outside-window, folder-not-synced, flags-not-synced),
-	// or else under ReasonUnexplained. Its counts sum to
+	// not-synced-yet, outside-window, folder-not-synced, flags-not-synced,
+	// server-unreadable), or else under ReasonUnexplained. Its counts sum to
 	// Overall.Divergent.
 	DivergentByReason map[Reason]int
 	// Unexplained lists the first MaxUnexplainedListed divergent messages
@@ -110,8 +115,12 @@ type Result struct {
 
 // Final audits every user one last time, reads each user's server state
 // from truth (nil: none), classifies every change that did not converge and
-// counts lost mail. It returns an error when ctx ends or truth fails. Final
-// does not consume the pending changes: calling it again re-examines them.
+// counts lost mail. A user whose state truth cannot read (or whose read
+// ctx no longer allows) is audited without it and counted in
+// Result.UsersUnchecked; the other users are audited normally. The error
+// then says how many users were not read and why the first was not; the
+// Result is complete either way. Final does not consume the pending
+// changes: calling it again re-examines them.
 func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 	a.auditMu.Lock()
 	defer a.auditMu.Unlock()
@@ -125,9 +134,9 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 	res := Result{
 		Groups:            make(map[string]GroupResult),
 		Convergence:       make(map[ChangeKind]KindResult),
-		ServerChecked:     truth != nil,
 		DivergentByReason: make(map[Reason]int),
 	}
+	var firstErr error
 	type extra struct {
 		unconverged map[ChangeKind]map[Reason]int
 		lost        int
@@ -135,17 +144,13 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 	byGroup := make(map[string]*extra)
 	examples := make(map[kindReason]int)
 	for _, u := range users {
-		if err := ctx.Err(); err != nil {
-			return Result{}, fmt.Errorf("audit: %w", err)
-		}
 		devs, views := a.auditUser(u)
-		var server *view.Snapshot
-		if truth != nil {
-			s, err := truth.UserState(ctx, u.name)
-			if err != nil {
-				return Result{}, fmt.Errorf("audit: server state of %s: %w", u.name, err)
-			}
-			server = &s
+		server, err := userState(ctx, truth, u.name)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if server == nil {
+			res.UsersUnchecked++
 		}
 		res.Users++
 		res.Devices += len(devs)
@@ -201,6 +206,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 		res.Delivered += u.delivered
 		res.Sent += u.sent
 	}
+	res.ServerChecked = truth != nil && (res.UsersUnchecked < res.Users || res.Users == 0)
 	sort.Slice(res.LostMessages, func(i, j int) bool {
 		x, y := res.LostMessages[i], res.LostMessages[j]
 		if x.User != y.User {
@@ -270,7 +276,26 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 		slices.Sort(kr.Lags)
 		res.Convergence[k] = kr
 	}
+	if firstErr != nil {
+		return res, fmt.Errorf("audit: server state of %d of %d users not read: %w", res.UsersUnchecked, res.Users, firstErr)
+	}
 	return res, nil
+}
+
+// userState reads one user's server state from truth; nil without a truth
+// or when the read fails (the error says why) or ctx has ended.
+func userState(ctx context.Context, truth Truth, user string) (*view.Snapshot, error) {
+	if truth == nil {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("server state of %s: %w", user, err)
+	}
+	s, err := truth.UserState(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("server state of %s: %w", user, err)
+	}
+	return &s, nil
 }
 
 func sortedKeys(m map[string]struct{}) []string {
@@ -341,7 +366,9 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		return ReasonNotSyncedYet
 	}
 	if server == nil {
-		return ReasonNotShown
+		// Without the server's state, a synced device that misses the
+		// change is not blamed on the device.
+		return ReasonServerUnreadable
 	}
 	if !shown {
 		if v.Window > 0 && sm.Folder == "INBOX" && countFolder(v, "INBOX") >= v.Window {

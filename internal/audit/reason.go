@@ -40,6 +40,12 @@ const (
 	// the message, but without the flags the server has (POP3 has no
 	// flags).
 	ReasonFlagsNotSynced Reason = "flags-not-synced"
+	// ReasonServerUnreadable: the device synced after the change, but the
+	// server's state of the user could not be read at the end (no IMAP
+	// endpoint, the read failed or ran out of time, or the run was
+	// aborted), so nothing tells whether the device or the server is at
+	// fault.
+	ReasonServerUnreadable Reason = "server-unreadable"
 	// ReasonNotShown: the device synced after the change and the server
 	// has it, yet the device does not show it: a finding about the device.
 	ReasonNotShown Reason = "not-shown"
@@ -62,7 +68,7 @@ const (
 var Reasons = []Reason{
 	ReasonPOP3LocalOnly, ReasonLost, ReasonDeletedFromServer, ReasonKeptLocally,
 	ReasonServerDisagrees, ReasonNotSyncedYet, ReasonOutsideWindow, ReasonFolderNotSynced,
-	ReasonFlagsNotSynced, ReasonNotShown, ReasonSuperseded, ReasonUnexplained, ReasonPending,
+	ReasonFlagsNotSynced, ReasonServerUnreadable, ReasonNotShown, ReasonSuperseded, ReasonUnexplained, ReasonPending,
 }
 
 func reasonRank(r Reason) int {

@@ -77,6 +77,54 @@ func (i *Instance) Stop() error {
 	return err
 }
 
+// Restart stops the instance and starts it again in the same directory,
+// on the same ports, with the same passwd-file and maildirs
+// ("scripts/dovecot.sh restart"): mail delivered before stays. It updates
+// PID; it must not run concurrently with reads of PID or with another
+// Restart, Freeze or Thaw of the same instance.
+func (i *Instance) Restart() error {
+	out, err := runScript(i.script, portFreeEnv(), "restart", i.Dir)
+	if err != nil {
+		return err
+	}
+	n, err := parseEnv(out)
+	if err != nil {
+		return fmt.Errorf("dovecot restart %s: %w", i.Dir, err)
+	}
+	if n.IMAP != i.IMAP || n.POP3 != i.POP3 || n.LMTP != i.LMTP || n.MetricsURL != i.MetricsURL {
+		return fmt.Errorf("dovecot restart %s: listeners moved from %s %s %s %s to %s %s %s %s", i.Dir,
+			i.IMAP, i.POP3, i.LMTP, i.MetricsURL, n.IMAP, n.POP3, n.LMTP, n.MetricsURL)
+	}
+	i.PID = n.PID
+	return nil
+}
+
+// Freeze stops the instance's master and every process it started with
+// SIGSTOP ("scripts/dovecot.sh freeze"): connections stay open and nothing
+// answers. It returns thaw, which resumes them with SIGCONT and may be
+// called more than once; thaw is also registered with tb.Cleanup, so the
+// instance is resumed (and then stopped by Start's cleanup) whatever the
+// test does. Freeze may be called from any goroutine.
+func (i *Instance) Freeze(tb testing.TB) (thaw func() error, err error) {
+	// Registered first: a freeze that fails half-way is resumed too.
+	thaw = func() error {
+		_, err := runScript(i.script, nil, "thaw", i.Dir)
+		return err
+	}
+	tb.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(i.Dir, "run", "master.pid")); err != nil {
+			return // stopped already: nothing to resume
+		}
+		if err := thaw(); err != nil {
+			tb.Errorf("dovecottest: %v", err)
+		}
+	})
+	if _, err := runScript(i.script, nil, "freeze", i.Dir); err != nil {
+		return thaw, err
+	}
+	return thaw, nil
+}
+
 // Start starts a private instance with users user1..userN in t.TempDir()
 // and stops it in t.Cleanup. It skips the test when Dovecot is not
 // installed or the test does not run as root (outside CI), and fails it

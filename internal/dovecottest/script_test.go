@@ -1,12 +1,17 @@
 package dovecottest
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 )
 
 // TestStopStopsOnlyItsInstance runs two instances at once and checks that
@@ -58,7 +63,10 @@ func TestScriptRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{"no command", nil, nil, "usage"},
-		{"unknown command", nil, []string{"restart", dir}, "usage"},
+		{"unknown command", nil, []string{"reload", dir}, "usage"},
+		{"restart of nothing", nil, []string{"restart", dir}, "start an instance"},
+		{"freeze of nothing", nil, []string{"freeze", dir}, "no running instance"},
+		{"thaw of nothing", nil, []string{"thaw", dir}, "no running instance"},
 		{"start without dir", nil, []string{"start"}, "usage"},
 		{"users not a number", nil, []string{"start", dir, "ten"}, "NUSERS must be a number"},
 		{"bad port", []string{"IMAP_PORT=http"}, []string{"start", dir, "1"}, "bad port"},
@@ -97,4 +105,93 @@ func TestStartTwiceInOneDirFails(t *testing.T) {
 	if _, err := inst.CPU(); err != nil {
 		t.Errorf("the first instance is gone: %v", err)
 	}
+}
+
+// TestRestartKeepsPortsUsersAndMail delivers a message to a user added to
+// the passwd-file after start, restarts the instance, and finds the same
+// listeners, a new master, the user and the message.
+func TestRestartKeepsPortsUsersAndMail(t *testing.T) {
+	t.Parallel()
+	inst := Start(t, 1)
+	passwd := filepath.Join(inst.Dir, "etc", "users")
+	f, err := os.OpenFile(passwd, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("extra:{PLAIN}" + inst.Password + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lc := smtp.NewClientLMTP(Dial(t, inst.LMTP))
+	msg := "Message-ID: <restart@test>\r\nSubject: kept\r\n\r\nbody\r\n"
+	if err := lc.SendMail("x@example.net", []string{"extra@example.com"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	lc.Close()
+
+	before := *inst
+	if err := inst.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if inst.PID == before.PID {
+		t.Errorf("master pid %d unchanged: not restarted", inst.PID)
+	}
+	if inst.IMAP != before.IMAP || inst.LMTP != before.LMTP {
+		t.Errorf("listeners moved: %s %s -> %s %s", before.IMAP, before.LMTP, inst.IMAP, inst.LMTP)
+	}
+	c := imapclient.New(Dial(t, inst.IMAP), nil)
+	defer c.Close()
+	if err := c.Login("extra", inst.Password).Wait(); err != nil {
+		t.Fatalf("user added before the restart: %v", err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages != 1 {
+		t.Errorf("INBOX holds %d messages after the restart, want the 1 delivered before", sel.NumMessages)
+	}
+	if err := c.Logout().Wait(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestFreezeThaw freezes an instance: a new connection gets no greeting
+// while frozen, and gets it after thaw.
+func TestFreezeThaw(t *testing.T) {
+	t.Parallel()
+	inst := Start(t, 1)
+	thaw, err := inst.Freeze(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Dial(t, inst.IMAP) // the kernel completes the handshake
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	var b [64]byte
+	if n, err := c.Read(b[:]); n != 0 || !isTimeout(err) {
+		t.Fatalf("frozen Dovecot answered: %q, %v", b[:n], err)
+	}
+	if err := thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(IOTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "* OK") {
+		t.Fatalf("greeting after thaw: %q, %v", line, err)
+	}
+	if err := thaw(); err != nil {
+		t.Errorf("second thaw: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

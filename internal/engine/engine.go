@@ -29,6 +29,13 @@ type Observer interface {
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)
+	// DeliveryAttempt counts one try of the injector to deliver a message
+	// to one recipient, by delivery protocol and outcome (one of
+	// DeliveryOutcomes but abandoned).
+	DeliveryAttempt(via, outcome string)
+	// DeliveryDone counts how one delivery to one recipient ended, after
+	// its retries: ok, a failure reason, or abandoned.
+	DeliveryDone(via, outcome string)
 	// Sent counts one message a device sent, by the submitting protocol.
 	Sent(protocol string)
 }
@@ -66,6 +73,9 @@ type Options struct {
 	OnAudit func()
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
+	// FinalBudget, if positive, replaces the budget of the final audit
+	// (the default derives it from the number of users, see finalBudget).
+	FinalBudget time.Duration
 	// Trace, if set, is called for every delivery and every action, from
 	// the goroutine that did it (for tests, debugging and logs). It must be
 	// cheap and safe for concurrent use.
@@ -129,6 +139,8 @@ type Status struct {
 	Sent         int64
 	Actions      int64
 	ActionErrors int64
+	// ActionsDropped counts actions people gave up after every try failed.
+	ActionsDropped int64
 }
 
 // Result is what a finished run produced.
@@ -140,9 +152,51 @@ type Result struct {
 	Devices   int
 	Delivered int64
 	Sent      int64
-	Audit     audit.Result
+	// Deliveries counts the injector's deliveries by outcome.
+	Deliveries DeliveryStats
+	Audit      audit.Result
+	// Actions counts the people's actions that succeeded, ActionErrors
+	// the tries that failed with an error (a message not yet on the device
+	// in hand is not one; a failed action is tried again later) and
+	// ActionsDropped the actions given up after every try failed.
+	Actions, ActionErrors, ActionsDropped int64
 	// Interrupted is true when the run was stopped early.
 	Interrupted bool
+	// Settle is how the settle phase went.
+	Settle SettleOutcome
+}
+
+// SettleEnd says how the settle phase ended.
+type SettleEnd string
+
+// The ends of the settle phase.
+const (
+	// SettleEndTimer: settle lasted its time (until: timer).
+	SettleEndTimer SettleEnd = "timer"
+	// SettleEndSynced: no change waited any longer for a device that had
+	// not synced since (until: synced).
+	SettleEndSynced SettleEnd = "synced"
+	// SettleEndMax: until synced, but the maximum came first.
+	SettleEndMax SettleEnd = "max"
+	// SettleEndAborted: the run was aborted (its context ended).
+	SettleEndAborted SettleEnd = "aborted"
+	// SettleEndNone: no settle (a maximum of 0).
+	SettleEndNone SettleEnd = "none"
+)
+
+// SettleOutcome is how the settle phase went.
+type SettleOutcome struct {
+	// Until is the scenario's settle end; Max its maximum (wall time),
+	// shortened after Stop.
+	Until scenarios.SettleUntil
+	Max   time.Duration
+	// Wall is how long settle lasted, from when people stopped and the
+	// last deliveries were done.
+	Wall  time.Duration
+	Ended SettleEnd
+	// Waiting counts the changes that still waited for a device to sync
+	// when settle ended (until synced only).
+	Waiting int
 }
 
 // Engine runs one plan once.
@@ -166,6 +220,8 @@ type Engine struct {
 	sent         atomic.Int64
 	actions      atomic.Int64
 	actionErrors atomic.Int64
+	// actionsDropped counts actions people gave up after maxTries.
+	actionsDropped atomic.Int64
 }
 
 // ErrNoPlan is returned by New without a plan.
@@ -282,6 +338,8 @@ func (e *Engine) Status() Status {
 		Sent:         e.sent.Load(),
 		Actions:      e.actions.Load(),
 		ActionErrors: e.actionErrors.Load(),
+		// Actions given up.
+		ActionsDropped: e.actionsDropped.Load(),
 	}
 }
 
@@ -296,8 +354,12 @@ func (e *Engine) Stop() {
 const stoppedEarlySettle = 3 * time.Second
 
 // Run runs the plan: ramp-up, the active phase, settle and the final audit.
-// Cancelling ctx aborts at once (devices are closed, the final audit still
-// runs on what was seen); Stop ends the run gracefully.
+// Cancelling ctx aborts at once, in every phase: devices are closed, the
+// reading of the server's state stops, and the final audit still runs on
+// what the devices show (the users whose state was not read are counted in
+// Result.Audit.UsersUnchecked). Stop ends the run gracefully. Reading the
+// server's state at the end has a budget (finalBudget); the error then
+// says how many users were not read.
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	s := e.plan.Scenario
 	duration := e.plan.Duration
@@ -380,14 +442,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	<-startUsers
 	actWG.Wait()
 	e.inj.drain(ctx)
-	if ctx.Err() == nil && settle > 0 {
-		t := time.NewTimer(settle)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
+	settled := e.settle(ctx, settle, s.SettleUntil)
 
 	// Stop devices, then audit what they show.
 	e.phase.Store(PhaseAudit)
@@ -407,31 +462,109 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Devices:     e.deviceTotal(),
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
+		Deliveries:  e.inj.finish(),
 		Interrupted: interrupted || ctx.Err() != nil,
+		Settle:      settled,
 	}
-	finalCtx, cancel := context.WithTimeout(context.Background(), finalAuditTimeout)
+	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
+	// Reading the server's state has a budget and ends with ctx (a second
+	// ^C): a server that stops answering delays the report by the budget at
+	// most. Users whose state was not read are audited on their devices
+	// alone (audit.Result.UsersUnchecked).
+	budget := e.o.FinalBudget
+	if budget <= 0 {
+		budget = finalBudget(len(e.users))
+	}
+	readCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	// Without the server's state the audit still compares the devices;
-	// lost mail is then not counted (Result.Audit.ServerChecked false).
 	var truth audit.Truth
 	var truthErr error
 	if e.o.Truth != nil {
 		var cached cachedTruth
-		if cached, truthErr = e.readTruth(finalCtx); truthErr == nil {
-			truth = cached
-		}
+		cached, truthErr = e.readTruth(readCtx)
+		truth = cached
 	}
-	ar, err := e.auditor.Final(finalCtx, truth)
+	// The cached state is in memory: the audit itself needs no deadline,
+	// and must run even when ctx has ended, on what the devices show.
+	ar, err := e.auditor.Final(context.WithoutCancel(ctx), truth)
 	res.Audit = ar
 	e.phase.Store(PhaseDone)
-	if err = errors.Join(truthErr, err); err != nil {
+	if truthErr != nil {
+		// Final's error only repeats that some users were not read.
+		err = truthErr
+	}
+	if err != nil {
 		return res, fmt.Errorf("final audit: %w", err)
 	}
 	return res, nil
 }
 
-// finalAuditTimeout bounds reading the server's truth at the end.
-const finalAuditTimeout = 5 * time.Minute
+// settle lets devices sync for at most limit (wall time); until synced, it
+// ends as soon as no change waits for a device that has not synced since
+// the change (audit.Auditor.WaitingForSync), looked at every audit
+// interval.
+func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenarios.SettleUntil) (out SettleOutcome) {
+	out = SettleOutcome{Until: until, Max: limit}
+	if until == "" {
+		out.Until = scenarios.SettleTimer
+	}
+	start := time.Now()
+	defer func() { out.Wall = time.Since(start) }()
+	switch {
+	case ctx.Err() != nil:
+		out.Ended = SettleEndAborted
+		return out
+	case limit <= 0:
+		out.Ended = SettleEndNone
+		return out
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	var tick <-chan time.Time
+	if out.Until == scenarios.SettleSynced {
+		tk := time.NewTicker(max(e.plan.Scenario.Audit, minSettlePoll))
+		defer tk.Stop()
+		tick = tk.C
+	}
+	for {
+		select {
+		case <-t.C:
+			out.Ended = SettleEndTimer
+			if tick != nil {
+				out.Ended, out.Waiting = SettleEndMax, e.auditor.WaitingForSync()
+			}
+			return out
+		case <-ctx.Done():
+			out.Ended = SettleEndAborted
+			return out
+		case <-tick:
+			if out.Waiting = e.auditor.WaitingForSync(); out.Waiting == 0 {
+				out.Ended = SettleEndSynced
+				return out
+			}
+		}
+	}
+}
+
+// minSettlePoll bounds how often an until-synced settle looks.
+const minSettlePoll = 100 * time.Millisecond
+
+// The final audit's budget: finalBudget(users) = finalBudgetBase +
+// finalBudgetPerBatch × ⌈users / truthWorkers⌉, at most finalBudgetMax.
+// The base lets one user's read use all its attempts; each batch of users
+// read in parallel adds a little. docs/report.md documents the formula.
+const (
+	finalBudgetBase     = truthAttempts*truthAttemptTimeout + 5*time.Second
+	finalBudgetPerBatch = 2 * time.Second
+	finalBudgetMax      = 10 * time.Minute
+)
+
+// finalBudget is the wall time the final audit may spend reading the
+// server's state of users users.
+func finalBudget(users int) time.Duration {
+	batches := (max(users, 0) + truthWorkers - 1) / truthWorkers
+	return min(finalBudgetBase+time.Duration(batches)*finalBudgetPerBatch, finalBudgetMax)
+}
 
 func (e *Engine) deviceTotal() int {
 	n := 0
@@ -472,3 +605,6 @@ type discardObserver struct{}
 func (discardObserver) Action(string, string) {}
 func (discardObserver) Delivered(string)      {}
 func (discardObserver) Sent(string)           {}
+
+func (discardObserver) DeliveryAttempt(string, string) {}
+func (discardObserver) DeliveryDone(string, string)    {}

@@ -331,6 +331,9 @@ devices:
 	if res.Delivered == 0 || rec.count("imap APPEND") == 0 {
 		t.Fatalf("delivered %d, APPENDs %d; want mail put on the server by APPEND", res.Delivered, rec.count("imap APPEND"))
 	}
+	if d := res.Deliveries; d.Attempted == 0 || d.Delivered != d.Attempted || d.FailedTotal() != 0 || d.Abandoned != 0 {
+		t.Errorf("deliveries %+v, want every attempted delivery delivered", d)
+	}
 	if n := rec.count("lmtp DATA") + rec.count("smtp DATA"); n != 0 {
 		t.Errorf("%d LMTP/SMTP DATA commands with delivery imap-append and no submission", n)
 	}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
@@ -40,8 +39,74 @@ type delivery struct {
 	arrival time.Time
 }
 
+// Delivery outcomes: how one try, or in the end one delivery, to one
+// recipient went. DeliveryOK is success; the others are the reasons a
+// delivery failed (docs/report.md, "Deliveries").
+const (
+	DeliveryOK = "ok"
+	// DeliveryRefused: the connection was refused or the host unreachable.
+	DeliveryRefused = "refused"
+	// DeliveryTimeout: a connect, reply or write deadline passed.
+	DeliveryTimeout = "timeout"
+	// DeliveryTLS: the TLS handshake failed.
+	DeliveryTLS = "tls"
+	// DeliveryAuth: imap-append's login was refused.
+	DeliveryAuth = "auth"
+	// Delivery4xx and Delivery5xx: the LMTP/SMTP server answered a
+	// temporary or permanent error (greeting, MAIL, RCPT or DATA).
+	Delivery4xx = "4xx"
+	Delivery5xx = "5xx"
+	// DeliveryNo: the IMAP server answered APPEND with NO or BAD.
+	DeliveryNo = "no"
+	// DeliveryError: anything else, e.g. a garbage or oversized reply, a
+	// connection closed mid-transaction.
+	DeliveryError = "error"
+	// DeliveryCancelled: the run was aborted during the try.
+	DeliveryCancelled = "cancelled"
+	// DeliveryAbandoned: the run ended before the delivery was tried
+	// (a final outcome only, never a try's).
+	DeliveryAbandoned = "abandoned"
+)
+
+// DeliveryOutcomes lists every delivery outcome, DeliveryOK first.
+func DeliveryOutcomes() []string {
+	return []string{DeliveryOK, DeliveryRefused, DeliveryTimeout, DeliveryTLS, DeliveryAuth, Delivery4xx, Delivery5xx,
+		DeliveryNo, DeliveryError, DeliveryCancelled, DeliveryAbandoned}
+}
+
+// DeliveryStats counts the injector's deliveries (inbound mail, and the
+// devices' sent mail when the injector plays the MTA), one per recipient:
+// a message to two simulated users is two deliveries. Every delivery
+// handed to the injector ends delivered, failed or abandoned, so
+// Attempted == Delivered + sum(Failed) once the run is over.
+type DeliveryStats struct {
+	// Attempted counts deliveries tried at least once.
+	Attempted int64
+	// Delivered counts deliveries the server accepted.
+	Delivered int64
+	// Failed counts deliveries whose last try failed, by reason (the
+	// Delivery* outcomes other than ok and abandoned).
+	Failed map[string]int64
+	// Retries counts tries beyond the first (see injector.tries).
+	Retries int64
+	// Abandoned counts deliveries never tried because the run ended.
+	Abandoned int64
+}
+
+// FailedTotal is the number of failed deliveries, over every reason.
+func (s DeliveryStats) FailedTotal() int64 {
+	var n int64
+	for _, v := range s.Failed {
+		n += v
+	}
+	return n
+}
+
 // injector puts inbound mail on the server through target.delivery (LMTP,
-// SMTP or IMAP APPEND) with a few parallel connections, like an MTA.
+// SMTP or IMAP APPEND) with a few parallel connections, like an MTA. Like
+// an MTA it retries a delivery that failed temporarily (connection refused
+// or lost, timeout, 4xx), but only briefly: mailsim measures the server, so
+// an outage must show as failed deliveries, not vanish in a long queue.
 type injector struct {
 	e        *Engine
 	workers  int
@@ -50,24 +115,39 @@ type injector struct {
 	// idle gets a token whenever inflight drops to zero (see drain).
 	idle    chan struct{}
 	timeout time.Duration
+	// tries bounds the tries of one delivery; backoff is the wait before
+	// the first retry, doubled before each further one.
+	tries   int
+	backoff time.Duration
+
+	mu    sync.Mutex
+	stats DeliveryStats
 }
 
 // injectorQueue bounds deliveries waiting for a connection; people block
 // (back-pressure) when it is full.
 const injectorQueue = 4096
 
+// Retries of temporary delivery failures: 3 tries, 0.5 s then 1 s apart.
+const (
+	deliveryTries   = 3
+	deliveryBackoff = 500 * time.Millisecond
+)
+
 func newInjector(e *Engine, workers int) *injector {
 	return &injector{e: e, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second}
+		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff,
+		stats: DeliveryStats{Failed: map[string]int64{}}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
-// full, until ctx ends.
+// full, until ctx ends (the delivery is then abandoned).
 func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.inflight.Add(1)
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
+		in.abandon(d)
 		in.done()
 	}
 }
@@ -80,6 +160,40 @@ func (in *injector) done() {
 		default:
 		}
 	}
+}
+
+// abandon counts the recipients of a delivery that was never tried.
+func (in *injector) abandon(d delivery) {
+	via := in.via()
+	for range d.rcpts {
+		in.e.o.Observer.DeliveryDone(via, DeliveryAbandoned)
+	}
+	in.mu.Lock()
+	in.stats.Abandoned += int64(len(d.rcpts))
+	in.mu.Unlock()
+}
+
+// finish counts the deliveries still queued as abandoned and returns the
+// stats. Call it after run returned.
+func (in *injector) finish() DeliveryStats {
+	for {
+		select {
+		case d := <-in.queue:
+			in.abandon(d)
+			in.done()
+			continue
+		default:
+		}
+		break
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.stats
+	s.Failed = make(map[string]int64, len(in.stats.Failed))
+	for k, v := range in.stats.Failed {
+		s.Failed[k] = v
+	}
+	return s
 }
 
 // drain waits until every queued delivery was attempted, or ctx ends, or a
@@ -123,32 +237,89 @@ func (in *injector) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case d := <-in.queue:
-			var err error
-			if in.e.o.Endpoints.Delivery.Protocol == scenarios.DeliverIMAPAppend {
-				err = in.appendIMAP(ctx, d)
-			} else {
-				if c == nil {
-					c, err = in.dial(ctx)
-				}
-				if err == nil {
-					err = c.deliver(d, in.e)
-					if err != nil && !isRecipientError(err) {
-						c.close()
-						c = nil
-					}
-				}
-			}
-			if err != nil && ctx.Err() == nil {
-				in.e.log.Warn("delivery failed", "message", d.id, "err", err)
-			}
+			in.handle(ctx, &c, d)
 			in.done()
 		}
+	}
+}
+
+// via is the delivery protocol, the via label of the delivery metrics.
+func (in *injector) via() string { return string(in.e.o.Endpoints.Delivery.Protocol) }
+
+// handle delivers d to each of its recipients, retrying temporary failures,
+// and counts every try and every final outcome.
+func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
+	via := in.via()
+	obs := in.e.o.Observer
+	in.mu.Lock()
+	in.stats.Attempted += int64(len(d.rcpts))
+	in.mu.Unlock()
+	pending := d.rcpts
+	wait := in.backoff
+	for try := 1; ; try++ {
+		var results []rcptResult
+		if in.e.o.Endpoints.Delivery.Protocol == scenarios.DeliverIMAPAppend {
+			results = in.appendIMAP(ctx, d, pending)
+		} else {
+			results = in.trySMTP(ctx, c, d, pending)
+		}
+		var again []rcptResult
+		for _, res := range results {
+			if res.err == nil {
+				obs.DeliveryAttempt(via, DeliveryOK)
+				in.delivered(d, res.r, via)
+				continue
+			}
+			obs.DeliveryAttempt(via, res.err.reason)
+			if res.err.retry && try < in.tries && ctx.Err() == nil {
+				again = append(again, res)
+				continue
+			}
+			in.failed(d, res)
+		}
+		if len(again) == 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			// The run ended before the retry: the last try's reason stands.
+			for _, res := range again {
+				in.failed(d, res)
+			}
+			return
+		}
+		wait *= 2
+		pending = pending[:0:0]
+		for _, res := range again {
+			pending = append(pending, res.r)
+		}
+		in.mu.Lock()
+		in.stats.Retries += int64(len(pending))
+		in.mu.Unlock()
+	}
+}
+
+// failed records the final failure of one delivery.
+func (in *injector) failed(d delivery, res rcptResult) {
+	in.e.o.Observer.DeliveryDone(in.via(), res.err.reason)
+	in.mu.Lock()
+	in.stats.Failed[res.err.reason]++
+	in.mu.Unlock()
+	if res.err.reason != DeliveryCancelled {
+		in.e.log.Warn("delivery failed", "message", d.id, "reason", res.err.reason, "err", res.err.err)
 	}
 }
 
 // delivered records one successful delivery to one recipient.
 func (in *injector) delivered(d delivery, r recipient, via string) {
 	in.e.o.Observer.Delivered(via)
+	in.e.o.Observer.DeliveryDone(via, DeliveryOK)
+	in.mu.Lock()
+	in.stats.Delivered++
+	in.mu.Unlock()
 	if r.user == nil {
 		return
 	}
@@ -163,6 +334,90 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 	})
 }
 
+// rcptResult is how one try to deliver to one recipient went; err is nil
+// when the server accepted the message for r.
+type rcptResult struct {
+	r   recipient
+	err *tryError
+}
+
+// tryError is a failed try with its reason (a Delivery* outcome) and
+// whether a retry may help.
+type tryError struct {
+	reason string
+	retry  bool
+	err    error
+}
+
+func (e *tryError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *tryError) Unwrap() error { return e.err }
+
+// newTryError classifies err (see deliveryReason). mayRetry is false when
+// the server may have delivered the message despite err (its final reply
+// was lost), so that a retry could deliver it twice; otherwise temporary
+// failures (refused, timeout, 4xx, error) are retried.
+func newTryError(err error, mayRetry bool) *tryError {
+	r := deliveryReason(err)
+	retry := r == DeliveryRefused || r == DeliveryTimeout || r == Delivery4xx || r == DeliveryError
+	return &tryError{reason: r, retry: mayRetry && retry, err: err}
+}
+
+// deliveryReason classifies why a try failed: an LMTP/SMTP reply by its
+// class (4xx, 5xx), an IMAP NO or BAD as no, a failure below the protocol
+// by [clients.NetOutcome] (refused, timeout, tls, error), a cancelled run
+// as cancelled.
+func deliveryReason(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return DeliveryCancelled
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		switch se.Code / 100 {
+		case 4:
+			return Delivery4xx
+		case 5:
+			return Delivery5xx
+		}
+		return DeliveryError
+	}
+	switch o := clients.OutcomeOf(err); o {
+	case clients.OutcomeNo, clients.OutcomeBad:
+		return DeliveryNo
+	case clients.OutcomeRefused, clients.OutcomeTimeout, clients.OutcomeTLS:
+		return string(o)
+	}
+	return DeliveryError
+}
+
+// failAll fails every recipient of rcpts with err.
+func failAll(rcpts []recipient, err error, mayRetry bool) []rcptResult {
+	te := newTryError(err, mayRetry)
+	out := make([]rcptResult, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = rcptResult{r: r, err: te}
+	}
+	return out
+}
+
+// trySMTP tries once to deliver d to rcpts over the worker's LMTP/SMTP
+// connection *c, dialling one when there is none and dropping it when it
+// broke.
+func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts []recipient) []rcptResult {
+	if *c == nil {
+		conn, err := in.dial(ctx)
+		if err != nil {
+			return failAll(rcpts, err, true)
+		}
+		*c = conn
+	}
+	res, broken := (*c).deliver(d, rcpts)
+	if broken {
+		(*c).close()
+		*c = nil
+	}
+	return res
+}
+
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
 	c        *smtp.Client
@@ -172,7 +427,19 @@ type smtpConn struct {
 	rec      clients.Recorder
 }
 
+// dial opens an LMTP/SMTP connection and says hello. The session setup
+// (connect, greeting, TLS, LHLO/EHLO) is reported to the Recorder as the
+// connection's login, with its outcome, so that refused or failing
+// connections count (the injector has no other login).
 func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
+	sc, err := in.dialSession(ctx)
+	if ctx.Err() == nil {
+		in.e.o.Recorder.Login(in.via(), clients.OutcomeOf(err))
+	}
+	return sc, err
+}
+
+func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.e.o.Endpoints.Delivery
 	proto := string(dl.Protocol)
 	dctx, cancel := context.WithTimeout(ctx, in.timeout)
@@ -242,112 +509,108 @@ func (sc *smtpConn) record(cmd string, start time.Time, err error) {
 }
 
 func smtpOutcome(err error) clients.Outcome {
-	var se *smtp.SMTPError
 	var le smtp.LMTPDataError
-	switch {
-	case err == nil:
-		return clients.OutcomeOK
-	case errors.As(err, &se), errors.As(err, &le):
+	if errors.As(err, &le) {
 		return clients.OutcomeNo
-	default:
-		return clients.OutcomeError
 	}
+	return clients.OutcomeOf(err)
 }
 
-// isRecipientError reports whether err is the server refusing a recipient
-// or a message (the connection is still usable), not a broken connection.
-func isRecipientError(err error) bool {
+// isReply reports whether err is the server's error reply to a command
+// (the connection is still usable), not a broken connection.
+func isReply(err error) bool {
 	var se *smtp.SMTPError
-	var le smtp.LMTPDataError
-	var re *recipientsRefused
-	return errors.As(err, &se) || errors.As(err, &le) || errors.As(err, &re)
+	return errors.As(err, &se)
 }
 
-// recipientsRefused lists recipients the server refused while others got
-// the message.
-type recipientsRefused struct{ errs []error }
-
-func (r *recipientsRefused) Error() string {
-	return "recipients refused: " + errors.Join(r.errs...).Error()
-}
-
-func (sc *smtpConn) deliver(d delivery, e *Engine) error {
+// deliver tries once to deliver d to rcpts in one transaction, and returns
+// each recipient's result; broken is true when the connection can no
+// longer be used.
+func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, broken bool) {
 	c := sc.c
 	start := time.Now()
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
-		_ = c.Reset()
-		return err
+		if isReply(err) {
+			_ = c.Reset()
+			return failAll(rcpts, err, true), false
+		}
+		return failAll(rcpts, err, true), true
 	}
 	var accepted []recipient
-	var refused []error
-	for _, r := range d.rcpts {
+	for i, r := range rcpts {
 		start = time.Now()
 		err := c.Rcpt(r.addr, nil)
 		sc.record("RCPT", start, err)
-		if err != nil {
-			var se *smtp.SMTPError
-			if !errors.As(err, &se) {
-				return err
-			}
-			refused = append(refused, fmt.Errorf("<%s>: %w", r.addr, err))
+		if err == nil {
+			accepted = append(accepted, r)
 			continue
 		}
-		accepted = append(accepted, r)
+		if !isReply(err) {
+			// The connection broke: nobody got the message.
+			res = append(res, failAll(accepted, err, true)...)
+			return append(res, failAll(rcpts[i:], err, true)...), true
+		}
+		res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, err), true)})
 	}
 	if len(accepted) == 0 {
 		_ = c.Reset()
-		return &recipientsRefused{errs: refused}
+		return res, false
 	}
 	start = time.Now()
 	w, err := c.Data()
-	if err == nil {
-		// go-smtp bounds commands and the final reply, not the message
-		// data: a server that stops reading must not hold the worker.
-		_ = sc.conn.SetWriteDeadline(time.Now().Add(sc.timeout))
-		_, err = w.Write(d.raw)
-		if err == nil {
-			if sc.protocol == string(scenarios.DeliverLMTP) {
-				var resp map[string]*smtp.DataResponse
-				resp, err = w.CloseWithLMTPResponse()
-				sc.record("DATA", start, err)
-				for _, r := range accepted {
-					if _, ok := resp[r.addr]; ok {
-						sc.inj(e).delivered(d, r, sc.protocol)
-					}
-				}
-				if le := (smtp.LMTPDataError)(nil); errors.As(err, &le) {
-					for rcpt, se := range le {
-						refused = append(refused, fmt.Errorf("<%s>: %w", rcpt, se))
-					}
-					err = nil
-				}
-				if err != nil {
-					return err
-				}
-				if len(refused) > 0 {
-					return &recipientsRefused{errs: refused}
-				}
-				return nil
+	if err != nil {
+		sc.record("DATA", start, err)
+		if isReply(err) {
+			_ = c.Reset()
+			return append(res, failAll(accepted, err, true)...), false
+		}
+		return append(res, failAll(accepted, err, true)...), true
+	}
+	// go-smtp bounds commands and the final reply, not the message data: a
+	// server that stops reading must not hold the worker.
+	_ = sc.conn.SetWriteDeadline(time.Now().Add(sc.timeout))
+	if _, err = w.Write(d.raw); err != nil {
+		sc.record("DATA", start, err)
+		// The end of the data never went out: the server delivers nothing.
+		return append(res, failAll(accepted, err, true)...), true
+	}
+	if sc.protocol != string(scenarios.DeliverLMTP) {
+		err = w.Close()
+		sc.record("DATA", start, err)
+		switch {
+		case err == nil:
+			for _, r := range accepted {
+				res = append(res, rcptResult{r: r})
 			}
-			err = w.Close()
+			return res, false
+		case isReply(err):
+			return append(res, failAll(accepted, err, true)...), false
+		}
+		// No final reply: the server may have taken the message.
+		return append(res, failAll(accepted, err, false)...), true
+	}
+	resp, err := w.CloseWithLMTPResponse()
+	sc.record("DATA", start, err)
+	var le smtp.LMTPDataError
+	errors.As(err, &le)
+	for _, r := range accepted {
+		if _, ok := resp[r.addr]; ok {
+			res = append(res, rcptResult{r: r})
+		} else if se := le[r.addr]; se != nil {
+			res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, se), true)})
+		} else {
+			// No reply for r: the server may have taken the message.
+			if err == nil {
+				err = errors.New("lmtp: no reply for a recipient")
+			}
+			res = append(res, rcptResult{r: r, err: newTryError(err, false)})
+			broken = true
 		}
 	}
-	sc.record("DATA", start, err)
-	if err != nil {
-		return err
-	}
-	for _, r := range accepted {
-		sc.inj(e).delivered(d, r, sc.protocol)
-	}
-	if len(refused) > 0 {
-		return &recipientsRefused{errs: refused}
-	}
-	return nil
+	return res, broken
 }
-
-func (sc *smtpConn) inj(e *Engine) *injector { return e.inj }
 
 func (sc *smtpConn) close() {
 	done := make(chan struct{})
@@ -369,28 +632,44 @@ func (sc *smtpConn) close() {
 
 // appendIMAP delivers by logging in as each recipient and APPENDing the
 // message to the folder (target.delivery protocol imap-append).
-func (in *injector) appendIMAP(ctx context.Context, d delivery) error {
-	for _, r := range d.rcpts {
+func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipient) []rcptResult {
+	out := make([]rcptResult, 0, len(rcpts))
+	for _, r := range rcpts {
+		res := rcptResult{r: r}
 		if r.user == nil {
-			continue
+			// No credentials to log in with (the injector only queues
+			// simulated recipients; this guards the count).
+			res.err = newTryError(fmt.Errorf("imap-append: <%s> is no simulated user", r.addr), false)
+		} else {
+			res.err = in.appendOne(ctx, d, r)
 		}
-		if err := in.appendOne(ctx, d, r); err != nil {
-			return err
-		}
-		in.delivered(d, r, string(scenarios.DeliverIMAPAppend))
+		out = append(out, res)
 	}
-	return nil
+	return out
 }
 
-func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) error {
+// appendOne APPENDs d to r's folder in a session of its own. The connect,
+// greeting, TLS and LOGIN are reported as an imap login.
+func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
 	dl := in.e.o.Endpoints.Delivery
 	rec := in.e.o.Recorder
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
+	loginFailed := func(what string, err error) *tryError {
+		o := clients.LoginOutcome(err)
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			rec.Login("imap", o)
+		}
+		te := newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
+		if o == clients.OutcomeAuth {
+			te.reason, te.retry = DeliveryAuth, false
+		}
+		return te
+	}
 	var nd net.Dialer
 	conn, err := nd.DialContext(ctx, "tcp", dl.Addr)
 	if err != nil {
-		return fmt.Errorf("imap-append %s: %w", dl.Addr, err)
+		return loginFailed("connect", err)
 	}
 	conn = &countingConn{Conn: conn, rec: rec, protocol: "imap"}
 	if dl.TLS == scenarios.TLSImplicit {
@@ -400,7 +679,15 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) erro
 	_ = conn.SetDeadline(deadline)
 	rec.Connection("imap", 1)
 	defer rec.Connection("imap", -1)
-	c := imapclient.New(conn, nil)
+	var c *imapclient.Client
+	if dl.TLS == scenarios.TLSStartTLS {
+		if c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: in.tlsConfig(dl.Addr)}); err != nil {
+			conn.Close()
+			return loginFailed("starttls", err)
+		}
+	} else {
+		c = imapclient.New(conn, nil)
+	}
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
 		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: imapOutcome(err), Duration: time.Since(start)})
@@ -408,8 +695,9 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) erro
 	}
 	start := time.Now()
 	if err := cmd("LOGIN", start, c.Login(r.user.plan.Username, r.user.plan.Password).Wait()); err != nil {
-		return fmt.Errorf("imap-append %s: login %s: %w", dl.Addr, r.user.plan.Username, err)
+		return loginFailed("login "+r.user.plan.Username, err)
 	}
+	rec.Login("imap", clients.OutcomeOK)
 	start = time.Now()
 	ac := c.Append(r.folder, int64(len(d.raw)), nil)
 	_, werr := ac.Write(d.raw)
@@ -417,26 +705,15 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) erro
 	_, err = ac.Wait()
 	err = errors.Join(werr, cerr, err)
 	if err := cmd("APPEND", start, err); err != nil {
-		return fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, r.folder, err)
+		// Without the server's answer the message may be stored: no retry.
+		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, r.folder, err), false)
 	}
 	start = time.Now()
 	_ = cmd("LOGOUT", start, c.Logout().Wait())
 	return nil
 }
 
-func imapOutcome(err error) clients.Outcome {
-	var ie *imap.Error
-	switch {
-	case err == nil:
-		return clients.OutcomeOK
-	case errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeBad:
-		return clients.OutcomeBad
-	case errors.As(err, &ie):
-		return clients.OutcomeNo
-	default:
-		return clients.OutcomeError
-	}
-}
+func imapOutcome(err error) clients.Outcome { return clients.OutcomeOf(err) }
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for
 // recipients inside the simulated population whose mail the server delivers

@@ -45,6 +45,10 @@ type plannedMessage struct {
 	due     time.Time
 	actions []clients.Action
 	tries   int
+	// resume, when set, finishes actions[0] on resumeOn: it submitted its
+	// message and failed after, so it is not done again from the start.
+	resume   *clients.Resume
+	resumeOn *device
 }
 
 // maxTries bounds how often an action on a message is retried when the
@@ -352,28 +356,37 @@ func (p *person) mailDue(now time.Time) string {
 }
 
 // actOnMail performs the next action on the first message that is due.
+// An action that failed is tried again later, up to maxTries per message;
+// one that submitted mail before it failed is resumed on the device that
+// sent it, never repeated. Actions given up are counted (actionsDropped).
 func (p *person) actOnMail(ctx context.Context, now time.Time) {
 	id := p.mailDue(now)
 	pm := p.pending[id]
-	a := pm.actions[0]
+	a, d := pm.actions[0], p.hand
+	if pm.resume != nil {
+		a.Resume, d = pm.resume, pm.resumeOn
+	}
 	p.lastAction = now
-	err := p.do(ctx, a)
+	resume, err := p.doOn(ctx, d, a)
 	switch {
 	case err == nil:
 		pm.actions = pm.actions[1:]
-	case errors.Is(err, clients.ErrNoMessage) && pm.tries < maxTries:
-		// Not on the device in hand (yet): look again later.
-		pm.tries++
-		pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
-		return
+		pm.resume, pm.resumeOn = nil, nil
 	case ctx.Err() != nil:
 		return
 	default:
+		if resume != nil {
+			pm.resume, pm.resumeOn = resume, d
+		}
+		// ErrNoMessage: not on the device in hand (yet); else it failed.
+		// Look again later either way.
 		pm.tries++
 		if pm.tries < maxTries {
 			pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
 			return
 		}
+		p.e.actionsDropped.Add(int64(len(pm.actions)))
+		p.e.log.Debug("actions given up", "device", d.dev.ID(), "message", id, "actions", len(pm.actions), "err", err)
 		pm.actions = nil
 	}
 	if len(pm.actions) == 0 {
@@ -413,23 +426,43 @@ func (p *person) send(ctx context.Context) {
 }
 
 // do performs one action on the device in hand and records the change.
+// It is the path of sends, which are not tried again: a send that failed
+// (before its submission, or after it in the steps left) is counted as
+// given up too.
 func (p *person) do(ctx context.Context, a clients.Action) error {
-	d := p.hand.dev
+	_, err := p.doOn(ctx, p.hand, a)
+	if err != nil && ctx.Err() == nil {
+		p.e.actionsDropped.Add(1)
+	}
+	return err
+}
+
+// doOn performs one action on device d and records the change. Mail the
+// action submitted is recorded as a send change at once, also when a later
+// step failed (the mail left; it belongs in Sent), and only once: a
+// resumed action submits nothing. A failed action returns the Resume that
+// finishes it, if any.
+func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*clients.Resume, error) {
+	dev := d.dev
 	at := p.e.simNow()
-	res, err := d.Do(ctx, a)
+	res, err := dev.Do(ctx, a)
+	if res.Sent != "" && a.Resume == nil {
+		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
+			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published})
+	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {
 			p.e.actionErrors.Add(1)
-			p.e.log.Debug("action failed", "device", d.ID(), "action", a.Kind, "err", err)
+			p.e.log.Debug("action failed", "device", dev.ID(), "action", a.Kind, "err", err)
 		}
-		return fmt.Errorf("%s %s: %w", d.ID(), a.Kind, err)
+		return res.Resume, fmt.Errorf("%s %s: %w", dev.ID(), a.Kind, err)
 	}
 	p.e.actions.Add(1)
-	prof := d.Profile()
+	prof := dev.Profile()
 	p.e.o.Observer.Action(prof.Name, string(a.Kind))
 	c := audit.Change{
 		User:      p.u.plan.Username,
-		Device:    d.ID(),
+		Device:    dev.ID(),
 		Kind:      audit.ChangeKind(a.Kind),
 		MessageID: a.MessageID,
 		At:        at,
@@ -447,19 +480,17 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 	case clients.ActMove, clients.ActDelete:
 		c.Folder = res.Folder
 	case clients.ActSend:
-		c.MessageID = res.Sent
-		c.Folder = "Sent"
+		c.MessageID = "" // recorded above, when it was submitted
 	}
 	if c.MessageID != "" {
 		p.e.recordChange(c)
 	}
-	p.e.trace(Event{Kind: string(a.Kind), User: p.u.plan.Username, Device: d.ID(), MessageID: c.MessageID, Folder: a.Folder})
-	// A reply or forward also puts a new message in Sent.
-	if (a.Kind == clients.ActReply || a.Kind == clients.ActForward) && res.Sent != "" {
-		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: d.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published})
+	traced := a.MessageID
+	if a.Kind == clients.ActSend {
+		traced = res.Sent
 	}
-	return nil
+	p.e.trace(Event{Kind: string(a.Kind), User: p.u.plan.Username, Device: dev.ID(), MessageID: traced, Folder: a.Folder})
+	return nil, nil
 }
 
 // gen returns the message generator of the run.

@@ -5,15 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	pop3 "github.com/knadh/go-pop3"
 
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -21,13 +21,29 @@ import (
 // be reached or did not speak its protocol.
 var ErrUnreachable = errors.New("server unreachable")
 
-// preflightTimeout bounds each preflight check.
-const preflightTimeout = 10 * time.Second
+const (
+	// preflightTimeout bounds each attempt of a preflight check.
+	preflightTimeout = 10 * time.Second
+	// preflightTries is how often a check is tried when the connection
+	// was refused or reset (outcomes refused and error).
+	preflightTries = 3
+	// preflightBackoff is the wait before the second try; it doubles.
+	preflightBackoff = 250 * time.Millisecond
+	// preflightSample is how many users' credentials are checked: the
+	// first, the last and evenly spaced ones between.
+	preflightSample = 5
+)
 
 // Preflight checks, before a run against a real server, that every endpoint
-// the plan uses answers and accepts one user's credentials: one IMAP login,
-// one POP3 login, one submission AUTH and one delivery greeting. Errors wrap
-// ErrUnreachable or ErrLoginRefused and say which endpoint failed.
+// the plan uses answers and accepts the first user's credentials (one IMAP
+// login, one POP3 login, one submission AUTH, one delivery greeting), and
+// that a sample of users across the population — the first, the last and
+// up to three between — can log in (over IMAP when the plan has IMAP
+// devices, else POP3, else submission). A check whose connection was
+// refused or reset is tried up to 3 times within about a second. Errors
+// wrap ErrUnreachable or ErrLoginRefused, say which endpoint failed and
+// with which outcome (refused, timeout, tls, error), and name every
+// sampled user the server refused.
 func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 	if len(plan.Users) == 0 {
 		return nil
@@ -39,134 +55,238 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 			uses[d.Profile.Protocol] = true
 		}
 	}
-	var errs []error
+	var (
+		errs  []error
+		login func(user, pass string) error // the sampled users' check
+	)
+	check := func(f func() error) error {
+		err := retry(ctx, f)
+		errs = append(errs, err)
+		return err
+	}
+	var first error // the first user's result of the sampled check
 	if uses[scenarios.IMAP] {
-		errs = append(errs, preflightIMAP(ctx, ep.IMAP, ep.TLS, u.Username, u.Password))
+		first = check(func() error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, u.Username, u.Password, true) })
+		login = func(user, pass string) error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, user, pass, false) }
 	}
 	if uses[scenarios.POP3] {
-		errs = append(errs, preflightPOP3(ctx, ep.POP3, ep.TLS, u.Username, u.Password))
+		err := check(func() error { return preflightPOP3(ctx, ep.POP3, ep.TLS, u.Username, u.Password) })
+		if login == nil {
+			first = err
+			login = func(user, pass string) error { return preflightPOP3(ctx, ep.POP3, ep.TLS, user, pass) }
+		}
 	}
 	if ep.Submission.Addr != "" {
-		errs = append(errs, preflightSMTP(ctx, "submission", ep.Submission.Addr, ep.Submission.TLS, ep.TLS, false, u.Username, u.Password))
+		sub := scenarios.Endpoint{Addr: ep.Submission.Addr, TLS: ep.Submission.TLS}
+		err := check(func() error { return preflightSMTP(ctx, "submission", sub, ep.TLS, false, u.Username, u.Password) })
+		if login == nil {
+			first = err
+			login = func(user, pass string) error {
+				return preflightSMTP(ctx, "submission", sub, ep.TLS, false, user, pass)
+			}
+		}
 	}
 	if ep.Delivery.Addr != "" && ep.Delivery.Protocol != scenarios.DeliverIMAPAppend {
-		errs = append(errs, preflightSMTP(ctx, string(ep.Delivery.Protocol), ep.Delivery.Addr, ep.Delivery.TLS, ep.TLS,
-			ep.Delivery.Protocol == scenarios.DeliverLMTP, "", ""))
+		dl := scenarios.Endpoint{Addr: ep.Delivery.Addr, TLS: ep.Delivery.TLS}
+		check(func() error {
+			return preflightSMTP(ctx, string(ep.Delivery.Protocol), dl, ep.TLS, ep.Delivery.Protocol == scenarios.DeliverLMTP, "", "")
+		})
+	}
+	if login != nil && !errors.Is(first, ErrUnreachable) {
+		errs = append(errs, checkSample(ctx, plan.Users, first, login))
 	}
 	return errors.Join(errs...)
 }
 
-func dialCtx(ctx context.Context, addr string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
+// checkSample logs in the sampled users after the first (whose result is
+// first) and returns an error naming every refused one, plus the other
+// failures.
+func checkSample(ctx context.Context, users []*scenarios.User, first error, login func(user, pass string) error) error {
+	sample := sampleUsers(len(users), preflightSample)
+	var (
+		refused []string
+		errs    []error
+	)
+	if errors.Is(first, ErrLoginRefused) {
+		refused = append(refused, users[0].Username)
 	}
-	_ = conn.SetDeadline(time.Now().Add(preflightTimeout))
-	return conn, nil
-}
-
-func withServerName(base *tls.Config, addr string) *tls.Config {
-	cfg := &tls.Config{}
-	if base != nil {
-		cfg = base.Clone()
-	}
-	if cfg.ServerName == "" {
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			cfg.ServerName = host
+	for _, i := range sample[1:] {
+		u := users[i]
+		err := retry(ctx, func() error { return login(u.Username, u.Password) })
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrLoginRefused):
+			refused = append(refused, u.Username)
+		default:
+			errs = append(errs, err)
 		}
 	}
-	return cfg
+	// The first user's refusal alone is already told by its endpoint check.
+	if len(refused) > 1 || len(refused) == 1 && !errors.Is(first, ErrLoginRefused) {
+		errs = append(errs, fmt.Errorf("%w for %d of %d sampled users: %s (add them to the server or fix their passwords)",
+			ErrLoginRefused, len(refused), len(sample), strings.Join(refused, ", ")))
+	}
+	return errors.Join(errs...)
 }
 
-func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string) error {
-	conn, err := dialCtx(ctx, ep.Addr)
+// sampleUsers returns up to k indices of n users in order: the first, the
+// last and evenly spaced ones between, without repeats.
+func sampleUsers(n, k int) []int {
+	if n <= 0 || k <= 0 {
+		return nil
+	}
+	if k > n {
+		k = n
+	}
+	if k == 1 {
+		return []int{0}
+	}
+	out := make([]int, 0, k)
+	for i := 0; i < k; i++ {
+		idx := i * (n - 1) / (k - 1)
+		if len(out) == 0 || out[len(out)-1] != idx {
+			out = append(out, idx)
+		}
+	}
+	return out
+}
+
+// retry runs f up to preflightTries times while it fails with a refused or
+// reset connection, waiting preflightBackoff (doubling) between tries, and
+// returns its last error. It stops early when ctx ends.
+func retry(ctx context.Context, f func() error) error {
+	wait := preflightBackoff
+	var err error
+	for try := 1; ; try++ {
+		err = f()
+		if err == nil || try == preflightTries || !transient(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// transient reports whether a failed check is worth trying again: the
+// connection was refused or reset, not refused credentials, a timeout or a
+// TLS failure.
+func transient(err error) bool {
+	if !errors.Is(err, ErrUnreachable) {
+		return false
+	}
+	switch clients.LoginOutcome(err) {
+	case clients.OutcomeRefused, clients.OutcomeError:
+		return true
+	}
+	return false
+}
+
+// unreachable wraps a failure to reach or talk to a server, naming its
+// outcome (see clients.LoginOutcome).
+func unreachable(what, addr string, err error) error {
+	return fmt.Errorf("%s %s: %w (%s): %w", what, addr, ErrUnreachable, clients.LoginOutcome(err), err)
+}
+
+// refusedOrUnreachable wraps the failure of a login command: refused
+// credentials (outcome auth) wrap ErrLoginRefused, anything else
+// ErrUnreachable.
+func refusedOrUnreachable(what, addr, user string, err error) error {
+	if clients.LoginOutcome(err) == clients.OutcomeAuth {
+		return fmt.Errorf("%s %s: %w for %s: %w", what, addr, ErrLoginRefused, user, err)
+	}
+	return unreachable(what, addr, err)
+}
+
+// preflightDial connects to ep for protocol with the preflight's bounds;
+// the connection closes when ctx ends or stop is called.
+func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, base *tls.Config) (conn *transport.Conn, stop func(), err error) {
+	conn, err = transport.Dial(ctx, transport.Config{Protocol: protocol, Endpoint: ep, Timeout: preflightTimeout, TLS: base})
 	if err != nil {
-		return fmt.Errorf("imap %s: %w: %v", ep.Addr, ErrUnreachable, err)
+		return nil, nil, err
+	}
+	after := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	return conn, func() { after(); _ = conn.Close() }, nil
+}
+
+func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string, logout bool) error {
+	conn, stop, err := preflightDial(ctx, "imap", ep, base)
+	if err != nil {
+		return unreachable("imap", ep.Addr, err)
+	}
+	defer stop()
+	conn.LimitIMAP(0, 0)
+	startTLS := ep.TLS == scenarios.TLSStartTLS
+	if startTLS {
+		err = transport.StartTLSIMAP(conn, transport.TLSConfig(base, ep.Addr))
 	}
 	var c *imapclient.Client
-	switch ep.TLS {
-	case scenarios.TLSImplicit:
-		c = imapclient.New(tls.Client(conn, withServerName(base, ep.Addr)), nil)
-	case scenarios.TLSStartTLS:
-		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: withServerName(base, ep.Addr)})
-		if err != nil {
-			conn.Close()
-			return fmt.Errorf("imap %s: %w: starttls: %v", ep.Addr, ErrUnreachable, err)
-		}
-	default:
-		c = imapclient.New(conn, nil)
+	if err == nil {
+		c, err = transport.OpenIMAP(conn, nil, startTLS)
+	}
+	if err != nil {
+		return unreachable("imap", ep.Addr, err)
 	}
 	defer c.Close()
-	if err := c.WaitGreeting(); err != nil {
-		return fmt.Errorf("imap %s: %w: no greeting: %v", ep.Addr, ErrUnreachable, err)
+	_ = conn.Extend(0)
+	if err := conn.Explain(transport.LoginIMAP(c, user, pass)); err != nil {
+		return refusedOrUnreachable("imap", ep.Addr, user, err)
 	}
-	if err := c.Login(user, pass).Wait(); err != nil {
-		if isNetErr(err) {
-			return fmt.Errorf("imap %s: %w: %v", ep.Addr, ErrUnreachable, err)
-		}
-		return fmt.Errorf("imap %s: %w for %s: %v", ep.Addr, ErrLoginRefused, user, err)
+	if logout {
+		// Only the first user's: docs/dovecot.md counts one preflight
+		// LOGOUT in Dovecot's command counters.
+		_ = c.Logout().Wait()
 	}
-	_ = c.Logout().Wait()
 	return nil
 }
-
-// deadlineDialer gives go-pop3 connections a deadline.
-type deadlineDialer struct{ ctx context.Context }
-
-func (d deadlineDialer) Dial(network, addr string) (net.Conn, error) { return dialCtx(d.ctx, addr) }
 
 func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string) error {
-	host, portStr, err := net.SplitHostPort(ep.Addr)
+	conn, stop, err := preflightDial(ctx, "pop3", ep, base)
 	if err != nil {
-		return fmt.Errorf("pop3 %s: %w", ep.Addr, err)
+		return unreachable("pop3", ep.Addr, err)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("pop3 %s: bad port: %w", ep.Addr, err)
-	}
-	if ep.TLS == scenarios.TLSStartTLS {
-		// go-pop3 has no STLS; the devices handle it. Check reachability only.
-		conn, err := dialCtx(ctx, ep.Addr)
-		if err != nil {
-			return fmt.Errorf("pop3 %s: %w: %v", ep.Addr, ErrUnreachable, err)
+	defer stop()
+	p, err := transport.OpenPOP3(conn, nil)
+	if err == nil {
+		if ep.TLS == scenarios.TLSStartTLS {
+			err = p.STLS(transport.TLSConfig(base, ep.Addr))
+		} else {
+			err = p.Capabilities()
 		}
-		return conn.Close()
 	}
-	c := pop3.New(pop3.Opt{Host: host, Port: port, DialTimeout: preflightTimeout, Dialer: deadlineDialer{ctx},
-		TLSEnabled: ep.TLS == scenarios.TLSImplicit, TLSSkipVerify: base != nil && base.InsecureSkipVerify})
-	conn, err := c.NewConn()
 	if err != nil {
-		return fmt.Errorf("pop3 %s: %w: %v", ep.Addr, ErrUnreachable, err)
+		return unreachable("pop3", ep.Addr, err)
 	}
-	defer conn.Quit()
-	if err := conn.Auth(user, pass); err != nil {
-		if isNetErr(err) {
-			return fmt.Errorf("pop3 %s: %w: %v", ep.Addr, ErrUnreachable, err)
-		}
-		return fmt.Errorf("pop3 %s: %w for %s: %v", ep.Addr, ErrLoginRefused, user, err)
+	if err := p.Login(user, pass); err != nil {
+		return refusedOrUnreachable("pop3", ep.Addr, user, conn.Explain(err))
 	}
+	_ = p.Quit(0)
 	return nil
 }
 
-func preflightSMTP(ctx context.Context, what, addr string, mode scenarios.TLSMode, base *tls.Config, lmtp bool, user, pass string) error {
-	conn, err := dialCtx(ctx, addr)
+func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
+	protocol := "smtp"
+	if lmtp {
+		protocol = "lmtp"
+	}
+	conn, stop, err := preflightDial(ctx, protocol, ep, base)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %v", what, addr, ErrUnreachable, err)
+		return unreachable(what, ep.Addr, err)
 	}
-	if mode == scenarios.TLSImplicit {
-		conn = tls.Client(conn, withServerName(base, addr))
-	}
+	defer stop()
+	_ = conn.Extend(0)
 	var c *smtp.Client
 	switch {
 	case lmtp:
 		c = smtp.NewClientLMTP(conn)
-	case mode == scenarios.TLSStartTLS:
-		if c, err = smtp.NewClientStartTLS(conn, withServerName(base, addr)); err != nil {
-			conn.Close()
-			return fmt.Errorf("%s %s: %w: starttls: %v", what, addr, ErrUnreachable, err)
+	case ep.TLS == scenarios.TLSStartTLS:
+		if c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(base, ep.Addr)); err != nil {
+			return unreachable(what, ep.Addr, conn.Explain(err))
 		}
 	default:
 		c = smtp.NewClient(conn)
@@ -174,21 +294,13 @@ func preflightSMTP(ctx context.Context, what, addr string, mode scenarios.TLSMod
 	defer c.Close()
 	c.CommandTimeout = preflightTimeout
 	if err := c.Hello("mailsim-preflight.localhost"); err != nil {
-		return fmt.Errorf("%s %s: %w: %v", what, addr, ErrUnreachable, err)
+		return unreachable(what, ep.Addr, conn.Explain(err))
 	}
 	if user != "" {
 		if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
-			if isNetErr(err) {
-				return fmt.Errorf("%s %s: %w: %v", what, addr, ErrUnreachable, err)
-			}
-			return fmt.Errorf("%s %s: %w for %s: %v", what, addr, ErrLoginRefused, user, err)
+			return refusedOrUnreachable(what, ep.Addr, user, conn.Explain(err))
 		}
 	}
 	_ = c.Quit()
 	return nil
-}
-
-func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }

@@ -5,13 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -56,43 +56,17 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	addr := t.Endpoint.Addr
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	c, err := t.login(ctx, rec, timeout, user)
 	if err != nil {
-		return view.Snapshot{}, fmt.Errorf("auditor imap %s: %w", addr, err)
+		return view.Snapshot{}, err
 	}
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	conn = &countingConn{Conn: conn, rec: rec, protocol: "imap"}
-	var c *imapclient.Client
-	switch t.Endpoint.TLS {
-	case scenarios.TLSImplicit:
-		c = imapclient.New(tls.Client(conn, t.tlsConfig()), nil)
-	case scenarios.TLSStartTLS:
-		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: t.tlsConfig()})
-		if err != nil {
-			conn.Close()
-			return view.Snapshot{}, fmt.Errorf("auditor imap %s: starttls: %w", addr, err)
-		}
-	default:
-		c = imapclient.New(conn, nil)
-	}
-	rec.Connection("imap", 1)
-	defer rec.Connection("imap", -1)
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 	run := func(name string, f func() error) error {
 		start := time.Now()
 		err := f()
-		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: imapOutcome(err), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
-	if err := run("LOGIN", func() error { return c.Login(user, t.Password(user)).Wait() }); err != nil {
-		rec.Login("imap", imapOutcome(err))
-		return view.Snapshot{}, fmt.Errorf("auditor imap %s: login %s: %w", addr, user, err)
-	}
-	rec.Login("imap", clients.OutcomeOK)
 	var boxes []*imap.ListData
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
@@ -157,17 +131,48 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 	return snap, nil
 }
 
-func (t *IMAPTruth) tlsConfig() *tls.Config {
-	cfg := &tls.Config{}
-	if t.TLS != nil {
-		cfg = t.TLS.Clone()
+// login dials the server (TLS as the endpoint says, replies bounded),
+// logs user in and returns the client, which closes the connection. The
+// attempt is recorded as one login with the outcome of its cause, and as
+// a LOGIN command when the server was reached; the connection ends with
+// ctx. Its deadline is ctx's.
+func (t *IMAPTruth) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
+	addr := t.Endpoint.Addr
+	fail := func(what string, err error) (*imapclient.Client, error) {
+		rec.Login("imap", clients.LoginOutcome(err))
+		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
-	if cfg.ServerName == "" {
-		if host, _, err := net.SplitHostPort(t.Endpoint.Addr); err == nil {
-			cfg.ServerName = host
-		}
+	conn, err := transport.Dial(ctx, transport.Config{Protocol: "imap", Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS})
+	if err != nil {
+		return fail("dial", err)
 	}
-	return cfg
+	conn.LimitIMAP(0, 0)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	startTLS := t.Endpoint.TLS == scenarios.TLSStartTLS
+	if startTLS {
+		err = transport.StartTLSIMAP(conn, transport.TLSConfig(t.TLS, addr))
+	}
+	var c *imapclient.Client
+	if err == nil {
+		c, err = transport.OpenIMAP(conn, nil, startTLS)
+	}
+	if err != nil {
+		stop()
+		_ = conn.Close()
+		return fail("greeting", err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	start := time.Now()
+	err = conn.Explain(transport.LoginIMAP(c, user, t.Password(user)))
+	rec.Command(clients.CommandEvent{Protocol: "imap", Command: "LOGIN", Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
+	if err != nil {
+		stop()
+		_ = c.Close()
+		return fail("login "+user, err)
+	}
+	rec.Login("imap", clients.OutcomeOK)
+	return c, nil
 }
 
 func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {

@@ -15,6 +15,11 @@ const truthWorkers = 8
 // truthAttempts is how often reading one user's server state is tried.
 const truthAttempts = 3
 
+// truthAttemptTimeout bounds one attempt at reading one user's state, so
+// that a server that stops answering costs a bounded share of the final
+// audit's budget.
+const truthAttemptTimeout = 20 * time.Second
+
 // truthGiveUp is how many users in a row may fail every attempt before the
 // read stops: the server is gone (or out of ports), and waiting out the
 // retries of thousands of users would only delay the report.
@@ -23,9 +28,10 @@ const truthGiveUp = 3
 // readTruth reads the server state of every user in parallel (a real server
 // answers one IMAP session per user), retrying transient failures, so the
 // final audit neither waits for thousands of sequential logins nor fails on
-// one dropped connection.
-func (e *Engine) readTruth(ctx context.Context) (cachedTruth, error) {
-	ctx, cancel := context.WithCancel(ctx)
+// one dropped connection. It returns what it could read by the time ctx
+// ends, with the first error when some user's state was not read.
+func (e *Engine) readTruth(parent context.Context) (cachedTruth, error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	out := make(cachedTruth, len(e.users))
 	var mu sync.Mutex
@@ -65,17 +71,27 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if len(out) == len(e.users) {
+		return out, nil
+	}
+	if err := parent.Err(); err != nil && firstErr != nil {
+		// Out of budget or aborted: say so, whatever the first failure.
+		return out, fmt.Errorf("server state of %d of %d users read: %w (first failure: %w)", len(out), len(e.users), err, firstErr)
+	}
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
-	return out, firstErr
+	return out, fmt.Errorf("server state of %d of %d users read: %w", len(out), len(e.users), firstErr)
 }
 
 func (e *Engine) readUserTruth(ctx context.Context, user string) (view.Snapshot, error) {
 	var err error
 	for attempt := range truthAttempts {
 		var s view.Snapshot
-		if s, err = e.o.Truth.UserState(ctx, user); err == nil {
+		actx, cancel := context.WithTimeout(ctx, truthAttemptTimeout)
+		s, err = e.o.Truth.UserState(actx, user)
+		cancel()
+		if err == nil {
 			return s, nil
 		}
 		if ctx.Err() != nil {

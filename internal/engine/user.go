@@ -62,6 +62,8 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 			Seed:      deriveSeed(pu.Seed, int64(i)+1),
 			OnChange:  u.changed,
 			Logger:    e.log,
+			// The IMAP literal bound follows the scenario's largest mail.
+			MaxLiteral: literalCap(e.o.Plan.Scenario),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("user %s device %s: %w", pu.Username, pd.ID, err)

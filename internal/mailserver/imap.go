@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"sync"
 	"time"
 
@@ -59,6 +58,10 @@ type imapSession struct {
 	readOnly bool
 	// searchRes is the result saved by SEARCH RETURN (SAVE), for "$".
 	searchRes imap.UIDSet
+	// recent holds the UIDs that are \Recent in this session, recentSeen
+	// the highest UID it considered (see imap_flags.go).
+	recent     imap.UIDSet
+	recentSeen imap.UID
 
 	// trackerMu guards tracker and idleBox: the library may leave an Idle
 	// call running while it closes the session.
@@ -138,6 +141,7 @@ func (s *imapSession) unselectLocked() {
 	s.tracker, s.idleBox, s.idleUser = nil, nil, nil
 	s.trackerMu.Unlock()
 	s.mbox, s.readOnly, s.searchRes = nil, false, nil
+	s.recent, s.recentSeen = nil, 0
 }
 
 func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
@@ -153,10 +157,12 @@ func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.Se
 	s.trackerMu.Lock()
 	s.tracker, s.idleBox, s.idleUser = mb.tracker.NewSession(), mb, u
 	s.trackerMu.Unlock()
+	s.claimRecentLocked(mb, s.tracker)
 	data := &imap.SelectData{
-		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagForwarded},
-		PermanentFlags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagForwarded, imap.FlagWildcard},
+		Flags:          mailboxFlagsLocked(mb),
+		PermanentFlags: append(mailboxFlagsLocked(mb), imap.FlagWildcard),
 		NumMessages:    uint32(len(mb.msgs)),
+		NumRecent:      s.recentCountLocked(mb),
 		UIDNext:        mb.uidNext,
 		UIDValidity:    mb.uidValidity,
 		List:           s.listDataLocked(u, mb, nil),
@@ -203,93 +209,6 @@ func (s *imapSession) Rename(from, to string, _ *imap.RenameOptions) error {
 	return storeError(s.srv.store.renameLocked(s.user, from, to))
 }
 
-func (s *imapSession) setSubscribed(name string, sub bool) error {
-	s.user.mu.Lock()
-	defer s.user.mu.Unlock()
-	mb := s.user.mailboxLocked(name)
-	if mb == nil {
-		return imapNo(imap.ResponseCodeNonExistent, "No such mailbox")
-	}
-	mb.subscribed = sub
-	return nil
-}
-
-func (s *imapSession) Subscribe(name string) error   { return s.setSubscribed(name, true) }
-func (s *imapSession) Unsubscribe(name string) error { return s.setSubscribed(name, false) }
-
-// listDataLocked describes mb for LIST. u.mu must be held.
-func (s *imapSession) listDataLocked(u *user, mb *mailbox, options *imap.ListOptions) *imap.ListData {
-	data := &imap.ListData{Delim: delim, Mailbox: mb.name}
-	hasChildren := false
-	prefix := mb.name + string(delim)
-	for n := range u.mailboxes {
-		if len(n) > len(prefix) && n[:len(prefix)] == prefix {
-			hasChildren = true
-			break
-		}
-	}
-	if hasChildren {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-	} else {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-	}
-	if mb.attr != "" {
-		data.Attrs = append(data.Attrs, mb.attr)
-	}
-	if options != nil && (options.ReturnSubscribed || options.SelectSubscribed) && mb.subscribed {
-		data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-	}
-	if options != nil && options.ReturnStatus != nil {
-		data.Status = statusLocked(mb, options.ReturnStatus)
-	}
-	return data
-}
-
-func (s *imapSession) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" {
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim, Mailbox: ""})
-	}
-	u := s.user
-	u.mu.Lock()
-	names := make([]string, 0, len(u.mailboxes))
-	for n := range u.mailboxes {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if (names[i] == "INBOX") != (names[j] == "INBOX") {
-			return names[i] == "INBOX"
-		}
-		return names[i] < names[j]
-	})
-	var out []*imap.ListData
-	for _, n := range names {
-		mb := u.mailboxes[n]
-		if options.SelectSubscribed && !mb.subscribed {
-			continue
-		}
-		if options.SelectSpecialUse && mb.attr == "" {
-			continue
-		}
-		match := false
-		for _, p := range patterns {
-			if imapserver.MatchList(n, delim, ref, p) {
-				match = true
-				break
-			}
-		}
-		if match {
-			out = append(out, s.listDataLocked(u, mb, options))
-		}
-	}
-	u.mu.Unlock()
-	for _, d := range out {
-		if err := w.WriteList(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // statusLocked computes STATUS data for mb. The user lock must be held.
 func statusLocked(mb *mailbox, options *imap.StatusOptions) *imap.StatusData {
 	data := &imap.StatusData{Mailbox: mb.name}
@@ -321,8 +240,13 @@ func statusLocked(mb *mailbox, options *imap.StatusOptions) *imap.StatusData {
 		}
 	}
 	if options.NumRecent {
-		var zero uint32
-		data.NumRecent = &zero
+		var recent uint32
+		for _, m := range mb.msgs {
+			if m.uid > mb.recentUID {
+				recent++
+			}
+		}
+		data.NumRecent = &recent
 	}
 	if options.Size {
 		size := mb.bytes
@@ -368,6 +292,10 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 		u.mu.Unlock()
 		return nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
 	}
+	if _, err := noteKeywordsLocked(mb, msg.flags); err != nil {
+		u.mu.Unlock()
+		return nil, storeError(err)
+	}
 	s.srv.store.appendLocked(mb, msg)
 	data := &imap.AppendData{UID: msg.uid, UIDValidity: mb.uidValidity}
 	u.mu.Unlock()
@@ -377,10 +305,13 @@ func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.Ap
 
 func (s *imapSession) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	s.updates = w
-	if s.tracker == nil {
+	s.trackerMu.Lock()
+	t, mb, u := s.tracker, s.idleBox, s.idleUser
+	s.trackerMu.Unlock()
+	if t == nil {
 		return nil
 	}
-	return s.tracker.Poll(w, allowExpunge)
+	return s.pollTracker(u, mb, t, w, allowExpunge)
 }
 
 // announceNew sends the pending EXISTS (and flag) updates of the selected
@@ -398,12 +329,12 @@ func (s *imapSession) announceNew(numSet imap.NumSet) error {
 		return nil
 	}
 	s.trackerMu.Lock()
-	t := s.tracker
+	t, mb, u := s.tracker, s.idleBox, s.idleUser
 	s.trackerMu.Unlock()
 	if t == nil {
 		return nil
 	}
-	return t.Poll(s.updates, false)
+	return s.pollTracker(u, mb, t, s.updates, false)
 }
 
 func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
@@ -421,7 +352,7 @@ func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) err
 		u.mu.Lock()
 		changed := mb.changed
 		u.mu.Unlock()
-		if err := t.Poll(w, true); err != nil {
+		if err := s.pollTracker(u, mb, t, w, true); err != nil {
 			return err
 		}
 		select {
@@ -448,6 +379,11 @@ func (s *imapSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) er
 		return err
 	}
 	if s.readOnly {
+		// CLOSE (the library's writer without a connection) leaves a
+		// read-only mailbox silently (RFC 3501 6.4.2); EXPUNGE fails.
+		if *w == (imapserver.ExpungeWriter{}) {
+			return nil
+		}
 		return imapNo(imap.ResponseCodeCannot, "Mailbox is read-only")
 	}
 	// The expunges reach this session, like every other, through its
@@ -557,6 +493,13 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 		u.mu.Unlock()
 		return err
 	}
+	newKeywords := false
+	if flags.Op != imap.StoreFlagsDel && len(hits) > 0 {
+		if newKeywords, err = noteKeywordsLocked(s.mbox, flags.Flags); err != nil {
+			u.mu.Unlock()
+			return storeError(err)
+		}
+	}
 	type result struct {
 		seq   uint32
 		uid   imap.UID
@@ -573,9 +516,15 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 			h.msg.flags = nf
 			s.mbox.queueFlagsLocked(uint32(h.idx)+1, h.msg, s.tracker)
 		}
-		results = append(results, result{h.seq, h.msg.uid, h.msg.flags})
+		results = append(results, result{h.seq, h.msg.uid, s.withRecent(h.msg.uid, h.msg.flags)})
 	}
 	u.mu.Unlock()
+	// The new FLAGS must reach this session before the FETCH showing them.
+	if newKeywords && s.updates != nil {
+		if err := s.announceNew(imap.UIDSet{}); err != nil {
+			return err
+		}
+	}
 	if flags.Silent {
 		return nil
 	}
@@ -590,21 +539,36 @@ func (s *imapSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags
 	return nil
 }
 
-// copyLocked copies the messages of numSet to dest. u.mu must be held.
-func (s *imapSession) copyLocked(numSet imap.NumSet, dest string) ([]hit, *imap.CopyData, error) {
+// copyLocked copies the messages of numSet to dest and, for MOVE, expunges
+// them from the selected mailbox first, so that a move into the selected
+// mailbox itself announces the EXPUNGE before the new EXISTS. u.mu must be
+// held.
+func (s *imapSession) copyLocked(numSet imap.NumSet, dest string, move bool) (*imap.CopyData, error) {
 	if err := s.selectedLocked(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	to := s.user.mailboxLocked(dest)
 	if to == nil {
-		return nil, nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		return nil, imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
 	}
 	hits, err := s.resolveLocked(numSet)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(hits) == 0 {
-		return nil, nil, nil
+		return nil, nil
+	}
+	for _, h := range hits {
+		if _, err := noteKeywordsLocked(to, h.msg.flags); err != nil {
+			return nil, storeError(err)
+		}
+	}
+	if move {
+		moved := make(map[*message]bool, len(hits))
+		for _, h := range hits {
+			moved[h.msg] = true
+		}
+		s.srv.store.expungeLocked(s.mbox, func(m *message) bool { return moved[m] })
 	}
 	data := &imap.CopyData{UIDValidity: to.uidValidity}
 	for _, h := range hits {
@@ -613,7 +577,7 @@ func (s *imapSession) copyLocked(numSet imap.NumSet, dest string) ([]hit, *imap.
 		data.SourceUIDs.AddNum(h.msg.uid)
 		data.DestUIDs.AddNum(c.uid)
 	}
-	return hits, data, nil
+	return data, nil
 }
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
@@ -622,8 +586,7 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
-	_, data, err := s.copyLocked(numSet, dest)
-	return data, err
+	return s.copyLocked(numSet, dest, false)
 }
 
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
@@ -636,17 +599,11 @@ func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest st
 		u.mu.Unlock()
 		return imapNo(imap.ResponseCodeCannot, "Mailbox is read-only")
 	}
-	hits, data, err := s.copyLocked(numSet, dest)
+	data, err := s.copyLocked(numSet, dest, true)
+	u.mu.Unlock()
 	if err != nil {
-		u.mu.Unlock()
 		return err
 	}
-	moved := make(map[*message]bool, len(hits))
-	for _, h := range hits {
-		moved[h.msg] = true
-	}
-	s.srv.store.expungeLocked(s.mbox, func(m *message) bool { return moved[m] })
-	u.mu.Unlock()
 	// The EXPUNGE responses follow from the tracker when the library polls
 	// after this command.
 	if data == nil {

@@ -1,12 +1,10 @@
 package mailserver
 
 import (
-	"bufio"
 	"bytes"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
 )
 
 // fetchItem is what Fetch writes for one message, gathered under the lock.
@@ -53,7 +51,8 @@ func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 			}
 		}
 		if options.Flags || it.setSeen {
-			it.flags = h.msg.flags // flag slices are replaced, never modified
+			// flag slices are replaced, never modified
+			it.flags = s.withRecent(h.msg.uid, h.msg.flags)
 		}
 		items[i] = it
 	}
@@ -85,8 +84,7 @@ func writeFetch(w *imapserver.FetchWriter, it fetchItem, options *imap.FetchOpti
 		rw.WriteRFC822Size(m.size())
 	}
 	if options.Envelope {
-		hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.raw[:m.hdrLen])))
-		rw.WriteEnvelope(imapserver.ExtractEnvelope(hdr))
+		rw.WriteEnvelope(envelopeOf(m))
 	}
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(m.raw)))

@@ -42,7 +42,7 @@ func (s *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCrite
 	cands := make([]cand, 0, len(msgs))
 	for i, m := range msgs {
 		if seqs[i] != 0 {
-			cands = append(cands, cand{seqs[i], m, m.flags})
+			cands = append(cands, cand{seqs[i], m, s.withRecent(m.uid, m.flags)})
 		}
 	}
 	u.mu.Unlock()
@@ -103,7 +103,10 @@ func (mc *matchCtx) header() *mail.Header {
 }
 
 func (mc *matchCtx) hasFlag(f imap.Flag) bool {
-	cf, _ := canonicalFlag(f)
+	cf, ok := canonicalFlag(f)
+	if !ok && f != "" {
+		cf = flagRecent // the session flag, which canonicalFlag refuses
+	}
 	for _, g := range mc.flags {
 		if strings.EqualFold(string(g), string(cf)) {
 			return true
@@ -149,7 +152,7 @@ func (mc *matchCtx) match(c *imap.SearchCriteria) bool {
 		values := mc.header().Values(hf.Key)
 		found := false
 		for _, v := range values {
-			if containsFold(v, hf.Value) {
+			if containsFold(v, hf.Value) || addressContains(hf.Key, v, hf.Value) {
 				found = true
 				break
 			}
@@ -203,4 +206,26 @@ func containsFold(s, substr string) bool {
 		return true
 	}
 	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
+}
+
+// addressContains reports whether an address header value (From, To, ...)
+// contains substr once parsed: comments and quoting gone, each address as
+// "Name <mailbox@host>", as Dovecot searches addresses.
+func addressContains(key, value, substr string) bool {
+	isAddr := false
+	for _, k := range envelopeAddressFields {
+		isAddr = isAddr || strings.EqualFold(k, key)
+	}
+	if !isAddr {
+		return false
+	}
+	for _, a := range parseAddressList(value) {
+		if a.Host == "" {
+			continue // group markers
+		}
+		if containsFold(a.Name+" <"+a.Mailbox+"@"+a.Host+">", substr) {
+			return true
+		}
+	}
+	return false
 }

@@ -55,7 +55,8 @@ func TestIMAPFetchItems(t *testing.T) {
 	if !ok || len(mp.Children) != 2 || mp.Subtype != "mixed" {
 		t.Errorf("BODYSTRUCTURE = %#v", msgs[0].BodyStructure)
 	}
-	if len(msgs[0].Flags) != 0 {
+	// the message is \Recent in this session, its first (imap_flags.go)
+	if len(msgs[0].Flags) != 1 || msgs[0].Flags[0] != flagRecent {
 		t.Errorf("PEEK set flags %v", msgs[0].Flags)
 	}
 	// A non-peek fetch sets \Seen and reports it.
@@ -63,8 +64,8 @@ func TestIMAPFetchItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs[0].Flags) != 1 || msgs[0].Flags[0] != imap.FlagSeen {
-		t.Errorf("BODY[TEXT] flags %v, want \\Seen", msgs[0].Flags)
+	if len(msgs[0].Flags) != 2 || msgs[0].Flags[0] != imap.FlagSeen {
+		t.Errorf("BODY[TEXT] flags %v, want \\Seen \\Recent", msgs[0].Flags)
 	}
 }
 

@@ -1,6 +1,8 @@
 package mailserver
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -30,13 +32,105 @@ type meter struct {
 	pending []pendingCmd
 	tlsNext bool // STARTTLS answered: stop metering
 	off     bool
+	cmds    int // command lines the parser has seen (it counts them)
+
+	// The command rate limit (see throttle); limit nil means none. Only
+	// the reading goroutine touches held, ends and heldErr.
+	limit     *limiter
+	stop      <-chan struct{} // the server is closing
+	closed    chan struct{}   // this connection closed
+	closeOnce sync.Once
+	held      []byte // bytes read but not yet handed to the server
+	ends      []int  // offsets in held just past each command line
+	heldErr   error  // the error of the read that filled held
+}
+
+// throttle makes every command line read on m wait for a token of the
+// server's command rate limit, if it has one, before the server sees the
+// line's end. Closing the server or m ends the wait.
+func (m *meter) throttle(s *Server) {
+	if s.limit != nil {
+		m.limit, m.stop, m.closed = s.limit, s.ctx.Done(), make(chan struct{})
+	}
 }
 
 func (m *meter) Read(p []byte) (int, error) {
-	n, err := m.Conn.Read(p)
-	if n > 0 {
-		m.sawClient(p[:n])
+	if m.limit == nil {
+		n, err := m.Conn.Read(p)
+		if n > 0 {
+			m.sawClient(p[:n])
+		}
+		return n, err
 	}
+	if len(m.held) == 0 {
+		n, err := m.Conn.Read(p)
+		if n == 0 {
+			return n, err
+		}
+		ends := m.scanCommands(p[:n])
+		if len(ends) == 0 {
+			return n, err
+		}
+		m.held = append(m.held[:0], p[:n]...)
+		m.ends, m.heldErr = ends, err
+	}
+	return m.release(p)
+}
+
+// scanCommands feeds bytes the client sent to the parser, like sawClient,
+// and returns the offset just past each command line among them. Parsing
+// at once, as the bytes arrive, starts each command's clock then: the wait
+// for its token counts in its duration.
+func (m *meter) scanCommands(p []byte) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.off {
+		return nil
+	}
+	var ends []int
+	for i := 0; i < len(p); {
+		end := len(p)
+		if j := bytes.IndexByte(p[i:], '\n'); j >= 0 {
+			end = i + j + 1
+		}
+		before := m.cmds
+		m.in.feed(p[i:end], m.lines.clientLine)
+		if m.cmds > before {
+			ends = append(ends, end)
+		}
+		i = end
+	}
+	return ends
+}
+
+// release hands the server the held bytes up to the end of the next command
+// line, once that command has its token. The held bytes are at most one
+// earlier Read's worth, so memory is bounded.
+func (m *meter) release(p []byte) (int, error) {
+	n := len(m.held)
+	if len(m.ends) > 0 {
+		n = m.ends[0]
+	}
+	if n > len(p) {
+		n = len(p)
+	}
+	if len(m.ends) > 0 && n == m.ends[0] {
+		if err := m.limit.wait(m.stop, m.closed); err != nil {
+			m.held, m.ends, m.heldErr = nil, nil, nil // the session is over
+			return 0, fmt.Errorf("%s command: %w", m.proto, err)
+		}
+		m.ends = m.ends[1:]
+	}
+	copy(p, m.held[:n])
+	m.held = m.held[n:]
+	for i := range m.ends {
+		m.ends[i] -= n
+	}
+	if len(m.held) > 0 {
+		return n, nil
+	}
+	err := m.heldErr
+	m.held, m.ends, m.heldErr = m.held[:0], nil, nil
 	return n, err
 }
 
@@ -74,5 +168,8 @@ func (m *meter) Close() error {
 	m.pending = nil
 	m.off = true
 	m.mu.Unlock()
+	if m.closed != nil {
+		m.closeOnce.Do(func() { close(m.closed) })
+	}
 	return m.Conn.Close()
 }

@@ -39,7 +39,9 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newIMAPMeter(c, l.srv.rec), nil
+	m := newIMAPMeter(c, l.srv.rec)
+	m.throttle(l.srv)
+	return m, nil
 }
 
 // imapMeter records every IMAP command with its outcome and duration by
@@ -84,6 +86,7 @@ func (m *imapMeter) clientLine(head []byte, cont bool) {
 			m.skipLines = 1
 		}
 	}
+	m.cmds++
 	if len(m.pending) >= maxPending {
 		return
 	}

@@ -25,7 +25,9 @@ func (l *smtpMeterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSMTPMeter(c, l.srv.rec, l.proto), nil
+	m := newSMTPMeter(c, l.srv.rec, l.proto)
+	m.throttle(l.srv)
+	return m, nil
 }
 
 // smtpMeter records every SMTP or LMTP command with its outcome and
@@ -67,6 +69,7 @@ func (m *smtpMeter) clientLine(head []byte, _ bool) {
 			m.in.skip = n
 		}
 	}
+	m.cmds++
 	if len(m.pending) >= maxPending {
 		return
 	}

@@ -101,6 +101,10 @@ func (s *Server) handlePOP3(c net.Conn) {
 		start := time.Now()
 		name, arg, _ := strings.Cut(line, " ")
 		cmd := normaliseCommand(name, pop3Commands)
+		if s.limit.wait(s.ctx.Done(), nil) != nil { // the server is closing
+			s.rec.Command(ProtoPOP3, cmd, OutcomeError, time.Since(start))
+			return
+		}
 		outcome, quit, err := p.handle(cmd, arg)
 		s.rec.Command(ProtoPOP3, cmd, outcome, time.Since(start))
 		if err != nil || quit {

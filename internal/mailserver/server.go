@@ -55,12 +55,30 @@ type Options struct {
 	// minutes). IMAP uses the library's timeouts (30 minutes when idle).
 	// Default 10 minutes.
 	IdleTimeout time.Duration
-	// Now is the clock UIDVALIDITY values are drawn from: a mailbox gets
-	// the Unix time of its creation, or one more than the previous mailbox
-	// when that is not smaller (as Dovecot does), so a server started again
-	// later never reuses the values, nor POP3 UIDLs, of its previous run.
-	// Default time.Now.
-	Now func() time.Time
+	// UIDValidityNow is the clock UIDVALIDITY values are drawn from: a
+	// mailbox gets the Unix time of its creation, or one more than the
+	// previous mailbox when that is not smaller (as Dovecot does), so a
+	// server started again later never reuses the values, nor POP3 UIDLs,
+	// of its previous run. Default time.Now.
+	UIDValidityNow func() time.Time
+	// MaxCommandsPerSecond limits the commands the server starts per second
+	// over all connections and protocols (IMAP, POP3, SMTP submission and
+	// LMTP: deliveries count, each of their commands takes a token). It is
+	// a token bucket holding one second's worth of commands (at least one):
+	// a command past it waits, before the server works on it, in a
+	// first-come first-served queue of at most one command per connection,
+	// so latency climbs past the limit as on an overloaded server. The wait
+	// counts in the command's recorded duration. Close ends every wait; a
+	// client that hangs up while its command waits is noticed only when the
+	// token comes (the server does not read the connection meanwhile).
+	// Commands sent after STARTTLS are encrypted on the wire and pass
+	// unlimited (as they pass unrecorded); implicit TLS (IMAPS, POP3S) is
+	// limited. Default 0: no limit. See Server.LimiterStats.
+	MaxCommandsPerSecond float64
+
+	// now is the clock of the command rate limit; nil means time.Now.
+	// Tests set it.
+	now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -94,8 +112,8 @@ func (o Options) withDefaults() Options {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 10 * time.Minute
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.UIDValidityNow == nil {
+		o.UIDValidityNow = time.Now
 	}
 	return o
 }
@@ -130,6 +148,7 @@ type Server struct {
 	store *store
 	rec   Recorder
 	log   *slog.Logger
+	limit *limiter // nil: no limit
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -147,9 +166,10 @@ func New(opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts:   opts,
-		store:  newStore(opts.MaxMailboxes, opts.Now),
+		store:  newStore(opts.MaxMailboxes, opts.UIDValidityNow),
 		rec:    opts.Recorder,
 		log:    opts.Logger,
+		limit:  newLimiter(opts.MaxCommandsPerSecond, opts.now),
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*trackedConn]struct{}),
@@ -253,6 +273,10 @@ func (s *Server) Usage() []FolderUsage {
 	}
 	return out
 }
+
+// LimiterStats returns the counters of the command rate limit
+// (Options.MaxCommandsPerSecond); all zero without a limit.
+func (s *Server) LimiterStats() LimiterStats { return s.limit.stats() }
 
 // External returns how many messages were accepted for recipients outside
 // Domain (counted once per recipient, not stored).

@@ -124,6 +124,12 @@ type mailbox struct {
 	tracker     *imapserver.MailboxTracker
 	// changed is closed and replaced on every change, waking IDLE sessions.
 	changed chan struct{}
+	// keywords are the keywords ever set in the mailbox, announced in
+	// FLAGS and PERMANENTFLAGS (see imap_flags.go).
+	keywords []imap.Flag
+	// recentUID is the highest UID some read-write IMAP session took the
+	// \Recent flag of (see imap_flags.go).
+	recentUID imap.UID
 }
 
 // notifyLocked wakes the sessions idling on mb. The user lock must be held.
@@ -148,6 +154,10 @@ type user struct {
 
 	mu        sync.Mutex
 	mailboxes map[string]*mailbox
+	// subs are the subscriptions to names with no mailbox (RFC 3501
+	// 6.3.6: a subscription outlives DELETE); an existing mailbox keeps its
+	// own in mailbox.subscribed.
+	subs map[string]struct{}
 }
 
 // store is the state shared by every frontend.
@@ -208,7 +218,7 @@ func (s *store) addUser(name, password string) error {
 	if _, ok := s.users[key]; ok {
 		return errUserExists
 	}
-	u := &user{name: name, password: password, mailboxes: make(map[string]*mailbox)}
+	u := &user{name: name, password: password, mailboxes: make(map[string]*mailbox), subs: make(map[string]struct{})}
 	for _, d := range defaultMailboxes {
 		mb := s.newMailbox(d.name, d.attr)
 		mb.subscribed = true
@@ -295,6 +305,10 @@ func (s *store) createLocked(u *user, name string, attr imap.MailboxAttr) (*mail
 	}
 	mb := s.newMailbox(name, attr)
 	u.mailboxes[name] = mb
+	if _, ok := u.subs[name]; ok {
+		delete(u.subs, name)
+		mb.subscribed = true
+	}
 	return mb, nil
 }
 
@@ -317,6 +331,9 @@ func (s *store) deleteLocked(u *user, name string) error {
 	mb.deleted = true
 	mb.notifyLocked()
 	delete(u.mailboxes, name)
+	if mb.subscribed && len(u.subs) < s.maxBoxes {
+		u.subs[name] = struct{}{}
+	}
 	return nil
 }
 

@@ -49,7 +49,7 @@ func TestUIDValidityNotReusedAfterRestart(t *testing.T) {
 	}
 	var runs []run
 	for i, at := range []time.Time{start, start.Add(time.Minute)} {
-		s, addrs := testServer(t, Options{Now: func() time.Time { return at }})
+		s, addrs := testServer(t, Options{UIDValidityNow: func() time.Time { return at }})
 		lmtpSend(t, addrs.LMTP, testMessage("<restart-"+string(rune('a'+i))+"@test>", "restart"), "alice@example.com")
 		c := imapLogin(t, addrs.IMAP, "alice", nil)
 		data, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()

@@ -139,6 +139,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 			ks = sortedKeys(m)
 		case map[string]int:
 			ks = sortedKeys(m)
+		case map[string]int64:
+			ks = sortedKeys(m)
 		}
 		sort.Strings(ks)
 		return ks
@@ -166,7 +168,13 @@ svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axi
 <p>Seed {{.R.Seed}}, shard {{.R.Shard}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}};
 {{printf "%.1f" .R.WallSeconds}} s wall, {{secs .R.SimulatedSeconds}} simulated;
 {{.R.Users}} users, {{.R.Devices}} devices. Mail delivered {{.R.Messages.Delivered}}, sent {{.R.Messages.Sent}},
-lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{else}}not checked{{end}}.</p>
+lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{with .R.Messages.UsersUnchecked}} ({{.}} of {{$.R.Users}} users not checked){{end}}{{else}}not checked{{end}}.</p>
+<p>{{with .R.Messages}}Deliveries (per recipient): {{.DeliveryAttempted}} attempted,
+<b{{if .DeliveryFailed}} class="fail"{{end}}>{{.DeliveryFailed}} failed</b>{{range $reason := keys .DeliveryFailedByReason}} ({{$reason}} {{index $.R.Messages.DeliveryFailedByReason $reason}}){{end}},
+{{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{end}}</p>
+{{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>
+<p class="fail">{{if .Enabled}}Invalid run: its measurements cannot be trusted (exit 1).{{else}}Validity checks off (validity_checks: false); they would have found:{{end}}</p>
+<ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 {{with .R.Thresholds}}<h2>Thresholds</h2>
 <table><tr><th>threshold</th><th>value</th><th>result</th></tr>
 {{range .}}<tr><td>{{.Expr}}</td><td>{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>

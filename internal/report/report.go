@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,20 @@ type ByteStat struct {
 type LoginStat struct {
 	OK     uint64 `json:"ok"`
 	Failed uint64 `json:"failed"`
+	// FailedBy splits Failed by outcome (auth, refused, timeout, tls, no,
+	// error; docs/report.md); absent when nothing failed.
+	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
+}
+
+// DeliveryCounts are the traffic injector's deliveries, one per recipient
+// (see docs/report.md, Deliveries): Attempted == Delivered + sum(Failed).
+type DeliveryCounts struct {
+	Attempted, Delivered int64
+	// Failed counts failed deliveries by reason.
+	Failed map[string]int64
+	// Retries counts tries beyond the first; Abandoned deliveries never
+	// tried because the run ended.
+	Retries, Abandoned int64
 }
 
 // Input is everything the engine knows at the end of a run.
@@ -45,6 +60,14 @@ type Input struct {
 	DevicesByProfile map[string]int
 	// Delivered and Sent messages; 0 takes the audit's counts.
 	Delivered, Sent int
+	// Deliveries are the injector's deliveries by outcome.
+	Deliveries DeliveryCounts
+	// DeviceProtocols are the protocols the run's devices use ("imap",
+	// "pop3"), for the validity check of logins.
+	DeviceProtocols []string
+	// ValidityChecksOff reports validity problems without failing the run
+	// (the scenario's validity_checks: false).
+	ValidityChecksOff bool
 	// Audit is the final audit.
 	Audit audit.Result
 	// Commands are the simulated clients' commands by protocol and
@@ -61,10 +84,26 @@ type Input struct {
 	StoredBytes, StoredBytesStart       int64
 	// Thresholds of the scenario, evaluated by Build.
 	Thresholds []scenarios.Threshold
+	// Settle is how the settle phase went.
+	Settle Settle
 	// Timeline holds the samples taken during the run; nil for none.
 	Timeline *Timeline
+	// Actions counts the simulated people's actions.
+	Actions Actions
 	// Notes are remarks to carry into the report.
 	Notes []string
+}
+
+// Actions counts the simulated people's actions.
+type Actions struct {
+	// Done counts actions that succeeded.
+	Done int64 `json:"done"`
+	// Failed counts tries of an action that failed with an error (the
+	// action is tried again later); a message not yet on the device in
+	// hand is not an error.
+	Failed int64 `json:"failed"`
+	// Dropped counts actions given up after every try failed.
+	Dropped int64 `json:"dropped"`
 }
 
 // Report is a finished run's report. Its JSON encoding is the JSON report
@@ -88,21 +127,42 @@ type Report struct {
 
 	// Beyond the contract.
 
+	// Validity says whether the run's own measurements can be trusted.
+	Validity Validity `json:"validity"`
+
 	// DevicesByProfile counts devices per profile.
 	DevicesByProfile map[string]int `json:"devices_by_profile,omitempty"`
 	// Groups holds the per-group details.
 	Groups map[string]Group `json:"groups"`
 	// Load summarises the client load.
 	Load Load `json:"load"`
+	// Actions counts the people's actions, failed and given up.
+	Actions Actions `json:"actions"`
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
 	// UnexplainedExamples are the first divergent messages no change or
 	// known cause explains (reason unexplained), up to 20.
 	UnexplainedExamples []UnexplainedExample `json:"unexplained_examples"`
+	// Settle is how the settle phase went.
+	Settle Settle `json:"settle"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
+}
+
+// Settle is how the settle phase went (docs/scenarios.md, settle).
+type Settle struct {
+	// Until is "timer" or "synced"; MaxSeconds the longest it could last.
+	Until      string  `json:"until"`
+	MaxSeconds float64 `json:"max_s"`
+	// WallSeconds is how long it lasted.
+	WallSeconds float64 `json:"wall_s"`
+	// Ended is "timer", "synced", "max", "aborted" or "none".
+	Ended string `json:"ended"`
+	// ChangesWaiting counts the changes that still waited for a device to
+	// sync when it ended (until synced only).
+	ChangesWaiting int `json:"changes_waiting"`
 }
 
 // Messages counts mail.
@@ -115,7 +175,46 @@ type Messages struct {
 	// ServerChecked is false when the server's state could not be read,
 	// so Lost was not counted.
 	ServerChecked bool `json:"server_checked"`
+	// DeliveryAttempted counts the injector's deliveries (one per
+	// recipient) tried at least once; DeliveryFailed those whose last try
+	// failed, by reason in DeliveryFailedByReason. The others were
+	// delivered.
+	DeliveryAttempted      int64            `json:"delivery_attempted"`
+	DeliveryFailed         int64            `json:"delivery_failed"`
+	DeliveryFailedByReason map[string]int64 `json:"delivery_failed_by_reason"`
+	// DeliveryRetries counts tries beyond the first.
+	DeliveryRetries int64 `json:"delivery_retries"`
+	// DeliveryAbandoned counts deliveries the run ended before trying.
+	DeliveryAbandoned int64 `json:"delivery_abandoned"`
+	// UsersUnchecked counts the users whose server state was not read:
+	// Lost does not count their mail (it is a lower bound when this is
+	// not 0) and their unconverged changes carry no server-derived reason.
+	UsersUnchecked int `json:"users_unchecked"`
 }
+
+// notDelivered returns the deliveries handed to the injector and those of
+// them not delivered (failed or abandoned).
+func (m Messages) notDelivered() (missing, injected int64) {
+	return m.DeliveryFailed + m.DeliveryAbandoned, m.DeliveryAttempted + m.DeliveryAbandoned
+}
+
+// Validity says whether a run measured what it meant to: a run whose
+// deliveries mostly failed, or whose devices never logged in, measured an
+// outage, not the server's behaviour (docs/report.md, Validity).
+type Validity struct {
+	// Enabled is false when the scenario turned the checks off
+	// (validity_checks: false): problems are then listed but do not fail
+	// the run.
+	Enabled bool `json:"enabled"`
+	// OK is true when no problem was found.
+	OK bool `json:"ok"`
+	// Problems says what is wrong, one sentence each.
+	Problems []string `json:"problems"`
+}
+
+// MaxUndelivered is the share of the injected deliveries that may fail
+// before a run's measurements are invalid.
+const MaxUndelivered = 0.01
 
 // LostMessage names one lost message.
 type LostMessage struct {
@@ -233,10 +332,16 @@ type Group struct {
 
 // Load summarises what the simulated clients did.
 type Load struct {
-	// Commands and Errors over every client command; ErrorRate their ratio.
-	Commands  uint64 `json:"commands"`
-	Errors    uint64 `json:"errors"`
-	ErrorRate Num    `json:"error_rate"`
+	// Commands and Errors count every client command and those that
+	// failed; LoginAttempts and LoginFailures every login (for the
+	// injector's LMTP/SMTP connections, every session setup) and those that
+	// failed, connections refused included. ErrorRate is (Errors +
+	// LoginFailures) / (Commands + LoginAttempts).
+	Commands      uint64 `json:"commands"`
+	Errors        uint64 `json:"errors"`
+	LoginAttempts uint64 `json:"login_attempts"`
+	LoginFailures uint64 `json:"login_failures"`
+	ErrorRate     Num    `json:"error_rate"`
 	// CommandsPerSecond by protocol, per wall second (what the server saw).
 	CommandsPerSecond map[string]float64   `json:"commands_per_second"`
 	Bytes             map[string]ByteStat  `json:"bytes"`
@@ -313,6 +418,9 @@ func Build(in Input) *Report {
 		DevicesByProfile: in.DevicesByProfile,
 		Messages: Messages{
 			Delivered: in.Delivered, Sent: in.Sent, Lost: res.Lost, ServerChecked: res.ServerChecked,
+			DeliveryAttempted: in.Deliveries.Attempted, DeliveryFailedByReason: map[string]int64{},
+			DeliveryRetries: in.Deliveries.Retries, DeliveryAbandoned: in.Deliveries.Abandoned,
+			UsersUnchecked: res.UsersUnchecked,
 		},
 		Commands:        withProtocols(commandMap(in.Commands)),
 		AuditorCommands: commandMap(in.AuditorCommands),
@@ -333,6 +441,7 @@ func Build(in Input) *Report {
 			StoredMessagesStart: in.StoredMessagesStart, StoredBytesStart: in.StoredBytesStart,
 		},
 		Groups:   map[string]Group{},
+		Settle:   in.Settle,
 		Timeline: in.Timeline.jsonSamples(),
 		Notes:    append([]string(nil), in.Notes...),
 	}
@@ -377,6 +486,8 @@ func Build(in Input) *Report {
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
+	} else if res.UsersUnchecked > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
 	}
 	for k, kr := range res.Convergence {
 		r.Convergence[string(k)] = convergence(kr)
@@ -394,9 +505,60 @@ func Build(in Input) *Report {
 		}
 		r.Groups[name] = gr
 	}
+	for reason, n := range in.Deliveries.Failed {
+		if n > 0 {
+			r.Messages.DeliveryFailedByReason[reason] = n
+			r.Messages.DeliveryFailed += n
+		}
+	}
 	r.Load = load(in, r.Commands)
+	r.Actions = in.Actions
 	r.Thresholds = evaluate(r, res, in.Thresholds)
+	r.Validity = validity(r, in)
 	return r
+}
+
+// validity checks the run's own measurements: more than MaxUndelivered of
+// the injected deliveries not delivered, or no successful login for a
+// protocol the devices use, make them invalid.
+func validity(r *Report, in Input) Validity {
+	v := Validity{Enabled: !in.ValidityChecksOff, Problems: []string{}}
+	if missing, injected := r.Messages.notDelivered(); injected > 0 && float64(missing) > MaxUndelivered*float64(injected) {
+		var why []string
+		for _, reason := range sortedKeys(r.Messages.DeliveryFailedByReason) {
+			why = append(why, fmt.Sprintf("%s %d", reason, r.Messages.DeliveryFailedByReason[reason]))
+		}
+		if r.Messages.DeliveryAbandoned > 0 {
+			why = append(why, fmt.Sprintf("abandoned %d", r.Messages.DeliveryAbandoned))
+		}
+		v.Problems = append(v.Problems, fmt.Sprintf("%d of %d deliveries (%.1f%%) were not delivered (%s): more than %g%% of the injected mail",
+			missing, injected, 100*float64(missing)/float64(injected), strings.Join(why, ", "), 100*MaxUndelivered))
+	}
+	protos := slices.Clone(in.DeviceProtocols)
+	slices.Sort(protos)
+	for _, p := range slices.Compact(protos) {
+		switch l := r.Load.Logins[p]; {
+		case l.OK > 0:
+		case l.Failed == 0:
+			v.Problems = append(v.Problems, fmt.Sprintf("no %s login was attempted, though devices use %s", p, p))
+		default:
+			v.Problems = append(v.Problems, fmt.Sprintf("no successful %s login: all %d attempts failed", p, l.Failed))
+		}
+	}
+	v.OK = len(v.Problems) == 0
+	return v
+}
+
+// Valid reports whether the run's measurements count: true when they are
+// valid or the scenario turned the validity checks off.
+func (r *Report) Valid() bool { return r.Validity.OK || !r.Validity.Enabled }
+
+// errorRate is failed / operations, NaN without operations.
+func errorRate(failed, operations uint64) Num {
+	if operations == 0 {
+		return NaN()
+	}
+	return Num(float64(failed) / float64(operations))
 }
 
 func load(in Input, cmds CommandMap) Load {
@@ -412,15 +574,14 @@ func load(in Input, cmds CommandMap) Load {
 			l.CommandsPerSecond[p] = float64(n) / in.Wall.Seconds()
 		}
 	}
-	l.ErrorRate = NaN()
-	if l.Commands > 0 {
-		l.ErrorRate = Num(float64(l.Errors) / float64(l.Commands))
-	}
 	for p, b := range in.Bytes {
 		l.Bytes[p] = b
 	}
 	for p, s := range in.Logins {
 		l.Logins[p] = s
+		l.LoginAttempts += s.OK + s.Failed
+		l.LoginFailures += s.Failed
 	}
+	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
 	return l
 }

@@ -85,6 +85,10 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
 		Timeline: tl,
+		Actions:  Actions{Done: 50, Failed: 3, Dropped: 2},
+		Deliveries: DeliveryCounts{Attempted: 1000, Delivered: 995, Failed: map[string]int64{"4xx": 3, "refused": 2, "5xx": 0},
+			Retries: 7, Abandoned: 5},
+		DeviceProtocols: []string{"imap", "pop3", "imap"},
 	}
 	for _, e := range exprs {
 		in.Thresholds = append(in.Thresholds, mustThreshold(t, e))
@@ -115,6 +119,9 @@ func TestJSONContractKeys(t *testing.T) {
 		"convergence.read.unconverged.pop3-local-only",
 		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
 		"thresholds", "unconverged_examples", "groups.pop3-office.convergence.deliver.histogram", "load.error_rate", "timeline",
+		"messages.delivery_attempted", "messages.delivery_failed", "messages.delivery_failed_by_reason.4xx",
+		"messages.delivery_retries", "messages.delivery_abandoned", "validity.enabled", "validity.ok", "validity.problems",
+		"load.login_attempts", "load.login_failures",
 	}
 	for _, p := range paths {
 		var cur any = doc
@@ -204,8 +211,21 @@ func TestThresholds(t *testing.T) {
 		{"p95(imap.UID_FETCH) <= 4ms", true, 0.004},
 		{"p50(pop3.RETR) > 1ms", false, 0.0005},
 		{"p99(smtp.DATA) < 1s", false, math.NaN()},
-		{"error_rate < 1%", true, 3.0 / 1700},
-		{"error_rate{protocol=pop3} < 0.1%", false, 1.0 / 200},
+		// Failed commands and logins over commands and logins.
+		{"error_rate < 1%", true, (3.0 + 1) / (1700 + 61)},
+		{"error_rate{protocol=pop3} < 0.1%", false, (1.0 + 1) / (200 + 41)},
+		{"error_rate{protocol=lmtp} < 1%", false, math.NaN()},
+		{"login_failure_rate{protocol=pop3} < 1%", false, 1.0 / 41},
+		{"login_failure_rate{protocol=imap} == 0", true, 0},
+		{"login_failure_rate < 2%", true, 1.0 / 61},
+		{"login_failure_rate{protocol=smtp} < 1%", false, math.NaN()},
+		// Failed and abandoned over attempted and abandoned.
+		{"delivery_failure_rate < 1%", true, 10.0 / 1005},
+		{"delivery_failure_rate <= 0.5%", false, 10.0 / 1005},
+		{"delivery_failed == 0", false, 5},
+		{"delivery_failed{reason=4xx} <= 3", true, 3},
+		{"delivery_failed{reason=timeout} == 0", true, 0},
+		{"delivery_failed{reason=abandoned} == 0", false, 5},
 		{"convergence_p99{change=deliver} < 10m", false, 900},
 		{"convergence_p50{change=deliver} <= 5s", true, 5},
 		{"convergence_p50{change=read} < 1h", false, math.NaN()},
@@ -247,6 +267,61 @@ func TestThresholds(t *testing.T) {
 	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() {
 		t.Errorf("lost_messages without a server check = %+v, want not ok", r.Thresholds[0])
 	}
+	in = sampleInput(t, "lost_messages == 0")
+	in.Audit.UsersUnchecked = 1
+	if r := Build(in); r.Thresholds[0].OK || !r.Thresholds[0].Value.Missing() || !strings.Contains(r.Thresholds[0].Note, "1 users") {
+		t.Errorf("lost_messages with a user unchecked = %+v, want not ok", r.Thresholds[0])
+	}
+}
+
+// TestUsersUnchecked: users whose server state was not read are counted in
+// the JSON report and said in the summary and the HTML.
+func TestUsersUnchecked(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		checked   bool
+		unchecked int
+		wantLost  string
+	}{
+		{"all read", true, 0, "lost 0\n"},
+		{"one unread", true, 1, "lost 0 (1 of 4 users not checked)"},
+		{"none read", false, 4, "lost not checked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
+			r := Build(in)
+			var js bytes.Buffer
+			if err := r.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Messages struct {
+					UsersUnchecked *int `json:"users_unchecked"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Messages.UsersUnchecked == nil || *got.Messages.UsersUnchecked != tt.unchecked {
+				t.Errorf("messages.users_unchecked = %v, want %d", got.Messages.UsersUnchecked, tt.unchecked)
+			}
+			var sum bytes.Buffer
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(sum.String(), tt.wantLost) {
+				t.Errorf("summary lacks %q:\n%s", tt.wantLost, sum.String())
+			}
+			var html bytes.Buffer
+			if err := r.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			if tt.unchecked > 0 && tt.checked && !strings.Contains(html.String(), "(1 of 4 users not checked)") {
+				t.Error("the HTML report does not say users were not checked")
+			}
+		})
+	}
 }
 
 func TestSummary(t *testing.T) {
@@ -259,7 +334,9 @@ func TestSummary(t *testing.T) {
 	for _, want := range []string{
 		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
 		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
-		"no smtp DATA commands", "15m0s", "auditor commands",
+		"no smtp DATA commands", "15m0s", "auditor commands", "actions 50 done, 3 failed tries, 2 given up",
+		"deliveries (per recipient): 1000 attempted, 995 delivered, 5 failed (4xx 3, refused 2), 7 retries, 5 abandoned",
+		"validity: ok", "logins 61, failed 1; error rate 0.23%",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
@@ -267,6 +344,79 @@ func TestSummary(t *testing.T) {
 	}
 	if err := r.WriteSummary(failWriter{}); err == nil {
 		t.Error("WriteSummary to a failing writer returned nil")
+	}
+}
+
+// TestValidity checks when a run's own measurements are invalid: more than
+// 1% of the injected deliveries not delivered, or no successful login for a
+// protocol the devices use; and that validity_checks: false reports the
+// problems without failing the run.
+func TestValidity(t *testing.T) {
+	tests := []struct {
+		name   string
+		tweak  func(*Input)
+		want   []string // problems, by fragment; nil: valid
+		enable bool
+	}{
+		{"sample", func(*Input) {}, nil, true},
+		{"exactly 1% not delivered", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 1000, Delivered: 990, Failed: map[string]int64{"4xx": 10}}
+		}, nil, true},
+		{"more than 1% failed", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 1000, Delivered: 989, Failed: map[string]int64{"4xx": 10, "timeout": 1}}
+		}, []string{"11 of 1000 deliveries (1.1%) were not delivered (4xx 10, timeout 1): more than 1% of the injected mail"}, true},
+		{"abandoned count as not delivered", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 10, Delivered: 10, Abandoned: 30}
+		}, []string{"30 of 40 deliveries (75.0%) were not delivered (abandoned 30)"}, true},
+		{"every delivery refused", func(in *Input) {
+			in.Deliveries = DeliveryCounts{Attempted: 292, Failed: map[string]int64{"refused": 292}}
+		}, []string{"292 of 292 deliveries (100.0%)"}, true},
+		{"no successful pop3 login", func(in *Input) { in.Logins["pop3"] = LoginStat{Failed: 5} },
+			[]string{"no successful pop3 login: all 5 attempts failed"}, true},
+		{"no imap login at all", func(in *Input) { delete(in.Logins, "imap") },
+			[]string{"no imap login was attempted"}, true},
+		{"injector logins do not count", func(in *Input) { in.Logins["lmtp"] = LoginStat{Failed: 5} }, nil, true},
+		{"checks off", func(in *Input) {
+			in.ValidityChecksOff = true
+			in.Logins["pop3"] = LoginStat{Failed: 5}
+		}, []string{"no successful pop3 login"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			tt.tweak(&in)
+			r := Build(in)
+			v := r.Validity
+			if v.Enabled != tt.enable || v.OK != (tt.want == nil) || len(v.Problems) != len(tt.want) {
+				t.Fatalf("validity %+v, want enabled %v and problems %q", v, tt.enable, tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(v.Problems[i], w) {
+					t.Errorf("problem %q lacks %q", v.Problems[i], w)
+				}
+			}
+			if r.Valid() != (tt.want == nil || !tt.enable) {
+				t.Errorf("Valid() = %v", r.Valid())
+			}
+			var sum, html bytes.Buffer
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(sum.String(), w) || !strings.Contains(html.String(), w) {
+					t.Errorf("summary or HTML lacks the problem %q", w)
+				}
+			}
+			if tt.want != nil && tt.enable && !strings.Contains(sum.String(), "validity: INVALID run") {
+				t.Errorf("summary does not say the run is invalid:\n%s", sum.String())
+			}
+			if !tt.enable && !strings.Contains(sum.String(), "checks off (validity_checks: false)") {
+				t.Errorf("summary does not say the checks are off:\n%s", sum.String())
+			}
+		})
 	}
 }
 
@@ -289,6 +439,60 @@ func TestTimelineBounded(t *testing.T) {
 	for i := 1; i < len(s); i++ {
 		if s[i].WallSeconds <= s[i-1].WallSeconds {
 			t.Fatalf("samples out of order at %d", i)
+		}
+	}
+}
+
+// The JSON report counts the people's actions, failed and given up.
+func TestJSONActions(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Build(sampleInput(t)).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Actions map[string]int64 `json:"actions"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"done": 50, "failed": 3, "dropped": 2}; len(got.Actions) != len(want) ||
+		got.Actions["done"] != 50 || got.Actions["failed"] != 3 || got.Actions["dropped"] != 2 {
+		t.Errorf("actions %v, want %v", got.Actions, want)
+	}
+}
+
+// TestSettleOutcome: how settle ended is in the JSON report and the
+// summary.
+func TestSettleOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		st   Settle
+		want string
+	}{
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 4.2, Ended: "synced"}, "settle 4.2 s of at most 30.0 s (until synced): every device had synced"},
+		{Settle{Until: "synced", MaxSeconds: 30, WallSeconds: 30, Ended: "max", ChangesWaiting: 3}, "3 changes still waiting"},
+		{Settle{Until: "timer", MaxSeconds: 10, WallSeconds: 10, Ended: "timer"}, "(until timer): ended by its timer"},
+	} {
+		in := sampleInput(t)
+		in.Settle = tt.st
+		r := Build(in)
+		var sum, js bytes.Buffer
+		if err := r.WriteSummary(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sum.String(), tt.want) {
+			t.Errorf("summary lacks %q:\n%s", tt.want, sum.String())
+		}
+		if err := r.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Settle Settle `json:"settle"`
+		}
+		if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Settle != tt.st {
+			t.Errorf("JSON settle = %+v, want %+v", got.Settle, tt.st)
 		}
 	}
 }

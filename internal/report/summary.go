@@ -17,6 +17,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "scenario %s  seed %d  shard %s  started %s\n", r.Scenario, r.Seed, r.Shard, r.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(ew, "%.1f s wall, %s simulated; %d users, %d devices; mail delivered %d, sent %d, lost %s\n",
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
+	fmt.Fprintf(ew, "%s\n", r.deliveries())
+	r.writeValidity(ew)
+	if st := r.Settle; st.Ended != "" {
+		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
+	}
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -61,14 +66,16 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(ew, "commands %d, errors %d (error rate %s)\n", r.Load.Commands, r.Load.Errors, fmtPercent(r.Load.ErrorRate))
+	fmt.Fprintf(ew, "commands %d, errors %d; logins %d, failed %d; error rate %s (failed commands and logins over both)\n",
+		r.Load.Commands, r.Load.Errors, r.Load.LoginAttempts, r.Load.LoginFailures, fmtPercent(r.Load.ErrorRate))
+	fmt.Fprintf(ew, "actions %d done, %d failed tries, %d given up\n", r.Actions.Done, r.Actions.Failed, r.Actions.Dropped)
 	for _, p := range sortedKeys(r.Load.Bytes) {
 		b := r.Load.Bytes[p]
 		fmt.Fprintf(ew, "bytes %s: in %s, out %s\n", p, fmtBytes(float64(b.In)), fmtBytes(float64(b.Out)))
 	}
 	for _, p := range sortedKeys(r.Load.Logins) {
 		l := r.Load.Logins[p]
-		fmt.Fprintf(ew, "logins %s: %d ok, %d failed\n", p, l.OK, l.Failed)
+		fmt.Fprintf(ew, "logins %s: %d ok, %d failed%s\n", p, l.OK, l.Failed, failedBy(l.FailedBy))
 	}
 	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
 		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
@@ -104,9 +111,64 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	return ew.err
 }
 
+// deliveries describes the injector's deliveries in one line.
+func (r *Report) deliveries() string {
+	m := r.Messages
+	if m.DeliveryAttempted == 0 && m.DeliveryAbandoned == 0 {
+		return "deliveries: none by the injector"
+	}
+	out := fmt.Sprintf("deliveries (per recipient): %d attempted, %d delivered, %d failed", m.DeliveryAttempted,
+		m.DeliveryAttempted-m.DeliveryFailed, m.DeliveryFailed)
+	if m.DeliveryFailed > 0 {
+		var why []string
+		for _, reason := range sortedKeys(m.DeliveryFailedByReason) {
+			why = append(why, fmt.Sprintf("%s %d", reason, m.DeliveryFailedByReason[reason]))
+		}
+		out += " (" + strings.Join(why, ", ") + ")"
+	}
+	return out + fmt.Sprintf(", %d retries, %d abandoned", m.DeliveryRetries, m.DeliveryAbandoned)
+}
+
+// writeValidity says whether the run's measurements are valid, and why not.
+func (r *Report) writeValidity(w io.Writer) {
+	v := r.Validity
+	switch {
+	case v.OK:
+		fmt.Fprintln(w, "validity: ok")
+		return
+	case v.Enabled:
+		fmt.Fprintln(w, "validity: INVALID run, its measurements cannot be trusted (exit 1):")
+	default:
+		fmt.Fprintln(w, "validity: checks off (validity_checks: false); they would have found:")
+	}
+	for _, p := range v.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+}
+
+// describe says how settle ended, in words.
+func (st Settle) describe() string {
+	switch st.Ended {
+	case "synced":
+		return "every device had synced since the changes it did not show"
+	case "max":
+		return fmt.Sprintf("ended at its maximum, %d changes still waiting for a device to sync", st.ChangesWaiting)
+	case "timer":
+		return "ended by its timer"
+	case "aborted":
+		return "aborted"
+	case "none":
+		return "no settle"
+	}
+	return st.Ended
+}
+
 func (r *Report) lost() string {
 	if !r.Messages.ServerChecked {
 		return "not checked"
+	}
+	if n := r.Messages.UsersUnchecked; n > 0 {
+		return fmt.Sprintf("%d (%d of %d users not checked)", r.Messages.Lost, n, r.Users)
 	}
 	return fmt.Sprint(r.Messages.Lost)
 }
@@ -220,4 +282,19 @@ func (e *errWriter) Write(p []byte) (int, error) {
 		e.err = fmt.Errorf("report: write summary: %w", err)
 	}
 	return n, err
+}
+
+// failedBy formats failed logins by outcome, " (auth 2, refused 1)", most
+// first; "" when there are none.
+func failedBy(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := sortedKeys(m)
+	sort.SliceStable(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -95,6 +95,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		}
 		return v / 1000, ""
 	case "error_rate":
+		// Commands and logins (connection attempts included) alike.
 		var n, e uint64
 		proto, one := th.Labels["protocol"]
 		for p, m := range r.Commands {
@@ -106,13 +107,53 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 				e += c.Errors
 			}
 		}
-		if n == 0 {
-			return NaN(), "no client commands in the run"
+		for p, l := range r.Load.Logins {
+			if !one || p == proto {
+				n += l.OK + l.Failed
+				e += l.Failed
+			}
 		}
-		return Num(float64(e) / float64(n)), ""
+		if n == 0 {
+			return NaN(), "no client commands or logins in the run"
+		}
+		return errorRate(e, n), ""
+	case "login_failure_rate":
+		var n, e uint64
+		proto, one := th.Labels["protocol"]
+		for p, l := range r.Load.Logins {
+			if !one || p == proto {
+				n += l.OK + l.Failed
+				e += l.Failed
+			}
+		}
+		if n == 0 {
+			if one {
+				return NaN(), fmt.Sprintf("no %s logins in the run", proto)
+			}
+			return NaN(), "no logins in the run"
+		}
+		return errorRate(e, n), ""
+	case "delivery_failure_rate":
+		missing, injected := r.Messages.notDelivered()
+		if injected == 0 {
+			return NaN(), "no deliveries in the run"
+		}
+		return Num(float64(missing) / float64(injected)), ""
+	case "delivery_failed":
+		reason, one := th.Labels["reason"]
+		switch {
+		case !one:
+			return Num(r.Messages.DeliveryFailed), ""
+		case reason == "abandoned":
+			return Num(r.Messages.DeliveryAbandoned), ""
+		}
+		return Num(r.Messages.DeliveryFailedByReason[reason]), ""
 	case "lost_messages":
 		if !r.Messages.ServerChecked {
 			return NaN(), "the server's state was not read"
+		}
+		if n := r.Messages.UsersUnchecked; n > 0 {
+			return NaN(), fmt.Sprintf("the server's state of %d users was not read", n)
 		}
 		return Num(r.Messages.Lost), ""
 	case "convergence_p50", "convergence_p99":

@@ -1,0 +1,191 @@
+package clients
+
+import (
+	"context"
+	"net"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestLoginOutcomes makes one login attempt per protocol and failure and
+// checks it is counted once, with the outcome of its cause: wrong
+// credentials are auth, a closed port refused, a server that never greets
+// timeout, an untrusted certificate tls.
+func TestLoginOutcomes(t *testing.T) {
+	srvTLS, _ := selfSignedPair(t)
+	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
+	if err := srv.AddUser("alice", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0",
+		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", SMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := serveLoopback(t, ln, func(c net.Conn) {
+		// Accept and never greet; the read ends when the client hangs up.
+		_, _ = c.Read(make([]byte, 1))
+	})
+	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := closedLn.Addr().String()
+	_ = closedLn.Close()
+
+	type attempt func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder)
+	imapLogin := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+		d, err := New(Options{
+			ID: "alice/pc-imap", Profile: &scenarios.DeviceProfile{Name: "pc-imap", Kind: scenarios.KindPC, Protocol: scenarios.IMAP},
+			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
+			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := d.(*imapDevice).dialIMAP(context.Background(), true)
+		if err == nil {
+			s.close()
+			t.Fatal("login succeeded")
+		}
+	}
+	pop3Login := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+		d, err := New(Options{
+			ID: "alice/phone-pop3", Profile: &scenarios.DeviceProfile{Name: "phone-pop3", Kind: scenarios.KindPhone, Protocol: scenarios.POP3},
+			Username: "alice", Password: pass, Address: "alice@example.com", POP3: ep,
+			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.(*pop3Device).Poll(context.Background()); err == nil {
+			t.Fatal("poll succeeded")
+		}
+	}
+	smtpLogin := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: 500 * time.Millisecond})
+		if err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n")); err == nil {
+			t.Fatal("submission succeeded")
+		}
+	}
+	tests := []struct {
+		name  string
+		try   attempt
+		ep    scenarios.Endpoint
+		pass  string
+		proto string
+		want  Outcome
+	}{
+		{"imap wrong password", imapLogin, scenarios.Endpoint{Addr: addrs.IMAP}, "wrong", "imap", OutcomeAuth},
+		{"imap closed port", imapLogin, scenarios.Endpoint{Addr: closed}, "secret", "imap", OutcomeRefused},
+		{"imap no greeting", imapLogin, scenarios.Endpoint{Addr: silent}, "secret", "imap", OutcomeTimeout},
+		{"imap untrusted certificate", imapLogin, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "secret", "imap", OutcomeTLS},
+		{"imap starttls untrusted certificate", imapLogin, scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, "secret", "imap", OutcomeTLS},
+		{"pop3 wrong password", pop3Login, scenarios.Endpoint{Addr: addrs.POP3}, "wrong", "pop3", OutcomeAuth},
+		{"pop3 closed port", pop3Login, scenarios.Endpoint{Addr: closed}, "secret", "pop3", OutcomeRefused},
+		{"pop3 no greeting", pop3Login, scenarios.Endpoint{Addr: silent}, "secret", "pop3", OutcomeTimeout},
+		{"pop3 untrusted certificate", pop3Login, scenarios.Endpoint{Addr: addrs.POP3S, TLS: scenarios.TLSImplicit}, "secret", "pop3", OutcomeTLS},
+		{"pop3 stls untrusted certificate", pop3Login, scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS}, "secret", "pop3", OutcomeTLS},
+		{"smtp wrong password", smtpLogin, scenarios.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", OutcomeAuth},
+		{"smtp closed port", smtpLogin, scenarios.Endpoint{Addr: closed}, "secret", "smtp", OutcomeRefused},
+		{"smtp no greeting", smtpLogin, scenarios.Endpoint{Addr: silent}, "secret", "smtp", OutcomeTimeout},
+		{"smtp untrusted certificate", smtpLogin, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "secret", "smtp", OutcomeTLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &loginRecorder{}
+			tc.try(t, tc.ep, tc.pass, rec)
+			want := []string{tc.proto + ":" + string(tc.want)}
+			if got := rec.take(); !reflect.DeepEqual(got, want) {
+				t.Errorf("logins %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// loginRecorder keeps the login attempts, as "protocol:outcome".
+type loginRecorder struct {
+	discardRecorder
+	mu     sync.Mutex
+	logins []string
+}
+
+func (r *loginRecorder) Login(protocol string, o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logins = append(r.logins, protocol+":"+string(o))
+}
+
+func (r *loginRecorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logins
+}
+
+// TestIMAPOversizedReply runs a PC against a server that answers
+// CAPABILITY with an endless line: the command and the login attempt are
+// error, the device keeps retrying on new connections without growing, and
+// it stops cleanly.
+func TestIMAPOversizedReply(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveLoopback(t, ln, func(c net.Conn) {
+		_, _ = c.Write([]byte("* OK fake\r\n"))
+		if _, err := c.Read(make([]byte, 512)); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("* CAPABILITY "))
+		chunk := make([]byte, 32<<10)
+		for i := range chunk {
+			chunk[i] = 'X'
+		}
+		for i := 0; i < 1<<15; i++ { // at most 1 GiB; ends when the client hangs up
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	rec := &imapRecorder{}
+	o := Options{
+		ID: "alice/pc-imap", Profile: &scenarios.DeviceProfile{Name: "pc-imap", Kind: scenarios.KindPC, Protocol: scenarios.IMAP, Connections: 1},
+		Username: "alice", Password: "secret", Address: "alice@example.com",
+		IMAP: scenarios.Endpoint{Addr: addr}, Clock: c2Clock(), Recorder: rec, Timeout: 5 * time.Second,
+	}
+	_ = startDevice(t, o)
+	c2WaitFor(t, "three failed login attempts (a retry after backoff)", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.logins) >= 3
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, l := range rec.logins {
+		if l != OutcomeError {
+			t.Errorf("login outcome %s, want error", l)
+		}
+	}
+	sawCap := false
+	for _, ev := range rec.cmds {
+		if ev.Command == "CAPABILITY" {
+			sawCap = true
+			if ev.Outcome != OutcomeError {
+				t.Errorf("CAPABILITY outcome %s, want error", ev.Outcome)
+			}
+		}
+	}
+	if !sawCap {
+		t.Error("no CAPABILITY recorded")
+	}
+}

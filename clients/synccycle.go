@@ -1,0 +1,57 @@
+package clients
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// SyncCycle returns the longest simulated time between two complete syncs
+// of a device of profile p (after which its view's Synced has passed any
+// earlier moment), and why, naming the profile setting that decides it:
+//
+//   - POP3: every poll (poll_interval);
+//   - IMAP phone: every poll, one sync of every folder (poll_interval);
+//   - IMAP PC: INBOX at once with IDLE, else every poll; the other folders
+//     are checked every status_interval but a folder whose STATUS did not
+//     change is synced only every third check (runPC in imap_pc.go): the
+//     longer of the poll and three status intervals;
+//   - webmail: every page load (refresh).
+//
+// Zero settings take the same defaults as the devices themselves.
+func SyncCycle(p *scenarios.DeviceProfile) (time.Duration, string) {
+	poll := p.PollInterval
+	switch {
+	case p.Protocol == scenarios.POP3:
+		if poll <= 0 {
+			poll = DefaultPCPOP3Poll
+			if p.Kind == scenarios.KindPhone {
+				poll = DefaultPhonePOP3Poll
+			}
+		}
+		return poll, "poll_interval " + poll.String()
+	case p.Kind == scenarios.KindWebmail:
+		refresh := p.Refresh
+		if refresh <= 0 {
+			refresh = defaultRefresh
+		}
+		return refresh, "refresh " + refresh.String()
+	case p.Kind == scenarios.KindPhone:
+		if poll <= 0 {
+			poll = defaultPollPhone
+		}
+		return poll, "poll_interval " + poll.String()
+	}
+	status := p.StatusInterval
+	if status <= 0 {
+		status = pcFolderCheck
+	}
+	if poll <= 0 {
+		poll = defaultPollPC
+	}
+	if p.Idle || poll <= 3*status {
+		return 3 * status, fmt.Sprintf("status_interval %s × 3: unchanged folders are synced every third check", status)
+	}
+	return poll, "poll_interval " + poll.String()
+}

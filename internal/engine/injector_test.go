@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// fakeLMTP is a deliberately broken LMTP server on 127.0.0.1:0 for fault
+// tests: each connection is handled by serve until the test ends.
+type fakeLMTP struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// startFakeLMTP listens on loopback and hands every connection to serve;
+// listener and connections are closed when the test ends.
+func startFakeLMTP(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeLMTP{ln: ln}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c)
+			f.mu.Unlock()
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				serve(c, bufio.NewReaderSize(c, 4096))
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// lmtpScript serves a well-formed LMTP dialogue; rcpt answers RCPT TO and
+// data answers the end of data, once per accepted recipient (i: its index).
+func lmtpScript(rcpt func(addr string) string, data func(i int) string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, r *bufio.Reader) {
+		fmt.Fprintf(c, "220 fake LMTP\r\n")
+		accepted := 0
+		for n := 0; n < 1000; n++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			switch {
+			case strings.HasPrefix(cmd, "LHLO"):
+				fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+			case strings.HasPrefix(cmd, "MAIL"):
+				accepted = 0
+				fmt.Fprintf(c, "250 ok\r\n")
+			case strings.HasPrefix(cmd, "RCPT"):
+				reply := rcpt(strings.TrimSpace(line))
+				if strings.HasPrefix(reply, "250") {
+					accepted++
+				}
+				fmt.Fprintf(c, "%s\r\n", reply)
+			case cmd == "DATA":
+				fmt.Fprintf(c, "354 go on\r\n")
+				for k := 0; k < 100000; k++ {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+				}
+				for i := 0; i < accepted; i++ {
+					fmt.Fprintf(c, "%s\r\n", data(i))
+				}
+			case cmd == "RSET":
+				fmt.Fprintf(c, "250 ok\r\n")
+			case cmd == "QUIT":
+				fmt.Fprintf(c, "221 bye\r\n")
+				return
+			default:
+				fmt.Fprintf(c, "500 what\r\n")
+			}
+		}
+	}
+}
+
+// deliveryCounter records the injector's logins and delivery outcomes.
+type deliveryCounter struct {
+	discardObserver
+	mu       sync.Mutex
+	logins   map[string]int // "protocol outcome"
+	attempts map[string]int // "via outcome"
+	done     map[string]int
+}
+
+func newDeliveryCounter() *deliveryCounter {
+	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}}
+}
+
+func (d *deliveryCounter) Command(clients.CommandEvent) {}
+func (d *deliveryCounter) Bytes(string, int64, int64)   {}
+func (d *deliveryCounter) Connection(string, int)       {}
+func (d *deliveryCounter) Login(p string, o clients.Outcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.logins[p+" "+string(o)]++
+}
+func (d *deliveryCounter) DeliveryAttempt(via, o string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.attempts[via+" "+o]++
+}
+func (d *deliveryCounter) DeliveryDone(via, o string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done[via+" "+o]++
+}
+
+const injectorScenario = `
+version: 1
+name: inj
+duration: 1s
+users: {count: 2, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%, devices: [pc-imap], behavior: b}]
+behaviors: {b: {}}
+`
+
+// runInjector delivers msgs messages, each to both users of
+// injectorScenario, through dl, and returns the injector's stats and what
+// the recorder and observer saw.
+func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (DeliveryStats, *deliveryCounter) {
+	t.Helper()
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	ep.Delivery = dl
+	if ep.IMAP.Addr == "" {
+		ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
+	}
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout = 500 * time.Millisecond
+	e.inj.backoff = 5 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	injCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.inj.run(injCtx) }()
+	for i := 0; i < msgs; i++ {
+		var rcpts []recipient
+		for _, u := range e.users {
+			rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: "INBOX"})
+		}
+		e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: fmt.Sprintf("<m%d@test>", i),
+			raw: []byte(fmt.Sprintf("Message-ID: <m%d@test>\r\nSubject: t\r\n\r\nhello\r\n", i)), inbound: true})
+	}
+	e.inj.drain(ctx)
+	stop()
+	<-done
+	return e.inj.finish(), dc
+}
+
+// TestInjectorCountsDeliveries delivers against the embedded server and
+// deliberately broken LMTP servers and checks that every delivery, one per
+// recipient, is counted delivered or failed by reason, with retries of
+// temporary failures counted apart, and that failed connections count as
+// failed logins.
+func TestInjectorCountsDeliveries(t *testing.T) {
+	const msgs = 3 // to 2 users each: 6 deliveries
+	ok250 := func(string) string { return "250 ok" }
+	tests := []struct {
+		name        string
+		serve       func(net.Conn, *bufio.Reader) // nil: a closed port
+		embedded    bool
+		wantFailed  map[string]int64
+		wantRetries int64
+		wantLogin   string // an outcome the injector's logins must include
+	}{
+		{name: "embedded server", embedded: true, wantFailed: map[string]int64{}, wantLogin: "lmtp ok"},
+		{name: "451 to every RCPT", serve: lmtpScript(func(string) string { return "451 4.3.0 try later" }, nil),
+			wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
+		{name: "550 to every RCPT", serve: lmtpScript(func(string) string { return "550 5.1.1 no such user" }, nil),
+			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok"},
+		// The retry carries the second recipient alone, as the first of
+		// its transaction: it is delivered then.
+		{name: "452 for the second recipient after DATA, retried", serve: lmtpScript(ok250, func(i int) string {
+			if i == 1 {
+				return "452 4.2.2 over quota"
+			}
+			return "250 2.0.0 stored"
+		}), wantFailed: map[string]int64{}, wantRetries: msgs, wantLogin: "lmtp ok"},
+		{name: "closed port", serve: nil, wantFailed: map[string]int64{DeliveryRefused: 2 * msgs},
+			wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp refused"},
+		{name: "never answers", serve: func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) },
+			wantFailed: map[string]int64{DeliveryTimeout: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp timeout"},
+		{name: "1 MiB greeting line", serve: func(c net.Conn, r *bufio.Reader) {
+			_, _ = c.Write([]byte("220 " + strings.Repeat("x", 1<<20) + "\r\n"))
+		}, wantFailed: map[string]int64{DeliveryError: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ep Endpoints
+			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: scenarios.TLSNone}
+			switch {
+			case tt.embedded:
+				_, ep = startEmbedded(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}))
+				dl.Addr = ep.Delivery.Addr
+			case tt.serve == nil:
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				dl.Addr = ln.Addr().String()
+				ln.Close()
+			default:
+				dl.Addr = startFakeLMTP(t, tt.serve)
+			}
+			st, dc := runInjector(t, dl, ep, msgs)
+			var wantFailed int64
+			for _, n := range tt.wantFailed {
+				wantFailed += n
+			}
+			if st.Attempted != 2*msgs || st.Delivered != 2*msgs-wantFailed || st.Abandoned != 0 {
+				t.Errorf("attempted %d delivered %d abandoned %d, want %d, %d, 0", st.Attempted, st.Delivered, st.Abandoned, 2*msgs, 2*msgs-wantFailed)
+			}
+			if fmt.Sprint(st.Failed) != fmt.Sprint(tt.wantFailed) {
+				t.Errorf("failed by reason %v, want %v", st.Failed, tt.wantFailed)
+			}
+			if st.Retries != tt.wantRetries {
+				t.Errorf("retries %d, want %d", st.Retries, tt.wantRetries)
+			}
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			if dc.logins[tt.wantLogin] == 0 {
+				t.Errorf("logins %v, want some %q", dc.logins, tt.wantLogin)
+			}
+			var tries, finals int
+			for _, n := range dc.attempts {
+				tries += n
+			}
+			for _, n := range dc.done {
+				finals += n
+			}
+			if int64(tries) != st.Attempted+st.Retries || int64(finals) != st.Attempted || int64(dc.done["lmtp ok"]) != st.Delivered {
+				t.Errorf("observer: %d tries %v, final %v; want %d tries, %d final, %d ok",
+					tries, dc.attempts, dc.done, st.Attempted+st.Retries, st.Attempted, st.Delivered)
+			}
+		})
+	}
+}
+
+// TestInjectorIMAPAppendFailures delivers by imap-append with a wrong
+// password and to a closed port: both count as failed deliveries and
+// failed imap logins (auth is not retried, refused is).
+func TestInjectorIMAPAppendFailures(t *testing.T) {
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for i, u := range plan.Users {
+		pw := u.Password
+		if i == 1 {
+			pw = "not-" + pw // the second user's login fails
+		}
+		if err := srv.AddUser(u.Username, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, dc := runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: scenarios.TLSNone}, Endpoints{}, 2)
+	if st.Attempted != 4 || st.Delivered != 2 || st.Failed[DeliveryAuth] != 2 || st.Retries != 0 {
+		t.Errorf("stats %+v, want 4 attempted, 2 delivered, 2 failed auth, no retry", st)
+	}
+	if dc.logins["imap ok"] != 2 || dc.logins["imap auth"] != 2 {
+		t.Errorf("logins %v, want 2 ok and 2 auth", dc.logins)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	st, dc = runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: closed, TLS: scenarios.TLSNone}, Endpoints{}, 1)
+	if st.Attempted != 2 || st.Failed[DeliveryRefused] != 2 || st.Retries != 2*(deliveryTries-1) {
+		t.Errorf("closed port: stats %+v, want 2 failed refused after %d retries", st, 2*(deliveryTries-1))
+	}
+	if dc.logins["imap refused"] != 2*deliveryTries {
+		t.Errorf("closed port: logins %v, want %d refused", dc.logins, 2*deliveryTries)
+	}
+}
+
+// TestInjectorAbandoned counts deliveries the run ended before trying:
+// those still queued, and those that could not be queued any more.
+func TestInjectorAbandoned(t *testing.T) {
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Recorder: dc, Observer: dc, Endpoints: Endpoints{
+		IMAP:     scenarios.Endpoint{Addr: "127.0.0.1:1"},
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: "127.0.0.1:1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.users[0]
+	d := delivery{rcpts: []recipient{{addr: u.plan.Address, user: u}, {addr: u.plan.Address + ".x", user: u}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	queue := e.inj.queue
+	e.inj.queue = make(chan delivery) // full: enqueue must give up with ctx
+	e.inj.enqueue(ctx, d)
+	e.inj.queue = queue
+	e.inj.enqueue(context.Background(), d) // queued, never tried: no worker runs
+	st := e.inj.finish()
+	if st.Abandoned != 4 || st.Attempted != 0 || e.inj.inflight.Load() != 0 {
+		t.Errorf("stats %+v, %d in flight; want 4 abandoned, none in flight", st, e.inj.inflight.Load())
+	}
+	if dc.done["lmtp abandoned"] != 4 {
+		t.Errorf("observer: %v, want 4 abandoned", dc.done)
+	}
+}
+
+// TestDeliveryVocabulary keeps the delivery outcomes of the engine, the
+// metric labels and the threshold reasons the same.
+func TestDeliveryVocabulary(t *testing.T) {
+	outcomes := DeliveryOutcomes()
+	if got := metrics.DeliveryOutcomes(); !slices.Equal(got, outcomes) {
+		t.Errorf("metrics.DeliveryOutcomes() = %v, want %v", got, outcomes)
+	}
+	if outcomes[0] != DeliveryOK || !slices.Equal(scenarios.DeliveryReasons, outcomes[1:]) {
+		t.Errorf("scenarios.DeliveryReasons = %v, want %v", scenarios.DeliveryReasons, outcomes[1:])
+	}
+}

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// loginRecorder keeps login attempts as "protocol:outcome".
+type loginRecorder struct {
+	discardRecorder
+	mu     sync.Mutex
+	logins []string
+}
+
+func (r *loginRecorder) Login(protocol string, o clients.Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logins = append(r.logins, protocol+":"+string(o))
+}
+
+// TestIMAPTruthLoginOutcomes checks the state reader counts each login
+// attempt once with the outcome of its cause.
+func TestIMAPTruthLoginOutcomes(t *testing.T) {
+	addrs, cliTLS := preflightServer(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	tests := []struct {
+		name string
+		ep   scenarios.Endpoint
+		pass string
+		want clients.Outcome
+	}{
+		{"ok", scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, "pw", clients.OutcomeOK},
+		{"wrong password", scenarios.Endpoint{Addr: addrs.IMAP}, "wrong", clients.OutcomeAuth},
+		{"closed port", scenarios.Endpoint{Addr: closed}, "pw", clients.OutcomeRefused},
+		{"untrusted certificate", scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "pw", clients.OutcomeTLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &loginRecorder{}
+			tr := &IMAPTruth{Endpoint: tc.ep, Password: func(string) string { return tc.pass }, Recorder: rec, Timeout: 5 * time.Second}
+			if tc.want == clients.OutcomeOK {
+				tr.TLS = cliTLS
+			}
+			_, err := tr.UserState(context.Background(), "user1")
+			if (err == nil) != (tc.want == clients.OutcomeOK) {
+				t.Fatalf("err %v", err)
+			}
+			if want := []string{"imap:" + string(tc.want)}; !reflect.DeepEqual(rec.logins, want) {
+				t.Errorf("logins %v, want %v", rec.logins, want)
+			}
+		})
+	}
+}

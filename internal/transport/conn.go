@@ -1,0 +1,346 @@
+// Package transport is mailsim's one place for the plumbing every protocol
+// client shares: dialing with deadlines, TLS (implicit and STARTTLS), byte
+// and connection counting, network shaping, bounded IMAP replies and the
+// login exchanges of IMAP and POP3. Devices (clients), the server-state
+// reader and the preflight (internal/engine) all dial through it.
+//
+// Failures are classified by the caller with clients.OutcomeOf,
+// clients.LoginOutcome and clients.NetOutcome (clients/record.go); the
+// errors returned here wrap the underlying network or TLS error so those
+// classifiers see it.
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// DefaultTimeout bounds every network operation when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Meter counts what happens on connections. clients.Recorder implements it.
+// Implementations must be safe for concurrent use and cheap.
+type Meter interface {
+	// Bytes counts bytes read (in) and written (out) on a connection.
+	Bytes(protocol string, in, out int64)
+	// Connection is called with +1 when a connection opens and -1 when it
+	// closes.
+	Connection(protocol string, delta int)
+}
+
+// discardMeter is the Meter used when none is configured.
+type discardMeter struct{}
+
+func (discardMeter) Bytes(string, int64, int64) {}
+func (discardMeter) Connection(string, int)     {}
+
+// Config configures one connection.
+type Config struct {
+	// Protocol names the connection for the Meter and in errors ("imap",
+	// "pop3", "smtp", "lmtp"). Required.
+	Protocol string
+	// Endpoint is the server address and TLS mode. Addr is required.
+	Endpoint scenarios.Endpoint
+	// Meter counts bytes and connections. Nil discards.
+	Meter Meter
+	// Timeout bounds the dial, the TLS handshake and, through Conn.Extend,
+	// every command. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// TLS is the base TLS configuration (see TLSConfig). Nil verifies
+	// against the system roots.
+	TLS *tls.Config
+	// Network shapes the connection (latency before each write,
+	// bandwidth); the zero value does not shape.
+	Network scenarios.Network
+	// DropAfter closes the connection under its user after this wall time
+	// (a mobile network drop); zero never.
+	DropAfter time.Duration
+}
+
+// Validate reports every problem of c.
+func (c Config) Validate() []error {
+	var errs []error
+	if c.Protocol == "" {
+		errs = append(errs, errors.New("transport: no protocol"))
+	}
+	if c.Endpoint.Addr == "" {
+		errs = append(errs, fmt.Errorf("%s: no server address", c.Protocol))
+	}
+	switch c.Endpoint.TLS {
+	case "", scenarios.TLSNone, scenarios.TLSStartTLS, scenarios.TLSImplicit:
+	default:
+		errs = append(errs, fmt.Errorf("%s %s: unknown tls mode %q", c.Protocol, c.Endpoint.Addr, c.Endpoint.TLS))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative timeout %v", c.Protocol, c.Timeout))
+	}
+	if c.DropAfter < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative drop interval %v", c.Protocol, c.DropAfter))
+	}
+	return errs
+}
+
+// TLSConfig returns a copy of base (or a fresh config requiring TLS 1.2)
+// with ServerName set from the host of addr when empty. Verification stays
+// on unless base turns it off. It is the one TLS-config builder of mailsim.
+func TLSConfig(base *tls.Config, addr string) *tls.Config {
+	var cfg *tls.Config
+	if base != nil {
+		cfg = base.Clone()
+	} else {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+// Conn is a client connection to a server: a net.Conn that counts the
+// bytes it carries (on the wire, below TLS), applies network shaping,
+// optionally bounds IMAP replies (LimitIMAP) and reports its opening and
+// closing to the Meter exactly once each. Reads and writes may run
+// concurrently, as with any net.Conn; StartTLS and LimitIMAP must not run
+// concurrently with them.
+type Conn struct {
+	protocol string
+	addr     string
+	meter    Meter
+	timeout  time.Duration
+
+	raw  net.Conn // TCP
+	wire *wire    // raw with counting and shaping
+	top  net.Conn // wire, or TLS over wire
+
+	lim *imapLimiter // nil: replies unbounded here
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu   sync.Mutex  // guards drop
+	drop *time.Timer // the simulated network drop, or nil
+
+	// writes counts Write calls on the wire, to tell whether a library
+	// call sent a command (see Writes).
+	writes atomic.Int64
+	// readErr is the first read error, kept because protocol libraries
+	// often flatten the errors they return (see Explain).
+	readErr atomic.Pointer[error]
+}
+
+// wire is the TCP connection with byte counting and shaping.
+type wire struct {
+	net.Conn
+	c         *Conn
+	latency   time.Duration
+	bandwidth int64 // bits per second, 0 unlimited
+}
+
+func (w *wire) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if n > 0 {
+		w.c.meter.Bytes(w.c.protocol, int64(n), 0)
+		w.pace(n)
+	}
+	return n, err
+}
+
+func (w *wire) Write(p []byte) (int, error) {
+	if w.latency > 0 {
+		time.Sleep(w.latency)
+	}
+	w.pace(len(p))
+	n, err := w.Conn.Write(p)
+	if n > 0 {
+		w.c.meter.Bytes(w.c.protocol, 0, int64(n))
+		w.c.writes.Add(1)
+	}
+	return n, err
+}
+
+// pace sleeps as long as n bytes take at the configured bandwidth.
+func (w *wire) pace(n int) {
+	if w.bandwidth <= 0 {
+		return
+	}
+	d := time.Duration(int64(n) * 8 * int64(time.Second) / w.bandwidth)
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// Dial connects to cfg.Endpoint within cfg.Timeout. With TLS mode implicit
+// the TLS handshake is done before Dial returns; with starttls the
+// protocol code sends its STARTTLS command and calls Conn.StartTLS (or
+// uses StartTLSIMAP / POP3.STLS). ctx bounds the dial only: the caller
+// closes the Conn when its context ends (context.AfterFunc) and sets
+// deadlines with Extend.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Meter == nil {
+		cfg.Meter = discardMeter{}
+	}
+	d := net.Dialer{Timeout: cfg.Timeout}
+	raw, err := d.DialContext(ctx, "tcp", cfg.Endpoint.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
+	}
+	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw}
+	c.wire = &wire{Conn: raw, c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.top = c.wire
+	c.meter.Connection(cfg.Protocol, +1)
+	if cfg.DropAfter > 0 {
+		// A mobile network drop: the connection dies under the client.
+		c.mu.Lock()
+		c.drop = time.AfterFunc(cfg.DropAfter, func() { _ = c.Close() })
+		c.mu.Unlock()
+	}
+	if cfg.Endpoint.TLS == scenarios.TLSImplicit {
+		if err := c.StartTLS(TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// StartTLS runs a TLS client handshake over the connection (after the
+// protocol's STARTTLS command was accepted, or at once for implicit TLS),
+// bounded by the connection's timeout. Later reads and writes are
+// encrypted; byte counts stay those of the wire.
+func (c *Conn) StartTLS(cfg *tls.Config) error {
+	if cfg == nil {
+		cfg = TLSConfig(nil, c.addr)
+	}
+	tc := tls.Client(c.wire, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("%s %s: tls handshake: %w", c.protocol, c.addr, err)
+	}
+	c.top = tc
+	return nil
+}
+
+// Extend sets the read and write deadline to now plus d, or plus the
+// connection's timeout when d <= 0. Protocol code calls it before each
+// command.
+func (c *Conn) Extend(d time.Duration) error {
+	if d <= 0 {
+		d = c.timeout
+	}
+	return c.raw.SetDeadline(time.Now().Add(d))
+}
+
+// Timeout returns the bound of one network operation on c.
+func (c *Conn) Timeout() time.Duration { return c.timeout }
+
+// Addr returns the server address c was dialed to.
+func (c *Conn) Addr() string { return c.addr }
+
+// Writes returns how many writes reached the wire so far.
+func (c *Conn) Writes() int64 { return c.writes.Load() }
+
+// Read implements net.Conn. With LimitIMAP set, a reply line or literal
+// over the limits fails the read (and every later one) with an error
+// wrapping ErrReplyTooLarge, having handed none of the offending bytes on.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.lim != nil && c.lim.err != nil {
+		return 0, c.lim.err
+	}
+	n, err := c.top.Read(p)
+	if n > 0 && c.lim != nil {
+		if lerr := c.lim.scan(p[:n]); lerr != nil {
+			c.lim.err = fmt.Errorf("%s %s: %w", c.protocol, c.addr, lerr)
+			c.readErr.CompareAndSwap(nil, &c.lim.err)
+			return 0, c.lim.err
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.readErr.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(p []byte) (int, error) { return c.top.Write(p) }
+
+// Err returns the first read error the connection saw (a deadline, a
+// reset, an oversized reply), or nil.
+func (c *Conn) Err() error {
+	if p := c.readErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Explain returns err with the connection's first read error attached when
+// err does not already wrap it: protocol libraries report a timed-out or
+// oversized read as flat text, and the classifiers need the cause.
+func (c *Conn) Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	cause := c.Err()
+	if cause == nil || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cause)
+}
+
+// Close closes the connection; the Meter sees the closing once however
+// often Close is called.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		if c.drop != nil {
+			c.drop.Stop()
+		}
+		c.mu.Unlock()
+		// Count first: whoever sees the connection fail sees it closed.
+		c.meter.Connection(c.protocol, -1)
+		c.closeErr = c.raw.Close()
+	})
+	return c.closeErr
+}
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+
+// TLS reports whether the connection is encrypted.
+func (c *Conn) TLS() bool {
+	_, ok := c.top.(*tls.Conn)
+	return ok
+}
+
+var _ net.Conn = (*Conn)(nil)

@@ -1,0 +1,263 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Default bounds of an IMAP reply (see LimitIMAP). docs/scenarios.md
+// documents them.
+const (
+	// DefaultMaxLine bounds one IMAP reply line, literals excluded.
+	DefaultMaxLine = 64 << 10
+	// DefaultMaxLiteral bounds one IMAP literal ({N}), the same bound
+	// as one POP3 multi-line reply.
+	DefaultMaxLiteral = 64 << 20
+)
+
+// ErrReplyTooLarge is wrapped by the read error of a connection whose
+// server sent a reply line or literal over its bounds.
+var ErrReplyTooLarge = errors.New("reply too large")
+
+// ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP) or STLS (POP3)
+// the server refused or did not offer; clients.NetOutcome classifies it as
+// tls.
+var ErrTLSRefused = errors.New("server refused to start tls")
+
+// LimitIMAP bounds what the server can make c buffer: a reply line may
+// carry at most maxLine bytes outside literals, and a literal announced as
+// {N} (or ~{N}) may be at most maxLiteral bytes. Past a bound the read
+// fails with an error wrapping ErrReplyTooLarge, and so does every later
+// read. maxLine <= 0 means DefaultMaxLine, maxLiteral <= 0
+// DefaultMaxLiteral. Call it before the first read.
+func (c *Conn) LimitIMAP(maxLine int, maxLiteral int64) {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	if maxLiteral <= 0 {
+		maxLiteral = DefaultMaxLiteral
+	}
+	c.lim = &imapLimiter{maxLine: maxLine, maxLiteral: maxLiteral}
+}
+
+// imapLimiter follows the IMAP reply stream: bytes since the last LF
+// outside literals, and the bytes of a literal still to come. It keeps the
+// last bytes of the current line to spot a literal announcement at its end.
+type imapLimiter struct {
+	maxLine    int
+	maxLiteral int64
+
+	line    int    // bytes of the current line so far, literals excluded
+	literal int64  // bytes of the current literal still to come
+	tail    []byte // the last tailLen bytes of the current line
+	err     error  // sticky, once a bound was passed
+}
+
+// tailLen is enough for "~{" + 20 digits + "}\r\n".
+const tailLen = 32
+
+// scan accounts for p, the next bytes read.
+func (l *imapLimiter) scan(p []byte) error {
+	for len(p) > 0 {
+		if l.literal > 0 {
+			k := min(int64(len(p)), l.literal)
+			l.literal -= k
+			p = p[k:]
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i+1]
+		}
+		l.line += len(seg)
+		if l.line > l.maxLine {
+			return fmt.Errorf("%w: reply line over %d bytes", ErrReplyTooLarge, l.maxLine)
+		}
+		l.keep(seg)
+		if i < 0 {
+			return nil
+		}
+		p = p[i+1:]
+		n, ok := literalAtEnd(l.tail)
+		l.line, l.tail = 0, l.tail[:0]
+		if !ok {
+			continue
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: literal size does not fit 64 bits", ErrReplyTooLarge)
+		}
+		if n > l.maxLiteral {
+			return fmt.Errorf("%w: literal of %d bytes over %d", ErrReplyTooLarge, n, l.maxLiteral)
+		}
+		l.literal = n
+	}
+	return nil
+}
+
+// keep appends seg to the tail, keeping its last tailLen bytes.
+func (l *imapLimiter) keep(seg []byte) {
+	if len(seg) >= tailLen {
+		l.tail = append(l.tail[:0], seg[len(seg)-tailLen:]...)
+		return
+	}
+	if over := len(l.tail) + len(seg) - tailLen; over > 0 {
+		l.tail = append(l.tail[:0], l.tail[over:]...)
+	}
+	l.tail = append(l.tail, seg...)
+}
+
+// literalAtEnd reports whether line (ending in LF) ends with a literal
+// announcement {N} or ~{N} and returns N; N is -1 when the digits do not
+// fit an int64.
+func literalAtEnd(line []byte) (int64, bool) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) < 3 || line[len(line)-1] != '}' {
+		return 0, false
+	}
+	open := bytes.LastIndexByte(line, '{')
+	if open < 0 {
+		return 0, false
+	}
+	digits := line[open+1 : len(line)-1]
+	digits = bytes.TrimSuffix(digits, []byte("+")) // LITERAL+ syntax
+	if len(digits) == 0 {
+		return 0, false
+	}
+	for _, b := range digits {
+		if b < '0' || b > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(digits), 10, 64)
+	if err != nil {
+		return -1, true
+	}
+	return n, true
+}
+
+// IMAPWire is the connection handed to imapclient. The library arms a
+// fixed 30 s read deadline whenever it waits for any server data —
+// including the silence of an idle connection — so it would drop every
+// connection idle for longer. IMAPWire ignores the library's read
+// deadlines; its user arms its own around each command (Conn.Extend,
+// Conn.SetReadDeadline) and around IDLE.
+type IMAPWire struct {
+	*Conn
+	r io.Reader // Conn, or a greeting then Conn (see OpenIMAP)
+}
+
+// Read implements net.Conn.
+func (w IMAPWire) Read(p []byte) (int, error) {
+	if w.r == nil {
+		return w.Conn.Read(p)
+	}
+	return w.r.Read(p)
+}
+
+// SetReadDeadline implements net.Conn by ignoring the library's deadline.
+func (w IMAPWire) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline implements net.Conn; only the write half is applied.
+func (w IMAPWire) SetDeadline(t time.Time) error { return w.Conn.SetWriteDeadline(t) }
+
+// OpenIMAP starts an IMAP client on conn and waits for the server's
+// greeting, within conn's timeout. afterStartTLS says StartTLSIMAP already
+// consumed the greeting: the client is then handed a neutral one, and
+// knows no capabilities until it asks. The error of a failed greeting
+// carries the connection's read error (a timeout, an oversized line).
+func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapclient.Client, error) {
+	w := IMAPWire{Conn: conn}
+	if afterStartTLS {
+		w.r = io.MultiReader(strings.NewReader("* OK TLS established\r\n"), conn)
+	}
+	// A read deadline only: the library sets its own write deadlines.
+	_ = conn.SetReadDeadline(time.Now().Add(conn.timeout))
+	c := imapclient.New(w, opts)
+	if err := c.WaitGreeting(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("imap %s: greeting: %w", conn.addr, conn.Explain(err))
+	}
+	return c, nil
+}
+
+// StartTLSIMAP reads the greeting, sends STARTTLS and, once the server
+// agreed, runs the TLS handshake with cfg (nil: TLSConfig(nil, addr)), all
+// within conn's timeout. A refusal (NO, BAD, or a PREAUTH or BYE greeting)
+// wraps ErrTLSRefused; a failed handshake wraps the TLS error. Then call
+// OpenIMAP(conn, opts, true).
+func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
+	_ = conn.Extend(0)
+	// The server sends nothing after its STARTTLS reply until the client's
+	// TLS hello, so a small buffer reads no further than that reply.
+	br := bufio.NewReaderSize(conn, 4096)
+	line, err := imapLine(br)
+	if err != nil {
+		return fmt.Errorf("imap %s: greeting: %w", conn.addr, err)
+	}
+	if !bytes.HasPrefix(line, []byte("* OK")) {
+		return fmt.Errorf("imap %s: greeting %q: %w", conn.addr, clip(line), ErrTLSRefused)
+	}
+	const tag = "T0"
+	if _, err := conn.Write([]byte(tag + " STARTTLS\r\n")); err != nil {
+		return fmt.Errorf("imap %s: STARTTLS: %w", conn.addr, err)
+	}
+	for i := 0; ; i++ {
+		if i == 100 {
+			return fmt.Errorf("imap %s: STARTTLS: no reply after %d lines: %w", conn.addr, i, ErrReplyTooLarge)
+		}
+		line, err := imapLine(br)
+		if err != nil {
+			return fmt.Errorf("imap %s: STARTTLS: %w", conn.addr, err)
+		}
+		if !bytes.HasPrefix(line, []byte(tag+" ")) {
+			continue // untagged data before the reply
+		}
+		if !bytes.HasPrefix(line, []byte(tag+" OK")) {
+			return fmt.Errorf("imap %s: STARTTLS %q: %w", conn.addr, clip(line), ErrTLSRefused)
+		}
+		break
+	}
+	if br.Buffered() > 0 {
+		// Plaintext after the reply would be taken for encrypted data
+		// (the STARTTLS injection of CVE-2011-0411).
+		return fmt.Errorf("imap %s: STARTTLS: data after the reply: %w", conn.addr, ErrTLSRefused)
+	}
+	if cfg == nil {
+		cfg = TLSConfig(nil, conn.addr)
+	}
+	return conn.StartTLS(cfg)
+}
+
+// imapLine reads one line of at most the reader's buffer size.
+func imapLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("%w: line over %d bytes", ErrReplyTooLarge, br.Size())
+	}
+	return line, err
+}
+
+// clip shortens a server line for an error message.
+func clip(line []byte) string {
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) > 80 {
+		return string(line[:80]) + "…"
+	}
+	return string(line)
+}
+
+// LoginIMAP says LOGIN user pass on c and waits for the reply.
+func LoginIMAP(c *imapclient.Client, user, pass string) error {
+	return c.Login(user, pass).Wait()
+}

@@ -1,0 +1,201 @@
+package transport_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestIMAPReplyBounds runs the go-imap client against servers that send
+// what would make it buffer without end: the connection fails with
+// ErrReplyTooLarge, having buffered about the limit at most, and neither
+// the client nor the test hangs.
+func TestIMAPReplyBounds(t *testing.T) {
+	endless := func(c net.Conn) {
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for i := 0; i < 64<<10; i++ { // at most 2 GiB, ended by the client closing
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	tests := []struct {
+		name string
+		// afterCommand: the bad reply answers the first command; else it
+		// is the greeting.
+		afterCommand bool
+		reply        func(net.Conn)
+	}{
+		{"endless greeting", false, func(c net.Conn) { _, _ = c.Write([]byte("* OK ")); endless(c) }},
+		{"endless reply line", true, func(c net.Conn) { _, _ = c.Write([]byte("* CAPABILITY ")); endless(c) }},
+		{"1 MiB reply line", true, func(c net.Conn) {
+			_, _ = c.Write([]byte("* CAPABILITY " + strings.Repeat("X", 1<<20) + "\r\n"))
+		}},
+		{"huge literal", true, func(c net.Conn) {
+			_, _ = c.Write([]byte("* 1 FETCH (BODY[] {1099511627776}\r\n"))
+			endless(c)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeServer(t, func(c net.Conn) {
+				if tc.afterCommand {
+					_, _ = c.Write([]byte("* OK fake\r\n"))
+					if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+						return
+					}
+				}
+				tc.reply(c)
+			})
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+
+			m := &meter{}
+			conn, err := transport.Dial(context.Background(), transport.Config{
+				Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}, Meter: m, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.LimitIMAP(0, 0)
+			c, err := transport.OpenIMAP(conn, nil, false)
+			if err == nil {
+				_, err = c.Capability().Wait()
+				err = conn.Explain(err)
+				_ = c.Close()
+			}
+			if !errors.Is(err, transport.ErrReplyTooLarge) {
+				t.Fatalf("err %v, want ErrReplyTooLarge", err)
+			}
+			in, _, _, _ := m.get()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			// The limit is 64 KiB; allow buffers and test noise, far
+			// below the megabytes an unbounded reader would hold.
+			grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+			if grew > 16<<20 {
+				t.Errorf("heap grew by %d bytes (read %d)", grew, in)
+			}
+			t.Logf("read %d bytes, heap in use grew by %d bytes", in, grew)
+			// Reading stops at the first read past the 64 KiB bound; one
+			// read is at most the library's buffer.
+			if in > 256<<10 {
+				t.Errorf("read %d bytes, want reading to stop near the 64 KiB bound", in)
+			}
+		})
+	}
+}
+
+// TestIMAPLiteralWithinBounds checks a FETCH literal larger than the line
+// bound passes when it is within the literal bound.
+func TestIMAPLiteralWithinBounds(t *testing.T) {
+	body := strings.Repeat("a", 200<<10) // over DefaultMaxLine
+	addr := fakeServer(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("* OK fake\r\n"))
+		br := bufio.NewReader(c)
+		for i := 0; i < 10; i++ {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, cmd, _ := strings.Cut(strings.TrimSpace(line), " ")
+			reply := "* CAPABILITY IMAP4rev1\r\n" // the library may ask first
+			if strings.Contains(cmd, "FETCH") {
+				reply = "* 1 FETCH (UID 7 BODY[] {" + itoa(len(body)) + "}\r\n" + body + ")\r\n"
+			}
+			_, _ = c.Write([]byte(reply + tag + " OK done\r\n"))
+		}
+	})
+	conn, err := transport.Dial(context.Background(), transport.Config{
+		Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.LimitIMAP(0, 0)
+	c, err := transport.OpenIMAP(conn, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msgs, err := c.Fetch(seqAll, fetchBody).Collect()
+	if err != nil {
+		t.Fatal(conn.Explain(err))
+	}
+	if len(msgs) != 1 || len(msgs[0].BodySection) != 1 || len(msgs[0].BodySection[0].Bytes) != len(body) {
+		t.Fatalf("fetched %+v", msgs)
+	}
+}
+
+// TestStartTLSIMAP upgrades a connection to the embedded server and logs
+// in; a refused or injected STARTTLS fails with ErrTLSRefused.
+func TestStartTLSIMAP(t *testing.T) {
+	addrs, cliTLS := embedded(t)
+	t.Run("embedded server", func(t *testing.T) {
+		m := &meter{}
+		conn, err := transport.Dial(context.Background(), transport.Config{
+			Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS},
+			Meter: m, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.LimitIMAP(0, 0)
+		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(cliTLS, addrs.IMAP)); err != nil {
+			t.Fatal(err)
+		}
+		if !conn.TLS() {
+			t.Fatal("not encrypted after STARTTLS")
+		}
+		c, err := transport.OpenIMAP(conn, &imapclient.Options{}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := transport.LoginIMAP(c, "alice", "secret"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Logout().Wait()
+		_ = c.Close()
+		_ = conn.Close()
+		in, out, open, total := m.get()
+		if in == 0 || out == 0 || open != 0 || total != 1 {
+			t.Errorf("meter in %d out %d open %d total %d", in, out, open, total)
+		}
+	})
+	for _, tc := range []struct{ name, greeting, reply string }{
+		{"refused", "* OK fake\r\n", "T0 NO no tls here\r\n"},
+		{"preauth", "* PREAUTH fake\r\n", ""},
+		{"injected data", "* OK fake\r\n", "T0 OK begin\r\n* OK injected\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeServer(t, func(c net.Conn) {
+				_, _ = c.Write([]byte(tc.greeting))
+				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+					return
+				}
+				_, _ = c.Write([]byte(tc.reply))
+				_, _ = c.Read(make([]byte, 1))
+			})
+			conn, err := transport.Dial(context.Background(), transport.Config{
+				Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSStartTLS}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			err = transport.StartTLSIMAP(conn, nil)
+			if !errors.Is(err, transport.ErrTLSRefused) {
+				t.Fatalf("err %v, want ErrTLSRefused", err)
+			}
+		})
+	}
+}

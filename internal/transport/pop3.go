@@ -1,0 +1,318 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/go-pop3"
+)
+
+// MaxPOP3Reply bounds one multi-line POP3 reply (a RETR of a huge message,
+// or a misbehaving server that never sends the terminator).
+const MaxPOP3Reply = 64 << 20
+
+// POP3Error is a POP3 -ERR reply.
+type POP3Error struct {
+	// Command is the command that failed ("RETR").
+	Command string
+	// Text is the reply text after "-ERR ".
+	Text string
+}
+
+// Error implements error.
+func (e *POP3Error) Error() string { return "pop3: " + e.Command + ": -ERR " + e.Text }
+
+// ErrPOP3Garbage is a reply that is neither +OK nor -ERR, or cannot be
+// parsed.
+var ErrPOP3Garbage = errors.New("pop3: malformed reply")
+
+// pop3Wire is the net.Conn go-pop3 reads from. It hands the library at
+// most one line per Read, so the library's 4 KiB buffer never holds bytes
+// past the status line it asked for: multi-line replies are then read here,
+// from br, with no line-length limit and with dot-stuffing undone. It also
+// remembers whether the last line was -ERR, so a failure of the library
+// (which returns plain errors) can be classified.
+type pop3Wire struct {
+	*Conn
+	br *bufio.Reader
+	// lastERR is true when the last complete line handed out began "-ERR".
+	lastERR bool
+	// partial is true while a line was handed out only in part.
+	partial bool
+	// lineStart is true when the next byte starts a line.
+	lineStart bool
+}
+
+func newPOP3Wire(c *Conn) *pop3Wire {
+	return &pop3Wire{Conn: c, br: bufio.NewReaderSize(c, 4096), lineStart: true}
+}
+
+// Read implements io.Reader, returning at most up to the next LF.
+func (w *pop3Wire) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.br.Buffered() == 0 {
+		if _, err := w.br.Peek(1); err != nil {
+			return 0, err
+		}
+	}
+	buf, _ := w.br.Peek(w.br.Buffered())
+	n := len(buf)
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		n = i + 1
+	}
+	n = copy(p, buf[:n])
+	if w.lineStart {
+		w.lastERR = bytes.HasPrefix(p[:n], []byte("-ERR"))
+	}
+	w.lineStart = p[n-1] == '\n'
+	w.partial = !w.lineStart
+	_, _ = w.br.Discard(n)
+	return n, nil
+}
+
+// wireDialer hands go-pop3 the already open connection.
+type wireDialer struct{ w *pop3Wire }
+
+func (d wireDialer) Dial(network, address string) (net.Conn, error) { return d.w, nil }
+
+// POP3 is a POP3 conversation on a Conn: the greeting read, then one
+// command at a time. Every command's deadline is the Conn's timeout.
+type POP3 struct {
+	conn *Conn
+	wire *pop3Wire
+	c    *pop3.Conn
+	// Capa maps each upper-case capability of the last CAPA to its
+	// arguments; nil before Capabilities.
+	Capa map[string]string
+	// observe, when set, is told of every finished command.
+	observe func(command string, start time.Time, err error)
+}
+
+// OpenPOP3 reads the greeting on conn. observe, when not nil, is called
+// after every command (not the greeting) with its name, its start and its
+// error (a *POP3Error for -ERR). On failure conn is left open.
+func OpenPOP3(conn *Conn, observe func(command string, start time.Time, err error)) (*POP3, error) {
+	p := &POP3{conn: conn, wire: newPOP3Wire(conn), observe: observe}
+	host, port, _ := net.SplitHostPort(conn.addr)
+	portN, _ := strconv.Atoi(port)
+	cl := pop3.New(pop3.Opt{Host: host, Port: portN, DialTimeout: conn.Timeout(), Dialer: wireDialer{p.wire}})
+	_ = conn.Extend(0)
+	c, err := cl.NewConn() // reads the greeting
+	if err == nil && p.wire.partial {
+		err = fmt.Errorf("greeting: %w", ErrPOP3Garbage)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pop3 %s: greeting: %w", conn.addr, conn.Explain(p.classify("GREETING", err)))
+	}
+	p.c = c
+	return p, nil
+}
+
+// Conn returns the connection p talks on.
+func (p *POP3) Conn() *Conn { return p.conn }
+
+// classify turns a go-pop3 error into a *POP3Error for a -ERR reply and
+// leaves network errors and garbage as they are.
+func (p *POP3) classify(cmd string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if p.wire.lastERR && !p.wire.partial {
+		text := strings.TrimPrefix(err.Error(), "unknown error (no info specified in response)")
+		return &POP3Error{Command: cmd, Text: text}
+	}
+	return err
+}
+
+func (p *POP3) done(name string, start time.Time, err error) {
+	if p.observe != nil {
+		p.observe(name, start, err)
+	}
+}
+
+// Cmd sends a single-line command and returns the text after +OK; name is
+// the command's name in errors and for the observer.
+func (p *POP3) Cmd(name, line string) (string, error) {
+	start := time.Now()
+	_ = p.conn.Extend(0)
+	err := p.c.Send(line)
+	var b []byte
+	if err == nil {
+		b, err = p.c.ReadOne()
+		if err == nil && p.wire.partial {
+			err = ErrPOP3Garbage
+		}
+	}
+	err = p.classify(name, err)
+	p.done(name, start, err)
+	if err != nil {
+		return "", fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
+	}
+	return string(b), nil
+}
+
+// Multi sends a command with a multi-line reply and calls line for every
+// line of the reply, dot-stuffing undone, without its CRLF. A line may be
+// of any length; the whole reply is bounded by MaxPOP3Reply. The first
+// error of line is returned after the reply was read to its end.
+func (p *POP3) Multi(name, cmdLine string, line func([]byte) error) error {
+	start := time.Now()
+	err := p.multi(name, cmdLine, line)
+	p.done(name, start, err)
+	if err != nil {
+		return fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
+	}
+	return nil
+}
+
+func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
+	_ = p.conn.Extend(0)
+	if err := p.c.Send(cmdLine); err != nil {
+		return err
+	}
+	if _, err := p.c.ReadOne(); err != nil {
+		return p.classify(name, err)
+	}
+	if p.wire.partial {
+		return ErrPOP3Garbage
+	}
+	var (
+		total   int
+		long    []byte // a line longer than the reader's buffer, assembled
+		cbErr   error
+		lastExt = time.Now()
+	)
+	for {
+		if time.Since(lastExt) > time.Second {
+			// A long download: keep the deadline ahead of it.
+			_ = p.conn.Extend(0)
+			lastExt = time.Now()
+		}
+		frag, err := p.wire.br.ReadSlice('\n')
+		total += len(frag)
+		if total > MaxPOP3Reply {
+			return fmt.Errorf("%w: reply over %d bytes", ErrPOP3Garbage, MaxPOP3Reply)
+		}
+		if err == bufio.ErrBufferFull {
+			long = append(long, frag...)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		l := frag
+		if long != nil {
+			long = append(long, frag...)
+			l = long
+		}
+		l = bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
+		if len(l) > 0 && l[0] == '.' {
+			if len(l) == 1 {
+				return cbErr
+			}
+			l = l[1:] // undo dot-stuffing
+		}
+		if cbErr == nil {
+			cbErr = line(l)
+		}
+		long = nil
+	}
+}
+
+// Capabilities runs CAPA and sets p.Capa. A server without CAPA (-ERR) has
+// none.
+func (p *POP3) Capabilities() error {
+	capa := make(map[string]string)
+	err := p.Multi("CAPA", "CAPA", func(l []byte) error {
+		name, args, _ := strings.Cut(string(l), " ")
+		capa[strings.ToUpper(name)] = args
+		return nil
+	})
+	var pe *POP3Error
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	p.Capa = capa
+	return nil
+}
+
+// HasSASL reports whether CAPA listed SASL mechanism mech.
+func (p *POP3) HasSASL(mech string) bool {
+	for _, m := range strings.Fields(p.Capa["SASL"]) {
+		if strings.EqualFold(m, mech) {
+			return true
+		}
+	}
+	return false
+}
+
+// STLS runs STLS and the TLS handshake with cfg (nil: TLSConfig(nil,
+// addr)), then CAPA again. A server that does not offer STLS, or refuses
+// it, fails with an error wrapping ErrTLSRefused.
+func (p *POP3) STLS(cfg *tls.Config) error {
+	if p.Capa == nil {
+		if err := p.Capabilities(); err != nil {
+			return err
+		}
+	}
+	if _, ok := p.Capa["STLS"]; !ok {
+		return fmt.Errorf("pop3 %s: server does not offer STLS: %w", p.conn.addr, ErrTLSRefused)
+	}
+	if _, err := p.Cmd("STLS", "STLS"); err != nil {
+		var pe *POP3Error
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%w (%w)", ErrTLSRefused, err)
+		}
+		return err
+	}
+	if err := p.conn.StartTLS(cfg); err != nil {
+		return err
+	}
+	return p.Capabilities()
+}
+
+// Login authenticates with AUTH PLAIN when CAPA offered it, USER/PASS
+// otherwise. A refusal is a *POP3Error.
+func (p *POP3) Login(user, pass string) error {
+	if p.HasSASL("PLAIN") {
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+		_, err := p.Cmd("AUTH", "AUTH PLAIN "+ir)
+		return err
+	}
+	if _, err := p.Cmd("USER", "USER "+user); err != nil {
+		return err
+	}
+	_, err := p.Cmd("PASS", "PASS "+pass)
+	return err
+}
+
+// Quit sends QUIT (which commits deletions) within timeout (<= 0: the
+// connection's timeout) and closes the connection.
+func (p *POP3) Quit(timeout time.Duration) error {
+	_ = p.conn.Extend(timeout)
+	start := time.Now()
+	err := p.c.Send("QUIT")
+	if err == nil {
+		_, err = p.c.ReadOne()
+	}
+	err = p.classify("QUIT", err)
+	p.done("QUIT", start, err)
+	_ = p.conn.Close()
+	if err != nil {
+		return fmt.Errorf("pop3 %s: QUIT: %w", p.conn.addr, err)
+	}
+	return nil
+}
+
+// Close drops the connection without QUIT: pending deletions are lost.
+func (p *POP3) Close() { _ = p.conn.Close() }
