@@ -73,8 +73,12 @@ func (s *imapSession) do(name string, f func() error) error {
 	start := time.Now()
 	err := s.conn.Explain(f())
 	if err != nil && s.dead.Load() {
+		// The device stopped, and the server had not answered within
+		// shutdownGrace after that: an unanswered command, counted as a
+		// timeout (docs/report.md, Outcomes), never silently dropped.
+		record(s.d.rec, "imap", name, start, context.DeadlineExceeded)
 		s.broken = true
-		return fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
+		return fmt.Errorf("imap %s %s: unanswered when the device stopped: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
 	}
 	record(s.d.rec, "imap", name, start, err)
 	s.disarm()

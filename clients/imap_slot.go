@@ -8,8 +8,10 @@ import (
 )
 
 // shutdownGrace is how long a running command may finish after ctx ends
-// before its connection is closed under it.
-const shutdownGrace = 300 * time.Millisecond
+// before its connection is closed under it. A command cut then is counted
+// as a timeout (imapSession.do): a server answers within it unless it is
+// stalled or overloaded.
+const shutdownGrace = time.Second
 
 // imapSlot is one long-lived connection of a device, shared between its
 // sync loop and its actions: whoever holds mu owns the session. A sync loop

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -442,20 +441,15 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.e.o.Endpoints.Delivery
 	proto := string(dl.Protocol)
-	dctx, cancel := context.WithTimeout(ctx, in.timeout)
-	defer cancel()
 	start := time.Now()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", dl.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
-	}
 	rec := in.e.o.Recorder
-	conn = &countingConn{Conn: conn, rec: rec, protocol: proto}
-	if dl.TLS == scenarios.TLSImplicit {
-		conn = tls.Client(conn, in.tlsConfig(dl.Addr))
+	conn, err := transport.Dial(ctx, transport.Config{
+		Protocol: proto, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
+	})
+	if err != nil {
+		return nil, err
 	}
-	rec.Connection(proto, 1)
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
 	var c *smtp.Client
 	hello := "EHLO"
@@ -464,7 +458,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		c, hello = smtp.NewClientLMTP(conn), "LHLO"
 	case dl.TLS == scenarios.TLSStartTLS:
 		// go-smtp says EHLO and STARTTLS in one step.
-		c, err = smtp.NewClientStartTLS(conn, in.tlsConfig(dl.Addr))
+		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(in.e.o.Endpoints.TLS, dl.Addr))
 		hello = "STARTTLS"
 	default:
 		c = smtp.NewClient(conn)
@@ -479,29 +473,13 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		if c == nil {
-			conn.Close()
-			rec.Connection(proto, -1)
-			return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
+			_ = conn.Close()
+			return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
 		}
 		sc.close()
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
+		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
 	}
 	return sc, nil
-}
-
-func (in *injector) tlsConfig(addr string) *tls.Config {
-	var cfg *tls.Config
-	if in.e.o.Endpoints.TLS != nil {
-		cfg = in.e.o.Endpoints.TLS.Clone()
-	} else {
-		cfg = &tls.Config{}
-	}
-	if cfg.ServerName == "" {
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			cfg.ServerName = host
-		}
-	}
-	return cfg
 }
 
 func (sc *smtpConn) record(cmd string, start time.Time, err error) {
@@ -627,7 +605,8 @@ func (sc *smtpConn) close() {
 		_ = sc.c.Close()
 		<-done
 	}
-	sc.rec.Connection(sc.protocol, -1)
+	// Closing the client closed the transport connection, which reported
+	// its end to the Recorder.
 }
 
 // appendIMAP delivers by logging in as each recipient and APPENDing the
@@ -666,35 +645,36 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		}
 		return te
 	}
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "tcp", dl.Addr)
+	conn, err := transport.Dial(ctx, transport.Config{
+		Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
+	})
 	if err != nil {
 		return loginFailed("connect", err)
 	}
-	conn = &countingConn{Conn: conn, rec: rec, protocol: "imap"}
-	if dl.TLS == scenarios.TLSImplicit {
-		conn = tls.Client(conn, in.tlsConfig(dl.Addr))
-	}
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	rec.Connection("imap", 1)
-	defer rec.Connection("imap", -1)
-	var c *imapclient.Client
+	conn.LimitIMAP(0, 0) // APPEND replies are short: the default bounds hold
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	afterTLS := false
 	if dl.TLS == scenarios.TLSStartTLS {
-		if c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: in.tlsConfig(dl.Addr)}); err != nil {
-			conn.Close()
+		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(in.e.o.Endpoints.TLS, dl.Addr)); err != nil {
+			_ = conn.Close()
 			return loginFailed("starttls", err)
 		}
-	} else {
-		c = imapclient.New(conn, nil)
+		afterTLS = true
+	}
+	c, err := transport.OpenIMAP(conn, nil, afterTLS)
+	if err != nil {
+		_ = conn.Close()
+		return loginFailed("greeting", err)
 	}
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
-		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: imapOutcome(err), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
 	start := time.Now()
-	if err := cmd("LOGIN", start, c.Login(r.user.plan.Username, r.user.plan.Password).Wait()); err != nil {
+	if err := cmd("LOGIN", start, transport.LoginIMAP(c, r.user.plan.Username, r.user.plan.Password)); err != nil {
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login("imap", clients.OutcomeOK)
@@ -712,8 +692,6 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	_ = cmd("LOGOUT", start, c.Logout().Wait())
 	return nil
 }
-
-func imapOutcome(err error) clients.Outcome { return clients.OutcomeOf(err) }
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for
 // recipients inside the simulated population whose mail the server delivers
