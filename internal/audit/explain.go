@@ -101,6 +101,8 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			}
 		case !shown:
 			r = missingReason(v, server, folder)
+		case v.Synced.IsZero() && (m.Folder != sm.Folder || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
+			r = ReasonNotSyncedYet // differs, and never completed a sync
 		case server == nil:
 			r = ReasonServerUnreadable // shown, and nothing says which device is right
 		case m.Folder != sm.Folder:

@@ -34,7 +34,8 @@ func TestDivergenceExplained(t *testing.T) {
 		name string
 		devs []devDef
 		// setup runs after <m1> (and <m2>, <m3>) were delivered to INBOX,
-		// shown by every device and the server, and converged.
+		// shown by every device and the server, and converged, and every
+		// device synced.
 		setup      func(r *rig)
 		noTruth    bool
 		want       map[Reason]int
@@ -56,6 +57,11 @@ func TestDivergenceExplained(t *testing.T) {
 			r.dev["u1/phone"].del("<m2>")
 			r.dev["u1/pc"].put("<m3>", "Archive", 0)
 		}, want: map[Reason]int{ReasonUnexplained: 2}},
+		{name: "a device that never completed a sync", devs: imap2, setup: func(r *rig) {
+			r.dev["u1/phone"].put("<m1>", "INBOX", view.Seen)
+			r.server.put("u1", "<m1>", "INBOX", view.Seen)
+			r.dev["u1/pc"].sync(time.Time{})
+		}, want: map[Reason]int{ReasonNotSyncedYet: 1}},
 		{name: "no server state", devs: imap2, noTruth: true, setup: func(r *rig) {
 			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
 			r.dev["u1/phone"].del("<m2>")
@@ -104,11 +110,11 @@ func TestDivergenceExplained(t *testing.T) {
 				}
 			}
 			r.a.Audit()
-			tc.setup(r)
-			r.clock.set(time.Hour)
 			for _, d := range r.dev {
 				d.sync(t0.Add(time.Hour))
 			}
+			tc.setup(r)
+			r.clock.set(time.Hour)
 			var truth Truth = r.server
 			if tc.noTruth {
 				truth = nil
