@@ -61,6 +61,9 @@ type Input struct {
 	Thresholds []scenarios.Threshold
 	// Timeline holds the samples taken during the run; nil for none.
 	Timeline *Timeline
+	// Cost is what each group costs the server (the engine's cost meters
+	// and the server's storage); empty leaves the report without costs.
+	Cost CostInput
 	// Notes are remarks to carry into the report.
 	Notes []string
 }
@@ -95,6 +98,10 @@ type Report struct {
 	// UnconvergedExamples are a few unconverged changes per kind and
 	// reason, to look into.
 	UnconvergedExamples []UnconvergedExample `json:"unconverged_examples"`
+	// Cost is what users cost the server: every user together and each
+	// group against the reference group; each group's own figures are in
+	// Groups[name].Cost. Absent when the run measured no groups.
+	Cost *CostSection `json:"cost,omitempty"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
@@ -209,6 +216,8 @@ type Group struct {
 	Sent                int                    `json:"sent"`
 	Lost                int                    `json:"lost"`
 	Convergence         map[string]Convergence `json:"convergence"`
+	// Cost is what one user of the group costs the server.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // Load summarises what the simulated clients did.
@@ -360,6 +369,7 @@ func Build(in Input) *Report {
 		r.Groups[name] = gr
 	}
 	r.Load = load(in, r.Commands)
+	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Thresholds = evaluate(r, res, in.Thresholds)
 	return r
 }
