@@ -35,7 +35,7 @@ func writeCostReport(t *testing.T) string {
 func writeReportWith(t *testing.T, users int, ci report.CostInput) string {
 	t.Helper()
 	r := report.Build(report.Input{
-		Cost: ci,
+		Cost:     ci,
 		Scenario: "plan-test", Seed: 1, StartedAt: time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC),
 		Wall: time.Minute, Simulated: time.Hour, Users: users, Devices: 2 * users,
 		Audit: audit.Result{ServerChecked: true},
