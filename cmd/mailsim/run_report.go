@@ -204,8 +204,8 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 // costInput gathers each group's cost figures: the engine's meters and the
 // server's storage per group.
 func (s *sampler) costInput(plan *scenarios.Plan, res *engine.Result) report.CostInput {
-	ci := report.CostInput{Groups: res.Costs, Users: map[string]int{},
-		ServerSecondsNote: "the server's work per user is not measured: only the server's totals are (server section)"}
+	ci := report.CostInput{Groups: res.Costs, Users: map[string]int{}}
+	ci.ServerSeconds, ci.ServerSecondsNote = s.tgt.groupServiceSeconds(plan)
 	for _, u := range plan.Users {
 		if u.Group != nil {
 			ci.Users[u.Group.Name]++

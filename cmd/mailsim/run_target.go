@@ -72,6 +72,25 @@ func (t *target) groupStorage(plan *scenarios.Plan) (map[string]report.StorageSt
 	return out, ""
 }
 
+// groupServiceSeconds returns, per group, the seconds the server spent
+// answering the IMAP and POP3 commands of the group's users; nil with the
+// reason when the server cannot attribute its work to users.
+func (t *target) groupServiceSeconds(plan *scenarios.Plan) (map[string]float64, string) {
+	if t.embedded == nil {
+		return nil, "a real server's work per user is not measured (only the embedded server attributes its command time to users)"
+	}
+	out := map[string]float64{}
+	for _, u := range plan.Users {
+		if u.Group == nil {
+			continue
+		}
+		if d, ok := t.embedded.UserServiceTime(u.Username); ok {
+			out[u.Group.Name] += d.Seconds()
+		}
+	}
+	return out, ""
+}
+
 // openTarget starts the embedded server with the plan's users, or checks
 // that the scenario's real server answers and accepts the credentials.
 func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Logger) (*target, error) {

@@ -297,6 +297,9 @@ func checkCostTradeOff(t *testing.T, rep map[string]any, summary string) {
 	if !(downConn < imapConn) {
 		t.Errorf("connection seconds per user-day: pop3-download %v, imap %v; want IMAP above", downConn, imapConn)
 	}
+	if v := num(t, rep, "groups.imap.cost.server_seconds_per_user_day"); !(v > 0) {
+		t.Errorf("imap server seconds per user-day %v, want > 0 on the embedded server", v)
+	}
 	if num(t, rep, "groups.imap.cost.commands_per_user_day.total") <= 0 || num(t, rep, "cost.all.users") <= 0 {
 		t.Error("no commands or users in the cost section")
 	}

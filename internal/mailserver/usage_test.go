@@ -2,6 +2,9 @@ package mailserver
 
 import (
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func TestUserUsage(t *testing.T) {
@@ -74,6 +77,55 @@ func TestUserUsage(t *testing.T) {
 		t.Errorf("users sum to %+v, server totals %+v", sum, total)
 	}
 	if _, ok := s.UserUsage("nobody"); ok {
+		t.Error("unknown user reported")
+	}
+}
+
+func TestUserServiceTime(t *testing.T) {
+	s, addrs := testServer(t, Options{Domain: "example.com"})
+	if errs := lmtpSend(t, addrs.LMTP, testMessage("<s1@x>", "one"), "alice@example.com", "bob@example.com"); errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	service := func(user string) time.Duration {
+		t.Helper()
+		d, ok := s.UserServiceTime(user)
+		if !ok {
+			t.Fatalf("UserServiceTime(%s): unknown", user)
+		}
+		return d
+	}
+	// Deliveries are not attributed to users.
+	if d := service("alice"); d != 0 {
+		t.Errorf("alice before any session: %v", d)
+	}
+	c := imapLogin(t, addrs.IMAP, "alice", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Noop().Wait(); err != nil { // NOOP's reply means FETCH's was metered
+		t.Fatal(err)
+	}
+	imapTime := service("alice")
+	if imapTime <= 0 {
+		t.Errorf("alice after SELECT and FETCH: %v", imapTime)
+	}
+	p := pop3Login(t, addrs.POP3, "bob")
+	if _, _, err := p.Stat(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Retr(1); err != nil {
+		t.Fatal(err)
+	}
+	if d := service("bob"); d <= 0 {
+		t.Errorf("bob after STAT and RETR: %v", d)
+	}
+	if d := service("alice"); d < imapTime {
+		t.Errorf("alice's time went down: %v < %v", d, imapTime)
+	}
+	if _, ok := s.UserServiceTime("nobody"); ok {
 		t.Error("unknown user reported")
 	}
 }
