@@ -49,6 +49,12 @@ func Catalog() []Metric {
 		{"mailsim_server_connections", TypeGauge, []string{"protocol"}},
 		{"mailsim_server_stored_messages", TypeGauge, []string{"folder"}},
 		{"mailsim_server_stored_bytes", TypeGauge, []string{"folder"}},
+		{"mailsim_group_commands_total", TypeCounter, []string{"group", "protocol"}},
+		{"mailsim_group_bytes_total", TypeCounter, []string{"group", "protocol", "direction"}},
+		{"mailsim_group_connection_seconds_total", TypeCounter, []string{"group", "protocol"}},
+		{"mailsim_group_logins_total", TypeCounter, []string{"group", "protocol"}},
+		{"mailsim_group_connections", TypeGauge, []string{"group"}},
+		{"mailsim_group_deliveries_total", TypeCounter, []string{"group"}},
 		{"mailsim_run_info", TypeGauge, []string{"scenario", "shard"}},
 		{"mailsim_run_elapsed_seconds", TypeGauge, nil},
 	}

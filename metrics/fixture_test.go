@@ -69,6 +69,16 @@ func newFixture(t testing.TB, users int) *fixture {
 			return d
 		},
 	})
+	RegisterGroupCost(reg, func() []GroupCost {
+		return []GroupCost{
+			{Group: "pop3-office", Deliveries: uint64(users), Protocols: map[string]GroupProtocolCost{
+				"pop3": {Commands: uint64(6 * users), BytesIn: 1000, BytesOut: 100, ConnectionSeconds: 30, Logins: uint64(users)},
+			}},
+			{Group: "imap-everywhere", Deliveries: uint64(users), OpenConnections: users, Protocols: map[string]GroupProtocolCost{
+				"imap": {Commands: uint64(10 * users), BytesIn: 5000, BytesOut: 500, ConnectionSeconds: 600, Logins: uint64(2 * users)},
+			}},
+		}
+	})
 	for u := 0; u < users; u++ {
 		for _, dev := range []struct{ profile, protocol string }{{"pc-imap", "imap"}, {"phone-imap", "imap"}, {"pc-pop3", "pop3"}} {
 			id := fmt.Sprintf("user%d/%s", u, dev.profile)

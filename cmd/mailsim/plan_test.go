@@ -9,12 +9,33 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/report"
 )
 
 func writeReport(t *testing.T, users int) string {
 	t.Helper()
+	return writeReportWith(t, users, report.CostInput{})
+}
+
+// writeCostReport writes a report whose 10 users are split into two groups
+// with costs: "pop" (4 users) and "imap" (6).
+func writeCostReport(t *testing.T) string {
+	t.Helper()
+	return writeReportWith(t, 10, report.CostInput{
+		Groups: []cost.Totals{
+			{Group: "pop", Protocols: map[string]cost.ProtocolTotals{"pop3": {Commands: 400, ConnectionSeconds: 400}}},
+			{Group: "imap", PeakConnections: 12, Protocols: map[string]cost.ProtocolTotals{"imap": {Commands: 3600, ConnectionSeconds: 6 * 2 * 3600}}},
+		},
+		Order: []string{"pop", "imap"},
+		Users: map[string]int{"pop": 4, "imap": 6},
+	})
+}
+
+func writeReportWith(t *testing.T, users int, ci report.CostInput) string {
+	t.Helper()
 	r := report.Build(report.Input{
+		Cost:     ci,
 		Scenario: "plan-test", Seed: 1, StartedAt: time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC),
 		Wall: time.Minute, Simulated: time.Hour, Users: users, Devices: 2 * users,
 		Audit: audit.Result{ServerChecked: true},
@@ -37,6 +58,7 @@ func writeReport(t *testing.T, users int) string {
 
 func TestPlan(t *testing.T) {
 	good := writeReport(t, 10)
+	costly := writeCostReport(t)
 	garbage := filepath.Join(t.TempDir(), "garbage.json")
 	if err := os.WriteFile(garbage, []byte("not json"), 0o644); err != nil {
 		t.Fatal(err)
@@ -58,6 +80,15 @@ func TestPlan(t *testing.T) {
 		{"garbage", []string{"plan", garbage, "--users", "5"}, exitScenario, nil, "read json"},
 		{"bad flag", []string{"plan", good, "--users", "many"}, exitScenario, nil, "invalid value"},
 		{"help", []string{"plan", "--help"}, exitOK, nil, "Usage: mailsim plan"},
+		{"old report, no mix", []string{"plan", good, "--users", "5"}, exitOK, []string{"from 10 to 5 users"}, "no cost per group"},
+		// The run's mix: 40% pop, 60% imap. An imap user holds 2
+		// connections all the time: 600 imap users hold 1200.
+		{"run mix", []string{"plan", costly, "--users", "1000"}, exitOK,
+			[]string{"projection by group cost to 1000 users", "60.0%", "40.0%", "commands imap: 100/s", "connections: 1211 open on average"}, ""},
+		{"all imap", []string{"plan", costly, "--users", "1000", "--mix", "imap=100%"}, exitOK,
+			[]string{"connections: 2000 open on average, at most 2000", "storage: not known per user"}, ""},
+		{"mix of unknown group", []string{"plan", costly, "--users", "10", "--mix", "webmail=100%"}, exitScenario, nil, "no cost for group webmail"},
+		{"mix not 100%", []string{"plan", costly, "--users", "10", "--mix", "imap=50%"}, exitScenario, nil, "add up to 50%"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

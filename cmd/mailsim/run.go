@@ -211,7 +211,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 		return exitScenario
 	}
-	sampler = newSampler(eng, client, tgt, timeline)
+	sampler = newSampler(eng, client, tgt, timeline, plan)
 	harness = metrics.NewHarness(reg, metrics.HarnessOptions{
 		Scenario:   plan.Scenario.Name,
 		Shard:      plan.Shard.String(),
@@ -220,6 +220,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		Users:      eng.UsersByGroup,
 		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
 	})
+	metrics.RegisterGroupCost(reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
 	if f.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, f.metricsAddr, reg)
 		if err != nil {

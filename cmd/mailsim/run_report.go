@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/metrics"
@@ -26,12 +27,16 @@ type sampler struct {
 		messages int
 		bytes    int64
 		ok       bool
+		// byGroup is each group's storage at the start; nil when the
+		// server cannot tell per user.
+		byGroup map[string]report.StorageStat
 	}
 }
 
-func newSampler(eng *engine.Engine, client *metrics.Client, tgt *target, tl *report.Timeline) *sampler {
+func newSampler(eng *engine.Engine, client *metrics.Client, tgt *target, tl *report.Timeline, plan *scenarios.Plan) *sampler {
 	s := &sampler{eng: eng, client: client, tgt: tgt, timeline: tl, last: time.Now(), lastCmds: map[string]uint64{}}
 	s.start.messages, s.start.bytes, s.start.ok = tgt.usage()
+	s.start.byGroup, _ = tgt.groupStorage(plan)
 	return s
 }
 
@@ -82,6 +87,21 @@ func deviceCounts(eng *engine.Engine) []metrics.DeviceCount {
 	var out []metrics.DeviceCount
 	for _, c := range eng.DeviceCounts() {
 		out = append(out, metrics.DeviceCount{Profile: c.Profile, Protocol: c.Protocol, N: c.N})
+	}
+	return out
+}
+
+// groupCosts converts the engine's cost meters for the metrics.
+func groupCosts(in []cost.Totals) []metrics.GroupCost {
+	out := make([]metrics.GroupCost, 0, len(in))
+	for _, t := range in {
+		g := metrics.GroupCost{Group: t.Group, Deliveries: t.Deliveries, OpenConnections: t.OpenConnections,
+			Protocols: make(map[string]metrics.GroupProtocolCost, len(t.Protocols))}
+		for p, pt := range t.Protocols {
+			g.Protocols[p] = metrics.GroupProtocolCost{Commands: pt.Commands, BytesIn: pt.BytesIn, BytesOut: pt.BytesOut,
+				ConnectionSeconds: pt.ConnectionSeconds, Logins: pt.Logins}
+		}
+		out = append(out, g)
 	}
 	return out
 }
@@ -196,5 +216,34 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")
 	}
+	in.Cost = s.costInput(plan, res)
 	return in
+}
+
+// costInput gathers each group's cost figures: the engine's meters and the
+// server's storage per group.
+func (s *sampler) costInput(plan *scenarios.Plan, res *engine.Result) report.CostInput {
+	ci := report.CostInput{Groups: res.Costs, Users: map[string]int{}}
+	ci.ServerSeconds, ci.ServerSecondsNote = s.tgt.groupServiceSeconds(plan)
+	for _, u := range plan.Users {
+		if u.Group != nil {
+			ci.Users[u.Group.Name]++
+		}
+	}
+	for _, g := range plan.Scenario.Groups {
+		ci.Order = append(ci.Order, g.Name)
+	}
+	end, note := s.tgt.groupStorage(plan)
+	ci.StorageNote = note
+	if end != nil && s.start.byGroup != nil {
+		for g, st := range end {
+			st.StartBytes = 0
+			for _, b := range s.start.byGroup[g].Bytes {
+				st.StartBytes += b
+			}
+			end[g] = st
+		}
+		ci.Storage = end
+	}
+	return ci
 }

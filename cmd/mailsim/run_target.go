@@ -11,6 +11,7 @@ import (
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
@@ -40,6 +41,54 @@ func (t *target) usage() (messages int, bytes int64, ok bool) {
 		bytes += u.Bytes
 	}
 	return messages, bytes, true
+}
+
+// groupStorage returns what each group's users store on the server, by
+// folder role, summed over the plan's users; nil with the reason when the
+// server cannot tell per user.
+func (t *target) groupStorage(plan *scenarios.Plan) (map[string]report.StorageStat, string) {
+	if t.embedded == nil {
+		return nil, "the server's storage per user is read only from the embedded server"
+	}
+	out := map[string]report.StorageStat{}
+	for _, u := range plan.Users {
+		if u.Group == nil {
+			continue
+		}
+		usage, ok := t.embedded.UserUsage(u.Username)
+		if !ok {
+			continue
+		}
+		st, seen := out[u.Group.Name]
+		if !seen {
+			st = report.StorageStat{Messages: map[string]int64{}, Bytes: map[string]int64{}}
+		}
+		for _, f := range usage {
+			st.Messages[f.Role] += int64(f.Messages)
+			st.Bytes[f.Role] += f.Bytes
+		}
+		out[u.Group.Name] = st
+	}
+	return out, ""
+}
+
+// groupServiceSeconds returns, per group, the seconds the server spent
+// answering the IMAP and POP3 commands of the group's users; nil with the
+// reason when the server cannot attribute its work to users.
+func (t *target) groupServiceSeconds(plan *scenarios.Plan) (map[string]float64, string) {
+	if t.embedded == nil {
+		return nil, "a real server's work per user is not measured (only the embedded server attributes its command time to users)"
+	}
+	out := map[string]float64{}
+	for _, u := range plan.Users {
+		if u.Group == nil {
+			continue
+		}
+		if d, ok := t.embedded.UserServiceTime(u.Username); ok {
+			out[u.Group.Name] += d.Seconds()
+		}
+	}
+	return out, ""
 }
 
 // openTarget starts the embedded server with the plan's users, or checks

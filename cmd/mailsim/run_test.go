@@ -281,6 +281,39 @@ func TestRunPOP3VersusIMAP(t *testing.T) {
 			t.Errorf("IMAP group has %v changes unconverged for %s", n, r)
 		}
 	}
+	checkCostTradeOff(t, rep, res.stdout)
+}
+
+// checkCostTradeOff checks the other half of the trade-off in a
+// pop3-vs-imap report: a download-and-delete POP3 user holds less server
+// storage than an IMAP user, and IMAP devices hold connections longer.
+func checkCostTradeOff(t *testing.T, rep map[string]any, summary string) {
+	t.Helper()
+	downStore := num(t, rep, "groups.pop3-download.cost.stored_bytes_per_user.total")
+	imapStore := num(t, rep, "groups.imap.cost.stored_bytes_per_user.total")
+	if !(downStore < imapStore) {
+		t.Errorf("stored bytes per user: pop3-download %v, imap %v; want POP3 download-and-delete below IMAP", downStore, imapStore)
+	}
+	downConn := num(t, rep, "groups.pop3-download.cost.connection_seconds_per_user_day.total")
+	imapConn := num(t, rep, "groups.imap.cost.connection_seconds_per_user_day.total")
+	if !(downConn < imapConn) {
+		t.Errorf("connection seconds per user-day: pop3-download %v, imap %v; want IMAP above", downConn, imapConn)
+	}
+	if v := num(t, rep, "groups.imap.cost.server_seconds_per_user_day"); !(v > 0) {
+		t.Errorf("imap server seconds per user-day %v, want > 0 on the embedded server", v)
+	}
+	if num(t, rep, "groups.imap.cost.commands_per_user_day.total") <= 0 || num(t, rep, "cost.all.users") <= 0 {
+		t.Error("no commands or users in the cost section")
+	}
+	if ref, _ := field(rep, "cost.reference"); ref != "pop3-download" {
+		t.Errorf("cost.reference %v, want the first group", ref)
+	}
+	if r := num(t, rep, "cost.ratios.imap.connection_seconds_per_user_day"); !(r > 1) {
+		t.Errorf("imap/pop3-download connection time ratio %v, want > 1", r)
+	}
+	if !strings.Contains(summary, "Cost per user") {
+		t.Errorf("summary has no cost table:\n%s", summary)
+	}
 }
 
 // tinyScenario runs for a second on the embedded server; THRESHOLDS is

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -160,6 +161,9 @@ type Result struct {
 	// in hand is not one; a failed action is tried again later) and
 	// ActionsDropped the actions given up after every try failed.
 	Actions, ActionErrors, ActionsDropped int64
+	// Costs are each group's cost figures (docs/report.md, "Cost per
+	// user"), sorted by group name.
+	Costs []cost.Totals
 	// Interrupted is true when the run was stopped early.
 	Interrupted bool
 	// Settle is how the settle phase went.
@@ -207,6 +211,7 @@ type Engine struct {
 	auditor *audit.Auditor
 	log     *slog.Logger
 	inj     *injector
+	costs   *cost.Meters
 	users   []*user
 	byAddr  map[string]*user
 
@@ -262,6 +267,11 @@ func New(o Options) (*Engine, error) {
 	e.clock = simclock.New(s.TimeScale, simEpoch)
 	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() }, OnConverged: o.OnConverged})
 	e.inj = newInjector(e, o.InjectorWorkers)
+	groups := make([]string, 0, len(s.Groups))
+	for _, g := range s.Groups {
+		groups = append(groups, g.Name)
+	}
+	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	for _, pu := range o.Plan.Users {
 		u, err := e.newUser(pu)
 		if err != nil {
@@ -276,6 +286,10 @@ func New(o Options) (*Engine, error) {
 
 // simEpoch is the simulated time at which every run starts: a Monday, 08:00 UTC.
 var simEpoch = time.Date(2026, time.January, 5, 8, 0, 0, 0, time.UTC)
+
+// Costs returns each group's cost figures so far, sorted by group name (for
+// live metrics; the final figures are in Result.Costs).
+func (e *Engine) Costs() []cost.Totals { return e.costs.Totals() }
 
 // Auditor returns the run's auditor, for live gauges.
 func (e *Engine) Auditor() *audit.Auditor { return e.auditor }
@@ -463,6 +477,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
 		Deliveries:  e.inj.finish(),
+		Costs:       e.costs.Totals(),
 		Interrupted: interrupted || ctx.Err() != nil,
 		Settle:      settled,
 	}

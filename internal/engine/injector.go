@@ -323,6 +323,9 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 		return
 	}
 	in.e.delivered.Add(1)
+	if r.user.meter != nil {
+		r.user.meter.Delivered()
+	}
 	in.e.trace(Event{Kind: "deliver", User: r.user.plan.Username, MessageID: d.id, Folder: r.folder, Inbound: d.inbound, Arrival: d.arrival})
 	in.e.recordChange(audit.Change{
 		User:      r.user.plan.Username,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -23,6 +24,11 @@ type user struct {
 	wake chan struct{}
 	// started is set once the user's devices and person run.
 	started atomic.Bool
+	// rec is the recorder of the user's devices: the group's cost meter in
+	// front of the run's recorder.
+	rec clients.Recorder
+	// meter is the group's cost meter; nil when the group has none.
+	meter *cost.Meter
 }
 
 // device is one device of a user with its run state.
@@ -32,7 +38,12 @@ type device struct {
 }
 
 func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
-	u := &user{e: e, plan: pu, wake: make(chan struct{}, 1)}
+	u := &user{e: e, plan: pu, wake: make(chan struct{}, 1), rec: e.o.Recorder}
+	if pu.Group != nil {
+		if m := e.costs.Group(pu.Group.Name); m != nil {
+			u.meter, u.rec = m, m
+		}
+	}
 	ep := e.o.Endpoints
 	for i, pd := range pu.Devices {
 		var sub clients.Submitter
@@ -41,7 +52,7 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 				Username: pu.Username,
 				Password: pu.Password,
 				TLS:      ep.TLS,
-				Recorder: e.o.Recorder,
+				Recorder: u.rec,
 				Logger:   e.log,
 			})
 		} else {
@@ -58,7 +69,7 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 			TLS:       ep.TLS,
 			Submitter: &trackingSubmitter{e: e, next: sub, protocol: submitProtocol(ep)},
 			Clock:     e.clock,
-			Recorder:  e.o.Recorder,
+			Recorder:  u.rec,
 			Seed:      deriveSeed(pu.Seed, int64(i)+1),
 			OnChange:  u.changed,
 			Logger:    e.log,

@@ -122,6 +122,9 @@ func (s *imapSession) Login(username, password string) error {
 		return imapNo(imap.ResponseCodeLimit, "Too many connections for this user")
 	}
 	s.user = u
+	if m, ok := s.conn.NetConn().(*imapMeter); ok {
+		m.setUser(u)
+	}
 	return nil
 }
 

@@ -53,6 +53,17 @@ func (l *meterListener) Accept() (net.Conn, error) {
 type imapMeter struct {
 	meter
 	skipLines int // client lines that answer a continuation (IDLE's DONE, SASL)
+	// user is the account logged in on the connection, whose service time
+	// every later command adds to (IDLE aside: it waits, it does not
+	// work). Guarded by mu.
+	user *user
+}
+
+// setUser attributes the connection's commands from now on to u.
+func (m *imapMeter) setUser(u *user) {
+	m.mu.Lock()
+	m.user = u
+	m.mu.Unlock()
 }
 
 func newIMAPMeter(c net.Conn, rec Recorder) *imapMeter {
@@ -116,7 +127,11 @@ func (m *imapMeter) serverLine(head []byte, cont bool) {
 		if pc.tag != string(f[0]) {
 			continue
 		}
-		m.rec.Command(ProtoIMAP, pc.name, outcome, time.Since(pc.start))
+		d := time.Since(pc.start)
+		m.rec.Command(ProtoIMAP, pc.name, outcome, d)
+		if m.user != nil && pc.name != "IDLE" {
+			m.user.service.Add(int64(d))
+		}
 		m.pending = append(m.pending[:i], m.pending[i+1:]...)
 		if len(m.pending) == 0 && m.in.skip > 0 {
 			// A refused synchronising literal is never sent: stop skipping.

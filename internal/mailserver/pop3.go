@@ -106,7 +106,11 @@ func (s *Server) handlePOP3(c net.Conn) {
 			return
 		}
 		outcome, quit, err := p.handle(cmd, arg)
-		s.rec.Command(ProtoPOP3, cmd, outcome, time.Since(start))
+		d := time.Since(start)
+		s.rec.Command(ProtoPOP3, cmd, outcome, d)
+		if p.user != nil {
+			p.user.service.Add(int64(d))
+		}
 		if err != nil || quit {
 			return
 		}

@@ -151,6 +151,9 @@ type user struct {
 	name     string
 	password string
 	sessions atomic.Int32 // open authenticated sessions over all protocols
+	// service is the time, in nanoseconds, the server spent answering the
+	// user's IMAP and POP3 commands (see Server.UserServiceTime).
+	service atomic.Int64
 
 	mu        sync.Mutex
 	mailboxes map[string]*mailbox

@@ -124,6 +124,7 @@ func (r *Report) charts() []template.HTML {
 		template.HTML(lineChart("Server storage (MiB)", xl, xs, one("stored", func(s SampleJSON) float64 { return float64(s.StoredBytes) / (1 << 20) }), xFmt, num)),
 		template.HTML(lineChart("Server stored messages", xl, xs, one("messages", func(s SampleJSON) float64 { return float64(s.StoredMessages) }), xFmt, num)),
 		template.HTML(lineChart("Open connections", xl, xs, one("connections", func(s SampleJSON) float64 { return float64(s.Connections) }), xFmt, num)),
+		template.HTML(r.costChart()),
 	}
 }
 
@@ -184,6 +185,11 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 {{range $name := keys .R.Groups}}{{with index $.R.Groups $name}}<tr><td>{{$name}}</td><td>{{.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{.Lost}}</td></tr>
 {{end}}{{end}}{{with .R.Divergence.Final}}<tr><td><b>all</b></td><td>{{$.R.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{$.R.Messages.Lost}}</td></tr>{{end}}
 </table>
+{{with .R.CostRows}}<h2>Cost per user</h2>
+<p>What one user of each group costs the server per simulated day, and its ratio to {{$.R.Cost.Reference}}.</p>
+<table><tr><th></th>{{range $.R.CostGroups}}<th colspan="2">{{.}}</th>{{end}}</tr>
+{{range .}}<tr><td>{{.Label}}</td>{{range .Cells}}<td>{{.Value}}</td><td>{{.Ratio}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 <h2>Charts</h2>
 {{range .Charts}}{{.}}
 {{end}}

@@ -90,6 +90,9 @@ type Input struct {
 	Timeline *Timeline
 	// Actions counts the simulated people's actions.
 	Actions Actions
+	// Cost is what each group costs the server (the engine's cost meters
+	// and the server's storage); empty leaves the report without costs.
+	Cost CostInput
 	// Notes are remarks to carry into the report.
 	Notes []string
 }
@@ -146,6 +149,10 @@ type Report struct {
 	UnexplainedExamples []UnexplainedExample `json:"unexplained_examples"`
 	// Settle is how the settle phase went.
 	Settle Settle `json:"settle"`
+	// Cost is what users cost the server: every user together and each
+	// group against the reference group; each group's own figures are in
+	// Groups[name].Cost. Absent when the run measured no groups.
+	Cost *CostSection `json:"cost,omitempty"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
@@ -328,6 +335,8 @@ type Group struct {
 	Sent                int                    `json:"sent"`
 	Lost                int                    `json:"lost"`
 	Convergence         map[string]Convergence `json:"convergence"`
+	// Cost is what one user of the group costs the server.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // Load summarises what the simulated clients did.
@@ -513,6 +522,7 @@ func Build(in Input) *Report {
 	}
 	r.Load = load(in, r.Commands)
 	r.Actions = in.Actions
+	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Thresholds = evaluate(r, res, in.Thresholds)
 	r.Validity = validity(r, in)
 	return r

@@ -79,6 +79,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	}
 	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
 		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
+	r.writeCost(ew)
 	if n := len(r.AuditorCommands); n > 0 {
 		var c uint64
 		for _, m := range r.AuditorCommands {

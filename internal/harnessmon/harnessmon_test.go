@@ -1,0 +1,114 @@
+package harnessmon
+
+import (
+	"math"
+	"runtime/metrics"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHistP99(t *testing.T) {
+	buckets := []float64{0, 0.001, 0.01, 0.1, math.Inf(1)}
+	h := func(counts ...uint64) *metrics.Float64Histogram {
+		return &metrics.Float64Histogram{Counts: counts, Buckets: buckets}
+	}
+	tests := []struct {
+		name string
+		a, b *metrics.Float64Histogram
+		want time.Duration
+	}{
+		{"no observations", h(5, 5, 5, 5), h(5, 5, 5, 5), 0},
+		{"all fast", h(0, 0, 0, 0), h(1000, 0, 0, 0), time.Millisecond},
+		{"1% slow is the p99's bucket", h(0, 0, 0, 0), h(0, 990, 10, 0), 10 * time.Millisecond},
+		{"2% slower still", h(0, 0, 0, 0), h(0, 980, 0, 20), 100 * time.Millisecond},
+		{"unbounded bucket reports its lower bound", h(0, 0, 0, 0), h(0, 0, 0, 100), 100 * time.Millisecond},
+		{"only the difference counts", h(0, 0, 0, 500), h(1000, 0, 0, 500), time.Millisecond},
+		{"nil reading", nil, h(1, 0, 0, 0), 0},
+		{"mismatched", h(0, 0), h(1, 0, 0, 0), 0},
+	}
+	for _, tc := range tests {
+		if got := histP99(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: p99 = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// fakeClock advances by step on every call.
+type fakeClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+func TestWindowLateness(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
+	m := New(Options{MaxLateP99: 500 * time.Millisecond, MaxCPU: 1e9, MaxSchedP99: time.Hour, Now: clk.now})
+	m.Late(time.Second) // before the window: dropped by Mark
+	start := m.Mark()
+	for i := range 100 {
+		m.Late(time.Duration(i) * time.Millisecond) // 0..99 ms
+	}
+	w := m.Since(start)
+	if w.Late != 100 || w.LateP99 != 98*time.Millisecond || w.Saturated || w.Wall != time.Second {
+		t.Errorf("window %+v, want 100 samples, p99 98ms, not saturated, 1s", w)
+	}
+	start = m.Mark()
+	for range 10 {
+		m.Late(2 * time.Second)
+	}
+	m.Late(-time.Second) // early counts as on time
+	w = m.Since(start)
+	if !w.Saturated || !slices.Equal(w.Reasons, []string{"late-actions"}) || w.LateP99 != 2*time.Second {
+		t.Errorf("late window %+v, want saturated by late-actions", w)
+	}
+}
+
+func TestLateReservoirBounded(t *testing.T) {
+	m := New(Options{})
+	start := m.Mark()
+	for i := range 3 * maxLateSamples {
+		m.Late(time.Duration(i))
+	}
+	if len(m.late) != maxLateSamples {
+		t.Errorf("kept %d samples, want %d", len(m.late), maxLateSamples)
+	}
+	if w := m.Since(start); w.Late != 3*maxLateSamples || w.LateP99 <= time.Duration(maxLateSamples) {
+		t.Errorf("window %+v: the reservoir lost the later samples", w)
+	}
+}
+
+func TestWindowCPU(t *testing.T) {
+	m := New(Options{MaxCPU: 1e-9})
+	start := m.Mark()
+	// Burn some CPU, bounded in iterations.
+	before := processCPU()
+	x := 0
+	for i := 0; i < 1e9 && processCPU()-before < 20*time.Millisecond; i++ {
+		for j := range 10000 {
+			x += j ^ i
+		}
+	}
+	w := m.Since(start)
+	if w.CPU <= 0 || w.CPUShare <= 0 || !slices.Contains(w.Reasons, "cpu") {
+		t.Errorf("window %+v (x=%d), want CPU used and the cpu reason", w, x)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	m := New(Options{})
+	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != time.Second || m.o.Now == nil {
+		t.Errorf("defaults %+v", m.o)
+	}
+	if readSched() == nil {
+		t.Error("the runtime has no scheduler latency histogram")
+	}
+}
