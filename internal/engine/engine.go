@@ -72,6 +72,12 @@ type Options struct {
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
 	OnAudit func()
+	// OnLate, if set, is called whenever a person starts an action, or
+	// hands inbound mail to the injector, later than it was due, with the
+	// lateness in wall time (0 when on time): a harness or device too busy
+	// to keep the plan's schedule shows here (internal/harnessmon). It must
+	// be cheap and safe for concurrent use.
+	OnLate func(time.Duration)
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
 	// FinalBudget, if positive, replaces the budget of the final audit
