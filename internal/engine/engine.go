@@ -78,6 +78,10 @@ type Options struct {
 	// to keep the plan's schedule shows here (internal/harnessmon). It must
 	// be cheap and safe for concurrent use.
 	OnLate func(time.Duration)
+	// OnRampedUp, if set, is called once every user has started (the end
+	// of ramp-up), from the goroutine that started them; not called when
+	// the run ends first.
+	OnRampedUp func()
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
 	// FinalBudget, if positive, replaces the budget of the final audit
@@ -441,6 +445,9 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 			}
 			u.start(devCtx, actCtx, &devWG, &actWG)
 			e.usersStarted.Add(1)
+		}
+		if e.o.OnRampedUp != nil {
+			e.o.OnRampedUp()
 		}
 	}()
 

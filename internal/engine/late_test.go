@@ -9,7 +9,7 @@ import (
 )
 
 // TestOnLateReportsEveryStart: every action and inbound hand-over reports
-// its lateness, never negative.
+// its lateness, never negative; the end of ramp-up is reported once.
 func TestOnLateReportsEveryStart(t *testing.T) {
 	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{})
 	var (
@@ -19,7 +19,9 @@ func TestOnLateReportsEveryStart(t *testing.T) {
 		maxL time.Duration
 	)
 	tr := &tracer{}
+	ramped := 0
 	res := runOnEmbeddedWith(t, plan, newTestRecorder(), tr, func(o *Options) {
+		o.OnRampedUp = func() { mu.Lock(); ramped++; mu.Unlock() }
 		o.OnLate = func(d time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -40,6 +42,9 @@ func TestOnLateReportsEveryStart(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d starts reported, max lateness %v; actions %d, delivered %d", n, maxL, started, res.Delivered)
+	if ramped != 1 {
+		t.Errorf("OnRampedUp called %d times, want once", ramped)
+	}
 	if neg > 0 {
 		t.Errorf("%d negative lateness values", neg)
 	}
