@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ func TestOnLateReportsEveryStart(t *testing.T) {
 	)
 	tr := &tracer{}
 	ramped := 0
+	var phases []Phase
 	res := runOnEmbeddedWith(t, plan, newTestRecorder(), tr, func(o *Options) {
 		o.OnRampedUp = func() { mu.Lock(); ramped++; mu.Unlock() }
+		o.OnPhase = func(p Phase) { mu.Lock(); phases = append(phases, p); mu.Unlock() }
 		o.OnLate = func(d time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -42,6 +45,9 @@ func TestOnLateReportsEveryStart(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d starts reported, max lateness %v; actions %d, delivered %d", n, maxL, started, res.Delivered)
+	if want := []Phase{PhaseActive, PhaseSettle, PhaseAudit, PhaseDone}; !slices.Equal(phases, want) {
+		t.Errorf("phases %v, want %v", phases, want)
+	}
 	if ramped != 1 {
 		t.Errorf("OnRampedUp called %d times, want once", ramped)
 	}
