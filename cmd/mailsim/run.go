@@ -76,8 +76,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return runPlan(plan, f, stdout, stderr)
 }
 
-// plan loads the scenario and resolves it with the command-line overrides.
-func (f runFlags) plan(name string) (*scenarios.Plan, error) {
+// scenario loads the scenario, on the --target server when one is named.
+func (f runFlags) scenario(name string) (*scenarios.Scenario, error) {
 	s, err := scenarios.Load(name, nil)
 	if err != nil {
 		return nil, err
@@ -90,6 +90,15 @@ func (f runFlags) plan(name string) (*scenarios.Plan, error) {
 		if s, err = s.Retarget(t); err != nil {
 			return nil, fmt.Errorf("--target %s: %w", f.targetPath, err)
 		}
+	}
+	return s, nil
+}
+
+// plan loads the scenario and resolves it with the command-line overrides.
+func (f runFlags) plan(name string) (*scenarios.Plan, error) {
+	s, err := f.scenario(name)
+	if err != nil {
+		return nil, err
 	}
 	opts := scenarios.PlanOptions{Users: f.users, Duration: f.duration}
 	if f.seed != "" {
@@ -258,6 +267,7 @@ type execution struct {
 	thresholds []scenarios.Threshold
 	onLate     func(time.Duration)
 	onRampedUp func()
+	onPhase    func(engine.Phase)
 	// running is set to the engine while it runs (for the signal handler).
 	running *atomic.Pointer[engine.Engine]
 	// progress receives the live status line unless quiet.
@@ -296,6 +306,7 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 		OnAudit:    func() { sampler.sample() },
 		OnLate:     x.onLate,
 		OnRampedUp: x.onRampedUp,
+		OnPhase:    x.onPhase,
 		Logger:     x.log,
 	})
 	if err != nil {
