@@ -304,3 +304,54 @@ svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axi
 </body>
 </html>
 `))
+
+// Servers is how many servers like the measured one a population needs.
+type Servers struct {
+	Users int
+	// PerServer is the users one server holds: the confirmed SPECmail-style
+	// claim when there is one, else the capacity found; Basis says which.
+	PerServer int
+	Basis     string
+	// Headroom is the share of each server kept spare; Usable the users a
+	// server is planned for (PerServer × (1 − Headroom)).
+	Headroom float64
+	Usable   float64
+	// Count is the number of servers: ⌈Users / Usable⌉.
+	Count int
+	Notes []string
+}
+
+// ServersFor plans servers for users from a capacity report, keeping
+// headroom (0 ≤ headroom < 1) of each server spare.
+func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error) {
+	s := Servers{Users: users, Headroom: headroom, PerServer: r.Capacity.Users, Basis: "capacity found"}
+	if c := r.Capacity; c.Confirmed != nil && *c.Confirmed && c.Claim > 0 {
+		s.PerServer, s.Basis = c.Claim, "SPECmail-style claim"
+	}
+	if s.PerServer <= 0 {
+		return s, fmt.Errorf("the capacity report found no passing population: no server count can be planned")
+	}
+	switch r.Capacity.LimitedBy {
+	case "harness":
+		s.Notes = append(s.Notes, "the search stopped at a saturated harness: one server holds at least this many, so the count is an upper bound")
+	case "max_users":
+		s.Notes = append(s.Notes, "every step up to max_users passed: one server holds at least this many, so the count is an upper bound")
+	}
+	s.Usable = float64(s.PerServer) * (1 - headroom)
+	if s.Usable < 1 {
+		return s, fmt.Errorf("%d users per server with %.0f%% headroom leave less than one user per server", s.PerServer, 100*headroom)
+	}
+	s.Count = int(math.Ceil(float64(users) / s.Usable))
+	return s, nil
+}
+
+// Write writes the plan in a few lines.
+func (s Servers) Write(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "servers for %d users: %d (one holds %d users, the %s; planned at %.0f with %.0f%% headroom)\n",
+		s.Users, s.Count, s.PerServer, s.Basis, s.Usable, 100*s.Headroom)
+	for _, n := range s.Notes {
+		fmt.Fprintf(ew, "note: %s\n", n)
+	}
+	return ew.err
+}
