@@ -136,7 +136,7 @@ func yamlError(source string, err error) *Error {
 // topKeys are the keys of a scenario document.
 var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
 	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries",
-	"validity_checks", "server"}
+	"validity_checks", "server", "capacity"}
 
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
@@ -239,6 +239,13 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			continue
 		}
 		s.Thresholds = append(s.Thresholds, t)
+	}
+	s.Capacity = defaultCapacity()
+	if e, ok := f["capacity"]; ok && !isNull(e.val) {
+		d.capacity(e, s)
+	}
+	if len(s.Capacity.QoS) == 0 {
+		s.Capacity.QoS = s.Thresholds
 	}
 	return s
 }

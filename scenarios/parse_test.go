@@ -541,3 +541,49 @@ func TestParseServer(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCapacity reads the capacity: block with its defaults, and
+// reports each bad value at its place.
+func TestParseCapacity(t *testing.T) {
+	s, err := Parse("s.yaml", []byte(minimal+"thresholds: [\"lost_messages == 0\"]\n"), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Capacity
+	if c.StartUsers != 10 || c.MaxUsers != 1000 || c.StepDuration != 30*time.Second || c.Growth != 2 ||
+		c.Resolution != 0.1 || !c.Confirm || len(c.QoS) != 1 || c.QoS[0].Expr != "lost_messages == 0" {
+		t.Errorf("defaults %+v, want the documented ones with the thresholds as QoS", c)
+	}
+	s, err = Parse("s.yaml", []byte(minimal+`capacity:
+  start_users: 4
+  max_users: 64
+  step_duration: 10s
+  growth: 1.5
+  resolution: 5%
+  confirm: false
+  qos: ["p95(imap.UID FETCH) < 300ms", "error_rate < 1%", "lost_messages == 0"]
+`), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = s.Capacity
+	if c.StartUsers != 4 || c.MaxUsers != 64 || c.StepDuration != 10*time.Second || c.Growth != 1.5 ||
+		c.Resolution != 0.05 || c.Confirm || len(c.QoS) != 3 || c.QoS[0].Metric != "p95" {
+		t.Errorf("capacity %+v", c)
+	}
+	for _, tt := range []struct{ src, want string }{
+		{"capacity: {start_users: 0}\n", "capacity.start_users"},
+		{"capacity: {start_users: 20, max_users: 10}\n", "below start_users"},
+		{"capacity: {growth: 1}\n", "capacity.growth"},
+		{"capacity: {resolution: 0%}\n", "capacity.resolution"},
+		{"capacity: {step_duration: 0s}\n", "capacity.step_duration"},
+		{"capacity: {qos: []}\n", "capacity.qos"},
+		{"capacity: {qos: [\"p95(imap.FETCH) < soon\"]}\n", "capacity.qos[0]"},
+		{"capacity: {steps: 3}\n", "steps"},
+	} {
+		_, err := Parse("s.yaml", []byte(minimal+tt.src), envOf(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to name %q", tt.src, err, tt.want)
+		}
+	}
+}

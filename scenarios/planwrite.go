@@ -39,6 +39,10 @@ func (p *Plan) Write(w io.Writer) error {
 	} else {
 		line("server\t%s", describeTarget(s.Target))
 	}
+	c := s.Capacity
+	line("capacity\tmailsim capacity: %d to at most %d users, steps of %s after ramp-up, ×%g, resolution %s, %d QoS lines%s",
+		c.StartUsers, c.MaxUsers, fmtDur(c.StepDuration), c.Growth, fmtPercent(c.Resolution), len(c.QoS),
+		map[bool]string{true: ", SPECmail confirmation", false: ""}[c.Confirm])
 	line("")
 	line("GROUP\tSHARE\tUSERS\tTHIS SHARD\tBEHAVIOR\tDEVICES")
 	for _, g := range s.Groups {

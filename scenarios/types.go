@@ -54,6 +54,9 @@ type Scenario struct {
 	// Server configures the embedded server; a scenario with a target
 	// cannot set it.
 	Server ServerSettings
+	// Capacity configures "mailsim capacity" (the capacity: block, with
+	// its defaults when absent).
+	Capacity Capacity
 }
 
 // ServerSettings configure the embedded server (the scenario's server:

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	mailsim run FILE|NAME [flags]      run a scenario
+//	mailsim capacity FILE|NAME [flags] find how many users a server holds
 //	mailsim validate FILE|NAME         check a scenario and print its plan
 //	mailsim serve [flags]              run the embedded mail server alone
 //	mailsim plan REPORT.json --users N project a finished run to N users
@@ -39,6 +40,7 @@ person's devices drift apart and what load they put on the server.
 
 Usage:
   mailsim run FILE|NAME [flags]       run a scenario (NAME: a shipped scenario)
+  mailsim capacity FILE|NAME [flags]  find how many users the server holds within the QoS
   mailsim validate FILE|NAME          check a scenario and print its resolved plan
   mailsim serve [flags]               run the embedded mail server alone
   mailsim plan REPORT.json --users N  project a finished run to N users
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "capacity":
+		return cmdCapacity(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "serve":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/report"
 )
@@ -56,8 +57,31 @@ func writeReportWith(t *testing.T, users int, ci report.CostInput) string {
 	return path
 }
 
+// writeCapacityReport writes a capacity report that found 120 users per
+// server, with a confirmed claim of 100 when claim is set.
+func writeCapacityReport(t *testing.T, claim bool, limitedBy string) string {
+	t.Helper()
+	ok := claim
+	res := capacity.Result{Users: 120, LimitedBy: limitedBy, Steps: []capacity.Step{{Users: 120, Pass: true}}}
+	if claim {
+		res.Claim, res.Confirmed = 100, &ok
+	}
+	r := report.NewCapacityReport(report.CapacityMeta{Scenario: "cap", Target: "the embedded server"}, res)
+	path := filepath.Join(t.TempDir(), "cap.json")
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestPlan(t *testing.T) {
 	good := writeReport(t, 10)
+	claimed := writeCapacityReport(t, true, "p95(imap.SELECT) < 250ms")
+	unclaimed := writeCapacityReport(t, false, "harness")
 	costly := writeCostReport(t)
 	garbage := filepath.Join(t.TempDir(), "garbage.json")
 	if err := os.WriteFile(garbage, []byte("not json"), 0o644); err != nil {
@@ -75,7 +99,7 @@ func TestPlan(t *testing.T) {
 			[]string{"from 10 to 1000 users", "FETCH", "100", "logins imap: 10/s", "peak connections: 2000"}, ""},
 		{"flag first", []string{"plan", "--users", "20", good}, exitOK, []string{"from 10 to 20 users"}, ""},
 		{"no users flag", []string{"plan", good}, exitScenario, nil, "--users N is required"},
-		{"no report", []string{"plan", "--users", "5"}, exitScenario, nil, "want exactly one JSON report"},
+		{"no report", []string{"plan", "--users", "5"}, exitScenario, nil, "want a JSON report"},
 		{"missing file", []string{"plan", filepath.Join(t.TempDir(), "none.json"), "--users", "5"}, exitScenario, nil, "no such file"},
 		{"garbage", []string{"plan", garbage, "--users", "5"}, exitScenario, nil, "read json"},
 		{"bad flag", []string{"plan", good, "--users", "many"}, exitScenario, nil, "invalid value"},
@@ -88,6 +112,16 @@ func TestPlan(t *testing.T) {
 		{"all imap", []string{"plan", costly, "--users", "1000", "--mix", "imap=100%"}, exitOK,
 			[]string{"connections: 2000 open on average, at most 2000", "storage: not known per user"}, ""},
 		{"mix of unknown group", []string{"plan", costly, "--users", "10", "--mix", "webmail=100%"}, exitScenario, nil, "no cost for group webmail"},
+		// 100 users per server (the claim), 30% headroom: 70 planned; 1000
+		// users need 15.
+		{"servers from the claim", []string{"plan", claimed, "--users", "1000"}, exitOK,
+			[]string{"servers for 1000 users: 15 (one holds 100 users, the SPECmail-style claim; planned at 70 with 30% headroom)"}, ""},
+		{"servers from the capacity, harness-bound", []string{"plan", unclaimed, "--users", "1000", "--headroom", "0%"}, exitOK,
+			[]string{"servers for 1000 users: 9 (one holds 120 users, the capacity found", "upper bound"}, ""},
+		{"run and capacity together", []string{"plan", good, claimed, "--users", "1000"}, exitOK,
+			[]string{"from 10 to 1000 users", "servers for 1000 users: 15"}, ""},
+		{"bad headroom", []string{"plan", claimed, "--users", "10", "--headroom", "100%"}, exitScenario, nil, "--headroom"},
+		{"two capacity reports", []string{"plan", claimed, unclaimed, "--users", "10"}, exitScenario, nil, "two capacity reports"},
 		{"mix not 100%", []string{"plan", costly, "--users", "10", "--mix", "imap=50%"}, exitScenario, nil, "add up to 50%"},
 	}
 	for _, tt := range tests {

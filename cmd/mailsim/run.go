@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/report"
@@ -73,8 +76,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return runPlan(plan, f, stdout, stderr)
 }
 
-// plan loads the scenario and resolves it with the command-line overrides.
-func (f runFlags) plan(name string) (*scenarios.Plan, error) {
+// scenario loads the scenario, on the --target server when one is named.
+func (f runFlags) scenario(name string) (*scenarios.Scenario, error) {
 	s, err := scenarios.Load(name, nil)
 	if err != nil {
 		return nil, err
@@ -87,6 +90,15 @@ func (f runFlags) plan(name string) (*scenarios.Plan, error) {
 		if s, err = s.Retarget(t); err != nil {
 			return nil, fmt.Errorf("--target %s: %w", f.targetPath, err)
 		}
+	}
+	return s, nil
+}
+
+// plan loads the scenario and resolves it with the command-line overrides.
+func (f runFlags) plan(name string) (*scenarios.Plan, error) {
+	s, err := f.scenario(name)
+	if err != nil {
+		return nil, err
 	}
 	opts := scenarios.PlanOptions{Users: f.users, Duration: f.duration}
 	if f.seed != "" {
@@ -187,66 +199,18 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	if f.settle >= 0 {
 		settle = &f.settle
 	}
-	var harness *metrics.Harness
-	var sampler *sampler
-	timeline := &report.Timeline{}
-	var eng *engine.Engine
-	eng, err = engine.New(engine.Options{
-		Plan:      plan,
-		Endpoints: tgt.endpoints,
-		Recorder:  client,
-		Observer:  client,
-		Truth:     tgt.truth,
-		Settle:    settle,
-		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
-			harness.ObserveConvergence(string(kind), lag)
-		},
-		// The report's timeline takes a sample after every audit.
-		OnAudit: func() { sampler.sample() },
-		Logger:  log,
-	})
-	if err != nil {
-		// New only checks and builds the population (device profiles,
-		// fetch items); it does not touch the network.
-		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
-		return exitScenario
+	er, code := execute(ctx, plan, execution{
+		reg: reg, client: client, recorder: client, tgt: tgt, log: log, settle: settle,
+		running: &running, progress: stderr, quiet: f.quiet, metricsAddr: f.metricsAddr,
+	}, stderr)
+	if er == nil {
+		return code
 	}
-	sampler = newSampler(eng, client, tgt, timeline, plan)
-	harness = metrics.NewHarness(reg, metrics.HarnessOptions{
-		Scenario:   plan.Scenario.Name,
-		Shard:      plan.Shard.String(),
-		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
-		Devices:    func() []metrics.DeviceCount { return deviceCounts(eng) },
-		Users:      eng.UsersByGroup,
-		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
-	})
-	metrics.RegisterGroupCost(reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
-	if f.metricsAddr != "" {
-		addr, err := metrics.Serve(ctx, f.metricsAddr, reg)
-		if err != nil {
-			fmt.Fprintf(stderr, "mailsim run: --metrics-addr: %v\n", err)
-			return exitScenario
-		}
-		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
-	}
-
-	running.Store(eng)
-
-	prog := startProgress(ctx, eng, client, stderr, f.quiet)
-	res, runErr := eng.Run(ctx)
-	prog.stop()
-	if res == nil {
-		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)
-		return exitFailure
-	}
-	if runErr != nil {
-		fmt.Fprintf(stderr, "mailsim run: %v\n", runErr)
-	}
-	rep := report.Build(sampler.buildInput(plan, res))
+	runErr, rep := er.err, er.rep
 	if err := rep.WriteSummary(stdout); err != nil {
 		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
 	}
-	code := exitOK
+	code = exitOK
 	if len(rep.Failed()) > 0 || !rep.Valid() {
 		code = exitThresholds
 	}
@@ -287,6 +251,106 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		t.Stop()
 	}
 	return code
+}
+
+// execution is what one engine run needs beyond its plan.
+type execution struct {
+	reg    *prometheus.Registry
+	client *metrics.Client
+	// recorder receives the devices' and injector's events: client, or a
+	// gate in front of it (mailsim capacity).
+	recorder clients.Recorder
+	tgt      *target
+	log      *slog.Logger
+	settle   *time.Duration
+	// thresholds replace the scenario's thresholds in the report, when set.
+	thresholds []scenarios.Threshold
+	onLate     func(time.Duration)
+	onRampedUp func()
+	onPhase    func(engine.Phase)
+	// running is set to the engine while it runs (for the signal handler).
+	running *atomic.Pointer[engine.Engine]
+	// progress receives the live status line unless quiet.
+	progress    io.Writer
+	quiet       bool
+	metricsAddr string
+}
+
+// executed is a finished engine run.
+type executed struct {
+	res *engine.Result
+	rep *report.Report
+	// err is the engine's error, with a result (e.g. a final audit that
+	// could not read every user).
+	err error
+}
+
+// execute runs plan once on x.tgt and builds its report. Without a result
+// it prints the problem and returns nil with the exit code.
+func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.Writer) (*executed, int) {
+	var harness *metrics.Harness
+	var sampler *sampler
+	timeline := &report.Timeline{}
+	var eng *engine.Engine
+	eng, err := engine.New(engine.Options{
+		Plan:      plan,
+		Endpoints: x.tgt.endpoints,
+		Recorder:  x.recorder,
+		Observer:  x.client,
+		Truth:     x.tgt.truth,
+		Settle:    x.settle,
+		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
+			harness.ObserveConvergence(string(kind), lag)
+		},
+		// The report's timeline takes a sample after every audit.
+		OnAudit:    func() { sampler.sample() },
+		OnLate:     x.onLate,
+		OnRampedUp: x.onRampedUp,
+		OnPhase:    x.onPhase,
+		Logger:     x.log,
+	})
+	if err != nil {
+		// New only checks and builds the population (device profiles,
+		// fetch items); it does not touch the network.
+		fmt.Fprintf(stderr, "mailsim: %v\n", err)
+		return nil, exitScenario
+	}
+	sampler = newSampler(eng, x.client, x.tgt, timeline, plan)
+	harness = metrics.NewHarness(x.reg, metrics.HarnessOptions{
+		Scenario:   plan.Scenario.Name,
+		Shard:      plan.Shard.String(),
+		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
+		Devices:    func() []metrics.DeviceCount { return deviceCounts(eng) },
+		Users:      eng.UsersByGroup,
+		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
+	})
+	metrics.RegisterGroupCost(x.reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
+	if x.metricsAddr != "" {
+		addr, err := metrics.Serve(ctx, x.metricsAddr, x.reg)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailsim: --metrics-addr: %v\n", err)
+			return nil, exitScenario
+		}
+		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
+	}
+	if x.running != nil {
+		x.running.Store(eng)
+	}
+	prog := startProgress(ctx, eng, x.client, x.progress, x.quiet)
+	res, runErr := eng.Run(ctx)
+	prog.stop()
+	if res == nil {
+		fmt.Fprintf(stderr, "mailsim: %v\n", runErr)
+		return nil, exitFailure
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "mailsim: %v\n", runErr)
+	}
+	in := sampler.buildInput(plan, res)
+	if x.thresholds != nil {
+		in.Thresholds = x.thresholds
+	}
+	return &executed{res: res, rep: report.Build(in), err: runErr}, exitOK
 }
 
 // writeFile writes a report through write into path, atomically enough: a

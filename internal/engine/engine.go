@@ -72,6 +72,19 @@ type Options struct {
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
 	OnAudit func()
+	// OnLate, if set, is called whenever a person starts an action, or
+	// hands inbound mail to the injector, later than it was due, with the
+	// lateness in wall time (0 when on time): a harness or device too busy
+	// to keep the plan's schedule shows here (internal/harnessmon). It must
+	// be cheap and safe for concurrent use.
+	OnLate func(time.Duration)
+	// OnPhase, if set, is called when the run enters a phase (active,
+	// settle, final audit, done), from Run's goroutine.
+	OnPhase func(Phase)
+	// OnRampedUp, if set, is called once every user has started (the end
+	// of ramp-up), from the goroutine that started them; not called when
+	// the run ends first.
+	OnRampedUp func()
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
 	// FinalBudget, if positive, replaces the budget of the final audit
@@ -357,6 +370,14 @@ func (e *Engine) Status() Status {
 	}
 }
 
+// setPhase enters phase p.
+func (e *Engine) setPhase(p Phase) {
+	e.phase.Store(p)
+	if e.o.OnPhase != nil {
+		e.o.OnPhase(p)
+	}
+}
+
 // Stop ends the active phase now: people stop acting and mail stops
 // arriving; devices keep syncing through a short settle, then the run ends
 // with its final audit. Safe to call more than once and from any goroutine.
@@ -403,7 +424,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.auditLoop(auditCtx, s.Audit)
 	}()
 
-	e.phase.Store(PhaseActive)
+	e.setPhase(PhaseActive)
 	interrupted := false
 	// Ramp-up: user i starts at i*rampUp/n after the start.
 	rampUp := s.RampUp
@@ -436,6 +457,9 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 			u.start(devCtx, actCtx, &devWG, &actWG)
 			e.usersStarted.Add(1)
 		}
+		if e.o.OnRampedUp != nil {
+			e.o.OnRampedUp()
+		}
 	}()
 
 	// Active phase.
@@ -451,7 +475,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	active.Stop()
 
 	// Settle: people stop acting and inbound mail stops; devices keep syncing.
-	e.phase.Store(PhaseSettle)
+	e.setPhase(PhaseSettle)
 	stopActing()
 	<-startUsers
 	actWG.Wait()
@@ -459,7 +483,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	settled := e.settle(ctx, settle, s.SettleUntil)
 
 	// Stop devices, then audit what they show.
-	e.phase.Store(PhaseAudit)
+	e.setPhase(PhaseAudit)
 	simElapsed := e.clock.Elapsed()
 	stopInjector()
 	injWG.Wait()
@@ -503,7 +527,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	// and must run even when ctx has ended, on what the devices show.
 	ar, err := e.auditor.Final(context.WithoutCancel(ctx), truth)
 	res.Audit = ar
-	e.phase.Store(PhaseDone)
+	e.setPhase(PhaseDone)
 	if truthErr != nil {
 		// Final's error only repeats that some users were not read.
 		err = truthErr

@@ -104,6 +104,7 @@ func (p *person) run(ctx context.Context) {
 			dirty = false
 		}
 		if p.canAct(now) {
+			p.late(p.actionDue(), now)
 			if p.sendDue(now) {
 				p.send(ctx)
 			} else {
@@ -151,6 +152,17 @@ func (p *person) nextWake(now time.Time) time.Time {
 	}
 	consider(p.nextInbound)
 	consider(p.nextSpam)
+	consider(p.actionDue())
+	if w.Before(now) {
+		return now
+	}
+	return w
+}
+
+// actionDue is the simulated time the person's next action is due: the
+// earliest send or pending mail action, not before action_repeat_delay
+// after the last action; zero when nothing is pending.
+func (p *person) actionDue() time.Time {
 	earliest := p.nextSend
 	for _, id := range p.order {
 		if pm := p.pending[id]; pm != nil && (earliest.IsZero() || pm.due.Before(earliest)) {
@@ -161,12 +173,16 @@ func (p *person) nextWake(now time.Time) time.Time {
 		if ready := p.lastAction.Add(p.b.ActionRepeatDelay); !p.lastAction.IsZero() && earliest.Before(ready) {
 			earliest = ready
 		}
-		consider(earliest)
 	}
-	if w.Before(now) {
-		return now
+	return earliest
+}
+
+// late reports to Options.OnLate how much later than due (simulated) the
+// person started something at now, in wall time.
+func (p *person) late(due, now time.Time) {
+	if f := p.e.o.OnLate; f != nil && !due.IsZero() {
+		f(p.e.clock.Wall(now.Sub(due)))
 	}
-	return w
 }
 
 // pickHand chooses the device in hand for the next session, by the
@@ -200,10 +216,12 @@ func (p *person) pickHand(now time.Time) {
 // arrivals injects the inbound mail and spam due by now.
 func (p *person) arrivals(ctx context.Context, now time.Time) {
 	for !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
+		p.late(p.nextInbound, now)
 		p.inject(ctx, p.b.Inbound, "INBOX", p.nextInbound)
 		p.nextInbound = p.nextInbound.Add(expDelay(p.arr, p.b.Inbound.Interval))
 	}
 	for !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
+		p.late(p.nextSpam, now)
 		p.inject(ctx, p.b.Spam, "Junk", p.nextSpam)
 		p.nextSpam = p.nextSpam.Add(expDelay(p.arr, p.b.Spam.Interval))
 	}

@@ -103,9 +103,18 @@ func TestWindowCPU(t *testing.T) {
 	}
 }
 
+func TestLatenessNotJudgedByDefault(t *testing.T) {
+	m := New(Options{MaxCPU: 1e9, MaxSchedP99: time.Hour})
+	start := m.Mark()
+	m.Late(time.Hour)
+	if w := m.Since(start); w.Saturated || w.LateP99 != time.Hour {
+		t.Errorf("window %+v: lateness judged without MaxLateP99", w)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	m := New(Options{})
-	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != time.Second || m.o.Now == nil {
+	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != 0 || m.o.Now == nil {
 		t.Errorf("defaults %+v", m.o)
 	}
 	if readSched() == nil {

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/capacity"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/harnessmon"
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// capacityFlags are the flags of "mailsim capacity".
+type capacityFlags struct {
+	targetPath, reportPath, htmlPath string
+	quiet, verbose                   bool
+	startUsers, maxUsers             int
+	step, settle                     time.Duration
+}
+
+// cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
+// largest population the target holds within the scenario's QoS
+// (docs/capacity.md).
+func cmdCapacity(args []string, stdout, stderr io.Writer) int {
+	var f capacityFlags
+	fs := newFlagSet("capacity", "capacity FILE|NAME [flags]", stderr)
+	fs.StringVar(&f.targetPath, "target", "", "search against the server in this YAML file (one target: block) instead of the scenario's target or the embedded server")
+	fs.StringVar(&f.reportPath, "report", "", "write the JSON capacity report to this file")
+	fs.StringVar(&f.htmlPath, "html", "", "write the HTML capacity report to this file")
+	fs.BoolVar(&f.quiet, "quiet", false, "no line per step on stderr")
+	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
+	fs.IntVar(&f.startUsers, "start-users", 0, "override capacity.start_users")
+	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
+	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
+	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
+	pos, code, stop := parseFlags(fs, args)
+	if stop {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "mailsim capacity: want exactly one scenario file or name; shipped:", scenarios.Shipped())
+		return exitScenario
+	}
+	s, err := (runFlags{targetPath: f.targetPath}).scenario(pos[0])
+	if err != nil {
+		printScenarioError(stderr, "capacity", err)
+		return exitScenario
+	}
+	c := s.Capacity
+	if f.startUsers > 0 {
+		c.StartUsers = f.startUsers
+		if f.maxUsers == 0 && c.MaxUsers < c.StartUsers {
+			c.MaxUsers = 100 * c.StartUsers
+		}
+	}
+	if f.maxUsers > 0 {
+		c.MaxUsers = f.maxUsers
+	}
+	if f.step > 0 {
+		c.StepDuration = f.step
+	}
+	if len(c.QoS) == 0 {
+		fmt.Fprintln(stderr, "mailsim capacity: the scenario names no QoS line: add capacity.qos (or thresholds), e.g. \"p95(imap.UID FETCH) < 300ms\"")
+		return exitScenario
+	}
+	opts := capacity.Options{Start: c.StartUsers, Max: c.MaxUsers, Growth: c.Growth, Resolution: c.Resolution, Confirm: c.Confirm}
+	if errs := opts.Validate(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
+		return exitScenario
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// First signal: stop the running step and end the search with what it
+	// found; second: abort.
+	var stopping atomic.Bool
+	var running atomic.Pointer[engine.Engine]
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			}
+			if n == 1 {
+				stopping.Store(true)
+				fmt.Fprintln(stderr, "\nmailsim capacity: stopping after this step's report; press ^C again to abort")
+				if eng := running.Load(); eng != nil {
+					eng.Stop()
+				}
+				continue
+			}
+			fmt.Fprintln(stderr, "\nmailsim capacity: aborting")
+			cancel()
+			return
+		}
+	}()
+
+	level := slog.LevelError
+	if f.verbose {
+		level = slog.LevelWarn
+	}
+	sr := &stepRunner{s: s, c: c, flags: f, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		stderr: stderr, running: &running, stopping: &stopping}
+	if !f.quiet {
+		opts.OnStep = func(st capacity.Step) {
+			r := report.NewCapacityReport(report.CapacityMeta{}, capacity.Result{Steps: []capacity.Step{st}})
+			fmt.Fprintf(stderr, "step %2d: %s\n", sr.steps.Load(), report.StepLine(r.Steps[0]))
+		}
+	}
+	started := time.Now()
+	res, err := capacity.Search(ctx, sr.run, opts)
+	code = exitOK
+	switch {
+	case errors.Is(err, capacity.ErrNoPass):
+		code = exitThresholds
+	case errors.Is(err, errStopped):
+		res.Notes = append(res.Notes, "the search was stopped early (^C): the capacity is a lower bound")
+	case errors.Is(err, engine.ErrUnreachable), errors.Is(err, engine.ErrLoginRefused):
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		return exitUnreachable
+	case err != nil:
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		if len(res.Steps) == 0 {
+			return exitFailure
+		}
+		res.Notes = append(res.Notes, "the search ended early: "+err.Error())
+		code = exitFailure
+	}
+	var qos []string
+	for _, q := range c.QoS {
+		qos = append(qos, q.Expr)
+	}
+	target := "the embedded server"
+	if s.Target != nil && s.Target.IMAP != nil {
+		target = s.Target.IMAP.Addr
+	}
+	rep := report.NewCapacityReport(report.CapacityMeta{
+		Scenario: s.Name, Seed: s.Seed, Target: target, StartedAt: started, Wall: time.Since(started), QoS: qos,
+		StepSeconds: c.StepDuration.Seconds(), RampUpSeconds: s.RampUp.Seconds(),
+	}, res)
+	if err := rep.WriteSummary(stdout); err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: summary: %v\n", err)
+	}
+	for _, out := range []struct {
+		path, what string
+		write      func(io.Writer) error
+	}{{f.reportPath, "JSON report", rep.WriteJSON}, {f.htmlPath, "HTML report", rep.WriteHTML}} {
+		if out.path == "" {
+			continue
+		}
+		if err := writeFile(out.path, out.write); err != nil {
+			fmt.Fprintf(stderr, "mailsim capacity: %s: %v\n", out.path, err)
+			code = exitFailure
+			continue
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", out.what, out.path)
+	}
+	return code
+}
+
+// errStopped ends the search after a first ^C.
+var errStopped = errors.New("stopped")
+
+// stepRunner runs one capacity step: the scenario at a user count, on a
+// fresh embedded server (or the target), measured after its ramp-up.
+type stepRunner struct {
+	s        *scenarios.Scenario
+	c        scenarios.Capacity
+	flags    capacityFlags
+	log      *slog.Logger
+	stderr   io.Writer
+	running  *atomic.Pointer[engine.Engine]
+	stopping *atomic.Bool
+	steps    atomic.Int64
+}
+
+func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error) {
+	if sr.stopping.Load() {
+		return capacity.Step{}, errStopped
+	}
+	sr.steps.Add(1)
+	started := time.Now()
+	plan, err := scenarios.NewPlan(sr.s, scenarios.PlanOptions{Users: users, Duration: sr.s.RampUp + sr.c.StepDuration})
+	if err != nil {
+		return capacity.Step{}, err
+	}
+	reg := metrics.NewRegistry()
+	client := metrics.NewClient(reg)
+	tgt, err := openTarget(ctx, plan, reg, sr.log)
+	if err != nil {
+		return capacity.Step{}, err
+	}
+	defer tgt.close()
+	var settle *time.Duration
+	if sr.flags.settle >= 0 {
+		settle = &sr.flags.settle
+	}
+	// The measured window: from the end of ramp-up to the end of the
+	// active phase. Commands and logins outside it do not reach the
+	// report's load figures (the QoS lines on latency and errors).
+	gate := &windowGate{next: client}
+	mon := harnessmon.New(harnessmon.Options{})
+	var (
+		mu                 sync.Mutex
+		mark               harnessmon.Mark
+		window             harnessmon.Window
+		closed             bool
+		srvStart, srvCount = uint64(0), int64(-1) // the server's commands, when it counts them
+	)
+	openWindow := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		mark = mon.Mark()
+		gate.open.Store(true)
+		if tgt.server != nil {
+			srvStart = serverCommands(tgt.server)
+		}
+	}
+	if sr.s.RampUp <= 0 {
+		openWindow()
+	}
+	closeWindow := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		closed = true
+		gate.open.Store(false)
+		window = mon.Since(mark)
+		if tgt.server != nil {
+			srvCount = int64(serverCommands(tgt.server) - srvStart)
+		}
+	}
+	er, code := execute(ctx, plan, execution{
+		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
+		thresholds: sr.c.QoS, running: sr.running, progress: sr.stderr, quiet: true,
+		onLate: mon.Late, onRampedUp: func() {
+			if sr.s.RampUp > 0 {
+				openWindow()
+			}
+		},
+		onPhase: func(p engine.Phase) {
+			if p == engine.PhaseSettle {
+				closeWindow()
+			}
+		},
+	}, sr.stderr)
+	closeWindow()
+	if er == nil {
+		return capacity.Step{}, fmt.Errorf("step of %d users failed (exit %d)", users, code)
+	}
+	if err := ctx.Err(); err != nil {
+		return capacity.Step{}, err
+	}
+	st := stepOf(er.rep, window, gate, time.Since(started))
+	st.Metrics["server_commands_per_second"] = math.NaN()
+	if srvCount >= 0 && window.Wall > 0 {
+		st.Metrics["server_commands_per_second"] = float64(srvCount) / window.Wall.Seconds()
+	}
+	return st, nil
+}
+
+// serverCommands is the number of commands the server answered so far.
+func serverCommands(s *metrics.Server) uint64 {
+	var n uint64
+	for _, cmds := range s.Stats() {
+		for _, c := range cmds {
+			n += c.Count
+		}
+	}
+	return n
+}
+
+// stepOf reads a step's outcome from its report and harness window.
+func stepOf(rep *report.Report, w harnessmon.Window, gate *windowGate, wall time.Duration) capacity.Step {
+	st := capacity.Step{Pass: true, HarnessSaturated: w.Saturated, HarnessReasons: w.Reasons, WallSeconds: wall.Seconds(),
+		Metrics: map[string]float64{}}
+	for _, t := range rep.Thresholds {
+		st.QoS = append(st.QoS, capacity.QoSValue{Expr: t.Expr, Value: float64(t.Value), OK: t.OK, Note: t.Note})
+		if !t.OK {
+			st.Pass = false
+			if st.FirstFailed == "" {
+				st.FirstFailed = t.Expr
+			}
+		}
+	}
+	if !rep.Valid() {
+		st.Pass = false
+		st.Invalid = append(st.Invalid, rep.Validity.Problems...)
+	}
+	if st.HarnessSaturated {
+		st.Pass = false
+	}
+	secs := w.Wall.Seconds()
+	st.Metrics["commands_per_second"] = math.NaN()
+	if secs > 0 {
+		st.Metrics["commands_per_second"] = float64(gate.commands.Load()) / secs
+	}
+	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
+	st.Metrics["harness_cpu"] = w.CPUShare
+	st.Metrics["sched_p99_s"] = w.SchedP99.Seconds()
+	st.Metrics["late_p99_s"] = w.LateP99.Seconds()
+	st.Metrics["window_s"] = secs
+	st.Metrics["delivered"] = float64(rep.Messages.Delivered)
+	st.Metrics["lost"] = float64(rep.Messages.Lost)
+	st.Metrics["peak_connections"] = float64(rep.Server.PeakConnections)
+	return st
+}
+
+// windowGate passes commands and logins to next only while open (the
+// measured window); bytes and connections always pass, so gauges stay
+// balanced.
+type windowGate struct {
+	next     clients.Recorder
+	open     atomic.Bool
+	commands atomic.Int64
+}
+
+// Command implements clients.Recorder.
+func (g *windowGate) Command(ev clients.CommandEvent) {
+	if g.open.Load() {
+		g.commands.Add(1)
+		g.next.Command(ev)
+	}
+}
+
+// Bytes implements clients.Recorder.
+func (g *windowGate) Bytes(protocol string, in, out int64) { g.next.Bytes(protocol, in, out) }
+
+// Connection implements clients.Recorder.
+func (g *windowGate) Connection(protocol string, delta int) { g.next.Connection(protocol, delta) }
+
+// Login implements clients.Recorder.
+func (g *windowGate) Login(protocol string, outcome clients.Outcome) {
+	if g.open.Load() {
+		g.next.Login(protocol, outcome)
+	}
+}

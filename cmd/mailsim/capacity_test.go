@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestCapacityFindsTheKnee searches a rate-limited embedded server (100
+// commands per second over every protocol, testdata/capacity-knee.yaml):
+// past the limit commands queue and SELECT's p95 passes its QoS line. The
+// capacity found must be within 15% of the limit divided by the server
+// commands one user causes per second (measured on the steps well below
+// the limit), name the QoS line that broke, and never blame a saturated
+// harness.
+func TestCapacityFindsTheKnee(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	js, html := filepath.Join(dir, "cap.json"), filepath.Join(dir, "cap.html")
+	res := mailsim("capacity", "testdata/capacity-knee.yaml", "--report", js, "--html", html, "--quiet")
+	if res.code != exitOK {
+		t.Fatalf("capacity: %s", res)
+	}
+	rep := readReport(t, js)
+	const limit = 100.0
+	found := num(t, rep, "capacity.users")
+	steps, _ := rep["steps"].([]any)
+	var perUser []float64
+	for _, s := range steps {
+		st := s.(map[string]any)
+		if st["harness_saturated"] == true {
+			t.Errorf("step %v: harness saturated", st["users"])
+		}
+		users := st["users"].(float64)
+		cps, ok := st["metrics"].(map[string]any)["server_commands_per_second"].(float64)
+		if !ok {
+			t.Fatalf("step %v has no server_commands_per_second", users)
+		}
+		if st["pass"] == true && cps < 0.6*limit {
+			perUser = append(perUser, cps/users)
+		}
+	}
+	if len(perUser) == 0 {
+		t.Fatalf("no passing step well below the limit: %v", steps)
+	}
+	sort.Float64s(perUser)
+	rate := perUser[len(perUser)/2]
+	want := limit / rate
+	t.Logf("found %v users; %.2f server commands/s per user -> knee at %.1f users; steps %d", found, rate, want, len(steps))
+	if found < 0.85*want || found > 1.15*want {
+		t.Errorf("capacity %v users, want within 15%% of %.1f", found, want)
+	}
+	if lb, _ := field(rep, "capacity.limited_by"); lb != "p95(imap.SELECT) < 250ms" {
+		t.Errorf("limited_by %v, want the SELECT latency line", lb)
+	}
+	if ff := num(t, rep, "capacity.first_failing"); ff <= found {
+		t.Errorf("first failing %v not above the capacity %v", ff, found)
+	}
+	if claim := num(t, rep, "capacity.claim"); claim <= 0 || claim > found/1.2+1 {
+		t.Errorf("claim %v for a capacity of %v", claim, found)
+	}
+	for _, want := range []string{"capacity: ", "first broke: p95(imap.SELECT) < 250ms", "SPECmail-style claim"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	b, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), fmt.Sprintf("Capacity: %v users", found)) {
+		t.Errorf("HTML report lacks a chart or the capacity (%d bytes)", len(b))
+	}
+}
+
+// TestCapacityExitCodes: a QoS no step can hold exits 1 with the line it
+// broke; bad input exits 2; an unreachable target 3.
+func TestCapacityExitCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base, err := os.ReadFile("testdata/capacity-knee.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	impossible := write("impossible.yaml", strings.Replace(string(base), `qos: ["p95(imap.SELECT) < 250ms"`, `qos: ["error_rate > 50%"`, 1))
+	badQoS := write("bad.yaml", strings.Replace(string(base), `"p95(imap.SELECT) < 250ms"`, `"p95(imap.SELECT) < soon"`, 1))
+	target := write("target.yaml", "target: {imap: {addr: \"127.0.0.1:1\"}, delivery: {protocol: lmtp, addr: \"127.0.0.1:1\"}}\n")
+	noServer := write("noserver.yaml", strings.Replace(string(base), "server: {max_commands_per_second: 100}\n", "", 1))
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"first step fails", []string{"capacity", impossible, "--step-duration", "1s", "--quiet"}, exitThresholds, "first broke: error_rate > 50%"},
+		{"bad qos", []string{"capacity", badQoS}, exitScenario, "capacity.qos[0]"},
+		{"no scenario", []string{"capacity"}, exitScenario, "want exactly one scenario"},
+		{"max below start", []string{"capacity", noServer, "--start-users", "5", "--max-users", "2"}, exitScenario, "below start"},
+		{"unreachable", []string{"capacity", noServer, "--target", target, "--quiet"}, exitUnreachable, "unreachable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mailsim(tt.args...)
+			if res.code != tt.code || !strings.Contains(res.stdout+res.stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", res.code, tt.code, tt.want, res)
+			}
+		})
+	}
+}

@@ -1,0 +1,282 @@
+// Package capacity finds how many users a server holds while every QoS line
+// holds: it runs the scenario's population at growing user counts (one
+// step each), bisects between the last passing and the first failing step,
+// then confirms a claim SPECmail-style at 80%, 100% and 120% of it. Steps
+// where the harness itself was saturated are never taken for the server's
+// knee. docs/capacity.md describes the method.
+//
+// The search is independent of how a step runs: a [StepFunc] runs one
+// population and says whether each QoS line held.
+package capacity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// QoSValue is one QoS line's outcome at a step.
+type QoSValue struct {
+	// Expr is the line as written in the scenario.
+	Expr string `json:"expr"`
+	// Value is the measured value in the unit of the line's right-hand
+	// side; NaN when there was no data.
+	Value float64 `json:"-"`
+	OK    bool    `json:"ok"`
+	// Note says why a line without data failed.
+	Note string `json:"note,omitempty"`
+}
+
+// Step is one run of the population at one user count.
+type Step struct {
+	// Users is the population of the step.
+	Users int `json:"users"`
+	// Phase is "grow", "bisect" or "confirm".
+	Phase string `json:"phase"`
+	// Pass is true when every QoS line held (and the run's measurements
+	// were valid).
+	Pass bool `json:"pass"`
+	// HarnessSaturated marks a step where mailsim itself was the
+	// bottleneck; HarnessReasons say which guard tripped ("cpu",
+	// "scheduler", "late-actions"). Such a step's failure is not the
+	// server's.
+	HarnessSaturated bool     `json:"harness_saturated"`
+	HarnessReasons   []string `json:"harness_reasons,omitempty"`
+	// FirstFailed is the first QoS line that failed, verbatim ("" when
+	// none); Invalid the reasons the run's measurements were invalid.
+	FirstFailed string   `json:"first_failed,omitempty"`
+	Invalid     []string `json:"invalid,omitempty"`
+	// QoS holds every line's value.
+	QoS []QoSValue `json:"qos"`
+	// Metrics are the step's headline figures (commands per second, p95
+	// and p99 latencies, action lateness, harness CPU, server resources),
+	// by name; NaN where unknown.
+	Metrics map[string]float64 `json:"-"`
+	// WallSeconds is how long the step took.
+	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// StepFunc runs the population with users users once and reports the step
+// (Users, Pass, QoS, ...; Phase is set by the search). An error stops the
+// search: the server could not be reached, a report could not be written.
+type StepFunc func(ctx context.Context, users int) (Step, error)
+
+// Options configure a search. Start and Max are required.
+type Options struct {
+	// Start is the first step's population; Max the largest ever run.
+	Start, Max int
+	// Growth multiplies the population after a passing step. Default 2.
+	Growth float64
+	// Resolution ends the bisection once the first failing count is within
+	// this share of the last passing one (and at most one user apart
+	// otherwise). Default 0.1.
+	Resolution float64
+	// Confirm runs the SPECmail-style confirmation.
+	Confirm bool
+	// OnStep, if set, is called after every step (progress, live metrics).
+	OnStep func(Step)
+}
+
+// Validate reports every problem of o.
+func (o Options) Validate() []error {
+	var errs []error
+	if o.Start < 1 {
+		errs = append(errs, fmt.Errorf("capacity: start %d users: want at least 1", o.Start))
+	}
+	if o.Max < o.Start {
+		errs = append(errs, fmt.Errorf("capacity: max %d users below start %d", o.Max, o.Start))
+	}
+	if o.Growth != 0 && o.Growth <= 1 {
+		errs = append(errs, fmt.Errorf("capacity: growth %g: want more than 1", o.Growth))
+	}
+	if o.Resolution != 0 && (o.Resolution <= 0 || o.Resolution >= 1) {
+		errs = append(errs, fmt.Errorf("capacity: resolution %g: want between 0 and 1", o.Resolution))
+	}
+	return errs
+}
+
+// Result is the outcome of a search.
+type Result struct {
+	// Users is the largest population at which every QoS line held
+	// (0 when not even the first step passed).
+	Users int `json:"users"`
+	// LimitedBy is the QoS line that broke first at the smallest failing
+	// step, verbatim; "harness" when the search stopped at a saturated
+	// harness; "max_users" when every step up to Max passed.
+	LimitedBy string `json:"limited_by"`
+	// FirstFailing is the smallest population that failed (0 when none).
+	FirstFailing int `json:"first_failing,omitempty"`
+	// Claim is the SPECmail-style claim: the largest c tried such that the
+	// steps at 80%, 100% and 120% of c all passed; 0 when the
+	// confirmation did not run or no claim held.
+	Claim int `json:"claim"`
+	// Confirmed says whether the confirmation found a claim; nil when it
+	// did not run.
+	Confirmed *bool `json:"confirmed"`
+	// Steps are every step in the order they ran.
+	Steps []Step `json:"steps"`
+	// Notes explain how the search ended.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ErrNoPass is returned (with the result) when not even the first step
+// passed.
+var ErrNoPass = errors.New("capacity: the first step did not pass")
+
+// maxConfirmRounds bounds the confirmation's retries with smaller claims.
+const maxConfirmRounds = 3
+
+// Search runs the search. It returns the result so far with ctx's error
+// when ctx ends, and ErrNoPass when the first step failed.
+func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
+	if errs := o.Validate(); len(errs) > 0 {
+		return Result{}, errors.Join(errs...)
+	}
+	if o.Growth == 0 {
+		o.Growth = 2
+	}
+	if o.Resolution == 0 {
+		o.Resolution = 0.1
+	}
+	s := &search{run: run, o: o}
+	return s.do(ctx)
+}
+
+type search struct {
+	run StepFunc
+	o   Options
+	res Result
+}
+
+func (s *search) step(ctx context.Context, users int, phase string) (Step, error) {
+	st, err := s.run(ctx, users)
+	st.Users, st.Phase = users, phase
+	if err != nil {
+		return st, err
+	}
+	s.res.Steps = append(s.res.Steps, st)
+	if s.o.OnStep != nil {
+		s.o.OnStep(st)
+	}
+	return st, nil
+}
+
+// failReason is the QoS line (or validity problem) a failing step names.
+func failReason(st Step) string {
+	if st.FirstFailed != "" {
+		return st.FirstFailed
+	}
+	if len(st.Invalid) > 0 {
+		return "invalid run: " + st.Invalid[0]
+	}
+	return "unknown"
+}
+
+func (s *search) do(ctx context.Context) (Result, error) {
+	pass, fail := 0, 0
+	var failing Step
+	// Grow until a step fails, the harness saturates or Max passes.
+	for u := s.o.Start; ; {
+		st, err := s.step(ctx, u, "grow")
+		if err != nil {
+			return s.res, err
+		}
+		if st.HarnessSaturated {
+			s.saturated(st)
+			return s.finish(ctx, pass)
+		}
+		if !st.Pass {
+			fail, failing = u, st
+			break
+		}
+		pass = u
+		if u >= s.o.Max {
+			s.res.LimitedBy = "max_users"
+			s.res.Notes = append(s.res.Notes, fmt.Sprintf("every step passed up to max_users (%d): the server holds at least that many", s.o.Max))
+			return s.finish(ctx, pass)
+		}
+		u = min(s.o.Max, max(u+1, int(math.Ceil(float64(u)*s.o.Growth))))
+	}
+	if pass == 0 {
+		s.res.LimitedBy, s.res.FirstFailing = failReason(failing), fail
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("the first step (%d users) failed: %s", fail, failReason(failing)))
+		return s.res, ErrNoPass
+	}
+	// Bisect between the last pass and the first failure.
+	for fail-pass > max(1, int(s.o.Resolution*float64(pass))) {
+		mid := pass + (fail-pass)/2
+		st, err := s.step(ctx, mid, "bisect")
+		if err != nil {
+			return s.res, err
+		}
+		if st.HarnessSaturated {
+			s.saturated(st)
+			break
+		}
+		if st.Pass {
+			pass = mid
+		} else {
+			fail, failing = mid, st
+		}
+	}
+	if s.res.LimitedBy == "" {
+		s.res.LimitedBy = failReason(failing)
+	}
+	s.res.FirstFailing = fail
+	return s.finish(ctx, pass)
+}
+
+// saturated notes a step whose harness was the bottleneck.
+func (s *search) saturated(st Step) {
+	s.res.LimitedBy = "harness"
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf(
+		"the harness was saturated at %d users (%v): the server's knee was not reached; run mailsim on more cores or in shards (--shard i/n)",
+		st.Users, st.HarnessReasons))
+}
+
+// finish records the capacity and runs the confirmation.
+func (s *search) finish(ctx context.Context, pass int) (Result, error) {
+	s.res.Users = pass
+	if !s.o.Confirm || pass == 0 {
+		return s.res, nil
+	}
+	ok := false
+	s.res.Confirmed = &ok
+	// The claim c must hold at 1.2c, so start from pass/1.2.
+	c := int(float64(pass) / 1.2)
+	for round := 0; round < maxConfirmRounds && c >= 1; round++ {
+		held := true
+		for _, u := range confirmSteps(c) {
+			st, err := s.step(ctx, u, "confirm")
+			if err != nil {
+				return s.res, err
+			}
+			if !st.Pass || st.HarnessSaturated {
+				held = false
+				break
+			}
+		}
+		if held {
+			ok = true
+			s.res.Claim = c
+			return s.res, nil
+		}
+		c = int(float64(c) * (1 - s.o.Resolution))
+	}
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim held at 80%%, 100%% and 120%% after %d rounds: the QoS is not stable near the knee", maxConfirmRounds))
+	return s.res, nil
+}
+
+// confirmSteps returns the populations at 80%, 100% and 120% of c, distinct
+// and at least 1.
+func confirmSteps(c int) []int {
+	var out []int
+	for _, f := range []float64{0.8, 1, 1.2} {
+		u := max(1, int(math.Round(f*float64(c))))
+		if len(out) == 0 || out[len(out)-1] != u {
+			out = append(out, u)
+		}
+	}
+	return out
+}

@@ -1,0 +1,357 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/capacity"
+)
+
+// CapacityMeta names a capacity search: what ran, against what.
+type CapacityMeta struct {
+	Scenario  string
+	Seed      int64
+	Target    string // "embedded" or the server's address
+	StartedAt time.Time
+	Wall      time.Duration
+	// QoS are the lines every step had to hold.
+	QoS []string
+	// StepSeconds is the measured window of a step, RampUpSeconds the
+	// ramp-up before it.
+	StepSeconds, RampUpSeconds float64
+}
+
+// CapacityReport is the report of "mailsim capacity" (docs/capacity.md).
+type CapacityReport struct {
+	Scenario    string          `json:"scenario"`
+	Seed        int64           `json:"seed"`
+	Target      string          `json:"target"`
+	StartedAt   time.Time       `json:"started_at"`
+	WallSeconds float64         `json:"wall_seconds"`
+	QoS         []string        `json:"qos"`
+	StepSeconds float64         `json:"step_seconds"`
+	RampUp      float64         `json:"ramp_up_seconds"`
+	Capacity    CapacityOutcome `json:"capacity"`
+	Steps       []CapacityStep  `json:"steps"`
+	Notes       []string        `json:"notes,omitempty"`
+}
+
+// CapacityOutcome is the answer: how many users the server holds.
+type CapacityOutcome struct {
+	// Users is the largest population at which every QoS line held.
+	Users int `json:"users"`
+	// LimitedBy is the QoS line that broke first at the next step,
+	// verbatim; "harness" or "max_users" when the search stopped there.
+	LimitedBy    string `json:"limited_by"`
+	FirstFailing int    `json:"first_failing,omitempty"`
+	// Claim is the SPECmail-style claim (QoS held at 80%, 100% and 120%
+	// of it); Confirmed is null when the confirmation did not run.
+	Claim     int   `json:"claim"`
+	Confirmed *bool `json:"confirmed"`
+}
+
+// CapacityStep is one step of the search in the report.
+type CapacityStep struct {
+	Users            int               `json:"users"`
+	Phase            string            `json:"phase"`
+	Pass             bool              `json:"pass"`
+	HarnessSaturated bool              `json:"harness_saturated"`
+	HarnessReasons   []string          `json:"harness_reasons,omitempty"`
+	FirstFailed      string            `json:"first_failed,omitempty"`
+	Invalid          []string          `json:"invalid,omitempty"`
+	QoS              []ThresholdResult `json:"qos"`
+	// CommandsPerSecond are the client commands per wall second of the
+	// measured window; the other figures are named in
+	// docs/capacity.md (null when unknown).
+	CommandsPerSecond Num            `json:"commands_per_second"`
+	Metrics           map[string]Num `json:"metrics"`
+	WallSeconds       float64        `json:"wall_seconds"`
+}
+
+// NewCapacityReport builds the report of a finished (or stopped) search.
+func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
+	r := &CapacityReport{
+		Scenario: m.Scenario, Seed: m.Seed, Target: m.Target, StartedAt: m.StartedAt, WallSeconds: m.Wall.Seconds(),
+		QoS: append([]string{}, m.QoS...), StepSeconds: m.StepSeconds, RampUp: m.RampUpSeconds,
+		Capacity: CapacityOutcome{Users: res.Users, LimitedBy: res.LimitedBy, FirstFailing: res.FirstFailing,
+			Claim: res.Claim, Confirmed: res.Confirmed},
+		Steps: []CapacityStep{},
+		Notes: append([]string(nil), res.Notes...),
+	}
+	for _, s := range res.Steps {
+		cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
+			HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid,
+			QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds}
+		for _, q := range s.QoS {
+			cs.QoS = append(cs.QoS, ThresholdResult{Expr: q.Expr, OK: q.OK, Value: Num(q.Value), Note: q.Note})
+		}
+		for k, v := range s.Metrics {
+			if k == "commands_per_second" {
+				cs.CommandsPerSecond = Num(v)
+				continue
+			}
+			cs.Metrics[k] = Num(v)
+		}
+		r.Steps = append(r.Steps, cs)
+	}
+	return r
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *CapacityReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ReadCapacityJSON reads a report written by WriteJSON.
+func ReadCapacityJSON(rd io.Reader) (*CapacityReport, error) {
+	var r CapacityReport
+	if err := json.NewDecoder(io.LimitReader(rd, 64<<20)).Decode(&r); err != nil {
+		return nil, fmt.Errorf("read json: %w", err)
+	}
+	if r.Steps == nil {
+		return nil, fmt.Errorf("read json: not a capacity report (no steps)")
+	}
+	return &r, nil
+}
+
+// StepLine is the one-line summary of a step (the live progress line and
+// the summary's table).
+func StepLine(s CapacityStep) string {
+	verdict := "pass"
+	switch {
+	case s.HarnessSaturated:
+		verdict = "HARNESS SATURATED (" + strings.Join(s.HarnessReasons, ", ") + ")"
+	case !s.Pass && s.FirstFailed != "":
+		verdict = "FAIL " + s.FirstFailed
+	case !s.Pass && len(s.Invalid) > 0:
+		verdict = "FAIL invalid run: " + s.Invalid[0]
+	case !s.Pass:
+		verdict = "FAIL"
+	}
+	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s", s.Phase, s.Users, fmtNum(s.CommandsPerSecond), verdict)
+}
+
+// WriteSummary writes the outcome and the steps as a table.
+func (r *CapacityReport) WriteSummary(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "capacity of %s for scenario %s (seed %d), %d steps in %s\n", r.Target, r.Scenario, r.Seed,
+		len(r.Steps), fmtSeconds(r.WallSeconds))
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	header := "phase\tusers\tresult\tcmd/s"
+	for i := range r.QoS {
+		header += fmt.Sprintf("\tqos %d", i+1)
+	}
+	fmt.Fprintln(tw, header+"\tharness cpu\tlate p99")
+	for _, s := range r.Steps {
+		res := "pass"
+		switch {
+		case s.HarnessSaturated:
+			res = "saturated"
+		case !s.Pass:
+			res = "FAIL"
+		}
+		line := fmt.Sprintf("%s\t%d\t%s\t%s", s.Phase, s.Users, res, fmtNum(s.CommandsPerSecond))
+		for _, q := range s.QoS {
+			mark := ""
+			if !q.OK {
+				mark = " ✗"
+			}
+			line += "\t" + fmtNum(q.Value) + mark
+		}
+		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metrics["harness_cpu"])+"\t"+fmtSecondsNum(s.Metrics["late_p99_s"]))
+	}
+	tw.Flush()
+	for i, q := range r.QoS {
+		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
+	}
+	c := r.Capacity
+	fmt.Fprintf(ew, "\ncapacity: %d users", c.Users)
+	switch c.LimitedBy {
+	case "max_users":
+		fmt.Fprintf(ew, " or more (every step up to max_users passed)\n")
+	case "harness":
+		fmt.Fprintf(ew, " at least (the harness saturated first: not the server's limit)\n")
+	case "":
+		fmt.Fprintln(ew)
+	default:
+		fmt.Fprintf(ew, "; at %d users first broke: %s\n", c.FirstFailing, c.LimitedBy)
+	}
+	if c.Confirmed != nil {
+		if *c.Confirmed {
+			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at 80%%, 100%% and 120%% of it)\n", c.Claim)
+		} else {
+			fmt.Fprintln(ew, "SPECmail-style claim: none confirmed")
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(ew, "note: %s\n", n)
+	}
+	return ew.err
+}
+
+// WriteHTML writes a self-contained HTML page: latency and throughput
+// against users with the knee marked, and the QoS table per step.
+func (r *CapacityReport) WriteHTML(w io.Writer) error {
+	var sum strings.Builder
+	if err := r.WriteSummary(&sum); err != nil {
+		return err
+	}
+	return capacityTemplate.Execute(w, struct {
+		R       *CapacityReport
+		Charts  []template.HTML
+		Summary string
+	}{r, r.charts(), sum.String()})
+}
+
+// charts draws the QoS values and the throughput against users, over the
+// steps sorted by users (the last step of a population wins), with the
+// capacity marked as a vertical series.
+func (r *CapacityReport) charts() []template.HTML {
+	byUsers := map[int]CapacityStep{}
+	for _, s := range r.Steps {
+		byUsers[s.Users] = s
+	}
+	var users []int
+	for u := range byUsers {
+		users = append(users, u)
+	}
+	sort.Ints(users)
+	xs := make([]float64, len(users))
+	for i, u := range users {
+		xs[i] = float64(u)
+	}
+	var qos []series
+	for i, expr := range r.QoS {
+		ys := make([]float64, len(users))
+		for j, u := range users {
+			ys[j] = math.NaN()
+			if st := byUsers[u]; i < len(st.QoS) && !st.QoS[i].Value.Missing() {
+				ys[j] = float64(st.QoS[i].Value)
+			}
+		}
+		qos = append(qos, series{name: expr, ys: ys})
+	}
+	rate := make([]float64, len(users))
+	for j, u := range users {
+		rate[j] = float64(byUsers[u].CommandsPerSecond)
+	}
+	num := trimFloat
+	xFmt := func(v float64) string { return trimFloat(v) }
+	knee := fmt.Sprintf("users (capacity %d)", r.Capacity.Users)
+	out := []template.HTML{
+		template.HTML(lineChart("Client commands per second against users", knee, xs, []series{{name: "commands/s", ys: rate}}, xFmt, num)),
+	}
+	for _, s := range qos {
+		out = append(out, template.HTML(lineChart("QoS: "+s.name, knee, xs, []series{s, kneeMarker(xs, s.ys, r.Capacity.Users)}, xFmt, num)))
+	}
+	return out
+}
+
+// kneeMarker is a series with one point, at the capacity, on the curve.
+func kneeMarker(xs, ys []float64, knee int) series {
+	out := make([]float64, len(xs))
+	for i := range out {
+		out[i] = math.NaN()
+		if int(xs[i]) == knee {
+			out[i] = ys[i]
+		}
+	}
+	return series{name: "capacity", ys: out}
+}
+
+var capacityTemplate = template.Must(template.New("capacity").Funcs(template.FuncMap{"num": fmtNum}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mailsim capacity: {{.R.Scenario}}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.fail { color: #b00; font-weight: bold; } .ok { color: #080; } .sat { color: #a60; font-weight: bold; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
+svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
+svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+</style>
+</head>
+<body>
+<h1>mailsim capacity: {{.R.Scenario}}</h1>
+<p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
+<p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
+{{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at 80%, 100% and 120%).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
+<h2>Steps</h2>
+<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}</tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}</tr>
+{{end}}</table>
+<h2>Charts</h2>
+{{range .Charts}}{{.}}
+{{end}}
+<h2>Summary</h2>
+<pre>{{.Summary}}</pre>
+</body>
+</html>
+`))
+
+// Servers is how many servers like the measured one a population needs.
+type Servers struct {
+	Users int
+	// PerServer is the users one server holds: the confirmed SPECmail-style
+	// claim when there is one, else the capacity found; Basis says which.
+	PerServer int
+	Basis     string
+	// Headroom is the share of each server kept spare; Usable the users a
+	// server is planned for (PerServer × (1 − Headroom)).
+	Headroom float64
+	Usable   float64
+	// Count is the number of servers: ⌈Users / Usable⌉.
+	Count int
+	Notes []string
+}
+
+// ServersFor plans servers for users from a capacity report, keeping
+// headroom (0 ≤ headroom < 1) of each server spare.
+func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error) {
+	s := Servers{Users: users, Headroom: headroom, PerServer: r.Capacity.Users, Basis: "capacity found"}
+	if c := r.Capacity; c.Confirmed != nil && *c.Confirmed && c.Claim > 0 {
+		s.PerServer, s.Basis = c.Claim, "SPECmail-style claim"
+	}
+	if s.PerServer <= 0 {
+		return s, fmt.Errorf("the capacity report found no passing population: no server count can be planned")
+	}
+	switch r.Capacity.LimitedBy {
+	case "harness":
+		s.Notes = append(s.Notes, "the search stopped at a saturated harness: one server holds at least this many, so the count is an upper bound")
+	case "max_users":
+		s.Notes = append(s.Notes, "every step up to max_users passed: one server holds at least this many, so the count is an upper bound")
+	}
+	s.Usable = float64(s.PerServer) * (1 - headroom)
+	if s.Usable < 1 {
+		return s, fmt.Errorf("%d users per server with %.0f%% headroom leave less than one user per server", s.PerServer, 100*headroom)
+	}
+	s.Count = int(math.Ceil(float64(users) / s.Usable))
+	return s, nil
+}
+
+// Write writes the plan in a few lines.
+func (s Servers) Write(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "servers for %d users: %d (one holds %d users, the %s; planned at %.0f with %.0f%% headroom)\n",
+		s.Users, s.Count, s.PerServer, s.Basis, s.Usable, 100*s.Headroom)
+	for _, n := range s.Notes {
+		fmt.Fprintf(ew, "note: %s\n", n)
+	}
+	return ew.err
+}

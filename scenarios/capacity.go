@@ -1,0 +1,93 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+)
+
+// Capacity configures "mailsim capacity": the search for the largest
+// population a server holds while every QoS line holds (docs/capacity.md).
+// The zero value is not usable; Parse fills the defaults below.
+type Capacity struct {
+	// StartUsers is the population of the first step. Default 10.
+	StartUsers int
+	// MaxUsers bounds the search: it never runs a step with more users.
+	// Default 100 × StartUsers.
+	MaxUsers int
+	// StepDuration is the measured window of each step, after its own
+	// ramp-up (the scenario's ramp_up). Default 30s.
+	StepDuration time.Duration
+	// Growth multiplies the population from one passing step to the next
+	// until a step fails. Default 2.
+	Growth float64
+	// Resolution ends the bisection between the last passing and the first
+	// failing step once they are closer than this share of the passing
+	// count (and never closer than one user). Default 10%.
+	Resolution float64
+	// Confirm runs the SPECmail-style confirmation: the claim c is valid
+	// when every QoS line holds at 80%, 100% and 120% of c. Default true.
+	Confirm bool
+	// QoS are the lines every step must hold, in the threshold language.
+	// Default: the scenario's thresholds.
+	QoS []Threshold
+}
+
+// Capacity defaults.
+const (
+	DefaultCapacityStart      = 10
+	DefaultCapacityStep       = 30 * time.Second
+	DefaultCapacityGrowth     = 2.0
+	DefaultCapacityResolution = 0.10
+)
+
+// defaultCapacity returns the capacity settings of a scenario without a
+// capacity: block.
+func defaultCapacity() Capacity {
+	return Capacity{StartUsers: DefaultCapacityStart, MaxUsers: 100 * DefaultCapacityStart, StepDuration: DefaultCapacityStep,
+		Growth: DefaultCapacityGrowth, Resolution: DefaultCapacityResolution, Confirm: true}
+}
+
+// capacity decodes the capacity: block.
+func (d *decoder) capacity(e entry, s *Scenario) {
+	f := d.fields(e.val, e.path, "capacity", "start_users", "max_users", "step_duration", "growth", "resolution", "confirm", "qos")
+	c := &s.Capacity
+	d.intField(f["start_users"], &c.StartUsers, 1, 1<<24)
+	maxSet := d.intField(f["max_users"], &c.MaxUsers, 1, 1<<24)
+	if !maxSet {
+		c.MaxUsers = 100 * c.StartUsers
+	}
+	if maxSet && c.MaxUsers < c.StartUsers {
+		d.errorf(f["max_users"].val, f["max_users"].path, "%d is below start_users %d", c.MaxUsers, c.StartUsers)
+	}
+	if d.duration(f["step_duration"], &c.StepDuration) && c.StepDuration <= 0 {
+		d.errorf(f["step_duration"].val, f["step_duration"].path, "must be longer than 0")
+	}
+	if d.number(f["growth"], &c.Growth) && (c.Growth <= 1 || c.Growth > 100) {
+		d.errorf(f["growth"].val, f["growth"].path, "%g out of range: want more than 1 and at most 100", c.Growth)
+	}
+	if d.percent(f["resolution"], &c.Resolution) && (c.Resolution <= 0 || c.Resolution >= 1) {
+		d.errorf(f["resolution"].val, f["resolution"].path, "%s out of range: want more than 0%% and less than 100%%", fmtPercent(c.Resolution))
+	}
+	d.boolean(f["confirm"], &c.Confirm)
+	q, ok := f["qos"]
+	if !ok {
+		return
+	}
+	nodes := d.seq(q.val, q.path, "qos")
+	for i, n := range nodes {
+		p := fmt.Sprintf("%s[%d]", q.path, i)
+		text, tn, ok := d.scalar(n, p)
+		if !ok {
+			continue
+		}
+		t, err := parseThreshold(text, s)
+		if err != nil {
+			d.errorf(tn, p, "%v", err)
+			continue
+		}
+		c.QoS = append(c.QoS, t)
+	}
+	if len(nodes) == 0 {
+		d.errorf(q.val, q.path, "empty; list the lines every step must hold, e.g. \"p95(imap.UID FETCH) < 300ms\"")
+	}
+}
