@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,16 @@ var thresholdMetrics = map[string]struct {
 	"p50":                   {nil, durationValue},
 	"p95":                   {nil, durationValue},
 	"p99":                   {nil, durationValue},
+	// Cost per user (docs/report.md, Cost per user); without a group, over
+	// every user.
+	"commands_per_user_day":            {[]string{"group"}, numberValue},
+	"logins_per_user_day":              {[]string{"group"}, numberValue},
+	"peak_connections_per_user":        {[]string{"group"}, numberValue},
+	"bytes_per_user_day":               {[]string{"group"}, sizeValue},
+	"stored_bytes_per_user":            {[]string{"group"}, sizeValue},
+	"stored_bytes_growth_per_user_day": {[]string{"group"}, sizeValue},
+	"connection_seconds_per_user_day":  {[]string{"group"}, durationValue},
+	"server_seconds_per_user_day":      {[]string{"group"}, durationValue},
 }
 
 type valueKind int
@@ -36,6 +47,8 @@ const (
 	ratioValue    valueKind = iota // 0.01 or 1%
 	countValue                     // a whole number >= 0
 	durationValue                  // 500ms, 10m, or seconds
+	sizeValue                      // 200MB, 5MiB, or bytes
+	numberValue                    // a number >= 0
 )
 
 var thresholdProtocols = []string{"imap", "pop3", "smtp", "lmtp"}
@@ -167,6 +180,18 @@ func thresholdValue(text string, kind valueKind) (float64, error) {
 		}
 		if f < 0 || f > 1 {
 			return 0, fmt.Errorf("value %s out of range: a ratio is 0 to 1 (0%% to 100%%)", text)
+		}
+		return f, nil
+	case sizeValue:
+		n, err := ParseSize(text)
+		if err != nil {
+			return 0, err
+		}
+		return float64(n), nil
+	case numberValue:
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return 0, fmt.Errorf("bad value %q: want a number >= 0", text)
 		}
 		return f, nil
 	default:

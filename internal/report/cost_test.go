@@ -211,3 +211,43 @@ func TestProjectMix(t *testing.T) {
 		}
 	}
 }
+
+// TestCostThresholds: thresholds can name a group's cost per user, in the
+// unit of their right-hand side.
+func TestCostThresholds(t *testing.T) {
+	in := sampleInput(t,
+		"stored_bytes_per_user{group=imap-everywhere} < 200KB",
+		"connection_seconds_per_user_day{group=pop3-office} < 1h",
+		"server_seconds_per_user_day < 1s",
+		"peak_connections_per_user{group=imap-everywhere} <= 2.5",
+		"commands_per_user_day > 100",
+		"bytes_per_user_day{group=webmail} < 1MB",
+	)
+	in.Simulated = 86400 * 1e9
+	in.Cost = costInput()
+	r := Build(in)
+	want := []struct {
+		ok    bool
+		value float64 // NaN: missing
+		note  string
+	}{
+		{true, 120000, ""},
+		{false, 8640, ""},
+		{false, math.NaN(), "not measured here"},
+		{true, 2.5, ""},
+		{true, (4000 + 40 + 40 + 1000 + 20) / 6.0, ""},
+		{false, math.NaN(), `no users of group "webmail"`},
+	}
+	for i, w := range want {
+		got := r.Thresholds[len(r.Thresholds)-len(want)+i]
+		if got.OK != w.ok || (math.IsNaN(w.value) != got.Value.Missing()) ||
+			(!math.IsNaN(w.value) && math.Abs(float64(got.Value)-w.value) > 1e-6) || !strings.Contains(got.Note, w.note) {
+			t.Errorf("%s = %+v, want ok %v value %v note %q", got.Expr, got, w.ok, w.value, w.note)
+		}
+	}
+	in.Cost = CostInput{}
+	in.Thresholds = in.Thresholds[len(in.Thresholds)-1:]
+	if r := Build(in); r.Thresholds[0].OK || !strings.Contains(r.Thresholds[0].Note, "no cost per user") {
+		t.Errorf("without costs: %+v", r.Thresholds[0])
+	}
+}

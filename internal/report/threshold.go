@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
@@ -133,6 +134,10 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 			return NaN(), "no logins in the run"
 		}
 		return errorRate(e, n), ""
+	case "commands_per_user_day", "logins_per_user_day", "peak_connections_per_user", "bytes_per_user_day",
+		"stored_bytes_per_user", "stored_bytes_growth_per_user_day", "connection_seconds_per_user_day",
+		"server_seconds_per_user_day":
+		return costValue(r, th)
 	case "delivery_failure_rate":
 		missing, injected := r.Messages.notDelivered()
 		if injected == 0 {
@@ -179,4 +184,33 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		return Num(d.Seconds()), ""
 	}
 	return NaN(), fmt.Sprintf("unknown metric %q", th.Metric)
+}
+
+// costValue is a cost-per-user threshold's value: the group's cost, or
+// every user's without a group label.
+func costValue(r *Report, th scenarios.Threshold) (Num, string) {
+	if r.Cost == nil {
+		return NaN(), "the run measured no cost per user"
+	}
+	c, what := r.Cost.All, "the run"
+	if g, ok := th.Labels["group"]; ok {
+		c, what = r.Groups[g].Cost, "group "+g
+		if c == nil {
+			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
+		}
+	}
+	var v Num
+	if th.Metric == "peak_connections_per_user" {
+		v = Num(c.PeakConnectionsPerUser)
+	} else {
+		v = c.Headline(th.Metric)
+	}
+	if v.Missing() {
+		note := "not measured"
+		if len(c.Notes) > 0 {
+			note = strings.Join(c.Notes, "; ")
+		}
+		return NaN(), fmt.Sprintf("%s: %s for %s", th.Metric, note, what)
+	}
+	return v, ""
 }
