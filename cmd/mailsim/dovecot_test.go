@@ -277,6 +277,12 @@ func checkPOP3VersusIMAPDovecot(t *testing.T, rep map[string]any) {
 			unconvergedReasons(rep, "pop3-download"), unconvergedReasons(rep, "pop3-leave"))
 	}
 	checkIMAPGroupClean(t, rep, "imap")
+	// The other half, on Dovecot: storage per user from the state
+	// reader's RFC822.SIZE, connection time from the devices.
+	checkCostTradeOff(t, rep, "", false)
+	if g, _ := field(rep, "groups.imap.cost.stored_bytes_growth_per_user_day"); g != nil {
+		t.Errorf("storage growth %v on a real server, whose start storage is not read: want null", g)
+	}
 }
 
 // TestRunTargetFlag points quickstart at a separately started embedded

@@ -235,11 +235,15 @@ func (s *sampler) costInput(plan *scenarios.Plan, res *engine.Result) report.Cos
 	}
 	end, note := s.tgt.groupStorage(plan)
 	ci.StorageNote = note
-	if end != nil && s.start.byGroup != nil {
+	if end != nil {
 		for g, st := range end {
-			st.StartBytes = 0
-			for _, b := range s.start.byGroup[g].Bytes {
-				st.StartBytes += b
+			if st.StartUnknown || s.start.byGroup == nil {
+				st.StartUnknown = true
+			} else {
+				st.StartBytes = 0
+				for _, b := range s.start.byGroup[g].Bytes {
+					st.StartBytes += b
+				}
 			}
 			end[g] = st
 		}

@@ -25,6 +25,9 @@ type target struct {
 	// embedded is the in-process server, nil for a real target.
 	embedded *mailserver.Server
 	server   *metrics.Server
+	// storage receives what each user stores on a real server, as the
+	// state reader reads it at the end; nil for the embedded server.
+	storage *engine.UserStorage
 	// auditor records the auditor's own commands on a real server,
 	// excluded from load figures.
 	auditor *metrics.Client
@@ -47,27 +50,49 @@ func (t *target) usage() (messages int, bytes int64, ok bool) {
 // folder role, summed over the plan's users; nil with the reason when the
 // server cannot tell per user.
 func (t *target) groupStorage(plan *scenarios.Plan) (map[string]report.StorageStat, string) {
-	if t.embedded == nil {
-		return nil, "the server's storage per user is read only from the embedded server"
+	if t.embedded == nil && t.storage == nil {
+		return nil, "the server's storage per user is not known: no IMAP endpoint to read it"
 	}
 	out := map[string]report.StorageStat{}
+	read, users := map[string]int{}, map[string]int{}
 	for _, u := range plan.Users {
 		if u.Group == nil {
 			continue
 		}
-		usage, ok := t.embedded.UserUsage(u.Username)
-		if !ok {
-			continue
+		g := u.Group.Name
+		users[g]++
+		byRole := map[string]engine.RoleUsage{}
+		if t.embedded != nil {
+			usage, ok := t.embedded.UserUsage(u.Username)
+			if !ok {
+				continue
+			}
+			for _, f := range usage {
+				byRole[f.Role] = engine.RoleUsage{Messages: int64(f.Messages), Bytes: f.Bytes}
+			}
+		} else {
+			var ok bool
+			if byRole, ok = t.storage.User(u.Username); !ok {
+				continue // its state was not read
+			}
 		}
-		st, seen := out[u.Group.Name]
+		read[g]++
+		st, seen := out[g]
 		if !seen {
 			st = report.StorageStat{Messages: map[string]int64{}, Bytes: map[string]int64{}}
 		}
-		for _, f := range usage {
-			st.Messages[f.Role] += int64(f.Messages)
-			st.Bytes[f.Role] += f.Bytes
+		for role, ru := range byRole {
+			st.Messages[role] += ru.Messages
+			st.Bytes[role] += ru.Bytes
 		}
-		out[u.Group.Name] = st
+		out[g] = st
+	}
+	for g, st := range out {
+		if read[g] < users[g] {
+			st.UsersRead = read[g]
+		}
+		st.StartUnknown = t.embedded == nil
+		out[g] = st
 	}
 	return out, ""
 }
@@ -121,11 +146,13 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 	}
 	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), close: func() {}}
 	if ep.IMAP.Addr != "" {
+		t.storage = &engine.UserStorage{}
 		t.truth = &engine.IMAPTruth{
 			Endpoint: ep.IMAP,
 			TLS:      ep.TLS,
 			Password: func(u string) string { return passwords[u] },
 			Recorder: t.auditor,
+			Storage:  t.storage,
 		}
 	}
 	if tt.MetricsURL != "" {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -31,11 +32,15 @@ type IMAPTruth struct {
 	Recorder clients.Recorder
 	// Timeout bounds the whole read of one user. Default 60s.
 	Timeout time.Duration
+	// Storage, if set, receives what each user read stores, by folder
+	// role (the cost per user of a real server, docs/report.md).
+	Storage *UserStorage
 }
 
 var truthFetch = &imap.FetchOptions{
-	Flags: true,
-	UID:   true,
+	Flags:      true,
+	UID:        true,
+	RFC822Size: true,
 	BodySection: []*imap.FetchItemBodySection{{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"},
@@ -79,6 +84,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 		flags view.Flags
 	}
 	var copies []found
+	usage := map[string]RoleUsage{}
 	trash := ""
 	for _, box := range boxes {
 		if hasAttr(box.Attrs, imap.MailboxAttrTrash) && (trash == "" || box.Mailbox < trash) {
@@ -107,7 +113,14 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 		}); err != nil {
 			return view.Snapshot{}, fmt.Errorf("auditor imap %s: fetch %q: %w", addr, box.Mailbox, err)
 		}
+		role := folderRole(box)
 		for _, m := range msgs {
+			if !hasFlag(m.Flags, imap.FlagDeleted) {
+				u := usage[role]
+				u.Messages++
+				u.Bytes += m.RFC822Size
+				usage[role] = u
+			}
 			var id string
 			for _, bs := range m.BodySection {
 				id = messageID(bs.Bytes)
@@ -128,7 +141,59 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 		}
 	})}
 	_ = run("LOGOUT", func() error { return c.Logout().Wait() })
+	if t.Storage != nil {
+		t.Storage.set(user, usage)
+	}
 	return snap, nil
+}
+
+// folderRole names a mailbox's role for storage figures: inbox, sent,
+// drafts, trash, junk, archive (by special-use attribute) or other.
+func folderRole(box *imap.ListData) string {
+	if box.Mailbox == "INBOX" {
+		return "inbox"
+	}
+	for _, r := range []struct {
+		attr imap.MailboxAttr
+		name string
+	}{{imap.MailboxAttrSent, "sent"}, {imap.MailboxAttrDrafts, "drafts"}, {imap.MailboxAttrTrash, "trash"},
+		{imap.MailboxAttrJunk, "junk"}, {imap.MailboxAttrArchive, "archive"}} {
+		if hasAttr(box.Attrs, r.attr) {
+			return r.name
+		}
+	}
+	return "other"
+}
+
+// RoleUsage is what one folder role of a user holds.
+type RoleUsage struct {
+	Messages, Bytes int64
+}
+
+// UserStorage collects what each user stores on a real server, by folder
+// role, as IMAPTruth reads it at the end of a run. Safe for concurrent use;
+// the zero value is ready.
+type UserStorage struct {
+	mu sync.Mutex
+	m  map[string]map[string]RoleUsage
+}
+
+func (s *UserStorage) set(user string, u map[string]RoleUsage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]map[string]RoleUsage{}
+	}
+	s.m[user] = u
+}
+
+// User returns what user stores by folder role; ok is false for a user
+// whose state was not read.
+func (s *UserStorage) User(user string) (usage map[string]RoleUsage, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.m[user]
+	return u, ok
 }
 
 // login dials the server (TLS as the endpoint says, replies bounded),

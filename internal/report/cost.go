@@ -18,8 +18,14 @@ type StorageStat struct {
 	// Messages and Bytes at the end, by folder role.
 	Messages map[string]int64
 	Bytes    map[string]int64
-	// StartBytes is the total at the start of the run, for growth.
-	StartBytes int64
+	// StartBytes is the total at the start of the run, for growth;
+	// StartUnknown says it was not read (a real server), so growth is not
+	// known.
+	StartBytes   int64
+	StartUnknown bool
+	// UsersRead is the number of the group's users whose storage was read,
+	// when not all were (their average stands for the group); 0: all.
+	UsersRead int
 }
 
 // CostInput is what Build needs to compute each group's cost per user.
@@ -187,20 +193,29 @@ func costOf(t cost.Totals, users int, simSeconds float64, st *StorageStat, stora
 		}
 		c.Notes = append(c.Notes, note)
 	} else {
+		read := users
+		if st.UsersRead > 0 && st.UsersRead < users {
+			read = st.UsersRead
+			c.Notes = append(c.Notes, fmt.Sprintf("storage read for %d of %d users: their average stands for the rest", read, users))
+		}
 		c.StoredBytesPerUser = map[string]float64{}
 		c.StoredMessagesPerUser = map[string]float64{}
 		var bytes, msgs int64
 		for role, b := range st.Bytes {
-			c.StoredBytesPerUser[role] = float64(b) / float64(users)
+			c.StoredBytesPerUser[role] = float64(b) / float64(read)
 			bytes += b
 		}
 		for role, m := range st.Messages {
-			c.StoredMessagesPerUser[role] = float64(m) / float64(users)
+			c.StoredMessagesPerUser[role] = float64(m) / float64(read)
 			msgs += m
 		}
-		c.StoredBytesPerUser["total"] = float64(bytes) / float64(users)
-		c.StoredMessagesPerUser["total"] = float64(msgs) / float64(users)
-		c.StoredBytesGrowthPerUserDay = Num(float64(bytes-st.StartBytes) * perUserDay)
+		c.StoredBytesPerUser["total"] = float64(bytes) / float64(read)
+		c.StoredMessagesPerUser["total"] = float64(msgs) / float64(read)
+		if st.StartUnknown {
+			c.Notes = append(c.Notes, "storage at the start was not read (a real server): its growth is not known")
+		} else {
+			c.StoredBytesGrowthPerUserDay = Num(float64(bytes-st.StartBytes) * float64(users) / float64(read) * perUserDay)
+		}
 	}
 	if serverSec == nil {
 		note := serverNote
@@ -267,6 +282,12 @@ func buildCost(r *Report, in CostInput, simSeconds float64) {
 					allStorage.Messages[k] += v
 				}
 				allStorage.StartBytes += s.StartBytes
+				allStorage.StartUnknown = allStorage.StartUnknown || s.StartUnknown
+				if s.UsersRead > 0 {
+					allStorage.UsersRead += s.UsersRead
+				} else {
+					allStorage.UsersRead += n
+				}
 			}
 		}
 		var ss *float64
