@@ -21,6 +21,9 @@
 # On success it prints KEY=VALUE lines (also written to DIR/env):
 # DIR CONF PID NUSERS PASSWORD IMAP_PORT POP3_PORT LMTP_PORT METRICS_PORT
 # IMAP_ADDR POP3_ADDR LMTP_ADDR METRICS_URL LOG.
+# IMAP_PROCESS_LIMIT (default 4096) caps the IMAP sessions Dovecot serves at
+# once (service imap's process_limit): a server with a known limit, for
+# mailsim capacity tests.
 # Needs root: Dovecot drops privileges to the dovecot/dovenull users and to
 # MAIL_USER (default "vmail", created as a system user when missing), so
 # DIR and its parents must be traversable by those users.
@@ -237,7 +240,7 @@ service pop3-login {
   vsz_limit = 1G
 }
 service imap {
-  process_limit = 4096
+  process_limit = ${IMAP_PROCESS_LIMIT:-4096}
 }
 service pop3 {
   process_limit = 4096

@@ -213,8 +213,9 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		settle = &sr.flags.settle
 	}
 	// The measured window: from the end of ramp-up to the end of the
-	// active phase. Commands and logins outside it do not reach the
-	// report's load figures (the QoS lines on latency and errors).
+	// active phase. Commands outside it do not reach the report's load
+	// figures (the QoS lines on latency and errors); logins count over
+	// the whole step.
 	gate := &windowGate{next: client}
 	mon := harnessmon.New(harnessmon.Options{})
 	var (
@@ -325,9 +326,10 @@ func stepOf(rep *report.Report, w harnessmon.Window, gate *windowGate, wall time
 	return st
 }
 
-// windowGate passes commands and logins to next only while open (the
-// measured window); bytes and connections always pass, so gauges stay
-// balanced.
+// windowGate passes commands to next only while open (the measured
+// window). Logins always pass: every device logs in as it starts, during
+// ramp-up, and a server that refuses sessions past its limit shows it
+// there. Bytes and connections pass too, so gauges stay balanced.
 type windowGate struct {
 	next     clients.Recorder
 	open     atomic.Bool
@@ -349,8 +351,4 @@ func (g *windowGate) Bytes(protocol string, in, out int64) { g.next.Bytes(protoc
 func (g *windowGate) Connection(protocol string, delta int) { g.next.Connection(protocol, delta) }
 
 // Login implements clients.Recorder.
-func (g *windowGate) Login(protocol string, outcome clients.Outcome) {
-	if g.open.Load() {
-		g.next.Login(protocol, outcome)
-	}
-}
+func (g *windowGate) Login(protocol string, outcome clients.Outcome) { g.next.Login(protocol, outcome) }

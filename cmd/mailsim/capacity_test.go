@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/mailsim/mailsim/internal/dovecottest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -114,5 +115,77 @@ func TestCapacityExitCodes(t *testing.T) {
 				t.Errorf("exit %d, want %d with %q:\n%s", res.code, tt.code, tt.want, res)
 			}
 		})
+	}
+}
+
+// capacityDovecot is a scenario for a Dovecot that serves at most 12 IMAP
+// sessions at once: PCs idling on IMAP.
+const capacityDovecot = `
+version: 1
+name: capacity-dovecot
+seed: 5
+duration: 5s
+time_scale: 30
+ramp_up: 1s
+settle: 1s
+users: {count: 2, username: "user{n}", password: pass}
+groups:
+  - {name: pc, share: 100%, devices: [pc-imap], behavior: office}
+behaviors:
+  office:
+    inbound: {interval: 2m, size: {min: 2KiB, max: 8KiB}}
+    on_new_mail: {read: 90%}
+devices:
+  pc-imap: {kind: pc, protocol: imap, idle: true}
+capacity:
+  start_users: 2
+  max_users: 32
+  step_duration: 4s
+  resolution: 10%
+  confirm: false
+  qos: ["login_failure_rate{protocol=imap} < 1%", "lost_messages == 0"]
+`
+
+// TestCapacityDovecotProcessLimit finds a knee from the other side: a
+// private Dovecot whose IMAP process_limit is 12 refuses the sessions past
+// it, so logins fail once the population holds more than 12 sessions.
+func TestCapacityDovecotProcessLimit(t *testing.T) {
+	t.Parallel()
+	dovecottest.Available(t)
+	inst := dovecottest.StartWith(t, 40, dovecottest.Options{IMAPProcessLimit: 12})
+	dir := t.TempDir()
+	scen := filepath.Join(dir, "capacity-dovecot.yaml")
+	if err := os.WriteFile(scen, []byte(capacityDovecot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := writeDovecotTarget(t, inst)
+	js := filepath.Join(dir, "cap.json")
+	res := mailsim("capacity", scen, "--target", target, "--report", js, "--quiet")
+	if res.code != exitOK {
+		t.Fatalf("capacity: %s", res)
+	}
+	rep := readReport(t, js)
+	found := num(t, rep, "capacity.users")
+	lb, _ := field(rep, "capacity.limited_by")
+	t.Logf("found %v users, limited by %v\n%s", found, lb, res.stdout)
+	// A PC holds one IMAP session while it idles and opens a second one
+	// for an action: between 6 and 12 PCs fit in 12 sessions.
+	if found < 6 || found > 12 {
+		t.Errorf("capacity %v users, want 6..12 (12 sessions, 1 or 2 per PC)", found)
+	}
+	// The failing steps measured refused logins (not a lack of data).
+	steps, _ := rep["steps"].([]any)
+	for _, s := range steps {
+		st := s.(map[string]any)
+		if st["pass"] == true {
+			continue
+		}
+		q := st["qos"].([]any)[0].(map[string]any)
+		if v, ok := q["value"].(float64); !ok || v <= 0.01 {
+			t.Errorf("failing step of %v users: login failure rate %v, want a measured rate above 1%%", st["users"], q["value"])
+		}
+	}
+	if lb != "login_failure_rate{protocol=imap} < 1%" {
+		t.Errorf("limited_by %v, want the login line", lb)
 	}
 }

@@ -131,6 +131,19 @@ func (i *Instance) Freeze(tb testing.TB) (thaw func() error, err error) {
 // when the instance does not start.
 func Start(t testing.TB, users int) *Instance {
 	t.Helper()
+	return StartWith(t, users, Options{})
+}
+
+// Options configure an instance beyond its users.
+type Options struct {
+	// IMAPProcessLimit caps the IMAP sessions served at once (Dovecot's
+	// service imap process_limit); 0 keeps the script's default (4096).
+	IMAPProcessLimit int
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, users int, o Options) *Instance {
+	t.Helper()
 	if users < 1 {
 		t.Fatalf("dovecottest: users must be at least 1, got %d", users)
 	}
@@ -144,7 +157,11 @@ func Start(t testing.TB, users int) *Instance {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatalf("dovecottest: %v", err)
 	}
-	out, err := runScript(script, portFreeEnv(), "start", dir, strconv.Itoa(users))
+	env := portFreeEnv()
+	if o.IMAPProcessLimit > 0 {
+		env = append(env, "IMAP_PROCESS_LIMIT="+strconv.Itoa(o.IMAPProcessLimit))
+	}
+	out, err := runScript(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {
 		t.Fatalf("dovecottest: %v", err)
 	}
@@ -241,7 +258,7 @@ func portFreeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT":
+		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT":
 			continue
 		}
 		env = append(env, kv)
