@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -73,21 +72,9 @@ func (d *decoder) capacity(e entry, s *Scenario) {
 	if !ok {
 		return
 	}
-	nodes := d.seq(q.val, q.path, "qos")
-	for i, n := range nodes {
-		p := fmt.Sprintf("%s[%d]", q.path, i)
-		text, tn, ok := d.scalar(n, p)
-		if !ok {
-			continue
-		}
-		t, err := parseThreshold(text, s)
-		if err != nil {
-			d.errorf(tn, p, "%v", err)
-			continue
-		}
-		c.QoS = append(c.QoS, t)
-	}
-	if len(nodes) == 0 {
+	var n int
+	c.QoS, n = d.thresholds(q, q.path, s)
+	if n == 0 {
 		d.errorf(q.val, q.path, "empty; list the lines every step must hold, e.g. \"p95(imap.UID FETCH) < 300ms\"")
 	}
 }

@@ -227,19 +227,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	if s.Target != nil && !unknownDevices {
 		d.checkTarget(f["target"], s)
 	}
-	for i, n := range d.seq(f["thresholds"].val, "thresholds", "thresholds") {
-		p := fmt.Sprintf("thresholds[%d]", i)
-		text, tn, ok := d.scalar(n, p)
-		if !ok {
-			continue
-		}
-		t, err := parseThreshold(text, s)
-		if err != nil {
-			d.errorf(tn, p, "%v", err)
-			continue
-		}
-		s.Thresholds = append(s.Thresholds, t)
-	}
+	s.Thresholds, _ = d.thresholds(f["thresholds"], "thresholds", s)
 	s.Capacity = defaultCapacity()
 	if e, ok := f["capacity"]; ok && !isNull(e.val) {
 		d.capacity(e, s)
@@ -274,6 +262,27 @@ func (d *decoder) settle(e entry, s *Scenario) {
 	if d.enum(f["until"], &until, "settle end", string(SettleTimer), string(SettleSynced)) {
 		s.SettleUntil = SettleUntil(until)
 	}
+}
+
+// thresholds decodes a list of thresholds at path (thresholds:,
+// capacity.qos:), reporting each bad one at its place; n is the number of
+// items in the list, good or bad.
+func (d *decoder) thresholds(e entry, path string, s *Scenario) (out []Threshold, n int) {
+	nodes := d.seq(e.val, path, path)
+	for i, node := range nodes {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		text, tn, ok := d.scalar(node, p)
+		if !ok {
+			continue
+		}
+		t, err := parseThreshold(text, s)
+		if err != nil {
+			d.errorf(tn, p, "%v", err)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, len(nodes)
 }
 
 // server decodes the server: block, the embedded server's settings, which

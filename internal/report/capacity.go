@@ -274,16 +274,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <meta charset="utf-8">
 <title>mailsim capacity: {{.R.Scenario}}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.fail { color: #b00; font-weight: bold; } .ok { color: #080; } .sat { color: #a60; font-weight: bold; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
-svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
-svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
-svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+`+reportCSS+`.sat { color: #a60; font-weight: bold; }
 </style>
 </head>
 <body>

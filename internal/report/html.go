@@ -152,17 +152,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 <meta charset="utf-8">
 <title>mailsim report: {{.R.Scenario}}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.fail { color: #b00; font-weight: bold; } .ok { color: #080; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
-svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
-svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
-svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
-</style>
+`+reportCSS+`</style>
 </head>
 <body>
 <h1>mailsim report: {{.R.Scenario}}</h1>
@@ -198,6 +188,19 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 </body>
 </html>
 `))
+
+// reportCSS styles the HTML reports (run and capacity).
+const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.fail { color: #b00; font-weight: bold; } .ok { color: #080; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
+svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
+svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+`
 
 // shortDur formats seconds compactly for axis labels: 90 -> "1.5m".
 func shortDur(s float64) string {
