@@ -274,7 +274,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <meta charset="utf-8">
 <title>mailsim capacity: {{.R.Scenario}}</title>
 <style>
-`+reportCSS+`.sat { color: #a60; font-weight: bold; }
+` + reportCSS + `.sat { color: #a60; font-weight: bold; }
 </style>
 </head>
 <body>

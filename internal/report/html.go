@@ -152,7 +152,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 <meta charset="utf-8">
 <title>mailsim report: {{.R.Scenario}}</title>
 <style>
-`+reportCSS+`</style>
+` + reportCSS + `</style>
 </head>
 <body>
 <h1>mailsim report: {{.R.Scenario}}</h1>
