@@ -217,6 +217,22 @@ func TestPOP3SentStaysLocal(t *testing.T) {
 	}
 }
 
+// An IMAP send whose copy to Sent was never stored (the action stayed
+// incomplete) is action-incomplete on the other devices, not a finding
+// about them or the server.
+func TestSendIncomplete(t *testing.T) {
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 100})
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s2>", At: t0, Folder: "Sent", Published: true, Incomplete: true})
+	r.clock.set(time.Hour)
+	r.dev["u1/pc"].sync(t0.Add(time.Hour))
+	r.dev["u1/phone"].sync(t0.Add(time.Hour))
+	res := final(t, r)
+	wantUnconverged(t, res, Send, map[Reason]int{ReasonActionIncomplete: 1})
+	if res.Lost != 0 {
+		t.Errorf("lost %d: an incomplete send is not lost mail", res.Lost)
+	}
+}
+
 // Lost mail is 0 on a correct server, and a server that drops a message is
 // caught.
 func TestLostMail(t *testing.T) {

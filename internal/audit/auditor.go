@@ -72,12 +72,15 @@ type user struct {
 	inbox []Change
 
 	// Guarded by Auditor.auditMu.
-	group     string // group the contributions below were added to
-	added     bool
-	pending   []*pendingChange
-	div       UserDivergence
-	live      map[kindReason]int
-	messages  map[string]struct{} // delivered or sent Message-IDs
+	group    string // group the contributions below were added to
+	added    bool
+	pending  []*pendingChange
+	div      UserDivergence
+	live     map[kindReason]int
+	messages map[string]struct{} // delivered or sent Message-IDs
+	// unstored are Message-IDs known only from incomplete sends: their
+	// copy may never have been stored, so missing they are not lost.
+	unstored  map[string]struct{}
 	deleted   map[string]struct{} // Message-IDs a person deleted (gone)
 	delivered int
 	sent      int
@@ -351,6 +354,19 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	d.recorded = append(d.recorded, c.Kind)
 	switch c.Kind {
 	case Deliver, Send:
+		if c.Kind == Send && c.Incomplete {
+			// The sender's copy was never stored (its mail still reached
+			// the recipients, as their deliver changes): not lost mail if
+			// it is missing.
+			if _, ok := u.messages[c.MessageID]; !ok {
+				if u.unstored == nil {
+					u.unstored = make(map[string]struct{})
+				}
+				u.unstored[c.MessageID] = struct{}{}
+			}
+		} else {
+			delete(u.unstored, c.MessageID)
+		}
 		if u.messages == nil {
 			u.messages = make(map[string]struct{})
 		}
@@ -437,6 +453,9 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 func liveReason(p *pendingChange, devs []DeviceSpec, views []view.Snapshot) Reason {
 	if p.c.Device != "" && !p.c.Published {
 		return ReasonPOP3LocalOnly
+	}
+	if p.c.Incomplete {
+		return ReasonActionIncomplete
 	}
 	for _, id := range p.waiting {
 		if i := deviceIndex(devs, id); i >= 0 && views[i].Synced.Before(p.c.At) {

@@ -61,4 +61,9 @@ type Change struct {
 	// other devices can see it; false when it stayed on a POP3 device.
 	// Ignored for changes with no origin device (Device == "").
 	Published bool
+	// Incomplete reports that the action that made the change failed or
+	// was cut short after it began: a send whose message left but whose
+	// copy to Sent was not stored. Unless the action was finished later, the
+	// server may never show it (reason action-incomplete).
+	Incomplete bool
 }

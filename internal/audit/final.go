@@ -193,6 +193,9 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 				if _, ok := u.deleted[id]; ok || onAnyDevice(views, id) {
 					continue
 				}
+				if _, ok := u.unstored[id]; ok {
+					continue
+				}
 				if _, ok := server.Messages[id]; ok {
 					continue
 				}
@@ -342,6 +345,9 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 	c := p.c
 	if c.Device != "" && !c.Published {
 		return ReasonPOP3LocalOnly
+	}
+	if c.Incomplete {
+		return ReasonActionIncomplete
 	}
 	id := c.MessageID
 	dm, shown := v.Messages[id]

@@ -11,6 +11,11 @@ const (
 	// ReasonPOP3LocalOnly: the change was made on a device that kept it
 	// locally (Published false), so the server never had it.
 	ReasonPOP3LocalOnly Reason = "pop3-local-only"
+	// ReasonActionIncomplete: the action that made the change failed or
+	// was cut short (the run ended) after it began, so the server may never
+	// have had it: e.g. a send whose message left but whose copy to Sent
+	// was not stored. The action is counted in the report's actions.
+	ReasonActionIncomplete Reason = "action-incomplete"
 	// ReasonLost: the message is on no device and not on the server, and
 	// no simulated person deleted it (it also counts as lost mail).
 	ReasonLost Reason = "lost"
@@ -66,7 +71,7 @@ const (
 
 // Reasons lists every reason in order of precedence.
 var Reasons = []Reason{
-	ReasonPOP3LocalOnly, ReasonLost, ReasonDeletedFromServer, ReasonKeptLocally,
+	ReasonPOP3LocalOnly, ReasonActionIncomplete, ReasonLost, ReasonDeletedFromServer, ReasonKeptLocally,
 	ReasonServerDisagrees, ReasonNotSyncedYet, ReasonOutsideWindow, ReasonFolderNotSynced,
 	ReasonFlagsNotSynced, ReasonServerUnreadable, ReasonNotShown, ReasonSuperseded, ReasonUnexplained, ReasonPending,
 }

@@ -19,11 +19,15 @@ import (
 // person is the simulated human behind one user: they receive mail, pick up
 // a device, act on new mail and write new messages, on the scenario clock.
 type person struct {
-	u   *user
-	e   *Engine
-	b   *scenarios.Behavior
-	rng *rand.Rand // the person's own decisions (devices in hand, sends)
-	arr *rand.Rand // the arrival schedule of their inbound mail
+	u *user
+	e *Engine
+	// devCtx ends when the user's devices stop (after settle); a send the
+	// end of the active phase cut short is finished on it. Nil: the
+	// person's own context.
+	devCtx context.Context
+	b      *scenarios.Behavior
+	rng    *rand.Rand // the person's own decisions (devices in hand, sends)
+	arr    *rand.Rand // the arrival schedule of their inbound mail
 
 	hand      *device
 	handUntil time.Time
@@ -444,16 +448,37 @@ func (p *person) send(ctx context.Context) {
 }
 
 // do performs one action on the device in hand and records the change.
-// It is the path of sends, which are not tried again: a send that failed
-// (before its submission, or after it in the steps left) is counted as
-// given up too.
+// It is the path of sends, which are not submitted again: a send that
+// failed before its submission, or whose later steps still failed after
+// sendResumeTries resumes, is counted as given up.
 func (p *person) do(ctx context.Context, a clients.Action) error {
-	_, err := p.doOn(ctx, p.hand, a)
-	if err != nil && ctx.Err() == nil {
+	d := p.hand
+	resume, err := p.doOn(ctx, d, a)
+	// A send that failed after its submission is finished (never sent
+	// again) a few times, a simulated minute apart, as a client retries
+	// saving to Sent; when the person stopped meanwhile (the end of the
+	// active phase), the client still finishes it while the device runs.
+	for try := 0; err != nil && resume != nil && try < sendResumeTries; try++ {
+		rctx := ctx
+		if ctx.Err() != nil || p.e.clock.Sleep(ctx, time.Minute) != nil {
+			rctx = p.devCtx
+		}
+		if rctx == nil || rctx.Err() != nil {
+			break
+		}
+		a.Resume = resume
+		resume, err = p.doOn(rctx, d, a)
+	}
+	// Given up: a send that failed before it left, or that left and
+	// stayed incomplete (its send change says action-incomplete).
+	if err != nil && (ctx.Err() == nil || resume != nil) {
 		p.e.actionsDropped.Add(1)
 	}
 	return err
 }
+
+// sendResumeTries bounds the tries to finish a send after its submission.
+const sendResumeTries = 3
 
 // doOn performs one action on device d and records the change. Mail the
 // action submitted is recorded as a send change at once, also when a later
@@ -465,8 +490,10 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 	at := p.e.simNow()
 	res, err := dev.Do(ctx, a)
 	if res.Sent != "" && a.Resume == nil {
+		// A send whose later steps failed is incomplete until a resume
+		// stores its copy in Sent (then the change converges).
 		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published})
+			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published, Incomplete: err != nil})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {

@@ -47,6 +47,8 @@ type cutProxy struct {
 	target string
 	match  *regexp.Regexp
 	cut    atomic.Bool
+	// always cuts every matching line, not only the first.
+	always atomic.Bool
 	wg     sync.WaitGroup
 }
 
@@ -92,7 +94,7 @@ func (p *cutProxy) serve() {
 			r := bufio.NewReader(c)
 			for {
 				line, err := r.ReadString('\n')
-				if p.match.MatchString(line) && p.cut.CompareAndSwap(false, true) {
+				if p.match.MatchString(line) && (p.cut.CompareAndSwap(false, true) || p.always.Load()) {
 					c.Close()
 					return
 				}
@@ -202,16 +204,17 @@ func TestReplyResumedAfterSubmit(t *testing.T) {
 }
 
 // TestSendFailedAfterSubmit checks a send whose APPEND to Sent fails after
-// the submission: the send change is recorded (the mail left), the send is
-// not repeated, and it counts as failed and given up.
+// the submission: the send change is recorded at once (the mail left), the
+// client finishes the send with a resume — the copy lands in Sent — and
+// the message is never submitted again; the failed try is counted.
 func TestSendFailedAfterSubmit(t *testing.T) {
 	e, rec, proxy, truth, _ := newResumeEngine(t)
 	u1, u2 := e.users[0], e.users[1]
 	p := newPerson(u1)
 	p.hand = u1.devices[0]
 	ctx := context.Background()
-	if err := p.do(ctx, clients.Action{Kind: clients.ActSend, To: []string{u2.plan.Address}, Size: 2000}); err == nil {
-		t.Fatal("send with the APPEND to Sent cut succeeded")
+	if err := p.do(ctx, clients.Action{Kind: clients.ActSend, To: []string{u2.plan.Address}, Size: 2000}); err != nil {
+		t.Fatalf("send not finished by its resume: %v", err)
 	}
 	if !proxy.cut.Load() {
 		t.Fatal("the proxy never cut the APPEND to Sent")
@@ -219,8 +222,8 @@ func TestSendFailedAfterSubmit(t *testing.T) {
 	if n := rec.count("smtp DATA"); n != 1 {
 		t.Errorf("%d submissions, want 1", n)
 	}
-	if got := [3]int64{e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()}; got != [3]int64{0, 1, 1} {
-		t.Errorf("actions done, failed, dropped = %v, want [0 1 1]", got)
+	if got := [3]int64{e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()}; got != [3]int64{1, 1, 0} {
+		t.Errorf("actions done, failed, dropped = %v, want [1 1 0]", got)
 	}
 	res, err := e.auditor.Final(ctx, truth)
 	if err != nil {
@@ -228,6 +231,35 @@ func TestSendFailedAfterSubmit(t *testing.T) {
 	}
 	if res.Sent != 1 {
 		t.Errorf("the audit has %d send changes, want 1", res.Sent)
+	}
+}
+
+// TestSendGivenUpStaysIncomplete: a send whose copy to Sent can never be
+// stored (every APPEND to Sent is cut) is given up after its resumes, and
+// its send change is recorded once (marked incomplete: the audit's reason
+// is action-incomplete, internal/audit TestSendIncomplete).
+func TestSendGivenUpStaysIncomplete(t *testing.T) {
+	e, rec, proxy, truth, _ := newResumeEngine(t)
+	u1, u2 := e.users[0], e.users[1]
+	p := newPerson(u1)
+	p.hand = u1.devices[0]
+	proxy.always.Store(true)
+	ctx := context.Background()
+	if err := p.do(ctx, clients.Action{Kind: clients.ActSend, To: []string{u2.plan.Address}, Size: 2000}); err == nil {
+		t.Fatal("send with the APPEND to Sent cut succeeded")
+	}
+	if !proxy.cut.Load() || rec.count("smtp DATA") != 1 {
+		t.Fatalf("cut %v, %d submissions", proxy.cut.Load(), rec.count("smtp DATA"))
+	}
+	if got := e.actionsDropped.Load(); got != 1 {
+		t.Errorf("%d actions given up, want 1", got)
+	}
+	res, err := e.auditor.Final(ctx, truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 1 {
+		t.Errorf("the audit has %d send changes, want 1 (the mail left)", res.Sent)
 	}
 }
 

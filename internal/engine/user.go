@@ -139,7 +139,9 @@ func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGrou
 	actWG.Add(1)
 	go func() {
 		defer actWG.Done()
-		newPerson(u).run(actCtx)
+		p := newPerson(u)
+		p.devCtx = devCtx
+		p.run(actCtx)
 	}()
 }
 
