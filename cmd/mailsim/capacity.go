@@ -147,16 +147,19 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 		code = exitThresholds
 	case errors.Is(err, errStopped):
 		res.Notes = append(res.Notes, "the search was stopped early (^C): the capacity is a lower bound")
-	case errors.Is(err, engine.ErrUnreachable), errors.Is(err, engine.ErrLoginRefused):
-		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
-		return exitUnreachable
+		if res.Users == 0 {
+			code = exitFailure
+		}
 	case err != nil:
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		code = exitFailure
+		if errors.Is(err, engine.ErrUnreachable) || errors.Is(err, engine.ErrLoginRefused) {
+			code = exitUnreachable
+		}
 		if len(res.Steps) == 0 {
-			return exitFailure
+			return code
 		}
 		res.Notes = append(res.Notes, "the search ended early: "+err.Error())
-		code = exitFailure
 	}
 	var qos []string
 	for _, q := range c.QoS {
