@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -24,6 +24,25 @@ import (
 // evaluates every panel query of every dashboard through Prometheus's HTTP
 // API at a moment when the run's metrics were scraped; it fails on any
 // invalid query or empty result.
+// syncBuffer is a bytes.Buffer safe for a writing child process and a
+// reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestDashboardsAgainstPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: runs mailsim and Prometheus for about a minute")
@@ -43,8 +62,9 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	}
 
 	metricsAddr := freeAddr(t)
+	capAddr := freeAddr(t)
 	promAddr := freeAddr(t)
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: mailsim\n    static_configs:\n      - targets: [%q]\n", metricsAddr)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: mailsim\n    static_configs:\n      - targets: [%q, %q]\n", metricsAddr, capAddr)
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,22 +86,35 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	api := "http://" + promAddr
 	waitReady(ctx, t, api+"/-/ready", &promOut)
 
-	var runOut bytes.Buffer
-	run := exec.CommandContext(ctx, mailsim, "run", "quickstart", "--duration", "15s",
-		"--metrics-addr", metricsAddr, "--linger", "6s")
-	run.Stdout, run.Stderr = &runOut, &runOut
-	if err := run.Run(); err != nil {
-		if strings.Contains(runOut.String(), "not built yet") {
-			t.Skipf("mailsim run is not built yet:\n%s", runOut.String())
+	// A quickstart run, and a small capacity search for the Capacity
+	// search row, side by side; both linger with their final values until
+	// the panels are evaluated, then are stopped.
+	var runOut, capOut syncBuffer
+	start := func(out *syncBuffer, args ...string) {
+		cmd := exec.CommandContext(ctx, mailsim, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start mailsim %s: %v", args[0], err)
 		}
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 { // 1: a threshold broke, the run itself worked
-			t.Fatalf("mailsim run: %v\n%s", err, runOut.String())
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+	start(&runOut, "run", "quickstart", "--duration", "15s", "--metrics-addr", metricsAddr, "--linger", "5m")
+	start(&capOut, "capacity", "quickstart", "--start-users", "1", "--max-users", "2",
+		"--step-duration", "3s", "--settle", "1s", "--metrics-addr", capAddr, "--linger", "5m", "--quiet")
+	for _, out := range []*syncBuffer{&runOut, &capOut} {
+		for deadline := time.Now().Add(3 * time.Minute); !strings.Contains(out.String(), "serving the final metrics"); {
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				t.Fatalf("mailsim did not finish in time:\n%s", out.String())
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	// The target is gone now; evaluate just before it went, while it was
-	// lingering with the run's final values.
-	at := time.Now().Add(-3 * time.Second)
+	// Both are lingering: let Prometheus scrape their final values.
+	time.Sleep(3 * time.Second)
+	at := time.Now().Add(-time.Second)
 
 	if n := queryCount(ctx, t, api, "mailsim_run_info", at); n == 0 {
 		t.Fatalf("Prometheus has no mailsim_run_info: the run was never scraped\nmailsim output:\n%s\nprometheus output:\n%s", runOut.String(), promOut.String())

@@ -55,6 +55,11 @@ func Catalog() []Metric {
 		{"mailsim_group_logins_total", TypeCounter, []string{"group", "protocol"}},
 		{"mailsim_group_connections", TypeGauge, []string{"group"}},
 		{"mailsim_group_deliveries_total", TypeCounter, []string{"group"}},
+		{"mailsim_capacity_step_users", TypeGauge, nil},
+		{"mailsim_capacity_last_step_users", TypeGauge, nil},
+		{"mailsim_capacity_steps_total", TypeCounter, []string{"result"}},
+		{"mailsim_capacity_users", TypeGauge, nil},
+		{"mailsim_capacity_qos_value", TypeGauge, []string{"line"}},
 		{"mailsim_run_info", TypeGauge, []string{"scenario", "shard"}},
 		{"mailsim_run_elapsed_seconds", TypeGauge, nil},
 	}

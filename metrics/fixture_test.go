@@ -69,6 +69,9 @@ func newFixture(t testing.TB, users int) *fixture {
 			return d
 		},
 	})
+	cp := NewCapacity(reg)
+	cp.Finish(CapacityStep{Users: 2 * users, Result: "pass", QoS: []float64{0.2, 0}})
+	cp.Start(3 * users)
 	RegisterGroupCost(reg, func() []GroupCost {
 		return []GroupCost{
 			{Group: "pop3-office", Deliveries: uint64(users), Protocols: map[string]GroupProtocolCost{

@@ -29,6 +29,8 @@ type capacityFlags struct {
 	quiet, verbose                   bool
 	startUsers, maxUsers             int
 	step, settle                     time.Duration
+	metricsAddr                      string
+	linger                           time.Duration
 }
 
 // cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
@@ -46,6 +48,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
 	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
+	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -116,8 +120,19 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 	if f.verbose {
 		level = slog.LevelWarn
 	}
+	capReg := metrics.NewRegistry()
+	metrics.RunInfo(capReg, s.Name, "1/1")
 	sr := &stepRunner{s: s, c: c, flags: f, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-		stderr: stderr, running: &running, stopping: &stopping}
+		stderr: stderr, running: &running, stopping: &stopping,
+		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg}}
+	if f.metricsAddr != "" {
+		addr, err := metrics.Serve(ctx, f.metricsAddr, sr.gatherer)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailsim capacity: --metrics-addr: %v\n", err)
+			return exitScenario
+		}
+		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
+	}
 	if !f.quiet {
 		opts.OnStep = func(st capacity.Step) {
 			r := report.NewCapacityReport(report.CapacityMeta{}, capacity.Result{Steps: []capacity.Step{st}})
@@ -132,16 +147,19 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 		code = exitThresholds
 	case errors.Is(err, errStopped):
 		res.Notes = append(res.Notes, "the search was stopped early (^C): the capacity is a lower bound")
-	case errors.Is(err, engine.ErrUnreachable), errors.Is(err, engine.ErrLoginRefused):
-		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
-		return exitUnreachable
+		if res.Users == 0 {
+			code = exitFailure
+		}
 	case err != nil:
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		code = exitFailure
+		if errors.Is(err, engine.ErrUnreachable) || errors.Is(err, engine.ErrLoginRefused) {
+			code = exitUnreachable
+		}
 		if len(res.Steps) == 0 {
-			return exitFailure
+			return code
 		}
 		res.Notes = append(res.Notes, "the search ended early: "+err.Error())
-		code = exitFailure
 	}
 	var qos []string
 	for _, q := range c.QoS {
@@ -172,6 +190,15 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "%s: %s\n", out.what, out.path)
 	}
+	if f.metricsAddr != "" && f.linger > 0 && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", f.linger)
+		t := time.NewTimer(f.linger)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
 	return code
 }
 
@@ -189,6 +216,9 @@ type stepRunner struct {
 	running  *atomic.Pointer[engine.Engine]
 	stopping *atomic.Bool
 	steps    atomic.Int64
+	// progress and gatherer export the search live (--metrics-addr).
+	progress *metrics.Capacity
+	gatherer *metrics.SwappableGatherer
 }
 
 func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error) {
@@ -208,6 +238,9 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		return capacity.Step{}, err
 	}
 	defer tgt.close()
+	sr.progress.Start(users)
+	sr.gatherer.Set(reg)
+	defer sr.gatherer.Set(nil)
 	var settle *time.Duration
 	if sr.flags.settle >= 0 {
 		settle = &sr.flags.settle
@@ -276,6 +309,17 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	if srvCount >= 0 && window.Wall > 0 {
 		st.Metrics["server_commands_per_second"] = float64(srvCount) / window.Wall.Seconds()
 	}
+	ms := metrics.CapacityStep{Users: users, Result: "fail"}
+	switch {
+	case st.HarnessSaturated:
+		ms.Result = "saturated"
+	case st.Pass:
+		ms.Result = "pass"
+	}
+	for _, q := range st.QoS {
+		ms.QoS = append(ms.QoS, q.Value)
+	}
+	sr.progress.Finish(ms)
 	return st, nil
 }
 

@@ -103,7 +103,8 @@ type Result struct {
 	Users int `json:"users"`
 	// LimitedBy is the QoS line that broke first at the smallest failing
 	// step, verbatim; "harness" when the search stopped at a saturated
-	// harness; "max_users" when every step up to Max passed.
+	// harness; "max_users" when every step up to Max passed; "stopped"
+	// when a step's error ended the search (a ^C, an unreachable server).
 	LimitedBy string `json:"limited_by"`
 	// FirstFailing is the smallest population that failed (0 when none).
 	FirstFailing int `json:"first_failing,omitempty"`
@@ -180,7 +181,7 @@ func (s *search) do(ctx context.Context) (Result, error) {
 	for u := s.o.Start; ; {
 		st, err := s.step(ctx, u, "grow")
 		if err != nil {
-			return s.res, err
+			return s.stopped(pass), err
 		}
 		if st.HarnessSaturated {
 			s.saturated(st)
@@ -208,7 +209,7 @@ func (s *search) do(ctx context.Context) (Result, error) {
 		mid := pass + (fail-pass)/2
 		st, err := s.step(ctx, mid, "bisect")
 		if err != nil {
-			return s.res, err
+			return s.stopped(pass), err
 		}
 		if st.HarnessSaturated {
 			s.saturated(st)
@@ -225,6 +226,16 @@ func (s *search) do(ctx context.Context) (Result, error) {
 	}
 	s.res.FirstFailing = fail
 	return s.finish(ctx, pass)
+}
+
+// stopped is the result of a search a step error ended: the largest
+// passing population so far, limited by "stopped" unless known.
+func (s *search) stopped(pass int) Result {
+	s.res.Users = pass
+	if s.res.LimitedBy == "" {
+		s.res.LimitedBy = "stopped"
+	}
+	return s.res
 }
 
 // saturated notes a step whose harness was the bottleneck.

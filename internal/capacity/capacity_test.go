@@ -149,6 +149,10 @@ func TestSearchStopsOnError(t *testing.T) {
 	if !errors.Is(err, boom) || len(res.Steps) != 2 {
 		t.Errorf("err %v after %d steps", err, len(res.Steps))
 	}
+	// What passed before the error stands, as a lower bound.
+	if res.Users != 2 || res.LimitedBy != "stopped" {
+		t.Errorf("users %d limited by %q after the error, want 2 and stopped", res.Users, res.LimitedBy)
+	}
 }
 
 func TestSearchConfirmationRetries(t *testing.T) {

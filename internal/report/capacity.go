@@ -180,6 +180,8 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, " or more (every step up to max_users passed)\n")
 	case "harness":
 		fmt.Fprintf(ew, " at least (the harness saturated first: not the server's limit)\n")
+	case "stopped":
+		fmt.Fprintf(ew, " at least (the search was stopped before a step failed)\n")
 	case "":
 		fmt.Fprintln(ew)
 	default:
@@ -327,6 +329,8 @@ func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error)
 		s.Notes = append(s.Notes, "the search stopped at a saturated harness: one server holds at least this many, so the count is an upper bound")
 	case "max_users":
 		s.Notes = append(s.Notes, "every step up to max_users passed: one server holds at least this many, so the count is an upper bound")
+	case "stopped":
+		s.Notes = append(s.Notes, "the search was stopped before a step failed: one server holds at least this many, so the count is an upper bound")
 	}
 	s.Usable = float64(s.PerServer) * (1 - headroom)
 	if s.Usable < 1 {
