@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -714,7 +715,7 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	if _, isMTA := t.next.(mtaSubmitter); isMTA {
 		return nil // the injector records its own deliveries
 	}
-	id := messageID(raw)
+	id := mailgen.MessageID(raw)
 	for _, addr := range clients.DistinctRecipients(to) {
 		if u := t.e.byAddr[addr]; u != nil && id != "" {
 			t.e.delivered.Add(1)
@@ -741,6 +742,6 @@ func (m mtaSubmitter) Submit(ctx context.Context, from string, to []string, raw 
 	if len(rcpts) == 0 {
 		return nil
 	}
-	m.e.inj.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: messageID(raw), raw: raw})
+	m.e.inj.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: mailgen.MessageID(raw), raw: raw})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
@@ -123,7 +124,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 			}
 			var id string
 			for _, bs := range m.BodySection {
-				id = messageID(bs.Bytes)
+				id = mailgen.MessageID(bs.Bytes)
 			}
 			if id == "" || hasFlag(m.Flags, imap.FlagDeleted) {
 				continue
