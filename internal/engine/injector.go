@@ -641,7 +641,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	loginFailed := func(what string, err error) *tryError {
 		o := clients.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
-			rec.Login("imap", o)
+			rec.Login(clients.ProtocolIMAP, o)
 		}
 		te := newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
 		if o == clients.OutcomeAuth {
@@ -650,7 +650,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return te
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Protocol: clients.ProtocolIMAP, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
 	})
 	if err != nil {
@@ -674,14 +674,14 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	}
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
-		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
 	start := time.Now()
 	if err := cmd("LOGIN", start, transport.LoginIMAP(c, r.user.plan.Username, r.user.plan.Password)); err != nil {
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
-	rec.Login("imap", clients.OutcomeOK)
+	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
 	start = time.Now()
 	ac := c.Append(r.folder, int64(len(d.raw)), nil)
 	_, werr := ac.Write(d.raw)
