@@ -15,6 +15,7 @@ import (
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -719,9 +720,9 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	for _, addr := range clients.DistinctRecipients(to) {
 		if u := t.e.byAddr[addr]; u != nil && id != "" {
 			t.e.delivered.Add(1)
-			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: "INBOX"})
+			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
 			t.e.recordChange(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
-				MessageID: id, Folder: "INBOX", Published: true})
+				MessageID: id, Folder: view.FolderInbox, Published: true})
 		}
 	}
 	return nil
@@ -736,7 +737,7 @@ func (m mtaSubmitter) Submit(ctx context.Context, from string, to []string, raw 
 	var rcpts []recipient
 	for _, addr := range clients.DistinctRecipients(to) {
 		if u := m.e.byAddr[addr]; u != nil {
-			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: "INBOX"})
+			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: view.FolderInbox})
 		}
 	}
 	if len(rcpts) == 0 {

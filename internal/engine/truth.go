@@ -151,7 +151,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 // folderRole names a mailbox's role for storage figures: inbox, sent,
 // drafts, trash, junk, archive (by special-use attribute) or other.
 func folderRole(box *imap.ListData) string {
-	if box.Mailbox == "INBOX" {
+	if box.Mailbox == view.FolderInbox {
 		return "inbox"
 	}
 	for _, r := range []struct {
