@@ -240,6 +240,8 @@ func TestMessageID(t *testing.T) {
 		{"fields before a broken line count", "Message-ID: <5@x>\r\nbroken line\r\n\r\n", "<5@x>"},
 		{"mbox separator", "From a@b Mon Jan  8 09:57:00 2024\nMessage-ID: <6@x>\n\n", "<6@x>"},
 		{"similar field name", "Message-IDs: <no@x>\r\nX-Message-ID: <no@y>\r\n\r\n", ""},
+		{"after a line longer than the read buffer", "Subject: " + strings.Repeat("x", 3*readBuffer) + "\r\nMessage-ID: <7@x>\r\n\r\n", "<7@x>"},
+		{"longer than the read buffer", "Message-ID: <" + strings.Repeat("y", 2*readBuffer) + "@x>\r\n\r\n", "<" + strings.Repeat("y", 2*readBuffer) + "@x>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,4 +283,24 @@ func FuzzParseHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkMessageID(b *testing.B) {
+	m := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date)
+	b.ReportAllocs()
+	for b.Loop() {
+		if MessageID(m.Raw) == "" {
+			b.Fatal("no Message-ID")
+		}
+	}
+}
+
+func BenchmarkParseHeader(b *testing.B) {
+	m := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseHeader(m.Raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

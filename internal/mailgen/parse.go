@@ -53,6 +53,11 @@ func MessageID(raw []byte) string {
 	return hdr.Get("Message-Id")
 }
 
+// readBuffer is the read buffer of readHeader: header lines are short, and a
+// longer one is still read whole (textproto joins the pieces), so a small
+// buffer saves allocating bufio's default 4 KiB for every message parsed.
+const readBuffer = 512
+
 // readHeader parses the header block at the start of raw. The header read
 // up to a malformed line is returned with the error; reaching the end of
 // raw without a blank line is not an error.
@@ -65,7 +70,7 @@ func readHeader(raw []byte) (textproto.Header, error) {
 			raw = nil
 		}
 	}
-	hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	hdr, err := textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(raw), readBuffer))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return hdr, fmt.Errorf("mailgen: header: %w", err)
 	}
