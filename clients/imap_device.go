@@ -18,7 +18,7 @@ import (
 
 // Defaults of the IMAP devices when the profile leaves a field zero.
 const (
-	// defaultFetchNewPC is Thunderbird's new-header fetch (DEVICE-PROFILES.md).
+	// defaultFetchNewPC is Thunderbird's new-header fetch (docs/scenarios.md, "Where the built-in profiles come from").
 	defaultFetchNewPC = "UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To Received)]"
 	// defaultFetchNewPhone is K-9's new-header fetch.
 	defaultFetchNewPhone = "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (date subject from content-type to cc bcc reply-to message-id references in-reply-to)]"

@@ -3,10 +3,10 @@ package clients
 import (
 	"bytes"
 	"io"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailsim/mailsim/internal/mailgen"
 )
 
 // maxHeaderCapture bounds the header bytes kept from one fetched message.
@@ -79,7 +79,7 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 				firstErr = err
 			}
 			if f.id == "" {
-				f.id = headerValue(hc.buf, "Message-ID")
+				f.id = mailgen.MessageID(hc.buf)
 			}
 			if keepHeader && f.header == nil {
 				f.header = hc.buf
@@ -135,35 +135,4 @@ func (h *headerCapture) Write(p []byte) (int, error) {
 		h.done = true
 	}
 	return len(p), nil
-}
-
-// headerValue returns the unfolded, trimmed value of the first header field
-// name in the header block hdr, or "".
-func headerValue(hdr []byte, name string) string {
-	for len(hdr) > 0 {
-		line, rest := cutLine(hdr)
-		hdr = rest
-		if len(line) == 0 {
-			return ""
-		}
-		if len(line) <= len(name) || line[len(name)] != ':' || !strings.EqualFold(string(line[:len(name)]), name) {
-			continue
-		}
-		v := string(bytes.TrimSpace(line[len(name)+1:]))
-		for len(hdr) > 0 && (hdr[0] == ' ' || hdr[0] == '\t') {
-			cont, r := cutLine(hdr)
-			hdr = r
-			v += " " + string(bytes.TrimSpace(cont))
-		}
-		return strings.TrimSpace(v)
-	}
-	return ""
-}
-
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return bytes.TrimRight(b, "\r"), nil
-	}
-	return bytes.TrimRight(b[:i], "\r"), b[i+1:]
 }

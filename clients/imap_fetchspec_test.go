@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -120,14 +121,8 @@ func TestEnsureMessageID(t *testing.T) {
 	}
 }
 
-func TestHeaderValue(t *testing.T) {
+func TestHeaderCapture(t *testing.T) {
 	hdr := []byte("From: a@b\r\nmessage-id:\r\n <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n")
-	if got := headerValue(hdr, "Message-ID"); got != "<x@y>" {
-		t.Errorf("folded Message-ID: %q", got)
-	}
-	if got := headerValue(hdr, "To"); got != "" {
-		t.Errorf("missing field: %q", got)
-	}
 	var hc headerCapture
 	hc.limit = 1 << 10
 	for _, b := range hdr {
@@ -135,6 +130,9 @@ func TestHeaderValue(t *testing.T) {
 	}
 	if string(hc.buf) != "From: a@b\r\nmessage-id:\r\n <x@y>\r\nSubject: s\r\n\r\n" {
 		t.Errorf("captured %q", hc.buf)
+	}
+	if got := mailgen.MessageID(hc.buf); got != "<x@y>" {
+		t.Errorf("Message-ID of the captured header: %q", got)
 	}
 }
 

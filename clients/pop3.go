@@ -23,18 +23,18 @@ type pop3Session struct {
 // dialPOP3 connects to ep and reads the greeting. A failure counts as a
 // login attempt with its cause.
 func dialPOP3(ctx context.Context, o *Options, ep scenarios.Endpoint) (*pop3Session, error) {
-	conn, err := dial(ctx, o, "pop3", ep)
+	conn, err := dial(ctx, o, ProtocolPOP3, ep)
 	if err != nil {
-		loginUnreached(ctx, o, "pop3", err)
+		loginUnreached(ctx, o, ProtocolPOP3, err)
 		return nil, err
 	}
 	s := &pop3Session{rec: o.recorder(), addr: ep.Addr}
 	s.POP3, err = transport.OpenPOP3(conn, func(cmd string, start time.Time, err error) {
-		record(s.rec, "pop3", cmd, start, err)
+		record(s.rec, ProtocolPOP3, cmd, start, err)
 	})
 	if err != nil {
 		_ = conn.Close()
-		loginUnreached(ctx, o, "pop3", err)
+		loginUnreached(ctx, o, ProtocolPOP3, err)
 		return nil, err
 	}
 	return s, nil
@@ -60,7 +60,7 @@ func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.a
 // and reports the attempt as a Login.
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	s.rec.Login("pop3", LoginOutcome(err))
+	s.rec.Login(ProtocolPOP3, LoginOutcome(err))
 	return err
 }
 

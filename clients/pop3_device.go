@@ -16,7 +16,7 @@ import (
 	"github.com/mailsim/mailsim/scenarios"
 )
 
-// Default poll intervals (simulated) of POP3 devices (DEVICE-PROFILES.md).
+// Default poll intervals (simulated) of POP3 devices (docs/scenarios.md, "Where the built-in profiles come from").
 const (
 	DefaultPCPOP3Poll    = 10 * time.Minute
 	DefaultPhonePOP3Poll = 15 * time.Minute

@@ -73,15 +73,6 @@ func (s *testPOP3) loginCount() int {
 	return s.logins
 }
 
-// commands returns the verbs received since the last call.
-func (s *testPOP3) commands() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.log
-	s.log = nil
-	return l
-}
-
 func (s *testPOP3) serve() {
 	defer s.wg.Done()
 	for {

@@ -117,11 +117,11 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	// A failure before AUTH counts as a login attempt with its cause.
 	unreached := func(err error) {
 		if s.o.Username != "" && ctx.Err() == nil {
-			s.rec.Login("smtp", LoginOutcome(err))
+			s.rec.Login(ProtocolSMTP, LoginOutcome(err))
 		}
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: "smtp", Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
+		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
 	})
 	if err != nil {
 		unreached(err)
@@ -143,7 +143,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		start := time.Now()
 		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(s.o.TLS, addr))
 		err = conn.Explain(err)
-		record(s.rec, "smtp", "STARTTLS", start, err)
+		record(s.rec, ProtocolSMTP, "STARTTLS", start, err)
 		if err != nil {
 			unreached(err)
 			return wrap(err)
@@ -156,7 +156,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 
 	start := time.Now()
 	err = conn.Explain(c.Hello(s.o.LocalName))
-	record(s.rec, "smtp", "EHLO", start, err)
+	record(s.rec, ProtocolSMTP, "EHLO", start, err)
 	if err != nil {
 		unreached(err)
 		return wrap(err)
@@ -164,8 +164,8 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if s.o.Username != "" {
 		start = time.Now()
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
-		record(s.rec, "smtp", "AUTH", start, err)
-		s.rec.Login("smtp", LoginOutcome(err))
+		record(s.rec, ProtocolSMTP, "AUTH", start, err)
+		s.rec.Login(ProtocolSMTP, LoginOutcome(err))
 		if err != nil {
 			s.quit(c)
 			return wrap(fmt.Errorf("auth: %w", err))
@@ -173,7 +173,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	start = time.Now()
 	err = c.Mail(from, nil)
-	record(s.rec, "smtp", "MAIL", start, err)
+	record(s.rec, ProtocolSMTP, "MAIL", start, err)
 	if err != nil {
 		s.quit(c)
 		return wrap(err)
@@ -183,7 +183,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	for _, rcpt := range to {
 		start = time.Now()
 		err = c.Rcpt(rcpt, nil)
-		record(s.rec, "smtp", "RCPT", start, err)
+		record(s.rec, ProtocolSMTP, "RCPT", start, err)
 		var se *smtp.SMTPError
 		switch {
 		case err == nil:
@@ -203,7 +203,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	start = time.Now()
 	err = s.data(c, conn, raw)
-	record(s.rec, "smtp", "DATA", start, err)
+	record(s.rec, ProtocolSMTP, "DATA", start, err)
 	if err != nil {
 		return wrap(err)
 	}
@@ -238,7 +238,7 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 func (s *smtpSubmitter) quit(c *smtp.Client) {
 	start := time.Now()
 	err := c.Quit()
-	record(s.rec, "smtp", "QUIT", start, err)
+	record(s.rec, ProtocolSMTP, "QUIT", start, err)
 	if err != nil {
 		s.o.Logger.Debug("smtp quit", "addr", s.ep.Addr, "err", err)
 	}

@@ -21,9 +21,9 @@ type Metric struct {
 	Labels []string
 }
 
-// Catalog returns the metric catalog of mailsim (the contract of
-// DESIGN.md that dashboards depend on), in a fresh slice. The Go and
-// process collectors' go_* and process_* metrics are not part of it.
+// Catalog returns the metric catalog of mailsim (a contract that dashboards
+// depend on: docs/architecture.md, "Contracts"), in a fresh slice. The Go
+// and process collectors' go_* and process_* metrics are not part of it.
 func Catalog() []Metric {
 	return []Metric{
 		{"mailsim_client_commands_total", TypeCounter, []string{"protocol", "command", "outcome"}},

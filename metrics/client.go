@@ -46,15 +46,12 @@ type clientProto struct {
 	bytesIn, bytesOut prometheus.Counter
 	conns             prometheus.Gauge
 	logins            [numOutcomes]prometheus.Counter
-	deliveredC        prometheus.Counter
 	sentC             prometheus.Counter
 
-	nIn, nOut     atomic.Uint64
-	open, peak    atomic.Int64
-	loginsN       [numOutcomes]atomic.Uint64
-	delivered     atomic.Uint64
-	sentN         atomic.Uint64
-	deliveredPath string
+	nIn, nOut  atomic.Uint64
+	open, peak atomic.Int64
+	loginsN    [numOutcomes]atomic.Uint64
+	sentN      atomic.Uint64
 }
 
 type actionKey struct{ profile, action string }

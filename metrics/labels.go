@@ -1,13 +1,19 @@
 package metrics
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mailsim/mailsim/clients"
+)
 
 // Other is the label value that stands for every value outside an
 // allow-list.
 const Other = "other"
 
 // Protocols lists the protocol label values, in a fixed order.
-func Protocols() []string { return []string{"imap", "pop3", "smtp", "lmtp"} }
+func Protocols() []string {
+	return []string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP, clients.ProtocolLMTP}
+}
 
 // Outcomes lists the outcome label values of commands and logins.
 func Outcomes() []string { return append([]string(nil), outcomeNames[:]...) }
@@ -98,7 +104,7 @@ const (
 )
 
 var (
-	protocolNames = [numProtocols]string{"imap", "pop3", "smtp", "lmtp", Other}
+	protocolNames = [numProtocols]string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP, clients.ProtocolLMTP, Other}
 	outcomeNames  = [numOutcomes]string{"ok", "no", "bad", "error", "refused", "timeout", "tls", "auth"}
 	// commandIndex maps a protocol's command names to their index in
 	// commandNames. It is built once and only read afterwards.
@@ -121,13 +127,13 @@ func buildCommandIndex() [numProtocols]map[string]int {
 // protocolIndex returns the table index of a protocol name.
 func protocolIndex(p string) int {
 	switch p {
-	case "imap":
+	case clients.ProtocolIMAP:
 		return protoIMAP
-	case "pop3":
+	case clients.ProtocolPOP3:
 		return protoPOP3
-	case "smtp":
+	case clients.ProtocolSMTP:
 		return protoSMTP
-	case "lmtp":
+	case clients.ProtocolLMTP:
 		return protoLMTP
 	case "IMAP", "POP3", "SMTP", "LMTP":
 		return protocolIndex(strings.ToLower(p))

@@ -1,6 +1,12 @@
 package metrics
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/cost"
+)
 
 func TestNormalizeCommand(t *testing.T) {
 	tests := []struct{ protocol, command, want string }{
@@ -57,6 +63,35 @@ func TestNormalizeLabels(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.f(tt.in); got != tt.want {
 			t.Errorf("%s: %q → %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+// Every protocol name an event can carry (clients.Protocol*) is a label
+// value of its own, not "other", in metrics and in the cost meters; and
+// the values are the ones the dashboards query (a contract).
+func TestProtocolNamesKnown(t *testing.T) {
+	tests := []struct{ constant, label string }{
+		{clients.ProtocolIMAP, "imap"},
+		{clients.ProtocolPOP3, "pop3"},
+		{clients.ProtocolSMTP, "smtp"},
+		{clients.ProtocolLMTP, "lmtp"},
+	}
+	if got := len(Protocols()); got != len(tests) {
+		t.Errorf("Protocols() has %d values, want %d", got, len(tests))
+	}
+	for _, tt := range tests {
+		if tt.constant != tt.label {
+			t.Errorf("protocol constant %q, dashboards query %q", tt.constant, tt.label)
+		}
+		if got := NormalizeProtocol(tt.constant); got != tt.label {
+			t.Errorf("NormalizeProtocol(%q) = %q", tt.constant, got)
+		}
+		if !slices.Contains(Protocols(), tt.constant) {
+			t.Errorf("Protocols() lacks %q", tt.constant)
+		}
+		if !slices.Contains(cost.Protocols[:], tt.constant) {
+			t.Errorf("cost.Protocols lacks %q", tt.constant)
 		}
 	}
 }

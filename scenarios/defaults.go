@@ -22,7 +22,7 @@ const (
 	MaxUsers = 10_000_000
 )
 
-// Fetch items of the built-in device profiles (DEVICE-PROFILES.md).
+// Fetch items of the built-in device profiles (docs/scenarios.md, "Where the built-in profiles come from").
 const (
 	// FetchNewThunderbird is Thunderbird's header fetch for new mail.
 	FetchNewThunderbird = "UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To Received)]"
@@ -59,7 +59,7 @@ func BuiltinProfiles() []string {
 }
 
 // defaultProfile returns the default settings of a device of kind and
-// protocol (DEVICE-PROFILES.md).
+// protocol (docs/scenarios.md, "Where the built-in profiles come from").
 func defaultProfile(name string, kind Kind, proto Protocol) *DeviceProfile {
 	p := &DeviceProfile{Name: name, Kind: kind, Protocol: proto}
 	if proto == POP3 {

@@ -2,7 +2,7 @@ package scenarios
 
 import "time"
 
-// Scenario is a loaded, validated scenario (SCENARIO.md, version 1) with every
+// Scenario is a loaded, validated scenario (docs/scenarios.md, version 1) with every
 // default applied and every ${VAR} expanded. Treat it as read-only.
 type Scenario struct {
 	// Source is the file the scenario came from ("quickstart" for a shipped

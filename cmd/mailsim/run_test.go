@@ -14,7 +14,7 @@ import (
 
 // The tests in this file drive "mailsim run" in-process through run(), the
 // function main calls, on the embedded server: the JSON report contract of
-// SCENARIO.md, the qualitative result of the shipped scenarios, the exit
+// docs/report.md ("The report"), the qualitative result of the shipped scenarios, the exit
 // codes, sharding and the command-line overrides.
 
 // cliResult is the outcome of one mailsim command.
@@ -103,7 +103,7 @@ func obj(t *testing.T, m map[string]any, path string) map[string]any {
 	return o
 }
 
-// checkContract checks every field of SCENARIO.md's JSON report contract
+// checkContract checks every field of the JSON report contract (docs/report.md, "The report")
 // (and sane values) in a finished run's report.
 func checkContract(t *testing.T, rep map[string]any, scenario string, groups []string) {
 	t.Helper()

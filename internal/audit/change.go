@@ -10,7 +10,7 @@ import (
 // "change" metric label.
 type ChangeKind string
 
-// The change kinds (DESIGN.md, Divergence).
+// The change kinds (docs/report.md, Divergence).
 const (
 	Deliver ChangeKind = "deliver" // new mail arrived on the server
 	Read    ChangeKind = "read"    // \Seen set

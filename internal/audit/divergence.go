@@ -38,7 +38,7 @@ func ratio(n, d int) float64 {
 	return float64(n) / float64(d)
 }
 
-// Compare compares the views of one user's devices (DESIGN.md, Divergence).
+// Compare compares the views of one user's devices (docs/report.md, Divergence).
 // Fewer than two views never diverge, though their messages count in Union.
 func Compare(views []view.Snapshot) UserDivergence {
 	var u UserDivergence

@@ -5,7 +5,7 @@
 // It is pure logic: it reads device views through callbacks and the server's
 // truth through the Truth interface, and does no I/O of its own.
 //
-// The definitions follow DESIGN.md (Divergence), which is a contract:
+// The definitions follow docs/report.md (Divergence), which is a contract:
 //
 //   - For one user, over the union of Message-IDs in all the user's device
 //     views, a message is divergent when its presence, folder or flags differ

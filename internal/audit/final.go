@@ -377,7 +377,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		return ReasonServerUnreadable
 	}
 	if !shown {
-		if v.Window > 0 && sm.Folder == "INBOX" && countFolder(v, "INBOX") >= v.Window {
+		if v.Window > 0 && sm.Folder == view.FolderInbox && countFolder(v, view.FolderInbox) >= v.Window {
 			return ReasonOutsideWindow
 		}
 		if !showsServerFolder(v, *server, sm.Folder) {

@@ -20,7 +20,7 @@ import (
 )
 
 // Protocols are the client protocols a meter tells apart, in a fixed order.
-var Protocols = [...]string{"imap", "pop3", "smtp", "lmtp"}
+var Protocols = [...]string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP, clients.ProtocolLMTP}
 
 const numProtocols = len(Protocols)
 

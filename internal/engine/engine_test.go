@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -284,12 +283,6 @@ func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
 	if differ == 0 {
 		t.Error("two people with different seeds decided alike on 200 messages")
 	}
-}
-
-// unconverged returns the unconverged count of a change kind by reason over
-// every user.
-func unconverged(r audit.Result, kind audit.ChangeKind) map[audit.Reason]int {
-	return r.Convergence[kind].Unconverged
 }
 
 // tWriter sends log lines to the test log.

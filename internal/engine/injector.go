@@ -13,7 +13,9 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -640,7 +642,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	loginFailed := func(what string, err error) *tryError {
 		o := clients.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
-			rec.Login("imap", o)
+			rec.Login(clients.ProtocolIMAP, o)
 		}
 		te := newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
 		if o == clients.OutcomeAuth {
@@ -649,7 +651,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return te
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Protocol: clients.ProtocolIMAP, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
 	})
 	if err != nil {
@@ -673,14 +675,14 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	}
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
-		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
 	start := time.Now()
 	if err := cmd("LOGIN", start, transport.LoginIMAP(c, r.user.plan.Username, r.user.plan.Password)); err != nil {
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
-	rec.Login("imap", clients.OutcomeOK)
+	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
 	start = time.Now()
 	ac := c.Append(r.folder, int64(len(d.raw)), nil)
 	_, werr := ac.Write(d.raw)
@@ -714,13 +716,13 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	if _, isMTA := t.next.(mtaSubmitter); isMTA {
 		return nil // the injector records its own deliveries
 	}
-	id := messageID(raw)
+	id := mailgen.MessageID(raw)
 	for _, addr := range clients.DistinctRecipients(to) {
 		if u := t.e.byAddr[addr]; u != nil && id != "" {
 			t.e.delivered.Add(1)
-			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: "INBOX"})
+			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
 			t.e.recordChange(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
-				MessageID: id, Folder: "INBOX", Published: true})
+				MessageID: id, Folder: view.FolderInbox, Published: true})
 		}
 	}
 	return nil
@@ -735,12 +737,12 @@ func (m mtaSubmitter) Submit(ctx context.Context, from string, to []string, raw 
 	var rcpts []recipient
 	for _, addr := range clients.DistinctRecipients(to) {
 		if u := m.e.byAddr[addr]; u != nil {
-			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: "INBOX"})
+			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: view.FolderInbox})
 		}
 	}
 	if len(rcpts) == 0 {
 		return nil
 	}
-	m.e.inj.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: messageID(raw), raw: raw})
+	m.e.inj.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: mailgen.MessageID(raw), raw: raw})
 	return nil
 }

@@ -215,9 +215,9 @@ func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, 
 }
 
 func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string, logout bool) error {
-	conn, stop, err := preflightDial(ctx, "imap", ep, base)
+	conn, stop, err := preflightDial(ctx, clients.ProtocolIMAP, ep, base)
 	if err != nil {
-		return unreachable("imap", ep.Addr, err)
+		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
 	}
 	defer stop()
 	conn.LimitIMAP(0, 0)
@@ -230,12 +230,12 @@ func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 		c, err = transport.OpenIMAP(conn, nil, startTLS)
 	}
 	if err != nil {
-		return unreachable("imap", ep.Addr, err)
+		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
 	}
 	defer c.Close()
 	_ = conn.Extend(0)
 	if err := conn.Explain(transport.LoginIMAP(c, user, pass)); err != nil {
-		return refusedOrUnreachable("imap", ep.Addr, user, err)
+		return refusedOrUnreachable(clients.ProtocolIMAP, ep.Addr, user, err)
 	}
 	if logout {
 		// Only the first user's: docs/dovecot.md counts one preflight
@@ -246,9 +246,9 @@ func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 }
 
 func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string) error {
-	conn, stop, err := preflightDial(ctx, "pop3", ep, base)
+	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
-		return unreachable("pop3", ep.Addr, err)
+		return unreachable(clients.ProtocolPOP3, ep.Addr, err)
 	}
 	defer stop()
 	p, err := transport.OpenPOP3(conn, nil)
@@ -260,19 +260,19 @@ func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 		}
 	}
 	if err != nil {
-		return unreachable("pop3", ep.Addr, err)
+		return unreachable(clients.ProtocolPOP3, ep.Addr, err)
 	}
 	if err := p.Login(user, pass); err != nil {
-		return refusedOrUnreachable("pop3", ep.Addr, user, conn.Explain(err))
+		return refusedOrUnreachable(clients.ProtocolPOP3, ep.Addr, user, conn.Explain(err))
 	}
 	_ = p.Quit(0)
 	return nil
 }
 
 func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
-	protocol := "smtp"
+	protocol := clients.ProtocolSMTP
 	if lmtp {
-		protocol = "lmtp"
+		protocol = clients.ProtocolLMTP
 	}
 	conn, stop, err := preflightDial(ctx, protocol, ep, base)
 	if err != nil {

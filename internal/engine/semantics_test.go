@@ -16,7 +16,7 @@ import (
 	"github.com/mailsim/mailsim/scenarios"
 )
 
-// The tests in this file pin the divergence semantics of DESIGN.md and
+// The tests in this file pin the divergence semantics of docs/report.md and
 // issue 6 on small deterministic scenarios run on the embedded server: what
 // IMAP everywhere, POP3 download-and-delete, POP3 leave-on-server and POP3
 // sending do to a user's devices, and that no mail is lost in any of them.

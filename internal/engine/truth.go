@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
@@ -69,7 +70,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 	run := func(name string, f func() error) error {
 		start := time.Now()
 		err := f()
-		rec.Command(clients.CommandEvent{Protocol: "imap", Command: name, Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
 	var boxes []*imap.ListData
@@ -123,7 +124,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 			}
 			var id string
 			for _, bs := range m.BodySection {
-				id = messageID(bs.Bytes)
+				id = mailgen.MessageID(bs.Bytes)
 			}
 			if id == "" || hasFlag(m.Flags, imap.FlagDeleted) {
 				continue
@@ -150,7 +151,7 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 // folderRole names a mailbox's role for storage figures: inbox, sent,
 // drafts, trash, junk, archive (by special-use attribute) or other.
 func folderRole(box *imap.ListData) string {
-	if box.Mailbox == "INBOX" {
+	if box.Mailbox == view.FolderInbox {
 		return "inbox"
 	}
 	for _, r := range []struct {
@@ -204,10 +205,10 @@ func (s *UserStorage) User(user string) (usage map[string]RoleUsage, ok bool) {
 func (t *IMAPTruth) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
 	addr := t.Endpoint.Addr
 	fail := func(what string, err error) (*imapclient.Client, error) {
-		rec.Login("imap", clients.LoginOutcome(err))
+		rec.Login(clients.ProtocolIMAP, clients.LoginOutcome(err))
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
-	conn, err := transport.Dial(ctx, transport.Config{Protocol: "imap", Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS})
+	conn, err := transport.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS})
 	if err != nil {
 		return fail("dial", err)
 	}
@@ -230,13 +231,13 @@ func (t *IMAPTruth) login(ctx context.Context, rec clients.Recorder, timeout tim
 	_ = conn.SetDeadline(deadline)
 	start := time.Now()
 	err = conn.Explain(transport.LoginIMAP(c, user, t.Password(user)))
-	rec.Command(clients.CommandEvent{Protocol: "imap", Command: "LOGIN", Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
+	rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: "LOGIN", Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
 	if err != nil {
 		stop()
 		_ = c.Close()
 		return fail("login "+user, err)
 	}
-	rec.Login("imap", clients.OutcomeOK)
+	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
 	return c, nil
 }
 

@@ -86,7 +86,7 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 
 func submitProtocol(ep Endpoints) string {
 	if ep.Submission.Addr != "" {
-		return "smtp"
+		return clients.ProtocolSMTP
 	}
 	return string(ep.Delivery.Protocol)
 }

@@ -175,6 +175,13 @@ func TestParseHeader(t *testing.T) {
 			Header{Subject: "a long subject", References: "<1@x> <2@x>"}, false},
 		{"mbox separator", "From a@b Mon Jan  8 09:57:00 2024\nFrom: A <a@b>\nTo: x@y, z@w\n", Header{From: "A <a@b>", To: []string{"x@y", "z@w"}}, false},
 		{"no blank line", "In-Reply-To: <p@q>", Header{InReplyTo: "<p@q>"}, false},
+		{"comma in a quoted name", "To: \"Doe, Jane\" <jane@x.test>, bob@y.test,\r\n carol@z.test (c, d)\r\n\r\n",
+			Header{To: []string{"jane@x.test", "bob@y.test", "carol@z.test"}}, false},
+		{"unparsable To kept whole", "To: undisclosed-recipients:;, <x\r\n\r\n",
+			Header{To: []string{"undisclosed-recipients:;, <x"}}, false},
+		{"message-id folded, case", "message-ID:\r\n <x@y>\r\nSubject: s\r\n\r\nMessage-ID: <body@z>\r\n",
+			Header{ID: "<x@y>", Subject: "s"}, false},
+		{"bad line after fields", "Subject: s\r\nnot a field\r\n\r\n", Header{}, true},
 		{"empty", "", Header{}, true},
 		{"garbage", "this is not a header\r\n", Header{}, true},
 		{"leading continuation", " x\r\nSubject: y\r\n", Header{}, true},
@@ -216,5 +223,84 @@ func BenchmarkNew(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.New(r, "a@example.com", []string{"b@example.com"}, 20_000, false, date)
+	}
+}
+
+func TestMessageID(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"full message", "From: a@b\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n", "<1@x>"},
+		{"LF only", "Message-Id: <2@x>\nSubject: s\n\n", "<2@x>"},
+		{"folded value", "Subject: s\r\nMessage-ID:\r\n\t<3@x>\r\n\r\n", "<3@x>"},
+		{"only in the body", "Subject: s\r\n\r\nMessage-ID: <body@x>\r\n", ""},
+		{"none", "Subject: s\r\n\r\n", ""},
+		{"empty", "", ""},
+		{"header block without blank line", "Message-ID: <4@x>", "<4@x>"},
+		{"fields before a broken line count", "Message-ID: <5@x>\r\nbroken line\r\n\r\n", "<5@x>"},
+		{"mbox separator", "From a@b Mon Jan  8 09:57:00 2024\nMessage-ID: <6@x>\n\n", "<6@x>"},
+		{"similar field name", "Message-IDs: <no@x>\r\nX-Message-ID: <no@y>\r\n\r\n", ""},
+		{"after a line longer than the read buffer", "Subject: " + strings.Repeat("x", 3*readBuffer) + "\r\nMessage-ID: <7@x>\r\n\r\n", "<7@x>"},
+		{"longer than the read buffer", "Message-ID: <" + strings.Repeat("y", 2*readBuffer) + "@x>\r\n\r\n", "<" + strings.Repeat("y", 2*readBuffer) + "@x>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MessageID([]byte(tc.in)); got != tc.want {
+				t.Errorf("MessageID = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParseHeader checks that the parsers never panic and agree: the
+// Message-ID ParseHeader finds is the one MessageID finds, and every To
+// element is non-empty and trimmed.
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range []string{
+		"Message-ID: <a@b>\r\nTo: \"x, y\" <x@y>, z@w\r\n\r\nbody",
+		"From a@b Mon Jan  8 09:57:00 2024\nFrom: A <a@b>\n",
+		" x\r\nSubject: y\r\n",
+		"Subject: a\r\n b\r\nReferences: <1@x>\r\n\t<2@x>\r\n\r\n",
+		"To: undisclosed-recipients:;\r\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	g := Generator{}
+	f.Add(g.New(rng(1), "a@example.com", []string{"b@example.com", "c@example.com"}, 3000, true, date).Raw)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		id := MessageID(raw)
+		h, err := ParseHeader(raw)
+		if err != nil {
+			return
+		}
+		if h.ID != id {
+			t.Errorf("ParseHeader ID %q, MessageID %q", h.ID, id)
+		}
+		for _, a := range h.To {
+			if a == "" || a != strings.TrimSpace(a) {
+				t.Errorf("To element %q", a)
+			}
+		}
+	})
+}
+
+func BenchmarkMessageID(b *testing.B) {
+	m := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date)
+	b.ReportAllocs()
+	for b.Loop() {
+		if MessageID(m.Raw) == "" {
+			b.Fatal("no Message-ID")
+		}
+	}
+}
+
+func BenchmarkParseHeader(b *testing.B) {
+	m := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseHeader(m.Raw); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -416,15 +416,6 @@ func (s *store) expungeLocked(mb *mailbox, drop func(*message) bool) []imap.UID 
 	return removed
 }
 
-// indexOfUID returns the index of uid in mb, or -1. u.mu must be held.
-func (mb *mailbox) indexOfUID(uid imap.UID) int {
-	i := sort.Search(len(mb.msgs), func(i int) bool { return mb.msgs[i].uid >= uid })
-	if i < len(mb.msgs) && mb.msgs[i].uid == uid {
-		return i
-	}
-	return -1
-}
-
 // newMessage parses raw (normalising line endings to CRLF) into a message
 // ready to append. flags may be nil.
 func newMessage(raw []byte, flags []imap.Flag, date time.Time) (*message, error) {

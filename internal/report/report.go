@@ -110,7 +110,7 @@ type Actions struct {
 }
 
 // Report is a finished run's report. Its JSON encoding is the JSON report
-// of SCENARIO.md (a contract) plus further fields.
+// contract of docs/report.md ("The report") plus further fields.
 type Report struct {
 	Scenario         string                 `json:"scenario"`
 	Seed             int64                  `json:"seed"`

@@ -96,7 +96,7 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 	return in
 }
 
-// The JSON report has every field of SCENARIO.md's contract.
+// The JSON report has every field of its contract (docs/report.md, "The report").
 func TestJSONContractKeys(t *testing.T) {
 	r := Build(sampleInput(t, "lost_messages == 0"))
 	var buf bytes.Buffer

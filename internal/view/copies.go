@@ -31,8 +31,8 @@ func Prefer(a, b Copy, trash string) bool {
 	if (a.Folder == trash) != (b.Folder == trash) {
 		return b.Folder == trash
 	}
-	if (a.Folder == "INBOX") != (b.Folder == "INBOX") {
-		return a.Folder == "INBOX"
+	if (a.Folder == FolderInbox) != (b.Folder == FolderInbox) {
+		return a.Folder == FolderInbox
 	}
 	if a.Folder != b.Folder {
 		return a.Folder < b.Folder

@@ -13,7 +13,7 @@ import (
 // Flags is a set of the message flags mailsim tracks for divergence.
 type Flags uint8
 
-// The flags that count for divergence (DESIGN.md, Divergence).
+// The flags that count for divergence (docs/report.md, Divergence).
 const (
 	Seen      Flags = 1 << iota // \Seen
 	Answered                    // \Answered
