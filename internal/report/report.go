@@ -217,6 +217,9 @@ type Validity struct {
 	OK bool `json:"ok"`
 	// Problems says what is wrong, one sentence each.
 	Problems []string `json:"problems"`
+	// DeviceProtocols are the protocols the run's devices use, whose
+	// logins the check expects (kept so that shard reports merge).
+	DeviceProtocols []string `json:"device_protocols,omitempty"`
 }
 
 // MaxUndelivered is the share of the injected deliveries that may fail
@@ -282,6 +285,10 @@ type FinalDivergence struct {
 	// ByReason counts each divergent message once, by the reason that
 	// explains it, "unexplained" included (docs/report.md).
 	ByReason map[string]int `json:"by_reason"`
+	// Users and ConvergedUsers are the numerator and denominator of
+	// UsersConvergedRatio, so that shard reports merge exactly.
+	Users          int `json:"users"`
+	ConvergedUsers int `json:"converged_users"`
 }
 
 // GroupDivergence is one group's divergence.
@@ -307,6 +314,9 @@ type Convergence struct {
 	Unconverged map[string]int `json:"unconverged"`
 	// Histogram counts the lags per bucket (upper bounds in LagBuckets).
 	Histogram []int `json:"histogram"`
+	// LagHistogram is the fine, mergeable histogram of the lags that
+	// "mailsim report merge" recomputes percentiles from (see LagHist).
+	LagHistogram LagHist `json:"lag_histogram,omitempty"`
 }
 
 // LagBuckets are the upper bounds, in simulated seconds, of the lag
@@ -330,6 +340,7 @@ type Group struct {
 	DivergentMessages   int                    `json:"divergent_messages"`
 	Ratio               float64                `json:"ratio"`
 	UsersConvergedRatio float64                `json:"users_converged_ratio"`
+	ConvergedUsers      int                    `json:"converged_users"`
 	ByDimension         Dimensions             `json:"by_dimension"`
 	Delivered           int                    `json:"delivered"`
 	Sent                int                    `json:"sent"`
@@ -404,7 +415,9 @@ func convergence(k audit.KindResult) Convergence {
 	for r, n := range k.Unconverged {
 		c.Unconverged[string(r)] = n
 	}
+	c.LagHistogram = LagHist{}
 	for _, l := range k.Lags {
+		c.LagHistogram.Add(l)
 		s := l.Seconds()
 		i := sort.SearchFloat64s(LagBuckets, s) // first bound >= s
 		c.Histogram[min(i, len(LagBuckets)-1)]++
@@ -441,6 +454,8 @@ func Build(in Input) *Report {
 				ByDimension:         dims(res.Overall.ByDimension),
 				Messages:            res.Overall.Union,
 				ByReason:            map[string]int{},
+				Users:               res.Overall.Users,
+				ConvergedUsers:      res.Overall.ConvergedUsers,
 			},
 			ByGroup: map[string]GroupDivergence{},
 		},
@@ -506,7 +521,7 @@ func Build(in Input) *Report {
 		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio()}
 		gr := Group{
 			Users: d.Users, Messages: d.Union, DivergentMessages: d.Divergent,
-			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ByDimension: dims(d.ByDimension),
+			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ConvergedUsers: d.ConvergedUsers, ByDimension: dims(d.ByDimension),
 			Delivered: g.Delivered, Sent: g.Sent, Lost: g.Lost, Convergence: map[string]Convergence{},
 		}
 		for k, kr := range g.Convergence {
@@ -532,7 +547,13 @@ func Build(in Input) *Report {
 // the injected deliveries not delivered, or no successful login for a
 // protocol the devices use, make them invalid.
 func validity(r *Report, in Input) Validity {
-	v := Validity{Enabled: !in.ValidityChecksOff, Problems: []string{}}
+	return checkValidity(r, !in.ValidityChecksOff, in.DeviceProtocols)
+}
+
+// checkValidity checks r's deliveries and logins; protocols are those the
+// devices use.
+func checkValidity(r *Report, enabled bool, protocols []string) Validity {
+	v := Validity{Enabled: enabled, Problems: []string{}}
 	if missing, injected := r.Messages.notDelivered(); injected > 0 && float64(missing) > MaxUndelivered*float64(injected) {
 		var why []string
 		for _, reason := range sortedKeys(r.Messages.DeliveryFailedByReason) {
@@ -544,10 +565,19 @@ func validity(r *Report, in Input) Validity {
 		v.Problems = append(v.Problems, fmt.Sprintf("%d of %d deliveries (%.1f%%) were not delivered (%s): more than %g%% of the injected mail",
 			missing, injected, 100*float64(missing)/float64(injected), strings.Join(why, ", "), 100*MaxUndelivered))
 	}
-	protos := slices.Clone(in.DeviceProtocols)
+	protos := slices.Clone(protocols)
 	slices.Sort(protos)
-	for _, p := range slices.Compact(protos) {
-		switch l := r.Load.Logins[p]; {
+	v.DeviceProtocols = slices.Compact(protos)
+	loginProblems(&v, r.Load.Logins)
+	v.OK = len(v.Problems) == 0
+	return v
+}
+
+// loginProblems adds a problem for every device protocol of v without a
+// successful login.
+func loginProblems(v *Validity, logins map[string]LoginStat) {
+	for _, p := range v.DeviceProtocols {
+		switch l := logins[p]; {
 		case l.OK > 0:
 		case l.Failed == 0:
 			v.Problems = append(v.Problems, fmt.Sprintf("no %s login was attempted, though devices use %s", p, p))
@@ -555,8 +585,6 @@ func validity(r *Report, in Input) Validity {
 			v.Problems = append(v.Problems, fmt.Sprintf("no successful %s login: all %d attempts failed", p, l.Failed))
 		}
 	}
-	v.OK = len(v.Problems) == 0
-	return v
 }
 
 // Valid reports whether the run's measurements count: true when they are
