@@ -522,7 +522,7 @@ func mergeCost(r *Report, shards []*Report) {
 	var allSim []float64
 	ref := ""
 	for _, s := range shards {
-		if s.Cost == nil {
+		if s.Cost == nil || s.Cost.All == nil || s.Cost.All.Users == 0 {
 			continue
 		}
 		ref = s.Cost.Reference
@@ -536,7 +536,8 @@ func mergeCost(r *Report, shards []*Report) {
 		var cs []*Cost
 		var sims []float64
 		for _, s := range shards {
-			if c := s.Groups[name].Cost; c != nil {
+			// A shard without users of the group has nothing to add.
+			if c := s.Groups[name].Cost; c != nil && c.Users > 0 {
 				cs = append(cs, c)
 				sims = append(sims, s.SimulatedSeconds)
 			}
