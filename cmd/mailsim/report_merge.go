@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,7 +96,7 @@ func writeOutputs(rep *report.Report, reportPath, htmlPath string, stdout, stder
 		write      func(io.Writer) error
 		what       string
 	}{
-		{"--report", reportPath, rep.WriteJSON, "JSON report"},
+		{"--report", reportPath, jsonWriter(rep, reportPath), "JSON report"},
 		{"--html", htmlPath, rep.WriteHTML, "HTML report"},
 	} {
 		if out.path == "" {
@@ -108,6 +110,28 @@ func writeOutputs(rep *report.Report, reportPath, htmlPath string, stdout, stder
 		}
 	}
 	return code
+}
+
+// jsonWriter writes rep's JSON report: indented in a file, on one line on
+// stdout ("-"), so that it is one line of a pod's log however the log
+// interleaves stderr (deploy/kubernetes/job.yaml greps it out).
+func jsonWriter(rep *report.Report, path string) func(io.Writer) error {
+	if path != "-" {
+		return rep.WriteJSON
+	}
+	return func(w io.Writer) error {
+		var buf bytes.Buffer
+		if err := rep.WriteJSON(&buf); err != nil {
+			return err
+		}
+		var line bytes.Buffer
+		if err := json.Compact(&line, buf.Bytes()); err != nil {
+			return fmt.Errorf("compact json: %w", err)
+		}
+		line.WriteByte('\n')
+		_, err := w.Write(line.Bytes())
+		return err
+	}
 }
 
 // writeOutput writes a report to path through writeFile, or to stdout when

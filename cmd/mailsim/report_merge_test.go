@@ -163,6 +163,9 @@ func TestReportMergeShards(t *testing.T) {
 		if res.code != exitOK || num(t, readReport(t, p), "users") != 6 {
 			t.Errorf("--report -: want the JSON report alone on stdout, got %s", res)
 		}
+		if lines := strings.Count(strings.TrimSpace(res.stdout), "\n"); lines != 0 || !strings.HasPrefix(res.stdout, `{"scenario"`) {
+			t.Errorf("--report -: the report is not one line starting {\"scenario\" (deploy/kubernetes/job.yaml greps for it): %d line breaks", lines)
+		}
 	})
 }
 
