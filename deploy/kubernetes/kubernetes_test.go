@@ -356,7 +356,7 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	sel := m.podMonitors[0].Spec.Selector.MatchLabels
 	for name, labels := range map[string]map[string]string{
-		"the shards":     m.jobs[0].Spec.Template.Labels,
+		"the shards":    m.jobs[0].Spec.Template.Labels,
 		"mailsim serve": m.deployments[0].Spec.Template.Labels,
 	} {
 		for k, v := range sel {
