@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,22 @@ func TestReportMergeShards(t *testing.T) {
 	}
 	if p := num(t, m, "convergence.deliver.p50_s"); !(p > 0) {
 		t.Errorf("merged deliver p50 %v, want a lag", p)
+	}
+	// Latency percentiles merge from the shards' histograms: between the
+	// shards' own, and not flagged as bounds.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range shards {
+		p := num(t, s, "commands.lmtp.DATA.p99_ms")
+		lo, hi = math.Min(lo, p), math.Max(hi, p)
+	}
+	if p := num(t, m, "commands.lmtp.DATA.p99_ms"); p < lo || p > hi {
+		t.Errorf("merged lmtp DATA p99 %v ms outside the shards' %v..%v", p, lo, hi)
+	}
+	if _, ok := field(m, "commands.lmtp.DATA.latency_histogram.buckets"); !ok {
+		t.Error("merged report has no latency_histogram")
+	}
+	if notes, _ := m["notes"].([]any); strings.Contains(fmt.Sprint(notes), "upper bound)") && strings.Contains(fmt.Sprint(notes), "latency") {
+		t.Errorf("latency percentiles flagged as bounds though every shard has histograms: %v", notes)
 	}
 	ths, _ := m["thresholds"].([]any)
 	if len(ths) != 2 {

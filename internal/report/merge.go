@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -120,7 +122,7 @@ func Merge(shards []*Report) (*Report, error) {
 	mergeCost(r, shards)
 	r.Timeline = mergeTimelines(shards, start)
 	if latencyMerged {
-		r.Notes = append(r.Notes, "command latency percentiles are the highest of the shards' (an upper bound): percentiles of different processes do not add")
+		r.Notes = append(r.Notes, "some command latency percentiles are the highest of the shards' (an upper bound): a shard report has no latency_histogram to merge")
 	}
 	if len(shards) > 1 {
 		r.Notes = append(r.Notes, "server.peak_connections and peak_connections_per_user are the sum of the shards' peaks: an upper bound, as shards peak at different moments")
@@ -229,9 +231,11 @@ func mergeMessages(m *Messages, s Messages) {
 	m.UsersUnchecked += s.UsersUnchecked
 }
 
-// mergeCommands adds src into dst: counts summed, each latency percentile
-// the highest of the two. It reports whether a command with a latency was
-// in both, so that a percentile is a bound rather than exact.
+// mergeCommands adds src into dst: counts summed, latency histograms
+// summed and their percentiles recomputed. Where a side has no histogram
+// (an older report), each percentile is the highest of the two; it
+// reports whether that happened to a command both sides ran, so that a
+// percentile is a bound rather than exact.
 func mergeCommands(dst, src CommandMap) bool {
 	bound := false
 	for p, cmds := range src {
@@ -240,14 +244,35 @@ func mergeCommands(dst, src CommandMap) bool {
 		}
 		for name, c := range cmds {
 			d, ok := dst[p][name]
-			if !ok {
+			if !ok || d.Count == 0 {
+				c.Count += d.Count
+				c.Errors += d.Errors
+				if c.Latency != nil {
+					c.Latency = &LatencyHist{Buckets: maps.Clone(c.Latency.Buckets), MaxMs: c.Latency.MaxMs}
+				}
 				dst[p][name] = c
 				continue
 			}
-			bound = bound || (d.Count > 0 && c.Count > 0)
 			d.Count += c.Count
 			d.Errors += c.Errors
-			d.P50ms, d.P95ms, d.P99ms = maxNum(d.P50ms, c.P50ms), maxNum(d.P95ms, c.P95ms), maxNum(d.P99ms, c.P99ms)
+			switch {
+			case d.Latency != nil && c.Latency != nil:
+				addCounts(d.Latency.Buckets, c.Latency.Buckets)
+				d.Latency.MaxMs = maxNum(d.Latency.MaxMs, c.Latency.MaxMs)
+				maxS := 0.0
+				if !d.Latency.MaxMs.Missing() {
+					maxS = float64(d.Latency.MaxMs) / 1000
+				}
+				if p50, p95, p99, ok := metrics.LatencyQuantiles(d.Latency.Buckets, maxS); ok {
+					d.P50ms, d.P95ms, d.P99ms = Num(p50*1000), Num(p95*1000), Num(p99*1000)
+					break
+				}
+				fallthrough
+			default:
+				bound = bound || (d.Count > c.Count && c.Count > 0)
+				d.Latency = nil
+				d.P50ms, d.P95ms, d.P99ms = maxNum(d.P50ms, c.P50ms), maxNum(d.P95ms, c.P95ms), maxNum(d.P99ms, c.P99ms)
+			}
 			dst[p][name] = d
 		}
 	}
@@ -414,7 +439,8 @@ func evaluateMerged(r *Report, shardResults []ThresholdResult) ([]ThresholdResul
 				tr.Note = err.Error()
 			}
 		}
-		if tr.Note == "" && (th.Metric == "p50" || th.Metric == "p95" || th.Metric == "p99") {
+		if c, ok := r.Commands[th.Protocol][th.Command]; tr.Note == "" && ok && c.Latency == nil &&
+			(th.Metric == "p50" || th.Metric == "p95" || th.Metric == "p99") {
 			tr.Note = "the highest of the shards' percentiles: an upper bound"
 		}
 		out = append(out, tr)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/metrics"
 )
 
 // shardPart is one shard's share of a synthetic population.
@@ -41,7 +42,11 @@ func randomParts(n int, seed uint64) []shardPart {
 		slices.Sort(p.lags)
 		p.changes = len(p.lags) + rng.IntN(5)
 		p.imap = LoginStat{OK: uint64(10 + rng.IntN(50)), Failed: uint64(rng.IntN(3))}
-		p.fetch = CommandStat{Count: uint64(100 + rng.IntN(1000)), Errors: uint64(rng.IntN(4)), P50: 0.001 * float64(i+1), P95: 0.002 * float64(i+1), P99: 0.004 * float64(i+1)}
+		p.fetch = CommandStat{Count: uint64(100 + rng.IntN(1000)), Errors: uint64(rng.IntN(4)), Buckets: map[int]uint64{}, Max: 30}
+		for range p.fetch.Count {
+			p.fetch.Buckets[600+i*20+rng.IntN(100)]++ // metrics/loghist.go's buckets of about 0.1 to 10 ms
+		}
+		p.fetch.P50, p.fetch.P95, p.fetch.P99, _ = metrics.LatencyQuantiles(p.fetch.Buckets, p.fetch.Max)
 		p.failed4xx = int64(rng.IntN(3))
 	}
 	return parts
@@ -54,7 +59,7 @@ func partsInput(t *testing.T, shard string, start time.Time, parts []shardPart, 
 	var users, conv, union, div, changes, attempted int
 	var lags []time.Duration
 	login := LoginStat{}
-	fetch := CommandStat{P50: math.NaN(), P95: math.NaN(), P99: math.NaN()}
+	fetch := CommandStat{Buckets: map[int]uint64{}}
 	var failed int64
 	for _, p := range parts {
 		users += p.users
@@ -67,11 +72,13 @@ func partsInput(t *testing.T, shard string, start time.Time, parts []shardPart, 
 		login.Failed += p.imap.Failed
 		fetch.Count += p.fetch.Count
 		fetch.Errors += p.fetch.Errors
-		fetch.P50, fetch.P95, fetch.P99 = p.fetch.P50, p.fetch.P95, p.fetch.P99
+		addCounts(fetch.Buckets, p.fetch.Buckets)
+		fetch.Max = math.Max(fetch.Max, p.fetch.Max)
 		failed += p.failed4xx
 		attempted += 100
 	}
 	slices.Sort(lags)
+	fetch.P50, fetch.P95, fetch.P99, _ = metrics.LatencyQuantiles(fetch.Buckets, fetch.Max)
 	kr := audit.KindResult{Changes: changes, Converged: len(lags), Lags: lags, Unconverged: map[audit.Reason]int{audit.ReasonNotSyncedYet: changes - len(lags)}}
 	d := audit.Divergence{Users: users, ConvergedUsers: conv, Union: union, Divergent: div, ByDimension: audit.Dimensions{Presence: div}}
 	in := Input{
@@ -113,7 +120,7 @@ func roundTrip(t *testing.T, r *Report) *Report {
 // the whole population built at once: counts and ratios exactly,
 // convergence percentiles within LagHist's 1.1%, thresholds alike.
 func TestMergeEqualsWhole(t *testing.T) {
-	exprs := []string{"divergence_ratio < 10%", "users_converged_ratio{group=g} > 0.5", "convergence_p99{change=deliver} < 60s",
+	exprs := []string{"p95(imap.FETCH) < 2ms", "divergence_ratio < 10%", "users_converged_ratio{group=g} > 0.5", "convergence_p99{change=deliver} < 60s",
 		"convergence_p50 < 5s", "error_rate < 1%", "delivery_failure_rate < 1%", "lost_messages == 0"}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, n := range []int{1, 2, 3, 7} {
@@ -186,6 +193,18 @@ func TestMergeEqualsWhole(t *testing.T) {
 			} {
 				if q.got.Missing() || math.Abs(float64(q.got/q.want)-1) > 0.011 {
 					t.Errorf("%s: merged %v, whole %v: beyond 1.1%%", q.name, q.got, q.want)
+				}
+			}
+			for _, q := range []struct {
+				name      string
+				got, want Num
+			}{
+				{"FETCH p50", m.Commands["imap"]["FETCH"].P50ms, whole.Commands["imap"]["FETCH"].P50ms},
+				{"FETCH p95", m.Commands["imap"]["FETCH"].P95ms, whole.Commands["imap"]["FETCH"].P95ms},
+				{"FETCH p99", m.Commands["imap"]["FETCH"].P99ms, whole.Commands["imap"]["FETCH"].P99ms},
+			} {
+				if q.got != q.want {
+					t.Errorf("%s: merged %v ms, whole %v ms: the histograms merge exactly", q.name, q.got, q.want)
 				}
 			}
 			if len(m.Thresholds) != len(whole.Thresholds) {
@@ -297,5 +316,34 @@ func TestLagHistQuantile(t *testing.T) {
 	}
 	if h.Add(0); h[0] != 1 {
 		t.Errorf("a zero lag is not in bucket 0: %v", h[0])
+	}
+}
+
+// TestMergeLatencyWithoutHistogram: a shard report without latency
+// histograms (an older mailsim) still merges; its command percentiles are
+// then the shards' highest, and the report and the threshold say they are
+// an upper bound.
+func TestMergeLatencyWithoutHistogram(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	parts := randomParts(2, 5)
+	exprs := []string{"p99(imap.FETCH) < 1s"}
+	a := Build(partsInput(t, "1/2", start, parts[:1], exprs))
+	b := Build(partsInput(t, "2/2", start, parts[1:], exprs))
+	c := b.Commands["imap"]["FETCH"]
+	c.Latency = nil
+	b.Commands["imap"]["FETCH"] = c
+	m, err := Merge([]*Report{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.Commands["imap"]["FETCH"]
+	if want := max(a.Commands["imap"]["FETCH"].P99ms, c.P99ms); got.P99ms != want || got.Latency != nil {
+		t.Errorf("p99 %v ms (histogram %v), want the highest of the shards' %v ms and no histogram", got.P99ms, got.Latency, want)
+	}
+	if !slices.ContainsFunc(m.Notes, func(n string) bool { return strings.Contains(n, "upper bound") }) {
+		t.Errorf("no note says the latency percentiles are bounds: %q", m.Notes)
+	}
+	if th := m.Thresholds[0]; !strings.Contains(th.Note, "upper bound") {
+		t.Errorf("threshold %+v does not say its value is a bound", th)
 	}
 }

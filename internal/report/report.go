@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -18,6 +19,10 @@ import (
 type CommandStat struct {
 	Count, Errors uint64
 	P50, P95, P99 float64
+	// Buckets and Max (seconds) are the latency histogram behind the
+	// percentiles (metrics.CommandStats); nil when unknown.
+	Buckets map[int]uint64
+	Max     float64
 }
 
 // ByteStat counts bytes read (In) and written (Out) by the clients.
@@ -266,6 +271,20 @@ type Command struct {
 	P50ms  Num    `json:"p50_ms"`
 	P95ms  Num    `json:"p95_ms"`
 	P99ms  Num    `json:"p99_ms"`
+	// Latency is the histogram behind the percentiles, for "mailsim
+	// report merge"; absent when unknown.
+	Latency *LatencyHist `json:"latency_histogram,omitempty"`
+}
+
+// LatencyHist is a command's latency histogram in the JSON report: the
+// counts per bucket of metrics' log-linear histogram (bucket index →
+// count; metrics/loghist.go: each bucket within 1.6% of its values) and the
+// largest latency. Histograms of shards add bucket by bucket, and their
+// percentiles (metrics.LatencyQuantiles) are then those one process would
+// have reported.
+type LatencyHist struct {
+	Buckets map[int]uint64 `json:"buckets"`
+	MaxMs   Num            `json:"max_ms"`
 }
 
 // Dimensions counts divergent messages per dimension.
@@ -373,7 +392,11 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 	for p, cmds := range in {
 		m := map[string]Command{}
 		for c, s := range cmds {
-			m[c] = Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			cmd := Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			if len(s.Buckets) > 0 {
+				cmd.Latency = &LatencyHist{Buckets: maps.Clone(s.Buckets), MaxMs: ms(s.Max, s.Count)}
+			}
+			m[c] = cmd
 		}
 		out[p] = m
 	}
