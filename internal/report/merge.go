@@ -574,22 +574,7 @@ func mergeCost(r *Report, shards []*Report) {
 			r.Groups[name] = g
 		}
 	}
-	r.Cost = &CostSection{All: mergeCosts(all, allSim), Reference: ref, Ratios: map[string]map[string]Num{}}
-	refCost := r.Groups[ref].Cost
-	for name, g := range r.Groups {
-		if g.Cost == nil {
-			continue
-		}
-		ratios := map[string]Num{}
-		for _, h := range CostHeadlines {
-			num, den := g.Cost.headline(h), refCost.Headline(h)
-			ratios[h] = NaN()
-			if !den.Missing() && !num.Missing() && den != 0 {
-				ratios[h] = num / den
-			}
-		}
-		r.Cost.Ratios[name] = ratios
-	}
+	r.Cost = &CostSection{All: mergeCosts(all, allSim), Reference: ref, Ratios: costRatios(r.Groups, ref)}
 }
 
 // mergeCosts merges the costs of one group (or of all users) of several

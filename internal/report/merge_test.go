@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/metrics"
 )
 
@@ -96,6 +97,20 @@ func partsInput(t *testing.T, shard string, start time.Time, parts []shardPart, 
 		Deliveries:      DeliveryCounts{Attempted: int64(attempted), Failed: map[string]int64{"4xx": failed}},
 		DeviceProtocols: []string{"imap"},
 	}
+	// Each part's cost meters: figures proportional to its users, plus
+	// storage per group.
+	tot := cost.Totals{Group: "g", Protocols: map[string]cost.ProtocolTotals{}}
+	st := StorageStat{Messages: map[string]int64{}, Bytes: map[string]int64{}}
+	for _, p := range parts {
+		sumTotals(&tot, cost.Totals{Group: "g", Deliveries: uint64(p.changes), PeakConnections: p.users,
+			Protocols: map[string]cost.ProtocolTotals{"imap": {Commands: p.fetch.Count, BytesIn: int64(p.union) << 10,
+				ConnectionSeconds: float64(p.users) * 1800, Logins: p.imap.OK + p.imap.Failed}}})
+		st.Bytes["inbox"] += int64(p.union) << 12
+		st.Messages["inbox"] += int64(p.union)
+		st.StartBytes += int64(p.users) << 10
+	}
+	in.Cost = CostInput{Groups: []cost.Totals{tot}, Order: []string{"g"}, Users: map[string]int{"g": users},
+		Storage: map[string]StorageStat{"g": st}, ServerSeconds: map[string]float64{"g": float64(users) / 10}}
 	for _, e := range exprs {
 		in.Thresholds = append(in.Thresholds, mustThreshold(t, e))
 	}
@@ -176,9 +191,15 @@ func TestMergeEqualsWhole(t *testing.T) {
 				{"group ratio", m.Divergence.ByGroup["g"].Ratio, whole.Divergence.ByGroup["g"].Ratio},
 				{"group users converged", m.Groups["g"].UsersConvergedRatio, whole.Groups["g"].UsersConvergedRatio},
 				{"error rate", float64(m.Load.ErrorRate), float64(whole.Load.ErrorRate)},
+				{"commands per user-day", m.Groups["g"].Cost.CommandsPerUserDay["total"], whole.Groups["g"].Cost.CommandsPerUserDay["total"]},
+				{"imap bytes in per user-day", m.Cost.All.BytesPerUserDay["imap"].In, whole.Cost.All.BytesPerUserDay["imap"].In},
+				{"connection seconds per user-day", m.Groups["g"].Cost.ConnectionSecondsPerUserDay["total"], whole.Groups["g"].Cost.ConnectionSecondsPerUserDay["total"]},
+				{"stored bytes per user", m.Groups["g"].Cost.StoredBytesPerUser["total"], whole.Groups["g"].Cost.StoredBytesPerUser["total"]},
+				{"storage growth per user-day", float64(m.Groups["g"].Cost.StoredBytesGrowthPerUserDay), float64(whole.Groups["g"].Cost.StoredBytesGrowthPerUserDay)},
+				{"server seconds per user-day", float64(m.Groups["g"].Cost.ServerSecondsPerUserDay), float64(whole.Groups["g"].Cost.ServerSecondsPerUserDay)},
 			}
 			for _, c := range floats {
-				if math.Abs(c.got-c.want) > 1e-12 {
+				if math.Abs(c.got-c.want) > 1e-9*math.Max(1, math.Abs(c.want)) || math.IsNaN(c.got) != math.IsNaN(c.want) {
 					t.Errorf("%s: merged %v, whole %v", c.name, c.got, c.want)
 				}
 			}
