@@ -368,3 +368,40 @@ func TestMergeLatencyWithoutHistogram(t *testing.T) {
 		t.Errorf("threshold %+v does not say its value is a bound", th)
 	}
 }
+
+// TestMergeTimelines: the shards' samples land on one wall clock (a shard
+// that started later is shifted), and each merged sample sums the shards'
+// latest rates and connections and weighs divergence by users.
+func TestMergeTimelines(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	shard := func(offset time.Duration, users int, rate, div float64) *Report {
+		r := &Report{StartedAt: start.Add(offset), Groups: map[string]Group{"g": {Users: users}}}
+		for i := range 3 {
+			r.Timeline = append(r.Timeline, SampleJSON{WallSeconds: float64(10 * i), SimulatedSeconds: float64(600 * i),
+				CommandsPerSecond: map[string]float64{"imap": rate}, DivergenceByGroup: map[string]float64{"g": div},
+				P99ByProtocol: map[string]float64{"imap": rate / 1000}, Connections: users})
+		}
+		return r
+	}
+	a, b := shard(0, 1, 10, 0.0), shard(5*time.Second, 3, 20, 0.4)
+	tl := mergeTimelines([]*Report{a, b}, start)
+	if len(tl) != 6 {
+		t.Fatalf("%d samples, want 6", len(tl))
+	}
+	wantAt := []float64{0, 5, 10, 15, 20, 25}
+	for i, s := range tl {
+		if s.WallSeconds != wantAt[i] {
+			t.Errorf("sample %d at %v s, want %v", i, s.WallSeconds, wantAt[i])
+		}
+	}
+	first, last := tl[0], tl[5]
+	if first.CommandsPerSecond["imap"] != 10 || first.Connections != 1 {
+		t.Errorf("first sample %+v: only shard a had started", first)
+	}
+	if last.CommandsPerSecond["imap"] != 30 || last.Connections != 4 || last.P99ByProtocol["imap"] != 0.02 {
+		t.Errorf("last sample %+v: want rates and connections summed, p99 the highest", last)
+	}
+	if d := last.DivergenceByGroup["g"]; math.Abs(d-0.3) > 1e-12 {
+		t.Errorf("divergence %v, want (1×0 + 3×0.4)/4 = 0.3", d)
+	}
+}
