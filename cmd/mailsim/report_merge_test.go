@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -242,4 +243,76 @@ func TestRunStartAt(t *testing.T) {
 			t.Errorf("want the JSON report on stdout and the summary on stderr, got %s", res)
 		}
 	})
+}
+
+// TestReportMergeIndexedJob runs the flow of deploy/kubernetes/job.yaml
+// with real processes: three mailsim processes with --shards 3 and
+// $JOB_COMPLETION_INDEX 0..2 against one mailsim serve, each printing its
+// report on stdout (--report -, stdout and stderr in one stream as
+// kubectl logs shows them); the report lines grepped out of the logs merge
+// into the whole population.
+func TestReportMergeIndexedJob(t *testing.T) {
+	bin := buildMailsim(t)
+	target := startServe(t, 6)
+	dir := t.TempDir()
+	startAt := time.Now().Add(2 * time.Second).Format(time.RFC3339)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*exitLimit)
+	defer cancel()
+	type out struct {
+		log  []byte
+		err  error
+		code int
+	}
+	outs := make([]out, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.CommandContext(ctx, bin, "run", "quickstart", "--target", target, "--shards", "3",
+				"--start-at", startAt, "--duration", "3s", "--settle", "3s", "--report", "-", "--quiet")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
+			outs[i].log, outs[i].err = cmd.CombinedOutput() // one stream, as a pod's log
+			outs[i].code = cmd.ProcessState.ExitCode()
+		}()
+	}
+	wg.Wait()
+	var paths []string
+	users := 0.0
+	for i, o := range outs {
+		if o.code != exitOK && o.code != exitThresholds {
+			t.Fatalf("shard index %d: exit %d (%v):\n%s", i, o.code, o.err, o.log)
+		}
+		var line string
+		for _, l := range strings.Split(string(o.log), "\n") {
+			if strings.HasPrefix(l, `{"scenario"`) {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Fatalf("shard index %d: no report line in its log:\n%s", i, o.log)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
+		if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rep := readReport(t, p)
+		if v, _ := field(rep, "shard"); v != fmt.Sprintf("%d/3", i+1) {
+			t.Errorf("JOB_COMPLETION_INDEX=%d ran shard %v", i, v)
+		}
+		users += num(t, rep, "users")
+		paths = append(paths, p)
+	}
+	all := filepath.Join(dir, "all.json")
+	res := mailsim(append([]string{"report", "merge", "--report", all}, paths...)...)
+	if res.code != exitOK {
+		t.Fatalf("report merge: %s", res)
+	}
+	m := readReport(t, all)
+	if u := num(t, m, "users"); u != users || u != 6 {
+		t.Errorf("merged users %v, shards' sum %v, want 6", u, users)
+	}
+	if v := num(t, m, "messages.lost"); v != 0 {
+		t.Errorf("merged lost %v, want 0", v)
+	}
 }
