@@ -379,40 +379,13 @@ func mergeSettle(m *Settle, s Settle) {
 }
 
 func mergeLoad(shards []*Report, cmds CommandMap, wall float64) Load {
-	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{}}
-	for p, m := range cmds {
-		var n uint64
-		for _, c := range m {
-			n += c.Count
-			l.Errors += c.Errors
-		}
-		l.Commands += n
-		if wall > 0 {
-			l.CommandsPerSecond[p] = float64(n) / wall
-		}
-	}
+	var bytes []map[string]ByteStat
+	var logins []map[string]LoginStat
 	for _, s := range shards {
-		for p, b := range s.Load.Bytes {
-			cur := l.Bytes[p]
-			l.Bytes[p] = ByteStat{In: cur.In + b.In, Out: cur.Out + b.Out}
-		}
-		for p, ls := range s.Load.Logins {
-			cur := l.Logins[p]
-			cur.OK += ls.OK
-			cur.Failed += ls.Failed
-			if len(ls.FailedBy) > 0 {
-				if cur.FailedBy == nil {
-					cur.FailedBy = map[string]uint64{}
-				}
-				addCounts(cur.FailedBy, ls.FailedBy)
-			}
-			l.Logins[p] = cur
-			l.LoginAttempts += ls.OK + ls.Failed
-			l.LoginFailures += ls.Failed
-		}
+		bytes = append(bytes, s.Load.Bytes)
+		logins = append(logins, s.Load.Logins)
 	}
-	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
-	return l
+	return sumLoad(cmds, wall, bytes, logins)
 }
 
 // evaluateMerged re-evaluates the thresholds on the merged report;

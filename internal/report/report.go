@@ -623,6 +623,12 @@ func errorRate(failed, operations uint64) Num {
 }
 
 func load(in Input, cmds CommandMap) Load {
+	return sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins})
+}
+
+// sumLoad is the load of cmds over wall seconds, with the bytes and logins
+// of one run or of several shards summed.
+func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat) Load {
 	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{}}
 	for p, m := range cmds {
 		var n uint64
@@ -631,17 +637,31 @@ func load(in Input, cmds CommandMap) Load {
 			l.Errors += c.Errors
 		}
 		l.Commands += n
-		if in.Wall > 0 {
-			l.CommandsPerSecond[p] = float64(n) / in.Wall.Seconds()
+		if wall > 0 {
+			l.CommandsPerSecond[p] = float64(n) / wall
 		}
 	}
-	for p, b := range in.Bytes {
-		l.Bytes[p] = b
+	for _, bm := range bytes {
+		for p, b := range bm {
+			cur := l.Bytes[p]
+			l.Bytes[p] = ByteStat{In: cur.In + b.In, Out: cur.Out + b.Out}
+		}
 	}
-	for p, s := range in.Logins {
-		l.Logins[p] = s
-		l.LoginAttempts += s.OK + s.Failed
-		l.LoginFailures += s.Failed
+	for _, lm := range logins {
+		for p, s := range lm {
+			cur := l.Logins[p]
+			cur.OK += s.OK
+			cur.Failed += s.Failed
+			for outcome, n := range s.FailedBy {
+				if cur.FailedBy == nil {
+					cur.FailedBy = map[string]uint64{}
+				}
+				cur.FailedBy[outcome] += n
+			}
+			l.Logins[p] = cur
+			l.LoginAttempts += s.OK + s.Failed
+			l.LoginFailures += s.Failed
+		}
 	}
 	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
 	return l
