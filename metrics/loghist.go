@@ -91,23 +91,59 @@ func (h *logHist) stats() CommandStats {
 	if total == 0 {
 		return s
 	}
+	s.Buckets = make(map[int]uint64)
+	for i, n := range counts {
+		if n > 0 {
+			s.Buckets[i] = n
+		}
+	}
+	s.P50, s.P95, s.P99 = latencyQuantiles(counts[:], total, s.Max)
+	return s
+}
+
+// latencyQuantiles returns the 0.50, 0.95 and 0.99 quantiles in seconds of
+// total latencies counted per logHist bucket, none above max (seconds; 0:
+// unknown).
+func latencyQuantiles(counts []uint64, total uint64, max float64) (p50, p95, p99 float64) {
 	qs := [3]float64{0.50, 0.95, 0.99}
 	var out [3]float64
 	var cum uint64
 	q := 0
-	for i := 0; i < logHistBuckets && q < len(qs); i++ {
+	for i := 0; i < len(counts) && q < len(qs); i++ {
 		cum += counts[i]
 		for q < len(qs) && float64(cum) >= qs[q]*float64(total) && cum > 0 {
 			out[q] = logHistMid(i) / 1e9
 			q++
 		}
 	}
-	s.P50, s.P95, s.P99 = out[0], out[1], out[2]
-	if s.Max > 0 {
+	if max > 0 {
 		// A bucket's midpoint can exceed the largest value seen.
-		s.P50, s.P95, s.P99 = min(s.P50, s.Max), min(s.P95, s.Max), min(s.P99, s.Max)
+		out = [3]float64{min(out[0], max), min(out[1], max), min(out[2], max)}
 	}
-	return s
+	return out[0], out[1], out[2]
+}
+
+// LatencyQuantiles returns the p50, p95 and p99 latencies in seconds of
+// the per-bucket counts of CommandStats.Buckets, none above max (seconds;
+// 0: unknown) — what one process that had counted them all would report:
+// the counts of several processes add bucket by bucket (mailsim report
+// merge). ok is false when the buckets are empty or not ones of this
+// histogram.
+func LatencyQuantiles(buckets map[int]uint64, max float64) (p50, p95, p99 float64, ok bool) {
+	counts := make([]uint64, logHistBuckets)
+	var total uint64
+	for i, n := range buckets {
+		if i < 0 || i >= logHistBuckets {
+			return 0, 0, 0, false
+		}
+		counts[i] += n
+		total += n
+	}
+	if total == 0 {
+		return 0, 0, 0, false
+	}
+	p50, p95, p99 = latencyQuantiles(counts, total, max)
+	return p50, p95, p99, true
 }
 
 // CommandStats summarises the commands of one protocol and command name.
@@ -124,4 +160,9 @@ type CommandStats struct {
 	Sum float64
 	// Max is the largest latency in seconds.
 	Max float64
+	// Buckets counts the latencies per bucket of the log-linear
+	// histogram behind the percentiles (bucket index → count, empty
+	// buckets left out), so that the figures of several processes merge
+	// exactly (LatencyQuantiles); nil without commands.
+	Buckets map[int]uint64
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -80,7 +81,42 @@ func TestLogHistPercentiles(t *testing.T) {
 
 func TestLogHistEmpty(t *testing.T) {
 	var h logHist
-	if s := h.stats(); s != (CommandStats{}) {
+	if s := h.stats(); !reflect.DeepEqual(s, CommandStats{}) {
 		t.Errorf("stats of empty histogram = %+v, want zero", s)
+	}
+}
+
+// TestLatencyQuantilesMerge: the bucket counts of histograms that each saw
+// part of the latencies, added, give the percentiles of one histogram that
+// saw them all — what "mailsim report merge" relies on.
+func TestLatencyQuantilesMerge(t *testing.T) {
+	var whole logHist
+	parts := make([]logHist, 3)
+	for i := range 3000 {
+		d := time.Duration(1+(i*7919)%100000) * time.Microsecond * time.Duration(1+i%3)
+		whole.observe(d, false)
+		parts[i%3].observe(d, false)
+	}
+	sum := map[int]uint64{}
+	var max float64
+	for i := range parts {
+		s := parts[i].stats()
+		for b, n := range s.Buckets {
+			sum[b] += n
+		}
+		max = math.Max(max, s.Max)
+	}
+	w := whole.stats()
+	p50, p95, p99, ok := LatencyQuantiles(sum, max)
+	if !ok || p50 != w.P50 || p95 != w.P95 || p99 != w.P99 {
+		t.Errorf("merged %v %v %v (ok %v), one histogram %v %v %v", p50, p95, p99, ok, w.P50, w.P95, w.P99)
+	}
+	if p := parts[2].stats(); p.P50 == w.P50 {
+		t.Fatal("test setup: a part has the whole's median, the merge is not exercised")
+	}
+	for _, bad := range []map[int]uint64{nil, {}, {-1: 3}, {logHistBuckets: 1}} {
+		if _, _, _, ok := LatencyQuantiles(bad, 0); ok {
+			t.Errorf("LatencyQuantiles(%v) ok", bad)
+		}
 	}
 }

@@ -9,6 +9,7 @@
 //	mailsim validate FILE|NAME         check a scenario and print its plan
 //	mailsim serve [flags]              run the embedded mail server alone
 //	mailsim plan REPORT.json --users N project a finished run to N users
+//	mailsim report merge SHARD.json... merge the reports of a run's shards
 //	mailsim version                    print the version
 package main
 
@@ -44,6 +45,7 @@ Usage:
   mailsim validate FILE|NAME          check a scenario and print its resolved plan
   mailsim serve [flags]               run the embedded mail server alone
   mailsim plan REPORT.json --users N  project a finished run to N users
+  mailsim report merge SHARD.json...  merge the shards' reports into one (--report, --html)
   mailsim version                     print the version
 
 Run "mailsim COMMAND --help" for the flags of a command.
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "plan":
 		return cmdPlan(args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mailsim %s\n", version)
 		return exitOK

@@ -40,6 +40,35 @@ type runFlags struct {
 	verbose     bool
 	// targetPath names a target file replacing the scenario's target.
 	targetPath string
+	// startAt is the wall-clock instant the run starts at; zero: at once.
+	startAt time.Time
+}
+
+// startAtSlack is how far in the past --start-at may be: a shard that
+// comes up a little late starts at once rather than failing.
+const startAtSlack = 5 * time.Second
+
+// startAtFlag parses --start-at (RFC 3339; "" for no wait) into *t.
+type startAtFlag struct{ t *time.Time }
+
+func (f startAtFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f startAtFlag) Set(s string) error {
+	if s == "" {
+		*f.t = time.Time{}
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("want an RFC 3339 time such as 2026-01-02T15:04:05Z: %w", err)
+	}
+	*f.t = t
+	return nil
 }
 
 // cmdRun implements "mailsim run FILE|NAME".
@@ -55,17 +84,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the run (e.g. 127.0.0.1:9464)")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the run so the last values are scraped (0 to skip)")
 	fs.StringVar(&f.pushgateway, "pushgateway", "", "push the final mailsim_* values to this Prometheus Pushgateway URL (job \"mailsim\"), for short runs")
-	fs.StringVar(&f.reportPath, "report", "", "write the JSON report to this file")
+	fs.StringVar(&f.reportPath, "report", "", "write the JSON report to this file (- for stdout; the summary then goes to stderr)")
 	fs.StringVar(&f.htmlPath, "html", "", "write the HTML report to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
+	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mailsim run: want exactly one scenario file or name; shipped:", scenarios.Shipped())
+		return exitScenario
+	}
+	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {
+		fmt.Fprintf(stderr, "mailsim run: --start-at %s is %s in the past (more than %s): set a later time\n",
+			f.startAt.Format(time.RFC3339), late.Round(time.Second), startAtSlack)
 		return exitScenario
 	}
 	plan, err := f.plan(pos[0])
@@ -194,6 +229,10 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer tgt.close()
+	if !waitStart(ctx, f.startAt, stderr) {
+		fmt.Fprintln(stderr, "mailsim run: aborted while waiting for --start-at")
+		return exitFailure
+	}
 
 	var settle *time.Duration
 	if f.settle >= 0 {
@@ -207,29 +246,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		return code
 	}
 	runErr, rep := er.err, er.rep
-	if err := rep.WriteSummary(stdout); err != nil {
-		fmt.Fprintf(stderr, "mailsim run: summary: %v\n", err)
-	}
-	code = exitOK
-	if len(rep.Failed()) > 0 || !rep.Valid() {
-		code = exitThresholds
-	}
-	if f.reportPath != "" {
-		if err := writeFile(f.reportPath, rep.WriteJSON); err != nil {
-			fmt.Fprintf(stderr, "mailsim run: --report: %v\n", err)
-			code = exitFailure
-		} else {
-			fmt.Fprintf(stderr, "JSON report: %s\n", f.reportPath)
-		}
-	}
-	if f.htmlPath != "" {
-		if err := writeFile(f.htmlPath, rep.WriteHTML); err != nil {
-			fmt.Fprintf(stderr, "mailsim run: --html: %v\n", err)
-			code = exitFailure
-		} else {
-			fmt.Fprintf(stderr, "HTML report: %s\n", f.htmlPath)
-		}
-	}
+	code = writeOutputs(rep, f.reportPath, f.htmlPath, stdout, stderr, "run")
 	if runErr != nil && code == exitOK {
 		code = exitFailure
 	}
@@ -251,6 +268,24 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		t.Stop()
 	}
 	return code
+}
+
+// waitStart waits until start (nothing when it is zero or past); false
+// when ctx ended first (^C).
+func waitStart(ctx context.Context, start time.Time, stderr io.Writer) bool {
+	d := time.Until(start)
+	if start.IsZero() || d <= 0 {
+		return ctx.Err() == nil
+	}
+	fmt.Fprintf(stderr, "waiting until %s (--start-at, %s)\n", start.Format(time.RFC3339), d.Round(time.Second))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // execution is what one engine run needs beyond its plan.

@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"internal/cost":     {"clients"},
 	"internal/capacity": {},
 	"internal/report": {
-		"scenarios", "internal/audit", "internal/capacity", "internal/cost",
+		"scenarios", "internal/audit", "internal/capacity", "internal/cost", "metrics",
 	},
 	"metrics":              {"clients"},
 	"internal/view":        {},
@@ -48,6 +48,7 @@ var allowed = map[string][]string{
 	"internal/archtest":    {},
 	"dashboards":           {},
 	"deploy":               {},
+	"deploy/kubernetes":    {},
 }
 
 // forbidden are import paths a package must not reach even indirectly,

@@ -316,8 +316,15 @@ func buildCost(r *Report, in CostInput, simSeconds float64) {
 		ref = names[0]
 	}
 	r.Cost.Reference = ref
-	refCost := r.Groups[ref].Cost
-	for name, g := range r.Groups {
+	r.Cost.Ratios = costRatios(r.Groups, ref)
+}
+
+// costRatios divides each group's headline figures by those of the
+// reference group ref (NaN where either is unknown or the reference's is 0).
+func costRatios(groups map[string]Group, ref string) map[string]map[string]Num {
+	out := map[string]map[string]Num{}
+	refCost := groups[ref].Cost
+	for name, g := range groups {
 		if g.Cost == nil {
 			continue
 		}
@@ -330,8 +337,9 @@ func buildCost(r *Report, in CostInput, simSeconds float64) {
 				ratios[h] = NaN()
 			}
 		}
-		r.Cost.Ratios[name] = ratios
+		out[name] = ratios
 	}
+	return out
 }
 
 // costLabels name the headline figures in the summary and the HTML report.

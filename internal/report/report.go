@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -18,6 +19,10 @@ import (
 type CommandStat struct {
 	Count, Errors uint64
 	P50, P95, P99 float64
+	// Buckets and Max (seconds) are the latency histogram behind the
+	// percentiles (metrics.CommandStats); nil when unknown.
+	Buckets map[int]uint64
+	Max     float64
 }
 
 // ByteStat counts bytes read (In) and written (Out) by the clients.
@@ -217,6 +222,9 @@ type Validity struct {
 	OK bool `json:"ok"`
 	// Problems says what is wrong, one sentence each.
 	Problems []string `json:"problems"`
+	// DeviceProtocols are the protocols the run's devices use, whose
+	// logins the check expects (kept so that shard reports merge).
+	DeviceProtocols []string `json:"device_protocols,omitempty"`
 }
 
 // MaxUndelivered is the share of the injected deliveries that may fail
@@ -263,6 +271,20 @@ type Command struct {
 	P50ms  Num    `json:"p50_ms"`
 	P95ms  Num    `json:"p95_ms"`
 	P99ms  Num    `json:"p99_ms"`
+	// Latency is the histogram behind the percentiles, for "mailsim
+	// report merge"; absent when unknown.
+	Latency *LatencyHist `json:"latency_histogram,omitempty"`
+}
+
+// LatencyHist is a command's latency histogram in the JSON report: the
+// counts per bucket of metrics' log-linear histogram (bucket index →
+// count; metrics/loghist.go: each bucket within 1.6% of its values) and the
+// largest latency. Histograms of shards add bucket by bucket, and their
+// percentiles (metrics.LatencyQuantiles) are then those one process would
+// have reported.
+type LatencyHist struct {
+	Buckets map[int]uint64 `json:"buckets"`
+	MaxMs   Num            `json:"max_ms"`
 }
 
 // Dimensions counts divergent messages per dimension.
@@ -282,6 +304,10 @@ type FinalDivergence struct {
 	// ByReason counts each divergent message once, by the reason that
 	// explains it, "unexplained" included (docs/report.md).
 	ByReason map[string]int `json:"by_reason"`
+	// Users and ConvergedUsers are the numerator and denominator of
+	// UsersConvergedRatio, so that shard reports merge exactly.
+	Users          int `json:"users"`
+	ConvergedUsers int `json:"converged_users"`
 }
 
 // GroupDivergence is one group's divergence.
@@ -307,6 +333,9 @@ type Convergence struct {
 	Unconverged map[string]int `json:"unconverged"`
 	// Histogram counts the lags per bucket (upper bounds in LagBuckets).
 	Histogram []int `json:"histogram"`
+	// LagHistogram is the fine, mergeable histogram of the lags that
+	// "mailsim report merge" recomputes percentiles from (see LagHist).
+	LagHistogram LagHist `json:"lag_histogram,omitempty"`
 }
 
 // LagBuckets are the upper bounds, in simulated seconds, of the lag
@@ -330,6 +359,7 @@ type Group struct {
 	DivergentMessages   int                    `json:"divergent_messages"`
 	Ratio               float64                `json:"ratio"`
 	UsersConvergedRatio float64                `json:"users_converged_ratio"`
+	ConvergedUsers      int                    `json:"converged_users"`
 	ByDimension         Dimensions             `json:"by_dimension"`
 	Delivered           int                    `json:"delivered"`
 	Sent                int                    `json:"sent"`
@@ -362,7 +392,11 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 	for p, cmds := range in {
 		m := map[string]Command{}
 		for c, s := range cmds {
-			m[c] = Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			cmd := Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			if len(s.Buckets) > 0 {
+				cmd.Latency = &LatencyHist{Buckets: maps.Clone(s.Buckets), MaxMs: ms(s.Max, s.Count)}
+			}
+			m[c] = cmd
 		}
 		out[p] = m
 	}
@@ -404,7 +438,9 @@ func convergence(k audit.KindResult) Convergence {
 	for r, n := range k.Unconverged {
 		c.Unconverged[string(r)] = n
 	}
+	c.LagHistogram = LagHist{}
 	for _, l := range k.Lags {
+		c.LagHistogram.Add(l)
 		s := l.Seconds()
 		i := sort.SearchFloat64s(LagBuckets, s) // first bound >= s
 		c.Histogram[min(i, len(LagBuckets)-1)]++
@@ -441,6 +477,8 @@ func Build(in Input) *Report {
 				ByDimension:         dims(res.Overall.ByDimension),
 				Messages:            res.Overall.Union,
 				ByReason:            map[string]int{},
+				Users:               res.Overall.Users,
+				ConvergedUsers:      res.Overall.ConvergedUsers,
 			},
 			ByGroup: map[string]GroupDivergence{},
 		},
@@ -506,7 +544,7 @@ func Build(in Input) *Report {
 		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio()}
 		gr := Group{
 			Users: d.Users, Messages: d.Union, DivergentMessages: d.Divergent,
-			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ByDimension: dims(d.ByDimension),
+			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ConvergedUsers: d.ConvergedUsers, ByDimension: dims(d.ByDimension),
 			Delivered: g.Delivered, Sent: g.Sent, Lost: g.Lost, Convergence: map[string]Convergence{},
 		}
 		for k, kr := range g.Convergence {
@@ -532,7 +570,13 @@ func Build(in Input) *Report {
 // the injected deliveries not delivered, or no successful login for a
 // protocol the devices use, make them invalid.
 func validity(r *Report, in Input) Validity {
-	v := Validity{Enabled: !in.ValidityChecksOff, Problems: []string{}}
+	return checkValidity(r, !in.ValidityChecksOff, in.DeviceProtocols)
+}
+
+// checkValidity checks r's deliveries and logins; protocols are those the
+// devices use.
+func checkValidity(r *Report, enabled bool, protocols []string) Validity {
+	v := Validity{Enabled: enabled, Problems: []string{}}
 	if missing, injected := r.Messages.notDelivered(); injected > 0 && float64(missing) > MaxUndelivered*float64(injected) {
 		var why []string
 		for _, reason := range sortedKeys(r.Messages.DeliveryFailedByReason) {
@@ -544,10 +588,19 @@ func validity(r *Report, in Input) Validity {
 		v.Problems = append(v.Problems, fmt.Sprintf("%d of %d deliveries (%.1f%%) were not delivered (%s): more than %g%% of the injected mail",
 			missing, injected, 100*float64(missing)/float64(injected), strings.Join(why, ", "), 100*MaxUndelivered))
 	}
-	protos := slices.Clone(in.DeviceProtocols)
+	protos := slices.Clone(protocols)
 	slices.Sort(protos)
-	for _, p := range slices.Compact(protos) {
-		switch l := r.Load.Logins[p]; {
+	v.DeviceProtocols = slices.Compact(protos)
+	loginProblems(&v, r.Load.Logins)
+	v.OK = len(v.Problems) == 0
+	return v
+}
+
+// loginProblems adds a problem for every device protocol of v without a
+// successful login.
+func loginProblems(v *Validity, logins map[string]LoginStat) {
+	for _, p := range v.DeviceProtocols {
+		switch l := logins[p]; {
 		case l.OK > 0:
 		case l.Failed == 0:
 			v.Problems = append(v.Problems, fmt.Sprintf("no %s login was attempted, though devices use %s", p, p))
@@ -555,8 +608,6 @@ func validity(r *Report, in Input) Validity {
 			v.Problems = append(v.Problems, fmt.Sprintf("no successful %s login: all %d attempts failed", p, l.Failed))
 		}
 	}
-	v.OK = len(v.Problems) == 0
-	return v
 }
 
 // Valid reports whether the run's measurements count: true when they are
@@ -572,6 +623,12 @@ func errorRate(failed, operations uint64) Num {
 }
 
 func load(in Input, cmds CommandMap) Load {
+	return sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins})
+}
+
+// sumLoad is the load of cmds over wall seconds, with the bytes and logins
+// of one run or of several shards summed.
+func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat) Load {
 	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{}}
 	for p, m := range cmds {
 		var n uint64
@@ -580,17 +637,31 @@ func load(in Input, cmds CommandMap) Load {
 			l.Errors += c.Errors
 		}
 		l.Commands += n
-		if in.Wall > 0 {
-			l.CommandsPerSecond[p] = float64(n) / in.Wall.Seconds()
+		if wall > 0 {
+			l.CommandsPerSecond[p] = float64(n) / wall
 		}
 	}
-	for p, b := range in.Bytes {
-		l.Bytes[p] = b
+	for _, bm := range bytes {
+		for p, b := range bm {
+			cur := l.Bytes[p]
+			l.Bytes[p] = ByteStat{In: cur.In + b.In, Out: cur.Out + b.Out}
+		}
 	}
-	for p, s := range in.Logins {
-		l.Logins[p] = s
-		l.LoginAttempts += s.OK + s.Failed
-		l.LoginFailures += s.Failed
+	for _, lm := range logins {
+		for p, s := range lm {
+			cur := l.Logins[p]
+			cur.OK += s.OK
+			cur.Failed += s.Failed
+			for outcome, n := range s.FailedBy {
+				if cur.FailedBy == nil {
+					cur.FailedBy = map[string]uint64{}
+				}
+				cur.FailedBy[outcome] += n
+			}
+			l.Logins[p] = cur
+			l.LoginAttempts += s.OK + s.Failed
+			l.LoginFailures += s.Failed
+		}
 	}
 	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
 	return l

@@ -1,0 +1,619 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// Bounds of the example lists of a merged report.
+const (
+	maxMergedLost        = audit.MaxLostListed
+	maxMergedUnexplained = 20
+)
+
+// Merge combines the reports of every shard of one run ("mailsim run
+// --shard i/n") into the report of the whole population: counts summed,
+// ratios recomputed from the summed numerators and denominators,
+// convergence percentiles recomputed from the merged lag histograms, the
+// timelines aligned on the wall clock and the thresholds re-evaluated on
+// the merged numbers. Figures that cannot be merged exactly (command
+// latency percentiles, peaks) are bounds, and the report's notes say so
+// (docs/distributed.md). It refuses reports of different scenarios, seeds
+// or shard counts, duplicate shards and missing ones.
+func Merge(shards []*Report) (*Report, error) {
+	if err := checkShards(shards); err != nil {
+		return nil, err
+	}
+	first := shards[0]
+	start := first.StartedAt
+	end := time.Time{}
+	for _, s := range shards {
+		if s.StartedAt.Before(start) {
+			start = s.StartedAt
+		}
+		if e := s.StartedAt.Add(seconds(s.WallSeconds)); e.After(end) {
+			end = e
+		}
+	}
+	r := &Report{
+		Scenario:         first.Scenario,
+		Seed:             first.Seed,
+		Shard:            "1/1",
+		StartedAt:        start,
+		WallSeconds:      end.Sub(start).Seconds(),
+		DevicesByProfile: map[string]int{},
+		Messages:         Messages{ServerChecked: true, DeliveryFailedByReason: map[string]int64{}},
+		Commands:         CommandMap{},
+		AuditorCommands:  CommandMap{},
+		Divergence:       Divergence{Final: FinalDivergence{ByReason: map[string]int{}}, ByGroup: map[string]GroupDivergence{}},
+		Convergence:      map[string]Convergence{},
+		Groups:           map[string]Group{},
+		Settle:           Settle{Until: first.Settle.Until},
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("merged from %d shard reports (mailsim report merge)", len(shards)))
+	validityOn := true
+	var protocols []string
+	latencyMerged := false
+	for _, s := range shards {
+		r.SimulatedSeconds = math.Max(r.SimulatedSeconds, s.SimulatedSeconds)
+		r.Users += s.Users
+		r.Devices += s.Devices
+		addCounts(r.DevicesByProfile, s.DevicesByProfile)
+		mergeMessages(&r.Messages, s.Messages)
+		latencyMerged = mergeCommands(r.Commands, s.Commands) || latencyMerged
+		mergeCommands(r.AuditorCommands, s.AuditorCommands)
+		mergeFinal(&r.Divergence.Final, s.Divergence.Final, s.Users)
+		for k, c := range s.Convergence {
+			r.Convergence[k] = mergeConvergence(r.Convergence[k], c)
+		}
+		for name, g := range s.Groups {
+			r.Groups[name] = mergeGroup(r.Groups[name], g)
+		}
+		r.Server.StoredMessages += s.Server.StoredMessages
+		r.Server.StoredBytes += s.Server.StoredBytes
+		r.Server.StoredMessagesStart += s.Server.StoredMessagesStart
+		r.Server.StoredBytesStart += s.Server.StoredBytesStart
+		r.Server.PeakConnections += s.Server.PeakConnections
+		r.Actions.Done += s.Actions.Done
+		r.Actions.Failed += s.Actions.Failed
+		r.Actions.Dropped += s.Actions.Dropped
+		mergeSettle(&r.Settle, s.Settle)
+		r.UnconvergedExamples = append(r.UnconvergedExamples, s.UnconvergedExamples...)
+		r.UnexplainedExamples = append(r.UnexplainedExamples, s.UnexplainedExamples...)
+		validityOn = validityOn && s.Validity.Enabled
+		protocols = append(protocols, s.Validity.DeviceProtocols...)
+		for _, n := range s.Notes {
+			r.Notes = append(r.Notes, "shard "+s.Shard+": "+n)
+		}
+	}
+	if r.UnconvergedExamples == nil {
+		r.UnconvergedExamples = []UnconvergedExample{}
+	}
+	if r.UnexplainedExamples == nil {
+		r.UnexplainedExamples = []UnexplainedExample{}
+	}
+	if len(r.UnexplainedExamples) > maxMergedUnexplained {
+		r.UnexplainedExamples = r.UnexplainedExamples[:maxMergedUnexplained]
+	}
+	if len(r.Messages.LostIDs) > maxMergedLost {
+		r.Messages.LostIDs = r.Messages.LostIDs[:maxMergedLost]
+	}
+	r.Commands = withProtocols(r.Commands)
+	fin := &r.Divergence.Final
+	fin.Ratio = ratioOf(fin.DivergentMessages, fin.Messages)
+	fin.UsersConvergedRatio = convergedRatio(fin.ConvergedUsers, fin.Users)
+	for name, g := range r.Groups {
+		g.Ratio = ratioOf(g.DivergentMessages, g.Messages)
+		g.UsersConvergedRatio = convergedRatio(g.ConvergedUsers, g.Users)
+		r.Groups[name] = g
+		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: g.Ratio, UsersConvergedRatio: g.UsersConvergedRatio}
+	}
+	r.Load = mergeLoad(shards, r.Commands, r.WallSeconds)
+	mergeCost(r, shards)
+	r.Timeline = mergeTimelines(shards, start)
+	if latencyMerged {
+		r.Notes = append(r.Notes, "some command latency percentiles are the highest of the shards' (an upper bound): a shard report has no latency_histogram to merge")
+	}
+	if len(shards) > 1 {
+		r.Notes = append(r.Notes, "server.peak_connections and peak_connections_per_user are the sum of the shards' peaks: an upper bound, as shards peak at different moments")
+	}
+	if n := r.Divergence.Final.ByReason[string(audit.ReasonUnexplained)]; n > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
+	}
+	ths, err := evaluateMerged(r, first.Thresholds)
+	if err != nil {
+		return nil, err
+	}
+	r.Thresholds = ths
+	r.Validity = checkValidity(r, validityOn, protocols)
+	return r, nil
+}
+
+// checkShards refuses shard reports that are not every shard of one run.
+func checkShards(shards []*Report) error {
+	if len(shards) == 0 {
+		return errors.New("merge: no shard reports")
+	}
+	first := shards[0]
+	seen := map[int]bool{}
+	count := 0
+	var errs []error
+	for i, s := range shards {
+		sh, err := scenarios.ParseShard(s.Shard)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("report %d: shard %q: %w", i+1, s.Shard, err))
+			continue
+		}
+		switch {
+		case s.Scenario != first.Scenario:
+			errs = append(errs, fmt.Errorf("shard %s is of scenario %q, shard %s of %q", s.Shard, s.Scenario, first.Shard, first.Scenario))
+		case s.Seed != first.Seed:
+			errs = append(errs, fmt.Errorf("shard %s has seed %d, shard %s seed %d: different populations", s.Shard, s.Seed, first.Shard, first.Seed))
+		case count != 0 && sh.Count != count:
+			errs = append(errs, fmt.Errorf("shard %s is one of %d shards, the others of %d", s.Shard, sh.Count, count))
+		case seen[sh.Index]:
+			errs = append(errs, fmt.Errorf("shard %s given twice", s.Shard))
+		case !slices.Equal(exprs(s.Thresholds), exprs(first.Thresholds)):
+			errs = append(errs, fmt.Errorf("shard %s has other thresholds than shard %s", s.Shard, first.Shard))
+		}
+		if count == 0 {
+			count = sh.Count
+		}
+		seen[sh.Index] = true
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("merge: %w", errors.Join(errs...))
+	}
+	var missing []string
+	for i := 1; i <= count; i++ {
+		if !seen[i] {
+			missing = append(missing, fmt.Sprintf("%d/%d", i, count))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("merge: missing shard %s: the merged report would not cover the whole population", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func exprs(ths []ThresholdResult) []string {
+	out := make([]string, len(ths))
+	for i, t := range ths {
+		out[i] = t.Expr
+	}
+	return out
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func ratioOf(n, d int) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// convergedRatio is audit.Divergence.UsersConvergedRatio: 1 without users.
+func convergedRatio(converged, users int) float64 {
+	if users == 0 {
+		return 1
+	}
+	return float64(converged) / float64(users)
+}
+
+func addCounts[K comparable, V int | int64 | uint64](dst, src map[K]V) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+func mergeMessages(m *Messages, s Messages) {
+	m.Delivered += s.Delivered
+	m.Sent += s.Sent
+	m.Lost += s.Lost
+	m.LostIDs = append(m.LostIDs, s.LostIDs...)
+	m.ServerChecked = m.ServerChecked && s.ServerChecked
+	m.DeliveryAttempted += s.DeliveryAttempted
+	m.DeliveryFailed += s.DeliveryFailed
+	addCounts(m.DeliveryFailedByReason, s.DeliveryFailedByReason)
+	m.DeliveryRetries += s.DeliveryRetries
+	m.DeliveryAbandoned += s.DeliveryAbandoned
+	m.UsersUnchecked += s.UsersUnchecked
+}
+
+// mergeCommands adds src into dst: counts summed, latency histograms
+// summed and their percentiles recomputed. Where a side has no histogram
+// (an older report), each percentile is the highest of the two; it
+// reports whether that happened to a command both sides ran, so that a
+// percentile is a bound rather than exact.
+func mergeCommands(dst, src CommandMap) bool {
+	bound := false
+	for p, cmds := range src {
+		if dst[p] == nil {
+			dst[p] = map[string]Command{}
+		}
+		for name, c := range cmds {
+			d, ok := dst[p][name]
+			if !ok || d.Count == 0 {
+				c.Count += d.Count
+				c.Errors += d.Errors
+				if c.Latency != nil {
+					c.Latency = &LatencyHist{Buckets: maps.Clone(c.Latency.Buckets), MaxMs: c.Latency.MaxMs}
+				}
+				dst[p][name] = c
+				continue
+			}
+			d.Count += c.Count
+			d.Errors += c.Errors
+			switch {
+			case d.Latency != nil && c.Latency != nil:
+				addCounts(d.Latency.Buckets, c.Latency.Buckets)
+				d.Latency.MaxMs = maxNum(d.Latency.MaxMs, c.Latency.MaxMs)
+				maxS := 0.0
+				if !d.Latency.MaxMs.Missing() {
+					maxS = float64(d.Latency.MaxMs) / 1000
+				}
+				if p50, p95, p99, ok := metrics.LatencyQuantiles(d.Latency.Buckets, maxS); ok {
+					d.P50ms, d.P95ms, d.P99ms = Num(p50*1000), Num(p95*1000), Num(p99*1000)
+					break
+				}
+				fallthrough
+			default:
+				bound = bound || (d.Count > c.Count && c.Count > 0)
+				d.Latency = nil
+				d.P50ms, d.P95ms, d.P99ms = maxNum(d.P50ms, c.P50ms), maxNum(d.P95ms, c.P95ms), maxNum(d.P99ms, c.P99ms)
+			}
+			dst[p][name] = d
+		}
+	}
+	return bound
+}
+
+// maxNum is the larger of a and b, the other when one is missing.
+func maxNum(a, b Num) Num {
+	switch {
+	case a.Missing():
+		return b
+	case b.Missing():
+		return a
+	}
+	return max(a, b)
+}
+
+func addDims(a *Dimensions, b Dimensions) {
+	a.Presence += b.Presence
+	a.Folder += b.Folder
+	a.Flags += b.Flags
+}
+
+// mergeFinal adds s into f; reports older than the users fields recover
+// the converged users from the ratio (exact: a ratio of small integers).
+func mergeFinal(f *FinalDivergence, s FinalDivergence, users int) {
+	if s.Users == 0 && users > 0 {
+		s.Users = users
+		s.ConvergedUsers = int(math.Round(s.UsersConvergedRatio * float64(users)))
+	}
+	f.DivergentMessages += s.DivergentMessages
+	f.Messages += s.Messages
+	f.Users += s.Users
+	f.ConvergedUsers += s.ConvergedUsers
+	addDims(&f.ByDimension, s.ByDimension)
+	addCounts(f.ByReason, s.ByReason)
+}
+
+func mergeGroup(g, s Group) Group {
+	if s.ConvergedUsers == 0 && s.UsersConvergedRatio > 0 {
+		s.ConvergedUsers = int(math.Round(s.UsersConvergedRatio * float64(s.Users)))
+	}
+	g.Users += s.Users
+	g.Messages += s.Messages
+	g.DivergentMessages += s.DivergentMessages
+	g.ConvergedUsers += s.ConvergedUsers
+	addDims(&g.ByDimension, s.ByDimension)
+	g.Delivered += s.Delivered
+	g.Sent += s.Sent
+	g.Lost += s.Lost
+	if g.Convergence == nil {
+		g.Convergence = map[string]Convergence{}
+	}
+	for k, c := range s.Convergence {
+		g.Convergence[k] = mergeConvergence(g.Convergence[k], c)
+	}
+	// Cost is merged by mergeCost, over every shard at once.
+	g.Cost = nil
+	return g
+}
+
+// mergeConvergence adds s into c and recomputes the percentiles from the
+// merged lag histogram (within 1.1%, LagHist).
+func mergeConvergence(c, s Convergence) Convergence {
+	if c.Unconverged == nil {
+		c.Unconverged = map[string]int{}
+		c.LagHistogram = LagHist{}
+	}
+	c.Changes += s.Changes
+	c.Converged += s.Converged
+	addCounts(c.Unconverged, s.Unconverged)
+	if len(c.Histogram) < len(s.Histogram) {
+		c.Histogram = append(c.Histogram, make([]int, len(s.Histogram)-len(c.Histogram))...)
+	}
+	for i, n := range s.Histogram {
+		c.Histogram[i] += n
+	}
+	c.LagHistogram.Merge(s.LagHistogram)
+	q := func(p float64) Num {
+		// A report without lag_histogram (older mailsim) leaves the
+		// percentiles unknown rather than wrong.
+		if c.LagHistogram.Count() != c.Converged {
+			return NaN()
+		}
+		v, ok := c.LagHistogram.Quantile(p)
+		if !ok {
+			return NaN()
+		}
+		return Num(v)
+	}
+	c.P50s, c.P95s, c.P99s = q(0.50), q(0.95), q(0.99)
+	return c
+}
+
+// mergeSettle keeps the longest settle phase and the worst way it ended.
+func mergeSettle(m *Settle, s Settle) {
+	m.MaxSeconds = math.Max(m.MaxSeconds, s.MaxSeconds)
+	m.WallSeconds = math.Max(m.WallSeconds, s.WallSeconds)
+	m.ChangesWaiting += s.ChangesWaiting
+	rank := map[string]int{"": 0, "none": 1, "timer": 2, "synced": 2, "max": 3, "aborted": 4}
+	if rank[s.Ended] > rank[m.Ended] || m.Ended == "" {
+		m.Ended = s.Ended
+	}
+}
+
+func mergeLoad(shards []*Report, cmds CommandMap, wall float64) Load {
+	var bytes []map[string]ByteStat
+	var logins []map[string]LoginStat
+	for _, s := range shards {
+		bytes = append(bytes, s.Load.Bytes)
+		logins = append(logins, s.Load.Logins)
+	}
+	return sumLoad(cmds, wall, bytes, logins)
+}
+
+// evaluateMerged re-evaluates the thresholds on the merged report;
+// convergence percentiles come from the merged lag histograms.
+func evaluateMerged(r *Report, shardResults []ThresholdResult) ([]ThresholdResult, error) {
+	out := make([]ThresholdResult, 0, len(shardResults))
+	for _, sr := range shardResults {
+		th, err := scenarios.ParseThreshold(sr.Expr, nil)
+		if err != nil {
+			return nil, fmt.Errorf("merge: threshold %q: %w", sr.Expr, err)
+		}
+		var v Num
+		var note string
+		switch th.Metric {
+		case "convergence_p50", "convergence_p99":
+			v, note = mergedConvergenceValue(r, th)
+		default:
+			v, note = value(r, audit.Result{}, th)
+		}
+		tr := ThresholdResult{Expr: th.Expr, Value: v, Note: note}
+		if !v.Missing() {
+			tr.OK, err = compare(float64(v), th.Op, th.Value)
+			if err != nil {
+				tr.Note = err.Error()
+			}
+		}
+		if c, ok := r.Commands[th.Protocol][th.Command]; tr.Note == "" && ok && c.Latency == nil &&
+			(th.Metric == "p50" || th.Metric == "p95" || th.Metric == "p99") {
+			tr.Note = "the highest of the shards' percentiles: an upper bound"
+		}
+		out = append(out, tr)
+	}
+	return out, nil
+}
+
+// mergedConvergenceValue is a convergence percentile threshold's value
+// from the merged lag histograms, of one change kind or all.
+func mergedConvergenceValue(r *Report, th scenarios.Threshold) (Num, string) {
+	q := 0.5
+	if th.Metric == "convergence_p99" {
+		q = 0.99
+	}
+	h := LagHist{}
+	k, one := th.Labels["change"]
+	for kind, c := range r.Convergence {
+		if !one || kind == k {
+			if c.LagHistogram.Count() != c.Converged {
+				return NaN(), fmt.Sprintf("a shard report has no lag_histogram for %s changes", kind)
+			}
+			h.Merge(c.LagHistogram)
+		}
+	}
+	v, ok := h.Quantile(q)
+	if !ok {
+		if one {
+			return NaN(), fmt.Sprintf("no %s change converged", k)
+		}
+		return NaN(), "no change converged"
+	}
+	return Num(v), ""
+}
+
+// mergeTimelines aligns the shards' timelines on the wall clock (each
+// sample at its shard's start plus its offset) and, at every sample time,
+// sums the shards' latest figures: rates, connections and storage add,
+// p99 is the highest, and a group's divergence ratio is the mean of the
+// shards' weighted by the group's users in each (an approximation: the
+// exact ratio weighs by messages, which samples do not carry).
+func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
+	type point struct {
+		at    float64
+		shard int
+		s     SampleJSON
+	}
+	var pts []point
+	for i, s := range shards {
+		off := s.StartedAt.Sub(start).Seconds()
+		for _, smp := range s.Timeline {
+			pts = append(pts, point{at: off + smp.WallSeconds, shard: i, s: smp})
+		}
+	}
+	sort.SliceStable(pts, func(a, b int) bool { return pts[a].at < pts[b].at })
+	stride := 1
+	for len(pts)/stride > DefaultMaxSamples {
+		stride *= 2
+	}
+	latest := make([]*SampleJSON, len(shards))
+	out := []SampleJSON{}
+	for i, p := range pts {
+		latest[p.shard] = &pts[i].s
+		if i%stride != 0 && i != len(pts)-1 {
+			continue
+		}
+		m := SampleJSON{WallSeconds: p.at, DivergenceByGroup: map[string]float64{}, CommandsPerSecond: map[string]float64{}, P99ByProtocol: map[string]float64{}}
+		weights := map[string]float64{}
+		for si, l := range latest {
+			if l == nil {
+				continue
+			}
+			m.SimulatedSeconds = math.Max(m.SimulatedSeconds, l.SimulatedSeconds)
+			m.StoredMessages += l.StoredMessages
+			m.StoredBytes += l.StoredBytes
+			m.Connections += l.Connections
+			for k, v := range l.CommandsPerSecond {
+				m.CommandsPerSecond[k] += v
+			}
+			for k, v := range l.P99ByProtocol {
+				m.P99ByProtocol[k] = math.Max(m.P99ByProtocol[k], v)
+			}
+			for g, v := range l.DivergenceByGroup {
+				w := float64(shards[si].Groups[g].Users)
+				m.DivergenceByGroup[g] += v * w
+				weights[g] += w
+			}
+		}
+		for g, w := range weights {
+			if w > 0 {
+				m.DivergenceByGroup[g] /= w
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// mergeCost recomputes each group's cost per user and the cost section
+// from the shards' costs: a per-user-day figure times users times
+// simulated days is a shard's total, so the merged figure is the sum of
+// the totals over the sum of user-days; per-user figures weigh by users.
+// A figure unknown in one shard is unknown in the merge.
+func mergeCost(r *Report, shards []*Report) {
+	var all []*Cost
+	var allSim []float64
+	ref := ""
+	for _, s := range shards {
+		if s.Cost == nil || s.Cost.All == nil || s.Cost.All.Users == 0 {
+			continue
+		}
+		ref = s.Cost.Reference
+		all = append(all, s.Cost.All)
+		allSim = append(allSim, s.SimulatedSeconds)
+	}
+	if len(all) == 0 {
+		return
+	}
+	for name := range r.Groups {
+		var cs []*Cost
+		var sims []float64
+		for _, s := range shards {
+			// A shard without users of the group has nothing to add.
+			if c := s.Groups[name].Cost; c != nil && c.Users > 0 {
+				cs = append(cs, c)
+				sims = append(sims, s.SimulatedSeconds)
+			}
+		}
+		if len(cs) > 0 {
+			g := r.Groups[name]
+			g.Cost = mergeCosts(cs, sims)
+			r.Groups[name] = g
+		}
+	}
+	r.Cost = &CostSection{All: mergeCosts(all, allSim), Reference: ref, Ratios: costRatios(r.Groups, ref)}
+}
+
+// mergeCosts merges the costs of one group (or of all users) of several
+// shards, sims their simulated seconds.
+func mergeCosts(cs []*Cost, sims []float64) *Cost {
+	m := &Cost{CommandsPerUserDay: map[string]float64{}, BytesPerUserDay: map[string]ByteRate{},
+		ConnectionSecondsPerUserDay: map[string]float64{}, LoginsPerUserDay: map[string]float64{}}
+	var userDays, users float64
+	for i, c := range cs {
+		m.Users += c.Users
+		userDays += float64(c.Users) * sims[i]
+		users += float64(c.Users)
+	}
+	if userDays == 0 {
+		m.StoredBytesGrowthPerUserDay, m.ServerSecondsPerUserDay = NaN(), NaN()
+		m.Notes = []string{"no users or no simulated time: nothing to divide by"}
+		return m
+	}
+	storage := true
+	growth, server := Num(0), Num(0)
+	for i, c := range cs {
+		w := float64(c.Users) * sims[i] / userDays // share of the user-days
+		u := float64(c.Users) / users              // share of the users
+		for k, v := range c.CommandsPerUserDay {
+			m.CommandsPerUserDay[k] += v * w
+		}
+		for k, v := range c.ConnectionSecondsPerUserDay {
+			m.ConnectionSecondsPerUserDay[k] += v * w
+		}
+		for k, v := range c.LoginsPerUserDay {
+			m.LoginsPerUserDay[k] += v * w
+		}
+		for k, v := range c.BytesPerUserDay {
+			cur := m.BytesPerUserDay[k]
+			m.BytesPerUserDay[k] = ByteRate{In: cur.In + v.In*w, Out: cur.Out + v.Out*w}
+		}
+		m.PeakConnectionsPerUser += c.PeakConnectionsPerUser * u
+		growth += c.StoredBytesGrowthPerUserDay * Num(w)
+		server += c.ServerSecondsPerUserDay * Num(w)
+		if c.StoredBytesPerUser == nil {
+			storage = false
+		}
+		for _, n := range c.Notes {
+			if !contains(m.Notes, n) {
+				m.Notes = append(m.Notes, n)
+			}
+		}
+	}
+	m.StoredBytesGrowthPerUserDay, m.ServerSecondsPerUserDay = growth, server
+	if m.StoredBytesGrowthPerUserDay.Missing() {
+		m.StoredBytesGrowthPerUserDay = NaN()
+	}
+	if m.ServerSecondsPerUserDay.Missing() {
+		m.ServerSecondsPerUserDay = NaN()
+	}
+	if storage {
+		m.StoredBytesPerUser, m.StoredMessagesPerUser = map[string]float64{}, map[string]float64{}
+		for _, c := range cs {
+			u := float64(c.Users) / users
+			for k, v := range c.StoredBytesPerUser {
+				m.StoredBytesPerUser[k] += v * u
+			}
+			for k, v := range c.StoredMessagesPerUser {
+				m.StoredMessagesPerUser[k] += v * u
+			}
+		}
+	}
+	return m
+}
