@@ -41,8 +41,13 @@ type imapSession struct {
 	// adapted caches adaptFetch's results for the profile's fetch items.
 	adapted map[*imap.FetchOptions]*imap.FetchOptions
 	// dead is set when the connection was closed under a running command
-	// because the device is stopping: its failures are not recorded.
+	// because the device is stopping: its failures are not recorded, but
+	// for a command cut after shutdownGrace (graceExpired), a timeout.
 	dead atomic.Bool
+	// graceExpired is set with dead when the connection was closed because
+	// a command outlived shutdownGrace after the device was told to stop
+	// (not when the stop closed a connection still dialing).
+	graceExpired atomic.Bool
 }
 
 // poke signals an unsolicited mailbox change without blocking.
@@ -73,10 +78,12 @@ func (s *imapSession) do(name string, f func() error) error {
 	start := time.Now()
 	err := s.conn.Explain(f())
 	if err != nil && s.dead.Load() {
-		// The device stopped, and the server had not answered within
-		// shutdownGrace after that: an unanswered command, counted as a
-		// timeout (docs/report.md, Outcomes), never silently dropped.
-		record(s.d.rec, "imap", name, start, context.DeadlineExceeded)
+		if s.graceExpired.Load() {
+			// The device stopped, and the server had not answered within
+			// shutdownGrace after that: an unanswered command, counted as
+			// a timeout (docs/report.md, Outcomes), never silently dropped.
+			record(s.d.rec, "imap", name, start, context.DeadlineExceeded)
+		}
 		s.broken = true
 		return fmt.Errorf("imap %s %s: unanswered when the device stopped: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
 	}

@@ -78,6 +78,7 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 		select {
 		case <-finished:
 		case <-t.C:
+			s.graceExpired.Store(true)
 			s.dead.Store(true)
 			_ = s.conn.Close()
 		}

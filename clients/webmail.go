@@ -87,6 +87,7 @@ func (d *imapDevice) pageLoad(ctx context.Context, fn func(s *imapSession) error
 		select {
 		case <-finished:
 		case <-t.C:
+			s.graceExpired.Store(true)
 			s.dead.Store(true)
 			_ = s.conn.Close()
 		}
