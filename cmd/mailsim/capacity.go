@@ -29,12 +29,13 @@ type capacityFlags struct {
 	quiet, verbose                   bool
 	startUsers, maxUsers             int
 	step, settle                     time.Duration
+	profile                          profileFlags
 }
 
 // cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
 // largest population the target holds within the scenario's QoS
 // (docs/capacity.md).
-func cmdCapacity(args []string, stdout, stderr io.Writer) int {
+func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	var f capacityFlags
 	fs := newFlagSet("capacity", "capacity FILE|NAME [flags]", stderr)
 	fs.StringVar(&f.targetPath, "target", "", "search against the server in this YAML file (one target: block) instead of the scenario's target or the embedded server")
@@ -46,6 +47,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
 	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
+	f.profile.register(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -81,6 +83,12 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
 		return exitScenario
 	}
+	prof, err := f.profile.start()
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		return exitScenario
+	}
+	defer func() { code = prof.finish("capacity", stderr, code) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

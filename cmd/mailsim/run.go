@@ -40,6 +40,7 @@ type runFlags struct {
 	verbose     bool
 	// targetPath names a target file replacing the scenario's target.
 	targetPath string
+	profile    profileFlags
 }
 
 // cmdRun implements "mailsim run FILE|NAME".
@@ -60,6 +61,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
+	f.profile.register(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -73,7 +75,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		printScenarioError(stderr, "run", err)
 		return exitScenario
 	}
-	return runPlan(plan, f, stdout, stderr)
+	return profiled(f.profile, "run", stderr, func() int { return runPlan(plan, f, stdout, stderr) })
 }
 
 // scenario loads the scenario, on the --target server when one is named.
