@@ -98,7 +98,8 @@ func startServerProcess(b *testing.B) *imapEnv {
 // the kernel's share of the socket calls included), and allocs/op the
 // client's. Sub-benchmarks: "sync" is BenchmarkIMAPCommand's pair (UID
 // FETCH 1:* (UID FLAGS) over 20 messages and a verified UID STORE), the
-// others one command each.
+// others one command each ("headers20": UID FETCH 1:* (UID
+// BODY.PEEK[HEADER]) over 20 messages, the literals of a new-mail fetch).
 func BenchmarkIMAPCommandClient(b *testing.B) {
 	s := benchSession(b, startServerProcess(b))
 	defer s.close()
@@ -107,6 +108,19 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 	flags := &imap.FetchOptions{UID: true, Flags: true}
 	seen := []imap.Flag{imap.FlagSeen}
 	fetch := func() error { return s.fetch(all, flags, false, func(fetched) {}) }
+	headerOpts := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, Peek: true}}}
+	headers := func() error {
+		var n int
+		err := s.fetch(all, headerOpts, true, func(f fetched) {
+			if f.id != "" {
+				n++
+			}
+		})
+		if err == nil && n != 20 {
+			err = fmt.Errorf("headers20: %d of 20 Message-IDs", n)
+		}
+		return err
+	}
 	store := func() error { return s.d.store(s, loc, seen) }
 	noop := func() error { return s.do("NOOP", func() error { return s.c.Noop().Wait() }) }
 	for _, bm := range []struct {
@@ -115,6 +129,7 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 	}{
 		{"sync", []func() error{fetch, store}},
 		{"fetch20", []func() error{fetch}},
+		{"headers20", []func() error{headers}},
 		{"store", []func() error{store}},
 		{"noop", []func() error{noop}},
 	} {

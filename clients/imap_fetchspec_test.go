@@ -1,10 +1,15 @@
 package clients
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -211,4 +216,70 @@ func TestIMAPFetchItemsOnServer(t *testing.T) {
 			t.Errorf("command %s in %v", n, rec.names())
 		}
 	}
+}
+
+// TestHeaderCaptureReadFrom checks that ReadFrom (the path readFetched
+// takes) captures what Write byte by byte captures, counts every byte of
+// the literal and passes a read error on, whatever the reader's chunking.
+func TestHeaderCaptureReadFrom(t *testing.T) {
+	hdr := "From: a@b\r\nMessage-ID: <x@y>\r\n\r\n"
+	big := "X-Big: " + strings.Repeat("h", 3*headerBufSize) + "\r\n"
+	tests := []struct {
+		name  string
+		in    string
+		all   bool
+		limit int
+	}{
+		{"whole message", hdr + "body\r\n\r\nmore\r\n", false, maxHeaderCapture},
+		{"header section", hdr, true, maxHeaderCapture},
+		{"header section keeps blank lines", hdr + "tail", true, maxHeaderCapture},
+		{"no blank line", "From: a@b\r\nSubject: s\r\n", false, maxHeaderCapture},
+		{"header larger than the first buffer", big + hdr + strings.Repeat("b", 10000), false, maxHeaderCapture},
+		{"limit", big + hdr + "body", false, 100},
+		{"limit in a header section", big, true, headerBufSize + 5},
+		{"empty", "", false, maxHeaderCapture},
+		{"blank line across reads", strings.Repeat("a", headerBufSize-2) + "\r\n\r\nbody", false, maxHeaderCapture},
+	}
+	readers := []struct {
+		name string
+		wrap func(io.Reader) io.Reader
+	}{
+		{"whole", func(r io.Reader) io.Reader { return struct{ io.Reader }{r} }},
+		{"one byte", iotest.OneByteReader},
+		{"half", iotest.HalfReader},
+	}
+	for _, tt := range tests {
+		want := headerCapture{limit: tt.limit, all: tt.all}
+		for i := 0; i < len(tt.in); i++ {
+			_, _ = want.Write([]byte{tt.in[i]})
+		}
+		for _, rd := range readers {
+			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
+				box := getHeaderBuf()
+				got := headerCapture{limit: tt.limit, all: tt.all, buf: (*box)[:0]}
+				n, err := got.ReadFrom(rd.wrap(strings.NewReader(tt.in)))
+				if err != nil || n != int64(len(tt.in)) {
+					t.Errorf("ReadFrom = %d, %v; want %d, nil", n, err, len(tt.in))
+				}
+				if !bytes.Equal(got.buf, want.buf) {
+					t.Errorf("captured %q\nwant     %q", abbrev(got.buf), abbrev(want.buf))
+				}
+				putHeaderBuf(box, got.buf)
+			})
+		}
+	}
+	boom := errors.New("boom")
+	hc := headerCapture{limit: maxHeaderCapture}
+	n, err := hc.ReadFrom(io.MultiReader(strings.NewReader("From: a"), iotest.ErrReader(boom)))
+	if !errors.Is(err, boom) || n != 7 || string(hc.buf) != "From: a" {
+		t.Errorf("failing reader: %d, %v, %q; want 7, boom, \"From: a\"", n, err, hc.buf)
+	}
+}
+
+// abbrev shortens b for a failure message.
+func abbrev(b []byte) string {
+	if len(b) > 80 {
+		return fmt.Sprintf("%s…(%d bytes)", b[:80], len(b))
+	}
+	return string(b)
 }

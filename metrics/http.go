@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,8 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	})
 }
 
-// Serve listens on addr and serves g's metrics at /metrics until ctx is
+// Serve listens on addr and serves g's metrics at /metrics, and the
+// process's Go profiles at /debug/pprof/ (see [ProfileHandler]), until ctx is
 // done, then shuts the server down (waiting up to 5 s for scrapes in
 // flight). It returns once the listener is bound, with its address (useful
 // with port 0). An empty addr means [DefaultAddr]; an address without a host
@@ -51,17 +53,21 @@ func Serve(ctx context.Context, addr string, g prometheus.Gatherer) (net.Addr, e
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler(g))
+	mux.Handle("/debug/pprof/", ProfileHandler())
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "mailsim: metrics at /metrics")
+		fmt.Fprintln(w, "mailsim: metrics at /metrics, Go profiles at /debug/pprof/")
 	})
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// pprof refuses a CPU profile or trace whose ?seconds= reaches
+		// the write timeout: this one allows the default 30 s and up to
+		// 110 s.
+		WriteTimeout: profileWriteTimeout,
+		IdleTimeout:  2 * time.Minute,
+		BaseContext:  func(net.Listener) context.Context { return ctx },
 	}
 	done := make(chan struct{})
 	go func() {
@@ -80,4 +86,23 @@ func Serve(ctx context.Context, addr string, g prometheus.Gatherer) (net.Addr, e
 		<-done
 	}()
 	return ln.Addr(), nil
+}
+
+// profileWriteTimeout bounds the writing of one response of [Serve]; a CPU
+// profile or trace (?seconds=N) must end 10 s before it.
+const profileWriteTimeout = 2 * time.Minute
+
+// ProfileHandler returns an HTTP handler for the Go profiles of this process
+// under /debug/pprof/ (the index, cmdline, profile, symbol, trace and every
+// runtime/pprof profile: heap, allocs, goroutine, block, mutex,
+// threadcreate), as net/http/pprof serves them, for "go tool pprof
+// http://ADDR/debug/pprof/profile". It must be mounted at /debug/pprof/.
+func ProfileHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -109,3 +109,49 @@ func TestServePortOnlyIsLoopback(t *testing.T) {
 		t.Errorf("Serve(\":0\") listened on %v, want loopback", addr)
 	}
 }
+
+// TestServeProfiles checks that the metrics address serves the Go profiles
+// of the process under /debug/pprof/, in the formats go tool pprof reads.
+func TestServeProfiles(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := Serve(ctx, "", NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+		gzipped    bool
+	}{
+		{"/debug/pprof/", "goroutine", false},
+		{"/debug/pprof/heap?debug=1", "heap profile:", false},
+		{"/debug/pprof/goroutine?debug=1", "TestServeProfiles", false},
+		{"/debug/pprof/cmdline", "metrics.test", false},
+		{"/debug/pprof/allocs", "", true},
+		{"/debug/pprof/profile?seconds=1", "", true},
+		{"/", "/debug/pprof/", false},
+	}
+	client := &http.Client{Timeout: 20 * time.Second}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, err := client.Get("http://" + addr.String() + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %s: %s", tt.path, resp.Status, body)
+			}
+			if tt.gzipped && (len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b) {
+				t.Errorf("GET %s: not a gzipped profile (%d bytes)", tt.path, len(body))
+			}
+			if !strings.Contains(string(body), tt.want) {
+				t.Errorf("GET %s: body lacks %q", tt.path, tt.want)
+			}
+		})
+	}
+}

@@ -21,6 +21,10 @@
 #   LB_INBOUND    mean interval of inbound mail per user, simulated (default 15m)
 #   LB_STEP_TIMEOUT  hard bound of one run, seconds (default 240)
 #   LB_OUT        directory for reports, logs and samples (default: a new temp dir)
+#   LB_HARNESS_PROCS  GOMAXPROCS of the harness only (default: unset, Go's own)
+#   LB_HARNESS_FLAGS  more flags for "mailsim run", e.g. "--metrics-addr
+#                 127.0.0.1:9464 --linger 0" to take profiles from /debug/pprof/
+#                 during the run (docs/performance.md)
 #   GOGC, GOMEMLIMIT  passed to both processes as usual
 #
 # Exit status: 0 when every step finished, 1 otherwise (the table still shows
@@ -128,8 +132,8 @@ for devices in "${STEPS[@]}"; do
 	srv_rss0=$(kib VmRSS "$SERVER_PID")
 
 	set +e
-	timeout --signal=INT --kill-after=30 "$STEP_TIMEOUT" "$BIN" run "$SCENARIO" --users "$users" --quiet \
-		--report "$dir/report.json" >"$dir/run.out" 2>"$dir/run.err" &
+	timeout --signal=INT --kill-after=30 "$STEP_TIMEOUT" env ${LB_HARNESS_PROCS:+GOMAXPROCS=$LB_HARNESS_PROCS} "$BIN" run "$SCENARIO" --users "$users" --quiet \
+		--report "$dir/report.json" ${LB_HARNESS_FLAGS:-} >"$dir/run.out" 2>"$dir/run.err" &
 	HARNESS_PID=$!
 	# timeout forks the harness: sample the mailsim process itself.
 	hpid=""

@@ -31,12 +31,13 @@ type capacityFlags struct {
 	step, settle                     time.Duration
 	metricsAddr                      string
 	linger                           time.Duration
+	profile                          profileFlags
 }
 
 // cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
 // largest population the target holds within the scenario's QoS
 // (docs/capacity.md).
-func cmdCapacity(args []string, stdout, stderr io.Writer) int {
+func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	var f capacityFlags
 	fs := newFlagSet("capacity", "capacity FILE|NAME [flags]", stderr)
 	fs.StringVar(&f.targetPath, "target", "", "search against the server in this YAML file (one target: block) instead of the scenario's target or the embedded server")
@@ -50,6 +51,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
+	f.profile.register(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -85,6 +87,12 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
 		return exitScenario
 	}
+	prof, err := f.profile.start()
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		return exitScenario
+	}
+	defer func() { code = prof.finish("capacity", stderr, code) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -42,6 +42,9 @@ type runFlags struct {
 	targetPath string
 	// startAt is the wall-clock instant the run starts at; zero: at once.
 	startAt time.Time
+	// profile writes CPU and heap profiles of the run (--cpuprofile,
+	// --memprofile).
+	profile profileFlags
 }
 
 // startAtSlack is how far in the past --start-at may be: a shard that
@@ -90,6 +93,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
+	f.profile.register(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -108,7 +112,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		printScenarioError(stderr, "run", err)
 		return exitScenario
 	}
-	return runPlan(plan, f, stdout, stderr)
+	return profiled(f.profile, "run", stderr, func() int { return runPlan(plan, f, stdout, stderr) })
 }
 
 // scenario loads the scenario, on the --target server when one is named.

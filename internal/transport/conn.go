@@ -127,6 +127,10 @@ type Conn struct {
 
 	lim *imapLimiter // nil: replies unbounded here
 
+	// dl enforces the read and write deadlines with one timer (see
+	// watchdog): Extend and the Set*Deadline methods go through it.
+	dl watchdog
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -205,6 +209,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw}
 	c.wire = &wire{Conn: raw, c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.dl.conn = raw
 	c.top = c.wire
 	c.meter.Connection(cfg.Protocol, +1)
 	if cfg.DropAfter > 0 {
@@ -247,7 +252,7 @@ func (c *Conn) Extend(d time.Duration) error {
 	if d <= 0 {
 		d = c.timeout
 	}
-	return c.raw.SetDeadline(time.Now().Add(d))
+	return c.dl.set(time.Now().Add(d), true, true)
 }
 
 // Timeout returns the bound of one network operation on c.
@@ -315,6 +320,7 @@ func (c *Conn) Close() error {
 			c.drop.Stop()
 		}
 		c.mu.Unlock()
+		c.dl.stop()
 		// Count first: whoever sees the connection fail sees it closed.
 		c.meter.Connection(c.protocol, -1)
 		c.closeErr = c.raw.Close()
@@ -328,14 +334,15 @@ func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
 // RemoteAddr implements net.Conn.
 func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 
-// SetDeadline implements net.Conn.
-func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
+// SetDeadline implements net.Conn, through the connection's watchdog: the
+// deadline is enforced by one timer per connection (see watchdog).
+func (c *Conn) SetDeadline(t time.Time) error { return c.dl.set(t, true, true) }
 
-// SetReadDeadline implements net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
+// SetReadDeadline implements net.Conn, through the connection's watchdog.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.dl.set(t, true, false) }
 
-// SetWriteDeadline implements net.Conn.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+// SetWriteDeadline implements net.Conn, through the connection's watchdog.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.dl.set(t, false, true) }
 
 // TLS reports whether the connection is encrypted.
 func (c *Conn) TLS() bool {
