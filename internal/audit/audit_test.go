@@ -62,6 +62,8 @@ func TestCompare(t *testing.T) {
 			UserDivergence{Union: 1}},
 		{"several dimensions count once", []view.Snapshot{snap(m("a", "INBOX", 0)), snap(m("a", "Trash", view.Seen)), snap()},
 			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1, Flags: 1}}},
+		{"folders compared by role", []view.Snapshot{snap(m("a", "Junk", 0), m("b", "Sent", view.Seen)), snap(m("a", "INBOX.Junk", 0), m("b", "Sent Items", view.Seen))},
+			UserDivergence{Union: 2}},
 		{"only in later views", []view.Snapshot{snap(), snap(m("x", "INBOX", 0)), snap(m("x", "Junk", 0))},
 			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1}}},
 	}
@@ -619,5 +621,44 @@ func TestWaitingForSync(t *testing.T) {
 				t.Errorf("WaitingForSync = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// On a server whose personal namespace has the prefix "INBOX." the engine's
+// move to Junk and send (to Sent) land in INBOX.Junk and INBOX.Sent: the
+// auditor compares folders by role, so they converge.
+func TestFoldersByRole(t *testing.T) {
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	pc := r.dev["u1/pc"]
+	r.server.put("u1", "<m1>", "INBOX.Junk", 0)
+	r.server.put("u1", "<s1>", "INBOX.Sent", view.Seen)
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "Junk"})
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Folder: "Sent", Published: true})
+	r.clock.set(time.Minute)
+	pc.put("<m1>", "INBOX.Junk", 0)
+	pc.put("<s1>", "INBOX.Sent", view.Seen)
+	pc.sync(t0.Add(time.Minute))
+	r.a.Touch("u1")
+	r.a.Audit()
+	res := final(t, r)
+	for _, k := range []ChangeKind{Deliver, Send} {
+		if kr := res.Convergence[k]; kr.Changes != 1 || kr.Converged != 1 {
+			t.Errorf("%s = %+v, want 1 converged", k, kr)
+		}
+		wantUnconverged(t, res, k, nil)
+	}
+	if res.Lost != 0 {
+		t.Errorf("lost = %d, want 0", res.Lost)
+	}
+	// A folder of another role is still a disagreement.
+	r2 := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	r2.server.put("u1", "<m1>", "INBOX.Trash", 0)
+	r2.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "Junk"})
+	r2.clock.set(time.Minute)
+	r2.dev["u1/pc"].put("<m1>", "INBOX.Trash", 0)
+	r2.dev["u1/pc"].sync(t0.Add(time.Minute))
+	res = final(t, r2)
+	if kr := res.Convergence[Deliver]; kr.Converged != 0 {
+		t.Errorf("deliver to Junk shown in INBOX.Trash = %+v, want unconverged", kr)
 	}
 }

@@ -427,7 +427,7 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 		return false
 	}
 	if p.c.Kind.folderChange() {
-		return slices.Contains(p.accept, m.Folder)
+		return p.accepts(m.Folder)
 	}
 	return m.Flags.Has(p.c.Flags)
 }
@@ -509,4 +509,11 @@ func (a *Auditor) WaitingForSync() int {
 		}
 	}
 	return n
+}
+
+// accepts reports whether folder is one of the folders that show the
+// change, compared by role (internal/view/folders.go SameFolder): the
+// device's INBOX.Junk shows a move to Junk.
+func (p *pendingChange) accepts(folder string) bool {
+	return slices.ContainsFunc(p.accept, func(a string) bool { return view.SameFolder(a, folder) })
 }

@@ -379,7 +379,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		}
 		return ReasonNotShown
 	}
-	if c.Kind.folderChange() && dm.Folder != sm.Folder {
+	if c.Kind.folderChange() && !view.SameFolder(dm.Folder, sm.Folder) {
 		return ReasonFolderNotSynced
 	}
 	if !c.Kind.folderChange() && !dm.Flags.Has(c.Flags) {
@@ -394,7 +394,7 @@ func (p *pendingChange) onServerOK(sm view.Message) bool {
 		return false
 	}
 	if p.c.Kind.folderChange() {
-		return slices.Contains(p.accept, sm.Folder)
+		return p.accepts(sm.Folder)
 	}
 	return sm.Flags.Has(p.c.Flags)
 }
@@ -413,10 +413,10 @@ func countFolder(v view.Snapshot, folder string) int {
 // folder, in that folder.
 func showsServerFolder(v view.Snapshot, server view.Snapshot, folder string) bool {
 	for id, m := range v.Messages {
-		if m.Folder != folder {
+		if !view.SameFolder(m.Folder, folder) {
 			continue
 		}
-		if sm, ok := server.Messages[id]; ok && sm.Folder == folder {
+		if sm, ok := server.Messages[id]; ok && view.SameFolder(sm.Folder, folder) {
 			return true
 		}
 	}
