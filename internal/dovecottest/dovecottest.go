@@ -139,6 +139,15 @@ type Options struct {
 	// IMAPProcessLimit caps the IMAP sessions served at once (Dovecot's
 	// service imap process_limit); 0 keeps the script's default (4096).
 	IMAPProcessLimit int
+	// NamespacePrefix and NamespaceSeparator set the personal namespace
+	// (scripts/dovecot.sh NAMESPACE_PREFIX, NAMESPACE_SEPARATOR): "INBOX."
+	// and '.' are Cyrus's and Courier's dialect. Empty keeps the defaults
+	// ("" and '/').
+	NamespacePrefix    string
+	NamespaceSeparator string
+	// NoSpecialUse lists Drafts, Sent, Trash, Junk and Archive without
+	// special-use attributes (scripts/dovecot.sh SPECIAL_USE=no).
+	NoSpecialUse bool
 }
 
 // StartWith is Start with options.
@@ -160,6 +169,15 @@ func StartWith(t testing.TB, users int, o Options) *Instance {
 	env := portFreeEnv()
 	if o.IMAPProcessLimit > 0 {
 		env = append(env, "IMAP_PROCESS_LIMIT="+strconv.Itoa(o.IMAPProcessLimit))
+	}
+	if o.NamespacePrefix != "" {
+		env = append(env, "NAMESPACE_PREFIX="+o.NamespacePrefix)
+	}
+	if o.NamespaceSeparator != "" {
+		env = append(env, "NAMESPACE_SEPARATOR="+o.NamespaceSeparator)
+	}
+	if o.NoSpecialUse {
+		env = append(env, "SPECIAL_USE=no")
 	}
 	out, err := runScript(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {
