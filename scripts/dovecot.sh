@@ -31,6 +31,8 @@
 # SPECIAL_USE=no lists the Drafts, Sent, Trash, Junk and Archive folders
 # without their special-use attributes (as Courier does): clients find
 # them by name.
+# POP3_NO_FLAG_UPDATES=yes: a POP3 download leaves the message unread
+# (not \Seen), as Cyrus does by default.
 # Needs root: Dovecot drops privileges to the dovecot/dovenull users and to
 # MAIL_USER (default "vmail", created as a system user when missing), so
 # DIR and its parents must be traversable by those users.
@@ -207,6 +209,7 @@ protocol imap {
 protocol pop3 {
   mail_max_userip_connections = 10000
   pop3_uidl_format = %08Xu%08Xv
+  pop3_no_flag_updates = ${POP3_NO_FLAG_UPDATES:-no}
 }
 # LMTP to user+Folder delivers into Folder
 recipient_delimiter = +
@@ -433,6 +436,7 @@ cmd_start() {
 		echo "NAMESPACE_PREFIX=${NAMESPACE_PREFIX:-}"
 		echo "NAMESPACE_SEPARATOR=${NAMESPACE_SEPARATOR:-/}"
 		echo "SPECIAL_USE=${SPECIAL_USE:-yes}"
+		echo "POP3_NO_FLAG_UPDATES=${POP3_NO_FLAG_UPDATES:-no}"
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"
@@ -492,6 +496,7 @@ cmd_restart() {
 	NAMESPACE_PREFIX=$(env_value "$dir" NAMESPACE_PREFIX || true)
 	NAMESPACE_SEPARATOR=$(env_value "$dir" NAMESPACE_SEPARATOR || true)
 	SPECIAL_USE=$(env_value "$dir" SPECIAL_USE || true)
+	POP3_NO_FLAG_UPDATES=$(env_value "$dir" POP3_NO_FLAG_UPDATES || true)
 	cmd_stop "$dir" >&2
 	# the old listeners' ports may take a moment to be free again
 	for ((attempt = 1; attempt <= 10; attempt++)); do

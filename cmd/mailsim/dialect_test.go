@@ -133,3 +133,46 @@ func TestDialectNamespacePrefix(t *testing.T) {
 		})
 	}
 }
+
+// TestPOP3ReadMarking runs quickstart (a leave-on-server POP3 PC next to
+// IMAP devices) against the embedded server and Dovecot, which mark mail
+// downloaded over POP3 \Seen, and against a Dovecot that does not
+// (pop3_no_flag_updates, as Cyrus): the report says which behaviour the
+// server showed, from messages it actually checked.
+func TestPOP3ReadMarking(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dovecot *dovecottest.Options
+		want    bool
+	}{
+		{"embedded", nil, true},
+		{"dovecot", &dovecottest.Options{}, true},
+		{"dovecot-no-flag-updates", &dovecottest.Options{POP3NoFlagUpdates: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			js := filepath.Join(t.TempDir(), "r.json")
+			args := []string{"run", "quickstart", "--quiet", "--report", js, "--duration", "8s", "--settle", "6s"}
+			if tc.dovecot != nil {
+				inst := startDovecotWith(t, "quickstart", 6, *tc.dovecot)
+				args = append(args, "--target", writeDovecotTarget(t, inst))
+			}
+			res := mailsim(args...)
+			if res.code != exitOK && res.code != exitThresholds {
+				t.Fatalf("quickstart (%s): %s", tc.name, res)
+			}
+			rep := readReport(t, js)
+			checked, seen := num(t, rep, "server.pop3_checked"), num(t, rep, "server.pop3_seen")
+			if checked == 0 {
+				t.Fatalf("server.pop3_checked 0: no downloaded message was checked")
+			}
+			got, _ := field(rep, "server.pop3_marks_seen")
+			if got != tc.want {
+				t.Errorf("server.pop3_marks_seen = %v (%v of %v seen), want %v", got, seen, checked, tc.want)
+			}
+			if want := fmt.Sprintf("the server marks downloaded mail \\Seen: %v", tc.want); !strings.Contains(res.stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, res.stdout)
+			}
+		})
+	}
+}

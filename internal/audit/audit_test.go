@@ -662,3 +662,49 @@ func TestFoldersByRole(t *testing.T) {
 		t.Errorf("deliver to Junk shown in INBOX.Trash = %+v, want unconverged", kr)
 	}
 }
+
+// POP3 read marking is read from the final state: messages a POP3 device
+// downloaded that no person acted on over IMAP, by whether the server shows
+// them \Seen.
+func TestPOP3Marking(t *testing.T) {
+	r := newRig("u1", "mixed", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 0})
+	pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+	for _, id := range []string{"<m1>", "<m2>", "<m3>", "<m4>", "<m5>"} {
+		r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+	}
+	r.server.put("u1", "<m1>", "INBOX", view.Seen) // downloaded, marked by the server
+	r.server.put("u1", "<m2>", "INBOX", view.Seen) // read on the phone: not counted
+	r.server.put("u1", "<m3>", "INBOX", 0)         // downloaded, not marked
+	r.server.put("u1", "<m5>", "INBOX", 0)         // not downloaded: not counted
+	// <m4> was downloaded and deleted from the server: not counted.
+	r.clock.set(time.Minute)
+	for _, id := range []string{"<m1>", "<m2>", "<m3>", "<m4>"} {
+		pc.put(id, "INBOX", 0)
+	}
+	phone.put("<m2>", "INBOX", view.Seen)
+	r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Read, MessageID: "<m2>", At: t0.Add(time.Minute), Flags: view.Seen, Published: true})
+	pc.sync(t0.Add(time.Minute))
+	phone.sync(t0.Add(time.Minute))
+	res := final(t, r)
+	if got, want := res.POP3Marking, (POP3Marking{Downloaded: 2, Seen: 1}); got != want {
+		t.Errorf("POP3Marking = %+v, want %+v", got, want)
+	}
+}
+
+func TestPOP3MarkingMarksSeen(t *testing.T) {
+	for _, tc := range []struct {
+		m            POP3Marking
+		marks, known bool
+	}{
+		{POP3Marking{}, false, false},
+		{POP3Marking{Downloaded: 10, Seen: 10}, true, true},
+		{POP3Marking{Downloaded: 10, Seen: 9}, true, true},
+		{POP3Marking{Downloaded: 10, Seen: 0}, false, true},
+		{POP3Marking{Downloaded: 10, Seen: 1}, false, true},
+		{POP3Marking{Downloaded: 10, Seen: 5}, false, false},
+	} {
+		if marks, known := tc.m.MarksSeen(); marks != tc.marks || known != tc.known {
+			t.Errorf("%+v.MarksSeen() = %v, %v; want %v, %v", tc.m, marks, known, tc.marks, tc.known)
+		}
+	}
+}

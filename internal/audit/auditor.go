@@ -81,6 +81,10 @@ type user struct {
 	deleted   map[string]struct{} // Message-IDs a person deleted (gone)
 	delivered int
 	sent      int
+
+	// acted are the Message-IDs a published change other than deliver was
+	// about (a person acted on them on the server).
+	acted map[string]struct{}
 }
 
 type kindReason struct {
@@ -360,6 +364,12 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		} else {
 			u.sent++
 		}
+	}
+	if c.Kind != Deliver && c.Published {
+		if u.acted == nil {
+			u.acted = make(map[string]struct{})
+		}
+		u.acted[c.MessageID] = struct{}{}
 	}
 	gone := c.Kind == Delete && c.Folder == ""
 	if gone {

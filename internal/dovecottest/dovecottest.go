@@ -148,6 +148,9 @@ type Options struct {
 	// NoSpecialUse lists Drafts, Sent, Trash, Junk and Archive without
 	// special-use attributes (scripts/dovecot.sh SPECIAL_USE=no).
 	NoSpecialUse bool
+	// POP3NoFlagUpdates makes a POP3 download leave the message unread
+	// (scripts/dovecot.sh POP3_NO_FLAG_UPDATES=yes), as Cyrus does.
+	POP3NoFlagUpdates bool
 }
 
 // StartWith is Start with options.
@@ -178,6 +181,9 @@ func StartWith(t testing.TB, users int, o Options) *Instance {
 	}
 	if o.NoSpecialUse {
 		env = append(env, "SPECIAL_USE=no")
+	}
+	if o.POP3NoFlagUpdates {
+		env = append(env, "POP3_NO_FLAG_UPDATES=yes")
 	}
 	out, err := runScript(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {

@@ -321,6 +321,14 @@ type Server struct {
 	// Storage at the start, for growth figures.
 	StoredMessagesStart int   `json:"stored_messages_start"`
 	StoredBytesStart    int64 `json:"stored_bytes_start"`
+	// POP3MarksSeen is whether the server marked the mail POP3 devices
+	// downloaded \Seen, as the final state showed it (audit.POP3Marking);
+	// null when no downloaded message was left to look at or the result
+	// was mixed. POP3Checked and POP3Seen are the messages looked at and
+	// those found \Seen.
+	POP3MarksSeen *bool `json:"pop3_marks_seen"`
+	POP3Checked   int   `json:"pop3_checked"`
+	POP3Seen      int   `json:"pop3_seen"`
 }
 
 // Group is one group's details.
@@ -492,6 +500,15 @@ func Build(in Input) *Report {
 	}
 	if n := res.DivergentByReason[audit.ReasonUnexplained]; n > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
+	}
+	r.Server.POP3Checked, r.Server.POP3Seen = res.POP3Marking.Downloaded, res.POP3Marking.Seen
+	if marks, known := res.POP3Marking.MarksSeen(); known {
+		r.Server.POP3MarksSeen = &marks
+		if !marks {
+			r.Notes = append(r.Notes, fmt.Sprintf("the server does not mark mail downloaded over POP3 \\Seen (%d of %d downloaded messages no one read over IMAP are unread on it): other devices of POP3 users show such mail unread", res.POP3Marking.Downloaded-res.POP3Marking.Seen, res.POP3Marking.Downloaded))
+		}
+	} else if res.POP3Marking.Downloaded > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("POP3 read marking is mixed: %d of %d downloaded messages no one read over IMAP are \\Seen on the server (downloads cut before QUIT, or a server rule)", res.POP3Marking.Seen, res.POP3Marking.Downloaded))
 	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
