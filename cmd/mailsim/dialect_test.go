@@ -134,12 +134,14 @@ func TestDialectNamespacePrefix(t *testing.T) {
 	}
 }
 
-// TestPOP3ReadMarking runs quickstart (a leave-on-server POP3 PC next to
-// IMAP devices) against the embedded server and Dovecot, which mark mail
-// downloaded over POP3 \Seen, and against a Dovecot that does not
+// TestServerBehaviourReport runs quickstart (a leave-on-server POP3 PC
+// next to IMAP devices) against the embedded server and Dovecot, which mark
+// mail downloaded over POP3 \Seen, and against a Dovecot that does not
 // (pop3_no_flag_updates, as Cyrus): the report says which behaviour the
-// server showed, from messages it actually checked.
-func TestPOP3ReadMarking(t *testing.T) {
+// server showed, from messages it actually checked. The push latency is
+// measured (it has samples) and, both servers notifying IDLE at once, no
+// note warns about it.
+func TestServerBehaviourReport(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		dovecot *dovecottest.Options
@@ -172,6 +174,13 @@ func TestPOP3ReadMarking(t *testing.T) {
 			}
 			if want := fmt.Sprintf("the server marks downloaded mail \\Seen: %v", tc.want); !strings.Contains(res.stdout, want) {
 				t.Errorf("summary lacks %q:\n%s", want, res.stdout)
+			}
+			if n := num(t, rep, "server.push_latency.samples"); n == 0 {
+				t.Errorf("server.push_latency.samples 0: no IDLE notification measured")
+			}
+			t.Logf("push latency p50 %vs", num(t, rep, "server.push_latency.p50_s"))
+			if strings.Contains(res.stdout, "note: the server's push latency") {
+				t.Errorf("summary warns of push latency:\n%s", res.stdout)
 			}
 		})
 	}

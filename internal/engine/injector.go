@@ -260,6 +260,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	wait := in.backoff
 	for try := 1; ; try++ {
 		var results []rcptResult
+		tried := time.Now()
 		if in.e.o.Endpoints.Delivery.Protocol == scenarios.DeliverIMAPAppend {
 			results = in.appendIMAP(ctx, d, pending)
 		} else {
@@ -269,7 +270,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		for _, res := range results {
 			if res.err == nil {
 				obs.DeliveryAttempt(via, DeliveryOK)
-				in.delivered(d, res.r, via)
+				in.delivered(d, res.r, via, tried)
 				continue
 			}
 			obs.DeliveryAttempt(via, res.err.reason)
@@ -315,8 +316,9 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	}
 }
 
-// delivered records one successful delivery to one recipient.
-func (in *injector) delivered(d delivery, r recipient, via string) {
+// delivered records one successful delivery to one recipient, made by the
+// try that began at tried (wall time: the start of the push latency).
+func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
 	in.e.o.Observer.Delivered(via)
 	in.e.o.Observer.DeliveryDone(via, DeliveryOK)
 	in.mu.Lock()
@@ -326,6 +328,9 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 		return
 	}
 	in.e.delivered.Add(1)
+	if r.folder == "INBOX" {
+		in.e.push.delivered(r.user.plan.Username, d.id, tried)
+	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
 	}
