@@ -708,3 +708,76 @@ func TestPOP3MarkingMarksSeen(t *testing.T) {
 		}
 	}
 }
+
+// A server with duplicate suppression (Cyrus) silently drops a second
+// delivery of a Message-ID to the same mailbox: the first copy, filed to
+// Archive meanwhile, is the message. Nothing is lost and the repeated
+// delivery converges where the first copy is; on a server that keeps both
+// copies (Dovecot) the devices show the INBOX copy and it converges too.
+func TestRepeatedDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		serverHas  string // folder of the copy the devices and server show
+		suppressed bool
+	}{
+		{"suppressed", "Archive", true},
+		{"kept twice", "INBOX", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX", Published: true})
+			r.clock.set(time.Minute)
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Move, MessageID: "<m1>", At: t0.Add(time.Minute), Folder: "Archive", Published: true})
+			r.clock.set(2 * time.Minute)
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Folder: "INBOX", Published: true})
+			r.clock.set(3 * time.Minute)
+			r.server.put("u1", "<m1>", tc.serverHas, 0)
+			pc.put("<m1>", tc.serverHas, 0)
+			phone.put("<m1>", tc.serverHas, 0)
+			pc.sync(t0.Add(3 * time.Minute))
+			phone.sync(t0.Add(3 * time.Minute))
+			r.a.Touch("u1")
+			r.a.Audit()
+			res := final(t, r)
+			if res.Lost != 0 {
+				t.Errorf("lost = %d (%v), want 0", res.Lost, res.LostMessages)
+			}
+			if kr := res.Convergence[Deliver]; kr.Changes != 2 || kr.Converged != 2 {
+				t.Errorf("deliver = %+v, want 2 converged", kr)
+			}
+			wantUnconverged(t, res, Deliver, nil)
+		})
+	}
+	// The person deleted the first copy; the server dropped the repeated
+	// delivery: the message is gone, as the person wanted, not lost.
+	r0 := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+	r0.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m3>", At: t0, Folder: "INBOX", Published: true})
+	r0.clock.set(time.Minute)
+	r0.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<m3>", At: t0.Add(time.Minute), Published: true})
+	r0.clock.set(2 * time.Minute)
+	r0.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m3>", At: t0.Add(2 * time.Minute), Folder: "INBOX", Published: true})
+	r0.clock.set(3 * time.Minute)
+	for _, d := range []string{"u1/pc", "u1/phone"} {
+		r0.dev[d].sync(t0.Add(3 * time.Minute))
+	}
+	res := final(t, r0)
+	if res.Lost != 0 {
+		t.Errorf("deleted then suppressed: lost = %d, want 0", res.Lost)
+	}
+	if got := res.Convergence[Deliver].Unconverged; got[ReasonLost] != 0 || got[ReasonDeletedFromServer] != 0 || got[ReasonSuperseded] != 2 {
+		// The first delivery by the delete, the repeated one by the
+		// server's suppression.
+		t.Errorf("deleted then suppressed: unconverged deliver = %v, want superseded 2", got)
+	}
+	// A first delivery is still compared with its folder.
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m2>", At: t0, Folder: "INBOX", Published: true})
+	r.clock.set(time.Minute)
+	r.server.put("u1", "<m2>", "Archive", 0)
+	r.dev["u1/pc"].put("<m2>", "Archive", 0)
+	r.dev["u1/pc"].sync(t0.Add(time.Minute))
+	if kr := final(t, r).Convergence[Deliver]; kr.Converged != 0 {
+		t.Errorf("a first delivery shown in another folder converged: %+v", kr)
+	}
+}

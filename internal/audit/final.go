@@ -386,8 +386,14 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 			if p.requiresAbsence() {
 				return ReasonKeptLocally // the device shows what the server dropped
 			}
-			if _, del := u.deleted[id]; !del && !onAnyDevice(views, id) {
+			_, del := u.deleted[id]
+			if !del && !onAnyDevice(views, id) {
 				return ReasonLost
+			}
+			if del && p.repeat {
+				// The person deleted the first copy, and the server
+				// dropped the repeated delivery as a duplicate.
+				return ReasonSuperseded
 			}
 			return ReasonDeletedFromServer
 		}
