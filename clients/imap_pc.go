@@ -57,13 +57,13 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 				s.stale = true
 				pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
 				if pushed {
-					top = d.topUID("INBOX")
+					top, pushed = d.topUID("INBOX")
 				}
 				if err := sync(s, "INBOX"); err != nil {
 					return err
 				}
 				s.stale = false
-				if pushed && top > 0 {
+				if pushed {
 					if ids := d.idsAbove("INBOX", top); len(ids) > 0 {
 						d.o.OnPush(ids, pushAt)
 					}
@@ -259,18 +259,21 @@ func (d *imapDevice) statusChanged(name string, st *imap.StatusData) bool {
 	return changed
 }
 
-// topUID returns the highest UID the device shows in folder name (0: none
-// or not synced).
-func (d *imapDevice) topUID(name string) imap.UID {
+// topUID returns the highest UID the device shows in folder name (0: an
+// empty folder), and whether the folder was synced (else every message a
+// sync finds is new to the device, pushed or not).
+func (d *imapDevice) topUID(name string) (imap.UID, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var top imap.UID
-	if f := d.folders[name]; f != nil && !f.synced.IsZero() {
-		for uid := range f.msgs {
-			top = max(top, uid)
-		}
+	f := d.folders[name]
+	if f == nil || f.synced.IsZero() {
+		return 0, false
 	}
-	return top
+	var top imap.UID
+	for uid := range f.msgs {
+		top = max(top, uid)
+	}
+	return top, true
 }
 
 // idsAbove returns the Message-IDs of the messages the device shows in

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -39,15 +40,32 @@ func (p *pushLog) has(id string) (time.Time, bool) {
 // notifications brought, each with the time its notification arrived (after
 // its delivery began); the messages of its first sync are no push.
 // Messages are delivered one at a time (at most 10) until one arrives while
-// the PC IDLEs.
+// the PC IDLEs; into an INBOX that held mail at the first sync, and into
+// one that was empty.
 func TestPCReportsPush(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		early bool
+	}{{"inbox with mail", true}, {"empty inbox", false}} {
+		t.Run(tc.name, func(t *testing.T) { testPCReportsPush(t, tc.early) })
+	}
+}
+
+func testPCReportsPush(t *testing.T, withEarly bool) {
 	env := newIMAPEnv(t)
-	early := env.deliver(t, 1000)
+	early := ""
+	if withEarly {
+		early = env.deliver(t, 1000)
+	}
 	var log pushLog
 	o := env.options(scenarios.KindPC, nil, nil)
 	o.OnPush = log.on
 	d := startDevice(t, o)
-	waitView(t, d, "the early message", hasAll(early))
+	if withEarly {
+		waitView(t, d, "the early message", hasAll(early))
+	} else {
+		waitView(t, d, "a first sync", func(v view.Snapshot) bool { return !v.Synced.IsZero() })
+	}
 	pushed := 0
 	for i := 0; i < 10 && pushed == 0; i++ {
 		began := time.Now()
@@ -63,7 +81,7 @@ func TestPCReportsPush(t *testing.T) {
 	if pushed == 0 {
 		t.Fatalf("no delivery of 10 was reported as pushed (reported %v)", log.ids)
 	}
-	if _, ok := log.has(early); ok {
+	if _, ok := log.has(early); withEarly && ok {
 		t.Errorf("the first sync's message %s was reported as a push", early)
 	}
 }

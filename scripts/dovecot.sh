@@ -545,6 +545,8 @@ cmd_env() {
 	cat "$1/env"
 }
 
+# sourced (scripts/cyrus.sh uses the process and port helpers): stop here
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 [ $# -ge 1 ] || usage
 sub=$1
 shift

@@ -282,7 +282,8 @@ func portFreeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT":
+		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT",
+			"NAMESPACE_PREFIX", "NAMESPACE_SEPARATOR", "SPECIAL_USE", "POP3_NO_FLAG_UPDATES":
 			continue
 		}
 		env = append(env, kv)
