@@ -107,19 +107,20 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 		if a.Folder == "" {
 			return Result{}, fmt.Errorf("clients: device %s: move without a folder", d.o.ID)
 		}
-		if a.Folder == loc.folder {
+		to := d.folderFor(a.Folder)
+		if to == loc.folder {
 			return d.result(loc.folder, loc.uid, nil)
 		}
 		var dest imapLoc
 		err = d.onWire(ctx, func(s *imapSession) error {
 			return d.onMessage(s, &loc, func(loc imapLoc) error {
-				if loc.folder == a.Folder {
+				if loc.folder == to {
 					// Another device moved it there meanwhile.
 					dest = loc
 					return nil
 				}
 				var err error
-				dest, err = d.move(s, loc, a.Folder)
+				dest, err = d.move(s, loc, to)
 				return err
 			})
 		})

@@ -99,6 +99,10 @@ type imapDevice struct {
 	listed bool
 	// created are the folders the device created since its last LIST.
 	created map[string]bool
+	// prefix is the personal namespace prefix ("INBOX." on Cyrus), known
+	// once nsDone (clients/imap_folders.go).
+	prefix string
+	nsDone bool
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
@@ -243,14 +247,16 @@ func (d *imapDevice) changed() {
 	}
 }
 
-// specialUse returns the server's folder for a special use, or fallback.
+// specialUse returns the server's folder for a special use (marked, or
+// listed under a name clients fall back to), else fallback under the
+// personal namespace prefix.
 func (d *imapDevice) specialUse(attr imap.MailboxAttr, fallback string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if name := d.special[attr]; name != "" {
 		return name
 	}
-	return fallback
+	return d.folderForLocked(fallback)
 }
 
 // folderNames returns the folders the device knows, INBOX first.

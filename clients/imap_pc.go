@@ -40,9 +40,13 @@ func (d *imapDevice) pollInterval() time.Duration {
 // connection), or without IDLE sleep poll between syncs. Failures back off.
 func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart time.Duration, sync func(*imapSession, string) error) {
 	attempt := 0
+	// notified is when the last IDLE ended on a notification (zero: not).
+	var notified time.Time
 	for ctx.Err() == nil {
 		idled := false
 		err := sl.with(ctx, func(s *imapSession) error {
+			pushAt := notified
+			notified = time.Time{}
 			if !s.listed {
 				if err := d.list(s); err != nil {
 					return err
@@ -51,16 +55,27 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 			}
 			if s.selected != "INBOX" || s.stale {
 				s.stale = true
+				pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
+				if pushed {
+					top, pushed = d.topUID("INBOX")
+				}
 				if err := sync(s, "INBOX"); err != nil {
 					return err
 				}
 				s.stale = false
+				if pushed {
+					if ids := d.idsAbove("INBOX", top); len(ids) > 0 {
+						d.o.OnPush(ids, pushAt)
+					}
+				}
 			}
 			if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
 				return nil // poll (a server without IDLE is polled too)
 			}
 			idled = true
-			return d.idle(ctx, s, sl, restart)
+			var err error
+			notified, err = d.idle(ctx, s, sl, restart)
+			return err
 		})
 		if ctx.Err() != nil {
 			return
@@ -89,7 +104,10 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 // LoginInterval comes due, another user waits for the slot, or ctx ends.
 // While IDLE runs, changes reach the device at once, so the folder counts
 // as synced from the moment IDLE started.
-func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, restart time.Duration) error {
+//
+// It returns the wall time the server's notification arrived, zero when
+// IDLE ended for another reason.
+func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, restart time.Duration) (time.Time, error) {
 	wall := d.o.Clock.Wall(restart)
 	if li := d.o.Profile.LoginInterval; li > 0 {
 		if left := d.o.Clock.Wall(li - d.o.Clock.Now().Sub(s.born)); left < wall {
@@ -103,7 +121,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		wall = backoffWall
 	}
 	if sl.waiting() {
-		return nil
+		return time.Time{}, nil
 	}
 	begin := d.o.Clock.Now()
 	s.arm(0)
@@ -114,17 +132,19 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		if outcomeOf(err) == OutcomeError {
 			s.broken = true
 		}
-		return err
+		return time.Time{}, err
 	}
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)
 	t := time.NewTimer(wall)
 	defer t.Stop()
+	var notified time.Time
 	select {
 	case <-ctx.Done():
 	case <-s.updates:
 		s.stale = true
+		notified = time.Now()
 	case <-sl.wake:
 	case <-t.C:
 	case <-s.c.Closed():
@@ -136,7 +156,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	}
 	if err != nil && s.dead.Load() {
 		s.broken = true
-		return err
+		return time.Time{}, err
 	}
 	record(d.rec, "imap", "IDLE", start, err)
 	s.disarm()
@@ -149,7 +169,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		s.stale = true
 	default:
 	}
-	return err
+	return notified, err
 }
 
 // markSynced moves a folder's synced time forward to t (IDLE started).
@@ -237,4 +257,37 @@ func (d *imapDevice) statusChanged(name string, st *imap.StatusData) bool {
 	changed := f.synced.IsZero() || f.uidNext != st.UIDNext || f.messages != msgs || f.unseen != unseen
 	f.uidNext, f.messages, f.unseen = st.UIDNext, msgs, unseen
 	return changed
+}
+
+// topUID returns the highest UID the device shows in folder name (0: an
+// empty folder), and whether the folder was synced (else every message a
+// sync finds is new to the device, pushed or not).
+func (d *imapDevice) topUID(name string) (imap.UID, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.folders[name]
+	if f == nil || f.synced.IsZero() {
+		return 0, false
+	}
+	var top imap.UID
+	for uid := range f.msgs {
+		top = max(top, uid)
+	}
+	return top, true
+}
+
+// idsAbove returns the Message-IDs of the messages the device shows in
+// folder name with a UID above top: those a sync added.
+func (d *imapDevice) idsAbove(name string, top imap.UID) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	if f := d.folders[name]; f != nil {
+		for uid, m := range f.msgs {
+			if uid > top && m.id != "" {
+				ids = append(ids, m.id)
+			}
+		}
+	}
+	return ids
 }

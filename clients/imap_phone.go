@@ -76,7 +76,8 @@ func (d *imapDevice) phoneIdle(ctx context.Context, sl *imapSlot) {
 				return d.sleepSim(ctx, due.Sub(d.o.Clock.Now()))
 			}
 			restart := min(phoneIdleRestart, due.Sub(d.o.Clock.Now()))
-			return d.idle(ctx, s, sl, restart)
+			_, err := d.idle(ctx, s, sl, restart)
+			return err
 		})
 		if ctx.Err() != nil {
 			return

@@ -84,6 +84,7 @@ func (s *imapSession) ensureSelected(name string) error {
 // list runs LIST "" "*" (RETURN (SPECIAL-USE) when the server supports
 // it) and makes the device's folder set the selectable mailboxes found.
 func (d *imapDevice) list(s *imapSession) error {
+	d.namespace(s)
 	var opts *imap.ListOptions
 	if s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2) {
 		opts = &imap.ListOptions{ReturnSpecialUse: true}
@@ -97,20 +98,11 @@ func (d *imapDevice) list(s *imapSession) error {
 		return err
 	}
 	seen := make(map[string]bool, len(boxes))
-	special := make(map[imap.MailboxAttr]string)
+	d.mu.Lock()
+	special := specialFolders(boxes, d.prefix)
+	d.mu.Unlock()
 	for _, b := range boxes {
-		noSelect := false
-		for _, a := range b.Attrs {
-			switch a {
-			case imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent:
-				noSelect = true
-			case imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrDrafts, imap.MailboxAttrJunk, imap.MailboxAttrArchive:
-				if special[a] == "" {
-					special[a] = b.Mailbox
-				}
-			}
-		}
-		if noSelect {
+		if !selectable(b) {
 			continue
 		}
 		name := b.Mailbox

@@ -46,6 +46,11 @@ type Options struct {
 	// OnChange, if set, is called after the device's view changed. It must
 	// be cheap and must not block or call back into the device.
 	OnChange func()
+	// OnPush, if set, is called when an IDLE notification on INBOX led to
+	// a sync that found new messages: their Message-IDs and the wall time
+	// the notification arrived, to measure the server's push latency
+	// (delivery to notification). It must be cheap and must not block.
+	OnPush func(ids []string, notified time.Time)
 	// Timeout bounds every network operation (dial, one command, one
 	// reply). Default 30s (wall time).
 	Timeout time.Duration

@@ -24,6 +24,15 @@
 # IMAP_PROCESS_LIMIT (default 4096) caps the IMAP sessions Dovecot serves at
 # once (service imap's process_limit): a server with a known limit, for
 # mailsim capacity tests.
+# NAMESPACE_PREFIX (default "") and NAMESPACE_SEPARATOR (default "/") make
+# the personal namespace a server dialect's: NAMESPACE_PREFIX=INBOX.
+# NAMESPACE_SEPARATOR=. is Cyrus's and Courier's default (folders are
+# INBOX.Sent, INBOX.Junk, ...; CREATE outside the prefix is refused).
+# SPECIAL_USE=no lists the Drafts, Sent, Trash, Junk and Archive folders
+# without their special-use attributes (as Courier does): clients find
+# them by name.
+# POP3_NO_FLAG_UPDATES=yes: a POP3 download leaves the message unread
+# (not \Seen), as Cyrus does by default.
 # Needs root: Dovecot drops privileges to the dovecot/dovenull users and to
 # MAIL_USER (default "vmail", created as a system user when missing), so
 # DIR and its parents must be traversable by those users.
@@ -132,6 +141,19 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# special_folders prints the namespace's mailbox sections: Drafts, Sent,
+# Trash, Junk and Archive, auto-subscribed, with their special_use
+# attribute unless SPECIAL_USE=no.
+special_folders() {
+	local f
+	for f in Drafts Sent Trash Junk Archive; do
+		echo "  mailbox $f {"
+		[ "${SPECIAL_USE:-yes}" = no ] || echo "    special_use = \\$f"
+		echo "    auto = subscribe"
+		echo "  }"
+	done
+}
+
 render_conf() {
 	cat <<EOF
 # mailsim's private Dovecot 2.3 instance, rendered by scripts/dovecot.sh.
@@ -175,27 +197,9 @@ first_valid_gid = 1
 mail_location = maildir:~/Maildir
 namespace inbox {
   inbox = yes
-  separator = /
-  mailbox Drafts {
-    special_use = \\Drafts
-    auto = subscribe
-  }
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = subscribe
-  }
-  mailbox Junk {
-    special_use = \\Junk
-    auto = subscribe
-  }
-  mailbox Archive {
-    special_use = \\Archive
-    auto = subscribe
-  }
+  prefix = ${NAMESPACE_PREFIX:-}
+  separator = ${NAMESPACE_SEPARATOR:-/}
+$(special_folders)
 }
 
 # ---- protocols
@@ -205,6 +209,7 @@ protocol imap {
 protocol pop3 {
   mail_max_userip_connections = 10000
   pop3_uidl_format = %08Xu%08Xv
+  pop3_no_flag_updates = ${POP3_NO_FLAG_UPDATES:-no}
 }
 # LMTP to user+Folder delivers into Folder
 recipient_delimiter = +
@@ -428,6 +433,10 @@ cmd_start() {
 		echo "LMTP_ADDR=127.0.0.1:$LMTP_PORT"
 		echo "METRICS_URL=http://127.0.0.1:$METRICS_PORT/metrics"
 		echo "LOG=$DIR/log/dovecot.log"
+		echo "NAMESPACE_PREFIX=${NAMESPACE_PREFIX:-}"
+		echo "NAMESPACE_SEPARATOR=${NAMESPACE_SEPARATOR:-/}"
+		echo "SPECIAL_USE=${SPECIAL_USE:-yes}"
+		echo "POP3_NO_FLAG_UPDATES=${POP3_NO_FLAG_UPDATES:-no}"
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"
@@ -484,6 +493,10 @@ cmd_restart() {
 	metrics=$(env_value "$dir" METRICS_PORT)
 	nusers=$(env_value "$dir" NUSERS)
 	password=$(env_value "$dir" PASSWORD)
+	NAMESPACE_PREFIX=$(env_value "$dir" NAMESPACE_PREFIX || true)
+	NAMESPACE_SEPARATOR=$(env_value "$dir" NAMESPACE_SEPARATOR || true)
+	SPECIAL_USE=$(env_value "$dir" SPECIAL_USE || true)
+	POP3_NO_FLAG_UPDATES=$(env_value "$dir" POP3_NO_FLAG_UPDATES || true)
 	cmd_stop "$dir" >&2
 	# the old listeners' ports may take a moment to be free again
 	for ((attempt = 1; attempt <= 10; attempt++)); do
@@ -532,6 +545,8 @@ cmd_env() {
 	cat "$1/env"
 }
 
+# sourced (scripts/cyrus.sh uses the process and port helpers): stop here
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 [ $# -ge 1 ] || usage
 sub=$1
 shift

@@ -90,7 +90,13 @@ func TestDovecotScenarios(t *testing.T) {
 // passwd-file, which Dovecot re-reads when it changes.
 func startDovecotFor(t *testing.T, scenario string, users int) *dovecottest.Instance {
 	t.Helper()
-	inst := dovecottest.Start(t, users)
+	return startDovecotWith(t, scenario, users, dovecottest.Options{})
+}
+
+// startDovecotWith is startDovecotFor with instance options.
+func startDovecotWith(t *testing.T, scenario string, users int, o dovecottest.Options) *dovecottest.Instance {
+	t.Helper()
+	inst := dovecottest.StartWith(t, users, o)
 	s, err := scenarios.Load(scenario, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -217,6 +217,8 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.Notes = append(in.Notes, "the run was stopped early")
 	}
 	in.Cost = s.costInput(plan, res)
+	in.TimeScale = plan.Scenario.TimeScale
+	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}
 	return in
 }
 

@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"internal/faultproxy":  {},
 	"internal/faketest":    {},
 	"internal/dovecottest": {},
+	"internal/cyrustest":   {},
 	"internal/realclients": {},
 	"internal/archtest":    {},
 	"dashboards":           {},
@@ -66,6 +67,7 @@ var forbidden = []struct {
 	{"metrics", "internal/engine", "metrics are fed by the engine, not the reverse"},
 	{"*", "internal/mailserver", "the harness talks to any server over TCP only"},
 	{"*", "internal/dovecottest", "test helpers stay out of production code"},
+	{"*", "internal/cyrustest", "test helpers stay out of production code"},
 	{"*", "internal/faketest", "test helpers stay out of production code"},
 	{"*", "internal/faultproxy", "fault injection is for tests only"},
 }

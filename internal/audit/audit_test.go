@@ -62,6 +62,8 @@ func TestCompare(t *testing.T) {
 			UserDivergence{Union: 1}},
 		{"several dimensions count once", []view.Snapshot{snap(m("a", "INBOX", 0)), snap(m("a", "Trash", view.Seen)), snap()},
 			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1, Flags: 1}}},
+		{"folders compared by role", []view.Snapshot{snap(m("a", "Junk", 0), m("b", "Sent", view.Seen)), snap(m("a", "INBOX.Junk", 0), m("b", "Sent Items", view.Seen))},
+			UserDivergence{Union: 2}},
 		{"only in later views", []view.Snapshot{snap(), snap(m("x", "INBOX", 0)), snap(m("x", "Junk", 0))},
 			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1}}},
 	}
@@ -635,5 +637,163 @@ func TestWaitingForSync(t *testing.T) {
 				t.Errorf("WaitingForSync = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// On a server whose personal namespace has the prefix "INBOX." the engine's
+// move to Junk and send (to Sent) land in INBOX.Junk and INBOX.Sent: the
+// auditor compares folders by role, so they converge.
+func TestFoldersByRole(t *testing.T) {
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	pc := r.dev["u1/pc"]
+	r.server.put("u1", "<m1>", "INBOX.Junk", 0)
+	r.server.put("u1", "<s1>", "INBOX.Sent", view.Seen)
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "Junk"})
+	r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Folder: "Sent", Published: true})
+	r.clock.set(time.Minute)
+	pc.put("<m1>", "INBOX.Junk", 0)
+	pc.put("<s1>", "INBOX.Sent", view.Seen)
+	pc.sync(t0.Add(time.Minute))
+	r.a.Touch("u1")
+	r.a.Audit()
+	res := final(t, r)
+	for _, k := range []ChangeKind{Deliver, Send} {
+		if kr := res.Convergence[k]; kr.Changes != 1 || kr.Converged != 1 {
+			t.Errorf("%s = %+v, want 1 converged", k, kr)
+		}
+		wantUnconverged(t, res, k, nil)
+	}
+	if res.Lost != 0 {
+		t.Errorf("lost = %d, want 0", res.Lost)
+	}
+	// A folder of another role is still a disagreement.
+	r2 := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	r2.server.put("u1", "<m1>", "INBOX.Trash", 0)
+	r2.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "Junk"})
+	r2.clock.set(time.Minute)
+	r2.dev["u1/pc"].put("<m1>", "INBOX.Trash", 0)
+	r2.dev["u1/pc"].sync(t0.Add(time.Minute))
+	res = final(t, r2)
+	if kr := res.Convergence[Deliver]; kr.Converged != 0 {
+		t.Errorf("deliver to Junk shown in INBOX.Trash = %+v, want unconverged", kr)
+	}
+}
+
+// POP3 read marking is read from the final state: messages a POP3 device
+// downloaded that no person acted on over IMAP, by whether the server shows
+// them \Seen.
+func TestPOP3Marking(t *testing.T) {
+	r := newRig("u1", "mixed", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 0})
+	pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+	for _, id := range []string{"<m1>", "<m2>", "<m3>", "<m4>", "<m5>"} {
+		r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+	}
+	r.server.put("u1", "<m1>", "INBOX", view.Seen) // downloaded, marked by the server
+	r.server.put("u1", "<m2>", "INBOX", view.Seen) // read on the phone: not counted
+	r.server.put("u1", "<m3>", "INBOX", 0)         // downloaded, not marked
+	r.server.put("u1", "<m5>", "INBOX", 0)         // not downloaded: not counted
+	// <m4> was downloaded and deleted from the server: not counted.
+	r.clock.set(time.Minute)
+	for _, id := range []string{"<m1>", "<m2>", "<m3>", "<m4>"} {
+		pc.put(id, "INBOX", 0)
+	}
+	phone.put("<m2>", "INBOX", view.Seen)
+	r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Read, MessageID: "<m2>", At: t0.Add(time.Minute), Flags: view.Seen, Published: true})
+	pc.sync(t0.Add(time.Minute))
+	phone.sync(t0.Add(time.Minute))
+	res := final(t, r)
+	if got, want := res.POP3Marking, (POP3Marking{Downloaded: 2, Seen: 1}); got != want {
+		t.Errorf("POP3Marking = %+v, want %+v", got, want)
+	}
+}
+
+func TestPOP3MarkingMarksSeen(t *testing.T) {
+	for _, tc := range []struct {
+		m            POP3Marking
+		marks, known bool
+	}{
+		{POP3Marking{}, false, false},
+		{POP3Marking{Downloaded: 10, Seen: 10}, true, true},
+		{POP3Marking{Downloaded: 10, Seen: 9}, true, true},
+		{POP3Marking{Downloaded: 10, Seen: 0}, false, true},
+		{POP3Marking{Downloaded: 10, Seen: 1}, false, true},
+		{POP3Marking{Downloaded: 10, Seen: 5}, false, false},
+	} {
+		if marks, known := tc.m.MarksSeen(); marks != tc.marks || known != tc.known {
+			t.Errorf("%+v.MarksSeen() = %v, %v; want %v, %v", tc.m, marks, known, tc.marks, tc.known)
+		}
+	}
+}
+
+// A server with duplicate suppression (Cyrus) silently drops a second
+// delivery of a Message-ID to the same mailbox: the first copy, filed to
+// Archive meanwhile, is the message. Nothing is lost and the repeated
+// delivery converges where the first copy is; on a server that keeps both
+// copies (Dovecot) the devices show the INBOX copy and it converges too.
+func TestRepeatedDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		serverHas  string // folder of the copy the devices and server show
+		suppressed bool
+	}{
+		{"suppressed", "Archive", true},
+		{"kept twice", "INBOX", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0, Folder: "INBOX", Published: true})
+			r.clock.set(time.Minute)
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Move, MessageID: "<m1>", At: t0.Add(time.Minute), Folder: "Archive", Published: true})
+			r.clock.set(2 * time.Minute)
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m1>", At: t0.Add(2 * time.Minute), Folder: "INBOX", Published: true})
+			r.clock.set(3 * time.Minute)
+			r.server.put("u1", "<m1>", tc.serverHas, 0)
+			pc.put("<m1>", tc.serverHas, 0)
+			phone.put("<m1>", tc.serverHas, 0)
+			pc.sync(t0.Add(3 * time.Minute))
+			phone.sync(t0.Add(3 * time.Minute))
+			r.a.Touch("u1")
+			r.a.Audit()
+			res := final(t, r)
+			if res.Lost != 0 {
+				t.Errorf("lost = %d (%v), want 0", res.Lost, res.LostMessages)
+			}
+			if kr := res.Convergence[Deliver]; kr.Changes != 2 || kr.Converged != 2 {
+				t.Errorf("deliver = %+v, want 2 converged", kr)
+			}
+			wantUnconverged(t, res, Deliver, nil)
+		})
+	}
+	// The person deleted the first copy; the server dropped the repeated
+	// delivery: the message is gone, as the person wanted, not lost.
+	r0 := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+	r0.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m3>", At: t0, Folder: "INBOX", Published: true})
+	r0.clock.set(time.Minute)
+	r0.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<m3>", At: t0.Add(time.Minute), Published: true})
+	r0.clock.set(2 * time.Minute)
+	r0.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m3>", At: t0.Add(2 * time.Minute), Folder: "INBOX", Published: true})
+	r0.clock.set(3 * time.Minute)
+	for _, d := range []string{"u1/pc", "u1/phone"} {
+		r0.dev[d].sync(t0.Add(3 * time.Minute))
+	}
+	res := final(t, r0)
+	if res.Lost != 0 {
+		t.Errorf("deleted then suppressed: lost = %d, want 0", res.Lost)
+	}
+	if got := res.Convergence[Deliver].Unconverged; got[ReasonLost] != 0 || got[ReasonDeletedFromServer] != 0 || got[ReasonSuperseded] != 2 {
+		// The first delivery by the delete, the repeated one by the
+		// server's suppression.
+		t.Errorf("deleted then suppressed: unconverged deliver = %v, want superseded 2", got)
+	}
+	// A first delivery is still compared with its folder.
+	r := newRig("u1", "imap", devDef{"pc", "imap", 0})
+	r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<m2>", At: t0, Folder: "INBOX", Published: true})
+	r.clock.set(time.Minute)
+	r.server.put("u1", "<m2>", "Archive", 0)
+	r.dev["u1/pc"].put("<m2>", "Archive", 0)
+	r.dev["u1/pc"].sync(t0.Add(time.Minute))
+	if kr := final(t, r).Convergence[Deliver]; kr.Converged != 0 {
+		t.Errorf("a first delivery shown in another folder converged: %+v", kr)
 	}
 }

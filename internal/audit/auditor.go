@@ -84,6 +84,13 @@ type user struct {
 	deleted   map[string]struct{} // Message-IDs a person deleted (gone)
 	delivered int
 	sent      int
+
+	// acted are the Message-IDs a published change other than deliver was
+	// about (a person acted on them on the server).
+	acted map[string]struct{}
+	// deliveredIDs are the Message-IDs delivered to the user, to tell a
+	// repeated delivery (pendingChange.repeat).
+	deliveredIDs map[string]struct{}
 }
 
 type kindReason struct {
@@ -98,6 +105,11 @@ type pendingChange struct {
 	accept  []string
 	waiting []string // device IDs that have not shown the change yet
 	seenAt  time.Time
+	// repeat marks a delivery of a Message-ID already delivered to the
+	// user: any folder shows it. A server may keep one copy (Cyrus's
+	// duplicate suppression drops the second delivery silently), and
+	// the first copy, wherever the person filed it, is the message.
+	repeat bool
 }
 
 type groupAgg struct {
@@ -377,6 +389,12 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 			u.sent++
 		}
 	}
+	if c.Kind != Deliver && c.Published {
+		if u.acted == nil {
+			u.acted = make(map[string]struct{})
+		}
+		u.acted[c.MessageID] = struct{}{}
+	}
 	gone := c.Kind == Delete && c.Folder == ""
 	if gone {
 		if u.deleted == nil {
@@ -405,6 +423,13 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	p := &pendingChange{c: c}
 	if c.Kind.folderChange() {
 		p.accept = []string{c.Folder}
+	}
+	if c.Kind == Deliver {
+		if u.deliveredIDs == nil {
+			u.deliveredIDs = make(map[string]struct{})
+		}
+		_, p.repeat = u.deliveredIDs[c.MessageID]
+		u.deliveredIDs[c.MessageID] = struct{}{}
 	}
 	for _, dev := range spec.Devices {
 		if dev.ID != c.Device {
@@ -443,7 +468,7 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 		return false
 	}
 	if p.c.Kind.folderChange() {
-		return slices.Contains(p.accept, m.Folder)
+		return p.accepts(m.Folder)
 	}
 	return m.Flags.Has(p.c.Flags)
 }
@@ -528,4 +553,15 @@ func (a *Auditor) WaitingForSync() int {
 		}
 	}
 	return n
+}
+
+// accepts reports whether folder is one of the folders that show the
+// change, compared by role (internal/view/folders.go SameFolder): the
+// device's INBOX.Junk shows a move to Junk. Any folder shows a repeated
+// delivery.
+func (p *pendingChange) accepts(folder string) bool {
+	if p.repeat {
+		return true
+	}
+	return slices.ContainsFunc(p.accept, func(a string) bool { return view.SameFolder(a, folder) })
 }

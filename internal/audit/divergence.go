@@ -80,7 +80,7 @@ func walkUnion(views []view.Snapshot, fn func(id string, presence, folder, flags
 				continue
 			}
 			n++
-			if o.Folder != m.Folder {
+			if !view.SameFolder(o.Folder, m.Folder) {
 				folderDiff = true
 			}
 			if o.Flags&view.Tracked != m.Flags&view.Tracked {
@@ -103,7 +103,7 @@ func walkUnion(views []view.Snapshot, fn func(id string, presence, folder, flags
 				continue
 			}
 			a.n++
-			if a.folder != m.Folder {
+			if !view.SameFolder(a.folder, m.Folder) {
 				a.folderDiff = true
 			}
 			if a.flags != m.Flags&view.Tracked {

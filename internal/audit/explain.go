@@ -101,11 +101,11 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			}
 		case !shown:
 			r = missingReason(v, server, folder)
-		case v.Synced.IsZero() && (m.Folder != sm.Folder || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
+		case v.Synced.IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
 			r = ReasonNotSyncedYet // differs, and never completed a sync
 		case server == nil:
 			r = ReasonServerUnreadable // shown, and nothing says which device is right
-		case m.Folder != sm.Folder:
+		case !view.SameFolder(m.Folder, sm.Folder):
 			if showsServerFolder(v, *server, sm.Folder) {
 				return ReasonUnexplained
 			}

@@ -111,6 +111,36 @@ type Result struct {
 	// Unexplained lists the first MaxUnexplainedListed divergent messages
 	// counted under ReasonUnexplained, by user and Message-ID.
 	Unexplained []UnexplainedMessage
+	// POP3Marking is the server's POP3 read marking as the final state
+	// shows it (only users whose state was read).
+	POP3Marking POP3Marking
+}
+
+// POP3Marking is what the server showed of POP3 read marking: of the
+// messages a POP3 device downloaded (RETR) and no person acted on over IMAP
+// (no published change but their delivery), still on the server at the
+// end, how many it shows \Seen. Dovecot and the embedded server mark a
+// downloaded message \Seen, Cyrus by default does not.
+type POP3Marking struct {
+	// Downloaded counts those messages; Seen those the server shows \Seen.
+	Downloaded, Seen int
+}
+
+// MarksSeen says whether the server marks downloaded mail \Seen: true when
+// at least 90% of the messages are \Seen, false when at most 10% are, and
+// known false when there is no such message or the share is in between
+// (mixed: a download cut before QUIT may leave the flag unset).
+func (m POP3Marking) MarksSeen() (marks, known bool) {
+	if m.Downloaded == 0 {
+		return false, false
+	}
+	switch share := float64(m.Seen) / float64(m.Downloaded); {
+	case share >= 0.9:
+		return true, true
+	case share <= 0.1:
+		return false, true
+	}
+	return false, false
 }
 
 // Final audits every user one last time, reads each user's server state
@@ -189,6 +219,9 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			}
 		}
 		if server != nil {
+			m := pop3Marking(u, devs, views, *server)
+			res.POP3Marking.Downloaded += m.Downloaded
+			res.POP3Marking.Seen += m.Seen
 			for _, id := range sortedKeys(u.messages) {
 				if _, ok := u.deleted[id]; ok || onAnyDevice(views, id) {
 					continue
@@ -359,8 +392,14 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 			if p.requiresAbsence() {
 				return ReasonKeptLocally // the device shows what the server dropped
 			}
-			if _, del := u.deleted[id]; !del && !onAnyDevice(views, id) {
+			_, del := u.deleted[id]
+			if !del && !onAnyDevice(views, id) {
 				return ReasonLost
+			}
+			if del && p.repeat {
+				// The person deleted the first copy, and the server
+				// dropped the repeated delivery as a duplicate.
+				return ReasonSuperseded
 			}
 			return ReasonDeletedFromServer
 		}
@@ -385,7 +424,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		}
 		return ReasonNotShown
 	}
-	if c.Kind.folderChange() && dm.Folder != sm.Folder {
+	if c.Kind.folderChange() && !view.SameFolder(dm.Folder, sm.Folder) {
 		return ReasonFolderNotSynced
 	}
 	if !c.Kind.folderChange() && !dm.Flags.Has(c.Flags) {
@@ -400,7 +439,7 @@ func (p *pendingChange) onServerOK(sm view.Message) bool {
 		return false
 	}
 	if p.c.Kind.folderChange() {
-		return slices.Contains(p.accept, sm.Folder)
+		return p.accepts(sm.Folder)
 	}
 	return sm.Flags.Has(p.c.Flags)
 }
@@ -419,12 +458,47 @@ func countFolder(v view.Snapshot, folder string) int {
 // folder, in that folder.
 func showsServerFolder(v view.Snapshot, server view.Snapshot, folder string) bool {
 	for id, m := range v.Messages {
-		if m.Folder != folder {
+		if !view.SameFolder(m.Folder, folder) {
 			continue
 		}
-		if sm, ok := server.Messages[id]; ok && sm.Folder == folder {
+		if sm, ok := server.Messages[id]; ok && view.SameFolder(sm.Folder, folder) {
 			return true
 		}
 	}
 	return false
+}
+
+// pop3Marking counts, for one user, the messages the user's POP3 devices
+// downloaded and no person acted on (see POP3Marking) that the server still
+// has, and those of them it shows \Seen. A message counts once however
+// many POP3 devices downloaded it.
+func pop3Marking(u *user, devs []DeviceSpec, views []view.Snapshot, server view.Snapshot) POP3Marking {
+	var m POP3Marking
+	counted := make(map[string]bool)
+	for i, v := range views {
+		if devs[i].Protocol != "pop3" {
+			continue
+		}
+		for id := range v.Messages {
+			if counted[id] {
+				continue
+			}
+			if _, ok := u.messages[id]; !ok {
+				continue // not delivered mail (the device's own drafts)
+			}
+			if _, ok := u.acted[id]; ok {
+				continue
+			}
+			sm, ok := server.Messages[id]
+			if !ok {
+				continue
+			}
+			counted[id] = true
+			m.Downloaded++
+			if sm.Flags.Has(view.Seen) {
+				m.Seen++
+			}
+		}
+	}
+	return m
 }

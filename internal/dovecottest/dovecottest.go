@@ -139,6 +139,18 @@ type Options struct {
 	// IMAPProcessLimit caps the IMAP sessions served at once (Dovecot's
 	// service imap process_limit); 0 keeps the script's default (4096).
 	IMAPProcessLimit int
+	// NamespacePrefix and NamespaceSeparator set the personal namespace
+	// (scripts/dovecot.sh NAMESPACE_PREFIX, NAMESPACE_SEPARATOR): "INBOX."
+	// and '.' are Cyrus's and Courier's dialect. Empty keeps the defaults
+	// ("" and '/').
+	NamespacePrefix    string
+	NamespaceSeparator string
+	// NoSpecialUse lists Drafts, Sent, Trash, Junk and Archive without
+	// special-use attributes (scripts/dovecot.sh SPECIAL_USE=no).
+	NoSpecialUse bool
+	// POP3NoFlagUpdates makes a POP3 download leave the message unread
+	// (scripts/dovecot.sh POP3_NO_FLAG_UPDATES=yes), as Cyrus does.
+	POP3NoFlagUpdates bool
 }
 
 // StartWith is Start with options.
@@ -160,6 +172,18 @@ func StartWith(t testing.TB, users int, o Options) *Instance {
 	env := portFreeEnv()
 	if o.IMAPProcessLimit > 0 {
 		env = append(env, "IMAP_PROCESS_LIMIT="+strconv.Itoa(o.IMAPProcessLimit))
+	}
+	if o.NamespacePrefix != "" {
+		env = append(env, "NAMESPACE_PREFIX="+o.NamespacePrefix)
+	}
+	if o.NamespaceSeparator != "" {
+		env = append(env, "NAMESPACE_SEPARATOR="+o.NamespaceSeparator)
+	}
+	if o.NoSpecialUse {
+		env = append(env, "SPECIAL_USE=no")
+	}
+	if o.POP3NoFlagUpdates {
+		env = append(env, "POP3_NO_FLAG_UPDATES=yes")
 	}
 	out, err := runScript(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {
@@ -258,7 +282,8 @@ func portFreeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT":
+		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT",
+			"NAMESPACE_PREFIX", "NAMESPACE_SEPARATOR", "SPECIAL_USE", "POP3_NO_FLAG_UPDATES":
 			continue
 		}
 		env = append(env, kv)

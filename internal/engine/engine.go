@@ -181,6 +181,9 @@ type Result struct {
 	Interrupted bool
 	// Settle is how the settle phase went.
 	Settle SettleOutcome
+	// Push is the server's push latency as the IDLE-ing PCs measured it
+	// (internal/engine/push.go).
+	Push PushLatency
 }
 
 // SettleEnd says how the settle phase ended.
@@ -225,6 +228,7 @@ type Engine struct {
 	log     *slog.Logger
 	inj     *injector
 	costs   *cost.Meters
+	push    *pushTracker
 	users   []*user
 	byAddr  map[string]*user
 
@@ -285,6 +289,7 @@ func New(o Options) (*Engine, error) {
 		groups = append(groups, g.Name)
 	}
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
+	e.push = newPushTracker()
 	for _, pu := range o.Plan.Users {
 		u, err := e.newUser(pu)
 		if err != nil {
@@ -504,6 +509,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Costs:       e.costs.Totals(),
 		Interrupted: interrupted || ctx.Err() != nil,
 		Settle:      settled,
+		Push:        e.push.result(),
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
 	// Reading the server's state has a budget and ends with ctx (a second

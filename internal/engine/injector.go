@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
@@ -259,6 +262,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	wait := in.backoff
 	for try := 1; ; try++ {
 		var results []rcptResult
+		tried := time.Now()
 		if in.e.o.Endpoints.Delivery.Protocol == scenarios.DeliverIMAPAppend {
 			results = in.appendIMAP(ctx, d, pending)
 		} else {
@@ -268,7 +272,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		for _, res := range results {
 			if res.err == nil {
 				obs.DeliveryAttempt(via, DeliveryOK)
-				in.delivered(d, res.r, via)
+				in.delivered(d, res.r, via, tried)
 				continue
 			}
 			obs.DeliveryAttempt(via, res.err.reason)
@@ -314,8 +318,9 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	}
 }
 
-// delivered records one successful delivery to one recipient.
-func (in *injector) delivered(d delivery, r recipient, via string) {
+// delivered records one successful delivery to one recipient, made by the
+// try that began at tried (wall time: the start of the push latency).
+func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
 	in.e.o.Observer.Delivered(via)
 	in.e.o.Observer.DeliveryDone(via, DeliveryOK)
 	in.mu.Lock()
@@ -325,6 +330,9 @@ func (in *injector) delivered(d delivery, r recipient, via string) {
 		return
 	}
 	in.e.delivered.Add(1)
+	if r.folder == "INBOX" {
+		in.e.push.delivered(r.user.plan.Username, d.id, tried)
+	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
 	}
@@ -683,19 +691,54 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
+	folder, err := appendFolder(c, r.folder, cmd)
+	if err != nil {
+		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
+	}
 	start = time.Now()
-	ac := c.Append(r.folder, int64(len(d.raw)), nil)
+	ac := c.Append(folder, int64(len(d.raw)), nil)
 	_, werr := ac.Write(d.raw)
 	cerr := ac.Close()
 	_, err = ac.Wait()
 	err = errors.Join(werr, cerr, err)
 	if err := cmd("APPEND", start, err); err != nil {
 		// Without the server's answer the message may be stored: no retry.
-		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, r.folder, err), false)
+		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err), false)
 	}
 	start = time.Now()
 	_ = cmd("LOGOUT", start, c.Logout().Wait())
 	return nil
+}
+
+// appendFolder returns the mailbox an imap-append delivery to folder (the
+// engine's name: "INBOX", "Junk") goes to, as a device finds it: INBOX as
+// is; otherwise the server's folder of that role from NAMESPACE and LIST
+// RETURN (SPECIAL-USE) (clients.ResolveFolder), so a server whose Junk is
+// INBOX.Junk, or unmarked "Spam", gets it there. cmd records each command.
+func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Time, error) error) (string, error) {
+	if strings.EqualFold(folder, "INBOX") {
+		return "INBOX", nil
+	}
+	caps := c.Caps()
+	prefix := ""
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		start := time.Now()
+		ns, err := c.Namespace().Wait()
+		if err := cmd("NAMESPACE", start, err); err != nil {
+			return "", err
+		}
+		prefix = clients.PersonalPrefix(ns)
+	}
+	var opts *imap.ListOptions
+	if caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2) {
+		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	}
+	start := time.Now()
+	boxes, err := c.List("", "*", opts).Collect()
+	if err := cmd("LIST", start, err); err != nil {
+		return "", err
+	}
+	return clients.ResolveFolder(boxes, prefix, folder), nil
 }
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for

@@ -149,19 +149,11 @@ func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, 
 }
 
 // folderRole names a mailbox's role for storage figures: inbox, sent,
-// drafts, trash, junk, archive (by special-use attribute) or other.
+// drafts, trash, junk, archive (by special-use attribute, else by the
+// names clients fall back to: clients.ListRole) or other.
 func folderRole(box *imap.ListData) string {
-	if box.Mailbox == view.FolderInbox {
-		return "inbox"
-	}
-	for _, r := range []struct {
-		attr imap.MailboxAttr
-		name string
-	}{{imap.MailboxAttrSent, "sent"}, {imap.MailboxAttrDrafts, "drafts"}, {imap.MailboxAttrTrash, "trash"},
-		{imap.MailboxAttrJunk, "junk"}, {imap.MailboxAttrArchive, "archive"}} {
-		if hasAttr(box.Attrs, r.attr) {
-			return r.name
-		}
+	if r := clients.ListRole(box); r != "" {
+		return r
 	}
 	return "other"
 }

@@ -72,6 +72,7 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 			Recorder:  u.rec,
 			Seed:      deriveSeed(pu.Seed, int64(i)+1),
 			OnChange:  u.changed,
+			OnPush:    func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
 			Logger:    e.log,
 			// The IMAP literal bound follows the scenario's largest mail.
 			MaxLiteral: literalCap(e.o.Plan.Scenario),

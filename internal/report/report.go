@@ -100,7 +100,37 @@ type Input struct {
 	Cost CostInput
 	// Notes are remarks to carry into the report.
 	Notes []string
+	// TimeScale is the scenario's time_scale (simulated seconds per wall
+	// second), to weigh the server's push latency; 0 means 1.
+	TimeScale float64
+	// Push is the server's push latency measured by the IDLE-ing devices
+	// (wall time); no samples leaves server.push_latency null.
+	Push PushInput
 }
+
+// PushInput is the push latency the engine measured: the number of
+// samples and their quantiles, in wall time.
+type PushInput struct {
+	Samples       int
+	P50, P95, Max time.Duration
+}
+
+// PushLatency is the server's push latency: from a delivery accepted to
+// the IDLE notification a device got for it, in wall seconds, and its
+// median in simulated seconds (× time_scale).
+type PushLatency struct {
+	Samples int     `json:"samples"`
+	P50S    float64 `json:"p50_s"`
+	P95S    float64 `json:"p95_s"`
+	MaxS    float64 `json:"max_s"`
+	// P50SimS is P50S × time_scale: what the delay means to the simulated
+	// people.
+	P50SimS float64 `json:"p50_sim_s"`
+}
+
+// MaxPushSim is the simulated push latency (median) above which the report
+// warns that the server's own timers distort the scenario's time scale.
+const MaxPushSim = 5 * time.Minute
 
 // Actions counts the simulated people's actions.
 type Actions struct {
@@ -350,6 +380,18 @@ type Server struct {
 	// Storage at the start, for growth figures.
 	StoredMessagesStart int   `json:"stored_messages_start"`
 	StoredBytesStart    int64 `json:"stored_bytes_start"`
+	// POP3MarksSeen is whether the server marked the mail POP3 devices
+	// downloaded \Seen, as the final state showed it (audit.POP3Marking);
+	// null when no downloaded message was left to look at or the result
+	// was mixed. POP3Checked and POP3Seen are the messages looked at and
+	// those found \Seen.
+	POP3MarksSeen *bool `json:"pop3_marks_seen"`
+	POP3Checked   int   `json:"pop3_checked"`
+	POP3Seen      int   `json:"pop3_seen"`
+	// PushLatency is the server's push latency; null when no IDLE
+	// notification brought a delivered message (no IDLE-ing PC, no
+	// delivery while one IDLEd).
+	PushLatency *PushLatency `json:"push_latency"`
 }
 
 // Group is one group's details.
@@ -531,6 +573,16 @@ func Build(in Input) *Report {
 	if n := res.DivergentByReason[audit.ReasonUnexplained]; n > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
+	r.pushLatency(in)
+	r.Server.POP3Checked, r.Server.POP3Seen = res.POP3Marking.Downloaded, res.POP3Marking.Seen
+	if marks, known := res.POP3Marking.MarksSeen(); known {
+		r.Server.POP3MarksSeen = &marks
+		if !marks {
+			r.Notes = append(r.Notes, fmt.Sprintf("the server does not mark mail downloaded over POP3 \\Seen (%d of %d downloaded messages no one read over IMAP are unread on it): other devices of POP3 users show such mail unread", res.POP3Marking.Downloaded-res.POP3Marking.Seen, res.POP3Marking.Downloaded))
+		}
+	} else if res.POP3Marking.Downloaded > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("POP3 read marking is mixed: %d of %d downloaded messages no one read over IMAP are \\Seen on the server (downloads cut before QUIT, or a server rule)", res.POP3Marking.Seen, res.POP3Marking.Downloaded))
+	}
 	if !res.ServerChecked {
 		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
 	} else if res.UsersUnchecked > 0 {
@@ -665,4 +717,26 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 	}
 	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
 	return l
+}
+
+// pushLatency fills server.push_latency from in.Push and notes a push
+// latency large against the time scale (above MaxPushSim simulated).
+func (r *Report) pushLatency(in Input) {
+	p := in.Push
+	if p.Samples == 0 {
+		return
+	}
+	scale := in.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	sim := time.Duration(float64(p.P50) * scale)
+	r.Server.PushLatency = &PushLatency{
+		Samples: p.Samples, P50S: p.P50.Seconds(), P95S: p.P95.Seconds(), MaxS: p.Max.Seconds(), P50SimS: sim.Seconds(),
+	}
+	if sim > MaxPushSim {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's push latency (delivery to IDLE notification) is %s wall at the median, %s simulated at time_scale %g: "+
+			"its own timers are not compressed, so IDLE-ing devices see new mail late and their deliver lags and convergence are the server's timer, not the clients'; lower time_scale or configure the server to notify at once",
+			fmtSeconds(p.P50.Seconds()), fmtSeconds(sim.Seconds()), scale))
+	}
 }

@@ -80,6 +80,15 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
 		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
 	r.writeCost(ew)
+	if p := r.Server.PushLatency; p != nil {
+		fmt.Fprintf(ew, "push latency (delivery to IDLE notification): p50 %s, p95 %s, max %s wall over %d; p50 %s simulated\n",
+			fmtSeconds(p.P50S), fmtSeconds(p.P95S), fmtSeconds(p.MaxS), p.Samples, fmtSeconds(p.P50SimS))
+	}
+	if r.Server.POP3MarksSeen != nil {
+		fmt.Fprintf(ew, "POP3 read marking: the server marks downloaded mail \\Seen: %v (%d of %d checked)\n", *r.Server.POP3MarksSeen, r.Server.POP3Seen, r.Server.POP3Checked)
+	} else if r.Server.POP3Checked > 0 {
+		fmt.Fprintf(ew, "POP3 read marking: mixed (%d of %d checked are \\Seen)\n", r.Server.POP3Seen, r.Server.POP3Checked)
+	}
 	if n := len(r.AuditorCommands); n > 0 {
 		var c uint64
 		for _, m := range r.AuditorCommands {

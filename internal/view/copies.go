@@ -16,20 +16,24 @@ type Copy struct {
 	UID uint32
 }
 
-// DefaultTrash is the trash folder Prefer assumes when given none.
+// DefaultTrash is the usual name of the trash folder (one of the names
+// Prefer takes for trash when given none).
 const DefaultTrash = "Trash"
 
 // Prefer reports whether copy a rather than copy b is the one shown for a
 // Message-ID held more than once: a copy outside trash (the folder named
-// trash, DefaultTrash when empty) first, then the copy in INBOX, then the
+// trash, the folder of the trash role when empty) first, then the copy in INBOX, then the
 // folder whose name sorts first, then the lower UID. It is a strict order:
 // Prefer(a, b) and Prefer(b, a) are both false only when a == b.
 func Prefer(a, b Copy, trash string) bool {
+	isTrash := func(f string) bool { return f == trash }
 	if trash == "" {
-		trash = DefaultTrash
+		// No trash named: the folder of the trash role (DefaultTrash,
+		// INBOX.Trash, Deleted Items, ...; see folders.go).
+		isTrash = func(f string) bool { return FolderRole(f) == RoleTrash }
 	}
-	if (a.Folder == trash) != (b.Folder == trash) {
-		return b.Folder == trash
+	if ta, tb := isTrash(a.Folder), isTrash(b.Folder); ta != tb {
+		return tb
 	}
 	if (a.Folder == FolderInbox) != (b.Folder == FolderInbox) {
 		return a.Folder == FolderInbox

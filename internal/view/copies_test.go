@@ -15,6 +15,8 @@ func TestPrefer(t *testing.T) {
 		{Copy{"Trash", 1}, Copy{"Archive", 9}, "", false},
 		{Copy{"Deleted Items", 1}, Copy{"Trash", 9}, "Deleted Items", false},
 		{Copy{"Trash", 1}, Copy{"Deleted Items", 9}, "Deleted Items", true}, // "Trash" is an ordinary folder there
+		{Copy{"INBOX.Trash", 1}, Copy{"INBOX.Archive", 9}, "", false},       // trash by role under a namespace prefix
+		{Copy{"INBOX.Archive", 9}, Copy{"INBOX.Trash", 1}, "", true},
 		{Copy{"INBOX", 9}, Copy{"Archive", 1}, "", true},
 		{Copy{"Archive", 9}, Copy{"INBOX", 1}, "", false},
 		{Copy{"Archive", 9}, Copy{"Sent", 1}, "", true},

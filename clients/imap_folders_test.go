@@ -1,0 +1,81 @@
+package clients
+
+import (
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestResolveFolder(t *testing.T) {
+	box := func(name string, attrs ...imap.MailboxAttr) *imap.ListData {
+		return &imap.ListData{Mailbox: name, Delim: '.', Attrs: attrs}
+	}
+	dovecot := []*imap.ListData{box("INBOX"), box("Sent", imap.MailboxAttrSent), box("Junk", imap.MailboxAttrJunk), box("Archive", imap.MailboxAttrArchive)}
+	cyrus := []*imap.ListData{box("INBOX"), box("INBOX.Sent", imap.MailboxAttrSent), box("INBOX.Junk", imap.MailboxAttrJunk), box("INBOX.Archive", imap.MailboxAttrArchive)}
+	courier := []*imap.ListData{box("INBOX", imap.MailboxAttrHasChildren), box("INBOX.Sent"), box("INBOX.Trash"), box("INBOX.Spam")}
+	outlook := []*imap.ListData{box("INBOX"), box("Sent Items"), box("Deleted Items"), box("Junk E-mail"), box("Sent", imap.MailboxAttrNoSelect)}
+	renamed := []*imap.ListData{box("INBOX"), box("Gesendet", imap.MailboxAttrSent), box("Sent")}
+	for _, tc := range []struct {
+		name   string
+		boxes  []*imap.ListData
+		prefix string
+		folder string
+		want   string
+	}{
+		{"default junk", dovecot, "", "Junk", "Junk"},
+		{"default custom", dovecot, "", "Projects", "Projects"},
+		{"default inbox", dovecot, "", "inbox", "INBOX"},
+		{"cyrus junk", cyrus, "INBOX.", "Junk", "INBOX.Junk"},
+		{"cyrus archive", cyrus, "INBOX.", "Archive", "INBOX.Archive"},
+		{"cyrus custom", cyrus, "INBOX.", "Projects", "INBOX.Projects"},
+		{"cyrus already prefixed", cyrus, "INBOX.", "INBOX.Projects", "INBOX.Projects"},
+		{"courier sent without special-use", courier, "INBOX.", "Sent", "INBOX.Sent"},
+		{"courier junk named Spam", courier, "INBOX.", "Junk", "INBOX.Spam"},
+		{"courier archive to create", courier, "INBOX.", "Archive", "INBOX.Archive"},
+		{"outlook names", outlook, "", "Sent", "Sent Items"},
+		{"outlook trash", outlook, "", "Trash", "Deleted Items"},
+		{"outlook junk", outlook, "", "Junk", "Junk E-mail"},
+		{"a listed name wins", renamed, "", "Sent", "Sent"},
+		{"special-use attribute", renamed, "", "Sent Items", "Gesendet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ResolveFolder(tc.boxes, tc.prefix, tc.folder); got != tc.want {
+				t.Errorf("ResolveFolder(%q) = %q, want %q", tc.folder, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSpecialFoldersFallback(t *testing.T) {
+	boxes := []*imap.ListData{
+		{Mailbox: "INBOX"}, {Mailbox: "Sent Messages"}, {Mailbox: "INBOX.Sent"}, {Mailbox: "Trash", Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}},
+		{Mailbox: "INBOX.Drafts", Attrs: []imap.MailboxAttr{imap.MailboxAttrDrafts}},
+	}
+	got := specialFolders(boxes, "INBOX.")
+	want := map[imap.MailboxAttr]string{imap.MailboxAttrSent: "INBOX.Sent", imap.MailboxAttrDrafts: "INBOX.Drafts"}
+	if len(got) != len(want) {
+		t.Fatalf("specialFolders = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("specialFolders[%s] = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestListRole(t *testing.T) {
+	for _, tc := range []struct {
+		b    imap.ListData
+		want string
+	}{
+		{imap.ListData{Mailbox: "INBOX"}, "inbox"},
+		{imap.ListData{Mailbox: "Gesendet", Attrs: []imap.MailboxAttr{imap.MailboxAttrSent}}, "sent"},
+		{imap.ListData{Mailbox: "INBOX.Spam"}, "junk"},
+		{imap.ListData{Mailbox: "Sent Items"}, "sent"},
+		{imap.ListData{Mailbox: "INBOX.Projects"}, ""},
+	} {
+		if got := ListRole(&tc.b); got != tc.want {
+			t.Errorf("ListRole(%q %v) = %q, want %q", tc.b.Mailbox, tc.b.Attrs, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+// Package cyrustest starts private Cyrus IMAP 3.6 instances for tests, with
+// the project's scripts/cyrus.sh: Cyrus unpacked from Debian packages into
+// a private prefix (it conflicts with Dovecot's packages, so it is never
+// installed), its configuration, sasldb users user1..userN and spool in a
+// test's temporary directory, IMAP, POP3 and LMTP on free loopback ports.
+//
+// Tests are skipped with a clear message where Cyrus cannot run: not root,
+// or the packages cannot be fetched and unpacked (no apt-get, no network).
+package cyrustest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptTimeout bounds every call of the script (install downloads about
+// 5 MB; start waits at most ~10 s per listener, stop ~15 s plus kill).
+const scriptTimeout = 5 * time.Minute
+
+// Options configure an instance beyond its users.
+type Options struct {
+	// AltNamespace puts the personal folders beside INBOX (Sent, Junk)
+	// instead of under it (INBOX.Sent, Cyrus's default).
+	AltNamespace bool
+	// IdlePoll, when positive, serves IDLE by checking the mailbox every
+	// IdlePoll seconds instead of by idled's notifications: a server whose
+	// push latency is its poll interval.
+	IdlePoll int
+}
+
+// Instance is a running private Cyrus instance.
+type Instance struct {
+	// IMAP, POP3 and LMTP are the listeners' "127.0.0.1:port" (LMTP is
+	// preauthorised).
+	IMAP, POP3, LMTP string
+	// Dir holds the instance's configuration, databases, spool and log.
+	Dir string
+	// Users is the number of users, named user1..userN.
+	Users int
+	// Password is every user's password.
+	Password string
+}
+
+// Username returns the name of user n (1-based): "user<n>".
+func (i *Instance) Username(n int) string { return "user" + strconv.Itoa(n) }
+
+// Start starts a private Cyrus with users user1..userN, stopped when the
+// test ends. It skips the test where Cyrus cannot run and fails it when
+// the instance does not start.
+func Start(t testing.TB, users int, o Options) *Instance {
+	t.Helper()
+	if users < 1 {
+		t.Fatalf("cyrustest: users must be at least 1, got %d", users)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("cyrustest: starting a private Cyrus needs root (its master drops privileges to the cyrus user)")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("cyrustest: Cyrus is unpacked from Debian packages, and apt-get is missing")
+	}
+	script, err := script()
+	if err != nil {
+		t.Fatalf("cyrustest: %v", err)
+	}
+	if _, err := run(script, nil, "install-check"); err != nil {
+		if _, err := run(script, nil, "install"); err != nil {
+			t.Skipf("cyrustest: Cyrus cannot be unpacked here: %v", err)
+		}
+	}
+	dir := t.TempDir()
+	// Cyrus's processes run as the cyrus user and must traverse dir: the
+	// per-test root above it is 0700 by default.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("cyrustest: %v", err)
+		}
+	}
+	env := []string{"ALTNAMESPACE=no"}
+	if o.AltNamespace {
+		env[0] = "ALTNAMESPACE=yes"
+	}
+	if o.IdlePoll > 0 {
+		env = append(env, "IDLE_POLL="+strconv.Itoa(o.IdlePoll))
+	}
+	out, err := run(script, env, "start", dir, strconv.Itoa(users))
+	if err != nil {
+		t.Fatalf("cyrustest: %v", err)
+	}
+	inst, err := parseEnv(out)
+	if err != nil {
+		t.Fatalf("cyrustest: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := run(script, nil, "stop", inst.Dir); err != nil {
+			t.Errorf("cyrustest: %v", err)
+		}
+	})
+	return inst
+}
+
+// script returns the path of the project's scripts/cyrus.sh.
+func script() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("no caller information")
+	}
+	p := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "cyrus.sh")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("scripts/cyrus.sh: %w", err)
+	}
+	return p, nil
+}
+
+// run runs the script with a deadline and the environment without the
+// variables the script honours (ports, namespace, IDLE) other than those
+// in extra, and returns its stdout; the error carries its stderr.
+func run(script string, extra []string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "IDLE_POLL":
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, extra...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// The master does not inherit these pipes (the script redirects it to
+	// its log), but bound the wait for them anyway.
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("cyrus.sh %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// parseEnv reads the KEY=VALUE lines of the script's start output.
+func parseEnv(b []byte) (*Instance, error) {
+	kv := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			kv[k] = v
+		}
+	}
+	inst := &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], LMTP: kv["LMTP_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"]}
+	n, err := strconv.Atoi(kv["NUSERS"])
+	if err != nil {
+		return nil, fmt.Errorf("NUSERS: %w in %q", err, b)
+	}
+	inst.Users = n
+	for k, v := range map[string]string{"IMAP_ADDR": inst.IMAP, "POP3_ADDR": inst.POP3, "LMTP_ADDR": inst.LMTP, "DIR": inst.Dir, "PASSWORD": inst.Password} {
+		if v == "" {
+			return nil, fmt.Errorf("missing %s in %q", k, b)
+		}
+	}
+	return inst, nil
+}
