@@ -30,8 +30,12 @@ type capacityFlags struct {
 	startUsers, maxUsers             int
 	step, settle                     time.Duration
 	metricsAddr                      string
-	linger                           time.Duration
-	profile                          profileFlags
+	// harnessCPU and harnessSched are the harness guard's limits
+	// (internal/harnessmon): a step above either is harness-saturated.
+	harnessCPU   string
+	harnessSched time.Duration
+	linger       time.Duration
+	profile      profileFlags
 }
 
 // cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
@@ -49,6 +53,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
 	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
+	fs.StringVar(&f.harnessCPU, "harness-max-cpu", "90%", "harness guard: a step whose mailsim process used more than this share of the cores is harness-saturated")
+	fs.DurationVar(&f.harnessSched, "harness-max-sched", 10*time.Millisecond, "harness guard: a step whose Go scheduler latency p99 passed this is harness-saturated")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
 	f.profile.register(fs)
@@ -77,6 +83,11 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	if f.step > 0 {
 		c.StepDuration = f.step
+	}
+	maxCPU, err := scenarios.ParsePercent(f.harnessCPU)
+	if err != nil || maxCPU <= 0 || f.harnessSched <= 0 {
+		fmt.Fprintf(stderr, "mailsim capacity: --harness-max-cpu %q and --harness-max-sched %s: want a percentage above 0%% and a positive duration\n", f.harnessCPU, f.harnessSched)
+		return exitScenario
 	}
 	if len(c.QoS) == 0 {
 		fmt.Fprintln(stderr, "mailsim capacity: the scenario names no QoS line: add capacity.qos (or thresholds), e.g. \"p95(imap.UID FETCH) < 300ms\"")
@@ -132,7 +143,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	metrics.RunInfo(capReg, s.Name, "1/1")
 	sr := &stepRunner{s: s, c: c, flags: f, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		stderr: stderr, running: &running, stopping: &stopping,
-		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg}}
+		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg},
+		guard: harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: f.harnessSched}}
 	if f.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, f.metricsAddr, sr.gatherer)
 		if err != nil {
@@ -224,6 +236,8 @@ type stepRunner struct {
 	running  *atomic.Pointer[engine.Engine]
 	stopping *atomic.Bool
 	steps    atomic.Int64
+	// guard are the harness guard's limits.
+	guard harnessmon.Options
 	// progress and gatherer export the search live (--metrics-addr).
 	progress *metrics.Capacity
 	gatherer *metrics.SwappableGatherer
@@ -258,7 +272,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	// figures (the QoS lines on latency and errors); logins count over
 	// the whole step.
 	gate := &windowGate{next: client}
-	mon := harnessmon.New(harnessmon.Options{})
+	mon := harnessmon.New(sr.guard)
 	var (
 		mu                 sync.Mutex
 		mark               harnessmon.Mark

@@ -32,7 +32,8 @@ type QoSValue struct {
 type Step struct {
 	// Users is the population of the step.
 	Users int `json:"users"`
-	// Phase is "grow", "bisect" or "confirm".
+	// Phase is "grow", "bisect", "confirm", or "retry" for a step run
+	// again because its harness was saturated.
 	Phase string `json:"phase"`
 	// Pass is true when every QoS line held (and the run's measurements
 	// were valid).
@@ -150,7 +151,18 @@ type search struct {
 	res Result
 }
 
+// step runs one step. A step whose harness was saturated is run once more
+// (phase "retry"): a short burst of load from elsewhere on the machine
+// should not end the search; saturated twice, it stands.
 func (s *search) step(ctx context.Context, users int, phase string) (Step, error) {
+	st, err := s.once(ctx, users, phase)
+	if err == nil && st.HarnessSaturated {
+		st, err = s.once(ctx, users, "retry")
+	}
+	return st, err
+}
+
+func (s *search) once(ctx context.Context, users int, phase string) (Step, error) {
 	st, err := s.run(ctx, users)
 	st.Users, st.Phase = users, phase
 	if err != nil {

@@ -189,3 +189,26 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("confirmSteps(1) = %v", got)
 	}
 }
+
+// TestSearchRetriesTransientSaturation: a step saturated once (a burst of
+// load from elsewhere) is run again, and the search goes on.
+func TestSearchRetriesTransientSaturation(t *testing.T) {
+	seen := map[int]int{}
+	run := func(_ context.Context, users int) (Step, error) {
+		seen[users]++
+		if users == 40 && seen[users] == 1 {
+			return Step{HarnessSaturated: true, HarnessReasons: []string{"scheduler"}}, nil
+		}
+		return knee(100, 0)(context.Background(), users)
+	}
+	res, err := Search(context.Background(), run, Options{Start: 10, Max: 1000, Resolution: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Users != 100 || res.LimitedBy == "harness" {
+		t.Errorf("users %d limited by %q, want 100 and a QoS line", res.Users, res.LimitedBy)
+	}
+	if seen[40] != 2 || res.Steps[3].Phase != "retry" || !res.Steps[2].HarnessSaturated {
+		t.Errorf("steps %+v, want the saturated 40 run again as a retry", usersOf(res.Steps))
+	}
+}
