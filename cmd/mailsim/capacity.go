@@ -210,14 +210,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		fmt.Fprintf(stderr, "%s: %s\n", out.what, out.path)
 	}
-	if f.metricsAddr != "" && f.linger > 0 && ctx.Err() == nil {
-		fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", f.linger)
-		t := time.NewTimer(f.linger)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+	if f.metricsAddr != "" {
+		linger(ctx, f.linger, stderr)
 	}
 	return code
 }

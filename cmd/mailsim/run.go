@@ -262,16 +262,25 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "pushed the final metrics to %s\n", f.pushgateway)
 		}
 	}
-	if f.metricsAddr != "" && f.linger > 0 && ctx.Err() == nil {
-		fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", f.linger)
-		t := time.NewTimer(f.linger)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+	if f.metricsAddr != "" {
+		linger(ctx, f.linger, stderr)
 	}
 	return code
+}
+
+// linger keeps the process (and its metrics endpoint) up for d after a
+// run or search, so the last values are scraped; it ends early with ctx.
+func linger(ctx context.Context, d time.Duration, stderr io.Writer) {
+	if d <= 0 || ctx.Err() != nil {
+		return
+	}
+	fmt.Fprintf(stderr, "serving the final metrics for %s (--linger)\n", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // waitStart waits until start (nothing when it is zero or past); false
