@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/scenarios"
@@ -41,7 +40,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	var run *report.Report
 	var capRep *report.CapacityReport
 	for _, path := range pos {
-		b, err := os.ReadFile(path)
+		b, err := readReportFile(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "mailsim plan: %v\n", err)
 			return exitScenario

@@ -61,17 +61,29 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) int {
 
 // readShardReport reads one JSON report, at most maxShardReportBytes.
 func readShardReport(path string) (*report.Report, error) {
+	b, err := readReportFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return report.ReadJSON(bytes.NewReader(b))
+}
+
+// readReportFile reads a report file (run, shard or capacity) of at most
+// maxShardReportBytes: a larger file is no mailsim report.
+func readReportFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	lr := &io.LimitedReader{R: fh, N: maxShardReportBytes + 1}
-	r, err := report.ReadJSON(lr)
-	if lr.N <= 0 {
-		return nil, fmt.Errorf("larger than %d MiB: not a mailsim report", maxShardReportBytes>>20)
+	b, err := io.ReadAll(io.LimitReader(fh, maxShardReportBytes+1))
+	if err != nil {
+		return nil, err
 	}
-	return r, err
+	if len(b) > maxShardReportBytes {
+		return nil, fmt.Errorf("%s: larger than %d MiB: not a mailsim report", path, maxShardReportBytes>>20)
+	}
+	return b, nil
 }
 
 // writeOutputs prints rep's summary and writes its JSON and HTML reports
