@@ -155,8 +155,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	if !f.quiet {
 		opts.OnStep = func(st capacity.Step) {
-			r := report.NewCapacityReport(report.CapacityMeta{}, capacity.Result{Steps: []capacity.Step{st}})
-			fmt.Fprintf(stderr, "step %2d: %s\n", sr.steps.Load(), report.StepLine(r.Steps[0]))
+			fmt.Fprintf(stderr, "step %2d: %s\n", sr.steps.Load(), report.StepLine(report.NewCapacityStep(st)))
 		}
 	}
 	started := time.Now()

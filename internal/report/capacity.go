@@ -86,22 +86,27 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 		Notes: append([]string(nil), res.Notes...),
 	}
 	for _, s := range res.Steps {
-		cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
-			HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid,
-			QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds}
-		for _, q := range s.QoS {
-			cs.QoS = append(cs.QoS, ThresholdResult{Expr: q.Expr, OK: q.OK, Value: Num(q.Value), Note: q.Note})
-		}
-		for k, v := range s.Metrics {
-			if k == "commands_per_second" {
-				cs.CommandsPerSecond = Num(v)
-				continue
-			}
-			cs.Metrics[k] = Num(v)
-		}
-		r.Steps = append(r.Steps, cs)
+		r.Steps = append(r.Steps, NewCapacityStep(s))
 	}
 	return r
+}
+
+// NewCapacityStep converts one step of the search for the report.
+func NewCapacityStep(s capacity.Step) CapacityStep {
+	cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
+		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid,
+		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds}
+	for _, q := range s.QoS {
+		cs.QoS = append(cs.QoS, ThresholdResult{Expr: q.Expr, OK: q.OK, Value: Num(q.Value), Note: q.Note})
+	}
+	for k, v := range s.Metrics {
+		if k == "commands_per_second" {
+			cs.CommandsPerSecond = Num(v)
+			continue
+		}
+		cs.Metrics[k] = Num(v)
+	}
+	return cs
 }
 
 // WriteJSON writes the report as indented JSON.
