@@ -112,9 +112,19 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	// Both are lingering: let Prometheus scrape their final values.
-	time.Sleep(3 * time.Second)
-	at := time.Now().Add(-time.Second)
+	// Both are lingering: wait until Prometheus scraped both after that.
+	lingering := time.Now()
+	fresh := fmt.Sprintf("timestamp(mailsim_run_info) > %d", lingering.Unix()+1)
+	for deadline := time.Now().Add(time.Minute); ; {
+		if n, err := query(ctx, api, fresh, time.Now()); err == nil && n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("Prometheus did not scrape both lingering targets\nprometheus output:\n%s", promOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	at := time.Now()
 
 	if n := queryCount(ctx, t, api, "mailsim_run_info", at); n == 0 {
 		t.Fatalf("Prometheus has no mailsim_run_info: the run was never scraped\nmailsim output:\n%s\nprometheus output:\n%s", runOut.String(), promOut.String())
