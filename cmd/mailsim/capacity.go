@@ -270,13 +270,13 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		mu                 sync.Mutex
 		mark               harnessmon.Mark
 		window             harnessmon.Window
-		closed             bool
+		opened, closed     bool
 		srvStart, srvCount = uint64(0), int64(-1) // the server's commands, when it counts them
 	)
 	openWindow := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		mark = mon.Mark()
+		mark, opened = mon.Mark(), true
 		gate.open.Store(true)
 		if tgt.server != nil {
 			srvStart = serverCommands(tgt.server)
@@ -293,6 +293,11 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		}
 		closed = true
 		gate.open.Store(false)
+		if !opened {
+			// The step ended before its ramp-up did (a ^C): no window
+			// was measured, so no rate or harness figure is given.
+			return
+		}
 		window = mon.Since(mark)
 		if tgt.server != nil {
 			srvCount = int64(serverCommands(tgt.server) - srvStart)
@@ -375,10 +380,13 @@ func stepOf(rep *report.Report, w harnessmon.Window, gate *windowGate, wall time
 		st.Metrics["commands_per_second"] = float64(gate.commands.Load()) / secs
 	}
 	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
-	st.Metrics["harness_cpu"] = w.CPUShare
-	st.Metrics["sched_p99_s"] = w.SchedP99.Seconds()
-	st.Metrics["late_p99_s"] = w.LateP99.Seconds()
-	st.Metrics["window_s"] = secs
+	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),
+		"late_p99_s": w.LateP99.Seconds(), "window_s": secs} {
+		if secs <= 0 {
+			v = math.NaN() // no window was measured
+		}
+		st.Metrics[k] = v
+	}
 	st.Metrics["delivered"] = float64(rep.Messages.Delivered)
 	st.Metrics["lost"] = float64(rep.Messages.Lost)
 	st.Metrics["peak_connections"] = float64(rep.Server.PeakConnections)
