@@ -167,6 +167,15 @@ func StartLMTP(tb testing.TB, opts Options) *Server {
 	return start(tb, opts, (*Server).lmtp)
 }
 
+// Start starts a loopback server (127.0.0.1:0) that runs handle for every
+// connection, each bounded by opts.ConnTimeout, for tests that need a
+// server of their own (an echo, a scripted reply). The listener, every
+// connection and every handler end with the test.
+func Start(tb testing.TB, opts Options, handle func(net.Conn)) *Server {
+	tb.Helper()
+	return start(tb, opts, func(_ *Server, c net.Conn) { handle(c) })
+}
+
 func start(tb testing.TB, opts Options, handle func(*Server, net.Conn)) *Server {
 	tb.Helper()
 	if errs := opts.Validate(); len(errs) > 0 {

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"net"
 	"sync"
 	"testing"
@@ -15,44 +16,7 @@ import (
 // are closed, and every handler waited for, when the test ends.
 func fakeServer(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return faketest.Start(t, faketest.Options{}, serve).Addr
 }
 
 // closedPort returns an address on 127.0.0.1 where nothing listens.
