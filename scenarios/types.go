@@ -1,6 +1,10 @@
 package scenarios
 
-import "time"
+import (
+	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
 
 // Scenario is a loaded, validated scenario (docs/scenarios.md, version 1) with every
 // default applied and every ${VAR} expanded. Treat it as read-only.
@@ -81,21 +85,18 @@ const (
 	SettleSynced SettleUntil = "synced"
 )
 
-// TLSMode is how a connection is secured.
-type TLSMode string
+// TLSMode is how a connection is secured (internal/transport owns it).
+type TLSMode = transport.TLSMode
 
 // The TLS modes of an endpoint.
 const (
-	TLSNone     TLSMode = "none"
-	TLSStartTLS TLSMode = "starttls"
-	TLSImplicit TLSMode = "implicit"
+	TLSNone     = transport.TLSNone
+	TLSStartTLS = transport.TLSStartTLS
+	TLSImplicit = transport.TLSImplicit
 )
 
-// Endpoint is a server address with its TLS mode.
-type Endpoint struct {
-	Addr string
-	TLS  TLSMode
-}
+// Endpoint is a server address with its TLS mode (internal/transport owns it).
+type Endpoint = transport.Endpoint
 
 // DeliveryProtocol is how the traffic injector puts inbound mail on the server.
 type DeliveryProtocol string
@@ -232,15 +233,8 @@ const (
 	POP3 Protocol = "pop3"
 )
 
-// Network shapes a device's connection. Zero values mean no shaping.
-type Network struct {
-	// Latency is added (wall time) before each write reaches the server.
-	Latency time.Duration
-	// Bandwidth in bits per second; 0 is unlimited.
-	Bandwidth int64
-	// DisconnectEvery drops the connection after this simulated time.
-	DisconnectEvery time.Duration
-}
+// Network shapes a device's connection (internal/transport owns it).
+type Network = transport.Network
 
 // DeviceProfile is a named device kind × protocol with its settings. Fields
 // that do not apply to the profile's protocol are zero.

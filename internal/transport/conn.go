@@ -20,8 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // DefaultTimeout bounds every network operation when Config.Timeout is zero.
@@ -49,7 +47,7 @@ type Config struct {
 	// "pop3", "smtp", "lmtp"). Required.
 	Protocol string
 	// Endpoint is the server address and TLS mode. Addr is required.
-	Endpoint scenarios.Endpoint
+	Endpoint Endpoint
 	// Meter counts bytes and connections. Nil discards.
 	Meter Meter
 	// Timeout bounds the dial, the TLS handshake and, through Conn.Extend,
@@ -60,7 +58,7 @@ type Config struct {
 	TLS *tls.Config
 	// Network shapes the connection (latency before each write,
 	// bandwidth); the zero value does not shape.
-	Network scenarios.Network
+	Network Network
 	// DropAfter closes the connection under its user after this wall time
 	// (a mobile network drop); zero never.
 	DropAfter time.Duration
@@ -76,7 +74,7 @@ func (c Config) Validate() []error {
 		errs = append(errs, fmt.Errorf("%s: no server address", c.Protocol))
 	}
 	switch c.Endpoint.TLS {
-	case "", scenarios.TLSNone, scenarios.TLSStartTLS, scenarios.TLSImplicit:
+	case "", TLSNone, TLSStartTLS, TLSImplicit:
 	default:
 		errs = append(errs, fmt.Errorf("%s %s: unknown tls mode %q", c.Protocol, c.Endpoint.Addr, c.Endpoint.TLS))
 	}
@@ -218,7 +216,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.drop = time.AfterFunc(cfg.DropAfter, func() { _ = c.Close() })
 		c.mu.Unlock()
 	}
-	if cfg.Endpoint.TLS == scenarios.TLSImplicit {
+	if cfg.Endpoint.TLS == TLSImplicit {
 		if err := c.StartTLS(TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
 			_ = c.Close()
 			return nil, err

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestDeadlines checks that the deadlines of a Conn, kept by one timer per
@@ -55,7 +54,7 @@ func TestDeadlines(t *testing.T) {
 				}
 				_, _ = c.Read(make([]byte, 1)) // until the client closes
 			})
-			c, err := transport.Dial(t.Context(), transport.Config{Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}})
+			c, err := transport.Dial(t.Context(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +86,7 @@ func TestWriteDeadline(t *testing.T) {
 	stop := make(chan struct{})
 	addr := fakeServer(t, func(net.Conn) { <-stop })
 	defer close(stop)
-	c, err := transport.Dial(t.Context(), transport.Config{Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}})
+	c, err := transport.Dial(t.Context(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +124,7 @@ func BenchmarkDeadlines(b *testing.B) {
 		}
 	}()
 	defer close(stop)
-	c, err := transport.Dial(b.Context(), transport.Config{Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: ln.Addr().String()}})
+	c, err := transport.Dial(b.Context(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: ln.Addr().String()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestIMAPReplyBounds runs the go-imap client against servers that send
@@ -63,7 +62,7 @@ func TestIMAPReplyBounds(t *testing.T) {
 
 			m := &meter{}
 			conn, err := transport.Dial(context.Background(), transport.Config{
-				Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}, Meter: m, Timeout: 10 * time.Second})
+				Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr}, Meter: m, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +117,7 @@ func TestIMAPLiteralWithinBounds(t *testing.T) {
 		}
 	})
 	conn, err := transport.Dial(context.Background(), transport.Config{
-		Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+		Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +144,7 @@ func TestStartTLSIMAP(t *testing.T) {
 	t.Run("embedded server", func(t *testing.T) {
 		m := &meter{}
 		conn, err := transport.Dial(context.Background(), transport.Config{
-			Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS},
+			Protocol: "imap", Endpoint: transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS},
 			Meter: m, Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -187,7 +186,7 @@ func TestStartTLSIMAP(t *testing.T) {
 				_, _ = c.Read(make([]byte, 1))
 			})
 			conn, err := transport.Dial(context.Background(), transport.Config{
-				Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSStartTLS}, Timeout: 10 * time.Second})
+				Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr, TLS: transport.TLSStartTLS}, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

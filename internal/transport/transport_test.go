@@ -11,11 +11,10 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 func TestConfigValidate(t *testing.T) {
-	ok := transport.Config{Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: "127.0.0.1:1"}}
+	ok := transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: "127.0.0.1:1"}}
 	tests := []struct {
 		name string
 		mod  func(*transport.Config)
@@ -86,14 +85,14 @@ func TestPOP3(t *testing.T) {
 	addrs, cliTLS := embedded(t)
 	tests := []struct {
 		name string
-		ep   scenarios.Endpoint
+		ep   transport.Endpoint
 		pass string
 		auth bool // want a -ERR to the login
 	}{
-		{"plain", scenarios.Endpoint{Addr: addrs.POP3}, "secret", false},
-		{"stls", scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS}, "secret", false},
-		{"implicit", scenarios.Endpoint{Addr: addrs.POP3S, TLS: scenarios.TLSImplicit}, "secret", false},
-		{"wrong password", scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS}, "wrong", true},
+		{"plain", transport.Endpoint{Addr: addrs.POP3}, "secret", false},
+		{"stls", transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}, "secret", false},
+		{"implicit", transport.Endpoint{Addr: addrs.POP3S, TLS: transport.TLSImplicit}, "secret", false},
+		{"wrong password", transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}, "wrong", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +111,7 @@ func TestPOP3(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.ep.TLS == scenarios.TLSStartTLS {
+			if tc.ep.TLS == transport.TLSStartTLS {
 				err = p.STLS(transport.TLSConfig(cliTLS, tc.ep.Addr))
 			} else {
 				err = p.Capabilities()
@@ -120,7 +119,7 @@ func TestPOP3(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := tc.ep.TLS == scenarios.TLSStartTLS || tc.ep.TLS == scenarios.TLSImplicit; conn.TLS() != want {
+			if want := tc.ep.TLS == transport.TLSStartTLS || tc.ep.TLS == transport.TLSImplicit; conn.TLS() != want {
 				t.Errorf("TLS %v", conn.TLS())
 			}
 			err = p.Login("alice", tc.pass)
@@ -155,7 +154,7 @@ func TestPOP3(t *testing.T) {
 				}
 			}
 		})
-		conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "pop3", Endpoint: scenarios.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+		conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "pop3", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,13 +175,13 @@ func TestPOP3(t *testing.T) {
 func TestDialFailures(t *testing.T) {
 	addrs, _ := embedded(t)
 	m := &meter{}
-	_, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: scenarios.Endpoint{Addr: closedPort(t)}, Meter: m})
+	_, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: closedPort(t)}, Meter: m})
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "dial" {
 		t.Errorf("closed port: %v, want a dial error", err)
 	}
 	_, err = transport.Dial(context.Background(), transport.Config{Protocol: "imap",
-		Endpoint: scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, Meter: m, Timeout: 5 * time.Second})
+		Endpoint: transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, Meter: m, Timeout: 5 * time.Second})
 	var cve *tls.CertificateVerificationError
 	if !errors.As(err, &cve) {
 		t.Errorf("untrusted certificate: %v, want a certificate error", err)
