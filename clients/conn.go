@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // DefaultTimeout bounds every network operation when Options.Timeout is
@@ -64,8 +63,8 @@ func (discardRecorder) Login(string, Outcome)      {}
 // starttls the protocol code sends its STARTTLS command and calls
 // Conn.StartTLS. ctx bounds the dial only: the caller closes the Conn when
 // its context ends (context.AfterFunc) and sets deadlines with Extend.
-func dial(ctx context.Context, o *Options, protocol string, ep scenarios.Endpoint) (*transport.Conn, error) {
-	var nw scenarios.Network
+func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoint) (*transport.Conn, error) {
+	var nw transport.Network
 	if o != nil && o.Profile != nil {
 		nw = o.Profile.Network
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // echoServer echoes every connection back on 127.0.0.1:0, through TLS if
@@ -40,18 +39,18 @@ func echoServer(t *testing.T, cfg *tls.Config) string {
 func TestConnCountsAndShapes(t *testing.T) {
 	tests := []struct {
 		name string
-		nw   scenarios.Network
+		nw   transport.Network
 	}{
-		{"unshaped", scenarios.Network{}},
-		{"latency and bandwidth", scenarios.Network{Latency: time.Millisecond, Bandwidth: 10_000_000}},
+		{"unshaped", transport.Network{}},
+		{"latency and bandwidth", transport.Network{Latency: time.Millisecond, Bandwidth: 10_000_000}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := echoServer(t, nil)
 			rec := &c2Recorder{}
 			o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: c2Clock(),
-				Profile: &scenarios.DeviceProfile{Network: tc.nw}}
-			c, err := dial(context.Background(), o, "imap", scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSNone})
+				Profile: &Profile{Network: tc.nw}}
+			c, err := dial(context.Background(), o, "imap", transport.Endpoint{Addr: addr, TLS: transport.TLSNone})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +86,7 @@ func TestConnCountsAndShapes(t *testing.T) {
 func TestConnImplicitTLS(t *testing.T) {
 	srvTLS, cliTLS := c2TLS(t)
 	addr := echoServer(t, srvTLS)
-	ep := scenarios.Endpoint{Addr: addr, TLS: scenarios.TLSImplicit}
+	ep := transport.Endpoint{Addr: addr, TLS: transport.TLSImplicit}
 
 	rec := &c2Recorder{}
 	_, err := dial(context.Background(), &Options{Recorder: rec, Timeout: 5 * time.Second}, "imap", ep)
@@ -131,8 +130,8 @@ func TestConnDisconnectEvery(t *testing.T) {
 	rec := &c2Recorder{}
 	clock := c2Clock() // 60×: 6 s simulated is 100 ms of wall time
 	o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: clock,
-		Profile: &scenarios.DeviceProfile{Network: scenarios.Network{DisconnectEvery: 6 * time.Second}}}
-	c, err := dial(context.Background(), o, "imap", scenarios.Endpoint{Addr: addr})
+		Profile: &Profile{Network: transport.Network{DisconnectEvery: 6 * time.Second}}}
+	c, err := dial(context.Background(), o, "imap", transport.Endpoint{Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +156,12 @@ func TestConnDisconnectEvery(t *testing.T) {
 func TestDialErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		ep   scenarios.Endpoint
+		ep   transport.Endpoint
 		want string
 	}{
-		{"no address", scenarios.Endpoint{}, "no server address"},
-		{"unknown tls mode", scenarios.Endpoint{Addr: "127.0.0.1:1", TLS: "ssl"}, `unknown tls mode "ssl"`},
-		{"refused", scenarios.Endpoint{Addr: closedPort(t)}, "refused"},
+		{"no address", transport.Endpoint{}, "no server address"},
+		{"unknown tls mode", transport.Endpoint{Addr: "127.0.0.1:1", TLS: "ssl"}, `unknown tls mode "ssl"`},
+		{"refused", transport.Endpoint{Addr: closedPort(t)}, "refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // Outcome classifies how a protocol command ended. Values are bounded and are
@@ -154,7 +153,7 @@ type Device interface {
 	// never a metric label.
 	ID() string
 	// Profile is the device's profile from the scenario.
-	Profile() *scenarios.DeviceProfile
+	Profile() *Profile
 	// Run syncs the device with the server until ctx is done: connects,
 	// logs in, polls or IDLEs, reconnects with backoff after failures. It
 	// returns nil when ctx is done, or an error only for a failure that

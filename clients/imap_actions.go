@@ -10,7 +10,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // defaultReplySize is the size of a reply or forward when the action gives
@@ -53,7 +52,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 // onWire runs fn on a connection for an action: the last long-lived
 // connection (pc, phone) or a page load of its own (webmail).
 func (d *imapDevice) onWire(ctx context.Context, fn func(s *imapSession) error) error {
-	if d.kind == scenarios.KindWebmail {
+	if d.kind == KindWebmail {
 		return d.pageLoad(ctx, fn)
 	}
 	return d.slots[len(d.slots)-1].with(ctx, fn)
@@ -138,7 +137,7 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 				if inTrash {
 					return d.expunge(s, loc)
 				}
-				if d.kind == scenarios.KindWebmail && !loc.flags.Has(view.Seen) {
+				if d.kind == KindWebmail && !loc.flags.Has(view.Seen) {
 					// Roundcube marks a message read before moving it to Trash.
 					if err := d.addFlags(s, loc, view.Seen); err != nil {
 						return err
@@ -218,7 +217,7 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
 	opts := d.fetchOpen
-	if d.kind == scenarios.KindPhone && loc.size > phoneBodyLimit {
+	if d.kind == KindPhone && loc.size > phoneBodyLimit {
 		if err := s.fetch(set, &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}, false, func(fetched) {}); err != nil {
 			return nil, err
 		}
@@ -434,9 +433,9 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 // syncFolder syncs one folder the way the device's kind does.
 func (d *imapDevice) syncFolder(s *imapSession, name string) error {
 	switch d.kind {
-	case scenarios.KindPhone:
+	case KindPhone:
 		return d.syncWindow(s, name)
-	case scenarios.KindWebmail:
+	case KindWebmail:
 		return d.syncPage(s, name)
 	}
 	return d.syncFull(s, name)

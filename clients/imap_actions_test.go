@@ -8,18 +8,17 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestIMAPMoveCreatesFolder checks that every IMAP kind creates a move
 // destination its last LIST did not show before UID MOVE, once, so that no
 // command is refused (no NO [TRYCREATE] counted as an error).
 func TestIMAPMoveCreatesFolder(t *testing.T) {
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail} {
+	for _, kind := range []Kind{KindPC, KindPhone, KindWebmail} {
 		t.Run(string(kind), func(t *testing.T) {
 			env := newIMAPEnv(t)
 			rec := &imapRecorder{}
-			o := env.options(kind, rec, func(p *scenarios.DeviceProfile) {
+			o := env.options(kind, rec, func(p *Profile) {
 				p.PollInterval = time.Minute
 				p.Refresh = 30 * time.Second
 			})
@@ -64,8 +63,8 @@ func TestIMAPMoveCreatesFolder(t *testing.T) {
 // action's flags, move or placement in the view.
 func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 	o := validOptions()
-	o.Profile = &scenarios.DeviceProfile{Name: "pc", Kind: scenarios.KindPC, Protocol: scenarios.IMAP}
-	d, err := newIMAPDevice(o, scenarios.KindPC)
+	o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
+	d, err := newIMAPDevice(o, KindPC)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // cpuTime is the process's user+system CPU time.
@@ -62,7 +61,7 @@ func BenchmarkIMAPIdleDeviceMemory(b *testing.B) {
 		var wg sync.WaitGroup
 		devs := make([]Device, n)
 		for j := range devs {
-			o := env.options(scenarios.KindPC, nil, func(p *scenarios.DeviceProfile) {
+			o := env.options(KindPC, nil, func(p *Profile) {
 				p.Connections, p.FetchImmediate = 1, false
 			})
 			d, err := New(o)
@@ -101,8 +100,8 @@ func benchSession(b *testing.B, env *imapEnv) *imapSession {
 	for i := 0; i < 20; i++ {
 		env.deliverB(b, 2000)
 	}
-	o := env.options(scenarios.KindPC, nil, nil)
-	dev, err := newIMAPDevice(o, scenarios.KindPC)
+	o := env.options(KindPC, nil, nil)
+	dev, err := newIMAPDevice(o, KindPC)
 	if err != nil {
 		b.Fatal(err)
 	}

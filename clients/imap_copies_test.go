@@ -12,7 +12,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // deliverRaw delivers raw to alice over LMTP in a transaction of its own.
@@ -74,7 +73,7 @@ func inboxFlags(t *testing.T, c *imapclient.Client) map[imap.UID]view.Flags {
 // server's own state does — every time it is asked, and a read acts on
 // that copy, not on the other (issue 11, item 1).
 func TestIMAPCopiesOneShownAndActedOn(t *testing.T) {
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail} {
+	for _, kind := range []Kind{KindPC, KindPhone, KindWebmail} {
 		t.Run(string(kind), func(t *testing.T) {
 			env := newIMAPEnv(t)
 			m := env.gen.New(env.rng, "carol@example.net", []string{"alice@example.com"}, 2000, false, time.Now())
@@ -88,7 +87,7 @@ func TestIMAPCopiesOneShownAndActedOn(t *testing.T) {
 			if got := inboxFlags(t, c); len(got) != 2 || got[1] != 0 || got[2] != view.Flagged {
 				t.Fatalf("INBOX flags by UID %v, want two copies, the second flagged", got)
 			}
-			o := env.options(kind, &imapRecorder{}, func(p *scenarios.DeviceProfile) {
+			o := env.options(kind, &imapRecorder{}, func(p *Profile) {
 				p.PollInterval, p.Refresh = time.Minute, time.Minute
 			})
 			d := startDevice(t, o)

@@ -13,28 +13,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // Defaults of the IMAP devices when the profile leaves a field zero.
 const (
-	// defaultFetchNewPC is Thunderbird's new-header fetch (docs/scenarios.md, "Where the built-in profiles come from").
-	defaultFetchNewPC = "UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To Received)]"
-	// defaultFetchNewPhone is K-9's new-header fetch.
-	defaultFetchNewPhone = "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (date subject from content-type to cc bcc reply-to message-id references in-reply-to)]"
-	// defaultFetchNewWebmail is Roundcube's message-list fetch.
-	defaultFetchNewWebmail = "UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE FROM TO SUBJECT CONTENT-TYPE CC REPLY-TO LIST-POST DISPOSITION-NOTIFICATION-TO X-PRIORITY MESSAGE-ID)]"
-	defaultFetchOpen       = "BODY.PEEK[]"
-
-	defaultPollPC      = 10 * time.Minute
-	defaultPollPhone   = 15 * time.Minute
-	defaultRefresh     = 60 * time.Second
-	defaultPageSize    = 50
-	defaultPhoneWindow = 100
-
-	// pcFolderCheck is Thunderbird's autosync STATUS interval for folders
-	// other than INBOX, the default of the profile's status_interval.
-	pcFolderCheck = 10 * time.Minute
 	// pcIdleRestart re-issues IDLE before servers' 30-minute timeout.
 	pcIdleRestart = 29 * time.Minute
 	// phoneIdleRestart is K-9's push refresh.
@@ -79,7 +61,7 @@ type imapMsg struct {
 // imapDevice is an IMAP device of any kind; kind selects the sync loop.
 type imapDevice struct {
 	o        Options
-	kind     scenarios.Kind
+	kind     Kind
 	rec      Recorder
 	log      *slog.Logger
 	fetchNew *imap.FetchOptions
@@ -109,12 +91,12 @@ type imapDevice struct {
 	running atomic.Bool
 }
 
-func newIMAPDevice(o Options, kind scenarios.Kind) (*imapDevice, error) {
+func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	p := o.Profile
-	if p.Protocol != scenarios.IMAP || p.Kind != kind {
+	if p.Protocol != IMAP || p.Kind != kind {
 		return nil, fmt.Errorf("clients: device %s: profile %q is %s/%s, want %s/imap", o.ID, p.Name, p.Kind, p.Protocol, kind)
 	}
 	fetchNew, fetchOpen, err := imapFetchSpecs(p)
@@ -134,13 +116,13 @@ func newIMAPDevice(o Options, kind scenarios.Kind) (*imapDevice, error) {
 		special:   make(map[imap.MailboxAttr]string),
 	}
 	switch kind {
-	case scenarios.KindPhone:
+	case KindPhone:
 		d.window = p.Window
 		if d.window <= 0 {
-			d.window = defaultPhoneWindow
+			d.window = DefaultPhoneWindow
 		}
 		d.slots = []*imapSlot{newIMAPSlot(d)}
-	case scenarios.KindPC:
+	case KindPC:
 		n := p.Connections
 		if n <= 0 {
 			n = 2
@@ -153,23 +135,23 @@ func newIMAPDevice(o Options, kind scenarios.Kind) (*imapDevice, error) {
 		for i := 0; i < n; i++ {
 			d.slots = append(d.slots, newIMAPSlot(d))
 		}
-	case scenarios.KindWebmail:
+	case KindWebmail:
 		d.window = p.PageSize
 		if d.window <= 0 {
-			d.window = defaultPageSize
+			d.window = DefaultPageSize
 		}
 	}
 	return d, nil
 }
 
 // newIMAPPC returns a Thunderbird-like PC device over IMAP.
-func newIMAPPC(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindPC) }
+func newIMAPPC(o Options) (Device, error) { return newIMAPDevice(o, KindPC) }
 
 // newIMAPPhone returns a K-9/iOS-like phone device over IMAP.
-func newIMAPPhone(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindPhone) }
+func newIMAPPhone(o Options) (Device, error) { return newIMAPDevice(o, KindPhone) }
 
 // newWebmail returns a Roundcube-like webmail device over IMAP.
-func newWebmail(o Options) (Device, error) { return newIMAPDevice(o, scenarios.KindWebmail) }
+func newWebmail(o Options) (Device, error) { return newIMAPDevice(o, KindWebmail) }
 
 func imapAddrDomain(addr string) string {
 	for i := len(addr) - 1; i >= 0; i-- {
@@ -184,7 +166,7 @@ func imapAddrDomain(addr string) string {
 func (d *imapDevice) ID() string { return d.o.ID }
 
 // Profile implements Device.
-func (d *imapDevice) Profile() *scenarios.DeviceProfile { return d.o.Profile }
+func (d *imapDevice) Profile() *Profile { return d.o.Profile }
 
 // Run implements Device.
 func (d *imapDevice) Run(ctx context.Context) error {
@@ -193,9 +175,9 @@ func (d *imapDevice) Run(ctx context.Context) error {
 	}
 	defer d.running.Store(false)
 	switch d.kind {
-	case scenarios.KindPC:
+	case KindPC:
 		d.runPC(ctx)
-	case scenarios.KindPhone:
+	case KindPhone:
 		d.runPhone(ctx)
 	default:
 		d.runWebmail(ctx)
@@ -211,7 +193,7 @@ func (d *imapDevice) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	snap := view.Snapshot{Window: d.window}
-	if d.kind == scenarios.KindPC {
+	if d.kind == KindPC {
 		snap.Window = 0
 	}
 	var synced time.Time
@@ -298,7 +280,7 @@ func (d *imapDevice) statusInterval() time.Duration {
 	if si := d.o.Profile.StatusInterval; si > 0 {
 		return si
 	}
-	return pcFolderCheck
+	return DefaultStatusInterval
 }
 
 // sleepSim waits sim simulated time, at least backoffWall of wall time.

@@ -16,8 +16,8 @@ import (
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // imapRecorder keeps the IMAP commands and logins a device reports.
@@ -146,12 +146,12 @@ func (s *lmtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	return nil
 }
 
-func (e *imapEnv) options(kind scenarios.Kind, rec Recorder, mod func(p *scenarios.DeviceProfile)) Options {
-	p := &scenarios.DeviceProfile{Name: string(kind) + "-imap", Kind: kind, Protocol: scenarios.IMAP}
+func (e *imapEnv) options(kind Kind, rec Recorder, mod func(p *Profile)) Options {
+	p := &Profile{Name: string(kind) + "-imap", Kind: kind, Protocol: IMAP}
 	switch kind {
-	case scenarios.KindPC:
+	case KindPC:
 		p.Connections, p.Idle, p.FetchImmediate = 2, true, true
-	case scenarios.KindPhone:
+	case KindPhone:
 		p.Connections, p.Window = 1, 100
 	}
 	if mod != nil {
@@ -160,7 +160,7 @@ func (e *imapEnv) options(kind scenarios.Kind, rec Recorder, mod func(p *scenari
 	return Options{
 		ID: "alice/" + p.Name, Profile: p,
 		Username: "alice", Password: "secret", Address: "alice@example.com",
-		IMAP:      scenarios.Endpoint{Addr: e.addrs.IMAP, TLS: scenarios.TLSNone},
+		IMAP:      transport.Endpoint{Addr: e.addrs.IMAP, TLS: transport.TLSNone},
 		Clock:     simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
 		Recorder:  rec,
 		Submitter: &lmtpSubmitter{addr: e.addrs.LMTP},
@@ -272,7 +272,7 @@ func inOrder(names []string, want ...string) error {
 func TestIMAPPC(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindPC, rec, nil)
+	o := env.options(KindPC, rec, nil)
 	sub := o.Submitter.(*lmtpSubmitter)
 	changes := make(chan struct{}, 1000)
 	o.OnChange = func() {
@@ -375,7 +375,7 @@ func TestIMAPPC(t *testing.T) {
 func TestIMAPPhoneWindow(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindPhone, rec, func(p *scenarios.DeviceProfile) {
+	o := env.options(KindPhone, rec, func(p *Profile) {
 		p.Window = 2
 		p.PollInterval = time.Minute // 100 ms wall at scale 600
 		p.FetchImmediate = true
@@ -410,7 +410,7 @@ func TestIMAPPhoneWindow(t *testing.T) {
 func TestWebmail(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindWebmail, rec, func(p *scenarios.DeviceProfile) {
+	o := env.options(KindWebmail, rec, func(p *Profile) {
 		p.PageSize = 2
 		p.Refresh = 30 * time.Second
 	})
@@ -436,7 +436,7 @@ func TestWebmail(t *testing.T) {
 func TestIMAPLoginRefused(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindPC, rec, nil)
+	o := env.options(KindPC, rec, nil)
 	o.Password = "wrong"
 	d := startDevice(t, o)
 	deadline := time.Now().Add(20 * time.Second)
@@ -468,7 +468,7 @@ func TestIMAPPhoneReconnectsAfterDrops(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
 	opened := 0
-	o := env.options(scenarios.KindPhone, &connCounter{imapRecorder: rec, opened: &opened}, func(p *scenarios.DeviceProfile) {
+	o := env.options(KindPhone, &connCounter{imapRecorder: rec, opened: &opened}, func(p *Profile) {
 		p.Idle = true
 		p.PollInterval = 10 * time.Minute
 		// 200 ms of wall time at scale 600: the network drops the
@@ -513,7 +513,7 @@ func (c *connCounter) Connection(p string, delta int) {
 func TestIMAPPCPolling(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindPC, rec, func(p *scenarios.DeviceProfile) {
+	o := env.options(KindPC, rec, func(p *Profile) {
 		p.Idle, p.Connections, p.FetchImmediate = false, 1, false
 		p.PollInterval = time.Minute // 100 ms wall at scale 600
 		p.FetchNew = "UID FLAGS ENVELOPE"

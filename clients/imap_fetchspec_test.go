@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 func TestParseFetchItems(t *testing.T) {
@@ -196,7 +195,7 @@ func TestAdaptFetch(t *testing.T) {
 func TestIMAPFetchItemsOnServer(t *testing.T) {
 	env := newIMAPEnv(t)
 	rec := &imapRecorder{}
-	o := env.options(scenarios.KindPC, rec, func(p *scenarios.DeviceProfile) {
+	o := env.options(KindPC, rec, func(p *Profile) {
 		p.Idle, p.Connections, p.FetchImmediate = false, 1, false
 		p.PollInterval = time.Minute
 		p.FetchNew = "INTERNALDATE UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (date subject from to cc message-id in-reply-to references)] MODSEQ"

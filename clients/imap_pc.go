@@ -30,9 +30,9 @@ func (d *imapDevice) pollInterval() time.Duration {
 		return p
 	}
 	if d.kind == "phone" {
-		return defaultPollPhone
+		return DefaultPhonePoll
 	}
-	return defaultPollPC
+	return DefaultPCPoll
 }
 
 // inboxLoop keeps INBOX in sync on slot sl: sync, then IDLE until the

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // pushLog collects OnPush calls.
@@ -58,7 +57,7 @@ func testPCReportsPush(t *testing.T, withEarly bool) {
 		early = env.deliver(t, 1000)
 	}
 	var log pushLog
-	o := env.options(scenarios.KindPC, nil, nil)
+	o := env.options(KindPC, nil, nil)
 	o.OnPush = log.on
 	d := startDevice(t, o)
 	if withEarly {

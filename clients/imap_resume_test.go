@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestIMAPResumeAfterSubmit checks reply, forward and send when the
@@ -30,7 +29,7 @@ func TestIMAPResumeAfterSubmit(t *testing.T) {
 			env := newIMAPEnv(t)
 			proxy := newCutProxy(t, env.addrs.IMAP, regexp.MustCompile(`(?i)^\S+ APPEND "?Sent"? `))
 			rec := &imapRecorder{}
-			o := env.options(scenarios.KindPC, rec, nil)
+			o := env.options(KindPC, rec, nil)
 			o.IMAP.Addr = proxy.ln.Addr().String()
 			sub := o.Submitter.(*lmtpSubmitter)
 			orig := env.deliver(t, 3000)
@@ -91,7 +90,7 @@ func (s *refusingSubmitter) Submit(_ context.Context, _ string, to []string, _ [
 func TestIMAPSubmitSomeRecipientsRefused(t *testing.T) {
 	env := newIMAPEnv(t)
 	orig := env.deliver(t, 3000)
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindWebmail} {
+	for _, kind := range []Kind{KindPC, KindWebmail} {
 		t.Run(string(kind), func(t *testing.T) {
 			o := env.options(kind, &imapRecorder{}, nil)
 			sub := &refusingSubmitter{}

@@ -14,7 +14,6 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // imapSession is one logged-in IMAP connection of a device.
@@ -128,7 +127,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	defer stop()
 
 	s.arm(0)
-	startTLS := d.o.IMAP.TLS == scenarios.TLSStartTLS
+	startTLS := d.o.IMAP.TLS == transport.TLSStartTLS
 	if startTLS {
 		start := time.Now()
 		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))

@@ -12,8 +12,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // storeServer is a real server with one user for the STORE tests: the
@@ -73,9 +73,9 @@ func (s storeServer) other(t *testing.T, fn func(c *imapclient.Client)) {
 // phone returns the options of a phone on the server that syncs once at
 // start and then not for a long while, so its view stays as it was.
 func (s storeServer) phone(env *imapEnv, rec Recorder) Options {
-	o := env.options(scenarios.KindPhone, rec, func(p *scenarios.DeviceProfile) { p.PollInterval = 24 * time.Hour })
+	o := env.options(KindPhone, rec, func(p *Profile) { p.PollInterval = 24 * time.Hour })
 	o.ID, o.Username, o.Password, o.Address = s.user+"/phone", s.user, s.pass, s.addr
-	o.IMAP = scenarios.Endpoint{Addr: s.imap, TLS: scenarios.TLSNone}
+	o.IMAP = transport.Endpoint{Addr: s.imap, TLS: transport.TLSNone}
 	return o
 }
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestIMAPOverTLS runs a PC and a phone over STARTTLS and implicit TLS
@@ -28,13 +28,13 @@ func TestIMAPOverTLS(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		kind    scenarios.Kind
-		ep      scenarios.Endpoint
+		kind    Kind
+		ep      transport.Endpoint
 		trusted bool
 	}{
-		{"pc starttls", scenarios.KindPC, scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, true},
-		{"phone implicit", scenarios.KindPhone, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, true},
-		{"untrusted certificate", scenarios.KindPhone, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, false},
+		{"pc starttls", KindPC, transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, true},
+		{"phone implicit", KindPhone, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, true},
+		{"untrusted certificate", KindPhone, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +54,7 @@ func TestIMAPOverTLS(t *testing.T) {
 				return
 			}
 			waitView(t, d, id, hasAll(id))
-			if tc.ep.TLS == scenarios.TLSStartTLS && !strings.Contains(strings.Join(rec.names(), " "), "STARTTLS") {
+			if tc.ep.TLS == transport.TLSStartTLS && !strings.Contains(strings.Join(rec.names(), " "), "STARTTLS") {
 				t.Errorf("no STARTTLS command recorded: %v", rec.names())
 			}
 		})

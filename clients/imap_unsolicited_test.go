@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // injectProxy relays IMAP between devices and the embedded server and, in
@@ -175,13 +174,13 @@ func (p *injectProxy) first() bool {
 // server sends just before its answer to the new-mail fetch is not taken
 // for a message without Message-ID: every device kind shows all messages.
 func TestIMAPUnsolicitedFetchDuringHeaderFetch(t *testing.T) {
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail} {
+	for _, kind := range []Kind{KindPC, KindPhone, KindWebmail} {
 		t.Run(string(kind), func(t *testing.T) {
 			env := newIMAPEnv(t)
 			ids := []string{env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000)}
 			proxy := newInjectProxy(t, env.addrs.IMAP, regexp.MustCompile(`(?i)UID FETCH 1[:,].*HEADER\.FIELDS`), `\Seen`)
 			rec := &imapRecorder{}
-			o := env.options(kind, rec, func(p *scenarios.DeviceProfile) {
+			o := env.options(kind, rec, func(p *Profile) {
 				p.Idle = false
 				p.PollInterval = time.Minute
 				p.FetchImmediate = false
@@ -230,12 +229,12 @@ func TestIMAPActionOnMovedMessage(t *testing.T) {
 			env := newIMAPEnv(t)
 			id := env.deliver(t, 1000)
 			other := env.deliver(t, 1000)
-			slow := func(p *scenarios.DeviceProfile) {
+			slow := func(p *Profile) {
 				p.Idle, p.Connections, p.FetchImmediate = false, 1, false
 				p.PollInterval = 1000 * time.Hour // no sync of its own during the test
 			}
 			rec := &imapRecorder{}
-			d := startDevice(t, env.options(scenarios.KindPC, rec, slow))
+			d := startDevice(t, env.options(KindPC, rec, slow))
 			waitView(t, d, "the messages", hasAll(id, other))
 			ctx := context.Background()
 			expunged := tt.want != nil && tt.inTrash
@@ -244,7 +243,7 @@ func TestIMAPActionOnMovedMessage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			o2 := env.options(scenarios.KindPC, &imapRecorder{}, slow)
+			o2 := env.options(KindPC, &imapRecorder{}, slow)
 			o2.ID = "alice/other-pc"
 			d2 := startDevice(t, o2)
 			waitView(t, d2, "the messages", hasAll(id, other))

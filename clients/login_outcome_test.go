@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestLoginOutcomes makes one login attempt per protocol and failure and
@@ -43,10 +43,10 @@ func TestLoginOutcomes(t *testing.T) {
 	closed := closedLn.Addr().String()
 	_ = closedLn.Close()
 
-	type attempt func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder)
-	imapLogin := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder)
+	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
 		d, err := New(Options{
-			ID: "alice/pc-imap", Profile: &scenarios.DeviceProfile{Name: "pc-imap", Kind: scenarios.KindPC, Protocol: scenarios.IMAP},
+			ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP},
 			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
 			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
 		})
@@ -59,9 +59,9 @@ func TestLoginOutcomes(t *testing.T) {
 			t.Fatal("login succeeded")
 		}
 	}
-	pop3Login := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
 		d, err := New(Options{
-			ID: "alice/phone-pop3", Profile: &scenarios.DeviceProfile{Name: "phone-pop3", Kind: scenarios.KindPhone, Protocol: scenarios.POP3},
+			ID: "alice/phone-pop3", Profile: &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3},
 			Username: "alice", Password: pass, Address: "alice@example.com", POP3: ep,
 			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
 		})
@@ -72,7 +72,7 @@ func TestLoginOutcomes(t *testing.T) {
 			t.Fatal("poll succeeded")
 		}
 	}
-	smtpLogin := func(t *testing.T, ep scenarios.Endpoint, pass string, rec Recorder) {
+	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
 		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: 500 * time.Millisecond})
 		if err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n")); err == nil {
 			t.Fatal("submission succeeded")
@@ -81,25 +81,25 @@ func TestLoginOutcomes(t *testing.T) {
 	tests := []struct {
 		name  string
 		try   attempt
-		ep    scenarios.Endpoint
+		ep    transport.Endpoint
 		pass  string
 		proto string
 		want  Outcome
 	}{
-		{"imap wrong password", imapLogin, scenarios.Endpoint{Addr: addrs.IMAP}, "wrong", "imap", OutcomeAuth},
-		{"imap closed port", imapLogin, scenarios.Endpoint{Addr: closed}, "secret", "imap", OutcomeRefused},
-		{"imap no greeting", imapLogin, scenarios.Endpoint{Addr: silent}, "secret", "imap", OutcomeTimeout},
-		{"imap untrusted certificate", imapLogin, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "secret", "imap", OutcomeTLS},
-		{"imap starttls untrusted certificate", imapLogin, scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, "secret", "imap", OutcomeTLS},
-		{"pop3 wrong password", pop3Login, scenarios.Endpoint{Addr: addrs.POP3}, "wrong", "pop3", OutcomeAuth},
-		{"pop3 closed port", pop3Login, scenarios.Endpoint{Addr: closed}, "secret", "pop3", OutcomeRefused},
-		{"pop3 no greeting", pop3Login, scenarios.Endpoint{Addr: silent}, "secret", "pop3", OutcomeTimeout},
-		{"pop3 untrusted certificate", pop3Login, scenarios.Endpoint{Addr: addrs.POP3S, TLS: scenarios.TLSImplicit}, "secret", "pop3", OutcomeTLS},
-		{"pop3 stls untrusted certificate", pop3Login, scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS}, "secret", "pop3", OutcomeTLS},
-		{"smtp wrong password", smtpLogin, scenarios.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", OutcomeAuth},
-		{"smtp closed port", smtpLogin, scenarios.Endpoint{Addr: closed}, "secret", "smtp", OutcomeRefused},
-		{"smtp no greeting", smtpLogin, scenarios.Endpoint{Addr: silent}, "secret", "smtp", OutcomeTimeout},
-		{"smtp untrusted certificate", smtpLogin, scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "secret", "smtp", OutcomeTLS},
+		{"imap wrong password", imapLogin, transport.Endpoint{Addr: addrs.IMAP}, "wrong", "imap", OutcomeAuth},
+		{"imap closed port", imapLogin, transport.Endpoint{Addr: closed}, "secret", "imap", OutcomeRefused},
+		{"imap no greeting", imapLogin, transport.Endpoint{Addr: silent}, "secret", "imap", OutcomeTimeout},
+		{"imap untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "imap", OutcomeTLS},
+		{"imap starttls untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "secret", "imap", OutcomeTLS},
+		{"pop3 wrong password", pop3Login, transport.Endpoint{Addr: addrs.POP3}, "wrong", "pop3", OutcomeAuth},
+		{"pop3 closed port", pop3Login, transport.Endpoint{Addr: closed}, "secret", "pop3", OutcomeRefused},
+		{"pop3 no greeting", pop3Login, transport.Endpoint{Addr: silent}, "secret", "pop3", OutcomeTimeout},
+		{"pop3 untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3S, TLS: transport.TLSImplicit}, "secret", "pop3", OutcomeTLS},
+		{"pop3 stls untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}, "secret", "pop3", OutcomeTLS},
+		{"smtp wrong password", smtpLogin, transport.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", OutcomeAuth},
+		{"smtp closed port", smtpLogin, transport.Endpoint{Addr: closed}, "secret", "smtp", OutcomeRefused},
+		{"smtp no greeting", smtpLogin, transport.Endpoint{Addr: silent}, "secret", "smtp", OutcomeTimeout},
+		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", OutcomeTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,9 +159,9 @@ func TestIMAPOversizedReply(t *testing.T) {
 	})
 	rec := &imapRecorder{}
 	o := Options{
-		ID: "alice/pc-imap", Profile: &scenarios.DeviceProfile{Name: "pc-imap", Kind: scenarios.KindPC, Protocol: scenarios.IMAP, Connections: 1},
+		ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, Connections: 1},
 		Username: "alice", Password: "secret", Address: "alice@example.com",
-		IMAP: scenarios.Endpoint{Addr: addr}, Clock: c2Clock(), Recorder: rec, Timeout: 5 * time.Second,
+		IMAP: transport.Endpoint{Addr: addr}, Clock: c2Clock(), Recorder: rec, Timeout: 5 * time.Second,
 	}
 	_ = startDevice(t, o)
 	c2WaitFor(t, "three failed login attempts (a retry after backoff)", func() bool {

@@ -3,31 +3,33 @@ package clients
 import (
 	"errors"
 	"fmt"
+	"time"
 
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // New returns the device o.Profile describes: its kind (pc, phone,
 // webmail) and protocol (imap, pop3) choose the implementation. New checks
 // o and returns a clear error for a missing required field, an unknown kind
 // or protocol, a combination that does not exist (webmail over POP3) or
-// any other profile problem CheckProfile finds. It
-// does not connect; Run does.
+// any other profile problem Profile.Validate finds. It does not connect;
+// Run does.
 func New(o Options) (Device, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	p := o.Profile
 	switch p.Protocol {
-	case scenarios.POP3:
+	case POP3:
 		return newPOP3Device(o)
-	case scenarios.IMAP:
+	case IMAP:
 		switch p.Kind {
-		case scenarios.KindPC:
+		case KindPC:
 			return newIMAPPC(o)
-		case scenarios.KindPhone:
+		case KindPhone:
 			return newIMAPPhone(o)
-		case scenarios.KindWebmail:
+		case KindWebmail:
 			return newWebmail(o)
 		}
 	}
@@ -52,7 +54,7 @@ func (o *Options) validate() error {
 		missing("Address")
 	}
 	if o.Clock == nil {
-		missing("Clock")
+		o.Clock = simclock.New(1, time.Now())
 	}
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout %v is negative", o.Timeout))
@@ -60,22 +62,22 @@ func (o *Options) validate() error {
 	if p := o.Profile; p == nil {
 		missing("Profile")
 	} else {
-		if err := CheckProfile(p); err != nil {
+		if err := checkProfile(p); err != nil {
 			errs = append(errs, err)
 		}
-		var ep scenarios.Endpoint
+		var ep transport.Endpoint
 		switch p.Protocol {
-		case scenarios.IMAP:
+		case IMAP:
 			ep = o.IMAP
-		case scenarios.POP3:
+		case POP3:
 			ep = o.POP3
 		}
-		if p.Protocol == scenarios.IMAP || p.Protocol == scenarios.POP3 {
+		if p.Protocol == IMAP || p.Protocol == POP3 {
 			if ep.Addr == "" {
 				errs = append(errs, fmt.Errorf("profile %q: no %s server address", p.Name, p.Protocol))
 			}
 			switch ep.TLS {
-			case "", scenarios.TLSNone, scenarios.TLSStartTLS, scenarios.TLSImplicit:
+			case "", transport.TLSNone, transport.TLSStartTLS, transport.TLSImplicit:
 			default:
 				errs = append(errs, fmt.Errorf("profile %q: unknown tls mode %q", p.Name, ep.TLS))
 			}

@@ -5,16 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 func validOptions() Options {
 	return Options{
 		ID:       "u1/pc-pop3",
-		Profile:  &scenarios.DeviceProfile{Name: "pc-pop3", Kind: scenarios.KindPC, Protocol: scenarios.POP3},
+		Profile:  &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3},
 		Username: "u1", Password: "pw", Address: "u1@example.com",
-		POP3:  scenarios.Endpoint{Addr: "127.0.0.1:1110"},
-		IMAP:  scenarios.Endpoint{Addr: "127.0.0.1:1143"},
+		POP3:  transport.Endpoint{Addr: "127.0.0.1:1110"},
+		IMAP:  transport.Endpoint{Addr: "127.0.0.1:1143"},
 		Clock: c2Clock(),
 	}
 }
@@ -31,15 +31,14 @@ func TestNewValidates(t *testing.T) {
 		{"no username", func(o *Options) { o.Username = "" }, "Username is required"},
 		{"no password", func(o *Options) { o.Password = "" }, "Password is required"},
 		{"no address", func(o *Options) { o.Address = "" }, "Address is required"},
-		{"no clock", func(o *Options) { o.Clock = nil }, "Clock is required"},
 		{"no pop3 address", func(o *Options) { o.POP3.Addr = "" }, "no pop3 server address"},
 		{"bad tls", func(o *Options) { o.POP3.TLS = "tls" }, `unknown tls mode "tls"`},
-		{"webmail pop3", func(o *Options) { o.Profile.Kind = scenarios.KindWebmail }, "webmail speaks imap"},
+		{"webmail pop3", func(o *Options) { o.Profile.Kind = KindWebmail }, "webmail speaks imap"},
 		{"unknown kind", func(o *Options) { o.Profile.Kind = "tablet" }, `unknown kind "tablet"`},
 		{"unknown protocol", func(o *Options) { o.Profile.Protocol = "jmap" }, `unknown protocol "jmap"`},
 		{"negative poll", func(o *Options) { o.Profile.PollInterval = -time.Second }, "negative interval"},
 		{"negative timeout", func(o *Options) { o.Timeout = -1 }, "negative"},
-		{"imap without address", func(o *Options) { o.Profile.Protocol = scenarios.IMAP; o.IMAP.Addr = "" }, "no imap server address"},
+		{"imap without address", func(o *Options) { o.Profile.Protocol = IMAP; o.IMAP.Addr = "" }, "no imap server address"},
 		{"several", func(o *Options) { o.Username, o.Address = "", "" }, "Address is required"},
 	}
 	for _, tc := range tests {
@@ -63,9 +62,9 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestNewDispatches(t *testing.T) {
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone} {
+	for _, kind := range []Kind{KindPC, KindPhone} {
 		o := validOptions()
-		o.Profile = &scenarios.DeviceProfile{Name: "x", Kind: kind, Protocol: scenarios.POP3}
+		o.Profile = &Profile{Name: "x", Kind: kind, Protocol: POP3}
 		d, err := New(o)
 		if err != nil {
 			t.Fatal(err)
@@ -74,22 +73,46 @@ func TestNewDispatches(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s/pop3: got %T", kind, d)
 		}
-		want := DefaultPCPOP3Poll
-		if kind == scenarios.KindPhone {
-			want = DefaultPhonePOP3Poll
+		want := DefaultPCPoll
+		if kind == KindPhone {
+			want = DefaultPhonePoll
 		}
 		if pd.poll != want || d.ID() != o.ID || d.Profile() != o.Profile {
 			t.Errorf("%s/pop3: poll %v ID %s", kind, pd.poll, d.ID())
 		}
 	}
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone, scenarios.KindWebmail} {
+	for _, kind := range []Kind{KindPC, KindPhone, KindWebmail} {
 		o := validOptions()
-		o.Profile = &scenarios.DeviceProfile{Name: "x", Kind: kind, Protocol: scenarios.IMAP}
+		o.Profile = &Profile{Name: "x", Kind: kind, Protocol: IMAP}
 		d, err := New(o)
 		if err == nil {
 			if _, isPOP3 := d.(*pop3Device); isPOP3 {
 				t.Errorf("%s/imap built a POP3 device", kind)
 			}
+		}
+	}
+}
+
+// TestNewWithoutClock: a program builds a device from a built-in profile
+// without a scenario clock; the device then runs on wall-clock time.
+func TestNewWithoutClock(t *testing.T) {
+	for _, name := range []string{"pc-pop3", "phone-pop3"} {
+		p, ok := Builtin(name)
+		if !ok {
+			t.Fatalf("no built-in profile %s", name)
+		}
+		o := validOptions()
+		o.Profile, o.Clock = p, nil
+		d, err := New(o)
+		if err != nil {
+			t.Fatalf("%s: New without a clock: %v", name, err)
+		}
+		pd := d.(*pop3Device)
+		if pd.o.Clock == nil || pd.o.Clock.Scale() != 1 {
+			t.Errorf("%s: clock %v, want wall-clock time (scale 1)", name, pd.o.Clock)
+		}
+		if pd.poll != p.PollInterval {
+			t.Errorf("%s: poll %v, want the profile's %v", name, pd.poll, p.PollInterval)
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/simclock"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // Submitter sends a message a device wrote. The usual one speaks SMTP
@@ -21,14 +21,15 @@ type Submitter interface {
 type Options struct {
 	// ID names the device in logs and reports, e.g. "user1/pc-imap". Required.
 	ID string
-	// Profile is the device profile from the scenario. Required.
-	Profile *scenarios.DeviceProfile
+	// Profile is the device profile (DefaultProfile, Builtin, or a
+	// scenario's). Required.
+	Profile *Profile
 	// Username and Password log in; Address is the user's mail address
 	// (From of mail the device sends). Required.
 	Username, Password, Address string
 	// IMAP and POP3 are the server endpoints; the one matching
 	// Profile.Protocol is required.
-	IMAP, POP3 scenarios.Endpoint
+	IMAP, POP3 transport.Endpoint
 	// TLS is the base TLS configuration for tls modes starttls and implicit
 	// (ServerName is filled from the address when empty). Nil verifies
 	// against the system roots.
@@ -37,7 +38,7 @@ type Options struct {
 	// actions fail with an error.
 	Submitter Submitter
 	// Clock is the scenario clock; every interval of the profile is
-	// simulated time. Required.
+	// simulated time. Nil is wall-clock time (time scale 1).
 	Clock *simclock.Clock
 	// Recorder receives every command. Nil discards.
 	Recorder Recorder

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // pop3Session is one POP3 connection of a device: the conversation of
@@ -22,7 +21,7 @@ type pop3Session struct {
 
 // dialPOP3 connects to ep and reads the greeting. A failure counts as a
 // login attempt with its cause.
-func dialPOP3(ctx context.Context, o *Options, ep scenarios.Endpoint) (*pop3Session, error) {
+func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Session, error) {
 	conn, err := dial(ctx, o, ProtocolPOP3, ep)
 	if err != nil {
 		loginUnreached(ctx, o, ProtocolPOP3, err)

@@ -9,17 +9,17 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailgen"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 func benchPOP3Device(b *testing.B, srv *testPOP3, i int) *pop3Device {
 	b.Helper()
 	d, err := New(Options{
 		ID: fmt.Sprintf("u%d/pc-pop3", i),
-		Profile: &scenarios.DeviceProfile{Name: "pc-pop3", Kind: scenarios.KindPC, Protocol: scenarios.POP3,
+		Profile: &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3,
 			LeaveOnServer: true, DeleteWhenDeletedLocally: true, DeleteAfter: 14 * 24 * time.Hour},
 		Username: "alice", Password: "secret", Address: "alice@example.com",
-		POP3: scenarios.Endpoint{Addr: srv.addr()}, Clock: c2Clock(), Seed: int64(i), Timeout: 10 * time.Second,
+		POP3: transport.Endpoint{Addr: srv.addr()}, Clock: c2Clock(), Seed: int64(i), Timeout: 10 * time.Second,
 	})
 	if err != nil {
 		b.Fatal(err)

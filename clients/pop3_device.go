@@ -12,14 +12,8 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
-)
-
-// Default poll intervals (simulated) of POP3 devices (docs/scenarios.md, "Where the built-in profiles come from").
-const (
-	DefaultPCPOP3Poll    = 10 * time.Minute
-	DefaultPhonePOP3Poll = 15 * time.Minute
 )
 
 // Retry timing of a POP3 device after a failed poll (simulated time, but
@@ -42,7 +36,7 @@ type pop3Seen struct {
 // store and keeps folders, flags, Trash and Sent only on the device.
 type pop3Device struct {
 	o    Options
-	prof scenarios.DeviceProfile // with defaults applied
+	prof Profile // with defaults applied
 	poll time.Duration
 	rec  Recorder
 	log  *slog.Logger
@@ -62,9 +56,9 @@ func newPOP3Device(o Options) (Device, error) {
 	prof := *o.Profile
 	poll := prof.PollInterval
 	if poll <= 0 {
-		poll = DefaultPCPOP3Poll
-		if prof.Kind == scenarios.KindPhone {
-			poll = DefaultPhonePOP3Poll
+		poll = DefaultPCPoll
+		if prof.Kind == KindPhone {
+			poll = DefaultPhonePoll
 		}
 	}
 	seed := uint64(o.Seed)
@@ -99,7 +93,7 @@ func domainOf(address string) string {
 func (d *pop3Device) ID() string { return d.o.ID }
 
 // Profile implements Device.
-func (d *pop3Device) Profile() *scenarios.DeviceProfile { return d.o.Profile }
+func (d *pop3Device) Profile() *Profile { return d.o.Profile }
 
 // View implements Device.
 func (d *pop3Device) View() view.Snapshot {
@@ -182,7 +176,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 		loginUnreached(ctx, &d.o, "pop3", err)
 		return err
 	}
-	if d.o.POP3.TLS == scenarios.TLSStartTLS {
+	if d.o.POP3.TLS == transport.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
 			loginUnreached(ctx, &d.o, "pop3", err)
 			return err

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // submitted is a Submitter that keeps what it was given.
@@ -48,7 +48,7 @@ type pop3Fixture struct {
 	rng *rand.Rand
 }
 
-func newPOP3Fixture(t *testing.T, kind scenarios.Kind, mod func(*scenarios.DeviceProfile)) *pop3Fixture {
+func newPOP3Fixture(t *testing.T, kind Kind, mod func(*Profile)) *pop3Fixture {
 	t.Helper()
 	f := &pop3Fixture{
 		srv: newTestPOP3(t, "alice", "secret"),
@@ -57,8 +57,8 @@ func newPOP3Fixture(t *testing.T, kind scenarios.Kind, mod func(*scenarios.Devic
 		gen: mailgen.Generator{Domain: "example.com"},
 		rng: rand.New(rand.NewPCG(1, 2)),
 	}
-	prof := &scenarios.DeviceProfile{
-		Name: string(kind) + "-pop3", Kind: kind, Protocol: scenarios.POP3,
+	prof := &Profile{
+		Name: string(kind) + "-pop3", Kind: kind, Protocol: POP3,
 		LeaveOnServer: true, DeleteAfter: 14 * 24 * time.Hour, DeleteWhenDeletedLocally: true,
 	}
 	if mod != nil {
@@ -67,7 +67,7 @@ func newPOP3Fixture(t *testing.T, kind scenarios.Kind, mod func(*scenarios.Devic
 	d, err := New(Options{
 		ID: "alice/" + prof.Name, Profile: prof,
 		Username: "alice", Password: "secret", Address: "alice@example.com",
-		POP3:      scenarios.Endpoint{Addr: f.srv.addr(), TLS: scenarios.TLSNone},
+		POP3:      transport.Endpoint{Addr: f.srv.addr(), TLS: transport.TLSNone},
 		Submitter: f.sub, Clock: c2Clock(), Recorder: f.rec, Seed: 7,
 		Timeout: 5 * time.Second,
 	})
@@ -101,7 +101,7 @@ func folders(s view.Snapshot) map[string]string {
 }
 
 func TestPOP3PollSequenceAndView(t *testing.T) {
-	for _, kind := range []scenarios.Kind{scenarios.KindPC, scenarios.KindPhone} {
+	for _, kind := range []Kind{KindPC, KindPhone} {
 		t.Run(string(kind), func(t *testing.T) {
 			f := newPOP3Fixture(t, kind, nil)
 			a, b := f.deliver(2000), f.deliver(30000)
@@ -149,7 +149,7 @@ func TestPOP3PollSequenceAndView(t *testing.T) {
 }
 
 func TestPOP3UserPass(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPC, nil)
+	f := newPOP3Fixture(t, KindPC, nil)
 	f.srv.noSASL = true
 	f.deliver(1000)
 	f.poll(t)
@@ -162,7 +162,7 @@ func TestPOP3UserPass(t *testing.T) {
 func TestPOP3Deletion(t *testing.T) {
 	tests := []struct {
 		name string
-		mod  func(*scenarios.DeviceProfile)
+		mod  func(*Profile)
 		// first and second poll commands, server count after each
 		first, second   string
 		left1, left2    int
@@ -170,13 +170,13 @@ func TestPOP3Deletion(t *testing.T) {
 	}{
 		{
 			name:  "not left on server",
-			mod:   func(p *scenarios.DeviceProfile) { p.LeaveOnServer = false },
+			mod:   func(p *Profile) { p.LeaveOnServer = false },
 			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok DELE:ok RETR:ok DELE:ok QUIT:ok", left1: 0,
 			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
 		},
 		{
 			name:  "delete after",
-			mod:   func(p *scenarios.DeviceProfile) { p.DeleteAfter = time.Nanosecond },
+			mod:   func(p *Profile) { p.DeleteAfter = time.Nanosecond },
 			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
 			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok DELE:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
 		},
@@ -187,14 +187,14 @@ func TestPOP3Deletion(t *testing.T) {
 		},
 		{
 			name:  "deleted locally, kept on server",
-			mod:   func(p *scenarios.DeviceProfile) { p.DeleteWhenDeletedLocally = false },
+			mod:   func(p *Profile) { p.DeleteWhenDeletedLocally = false },
 			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
 			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 2, deleteLocallyAt: 0,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newPOP3Fixture(t, scenarios.KindPC, tc.mod)
+			f := newPOP3Fixture(t, KindPC, tc.mod)
 			ids := []string{f.deliver(1500), f.deliver(1500)}
 			f.poll(t)
 			if got := f.rec.take("pop3"); !reflect.DeepEqual(got, c2Seq(tc.first)) {
@@ -232,7 +232,7 @@ func TestPOP3Deletion(t *testing.T) {
 }
 
 func TestPOP3Actions(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPC, nil)
+	f := newPOP3Fixture(t, KindPC, nil)
 	ids := []string{f.deliver(1500), f.deliver(1500), f.deliver(1500)}
 	f.poll(t)
 	f.rec.take("pop3")
@@ -315,7 +315,7 @@ func TestPOP3Actions(t *testing.T) {
 }
 
 func TestPOP3SendFailureKeepsDraft(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPhone, nil)
+	f := newPOP3Fixture(t, KindPhone, nil)
 	f.sub.err = errors.New("submission refused")
 	res, err := f.dev.Do(context.Background(), Action{Kind: ActSend, To: []string{"x@example.com"}})
 	if err == nil || res.Folder != "Drafts" {
@@ -381,7 +381,7 @@ func TestPOP3DotStuffingAndLongLines(t *testing.T) {
 	if err := s.quit(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	s, err = dialPOP3(context.Background(), o, scenarios.Endpoint{Addr: srv.addr()})
+	s, err = dialPOP3(context.Background(), o, transport.Endpoint{Addr: srv.addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func firstDiff(a, b []byte) int {
 }
 
 func TestPOP3LoginRefusedRetries(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPhone, nil)
+	f := newPOP3Fixture(t, KindPhone, nil)
 	f.dev.o.Password = "wrong"
 	err := f.dev.Poll(context.Background())
 	var pe *POP3Error
@@ -452,7 +452,7 @@ func TestPOP3LoginRefusedRetries(t *testing.T) {
 }
 
 func TestPOP3RunStopsAndSyncs(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPC, func(p *scenarios.DeviceProfile) { p.PollInterval = 6 * time.Second })
+	f := newPOP3Fixture(t, KindPC, func(p *Profile) { p.PollInterval = 6 * time.Second })
 	var changes sync.WaitGroup
 	changes.Add(1)
 	var once sync.Once
@@ -475,7 +475,7 @@ func TestPOP3RunStopsAndSyncs(t *testing.T) {
 }
 
 func TestPOP3ConnectionRefused(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPC, nil)
+	f := newPOP3Fixture(t, KindPC, nil)
 	f.srv.ln.Close()
 	if err := f.dev.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), f.srv.addr()) {
 		t.Errorf("poll of a closed port: %v", err)
@@ -485,9 +485,9 @@ func TestPOP3ConnectionRefused(t *testing.T) {
 // TestPOP3ConcurrentDoAndRun acts on the device while it polls (run with
 // -race): no data race, no lost state.
 func TestPOP3ConcurrentDoAndRun(t *testing.T) {
-	f := newPOP3Fixture(t, scenarios.KindPhone, func(p *scenarios.DeviceProfile) {
+	f := newPOP3Fixture(t, KindPhone, func(p *Profile) {
 		p.PollInterval = time.Second // 60× clock: a poll every ~17 ms
-		p.Network = scenarios.Network{Latency: 100 * time.Microsecond}
+		p.Network = transport.Network{Latency: 100 * time.Microsecond}
 	})
 	var ids []string
 	for range 10 {
@@ -522,7 +522,7 @@ func TestPOP3ConcurrentDoAndRun(t *testing.T) {
 // pop3Login returns a POP3 session to addr logged in as alice.
 func pop3Login(t *testing.T, o *Options, addr string) *pop3Session {
 	t.Helper()
-	s, err := dialPOP3(context.Background(), o, scenarios.Endpoint{Addr: addr})
+	s, err := dialPOP3(context.Background(), o, transport.Endpoint{Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // embedded is the embedded mail server on loopback with users alice and
@@ -76,29 +76,29 @@ func (e *embedded) folders(t *testing.T, user string) map[string]string {
 func TestPOP3EmbeddedServer(t *testing.T) {
 	tests := []struct {
 		name string
-		prof scenarios.DeviceProfile
-		tls  scenarios.TLSMode
+		prof Profile
+		tls  transport.TLSMode
 	}{
-		{"pc starttls", scenarios.DeviceProfile{Name: "pc-pop3", Kind: scenarios.KindPC, Protocol: scenarios.POP3,
-			LeaveOnServer: true, DeleteWhenDeletedLocally: true, DeleteAfter: 14 * 24 * time.Hour}, scenarios.TLSStartTLS},
-		{"phone implicit tls shaped", scenarios.DeviceProfile{Name: "phone-pop3", Kind: scenarios.KindPhone, Protocol: scenarios.POP3,
+		{"pc starttls", Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3,
+			LeaveOnServer: true, DeleteWhenDeletedLocally: true, DeleteAfter: 14 * 24 * time.Hour}, transport.TLSStartTLS},
+		{"phone implicit tls shaped", Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3,
 			LeaveOnServer: true, DeleteWhenDeletedLocally: true,
-			Network: scenarios.Network{Latency: time.Millisecond, Bandwidth: 50_000_000, DisconnectEvery: time.Hour}}, scenarios.TLSImplicit},
+			Network: transport.Network{Latency: time.Millisecond, Bandwidth: 50_000_000, DisconnectEvery: time.Hour}}, transport.TLSImplicit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startEmbedded(t)
 			rec := &c2Recorder{}
 			addr := e.addrs.POP3
-			if tc.tls == scenarios.TLSImplicit {
+			if tc.tls == transport.TLSImplicit {
 				addr = e.addrs.POP3S
 			}
-			sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: e.addrs.SMTP, TLS: scenarios.TLSStartTLS},
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: e.addrs.SMTP, TLS: transport.TLSStartTLS},
 				SMTPOptions{Username: "alice", Password: "secret", TLS: e.cliTLS, Recorder: rec, Timeout: 5 * time.Second})
 			prof := tc.prof
 			d, err := New(Options{
 				ID: "alice/" + prof.Name, Profile: &prof, Username: "alice", Password: "secret", Address: "alice@example.com",
-				POP3: scenarios.Endpoint{Addr: addr, TLS: tc.tls}, TLS: e.cliTLS, Submitter: sub,
+				POP3: transport.Endpoint{Addr: addr, TLS: tc.tls}, TLS: e.cliTLS, Submitter: sub,
 				Clock: c2Clock(), Recorder: rec, Seed: 3, Timeout: 5 * time.Second,
 			})
 			if err != nil {
@@ -119,7 +119,7 @@ func TestPOP3EmbeddedServer(t *testing.T) {
 				t.Fatalf("poll: %v", err)
 			}
 			want := "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
-			if tc.tls == scenarios.TLSStartTLS {
+			if tc.tls == transport.TLSStartTLS {
 				want = "CAPA:ok STLS:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
 			}
 			if got := rec.take("pop3"); !reflect.DeepEqual(got, c2Seq(want)) {

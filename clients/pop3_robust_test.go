@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // scriptedPOP3 answers each command verb with a fixed raw reply ("" closes
@@ -100,7 +100,7 @@ func TestPOP3BadServers(t *testing.T) {
 			addr := scriptedPOP3(t, tc.script)
 			rec := &c2Recorder{}
 			o := validOptions()
-			o.POP3 = scenarios.Endpoint{Addr: addr}
+			o.POP3 = transport.Endpoint{Addr: addr}
 			o.Recorder = rec
 			o.Timeout = 300 * time.Millisecond
 			d, err := New(o)
@@ -139,9 +139,9 @@ func TestPOP3NetworkDrop(t *testing.T) {
 	})
 	rec := &c2Recorder{}
 	o := validOptions()
-	o.Profile = &scenarios.DeviceProfile{Name: "phone-pop3", Kind: scenarios.KindPhone, Protocol: scenarios.POP3,
-		Network: scenarios.Network{DisconnectEvery: 6 * time.Second}} // 100 ms of wall time at 60×
-	o.POP3 = scenarios.Endpoint{Addr: addr}
+	o.Profile = &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3,
+		Network: transport.Network{DisconnectEvery: 6 * time.Second}} // 100 ms of wall time at 60×
+	o.POP3 = transport.Endpoint{Addr: addr}
 	o.Recorder = rec
 	o.Timeout = 10 * time.Second
 	d, err := New(o)

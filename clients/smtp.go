@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // SMTPOptions configure an SMTP submitter.
@@ -58,7 +57,7 @@ func (e *RecipientsError) Error() string {
 
 // smtpSubmitter submits each message over a new SMTP connection.
 type smtpSubmitter struct {
-	ep  scenarios.Endpoint
+	ep  transport.Endpoint
 	o   SMTPOptions
 	rec Recorder
 }
@@ -68,7 +67,7 @@ type smtpSubmitter struct {
 // STARTTLS when ep asks for it (then EHLO again), AUTH PLAIN, MAIL, one
 // RCPT per recipient, DATA, QUIT. Every command is recorded with protocol
 // "smtp"; the authentication also as a Login.
-func NewSMTPSubmitter(ep scenarios.Endpoint, o SMTPOptions) Submitter {
+func NewSMTPSubmitter(ep transport.Endpoint, o SMTPOptions) Submitter {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -138,7 +137,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 
 	var c *smtp.Client
-	if s.ep.TLS == scenarios.TLSStartTLS {
+	if s.ep.TLS == transport.TLSStartTLS {
 		// The library greets and says EHLO before STARTTLS in one call.
 		start := time.Now()
 		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(s.o.TLS, addr))

@@ -22,7 +22,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // c2TLS returns a server config with a fresh self-signed certificate for
@@ -154,7 +154,7 @@ func TestSMTPSubmitter(t *testing.T) {
 	msg := []byte("Message-ID: <m1@example.com>\r\nSubject: hi\r\n\r\n.starts with a dot\r\nbody\r\n")
 	tests := []struct {
 		name      string
-		tls       scenarios.TLSMode
+		tls       transport.TLSMode
 		user      string
 		to        []string
 		wantCmds  string
@@ -163,21 +163,21 @@ func TestSMTPSubmitter(t *testing.T) {
 		rejected  int
 		clientTLS *tls.Config
 	}{
-		{name: "plain", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
+		{name: "plain", tls: transport.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
-		{name: "recipient named twice", tls: scenarios.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "bob@EXAMPLE.com", "bob@example.com"},
+		{name: "recipient named twice", tls: transport.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "bob@EXAMPLE.com", "bob@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
-		{name: "starttls", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
+		{name: "starttls", tls: transport.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
 			wantCmds: "STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
-		{name: "implicit tls", tls: scenarios.TLSImplicit, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
+		{name: "implicit tls", tls: transport.TLSImplicit, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
-		{name: "one recipient refused", tls: scenarios.TLSNone, user: "alice", to: []string{"nobody@example.com", "bob@example.com"},
+		{name: "one recipient refused", tls: transport.TLSNone, user: "alice", to: []string{"nobody@example.com", "bob@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}, wantErr: true, rejected: 1},
-		{name: "every recipient refused", tls: scenarios.TLSNone, user: "alice", to: []string{"nobody@example.com"},
+		{name: "every recipient refused", tls: transport.TLSNone, user: "alice", to: []string{"nobody@example.com"},
 			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no QUIT:ok", wantErr: true, rejected: 1},
-		{name: "bad password", tls: scenarios.TLSNone, user: "mallory", to: []string{"bob@example.com"},
+		{name: "bad password", tls: transport.TLSNone, user: "mallory", to: []string{"bob@example.com"},
 			wantCmds: "EHLO:ok AUTH:no QUIT:ok", wantErr: true},
-		{name: "untrusted certificate", tls: scenarios.TLSStartTLS, user: "alice", to: []string{"bob@example.com"},
+		{name: "untrusted certificate", tls: transport.TLSStartTLS, user: "alice", to: []string{"bob@example.com"},
 			// The server says 220 to STARTTLS; the handshake fails on the next write.
 			wantCmds: "STARTTLS:ok EHLO:tls", wantErr: true},
 	}
@@ -186,15 +186,15 @@ func TestSMTPSubmitter(t *testing.T) {
 			var be *c2SMTPBackend
 			var addr string
 			switch tc.tls {
-			case scenarios.TLSNone:
+			case transport.TLSNone:
 				be, addr = startSMTP(t, nil, false)
-			case scenarios.TLSStartTLS:
+			case transport.TLSStartTLS:
 				be, addr = startSMTP(t, srvTLS, false)
-			case scenarios.TLSImplicit:
+			case transport.TLSImplicit:
 				be, addr = startSMTP(t, srvTLS, true)
 			}
 			rec := &c2Recorder{}
-			sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr, TLS: tc.tls}, SMTPOptions{
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: tc.tls}, SMTPOptions{
 				Username: tc.user, Password: "secret", TLS: tc.clientTLS, Recorder: rec, Timeout: 5 * time.Second,
 			})
 			err := sub.Submit(context.Background(), "alice@example.com", tc.to, msg)
@@ -202,7 +202,7 @@ func TestSMTPSubmitter(t *testing.T) {
 				t.Fatalf("Submit = %v, wantErr %v", err, tc.wantErr)
 			}
 			var certErr *tls.CertificateVerificationError
-			if tc.clientTLS == nil && tc.tls != scenarios.TLSNone && !errors.As(err, &certErr) {
+			if tc.clientTLS == nil && tc.tls != transport.TLSNone && !errors.As(err, &certErr) {
 				t.Errorf("untrusted certificate: %v, want a verification error", err)
 			}
 			var re *RecipientsError
@@ -242,7 +242,7 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	// A server that accepts and never speaks: the timeout ends it.
 	addr := serveLoopback(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	rec := &c2Recorder{}
-	sub := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 200 * time.Millisecond})
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 200 * time.Millisecond})
 	err = sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("silent server: %v", err)
@@ -251,7 +251,7 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 		t.Errorf("commands %v", got)
 	}
 	// The same with a context that ends first.
-	slow := NewSMTPSubmitter(scenarios.Endpoint{Addr: addr}, SMTPOptions{Timeout: time.Minute})
+	slow := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Timeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err = slow.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))

@@ -3,8 +3,6 @@ package clients
 import (
 	"fmt"
 	"time"
-
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // SyncCycle returns the longest simulated time between two complete syncs
@@ -20,35 +18,35 @@ import (
 //   - webmail: every page load (refresh).
 //
 // Zero settings take the same defaults as the devices themselves.
-func SyncCycle(p *scenarios.DeviceProfile) (time.Duration, string) {
+func SyncCycle(p *Profile) (time.Duration, string) {
 	poll := p.PollInterval
 	switch {
-	case p.Protocol == scenarios.POP3:
+	case p.Protocol == POP3:
 		if poll <= 0 {
-			poll = DefaultPCPOP3Poll
-			if p.Kind == scenarios.KindPhone {
-				poll = DefaultPhonePOP3Poll
+			poll = DefaultPCPoll
+			if p.Kind == KindPhone {
+				poll = DefaultPhonePoll
 			}
 		}
 		return poll, "poll_interval " + poll.String()
-	case p.Kind == scenarios.KindWebmail:
+	case p.Kind == KindWebmail:
 		refresh := p.Refresh
 		if refresh <= 0 {
-			refresh = defaultRefresh
+			refresh = DefaultRefresh
 		}
 		return refresh, "refresh " + refresh.String()
-	case p.Kind == scenarios.KindPhone:
+	case p.Kind == KindPhone:
 		if poll <= 0 {
-			poll = defaultPollPhone
+			poll = DefaultPhonePoll
 		}
 		return poll, "poll_interval " + poll.String()
 	}
 	status := p.StatusInterval
 	if status <= 0 {
-		status = pcFolderCheck
+		status = DefaultStatusInterval
 	}
 	if poll <= 0 {
-		poll = defaultPollPC
+		poll = DefaultPCPoll
 	}
 	if p.Idle || poll <= 3*status {
 		return 3 * status, fmt.Sprintf("status_interval %s × 3: unchanged folders are synced every third check", status)

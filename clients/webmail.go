@@ -18,7 +18,7 @@ import (
 func (d *imapDevice) runWebmail(ctx context.Context) {
 	refresh := d.o.Profile.Refresh
 	if refresh <= 0 {
-		refresh = defaultRefresh
+		refresh = DefaultRefresh
 	}
 	var listed time.Time
 	turn, attempt := 0, 0

@@ -1,8 +1,9 @@
 package scenarios
 
 import (
-	"sort"
 	"time"
+
+	"github.com/mailsim/mailsim/clients"
 )
 
 // Defaults of a scenario's top-level settings.
@@ -22,77 +23,9 @@ const (
 	MaxUsers = 10_000_000
 )
 
-// Fetch items of the built-in device profiles (docs/scenarios.md, "Where the built-in profiles come from").
-const (
-	// FetchNewThunderbird is Thunderbird's header fetch for new mail.
-	FetchNewThunderbird = "UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To Received)]"
-	// FetchNewK9 is Thunderbird for Android's (K-9's) header fetch.
-	FetchNewK9 = "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (date subject from content-type to cc bcc reply-to message-id references in-reply-to)]"
-	// FetchNewRoundcube is Roundcube's message-list fetch.
-	FetchNewRoundcube = "UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE FROM TO SUBJECT CONTENT-TYPE CC REPLY-TO LIST-POST DISPOSITION-NOTIFICATION-TO X-PRIORITY)]"
-	// FetchOpenDefault is what every built-in profile fetches to open a
-	// message.
-	FetchOpenDefault = "BODY.PEEK[]"
-)
-
-// builtinProfiles are the device profiles every scenario knows without
-// defining them, by name.
-var builtinProfiles = map[string]struct {
-	kind  Kind
-	proto Protocol
-}{
-	"pc-pop3":    {KindPC, POP3},
-	"pc-imap":    {KindPC, IMAP},
-	"phone-imap": {KindPhone, IMAP},
-	"phone-pop3": {KindPhone, POP3},
-	"webmail":    {KindWebmail, IMAP},
-}
-
-// BuiltinProfiles returns the names of the built-in device profiles, sorted.
-func BuiltinProfiles() []string {
-	names := make([]string, 0, len(builtinProfiles))
-	for n := range builtinProfiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// defaultProfile returns the default settings of a device of kind and
-// protocol (docs/scenarios.md, "Where the built-in profiles come from").
-func defaultProfile(name string, kind Kind, proto Protocol) *DeviceProfile {
-	p := &DeviceProfile{Name: name, Kind: kind, Protocol: proto}
-	if proto == POP3 {
-		p.PollInterval = 10 * time.Minute
-		if kind == KindPhone {
-			p.PollInterval = 15 * time.Minute
-		}
-		p.LeaveOnServer = true
-		p.DeleteAfter = 14 * 24 * time.Hour
-		p.DeleteWhenDeletedLocally = true
-		return p
-	}
-	p.FetchOpen = FetchOpenDefault
-	switch kind {
-	case KindPC:
-		p.Connections = 2
-		p.Idle = true
-		p.PollInterval = 10 * time.Minute
-		p.FetchNew = FetchNewThunderbird
-		p.FetchImmediate = true
-	case KindPhone:
-		p.Connections = 1
-		p.PollInterval = 15 * time.Minute
-		p.Window = 100
-		p.FetchNew = FetchNewK9
-	case KindWebmail:
-		p.Connections = 1
-		p.FetchNew = FetchNewRoundcube
-		p.Refresh = 60 * time.Second
-		p.PageSize = 50
-	}
-	return p
-}
+// BuiltinProfiles returns the names of the built-in device profiles, sorted
+// (clients.BuiltinNames).
+func BuiltinProfiles() []string { return clients.BuiltinNames() }
 
 // defaultBehavior returns a behavior with every default applied: nothing
 // happens until the scenario says so, except the message sizes (2KiB to

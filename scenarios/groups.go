@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mailsim/mailsim/clients"
 	"gopkg.in/yaml.v3"
 )
 
@@ -122,8 +123,9 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 // and defined) to its protocol.
 func knownProfiles(s *Scenario) map[string]Protocol {
 	known := map[string]Protocol{}
-	for name, b := range builtinProfiles {
-		known[name] = b.proto
+	for _, name := range clients.BuiltinNames() {
+		p, _ := clients.Builtin(name)
+		known[name] = p.Protocol
 	}
 	for name, p := range s.Devices {
 		known[name] = p.Protocol

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailsim/mailsim/clients"
 	"gopkg.in/yaml.v3"
 )
 
@@ -305,8 +306,8 @@ func (d *decoder) usedProfiles(s *Scenario) {
 			if _, ok := s.Devices[name]; ok {
 				continue
 			}
-			if b, ok := builtinProfiles[name]; ok {
-				s.Devices[name] = defaultProfile(name, b.kind, b.proto)
+			if p, ok := clients.Builtin(name); ok {
+				s.Devices[name] = p
 			}
 		}
 	}

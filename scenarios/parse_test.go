@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/clients"
 )
 
 // noEnv is an environment with only the variables in m.
@@ -222,10 +224,10 @@ func TestParseDefaults(t *testing.T) {
 		"phone-pop3": {Name: "phone-pop3", Kind: KindPhone, Protocol: POP3, PollInterval: 15 * time.Minute, LeaveOnServer: true,
 			DeleteAfter: 14 * 24 * time.Hour, DeleteWhenDeletedLocally: true},
 		"pc-imap": {Name: "pc-imap", Kind: KindPC, Protocol: IMAP, PollInterval: 10 * time.Minute, Connections: 2, Idle: true,
-			FetchNew: FetchNewThunderbird, FetchOpen: "BODY.PEEK[]", FetchImmediate: true},
+			FetchNew: clients.FetchNewThunderbird, FetchOpen: "BODY.PEEK[]", FetchImmediate: true},
 		"phone-imap": {Name: "phone-imap", Kind: KindPhone, Protocol: IMAP, PollInterval: 15 * time.Minute, Connections: 1,
-			FetchNew: FetchNewK9, FetchOpen: "BODY.PEEK[]", Window: 100},
-		"webmail": {Name: "webmail", Kind: KindWebmail, Protocol: IMAP, Connections: 1, FetchNew: FetchNewRoundcube,
+			FetchNew: clients.FetchNewK9, FetchOpen: "BODY.PEEK[]", Window: 100},
+		"webmail": {Name: "webmail", Kind: KindWebmail, Protocol: IMAP, Connections: 1, FetchNew: clients.FetchNewRoundcube,
 			FetchOpen: "BODY.PEEK[]", Refresh: time.Minute, PageSize: 50},
 	}
 	for name, w := range want {

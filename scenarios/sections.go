@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailsim/mailsim/clients"
 	"gopkg.in/yaml.v3"
 )
 
@@ -313,8 +315,8 @@ func (d *decoder) device(it entry) *DeviceProfile {
 	f := d.fields(it.val, it.path, "a device profile", allDeviceKeys...)
 	var kind Kind
 	var proto Protocol
-	if b, ok := builtinProfiles[name]; ok {
-		kind, proto = b.kind, b.proto
+	if b, ok := clients.Builtin(name); ok {
+		kind, proto = b.Kind, b.Protocol
 	} else {
 		proto = IMAP
 	}
@@ -357,7 +359,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 	if e, ok := f["poll_interval"]; ok && kind == KindWebmail {
 		d.errorf(e.key, e.path, "webmail reloads its page instead of polling: use refresh")
 	}
-	p := defaultProfile(name, kind, proto)
+	p := clients.DefaultProfile(name, kind, proto)
 	d.duration(f["poll_interval"], &p.PollInterval)
 	d.duration(f["login_interval"], &p.LoginInterval)
 	if proto == POP3 {
@@ -392,10 +394,28 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		parsed(d, nf["bandwidth"], &p.Network.Bandwidth, ParseBandwidth)
 		d.duration(nf["disconnect_every"], &p.Network.DisconnectEvery)
 	}
+	d.checkProfile(it, f, p)
 	return p
 }
 
-// fetchItems decodes IMAP fetch items, checking brackets balance.
+// checkProfile reports the problems the devices find in profile p (fetch
+// items they cannot send: clients.Profile.Validate) at the setting's key,
+// or at the profile's name.
+func (d *decoder) checkProfile(it entry, f map[string]entry, p *DeviceProfile) {
+	for _, err := range p.Validate() {
+		var fe *clients.FieldError
+		if errors.As(err, &fe) {
+			if e, ok := f[fe.Field]; ok {
+				d.errorf(e.val, e.path, "%v", fe.Err)
+				continue
+			}
+		}
+		d.errorf(it.key, it.path, "%v", err)
+	}
+}
+
+// fetchItems decodes IMAP fetch items; whether the devices can send them
+// is checkProfile's business.
 func (d *decoder) fetchItems(e entry, dst *string) {
 	var s string
 	if !d.str(e, &s) {
@@ -403,22 +423,6 @@ func (d *decoder) fetchItems(e entry, dst *string) {
 	}
 	if strings.TrimSpace(s) == "" {
 		d.errorf(e.val, e.path, "empty fetch items")
-		return
-	}
-	depth := 0
-	for _, c := range s {
-		switch c {
-		case '(', '[', '<':
-			depth++
-		case ')', ']', '>':
-			depth--
-		}
-		if depth < 0 {
-			break
-		}
-	}
-	if depth != 0 {
-		d.errorf(e.val, e.path, "unbalanced brackets in fetch items %q", s)
 		return
 	}
 	*dst = s

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -214,69 +215,32 @@ type Behavior struct {
 	SessionLength time.Duration
 }
 
-// Kind is the kind of a device.
-type Kind string
+// Kind is the kind of a device (clients owns it).
+type Kind = clients.Kind
 
 // The device kinds.
 const (
-	KindPC      Kind = "pc"
-	KindPhone   Kind = "phone"
-	KindWebmail Kind = "webmail"
+	KindPC      = clients.KindPC
+	KindPhone   = clients.KindPhone
+	KindWebmail = clients.KindWebmail
 )
 
-// Protocol is a mail access protocol.
-type Protocol string
+// Protocol is a mail access protocol of a device (clients owns it).
+type Protocol = clients.Protocol
 
 // The access protocols of devices.
 const (
-	IMAP Protocol = "imap"
-	POP3 Protocol = "pop3"
+	IMAP = clients.IMAP
+	POP3 = clients.POP3
 )
 
 // Network shapes a device's connection (internal/transport owns it).
 type Network = transport.Network
 
-// DeviceProfile is a named device kind × protocol with its settings. Fields
-// that do not apply to the profile's protocol are zero.
-type DeviceProfile struct {
-	Name     string
-	Kind     Kind
-	Protocol Protocol
-
-	// PollInterval is the simulated time between checks for new mail
-	// (POP3, and IMAP without IDLE). Defaults: pc-pop3 10m, phone 15m,
-	// pc-imap 10m.
-	PollInterval time.Duration
-	// LoginInterval, if set, makes the device log out and back in this
-	// often (imaptest login_interval).
-	LoginInterval time.Duration
-
-	// POP3 only.
-	LeaveOnServer            bool          // default true
-	DeleteAfter              time.Duration // 0 = never; default 14d
-	DeleteWhenDeletedLocally bool          // default true
-
-	// IMAP only.
-	Connections int    // long-lived connections; default pc 2, phone 1
-	Idle        bool   // default pc true, phone false
-	FetchNew    string // fetch items for new mail; default per kind
-	FetchOpen   string // fetch items when a message is opened; default "BODY.PEEK[]"
-	// FetchImmediate fetches bodies of new mail at once (imaptest
-	// imap_fetch_immediate); default pc true, phone false.
-	FetchImmediate bool
-	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
-	// StatusInterval is how often a PC checks its other folders with
-	// STATUS and syncs those that changed (imaptest imap_status_interval;
-	// Thunderbird autosync). 0 = the default, 10m. Phones and webmail
-	// look at their other folders at each poll or page load.
-	StatusInterval time.Duration
-
-	// Webmail only.
-	Refresh  time.Duration // default 60s
-	PageSize int           // default 50
-
-	Network Network
-}
+// DeviceProfile is a named device kind × protocol with its settings
+// (clients owns it, with its defaults and checks: clients.DefaultProfile,
+// clients.Profile.Validate).
+type DeviceProfile = clients.Profile
 
 // Threshold is one pass/fail rule from the scenario, parsed.
 type Threshold struct {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"time"
 
@@ -43,9 +41,6 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitScenario
 	}
 	s, err := scenarios.Load(pos[0], nil)
-	if err == nil {
-		err = checkProfiles(s)
-	}
 	if err != nil {
 		printScenarioError(stderr, "validate", err)
 		return exitScenario
@@ -91,22 +86,4 @@ func settleWarnings(s *scenarios.Scenario) []string {
 	return []string{fmt.Sprintf("settle %s × time_scale %g = %s simulated is shorter than the sync cycle of device profile %q (%s, %s): "+
 		"changes made at the end of the active phase may not reach it; a settle of at least %s lets every device sync once",
 		s.Settle, s.TimeScale, sim, name, slowest, why, need)}
-}
-
-// checkProfiles asks the clients whether they can be every device profile
-// of s (fetch items they can send, settings they support): what the
-// scenario language alone cannot know.
-func checkProfiles(s *scenarios.Scenario) error {
-	names := make([]string, 0, len(s.Devices))
-	for name := range s.Devices {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, name := range names {
-		if err := clients.CheckProfile(s.Devices[name]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: devices.%s: %w", s.Source, name, err))
-		}
-	}
-	return errors.Join(errs...)
 }

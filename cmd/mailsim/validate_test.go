@@ -38,7 +38,7 @@ func TestValidate(t *testing.T) {
 		{"bad shard", []string{"validate", "quickstart", "--shard", "3/2"}, exitScenario, nil, []string{"--shard: bad shard 3/2"}, 0},
 		{"shard larger than population", []string{"validate", "quickstart", "--shard", "1/7"}, exitScenario, nil, []string{"shard 1/7 is empty"}, 0},
 		{"fetch item the clients cannot send", []string{"validate", badFetch}, exitScenario, nil,
-			[]string{"devices.pc:", `unknown item "X-GM-LABELS"`}, 0},
+			[]string{badFetch + ":7:45: devices.pc.fetch_new: ", `unknown item "X-GM-LABELS"`}, 0},
 		{"no argument", []string{"validate"}, exitScenario, nil, []string{"want one scenario"}, 0},
 		{"bad seed", []string{"validate", "quickstart", "--seed", "x"}, exitScenario, nil, []string{"want a whole number"}, 0},
 	}
