@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -287,32 +288,63 @@ func (d *decoder) inbound(e entry, in *Inbound) {
 	}
 }
 
-// Keys of device profiles, by where they apply.
+// deviceDoc is one entry of devices:, a device profile: the settings of
+// every device, then those of one protocol or kind, which a profile of
+// another may not set.
+type deviceDoc struct {
+	Kind          choice     `yaml:"kind"`
+	Protocol      choice     `yaml:"protocol"`
+	PollInterval  duration   `yaml:"poll_interval"`
+	LoginInterval duration   `yaml:"login_interval"`
+	Network       networkDoc `yaml:"network" what:"network"`
+	IMAP          imapDoc    `yaml:",inline"`
+	POP3          pop3Doc    `yaml:",inline"`
+	Webmail       webmailDoc `yaml:",inline"`
+}
+
+// imapDoc are the settings of IMAP devices.
+type imapDoc struct {
+	Idle           flag     `yaml:"idle"`
+	Connections    whole    `yaml:"connections"`
+	FetchNew       text     `yaml:"fetch_new"`
+	FetchOpen      text     `yaml:"fetch_open"`
+	Window         whole    `yaml:"window"`
+	FetchImmediate flag     `yaml:"fetch_immediate"`
+	StatusInterval duration `yaml:"status_interval"`
+}
+
+// pop3Doc are the settings of POP3 devices.
+type pop3Doc struct {
+	LeaveOnServer            flag     `yaml:"leave_on_server"`
+	DeleteAfter              duration `yaml:"delete_after"`
+	DeleteWhenDeletedLocally flag     `yaml:"delete_when_deleted_locally"`
+}
+
+// webmailDoc are the settings of webmail devices.
+type webmailDoc struct {
+	Refresh  duration `yaml:"refresh"`
+	PageSize whole    `yaml:"page_size"`
+}
+
+// networkDoc is a device's network: block.
+type networkDoc struct {
+	Latency         duration  `yaml:"latency"`
+	Bandwidth       bandwidth `yaml:"bandwidth"`
+	DisconnectEvery duration  `yaml:"disconnect_every"`
+}
+
 var (
-	commonDeviceKeys  = []string{"kind", "protocol", "poll_interval", "login_interval", "network"}
-	imapOnlyKeys      = []string{"idle", "connections", "fetch_new", "fetch_open", "window", "fetch_immediate", "status_interval"}
-	pop3OnlyKeys      = []string{"leave_on_server", "delete_after", "delete_when_deleted_locally"}
-	webmailOnlyKeys   = []string{"refresh", "page_size"}
-	allDeviceKeys     = concat(commonDeviceKeys, imapOnlyKeys, pop3OnlyKeys, webmailOnlyKeys)
 	deviceKinds       = []string{string(KindPC), string(KindPhone), string(KindWebmail)}
 	deviceProtocols   = []string{string(IMAP), string(POP3)}
-	networkKeys       = []string{"latency", "bandwidth", "disconnect_every"}
 	maxConnections    = int64(64)
 	maxWindowOrPaging = int64(1_000_000)
 )
 
-func concat(lists ...[]string) []string {
-	var out []string
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out
-}
-
 // device decodes one entry of devices:.
 func (d *decoder) device(it entry) *DeviceProfile {
 	name := it.key.Value
-	f := d.fields(it.val, it.path, "a device profile", allDeviceKeys...)
+	var doc deviceDoc
+	f := d.mapping(it.val, it.path, "a device profile", &doc)
 	var kind Kind
 	var proto Protocol
 	if b, ok := clients.Builtin(name); ok {
@@ -321,79 +353,78 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		proto = IMAP
 	}
 	var s string
-	if d.enum(f["kind"], &s, "device kind", deviceKinds...) {
+	if doc.Kind.read(d, &s, "device kind", deviceKinds...) {
 		kind = Kind(s)
-	} else if _, given := f["kind"]; !given && kind == "" {
+	} else if !doc.Kind.given() && kind == "" {
 		d.errorf(it.key, joinPath(it.path, "kind"), "missing; want one of: %s", strings.Join(deviceKinds, ", "))
 		return nil
 	}
 	if kind == "" {
 		return nil
 	}
-	if d.enum(f["protocol"], &s, "protocol", deviceProtocols...) {
+	if doc.Protocol.read(d, &s, "protocol", deviceProtocols...) {
 		proto = Protocol(s)
 	}
 	if kind == KindWebmail && proto == POP3 {
-		n, path := f["protocol"].val, f["protocol"].path
+		n, path := doc.Protocol.e.val, doc.Protocol.e.path
 		if n == nil {
 			n, path = it.key, it.path
 		}
 		d.errorf(n, path, "webmail reads mail over IMAP; protocol pop3 is not possible for kind webmail")
 		return nil
 	}
-	for _, k := range imapOnlyKeys {
-		if e, ok := f[k]; ok && proto == POP3 {
-			d.errorf(e.key, e.path, "%s is an IMAP setting; device %s uses POP3", k, name)
+	for _, k := range schemaKeys(reflect.TypeOf(doc)) {
+		e, ok := f[k.name]
+		if !ok {
+			continue
+		}
+		switch {
+		case k.group == "IMAP" && proto == POP3:
+			d.errorf(e.key, e.path, "%s is an IMAP setting; device %s uses POP3", k.name, name)
+		case k.group == "POP3" && proto == IMAP:
+			d.errorf(e.key, e.path, "%s is a POP3 setting; device %s uses IMAP", k.name, name)
+		case k.group == "Webmail" && kind != KindWebmail:
+			d.errorf(e.key, e.path, "%s is a webmail setting; device %s is a %s", k.name, name, kind)
 		}
 	}
-	for _, k := range pop3OnlyKeys {
-		if e, ok := f[k]; ok && proto == IMAP {
-			d.errorf(e.key, e.path, "%s is a POP3 setting; device %s uses IMAP", k, name)
-		}
-	}
-	for _, k := range webmailOnlyKeys {
-		if e, ok := f[k]; ok && kind != KindWebmail {
-			d.errorf(e.key, e.path, "%s is a webmail setting; device %s is a %s", k, name, kind)
-		}
-	}
-	if e, ok := f["poll_interval"]; ok && kind == KindWebmail {
-		d.errorf(e.key, e.path, "webmail reloads its page instead of polling: use refresh")
+	if doc.PollInterval.given() && kind == KindWebmail {
+		d.errorf(doc.PollInterval.e.key, doc.PollInterval.e.path, "webmail reloads its page instead of polling: use refresh")
 	}
 	p := clients.DefaultProfile(name, kind, proto)
-	d.duration(f["poll_interval"], &p.PollInterval)
-	d.duration(f["login_interval"], &p.LoginInterval)
+	doc.PollInterval.read(d, &p.PollInterval)
+	doc.LoginInterval.read(d, &p.LoginInterval)
 	if proto == POP3 {
-		d.boolean(f["leave_on_server"], &p.LeaveOnServer)
-		d.duration(f["delete_after"], &p.DeleteAfter)
-		d.boolean(f["delete_when_deleted_locally"], &p.DeleteWhenDeletedLocally)
+		doc.POP3.LeaveOnServer.read(d, &p.LeaveOnServer)
+		doc.POP3.DeleteAfter.read(d, &p.DeleteAfter)
+		doc.POP3.DeleteWhenDeletedLocally.read(d, &p.DeleteWhenDeletedLocally)
 	} else {
-		if d.intField(f["connections"], &p.Connections, 0, maxConnections) && p.Connections == 0 {
-			d.errorf(f["connections"].val, f["connections"].path, "want at least 1 connection")
+		im := &doc.IMAP
+		if im.Connections.read(d, &p.Connections, 0, maxConnections) && p.Connections == 0 {
+			d.errorf(im.Connections.e.val, im.Connections.e.path, "want at least 1 connection")
 		}
-		d.boolean(f["idle"], &p.Idle)
-		d.fetchItems(f["fetch_new"], &p.FetchNew)
-		d.fetchItems(f["fetch_open"], &p.FetchOpen)
-		d.boolean(f["fetch_immediate"], &p.FetchImmediate)
-		d.intField(f["window"], &p.Window, 0, maxWindowOrPaging)
-		d.duration(f["status_interval"], &p.StatusInterval)
+		im.Idle.read(d, &p.Idle)
+		d.fetchItems(im.FetchNew, &p.FetchNew)
+		d.fetchItems(im.FetchOpen, &p.FetchOpen)
+		im.FetchImmediate.read(d, &p.FetchImmediate)
+		im.Window.read(d, &p.Window, 0, maxWindowOrPaging)
+		im.StatusInterval.read(d, &p.StatusInterval)
 	}
 	if kind == KindWebmail {
-		if d.duration(f["refresh"], &p.Refresh) && p.Refresh == 0 {
-			d.errorf(f["refresh"].val, f["refresh"].path, "must be longer than 0")
+		w := &doc.Webmail
+		if w.Refresh.read(d, &p.Refresh) && p.Refresh == 0 {
+			d.errorf(w.Refresh.e.val, w.Refresh.e.path, "must be longer than 0")
 		}
-		if d.intField(f["page_size"], &p.PageSize, 0, maxWindowOrPaging) && p.PageSize == 0 {
-			d.errorf(f["page_size"].val, f["page_size"].path, "want at least 1")
+		if w.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging) && p.PageSize == 0 {
+			d.errorf(w.PageSize.e.val, w.PageSize.e.path, "want at least 1")
 		}
 	}
-	if e, ok := f["poll_interval"]; ok && kind != KindWebmail && p.PollInterval == 0 && !(proto == IMAP && p.Idle) {
-		d.errorf(e.val, e.path, "0 would never check for mail: give an interval (or idle: true)")
+	if doc.PollInterval.given() && kind != KindWebmail && p.PollInterval == 0 && !(proto == IMAP && p.Idle) {
+		d.errorf(doc.PollInterval.e.val, doc.PollInterval.e.path, "0 would never check for mail: give an interval (or idle: true)")
 	}
-	if e, ok := f["network"]; ok {
-		nf := d.fields(e.val, e.path, "network", networkKeys...)
-		d.duration(nf["latency"], &p.Network.Latency)
-		parsed(d, nf["bandwidth"], &p.Network.Bandwidth, ParseBandwidth)
-		d.duration(nf["disconnect_every"], &p.Network.DisconnectEvery)
-	}
+	nw := &doc.Network
+	nw.Latency.read(d, &p.Network.Latency)
+	nw.Bandwidth.read(d, &p.Network.Bandwidth)
+	nw.DisconnectEvery.read(d, &p.Network.DisconnectEvery)
 	d.checkProfile(it, f, p)
 	return p
 }
@@ -416,13 +447,13 @@ func (d *decoder) checkProfile(it entry, f map[string]entry, p *DeviceProfile) {
 
 // fetchItems decodes IMAP fetch items; whether the devices can send them
 // is checkProfile's business.
-func (d *decoder) fetchItems(e entry, dst *string) {
+func (d *decoder) fetchItems(v text, dst *string) {
 	var s string
-	if !d.str(e, &s) {
+	if !v.read(d, &s) {
 		return
 	}
 	if strings.TrimSpace(s) == "" {
-		d.errorf(e.val, e.path, "empty fetch items")
+		d.errorf(v.e.val, v.e.path, "empty fetch items")
 		return
 	}
 	*dst = s
