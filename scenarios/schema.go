@@ -26,8 +26,9 @@ type setting interface{ set(entry) }
 
 func (v *value) set(e entry) { v.e = e }
 
-// given reports whether the document sets the value.
-func (v value) given() bool { return v.e.val != nil && !isNull(v.e.val) }
+// given reports whether the document sets the value (decoder.fields drops
+// null values).
+func (v value) given() bool { return v.e.val != nil }
 
 // text is a string setting.
 type text struct{ value }
@@ -55,6 +56,36 @@ func (v flag) read(d *decoder, dst *bool) bool { return d.boolean(v.e, dst) }
 type whole struct{ value }
 
 func (v whole) read(d *decoder, dst *int, min, max int64) bool { return d.intField(v.e, dst, min, max) }
+
+func (v whole) read64(d *decoder, dst *int64, min, max int64) bool {
+	return d.integer(v.e, dst, min, max)
+}
+
+// number is a decimal number setting.
+type number struct{ value }
+
+func (v number) read(d *decoder, dst *float64) bool { return d.number(v.e, dst) }
+
+// percent is a percentage setting, 0% to 100%.
+type percent struct{ value }
+
+func (v percent) read(d *decoder, dst *float64) bool { return d.percent(v.e, dst) }
+
+// size is a byte size setting ("100KiB").
+type size struct{ value }
+
+func (v size) read(d *decoder, dst *Size) bool { return d.size(v.e, dst) }
+
+// words is a list of strings; a single string is a list of one.
+type words struct{ value }
+
+// read returns the strings with their nodes.
+func (v words) read(d *decoder) ([]string, []*yaml.Node) { return d.strList(v.e) }
+
+// raw is a setting its section decodes by hand: a value that is a scalar
+// or a mapping (settle, an endpoint, a size range), a list or a mapping of
+// named items.
+type raw struct{ value }
 
 // bandwidth is a bandwidth setting ("10Mbit").
 type bandwidth struct{ value }

@@ -217,32 +217,73 @@ func readUserFile(name string) ([]Credential, error) {
 	return out, nil
 }
 
+// behaviorDoc is one entry of behaviors:.
+type behaviorDoc struct {
+	Inbound           inboundDoc   `yaml:"inbound" what:"inbound mail"`
+	Spam              inboundDoc   `yaml:"spam" what:"inbound mail"`
+	Send              sendDoc      `yaml:"send" what:"send"`
+	OnNewMail         onNewMailDoc `yaml:"on_new_mail" what:"on_new_mail"`
+	ActionDelay       duration     `yaml:"action_delay"`
+	ActionRepeatDelay duration     `yaml:"action_repeat_delay"`
+	Folders           words        `yaml:"folders"`
+	SessionLength     duration     `yaml:"session_length"`
+}
+
+// inboundDoc is a behavior's inbound: or spam: block.
+type inboundDoc struct {
+	Interval    duration `yaml:"interval"`
+	Size        raw      `yaml:"size"` // a size, or sizeRangeDoc
+	Attachments percent  `yaml:"attachments"`
+}
+
+// sizeRangeDoc is a size range {min, max}.
+type sizeRangeDoc struct {
+	Min size `yaml:"min"`
+	Max size `yaml:"max"`
+}
+
+// sendDoc is a behavior's send: block.
+type sendDoc struct {
+	Interval  duration `yaml:"interval"`
+	WriteTime duration `yaml:"write_time"`
+	Internal  percent  `yaml:"internal"`
+}
+
+// onNewMailDoc is a behavior's on_new_mail: block.
+type onNewMailDoc struct {
+	Read       percent `yaml:"read"`
+	Reply      percent `yaml:"reply"`
+	Forward    percent `yaml:"forward"`
+	Flag       percent `yaml:"flag"`
+	Move       percent `yaml:"move"`
+	Delete     percent `yaml:"delete"`
+	MoveFilter percent `yaml:"move_filter"`
+}
+
 // behavior decodes one entry of behaviors:.
 func (d *decoder) behavior(it entry) *Behavior {
 	b := defaultBehavior(it.key.Value)
-	f := d.fields(it.val, it.path, "a behavior", "inbound", "spam", "send", "on_new_mail", "action_delay",
-		"action_repeat_delay", "folders", "session_length")
-	d.inbound(f["inbound"], &b.Inbound)
-	d.inbound(f["spam"], &b.Spam)
-	if e, ok := f["send"]; ok {
-		sf := d.fields(e.val, e.path, "send", "interval", "write_time", "internal")
-		d.duration(sf["interval"], &b.Send.Interval)
-		d.duration(sf["write_time"], &b.Send.WriteTime)
-		d.percent(sf["internal"], &b.Send.Internal)
-	}
-	if e, ok := f["on_new_mail"]; ok {
-		of := d.fields(e.val, e.path, "on_new_mail", "read", "reply", "forward", "flag", "move", "delete", "move_filter")
-		o := &b.OnNewMail
-		for k, dst := range map[string]*float64{"read": &o.Read, "reply": &o.Reply, "forward": &o.Forward,
-			"flag": &o.Flag, "move": &o.Move, "delete": &o.Delete, "move_filter": &o.MoveFilter} {
-			d.percent(of[k], dst)
-		}
-	}
-	d.duration(f["action_delay"], &b.ActionDelay)
-	d.duration(f["action_repeat_delay"], &b.ActionRepeatDelay)
-	d.duration(f["session_length"], &b.SessionLength)
-	if e, ok := f["folders"]; ok {
-		folders, nodes := d.strList(e)
+	var doc behaviorDoc
+	d.mapping(it.val, it.path, "a behavior", &doc)
+	d.inbound(&doc.Inbound, &b.Inbound)
+	d.inbound(&doc.Spam, &b.Spam)
+	doc.Send.Interval.read(d, &b.Send.Interval)
+	doc.Send.WriteTime.read(d, &b.Send.WriteTime)
+	doc.Send.Internal.read(d, &b.Send.Internal)
+	o, od := &b.OnNewMail, &doc.OnNewMail
+	od.Read.read(d, &o.Read)
+	od.Reply.read(d, &o.Reply)
+	od.Forward.read(d, &o.Forward)
+	od.Flag.read(d, &o.Flag)
+	od.Move.read(d, &o.Move)
+	od.Delete.read(d, &o.Delete)
+	od.MoveFilter.read(d, &o.MoveFilter)
+	doc.ActionDelay.read(d, &b.ActionDelay)
+	doc.ActionRepeatDelay.read(d, &b.ActionRepeatDelay)
+	doc.SessionLength.read(d, &b.SessionLength)
+	if doc.Folders.given() {
+		e := doc.Folders.e
+		folders, nodes := doc.Folders.read(d)
 		seen := map[string]bool{}
 		for i, name := range folders {
 			if name == "" || strings.EqualFold(name, "INBOX") {
@@ -260,18 +301,15 @@ func (d *decoder) behavior(it entry) *Behavior {
 	return b
 }
 
-// inbound decodes {interval, size, attachments}.
-func (d *decoder) inbound(e entry, in *Inbound) {
-	if e.val == nil {
+// inbound converts an inbound: or spam: block; a size is one size or a
+// range {min, max}.
+func (d *decoder) inbound(doc *inboundDoc, in *Inbound) {
+	doc.Interval.read(d, &in.Interval)
+	doc.Attachments.read(d, &in.Attachments)
+	if !doc.Size.given() {
 		return
 	}
-	f := d.fields(e.val, e.path, "inbound mail", "interval", "size", "attachments")
-	d.duration(f["interval"], &in.Interval)
-	d.percent(f["attachments"], &in.Attachments)
-	se, ok := f["size"]
-	if !ok || isNull(se.val) {
-		return
-	}
+	se := doc.Size.e
 	n := d.resolve(se.val, se.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
 		var s Size
@@ -280,9 +318,10 @@ func (d *decoder) inbound(e entry, in *Inbound) {
 		}
 		return
 	}
-	sf := d.fields(n, se.path, "size", "min", "max")
-	d.size(sf["min"], &in.Size.Min)
-	d.size(sf["max"], &in.Size.Max)
+	var r sizeRangeDoc
+	d.mapping(n, se.path, "size", &r)
+	r.Min.read(d, &in.Size.Min)
+	r.Max.read(d, &in.Size.Max)
 	if in.Size.Min > in.Size.Max {
 		d.errorf(n, se.path, "min %d bytes is larger than max %d bytes", in.Size.Min, in.Size.Max)
 	}
