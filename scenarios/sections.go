@@ -19,33 +19,59 @@ import (
 
 var tlsModes = []string{string(TLSNone), string(TLSStartTLS), string(TLSImplicit)}
 
+// targetDoc is the target: block.
+type targetDoc struct {
+	IMAP               raw  `yaml:"imap"` // an endpoint
+	POP3               raw  `yaml:"pop3"`
+	Submission         raw  `yaml:"submission"`
+	Delivery           raw  `yaml:"delivery"` // deliveryDoc
+	InsecureSkipVerify flag `yaml:"insecure_skip_verify"`
+	MetricsURL         text `yaml:"metrics_url"`
+	Domain             text `yaml:"domain"`
+}
+
+// endpointDoc is an endpoint written as a mapping; "HOST:PORT" alone is
+// the short form.
+type endpointDoc struct {
+	Addr text   `yaml:"addr"`
+	TLS  choice `yaml:"tls"`
+}
+
+// deliveryDoc is target.delivery.
+type deliveryDoc struct {
+	Protocol choice `yaml:"protocol"`
+	Addr     text   `yaml:"addr"`
+	TLS      choice `yaml:"tls"`
+}
+
 // target decodes the target: block.
 func (d *decoder) target(e entry) *Target {
 	t := &Target{Domain: DefaultDomain}
-	f := d.fields(e.val, e.path, "target", "imap", "pop3", "submission", "delivery", "insecure_skip_verify", "metrics_url", "domain")
-	if v, ok := f["imap"]; ok && !isNull(v.val) {
-		t.IMAP = d.endpoint(v)
+	var doc targetDoc
+	d.mapping(e.val, e.path, "target", &doc)
+	if doc.IMAP.given() {
+		t.IMAP = d.endpoint(doc.IMAP.e)
 	}
-	if v, ok := f["pop3"]; ok && !isNull(v.val) {
-		t.POP3 = d.endpoint(v)
+	if doc.POP3.given() {
+		t.POP3 = d.endpoint(doc.POP3.e)
 	}
-	if v, ok := f["submission"]; ok && !isNull(v.val) {
-		t.Submission = d.endpoint(v)
+	if doc.Submission.given() {
+		t.Submission = d.endpoint(doc.Submission.e)
 	}
-	if v, ok := f["delivery"]; ok && !isNull(v.val) {
-		t.Delivery = d.delivery(v)
+	if doc.Delivery.given() {
+		t.Delivery = d.delivery(doc.Delivery.e)
 	}
-	d.boolean(f["insecure_skip_verify"], &t.InsecureSkipVerify)
+	doc.InsecureSkipVerify.read(d, &t.InsecureSkipVerify)
 	// An empty metrics_url means no exporter, so that one target file
 	// serves servers with and without one ("${METRICS_URL}" left empty).
-	if d.str(f["metrics_url"], &t.MetricsURL) && t.MetricsURL != "" {
+	if doc.MetricsURL.read(d, &t.MetricsURL) && t.MetricsURL != "" {
 		u, err := url.Parse(t.MetricsURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.errorf(f["metrics_url"].val, f["metrics_url"].path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
+			d.errorf(doc.MetricsURL.e.val, doc.MetricsURL.e.path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
 		}
 	}
-	if d.str(f["domain"], &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
-		d.errorf(f["domain"].val, f["domain"].path, "bad mail domain %q", t.Domain)
+	if doc.Domain.read(d, &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
+		d.errorf(doc.Domain.e.val, doc.Domain.e.path, "bad mail domain %q", t.Domain)
 	}
 	t.resolveDelivery()
 	return t
@@ -62,14 +88,15 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 		}
 		return ep
 	}
-	f := d.fields(n, e.path, "an endpoint", "addr", "tls")
-	if a, ok := f["addr"]; !ok {
+	var doc endpointDoc
+	d.mapping(n, e.path, "an endpoint", &doc)
+	if !doc.Addr.given() {
 		d.errorf(n, joinPath(e.path, "addr"), "missing; want HOST:PORT")
-	} else if d.str(a, &ep.Addr) {
-		d.checkAddr(a, ep.Addr)
+	} else if doc.Addr.read(d, &ep.Addr) {
+		d.checkAddr(doc.Addr.e, ep.Addr)
 	}
 	var mode string
-	if d.enum(f["tls"], &mode, "tls mode", tlsModes...) {
+	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		ep.TLS = TLSMode(mode)
 	}
 	return ep
@@ -89,44 +116,56 @@ func (d *decoder) checkAddr(e entry, addr string) {
 // delivery decodes {protocol: lmtp|smtp|imap-append, addr, tls}.
 func (d *decoder) delivery(e entry) *Delivery {
 	dl := &Delivery{Protocol: DeliverLMTP, TLS: TLSNone}
-	f := d.fields(e.val, e.path, "delivery", "protocol", "addr", "tls")
+	var doc deliveryDoc
+	d.mapping(e.val, e.path, "delivery", &doc)
 	var proto string
-	if d.enum(f["protocol"], &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
+	if doc.Protocol.read(d, &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
 		dl.Protocol = DeliveryProtocol(proto)
 	}
-	if a, ok := f["addr"]; ok {
-		if d.str(a, &dl.Addr) {
-			d.checkAddr(a, dl.Addr)
+	if doc.Addr.given() {
+		if doc.Addr.read(d, &dl.Addr) {
+			d.checkAddr(doc.Addr.e, dl.Addr)
 		}
 	} else if dl.Protocol != DeliverIMAPAppend {
 		d.errorf(e.val, joinPath(e.path, "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
 	}
 	var mode string
-	if d.enum(f["tls"], &mode, "tls mode", tlsModes...) {
+	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		dl.TLS = TLSMode(mode)
 	}
 	return dl
 }
 
+// usersDoc is the users: block.
+type usersDoc struct {
+	Count    whole `yaml:"count"`
+	Username text  `yaml:"username"`
+	Password text  `yaml:"password"`
+	File     text  `yaml:"file"`
+	Start    whole `yaml:"start"`
+}
+
 // users decodes the users: block.
 func (d *decoder) users(e entry, u *Users) {
-	f := d.fields(e.val, e.path, "users", "count", "username", "password", "file", "start")
+	var doc usersDoc
+	d.mapping(e.val, e.path, "users", &doc)
 	u.Start = 1
-	d.intField(f["start"], &u.Start, 0, MaxUsers)
+	doc.Start.read(d, &u.Start, 0, MaxUsers)
 	u.Password = DefaultPassword
 	if v, ok := d.env("MAILSIM_PASSWORD"); ok && v != "" {
 		u.Password = v
 	}
-	d.str(f["password"], &u.Password)
-	countE, hasCount := f["count"]
-	countOK := hasCount && d.intField(countE, &u.Count, 0, MaxUsers)
-	if fe, ok := f["file"]; ok && !isNull(fe.val) {
-		if _, both := f["username"]; both {
-			d.errorf(f["username"].key, f["username"].path, "username and file exclude each other: use one")
+	doc.Password.read(d, &u.Password)
+	countE, hasCount := doc.Count.e, doc.Count.given()
+	countOK := hasCount && doc.Count.read(d, &u.Count, 0, MaxUsers)
+	if doc.File.given() {
+		if doc.Username.given() {
+			d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
 		}
-		if !d.str(fe, &u.File) {
+		if !doc.File.read(d, &u.File) {
 			return
 		}
+		fe := doc.File.e
 		names, err := readUserFile(d.userFilePath(u.File))
 		if err != nil {
 			d.errorf(fe.val, fe.path, "%v", err)
@@ -144,13 +183,14 @@ func (d *decoder) users(e entry, u *Users) {
 		return
 	}
 	u.Username = DefaultUsername
-	if d.str(f["username"], &u.Username) {
+	if doc.Username.read(d, &u.Username) {
+		ue := doc.Username.e
 		hasN, err := checkUsernamePattern(u.Username)
 		switch {
 		case err != nil:
-			d.errorf(f["username"].val, f["username"].path, "%v", err)
+			d.errorf(ue.val, ue.path, "%v", err)
 		case !hasN && u.Count > 1:
-			d.errorf(f["username"].val, f["username"].path, "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
+			d.errorf(ue.val, ue.path, "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
 		}
 	}
 	if !hasCount {
