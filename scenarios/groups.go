@@ -16,6 +16,14 @@ const shareTolerance = 0.0001
 // maxGroups caps the number of groups.
 const maxGroups = 1000
 
+// groupDoc is one item of groups:.
+type groupDoc struct {
+	Name     text    `yaml:"name"`
+	Share    percent `yaml:"share"`
+	Devices  words   `yaml:"devices"`
+	Behavior text    `yaml:"behavior"`
+}
+
 // groups decodes the groups: list and checks it against the behaviors and
 // device profiles. unknownDevices reports whether a group named a device
 // profile that does not exist.
@@ -43,15 +51,16 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 	sharesOK := true
 	for i, item := range items {
 		path := fmt.Sprintf("%s[%d]", e.path, i)
-		f := d.fields(item, path, "a group", "name", "share", "devices", "behavior")
+		var doc groupDoc
+		d.mapping(item, path, "a group", &doc)
 		node := d.resolve(item, path)
 		if node == nil {
 			return groups, unknownDevices
 		}
 		g := &Group{}
-		if ne, ok := f["name"]; !ok {
+		if ne := doc.Name.e; !doc.Name.given() {
 			d.errorf(node, joinPath(path, "name"), "missing; every group needs a name")
-		} else if d.str(ne, &g.Name) {
+		} else if doc.Name.read(d, &g.Name) {
 			if err := checkName(g.Name); err != nil {
 				d.errorf(ne.val, ne.path, "%v", err)
 			} else if line, dup := names[g.Name]; dup {
@@ -59,14 +68,14 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 			}
 			names[g.Name] = ne.val.Line
 		}
-		if se, ok := f["share"]; !ok {
+		if se := doc.Share.e; !doc.Share.given() {
 			if len(items) == 1 {
 				g.Share = 1
 			} else {
 				sharesOK = false
 				d.errorf(node, joinPath(path, "share"), "missing; with several groups each needs a share, like 50%%")
 			}
-		} else if d.percent(se, &g.Share) {
+		} else if doc.Share.read(d, &g.Share) {
 			if g.Share == 0 {
 				d.errorf(se.val, se.path, "share must be above 0%%; remove the group instead")
 			}
@@ -74,11 +83,11 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 			sharesOK = false
 		}
 		total += g.Share
-		de, ok := f["devices"]
+		de, ok := doc.Devices.e, doc.Devices.given()
 		if !ok {
 			d.errorf(node, joinPath(path, "devices"), "missing; list the devices each user of the group has, e.g. [pc-imap, phone-imap]")
 		}
-		devs, dnodes := d.strList(de)
+		devs, dnodes := doc.Devices.read(d)
 		if ok && len(devs) == 0 {
 			n := de.val
 			if n == nil || isNull(n) {
@@ -100,10 +109,10 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 			seen[dev] = true
 		}
 		g.Devices = devs
-		be, ok := f["behavior"]
+		be, ok := doc.Behavior.e, doc.Behavior.given()
 		switch {
 		case ok:
-			if d.str(be, &g.Behavior) && s.Behaviors[g.Behavior] == nil {
+			if doc.Behavior.read(d, &g.Behavior) && s.Behaviors[g.Behavior] == nil {
 				d.errorf(be.val, be.path, "unknown behavior %q; known: %s", g.Behavior, listOrNone(behaviors))
 			}
 		case len(s.Behaviors) == 1:

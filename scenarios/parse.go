@@ -134,10 +134,29 @@ func yamlError(source string, err error) *Error {
 	return e
 }
 
-// topKeys are the keys of a scenario document.
-var topKeys = []string{"version", "name", "description", "seed", "duration", "time_scale", "ramp_up", "settle",
-	"target", "users", "groups", "behaviors", "devices", "thresholds", "hand", "audit", "max_parallel_deliveries",
-	"validity_checks", "server", "capacity"}
+// scenarioDoc is a scenario document.
+type scenarioDoc struct {
+	Version               whole    `yaml:"version"`
+	Name                  text     `yaml:"name"`
+	Description           text     `yaml:"description"`
+	Seed                  whole    `yaml:"seed"`
+	Duration              duration `yaml:"duration"`
+	TimeScale             number   `yaml:"time_scale"`
+	RampUp                duration `yaml:"ramp_up"`
+	Settle                raw      `yaml:"settle"` // a duration, or settleDoc
+	Target                raw      `yaml:"target"` // targetDoc
+	Users                 raw      `yaml:"users"`  // usersDoc
+	Groups                raw      `yaml:"groups"` // a list of groupDoc
+	Behaviors             raw      `yaml:"behaviors"`
+	Devices               raw      `yaml:"devices"`
+	Thresholds            raw      `yaml:"thresholds"`
+	Hand                  raw      `yaml:"hand"` // handDoc
+	Audit                 duration `yaml:"audit"`
+	MaxParallelDeliveries whole    `yaml:"max_parallel_deliveries"`
+	ValidityChecks        flag     `yaml:"validity_checks"`
+	Server                raw      `yaml:"server"`   // serverDoc
+	Capacity              raw      `yaml:"capacity"` // the capacity: block
+}
 
 // scenario decodes the whole document.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
@@ -161,54 +180,57 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		d.errorf(root, "", "a scenario must be a mapping of keys (version: 1, name: ..., users: ...), not %s", kindName(root))
 		return s
 	}
-	f := d.fields(root, "", "the scenario", topKeys...)
+	var doc scenarioDoc
+	d.mapping(root, "", "the scenario", &doc)
 
 	var version int64
-	if e, ok := f["version"]; !ok {
+	if !doc.Version.given() {
 		d.errorf(root, "version", "missing; add \"version: 1\"")
-	} else if d.integer(e, &version, 0, 1<<31) && version != 1 {
-		d.errorf(e.val, e.path, "unsupported version %d: this mailsim reads version 1", version)
+	} else if doc.Version.read64(d, &version, 0, 1<<31) && version != 1 {
+		d.errorf(doc.Version.e.val, doc.Version.e.path, "unsupported version %d: this mailsim reads version 1", version)
 	}
 	s.Version = int(version)
 	base := strings.TrimSuffix(path.Base(filepath.ToSlash(d.source)), ".yaml")
 	s.Name = strings.TrimSuffix(base, ".yml")
-	d.str(f["name"], &s.Name)
-	d.str(f["description"], &s.Description)
-	d.integer(f["seed"], &s.Seed, -1<<63, 1<<63-1)
-	if d.duration(f["duration"], &s.Duration) && s.Duration == 0 {
-		d.errorf(f["duration"].val, "duration", "must be longer than 0")
+	doc.Name.read(d, &s.Name)
+	doc.Description.read(d, &s.Description)
+	doc.Seed.read64(d, &s.Seed, -1<<63, 1<<63-1)
+	if doc.Duration.read(d, &s.Duration) && s.Duration == 0 {
+		d.errorf(doc.Duration.e.val, "duration", "must be longer than 0")
 	}
-	if d.number(f["time_scale"], &s.TimeScale) && (s.TimeScale <= 0 || s.TimeScale > 1e6) {
-		d.errorf(f["time_scale"].val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
+	if doc.TimeScale.read(d, &s.TimeScale) && (s.TimeScale <= 0 || s.TimeScale > 1e6) {
+		d.errorf(doc.TimeScale.e.val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
 	}
-	d.duration(f["ramp_up"], &s.RampUp)
-	d.settle(f["settle"], s)
-	if d.duration(f["audit"], &s.Audit) && s.Audit == 0 {
-		d.errorf(f["audit"].val, "audit", "must be longer than 0")
+	doc.RampUp.read(d, &s.RampUp)
+	if doc.Settle.given() {
+		d.settle(doc.Settle.e, s)
 	}
-	d.intField(f["max_parallel_deliveries"], &s.MaxParallelDeliveries, 0, 1<<20)
+	if doc.Audit.read(d, &s.Audit) && s.Audit == 0 {
+		d.errorf(doc.Audit.e.val, "audit", "must be longer than 0")
+	}
+	doc.MaxParallelDeliveries.read(d, &s.MaxParallelDeliveries, 0, 1<<20)
 	validity := true
-	if d.boolean(f["validity_checks"], &validity) {
+	if doc.ValidityChecks.read(d, &validity) {
 		s.ValidityChecksOff = !validity
 	}
-	if e, ok := f["hand"]; ok {
-		s.Hand = d.hand(e)
+	if doc.Hand.given() {
+		s.Hand = d.hand(doc.Hand.e)
 	}
-	if e, ok := f["target"]; ok && !isNull(e.val) {
-		s.Target = d.target(e)
+	if doc.Target.given() {
+		s.Target = d.target(doc.Target.e)
 	}
-	if e, ok := f["server"]; ok && !isNull(e.val) {
-		d.server(e, s)
+	if doc.Server.given() {
+		d.server(doc.Server.e, s)
 	}
-	if e, ok := f["users"]; ok {
-		d.users(e, &s.Users)
+	if doc.Users.given() {
+		d.users(doc.Users.e, &s.Users)
 	} else {
 		d.errorf(root, "users", "missing; add e.g. \"users: {count: 10}\"")
 	}
-	for _, it := range d.namedItems(f["behaviors"].val, "behaviors", "behaviors") {
+	for _, it := range d.namedItems(doc.Behaviors.e.val, "behaviors", "behaviors") {
 		s.Behaviors[it.key.Value] = d.behavior(it)
 	}
-	for _, it := range d.namedItems(f["devices"].val, "devices", "devices") {
+	for _, it := range d.namedItems(doc.Devices.e.val, "devices", "devices") {
 		if p := d.device(it); p != nil {
 			s.Devices[it.key.Value] = p
 		} else {
@@ -219,24 +241,30 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		}
 	}
 	var unknownDevices bool
-	if e, ok := f["groups"]; ok {
-		s.Groups, unknownDevices = d.groups(e, s)
+	if doc.Groups.given() {
+		s.Groups, unknownDevices = d.groups(doc.Groups.e, s)
 	} else {
 		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
 	}
 	d.usedProfiles(s)
 	if s.Target != nil && !unknownDevices {
-		d.checkTarget(f["target"], s)
+		d.checkTarget(doc.Target.e, s)
 	}
-	s.Thresholds, _ = d.thresholds(f["thresholds"], "thresholds", s)
+	s.Thresholds, _ = d.thresholds(doc.Thresholds.e, "thresholds", s)
 	s.Capacity = defaultCapacity()
-	if e, ok := f["capacity"]; ok && !isNull(e.val) {
-		d.capacity(e, s)
+	if doc.Capacity.given() {
+		d.capacity(doc.Capacity.e, s)
 	}
 	if len(s.Capacity.QoS) == 0 {
 		s.Capacity.QoS = s.Thresholds
 	}
 	return s
+}
+
+// settleDoc is settle: written as a mapping.
+type settleDoc struct {
+	Max   duration `yaml:"max"`
+	Until choice   `yaml:"until"`
 }
 
 // settle decodes settle: a duration ("settle: 30s"), or a mapping
@@ -250,17 +278,18 @@ func (d *decoder) settle(e entry, s *Scenario) {
 		d.duration(e, &s.Settle)
 		return
 	}
-	f := d.fields(n, e.path, "settle", "max", "until")
+	var doc settleDoc
+	d.mapping(n, e.path, "settle", &doc)
 	if n.Kind != yaml.MappingNode {
-		return // fields said so
+		return // mapping said so
 	}
-	if m, ok := f["max"]; !ok {
+	if !doc.Max.given() {
 		d.errorf(n, joinPath(e.path, "max"), "missing; want the longest settle, e.g. \"max: 30s\"")
 	} else {
-		d.duration(m, &s.Settle)
+		doc.Max.read(d, &s.Settle)
 	}
 	var until string
-	if d.enum(f["until"], &until, "settle end", string(SettleTimer), string(SettleSynced)) {
+	if doc.Until.read(d, &until, "settle end", string(SettleTimer), string(SettleSynced)) {
 		s.SettleUntil = SettleUntil(until)
 	}
 }
@@ -286,12 +315,18 @@ func (d *decoder) thresholds(e entry, path string, s *Scenario) (out []Threshold
 	return out, len(nodes)
 }
 
+// serverDoc is the server: block.
+type serverDoc struct {
+	MaxCommandsPerSecond number `yaml:"max_commands_per_second"`
+}
+
 // server decodes the server: block, the embedded server's settings, which
 // a scenario with a target cannot have.
 func (d *decoder) server(e entry, s *Scenario) {
-	f := d.fields(e.val, e.path, "server", "max_commands_per_second")
-	if v, ok := f["max_commands_per_second"]; ok && d.number(v, &s.Server.MaxCommandsPerSecond) && s.Server.MaxCommandsPerSecond < 0 {
-		d.errorf(v.val, v.path, "%g out of range: want 0 (no limit) or more", s.Server.MaxCommandsPerSecond)
+	var doc serverDoc
+	d.mapping(e.val, e.path, "server", &doc)
+	if v := doc.MaxCommandsPerSecond; v.read(d, &s.Server.MaxCommandsPerSecond) && s.Server.MaxCommandsPerSecond < 0 {
+		d.errorf(v.e.val, v.e.path, "%g out of range: want 0 (no limit) or more", s.Server.MaxCommandsPerSecond)
 	}
 	if s.Target != nil {
 		d.errorf(e.key, e.path, "configures the embedded server, and this scenario runs against its target: instead")
@@ -313,16 +348,27 @@ func (d *decoder) usedProfiles(s *Scenario) {
 	}
 }
 
+// handDoc is the hand: block, a weight per device kind.
+type handDoc struct {
+	PC      percent `yaml:"pc"`
+	Phone   percent `yaml:"phone"`
+	Webmail percent `yaml:"webmail"`
+}
+
 // hand decodes hand: {pc: 60%, phone: 30%, webmail: 10%}.
 func (d *decoder) hand(e entry) map[Kind]float64 {
-	f := d.fields(e.val, e.path, "hand", string(KindPC), string(KindPhone), string(KindWebmail))
+	var doc handDoc
+	f := d.mapping(e.val, e.path, "hand", &doc)
 	h := map[Kind]float64{}
 	total := 0.0
-	for _, k := range []Kind{KindPC, KindPhone, KindWebmail} {
-		var v float64
-		d.percent(f[string(k)], &v)
-		h[k] = v
-		total += v
+	for _, kv := range []struct {
+		k Kind
+		v percent
+	}{{KindPC, doc.PC}, {KindPhone, doc.Phone}, {KindWebmail, doc.Webmail}} {
+		var w float64
+		kv.v.read(d, &w)
+		h[kv.k] = w
+		total += w
 	}
 	if total == 0 && len(f) > 0 {
 		d.errorf(e.val, e.path, "at least one device kind needs a weight above 0%%")

@@ -19,8 +19,10 @@ import (
 //	  delivery: {protocol: lmtp, addr: "${LMTP_ADDR}"}
 //	  metrics_url: "${METRICS_URL}"
 
-// targetFileKeys are the keys of a target file's document.
-var targetFileKeys = []string{"target"}
+// targetFileDoc is a target file's document.
+type targetFileDoc struct {
+	Target raw `yaml:"target"` // targetDoc
+}
 
 // LoadTarget reads a target file. env looks up ${VAR}s; nil means
 // os.LookupEnv. Problems in the file come back as Errors, each with its
@@ -60,9 +62,10 @@ func ParseTarget(source string, data []byte, env func(string) (string, bool)) (*
 		d.errorf(root, "", "a target file must be a mapping with one key, target:, not %s", kindName(root))
 		return nil, d.finish()
 	}
-	f := d.fields(root, "", "a target file", targetFileKeys...)
-	e, ok := f["target"]
-	if !ok {
+	var tf targetFileDoc
+	d.mapping(root, "", "a target file", &tf)
+	e := tf.Target.e
+	if !tf.Target.given() {
 		if len(d.errs) == 0 {
 			d.errorf(root, "target", "missing: want \"target: {imap: {addr: HOST:PORT}, delivery: {protocol: lmtp, addr: HOST:PORT}}\"")
 		}
