@@ -46,32 +46,44 @@ func defaultCapacity() Capacity {
 		Growth: DefaultCapacityGrowth, Resolution: DefaultCapacityResolution, Confirm: true}
 }
 
+// capacityDoc is the capacity: block.
+type capacityDoc struct {
+	StartUsers   whole    `yaml:"start_users"`
+	MaxUsers     whole    `yaml:"max_users"`
+	StepDuration duration `yaml:"step_duration"`
+	Growth       number   `yaml:"growth"`
+	Resolution   percent  `yaml:"resolution"`
+	Confirm      flag     `yaml:"confirm"`
+	QoS          raw      `yaml:"qos"` // a list of thresholds
+}
+
 // capacity decodes the capacity: block.
 func (d *decoder) capacity(e entry, s *Scenario) {
-	f := d.fields(e.val, e.path, "capacity", "start_users", "max_users", "step_duration", "growth", "resolution", "confirm", "qos")
+	var doc capacityDoc
+	d.mapping(e.val, e.path, "capacity", &doc)
 	c := &s.Capacity
-	d.intField(f["start_users"], &c.StartUsers, 1, 1<<24)
-	maxSet := d.intField(f["max_users"], &c.MaxUsers, 1, 1<<24)
+	doc.StartUsers.read(d, &c.StartUsers, 1, 1<<24)
+	maxSet := doc.MaxUsers.read(d, &c.MaxUsers, 1, 1<<24)
 	if !maxSet {
 		c.MaxUsers = 100 * c.StartUsers
 	}
 	if maxSet && c.MaxUsers < c.StartUsers {
-		d.errorf(f["max_users"].val, f["max_users"].path, "%d is below start_users %d", c.MaxUsers, c.StartUsers)
+		d.errorf(doc.MaxUsers.e.val, doc.MaxUsers.e.path, "%d is below start_users %d", c.MaxUsers, c.StartUsers)
 	}
-	if d.duration(f["step_duration"], &c.StepDuration) && c.StepDuration <= 0 {
-		d.errorf(f["step_duration"].val, f["step_duration"].path, "must be longer than 0")
+	if doc.StepDuration.read(d, &c.StepDuration) && c.StepDuration <= 0 {
+		d.errorf(doc.StepDuration.e.val, doc.StepDuration.e.path, "must be longer than 0")
 	}
-	if d.number(f["growth"], &c.Growth) && (c.Growth <= 1 || c.Growth > 100) {
-		d.errorf(f["growth"].val, f["growth"].path, "%g out of range: want more than 1 and at most 100", c.Growth)
+	if doc.Growth.read(d, &c.Growth) && (c.Growth <= 1 || c.Growth > 100) {
+		d.errorf(doc.Growth.e.val, doc.Growth.e.path, "%g out of range: want more than 1 and at most 100", c.Growth)
 	}
-	if d.percent(f["resolution"], &c.Resolution) && (c.Resolution <= 0 || c.Resolution >= 1) {
-		d.errorf(f["resolution"].val, f["resolution"].path, "%s out of range: want more than 0%% and less than 100%%", fmtPercent(c.Resolution))
+	if doc.Resolution.read(d, &c.Resolution) && (c.Resolution <= 0 || c.Resolution >= 1) {
+		d.errorf(doc.Resolution.e.val, doc.Resolution.e.path, "%s out of range: want more than 0%% and less than 100%%", fmtPercent(c.Resolution))
 	}
-	d.boolean(f["confirm"], &c.Confirm)
-	q, ok := f["qos"]
-	if !ok {
+	doc.Confirm.read(d, &c.Confirm)
+	if !doc.QoS.given() {
 		return
 	}
+	q := doc.QoS.e
 	var n int
 	c.QoS, n = d.thresholds(q, q.path, s)
 	if n == 0 {

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaTypes are the schema structs of the scenario language.
-var schemaTypes = []any{deviceDoc{}, networkDoc{}, behaviorDoc{}, inboundDoc{}, sizeRangeDoc{}, sendDoc{}, onNewMailDoc{}, targetDoc{}, endpointDoc{}, deliveryDoc{}, usersDoc{}, scenarioDoc{}, settleDoc{}, serverDoc{}, handDoc{}, groupDoc{}, targetFileDoc{}}
+var schemaTypes = []any{deviceDoc{}, networkDoc{}, behaviorDoc{}, inboundDoc{}, sizeRangeDoc{}, sendDoc{}, onNewMailDoc{}, targetDoc{}, endpointDoc{}, deliveryDoc{}, usersDoc{}, scenarioDoc{}, settleDoc{}, serverDoc{}, handDoc{}, groupDoc{}, targetFileDoc{}, capacityDoc{}}
 
 // TestSchemaTypes checks that every field of a schema struct is a setting
 // or a nested schema struct (decoder.mapping skips anything else), that a
