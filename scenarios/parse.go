@@ -275,7 +275,7 @@ func (d *decoder) settle(e entry, s *Scenario) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode {
-		d.duration(e, &s.Settle)
+		duration{value{e}}.read(d, &s.Settle)
 		return
 	}
 	var doc settleDoc

@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,71 +28,175 @@ type setting interface{ set(entry) }
 
 func (v *value) set(e entry) { v.e = e }
 
-// given reports whether the document sets the value (decoder.fields drops
-// null values).
-func (v value) given() bool { return v.e.val != nil }
+// given reports whether the document sets the value.
+func (v value) given() bool { return v.e.val != nil && !isNull(v.e.val) }
 
 // text is a string setting.
 type text struct{ value }
 
-func (v text) read(d *decoder, dst *string) bool { return d.str(v.e, dst) }
+// read stores the string, after ${VAR} expansion, in *dst; false when the
+// value is absent or bad (reported).
+func (v text) read(d *decoder, dst *string) bool {
+	if !v.given() {
+		return false
+	}
+	s, _, ok := d.scalar(v.e.val, v.e.path)
+	if ok {
+		*dst = s
+	}
+	return ok
+}
 
 // choice is a string setting that must be one of a few words.
 type choice struct{ value }
 
 func (v choice) read(d *decoder, dst *string, what string, allowed ...string) bool {
-	return d.enum(v.e, dst, what, allowed...)
+	var s string
+	if !text(v).read(d, &s) {
+		return false
+	}
+	if !contains(allowed, s) {
+		d.errorf(v.e.val, v.e.path, "unknown %s %q; want one of: %s", what, s, strings.Join(allowed, ", "))
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// parsed reads the scalar e with parse into *dst; false when it is absent
+// or bad (reported at the value).
+func parsed[T any](d *decoder, e entry, dst *T, parse func(string) (T, error)) bool {
+	if !(value{e}).given() {
+		return false
+	}
+	s, n, ok := d.scalar(e.val, e.path)
+	if !ok {
+		return false
+	}
+	v, err := parse(s)
+	if err != nil {
+		d.errorf(n, e.path, "%v", err)
+		return false
+	}
+	*dst = v
+	return true
 }
 
 // duration is a duration setting ("90s", "15m", "14d").
 type duration struct{ value }
 
-func (v duration) read(d *decoder, dst *time.Duration) bool { return d.duration(v.e, dst) }
+func (v duration) read(d *decoder, dst *time.Duration) bool {
+	return parsed(d, v.e, dst, ParseDuration)
+}
 
 // flag is a boolean setting.
 type flag struct{ value }
 
-func (v flag) read(d *decoder, dst *bool) bool { return d.boolean(v.e, dst) }
+func (v flag) read(d *decoder, dst *bool) bool { return parsed(d, v.e, dst, parseBool) }
 
 // whole is a whole-number setting within bounds.
 type whole struct{ value }
 
-func (v whole) read(d *decoder, dst *int, min, max int64) bool { return d.intField(v.e, dst, min, max) }
-
-func (v whole) read64(d *decoder, dst *int64, min, max int64) bool {
-	return d.integer(v.e, dst, min, max)
+func (v whole) read(d *decoder, dst *int, min, max int64) bool {
+	var n int64
+	if !v.read64(d, &n, min, max) {
+		return false
+	}
+	*dst = int(n)
+	return true
 }
 
-// number is a decimal number setting.
+func (v whole) read64(d *decoder, dst *int64, min, max int64) bool {
+	var n int64
+	ok := parsed(d, v.e, &n, func(s string) (int64, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad whole number %q", s)
+		}
+		return n, nil
+	})
+	if !ok {
+		return false
+	}
+	if n < min || n > max {
+		d.errorf(v.e.val, v.e.path, "%d out of range: want %d to %d", n, min, max)
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// number is a finite decimal number setting.
 type number struct{ value }
 
-func (v number) read(d *decoder, dst *float64) bool { return d.number(v.e, dst) }
+func (v number) read(d *decoder, dst *float64) bool {
+	return parsed(d, v.e, dst, func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || f != f || f > 1e15 || f < -1e15 {
+			return 0, fmt.Errorf("bad number %q", s)
+		}
+		return f, nil
+	})
+}
 
 // percent is a percentage setting, 0% to 100%.
 type percent struct{ value }
 
-func (v percent) read(d *decoder, dst *float64) bool { return d.percent(v.e, dst) }
+func (v percent) read(d *decoder, dst *float64) bool {
+	var f float64
+	if !parsed(d, v.e, &f, ParsePercent) {
+		return false
+	}
+	if f < 0 || f > 1 {
+		d.errorf(v.e.val, v.e.path, "percentage %s out of range: want 0%% to 100%%", fmtPercent(f))
+		return false
+	}
+	*dst = f
+	return true
+}
 
 // size is a byte size setting ("100KiB").
 type size struct{ value }
 
-func (v size) read(d *decoder, dst *Size) bool { return d.size(v.e, dst) }
-
-// words is a list of strings; a single string is a list of one.
-type words struct{ value }
-
-// read returns the strings with their nodes.
-func (v words) read(d *decoder) ([]string, []*yaml.Node) { return d.strList(v.e) }
-
-// raw is a setting its section decodes by hand: a value that is a scalar
-// or a mapping (settle, an endpoint, a size range), a list or a mapping of
-// named items.
-type raw struct{ value }
+func (v size) read(d *decoder, dst *Size) bool { return parsed(d, v.e, dst, ParseSize) }
 
 // bandwidth is a bandwidth setting ("10Mbit").
 type bandwidth struct{ value }
 
 func (v bandwidth) read(d *decoder, dst *int64) bool { return parsed(d, v.e, dst, ParseBandwidth) }
+
+// words is a list of strings; a single string is a list of one.
+type words struct{ value }
+
+// read returns the strings with their nodes.
+func (v words) read(d *decoder) ([]string, []*yaml.Node) {
+	n := d.resolve(v.e.val, v.e.path)
+	if n == nil || isNull(n) {
+		return nil, nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		s, _, ok := d.scalar(n, v.e.path)
+		if !ok {
+			return nil, nil
+		}
+		return []string{s}, []*yaml.Node{n}
+	}
+	var out []string
+	var nodes []*yaml.Node
+	for i, item := range d.seq(n, v.e.path, "value") {
+		s, in, ok := d.scalar(item, fmt.Sprintf("%s[%d]", v.e.path, i))
+		if ok {
+			out = append(out, s)
+			nodes = append(nodes, in)
+		}
+	}
+	return out, nodes
+}
+
+// raw is a setting its section decodes by hand: a value that is a scalar
+// or a mapping (settle, an endpoint, a size range), a list or a mapping of
+// named items.
+type raw struct{ value }
 
 // schemaKey is one key of a schema struct: where its field is.
 type schemaKey struct {

@@ -83,7 +83,7 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 	ep := &Endpoint{TLS: TLSNone}
 	n := d.resolve(e.val, e.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
-		if d.str(e, &ep.Addr) {
+		if (text{value{e}}).read(d, &ep.Addr) {
 			d.checkAddr(e, ep.Addr)
 		}
 		return ep
@@ -353,7 +353,7 @@ func (d *decoder) inbound(doc *inboundDoc, in *Inbound) {
 	n := d.resolve(se.val, se.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
 		var s Size
-		if d.size(se, &s) {
+		if (size{value{se}}).read(d, &s) {
 			in.Size = Range{Min: s, Max: s}
 		}
 		return
