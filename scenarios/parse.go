@@ -222,8 +222,9 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	if doc.Server.given() {
 		d.server(doc.Server.e, s)
 	}
+	var usersFile *usersDoc
 	if doc.Users.given() {
-		d.users(doc.Users.e, &s.Users)
+		usersFile = d.users(doc.Users.e, &s.Users)
 	} else {
 		d.errorf(root, "users", "missing; add e.g. \"users: {count: 10}\"")
 	}
@@ -257,6 +258,10 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	}
 	if len(s.Capacity.QoS) == 0 {
 		s.Capacity.QoS = s.Thresholds
+	}
+	// Files are read once the document is decoded.
+	if usersFile != nil {
+		d.readUsers(usersFile, &s.Users)
 	}
 	return s
 }

@@ -145,8 +145,9 @@ type usersDoc struct {
 	Start    whole `yaml:"start"`
 }
 
-// users decodes the users: block.
-func (d *decoder) users(e entry, u *Users) {
+// users decodes the users: block. With a users.file it returns the block,
+// for readUsers to read the file once the document is decoded.
+func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 	var doc usersDoc
 	d.mapping(e.val, e.path, "users", &doc)
 	u.Start = 1
@@ -163,24 +164,9 @@ func (d *decoder) users(e entry, u *Users) {
 			d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
 		}
 		if !doc.File.read(d, &u.File) {
-			return
+			return nil
 		}
-		fe := doc.File.e
-		names, err := readUserFile(d.userFilePath(u.File))
-		if err != nil {
-			d.errorf(fe.val, fe.path, "%v", err)
-			return
-		}
-		u.Names = names
-		if !hasCount {
-			u.Count = len(names)
-		} else if countOK && u.Count > len(names) {
-			d.errorf(countE.val, countE.path, "%d users wanted but %s has only %d", u.Count, u.File, len(names))
-		}
-		if len(names) == 0 {
-			d.errorf(fe.val, fe.path, "empty population: %s lists no users", u.File)
-		}
-		return
+		return &doc
 	}
 	u.Username = DefaultUsername
 	if doc.Username.read(d, &u.Username) {
@@ -197,6 +183,28 @@ func (d *decoder) users(e entry, u *Users) {
 		d.errorf(e.val, joinPath(e.path, "count"), "missing; say how many users, e.g. \"count: 10\"")
 	} else if countOK && u.Count == 0 {
 		d.errorf(countE.val, countE.path, "empty population: count must be at least 1")
+	}
+	return nil
+}
+
+// readUsers reads the users.file of doc (relative to the scenario file)
+// into u: its entries, and the count when users.count is absent.
+func (d *decoder) readUsers(doc *usersDoc, u *Users) {
+	fe := doc.File.e
+	names, err := readUserFile(d.userFilePath(u.File))
+	if err != nil {
+		d.errorf(fe.val, fe.path, "%v", err)
+		return
+	}
+	u.Names = names
+	switch {
+	case !doc.Count.given():
+		u.Count = len(names)
+	case u.Count > len(names): // a bad count (reported) is 0
+		d.errorf(doc.Count.e.val, doc.Count.e.path, "%d users wanted but %s has only %d", u.Count, u.File, len(names))
+	}
+	if len(names) == 0 {
+		d.errorf(fe.val, fe.path, "empty population: %s lists no users", u.File)
 	}
 }
 
