@@ -16,8 +16,9 @@ const nodeBudget = 1_000_000
 // maxAliasDepth caps alias-within-alias nesting (and breaks alias cycles).
 const maxAliasDepth = 32
 
-// decoder walks a yaml.Node tree against the scenario schema, collecting
-// every problem with its position instead of stopping at the first.
+// decoder reads a yaml.Node tree into the schema structs (schema.go) and
+// converts them to a Scenario, collecting every problem with its position
+// instead of stopping at the first.
 type decoder struct {
 	source string
 	env    func(string) (string, bool)

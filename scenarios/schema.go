@@ -16,6 +16,14 @@ import (
 // kind of value below. decoder.mapping fills such a struct from a node;
 // each section then converts its struct to the Scenario's types, reporting
 // every problem at the value's file:line:column with its key path.
+//
+// Why not yaml.v3's own Decode into these structs: with KnownFields(true)
+// an unknown key is reported as "line N: field x not found in type ...",
+// without its column, key path or the valid keys; a duplicate key stops
+// the whole decode; and an UnmarshalYAML method sees the value's node but
+// neither its key (where "idle is an IMAP setting" is reported) nor the
+// environment ${VAR}s are expanded with. decoder.fields keeps those, and
+// applies merge keys and bounds alias expansion as yaml.v3 would.
 
 // value is one scalar setting as written: its key and value nodes and its
 // key path, so that a problem with it is reported where it is. The zero
