@@ -123,16 +123,7 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 		}
 		d.slots = []*imapSlot{newIMAPSlot(d)}
 	case KindPC:
-		n := p.Connections
-		if n <= 0 {
-			n = 2
-		}
-		if n > 2 {
-			// One connection IDLEs on INBOX, one serves the other folders
-			// and the actions; more would sit unused.
-			n = 2
-		}
-		for i := 0; i < n; i++ {
+		for i := 0; i < p.LongLivedConnections(); i++ {
 			d.slots = append(d.slots, newIMAPSlot(d))
 		}
 	case KindWebmail:

@@ -96,7 +96,8 @@ const (
 	// server.
 	DefaultDeleteAfter = 14 * 24 * time.Hour
 	// DefaultPCConnections is the number of long-lived IMAP connections of
-	// a PC (and the most it uses).
+	// a PC, and the most it uses: one IDLEs on INBOX, one serves the other
+	// folders and the actions.
 	DefaultPCConnections = 2
 	// DefaultPhoneWindow is a phone's IMAP sync window (newest N).
 	DefaultPhoneWindow = 100
@@ -254,6 +255,26 @@ func (p *Profile) Validate() []error {
 		bad("network", "negative network shaping")
 	}
 	return errs
+}
+
+// LongLivedConnections returns how many connections a device of p keeps
+// open: a PC over IMAP its Connections (DefaultPCConnections when 0, and
+// never more: more would sit unused), a phone over IMAP one; webmail and
+// POP3 devices keep none, they log in for each check.
+func (p *Profile) LongLivedConnections() int {
+	if p.Protocol != IMAP {
+		return 0
+	}
+	switch p.Kind {
+	case KindPC:
+		if p.Connections <= 0 || p.Connections > DefaultPCConnections {
+			return DefaultPCConnections
+		}
+		return p.Connections
+	case KindPhone:
+		return 1
+	}
+	return 0
 }
 
 // checkProfile joins the problems Validate finds into one error naming the

@@ -126,3 +126,37 @@ func TestBuiltinProfilesAreValid(t *testing.T) {
 		t.Error("Builtin(tablet) found")
 	}
 }
+
+// TestLongLivedConnections: what the plan counts is what the devices open.
+func TestLongLivedConnections(t *testing.T) {
+	tests := []struct {
+		p    Profile
+		want int
+	}{
+		{Profile{Kind: KindPC, Protocol: IMAP}, 2},
+		{Profile{Kind: KindPC, Protocol: IMAP, Connections: 1}, 1},
+		{Profile{Kind: KindPC, Protocol: IMAP, Connections: 5}, 2},
+		{Profile{Kind: KindPhone, Protocol: IMAP, Connections: 3}, 1},
+		{Profile{Kind: KindWebmail, Protocol: IMAP, Connections: 1}, 0},
+		{Profile{Kind: KindPC, Protocol: POP3}, 0},
+	}
+	for _, tt := range tests {
+		if got := tt.p.LongLivedConnections(); got != tt.want {
+			t.Errorf("%s/%s connections %d: %d, want %d", tt.p.Kind, tt.p.Protocol, tt.p.Connections, got, tt.want)
+		}
+		if tt.p.Protocol != IMAP || tt.p.Kind == KindWebmail {
+			continue
+		}
+		o := validOptions()
+		p := tt.p
+		p.Name = "x"
+		o.Profile = &p
+		d, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(d.(*imapDevice).slots); n != tt.want {
+			t.Errorf("%s connections %d: the device keeps %d, LongLivedConnections says %d", p.Kind, p.Connections, n, tt.want)
+		}
+	}
+}

@@ -292,14 +292,15 @@ func estimateRates(s *Scenario, users []*User) Rates {
 			case p.Kind == KindWebmail:
 				r.LoginsPerSec += perSec(p.Refresh, scale)
 			default:
-				r.Connections += p.Connections
+				conns := p.LongLivedConnections()
+				r.Connections += conns
 				switch {
 				case p.LoginInterval > 0:
-					r.LoginsPerSec += float64(p.Connections) * perSec(p.LoginInterval, scale)
+					r.LoginsPerSec += float64(conns) * perSec(p.LoginInterval, scale)
 				case p.Kind == KindPhone && !p.Idle:
 					r.LoginsPerSec += perSec(p.PollInterval, scale)
 				case p.Network.DisconnectEvery > 0:
-					r.LoginsPerSec += float64(p.Connections) * perSec(p.Network.DisconnectEvery, scale)
+					r.LoginsPerSec += float64(conns) * perSec(p.Network.DisconnectEvery, scale)
 				}
 			}
 		}

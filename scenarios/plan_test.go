@@ -199,3 +199,31 @@ behaviors:
 		}
 	}
 }
+
+// TestPlanCountsTheConnectionsDevicesOpen: a profile asking for more
+// connections than its device uses is planned (and written) with those the
+// device opens.
+func TestPlanCountsTheConnectionsDevicesOpen(t *testing.T) {
+	src := minimal + "devices:\n  pc-imap: {connections: 5}\n  phone-imap: {connections: 3}\n"
+	src = strings.Replace(src, "devices: [pc-imap]", "devices: [pc-imap, phone-imap]", 1)
+	s, err := Parse("c.yaml", []byte(src), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(s, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * (2 + 1); p.Rates.Connections != want {
+		t.Errorf("connections %d, want %d", p.Rates.Connections, want)
+	}
+	var b strings.Builder
+	if err := p.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"2 conn (connections 5: a pc uses at most 2)", "1 conn (connections 3: a phone uses at most 1)"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("plan lacks %q:\n%s", w, b.String())
+		}
+	}
+}

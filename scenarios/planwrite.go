@@ -110,7 +110,11 @@ func describeSync(d *DeviceProfile) string {
 		if d.Idle {
 			parts = append(parts, "IDLE")
 		}
-		parts = append(parts, "poll "+fmtDur(d.PollInterval), fmt.Sprintf("%d conn", d.Connections))
+		conn := fmt.Sprintf("%d conn", d.LongLivedConnections())
+		if d.Connections > d.LongLivedConnections() {
+			conn += fmt.Sprintf(" (connections %d: a %s uses at most %d)", d.Connections, d.Kind, d.LongLivedConnections())
+		}
+		parts = append(parts, "poll "+fmtDur(d.PollInterval), conn)
 		if d.Window > 0 {
 			parts = append(parts, fmt.Sprintf("window %d", d.Window))
 		}
