@@ -14,24 +14,16 @@
 package couriertest
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-)
 
-// scriptTimeout bounds every call of the script (install downloads about
-// 1.5 MB; start waits at most ~10 s per listener, stop ~15 s plus kill).
-const scriptTimeout = 5 * time.Minute
+	"github.com/mailsim/mailsim/internal/scripttest"
+)
 
 // Options configure an instance beyond its users.
 type Options struct {
@@ -138,64 +130,28 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	return inst
 }
 
-// script returns the path of the project's scripts/courier.sh.
-func script() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("no caller information")
-	}
-	p := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "courier.sh")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("scripts/courier.sh: %w", err)
-	}
-	return p, nil
+// scriptVars are the variables scripts/courier.sh honours that Start
+// sets itself (or leaves at the script's default): the caller's
+// environment does not reach the script with them.
+var scriptVars = []string{"IMAP_PORT", "POP3_PORT", "IDLE_POLL", "IDLE_FAM", "FOLDERS", "EXTRA_USERS", "MAIL_USER"}
+
+// run runs scripts/courier.sh (internal/scripttest) with extra variables.
+func run(script string, extra []string, args ...string) ([]byte, error) {
+	return scripttest.Run(script, scriptVars, extra, args...)
 }
 
-// run runs the script with a deadline and the environment without the
-// variables the script honours (ports, IDLE, folders, users) other than
-// those in extra, and returns its stdout; the error carries its stderr.
-func run(script string, extra []string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "IDLE_POLL", "IDLE_FAM", "FOLDERS", "EXTRA_USERS", "MAIL_USER":
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, extra...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// The supervisor does not inherit these pipes (the script redirects
-	// it to its log), but bound the wait for them anyway.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("courier.sh %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes(), nil
-}
+// script returns the path of the project's scripts/courier.sh.
+func script() (string, error) { return scripttest.Path("courier.sh") }
 
 // parseEnv reads the KEY=VALUE lines of the script's start output.
 func parseEnv(b []byte) (*Instance, error) {
-	kv := make(map[string]string)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			kv[k] = v
-		}
+	kv, err := scripttest.ParseEnv(b, "IMAP_ADDR", "POP3_ADDR", "DIR", "PASSWORD", "NUSERS")
+	if err != nil {
+		return nil, err
 	}
-	inst := &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"]}
 	n, err := strconv.Atoi(kv["NUSERS"])
 	if err != nil {
 		return nil, fmt.Errorf("NUSERS: %w in %q", err, b)
 	}
-	inst.Users = n
-	for k, v := range map[string]string{"IMAP_ADDR": inst.IMAP, "POP3_ADDR": inst.POP3, "DIR": inst.Dir, "PASSWORD": inst.Password} {
-		if v == "" {
-			return nil, fmt.Errorf("missing %s in %q", k, b)
-		}
-	}
-	return inst, nil
+	return &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"], Users: n}, nil
 }
