@@ -13,10 +13,10 @@
 # dovecot-pop3d: installing them removes Dovecot. So nothing is installed:
 # `install` fetches the packages with `apt-get download` and unpacks them
 # with `dpkg -x` into COURIER_PREFIX (default /opt/mailsim-courier), with
-# courier-authlib (authdaemond, the userdb module) and the libraries the
-# system may lack (libcourier-unicode4, libgamin0, libidn12, libgdbm6,
-# libltdl7); the binaries run from there with LD_LIBRARY_PATH. `start`
-# installs when COURIER_PREFIX has no Courier.
+# courier-authlib (authdaemond, the userdb module), gamin (gam_server) and
+# the libraries the system may lack (libcourier-unicode4, libgamin0,
+# libidn12, libgdbm6, libltdl7); the binaries run from there with
+# LD_LIBRARY_PATH. `start` installs when COURIER_PREFIX has no Courier.
 #
 # courier-authlib has its paths compiled in: authdaemond reads
 # /etc/courier/authdaemonrc, the userdb module /etc/courier/userdb.dat and
@@ -32,8 +32,8 @@
 # (courierpop3login + courierpop3d), each under its own couriertcpd, listen
 # on 127.0.0.1 only, on IMAP_PORT and POP3_PORT when set, otherwise on free
 # loopback ports. Users user1..userNUSERS with password $MAILSIM_PASSWORD
-# (default "pass") in DIR/sys/etc/courier/userdb.dat and userdbshadow.dat (crypt SHA-512), mail in
-# DIR/mail/userN/Maildir owned by MAIL_USER (default "vmail", created as a
+# (default "pass", crypt SHA-512) in DIR/sys/etc/courier/userdb.dat and
+# userdbshadow.dat, mail in DIR/mail/userN/Maildir owned by MAIL_USER (default "vmail", created as a
 # system user when missing, as scripts/dovecot.sh does). Courier's
 # dialect: the personal namespace is "INBOX." with separator "."; there is
 # no SPECIAL-USE and no folder but INBOX, unless FOLDERS names folders to
@@ -49,8 +49,8 @@
 # the mailbox every IDLE_POLL seconds (IMAP_IDLE_TIMEOUT, default 60,
 # Debian's), which is then the server's push latency; every login is
 # greeted with an ALERT about the missing notification, and every folder
-# Courier opens waits about 1.2 s for libgamin to give up. No metrics endpoint
-# (METRICS_URL is empty). On success it prints KEY=VALUE lines (also
+# Courier opens waits about 1.2 s for libgamin to give up. No metrics
+# endpoint (METRICS_URL is empty). On success it prints KEY=VALUE lines (also
 # written to DIR/env): DIR PID NUSERS PASSWORD IMAP_PORT POP3_PORT
 # IMAP_ADDR POP3_ADDR METRICS_URL LOG IDLE_POLL IDLE_FAM FOLDERS (the
 # only value shell-quoted: it may hold spaces).
@@ -58,7 +58,7 @@
 # unshare(1) with mount namespaces and overlayfs.
 #
 # stop: signals the supervisor pid from DIR/run/master.pid (never a process
-# name), which stops authdaemond and both couriertcpd; waits for every
+# name), which stops authdaemond, gam_server and both couriertcpd; waits for every
 # process it had started to exit, and kills leftovers by pid after 15 s.
 set -euo pipefail
 
