@@ -281,6 +281,41 @@ make_maildirs() {
 	chmod -R u+rwX,go-rwx "$DIR/mail"/*
 }
 
+# launch renders the configuration for IMAP_PORT and POP3_PORT, starts the
+# supervisor in a private mount namespace and waits until both ports
+# answer and it still runs (a couriertcpd that cannot bind ends it); it
+# fails, with nothing left running, otherwise.
+launch() {
+	render_imapd >"$DIR/etc/imapd"
+	render_pop3d >"$DIR/etc/pop3d"
+	render_supervisor >"$DIR/etc/supervisor.sh"
+	rm -f "$DIR/run/master.pid"
+	setsid unshare --mount --propagation private bash "$DIR/etc/supervisor.sh" \
+		</dev/null >>"$DIR/log/supervisor.log" 2>&1 &
+	local t port
+	for ((t = 0; t < 100; t++)); do
+		master_pid "$DIR" >/dev/null && break
+		sleep 0.05
+	done
+	master_pid "$DIR" >/dev/null || {
+		tail -n 20 "$DIR/log/supervisor.log" >&2 || true
+		die "no supervisor pid in $DIR/run/master.pid; see $DIR/log/supervisor.log"
+	}
+	for port in "$IMAP_PORT" "$POP3_PORT"; do
+		for ((t = 0; t < 100; t++)); do
+			port_open "$port" && break
+			master_pid "$DIR" >/dev/null || break
+			sleep 0.1
+		done
+	done
+	sleep 0.2
+	if master_pid "$DIR" >/dev/null && port_open "$IMAP_PORT" && port_open "$POP3_PORT"; then
+		return 0
+	fi
+	cmd_stop "$DIR" >/dev/null 2>&1 || true
+	return 1
+}
+
 cmd_start() {
 	if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 	[ "$(id -u)" -eq 0 ] || die "must run as root (the private mounts; the logins switch to MAIL_USER)"
@@ -333,35 +368,17 @@ cmd_start() {
 	make_userdb
 	make_maildirs
 
-	IMAP_PORT=${IMAP_PORT:-$(free_port)}
-	POP3_PORT=${POP3_PORT:-$(free_port "$IMAP_PORT")}
-	render_imapd >"$DIR/etc/imapd"
-	render_pop3d >"$DIR/etc/pop3d"
-	render_supervisor >"$DIR/etc/supervisor.sh"
-	local log
+	local log attempt want_imap=${IMAP_PORT:-} want_pop3=${POP3_PORT:-}
 	for log in authdaemond imapd pop3d supervisor gam_server; do : >>"$DIR/log/$log.log"; done
-	rm -f "$DIR/run/master.pid"
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-	setsid unshare --mount --propagation private bash "$DIR/etc/supervisor.sh" \
-		</dev/null >>"$DIR/log/supervisor.log" 2>&1 &
-	local t port
-	for ((t = 0; t < 100; t++)); do
-		master_pid "$DIR" >/dev/null && break
-		sleep 0.05
-	done
-	master_pid "$DIR" >/dev/null || {
-		tail -n 20 "$DIR/log/supervisor.log" >&2 || true
-		die "no supervisor pid in $DIR/run/master.pid; see $DIR/log/supervisor.log"
-	}
-	for port in "$IMAP_PORT" "$POP3_PORT"; do
-		for ((t = 0; t < 100; t++)); do
-			port_open "$port" && break
-			sleep 0.1
-		done
-		if ! port_open "$port"; then
+	# free ports are re-picked when another process took one meanwhile
+	for attempt in 1 2 3; do
+		IMAP_PORT=${want_imap:-$(free_port)}
+		POP3_PORT=${want_pop3:-$(free_port "$IMAP_PORT")}
+		launch && break
+		if [ -n "$want_imap$want_pop3" ] || [ "$attempt" -eq 3 ]; then
 			tail -n 20 "$DIR"/log/*.log >&2 || true
-			cmd_stop "$DIR" >/dev/null 2>&1 || true
-			die "port $port not answering; see $DIR/log"
+			die "Courier did not serve on ports $IMAP_PORT, $POP3_PORT; see $DIR/log"
 		fi
 	done
 	{

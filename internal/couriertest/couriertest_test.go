@@ -131,3 +131,39 @@ func TestTwoInstances(t *testing.T) {
 		t.Errorf("the other instance after the stop: %v", err)
 	}
 }
+
+// TestStartPortTaken: an instance asked for a port another process holds
+// fails to start, with the reason, and leaves nothing running.
+func TestStartPortTaken(t *testing.T) {
+	Start(t, 1, Options{}) // skips where Courier cannot run; installs it
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	script, err := script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = run(script, []string{"IMAP_PORT=" + port}, "start", dir, "1")
+	if err == nil {
+		_, _ = run(script, nil, "stop", dir)
+		t.Fatalf("started with IMAP_PORT=%s held by the test", port)
+	}
+	if !strings.Contains(err.Error(), "did not serve on ports "+port) {
+		t.Errorf("error %v, want the ports it could not serve on", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "run", "master.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
+			t.Errorf("supervisor %d still runs after the failed start", pid)
+			_, _ = run(script, nil, "stop", dir)
+		}
+	}
+}
