@@ -452,6 +452,11 @@ func (s *imapSession) create(name string) error {
 	return s.do("CREATE", func() error { return s.c.Create(name, nil).Wait() })
 }
 
+// createFolder runs CREATE name (see CreateFolder).
+func (s *imapSession) createFolder(name string) error {
+	return CreateFolder(s.c, name, s.do)
+}
+
 // isAlreadyExists reports a NO [ALREADYEXISTS] to CREATE.
 func isAlreadyExists(err error) bool {
 	var ie *imap.Error
@@ -462,8 +467,8 @@ func isAlreadyExists(err error) bool {
 // show, before a message is moved or appended there, as a person creates a
 // folder once in the client's UI (a client only offers folders it knows).
 // Before any LIST it does nothing: the command's TRYCREATE handling is the
-// fallback. A folder another device created meanwhile (ALREADYEXISTS) is
-// fine.
+// fallback. A folder another device created meanwhile is fine
+// (createFolder).
 func (d *imapDevice) ensureFolder(s *imapSession, name string) error {
 	d.mu.Lock()
 	_, known := d.folders[name]
@@ -472,7 +477,7 @@ func (d *imapDevice) ensureFolder(s *imapSession, name string) error {
 	if !unknown {
 		return nil
 	}
-	if err := s.create(name); err != nil && !isAlreadyExists(err) {
+	if err := s.createFolder(name); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -511,7 +516,7 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	}
 	err := run()
 	if err != nil && isTryCreate(err) {
-		if cerr := s.create(dest); cerr != nil {
+		if cerr := s.createFolder(dest); cerr != nil {
 			return imapLoc{}, cerr
 		}
 		err = run()
@@ -593,7 +598,7 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 	}
 	err := run()
 	if err != nil && isTryCreate(err) {
-		if cerr := s.create(folder); cerr != nil {
+		if cerr := s.createFolder(folder); cerr != nil {
 			return 0, cerr
 		}
 		err = run()

@@ -1,10 +1,12 @@
 package clients
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -118,6 +120,44 @@ func ResolveFolder(boxes []*imap.ListData, prefix, name string) string {
 		}
 	}
 	return folderFor(name, func(n string) bool { return listed[n] }, specialFolders(boxes, prefix), prefix)
+}
+
+// FolderListed reports whether name is a selectable mailbox in a LIST
+// reply: a folder ResolveFolder returned that is not listed has to be
+// created before mail is stored in it (a server without a Junk folder,
+// as Courier by default).
+func FolderListed(boxes []*imap.ListData, name string) bool {
+	for _, b := range boxes {
+		if b.Mailbox == name && selectable(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateFolder runs CREATE name on c, where a folder that exists already
+// (one another device created meanwhile) is fine: a NO [ALREADYEXISTS],
+// or, from a server that sends no code (Courier: "NO Cannot create this
+// folder."), a NO after which LIST shows the folder. run runs and
+// records each command by name (CREATE, LIST).
+func CreateFolder(c *imapclient.Client, name string, run func(cmd string, fn func() error) error) error {
+	err := run("CREATE", func() error { return c.Create(name, nil).Wait() })
+	if err == nil || isAlreadyExists(err) {
+		return nil
+	}
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
+		return err
+	}
+	var boxes []*imap.ListData
+	if lerr := run("LIST", func() error {
+		var lerr error
+		boxes, lerr = c.List("", name, nil).Collect()
+		return lerr
+	}); lerr == nil && FolderListed(boxes, name) {
+		return nil
+	}
+	return err
 }
 
 // PersonalPrefix returns the prefix of the first personal namespace in a

@@ -46,6 +46,24 @@ func TestResolveFolder(t *testing.T) {
 	}
 }
 
+func TestFolderListed(t *testing.T) {
+	boxes := []*imap.ListData{
+		{Mailbox: "INBOX"}, {Mailbox: "INBOX.Sent"}, {Mailbox: "Trash", Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}},
+		{Mailbox: "Gone", Attrs: []imap.MailboxAttr{imap.MailboxAttrNonExistent}},
+	}
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"INBOX", true}, {"INBOX.Sent", true}, {"INBOX.Junk", false}, {"Sent", false},
+		{"inbox.sent", false}, {"Trash", false}, {"Gone", false},
+	} {
+		if got := FolderListed(boxes, tc.name); got != tc.want {
+			t.Errorf("FolderListed(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestSpecialFoldersFallback(t *testing.T) {
 	boxes := []*imap.ListData{
 		{Mailbox: "INBOX"}, {Mailbox: "Sent Messages"}, {Mailbox: "INBOX.Sent"}, {Mailbox: "Trash", Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}},

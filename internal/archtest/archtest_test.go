@@ -45,6 +45,8 @@ var allowed = map[string][]string{
 	"internal/faketest":    {},
 	"internal/dovecottest": {},
 	"internal/cyrustest":   {},
+	"internal/couriertest": {"internal/scripttest"},
+	"internal/scripttest":  {},
 	"internal/realclients": {},
 	"internal/archtest":    {},
 	"dashboards":           {},
@@ -68,6 +70,7 @@ var forbidden = []struct {
 	{"*", "internal/mailserver", "the harness talks to any server over TCP only"},
 	{"*", "internal/dovecottest", "test helpers stay out of production code"},
 	{"*", "internal/cyrustest", "test helpers stay out of production code"},
+	{"*", "internal/couriertest", "test helpers stay out of production code"},
 	{"*", "internal/faketest", "test helpers stay out of production code"},
 	{"*", "internal/faultproxy", "fault injection is for tests only"},
 }

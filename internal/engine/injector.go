@@ -691,9 +691,22 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
-	folder, err := appendFolder(c, r.folder, cmd)
+	folder, listed, err := appendFolder(c, r.folder, cmd)
 	if err != nil {
 		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
+	}
+	if !listed {
+		// The server has no folder of that role (Courier starts with INBOX
+		// only): create it, as a delivery agent filing into a folder does
+		// (Dovecot's lda_mailbox_autocreate). One created meanwhile by a
+		// device or another delivery is fine (clients.CreateFolder).
+		run := func(name string, fn func() error) error {
+			start := time.Now()
+			return cmd(name, start, fn())
+		}
+		if err := clients.CreateFolder(c, folder, run); err != nil {
+			return newTryError(fmt.Errorf("imap-append %s: CREATE %s: %w", dl.Addr, folder, err), true)
+		}
 	}
 	start = time.Now()
 	ac := c.Append(folder, int64(len(d.raw)), nil)
@@ -714,10 +727,12 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 // engine's name: "INBOX", "Junk") goes to, as a device finds it: INBOX as
 // is; otherwise the server's folder of that role from NAMESPACE and LIST
 // RETURN (SPECIAL-USE) (clients.ResolveFolder), so a server whose Junk is
-// INBOX.Junk, or unmarked "Spam", gets it there. cmd records each command.
-func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Time, error) error) (string, error) {
+// INBOX.Junk, or unmarked "Spam", gets it there; listed is false when the
+// server does not list that folder (it must be created first). cmd records
+// each command.
+func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Time, error) error) (name string, listed bool, err error) {
 	if strings.EqualFold(folder, "INBOX") {
-		return "INBOX", nil
+		return "INBOX", true, nil
 	}
 	caps := c.Caps()
 	prefix := ""
@@ -725,7 +740,7 @@ func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Tim
 		start := time.Now()
 		ns, err := c.Namespace().Wait()
 		if err := cmd("NAMESPACE", start, err); err != nil {
-			return "", err
+			return "", false, err
 		}
 		prefix = clients.PersonalPrefix(ns)
 	}
@@ -736,9 +751,10 @@ func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Tim
 	start := time.Now()
 	boxes, err := c.List("", "*", opts).Collect()
 	if err := cmd("LIST", start, err); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return clients.ResolveFolder(boxes, prefix, folder), nil
+	name = clients.ResolveFolder(boxes, prefix, folder)
+	return name, clients.FolderListed(boxes, name), nil
 }
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for

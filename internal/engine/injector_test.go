@@ -163,6 +163,13 @@ behaviors: {b: {}}
 // the recorder and observer saw.
 func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (DeliveryStats, *deliveryCounter) {
 	t.Helper()
+	return runInjectorTo(t, dl, ep, msgs, "INBOX")
+}
+
+// runInjectorTo is runInjector with every delivery filed into folder (the
+// engine's name: "INBOX", "Junk", a scenario's folder).
+func runInjectorTo(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int, folder string) (DeliveryStats, *deliveryCounter) {
+	t.Helper()
 	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
 	ep.Delivery = dl
 	if ep.IMAP.Addr == "" {
@@ -183,7 +190,7 @@ func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (D
 	for i := 0; i < msgs; i++ {
 		var rcpts []recipient
 		for _, u := range e.users {
-			rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: "INBOX"})
+			rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: folder})
 		}
 		e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: fmt.Sprintf("<m%d@test>", i),
 			raw: []byte(fmt.Sprintf("Message-ID: <m%d@test>\r\nSubject: t\r\n\r\nhello\r\n", i)), inbound: true})
@@ -323,6 +330,46 @@ func TestInjectorIMAPAppendFailures(t *testing.T) {
 	}
 	if dc.logins["imap refused"] != 2*deliveryTries {
 		t.Errorf("closed port: logins %v, want %d refused", dc.logins, 2*deliveryTries)
+	}
+}
+
+// TestInjectorIMAPAppendCreatesFolder delivers by imap-append into a
+// folder the server does not have (as Courier, which starts with INBOX
+// only, has no Junk): the injector creates it once and files every
+// message there, and nothing fails.
+func TestInjectorIMAPAppendCreatesFolder(t *testing.T) {
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for _, u := range plan.Users {
+		if err := srv.AddUser(u.Username, u.Password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const msgs = 3
+	st, _ := runInjectorTo(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: scenarios.TLSNone}, Endpoints{}, msgs, "Lists")
+	if want := int64(msgs * len(plan.Users)); st.Attempted != want || st.Delivered != want || st.Retries != 0 {
+		t.Errorf("stats %+v, want %d attempted and delivered, no retry", st, want)
+	}
+	for _, u := range plan.Users {
+		snap, err := srv.UserState(u.Username)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range snap.Messages {
+			if m.Folder != "Lists" {
+				t.Errorf("%s: %s in %q, want Lists", u.Username, m.ID, m.Folder)
+			}
+			n++
+		}
+		if n != msgs {
+			t.Errorf("%s holds %d messages, want %d", u.Username, n, msgs)
+		}
 	}
 }
 

@@ -1,0 +1,73 @@
+package scripttest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		required []string
+		want     map[string]string
+		err      string
+	}{
+		{"values", "A=1\nB=x=y\nnoise\nC=\n", []string{"A", "B"}, map[string]string{"A": "1", "B": "x=y", "C": ""}, ""},
+		{"missing", "A=1\n", []string{"A", "B"}, nil, "missing B"},
+		{"empty", "A=1\nB=\n", []string{"B"}, nil, "missing B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseEnv([]byte(tc.in), tc.required...)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// TestRun runs a script with a dropped and an added variable, and one that
+// fails: its stderr is in the error.
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok.sh")
+	if err := os.WriteFile(ok, []byte("echo \"A=${MAILSIM_SCRIPTTEST_A:-unset} B=$MAILSIM_SCRIPTTEST_B ARG=$1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAILSIM_SCRIPTTEST_A", "inherited")
+	out, err := Run(ok, []string{"MAILSIM_SCRIPTTEST_A"}, []string{"MAILSIM_SCRIPTTEST_B=added"}, "start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(out)), "A=unset B=added ARG=start"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+	bad := filepath.Join(dir, "bad.sh")
+	if err := os.WriteFile(bad, []byte("echo broken >&2; exit 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(bad, nil, nil, "stop"); err == nil || !strings.Contains(err.Error(), "broken") || !strings.Contains(err.Error(), "bad.sh stop") {
+		t.Errorf("err %v, want the script, its arguments and its stderr", err)
+	}
+	if _, err := Path("no-such-script.sh"); err == nil {
+		t.Error("Path of a missing script: no error")
+	}
+	if p, err := Path("courier.sh"); err != nil || filepath.Base(p) != "courier.sh" {
+		t.Errorf("Path(courier.sh) = %q, %v", p, err)
+	}
+}
