@@ -7,12 +7,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // serverProcessEnv marks the test binary re-executed as a server process.
@@ -147,5 +151,79 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(bm.cmds)*b.N), "cpu-ns/cmd")
 		})
+	}
+}
+
+// BenchmarkIMAPIdlePhoneMemory measures what an idle IMAP device costs the
+// harness alone: phones on push (one connection IDLEing on INBOX) with an
+// empty mailbox, the server in a child process. Once every phone has synced
+// and sits in IDLE it reports, per device, the live heap plus goroutine
+// stacks (bytes/device), each apart (heap-B/device, stack-B/device), and
+// the goroutines (goroutines/device), from runtime.MemStats after two GCs.
+// This is the live figure; a process's RSS is about that plus the GC's
+// headroom (GOGC) and the runtime's fixed cost (docs/performance.md,
+// "Memory per idle device"). MAILSIM_IDLE_DEVICES sets the number of phones
+// (default 500), MAILSIM_IDLE_HEAPPROFILE=FILE writes a heap profile of
+// the idle phones. Run with -benchtime=1x.
+//
+//	go test -run '^$' -bench IMAPIdlePhoneMemory -benchtime 1x ./clients
+func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
+	n := 500
+	if v := os.Getenv("MAILSIM_IDLE_DEVICES"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 10000 {
+			b.Fatalf("MAILSIM_IDLE_DEVICES=%q: want 1..10000", v)
+		}
+	}
+	if os.Getenv("MAILSIM_IDLE_HEAPPROFILE") != "" {
+		// Every allocation from here on, not a sample.
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
+	env := startServerProcess(b)
+	for i := 0; i < b.N; i++ {
+		g0 := runtime.NumGoroutine()
+		heap0, stack0 := liveHeapStack()
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := startSyncedDevices(b, ctx, n, func() Options {
+			o := env.options(scenarios.KindPhone, nil, func(p *scenarios.DeviceProfile) { p.Idle = true })
+			// Real time: the phones stay in IDLE (re-IDLE and the next
+			// poll are simulated minutes away).
+			o.Clock = simclock.New(1, time.Now())
+			return o
+		})
+		time.Sleep(time.Second) // every phone from its sync into IDLE
+		heap1, stack1 := liveHeapStack()
+		g1 := runtime.NumGoroutine()
+		if p := os.Getenv("MAILSIM_IDLE_HEAPPROFILE"); p != "" {
+			writeHeapProfile(b, p)
+		}
+		b.ReportMetric(float64(heap1+stack1-heap0-stack0)/float64(n), "bytes/device")
+		b.ReportMetric(float64(heap1-heap0)/float64(n), "heap-B/device")
+		b.ReportMetric(float64(stack1-stack0)/float64(n), "stack-B/device")
+		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/device")
+		cancel()
+		wait()
+	}
+}
+
+// liveHeapStack returns the heap and goroutine stack bytes in use after two
+// GCs.
+func liveHeapStack() (heap, stack uint64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.StackInuse
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }
