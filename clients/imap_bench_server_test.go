@@ -157,9 +157,11 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 // BenchmarkIMAPIdlePhoneMemory measures what an idle IMAP device costs the
 // harness alone: phones on push (one connection IDLEing on INBOX) with an
 // empty mailbox, the server in a child process. Once every phone has synced
-// and sits in IDLE it reports, per device, the live heap plus goroutine
-// stacks (bytes/device), each apart (heap-B/device, stack-B/device), and
-// the goroutines (goroutines/device), from runtime.MemStats after two GCs.
+// and sits in IDLE it reports, per device, the heap in use plus goroutine
+// stacks (bytes/device), each apart (heap-B/device: spans in use;
+// objects-B/device: the live objects in them, HeapAlloc; the difference is
+// fragmentation; stack-B/device), and the goroutines (goroutines/device),
+// from runtime.MemStats after two GCs.
 // This is the live figure; a process's RSS is about that plus the GC's
 // headroom (GOGC) and the runtime's fixed cost (docs/performance.md,
 // "Memory per idle device"). MAILSIM_IDLE_DEVICES sets the number of phones
@@ -168,21 +170,17 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 //
 //	go test -run '^$' -bench IMAPIdlePhoneMemory -benchtime 1x ./clients
 func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
-	n := 500
-	if v := os.Getenv("MAILSIM_IDLE_DEVICES"); v != "" {
-		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 10000 {
-			b.Fatalf("MAILSIM_IDLE_DEVICES=%q: want 1..10000", v)
-		}
-	}
+	n := idleDevices(b)
 	if os.Getenv("MAILSIM_IDLE_HEAPPROFILE") != "" {
 		// Every allocation from here on, not a sample.
 		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
 		runtime.MemProfileRate = 1
 	}
 	env := startServerProcess(b)
-	for i := 0; i < b.N; i++ {
+	// One measurement whatever b.N.
+	for range 1 {
 		g0 := runtime.NumGoroutine()
-		heap0, stack0 := liveHeapStack()
+		m0 := liveMem()
 		ctx, cancel := context.WithCancel(context.Background())
 		wait := startSyncedDevices(b, ctx, n, func() Options {
 			o := env.options(scenarios.KindPhone, nil, func(p *scenarios.DeviceProfile) { p.Idle = true })
@@ -192,28 +190,49 @@ func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
 			return o
 		})
 		time.Sleep(time.Second) // every phone from its sync into IDLE
-		heap1, stack1 := liveHeapStack()
+		m1 := liveMem()
 		g1 := runtime.NumGoroutine()
 		if p := os.Getenv("MAILSIM_IDLE_HEAPPROFILE"); p != "" {
 			writeHeapProfile(b, p)
 		}
-		b.ReportMetric(float64(heap1+stack1-heap0-stack0)/float64(n), "bytes/device")
-		b.ReportMetric(float64(heap1-heap0)/float64(n), "heap-B/device")
-		b.ReportMetric(float64(stack1-stack0)/float64(n), "stack-B/device")
-		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/device")
+		reportMem(b, m0, m1, g1-g0, n, "device")
 		cancel()
 		wait()
 	}
 }
 
-// liveHeapStack returns the heap and goroutine stack bytes in use after two
-// GCs.
-func liveHeapStack() (heap, stack uint64) {
+// idleDevices is the number of idle devices or connections the memory
+// benchmarks hold: $MAILSIM_IDLE_DEVICES, default 500.
+func idleDevices(b *testing.B) int {
+	n := 500
+	if v := os.Getenv("MAILSIM_IDLE_DEVICES"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 10000 {
+			b.Fatalf("MAILSIM_IDLE_DEVICES=%q: want 1..10000", v)
+		}
+	}
+	return n
+}
+
+// reportMem reports the memory n things (unit: "device", "conn") added
+// between m0 and m1, per thing: heap and stacks in use (bytes/unit), the
+// heap in use (heap-B/unit), the live objects in it (objects-B/unit), the
+// stacks (stack-B/unit) and goroutines more (goroutines/unit).
+func reportMem(b *testing.B, m0, m1 runtime.MemStats, goroutines, n int, unit string) {
+	per := func(a, b uint64) float64 { return (float64(b) - float64(a)) / float64(n) }
+	b.ReportMetric(per(m0.HeapInuse+m0.StackInuse, m1.HeapInuse+m1.StackInuse), "bytes/"+unit)
+	b.ReportMetric(per(m0.HeapInuse, m1.HeapInuse), "heap-B/"+unit)
+	b.ReportMetric(per(m0.HeapAlloc, m1.HeapAlloc), "objects-B/"+unit)
+	b.ReportMetric(per(m0.StackInuse, m1.StackInuse), "stack-B/"+unit)
+	b.ReportMetric(float64(goroutines)/float64(n), "goroutines/"+unit)
+}
+
+// liveMem returns the memory statistics after two GCs.
+func liveMem() runtime.MemStats {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse, ms.StackInuse
+	return ms
 }
 
 // writeHeapProfile writes the heap profile to path.

@@ -100,8 +100,8 @@ func startSyncedDevices(b *testing.B, ctx context.Context, n int, options func()
 }
 
 func liveBytes() uint64 {
-	heap, stack := liveHeapStack()
-	return heap + stack
+	ms := liveMem()
+	return ms.HeapInuse + ms.StackInuse
 }
 
 // benchSession delivers 20 messages to alice and returns a logged-in PC
