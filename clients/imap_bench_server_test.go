@@ -7,12 +7,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/simclock"
 )
 
 // serverProcessEnv marks the test binary re-executed as a server process.
@@ -147,5 +150,98 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(bm.cmds)*b.N), "cpu-ns/cmd")
 		})
+	}
+}
+
+// BenchmarkIMAPIdlePhoneMemory measures what an idle IMAP device costs the
+// harness alone: phones on push (one connection IDLEing on INBOX) with an
+// empty mailbox, the server in a child process. Once every phone has synced
+// and sits in IDLE it reports, per device, the heap in use plus goroutine
+// stacks (bytes/device), each apart (heap-B/device: spans in use;
+// objects-B/device: the live objects in them, HeapAlloc; the difference is
+// fragmentation; stack-B/device), and the goroutines (goroutines/device),
+// from runtime.MemStats after two GCs.
+// This is the live figure; a process's RSS is about that plus the GC's
+// headroom (GOGC) and the runtime's fixed cost (docs/performance.md,
+// "Memory per idle device"). MAILSIM_IDLE_DEVICES sets the number of phones
+// (default 500), MAILSIM_IDLE_HEAPPROFILE=FILE writes a heap profile of
+// the idle phones. Run with -benchtime=1x.
+//
+//	go test -run '^$' -bench IMAPIdlePhoneMemory -benchtime 1x ./clients
+func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
+	n := idleDevices(b)
+	if os.Getenv("MAILSIM_IDLE_HEAPPROFILE") != "" {
+		// Every allocation from here on, not a sample.
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
+	env := startServerProcess(b)
+	// One measurement whatever b.N.
+	for range 1 {
+		g0 := runtime.NumGoroutine()
+		m0 := liveMem()
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := startSyncedDevices(b, ctx, n, func() Options {
+			o := env.options(KindPhone, nil, func(p *Profile) { p.Idle = true })
+			// Real time: the phones stay in IDLE (re-IDLE and the next
+			// poll are simulated minutes away).
+			o.Clock = simclock.New(1, time.Now())
+			return o
+		})
+		time.Sleep(time.Second) // every phone from its sync into IDLE
+		m1 := liveMem()
+		g1 := runtime.NumGoroutine()
+		if p := os.Getenv("MAILSIM_IDLE_HEAPPROFILE"); p != "" {
+			writeHeapProfile(b, p)
+		}
+		reportMem(b, m0, m1, g1-g0, n, "device")
+		cancel()
+		wait()
+	}
+}
+
+// idleDevices is the number of idle devices or connections the memory
+// benchmarks hold: $MAILSIM_IDLE_DEVICES, default 500.
+func idleDevices(b *testing.B) int {
+	n := 500
+	if v := os.Getenv("MAILSIM_IDLE_DEVICES"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 10000 {
+			b.Fatalf("MAILSIM_IDLE_DEVICES=%q: want 1..10000", v)
+		}
+	}
+	return n
+}
+
+// reportMem reports the memory n things (unit: "device", "conn") added
+// between m0 and m1, per thing: heap and stacks in use (bytes/unit), the
+// heap in use (heap-B/unit), the live objects in it (objects-B/unit), the
+// stacks (stack-B/unit) and goroutines more (goroutines/unit).
+func reportMem(b *testing.B, m0, m1 runtime.MemStats, goroutines, n int, unit string) {
+	per := func(a, b uint64) float64 { return (float64(b) - float64(a)) / float64(n) }
+	b.ReportMetric(per(m0.HeapInuse+m0.StackInuse, m1.HeapInuse+m1.StackInuse), "bytes/"+unit)
+	b.ReportMetric(per(m0.HeapInuse, m1.HeapInuse), "heap-B/"+unit)
+	b.ReportMetric(per(m0.HeapAlloc, m1.HeapAlloc), "objects-B/"+unit)
+	b.ReportMetric(per(m0.StackInuse, m1.StackInuse), "stack-B/"+unit)
+	b.ReportMetric(float64(goroutines)/float64(n), "goroutines/"+unit)
+}
+
+// liveMem returns the memory statistics after two GCs.
+func liveMem() runtime.MemStats {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }

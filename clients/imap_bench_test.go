@@ -2,7 +2,6 @@ package clients
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,38 +57,49 @@ func BenchmarkIMAPIdleDeviceMemory(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		before := liveBytes()
 		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		devs := make([]Device, n)
-		for j := range devs {
-			o := env.options(KindPC, nil, func(p *Profile) {
+		wait := startSyncedDevices(b, ctx, n, func() Options {
+			return env.options(KindPC, nil, func(p *Profile) {
 				p.Connections, p.FetchImmediate = 1, false
 			})
-			d, err := New(o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			devs[j] = d
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = d.Run(ctx) }()
-		}
-		for _, d := range devs {
-			for d.View().Synced.IsZero() {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
+		})
 		time.Sleep(300 * time.Millisecond) // let every device enter IDLE
 		after := liveBytes()
 		b.ReportMetric(float64(after-before)/n, "bytes/device")
 		cancel()
-		wg.Wait()
+		wait()
 	}
 }
 
+// startSyncedDevices starts n devices made from options() that run until
+// ctx ends, waits (at most 2 minutes) until each has synced once, and
+// returns a function that waits for all of them to return.
+func startSyncedDevices(b *testing.B, ctx context.Context, n int, options func() Options) (wait func()) {
+	b.Helper()
+	var wg sync.WaitGroup
+	devs := make([]Device, n)
+	for j := range devs {
+		d, err := New(options())
+		if err != nil {
+			b.Fatal(err)
+		}
+		devs[j] = d
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Run(ctx) }()
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, d := range devs {
+		for d.View().Synced.IsZero() {
+			if time.Now().After(deadline) {
+				b.Fatal("the devices did not sync within 2 minutes")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return wg.Wait
+}
+
 func liveBytes() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	ms := liveMem()
 	return ms.HeapInuse + ms.StackInuse
 }
 

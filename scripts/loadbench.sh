@@ -5,7 +5,7 @@
 #
 # For each population step it starts the embedded mail server alone
 # ("mailsim serve", a second process, so harness and server memory are
-# separable) on loopback ports with DEVICES/2 users, runs
+# separable) on loopback ports with DEVICES/2 users (DEVICES/LB_DEVICES_PER_USER), runs
 # "mailsim run scripts/loadbench/idle-phones.yaml --users DEVICES/2 --quiet"
 # against it (every user: an IDLE phone and a polling PC), samples both
 # processes' memory (VmRSS/VmHWM), CPU (utime+stime) and open files from
@@ -16,6 +16,8 @@
 #
 # Environment (all optional):
 #   LB_SCENARIO   scenario file (default scripts/loadbench/idle-phones.yaml)
+#   LB_DEVICES_PER_USER  devices per user in LB_SCENARIO (default 2;
+#                 scripts/loadbench/idle-imap.yaml has 1): users = DEVICES / it
 #   LB_DURATION   active phase, wall (default 90s; includes LB_RAMP_UP)
 #   LB_RAMP_UP    ramp-up, wall (default 45s)
 #   LB_INBOUND    mean interval of inbound mail per user, simulated (default 15m)
@@ -39,12 +41,17 @@ if [ ${#STEPS[@]} -eq 0 ]; then
 fi
 for s in "${STEPS[@]}"; do
 	if ! [[ $s =~ ^[0-9]+$ ]] || [ "$s" -lt 2 ]; then
-		echo "loadbench: population step $s: want an even number of devices >= 2" >&2
+		echo "loadbench: population step $s: want a number of devices >= 2" >&2
 		exit 2
 	fi
 done
 
 SCENARIO=${LB_SCENARIO:-$ROOT/scripts/loadbench/idle-phones.yaml}
+PER_USER=${LB_DEVICES_PER_USER:-2}
+if ! [[ $PER_USER =~ ^[1-9][0-9]*$ ]]; then
+	echo "loadbench: LB_DEVICES_PER_USER=$PER_USER: want a positive integer" >&2
+	exit 2
+fi
 STEP_TIMEOUT=${LB_STEP_TIMEOUT:-240}
 OUT=${LB_OUT:-$(mktemp -d /tmp/loadbench.XXXXXX)}
 mkdir -p "$OUT"
@@ -108,7 +115,7 @@ sample() {
 ROWS=()
 FAILED=0
 for devices in "${STEPS[@]}"; do
-	users=$((devices / 2))
+	users=$((devices / PER_USER))
 	dir=$OUT/step-$devices
 	mkdir -p "$dir"
 	echo "loadbench: step $devices devices ($users users)" >&2
@@ -199,7 +206,7 @@ for r in "${ROWS[@]}"; do
 done
 cat <<EOF
 
-devices  simulated devices (users x 2: an IDLE phone and a polling PC)
+devices  simulated devices (users x LB_DEVICES_PER_USER; idle-phones: an IDLE phone and a polling PC)
 conns    peak open client connections (harness's count); h-fds/s-fds: peak open files
 h-MiB    harness peak RSS (VmHWM); KiB/d = h-MiB*1024/devices
 s-MiB    server peak RSS (VmHWM); KiB/d = (peak - RSS before the run)/devices (includes stored mail)
