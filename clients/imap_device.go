@@ -27,10 +27,6 @@ const (
 	// phoneBodyLimit is K-9's whole-body download limit; larger messages
 	// get a partial body.
 	phoneBodyLimit = 128 << 10
-
-	backoffBase = 15 * time.Second // simulated
-	backoffCap  = 10 * time.Minute // simulated
-	backoffWall = 100 * time.Millisecond
 )
 
 // imapFolder is a device's last synced state of one server mailbox.
@@ -249,21 +245,14 @@ func (d *imapDevice) folderNames() []string {
 	return names
 }
 
-// backoff waits before retry attempt n (0-based): exponential from 15 s to
-// 10 min of simulated time, jittered into [50%, 100%] from the device seed,
-// and at least 100 ms of wall time. It returns ctx.Err() if ctx ends first.
-func (d *imapDevice) backoff(ctx context.Context, n int) error {
-	sim := backoffBase
-	for i := 0; i < n && sim < backoffCap; i++ {
-		sim *= 2
+// retrier returns the backoff of one sync loop of the device
+// (clients/retry.go).
+func (d *imapDevice) retrier() *retrier {
+	every := d.pollInterval()
+	if d.kind == KindWebmail {
+		every = d.refresh()
 	}
-	if sim > backoffCap {
-		sim = backoffCap
-	}
-	d.rngMu.Lock()
-	sim = sim/2 + time.Duration(d.rng.Int64N(int64(sim/2)+1))
-	d.rngMu.Unlock()
-	return d.sleepSim(ctx, sim)
+	return &retrier{clock: d.o.Clock, opts: retryOptions(every), rng: lockedRand{&d.rngMu, d.rng}}
 }
 
 // statusInterval is how often a PC checks its other folders.
@@ -274,20 +263,9 @@ func (d *imapDevice) statusInterval() time.Duration {
 	return DefaultStatusInterval
 }
 
-// sleepSim waits sim simulated time, at least backoffWall of wall time.
+// sleepSim waits sim simulated time, at least minWallWait of wall time.
 func (d *imapDevice) sleepSim(ctx context.Context, sim time.Duration) error {
-	w := d.o.Clock.Wall(sim)
-	if w < backoffWall {
-		w = backoffWall
-	}
-	t := time.NewTimer(w)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepSim(ctx, d.o.Clock, sim)
 }
 
 // logNoID logs, once per device, a message without Message-ID.

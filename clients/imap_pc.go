@@ -39,7 +39,7 @@ func (d *imapDevice) pollInterval() time.Duration {
 // server reports a change (or restart comes due, or an action needs the
 // connection), or without IDLE sleep poll between syncs. Failures back off.
 func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart time.Duration, sync func(*imapSession, string) error) {
-	attempt := 0
+	retry := d.retrier()
 	// notified is when the last IDLE ended on a notification (zero: not).
 	var notified time.Time
 	for ctx.Err() == nil {
@@ -82,13 +82,12 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 		}
 		if err != nil {
 			d.log.Debug("inbox sync failed", "err", err)
-			if d.backoff(ctx, attempt) != nil {
+			if retry.failed(ctx) != nil {
 				return
 			}
-			attempt++
 			continue
 		}
-		attempt = 0
+		retry.ok()
 		if !idled {
 			if d.sleepSim(ctx, poll) != nil {
 				return
@@ -117,8 +116,8 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	if wall > 25*time.Minute {
 		wall = 25 * time.Minute // below imapclient's own 28-minute restart
 	}
-	if wall < backoffWall {
-		wall = backoffWall
+	if wall < minWallWait {
+		wall = minWallWait
 	}
 	if sl.waiting() {
 		return time.Time{}, nil
@@ -186,7 +185,7 @@ func (d *imapDevice) markSynced(name string, t time.Time) {
 // a folder whose numbers changed, that was never synced, or every third
 // round (flag changes do not show in STATUS) is selected and synced.
 func (d *imapDevice) pcFolders(ctx context.Context, sl *imapSlot) {
-	attempt, round := 0, 0
+	retry, round := d.retrier(), 0
 	for ctx.Err() == nil {
 		err := sl.with(ctx, func(s *imapSession) error {
 			if err := d.list(s); err != nil {
@@ -227,13 +226,12 @@ func (d *imapDevice) pcFolders(ctx context.Context, sl *imapSlot) {
 		}
 		if err != nil {
 			d.log.Debug("folder sync failed", "err", err)
-			if d.backoff(ctx, attempt) != nil {
+			if retry.failed(ctx) != nil {
 				return
 			}
-			attempt++
 			continue
 		}
-		attempt = 0
+		retry.ok()
 		round++
 		if d.sleepSim(ctx, d.statusInterval()) != nil {
 			return

@@ -14,7 +14,7 @@ import (
 // Dropped connections (Network.DisconnectEvery) are retried with backoff.
 func (d *imapDevice) runPhone(ctx context.Context) {
 	sl := d.slots[0]
-	attempt := 0
+	retry := d.retrier()
 	for ctx.Err() == nil {
 		start := d.o.Clock.Now()
 		err := sl.with(ctx, func(s *imapSession) error {
@@ -40,13 +40,12 @@ func (d *imapDevice) runPhone(ctx context.Context) {
 		}
 		if err != nil {
 			d.log.Debug("phone sync failed", "err", err)
-			if d.backoff(ctx, attempt) != nil {
+			if retry.failed(ctx) != nil {
 				return
 			}
-			attempt++
 			continue
 		}
-		attempt = 0
+		retry.ok()
 		if !d.o.Profile.Idle {
 			sl.closeSession()
 			if d.sleepSim(ctx, d.pollInterval()-d.o.Clock.Now().Sub(start)) != nil {
@@ -62,7 +61,7 @@ func (d *imapDevice) runPhone(ctx context.Context) {
 // the next poll of all folders is due.
 func (d *imapDevice) phoneIdle(ctx context.Context, sl *imapSlot) {
 	due := d.o.Clock.Now().Add(d.pollInterval())
-	attempt := 0
+	retry := d.retrier()
 	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
 		err := sl.with(ctx, func(s *imapSession) error {
 			if s.selected != "INBOX" || s.stale {
@@ -83,13 +82,12 @@ func (d *imapDevice) phoneIdle(ctx context.Context, sl *imapSlot) {
 			return
 		}
 		if err != nil {
-			if d.backoff(ctx, attempt) != nil {
+			if retry.failed(ctx) != nil {
 				return
 			}
-			attempt++
 			continue
 		}
-		attempt = 0
+		retry.ok()
 		sl.yield(ctx)
 	}
 }

@@ -16,14 +16,8 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
-// Retry timing of a POP3 device after a failed poll (simulated time, but
-// never less than pop3MinWallRetry of wall time).
-const (
-	pop3RetryBase    = 30 * time.Second
-	pop3RetryMax     = 5 * time.Minute
-	pop3MinWallRetry = 100 * time.Millisecond
-	pop3QuitTimeout  = 2 * time.Second
-)
+// pop3QuitTimeout bounds the wait for the answer to QUIT.
+const pop3QuitTimeout = 2 * time.Second
 
 // pop3Seen is what the device remembers of a UIDL it downloaded.
 type pop3Seen struct {
@@ -109,46 +103,27 @@ func (d *pop3Device) changed() {
 }
 
 // Run implements Device: it polls every PollInterval (simulated) until ctx
-// is done, retrying failed polls with a capped, jittered exponential
-// backoff.
+// is done, retrying failed polls with the device retry policy
+// (clients/retry.go).
 func (d *pop3Device) Run(ctx context.Context) error {
-	failures := 0
+	retry := &retrier{clock: d.o.Clock, opts: retryOptions(d.poll), rng: lockedRand{&d.mu, d.rng}}
 	for {
 		err := d.Poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := d.poll
 		if err != nil {
-			failures++
-			wait = d.retryDelay(failures)
-			d.log.Debug("pop3 poll failed", "err", err, "failures", failures, "retry_in", wait)
-		} else {
-			failures = 0
+			d.log.Debug("pop3 poll failed", "err", err, "failures", retry.failures+1)
+			if retry.failed(ctx) != nil {
+				return nil
+			}
+			continue
 		}
-		if d.o.Clock.Wall(wait) < pop3MinWallRetry {
-			wait = d.o.Clock.Sim(pop3MinWallRetry)
-		}
-		if d.o.Clock.Sleep(ctx, wait) != nil {
+		retry.ok()
+		if sleepSim(ctx, d.o.Clock, d.poll) != nil {
 			return nil
 		}
 	}
-}
-
-// retryDelay returns the simulated wait after the n-th failure in a row:
-// pop3RetryBase doubling up to pop3RetryMax (or the poll interval if
-// shorter), ±20% jitter from the device's seed.
-func (d *pop3Device) retryDelay(n int) time.Duration {
-	limit := min(pop3RetryMax, d.poll)
-	wait := pop3RetryBase
-	for i := 1; i < n && wait < limit; i++ {
-		wait *= 2
-	}
-	wait = min(wait, limit)
-	d.mu.Lock()
-	j := 0.8 + 0.4*d.rng.Float64()
-	d.mu.Unlock()
-	return time.Duration(float64(wait) * j)
 }
 
 // Poll runs one POP3 session: CAPA, (STLS), AUTH PLAIN or USER/PASS, STAT,

@@ -16,12 +16,9 @@ import (
 // through the folders), LOGOUT. The view holds the newest page_size
 // messages of each folder as last loaded.
 func (d *imapDevice) runWebmail(ctx context.Context) {
-	refresh := d.o.Profile.Refresh
-	if refresh <= 0 {
-		refresh = DefaultRefresh
-	}
+	refresh := d.refresh()
 	var listed time.Time
-	turn, attempt := 0, 0
+	turn, retry := 0, d.retrier()
 	for ctx.Err() == nil {
 		start := d.o.Clock.Now()
 		err := d.pageLoad(ctx, func(s *imapSession) error {
@@ -60,17 +57,24 @@ func (d *imapDevice) runWebmail(ctx context.Context) {
 		}
 		if err != nil {
 			d.log.Debug("page load failed", "err", err)
-			if d.backoff(ctx, attempt) != nil {
+			if retry.failed(ctx) != nil {
 				return
 			}
-			attempt++
 			continue
 		}
-		attempt = 0
+		retry.ok()
 		if d.sleepSim(ctx, refresh-d.o.Clock.Now().Sub(start)) != nil {
 			return
 		}
 	}
+}
+
+// refresh is the webmail's page reload interval.
+func (d *imapDevice) refresh() time.Duration {
+	if r := d.o.Profile.Refresh; r > 0 {
+		return r
+	}
+	return DefaultRefresh
 }
 
 // pageLoad runs fn on a new logged-in connection and logs out: one HTTP

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/backoff"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
@@ -259,7 +260,6 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	in.stats.Attempted += int64(len(d.rcpts))
 	in.mu.Unlock()
 	pending := d.rcpts
-	wait := in.backoff
 	for try := 1; ; try++ {
 		var results []rcptResult
 		tried := time.Now()
@@ -285,18 +285,13 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		if len(again) == 0 {
 			return
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, backoff.Options{Base: in.backoff}.Delay(try-1, nil)) != nil {
 			// The run ended before the retry: the last try's reason stands.
 			for _, res := range again {
 				in.failed(d, res)
 			}
 			return
 		}
-		wait *= 2
 		pending = pending[:0:0]
 		for _, res := range again {
 			pending = append(pending, res.r)

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/backoff"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -155,22 +156,7 @@ func sampleUsers(n, k int) []int {
 // reset connection, waiting preflightBackoff (doubling) between tries, and
 // returns its last error. It stops early when ctx ends.
 func retry(ctx context.Context, f func() error) error {
-	wait := preflightBackoff
-	var err error
-	for try := 1; ; try++ {
-		err = f()
-		if err == nil || try == preflightTries || !transient(err) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait *= 2
-	}
+	return backoff.Retry(ctx, backoff.Options{Base: preflightBackoff, Tries: preflightTries}, nil, transient, f)
 }
 
 // transient reports whether a failed check is worth trying again: the

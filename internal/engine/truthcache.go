@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/backoff"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -14,6 +15,10 @@ const truthWorkers = 8
 
 // truthAttempts is how often reading one user's server state is tried.
 const truthAttempts = 3
+
+// truthBackoff is the wait before the second attempt; it doubles
+// (internal/backoff).
+const truthBackoff = 500 * time.Millisecond
 
 // truthAttemptTimeout bounds one attempt at reading one user's state, so
 // that a server that stops answering costs a bounded share of the final
@@ -85,26 +90,20 @@ feed:
 }
 
 func (e *Engine) readUserTruth(ctx context.Context, user string) (view.Snapshot, error) {
-	var err error
-	for attempt := range truthAttempts {
-		var s view.Snapshot
-		actx, cancel := context.WithTimeout(ctx, truthAttemptTimeout)
-		s, err = e.o.Truth.UserState(actx, user)
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		t := time.NewTimer(time.Duration(attempt+1) * 500 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+	var s view.Snapshot
+	err := backoff.Retry(ctx, backoff.Options{Base: truthBackoff, Tries: truthAttempts}, nil,
+		func(error) bool { return ctx.Err() == nil },
+		func() error {
+			actx, cancel := context.WithTimeout(ctx, truthAttemptTimeout)
+			defer cancel()
+			var err error
+			s, err = e.o.Truth.UserState(actx, user)
+			return err
+		})
+	if err != nil {
+		return view.Snapshot{}, fmt.Errorf("server state of %s: %w", user, err)
 	}
-	return view.Snapshot{}, fmt.Errorf("server state of %s: %w", user, err)
+	return s, nil
 }
 
 // cachedTruth is the server's state read once, for the final audit.

@@ -6,6 +6,8 @@ package simclock
 import (
 	"context"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/backoff"
 )
 
 // Clock converts between simulated and wall time. The zero value is not
@@ -61,12 +63,5 @@ func (c *Clock) Sleep(ctx context.Context, sim time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, d)
 }
