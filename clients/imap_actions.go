@@ -52,10 +52,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 // onWire runs fn on a connection for an action: the last long-lived
 // connection (pc, phone) or a page load of its own (webmail).
 func (d *imapDevice) onWire(ctx context.Context, fn func(s *imapSession) error) error {
-	if d.kind == KindWebmail {
-		return d.pageLoad(ctx, fn)
-	}
-	return d.slots[len(d.slots)-1].with(ctx, fn)
+	return d.strategy.onWire(ctx, fn)
 }
 
 // Do implements Device. Every action goes over IMAP, so a successful one
@@ -137,7 +134,7 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 				if inTrash {
 					return d.expunge(s, loc)
 				}
-				if d.kind == KindWebmail && !loc.flags.Has(view.Seen) {
+				if d.strategy.readsBeforeTrash() && !loc.flags.Has(view.Seen) {
 					// Roundcube marks a message read before moving it to Trash.
 					if err := d.addFlags(s, loc, view.Seen); err != nil {
 						return err
@@ -217,12 +214,12 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
 	opts := d.fetchOpen
-	if d.kind == KindPhone && loc.size > phoneBodyLimit {
+	if limit := d.strategy.bodyLimit(); limit > 0 && loc.size > limit {
 		if err := s.fetch(set, &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}, false, func(fetched) {}); err != nil {
 			return nil, err
 		}
 		opts = &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{
-			{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: phoneBodyLimit}},
+			{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: limit}},
 		}}
 	}
 	var hdr []byte
@@ -432,13 +429,7 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 
 // syncFolder syncs one folder the way the device's kind does.
 func (d *imapDevice) syncFolder(s *imapSession, name string) error {
-	switch d.kind {
-	case KindPhone:
-		return d.syncWindow(s, name)
-	case KindWebmail:
-		return d.syncPage(s, name)
-	}
-	return d.syncFull(s, name)
+	return d.strategy.syncFolder(s, name)
 }
 
 // isTryCreate reports a NO [TRYCREATE]: the target mailbox does not exist.

@@ -54,17 +54,19 @@ type imapMsg struct {
 	size  int64
 }
 
-// imapDevice is an IMAP device of any kind; kind selects the sync loop.
+// imapDevice is an IMAP device of any kind: the mailbox view, folder syncs,
+// actions and connections all kinds share; strategy is the kind's sync
+// loop and choices (clients/imap_strategy.go).
 type imapDevice struct {
 	o        Options
-	kind     Kind
+	strategy syncStrategy
 	rec      Recorder
 	log      *slog.Logger
 	fetchNew *imap.FetchOptions
 	// fetchOpen is the fetch of an opened message (action read).
 	fetchOpen *imap.FetchOptions
 	gen       mailgen.Generator
-	window    int // phone sync window or webmail page size
+	window    int // phone sync window or webmail page size (0: pc, whole folders)
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -101,7 +103,6 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 	}
 	d := &imapDevice{
 		o:         o,
-		kind:      kind,
 		rec:       o.recorder(),
 		log:       o.logger().With("device", o.ID),
 		fetchNew:  fetchNew,
@@ -113,20 +114,11 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 	}
 	switch kind {
 	case KindPhone:
-		d.window = p.Window
-		if d.window <= 0 {
-			d.window = DefaultPhoneWindow
-		}
-		d.slots = []*imapSlot{newIMAPSlot(d)}
-	case KindPC:
-		for i := 0; i < p.LongLivedConnections(); i++ {
-			d.slots = append(d.slots, newIMAPSlot(d))
-		}
+		d.strategy = newPhoneSync(d)
 	case KindWebmail:
-		d.window = p.PageSize
-		if d.window <= 0 {
-			d.window = DefaultPageSize
-		}
+		d.strategy = newWebmailSync(d)
+	default:
+		d.strategy = newPCSync(d)
 	}
 	return d, nil
 }
@@ -161,14 +153,7 @@ func (d *imapDevice) Run(ctx context.Context) error {
 		return fmt.Errorf("clients: device %s: Run called twice", d.o.ID)
 	}
 	defer d.running.Store(false)
-	switch d.kind {
-	case KindPC:
-		d.runPC(ctx)
-	case KindPhone:
-		d.runPhone(ctx)
-	default:
-		d.runWebmail(ctx)
-	}
+	d.strategy.run(ctx)
 	for _, sl := range d.slots {
 		sl.shutdown()
 	}
@@ -180,9 +165,6 @@ func (d *imapDevice) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	snap := view.Snapshot{Window: d.window}
-	if d.kind == KindPC {
-		snap.Window = 0
-	}
 	var synced time.Time
 	complete := len(d.folders) > 0
 	for _, f := range d.folders {
@@ -248,11 +230,7 @@ func (d *imapDevice) folderNames() []string {
 // retrier returns the backoff of one sync loop of the device
 // (clients/retry.go).
 func (d *imapDevice) retrier() *retrier {
-	every := d.pollInterval()
-	if d.kind == KindWebmail {
-		every = d.refresh()
-	}
-	return &retrier{clock: d.o.Clock, opts: retryOptions(every), rng: lockedRand{&d.rngMu, d.rng}}
+	return &retrier{clock: d.o.Clock, opts: retryOptions(d.strategy.syncEvery()), rng: lockedRand{&d.rngMu, d.rng}}
 }
 
 // statusInterval is how often a PC checks its other folders.

@@ -8,37 +8,50 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-// runPC is Thunderbird: the first connection keeps INBOX selected and
+// pcSync is Thunderbird: the first connection keeps INBOX selected and
 // IDLEs on it (or polls every PollInterval), the last one (the same when
 // Connections is 1) LISTs and checks the other folders with STATUS every
 // 10 simulated minutes, syncing those that changed, and carries the
-// person's actions.
-func (d *imapDevice) runPC(ctx context.Context) {
+// person's actions. Folders are synced whole.
+type pcSync struct{ d *imapDevice }
+
+// newPCSync opens the PC's long-lived connection slots.
+func newPCSync(d *imapDevice) *pcSync {
+	for i := 0; i < d.o.Profile.LongLivedConnections(); i++ {
+		d.slots = append(d.slots, newIMAPSlot(d))
+	}
+	return &pcSync{d: d}
+}
+
+func (p *pcSync) run(ctx context.Context) {
+	d := p.d
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		d.pcFolders(ctx, d.slots[len(d.slots)-1])
+		p.folders(ctx, d.slots[len(d.slots)-1])
 	}()
-	d.inboxLoop(ctx, d.slots[0], d.pollInterval(), pcIdleRestart, d.syncFull)
+	p.inboxLoop(ctx, d.slots[0])
 	wg.Wait()
 }
 
-// pollInterval is the profile's poll interval or the kind's default.
-func (d *imapDevice) pollInterval() time.Duration {
-	if p := d.o.Profile.PollInterval; p > 0 {
-		return p
-	}
-	if d.kind == "phone" {
-		return DefaultPhonePoll
-	}
-	return DefaultPCPoll
+func (p *pcSync) syncFolder(s *imapSession, name string) error { return p.d.syncFull(s, name) }
+
+func (p *pcSync) onWire(ctx context.Context, fn func(s *imapSession) error) error {
+	return p.d.longLived(ctx, fn)
 }
 
+func (p *pcSync) syncEvery() time.Duration { return p.d.o.Profile.pollEvery() }
+func (p *pcSync) bodyLimit() int64         { return 0 }
+func (p *pcSync) readsBeforeTrash() bool   { return false }
+
 // inboxLoop keeps INBOX in sync on slot sl: sync, then IDLE until the
-// server reports a change (or restart comes due, or an action needs the
-// connection), or without IDLE sleep poll between syncs. Failures back off.
-func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart time.Duration, sync func(*imapSession, string) error) {
+// server reports a change (or the IDLE restart comes due, or an action
+// needs the connection), or without IDLE sleep the poll interval between
+// syncs. Failures back off.
+func (p *pcSync) inboxLoop(ctx context.Context, sl *imapSlot) {
+	d := p.d
+	poll := p.syncEvery()
 	retry := d.retrier()
 	// notified is when the last IDLE ended on a notification (zero: not).
 	var notified time.Time
@@ -59,7 +72,7 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 				if pushed {
 					top, pushed = d.topUID("INBOX")
 				}
-				if err := sync(s, "INBOX"); err != nil {
+				if err := d.syncFull(s, "INBOX"); err != nil {
 					return err
 				}
 				s.stale = false
@@ -74,7 +87,7 @@ func (d *imapDevice) inboxLoop(ctx context.Context, sl *imapSlot, poll, restart 
 			}
 			idled = true
 			var err error
-			notified, err = d.idle(ctx, s, sl, restart)
+			notified, err = d.idle(ctx, s, sl, pcIdleRestart)
 			return err
 		})
 		if ctx.Err() != nil {
@@ -180,11 +193,12 @@ func (d *imapDevice) markSynced(name string, t time.Time) {
 	}
 }
 
-// pcFolders is Thunderbird's autosync of folders other than INBOX: every
+// folders is Thunderbird's autosync of folders other than INBOX: every
 // 10 simulated minutes LIST, then STATUS (MESSAGES UIDNEXT UNSEEN) on each;
 // a folder whose numbers changed, that was never synced, or every third
 // round (flag changes do not show in STATUS) is selected and synced.
-func (d *imapDevice) pcFolders(ctx context.Context, sl *imapSlot) {
+func (p *pcSync) folders(ctx context.Context, sl *imapSlot) {
+	d := p.d
 	retry, round := d.retrier(), 0
 	for ctx.Err() == nil {
 		err := sl.with(ctx, func(s *imapSession) error {

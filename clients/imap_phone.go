@@ -2,17 +2,42 @@ package clients
 
 import (
 	"context"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
 
-// runPhone is K-9 / iOS Mail: every PollInterval one sync of every folder
+// phoneSync is K-9 / iOS Mail: every PollInterval one sync of every folder
 // over the window (LIST, then EXAMINE + UID SEARCH + header fetch + flag
 // resync per folder), logging out afterwards as a phone in the background
 // does. With Idle the connection stays and IDLEs on INBOX between the
 // polls of the other folders (re-IDLE every 24 simulated minutes).
 // Dropped connections (Network.DisconnectEvery) are retried with backoff.
-func (d *imapDevice) runPhone(ctx context.Context) {
+// An opened message larger than phoneBodyLimit gets a partial body.
+type phoneSync struct{ d *imapDevice }
+
+// newPhoneSync sets the device's window and opens its one connection slot.
+func newPhoneSync(d *imapDevice) *phoneSync {
+	d.window = d.o.Profile.Window
+	if d.window <= 0 {
+		d.window = DefaultPhoneWindow
+	}
+	d.slots = []*imapSlot{newIMAPSlot(d)}
+	return &phoneSync{d: d}
+}
+
+func (p *phoneSync) syncFolder(s *imapSession, name string) error { return p.d.syncWindow(s, name) }
+
+func (p *phoneSync) onWire(ctx context.Context, fn func(s *imapSession) error) error {
+	return p.d.longLived(ctx, fn)
+}
+
+func (p *phoneSync) syncEvery() time.Duration { return p.d.o.Profile.pollEvery() }
+func (p *phoneSync) bodyLimit() int64         { return phoneBodyLimit }
+func (p *phoneSync) readsBeforeTrash() bool   { return false }
+
+func (p *phoneSync) run(ctx context.Context) {
+	d := p.d
 	sl := d.slots[0]
 	retry := d.retrier()
 	for ctx.Err() == nil {
@@ -48,19 +73,20 @@ func (d *imapDevice) runPhone(ctx context.Context) {
 		retry.ok()
 		if !d.o.Profile.Idle {
 			sl.closeSession()
-			if d.sleepSim(ctx, d.pollInterval()-d.o.Clock.Now().Sub(start)) != nil {
+			if d.sleepSim(ctx, p.syncEvery()-d.o.Clock.Now().Sub(start)) != nil {
 				return
 			}
 			continue
 		}
-		d.phoneIdle(ctx, sl)
+		p.idle(ctx, sl)
 	}
 }
 
-// phoneIdle IDLEs on INBOX, re-syncing its window on every change, until
-// the next poll of all folders is due.
-func (d *imapDevice) phoneIdle(ctx context.Context, sl *imapSlot) {
-	due := d.o.Clock.Now().Add(d.pollInterval())
+// idle IDLEs on INBOX, re-syncing its window on every change, until the
+// next poll of all folders is due.
+func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
+	d := p.d
+	due := d.o.Clock.Now().Add(p.syncEvery())
 	retry := d.retrier()
 	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
 		err := sl.with(ctx, func(s *imapSession) error {

@@ -277,6 +277,27 @@ func (p *Profile) LongLivedConnections() int {
 	return 0
 }
 
+// pollEvery is p's poll interval or its kind's default (PC, phone; over
+// IMAP and POP3 alike).
+func (p *Profile) pollEvery() time.Duration {
+	if p.PollInterval > 0 {
+		return p.PollInterval
+	}
+	if p.Kind == KindPhone {
+		return DefaultPhonePoll
+	}
+	return DefaultPCPoll
+}
+
+// refreshEvery is a webmail's page reload interval: p's refresh or the
+// default.
+func (p *Profile) refreshEvery() time.Duration {
+	if p.Refresh > 0 {
+		return p.Refresh
+	}
+	return DefaultRefresh
+}
+
 // checkProfile joins the problems Validate finds into one error naming the
 // profile, nil for a valid one.
 func checkProfile(p *Profile) error {

@@ -13,7 +13,7 @@ import (
 //   - IMAP phone: every poll, one sync of every folder (poll_interval);
 //   - IMAP PC: INBOX at once with IDLE, else every poll; the other folders
 //     are checked every status_interval but a folder whose STATUS did not
-//     change is synced only every third check (runPC in imap_pc.go): the
+//     change is synced only every third check (pcSync in imap_pc.go): the
 //     longer of the poll and three status intervals;
 //   - webmail: every page load (refresh).
 //
