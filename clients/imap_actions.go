@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -637,7 +636,7 @@ func (d *imapDevice) respond(ctx context.Context, a Action, loc imapLoc) (Result
 	d.rngMu.Unlock()
 	to := make([]string, 0, len(msg.To))
 	for _, t := range msg.To {
-		to = append(to, imapBareAddress(t))
+		to = append(to, bareAddress(t))
 	}
 	if len(to) == 0 {
 		return Result{}, fmt.Errorf("clients: device %s: %s of %s: no recipient", d.o.ID, a.Kind, a.MessageID)
@@ -762,12 +761,4 @@ func (d *imapDevice) dropDraft(s *imapSession, r *Resume) error {
 	}
 	r.drafted = false
 	return nil
-}
-
-// imapBareAddress returns the addr-spec of an address header value.
-func imapBareAddress(s string) string {
-	if a, err := mail.ParseAddress(s); err == nil {
-		return a.Address
-	}
-	return s
 }

@@ -107,7 +107,7 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 		log:       o.logger().With("device", o.ID),
 		fetchNew:  fetchNew,
 		fetchOpen: fetchOpen,
-		gen:       mailgen.Generator{Domain: imapAddrDomain(o.Address)},
+		gen:       mailgen.Generator{Domain: domainOf(o.Address)},
 		rng:       rand.New(rand.NewPCG(uint64(o.Seed), 0x1ab5)),
 		folders:   make(map[string]*imapFolder),
 		special:   make(map[imap.MailboxAttr]string),
@@ -131,15 +131,6 @@ func newIMAPPhone(o Options) (Device, error) { return newIMAPDevice(o, KindPhone
 
 // newWebmail returns a Roundcube-like webmail device over IMAP.
 func newWebmail(o Options) (Device, error) { return newIMAPDevice(o, KindWebmail) }
-
-func imapAddrDomain(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == '@' {
-			return addr[i+1:]
-		}
-	}
-	return ""
-}
 
 // ID implements Device.
 func (d *imapDevice) ID() string { return d.o.ID }
@@ -231,14 +222,6 @@ func (d *imapDevice) folderNames() []string {
 // (clients/retry.go).
 func (d *imapDevice) retrier() *retrier {
 	return &retrier{clock: d.o.Clock, opts: retryOptions(d.strategy.syncEvery()), rng: lockedRand{&d.rngMu, d.rng}}
-}
-
-// statusInterval is how often a PC checks its other folders.
-func (d *imapDevice) statusInterval() time.Duration {
-	if si := d.o.Profile.StatusInterval; si > 0 {
-		return si
-	}
-	return DefaultStatusInterval
 }
 
 // sleepSim waits sim simulated time, at least minWallWait of wall time.

@@ -247,7 +247,7 @@ func (p *pcSync) folders(ctx context.Context, sl *imapSlot) {
 		}
 		retry.ok()
 		round++
-		if d.sleepSim(ctx, d.statusInterval()) != nil {
+		if d.sleepSim(ctx, d.o.Profile.statusEvery()) != nil {
 			return
 		}
 	}

@@ -71,6 +71,20 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 		sl.s = s
 	}
 	s := sl.s
+	done := s.closeOnStop(ctx)
+	err := fn(s)
+	done()
+	if s.broken || s.dead.Load() {
+		s.close()
+		sl.s = nil
+	}
+	return err
+}
+
+// closeOnStop closes s's connection once ctx has ended and the work on s
+// has not finished within shutdownGrace (graceExpired then says why); the
+// returned func ends the watch and must be called when the work is done.
+func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 	finished := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(shutdownGrace)
@@ -83,14 +97,10 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 			_ = s.conn.Close()
 		}
 	})
-	err := fn(s)
-	close(finished)
-	stop()
-	if s.broken || s.dead.Load() {
-		s.close()
-		sl.s = nil
+	return func() {
+		close(finished)
+		stop()
 	}
-	return err
 }
 
 // waiting reports whether another user waits for the slot.

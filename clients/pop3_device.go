@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"net/mail"
 	"slices"
 	"sync"
 	"time"
@@ -48,13 +47,7 @@ type pop3Device struct {
 // newPOP3Device returns a POP3 device for o (already validated by New).
 func newPOP3Device(o Options) (Device, error) {
 	prof := *o.Profile
-	poll := prof.PollInterval
-	if poll <= 0 {
-		poll = DefaultPCPoll
-		if prof.Kind == KindPhone {
-			poll = DefaultPhonePoll
-		}
-	}
+	poll := prof.pollEvery()
 	seed := uint64(o.Seed)
 	return &pop3Device{
 		o:       o,
@@ -68,19 +61,6 @@ func newPOP3Device(o Options) (Device, error) {
 		deleted: make(map[string]struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
-}
-
-// domainOf returns the domain of address, or mailgen's default.
-func domainOf(address string) string {
-	for i := len(address) - 1; i >= 0; i-- {
-		if address[i] == '@' {
-			if d := address[i+1:]; d != "" {
-				return d
-			}
-			break
-		}
-	}
-	return mailgen.DefaultDomain
 }
 
 // ID implements Device.
@@ -455,12 +435,4 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	d.mu.Unlock()
 	d.changed()
 	return Result{Sent: msg.ID, Folder: "Sent", Flags: view.Seen}, nil
-}
-
-// bareAddress returns the addr-spec of an address header value.
-func bareAddress(s string) string {
-	if a, err := mail.ParseAddress(s); err == nil {
-		return a.Address
-	}
-	return s
 }

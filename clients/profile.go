@@ -298,6 +298,15 @@ func (p *Profile) refreshEvery() time.Duration {
 	return DefaultRefresh
 }
 
+// statusEvery is how often a PC checks its other folders: p's
+// status_interval or the default.
+func (p *Profile) statusEvery() time.Duration {
+	if p.StatusInterval > 0 {
+		return p.StatusInterval
+	}
+	return DefaultStatusInterval
+}
+
 // checkProfile joins the problems Validate finds into one error naming the
 // profile, nil for a valid one.
 func checkProfile(p *Profile) error {

@@ -19,35 +19,15 @@ import (
 //
 // Zero settings take the same defaults as the devices themselves.
 func SyncCycle(p *Profile) (time.Duration, string) {
-	poll := p.PollInterval
+	poll := p.pollEvery()
 	switch {
-	case p.Protocol == POP3:
-		if poll <= 0 {
-			poll = DefaultPCPoll
-			if p.Kind == KindPhone {
-				poll = DefaultPhonePoll
-			}
-		}
+	case p.Protocol == POP3, p.Kind == KindPhone:
 		return poll, "poll_interval " + poll.String()
 	case p.Kind == KindWebmail:
-		refresh := p.Refresh
-		if refresh <= 0 {
-			refresh = DefaultRefresh
-		}
+		refresh := p.refreshEvery()
 		return refresh, "refresh " + refresh.String()
-	case p.Kind == KindPhone:
-		if poll <= 0 {
-			poll = DefaultPhonePoll
-		}
-		return poll, "poll_interval " + poll.String()
 	}
-	status := p.StatusInterval
-	if status <= 0 {
-		status = DefaultStatusInterval
-	}
-	if poll <= 0 {
-		poll = DefaultPCPoll
-	}
+	status := p.statusEvery()
 	if p.Idle || poll <= 3*status {
 		return 3 * status, fmt.Sprintf("status_interval %s × 3: unchanged folders are synced every third check", status)
 	}

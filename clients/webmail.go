@@ -101,21 +101,9 @@ func (w *webmailSync) pageLoad(ctx context.Context, fn func(s *imapSession) erro
 	if err != nil {
 		return err
 	}
-	finished := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(shutdownGrace)
-		defer t.Stop()
-		select {
-		case <-finished:
-		case <-t.C:
-			s.graceExpired.Store(true)
-			s.dead.Store(true)
-			_ = s.conn.Close()
-		}
-	})
+	done := s.closeOnStop(ctx)
 	err = fn(s)
-	close(finished)
-	stop()
+	done()
 	s.close()
 	if err != nil {
 		return fmt.Errorf("webmail page load: %w", err)
