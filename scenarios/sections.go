@@ -19,7 +19,7 @@ var tlsModes = []string{string(TLSNone), string(TLSStartTLS), string(TLSImplicit
 // target decodes the target: block.
 func (d *decoder) target(e entry) *Target {
 	t := &Target{Domain: DefaultDomain}
-	f := d.fields(e.val, e.path, "target", "imap", "pop3", "submission", "delivery", "insecure_skip_verify", "metrics_url", "domain")
+	f := d.fields(e.val, e.path, "target", "imap", "pop3", "submission", "delivery", "insecure_skip_verify", "metrics_url", "domain", "resources")
 	if v, ok := f["imap"]; ok && !isNull(v.val) {
 		t.IMAP = d.endpoint(v)
 	}
@@ -40,6 +40,9 @@ func (d *decoder) target(e entry) *Target {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.errorf(f["metrics_url"].val, f["metrics_url"].path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
 		}
+	}
+	if v, ok := f["resources"]; ok && !isNull(v.val) {
+		t.Resources = d.resources(v)
 	}
 	if d.str(f["domain"], &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
 		d.errorf(f["domain"].val, f["domain"].path, "bad mail domain %q", t.Domain)
