@@ -92,6 +92,10 @@ var (
 	}
 )
 
+// ReasonNoSeries begins the reason of a figure whose series the
+// exporter's page lacks; the series looked for follow.
+const ReasonNoSeries = "the exporter has no "
+
 // ResourceOptions configure a [Resources] sampler.
 type ResourceOptions struct {
 	// URL is the exporter's page, e.g. "http://127.0.0.1:9100/metrics".
@@ -292,7 +296,7 @@ func (w *ResourceWindow) loop(ctx context.Context) {
 	case last.err != nil:
 		u.MemoryReason = "the scrape at the window's end failed: " + last.err.Error()
 	case !last.memOK:
-		u.MemoryReason = "the exporter has no " + names(w.r.mem)
+		u.MemoryReason = ReasonNoSeries + names(w.r.mem)
 	default:
 		u.MemoryEndBytes = last.mem
 	}
@@ -310,7 +314,7 @@ func (w *ResourceWindow) cpu(first, last resourceSample) string {
 	case last.err != nil:
 		return "the scrape at the window's end failed: " + last.err.Error()
 	case !first.cpuOK || !last.cpuOK:
-		return "the exporter has no " + names(w.r.cpu)
+		return ReasonNoSeries + names(w.r.cpu)
 	case last.cpu < first.cpu:
 		return "the CPU counter went down during the window (did the server restart?)"
 	}

@@ -300,12 +300,16 @@ func (r *CapacityReport) serverSource() string {
 const maxServerReasons = 4
 
 // serverReasons are the distinct reasons of the steps' unknown server
-// figures ("cpu_cores unknown: ..."), in the order first met.
+// figures ("cpu_cores unknown: ..."), in the order first met; those of the
+// embedded server's own figures only for the embedded server.
 func (r *CapacityReport) serverReasons() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range r.Steps {
 		for _, k := range sortedKeys(s.Server.Reasons) {
+			if s.Server.Source != "embedded" && (k == "busy_seconds_per_second" || k == "store_bytes") {
+				continue
+			}
 			line := k + " unknown: " + s.Server.Reasons[k]
 			if seen[line] {
 				continue

@@ -33,6 +33,7 @@ func TestCapacityServerResources(t *testing.T) {
 		steps     []capacity.Resources
 		json      []string // fragments of the first step's "server"
 		summary   []string
+		noSummary []string
 		charts    []string
 		noCharts  []string
 		firstCell string
@@ -49,9 +50,10 @@ func TestCapacityServerResources(t *testing.T) {
 		{
 			name: "exporter down",
 			steps: []capacity.Resources{exporter(nan, nan, map[string]string{"cpu_cores": "the scrape at the window's start failed: refused",
-				"memory": "the scrape at the window's end failed: refused"})},
+				"memory": "the scrape at the window's end failed: refused", "busy_seconds_per_second": "embedded only"})},
 			json:      []string{`"cpu_cores":null`, `"memory_max_bytes":null`, `"memory_end_bytes":null`, `"cpu_cores":"the scrape at the window's start failed: refused"`},
 			summary:   []string{"server cpu_cores unknown: the scrape at the window's start failed: refused", "server memory unknown: the scrape at the window's end failed"},
+			noSummary: []string{"busy_seconds_per_second unknown"},
 			noCharts:  []string{"Server CPU", "Server memory"},
 			firstCell: "-",
 		},
@@ -96,6 +98,11 @@ func TestCapacityServerResources(t *testing.T) {
 			for _, want := range tt.summary {
 				if !strings.Contains(sum.String(), want) {
 					t.Errorf("summary lacks %q:\n%s", want, sum.String())
+				}
+			}
+			for _, not := range tt.noSummary {
+				if strings.Contains(sum.String(), not) {
+					t.Errorf("summary has %q:\n%s", not, sum.String())
 				}
 			}
 			if got := rep.Steps[0].Server.Cell(); got != tt.firstCell {
