@@ -193,6 +193,11 @@ func ReadCapacityJSON(rd io.Reader) (*CapacityReport, error) {
 	if r.Steps == nil {
 		return nil, fmt.Errorf("read json: not a capacity report (no steps)")
 	}
+	for i := range r.Steps {
+		if r.Steps[i].Server.Source == "" { // a report from before steps[].server
+			r.Steps[i].Server = newCapacityServer(capacity.Resources{})
+		}
+	}
 	return &r, nil
 }
 

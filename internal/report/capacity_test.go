@@ -140,3 +140,16 @@ func TestCapacityServerResources(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCapacityJSONWithoutServer: a report written before steps had a
+// server block reads back with the server's figures unknown, not 0.
+func TestReadCapacityJSONWithoutServer(t *testing.T) {
+	old := `{"capacity": {"users": 4, "limited_by": "max_users"}, "steps": [{"users": 4, "pass": true, "commands_per_second": 12}]}`
+	r, err := ReadCapacityJSON(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Steps[0].Server; s.Source != "none" || !s.CPUCores.Missing() || !s.StoreBytes.Missing() || s.Cell() != "-" {
+		t.Errorf("server %+v, want unknown", s)
+	}
+}
