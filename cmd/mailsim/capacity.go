@@ -253,6 +253,10 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		return capacity.Step{}, err
 	}
 	defer tgt.close()
+	res, err := newStepResources(sr.s, tgt)
+	if err != nil {
+		return capacity.Step{}, err
+	}
 	sr.progress.Start(users)
 	sr.gatherer.Set(reg)
 	defer sr.gatherer.Set(nil)
@@ -279,8 +283,9 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		mark, opened = mon.Mark(), true
 		gate.open.Store(true)
 		if tgt.server != nil {
-			srvStart = serverCommands(tgt.server)
+			srvStart, _ = serverTotals(tgt.server)
 		}
+		res.open(ctx)
 	}
 	if sr.s.RampUp <= 0 {
 		openWindow()
@@ -300,8 +305,10 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		}
 		window = mon.Since(mark)
 		if tgt.server != nil {
-			srvCount = int64(serverCommands(tgt.server) - srvStart)
+			n, _ := serverTotals(tgt.server)
+			srvCount = int64(n - srvStart)
 		}
+		res.close()
 	}
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
@@ -325,6 +332,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		return capacity.Step{}, err
 	}
 	st := stepOf(er.rep, window, gate, time.Since(started))
+	st.Server = res.result(window.Wall.Seconds())
 	st.Metrics["server_commands_per_second"] = math.NaN()
 	if srvCount >= 0 && window.Wall > 0 {
 		st.Metrics["server_commands_per_second"] = float64(srvCount) / window.Wall.Seconds()
@@ -343,15 +351,19 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	return st, nil
 }
 
-// serverCommands is the number of commands the server answered so far.
-func serverCommands(s *metrics.Server) uint64 {
-	var n uint64
-	for _, cmds := range s.Stats() {
-		for _, c := range cmds {
-			n += c.Count
+// serverTotals returns the number of commands the server answered so far
+// and the seconds it spent on them, from reading each command to its final
+// reply, IMAP IDLE excepted (it waits for mail, it does no work).
+func serverTotals(s *metrics.Server) (commands uint64, busy float64) {
+	for proto, cmds := range s.Stats() {
+		for name, c := range cmds {
+			commands += c.Count
+			if proto != "imap" || name != "IDLE" {
+				busy += c.Sum
+			}
 		}
 	}
-	return n
+	return commands, busy
 }
 
 // stepOf reads a step's outcome from its report and harness window.

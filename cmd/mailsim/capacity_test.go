@@ -50,6 +50,7 @@ func TestCapacityFindsTheKnee(t *testing.T) {
 	if len(perUser) == 0 {
 		t.Fatalf("no passing step well below the limit: %v", steps)
 	}
+	checkEmbeddedResources(t, steps)
 	sort.Float64s(perUser)
 	rate := perUser[len(perUser)/2]
 	want := limit / rate
@@ -181,6 +182,14 @@ func TestCapacityDovecotProcessLimit(t *testing.T) {
 	steps, _ := rep["steps"].([]any)
 	for _, s := range steps {
 		st := s.(map[string]any)
+		// Dovecot's stats have no process CPU or memory: null, with why.
+		srv, _ := st["server"].(map[string]any)
+		reasons, _ := srv["reasons"].(map[string]any)
+		if srv["source"] != "exporter" || srv["cpu_cores"] != nil || srv["memory_max_bytes"] != nil ||
+			!strings.HasPrefix(fmt.Sprint(reasons["cpu_cores"]), "the exporter has no process_cpu_seconds_total or ") ||
+			!strings.Contains(fmt.Sprint(reasons["memory"]), "point target.resources.url at a node or process exporter") {
+			t.Errorf("step of %v users: server %v, want Dovecot's exporter without CPU and memory, with the reason", st["users"], srv)
+		}
 		if st["pass"] == true {
 			continue
 		}

@@ -51,11 +51,48 @@ type Step struct {
 	// QoS holds every line's value.
 	QoS []QoSValue `json:"qos"`
 	// Metrics are the step's headline figures (commands per second, p95
-	// and p99 latencies, action lateness, harness CPU, server resources),
-	// by name; NaN where unknown.
+	// and p99 latencies, action lateness, harness CPU), by name; NaN where
+	// unknown.
 	Metrics map[string]float64 `json:"-"`
+	// Server are the server's resources over the step's window.
+	Server Resources `json:"-"`
 	// WallSeconds is how long the step took.
 	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// Resources are a server's resources over a step's measured window
+// (docs/capacity.md, Server resources). NaN figures are unknown; Reasons
+// say why, by the report's field name.
+type Resources struct {
+	// Source is where they come from: "embedded" (the in-process server's
+	// own meters), "exporter" (the target's exporter, URL) or "none".
+	Source string
+	URL    string
+	// CPUCores are the CPU seconds the server used per second of the
+	// window, read from the counter CPUSeries.
+	CPUCores  float64
+	CPUSeries string
+	// MemoryMaxBytes and MemoryEndBytes are the largest and the last
+	// sample of the server's memory in the window (MemorySeries).
+	MemoryMaxBytes, MemoryEndBytes float64
+	MemorySeries                   string
+	// BusySecondsPerSecond is the embedded server's command time per
+	// second of the window: the mean number of commands in progress.
+	BusySecondsPerSecond float64
+	// StoreBytes is the mail the embedded server stores at the window's
+	// end.
+	StoreBytes float64
+	// Reasons say why a figure is unknown, by field: "cpu_cores",
+	// "memory", "busy_seconds_per_second", "store_bytes".
+	Reasons map[string]string
+}
+
+// UnknownResources returns Resources with every figure unknown, from
+// source.
+func UnknownResources(source string) Resources {
+	nan := math.NaN()
+	return Resources{Source: source, CPUCores: nan, MemoryMaxBytes: nan, MemoryEndBytes: nan,
+		BusySecondsPerSecond: nan, StoreBytes: nan, Reasons: map[string]string{}}
 }
 
 // StepFunc runs the population with users users once and reports the step
