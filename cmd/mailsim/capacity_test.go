@@ -16,7 +16,8 @@ import (
 // capacity found must be within 15% of the limit divided by the server
 // commands one user causes per second (measured on the steps well below
 // the limit), name the QoS line that broke, and never blame a saturated
-// harness.
+// harness. Its QoS lines are all measured over a step's window, so the
+// growth phase grows one live population (disjoint windows, in order).
 func TestCapacityFindsTheKnee(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -31,12 +32,25 @@ func TestCapacityFindsTheKnee(t *testing.T) {
 	rep := readReport(t, js)
 	const limit = 100.0
 	found := num(t, rep, "capacity.users")
+	if mode, _ := field(rep, "capacity.growth_mode"); mode != "live" {
+		t.Errorf("growth mode %v, want live", mode)
+	}
 	steps, _ := rep["steps"].([]any)
 	var perUser []float64
+	lastTo, live := -1.0, 0
 	for _, s := range steps {
 		st := s.(map[string]any)
 		if st["harness_saturated"] == true {
 			t.Errorf("step %v: harness saturated", st["users"])
+		}
+		if st["live"] == true {
+			live++
+			m := st["metrics"].(map[string]any)
+			from, to := m["window_from_s"].(float64), m["window_to_s"].(float64)
+			if from <= lastTo || to <= from {
+				t.Errorf("live step %v: window [%v, %v] overlaps the last one (ended %v)", st["users"], from, to, lastTo)
+			}
+			lastTo = to
 		}
 		users := st["users"].(float64)
 		cps, ok := st["metrics"].(map[string]any)["server_commands_per_second"].(float64)
@@ -49,6 +63,9 @@ func TestCapacityFindsTheKnee(t *testing.T) {
 	}
 	if len(perUser) == 0 {
 		t.Fatalf("no passing step well below the limit: %v", steps)
+	}
+	if live < 2 {
+		t.Errorf("%d live steps, want the growth phase's", live)
 	}
 	sort.Float64s(perUser)
 	rate := perUser[len(perUser)/2]
