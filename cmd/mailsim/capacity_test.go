@@ -169,14 +169,26 @@ capacity:
 
 // TestCapacityDovecotProcessLimit finds a knee from the other side: a
 // private Dovecot whose IMAP process_limit is 12 refuses the sessions past
-// it, so logins fail once the population holds more than 12 sessions.
+// it, so logins fail once the population holds more than 12 sessions. With
+// lost_messages in the QoS every step is a fresh population; without, the
+// growth phase grows one live population on the Dovecot (its earlier
+// users keep their sessions while the newcomers log in).
 func TestCapacityDovecotProcessLimit(t *testing.T) {
 	t.Parallel()
 	dovecottest.Available(t)
+	for _, tt := range []struct{ mode, scenario string }{
+		{"restart", capacityDovecot},
+		{"live", strings.Replace(capacityDovecot, `"lost_messages == 0"`, `"delivery_failure_rate < 1%"`, 1)},
+	} {
+		t.Run(tt.mode, func(t *testing.T) { testCapacityDovecot(t, tt.mode, tt.scenario) })
+	}
+}
+
+func testCapacityDovecot(t *testing.T, mode, scenario string) {
 	inst := dovecottest.StartWith(t, 40, dovecottest.Options{IMAPProcessLimit: 12})
 	dir := t.TempDir()
 	scen := filepath.Join(dir, "capacity-dovecot.yaml")
-	if err := os.WriteFile(scen, []byte(capacityDovecot), 0o644); err != nil {
+	if err := os.WriteFile(scen, []byte(scenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	target := writeDovecotTarget(t, inst)
@@ -189,6 +201,9 @@ func TestCapacityDovecotProcessLimit(t *testing.T) {
 	found := num(t, rep, "capacity.users")
 	lb, _ := field(rep, "capacity.limited_by")
 	t.Logf("found %v users, limited by %v\n%s", found, lb, res.stdout)
+	if got, _ := field(rep, "capacity.growth_mode"); got != mode {
+		t.Errorf("growth mode %v, want %s", got, mode)
+	}
 	// A PC holds one IMAP session while it idles and opens a second one
 	// for an action: between 6 and 12 PCs fit in 12 sessions.
 	if found < 6 || found > 12 {
