@@ -146,7 +146,10 @@ const (
 	PhaseDone     Phase = "done"
 )
 
-// Status is a live snapshot of a run, for progress output.
+// Status is a live snapshot of a run, for progress output. UsersStarted
+// counts the users started so far; Users is the plan's population (with
+// Options.Grow, the most the run may grow to: the users AddUsers added are
+// in UsersStarted).
 type Status struct {
 	Phase        Phase
 	Wall         time.Duration
