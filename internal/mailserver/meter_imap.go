@@ -39,7 +39,7 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newIMAPMeter(c, l.srv.rec)
+	m := newIMAPMeter(newMUTF7Guard(c), l.srv.rec)
 	m.throttle(l.srv)
 	return m, nil
 }

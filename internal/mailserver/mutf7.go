@@ -1,0 +1,837 @@
+package mailserver
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// The IMAP library decodes every mailbox argument from modified UTF-7
+// (RFC 3501 5.1.3) before the server sees the command, and answers a name
+// that does not decode with "NO [SERVERBUG] Internal server error"
+// (imapserver/conn.go in go-imap v2.0.0-beta.8). mutf7Guard sits below the
+// library, follows the client's command stream and replaces, in the
+// mailbox positions of the commands that take one, a name that is not
+// valid modified UTF-7 by invalidNameWire: valid modified UTF-7 for a name
+// holding U+0000, which no mailbox can have (validMailboxName). The session
+// answers such a name as Dovecot answers an invalid one (see
+// invalidNameError); a LIST or LSUB pattern holding it matches nothing.
+
+// invalidNameWire is what a mailbox argument that is not valid modified
+// UTF-7 becomes on its way to the library; it decodes to invalidNameMark.
+const (
+	invalidNameWire   = "&AAA-"
+	invalidNameQuoted = `"` + invalidNameWire + `"`
+	invalidNameMark   = "\x00"
+)
+
+// invalidNameError is the answer, Dovecot's, to a command naming a mailbox
+// the guard marked as not valid modified UTF-7 (or one holding U+0000,
+// which is not valid either); nil for other names.
+func invalidNameError(names ...string) error {
+	for _, n := range names {
+		if strings.Contains(n, invalidNameMark) {
+			return imapNo(imap.ResponseCodeCannot, "Mailbox name is not valid modified UTF-7")
+		}
+	}
+	return nil
+}
+
+// maxBufferedLiteral is the library's limit on a literal it buffers (any
+// but APPEND's message): a longer one is refused and its header dropped
+// (imapserver/conn.go checkBufferedLiteral).
+const maxBufferedLiteral = 4096
+
+// maxGuardToken bounds a tag or a mailbox argument the guard holds: the
+// library's own limit on a command line (maxCommandSize in
+// imapserver/conn.go). A longer mailbox argument counts as invalid.
+const maxGuardToken = 50 * 1024
+
+var mutf7Base64 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
+
+// validMUTF7 reports whether the IMAP library accepts name as a mailbox
+// argument: modified UTF-7 per RFC 3501 5.1.3 (printable US-ASCII, "&-"
+// for "&", and "&" base64 of UTF-16 "-" for anything else, with no
+// printable ASCII, no lone surrogate and no two such runs in a row), where
+// raw UTF-8 is accepted too, as the library does.
+func validMUTF7(name []byte) bool {
+	if !utf8.Valid(name) {
+		return false
+	}
+	afterRun := false // the previous item was a base64 run
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		if ch < 0x20 || ch == 0x7f {
+			return false
+		}
+		if ch != '&' {
+			afterRun = false
+			continue
+		}
+		end := bytes.IndexByte(name[i+1:], '-')
+		if end < 0 {
+			return false
+		}
+		run := name[i+1 : i+1+end]
+		i += end + 1
+		if len(run) == 0 { // "&-"
+			afterRun = false
+			continue
+		}
+		if afterRun || !validBase64Run(run) {
+			return false
+		}
+		afterRun = true
+	}
+	return true
+}
+
+// validBase64Run reports whether run (between "&" and "-") is modified
+// base64 of UTF-16 holding no printable ASCII and no lone surrogate. Like
+// the library it accepts nonzero bits after the last full byte.
+func validBase64Run(run []byte) bool {
+	if bytes.ContainsAny(run, "\r\n") { // base64 would skip them; the library refuses them
+		return false
+	}
+	var buf [3]byte
+	var odd, hi uint16
+	haveOdd := false
+	for len(run) > 0 {
+		n := min(4, len(run))
+		k, err := mutf7Base64.Decode(buf[:], run[:n])
+		if err != nil {
+			return false
+		}
+		run = run[n:]
+		for _, b := range buf[:k] {
+			if !haveOdd {
+				odd, haveOdd = uint16(b), true
+				continue
+			}
+			haveOdd = false
+			u := odd<<8 | uint16(b)
+			switch {
+			case hi != 0:
+				if u < 0xdc00 || u > 0xdfff {
+					return false
+				}
+				hi = 0
+			case utf16.IsSurrogate(rune(u)):
+				if u > 0xdbff { // a low surrogate first
+					return false
+				}
+				hi = u
+			case u >= 0x20 && u <= 0x7e:
+				return false
+			}
+		}
+	}
+	return !haveOdd && hi == 0
+}
+
+// argKind is an argument of a command whose mailbox names the guard
+// checks.
+type argKind uint8
+
+const (
+	argMailbox  argKind = iota + 1 // a mailbox name (astring)
+	argPattern                     // a LIST or LSUB pattern (list-mailbox)
+	argPatterns                    // a pattern or a parenthesized list of them (RFC 5258)
+	argSelOpts                     // LIST's optional parenthesized selection options
+	argSeqSet                      // COPY's and MOVE's sequence set
+)
+
+// mailboxArgs lists, per command, its arguments up to the last mailbox
+// name; the rest of the command is passed on as it is.
+var mailboxArgs = map[string][]argKind{
+	"SELECT": {argMailbox}, "EXAMINE": {argMailbox}, "CREATE": {argMailbox}, "DELETE": {argMailbox},
+	"SUBSCRIBE": {argMailbox}, "UNSUBSCRIBE": {argMailbox}, "STATUS": {argMailbox}, "APPEND": {argMailbox},
+	"RENAME": {argMailbox, argMailbox},
+	"COPY":   {argSeqSet, argMailbox}, "MOVE": {argSeqSet, argMailbox},
+	"UID COPY": {argSeqSet, argMailbox}, "UID MOVE": {argSeqSet, argMailbox},
+	"LSUB": {argMailbox, argPattern},
+	"LIST": {argSelOpts, argMailbox, argPatterns},
+}
+
+// guardState is where in the client's stream the guard is.
+type guardState uint8
+
+const (
+	gTag           guardState = iota // in the tag, at a command's start
+	gName                            // in the command name
+	gArgSP                           // expecting the SP before an argument
+	gArgStart                        // at an argument's first byte
+	gQuoted                          // in a quoted mailbox argument
+	gQuotedEsc                       // after its backslash
+	gAtom                            // in an atom mailbox argument
+	gSeq                             // in a sequence set
+	gLitHdr                          // in a mailbox argument's literal header
+	gLitTok                          // in a mailbox argument's literal data
+	gAfterArg                        // just after an argument
+	gRest                            // in the rest of the command: only its framing is followed
+	gRestQuoted                      // in a quoted string there
+	gRestQuotedEsc                   // after its backslash
+	gLitSkip                         // in literal data passed on as it is
+	gCont                            // in continuation lines (IDLE, AUTHENTICATE)
+	gTLS                             // after STARTTLS: encrypted bytes, passed on
+)
+
+// litHeader follows "{n}", "{n+}" (and the optional SP and CR before LF
+// the library accepts) at the end of a line.
+type litHeader struct {
+	st uint8 // 0 none, 1 after '{', 2 digits, 3 after '+', 4 after '}', 5 after SP, 6 after CR
+	n  int64
+}
+
+func (h *litHeader) feed(b byte) {
+	switch {
+	case b == '{':
+		h.st, h.n = 1, 0
+	case b >= '0' && b <= '9' && (h.st == 1 || h.st == 2):
+		if h.n > 1<<40 {
+			h.st = 0
+			return
+		}
+		h.st, h.n = 2, h.n*10+int64(b-'0')
+	case b == '+' && h.st == 2:
+		h.st = 3
+	case b == '}' && (h.st == 2 || h.st == 3):
+		h.st = 4
+	case b == ' ' && h.st == 4:
+		h.st = 5
+	case b == '\r' && (h.st == 4 || h.st == 5):
+		h.st = 6
+	default:
+		h.st = 0
+	}
+}
+
+// complete reports whether a LF now would end a literal header.
+func (h *litHeader) complete() bool { return h.st >= 4 }
+
+// replyWatch watches the server's replies for the tagged one of the
+// command the guard is in: the library has then read the command up to a
+// line end (it discards the rest of a line it cannot parse), whatever the
+// guard made of it. Guarded by mu: Idle writes from a second goroutine.
+type replyWatch struct {
+	mu        sync.Mutex
+	tag       []byte
+	starttls  bool // the command is STARTTLS
+	responded bool // its tagged reply was written
+	tlsOK     bool // and it was OK to STARTTLS
+	head      []byte
+	skip      bool // in the rest of a line whose head was checked
+}
+
+// saw scans bytes the server writes.
+func (w *replyWatch) saw(p []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	need := len(w.tag) + 5 // tag SP "BAD" SP
+	for len(p) > 0 {
+		if w.skip {
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				return
+			}
+			p, w.skip = p[i+1:], false
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		line := p
+		if i >= 0 {
+			line = p[:i+1]
+		}
+		take := min(len(line), need-len(w.head))
+		w.head = append(w.head, line[:take]...)
+		p = p[take:]
+		ended := take > 0 && w.head[len(w.head)-1] == '\n'
+		if len(w.head) < need && !ended {
+			return
+		}
+		w.check()
+		w.head, w.skip = w.head[:0], !ended
+	}
+}
+
+func (w *replyWatch) check() {
+	if len(w.tag) == 0 || !bytes.HasPrefix(w.head, w.tag) || len(w.head) < len(w.tag)+4 || w.head[len(w.tag)] != ' ' {
+		return
+	}
+	rest := w.head[len(w.tag)+1:]
+	ok := bytes.HasPrefix(rest, []byte("OK "))
+	if ok || bytes.HasPrefix(rest, []byte("NO ")) || bytes.HasPrefix(rest, []byte("BAD")) {
+		w.responded = true
+		w.tlsOK = w.tlsOK || (ok && w.starttls)
+	}
+}
+
+// mutf7Guard is the connection the IMAP library reads from: it passes the
+// client's bytes on, but replaces a mailbox argument that is not valid
+// modified UTF-7 by invalidNameWire (see the top of this file). It follows
+// the stream as the library parses it: tag, command, the arguments of the
+// commands in mailboxArgs, quoted strings, literals (passed on byte for
+// byte; only a mailbox argument's literal, at most maxBufferedLiteral
+// bytes, is held), IDLE's and AUTHENTICATE's continuation lines; it hands
+// the library at most one line per Read and, when the library has answered
+// the command, starts over at the next line, so that a command the library
+// rejected half-way cannot desynchronize the two; a command the client
+// leaves unfinished ends the connection (see fail). LOGIN, AUTHENTICATE,
+// SEARCH and message literals are never changed. After a successful
+// STARTTLS the bytes are encrypted and the guard steps aside.
+type mutf7Guard struct {
+	net.Conn
+	watch replyWatch
+
+	in     []byte // read from the connection; in[r:w] not yet processed
+	r, w   int
+	out    []byte // for the library; out[o:] not yet handed over
+	o      int
+	ready  bool // out ends a line (or holds literal data)
+	closed bool // by fail
+	err    error
+	state  guardState
+	tagLen int
+
+	name    [16]byte // upper-cased command name
+	nameLen int
+	args    []argKind
+	argi    int
+	cmd     string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE"
+	spSeen  bool   // the SP before the argument was a space (not before '(')
+	inList  bool   // in LIST's parenthesized pattern list
+	depth   int    // parentheses open in the rest of the command
+	selOpts bool   // that rest is LIST's selection options
+	lit     litHeader
+	litLeft int64
+	tok     []byte // the mailbox argument held
+	tokLong bool   // it outgrew maxGuardToken (so it is invalid)
+	val     []byte // scratch: a quoted argument unescaped
+}
+
+func newMUTF7Guard(c net.Conn) *mutf7Guard {
+	return &mutf7Guard{Conn: c, in: make([]byte, 4096)}
+}
+
+// Write implements net.Conn, watching for the tagged reply.
+func (g *mutf7Guard) Write(p []byte) (int, error) {
+	g.watch.saw(p)
+	return g.Conn.Write(p)
+}
+
+// Read implements net.Conn. It hands on whole lines (and literal data as
+// it comes): the library cannot answer a command before its line end
+// anyway, and a partial line the client never finished is dropped rather
+// than answered (the library would read it to the connection's end and
+// answer SERVERBUG).
+func (g *mutf7Guard) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if g.o < len(g.out) && (g.ready || len(g.out) >= maxGuardToken) {
+			n := copy(p, g.out[g.o:])
+			g.o += n
+			if g.o == len(g.out) {
+				g.out, g.o, g.ready = g.out[:0], 0, false
+			}
+			return n, nil
+		}
+		if g.o == len(g.out) {
+			g.sync()
+		}
+		if g.r == g.w {
+			if g.err != nil {
+				return 0, g.fail()
+			}
+			if len(g.out) == 0 && (g.state == gTLS || g.state == gLitSkip && g.litLeft > 0) {
+				// Nothing to look at: straight into p.
+				q := p
+				if g.state == gLitSkip && int64(len(q)) > g.litLeft {
+					q = q[:g.litLeft]
+				}
+				n, err := g.Conn.Read(q)
+				if g.state == gLitSkip {
+					g.litLeft -= int64(n)
+					if g.litLeft == 0 {
+						g.state = gRest
+					}
+				}
+				if g.err = err; n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			n, err := g.Conn.Read(g.in)
+			g.r, g.w, g.err = 0, n, err
+			continue
+		}
+		g.process()
+	}
+}
+
+// fail ends the guard's reading with the connection's read error. If the
+// client stopped in the middle of a command (it closed the connection, or
+// the read deadline passed), the guard closes the connection: the library,
+// finding the command cut, would answer SERVERBUG.
+func (g *mutf7Guard) fail() error {
+	mid := len(g.out) > 0 || len(g.tok) > 0 || g.state != gTag || g.tagLen > 0
+	g.out, g.o, g.tok = g.out[:0], 0, g.tok[:0]
+	if mid && g.state != gTLS && !g.closed {
+		g.closed = true
+		g.Conn.Close()
+	}
+	return g.err
+}
+
+// sync starts over at a command's start once the library answered the
+// command (and steps aside after STARTTLS).
+func (g *mutf7Guard) sync() {
+	g.watch.mu.Lock()
+	defer g.watch.mu.Unlock()
+	if g.watch.tlsOK {
+		g.state = gTLS
+		return
+	}
+	if g.watch.responded {
+		g.watch.responded = false
+		g.startCommand()
+	}
+}
+
+// startCommand resets the parse to a command's start.
+func (g *mutf7Guard) startCommand() {
+	g.state, g.tagLen, g.nameLen, g.args, g.argi, g.cmd = gTag, 0, 0, nil, 0, ""
+	g.spSeen, g.inList, g.depth, g.selOpts, g.lit, g.litLeft = false, false, 0, false, litHeader{}, 0
+	g.tok, g.tokLong = g.tok[:0], false
+}
+
+// process runs the unprocessed input through the parse, up to and
+// including the next line end outside literal data, and says when out is
+// ready to hand on.
+func (g *mutf7Guard) process() {
+	for g.r < g.w {
+		switch g.state {
+		case gTLS:
+			g.out = append(g.out, g.in[g.r:g.w]...)
+			g.r, g.ready = g.w, true
+			return
+		case gLitSkip, gLitTok:
+			n := int(min(g.litLeft, int64(g.w-g.r)))
+			if g.state == gLitSkip {
+				g.out = append(g.out, g.in[g.r:g.r+n]...)
+				g.ready = true
+			} else {
+				g.tok = append(g.tok, g.in[g.r:g.r+n]...)
+			}
+			g.r += n
+			g.litLeft -= int64(n)
+			if g.litLeft == 0 {
+				if g.state == gLitSkip {
+					g.state = gRest
+				} else {
+					g.endLiteralToken()
+				}
+			}
+			continue
+		}
+		b := g.in[g.r]
+		g.r++
+		g.step(b)
+		if b == '\n' {
+			g.ready = true
+			return
+		}
+	}
+}
+
+// step feeds one byte to the parse.
+func (g *mutf7Guard) step(b byte) {
+	switch g.state {
+	case gTag:
+		if g.tagLen < maxGuardToken && imapAtomChar(b) {
+			g.tagLen++
+			g.tok = append(g.tok, b)
+			g.out = append(g.out, b)
+			return
+		}
+		if b != ' ' || g.tagLen == 0 {
+			g.tok = g.tok[:0]
+			g.rest(b)
+			return
+		}
+		g.watch.mu.Lock()
+		g.watch.tag = append(g.watch.tag[:0], g.tok...)
+		g.watch.starttls = false
+		g.watch.mu.Unlock()
+		g.tok = g.tok[:0]
+		g.out = append(g.out, b)
+		g.state = gName
+	case gName:
+		if imapAtomChar(b) {
+			if g.nameLen < len(g.name) {
+				g.name[g.nameLen] = upperASCII(b)
+			}
+			g.nameLen++
+			g.out = append(g.out, b)
+			return
+		}
+		name := g.name[:min(g.nameLen, len(g.name))]
+		if g.nameLen > len(g.name) {
+			name = nil
+		}
+		if b == ' ' && string(name) == "UID" {
+			g.name[g.nameLen] = ' '
+			g.nameLen++
+			g.out = append(g.out, b)
+			return
+		}
+		g.args = mailboxArgs[string(name)]
+		switch string(name) {
+		case "APPEND", "IDLE", "AUTHENTICATE":
+			g.cmd = string(name)
+		case "STARTTLS":
+			g.watch.mu.Lock()
+			g.watch.starttls = true
+			g.watch.mu.Unlock()
+		}
+		if g.args == nil {
+			g.rest(b)
+			return
+		}
+		g.state = gArgSP
+		g.step(b)
+	case gArgSP:
+		switch b {
+		case ' ':
+			g.out = append(g.out, b)
+			g.state, g.spSeen = gArgStart, true
+		case '(':
+			g.state, g.spSeen = gArgStart, false
+			g.step(b)
+		default:
+			g.rest(b)
+		}
+	case gArgStart:
+		g.argStart(b)
+	case gQuoted:
+		switch b {
+		case '"':
+			g.tok = append(g.tok, b)
+			g.endToken(true)
+		case '\n': // invalid in a name; the library would read on, the guard ends the line
+			g.tok, g.tokLong = g.tok[:0], false
+			g.out = append(g.out, invalidNameQuoted+"\r\n"...)
+			g.endLine()
+		case '\\':
+			g.holdByte(b)
+			g.state = gQuotedEsc
+		default:
+			g.holdByte(b)
+		}
+	case gQuotedEsc:
+		if b == '\n' {
+			g.state = gQuoted
+			g.step(b)
+			return
+		}
+		g.holdByte(b)
+		g.state = gQuoted
+	case gAtom:
+		if g.tokChar(b) {
+			g.holdByte(b)
+			return
+		}
+		g.endToken(false)
+		g.step(b)
+	case gSeq:
+		if b != ' ' && b != '\r' && b != '\n' && b != '(' && b != ')' {
+			g.out = append(g.out, b)
+			return
+		}
+		g.afterArg(b)
+	case gLitHdr:
+		g.tok = append(g.tok, b)
+		if b == '\n' {
+			if g.lit.complete() {
+				g.endLiteralHeader()
+				return
+			}
+			g.badLiteralHeader()
+			g.out = append(g.out, '\n')
+			g.endLine()
+			return
+		}
+		if g.lit.feed(b); g.lit.st != 0 {
+			return
+		}
+		g.badLiteralHeader()
+		g.rest(b)
+	case gAfterArg:
+		g.afterArg(b)
+	case gRest:
+		g.out = append(g.out, b)
+		switch b {
+		case '\n':
+			if g.lit.complete() && (g.lit.n <= maxBufferedLiteral || g.cmd == "APPEND") {
+				g.state, g.litLeft, g.lit = gLitSkip, g.lit.n, litHeader{}
+				return
+			}
+			if g.lit.complete() { // the library drops the header and reads on
+				g.lit = litHeader{}
+				return
+			}
+			g.endLine()
+			return
+		case '"':
+			g.state = gRestQuoted
+		case '(':
+			g.depth++
+		case ')':
+			if g.depth > 0 {
+				g.depth--
+			}
+			if g.selOpts && g.depth == 0 {
+				g.selOpts = false
+				g.argi++
+				g.state = gArgSP
+			}
+		}
+		g.lit.feed(b)
+	case gRestQuoted, gRestQuotedEsc:
+		g.out = append(g.out, b)
+		switch {
+		case b == '\n':
+			g.endLine()
+		case g.state == gRestQuotedEsc:
+			g.state = gRestQuoted
+		case b == '\\':
+			g.state = gRestQuotedEsc
+		case b == '"':
+			g.state = gRest
+		}
+	case gCont:
+		g.out = append(g.out, b)
+	}
+}
+
+// rest passes b and what follows to the line's end on, following only
+// quoted strings and literals.
+func (g *mutf7Guard) rest(b byte) {
+	g.state, g.lit = gRest, litHeader{}
+	g.step(b)
+}
+
+// endLine ends a command at a line end.
+func (g *mutf7Guard) endLine() {
+	cont := g.cmd == "IDLE" || g.cmd == "AUTHENTICATE"
+	g.startCommand()
+	if cont {
+		g.state = gCont
+	}
+}
+
+// argStart begins the argument the command's grammar expects at b.
+func (g *mutf7Guard) argStart(b byte) {
+	if g.spSeen && (b == '\r' || b == '\n') {
+		g.rest(b)
+		return
+	}
+	kind := g.args[g.argi]
+	switch {
+	case kind == argSelOpts:
+		if b == '(' {
+			g.selOpts = true
+			g.rest(b)
+			return
+		}
+		g.argi++
+		g.argStart(b)
+		return
+	case kind == argSeqSet:
+		g.state = gSeq
+		g.step(b)
+		return
+	case kind == argPatterns && !g.inList && b == '(':
+		g.inList = true
+		g.out = append(g.out, b)
+		g.spSeen = false
+		return
+	}
+	g.tok, g.tokLong = g.tok[:0], false
+	switch {
+	case b == '"':
+		g.tok = append(g.tok, b)
+		g.state = gQuoted
+	case b == '{':
+		g.lit = litHeader{}
+		g.lit.feed(b)
+		g.tok = append(g.tok, b)
+		g.state = gLitHdr
+	case g.tokChar(b):
+		g.tok = append(g.tok, b)
+		g.state = gAtom
+	default:
+		g.rest(b)
+	}
+}
+
+// afterArg continues after an argument with b.
+func (g *mutf7Guard) afterArg(b byte) {
+	if g.inList {
+		switch b {
+		case ' ':
+			g.out = append(g.out, b)
+			g.state, g.spSeen = gArgStart, true
+			return
+		case ')':
+			g.inList = false
+			g.out = append(g.out, b)
+			g.argi++
+			g.state = gRest
+			if g.argi < len(g.args) {
+				g.state = gArgSP
+			}
+			return
+		}
+		g.rest(b)
+		return
+	}
+	g.argi++
+	if g.argi < len(g.args) {
+		g.state = gArgSP
+		g.step(b)
+		return
+	}
+	g.rest(b)
+}
+
+// tokChar reports whether b continues an atom argument: astring-char for
+// a mailbox, list-char for a pattern (imapwire's isAStringChar and
+// imapserver's isListChar).
+func (g *mutf7Guard) tokChar(b byte) bool {
+	if imapAtomChar(b) || b == ']' {
+		return true
+	}
+	k := g.args[g.argi]
+	return (k == argPattern || k == argPatterns) && (b == '%' || b == '*')
+}
+
+// holdByte adds b to the held argument, up to maxGuardToken bytes.
+func (g *mutf7Guard) holdByte(b byte) {
+	if len(g.tok) >= maxGuardToken {
+		g.tokLong = true
+		return
+	}
+	g.tok = append(g.tok, b)
+}
+
+// endToken hands on the held quoted or atom argument, or invalidNameWire
+// in its place.
+func (g *mutf7Guard) endToken(quoted bool) {
+	value := g.tok
+	if quoted {
+		value = unquoteIMAP(g.tok[1:len(g.tok)-1], &g.val)
+	}
+	if !g.tokLong && validMUTF7(value) {
+		g.out = append(g.out, g.tok...)
+	} else {
+		g.out = append(g.out, invalidNameQuoted...)
+	}
+	g.tok, g.tokLong = g.tok[:0], false
+	g.state = gAfterArg
+}
+
+// endLiteralHeader hands on a mailbox argument's literal header; the
+// literal's data is held. A literal the library would refuse becomes
+// invalidNameWire (the library would read its data as the argument).
+func (g *mutf7Guard) endLiteralHeader() {
+	if g.lit.n > maxBufferedLiteral {
+		end := bytes.IndexByte(g.tok, '}')
+		g.out = append(g.out, invalidNameQuoted...)
+		g.out = append(g.out, g.tok[end+1:]...)
+		g.tok = g.tok[:0]
+		g.endLine()
+		return
+	}
+	g.out = append(g.out, g.tok...)
+	g.tok = g.tok[:0]
+	g.litLeft = g.lit.n
+	g.lit = litHeader{}
+	g.state = gLitTok
+	if g.litLeft == 0 {
+		g.endLiteralToken()
+	}
+}
+
+// badLiteralHeader replaces a mailbox argument's malformed literal header
+// by invalidNameWire: the library, having failed to read the header,
+// would take the bytes after it for the name and, in a LIST pattern, answer
+// SERVERBUG if they are not valid modified UTF-7.
+func (g *mutf7Guard) badLiteralHeader() {
+	g.out = append(g.out, invalidNameQuoted...)
+	g.tok = g.tok[:0]
+}
+
+// endLiteralToken hands on a mailbox argument's literal data, or as many
+// bytes in its place (the library has the length already): invalidNameWire
+// padded with "x", or, for fewer than len(invalidNameWire) bytes, "x"s
+// followed by a NUL that makes the library answer BAD.
+func (g *mutf7Guard) endLiteralToken() {
+	n := len(g.tok)
+	switch {
+	case validMUTF7(g.tok):
+		g.out = append(g.out, g.tok...)
+		g.state = gAfterArg
+	case n >= len(invalidNameWire):
+		g.out = append(g.out, invalidNameWire...)
+		g.out = append(g.out, bytes.Repeat([]byte("x"), n-len(invalidNameWire))...)
+		g.state = gAfterArg
+	default:
+		g.out = append(g.out, "xxxx"[:n]...)
+		g.out = append(g.out, 0)
+		g.state, g.lit = gRest, litHeader{}
+	}
+	g.tok = g.tok[:0]
+}
+
+// unquoteIMAP returns the value of a quoted string's inside: q itself if
+// it has no backslash, else q unescaped into *scratch.
+func unquoteIMAP(q []byte, scratch *[]byte) []byte {
+	if bytes.IndexByte(q, '\\') < 0 {
+		return q
+	}
+	v := (*scratch)[:0]
+	for i := 0; i < len(q); i++ {
+		if q[i] == '\\' && i+1 < len(q) {
+			i++
+		}
+		v = append(v, q[i])
+	}
+	*scratch = v
+	return v
+}
+
+// imapAtomChar is imapwire.IsAtomChar: not a control and not one of
+// the atom-specials.
+func imapAtomChar(b byte) bool {
+	switch b {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return !unicode.IsControl(rune(b))
+}
+
+func upperASCII(b byte) byte {
+	if b >= 'a' && b <= 'z' {
+		return b - 'a' + 'A'
+	}
+	return b
+}

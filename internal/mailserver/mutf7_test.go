@@ -1,0 +1,465 @@
+package mailserver
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsim/mailsim/internal/dovecottest"
+)
+
+func TestValidMUTF7(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"", true},
+		{"INBOX", true},
+		{"Archive/2024", true},
+		{"&-", true},
+		{"a&-b", true},
+		{"&Jjo-", true},       // U+263A
+		{"&Jjo-x&Jjo-", true}, // two runs apart
+		{"&2D3eAA-", true},    // U+1F600 as a surrogate pair
+		{"&AAA-", true},       // U+0000: valid encoding (the server refuses the name)
+		{"&,,8-", true},       // U+FFFF
+		{"\u263a", true},      // raw UTF-8, as the library accepts
+		{"!#$'+,-.:;<=>?@^_`|[}", true},
+		{"&", false},          // unterminated
+		{"&Jjo", false},       // unterminated run
+		{"&Jjo-&Jjo-", false}, // two runs in a row
+		{"&AGE-", false},      // "a" encoded
+		{"&AC0-", false},      // "-" encoded (printable ASCII)
+		{"&2D0-", false},      // lone high surrogate
+		{"&3gA-", false},      // lone low surrogate
+		{"&2D3YPQ-", false},   // high surrogate followed by another high one
+		{"&J-", false},        // one base64 character
+		{"&Jj-", false},       // one byte
+		{"&Jjo=-", false},     // padding
+		{"&Jj\no-", false},    // line break in a run
+		{"&Jj o-", false},     // not base64
+		{"!#$&'+,-.0123456789:;<=>?@^_`|[}%*", false}, // imaptest's atoms
+		{"a\x7f", false},
+		{"a\x01", false},
+		{"\xff", false}, // not UTF-8
+		{"\xc3", false}, // truncated UTF-8
+		{"a\r\nb", false},
+	} {
+		if got := validMUTF7([]byte(tc.name)); got != tc.ok {
+			t.Errorf("validMUTF7(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+// commandWithLiterals sends one command (CRLF added; literals sent after their
+// continuation, non-synchronizing ones at once) and returns the untagged
+// lines and the tagged status line.
+func (r *rawSession) commandWithLiterals(tag, cmd string) (untagged []string, status string) {
+	r.t.Helper()
+	if !strings.Contains(cmd, "}\r\n") {
+		return r.command(tag, cmd)
+	}
+	parts := strings.SplitAfter(cmd, "}\r\n")
+	for i, part := range parts {
+		if i == len(parts)-1 {
+			r.send(part + "\r\n")
+			break
+		}
+		if i == 0 {
+			part = tag + " " + part
+		}
+		r.send(part)
+		if strings.HasSuffix(part, "+}\r\n") {
+			continue
+		}
+		l, ok := r.line()
+		if !ok {
+			r.t.Fatalf("%q: connection closed", cmd)
+		}
+		if !strings.HasPrefix(l, "+") {
+			return nil, l
+		}
+	}
+	return r.reply(tag, cmd)
+}
+
+// invalidNameCases are mailbox arguments that are not valid modified
+// UTF-7 (imaptest's atoms group among them) and the answer each gets from
+// Dovecot and from the embedded server: the status word and the names
+// LIST or LSUB returns. embedded is set where the answers differ (docs/compliance.md).
+var invalidNameCases = []struct {
+	cmd      string
+	status   string
+	untagged []string
+	embedded string
+}{
+	{cmd: `LIST "" !#$&'+,-.0123456789:;<=>?@^_` + "`" + `|[}%*`, status: "OK"},
+	{cmd: `SELECT !#$&'+,-.0123456789:;<=>?@^_` + "`" + `|[}`, status: "NO"},
+	{cmd: `SELECT "&Jjo"`, status: "NO"},
+	{cmd: `EXAMINE "a&b"`, status: "NO"},
+	{cmd: `CREATE "&Jjo"`, status: "NO"},
+	{cmd: `CREATE "&AGE-"`, status: "NO"},
+	{cmd: `CREATE "&AAA-"`, status: "NO"},
+	{cmd: `CREATE "x/&Jjo-&Jjo-"`, status: "NO"},
+	{cmd: `DELETE "&Jjo"`, status: "NO"},
+	{cmd: `RENAME "&Jjo" "x"`, status: "NO"},
+	{cmd: `RENAME INBOX "&Jjo"`, status: "NO"},
+	{cmd: `SUBSCRIBE "&Jjo"`, status: "NO"},
+	{cmd: `UNSUBSCRIBE "&Jjo"`, status: "NO"},
+	{cmd: `STATUS "&Jjo" (MESSAGES)`, status: "NO"},
+	{cmd: "SELECT \"\xff\"", status: "NO"},
+	{cmd: "SELECT \"a\x7f\"", status: "NO"},
+	{cmd: "SELECT {6}\r\nCaf\xe9s!", status: "NO"},
+	{cmd: "SELECT {6+}\r\nCaf\xe9s!", status: "NO"},
+	{cmd: "SELECT {1}\r\n&", status: "NO", embedded: "BAD"},
+	{cmd: `LIST "&Jjo" "*"`, status: "OK"},
+	{cmd: `LIST "" "&Jjo"`, status: "OK"},
+	{cmd: `LIST "" &Jjo*`, status: "OK"},
+	{cmd: "LIST \"\" {5}\r\n&Jjo*", status: "OK"},
+	{cmd: `LIST "" ("&Jjo" "INBOX")`, status: "OK", untagged: []string{"INBOX"}},
+	{cmd: `LIST (SUBSCRIBED) "" "&Jjo"`, status: "OK"},
+	{cmd: `LSUB "" "&Jjo"`, status: "OK"},
+	{cmd: `LSUB "&" "*"`, status: "OK"},
+	{cmd: "APPEND \"&Jjo\" {3}\r\nabc", status: "NO"},
+	{cmd: "APPEND INBOX {3}\r\nabc", status: "OK"},
+	{cmd: `SELECT INBOX`, status: "OK"},
+	{cmd: `COPY 1 "&Jjo"`, status: "NO"},
+	{cmd: `MOVE 1 &Jjo`, status: "NO"},
+	{cmd: `UID COPY 1:* "&Jjo"`, status: "NO"},
+	{cmd: `UID MOVE 1:* "&Jjo"`, status: "NO"},
+	// Valid names, 8-bit ones too, still work.
+	{cmd: `CREATE "&Jjo-"`, status: "OK"},
+	{cmd: `LIST "" "&Jjo-"`, status: "OK", untagged: []string{"&Jjo-"}},
+	{cmd: `DELETE "&Jjo-"`, status: "OK"},
+}
+
+// TestIMAPInvalidMailboxNames sends mailbox names that are not valid
+// modified UTF-7 to the embedded server and to Dovecot: no reply is
+// SERVERBUG, LIST and LSUB patterns match nothing, other commands get NO,
+// as from Dovecot.
+func TestIMAPInvalidMailboxNames(t *testing.T) {
+	run := func(t *testing.T, r *rawSession, embedded bool) {
+		for i, tc := range invalidNameCases {
+			tag := "m" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			untagged, status := r.commandWithLiterals(tag, tc.cmd)
+			if strings.Contains(status, "SERVERBUG") {
+				t.Errorf("%q: %s", tc.cmd, status)
+			}
+			want := tc.status
+			if embedded && tc.embedded != "" {
+				want = tc.embedded
+			}
+			if !strings.HasPrefix(status, tag+" "+want+" ") {
+				t.Errorf("%q: got %q, want %s", tc.cmd, status, want)
+			}
+			var lists []string
+			for _, l := range untagged {
+				if strings.HasPrefix(l, "* LIST ") || strings.HasPrefix(l, "* LSUB ") {
+					lists = append(lists, strings.Trim(l[strings.LastIndexByte(l, ' ')+1:], `"`))
+				}
+			}
+			if strings.HasPrefix(tc.cmd, "LIST") || strings.HasPrefix(tc.cmd, "LSUB") {
+				if strings.Join(lists, "\n") != strings.Join(tc.untagged, "\n") {
+					t.Errorf("%q: untagged %q, want %q", tc.cmd, lists, tc.untagged)
+				}
+			}
+		}
+	}
+	t.Run("embedded", func(t *testing.T) {
+		_, addrs := testServer(t, Options{})
+		run(t, rawIMAPLogin(t, addrs.IMAP), true)
+	})
+	t.Run("dovecot", func(t *testing.T) {
+		inst := dovecottest.Start(t, 1)
+		r := newRaw(t, inst.IMAP)
+		r.until("* OK")
+		if _, st := r.command("l", "LOGIN "+inst.Username(1)+" "+inst.Password); !strings.HasPrefix(st, "l OK") {
+			t.Fatalf("login: %s", st)
+		}
+		run(t, r, false)
+	})
+}
+
+// recordConn is chunkConn (ratelimit_test.go) that records what is
+// written to it.
+type recordConn struct {
+	chunkConn
+	wrote bytes.Buffer
+}
+
+func (c *recordConn) Write(p []byte) (int, error) { return c.wrote.Write(p) }
+
+// split cuts s into pieces of n bytes (all of it for n <= 0).
+func split(s []byte, n int) []string {
+	if n <= 0 || n > len(s) {
+		n = len(s)
+	}
+	var out []string
+	for len(s) > 0 {
+		k := min(n, len(s))
+		out = append(out, string(s[:k]))
+		s = s[k:]
+	}
+	return out
+}
+
+// readGuard returns everything the library would read from a guard over
+// input cut into pieces of n bytes, with Read sizes of 4096 as the
+// library's reader uses.
+func readGuard(t testing.TB, input []byte, n int) []byte {
+	g := newMUTF7Guard(&recordConn{chunkConn: chunkConn{chunks: split(input, n)}})
+	var out []byte
+	buf := make([]byte, 4096)
+	for i := 0; ; i++ {
+		if i > 4*len(input)+10 {
+			t.Fatalf("guard still reading after %d calls", i)
+		}
+		k, err := g.Read(buf)
+		out = append(out, buf[:k]...)
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("read: %v", err)
+			}
+			return out
+		}
+	}
+}
+
+func TestMUTF7GuardRewrites(t *testing.T) {
+	long := strings.Repeat("a", maxGuardToken+10)
+	for _, tc := range []struct{ name, in, want string }{
+		{"quoted", "a SELECT \"&Jjo\"\r\n", "a SELECT \"&AAA-\"\r\n"},
+		{"valid kept", "a SELECT \"&Jjo-\"\r\nb select inbox\r\n", "a SELECT \"&Jjo-\"\r\nb select inbox\r\n"},
+		{"atom", "a examine &Jjo\r\n", "a examine \"&AAA-\"\r\n"},
+		{"escaped", "a SELECT \"\\&Jjo\" x\r\na DELETE \"a\\\\b\"\r\n", "a SELECT \"&AAA-\" x\r\na DELETE \"a\\\\b\"\r\n"},
+		{"8-bit atom", "a CREATE \xff\r\n", "a CREATE \"&AAA-\"\r\n"},
+		{"rename both", "a RENAME &Jjo \"&\"\r\n", "a RENAME \"&AAA-\" \"&AAA-\"\r\n"},
+		{"status", "a STATUS &Jjo (MESSAGES)\r\n", "a STATUS \"&AAA-\" (MESSAGES)\r\n"},
+		{"uid move", "a uid move 1:* &Jjo\r\n", "a uid move 1:* \"&AAA-\"\r\n"},
+		{"copy", "a COPY 1,3 \"&\"\r\n", "a COPY 1,3 \"&AAA-\"\r\n"},
+		{"list", "a LIST \"&\" &Jjo*\r\n", "a LIST \"&AAA-\" \"&AAA-\"\r\n"},
+		{"list wildcards kept", "a LIST \"\" %/*\r\n", "a LIST \"\" %/*\r\n"},
+		{"list extended", "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"&Jjo\" % &) RETURN (CHILDREN)\r\n",
+			"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"&AAA-\" % \"&AAA-\") RETURN (CHILDREN)\r\n"},
+		{"lsub", "a LSUB & &Jjo%\r\n", "a LSUB \"&AAA-\" \"&AAA-\"\r\n"},
+		{"literal", "a SELECT {6}\r\nCaf\xe9s!\r\n", "a SELECT {6}\r\n&AAA-x\r\n"},
+		{"literal kept", "a SELECT {5+}\r\n&Jjo-\r\n", "a SELECT {5+}\r\n&Jjo-\r\n"},
+		{"short literal", "a SELECT {2}\r\n&a\r\n", "a SELECT {2}\r\nxx\x00\r\n"},
+		{"empty literal", "a SELECT {0}\r\n\r\n", "a SELECT {0}\r\n\r\n"},
+		{"literal too big", "a SELECT {5000+}\r\nb NOOP\r\n", "a SELECT \"&AAA-\"\r\nb NOOP\r\n"},
+		{"malformed literal", "a LIST \"\" {&\r\nb LIST \"\" {1\r\n", "a LIST \"\" \"&AAA-\"&\r\nb LIST \"\" \"&AAA-\"\r\n"},
+		{"literal then name", "a RENAME {4}\r\n&Jjo &\r\n", "a RENAME {4}\r\nxxxx\x00 &\r\n"},
+		{"quoted line break", "a SELECT \"a\r\nb SELECT &Jjo\r\n", "a SELECT \"&AAA-\"\r\nb SELECT \"&AAA-\"\r\n"},
+		{"long name", "a SELECT " + long + "\r\n", "a SELECT \"&AAA-\"\r\n"},
+		{"append message untouched", "a APPEND &Jjo (\\Seen) {19}\r\nb SELECT \"&Jjo\"\r\n\r\n",
+			"a APPEND \"&AAA-\" (\\Seen) {19}\r\nb SELECT \"&Jjo\"\r\n\r\n"},
+		{"big append message untouched", "a APPEND INBOX ~{6000+}\r\n" + strings.Repeat("x SELECT &\r\n", 500) + "\r\n",
+			"a APPEND INBOX ~{6000+}\r\n" + strings.Repeat("x SELECT &\r\n", 500) + "\r\n"},
+		{"login untouched", "a LOGIN &Jjo \"&\"\r\n", "a LOGIN &Jjo \"&\"\r\n"},
+		{"login literal untouched", "a LOGIN {16}\r\nb SELECT &Jjo\r\n x\r\n", "a LOGIN {16}\r\nb SELECT &Jjo\r\n x\r\n"},
+		{"search untouched", "a SEARCH SUBJECT \"&Jjo\" FROM {4}\r\n&Jjo\r\n", "a SEARCH SUBJECT \"&Jjo\" FROM {4}\r\n&Jjo\r\n"},
+		{"idle continuation untouched", "a IDLE\r\nb SELECT &Jjo\r\n", "a IDLE\r\nb SELECT &Jjo\r\n"},
+		{"authenticate continuation untouched", "a AUTHENTICATE PLAIN\r\nb DELETE &\r\n", "a AUTHENTICATE PLAIN\r\nb DELETE &\r\n"},
+		{"syntax error", "a SELECT\r\nb SELECT &\r\n", "a SELECT\r\nb SELECT \"&AAA-\"\r\n"},
+		{"bare LF", "a SELECT &\nb SELECT &\n", "a SELECT \"&AAA-\"\nb SELECT \"&AAA-\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{0, 1, 2, 7} {
+				if got := readGuard(t, []byte(tc.in), n); string(got) != tc.want {
+					i := 0
+					for i < len(got) && i < len(tc.want) && got[i] == tc.want[i] {
+						i++
+					}
+					t.Errorf("pieces of %d: differ at %d:\ngot  %q\nwant %q", n, i, truncate(string(got[i:])), truncate(tc.want[i:]))
+				}
+			}
+		})
+	}
+}
+
+// TestMUTF7GuardFollowsReplies checks that the guard starts over where the
+// library does: after a tagged reply to a command it rejected half-way
+// (the library discards the rest of the line, and a literal announced
+// there is then read as commands), and that it steps aside after a
+// successful STARTTLS only.
+func TestMUTF7GuardFollowsReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name, first, reply, rest, want string
+	}{
+		{"literal read", "a NOOP x {17+}\r\n", "", "b SELECT \"&Jjo\"\r\n", "b SELECT \"&Jjo\"\r\n"},
+		{"literal refused", "a NOOP x {17+}\r\n", "a BAD [CLIENTBUG] Syntax error\r\n", "b SELECT \"&Jjo\"\r\n", "b SELECT \"&AAA-\"\r\n"},
+		{"untagged is not the reply", "a NOOP x {17+}\r\n", "* 3 EXISTS\r\n+ Ready\r\n", "b SELECT \"&Jjo\"\r\n", "b SELECT \"&Jjo\"\r\n"},
+		{"idle done", "a IDLE\r\n", "+ idling\r\n", "DONE\r\n", "DONE\r\n"},
+		{"after idle", "a IDLE\r\nDONE\r\n", "+ idling\r\na OK IDLE completed\r\n", "b SELECT &\r\n", "b SELECT \"&AAA-\"\r\n"},
+		{"starttls", "a STARTTLS\r\n", "a OK Begin TLS negotiation now\r\n", "b SELECT &\r\n", "b SELECT &\r\n"},
+		{"starttls refused", "a STARTTLS\r\n", "a NO STARTTLS not supported\r\n", "b SELECT &\r\n", "b SELECT \"&AAA-\"\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &recordConn{chunkConn: chunkConn{chunks: []string{tc.first + tc.rest}}}
+			g := newMUTF7Guard(c)
+			buf := make([]byte, 4096)
+			var got []byte
+			for len(got) < len(tc.first) {
+				n, err := g.Read(buf)
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				got = append(got, buf[:n]...)
+			}
+			if string(got) != tc.first {
+				t.Fatalf("first part: got %q, want %q", got, tc.first)
+			}
+			if _, err := g.Write([]byte(tc.reply)); err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for {
+				n, err := g.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			if string(got) != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if c.wrote.String() != tc.reply {
+				t.Errorf("wrote %q, want %q", c.wrote.String(), tc.reply)
+			}
+		})
+	}
+}
+
+// FuzzValidMUTF7 checks the validator against the IMAP library itself: a
+// server built on it without the guard answers DELETE of a name SERVERBUG
+// exactly when validMUTF7 says the name is not valid.
+func FuzzValidMUTF7(f *testing.F) {
+	for _, s := range []string{"INBOX", "&Jjo-", "&Jjo", "&AGE-", "&2D3eAA-", "&2D0-", "a&-b", "\xff", "&Jjo=-", "&AAA-", "&Jj\ro-", "\u263a&-"} {
+		f.Add([]byte(s))
+	}
+	s := fuzzServer(f)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv := imapserver.New(s.imapOptions())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	f.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+	var r *rawSession
+	f.Cleanup(func() {
+		if r != nil {
+			r.c.Close()
+		}
+	})
+	f.Fuzz(func(t *testing.T, name []byte) {
+		if len(name) > maxBufferedLiteral {
+			return
+		}
+		// After SERVERBUG for a literal the library ends the connection
+		// at the next command: then a new one.
+		if r == nil {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), testDeadline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = &rawSession{t: t, c: c, br: bufio.NewReader(c)}
+			r.until("* OK")
+			if _, st := r.command("l", "LOGIN alice secret"); !strings.HasPrefix(st, "l OK") {
+				t.Fatalf("login: %s", st)
+			}
+		}
+		r.t = t
+		r.c.SetDeadline(time.Now().Add(fuzzBound))
+		r.send(fmt.Sprintf("d DELETE {%d+}\r\n%s\r\n", len(name), name))
+		st := r.until("d ")
+		serverBug := strings.Contains(st, "SERVERBUG")
+		if serverBug {
+			r.c.Close()
+			r = nil
+		}
+		if serverBug == validMUTF7(name) {
+			t.Fatalf("%q: validMUTF7 %v, library: %s", name, validMUTF7(name), st)
+		}
+	})
+}
+
+// FuzzMUTF7Guard feeds arbitrary bytes through the guard, whole and in
+// pieces: the library reads the same either way, and where the input has
+// nothing the guard replaces (no '&', no 8-bit byte, no control but CR LF,
+// no quoted string or literal) it reads the input itself, up to its last
+// line end (an unfinished line is dropped).
+func FuzzMUTF7Guard(f *testing.F) {
+	f.Add([]byte("a SELECT \"&Jjo\"\r\nb LIST (SUBSCRIBED) \"\" (% &)\r\n"), 3)
+	f.Add([]byte("a APPEND &Jjo {5}\r\n&\r\n\r\n\r\nb RENAME {3}\r\n&&& {9+}\r\n&AAA-xxxx\r\n"), 1)
+	f.Add([]byte("a IDLE\r\nDONE\r\nb uid COPY 1:* &\r\n"), 5)
+	f.Fuzz(func(t *testing.T, input []byte, n int) {
+		if len(input) > 1<<16 {
+			return
+		}
+		whole := readGuard(t, input, 0)
+		if pieces := readGuard(t, input, n%17); !bytes.Equal(whole, pieces) {
+			t.Fatalf("pieces of %d:\n%q\nwhole:\n%q", n%17, pieces, whole)
+		}
+		plain := !bytes.ContainsAny(input, "&\"{")
+		for _, b := range input {
+			plain = plain && (b >= 0x20 && b < 0x7f || b == '\r' || b == '\n')
+		}
+		if plain && !bytes.Equal(whole, input[:bytes.LastIndexByte(input, '\n')+1]) {
+			t.Fatalf("changed plain input:\n%q\nto\n%q", input, whole)
+		}
+	})
+}
+
+// FuzzIMAPNoServerBug feeds arbitrary commands, after a login, to the
+// embedded server (the guard included) over loopback TCP, then half-closes:
+// no reply may be SERVERBUG.
+func FuzzIMAPNoServerBug(f *testing.F) {
+	for _, c := range invalidNameCases {
+		f.Add([]byte("a " + c.cmd + "\r\n"))
+	}
+	f.Add([]byte("a NOOP x {17+}\r\nb SELECT \"&Jjo\"\r\nc IDLE\r\nDONE\r\nd CREATE &Jjo\r\n"))
+	f.Add([]byte("a APPEND INBOX {3+}\r\nabc junk \"\r\nb SELECT &\r\n"))
+	_, addrs := testServer(f, Options{MaxMessageSize: 4096})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		if len(input) > 1<<14 {
+			return
+		}
+		c := dial(t, addrs.IMAP)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(fuzzBound))
+		var out bytes.Buffer
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(&out, io.LimitReader(c, 1<<20))
+			done <- err
+		}()
+		c.Write([]byte("l LOGIN alice secret\r\n"))
+		c.Write(input)
+		c.(*net.TCPConn).CloseWrite()
+		if err := <-done; err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("input %q: reading the replies: %v", input, err)
+		}
+		if i := bytes.Index(out.Bytes(), []byte("SERVERBUG")); i >= 0 {
+			t.Fatalf("input %q got %q", input, out.Bytes()[max(0, i-200):i+40])
+		}
+		if !bytes.Contains(out.Bytes(), []byte("l OK")) {
+			t.Fatalf("input %q: no login in %q", input, out.Bytes())
+		}
+	})
+}
