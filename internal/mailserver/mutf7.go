@@ -290,11 +290,12 @@ type mutf7Guard struct {
 	net.Conn
 	watch replyWatch
 
+	bufs   *guardBufs
 	in     []byte // read from the connection; in[r:w] not yet processed
 	r, w   int
 	out    []byte // for the library; out[o:] not yet handed over
 	o      int
-	ready  bool // out ends a line (or holds literal data)
+	avail  int  // out[:avail] may be handed on: up to a line end or literal data
 	closed bool // by fail
 	err    error
 	state  guardState
@@ -316,8 +317,35 @@ type mutf7Guard struct {
 	val     []byte // scratch: a quoted argument unescaped
 }
 
-func newMUTF7Guard(c net.Conn) *mutf7Guard {
-	return &mutf7Guard{Conn: c, in: make([]byte, 4096)}
+// newMUTF7Guard guards c; bufs lends it its buffers while bytes are on
+// their way, so that an idle connection holds none.
+func newMUTF7Guard(c net.Conn, bufs *guardBufs) *mutf7Guard {
+	return &mutf7Guard{Conn: c, bufs: bufs}
+}
+
+// guardBufs lends the guards of a listener their input and output
+// buffers.
+type guardBufs struct{ pool sync.Pool }
+
+// guardBufSize is the size of a lent buffer; a longer output line grows
+// its buffer, which goes back to the pool up to maxGuardBuf.
+const (
+	guardBufSize = 4096
+	maxGuardBuf  = 64 << 10
+)
+
+func (b *guardBufs) get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, guardBufSize)
+}
+
+func (b *guardBufs) put(buf []byte) {
+	if cap(buf) >= guardBufSize && cap(buf) <= maxGuardBuf {
+		buf = buf[:0]
+		b.pool.Put(&buf)
+	}
 }
 
 // Write implements net.Conn, watching for the tagged reply.
@@ -336,11 +364,14 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		if g.o < len(g.out) && (g.ready || len(g.out) >= maxGuardToken) {
-			n := copy(p, g.out[g.o:])
+		if len(g.out) >= maxGuardToken {
+			g.avail = len(g.out) // a line too long for the library: it fails anyway
+		}
+		if g.o < g.avail {
+			n := copy(p, g.out[g.o:g.avail])
 			g.o += n
 			if g.o == len(g.out) {
-				g.out, g.o, g.ready = g.out[:0], 0, false
+				g.out, g.o, g.avail = g.out[:0], 0, 0
 			}
 			return n, nil
 		}
@@ -369,7 +400,22 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 				}
 				continue
 			}
-			n, err := g.Conn.Read(g.in)
+			// Wait for bytes in p, holding no buffer meanwhile.
+			if g.in != nil {
+				g.bufs.put(g.in)
+				g.in = nil
+			}
+			if len(g.out) == 0 && g.out != nil {
+				g.bufs.put(g.out)
+				g.out = nil
+			}
+			n, err := g.Conn.Read(p[:min(len(p), guardBufSize)])
+			if n > 0 {
+				g.in = append(g.bufs.get(), p[:n]...)
+				if g.out == nil {
+					g.out = g.bufs.get()
+				}
+			}
 			g.r, g.w, g.err = 0, n, err
 			continue
 		}
@@ -414,20 +460,20 @@ func (g *mutf7Guard) startCommand() {
 }
 
 // process runs the unprocessed input through the parse, up to and
-// including the next line end outside literal data, and says when out is
-// ready to hand on.
+// including the next line end outside literal data, and marks how much of
+// out is ready to hand on.
 func (g *mutf7Guard) process() {
 	for g.r < g.w {
 		switch g.state {
 		case gTLS:
 			g.out = append(g.out, g.in[g.r:g.w]...)
-			g.r, g.ready = g.w, true
+			g.r, g.avail = g.w, len(g.out)
 			return
 		case gLitSkip, gLitTok:
 			n := int(min(g.litLeft, int64(g.w-g.r)))
 			if g.state == gLitSkip {
 				g.out = append(g.out, g.in[g.r:g.r+n]...)
-				g.ready = true
+				g.avail = len(g.out)
 			} else {
 				g.tok = append(g.tok, g.in[g.r:g.r+n]...)
 			}
@@ -441,16 +487,40 @@ func (g *mutf7Guard) process() {
 				}
 			}
 			continue
+		case gRest:
+			// Bytes that matter neither to quoting, parentheses nor
+			// literal headers, in bulk.
+			j := g.r
+			for j < g.w && restPlain[g.in[j]] {
+				j++
+			}
+			if j > g.r {
+				g.out = append(g.out, g.in[g.r:j]...)
+				g.r, g.lit = j, litHeader{}
+				continue
+			}
 		}
 		b := g.in[g.r]
 		g.r++
 		g.step(b)
 		if b == '\n' {
-			g.ready = true
+			g.avail = len(g.out)
 			return
 		}
 	}
 }
+
+// restPlain marks the bytes gRest only passes on (and that end a literal
+// header in the making).
+var restPlain = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, b := range []byte("\"()\n{}+ \r0123456789") {
+		t[b] = false
+	}
+	return t
+}()
 
 // step feeds one byte to the parse.
 func (g *mutf7Guard) step(b byte) {
