@@ -41,7 +41,7 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newIMAPMeter(newMUTF7Guard(c, &l.bufs), l.srv.rec)
+	m := newIMAPMeter(newMUTF7Guard(c, &l.bufs, l.srv.rec), l.srv.rec)
 	m.throttle(l.srv)
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -291,6 +292,7 @@ type mutf7Guard struct {
 	watch replyWatch
 
 	bufs   *guardBufs
+	rec    Recorder
 	in     []byte // read from the connection; in[r:w] not yet processed
 	r, w   int
 	out    []byte // for the library; out[o:] not yet handed over
@@ -301,26 +303,28 @@ type mutf7Guard struct {
 	state  guardState
 	tagLen int
 
-	name    [16]byte // upper-cased command name
-	nameLen int
-	args    []argKind
-	argi    int
-	cmd     string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE"
-	spSeen  bool   // the SP before the argument was a space (not before '(')
-	inList  bool   // in LIST's parenthesized pattern list
-	depth   int    // parentheses open in the rest of the command
-	selOpts bool   // that rest is LIST's selection options
-	lit     litHeader
-	litLeft int64
-	tok     []byte // the mailbox argument held
-	tokLong bool   // it outgrew maxGuardToken (so it is invalid)
-	val     []byte // scratch: a quoted argument unescaped
+	name     [16]byte // upper-cased command name
+	nameLen  int
+	args     []argKind
+	argi     int
+	cmd      string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE", "ID"
+	cmdStart int    // where in out the command's line starts
+	spSeen   bool   // the SP before the argument was a space (not before '(')
+	inList   bool   // in LIST's parenthesized pattern list
+	depth    int    // parentheses open in the rest of the command
+	selOpts  bool   // that rest is LIST's selection options
+	lit      litHeader
+	litLeft  int64
+	tok      []byte // the mailbox argument held
+	tokLong  bool   // it outgrew maxGuardToken (so it is invalid)
+	val      []byte // scratch: a quoted argument unescaped
 }
 
 // newMUTF7Guard guards c; bufs lends it its buffers while bytes are on
-// their way, so that an idle connection holds none.
-func newMUTF7Guard(c net.Conn, bufs *guardBufs) *mutf7Guard {
-	return &mutf7Guard{Conn: c, bufs: bufs}
+// their way, so that an idle connection holds none; rec records the ID
+// commands it answers.
+func newMUTF7Guard(c net.Conn, bufs *guardBufs, rec Recorder) *mutf7Guard {
+	return &mutf7Guard{Conn: c, bufs: bufs, rec: rec}
 }
 
 // guardBufs lends the guards of a listener their input and output
@@ -527,6 +531,9 @@ func (g *mutf7Guard) step(b byte) {
 	switch g.state {
 	case gTag:
 		if g.tagLen < maxGuardToken && imapAtomChar(b) {
+			if g.tagLen == 0 {
+				g.cmdStart = len(g.out)
+			}
 			g.tagLen++
 			g.tok = append(g.tok, b)
 			g.out = append(g.out, b)
@@ -565,7 +572,7 @@ func (g *mutf7Guard) step(b byte) {
 		}
 		g.args = mailboxArgs[string(name)]
 		switch string(name) {
-		case "APPEND", "IDLE", "AUTHENTICATE":
+		case "APPEND", "IDLE", "AUTHENTICATE", "ID":
 			g.cmd = string(name)
 		case "STARTTLS":
 			g.watch.mu.Lock()
@@ -650,6 +657,9 @@ func (g *mutf7Guard) step(b byte) {
 		g.out = append(g.out, b)
 		switch b {
 		case '\n':
+			if g.lit.complete() && g.cmd == "ID" {
+				g.cmd = "" // the library answers an ID with literals (BAD)
+			}
 			if g.lit.complete() && (g.lit.n <= maxBufferedLiteral || g.cmd == "APPEND") {
 				g.state, g.litLeft, g.lit = gLitSkip, g.lit.n, litHeader{}
 				return
@@ -657,6 +667,9 @@ func (g *mutf7Guard) step(b byte) {
 			if g.lit.complete() { // the library drops the header and reads on
 				g.lit = litHeader{}
 				return
+			}
+			if g.cmd == "ID" && g.avail <= g.cmdStart {
+				g.answerID()
 			}
 			g.endLine()
 			return
@@ -690,6 +703,37 @@ func (g *mutf7Guard) step(b byte) {
 	case gCont:
 		g.out = append(g.out, b)
 	}
+}
+
+// idWriteTimeout bounds the writing of the answer to ID, as the library
+// bounds its own writes (respWriteTimeout in imapserver/conn.go).
+const idWriteTimeout = 30 * time.Second
+
+// answerID answers the ID command (RFC 2971) held in out[cmdStart:], which
+// the IMAP library lacks and, before login, would answer by closing the
+// connection: "* ID NIL" and OK, or BAD for parameters that are neither
+// NIL nor a list. The library is then waiting in Read for the next
+// command, having written every reply to the commands before, and nothing
+// else writes (no IDLE is running): the answer cannot interleave with its
+// writes. The command is recorded as the meter would.
+func (g *mutf7Guard) answerID() {
+	start := time.Now()
+	g.watch.mu.Lock()
+	tag := string(g.watch.tag)
+	g.watch.mu.Unlock()
+	params := bytes.TrimRight(g.out[min(len(g.out), g.cmdStart+len(tag)+len(" ID ")):], "\r\n")
+	g.out = g.out[:g.cmdStart]
+	reply, outcome := "* ID NIL\r\n"+tag+" OK ID completed\r\n", OutcomeOK
+	if !bytes.EqualFold(params, []byte("NIL")) && !(len(params) >= 2 && params[0] == '(' && params[len(params)-1] == ')') {
+		reply, outcome = tag+" BAD [CLIENTBUG] ID needs NIL or a parameter list\r\n", OutcomeBad
+	}
+	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
+	_, err := g.Conn.Write([]byte(reply))
+	g.Conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		outcome = OutcomeError
+	}
+	g.rec.Command(ProtoIMAP, "ID", outcome, time.Since(start))
 }
 
 // rest passes b and what follows to the line's end on, following only

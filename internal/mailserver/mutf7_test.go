@@ -198,6 +198,8 @@ type recordConn struct {
 
 func (c *recordConn) Write(p []byte) (int, error) { return c.wrote.Write(p) }
 
+func (*recordConn) SetWriteDeadline(time.Time) error { return nil }
+
 // split cuts s into pieces of n bytes (all of it for n <= 0).
 func split(s []byte, n int) []string {
 	if n <= 0 || n > len(s) {
@@ -216,7 +218,7 @@ func split(s []byte, n int) []string {
 // input cut into pieces of n bytes, with Read sizes of 4096 as the
 // library's reader uses.
 func readGuard(t testing.TB, input []byte, n int) []byte {
-	g := newMUTF7Guard(&recordConn{chunkConn: chunkConn{chunks: split(input, n)}}, &guardBufs{})
+	g := newMUTF7Guard(&recordConn{chunkConn: chunkConn{chunks: split(input, n)}}, &guardBufs{}, nopRecorder{})
 	var out []byte
 	buf := make([]byte, 4096)
 	for i := 0; ; i++ {
@@ -305,7 +307,7 @@ func TestMUTF7GuardFollowsReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &recordConn{chunkConn: chunkConn{chunks: []string{tc.first + tc.rest}}}
-			g := newMUTF7Guard(c, &guardBufs{})
+			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
 			buf := make([]byte, 4096)
 			var got []byte
 			for len(got) < len(tc.first) {
@@ -497,7 +499,7 @@ func BenchmarkMUTF7Guard(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var c net.Conn = &loopConn{script: script}
 			if guarded {
-				c = newMUTF7Guard(c, &guardBufs{})
+				c = newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
 			}
 			buf := make([]byte, 4096)
 			b.ReportAllocs()
@@ -515,4 +517,80 @@ func BenchmarkMUTF7Guard(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestMUTF7GuardAnswersID(t *testing.T) {
+	for _, tc := range []struct{ name, in, library, reply string }{
+		{"nil", "a ID NIL\r\nb NOOP\r\n", "b NOOP\r\n", "* ID NIL\r\na OK ID completed\r\n"},
+		{"list", "a id (\"name\" \"x\" \"version\" NIL)\r\n", "", "* ID NIL\r\na OK ID completed\r\n"},
+		{"bad", "a ID foo\r\n", "", "a BAD [CLIENTBUG] ID needs NIL or a parameter list\r\n"},
+		{"literal left to the library", "a ID ({1}\r\nx NIL)\r\n", "a ID ({1}\r\nx NIL)\r\n", ""},
+		{"not a command name", "a IDX NIL\r\n", "a IDX NIL\r\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &recordConn{chunkConn: chunkConn{chunks: []string{tc.in}}}
+			rec := newCountingRecorder()
+			g := newMUTF7Guard(c, &guardBufs{}, rec)
+			got, err := io.ReadAll(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.library {
+				t.Errorf("library read %q, want %q", got, tc.library)
+			}
+			if c.wrote.String() != tc.reply {
+				t.Errorf("replied %q, want %q", c.wrote.String(), tc.reply)
+			}
+			want := 0
+			if strings.Contains(tc.reply, "OK ID") {
+				want = 1
+			}
+			if n := rec.count("imap ID ok"); n != want {
+				t.Errorf("recorded %d ID ok, want %d", n, want)
+			}
+		})
+	}
+}
+
+// TestIMAPID sends ID (RFC 2971) before and after login, pipelined with
+// other commands, to the embedded server and to Dovecot: each answers it
+// with an untagged ID and OK, in order, and keeps the connection.
+func TestIMAPID(t *testing.T) {
+	run := func(t *testing.T, addr, login string) {
+		r := newRaw(t, addr)
+		r.until("* OK")
+		untagged, st := r.command("i1", `ID ("name" "mailsim-test" "version" "1")`)
+		if !strings.HasPrefix(st, "i1 OK") || len(untagged) != 1 || !strings.HasPrefix(untagged[0], "* ID ") {
+			t.Fatalf("ID before login: %q %q", untagged, st)
+		}
+		if _, st := r.command("l", login); !strings.HasPrefix(st, "l OK") {
+			t.Fatalf("login after ID: %s", st)
+		}
+		r.send("p1 NOOP\r\np2 ID NIL\r\np3 NOOP\r\n")
+		var got []string
+		for len(got) < 4 {
+			l, ok := r.line()
+			if !ok {
+				t.Fatal("connection closed")
+			}
+			if strings.HasPrefix(l, "p") || strings.HasPrefix(l, "* ID ") {
+				got = append(got, l[:strings.IndexByte(l, ' ')+3])
+			}
+		}
+		if want := []string{"p1 OK", "* ID", "p2 OK", "p3 OK"}; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("pipelined replies %q, want %q", got, want)
+		}
+	}
+	t.Run("embedded", func(t *testing.T) {
+		rec := newCountingRecorder()
+		_, addrs := testServer(t, Options{Recorder: rec})
+		run(t, addrs.IMAP, "LOGIN alice secret")
+		if n := rec.count("imap ID ok"); n != 2 {
+			t.Errorf("recorded %d ID commands, want 2", n)
+		}
+	})
+	t.Run("dovecot", func(t *testing.T) {
+		inst := dovecottest.Start(t, 1)
+		run(t, inst.IMAP, "LOGIN "+inst.Username(1)+" "+inst.Password)
+	})
 }
