@@ -146,19 +146,21 @@ const (
 	argPattern                     // a LIST or LSUB pattern (list-mailbox)
 	argPatterns                    // a pattern or a parenthesized list of them (RFC 5258)
 	argSelOpts                     // LIST's optional parenthesized selection options
-	argSeqSet                      // COPY's and MOVE's sequence set
+	argSeqSet                      // a sequence set (FETCH, STORE, COPY, MOVE, UID EXPUNGE)
 )
 
 // mailboxArgs lists, per command, its arguments up to the last mailbox
-// name; the rest of the command is passed on as it is.
+// name or sequence set; the rest of the command is passed on as it is.
 var mailboxArgs = map[string][]argKind{
 	"SELECT": {argMailbox}, "EXAMINE": {argMailbox}, "CREATE": {argMailbox}, "DELETE": {argMailbox},
 	"SUBSCRIBE": {argMailbox}, "UNSUBSCRIBE": {argMailbox}, "STATUS": {argMailbox}, "APPEND": {argMailbox},
 	"RENAME": {argMailbox, argMailbox},
 	"COPY":   {argSeqSet, argMailbox}, "MOVE": {argSeqSet, argMailbox},
 	"UID COPY": {argSeqSet, argMailbox}, "UID MOVE": {argSeqSet, argMailbox},
-	"LSUB": {argMailbox, argPattern},
-	"LIST": {argSelOpts, argMailbox, argPatterns},
+	"FETCH": {argSeqSet}, "UID FETCH": {argSeqSet}, "STORE": {argSeqSet}, "UID STORE": {argSeqSet},
+	"UID EXPUNGE": {argSeqSet},
+	"LSUB":        {argMailbox, argPattern},
+	"LIST":        {argSelOpts, argMailbox, argPatterns},
 }
 
 // guardState is where in the client's stream the guard is.
@@ -629,10 +631,15 @@ func (g *mutf7Guard) step(b byte) {
 		g.endToken(false)
 		g.step(b)
 	case gSeq:
-		if b != ' ' && b != '\r' && b != '\n' && b != '(' && b != ')' {
-			g.out = append(g.out, b)
+		if b == '*' || imapAtomChar(b) {
+			g.holdByte(b)
 			return
 		}
+		if g.tokLong || !validSeqSet(g.tok) {
+			g.tok = g.tok[:0] // no sequence set: the library answers BAD
+		}
+		g.out = append(g.out, g.tok...)
+		g.tok, g.tokLong = g.tok[:0], false
 		g.afterArg(b)
 	case gLitHdr:
 		g.tok = append(g.tok, b)
@@ -770,8 +777,16 @@ func (g *mutf7Guard) argStart(b byte) {
 		g.argStart(b)
 		return
 	case kind == argSeqSet:
-		g.state = gSeq
-		g.step(b)
+		switch {
+		case b == '$': // the saved search result (RFC 5182)
+			g.out = append(g.out, b)
+			g.state = gAfterArg
+		case b == '*' || imapAtomChar(b):
+			g.tok, g.tokLong = append(g.tok[:0], b), false
+			g.state = gSeq
+		default:
+			g.rest(b) // no sequence set: the library answers BAD
+		}
 		return
 	case kind == argPatterns && !g.inList && b == '(':
 		g.inList = true
@@ -914,6 +929,43 @@ func (g *mutf7Guard) endLiteralToken() {
 		g.state, g.lit = gRest, litHeader{}
 	}
 	g.tok = g.tok[:0]
+}
+
+// validSeqSet reports whether the IMAP library parses set as a sequence
+// set (imapnum.ParseSet in go-imap): comma-separated numbers or ranges
+// "n:m" of numbers from 1 to 2^32-1 without leading zeros, or "*". The
+// library answers SERVERBUG to one it cannot parse.
+func validSeqSet(set []byte) bool {
+	for {
+		item, rest, more := bytes.Cut(set, []byte(","))
+		lo, hi, isRange := bytes.Cut(item, []byte(":"))
+		if !validSeqNum(lo) || isRange && !validSeqNum(hi) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		set = rest
+	}
+}
+
+// validSeqNum reports whether n is "*" or a number from 1 to 2^32-1
+// without leading zeros.
+func validSeqNum(n []byte) bool {
+	if len(n) == 1 && n[0] == '*' {
+		return true
+	}
+	if len(n) == 0 || len(n) > 10 || n[0] == '0' {
+		return false
+	}
+	var v uint64
+	for _, d := range n {
+		if d < '0' || d > '9' {
+			return false
+		}
+		v = v*10 + uint64(d-'0')
+	}
+	return v <= 1<<32-1
 }
 
 // unquoteIMAP returns the value of a quoted string's inside: q itself if

@@ -93,7 +93,8 @@ func (r *rawSession) commandWithLiterals(tag, cmd string) (untagged []string, st
 }
 
 // invalidNameCases are mailbox arguments that are not valid modified
-// UTF-7 (imaptest's atoms group among them) and the answer each gets from
+// UTF-7 (imaptest's atoms group among them), and sequence sets the IMAP
+// library cannot parse, and the answer each gets from
 // Dovecot and from the embedded server: the status word and the names
 // LIST or LSUB returns. embedded is set where the answers differ (docs/compliance.md).
 var invalidNameCases = []struct {
@@ -136,6 +137,11 @@ var invalidNameCases = []struct {
 	{cmd: `MOVE 1 &Jjo`, status: "NO"},
 	{cmd: `UID COPY 1:* "&Jjo"`, status: "NO"},
 	{cmd: `UID MOVE 1:* "&Jjo"`, status: "NO"},
+	// Sequence sets the library cannot parse.
+	{cmd: `FETCH 0 FLAGS`, status: "BAD"},
+	{cmd: `UID FETCH 1,,2 FLAGS`, status: "BAD"},
+	{cmd: `STORE 1: +FLAGS (\Seen)`, status: "BAD"},
+	{cmd: `UID COPY 4294967296 INBOX`, status: "BAD"},
 	// Valid names, 8-bit ones too, still work.
 	{cmd: `CREATE "&Jjo-"`, status: "OK"},
 	{cmd: `LIST "" "&Jjo-"`, status: "OK", untagged: []string{"&Jjo-"}},
@@ -271,6 +277,9 @@ func TestMUTF7GuardRewrites(t *testing.T) {
 		{"search untouched", "a SEARCH SUBJECT \"&Jjo\" FROM {4}\r\n&Jjo\r\n", "a SEARCH SUBJECT \"&Jjo\" FROM {4}\r\n&Jjo\r\n"},
 		{"idle continuation untouched", "a IDLE\r\nb SELECT &Jjo\r\n", "a IDLE\r\nb SELECT &Jjo\r\n"},
 		{"authenticate continuation untouched", "a AUTHENTICATE PLAIN\r\nb DELETE &\r\n", "a AUTHENTICATE PLAIN\r\nb DELETE &\r\n"},
+		{"sequence sets", "a FETCH 0 FLAGS\r\nb UID STORE 1,,2 +FLAGS (\\Seen)\r\nc UID EXPUNGE 1:\r\nd COPY 4294967296 x\r\ne MOVE $ &\r\n",
+			"a FETCH  FLAGS\r\nb UID STORE  +FLAGS (\\Seen)\r\nc UID EXPUNGE \r\nd COPY  x\r\ne MOVE $ \"&AAA-\"\r\n"},
+		{"sequence sets kept", "a FETCH 1:*,3,4294967295 FLAGS\r\nb UID COPY *:7 x\r\n", "a FETCH 1:*,3,4294967295 FLAGS\r\nb UID COPY *:7 x\r\n"},
 		{"syntax error", "a SELECT\r\nb SELECT &\r\n", "a SELECT\r\nb SELECT \"&AAA-\"\r\n"},
 		{"bare LF", "a SELECT &\nb SELECT &\n", "a SELECT \"&AAA-\"\nb SELECT \"&AAA-\"\n"},
 	} {
