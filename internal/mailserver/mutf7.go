@@ -145,7 +145,8 @@ const (
 	argMailbox  argKind = iota + 1 // a mailbox name (astring)
 	argPattern                     // a LIST or LSUB pattern (list-mailbox)
 	argPatterns                    // a pattern or a parenthesized list of them (RFC 5258)
-	argSelOpts                     // LIST's optional parenthesized selection options
+	argSelOpts                     // LIST's optional parenthesized selection options, APPEND's flags
+	argDateTime                    // APPEND's optional date-time
 	argSeqSet                      // a sequence set (FETCH, STORE, COPY, MOVE, UID EXPUNGE)
 )
 
@@ -153,7 +154,7 @@ const (
 // name or sequence set; the rest of the command is passed on as it is.
 var mailboxArgs = map[string][]argKind{
 	"SELECT": {argMailbox}, "EXAMINE": {argMailbox}, "CREATE": {argMailbox}, "DELETE": {argMailbox},
-	"SUBSCRIBE": {argMailbox}, "UNSUBSCRIBE": {argMailbox}, "STATUS": {argMailbox}, "APPEND": {argMailbox},
+	"SUBSCRIBE": {argMailbox}, "UNSUBSCRIBE": {argMailbox}, "STATUS": {argMailbox}, "APPEND": {argMailbox, argSelOpts, argDateTime},
 	"RENAME": {argMailbox, argMailbox},
 	"COPY":   {argSeqSet, argMailbox}, "MOVE": {argSeqSet, argMailbox},
 	"UID COPY": {argSeqSet, argMailbox}, "UID MOVE": {argSeqSet, argMailbox},
@@ -301,9 +302,12 @@ type mutf7Guard struct {
 	o      int
 	avail  int  // out[:avail] may be handed on: up to a line end or literal data
 	closed bool // by fail
-	err    error
-	state  guardState
-	tagLen int
+	cr     bool // the last byte was a CR
+
+	unanswered bool // the library was handed bytes it has not answered yet
+	err        error
+	state      guardState
+	tagLen     int
 
 	name     [16]byte // upper-cased command name
 	nameLen  int
@@ -314,7 +318,7 @@ type mutf7Guard struct {
 	spSeen   bool   // the SP before the argument was a space (not before '(')
 	inList   bool   // in LIST's parenthesized pattern list
 	depth    int    // parentheses open in the rest of the command
-	selOpts  bool   // that rest is LIST's selection options
+	selOpts  bool   // that rest is an argSelOpts list
 	lit      litHeader
 	litLeft  int64
 	tok      []byte // the mailbox argument held
@@ -376,6 +380,7 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 		if g.o < g.avail {
 			n := copy(p, g.out[g.o:g.avail])
 			g.o += n
+			g.unanswered = true
 			if g.o == len(g.out) {
 				g.out, g.o, g.avail = g.out[:0], 0, 0
 			}
@@ -402,6 +407,7 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 					}
 				}
 				if g.err = err; n > 0 {
+					g.unanswered = true
 					return n, nil
 				}
 				continue
@@ -431,10 +437,12 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 
 // fail ends the guard's reading with the connection's read error. If the
 // client stopped in the middle of a command (it closed the connection, or
-// the read deadline passed), the guard closes the connection: the library,
-// finding the command cut, would answer SERVERBUG.
+// the read deadline passed) or the library has not answered all it was
+// handed (it may be reading on in a string the guard took as ended), the
+// guard closes the connection: the library, finding the command cut, would
+// answer SERVERBUG.
 func (g *mutf7Guard) fail() error {
-	mid := len(g.out) > 0 || len(g.tok) > 0 || g.state != gTag || g.tagLen > 0
+	mid := g.unanswered || len(g.out) > 0 || len(g.tok) > 0 || g.state != gTag || g.tagLen > 0
 	g.out, g.o, g.tok = g.out[:0], 0, g.tok[:0]
 	if mid && g.state != gTLS && !g.closed {
 		g.closed = true
@@ -454,6 +462,7 @@ func (g *mutf7Guard) sync() {
 	}
 	if g.watch.responded {
 		g.watch.responded = false
+		g.unanswered = false
 		g.startCommand()
 	}
 }
@@ -494,6 +503,9 @@ func (g *mutf7Guard) process() {
 			}
 			continue
 		case gRest:
+			if g.cr {
+				break
+			}
 			// Bytes that matter neither to quoting, parentheses nor
 			// literal headers, in bulk.
 			j := g.r
@@ -508,6 +520,10 @@ func (g *mutf7Guard) process() {
 		}
 		b := g.in[g.r]
 		g.r++
+		if g.cr && b != '\n' {
+			g.bareCR()
+		}
+		g.cr = b == '\r' && g.state != gCont
 		g.step(b)
 		if b == '\n' {
 			g.avail = len(g.out)
@@ -607,7 +623,8 @@ func (g *mutf7Guard) step(b byte) {
 			g.endToken(true)
 		case '\n': // invalid in a name; the library would read on, the guard ends the line
 			g.tok, g.tokLong = g.tok[:0], false
-			g.out = append(g.out, invalidNameQuoted+"\r\n"...)
+			g.invalidToken()
+			g.out = append(g.out, "\r\n"...)
 			g.endLine()
 		case '\\':
 			g.holdByte(b)
@@ -743,6 +760,20 @@ func (g *mutf7Guard) answerID() {
 	g.rec.Command(ProtoIMAP, "ID", outcome, time.Since(start))
 }
 
+// bareCR ends the command at a CR that no LF follows: the library, when
+// it rejects a command, discards its line up to a CR or LF and reads the
+// next command after it (imapwire's DiscardLine). Treating the CR so in
+// any case errs only on the side of replacing more names.
+func (g *mutf7Guard) bareCR() {
+	switch g.state {
+	case gQuoted, gQuotedEsc, gLitHdr: // the CR is held; the argument is not valid
+		g.invalidToken()
+		g.out = append(g.out, '\r')
+		g.tok = g.tok[:0]
+	}
+	g.endLine()
+}
+
 // rest passes b and what follows to the line's end on, following only
 // quoted strings and literals.
 func (g *mutf7Guard) rest(b byte) {
@@ -765,6 +796,10 @@ func (g *mutf7Guard) argStart(b byte) {
 		g.rest(b)
 		return
 	}
+	if g.argi >= len(g.args) { // an optional last argument was absent
+		g.rest(b)
+		return
+	}
 	kind := g.args[g.argi]
 	switch {
 	case kind == argSelOpts:
@@ -773,6 +808,10 @@ func (g *mutf7Guard) argStart(b byte) {
 			g.rest(b)
 			return
 		}
+		g.argi++
+		g.argStart(b)
+		return
+	case kind == argDateTime && b != '"':
 		g.argi++
 		g.argStart(b)
 		return
@@ -869,13 +908,31 @@ func (g *mutf7Guard) endToken(quoted bool) {
 	if quoted {
 		value = unquoteIMAP(g.tok[1:len(g.tok)-1], &g.val)
 	}
-	if !g.tokLong && validMUTF7(value) {
+	valid := validMUTF7(value)
+	if g.args[g.argi] == argDateTime {
+		_, err := time.Parse(dateTimeLayout, string(value))
+		valid = err == nil
+	}
+	if !g.tokLong && valid {
 		g.out = append(g.out, g.tok...)
 	} else {
-		g.out = append(g.out, invalidNameQuoted...)
+		g.invalidToken()
 	}
 	g.tok, g.tokLong = g.tok[:0], false
 	g.state = gAfterArg
+}
+
+// dateTimeLayout is RFC 3501's date-time, as the library parses APPEND's.
+const dateTimeLayout = "_2-Jan-2006 15:04:05 -0700"
+
+// invalidToken stands in for a held argument that is not valid: a name
+// becomes invalidNameQuoted; a date-time is dropped, and the library
+// answers BAD for the missing literal (it answers SERVERBUG to a date-time
+// it cannot parse).
+func (g *mutf7Guard) invalidToken() {
+	if g.args[g.argi] != argDateTime {
+		g.out = append(g.out, invalidNameQuoted...)
+	}
 }
 
 // endLiteralHeader hands on a mailbox argument's literal header; the
