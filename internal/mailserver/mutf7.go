@@ -147,6 +147,7 @@ const (
 	argPatterns                    // a pattern or a parenthesized list of them (RFC 5258)
 	argSelOpts                     // LIST's optional parenthesized selection options, APPEND's flags
 	argDateTime                    // APPEND's optional date-time
+	argSearch                      // SEARCH's arguments (see searchKey)
 	argSeqSet                      // a sequence set (FETCH, STORE, COPY, MOVE, UID EXPUNGE)
 )
 
@@ -160,31 +161,69 @@ var mailboxArgs = map[string][]argKind{
 	"UID COPY": {argSeqSet, argMailbox}, "UID MOVE": {argSeqSet, argMailbox},
 	"FETCH": {argSeqSet}, "UID FETCH": {argSeqSet}, "STORE": {argSeqSet}, "UID STORE": {argSeqSet},
 	"UID EXPUNGE": {argSeqSet},
-	"LSUB":        {argMailbox, argPattern},
-	"LIST":        {argSelOpts, argMailbox, argPatterns},
+	"SEARCH":      {argSearch}, "UID SEARCH": {argSearch},
+	"LSUB": {argMailbox, argPattern},
+	"LIST": {argSelOpts, argMailbox, argPatterns},
 }
+
+// searchArg is what a SEARCH key's argument is.
+type searchArg uint8
+
+const (
+	sAny    searchArg = iota // a string, flag or number: passed on
+	sDate                    // a date: dropped if the library cannot parse it
+	sSeqSet                  // a sequence set: dropped if the library cannot parse it
+	sList                    // RETURN's parenthesized options
+)
+
+// searchKey is a search key the library knows (imapserver/search.go) and
+// the arguments it takes; NOT's and OR's are keys, which follow as keys.
+type searchKey struct {
+	args int
+	kind searchArg
+}
+
+var searchKeys = map[string]searchKey{
+	"ALL": {}, "ANSWERED": {}, "DELETED": {}, "DRAFT": {}, "FLAGGED": {}, "RECENT": {}, "SEEN": {},
+	"UNANSWERED": {}, "UNDELETED": {}, "UNDRAFT": {}, "UNFLAGGED": {}, "UNSEEN": {}, "NEW": {}, "OLD": {},
+	"NOT": {}, "OR": {}, "$": {},
+	"KEYWORD": {1, sAny}, "UNKEYWORD": {1, sAny}, "LARGER": {1, sAny}, "SMALLER": {1, sAny},
+	"BCC": {1, sAny}, "CC": {1, sAny}, "FROM": {1, sAny}, "SUBJECT": {1, sAny}, "TO": {1, sAny},
+	"BODY": {1, sAny}, "TEXT": {1, sAny}, "HEADER": {2, sAny},
+	"SINCE": {1, sDate}, "BEFORE": {1, sDate}, "ON": {1, sDate},
+	"SENTSINCE": {1, sDate}, "SENTBEFORE": {1, sDate}, "SENTON": {1, sDate},
+	"UID": {1, sSeqSet},
+}
+
+// dateLayout is RFC 3501's date, as the library parses SEARCH's.
+const dateLayout = "2-Jan-2006"
 
 // guardState is where in the client's stream the guard is.
 type guardState uint8
 
 const (
-	gTag           guardState = iota // in the tag, at a command's start
-	gName                            // in the command name
-	gArgSP                           // expecting the SP before an argument
-	gArgStart                        // at an argument's first byte
-	gQuoted                          // in a quoted mailbox argument
-	gQuotedEsc                       // after its backslash
-	gAtom                            // in an atom mailbox argument
-	gSeq                             // in a sequence set
-	gLitHdr                          // in a mailbox argument's literal header
-	gLitTok                          // in a mailbox argument's literal data
-	gAfterArg                        // just after an argument
-	gRest                            // in the rest of the command: only its framing is followed
-	gRestQuoted                      // in a quoted string there
-	gRestQuotedEsc                   // after its backslash
-	gLitSkip                         // in literal data passed on as it is
-	gCont                            // in continuation lines (IDLE, AUTHENTICATE)
-	gTLS                             // after STARTTLS: encrypted bytes, passed on
+	gTag             guardState = iota // in the tag, at a command's start
+	gName                              // in the command name
+	gArgSP                             // expecting the SP before an argument
+	gArgStart                          // at an argument's first byte
+	gQuoted                            // in a quoted mailbox argument
+	gQuotedEsc                         // after its backslash
+	gAtom                              // in an atom mailbox argument
+	gSeq                               // in a sequence set
+	gLitHdr                            // in a mailbox argument's literal header
+	gLitTok                            // in a mailbox argument's literal data
+	gAfterArg                          // just after an argument
+	gRest                              // in the rest of the command: only its framing is followed
+	gRestQuoted                        // in a quoted string there
+	gRestQuotedEsc                     // after its backslash
+	gLitSkip                           // in literal data passed on as it is
+	gSearch                            // between SEARCH's arguments
+	gSearchAtom                        // in an atom there
+	gSearchQuoted                      // in a quoted string there
+	gSearchQuotedEsc                   // after its backslash
+	gSearchLit                         // in a literal header there
+	gCont                              // in continuation lines (IDLE, AUTHENTICATE)
+	gTLS                               // after STARTTLS: encrypted bytes, passed on
 )
 
 // litHeader follows "{n}", "{n+}" (and the optional SP and CR before LF
@@ -309,21 +348,30 @@ type mutf7Guard struct {
 	state      guardState
 	tagLen     int
 
-	name     [16]byte // upper-cased command name
-	nameLen  int
-	args     []argKind
-	argi     int
-	cmd      string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE", "ID"
-	cmdStart int    // where in out the command's line starts
-	spSeen   bool   // the SP before the argument was a space (not before '(')
-	inList   bool   // in LIST's parenthesized pattern list
-	depth    int    // parentheses open in the rest of the command
-	selOpts  bool   // that rest is an argSelOpts list
-	lit      litHeader
-	litLeft  int64
-	tok      []byte // the mailbox argument held
-	tokLong  bool   // it outgrew maxGuardToken (so it is invalid)
-	val      []byte // scratch: a quoted argument unescaped
+	name      [16]byte // upper-cased command name
+	nameLen   int
+	args      []argKind
+	argi      int
+	cmd       string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE", "ID"
+	cmdStart  int    // where in out the command's line starts
+	spSeen    bool   // the SP before the argument was a space (not before '(')
+	inList    bool   // in LIST's parenthesized pattern list
+	depth     int    // parentheses open in the rest of the command
+	selOpts   bool   // that rest is an argSelOpts list
+	lit       litHeader
+	litLeft   int64
+	litReturn guardState // the state after literal data passed on
+
+	// SEARCH: the arguments the last key still takes, what they are, and
+	// whether RETURN or CHARSET may still come.
+	sPend   int
+	sKind   searchArg
+	sStart  bool
+	sHold   bool   // the quoted argument is held (a date)
+	sList   int    // parentheses open in RETURN's options
+	tok     []byte // the mailbox argument held
+	tokLong bool   // it outgrew maxGuardToken (so it is invalid)
+	val     []byte // scratch: a quoted argument unescaped
 }
 
 // newMUTF7Guard guards c; bufs lends it its buffers while bytes are on
@@ -403,7 +451,7 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 				if g.state == gLitSkip {
 					g.litLeft -= int64(n)
 					if g.litLeft == 0 {
-						g.state = gRest
+						g.state = g.litReturn
 					}
 				}
 				if g.err = err; n > 0 {
@@ -472,6 +520,7 @@ func (g *mutf7Guard) startCommand() {
 	g.state, g.tagLen, g.nameLen, g.args, g.argi, g.cmd = gTag, 0, 0, nil, 0, ""
 	g.spSeen, g.inList, g.depth, g.selOpts, g.lit, g.litLeft = false, false, 0, false, litHeader{}, 0
 	g.tok, g.tokLong = g.tok[:0], false
+	g.sPend, g.sKind, g.sStart, g.sHold, g.sList, g.litReturn = 0, sAny, false, false, 0, gRest
 }
 
 // process runs the unprocessed input through the parse, up to and
@@ -496,7 +545,7 @@ func (g *mutf7Guard) process() {
 			g.litLeft -= int64(n)
 			if g.litLeft == 0 {
 				if g.state == gLitSkip {
-					g.state = gRest
+					g.state = g.litReturn
 				} else {
 					g.endLiteralToken()
 				}
@@ -685,7 +734,7 @@ func (g *mutf7Guard) step(b byte) {
 				g.cmd = "" // the library answers an ID with literals (BAD)
 			}
 			if g.lit.complete() && (g.lit.n <= maxBufferedLiteral || g.cmd == "APPEND") {
-				g.state, g.litLeft, g.lit = gLitSkip, g.lit.n, litHeader{}
+				g.state, g.litLeft, g.lit, g.litReturn = gLitSkip, g.lit.n, litHeader{}, gRest
 				return
 			}
 			if g.lit.complete() { // the library drops the header and reads on
@@ -714,20 +763,190 @@ func (g *mutf7Guard) step(b byte) {
 		g.lit.feed(b)
 	case gRestQuoted, gRestQuotedEsc:
 		g.out = append(g.out, b)
+		if b == '\n' {
+			g.endLine()
+			return
+		}
+		g.state = quoteNext(b, g.state, gRestQuoted, gRestQuotedEsc, gRest)
+	case gSearch:
+		g.searchStep(b)
+	case gSearchAtom:
+		if searchTokChar(b) {
+			g.holdByte(b)
+			return
+		}
+		g.searchToken(g.tok)
+		g.state = gSearch
+		g.step(b)
+	case gSearchQuoted, gSearchQuotedEsc:
 		switch {
 		case b == '\n':
+			if g.sHold { // not a date; the line ends here for the guard
+				g.tok = g.tok[:0]
+				g.out = append(g.out, '\r')
+			}
+			g.out = append(g.out, b)
 			g.endLine()
-		case g.state == gRestQuotedEsc:
-			g.state = gRestQuoted
-		case b == '\\':
-			g.state = gRestQuotedEsc
-		case b == '"':
-			g.state = gRest
+			return
+		case g.sHold:
+			g.holdByte(b)
+		default:
+			g.out = append(g.out, b)
 		}
+		if g.state = quoteNext(b, g.state, gSearchQuoted, gSearchQuotedEsc, gSearch); g.state == gSearch {
+			if g.sHold {
+				g.sHold = false
+				g.searchToken(unquoteIMAP(g.tok[1:len(g.tok)-1], &g.val))
+			} else {
+				g.searchToken(nil)
+			}
+		}
+	case gSearchLit:
+		if b == '\n' {
+			g.out = append(g.out, b)
+			switch {
+			case !g.lit.complete():
+				g.endLine()
+			case g.lit.n <= maxBufferedLiteral:
+				g.searchToken(nil) // passed on unchecked
+				g.state, g.litLeft, g.litReturn = gLitSkip, g.lit.n, gSearch
+			default: // the library drops the header and reads on
+				g.state = gSearch
+			}
+			g.lit = litHeader{}
+			return
+		}
+		if g.lit.feed(b); g.lit.st == 0 {
+			g.rest(b)
+			return
+		}
+		g.out = append(g.out, b)
 	case gCont:
 		g.out = append(g.out, b)
 	}
 }
+
+// quoteNext returns the state after b in a quoted string whose states are
+// in and esc (after a backslash); closed is the state once it ends.
+func quoteNext(b byte, state, in, esc, closed guardState) guardState {
+	switch {
+	case state == esc:
+		return in
+	case b == '\\':
+		return esc
+	case b == '"':
+		return closed
+	}
+	return in
+}
+
+// searchStep follows SEARCH's arguments between tokens.
+func (g *mutf7Guard) searchStep(b byte) {
+	if g.sList > 0 { // in RETURN's options
+		g.out = append(g.out, b)
+		switch b {
+		case '(':
+			g.sList++
+		case ')':
+			if g.sList--; g.sList == 0 {
+				g.searchToken(nil)
+			}
+		case '\n':
+			g.endLine()
+		}
+		return
+	}
+	switch {
+	case b == ' ':
+		g.out = append(g.out, b)
+	case b == '(' && g.sPend > 0 && g.sKind == sList:
+		g.out = append(g.out, b)
+		g.sList = 1
+	case b == '(' || b == ')':
+		g.out = append(g.out, b)
+	case b == '"':
+		g.state, g.sHold = gSearchQuoted, g.sPend > 0 && g.sKind == sDate
+		if g.sHold {
+			g.tok, g.tokLong = append(g.tok[:0], b), false
+		} else {
+			g.out = append(g.out, b)
+		}
+	case b == '{':
+		g.lit = litHeader{}
+		g.lit.feed(b)
+		g.out = append(g.out, b)
+		g.state = gSearchLit
+	case searchTokChar(b):
+		g.tok, g.tokLong = append(g.tok[:0], b), false
+		g.state = gSearchAtom
+	default:
+		g.rest(b)
+	}
+}
+
+// searchTokChar reports whether b continues a SEARCH atom as the guard
+// reads it (more than the library does: what it does not take fails).
+func searchTokChar(b byte) bool {
+	switch b {
+	case ' ', '(', ')', '"', '{', '\r', '\n':
+		return false
+	}
+	return true
+}
+
+// searchToken ends a SEARCH argument: tok is an atom or a date held, nil
+// for one already passed on. An argument the library cannot parse (a
+// date, a sequence set), which it would answer SERVERBUG, is dropped, and
+// a key it does not know becomes ")": the library then answers BAD.
+func (g *mutf7Guard) searchToken(tok []byte) {
+	defer func() { g.tok, g.tokLong = g.tok[:0], false }()
+	if g.sPend > 0 {
+		g.sPend--
+		valid := true
+		switch {
+		case tok == nil:
+		case g.sKind == sDate:
+			_, err := time.Parse(dateLayout, string(tok))
+			valid = err == nil
+		case g.sKind == sSeqSet:
+			valid = string(tok) == "$" || validSeqSet(tok)
+		}
+		if tok != nil && valid && !g.tokLong {
+			g.out = append(g.out, g.held()...)
+		}
+		return
+	}
+	if tok == nil { // a quoted or literal key: the library answers BAD
+		g.sStart = false
+		return
+	}
+	var name [12]byte
+	n := copy(name[:], tok)
+	for i := range name[:n] {
+		name[i] = upperASCII(name[i])
+	}
+	key, known := searchKeys[string(name[:n])]
+	known = known && n == len(tok)
+	switch {
+	case g.sStart && string(name[:n]) == "RETURN" && n == len(tok):
+		key, known = searchKey{1, sList}, true
+	case g.sStart && string(name[:n]) == "CHARSET" && n == len(tok):
+		key, known = searchKey{1, sAny}, true
+		g.sStart = false
+	default:
+		g.sStart = false
+	}
+	if known || validSeqSet(tok) {
+		g.out = append(g.out, tok...)
+		g.sPend, g.sKind = key.args, key.kind
+		return
+	}
+	g.out = append(g.out, ')') // no key: dropped, a search could widen
+}
+
+// held returns the held argument as it came: a held quoted date keeps its
+// quotes in tok.
+func (g *mutf7Guard) held() []byte { return g.tok }
 
 // idWriteTimeout bounds the writing of the answer to ID, as the library
 // bounds its own writes (respWriteTimeout in imapserver/conn.go).
@@ -770,6 +989,11 @@ func (g *mutf7Guard) bareCR() {
 		g.invalidToken()
 		g.out = append(g.out, '\r')
 		g.tok = g.tok[:0]
+	case gSearchQuoted, gSearchQuotedEsc:
+		if g.sHold { // a date held: not valid
+			g.out = append(g.out, '\r')
+			g.tok = g.tok[:0]
+		}
 	}
 	g.endLine()
 }
@@ -802,6 +1026,10 @@ func (g *mutf7Guard) argStart(b byte) {
 	}
 	kind := g.args[g.argi]
 	switch {
+	case kind == argSearch:
+		g.state, g.sStart = gSearch, true
+		g.step(b)
+		return
 	case kind == argSelOpts:
 		if b == '(' {
 			g.selOpts = true
