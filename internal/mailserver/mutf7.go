@@ -24,6 +24,10 @@ import (
 // holding U+0000, which no mailbox can have (validMailboxName). The session
 // answers such a name as Dovecot answers an invalid one (see
 // invalidNameError); a LIST or LSUB pattern holding it matches nothing.
+// The guard likewise keeps from the library the other arguments it
+// answers SERVERBUG to (sequence sets, dates, unknown search keys: dropped
+// so that it answers BAD), and answers ID, which the library lacks.
+// docs/compliance.md describes what the client sees.
 
 // invalidNameWire is what a mailbox argument that is not valid modified
 // UTF-7 becomes on its way to the library; it decodes to invalidNameMark.
@@ -912,7 +916,7 @@ func (g *mutf7Guard) searchToken(tok []byte) {
 			valid = string(tok) == "$" || validSeqSet(tok)
 		}
 		if tok != nil && valid && !g.tokLong {
-			g.out = append(g.out, g.held()...)
+			g.out = append(g.out, g.tok...) // a held date keeps its quotes
 		}
 		return
 	}
@@ -943,10 +947,6 @@ func (g *mutf7Guard) searchToken(tok []byte) {
 	}
 	g.out = append(g.out, ')') // no key: dropped, a search could widen
 }
-
-// held returns the held argument as it came: a held quoted date keeps its
-// quotes in tok.
-func (g *mutf7Guard) held() []byte { return g.tok }
 
 // idWriteTimeout bounds the writing of the answer to ID, as the library
 // bounds its own writes (respWriteTimeout in imapserver/conn.go).
