@@ -228,6 +228,7 @@ const (
 	gSearchLit                         // in a literal header there
 	gCont                              // in continuation lines (IDLE, AUTHENTICATE)
 	gTLS                               // after STARTTLS: encrypted bytes, passed on
+	gDiscard                           // in a command line too long for the library, dropped
 )
 
 // litHeader follows "{n}", "{n+}" (and the optional SP and CR before LF
@@ -347,6 +348,10 @@ type mutf7Guard struct {
 	closed bool // by fail
 	cr     bool // the last byte was a CR
 
+	lineOut   int  // bytes of the command handed or to hand on, literals aside
+	cmdHanded bool // some of the command was handed on already
+	tagDone   bool // the command's tag was read (and published to watch)
+
 	unanswered bool // the library was handed bytes it has not answered yet
 	err        error
 	state      guardState
@@ -426,12 +431,15 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		if len(g.out) >= maxGuardToken {
-			g.avail = len(g.out) // a line too long for the library: it fails anyway
+		if len(g.out) >= maxGuardBuf {
+			g.avail = len(g.out) // a long continuation line: handed on in pieces
 		}
 		if g.o < g.avail {
 			n := copy(p, g.out[g.o:g.avail])
 			g.o += n
+			if g.inCommand() && g.avail > g.cmdStart {
+				g.cmdHanded = true
+			}
 			g.unanswered = true
 			if g.o == len(g.out) {
 				g.out, g.o, g.avail = g.out[:0], 0, 0
@@ -525,6 +533,7 @@ func (g *mutf7Guard) startCommand() {
 	g.spSeen, g.inList, g.depth, g.selOpts, g.lit, g.litLeft = false, false, 0, false, litHeader{}, 0
 	g.tok, g.tokLong = g.tok[:0], false
 	g.sPend, g.sKind, g.sStart, g.sHold, g.sList, g.litReturn = 0, sAny, false, false, 0, gRest
+	g.lineOut, g.cmdHanded, g.tagDone = 0, false, false
 }
 
 // process runs the unprocessed input through the parse, up to and
@@ -567,7 +576,9 @@ func (g *mutf7Guard) process() {
 			}
 			if j > g.r {
 				g.out = append(g.out, g.in[g.r:j]...)
+				g.lineOut += j - g.r
 				g.r, g.lit = j, litHeader{}
+				g.checkLength(0)
 				continue
 			}
 		}
@@ -576,8 +587,14 @@ func (g *mutf7Guard) process() {
 		if g.cr && b != '\n' {
 			g.bareCR()
 		}
-		g.cr = b == '\r' && g.state != gCont
+		g.cr = b == '\r' && g.state != gCont && g.state != gDiscard
+		if b == '\n' { // the line's end, counted before the parse starts the next command
+			g.checkLength(1)
+		}
+		before := len(g.out)
 		g.step(b)
+		g.lineOut += len(g.out) - before
+		g.checkLength(0)
 		if b == '\n' {
 			g.avail = len(g.out)
 			return
@@ -619,6 +636,7 @@ func (g *mutf7Guard) step(b byte) {
 		g.watch.tag = append(g.watch.tag[:0], g.tok...)
 		g.watch.starttls = false
 		g.watch.mu.Unlock()
+		g.tagDone = true
 		g.tok = g.tok[:0]
 		g.out = append(g.out, b)
 		g.state = gName
@@ -745,7 +763,7 @@ func (g *mutf7Guard) step(b byte) {
 				g.lit = litHeader{}
 				return
 			}
-			if g.cmd == "ID" && g.avail <= g.cmdStart {
+			if g.cmd == "ID" && !g.cmdHanded {
 				g.answerID()
 			}
 			g.endLine()
@@ -827,7 +845,68 @@ func (g *mutf7Guard) step(b byte) {
 		g.out = append(g.out, b)
 	case gCont:
 		g.out = append(g.out, b)
+	case gDiscard:
+		if b == '\n' {
+			g.answerTooLong()
+		}
 	}
+}
+
+// maxCommandLine is the most a command may have outside its literals: with
+// one byte more the library's decoder fails (maxCommandSize in
+// imapserver/conn.go, counted by imapwire's readByte) and it answers
+// SERVERBUG. TestIMAPInvalidMailboxNames checks the boundary.
+const maxCommandLine = maxGuardToken + 2
+
+// inCommand reports whether the guard is inside a command (not at a
+// command's start, in continuation lines or after STARTTLS).
+func (g *mutf7Guard) inCommand() bool {
+	switch g.state {
+	case gCont, gTLS:
+		return false
+	case gTag:
+		return g.tagLen > 0
+	}
+	return true
+}
+
+// checkLength drops a command whose line (with more bytes to come)
+// outgrows maxCommandLine before any of it was handed on: the guard answers it BAD itself (answerTooLong) as
+// the library would answer SERVERBUG.
+func (g *mutf7Guard) checkLength(more int) {
+	if g.lineOut+len(g.tok)+more <= maxCommandLine || g.cmdHanded || !g.inCommand() || g.state == gLitSkip || g.state == gLitTok || g.state == gDiscard {
+		return
+	}
+	g.out = g.out[:g.cmdStart]
+	g.tok, g.tokLong = g.tok[:0], false
+	g.state = gDiscard
+}
+
+// answerTooLong answers a command dropped by checkLength, at its line's
+// end, as answerID answers (between the library's commands): BAD, or, if
+// even its tag was too long, by closing the connection as the library does.
+func (g *mutf7Guard) answerTooLong() {
+	if !g.tagDone {
+		g.closed = true
+		g.Conn.Close()
+		g.r, g.w, g.err = 0, 0, net.ErrClosed
+		g.endLine()
+		return
+	}
+	start := time.Now()
+	g.watch.mu.Lock()
+	tag := string(g.watch.tag)
+	g.watch.mu.Unlock()
+	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
+	_, err := g.Conn.Write([]byte(tag + " BAD [TOOBIG] Command line too long\r\n"))
+	g.Conn.SetWriteDeadline(time.Time{})
+	outcome := OutcomeBad
+	if err != nil {
+		outcome = OutcomeError
+	}
+	g.rec.Command(ProtoIMAP, normaliseCommand(string(g.name[:min(g.nameLen, len(g.name))]), imapCommands), outcome, time.Since(start))
+	g.cmd = ""
+	g.endLine()
 }
 
 // quoteNext returns the state after b in a quoted string whose states are

@@ -153,6 +153,11 @@ var invalidNameCases = []struct {
 	{cmd: `UID FETCH 1,,2 FLAGS`, status: "BAD"},
 	{cmd: `STORE 1: +FLAGS (\Seen)`, status: "BAD"},
 	{cmd: `UID COPY 4294967296 INBOX`, status: "BAD"},
+	{cmd: "UID FETCH " + longSet(70<<10) + " FLAGS", status: "BAD"},
+	// The longest command line the library takes, and one byte more
+	// (Dovecot takes up to 64 KiB).
+	{cmd: "SEARCH SUBJECT " + strings.Repeat("x", maxCommandLine-len("mab SEARCH SUBJECT \r\n")), status: "OK"},
+	{cmd: "SEARCH SUBJECT " + strings.Repeat("x", maxCommandLine+1-len("mab SEARCH SUBJECT \r\n")), status: "OK", embedded: "BAD"},
 	// Valid names, 8-bit ones too, still work.
 	{cmd: `CREATE "&Jjo-"`, status: "OK"},
 	{cmd: `LIST "" "&Jjo-"`, status: "OK", untagged: []string{"&Jjo-"}},
@@ -278,7 +283,7 @@ func TestMUTF7GuardRewrites(t *testing.T) {
 		{"malformed literal", "a LIST \"\" {&\r\nb LIST \"\" {1\r\n", "a LIST \"\" \"&AAA-\"&\r\nb LIST \"\" \"&AAA-\"\r\n"},
 		{"literal then name", "a RENAME {4}\r\n&Jjo &\r\n", "a RENAME {4}\r\nxxxx\x00 &\r\n"},
 		{"quoted line break", "a SELECT \"a\r\nb SELECT &Jjo\r\n", "a SELECT \"&AAA-\"\r\nb SELECT \"&AAA-\"\r\n"},
-		{"long name", "a SELECT " + long + "\r\n", "a SELECT \"&AAA-\"\r\n"},
+		{"long name", "a SELECT " + long + "\r\nb NOOP\r\n", "b NOOP\r\n"}, // answered BAD [TOOBIG] by the guard
 		{"append message untouched", "a APPEND &Jjo (\\Seen) {19}\r\nb SELECT \"&Jjo\"\r\n\r\n",
 			"a APPEND \"&AAA-\" (\\Seen) {19}\r\nb SELECT \"&Jjo\"\r\n\r\n"},
 		{"big append message untouched", "a APPEND INBOX ~{6000+}\r\n" + strings.Repeat("x SELECT &\r\n", 500) + "\r\n",
@@ -578,6 +583,43 @@ func TestMUTF7GuardAnswersID(t *testing.T) {
 			}
 			if n := rec.count("imap ID ok"); n != want {
 				t.Errorf("recorded %d ID ok, want %d", n, want)
+			}
+		})
+	}
+}
+
+// longSet is a sequence set of n bytes or a little more.
+func longSet(n int) string {
+	var b strings.Builder
+	for i := 1; b.Len() < n; i += 2 {
+		fmt.Fprintf(&b, "%d,", i)
+	}
+	return b.String() + "1"
+}
+
+func TestMUTF7GuardAnswersTooLong(t *testing.T) {
+	long := longSet(maxCommandLine)
+	for _, tc := range []struct {
+		name, in, library, reply string
+		closed                   bool
+	}{
+		{"too long", "a UID FETCH " + long + " FLAGS\r\nb NOOP\r\n", "b NOOP\r\n", "a BAD [TOOBIG] Command line too long\r\n", false},
+		{"just short enough", "a FETCH " + long[:maxCommandLine-len("a FETCH \r\n")-2] + "1\r\n", "a FETCH " + long[:maxCommandLine-len("a FETCH \r\n")-2] + "1\r\n", "", false},
+		{"tag too long", strings.Repeat("t", maxCommandLine+1) + " NOOP\r\nb NOOP\r\n", "", "", true},
+		{"after a literal left to the library", "a LOGIN {1}\r\nx " + long + "\r\n", "a LOGIN {1}\r\nx " + long + "\r\n", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &recordConn{chunkConn: chunkConn{chunks: split([]byte(tc.in), 1000)}}
+			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
+			got, err := io.ReadAll(g)
+			if closed := errors.Is(err, net.ErrClosed); closed != tc.closed || err != nil && !closed {
+				t.Fatalf("read error %v, want the connection closed: %v", err, tc.closed)
+			}
+			if string(got) != tc.library {
+				t.Errorf("library read %q, want %q", truncate(string(got)), truncate(tc.library))
+			}
+			if c.wrote.String() != tc.reply {
+				t.Errorf("replied %q, want %q", c.wrote.String(), tc.reply)
 			}
 		})
 	}
