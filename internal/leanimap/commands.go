@@ -483,9 +483,9 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 	}
 	c.cmd.updates = 0
 	for {
-		deadline := time.Now().Add(max)
+		deadline, byCtx := time.Now().Add(max), false
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline = d
+			deadline, byCtx = d, true
 		}
 		if err := c.conn.SetReadDeadline(deadline); err != nil {
 			return false, c.broken(fmt.Errorf("set deadline: %w", err))
@@ -496,11 +496,16 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 		}
 		_, err := c.br.Peek(1)
 		stopped := stop()
-		if ctx.Err() != nil || !stopped {
-			return false, c.broken(fmt.Errorf("idle: %w", context.Cause(ctx)))
+		timedOut := err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline)
+		if ctx.Err() != nil || !stopped || (timedOut && byCtx) {
+			cause := ctx.Err()
+			if cause == nil { // the socket's deadline (ctx's) came first
+				cause = context.DeadlineExceeded
+			}
+			return false, c.broken(fmt.Errorf("idle: %w", cause))
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline) {
+			if timedOut {
 				return false, nil // nothing came: the connection is intact
 			}
 			return false, c.broken(c.readErr(err))

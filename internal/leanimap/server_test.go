@@ -361,3 +361,43 @@ func containsAttr(as []imap.MailboxAttr, a imap.MailboxAttr) bool {
 	}
 	return false
 }
+
+// TestFallbacks runs the paths for servers without MOVE, UIDPLUS and
+// LITERAL+ against the embedded server by hiding those capabilities from
+// the client: UID MOVE becomes COPY, STORE \Deleted and (UID) EXPUNGE, and
+// APPEND and a LOGIN with a non-ASCII password wait for the continuation.
+func TestFallbacks(t *testing.T) {
+	for _, caps := range [][]string{{"IMAP4REV1", "UIDPLUS"}, {"IMAP4REV1"}} {
+		t.Run(strings.Join(caps, "+"), func(t *testing.T) {
+			srv := embedded(t)
+			rec := &recorder{}
+			c := login(t, srv, Options{Handler: rec})
+			c.caps = caps
+			must(t, c.Create("Kept"))
+			for i := range 2 {
+				raw, _ := message(uint64(i), 600)
+				if _, err := c.Append("INBOX", nil, time.Time{}, raw); err != nil {
+					t.Fatalf("APPEND with a synchronizing literal: %v", err)
+				}
+			}
+			_, err := c.Select("INBOX", false)
+			must(t, err)
+			must(t, c.UIDMove(imap.UIDSetNum(2), "Kept"))
+			if !rec.has("expunge 2") {
+				t.Fatalf("fallback move: updates %v, want expunge 2", rec.got)
+			}
+			st, err := c.Status("Kept", imap.StatusOptions{NumMessages: true})
+			must(t, err)
+			sel, err := c.Select("INBOX", true)
+			must(t, err)
+			if *st.NumMessages != 1 || sel.NumMessages != 1 {
+				t.Fatalf("after the fallback move: Kept %d, INBOX %d; want 1 and 1", *st.NumMessages, sel.NumMessages)
+			}
+			var e *imap.Error
+			if err := c.Login("alice", "sécret"); !errorAs(err, &e) {
+				t.Fatalf("LOGIN with a literal password: %v, want the server's NO or BAD", err)
+			}
+			must(t, c.Noop())
+		})
+	}
+}
