@@ -47,7 +47,9 @@ func TestFaults(t *testing.T) {
 	}{
 		{"garbage", func(t *testing.T) string { return faketest.StartIMAP(t, faketest.IMAPGarbage, faketest.Options{}).Addr },
 			ErrProtocol, clients.OutcomeError},
-		{"huge line", func(t *testing.T) string { return faketest.StartIMAP(t, faketest.IMAPHugeLine, faketest.Options{}).Addr },
+		{"huge line", func(t *testing.T) string {
+			return faketest.StartIMAP(t, faketest.IMAPHugeLine, faketest.Options{}).Addr
+		},
 			transport.ErrReplyTooLarge, clients.OutcomeError},
 		{"endless line", func(t *testing.T) string {
 			return faketest.StartIMAP(t, faketest.IMAPEndlessLine, faketest.Options{}).Addr
