@@ -462,6 +462,8 @@ func (c *Client) Idle() error {
 		}
 		switch kind {
 		case respContinue:
+			// An idle connection holds no response or command buffer.
+			c.resp, c.out = nil, nil
 			return nil
 		case respTagged:
 			return c.broken(fmt.Errorf("%w: IDLE completed without a continuation request", ErrProtocol))
