@@ -512,7 +512,7 @@ func (c *Client) untagged(s *scanner) {
 			s.sp()
 			c.parseStatus(s)
 		}
-	case equalFold(name, "SEARCH"):
+	case equalFold(name, "SEARCH"), equalFold(name, "SORT"):
 		for c.cmd.search != nil && s.err == nil && s.accept(' ') {
 			if s.atEOL() {
 				break // a trailing space, as some servers send

@@ -350,6 +350,51 @@ func (c *Client) UIDSearch(dst []imap.UID, criteria string) ([]imap.UID, error) 
 	return dst, err
 }
 
+// UIDSort sends UID SORT (keys) UTF-8 search (RFC 5256; keys and search
+// as sent, e.g. "ARRIVAL" and "ALL") and appends the UIDs in order to dst.
+func (c *Client) UIDSort(dst []imap.UID, keys, search string) ([]imap.UID, error) {
+	if err := c.begin(); err != nil {
+		return dst, err
+	}
+	c.cmd.search = &dst
+	c.out = append(append(append(append(c.out, "UID SORT ("...), keys...), ") UTF-8 "...), search...)
+	err := c.run()
+	return dst, err
+}
+
+// ID tells the server the client's name and version (RFC 2971); the
+// server's own ID is not kept.
+func (c *Client) ID(name, version string) error {
+	if err := c.begin(); err != nil {
+		return err
+	}
+	c.out = append(c.out, `ID ("name" `...)
+	if err := c.str(name); err != nil {
+		return err
+	}
+	c.out = append(c.out, ` "version" `...)
+	if err := c.str(version); err != nil {
+		return err
+	}
+	c.out = append(c.out, ')')
+	return c.run()
+}
+
+// Enable enables the extensions named (RFC 5161), e.g. "UTF8=ACCEPT".
+func (c *Client) Enable(caps ...string) error {
+	if len(caps) == 0 {
+		return errors.New("ENABLE without extensions")
+	}
+	if err := c.begin(); err != nil {
+		return err
+	}
+	c.out = append(c.out, "ENABLE"...)
+	for _, x := range caps {
+		c.out = append(append(c.out, ' '), x...)
+	}
+	return c.run()
+}
+
 // UIDCopy copies the messages of set to mailbox dest.
 func (c *Client) UIDCopy(set imap.UIDSet, dest string) error {
 	return c.uidVerb("UID COPY ", set, dest)

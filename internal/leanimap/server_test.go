@@ -153,6 +153,17 @@ func TestCommands(t *testing.T) {
 			if !c.Has("IMAP4REV1") {
 				t.Fatalf("%s: capabilities %v without IMAP4rev1", srv.name, caps)
 			}
+			for _, x := range []struct {
+				capName string
+				run     func() error
+			}{
+				{"ID", func() error { return c.ID("mailsim", "1") }},
+				{"ENABLE", func() error { return c.Enable("UTF8=ACCEPT") }},
+			} {
+				if c.Has(x.capName) {
+					must(t, x.run())
+				}
+			}
 			ns, err := c.Namespace()
 			must(t, err)
 			if len(ns.Personal) != 1 || ns.Personal[0].Delim == 0 {
@@ -263,6 +274,15 @@ func TestCommands(t *testing.T) {
 			must(t, err)
 			if fmt.Sprint(uids) != "[2]" {
 				t.Fatalf("UID SEARCH FLAGGED: %v, want [2]", uids)
+			}
+
+			if c.Has("SORT") {
+				// The appended message's 2024 date makes it the first.
+				uids, err = c.UIDSort(uids[:0], "ARRIVAL", "ALL")
+				must(t, err)
+				if fmt.Sprint(uids) != "[4 1 2 3]" {
+					t.Fatalf("UID SORT (ARRIVAL): %v, want [4 1 2 3]", uids)
+				}
 			}
 
 			rec.got = nil
