@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
@@ -418,6 +420,68 @@ func TestFallbacks(t *testing.T) {
 				t.Fatalf("LOGIN with a literal password: %v, want the server's NO or BAD", err)
 			}
 			must(t, c.Noop())
+		})
+	}
+}
+
+// TestAuthenticatePlain logs in with AUTHENTICATE PLAIN, with the initial
+// response inline (SASL-IR) and after the continuation request, and checks
+// that a wrong password is a NO the clients classify as auth.
+func TestAuthenticatePlain(t *testing.T) {
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			for _, saslIR := range []bool{true, false} {
+				c := dial(t, srv.imap, Options{})
+				if _, err := c.Capability(); err != nil {
+					t.Fatal(err)
+				}
+				if !c.Has("AUTH=PLAIN") {
+					t.Skipf("%s does not offer AUTH=PLAIN: %v", srv.name, c.Caps())
+				}
+				if !saslIR {
+					c.caps = slices.DeleteFunc(slices.Clone(c.caps), func(v string) bool { return v == "SASL-IR" })
+				}
+				if err := c.AuthenticatePlain(srv.user, srv.pass); err != nil {
+					t.Fatalf("SASL-IR %v: %v", saslIR, err)
+				}
+				if _, err := c.Select("INBOX", false); err != nil {
+					t.Fatalf("SASL-IR %v: SELECT after AUTHENTICATE: %v", saslIR, err)
+				}
+			}
+			c := dial(t, srv.imap, Options{})
+			err := c.AuthenticatePlain(srv.user, "wrong")
+			if o := clients.LoginOutcome(err); o != clients.OutcomeAuth {
+				t.Fatalf("wrong password: %v (%s), want auth", err, o)
+			}
+		})
+	}
+}
+
+// TestIdleFetch checks that a flag change by another session reaches an
+// idling client as an unsolicited FETCH.
+func TestIdleFetch(t *testing.T) {
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			raw, _ := message(3, 500)
+			deliver(t, srv, raw)
+			rec := &recorder{}
+			idler := login(t, srv, Options{Handler: rec})
+			_, err := idler.Select("INBOX", false)
+			must(t, err)
+			other := login(t, srv, Options{})
+			_, err = other.Select("INBOX", false)
+			must(t, err)
+			must(t, idler.Idle())
+			must(t, other.UIDStore(imap.UIDSetNum(1), imap.StoreFlagsAdd, true, []imap.Flag{imap.FlagFlagged}, nil))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			woke, err := idler.Wait(ctx, 20*time.Second)
+			if !woke || err != nil || !rec.has(`fetch 1 [\Flagged`) {
+				t.Fatalf("Wait after another session's STORE: %v, %v, updates %v; want fetch 1 [\\Flagged]", woke, err, rec.got)
+			}
+			must(t, idler.Done())
 		})
 	}
 }
