@@ -46,6 +46,7 @@ type Client struct {
 
 	caps    []string // upper-cased capability names; nil: unknown
 	capsSet bool     // a CAPABILITY list came with the current command
+	utf8    bool     // UTF8=ACCEPT is enabled: mailbox names in UTF-8
 	err     error    // sticky: the connection is unusable
 	bye     bool     // the server said BYE
 
@@ -518,6 +519,12 @@ func (c *Client) untagged(s *scanner) {
 				break // a trailing space, as some servers send
 			}
 			*c.cmd.search = append(*c.cmd.search, imap.UID(s.number32()))
+		}
+	case equalFold(name, "ENABLED"):
+		for s.err == nil && s.accept(' ') {
+			if w := s.atom(); equalFold(w, "UTF8=ACCEPT") {
+				c.utf8 = true
+			}
 		}
 	case equalFold(name, "NAMESPACE"):
 		if c.cmd.ns != nil {

@@ -20,12 +20,13 @@ var ErrIdleEnded = errors.New("server ended IDLE")
 var aLongTimeAgo = time.Unix(1, 0)
 
 // str appends s as an IMAP string: an atom when it is one, a quoted
-// string when it can be, else a literal (sent as the server allows).
+// string when it can be (UTF-8 in it once UTF8=ACCEPT is enabled, RFC
+// 6855), else a literal (sent as the server allows).
 func (c *Client) str(s string) error {
 	atom, quotable := s != "", true
 	for i := 0; i < len(s); i++ {
 		b := s[i]
-		if b == 0 || b == '\r' || b == '\n' || b >= 0x80 {
+		if b == 0 || b == '\r' || b == '\n' || (b >= 0x80 && !c.utf8) {
 			quotable = false
 			break
 		}
@@ -202,6 +203,9 @@ func (c *Client) List(ref, pattern string, specialUse bool) ([]imap.ListData, er
 		return nil, err
 	}
 	c.out = append(c.out, ' ')
+	if !c.utf8 {
+		pattern = encodeMailbox(pattern)
+	}
 	if err := c.quoted(pattern); err != nil {
 		return nil, err
 	}
@@ -233,7 +237,7 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 	}
 	c.cmd.status = &d
 	c.out = append(c.out, "STATUS "...)
-	if err := c.str(name); err != nil {
+	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}
 	c.out = append(c.out, " ("...)
@@ -261,7 +265,16 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 }
 
 // Create creates mailbox name.
-func (c *Client) Create(name string) error { return c.simple("CREATE", name) }
+func (c *Client) Create(name string) error {
+	if err := c.begin(); err != nil {
+		return err
+	}
+	c.out = append(c.out, "CREATE "...)
+	if err := c.mailbox(name); err != nil {
+		return err
+	}
+	return c.run()
+}
 
 // Select opens mailbox name read-write, or read-only (EXAMINE) when
 // readOnly, and returns what the server reported: EXISTS, FLAGS,
@@ -277,7 +290,7 @@ func (c *Client) Select(name string, readOnly bool) (*imap.SelectData, error) {
 	}
 	c.cmd.sel = &d
 	c.out = append(append(c.out, verb...), ' ')
-	if err := c.str(name); err != nil {
+	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}
 	if err := c.run(); err != nil {
@@ -432,7 +445,7 @@ func (c *Client) uidVerb(verb string, set imap.UIDSet, dest string) error {
 		return err
 	}
 	c.out = append(c.out, ' ')
-	if err := c.str(dest); err != nil {
+	if err := c.mailbox(dest); err != nil {
 		return err
 	}
 	return c.run()
@@ -464,7 +477,7 @@ func (c *Client) Append(mailbox string, flags []imap.Flag, date time.Time, msg [
 		return AppendData{}, err
 	}
 	c.out = append(c.out, "APPEND "...)
-	if err := c.str(mailbox); err != nil {
+	if err := c.mailbox(mailbox); err != nil {
 		return AppendData{}, err
 	}
 	if len(flags) > 0 {

@@ -259,7 +259,7 @@ func (c *Client) parseList(s *scanner) {
 		d.Delim = rune(b[0])
 	}
 	s.sp()
-	d.Mailbox = string(s.astring())
+	d.Mailbox = c.mailboxName(s.astring())
 	if s.err == nil {
 		*c.cmd.list = append(*c.cmd.list, d)
 	}
@@ -268,7 +268,7 @@ func (c *Client) parseList(s *scanner) {
 // parseStatus reads "name (item n ...)" into the command's status.
 func (c *Client) parseStatus(s *scanner) {
 	d := c.cmd.status
-	d.Mailbox = string(s.astring())
+	d.Mailbox = c.mailboxName(s.astring())
 	s.sp()
 	var name []byte
 	s.list(func() {

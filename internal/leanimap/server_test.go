@@ -172,6 +172,7 @@ func TestCommands(t *testing.T) {
 				t.Fatalf("namespace %+v", ns)
 			}
 			must(t, c.Create("Lean Archive"))
+			must(t, c.Create("Entwürfe"))
 			var e *imap.Error
 			if err := c.Create("Lean Archive"); !errorAs(err, &e) || e.Type != imap.StatusResponseTypeNo {
 				t.Fatalf("second CREATE: %v, want a NO", err)
@@ -181,6 +182,13 @@ func TestCommands(t *testing.T) {
 			names := map[string][]imap.MailboxAttr{}
 			for _, l := range list {
 				names[l.Mailbox] = l.Attrs
+			}
+			if _, ok := names["Entwürfe"]; !ok {
+				t.Fatalf("LIST: %+v, want the non-ASCII name back (utf8 %v)", list, c.utf8)
+			}
+			st, err := c.Status("Entwürfe", imap.StatusOptions{NumMessages: true})
+			if err != nil || st.Mailbox != "Entwürfe" || st.NumMessages == nil || *st.NumMessages != 0 {
+				t.Fatalf("STATUS of a non-ASCII name: %+v, %v", st, err)
 			}
 			if _, ok := names["Lean Archive"]; !ok || names["INBOX"] == nil && len(list) < 2 {
 				t.Fatalf("LIST: %+v", list)
@@ -198,7 +206,7 @@ func TestCommands(t *testing.T) {
 			app, err := c.Append("INBOX", []imap.Flag{imap.FlagSeen}, time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC), raw)
 			must(t, err)
 			ids = append(ids, id)
-			st, err := c.Status("INBOX", imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true})
+			st, err = c.Status("INBOX", imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true})
 			must(t, err)
 			if st.NumMessages == nil || *st.NumMessages != 4 || st.NumUnseen == nil || *st.NumUnseen != 3 || st.UIDNext != 5 {
 				t.Fatalf("STATUS %+v", st)
@@ -396,6 +404,12 @@ func TestFallbacks(t *testing.T) {
 			c := login(t, srv, Options{Handler: rec})
 			c.caps = caps
 			must(t, c.Create("Kept"))
+			for _, name := range []string{"Tom & Jerry", "Entwürfe"} { // modified UTF-7
+				must(t, c.Create(name))
+				if st, err := c.Status(name, imap.StatusOptions{NumMessages: true}); err != nil || st.Mailbox != name {
+					t.Fatalf("STATUS %q: %+v, %v", name, st, err)
+				}
+			}
 			for i := range 2 {
 				raw, _ := message(uint64(i), 600)
 				if _, err := c.Append("INBOX", nil, time.Time{}, raw); err != nil {
