@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -21,14 +22,30 @@ import (
 // "noop", "fetch20" (UID FETCH 1:* (UID FLAGS) over 20 messages, UIDs and
 // flags parsed) and "headers20" (UID FETCH 1:* (UID
 // BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]), the literals read) report
-// cpu-ns/cmd and allocs/op; "idle" holds MAILSIM_IDLE_DEVICES (500)
-// connections logged in, INBOX selected, in IDLE with a goroutine waiting
-// on each as a device has, and reports live bytes (heap and stacks) and
-// goroutines per connection, once whatever -benchtime says.
+// cpu-ns/cmd and allocs/op; "idle" holds MAILSIM_IDLE_DEVICES (500; at
+// most 100 on Dovecot) connections logged in, INBOX selected, in IDLE with
+// a goroutine waiting on each as a device has, and reports live bytes
+// (heap and stacks) and goroutines per connection, once whatever
+// -benchtime says.
+//
+// The same runs against a private Dovecot when it is installed
+// (BenchmarkClient/dovecot/...; skipped otherwise), the server that the
+// imaptest comparison uses.
 //
 //	go test -run '^$' -bench Client -benchtime 2000x ./internal/leanimap
 func BenchmarkClient(b *testing.B) {
-	srv := serverProcess(b)
+	b.Run("embedded", func(b *testing.B) { benchClient(b, serverProcess(b), idleConns(b)) })
+	b.Run("dovecot", func(b *testing.B) {
+		// One Dovecot process per connection: at most 100 idle ones.
+		n := min(idleConns(b), 100)
+		inst := dovecottest.StartWith(b, 1, dovecottest.Options{IMAPProcessLimit: 2*n + 10})
+		benchClient(b, server{"dovecot", inst.IMAP, inst.LMTP, inst.Username(1), inst.Password, inst.Username(1) + "@example.com"}, n)
+	})
+}
+
+// benchClient runs BenchmarkClient's sub-benchmarks against srv, the idle
+// ones with n connections.
+func benchClient(b *testing.B, srv server, n int) {
 	for i := range 20 {
 		raw, _ := message(uint64(i), 2000)
 		deliver(b, srv, raw)
@@ -122,7 +139,6 @@ func BenchmarkClient(b *testing.B) {
 			})
 		}
 	}
-	n := idleConns(b)
 	for _, impl := range []string{"goimap", "lean"} {
 		b.Run(impl+"/idle", func(b *testing.B) {
 			for range 1 { // one measurement whatever b.N
