@@ -155,8 +155,9 @@ func (c *Client) broken(err error) error {
 	return c.err
 }
 
-// begin starts a command: the next tag, the deadline, the tag written.
-func (c *Client) begin() error {
+// begin starts a command: the next tag, the deadline, the tag and verb
+// (with what follows it up to the arguments) written.
+func (c *Client) begin(verb string) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -164,7 +165,7 @@ func (c *Client) begin() error {
 	c.capsSet = false
 	c.tag++
 	c.tagb = strconv.AppendUint(append(c.tagb[:0], 'L'), c.tag, 10)
-	c.out = append(append(c.out[:0], c.tagb...), ' ')
+	c.out = append(append(append(c.out[:0], c.tagb...), ' '), verb...)
 	return c.arm()
 }
 
@@ -276,7 +277,7 @@ func (c *Client) readResponse() ([]byte, error) {
 			}
 			return nil, c.broken(c.readErr(err))
 		}
-		n, ok := literalSuffix(c.resp[start:])
+		n, ok := transport.LiteralAtEnd(c.resp[start:])
 		if !ok {
 			return c.resp, nil
 		}
@@ -308,35 +309,6 @@ func (c *Client) readErr(err error) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("read: %w", err)
-}
-
-// literalSuffix reports whether line (ending in LF) ends with {N}, {N+}
-// or ~{N}, and returns N (-1 when it does not fit 63 bits).
-func literalSuffix(line []byte) (int64, bool) {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
-	}
-	open := bytes.LastIndexByte(line, '{')
-	if open < 0 {
-		return 0, false
-	}
-	digits := bytes.TrimSuffix(line[open+1:len(line)-1], []byte("+"))
-	if len(digits) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, b := range digits {
-		if b < '0' || b > '9' {
-			return 0, false
-		}
-		if n > (1<<63-1)/10-1 {
-			return -1, true
-		}
-		n = n*10 + int64(b-'0')
-	}
-	return n, true
 }
 
 // handle parses one response and applies it.

@@ -99,10 +99,9 @@ func appendUID(b []byte, u imap.UID) []byte {
 
 // simple runs a command whose arguments are strings.
 func (c *Client) simple(verb string, args ...string) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin(verb); err != nil {
 		return err
 	}
-	c.out = append(c.out, verb...)
 	for _, a := range args {
 		c.out = append(c.out, ' ')
 		if err := c.str(a); err != nil {
@@ -128,10 +127,9 @@ func (c *Client) Login(user, pass string) error {
 func (c *Client) AuthenticatePlain(user, pass string) error {
 	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
 	sasl := c.Has("SASL-IR")
-	if err := c.begin(); err != nil {
+	if err := c.begin("AUTHENTICATE PLAIN"); err != nil {
 		return err
 	}
-	c.out = append(c.out, "AUTHENTICATE PLAIN"...)
 	if sasl {
 		c.out = append(append(c.out, ' '), ir...)
 		if err := c.run(); err != nil {
@@ -179,11 +177,10 @@ func (c *Client) ensureCaps() error {
 // Namespace returns the server's namespaces (RFC 2342).
 func (c *Client) Namespace() (*imap.NamespaceData, error) {
 	var ns imap.NamespaceData
-	if err := c.begin(); err != nil {
+	if err := c.begin("NAMESPACE"); err != nil {
 		return nil, err
 	}
 	c.cmd.ns = &ns
-	c.out = append(c.out, "NAMESPACE"...)
 	if err := c.run(); err != nil {
 		return nil, err
 	}
@@ -194,11 +191,10 @@ func (c *Client) Namespace() (*imap.NamespaceData, error) {
 // special-use attributes when specialUse (RFC 6154's RETURN).
 func (c *Client) List(ref, pattern string, specialUse bool) ([]imap.ListData, error) {
 	var out []imap.ListData
-	if err := c.begin(); err != nil {
+	if err := c.begin("LIST "); err != nil {
 		return nil, err
 	}
 	c.cmd.list = &out
-	c.out = append(c.out, "LIST "...)
 	if err := c.quoted(ref); err != nil {
 		return nil, err
 	}
@@ -232,11 +228,10 @@ func (c *Client) quoted(s string) error {
 // UIDVALIDITY, UNSEEN, DELETED, SIZE, HIGHESTMODSEQ).
 func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData, error) {
 	var d imap.StatusData
-	if err := c.begin(); err != nil {
+	if err := c.begin("STATUS "); err != nil {
 		return nil, err
 	}
 	c.cmd.status = &d
-	c.out = append(c.out, "STATUS "...)
 	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}
@@ -266,10 +261,9 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 
 // Create creates mailbox name.
 func (c *Client) Create(name string) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin("CREATE "); err != nil {
 		return err
 	}
-	c.out = append(c.out, "CREATE "...)
 	if err := c.mailbox(name); err != nil {
 		return err
 	}
@@ -285,11 +279,10 @@ func (c *Client) Select(name string, readOnly bool) (*imap.SelectData, error) {
 	if readOnly {
 		verb = "EXAMINE"
 	}
-	if err := c.begin(); err != nil {
+	if err := c.begin(verb + " "); err != nil {
 		return nil, err
 	}
 	c.cmd.sel = &d
-	c.out = append(append(c.out, verb...), ' ')
 	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}
@@ -305,11 +298,10 @@ func (c *Client) Select(name string, readOnly bool) (*imap.SelectData, error) {
 // goroutine. The first error fn returns is the command's error (the
 // responses are still read to the end).
 func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin("UID FETCH "); err != nil {
 		return err
 	}
 	c.cmd.fetch = fn
-	c.out = append(c.out, "UID FETCH "...)
 	if err := c.uidSet(set); err != nil {
 		return err
 	}
@@ -321,11 +313,10 @@ func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error
 // delete; .SILENT when silent). fn receives the FETCH responses the
 // server answers with (nil: they go to the Handler).
 func (c *Client) UIDStore(set imap.UIDSet, op imap.StoreFlagsOp, silent bool, flags []imap.Flag, fn func(*Message) error) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin("UID STORE "); err != nil {
 		return err
 	}
 	c.cmd.fetch = fn
-	c.out = append(c.out, "UID STORE "...)
 	if err := c.uidSet(set); err != nil {
 		return err
 	}
@@ -340,6 +331,12 @@ func (c *Client) UIDStore(set imap.UIDSet, op imap.StoreFlagsOp, silent bool, fl
 	if silent {
 		c.out = append(c.out, ".SILENT"...)
 	}
+	c.flags(flags)
+	return c.run()
+}
+
+// flags appends " (flag ...)".
+func (c *Client) flags(flags []imap.Flag) {
 	c.out = append(c.out, " ("...)
 	for i, f := range flags {
 		if i > 0 {
@@ -348,17 +345,16 @@ func (c *Client) UIDStore(set imap.UIDSet, op imap.StoreFlagsOp, silent bool, fl
 		c.out = append(c.out, f...)
 	}
 	c.out = append(c.out, ')')
-	return c.run()
 }
 
 // UIDSearch sends UID SEARCH criteria (as sent, e.g. "UNSEEN" or
 // `HEADER Message-ID "<id@host>"`) and appends the UIDs found to dst.
 func (c *Client) UIDSearch(dst []imap.UID, criteria string) ([]imap.UID, error) {
-	if err := c.begin(); err != nil {
+	if err := c.begin("UID SEARCH "); err != nil {
 		return dst, err
 	}
 	c.cmd.search = &dst
-	c.out = append(append(c.out, "UID SEARCH "...), criteria...)
+	c.out = append(c.out, criteria...)
 	err := c.run()
 	return dst, err
 }
@@ -366,11 +362,11 @@ func (c *Client) UIDSearch(dst []imap.UID, criteria string) ([]imap.UID, error) 
 // UIDSort sends UID SORT (keys) UTF-8 search (RFC 5256; keys and search
 // as sent, e.g. "ARRIVAL" and "ALL") and appends the UIDs in order to dst.
 func (c *Client) UIDSort(dst []imap.UID, keys, search string) ([]imap.UID, error) {
-	if err := c.begin(); err != nil {
+	if err := c.begin("UID SORT ("); err != nil {
 		return dst, err
 	}
 	c.cmd.search = &dst
-	c.out = append(append(append(append(c.out, "UID SORT ("...), keys...), ") UTF-8 "...), search...)
+	c.out = append(append(append(c.out, keys...), ") UTF-8 "...), search...)
 	err := c.run()
 	return dst, err
 }
@@ -378,10 +374,9 @@ func (c *Client) UIDSort(dst []imap.UID, keys, search string) ([]imap.UID, error
 // ID tells the server the client's name and version (RFC 2971); the
 // server's own ID is not kept.
 func (c *Client) ID(name, version string) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin(`ID ("name" `); err != nil {
 		return err
 	}
-	c.out = append(c.out, `ID ("name" `...)
 	if err := c.str(name); err != nil {
 		return err
 	}
@@ -398,10 +393,9 @@ func (c *Client) Enable(caps ...string) error {
 	if len(caps) == 0 {
 		return errors.New("ENABLE without extensions")
 	}
-	if err := c.begin(); err != nil {
+	if err := c.begin("ENABLE"); err != nil {
 		return err
 	}
-	c.out = append(c.out, "ENABLE"...)
 	for _, x := range caps {
 		c.out = append(append(c.out, ' '), x...)
 	}
@@ -437,10 +431,9 @@ func (c *Client) UIDMove(set imap.UIDSet, dest string) error {
 }
 
 func (c *Client) uidVerb(verb string, set imap.UIDSet, dest string) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin(verb); err != nil {
 		return err
 	}
-	c.out = append(c.out, verb...)
 	if err := c.uidSet(set); err != nil {
 		return err
 	}
@@ -453,10 +446,9 @@ func (c *Client) uidVerb(verb string, set imap.UIDSet, dest string) error {
 
 // UIDExpunge expunges the messages of set marked \Deleted (UIDPLUS).
 func (c *Client) UIDExpunge(set imap.UIDSet) error {
-	if err := c.begin(); err != nil {
+	if err := c.begin("UID EXPUNGE "); err != nil {
 		return err
 	}
-	c.out = append(c.out, "UID EXPUNGE "...)
 	if err := c.uidSet(set); err != nil {
 		return err
 	}
@@ -473,22 +465,14 @@ func (c *Client) Noop() error { return c.simple("NOOP") }
 // Append appends msg to mailbox with flags and, when not zero, date as
 // its internal date; it returns APPENDUID's data when the server sends it.
 func (c *Client) Append(mailbox string, flags []imap.Flag, date time.Time, msg []byte) (AppendData, error) {
-	if err := c.begin(); err != nil {
+	if err := c.begin("APPEND "); err != nil {
 		return AppendData{}, err
 	}
-	c.out = append(c.out, "APPEND "...)
 	if err := c.mailbox(mailbox); err != nil {
 		return AppendData{}, err
 	}
 	if len(flags) > 0 {
-		c.out = append(c.out, " ("...)
-		for i, f := range flags {
-			if i > 0 {
-				c.out = append(c.out, ' ')
-			}
-			c.out = append(c.out, f...)
-		}
-		c.out = append(c.out, ')')
+		c.flags(flags)
 	}
 	if !date.IsZero() {
 		c.out = append(append(append(c.out, ` "`...), date.Format(internalDateLayout)...), '"')
@@ -506,27 +490,18 @@ func (c *Client) Append(mailbox string, flags []imap.Flag, date time.Time, msg [
 // Idle sends IDLE and returns once the server accepted it; then Wait
 // waits for updates and Done ends it.
 func (c *Client) Idle() error {
-	if err := c.begin(); err != nil {
+	if err := c.begin("IDLE\r\n"); err != nil {
 		return err
 	}
-	c.out = append(c.out, "IDLE\r\n"...)
 	if err := c.flush(); err != nil {
 		return err
 	}
-	for {
-		kind, err := c.next()
-		if err != nil {
-			return err
-		}
-		switch kind {
-		case respContinue:
-			// An idle connection holds no response or command buffer.
-			c.resp, c.out = nil, nil
-			return nil
-		case respTagged:
-			return c.broken(fmt.Errorf("%w: IDLE completed without a continuation request", ErrProtocol))
-		}
+	if err := c.continuation(); err != nil {
+		return err
 	}
+	// An idle connection holds no response or command buffer.
+	c.resp, c.out = nil, nil
+	return nil
 }
 
 // Wait blocks in IDLE, on the caller's goroutine, until the server sends
