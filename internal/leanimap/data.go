@@ -170,7 +170,11 @@ func (c *Client) parseFetch(s *scanner, seq uint32) {
 			if s.err == nil {
 				m.BodyStructure = s.b[start:s.i]
 			}
-		default: // MODSEQ, X-GM-*, ...: one value
+		default: // MODSEQ, BINARY.SIZE[1], X-GM-*, ...: one value
+			if s.peek() == '[' {
+				s.section()
+				s.partial()
+			}
 			s.sp()
 			s.skip()
 		}

@@ -63,6 +63,8 @@ func TestParse(t *testing.T) {
 			[]string{`fetch 1 uid=5 flags=[\Seen] size=120 [HEADER.FIELDS (MESSAGE-ID)]<-1>="Message-ID: <a@b>\r\n" []<0>="abc"`}, nil},
 		{"fetch envelope and quoted escapes", `* 2 FETCH (ENVELOPE ("Mon, 1 Jan 2024 00:00:00 +0000" "say \"hi\" \\ ok" (("A" NIL "a" "b")) NIL NIL NIL NIL NIL NIL "<id@x>") BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1) UID 9 MODSEQ (12))` + "\r\nL1 OK\r\n",
 			[]string{`Subject:say "hi" \ ok`, "MessageID:<id@x>", `bs=("text" "plain" NIL NIL NIL "7bit" 3 1)`, "uid=9"}, nil},
+		{"items not used", "* 1 FETCH (BINARY.SIZE[1] 42 X-GM-LABELS (\\Inbox) UID 3 BINARY[1] {2}\r\nhi)\r\nL1 OK\r\n",
+			[]string{`uid=3`, `[1]<-1>="hi"`}, nil},
 		{"nil section", "* 1 FETCH (UID 1 BODY[] NIL)\r\nL1 OK\r\n", []string{`[]<-1>=""`}, nil},
 		{"list", "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n* LIST () \".\" {5}\r\na]b c\r\n* LIST (\\Noselect) NIL \"\"\r\nL1 OK\r\n",
 			[]string{`{[\HasNoChildren \Sent] 47 Sent`, `{[] 46 a]b c`, `{[\Noselect] 0 `}, nil},
