@@ -1,12 +1,9 @@
 package metrics
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -16,8 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // The Dovecot metric families a [Dovecot] collector reads: the names
@@ -36,9 +31,6 @@ const (
 	dovecotSessionsPrefix = "dovecot_" // + imap|pop3|lmtp + "_session_total"
 	dovecotSessionsSuffix = "_session_total"
 )
-
-// maxDovecotBody caps the size of a Dovecot metrics page.
-const maxDovecotBody = 32 << 20
 
 // DovecotOptions configure a [Dovecot] collector.
 type DovecotOptions struct {
@@ -162,7 +154,7 @@ func (d *Dovecot) Describe(ch chan<- *prometheus.Desc) {
 func (d *Dovecot) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 	defer cancel()
-	fams, err := scrapeDovecot(ctx, d.client, d.url)
+	fams, err := scrapePage(ctx, d.client, d.url)
 	d.mu.Lock()
 	d.lastErr = err
 	d.mu.Unlock()
@@ -198,7 +190,7 @@ func (d *Dovecot) Collect(ch chan<- prometheus.Metric) {
 // handled by the login process (LOGIN, AUTHENTICATE and CAPABILITY, ID,
 // STARTTLS before login) are not in it.
 func DovecotCommandCounts(ctx context.Context, url string) (map[string]float64, error) {
-	fams, err := scrapeDovecot(ctx, noKeepAliveClient(), url)
+	fams, err := scrapePage(ctx, noKeepAliveClient(), url)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +209,7 @@ func DovecotCommandCounts(ctx context.Context, url string) (map[string]float64, 
 // the number of mail deliveries it finished (dovecot_mail_delivery_total:
 // one per recipient mailbox, over LMTP or LDA).
 func DovecotDeliveries(ctx context.Context, url string) (float64, error) {
-	fams, err := scrapeDovecot(ctx, noKeepAliveClient(), url)
+	fams, err := scrapePage(ctx, noKeepAliveClient(), url)
 	if err != nil {
 		return 0, err
 	}
@@ -230,66 +222,6 @@ func DovecotDeliveries(ctx context.Context, url string) (float64, error) {
 		n += sampleValue(m)
 	}
 	return n, nil
-}
-
-func noKeepAliveClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-}
-
-// scrapeDovecot fetches and parses a Dovecot OpenMetrics page.
-func scrapeDovecot(ctx context.Context, client *http.Client, url string) (map[string]*dto.MetricFamily, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("dovecot metrics %s: %w", url, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("dovecot metrics %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("dovecot metrics %s: HTTP %s", url, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDovecotBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("dovecot metrics %s: %w", url, err)
-	}
-	if len(body) > maxDovecotBody {
-		return nil, fmt.Errorf("dovecot metrics %s: page larger than %d bytes", url, maxDovecotBody)
-	}
-	fams, err := parseDovecot(body)
-	if err != nil {
-		return nil, fmt.Errorf("dovecot metrics %s: %w", url, err)
-	}
-	return fams, nil
-}
-
-// parseDovecot parses Dovecot 2.3's OpenMetrics text with the Prometheus
-// text parser. Dovecot's page is not valid in either format as is: it
-// declares dovecot_build as type "info", and puts _total, _count and _sum
-// samples under one counter family. The "# TYPE" lines are dropped, so
-// every sample becomes an untyped family of its own name, except the
-// histograms, whose TYPE lines are kept so buckets group.
-func parseDovecot(body []byte) (map[string]*dto.MetricFamily, error) {
-	var clean bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if bytes.HasPrefix(line, []byte("# TYPE ")) && !bytes.HasSuffix(line, []byte(" histogram")) {
-			continue
-		}
-		if bytes.HasPrefix(line, []byte("# HELP ")) || bytes.Equal(line, []byte("# EOF")) {
-			continue
-		}
-		clean.Write(line)
-		clean.WriteByte('\n')
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(&clean)
 }
 
 // sampleValue returns the value of a counter, gauge or untyped sample.

@@ -87,7 +87,7 @@ dovecot_lmtp_session_total 4
 `
 
 func TestMapDovecotPage(t *testing.T) {
-	fams, err := parseDovecot([]byte(dovecotPage))
+	fams, err := parsePage([]byte(dovecotPage))
 	if err != nil {
 		t.Fatal(err)
 	}

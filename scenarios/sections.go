@@ -28,6 +28,7 @@ type targetDoc struct {
 	InsecureSkipVerify flag `yaml:"insecure_skip_verify"`
 	MetricsURL         text `yaml:"metrics_url"`
 	Domain             text `yaml:"domain"`
+	Resources          raw  `yaml:"resources"` // resourcesDoc
 }
 
 // endpointDoc is an endpoint written as a mapping; "HOST:PORT" alone is
@@ -69,6 +70,9 @@ func (d *decoder) target(e entry) *Target {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.errorf(doc.MetricsURL.e.val, doc.MetricsURL.e.path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
 		}
+	}
+	if doc.Resources.given() {
+		t.Resources = d.resources(doc.Resources.e)
 	}
 	if doc.Domain.read(d, &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
 		d.errorf(doc.Domain.e.val, doc.Domain.e.path, "bad mail domain %q", t.Domain)

@@ -129,6 +129,10 @@ func cloneTarget(t *Target) *Target {
 		v := *t.Delivery
 		c.Delivery = &v
 	}
+	if t.Resources != nil {
+		v := *t.Resources
+		c.Resources = &v
+	}
 	if c.Domain == "" {
 		c.Domain = DefaultDomain
 	}

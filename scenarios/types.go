@@ -124,6 +124,9 @@ type Target struct {
 	Delivery           *Delivery
 	InsecureSkipVerify bool
 	MetricsURL         string
+	// Resources says where the server's CPU and memory are read during a
+	// capacity search; nil means the defaults (see [Resources]).
+	Resources *Resources
 	// Domain is the mail domain of the simulated users' addresses
 	// (user1@Domain). Default "example.com".
 	Domain string

@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 		"internal/mailgen", "internal/simclock", "internal/backoff",
 	},
 	"internal/transport": {},
+	"internal/leanimap":  {"internal/transport"},
 	"internal/engine": {
 		"scenarios", "clients", "internal/transport", "internal/audit",
 		"internal/cost", "internal/view", "internal/mailgen", "internal/simclock",

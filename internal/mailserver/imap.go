@@ -28,9 +28,9 @@ var imapCaps = imap.CapSet{
 	imap.CapListExtended: {},
 }
 
-// serveIMAP serves IMAP on ln until ln is closed.
-func (s *Server) serveIMAP(ln net.Listener) {
-	srv := imapserver.New(&imapserver.Options{
+// imapOptions configures the IMAP library for s.
+func (s *Server) imapOptions() *imapserver.Options {
+	return &imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &imapSession{srv: s, conn: c}, nil, nil
 		},
@@ -38,7 +38,12 @@ func (s *Server) serveIMAP(ln net.Listener) {
 		Logger:       slogPrintf{s.log, ProtoIMAP},
 		TLSConfig:    s.opts.TLS,
 		InsecureAuth: true,
-	})
+	}
+}
+
+// serveIMAP serves IMAP on ln until ln is closed.
+func (s *Server) serveIMAP(ln net.Listener) {
+	srv := imapserver.New(s.imapOptions())
 	err := srv.Serve(&meterListener{Listener: ln, srv: s})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Warn("imap serve", "err", err)
@@ -148,6 +153,9 @@ func (s *imapSession) unselectLocked() {
 }
 
 func (s *imapSession) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	if err := invalidNameError(name); err != nil {
+		return nil, err
+	}
 	u := s.user
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -187,6 +195,9 @@ func (s *imapSession) Unselect() error {
 }
 
 func (s *imapSession) Create(name string, options *imap.CreateOptions) error {
+	if err := invalidNameError(name); err != nil {
+		return err
+	}
 	var attr imap.MailboxAttr
 	if options != nil && len(options.SpecialUse) > 0 {
 		attr = options.SpecialUse[0]
@@ -201,12 +212,18 @@ func (s *imapSession) Create(name string, options *imap.CreateOptions) error {
 }
 
 func (s *imapSession) Delete(name string) error {
+	if err := invalidNameError(name); err != nil {
+		return err
+	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	return storeError(s.srv.store.deleteLocked(s.user, name))
 }
 
 func (s *imapSession) Rename(from, to string, _ *imap.RenameOptions) error {
+	if err := invalidNameError(from, to); err != nil {
+		return err
+	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	return storeError(s.srv.store.renameLocked(s.user, from, to))
@@ -259,6 +276,9 @@ func statusLocked(mb *mailbox, options *imap.StatusOptions) *imap.StatusData {
 }
 
 func (s *imapSession) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	if err := invalidNameError(name); err != nil {
+		return nil, err
+	}
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	mb := s.user.mailboxLocked(name)
@@ -269,6 +289,9 @@ func (s *imapSession) Status(name string, options *imap.StatusOptions) (*imap.St
 }
 
 func (s *imapSession) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	if err := invalidNameError(name); err != nil {
+		return nil, err
+	}
 	limit := s.srv.opts.MaxMessageSize
 	if r.Size() > limit {
 		return nil, imapNo(imap.ResponseCodeTooBig, "Message too big")
@@ -584,6 +607,9 @@ func (s *imapSession) copyLocked(numSet imap.NumSet, dest string, move bool) (*i
 }
 
 func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := invalidNameError(dest); err != nil {
+		return nil, err
+	}
 	if err := s.announceNew(numSet); err != nil {
 		return nil, err
 	}
@@ -593,6 +619,9 @@ func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, err
 }
 
 func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if err := invalidNameError(dest); err != nil {
+		return err
+	}
 	if err := s.announceNew(numSet); err != nil {
 		return err
 	}

@@ -15,6 +15,9 @@ import (
 // names, which are then listed as \Noselect.
 
 func (s *imapSession) Subscribe(name string) error {
+	if err := invalidNameError(name); err != nil {
+		return err
+	}
 	u := s.user
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -34,6 +37,9 @@ func (s *imapSession) Subscribe(name string) error {
 }
 
 func (s *imapSession) Unsubscribe(name string) error {
+	if err := invalidNameError(name); err != nil {
+		return err
+	}
 	u := s.user
 	u.mu.Lock()
 	defer u.mu.Unlock()

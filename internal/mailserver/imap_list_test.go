@@ -13,10 +13,16 @@ import (
 func (r *rawSession) command(tag, cmd string) (untagged []string, status string) {
 	r.t.Helper()
 	r.send(tag + " " + cmd + "\r\n")
+	return r.reply(tag, cmd)
+}
+
+// reply reads the replies to the command cmd tagged tag.
+func (r *rawSession) reply(tag, cmd string) (untagged []string, status string) {
+	r.t.Helper()
 	for {
 		l, ok := r.line()
 		if !ok {
-			r.t.Fatalf("%s: connection closed", cmd)
+			r.t.Fatalf("%q: connection closed", cmd)
 		}
 		if strings.HasPrefix(l, tag+" ") {
 			return untagged, l

@@ -28,10 +28,12 @@ type pendingCmd struct {
 	start time.Time
 }
 
-// meterListener wraps every accepted connection in an imapMeter.
+// meterListener wraps every accepted connection in a mutf7Guard and an
+// imapMeter.
 type meterListener struct {
 	net.Listener
-	srv *Server
+	srv  *Server
+	bufs guardBufs // lent to the connections' mutf7Guards
 }
 
 func (l *meterListener) Accept() (net.Conn, error) {
@@ -39,7 +41,7 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newIMAPMeter(c, l.srv.rec)
+	m := newIMAPMeter(newMUTF7Guard(c, &l.bufs, l.srv.rec), l.srv.rec)
 	m.throttle(l.srv)
 	return m, nil
 }

@@ -55,6 +55,11 @@ type CapacityOutcome struct {
 	// of it); Confirmed is null when the confirmation did not run.
 	Claim     int   `json:"claim"`
 	Confirmed *bool `json:"confirmed"`
+	// GrowthMode is "live" when the growth phase added users to one
+	// running population, "restart" when every step ran a fresh one;
+	// GrowthReason says why (docs/capacity.md, Live growth).
+	GrowthMode   string `json:"growth_mode"`
+	GrowthReason string `json:"growth_reason,omitempty"`
 }
 
 // CapacityStep is one step of the search in the report.
@@ -72,7 +77,76 @@ type CapacityStep struct {
 	// docs/capacity.md (null when unknown).
 	CommandsPerSecond Num            `json:"commands_per_second"`
 	Metrics           map[string]Num `json:"metrics"`
-	WallSeconds       float64        `json:"wall_seconds"`
+	// Server are the server's resources over the measured window.
+	Server      CapacityServer `json:"server"`
+	WallSeconds float64        `json:"wall_seconds"`
+	// Live marks a step measured on the growing live population.
+	Live bool `json:"live,omitempty"`
+}
+
+// CapacityServer are the server's resources over a step's measured window
+// (docs/capacity.md, Server resources): null figures are unknown, and
+// Reasons say why, by field.
+type CapacityServer struct {
+	// Source is "embedded", "exporter" (URL) or "none".
+	Source string `json:"source"`
+	URL    string `json:"url,omitempty"`
+	// CPUCores are CPU seconds per second of the window (CPUSeries).
+	CPUCores  Num    `json:"cpu_cores"`
+	CPUSeries string `json:"cpu_series,omitempty"`
+	// MemoryMaxBytes and MemoryEndBytes are the largest and the last
+	// memory sample of the window (MemorySeries).
+	MemoryMaxBytes Num    `json:"memory_max_bytes"`
+	MemoryEndBytes Num    `json:"memory_end_bytes"`
+	MemorySeries   string `json:"memory_series,omitempty"`
+	// BusySecondsPerSecond is the embedded server's command time per
+	// second (the mean number of commands in progress); StoreBytes the
+	// mail it stores at the window's end.
+	BusySecondsPerSecond Num               `json:"busy_seconds_per_second"`
+	StoreBytes           Num               `json:"store_bytes"`
+	Reasons              map[string]string `json:"reasons,omitempty"`
+}
+
+// newCapacityServer converts a step's resources; a step that measured
+// none (Source empty) reports every figure unknown.
+func newCapacityServer(r capacity.Resources) CapacityServer {
+	if r.Source == "" {
+		r = capacity.UnknownResources("none")
+		r.Reasons["cpu_cores"] = "not measured"
+	}
+	cs := CapacityServer{Source: r.Source, URL: r.URL, CPUCores: Num(r.CPUCores), CPUSeries: r.CPUSeries,
+		MemoryMaxBytes: Num(r.MemoryMaxBytes), MemoryEndBytes: Num(r.MemoryEndBytes), MemorySeries: r.MemorySeries,
+		BusySecondsPerSecond: Num(r.BusySecondsPerSecond), StoreBytes: Num(r.StoreBytes)}
+	if len(r.Reasons) > 0 {
+		cs.Reasons = make(map[string]string, len(r.Reasons))
+		for k, v := range r.Reasons {
+			cs.Reasons[k] = v
+		}
+	}
+	return cs
+}
+
+// Cell is the server's resources in a few words, for the step line and
+// the tables: "0.42 cores, 61.2 MiB" from an exporter, "busy 0.31/s,
+// store 2.1 MiB" for the embedded server, "-" when unknown.
+func (s CapacityServer) Cell() string {
+	var parts []string
+	if !s.CPUCores.Missing() {
+		parts = append(parts, fmt.Sprintf("%.3g cores", float64(s.CPUCores)))
+	}
+	if !s.MemoryMaxBytes.Missing() {
+		parts = append(parts, "mem "+fmtBytes(float64(s.MemoryMaxBytes)))
+	}
+	if !s.BusySecondsPerSecond.Missing() {
+		parts = append(parts, fmt.Sprintf("busy %.3g/s", float64(s.BusySecondsPerSecond)))
+	}
+	if !s.StoreBytes.Missing() {
+		parts = append(parts, "store "+fmtBytes(float64(s.StoreBytes)))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // NewCapacityReport builds the report of a finished (or stopped) search.
@@ -81,7 +155,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 		Scenario: m.Scenario, Seed: m.Seed, Target: m.Target, StartedAt: m.StartedAt, WallSeconds: m.Wall.Seconds(),
 		QoS: append([]string{}, m.QoS...), StepSeconds: m.StepSeconds, RampUp: m.RampUpSeconds,
 		Capacity: CapacityOutcome{Users: res.Users, LimitedBy: res.LimitedBy, FirstFailing: res.FirstFailing,
-			Claim: res.Claim, Confirmed: res.Confirmed},
+			Claim: res.Claim, Confirmed: res.Confirmed, GrowthMode: res.GrowthMode, GrowthReason: res.GrowthReason},
 		Steps: []CapacityStep{},
 		Notes: append([]string(nil), res.Notes...),
 	}
@@ -94,8 +168,9 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 // NewCapacityStep converts one step of the search for the report.
 func NewCapacityStep(s capacity.Step) CapacityStep {
 	cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
-		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid,
-		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds}
+		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live,
+		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds,
+		Server: newCapacityServer(s.Server)}
 	for _, q := range s.QoS {
 		cs.QoS = append(cs.QoS, ThresholdResult{Expr: q.Expr, OK: q.OK, Value: Num(q.Value), Note: q.Note})
 	}
@@ -125,6 +200,11 @@ func ReadCapacityJSON(rd io.Reader) (*CapacityReport, error) {
 	if r.Steps == nil {
 		return nil, fmt.Errorf("read json: not a capacity report (no steps)")
 	}
+	for i := range r.Steps {
+		if r.Steps[i].Server.Source == "" { // a report from before steps[].server
+			r.Steps[i].Server = newCapacityServer(capacity.Resources{})
+		}
+	}
 	return &r, nil
 }
 
@@ -142,7 +222,20 @@ func StepLine(s CapacityStep) string {
 	case !s.Pass:
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s", s.Phase, s.Users, fmtNum(s.CommandsPerSecond), verdict)
+	server := ""
+	if c := s.Server.Cell(); c != "-" {
+		server = "  server " + c
+	}
+	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s%s", stepPhase(s), s.Users, fmtNum(s.CommandsPerSecond), verdict, server)
+}
+
+// stepPhase is a step's phase, marked "(live)" when it was measured on the
+// growing live population.
+func stepPhase(s CapacityStep) string {
+	if s.Live {
+		return s.Phase + " (live)"
+	}
+	return s.Phase
 }
 
 // WriteSummary writes the outcome and the steps as a table.
@@ -155,7 +248,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	for i := range r.QoS {
 		header += fmt.Sprintf("\tqos %d", i+1)
 	}
-	fmt.Fprintln(tw, header+"\tharness cpu\tlate p99")
+	fmt.Fprintln(tw, header+"\tharness cpu\tlate p99\tserver")
 	for _, s := range r.Steps {
 		res := "pass"
 		switch {
@@ -164,7 +257,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		case !s.Pass:
 			res = "FAIL"
 		}
-		line := fmt.Sprintf("%s\t%d\t%s\t%s", s.Phase, s.Users, res, fmtNum(s.CommandsPerSecond))
+		line := fmt.Sprintf("%s\t%d\t%s\t%s", stepPhase(s), s.Users, res, fmtNum(s.CommandsPerSecond))
 		for _, q := range s.QoS {
 			mark := ""
 			if !q.OK {
@@ -172,13 +265,25 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 			}
 			line += "\t" + fmtNum(q.Value) + mark
 		}
-		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metrics["harness_cpu"])+"\t"+fmtSecondsNum(s.Metrics["late_p99_s"]))
+		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metrics["harness_cpu"])+"\t"+fmtSecondsNum(s.Metrics["late_p99_s"])+"\t"+s.Server.Cell())
 	}
 	tw.Flush()
+	if src := r.serverSource(); src != "" {
+		fmt.Fprintf(ew, "server resources from %s\n", src)
+	}
+	for _, why := range r.serverReasons() {
+		fmt.Fprintf(ew, "server %s\n", why)
+	}
 	for i, q := range r.QoS {
 		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
 	}
 	c := r.Capacity
+	switch c.GrowthMode {
+	case "live":
+		fmt.Fprintf(ew, "growth: live (one population grew from step to step: %s); bisection and confirmation ran fresh populations\n", c.GrowthReason)
+	case "restart":
+		fmt.Fprintf(ew, "growth: restart (every step ran a fresh population: %s)\n", c.GrowthReason)
+	}
 	fmt.Fprintf(ew, "\ncapacity: %d users", c.Users)
 	switch c.LimitedBy {
 	case "max_users":
@@ -203,6 +308,47 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
+}
+
+// serverSource names where the steps' server resources came from.
+func (r *CapacityReport) serverSource() string {
+	for _, s := range r.Steps {
+		switch s.Server.Source {
+		case "embedded":
+			return "the embedded server's own meters"
+		case "exporter":
+			return "the exporter " + s.Server.URL
+		}
+	}
+	return ""
+}
+
+// maxServerReasons bounds the distinct reasons the summary prints.
+const maxServerReasons = 4
+
+// serverReasons are the distinct reasons of the steps' unknown server
+// figures ("cpu_cores unknown: ..."), in the order first met; those of the
+// embedded server's own figures only for the embedded server.
+func (r *CapacityReport) serverReasons() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range r.Steps {
+		for _, k := range sortedKeys(s.Server.Reasons) {
+			if s.Server.Source != "embedded" && (k == "busy_seconds_per_second" || k == "store_bytes") {
+				continue
+			}
+			line := k + " unknown: " + s.Server.Reasons[k]
+			if seen[line] {
+				continue
+			}
+			seen[line] = true
+			if len(out) == maxServerReasons {
+				return append(out, "(more reasons in the JSON report's steps[].server.reasons)")
+			}
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // WriteHTML writes a self-contained HTML page: latency and throughput
@@ -260,6 +406,25 @@ func (r *CapacityReport) charts() []template.HTML {
 	for _, s := range qos {
 		out = append(out, template.HTML(lineChart("QoS: "+s.name, knee, xs, []series{s, kneeMarker(xs, s.ys, r.Capacity.Users)}, xFmt, num)))
 	}
+	// The server's resources, where some step measured them.
+	for _, c := range []struct {
+		title, name string
+		value       func(CapacityServer) Num
+	}{
+		{"Server CPU (cores) against users", "cores", func(s CapacityServer) Num { return s.CPUCores }},
+		{"Server memory (largest sample, MiB) against users", "MiB", func(s CapacityServer) Num { return s.MemoryMaxBytes / (1 << 20) }},
+		{"Embedded server busy seconds per second against users", "busy s/s", func(s CapacityServer) Num { return s.BusySecondsPerSecond }},
+	} {
+		ys, seen := make([]float64, len(users)), false
+		for j, u := range users {
+			v := c.value(byUsers[u].Server)
+			ys[j], seen = float64(v), seen || !v.Missing()
+		}
+		if seen {
+			s := series{name: c.name, ys: ys}
+			out = append(out, template.HTML(lineChart(c.title, knee, xs, []series{s, kneeMarker(xs, ys, r.Capacity.Users)}, xFmt, num)))
+		}
+	}
 	return out
 }
 
@@ -289,10 +454,11 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
 <p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
 {{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at 80%, 100% and 120%).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
-<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}</tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}</tr>
+<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
 <h2>Charts</h2>
 {{range .Charts}}{{.}}

@@ -278,10 +278,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		c.readErr.CompareAndSwap(nil, &err)
+		c.keepReadErr(err)
 	}
 	return n, err
 }
+
+// keepReadErr records the first read error. A function of its own so that
+// only a failed read moves its error to the heap: taking the address of
+// Read's own err made every Read allocate (issue 14).
+func (c *Conn) keepReadErr(err error) { c.readErr.CompareAndSwap(nil, &err) }
 
 // Write implements net.Conn.
 func (c *Conn) Write(p []byte) (int, error) { return c.top.Write(p) }

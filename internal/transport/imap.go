@@ -116,6 +116,12 @@ func (l *imapLimiter) keep(seg []byte) {
 	l.tail = append(l.tail, seg...)
 }
 
+// LiteralAtEnd reports whether an IMAP response line (ending in LF, CRLF
+// or neither) ends with a literal announcement {N}, {N+} or ~{N} and
+// returns N; N is -1 when the digits do not fit an int64. Readers of IMAP
+// responses (internal/leanimap) frame literals with it.
+func LiteralAtEnd(line []byte) (int64, bool) { return literalAtEnd(line) }
+
 // literalAtEnd reports whether line (ending in LF) ends with a literal
 // announcement {N} or ~{N} and returns N; N is -1 when the digits do not
 // fit an int64.

@@ -1,0 +1,533 @@
+// Package leanimap is mailsim's lean synchronous IMAP client (issue 14):
+// one tagged command at a time, its responses read and parsed on the
+// caller's goroutine, with no goroutine of its own. Every command is
+// bounded by a deadline (Options.Timeout, armed once per command), every
+// response line by Options.MaxLine and every literal by
+// Options.MaxLiteral; the read buffer is small and reused, so that a NOOP
+// allocates nothing in steady state. The measurements behind it are in
+// docs/performance.md ("A lean synchronous client", "Lean client").
+//
+// Failures classify with clients.OutcomeOf as go-imap's do: a tagged NO or
+// BAD is an *imap.Error, a network failure wraps the net error (a passed
+// deadline wraps os.ErrDeadlineExceeded), an oversized response wraps
+// transport.ErrReplyTooLarge and a response that is not IMAP wraps
+// ErrProtocol. After any failure but NO and BAD the connection is unusable
+// and every later command returns the same error.
+package leanimap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// Client is one IMAP connection. It is not safe for concurrent use: one
+// goroutine (the device's) runs its commands.
+type Client struct {
+	conn net.Conn
+	opts Options
+	br   *bufio.Reader
+
+	resp []byte // the response being parsed, lines and literals as sent
+	out  []byte // the command being written
+	tag  uint64
+	tagb []byte // the tag of the command in progress
+	s    scanner
+
+	caps    []string // upper-cased capability names; nil: unknown
+	capsSet bool     // a CAPABILITY list came with the current command
+	utf8    bool     // UTF8=ACCEPT is enabled: mailbox names in UTF-8
+	err     error    // sticky: the connection is unusable
+	bye     bool     // the server said BYE
+
+	cmd command // what the command in progress collects
+	msg Message // reused for every FETCH response
+	env Envelope
+	upd Update
+}
+
+// command is what the command in progress collects from untagged
+// responses and response codes.
+type command struct {
+	sel      *imap.SelectData
+	list     *[]imap.ListData
+	status   *imap.StatusData
+	search   *[]imap.UID
+	ns       *imap.NamespaceData
+	fetch    func(*Message) error
+	fetchErr error // the first error fetch returned
+	updates  int   // EXISTS, EXPUNGE and FETCH given to the handler
+	appended AppendData
+}
+
+// AppendData is what the server reports of an APPEND with UIDPLUS
+// (APPENDUID); zero without.
+type AppendData struct {
+	UIDValidity uint32
+	UID         imap.UID
+}
+
+// respKind is the kind of a response.
+type respKind uint8
+
+const (
+	respUntagged respKind = iota
+	respContinue
+	respTagged
+)
+
+// New reads the server's greeting on conn and returns the client. conn is
+// typically a *transport.Conn (deadlines through its watchdog, byte
+// counting); the client does not close it on failure.
+func New(conn net.Conn, opts Options) (*Client, error) {
+	if errs := opts.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c := &Client{conn: conn, opts: opts.withDefaults()}
+	c.br = bufio.NewReaderSize(conn, readBufSize)
+	if err := c.arm(); err != nil {
+		return nil, err
+	}
+	resp, err := c.readResponse()
+	if err != nil {
+		return nil, fmt.Errorf("greeting: %w", err)
+	}
+	s := &c.s
+	s.reset(resp)
+	if !s.accept('*') || !s.sp() {
+		return nil, c.broken(fmt.Errorf("greeting: %w: %q", ErrProtocol, clip(resp)))
+	}
+	status := s.atom()
+	if s.err == nil && !equalFold(status, "OK") && !equalFold(status, "PREAUTH") {
+		if equalFold(status, "BYE") {
+			c.bye = true
+		}
+		return nil, c.broken(fmt.Errorf("greeting: server refused: %q", clip(resp)))
+	}
+	if s.accept(' ') {
+		c.respCode(s)
+	}
+	if s.err != nil {
+		return nil, c.broken(fmt.Errorf("greeting: %w", s.err))
+	}
+	return c, nil
+}
+
+// Conn returns the connection the client runs on.
+func (c *Client) Conn() net.Conn { return c.conn }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Err returns the error that made the connection unusable, or nil.
+func (c *Client) Err() error { return c.err }
+
+// Has reports whether the server announced the capability name (upper
+// case, as "MOVE" or "AUTH=PLAIN") in the last capability list seen.
+func (c *Client) Has(name string) bool { return slices.Contains(c.caps, name) }
+
+// Caps returns the last capability list seen (nil: none since login).
+func (c *Client) Caps() []string { return c.caps }
+
+// arm sets the deadline of one command.
+func (c *Client) arm() error {
+	if err := c.conn.SetDeadline(time.Now().Add(c.opts.Timeout)); err != nil {
+		return c.broken(fmt.Errorf("set deadline: %w", err))
+	}
+	return nil
+}
+
+// broken makes err sticky and returns it.
+func (c *Client) broken(err error) error {
+	if c.err == nil {
+		c.err = err
+	}
+	return c.err
+}
+
+// begin starts a command: the next tag, the deadline, the tag and verb
+// (with what follows it up to the arguments) written.
+func (c *Client) begin(verb string) error {
+	if c.err != nil {
+		return c.err
+	}
+	c.cmd = command{}
+	c.capsSet = false
+	c.tag++
+	c.tagb = strconv.AppendUint(append(c.tagb[:0], 'L'), c.tag, 10)
+	c.out = append(append(append(c.out[:0], c.tagb...), ' '), verb...)
+	return c.arm()
+}
+
+// flush writes c.out.
+func (c *Client) flush() error {
+	if _, err := c.conn.Write(c.out); err != nil {
+		return c.broken(fmt.Errorf("write: %w", err))
+	}
+	c.out = c.out[:0]
+	return nil
+}
+
+// run ends the command line, writes it and reads up to its completion.
+func (c *Client) run() error {
+	c.out = append(c.out, "\r\n"...)
+	if err := c.flush(); err != nil {
+		return err
+	}
+	return c.wait()
+}
+
+// wait reads responses up to the tagged completion of the command in
+// progress; a continuation request is a protocol error.
+func (c *Client) wait() error {
+	for {
+		kind, err := c.next()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case respTagged:
+			return c.done()
+		case respContinue:
+			return c.broken(fmt.Errorf("%w: unexpected continuation request", ErrProtocol))
+		}
+	}
+}
+
+// continuation reads responses up to the server's continuation request;
+// a tagged completion first is the command's error (a tagged OK, which a
+// server must not send there, is a protocol error).
+func (c *Client) continuation() error {
+	for {
+		kind, err := c.next()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case respContinue:
+			return nil
+		case respTagged:
+			return c.broken(fmt.Errorf("%w: completion instead of a continuation request", ErrProtocol))
+		}
+	}
+}
+
+// done ends the command: the fetch callback's error, and big buffers go.
+func (c *Client) done() error {
+	if cap(c.resp) > keepResp {
+		c.resp = nil
+	}
+	if cap(c.out) > keepResp {
+		c.out = nil
+	}
+	return c.cmd.fetchErr
+}
+
+// next reads and handles one response. A tagged NO or BAD is returned as
+// an *imap.Error with kind respTagged (not sticky); any other error is
+// sticky.
+func (c *Client) next() (respKind, error) {
+	resp, err := c.readResponse()
+	if err != nil {
+		return 0, err
+	}
+	kind, err := c.handle(resp)
+	if err != nil {
+		var ie *imap.Error
+		if kind == respTagged && errors.As(err, &ie) {
+			c.done()
+			return kind, err
+		}
+		return kind, c.broken(err)
+	}
+	return kind, nil
+}
+
+// readResponse reads one whole response: its lines up to one that does not
+// end in a literal announcement, each literal after its line. The result
+// is valid until the next read.
+func (c *Client) readResponse() ([]byte, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	c.resp = c.resp[:0]
+	for {
+		start := len(c.resp)
+		for {
+			frag, err := c.br.ReadSlice('\n')
+			if len(c.resp)-start+len(frag) > c.opts.MaxLine {
+				return nil, c.broken(fmt.Errorf("%w: response line over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLine))
+			}
+			c.resp = append(c.resp, frag...)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			return nil, c.broken(c.readErr(err))
+		}
+		n, ok := transport.LiteralAtEnd(c.resp[start:])
+		if !ok {
+			return c.resp, nil
+		}
+		if n < 0 || n > c.opts.MaxLiteral || int64(len(c.resp))+n > c.opts.MaxLiteral+int64(c.opts.MaxLine) {
+			return nil, c.broken(fmt.Errorf("%w: literal over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLiteral))
+		}
+		// Grow with the data that comes, not with the announcement.
+		for n > 0 {
+			k := int(min(n, 32<<10))
+			l := len(c.resp)
+			c.resp = slices.Grow(c.resp, k)[:l+k]
+			if _, err := io.ReadFull(c.br, c.resp[l:]); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, c.broken(fmt.Errorf("in a literal: %w", c.readErr(err)))
+			}
+			n -= int64(k)
+		}
+	}
+}
+
+// readErr describes a failed read, mid-response or not.
+func (c *Client) readErr(err error) error {
+	if c.bye {
+		return fmt.Errorf("read after BYE: %w", err)
+	}
+	if len(c.resp) > 0 && errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// handle parses one response and applies it.
+func (c *Client) handle(resp []byte) (respKind, error) {
+	s := &c.s
+	s.reset(resp)
+	switch {
+	case s.accept('+'):
+		return respContinue, nil
+	case s.accept('*'):
+		if s.sp() {
+			c.untagged(s)
+		}
+		if s.err != nil {
+			return respUntagged, fmt.Errorf("%w in %q", s.err, clip(resp))
+		}
+		return respUntagged, nil
+	}
+	tag := s.atom()
+	if s.err == nil && (len(c.tagb) == 0 || !bytes.Equal(tag, c.tagb)) {
+		return respUntagged, fmt.Errorf("%w: unknown tag in %q", ErrProtocol, clip(resp))
+	}
+	s.sp()
+	status := s.atom()
+	var typ imap.StatusResponseType
+	switch {
+	case s.err != nil:
+	case equalFold(status, "OK"):
+		typ = imap.StatusResponseTypeOK
+	case equalFold(status, "NO"):
+		typ = imap.StatusResponseTypeNo
+	case equalFold(status, "BAD"):
+		typ = imap.StatusResponseTypeBad
+	default:
+		s.fail("unknown status")
+	}
+	var code []byte
+	if s.accept(' ') {
+		code = c.respCode(s)
+	}
+	text := s.text()
+	if s.err != nil {
+		return respTagged, fmt.Errorf("%w in %q", s.err, clip(resp))
+	}
+	c.tagb = c.tagb[:0]
+	if typ != imap.StatusResponseTypeOK {
+		return respTagged, &imap.Error{Type: typ, Code: imap.ResponseCode(code), Text: string(text)}
+	}
+	return respTagged, nil
+}
+
+// respCode parses an optional [CODE args] and the space after it, applying
+// the codes the client uses; it returns the code's name.
+func (c *Client) respCode(s *scanner) []byte {
+	if !s.accept('[') {
+		return nil
+	}
+	name := s.atom()
+	switch {
+	case s.err != nil:
+		return nil
+	case equalFold(name, "CAPABILITY"):
+		c.parseCaps(s)
+	case equalFold(name, "UIDVALIDITY"):
+		s.sp()
+		if v := s.number32(); c.cmd.sel != nil {
+			c.cmd.sel.UIDValidity = v
+		}
+	case equalFold(name, "UIDNEXT"):
+		s.sp()
+		if v := s.number32(); c.cmd.sel != nil {
+			c.cmd.sel.UIDNext = imap.UID(v)
+		}
+	case equalFold(name, "PERMANENTFLAGS"):
+		s.sp()
+		var dst *[]imap.Flag
+		if c.cmd.sel != nil {
+			dst = &c.cmd.sel.PermanentFlags
+		}
+		c.flagList(s, dst)
+	case equalFold(name, "APPENDUID"):
+		s.sp()
+		c.cmd.appended.UIDValidity = s.number32()
+		s.sp()
+		c.cmd.appended.UID = imap.UID(s.number32())
+	}
+	// Skip what is left of the code (arguments of codes not used).
+	for s.err == nil && s.i < len(s.b) && s.b[s.i] != ']' && s.b[s.i] != '\r' && s.b[s.i] != '\n' {
+		s.i++
+	}
+	s.expect(']')
+	s.accept(' ')
+	return name
+}
+
+// parseCaps reads a capability list (after CAPABILITY) to the end of the
+// line or of the response code.
+func (c *Client) parseCaps(s *scanner) {
+	c.caps = c.caps[:0]
+	for s.err == nil && s.accept(' ') {
+		w := s.atom()
+		if s.err == nil {
+			c.caps = append(c.caps, string(bytes.ToUpper(w)))
+		}
+	}
+	c.capsSet = true
+}
+
+// untagged applies one untagged response after "* ".
+func (c *Client) untagged(s *scanner) {
+	if p := s.peek(); p >= '0' && p <= '9' {
+		n := s.number32()
+		s.sp()
+		name := s.atom()
+		switch {
+		case s.err != nil:
+		case equalFold(name, "EXISTS"):
+			if c.cmd.sel != nil {
+				c.cmd.sel.NumMessages = n
+			}
+			c.update(UpdateExists, n)
+		case equalFold(name, "EXPUNGE"):
+			c.update(UpdateExpunge, n)
+		case equalFold(name, "FETCH"):
+			s.sp()
+			c.parseFetch(s, n)
+			if s.err != nil {
+				return
+			}
+			if c.cmd.fetch != nil {
+				if err := c.cmd.fetch(&c.msg); err != nil && c.cmd.fetchErr == nil {
+					c.cmd.fetchErr = err
+				}
+				return
+			}
+			c.upd = Update{Kind: UpdateFetch, Num: n, Message: &c.msg}
+			c.deliver()
+		}
+		return
+	}
+	name := s.atom()
+	switch {
+	case s.err != nil:
+	case equalFold(name, "OK"), equalFold(name, "NO"), equalFold(name, "BAD"), equalFold(name, "PREAUTH"):
+		if s.accept(' ') {
+			c.respCode(s)
+		}
+	case equalFold(name, "BYE"):
+		c.bye = true
+		s.accept(' ')
+		c.upd = Update{Kind: UpdateBye, Text: s.text()}
+		c.deliver()
+	case equalFold(name, "CAPABILITY"):
+		c.parseCaps(s)
+	case equalFold(name, "FLAGS"):
+		s.sp()
+		var dst *[]imap.Flag
+		if c.cmd.sel != nil {
+			dst = &c.cmd.sel.Flags
+		} else {
+			c.msg.Flags = c.msg.Flags[:0]
+			dst = &c.msg.Flags
+		}
+		c.flagList(s, dst)
+		c.upd = Update{Kind: UpdateFlags, Flags: *dst}
+		c.deliver()
+	case equalFold(name, "LIST"), equalFold(name, "LSUB"):
+		if c.cmd.list != nil {
+			s.sp()
+			c.parseList(s)
+		}
+	case equalFold(name, "STATUS"):
+		if c.cmd.status != nil {
+			s.sp()
+			c.parseStatus(s)
+		}
+	case equalFold(name, "SEARCH"), equalFold(name, "SORT"):
+		for c.cmd.search != nil && s.err == nil && s.accept(' ') {
+			if s.atEOL() {
+				break // a trailing space, as some servers send
+			}
+			*c.cmd.search = append(*c.cmd.search, imap.UID(s.number32()))
+		}
+	case equalFold(name, "ENABLED"):
+		for s.err == nil && s.accept(' ') {
+			if w := s.atom(); equalFold(w, "UTF8=ACCEPT") {
+				c.utf8 = true
+			}
+		}
+	case equalFold(name, "NAMESPACE"):
+		if c.cmd.ns != nil {
+			s.sp()
+			c.parseNamespace(s)
+		}
+	}
+}
+
+// update gives an EXISTS or EXPUNGE to the handler.
+func (c *Client) update(kind UpdateKind, n uint32) {
+	c.upd = Update{Kind: kind, Num: n}
+	c.deliver()
+}
+
+// deliver hands c.upd to the handler and counts the updates IDLE waits for.
+func (c *Client) deliver() {
+	switch c.upd.Kind {
+	case UpdateExists, UpdateExpunge, UpdateFetch:
+		c.cmd.updates++
+	}
+	if c.opts.Handler != nil {
+		c.opts.Handler.Update(&c.upd)
+	}
+}
+
+// clip shortens a response for an error message.
+func clip(b []byte) []byte {
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) > 80 {
+		return b[:80]
+	}
+	return b
+}

@@ -1,0 +1,329 @@
+package leanimap
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// UpdateKind is the kind of an unsolicited update.
+type UpdateKind uint8
+
+// The unsolicited updates a Handler receives.
+const (
+	// UpdateExists is "* N EXISTS": the mailbox holds Num messages.
+	UpdateExists UpdateKind = iota + 1
+	// UpdateExpunge is "* N EXPUNGE": message Num is gone, the numbers
+	// above it shift down.
+	UpdateExpunge
+	// UpdateFetch is a FETCH the command did not ask for (a flag change
+	// by another session, or a STORE without a callback): Message.
+	UpdateFetch
+	// UpdateFlags is "* FLAGS (...)": the mailbox's flags.
+	UpdateFlags
+	// UpdateBye is "* BYE text": the server closes the connection.
+	UpdateBye
+)
+
+// Update is one unsolicited response. It and everything it points to are
+// valid only during Handler.Update.
+type Update struct {
+	Kind UpdateKind
+	// Num is the count of EXISTS, the sequence number of EXPUNGE and
+	// FETCH.
+	Num uint32
+	// Message is the FETCH's data.
+	Message *Message
+	// Flags are FLAGS' flags.
+	Flags []imap.Flag
+	// Text is BYE's text.
+	Text []byte
+}
+
+// Handler receives the unsolicited updates of every command, IDLE
+// included, on the client's (the caller's) goroutine.
+type Handler interface {
+	Update(u *Update)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(u *Update)
+
+// Update implements Handler.
+func (f HandlerFunc) Update(u *Update) { f(u) }
+
+// Message is one FETCH response. The client reuses it for the next
+// response: keep nothing of it past the callback (copy Flags, Sections'
+// Data and Envelope's fields as needed).
+type Message struct {
+	// SeqNum is the message's sequence number.
+	SeqNum uint32
+	// UID is the message's UID, 0 when not sent.
+	UID imap.UID
+	// Flags are the message's flags when HasFlags.
+	Flags    []imap.Flag
+	HasFlags bool
+	// Size is RFC822.SIZE, -1 when not sent.
+	Size int64
+	// InternalDate is INTERNALDATE, zero when not sent.
+	InternalDate time.Time
+	// Envelope is ENVELOPE (the fields mailsim reads), nil when not sent.
+	Envelope *Envelope
+	// Sections are the BODY[...] and BINARY[...] items in the order sent.
+	Sections []Section
+	// BodyStructure is the BODYSTRUCTURE (or BODY) item as sent, unparsed.
+	BodyStructure []byte
+}
+
+// Section is one BODY[section]<origin> item of a FETCH response.
+type Section struct {
+	// Name is the section between the brackets as the server wrote it,
+	// e.g. "" or "HEADER.FIELDS (MESSAGE-ID)".
+	Name []byte
+	// Binary is set for BINARY[...].
+	Binary bool
+	// Origin is the partial's origin, -1 without one.
+	Origin int64
+	// Data is the section's bytes, nil for NIL.
+	Data []byte
+}
+
+// Envelope holds the ENVELOPE fields mailsim reads (addresses are
+// skipped). Strings are copies.
+type Envelope struct {
+	Date      string
+	Subject   string
+	InReplyTo string
+	MessageID string
+}
+
+// Section returns the first section whose name equals name (ASCII case
+// ignored), or nil.
+func (m *Message) Section(name string) *Section {
+	for i := range m.Sections {
+		if equalFold(m.Sections[i].Name, name) {
+			return &m.Sections[i]
+		}
+	}
+	return nil
+}
+
+// internalDateLayout is INTERNALDATE's date-time (RFC 3501).
+const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
+
+// parseFetch parses "(item value ...)" into c.msg.
+func (c *Client) parseFetch(s *scanner, seq uint32) {
+	m := &c.msg
+	m.SeqNum, m.UID, m.HasFlags, m.Size = seq, 0, false, -1
+	m.Flags, m.Sections = m.Flags[:0], m.Sections[:0]
+	m.InternalDate, m.Envelope, m.BodyStructure = time.Time{}, nil, nil
+	if s.peek() != '(' {
+		s.fail("expected a FETCH list")
+		return
+	}
+	s.i++
+	for first := true; s.err == nil; first = false {
+		if s.accept(')') {
+			return
+		}
+		if !first {
+			s.sp()
+		}
+		name := s.atom()
+		if s.err != nil {
+			return
+		}
+		switch {
+		case equalFold(name, "UID"):
+			s.sp()
+			m.UID = imap.UID(s.number32())
+		case equalFold(name, "FLAGS"):
+			s.sp()
+			m.HasFlags = true
+			c.flagList(s, &m.Flags)
+		case equalFold(name, "RFC822.SIZE"):
+			s.sp()
+			m.Size = int64(s.number())
+		case equalFold(name, "INTERNALDATE"):
+			s.sp()
+			if b, isNil := s.nstring(); !isNil && s.err == nil {
+				t, err := time.Parse(internalDateLayout, string(b))
+				if err != nil {
+					s.fail("bad INTERNALDATE")
+				}
+				m.InternalDate = t
+			}
+		case equalFold(name, "ENVELOPE"):
+			s.sp()
+			c.parseEnvelope(s)
+		case (equalFold(name, "BODY") || equalFold(name, "BINARY")) && s.peek() == '[':
+			sec := Section{Binary: equalFold(name, "BINARY")}
+			sec.Name = s.section()
+			sec.Origin = s.partial()
+			s.sp()
+			sec.Data, _ = s.nstring()
+			m.Sections = append(m.Sections, sec)
+		case equalFold(name, "BODYSTRUCTURE"), equalFold(name, "BODY"):
+			s.sp()
+			start := s.i
+			s.skip()
+			if s.err == nil {
+				m.BodyStructure = s.b[start:s.i]
+			}
+		default: // MODSEQ, BINARY.SIZE[1], X-GM-*, ...: one value
+			if s.peek() == '[' {
+				s.section()
+				s.partial()
+			}
+			s.sp()
+			s.skip()
+		}
+	}
+}
+
+// parseEnvelope reads an ENVELOPE into c.env.
+func (c *Client) parseEnvelope(s *scanner) {
+	if !s.expect('(') {
+		return
+	}
+	c.env = Envelope{}
+	str := func(dst *string) {
+		if b, isNil := s.nstring(); !isNil && s.err == nil {
+			*dst = string(b)
+		}
+	}
+	str(&c.env.Date)
+	s.sp()
+	str(&c.env.Subject)
+	for range 6 { // from, sender, reply-to, to, cc, bcc
+		s.sp()
+		s.skip()
+	}
+	s.sp()
+	str(&c.env.InReplyTo)
+	s.sp()
+	str(&c.env.MessageID)
+	if s.expect(')') {
+		c.msg.Envelope = &c.env
+	}
+}
+
+// flagList reads "(flag ...)" into *dst (nil: read and dropped).
+func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
+	if dst != nil {
+		*dst = (*dst)[:0]
+	}
+	s.list(func() {
+		w := s.atom()
+		if dst != nil && s.err == nil {
+			*dst = append(*dst, flagOf(w))
+		}
+	})
+}
+
+// flagOf returns the flag w without allocating for the common ones.
+func flagOf(w []byte) imap.Flag {
+	switch string(w) {
+	case `\Seen`:
+		return imap.FlagSeen
+	case `\Answered`:
+		return imap.FlagAnswered
+	case `\Flagged`:
+		return imap.FlagFlagged
+	case `\Deleted`:
+		return imap.FlagDeleted
+	case `\Draft`:
+		return imap.FlagDraft
+	case `\Recent`:
+		return `\Recent`
+	case `\*`:
+		return imap.FlagWildcard
+	case `$Forwarded`:
+		return imap.FlagForwarded
+	case `$Junk`:
+		return imap.FlagJunk
+	case `$NotJunk`:
+		return imap.FlagNotJunk
+	case `$MDNSent`:
+		return imap.FlagMDNSent
+	}
+	return imap.Flag(w)
+}
+
+// parseList reads "(attrs) delim name ..." into the command's list.
+func (c *Client) parseList(s *scanner) {
+	var d imap.ListData
+	s.list(func() {
+		if w := s.atom(); s.err == nil {
+			d.Attrs = append(d.Attrs, imap.MailboxAttr(w))
+		}
+	})
+	s.sp()
+	if b, isNil := s.nstring(); !isNil && len(b) == 1 {
+		d.Delim = rune(b[0])
+	}
+	s.sp()
+	d.Mailbox = c.mailboxName(s.astring())
+	if s.err == nil {
+		*c.cmd.list = append(*c.cmd.list, d)
+	}
+}
+
+// parseStatus reads "name (item n ...)" into the command's status.
+func (c *Client) parseStatus(s *scanner) {
+	d := c.cmd.status
+	d.Mailbox = c.mailboxName(s.astring())
+	s.sp()
+	var name []byte
+	s.list(func() {
+		if name == nil {
+			name = s.atom()
+			return
+		}
+		n := s.number()
+		v := uint32(min(n, 1<<32-1))
+		switch {
+		case equalFold(name, "MESSAGES"):
+			d.NumMessages = &v
+		case equalFold(name, "UIDNEXT"):
+			d.UIDNext = imap.UID(v)
+		case equalFold(name, "UIDVALIDITY"):
+			d.UIDValidity = v
+		case equalFold(name, "UNSEEN"):
+			d.NumUnseen = &v
+		case equalFold(name, "DELETED"):
+			d.NumDeleted = &v
+		case equalFold(name, "SIZE"):
+			size := int64(n)
+			d.Size = &size
+		case equalFold(name, "HIGHESTMODSEQ"):
+			d.HighestModSeq = n
+		}
+		name = nil
+	})
+}
+
+// parseNamespace reads the three namespace lists.
+func (c *Client) parseNamespace(s *scanner) {
+	for i, dst := range []*[]imap.NamespaceDescriptor{&c.cmd.ns.Personal, &c.cmd.ns.Other, &c.cmd.ns.Shared} {
+		if i > 0 {
+			s.sp()
+		}
+		s.list(func() {
+			var d imap.NamespaceDescriptor
+			s.expect('(')
+			d.Prefix = string(s.astring())
+			s.sp()
+			if b, isNil := s.nstring(); !isNil && len(b) == 1 {
+				d.Delim = rune(b[0])
+			}
+			for s.err == nil && s.accept(' ') { // extensions
+				s.skip()
+			}
+			s.expect(')')
+			if s.err == nil {
+				*dst = append(*dst, d)
+			}
+		})
+	}
+}

@@ -1,0 +1,111 @@
+package leanimap
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/faketest"
+	"github.com/mailsim/mailsim/internal/faultproxy"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// TestFaults checks that a misbehaving server gives a classified error,
+// never a hang: the error, its clients outcome, and that the client stays
+// failed (the next command returns the same error without a round trip).
+func TestFaults(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	midLiteral := func(c net.Conn) {
+		r := bufio.NewReader(c)
+		io.WriteString(c, "* OK [CAPABILITY IMAP4rev1] ready\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, rest, _ := strings.Cut(line, " ")
+			if strings.HasPrefix(rest, "LOGIN") {
+				io.WriteString(c, tag+" OK logged in\r\n")
+				continue
+			}
+			// Half a literal, then the connection goes.
+			io.WriteString(c, "* 1 FETCH (UID 1 BODY[] {1000}\r\n"+strings.Repeat("x", 100))
+			return
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		addr    func(t *testing.T) string
+		want    error // errors.Is
+		outcome clients.Outcome
+	}{
+		{"garbage", func(t *testing.T) string { return faketest.StartIMAP(t, faketest.IMAPGarbage, faketest.Options{}).Addr },
+			ErrProtocol, clients.OutcomeError},
+		{"huge line", func(t *testing.T) string {
+			return faketest.StartIMAP(t, faketest.IMAPHugeLine, faketest.Options{}).Addr
+		},
+			transport.ErrReplyTooLarge, clients.OutcomeError},
+		{"endless line", func(t *testing.T) string {
+			return faketest.StartIMAP(t, faketest.IMAPEndlessLine, faketest.Options{}).Addr
+		}, transport.ErrReplyTooLarge, clients.OutcomeError},
+		{"silent", func(t *testing.T) string { return faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{}).Addr },
+			nil, clients.OutcomeTimeout},
+		{"drop mid-literal", func(t *testing.T) string { return faketest.Start(t, faketest.Options{}, midLiteral).Addr },
+			io.ErrUnexpectedEOF, clients.OutcomeError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, tc.addr(t), Options{Timeout: timeout})
+			if err := c.Login("alice", "secret"); err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			err := c.UIDFetch(imapAll, "(UID BODY.PEEK[])", func(*Message) error { return nil })
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if o := clients.OutcomeOf(err); o != tc.outcome {
+				t.Fatalf("outcome %s of %v, want %s", o, err, tc.outcome)
+			}
+			if err2 := c.Noop(); err2 != err {
+				t.Fatalf("next command: %v, want the same error %v", err2, err)
+			}
+		})
+	}
+}
+
+// TestStall checks that a server stalled behind a proxy (the connection
+// open, nothing flowing) times out the command in progress and IDLE's
+// wait ends with its context.
+func TestStall(t *testing.T) {
+	srv := embedded(t)
+	p, err := faultproxy.New(faultproxy.Options{Backend: srv.imap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	srv.imap = p.Addr()
+	c := login(t, srv, Options{Timeout: 500 * time.Millisecond})
+	_, err = c.Select("INBOX", false)
+	must(t, err)
+	idler := login(t, srv, Options{Timeout: 500 * time.Millisecond})
+	_, err = idler.Select("INBOX", false)
+	must(t, err)
+	must(t, idler.Idle())
+
+	p.Stall(0)
+	defer p.Resume()
+	err = c.Noop()
+	if o := clients.OutcomeOf(err); o != clients.OutcomeTimeout {
+		t.Fatalf("NOOP on a stalled server: %v (%s), want a timeout", err, o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := idler.Wait(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait on a stalled server: %v, want the context's deadline", err)
+	}
+}

@@ -1,0 +1,65 @@
+package leanimap
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// DefaultTimeout bounds one command (write and every read of its
+// responses) when Options.Timeout is zero.
+const DefaultTimeout = transport.DefaultTimeout
+
+// readBufSize is the per-connection read buffer: responses longer than it
+// are assembled in the client's response buffer, which is released after a
+// command when it grew past keepResp.
+const (
+	readBufSize = 2048
+	keepResp    = 64 << 10
+)
+
+// Options configure a Client. Zero values take the defaults.
+type Options struct {
+	// Timeout bounds each command, from its write to its tagged
+	// completion (default DefaultTimeout).
+	Timeout time.Duration
+	// MaxLine bounds one response line, literals excluded (default
+	// transport.DefaultMaxLine).
+	MaxLine int
+	// MaxLiteral bounds one literal of a response (default
+	// transport.DefaultMaxLiteral); a whole response is bounded by
+	// MaxLiteral plus MaxLine.
+	MaxLiteral int64
+	// Handler receives the unsolicited updates (EXISTS, EXPUNGE, FETCH,
+	// FLAGS, BYE) of any command; nil ignores them.
+	Handler Handler
+}
+
+// Validate returns every problem of o.
+func (o Options) Validate() []error {
+	var errs []error
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("leanimap: Timeout %v is negative", o.Timeout))
+	}
+	if o.MaxLine < 0 {
+		errs = append(errs, fmt.Errorf("leanimap: MaxLine %d is negative", o.MaxLine))
+	}
+	if o.MaxLiteral < 0 {
+		errs = append(errs, fmt.Errorf("leanimap: MaxLiteral %d is negative", o.MaxLiteral))
+	}
+	return errs
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxLine == 0 {
+		o.MaxLine = transport.DefaultMaxLine
+	}
+	if o.MaxLiteral == 0 {
+		o.MaxLiteral = transport.DefaultMaxLiteral
+	}
+	return o
+}

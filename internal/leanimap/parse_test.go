@@ -1,0 +1,167 @@
+package leanimap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// parsing is a client without a connection that reads the responses in
+// wire (as a server sent them) while command L1 is in progress, with every
+// collector set; it returns what they collected, as text.
+func parsing(wire string, opts Options) (string, error) {
+	c := &Client{opts: opts.withDefaults()}
+	c.br = bufio.NewReaderSize(strings.NewReader(wire), readBufSize)
+	c.tagb = []byte("L1")
+	var out strings.Builder
+	var (
+		sel    imap.SelectData
+		list   []imap.ListData
+		status imap.StatusData
+		search []imap.UID
+		ns     imap.NamespaceData
+	)
+	c.cmd = command{sel: &sel, list: &list, status: &status, search: &search, ns: &ns}
+	c.cmd.fetch = func(m *Message) error {
+		fmt.Fprintf(&out, "fetch %d uid=%d flags=%v size=%d", m.SeqNum, m.UID, m.Flags, m.Size)
+		for _, s := range m.Sections {
+			fmt.Fprintf(&out, " [%s]<%d>=%q", s.Name, s.Origin, s.Data)
+		}
+		if m.Envelope != nil {
+			fmt.Fprintf(&out, " env=%+v", *m.Envelope)
+		}
+		if m.BodyStructure != nil {
+			fmt.Fprintf(&out, " bs=%s", m.BodyStructure)
+		}
+		out.WriteString("\n")
+		return nil
+	}
+	c.opts.Handler = HandlerFunc(func(u *Update) { fmt.Fprintf(&out, "update %d %d %v %q\n", u.Kind, u.Num, u.Flags, u.Text) })
+	err := c.wait()
+	fmt.Fprintf(&out, "sel=%d/%d/%d/%v/%v list=%v status=%s/%d search=%v ns=%v caps=%v",
+		sel.NumMessages, sel.UIDValidity, sel.UIDNext, sel.Flags, sel.PermanentFlags, list, status.Mailbox, status.UIDNext, search, ns, c.caps)
+	return out.String(), err
+}
+
+// TestParse checks the parser on responses as servers send them.
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name, wire string
+		want       []string // substrings of the collected text
+		err        error    // nil: the tagged OK
+	}{
+		{"select", "* 3 EXISTS\r\n* FLAGS (\\Seen \\Deleted $Junk)\r\n* OK [PERMANENTFLAGS (\\Seen \\*)] ok\r\n* OK [UIDVALIDITY 42] v\r\n* OK [UIDNEXT 7] n\r\nL1 OK [READ-WRITE] done\r\n",
+			[]string{"sel=3/42/7/[\\Seen \\Deleted $Junk]/[\\Seen \\*]", "update 1 3"}, nil},
+		{"fetch with literals", "* 1 FETCH (UID 5 FLAGS (\\Seen) RFC822.SIZE 120 BODY[HEADER.FIELDS (MESSAGE-ID)] {19}\r\nMessage-ID: <a@b>\r\n BODY[]<0> {3}\r\nabc)\r\nL1 OK\r\n",
+			[]string{`fetch 1 uid=5 flags=[\Seen] size=120 [HEADER.FIELDS (MESSAGE-ID)]<-1>="Message-ID: <a@b>\r\n" []<0>="abc"`}, nil},
+		{"fetch envelope and quoted escapes", `* 2 FETCH (ENVELOPE ("Mon, 1 Jan 2024 00:00:00 +0000" "say \"hi\" \\ ok" (("A" NIL "a" "b")) NIL NIL NIL NIL NIL NIL "<id@x>") BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1) UID 9 MODSEQ (12))` + "\r\nL1 OK\r\n",
+			[]string{`Subject:say "hi" \ ok`, "MessageID:<id@x>", `bs=("text" "plain" NIL NIL NIL "7bit" 3 1)`, "uid=9"}, nil},
+		{"items not used", "* 1 FETCH (BINARY.SIZE[1] 42 X-GM-LABELS (\\Inbox) UID 3 BINARY[1] {2}\r\nhi)\r\nL1 OK\r\n",
+			[]string{`uid=3`, `[1]<-1>="hi"`}, nil},
+		{"nil section", "* 1 FETCH (UID 1 BODY[] NIL)\r\nL1 OK\r\n", []string{`[]<-1>=""`}, nil},
+		{"list", "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n* LIST () \".\" {5}\r\na]b c\r\n* LIST (\\Noselect) NIL \"\"\r\nL1 OK\r\n",
+			[]string{`{[\HasNoChildren \Sent] 47 Sent`, `{[] 46 a]b c`, `{[\Noselect] 0 `}, nil},
+		{"status", "* STATUS \"My Box\" (MESSAGES 4 UIDNEXT 9 UNSEEN 1)\r\nL1 OK\r\n", []string{"status=My Box/9"}, nil},
+		{"search", "* SEARCH 3 17 2\r\nL1 OK\r\n", []string{"search=[3 17 2]"}, nil},
+		{"empty search with trailing space", "* SEARCH \r\nL1 OK\r\n", []string{"search=[]"}, nil},
+		{"namespace", "* NAMESPACE ((\"\" \"/\")) NIL ((\"shared/\" \"/\" \"X-EXT\" (\"a\")))\r\nL1 OK\r\n", []string{"ns={[{ 47}] [] [{shared/ 47}]}"}, nil},
+		{"capability code", "L1 OK [CAPABILITY IMAP4rev1 move LITERAL+] logged in\r\n", []string{"caps=[IMAP4REV1 MOVE LITERAL+]"}, nil},
+		{"expunge and bye", "* 2 EXPUNGE\r\n* BYE shutting down\r\nL1 OK\r\n", []string{"update 2 2", `update 5 0 [] "shutting down"`}, nil},
+		{"continuation", "+ go ahead\r\n", nil, ErrProtocol},
+		{"tagged NO", "L1 NO [TRYCREATE] no such mailbox\r\n", nil, &imap.Error{}},
+		{"unknown tag", "X9 OK\r\n", nil, ErrProtocol},
+		{"garbage", "\x00\xff\r\n", nil, ErrProtocol},
+		{"unknown status", "L1 MAYBE\r\n", nil, ErrProtocol},
+		{"unterminated list", "* 1 FETCH (FLAGS (\\Seen\r\nL1 OK\r\n", nil, ErrProtocol},
+		{"literal longer than the line says", "* 1 FETCH (BODY[] {10}\r\nabc", nil, errUnexpectedEOF},
+		{"deep nesting", "* 1 FETCH (BODYSTRUCTURE " + strings.Repeat("(", 40) + strings.Repeat(")", 40) + ")\r\nL1 OK\r\n", nil, ErrProtocol},
+		{"number overflow", "* 99999999999 EXISTS\r\nL1 OK\r\n", nil, ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parsing(tc.wire, Options{})
+			switch e := tc.err.(type) {
+			case nil:
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+			case *imap.Error:
+				var ie *imap.Error
+				if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != "TRYCREATE" {
+					t.Fatalf("error %v, want a NO [TRYCREATE]", err)
+				}
+			default:
+				if !errors.Is(err, e) {
+					t.Fatalf("error %v, want %v", err, e)
+				}
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("got\n%s\nwant it to contain %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestParseLimits checks the size limits: a long line and a big literal
+// are refused before they are buffered.
+func TestParseLimits(t *testing.T) {
+	opts := Options{MaxLine: 100, MaxLiteral: 1000}
+	for _, wire := range []string{
+		"* OK " + strings.Repeat("x", 200) + "\r\nL1 OK\r\n",
+		"* 1 FETCH (BODY[] {1001}\r\n" + strings.Repeat("x", 1001) + ")\r\nL1 OK\r\n",
+		"* 1 FETCH (BODY[] {99999999999999999999999}\r\n",
+	} {
+		if _, err := parsing(wire, opts); !errors.Is(err, transport.ErrReplyTooLarge) {
+			t.Errorf("%.40q: %v, want ErrReplyTooLarge", wire, err)
+		}
+	}
+	if _, err := parsing("* 1 FETCH (BODY[] {1000}\r\n"+strings.Repeat("x", 1000)+")\r\nL1 OK\r\n", opts); err != nil {
+		t.Errorf("a literal at the limit: %v", err)
+	}
+}
+
+// FuzzParseResponse feeds arbitrary server output to the reader and the
+// parser: never a panic, never more memory than the limits allow.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range []string{
+		"* 3 EXISTS\r\nL1 OK\r\n",
+		"* 1 FETCH (UID 5 FLAGS (\\Seen) BODY[HEADER.FIELDS (MESSAGE-ID)] {19}\r\nMessage-ID: <a@b>\r\n BODY[]<0> {3}\r\nabc)\r\nL1 OK\r\n",
+		"* LIST (\\HasNoChildren) \"/\" {3}\r\na b\r\nL1 NO [TRYCREATE] x\r\n",
+		"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n* STATUS x (MESSAGES 1)\r\n* SEARCH 1 2\r\nL1 BAD\r\n",
+		"* OK [CAPABILITY IMAP4rev1] [UIDNEXT 4]\r\n* 2 FETCH (ENVELOPE (NIL \"a\\\"b\" NIL NIL NIL NIL NIL NIL NIL NIL) INTERNALDATE \" 1-Jan-2024 00:00:00 +0000\")\r\nL1 OK\r\n",
+		"+ idling\r\n", "* BYE\r\n", "L1 OK [APPENDUID 1 2] a\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	opts := Options{MaxLine: 1024, MaxLiteral: 4096}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &Client{opts: opts.withDefaults()}
+		c.br = bufio.NewReaderSize(bytes.NewReader(data), readBufSize)
+		c.tagb = []byte("L1")
+		var (
+			sel    imap.SelectData
+			list   []imap.ListData
+			status imap.StatusData
+			search []imap.UID
+			ns     imap.NamespaceData
+		)
+		c.cmd = command{sel: &sel, list: &list, status: &status, search: &search, ns: &ns,
+			fetch: func(m *Message) error { return nil }}
+		for range 64 {
+			if _, err := c.next(); err != nil && c.err != nil {
+				break
+			}
+			if limit := int(opts.MaxLiteral) + opts.MaxLine + 32<<10; cap(c.resp) > limit {
+				t.Fatalf("response buffer of %d bytes, over %d", cap(c.resp), limit)
+			}
+		}
+	})
+}

@@ -1,0 +1,155 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/mailsim/mailsim/internal/capacity"
+)
+
+// TestCapacityServerResources: the server's resources of each step reach
+// the JSON report (null, never 0, when unknown, with the reason), the
+// summary, the step line and the HTML report's charts.
+func TestCapacityServerResources(t *testing.T) {
+	nan := math.NaN()
+	exporter := func(cores, mem float64, reasons map[string]string) capacity.Resources {
+		r := capacity.UnknownResources("exporter")
+		r.URL, r.CPUCores, r.CPUSeries = "http://127.0.0.1:9100/metrics", cores, "process_cpu_seconds_total"
+		r.MemoryMaxBytes, r.MemoryEndBytes, r.MemorySeries = mem, mem, "process_resident_memory_bytes"
+		for k, v := range reasons {
+			r.Reasons[k] = v
+		}
+		return r
+	}
+	embedded := capacity.UnknownResources("embedded")
+	embedded.BusySecondsPerSecond, embedded.StoreBytes = 0.25, 3<<20
+	embedded.Reasons["cpu_cores"] = "inside mailsim"
+
+	for _, tt := range []struct {
+		name      string
+		steps     []capacity.Resources
+		json      []string // fragments of the first step's "server"
+		summary   []string
+		noSummary []string
+		charts    []string
+		noCharts  []string
+		firstCell string
+	}{
+		{
+			name:      "exporter",
+			steps:     []capacity.Resources{exporter(0.5, 64<<20, nil), exporter(1.25, 80<<20, nil)},
+			json:      []string{`"source":"exporter"`, `"cpu_cores":0.5`, `"memory_max_bytes":6.7108864e+07`, `"busy_seconds_per_second":null`},
+			summary:   []string{"server resources from the exporter http://127.0.0.1:9100/metrics", "0.5 cores, mem 64.0 MiB", "1.25 cores, mem 80.0 MiB"},
+			charts:    []string{"Server CPU (cores) against users", "Server memory (largest sample, MiB) against users"},
+			noCharts:  []string{"busy seconds per second against users"},
+			firstCell: "0.5 cores, mem 64.0 MiB",
+		},
+		{
+			name: "exporter down",
+			steps: []capacity.Resources{exporter(nan, nan, map[string]string{"cpu_cores": "the scrape at the window's start failed: refused",
+				"memory": "the scrape at the window's end failed: refused", "busy_seconds_per_second": "embedded only"})},
+			json:      []string{`"cpu_cores":null`, `"memory_max_bytes":null`, `"memory_end_bytes":null`, `"cpu_cores":"the scrape at the window's start failed: refused"`},
+			summary:   []string{"server cpu_cores unknown: the scrape at the window's start failed: refused", "server memory unknown: the scrape at the window's end failed"},
+			noSummary: []string{"busy_seconds_per_second unknown"},
+			noCharts:  []string{"Server CPU", "Server memory"},
+			firstCell: "-",
+		},
+		{
+			name:      "embedded",
+			steps:     []capacity.Resources{embedded},
+			json:      []string{`"source":"embedded"`, `"busy_seconds_per_second":0.25`, `"store_bytes":3.145728e+06`, `"cpu_cores":null`},
+			summary:   []string{"server resources from the embedded server's own meters", "busy 0.25/s, store 3.0 MiB", "server cpu_cores unknown: inside mailsim"},
+			charts:    []string{"Embedded server busy seconds per second against users"},
+			noCharts:  []string{"Server CPU"},
+			firstCell: "busy 0.25/s, store 3.0 MiB",
+		},
+		{
+			name:      "not measured",
+			steps:     []capacity.Resources{{}},
+			json:      []string{`"source":"none"`, `"cpu_cores":null`, `"store_bytes":null`, `"cpu_cores":"not measured"`},
+			summary:   []string{"server cpu_cores unknown: not measured"},
+			noCharts:  []string{"Server CPU", "busy seconds"},
+			firstCell: "-",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := capacity.Result{Users: 2, LimitedBy: "max_users"}
+			for i, r := range tt.steps {
+				res.Steps = append(res.Steps, capacity.Step{Users: 2 * (i + 1), Phase: "grow", Pass: true,
+					Metrics: map[string]float64{"commands_per_second": 10}, Server: r})
+			}
+			rep := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, res)
+			var js bytes.Buffer
+			if err := json.NewEncoder(&js).Encode(rep.Steps[0].Server); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.json {
+				if !strings.Contains(js.String(), want) {
+					t.Errorf("JSON %s lacks %s", js.String(), want)
+				}
+			}
+			var sum strings.Builder
+			if err := rep.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.summary {
+				if !strings.Contains(sum.String(), want) {
+					t.Errorf("summary lacks %q:\n%s", want, sum.String())
+				}
+			}
+			for _, not := range tt.noSummary {
+				if strings.Contains(sum.String(), not) {
+					t.Errorf("summary has %q:\n%s", not, sum.String())
+				}
+			}
+			if got := rep.Steps[0].Server.Cell(); got != tt.firstCell {
+				t.Errorf("cell %q, want %q", got, tt.firstCell)
+			}
+			if line := StepLine(rep.Steps[0]); (tt.firstCell == "-") == strings.Contains(line, "server") {
+				t.Errorf("step line %q with server cell %q", line, tt.firstCell)
+			}
+			var html bytes.Buffer
+			if err := rep.WriteHTML(&html); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range append(tt.charts, "<th>server</th>") {
+				if !strings.Contains(html.String(), want) {
+					t.Errorf("HTML lacks %q", want)
+				}
+			}
+			for _, not := range tt.noCharts {
+				if strings.Contains(html.String(), not) {
+					t.Errorf("HTML has %q", not)
+				}
+			}
+			// The report reads back with the figures (null stays unknown).
+			var buf bytes.Buffer
+			if err := rep.WriteJSON(&buf); err != nil {
+				t.Fatal(err)
+			}
+			back, err := ReadCapacityJSON(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := back.Steps[0].Server.Cell(), tt.firstCell; got != want {
+				t.Errorf("read back: cell %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestReadCapacityJSONWithoutServer: a report written before steps had a
+// server block reads back with the server's figures unknown, not 0.
+func TestReadCapacityJSONWithoutServer(t *testing.T) {
+	old := `{"capacity": {"users": 4, "limited_by": "max_users"}, "steps": [{"users": 4, "pass": true, "commands_per_second": 12}]}`
+	r, err := ReadCapacityJSON(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Steps[0].Server; s.Source != "none" || !s.CPUCores.Missing() || !s.StoreBytes.Missing() || s.Cell() != "-" {
+		t.Errorf("server %+v, want unknown", s)
+	}
+}
