@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"time"
@@ -165,4 +166,52 @@ type CommandStats struct {
 	// buckets left out), so that the figures of several processes merge
 	// exactly (LatencyQuantiles); nil without commands.
 	Buckets map[int]uint64
+}
+
+// Since returns the commands s counted after earlier, an earlier snapshot
+// of the same histogram (Client.Stats): counts, errors and latency sums
+// subtract, buckets subtract bucket by bucket, and the percentiles are
+// those of the window's own buckets (mailsim capacity measures each step
+// over its window this way). The window's largest latency is not known:
+// Max is NaN.
+func (s CommandStats) Since(earlier CommandStats) CommandStats {
+	sub := func(a, b uint64) uint64 {
+		if a < b {
+			return 0
+		}
+		return a - b
+	}
+	out := CommandStats{Count: sub(s.Count, earlier.Count), Errors: sub(s.Errors, earlier.Errors),
+		Sum: max(0, s.Sum-earlier.Sum), Max: math.NaN()}
+	for i, n := range s.Buckets {
+		if d := sub(n, earlier.Buckets[i]); d > 0 {
+			if out.Buckets == nil {
+				out.Buckets = make(map[int]uint64)
+			}
+			out.Buckets[i] = d
+		}
+	}
+	out.P50, out.P95, out.P99, _ = LatencyQuantiles(out.Buckets, 0)
+	return out
+}
+
+// StatsSince applies CommandStats.Since to every command of now, two
+// snapshots of Client.Stats (protocol → command); a command absent from
+// earlier counts from zero, and one without commands in the window is
+// left out.
+func StatsSince(now, earlier map[string]map[string]CommandStats) map[string]map[string]CommandStats {
+	out := map[string]map[string]CommandStats{}
+	for proto, cmds := range now {
+		for name, s := range cmds {
+			d := s.Since(earlier[proto][name])
+			if d.Count == 0 {
+				continue
+			}
+			if out[proto] == nil {
+				out[proto] = map[string]CommandStats{}
+			}
+			out[proto][name] = d
+		}
+	}
+	return out
 }

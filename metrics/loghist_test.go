@@ -120,3 +120,36 @@ func TestLatencyQuantilesMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsSinceIsTheWindow: the commands counted after a snapshot have
+// the figures of a histogram that saw only them: a fast first window and a
+// slow second one give the second's percentiles, not a mix.
+func TestStatsSinceIsTheWindow(t *testing.T) {
+	var h, window logHist
+	for i := range 1000 {
+		h.observe(time.Duration(1+i%50)*time.Millisecond, i%100 == 0)
+	}
+	before := map[string]map[string]CommandStats{"imap": {"SELECT": h.stats()}}
+	for i := range 500 {
+		d := time.Duration(200+i%300) * time.Millisecond
+		h.observe(d, i%10 == 0)
+		window.observe(d, i%10 == 0)
+	}
+	now := map[string]map[string]CommandStats{"imap": {"SELECT": h.stats(), "NOOP": {Count: 3}}, "pop3": {"STAT": {Count: 2}}}
+	before["pop3"] = map[string]CommandStats{"STAT": {Count: 2}}
+	got := StatsSince(now, before)
+	w := window.stats()
+	d := got["imap"]["SELECT"]
+	if d.Count != 500 || d.Errors != 50 || d.P50 != w.P50 || d.P95 != w.P95 || d.P99 != w.P99 || !reflect.DeepEqual(d.Buckets, w.Buckets) {
+		t.Errorf("window %+v, want %+v", d, w)
+	}
+	if math.Abs(d.Sum-w.Sum) > 1e-6 || !math.IsNaN(d.Max) {
+		t.Errorf("window sum %v max %v, want %v and NaN (unknown)", d.Sum, d.Max, w.Sum)
+	}
+	if n := got["imap"]["NOOP"]; n.Count != 3 || n.Buckets != nil {
+		t.Errorf("a command new in the window: %+v, want its 3 commands and no latency", n)
+	}
+	if _, ok := got["pop3"]; ok {
+		t.Errorf("a protocol without commands in the window is present: %+v", got["pop3"])
+	}
+}

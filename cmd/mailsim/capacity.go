@@ -36,6 +36,9 @@ type capacityFlags struct {
 	harnessSched time.Duration
 	linger       time.Duration
 	profile      profileFlags
+	// restart runs every step on a fresh population, even where the
+	// growth phase could grow a live one.
+	restart bool
 }
 
 // cmdCapacity implements "mailsim capacity FILE|NAME": it searches the
@@ -57,6 +60,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.DurationVar(&f.harnessSched, "harness-max-sched", 10*time.Millisecond, "harness guard: a step whose Go scheduler latency p99 passed this is harness-saturated")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
+	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
 	f.profile.register(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
@@ -83,6 +87,12 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	if f.step > 0 {
 		c.StepDuration = f.step
+	}
+	var notes []string
+	if s.Users.File != "" && len(s.Users.Names) < c.MaxUsers {
+		// The target's user list bounds every population, live or not.
+		notes = append(notes, fmt.Sprintf("max_users lowered from %d to the %d users %s lists", c.MaxUsers, len(s.Users.Names), s.Users.File))
+		c.MaxUsers = len(s.Users.Names)
 	}
 	maxCPU, err := scenarios.ParsePercent(f.harnessCPU)
 	if err != nil || maxCPU <= 0 || f.harnessSched <= 0 {
@@ -153,13 +163,28 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		fmt.Fprintf(stderr, "serving metrics on http://%s/metrics\n", addr)
 	}
+	// The growth phase grows one live population when every QoS line can
+	// be measured over a step's own window (capacity_live.go).
+	opts.GrowthReason = restartReason(c.QoS)
+	switch {
+	case f.restart:
+		opts.GrowthReason = "--restart"
+	case opts.GrowthReason == "":
+		opts.GrowthReason = liveGrowthNote
+		sr.liveStart, sr.liveMax = c.StartUsers, c.MaxUsers
+		lr := &liveRun{sr: sr}
+		defer lr.close()
+		opts.Live, opts.EndLive = lr.step, lr.close
+	}
 	if !f.quiet {
+		fmt.Fprintf(stderr, "growth: %s (%s)\n", growthMode(opts), opts.GrowthReason)
 		opts.OnStep = func(st capacity.Step) {
 			fmt.Fprintf(stderr, "step %2d: %s\n", sr.steps.Load(), report.StepLine(report.NewCapacityStep(st)))
 		}
 	}
 	started := time.Now()
 	res, err := capacity.Search(ctx, sr.run, opts)
+	res.Notes = append(notes, res.Notes...)
 	code = exitOK
 	switch {
 	case errors.Is(err, capacity.ErrNoPass):
@@ -215,6 +240,14 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	return code
 }
 
+// growthMode is the growth mode a search with opts runs in.
+func growthMode(opts capacity.Options) string {
+	if opts.Live != nil {
+		return capacity.GrowthLive
+	}
+	return capacity.GrowthRestart
+}
+
 // errStopped ends the search after a first ^C.
 var errStopped = errors.New("stopped")
 
@@ -234,6 +267,9 @@ type stepRunner struct {
 	// progress and gatherer export the search live (--metrics-addr).
 	progress *metrics.Capacity
 	gatherer *metrics.SwappableGatherer
+	// liveStart and liveMax are the first and largest populations of a
+	// live growth phase (capacity_live.go).
+	liveStart, liveMax int
 }
 
 func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error) {
@@ -324,11 +360,17 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	if err := ctx.Err(); err != nil {
 		return capacity.Step{}, err
 	}
-	st := stepOf(er.rep, window, gate, time.Since(started))
+	st := stepOf(er.rep, window, gate.commands.Load(), time.Since(started))
 	st.Metrics["server_commands_per_second"] = math.NaN()
 	if srvCount >= 0 && window.Wall > 0 {
 		st.Metrics["server_commands_per_second"] = float64(srvCount) / window.Wall.Seconds()
 	}
+	sr.finishStep(users, st)
+	return st, nil
+}
+
+// finishStep publishes a finished step on the live metrics.
+func (sr *stepRunner) finishStep(users int, st capacity.Step) {
 	ms := metrics.CapacityStep{Users: users, Result: "fail"}
 	switch {
 	case st.HarnessSaturated:
@@ -340,7 +382,6 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		ms.QoS = append(ms.QoS, q.Value)
 	}
 	sr.progress.Finish(ms)
-	return st, nil
 }
 
 // serverCommands is the number of commands the server answered so far.
@@ -354,8 +395,9 @@ func serverCommands(s *metrics.Server) uint64 {
 	return n
 }
 
-// stepOf reads a step's outcome from its report and harness window.
-func stepOf(rep *report.Report, w harnessmon.Window, gate *windowGate, wall time.Duration) capacity.Step {
+// stepOf reads a step's outcome from its report and harness window;
+// commands are the client commands of the window.
+func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.Duration) capacity.Step {
 	st := capacity.Step{Pass: true, HarnessSaturated: w.Saturated, HarnessReasons: w.Reasons, WallSeconds: wall.Seconds(),
 		Metrics: map[string]float64{}}
 	for _, t := range rep.Thresholds {
@@ -377,7 +419,7 @@ func stepOf(rep *report.Report, w harnessmon.Window, gate *windowGate, wall time
 	secs := w.Wall.Seconds()
 	st.Metrics["commands_per_second"] = math.NaN()
 	if secs > 0 {
-		st.Metrics["commands_per_second"] = float64(gate.commands.Load()) / secs
+		st.Metrics["commands_per_second"] = float64(commands) / secs
 	}
 	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
 	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),

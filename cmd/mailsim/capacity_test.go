@@ -16,7 +16,8 @@ import (
 // capacity found must be within 15% of the limit divided by the server
 // commands one user causes per second (measured on the steps well below
 // the limit), name the QoS line that broke, and never blame a saturated
-// harness.
+// harness. Its QoS lines are all measured over a step's window, so the
+// growth phase grows one live population (disjoint windows, in order).
 func TestCapacityFindsTheKnee(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -31,12 +32,25 @@ func TestCapacityFindsTheKnee(t *testing.T) {
 	rep := readReport(t, js)
 	const limit = 100.0
 	found := num(t, rep, "capacity.users")
+	if mode, _ := field(rep, "capacity.growth_mode"); mode != "live" {
+		t.Errorf("growth mode %v, want live", mode)
+	}
 	steps, _ := rep["steps"].([]any)
 	var perUser []float64
+	lastTo, live := -1.0, 0
 	for _, s := range steps {
 		st := s.(map[string]any)
 		if st["harness_saturated"] == true {
 			t.Errorf("step %v: harness saturated", st["users"])
+		}
+		if st["live"] == true {
+			live++
+			m := st["metrics"].(map[string]any)
+			from, to := m["window_from_s"].(float64), m["window_to_s"].(float64)
+			if from <= lastTo || to <= from {
+				t.Errorf("live step %v: window [%v, %v] overlaps the last one (ended %v)", st["users"], from, to, lastTo)
+			}
+			lastTo = to
 		}
 		users := st["users"].(float64)
 		cps, ok := st["metrics"].(map[string]any)["server_commands_per_second"].(float64)
@@ -49,6 +63,9 @@ func TestCapacityFindsTheKnee(t *testing.T) {
 	}
 	if len(perUser) == 0 {
 		t.Fatalf("no passing step well below the limit: %v", steps)
+	}
+	if live < 2 {
+		t.Errorf("%d live steps, want the growth phase's", live)
 	}
 	sort.Float64s(perUser)
 	rate := perUser[len(perUser)/2]
@@ -152,14 +169,26 @@ capacity:
 
 // TestCapacityDovecotProcessLimit finds a knee from the other side: a
 // private Dovecot whose IMAP process_limit is 12 refuses the sessions past
-// it, so logins fail once the population holds more than 12 sessions.
+// it, so logins fail once the population holds more than 12 sessions. With
+// lost_messages in the QoS every step is a fresh population; without, the
+// growth phase grows one live population on the Dovecot (its earlier
+// users keep their sessions while the newcomers log in).
 func TestCapacityDovecotProcessLimit(t *testing.T) {
 	t.Parallel()
 	dovecottest.Available(t)
+	for _, tt := range []struct{ mode, scenario string }{
+		{"restart", capacityDovecot},
+		{"live", strings.Replace(capacityDovecot, `"lost_messages == 0"`, `"delivery_failure_rate < 1%"`, 1)},
+	} {
+		t.Run(tt.mode, func(t *testing.T) { testCapacityDovecot(t, tt.mode, tt.scenario) })
+	}
+}
+
+func testCapacityDovecot(t *testing.T, mode, scenario string) {
 	inst := dovecottest.StartWith(t, 40, dovecottest.Options{IMAPProcessLimit: 12})
 	dir := t.TempDir()
 	scen := filepath.Join(dir, "capacity-dovecot.yaml")
-	if err := os.WriteFile(scen, []byte(capacityDovecot), 0o644); err != nil {
+	if err := os.WriteFile(scen, []byte(scenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	target := writeDovecotTarget(t, inst)
@@ -172,6 +201,9 @@ func TestCapacityDovecotProcessLimit(t *testing.T) {
 	found := num(t, rep, "capacity.users")
 	lb, _ := field(rep, "capacity.limited_by")
 	t.Logf("found %v users, limited by %v\n%s", found, lb, res.stdout)
+	if got, _ := field(rep, "capacity.growth_mode"); got != mode {
+		t.Errorf("growth mode %v, want %s", got, mode)
+	}
 	// A PC holds one IMAP session while it idles and opens a second one
 	// for an action: between 6 and 12 PCs fit in 12 sessions.
 	if found < 6 || found > 12 {

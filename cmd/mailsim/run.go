@@ -333,14 +333,15 @@ type executed struct {
 	err error
 }
 
-// execute runs plan once on x.tgt and builds its report. Without a result
-// it prints the problem and returns nil with the exit code.
-func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.Writer) (*executed, int) {
+// newRunEngine builds the engine of one run of plan on x and registers its
+// live metrics (harness gauges, group costs) on x.reg; tweak, if set, has
+// the last word on the engine's options (mailsim capacity's live
+// population).
+func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)) (*engine.Engine, *sampler, error) {
 	var harness *metrics.Harness
 	var sampler *sampler
 	timeline := &report.Timeline{}
-	var eng *engine.Engine
-	eng, err := engine.New(engine.Options{
+	o := engine.Options{
 		Plan:      plan,
 		Endpoints: x.tgt.endpoints,
 		Recorder:  x.recorder,
@@ -356,12 +357,13 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 		OnRampedUp: x.onRampedUp,
 		OnPhase:    x.onPhase,
 		Logger:     x.log,
-	})
+	}
+	if tweak != nil {
+		tweak(&o)
+	}
+	eng, err := engine.New(o)
 	if err != nil {
-		// New only checks and builds the population (device profiles,
-		// fetch items); it does not touch the network.
-		fmt.Fprintf(stderr, "mailsim: %v\n", err)
-		return nil, exitScenario
+		return nil, nil, err
 	}
 	sampler = newSampler(eng, x.client, x.tgt, timeline, plan)
 	harness = metrics.NewHarness(x.reg, metrics.HarnessOptions{
@@ -373,6 +375,19 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
 	})
 	metrics.RegisterGroupCost(x.reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
+	return eng, sampler, nil
+}
+
+// execute runs plan once on x.tgt and builds its report. Without a result
+// it prints the problem and returns nil with the exit code.
+func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.Writer) (*executed, int) {
+	eng, sampler, err := newRunEngine(plan, x, nil)
+	if err != nil {
+		// New only checks and builds the population (device profiles,
+		// fetch items); it does not touch the network.
+		fmt.Fprintf(stderr, "mailsim: %v\n", err)
+		return nil, exitScenario
+	}
 	if x.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, x.metricsAddr, x.reg)
 		if err != nil {

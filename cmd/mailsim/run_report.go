@@ -190,19 +190,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	peak := 0
 	for proto, pt := range client.Totals().Protocols {
 		in.Bytes[proto] = report.ByteStat{In: int64(pt.BytesIn), Out: int64(pt.BytesOut)}
-		ls := report.LoginStat{}
-		for outcome, n := range pt.Logins {
-			if outcome == "ok" {
-				ls.OK += n
-			} else if n > 0 {
-				ls.Failed += n
-				if ls.FailedBy == nil {
-					ls.FailedBy = map[string]uint64{}
-				}
-				ls.FailedBy[outcome] += n
-			}
-		}
-		in.Logins[proto] = ls
+		in.Logins[proto] = loginStat(pt.Logins)
 		peak += int(pt.PeakConnections)
 	}
 	in.PeakConnections = peak
@@ -220,6 +208,24 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}
 	return in
+}
+
+// loginStat is the report's form of a protocol's logins by outcome
+// (metrics.ProtocolTotals.Logins).
+func loginStat(logins map[string]uint64) report.LoginStat {
+	ls := report.LoginStat{}
+	for outcome, n := range logins {
+		if outcome == "ok" {
+			ls.OK += n
+		} else if n > 0 {
+			ls.Failed += n
+			if ls.FailedBy == nil {
+				ls.FailedBy = map[string]uint64{}
+			}
+			ls.FailedBy[outcome] += n
+		}
+	}
+	return ls
 }
 
 // costInput gathers each group's cost figures: the engine's meters and the

@@ -6,7 +6,9 @@
 // knee. docs/capacity.md describes the method.
 //
 // The search is independent of how a step runs: a [StepFunc] runs one
-// population and says whether each QoS line held.
+// population and says whether each QoS line held. With Options.Live the
+// growth phase runs on one live population that grows from step to step;
+// bisection and confirmation always run fresh populations.
 package capacity
 
 import (
@@ -56,6 +58,9 @@ type Step struct {
 	Metrics map[string]float64 `json:"-"`
 	// WallSeconds is how long the step took.
 	WallSeconds float64 `json:"wall_seconds"`
+	// Live marks a step measured on the growing live population
+	// (Options.Live) rather than on a fresh one.
+	Live bool `json:"live,omitempty"`
 }
 
 // StepFunc runs the population with users users once and reports the step
@@ -77,7 +82,26 @@ type Options struct {
 	Confirm bool
 	// OnStep, if set, is called after every step (progress, live metrics).
 	OnStep func(Step)
+	// Live, if set, runs the growth phase's steps (and their retries)
+	// instead of the StepFunc: the counts it is called with never
+	// decrease, so one live population can grow from step to step.
+	// EndLive, if set, is called once the growth phase is over, before
+	// any other step runs: bisection and confirmation need populations
+	// smaller than the live one and run fresh ones through the StepFunc.
+	Live    StepFunc
+	EndLive func()
+	// GrowthReason says why the growth phase is live or restarts; it is
+	// carried to Result.GrowthReason.
+	GrowthReason string
 }
+
+// The growth modes of Result.GrowthMode.
+const (
+	// GrowthLive: the growth phase added users to one running population.
+	GrowthLive = "live"
+	// GrowthRestart: every step ran a fresh population.
+	GrowthRestart = "restart"
+)
 
 // Validate reports every problem of o.
 func (o Options) Validate() []error {
@@ -116,6 +140,9 @@ type Result struct {
 	// Confirmed says whether the confirmation found a claim; nil when it
 	// did not run.
 	Confirmed *bool `json:"confirmed"`
+	// GrowthMode is GrowthLive or GrowthRestart; GrowthReason says why.
+	GrowthMode   string `json:"growth_mode"`
+	GrowthReason string `json:"growth_reason,omitempty"`
 	// Steps are every step in the order they ran.
 	Steps []Step `json:"steps"`
 	// Notes explain how the search ended.
@@ -141,7 +168,10 @@ func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
 	if o.Resolution == 0 {
 		o.Resolution = 0.1
 	}
-	s := &search{run: run, o: o}
+	s := &search{run: run, o: o, res: Result{GrowthMode: GrowthRestart, GrowthReason: o.GrowthReason}}
+	if o.Live != nil {
+		s.res.GrowthMode = GrowthLive
+	}
 	return s.do(ctx)
 }
 
@@ -149,6 +179,16 @@ type search struct {
 	run StepFunc
 	o   Options
 	res Result
+	// live is set while the growth phase runs on the live population.
+	live bool
+}
+
+// endGrowth ends the growth phase: later steps run fresh populations.
+func (s *search) endGrowth() {
+	if s.live && s.o.EndLive != nil {
+		s.o.EndLive()
+	}
+	s.live = false
 }
 
 // step runs one step. A step whose harness was saturated is run once more
@@ -163,8 +203,12 @@ func (s *search) step(ctx context.Context, users int, phase string) (Step, error
 }
 
 func (s *search) once(ctx context.Context, users int, phase string) (Step, error) {
-	st, err := s.run(ctx, users)
-	st.Users, st.Phase = users, phase
+	run := s.run
+	if s.live {
+		run = s.o.Live
+	}
+	st, err := run(ctx, users)
+	st.Users, st.Phase, st.Live = users, phase, s.live
 	if err != nil {
 		return st, err
 	}
@@ -187,6 +231,8 @@ func failReason(st Step) string {
 }
 
 func (s *search) do(ctx context.Context) (Result, error) {
+	s.live = s.o.Live != nil
+	defer s.endGrowth()
 	pass, fail := 0, 0
 	var failing Step
 	// Grow until a step fails, the harness saturates or Max passes.
@@ -197,6 +243,7 @@ func (s *search) do(ctx context.Context) (Result, error) {
 		}
 		if st.HarnessSaturated {
 			s.saturated(st)
+			s.endGrowth()
 			return s.finish(ctx, pass)
 		}
 		if !st.Pass {
@@ -207,10 +254,12 @@ func (s *search) do(ctx context.Context) (Result, error) {
 		if u >= s.o.Max {
 			s.res.LimitedBy = "max_users"
 			s.res.Notes = append(s.res.Notes, fmt.Sprintf("every step passed up to max_users (%d): the server holds at least that many", s.o.Max))
+			s.endGrowth()
 			return s.finish(ctx, pass)
 		}
 		u = min(s.o.Max, max(u+1, int(math.Ceil(float64(u)*s.o.Growth))))
 	}
+	s.endGrowth()
 	if pass == 0 {
 		s.res.LimitedBy, s.res.FirstFailing = failReason(failing), fail
 		s.res.Notes = append(s.res.Notes, fmt.Sprintf("the first step (%d users) failed: %s", fail, failReason(failing)))

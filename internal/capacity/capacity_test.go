@@ -212,3 +212,79 @@ func TestSearchRetriesTransientSaturation(t *testing.T) {
 		t.Errorf("steps %+v, want the saturated 40 run again as a retry", usersOf(res.Steps))
 	}
 }
+
+// TestSearchLiveGrowth: with Options.Live the growth phase's steps (and
+// a saturated step's retry) run on the live population, with counts that
+// never decrease; EndLive is called once, before the first bisection or
+// confirmation step, which run fresh populations.
+func TestSearchLiveGrowth(t *testing.T) {
+	tests := []struct {
+		name              string
+		k, saturateFrom   int
+		o                 Options
+		wantLive, wantRun []int
+	}{
+		{
+			name: "grow live, bisect and confirm fresh", k: 100,
+			o:        Options{Start: 10, Max: 1000, Growth: 2, Resolution: 0.1, Confirm: true},
+			wantLive: []int{10, 20, 40, 80, 160}, wantRun: []int{120, 100, 110, 66, 83, 100},
+		},
+		{
+			name: "saturated live step retried live", k: 100, saturateFrom: 40,
+			o:        Options{Start: 10, Max: 1000, Growth: 2, Resolution: 0.1},
+			wantLive: []int{10, 20, 40, 40}, wantRun: nil,
+		},
+		{
+			name: "every live step passes", k: 1 << 20,
+			o:        Options{Start: 4, Max: 20, Growth: 3},
+			wantLive: []int{4, 12, 20}, wantRun: nil,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var live, fresh []int
+			ended := 0
+			step := knee(tc.k, tc.saturateFrom)
+			tc.o.Live = func(ctx context.Context, users int) (Step, error) {
+				if ended > 0 {
+					t.Errorf("live step of %d users after EndLive", users)
+				}
+				if len(live) > 0 && users < live[len(live)-1] {
+					t.Errorf("live population shrinks from %d to %d", live[len(live)-1], users)
+				}
+				live = append(live, users)
+				return step(ctx, users)
+			}
+			tc.o.EndLive = func() { ended++ }
+			tc.o.GrowthReason = "why"
+			res, err := Search(context.Background(), func(ctx context.Context, users int) (Step, error) {
+				if ended != 1 {
+					t.Errorf("fresh step of %d users while the live population runs", users)
+				}
+				fresh = append(fresh, users)
+				return step(ctx, users)
+			}, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(live, tc.wantLive) || !reflect.DeepEqual(fresh, tc.wantRun) {
+				t.Errorf("live steps %v, fresh %v; want %v, %v", live, fresh, tc.wantLive, tc.wantRun)
+			}
+			if ended != 1 {
+				t.Errorf("EndLive called %d times, want once", ended)
+			}
+			if res.GrowthMode != GrowthLive || res.GrowthReason != "why" {
+				t.Errorf("growth mode %q (%q), want live", res.GrowthMode, res.GrowthReason)
+			}
+			for i, st := range res.Steps {
+				if want := i < len(tc.wantLive); st.Live != want {
+					t.Errorf("step %d (%d users): live %v, want %v", i, st.Users, st.Live, want)
+				}
+			}
+		})
+	}
+	res, err := Search(context.Background(), knee(5, 0), Options{Start: 2, Max: 4})
+	if err != nil || res.GrowthMode != GrowthRestart {
+		t.Errorf("without Live: growth mode %q, %v; want restart", res.GrowthMode, err)
+	}
+}

@@ -87,6 +87,11 @@ type Options struct {
 	OnRampedUp func()
 	// Settle, if not nil, replaces the scenario's settle phase (wall time).
 	Settle *time.Duration
+	// Grow makes Run start no user by itself: the population starts
+	// empty and grows through AddUsers during the active phase (which
+	// still lasts the plan's Duration, or until Stop). OnRampedUp is not
+	// called. The plan's users are the most that can be added.
+	Grow bool
 	// FinalBudget, if positive, replaces the budget of the final audit
 	// (the default derives it from the number of users, see finalBudget).
 	FinalBudget time.Duration
@@ -231,6 +236,8 @@ type Engine struct {
 	push    *pushTracker
 	users   []*user
 	byAddr  map[string]*user
+	// growth lets users start during the active phase (grow.go).
+	growth growth
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed by Stop: end the active phase now
@@ -429,6 +436,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.auditLoop(auditCtx, s.Audit)
 	}()
 
+	e.openGrowth(devCtx, actCtx, &devWG, &actWG)
 	e.setPhase(PhaseActive)
 	interrupted := false
 	// Ramp-up: user i starts at i*rampUp/n after the start.
@@ -439,6 +447,9 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	startUsers := make(chan struct{})
 	go func() {
 		defer close(startUsers)
+		if e.o.Grow {
+			return // AddUsers starts the users
+		}
 		n := len(e.users)
 		for i, u := range e.users {
 			if rampUp > 0 && n > 1 {
@@ -456,11 +467,9 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 					}
 				}
 			}
-			if actCtx.Err() != nil {
+			if !e.startUser(u) {
 				return
 			}
-			u.start(devCtx, actCtx, &devWG, &actWG)
-			e.usersStarted.Add(1)
 		}
 		if e.o.OnRampedUp != nil {
 			e.o.OnRampedUp()
@@ -482,6 +491,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	// Settle: people stop acting and inbound mail stops; devices keep syncing.
 	e.setPhase(PhaseSettle)
 	stopActing()
+	e.closeGrowth()
 	<-startUsers
 	actWG.Wait()
 	e.inj.drain(ctx)
@@ -501,7 +511,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		StartedAt:   started,
 		Wall:        time.Since(started),
 		Simulated:   simElapsed,
-		Users:       len(e.users),
+		Users:       e.population(),
 		Devices:     e.deviceTotal(),
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
@@ -614,9 +624,20 @@ func finalBudget(users int) time.Duration {
 func (e *Engine) deviceTotal() int {
 	n := 0
 	for _, u := range e.users {
-		n += len(u.devices)
+		if !e.o.Grow || u.started.Load() {
+			n += len(u.devices)
+		}
 	}
 	return n
+}
+
+// population is the number of users of the run: the plan's, or with Grow
+// those AddUsers started.
+func (e *Engine) population() int {
+	if e.o.Grow {
+		return int(e.usersStarted.Load())
+	}
+	return len(e.users)
 }
 
 func (e *Engine) auditLoop(ctx context.Context, every time.Duration) {

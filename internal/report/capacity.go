@@ -55,6 +55,11 @@ type CapacityOutcome struct {
 	// of it); Confirmed is null when the confirmation did not run.
 	Claim     int   `json:"claim"`
 	Confirmed *bool `json:"confirmed"`
+	// GrowthMode is "live" when the growth phase added users to one
+	// running population, "restart" when every step ran a fresh one;
+	// GrowthReason says why (docs/capacity.md, Live growth).
+	GrowthMode   string `json:"growth_mode"`
+	GrowthReason string `json:"growth_reason,omitempty"`
 }
 
 // CapacityStep is one step of the search in the report.
@@ -73,6 +78,8 @@ type CapacityStep struct {
 	CommandsPerSecond Num            `json:"commands_per_second"`
 	Metrics           map[string]Num `json:"metrics"`
 	WallSeconds       float64        `json:"wall_seconds"`
+	// Live marks a step measured on the growing live population.
+	Live bool `json:"live,omitempty"`
 }
 
 // NewCapacityReport builds the report of a finished (or stopped) search.
@@ -81,7 +88,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 		Scenario: m.Scenario, Seed: m.Seed, Target: m.Target, StartedAt: m.StartedAt, WallSeconds: m.Wall.Seconds(),
 		QoS: append([]string{}, m.QoS...), StepSeconds: m.StepSeconds, RampUp: m.RampUpSeconds,
 		Capacity: CapacityOutcome{Users: res.Users, LimitedBy: res.LimitedBy, FirstFailing: res.FirstFailing,
-			Claim: res.Claim, Confirmed: res.Confirmed},
+			Claim: res.Claim, Confirmed: res.Confirmed, GrowthMode: res.GrowthMode, GrowthReason: res.GrowthReason},
 		Steps: []CapacityStep{},
 		Notes: append([]string(nil), res.Notes...),
 	}
@@ -94,7 +101,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 // NewCapacityStep converts one step of the search for the report.
 func NewCapacityStep(s capacity.Step) CapacityStep {
 	cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
-		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid,
+		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live,
 		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds}
 	for _, q := range s.QoS {
 		cs.QoS = append(cs.QoS, ThresholdResult{Expr: q.Expr, OK: q.OK, Value: Num(q.Value), Note: q.Note})
@@ -142,7 +149,16 @@ func StepLine(s CapacityStep) string {
 	case !s.Pass:
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s", s.Phase, s.Users, fmtNum(s.CommandsPerSecond), verdict)
+	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s", stepPhase(s), s.Users, fmtNum(s.CommandsPerSecond), verdict)
+}
+
+// stepPhase is a step's phase, marked "(live)" when it was measured on the
+// growing live population.
+func stepPhase(s CapacityStep) string {
+	if s.Live {
+		return s.Phase + " (live)"
+	}
+	return s.Phase
 }
 
 // WriteSummary writes the outcome and the steps as a table.
@@ -164,7 +180,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		case !s.Pass:
 			res = "FAIL"
 		}
-		line := fmt.Sprintf("%s\t%d\t%s\t%s", s.Phase, s.Users, res, fmtNum(s.CommandsPerSecond))
+		line := fmt.Sprintf("%s\t%d\t%s\t%s", stepPhase(s), s.Users, res, fmtNum(s.CommandsPerSecond))
 		for _, q := range s.QoS {
 			mark := ""
 			if !q.OK {
@@ -179,6 +195,12 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
 	}
 	c := r.Capacity
+	switch c.GrowthMode {
+	case "live":
+		fmt.Fprintf(ew, "growth: live (one population grew from step to step: %s); bisection and confirmation ran fresh populations\n", c.GrowthReason)
+	case "restart":
+		fmt.Fprintf(ew, "growth: restart (every step ran a fresh population: %s)\n", c.GrowthReason)
+	}
 	fmt.Fprintf(ew, "\ncapacity: %d users", c.Users)
 	switch c.LimitedBy {
 	case "max_users":
@@ -289,10 +311,11 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
 <p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
 {{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at 80%, 100% and 120%).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
 <table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}</tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}</tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}</tr>
 {{end}}</table>
 <h2>Charts</h2>
 {{range .Charts}}{{.}}

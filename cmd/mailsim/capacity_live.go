@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/capacity"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/harnessmon"
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// restartReason says why the growth phase of a search cannot run on one
+// live population, or "" when it can: every QoS line must be measurable
+// over a step's own window (docs/capacity.md, "Live growth"). Lines that
+// need a population's final audit, its settle or a whole run's cost
+// cannot be: a live population has those only at its end, and they would
+// mix every step's users and changes.
+func restartReason(qos []scenarios.Threshold) string {
+	for _, q := range qos {
+		switch q.Metric {
+		case "p50", "p95", "p99", "error_rate", "login_failure_rate", "delivery_failure_rate", "delivery_failed":
+		case "lost_messages", "divergence_ratio", "users_converged_ratio":
+			return fmt.Sprintf("the QoS line %q needs the final audit of a population, which a live population has only at its end", q.Expr)
+		case "convergence_p50", "convergence_p99":
+			return fmt.Sprintf("the QoS line %q needs the changes made within a step to converge after it (a settle), which a live population has only at its end", q.Expr)
+		default:
+			return fmt.Sprintf("the QoS line %q is measured over a whole run, not over a step's window", q.Expr)
+		}
+	}
+	return ""
+}
+
+// liveGrowthNote is Result.GrowthReason of a live search.
+const liveGrowthNote = "every QoS line is measured over each step's own window"
+
+// liveRun is the growth phase of a search on one live population: one
+// server (the embedded one, or the target), one engine whose population
+// grows by engine.AddUsers from step to step. Each step measures its own
+// window, after its newcomers' ramp-up: commands, deliveries and the
+// harness over the window, logins from the step's first newcomer on.
+type liveRun struct {
+	sr *stepRunner
+
+	plan   *scenarios.Plan
+	client *metrics.Client
+	tally  *deliveryTally
+	tgt    *target
+	eng    *engine.Engine
+	mon    *harnessmon.Monitor
+	began  time.Time
+	users  int // users started so far
+	// stepStart are the counts at the start of the last step that added
+	// users: a step that adds none (a retry) counts its logins from there.
+	stepStart liveCounts
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the engine's Run returned
+	runErr error
+}
+
+// liveDuration bounds the live population's active phase: every growth
+// step, each run twice (a saturated step's retry), with its ramp-up and
+// window, plus a minute.
+func liveDuration(s *scenarios.Scenario, c scenarios.Capacity, start, maxUsers int, growth float64) time.Duration {
+	if growth <= 1 {
+		growth = 2
+	}
+	steps := 1
+	for u := start; u < maxUsers; steps++ {
+		u = min(maxUsers, max(u+1, int(math.Ceil(float64(u)*growth))))
+	}
+	return time.Duration(2*steps)*(s.RampUp+c.StepDuration) + time.Minute
+}
+
+// growthOrder returns plan with its users ordered so that every prefix of
+// the population holds the groups in their shares as closely as whole
+// users can (the largest deficit first): a live population of n users is
+// then what a plan of n users would hold.
+func growthOrder(plan *scenarios.Plan) *scenarios.Plan {
+	s := plan.Scenario
+	share := map[string]float64{}
+	total := 0.0
+	for _, g := range s.Groups {
+		share[g.Name] += g.Share
+		total += g.Share
+	}
+	queues := map[string][]*scenarios.User{}
+	var names []string
+	for _, u := range plan.Users {
+		if _, ok := queues[u.Group.Name]; !ok {
+			names = append(names, u.Group.Name)
+		}
+		queues[u.Group.Name] = append(queues[u.Group.Name], u)
+	}
+	out := *plan
+	out.Users = make([]*scenarios.User, 0, len(plan.Users))
+	taken := map[string]int{}
+	for len(out.Users) < len(plan.Users) {
+		best, bestDeficit := "", math.Inf(-1)
+		n := float64(len(out.Users) + 1)
+		for _, g := range names {
+			if taken[g] == len(queues[g]) {
+				continue
+			}
+			if d := n*share[g]/total - float64(taken[g]); d > bestDeficit {
+				best, bestDeficit = g, d
+			}
+		}
+		out.Users = append(out.Users, queues[best][taken[best]])
+		taken[best]++
+	}
+	return &out
+}
+
+// start builds the live population (without users yet) and starts its
+// run in the background.
+func (lr *liveRun) start(ctx context.Context) error {
+	sr := lr.sr
+	plan, err := scenarios.NewPlan(sr.s, scenarios.PlanOptions{Users: sr.liveMax,
+		Duration: liveDuration(sr.s, sr.c, sr.liveStart, sr.liveMax, sr.c.Growth)})
+	if err != nil {
+		return err
+	}
+	lr.plan = growthOrder(plan)
+	reg := metrics.NewRegistry()
+	lr.client = metrics.NewClient(reg)
+	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{}}
+	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
+	if err != nil {
+		return err
+	}
+	lr.tgt = tgt
+	lr.mon = harnessmon.New(sr.guard)
+	active := make(chan struct{})
+	var once sync.Once
+	noSettle := time.Duration(0)
+	eng, _, err := newRunEngine(lr.plan, execution{reg: reg, client: lr.client, recorder: lr.client, tgt: tgt, log: sr.log,
+		onLate: lr.mon.Late,
+		onPhase: func(p engine.Phase) {
+			if p != engine.PhaseStarting {
+				once.Do(func() { close(active) })
+			}
+		}}, func(o *engine.Options) {
+		o.Grow = true
+		o.Observer = lr.tally
+		// The growth phase ends without settle or final audit: no QoS
+		// line of a live search needs them (restartReason).
+		o.Truth, o.Settle = nil, &noSettle
+	})
+	if err != nil {
+		tgt.close()
+		return err
+	}
+	lr.eng = eng
+	sr.gatherer.Set(reg)
+	sr.running.Store(eng)
+	runCtx, cancel := context.WithCancel(ctx)
+	lr.cancel, lr.done, lr.began = cancel, make(chan struct{}), time.Now()
+	go func() {
+		defer close(lr.done)
+		_, lr.runErr = eng.Run(runCtx)
+	}()
+	select {
+	case <-active:
+		return nil
+	case <-lr.done:
+		return fmt.Errorf("the live population ended before it began: %w", lr.runErr)
+	}
+}
+
+// close ends the live population: people stop, devices log out, the
+// target is closed. Safe to call more than once.
+func (lr *liveRun) close() {
+	if lr.eng == nil {
+		return
+	}
+	lr.eng.Stop()
+	t := time.NewTimer(liveStopGrace)
+	select {
+	case <-lr.done:
+	case <-t.C:
+		lr.cancel() // a server that does not answer: abort
+		<-lr.done
+	}
+	t.Stop()
+	lr.cancel()
+	lr.tgt.close()
+	lr.sr.gatherer.Set(nil)
+	lr.eng = nil
+}
+
+// liveStopGrace bounds how long the live population may take to stop
+// gracefully before it is aborted.
+const liveStopGrace = 30 * time.Second
+
+// ended is the error of a step whose live population ended under it.
+func (lr *liveRun) ended(ctx context.Context) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case lr.sr.stopping.Load():
+		return errStopped
+	case lr.runErr != nil:
+		return fmt.Errorf("the live population ended: %w", lr.runErr)
+	}
+	return errors.New("the live population ended before the growth phase did (its active phase is bounded)")
+}
+
+// liveCounts are the counters a step subtracts.
+type liveCounts struct {
+	logins     map[string]map[string]uint64 // protocol → outcome → count
+	deliveries map[string]int64             // outcome → count
+}
+
+func (lr *liveRun) counts() liveCounts {
+	c := liveCounts{logins: map[string]map[string]uint64{}, deliveries: lr.tally.snapshot()}
+	for proto, pt := range lr.client.Totals().Protocols {
+		c.logins[proto] = pt.Logins
+	}
+	return c
+}
+
+// step brings the live population to users and measures one step: the
+// newcomers ramp up over the scenario's ramp_up, then the window lasts
+// step_duration.
+func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
+	sr := lr.sr
+	if sr.stopping.Load() {
+		return capacity.Step{}, errStopped
+	}
+	if lr.eng == nil {
+		if err := lr.start(ctx); err != nil {
+			return capacity.Step{}, err
+		}
+	}
+	sr.steps.Add(1)
+	started := time.Now()
+	sr.progress.Start(users)
+	before := lr.counts()
+	if users > lr.users || lr.stepStart.logins == nil {
+		lr.stepStart = before
+	} else {
+		before = lr.stepStart
+	}
+	n, err := lr.eng.AddUsers(ctx, users-lr.users)
+	lr.users += n
+	if err != nil {
+		select {
+		case <-lr.done:
+			return capacity.Step{}, lr.ended(ctx)
+		default:
+		}
+		if ctx.Err() != nil {
+			return capacity.Step{}, ctx.Err()
+		}
+		if sr.stopping.Load() {
+			return capacity.Step{}, errStopped
+		}
+		return capacity.Step{}, fmt.Errorf("adding %d users to the live population: %w", users-lr.users+n, err)
+	}
+	mark := lr.mon.Mark()
+	from := time.Since(lr.began)
+	cmds0 := lr.client.Stats()
+	open := lr.counts()
+	var srv0 uint64
+	if lr.tgt.server != nil {
+		srv0 = serverCommands(lr.tgt.server)
+	}
+	t := time.NewTimer(sr.c.StepDuration)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return capacity.Step{}, ctx.Err()
+	case <-lr.done:
+		t.Stop()
+		return capacity.Step{}, lr.ended(ctx)
+	}
+	window := lr.mon.Since(mark)
+	to := time.Since(lr.began)
+	cmds := metrics.StatsSince(lr.client.Stats(), cmds0)
+	end := lr.counts()
+	var srvN uint64
+	if lr.tgt.server != nil {
+		srvN = serverCommands(lr.tgt.server) - srv0
+	}
+	var ncmds int64
+	for _, m := range cmds {
+		for _, c := range m {
+			ncmds += int64(c.Count)
+		}
+	}
+	in := lr.windowInput(users, window.Wall, cmds, before, open, end)
+	rep := report.Build(in)
+	// Validity asks for a successful login for every protocol the devices
+	// use: over the live population's life, not only the step's (the
+	// earlier users of a protocol may not log in again within it).
+	in.Logins, in.Thresholds = loginsSince(liveCounts{}, end), nil
+	rep.Validity = report.Build(in).Validity
+	st := stepOf(rep, window, ncmds, time.Since(started))
+	// No audit ran and the server's peak is not known per window.
+	st.Metrics["lost"], st.Metrics["peak_connections"] = math.NaN(), math.NaN()
+	st.Metrics["server_commands_per_second"] = math.NaN()
+	if lr.tgt.server != nil && window.Wall > 0 {
+		st.Metrics["server_commands_per_second"] = float64(srvN) / window.Wall.Seconds()
+	}
+	st.Metrics["window_from_s"], st.Metrics["window_to_s"] = from.Seconds(), to.Seconds()
+	st.Metrics["users_added"] = float64(n)
+	sr.finishStep(users, st)
+	return st, nil
+}
+
+// windowInput is the report input of one live step: the commands of its
+// window, the deliveries that ended in it, and the logins from the step's
+// start (its newcomers' ramp-up) to the window's end. No audit: the QoS
+// lines of a live search need none (restartReason).
+func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]map[string]metrics.CommandStats, before, open, end liveCounts) report.Input {
+	s := lr.plan.Scenario
+	in := report.Input{
+		Scenario: s.Name, Seed: lr.plan.Seed, Wall: wall, Users: users,
+		Commands:   commandStats(cmds),
+		Thresholds: lr.sr.c.QoS, ValidityChecksOff: s.ValidityChecksOff,
+		Audit: audit.Result{},
+	}
+	in.Logins = loginsSince(before, end)
+	dc := report.DeliveryCounts{Failed: map[string]int64{}}
+	for outcome, n := range end.deliveries {
+		d := n - open.deliveries[outcome]
+		switch {
+		case d <= 0:
+		case outcome == engine.DeliveryOK:
+			dc.Delivered += d
+			dc.Attempted += d
+		case outcome == engine.DeliveryAbandoned:
+			dc.Abandoned += d
+		default:
+			dc.Failed[outcome] += d
+			dc.Attempted += d
+		}
+	}
+	in.Deliveries, in.Delivered = dc, int(dc.Delivered)
+	protos := map[scenarios.Protocol]bool{}
+	for _, u := range lr.plan.Users[:min(users, len(lr.plan.Users))] {
+		for _, d := range u.Devices {
+			if !protos[d.Profile.Protocol] {
+				protos[d.Profile.Protocol] = true
+				in.DeviceProtocols = append(in.DeviceProtocols, string(d.Profile.Protocol))
+			}
+		}
+	}
+	return in
+}
+
+// loginsSince are the logins counted between two counts, by protocol.
+func loginsSince(before, end liveCounts) map[string]report.LoginStat {
+	out := map[string]report.LoginStat{}
+	for proto, now := range end.logins {
+		d := map[string]uint64{}
+		for outcome, n := range now {
+			if n > before.logins[proto][outcome] {
+				d[outcome] = n - before.logins[proto][outcome]
+			}
+		}
+		out[proto] = loginStat(d)
+	}
+	return out
+}
+
+// deliveryTally counts how the injector's deliveries ended, by outcome,
+// in front of the run's observer: a live step subtracts two snapshots.
+type deliveryTally struct {
+	engine.Observer
+	mu   sync.Mutex
+	done map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
+}
+
+// DeliveryDone implements engine.Observer.
+func (d *deliveryTally) DeliveryDone(via, outcome string) {
+	d.mu.Lock()
+	d.done[outcome]++
+	d.mu.Unlock()
+	d.Observer.DeliveryDone(via, outcome)
+}
+
+func (d *deliveryTally) snapshot() map[string]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.done)
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/capacity"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/harnessmon"
+	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// capacityLive is a small scenario every QoS line of which is measured
+// over a step's window: people only read, so every message delivered
+// stays on the server; their PCs idle, so they log in once, as they
+// start.
+const capacityLive = `
+version: 1
+name: live
+seed: 11
+duration: 5s
+time_scale: 60
+ramp_up: 1s
+settle: 1s
+users: {count: 2, username: "user{n}", password: pass}
+groups:
+  - {name: imap, share: 100%, devices: [pc-imap], behavior: office}
+behaviors:
+  office:
+    inbound: {interval: 1m, size: {min: 2KiB, max: 8KiB}}
+    on_new_mail: {read: 100%}
+devices:
+  pc-imap: {kind: pc, protocol: imap, idle: true}
+capacity:
+  start_users: 1
+  max_users: 4
+  step_duration: 2s
+  confirm: false
+  qos: ["p95(imap.UID FETCH) < 5s", "error_rate < 1%", "login_failure_rate < 1%"]
+`
+
+// TestCapacityLiveGrowthOnePopulation grows one live population from 1
+// to 3 users: both steps run on one embedded server and one engine (the
+// mail the first user received in step 1 is still in their mailbox in
+// step 2, where a fresh server would hold none of it), the step windows
+// are disjoint and each follows its newcomers' ramp-up, and each step
+// counts the logins of its own newcomers only.
+func TestCapacityLiveGrowthOnePopulation(t *testing.T) {
+	t.Parallel()
+	s, err := scenarios.Parse("live.yaml", []byte(capacityLive), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := restartReason(s.Capacity.QoS); r != "" {
+		t.Fatalf("the scenario cannot grow live: %s", r)
+	}
+	reg := metrics.NewRegistry()
+	var running atomic.Pointer[engine.Engine]
+	var stopping atomic.Bool
+	sr := &stepRunner{s: s, c: s.Capacity, log: slog.New(slog.DiscardHandler), stderr: io.Discard,
+		running: &running, stopping: &stopping, progress: metrics.NewCapacity(reg),
+		gatherer:  &metrics.SwappableGatherer{Base: reg},
+		guard:     harnessmon.Options{MaxCPU: 1, MaxSchedP99: time.Hour},
+		liveStart: 1, liveMax: 4}
+	lr := &liveRun{sr: sr}
+	defer lr.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	st1, err := lr.step(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, srv := lr.eng, lr.tgt.embedded
+	first := lr.plan.Users[0].Username
+	before, err := srv.UserState(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := lr.step(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.eng != eng || lr.tgt.embedded != srv {
+		t.Fatal("step 2 ran on another engine or server")
+	}
+	if got := eng.Status().UsersStarted; got != 3 {
+		t.Errorf("%d users started, want 3", got)
+	}
+	after, err := srv.UserState(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s held %d messages after step 1, %d after step 2", first, len(before.Messages), len(after.Messages))
+	if len(before.Messages) == 0 {
+		t.Fatalf("%s received no mail in step 1: the test proves nothing", first)
+	}
+	for id := range before.Messages {
+		if _, ok := after.Messages[id]; !ok {
+			t.Errorf("message %s of step 1 is gone in step 2: not the same population", id)
+		}
+	}
+	m1, m2 := st1.Metrics, st2.Metrics
+	t.Logf("windows [%.2f, %.2f] and [%.2f, %.2f] s", m1["window_from_s"], m1["window_to_s"], m2["window_from_s"], m2["window_to_s"])
+	if !(m1["window_from_s"] < m1["window_to_s"] && m1["window_to_s"] < m2["window_from_s"] && m2["window_from_s"] < m2["window_to_s"]) {
+		t.Errorf("step windows not disjoint and in order: %v, %v", m1, m2)
+	}
+	// Step 2's two newcomers ramp up over ramp_up (1 s): the second
+	// starts half of it after the first, before the window opens.
+	if gap := m2["window_from_s"] - m1["window_to_s"]; gap < 0.5 {
+		t.Errorf("step 2's window opened %.2f s after step 1's closed, before its newcomers' ramp-up", gap)
+	}
+	if m1["users_added"] != 1 || m2["users_added"] != 2 {
+		t.Errorf("users added %v then %v, want 1 then 2", m1["users_added"], m2["users_added"])
+	}
+	for i, st := range []capacity.Step{st1, st2} {
+		if !st.Pass || st.Live != false {
+			// Live is set by the search, not by the step.
+			t.Errorf("step %d: pass %v live %v (%v %v)", i+1, st.Pass, st.Live, st.FirstFailed, st.Invalid)
+		}
+		if cps := st.Metrics["commands_per_second"]; math.IsNaN(cps) || cps <= 0 {
+			t.Errorf("step %d: %v commands per second", i+1, cps)
+		}
+	}
+	// A step that adds no one (a saturated step's retry) measures a new
+	// window of the same population; its logins count from the start of
+	// the step it repeats, so the login line has a value.
+	st3, err := lr.step(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m3 := st3.Metrics; m3["users_added"] != 0 || m3["window_from_s"] < m2["window_to_s"] || !st3.Pass {
+		t.Errorf("repeated step: %v users added, window from %v (last ended %v), pass %v %v %v", m3["users_added"], m3["window_from_s"], m2["window_to_s"], st3.Pass, st3.FirstFailed, st3.Invalid)
+	}
+	if q := st3.QoS[2]; math.IsNaN(q.Value) || !q.OK {
+		t.Errorf("repeated step: %s = %v (%s)", q.Expr, q.Value, q.Note)
+	}
+	if !math.IsNaN(st3.Metrics["lost"]) {
+		t.Errorf("a live step reports %v lost messages without an audit", st3.Metrics["lost"])
+	}
+	lr.close()
+	select {
+	case <-lr.done:
+	default:
+		t.Error("the live population still runs after close")
+	}
+}
+
+// TestCapacityGrowthMode: a scenario whose QoS has a line that needs the
+// final audit (lost_messages) runs every step on a fresh population and
+// says why; so does --restart; the live scenario grows one population.
+func TestCapacityGrowthMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.yaml")
+	audited := filepath.Join(dir, "audited.yaml")
+	if err := os.WriteFile(live, []byte(capacityLive), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(audited, []byte(strings.Replace(capacityLive, `"login_failure_rate < 1%"`, `"lost_messages == 0"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, scen   string
+		args         []string
+		mode, reason string
+	}{
+		{"audit-only line", audited, nil, "restart", `"lost_messages == 0" needs the final audit`},
+		{"--restart", live, []string{"--restart"}, "restart", "--restart"},
+		{"live", live, nil, "live", "each step's own window"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			js := filepath.Join(dir, tt.name+".json")
+			args := append([]string{"capacity", tt.scen, "--max-users", "2", "--step-duration", "1s", "--report", js, "--quiet", "--harness-max-sched", "2s"}, tt.args...)
+			res := mailsim(args...)
+			if res.code != exitOK {
+				t.Fatalf("capacity: %s", res)
+			}
+			rep := readReport(t, js)
+			mode, _ := field(rep, "capacity.growth_mode")
+			reason, _ := field(rep, "capacity.growth_reason")
+			if mode != tt.mode || !strings.Contains(reason.(string), tt.reason) {
+				t.Errorf("growth mode %v (%v), want %s (%s)", mode, reason, tt.mode, tt.reason)
+			}
+			if want := "growth: " + tt.mode; !strings.Contains(res.stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, res.stdout)
+			}
+			for _, s := range rep["steps"].([]any) {
+				st := s.(map[string]any)
+				if isLive := st["live"] == true; isLive != (tt.mode == "live" && st["phase"] == "grow") {
+					t.Errorf("step %v (%v): live %v in %s mode", st["users"], st["phase"], isLive, tt.mode)
+				}
+			}
+		})
+	}
+}
+
+// TestRestartReason: the lines measurable over a step's window allow live
+// growth; the audit, convergence and cost lines do not.
+func TestRestartReason(t *testing.T) {
+	for _, tt := range []struct {
+		metric string
+		live   bool
+	}{
+		{"p95", true}, {"p50", true}, {"error_rate", true}, {"login_failure_rate", true},
+		{"delivery_failure_rate", true}, {"delivery_failed", true},
+		{"lost_messages", false}, {"divergence_ratio", false}, {"users_converged_ratio", false},
+		{"convergence_p99", false}, {"commands_per_user_day", false},
+	} {
+		got := restartReason([]scenarios.Threshold{{Expr: "x", Metric: "p95"}, {Expr: tt.metric + " < 1", Metric: tt.metric}})
+		if (got == "") != tt.live || (!tt.live && !strings.Contains(got, tt.metric)) {
+			t.Errorf("%s: reason %q, want live %v", tt.metric, got, tt.live)
+		}
+	}
+}
+
+// TestGrowthOrder: every prefix of the live population holds the groups
+// in their shares within one user, and the order keeps every user once.
+func TestGrowthOrder(t *testing.T) {
+	const yaml = `
+version: 1
+name: mix
+duration: 5s
+users: {count: 20, username: "user{n}", password: pass}
+groups:
+  - {name: a, share: 70%, devices: [pc], behavior: b}
+  - {name: c, share: 20%, devices: [pc], behavior: b}
+  - {name: d, share: 10%, devices: [pc], behavior: b}
+behaviors:
+  b: {inbound: {interval: 1m}}
+devices:
+  pc: {kind: pc, protocol: imap, idle: true}
+`
+	s, err := scenarios.Parse("mix.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := growthOrder(plan)
+	if len(got.Users) != 20 || len(plan.Users) != 20 {
+		t.Fatalf("%d users, want 20", len(got.Users))
+	}
+	seen := map[string]bool{}
+	count := map[string]int{}
+	shares := map[string]float64{"a": 0.7, "c": 0.2, "d": 0.1}
+	for i, u := range got.Users {
+		if seen[u.Username] {
+			t.Fatalf("%s twice", u.Username)
+		}
+		seen[u.Username] = true
+		count[u.Group.Name]++
+		for g, sh := range shares {
+			if d := float64(count[g]) - sh*float64(i+1); d > 1 || d < -1 {
+				t.Errorf("prefix of %d users holds %d of group %s (share %.0f%%)", i+1, count[g], g, 100*sh)
+			}
+		}
+	}
+	if &plan.Users[0] == &got.Users[0] {
+		t.Error("growthOrder reordered the plan's own slice (a plan is immutable)")
+	}
+}
