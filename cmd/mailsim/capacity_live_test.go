@@ -271,3 +271,34 @@ devices:
 		t.Error("growthOrder reordered the plan's own slice (a plan is immutable)")
 	}
 }
+
+// TestCapacityUserFileBoundsMax: a user file shorter than max_users bounds
+// the search (the live population is built for max_users up front), with
+// a note.
+func TestCapacityUserFileBoundsMax(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.txt"), []byte("ann:pw\nbob:pw\ncid:pw\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scen := filepath.Join(dir, "file.yaml")
+	body := strings.Replace(capacityLive, `users: {count: 2, username: "user{n}", password: pass}`, `users: {count: 2, file: users.txt}`, 1)
+	if err := os.WriteFile(scen, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	js := filepath.Join(dir, "cap.json")
+	res := mailsim("capacity", scen, "--start-users", "2", "--max-users", "10", "--step-duration", "1s", "--report", js, "--quiet", "--harness-max-sched", "2s")
+	if res.code != exitOK {
+		t.Fatalf("capacity: %s", res)
+	}
+	rep := readReport(t, js)
+	if u := num(t, rep, "capacity.users"); u != 3 {
+		t.Errorf("capacity %v users, want the 3 of the file", u)
+	}
+	if lb, _ := field(rep, "capacity.limited_by"); lb != "max_users" {
+		t.Errorf("limited by %v, want max_users", lb)
+	}
+	if !strings.Contains(res.stdout, "max_users lowered from 10 to the 3 users") {
+		t.Errorf("summary lacks the note:\n%s", res.stdout)
+	}
+}
