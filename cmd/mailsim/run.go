@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/metrics"
@@ -338,9 +337,8 @@ type executed struct {
 // the last word on the engine's options (mailsim capacity's live
 // population).
 func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)) (*engine.Engine, *sampler, error) {
-	var harness *metrics.Harness
-	var sampler *sampler
 	timeline := &report.Timeline{}
+	sink := &runSink{onLate: x.onLate, onRampedUp: x.onRampedUp, onPhase: x.onPhase}
 	o := engine.Options{
 		Plan:      plan,
 		Endpoints: x.tgt.endpoints,
@@ -348,15 +346,8 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 		Observer:  x.client,
 		Truth:     x.tgt.truth,
 		Settle:    x.settle,
-		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
-			harness.ObserveConvergence(string(kind), lag)
-		},
-		// The report's timeline takes a sample after every audit.
-		OnAudit:    func() { sampler.sample() },
-		OnLate:     x.onLate,
-		OnRampedUp: x.onRampedUp,
-		OnPhase:    x.onPhase,
-		Logger:     x.log,
+		Sinks:     []engine.Sink{sink},
+		Logger:    x.log,
 	}
 	if tweak != nil {
 		tweak(&o)
@@ -365,8 +356,10 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 	if err != nil {
 		return nil, nil, err
 	}
-	sampler = newSampler(eng, x.client, x.tgt, timeline, plan)
-	harness = metrics.NewHarness(x.reg, metrics.HarnessOptions{
+	// The sink is only called once Run started, after these are set.
+	sampler := newSampler(eng, x.client, x.tgt, timeline, plan)
+	sink.sampler = sampler
+	sink.harness = metrics.NewHarness(x.reg, metrics.HarnessOptions{
 		Scenario:   plan.Scenario.Name,
 		Shard:      plan.Shard.String(),
 		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
@@ -376,6 +369,40 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 	})
 	metrics.RegisterGroupCost(x.reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
 	return eng, sampler, nil
+}
+
+// runSink takes one run's engine events: convergence lags for the live
+// metrics, a sample of the report's timeline after every periodic audit,
+// and the lateness, ramp-up and phase hooks of the caller (mailsim
+// capacity's harness monitor and step marks).
+type runSink struct {
+	harness    *metrics.Harness
+	sampler    *sampler
+	onLate     func(time.Duration)
+	onRampedUp func()
+	onPhase    func(engine.Phase)
+}
+
+// Handle implements engine.Sink.
+func (s *runSink) Handle(ev engine.Event) {
+	switch ev.Type {
+	case engine.EventConverged:
+		s.harness.ObserveConvergence(ev.Kind, ev.Lag)
+	case engine.EventAudit:
+		s.sampler.sample()
+	case engine.EventLate:
+		if s.onLate != nil {
+			s.onLate(ev.Late)
+		}
+	case engine.EventRampedUp:
+		if s.onRampedUp != nil {
+			s.onRampedUp()
+		}
+	case engine.EventPhase:
+		if s.onPhase != nil {
+			s.onPhase(ev.Phase)
+		}
+	}
 }
 
 // execute runs plan once on x.tgt and builds its report. Without a result

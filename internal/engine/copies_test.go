@@ -102,9 +102,10 @@ devices:
 		t.Fatal(err)
 	}
 	from, to := plan.Users[0], plan.Users[1]
-	sub := &trackingSubmitter{e: e, protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
-		Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
-	})}
+	sub := &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, now: e.clock.Now},
+		protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
+			Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
+		})}
 	raw := []byte("Message-ID: <twice@test>\r\nSubject: twice\r\n\r\nhello\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -124,7 +125,7 @@ devices:
 
 	// With no submission server the injector plays the MTA: one envelope
 	// recipient per colleague.
-	if err := (mtaSubmitter{e}).Submit(ctx, from.Address, []string{to.Address, to.Address, "x@elsewhere.org"}, raw); err != nil {
+	if err := (mtaSubmitter{peers: &e.roster, queue: e.inj}).Submit(ctx, from.Address, []string{to.Address, to.Address, "x@elsewhere.org"}, raw); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -17,6 +17,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/cost"
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -66,8 +67,15 @@ type Options struct {
 	// Truth is the server's state for the final audit (lost mail, reasons).
 	// Nil skips those parts of the audit.
 	Truth audit.Truth
+	// Sinks receive every event of the run (events.go), after the run's
+	// own counters, the Observer and the callbacks below. Each must be
+	// cheap, must not block and must be safe for concurrent use.
+	Sinks []Sink
+	// The callbacks below are sinks for one event type each, kept for
+	// callers that want only that one.
+
 	// OnConverged is called for every change that reached every device,
-	// with its lag in simulated time.
+	// with its lag in simulated time (EventConverged).
 	OnConverged func(kind audit.ChangeKind, lag time.Duration)
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
@@ -95,43 +103,16 @@ type Options struct {
 	// FinalBudget, if positive, replaces the budget of the final audit
 	// (the default derives it from the number of users, see finalBudget).
 	FinalBudget time.Duration
-	// Trace, if set, is called for every delivery and every action, from
-	// the goroutine that did it (for tests, debugging and logs). It must be
-	// cheap and safe for concurrent use.
+	// Trace, if set, is called for every delivery and every action
+	// (EventDeliver, EventAction), from the goroutine that did it (for
+	// tests, debugging and logs). It must be cheap and safe for concurrent
+	// use.
 	Trace func(Event)
 	// InjectorWorkers is the number of parallel delivery connections.
 	// Default: the scenario's max_parallel_deliveries, else 4.
 	InjectorWorkers int
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
-}
-
-// Event is one thing that happened in a run, for Options.Trace.
-type Event struct {
-	// Kind is "deliver" or an action kind (read, reply, ..., send).
-	Kind string
-	// User is the username; Device the acting device ID ("" for deliver).
-	User, Device string
-	// MessageID is the message delivered or acted on (for send: the new
-	// message).
-	MessageID string
-	// Folder is where a delivery went, or the destination of a move.
-	Folder string
-	// Inbound marks the delivery of mail from outside the population
-	// (scenario inbound and spam), as opposed to mail a device sent.
-	Inbound bool
-	// Arrival is the simulated time inbound mail was scheduled to arrive
-	// (deliveries run in parallel, so they may finish out of order).
-	Arrival time.Time
-	// Sim is the simulated time of the event.
-	Sim time.Time
-}
-
-func (e *Engine) trace(ev Event) {
-	if e.o.Trace != nil {
-		ev.Sim = e.clock.Now()
-		e.o.Trace(ev)
-	}
 }
 
 // Phase is where a run is.
@@ -237,8 +218,10 @@ type Engine struct {
 	inj     *injector
 	costs   *cost.Meters
 	push    *pushTracker
-	users   []*user
-	byAddr  map[string]*user
+	// roster is the population: users and byAddr.
+	roster
+	// events is where the run's events go (events.go).
+	events *fanout
 	// growth lets users start during the active phase (grow.go).
 	growth growth
 
@@ -268,9 +251,6 @@ func New(o Options) (*Engine, error) {
 	if o.Recorder == nil {
 		o.Recorder = discardRecorder{}
 	}
-	if o.Observer == nil {
-		o.Observer = discardObserver{}
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -286,22 +266,34 @@ func New(o Options) (*Engine, error) {
 		plan:   o.Plan,
 		log:    o.Logger,
 		stopCh: make(chan struct{}),
-		byAddr: make(map[string]*user),
+		roster: roster{byAddr: make(map[string]*user)},
 	}
 	e.phase.Store(PhaseStarting)
 	// The simulated clock starts at a fixed epoch so that message dates are
 	// reproducible run to run. Devices share it from their creation on.
 	e.clock = simclock.New(s.TimeScale, simEpoch)
-	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() }, OnConverged: o.OnConverged})
-	e.inj = newInjector(e, o.InjectorWorkers)
+	e.events = e.sinks()
+	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() },
+		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
+			e.events.Handle(Event{Type: EventConverged, Kind: string(kind), Lag: lag})
+		}})
 	groups := make([]string, 0, len(s.Groups))
 	for _, g := range s.Groups {
 		groups = append(groups, g.Name)
 	}
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	e.push = newPushTracker()
+	changes := auditChanges{a: e.auditor, now: e.clock.Now}
+	e.inj = newInjector(injectorParts{
+		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
+		events: e.events, changes: changes, push: e.push,
+	}, o.InjectorWorkers)
+	people := &env{
+		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,
+		gen: mailgen.Generator{Domain: e.domain()}, hand: s.Hand, log: e.log,
+	}
 	for _, pu := range o.Plan.Users {
-		u, err := e.newUser(pu)
+		u, err := e.newUser(pu, people)
 		if err != nil {
 			return nil, err
 		}
@@ -310,6 +302,14 @@ func New(o Options) (*Engine, error) {
 		e.auditor.AddUser(u.auditSpec())
 	}
 	return e, nil
+}
+
+// domain is the mail domain of the run's users.
+func (e *Engine) domain() string {
+	if t := e.plan.Scenario.Target; t != nil && t.Domain != "" {
+		return t.Domain
+	}
+	return "example.com"
 }
 
 // simEpoch is the simulated time at which every run starts: a Monday, 08:00 UTC.
@@ -388,9 +388,7 @@ func (e *Engine) Status() Status {
 // setPhase enters phase p.
 func (e *Engine) setPhase(p Phase) {
 	e.phase.Store(p)
-	if e.o.OnPhase != nil {
-		e.o.OnPhase(p)
-	}
+	e.events.Handle(Event{Type: EventPhase, Phase: p})
 }
 
 // Stop ends the active phase now: people stop acting and mail stops
@@ -474,9 +472,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 				return
 			}
 		}
-		if e.o.OnRampedUp != nil {
-			e.o.OnRampedUp()
-		}
+		e.events.Handle(Event{Type: EventRampedUp})
 	}()
 
 	// Active phase.
@@ -655,9 +651,7 @@ func (e *Engine) auditLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			e.auditor.Audit()
-			if e.o.OnAudit != nil {
-				e.o.OnAudit()
-			}
+			e.events.Handle(Event{Type: EventAudit})
 		}
 	}
 }
@@ -668,12 +662,3 @@ func (discardRecorder) Command(clients.CommandEvent)  {}
 func (discardRecorder) Bytes(string, int64, int64)    {}
 func (discardRecorder) Connection(string, int)        {}
 func (discardRecorder) Login(string, clients.Outcome) {}
-
-type discardObserver struct{}
-
-func (discardObserver) Action(string, string) {}
-func (discardObserver) Delivered(string)      {}
-func (discardObserver) Sent(string)           {}
-
-func (discardObserver) DeliveryAttempt(string, string) {}
-func (discardObserver) DeliveryDone(string, string)    {}

@@ -60,7 +60,7 @@ func (e *Engine) startUser(u *user) bool {
 	if !g.open || g.actCtx.Err() != nil {
 		return false
 	}
-	u.start(g.devCtx, g.actCtx, g.devWG, g.actWG)
+	u.start(g.devCtx, g.actCtx, g.devWG, g.actWG, &e.devices)
 	e.usersStarted.Add(1)
 	return true
 }

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -113,7 +115,7 @@ func (s DeliveryStats) FailedTotal() int64 {
 // or lost, timeout, 4xx), but only briefly: mailsim measures the server, so
 // an outage must show as failed deliveries, not vanish in a long queue.
 type injector struct {
-	e        *Engine
+	injectorParts
 	workers  int
 	queue    chan delivery
 	inflight atomic.Int64
@@ -139,8 +141,25 @@ const (
 	deliveryBackoff = 500 * time.Millisecond
 )
 
-func newInjector(e *Engine, workers int) *injector {
-	return &injector{e: e, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
+// injectorParts are what the injector needs of the run.
+type injectorParts struct {
+	// delivery is where and how mail is delivered; tls the base TLS
+	// configuration.
+	delivery scenarios.Delivery
+	tls      *tls.Config
+	// rec receives the injector's protocol commands.
+	rec clients.Recorder
+	log *slog.Logger
+	// events receives the delivery events; changes the deliver changes
+	// of simulated users.
+	events  Sink
+	changes changeSink
+	// push notes the deliveries to INBOX, for the push latency.
+	push *pushTracker
+}
+
+func newInjector(parts injectorParts, workers int) *injector {
+	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff,
 		stats: DeliveryStats{Failed: map[string]int64{}}}
 }
@@ -171,7 +190,7 @@ func (in *injector) done() {
 func (in *injector) abandon(d delivery) {
 	via := in.via()
 	for range d.rcpts {
-		in.e.o.Observer.DeliveryDone(via, DeliveryAbandoned)
+		in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryAbandoned})
 	}
 	in.mu.Lock()
 	in.stats.Abandoned += int64(len(d.rcpts))
@@ -249,13 +268,12 @@ func (in *injector) worker(ctx context.Context) {
 }
 
 // via is the delivery protocol, the via label of the delivery metrics.
-func (in *injector) via() string { return string(in.e.o.Endpoints.Delivery.Protocol) }
+func (in *injector) via() string { return string(in.delivery.Protocol) }
 
 // handle delivers d to each of its recipients, retrying temporary failures,
 // and counts every try and every final outcome.
 func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	via := in.via()
-	obs := in.e.o.Observer
 	in.mu.Lock()
 	in.stats.Attempted += int64(len(d.rcpts))
 	in.mu.Unlock()
@@ -263,7 +281,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	for try := 1; ; try++ {
 		var results []rcptResult
 		tried := time.Now()
-		if in.e.o.Endpoints.Delivery.Protocol == scenarios.DeliverIMAPAppend {
+		if in.delivery.Protocol == scenarios.DeliverIMAPAppend {
 			results = in.appendIMAP(ctx, d, pending)
 		} else {
 			results = in.trySMTP(ctx, c, d, pending)
@@ -271,11 +289,11 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		var again []rcptResult
 		for _, res := range results {
 			if res.err == nil {
-				obs.DeliveryAttempt(via, DeliveryOK)
+				in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: DeliveryOK})
 				in.delivered(d, res.r, via, tried)
 				continue
 			}
-			obs.DeliveryAttempt(via, res.err.reason)
+			in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: res.err.reason})
 			if res.err.retry && try < in.tries && ctx.Err() == nil {
 				again = append(again, res)
 				continue
@@ -304,35 +322,34 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 
 // failed records the final failure of one delivery.
 func (in *injector) failed(d delivery, res rcptResult) {
-	in.e.o.Observer.DeliveryDone(in.via(), res.err.reason)
+	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: in.via(), Outcome: res.err.reason})
 	in.mu.Lock()
 	in.stats.Failed[res.err.reason]++
 	in.mu.Unlock()
 	if res.err.reason != DeliveryCancelled {
-		in.e.log.Warn("delivery failed", "message", d.id, "reason", res.err.reason, "err", res.err.err)
+		in.log.Warn("delivery failed", "message", d.id, "reason", res.err.reason, "err", res.err.err)
 	}
 }
 
 // delivered records one successful delivery to one recipient, made by the
 // try that began at tried (wall time: the start of the push latency).
 func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
-	in.e.o.Observer.Delivered(via)
-	in.e.o.Observer.DeliveryDone(via, DeliveryOK)
+	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryOK})
 	in.mu.Lock()
 	in.stats.Delivered++
 	in.mu.Unlock()
 	if r.user == nil {
 		return
 	}
-	in.e.delivered.Add(1)
 	if r.folder == "INBOX" {
-		in.e.push.delivered(r.user.plan.Username, d.id, tried)
+		in.push.delivered(r.user.plan.Username, d.id, tried)
 	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
 	}
-	in.e.trace(Event{Kind: "deliver", User: r.user.plan.Username, MessageID: d.id, Folder: r.folder, Inbound: d.inbound, Arrival: d.arrival})
-	in.e.recordChange(audit.Change{
+	in.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: r.user.plan.Username, MessageID: d.id, Folder: r.folder,
+		Inbound: d.inbound, Arrival: d.arrival})
+	in.changes.record(audit.Change{
 		User:      r.user.plan.Username,
 		Kind:      audit.ChangeKind("deliver"),
 		MessageID: d.id,
@@ -441,19 +458,19 @@ type smtpConn struct {
 func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	sc, err := in.dialSession(ctx)
 	if ctx.Err() == nil {
-		in.e.o.Recorder.Login(in.via(), clients.OutcomeOf(err))
+		in.rec.Login(in.via(), clients.OutcomeOf(err))
 	}
 	return sc, err
 }
 
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
-	dl := in.e.o.Endpoints.Delivery
+	dl := in.delivery
 	proto := string(dl.Protocol)
 	start := time.Now()
-	rec := in.e.o.Recorder
+	rec := in.rec
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: proto, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
+		Meter: rec, Timeout: in.timeout, TLS: in.tls,
 	})
 	if err != nil {
 		return nil, err
@@ -466,7 +483,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		c, hello = smtp.NewClientLMTP(conn), "LHLO"
 	case dl.TLS == scenarios.TLSStartTLS:
 		// go-smtp says EHLO and STARTTLS in one step.
-		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(in.e.o.Endpoints.TLS, dl.Addr))
+		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(in.tls, dl.Addr))
 		hello = "STARTTLS"
 	default:
 		c = smtp.NewClient(conn)
@@ -638,8 +655,8 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // appendOne APPENDs d to r's folder in a session of its own. The connect,
 // greeting, TLS and LOGIN are reported as an imap login.
 func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
-	dl := in.e.o.Endpoints.Delivery
-	rec := in.e.o.Recorder
+	dl := in.delivery
+	rec := in.rec
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 	loginFailed := func(what string, err error) *tryError {
@@ -655,7 +672,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.e.o.Endpoints.TLS,
+		Meter: rec, Timeout: in.timeout, TLS: in.tls,
 	})
 	if err != nil {
 		return loginFailed("connect", err)
@@ -665,7 +682,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	defer stop()
 	afterTLS := false
 	if dl.TLS == scenarios.TLSStartTLS {
-		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(in.e.o.Endpoints.TLS, dl.Addr)); err != nil {
+		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(in.tls, dl.Addr)); err != nil {
 			_ = conn.Close()
 			return loginFailed("starttls", err)
 		}
@@ -756,26 +773,28 @@ func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Tim
 // recipients inside the simulated population whose mail the server delivers
 // itself, records the deliver change.
 type trackingSubmitter struct {
-	e        *Engine
 	next     clients.Submitter
 	protocol string
+	// user and device are the sender, for the sent event.
+	user, device string
+	events       Sink
+	peers        directory
+	changes      changeSink
 }
 
 func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
 	if err := t.next.Submit(ctx, from, to, raw); err != nil {
 		return err
 	}
-	t.e.sent.Add(1)
-	t.e.o.Observer.Sent(t.protocol)
+	t.events.Handle(Event{Type: EventSent, Protocol: t.protocol, User: t.user, Device: t.device})
 	if _, isMTA := t.next.(mtaSubmitter); isMTA {
 		return nil // the injector records its own deliveries
 	}
 	id := mailgen.MessageID(raw)
 	for _, addr := range clients.DistinctRecipients(to) {
-		if u := t.e.byAddr[addr]; u != nil && id != "" {
-			t.e.delivered.Add(1)
-			t.e.trace(Event{Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
-			t.e.recordChange(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
+		if u := t.peers.lookup(addr); u != nil && id != "" {
+			t.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
+			t.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
 				MessageID: id, Folder: view.FolderInbox, Published: true})
 		}
 	}
@@ -785,18 +804,21 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 // mtaSubmitter is used when the target has no submission server: the
 // injector plays the MTA and delivers the devices' mail to simulated
 // recipients through target.delivery; external recipients are only counted.
-type mtaSubmitter struct{ e *Engine }
+type mtaSubmitter struct {
+	peers directory
+	queue mailQueue
+}
 
 func (m mtaSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
 	var rcpts []recipient
 	for _, addr := range clients.DistinctRecipients(to) {
-		if u := m.e.byAddr[addr]; u != nil {
+		if u := m.peers.lookup(addr); u != nil {
 			rcpts = append(rcpts, recipient{addr: addr, user: u, folder: view.FolderInbox})
 		}
 	}
 	if len(rcpts) == 0 {
 		return nil
 	}
-	m.e.inj.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: mailgen.MessageID(raw), raw: raw})
+	m.queue.enqueue(ctx, delivery{from: from, rcpts: rcpts, id: mailgen.MessageID(raw), raw: raw})
 	return nil
 }

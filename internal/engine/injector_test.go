@@ -117,6 +117,15 @@ func lmtpScript(rcpt func(addr string) string, data func(i int) string) func(net
 	}
 }
 
+// discardObserver is an Observer that keeps nothing.
+type discardObserver struct{}
+
+func (discardObserver) Action(string, string)          {}
+func (discardObserver) Delivered(string)               {}
+func (discardObserver) Sent(string)                    {}
+func (discardObserver) DeliveryAttempt(string, string) {}
+func (discardObserver) DeliveryDone(string, string)    {}
+
 // deliveryCounter records the injector's logins and delivery outcomes.
 type deliveryCounter struct {
 	discardObserver

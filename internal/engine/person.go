@@ -11,7 +11,6 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
-	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -20,7 +19,8 @@ import (
 // a device, act on new mail and write new messages, on the scenario clock.
 type person struct {
 	u *user
-	e *Engine
+	// env is what the person needs of the run (env.go).
+	env *env
 	// devCtx ends when the user's devices stop (after settle); a send the
 	// end of the active phase cut short is finished on it. Nil: the
 	// person's own context.
@@ -63,7 +63,7 @@ func newPerson(u *user) *person {
 	seed := uint64(u.plan.Seed)
 	p := &person{
 		u:       u,
-		e:       u.e,
+		env:     u.env,
 		b:       u.plan.Behavior,
 		rng:     rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
 		arr:     rand.New(rand.NewPCG(seed, 0x632be59bd9b4e019)),
@@ -90,14 +90,14 @@ func next(now time.Time, r *rand.Rand, mean time.Duration) time.Time {
 }
 
 func (p *person) run(ctx context.Context) {
-	now := p.e.simNow()
+	now := p.env.clock.Now()
 	p.nextInbound = next(now, p.arr, p.b.Inbound.Interval)
 	p.nextSpam = next(now, p.arr, p.b.Spam.Interval)
 	p.nextSend = next(now, p.rng, p.b.Send.Interval)
 	p.pickHand(now)
 	dirty := true
 	for ctx.Err() == nil {
-		now = p.e.simNow()
+		now = p.env.clock.Now()
 		p.arrivals(ctx, now)
 		if !now.Before(p.handUntil) {
 			p.pickHand(now)
@@ -116,7 +116,7 @@ func (p *person) run(ctx context.Context) {
 			}
 			continue
 		}
-		wait := p.e.clock.Wall(p.nextWake(now).Sub(now))
+		wait := p.env.clock.Wall(p.nextWake(now).Sub(now))
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
@@ -181,18 +181,18 @@ func (p *person) actionDue() time.Time {
 	return earliest
 }
 
-// late reports to Options.OnLate how much later than due (simulated) the
-// person started something at now, in wall time.
+// late emits how much later than due (simulated) the person started
+// something at now, in wall time (EventLate).
 func (p *person) late(due, now time.Time) {
-	if f := p.e.o.OnLate; f != nil && !due.IsZero() {
-		f(p.e.clock.Wall(now.Sub(due)))
+	if !due.IsZero() {
+		p.env.events.Handle(Event{Type: EventLate, User: p.u.plan.Username, Late: p.env.clock.Wall(now.Sub(due))})
 	}
 }
 
 // pickHand chooses the device in hand for the next session, by the
 // scenario's weights per device kind.
 func (p *person) pickHand(now time.Time) {
-	weights := p.e.plan.Scenario.Hand
+	weights := p.env.hand
 	total := 0.0
 	for _, d := range p.u.devices {
 		total += weights[d.dev.Profile().Kind]
@@ -238,20 +238,20 @@ const internalSenderShare = 0.2
 
 func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string, at time.Time) {
 	from := p.externalAddress(p.arr)
-	if folder == "INBOX" && len(p.e.users) > 1 && p.arr.Float64() < internalSenderShare {
-		other := p.e.users[p.arr.IntN(len(p.e.users))]
+	if n := p.env.peers.size(); folder == "INBOX" && n > 1 && p.arr.Float64() < internalSenderShare {
+		other := p.env.peers.at(p.arr.IntN(n))
 		if other != p.u {
 			from = other.plan.Address
 		}
 	}
 	size := drawSize(p.arr, in.Size)
 	attach := p.arr.Float64() < in.Attachments
-	msg := p.e.gen().New(p.arr, from, []string{p.u.plan.Address}, size, attach, at)
+	msg := p.env.gen.New(p.arr, from, []string{p.u.plan.Address}, size, attach, at)
 	rcpt := p.u.plan.Address
 	if folder != "INBOX" {
 		rcpt = detailAddress(p.u.plan.Address, folder)
 	}
-	p.e.inj.enqueue(ctx, delivery{
+	p.env.queue.enqueue(ctx, delivery{
 		from:    from,
 		rcpts:   []recipient{{addr: rcpt, user: p.u, folder: folder}},
 		id:      msg.ID,
@@ -356,9 +356,9 @@ func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
 // recipient picks the address of new or forwarded mail: another simulated
 // user of the run (send.internal share) or an external address.
 func (p *person) recipient(r *rand.Rand) string {
-	if len(p.e.users) > 1 && r.Float64() < p.b.Send.Internal {
+	if n := p.env.peers.size(); n > 1 && r.Float64() < p.b.Send.Internal {
 		for range 4 {
-			other := p.e.users[r.IntN(len(p.e.users))]
+			other := p.env.peers.at(r.IntN(n))
 			if other != p.u {
 				return other.plan.Address
 			}
@@ -407,8 +407,9 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 			pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
 			return
 		}
-		p.e.actionsDropped.Add(int64(len(pm.actions)))
-		p.e.log.Debug("actions given up", "device", d.dev.ID(), "message", id, "actions", len(pm.actions), "err", err)
+		p.env.events.Handle(Event{Type: EventActionsDropped, Count: int64(len(pm.actions)),
+			User: p.u.plan.Username, Device: d.dev.ID(), MessageID: id, Err: err})
+		p.env.log.Debug("actions given up", "device", d.dev.ID(), "message", id, "actions", len(pm.actions), "err", err)
 		pm.actions = nil
 	}
 	if len(pm.actions) == 0 {
@@ -434,7 +435,7 @@ func (p *person) compact() {
 
 // send writes and sends a new message from the device in hand.
 func (p *person) send(ctx context.Context) {
-	now := p.e.simNow()
+	now := p.env.clock.Now()
 	p.nextSend = now.Add(expDelay(p.rng, p.b.Send.Interval))
 	p.lastAction = now
 	n := 1 + p.rng.IntN(2)
@@ -460,7 +461,7 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 	// active phase), the client still finishes it while the device runs.
 	for try := 0; err != nil && resume != nil && try < sendResumeTries; try++ {
 		rctx := ctx
-		if ctx.Err() != nil || p.e.clock.Sleep(ctx, time.Minute) != nil {
+		if ctx.Err() != nil || p.env.clock.Sleep(ctx, time.Minute) != nil {
 			rctx = p.devCtx
 		}
 		if rctx == nil || rctx.Err() != nil {
@@ -472,7 +473,7 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 	// Given up: a send that failed before it left, or that left and
 	// stayed incomplete (its send change says action-incomplete).
 	if err != nil && (ctx.Err() == nil || resume != nil) {
-		p.e.actionsDropped.Add(1)
+		p.env.events.Handle(Event{Type: EventActionsDropped, Count: 1, User: p.u.plan.Username, Device: d.dev.ID(), Err: err})
 	}
 	return err
 }
@@ -487,24 +488,22 @@ const sendResumeTries = 3
 // finishes it, if any.
 func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*clients.Resume, error) {
 	dev := d.dev
-	at := p.e.simNow()
+	at := p.env.clock.Now()
 	res, err := dev.Do(ctx, a)
 	if res.Sent != "" && a.Resume == nil {
 		// A send whose later steps failed is incomplete until a resume
 		// stores its copy in Sent (then the change converges).
-		p.e.recordChange(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
+		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
 			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published, Incomplete: err != nil})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {
-			p.e.actionErrors.Add(1)
-			p.e.log.Debug("action failed", "device", dev.ID(), "action", a.Kind, "err", err)
+			p.env.events.Handle(Event{Type: EventActionFailed, Kind: string(a.Kind), User: p.u.plan.Username,
+				Device: dev.ID(), Profile: dev.Profile().Name, Err: err})
+			p.env.log.Debug("action failed", "device", dev.ID(), "action", a.Kind, "err", err)
 		}
 		return res.Resume, fmt.Errorf("%s %s: %w", dev.ID(), a.Kind, err)
 	}
-	p.e.actions.Add(1)
-	prof := dev.Profile()
-	p.e.o.Observer.Action(prof.Name, string(a.Kind))
 	c := audit.Change{
 		User:      p.u.plan.Username,
 		Device:    dev.ID(),
@@ -528,24 +527,13 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		c.MessageID = "" // recorded above, when it was submitted
 	}
 	if c.MessageID != "" {
-		p.e.recordChange(c)
+		p.env.changes.record(c)
 	}
-	traced := a.MessageID
+	acted := a.MessageID
 	if a.Kind == clients.ActSend {
-		traced = res.Sent
+		acted = res.Sent
 	}
-	p.e.trace(Event{Kind: string(a.Kind), User: p.u.plan.Username, Device: dev.ID(), MessageID: traced, Folder: a.Folder})
+	p.env.events.Handle(Event{Type: EventAction, Kind: string(a.Kind), User: p.u.plan.Username, Device: dev.ID(),
+		Profile: dev.Profile().Name, MessageID: acted, Folder: a.Folder})
 	return nil, nil
-}
-
-// gen returns the message generator of the run.
-func (e *Engine) gen() mailgen.Generator {
-	return mailgen.Generator{Domain: e.domain()}
-}
-
-func (e *Engine) domain() string {
-	if t := e.plan.Scenario.Target; t != nil && t.Domain != "" {
-		return t.Domain
-	}
-	return "example.com"
 }

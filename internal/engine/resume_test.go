@@ -137,7 +137,7 @@ func newResumeEngine(t *testing.T) (*Engine, *testRecorder, *cutProxy, storeTrut
 func TestReplyResumedAfterSubmit(t *testing.T) {
 	e, rec, proxy, truth, ep := newResumeEngine(t)
 	u1, u2 := e.users[0], e.users[1]
-	msg := e.gen().New(rand.New(rand.NewPCG(1, 2)), u2.plan.Address, []string{u1.plan.Address}, 2000, false, e.simNow())
+	msg := u1.env.gen.New(rand.New(rand.NewPCG(1, 2)), u2.plan.Address, []string{u1.plan.Address}, 2000, false, e.clock.Now())
 	lmtpDeliver(t, ep.Delivery.Addr, u1.plan.Address, msg.Raw)
 	dev := u1.devices[0].dev
 	deadline := time.Now().Add(20 * time.Second)
@@ -153,7 +153,7 @@ func TestReplyResumedAfterSubmit(t *testing.T) {
 	p.pending[msg.ID] = &plannedMessage{actions: []clients.Action{{Kind: clients.ActReply, MessageID: msg.ID, Size: 2000}}}
 	p.order = []string{msg.ID}
 	ctx := context.Background()
-	now := e.simNow()
+	now := e.clock.Now()
 	p.actOnMail(ctx, now)
 	if !proxy.cut.Load() {
 		t.Fatal("the proxy never cut the APPEND to Sent")
@@ -272,7 +272,7 @@ func TestActionsGivenUpAreCounted(t *testing.T) {
 	const id = "<never-delivered@example.net>"
 	p.pending[id] = &plannedMessage{actions: []clients.Action{{Kind: clients.ActRead, MessageID: id}, {Kind: clients.ActFlag, MessageID: id}}}
 	p.order = []string{id}
-	now := e.simNow()
+	now := e.clock.Now()
 	for i := 0; i < maxTries && p.pending[id] != nil; i++ {
 		p.actOnMail(context.Background(), now)
 		now = now.Add(time.Hour)

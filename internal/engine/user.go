@@ -16,7 +16,8 @@ import (
 
 // user is one simulated person with their devices.
 type user struct {
-	e       *Engine
+	// env is what the user's person needs of the run (env.go).
+	env     *env
 	plan    *scenarios.User
 	devices []*device
 	// wake is signalled (non-blocking) when any device view changed, so the
@@ -37,8 +38,8 @@ type device struct {
 	running atomic.Bool
 }
 
-func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
-	u := &user{e: e, plan: pu, wake: make(chan struct{}, 1), rec: e.o.Recorder}
+func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
+	u := &user{env: people, plan: pu, wake: make(chan struct{}, 1), rec: e.o.Recorder}
 	if pu.Group != nil {
 		if m := e.costs.Group(pu.Group.Name); m != nil {
 			u.meter, u.rec = m, m
@@ -56,24 +57,25 @@ func (e *Engine) newUser(pu *scenarios.User) (*user, error) {
 				Logger:   e.log,
 			})
 		} else {
-			sub = mtaSubmitter{e: e}
+			sub = mtaSubmitter{peers: people.peers, queue: people.queue}
 		}
 		dev, err := clients.New(clients.Options{
-			ID:        pd.ID,
-			Profile:   pd.Profile,
-			Username:  pu.Username,
-			Password:  pu.Password,
-			Address:   pu.Address,
-			IMAP:      ep.IMAP,
-			POP3:      ep.POP3,
-			TLS:       ep.TLS,
-			Submitter: &trackingSubmitter{e: e, next: sub, protocol: submitProtocol(ep)},
-			Clock:     e.clock,
-			Recorder:  u.rec,
-			Seed:      deriveSeed(pu.Seed, int64(i)+1),
-			OnChange:  u.changed,
-			OnPush:    func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
-			Logger:    e.log,
+			ID:       pd.ID,
+			Profile:  pd.Profile,
+			Username: pu.Username,
+			Password: pu.Password,
+			Address:  pu.Address,
+			IMAP:     ep.IMAP,
+			POP3:     ep.POP3,
+			TLS:      ep.TLS,
+			Submitter: &trackingSubmitter{next: sub, protocol: submitProtocol(ep), user: pu.Username, device: pd.ID,
+				events: people.events, peers: people.peers, changes: people.changes},
+			Clock:    e.clock,
+			Recorder: u.rec,
+			Seed:     deriveSeed(pu.Seed, int64(i)+1),
+			OnChange: u.changed,
+			OnPush:   func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
+			Logger:   e.log,
 			// The IMAP literal bound follows the scenario's largest mail.
 			MaxLiteral: literalCap(e.o.Plan.Scenario),
 		})
@@ -95,7 +97,7 @@ func submitProtocol(ep Endpoints) string {
 // changed is every device's OnChange: mark the user dirty for the auditor
 // and wake the person. It never blocks.
 func (u *user) changed() {
-	u.e.auditor.Touch(u.plan.Username)
+	u.env.changes.touch(u.plan.Username)
 	select {
 	case u.wake <- struct{}{}:
 	default:
@@ -119,21 +121,21 @@ func (u *user) auditSpec() audit.UserSpec {
 }
 
 // start launches the user's devices (until devCtx ends) and the person
-// (until actCtx ends).
-func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup) {
+// (until actCtx ends); running counts the devices that run.
+func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup, running *atomic.Int64) {
 	u.started.Store(true)
 	for _, d := range u.devices {
 		devWG.Add(1)
 		d.running.Store(true)
-		u.e.devices.Add(1)
+		running.Add(1)
 		go func(d *device) {
 			defer devWG.Done()
 			defer func() {
 				d.running.Store(false)
-				u.e.devices.Add(-1)
+				running.Add(-1)
 			}()
 			if err := d.dev.Run(devCtx); err != nil && devCtx.Err() == nil {
-				u.e.log.Warn("device stopped", "device", d.dev.ID(), "err", err)
+				u.env.log.Warn("device stopped", "device", d.dev.ID(), "err", err)
 			}
 		}(d)
 	}
@@ -154,14 +156,3 @@ func deriveSeed(seed, salt int64) int64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return int64(z ^ (z >> 31))
 }
-
-// recordChange hands a change to the auditor.
-func (e *Engine) recordChange(c audit.Change) {
-	if c.At.IsZero() {
-		c.At = e.clock.Now()
-	}
-	e.auditor.Record(c)
-}
-
-// simNow is the simulated time now.
-func (e *Engine) simNow() time.Time { return e.clock.Now() }

@@ -1,0 +1,329 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// The person alone: built from fakes of the narrow parts it depends on
+// (env.go), without an Engine, a server or a device that talks to one.
+
+// fakeClock is a simulated clock that moves only when told; one wall
+// second is wallScale simulated seconds.
+type fakeClock struct {
+	now       time.Time
+	wallScale time.Duration
+	slept     time.Duration
+}
+
+func (c *fakeClock) Now() time.Time                     { return c.now }
+func (c *fakeClock) Wall(d time.Duration) time.Duration { return d / c.wallScale }
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.now = c.now.Add(d)
+	c.slept += d
+	return nil
+}
+
+// fakeQueue keeps the deliveries it is given.
+type fakeQueue struct{ got []delivery }
+
+func (q *fakeQueue) enqueue(_ context.Context, d delivery) { q.got = append(q.got, d) }
+
+// fakeChanges keeps the changes recorded.
+type fakeChanges struct{ got []audit.Change }
+
+func (c *fakeChanges) record(ch audit.Change) { c.got = append(c.got, ch) }
+func (c *fakeChanges) touch(string)           {}
+
+// fakeSink keeps the events; safe for concurrent use as a Sink must be.
+type fakeSink struct {
+	mu  sync.Mutex
+	got []Event
+}
+
+func (s *fakeSink) Handle(ev Event) { s.mu.Lock(); s.got = append(s.got, ev); s.mu.Unlock() }
+
+// fakeDevice shows a fixed INBOX and answers Do from a script.
+type fakeDevice struct {
+	profile clients.Profile
+	inbox   []string
+	// answer is the device's reply to its n-th Do (n from 0).
+	answer func(a clients.Action, n int) (clients.Result, error)
+	done   []clients.Action
+}
+
+func (d *fakeDevice) ID() string                    { return "u1/" + d.profile.Name }
+func (d *fakeDevice) Profile() *clients.Profile     { return &d.profile }
+func (d *fakeDevice) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (d *fakeDevice) View() view.Snapshot {
+	s := view.Snapshot{Messages: map[string]view.Message{}}
+	for _, id := range d.inbox {
+		s.Messages[id] = view.Message{ID: id, Folder: view.FolderInbox}
+	}
+	return s
+}
+func (d *fakeDevice) Do(_ context.Context, a clients.Action) (clients.Result, error) {
+	n := len(d.done)
+	d.done = append(d.done, a)
+	if d.answer == nil {
+		return clients.Result{}, nil
+	}
+	return d.answer(a, n)
+}
+
+// fakePerson is a person of one device with the fakes around it.
+type fakePerson struct {
+	p       *person
+	clock   *fakeClock
+	queue   *fakeQueue
+	changes *fakeChanges
+	events  *fakeSink
+	dev     *fakeDevice
+}
+
+func newFakePerson(b scenarios.Behavior, dev *fakeDevice) *fakePerson {
+	f := &fakePerson{
+		clock:   &fakeClock{now: simEpoch, wallScale: 60},
+		queue:   &fakeQueue{},
+		changes: &fakeChanges{},
+		events:  &fakeSink{},
+		dev:     dev,
+	}
+	u := &user{
+		plan: &scenarios.User{Credential: scenarios.Credential{Username: "u1"}, Address: "u1@example.com",
+			Behavior: &b, Seed: 42},
+		devices: []*device{{dev: dev}},
+		wake:    make(chan struct{}, 1),
+	}
+	r := &roster{users: []*user{u}, byAddr: map[string]*user{u.plan.Address: u}}
+	u.env = &env{clock: f.clock, queue: f.queue, changes: f.changes, events: f.events, peers: r,
+		gen: mailgen.Generator{Domain: "example.com"}, log: slog.New(slog.DiscardHandler)}
+	f.p = newPerson(u)
+	f.p.pickHand(f.clock.now)
+	return f
+}
+
+// summary lists the changes and events (but late ones) in a form a test
+// states briefly.
+func (f *fakePerson) summary() (changes, events []string) {
+	for _, c := range f.changes.got {
+		s := fmt.Sprintf("%s %s %s", c.Kind, c.MessageID, c.Folder)
+		if c.Flags != 0 {
+			s += fmt.Sprintf(" flags=%v", c.Flags)
+		}
+		if c.Incomplete {
+			s += " incomplete"
+		}
+		changes = append(changes, strings.TrimSpace(s))
+	}
+	for _, ev := range f.events.got {
+		switch ev.Type {
+		case EventAction:
+			events = append(events, fmt.Sprintf("action %s %s %s", ev.Kind, ev.Profile, ev.MessageID))
+		case EventActionFailed:
+			events = append(events, "failed "+ev.Kind)
+		case EventActionsDropped:
+			events = append(events, fmt.Sprintf("dropped %d", ev.Count))
+		case EventLate:
+			// checked by the cases that care
+		default:
+			events = append(events, fmt.Sprintf("type %d", ev.Type))
+		}
+	}
+	return changes, events
+}
+
+// TestPersonAlone drives a person step by step on fakes of its clock,
+// delivery queue, change sink, event sink and device.
+func TestPersonAlone(t *testing.T) {
+	errBroken := errors.New("connection reset")
+	readOnly := scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1}, ActionDelay: time.Minute}
+	cases := []struct {
+		name     string
+		behavior scenarios.Behavior
+		inbox    []string
+		answer   func(a clients.Action, n int) (clients.Result, error)
+		// drive runs the person; ctx is live.
+		drive       func(ctx context.Context, t *testing.T, f *fakePerson)
+		wantChanges []string
+		wantEvents  []string
+		// check, if set, looks at what else the person left.
+		check func(t *testing.T, f *fakePerson)
+	}{{
+		name:     "a read is recorded as a change and an action, after the action delay",
+		behavior: readOnly,
+		inbox:    []string{"<m1@x>"},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			f.clock.now = f.clock.now.Add(59 * time.Second)
+			if f.p.canAct(f.clock.now) {
+				t.Error("the person may act before the action delay")
+			}
+			f.clock.now = f.clock.now.Add(time.Second)
+			f.p.actOnMail(ctx, f.clock.now)
+		},
+		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
+		wantEvents:  []string{"action read pc <m1@x>"},
+	}, {
+		name:     "a message the device never shows is retried, then given up without an error",
+		behavior: readOnly,
+		inbox:    []string{"<m1@x>"},
+		answer: func(clients.Action, int) (clients.Result, error) {
+			return clients.Result{}, clients.ErrNoMessage
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			for range maxTries {
+				f.clock.now = f.clock.now.Add(time.Hour)
+				f.p.actOnMail(ctx, f.clock.now)
+			}
+		},
+		wantEvents: []string{"dropped 1"},
+		check: func(t *testing.T, f *fakePerson) {
+			if len(f.dev.done) != maxTries || !f.p.done["<m1@x>"] || len(f.p.pending) != 0 {
+				t.Errorf("%d tries, done %v, %d pending; want %d tries, the message done", len(f.dev.done),
+					f.p.done["<m1@x>"], len(f.p.pending), maxTries)
+			}
+		},
+	}, {
+		name:     "a failed try counts as an error and the action is done on the next try",
+		behavior: readOnly,
+		inbox:    []string{"<m1@x>"},
+		answer: func(_ clients.Action, n int) (clients.Result, error) {
+			if n == 0 {
+				return clients.Result{}, errBroken
+			}
+			return clients.Result{Published: true}, nil
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			for range 2 {
+				f.clock.now = f.clock.now.Add(time.Hour)
+				f.p.actOnMail(ctx, f.clock.now)
+			}
+		},
+		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
+		wantEvents:  []string{"failed read", "action read pc <m1@x>"},
+	}, {
+		name:     "a filter rule moves to Junk at once",
+		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{MoveFilter: 1, Read: 1}, ActionDelay: time.Hour},
+		inbox:    []string{"<spam@x>"},
+		answer: func(a clients.Action, _ int) (clients.Result, error) {
+			return clients.Result{Folder: a.Folder, Published: true}, nil
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			f.p.actOnMail(ctx, f.clock.now)
+		},
+		wantChanges: []string{"move <spam@x> Junk"},
+		wantEvents:  []string{"action move pc <spam@x>"},
+	}, {
+		name:     "a send that failed after submitting is recorded once, incomplete, and resumed",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer: func(a clients.Action, n int) (clients.Result, error) {
+			if n == 0 {
+				return clients.Result{Sent: "<new@example.com>", Published: true, Resume: &clients.Resume{}}, errBroken
+			}
+			return clients.Result{Sent: "<new@example.com>", Published: true}, nil
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.nextSend = f.clock.now
+			f.p.send(ctx)
+		},
+		wantChanges: []string{"send <new@example.com> Sent incomplete"},
+		wantEvents:  []string{"failed send", "action send pc <new@example.com>"},
+		check: func(t *testing.T, f *fakePerson) {
+			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil {
+				t.Errorf("device asked %d times, want a send and a resume", len(f.dev.done))
+			}
+			if f.clock.slept != time.Minute {
+				t.Errorf("slept %v before resuming, want a simulated minute", f.clock.slept)
+			}
+		},
+	}, {
+		name:     "a send that failed before submitting is given up",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer:   func(clients.Action, int) (clients.Result, error) { return clients.Result{}, errBroken },
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.nextSend = f.clock.now
+			f.p.send(ctx)
+		},
+		wantEvents: []string{"failed send", "dropped 1"},
+	}, {
+		name: "inbound mail and spam due are queued for the injector, with their lateness",
+		behavior: scenarios.Behavior{
+			Inbound: scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
+			Spam:    scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			start := f.clock.now
+			f.p.nextInbound, f.p.nextSpam = start.Add(time.Minute), start.Add(2*time.Minute)
+			f.clock.now = start.Add(3 * time.Minute)
+			f.p.arrivals(ctx, f.clock.now)
+		},
+		check: func(t *testing.T, f *fakePerson) {
+			var got []string
+			for _, d := range f.queue.got {
+				for _, r := range d.rcpts {
+					got = append(got, fmt.Sprintf("%s %s inbound=%v", r.addr, r.folder, d.inbound))
+				}
+				if d.id == "" || len(d.raw) < 1000 || d.arrival.IsZero() {
+					t.Errorf("delivery %s: %d bytes, arrival %v; want an ID, 1000 bytes at least, an arrival", d.id, len(d.raw), d.arrival)
+				}
+			}
+			want := []string{"u1@example.com INBOX inbound=true", "u1+Junk@example.com Junk inbound=true"}
+			if !slices.Equal(got, want) {
+				t.Errorf("queued %q, want %q", got, want)
+			}
+			// Due 2 and 1 simulated minutes ago: 2 s and 1 s of wall time
+			// at the fake clock's scale of 60.
+			var late []time.Duration
+			for _, ev := range f.events.got {
+				if ev.Type == EventLate {
+					late = append(late, ev.Late)
+				}
+			}
+			if !slices.Equal(late, []time.Duration{2 * time.Second, time.Second}) {
+				t.Errorf("lateness %v, want [2s 1s]", late)
+			}
+		},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakePerson(tc.behavior, &fakeDevice{
+				profile: clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP},
+				inbox:   tc.inbox, answer: tc.answer,
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f.p.devCtx = ctx
+			tc.drive(ctx, t, f)
+			changes, events := f.summary()
+			if !slices.Equal(changes, tc.wantChanges) {
+				t.Errorf("changes %q, want %q", changes, tc.wantChanges)
+			}
+			if !slices.Equal(events, tc.wantEvents) {
+				t.Errorf("events %q, want %q", events, tc.wantEvents)
+			}
+			if tc.check != nil {
+				tc.check(t, f)
+			}
+		})
+	}
+}
