@@ -2,12 +2,15 @@ package main
 
 import (
 	"os"
+	"slices"
+	"sync"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/cyrustest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // The tests in this file run quickstart against a private Cyrus IMAP 3.6
@@ -130,5 +133,204 @@ func TestCyrusSlowPush(t *testing.T) {
 	warned := strings.Contains(res.stdout, "note: the server's push latency")
 	if (sim > 300) != warned {
 		t.Errorf("p50 %vs simulated, warned %v: want a warning exactly above 300 s\n%s", sim, warned, res.stdout)
+	}
+}
+
+// cyrusMode is one of the namespace configurations every shipped scenario
+// runs against.
+type cyrusMode struct {
+	name string
+	o    cyrustest.Options
+}
+
+// cyrusModes: Cyrus's default "INBOX." namespace with separator ".", and
+// the alternate namespace (folders beside INBOX) with the separator "/"
+// (unixhierarchysep), as many Cyrus installations are configured.
+var cyrusModes = []cyrusMode{
+	{"inbox-namespace", cyrustest.Options{}},
+	{"alt-namespace", cyrustest.Options{AltNamespace: true, UnixHierarchySep: true}},
+}
+
+// cyrusRuns are the shipped scenarios' runs against Cyrus: dovecotRuns,
+// but mobile-heavy longer, so that its POP3 phones (polling every 30
+// simulated minutes, 30 s) download mail and their people act on it.
+func cyrusRuns() []dovecotRun {
+	runs := slices.Clone(dovecotRuns)
+	for i, r := range runs {
+		if r.scenario == "mobile-heavy" {
+			runs[i].args = []string{"--users", "8", "--duration", "40s", "--settle", "20s"}
+		}
+	}
+	return runs
+}
+
+// TestCyrusScenarios runs every shipped scenario, shortened (cyrusRuns),
+// against its own private Cyrus in both namespace modes with --target,
+// all at once (the runs wait on simulated time, not on the CPU), and
+// checks each: every planned user logs in over every protocol its
+// devices use, mail is delivered, every device profile of the plan is
+// there and each group's devices converge on deliveries, nothing is lost,
+// no folder command fails, the IMAP-only groups converge (no change
+// unconverged for a POP3 reason or because the server disagrees), the
+// groups with a POP3 device diverge, and the report shows that Cyrus does
+// not mark POP3 downloads \Seen. A fresh instance per run keeps Cyrus's
+// duplicate suppression from dropping a run's deliveries.
+func TestCyrusScenarios(t *testing.T) {
+	runs := cyrusRuns()
+	listed := map[string]bool{}
+	for _, r := range runs {
+		listed[r.scenario] = true
+	}
+	for _, name := range scenarios.Shipped() {
+		if !listed[name] {
+			t.Errorf("shipped scenario %s has no Cyrus run in cyrusRuns", name)
+		}
+	}
+	type job struct {
+		name string
+		run  dovecotRun
+		plan *scenarios.Plan
+		js   string
+		res  cliResult
+	}
+	var jobs []*job
+	for _, m := range cyrusModes {
+		for _, r := range runs {
+			plan := cyrusPlan(t, r.scenario, r.users)
+			o := m.o
+			for _, u := range plan.Users {
+				if !strings.HasPrefix(u.Username, "user") {
+					o.ExtraUsers = append(o.ExtraUsers, u.Username)
+				}
+			}
+			n := r.users
+			if len(o.ExtraUsers) > 0 {
+				n = 1 // the scenario's users have other names
+			}
+			inst := cyrustest.Start(t, n, o)
+			js := filepath.Join(t.TempDir(), "r.json")
+			argv := append([]string{"run", r.scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "-v", "--report", js}, r.args...)
+			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, run: r, plan: plan, js: js, res: cliResult{code: -1, stderr: strings.Join(argv, " ")}})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			argv := strings.Fields(j.res.stderr)
+			j.res = mailsim(argv...)
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		t.Run(j.name, func(t *testing.T) {
+			if j.res.code != exitOK && j.res.code != exitThresholds {
+				t.Fatalf("%s against Cyrus: %s", j.run.scenario, j.res)
+			}
+			rep := readReport(t, j.js)
+			checkDovecotRun(t, rep)
+			checkCyrusRun(t, j.plan, rep, j.run.drops)
+			if t.Failed() {
+				t.Logf("the run's warnings:\n%s", lastLines(j.res.stderr, 20))
+			}
+		})
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
+// cyrusPlan returns the plan of a shipped scenario with users people.
+func cyrusPlan(t *testing.T, scenario string, users int) *scenarios.Plan {
+	t.Helper()
+	s, err := scenarios.Load(scenario, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// checkCyrusRun checks a shipped scenario's run against Cyrus by what
+// plan put in it: logins, device profiles, IMAP groups converging, POP3
+// groups diverging, POP3 read marking. drops says the devices drop
+// connections on purpose (a command cut by a drop may then fail).
+func checkCyrusRun(t *testing.T, plan *scenarios.Plan, rep map[string]any, drops bool) {
+	t.Helper()
+	protocols := map[string]bool{}
+	profiles := map[string]int{}
+	groups := map[string]map[scenarios.Protocol]bool{}
+	for _, u := range plan.Users {
+		if groups[u.Group.Name] == nil {
+			groups[u.Group.Name] = map[scenarios.Protocol]bool{}
+		}
+		for _, d := range u.Devices {
+			protocols[string(d.Profile.Protocol)] = true
+			profiles[d.Profile.Name]++
+			groups[u.Group.Name][d.Profile.Protocol] = true
+		}
+	}
+	for p := range protocols {
+		if ok := num(t, rep, "load.logins."+p+".ok"); ok == 0 {
+			t.Errorf("no %s login succeeded", p)
+		}
+		if f := num(t, rep, "load.logins."+p+".failed"); f > 0 {
+			by, _ := field(rep, "load.logins."+p+".failed_by")
+			t.Errorf("%v %s logins failed: %v", f, p, by)
+		}
+	}
+	for name, n := range profiles {
+		if got := num(t, rep, "devices_by_profile."+name); got != float64(n) {
+			t.Errorf("devices_by_profile.%s = %v, want %d", name, got, n)
+		}
+	}
+	if !drops {
+		for _, e := range commandErrors(rep) {
+			for _, c := range []string{"/CREATE:", "/APPEND:", "/MOVE:", "/UID MOVE:", "/SELECT:"} {
+				if strings.Contains(e, c) {
+					t.Errorf("failed commands: %s", e)
+				}
+			}
+		}
+	}
+	for g, protos := range groups {
+		reasons := unconvergedReasons(rep, g)
+		if num(t, rep, "groups."+g+".delivered") == 0 {
+			t.Errorf("group %s: no mail delivered", g)
+		}
+		if num(t, rep, "groups."+g+".convergence.deliver.converged") == 0 {
+			t.Errorf("group %s: no delivery reached every device of the group: %v", g, reasons)
+		}
+		if !protos[scenarios.POP3] {
+			checkIMAPGroupClean(t, rep, g)
+			if n := reasons["server-disagrees"]; n > 0 {
+				t.Errorf("IMAP group %s: %v changes unconverged for server-disagrees", g, n)
+			}
+			t.Logf("IMAP group %s: ratio %v, unconverged %v", g, num(t, rep, "divergence.by_group."+g+".ratio"), reasons)
+			continue
+		}
+		// What only a POP3 device leaves apart: its own changes, mail it
+		// deleted from the server or kept, server folders and flags it
+		// cannot see.
+		var diverged float64
+		for _, r := range []string{"pop3-local-only", "deleted-from-server", "kept-locally", "folder-not-synced", "flags-not-synced"} {
+			diverged += reasons[r]
+		}
+		if diverged == 0 || num(t, rep, "divergence.by_group."+g+".ratio") == 0 {
+			t.Errorf("POP3 group %s does not diverge: ratio %v, unconverged %v", g, num(t, rep, "divergence.by_group."+g+".ratio"), reasons)
+		}
+		t.Logf("POP3 group %s: ratio %v, unconverged %v", g, num(t, rep, "divergence.by_group."+g+".ratio"), reasons)
+	}
+	if protocols["pop3"] && num(t, rep, "server.pop3_checked") > 0 {
+		if v, _ := field(rep, "server.pop3_marks_seen"); v != false {
+			t.Errorf("server.pop3_marks_seen = %v, want false: Cyrus does not mark downloads \\Seen", v)
+		}
 	}
 }
