@@ -2,10 +2,10 @@ package main
 
 import (
 	"os"
-	"slices"
-	"sync"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/cyrustest"
