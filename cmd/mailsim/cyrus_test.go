@@ -104,18 +104,7 @@ func TestCyrusQuickstart(t *testing.T) {
 // warns when the median is above 5 simulated minutes (and only then).
 func TestCyrusSlowPush(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "quickstart.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := strings.Replace(string(b), "time_scale: 60", "time_scale: 120", 1)
-	if y == string(b) {
-		t.Fatal("quickstart.yaml has no time_scale: 60 to change")
-	}
-	scenario := filepath.Join(t.TempDir(), "quickstart-120.yaml")
-	if err := os.WriteFile(scenario, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	scenario := quickstartAt120(t)
 	inst := cyrustest.Start(t, 6, cyrustest.Options{IdlePoll: 8})
 	js := filepath.Join(t.TempDir(), "r.json")
 	res := mailsim("run", scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "--report", js,
@@ -332,5 +321,61 @@ func checkCyrusRun(t *testing.T, plan *scenarios.Plan, rep map[string]any, drops
 		if v, _ := field(rep, "server.pop3_marks_seen"); v != false {
 			t.Errorf("server.pop3_marks_seen = %v, want false: Cyrus does not mark downloads \\Seen", v)
 		}
+	}
+}
+
+// quickstartAt120 writes quickstart with time_scale 120 instead of 60.
+func quickstartAt120(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(b), "time_scale: 60", "time_scale: 120", 1)
+	if y == string(b) {
+		t.Fatal("quickstart.yaml has no time_scale: 60 to change")
+	}
+	scenario := filepath.Join(t.TempDir(), "quickstart-120.yaml")
+	if err := os.WriteFile(scenario, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return scenario
+}
+
+// TestCyrusValidatePushProbe: mailsim validate with a Cyrus target probes
+// its push latency once (LMTP delivery, IDLE on INBOX) and warns with the
+// run report's rule: with IDLE polled every 8 s the probe's message is
+// announced up to 8 s later, 16 simulated minutes at time_scale 120, above
+// the 5 minutes a warning needs; with idled it is announced at once and
+// nothing is warned. The probe message is expunged again (UIDPLUS), also
+// when it was announced too late.
+func TestCyrusValidatePushProbe(t *testing.T) {
+	scenario := quickstartAt120(t)
+	for _, tc := range []struct {
+		name string
+		poll int
+		warn bool
+	}{{"idled", 0, false}, {"polled-8s", 8, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			inst := cyrustest.Start(t, 6, cyrustest.Options{IdlePoll: tc.poll})
+			res := mailsim("validate", scenario, "--target", writeDovecotTarget(t, asDovecot(inst)))
+			if res.code != exitOK {
+				t.Fatalf("validate: %s", res)
+			}
+			t.Logf("validate:\n%s", res.stderr)
+			if strings.Contains(res.stderr, "push latency not measured") || strings.Contains(res.stderr, "push latency unknown") {
+				t.Fatalf("no push latency measured:\n%s", res.stderr)
+			}
+			if warned := strings.Contains(res.stderr, "warning: the server's push latency"); warned != tc.warn {
+				t.Errorf("warned %v, want %v:\n%s", warned, tc.warn, res.stderr)
+			}
+			if strings.Contains(res.stderr, "stays") {
+				t.Errorf("the probe message was not removed:\n%s", res.stderr)
+			}
+			if n := mailboxCounts(t, asDovecot(inst))["INBOX"]; n != 0 {
+				t.Errorf("INBOX holds %d messages after the probe, want 0", n)
+			}
+		})
 	}
 }
