@@ -130,14 +130,16 @@ func TestCyrusSlowPush(t *testing.T) {
 type cyrusMode struct {
 	name string
 	o    cyrustest.Options
+	// sent and junk are the names of the Sent and Junk folders.
+	sent, junk string
 }
 
 // cyrusModes: Cyrus's default "INBOX." namespace with separator ".", and
 // the alternate namespace (folders beside INBOX) with the separator "/"
 // (unixhierarchysep), as many Cyrus installations are configured.
 var cyrusModes = []cyrusMode{
-	{"inbox-namespace", cyrustest.Options{}},
-	{"alt-namespace", cyrustest.Options{AltNamespace: true, UnixHierarchySep: true}},
+	{"inbox-namespace", cyrustest.Options{}, "INBOX.Sent", "INBOX.Junk"},
+	{"alt-namespace", cyrustest.Options{AltNamespace: true, UnixHierarchySep: true}, "Sent", "Junk"},
 }
 
 // cyrusRuns are the shipped scenarios' runs against Cyrus: dovecotRuns,
@@ -177,8 +179,10 @@ func TestCyrusScenarios(t *testing.T) {
 	}
 	type job struct {
 		name string
+		mode cyrusMode
 		run  dovecotRun
 		plan *scenarios.Plan
+		inst *cyrustest.Instance
 		js   string
 		res  cliResult
 	}
@@ -199,7 +203,7 @@ func TestCyrusScenarios(t *testing.T) {
 			inst := cyrustest.Start(t, n, o)
 			js := filepath.Join(t.TempDir(), "r.json")
 			argv := append([]string{"run", r.scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "-v", "--report", js}, r.args...)
-			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, run: r, plan: plan, js: js, res: cliResult{code: -1, stderr: strings.Join(argv, " ")}})
+			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, mode: m, run: r, inst: inst, plan: plan, js: js, res: cliResult{code: -1, stderr: strings.Join(argv, " ")}})
 		}
 	}
 	var wg sync.WaitGroup
@@ -220,6 +224,16 @@ func TestCyrusScenarios(t *testing.T) {
 			rep := readReport(t, j.js)
 			checkDovecotRun(t, rep)
 			checkCyrusRun(t, j.plan, rep, j.run.drops)
+			if j.run.scenario == "quickstart" {
+				// Sent mail and spam land in the mode's folders.
+				counts := mailboxCounts(t, asDovecot(j.inst))
+				t.Logf("messages per mailbox: %v", counts)
+				for _, name := range []string{j.mode.sent, j.mode.junk} {
+					if counts[name] == 0 {
+						t.Errorf("%s holds no message: %v", name, counts)
+					}
+				}
+			}
 			if t.Failed() {
 				t.Logf("the run's warnings:\n%s", lastLines(j.res.stderr, 20))
 			}
