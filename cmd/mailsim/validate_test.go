@@ -160,4 +160,10 @@ func TestValidatePushProbe(t *testing.T) {
 	if res.code != exitOK || strings.Contains(res.stderr, "push latency") {
 		t.Errorf("without a target validate probed: %s", res)
 	}
+	// A server that cannot be reached: validate says so and still exits 0.
+	srv.Close()
+	res = mailsim("validate", "quickstart", "--target", filepath.Join(dir, "lmtp.yaml"))
+	if res.code != exitOK || !strings.Contains(res.stderr, "warning: push latency not measured: push probe: imap "+addrs.IMAP) {
+		t.Errorf("unreachable target: %s", res)
+	}
 }

@@ -65,7 +65,7 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 
 	conn, err := transport.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep.IMAP, Timeout: probeTimeout, TLS: ep.TLS})
 	if err != nil {
-		return res, fmt.Errorf("push probe: imap %s: %w", ep.IMAP.Addr, err)
+		return res, fmt.Errorf("push probe: %w", err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
