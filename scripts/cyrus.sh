@@ -195,11 +195,11 @@ cmd_start() {
 	case $ALTNAMESPACE in yes | no) ;; *) die "ALTNAMESPACE must be yes or no" ;; esac
 	UNIXHIERARCHYSEP=${UNIXHIERARCHYSEP:-no}
 	case $UNIXHIERARCHYSEP in yes | no) ;; *) die "UNIXHIERARCHYSEP must be yes or no" ;; esac
+	local i u
 	USERS=()
 	for ((i = 1; i <= NUSERS; i++)); do
 		USERS+=("user$i")
 	done
-	local u
 	for u in ${EXTRA_USERS:-}; do
 		case $u in *[!A-Za-z0-9._-]*) die "EXTRA_USERS: bad user name '$u'" ;; esac
 		USERS+=("$u")

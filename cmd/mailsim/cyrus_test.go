@@ -184,6 +184,7 @@ func TestCyrusScenarios(t *testing.T) {
 		run  dovecotRun
 		plan *scenarios.Plan
 		inst *cyrustest.Instance
+		argv []string
 		js   string
 		res  cliResult
 	}
@@ -204,7 +205,7 @@ func TestCyrusScenarios(t *testing.T) {
 			inst := cyrustest.Start(t, n, o)
 			js := filepath.Join(t.TempDir(), "r.json")
 			argv := append([]string{"run", r.scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "-v", "--report", js}, r.args...)
-			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, mode: m, run: r, inst: inst, plan: plan, js: js, res: cliResult{code: -1, stderr: strings.Join(argv, " ")}})
+			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, mode: m, run: r, inst: inst, plan: plan, argv: argv, js: js})
 		}
 	}
 	var wg sync.WaitGroup
@@ -212,8 +213,7 @@ func TestCyrusScenarios(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			argv := strings.Fields(j.res.stderr)
-			j.res = mailsim(argv...)
+			j.res = mailsim(j.argv...)
 		}()
 	}
 	wg.Wait()
