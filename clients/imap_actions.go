@@ -453,6 +453,24 @@ func isAlreadyExists(err error) bool {
 	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
 }
 
+// knowFolders lists the server's folders on s unless the device has
+// listed them before, so that folder names come from the server's
+// namespace and special-use folders (imap_folders.go), not from the names
+// guessed before a LIST ("Drafts" where the server has INBOX.Drafts).
+func (d *imapDevice) knowFolders(s *imapSession) error {
+	d.mu.Lock()
+	listed := d.listed
+	d.mu.Unlock()
+	if listed {
+		return nil
+	}
+	if err := d.list(s); err != nil {
+		return err
+	}
+	s.listed = true
+	return nil
+}
+
 // ensureFolder creates a destination folder the device's last LIST did not
 // show, before a message is moved or appended there, as a person creates a
 // folder once in the client's UI (a client only offers folders it knows).
@@ -659,9 +677,17 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 	d.rngMu.Lock()
 	msg := d.gen.New(d.rng, d.o.Address, a.To, a.Size, false, now)
 	d.rngMu.Unlock()
-	drafts := d.specialUse(imap.MailboxAttrDrafts, "Drafts")
-	var draft imap.UID
+	var (
+		drafts string
+		draft  imap.UID
+	)
 	if err := d.onWire(ctx, func(s *imapSession) error {
+		// A send needs no message the device shows, so it may come
+		// before the device's first LIST: learn the folders then.
+		if err := d.knowFolders(s); err != nil {
+			return err
+		}
+		drafts = d.specialUse(imap.MailboxAttrDrafts, "Drafts")
 		var err error
 		draft, err = d.appendTo(s, drafts, msg.ID, msg.Raw, view.Seen, imap.FlagDraft)
 		return err

@@ -2,9 +2,11 @@ package clients
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -41,10 +43,14 @@ type fetched struct {
 // readFetched consumes one message of a FETCH reply. Header sections are
 // read into memory to find the Message-ID; other sections are discarded,
 // except that the header part of a full-message section is captured when
-// keepHeader is set.
+// keepHeader is set. A literal that fails to read (the connection broke or
+// timed out in its middle, or ended before the literal's size) ends the
+// message with the error: reading on
+// would make the library discard the literal's rest from the connection's
+// buffer while its reader goroutine, released by the error, decodes from
+// the same buffer (a data race).
 func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, error) {
 	f := fetched{seq: m.SeqNum}
-	var firstErr error
 	for item := m.Next(); item != nil; item = m.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
@@ -69,8 +75,8 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 			if !headerOnly && !whole {
 				n, err := io.Copy(io.Discard, it.Literal)
 				f.bodyBytes += n
-				if err != nil && firstErr == nil {
-					firstErr = err
+				if err := literalCut(it.Literal, n, err); err != nil {
+					return f, err
 				}
 				continue
 			}
@@ -78,8 +84,9 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 			hc := headerCapture{limit: maxHeaderCapture, all: headerOnly, buf: (*box)[:0]}
 			n, err := hc.ReadFrom(it.Literal)
 			f.bodyBytes += n
-			if err != nil && firstErr == nil {
-				firstErr = err
+			if err := literalCut(it.Literal, n, err); err != nil {
+				putHeaderBuf(box, hc.buf)
+				return f, err
 			}
 			if f.id == "" {
 				f.id = mailgen.MessageID(hc.buf)
@@ -95,15 +102,45 @@ func readFetched(m *imapclient.FetchMessageData, keepHeader bool) (fetched, erro
 			}
 			n, err := io.Copy(io.Discard, it.Literal)
 			f.bodyBytes += n
-			if err != nil && firstErr == nil {
-				firstErr = err
+			if err := literalCut(it.Literal, n, err); err != nil {
+				return f, err
 			}
 		default:
 			// BODYSTRUCTURE, INTERNALDATE, MODSEQ, BINARY.SIZE, ...:
 			// nothing to keep.
 		}
 	}
-	return f, firstErr
+	return f, nil
+}
+
+// abandonReply ends c after readFetched failed in a literal: the
+// library's reader goroutine, released by the failed read, goes on
+// decoding from the connection's buffer, and whatever touches the reply
+// again (FetchMessageData.Next, FetchCommand.Next or Close discard the
+// literal's rest from that buffer) would race with it. The connection is
+// lost anyway: close it and wait (at most wait) for the reader to end; the
+// session is then broken.
+func abandonReply(c *imapclient.Client, wait time.Duration) {
+	_ = c.Close()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.Closed():
+	case <-t.C:
+	}
+}
+
+// literalCut returns the error of reading n bytes of lit: err, or
+// io.ErrUnexpectedEOF when the connection ended before the literal's size
+// (a reader reports that as a plain EOF).
+func literalCut(lit imap.LiteralReader, n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n < lit.Size() {
+		return fmt.Errorf("literal ended after %d of %d bytes: %w", n, lit.Size(), io.ErrUnexpectedEOF)
+	}
+	return nil
 }
 
 // headerCapture keeps the leading header block of what is written to it

@@ -27,12 +27,13 @@ func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
 		cmd := s.c.Fetch(set, opts)
-		var firstErr error
 		armed := time.Now()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			f, err := readFetched(m, keepHeader)
-			if err != nil && firstErr == nil {
-				firstErr = err
+			if err != nil {
+				abandonReply(s.c, s.d.o.timeout())
+				s.broken = true
+				return err
 			}
 			fn(f)
 			if now := time.Now(); now.Sub(armed) >= rearmEvery {
@@ -40,10 +41,7 @@ func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader
 				armed = now
 			}
 		}
-		if err := cmd.Close(); err != nil {
-			return err
-		}
-		return firstErr
+		return cmd.Close()
 	})
 }
 

@@ -23,9 +23,12 @@
 # on free loopback ports. Users user1..userNUSERS with password
 # $MAILSIM_PASSWORD (default "pass") in DIR/etc/sasldb2; INBOX and Drafts,
 # Sent, Trash, Junk, Archive (with their special-use) are created at the
-# first login or delivery. Mailbox names: ALTNAMESPACE=no (default) is
-# Cyrus's and Debian's "INBOX." namespace (INBOX.Sent, separator "."),
-# ALTNAMESPACE=yes the alternate namespace (Sent beside INBOX). IDLE is
+# first login or delivery; EXTRA_USERS="name ..." adds users of other names
+# (letters, digits, ".", "_", "-") with the same password. Mailbox names:
+# ALTNAMESPACE=no (default) is Cyrus's and Debian's "INBOX." namespace
+# (INBOX.Sent), ALTNAMESPACE=yes the alternate namespace (Sent beside
+# INBOX); the hierarchy separator is "." unless UNIXHIERARCHYSEP=yes makes
+# it "/" (INBOX/Sent, or Sent/Sub). IDLE is
 # served by idled (notification at once) unless IDLE_POLL=N: then imapd
 # checks the mailbox every N seconds, the push latency of a server without
 # a notification service. Duplicate delivery suppression is on (Cyrus's
@@ -33,7 +36,7 @@
 # dropped silently. No metrics endpoint (METRICS_URL is empty). On success
 # it prints KEY=VALUE lines (also written to DIR/env): DIR PID NUSERS
 # PASSWORD IMAP_PORT POP3_PORT LMTP_PORT IMAP_ADDR POP3_ADDR LMTP_ADDR
-# METRICS_URL LOG ALTNAMESPACE IDLE_POLL.
+# METRICS_URL LOG ALTNAMESPACE UNIXHIERARCHYSEP IDLE_POLL.
 # Needs root: the master drops privileges to the user "cyrus" (group
 # "mail"), created as a system user when missing, so DIR and its parents
 # must be traversable by it.
@@ -96,17 +99,14 @@ cmd_install() {
 # the project's Dovecot (Cyrus delivers plus-addressed mail into a folder
 # only with that right, else into INBOX).
 plus_delivery() {
-	local f sep=. reply
-	[ "$ALTNAMESPACE" = yes ] && sep=
+	local f prefix=INBOX. reply
+	[ "$UNIXHIERARCHYSEP" = yes ] && prefix=INBOX/
+	[ "$ALTNAMESPACE" = yes ] && prefix=
 	exec 3<>"/dev/tcp/127.0.0.1/$IMAP_PORT" || return 1
 	{
 		printf 'a LOGIN %s "%s"\r\n' "$1" "$PASSWORD"
 		for f in Junk Archive; do
-			if [ -n "$sep" ]; then
-				printf 's%s SETACL INBOX.%s anyone p\r\n' "$f" "$f"
-			else
-				printf 's%s SETACL %s anyone p\r\n' "$f" "$f"
-			fi
+			printf 's%s SETACL %s%s anyone p\r\n' "$f" "$prefix" "$f"
 		done
 		printf 'z LOGOUT\r\n'
 	} >&3
@@ -128,7 +128,7 @@ proc_path: $DIR/proc
 servername: localhost
 syslog_prefix: cyrus-mailsim
 altnamespace: $ALTNAMESPACE
-unixhierarchysep: no
+unixhierarchysep: $UNIXHIERARCHYSEP
 lmtp_downcase_rcpt: yes
 virtdomains: off
 allowplaintext: yes
@@ -193,6 +193,17 @@ cmd_start() {
 	CONF=$DIR/etc/imapd.conf
 	ALTNAMESPACE=${ALTNAMESPACE:-no}
 	case $ALTNAMESPACE in yes | no) ;; *) die "ALTNAMESPACE must be yes or no" ;; esac
+	UNIXHIERARCHYSEP=${UNIXHIERARCHYSEP:-no}
+	case $UNIXHIERARCHYSEP in yes | no) ;; *) die "UNIXHIERARCHYSEP must be yes or no" ;; esac
+	local i u
+	USERS=()
+	for ((i = 1; i <= NUSERS; i++)); do
+		USERS+=("user$i")
+	done
+	for u in ${EXTRA_USERS:-}; do
+		case $u in *[!A-Za-z0-9._-]*) die "EXTRA_USERS: bad user name '$u'" ;; esac
+		USERS+=("$u")
+	done
 	case ${IDLE_POLL:-} in *[!0-9]*) die "IDLE_POLL must be a number of seconds" ;; esac
 	if pid=$(master_pid "$DIR"); then
 		die "an instance is already running in $DIR (pid $pid)"
@@ -212,11 +223,11 @@ cmd_start() {
 	runuser -u cyrus -- test -w "$DIR/spool" 2>/dev/null ||
 		die "user cyrus cannot reach $DIR/spool: make DIR and its parents traversable (chmod o+x)"
 
-	local i db=$DIR/etc/sasldb2
+	local db=$DIR/etc/sasldb2
 	rm -f "$db"
-	for ((i = 1; i <= NUSERS; i++)); do
-		printf '%s' "$PASSWORD" | LD_LIBRARY_PATH=$(libpath) "$PREFIX/usr/sbin/saslpasswd2" -p -c -f "$db" -u localhost "user$i" ||
-			die "saslpasswd2 failed for user$i"
+	for u in "${USERS[@]}"; do
+		printf '%s' "$PASSWORD" | LD_LIBRARY_PATH=$(libpath) "$PREFIX/usr/sbin/saslpasswd2" -p -c -f "$db" -u localhost "$u" ||
+			die "saslpasswd2 failed for $u"
 	done
 	chown cyrus:mail "$db"
 	chmod 0640 "$db"
@@ -254,10 +265,10 @@ cmd_start() {
 			die "port $port not answering; see $DIR/log/cyrus.log"
 		fi
 	done
-	for ((i = 1; i <= NUSERS; i++)); do
-		plus_delivery "user$i" || {
+	for u in "${USERS[@]}"; do
+		plus_delivery "$u" || {
 			cmd_stop "$DIR" >/dev/null 2>&1 || true
-			die "cannot prepare the folders of user$i; see $DIR/log/cyrus.log"
+			die "cannot prepare the folders of $u; see $DIR/log/cyrus.log"
 		}
 	done
 	{
@@ -274,6 +285,7 @@ cmd_start() {
 		echo "METRICS_URL="
 		echo "LOG=$DIR/log/cyrus.log"
 		echo "ALTNAMESPACE=$ALTNAMESPACE"
+		echo "UNIXHIERARCHYSEP=$UNIXHIERARCHYSEP"
 		echo "IDLE_POLL=${IDLE_POLL:-}"
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"

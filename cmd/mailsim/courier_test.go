@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -212,18 +211,7 @@ func TestCourierSlowPush(t *testing.T) {
 // above 5 simulated minutes.
 func checkSlowPushNote(t *testing.T, target string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "quickstart.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := strings.Replace(string(b), "time_scale: 60", "time_scale: 120", 1)
-	if y == string(b) {
-		t.Fatal("quickstart.yaml has no time_scale: 60 to change")
-	}
-	scenario := filepath.Join(t.TempDir(), "quickstart-120.yaml")
-	if err := os.WriteFile(scenario, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	scenario := quickstartAt120(t)
 	js := filepath.Join(t.TempDir(), "r.json")
 	res := mailsim("run", scenario, "--target", target, "--quiet", "--report", js, "--duration", "16s", "--settle", "10s")
 	if res.code != exitOK && res.code != exitThresholds {

@@ -116,14 +116,8 @@ func (t *target) groupServiceSeconds(plan *scenarios.Plan) (map[string]float64, 
 	return out, ""
 }
 
-// openTarget starts the embedded server with the plan's users, or checks
-// that the scenario's real server answers and accepts the credentials.
-func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Logger) (*target, error) {
-	s := plan.Scenario
-	if s.Target == nil {
-		return openEmbedded(plan, reg, log)
-	}
-	tt := s.Target
+// targetEndpoints returns the endpoints a scenario's target names.
+func targetEndpoints(tt *scenarios.Target) engine.Endpoints {
 	ep := engine.Endpoints{TLS: &tls.Config{InsecureSkipVerify: tt.InsecureSkipVerify}}
 	if tt.IMAP != nil {
 		ep.IMAP = *tt.IMAP
@@ -137,6 +131,17 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 	if tt.Delivery != nil {
 		ep.Delivery = *tt.Delivery
 	}
+	return ep
+}
+
+// openTarget starts the embedded server with the plan's users, or checks
+// that the scenario's real server answers and accepts the credentials.
+func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Logger) (*target, error) {
+	s := plan.Scenario
+	if s.Target == nil {
+		return openEmbedded(plan, reg, log)
+	}
+	ep := targetEndpoints(s.Target)
 	if err := engine.Preflight(ctx, plan, ep); err != nil {
 		return nil, fmt.Errorf("target check failed:\n%w", err)
 	}
@@ -155,8 +160,8 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 			Storage:  t.storage,
 		}
 	}
-	if tt.MetricsURL != "" {
-		if err := registerServerExporter(reg, tt.MetricsURL); err != nil {
+	if s.Target.MetricsURL != "" {
+		if err := registerServerExporter(reg, s.Target.MetricsURL); err != nil {
 			return nil, err
 		}
 	}

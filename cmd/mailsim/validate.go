@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -8,14 +9,18 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/engine"
+	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
 // cmdValidate implements "mailsim validate FILE|NAME [--users N] [--seed S]
-// [--shard i/n]": it prints the resolved plan and exits 0, or prints every
-// problem, one per line, and exits exitScenario.
+// [--shard i/n] [--target FILE]": it prints the resolved plan and exits 0,
+// or prints every problem, one per line, and exits exitScenario. With a
+// target (the scenario's or --target's) it also probes the server's push
+// latency once (pushProbe); without one it does no network work.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate", "validate FILE|NAME [--users N] [--seed S] [--shard i/n]", stderr)
+	fs := newFlagSet("validate", "validate FILE|NAME [--users N] [--seed S] [--shard i/n] [--target FILE]", stderr)
 	users := fs.Int("users", 0, "override the scenario's number of users")
 	var seed *int64
 	fs.Func("seed", "override the scenario's seed", func(s string) error {
@@ -27,6 +32,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	shardText := fs.String("shard", "1/1", "plan only shard i of n")
+	targetPath := fs.String("target", "", "validate against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target, and probe its push latency")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -40,7 +46,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim validate: --shard: %v\n", err)
 		return exitScenario
 	}
-	s, err := scenarios.Load(pos[0], nil)
+	s, err := runFlags{targetPath: *targetPath}.scenario(pos[0])
 	if err != nil {
 		printScenarioError(stderr, "validate", err)
 		return exitScenario
@@ -57,7 +63,75 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, w := range settleWarnings(s) {
 		fmt.Fprintf(stderr, "mailsim validate: warning: %s\n", w)
 	}
+	if s.Target != nil {
+		pushProbe(plan, stderr)
+	}
 	return exitOK
+}
+
+// Bounds of validate's push probe wait (wall): long enough to see a
+// latency above the warning's limit at the scenario's time_scale, never
+// longer than pushProbeMaxWait.
+const (
+	pushProbeMinWait = 5 * time.Second
+	pushProbeMaxWait = 60 * time.Second
+)
+
+// pushProbe measures the target's push latency once (engine.ProbePush)
+// and prints it, with the run report's warning (report.PushSim) when it
+// is large against the scenario's time_scale. It waits for the IDLE
+// notification 1.5 times the wall time the warning's limit (5 simulated
+// minutes) is at that scale, within 5 s and 60 s. A probe that cannot run
+// (no IDLE, no delivery path) or fails is a note or a warning: validate
+// still exits 0.
+func pushProbe(plan *scenarios.Plan, stderr io.Writer) {
+	scale := plan.Scenario.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	limit := time.Duration(float64(report.MaxPushSim) / scale)
+	wait := min(max(limit*3/2, pushProbeMinWait), pushProbeMaxWait)
+	p, err := engine.ProbePush(context.Background(), plan, targetEndpoints(plan.Scenario.Target), wait)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "mailsim validate: warning: push latency not measured: %v\n", err)
+		return
+	case p.Skipped != "":
+		fmt.Fprintf(stderr, "mailsim validate: push latency not measured: %s\n", p.Skipped)
+		return
+	}
+	sim, large := report.PushSim(p.Latency, scale)
+	measured := fmt.Sprintf("%s wall in one probe as %s", roundLatency(p.Latency), p.User)
+	if p.TimedOut {
+		measured = fmt.Sprintf("more than %s wall (no IDLE notification within it, probing as %s)", p.Latency, p.User)
+	}
+	switch {
+	case large:
+		fmt.Fprintf(stderr, "mailsim validate: warning: %s\n", report.PushNote(measured, sim, scale))
+	case p.TimedOut:
+		fmt.Fprintf(stderr, "mailsim validate: push latency unknown: no IDLE notification within %s wall (%s simulated at time_scale %g, under the %s a warning needs)\n",
+			p.Latency, sim.Round(time.Second), scale, report.MaxPushSim)
+	default:
+		fmt.Fprintf(stderr, "mailsim validate: push latency (delivery to IDLE notification): %s, %s simulated at time_scale %g\n",
+			measured, roundLatency(sim), scale)
+	}
+	if !p.Removed {
+		fmt.Fprintf(stderr, "mailsim validate: the probe message stays in %s's INBOX (the server has no UIDPLUS to expunge it alone)\n", p.User)
+	}
+}
+
+// roundLatency rounds a latency to the digits that say something: 10 µs
+// below 10 ms, 1 ms below 1 s, 100 ms below a minute, else 1 s.
+func roundLatency(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= 10*time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
 }
 
 // settleWarnings warns when the settle phase, in simulated time, is shorter

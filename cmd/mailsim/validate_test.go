@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailsim/mailsim/internal/mailserver"
 )
 
 func TestValidate(t *testing.T) {
@@ -108,5 +110,60 @@ func TestValidateSettleWarning(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tt.want, got)
 			}
 		})
+	}
+}
+
+// TestValidatePushProbe: with a target, validate probes the server's push
+// latency once over the target's delivery path (LMTP, IMAP APPEND), prints
+// it, does not warn against the embedded server (it notifies at once) and
+// removes the probe message again; without a target it probes nothing.
+func TestValidatePushProbe(t *testing.T) {
+	t.Parallel()
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for i := 1; i <= 6; i++ {
+		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, delivery string }{
+		{"lmtp", fmt.Sprintf("{protocol: lmtp, addr: %q}", addrs.LMTP)},
+		{"imap-append", "{protocol: imap-append}"},
+	} {
+		p := filepath.Join(dir, tt.name+".yaml")
+		y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: %s\n", addrs.IMAP, addrs.POP3, tt.delivery)
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := mailsim("validate", "quickstart", "--target", p)
+		if res.code != exitOK {
+			t.Fatalf("%s: %s", tt.name, res)
+		}
+		if !strings.Contains(res.stderr, "push latency (delivery to IDLE notification): ") || !strings.Contains(res.stderr, "in one probe as user1") {
+			t.Errorf("%s: no push latency measured:\n%s", tt.name, res.stderr)
+		}
+		if strings.Contains(res.stderr, "push latency not measured") || strings.Contains(res.stderr, "warning: the server's push latency") || strings.Contains(res.stderr, "stays") {
+			t.Errorf("%s: a warning, or the probe message left, against the embedded server:\n%s", tt.name, res.stderr)
+		}
+		for _, u := range srv.Usage() {
+			if u.Messages != 0 {
+				t.Errorf("%s: the server stores %d messages in %s after the probe, want 0", tt.name, u.Messages, u.Role)
+			}
+		}
+	}
+	res := mailsim("validate", "quickstart")
+	if res.code != exitOK || strings.Contains(res.stderr, "push latency") {
+		t.Errorf("without a target validate probed: %s", res)
+	}
+	// A server that cannot be reached: validate says so and still exits 0.
+	srv.Close()
+	res = mailsim("validate", "quickstart", "--target", filepath.Join(dir, "lmtp.yaml"))
+	if res.code != exitOK || !strings.Contains(res.stderr, "warning: push latency not measured: push probe: imap "+addrs.IMAP) {
+		t.Errorf("unreachable target: %s", res)
 	}
 }

@@ -33,6 +33,13 @@ type Options struct {
 	// AltNamespace puts the personal folders beside INBOX (Sent, Junk)
 	// instead of under it (INBOX.Sent, Cyrus's default).
 	AltNamespace bool
+	// UnixHierarchySep makes the hierarchy separator "/" instead of "."
+	// (Cyrus's unixhierarchysep: INBOX/Sent, or Sent/Sub beside INBOX).
+	UnixHierarchySep bool
+	// ExtraUsers are users created beside user1..userN, with the same
+	// password (letters, digits, ".", "_", "-"), for scenarios with
+	// another username pattern.
+	ExtraUsers []string
 	// IdlePoll, when positive, serves IDLE by checking the mailbox every
 	// IdlePoll seconds instead of by idled's notifications: a server whose
 	// push latency is its poll interval.
@@ -90,8 +97,14 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if o.AltNamespace {
 		env[0] = "ALTNAMESPACE=yes"
 	}
+	if o.UnixHierarchySep {
+		env = append(env, "UNIXHIERARCHYSEP=yes")
+	}
 	if o.IdlePoll > 0 {
 		env = append(env, "IDLE_POLL="+strconv.Itoa(o.IdlePoll))
+	}
+	if len(o.ExtraUsers) > 0 {
+		env = append(env, "EXTRA_USERS="+strings.Join(o.ExtraUsers, " "))
 	}
 	out, err := run(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {
@@ -131,7 +144,7 @@ func run(script string, extra []string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
 	for _, kv := range os.Environ() {
 		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "IDLE_POLL":
+		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "UNIXHIERARCHYSEP", "IDLE_POLL", "EXTRA_USERS":
 			continue
 		}
 		cmd.Env = append(cmd.Env, kv)

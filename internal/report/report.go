@@ -132,6 +132,27 @@ type PushLatency struct {
 // warns that the server's own timers distort the scenario's time scale.
 const MaxPushSim = 5 * time.Minute
 
+// PushSim returns a push latency of wall (wall time) in simulated time at
+// timeScale (0 or less means 1), and whether it is large against the time
+// scale: above MaxPushSim. It is the one rule behind the report's note and
+// mailsim validate's warning.
+func PushSim(wall time.Duration, timeScale float64) (sim time.Duration, large bool) {
+	if timeScale <= 0 {
+		timeScale = 1
+	}
+	sim = time.Duration(float64(wall) * timeScale)
+	return sim, sim > MaxPushSim
+}
+
+// PushNote is the warning about a push latency large against the time
+// scale; measured says what the latency is ("4s wall at the median"), sim
+// is PushSim's.
+func PushNote(measured string, sim time.Duration, timeScale float64) string {
+	return fmt.Sprintf("the server's push latency (delivery to IDLE notification) is %s, %s simulated at time_scale %g: "+
+		"its own timers are not compressed, so IDLE-ing devices see new mail late and their deliver lags and convergence are the server's timer, not the clients'; lower time_scale or configure the server to notify at once",
+		measured, fmtSeconds(sim.Seconds()), timeScale)
+}
+
 // Actions counts the simulated people's actions.
 type Actions struct {
 	// Done counts actions that succeeded.
@@ -730,13 +751,11 @@ func (r *Report) pushLatency(in Input) {
 	if scale <= 0 {
 		scale = 1
 	}
-	sim := time.Duration(float64(p.P50) * scale)
+	sim, large := PushSim(p.P50, scale)
 	r.Server.PushLatency = &PushLatency{
 		Samples: p.Samples, P50S: p.P50.Seconds(), P95S: p.P95.Seconds(), MaxS: p.Max.Seconds(), P50SimS: sim.Seconds(),
 	}
-	if sim > MaxPushSim {
-		r.Notes = append(r.Notes, fmt.Sprintf("the server's push latency (delivery to IDLE notification) is %s wall at the median, %s simulated at time_scale %g: "+
-			"its own timers are not compressed, so IDLE-ing devices see new mail late and their deliver lags and convergence are the server's timer, not the clients'; lower time_scale or configure the server to notify at once",
-			fmtSeconds(p.P50.Seconds()), fmtSeconds(sim.Seconds()), scale))
+	if large {
+		r.Notes = append(r.Notes, PushNote(fmtSeconds(p.P50.Seconds())+" wall at the median", sim, scale))
 	}
 }

@@ -120,3 +120,26 @@ func TestPushLatencyReport(t *testing.T) {
 		})
 	}
 }
+
+// TestPushSim: the one rule of the push latency warning (report notes and
+// mailsim validate): large above 5 simulated minutes, time_scale 0 as 1.
+func TestPushSim(t *testing.T) {
+	for _, tt := range []struct {
+		wall  time.Duration
+		scale float64
+		sim   time.Duration
+		large bool
+	}{
+		{5 * time.Second, 60, 5 * time.Minute, false},
+		{5*time.Second + time.Millisecond, 60, 5*time.Minute + 60*time.Millisecond, true},
+		{8 * time.Second, 120, 16 * time.Minute, true},
+		{time.Millisecond, 240, 240 * time.Millisecond, false},
+		{6 * time.Minute, 0, 6 * time.Minute, true},
+		{4 * time.Minute, -1, 4 * time.Minute, false},
+	} {
+		sim, large := PushSim(tt.wall, tt.scale)
+		if sim != tt.sim || large != tt.large {
+			t.Errorf("PushSim(%s, %g) = %s, %v; want %s, %v", tt.wall, tt.scale, sim, large, tt.sim, tt.large)
+		}
+	}
+}
