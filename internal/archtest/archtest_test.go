@@ -47,7 +47,7 @@ var allowed = map[string][]string{
 	"internal/faultproxy":  {},
 	"internal/faketest":    {},
 	"internal/dovecottest": {},
-	"internal/cyrustest":   {},
+	"internal/cyrustest":   {"internal/scripttest"},
 	"internal/couriertest": {"internal/scripttest"},
 	"internal/scripttest":  {},
 	"internal/realclients": {},

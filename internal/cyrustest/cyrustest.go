@@ -9,24 +9,16 @@
 package cyrustest
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-)
 
-// scriptTimeout bounds every call of the script (install downloads about
-// 5 MB; start waits at most ~10 s per listener, stop ~15 s plus kill).
-const scriptTimeout = 5 * time.Minute
+	"github.com/mailsim/mailsim/internal/scripttest"
+)
 
 // Options configure an instance beyond its users.
 type Options struct {
@@ -76,7 +68,7 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		t.Skip("cyrustest: Cyrus is unpacked from Debian packages, and apt-get is missing")
 	}
-	script, err := script()
+	script, err := scripttest.Path("cyrus.sh")
 	if err != nil {
 		t.Fatalf("cyrustest: %v", err)
 	}
@@ -122,53 +114,21 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	return inst
 }
 
-// script returns the path of the project's scripts/cyrus.sh.
-func script() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("no caller information")
-	}
-	p := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "cyrus.sh")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("scripts/cyrus.sh: %w", err)
-	}
-	return p, nil
-}
+// scriptEnv are the variables cyrus.sh honours (ports, namespace, IDLE,
+// users): a call sets them only through its extra environment.
+var scriptEnv = []string{"IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "UNIXHIERARCHYSEP", "IDLE_POLL", "EXTRA_USERS"}
 
-// run runs the script with a deadline and the environment without the
-// variables the script honours (ports, namespace, IDLE) other than those
-// in extra, and returns its stdout; the error carries its stderr.
+// run runs the script with a deadline and the environment without
+// scriptEnv other than in extra, and returns its stdout.
 func run(script string, extra []string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "UNIXHIERARCHYSEP", "IDLE_POLL", "EXTRA_USERS":
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, extra...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// The master does not inherit these pipes (the script redirects it to
-	// its log), but bound the wait for them anyway.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("cyrus.sh %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes(), nil
+	return scripttest.Run(script, scriptEnv, extra, args...)
 }
 
 // parseEnv reads the KEY=VALUE lines of the script's start output.
 func parseEnv(b []byte) (*Instance, error) {
-	kv := make(map[string]string)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			kv[k] = v
-		}
+	kv, err := scripttest.ParseEnv(b, "IMAP_ADDR", "POP3_ADDR", "LMTP_ADDR", "DIR", "PASSWORD", "NUSERS")
+	if err != nil {
+		return nil, err
 	}
 	inst := &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], LMTP: kv["LMTP_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"]}
 	n, err := strconv.Atoi(kv["NUSERS"])
@@ -176,10 +136,5 @@ func parseEnv(b []byte) (*Instance, error) {
 		return nil, fmt.Errorf("NUSERS: %w in %q", err, b)
 	}
 	inst.Users = n
-	for k, v := range map[string]string{"IMAP_ADDR": inst.IMAP, "POP3_ADDR": inst.POP3, "LMTP_ADDR": inst.LMTP, "DIR": inst.Dir, "PASSWORD": inst.Password} {
-		if v == "" {
-			return nil, fmt.Errorf("missing %s in %q", k, b)
-		}
-	}
 	return inst, nil
 }

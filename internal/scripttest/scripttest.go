@@ -1,5 +1,5 @@
 // Package scripttest runs the project's server scripts (scripts/*.sh) for
-// the test helpers that start private servers (internal/couriertest):
+// the test helpers that start private servers (internal/cyrustest, internal/couriertest):
 // with a deadline, an environment without the variables the caller
 // chooses the values of, and their KEY=VALUE output parsed.
 package scripttest
