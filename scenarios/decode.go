@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -29,6 +30,105 @@ type decoder struct {
 	// badDevices are device profiles defined with errors already reported;
 	// groups naming them get no second error.
 	badDevices map[string]bool
+	// keys, vals and maps record where each key path is written: its key
+	// node, its value node, and (for a mapping) the resolved mapping, so
+	// that a problem Validate finds is reported there (decoder.at).
+	keys, vals, maps map[string]*yaml.Node
+	// items are the paths of list items ("groups[0].devices[1]") whose
+	// problems are reported under the list's path, as decoding does.
+	items map[string]bool
+}
+
+// record notes where the entries of a mapping are written.
+func (d *decoder) record(out map[string]entry) {
+	if d.keys == nil {
+		d.keys, d.vals, d.maps = map[string]*yaml.Node{}, map[string]*yaml.Node{}, map[string]*yaml.Node{}
+		d.items = map[string]bool{}
+	}
+	for _, e := range out {
+		d.keys[e.path], d.vals[e.path] = e.key, e.val
+	}
+}
+
+// recordMapping notes where the mapping at path is written.
+func (d *decoder) recordMapping(path string, n *yaml.Node) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return
+	}
+	d.record(nil)
+	d.maps[path] = n
+}
+
+// at returns the node a problem Validate found is reported at: the
+// setting's value (its key for a FieldError with Key), or, for a setting
+// the document does not write, the mapping it belongs in.
+func (d *decoder) at(fe *FieldError) *yaml.Node {
+	if fe.Key && d.keys[fe.Path] != nil {
+		return d.keys[fe.Path]
+	}
+	if n := d.vals[fe.Path]; n != nil {
+		return n
+	}
+	for p := fe.Path; ; p = parentPath(p) {
+		if n := d.maps[p]; n != nil {
+			return n
+		}
+		if p == "" {
+			return nil
+		}
+	}
+}
+
+// recordItem notes where an item of a words list is written; its
+// problems are reported under the list's path.
+func (d *decoder) recordItem(path string, n *yaml.Node) {
+	d.record(nil)
+	d.vals[path] = n
+	d.items[path] = true
+}
+
+// parentPath returns the path of the mapping or list path is in.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// validated adds the problems Validate found in the decoded scenario
+// (every one a *FieldError), at the nodes where the document writes
+// them, except under a key path the decoding already reported a problem
+// at: a value that did not decode keeps its default, and the problem with
+// the value is the one to fix.
+func (d *decoder) validated(errs []error) {
+	reported := map[string]bool{}
+	for _, e := range d.errs {
+		reported[e.Path] = true
+	}
+	for _, err := range errs {
+		fe := &FieldError{Err: err}
+		errors.As(err, &fe)
+		if reported[""] || coveredBy(fe.Path, reported) {
+			continue
+		}
+		n := d.at(fe)
+		path := fe.Path
+		if d.items[path] {
+			path = parentPath(path)
+		}
+		d.errorf(n, path, "%v", fe.Err)
+	}
+}
+
+// coveredBy reports whether path or a path it is under is in reported.
+func coveredBy(path string, reported map[string]bool) bool {
+	for p := path; p != ""; p = parentPath(p) {
+		if reported[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // errorf records a problem at node n.
@@ -115,6 +215,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 			out[k] = e
 		}
 	}
+	d.record(out)
 	// "key:" with no value is the same as leaving the key out.
 	for k, e := range out {
 		if isNull(deref(e.val)) {

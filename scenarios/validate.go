@@ -1,0 +1,56 @@
+package scenarios
+
+// Validate reports every problem of a decoded or hand-built scenario that
+// needs no YAML to find: values out of range, settings that exclude each
+// other, names that refer to nothing. Each is a *FieldError with the key
+// path of the setting as a scenario file spells it. Parse runs it after
+// decoding and reports each problem at its file:line:column; a program
+// that builds a Scenario in Go calls it before running one.
+func (s *Scenario) Validate() []error {
+	var ps problems
+	if s.Version != 1 {
+		ps.add("version", "unsupported version %d: this mailsim reads version 1", s.Version)
+	}
+	if s.Duration <= 0 {
+		ps.add("duration", "must be longer than 0")
+	}
+	if s.TimeScale <= 0 || s.TimeScale > 1e6 || s.TimeScale != s.TimeScale {
+		ps.add("time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
+	}
+	if s.RampUp < 0 {
+		ps.add("ramp_up", "must not be negative")
+	}
+	ps.under("settle", s.validateSettle())
+	if s.Audit <= 0 {
+		ps.add("audit", "must be longer than 0")
+	}
+	if s.MaxParallelDeliveries < 0 || s.MaxParallelDeliveries > 1<<20 {
+		ps.add("max_parallel_deliveries", "%d out of range: want %d to %d", s.MaxParallelDeliveries, 0, 1<<20)
+	}
+	ps.under("server", s.Server.Validate())
+	if s.Target != nil && s.Server != (ServerSettings{}) {
+		ps.addKey("server", "configures the embedded server, and this scenario runs against its target: instead")
+	}
+	return ps
+}
+
+// validateSettle checks settle and its end.
+func (s *Scenario) validateSettle() []error {
+	var ps problems
+	if s.Settle < 0 {
+		ps.add("", "must not be negative")
+	}
+	if s.SettleUntil != SettleTimer && s.SettleUntil != SettleSynced {
+		ps.add("until", "unknown settle end %q; want one of: %s, %s", s.SettleUntil, SettleTimer, SettleSynced)
+	}
+	return ps
+}
+
+// Validate checks the embedded server's settings.
+func (v ServerSettings) Validate() []error {
+	var ps problems
+	if v.MaxCommandsPerSecond < 0 || v.MaxCommandsPerSecond != v.MaxCommandsPerSecond {
+		ps.add("max_commands_per_second", "%g out of range: want 0 (no limit) or more", v.MaxCommandsPerSecond)
+	}
+	return ps
+}

@@ -1,0 +1,55 @@
+package scenarios
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// parsedMinimal returns the minimal scenario, decoded.
+func parsedMinimal(t *testing.T) *Scenario {
+	t.Helper()
+	s, err := Parse("minimal", []byte(minimal), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestValidate: the checks Parse runs after decoding find the same
+// problems in a scenario changed in Go, each at its key path.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Scenario)
+		paths  []string // the FieldError paths, in order
+	}{
+		{"valid", func(*Scenario) {}, nil},
+		{"version", func(s *Scenario) { s.Version = 2 }, []string{"version"}},
+		{"duration and scale", func(s *Scenario) { s.Duration = 0; s.TimeScale = -1; s.Audit = 0 }, []string{"duration", "time_scale", "audit"}},
+		{"settle", func(s *Scenario) { s.Settle = -time.Second; s.SettleUntil = "never" }, []string{"settle", "settle.until"}},
+		{"server", func(s *Scenario) { s.Server.MaxCommandsPerSecond = -1 }, []string{"server.max_commands_per_second"}},
+		{"server beside a target", func(s *Scenario) {
+			s.Server.MaxCommandsPerSecond = 5
+			s.Target = &Target{Domain: DefaultDomain, IMAP: &Endpoint{Addr: "127.0.0.1:143"}, Delivery: &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24"}}
+		}, []string{"server"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := parsedMinimal(t)
+			tt.change(s)
+			var paths []string
+			for _, err := range s.Validate() {
+				var fe *FieldError
+				if !errors.As(err, &fe) {
+					t.Fatalf("%v: not a *FieldError", err)
+				}
+				paths = append(paths, fe.Path)
+			}
+			if !reflect.DeepEqual(paths, tt.paths) {
+				t.Errorf("paths = %q, want %q (%v)", paths, tt.paths, s.Validate())
+			}
+		})
+	}
+}
