@@ -31,6 +31,7 @@ func (s *Scenario) Validate() []error {
 	if s.Target != nil && s.Server != (ServerSettings{}) {
 		ps.addKey("server", "configures the embedded server, and this scenario runs against its target: instead")
 	}
+	ps.under("capacity", s.Capacity.Validate())
 	return ps
 }
 

@@ -34,6 +34,11 @@ func TestValidate(t *testing.T) {
 			s.Server.MaxCommandsPerSecond = 5
 			s.Target = &Target{Domain: DefaultDomain, IMAP: &Endpoint{Addr: "127.0.0.1:143"}, Delivery: &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24"}}
 		}, []string{"server"}},
+		{"capacity", func(s *Scenario) {
+			s.Capacity.StartUsers, s.Capacity.MaxUsers, s.Capacity.StepDuration = 20, 10, 0
+			s.Capacity.Growth, s.Capacity.Resolution = 1, 1
+		}, []string{"capacity.max_users", "capacity.step_duration", "capacity.growth", "capacity.resolution"}},
+		{"capacity population", func(s *Scenario) { s.Capacity.StartUsers, s.Capacity.MaxUsers = 0, 1<<25 }, []string{"capacity.start_users", "capacity.max_users"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
