@@ -95,6 +95,13 @@ func (ps *problems) addKey(path, format string, args ...any) {
 	*ps = append(*ps, &FieldError{Path: path, Key: true, Err: fmt.Errorf(format, args...)})
 }
 
+// prefixed returns errs with their paths under prefix.
+func prefixed(prefix string, errs []error) []error {
+	var ps problems
+	ps.under(prefix, errs)
+	return ps
+}
+
 // under adds the problems of a part of the scenario at prefix ("target",
 // "groups[2]"), their paths prefixed.
 func (ps *problems) under(prefix string, errs []error) {

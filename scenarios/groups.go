@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mailsim/mailsim/clients"
-	"gopkg.in/yaml.v3"
 )
 
 // shareTolerance is how far the sum of group shares may be from 100%.
@@ -158,36 +157,41 @@ func listOrNone(l []string) string {
 	return strings.Join(l, ", ")
 }
 
-// checkTarget checks that the target names a server for every protocol the
-// population needs.
-func (d *decoder) checkTarget(e entry, s *Scenario) {
+// validateTarget checks that the target names a server for every
+// protocol the population needs. A group naming a device profile the
+// scenario does not have is reported by validateGroups; the target is
+// not checked then.
+func (s *Scenario) validateTarget() []error {
 	t := s.Target
+	if t == nil {
+		return nil
+	}
 	// No submission server is needed: without one, mailsim's injector plays
 	// the MTA for the mail devices send and delivers it through
 	// target.delivery.
 	var needIMAP, needPOP3 bool
 	for _, g := range s.Groups {
 		for _, name := range g.Devices {
-			if p := s.Devices[name]; p != nil {
-				needIMAP = needIMAP || p.Protocol == IMAP
-				needPOP3 = needPOP3 || p.Protocol == POP3
+			p := s.Devices[name]
+			if p == nil {
+				return nil
 			}
+			needIMAP = needIMAP || p.Protocol == IMAP
+			needPOP3 = needPOP3 || p.Protocol == POP3
 		}
 	}
 	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" {
 		needIMAP = true
 	}
-	at := e.key
-	if n := d.resolve(e.val, e.path); n != nil && n.Kind == yaml.MappingNode {
-		at = n
-	}
+	var ps problems
 	if needIMAP && t.IMAP == nil {
-		d.errorf(at, "target.imap", "missing: the scenario has IMAP devices (or delivers by imap-append); add imap: {addr: HOST:PORT}")
+		ps.add("target.imap", "missing: the scenario has IMAP devices (or delivers by imap-append); add imap: {addr: HOST:PORT}")
 	}
 	if needPOP3 && t.POP3 == nil {
-		d.errorf(at, "target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
+		ps.add("target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
 	}
 	if t.Delivery == nil {
-		d.errorf(at, "target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
+		ps.add("target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
 	}
+	return ps
 }

@@ -236,16 +236,12 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			d.badDevices[it.key.Value] = true
 		}
 	}
-	var unknownDevices bool
 	if doc.Groups.given() {
-		s.Groups, unknownDevices = d.groups(doc.Groups.e, s)
+		s.Groups, _ = d.groups(doc.Groups.e, s)
 	} else {
 		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
 	}
 	d.usedProfiles(s)
-	if s.Target != nil && !unknownDevices {
-		d.checkTarget(doc.Target.e, s)
-	}
 	s.Thresholds, _ = d.thresholds(doc.Thresholds.e, "thresholds", s)
 	s.Capacity = defaultCapacity()
 	if doc.Capacity.given() {

@@ -63,22 +63,72 @@ func (d *decoder) target(e entry) *Target {
 		t.Delivery = d.delivery(doc.Delivery.e)
 	}
 	doc.InsecureSkipVerify.read(d, &t.InsecureSkipVerify)
-	// An empty metrics_url means no exporter, so that one target file
-	// serves servers with and without one ("${METRICS_URL}" left empty).
-	if doc.MetricsURL.read(d, &t.MetricsURL) && t.MetricsURL != "" {
-		u, err := url.Parse(t.MetricsURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.errorf(doc.MetricsURL.e.val, doc.MetricsURL.e.path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
-		}
-	}
+	doc.MetricsURL.read(d, &t.MetricsURL)
 	if doc.Resources.given() {
 		t.Resources = d.resources(doc.Resources.e)
 	}
-	if doc.Domain.read(d, &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
-		d.errorf(doc.Domain.e.val, doc.Domain.e.path, "bad mail domain %q", t.Domain)
-	}
+	doc.Domain.read(d, &t.Domain)
 	t.resolveDelivery()
 	return t
+}
+
+// Validate checks the target's endpoints (HOST:PORT addresses, TLS
+// modes, a delivery protocol, an address unless it delivers by
+// imap-append), its metrics URL and its mail domain. Whether it names a
+// server for everything a scenario needs is Scenario.Validate's check.
+func (t *Target) Validate() []error {
+	var ps problems
+	for _, ep := range []struct {
+		key string
+		ep  *Endpoint
+	}{{"imap", t.IMAP}, {"pop3", t.POP3}, {"submission", t.Submission}} {
+		if ep.ep != nil {
+			validateAddr(&ps, joinPath(ep.key, "addr"), ep.ep.Addr)
+			validateTLS(&ps, joinPath(ep.key, "tls"), ep.ep.TLS)
+		}
+	}
+	if dl := t.Delivery; dl != nil {
+		switch dl.Protocol {
+		case DeliverLMTP, DeliverSMTP, DeliverIMAPAppend:
+		default:
+			ps.add("delivery.protocol", "unknown delivery protocol %q; want one of: %s, %s, %s", dl.Protocol, DeliverLMTP, DeliverSMTP, DeliverIMAPAppend)
+		}
+		if dl.Addr != "" || dl.Protocol != DeliverIMAPAppend {
+			validateAddr(&ps, "delivery.addr", dl.Addr)
+		}
+		validateTLS(&ps, "delivery.tls", dl.TLS)
+	}
+	// An empty metrics_url means no exporter, so that one target file
+	// serves servers with and without one ("${METRICS_URL}" left empty).
+	if t.MetricsURL != "" {
+		u, err := url.Parse(t.MetricsURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add("metrics_url", "bad URL %q: want http://host:port/metrics", t.MetricsURL)
+		}
+	}
+	if t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/") {
+		ps.add("domain", "bad mail domain %q", t.Domain)
+	}
+	return ps
+}
+
+// validateAddr checks a HOST:PORT address.
+func validateAddr(ps *problems, path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		ps.add(path, "bad address %q: want HOST:PORT", addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		ps.add(path, "bad port in %q: want 1 to 65535", addr)
+	}
+}
+
+// validateTLS checks a TLS mode; empty is none.
+func validateTLS(ps *problems, path string, mode TLSMode) {
+	if mode != "" && !contains(tlsModes, string(mode)) {
+		ps.add(path, "unknown tls mode %q; want one of: %s", mode, strings.Join(tlsModes, ", "))
+	}
 }
 
 // endpoint decodes {addr: HOST:PORT, tls: MODE} or the short form
@@ -87,34 +137,22 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 	ep := &Endpoint{TLS: TLSNone}
 	n := d.resolve(e.val, e.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
-		if (text{value{e}}).read(d, &ep.Addr) {
-			d.checkAddr(e, ep.Addr)
-		}
+		// The short form's problems are the address's, reported at it.
+		d.recordItem(joinPath(e.path, "addr"), e.val)
+		(text{value{e}}).read(d, &ep.Addr)
 		return ep
 	}
 	var doc endpointDoc
 	d.mapping(n, e.path, "an endpoint", &doc)
 	if !doc.Addr.given() {
 		d.errorf(n, joinPath(e.path, "addr"), "missing; want HOST:PORT")
-	} else if doc.Addr.read(d, &ep.Addr) {
-		d.checkAddr(doc.Addr.e, ep.Addr)
 	}
+	doc.Addr.read(d, &ep.Addr)
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		ep.TLS = TLSMode(mode)
 	}
 	return ep
-}
-
-func (d *decoder) checkAddr(e entry, addr string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		d.errorf(e.val, e.path, "bad address %q: want HOST:PORT", addr)
-		return
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		d.errorf(e.val, e.path, "bad port in %q: want 1 to 65535", addr)
-	}
 }
 
 // delivery decodes {protocol: lmtp|smtp|imap-append, addr, tls}.
@@ -126,13 +164,10 @@ func (d *decoder) delivery(e entry) *Delivery {
 	if doc.Protocol.read(d, &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
 		dl.Protocol = DeliveryProtocol(proto)
 	}
-	if doc.Addr.given() {
-		if doc.Addr.read(d, &dl.Addr) {
-			d.checkAddr(doc.Addr.e, dl.Addr)
-		}
-	} else if dl.Protocol != DeliverIMAPAppend {
+	if !doc.Addr.given() && dl.Protocol != DeliverIMAPAppend {
 		d.errorf(e.val, joinPath(e.path, "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
 	}
+	doc.Addr.read(d, &dl.Addr)
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		dl.TLS = TLSMode(mode)

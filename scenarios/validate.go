@@ -31,6 +31,10 @@ func (s *Scenario) Validate() []error {
 	if s.Target != nil && s.Server != (ServerSettings{}) {
 		ps.addKey("server", "configures the embedded server, and this scenario runs against its target: instead")
 	}
+	if s.Target != nil {
+		ps.under("target", s.Target.Validate())
+	}
+	ps = append(ps, s.validateTarget()...)
 	ps.under("capacity", s.Capacity.Validate())
 	return ps
 }

@@ -39,6 +39,13 @@ func TestValidate(t *testing.T) {
 			s.Capacity.Growth, s.Capacity.Resolution = 1, 1
 		}, []string{"capacity.max_users", "capacity.step_duration", "capacity.growth", "capacity.resolution"}},
 		{"capacity population", func(s *Scenario) { s.Capacity.StartUsers, s.Capacity.MaxUsers = 0, 1<<25 }, []string{"capacity.start_users", "capacity.max_users"}},
+		{"target", func(s *Scenario) {
+			s.Target = &Target{IMAP: &Endpoint{Addr: "mail", TLS: "ssl"}, POP3: &Endpoint{Addr: "mail:0"},
+				Delivery: &Delivery{Protocol: "uucp", Addr: "mail:24"}, MetricsURL: "ftp://x", Domain: "a@b"}
+		}, []string{"target.imap.addr", "target.imap.tls", "target.pop3.addr", "target.delivery.protocol", "target.metrics_url", "target.domain"}},
+		{"target without servers the population needs", func(s *Scenario) {
+			s.Target = &Target{Domain: DefaultDomain, POP3: &Endpoint{Addr: "127.0.0.1:110"}}
+		}, []string{"target.imap", "target.delivery"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
