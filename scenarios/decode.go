@@ -34,6 +34,10 @@ type decoder struct {
 	// node, its value node, and (for a mapping) the resolved mapping, so
 	// that a problem Validate finds is reported there (decoder.at).
 	keys, vals, maps map[string]*yaml.Node
+	// unsettled are key paths whose values the decoding could not settle
+	// (a users.file it could not read): Validate's problems under them are
+	// not reported.
+	unsettled map[string]bool
 	// items are the paths of list items ("groups[0].devices[1]") whose
 	// problems are reported under the list's path, as decoding does.
 	items map[string]bool
@@ -103,6 +107,9 @@ func parentPath(path string) string {
 // the value is the one to fix.
 func (d *decoder) validated(errs []error) {
 	reported := map[string]bool{}
+	for p := range d.unsettled {
+		reported[p] = true
+	}
 	for _, e := range d.errs {
 		reported[e.Path] = true
 	}

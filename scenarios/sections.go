@@ -196,34 +196,58 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 		u.Password = v
 	}
 	doc.Password.read(d, &u.Password)
-	countE, hasCount := doc.Count.e, doc.Count.given()
-	countOK := hasCount && doc.Count.read(d, &u.Count, 0, MaxUsers)
-	if doc.File.given() {
-		if doc.Username.given() {
-			d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
-		}
-		if !doc.File.read(d, &u.File) {
-			return nil
-		}
-		return &doc
-	}
-	u.Username = DefaultUsername
-	if doc.Username.read(d, &u.Username) {
-		ue := doc.Username.e
-		hasN, err := checkUsernamePattern(u.Username)
-		switch {
-		case err != nil:
-			d.errorf(ue.val, ue.path, "%v", err)
-		case !hasN && u.Count > 1:
-			d.errorf(ue.val, ue.path, "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
-		}
-	}
-	if !hasCount {
+	if !doc.Count.given() && !doc.File.given() {
 		d.errorf(e.val, joinPath(e.path, "count"), "missing; say how many users, e.g. \"count: 10\"")
-	} else if countOK && u.Count == 0 {
-		d.errorf(countE.val, countE.path, "empty population: count must be at least 1")
 	}
-	return nil
+	doc.Count.read(d, &u.Count, 0, MaxUsers)
+	if !doc.File.given() {
+		u.Username = DefaultUsername
+	}
+	doc.Username.read(d, &u.Username)
+	if !doc.File.given() {
+		return nil
+	}
+	if !doc.File.read(d, &u.File) {
+		d.unsettled = map[string]bool{e.path: true}
+		return nil
+	}
+	return &doc
+}
+
+// Validate checks the population: a count of at least one user, a
+// username pattern with {n} when there are several, not both a pattern
+// and a file, and a file that lists the users wanted.
+func (u *Users) Validate() []error {
+	var ps problems
+	if u.Start < 0 || u.Start > MaxUsers {
+		ps.add("start", "%d out of range: want %d to %d", u.Start, 0, MaxUsers)
+	}
+	if u.Count < 0 || u.Count > MaxUsers {
+		ps.add("count", "%d out of range: want %d to %d", u.Count, 0, MaxUsers)
+	}
+	if u.File != "" {
+		if u.Username != "" {
+			ps.addKey("username", "username and file exclude each other: use one")
+		}
+		if len(u.Names) > 0 && u.Count > len(u.Names) {
+			ps.add("count", "%d users wanted but %s has only %d", u.Count, u.File, len(u.Names))
+		}
+		if len(u.Names) == 0 {
+			ps.add("file", "empty population: %s lists no users", u.File)
+		}
+		return ps
+	}
+	hasN, err := checkUsernamePattern(u.Username)
+	switch {
+	case err != nil:
+		ps.add("username", "%v", err)
+	case !hasN && u.Count > 1:
+		ps.add("username", "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
+	}
+	if u.Count == 0 {
+		ps.add("count", "empty population: count must be at least 1")
+	}
+	return ps
 }
 
 // readUsers reads the users.file of doc (relative to the scenario file)
@@ -236,14 +260,8 @@ func (d *decoder) readUsers(doc *usersDoc, u *Users) {
 		return
 	}
 	u.Names = names
-	switch {
-	case !doc.Count.given():
+	if !doc.Count.given() {
 		u.Count = len(names)
-	case u.Count > len(names): // a bad count (reported) is 0
-		d.errorf(doc.Count.e.val, doc.Count.e.path, "%d users wanted but %s has only %d", u.Count, u.File, len(names))
-	}
-	if len(names) == 0 {
-		d.errorf(fe.val, fe.path, "empty population: %s lists no users", u.File)
 	}
 }
 

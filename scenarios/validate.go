@@ -21,6 +21,7 @@ func (s *Scenario) Validate() []error {
 		ps.add("ramp_up", "must not be negative")
 	}
 	ps.under("settle", s.validateSettle())
+	ps.under("users", s.Users.Validate())
 	if s.Audit <= 0 {
 		ps.add("audit", "must be longer than 0")
 	}

@@ -46,6 +46,11 @@ func TestValidate(t *testing.T) {
 		{"target without servers the population needs", func(s *Scenario) {
 			s.Target = &Target{Domain: DefaultDomain, POP3: &Endpoint{Addr: "127.0.0.1:110"}}
 		}, []string{"target.imap", "target.delivery"}},
+		{"empty population", func(s *Scenario) { s.Users.Count = 0 }, []string{"users.count"}},
+		{"pattern without {n}", func(s *Scenario) { s.Users.Username = "alice" }, []string{"users.username"}},
+		{"pattern and file", func(s *Scenario) {
+			s.Users.File, s.Users.Names, s.Users.Count = "users.txt", []Credential{{Username: "a"}}, 2
+		}, []string{"users.username", "users.count"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
