@@ -35,8 +35,8 @@ type decoder struct {
 	// that a problem Validate finds is reported there (decoder.at).
 	keys, vals, maps map[string]*yaml.Node
 	// unsettled are key paths whose values the decoding could not settle
-	// (a users.file it could not read): Validate's problems under them are
-	// not reported.
+	// (a users.file it could not read, a device profile with errors):
+	// Validate's problems at them are not reported.
 	unsettled map[string]bool
 	// items are the paths of list items ("groups[0].devices[1]") whose
 	// problems are reported under the list's path, as decoding does.
@@ -83,6 +83,14 @@ func (d *decoder) at(fe *FieldError) *yaml.Node {
 	}
 }
 
+// unsettle notes that the value at path could not be settled.
+func (d *decoder) unsettle(path string) {
+	if d.unsettled == nil {
+		d.unsettled = map[string]bool{}
+	}
+	d.unsettled[path] = true
+}
+
 // recordItem notes where an item of a words list is written; its
 // problems are reported under the list's path.
 func (d *decoder) recordItem(path string, n *yaml.Node) {
@@ -107,22 +115,26 @@ func parentPath(path string) string {
 // the value is the one to fix.
 func (d *decoder) validated(errs []error) {
 	reported := map[string]bool{}
-	for p := range d.unsettled {
-		reported[p] = true
-	}
 	for _, e := range d.errs {
 		reported[e.Path] = true
 	}
 	for _, err := range errs {
 		fe := &FieldError{Err: err}
 		errors.As(err, &fe)
-		if reported[""] || coveredBy(fe.Path, reported) {
+		if reported[""] || d.unsettled[fe.Path] || coveredBy(fe.Path, reported) {
 			continue
 		}
 		n := d.at(fe)
 		path := fe.Path
 		if d.items[path] {
 			path = parentPath(path)
+		}
+		var dup *DuplicateError
+		if errors.As(fe.Err, &dup) {
+			if first := d.vals[dup.First]; first != nil {
+				d.errorf(n, path, "duplicate %s %q (first at line %d)", dup.What, dup.Name, first.Line)
+				continue
+			}
 		}
 		d.errorf(n, path, "%v", fe.Err)
 	}

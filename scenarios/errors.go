@@ -120,3 +120,16 @@ func (ps *problems) under(prefix string, errs []error) {
 		*ps = append(*ps, err)
 	}
 }
+
+// DuplicateError is a name given twice where names must differ.
+type DuplicateError struct {
+	// What is named ("group name") and Name the name.
+	What, Name string
+	// First is the key path of the first use; Parse reports its line.
+	First string
+}
+
+// Error returns "duplicate WHAT "NAME" (first at PATH)".
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("duplicate %s %q (first at %s)", e.What, e.Name, e.First)
+}

@@ -237,7 +237,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		}
 	}
 	if doc.Groups.given() {
-		s.Groups, _ = d.groups(doc.Groups.e, s)
+		s.Groups = d.groups(doc.Groups.e, s)
 	} else {
 		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
 	}

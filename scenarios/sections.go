@@ -208,7 +208,9 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 		return nil
 	}
 	if !doc.File.read(d, &u.File) {
-		d.unsettled = map[string]bool{e.path: true}
+		for _, k := range []string{"count", "username", "file"} {
+			d.unsettle(joinPath(e.path, k))
+		}
 		return nil
 	}
 	return &doc

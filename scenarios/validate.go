@@ -22,6 +22,7 @@ func (s *Scenario) Validate() []error {
 	}
 	ps.under("settle", s.validateSettle())
 	ps.under("users", s.Users.Validate())
+	ps = append(ps, s.validateGroups()...)
 	if s.Audit <= 0 {
 		ps.add("audit", "must be longer than 0")
 	}

@@ -51,6 +51,14 @@ func TestValidate(t *testing.T) {
 		{"pattern and file", func(s *Scenario) {
 			s.Users.File, s.Users.Names, s.Users.Count = "users.txt", []Credential{{Username: "a"}}, 2
 		}, []string{"users.username", "users.count"}},
+		{"groups", func(s *Scenario) {
+			s.Groups = []*Group{
+				{Name: "g", Share: 0.5, Devices: []string{"pc-imap", "tablet", "pc-imap"}, Behavior: "b"},
+				{Name: "g", Share: 0, Devices: nil, Behavior: "lazy"},
+			}
+		}, []string{"groups[0].devices[1]", "groups[0].devices[2]", "groups[1].share", "groups[1].devices", "groups[1].name",
+			"groups[1].behavior", "groups"}},
+		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
