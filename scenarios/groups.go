@@ -93,11 +93,10 @@ func (g *Group) Validate() []error {
 	if err := checkName(g.Name); err != nil {
 		ps.add("name", "%v", err)
 	}
-	switch {
-	case g.Share == 0:
+	if g.Share == 0 {
 		ps.add("share", "share must be above 0%%; remove the group instead")
-	case g.Share < 0 || g.Share > 1 || g.Share != g.Share:
-		ps.add("share", "percentage %s out of range: want 0%% to 100%%", fmtPercent(g.Share))
+	} else {
+		validatePercent(&ps, "share", g.Share)
 	}
 	if len(g.Devices) == 0 {
 		ps.add("devices", "empty group: list at least one device")

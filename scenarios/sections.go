@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailsim/mailsim/clients"
 	"gopkg.in/yaml.v3"
@@ -389,21 +390,7 @@ func (d *decoder) behavior(it entry) *Behavior {
 	doc.ActionRepeatDelay.read(d, &b.ActionRepeatDelay)
 	doc.SessionLength.read(d, &b.SessionLength)
 	if doc.Folders.given() {
-		e := doc.Folders.e
-		folders, nodes := doc.Folders.read(d)
-		seen := map[string]bool{}
-		for i, name := range folders {
-			if name == "" || strings.EqualFold(name, "INBOX") {
-				d.errorf(nodes[i], e.path, "folder %q: want a folder name other than INBOX", name)
-			} else if seen[name] {
-				d.errorf(nodes[i], e.path, "duplicate folder %q", name)
-			}
-			seen[name] = true
-		}
-		b.Folders = folders
-		if len(folders) == 0 && b.OnNewMail.Move > 0 {
-			d.errorf(e.val, e.path, "on_new_mail.move is above 0%% but there are no folders to move to")
-		}
+		b.Folders, _ = doc.Folders.read(d)
 	}
 	return b
 }
@@ -429,8 +416,63 @@ func (d *decoder) inbound(doc *inboundDoc, in *Inbound) {
 	d.mapping(n, se.path, "size", &r)
 	r.Min.read(d, &in.Size.Min)
 	r.Max.read(d, &in.Size.Max)
-	if in.Size.Min > in.Size.Max {
-		d.errorf(n, se.path, "min %d bytes is larger than max %d bytes", in.Size.Min, in.Size.Max)
+}
+
+// Validate checks a behavior: probabilities and shares from 0% to 100%,
+// size ranges with min at most max, intervals not negative, folders to
+// file into other than INBOX and distinct, and some when it moves mail.
+func (b *Behavior) Validate() []error {
+	var ps problems
+	for _, in := range []struct {
+		key string
+		in  *Inbound
+	}{{"inbound", &b.Inbound}, {"spam", &b.Spam}} {
+		validateNotNegative(&ps, joinPath(in.key, "interval"), in.in.Interval)
+		validatePercent(&ps, joinPath(in.key, "attachments"), in.in.Attachments)
+		if in.in.Size.Min > in.in.Size.Max {
+			ps.add(joinPath(in.key, "size"), "min %d bytes is larger than max %d bytes", in.in.Size.Min, in.in.Size.Max)
+		}
+	}
+	validateNotNegative(&ps, "send.interval", b.Send.Interval)
+	validateNotNegative(&ps, "send.write_time", b.Send.WriteTime)
+	validatePercent(&ps, "send.internal", b.Send.Internal)
+	o := &b.OnNewMail
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"read", o.Read}, {"reply", o.Reply}, {"forward", o.Forward}, {"flag", o.Flag}, {"move", o.Move}, {"delete", o.Delete}, {"move_filter", o.MoveFilter}} {
+		validatePercent(&ps, joinPath("on_new_mail", p.key), p.v)
+	}
+	validateNotNegative(&ps, "action_delay", b.ActionDelay)
+	validateNotNegative(&ps, "action_repeat_delay", b.ActionRepeatDelay)
+	validateNotNegative(&ps, "session_length", b.SessionLength)
+	seen := map[string]bool{}
+	for i, name := range b.Folders {
+		p := fmt.Sprintf("folders[%d]", i)
+		if name == "" || strings.EqualFold(name, "INBOX") {
+			ps.add(p, "folder %q: want a folder name other than INBOX", name)
+		} else if seen[name] {
+			ps.add(p, "duplicate folder %q", name)
+		}
+		seen[name] = true
+	}
+	if len(b.Folders) == 0 && b.OnNewMail.Move > 0 {
+		ps.add("folders", "on_new_mail.move is above 0%% but there are no folders to move to")
+	}
+	return ps
+}
+
+// validatePercent checks a probability or share, 0% to 100%.
+func validatePercent(ps *problems, path string, f float64) {
+	if f < 0 || f > 1 || f != f {
+		ps.add(path, "percentage %s out of range: want 0%% to 100%%", fmtPercent(f))
+	}
+}
+
+// validateNotNegative checks an interval or delay.
+func validateNotNegative(ps *problems, path string, d time.Duration) {
+	if d < 0 {
+		ps.add(path, "must not be negative")
 	}
 }
 

@@ -22,6 +22,9 @@ func (s *Scenario) Validate() []error {
 	}
 	ps.under("settle", s.validateSettle())
 	ps.under("users", s.Users.Validate())
+	for _, name := range sortedKeys(s.Behaviors) {
+		ps.under(joinPath("behaviors", name), s.Behaviors[name].Validate())
+	}
 	ps = append(ps, s.validateGroups()...)
 	if s.Audit <= 0 {
 		ps.add("audit", "must be longer than 0")

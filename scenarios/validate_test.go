@@ -58,6 +58,14 @@ func TestValidate(t *testing.T) {
 			}
 		}, []string{"groups[0].devices[1]", "groups[0].devices[2]", "groups[1].share", "groups[1].devices", "groups[1].name",
 			"groups[1].behavior", "groups"}},
+		{"behavior", func(s *Scenario) {
+			b := s.Behaviors["b"]
+			b.Inbound.Size = Range{Min: 10, Max: 5}
+			b.OnNewMail.Move, b.Send.Internal, b.ActionDelay = 0.5, 2, -time.Second
+			b.Folders = nil
+		}, []string{"behaviors.b.inbound.size", "behaviors.b.send.internal", "behaviors.b.action_delay", "behaviors.b.folders"}},
+		{"folders", func(s *Scenario) { s.Behaviors["b"].Folders = []string{"Archive", "inbox", "Archive"} },
+			[]string{"behaviors.b.folders[1]", "behaviors.b.folders[2]"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
 	for _, tt := range tests {
