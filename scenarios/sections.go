@@ -533,6 +533,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 	name := it.key.Value
 	var doc deviceDoc
 	f := d.mapping(it.val, it.path, "a device profile", &doc)
+	d.record(map[string]entry{"": it})
 	var kind Kind
 	var proto Protocol
 	if b, ok := clients.Builtin(name); ok {
@@ -587,9 +588,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		doc.POP3.DeleteWhenDeletedLocally.read(d, &p.DeleteWhenDeletedLocally)
 	} else {
 		im := &doc.IMAP
-		if im.Connections.read(d, &p.Connections, 0, maxConnections) && p.Connections == 0 {
-			d.errorf(im.Connections.e.val, im.Connections.e.path, "want at least 1 connection")
-		}
+		im.Connections.read(d, &p.Connections, 0, maxConnections)
 		im.Idle.read(d, &p.Idle)
 		d.fetchItems(im.FetchNew, &p.FetchNew)
 		d.fetchItems(im.FetchOpen, &p.FetchOpen)
@@ -598,39 +597,45 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		im.StatusInterval.read(d, &p.StatusInterval)
 	}
 	if kind == KindWebmail {
-		w := &doc.Webmail
-		if w.Refresh.read(d, &p.Refresh) && p.Refresh == 0 {
-			d.errorf(w.Refresh.e.val, w.Refresh.e.path, "must be longer than 0")
-		}
-		if w.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging) && p.PageSize == 0 {
-			d.errorf(w.PageSize.e.val, w.PageSize.e.path, "want at least 1")
-		}
-	}
-	if doc.PollInterval.given() && kind != KindWebmail && p.PollInterval == 0 && !(proto == IMAP && p.Idle) {
-		d.errorf(doc.PollInterval.e.val, doc.PollInterval.e.path, "0 would never check for mail: give an interval (or idle: true)")
+		doc.Webmail.Refresh.read(d, &p.Refresh)
+		doc.Webmail.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging)
 	}
 	nw := &doc.Network
 	nw.Latency.read(d, &p.Network.Latency)
 	nw.Bandwidth.read(d, &p.Network.Bandwidth)
 	nw.DisconnectEvery.read(d, &p.Network.DisconnectEvery)
-	d.checkProfile(it, f, p)
 	return p
 }
 
-// checkProfile reports the problems the devices find in profile p (fetch
-// items they cannot send: clients.Profile.Validate) at the setting's key,
-// or at the profile's name.
-func (d *decoder) checkProfile(it entry, f map[string]entry, p *DeviceProfile) {
+// validateDevice checks device profile p: what the devices find wrong
+// with it (clients.Profile.Validate: fetch items they cannot send,
+// negative settings), and the settings a scenario must not leave at 0:
+// connections, a page size, a refresh, and a poll interval unless the
+// device idles.
+func validateDevice(p *DeviceProfile) []error {
+	var ps problems
 	for _, err := range p.Validate() {
 		var fe *clients.FieldError
-		if errors.As(err, &fe) {
-			if e, ok := f[fe.Field]; ok {
-				d.errorf(e.val, e.path, "%v", fe.Err)
-				continue
-			}
+		if errors.As(err, &fe) && fe.Field != "" {
+			ps.add(fe.Field, "%w", fe.Err)
+			continue
 		}
-		d.errorf(it.key, it.path, "%v", err)
+		ps = append(ps, &FieldError{Key: true, Err: err})
 	}
+	if p.Protocol == IMAP && p.Connections == 0 {
+		ps.add("connections", "want at least 1 connection")
+	}
+	if p.Kind == KindWebmail {
+		if p.Refresh == 0 {
+			ps.add("refresh", "must be longer than 0")
+		}
+		if p.PageSize == 0 {
+			ps.add("page_size", "want at least 1")
+		}
+	} else if p.PollInterval == 0 && !(p.Protocol == IMAP && p.Idle) {
+		ps.add("poll_interval", "0 would never check for mail: give an interval (or idle: true)")
+	}
+	return ps
 }
 
 // fetchItems decodes IMAP fetch items; whether the devices can send them

@@ -25,6 +25,9 @@ func (s *Scenario) Validate() []error {
 	for _, name := range sortedKeys(s.Behaviors) {
 		ps.under(joinPath("behaviors", name), s.Behaviors[name].Validate())
 	}
+	for _, name := range sortedKeys(s.Devices) {
+		ps.under(joinPath("devices", name), validateDevice(s.Devices[name]))
+	}
 	ps = append(ps, s.validateGroups()...)
 	if s.Audit <= 0 {
 		ps.add("audit", "must be longer than 0")

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/clients"
 )
 
 // parsedMinimal returns the minimal scenario, decoded.
@@ -66,6 +68,13 @@ func TestValidate(t *testing.T) {
 		}, []string{"behaviors.b.inbound.size", "behaviors.b.send.internal", "behaviors.b.action_delay", "behaviors.b.folders"}},
 		{"folders", func(s *Scenario) { s.Behaviors["b"].Folders = []string{"Archive", "inbox", "Archive"} },
 			[]string{"behaviors.b.folders[1]", "behaviors.b.folders[2]"}},
+		{"device profile", func(s *Scenario) {
+			p := clients.DefaultProfile("d", KindPC, IMAP)
+			p.Connections, p.Idle, p.PollInterval, p.FetchNew = 0, false, 0, "UID X-FOO"
+			w := clients.DefaultProfile("w", KindWebmail, IMAP)
+			w.Refresh, w.PageSize = 0, 0
+			s.Devices["d"], s.Devices["w"] = p, w
+		}, []string{"devices.d.fetch_new", "devices.d.connections", "devices.d.poll_interval", "devices.w.refresh", "devices.w.page_size"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
 	for _, tt := range tests {
