@@ -131,8 +131,10 @@ func parseLabels(text, metric string, allowed []string, s *Scenario) (map[string
 		}
 		switch k {
 		case "group":
-			if s != nil && !hasGroup(s, v) {
-				return nil, fmt.Errorf("unknown group %q in %s{group=...}; groups: %s", v, metric, strings.Join(groupNames(s), ", "))
+			if s != nil {
+				if err := checkGroupLabel(s, metric, v); err != nil {
+					return nil, err
+				}
 			}
 		case "change":
 			if !contains(ChangeKinds, v) {
@@ -201,6 +203,30 @@ func thresholdValue(text string, kind valueKind) (float64, error) {
 		}
 		return float64(n), nil
 	}
+}
+
+// checkGroupLabel checks that the group a threshold of metric names is
+// one of the scenario's.
+func checkGroupLabel(s *Scenario, metric, group string) error {
+	if !hasGroup(s, group) {
+		return fmt.Errorf("unknown group %q in %s{group=...}; groups: %s", group, metric, strings.Join(groupNames(s), ", "))
+	}
+	return nil
+}
+
+// validateThresholds checks that the thresholds at path name groups the
+// scenario has (parseThreshold checks the rest of each when it parses
+// it).
+func (s *Scenario) validateThresholds(path string, ts []Threshold) []error {
+	var ps problems
+	for i, t := range ts {
+		if g, ok := t.Labels["group"]; ok {
+			if err := checkGroupLabel(s, t.Metric, g); err != nil {
+				ps.add(fmt.Sprintf("%s[%d]", path, i), "%w", err)
+			}
+		}
+	}
+	return ps
 }
 
 func hasGroup(s *Scenario, name string) bool {

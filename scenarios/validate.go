@@ -43,7 +43,13 @@ func (s *Scenario) Validate() []error {
 		ps.under("target", s.Target.Validate())
 	}
 	ps = append(ps, s.validateTarget()...)
+	ps = append(ps, s.validateThresholds("thresholds", s.Thresholds)...)
 	ps.under("capacity", s.Capacity.Validate())
+	// Parse fills capacity.qos with the thresholds themselves when the
+	// scenario has no qos: of its own.
+	if q := s.Capacity.QoS; len(q) > 0 && !(len(s.Thresholds) > 0 && &q[0] == &s.Thresholds[0]) {
+		ps = append(ps, s.validateThresholds("capacity.qos", q)...)
+	}
 	return ps
 }
 

@@ -75,6 +75,14 @@ func TestValidate(t *testing.T) {
 			w.Refresh, w.PageSize = 0, 0
 			s.Devices["d"], s.Devices["w"] = p, w
 		}, []string{"devices.d.fetch_new", "devices.d.connections", "devices.d.poll_interval", "devices.w.refresh", "devices.w.page_size"}},
+		{"thresholds", func(s *Scenario) {
+			s.Thresholds = []Threshold{{Metric: "error_rate", Op: "<", Value: 0.01}, {Metric: "divergence_ratio", Labels: map[string]string{"group": "nope"}, Op: "<", Value: 0.01}}
+			s.Capacity.QoS = s.Thresholds[1:]
+		}, []string{"thresholds[1]", "capacity.qos[0]"}},
+		{"thresholds as qos", func(s *Scenario) {
+			s.Thresholds = []Threshold{{Metric: "divergence_ratio", Labels: map[string]string{"group": "nope"}, Op: "<", Value: 0.01}}
+			s.Capacity.QoS = s.Thresholds
+		}, []string{"thresholds[0]"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
 	for _, tt := range tests {
