@@ -38,6 +38,10 @@ type decoder struct {
 	// (a users.file it could not read, a device profile with errors):
 	// Validate's problems at them are not reported.
 	unsettled map[string]bool
+	// aside are the errors that leave the value at their path to Validate:
+	// a duplicate key (the first one counts), a mapping or list written as
+	// something else (Validate reports what it then lacks).
+	aside map[*Error]bool
 	// items are the paths of list items ("groups[0].devices[1]") whose
 	// problems are reported under the list's path, as decoding does.
 	items map[string]bool
@@ -77,10 +81,21 @@ func (d *decoder) at(fe *FieldError) *yaml.Node {
 		if n := d.maps[p]; n != nil {
 			return n
 		}
+		if n := d.keys[p]; n != nil && p != fe.Path {
+			return n // a mapping written as something else
+		}
 		if p == "" {
 			return nil
 		}
 	}
+}
+
+// setAside marks the last error as one that leaves its value to Validate.
+func (d *decoder) setAside() {
+	if d.aside == nil {
+		d.aside = map[*Error]bool{}
+	}
+	d.aside[d.errs[len(d.errs)-1]] = true
 }
 
 // unsettle notes that the value at path could not be settled.
@@ -116,7 +131,9 @@ func parentPath(path string) string {
 func (d *decoder) validated(errs []error) {
 	reported := map[string]bool{}
 	for _, e := range d.errs {
-		reported[e.Path] = true
+		if !d.aside[e] {
+			reported[e.Path] = true
+		}
 	}
 	for _, err := range errs {
 		fe := &FieldError{Err: err}
@@ -201,6 +218,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "%s must be a mapping (key: value), not %s", what, kindName(n))
+		d.setAside()
 		return map[string]entry{}
 	}
 	out := map[string]entry{}
@@ -221,6 +239,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 		p := joinPath(path, k.Value)
 		if _, dup := out[k.Value]; dup {
 			d.errorf(k, p, "duplicate key %q (first at line %d)", k.Value, out[k.Value].key.Line)
+			d.setAside()
 			continue
 		}
 		if !contains(valid, k.Value) {
@@ -323,6 +342,7 @@ func (d *decoder) seq(n *yaml.Node, path, what string) []*yaml.Node {
 	}
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, path, "%s must be a list, not %s", what, kindName(n))
+		d.setAside()
 		return nil
 	}
 	return n.Content

@@ -94,7 +94,10 @@ func (t *Target) Validate() []error {
 		default:
 			ps.add("delivery.protocol", "unknown delivery protocol %q; want one of: %s, %s, %s", dl.Protocol, DeliverLMTP, DeliverSMTP, DeliverIMAPAppend)
 		}
-		if dl.Addr != "" || dl.Protocol != DeliverIMAPAppend {
+		// An imap-append delivery without an address of its own has the
+		// IMAP endpoint's (resolveDelivery), checked there.
+		ownAddr := !(dl.Protocol == DeliverIMAPAppend && t.IMAP != nil && dl.Addr == t.IMAP.Addr)
+		if ownAddr && (dl.Addr != "" || dl.Protocol != DeliverIMAPAppend) {
 			validateAddr(&ps, "delivery.addr", dl.Addr)
 		}
 		validateTLS(&ps, "delivery.tls", dl.TLS)
@@ -168,7 +171,10 @@ func (d *decoder) delivery(e entry) *Delivery {
 	if !doc.Addr.given() && dl.Protocol != DeliverIMAPAppend {
 		d.errorf(e.val, joinPath(e.path, "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
 	}
-	doc.Addr.read(d, &dl.Addr)
+	if doc.Addr.read(d, &dl.Addr) && dl.Addr == "" {
+		// Written empty, not left out: not the IMAP endpoint's either.
+		d.errorf(doc.Addr.e.val, doc.Addr.e.path, "bad address %q: want HOST:PORT", dl.Addr)
+	}
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		dl.TLS = TLSMode(mode)
@@ -203,18 +209,25 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 	doc.Count.read(d, &u.Count, 0, MaxUsers)
 	if !doc.File.given() {
 		u.Username = DefaultUsername
-	}
-	doc.Username.read(d, &u.Username)
-	if !doc.File.given() {
+		doc.Username.read(d, &u.Username)
 		return nil
 	}
+	if doc.Username.given() {
+		d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
+	}
 	if !doc.File.read(d, &u.File) {
-		for _, k := range []string{"count", "username", "file"} {
-			d.unsettle(joinPath(e.path, k))
-		}
+		d.unsettleUsers(e.path)
 		return nil
 	}
 	return &doc
+}
+
+// unsettleUsers notes that the population of the users: block at path is
+// unknown: its file could not be read.
+func (d *decoder) unsettleUsers(path string) {
+	for _, k := range []string{"count", "username", "file"} {
+		d.unsettle(joinPath(path, k))
+	}
 }
 
 // Validate checks the population: a count of at least one user, a
@@ -260,6 +273,7 @@ func (d *decoder) readUsers(doc *usersDoc, u *Users) {
 	names, err := readUserFile(d.userFilePath(u.File))
 	if err != nil {
 		d.errorf(fe.val, fe.path, "%v", err)
+		d.unsettleUsers(parentPath(fe.path))
 		return
 	}
 	u.Names = names
