@@ -23,9 +23,11 @@ func (s *Scenario) Validate() []error {
 	ps.under("settle", s.validateSettle())
 	ps.under("users", s.Users.Validate())
 	for _, name := range sortedKeys(s.Behaviors) {
+		validateName(&ps, joinPath("behaviors", name), name)
 		ps.under(joinPath("behaviors", name), s.Behaviors[name].Validate())
 	}
 	for _, name := range sortedKeys(s.Devices) {
+		validateName(&ps, joinPath("devices", name), name)
 		ps.under(joinPath("devices", name), validateDevice(s.Devices[name]))
 	}
 	ps = append(ps, s.validateGroups()...)
@@ -72,4 +74,11 @@ func (v ServerSettings) Validate() []error {
 		ps.add("max_commands_per_second", "%g out of range: want 0 (no limit) or more", v.MaxCommandsPerSecond)
 	}
 	return ps
+}
+
+// validateName checks the name of a behavior or device profile (checkName).
+func validateName(ps *problems, path, name string) {
+	if err := checkName(name); err != nil {
+		ps.addKey(path, "%v", err)
+	}
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,7 @@ func TestValidate(t *testing.T) {
 			s.Thresholds = []Threshold{{Metric: "divergence_ratio", Labels: map[string]string{"group": "nope"}, Op: "<", Value: 0.01}}
 			s.Capacity.QoS = s.Thresholds
 		}, []string{"thresholds[0]"}},
+		{"names", func(s *Scenario) { s.Behaviors["a b"] = s.Behaviors["b"] }, []string{"behaviors.a b"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
 	for _, tt := range tests {
@@ -99,6 +101,52 @@ func TestValidate(t *testing.T) {
 			}
 			if !reflect.DeepEqual(paths, tt.paths) {
 				t.Errorf("paths = %q, want %q (%v)", paths, tt.paths, s.Validate())
+			}
+		})
+	}
+}
+
+// TestParseReportsValidateAt: Parse reports the problems Validate finds
+// where the file writes the setting, or the mapping that lacks it, and
+// not again under a value that did not decode.
+func TestParseReportsValidateAt(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // each "line:col: path: message"
+	}{
+		{"at the value", strings.Replace(minimal, "b: {}", "b: {folders: [Archive, INBOX]}", 1),
+			[]string{`7:26: behaviors.b.folders: folder "INBOX": want a folder name other than INBOX`}},
+		{"in the mapping that lacks it", minimal + "target: {pop3: 127.0.0.1:110}\n",
+			[]string{"8:9: target.imap: missing: the scenario has IMAP devices", "8:9: target.delivery: missing: no way to deliver"}},
+		{"at the key of a value of the wrong shape", minimal + "target: nothing\n",
+			[]string{"8:1: target.imap: missing:", "8:1: target.delivery: missing:", "8:9: target: target must be a mapping"}},
+		{"a list of the wrong shape", strings.Replace(minimal, "[pc-imap]", "{}", 1),
+			[]string{"5:14: groups[0].devices: value must be a list", "5:14: groups[0].devices: empty group"}},
+		{"a duplicate key: the first counts", minimal + "version: 3\n",
+			[]string{`8:1: version: duplicate key "version" (first at line 1)`}},
+		{"the short form of an endpoint", minimal + "target: {imap: 127.0.0.1, delivery: {protocol: lmtp, addr: \"h:1\"}}\n",
+			[]string{`8:16: target.imap: bad address "127.0.0.1": want HOST:PORT`}},
+		{"not again under a value that did not decode", strings.Replace(minimal, "count: 2", "count: two", 1),
+			[]string{`2:16: users.count: bad whole number "two"`}},
+		{"a duplicate group by the line of the first", "version: 1\nusers: {count: 2}\nbehaviors: {b: {}}\ngroups:\n" +
+			"  - {name: g, share: 50%, devices: [pc-imap]}\n  - {name: g, share: 30%, devices: [pc-imap]}\n  - {name: g, share: 20%, devices: [pc-imap]}\n",
+			[]string{`6:12: groups[1].name: duplicate group name "g" (first at line 5)`, `7:12: groups[2].name: duplicate group name "g" (first at line 5)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("s.yaml", []byte(tt.src), envOf(nil))
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Parse = %v, want Errors", err)
+			}
+			if len(es) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(es), len(tt.want), es)
+			}
+			for i, e := range es {
+				if got := strings.TrimPrefix(e.Error(), "s.yaml:"); !strings.HasPrefix(got, tt.want[i]) {
+					t.Errorf("error %d = %q, want it to start with %q", i, got, tt.want[i])
+				}
 			}
 		})
 	}
