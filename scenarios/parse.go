@@ -355,7 +355,6 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 	var doc handDoc
 	f := d.mapping(e.val, e.path, "hand", &doc)
 	h := map[Kind]float64{}
-	total := 0.0
 	for _, kv := range []struct {
 		k Kind
 		v percent
@@ -363,10 +362,10 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 		var w float64
 		kv.v.read(d, &w)
 		h[kv.k] = w
-		total += w
 	}
-	if total == 0 && len(f) > 0 {
-		d.errorf(e.val, e.path, "at least one device kind needs a weight above 0%%")
+	if len(f) == 0 {
+		// hand: {} leaves every weight at 0, as it always has.
+		d.unsettle(e.path)
 	}
 	return h
 }

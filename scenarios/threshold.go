@@ -214,12 +214,25 @@ func checkGroupLabel(s *Scenario, metric, group string) error {
 	return nil
 }
 
-// validateThresholds checks that the thresholds at path name groups the
-// scenario has (parseThreshold checks the rest of each when it parses
-// it).
+// validateThresholds checks the thresholds at path: known metrics,
+// operators and labels (parseThreshold makes sure of them in a parsed
+// one), and the groups they name the scenario's.
 func (s *Scenario) validateThresholds(path string, ts []Threshold) []error {
 	var ps problems
 	for i, t := range ts {
+		spec, known := thresholdMetrics[t.Metric]
+		switch {
+		case !known:
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown metric %q in threshold; known: %s", t.Metric, strings.Join(sortedKeys(thresholdMetrics), ", "))
+			continue
+		case !contains([]string{"<", "<=", ">", ">=", "==", "!="}, t.Op):
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown operator %q in threshold; want one of < <= > >= == !=", t.Op)
+		}
+		for k := range t.Labels {
+			if !contains(spec.labels, k) {
+				ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown label %q for %s; valid: %s", k, t.Metric, strings.Join(spec.labels, ", "))
+			}
+		}
 		if g, ok := t.Labels["group"]; ok {
 			if err := checkGroupLabel(s, t.Metric, g); err != nil {
 				ps.add(fmt.Sprintf("%s[%d]", path, i), "%w", err)

@@ -22,6 +22,7 @@ func (s *Scenario) Validate() []error {
 	}
 	ps.under("settle", s.validateSettle())
 	ps.under("users", s.Users.Validate())
+	ps.under("hand", s.validateHand())
 	for _, name := range sortedKeys(s.Behaviors) {
 		validateName(&ps, joinPath("behaviors", name), name)
 		ps.under(joinPath("behaviors", name), s.Behaviors[name].Validate())
@@ -81,4 +82,27 @@ func validateName(ps *problems, path, name string) {
 	if err := checkName(name); err != nil {
 		ps.addKey(path, "%v", err)
 	}
+}
+
+// validateHand checks the weights of the device kinds in hand: each 0% to
+// 100%, and one above 0%.
+func (s *Scenario) validateHand() []error {
+	var ps problems
+	total := 0.0
+	for _, k := range []Kind{KindPC, KindPhone, KindWebmail} {
+		w, ok := s.Hand[k]
+		if ok {
+			validatePercent(&ps, string(k), w)
+			total += w
+		}
+	}
+	for k := range s.Hand {
+		if k != KindPC && k != KindPhone && k != KindWebmail {
+			ps.add("", "unknown device kind %q", k)
+		}
+	}
+	if total == 0 && len(s.Hand) > 0 {
+		ps.add("", "at least one device kind needs a weight above 0%%")
+	}
+	return ps
 }

@@ -84,6 +84,11 @@ func TestValidate(t *testing.T) {
 			s.Thresholds = []Threshold{{Metric: "divergence_ratio", Labels: map[string]string{"group": "nope"}, Op: "<", Value: 0.01}}
 			s.Capacity.QoS = s.Thresholds
 		}, []string{"thresholds[0]"}},
+		{"hand", func(s *Scenario) { s.Hand = map[Kind]float64{KindPC: 0, KindPhone: 0} }, []string{"hand"}},
+		{"hand weights", func(s *Scenario) { s.Hand = map[Kind]float64{KindPC: 2, "tablet": 1} }, []string{"hand.pc", "hand"}},
+		{"threshold metric and op", func(s *Scenario) {
+			s.Thresholds = []Threshold{{Metric: "speed", Op: "<"}, {Metric: "lost_messages", Op: "=~", Labels: map[string]string{"group": "g"}}}
+		}, []string{"thresholds[0]", "thresholds[1]", "thresholds[1]"}},
 		{"names", func(s *Scenario) { s.Behaviors["a b"] = s.Behaviors["b"] }, []string{"behaviors.a b"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
