@@ -1,5 +1,7 @@
 package scenarios
 
+import "fmt"
+
 // Validate reports every problem of a decoded or hand-built scenario that
 // needs no YAML to find: values out of range, settings that exclude each
 // other, names that refer to nothing. Each is a *FieldError with the key
@@ -7,6 +9,9 @@ package scenarios
 // decoding and reports each problem at its file:line:column; a program
 // that builds a Scenario in Go calls it before running one.
 func (s *Scenario) Validate() []error {
+	if ps := s.validateNotNil(); len(ps) > 0 {
+		return ps // the checks below would follow them
+	}
 	var ps problems
 	if s.Version != 1 {
 		ps.add("version", "unsupported version %d: this mailsim reads version 1", s.Version)
@@ -52,6 +57,28 @@ func (s *Scenario) Validate() []error {
 	// scenario has no qos: of its own.
 	if q := s.Capacity.QoS; len(q) > 0 && !(len(s.Thresholds) > 0 && &q[0] == &s.Thresholds[0]) {
 		ps = append(ps, s.validateThresholds("capacity.qos", q)...)
+	}
+	return ps
+}
+
+// validateNotNil reports the groups, behaviors and device profiles that
+// are nil pointers.
+func (s *Scenario) validateNotNil() problems {
+	var ps problems
+	for i, g := range s.Groups {
+		if g == nil {
+			ps.add(fmt.Sprintf("groups[%d]", i), "no group (nil)")
+		}
+	}
+	for _, name := range sortedKeys(s.Behaviors) {
+		if s.Behaviors[name] == nil {
+			ps.add(joinPath("behaviors", name), "no behavior (nil)")
+		}
+	}
+	for _, name := range sortedKeys(s.Devices) {
+		if s.Devices[name] == nil {
+			ps.add(joinPath("devices", name), "no device profile (nil)")
+		}
 	}
 	return ps
 }

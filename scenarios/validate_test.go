@@ -89,6 +89,10 @@ func TestValidate(t *testing.T) {
 		{"threshold metric and op", func(s *Scenario) {
 			s.Thresholds = []Threshold{{Metric: "speed", Op: "<"}, {Metric: "lost_messages", Op: "=~", Labels: map[string]string{"group": "g"}}}
 		}, []string{"thresholds[0]", "thresholds[1]", "thresholds[1]"}},
+		{"nil", func(s *Scenario) {
+			s.Groups = append(s.Groups, nil)
+			s.Behaviors["x"], s.Devices["y"] = nil, nil
+		}, []string{"groups[1]", "behaviors.x", "devices.y"}},
 		{"names", func(s *Scenario) { s.Behaviors["a b"] = s.Behaviors["b"] }, []string{"behaviors.a b"}},
 		{"no groups", func(s *Scenario) { s.Groups = nil }, []string{"groups"}},
 	}
