@@ -46,6 +46,36 @@ func defaultCapacity() Capacity {
 		Growth: DefaultCapacityGrowth, Resolution: DefaultCapacityResolution, Confirm: true}
 }
 
+// maxCapacityUsers bounds start_users and max_users.
+const maxCapacityUsers = 1 << 24
+
+// Validate checks the capacity settings: the population bounds, a step
+// longer than 0, a growth above 1 and a resolution between 0% and 100%.
+// Whether the QoS lines name groups the scenario has is
+// Scenario.Validate's check.
+func (c *Capacity) Validate() []error {
+	var ps problems
+	if c.StartUsers < 1 || c.StartUsers > maxCapacityUsers {
+		ps.add("start_users", "%d out of range: want %d to %d", c.StartUsers, 1, maxCapacityUsers)
+	}
+	switch {
+	case c.MaxUsers < 1 || c.MaxUsers > maxCapacityUsers:
+		ps.add("max_users", "%d out of range: want %d to %d", c.MaxUsers, 1, maxCapacityUsers)
+	case c.MaxUsers < c.StartUsers:
+		ps.add("max_users", "%d is below start_users %d", c.MaxUsers, c.StartUsers)
+	}
+	if c.StepDuration <= 0 {
+		ps.add("step_duration", "must be longer than 0")
+	}
+	if c.Growth <= 1 || c.Growth > 100 || c.Growth != c.Growth {
+		ps.add("growth", "%g out of range: want more than 1 and at most 100", c.Growth)
+	}
+	if c.Resolution <= 0 || c.Resolution >= 1 || c.Resolution != c.Resolution {
+		ps.add("resolution", "%s out of range: want more than 0%% and less than 100%%", fmtPercent(c.Resolution))
+	}
+	return ps
+}
+
 // capacityDoc is the capacity: block.
 type capacityDoc struct {
 	StartUsers   whole    `yaml:"start_users"`
@@ -62,23 +92,13 @@ func (d *decoder) capacity(e entry, s *Scenario) {
 	var doc capacityDoc
 	d.mapping(e.val, e.path, "capacity", &doc)
 	c := &s.Capacity
-	doc.StartUsers.read(d, &c.StartUsers, 1, 1<<24)
-	maxSet := doc.MaxUsers.read(d, &c.MaxUsers, 1, 1<<24)
-	if !maxSet {
+	doc.StartUsers.read(d, &c.StartUsers, 1, maxCapacityUsers)
+	if !doc.MaxUsers.read(d, &c.MaxUsers, 1, maxCapacityUsers) {
 		c.MaxUsers = 100 * c.StartUsers
 	}
-	if maxSet && c.MaxUsers < c.StartUsers {
-		d.errorf(doc.MaxUsers.e.val, doc.MaxUsers.e.path, "%d is below start_users %d", c.MaxUsers, c.StartUsers)
-	}
-	if doc.StepDuration.read(d, &c.StepDuration) && c.StepDuration <= 0 {
-		d.errorf(doc.StepDuration.e.val, doc.StepDuration.e.path, "must be longer than 0")
-	}
-	if doc.Growth.read(d, &c.Growth) && (c.Growth <= 1 || c.Growth > 100) {
-		d.errorf(doc.Growth.e.val, doc.Growth.e.path, "%g out of range: want more than 1 and at most 100", c.Growth)
-	}
-	if doc.Resolution.read(d, &c.Resolution) && (c.Resolution <= 0 || c.Resolution >= 1) {
-		d.errorf(doc.Resolution.e.val, doc.Resolution.e.path, "%s out of range: want more than 0%% and less than 100%%", fmtPercent(c.Resolution))
-	}
+	doc.StepDuration.read(d, &c.StepDuration)
+	doc.Growth.read(d, &c.Growth)
+	doc.Resolution.read(d, &c.Resolution)
 	doc.Confirm.read(d, &c.Confirm)
 	if !doc.QoS.given() {
 		return

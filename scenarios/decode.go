@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -29,6 +30,141 @@ type decoder struct {
 	// badDevices are device profiles defined with errors already reported;
 	// groups naming them get no second error.
 	badDevices map[string]bool
+	// keys, vals and maps record where each key path is written: its key
+	// node, its value node, and (for a mapping) the resolved mapping, so
+	// that a problem Validate finds is reported there (decoder.at).
+	keys, vals, maps map[string]*yaml.Node
+	// unsettled are key paths whose values the decoding could not settle
+	// (a users.file it could not read, a device profile with errors):
+	// Validate's problems at them are not reported.
+	unsettled map[string]bool
+	// aside are the errors that leave the value at their path to Validate:
+	// a duplicate key (the first one counts), a mapping or list written as
+	// something else (Validate reports what it then lacks).
+	aside map[*Error]bool
+	// items are the paths of list items ("groups[0].devices[1]") whose
+	// problems are reported under the list's path, as decoding does.
+	items map[string]bool
+}
+
+// record notes where the entries of a mapping are written.
+func (d *decoder) record(out map[string]entry) {
+	if d.keys == nil {
+		d.keys, d.vals, d.maps = map[string]*yaml.Node{}, map[string]*yaml.Node{}, map[string]*yaml.Node{}
+		d.items = map[string]bool{}
+	}
+	for _, e := range out {
+		d.keys[e.path], d.vals[e.path] = e.key, e.val
+	}
+}
+
+// recordMapping notes where the mapping at path is written.
+func (d *decoder) recordMapping(path string, n *yaml.Node) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return
+	}
+	d.record(nil)
+	d.maps[path] = n
+}
+
+// at returns the node a problem Validate found is reported at: the
+// setting's value (its key for a FieldError with Key), or, for a setting
+// the document does not write, the mapping it belongs in.
+func (d *decoder) at(fe *FieldError) *yaml.Node {
+	if fe.Key && d.keys[fe.Path] != nil {
+		return d.keys[fe.Path]
+	}
+	if n := d.vals[fe.Path]; n != nil {
+		return n
+	}
+	for p := fe.Path; ; p = parentPath(p) {
+		if n := d.maps[p]; n != nil {
+			return n
+		}
+		if n := d.keys[p]; n != nil && p != fe.Path {
+			return n // a mapping written as something else
+		}
+		if p == "" {
+			return nil
+		}
+	}
+}
+
+// setAside marks the last error as one that leaves its value to Validate.
+func (d *decoder) setAside() {
+	if d.aside == nil {
+		d.aside = map[*Error]bool{}
+	}
+	d.aside[d.errs[len(d.errs)-1]] = true
+}
+
+// unsettle notes that the value at path could not be settled.
+func (d *decoder) unsettle(path string) {
+	if d.unsettled == nil {
+		d.unsettled = map[string]bool{}
+	}
+	d.unsettled[path] = true
+}
+
+// recordItem notes where an item of a words list is written; its
+// problems are reported under the list's path.
+func (d *decoder) recordItem(path string, n *yaml.Node) {
+	d.record(nil)
+	d.vals[path] = n
+	d.items[path] = true
+}
+
+// parentPath returns the path of the mapping or list path is in.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// validated adds the problems Validate found in the decoded scenario
+// (every one a *FieldError), at the nodes where the document writes
+// them, except under a key path the decoding already reported a problem
+// at: a value that did not decode keeps its default, and the problem with
+// the value is the one to fix.
+func (d *decoder) validated(errs []error) {
+	reported := map[string]bool{}
+	for _, e := range d.errs {
+		if !d.aside[e] {
+			reported[e.Path] = true
+		}
+	}
+	for _, err := range errs {
+		fe := &FieldError{Err: err}
+		errors.As(err, &fe)
+		if reported[""] || d.unsettled[fe.Path] || coveredBy(fe.Path, reported) {
+			continue
+		}
+		n := d.at(fe)
+		path := fe.Path
+		if d.items[path] {
+			path = parentPath(path)
+		}
+		var dup *DuplicateError
+		if errors.As(fe.Err, &dup) {
+			if first := d.vals[dup.First]; first != nil {
+				d.errorf(n, path, "duplicate %s %q (first at line %d)", dup.What, dup.Name, first.Line)
+				continue
+			}
+		}
+		d.errorf(n, path, "%v", fe.Err)
+	}
+}
+
+// coveredBy reports whether path or a path it is under is in reported.
+func coveredBy(path string, reported map[string]bool) bool {
+	for p := path; p != ""; p = parentPath(p) {
+		if reported[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // errorf records a problem at node n.
@@ -82,6 +218,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "%s must be a mapping (key: value), not %s", what, kindName(n))
+		d.setAside()
 		return map[string]entry{}
 	}
 	out := map[string]entry{}
@@ -102,6 +239,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 		p := joinPath(path, k.Value)
 		if _, dup := out[k.Value]; dup {
 			d.errorf(k, p, "duplicate key %q (first at line %d)", k.Value, out[k.Value].key.Line)
+			d.setAside()
 			continue
 		}
 		if !contains(valid, k.Value) {
@@ -115,6 +253,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 			out[k] = e
 		}
 	}
+	d.record(out)
 	// "key:" with no value is the same as leaving the key out.
 	for k, e := range out {
 		if isNull(deref(e.val)) {
@@ -203,6 +342,7 @@ func (d *decoder) seq(n *yaml.Node, path, what string) []*yaml.Node {
 	}
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, path, "%s must be a list, not %s", what, kindName(n))
+		d.setAside()
 		return nil
 	}
 	return n.Content

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mailsim/mailsim/clients"
-	"gopkg.in/yaml.v3"
 )
 
 // shareTolerance is how far the sum of group shares may be from 100%.
@@ -24,97 +23,58 @@ type groupDoc struct {
 	Behavior text    `yaml:"behavior"`
 }
 
-// groups decodes the groups: list and checks it against the behaviors and
-// device profiles. unknownDevices reports whether a group named a device
-// profile that does not exist.
-func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices bool) {
+// groups decodes the groups: list. Whether the groups fit together and
+// name behaviors and device profiles that exist is Validate's check.
+func (d *decoder) groups(e entry, s *Scenario) (groups []*Group) {
 	items := d.seq(e.val, e.path, "groups")
 	if len(items) == 0 {
 		d.errorf(e.val, e.path, "empty population: add at least one group")
 		if e.val == nil {
 			d.errs[len(d.errs)-1].Line, d.errs[len(d.errs)-1].Column = e.key.Line, e.key.Column
 		}
-		return nil, false
+		return nil
 	}
 	if len(items) > maxGroups {
 		d.errorf(e.val, e.path, "%d groups: at most %d", len(items), maxGroups)
-		return nil, false
+		return nil
 	}
-	known := knownProfiles(s)
-	behaviors := make([]string, 0, len(s.Behaviors))
-	for name := range s.Behaviors {
-		behaviors = append(behaviors, name)
-	}
-	sort.Strings(behaviors)
-	names := map[string]int{}
-	total := 0.0
-	sharesOK := true
+	behaviors := sortedKeys(s.Behaviors)
 	for i, item := range items {
 		path := fmt.Sprintf("%s[%d]", e.path, i)
 		var doc groupDoc
 		d.mapping(item, path, "a group", &doc)
 		node := d.resolve(item, path)
 		if node == nil {
-			return groups, unknownDevices
+			return groups
 		}
 		g := &Group{}
-		if ne := doc.Name.e; !doc.Name.given() {
+		if !doc.Name.given() {
 			d.errorf(node, joinPath(path, "name"), "missing; every group needs a name")
-		} else if doc.Name.read(d, &g.Name) {
-			if err := checkName(g.Name); err != nil {
-				d.errorf(ne.val, ne.path, "%v", err)
-			} else if line, dup := names[g.Name]; dup {
-				d.errorf(ne.val, ne.path, "duplicate group name %q (first at line %d)", g.Name, line)
-			}
-			names[g.Name] = ne.val.Line
 		}
-		if se := doc.Share.e; !doc.Share.given() {
-			if len(items) == 1 {
-				g.Share = 1
-			} else {
-				sharesOK = false
-				d.errorf(node, joinPath(path, "share"), "missing; with several groups each needs a share, like 50%%")
+		doc.Name.read(d, &g.Name)
+		switch {
+		case doc.Share.given():
+			if !doc.Share.read(d, &g.Share) {
+				d.unsettle(e.path) // the sum of the shares
 			}
-		} else if doc.Share.read(d, &g.Share) {
-			if g.Share == 0 {
-				d.errorf(se.val, se.path, "share must be above 0%%; remove the group instead")
-			}
-		} else {
-			sharesOK = false
+		case len(items) == 1:
+			g.Share = 1
+		default:
+			d.unsettle(e.path)
+			d.errorf(node, joinPath(path, "share"), "missing; with several groups each needs a share, like 50%%")
 		}
-		total += g.Share
-		de, ok := doc.Devices.e, doc.Devices.given()
-		if !ok {
+		if !doc.Devices.given() {
 			d.errorf(node, joinPath(path, "devices"), "missing; list the devices each user of the group has, e.g. [pc-imap, phone-imap]")
 		}
-		devs, dnodes := doc.Devices.read(d)
-		if ok && len(devs) == 0 {
-			n := de.val
-			if n == nil || isNull(n) {
-				n = de.key
+		g.Devices, _ = doc.Devices.read(d)
+		for j, dev := range g.Devices {
+			if d.badDevices[dev] {
+				d.unsettle(fmt.Sprintf("%s[%d]", doc.Devices.e.path, j))
 			}
-			d.errorf(n, de.path, "empty group: list at least one device")
 		}
-		seen := map[string]bool{}
-		for j, dev := range devs {
-			switch {
-			case d.badDevices[dev]:
-				unknownDevices = true
-			case known[dev] == "":
-				unknownDevices = true
-				d.errorf(dnodes[j], de.path, "unknown device profile %q; known: %s", dev, strings.Join(sortedKeys(known), ", "))
-			case seen[dev]:
-				d.errorf(dnodes[j], de.path, "device %q listed twice: a user has one device of each profile", dev)
-			}
-			seen[dev] = true
-		}
-		g.Devices = devs
-		be, ok := doc.Behavior.e, doc.Behavior.given()
 		switch {
-		case ok:
-			if doc.Behavior.read(d, &g.Behavior) && s.Behaviors[g.Behavior] == nil {
-				d.errorf(be.val, be.path, "unknown behavior %q; known: %s", g.Behavior, listOrNone(behaviors))
-			}
+		case doc.Behavior.given():
+			doc.Behavior.read(d, &g.Behavior)
 		case len(s.Behaviors) == 1:
 			g.Behavior = behaviors[0]
 		default:
@@ -122,10 +82,68 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group, unknownDevices 
 		}
 		groups = append(groups, g)
 	}
-	if sharesOK && math.Abs(total-1) > shareTolerance {
-		d.errorf(e.val, e.path, "group shares add up to %s, not 100%%", fmtPercent(total))
+	return groups
+}
+
+// Validate checks one group on its own: a name, a share above 0% and at
+// most 100%, at least one device. Whether the devices and behavior exist
+// is Scenario.Validate's check.
+func (g *Group) Validate() []error {
+	var ps problems
+	if err := checkName(g.Name); err != nil {
+		ps.add("name", "%v", err)
 	}
-	return groups, unknownDevices
+	if g.Share == 0 {
+		ps.add("share", "share must be above 0%%; remove the group instead")
+	} else {
+		validatePercent(&ps, "share", g.Share)
+	}
+	if len(g.Devices) == 0 {
+		ps.add("devices", "empty group: list at least one device")
+	}
+	return ps
+}
+
+// validateGroups checks the groups: each on its own, their names
+// distinct, their shares summing to 100%, and the device profiles and
+// behaviors they name defined.
+func (s *Scenario) validateGroups() []error {
+	var ps problems
+	if len(s.Groups) == 0 {
+		ps.add("groups", "empty population: add at least one group")
+		return ps
+	}
+	known := knownProfiles(s)
+	names := map[string]string{}
+	total := 0.0
+	for i, g := range s.Groups {
+		path := fmt.Sprintf("groups[%d]", i)
+		ps.under(path, g.Validate())
+		if first, dup := names[g.Name]; dup && checkName(g.Name) == nil {
+			ps.add(joinPath(path, "name"), "%w", &DuplicateError{What: "group name", Name: g.Name, First: first})
+		} else if !dup {
+			names[g.Name] = joinPath(path, "name")
+		}
+		total += g.Share
+		seen := map[string]bool{}
+		for j, dev := range g.Devices {
+			dp := fmt.Sprintf("%s.devices[%d]", path, j)
+			switch {
+			case known[dev] == "":
+				ps.add(dp, "unknown device profile %q; known: %s", dev, strings.Join(sortedKeys(known), ", "))
+			case seen[dev]:
+				ps.add(dp, "device %q listed twice: a user has one device of each profile", dev)
+			}
+			seen[dev] = true
+		}
+		if s.Behaviors[g.Behavior] == nil {
+			ps.add(joinPath(path, "behavior"), "unknown behavior %q; known: %s", g.Behavior, listOrNone(sortedKeys(s.Behaviors)))
+		}
+	}
+	if math.Abs(total-1) > shareTolerance {
+		ps.add("groups", "group shares add up to %s, not 100%%", fmtPercent(total))
+	}
+	return ps
 }
 
 // knownProfiles maps every device profile name a group may use (built-in
@@ -158,36 +176,41 @@ func listOrNone(l []string) string {
 	return strings.Join(l, ", ")
 }
 
-// checkTarget checks that the target names a server for every protocol the
-// population needs.
-func (d *decoder) checkTarget(e entry, s *Scenario) {
+// validateTarget checks that the target names a server for every
+// protocol the population needs. A group naming a device profile the
+// scenario does not have is reported by validateGroups; the target is
+// not checked then.
+func (s *Scenario) validateTarget() []error {
 	t := s.Target
+	if t == nil {
+		return nil
+	}
 	// No submission server is needed: without one, mailsim's injector plays
 	// the MTA for the mail devices send and delivers it through
 	// target.delivery.
 	var needIMAP, needPOP3 bool
 	for _, g := range s.Groups {
 		for _, name := range g.Devices {
-			if p := s.Devices[name]; p != nil {
-				needIMAP = needIMAP || p.Protocol == IMAP
-				needPOP3 = needPOP3 || p.Protocol == POP3
+			p := s.Devices[name]
+			if p == nil {
+				return nil
 			}
+			needIMAP = needIMAP || p.Protocol == IMAP
+			needPOP3 = needPOP3 || p.Protocol == POP3
 		}
 	}
 	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" {
 		needIMAP = true
 	}
-	at := e.key
-	if n := d.resolve(e.val, e.path); n != nil && n.Kind == yaml.MappingNode {
-		at = n
-	}
+	var ps problems
 	if needIMAP && t.IMAP == nil {
-		d.errorf(at, "target.imap", "missing: the scenario has IMAP devices (or delivers by imap-append); add imap: {addr: HOST:PORT}")
+		ps.add("target.imap", "missing: the scenario has IMAP devices (or delivers by imap-append); add imap: {addr: HOST:PORT}")
 	}
 	if needPOP3 && t.POP3 == nil {
-		d.errorf(at, "target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
+		ps.add("target.pop3", "missing: the scenario has POP3 devices; add pop3: {addr: HOST:PORT}")
 	}
 	if t.Delivery == nil {
-		d.errorf(at, "target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
+		ps.add("target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
 	}
+	return ps
 }

@@ -74,6 +74,7 @@ func Parse(source string, data []byte, env func(string) (string, bool)) (*Scenar
 		return nil, d.errs
 	}
 	s := d.scenario(root)
+	d.validated(s.Validate())
 	if len(d.errs) > 0 {
 		return nil, d.finish()
 	}
@@ -186,8 +187,8 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	var version int64
 	if !doc.Version.given() {
 		d.errorf(root, "version", "missing; add \"version: 1\"")
-	} else if doc.Version.read64(d, &version, 0, 1<<31) && version != 1 {
-		d.errorf(doc.Version.e.val, doc.Version.e.path, "unsupported version %d: this mailsim reads version 1", version)
+	} else {
+		doc.Version.read64(d, &version, 0, 1<<31)
 	}
 	s.Version = int(version)
 	base := strings.TrimSuffix(path.Base(filepath.ToSlash(d.source)), ".yaml")
@@ -195,19 +196,13 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	doc.Name.read(d, &s.Name)
 	doc.Description.read(d, &s.Description)
 	doc.Seed.read64(d, &s.Seed, -1<<63, 1<<63-1)
-	if doc.Duration.read(d, &s.Duration) && s.Duration == 0 {
-		d.errorf(doc.Duration.e.val, "duration", "must be longer than 0")
-	}
-	if doc.TimeScale.read(d, &s.TimeScale) && (s.TimeScale <= 0 || s.TimeScale > 1e6) {
-		d.errorf(doc.TimeScale.e.val, "time_scale", "%g out of range: want more than 0 and at most 1000000", s.TimeScale)
-	}
+	doc.Duration.read(d, &s.Duration)
+	doc.TimeScale.read(d, &s.TimeScale)
 	doc.RampUp.read(d, &s.RampUp)
 	if doc.Settle.given() {
 		d.settle(doc.Settle.e, s)
 	}
-	if doc.Audit.read(d, &s.Audit) && s.Audit == 0 {
-		d.errorf(doc.Audit.e.val, "audit", "must be longer than 0")
-	}
+	doc.Audit.read(d, &s.Audit)
 	doc.MaxParallelDeliveries.read(d, &s.MaxParallelDeliveries, 0, 1<<20)
 	validity := true
 	if doc.ValidityChecks.read(d, &validity) {
@@ -241,16 +236,12 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			d.badDevices[it.key.Value] = true
 		}
 	}
-	var unknownDevices bool
 	if doc.Groups.given() {
-		s.Groups, unknownDevices = d.groups(doc.Groups.e, s)
+		s.Groups = d.groups(doc.Groups.e, s)
 	} else {
 		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
 	}
 	d.usedProfiles(s)
-	if s.Target != nil && !unknownDevices {
-		d.checkTarget(doc.Target.e, s)
-	}
 	s.Thresholds, _ = d.thresholds(doc.Thresholds.e, "thresholds", s)
 	s.Capacity = defaultCapacity()
 	if doc.Capacity.given() {
@@ -325,15 +316,14 @@ type serverDoc struct {
 	MaxCommandsPerSecond number `yaml:"max_commands_per_second"`
 }
 
-// server decodes the server: block, the embedded server's settings, which
-// a scenario with a target cannot have.
+// server decodes the server: block, the embedded server's settings.
 func (d *decoder) server(e entry, s *Scenario) {
 	var doc serverDoc
 	d.mapping(e.val, e.path, "server", &doc)
-	if v := doc.MaxCommandsPerSecond; v.read(d, &s.Server.MaxCommandsPerSecond) && s.Server.MaxCommandsPerSecond < 0 {
-		d.errorf(v.e.val, v.e.path, "%g out of range: want 0 (no limit) or more", s.Server.MaxCommandsPerSecond)
-	}
-	if s.Target != nil {
+	doc.MaxCommandsPerSecond.read(d, &s.Server.MaxCommandsPerSecond)
+	// Validate finds a server setting beside a target; an empty server:
+	// block beside one is refused here.
+	if s.Target != nil && s.Server == (ServerSettings{}) {
 		d.errorf(e.key, e.path, "configures the embedded server, and this scenario runs against its target: instead")
 	}
 }
@@ -365,7 +355,6 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 	var doc handDoc
 	f := d.mapping(e.val, e.path, "hand", &doc)
 	h := map[Kind]float64{}
-	total := 0.0
 	for _, kv := range []struct {
 		k Kind
 		v percent
@@ -373,10 +362,10 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 		var w float64
 		kv.v.read(d, &w)
 		h[kv.k] = w
-		total += w
 	}
-	if total == 0 && len(f) > 0 {
-		d.errorf(e.val, e.path, "at least one device kind needs a weight above 0%%")
+	if len(f) == 0 {
+		// hand: {} leaves every weight at 0, as it always has.
+		d.unsettle(e.path)
 	}
 	return h
 }

@@ -187,6 +187,7 @@ func (v words) read(d *decoder) ([]string, []*yaml.Node) {
 		if !ok {
 			return nil, nil
 		}
+		d.recordItem(v.e.path+"[0]", n)
 		return []string{s}, []*yaml.Node{n}
 	}
 	var out []string
@@ -194,6 +195,7 @@ func (v words) read(d *decoder) ([]string, []*yaml.Node) {
 	for i, item := range d.seq(n, v.e.path, "value") {
 		s, in, ok := d.scalar(item, fmt.Sprintf("%s[%d]", v.e.path, i))
 		if ok {
+			d.recordItem(fmt.Sprintf("%s[%d]", v.e.path, len(out)), in)
 			out = append(out, s)
 			nodes = append(nodes, in)
 		}
@@ -255,6 +257,7 @@ func keyNames(keys []schemaKey) []string {
 // nested mapping, named in messages by its field's "what" tag. It returns
 // the entries by key.
 func (d *decoder) mapping(n *yaml.Node, path, what string, dst any) map[string]entry {
+	d.recordMapping(path, deref(n))
 	v := reflect.ValueOf(dst).Elem()
 	keys := schemaKeys(v.Type())
 	f := d.fields(n, path, what, keyNames(keys)...)

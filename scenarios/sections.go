@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailsim/mailsim/clients"
 	"gopkg.in/yaml.v3"
@@ -63,22 +64,75 @@ func (d *decoder) target(e entry) *Target {
 		t.Delivery = d.delivery(doc.Delivery.e)
 	}
 	doc.InsecureSkipVerify.read(d, &t.InsecureSkipVerify)
-	// An empty metrics_url means no exporter, so that one target file
-	// serves servers with and without one ("${METRICS_URL}" left empty).
-	if doc.MetricsURL.read(d, &t.MetricsURL) && t.MetricsURL != "" {
-		u, err := url.Parse(t.MetricsURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.errorf(doc.MetricsURL.e.val, doc.MetricsURL.e.path, "bad URL %q: want http://host:port/metrics", t.MetricsURL)
-		}
-	}
+	doc.MetricsURL.read(d, &t.MetricsURL)
 	if doc.Resources.given() {
 		t.Resources = d.resources(doc.Resources.e)
 	}
-	if doc.Domain.read(d, &t.Domain) && (t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/")) {
-		d.errorf(doc.Domain.e.val, doc.Domain.e.path, "bad mail domain %q", t.Domain)
-	}
+	doc.Domain.read(d, &t.Domain)
 	t.resolveDelivery()
 	return t
+}
+
+// Validate checks the target's endpoints (HOST:PORT addresses, TLS
+// modes, a delivery protocol, an address unless it delivers by
+// imap-append), its metrics URL and its mail domain. Whether it names a
+// server for everything a scenario needs is Scenario.Validate's check.
+func (t *Target) Validate() []error {
+	var ps problems
+	for _, ep := range []struct {
+		key string
+		ep  *Endpoint
+	}{{"imap", t.IMAP}, {"pop3", t.POP3}, {"submission", t.Submission}} {
+		if ep.ep != nil {
+			validateAddr(&ps, joinPath(ep.key, "addr"), ep.ep.Addr)
+			validateTLS(&ps, joinPath(ep.key, "tls"), ep.ep.TLS)
+		}
+	}
+	if dl := t.Delivery; dl != nil {
+		switch dl.Protocol {
+		case DeliverLMTP, DeliverSMTP, DeliverIMAPAppend:
+		default:
+			ps.add("delivery.protocol", "unknown delivery protocol %q; want one of: %s, %s, %s", dl.Protocol, DeliverLMTP, DeliverSMTP, DeliverIMAPAppend)
+		}
+		// An imap-append delivery without an address of its own has the
+		// IMAP endpoint's (resolveDelivery), checked there.
+		ownAddr := !(dl.Protocol == DeliverIMAPAppend && t.IMAP != nil && dl.Addr == t.IMAP.Addr)
+		if ownAddr && (dl.Addr != "" || dl.Protocol != DeliverIMAPAppend) {
+			validateAddr(&ps, "delivery.addr", dl.Addr)
+		}
+		validateTLS(&ps, "delivery.tls", dl.TLS)
+	}
+	// An empty metrics_url means no exporter, so that one target file
+	// serves servers with and without one ("${METRICS_URL}" left empty).
+	if t.MetricsURL != "" {
+		u, err := url.Parse(t.MetricsURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add("metrics_url", "bad URL %q: want http://host:port/metrics", t.MetricsURL)
+		}
+	}
+	if t.Domain == "" || strings.ContainsAny(t.Domain, "@ \t/") {
+		ps.add("domain", "bad mail domain %q", t.Domain)
+	}
+	return ps
+}
+
+// validateAddr checks a HOST:PORT address.
+func validateAddr(ps *problems, path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		ps.add(path, "bad address %q: want HOST:PORT", addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		ps.add(path, "bad port in %q: want 1 to 65535", addr)
+	}
+}
+
+// validateTLS checks a TLS mode; empty is none.
+func validateTLS(ps *problems, path string, mode TLSMode) {
+	if mode != "" && !contains(tlsModes, string(mode)) {
+		ps.add(path, "unknown tls mode %q; want one of: %s", mode, strings.Join(tlsModes, ", "))
+	}
 }
 
 // endpoint decodes {addr: HOST:PORT, tls: MODE} or the short form
@@ -87,34 +141,22 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 	ep := &Endpoint{TLS: TLSNone}
 	n := d.resolve(e.val, e.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
-		if (text{value{e}}).read(d, &ep.Addr) {
-			d.checkAddr(e, ep.Addr)
-		}
+		// The short form's problems are the address's, reported at it.
+		d.recordItem(joinPath(e.path, "addr"), e.val)
+		(text{value{e}}).read(d, &ep.Addr)
 		return ep
 	}
 	var doc endpointDoc
 	d.mapping(n, e.path, "an endpoint", &doc)
 	if !doc.Addr.given() {
 		d.errorf(n, joinPath(e.path, "addr"), "missing; want HOST:PORT")
-	} else if doc.Addr.read(d, &ep.Addr) {
-		d.checkAddr(doc.Addr.e, ep.Addr)
 	}
+	doc.Addr.read(d, &ep.Addr)
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
 		ep.TLS = TLSMode(mode)
 	}
 	return ep
-}
-
-func (d *decoder) checkAddr(e entry, addr string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		d.errorf(e.val, e.path, "bad address %q: want HOST:PORT", addr)
-		return
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		d.errorf(e.val, e.path, "bad port in %q: want 1 to 65535", addr)
-	}
 }
 
 // delivery decodes {protocol: lmtp|smtp|imap-append, addr, tls}.
@@ -126,12 +168,12 @@ func (d *decoder) delivery(e entry) *Delivery {
 	if doc.Protocol.read(d, &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
 		dl.Protocol = DeliveryProtocol(proto)
 	}
-	if doc.Addr.given() {
-		if doc.Addr.read(d, &dl.Addr) {
-			d.checkAddr(doc.Addr.e, dl.Addr)
-		}
-	} else if dl.Protocol != DeliverIMAPAppend {
+	if !doc.Addr.given() && dl.Protocol != DeliverIMAPAppend {
 		d.errorf(e.val, joinPath(e.path, "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
+	}
+	if doc.Addr.read(d, &dl.Addr) && dl.Addr == "" {
+		// Written empty, not left out: not the IMAP endpoint's either.
+		d.errorf(doc.Addr.e.val, doc.Addr.e.path, "bad address %q: want HOST:PORT", dl.Addr)
 	}
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
@@ -161,34 +203,67 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 		u.Password = v
 	}
 	doc.Password.read(d, &u.Password)
-	countE, hasCount := doc.Count.e, doc.Count.given()
-	countOK := hasCount && doc.Count.read(d, &u.Count, 0, MaxUsers)
-	if doc.File.given() {
-		if doc.Username.given() {
-			d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
-		}
-		if !doc.File.read(d, &u.File) {
-			return nil
-		}
-		return &doc
-	}
-	u.Username = DefaultUsername
-	if doc.Username.read(d, &u.Username) {
-		ue := doc.Username.e
-		hasN, err := checkUsernamePattern(u.Username)
-		switch {
-		case err != nil:
-			d.errorf(ue.val, ue.path, "%v", err)
-		case !hasN && u.Count > 1:
-			d.errorf(ue.val, ue.path, "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
-		}
-	}
-	if !hasCount {
+	if !doc.Count.given() && !doc.File.given() {
 		d.errorf(e.val, joinPath(e.path, "count"), "missing; say how many users, e.g. \"count: 10\"")
-	} else if countOK && u.Count == 0 {
-		d.errorf(countE.val, countE.path, "empty population: count must be at least 1")
 	}
-	return nil
+	doc.Count.read(d, &u.Count, 0, MaxUsers)
+	if !doc.File.given() {
+		u.Username = DefaultUsername
+		doc.Username.read(d, &u.Username)
+		return nil
+	}
+	if doc.Username.given() {
+		d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
+	}
+	if !doc.File.read(d, &u.File) {
+		d.unsettleUsers(e.path)
+		return nil
+	}
+	return &doc
+}
+
+// unsettleUsers notes that the population of the users: block at path is
+// unknown: its file could not be read.
+func (d *decoder) unsettleUsers(path string) {
+	for _, k := range []string{"count", "username", "file"} {
+		d.unsettle(joinPath(path, k))
+	}
+}
+
+// Validate checks the population: a count of at least one user, a
+// username pattern with {n} when there are several, not both a pattern
+// and a file, and a file that lists the users wanted.
+func (u *Users) Validate() []error {
+	var ps problems
+	if u.Start < 0 || u.Start > MaxUsers {
+		ps.add("start", "%d out of range: want %d to %d", u.Start, 0, MaxUsers)
+	}
+	if u.Count < 0 || u.Count > MaxUsers {
+		ps.add("count", "%d out of range: want %d to %d", u.Count, 0, MaxUsers)
+	}
+	if u.File != "" {
+		if u.Username != "" {
+			ps.addKey("username", "username and file exclude each other: use one")
+		}
+		if len(u.Names) > 0 && u.Count > len(u.Names) {
+			ps.add("count", "%d users wanted but %s has only %d", u.Count, u.File, len(u.Names))
+		}
+		if len(u.Names) == 0 {
+			ps.add("file", "empty population: %s lists no users", u.File)
+		}
+		return ps
+	}
+	hasN, err := checkUsernamePattern(u.Username)
+	switch {
+	case err != nil:
+		ps.add("username", "%v", err)
+	case !hasN && u.Count > 1:
+		ps.add("username", "pattern %q has no {n}: all %d users would share one name", u.Username, u.Count)
+	}
+	if u.Count == 0 {
+		ps.add("count", "empty population: count must be at least 1")
+	}
+	return ps
 }
 
 // readUsers reads the users.file of doc (relative to the scenario file)
@@ -198,17 +273,12 @@ func (d *decoder) readUsers(doc *usersDoc, u *Users) {
 	names, err := readUserFile(d.userFilePath(u.File))
 	if err != nil {
 		d.errorf(fe.val, fe.path, "%v", err)
+		d.unsettleUsers(parentPath(fe.path))
 		return
 	}
 	u.Names = names
-	switch {
-	case !doc.Count.given():
+	if !doc.Count.given() {
 		u.Count = len(names)
-	case u.Count > len(names): // a bad count (reported) is 0
-		d.errorf(doc.Count.e.val, doc.Count.e.path, "%d users wanted but %s has only %d", u.Count, u.File, len(names))
-	}
-	if len(names) == 0 {
-		d.errorf(fe.val, fe.path, "empty population: %s lists no users", u.File)
 	}
 }
 
@@ -334,21 +404,7 @@ func (d *decoder) behavior(it entry) *Behavior {
 	doc.ActionRepeatDelay.read(d, &b.ActionRepeatDelay)
 	doc.SessionLength.read(d, &b.SessionLength)
 	if doc.Folders.given() {
-		e := doc.Folders.e
-		folders, nodes := doc.Folders.read(d)
-		seen := map[string]bool{}
-		for i, name := range folders {
-			if name == "" || strings.EqualFold(name, "INBOX") {
-				d.errorf(nodes[i], e.path, "folder %q: want a folder name other than INBOX", name)
-			} else if seen[name] {
-				d.errorf(nodes[i], e.path, "duplicate folder %q", name)
-			}
-			seen[name] = true
-		}
-		b.Folders = folders
-		if len(folders) == 0 && b.OnNewMail.Move > 0 {
-			d.errorf(e.val, e.path, "on_new_mail.move is above 0%% but there are no folders to move to")
-		}
+		b.Folders, _ = doc.Folders.read(d)
 	}
 	return b
 }
@@ -374,8 +430,63 @@ func (d *decoder) inbound(doc *inboundDoc, in *Inbound) {
 	d.mapping(n, se.path, "size", &r)
 	r.Min.read(d, &in.Size.Min)
 	r.Max.read(d, &in.Size.Max)
-	if in.Size.Min > in.Size.Max {
-		d.errorf(n, se.path, "min %d bytes is larger than max %d bytes", in.Size.Min, in.Size.Max)
+}
+
+// Validate checks a behavior: probabilities and shares from 0% to 100%,
+// size ranges with min at most max, intervals not negative, folders to
+// file into other than INBOX and distinct, and some when it moves mail.
+func (b *Behavior) Validate() []error {
+	var ps problems
+	for _, in := range []struct {
+		key string
+		in  *Inbound
+	}{{"inbound", &b.Inbound}, {"spam", &b.Spam}} {
+		validateNotNegative(&ps, joinPath(in.key, "interval"), in.in.Interval)
+		validatePercent(&ps, joinPath(in.key, "attachments"), in.in.Attachments)
+		if in.in.Size.Min > in.in.Size.Max {
+			ps.add(joinPath(in.key, "size"), "min %d bytes is larger than max %d bytes", in.in.Size.Min, in.in.Size.Max)
+		}
+	}
+	validateNotNegative(&ps, "send.interval", b.Send.Interval)
+	validateNotNegative(&ps, "send.write_time", b.Send.WriteTime)
+	validatePercent(&ps, "send.internal", b.Send.Internal)
+	o := &b.OnNewMail
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"read", o.Read}, {"reply", o.Reply}, {"forward", o.Forward}, {"flag", o.Flag}, {"move", o.Move}, {"delete", o.Delete}, {"move_filter", o.MoveFilter}} {
+		validatePercent(&ps, joinPath("on_new_mail", p.key), p.v)
+	}
+	validateNotNegative(&ps, "action_delay", b.ActionDelay)
+	validateNotNegative(&ps, "action_repeat_delay", b.ActionRepeatDelay)
+	validateNotNegative(&ps, "session_length", b.SessionLength)
+	seen := map[string]bool{}
+	for i, name := range b.Folders {
+		p := fmt.Sprintf("folders[%d]", i)
+		if name == "" || strings.EqualFold(name, "INBOX") {
+			ps.add(p, "folder %q: want a folder name other than INBOX", name)
+		} else if seen[name] {
+			ps.add(p, "duplicate folder %q", name)
+		}
+		seen[name] = true
+	}
+	if len(b.Folders) == 0 && b.OnNewMail.Move > 0 {
+		ps.add("folders", "on_new_mail.move is above 0%% but there are no folders to move to")
+	}
+	return ps
+}
+
+// validatePercent checks a probability or share, 0% to 100%.
+func validatePercent(ps *problems, path string, f float64) {
+	if f < 0 || f > 1 || f != f {
+		ps.add(path, "percentage %s out of range: want 0%% to 100%%", fmtPercent(f))
+	}
+}
+
+// validateNotNegative checks an interval or delay.
+func validateNotNegative(ps *problems, path string, d time.Duration) {
+	if d < 0 {
+		ps.add(path, "must not be negative")
 	}
 }
 
@@ -436,6 +547,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 	name := it.key.Value
 	var doc deviceDoc
 	f := d.mapping(it.val, it.path, "a device profile", &doc)
+	d.record(map[string]entry{"": it})
 	var kind Kind
 	var proto Protocol
 	if b, ok := clients.Builtin(name); ok {
@@ -490,9 +602,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		doc.POP3.DeleteWhenDeletedLocally.read(d, &p.DeleteWhenDeletedLocally)
 	} else {
 		im := &doc.IMAP
-		if im.Connections.read(d, &p.Connections, 0, maxConnections) && p.Connections == 0 {
-			d.errorf(im.Connections.e.val, im.Connections.e.path, "want at least 1 connection")
-		}
+		im.Connections.read(d, &p.Connections, 0, maxConnections)
 		im.Idle.read(d, &p.Idle)
 		d.fetchItems(im.FetchNew, &p.FetchNew)
 		d.fetchItems(im.FetchOpen, &p.FetchOpen)
@@ -501,39 +611,45 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		im.StatusInterval.read(d, &p.StatusInterval)
 	}
 	if kind == KindWebmail {
-		w := &doc.Webmail
-		if w.Refresh.read(d, &p.Refresh) && p.Refresh == 0 {
-			d.errorf(w.Refresh.e.val, w.Refresh.e.path, "must be longer than 0")
-		}
-		if w.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging) && p.PageSize == 0 {
-			d.errorf(w.PageSize.e.val, w.PageSize.e.path, "want at least 1")
-		}
-	}
-	if doc.PollInterval.given() && kind != KindWebmail && p.PollInterval == 0 && !(proto == IMAP && p.Idle) {
-		d.errorf(doc.PollInterval.e.val, doc.PollInterval.e.path, "0 would never check for mail: give an interval (or idle: true)")
+		doc.Webmail.Refresh.read(d, &p.Refresh)
+		doc.Webmail.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging)
 	}
 	nw := &doc.Network
 	nw.Latency.read(d, &p.Network.Latency)
 	nw.Bandwidth.read(d, &p.Network.Bandwidth)
 	nw.DisconnectEvery.read(d, &p.Network.DisconnectEvery)
-	d.checkProfile(it, f, p)
 	return p
 }
 
-// checkProfile reports the problems the devices find in profile p (fetch
-// items they cannot send: clients.Profile.Validate) at the setting's key,
-// or at the profile's name.
-func (d *decoder) checkProfile(it entry, f map[string]entry, p *DeviceProfile) {
+// validateDevice checks device profile p: what the devices find wrong
+// with it (clients.Profile.Validate: fetch items they cannot send,
+// negative settings), and the settings a scenario must not leave at 0:
+// connections, a page size, a refresh, and a poll interval unless the
+// device idles.
+func validateDevice(p *DeviceProfile) []error {
+	var ps problems
 	for _, err := range p.Validate() {
 		var fe *clients.FieldError
-		if errors.As(err, &fe) {
-			if e, ok := f[fe.Field]; ok {
-				d.errorf(e.val, e.path, "%v", fe.Err)
-				continue
-			}
+		if errors.As(err, &fe) && fe.Field != "" {
+			ps.add(fe.Field, "%w", fe.Err)
+			continue
 		}
-		d.errorf(it.key, it.path, "%v", err)
+		ps = append(ps, &FieldError{Key: true, Err: err})
 	}
+	if p.Protocol == IMAP && p.Connections == 0 {
+		ps.add("connections", "want at least 1 connection")
+	}
+	if p.Kind == KindWebmail {
+		if p.Refresh == 0 {
+			ps.add("refresh", "must be longer than 0")
+		}
+		if p.PageSize == 0 {
+			ps.add("page_size", "want at least 1")
+		}
+	} else if p.PollInterval == 0 && !(p.Protocol == IMAP && p.Idle) {
+		ps.add("poll_interval", "0 would never check for mail: give an interval (or idle: true)")
+	}
+	return ps
 }
 
 // fetchItems decodes IMAP fetch items; whether the devices can send them

@@ -72,6 +72,7 @@ func ParseTarget(source string, data []byte, env func(string) (string, bool)) (*
 		return nil, d.finish()
 	}
 	t := d.target(e)
+	d.validated(prefixed("target", t.Validate()))
 	if len(d.errs) == 0 && t.IMAP == nil && t.POP3 == nil && t.Submission == nil && t.Delivery == nil {
 		d.errorf(e.val, e.path, "names no server: give at least one of imap, pop3, delivery")
 	}
@@ -98,12 +99,10 @@ func (s *Scenario) Retarget(t *Target) (*Scenario, error) {
 	tc := cloneTarget(t)
 	c := *s
 	c.Target = tc
-	d := &decoder{source: s.Source, env: func(string) (string, bool) { return "", false }, budget: nodeBudget}
-	d.checkTarget(entry{key: &yaml.Node{}, path: "target"}, &c)
-	if len(d.errs) > 0 {
-		msgs := make([]string, len(d.errs))
-		for i, e := range d.errs {
-			msgs[i] = e.Path + ": " + e.Msg
+	if errs := c.validateTarget(); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, err := range errs {
+			msgs[i] = err.Error()
 		}
 		return nil, fmt.Errorf("the target does not serve scenario %s:\n%s", s.Name, strings.Join(msgs, "\n"))
 	}

@@ -131,8 +131,10 @@ func parseLabels(text, metric string, allowed []string, s *Scenario) (map[string
 		}
 		switch k {
 		case "group":
-			if s != nil && !hasGroup(s, v) {
-				return nil, fmt.Errorf("unknown group %q in %s{group=...}; groups: %s", v, metric, strings.Join(groupNames(s), ", "))
+			if s != nil {
+				if err := checkGroupLabel(s, metric, v); err != nil {
+					return nil, err
+				}
 			}
 		case "change":
 			if !contains(ChangeKinds, v) {
@@ -201,6 +203,43 @@ func thresholdValue(text string, kind valueKind) (float64, error) {
 		}
 		return float64(n), nil
 	}
+}
+
+// checkGroupLabel checks that the group a threshold of metric names is
+// one of the scenario's.
+func checkGroupLabel(s *Scenario, metric, group string) error {
+	if !hasGroup(s, group) {
+		return fmt.Errorf("unknown group %q in %s{group=...}; groups: %s", group, metric, strings.Join(groupNames(s), ", "))
+	}
+	return nil
+}
+
+// validateThresholds checks the thresholds at path: known metrics,
+// operators and labels (parseThreshold makes sure of them in a parsed
+// one), and the groups they name the scenario's.
+func (s *Scenario) validateThresholds(path string, ts []Threshold) []error {
+	var ps problems
+	for i, t := range ts {
+		spec, known := thresholdMetrics[t.Metric]
+		switch {
+		case !known:
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown metric %q in threshold; known: %s", t.Metric, strings.Join(sortedKeys(thresholdMetrics), ", "))
+			continue
+		case !contains([]string{"<", "<=", ">", ">=", "==", "!="}, t.Op):
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown operator %q in threshold; want one of < <= > >= == !=", t.Op)
+		}
+		for k := range t.Labels {
+			if !contains(spec.labels, k) {
+				ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown label %q for %s; valid: %s", k, t.Metric, strings.Join(spec.labels, ", "))
+			}
+		}
+		if g, ok := t.Labels["group"]; ok {
+			if err := checkGroupLabel(s, t.Metric, g); err != nil {
+				ps.add(fmt.Sprintf("%s[%d]", path, i), "%w", err)
+			}
+		}
+	}
+	return ps
 }
 
 func hasGroup(s *Scenario, name string) bool {
