@@ -97,19 +97,8 @@ installed() {
 cmd_install() {
 	[ "$(id -u)" -eq 0 ] || die "must run as root"
 	command -v apt-get >/dev/null || die "apt-get not found: Courier is unpacked from Debian packages"
-	local tmp p
-	tmp=$(mktemp -d)
-	chmod 0755 "$tmp"
 	# shellcheck disable=SC2086
-	(cd "$tmp" && apt-get download $PACKAGES) >&2 || {
-		rm -rf "$tmp"
-		die "apt-get download $PACKAGES failed (run apt-get update?)"
-	}
-	mkdir -p "$PREFIX"
-	for p in "$tmp"/*.deb; do
-		dpkg -x "$p" "$PREFIX"
-	done
-	rm -rf "$tmp"
+	unpack_debs "$PREFIX" $PACKAGES
 	installed || die "no Courier binaries in $PREFIX after unpacking"
 	local missing
 	missing=$(LD_LIBRARY_PATH=$(libpath) ldd "$TCPD" "$AUTHDAEMOND" "$PREFIX/usr/bin/imapd" \
@@ -349,12 +338,7 @@ cmd_start() {
 	if pid=$(master_pid "$DIR"); then
 		die "an instance is already running in $DIR (pid $pid)"
 	fi
-	if ! getent passwd "$MAIL_USER" >/dev/null; then
-		useradd --system --user-group --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin "$MAIL_USER" 2>/dev/null ||
-			getent passwd "$MAIL_USER" >/dev/null ||
-			die "cannot create user $MAIL_USER"
-	fi
+	system_user "$MAIL_USER"
 	local d
 	rm -rf "$DIR/sys" "$DIR/authdaemon"
 	for d in etc sys/etc/courier/shared sys/run/courier/authdaemon authdaemon run log mail; do

@@ -73,19 +73,8 @@ libpath() {
 cmd_install() {
 	[ "$(id -u)" -eq 0 ] || die "must run as root"
 	command -v apt-get >/dev/null || die "apt-get not found: Cyrus is unpacked from Debian packages"
-	local tmp p
-	tmp=$(mktemp -d)
-	chmod 0755 "$tmp"
 	# shellcheck disable=SC2086
-	(cd "$tmp" && apt-get download $PACKAGES) >&2 || {
-		rm -rf "$tmp"
-		die "apt-get download $PACKAGES failed (run apt-get update?)"
-	}
-	mkdir -p "$PREFIX"
-	for p in "$tmp"/*.deb; do
-		dpkg -x "$p" "$PREFIX"
-	done
-	rm -rf "$tmp"
+	unpack_debs "$PREFIX" $PACKAGES
 	[ -x "$BIN/master" ] || die "no $BIN/master after unpacking"
 	local missing
 	missing=$(LD_LIBRARY_PATH=$(libpath) ldd "$BIN/master" "$BIN/imapd" "$BIN/pop3d" "$BIN/lmtpd" "$BIN/idled" 2>&1 | grep 'not found' | sort -u || true)
@@ -208,11 +197,7 @@ cmd_start() {
 	if pid=$(master_pid "$DIR"); then
 		die "an instance is already running in $DIR (pid $pid)"
 	fi
-	if ! getent passwd cyrus >/dev/null; then
-		useradd --system --gid mail --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin cyrus 2>/dev/null ||
-			getent passwd cyrus >/dev/null || die "cannot create user cyrus"
-	fi
+	system_user cyrus --gid mail
 	local d
 	# imapd binds its IDLE socket in configdirectory/socket (idle.PID)
 	for d in etc lib lib/proc lib/socket spool lock proc run log; do

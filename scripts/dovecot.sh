@@ -141,6 +141,39 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# system_user NAME [useradd options...] creates the system user NAME
+# without a home or shell (with its own group unless the options name
+# one), unless it exists.
+system_user() {
+	local name=$1
+	shift
+	getent passwd "$name" >/dev/null && return 0
+	[ $# -gt 0 ] || set -- --user-group
+	useradd --system "$@" --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin "$name" 2>/dev/null ||
+		getent passwd "$name" >/dev/null ||
+		die "cannot create user $name"
+}
+
+# unpack_debs PREFIX PACKAGE... downloads the Debian packages (not
+# installed: cyrus.sh and courier.sh run servers that conflict with
+# Dovecot's packages) and unpacks them into PREFIX.
+unpack_debs() {
+	local prefix=$1 tmp p
+	shift
+	tmp=$(mktemp -d)
+	chmod 0755 "$tmp"
+	(cd "$tmp" && apt-get download "$@") >&2 || {
+		rm -rf "$tmp"
+		die "apt-get download $* failed (run apt-get update?)"
+	}
+	mkdir -p "$prefix"
+	for p in "$tmp"/*.deb; do
+		dpkg -x "$p" "$prefix"
+	done
+	rm -rf "$tmp"
+}
+
 # special_folders prints the namespace's mailbox sections: Drafts, Sent,
 # Trash, Junk and Archive, auto-subscribed, with their special_use
 # attribute unless SPECIAL_USE=no.
@@ -338,12 +371,7 @@ cmd_start() {
 	if pid=$(master_pid "$DIR"); then
 		die "an instance is already running in $DIR (pid $pid)"
 	fi
-	if ! getent passwd "$MAIL_USER" >/dev/null; then
-		useradd --system --user-group --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin "$MAIL_USER" 2>/dev/null ||
-			getent passwd "$MAIL_USER" >/dev/null ||
-			die "cannot create user $MAIL_USER"
-	fi
+	system_user "$MAIL_USER"
 
 	mkdir -p "$DIR/run" "$DIR/state" "$DIR/log" "$DIR/etc" "$DIR/mail"
 	chmod 0755 "$DIR" "$DIR/etc" "$DIR/mail"
