@@ -144,9 +144,14 @@ func (d *imapDevice) Run(ctx context.Context) error {
 		return fmt.Errorf("clients: device %s: Run called twice", d.o.ID)
 	}
 	defer d.running.Store(false)
+	// The sync loops own the long-lived connections and serve the
+	// actions' requests while they run (clients/imap_slot.go).
+	for _, sl := range d.slots {
+		sl.start()
+	}
 	d.strategy.run(ctx)
 	for _, sl := range d.slots {
-		sl.shutdown()
+		sl.stop()
 	}
 	return nil
 }

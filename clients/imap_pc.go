@@ -23,15 +23,23 @@ func newPCSync(d *imapDevice) *pcSync {
 	return &pcSync{d: d}
 }
 
+// run runs one loop per long-lived connection, each the owner of its
+// connection (clients/imap_slot.go): the INBOX loop on the first, the
+// folders loop on the last, which carries the actions; with one
+// connection, one loop runs both schedules.
 func (p *pcSync) run(ctx context.Context) {
 	d := p.d
+	if len(d.slots) == 1 {
+		p.loop(ctx, d.slots[0], true, true)
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		p.folders(ctx, d.slots[len(d.slots)-1])
+		p.loop(ctx, d.slots[len(d.slots)-1], false, true)
 	}()
-	p.inboxLoop(ctx, d.slots[0])
+	p.loop(ctx, d.slots[0], true, false)
 	wg.Wait()
 }
 
@@ -45,75 +53,115 @@ func (p *pcSync) syncEvery() time.Duration { return p.d.o.Profile.pollEvery() }
 func (p *pcSync) bodyLimit() int64         { return 0 }
 func (p *pcSync) readsBeforeTrash() bool   { return false }
 
-// inboxLoop keeps INBOX in sync on slot sl: sync, then IDLE until the
-// server reports a change (or the IDLE restart comes due, or an action
-// needs the connection), or without IDLE sleep the poll interval between
-// syncs. Failures back off.
-func (p *pcSync) inboxLoop(ctx context.Context, sl *imapSlot) {
+// loop owns slot sl and runs on it the INBOX schedule (inbox), the
+// folders schedule (folders), or both, serving the actions' requests
+// between its steps, while it waits and inside IDLE. INBOX: sync, then
+// IDLE until the server reports a change (or the IDLE restart or the next
+// folders round comes due, or a request waits), or without IDLE sleep the
+// poll interval between syncs. Folders: see checkFolders, every
+// statusEvery. Failures back off, each schedule on its own.
+func (p *pcSync) loop(ctx context.Context, sl *imapSlot, inbox, folders bool) {
 	d := p.d
-	poll := p.syncEvery()
-	retry := d.retrier()
-	// notified is when the last IDLE ended on a notification (zero: not).
-	var notified time.Time
+	inboxRetry, foldersRetry := d.retrier(), d.retrier()
+	// The next INBOX step and folders round (zero: now); notified is when
+	// the last IDLE ended on a notification (zero: not); round counts the
+	// folders rounds done.
+	var inboxDue, foldersDue, notified time.Time
+	round := 0
 	for ctx.Err() == nil {
-		idled := false
-		err := sl.with(ctx, func(s *imapSession) error {
-			pushAt := notified
-			notified = time.Time{}
-			if !s.listed {
-				if err := d.list(s); err != nil {
-					return err
-				}
-				s.listed = true
-			}
-			if s.selected != "INBOX" || s.stale {
-				s.stale = true
-				pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
-				if pushed {
-					top, pushed = d.topUID("INBOX")
-				}
-				if err := d.syncFull(s, "INBOX"); err != nil {
-					return err
-				}
-				s.stale = false
-				if pushed {
-					if ids := d.idsAbove("INBOX", top); len(ids) > 0 {
-						d.o.OnPush(ids, pushAt)
-					}
-				}
-			}
-			if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
-				return nil // poll (a server without IDLE is polled too)
-			}
-			idled = true
-			var err error
-			notified, err = d.idle(ctx, s, sl, pcIdleRestart)
-			return err
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			d.log.Debug("inbox sync failed", "err", err)
-			if retry.failed(ctx) != nil {
+		now := d.o.Clock.Now()
+		switch {
+		case folders && !now.Before(foldersDue):
+			err := sl.exec(ctx, func(s *imapSession) error { return p.checkFolders(ctx, s, round) })
+			if ctx.Err() != nil {
 				return
 			}
-			continue
-		}
-		retry.ok()
-		if !idled {
-			if d.sleepSim(ctx, poll) != nil {
+			if err != nil {
+				d.log.Debug("folder sync failed", "err", err)
+				foldersDue = d.o.Clock.Now().Add(foldersRetry.next())
+				continue
+			}
+			foldersRetry.ok()
+			round++
+			foldersDue = d.o.Clock.Now().Add(d.o.Profile.statusEvery())
+		case inbox && !now.Before(inboxDue):
+			restart := pcIdleRestart
+			if folders {
+				restart = min(restart, foldersDue.Sub(now))
+			}
+			idled, err := p.inboxStep(ctx, sl, restart, &notified)
+			if ctx.Err() != nil {
 				return
 			}
-			continue
+			switch {
+			case err != nil:
+				d.log.Debug("inbox sync failed", "err", err)
+				inboxDue = d.o.Clock.Now().Add(inboxRetry.next())
+				continue
+			case idled:
+				inboxDue = time.Time{}
+			default:
+				inboxDue = d.o.Clock.Now().Add(p.syncEvery())
+			}
+			inboxRetry.ok()
+		default:
+			next := inboxDue
+			if !inbox || folders && foldersDue.Before(next) {
+				next = foldersDue
+			}
+			if sl.sleep(ctx, next.Sub(now)) != nil {
+				return
+			}
 		}
-		sl.yield(ctx)
 	}
+}
+
+// inboxStep syncs INBOX on sl when it changed, then IDLEs on it for at
+// most restart (simulated); it reports whether it IDLEd (else the INBOX is
+// polled: the profile or the server has no IDLE). *notified is when the
+// last IDLE ended on a notification (zero: not), which a sync reports as
+// pushed (Options.OnPush).
+func (p *pcSync) inboxStep(ctx context.Context, sl *imapSlot, restart time.Duration, notified *time.Time) (idled bool, err error) {
+	d := p.d
+	err = sl.exec(ctx, func(s *imapSession) error {
+		pushAt := *notified
+		*notified = time.Time{}
+		if !s.listed {
+			if err := d.list(s); err != nil {
+				return err
+			}
+			s.listed = true
+		}
+		if s.selected != "INBOX" || s.stale {
+			s.stale = true
+			pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
+			if pushed {
+				top, pushed = d.topUID("INBOX")
+			}
+			if err := d.syncFull(s, "INBOX"); err != nil {
+				return err
+			}
+			s.stale = false
+			if pushed {
+				if ids := d.idsAbove("INBOX", top); len(ids) > 0 {
+					d.o.OnPush(ids, pushAt)
+				}
+			}
+		}
+		if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
+			return nil // poll (a server without IDLE is polled too)
+		}
+		idled = true
+		var err error
+		*notified, err = d.idle(ctx, s, sl, restart)
+		return err
+	})
+	return idled, err
 }
 
 // idle IDLEs on the selected mailbox until the server sends a change
 // (s.stale is set), restart (simulated) passes, the profile's
-// LoginInterval comes due, another user waits for the slot, or ctx ends.
+// LoginInterval comes due, a request for the slot comes, or ctx ends.
 // While IDLE runs, changes reach the device at once, so the folder counts
 // as synced from the moment IDLE started.
 //
@@ -132,8 +180,8 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	if wall < minWallWait {
 		wall = minWallWait
 	}
-	if sl.waiting() {
-		return time.Time{}, nil
+	if sl.take() {
+		return time.Time{}, nil // serve the request first (imapSlot.exec)
 	}
 	begin := d.o.Clock.Now()
 	s.arm(0)
@@ -157,7 +205,8 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	case <-s.updates:
 		s.stale = true
 		notified = time.Now()
-	case <-sl.wake:
+	case r := <-sl.reqs:
+		sl.held = &r // served after DONE, then IDLE resumes (imapSlot.exec)
 	case <-t.C:
 	case <-s.c.Closed():
 	}
@@ -193,64 +242,45 @@ func (d *imapDevice) markSynced(name string, t time.Time) {
 	}
 }
 
-// folders is Thunderbird's autosync of folders other than INBOX: every
-// 10 simulated minutes LIST, then STATUS (MESSAGES UIDNEXT UNSEEN) on each;
-// a folder whose numbers changed, that was never synced, or every third
-// round (flag changes do not show in STATUS) is selected and synced.
-func (p *pcSync) folders(ctx context.Context, sl *imapSlot) {
+// checkFolders is one round of Thunderbird's autosync of folders other
+// than INBOX (every 10 simulated minutes, see loop): LIST, then STATUS
+// (MESSAGES UIDNEXT UNSEEN) on each; a folder whose numbers changed, that
+// was never synced, or every third round (flag changes do not show in
+// STATUS) is selected and synced.
+func (p *pcSync) checkFolders(ctx context.Context, s *imapSession, round int) error {
 	d := p.d
-	retry, round := d.retrier(), 0
-	for ctx.Err() == nil {
-		err := sl.with(ctx, func(s *imapSession) error {
-			if err := d.list(s); err != nil {
-				return err
-			}
-			s.listed = true
-			for _, name := range d.folderNames() {
-				if name == "INBOX" {
-					continue
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				var st *imap.StatusData
-				err := s.do("STATUS", func() error {
-					var err error
-					st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
-					return err
-				})
-				if err != nil {
-					if s.broken {
-						return err
-					}
-					continue
-				}
-				if d.statusChanged(name, st) || round%3 == 0 {
-					if err := d.syncFull(s, name); err != nil {
-						if s.broken {
-							return err
-						}
-					}
-				}
-			}
-			return nil
-		})
-		if ctx.Err() != nil {
-			return
+	if err := d.list(s); err != nil {
+		return err
+	}
+	s.listed = true
+	for _, name := range d.folderNames() {
+		if name == "INBOX" {
+			continue
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var st *imap.StatusData
+		err := s.do("STATUS", func() error {
+			var err error
+			st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
+			return err
+		})
 		if err != nil {
-			d.log.Debug("folder sync failed", "err", err)
-			if retry.failed(ctx) != nil {
-				return
+			if s.broken {
+				return err
 			}
 			continue
 		}
-		retry.ok()
-		round++
-		if d.sleepSim(ctx, d.o.Profile.statusEvery()) != nil {
-			return
+		if d.statusChanged(name, st) || round%3 == 0 {
+			if err := d.syncFull(s, name); err != nil {
+				if s.broken {
+					return err
+				}
+			}
 		}
 	}
+	return nil
 }
 
 // statusChanged records STATUS numbers and reports whether the folder

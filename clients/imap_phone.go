@@ -36,13 +36,15 @@ func (p *phoneSync) syncEvery() time.Duration { return p.d.o.Profile.pollEvery()
 func (p *phoneSync) bodyLimit() int64         { return phoneBodyLimit }
 func (p *phoneSync) readsBeforeTrash() bool   { return false }
 
+// run owns the phone's one connection: it serves the actions' requests
+// between its rounds, while it waits and inside IDLE (clients/imap_slot.go).
 func (p *phoneSync) run(ctx context.Context) {
 	d := p.d
 	sl := d.slots[0]
 	retry := d.retrier()
 	for ctx.Err() == nil {
 		start := d.o.Clock.Now()
-		err := sl.with(ctx, func(s *imapSession) error {
+		err := sl.exec(ctx, func(s *imapSession) error {
 			if err := d.list(s); err != nil {
 				return err
 			}
@@ -65,7 +67,7 @@ func (p *phoneSync) run(ctx context.Context) {
 		}
 		if err != nil {
 			d.log.Debug("phone sync failed", "err", err)
-			if retry.failed(ctx) != nil {
+			if sl.sleep(ctx, retry.next()) != nil {
 				return
 			}
 			continue
@@ -73,7 +75,7 @@ func (p *phoneSync) run(ctx context.Context) {
 		retry.ok()
 		if !d.o.Profile.Idle {
 			sl.closeSession()
-			if d.sleepSim(ctx, p.syncEvery()-d.o.Clock.Now().Sub(start)) != nil {
+			if sl.sleep(ctx, p.syncEvery()-d.o.Clock.Now().Sub(start)) != nil {
 				return
 			}
 			continue
@@ -83,13 +85,14 @@ func (p *phoneSync) run(ctx context.Context) {
 }
 
 // idle IDLEs on INBOX, re-syncing its window on every change, until the
-// next poll of all folders is due.
+// next poll of all folders is due (a server without IDLE: waits for it).
 func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 	d := p.d
 	due := d.o.Clock.Now().Add(p.syncEvery())
 	retry := d.retrier()
 	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
-		err := sl.with(ctx, func(s *imapSession) error {
+		noIdle := false
+		err := sl.exec(ctx, func(s *imapSession) error {
 			if s.selected != "INBOX" || s.stale {
 				s.stale = true
 				if err := d.syncWindow(s, "INBOX"); err != nil {
@@ -98,7 +101,8 @@ func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 				s.stale = false
 			}
 			if !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
-				return d.sleepSim(ctx, due.Sub(d.o.Clock.Now()))
+				noIdle = true
+				return nil
 			}
 			restart := min(phoneIdleRestart, due.Sub(d.o.Clock.Now()))
 			_, err := d.idle(ctx, s, sl, restart)
@@ -108,12 +112,14 @@ func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 			return
 		}
 		if err != nil {
-			if retry.failed(ctx) != nil {
+			if sl.sleep(ctx, retry.next()) != nil {
 				return
 			}
 			continue
 		}
 		retry.ok()
-		sl.yield(ctx)
+		if noIdle && sl.sleep(ctx, due.Sub(d.o.Clock.Now())) != nil {
+			return
+		}
 	}
 }

@@ -2,10 +2,14 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 )
+
+// errSlotStopped is the error of a request to a connection whose owner
+// stopped: the device's Run ended.
+var errSlotStopped = errors.New("clients: the device is not running")
 
 // shutdownGrace is how long a running command may finish after ctx ends
 // before its connection is closed under it. A command cut then is counted
@@ -13,46 +17,165 @@ import (
 // stalled or overloaded.
 const shutdownGrace = time.Second
 
-// imapSlot is one long-lived connection of a device, shared between its
-// sync loop and its actions: whoever holds mu owns the session. A sync loop
-// parked in IDLE watches wake and gives the connection up when another user
-// waits.
+// maxServedInARow bounds how many waiting requests the owner serves before
+// it does its own work again, so that a stream of actions cannot starve
+// the sync loop.
+const maxServedInARow = 16
+
+// imapSlot is one long-lived connection of a device. Its owner is the sync
+// loop that uses it (phoneSync.run, pcSync.loop); nobody else touches the
+// session. Others (the person's actions) send requests (with), which the
+// owner serves one at a time in the order they came: between its rounds,
+// while it waits (sleep), and by ending IDLE (imapDevice.idle).
 type imapSlot struct {
-	d       *imapDevice
-	mu      sync.Mutex
-	s       *imapSession
-	wake    chan struct{}
-	pending atomic.Int32
-	// drained gets a token when the last waiter took the slot (see yield).
-	drained chan struct{}
+	d    *imapDevice
+	reqs chan slotReq
+	// s is the session, held is a request taken during IDLE and not yet
+	// served; only the owner touches them.
+	s    *imapSession
+	held *slotReq
+
+	mu sync.Mutex // guards stopped
+	// stopped is closed when the owner stopped (a new one is made when
+	// Run starts again).
+	stopped chan struct{}
+}
+
+// slotReq is one request to the slot's owner: run fn on the session.
+type slotReq struct {
+	ctx  context.Context
+	fn   func(s *imapSession) error
+	done chan error // buffered: the owner never blocks on it
 }
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
-	return &imapSlot{d: d, wake: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
+	return &imapSlot{d: d, reqs: make(chan slotReq), stopped: make(chan struct{})}
 }
 
-// with runs fn on the slot's session, connecting and logging in first when
-// there is none (or it is broken, or older than the profile's
-// LoginInterval). A session that failed at the network level is closed
-// after fn.
+// with runs fn on the slot's session (see exec) on the owner's goroutine
+// and returns its error. It waits for the owner until ctx ends; once the
+// owner stopped (the device's Run ended) it fails at once with
+// errSlotStopped.
 func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) error {
-	sl.pending.Add(1)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sl.mu.Lock()
+	stopped := sl.stopped
+	sl.mu.Unlock()
+	req := slotReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
-	case sl.wake <- struct{}{}:
+	case sl.reqs <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stopped:
+		return errSlotStopped
+	}
+	// The owner runs fn now: its commands have deadlines, and closeOnStop
+	// bounds it once ctx ends.
+	return <-req.done
+}
+
+// start readies the slot for a new owner (Run).
+func (sl *imapSlot) start() {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	select {
+	case <-sl.stopped:
+		sl.stopped = make(chan struct{})
 	default:
+	}
+}
+
+// stop ends the owner's tenure at the end of Run: it logs out (a failed
+// LOGOUT is not recorded, see imapSession.logout), answers a request taken
+// and not served, and makes every later request fail at once.
+func (sl *imapSlot) stop() {
+	sl.s.logout(false)
+	sl.s = nil
+	if r := sl.held; r != nil {
+		sl.held = nil
+		r.done <- errSlotStopped
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.pending.Add(-1) == 0 {
-		select {
-		case <-sl.wake:
-		default:
+	close(sl.stopped)
+}
+
+// exec runs the owner's own fn on the session (see run), after serving
+// the requests that came before it.
+func (sl *imapSlot) exec(ctx context.Context, fn func(s *imapSession) error) error {
+	sl.serveWaiting(ctx)
+	return sl.run(ctx, fn)
+}
+
+// serveWaiting serves the request taken during IDLE and those waiting now,
+// at most maxServedInARow.
+func (sl *imapSlot) serveWaiting(ctx context.Context) {
+	for i := 0; i < maxServedInARow; i++ {
+		if r := sl.held; r != nil {
+			sl.held = nil
+			sl.serve(ctx, *r)
+			continue
 		}
 		select {
-		case sl.drained <- struct{}{}:
+		case r := <-sl.reqs:
+			sl.serve(ctx, r)
 		default:
+			return
 		}
 	}
+}
+
+// take takes a waiting request without serving it (held), for an owner in
+// IDLE; it reports whether there is one.
+func (sl *imapSlot) take() bool {
+	if sl.held != nil {
+		return true
+	}
+	select {
+	case r := <-sl.reqs:
+		sl.held = &r
+		return true
+	default:
+		return false
+	}
+}
+
+// serve runs request r for the owner whose context is ctx: a request that
+// reaches an owner that is stopping fails with errSlotStopped.
+func (sl *imapSlot) serve(ctx context.Context, r slotReq) {
+	if ctx.Err() != nil {
+		r.done <- errSlotStopped
+		return
+	}
+	r.done <- sl.run(r.ctx, r.fn)
+}
+
+// sleep waits sim simulated time (at least minWallWait of wall time) for
+// the owner, serving requests meanwhile; it returns ctx.Err() if ctx ends
+// first.
+func (sl *imapSlot) sleep(ctx context.Context, sim time.Duration) error {
+	sl.serveWaiting(ctx)
+	t := time.NewTimer(max(sl.d.o.Clock.Wall(sim), minWallWait))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case r := <-sl.reqs:
+			sl.serve(ctx, r)
+		}
+	}
+}
+
+// run runs fn on the slot's session, connecting and logging in first when
+// there is none (or it is broken, or older than the profile's
+// LoginInterval). A session that failed at the network level is closed
+// after fn. Only the owner calls it.
+func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -103,34 +226,9 @@ func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 	}
 }
 
-// waiting reports whether another user waits for the slot.
-func (sl *imapSlot) waiting() bool { return sl.pending.Load() > 0 }
-
-// yield waits until no other user waits for the slot (after the sync loop
-// gave it up), or ctx ends.
-func (sl *imapSlot) yield(ctx context.Context) {
-	for sl.waiting() {
-		select {
-		case <-sl.drained: // look again: a token may be stale
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// closeSession logs out and drops the session, if any.
+// closeSession logs out and drops the session, if any. Only the owner
+// calls it.
 func (sl *imapSlot) closeSession() {
-	sl.mu.Lock()
-	defer sl.mu.Unlock()
 	sl.s.close()
-	sl.s = nil
-}
-
-// shutdown logs out at the end of Run; a failed LOGOUT is not recorded
-// (see imapSession.logout).
-func (sl *imapSlot) shutdown() {
-	sl.mu.Lock()
-	defer sl.mu.Unlock()
-	sl.s.logout(false)
 	sl.s = nil
 }

@@ -32,7 +32,8 @@ type syncStrategy interface {
 }
 
 // longLived runs fn on the last long-lived connection of the device: the
-// onWire of the kinds that keep connections (pc, phone).
+// onWire of the kinds that keep connections (pc, phone); the sync loop
+// that owns it serves the request (clients/imap_slot.go).
 func (d *imapDevice) longLived(ctx context.Context, fn func(s *imapSession) error) error {
 	return d.slots[len(d.slots)-1].with(ctx, fn)
 }

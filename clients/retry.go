@@ -62,9 +62,15 @@ type retrier struct {
 // failed counts a failure and waits the backoff before the next try; it
 // returns ctx.Err() if ctx ends first.
 func (r *retrier) failed(ctx context.Context) error {
+	return sleepSim(ctx, r.clock, r.next())
+}
+
+// next counts a failure and returns the backoff (simulated) before the
+// next try, for a loop that waits by itself (imapSlot.sleep).
+func (r *retrier) next() time.Duration {
 	wait := r.opts.Delay(r.failures, r.rng)
 	r.failures++
-	return sleepSim(ctx, r.clock, wait)
+	return wait
 }
 
 // ok ends a run of failures.

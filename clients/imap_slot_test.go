@@ -1,0 +1,139 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// TestSlotOwnerServesActions runs actions from several goroutines on
+// devices whose sync loops own their long-lived connections: every action
+// is served on the owned connection (no connection is added), inside IDLE
+// (which resumes afterwards), and a one-connection PC runs its INBOX and
+// folders schedules on one loop. After Run ended, an action fails at once
+// without dialing; a new Run serves again.
+func TestSlotOwnerServesActions(t *testing.T) {
+	tests := []struct {
+		name  string
+		kind  Kind
+		mod   func(p *Profile)
+		conns int
+		// want is a subsequence of the commands sent after the actions
+		// started.
+		want []string
+	}{
+		{"phone idle", KindPhone, func(p *Profile) { p.PollInterval, p.Idle = time.Hour, true }, 1,
+			[]string{"IDLE", "UID STORE", "IDLE"}},
+		{"pc one connection", KindPC, func(p *Profile) { p.Connections = 1 }, 1,
+			[]string{"IDLE", "UID STORE", "IDLE", "STATUS", "IDLE", "STATUS"}},
+		{"pc two connections", KindPC, nil, 2,
+			[]string{"UID STORE", "STATUS", "STATUS"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			rec := &imapRecorder{}
+			o := env.options(tt.kind, rec, tt.mod)
+			ids := []string{env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000)}
+			dev, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dev.(*imapDevice)
+			stop := runUntilStop(t, d)
+			waitView(t, d, "all messages", hasAll(ids...))
+			waitCommands(t, rec, "IDLE")
+			before := len(rec.names())
+			var wg sync.WaitGroup
+			errs := make(chan error, len(ids))
+			for _, id := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := d.Do(context.Background(), Action{Kind: ActFlag, MessageID: id})
+					errs <- err
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("flag: %v", err)
+				}
+			}
+			for _, id := range ids {
+				if got := env.truth(t).Messages[id]; !got.Flags.Has(view.Flagged) {
+					t.Errorf("%s on the server: %+v, want flagged", id, got)
+				}
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for inOrder(rec.names()[before:], tt.want...) != nil && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := inOrder(rec.names()[before:], tt.want...); err != nil {
+				t.Error(err)
+			}
+			rec.mu.Lock()
+			conns := rec.conns
+			rec.mu.Unlock()
+			if conns != tt.conns {
+				t.Errorf("%d connections open, want %d (the actions on the owned one)", conns, tt.conns)
+			}
+			stop()
+
+			called := false
+			err = d.slots[len(d.slots)-1].with(context.Background(), func(*imapSession) error { called = true; return nil })
+			if !errors.Is(err, errSlotStopped) || called {
+				t.Fatalf("request after Run: %v (fn called %v), want errSlotStopped without running it", err, called)
+			}
+			if _, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: ids[0]}); !errors.Is(err, errSlotStopped) {
+				t.Fatalf("action after Run: %v, want errSlotStopped", err)
+			}
+			rec.mu.Lock()
+			conns = rec.conns
+			rec.mu.Unlock()
+			if conns != 0 {
+				t.Errorf("%d connections open after Run, want 0", conns)
+			}
+
+			// A new Run serves again (once it started: until then an action
+			// still fails at once).
+			stop = runUntilStop(t, d)
+			defer stop()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				_, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: ids[0]})
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, errSlotStopped) || time.Now().After(deadline) {
+					t.Fatalf("action in a second Run: %v", err)
+				}
+			}
+			waitView(t, d, "the read flag", msgIs(ids[0], "INBOX", view.Seen|view.Flagged))
+		})
+	}
+}
+
+// runUntilStop runs d until stop is called; stop checks that Run returns
+// nil once its context is cancelled.
+func runUntilStop(t *testing.T, d Device) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+	}
+}
