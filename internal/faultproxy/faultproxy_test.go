@@ -123,9 +123,10 @@ func TestForwardsAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The proxy counts a chunk after writing it, so the client can have
-	// read the last one before it is counted: wait for the count, bounded.
+	// read the last one (and the echo server the last upstream one) before
+	// it is counted: wait for both counts, bounded.
 	st := p.Stats()
-	for deadline := time.Now().Add(ioTimeout); st.Bytes[Downstream] < uint64(len(msg)) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(ioTimeout); (st.Bytes[Upstream] < uint64(len(msg)) || st.Bytes[Downstream] < uint64(len(msg))) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 		st = p.Stats()
 	}
