@@ -125,7 +125,7 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 		return err
 	}
 	store := func() error { return s.d.store(s, loc, seen) }
-	noop := func() error { return s.do("NOOP", func() error { return s.c.Noop().Wait() }) }
+	noop := func() error { return s.do("NOOP", s.c.Noop) }
 	for _, bm := range []struct {
 		name string
 		cmds []func() error

@@ -138,7 +138,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	begin := d.o.Clock.Now()
 	s.arm(0)
 	start := time.Now()
-	cmd, err := s.c.Idle()
+	idl, err := s.c.Idle()
 	if err != nil {
 		record(d.rec, "imap", "IDLE", start, err)
 		if outcomeOf(err) == OutcomeError {
@@ -149,22 +149,15 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)
-	t := time.NewTimer(wall)
-	defer t.Stop()
 	var notified time.Time
-	select {
-	case <-ctx.Done():
-	case <-s.updates:
+	changed, err := idl.Wait(ctx, sl.wake, s.updates, wall)
+	if changed {
 		s.stale = true
 		notified = time.Now()
-	case <-sl.wake:
-	case <-t.C:
-	case <-s.c.Closed():
 	}
 	s.arm(0)
-	err = cmd.Close()
 	if err == nil {
-		err = cmd.Wait()
+		err = idl.Done()
 	}
 	if err != nil && s.dead.Load() {
 		s.broken = true
@@ -216,7 +209,7 @@ func (p *pcSync) folders(ctx context.Context, sl *imapSlot) {
 				var st *imap.StatusData
 				err := s.do("STATUS", func() error {
 					var err error
-					st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
+					st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true})
 					return err
 				})
 				if err != nil {
