@@ -24,6 +24,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -51,9 +52,13 @@ type Client struct {
 	bye     bool     // the server said BYE
 
 	cmd command // what the command in progress collects
-	msg Message // reused for every FETCH response
-	env Envelope
-	upd Update
+	// copied is the COPYUID of the last UIDCopy or UIDMove.
+	copied CopyData
+	// intr is set by Interrupt: Wait returns.
+	intr atomic.Bool
+	msg  Message // reused for every FETCH response
+	env  Envelope
+	upd  Update
 }
 
 // command is what the command in progress collects from untagged
@@ -75,6 +80,14 @@ type command struct {
 type AppendData struct {
 	UIDValidity uint32
 	UID         imap.UID
+}
+
+// CopyData is what the server reports of a COPY or MOVE with UIDPLUS
+// (COPYUID); zero without.
+type CopyData struct {
+	UIDValidity uint32
+	// Dest are the UIDs of the copies, in the order of the source set.
+	Dest imap.UIDSet
 }
 
 // respKind is the kind of a response.
@@ -389,6 +402,13 @@ func (c *Client) respCode(s *scanner) []byte {
 			dst = &c.cmd.sel.PermanentFlags
 		}
 		c.flagList(s, dst)
+	case equalFold(name, "COPYUID"):
+		s.sp()
+		c.copied.UIDValidity = s.number32()
+		s.sp()
+		uidSet(s) // the source
+		s.sp()
+		c.copied.Dest = uidSet(s)
 	case equalFold(name, "APPENDUID"):
 		s.sp()
 		c.cmd.appended.UIDValidity = s.number32()
@@ -402,6 +422,25 @@ func (c *Client) respCode(s *scanner) []byte {
 	s.expect(']')
 	s.accept(' ')
 	return name
+}
+
+// uidSet reads a UID set of numbers and ranges (no "*").
+func uidSet(s *scanner) imap.UIDSet {
+	var set imap.UIDSet
+	for s.err == nil {
+		lo := imap.UID(s.number32())
+		hi := lo
+		if s.accept(':') {
+			hi = imap.UID(s.number32())
+		}
+		if s.err == nil {
+			set = append(set, imap.UIDRange{Start: min(lo, hi), Stop: max(lo, hi)})
+		}
+		if !s.accept(',') {
+			break
+		}
+	}
+	return set
 }
 
 // parseCaps reads a capability list (after CAPABILITY) to the end of the

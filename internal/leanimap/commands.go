@@ -404,6 +404,7 @@ func (c *Client) Enable(caps ...string) error {
 
 // UIDCopy copies the messages of set to mailbox dest.
 func (c *Client) UIDCopy(set imap.UIDSet, dest string) error {
+	c.copied = CopyData{}
 	return c.uidVerb("UID COPY ", set, dest)
 }
 
@@ -412,6 +413,7 @@ func (c *Client) UIDCopy(set imap.UIDSet, dest string) error {
 // (\Deleted) and UID EXPUNGE (EXPUNGE without UIDPLUS, which also removes
 // other messages marked \Deleted).
 func (c *Client) UIDMove(set imap.UIDSet, dest string) error {
+	c.copied = CopyData{}
 	if err := c.ensureCaps(); err != nil {
 		return err
 	}
@@ -429,6 +431,10 @@ func (c *Client) UIDMove(set imap.UIDSet, dest string) error {
 	}
 	return c.Expunge()
 }
+
+// Copied returns the COPYUID the server answered the last UIDCopy or
+// UIDMove with (zero when it sent none).
+func (c *Client) Copied() CopyData { return c.copied }
 
 func (c *Client) uidVerb(verb string, set imap.UIDSet, dest string) error {
 	if err := c.begin(verb); err != nil {
@@ -505,8 +511,8 @@ func (c *Client) Idle() error {
 }
 
 // Wait blocks in IDLE, on the caller's goroutine, until the server sends
-// EXISTS, EXPUNGE or FETCH (true; the Handler has them), max passes
-// (false, nil), or ctx ends (ctx's error, and the connection is then
+// EXISTS, EXPUNGE or FETCH (true; the Handler has them), max passes in all
+// (false, nil), Interrupt is called (false, nil), or ctx ends (ctx's error, and the connection is then
 // unusable: the caller closes it). A server that ends IDLE itself is an
 // error wrapping ErrIdleEnded.
 func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
@@ -517,13 +523,20 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 		max = c.opts.Timeout
 	}
 	c.cmd.updates = 0
+	deadline, byCtx := time.Now().Add(max), false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, byCtx = d, true
+	}
 	for {
-		deadline, byCtx := time.Now().Add(max), false
-		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline, byCtx = d, true
+		if c.intr.Swap(false) {
+			return false, nil
 		}
 		if err := c.conn.SetReadDeadline(deadline); err != nil {
 			return false, c.broken(fmt.Errorf("set deadline: %w", err))
+		}
+		// An Interrupt that set the deadline before this did.
+		if c.intr.Swap(false) {
+			return false, nil
 		}
 		stop := func() bool { return true }
 		if ctx.Done() != nil {
@@ -543,6 +556,9 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 			if timedOut {
 				return false, nil // nothing came: the connection is intact
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.intr.Swap(false) {
+				return false, nil // interrupted: the connection is intact
+			}
 			return false, c.broken(c.readErr(err))
 		}
 		if err := c.arm(); err != nil {
@@ -559,6 +575,14 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 			return true, nil
 		}
 	}
+}
+
+// Interrupt makes the Wait in progress, or the next one, return false
+// with the connection intact. It is the one method safe to call from
+// another goroutine.
+func (c *Client) Interrupt() {
+	c.intr.Store(true)
+	_ = c.conn.SetReadDeadline(aLongTimeAgo)
 }
 
 // Done ends IDLE and reads its completion (updates go to the Handler).
