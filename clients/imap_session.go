@@ -106,7 +106,11 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		loginUnreached(ctx, &d.o, "imap", err)
 		return nil, err
 	}
-	conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
+	lean := d.o.Profile.IMAPClient == IMAPClientLean
+	if !lean {
+		// The lean client bounds lines and literals itself.
+		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
+	}
 	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -133,7 +137,11 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
 		record(d.rec, "imap", "STARTTLS", start, err)
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case lean:
+		s.c, err = newLeanConn(conn, s, startTLS)
+	default:
 		var c *imapclient.Client
 		if c, err = transport.OpenIMAP(conn, opts, startTLS); err == nil {
 			s.c = goimapConn{c}

@@ -25,6 +25,10 @@ type imapSlot struct {
 	pending atomic.Int32
 	// drained gets a token when the last waiter took the slot (see yield).
 	drained chan struct{}
+	// idler is the session's client when it can cut an IDLE wait short
+	// from another goroutine (the lean client, which waits on the
+	// device's goroutine and so cannot watch wake); nil otherwise.
+	idler atomic.Pointer[leanConn]
 }
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
@@ -40,6 +44,9 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	select {
 	case sl.wake <- struct{}{}:
 	default:
+	}
+	if l := sl.idler.Load(); l != nil {
+		l.interrupt()
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -60,7 +67,7 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 		li := sl.d.o.Profile.LoginInterval
 		if s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li) {
 			s.close()
-			sl.s = nil
+			sl.set(nil)
 		}
 	}
 	if sl.s == nil {
@@ -68,7 +75,7 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 		if err != nil {
 			return err
 		}
-		sl.s = s
+		sl.set(s)
 	}
 	s := sl.s
 	done := s.closeOnStop(ctx)
@@ -76,9 +83,19 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	done()
 	if s.broken || s.dead.Load() {
 		s.close()
-		sl.s = nil
+		sl.set(nil)
 	}
 	return err
+}
+
+// set makes s (nil: none) the slot's session; sl.mu is held.
+func (sl *imapSlot) set(s *imapSession) {
+	sl.s = s
+	var l *leanConn
+	if s != nil {
+		l, _ = s.c.(*leanConn)
+	}
+	sl.idler.Store(l)
 }
 
 // closeOnStop closes s's connection once ctx has ended and the work on s
@@ -123,7 +140,7 @@ func (sl *imapSlot) closeSession() {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.s.close()
-	sl.s = nil
+	sl.set(nil)
 }
 
 // shutdown logs out at the end of Run; a failed LOGOUT is not recorded
@@ -132,5 +149,5 @@ func (sl *imapSlot) shutdown() {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.s.logout(false)
-	sl.s = nil
+	sl.set(nil)
 }

@@ -402,6 +402,7 @@ type imapDoc struct {
 	Window         whole    `yaml:"window"`
 	FetchImmediate flag     `yaml:"fetch_immediate"`
 	StatusInterval duration `yaml:"status_interval"`
+	IMAPClient     choice   `yaml:"imap_client"`
 }
 
 // pop3Doc are the settings of POP3 devices.
@@ -499,6 +500,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		im.FetchImmediate.read(d, &p.FetchImmediate)
 		im.Window.read(d, &p.Window, 0, maxWindowOrPaging)
 		im.StatusInterval.read(d, &p.StatusInterval)
+		im.IMAPClient.read(d, &p.IMAPClient, "IMAP client", clients.IMAPClients...)
 	}
 	if kind == KindWebmail {
 		w := &doc.Webmail
