@@ -41,8 +41,8 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		addr    func(t *testing.T) string
+		name string
+		addr func(t *testing.T) string
 		want error // errors.Is
 	}{
 		{"garbage", func(t *testing.T) string { return faketest.StartIMAP(t, faketest.IMAPGarbage, faketest.Options{}).Addr },
