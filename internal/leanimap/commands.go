@@ -22,8 +22,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 // str appends s as an IMAP string: an atom when it is one, a quoted
 // string when it can be (UTF-8 in it once UTF8=ACCEPT is enabled, RFC
 // 6855), else a literal (sent as the server allows).
-func (c *Client) str(s string) error {
-	atom, quotable := s != "", true
+func (c *Client) str(s string) error { return c.astring(s, true) }
+
+// astring appends s as an atom when atomOK and it is one, else quoted, else
+// as a literal. ID's parameters must be strings (RFC 2971): Cyrus answers
+// BAD to an atom there.
+func (c *Client) astring(s string, atomOK bool) error {
+	atom, quotable := atomOK && s != "", true
 	for i := 0; i < len(s); i++ {
 		b := s[i]
 		if b == 0 || b == '\r' || b == '\n' || (b >= 0x80 && !c.utf8) {
@@ -377,11 +382,11 @@ func (c *Client) ID(name, version string) error {
 	if err := c.begin(`ID ("name" `); err != nil {
 		return err
 	}
-	if err := c.str(name); err != nil {
+	if err := c.astring(name, false); err != nil {
 		return err
 	}
 	c.out = append(c.out, ` "version" `...)
-	if err := c.str(version); err != nil {
+	if err := c.astring(version, false); err != nil {
 		return err
 	}
 	c.out = append(c.out, ')')
