@@ -24,7 +24,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -54,11 +54,14 @@ type Client struct {
 	cmd command // what the command in progress collects
 	// copied is the COPYUID of the last UIDCopy or UIDMove.
 	copied CopyData
-	// intr is set by Interrupt: Wait returns.
-	intr atomic.Bool
-	msg  Message // reused for every FETCH response
-	env  Envelope
-	upd  Update
+	// imu guards intr and peeking: Interrupt moves the read deadline only
+	// while Wait blocks in its Peek, never under a response being read.
+	imu     sync.Mutex
+	intr    bool // set by Interrupt: Wait returns
+	peeking bool
+	msg     Message // reused for every FETCH response
+	env     Envelope
+	upd     Update
 }
 
 // command is what the command in progress collects from untagged

@@ -533,21 +533,25 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 		deadline, byCtx = d, true
 	}
 	for {
-		if c.intr.Swap(false) {
+		c.imu.Lock()
+		if c.intr {
+			c.intr = false
+			c.imu.Unlock()
 			return false, nil
 		}
-		if err := c.conn.SetReadDeadline(deadline); err != nil {
+		c.peeking = true
+		err := c.conn.SetReadDeadline(deadline)
+		c.imu.Unlock()
+		if err != nil {
+			c.endPeek()
 			return false, c.broken(fmt.Errorf("set deadline: %w", err))
-		}
-		// An Interrupt that set the deadline before this did.
-		if c.intr.Swap(false) {
-			return false, nil
 		}
 		stop := func() bool { return true }
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(aLongTimeAgo) })
 		}
-		_, err := c.br.Peek(1)
+		_, err = c.br.Peek(1)
+		interrupted := c.endPeek()
 		stopped := stop()
 		timedOut := err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline)
 		if ctx.Err() != nil || !stopped || (timedOut && byCtx) {
@@ -561,7 +565,10 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 			if timedOut {
 				return false, nil // nothing came: the connection is intact
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) && c.intr.Swap(false) {
+			if errors.Is(err, os.ErrDeadlineExceeded) && interrupted {
+				c.imu.Lock()
+				c.intr = false
+				c.imu.Unlock()
 				return false, nil // interrupted: the connection is intact
 			}
 			return false, c.broken(c.readErr(err))
@@ -586,8 +593,22 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 // with the connection intact. It is the one method safe to call from
 // another goroutine.
 func (c *Client) Interrupt() {
-	c.intr.Store(true)
-	_ = c.conn.SetReadDeadline(aLongTimeAgo)
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.intr = true
+	if c.peeking {
+		_ = c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// endPeek ends Wait's Peek: from here Interrupt leaves the deadline alone
+// (a response is read under the command's deadline) and only makes the
+// next round of Wait return. It reports whether Interrupt was called.
+func (c *Client) endPeek() bool {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.peeking = false
+	return c.intr
 }
 
 // Done ends IDLE and reads its completion (updates go to the Handler).
