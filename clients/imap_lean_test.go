@@ -1,9 +1,11 @@
 package clients
 
 import (
+	"context"
 	"errors"
 	"net"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,5 +111,41 @@ func TestLeanSearch(t *testing.T) {
 		if got != tc.want || !errors.Is(err, tc.err) {
 			t.Errorf("%+v: %q, %v; want %q, %v", tc.c, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestLeanLoginCommands checks that a session's login sends the same
+// commands with both clients (the report's command counts and the
+// Dovecot cross-check must not depend on the client): go-imap asks for the
+// capabilities again after AUTHENTICATE, and so does the lean client.
+func TestLeanLoginCommands(t *testing.T) {
+	for _, srv := range storeServerBases {
+		t.Run(srv.name, func(t *testing.T) {
+			s := srv.start(t)
+			for _, full := range []bool{true, false} {
+				got := map[string][]string{}
+				for _, c := range IMAPClients {
+					rec := &imapRecorder{}
+					env := newIMAPEnvNoServer()
+					env.client = c
+					o := env.options(KindPC, rec, nil)
+					o.Username, o.Password = s.user, s.pass
+					o.IMAP.Addr = s.imap
+					d, err := newIMAPDevice(o, KindPC)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sess, err := d.dialIMAP(context.Background(), full)
+					if err != nil {
+						t.Fatalf("%s: %v", c, err)
+					}
+					sess.close()
+					got[c] = rec.names()
+				}
+				if !slices.Equal(got[IMAPClientGoIMAP], got[IMAPClientLean]) {
+					t.Errorf("full %v: go-imap sent %v, lean %v", full, got[IMAPClientGoIMAP], got[IMAPClientLean])
+				}
+			}
+		})
 	}
 }

@@ -47,9 +47,14 @@ type Client struct {
 
 	caps    []string // upper-cased capability names; nil: unknown
 	capsSet bool     // a CAPABILITY list came with the current command
-	utf8    bool     // UTF8=ACCEPT is enabled: mailbox names in UTF-8
-	err     error    // sticky: the connection is unusable
-	bye     bool     // the server said BYE
+	// capsInOK is set when the current command's completion carried a
+	// [CAPABILITY ...] code. After AUTHENTICATE only that list is kept
+	// (Dovecot's untagged one is not), as go-imap's client does, so that
+	// both send the same commands (clients' TestLeanLoginCommands).
+	capsInOK bool
+	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
+	err      error // sticky: the connection is unusable
+	bye      bool  // the server said BYE
 
 	cmd command // what the command in progress collects
 	// copied is the COPYUID of the last UIDCopy or UIDMove.
@@ -178,7 +183,7 @@ func (c *Client) begin(verb string) error {
 		return c.err
 	}
 	c.cmd = command{}
-	c.capsSet = false
+	c.capsSet, c.capsInOK = false, false
 	c.tag++
 	c.tagb = strconv.AppendUint(append(c.tagb[:0], 'L'), c.tag, 10)
 	c.out = append(append(append(c.out[:0], c.tagb...), ' '), verb...)
@@ -364,6 +369,7 @@ func (c *Client) handle(resp []byte) (respKind, error) {
 	var code []byte
 	if s.accept(' ') {
 		code = c.respCode(s)
+		c.capsInOK = equalFold(code, "CAPABILITY")
 	}
 	text := s.text()
 	if s.err != nil {

@@ -156,7 +156,7 @@ func (c *Client) AuthenticatePlain(user, pass string) error {
 			return err
 		}
 	}
-	if !c.capsSet {
+	if !c.capsInOK {
 		c.caps = nil
 	}
 	return nil
