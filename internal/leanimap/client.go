@@ -48,9 +48,11 @@ type Client struct {
 	caps    []string // upper-cased capability names; nil: unknown
 	capsSet bool     // a CAPABILITY list came with the current command
 	// capsInOK is set when the current command's completion carried a
-	// [CAPABILITY ...] code. After AUTHENTICATE only that list is kept
-	// (Dovecot's untagged one is not), as go-imap's client does, so that
-	// both send the same commands (clients' TestLeanLoginCommands).
+	// [CAPABILITY ...] code. After LOGIN and AUTHENTICATE only that list
+	// is kept (Dovecot's untagged one is not), as go-imap's client does
+	// (there it depends on its reader goroutine's timing for LOGIN): a
+	// session asks CAPABILITY after login exactly when the completion
+	// had none (clients' TestLeanLoginCommands).
 	capsInOK bool
 	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
 	err      error // sticky: the connection is unusable

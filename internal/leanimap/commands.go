@@ -121,7 +121,7 @@ func (c *Client) simple(verb string, args ...string) error {
 // Capability.
 func (c *Client) Login(user, pass string) error {
 	err := c.simple("LOGIN", user, pass)
-	if err == nil && !c.capsSet {
+	if err == nil && !c.capsInOK {
 		c.caps = nil
 	}
 	return err
