@@ -25,13 +25,33 @@ func TestIMAPSendBeforeFirstList(t *testing.T) {
 	rec := &imapRecorder{}
 	o := srv.phone(env, rec)
 	o.Submitter = &lmtpSubmitter{addr: inst.LMTP}
-	d, err := New(o) // not run: it has not listed anything
+	dev, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := dev.(*imapDevice)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := d.Do(ctx, Action{Kind: ActSend, To: []string{srv.addr}, Size: 2000})
+	type sent struct {
+		res Result
+		err error
+	}
+	done := make(chan sent, 1)
+	go func() {
+		res, err := d.Do(ctx, Action{Kind: ActSend, To: []string{srv.addr}, Size: 2000})
+		done <- sent{res, err}
+	}()
+	// The send waits for the connection's owner before Run started: the
+	// owner serves it before its first round, so before any LIST.
+	for deadline := time.Now().Add(10 * time.Second); !d.slots[0].knocks(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the send never asked for the connection")
+		}
+	}
+	stop := runUntilStop(t, d)
+	defer stop()
+	r := <-done
+	res, err := r.res, r.err
 	if err != nil {
 		t.Fatalf("send: %v; commands %v", err, rec.names())
 	}
