@@ -84,7 +84,7 @@ type idler interface {
 	// taken from updates), ctx ends, max passes, or a request for sl
 	// comes (false): go-imap's wait takes it into sl.held, the lean one
 	// is interrupted by its requester (imapSlot.with) and leaves it to
-	// imapSlot.take.
+	// imapSlot.takeKnocking.
 	Wait(ctx context.Context, sl *imapSlot, updates <-chan struct{}, max time.Duration) (bool, error)
 	// Done ends IDLE and reads its completion.
 	Done() error

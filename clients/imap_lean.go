@@ -199,7 +199,8 @@ func (l *leanConn) Close() error    { return nil } // the session closes the con
 // end and a request for the slot (imapSlot.with knocks, then interrupts)
 // cut it short with the connection intact. A requester that knocked
 // before idling was set is seen here; one that knocks later finds idling
-// set and interrupts.
+// set and interrupts; the owner takes its request after DONE
+// (imapSlot.takeKnocking).
 func (l *leanConn) Wait(ctx context.Context, sl *imapSlot, updates <-chan struct{}, max time.Duration) (bool, error) {
 	l.mu.Lock()
 	l.idling = true

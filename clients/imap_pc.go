@@ -180,7 +180,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	if wall < minWallWait {
 		wall = minWallWait
 	}
-	if sl.take(ctx) {
+	if sl.take() {
 		return time.Time{}, nil // serve the request first (imapSlot.exec)
 	}
 	begin := d.o.Clock.Now()
@@ -224,7 +224,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	}
 	// A request whose knock ended a lean IDLE wait: held, served next
 	// (imapSlot.exec).
-	sl.take(ctx)
+	sl.takeKnocking(ctx)
 	return notified, err
 }
 

@@ -156,22 +156,27 @@ func (sl *imapSlot) serveWaiting(ctx context.Context) {
 }
 
 // take takes a waiting request without serving it (held), for an owner
-// about to IDLE or back from it; it reports whether there is one. A
-// requester that knocked (with) and has not sent yet is waited for, until
-// it sends or gives up or ctx ends: its knock may have been what ended a
-// lean IDLE wait.
-func (sl *imapSlot) take(ctx context.Context) bool {
+// about to IDLE; it reports whether there is one.
+func (sl *imapSlot) take() bool {
 	if sl.held != nil {
 		return true
 	}
-	for {
-		select {
-		case r := <-sl.reqs:
-			sl.held = &r
-			return true
-		default:
-		}
-		if sl.knocking.Load() == 0 {
+	select {
+	case r := <-sl.reqs:
+		sl.held = &r
+		return true
+	default:
+		return false
+	}
+}
+
+// takeKnocking is take for an owner back from IDLE: a requester that
+// knocked (with) and has not sent yet is waited for, until it sends or
+// gives up or ctx ends, since its knock may be what ended a lean IDLE
+// wait.
+func (sl *imapSlot) takeKnocking(ctx context.Context) bool {
+	for !sl.take() {
+		if !sl.knocks() {
 			return false
 		}
 		select {
@@ -183,6 +188,7 @@ func (sl *imapSlot) take(ctx context.Context) bool {
 			return false
 		}
 	}
+	return true
 }
 
 // knocks reports whether a requester announced itself (with) and its
