@@ -333,14 +333,11 @@ func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 	set.AddNum(loc.uid)
 	stored := false
 	err := s.do("UID STORE", func() error {
-		cmd := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: fl}, nil)
-		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			got, _ := readFetched(m, false)
+		return s.c.StoreAdd(set, fl, func(got fetched) {
 			if got.uid == loc.uid && got.hasFlags && hasFlags(got.flags, fl) {
 				stored = true
 			}
-		}
-		return cmd.Close()
+		})
 	})
 	if err != nil || stored {
 		return err
@@ -439,12 +436,12 @@ func isTryCreate(err error) bool {
 
 // create runs CREATE name.
 func (s *imapSession) create(name string) error {
-	return s.do("CREATE", func() error { return s.c.Create(name, nil).Wait() })
+	return s.do("CREATE", func() error { return s.c.Create(name) })
 }
 
 // createFolder runs CREATE name (see CreateFolder).
 func (s *imapSession) createFolder(name string) error {
-	return CreateFolder(s.c, name, s.do)
+	return createFolderOn(s.c, name, s.do)
 }
 
 // isAlreadyExists reports a NO [ALREADYEXISTS] to CREATE.
@@ -512,13 +509,11 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	if !s.caps.Has(imap.CapMove) && !s.caps.Has(imap.CapIMAP4rev2) {
 		name = "UID COPY"
 	}
-	var data *imapclientMoveData
+	var copied imap.UIDSet
 	run := func() error {
 		return s.do(name, func() error {
-			md, err := s.c.Move(set, dest).Wait()
-			if md != nil {
-				data = &imapclientMoveData{dest: md.DestUIDs}
-			}
+			var err error
+			copied, err = s.c.Move(set, dest)
 			return err
 		})
 	}
@@ -532,29 +527,21 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	if err != nil {
 		return imapLoc{}, err
 	}
-	if (data == nil || data.dest == nil) && (s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2)) {
+	if copied == nil && (s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2)) {
 		// A server with UIDPLUS answers COPYUID for every message moved:
 		// none means the UID was gone already and nothing moved.
 		return imapLoc{}, fmt.Errorf("imap %s %s uid %d in %s: %w", d.o.IMAP.Addr, name, loc.uid, loc.folder, errGone)
 	}
 	d.forget(loc.folder, loc.uid)
 	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
-	if data != nil {
-		if uids, ok := data.dest.(imap.UIDSet); ok {
-			if nums, ok := uids.Nums(); ok && len(nums) == 1 {
-				out.uid = nums[0]
-				if err := d.place(s, dest, out.uid, &imapMsg{id: loc.id, flags: loc.flags, size: loc.size}); err != nil {
-					return out, err
-				}
-				return out, nil
-			}
+	if nums, ok := copied.Nums(); ok && len(nums) == 1 {
+		out.uid = nums[0]
+		if err := d.place(s, dest, out.uid, &imapMsg{id: loc.id, flags: loc.flags, size: loc.size}); err != nil {
+			return out, err
 		}
 	}
 	return out, nil
 }
-
-// imapclientMoveData keeps the part of a MOVE reply the device uses.
-type imapclientMoveData struct{ dest imap.NumSet }
 
 // expunge removes a message for good: STORE +FLAGS (\Deleted), verified as
 // addFlags does (errGone when the UID is gone), then UID EXPUNGE (plain
@@ -566,10 +553,10 @@ func (d *imapDevice) expunge(s *imapSession, loc imapLoc) error {
 		return err
 	}
 	if s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2) {
-		if err := s.do("UID EXPUNGE", func() error { return s.c.UIDExpunge(set).Close() }); err != nil {
+		if err := s.do("UID EXPUNGE", func() error { return s.c.UIDExpunge(set) }); err != nil {
 			return err
 		}
-	} else if err := s.do("EXPUNGE", func() error { return s.c.Expunge().Close() }); err != nil {
+	} else if err := s.do("EXPUNGE", s.c.Expunge); err != nil {
 		return err
 	}
 	d.forget(loc.folder, loc.uid)
@@ -589,18 +576,8 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 	var uid imap.UID
 	run := func() error {
 		return s.do("APPEND", func() error {
-			cmd := s.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: fl})
-			if _, err := cmd.Write(raw); err != nil {
-				_ = cmd.Close()
-				return err
-			}
-			if err := cmd.Close(); err != nil {
-				return err
-			}
-			data, err := cmd.Wait()
-			if data != nil {
-				uid = data.UID
-			}
+			var err error
+			uid, err = s.c.Append(folder, fl, raw)
 			return err
 		})
 	}
@@ -768,11 +745,9 @@ func (d *imapDevice) dropDraft(s *imapSession, r *Resume) error {
 	}
 	if r.draft == 0 {
 		err := s.do("UID SEARCH", func() error {
-			res, err := s.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: r.id}}}, nil).Wait()
-			if err == nil {
-				if uids := res.AllUIDs(); len(uids) > 0 {
-					r.draft = uids[0]
-				}
+			uids, err := s.c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: r.id}}})
+			if err == nil && len(uids) > 0 {
+				r.draft = uids[0]
 			}
 			return err
 		})

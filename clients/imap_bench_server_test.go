@@ -103,8 +103,17 @@ func startServerProcess(b *testing.B) *imapEnv {
 // FETCH 1:* (UID FLAGS) over 20 messages and a verified UID STORE), the
 // others one command each ("headers20": UID FETCH 1:* (UID
 // BODY.PEEK[HEADER]) over 20 messages, the literals of a new-mail fetch).
+// Each runs with every IMAP client (Profile.IMAPClient: goimap/..., lean/...).
 func BenchmarkIMAPCommandClient(b *testing.B) {
-	s := benchSession(b, startServerProcess(b))
+	for _, c := range IMAPClients {
+		b.Run(c, func(b *testing.B) { benchIMAPCommandClient(b, c) })
+	}
+}
+
+func benchIMAPCommandClient(b *testing.B, client string) {
+	env := startServerProcess(b)
+	env.client = client
+	s := benchSession(b, env)
 	defer s.close()
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
 	loc := imapLoc{folder: "INBOX", uid: 1}
@@ -125,7 +134,7 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 		return err
 	}
 	store := func() error { return s.d.store(s, loc, seen) }
-	noop := func() error { return s.do("NOOP", func() error { return s.c.Noop().Wait() }) }
+	noop := func() error { return s.do("NOOP", s.c.Noop) }
 	for _, bm := range []struct {
 		name string
 		cmds []func() error
@@ -165,10 +174,17 @@ func BenchmarkIMAPCommandClient(b *testing.B) {
 // headroom (GOGC) and the runtime's fixed cost (docs/performance.md,
 // "Memory per idle device"). MAILSIM_IDLE_DEVICES sets the number of phones
 // (default 500), MAILSIM_IDLE_HEAPPROFILE=FILE writes a heap profile of
-// the idle phones. Run with -benchtime=1x.
+// the idle phones. Run with -benchtime=1x; it runs with every IMAP client
+// (Profile.IMAPClient: goimap, lean).
 //
 //	go test -run '^$' -bench IMAPIdlePhoneMemory -benchtime 1x ./clients
 func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
+	for _, c := range IMAPClients {
+		b.Run(c, func(b *testing.B) { benchIdlePhoneMemory(b, c) })
+	}
+}
+
+func benchIdlePhoneMemory(b *testing.B, client string) {
 	n := idleDevices(b)
 	if os.Getenv("MAILSIM_IDLE_HEAPPROFILE") != "" {
 		// Every allocation from here on, not a sample.
@@ -176,6 +192,7 @@ func BenchmarkIMAPIdlePhoneMemory(b *testing.B) {
 		runtime.MemProfileRate = 1
 	}
 	env := startServerProcess(b)
+	env.client = client
 	// One measurement whatever b.N.
 	for range 1 {
 		g0 := runtime.NumGoroutine()

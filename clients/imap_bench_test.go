@@ -37,7 +37,7 @@ func BenchmarkIMAPCommand(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := s.do("UID STORE", func() error {
-			return s.c.Store(one, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+			return s.c.StoreAdd(one, []imap.Flag{imap.FlagSeen}, func(fetched) {})
 		}); err != nil {
 			b.Fatal(err)
 		}

@@ -66,6 +66,20 @@ type imapEnv struct {
 	addrs mailserver.Addrs
 	gen   mailgen.Generator
 	rng   *rand.Rand
+	// client is the devices' Profile.IMAPClient ("": the default).
+	client string
+}
+
+// forEachIMAPClient runs test once per IMAP client the devices can speak
+// through (Profile.IMAPClient), each on a server of its own.
+func forEachIMAPClient(t *testing.T, test func(t *testing.T, env *imapEnv)) {
+	for _, c := range IMAPClients {
+		t.Run(c, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			env.client = c
+			test(t, env)
+		})
+	}
 }
 
 func newIMAPEnv(t testing.TB) *imapEnv {
@@ -147,7 +161,7 @@ func (s *lmtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 }
 
 func (e *imapEnv) options(kind Kind, rec Recorder, mod func(p *Profile)) Options {
-	p := &Profile{Name: string(kind) + "-imap", Kind: kind, Protocol: IMAP}
+	p := &Profile{Name: string(kind) + "-imap", Kind: kind, Protocol: IMAP, IMAPClient: e.client}
 	switch kind {
 	case KindPC:
 		p.Connections, p.Idle, p.FetchImmediate = 2, true, true
@@ -256,8 +270,9 @@ func inOrder(names []string, want ...string) error {
 	return nil
 }
 
-func TestIMAPPC(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestIMAPPC(t *testing.T) { forEachIMAPClient(t, testIMAPPC) }
+
+func testIMAPPC(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPC, rec, nil)
 	sub := o.Submitter.(*lmtpSubmitter)
@@ -359,8 +374,9 @@ func TestIMAPPC(t *testing.T) {
 	})
 }
 
-func TestIMAPPhoneWindow(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestIMAPPhoneWindow(t *testing.T) { forEachIMAPClient(t, testIMAPPhoneWindow) }
+
+func testIMAPPhoneWindow(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPhone, rec, func(p *Profile) {
 		p.Window = 2
@@ -394,8 +410,9 @@ func TestIMAPPhoneWindow(t *testing.T) {
 	}
 }
 
-func TestWebmail(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestWebmail(t *testing.T) { forEachIMAPClient(t, testWebmail) }
+
+func testWebmail(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindWebmail, rec, func(p *Profile) {
 		p.PageSize = 2
@@ -420,8 +437,9 @@ func TestWebmail(t *testing.T) {
 	}
 }
 
-func TestIMAPLoginRefused(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestIMAPLoginRefused(t *testing.T) { forEachIMAPClient(t, testIMAPLoginRefused) }
+
+func testIMAPLoginRefused(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPC, rec, nil)
 	o.Password = "wrong"
@@ -452,7 +470,10 @@ func TestIMAPLoginRefused(t *testing.T) {
 }
 
 func TestIMAPPhoneReconnectsAfterDrops(t *testing.T) {
-	env := newIMAPEnv(t)
+	forEachIMAPClient(t, testIMAPPhoneReconnectsAfterDrops)
+}
+
+func testIMAPPhoneReconnectsAfterDrops(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	opened := 0
 	o := env.options(KindPhone, &connCounter{imapRecorder: rec, opened: &opened}, func(p *Profile) {
@@ -497,8 +518,9 @@ func (c *connCounter) Connection(p string, delta int) {
 	c.imapRecorder.Connection(p, delta)
 }
 
-func TestIMAPPCPolling(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestIMAPPCPolling(t *testing.T) { forEachIMAPClient(t, testIMAPPCPolling) }
+
+func testIMAPPCPolling(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPC, rec, func(p *Profile) {
 		p.Idle, p.Connections, p.FetchImmediate = false, 1, false

@@ -20,8 +20,10 @@ const maxHeaderCapture = 64 << 10
 // read and discarded as they stream in; only the header block is kept
 // (when asked), never the body.
 type fetched struct {
-	seq      uint32
-	uid      imap.UID
+	seq uint32
+	uid imap.UID
+	// flags are valid during the callback the response is given to (the
+	// lean client reuses them for the next response).
 	flags    []imap.Flag
 	hasFlags bool
 	size     int64

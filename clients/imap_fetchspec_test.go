@@ -192,8 +192,9 @@ func TestAdaptFetch(t *testing.T) {
 // (MODSEQ) and a fetch_open made of RFC 3501 and RFC 3516 items against the
 // embedded server, which has neither CONDSTORE nor BINARY: the device must
 // adapt the items so that no command is refused.
-func TestIMAPFetchItemsOnServer(t *testing.T) {
-	env := newIMAPEnv(t)
+func TestIMAPFetchItemsOnServer(t *testing.T) { forEachIMAPClient(t, testIMAPFetchItemsOnServer) }
+
+func testIMAPFetchItemsOnServer(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPC, rec, func(p *Profile) {
 		p.Idle, p.Connections, p.FetchImmediate = false, 1, false

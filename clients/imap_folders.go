@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"errors"
 	"slices"
 	"strings"
 
@@ -141,23 +140,8 @@ func FolderListed(boxes []*imap.ListData, name string) bool {
 // folder."), a NO after which LIST shows the folder. run runs and
 // records each command by name (CREATE, LIST).
 func CreateFolder(c *imapclient.Client, name string, run func(cmd string, fn func() error) error) error {
-	err := run("CREATE", func() error { return c.Create(name, nil).Wait() })
-	if err == nil || isAlreadyExists(err) {
-		return nil
-	}
-	var ie *imap.Error
-	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
-		return err
-	}
-	var boxes []*imap.ListData
-	if lerr := run("LIST", func() error {
-		var lerr error
-		boxes, lerr = c.List("", name, nil).Collect()
-		return lerr
-	}); lerr == nil && FolderListed(boxes, name) {
-		return nil
-	}
-	return err
+	return createFolder(name, run, func() error { return c.Create(name, nil).Wait() },
+		func() ([]*imap.ListData, error) { return c.List("", name, nil).Collect() })
 }
 
 // PersonalPrefix returns the prefix of the first personal namespace in a
@@ -184,7 +168,7 @@ func (d *imapDevice) namespace(s *imapSession) {
 		var ns *imap.NamespaceData
 		if err := s.do("NAMESPACE", func() error {
 			var err error
-			ns, err = s.c.Namespace().Wait()
+			ns, err = s.c.Namespace()
 			return err
 		}); err != nil {
 			d.log.Debug("namespace", "err", err)

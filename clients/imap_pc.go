@@ -186,7 +186,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	begin := d.o.Clock.Now()
 	s.arm(0)
 	start := time.Now()
-	cmd, err := s.c.Idle()
+	idl, err := s.c.Idle()
 	if err != nil {
 		record(d.rec, "imap", "IDLE", start, err)
 		if outcomeOf(err) == OutcomeError {
@@ -197,23 +197,15 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)
-	t := time.NewTimer(wall)
-	defer t.Stop()
 	var notified time.Time
-	select {
-	case <-ctx.Done():
-	case <-s.updates:
+	changed, err := idl.Wait(ctx, sl, s.updates, wall)
+	if changed {
 		s.stale = true
 		notified = time.Now()
-	case r := <-sl.reqs:
-		sl.held = &r // served after DONE, then IDLE resumes (imapSlot.exec)
-	case <-t.C:
-	case <-s.c.Closed():
 	}
 	s.arm(0)
-	err = cmd.Close()
 	if err == nil {
-		err = cmd.Wait()
+		err = idl.Done()
 	}
 	if err != nil && s.dead.Load() {
 		s.broken = true
@@ -230,6 +222,9 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		s.stale = true
 	default:
 	}
+	// A request whose knock ended a lean IDLE wait: held, served next
+	// (imapSlot.exec).
+	sl.takeKnocking(ctx)
 	return notified, err
 }
 
@@ -263,7 +258,7 @@ func (p *pcSync) checkFolders(ctx context.Context, s *imapSession, round int) er
 		var st *imap.StatusData
 		err := s.do("STATUS", func() error {
 			var err error
-			st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
+			st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true})
 			return err
 		})
 		if err != nil {

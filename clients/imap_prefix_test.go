@@ -25,46 +25,32 @@ func TestIMAPSendBeforeFirstList(t *testing.T) {
 	rec := &imapRecorder{}
 	o := srv.phone(env, rec)
 	o.Submitter = &lmtpSubmitter{addr: inst.LMTP}
-	d, err := New(o)
+	dev, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The send is queued before the device runs, so its owner serves it
-	// before its first round (imapSlot.exec): before it has listed
-	// anything. A buffered request channel lets the request wait there
-	// before Run starts.
-	dev := d.(*imapDevice)
-	for _, sl := range dev.slots {
-		sl.reqs = make(chan slotReq, 1)
-	}
+	d := dev.(*imapDevice)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	type result struct {
+	type sent struct {
 		res Result
 		err error
 	}
-	sent := make(chan result, 1)
+	done := make(chan sent, 1)
 	go func() {
 		res, err := d.Do(ctx, Action{Kind: ActSend, To: []string{srv.addr}, Size: 2000})
-		sent <- result{res, err}
+		done <- sent{res, err}
 	}()
-	for queued := false; !queued; {
-		for _, sl := range dev.slots {
-			queued = queued || len(sl.reqs) > 0
-		}
-		select {
-		case r := <-sent:
-			t.Fatalf("send ended before the device ran: %+v", r)
-		case <-ctx.Done():
-			t.Fatal("the send never reached the device's connection")
-		case <-time.After(time.Millisecond):
+	// The send waits for the connection's owner before Run started: the
+	// owner serves it before its first round, so before any LIST.
+	for deadline := time.Now().Add(10 * time.Second); !d.slots[0].knocks(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the send never asked for the connection")
 		}
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = d.Run(runCtx) }()
-	defer func() { stop(); <-ran }()
-	r := <-sent
+	stop := runUntilStop(t, d)
+	defer stop()
+	r := <-done
 	res, err := r.res, r.err
 	if err != nil {
 		t.Fatalf("send: %v; commands %v", err, rec.names())

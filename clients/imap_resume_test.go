@@ -88,7 +88,10 @@ func (s *refusingSubmitter) Submit(_ context.Context, _ string, to []string, _ [
 // TestIMAPSubmitSomeRecipientsRefused checks that a message sent to some of
 // its recipients is sent: the forward succeeds, once, on every device kind.
 func TestIMAPSubmitSomeRecipientsRefused(t *testing.T) {
-	env := newIMAPEnv(t)
+	forEachIMAPClient(t, testIMAPSubmitSomeRecipientsRefused)
+}
+
+func testIMAPSubmitSomeRecipientsRefused(t *testing.T, env *imapEnv) {
 	orig := env.deliver(t, 3000)
 	for _, kind := range []Kind{KindPC, KindWebmail} {
 		t.Run(string(kind), func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 type imapSession struct {
 	d    *imapDevice
 	conn *transport.Conn
-	c    *imapclient.Client
+	c    imapConn
 	caps imap.CapSet
 	// born is the simulated time of login (for LoginInterval).
 	born time.Time
@@ -106,7 +106,11 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		loginUnreached(ctx, &d.o, "imap", err)
 		return nil, err
 	}
-	conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
+	lean := d.o.Profile.IMAPClient == IMAPClientLean
+	if !lean {
+		// The lean client bounds lines and literals itself.
+		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
+	}
 	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
@@ -133,8 +137,15 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
 		record(d.rec, "imap", "STARTTLS", start, err)
 	}
-	if err == nil {
-		s.c, err = transport.OpenIMAP(conn, opts, startTLS)
+	switch {
+	case err != nil:
+	case lean:
+		s.c, err = newLeanConn(conn, s, startTLS)
+	default:
+		var c *imapclient.Client
+		if c, err = transport.OpenIMAP(conn, opts, startTLS); err == nil {
+			s.c = goimapConn{c: c, wait: d.o.timeout()}
+		}
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -159,7 +170,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 // server supports them, as Thunderbird and K-9 do.
 func (s *imapSession) login(full bool) error {
 	if err := s.do("CAPABILITY", func() error {
-		caps, err := s.c.Capability().Wait()
+		caps, err := s.c.Capability()
 		s.caps = caps
 		return err
 	}); err != nil {
@@ -172,10 +183,10 @@ func (s *imapSession) login(full bool) error {
 	var err error
 	if full && s.caps.Has(imap.AuthCap(sasl.Plain)) {
 		err = s.do("AUTHENTICATE", func() error {
-			return s.c.Authenticate(sasl.NewPlainClient("", s.d.o.Username, s.d.o.Password))
+			return s.c.AuthenticatePlain(s.d.o.Username, s.d.o.Password)
 		})
 	} else {
-		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password).Wait() })
+		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password) })
 	}
 	if !s.dead.Load() {
 		s.d.rec.Login("imap", LoginOutcome(err))
@@ -203,18 +214,12 @@ func (s *imapSession) login(full bool) error {
 		return nil
 	}
 	if s.caps.Has(imap.CapID) {
-		if err := s.do("ID", func() error {
-			_, err := s.c.ID(&imap.IDData{Name: "mailsim", Version: "1"}).Wait()
-			return err
-		}); err != nil && s.broken {
+		if err := s.do("ID", s.c.ID); err != nil && s.broken {
 			return err
 		}
 	}
 	if s.caps.Has(imap.CapEnable) && s.caps.Has(imap.CapUTF8Accept) {
-		if err := s.do("ENABLE", func() error {
-			_, err := s.c.Enable(imap.CapUTF8Accept).Wait()
-			return err
-		}); err != nil && s.broken {
+		if err := s.do("ENABLE", func() error { return s.c.Enable(imap.CapUTF8Accept) }); err != nil && s.broken {
 			return err
 		}
 	}
@@ -233,7 +238,7 @@ func (s *imapSession) logout(recordFailure bool) {
 	if s == nil {
 		return
 	}
-	if !s.broken && !s.dead.Load() && s.c.State() != imap.ConnStateLogout {
+	if !s.broken && !s.dead.Load() && !s.c.LoggedOut() {
 		d := s.d.o.timeout()
 		if d > 2*time.Second {
 			d = 2 * time.Second
@@ -241,7 +246,7 @@ func (s *imapSession) logout(recordFailure bool) {
 		s.arm(d)
 		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
 		start := time.Now()
-		err := s.c.Logout().Wait()
+		err := s.c.Logout()
 		if err == nil || recordFailure {
 			record(s.d.rec, "imap", "LOGOUT", start, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,17 @@ type imapSlot struct {
 	s    *imapSession
 	held *slotReq
 
+	// idler is the session's client when its IDLE wait cannot select on
+	// reqs (the lean client, which waits in a read on the owner's
+	// goroutine): a requester interrupts it (with). knocking counts the
+	// requesters between announcing themselves and their request being
+	// taken or given up; knocked gets a token each time one of them is
+	// done, so that an owner waiting for a knocking request (take) looks
+	// again.
+	idler    atomic.Pointer[leanConn]
+	knocking atomic.Int32
+	knocked  chan struct{}
+
 	mu sync.Mutex // guards stopped
 	// stopped is closed when the owner stopped (a new one is made when
 	// Run starts again).
@@ -49,7 +61,7 @@ type slotReq struct {
 }
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
-	return &imapSlot{d: d, reqs: make(chan slotReq), stopped: make(chan struct{})}
+	return &imapSlot{d: d, reqs: make(chan slotReq), knocked: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // with runs fn on the slot's session (see exec) on the owner's goroutine
@@ -64,12 +76,28 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	stopped := sl.stopped
 	sl.mu.Unlock()
 	req := slotReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	// Knock before sending: an owner in a lean IDLE wait cannot select on
+	// reqs, so it is interrupted, and an owner about to wait sees
+	// knocking (leanConn.Wait) and takes the request instead (take).
+	sl.knocking.Add(1)
+	if l := sl.idler.Load(); l != nil {
+		l.interrupt()
+	}
+	var err error
 	select {
 	case sl.reqs <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	case <-stopped:
-		return errSlotStopped
+		err = errSlotStopped
+	}
+	sl.knocking.Add(-1)
+	select {
+	case sl.knocked <- struct{}{}:
+	default:
+	}
+	if err != nil {
+		return err
 	}
 	// The owner runs fn now: its commands have deadlines, and closeOnStop
 	// bounds it once ctx ends.
@@ -92,7 +120,7 @@ func (sl *imapSlot) start() {
 // and not served, and makes every later request fail at once.
 func (sl *imapSlot) stop() {
 	sl.s.logout(false)
-	sl.s = nil
+	sl.set(nil)
 	if r := sl.held; r != nil {
 		sl.held = nil
 		r.done <- errSlotStopped
@@ -127,8 +155,8 @@ func (sl *imapSlot) serveWaiting(ctx context.Context) {
 	}
 }
 
-// take takes a waiting request without serving it (held), for an owner in
-// IDLE; it reports whether there is one.
+// take takes a waiting request without serving it (held), for an owner
+// about to IDLE; it reports whether there is one.
 func (sl *imapSlot) take() bool {
 	if sl.held != nil {
 		return true
@@ -141,6 +169,31 @@ func (sl *imapSlot) take() bool {
 		return false
 	}
 }
+
+// takeKnocking is take for an owner back from IDLE: a requester that
+// knocked (with) and has not sent yet is waited for, until it sends or
+// gives up or ctx ends, since its knock may be what ended a lean IDLE
+// wait.
+func (sl *imapSlot) takeKnocking(ctx context.Context) bool {
+	for !sl.take() {
+		if !sl.knocks() {
+			return false
+		}
+		select {
+		case r := <-sl.reqs:
+			sl.held = &r
+			return true
+		case <-sl.knocked: // one requester is done: look again
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// knocks reports whether a requester announced itself (with) and its
+// request is not taken yet.
+func (sl *imapSlot) knocks() bool { return sl.knocking.Load() > 0 }
 
 // serve runs request r for the owner whose context is ctx: a request that
 // reaches an owner that is stopping fails with errSlotStopped.
@@ -183,7 +236,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 		li := sl.d.o.Profile.LoginInterval
 		if s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li) {
 			s.close()
-			sl.s = nil
+			sl.set(nil)
 		}
 	}
 	if sl.s == nil {
@@ -191,7 +244,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 		if err != nil {
 			return err
 		}
-		sl.s = s
+		sl.set(s)
 	}
 	s := sl.s
 	done := s.closeOnStop(ctx)
@@ -199,9 +252,19 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 	done()
 	if s.broken || s.dead.Load() {
 		s.close()
-		sl.s = nil
+		sl.set(nil)
 	}
 	return err
+}
+
+// set makes s (nil: none) the slot's session. Only the owner calls it.
+func (sl *imapSlot) set(s *imapSession) {
+	sl.s = s
+	var l *leanConn
+	if s != nil {
+		l, _ = s.c.(*leanConn)
+	}
+	sl.idler.Store(l)
 }
 
 // closeOnStop closes s's connection once ctx has ended and the work on s
@@ -230,5 +293,5 @@ func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 // calls it.
 func (sl *imapSlot) closeSession() {
 	sl.s.close()
-	sl.s = nil
+	sl.set(nil)
 }

@@ -15,8 +15,16 @@ import (
 // is served on the owned connection (no connection is added), inside IDLE
 // (which resumes afterwards), and a one-connection PC runs its INBOX and
 // folders schedules on one loop. After Run ended, an action fails at once
-// without dialing; a new Run serves again.
+// without dialing; a new Run serves again. It runs with both IMAP clients:
+// go-imap's IDLE wait takes the request, the lean one is interrupted by
+// its requester.
 func TestSlotOwnerServesActions(t *testing.T) {
+	for _, c := range IMAPClients {
+		t.Run(c, func(t *testing.T) { testSlotOwnerServesActions(t, c) })
+	}
+}
+
+func testSlotOwnerServesActions(t *testing.T, client string) {
 	tests := []struct {
 		name  string
 		kind  Kind
@@ -36,6 +44,7 @@ func TestSlotOwnerServesActions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newIMAPEnv(t)
+			env.client = client
 			rec := &imapRecorder{}
 			o := env.options(tt.kind, rec, tt.mod)
 			ids := []string{env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000)}
@@ -54,7 +63,11 @@ func TestSlotOwnerServesActions(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := d.Do(context.Background(), Action{Kind: ActFlag, MessageID: id})
+					// Bounded: an action the owner does not serve while
+					// it IDLEs fails here instead of hanging the test.
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					_, err := d.Do(ctx, Action{Kind: ActFlag, MessageID: id})
 					errs <- err
 				}()
 			}

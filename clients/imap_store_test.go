@@ -20,14 +20,35 @@ import (
 // embedded server or a private Dovecot.
 type storeServer struct {
 	imap, lmtp, user, pass, addr string
+	// client is the phone's Profile.IMAPClient.
+	client string
 }
 
-// storeServers starts the servers the STORE tests run against, by name.
-// Dovecot is skipped (by dovecottest) where it cannot run.
-var storeServers = []struct {
+// storeServerCase starts one server of the STORE tests.
+type storeServerCase struct {
 	name  string
 	start func(t *testing.T) storeServer
-}{
+}
+
+// storeServers are the servers the STORE tests run against, each with
+// every IMAP client of the devices (named server/client).
+var storeServers = func() []storeServerCase {
+	var out []storeServerCase
+	for _, b := range storeServerBases {
+		for _, c := range IMAPClients {
+			out = append(out, storeServerCase{b.name + "/" + c, func(t *testing.T) storeServer {
+				s := b.start(t)
+				s.client = c
+				return s
+			}})
+		}
+	}
+	return out
+}()
+
+// storeServerBases starts the servers the STORE tests run against, by
+// name. Dovecot is skipped (by dovecottest) where it cannot run.
+var storeServerBases = []storeServerCase{
 	{"embedded", func(t *testing.T) storeServer {
 		env := newIMAPEnv(t)
 		return storeServer{imap: env.addrs.IMAP, lmtp: env.addrs.LMTP, user: "alice", pass: "secret", addr: "alice@example.com"}
@@ -76,6 +97,7 @@ func (s storeServer) phone(env *imapEnv, rec Recorder) Options {
 	o := env.options(KindPhone, rec, func(p *Profile) { p.PollInterval = 24 * time.Hour })
 	o.ID, o.Username, o.Password, o.Address = s.user+"/phone", s.user, s.pass, s.addr
 	o.IMAP = transport.Endpoint{Addr: s.imap, TLS: transport.TLSNone}
+	o.Profile.IMAPClient = s.client
 	return o
 }
 

@@ -1,12 +1,12 @@
 package clients
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -23,25 +23,20 @@ const (
 // in. The read deadline is renewed as messages arrive (at most every
 // rearmEvery: renewing it costs a timer update), so a long transfer fails
 // only when the server stalls.
-func (s *imapSession) fetch(set imap.NumSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
+func (s *imapSession) fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
-		cmd := s.c.Fetch(set, opts)
 		armed := time.Now()
-		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			f, err := readFetched(m, keepHeader)
-			if err != nil {
-				abandonReply(s.c, s.d.o.timeout())
-				s.broken = true
-				return err
-			}
-			fn(f)
+		err := s.c.Fetch(set, opts, keepHeader, fn, func() {
 			if now := time.Now(); now.Sub(armed) >= rearmEvery {
 				s.arm(0)
 				armed = now
 			}
+		})
+		if errors.Is(err, errReplyAbandoned) {
+			s.broken = true
 		}
-		return cmd.Close()
+		return err
 	})
 }
 
@@ -54,7 +49,7 @@ func (s *imapSession) selectBox(name string, readOnly bool) (*imap.SelectData, e
 	var data *imap.SelectData
 	err := s.do(cmdName, func() error {
 		var err error
-		data, err = s.c.Select(name, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+		data, err = s.c.Select(name, readOnly)
 		return err
 	})
 	if err != nil {
@@ -83,14 +78,11 @@ func (s *imapSession) ensureSelected(name string) error {
 // it) and makes the device's folder set the selectable mailboxes found.
 func (d *imapDevice) list(s *imapSession) error {
 	d.namespace(s)
-	var opts *imap.ListOptions
-	if s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2) {
-		opts = &imap.ListOptions{ReturnSpecialUse: true}
-	}
+	specialUse := s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2)
 	var boxes []*imap.ListData
 	if err := s.do("LIST", func() error {
 		var err error
-		boxes, err = s.c.List("", "*", opts).Collect()
+		boxes, err = s.c.List("", "*", specialUse)
 		return err
 	}); err != nil {
 		return err
@@ -302,12 +294,12 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	if s.selected == name && !s.readOnly {
 		// Still selected (after IDLE): NOOP collects pending updates, the
 		// message count is tracked from EXISTS/EXPUNGE.
-		if err := s.do("NOOP", func() error { return s.c.Noop().Wait() }); err != nil {
+		if err := s.do("NOOP", s.c.Noop); err != nil {
 			return err
 		}
 		data = &imap.SelectData{UIDValidity: s.validity}
-		if mb := s.c.Mailbox(); mb != nil {
-			data.NumMessages = mb.NumMessages
+		if n, ok := s.c.NumMessages(); ok {
+			data.NumMessages = n
 		}
 	} else {
 		var err error
@@ -379,13 +371,11 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 		}
 		var uids []imap.UID
 		err := s.do("UID SEARCH", func() error {
-			res, err := s.c.UIDSearch(&imap.SearchCriteria{
+			var err error
+			uids, err = s.c.Search(&imap.SearchCriteria{
 				SeqNum:  []imap.SeqSet{{imap.SeqRange{Start: lo, Stop: data.NumMessages}}},
 				NotFlag: []imap.Flag{imap.FlagDeleted},
-			}, nil).Wait()
-			if err == nil {
-				uids = res.AllUIDs()
-			}
+			})
 			return err
 		})
 		if err != nil {
@@ -434,20 +424,14 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 		var uids []imap.UID
 		if s.caps.Has(imap.CapSort) {
 			err = s.do("UID SORT", func() error {
-				nums, err := s.c.UIDSort(&imapclient.SortOptions{
-					SearchCriteria: &imap.SearchCriteria{},
-					SortCriteria:   []imapclient.SortCriterion{{Key: imapclient.SortKeyArrival}},
-				}).Wait()
-				for _, n := range nums {
-					uids = append(uids, imap.UID(n))
-				}
+				var err error
+				uids, err = s.c.SortArrival()
 				return err
 			})
 		} else {
 			err = s.do("UID SEARCH", func() error {
-				res, err := s.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
-				if err == nil {
-					uids = res.AllUIDs()
+				var err error
+				if uids, err = s.c.Search(&imap.SearchCriteria{}); err == nil {
 					slices.Sort(uids)
 				}
 				return err

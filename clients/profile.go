@@ -62,6 +62,10 @@ type Profile struct {
 	// imap_fetch_immediate); default pc true, phone false.
 	FetchImmediate bool
 	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
+	// IMAPClient is the IMAP client library the device speaks through:
+	// IMAPClientGoIMAP (go-imap's client, the default when "") or
+	// IMAPClientLean (internal/leanimap; docs/performance.md).
+	IMAPClient string
 	// StatusInterval is how often a PC checks its other folders with
 	// STATUS and syncs those that changed (imaptest imap_status_interval;
 	// Thunderbird autosync). 0 = the default, 10m. Phones and webmail
@@ -74,6 +78,15 @@ type Profile struct {
 
 	Network transport.Network
 }
+
+// The IMAP clients a Profile can choose (Profile.IMAPClient).
+const (
+	IMAPClientGoIMAP = "goimap"
+	IMAPClientLean   = "lean"
+)
+
+// IMAPClients are the values of Profile.IMAPClient.
+var IMAPClients = []string{IMAPClientGoIMAP, IMAPClientLean}
 
 // Defaults of the device profiles (docs/scenarios.md, "Where the built-in
 // profiles come from").
@@ -223,6 +236,11 @@ func (p *Profile) Validate() []error {
 		}
 		if _, err := parseFetchItems(fo); err != nil {
 			bad("fetch_open", "%w", err)
+		}
+		switch p.IMAPClient {
+		case "", IMAPClientGoIMAP, IMAPClientLean:
+		default:
+			bad("imap_client", "unknown IMAP client %q (want %s or %s)", p.IMAPClient, IMAPClientGoIMAP, IMAPClientLean)
 		}
 	case POP3:
 		if p.Kind == KindWebmail {

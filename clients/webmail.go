@@ -53,7 +53,7 @@ func (w *webmailSync) run(ctx context.Context) {
 				listed = start
 			}
 			if err := s.do("STATUS", func() error {
-				_, err := s.c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true}).Wait()
+				_, err := s.c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true})
 				return err
 			}); err != nil && s.broken {
 				return err

@@ -45,7 +45,7 @@ func TestSchemaKeysOfDevices(t *testing.T) {
 	}
 	want := map[string]string{
 		"":        "kind protocol poll_interval login_interval network",
-		"IMAP":    "idle connections fetch_new fetch_open window fetch_immediate status_interval",
+		"IMAP":    "idle connections fetch_new fetch_open window fetch_immediate status_interval imap_client",
 		"POP3":    "leave_on_server delete_after delete_when_deleted_locally",
 		"Webmail": "refresh page_size",
 	}

@@ -513,6 +513,7 @@ type imapDoc struct {
 	Window         whole    `yaml:"window"`
 	FetchImmediate flag     `yaml:"fetch_immediate"`
 	StatusInterval duration `yaml:"status_interval"`
+	IMAPClient     choice   `yaml:"imap_client"`
 }
 
 // pop3Doc are the settings of POP3 devices.
@@ -609,6 +610,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		im.FetchImmediate.read(d, &p.FetchImmediate)
 		im.Window.read(d, &p.Window, 0, maxWindowOrPaging)
 		im.StatusInterval.read(d, &p.StatusInterval)
+		im.IMAPClient.read(d, &p.IMAPClient, "IMAP client", clients.IMAPClients...)
 	}
 	if kind == KindWebmail {
 		doc.Webmail.Refresh.read(d, &p.Refresh)

@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"clients": {
 		"internal/transport", "internal/view",
 		"internal/mailgen", "internal/simclock", "internal/backoff",
+		"internal/leanimap",
 	},
 	"internal/transport": {},
 	"internal/leanimap":  {"internal/transport"},

@@ -24,6 +24,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -46,14 +47,28 @@ type Client struct {
 
 	caps    []string // upper-cased capability names; nil: unknown
 	capsSet bool     // a CAPABILITY list came with the current command
-	utf8    bool     // UTF8=ACCEPT is enabled: mailbox names in UTF-8
-	err     error    // sticky: the connection is unusable
-	bye     bool     // the server said BYE
+	// capsInOK is set when the current command's completion carried a
+	// [CAPABILITY ...] code. After LOGIN and AUTHENTICATE only that list
+	// is kept (Dovecot's untagged one is not), as go-imap's client does
+	// (there it depends on its reader goroutine's timing for LOGIN): a
+	// session asks CAPABILITY after login exactly when the completion
+	// had none (clients' TestLeanLoginCommands).
+	capsInOK bool
+	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
+	err      error // sticky: the connection is unusable
+	bye      bool  // the server said BYE
 
 	cmd command // what the command in progress collects
-	msg Message // reused for every FETCH response
-	env Envelope
-	upd Update
+	// copied is the COPYUID of the last UIDCopy or UIDMove.
+	copied CopyData
+	// imu guards intr and peeking: Interrupt moves the read deadline only
+	// while Wait blocks in its Peek, never under a response being read.
+	imu     sync.Mutex
+	intr    bool // set by Interrupt: Wait returns
+	peeking bool
+	msg     Message // reused for every FETCH response
+	env     Envelope
+	upd     Update
 }
 
 // command is what the command in progress collects from untagged
@@ -75,6 +90,14 @@ type command struct {
 type AppendData struct {
 	UIDValidity uint32
 	UID         imap.UID
+}
+
+// CopyData is what the server reports of a COPY or MOVE with UIDPLUS
+// (COPYUID); zero without.
+type CopyData struct {
+	UIDValidity uint32
+	// Dest are the UIDs of the copies, in the order of the source set.
+	Dest imap.UIDSet
 }
 
 // respKind is the kind of a response.
@@ -162,7 +185,7 @@ func (c *Client) begin(verb string) error {
 		return c.err
 	}
 	c.cmd = command{}
-	c.capsSet = false
+	c.capsSet, c.capsInOK = false, false
 	c.tag++
 	c.tagb = strconv.AppendUint(append(c.tagb[:0], 'L'), c.tag, 10)
 	c.out = append(append(append(c.out[:0], c.tagb...), ' '), verb...)
@@ -348,6 +371,7 @@ func (c *Client) handle(resp []byte) (respKind, error) {
 	var code []byte
 	if s.accept(' ') {
 		code = c.respCode(s)
+		c.capsInOK = equalFold(code, "CAPABILITY")
 	}
 	text := s.text()
 	if s.err != nil {
@@ -389,6 +413,13 @@ func (c *Client) respCode(s *scanner) []byte {
 			dst = &c.cmd.sel.PermanentFlags
 		}
 		c.flagList(s, dst)
+	case equalFold(name, "COPYUID"):
+		s.sp()
+		c.copied.UIDValidity = s.number32()
+		s.sp()
+		uidSet(s) // the source
+		s.sp()
+		c.copied.Dest = uidSet(s)
 	case equalFold(name, "APPENDUID"):
 		s.sp()
 		c.cmd.appended.UIDValidity = s.number32()
@@ -402,6 +433,25 @@ func (c *Client) respCode(s *scanner) []byte {
 	s.expect(']')
 	s.accept(' ')
 	return name
+}
+
+// uidSet reads a UID set of numbers and ranges (no "*").
+func uidSet(s *scanner) imap.UIDSet {
+	var set imap.UIDSet
+	for s.err == nil {
+		lo := imap.UID(s.number32())
+		hi := lo
+		if s.accept(':') {
+			hi = imap.UID(s.number32())
+		}
+		if s.err == nil {
+			set = append(set, imap.UIDRange{Start: min(lo, hi), Stop: max(lo, hi)})
+		}
+		if !s.accept(',') {
+			break
+		}
+	}
+	return set
 }
 
 // parseCaps reads a capability list (after CAPABILITY) to the end of the

@@ -22,8 +22,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 // str appends s as an IMAP string: an atom when it is one, a quoted
 // string when it can be (UTF-8 in it once UTF8=ACCEPT is enabled, RFC
 // 6855), else a literal (sent as the server allows).
-func (c *Client) str(s string) error {
-	atom, quotable := s != "", true
+func (c *Client) str(s string) error { return c.astring(s, true) }
+
+// astring appends s as an atom when atomOK and it is one, else quoted, else
+// as a literal. ID's parameters must be strings (RFC 2971): Cyrus answers
+// BAD to an atom there.
+func (c *Client) astring(s string, atomOK bool) error {
+	atom, quotable := atomOK && s != "", true
 	for i := 0; i < len(s); i++ {
 		b := s[i]
 		if b == 0 || b == '\r' || b == '\n' || (b >= 0x80 && !c.utf8) {
@@ -116,7 +121,7 @@ func (c *Client) simple(verb string, args ...string) error {
 // Capability.
 func (c *Client) Login(user, pass string) error {
 	err := c.simple("LOGIN", user, pass)
-	if err == nil && !c.capsSet {
+	if err == nil && !c.capsInOK {
 		c.caps = nil
 	}
 	return err
@@ -151,7 +156,7 @@ func (c *Client) AuthenticatePlain(user, pass string) error {
 			return err
 		}
 	}
-	if !c.capsSet {
+	if !c.capsInOK {
 		c.caps = nil
 	}
 	return nil
@@ -377,11 +382,11 @@ func (c *Client) ID(name, version string) error {
 	if err := c.begin(`ID ("name" `); err != nil {
 		return err
 	}
-	if err := c.str(name); err != nil {
+	if err := c.astring(name, false); err != nil {
 		return err
 	}
 	c.out = append(c.out, ` "version" `...)
-	if err := c.str(version); err != nil {
+	if err := c.astring(version, false); err != nil {
 		return err
 	}
 	c.out = append(c.out, ')')
@@ -404,6 +409,7 @@ func (c *Client) Enable(caps ...string) error {
 
 // UIDCopy copies the messages of set to mailbox dest.
 func (c *Client) UIDCopy(set imap.UIDSet, dest string) error {
+	c.copied = CopyData{}
 	return c.uidVerb("UID COPY ", set, dest)
 }
 
@@ -412,6 +418,7 @@ func (c *Client) UIDCopy(set imap.UIDSet, dest string) error {
 // (\Deleted) and UID EXPUNGE (EXPUNGE without UIDPLUS, which also removes
 // other messages marked \Deleted).
 func (c *Client) UIDMove(set imap.UIDSet, dest string) error {
+	c.copied = CopyData{}
 	if err := c.ensureCaps(); err != nil {
 		return err
 	}
@@ -429,6 +436,10 @@ func (c *Client) UIDMove(set imap.UIDSet, dest string) error {
 	}
 	return c.Expunge()
 }
+
+// Copied returns the COPYUID the server answered the last UIDCopy or
+// UIDMove with (zero when it sent none).
+func (c *Client) Copied() CopyData { return c.copied }
 
 func (c *Client) uidVerb(verb string, set imap.UIDSet, dest string) error {
 	if err := c.begin(verb); err != nil {
@@ -505,8 +516,8 @@ func (c *Client) Idle() error {
 }
 
 // Wait blocks in IDLE, on the caller's goroutine, until the server sends
-// EXISTS, EXPUNGE or FETCH (true; the Handler has them), max passes
-// (false, nil), or ctx ends (ctx's error, and the connection is then
+// EXISTS, EXPUNGE or FETCH (true; the Handler has them), max passes in all
+// (false, nil), Interrupt is called (false, nil), or ctx ends (ctx's error, and the connection is then
 // unusable: the caller closes it). A server that ends IDLE itself is an
 // error wrapping ErrIdleEnded.
 func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
@@ -517,19 +528,30 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 		max = c.opts.Timeout
 	}
 	c.cmd.updates = 0
+	deadline, byCtx := time.Now().Add(max), false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, byCtx = d, true
+	}
 	for {
-		deadline, byCtx := time.Now().Add(max), false
-		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline, byCtx = d, true
+		c.imu.Lock()
+		if c.intr {
+			c.intr = false
+			c.imu.Unlock()
+			return false, nil
 		}
-		if err := c.conn.SetReadDeadline(deadline); err != nil {
+		c.peeking = true
+		err := c.conn.SetReadDeadline(deadline)
+		c.imu.Unlock()
+		if err != nil {
+			c.endPeek()
 			return false, c.broken(fmt.Errorf("set deadline: %w", err))
 		}
 		stop := func() bool { return true }
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(aLongTimeAgo) })
 		}
-		_, err := c.br.Peek(1)
+		_, err = c.br.Peek(1)
+		interrupted := c.endPeek()
 		stopped := stop()
 		timedOut := err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline)
 		if ctx.Err() != nil || !stopped || (timedOut && byCtx) {
@@ -542,6 +564,12 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 		if err != nil {
 			if timedOut {
 				return false, nil // nothing came: the connection is intact
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && interrupted {
+				c.imu.Lock()
+				c.intr = false
+				c.imu.Unlock()
+				return false, nil // interrupted: the connection is intact
 			}
 			return false, c.broken(c.readErr(err))
 		}
@@ -559,6 +587,28 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 			return true, nil
 		}
 	}
+}
+
+// Interrupt makes the Wait in progress, or the next one, return false
+// with the connection intact. It is the one method safe to call from
+// another goroutine.
+func (c *Client) Interrupt() {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.intr = true
+	if c.peeking {
+		_ = c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// endPeek ends Wait's Peek: from here Interrupt leaves the deadline alone
+// (a response is read under the command's deadline) and only makes the
+// next round of Wait return. It reports whether Interrupt was called.
+func (c *Client) endPeek() bool {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.peeking = false
+	return c.intr
 }
 
 // Done ends IDLE and reads its completion (updates go to the Handler).

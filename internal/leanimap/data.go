@@ -309,9 +309,22 @@ func (c *Client) parseNamespace(s *scanner) {
 		if i > 0 {
 			s.sp()
 		}
-		s.list(func() {
+		if s.peek() != '(' {
+			if w := s.atom(); s.err == nil && !equalFold(w, "NIL") {
+				s.fail("expected a namespace list")
+			}
+			continue
+		}
+		s.i++
+		// The descriptors follow each other without a space (RFC 2342:
+		// 1*("(" string SP delim ... ")"), as Courier sends two shared
+		// namespaces); one between them is tolerated.
+		for s.err == nil && !s.accept(')') {
+			s.accept(' ')
+			if !s.expect('(') {
+				break
+			}
 			var d imap.NamespaceDescriptor
-			s.expect('(')
 			d.Prefix = string(s.astring())
 			s.sp()
 			if b, isNil := s.nstring(); !isNil && len(b) == 1 {
@@ -324,6 +337,6 @@ func (c *Client) parseNamespace(s *scanner) {
 			if s.err == nil {
 				*dst = append(*dst, d)
 			}
-		})
+		}
 	}
 }

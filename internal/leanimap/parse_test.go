@@ -72,6 +72,7 @@ func TestParse(t *testing.T) {
 		{"search", "* SEARCH 3 17 2\r\nL1 OK\r\n", []string{"search=[3 17 2]"}, nil},
 		{"empty search with trailing space", "* SEARCH \r\nL1 OK\r\n", []string{"search=[]"}, nil},
 		{"namespace", "* NAMESPACE ((\"\" \"/\")) NIL ((\"shared/\" \"/\" \"X-EXT\" (\"a\")))\r\nL1 OK\r\n", []string{"ns={[{ 47}] [] [{shared/ 47}]}"}, nil},
+		{"namespace of Courier", "* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\nL1 OK\r\n", []string{"ns={[{INBOX. 46}] [] [{#shared. 46} {shared. 46}]}"}, nil},
 		{"capability code", "L1 OK [CAPABILITY IMAP4rev1 move LITERAL+] logged in\r\n", []string{"caps=[IMAP4REV1 MOVE LITERAL+]"}, nil},
 		{"expunge and bye", "* 2 EXPUNGE\r\n* BYE shutting down\r\nL1 OK\r\n", []string{"update 2 2", `update 5 0 [] "shutting down"`}, nil},
 		{"continuation", "+ go ahead\r\n", nil, ErrProtocol},

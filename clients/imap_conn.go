@@ -1,0 +1,270 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+)
+
+// imapConn is the IMAP client under a device's session (imapSession): the
+// commands the devices send, one at a time, on the device's goroutine.
+// Unilateral EXISTS, EXPUNGE and FETCH go to the session (imapSession.poke).
+// Two implementations: go-imap's client (goimapConn) and the lean
+// synchronous client (leanConn, internal/leanimap), chosen by
+// Profile.IMAPClient. Failures classify with OutcomeOf; a tagged NO or BAD
+// is an *imap.Error.
+type imapConn interface {
+	// Capability asks for the capabilities.
+	Capability() (imap.CapSet, error)
+	// Login authenticates with LOGIN.
+	Login(user, pass string) error
+	// AuthenticatePlain authenticates with AUTHENTICATE PLAIN.
+	AuthenticatePlain(user, pass string) error
+	// Caps returns the capabilities known now, asking with CAPABILITY when
+	// the login reply carried none (nil when that failed).
+	Caps() imap.CapSet
+	// ID sends ID with mailsim's name and version.
+	ID() error
+	// Enable enables one extension.
+	Enable(c imap.Cap) error
+	// Select selects (EXAMINE when readOnly) mailbox name.
+	Select(name string, readOnly bool) (*imap.SelectData, error)
+	// NumMessages is the selected mailbox's message count as last
+	// reported (SELECT, EXISTS, EXPUNGE); false when none is selected.
+	NumMessages() (uint32, bool)
+	// Fetch runs UID FETCH set with opts and calls fn for every message;
+	// progress is called between messages (to renew deadlines). The
+	// first error of reading a message is the command's error.
+	Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error
+	// StoreAdd runs UID STORE set +FLAGS (flags) and calls fn for every
+	// FETCH the server answers with.
+	StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error
+	// Search runs UID SEARCH criteria.
+	Search(criteria *imap.SearchCriteria) ([]imap.UID, error)
+	// SortArrival runs UID SORT (ARRIVAL) UTF-8 ALL.
+	SortArrival() ([]imap.UID, error)
+	// Move runs UID MOVE (UID COPY, STORE and EXPUNGE without MOVE) and
+	// returns COPYUID's destination UIDs (nil when not sent).
+	Move(set imap.UIDSet, dest string) (imap.UIDSet, error)
+	// UIDExpunge runs UID EXPUNGE set.
+	UIDExpunge(set imap.UIDSet) error
+	// Expunge runs EXPUNGE.
+	Expunge() error
+	// Append appends raw to folder with flags and returns APPENDUID's UID
+	// (0 when not sent).
+	Append(folder string, flags []imap.Flag, raw []byte) (imap.UID, error)
+	// List runs LIST ref pattern (RETURN (SPECIAL-USE) when specialUse).
+	List(ref, pattern string, specialUse bool) ([]*imap.ListData, error)
+	// Status runs STATUS name with the items of opts.
+	Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error)
+	// Create runs CREATE name.
+	Create(name string) error
+	// Namespace runs NAMESPACE.
+	Namespace() (*imap.NamespaceData, error)
+	// Noop runs NOOP.
+	Noop() error
+	// Idle starts IDLE; the returned idler waits and ends it.
+	Idle() (idler, error)
+	// Logout runs LOGOUT.
+	Logout() error
+	// LoggedOut reports a connection the server or a LOGOUT ended.
+	LoggedOut() bool
+	// Close closes the client (not the connection under it).
+	Close() error
+}
+
+// idler is one IDLE command in progress.
+type idler interface {
+	// Wait blocks until the server reports a change (true: a token is
+	// taken from updates), ctx ends, max passes, or a request for sl
+	// comes (false): go-imap's wait takes it into sl.held, the lean one
+	// is interrupted by its requester (imapSlot.with) and leaves it to
+	// imapSlot.takeKnocking.
+	Wait(ctx context.Context, sl *imapSlot, updates <-chan struct{}, max time.Duration) (bool, error)
+	// Done ends IDLE and reads its completion.
+	Done() error
+}
+
+// goimapConn is imapConn over go-imap's client.
+type goimapConn struct {
+	c *imapclient.Client
+	// wait bounds how long a FETCH cut in a literal waits for the
+	// library's reader to end (abandonReply).
+	wait time.Duration
+}
+
+func (g goimapConn) Capability() (imap.CapSet, error) { return g.c.Capability().Wait() }
+func (g goimapConn) Login(user, pass string) error    { return g.c.Login(user, pass).Wait() }
+func (g goimapConn) AuthenticatePlain(user, pass string) error {
+	return g.c.Authenticate(sasl.NewPlainClient("", user, pass))
+}
+func (g goimapConn) Caps() imap.CapSet { return g.c.Caps() }
+func (g goimapConn) ID() error {
+	_, err := g.c.ID(&imap.IDData{Name: "mailsim", Version: "1"}).Wait()
+	return err
+}
+func (g goimapConn) Enable(c imap.Cap) error { _, err := g.c.Enable(c).Wait(); return err }
+func (g goimapConn) Select(name string, readOnly bool) (*imap.SelectData, error) {
+	return g.c.Select(name, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+}
+func (g goimapConn) NumMessages() (uint32, bool) {
+	if mb := g.c.Mailbox(); mb != nil {
+		return mb.NumMessages, true
+	}
+	return 0, false
+}
+func (g goimapConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
+	cmd := g.c.Fetch(set, opts)
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		f, err := readFetched(m, keepHeader)
+		if err != nil {
+			abandonReply(g.c, g.wait)
+			return fmt.Errorf("%w: %w", errReplyAbandoned, err)
+		}
+		fn(f)
+		progress()
+	}
+	return cmd.Close()
+}
+
+// errReplyAbandoned marks a FETCH whose reply could not be read to its end
+// (a literal cut short, see abandonReply): the connection is closed and
+// the session broken.
+var errReplyAbandoned = errors.New("fetch reply abandoned")
+
+func (g goimapConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error {
+	cmd := g.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: flags}, nil)
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		got, _ := readFetched(m, false)
+		fn(got)
+	}
+	return cmd.Close()
+}
+func (g goimapConn) Search(criteria *imap.SearchCriteria) ([]imap.UID, error) {
+	res, err := g.c.UIDSearch(criteria, nil).Wait()
+	if err != nil {
+		return nil, err
+	}
+	return res.AllUIDs(), nil
+}
+func (g goimapConn) SortArrival() ([]imap.UID, error) {
+	nums, err := g.c.UIDSort(&imapclient.SortOptions{
+		SearchCriteria: &imap.SearchCriteria{},
+		SortCriteria:   []imapclient.SortCriterion{{Key: imapclient.SortKeyArrival}},
+	}).Wait()
+	uids := make([]imap.UID, 0, len(nums))
+	for _, n := range nums {
+		uids = append(uids, imap.UID(n))
+	}
+	return uids, err
+}
+func (g goimapConn) Move(set imap.UIDSet, dest string) (imap.UIDSet, error) {
+	md, err := g.c.Move(set, dest).Wait()
+	if md != nil {
+		if u, ok := md.DestUIDs.(imap.UIDSet); ok {
+			return u, err
+		}
+	}
+	return nil, err
+}
+func (g goimapConn) UIDExpunge(set imap.UIDSet) error { return g.c.UIDExpunge(set).Close() }
+func (g goimapConn) Expunge() error                   { return g.c.Expunge().Close() }
+func (g goimapConn) Append(folder string, flags []imap.Flag, raw []byte) (imap.UID, error) {
+	cmd := g.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags})
+	if _, err := cmd.Write(raw); err != nil {
+		_ = cmd.Close()
+		return 0, err
+	}
+	if err := cmd.Close(); err != nil {
+		return 0, err
+	}
+	data, err := cmd.Wait()
+	if data != nil {
+		return data.UID, err
+	}
+	return 0, err
+}
+func (g goimapConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData, error) {
+	var opts *imap.ListOptions
+	if specialUse {
+		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	}
+	return g.c.List(ref, pattern, opts).Collect()
+}
+func (g goimapConn) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
+	return g.c.Status(name, opts).Wait()
+}
+func (g goimapConn) Create(name string) error                { return g.c.Create(name, nil).Wait() }
+func (g goimapConn) Namespace() (*imap.NamespaceData, error) { return g.c.Namespace().Wait() }
+func (g goimapConn) Noop() error                             { return g.c.Noop().Wait() }
+func (g goimapConn) Idle() (idler, error) {
+	cmd, err := g.c.Idle()
+	if err != nil {
+		return nil, err
+	}
+	return goimapIdle{cmd: cmd, closed: g.c.Closed()}, nil
+}
+func (g goimapConn) Logout() error   { return g.c.Logout().Wait() }
+func (g goimapConn) LoggedOut() bool { return g.c.State() == imap.ConnStateLogout }
+func (g goimapConn) Close() error    { return g.c.Close() }
+
+// goimapIdle is go-imap's IDLE: the library's reader goroutine delivers the
+// updates (to the session's updates channel), the device waits on them.
+type goimapIdle struct {
+	cmd    *imapclient.IdleCommand
+	closed <-chan struct{}
+}
+
+func (i goimapIdle) Wait(ctx context.Context, sl *imapSlot, updates <-chan struct{}, max time.Duration) (bool, error) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case r := <-sl.reqs:
+		sl.held = &r // served after DONE, then IDLE resumes (imapSlot.exec)
+	case <-updates:
+		return true, nil
+	case <-t.C:
+	case <-i.closed:
+	}
+	return false, nil
+}
+
+func (i goimapIdle) Done() error {
+	if err := i.cmd.Close(); err != nil {
+		return err
+	}
+	return i.cmd.Wait()
+}
+
+// createFolderOn is CreateFolder on an imapConn.
+func createFolderOn(c imapConn, name string, run func(cmd string, fn func() error) error) error {
+	return createFolder(name, run, func() error { return c.Create(name) },
+		func() ([]*imap.ListData, error) { return c.List("", name, false) })
+}
+
+// createFolder is CreateFolder over the CREATE and LIST of any client.
+func createFolder(name string, run func(cmd string, fn func() error) error, create func() error, list func() ([]*imap.ListData, error)) error {
+	err := run("CREATE", create)
+	if err == nil || isAlreadyExists(err) {
+		return nil
+	}
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
+		return err
+	}
+	var boxes []*imap.ListData
+	if lerr := run("LIST", func() error {
+		var lerr error
+		boxes, lerr = list()
+		return lerr
+	}); lerr == nil && FolderListed(boxes, name) {
+		return nil
+	}
+	return err
+}

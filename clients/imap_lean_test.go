@@ -1,0 +1,151 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"net"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsim/mailsim/internal/faketest"
+	"github.com/mailsim/mailsim/internal/leanimap"
+)
+
+// TestLeanOutcomes checks that the lean client's failures classify as the
+// devices count them: a server that is not IMAP and an oversized line are
+// errors, a silent server a timeout, a wrong password auth.
+func TestLeanOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script faketest.IMAPMode
+		want   Outcome
+	}{
+		{"garbage", faketest.IMAPGarbage, OutcomeError},
+		{"huge line", faketest.IMAPHugeLine, OutcomeError},
+		{"silent", faketest.IMAPSilent, OutcomeTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := faketest.StartIMAP(t, tc.script, faketest.Options{}).Addr
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			c, err := leanimap.New(conn, leanimap.Options{Timeout: 500 * time.Millisecond})
+			if err == nil {
+				if err = c.Login("alice", "secret"); err == nil {
+					err = c.UIDFetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, "(UID BODY.PEEK[])", func(*leanimap.Message) error { return nil })
+				}
+			}
+			if o := OutcomeOf(err); err == nil || o != tc.want {
+				t.Fatalf("%v: outcome %s, want %s", err, o, tc.want)
+			}
+		})
+	}
+	t.Run("wrong password", func(t *testing.T) {
+		env := newIMAPEnv(t)
+		conn, err := net.DialTimeout("tcp", env.addrs.IMAP, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c, err := leanimap.New(conn, leanimap.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Login("alice", "wrong")
+		if o := LoginOutcome(err); o != OutcomeAuth {
+			t.Fatalf("%v: login outcome %s, want auth", err, o)
+		}
+	})
+}
+
+// TestLeanFetchItems checks that the items the lean client sends are the
+// profile's: written back from the parsed options, they parse to the same
+// options.
+func TestLeanFetchItems(t *testing.T) {
+	for _, items := range []string{
+		FetchNewThunderbird, FetchNewK9, FetchNewRoundcube, FetchOpenDefault,
+		"UID BODYSTRUCTURE BODY.PEEK[]<0.131072>", "UID ENVELOPE BODY", "BINARY.PEEK[1] BINARY.SIZE[1] BODY[1.MIME]",
+		"BODY.PEEK[HEADER.FIELDS.NOT (Received)] INTERNALDATE",
+	} {
+		o, err := parseFetchItems(items)
+		if err != nil {
+			t.Fatalf("%s: %v", items, err)
+		}
+		o.UID = true // the lean client always asks for the UID, first
+		wire := string(appendFetchItems(nil, o))
+		if wire[0] != '(' || wire[len(wire)-1] != ')' {
+			t.Fatalf("%s: %q is not a list", items, wire)
+		}
+		back, err := parseFetchItems(wire[1 : len(wire)-1])
+		if err != nil {
+			t.Fatalf("%s: written as %q, which does not parse: %v", items, wire, err)
+		}
+		if !reflect.DeepEqual(back, o) {
+			t.Errorf("%s: written as %q, parsed back as %+v, want %+v", items, wire, back, o)
+		}
+	}
+}
+
+// TestLeanSearch checks the search criteria the devices send as UID
+// SEARCH arguments, and that any other criteria are refused, not dropped.
+func TestLeanSearch(t *testing.T) {
+	for _, tc := range []struct {
+		c    *imap.SearchCriteria
+		want string
+		err  error
+	}{
+		{&imap.SearchCriteria{}, "ALL", nil},
+		{&imap.SearchCriteria{SeqNum: []imap.SeqSet{{imap.SeqRange{Start: 3, Stop: 9}}}, NotFlag: []imap.Flag{imap.FlagDeleted}}, "3:9 NOT DELETED", nil},
+		{&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: `<a"b\c@x>`}}}, `HEADER "Message-ID" "<a\"b\\c@x>"`, nil},
+		{&imap.SearchCriteria{NotFlag: []imap.Flag{"$Junk"}}, "NOT KEYWORD $Junk", nil},
+		{&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, "", errUnsupportedSearch},
+		{&imap.SearchCriteria{Larger: 10}, "", errUnsupportedSearch},
+	} {
+		got, err := searchString(tc.c)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%+v: %q, %v; want %q, %v", tc.c, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestLeanLoginCommands checks that a lean session asks CAPABILITY after
+// LOGIN or AUTHENTICATE exactly when the server's completion carried no
+// [CAPABILITY] code: the embedded server sends one, Dovecot does not (its
+// capabilities come untagged before), as go-imap's client does, so that
+// the report's command counts and Dovecot's cross-check
+// (cmd/mailsim/crosscheck_test.go: one post-login CAPABILITY per session)
+// do not depend on the client.
+func TestLeanLoginCommands(t *testing.T) {
+	asks := map[string]bool{"embedded": false, "dovecot": true}
+	for _, srv := range storeServerBases {
+		t.Run(srv.name, func(t *testing.T) {
+			s := srv.start(t)
+			for _, full := range []bool{true, false} {
+				rec := &imapRecorder{}
+				env := newIMAPEnvNoServer()
+				env.client = IMAPClientLean
+				o := env.options(KindPC, rec, nil)
+				o.Username, o.Password = s.user, s.pass
+				o.IMAP.Addr = s.imap
+				d, err := newIMAPDevice(o, KindPC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sess, err := d.dialIMAP(context.Background(), full)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sess.close()
+				names := rec.names()
+				if got := count(names, "CAPABILITY") == 2; got != asks[srv.name] {
+					t.Errorf("full %v: sent %v; want a CAPABILITY after login: %v", full, names, asks[srv.name])
+				}
+			}
+		})
+	}
+}
