@@ -12,8 +12,8 @@ import (
 
 // TestSlotOwnerServesActions runs actions from several goroutines on
 // devices whose sync loops own their long-lived connections: every action
-// is served on the owned connection (no connection is added), inside IDLE
-// (which resumes afterwards), and a one-connection PC runs its INBOX and
+// is served on the owned connection (no connection is added), IDLE
+// resumes afterwards, and a one-connection PC runs its INBOX and
 // folders schedules on one loop. After Run ended, an action fails at once
 // without dialing; a new Run serves again. It runs with both IMAP clients:
 // go-imap's IDLE wait takes the request, the lean one is interrupted by
@@ -31,13 +31,16 @@ func testSlotOwnerServesActions(t *testing.T, client string) {
 		mod   func(p *Profile)
 		conns int
 		// want is a subsequence of the commands sent after the actions
-		// started.
+		// started. Whether the owner took the actions inside IDLE or
+		// between two of its rounds (an IDLE the folders round cut
+		// short) depends on the scheduler, so it is not asserted: the
+		// actions are served on the owned connection, and IDLE resumes.
 		want []string
 	}{
 		{"phone idle", KindPhone, func(p *Profile) { p.PollInterval, p.Idle = time.Hour, true }, 1,
-			[]string{"IDLE", "UID STORE", "IDLE"}},
+			[]string{"UID STORE", "IDLE"}},
 		{"pc one connection", KindPC, func(p *Profile) { p.Connections = 1 }, 1,
-			[]string{"IDLE", "UID STORE", "IDLE", "STATUS", "IDLE", "STATUS"}},
+			[]string{"UID STORE", "IDLE", "STATUS", "IDLE", "STATUS"}},
 		{"pc two connections", KindPC, nil, 2,
 			[]string{"UID STORE", "STATUS", "STATUS"}},
 	}
