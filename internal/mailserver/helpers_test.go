@@ -137,6 +137,10 @@ func pop3Login(t testing.TB, addr, user string) *pop3.Conn {
 	if err != nil {
 		t.Fatalf("pop3 connect: %v", err)
 	}
+	// The cleanup also keeps c reachable: a connection the test drops
+	// would be closed by the garbage collector (the fd's finalizer),
+	// releasing its session under the test (TestConnectionLimit).
+	t.Cleanup(func() { _ = c.Quit() })
 	if err := c.Auth(user, "secret"); err != nil {
 		t.Fatalf("pop3 auth %s: %v", user, err)
 	}
