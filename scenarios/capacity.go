@@ -78,19 +78,18 @@ func (c *Capacity) Validate() []error {
 
 // capacityDoc is the capacity: block.
 type capacityDoc struct {
-	StartUsers   whole    `yaml:"start_users"`
-	MaxUsers     whole    `yaml:"max_users"`
-	StepDuration duration `yaml:"step_duration"`
-	Growth       number   `yaml:"growth"`
-	Resolution   percent  `yaml:"resolution"`
-	Confirm      flag     `yaml:"confirm"`
-	QoS          raw      `yaml:"qos"` // a list of thresholds
+	StartUsers   whole      `yaml:"start_users"`
+	MaxUsers     whole      `yaml:"max_users"`
+	StepDuration duration   `yaml:"step_duration"`
+	Growth       number     `yaml:"growth"`
+	Resolution   percent    `yaml:"resolution"`
+	Confirm      flag       `yaml:"confirm"`
+	QoS          list[text] `yaml:"qos" what:"capacity.qos"` // thresholds
 }
 
-// capacity decodes the capacity: block.
-func (d *decoder) capacity(e entry, s *Scenario) {
-	var doc capacityDoc
-	d.mapping(e.val, e.path, "capacity", &doc)
+// capacity converts the capacity: block.
+func (d *decoder) capacity(b *block[capacityDoc], s *Scenario) {
+	doc := &b.doc
 	c := &s.Capacity
 	doc.StartUsers.read(d, &c.StartUsers, 1, maxCapacityUsers)
 	if !doc.MaxUsers.read(d, &c.MaxUsers, 1, maxCapacityUsers) {
@@ -103,10 +102,10 @@ func (d *decoder) capacity(e entry, s *Scenario) {
 	if !doc.QoS.given() {
 		return
 	}
-	q := doc.QoS.e
 	var n int
-	c.QoS, n = d.thresholds(q, q.path, s)
+	path := d.pathOf(doc.QoS.n)
+	c.QoS, n = d.thresholds(&doc.QoS, path, s)
 	if n == 0 {
-		d.errorf(q.val, q.path, "empty; list the lines every step must hold, e.g. \"p95(imap.UID FETCH) < 300ms\"")
+		d.errorf(doc.QoS.n, path, "empty; list the lines every step must hold, e.g. \"p95(imap.UID FETCH) < 300ms\"")
 	}
 }

@@ -17,9 +17,9 @@ const nodeBudget = 1_000_000
 // maxAliasDepth caps alias-within-alias nesting (and breaks alias cycles).
 const maxAliasDepth = 32
 
-// decoder reads a yaml.Node tree into the schema structs (schema.go) and
-// converts them to a Scenario, collecting every problem with its position
-// instead of stopping at the first.
+// decoder reads a yaml.Node tree into the schema structs (schema.go: the
+// strict pass, then yaml.v3) and converts them to a Scenario, collecting
+// every problem with its position instead of stopping at the first.
 type decoder struct {
 	source string
 	env    func(string) (string, bool)
@@ -34,6 +34,9 @@ type decoder struct {
 	// node, its value node, and (for a mapping) the resolved mapping, so
 	// that a problem Validate finds is reported there (decoder.at).
 	keys, vals, maps map[string]*yaml.Node
+	// paths is the first key path the strict pass reached each value
+	// node by: where step 3 reports a problem with the value.
+	paths map[*yaml.Node]string
 	// unsettled are key paths whose values the decoding could not settle
 	// (a users.file it could not read, a device profile with errors):
 	// Validate's problems at them are not reported.
@@ -49,21 +52,51 @@ type decoder struct {
 
 // record notes where the entries of a mapping are written.
 func (d *decoder) record(out map[string]entry) {
-	if d.keys == nil {
-		d.keys, d.vals, d.maps = map[string]*yaml.Node{}, map[string]*yaml.Node{}, map[string]*yaml.Node{}
-		d.items = map[string]bool{}
-	}
 	for _, e := range out {
-		d.keys[e.path], d.vals[e.path] = e.key, e.val
+		d.recordValue(e.path, e.key, e.val)
 	}
 }
+
+// recordValue notes that path is written at key (nil for a list item)
+// with the value val.
+func (d *decoder) recordValue(path string, key, val *yaml.Node) {
+	d.init()
+	if key != nil {
+		d.keys[path] = key
+	}
+	d.vals[path] = val
+}
+
+// init makes the decoder's maps.
+func (d *decoder) init() {
+	if d.keys == nil {
+		d.keys, d.vals, d.maps = map[string]*yaml.Node{}, map[string]*yaml.Node{}, map[string]*yaml.Node{}
+		d.items, d.paths = map[string]bool{}, map[*yaml.Node]string{}
+	}
+}
+
+// note records path as the key path of the value node n unless it was
+// reached by another path first (an alias, a merge key).
+func (d *decoder) note(n *yaml.Node, path string) {
+	d.init()
+	if _, ok := d.paths[n]; !ok {
+		d.paths[n] = path
+	}
+}
+
+// pathOf returns the key path the value node n was first reached by.
+func (d *decoder) pathOf(n *yaml.Node) string { return d.paths[n] }
+
+// valueAt returns the value node written at path, aliases followed; nil
+// when the document does not write it.
+func (d *decoder) valueAt(path string) *yaml.Node { return deref(d.vals[path]) }
 
 // recordMapping notes where the mapping at path is written.
 func (d *decoder) recordMapping(path string, n *yaml.Node) {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return
 	}
-	d.record(nil)
+	d.init()
 	d.maps[path] = n
 }
 
@@ -109,7 +142,7 @@ func (d *decoder) unsettle(path string) {
 // recordItem notes where an item of a words list is written; its
 // problems are reported under the list's path.
 func (d *decoder) recordItem(path string, n *yaml.Node) {
-	d.record(nil)
+	d.init()
 	d.vals[path] = n
 	d.items[path] = true
 }
@@ -126,19 +159,25 @@ func parentPath(path string) string {
 // validated adds the problems Validate found in the decoded scenario
 // (every one a *FieldError), at the nodes where the document writes
 // them, except under a key path the decoding already reported a problem
-// at: a value that did not decode keeps its default, and the problem with
-// the value is the one to fix.
+// at, or at a single value it reported a problem with (under the key path
+// it first reached the value by): a value that did not decode keeps its
+// default, and the problem with the value is the one to fix.
 func (d *decoder) validated(errs []error) {
 	reported := map[string]bool{}
+	reportedAt := map[[2]int]bool{}
 	for _, e := range d.errs {
 		if !d.aside[e] {
 			reported[e.Path] = true
+			reportedAt[[2]int{e.Line, e.Column}] = true
 		}
 	}
 	for _, err := range errs {
 		fe := &FieldError{Err: err}
 		errors.As(err, &fe)
 		if reported[""] || d.unsettled[fe.Path] || coveredBy(fe.Path, reported) {
+			continue
+		}
+		if v := d.valueAt(fe.Path); v != nil && v.Kind == yaml.ScalarNode && reportedAt[[2]int{v.Line, v.Column}] {
 			continue
 		}
 		n := d.at(fe)
@@ -176,6 +215,12 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, e)
 }
 
+// errorAt records a problem with the value n, under the key path the
+// strict pass first reached it by.
+func (d *decoder) errorAt(n *yaml.Node, format string, args ...any) {
+	d.errorf(n, d.pathOf(n), format, args...)
+}
+
 // resolve follows aliases and charges the node budget. It returns nil when
 // the budget ran out or the alias nesting is too deep.
 func (d *decoder) resolve(n *yaml.Node, path string) *yaml.Node {
@@ -210,7 +255,9 @@ type entry struct {
 
 // fields checks that n is a mapping whose keys are all in valid, and returns
 // its entries by key. Merge keys ("<<: *anchor") are applied, keys written
-// in the mapping itself winning. what names the mapping in messages.
+// in the mapping itself winning; a merge key of the wrong shape is
+// reported and removed from the mapping, for yaml.v3 stops at one. what
+// names the mapping in messages.
 func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[string]entry {
 	n = d.resolve(n, path)
 	if n == nil || isNull(n) {
@@ -223,17 +270,30 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 	}
 	out := map[string]entry{}
 	merged := map[string]entry{}
+	written := map[rawKey]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if first, dup := written[rawKeyOf(n.Content[i])]; dup {
+			// yaml.v3 refuses a mapping with a key written twice: the
+			// first one counts.
+			d.duplicateKey(n.Content[i], path, what, valid, first)
+			n.Content = append(n.Content[:i], n.Content[i+2:]...)
+			i -= 2
+			continue
+		}
+		written[rawKeyOf(n.Content[i])] = n.Content[i].Line
+		if isMergeKey(n.Content[i]) {
+			if !d.merge(n.Content[i+1], path, what, valid, merged, 0) {
+				n.Content = append(n.Content[:i], n.Content[i+2:]...)
+				i -= 2
+			}
+			continue
+		}
 		k, v := d.resolve(n.Content[i], path), n.Content[i+1]
 		if k == nil {
 			return out
 		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, path, "keys must be plain words, not %s", kindName(k))
-			continue
-		}
-		if k.Tag == "!!merge" {
-			d.merge(v, path, what, valid, merged, 0)
 			continue
 		}
 		p := joinPath(path, k.Value)
@@ -243,7 +303,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 			continue
 		}
 		if !contains(valid, k.Value) {
-			d.errorf(k, p, "unknown key %q in %s; valid keys: %s", k.Value, what, strings.Join(sorted(valid), ", "))
+			d.unknownKey(k, path, what, valid)
 			continue
 		}
 		out[k.Value] = entry{key: k, val: v, path: p}
@@ -263,6 +323,43 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 	return out
 }
 
+// isMergeKey reports whether the key node k is a merge key ("<<"), by
+// the rule yaml.v3 applies it by.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" &&
+		(k.Tag == "" || k.Tag == "!" || k.Tag == "!!merge" || k.Tag == "tag:yaml.org,2002:merge")
+}
+
+// rawKey is a key as written, as yaml.v3 compares keys for duplicates.
+type rawKey struct {
+	kind  yaml.Kind
+	value string
+}
+
+func rawKeyOf(k *yaml.Node) rawKey { return rawKey{k.Kind, k.Value} }
+
+// duplicateKey reports the key k of the mapping at path, written a second
+// time (first on line first): a duplicate of a valid key, or an unknown
+// key.
+func (d *decoder) duplicateKey(k *yaml.Node, path, what string, valid []string, first int) {
+	r := d.resolve(k, path)
+	switch {
+	case r == nil:
+	case r.Kind != yaml.ScalarNode:
+		d.errorf(r, path, "keys must be plain words, not %s", kindName(r))
+	case isMergeKey(k) || contains(valid, r.Value):
+		d.errorf(r, joinPath(path, r.Value), "duplicate key %q (first at line %d)", r.Value, first)
+		d.setAside()
+	default:
+		d.unknownKey(r, path, what, valid)
+	}
+}
+
+// unknownKey reports the key k of the mapping at path, not one of valid.
+func (d *decoder) unknownKey(k *yaml.Node, path, what string, valid []string) {
+	d.errorf(k, joinPath(path, k.Value), "unknown key %q in %s; valid keys: %s", k.Value, what, strings.Join(sorted(valid), ", "))
+}
+
 // deref follows aliases without charging the budget; nil on a cycle.
 func deref(n *yaml.Node) *yaml.Node {
 	for depth := 0; n != nil && n.Kind == yaml.AliasNode; depth++ {
@@ -275,39 +372,41 @@ func deref(n *yaml.Node) *yaml.Node {
 }
 
 // merge applies a "<<" merge value (a mapping or a list of mappings) into
-// into, without overwriting keys already there.
-func (d *decoder) merge(v *yaml.Node, path, what string, valid []string, into map[string]entry, depth int) {
+// into, without overwriting keys already there; false when v is of
+// another shape (reported).
+func (d *decoder) merge(v *yaml.Node, path, what string, valid []string, into map[string]entry, depth int) bool {
 	v = d.resolve(v, path)
 	if v == nil {
-		return
+		return false
 	}
 	switch {
 	case v.Kind == yaml.SequenceNode && depth == 0:
+		ok := true
 		for _, item := range v.Content {
-			d.merge(item, path, what, valid, into, 1)
+			ok = d.merge(item, path, what, valid, into, 1) && ok
 		}
+		return ok
 	case v.Kind == yaml.MappingNode:
 		for k, e := range d.fields(v, path, what, valid...) {
 			if _, ok := into[k]; !ok {
 				into[k] = e
 			}
 		}
+		return true
 	default:
 		d.errorf(v, path, "<< must merge a mapping or a list of mappings, not %s", kindName(v))
+		return false
 	}
 }
 
-// names returns the keys of a mapping of named items (behaviors, devices) in
-// document order, with their value nodes.
+// namedItems checks the keys of a mapping of named items (behaviors,
+// devices) and returns them in document order, with their value nodes.
 func (d *decoder) namedItems(n *yaml.Node, path, what string) []entry {
-	n = d.resolve(n, path)
-	if n == nil || isNull(n) {
-		return nil
-	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "%s must be a mapping of name: settings, not %s", what, kindName(n))
 		return nil
 	}
+	d.recordMapping(path, n)
 	var out []entry
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -315,7 +414,7 @@ func (d *decoder) namedItems(n *yaml.Node, path, what string) []entry {
 		if k == nil {
 			return out
 		}
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+		if k.Kind != yaml.ScalarNode || isMergeKey(k) {
 			d.errorf(k, path, "%s names must be plain words", what)
 			continue
 		}
@@ -329,42 +428,31 @@ func (d *decoder) namedItems(n *yaml.Node, path, what string) []entry {
 			d.errorf(k, p, "%v", err)
 			continue
 		}
-		out = append(out, entry{key: k, val: n.Content[i+1], path: p})
+		e := entry{key: k, val: n.Content[i+1], path: p}
+		d.recordValue(p, k, e.val)
+		out = append(out, e)
 	}
 	return out
 }
 
-// seq returns the items of a sequence node.
-func (d *decoder) seq(n *yaml.Node, path, what string) []*yaml.Node {
-	n = d.resolve(n, path)
-	if n == nil || isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "%s must be a list, not %s", what, kindName(n))
-		d.setAside()
-		return nil
-	}
-	return n.Content
-}
-
-// scalar returns the text of a scalar node after ${VAR} expansion; ok is
-// false (with the error recorded) when n is not a scalar or expansion fails.
-func (d *decoder) scalar(n *yaml.Node, path string) (s string, node *yaml.Node, ok bool) {
-	n = d.resolve(n, path)
+// scalar returns the text of the value n (aliases followed) after ${VAR}
+// expansion; ok is false (with the error recorded at path) when n is not
+// a single value or expansion fails.
+func (d *decoder) scalar(n *yaml.Node, path string) (s string, ok bool) {
+	n = deref(n)
 	if n == nil {
-		return "", nil, false
+		return "", false
 	}
 	if n.Kind != yaml.ScalarNode {
 		d.errorf(n, path, "want a single value, not %s", kindName(n))
-		return "", n, false
+		return "", false
 	}
 	v, err := expandEnv(n.Value, d.env)
 	if err != nil {
 		d.errorf(n, path, "%v", err)
-		return "", n, false
+		return "", false
 	}
-	return v, n, true
+	return v, true
 }
 
 func kindName(n *yaml.Node) string {

@@ -23,30 +23,24 @@ type groupDoc struct {
 	Behavior text    `yaml:"behavior"`
 }
 
-// groups decodes the groups: list. Whether the groups fit together and
+// groups converts the groups: list. Whether the groups fit together and
 // name behaviors and device profiles that exist is Validate's check.
-func (d *decoder) groups(e entry, s *Scenario) (groups []*Group) {
-	items := d.seq(e.val, e.path, "groups")
+func (d *decoder) groups(l *list[block[groupDoc]], s *Scenario) (groups []*Group) {
+	lpath := d.pathOf(l.n)
+	items := l.items
 	if len(items) == 0 {
-		d.errorf(e.val, e.path, "empty population: add at least one group")
-		if e.val == nil {
-			d.errs[len(d.errs)-1].Line, d.errs[len(d.errs)-1].Column = e.key.Line, e.key.Column
-		}
+		d.errorf(l.n, lpath, "empty population: add at least one group")
 		return nil
 	}
 	if len(items) > maxGroups {
-		d.errorf(e.val, e.path, "%d groups: at most %d", len(items), maxGroups)
+		d.errorf(l.n, lpath, "%d groups: at most %d", len(items), maxGroups)
 		return nil
 	}
 	behaviors := sortedKeys(s.Behaviors)
-	for i, item := range items {
-		path := fmt.Sprintf("%s[%d]", e.path, i)
-		var doc groupDoc
-		d.mapping(item, path, "a group", &doc)
-		node := d.resolve(item, path)
-		if node == nil {
-			return groups
-		}
+	for i := range items {
+		path := fmt.Sprintf("%s[%d]", lpath, i)
+		doc := &items[i].doc
+		node := d.valueAt(path)
 		g := &Group{}
 		if !doc.Name.given() {
 			d.errorf(node, joinPath(path, "name"), "missing; every group needs a name")
@@ -55,21 +49,21 @@ func (d *decoder) groups(e entry, s *Scenario) (groups []*Group) {
 		switch {
 		case doc.Share.given():
 			if !doc.Share.read(d, &g.Share) {
-				d.unsettle(e.path) // the sum of the shares
+				d.unsettle(lpath) // the sum of the shares
 			}
 		case len(items) == 1:
 			g.Share = 1
 		default:
-			d.unsettle(e.path)
+			d.unsettle(lpath)
 			d.errorf(node, joinPath(path, "share"), "missing; with several groups each needs a share, like 50%%")
 		}
 		if !doc.Devices.given() {
 			d.errorf(node, joinPath(path, "devices"), "missing; list the devices each user of the group has, e.g. [pc-imap, phone-imap]")
 		}
-		g.Devices, _ = doc.Devices.read(d)
+		g.Devices = doc.Devices.read(d)
 		for j, dev := range g.Devices {
 			if d.badDevices[dev] {
-				d.unsettle(fmt.Sprintf("%s[%d]", doc.Devices.e.path, j))
+				d.unsettle(fmt.Sprintf("%s.devices[%d]", path, j))
 			}
 		}
 		switch {

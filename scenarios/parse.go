@@ -2,11 +2,13 @@ package scenarios
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -73,7 +75,12 @@ func Parse(source string, data []byte, env func(string) (string, bool)) (*Scenar
 	if root == nil {
 		return nil, d.errs
 	}
-	s := d.scenario(root)
+	var doc scenarioDoc
+	root, ok := d.decode(root, "the scenario", "a scenario must be a mapping of keys (version: 1, name: ..., users: ...)", &doc)
+	if !ok {
+		return nil, d.finish()
+	}
+	s := d.scenario(root, &doc)
 	d.validated(s.Validate())
 	if len(d.errs) > 0 {
 		return nil, d.finish()
@@ -106,6 +113,44 @@ func decodeDocument(source string, data []byte, env func(string) (string, bool),
 	return d, doc.Content[0]
 }
 
+// decode fills the schema struct dst points to from the document's root
+// node, which must be a mapping (notMapping is the problem when it is
+// not, completed by what it is instead): the strict pass (decoder.check),
+// then yaml.v3. It returns the root mapping, and false when the document
+// cannot be read further: it is not a mapping, it is too complex, or
+// yaml.v3 stopped (each reported).
+func (d *decoder) decode(root *yaml.Node, what, notMapping string, dst any) (*yaml.Node, bool) {
+	root = d.resolve(root, "")
+	if root == nil {
+		return nil, false
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "", "%s, not %s", notMapping, kindName(root))
+		return nil, false
+	}
+	d.checkMapping(root, "", reflect.TypeOf(dst).Elem(), what)
+	if d.exhausted {
+		return nil, false
+	}
+	err := root.Decode(dst)
+	if err == nil {
+		return root, true
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		d.errs = append(d.errs, decodeError(d.source, strings.TrimPrefix(err.Error(), "yaml: ")))
+		return nil, false
+	}
+	// The strict pass reports what yaml.v3 finds, with positions and key
+	// paths; a problem only yaml.v3 found is reported as it says it.
+	if len(d.errs) == 0 {
+		for _, msg := range te.Errors {
+			d.errs = append(d.errs, decodeError(d.source, msg))
+		}
+	}
+	return root, true
+}
+
 // finish deduplicates (merged anchors can report one problem several times)
 // and orders the errors.
 func (d *decoder) finish() Errors {
@@ -135,32 +180,46 @@ func yamlError(source string, err error) *Error {
 	return e
 }
 
-// scenarioDoc is a scenario document.
-type scenarioDoc struct {
-	Version               whole    `yaml:"version"`
-	Name                  text     `yaml:"name"`
-	Description           text     `yaml:"description"`
-	Seed                  whole    `yaml:"seed"`
-	Duration              duration `yaml:"duration"`
-	TimeScale             number   `yaml:"time_scale"`
-	RampUp                duration `yaml:"ramp_up"`
-	Settle                raw      `yaml:"settle"` // a duration, or settleDoc
-	Target                raw      `yaml:"target"` // targetDoc
-	Users                 raw      `yaml:"users"`  // usersDoc
-	Groups                raw      `yaml:"groups"` // a list of groupDoc
-	Behaviors             raw      `yaml:"behaviors"`
-	Devices               raw      `yaml:"devices"`
-	Thresholds            raw      `yaml:"thresholds"`
-	Hand                  raw      `yaml:"hand"` // handDoc
-	Audit                 duration `yaml:"audit"`
-	MaxParallelDeliveries whole    `yaml:"max_parallel_deliveries"`
-	ValidityChecks        flag     `yaml:"validity_checks"`
-	Server                raw      `yaml:"server"`   // serverDoc
-	Capacity              raw      `yaml:"capacity"` // the capacity: block
+var decodeLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// decodeError turns a problem yaml.v3's Decode reports ("line N: ...")
+// into an Error with its line.
+func decodeError(source, msg string) *Error {
+	e := &Error{Source: source, Msg: msg}
+	if m := decodeLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Column = 1
+		e.Msg = m[2]
+	}
+	return e
 }
 
-// scenario decodes the whole document.
-func (d *decoder) scenario(root *yaml.Node) *Scenario {
+// scenarioDoc is a scenario document.
+type scenarioDoc struct {
+	Version               whole                     `yaml:"version"`
+	Name                  text                      `yaml:"name"`
+	Description           text                      `yaml:"description"`
+	Seed                  whole                     `yaml:"seed"`
+	Duration              duration                  `yaml:"duration"`
+	TimeScale             number                    `yaml:"time_scale"`
+	RampUp                duration                  `yaml:"ramp_up"`
+	Settle                either[settleDoc]         `yaml:"settle" what:"settle"` // or a duration
+	Target                block[targetDoc]          `yaml:"target" what:"target"`
+	Users                 block[usersDoc]           `yaml:"users" what:"users"`
+	Groups                list[block[groupDoc]]     `yaml:"groups" what:"groups" item:"a group"`
+	Behaviors             named[block[behaviorDoc]] `yaml:"behaviors" what:"behaviors" item:"a behavior"`
+	Devices               named[block[deviceDoc]]   `yaml:"devices" what:"devices" item:"a device profile"`
+	Thresholds            list[text]                `yaml:"thresholds" what:"thresholds"`
+	Hand                  block[handDoc]            `yaml:"hand" what:"hand"`
+	Audit                 duration                  `yaml:"audit"`
+	MaxParallelDeliveries whole                     `yaml:"max_parallel_deliveries"`
+	ValidityChecks        flag                      `yaml:"validity_checks"`
+	Server                block[serverDoc]          `yaml:"server" what:"server"`
+	Capacity              block[capacityDoc]        `yaml:"capacity" what:"capacity"`
+}
+
+// scenario converts the decoded document, the mapping root.
+func (d *decoder) scenario(root *yaml.Node, doc *scenarioDoc) *Scenario {
 	s := &Scenario{
 		Source:      d.source,
 		Seed:        DefaultSeed,
@@ -173,17 +232,6 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		Behaviors:   map[string]*Behavior{},
 		Devices:     map[string]*DeviceProfile{},
 	}
-	root = d.resolve(root, "")
-	if root == nil {
-		return s
-	}
-	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "a scenario must be a mapping of keys (version: 1, name: ..., users: ...), not %s", kindName(root))
-		return s
-	}
-	var doc scenarioDoc
-	d.mapping(root, "", "the scenario", &doc)
-
 	var version int64
 	if !doc.Version.given() {
 		d.errorf(root, "version", "missing; add \"version: 1\"")
@@ -200,7 +248,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	doc.TimeScale.read(d, &s.TimeScale)
 	doc.RampUp.read(d, &s.RampUp)
 	if doc.Settle.given() {
-		d.settle(doc.Settle.e, s)
+		d.settle(&doc.Settle, s)
 	}
 	doc.Audit.read(d, &s.Audit)
 	doc.MaxParallelDeliveries.read(d, &s.MaxParallelDeliveries, 0, 1<<20)
@@ -209,25 +257,25 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		s.ValidityChecksOff = !validity
 	}
 	if doc.Hand.given() {
-		s.Hand = d.hand(doc.Hand.e)
+		s.Hand = d.hand(&doc.Hand)
 	}
 	if doc.Target.given() {
-		s.Target = d.target(doc.Target.e)
+		s.Target = d.target(&doc.Target)
 	}
 	if doc.Server.given() {
-		d.server(doc.Server.e, s)
+		d.server(&doc.Server, s)
 	}
 	var usersFile *usersDoc
 	if doc.Users.given() {
-		usersFile = d.users(doc.Users.e, &s.Users)
+		usersFile = d.users(&doc.Users, &s.Users)
 	} else {
 		d.errorf(root, "users", "missing; add e.g. \"users: {count: 10}\"")
 	}
-	for _, it := range d.namedItems(doc.Behaviors.e.val, "behaviors", "behaviors") {
-		s.Behaviors[it.key.Value] = d.behavior(it)
+	for _, it := range doc.Behaviors.items {
+		s.Behaviors[it.key.Value] = d.behavior(it.key, &it.doc)
 	}
-	for _, it := range d.namedItems(doc.Devices.e.val, "devices", "devices") {
-		if p := d.device(it); p != nil {
+	for _, it := range doc.Devices.items {
+		if p := d.device(it.key, &it.doc); p != nil {
 			s.Devices[it.key.Value] = p
 		} else {
 			if d.badDevices == nil {
@@ -237,15 +285,17 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		}
 	}
 	if doc.Groups.given() {
-		s.Groups = d.groups(doc.Groups.e, s)
+		s.Groups = d.groups(&doc.Groups, s)
 	} else {
 		d.errorf(root, "groups", "missing; add at least one group with its devices and behavior")
 	}
 	d.usedProfiles(s)
-	s.Thresholds, _ = d.thresholds(doc.Thresholds.e, "thresholds", s)
+	if doc.Thresholds.given() {
+		s.Thresholds, _ = d.thresholds(&doc.Thresholds, "thresholds", s)
+	}
 	s.Capacity = defaultCapacity()
 	if doc.Capacity.given() {
-		d.capacity(doc.Capacity.e, s)
+		d.capacity(&doc.Capacity, s)
 	}
 	if len(s.Capacity.QoS) == 0 {
 		s.Capacity.QoS = s.Thresholds
@@ -263,24 +313,19 @@ type settleDoc struct {
 	Until choice   `yaml:"until"`
 }
 
-// settle decodes settle: a duration ("settle: 30s"), or a mapping
+// settle converts settle: a duration ("settle: 30s"), or a mapping
 // {max: DURATION, until: timer|synced}.
-func (d *decoder) settle(e entry, s *Scenario) {
-	n := d.resolve(e.val, e.path)
-	if n == nil || isNull(n) {
+func (d *decoder) settle(v *either[settleDoc], s *Scenario) {
+	if v.n.Kind == yaml.ScalarNode {
+		duration{v.value}.read(d, &s.Settle)
 		return
 	}
-	if n.Kind == yaml.ScalarNode {
-		duration{value{e}}.read(d, &s.Settle)
-		return
-	}
-	var doc settleDoc
-	d.mapping(n, e.path, "settle", &doc)
-	if n.Kind != yaml.MappingNode {
-		return // mapping said so
+	doc := v.mapping()
+	if doc == nil {
+		return // the strict pass reported it
 	}
 	if !doc.Max.given() {
-		d.errorf(n, joinPath(e.path, "max"), "missing; want the longest settle, e.g. \"max: 30s\"")
+		d.errorf(v.n, joinPath(d.pathOf(v.n), "max"), "missing; want the longest settle, e.g. \"max: 30s\"")
 	} else {
 		doc.Max.read(d, &s.Settle)
 	}
@@ -290,25 +335,29 @@ func (d *decoder) settle(e entry, s *Scenario) {
 	}
 }
 
-// thresholds decodes a list of thresholds at path (thresholds:,
+// thresholds converts a list of thresholds at path (thresholds:,
 // capacity.qos:), reporting each bad one at its place; n is the number of
 // items in the list, good or bad.
-func (d *decoder) thresholds(e entry, path string, s *Scenario) (out []Threshold, n int) {
-	nodes := d.seq(e.val, path, path)
-	for i, node := range nodes {
+func (d *decoder) thresholds(l *list[text], path string, s *Scenario) (out []Threshold, n int) {
+	for i, item := range l.items {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		text, tn, ok := d.scalar(node, p)
-		if !ok {
-			continue
+		var expr string
+		node := item.n
+		if item.given() {
+			if !item.read(d, &expr) {
+				continue
+			}
+		} else if node = d.valueAt(p); node != nil {
+			expr = node.Value // an empty item
 		}
-		t, err := parseThreshold(text, s)
+		t, err := parseThreshold(expr, s)
 		if err != nil {
-			d.errorf(tn, p, "%v", err)
+			d.errorf(node, p, "%v", err)
 			continue
 		}
 		out = append(out, t)
 	}
-	return out, len(nodes)
+	return out, len(l.items)
 }
 
 // serverDoc is the server: block.
@@ -316,15 +365,14 @@ type serverDoc struct {
 	MaxCommandsPerSecond number `yaml:"max_commands_per_second"`
 }
 
-// server decodes the server: block, the embedded server's settings.
-func (d *decoder) server(e entry, s *Scenario) {
-	var doc serverDoc
-	d.mapping(e.val, e.path, "server", &doc)
-	doc.MaxCommandsPerSecond.read(d, &s.Server.MaxCommandsPerSecond)
+// server converts the server: block, the embedded server's settings.
+func (d *decoder) server(b *block[serverDoc], s *Scenario) {
+	b.doc.MaxCommandsPerSecond.read(d, &s.Server.MaxCommandsPerSecond)
 	// Validate finds a server setting beside a target; an empty server:
 	// block beside one is refused here.
 	if s.Target != nil && s.Server == (ServerSettings{}) {
-		d.errorf(e.key, e.path, "configures the embedded server, and this scenario runs against its target: instead")
+		p := d.pathOf(b.n)
+		d.errorf(d.keys[p], p, "configures the embedded server, and this scenario runs against its target: instead")
 	}
 }
 
@@ -350,10 +398,9 @@ type handDoc struct {
 	Webmail percent `yaml:"webmail"`
 }
 
-// hand decodes hand: {pc: 60%, phone: 30%, webmail: 10%}.
-func (d *decoder) hand(e entry) map[Kind]float64 {
-	var doc handDoc
-	f := d.mapping(e.val, e.path, "hand", &doc)
+// hand converts hand: {pc: 60%, phone: 30%, webmail: 10%}.
+func (d *decoder) hand(b *block[handDoc]) map[Kind]float64 {
+	doc := &b.doc
 	h := map[Kind]float64{}
 	for _, kv := range []struct {
 		k Kind
@@ -363,9 +410,9 @@ func (d *decoder) hand(e entry) map[Kind]float64 {
 		kv.v.read(d, &w)
 		h[kv.k] = w
 	}
-	if len(f) == 0 {
+	if !doc.PC.given() && !doc.Phone.given() && !doc.Webmail.given() {
 		// hand: {} leaves every weight at 0, as it always has.
-		d.unsettle(e.path)
+		d.unsettle(d.pathOf(b.n))
 	}
 	return h
 }

@@ -130,7 +130,6 @@ func isMetricName(s string) bool {
 	return true
 }
 
-// resources decodes target.resources.
 // resourcesDoc is target.resources.
 type resourcesDoc struct {
 	URL         text `yaml:"url"`
@@ -138,14 +137,14 @@ type resourcesDoc struct {
 	MemoryBytes text `yaml:"memory_bytes"`
 }
 
-func (d *decoder) resources(e entry) *Resources {
+// resources converts target.resources.
+func (d *decoder) resources(b *block[resourcesDoc]) *Resources {
 	r := &Resources{}
-	var doc resourcesDoc
-	d.mapping(e.val, e.path, "target.resources", &doc)
+	doc := &b.doc
 	if doc.URL.read(d, &r.URL) && r.URL != "" {
 		u, err := url.Parse(r.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.errorf(doc.URL.e.val, doc.URL.e.path, "bad URL %q: want http://host:port/metrics", r.URL)
+			d.errorAt(doc.URL.n, "bad URL %q: want http://host:port/metrics", r.URL)
 		}
 	}
 	for _, s := range []struct {
@@ -158,7 +157,7 @@ func (d *decoder) resources(e entry) *Resources {
 		}
 		ser, err := ParseSeries(text)
 		if err != nil {
-			d.errorf(s.v.e.val, s.v.e.path, "%v", err)
+			d.errorAt(s.v.n, "%v", err)
 			continue
 		}
 		*s.dst = &ser

@@ -7,13 +7,13 @@ import (
 )
 
 // schemaTypes are the schema structs of the scenario language.
-var schemaTypes = []any{deviceDoc{}, networkDoc{}, behaviorDoc{}, inboundDoc{}, sizeRangeDoc{}, sendDoc{}, onNewMailDoc{}, targetDoc{}, endpointDoc{}, deliveryDoc{}, usersDoc{}, scenarioDoc{}, settleDoc{}, serverDoc{}, handDoc{}, groupDoc{}, targetFileDoc{}, capacityDoc{}}
+var schemaTypes = []any{deviceDoc{}, networkDoc{}, behaviorDoc{}, inboundDoc{}, sizeRangeDoc{}, sendDoc{}, onNewMailDoc{}, targetDoc{}, endpointDoc{}, deliveryDoc{}, usersDoc{}, scenarioDoc{}, settleDoc{}, serverDoc{}, handDoc{}, groupDoc{}, targetFileDoc{}, capacityDoc{}, resourcesDoc{}}
 
 // TestSchemaTypes checks that every field of a schema struct is a setting
-// or a nested schema struct (decoder.mapping skips anything else), that a
-// nested one names itself for messages, and that no key is defined twice.
+// (yaml.v3 calls its UnmarshalYAML) or a nested schema struct (yaml.v3
+// fills it), that a mapping, a list or a named mapping names itself for
+// messages, and that no key is defined twice.
 func TestSchemaTypes(t *testing.T) {
-	settingType := reflect.TypeOf((*setting)(nil)).Elem()
 	for _, s := range schemaTypes {
 		typ := reflect.TypeOf(s)
 		seen := map[string]bool{}
@@ -23,8 +23,13 @@ func TestSchemaTypes(t *testing.T) {
 			}
 			seen[k.name] = true
 			f := typ.FieldByIndex(k.index)
+			pt := reflect.PointerTo(f.Type)
 			switch {
-			case reflect.PointerTo(f.Type).Implements(settingType):
+			case pt.Implements(mappingSettingType), pt.Implements(listSettingType), pt.Implements(namedSettingType):
+				if f.Tag.Get("what") == "" {
+					t.Errorf("%s.%s: %s without a what tag", typ.Name(), f.Name, f.Type)
+				}
+			case pt.Implements(unmarshalerType):
 			case f.Type.Kind() == reflect.Struct:
 				if f.Tag.Get("what") == "" {
 					t.Errorf("%s.%s: nested mapping without a what tag", typ.Name(), f.Name)

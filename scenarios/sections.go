@@ -22,14 +22,14 @@ var tlsModes = []string{string(TLSNone), string(TLSStartTLS), string(TLSImplicit
 
 // targetDoc is the target: block.
 type targetDoc struct {
-	IMAP               raw  `yaml:"imap"` // an endpoint
-	POP3               raw  `yaml:"pop3"`
-	Submission         raw  `yaml:"submission"`
-	Delivery           raw  `yaml:"delivery"` // deliveryDoc
-	InsecureSkipVerify flag `yaml:"insecure_skip_verify"`
-	MetricsURL         text `yaml:"metrics_url"`
-	Domain             text `yaml:"domain"`
-	Resources          raw  `yaml:"resources"` // resourcesDoc
+	IMAP               either[endpointDoc] `yaml:"imap" what:"an endpoint"`
+	POP3               either[endpointDoc] `yaml:"pop3" what:"an endpoint"`
+	Submission         either[endpointDoc] `yaml:"submission" what:"an endpoint"`
+	Delivery           block[deliveryDoc]  `yaml:"delivery" what:"delivery"`
+	InsecureSkipVerify flag                `yaml:"insecure_skip_verify"`
+	MetricsURL         text                `yaml:"metrics_url"`
+	Domain             text                `yaml:"domain"`
+	Resources          block[resourcesDoc] `yaml:"resources" what:"target.resources"`
 }
 
 // endpointDoc is an endpoint written as a mapping; "HOST:PORT" alone is
@@ -46,27 +46,27 @@ type deliveryDoc struct {
 	TLS      choice `yaml:"tls"`
 }
 
-// target decodes the target: block.
-func (d *decoder) target(e entry) *Target {
+// target converts the target: block.
+func (d *decoder) target(b *block[targetDoc]) *Target {
 	t := &Target{Domain: DefaultDomain}
-	var doc targetDoc
-	d.mapping(e.val, e.path, "target", &doc)
-	if doc.IMAP.given() {
-		t.IMAP = d.endpoint(doc.IMAP.e)
-	}
-	if doc.POP3.given() {
-		t.POP3 = d.endpoint(doc.POP3.e)
-	}
-	if doc.Submission.given() {
-		t.Submission = d.endpoint(doc.Submission.e)
+	doc := &b.doc
+	path := d.pathOf(b.n)
+	for _, ep := range []struct {
+		key string
+		v   *either[endpointDoc]
+		dst **Endpoint
+	}{{"imap", &doc.IMAP, &t.IMAP}, {"pop3", &doc.POP3, &t.POP3}, {"submission", &doc.Submission, &t.Submission}} {
+		if ep.v.given() {
+			*ep.dst = d.endpoint(ep.v, joinPath(path, ep.key))
+		}
 	}
 	if doc.Delivery.given() {
-		t.Delivery = d.delivery(doc.Delivery.e)
+		t.Delivery = d.delivery(&doc.Delivery)
 	}
 	doc.InsecureSkipVerify.read(d, &t.InsecureSkipVerify)
 	doc.MetricsURL.read(d, &t.MetricsURL)
 	if doc.Resources.given() {
-		t.Resources = d.resources(doc.Resources.e)
+		t.Resources = d.resources(&doc.Resources)
 	}
 	doc.Domain.read(d, &t.Domain)
 	t.resolveDelivery()
@@ -135,21 +135,20 @@ func validateTLS(ps *problems, path string, mode TLSMode) {
 	}
 }
 
-// endpoint decodes {addr: HOST:PORT, tls: MODE} or the short form
-// "HOST:PORT".
-func (d *decoder) endpoint(e entry) *Endpoint {
+// endpoint converts {addr: HOST:PORT, tls: MODE} or the short form
+// "HOST:PORT", the endpoint at path.
+func (d *decoder) endpoint(v *either[endpointDoc], path string) *Endpoint {
 	ep := &Endpoint{TLS: TLSNone}
-	n := d.resolve(e.val, e.path)
-	if n != nil && n.Kind == yaml.ScalarNode {
-		// The short form's problems are the address's, reported at it.
-		d.recordItem(joinPath(e.path, "addr"), e.val)
-		(text{value{e}}).read(d, &ep.Addr)
+	doc := v.mapping()
+	if doc == nil {
+		// The short form's problems are the address's, reported where
+		// it is written.
+		d.recordItem(joinPath(path, "addr"), d.vals[path])
+		(text{v.value}).read(d, &ep.Addr)
 		return ep
 	}
-	var doc endpointDoc
-	d.mapping(n, e.path, "an endpoint", &doc)
 	if !doc.Addr.given() {
-		d.errorf(n, joinPath(e.path, "addr"), "missing; want HOST:PORT")
+		d.errorf(v.n, joinPath(path, "addr"), "missing; want HOST:PORT")
 	}
 	doc.Addr.read(d, &ep.Addr)
 	var mode string
@@ -159,21 +158,20 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 	return ep
 }
 
-// delivery decodes {protocol: lmtp|smtp|imap-append, addr, tls}.
-func (d *decoder) delivery(e entry) *Delivery {
+// delivery converts {protocol: lmtp|smtp|imap-append, addr, tls}.
+func (d *decoder) delivery(b *block[deliveryDoc]) *Delivery {
 	dl := &Delivery{Protocol: DeliverLMTP, TLS: TLSNone}
-	var doc deliveryDoc
-	d.mapping(e.val, e.path, "delivery", &doc)
+	doc := &b.doc
 	var proto string
 	if doc.Protocol.read(d, &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
 		dl.Protocol = DeliveryProtocol(proto)
 	}
 	if !doc.Addr.given() && dl.Protocol != DeliverIMAPAppend {
-		d.errorf(e.val, joinPath(e.path, "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
+		d.errorf(b.n, joinPath(d.pathOf(b.n), "addr"), "missing; want HOST:PORT of the %s server", dl.Protocol)
 	}
 	if doc.Addr.read(d, &dl.Addr) && dl.Addr == "" {
 		// Written empty, not left out: not the IMAP endpoint's either.
-		d.errorf(doc.Addr.e.val, doc.Addr.e.path, "bad address %q: want HOST:PORT", dl.Addr)
+		d.errorAt(doc.Addr.n, "bad address %q: want HOST:PORT", dl.Addr)
 	}
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
@@ -191,11 +189,11 @@ type usersDoc struct {
 	Start    whole `yaml:"start"`
 }
 
-// users decodes the users: block. With a users.file it returns the block,
-// for readUsers to read the file once the document is decoded.
-func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
-	var doc usersDoc
-	d.mapping(e.val, e.path, "users", &doc)
+// users converts the users: block. With a users.file it returns the
+// block, for readUsers to read the file once the document is converted.
+func (d *decoder) users(b *block[usersDoc], u *Users) (withFile *usersDoc) {
+	doc := &b.doc
+	path := d.pathOf(b.n)
 	u.Start = 1
 	doc.Start.read(d, &u.Start, 0, MaxUsers)
 	u.Password = DefaultPassword
@@ -204,7 +202,7 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 	}
 	doc.Password.read(d, &u.Password)
 	if !doc.Count.given() && !doc.File.given() {
-		d.errorf(e.val, joinPath(e.path, "count"), "missing; say how many users, e.g. \"count: 10\"")
+		d.errorf(b.n, joinPath(path, "count"), "missing; say how many users, e.g. \"count: 10\"")
 	}
 	doc.Count.read(d, &u.Count, 0, MaxUsers)
 	if !doc.File.given() {
@@ -213,13 +211,14 @@ func (d *decoder) users(e entry, u *Users) (withFile *usersDoc) {
 		return nil
 	}
 	if doc.Username.given() {
-		d.errorf(doc.Username.e.key, doc.Username.e.path, "username and file exclude each other: use one")
+		p := joinPath(path, "username")
+		d.errorf(d.keys[p], p, "username and file exclude each other: use one")
 	}
 	if !doc.File.read(d, &u.File) {
-		d.unsettleUsers(e.path)
+		d.unsettleUsers(path)
 		return nil
 	}
-	return &doc
+	return doc
 }
 
 // unsettleUsers notes that the population of the users: block at path is
@@ -269,11 +268,10 @@ func (u *Users) Validate() []error {
 // readUsers reads the users.file of doc (relative to the scenario file)
 // into u: its entries, and the count when users.count is absent.
 func (d *decoder) readUsers(doc *usersDoc, u *Users) {
-	fe := doc.File.e
 	names, err := readUserFile(d.userFilePath(u.File))
 	if err != nil {
-		d.errorf(fe.val, fe.path, "%v", err)
-		d.unsettleUsers(parentPath(fe.path))
+		d.errorAt(doc.File.n, "%v", err)
+		d.unsettleUsers(parentPath(d.pathOf(doc.File.n)))
 		return
 	}
 	u.Names = names
@@ -353,9 +351,9 @@ type behaviorDoc struct {
 
 // inboundDoc is a behavior's inbound: or spam: block.
 type inboundDoc struct {
-	Interval    duration `yaml:"interval"`
-	Size        raw      `yaml:"size"` // a size, or sizeRangeDoc
-	Attachments percent  `yaml:"attachments"`
+	Interval    duration             `yaml:"interval"`
+	Size        either[sizeRangeDoc] `yaml:"size" what:"size"` // or a size
+	Attachments percent              `yaml:"attachments"`
 }
 
 // sizeRangeDoc is a size range {min, max}.
@@ -382,11 +380,10 @@ type onNewMailDoc struct {
 	MoveFilter percent `yaml:"move_filter"`
 }
 
-// behavior decodes one entry of behaviors:.
-func (d *decoder) behavior(it entry) *Behavior {
-	b := defaultBehavior(it.key.Value)
-	var doc behaviorDoc
-	d.mapping(it.val, it.path, "a behavior", &doc)
+// behavior converts one entry of behaviors:, named by key.
+func (d *decoder) behavior(key *yaml.Node, bl *block[behaviorDoc]) *Behavior {
+	b := defaultBehavior(key.Value)
+	doc := &bl.doc
 	d.inbound(&doc.Inbound, &b.Inbound)
 	d.inbound(&doc.Spam, &b.Spam)
 	doc.Send.Interval.read(d, &b.Send.Interval)
@@ -404,7 +401,7 @@ func (d *decoder) behavior(it entry) *Behavior {
 	doc.ActionRepeatDelay.read(d, &b.ActionRepeatDelay)
 	doc.SessionLength.read(d, &b.SessionLength)
 	if doc.Folders.given() {
-		b.Folders, _ = doc.Folders.read(d)
+		b.Folders = doc.Folders.read(d)
 	}
 	return b
 }
@@ -417,17 +414,14 @@ func (d *decoder) inbound(doc *inboundDoc, in *Inbound) {
 	if !doc.Size.given() {
 		return
 	}
-	se := doc.Size.e
-	n := d.resolve(se.val, se.path)
-	if n != nil && n.Kind == yaml.ScalarNode {
+	r := doc.Size.mapping()
+	if r == nil {
 		var s Size
-		if (size{value{se}}).read(d, &s) {
+		if (size{doc.Size.value}).read(d, &s) {
 			in.Size = Range{Min: s, Max: s}
 		}
 		return
 	}
-	var r sizeRangeDoc
-	d.mapping(n, se.path, "size", &r)
 	r.Min.read(d, &in.Size.Min)
 	r.Max.read(d, &in.Size.Max)
 }
@@ -543,12 +537,11 @@ var (
 	maxWindowOrPaging = int64(1_000_000)
 )
 
-// device decodes one entry of devices:.
-func (d *decoder) device(it entry) *DeviceProfile {
-	name := it.key.Value
-	var doc deviceDoc
-	f := d.mapping(it.val, it.path, "a device profile", &doc)
-	d.record(map[string]entry{"": it})
+// device converts one entry of devices:, named by key.
+func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
+	name := key.Value
+	path := joinPath("devices", name)
+	doc := &b.doc
 	var kind Kind
 	var proto Protocol
 	if b, ok := clients.Builtin(name); ok {
@@ -560,7 +553,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 	if doc.Kind.read(d, &s, "device kind", deviceKinds...) {
 		kind = Kind(s)
 	} else if !doc.Kind.given() && kind == "" {
-		d.errorf(it.key, joinPath(it.path, "kind"), "missing; want one of: %s", strings.Join(deviceKinds, ", "))
+		d.errorf(key, joinPath(path, "kind"), "missing; want one of: %s", strings.Join(deviceKinds, ", "))
 		return nil
 	}
 	if kind == "" {
@@ -570,29 +563,30 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		proto = Protocol(s)
 	}
 	if kind == KindWebmail && proto == POP3 {
-		n, path := doc.Protocol.e.val, doc.Protocol.e.path
+		n, p := doc.Protocol.n, joinPath(path, "protocol")
 		if n == nil {
-			n, path = it.key, it.path
+			n, p = key, path
 		}
-		d.errorf(n, path, "webmail reads mail over IMAP; protocol pop3 is not possible for kind webmail")
+		d.errorf(n, p, "webmail reads mail over IMAP; protocol pop3 is not possible for kind webmail")
 		return nil
 	}
-	for _, k := range schemaKeys(reflect.TypeOf(doc)) {
-		e, ok := f[k.name]
-		if !ok {
+	for _, k := range schemaKeys(reflect.TypeOf(*doc)) {
+		p := joinPath(path, k.name)
+		if d.keys[p] == nil || isNull(d.valueAt(p)) {
 			continue
 		}
 		switch {
 		case k.group == "IMAP" && proto == POP3:
-			d.errorf(e.key, e.path, "%s is an IMAP setting; device %s uses POP3", k.name, name)
+			d.errorf(d.keys[p], p, "%s is an IMAP setting; device %s uses POP3", k.name, name)
 		case k.group == "POP3" && proto == IMAP:
-			d.errorf(e.key, e.path, "%s is a POP3 setting; device %s uses IMAP", k.name, name)
+			d.errorf(d.keys[p], p, "%s is a POP3 setting; device %s uses IMAP", k.name, name)
 		case k.group == "Webmail" && kind != KindWebmail:
-			d.errorf(e.key, e.path, "%s is a webmail setting; device %s is a %s", k.name, name, kind)
+			d.errorf(d.keys[p], p, "%s is a webmail setting; device %s is a %s", k.name, name, kind)
 		}
 	}
 	if doc.PollInterval.given() && kind == KindWebmail {
-		d.errorf(doc.PollInterval.e.key, doc.PollInterval.e.path, "webmail reloads its page instead of polling: use refresh")
+		p := joinPath(path, "poll_interval")
+		d.errorf(d.keys[p], p, "webmail reloads its page instead of polling: use refresh")
 	}
 	p := clients.DefaultProfile(name, kind, proto)
 	doc.PollInterval.read(d, &p.PollInterval)
@@ -662,7 +656,7 @@ func (d *decoder) fetchItems(v text, dst *string) {
 		return
 	}
 	if strings.TrimSpace(s) == "" {
-		d.errorf(v.e.val, v.e.path, "empty fetch items")
+		d.errorAt(v.n, "empty fetch items")
 		return
 	}
 	*dst = s

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // A target file points a scenario at another server without editing it
@@ -21,7 +19,7 @@ import (
 
 // targetFileDoc is a target file's document.
 type targetFileDoc struct {
-	Target raw `yaml:"target"` // targetDoc
+	Target block[targetDoc] `yaml:"target" what:"target"`
 }
 
 // LoadTarget reads a target file. env looks up ${VAR}s; nil means
@@ -54,27 +52,21 @@ func ParseTarget(source string, data []byte, env func(string) (string, bool)) (*
 	if doc == nil {
 		return nil, d.errs
 	}
-	root := d.resolve(doc, "")
-	if root == nil {
-		return nil, d.finish()
-	}
-	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "a target file must be a mapping with one key, target:, not %s", kindName(root))
-		return nil, d.finish()
-	}
 	var tf targetFileDoc
-	d.mapping(root, "", "a target file", &tf)
-	e := tf.Target.e
+	root, ok := d.decode(doc, "a target file", "a target file must be a mapping with one key, target:", &tf)
+	if !ok {
+		return nil, d.finish()
+	}
 	if !tf.Target.given() {
 		if len(d.errs) == 0 {
 			d.errorf(root, "target", "missing: want \"target: {imap: {addr: HOST:PORT}, delivery: {protocol: lmtp, addr: HOST:PORT}}\"")
 		}
 		return nil, d.finish()
 	}
-	t := d.target(e)
+	t := d.target(&tf.Target)
 	d.validated(prefixed("target", t.Validate()))
 	if len(d.errs) == 0 && t.IMAP == nil && t.POP3 == nil && t.Submission == nil && t.Delivery == nil {
-		d.errorf(e.val, e.path, "names no server: give at least one of imap, pop3, delivery")
+		d.errorf(tf.Target.n, "target", "names no server: give at least one of imap, pop3, delivery")
 	}
 	if len(d.errs) > 0 {
 		return nil, d.finish()
