@@ -45,6 +45,10 @@ type decoder struct {
 	// a duplicate key (the first one counts), a mapping or list written as
 	// something else (Validate reports what it then lacks).
 	aside map[*Error]bool
+	// merging are the mappings whose keys fields is collecting, the
+	// outer ones merging the inner ones: a merge key that refers to one of
+	// them would merge a mapping into itself.
+	merging map[*yaml.Node]bool
 	// items are the paths of list items ("groups[0].devices[1]") whose
 	// problems are reported under the list's path, as decoding does.
 	items map[string]bool
@@ -268,6 +272,11 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 		d.setAside()
 		return map[string]entry{}
 	}
+	if d.merging == nil {
+		d.merging = map[*yaml.Node]bool{}
+	}
+	d.merging[n] = true
+	defer delete(d.merging, n)
 	out := map[string]entry{}
 	merged := map[string]entry{}
 	written := map[rawKey]int{}
@@ -386,6 +395,9 @@ func (d *decoder) merge(v *yaml.Node, path, what string, valid []string, into ma
 			ok = d.merge(item, path, what, valid, into, 1) && ok
 		}
 		return ok
+	case v.Kind == yaml.MappingNode && (d.merging[v] || len(d.merging) > maxAliasDepth):
+		d.errorf(v, path, "<< merges a mapping into itself, or merge keys nested more than %d deep", maxAliasDepth)
+		return false
 	case v.Kind == yaml.MappingNode:
 		for k, e := range d.fields(v, path, what, valid...) {
 			if _, ok := into[k]; !ok {

@@ -448,6 +448,79 @@ func TestMergeKeys(t *testing.T) {
 	}
 }
 
+// TestParseStrictPass: what yaml.v3 alone would stop at, skip or report
+// without a column (a key written twice, an unknown key, a merge key of
+// the wrong shape, too many aliases) is reported at its place, and the
+// rest of the document is still read and checked.
+func TestParseStrictPass(t *testing.T) {
+	laughs := "a: &a [" + strings.Repeat("x, ", 999) + "x]\nversion: 1\nusers: {count: 2}\nbehaviors: {b: {}}\ngroups:\n" +
+		strings.Repeat("  - {name: h, devices: *a}\n", 1001)
+	tests := []struct {
+		name string
+		src  string
+		want []string // each "line:col: path: message", in order
+	}{
+		{"an unknown key twice, and a bad value after it", minimal + "colour: red\ncolour: blue\nsettle: 5\n",
+			[]string{`8:1: colour: unknown key "colour" in the scenario`, `9:1: colour: unknown key "colour" in the scenario`,
+				`10:9: settle: bad duration "5"`}},
+		{"a key twice: the first counts, the second is not read", minimal + "settle: 30s\nsettle: 5\n",
+			[]string{`9:1: settle: duplicate key "settle" (first at line 8)`}},
+		{"a key twice in a nested mapping", minimal + "settle: {max: 5s, until: synced, max: 6s}\nduration: soon\n",
+			[]string{`8:34: settle.max: duplicate key "max" (first at line 8)`, `9:11: duration: bad duration "soon"`}},
+		{"a merge key of the wrong shape, and a bad value beside it", minimal + "devices:\n  d: {kind: pc, <<: 5, window: many}\n",
+			[]string{`9:21: devices.d: << must merge a mapping or a list of mappings, not the value "5"`,
+				`9:32: devices.d.window: bad whole number "many"`}},
+		{"a merged setting of another protocol, at its key", minimal + "devices:\n  base: &base {kind: pc, idle: true}\n  pop: {<<: *base, protocol: pop3}\n",
+			[]string{"9:26: devices.pop.idle: idle is an IMAP setting; device pop uses POP3"}},
+		{"a merged bad value, once where it is written", minimal + "devices:\n  base: &base {kind: phone, window: lots}\n  fast: {<<: *base, poll_interval: 1m}\n",
+			[]string{`9:37: devices.base.window: bad whole number "lots"`}},
+		{"an aliased group, each missing its name", "version: 1\nusers: {count: 2}\nbehaviors: {b: {}}\ngroups:\n  - &g {share: 50%, devices: [pc-imap]}\n  - *g\n",
+			[]string{"5:5: groups[0].name: missing", "5:5: groups[1].name: missing"}},
+		{"a merge key that refers to its own mapping", minimal + "settle: &s {max: 5s, <<: [*s, *s]}\n",
+			[]string{"8:9: settle: << merges a mapping into itself"}},
+		{"a key that is not a word", minimal + "? [a]\n: 1\n",
+			[]string{"8:3: keys must be plain words, not a list"}},
+		{"too many values after alias expansion", laughs,
+			[]string{`1:1: a: unknown key "a" in the scenario`, "document too complex"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("s.yaml", []byte(tt.src), envOf(nil))
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Parse = %v, want Errors", err)
+			}
+			if len(es) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(es), len(tt.want), es)
+			}
+			for i, e := range es {
+				if got := strings.TrimPrefix(e.Error(), "s.yaml:"); !strings.HasPrefix(got, tt.want[i]) && !strings.Contains(got, tt.want[i]) {
+					t.Errorf("error %d = %q, want %q", i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestMergeKeyPrecedence: keys written in the mapping win over merged
+// ones, and of a list of merged mappings the first wins, as yaml.v3 and
+// the YAML merge key spec have it.
+func TestMergeKeyPrecedence(t *testing.T) {
+	src := minimal + `devices:
+  a: &a {kind: phone, window: 5}
+  b: &b {kind: pc, window: 7, poll_interval: 2m, idle: true}
+  c: {<<: [*a, *b], poll_interval: 1m}
+`
+	s, err := Parse("m.yaml", []byte(src), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Devices["c"]
+	if c.Kind != KindPhone || c.Window != 5 || c.PollInterval != time.Minute || !c.Idle {
+		t.Errorf("c = %+v, want kind phone, window 5 from a, poll_interval 1m of its own, idle from b", c)
+	}
+}
+
 func TestLoad(t *testing.T) {
 	if _, err := Load("no-such-scenario", envOf(nil)); err == nil || !strings.Contains(err.Error(), "shipped: ") {
 		t.Errorf("Load(unknown) = %v", err)
