@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b, *b]\n"))
 	f.Add([]byte("version: 1\nusers: {count: 2, password: \"${X:-y}\", username: \"u{n:04}\"}\ngroups: [{name: g, share: 100%, devices: [webmail]}]\nbehaviors: {b: &x {action_delay: 1s}, c: {<<: *x}}\n"))
 	f.Add([]byte("version: 1\ntarget: {imap: \"127.0.0.1:1\", delivery: {protocol: imap-append}}\n"))
+	f.Add([]byte("version: 1\nbehaviors: {b: &a {<<: [*a, *a]}}\ndevices: {d: {kind: pc, <<: 5, window: 1, window: 2}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data, envOf(map[string]string{"X": "1"}))
 		if err != nil {
