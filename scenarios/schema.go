@@ -246,14 +246,20 @@ func (b *block[T]) UnmarshalYAML(n *yaml.Node) error {
 	return n.Decode(&b.doc)
 }
 
+// mappingType returns T, for the strict pass to check the mapping by.
 func (b *block[T]) mappingType() reflect.Type { return reflect.TypeOf(b.doc) }
-func (b *block[T]) scalarForm() bool          { return false }
+
+// scalarForm reports whether the setting may be a single value: not a
+// block.
+func (b *block[T]) scalarForm() bool { return false }
 
 // either is a setting written as a single value (its short form, read
 // from its node) or as a mapping T: an endpoint "HOST:PORT" or {addr,
 // tls}, settle: 30s or {max, until}, a size or a size range.
 type either[T any] struct{ block[T] }
 
+// scalarForm reports whether the setting may be a single value: an
+// either may.
 func (e *either[T]) scalarForm() bool { return true }
 
 // mapping returns the mapping form, nil for the short form.
@@ -286,6 +292,7 @@ func (l *list[T]) UnmarshalYAML(n *yaml.Node) error {
 	return errs.err()
 }
 
+// itemType returns T, for the strict pass to check the items by.
 func (l *list[T]) itemType() reflect.Type { return reflect.TypeOf(l.items).Elem() }
 
 // named is a mapping of named items (behaviors, device profiles), each
@@ -322,6 +329,7 @@ func (m *named[T]) UnmarshalYAML(n *yaml.Node) error {
 	return errs.err()
 }
 
+// namedType returns T, for the strict pass to check the items by.
 func (m *named[T]) namedType() reflect.Type { return reflect.TypeOf(m.items).Elem().Field(1).Type }
 
 // validItemKey reports whether k names an item of a named mapping.
