@@ -534,3 +534,41 @@ func TestIdleFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestMultipartFetch fetches the BODYSTRUCTURE and ENVELOPE of a message
+// with an attachment and two recipients from each real server: its body
+// parts and its addresses follow each other without a space (RFC 3501),
+// which a parser that wants one between list elements refuses (it broke
+// every phone that fetched BODYSTRUCTURE in office-day against Courier).
+func TestMultipartFetch(t *testing.T) {
+	raw := []byte("From: carol@example.net\r\nTo: alice@example.com, bob@example.com\r\n" +
+		"Subject: photo\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <multi@example.net>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n" +
+		"--b1\r\nContent-Type: image/jpeg; name=\"a.jpg\"\r\nContent-Disposition: attachment; filename=\"a.jpg\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQ==\r\n--b1--\r\n")
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			c := login(t, srv, Options{})
+			deliver(t, srv, raw)
+			_, err := c.Select("INBOX", true)
+			must(t, err)
+			var bs, id string
+			n := 0
+			must(t, c.UIDFetch(imap.UIDSetNum(1), "(UID ENVELOPE BODYSTRUCTURE)", func(m *Message) error {
+				n++
+				bs = string(m.BodyStructure)
+				if m.Envelope != nil {
+					id = m.Envelope.MessageID
+				}
+				return nil
+			}))
+			if n != 1 || !strings.HasPrefix(bs, "((") || !strings.Contains(strings.ToLower(bs), `"mixed"`) || strings.Trim(id, "<>") != "multi@example.net" {
+				t.Fatalf("fetched %d messages, BODYSTRUCTURE %s, Message-ID %q", n, bs, id)
+			}
+			must(t, c.Noop()) // the connection goes on
+			must(t, c.Logout())
+		})
+	}
+}
