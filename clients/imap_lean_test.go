@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -145,6 +146,71 @@ func TestLeanLoginCommands(t *testing.T) {
 				if got := count(names, "CAPABILITY") == 2; got != asks[srv.name] {
 					t.Errorf("full %v: sent %v; want a CAPABILITY after login: %v", full, names, asks[srv.name])
 				}
+			}
+		})
+	}
+}
+
+// TestLeanFailureAfterIdle: a lean session whose IDLE wait ended by its
+// own timer (a read deadline that passed, by design), and whose next
+// command then fails, records that failure by its own cause — a cut
+// connection is an error, a silent server a timeout — and is not used
+// again: one failed command, not one per later command (office-day
+// against Courier counted 36 after one unparsed response, as timeouts).
+func TestLeanFailureAfterIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mute bool // else the connection is cut
+		want Outcome
+	}{
+		{"cut", false, OutcomeError},
+		{"silent", true, OutcomeTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			p := startProxy(t, &injectProxy{target: env.addrs.IMAP, match: regexp.MustCompile(`^L\d+ NOOP`), cut: !tc.mute, mute: tc.mute})
+			env.client = IMAPClientLean
+			rec := &imapRecorder{}
+			o := env.options(KindPC, rec, nil)
+			o.IMAP.Addr = p.ln.Addr().String()
+			o.Timeout = time.Second
+			d, err := newIMAPDevice(o, KindPC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			s, err := d.dialIMAP(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			if _, err := s.selectBox("INBOX", false); err != nil {
+				t.Fatal(err)
+			}
+			idl, err := s.c.Idle()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed, err := idl.Wait(ctx, &imapSlot{}, s.updates, 20*time.Millisecond); changed || err != nil {
+				t.Fatalf("IDLE wait on an empty INBOX: %v, %v; want its timer to end it", changed, err)
+			}
+			if err := idl.Done(); err != nil {
+				t.Fatal(err)
+			}
+			if s.broken {
+				t.Fatal("session broken by an IDLE wait that ended by its timer")
+			}
+			if err := s.do("NOOP", s.c.Noop); err == nil {
+				t.Fatal("NOOP succeeded through a failed connection")
+			}
+			rec.mu.Lock()
+			last := rec.cmds[len(rec.cmds)-1]
+			rec.mu.Unlock()
+			if last.Command != "NOOP" || last.Outcome != tc.want {
+				t.Errorf("recorded %s %s, want NOOP %s", last.Command, last.Outcome, tc.want)
+			}
+			if !s.broken {
+				t.Error("session not broken after the failure: the device would send every later command into it")
 			}
 		})
 	}
