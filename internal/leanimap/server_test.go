@@ -390,6 +390,50 @@ func TestIdleInterrupt(t *testing.T) {
 	}
 }
 
+// TestIdleInterruptLate: an Interrupt that lands too late to end a Wait
+// — while Wait reads an update, which Wait then returns, or after Wait
+// returned and before DONE, as a requester's can (clients' leanConn) —
+// ends nothing more: the next IDLE's Wait waits for its own update. (It
+// used to return at once, an IDLE round for nothing.)
+func TestIdleInterruptLate(t *testing.T) {
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			for _, when := range []string{"reading an update", "before DONE"} {
+				var c *Client
+				armed := false
+				c = login(t, srv, Options{Handler: HandlerFunc(func(u *Update) {
+					if armed && u.Kind == UpdateExists && when == "reading an update" {
+						c.Interrupt()
+					}
+				})})
+				_, err := c.Select("INBOX", false)
+				must(t, err)
+				for round := range 2 {
+					armed = round == 0
+					must(t, c.Idle())
+					raw, _ := message(uint64(round), 600)
+					deliver(t, srv, raw)
+					// Bounded: the delivery's EXISTS ends both waits.
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					woke, err := c.Wait(ctx, time.Hour)
+					cancel()
+					if !woke || err != nil {
+						t.Fatalf("%s: round %d: Wait %v, %v; want the delivery's EXISTS", when, round, woke, err)
+					}
+					if armed && when == "before DONE" {
+						c.Interrupt()
+					}
+					must(t, c.Done())
+					must(t, c.Noop())
+				}
+				must(t, c.Logout())
+				c.Close()
+			}
+		})
+	}
+}
+
 // TestNoopAllocs checks the steady state: a NOOP allocates nothing (the
 // server in a child process: AllocsPerRun counts the whole process).
 func TestNoopAllocs(t *testing.T) {
