@@ -122,7 +122,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		loginUnreached(ctx, &d.o, "imap", err)
 		return nil, err
 	}
-	lean := d.o.Profile.IMAPClient == IMAPClientLean
+	lean := d.o.Profile.IMAPClient != IMAPClientGoIMAP
 	if !lean {
 		// The lean client bounds lines and literals itself.
 		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
