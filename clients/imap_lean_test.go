@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/leanimap"
+	"github.com/mailsim/mailsim/internal/simclock"
 )
 
 // TestLeanOutcomes checks that the lean client's failures classify as the
@@ -147,5 +150,159 @@ func TestLeanLoginCommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLeanFailureAfterIdle: a lean session whose IDLE wait ended by its
+// own timer (a read deadline that passed, by design), and whose next
+// command then fails, records that failure by its own cause — a cut
+// connection is an error, a silent server a timeout — and is not used
+// again: one failed command, not one per later command (office-day
+// against Courier counted 36 after one unparsed response, as timeouts).
+func TestLeanFailureAfterIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mute bool // else the connection is cut
+		want Outcome
+	}{
+		{"cut", false, OutcomeError},
+		{"silent", true, OutcomeTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			p := startProxy(t, &injectProxy{target: env.addrs.IMAP, match: regexp.MustCompile(`^L\d+ NOOP`), cut: !tc.mute, mute: tc.mute})
+			env.client = IMAPClientLean
+			rec := &imapRecorder{}
+			o := env.options(KindPC, rec, nil)
+			o.IMAP.Addr = p.ln.Addr().String()
+			o.Timeout = time.Second
+			d, err := newIMAPDevice(o, KindPC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			s, err := d.dialIMAP(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			if _, err := s.selectBox("INBOX", false); err != nil {
+				t.Fatal(err)
+			}
+			idl, err := s.c.Idle()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed, err := idl.Wait(ctx, &imapSlot{}, s.updates, 20*time.Millisecond); changed || err != nil {
+				t.Fatalf("IDLE wait on an empty INBOX: %v, %v; want its timer to end it", changed, err)
+			}
+			if err := idl.Done(); err != nil {
+				t.Fatal(err)
+			}
+			if s.broken {
+				t.Fatal("session broken by an IDLE wait that ended by its timer")
+			}
+			if err := s.do("NOOP", s.c.Noop); err == nil {
+				t.Fatal("NOOP succeeded through a failed connection")
+			}
+			rec.mu.Lock()
+			last := rec.cmds[len(rec.cmds)-1]
+			rec.mu.Unlock()
+			if last.Command != "NOOP" || last.Outcome != tc.want {
+				t.Errorf("recorded %s %s, want NOOP %s", last.Command, last.Outcome, tc.want)
+			}
+			if !s.broken {
+				t.Error("session not broken after the failure: the device would send every later command into it")
+			}
+		})
+	}
+}
+
+// TestLeanIdleActionInterrupts: an action on a lean phone or
+// one-connection PC that IDLEs on its only connection ends the IDLE (the
+// requester interrupts the wait) and is served on that connection, next:
+// the commands after it are the IDLE it ended, then the action's
+// commands — no reconnection, no other round between — and IDLE resumes.
+// The simulated clock runs at wall speed, so the IDLE's own restart
+// (24–29 minutes) and the next poll or folders round lie far beyond the
+// action's bound: only the interrupt ends the wait in time.
+func TestLeanIdleActionInterrupts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind Kind
+		mod  func(p *Profile)
+		// first are the commands after the first action; later ones
+		// send [IDLE UID STORE].
+		first []string
+	}{
+		// The phone IDLEs on an EXAMINEd INBOX: the first flag selects it.
+		{"phone", KindPhone, func(p *Profile) { p.PollInterval, p.Idle = time.Hour, true }, []string{"IDLE", "SELECT", "UID STORE"}},
+		{"pc", KindPC, func(p *Profile) { p.Connections = 1 }, []string{"IDLE", "UID STORE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			env.client = IMAPClientLean
+			rec := &imapRecorder{}
+			o := env.options(tc.kind, rec, tc.mod)
+			o.Clock = simclock.New(1, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC))
+			ids := []string{env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000)}
+			dev, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dev.(*imapDevice)
+			stop := runUntilStop(t, d)
+			defer stop()
+			waitView(t, d, "all messages", hasAll(ids...))
+			for i, id := range ids {
+				waitLeanIdling(t, d)
+				before := len(rec.names())
+				// Bounded: an action the IDLE does not give way to waits
+				// for its restart, far beyond this.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				_, err := d.Do(ctx, Action{Kind: ActFlag, MessageID: id})
+				cancel()
+				if err != nil {
+					t.Fatalf("action %d: %v", i, err)
+				}
+				want := []string{"IDLE", "UID STORE"}
+				if i == 0 {
+					want = tc.first
+				}
+				if got := rec.names()[before:]; !slices.Equal(got, want) {
+					t.Errorf("action %d: commands %v, want %v: the IDLE it ended, then the action", i, got, want)
+				}
+			}
+			waitLeanIdling(t, d)
+			rec.mu.Lock()
+			conns := rec.conns
+			rec.mu.Unlock()
+			if conns != 1 {
+				t.Errorf("%d connections, want 1 (the actions on the IDLE one)", conns)
+			}
+		})
+	}
+}
+
+// waitLeanIdling waits until the owner of d's last slot is in a lean IDLE
+// wait.
+func waitLeanIdling(t *testing.T, d *imapDevice) {
+	t.Helper()
+	sl := d.slots[len(d.slots)-1]
+	idling := func() bool {
+		l := sl.idler.Load()
+		if l == nil {
+			return false
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.idling
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !idling() {
+		if time.Now().After(deadline) {
+			t.Fatal("the device does not IDLE")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -189,7 +189,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	idl, err := s.c.Idle()
 	if err != nil {
 		record(d.rec, "imap", "IDLE", start, err)
-		if outcomeOf(err) == OutcomeError {
+		if breaks(err) {
 			s.broken = true
 		}
 		return time.Time{}, err
@@ -213,7 +213,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	}
 	record(d.rec, "imap", "IDLE", start, err)
 	s.disarm()
-	if err != nil && outcomeOf(err) == OutcomeError {
+	if breaks(err) {
 		s.broken = true
 	}
 	// Changes that arrived while DONE was on its way.

@@ -75,7 +75,14 @@ func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
 func (s *imapSession) do(name string, f func() error) error {
 	s.arm(0)
 	start := time.Now()
-	err := s.conn.Explain(f())
+	err := f()
+	if _, lean := s.c.(*leanConn); !lean {
+		// go-imap reports a timed-out or oversized read as flat text. The
+		// lean client's errors wrap their causes, and its IDLE waits end
+		// on read deadlines on purpose: the connection's first read error
+		// would name an old, harmless wait the cause of this failure.
+		err = s.conn.Explain(err)
+	}
 	if err != nil && s.dead.Load() {
 		if s.graceExpired.Load() {
 			// The device stopped, and the server had not answered within
@@ -89,12 +96,21 @@ func (s *imapSession) do(name string, f func() error) error {
 	record(s.d.rec, "imap", name, start, err)
 	s.disarm()
 	if err != nil {
-		if outcomeOf(err) == OutcomeError {
+		if breaks(err) {
 			s.broken = true
 		}
 		return fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, err)
 	}
 	return nil
+}
+
+// breaks reports whether a command's failure leaves its connection
+// unusable: anything but a tagged NO or BAD. A timed-out command's reply
+// may still come and be taken for the next one's (go-imap), and the lean
+// client's failures are sticky (every later command would fail at once).
+func breaks(err error) bool {
+	o := outcomeOf(err)
+	return o != OutcomeOK && o != OutcomeNo && o != OutcomeBad
 }
 
 // dialIMAP connects, secures and logs in a new session. login selects the
@@ -106,7 +122,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		loginUnreached(ctx, &d.o, "imap", err)
 		return nil, err
 	}
-	lean := d.o.Profile.IMAPClient == IMAPClientLean
+	lean := d.o.Profile.IMAPClient != IMAPClientGoIMAP
 	if !lean {
 		// The lean client bounds lines and literals itself.
 		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)

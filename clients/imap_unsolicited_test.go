@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,13 +24,17 @@ import (
 // message 1 (RFC 9051 7.5.2 allows it at any time). The client library
 // routes it to the pending command, which names UID 1. With cut, it drops
 // the connection at the first matching command line instead, without
-// passing the line on (a network failure mid-command).
+// passing the line on (a network failure mid-command). With mute, it passes
+// that line on but nothing the server sends from then on (a server that
+// stops answering).
 type injectProxy struct {
 	ln     net.Listener
 	target string
 	match  *regexp.Regexp
 	flags  string
 	cut    bool
+	mute   bool
+	muted  atomic.Bool
 	mu     sync.Mutex
 	done   bool
 	wg     sync.WaitGroup
@@ -79,7 +84,7 @@ func (p *injectProxy) serve() {
 			for {
 				_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
 				n, err := s.Read(buf)
-				if n > 0 {
+				if n > 0 && !p.muted.Load() {
 					wmu.Lock()
 					_, werr := c.Write(buf[:n])
 					wmu.Unlock()
@@ -105,9 +110,13 @@ func (p *injectProxy) serve() {
 							c.Close()
 							return
 						}
-						wmu.Lock()
-						_, _ = io.WriteString(c, "* 1 FETCH (UID 1 FLAGS ("+p.flags+"))\r\n")
-						wmu.Unlock()
+						if p.mute {
+							p.muted.Store(true)
+						} else {
+							wmu.Lock()
+							_, _ = io.WriteString(c, "* 1 FETCH (UID 1 FLAGS ("+p.flags+"))\r\n")
+							wmu.Unlock()
+						}
 					}
 					if _, werr := io.WriteString(s, line); werr != nil {
 						return

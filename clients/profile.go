@@ -63,8 +63,8 @@ type Profile struct {
 	FetchImmediate bool
 	Window         int // phone sync window, newest N; default 100 for phones, 0 (all) otherwise
 	// IMAPClient is the IMAP client library the device speaks through:
-	// IMAPClientGoIMAP (go-imap's client, the default when "") or
-	// IMAPClientLean (internal/leanimap; docs/performance.md).
+	// IMAPClientLean (internal/leanimap, the default when "";
+	// docs/performance.md) or IMAPClientGoIMAP (go-imap's client).
 	IMAPClient string
 	// StatusInterval is how often a PC checks its other folders with
 	// STATUS and syncs those that changed (imaptest imap_status_interval;

@@ -35,8 +35,8 @@
 #   SB_TIME_SCALE     mailsim's time_scale (default 100 in the scenario)
 #   SB_MAILSIM        a built mailsim binary (default: go build ./cmd/mailsim)
 #   SB_IMAPTEST_ARGS  more imaptest settings, e.g. "logout=0"
-#   SB_IMAP_CLIENT    the mailsim devices' IMAP client: goimap (default) or
-#                     lean (the scenario's imap_client)
+#   SB_IMAP_CLIENT    the mailsim devices' IMAP client: lean (default) or
+#                     goimap (the scenario's imap_client)
 #
 # Needs root for Dovecot (scripts/dovecot.sh). Exit status: 0 done, 1 a run
 # failed, 2 bad usage, 3 imaptest or Dovecot not available (skipped).
@@ -76,7 +76,7 @@ OUT=${SB_OUT:-$(mktemp -d /tmp/imaptest-bench.XXXXXX)}
 mkdir -p "$OUT"
 chmod 755 "$OUT" # Dovecot's users traverse it
 export MAILSIM_PASSWORD=${MAILSIM_PASSWORD:-pass}
-export SB_IMAP_CLIENT=${SB_IMAP_CLIENT:-goimap}
+export SB_IMAP_CLIENT=${SB_IMAP_CLIENT:-lean}
 case $SB_IMAP_CLIENT in
 goimap | lean) ;;
 *)

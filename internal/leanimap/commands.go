@@ -519,8 +519,11 @@ func (c *Client) Idle() error {
 // EXISTS, EXPUNGE or FETCH (true; the Handler has them), max passes in all
 // (false, nil), Interrupt is called (false, nil), or ctx ends (ctx's error, and the connection is then
 // unusable: the caller closes it). A server that ends IDLE itself is an
-// error wrapping ErrIdleEnded.
+// error wrapping ErrIdleEnded. An Interrupt is used up by the Wait it
+// ends, whatever that Wait returns: one that lands while Wait reads an
+// update (which Wait then returns) does not end the next Wait too.
 func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
+	defer c.clearInterrupt()
 	if c.err != nil {
 		return false, c.err
 	}
@@ -535,7 +538,6 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 	for {
 		c.imu.Lock()
 		if c.intr {
-			c.intr = false
 			c.imu.Unlock()
 			return false, nil
 		}
@@ -566,9 +568,6 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 				return false, nil // nothing came: the connection is intact
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && interrupted {
-				c.imu.Lock()
-				c.intr = false
-				c.imu.Unlock()
 				return false, nil // interrupted: the connection is intact
 			}
 			return false, c.broken(c.readErr(err))
@@ -589,9 +588,10 @@ func (c *Client) Wait(ctx context.Context, max time.Duration) (bool, error) {
 	}
 }
 
-// Interrupt makes the Wait in progress, or the next one, return false
-// with the connection intact. It is the one method safe to call from
-// another goroutine.
+// Interrupt makes the Wait in progress, or the next one of this IDLE,
+// return false with the connection intact (Wait and Done forget an
+// Interrupt that came too late to end a Wait: IDLE ends anyway). It is
+// the one method safe to call from another goroutine.
 func (c *Client) Interrupt() {
 	c.imu.Lock()
 	defer c.imu.Unlock()
@@ -599,6 +599,13 @@ func (c *Client) Interrupt() {
 	if c.peeking {
 		_ = c.conn.SetReadDeadline(aLongTimeAgo)
 	}
+}
+
+// clearInterrupt forgets an Interrupt: the Wait it was meant for returned.
+func (c *Client) clearInterrupt() {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	c.intr = false
 }
 
 // endPeek ends Wait's Peek: from here Interrupt leaves the deadline alone
@@ -613,6 +620,7 @@ func (c *Client) endPeek() bool {
 
 // Done ends IDLE and reads its completion (updates go to the Handler).
 func (c *Client) Done() error {
+	c.clearInterrupt()
 	if c.err != nil {
 		return c.err
 	}

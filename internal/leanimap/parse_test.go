@@ -63,6 +63,13 @@ func TestParse(t *testing.T) {
 			[]string{`fetch 1 uid=5 flags=[\Seen] size=120 [HEADER.FIELDS (MESSAGE-ID)]<-1>="Message-ID: <a@b>\r\n" []<0>="abc"`}, nil},
 		{"fetch envelope and quoted escapes", `* 2 FETCH (ENVELOPE ("Mon, 1 Jan 2024 00:00:00 +0000" "say \"hi\" \\ ok" (("A" NIL "a" "b")) NIL NIL NIL NIL NIL NIL "<id@x>") BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1) UID 9 MODSEQ (12))` + "\r\nL1 OK\r\n",
 			[]string{`Subject:say "hi" \ ok`, "MessageID:<id@x>", `bs=("text" "plain" NIL NIL NIL "7bit" 3 1)`, "uid=9"}, nil},
+		// Multipart bodies and addresses follow each other without a
+		// space (RFC 3501); this response is Courier's, from office-day.
+		{"multipart bodystructure of Courier", `* 2 FETCH (UID 2 BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 2065 37 NIL NIL NIL)("image" "jpeg" ("name" "IMG_2041.jpg") NIL NIL "base64" 1836118 NIL ("attachment" ("filename" "IMG_2041.jpg")) NIL) "mixed" ("boundary" "=_5bc425f01fd25d1f") NIL NIL))` + "\r\nL1 OK FETCH completed.\r\n",
+			[]string{`uid=2`, `bs=(("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 2065 37 NIL NIL NIL)("image" "jpeg" ("name" "IMG_2041.jpg") NIL NIL "base64" 1836118 NIL ("attachment" ("filename" "IMG_2041.jpg")) NIL) "mixed" ("boundary" "=_5bc425f01fd25d1f") NIL NIL)`}, nil},
+		{"envelope with two recipients", `* 3 FETCH (UID 4 ENVELOPE (NIL "s" (("A" NIL "a" "x")) NIL NIL (("B" NIL "b" "x")("C" NIL "c" "x")) NIL NIL NIL "<m@x>"))` + "\r\nL1 OK\r\n",
+			[]string{`uid=4`, "MessageID:<m@x>"}, nil},
+		{"strings run together", `* 1 FETCH (BODYSTRUCTURE ("text""plain"))` + "\r\nL1 OK\r\n", nil, ErrProtocol},
 		{"items not used", "* 1 FETCH (BINARY.SIZE[1] 42 X-GM-LABELS (\\Inbox) UID 3 BINARY[1] {2}\r\nhi)\r\nL1 OK\r\n",
 			[]string{`uid=3`, `[1]<-1>="hi"`}, nil},
 		{"nil section", "* 1 FETCH (UID 1 BODY[] NIL)\r\nL1 OK\r\n", []string{`[]<-1>=""`}, nil},

@@ -224,6 +224,11 @@ func (s *scanner) literal() []byte {
 
 // list calls item for each element of a parenthesized list, positioned on
 // the element; item must consume it. NIL is taken as an empty list.
+// Elements are separated by a space, except that a parenthesized element
+// may follow another without one: RFC 3501's multipart BODYSTRUCTURE
+// (body-type-mpart = 1*body SP media-subtype) and its address lists
+// ("(" 1*address ")") are written that way by Courier, Dovecot and
+// go-imap's server alike.
 func (s *scanner) list(item func()) {
 	if s.peek() != '(' {
 		if w := s.atom(); s.err == nil && !equalFold(w, "NIL") {
@@ -241,7 +246,7 @@ func (s *scanner) list(item func()) {
 		if s.accept(')') {
 			return
 		}
-		if !first && !s.sp() {
+		if !first && !(s.b[s.i-1] == ')' && s.peek() == '(') && !s.sp() {
 			return
 		}
 		if s.i >= len(s.b) {

@@ -390,6 +390,50 @@ func TestIdleInterrupt(t *testing.T) {
 	}
 }
 
+// TestIdleInterruptLate: an Interrupt that lands too late to end a Wait
+// — while Wait reads an update, which Wait then returns, or after Wait
+// returned and before DONE, as a requester's can (clients' leanConn) —
+// ends nothing more: the next IDLE's Wait waits for its own update. (It
+// used to return at once, an IDLE round for nothing.)
+func TestIdleInterruptLate(t *testing.T) {
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			for _, when := range []string{"reading an update", "before DONE"} {
+				var c *Client
+				armed := false
+				c = login(t, srv, Options{Handler: HandlerFunc(func(u *Update) {
+					if armed && u.Kind == UpdateExists && when == "reading an update" {
+						c.Interrupt()
+					}
+				})})
+				_, err := c.Select("INBOX", false)
+				must(t, err)
+				for round := range 2 {
+					armed = round == 0
+					must(t, c.Idle())
+					raw, _ := message(uint64(round), 600)
+					deliver(t, srv, raw)
+					// Bounded: the delivery's EXISTS ends both waits.
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					woke, err := c.Wait(ctx, time.Hour)
+					cancel()
+					if !woke || err != nil {
+						t.Fatalf("%s: round %d: Wait %v, %v; want the delivery's EXISTS", when, round, woke, err)
+					}
+					if armed && when == "before DONE" {
+						c.Interrupt()
+					}
+					must(t, c.Done())
+					must(t, c.Noop())
+				}
+				must(t, c.Logout())
+				c.Close()
+			}
+		})
+	}
+}
+
 // TestNoopAllocs checks the steady state: a NOOP allocates nothing (the
 // server in a child process: AllocsPerRun counts the whole process).
 func TestNoopAllocs(t *testing.T) {
@@ -531,6 +575,44 @@ func TestIdleFetch(t *testing.T) {
 				t.Fatalf("Wait after another session's STORE: %v, %v, updates %v; want fetch 1 [\\Flagged]", woke, err, rec.got)
 			}
 			must(t, idler.Done())
+		})
+	}
+}
+
+// TestMultipartFetch fetches the BODYSTRUCTURE and ENVELOPE of a message
+// with an attachment and two recipients from each real server: its body
+// parts and its addresses follow each other without a space (RFC 3501),
+// which a parser that wants one between list elements refuses (it broke
+// every phone that fetched BODYSTRUCTURE in office-day against Courier).
+func TestMultipartFetch(t *testing.T) {
+	raw := []byte("From: carol@example.net\r\nTo: alice@example.com, bob@example.com\r\n" +
+		"Subject: photo\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <multi@example.net>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n" +
+		"--b1\r\nContent-Type: image/jpeg; name=\"a.jpg\"\r\nContent-Disposition: attachment; filename=\"a.jpg\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQ==\r\n--b1--\r\n")
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			c := login(t, srv, Options{})
+			deliver(t, srv, raw)
+			_, err := c.Select("INBOX", true)
+			must(t, err)
+			var bs, id string
+			n := 0
+			must(t, c.UIDFetch(imap.UIDSetNum(1), "(UID ENVELOPE BODYSTRUCTURE)", func(m *Message) error {
+				n++
+				bs = string(m.BodyStructure)
+				if m.Envelope != nil {
+					id = m.Envelope.MessageID
+				}
+				return nil
+			}))
+			if n != 1 || !strings.HasPrefix(bs, "((") || !strings.Contains(strings.ToLower(bs), `"mixed"`) || strings.Trim(id, "<>") != "multi@example.net" {
+				t.Fatalf("fetched %d messages, BODYSTRUCTURE %s, Message-ID %q", n, bs, id)
+			}
+			must(t, c.Noop()) // the connection goes on
+			must(t, c.Logout())
 		})
 	}
 }
