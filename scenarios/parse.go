@@ -171,7 +171,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		Audit:       DefaultAudit,
 		Hand:        defaultHand(),
 		Behaviors:   map[string]*Behavior{},
-		Devices:     map[string]*DeviceProfile{},
+		Devices:     map[string]*clients.Profile{},
 	}
 	root = d.resolve(root, "")
 	if root == nil {
@@ -351,14 +351,14 @@ type handDoc struct {
 }
 
 // hand decodes hand: {pc: 60%, phone: 30%, webmail: 10%}.
-func (d *decoder) hand(e entry) map[Kind]float64 {
+func (d *decoder) hand(e entry) map[clients.Kind]float64 {
 	var doc handDoc
 	f := d.mapping(e.val, e.path, "hand", &doc)
-	h := map[Kind]float64{}
+	h := map[clients.Kind]float64{}
 	for _, kv := range []struct {
-		k Kind
+		k clients.Kind
 		v percent
-	}{{KindPC, doc.PC}, {KindPhone, doc.Phone}, {KindWebmail, doc.Webmail}} {
+	}{{clients.KindPC, doc.PC}, {clients.KindPhone, doc.Phone}, {clients.KindWebmail, doc.Webmail}} {
 		var w float64
 		kv.v.read(d, &w)
 		h[kv.k] = w

@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"gopkg.in/yaml.v3"
 )
 
-var tlsModes = []string{string(TLSNone), string(TLSStartTLS), string(TLSImplicit)}
+var tlsModes = []string{string(transport.TLSNone), string(transport.TLSStartTLS), string(transport.TLSImplicit)}
 
 // targetDoc is the target: block.
 type targetDoc struct {
@@ -81,7 +82,7 @@ func (t *Target) Validate() []error {
 	var ps problems
 	for _, ep := range []struct {
 		key string
-		ep  *Endpoint
+		ep  *transport.Endpoint
 	}{{"imap", t.IMAP}, {"pop3", t.POP3}, {"submission", t.Submission}} {
 		if ep.ep != nil {
 			validateAddr(&ps, joinPath(ep.key, "addr"), ep.ep.Addr)
@@ -129,7 +130,7 @@ func validateAddr(ps *problems, path, addr string) {
 }
 
 // validateTLS checks a TLS mode; empty is none.
-func validateTLS(ps *problems, path string, mode TLSMode) {
+func validateTLS(ps *problems, path string, mode transport.TLSMode) {
 	if mode != "" && !contains(tlsModes, string(mode)) {
 		ps.add(path, "unknown tls mode %q; want one of: %s", mode, strings.Join(tlsModes, ", "))
 	}
@@ -137,8 +138,8 @@ func validateTLS(ps *problems, path string, mode TLSMode) {
 
 // endpoint decodes {addr: HOST:PORT, tls: MODE} or the short form
 // "HOST:PORT".
-func (d *decoder) endpoint(e entry) *Endpoint {
-	ep := &Endpoint{TLS: TLSNone}
+func (d *decoder) endpoint(e entry) *transport.Endpoint {
+	ep := &transport.Endpoint{TLS: transport.TLSNone}
 	n := d.resolve(e.val, e.path)
 	if n != nil && n.Kind == yaml.ScalarNode {
 		// The short form's problems are the address's, reported at it.
@@ -154,14 +155,14 @@ func (d *decoder) endpoint(e entry) *Endpoint {
 	doc.Addr.read(d, &ep.Addr)
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
-		ep.TLS = TLSMode(mode)
+		ep.TLS = transport.TLSMode(mode)
 	}
 	return ep
 }
 
 // delivery decodes {protocol: lmtp|smtp|imap-append, addr, tls}.
 func (d *decoder) delivery(e entry) *Delivery {
-	dl := &Delivery{Protocol: DeliverLMTP, TLS: TLSNone}
+	dl := &Delivery{Protocol: DeliverLMTP, TLS: transport.TLSNone}
 	var doc deliveryDoc
 	d.mapping(e.val, e.path, "delivery", &doc)
 	var proto string
@@ -177,7 +178,7 @@ func (d *decoder) delivery(e entry) *Delivery {
 	}
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
-		dl.TLS = TLSMode(mode)
+		dl.TLS = transport.TLSMode(mode)
 	}
 	return dl
 }
@@ -537,28 +538,28 @@ type networkDoc struct {
 }
 
 var (
-	deviceKinds       = []string{string(KindPC), string(KindPhone), string(KindWebmail)}
-	deviceProtocols   = []string{string(IMAP), string(POP3)}
+	deviceKinds       = []string{string(clients.KindPC), string(clients.KindPhone), string(clients.KindWebmail)}
+	deviceProtocols   = []string{string(clients.IMAP), string(clients.POP3)}
 	maxConnections    = int64(64)
 	maxWindowOrPaging = int64(1_000_000)
 )
 
 // device decodes one entry of devices:.
-func (d *decoder) device(it entry) *DeviceProfile {
+func (d *decoder) device(it entry) *clients.Profile {
 	name := it.key.Value
 	var doc deviceDoc
 	f := d.mapping(it.val, it.path, "a device profile", &doc)
 	d.record(map[string]entry{"": it})
-	var kind Kind
-	var proto Protocol
+	var kind clients.Kind
+	var proto clients.Protocol
 	if b, ok := clients.Builtin(name); ok {
 		kind, proto = b.Kind, b.Protocol
 	} else {
-		proto = IMAP
+		proto = clients.IMAP
 	}
 	var s string
 	if doc.Kind.read(d, &s, "device kind", deviceKinds...) {
-		kind = Kind(s)
+		kind = clients.Kind(s)
 	} else if !doc.Kind.given() && kind == "" {
 		d.errorf(it.key, joinPath(it.path, "kind"), "missing; want one of: %s", strings.Join(deviceKinds, ", "))
 		return nil
@@ -567,9 +568,9 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		return nil
 	}
 	if doc.Protocol.read(d, &s, "protocol", deviceProtocols...) {
-		proto = Protocol(s)
+		proto = clients.Protocol(s)
 	}
-	if kind == KindWebmail && proto == POP3 {
+	if kind == clients.KindWebmail && proto == clients.POP3 {
 		n, path := doc.Protocol.e.val, doc.Protocol.e.path
 		if n == nil {
 			n, path = it.key, it.path
@@ -583,21 +584,21 @@ func (d *decoder) device(it entry) *DeviceProfile {
 			continue
 		}
 		switch {
-		case k.group == "IMAP" && proto == POP3:
+		case k.group == "IMAP" && proto == clients.POP3:
 			d.errorf(e.key, e.path, "%s is an IMAP setting; device %s uses POP3", k.name, name)
-		case k.group == "POP3" && proto == IMAP:
+		case k.group == "POP3" && proto == clients.IMAP:
 			d.errorf(e.key, e.path, "%s is a POP3 setting; device %s uses IMAP", k.name, name)
-		case k.group == "Webmail" && kind != KindWebmail:
+		case k.group == "Webmail" && kind != clients.KindWebmail:
 			d.errorf(e.key, e.path, "%s is a webmail setting; device %s is a %s", k.name, name, kind)
 		}
 	}
-	if doc.PollInterval.given() && kind == KindWebmail {
+	if doc.PollInterval.given() && kind == clients.KindWebmail {
 		d.errorf(doc.PollInterval.e.key, doc.PollInterval.e.path, "webmail reloads its page instead of polling: use refresh")
 	}
 	p := clients.DefaultProfile(name, kind, proto)
 	doc.PollInterval.read(d, &p.PollInterval)
 	doc.LoginInterval.read(d, &p.LoginInterval)
-	if proto == POP3 {
+	if proto == clients.POP3 {
 		doc.POP3.LeaveOnServer.read(d, &p.LeaveOnServer)
 		doc.POP3.DeleteAfter.read(d, &p.DeleteAfter)
 		doc.POP3.DeleteWhenDeletedLocally.read(d, &p.DeleteWhenDeletedLocally)
@@ -612,7 +613,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 		im.StatusInterval.read(d, &p.StatusInterval)
 		im.IMAPClient.read(d, &p.IMAPClient, "IMAP client", clients.IMAPClients...)
 	}
-	if kind == KindWebmail {
+	if kind == clients.KindWebmail {
 		doc.Webmail.Refresh.read(d, &p.Refresh)
 		doc.Webmail.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging)
 	}
@@ -628,7 +629,7 @@ func (d *decoder) device(it entry) *DeviceProfile {
 // negative settings), and the settings a scenario must not leave at 0:
 // connections, a page size, a refresh, and a poll interval unless the
 // device idles.
-func validateDevice(p *DeviceProfile) []error {
+func validateDevice(p *clients.Profile) []error {
 	var ps problems
 	for _, err := range p.Validate() {
 		var fe *clients.FieldError
@@ -638,17 +639,17 @@ func validateDevice(p *DeviceProfile) []error {
 		}
 		ps = append(ps, &FieldError{Key: true, Err: err})
 	}
-	if p.Protocol == IMAP && p.Connections == 0 {
+	if p.Protocol == clients.IMAP && p.Connections == 0 {
 		ps.add("connections", "want at least 1 connection")
 	}
-	if p.Kind == KindWebmail {
+	if p.Kind == clients.KindWebmail {
 		if p.Refresh == 0 {
 			ps.add("refresh", "must be longer than 0")
 		}
 		if p.PageSize == 0 {
 			ps.add("page_size", "want at least 1")
 		}
-	} else if p.PollInterval == 0 && !(p.Protocol == IMAP && p.Idle) {
+	} else if p.PollInterval == 0 && !(p.Protocol == clients.IMAP && p.Idle) {
 		ps.add("poll_interval", "0 would never check for mail: give an interval (or idle: true)")
 	}
 	return ps

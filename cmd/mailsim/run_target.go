@@ -12,6 +12,7 @@ import (
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
@@ -198,10 +199,10 @@ func openEmbedded(plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Log
 	}
 	t.embedded = srv
 	t.endpoints = engine.Endpoints{
-		IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-		POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-		Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+		IMAP:       transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSNone},
+		POP3:       transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSNone},
+		Submission: transport.Endpoint{Addr: addrs.SMTP, TLS: transport.TLSNone},
+		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: transport.TLSNone},
 	}
 	t.truth = embeddedTruth{srv}
 	t.close = func() { srv.Close() }

@@ -19,6 +19,7 @@ import (
 	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -44,10 +45,10 @@ type Observer interface {
 
 // Endpoints are the resolved server addresses the run talks to.
 type Endpoints struct {
-	IMAP, POP3 scenarios.Endpoint
+	IMAP, POP3 transport.Endpoint
 	// Submission is where devices send mail; an empty Addr makes the
 	// injector play the MTA for sent mail.
-	Submission scenarios.Endpoint
+	Submission transport.Endpoint
 	Delivery   scenarios.Delivery
 	// TLS is the base TLS configuration (verification, roots).
 	TLS *tls.Config

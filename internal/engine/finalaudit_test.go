@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -104,7 +105,7 @@ func (s *stalledIMAP) serve(c net.Conn) {
 // truth reads the server's state over IMAP from s, as on a real target.
 func (s *stalledIMAP) truth() *IMAPTruth {
 	return &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: s.ln.Addr().String(), TLS: scenarios.TLSNone},
+		Endpoint: transport.Endpoint{Addr: s.ln.Addr().String(), TLS: transport.TLSNone},
 		Password: func(string) string { return "pass" },
 	}
 }

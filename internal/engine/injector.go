@@ -469,7 +469,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	start := time.Now()
 	rec := in.rec
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: proto, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls,
 	})
 	if err != nil {
@@ -481,7 +481,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	switch {
 	case dl.Protocol == scenarios.DeliverLMTP:
 		c, hello = smtp.NewClientLMTP(conn), "LHLO"
-	case dl.TLS == scenarios.TLSStartTLS:
+	case dl.TLS == transport.TLSStartTLS:
 		// go-smtp says EHLO and STARTTLS in one step.
 		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(in.tls, dl.Addr))
 		hello = "STARTTLS"
@@ -671,7 +671,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return te
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: clients.ProtocolIMAP, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls,
 	})
 	if err != nil {
@@ -681,7 +681,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	afterTLS := false
-	if dl.TLS == scenarios.TLSStartTLS {
+	if dl.TLS == transport.TLSStartTLS {
 		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(in.tls, dl.Addr)); err != nil {
 			_ = conn.Close()
 			return loginFailed("starttls", err)

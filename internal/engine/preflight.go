@@ -50,7 +50,7 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 		return nil
 	}
 	u := plan.Users[0]
-	uses := map[scenarios.Protocol]bool{}
+	uses := map[clients.Protocol]bool{}
 	for _, pu := range plan.Users {
 		for _, d := range pu.Devices {
 			uses[d.Profile.Protocol] = true
@@ -66,11 +66,11 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 		return err
 	}
 	var first error // the first user's result of the sampled check
-	if uses[scenarios.IMAP] {
+	if uses[clients.IMAP] {
 		first = check(func() error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, u.Username, u.Password, true) })
 		login = func(user, pass string) error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, user, pass, false) }
 	}
-	if uses[scenarios.POP3] {
+	if uses[clients.POP3] {
 		err := check(func() error { return preflightPOP3(ctx, ep.POP3, ep.TLS, u.Username, u.Password) })
 		if login == nil {
 			first = err
@@ -78,7 +78,7 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 		}
 	}
 	if ep.Submission.Addr != "" {
-		sub := scenarios.Endpoint{Addr: ep.Submission.Addr, TLS: ep.Submission.TLS}
+		sub := transport.Endpoint{Addr: ep.Submission.Addr, TLS: ep.Submission.TLS}
 		err := check(func() error { return preflightSMTP(ctx, "submission", sub, ep.TLS, false, u.Username, u.Password) })
 		if login == nil {
 			first = err
@@ -88,7 +88,7 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 		}
 	}
 	if ep.Delivery.Addr != "" && ep.Delivery.Protocol != scenarios.DeliverIMAPAppend {
-		dl := scenarios.Endpoint{Addr: ep.Delivery.Addr, TLS: ep.Delivery.TLS}
+		dl := transport.Endpoint{Addr: ep.Delivery.Addr, TLS: ep.Delivery.TLS}
 		check(func() error {
 			return preflightSMTP(ctx, string(ep.Delivery.Protocol), dl, ep.TLS, ep.Delivery.Protocol == scenarios.DeliverLMTP, "", "")
 		})
@@ -191,7 +191,7 @@ func refusedOrUnreachable(what, addr, user string, err error) error {
 
 // preflightDial connects to ep for protocol with the preflight's bounds;
 // the connection closes when ctx ends or stop is called.
-func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, base *tls.Config) (conn *transport.Conn, stop func(), err error) {
+func preflightDial(ctx context.Context, protocol string, ep transport.Endpoint, base *tls.Config) (conn *transport.Conn, stop func(), err error) {
 	conn, err = transport.Dial(ctx, transport.Config{Protocol: protocol, Endpoint: ep, Timeout: preflightTimeout, TLS: base})
 	if err != nil {
 		return nil, nil, err
@@ -200,14 +200,14 @@ func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, 
 	return conn, func() { after(); _ = conn.Close() }, nil
 }
 
-func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string, logout bool) error {
+func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, logout bool) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolIMAP, ep, base)
 	if err != nil {
 		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
 	}
 	defer stop()
 	conn.LimitIMAP(0, 0)
-	startTLS := ep.TLS == scenarios.TLSStartTLS
+	startTLS := ep.TLS == transport.TLSStartTLS
 	if startTLS {
 		err = transport.StartTLSIMAP(conn, transport.TLSConfig(base, ep.Addr))
 	}
@@ -231,7 +231,7 @@ func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	return nil
 }
 
-func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string) error {
+func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
 		return unreachable(clients.ProtocolPOP3, ep.Addr, err)
@@ -239,7 +239,7 @@ func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	defer stop()
 	p, err := transport.OpenPOP3(conn, nil)
 	if err == nil {
-		if ep.TLS == scenarios.TLSStartTLS {
+		if ep.TLS == transport.TLSStartTLS {
 			err = p.STLS(transport.TLSConfig(base, ep.Addr))
 		} else {
 			err = p.Capabilities()
@@ -255,7 +255,7 @@ func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	return nil
 }
 
-func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
+func preflightSMTP(ctx context.Context, what string, ep transport.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
 	protocol := clients.ProtocolSMTP
 	if lmtp {
 		protocol = clients.ProtocolLMTP
@@ -270,7 +270,7 @@ func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base
 	switch {
 	case lmtp:
 		c = smtp.NewClientLMTP(conn)
-	case ep.TLS == scenarios.TLSStartTLS:
+	case ep.TLS == transport.TLSStartTLS:
 		if c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(base, ep.Addr)); err != nil {
 			return unreachable(what, ep.Addr, conn.Explain(err))
 		}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -16,11 +18,11 @@ import (
 func TestPreflightDovecot(t *testing.T) {
 	inst := dovecottest.Start(t, 5)
 	ep := Endpoints{
-		IMAP:     scenarios.Endpoint{Addr: inst.IMAP},
-		POP3:     scenarios.Endpoint{Addr: inst.POP3},
+		IMAP:     transport.Endpoint{Addr: inst.IMAP},
+		POP3:     transport.Endpoint{Addr: inst.POP3},
 		Delivery: scenarios.Delivery{Addr: inst.LMTP, Protocol: scenarios.DeliverLMTP},
 	}
-	for _, proto := range []scenarios.Protocol{scenarios.IMAP, scenarios.POP3} {
+	for _, proto := range []clients.Protocol{clients.IMAP, clients.POP3} {
 		t.Run(string(proto), func(t *testing.T) {
 			plan := func(n int) *scenarios.Plan {
 				p := preflightPlan(n, proto)

@@ -14,7 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -40,13 +42,13 @@ func TestSampleUsers(t *testing.T) {
 
 // preflightPlan is a plan of n users user1…userN, each with one device of
 // each protocol given.
-func preflightPlan(n int, protos ...scenarios.Protocol) *scenarios.Plan {
+func preflightPlan(n int, protos ...clients.Protocol) *scenarios.Plan {
 	p := &scenarios.Plan{}
 	for i := 1; i <= n; i++ {
 		u := &scenarios.User{Index: i, Credential: scenarios.Credential{Username: fmt.Sprintf("user%d", i), Password: "pw"}}
 		for _, proto := range protos {
 			u.Devices = append(u.Devices, &scenarios.Device{ID: u.Username + "/" + string(proto),
-				Profile: &scenarios.DeviceProfile{Name: string(proto), Protocol: proto}})
+				Profile: &clients.Profile{Name: string(proto), Protocol: proto}})
 		}
 		p.Users = append(p.Users, u)
 	}
@@ -100,21 +102,21 @@ func contains(xs []int, x int) bool {
 func TestPreflightSamplesUsers(t *testing.T) {
 	tests := []struct {
 		name    string
-		protos  []scenarios.Protocol
+		protos  []clients.Protocol
 		missing []int
 		want    string // "" no error, else the refused list
 	}{
-		{"imap all present", []scenarios.Protocol{scenarios.IMAP, scenarios.POP3}, []int{2, 8}, ""}, // not sampled
-		{"imap sampled missing", []scenarios.Protocol{scenarios.IMAP}, []int{3, 10}, "2 of 5 sampled users: user3, user10"},
-		{"pop3 sampled missing", []scenarios.Protocol{scenarios.POP3}, []int{1, 5, 7}, "3 of 5 sampled users: user1, user5, user7"},
-		{"first user missing only", []scenarios.Protocol{scenarios.IMAP}, []int{1}, "login refused for user1"},
+		{"imap all present", []clients.Protocol{clients.IMAP, clients.POP3}, []int{2, 8}, ""}, // not sampled
+		{"imap sampled missing", []clients.Protocol{clients.IMAP}, []int{3, 10}, "2 of 5 sampled users: user3, user10"},
+		{"pop3 sampled missing", []clients.Protocol{clients.POP3}, []int{1, 5, 7}, "3 of 5 sampled users: user1, user5, user7"},
+		{"first user missing only", []clients.Protocol{clients.IMAP}, []int{1}, "login refused for user1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addrs, cliTLS := preflightServer(t, 10, tc.missing...)
 			ep := Endpoints{
-				IMAP:     scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS},
-				POP3:     scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS},
+				IMAP:     transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS},
+				POP3:     transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS},
 				Delivery: scenarios.Delivery{Addr: addrs.LMTP, Protocol: scenarios.DeliverLMTP},
 				TLS:      cliTLS,
 			}
@@ -180,11 +182,11 @@ func resetter(t *testing.T, target string, resets int32) (addr string, accepted 
 // number of times, and that failures name their outcome.
 func TestPreflightRetries(t *testing.T) {
 	addrs, cliTLS := preflightServer(t, 1)
-	plan := preflightPlan(1, scenarios.IMAP)
+	plan := preflightPlan(1, clients.IMAP)
 
 	t.Run("first connection reset", func(t *testing.T) {
 		addr, accepted := resetter(t, addrs.IMAP, 1)
-		if err := Preflight(context.Background(), plan, Endpoints{IMAP: scenarios.Endpoint{Addr: addr}}); err != nil {
+		if err := Preflight(context.Background(), plan, Endpoints{IMAP: transport.Endpoint{Addr: addr}}); err != nil {
 			t.Fatal(err)
 		}
 		if n := accepted.Load(); n != 2 {
@@ -193,7 +195,7 @@ func TestPreflightRetries(t *testing.T) {
 	})
 	t.Run("always reset", func(t *testing.T) {
 		addr, accepted := resetter(t, addrs.IMAP, 1000)
-		err := Preflight(context.Background(), plan, Endpoints{IMAP: scenarios.Endpoint{Addr: addr}})
+		err := Preflight(context.Background(), plan, Endpoints{IMAP: transport.Endpoint{Addr: addr}})
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("err %v, want ErrUnreachable", err)
 		}
@@ -212,9 +214,9 @@ func TestPreflightRetries(t *testing.T) {
 		ep   Endpoints
 		want string
 	}{
-		{"closed port", Endpoints{IMAP: scenarios.Endpoint{Addr: closedAddr}}, "(refused)"},
-		{"untrusted certificate", Endpoints{IMAP: scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}}, "(tls)"},
-		{"trusted certificate", Endpoints{IMAP: scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, TLS: cliTLS}, ""},
+		{"closed port", Endpoints{IMAP: transport.Endpoint{Addr: closedAddr}}, "(refused)"},
+		{"untrusted certificate", Endpoints{IMAP: transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}}, "(tls)"},
+		{"trusted certificate", Endpoints{IMAP: transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, TLS: cliTLS}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Preflight(context.Background(), plan, tc.ep)

@@ -73,7 +73,7 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	conn.LimitIMAP(0, 0)
-	startTLS := ep.IMAP.TLS == scenarios.TLSStartTLS
+	startTLS := ep.IMAP.TLS == transport.TLSStartTLS
 	if startTLS {
 		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(ep.TLS, ep.IMAP.Addr)); err != nil {
 			return res, fmt.Errorf("push probe: imap %s: %w", ep.IMAP.Addr, err)

@@ -15,7 +15,6 @@ import (
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // IMAPTruth reads a real server's state for the auditor over IMAP: one
@@ -24,7 +23,7 @@ import (
 // its own Recorder, apart from the load the devices put on the server.
 type IMAPTruth struct {
 	// Endpoint is the IMAP server.
-	Endpoint scenarios.Endpoint
+	Endpoint transport.Endpoint
 	// TLS is the base TLS configuration; nil verifies against system roots.
 	TLS *tls.Config
 	// Password returns the password of a user.
@@ -206,7 +205,7 @@ func (t *IMAPTruth) login(ctx context.Context, rec clients.Recorder, timeout tim
 	}
 	conn.LimitIMAP(0, 0)
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	startTLS := t.Endpoint.TLS == scenarios.TLSStartTLS
+	startTLS := t.Endpoint.TLS == transport.TLSStartTLS
 	if startTLS {
 		err = transport.StartTLSIMAP(conn, transport.TLSConfig(t.TLS, addr))
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // loginRecorder keeps login attempts as "protocol:outcome".
@@ -37,14 +37,14 @@ func TestIMAPTruthLoginOutcomes(t *testing.T) {
 	_ = ln.Close()
 	tests := []struct {
 		name string
-		ep   scenarios.Endpoint
+		ep   transport.Endpoint
 		pass string
 		want clients.Outcome
 	}{
-		{"ok", scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS}, "pw", clients.OutcomeOK},
-		{"wrong password", scenarios.Endpoint{Addr: addrs.IMAP}, "wrong", clients.OutcomeAuth},
-		{"closed port", scenarios.Endpoint{Addr: closed}, "pw", clients.OutcomeRefused},
-		{"untrusted certificate", scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, "pw", clients.OutcomeTLS},
+		{"ok", transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "pw", clients.OutcomeOK},
+		{"wrong password", transport.Endpoint{Addr: addrs.IMAP}, "wrong", clients.OutcomeAuth},
+		{"closed port", transport.Endpoint{Addr: closed}, "pw", clients.OutcomeRefused},
+		{"untrusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "pw", clients.OutcomeTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -67,7 +68,7 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	}
 	rec := newTestRecorder()
 	tr := &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+		Endpoint: transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSNone},
 		Password: func(string) string { return "pw" },
 		Recorder: rec,
 	}
@@ -108,7 +109,7 @@ func TestReadTruthGivesUp(t *testing.T) {
 	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{Users: 200})
 	ft := &failingTruth{}
 	e, err := New(Options{Plan: plan, Truth: ft, Endpoints: Endpoints{
-		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+		IMAP: transport.Endpoint{Addr: "127.0.0.1:1"}, POP3: transport.Endpoint{Addr: "127.0.0.1:1"},
 	}})
 	if err != nil {
 		t.Fatal(err)
