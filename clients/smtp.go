@@ -79,7 +79,7 @@ func NewSMTPSubmitter(ep transport.Endpoint, o SMTPOptions) Submitter {
 	}
 	rec := o.Recorder
 	if rec == nil {
-		rec = discardRecorder{}
+		rec = DiscardRecorder{}
 	}
 	return &smtpSubmitter{ep: ep, o: o, rec: rec}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
@@ -28,7 +29,7 @@ type target struct {
 	server   *metrics.Server
 	// storage receives what each user stores on a real server, as the
 	// state reader reads it at the end; nil for the embedded server.
-	storage *engine.UserStorage
+	storage *serverstate.UserStorage
 	// auditor records the auditor's own commands on a real server,
 	// excluded from load figures.
 	auditor *metrics.Client
@@ -62,14 +63,14 @@ func (t *target) groupStorage(plan *scenarios.Plan) (map[string]report.StorageSt
 		}
 		g := u.Group.Name
 		users[g]++
-		byRole := map[string]engine.RoleUsage{}
+		byRole := map[string]serverstate.RoleUsage{}
 		if t.embedded != nil {
 			usage, ok := t.embedded.UserUsage(u.Username)
 			if !ok {
 				continue
 			}
 			for _, f := range usage {
-				byRole[f.Role] = engine.RoleUsage{Messages: int64(f.Messages), Bytes: f.Bytes}
+				byRole[f.Role] = serverstate.RoleUsage{Messages: int64(f.Messages), Bytes: f.Bytes}
 			}
 		} else {
 			var ok bool
@@ -143,7 +144,7 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 		return openEmbedded(plan, reg, log)
 	}
 	ep := targetEndpoints(s.Target)
-	if err := engine.Preflight(ctx, plan, ep); err != nil {
+	if err := ep.Preflight(plan).Check(ctx); err != nil {
 		return nil, fmt.Errorf("target check failed:\n%w", err)
 	}
 	passwords := map[string]string{}
@@ -152,8 +153,8 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 	}
 	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), close: func() {}}
 	if ep.IMAP.Addr != "" {
-		t.storage = &engine.UserStorage{}
-		t.truth = &engine.IMAPTruth{
+		t.storage = &serverstate.UserStorage{}
+		t.truth = &serverstate.IMAPReader{
 			Endpoint: ep.IMAP,
 			TLS:      ep.TLS,
 			Password: func(u string) string { return passwords[u] },

@@ -128,7 +128,7 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 		return res, fail("IDLE", err)
 	}
 
-	msg := mailgen.Generator{Domain: (&Engine{plan: plan}).domain()}.New(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+	msg := mailgen.Generator{Domain: domain(plan)}.New(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		"push-probe@mailsim.invalid", []string{pu.Address}, 2048, false, time.Now())
 	start := time.Now()
 	if err := probeDeliver(ctx, plan, ep, pu, msg.ID, msg.Raw); err != nil {
@@ -176,7 +176,7 @@ listen:
 // path, once, with the run's injector (no retry: a failure is the probe's
 // result).
 func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *scenarios.User, id string, raw []byte) error {
-	in := newInjector(injectorParts{delivery: ep.Delivery, tls: ep.TLS, rec: discardRecorder{}, log: slog.New(slog.DiscardHandler),
+	in := newInjector(injectorParts{delivery: ep.Delivery, tls: ep.TLS, rec: clients.DiscardRecorder{}, log: slog.New(slog.DiscardHandler),
 		events: SinkFunc(func(Event) {}), changes: discardChanges{}, push: newPushTracker()}, 1)
 	in.timeout = probeTimeout
 	d := delivery{from: "push-probe@mailsim.invalid", id: id, raw: raw, inbound: true,

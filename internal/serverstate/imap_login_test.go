@@ -1,4 +1,4 @@
-package engine
+package serverstate
 
 import (
 	"context"
@@ -12,22 +12,39 @@ import (
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// loginRecorder keeps login attempts as "protocol:outcome".
-type loginRecorder struct {
-	discardRecorder
+// testRecorder keeps login attempts as "protocol:outcome" and counts
+// commands by "protocol COMMAND".
+type testRecorder struct {
+	clients.DiscardRecorder
 	mu     sync.Mutex
 	logins []string
+	cmds   map[string]int
 }
 
-func (r *loginRecorder) Login(protocol string, o clients.Outcome) {
+func (r *testRecorder) Login(protocol string, o clients.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins = append(r.logins, protocol+":"+string(o))
 }
 
-// TestIMAPTruthLoginOutcomes checks the state reader counts each login
+func (r *testRecorder) Command(ev clients.CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmds == nil {
+		r.cmds = map[string]int{}
+	}
+	r.cmds[ev.Protocol+" "+ev.Command]++
+}
+
+func (r *testRecorder) count(k string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmds[k]
+}
+
+// TestIMAPReaderLoginOutcomes checks the state reader counts each login
 // attempt once with the outcome of its cause.
-func TestIMAPTruthLoginOutcomes(t *testing.T) {
+func TestIMAPReaderLoginOutcomes(t *testing.T) {
 	addrs, cliTLS := preflightServer(t, 1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,8 +65,8 @@ func TestIMAPTruthLoginOutcomes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &loginRecorder{}
-			tr := &IMAPTruth{Endpoint: tc.ep, Password: func(string) string { return tc.pass }, Recorder: rec, Timeout: 5 * time.Second}
+			rec := &testRecorder{}
+			tr := &IMAPReader{Endpoint: tc.ep, Password: func(string) string { return tc.pass }, Recorder: rec, Timeout: 5 * time.Second}
 			if tc.want == clients.OutcomeOK {
 				tr.TLS = cliTLS
 			}
