@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/backoff"
@@ -278,16 +277,9 @@ func preflightSMTP(ctx context.Context, what string, ep transport.Endpoint, base
 	}
 	defer stop()
 	_ = conn.Extend(0)
-	var c *smtp.Client
-	switch {
-	case lmtp:
-		c = smtp.NewClientLMTP(conn)
-	case ep.TLS == transport.TLSStartTLS:
-		if c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(base, ep.Addr)); err != nil {
-			return unreachable(what, ep.Addr, conn.Explain(err))
-		}
-	default:
-		c = smtp.NewClient(conn)
+	c, err := transport.OpenSMTP(conn, ep, lmtp, base)
+	if err != nil {
+		return unreachable(what, ep.Addr, conn.Explain(err))
 	}
 	defer c.Close()
 	c.CommandTimeout = preflightTimeout
