@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 
@@ -120,7 +119,7 @@ func (t *target) groupServiceSeconds(plan *scenarios.Plan) (map[string]float64, 
 
 // targetEndpoints returns the endpoints a scenario's target names.
 func targetEndpoints(tt *scenarios.Target) engine.Endpoints {
-	ep := engine.Endpoints{TLS: &tls.Config{InsecureSkipVerify: tt.InsecureSkipVerify}}
+	ep := engine.Endpoints{TLS: transport.BaseTLS(tt.InsecureSkipVerify)}
 	if tt.IMAP != nil {
 		ep.IMAP = *tt.IMAP
 	}
