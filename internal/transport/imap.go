@@ -324,6 +324,11 @@ func DialIMAP(ctx context.Context, cfg Config, opts *imapclient.Options) (*Conn,
 		_ = conn.Close()
 		return nil, nil, &StepError{StepGreeting, err}
 	}
+	if !stop() {
+		// ctx ended as the greeting came: the connection is closing.
+		_ = c.Close()
+		return nil, nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
+	}
 	return conn, c, nil
 }
 
