@@ -94,8 +94,9 @@ type Options struct {
 	Recorder clients.Recorder
 	// Observer receives actions, deliveries and sends. Nil discards.
 	Observer Observer
-	// Truth is the server's state for the final audit (lost mail, reasons).
-	// Nil skips those parts of the audit.
+	// Truth is the server's state for the final audit (lost mail, reasons),
+	// read for every user with serverstate.ReadAll (on a real server a
+	// serverstate.IMAPReader). Nil skips those parts of the audit.
 	Truth audit.Truth
 	// Sinks receive every event of the run (events.go), after the run's
 	// own counters, the Observer and the callbacks below. Each must be
