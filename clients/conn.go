@@ -32,7 +32,7 @@ func (o *Options) logger() *slog.Logger {
 // recorder returns o.Recorder or a recorder that discards; never nil.
 func (o *Options) recorder() Recorder {
 	if o == nil || o.Recorder == nil {
-		return discardRecorder{}
+		return DiscardRecorder{}
 	}
 	return o.Recorder
 }
@@ -49,13 +49,14 @@ func (o *Options) tlsConfig(addr string) *tls.Config {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// discardRecorder is the Recorder used when none is configured.
-type discardRecorder struct{}
+// DiscardRecorder is a Recorder that keeps nothing: the one used when none
+// is configured.
+type DiscardRecorder struct{}
 
-func (discardRecorder) Command(CommandEvent)       {}
-func (discardRecorder) Bytes(string, int64, int64) {}
-func (discardRecorder) Connection(string, int)     {}
-func (discardRecorder) Login(string, Outcome)      {}
+func (DiscardRecorder) Command(CommandEvent)       {}
+func (DiscardRecorder) Bytes(string, int64, int64) {}
+func (DiscardRecorder) Connection(string, int)     {}
+func (DiscardRecorder) Login(string, Outcome)      {}
 
 // dial connects to ep for protocol ("imap", "pop3", "smtp") with o's
 // timeout, TLS settings, Recorder and the network shaping of o.Profile.

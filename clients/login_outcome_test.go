@@ -115,7 +115,7 @@ func TestLoginOutcomes(t *testing.T) {
 
 // loginRecorder keeps the login attempts, as "protocol:outcome".
 type loginRecorder struct {
-	discardRecorder
+	DiscardRecorder
 	mu     sync.Mutex
 	logins []string
 }

@@ -79,7 +79,7 @@ func NewSMTPSubmitter(ep transport.Endpoint, o SMTPOptions) Submitter {
 	}
 	rec := o.Recorder
 	if rec == nil {
-		rec = discardRecorder{}
+		rec = DiscardRecorder{}
 	}
 	return &smtpSubmitter{ep: ep, o: o, rec: rec}
 }
@@ -136,24 +136,21 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
 
-	var c *smtp.Client
+	start := time.Now()
+	c, err := transport.OpenSMTP(conn, s.ep, false, s.o.TLS)
 	if s.ep.TLS == transport.TLSStartTLS {
 		// The library greets and says EHLO before STARTTLS in one call.
-		start := time.Now()
-		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(s.o.TLS, addr))
 		err = conn.Explain(err)
 		record(s.rec, ProtocolSMTP, "STARTTLS", start, err)
-		if err != nil {
-			unreached(err)
-			return wrap(err)
-		}
-	} else {
-		c = smtp.NewClient(conn)
+	}
+	if err != nil {
+		unreached(err)
+		return wrap(err)
 	}
 	c.CommandTimeout = s.o.Timeout
 	c.SubmissionTimeout = s.o.Timeout
 
-	start := time.Now()
+	start = time.Now()
 	err = conn.Explain(c.Hello(s.o.LocalName))
 	record(s.rec, ProtocolSMTP, "EHLO", start, err)
 	if err != nil {

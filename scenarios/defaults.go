@@ -43,6 +43,6 @@ func defaultBehavior(name string) *Behavior {
 }
 
 // defaultHand is how likely each device kind is in hand.
-func defaultHand() map[Kind]float64 {
-	return map[Kind]float64{KindPC: 0.6, KindPhone: 0.3, KindWebmail: 0.1}
+func defaultHand() map[clients.Kind]float64 {
+	return map[clients.Kind]float64{clients.KindPC: 0.6, clients.KindPhone: 0.3, clients.KindWebmail: 0.1}
 }

@@ -21,7 +21,7 @@ func ExampleScenario_Validate() {
 			{Name: "office", Share: 0.3, Devices: []string{"tablet"}, Behavior: "office"},
 		},
 		Behaviors: map[string]*scenarios.Behavior{"office": {Name: "office", OnNewMail: scenarios.OnNewMail{Read: 0.9}}},
-		Devices:   map[string]*scenarios.DeviceProfile{"pc-imap": pc},
+		Devices:   map[string]*clients.Profile{"pc-imap": pc},
 		Capacity: scenarios.Capacity{StartUsers: scenarios.DefaultCapacityStart, MaxUsers: 100 * scenarios.DefaultCapacityStart,
 			StepDuration: scenarios.DefaultCapacityStep, Growth: scenarios.DefaultCapacityGrowth, Resolution: scenarios.DefaultCapacityResolution},
 	}

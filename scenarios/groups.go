@@ -142,8 +142,8 @@ func (s *Scenario) validateGroups() []error {
 
 // knownProfiles maps every device profile name a group may use (built-in
 // and defined) to its protocol.
-func knownProfiles(s *Scenario) map[string]Protocol {
-	known := map[string]Protocol{}
+func knownProfiles(s *Scenario) map[string]clients.Protocol {
+	known := map[string]clients.Protocol{}
 	for _, name := range clients.BuiltinNames() {
 		p, _ := clients.Builtin(name)
 		known[name] = p.Protocol
@@ -189,8 +189,8 @@ func (s *Scenario) validateTarget() []error {
 			if p == nil {
 				return nil
 			}
-			needIMAP = needIMAP || p.Protocol == IMAP
-			needPOP3 = needPOP3 || p.Protocol == POP3
+			needIMAP = needIMAP || p.Protocol == clients.IMAP
+			needPOP3 = needPOP3 || p.Protocol == clients.POP3
 		}
 	}
 	if t.Delivery != nil && t.Delivery.Protocol == DeliverIMAPAppend && t.Delivery.Addr == "" {

@@ -230,7 +230,7 @@ func (d *decoder) scenario(root *yaml.Node, doc *scenarioDoc) *Scenario {
 		Audit:       DefaultAudit,
 		Hand:        defaultHand(),
 		Behaviors:   map[string]*Behavior{},
-		Devices:     map[string]*DeviceProfile{},
+		Devices:     map[string]*clients.Profile{},
 	}
 	var version int64
 	if !doc.Version.given() {
@@ -399,13 +399,13 @@ type handDoc struct {
 }
 
 // hand converts hand: {pc: 60%, phone: 30%, webmail: 10%}.
-func (d *decoder) hand(b *block[handDoc]) map[Kind]float64 {
+func (d *decoder) hand(b *block[handDoc]) map[clients.Kind]float64 {
 	doc := &b.doc
-	h := map[Kind]float64{}
+	h := map[clients.Kind]float64{}
 	for _, kv := range []struct {
-		k Kind
+		k clients.Kind
 		v percent
-	}{{KindPC, doc.PC}, {KindPhone, doc.Phone}, {KindWebmail, doc.Webmail}} {
+	}{{clients.KindPC, doc.PC}, {clients.KindPhone, doc.Phone}, {clients.KindWebmail, doc.Webmail}} {
 		var w float64
 		kv.v.read(d, &w)
 		h[kv.k] = w

@@ -204,7 +204,7 @@ func TestParseDefaults(t *testing.T) {
 		s.Audit != 2*time.Second || s.RampUp != 0 || s.Target != nil {
 		t.Errorf("top-level defaults wrong: %+v", s)
 	}
-	if s.Hand[KindPC] != 0.6 || s.Hand[KindPhone] != 0.3 || s.Hand[KindWebmail] != 0.1 {
+	if s.Hand[clients.KindPC] != 0.6 || s.Hand[clients.KindPhone] != 0.3 || s.Hand[clients.KindWebmail] != 0.1 {
 		t.Errorf("hand = %v", s.Hand)
 	}
 	if s.Users.Username != "user{n}" || s.Users.Password != "pass" || s.Users.Start != 1 {
@@ -218,16 +218,16 @@ func TestParseDefaults(t *testing.T) {
 	if b.Send.Internal != 0.5 || b.Inbound.Size != (Range{2048, 102400}) || len(b.Folders) != 1 || b.Folders[0] != "Archive" {
 		t.Errorf("behavior = %+v", b)
 	}
-	want := map[string]DeviceProfile{
-		"pc-pop3": {Name: "pc-pop3", Kind: KindPC, Protocol: POP3, PollInterval: 10 * time.Minute, LeaveOnServer: true,
+	want := map[string]clients.Profile{
+		"pc-pop3": {Name: "pc-pop3", Kind: clients.KindPC, Protocol: clients.POP3, PollInterval: 10 * time.Minute, LeaveOnServer: true,
 			DeleteAfter: 14 * 24 * time.Hour, DeleteWhenDeletedLocally: true},
-		"phone-pop3": {Name: "phone-pop3", Kind: KindPhone, Protocol: POP3, PollInterval: 15 * time.Minute, LeaveOnServer: true,
+		"phone-pop3": {Name: "phone-pop3", Kind: clients.KindPhone, Protocol: clients.POP3, PollInterval: 15 * time.Minute, LeaveOnServer: true,
 			DeleteAfter: 14 * 24 * time.Hour, DeleteWhenDeletedLocally: true},
-		"pc-imap": {Name: "pc-imap", Kind: KindPC, Protocol: IMAP, PollInterval: 10 * time.Minute, Connections: 2, Idle: true,
+		"pc-imap": {Name: "pc-imap", Kind: clients.KindPC, Protocol: clients.IMAP, PollInterval: 10 * time.Minute, Connections: 2, Idle: true,
 			FetchNew: clients.FetchNewThunderbird, FetchOpen: "BODY.PEEK[]", FetchImmediate: true},
-		"phone-imap": {Name: "phone-imap", Kind: KindPhone, Protocol: IMAP, PollInterval: 15 * time.Minute, Connections: 1,
+		"phone-imap": {Name: "phone-imap", Kind: clients.KindPhone, Protocol: clients.IMAP, PollInterval: 15 * time.Minute, Connections: 1,
 			FetchNew: clients.FetchNewK9, FetchOpen: "BODY.PEEK[]", Window: 100},
-		"webmail": {Name: "webmail", Kind: KindWebmail, Protocol: IMAP, Connections: 1, FetchNew: clients.FetchNewRoundcube,
+		"webmail": {Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Connections: 1, FetchNew: clients.FetchNewRoundcube,
 			FetchOpen: "BODY.PEEK[]", Refresh: time.Minute, PageSize: 50},
 	}
 	for name, w := range want {
@@ -443,7 +443,7 @@ func TestMergeKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := s.Devices["fast"]
-	if f.Kind != KindPhone || f.PollInterval != time.Minute || f.Window != 20 {
+	if f.Kind != clients.KindPhone || f.PollInterval != time.Minute || f.Window != 20 {
 		t.Errorf("fast = %+v", f)
 	}
 }
@@ -516,7 +516,7 @@ func TestMergeKeyPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := s.Devices["c"]
-	if c.Kind != KindPhone || c.Window != 5 || c.PollInterval != time.Minute || !c.Idle {
+	if c.Kind != clients.KindPhone || c.Window != 5 || c.PollInterval != time.Minute || !c.Idle {
 		t.Errorf("c = %+v, want kind phone, window 5 from a, poll_interval 1m of its own, idle from b", c)
 	}
 }

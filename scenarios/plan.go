@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/mailsim/mailsim/clients"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -112,7 +113,7 @@ type User struct {
 type Device struct {
 	// ID is "username/profile", e.g. "user1/pc-imap".
 	ID      string
-	Profile *DeviceProfile
+	Profile *clients.Profile
 }
 
 // Rates is the expected steady-state load of a shard in wall-clock terms
@@ -287,9 +288,9 @@ func estimateRates(s *Scenario, users []*User) Rates {
 			}
 			r.DevicesByProfile[p.Name]++
 			switch {
-			case p.Protocol == POP3:
+			case p.Protocol == clients.POP3:
 				r.LoginsPerSec += perSec(p.PollInterval, scale)
-			case p.Kind == KindWebmail:
+			case p.Kind == clients.KindWebmail:
 				r.LoginsPerSec += perSec(p.Refresh, scale)
 			default:
 				conns := p.LongLivedConnections()
@@ -297,7 +298,7 @@ func estimateRates(s *Scenario, users []*User) Rates {
 				switch {
 				case p.LoginInterval > 0:
 					r.LoginsPerSec += float64(conns) * perSec(p.LoginInterval, scale)
-				case p.Kind == KindPhone && !p.Idle:
+				case p.Kind == clients.KindPhone && !p.Idle:
 					r.LoginsPerSec += perSec(p.PollInterval, scale)
 				case p.Network.DisconnectEvery > 0:
 					r.LoginsPerSec += float64(conns) * perSec(p.Network.DisconnectEvery, scale)

@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"fmt"
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -76,7 +78,7 @@ func (p *Plan) Write(w io.Writer) error {
 
 func describeTarget(t *Target) string {
 	var parts []string
-	add := func(name string, e *Endpoint) {
+	add := func(name string, e *transport.Endpoint) {
 		if e != nil {
 			parts = append(parts, fmt.Sprintf("%s %s (tls %s)", name, e.Addr, e.TLS))
 		}
@@ -90,10 +92,10 @@ func describeTarget(t *Target) string {
 	return strings.Join(parts, "; ")
 }
 
-func describeSync(d *DeviceProfile) string {
+func describeSync(d *clients.Profile) string {
 	var parts []string
 	switch {
-	case d.Protocol == POP3:
+	case d.Protocol == clients.POP3:
 		parts = append(parts, "poll "+fmtDur(d.PollInterval))
 		if d.LeaveOnServer {
 			keep := "leave on server"
@@ -104,7 +106,7 @@ func describeSync(d *DeviceProfile) string {
 		} else {
 			parts = append(parts, "download and delete")
 		}
-	case d.Kind == KindWebmail:
+	case d.Kind == clients.KindWebmail:
 		parts = append(parts, "refresh "+fmtDur(d.Refresh), fmt.Sprintf("page %d", d.PageSize))
 	default:
 		if d.Idle {
@@ -119,7 +121,7 @@ func describeSync(d *DeviceProfile) string {
 			parts = append(parts, fmt.Sprintf("window %d", d.Window))
 		}
 	}
-	if d.Network != (Network{}) {
+	if d.Network != (transport.Network{}) {
 		parts = append(parts, "shaped network")
 	}
 	return strings.Join(parts, ", ")

@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"gopkg.in/yaml.v3"
 )
 
-var tlsModes = []string{string(TLSNone), string(TLSStartTLS), string(TLSImplicit)}
+var tlsModes = []string{string(transport.TLSNone), string(transport.TLSStartTLS), string(transport.TLSImplicit)}
 
 // targetDoc is the target: block.
 type targetDoc struct {
@@ -54,7 +55,7 @@ func (d *decoder) target(b *block[targetDoc]) *Target {
 	for _, ep := range []struct {
 		key string
 		v   *either[endpointDoc]
-		dst **Endpoint
+		dst **transport.Endpoint
 	}{{"imap", &doc.IMAP, &t.IMAP}, {"pop3", &doc.POP3, &t.POP3}, {"submission", &doc.Submission, &t.Submission}} {
 		if ep.v.given() {
 			*ep.dst = d.endpoint(ep.v, joinPath(path, ep.key))
@@ -81,7 +82,7 @@ func (t *Target) Validate() []error {
 	var ps problems
 	for _, ep := range []struct {
 		key string
-		ep  *Endpoint
+		ep  *transport.Endpoint
 	}{{"imap", t.IMAP}, {"pop3", t.POP3}, {"submission", t.Submission}} {
 		if ep.ep != nil {
 			validateAddr(&ps, joinPath(ep.key, "addr"), ep.ep.Addr)
@@ -129,7 +130,7 @@ func validateAddr(ps *problems, path, addr string) {
 }
 
 // validateTLS checks a TLS mode; empty is none.
-func validateTLS(ps *problems, path string, mode TLSMode) {
+func validateTLS(ps *problems, path string, mode transport.TLSMode) {
 	if mode != "" && !contains(tlsModes, string(mode)) {
 		ps.add(path, "unknown tls mode %q; want one of: %s", mode, strings.Join(tlsModes, ", "))
 	}
@@ -137,8 +138,8 @@ func validateTLS(ps *problems, path string, mode TLSMode) {
 
 // endpoint converts {addr: HOST:PORT, tls: MODE} or the short form
 // "HOST:PORT", the endpoint at path.
-func (d *decoder) endpoint(v *either[endpointDoc], path string) *Endpoint {
-	ep := &Endpoint{TLS: TLSNone}
+func (d *decoder) endpoint(v *either[endpointDoc], path string) *transport.Endpoint {
+	ep := &transport.Endpoint{TLS: transport.TLSNone}
 	doc := v.mapping()
 	if doc == nil {
 		// The short form's problems are the address's, reported where
@@ -153,14 +154,14 @@ func (d *decoder) endpoint(v *either[endpointDoc], path string) *Endpoint {
 	doc.Addr.read(d, &ep.Addr)
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
-		ep.TLS = TLSMode(mode)
+		ep.TLS = transport.TLSMode(mode)
 	}
 	return ep
 }
 
 // delivery converts {protocol: lmtp|smtp|imap-append, addr, tls}.
 func (d *decoder) delivery(b *block[deliveryDoc]) *Delivery {
-	dl := &Delivery{Protocol: DeliverLMTP, TLS: TLSNone}
+	dl := &Delivery{Protocol: DeliverLMTP, TLS: transport.TLSNone}
 	doc := &b.doc
 	var proto string
 	if doc.Protocol.read(d, &proto, "delivery protocol", string(DeliverLMTP), string(DeliverSMTP), string(DeliverIMAPAppend)) {
@@ -175,7 +176,7 @@ func (d *decoder) delivery(b *block[deliveryDoc]) *Delivery {
 	}
 	var mode string
 	if doc.TLS.read(d, &mode, "tls mode", tlsModes...) {
-		dl.TLS = TLSMode(mode)
+		dl.TLS = transport.TLSMode(mode)
 	}
 	return dl
 }
@@ -531,27 +532,27 @@ type networkDoc struct {
 }
 
 var (
-	deviceKinds       = []string{string(KindPC), string(KindPhone), string(KindWebmail)}
-	deviceProtocols   = []string{string(IMAP), string(POP3)}
+	deviceKinds       = []string{string(clients.KindPC), string(clients.KindPhone), string(clients.KindWebmail)}
+	deviceProtocols   = []string{string(clients.IMAP), string(clients.POP3)}
 	maxConnections    = int64(64)
 	maxWindowOrPaging = int64(1_000_000)
 )
 
 // device converts one entry of devices:, named by key.
-func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
+func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *clients.Profile {
 	name := key.Value
 	path := joinPath("devices", name)
 	doc := &b.doc
-	var kind Kind
-	var proto Protocol
+	var kind clients.Kind
+	var proto clients.Protocol
 	if b, ok := clients.Builtin(name); ok {
 		kind, proto = b.Kind, b.Protocol
 	} else {
-		proto = IMAP
+		proto = clients.IMAP
 	}
 	var s string
 	if doc.Kind.read(d, &s, "device kind", deviceKinds...) {
-		kind = Kind(s)
+		kind = clients.Kind(s)
 	} else if !doc.Kind.given() && kind == "" {
 		d.errorf(key, joinPath(path, "kind"), "missing; want one of: %s", strings.Join(deviceKinds, ", "))
 		return nil
@@ -560,9 +561,9 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
 		return nil
 	}
 	if doc.Protocol.read(d, &s, "protocol", deviceProtocols...) {
-		proto = Protocol(s)
+		proto = clients.Protocol(s)
 	}
-	if kind == KindWebmail && proto == POP3 {
+	if kind == clients.KindWebmail && proto == clients.POP3 {
 		n, p := doc.Protocol.n, joinPath(path, "protocol")
 		if n == nil {
 			n, p = key, path
@@ -576,22 +577,22 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
 			continue
 		}
 		switch {
-		case k.group == "IMAP" && proto == POP3:
+		case k.group == "IMAP" && proto == clients.POP3:
 			d.errorf(d.keys[p], p, "%s is an IMAP setting; device %s uses POP3", k.name, name)
-		case k.group == "POP3" && proto == IMAP:
+		case k.group == "POP3" && proto == clients.IMAP:
 			d.errorf(d.keys[p], p, "%s is a POP3 setting; device %s uses IMAP", k.name, name)
-		case k.group == "Webmail" && kind != KindWebmail:
+		case k.group == "Webmail" && kind != clients.KindWebmail:
 			d.errorf(d.keys[p], p, "%s is a webmail setting; device %s is a %s", k.name, name, kind)
 		}
 	}
-	if doc.PollInterval.given() && kind == KindWebmail {
+	if doc.PollInterval.given() && kind == clients.KindWebmail {
 		p := joinPath(path, "poll_interval")
 		d.errorf(d.keys[p], p, "webmail reloads its page instead of polling: use refresh")
 	}
 	p := clients.DefaultProfile(name, kind, proto)
 	doc.PollInterval.read(d, &p.PollInterval)
 	doc.LoginInterval.read(d, &p.LoginInterval)
-	if proto == POP3 {
+	if proto == clients.POP3 {
 		doc.POP3.LeaveOnServer.read(d, &p.LeaveOnServer)
 		doc.POP3.DeleteAfter.read(d, &p.DeleteAfter)
 		doc.POP3.DeleteWhenDeletedLocally.read(d, &p.DeleteWhenDeletedLocally)
@@ -606,7 +607,7 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
 		im.StatusInterval.read(d, &p.StatusInterval)
 		im.IMAPClient.read(d, &p.IMAPClient, "IMAP client", clients.IMAPClients...)
 	}
-	if kind == KindWebmail {
+	if kind == clients.KindWebmail {
 		doc.Webmail.Refresh.read(d, &p.Refresh)
 		doc.Webmail.PageSize.read(d, &p.PageSize, 0, maxWindowOrPaging)
 	}
@@ -622,7 +623,7 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *DeviceProfile {
 // negative settings), and the settings a scenario must not leave at 0:
 // connections, a page size, a refresh, and a poll interval unless the
 // device idles.
-func validateDevice(p *DeviceProfile) []error {
+func validateDevice(p *clients.Profile) []error {
 	var ps problems
 	for _, err := range p.Validate() {
 		var fe *clients.FieldError
@@ -632,17 +633,17 @@ func validateDevice(p *DeviceProfile) []error {
 		}
 		ps = append(ps, &FieldError{Key: true, Err: err})
 	}
-	if p.Protocol == IMAP && p.Connections == 0 {
+	if p.Protocol == clients.IMAP && p.Connections == 0 {
 		ps.add("connections", "want at least 1 connection")
 	}
-	if p.Kind == KindWebmail {
+	if p.Kind == clients.KindWebmail {
 		if p.Refresh == 0 {
 			ps.add("refresh", "must be longer than 0")
 		}
 		if p.PageSize == 0 {
 			ps.add("page_size", "want at least 1")
 		}
-	} else if p.PollInterval == 0 && !(p.Protocol == IMAP && p.Idle) {
+	} else if p.PollInterval == 0 && !(p.Protocol == clients.IMAP && p.Idle) {
 		ps.add("poll_interval", "0 would never check for mail: give an interval (or idle: true)")
 	}
 	return ps

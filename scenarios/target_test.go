@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"github.com/mailsim/mailsim/internal/transport"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,9 +29,9 @@ func TestParseTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Target{
-		IMAP:       &Endpoint{Addr: "127.0.0.1:20143", TLS: TLSNone},
-		POP3:       &Endpoint{Addr: "127.0.0.1:20110", TLS: TLSNone},
-		Delivery:   &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:20024", TLS: TLSNone},
+		IMAP:       &transport.Endpoint{Addr: "127.0.0.1:20143", TLS: transport.TLSNone},
+		POP3:       &transport.Endpoint{Addr: "127.0.0.1:20110", TLS: transport.TLSNone},
+		Delivery:   &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:20024", TLS: transport.TLSNone},
 		MetricsURL: "http://127.0.0.1:20900/metrics",
 		Domain:     DefaultDomain,
 	}
@@ -99,13 +100,13 @@ func TestTargetResolution(t *testing.T) {
 		wantDelivery Delivery
 	}{
 		{"empty metrics_url", "target:\n  imap: 127.0.0.1:143\n  delivery: {protocol: lmtp, addr: 127.0.0.1:24}\n  metrics_url: \"\"\n",
-			nil, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: TLSNone}},
+			nil, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: transport.TLSNone}},
 		{"metrics_url from an empty variable", "target:\n  imap: 127.0.0.1:143\n  delivery: {protocol: lmtp, addr: 127.0.0.1:24}\n  metrics_url: \"${M}\"\n",
-			map[string]string{"M": ""}, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: TLSNone}},
+			map[string]string{"M": ""}, "", Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: transport.TLSNone}},
 		{"imap-append without addr", "target:\n  imap: {addr: 127.0.0.1:993, tls: implicit}\n  delivery: {protocol: imap-append}\n",
-			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:993", TLS: TLSImplicit}},
+			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:993", TLS: transport.TLSImplicit}},
 		{"imap-append with its own addr", "target:\n  imap: {addr: 127.0.0.1:993, tls: implicit}\n  delivery: {protocol: imap-append, addr: 127.0.0.1:143}\n",
-			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:143", TLS: TLSNone}},
+			nil, "", Delivery{Protocol: DeliverIMAPAppend, Addr: "127.0.0.1:143", TLS: transport.TLSNone}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,12 +129,12 @@ func TestTargetResolution(t *testing.T) {
 		t.Errorf("scenario target delivery %+v", got)
 	}
 	// Retarget resolves a programmatic target too, without changing it.
-	in := &Target{IMAP: &Endpoint{Addr: "127.0.0.1:143", TLS: TLSStartTLS}, Delivery: &Delivery{Protocol: DeliverIMAPAppend}}
+	in := &Target{IMAP: &transport.Endpoint{Addr: "127.0.0.1:143", TLS: transport.TLSStartTLS}, Delivery: &Delivery{Protocol: DeliverIMAPAppend}}
 	c, err := s.Retarget(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := *c.Target.Delivery; got.Addr != "127.0.0.1:143" || got.TLS != TLSStartTLS {
+	if got := *c.Target.Delivery; got.Addr != "127.0.0.1:143" || got.TLS != transport.TLSStartTLS {
 		t.Errorf("retargeted delivery %+v", got)
 	}
 	if in.Delivery.Addr != "" {
@@ -204,9 +205,9 @@ func TestRetarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imap := &Endpoint{Addr: "127.0.0.1:143", TLS: TLSNone}
-	pop3 := &Endpoint{Addr: "127.0.0.1:110", TLS: TLSNone}
-	lmtp := &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: TLSNone}
+	imap := &transport.Endpoint{Addr: "127.0.0.1:143", TLS: transport.TLSNone}
+	pop3 := &transport.Endpoint{Addr: "127.0.0.1:110", TLS: transport.TLSNone}
+	lmtp := &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24", TLS: transport.TLSNone}
 	tests := []struct {
 		name    string
 		target  *Target

@@ -39,11 +39,11 @@ type Scenario struct {
 	Groups []*Group
 	// Behaviors and Devices by name.
 	Behaviors map[string]*Behavior
-	Devices   map[string]*DeviceProfile
+	Devices   map[string]*clients.Profile
 	// Hand says how likely the person is to use each device kind when
 	// acting (the device "in hand"); weights, not necessarily summing to 1.
 	// Default pc 0.6, phone 0.3, webmail 0.1.
-	Hand map[Kind]float64
+	Hand map[clients.Kind]float64
 	// Audit is the wall-clock interval between divergence audits. Default 2s.
 	Audit      time.Duration
 	Thresholds []Threshold
@@ -86,19 +86,6 @@ const (
 	SettleSynced SettleUntil = "synced"
 )
 
-// TLSMode is how a connection is secured (internal/transport owns it).
-type TLSMode = transport.TLSMode
-
-// The TLS modes of an endpoint.
-const (
-	TLSNone     = transport.TLSNone
-	TLSStartTLS = transport.TLSStartTLS
-	TLSImplicit = transport.TLSImplicit
-)
-
-// Endpoint is a server address with its TLS mode (internal/transport owns it).
-type Endpoint = transport.Endpoint
-
 // DeliveryProtocol is how the traffic injector puts inbound mail on the server.
 type DeliveryProtocol string
 
@@ -113,14 +100,14 @@ const (
 type Delivery struct {
 	Protocol DeliveryProtocol
 	Addr     string
-	TLS      TLSMode
+	TLS      transport.TLSMode
 }
 
 // Target names a real server. Nil endpoints are not configured.
 type Target struct {
-	IMAP               *Endpoint
-	POP3               *Endpoint
-	Submission         *Endpoint
+	IMAP               *transport.Endpoint
+	POP3               *transport.Endpoint
+	Submission         *transport.Endpoint
 	Delivery           *Delivery
 	InsecureSkipVerify bool
 	MetricsURL         string
@@ -217,33 +204,6 @@ type Behavior struct {
 	// SessionLength is how long the person keeps one device in hand.
 	SessionLength time.Duration
 }
-
-// Kind is the kind of a device (clients owns it).
-type Kind = clients.Kind
-
-// The device kinds.
-const (
-	KindPC      = clients.KindPC
-	KindPhone   = clients.KindPhone
-	KindWebmail = clients.KindWebmail
-)
-
-// Protocol is a mail access protocol of a device (clients owns it).
-type Protocol = clients.Protocol
-
-// The access protocols of devices.
-const (
-	IMAP = clients.IMAP
-	POP3 = clients.POP3
-)
-
-// Network shapes a device's connection (internal/transport owns it).
-type Network = transport.Network
-
-// DeviceProfile is a named device kind × protocol with its settings
-// (clients owns it, with its defaults and checks: clients.DefaultProfile,
-// clients.Profile.Validate).
-type DeviceProfile = clients.Profile
 
 // Threshold is one pass/fail rule from the scenario, parsed.
 type Threshold struct {

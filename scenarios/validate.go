@@ -1,6 +1,9 @@
 package scenarios
 
-import "fmt"
+import (
+	"fmt"
+	"github.com/mailsim/mailsim/clients"
+)
 
 // Validate reports every problem of a decoded or hand-built scenario that
 // needs no YAML to find: values out of range, settings that exclude each
@@ -116,7 +119,7 @@ func validateName(ps *problems, path, name string) {
 func (s *Scenario) validateHand() []error {
 	var ps problems
 	total := 0.0
-	for _, k := range []Kind{KindPC, KindPhone, KindWebmail} {
+	for _, k := range []clients.Kind{clients.KindPC, clients.KindPhone, clients.KindWebmail} {
 		w, ok := s.Hand[k]
 		if ok {
 			validatePercent(&ps, string(k), w)
@@ -124,7 +127,7 @@ func (s *Scenario) validateHand() []error {
 		}
 	}
 	for k := range s.Hand {
-		if k != KindPC && k != KindPhone && k != KindWebmail {
+		if k != clients.KindPC && k != clients.KindPhone && k != clients.KindWebmail {
 			ps.add("", "unknown device kind %q", k)
 		}
 	}

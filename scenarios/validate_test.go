@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // parsedMinimal returns the minimal scenario, decoded.
@@ -35,7 +36,7 @@ func TestValidate(t *testing.T) {
 		{"server", func(s *Scenario) { s.Server.MaxCommandsPerSecond = -1 }, []string{"server.max_commands_per_second"}},
 		{"server beside a target", func(s *Scenario) {
 			s.Server.MaxCommandsPerSecond = 5
-			s.Target = &Target{Domain: DefaultDomain, IMAP: &Endpoint{Addr: "127.0.0.1:143"}, Delivery: &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24"}}
+			s.Target = &Target{Domain: DefaultDomain, IMAP: &transport.Endpoint{Addr: "127.0.0.1:143"}, Delivery: &Delivery{Protocol: DeliverLMTP, Addr: "127.0.0.1:24"}}
 		}, []string{"server"}},
 		{"capacity", func(s *Scenario) {
 			s.Capacity.StartUsers, s.Capacity.MaxUsers, s.Capacity.StepDuration = 20, 10, 0
@@ -43,11 +44,11 @@ func TestValidate(t *testing.T) {
 		}, []string{"capacity.max_users", "capacity.step_duration", "capacity.growth", "capacity.resolution"}},
 		{"capacity population", func(s *Scenario) { s.Capacity.StartUsers, s.Capacity.MaxUsers = 0, 1<<25 }, []string{"capacity.start_users", "capacity.max_users"}},
 		{"target", func(s *Scenario) {
-			s.Target = &Target{IMAP: &Endpoint{Addr: "mail", TLS: "ssl"}, POP3: &Endpoint{Addr: "mail:0"},
+			s.Target = &Target{IMAP: &transport.Endpoint{Addr: "mail", TLS: "ssl"}, POP3: &transport.Endpoint{Addr: "mail:0"},
 				Delivery: &Delivery{Protocol: "uucp", Addr: "mail:24"}, MetricsURL: "ftp://x", Domain: "a@b"}
 		}, []string{"target.imap.addr", "target.imap.tls", "target.pop3.addr", "target.delivery.protocol", "target.metrics_url", "target.domain"}},
 		{"target without servers the population needs", func(s *Scenario) {
-			s.Target = &Target{Domain: DefaultDomain, POP3: &Endpoint{Addr: "127.0.0.1:110"}}
+			s.Target = &Target{Domain: DefaultDomain, POP3: &transport.Endpoint{Addr: "127.0.0.1:110"}}
 		}, []string{"target.imap", "target.delivery"}},
 		{"empty population", func(s *Scenario) { s.Users.Count = 0 }, []string{"users.count"}},
 		{"pattern without {n}", func(s *Scenario) { s.Users.Username = "alice" }, []string{"users.username"}},
@@ -70,9 +71,9 @@ func TestValidate(t *testing.T) {
 		{"folders", func(s *Scenario) { s.Behaviors["b"].Folders = []string{"Archive", "inbox", "Archive"} },
 			[]string{"behaviors.b.folders[1]", "behaviors.b.folders[2]"}},
 		{"device profile", func(s *Scenario) {
-			p := clients.DefaultProfile("d", KindPC, IMAP)
+			p := clients.DefaultProfile("d", clients.KindPC, clients.IMAP)
 			p.Connections, p.Idle, p.PollInterval, p.FetchNew = 0, false, 0, "UID X-FOO"
-			w := clients.DefaultProfile("w", KindWebmail, IMAP)
+			w := clients.DefaultProfile("w", clients.KindWebmail, clients.IMAP)
 			w.Refresh, w.PageSize = 0, 0
 			s.Devices["d"], s.Devices["w"] = p, w
 		}, []string{"devices.d.fetch_new", "devices.d.connections", "devices.d.poll_interval", "devices.w.refresh", "devices.w.page_size"}},
@@ -84,8 +85,8 @@ func TestValidate(t *testing.T) {
 			s.Thresholds = []Threshold{{Metric: "divergence_ratio", Labels: map[string]string{"group": "nope"}, Op: "<", Value: 0.01}}
 			s.Capacity.QoS = s.Thresholds
 		}, []string{"thresholds[0]"}},
-		{"hand", func(s *Scenario) { s.Hand = map[Kind]float64{KindPC: 0, KindPhone: 0} }, []string{"hand"}},
-		{"hand weights", func(s *Scenario) { s.Hand = map[Kind]float64{KindPC: 2, "tablet": 1} }, []string{"hand.pc", "hand"}},
+		{"hand", func(s *Scenario) { s.Hand = map[clients.Kind]float64{clients.KindPC: 0, clients.KindPhone: 0} }, []string{"hand"}},
+		{"hand weights", func(s *Scenario) { s.Hand = map[clients.Kind]float64{clients.KindPC: 2, "tablet": 1} }, []string{"hand.pc", "hand"}},
 		{"threshold metric and op", func(s *Scenario) {
 			s.Thresholds = []Threshold{{Metric: "speed", Op: "<"}, {Metric: "lost_messages", Op: "=~", Labels: map[string]string{"group": "g"}}}
 		}, []string{"thresholds[0]", "thresholds[1]", "thresholds[1]"}},

@@ -19,6 +19,7 @@ import (
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/harnessmon"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -197,7 +198,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	case err != nil:
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
 		code = exitFailure
-		if errors.Is(err, engine.ErrUnreachable) || errors.Is(err, engine.ErrLoginRefused) {
+		if errors.Is(err, serverstate.ErrUnreachable) || errors.Is(err, serverstate.ErrLoginRefused) {
 			code = exitUnreachable
 		}
 		if len(res.Steps) == 0 {

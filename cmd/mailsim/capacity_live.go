@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/engine"
@@ -363,7 +364,7 @@ func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]ma
 		}
 	}
 	in.Deliveries, in.Delivered = dc, int(dc.Delivered)
-	protos := map[scenarios.Protocol]bool{}
+	protos := map[clients.Protocol]bool{}
 	for _, u := range lr.plan.Users[:min(users, len(lr.plan.Users))] {
 		for _, d := range u.Devices {
 			if !protos[d.Profile.Protocol] {

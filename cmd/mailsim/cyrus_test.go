@@ -253,10 +253,10 @@ func checkCyrusRun(t *testing.T, plan *scenarios.Plan, rep map[string]any, drops
 	t.Helper()
 	protocols := map[string]bool{}
 	profiles := map[string]int{}
-	groups := map[string]map[scenarios.Protocol]bool{}
+	groups := map[string]map[clients.Protocol]bool{}
 	for _, u := range plan.Users {
 		if groups[u.Group.Name] == nil {
-			groups[u.Group.Name] = map[scenarios.Protocol]bool{}
+			groups[u.Group.Name] = map[clients.Protocol]bool{}
 		}
 		for _, d := range u.Devices {
 			protocols[string(d.Profile.Protocol)] = true
@@ -304,7 +304,7 @@ func checkCyrusRun(t *testing.T, plan *scenarios.Plan, rep map[string]any, drops
 		if num(t, rep, "groups."+g+".convergence.deliver.converged") == 0 {
 			t.Errorf("group %s: no delivery reached every device of the group: %v", g, reasons)
 		}
-		if !protos[scenarios.POP3] {
+		if !protos[clients.POP3] {
 			checkIMAPGroupClean(t, rep, g)
 			if n := reasons["server-disagrees"]; n > 0 {
 				t.Errorf("IMAP group %s: %v changes unconverged for server-disagrees", g, n)

@@ -520,7 +520,7 @@ func TestFaultBrokenIMAPServers(t *testing.T) {
 		{mode: faketest.IMAPEndlessLine},
 		// Commands left unanswered when the run ends count as timeouts
 		// (clients/imap_session.go); the final audit gives up on the silent
-		// server within its budget (internal/engine/truthcache.go).
+		// server within its budget (internal/serverstate/read.go).
 		{mode: faketest.IMAPSilent},
 	} {
 		mode := tt.mode

@@ -18,6 +18,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -226,7 +227,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	tgt, err := openTarget(ctx, plan, reg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
-		if errors.Is(err, engine.ErrUnreachable) || errors.Is(err, engine.ErrLoginRefused) {
+		if errors.Is(err, serverstate.ErrUnreachable) || errors.Is(err, serverstate.ErrLoginRefused) {
 			return exitUnreachable
 		}
 		return exitFailure

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/engine"
@@ -174,7 +175,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 			Ended: string(res.Settle.Ended), ChangesWaiting: res.Settle.Waiting,
 		},
 	}
-	protos := map[scenarios.Protocol]bool{}
+	protos := map[clients.Protocol]bool{}
 	for _, u := range plan.Users {
 		for _, d := range u.Devices {
 			in.DevicesByProfile[d.Profile.Name]++

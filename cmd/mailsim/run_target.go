@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 
@@ -12,6 +11,8 @@ import (
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/serverstate"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
@@ -27,7 +28,7 @@ type target struct {
 	server   *metrics.Server
 	// storage receives what each user stores on a real server, as the
 	// state reader reads it at the end; nil for the embedded server.
-	storage *engine.UserStorage
+	storage *serverstate.UserStorage
 	// auditor records the auditor's own commands on a real server,
 	// excluded from load figures.
 	auditor *metrics.Client
@@ -61,14 +62,14 @@ func (t *target) groupStorage(plan *scenarios.Plan) (map[string]report.StorageSt
 		}
 		g := u.Group.Name
 		users[g]++
-		byRole := map[string]engine.RoleUsage{}
+		byRole := map[string]serverstate.RoleUsage{}
 		if t.embedded != nil {
 			usage, ok := t.embedded.UserUsage(u.Username)
 			if !ok {
 				continue
 			}
 			for _, f := range usage {
-				byRole[f.Role] = engine.RoleUsage{Messages: int64(f.Messages), Bytes: f.Bytes}
+				byRole[f.Role] = serverstate.RoleUsage{Messages: int64(f.Messages), Bytes: f.Bytes}
 			}
 		} else {
 			var ok bool
@@ -118,7 +119,7 @@ func (t *target) groupServiceSeconds(plan *scenarios.Plan) (map[string]float64, 
 
 // targetEndpoints returns the endpoints a scenario's target names.
 func targetEndpoints(tt *scenarios.Target) engine.Endpoints {
-	ep := engine.Endpoints{TLS: &tls.Config{InsecureSkipVerify: tt.InsecureSkipVerify}}
+	ep := engine.Endpoints{TLS: transport.BaseTLS(tt.InsecureSkipVerify)}
 	if tt.IMAP != nil {
 		ep.IMAP = *tt.IMAP
 	}
@@ -142,7 +143,7 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 		return openEmbedded(plan, reg, log)
 	}
 	ep := targetEndpoints(s.Target)
-	if err := engine.Preflight(ctx, plan, ep); err != nil {
+	if err := ep.Preflight(plan).Check(ctx); err != nil {
 		return nil, fmt.Errorf("target check failed:\n%w", err)
 	}
 	passwords := map[string]string{}
@@ -151,8 +152,8 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 	}
 	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), close: func() {}}
 	if ep.IMAP.Addr != "" {
-		t.storage = &engine.UserStorage{}
-		t.truth = &engine.IMAPTruth{
+		t.storage = &serverstate.UserStorage{}
+		t.truth = &serverstate.IMAPReader{
 			Endpoint: ep.IMAP,
 			TLS:      ep.TLS,
 			Password: func(u string) string { return passwords[u] },
@@ -198,10 +199,10 @@ func openEmbedded(plan *scenarios.Plan, reg prometheus.Registerer, log *slog.Log
 	}
 	t.embedded = srv
 	t.endpoints = engine.Endpoints{
-		IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-		POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-		Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+		IMAP:       transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSNone},
+		POP3:       transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSNone},
+		Submission: transport.Endpoint{Addr: addrs.SMTP, TLS: transport.TLSNone},
+		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: transport.TLSNone},
 	}
 	t.truth = embeddedTruth{srv}
 	t.close = func() { srv.Close() }

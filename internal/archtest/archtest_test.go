@@ -30,7 +30,11 @@ var allowed = map[string][]string{
 	"internal/engine": {
 		"scenarios", "clients", "internal/transport", "internal/audit",
 		"internal/cost", "internal/view", "internal/mailgen", "internal/simclock",
-		"internal/backoff",
+		"internal/backoff", "internal/serverstate",
+	},
+	"internal/serverstate": {
+		"clients", "internal/transport", "internal/audit", "internal/view",
+		"internal/mailgen", "internal/backoff",
 	},
 	"internal/audit":    {"internal/view"},
 	"internal/cost":     {"clients"},
@@ -71,6 +75,8 @@ var forbidden = []struct {
 	{"internal/report", "cmd/mailsim", "reports must not depend on the CLI"},
 	{"internal/report", "internal/engine", "reports are built from results, not from the engine"},
 	{"metrics", "internal/engine", "metrics are fed by the engine, not the reverse"},
+	{"internal/serverstate", "internal/engine", "the preflight and the server-state reader work without an engine"},
+	{"internal/serverstate", "scenarios", "the preflight and the server-state reader need endpoints and credentials, not a plan"},
 	{"*", "internal/mailserver", "the harness talks to any server over TCP only"},
 	{"*", "internal/dovecottest", "test helpers stay out of production code"},
 	{"*", "internal/cyrustest", "test helpers stay out of production code"},

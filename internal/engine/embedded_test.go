@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -26,10 +27,10 @@ func startEmbedded(tb testing.TB, plan *scenarios.Plan) (*mailserver.Server, End
 		tb.Fatal(err)
 	}
 	return srv, Endpoints{
-		IMAP:       scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
-		POP3:       scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSNone},
-		Submission: scenarios.Endpoint{Addr: addrs.SMTP, TLS: scenarios.TLSNone},
-		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: scenarios.TLSNone},
+		IMAP:       transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSNone},
+		POP3:       transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSNone},
+		Submission: transport.Endpoint{Addr: addrs.SMTP, TLS: transport.TLSNone},
+		Delivery:   scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP, TLS: transport.TLSNone},
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/cost"
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -44,13 +46,41 @@ type Observer interface {
 
 // Endpoints are the resolved server addresses the run talks to.
 type Endpoints struct {
-	IMAP, POP3 scenarios.Endpoint
+	IMAP, POP3 transport.Endpoint
 	// Submission is where devices send mail; an empty Addr makes the
 	// injector play the MTA for sent mail.
-	Submission scenarios.Endpoint
+	Submission transport.Endpoint
 	Delivery   scenarios.Delivery
 	// TLS is the base TLS configuration (verification, roots).
 	TLS *tls.Config
+}
+
+// Preflight returns the check of the server a run of plan against ep
+// needs (serverstate.Preflight.Check): the IMAP and POP3 endpoints when
+// the plan's devices use the protocol, the submission endpoint when set,
+// the delivery endpoint when mail is delivered over LMTP or SMTP, and the
+// plan's users.
+func (ep Endpoints) Preflight(plan *scenarios.Plan) *serverstate.Preflight {
+	p := &serverstate.Preflight{TLS: ep.TLS, Users: make([]serverstate.User, len(plan.Users))}
+	for i, u := range plan.Users {
+		p.Users[i] = serverstate.User{Username: u.Username, Password: u.Password}
+		for _, d := range u.Devices {
+			switch d.Profile.Protocol {
+			case clients.IMAP:
+				p.IMAP = &ep.IMAP
+			case clients.POP3:
+				p.POP3 = &ep.POP3
+			}
+		}
+	}
+	if ep.Submission.Addr != "" {
+		p.Submission = &transport.Endpoint{Addr: ep.Submission.Addr, TLS: ep.Submission.TLS}
+	}
+	if ep.Delivery.Addr != "" && ep.Delivery.Protocol != scenarios.DeliverIMAPAppend {
+		p.Delivery = &transport.Endpoint{Addr: ep.Delivery.Addr, TLS: ep.Delivery.TLS}
+		p.LMTP = ep.Delivery.Protocol == scenarios.DeliverLMTP
+	}
+	return p
 }
 
 // Options configure an Engine.
@@ -64,8 +94,9 @@ type Options struct {
 	Recorder clients.Recorder
 	// Observer receives actions, deliveries and sends. Nil discards.
 	Observer Observer
-	// Truth is the server's state for the final audit (lost mail, reasons).
-	// Nil skips those parts of the audit.
+	// Truth is the server's state for the final audit (lost mail, reasons),
+	// read for every user with serverstate.ReadAll (on a real server a
+	// serverstate.IMAPReader). Nil skips those parts of the audit.
 	Truth audit.Truth
 	// Sinks receive every event of the run (events.go), after the run's
 	// own counters, the Observer and the callbacks below. Each must be
@@ -101,7 +132,8 @@ type Options struct {
 	// called. The plan's users are the most that can be added.
 	Grow bool
 	// FinalBudget, if positive, replaces the budget of the final audit
-	// (the default derives it from the number of users, see finalBudget).
+	// (the default derives it from the number of users, see
+	// serverstate.Budget).
 	FinalBudget time.Duration
 	// Trace, if set, is called for every delivery and every action
 	// (EventDeliver, EventAction), from the goroutine that did it (for
@@ -249,7 +281,7 @@ func New(o Options) (*Engine, error) {
 		return nil, ErrNoPlan
 	}
 	if o.Recorder == nil {
-		o.Recorder = discardRecorder{}
+		o.Recorder = clients.DiscardRecorder{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -290,7 +322,7 @@ func New(o Options) (*Engine, error) {
 	}, o.InjectorWorkers)
 	people := &env{
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,
-		gen: mailgen.Generator{Domain: e.domain()}, hand: s.Hand, log: e.log,
+		gen: mailgen.Generator{Domain: domain(o.Plan)}, hand: s.Hand, log: e.log,
 	}
 	for _, pu := range o.Plan.Users {
 		u, err := e.newUser(pu, people)
@@ -304,9 +336,9 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// domain is the mail domain of the run's users.
-func (e *Engine) domain() string {
-	if t := e.plan.Scenario.Target; t != nil && t.Domain != "" {
+// domain is the mail domain of plan's users.
+func domain(plan *scenarios.Plan) string {
+	if t := plan.Scenario.Target; t != nil && t.Domain != "" {
 		return t.Domain
 	}
 	return "example.com"
@@ -406,7 +438,7 @@ const stoppedEarlySettle = 3 * time.Second
 // reading of the server's state stops, and the final audit still runs on
 // what the devices show (the users whose state was not read are counted in
 // Result.Audit.UsersUnchecked). Stop ends the run gracefully. Reading the
-// server's state at the end has a budget (finalBudget); the error then
+// server's state at the end has a budget (serverstate.Budget); the error then
 // says how many users were not read.
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	s := e.plan.Scenario
@@ -527,16 +559,20 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	// alone (audit.Result.UsersUnchecked).
 	budget := e.o.FinalBudget
 	if budget <= 0 {
-		budget = finalBudget(len(e.users))
+		budget = serverstate.Budget(len(e.users))
 	}
 	readCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var truth audit.Truth
 	var truthErr error
 	if e.o.Truth != nil {
-		var cached cachedTruth
-		cached, truthErr = e.readTruth(readCtx)
-		truth = cached
+		names := make([]string, len(e.users))
+		for i, u := range e.users {
+			names[i] = u.plan.Username
+		}
+		var read serverstate.Snapshots
+		read, truthErr = serverstate.ReadAll(readCtx, e.o.Truth, names)
+		truth = read
 	}
 	// The cached state is in memory: the audit itself needs no deadline,
 	// and must run even when ctx has ended, on what the devices show.
@@ -603,23 +639,6 @@ func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenario
 // minSettlePoll bounds how often an until-synced settle looks.
 const minSettlePoll = 100 * time.Millisecond
 
-// The final audit's budget: finalBudget(users) = finalBudgetBase +
-// finalBudgetPerBatch × ⌈users / truthWorkers⌉, at most finalBudgetMax.
-// The base lets one user's read use all its attempts; each batch of users
-// read in parallel adds a little. docs/report.md documents the formula.
-const (
-	finalBudgetBase     = truthAttempts*truthAttemptTimeout + 5*time.Second
-	finalBudgetPerBatch = 2 * time.Second
-	finalBudgetMax      = 10 * time.Minute
-)
-
-// finalBudget is the wall time the final audit may spend reading the
-// server's state of users users.
-func finalBudget(users int) time.Duration {
-	batches := (max(users, 0) + truthWorkers - 1) / truthWorkers
-	return min(finalBudgetBase+time.Duration(batches)*finalBudgetPerBatch, finalBudgetMax)
-}
-
 func (e *Engine) deviceTotal() int {
 	n := 0
 	for _, u := range e.users {
@@ -655,10 +674,3 @@ func (e *Engine) auditLoop(ctx context.Context, every time.Duration) {
 		}
 	}
 }
-
-type discardRecorder struct{}
-
-func (discardRecorder) Command(clients.CommandEvent)  {}
-func (discardRecorder) Bytes(string, int64, int64)    {}
-func (discardRecorder) Connection(string, int)        {}
-func (discardRecorder) Login(string, clients.Outcome) {}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -255,7 +256,7 @@ devices:
 func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
 	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{})
 	e, err := New(Options{Plan: plan, Endpoints: Endpoints{
-		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+		IMAP: transport.Endpoint{Addr: "127.0.0.1:1"}, POP3: transport.Endpoint{Addr: "127.0.0.1:1"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +320,7 @@ devices:
 	tr := &tracer{}
 	res := runOnEmbeddedWith(t, mustPlan(t, yaml, scenarios.PlanOptions{}), rec, tr, func(o *Options) {
 		o.Endpoints.Delivery = scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: o.Endpoints.IMAP.Addr}
-		o.Endpoints.Submission = scenarios.Endpoint{}
+		o.Endpoints.Submission = transport.Endpoint{}
 	})
 	if res.Delivered == 0 || rec.count("imap APPEND") == 0 {
 		t.Fatalf("delivered %d, APPENDs %d; want mail put on the server by APPEND", res.Delivered, rec.count("imap APPEND"))
@@ -352,7 +353,7 @@ devices:
 func TestDecideMoveFilter(t *testing.T) {
 	plan := mustPlan(t, strings.Replace(busyScenario, "delete: 30%}", "delete: 30%, move_filter: 100%}", 1), scenarios.PlanOptions{})
 	e, err := New(Options{Plan: plan, Endpoints: Endpoints{
-		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+		IMAP: transport.Endpoint{Addr: "127.0.0.1:1"}, POP3: transport.Endpoint{Addr: "127.0.0.1:1"},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/mailgen"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // The people, users, the injector and the submitters of a run do not hold
@@ -62,7 +62,7 @@ type env struct {
 	// gen writes the inbound messages.
 	gen mailgen.Generator
 	// hand weighs the device kinds a person picks up.
-	hand map[scenarios.Kind]float64
+	hand map[clients.Kind]float64
 	log  *slog.Logger
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/serverstate"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -102,9 +104,9 @@ func (s *stalledIMAP) serve(c net.Conn) {
 }
 
 // truth reads the server's state over IMAP from s, as on a real target.
-func (s *stalledIMAP) truth() *IMAPTruth {
-	return &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: s.ln.Addr().String(), TLS: scenarios.TLSNone},
+func (s *stalledIMAP) truth() *serverstate.IMAPReader {
+	return &serverstate.IMAPReader{
+		Endpoint: transport.Endpoint{Addr: s.ln.Addr().String(), TLS: transport.TLSNone},
 		Password: func(string) string { return "pass" },
 	}
 }
@@ -245,8 +247,8 @@ func TestFinalAuditOneUserUnreadable(t *testing.T) {
 	if a.UsersUnchecked != 1 || !a.ServerChecked || a.Lost != 0 {
 		t.Errorf("unchecked %d, server checked %v, lost %d; want 1, true, 0", a.UsersUnchecked, a.ServerChecked, a.Lost)
 	}
-	if n := truth.calls.Load(); n != truthAttempts {
-		t.Errorf("the unreadable user was tried %d times, want %d", n, truthAttempts)
+	if n := truth.calls.Load(); n != serverstate.Attempts {
+		t.Errorf("the unreadable user was tried %d times, want %d", n, serverstate.Attempts)
 	}
 	for _, ex := range a.Examples {
 		if ex.Reason == audit.ReasonServerUnreadable && ex.Change.User != bad {
@@ -269,7 +271,7 @@ func TestFinalAuditOneUserRefusedOverIMAP(t *testing.T) {
 	for _, u := range plan.Users {
 		passwords[u.Username] = u.Password
 	}
-	truth := &IMAPTruth{Endpoint: ep.IMAP, Password: func(u string) string {
+	truth := &serverstate.IMAPReader{Endpoint: ep.IMAP, Password: func(u string) string {
 		if u == bad {
 			return "wrong"
 		}
@@ -291,25 +293,6 @@ func TestFinalAuditOneUserRefusedOverIMAP(t *testing.T) {
 	for _, ex := range a.Examples {
 		if ex.Reason == audit.ReasonServerUnreadable && ex.Change.User != bad {
 			t.Errorf("%s of %s (state read) classified %s", ex.Change.Kind, ex.Change.User, ex.Reason)
-		}
-	}
-}
-
-// TestFinalBudget pins the documented formula (docs/report.md).
-func TestFinalBudget(t *testing.T) {
-	for _, tt := range []struct {
-		users int
-		want  time.Duration
-	}{
-		{0, 65 * time.Second},
-		{1, 67 * time.Second},
-		{8, 67 * time.Second},
-		{9, 69 * time.Second},
-		{800, 265 * time.Second},
-		{100000, 10 * time.Minute},
-	} {
-		if got := finalBudget(tt.users); got != tt.want {
-			t.Errorf("finalBudget(%d) = %s, want %s", tt.users, got, tt.want)
 		}
 	}
 }

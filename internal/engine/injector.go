@@ -469,25 +469,23 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	start := time.Now()
 	rec := in.rec
 	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: proto, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls,
 	})
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
-	var c *smtp.Client
+	lmtp := dl.Protocol == scenarios.DeliverLMTP
 	hello := "EHLO"
 	switch {
-	case dl.Protocol == scenarios.DeliverLMTP:
-		c, hello = smtp.NewClientLMTP(conn), "LHLO"
-	case dl.TLS == scenarios.TLSStartTLS:
+	case lmtp:
+		hello = "LHLO"
+	case dl.TLS == transport.TLSStartTLS:
 		// go-smtp says EHLO and STARTTLS in one step.
-		c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(in.tls, dl.Addr))
 		hello = "STARTTLS"
-	default:
-		c = smtp.NewClient(conn)
 	}
+	c, err := transport.OpenSMTP(conn, transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS}, lmtp, in.tls)
 	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec}
 	if err == nil {
 		c.CommandTimeout = in.timeout
@@ -670,29 +668,16 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		}
 		return te
 	}
-	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: clients.ProtocolIMAP, Endpoint: scenarios.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+	// APPEND replies are short: DialIMAP's default bounds hold.
+	conn, c, err := transport.DialIMAP(ctx, transport.Config{
+		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls,
-	})
+	}, nil)
 	if err != nil {
-		return loginFailed("connect", err)
+		return loginFailed(transport.Step(err), err)
 	}
-	conn.LimitIMAP(0, 0) // APPEND replies are short: the default bounds hold
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	afterTLS := false
-	if dl.TLS == scenarios.TLSStartTLS {
-		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(in.tls, dl.Addr)); err != nil {
-			_ = conn.Close()
-			return loginFailed("starttls", err)
-		}
-		afterTLS = true
-	}
-	c, err := transport.OpenIMAP(conn, nil, afterTLS)
-	if err != nil {
-		_ = conn.Close()
-		return loginFailed("greeting", err)
-	}
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -250,7 +251,7 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ep Endpoints
-			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: scenarios.TLSNone}
+			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone}
 			switch {
 			case tt.embedded:
 				_, ep = startEmbedded(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}))
@@ -319,7 +320,7 @@ func TestInjectorIMAPAppendFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, dc := runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: scenarios.TLSNone}, Endpoints{}, 2)
+	st, dc := runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: transport.TLSNone}, Endpoints{}, 2)
 	if st.Attempted != 4 || st.Delivered != 2 || st.Failed[DeliveryAuth] != 2 || st.Retries != 0 {
 		t.Errorf("stats %+v, want 4 attempted, 2 delivered, 2 failed auth, no retry", st)
 	}
@@ -333,7 +334,7 @@ func TestInjectorIMAPAppendFailures(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	st, dc = runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: closed, TLS: scenarios.TLSNone}, Endpoints{}, 1)
+	st, dc = runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: closed, TLS: transport.TLSNone}, Endpoints{}, 1)
 	if st.Attempted != 2 || st.Failed[DeliveryRefused] != 2 || st.Retries != 2*(deliveryTries-1) {
 		t.Errorf("closed port: stats %+v, want 2 failed refused after %d retries", st, 2*(deliveryTries-1))
 	}
@@ -360,7 +361,7 @@ func TestInjectorIMAPAppendCreatesFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	const msgs = 3
-	st, _ := runInjectorTo(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: scenarios.TLSNone}, Endpoints{}, msgs, "Lists")
+	st, _ := runInjectorTo(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAP, TLS: transport.TLSNone}, Endpoints{}, msgs, "Lists")
 	if want := int64(msgs * len(plan.Users)); st.Attempted != want || st.Delivered != want || st.Retries != 0 {
 		t.Errorf("stats %+v, want %d attempted and delivered, no retry", st, want)
 	}
@@ -388,7 +389,7 @@ func TestInjectorAbandoned(t *testing.T) {
 	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
 	dc := newDeliveryCounter()
 	e, err := New(Options{Plan: plan, Recorder: dc, Observer: dc, Endpoints: Endpoints{
-		IMAP:     scenarios.Endpoint{Addr: "127.0.0.1:1"},
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
 		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: "127.0.0.1:1"},
 	}})
 	if err != nil {

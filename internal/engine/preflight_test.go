@@ -6,47 +6,26 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"reflect"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/serverstate"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
-func TestSampleUsers(t *testing.T) {
-	tests := []struct {
-		n, k int
-		want []int
-	}{
-		{0, 5, nil},
-		{1, 5, []int{0}},
-		{2, 5, []int{0, 1}},
-		{5, 5, []int{0, 1, 2, 3, 4}},
-		{10, 5, []int{0, 2, 4, 6, 9}},
-		{1000, 5, []int{0, 249, 499, 749, 999}},
-		{7, 1, []int{0}},
-	}
-	for _, tc := range tests {
-		if got := sampleUsers(tc.n, tc.k); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("sampleUsers(%d, %d) = %v, want %v", tc.n, tc.k, got, tc.want)
-		}
-	}
-}
-
 // preflightPlan is a plan of n users user1…userN, each with one device of
 // each protocol given.
-func preflightPlan(n int, protos ...scenarios.Protocol) *scenarios.Plan {
+func preflightPlan(n int, protos ...clients.Protocol) *scenarios.Plan {
 	p := &scenarios.Plan{}
 	for i := 1; i <= n; i++ {
 		u := &scenarios.User{Index: i, Credential: scenarios.Credential{Username: fmt.Sprintf("user%d", i), Password: "pw"}}
 		for _, proto := range protos {
 			u.Devices = append(u.Devices, &scenarios.Device{ID: u.Username + "/" + string(proto),
-				Profile: &scenarios.DeviceProfile{Name: string(proto), Protocol: proto}})
+				Profile: &clients.Profile{Name: string(proto), Protocol: proto}})
 		}
 		p.Users = append(p.Users, u)
 	}
@@ -95,138 +74,78 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-// TestPreflightSamplesUsers checks the preflight logs in a sample of users
-// across the population and names the missing ones.
-func TestPreflightSamplesUsers(t *testing.T) {
+// TestEndpointsPreflight checks the preflight of a plan checks the access
+// endpoints its devices use, submission when set, delivery over LMTP or
+// SMTP (not IMAP APPEND), with every user of the plan.
+func TestEndpointsPreflight(t *testing.T) {
+	imapEP := transport.Endpoint{Addr: "127.0.0.1:143", TLS: transport.TLSStartTLS}
+	pop3EP := transport.Endpoint{Addr: "127.0.0.1:110"}
+	sub := transport.Endpoint{Addr: "127.0.0.1:587", TLS: transport.TLSStartTLS}
+	ep := Endpoints{IMAP: imapEP, POP3: pop3EP, TLS: &tls.Config{ServerName: "mail.test"}}
 	tests := []struct {
-		name    string
-		protos  []scenarios.Protocol
-		missing []int
-		want    string // "" no error, else the refused list
+		name       string
+		protos     []clients.Protocol
+		submission transport.Endpoint
+		delivery   scenarios.Delivery
+		wantIMAP   bool
+		wantPOP3   bool
+		wantSub    *transport.Endpoint
+		wantDl     *transport.Endpoint
+		wantLMTP   bool
 	}{
-		{"imap all present", []scenarios.Protocol{scenarios.IMAP, scenarios.POP3}, []int{2, 8}, ""}, // not sampled
-		{"imap sampled missing", []scenarios.Protocol{scenarios.IMAP}, []int{3, 10}, "2 of 5 sampled users: user3, user10"},
-		{"pop3 sampled missing", []scenarios.Protocol{scenarios.POP3}, []int{1, 5, 7}, "3 of 5 sampled users: user1, user5, user7"},
-		{"first user missing only", []scenarios.Protocol{scenarios.IMAP}, []int{1}, "login refused for user1"},
+		{name: "imap only", protos: []clients.Protocol{clients.IMAP}, wantIMAP: true},
+		{name: "pop3 only, submission", protos: []clients.Protocol{clients.POP3}, submission: sub, wantPOP3: true, wantSub: &sub},
+		{name: "both, lmtp", protos: []clients.Protocol{clients.IMAP, clients.POP3},
+			delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: "127.0.0.1:24"},
+			wantIMAP: true, wantPOP3: true, wantDl: &transport.Endpoint{Addr: "127.0.0.1:24"}, wantLMTP: true},
+		{name: "smtp delivery over starttls", protos: []clients.Protocol{clients.IMAP},
+			delivery: scenarios.Delivery{Protocol: scenarios.DeliverSMTP, Addr: "127.0.0.1:25", TLS: transport.TLSStartTLS},
+			wantIMAP: true, wantDl: &transport.Endpoint{Addr: "127.0.0.1:25", TLS: transport.TLSStartTLS}},
+		{name: "imap append delivery", protos: []clients.Protocol{clients.POP3},
+			delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: "127.0.0.1:143"}, wantPOP3: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs, cliTLS := preflightServer(t, 10, tc.missing...)
-			ep := Endpoints{
-				IMAP:     scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSStartTLS},
-				POP3:     scenarios.Endpoint{Addr: addrs.POP3, TLS: scenarios.TLSStartTLS},
-				Delivery: scenarios.Delivery{Addr: addrs.LMTP, Protocol: scenarios.DeliverLMTP},
-				TLS:      cliTLS,
+			e := ep
+			e.Submission, e.Delivery = tc.submission, tc.delivery
+			plan := preflightPlan(3, tc.protos...)
+			p := e.Preflight(plan)
+			if (p.IMAP != nil) != tc.wantIMAP || p.IMAP != nil && *p.IMAP != imapEP {
+				t.Errorf("IMAP %v, want checked %v", p.IMAP, tc.wantIMAP)
 			}
-			err := Preflight(context.Background(), preflightPlan(10, tc.protos...), ep)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
+			if (p.POP3 != nil) != tc.wantPOP3 || p.POP3 != nil && *p.POP3 != pop3EP {
+				t.Errorf("POP3 %v, want checked %v", p.POP3, tc.wantPOP3)
 			}
-			if !errors.Is(err, ErrLoginRefused) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err %v, want ErrLoginRefused naming %q", err, tc.want)
+			if !reflect.DeepEqual(p.Submission, tc.wantSub) {
+				t.Errorf("submission %v, want %v", p.Submission, tc.wantSub)
 			}
-			if errors.Is(err, ErrUnreachable) {
-				t.Errorf("err %v also says unreachable", err)
+			if !reflect.DeepEqual(p.Delivery, tc.wantDl) || p.LMTP != tc.wantLMTP {
+				t.Errorf("delivery %v lmtp %v, want %v lmtp %v", p.Delivery, p.LMTP, tc.wantDl, tc.wantLMTP)
+			}
+			if p.TLS != ep.TLS {
+				t.Error("the base TLS configuration is not the endpoints'")
+			}
+			want := []serverstate.User{{Username: "user1", Password: "pw"}, {Username: "user2", Password: "pw"}, {Username: "user3", Password: "pw"}}
+			if !reflect.DeepEqual(p.Users, want) {
+				t.Errorf("users %v, want %v", p.Users, want)
 			}
 		})
 	}
 }
 
-// resetter proxies connections to target, but resets the first resets
-// connections at once. It counts the connections it accepted.
-func resetter(t *testing.T, target string, resets int32) (addr string, accepted *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// TestEndpointsPreflightEmbedded runs a plan's preflight against the
+// embedded server: the sampled users missing on the server are named.
+func TestEndpointsPreflightEmbedded(t *testing.T) {
+	addrs, cliTLS := preflightServer(t, 10, 3, 10)
+	ep := Endpoints{
+		IMAP:     transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS},
+		POP3:     transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS},
+		Delivery: scenarios.Delivery{Addr: addrs.LMTP, Protocol: scenarios.DeliverLMTP},
+		TLS:      cliTLS,
 	}
-	accepted = &atomic.Int32{}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if n := accepted.Add(1); n <= resets {
-				_ = c.(*net.TCPConn).SetLinger(0)
-				_ = c.Close()
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-				_, _ = io.Copy(c, up)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String(), accepted
-}
-
-// TestPreflightRetries checks a reset connection is tried again, a bounded
-// number of times, and that failures name their outcome.
-func TestPreflightRetries(t *testing.T) {
-	addrs, cliTLS := preflightServer(t, 1)
-	plan := preflightPlan(1, scenarios.IMAP)
-
-	t.Run("first connection reset", func(t *testing.T) {
-		addr, accepted := resetter(t, addrs.IMAP, 1)
-		if err := Preflight(context.Background(), plan, Endpoints{IMAP: scenarios.Endpoint{Addr: addr}}); err != nil {
-			t.Fatal(err)
-		}
-		if n := accepted.Load(); n != 2 {
-			t.Errorf("%d connections, want 2", n)
-		}
-	})
-	t.Run("always reset", func(t *testing.T) {
-		addr, accepted := resetter(t, addrs.IMAP, 1000)
-		err := Preflight(context.Background(), plan, Endpoints{IMAP: scenarios.Endpoint{Addr: addr}})
-		if !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("err %v, want ErrUnreachable", err)
-		}
-		if n := accepted.Load(); n != preflightTries {
-			t.Errorf("%d connections, want %d", n, preflightTries)
-		}
-	})
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	_ = closed.Close()
-	for _, tc := range []struct {
-		name string
-		ep   Endpoints
-		want string
-	}{
-		{"closed port", Endpoints{IMAP: scenarios.Endpoint{Addr: closedAddr}}, "(refused)"},
-		{"untrusted certificate", Endpoints{IMAP: scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}}, "(tls)"},
-		{"trusted certificate", Endpoints{IMAP: scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, TLS: cliTLS}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Preflight(context.Background(), plan, tc.ep)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err %v, want ErrUnreachable with %s", err, tc.want)
-			}
-		})
+	err := ep.Preflight(preflightPlan(10, clients.IMAP)).Check(context.Background())
+	const want = "2 of 5 sampled users: user3, user10"
+	if !errors.Is(err, serverstate.ErrLoginRefused) || errors.Is(err, serverstate.ErrUnreachable) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want only ErrLoginRefused naming %q", err, want)
 	}
 }

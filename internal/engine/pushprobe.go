@@ -65,20 +65,6 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 	ctx, cancel := context.WithTimeout(ctx, wait+4*probeTimeout)
 	defer cancel()
 
-	conn, err := transport.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep.IMAP, Timeout: probeTimeout, TLS: ep.TLS})
-	if err != nil {
-		return res, fmt.Errorf("push probe: %w", err)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	conn.LimitIMAP(0, 0)
-	startTLS := ep.IMAP.TLS == scenarios.TLSStartTLS
-	if startTLS {
-		if err := transport.StartTLSIMAP(conn, transport.TLSConfig(ep.TLS, ep.IMAP.Addr)); err != nil {
-			return res, fmt.Errorf("push probe: imap %s: %w", ep.IMAP.Addr, err)
-		}
-	}
 	// exists carries the message counts of untagged EXISTS replies, with
 	// the wall time they arrived.
 	type count struct {
@@ -86,19 +72,26 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 		at time.Time
 	}
 	exists := make(chan count, 16)
-	c, err := transport.OpenIMAP(conn, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-			if d.NumMessages != nil {
-				select {
-				case exists <- count{*d.NumMessages, time.Now()}:
-				default: // the probe needs only the first ones
+	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep.IMAP, Timeout: probeTimeout, TLS: ep.TLS},
+		&imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					select {
+					case exists <- count{*d.NumMessages, time.Now()}:
+					default: // the probe needs only the first ones
+					}
 				}
-			}
-		},
-	}}, startTLS)
+			},
+		}})
 	if err != nil {
+		if transport.Step(err) == transport.StepStartTLS {
+			return res, fmt.Errorf("push probe: imap %s: %w", ep.IMAP.Addr, err)
+		}
 		return res, fmt.Errorf("push probe: %w", err)
 	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	defer c.Close()
 	fail := func(what string, err error) error {
 		return fmt.Errorf("push probe: imap %s: %s: %w", ep.IMAP.Addr, what, conn.Explain(err))
@@ -128,7 +121,7 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 		return res, fail("IDLE", err)
 	}
 
-	msg := mailgen.Generator{Domain: (&Engine{plan: plan}).domain()}.New(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+	msg := mailgen.Generator{Domain: domain(plan)}.New(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		"push-probe@mailsim.invalid", []string{pu.Address}, 2048, false, time.Now())
 	start := time.Now()
 	if err := probeDeliver(ctx, plan, ep, pu, msg.ID, msg.Raw); err != nil {
@@ -176,7 +169,7 @@ listen:
 // path, once, with the run's injector (no retry: a failure is the probe's
 // result).
 func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *scenarios.User, id string, raw []byte) error {
-	in := newInjector(injectorParts{delivery: ep.Delivery, tls: ep.TLS, rec: discardRecorder{}, log: slog.New(slog.DiscardHandler),
+	in := newInjector(injectorParts{delivery: ep.Delivery, tls: ep.TLS, rec: clients.DiscardRecorder{}, log: slog.New(slog.DiscardHandler),
 		events: SinkFunc(func(Event) {}), changes: discardChanges{}, push: newPushTracker()}, 1)
 	in.timeout = probeTimeout
 	d := delivery{from: "push-probe@mailsim.invalid", id: id, raw: raw, inbound: true,

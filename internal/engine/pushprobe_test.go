@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -19,12 +21,12 @@ import (
 func TestProbePush(t *testing.T) {
 	t.Parallel()
 	addrs, tlsConf := preflightServer(t, 2)
-	plan := preflightPlan(2, scenarios.IMAP)
+	plan := preflightPlan(2, clients.IMAP)
 	plan.Scenario = &scenarios.Scenario{}
 	for _, u := range plan.Users {
 		u.Address = u.Username + "@example.com"
 	}
-	imapEP := scenarios.Endpoint{Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}
+	imapEP := transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestProbePush(t *testing.T) {
 		err     string // a part of the error
 	}{
 		{name: "lmtp", plan: plan, ep: Endpoints{IMAP: imapEP, Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP}, TLS: tlsConf}},
-		{name: "imap-append", plan: plan, ep: Endpoints{IMAP: imapEP, Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAPS, TLS: scenarios.TLSImplicit}, TLS: tlsConf}},
+		{name: "imap-append", plan: plan, ep: Endpoints{IMAP: imapEP, Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, TLS: tlsConf}},
 		{name: "no user", plan: &scenarios.Plan{Scenario: plan.Scenario}, ep: Endpoints{IMAP: imapEP}, skipped: "no user"},
 		{name: "no imap", plan: plan, ep: Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: addrs.LMTP}}, skipped: "no IMAP endpoint"},
 		{name: "no delivery", plan: plan, ep: Endpoints{IMAP: imapEP, TLS: tlsConf}, skipped: "no delivery path"},

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -16,7 +17,7 @@ func TestShardRecipientsStayInShard(t *testing.T) {
 		t.Run(shard.String(), func(t *testing.T) {
 			plan := mustPlan(t, strings.Replace(busyScenario, "count: 4", "count: 12", 1), scenarios.PlanOptions{Shard: shard})
 			e, err := New(Options{Plan: plan, Endpoints: Endpoints{
-				IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
+				IMAP: transport.Endpoint{Addr: "127.0.0.1:1"}, POP3: transport.Endpoint{Addr: "127.0.0.1:1"},
 			}})
 			if err != nil {
 				t.Fatal(err)

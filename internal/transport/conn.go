@@ -107,6 +107,14 @@ func TLSConfig(base *tls.Config, addr string) *tls.Config {
 	return cfg
 }
 
+// BaseTLS returns the base TLS configuration of a run against a real
+// server, which TLSConfig completes per address: TLS 1.2 at least, the
+// certificate verified against the system roots unless skipVerify (the
+// target's insecure_skip_verify, docs/scenarios.md).
+func BaseTLS(skipVerify bool) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify}
+}
+
 // Conn is a client connection to a server: a net.Conn that counts the
 // bytes it carries (on the wire, below TLS), applies network shaping,
 // optionally bounds IMAP replies (LimitIMAP) and reports its opening and

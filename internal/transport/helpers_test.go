@@ -49,7 +49,7 @@ func tlsPair(t *testing.T) (srv, cli *tls.Config) {
 }
 
 // embedded starts the embedded server with TLS and user alice/secret on
-// every frontend.
+// every frontend (IMAP, POP3, SMTP submission, LMTP).
 func embedded(t *testing.T) (mailserver.Addrs, *tls.Config) {
 	t.Helper()
 	srvTLS, cliTLS := tlsPair(t)
@@ -58,7 +58,7 @@ func embedded(t *testing.T) (mailserver.Addrs, *tls.Config) {
 		t.Fatal(err)
 	}
 	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0",
-		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"})
+		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

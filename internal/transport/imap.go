@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -261,6 +262,74 @@ func clip(line []byte) string {
 		return string(line[:80]) + "…"
 	}
 	return string(line)
+}
+
+// The steps of an IMAP session setup, as DialIMAP's errors name them.
+const (
+	StepConnect  = "connect"
+	StepStartTLS = "starttls"
+	StepGreeting = "greeting"
+)
+
+// StepError is the error of a session setup (DialIMAP): the step that
+// failed and its cause. Its text is the cause's; errors.Is and errors.As
+// see through it.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+// Error implements error.
+func (e *StepError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Step returns the setup step err failed in (StepConnect, StepStartTLS,
+// StepGreeting), "" when err is no setup error.
+func Step(err error) string {
+	var se *StepError
+	if errors.As(err, &se) {
+		return se.Step
+	}
+	return ""
+}
+
+// DialIMAP connects to cfg.Endpoint and opens an IMAP client on the
+// connection: Dial (implicit TLS when the endpoint says so), the default
+// reply bounds (LimitIMAP(0, 0)), STARTTLS when the endpoint says
+// starttls (StartTLSIMAP with TLSConfig(cfg.TLS, addr)) and the server's
+// greeting (OpenIMAP with opts), each within cfg.Timeout and ending when
+// ctx ends. The client owns the connection: closing the client closes it.
+// On failure nothing stays open and the error is a *StepError naming the
+// failed step. The caller closes the connection when its own context ends
+// and sets deadlines with Extend, as after Dial.
+func DialIMAP(ctx context.Context, cfg Config, opts *imapclient.Options) (*Conn, *imapclient.Client, error) {
+	conn, err := Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, &StepError{StepConnect, err}
+	}
+	conn.LimitIMAP(0, 0)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	startTLS := cfg.Endpoint.TLS == TLSStartTLS
+	if startTLS {
+		if err := StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
+			_ = conn.Close()
+			return nil, nil, &StepError{StepStartTLS, err}
+		}
+	}
+	c, err := OpenIMAP(conn, opts, startTLS)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, &StepError{StepGreeting, err}
+	}
+	if !stop() {
+		// ctx ended as the greeting came: the connection is closing.
+		_ = c.Close()
+		return nil, nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
+	}
+	return conn, c, nil
 }
 
 // LoginIMAP says LOGIN user pass on c and waits for the reply.

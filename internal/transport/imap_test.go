@@ -3,10 +3,13 @@ package transport_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,5 +199,85 @@ func TestStartTLSIMAP(t *testing.T) {
 				t.Fatalf("err %v, want ErrTLSRefused", err)
 			}
 		})
+	}
+}
+
+// TestDialIMAP opens IMAP sessions on the embedded server in every TLS
+// mode, and names the step a failed setup failed in.
+func TestDialIMAP(t *testing.T) {
+	addrs, cliTLS := embedded(t)
+	closed := closedPort(t)
+	silent := fakeServer(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 1)) }) // never greets
+	hangup := fakeServer(t, func(c net.Conn) {})                                 // closes at once
+	tests := []struct {
+		name     string
+		ep       transport.Endpoint
+		tls      *tls.Config
+		cancel   bool // end ctx while the server has not greeted
+		wantStep string
+		wantTLS  bool
+		wantIs   error
+	}{
+		{name: "plain", ep: transport.Endpoint{Addr: addrs.IMAP}},
+		{name: "starttls", ep: transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, tls: cliTLS, wantTLS: true},
+		{name: "implicit", ep: transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, tls: cliTLS, wantTLS: true},
+		{name: "closed port", ep: transport.Endpoint{Addr: closed}, wantStep: transport.StepConnect, wantIs: syscall.ECONNREFUSED},
+		{name: "untrusted certificate", ep: transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, wantStep: transport.StepStartTLS,
+			wantIs: &tls.CertificateVerificationError{}},
+		{name: "hang-up", ep: transport.Endpoint{Addr: hangup}, wantStep: transport.StepGreeting},
+		{name: "context ends", ep: transport.Endpoint{Addr: silent}, cancel: true, wantStep: transport.StepGreeting},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				stop := time.AfterFunc(50*time.Millisecond, cancel)
+				defer stop.Stop()
+			}
+			m := &meter{}
+			conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: "imap", Endpoint: tc.ep, TLS: tc.tls, Meter: m, Timeout: 30 * time.Second}, nil)
+			if tc.wantStep != "" {
+				if err == nil || conn != nil || c != nil {
+					t.Fatalf("conn %v client %v err %v, want a failure", conn, c, err)
+				}
+				if got := transport.Step(err); got != tc.wantStep {
+					t.Errorf("step %q (%v), want %q", got, err, tc.wantStep)
+				}
+				switch want := tc.wantIs.(type) {
+				case *tls.CertificateVerificationError:
+					if !errors.As(err, &want) {
+						t.Errorf("err %v, want a certificate verification error", err)
+					}
+				case error:
+					if !errors.Is(err, want) {
+						t.Errorf("err %v, want %v", err, want)
+					}
+				}
+				if tc.cancel && errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("err %v: the setup waited for its timeout, not for ctx", err)
+				}
+				if _, _, open, _ := m.get(); open != 0 {
+					t.Errorf("%d connections left open", open)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if conn.TLS() != tc.wantTLS {
+				t.Errorf("encrypted %v, want %v", conn.TLS(), tc.wantTLS)
+			}
+			if err := transport.LoginIMAP(c, "alice", "secret"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Logout().Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if got := transport.Step(errors.New("other")); got != "" {
+		t.Errorf("Step of another error: %q", got)
 	}
 }

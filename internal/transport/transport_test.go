@@ -62,6 +62,8 @@ func TestTLSConfig(t *testing.T) {
 		{"no port", nil, "mail.example.com", "mail.example.com", tls.VersionTLS12, false},
 		{"base kept", base, "127.0.0.1:993", "127.0.0.1", tls.VersionTLS13, true},
 		{"server name kept", &tls.Config{ServerName: "other"}, "127.0.0.1:993", "other", 0, false},
+		{"target base", transport.BaseTLS(false), "mail.example.com:993", "mail.example.com", tls.VersionTLS12, false},
+		{"target base, insecure", transport.BaseTLS(true), "mail.example.com:993", "mail.example.com", tls.VersionTLS12, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

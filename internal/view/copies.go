@@ -4,7 +4,7 @@ package view
 // two folders (mail sent to oneself, a move made of COPY then EXPUNGE) or
 // delivered twice into one. A view shows one copy per Message-ID, and every
 // reader — the devices (clients/imap_device.go View, clients/imap_actions.go
-// locate), the auditor's readers of the server (internal/engine/truth.go,
+// locate), the auditor's readers of the server (internal/serverstate/imap.go,
 // internal/mailserver/server.go UserState) — picks the same one with Prefer,
 // so they agree on the copy they show and act on. Never a map's order.
 

@@ -1,13 +1,11 @@
-package engine
+package serverstate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,13 +14,12 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
-	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// TestIMAPTruthMatchesStore reads a mailbox over IMAP as the auditor does on
+// TestIMAPReaderMatchesStore reads a mailbox over IMAP as the auditor does on
 // a real server and checks it against the embedded server's own store.
-func TestIMAPTruthMatchesStore(t *testing.T) {
+func TestIMAPReaderMatchesStore(t *testing.T) {
 	srv := mailserver.New(mailserver.Options{})
 	t.Cleanup(func() { srv.Close() })
 	if err := srv.AddUser("alice", "pw"); err != nil {
@@ -65,9 +62,9 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	if err := ic.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
-	rec := newTestRecorder()
-	tr := &IMAPTruth{
-		Endpoint: scenarios.Endpoint{Addr: addrs.IMAP, TLS: scenarios.TLSNone},
+	rec := &testRecorder{}
+	tr := &IMAPReader{
+		Endpoint: transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSNone},
 		Password: func(string) string { return "pw" },
 		Recorder: rec,
 	}
@@ -91,34 +88,6 @@ func TestIMAPTruthMatchesStore(t *testing.T) {
 	tr.Password = func(string) string { return "wrong" }
 	if _, err := tr.UserState(context.Background(), "alice"); err == nil {
 		t.Error("a refused login gave no error")
-	}
-}
-
-// failingTruth is a server whose state can never be read.
-type failingTruth struct{ calls atomic.Int64 }
-
-func (f *failingTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
-	f.calls.Add(1)
-	return view.Snapshot{}, errors.New("connection refused")
-}
-
-// TestReadTruthGivesUp pins that the final read of the server's state stops
-// soon when the server is gone, instead of retrying every user.
-func TestReadTruthGivesUp(t *testing.T) {
-	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{Users: 200})
-	ft := &failingTruth{}
-	e, err := New(Options{Plan: plan, Truth: ft, Endpoints: Endpoints{
-		IMAP: scenarios.Endpoint{Addr: "127.0.0.1:1"}, POP3: scenarios.Endpoint{Addr: "127.0.0.1:1"},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.readTruth(context.Background()); err == nil {
-		t.Fatal("no error from a server that never answers")
-	}
-	// At most the workers' users in flight, each tried truthAttempts times.
-	if n := ft.calls.Load(); n > int64((truthWorkers+truthGiveUp)*truthAttempts) {
-		t.Errorf("%d attempts for 200 users of a dead server; want it to give up early", n)
 	}
 }
 

@@ -1,9 +1,14 @@
-package engine
+// Package serverstate is the harness's own look at the server, apart from
+// the simulated devices: the preflight check that a real server answers and
+// accepts the users before a run (Preflight), and the reading of each user's
+// state on the server for the final audit (IMAPReader, ReadAll). It needs
+// only endpoints, a TLS configuration, credentials and a recorder: no
+// engine, no plan.
+package serverstate
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,16 +20,15 @@ import (
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
-// IMAPTruth reads a real server's state for the auditor over IMAP: one
+// IMAPReader reads a real server's state for the auditor over IMAP: one
 // session per user, every mailbox, EXAMINE (read-only, so it changes no
 // flag) and a fetch of FLAGS and the Message-ID header. Its commands go to
 // its own Recorder, apart from the load the devices put on the server.
-type IMAPTruth struct {
+type IMAPReader struct {
 	// Endpoint is the IMAP server.
-	Endpoint scenarios.Endpoint
+	Endpoint transport.Endpoint
 	// TLS is the base TLS configuration; nil verifies against system roots.
 	TLS *tls.Config
 	// Password returns the password of a user.
@@ -50,10 +54,10 @@ var truthFetch = &imap.FetchOptions{
 }
 
 // UserState implements audit.Truth.
-func (t *IMAPTruth) UserState(ctx context.Context, user string) (view.Snapshot, error) {
+func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot, error) {
 	rec := t.Recorder
 	if rec == nil {
-		rec = discardRecorder{}
+		rec = clients.DiscardRecorder{}
 	}
 	timeout := t.Timeout
 	if timeout <= 0 {
@@ -164,7 +168,7 @@ type RoleUsage struct {
 }
 
 // UserStorage collects what each user stores on a real server, by folder
-// role, as IMAPTruth reads it at the end of a run. Safe for concurrent use;
+// role, as IMAPReader reads it at the end of a run. Safe for concurrent use;
 // the zero value is ready.
 type UserStorage struct {
 	mu sync.Mutex
@@ -194,31 +198,20 @@ func (s *UserStorage) User(user string) (usage map[string]RoleUsage, ok bool) {
 // attempt is recorded as one login with the outcome of its cause, and as
 // a LOGIN command when the server was reached; the connection ends with
 // ctx. Its deadline is ctx's.
-func (t *IMAPTruth) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
+func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
 	addr := t.Endpoint.Addr
 	fail := func(what string, err error) (*imapclient.Client, error) {
 		rec.Login(clients.ProtocolIMAP, clients.LoginOutcome(err))
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
-	conn, err := transport.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS})
+	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, nil)
 	if err != nil {
-		return fail("dial", err)
-	}
-	conn.LimitIMAP(0, 0)
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	startTLS := t.Endpoint.TLS == scenarios.TLSStartTLS
-	if startTLS {
-		err = transport.StartTLSIMAP(conn, transport.TLSConfig(t.TLS, addr))
-	}
-	var c *imapclient.Client
-	if err == nil {
-		c, err = transport.OpenIMAP(conn, nil, startTLS)
-	}
-	if err != nil {
-		stop()
-		_ = conn.Close()
+		if transport.Step(err) == transport.StepConnect {
+			return fail("dial", err)
+		}
 		return fail("greeting", err)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	start := time.Now()
@@ -250,7 +243,3 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 	}
 	return false
 }
-
-// ErrLoginRefused marks a preflight failure caused by the server refusing
-// the credentials (as opposed to an unreachable server).
-var ErrLoginRefused = errors.New("login refused")

@@ -1,4 +1,4 @@
-package engine
+package serverstate
 
 import (
 	"context"
@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/dovecottest"
-	"github.com/mailsim/mailsim/scenarios"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestPreflightDovecot runs the preflight against a private Dovecot with 5
@@ -15,24 +16,24 @@ import (
 // finds user6 and user8 missing, over IMAP and over POP3.
 func TestPreflightDovecot(t *testing.T) {
 	inst := dovecottest.Start(t, 5)
-	ep := Endpoints{
-		IMAP:     scenarios.Endpoint{Addr: inst.IMAP},
-		POP3:     scenarios.Endpoint{Addr: inst.POP3},
-		Delivery: scenarios.Delivery{Addr: inst.LMTP, Protocol: scenarios.DeliverLMTP},
-	}
-	for _, proto := range []scenarios.Protocol{scenarios.IMAP, scenarios.POP3} {
+	for _, proto := range []clients.Protocol{clients.IMAP, clients.POP3} {
 		t.Run(string(proto), func(t *testing.T) {
-			plan := func(n int) *scenarios.Plan {
-				p := preflightPlan(n, proto)
-				for _, u := range p.Users {
-					u.Password = inst.Password
+			check := func(n int) error {
+				p := &Preflight{Delivery: &transport.Endpoint{Addr: inst.LMTP}, LMTP: true, Users: testUsers(n)}
+				for i := range p.Users {
+					p.Users[i].Password = inst.Password
 				}
-				return p
+				if proto == clients.IMAP {
+					p.IMAP = &transport.Endpoint{Addr: inst.IMAP}
+				} else {
+					p.POP3 = &transport.Endpoint{Addr: inst.POP3}
+				}
+				return p.Check(context.Background())
 			}
-			if err := Preflight(context.Background(), plan(5), ep); err != nil {
+			if err := check(5); err != nil {
 				t.Fatal(err)
 			}
-			err := Preflight(context.Background(), plan(8), ep)
+			err := check(8)
 			const want = "2 of 5 sampled users: user6, user8"
 			if !errors.Is(err, ErrLoginRefused) || errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err %v, want only ErrLoginRefused naming %q", err, want)

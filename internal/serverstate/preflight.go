@@ -1,4 +1,4 @@
-package engine
+package serverstate
 
 import (
 	"context"
@@ -8,19 +8,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/backoff"
 	"github.com/mailsim/mailsim/internal/transport"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // ErrUnreachable marks a preflight failure caused by a server that could not
 // be reached or did not speak its protocol.
 var ErrUnreachable = errors.New("server unreachable")
+
+// ErrLoginRefused marks a preflight failure caused by the server refusing
+// the credentials (as opposed to an unreachable server).
+var ErrLoginRefused = errors.New("login refused")
 
 const (
 	// preflightTimeout bounds each attempt of a preflight check.
@@ -35,27 +36,48 @@ const (
 	preflightSample = 5
 )
 
-// Preflight checks, before a run against a real server, that every endpoint
-// the plan uses answers and accepts the first user's credentials (one IMAP
-// login, one POP3 login, one submission AUTH, one delivery greeting), and
-// that a sample of users across the population — the first, the last and
-// up to three between — can log in (over IMAP when the plan has IMAP
-// devices, else POP3, else submission). A check whose connection was
-// refused or reset is tried up to 3 times within about a second. Errors
-// wrap ErrUnreachable or ErrLoginRefused, say which endpoint failed and
-// with which outcome (refused, timeout, tls, error), and name every
-// sampled user the server refused.
-func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
-	if len(plan.Users) == 0 {
+// User is one user's credentials.
+type User struct {
+	Username, Password string
+}
+
+// Preflight checks, before a run against a real server, that the server
+// answers and accepts the users' credentials. It is built from what the
+// run will use (internal/engine's Endpoints.Preflight builds it from a
+// plan); a nil endpoint is not checked.
+type Preflight struct {
+	// IMAP and POP3 are the access endpoints the devices use; nil when no
+	// device uses the protocol.
+	IMAP, POP3 *transport.Endpoint
+	// Submission is where devices send mail; nil when they do not submit.
+	Submission *transport.Endpoint
+	// Delivery is the LMTP or SMTP endpoint inbound mail is delivered to
+	// (LMTP says which); nil when mail is not delivered over SMTP or LMTP
+	// (IMAP APPEND, or no delivery).
+	Delivery *transport.Endpoint
+	LMTP     bool
+	// TLS is the base TLS configuration (verification, roots); nil
+	// verifies against the system roots.
+	TLS *tls.Config
+	// Users are the population; the first is checked on every endpoint,
+	// a sample of the others (sampleUsers) logs in too.
+	Users []User
+}
+
+// Check checks every endpoint p names with the first user's credentials
+// (one IMAP login, one POP3 login, one submission AUTH, one delivery
+// greeting), and that a sample of the users — the first, the last and up
+// to three between — can log in (over IMAP when p has IMAP, else POP3, else
+// submission). A check whose connection was refused or reset is tried up
+// to 3 times within about a second. Errors wrap ErrUnreachable or
+// ErrLoginRefused, say which endpoint failed and with which outcome
+// (refused, timeout, tls, error), and name every sampled user the server
+// refused.
+func (p *Preflight) Check(ctx context.Context) error {
+	if len(p.Users) == 0 {
 		return nil
 	}
-	u := plan.Users[0]
-	uses := map[scenarios.Protocol]bool{}
-	for _, pu := range plan.Users {
-		for _, d := range pu.Devices {
-			uses[d.Profile.Protocol] = true
-		}
-	}
+	u := p.Users[0]
 	var (
 		errs  []error
 		login func(user, pass string) error // the sampled users' check
@@ -66,35 +88,35 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 		return err
 	}
 	var first error // the first user's result of the sampled check
-	if uses[scenarios.IMAP] {
-		first = check(func() error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, u.Username, u.Password, true) })
-		login = func(user, pass string) error { return preflightIMAP(ctx, ep.IMAP, ep.TLS, user, pass, false) }
+	if ep := p.IMAP; ep != nil {
+		first = check(func() error { return preflightIMAP(ctx, *ep, p.TLS, u.Username, u.Password, true) })
+		login = func(user, pass string) error { return preflightIMAP(ctx, *ep, p.TLS, user, pass, false) }
 	}
-	if uses[scenarios.POP3] {
-		err := check(func() error { return preflightPOP3(ctx, ep.POP3, ep.TLS, u.Username, u.Password) })
+	if ep := p.POP3; ep != nil {
+		err := check(func() error { return preflightPOP3(ctx, *ep, p.TLS, u.Username, u.Password) })
 		if login == nil {
 			first = err
-			login = func(user, pass string) error { return preflightPOP3(ctx, ep.POP3, ep.TLS, user, pass) }
+			login = func(user, pass string) error { return preflightPOP3(ctx, *ep, p.TLS, user, pass) }
 		}
 	}
-	if ep.Submission.Addr != "" {
-		sub := scenarios.Endpoint{Addr: ep.Submission.Addr, TLS: ep.Submission.TLS}
-		err := check(func() error { return preflightSMTP(ctx, "submission", sub, ep.TLS, false, u.Username, u.Password) })
+	if ep := p.Submission; ep != nil {
+		err := check(func() error { return preflightSMTP(ctx, "submission", *ep, p.TLS, false, u.Username, u.Password) })
 		if login == nil {
 			first = err
 			login = func(user, pass string) error {
-				return preflightSMTP(ctx, "submission", sub, ep.TLS, false, user, pass)
+				return preflightSMTP(ctx, "submission", *ep, p.TLS, false, user, pass)
 			}
 		}
 	}
-	if ep.Delivery.Addr != "" && ep.Delivery.Protocol != scenarios.DeliverIMAPAppend {
-		dl := scenarios.Endpoint{Addr: ep.Delivery.Addr, TLS: ep.Delivery.TLS}
-		check(func() error {
-			return preflightSMTP(ctx, string(ep.Delivery.Protocol), dl, ep.TLS, ep.Delivery.Protocol == scenarios.DeliverLMTP, "", "")
-		})
+	if ep := p.Delivery; ep != nil {
+		what := clients.ProtocolSMTP
+		if p.LMTP {
+			what = clients.ProtocolLMTP
+		}
+		check(func() error { return preflightSMTP(ctx, what, *ep, p.TLS, p.LMTP, "", "") })
 	}
 	if login != nil && !errors.Is(first, ErrUnreachable) {
-		errs = append(errs, checkSample(ctx, plan.Users, first, login))
+		errs = append(errs, checkSample(ctx, p.Users, first, login))
 	}
 	return errors.Join(errs...)
 }
@@ -102,7 +124,7 @@ func Preflight(ctx context.Context, plan *scenarios.Plan, ep Endpoints) error {
 // checkSample logs in the sampled users after the first (whose result is
 // first) and returns an error naming every refused one, plus the other
 // failures.
-func checkSample(ctx context.Context, users []*scenarios.User, first error, login func(user, pass string) error) error {
+func checkSample(ctx context.Context, users []User, first error, login func(user, pass string) error) error {
 	sample := sampleUsers(len(users), preflightSample)
 	var (
 		refused []string
@@ -191,7 +213,7 @@ func refusedOrUnreachable(what, addr, user string, err error) error {
 
 // preflightDial connects to ep for protocol with the preflight's bounds;
 // the connection closes when ctx ends or stop is called.
-func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, base *tls.Config) (conn *transport.Conn, stop func(), err error) {
+func preflightDial(ctx context.Context, protocol string, ep transport.Endpoint, base *tls.Config) (conn *transport.Conn, stop func(), err error) {
 	conn, err = transport.Dial(ctx, transport.Config{Protocol: protocol, Endpoint: ep, Timeout: preflightTimeout, TLS: base})
 	if err != nil {
 		return nil, nil, err
@@ -200,24 +222,13 @@ func preflightDial(ctx context.Context, protocol string, ep scenarios.Endpoint, 
 	return conn, func() { after(); _ = conn.Close() }, nil
 }
 
-func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string, logout bool) error {
-	conn, stop, err := preflightDial(ctx, clients.ProtocolIMAP, ep, base)
+func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, logout bool) error {
+	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep, Timeout: preflightTimeout, TLS: base}, nil)
 	if err != nil {
 		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	conn.LimitIMAP(0, 0)
-	startTLS := ep.TLS == scenarios.TLSStartTLS
-	if startTLS {
-		err = transport.StartTLSIMAP(conn, transport.TLSConfig(base, ep.Addr))
-	}
-	var c *imapclient.Client
-	if err == nil {
-		c, err = transport.OpenIMAP(conn, nil, startTLS)
-	}
-	if err != nil {
-		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
-	}
 	defer c.Close()
 	_ = conn.Extend(0)
 	if err := conn.Explain(transport.LoginIMAP(c, user, pass)); err != nil {
@@ -231,7 +242,7 @@ func preflightIMAP(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	return nil
 }
 
-func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config, user, pass string) error {
+func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
 		return unreachable(clients.ProtocolPOP3, ep.Addr, err)
@@ -239,7 +250,7 @@ func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	defer stop()
 	p, err := transport.OpenPOP3(conn, nil)
 	if err == nil {
-		if ep.TLS == scenarios.TLSStartTLS {
+		if ep.TLS == transport.TLSStartTLS {
 			err = p.STLS(transport.TLSConfig(base, ep.Addr))
 		} else {
 			err = p.Capabilities()
@@ -255,7 +266,7 @@ func preflightPOP3(ctx context.Context, ep scenarios.Endpoint, base *tls.Config,
 	return nil
 }
 
-func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
+func preflightSMTP(ctx context.Context, what string, ep transport.Endpoint, base *tls.Config, lmtp bool, user, pass string) error {
 	protocol := clients.ProtocolSMTP
 	if lmtp {
 		protocol = clients.ProtocolLMTP
@@ -266,16 +277,9 @@ func preflightSMTP(ctx context.Context, what string, ep scenarios.Endpoint, base
 	}
 	defer stop()
 	_ = conn.Extend(0)
-	var c *smtp.Client
-	switch {
-	case lmtp:
-		c = smtp.NewClientLMTP(conn)
-	case ep.TLS == scenarios.TLSStartTLS:
-		if c, err = smtp.NewClientStartTLS(conn, transport.TLSConfig(base, ep.Addr)); err != nil {
-			return unreachable(what, ep.Addr, conn.Explain(err))
-		}
-	default:
-		c = smtp.NewClient(conn)
+	c, err := transport.OpenSMTP(conn, ep, lmtp, base)
+	if err != nil {
+		return unreachable(what, ep.Addr, conn.Explain(err))
 	}
 	defer c.Close()
 	c.CommandTimeout = preflightTimeout

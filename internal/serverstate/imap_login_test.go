@@ -1,0 +1,82 @@
+package serverstate
+
+import (
+	"context"
+	"net"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// testRecorder keeps login attempts as "protocol:outcome" and counts
+// commands by "protocol COMMAND".
+type testRecorder struct {
+	clients.DiscardRecorder
+	mu     sync.Mutex
+	logins []string
+	cmds   map[string]int
+}
+
+func (r *testRecorder) Login(protocol string, o clients.Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logins = append(r.logins, protocol+":"+string(o))
+}
+
+func (r *testRecorder) Command(ev clients.CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmds == nil {
+		r.cmds = map[string]int{}
+	}
+	r.cmds[ev.Protocol+" "+ev.Command]++
+}
+
+func (r *testRecorder) count(k string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmds[k]
+}
+
+// TestIMAPReaderLoginOutcomes checks the state reader counts each login
+// attempt once with the outcome of its cause.
+func TestIMAPReaderLoginOutcomes(t *testing.T) {
+	addrs, cliTLS := preflightServer(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	tests := []struct {
+		name string
+		ep   transport.Endpoint
+		pass string
+		want clients.Outcome
+	}{
+		{"ok", transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "pw", clients.OutcomeOK},
+		{"wrong password", transport.Endpoint{Addr: addrs.IMAP}, "wrong", clients.OutcomeAuth},
+		{"closed port", transport.Endpoint{Addr: closed}, "pw", clients.OutcomeRefused},
+		{"untrusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "pw", clients.OutcomeTLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &testRecorder{}
+			tr := &IMAPReader{Endpoint: tc.ep, Password: func(string) string { return tc.pass }, Recorder: rec, Timeout: 5 * time.Second}
+			if tc.want == clients.OutcomeOK {
+				tr.TLS = cliTLS
+			}
+			_, err := tr.UserState(context.Background(), "user1")
+			if (err == nil) != (tc.want == clients.OutcomeOK) {
+				t.Fatalf("err %v", err)
+			}
+			if want := []string{"imap:" + string(tc.want)}; !reflect.DeepEqual(rec.logins, want) {
+				t.Errorf("logins %v, want %v", rec.logins, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,236 @@
+package serverstate
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+func TestSampleUsers(t *testing.T) {
+	tests := []struct {
+		n, k int
+		want []int
+	}{
+		{0, 5, nil},
+		{1, 5, []int{0}},
+		{2, 5, []int{0, 1}},
+		{5, 5, []int{0, 1, 2, 3, 4}},
+		{10, 5, []int{0, 2, 4, 6, 9}},
+		{1000, 5, []int{0, 249, 499, 749, 999}},
+		{7, 1, []int{0}},
+	}
+	for _, tc := range tests {
+		if got := sampleUsers(tc.n, tc.k); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("sampleUsers(%d, %d) = %v, want %v", tc.n, tc.k, got, tc.want)
+		}
+	}
+}
+
+// testUsers are n users user1…userN with password pw.
+func testUsers(n int) []User {
+	out := make([]User, n)
+	for i := range out {
+		out[i] = User{Username: fmt.Sprintf("user%d", i+1), Password: "pw"}
+	}
+	return out
+}
+
+// preflightServer starts the embedded server with TLS and users user1…
+// userN except those in missing; it returns its addresses and a client
+// TLS configuration that trusts it.
+func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tls.Config) {
+	t.Helper()
+	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
+	t.Cleanup(func() { srv.Close() })
+	for i := 1; i <= n; i++ {
+		if contains(missing, i) {
+			continue
+		}
+		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", POP3: "127.0.0.1:0",
+		SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs, &tls.Config{RootCAs: pool}
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPreflightSamplesUsers checks the preflight logs in a sample of users
+// across the population and names the missing ones.
+func TestPreflightSamplesUsers(t *testing.T) {
+	tests := []struct {
+		name    string
+		protos  []clients.Protocol
+		missing []int
+		want    string // "" no error, else the refused list
+	}{
+		{"imap all present", []clients.Protocol{clients.IMAP, clients.POP3}, []int{2, 8}, ""}, // not sampled
+		{"imap sampled missing", []clients.Protocol{clients.IMAP}, []int{3, 10}, "2 of 5 sampled users: user3, user10"},
+		{"pop3 sampled missing", []clients.Protocol{clients.POP3}, []int{1, 5, 7}, "3 of 5 sampled users: user1, user5, user7"},
+		{"first user missing only", []clients.Protocol{clients.IMAP}, []int{1}, "login refused for user1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs, cliTLS := preflightServer(t, 10, tc.missing...)
+			p := &Preflight{
+				Delivery: &transport.Endpoint{Addr: addrs.LMTP}, LMTP: true,
+				TLS: cliTLS, Users: testUsers(10),
+			}
+			for _, proto := range tc.protos {
+				switch proto {
+				case clients.IMAP:
+					p.IMAP = &transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}
+				case clients.POP3:
+					p.POP3 = &transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}
+				}
+			}
+			err := p.Check(context.Background())
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrLoginRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want ErrLoginRefused naming %q", err, tc.want)
+			}
+			if errors.Is(err, ErrUnreachable) {
+				t.Errorf("err %v also says unreachable", err)
+			}
+		})
+	}
+}
+
+// resetter proxies connections to target, but resets the first resets
+// connections at once. It counts the connections it accepted.
+func resetter(t *testing.T, target string, resets int32) (addr string, accepted *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = &atomic.Int32{}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n := accepted.Add(1); n <= resets {
+				_ = c.(*net.TCPConn).SetLinger(0)
+				_ = c.Close()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ln.Addr().String(), accepted
+}
+
+// TestPreflightRetries checks a reset connection is tried again, a bounded
+// number of times, and that failures name their outcome.
+func TestPreflightRetries(t *testing.T) {
+	addrs, cliTLS := preflightServer(t, 1)
+	imapAt := func(ep transport.Endpoint, tlsConf *tls.Config) *Preflight {
+		return &Preflight{IMAP: &ep, TLS: tlsConf, Users: testUsers(1)}
+	}
+
+	t.Run("first connection reset", func(t *testing.T) {
+		addr, accepted := resetter(t, addrs.IMAP, 1)
+		if err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := accepted.Load(); n != 2 {
+			t.Errorf("%d connections, want 2", n)
+		}
+	})
+	t.Run("always reset", func(t *testing.T) {
+		addr, accepted := resetter(t, addrs.IMAP, 1000)
+		err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background())
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("err %v, want ErrUnreachable", err)
+		}
+		if n := accepted.Load(); n != preflightTries {
+			t.Errorf("%d connections, want %d", n, preflightTries)
+		}
+	})
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	_ = closed.Close()
+	for _, tc := range []struct {
+		name string
+		ep   transport.Endpoint
+		tls  *tls.Config
+		want string
+	}{
+		{"closed port", transport.Endpoint{Addr: closedAddr}, nil, "(refused)"},
+		{"untrusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, nil, "(tls)"},
+		{"trusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, cliTLS, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := imapAt(tc.ep, tc.tls).Check(context.Background())
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want ErrUnreachable with %s", err, tc.want)
+			}
+		})
+	}
+}
