@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"strings"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailgen"
@@ -8,26 +9,41 @@ import (
 )
 
 // localMsg is what a device keeps of one message: where it shows it, its
-// flags, how the server names it, and the few header fields replies and
-// forwards need. Bodies are never kept.
+// flags, how the server names it, and the header fields replies and
+// forwards need (From, Subject, References: mailgen.Reply and
+// mailgen.Forward). Bodies are never kept. A local store holds one per
+// message, so it is kept small (docs/performance.md, "Memory per message
+// held"): the From field is interned with the device's Options.IDs (a
+// person's mail comes from few senders), Subject and References share one
+// string (newLocalMsg).
 type localMsg struct {
 	Folder string
-	Flags  view.Flags
-	// UID is the IMAP UID in Folder (0 when unknown or local only).
-	UID uint32
 	// UIDL is the POP3 unique id ("" for a message not from the server).
 	UIDL string
-	Size int64
-	// Downloaded is the simulated time the message reached the device.
-	Downloaded time.Time
-	// Header fields for replies and forwards.
-	From, Subject, References string
+	from string
+	// subjRefs is the Subject field, a newline, the References field.
+	// Header field values hold no newline: mailgen.ParseHeader unfolds
+	// them, and mailgen writes none.
+	subjRefs string
+	Flags    view.Flags
+}
+
+// newLocalMsg returns a message in folder with flags, downloaded as uidl
+// ("" for one of the device's own), with the header fields of h; ids
+// interns its From field.
+func newLocalMsg(folder, uidl string, flags view.Flags, h mailgen.Header, ids *view.Interner) *localMsg {
+	m := &localMsg{Folder: folder, UIDL: uidl, Flags: flags, from: ids.Intern(h.From)}
+	if h.Subject != "" || h.References != "" {
+		m.subjRefs = h.Subject + "\n" + h.References
+	}
+	return m
 }
 
 // header returns the fields of m as a mailgen.Header for a reply or
 // forward to message id.
 func (m *localMsg) header(id string) mailgen.Header {
-	return mailgen.Header{ID: id, From: m.From, Subject: m.Subject, References: m.References}
+	subject, refs, _ := strings.Cut(m.subjRefs, "\n")
+	return mailgen.Header{ID: id, From: m.from, Subject: subject, References: refs}
 }
 
 // mailstore is a device's local mailbox: messages by Message-ID. It is not

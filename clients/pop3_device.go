@@ -20,8 +20,8 @@ const pop3QuitTimeout = 2 * time.Second
 
 // pop3Seen is what the device remembers of a UIDL it downloaded.
 type pop3Seen struct {
-	id string    // Message-ID ("" when the message had none)
-	at time.Time // simulated download time
+	id string // Message-ID ("" when the message had none)
+	at int64  // simulated download time, Unix nanoseconds (8 bytes, not time.Time's 24)
 }
 
 // pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
@@ -172,7 +172,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 			dele = append(dele, todo{n, u})
 		case !d.prof.LeaveOnServer:
 			dele = append(dele, todo{n, u}) // an earlier DELE did not commit
-		case d.prof.DeleteAfter > 0 && now.Sub(sn.at) >= d.prof.DeleteAfter:
+		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, sn.at)) >= d.prof.DeleteAfter:
 			dele = append(dele, todo{n, u})
 		}
 	}
@@ -243,21 +243,19 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil || h.ID == "" {
-		d.seen[uidl] = pop3Seen{at: now}
+		d.seen[uidl] = pop3Seen{at: now.UnixNano()}
 		if d.noIDWarns == 0 {
 			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
 		}
 		d.noIDWarns++
 		return
 	}
-	d.seen[uidl] = pop3Seen{id: h.ID, at: now}
-	if d.store.get(h.ID) != nil {
+	id := d.o.IDs.Intern(h.ID)
+	d.seen[uidl] = pop3Seen{id: id, at: now.UnixNano()}
+	if d.store.get(id) != nil {
 		return // the same message twice on the server: shown once
 	}
-	d.store.put(h.ID, &localMsg{
-		Folder: "INBOX", UIDL: uidl, Size: size, Downloaded: now,
-		From: h.From, Subject: h.Subject, References: h.References,
-	})
+	d.store.put(id, newLocalMsg("INBOX", uidl, 0, h, d.o.IDs))
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -388,8 +386,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
-		From: msg.From, Subject: msg.Subject, References: msg.References})
+	d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Sent", "", view.Seen, msg.Header, d.o.IDs))
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
 		m.Flags |= flag
@@ -413,8 +410,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(msg.ID, &localMsg{Folder: "Drafts", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
-		From: msg.From, Subject: msg.Subject})
+	d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Drafts", "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
@@ -430,7 +426,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	if m := d.store.get(msg.ID); m != nil {
 		m.Folder = "Sent"
 	} else {
-		d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now})
+		d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Sent", "", view.Seen, mailgen.Header{}, d.o.IDs))
 	}
 	d.mu.Unlock()
 	d.changed()
