@@ -18,12 +18,6 @@ import (
 // pop3QuitTimeout bounds the wait for the answer to QUIT.
 const pop3QuitTimeout = 2 * time.Second
 
-// pop3Seen is what the device remembers of a UIDL it downloaded.
-type pop3Seen struct {
-	id string // Message-ID ("" when the message had none)
-	at int64  // simulated download time, Unix nanoseconds (8 bytes, not time.Time's 24)
-}
-
 // pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
 // a phone's POP3 account): it polls, downloads new messages into a local
 // store and keeps folders, flags, Trash and Sent only on the device.
@@ -35,9 +29,11 @@ type pop3Device struct {
 	log  *slog.Logger
 	gen  mailgen.Generator
 
-	mu        sync.Mutex // guards everything below
-	store     *mailstore
-	seen      map[string]pop3Seen // by UIDL
+	mu    sync.Mutex // guards everything below
+	store *mailstore
+	// seen are the UIDLs downloaded, with the simulated download time in
+	// Unix nanoseconds (8 bytes, not time.Time's 24: one per message).
+	seen      map[string]int64
 	deleted   map[string]struct{} // UIDLs deleted locally, to DELE on the server
 	synced    time.Time
 	rng       *rand.Rand
@@ -57,7 +53,7 @@ func newPOP3Device(o Options) (Device, error) {
 		log:     o.logger().With("device", o.ID),
 		gen:     mailgen.Generator{Domain: domainOf(o.Address)},
 		store:   newMailstore(),
-		seen:    make(map[string]pop3Seen),
+		seen:    make(map[string]int64),
 		deleted: make(map[string]struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
@@ -164,7 +160,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
 		u := uidls[n]
 		onServer[u] = struct{}{}
-		sn, known := d.seen[u]
+		at, known := d.seen[u]
 		switch {
 		case !known:
 			fetch = append(fetch, todo{n, u})
@@ -172,7 +168,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 			dele = append(dele, todo{n, u})
 		case !d.prof.LeaveOnServer:
 			dele = append(dele, todo{n, u}) // an earlier DELE did not commit
-		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, sn.at)) >= d.prof.DeleteAfter:
+		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, at)) >= d.prof.DeleteAfter:
 			dele = append(dele, todo{n, u})
 		}
 	}
@@ -243,7 +239,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil || h.ID == "" {
-		d.seen[uidl] = pop3Seen{at: now.UnixNano()}
+		d.seen[uidl] = now.UnixNano()
 		if d.noIDWarns == 0 {
 			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
 		}
@@ -251,7 +247,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 		return
 	}
 	id := d.o.IDs.Intern(h.ID)
-	d.seen[uidl] = pop3Seen{id: id, at: now.UnixNano()}
+	d.seen[uidl] = now.UnixNano()
 	if d.store.get(id) != nil {
 		return // the same message twice on the server: shown once
 	}
