@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"fmt"
 	"testing"
 	"time"
 	"unsafe"
@@ -11,8 +12,8 @@ import (
 
 func TestMailstoreSnapshot(t *testing.T) {
 	s := newMailstore()
-	s.put("<a@x>", &localMsg{Folder: "INBOX", Flags: view.Seen | 1<<6})
-	s.put("<b@x>", &localMsg{Folder: "Sent"})
+	s.put("<a@x>", s.newMsg("INBOX", "", view.Seen|1<<6, mailgen.Header{}, nil))
+	s.put("<b@x>", s.newMsg("Sent", "", 0, mailgen.Header{}, nil))
 	synced := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	snap := s.snapshot(synced, 25)
 	if len(snap.Messages) != 2 || snap.Synced != synced || snap.Window != 25 {
@@ -22,7 +23,7 @@ func TestMailstoreSnapshot(t *testing.T) {
 		t.Errorf("message a = %+v (untracked flag bits must be masked)", m)
 	}
 	// A snapshot is a copy.
-	s.get("<b@x>").Folder = "Trash"
+	s.setFolder(s.get("<b@x>"), "Trash")
 	s.remove("<a@x>")
 	if snap.Messages["<b@x>"].Folder != "Sent" || len(snap.Messages) != 2 || s.len() != 1 {
 		t.Error("snapshot shares state with the store")
@@ -48,20 +49,54 @@ func TestLocalMsgHeader(t *testing.T) {
 		{"nothing", mailgen.Header{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newLocalMsg("INBOX", "u1", view.Seen, tc.h, ids)
+			s := newMailstore()
+			m := s.newMsg("INBOX", "u1", view.Seen, tc.h, ids)
 			want := tc.h
 			want.ID = "<a@x>"
 			if got := m.header("<a@x>"); got.ID != want.ID || got.From != want.From || got.Subject != want.Subject || got.References != want.References {
 				t.Errorf("header %+v, want %+v", got, want)
 			}
-			if m.Folder != "INBOX" || m.UIDL != "u1" || m.Flags != view.Seen {
+			if s.folderOf(m) != "INBOX" || m.UIDL != "u1" || m.Flags != view.Seen {
 				t.Errorf("message %+v", m)
 			}
 		})
 	}
-	a := newLocalMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
-	b := newLocalMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
+	s := newMailstore()
+	a := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
+	b := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
 	if unsafe.StringData(a.from) != unsafe.StringData(b.from) {
 		t.Error("two messages from one sender keep two copies of From")
+	}
+}
+
+// TestMailstoreFolders checks the folder names a store keeps by index:
+// the local folders first, a new name added once, and a new name refused
+// (the message staying where it is) once the store knows maxLocalFolders.
+func TestMailstoreFolders(t *testing.T) {
+	s := newMailstore()
+	m := s.newMsg("INBOX", "", 0, mailgen.Header{}, nil)
+	for _, tc := range []struct {
+		folder  string
+		ok      bool
+		want    string
+		folders int
+	}{
+		{"Projects", true, "Projects", 5},
+		{"Trash", true, "Trash", 5},
+		{"Projects", true, "Projects", 5},
+		{"Archive/2025", true, "Archive/2025", 6},
+	} {
+		if ok := s.setFolder(m, tc.folder); ok != tc.ok || s.folderOf(m) != tc.want || len(s.folders) != tc.folders {
+			t.Fatalf("setFolder(%q) = %v: in %q, %d folders; want %v, %q, %d", tc.folder, ok, s.folderOf(m), len(s.folders), tc.ok, tc.want, tc.folders)
+		}
+	}
+	for len(s.folders) < maxLocalFolders {
+		s.folders = append(s.folders, fmt.Sprintf("f%d", len(s.folders)))
+	}
+	if s.setFolder(m, "one too many") || s.folderOf(m) != "Archive/2025" {
+		t.Fatalf("a folder past the bound was taken: in %q", s.folderOf(m))
+	}
+	if !s.setFolder(m, "Sent") || s.folderOf(m) != "Sent" {
+		t.Fatal("a known folder was refused at the bound")
 	}
 }

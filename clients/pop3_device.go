@@ -251,7 +251,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 	if d.store.get(id) != nil {
 		return // the same message twice on the server: shown once
 	}
-	d.store.put(id, newLocalMsg("INBOX", uidl, 0, h, d.o.IDs))
+	d.store.put(id, d.store.newMsg("INBOX", uidl, 0, h, d.o.IDs))
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -290,7 +290,7 @@ func (d *pop3Device) setFlag(id string, f view.Flags) (Result, error) {
 	}
 	was := m.Flags
 	m.Flags |= f
-	res := Result{Folder: m.Folder, Flags: m.Flags}
+	res := Result{Folder: d.store.folderOf(m), Flags: m.Flags}
 	d.mu.Unlock()
 	if was != res.Flags {
 		d.changed()
@@ -308,9 +308,12 @@ func (d *pop3Device) move(id, folder string) (Result, error) {
 		d.mu.Unlock()
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
-	was := m.Folder
-	m.Folder = folder
-	res := Result{Folder: m.Folder, Flags: m.Flags}
+	was := d.store.folderOf(m)
+	if !d.store.setFolder(m, folder) {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: move %s to %q: more than %d local folders", d.o.ID, id, folder, maxLocalFolders)
+	}
+	res := Result{Folder: folder, Flags: m.Flags}
 	d.mu.Unlock()
 	if was != folder {
 		d.changed()
@@ -329,11 +332,11 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
-	if m.Folder == "Trash" {
+	if d.store.folderOf(m) == "Trash" {
 		d.store.remove(id)
 	} else {
-		m.Folder = "Trash"
-		res = Result{Folder: m.Folder, Flags: m.Flags}
+		d.store.setFolder(m, "Trash") // a local folder: never refused
+		res = Result{Folder: "Trash", Flags: m.Flags}
 	}
 	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
 		if _, ok := d.seen[m.UIDL]; ok {
@@ -382,11 +385,11 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Sent", "", view.Seen, msg.Header, d.o.IDs))
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, msg.Header, d.o.IDs))
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
 		m.Flags |= flag
-		res.Folder, res.Flags = m.Folder, m.Flags
+		res.Folder, res.Flags = d.store.folderOf(m), m.Flags
 	}
 	d.mu.Unlock()
 	d.changed()
@@ -406,7 +409,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Drafts", "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Drafts", "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
@@ -420,9 +423,9 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	}
 	d.mu.Lock()
 	if m := d.store.get(msg.ID); m != nil {
-		m.Folder = "Sent"
+		d.store.setFolder(m, "Sent") // a local folder: never refused
 	} else {
-		d.store.put(d.o.IDs.Intern(msg.ID), newLocalMsg("Sent", "", view.Seen, mailgen.Header{}, d.o.IDs))
+		d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, mailgen.Header{}, d.o.IDs))
 	}
 	d.mu.Unlock()
 	d.changed()
