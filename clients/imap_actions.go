@@ -39,7 +39,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {
 				continue
 			}
-			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: m.size}, true
+			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: int64(m.size)}, true
 		}
 	}
 	if !found {
@@ -536,7 +536,7 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
 	if nums, ok := copied.Nums(); ok && len(nums) == 1 {
 		out.uid = nums[0]
-		if err := d.place(s, dest, out.uid, &imapMsg{id: loc.id, flags: loc.flags, size: loc.size}); err != nil {
+		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Intern(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
 			return out, err
 		}
 	}
@@ -592,7 +592,7 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 		return 0, err
 	}
 	if uid != 0 {
-		return uid, d.place(s, folder, uid, &imapMsg{id: id, flags: flags, size: int64(len(raw))})
+		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Intern(id), flags: flags, size: size32(int64(len(raw)))})
 	}
 	return uid, nil
 }

@@ -23,8 +23,8 @@ const serverProcessEnv = "MAILSIM_CLIENTS_SERVER_PROCESS"
 
 // TestServerProcess is not a test: run by BenchmarkIMAPCommandClient in a
 // child process, it serves the embedded server on loopback (users alice and
-// bob, password "secret"), prints "imap=ADDR lmtp=ADDR" and serves until
-// its stdin closes.
+// bob, password "secret"), prints "imap=ADDR lmtp=ADDR pop3=ADDR" and
+// serves until its stdin closes.
 func TestServerProcess(t *testing.T) {
 	if os.Getenv(serverProcessEnv) != "1" {
 		t.Skip("helper process of BenchmarkIMAPCommandClient")
@@ -35,12 +35,12 @@ func TestServerProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0", POP3: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	fmt.Printf("imap=%s lmtp=%s\n", addrs.IMAP, addrs.LMTP)
+	fmt.Printf("imap=%s lmtp=%s pop3=%s\n", addrs.IMAP, addrs.LMTP, addrs.POP3)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
@@ -87,6 +87,8 @@ func startServerProcess(b *testing.B) *imapEnv {
 			env.addrs.IMAP = v
 		case "lmtp":
 			env.addrs.LMTP = v
+		case "pop3":
+			env.addrs.POP3 = v
 		}
 	}
 	if env.addrs.IMAP == "" || env.addrs.LMTP == "" {

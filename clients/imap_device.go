@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -46,12 +47,22 @@ type imapFolder struct {
 	journal []imapEdit
 }
 
-// imapMsg is one message the device shows: its Message-ID, flags and size;
-// never its body.
+// imapMsg is one message the device shows: its Message-ID (interned with
+// Options.IDs), flags and size; never its body. A folder holds one per
+// message, so it is kept small (24 bytes; docs/performance.md, "Memory per
+// message held"). It is never changed once in a folder's map: maps share
+// them (known, place), so an edit stores a new one.
 type imapMsg struct {
 	id    string
+	size  uint32 // RFC822.SIZE, at most math.MaxUint32 (size32)
 	flags view.Flags
-	size  int64
+}
+
+// size32 is a message size as imapMsg keeps it: sizes over 4 GiB, which
+// only a phone's partial-fetch limit (far lower) compares, are cut to the
+// largest uint32.
+func size32(n int64) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32))
 }
 
 // imapDevice is an IMAP device of any kind: the mailbox view, folder syncs,

@@ -236,7 +236,7 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 				d.logNoID(folder, f.uid)
 			}
 			answered++
-			into[f.uid] = &imapMsg{id: f.id, flags: flagsOf(f.flags), size: f.size}
+			into[f.uid] = &imapMsg{id: d.o.IDs.Intern(f.id), flags: flagsOf(f.flags), size: size32(f.size)}
 		})
 		if err != nil || answered == len(uids) {
 			return err
@@ -259,7 +259,7 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]*imapMsg, partialOver int64) error {
 	var whole, large imap.UIDSet
 	for uid, m := range msgs {
-		if partialOver > 0 && m.size > partialOver {
+		if partialOver > 0 && int64(m.size) > partialOver {
 			large.AddNum(uid)
 		} else {
 			whole.AddNum(uid)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // Submitter sends a message a device wrote. The usual one speaks SMTP
@@ -61,6 +62,11 @@ type Options struct {
 	// one fails the session with outcome error. Default 64 KiB
 	// (transport.DefaultMaxLine).
 	MaxReplyLine int
+	// IDs, if set, interns the Message-IDs the device keeps: the engine
+	// hands every device of a user the user's interner, so that they (and
+	// the user's person and audit) share one string per message
+	// (internal/view/intern.go). Nil: the device keeps its own copies.
+	IDs *view.Interner
 	// MaxLiteral bounds one IMAP literal (a message body in a FETCH
 	// reply); a larger announcement fails the session with outcome
 	// error. Default 64 MiB (transport.DefaultMaxLiteral).

@@ -18,12 +18,6 @@ import (
 // pop3QuitTimeout bounds the wait for the answer to QUIT.
 const pop3QuitTimeout = 2 * time.Second
 
-// pop3Seen is what the device remembers of a UIDL it downloaded.
-type pop3Seen struct {
-	id string    // Message-ID ("" when the message had none)
-	at time.Time // simulated download time
-}
-
 // pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
 // a phone's POP3 account): it polls, downloads new messages into a local
 // store and keeps folders, flags, Trash and Sent only on the device.
@@ -35,9 +29,11 @@ type pop3Device struct {
 	log  *slog.Logger
 	gen  mailgen.Generator
 
-	mu        sync.Mutex // guards everything below
-	store     *mailstore
-	seen      map[string]pop3Seen // by UIDL
+	mu    sync.Mutex // guards everything below
+	store *mailstore
+	// seen are the UIDLs downloaded, with the simulated download time in
+	// Unix nanoseconds (8 bytes, not time.Time's 24: one per message).
+	seen      map[string]int64
 	deleted   map[string]struct{} // UIDLs deleted locally, to DELE on the server
 	synced    time.Time
 	rng       *rand.Rand
@@ -57,7 +53,7 @@ func newPOP3Device(o Options) (Device, error) {
 		log:     o.logger().With("device", o.ID),
 		gen:     mailgen.Generator{Domain: domainOf(o.Address)},
 		store:   newMailstore(),
-		seen:    make(map[string]pop3Seen),
+		seen:    make(map[string]int64),
 		deleted: make(map[string]struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
@@ -164,7 +160,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
 		u := uidls[n]
 		onServer[u] = struct{}{}
-		sn, known := d.seen[u]
+		at, known := d.seen[u]
 		switch {
 		case !known:
 			fetch = append(fetch, todo{n, u})
@@ -172,7 +168,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 			dele = append(dele, todo{n, u})
 		case !d.prof.LeaveOnServer:
 			dele = append(dele, todo{n, u}) // an earlier DELE did not commit
-		case d.prof.DeleteAfter > 0 && now.Sub(sn.at) >= d.prof.DeleteAfter:
+		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, at)) >= d.prof.DeleteAfter:
 			dele = append(dele, todo{n, u})
 		}
 	}
@@ -243,21 +239,19 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil || h.ID == "" {
-		d.seen[uidl] = pop3Seen{at: now}
+		d.seen[uidl] = now.UnixNano()
 		if d.noIDWarns == 0 {
 			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
 		}
 		d.noIDWarns++
 		return
 	}
-	d.seen[uidl] = pop3Seen{id: h.ID, at: now}
-	if d.store.get(h.ID) != nil {
+	id := d.o.IDs.Intern(h.ID)
+	d.seen[uidl] = now.UnixNano()
+	if d.store.get(id) != nil {
 		return // the same message twice on the server: shown once
 	}
-	d.store.put(h.ID, &localMsg{
-		Folder: "INBOX", UIDL: uidl, Size: size, Downloaded: now,
-		From: h.From, Subject: h.Subject, References: h.References,
-	})
+	d.store.put(id, d.store.newMsg("INBOX", uidl, 0, h, d.o.IDs))
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -296,7 +290,7 @@ func (d *pop3Device) setFlag(id string, f view.Flags) (Result, error) {
 	}
 	was := m.Flags
 	m.Flags |= f
-	res := Result{Folder: m.Folder, Flags: m.Flags}
+	res := Result{Folder: d.store.folderOf(m), Flags: m.Flags}
 	d.mu.Unlock()
 	if was != res.Flags {
 		d.changed()
@@ -314,9 +308,12 @@ func (d *pop3Device) move(id, folder string) (Result, error) {
 		d.mu.Unlock()
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
-	was := m.Folder
-	m.Folder = folder
-	res := Result{Folder: m.Folder, Flags: m.Flags}
+	was := d.store.folderOf(m)
+	if !d.store.setFolder(m, folder) {
+		d.mu.Unlock()
+		return Result{}, fmt.Errorf("pop3 device %s: move %s to %q: more than %d local folders", d.o.ID, id, folder, maxLocalFolders)
+	}
+	res := Result{Folder: folder, Flags: m.Flags}
 	d.mu.Unlock()
 	if was != folder {
 		d.changed()
@@ -335,11 +332,11 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
-	if m.Folder == "Trash" {
+	if d.store.folderOf(m) == "Trash" {
 		d.store.remove(id)
 	} else {
-		m.Folder = "Trash"
-		res = Result{Folder: m.Folder, Flags: m.Flags}
+		d.store.setFolder(m, "Trash") // a local folder: never refused
+		res = Result{Folder: "Trash", Flags: m.Flags}
 	}
 	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
 		if _, ok := d.seen[m.UIDL]; ok {
@@ -388,12 +385,11 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
-		From: msg.From, Subject: msg.Subject, References: msg.References})
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, msg.Header, d.o.IDs))
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
 		m.Flags |= flag
-		res.Folder, res.Flags = m.Folder, m.Flags
+		res.Folder, res.Flags = d.store.folderOf(m), m.Flags
 	}
 	d.mu.Unlock()
 	d.changed()
@@ -413,8 +409,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(msg.ID, &localMsg{Folder: "Drafts", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
-		From: msg.From, Subject: msg.Subject})
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Drafts", "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
@@ -428,9 +423,9 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	}
 	d.mu.Lock()
 	if m := d.store.get(msg.ID); m != nil {
-		m.Folder = "Sent"
+		d.store.setFolder(m, "Sent") // a local folder: never refused
 	} else {
-		d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now})
+		d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, mailgen.Header{}, d.o.IDs))
 	}
 	d.mu.Unlock()
 	d.changed()

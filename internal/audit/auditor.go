@@ -72,25 +72,49 @@ type user struct {
 	inbox []Change
 
 	// Guarded by Auditor.auditMu.
-	group    string // group the contributions below were added to
-	added    bool
-	pending  []*pendingChange
-	div      UserDivergence
-	live     map[kindReason]int
-	messages map[string]struct{} // delivered or sent Message-IDs
-	// unstored are Message-IDs known only from incomplete sends: their
-	// copy may never have been stored, so missing they are not lost.
-	unstored  map[string]struct{}
-	deleted   map[string]struct{} // Message-IDs a person deleted (gone)
+	group   string // group the contributions below were added to
+	added   bool
+	pending []*pendingChange
+	div     UserDivergence
+	live    map[kindReason]int
+	// marks are what the changes said of each Message-ID of the user
+	// (msgMarks): one map for every fact, kept for the whole run.
+	marks     map[string]msgMarks
 	delivered int
 	sent      int
+}
 
-	// acted are the Message-IDs a published change other than deliver was
-	// about (a person acted on them on the server).
-	acted map[string]struct{}
-	// deliveredIDs are the Message-IDs delivered to the user, to tell a
-	// repeated delivery (pendingChange.repeat).
-	deliveredIDs map[string]struct{}
+// msgMarks are the facts the auditor keeps about one Message-ID of a user,
+// one bit each: one byte in one map rather than a set per fact, since
+// they are kept for every message of the run (docs/performance.md,
+// "Memory per message held").
+type msgMarks uint8
+
+const (
+	// markStored: delivered or sent.
+	markStored msgMarks = 1 << iota
+	// markUnstored: known only from incomplete sends; the copy may never
+	// have been stored, so missing it is not lost.
+	markUnstored
+	// markDeleted: a person deleted it (gone).
+	markDeleted
+	// markActed: a published change other than deliver was about it (a
+	// person acted on it on the server).
+	markActed
+	// markDelivered: delivered to the user, to tell a repeated delivery
+	// (pendingChange.repeat).
+	markDelivered
+)
+
+// has reports whether Message-ID id has every mark of m.
+func (u *user) has(id string, m msgMarks) bool { return u.marks[id]&m == m }
+
+// mark sets the marks m of Message-ID id.
+func (u *user) mark(id string, m msgMarks) {
+	if u.marks == nil {
+		u.marks = make(map[string]msgMarks)
+	}
+	u.marks[id] |= m
 }
 
 type kindReason struct {
@@ -370,19 +394,13 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 			// The sender's copy was never stored (its mail still reached
 			// the recipients, as their deliver changes): not lost mail if
 			// it is missing.
-			if _, ok := u.messages[c.MessageID]; !ok {
-				if u.unstored == nil {
-					u.unstored = make(map[string]struct{})
-				}
-				u.unstored[c.MessageID] = struct{}{}
+			if !u.has(c.MessageID, markStored) {
+				u.mark(c.MessageID, markUnstored)
 			}
-		} else {
-			delete(u.unstored, c.MessageID)
+		} else if u.has(c.MessageID, markUnstored) {
+			u.marks[c.MessageID] &^= markUnstored
 		}
-		if u.messages == nil {
-			u.messages = make(map[string]struct{})
-		}
-		u.messages[c.MessageID] = struct{}{}
+		u.mark(c.MessageID, markStored)
 		if c.Kind == Deliver {
 			u.delivered++
 		} else {
@@ -390,17 +408,11 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		}
 	}
 	if c.Kind != Deliver && c.Published {
-		if u.acted == nil {
-			u.acted = make(map[string]struct{})
-		}
-		u.acted[c.MessageID] = struct{}{}
+		u.mark(c.MessageID, markActed)
 	}
 	gone := c.Kind == Delete && c.Folder == ""
 	if gone {
-		if u.deleted == nil {
-			u.deleted = make(map[string]struct{})
-		}
-		u.deleted[c.MessageID] = struct{}{}
+		u.mark(c.MessageID, markDeleted)
 	}
 	// Earlier changes to the same message that this one overtakes.
 	if gone || c.Kind.folderChange() {
@@ -425,11 +437,8 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		p.accept = []string{c.Folder}
 	}
 	if c.Kind == Deliver {
-		if u.deliveredIDs == nil {
-			u.deliveredIDs = make(map[string]struct{})
-		}
-		_, p.repeat = u.deliveredIDs[c.MessageID]
-		u.deliveredIDs[c.MessageID] = struct{}{}
+		p.repeat = u.has(c.MessageID, markDelivered)
+		u.mark(c.MessageID, markDelivered)
 	}
 	for _, dev := range spec.Devices {
 		if dev.ID != c.Device {

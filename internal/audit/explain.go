@@ -78,7 +78,7 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			}
 		}
 	}
-	_, deleted := u.deleted[d.id]
+	deleted := u.has(d.id, markDeleted)
 	var best Reason
 	for i, v := range views {
 		m, shown := v.Messages[d.id]

@@ -222,11 +222,11 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			m := pop3Marking(u, devs, views, *server)
 			res.POP3Marking.Downloaded += m.Downloaded
 			res.POP3Marking.Seen += m.Seen
-			for _, id := range sortedKeys(u.messages) {
-				if _, ok := u.deleted[id]; ok || onAnyDevice(views, id) {
+			for _, id := range u.marked(markStored) {
+				if u.has(id, markDeleted) || onAnyDevice(views, id) {
 					continue
 				}
-				if _, ok := u.unstored[id]; ok {
+				if u.has(id, markUnstored) {
 					continue
 				}
 				if _, ok := server.Messages[id]; ok {
@@ -334,10 +334,13 @@ func userState(ctx context.Context, truth Truth, user string) (*view.Snapshot, e
 	return &s, nil
 }
 
-func sortedKeys(m map[string]struct{}) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+// marked returns the Message-IDs of u with every mark of m, sorted.
+func (u *user) marked(m msgMarks) []string {
+	var ks []string
+	for k, got := range u.marks {
+		if got&m == m {
+			ks = append(ks, k)
+		}
 	}
 	sort.Strings(ks)
 	return ks
@@ -392,7 +395,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 			if p.requiresAbsence() {
 				return ReasonKeptLocally // the device shows what the server dropped
 			}
-			_, del := u.deleted[id]
+			del := u.has(id, markDeleted)
 			if !del && !onAnyDevice(views, id) {
 				return ReasonLost
 			}
@@ -483,10 +486,10 @@ func pop3Marking(u *user, devs []DeviceSpec, views []view.Snapshot, server view.
 			if counted[id] {
 				continue
 			}
-			if _, ok := u.messages[id]; !ok {
+			if !u.has(id, markStored) {
 				continue // not delivered mail (the device's own drafts)
 			}
-			if _, ok := u.acted[id]; ok {
+			if u.has(id, markActed) {
 				continue
 			}
 			sm, ok := server.Messages[id]

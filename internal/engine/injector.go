@@ -341,18 +341,19 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 	if r.user == nil {
 		return
 	}
+	id := r.user.ids.Intern(d.id) // the string the user's devices keep
 	if r.folder == "INBOX" {
-		in.push.delivered(r.user.plan.Username, d.id, tried)
+		in.push.delivered(r.user.plan.Username, id, tried)
 	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
 	}
-	in.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: r.user.plan.Username, MessageID: d.id, Folder: r.folder,
+	in.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: r.user.plan.Username, MessageID: id, Folder: r.folder,
 		Inbound: d.inbound, Arrival: d.arrival})
 	in.changes.record(audit.Change{
 		User:      r.user.plan.Username,
 		Kind:      audit.ChangeKind("deliver"),
-		MessageID: d.id,
+		MessageID: id,
 		Folder:    r.folder,
 		Published: true,
 	})
@@ -780,7 +781,7 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 		if u := t.peers.lookup(addr); u != nil && id != "" {
 			t.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
 			t.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
-				MessageID: id, Folder: view.FolderInbox, Published: true})
+				MessageID: u.ids.Intern(id), Folder: view.FolderInbox, Published: true})
 		}
 	}
 	return nil

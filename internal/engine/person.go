@@ -494,7 +494,7 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		// A send whose later steps failed is incomplete until a resume
 		// stores its copy in Sent (then the change converges).
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: res.Sent, At: at, Folder: "Sent", Published: res.Published, Incomplete: err != nil})
+			MessageID: p.u.ids.Intern(res.Sent), At: at, Folder: "Sent", Published: res.Published, Incomplete: err != nil})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {

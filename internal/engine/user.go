@@ -30,6 +30,9 @@ type user struct {
 	rec clients.Recorder
 	// meter is the group's cost meter; nil when the group has none.
 	meter *cost.Meter
+	// ids interns the Message-IDs the user's devices, person and audit
+	// changes keep: one string per message (internal/view/intern.go).
+	ids *view.Interner
 }
 
 // device is one device of a user with its run state.
@@ -39,7 +42,7 @@ type device struct {
 }
 
 func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
-	u := &user{env: people, plan: pu, wake: make(chan struct{}, 1), rec: e.o.Recorder}
+	u := &user{env: people, plan: pu, wake: make(chan struct{}, 1), rec: e.o.Recorder, ids: view.NewInterner()}
 	if pu.Group != nil {
 		if m := e.costs.Group(pu.Group.Name); m != nil {
 			u.meter, u.rec = m, m
@@ -74,6 +77,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 			Recorder: u.rec,
 			Seed:     deriveSeed(pu.Seed, int64(i)+1),
 			OnChange: u.changed,
+			IDs:      u.ids,
 			OnPush:   func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
 			Logger:   e.log,
 			// The IMAP literal bound follows the scenario's largest mail.
