@@ -15,9 +15,6 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
-// pop3QuitTimeout bounds the wait for the answer to QUIT.
-const pop3QuitTimeout = 2 * time.Second
-
 // pop3Seen is what the device remembers of a UIDL it downloaded.
 type pop3Seen struct {
 	id string    // Message-ID ("" when the message had none)
@@ -128,12 +125,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
-		loginUnreached(ctx, &d.o, "pop3", err)
+		loginUnreached(ctx, &d.o, ProtocolPOP3, err)
 		return err
 	}
 	if d.o.POP3.TLS == transport.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
-			loginUnreached(ctx, &d.o, "pop3", err)
+			loginUnreached(ctx, &d.o, ProtocolPOP3, err)
 			return err
 		}
 	}
@@ -255,7 +252,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 		return // the same message twice on the server: shown once
 	}
 	d.store.put(h.ID, &localMsg{
-		Folder: "INBOX", UIDL: uidl, Size: size, Downloaded: now,
+		Folder: view.FolderInbox, UIDL: uidl, Size: size, Downloaded: now,
 		From: h.From, Subject: h.Subject, References: h.References,
 	})
 }
@@ -335,10 +332,10 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
-	if m.Folder == "Trash" {
+	if m.Folder == view.FolderTrash {
 		d.store.remove(id)
 	} else {
-		m.Folder = "Trash"
+		m.Folder = view.FolderTrash
 		res = Result{Folder: m.Folder, Flags: m.Flags}
 	}
 	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
@@ -388,7 +385,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
+	d.store.put(msg.ID, &localMsg{Folder: view.FolderSent, Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
 		From: msg.From, Subject: msg.Subject, References: msg.References})
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
@@ -413,26 +410,26 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(msg.ID, &localMsg{Folder: "Drafts", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
+	d.store.put(msg.ID, &localMsg{Folder: view.FolderDrafts, Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now,
 		From: msg.From, Subject: msg.Subject})
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
 		if err := d.o.Clock.Sleep(ctx, a.WriteTime); err != nil {
-			return Result{Folder: "Drafts", Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
+			return Result{Folder: view.FolderDrafts, Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
 		}
 	}
 	if err := submit(ctx, &d.o, d.log, a.To, msg.Raw); err != nil {
 		// The draft stays in Drafts, as in a real client.
-		return Result{Folder: "Drafts", Flags: view.Seen}, err
+		return Result{Folder: view.FolderDrafts, Flags: view.Seen}, err
 	}
 	d.mu.Lock()
 	if m := d.store.get(msg.ID); m != nil {
-		m.Folder = "Sent"
+		m.Folder = view.FolderSent
 	} else {
-		d.store.put(msg.ID, &localMsg{Folder: "Sent", Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now})
+		d.store.put(msg.ID, &localMsg{Folder: view.FolderSent, Flags: view.Seen, Size: int64(len(msg.Raw)), Downloaded: now})
 	}
 	d.mu.Unlock()
 	d.changed()
-	return Result{Sent: msg.ID, Folder: "Sent", Flags: view.Seen}, nil
+	return Result{Sent: msg.ID, Folder: view.FolderSent, Flags: view.Seen}, nil
 }
