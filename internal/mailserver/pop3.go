@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // pop3Commands are the POP3 command names recorded as themselves.
@@ -152,8 +154,13 @@ func (p *pop3Session) reply(ok bool, text string) error {
 }
 
 func (p *pop3Session) flush() error {
-	p.conn.SetWriteDeadline(time.Now().Add(p.srv.opts.IdleTimeout))
+	p.extend()
 	return p.bw.Flush()
+}
+
+// extend gives the writes from now on the idle timeout as their deadline.
+func (p *pop3Session) extend() {
+	p.conn.SetWriteDeadline(time.Now().Add(p.srv.opts.IdleTimeout))
 }
 
 // result turns a reply into the outcome recorded for the command.
@@ -280,7 +287,7 @@ func (p *pop3Session) login(name, password string) (string, bool, error) {
 	}
 	p.user = u
 	u.mu.Lock()
-	p.inbox = u.mailboxLocked("INBOX")
+	p.inbox = u.mailboxLocked(view.FolderInbox)
 	p.uidv = p.inbox.uidValidity
 	p.drop = make([]popMsg, len(p.inbox.msgs))
 	for i, m := range p.inbox.msgs {
@@ -384,10 +391,10 @@ func (p *pop3Session) retr(cmd, arg string) (string, bool, error) {
 		p.drop[i].retrieved = true
 		p.bw.WriteString(fmt.Sprintf("+OK %d octets\r\n", m.size()))
 	}
-	if err := writeDotStuffed(p.bw, body, func() error { return p.flush() }); err != nil {
+	if err := writeDotStuffed(p.bw, body, p.extend); err != nil {
 		return OutcomeError, false, err
 	}
-	return OutcomeOK, false, p.flush()
+	return OutcomeOK, false, nil
 }
 
 // topLines returns the header of m and the first n lines of its body.
@@ -404,34 +411,23 @@ func topLines(m *message, n int) []byte {
 	return m.raw[:end]
 }
 
-// writeDotStuffed writes b as a multi-line response body: a dot doubled at
-// the start of each line, a final CRLF if b lacks one, and the ".\r\n"
-// terminator. flush is called between large chunks so that each write has
-// a fresh deadline.
-func writeDotStuffed(w *bufio.Writer, b []byte, flush func() error) error {
-	written := 0
+// writeDotStuffed writes b as a multi-line response body with
+// net/textproto's DotWriter — a dot doubled at the start of each line, a
+// final CRLF if b lacks one, the ".\r\n" terminator — and flushes it.
+// extend is called before every chunk of at most 1 MiB so that each write
+// has a fresh deadline.
+func writeDotStuffed(w *bufio.Writer, b []byte, extend func()) error {
+	dw := textproto.NewWriter(w).DotWriter()
 	for len(b) > 0 {
-		if b[0] == '.' {
-			w.WriteByte('.')
+		n := min(len(b), 1<<20)
+		extend()
+		if _, err := dw.Write(b[:n]); err != nil {
+			return err
 		}
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			w.Write(b)
-			w.WriteString("\r\n")
-			break
-		}
-		w.Write(b[:i+1])
-		written += i + 1
-		b = b[i+1:]
-		if written > 1<<20 {
-			if err := flush(); err != nil {
-				return err
-			}
-			written = 0
-		}
+		b = b[n:]
 	}
-	_, err := w.WriteString(".\r\n")
-	return err
+	extend()
+	return dw.Close()
 }
 
 // quit ends the session; in the TRANSACTION state it first enters UPDATE:
