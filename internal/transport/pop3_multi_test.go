@@ -2,15 +2,11 @@ package transport_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestPOP3Multi checks the reading of multi-line replies: dot-stuffing
@@ -59,17 +55,9 @@ func TestPOP3Multi(t *testing.T) {
 					}
 				}
 			})
-			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "pop3", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			p, err := transport.OpenPOP3(conn, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := openPOP3(t, addr)
 			var got []string
-			err = p.Multi("RETR", "RETR 1", func(l []byte) error {
+			err := p.Multi("RETR", "RETR 1", func(l []byte) error {
 				got = append(got, string(l))
 				if len(got) == tc.failAt {
 					return errStop
