@@ -121,7 +121,7 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 		})
 		return d.result(dest.folder, dest.uid, err)
 	default: // ActDelete
-		trash := d.specialUse(imap.MailboxAttrTrash, "Trash")
+		trash := d.specialUse(imap.MailboxAttrTrash, view.FolderTrash)
 		inTrash := false
 		var dest imapLoc
 		err = d.onWire(ctx, func(s *imapSession) error {
@@ -434,11 +434,6 @@ func isTryCreate(err error) bool {
 	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeTryCreate
 }
 
-// create runs CREATE name.
-func (s *imapSession) create(name string) error {
-	return s.do("CREATE", func() error { return s.c.Create(name) })
-}
-
 // createFolder runs CREATE name (see CreateFolder).
 func (s *imapSession) createFolder(name string) error {
 	return createFolderOn(s.c, name, s.do)
@@ -477,7 +472,7 @@ func (d *imapDevice) knowFolders(s *imapSession) error {
 func (d *imapDevice) ensureFolder(s *imapSession, name string) error {
 	d.mu.Lock()
 	_, known := d.folders[name]
-	unknown := d.listed && !known && !d.created[name] && !strings.EqualFold(name, "INBOX")
+	unknown := d.listed && !known && !d.created[name] && !strings.EqualFold(name, view.FolderInbox)
 	d.mu.Unlock()
 	if !unknown {
 		return nil
@@ -664,7 +659,7 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 		if err := d.knowFolders(s); err != nil {
 			return err
 		}
-		drafts = d.specialUse(imap.MailboxAttrDrafts, "Drafts")
+		drafts = d.specialUse(imap.MailboxAttrDrafts, view.FolderDrafts)
 		var err error
 		draft, err = d.appendTo(s, drafts, msg.ID, msg.Raw, view.Seen, imap.FlagDraft)
 		return err
@@ -698,7 +693,7 @@ func (d *imapDevice) resume(ctx context.Context, a Action) (Result, error) {
 // flag the original (reply, forward). A failed step returns the error with
 // a Result carrying Sent and a Resume for the steps left.
 func (d *imapDevice) finish(ctx context.Context, a Action, r Resume) (Result, error) {
-	sent := d.specialUse(imap.MailboxAttrSent, "Sent")
+	sent := d.specialUse(imap.MailboxAttrSent, view.FolderSent)
 	var loc imapLoc
 	err := d.onWire(ctx, func(s *imapSession) error {
 		if r.drafted {

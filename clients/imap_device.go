@@ -226,8 +226,8 @@ func (d *imapDevice) folderNames() []string {
 		names = append(names, n)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		if (names[i] == "INBOX") != (names[j] == "INBOX") {
-			return names[i] == "INBOX"
+		if (names[i] == view.FolderInbox) != (names[j] == view.FolderInbox) {
+			return names[i] == view.FolderInbox
 		}
 		return names[i] < names[j]
 	})

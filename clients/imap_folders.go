@@ -87,8 +87,8 @@ func specialFolders(boxes []*imap.ListData, prefix string) map[imap.MailboxAttr]
 // special-use folder of the name's role, else the name under the personal
 // namespace prefix (to be created there).
 func folderFor(name string, listed func(string) bool, special map[imap.MailboxAttr]string, prefix string) string {
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
+	if strings.EqualFold(name, view.FolderInbox) {
+		return view.FolderInbox
 	}
 	if listed(name) {
 		return name

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // pcSync is Thunderbird: the first connection keeps INBOX selected and
@@ -132,18 +133,18 @@ func (p *pcSync) inboxStep(ctx context.Context, sl *imapSlot, restart time.Durat
 			}
 			s.listed = true
 		}
-		if s.selected != "INBOX" || s.stale {
+		if s.selected != view.FolderInbox || s.stale {
 			s.stale = true
 			pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
 			if pushed {
-				top, pushed = d.topUID("INBOX")
+				top, pushed = d.topUID(view.FolderInbox)
 			}
-			if err := d.syncFull(s, "INBOX"); err != nil {
+			if err := d.syncFull(s, view.FolderInbox); err != nil {
 				return err
 			}
 			s.stale = false
 			if pushed {
-				if ids := d.idsAbove("INBOX", top); len(ids) > 0 {
+				if ids := d.idsAbove(view.FolderInbox, top); len(ids) > 0 {
 					d.o.OnPush(ids, pushAt)
 				}
 			}
@@ -188,7 +189,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	start := time.Now()
 	idl, err := s.c.Idle()
 	if err != nil {
-		record(d.rec, "imap", "IDLE", start, err)
+		record(d.rec, ProtocolIMAP, "IDLE", start, err)
 		if breaks(err) {
 			s.broken = true
 		}
@@ -211,7 +212,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		s.broken = true
 		return time.Time{}, err
 	}
-	record(d.rec, "imap", "IDLE", start, err)
+	record(d.rec, ProtocolIMAP, "IDLE", start, err)
 	s.disarm()
 	if breaks(err) {
 		s.broken = true
@@ -249,7 +250,7 @@ func (p *pcSync) checkFolders(ctx context.Context, s *imapSession, round int) er
 	}
 	s.listed = true
 	for _, name := range d.folderNames() {
-		if name == "INBOX" {
+		if name == view.FolderInbox {
 			continue
 		}
 		if ctx.Err() != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // phoneSync is K-9 / iOS Mail: every PollInterval one sync of every folder
@@ -93,9 +94,9 @@ func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
 		noIdle := false
 		err := sl.exec(ctx, func(s *imapSession) error {
-			if s.selected != "INBOX" || s.stale {
+			if s.selected != view.FolderInbox || s.stale {
 				s.stale = true
-				if err := d.syncWindow(s, "INBOX"); err != nil {
+				if err := d.syncWindow(s, view.FolderInbox); err != nil {
 					return err
 				}
 				s.stale = false

@@ -88,12 +88,12 @@ func (s *imapSession) do(name string, f func() error) error {
 			// The device stopped, and the server had not answered within
 			// shutdownGrace after that: an unanswered command, counted as
 			// a timeout (docs/report.md, Outcomes), never silently dropped.
-			record(s.d.rec, "imap", name, start, context.DeadlineExceeded)
+			record(s.d.rec, ProtocolIMAP, name, start, context.DeadlineExceeded)
 		}
 		s.broken = true
 		return fmt.Errorf("imap %s %s: unanswered when the device stopped: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
 	}
-	record(s.d.rec, "imap", name, start, err)
+	record(s.d.rec, ProtocolIMAP, name, start, err)
 	s.disarm()
 	if err != nil {
 		if breaks(err) {
@@ -117,9 +117,9 @@ func breaks(err error) bool {
 // wire sequence after authentication: full (pc/phone: ID, ENABLE) or plain
 // (webmail: nothing more).
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
-	conn, err := dial(ctx, &d.o, "imap", d.o.IMAP)
+	conn, err := dial(ctx, &d.o, ProtocolIMAP, d.o.IMAP)
 	if err != nil {
-		loginUnreached(ctx, &d.o, "imap", err)
+		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
 		return nil, err
 	}
 	lean := d.o.Profile.IMAPClient != IMAPClientGoIMAP
@@ -151,7 +151,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	if startTLS {
 		start := time.Now()
 		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
-		record(d.rec, "imap", "STARTTLS", start, err)
+		record(d.rec, ProtocolIMAP, "STARTTLS", start, err)
 	}
 	switch {
 	case err != nil:
@@ -165,7 +165,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	}
 	if err != nil {
 		_ = conn.Close()
-		loginUnreached(ctx, &d.o, "imap", err)
+		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
 		return nil, err
 	}
 	if err := s.login(full); err != nil {
@@ -192,7 +192,7 @@ func (s *imapSession) login(full bool) error {
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
 		if !s.dead.Load() {
-			s.d.rec.Login("imap", LoginOutcome(err))
+			s.d.rec.Login(ProtocolIMAP, LoginOutcome(err))
 		}
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *imapSession) login(full bool) error {
 		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password) })
 	}
 	if !s.dead.Load() {
-		s.d.rec.Login("imap", LoginOutcome(err))
+		s.d.rec.Login(ProtocolIMAP, LoginOutcome(err))
 	}
 	if err != nil {
 		return err
@@ -221,7 +221,7 @@ func (s *imapSession) login(full bool) error {
 		if caps == nil {
 			capErr = errors.New("imap: CAPABILITY after login failed")
 		}
-		record(s.d.rec, "imap", "CAPABILITY", start, capErr)
+		record(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr)
 	}
 	if caps != nil {
 		s.caps = caps
@@ -264,7 +264,7 @@ func (s *imapSession) logout(recordFailure bool) {
 		start := time.Now()
 		err := s.c.Logout()
 		if err == nil || recordFailure {
-			record(s.d.rec, "imap", "LOGOUT", start, err)
+			record(s.d.rec, ProtocolIMAP, "LOGOUT", start, err)
 		}
 	}
 	_ = s.c.Close()

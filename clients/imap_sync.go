@@ -96,8 +96,8 @@ func (d *imapDevice) list(s *imapSession) error {
 			continue
 		}
 		name := b.Mailbox
-		if strings.EqualFold(name, "INBOX") {
-			name = "INBOX"
+		if strings.EqualFold(name, view.FolderInbox) {
+			name = view.FolderInbox
 		}
 		seen[name] = true
 	}

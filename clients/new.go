@@ -57,7 +57,7 @@ func (o *Options) validate() error {
 		o.Clock = simclock.New(1, time.Now())
 	}
 	if o.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("Timeout %v is negative", o.Timeout))
+		errs = append(errs, fmt.Errorf("the Timeout %v is negative", o.Timeout))
 	}
 	if p := o.Profile; p == nil {
 		missing("Profile")

@@ -15,8 +15,6 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
-// pop3QuitTimeout bounds the wait for the answer to QUIT.
-const pop3QuitTimeout = 2 * time.Second
 
 // pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
 // a phone's POP3 account): it polls, downloads new messages into a local
@@ -124,12 +122,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
-		loginUnreached(ctx, &d.o, "pop3", err)
+		loginUnreached(ctx, &d.o, ProtocolPOP3, err)
 		return err
 	}
 	if d.o.POP3.TLS == transport.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
-			loginUnreached(ctx, &d.o, "pop3", err)
+			loginUnreached(ctx, &d.o, ProtocolPOP3, err)
 			return err
 		}
 	}
@@ -251,7 +249,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 	if d.store.get(id) != nil {
 		return // the same message twice on the server: shown once
 	}
-	d.store.put(id, d.store.newMsg("INBOX", uidl, 0, h, d.o.IDs))
+	d.store.put(id, d.store.newMsg(view.FolderInbox, uidl, 0, h, d.o.IDs))
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -332,11 +330,11 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
-	if d.store.folderOf(m) == "Trash" {
+	if d.store.folderOf(m) == view.FolderTrash {
 		d.store.remove(id)
 	} else {
-		d.store.setFolder(m, "Trash") // a local folder: never refused
-		res = Result{Folder: "Trash", Flags: m.Flags}
+		d.store.setFolder(m, view.FolderTrash) // a local folder: never refused
+		res = Result{Folder: view.FolderTrash, Flags: m.Flags}
 	}
 	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
 		if _, ok := d.seen[m.UIDL]; ok {
@@ -385,7 +383,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, msg.Header, d.o.IDs))
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderSent, "", view.Seen, msg.Header, d.o.IDs))
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
 		m.Flags |= flag
@@ -409,25 +407,25 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Drafts", "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
+	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderDrafts, "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
 		if err := d.o.Clock.Sleep(ctx, a.WriteTime); err != nil {
-			return Result{Folder: "Drafts", Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
+			return Result{Folder: view.FolderDrafts, Flags: view.Seen}, fmt.Errorf("pop3 device %s: send: %w", d.o.ID, err)
 		}
 	}
 	if err := submit(ctx, &d.o, d.log, a.To, msg.Raw); err != nil {
 		// The draft stays in Drafts, as in a real client.
-		return Result{Folder: "Drafts", Flags: view.Seen}, err
+		return Result{Folder: view.FolderDrafts, Flags: view.Seen}, err
 	}
 	d.mu.Lock()
 	if m := d.store.get(msg.ID); m != nil {
-		d.store.setFolder(m, "Sent") // a local folder: never refused
+		d.store.setFolder(m, view.FolderSent) // a local folder: never refused
 	} else {
-		d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg("Sent", "", view.Seen, mailgen.Header{}, d.o.IDs))
+		d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderSent, "", view.Seen, mailgen.Header{}, d.o.IDs))
 	}
 	d.mu.Unlock()
 	d.changed()
-	return Result{Sent: msg.ID, Folder: "Sent", Flags: view.Seen}, nil
+	return Result{Sent: msg.ID, Folder: view.FolderSent, Flags: view.Seen}, nil
 }

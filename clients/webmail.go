@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // webmailSync is Roundcube: every Refresh one page load on a new
@@ -53,17 +54,17 @@ func (w *webmailSync) run(ctx context.Context) {
 				listed = start
 			}
 			if err := s.do("STATUS", func() error {
-				_, err := s.c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true})
+				_, err := s.c.Status(view.FolderInbox, &imap.StatusOptions{NumMessages: true, NumUnseen: true})
 				return err
 			}); err != nil && s.broken {
 				return err
 			}
-			if err := d.syncPage(s, "INBOX"); err != nil {
+			if err := d.syncPage(s, view.FolderInbox); err != nil {
 				return err
 			}
 			var others []string
 			for _, n := range d.folderNames() {
-				if n != "INBOX" {
+				if n != view.FolderInbox {
 					others = append(others, n)
 				}
 			}

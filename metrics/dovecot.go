@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -126,7 +127,7 @@ func NewDovecot(o DovecotOptions) (*Dovecot, error) {
 		d.timeout = 5 * time.Second
 	}
 	if d.smtp == "" {
-		d.smtp = "lmtp"
+		d.smtp = clients.ProtocolLMTP
 	}
 	d.smtp = NormalizeProtocol(d.smtp)
 	if d.client == nil {
@@ -339,7 +340,7 @@ func mapDovecot(fams map[string]*dto.MetricFamily, smtpProto string) *dovecotSna
 			}
 		}
 	}
-	addCommands("imap", dovecotIMAPCommands, imapOutcome)
+	addCommands(clients.ProtocolIMAP, dovecotIMAPCommands, imapOutcome)
 	addCommands(smtpProto, dovecotSMTPCommands, smtpOutcome)
 
 	addDurations := func(proto, latency, counts, sums string) {
@@ -371,7 +372,7 @@ func mapDovecot(fams map[string]*dto.MetricFamily, smtpProto string) *dovecotSna
 			}
 		}
 	}
-	addDurations("imap", dovecotIMAPLatency, dovecotIMAPCommands, dovecotIMAPDurations)
+	addDurations(clients.ProtocolIMAP, dovecotIMAPLatency, dovecotIMAPCommands, dovecotIMAPDurations)
 	addDurations(smtpProto, dovecotSMTPLatency, dovecotSMTPCommands, dovecotSMTPDurations)
 	for _, h := range s.durations {
 		delete(h.buckets, math.Inf(1)) // implied by the count
@@ -393,7 +394,7 @@ func mapDovecot(fams map[string]*dto.MetricFamily, smtpProto string) *dovecotSna
 			s.deliveries += sampleValue(m)
 		}
 	}
-	for _, p := range []string{"imap", "pop3", "lmtp"} {
+	for _, p := range []string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolLMTP} {
 		if mf, ok := fams[dovecotSessionsPrefix+p+dovecotSessionsSuffix]; ok {
 			for _, m := range mf.GetMetric() {
 				s.sessions[p] += sampleValue(m)

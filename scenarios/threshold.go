@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/mailsim/mailsim/clients"
 )
 
 // ChangeKinds are the kinds of change the auditor measures convergence for.
@@ -51,7 +53,7 @@ const (
 	numberValue                    // a number >= 0
 )
 
-var thresholdProtocols = []string{"imap", "pop3", "smtp", "lmtp"}
+var thresholdProtocols = []string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP, clients.ProtocolLMTP}
 
 // DeliveryReasons are the reasons a delivery of the traffic injector
 // fails, and abandoned for one the run ended before trying (the engine's

@@ -63,8 +63,8 @@
 set -euo pipefail
 
 # The process and port helpers (master_pid, running, tree, free_port,
-# port_open) and cmd_stop are dovecot.sh's: the supervisor's pid is kept
-# in DIR/run/master.pid.
+# port_open), die, cmd_stop and cmd_env are dovecot.sh's: the supervisor's
+# pid is kept in DIR/run/master.pid.
 # shellcheck source=dovecot.sh
 . "$(dirname "${BASH_SOURCE[0]}")/dovecot.sh"
 PROG=${0##*/}
@@ -78,11 +78,6 @@ GAM_SERVER=$PREFIX/usr/libexec/gam_server
 usage() {
 	echo "usage: $PROG install | install-check | start DIR [NUSERS] | stop DIR | env DIR" >&2
 	exit 2
-}
-
-die() {
-	echo "$PROG: $*" >&2
-	exit 1
 }
 
 libpath() {
@@ -382,12 +377,6 @@ cmd_start() {
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"
-}
-
-cmd_env() {
-	[ $# -eq 1 ] || usage
-	master_pid "$1" >/dev/null || die "no running instance in $1"
-	cat "$1/env"
 }
 
 [ $# -ge 1 ] || usage

@@ -47,8 +47,8 @@
 set -euo pipefail
 
 # The process and port helpers (master_pid, running, tree, free_port,
-# port_open) and cmd_stop are dovecot.sh's: both keep the master's pid in
-# DIR/run/master.pid.
+# port_open), die, cmd_stop and cmd_env are dovecot.sh's: both keep the
+# master's pid in DIR/run/master.pid.
 # shellcheck source=dovecot.sh
 . "$(dirname "${BASH_SOURCE[0]}")/dovecot.sh"
 PROG=${0##*/}
@@ -59,11 +59,6 @@ PACKAGES="cyrus-common cyrus-imapd cyrus-pop3d libical3 libpcre3 libxapian30 sas
 usage() {
 	echo "usage: $PROG install | install-check | start DIR [NUSERS] | stop DIR | env DIR" >&2
 	exit 2
-}
-
-die() {
-	echo "$PROG: $*" >&2
-	exit 1
 }
 
 libpath() {
@@ -275,12 +270,6 @@ cmd_start() {
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"
-}
-
-cmd_env() {
-	[ $# -eq 1 ] || usage
-	master_pid "$1" >/dev/null || die "no running instance in $1"
-	cat "$1/env"
 }
 
 [ $# -ge 1 ] || usage

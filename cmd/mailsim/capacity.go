@@ -400,7 +400,7 @@ func serverTotals(s *metrics.Server) (commands uint64, busy float64) {
 	for proto, cmds := range s.Stats() {
 		for name, c := range cmds {
 			commands += c.Count
-			if proto != "imap" || name != "IDLE" {
+			if proto != clients.ProtocolIMAP || name != "IDLE" {
 				busy += c.Sum
 			}
 		}

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"internal/cost":     {"clients"},
 	"internal/capacity": {},
 	"internal/report": {
-		"scenarios", "internal/audit", "internal/capacity", "internal/cost", "metrics",
+		"scenarios", "clients", "internal/audit", "internal/capacity", "internal/cost", "metrics",
 	},
 	"metrics":              {"clients"},
 	"internal/view":        {},

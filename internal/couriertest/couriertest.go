@@ -14,10 +14,8 @@
 package couriertest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,14 +97,6 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if err := exec.Command("unshare", "--mount", "--propagation", "private", "true").Run(); err != nil {
 		unavailable("couriertest: Courier runs in a private mount namespace, and unshare --mount is not permitted here: %v", err)
 	}
-	dir := t.TempDir()
-	// The login processes run as the mail user and must traverse dir: the
-	// per-test root above it is 0700 by default.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("couriertest: %v", err)
-		}
-	}
 	env := []string{"IDLE_FAM=yes", "FOLDERS=" + strings.Join(o.Folders, ","), "EXTRA_USERS=" + strings.Join(o.ExtraUsers, " ")}
 	if o.NoFAM {
 		env[0] = "IDLE_FAM=no"
@@ -114,20 +104,9 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if o.IdlePoll > 0 {
 		env = append(env, "IDLE_POLL="+strconv.Itoa(o.IdlePoll))
 	}
-	out, err := run(script, env, "start", dir, strconv.Itoa(users))
-	if err != nil {
-		t.Fatalf("couriertest: %v", err)
-	}
-	inst, err := parseEnv(out)
-	if err != nil {
-		t.Fatalf("couriertest: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := run(script, nil, "stop", inst.Dir); err != nil {
-			t.Errorf("couriertest: %v", err)
-		}
-	})
-	return inst
+	kv, n := scripttest.Server{Name: "couriertest", Script: script, Drop: scriptVars}.Start(t, env, users,
+		"IMAP_ADDR", "POP3_ADDR", "PASSWORD")
+	return &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"], Users: n}
 }
 
 // scriptVars are the variables scripts/courier.sh honours that Start
@@ -142,16 +121,3 @@ func run(script string, extra []string, args ...string) ([]byte, error) {
 
 // script returns the path of the project's scripts/courier.sh.
 func script() (string, error) { return scripttest.Path("courier.sh") }
-
-// parseEnv reads the KEY=VALUE lines of the script's start output.
-func parseEnv(b []byte) (*Instance, error) {
-	kv, err := scripttest.ParseEnv(b, "IMAP_ADDR", "POP3_ADDR", "DIR", "PASSWORD", "NUSERS")
-	if err != nil {
-		return nil, err
-	}
-	n, err := strconv.Atoi(kv["NUSERS"])
-	if err != nil {
-		return nil, fmt.Errorf("NUSERS: %w in %q", err, b)
-	}
-	return &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"], Users: n}, nil
-}

@@ -9,10 +9,8 @@
 package cyrustest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,14 +75,6 @@ func Start(t testing.TB, users int, o Options) *Instance {
 			t.Skipf("cyrustest: Cyrus cannot be unpacked here: %v", err)
 		}
 	}
-	dir := t.TempDir()
-	// Cyrus's processes run as the cyrus user and must traverse dir: the
-	// per-test root above it is 0700 by default.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("cyrustest: %v", err)
-		}
-	}
 	env := []string{"ALTNAMESPACE=no"}
 	if o.AltNamespace {
 		env[0] = "ALTNAMESPACE=yes"
@@ -98,20 +88,9 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if len(o.ExtraUsers) > 0 {
 		env = append(env, "EXTRA_USERS="+strings.Join(o.ExtraUsers, " "))
 	}
-	out, err := run(script, env, "start", dir, strconv.Itoa(users))
-	if err != nil {
-		t.Fatalf("cyrustest: %v", err)
-	}
-	inst, err := parseEnv(out)
-	if err != nil {
-		t.Fatalf("cyrustest: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := run(script, nil, "stop", inst.Dir); err != nil {
-			t.Errorf("cyrustest: %v", err)
-		}
-	})
-	return inst
+	kv, n := scripttest.Server{Name: "cyrustest", Script: script, Drop: scriptEnv}.Start(t, env, users,
+		"IMAP_ADDR", "POP3_ADDR", "LMTP_ADDR", "PASSWORD")
+	return &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], LMTP: kv["LMTP_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"], Users: n}
 }
 
 // scriptEnv are the variables cyrus.sh honours (ports, namespace, IDLE,
@@ -122,19 +101,4 @@ var scriptEnv = []string{"IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", 
 // scriptEnv other than in extra, and returns its stdout.
 func run(script string, extra []string, args ...string) ([]byte, error) {
 	return scripttest.Run(script, scriptEnv, extra, args...)
-}
-
-// parseEnv reads the KEY=VALUE lines of the script's start output.
-func parseEnv(b []byte) (*Instance, error) {
-	kv, err := scripttest.ParseEnv(b, "IMAP_ADDR", "POP3_ADDR", "LMTP_ADDR", "DIR", "PASSWORD", "NUSERS")
-	if err != nil {
-		return nil, err
-	}
-	inst := &Instance{IMAP: kv["IMAP_ADDR"], POP3: kv["POP3_ADDR"], LMTP: kv["LMTP_ADDR"], Dir: kv["DIR"], Password: kv["PASSWORD"]}
-	n, err := strconv.Atoi(kv["NUSERS"])
-	if err != nil {
-		return nil, fmt.Errorf("NUSERS: %w in %q", err, b)
-	}
-	inst.Users = n
-	return inst, nil
 }

@@ -342,7 +342,7 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 		return
 	}
 	id := r.user.ids.Intern(d.id) // the string the user's devices keep
-	if r.folder == "INBOX" {
+	if r.folder == view.FolderInbox {
 		in.push.delivered(r.user.plan.Username, id, tried)
 	}
 	if r.user.meter != nil {
@@ -729,8 +729,8 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 // server does not list that folder (it must be created first). cmd records
 // each command.
 func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Time, error) error) (name string, listed bool, err error) {
-	if strings.EqualFold(folder, "INBOX") {
-		return "INBOX", true, nil
+	if strings.EqualFold(folder, view.FolderInbox) {
+		return view.FolderInbox, true, nil
 	}
 	caps := c.Caps()
 	prefix := ""

@@ -221,12 +221,12 @@ func (p *person) pickHand(now time.Time) {
 func (p *person) arrivals(ctx context.Context, now time.Time) {
 	for !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
 		p.late(p.nextInbound, now)
-		p.inject(ctx, p.b.Inbound, "INBOX", p.nextInbound)
+		p.inject(ctx, p.b.Inbound, view.FolderInbox, p.nextInbound)
 		p.nextInbound = p.nextInbound.Add(expDelay(p.arr, p.b.Inbound.Interval))
 	}
 	for !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
 		p.late(p.nextSpam, now)
-		p.inject(ctx, p.b.Spam, "Junk", p.nextSpam)
+		p.inject(ctx, p.b.Spam, view.FolderJunk, p.nextSpam)
 		p.nextSpam = p.nextSpam.Add(expDelay(p.arr, p.b.Spam.Interval))
 	}
 }
@@ -238,7 +238,7 @@ const internalSenderShare = 0.2
 
 func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string, at time.Time) {
 	from := p.externalAddress(p.arr)
-	if n := p.env.peers.size(); folder == "INBOX" && n > 1 && p.arr.Float64() < internalSenderShare {
+	if n := p.env.peers.size(); folder == view.FolderInbox && n > 1 && p.arr.Float64() < internalSenderShare {
 		other := p.env.peers.at(p.arr.IntN(n))
 		if other != p.u {
 			from = other.plan.Address
@@ -248,7 +248,7 @@ func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string
 	attach := p.arr.Float64() < in.Attachments
 	msg := p.env.gen.New(p.arr, from, []string{p.u.plan.Address}, size, attach, at)
 	rcpt := p.u.plan.Address
-	if folder != "INBOX" {
+	if folder != view.FolderInbox {
 		rcpt = detailAddress(p.u.plan.Address, folder)
 	}
 	p.env.queue.enqueue(ctx, delivery{
@@ -300,7 +300,7 @@ func (p *person) notice(now time.Time) {
 	v := p.hand.dev.View()
 	for _, id := range v.IDs() {
 		m := v.Messages[id]
-		if m.Folder != "INBOX" || p.done[id] || p.pending[id] != nil {
+		if m.Folder != view.FolderInbox || p.done[id] || p.pending[id] != nil {
 			continue
 		}
 		actions, filtered := p.decide(id)
@@ -329,7 +329,7 @@ func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
 	r := rand.New(rand.NewPCG(uint64(p.u.plan.Seed), h.Sum64()))
 	o := p.b.OnNewMail
 	if r.Float64() < o.MoveFilter {
-		return []clients.Action{{Kind: clients.ActMove, MessageID: id, Folder: "Junk"}}, true
+		return []clients.Action{{Kind: clients.ActMove, MessageID: id, Folder: view.FolderJunk}}, true
 	}
 	read := r.Float64() < o.Read
 	if read {
@@ -494,7 +494,7 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		// A send whose later steps failed is incomplete until a resume
 		// stores its copy in Sent (then the change converges).
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: p.u.ids.Intern(res.Sent), At: at, Folder: "Sent", Published: res.Published, Incomplete: err != nil})
+			MessageID: p.u.ids.Intern(res.Sent), At: at, Folder: view.FolderSent, Published: res.Published, Incomplete: err != nil})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {

@@ -14,6 +14,7 @@ import (
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -110,7 +111,7 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 		return PushProbe{User: pu.Username, Skipped: "the server does not announce IDLE"}, nil
 	}
 	_ = conn.Extend(0)
-	sel, err := c.Select("INBOX", nil).Wait()
+	sel, err := c.Select(view.FolderInbox, nil).Wait()
 	if err != nil {
 		return res, fail("SELECT INBOX", err)
 	}
@@ -173,7 +174,7 @@ func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *s
 		events: SinkFunc(func(Event) {}), changes: discardChanges{}, push: newPushTracker()}, 1)
 	in.timeout = probeTimeout
 	d := delivery{from: "push-probe@mailsim.invalid", id: id, raw: raw, inbound: true,
-		rcpts: []recipient{{addr: pu.Address, user: &user{plan: pu}, folder: "INBOX"}}}
+		rcpts: []recipient{{addr: pu.Address, user: &user{plan: pu}, folder: view.FolderInbox}}}
 	var results []rcptResult
 	if ep.Delivery.Protocol == scenarios.DeliverIMAPAppend {
 		results = in.appendIMAP(ctx, d, d.rcpts)

@@ -68,14 +68,6 @@ func (s *scanner) atEOL() bool {
 	return s.err != nil || s.i >= len(s.b) || c == '\r' || c == '\n'
 }
 
-// eol consumes the line's end.
-func (s *scanner) eol() {
-	s.accept('\r')
-	if s.i < len(s.b) {
-		s.expect('\n')
-	}
-}
-
 // isAtomChar reports whether c may be part of an atom: '[' ends one so
 // that "BODY[" splits, ']' only in an astring (it ends a response code);
 // '\\', '%' and '*' are kept for flags (\Seen, \*) and list wildcards.

@@ -149,19 +149,26 @@ func TestVanishedClients(t *testing.T) {
 	rec := newCountingRecorder()
 	s, addrs := testServer(t, Options{Recorder: rec})
 	lmtpSend(t, addrs.LMTP, testMessage("<v1@test>", "v"), "alice@example.com")
-	scripts := []struct{ addr, greet, login, partial string }{
-		{addrs.IMAP, "* OK", "a1 LOGIN alice secret\r\na2 SELECT INBOX\r\n", "a3 APPEND INBOX {100}\r\nhalf a mess"},
-		{addrs.IMAP, "* OK", "a1 LOGIN alice secret\r\na2 SELECT INBOX\r\n", "a3 IDLE\r\n"},
-		{addrs.POP3, "+OK", "USER alice\r\nPASS secret\r\nDELE 1\r\n", "RETR"},
-		{addrs.SMTP, "220", "EHLO x\r\nAUTH PLAIN " + plain("alice", "secret") + "\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n", "Subject: cut\r\n\r\nhalf"},
-		{addrs.LMTP, "220", "LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n", "Subject: cut\r\n"},
+	// wait are the replies that show the server reached the partial
+	// command: it is inside it (a literal, IDLE, DATA) or reading it.
+	scripts := []struct {
+		addr, greet, login, partial string
+		wait                        []string
+	}{
+		{addrs.IMAP, "* OK", "a1 LOGIN alice secret\r\na2 SELECT INBOX\r\n", "a3 APPEND INBOX {100}\r\nhalf a mess", []string{"a2 OK", "+"}},
+		{addrs.IMAP, "* OK", "a1 LOGIN alice secret\r\na2 SELECT INBOX\r\n", "a3 IDLE\r\n", []string{"a2 OK", "+"}},
+		{addrs.POP3, "+OK", "USER alice\r\nPASS secret\r\nDELE 1\r\n", "RETR", []string{"+OK", "+OK", "+OK"}},
+		{addrs.SMTP, "220", "EHLO x\r\nAUTH PLAIN " + plain("alice", "secret") + "\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n", "Subject: cut\r\n\r\nhalf", []string{"354"}},
+		{addrs.LMTP, "220", "LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n", "Subject: cut\r\n", []string{"354"}},
 	}
 	for _, sc := range scripts {
 		r := newRaw(t, sc.addr)
 		r.until(sc.greet)
 		r.send(sc.login)
 		r.send(sc.partial)
-		time.Sleep(50 * time.Millisecond) // let the server read the partial command
+		for _, w := range sc.wait {
+			r.until(w)
+		}
 		r.c.Close()
 	}
 	// Close waits for every session; afterwards nothing may be held.

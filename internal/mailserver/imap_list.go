@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // Subscriptions and LIST, as RFC 3501 (LIST, LSUB) and RFC 5258
@@ -77,9 +78,9 @@ func (m listMatcher) match(name string, onlyPercent bool) bool {
 			return true
 		}
 		// INBOX is case-insensitive, in patterns too.
-		if (name == "INBOX" || strings.HasPrefix(name, "INBOX"+string(delim))) && m.ref == "" &&
-			len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") &&
-			matchMailbox(name, "", "INBOX"+p[5:]) {
+		if (name == view.FolderInbox || strings.HasPrefix(name, view.FolderInbox+string(delim))) && m.ref == "" &&
+			len(p) >= 5 && strings.EqualFold(p[:5], view.FolderInbox) &&
+			matchMailbox(name, "", view.FolderInbox+p[5:]) {
 			return true
 		}
 	}
@@ -302,8 +303,8 @@ func (s *imapSession) listLocked(m listMatcher, options *imap.ListOptions) []*im
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].Mailbox, out[j].Mailbox
-		if (a == "INBOX") != (b == "INBOX") {
-			return a == "INBOX"
+		if (a == view.FolderInbox) != (b == view.FolderInbox) {
+			return a == view.FolderInbox
 		}
 		return a < b
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // role is the kind of a mailbox, used for usage accounting.
@@ -73,11 +74,11 @@ var defaultMailboxes = [...]struct {
 	name string
 	attr imap.MailboxAttr
 }{
-	{"INBOX", ""},
-	{"Drafts", imap.MailboxAttrDrafts},
-	{"Sent", imap.MailboxAttrSent},
-	{"Trash", imap.MailboxAttrTrash},
-	{"Junk", imap.MailboxAttrJunk},
+	{view.FolderInbox, ""},
+	{view.FolderDrafts, imap.MailboxAttrDrafts},
+	{view.FolderSent, imap.MailboxAttrSent},
+	{view.FolderTrash, imap.MailboxAttrTrash},
+	{view.FolderJunk, imap.MailboxAttrJunk},
 	{"Archive", imap.MailboxAttrArchive},
 }
 
@@ -225,7 +226,7 @@ func (s *store) addUser(name, password string) error {
 	for _, d := range defaultMailboxes {
 		mb := s.newMailbox(d.name, d.attr)
 		mb.subscribed = true
-		if d.name == "INBOX" {
+		if d.name == view.FolderInbox {
 			mb.role = roleInbox
 		}
 		u.mailboxes[d.name] = mb
@@ -267,11 +268,11 @@ func (s *store) newMailbox(name string, attr imap.MailboxAttr) *mailbox {
 
 // canonicalName folds the INBOX name, which is case-insensitive in IMAP.
 func canonicalName(name string) string {
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
+	if strings.EqualFold(name, view.FolderInbox) {
+		return view.FolderInbox
 	}
 	if len(name) > 6 && strings.EqualFold(name[:6], "INBOX/") {
-		return "INBOX" + name[5:]
+		return view.FolderInbox + name[5:]
 	}
 	return name
 }
@@ -318,7 +319,7 @@ func (s *store) createLocked(u *user, name string, attr imap.MailboxAttr) (*mail
 // deleteLocked removes a mailbox and its messages. u.mu must be held.
 func (s *store) deleteLocked(u *user, name string) error {
 	name = canonicalName(name)
-	if name == "INBOX" {
+	if name == view.FolderInbox {
 		return errInboxNotAllowed
 	}
 	mb, ok := u.mailboxes[name]
@@ -344,13 +345,13 @@ func (s *store) deleteLocked(u *user, name string) error {
 // be held.
 func (s *store) renameLocked(u *user, from, to string) error {
 	from, to = canonicalName(from), canonicalName(strings.TrimSuffix(to, string(delim)))
-	if from == "INBOX" {
+	if from == view.FolderInbox {
 		return errInboxNotAllowed
 	}
 	if _, ok := u.mailboxes[from]; !ok {
 		return errNoSuchMailbox
 	}
-	if !validMailboxName(to) || to == "INBOX" || strings.HasPrefix(to, from+string(delim)) {
+	if !validMailboxName(to) || to == view.FolderInbox || strings.HasPrefix(to, from+string(delim)) {
 		return errBadMailboxName
 	}
 	renames := map[string]string{from: to}

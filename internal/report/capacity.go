@@ -460,14 +460,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
 {{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
-<h2>Charts</h2>
-{{range .Charts}}{{.}}
-{{end}}
-<h2>Summary</h2>
-<pre>{{.Summary}}</pre>
-</body>
-</html>
-`))
+` + htmlTail))
 
 // Servers is how many servers like the measured one a population needs.
 type Servers struct {

@@ -180,14 +180,18 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 <table><tr><th></th>{{range $.R.CostGroups}}<th colspan="2">{{.}}</th>{{end}}</tr>
 {{range .}}<tr><td>{{.Label}}</td>{{range .Cells}}<td>{{.Value}}</td><td>{{.Ratio}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
-<h2>Charts</h2>
+` + htmlTail))
+
+// htmlTail ends the HTML reports (run and capacity): the charts and the
+// text summary of the data given to the template.
+const htmlTail = `<h2>Charts</h2>
 {{range .Charts}}{{.}}
 {{end}}
 <h2>Summary</h2>
 <pre>{{.Summary}}</pre>
 </body>
 </html>
-`))
+`
 
 // reportCSS styles the HTML reports (run and capacity).
 const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -469,7 +470,7 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 // withProtocols makes sure the client protocols of the contract are present,
 // empty when no command of theirs ran.
 func withProtocols(m CommandMap) CommandMap {
-	for _, p := range []string{"imap", "pop3", "smtp"} {
+	for _, p := range []string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP} {
 		if m[p] == nil {
 			m[p] = map[string]Command{}
 		}

@@ -14,7 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -82,4 +84,51 @@ func ParseEnv(b []byte, required ...string) (map[string]string, error) {
 		}
 	}
 	return kv, nil
+}
+
+// Server is a server script of the project as a test helper runs it.
+type Server struct {
+	// Name prefixes the test's failures ("cyrustest").
+	Name string
+	// Script is the script's path (Path).
+	Script string
+	// Drop are the variables the script honours that the helper sets
+	// itself: the caller's environment does not pass them (Run).
+	Drop []string
+}
+
+// Start runs the script's "start DIR USERS" with the variables extra, in
+// a new directory of the test that the server's processes, which run as
+// another user, can traverse (it and the per-test root above it, 0700 by
+// default, are made 0755), and its "stop DIR" when the test ends. It
+// returns the KEY=VALUE lines of the start output, which must hold the
+// keys of required, DIR and NUSERS, and NUSERS as a number. A failure
+// fails the test.
+func (s Server) Start(t testing.TB, extra []string, users int, required ...string) (map[string]string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+	}
+	out, err := Run(s.Script, s.Drop, extra, "start", dir, strconv.Itoa(users))
+	if err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
+	}
+	kv, err := ParseEnv(out, append(required, "DIR", "NUSERS")...)
+	if err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
+	}
+	// Stop what started before anything else can fail.
+	t.Cleanup(func() {
+		if _, err := Run(s.Script, s.Drop, nil, "stop", kv["DIR"]); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	})
+	n, err := strconv.Atoi(kv["NUSERS"])
+	if err != nil {
+		t.Fatalf("%s: NUSERS: %v in %q", s.Name, err, out)
+	}
+	return kv, n
 }

@@ -71,3 +71,42 @@ func TestRun(t *testing.T) {
 		t.Errorf("Path(courier.sh) = %q, %v", p, err)
 	}
 }
+
+// TestServerStart starts a script's server in a directory others can
+// traverse, returns its output and user count, and stops it (with the
+// directory the script named) when the test ends.
+func TestServerStart(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "calls")
+	script := filepath.Join(t.TempDir(), "srv.sh")
+	body := `case "$1" in
+start) echo "$1 $2 $3 $MAILSIM_SCRIPTTEST_X" >>"` + log + `"; echo "IMAP_ADDR=127.0.0.1:1"; echo "DIR=$2"; echo "NUSERS=$3";;
+stop) echo "$1 $2" >>"` + log + `";;
+esac
+`
+	if err := os.WriteFile(script, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	t.Run("started", func(t *testing.T) {
+		kv, n := Server{Name: "srvtest", Script: script}.Start(t, []string{"MAILSIM_SCRIPTTEST_X=x"}, 3, "IMAP_ADDR")
+		dir = kv["DIR"]
+		if kv["IMAP_ADDR"] != "127.0.0.1:1" || n != 3 || dir == "" {
+			t.Fatalf("Start = %v, %d", kv, n)
+		}
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			fi, err := os.Stat(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o755 {
+				t.Errorf("%s: mode %v, want 0755", d, fi.Mode().Perm())
+			}
+		}
+		if b, _ := os.ReadFile(log); string(b) != "start "+dir+" 3 x\n" {
+			t.Errorf("calls %q before the test ended", b)
+		}
+	})
+	if b, _ := os.ReadFile(log); string(b) != "start "+dir+" 3 x\nstop "+dir+"\n" {
+		t.Errorf("calls %q, want start then stop", b)
+	}
+}

@@ -1,14 +1,17 @@
 package transport_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/mailsim/mailsim/internal/faketest"
 	"net"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // fakeServer runs serve for every connection to a listener on
@@ -17,6 +20,22 @@ import (
 func fakeServer(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	return faketest.Start(t, faketest.Options{}, serve).Addr
+}
+
+// openPOP3 dials the POP3 server at addr without TLS and reads its
+// greeting; the connection is closed when the test ends.
+func openPOP3(t *testing.T, addr string) *transport.POP3 {
+	t.Helper()
+	conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "pop3", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	p, err := transport.OpenPOP3(conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // closedPort returns an address on 127.0.0.1 where nothing listens.

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -36,13 +38,17 @@ var ErrPOP3Garbage = errors.New("pop3: malformed reply")
 
 // pop3Wire is the net.Conn go-pop3 reads from. It hands the library at
 // most one line per Read, so the library's 4 KiB buffer never holds bytes
-// past the status line it asked for: multi-line replies are then read here,
-// from br, with no line-length limit and with dot-stuffing undone. It also
-// remembers whether the last line was -ERR, so a failure of the library
-// (which returns plain errors) can be classified.
+// past the status line it asked for: the bodies of multi-line replies are
+// then read here, from br, through net/textproto's DotReader (tp), with no
+// line-length limit. It also remembers whether the last line was -ERR, so
+// a failure of the library (which returns plain errors) can be classified.
 type pop3Wire struct {
 	*Conn
 	br *bufio.Reader
+	// tp reads the bodies of multi-line replies from br.
+	tp *textproto.Reader
+	// lines cuts a body into lines; reset for every reply.
+	lines *bufio.Reader
 	// lastERR is true when the last complete line handed out began "-ERR".
 	lastERR bool
 	// partial is true while a line was handed out only in part.
@@ -52,7 +58,24 @@ type pop3Wire struct {
 }
 
 func newPOP3Wire(c *Conn) *pop3Wire {
-	return &pop3Wire{Conn: c, br: bufio.NewReaderSize(c, 4096), lineStart: true}
+	br := bufio.NewReaderSize(c, 4096)
+	return &pop3Wire{Conn: c, br: br, tp: textproto.NewReader(br), lineStart: true}
+}
+
+// bodyBuffer is the buffer size of the line reader of multi-line replies:
+// the lines of a reply are short (RFC 5322 allows 998 octets), a longer
+// one is assembled.
+const bodyBuffer = 1024
+
+// body returns the line reader of w reading the body r of a multi-line
+// reply; its buffer is allocated with the first reply and kept.
+func (w *pop3Wire) body(r io.Reader) *bufio.Reader {
+	if w.lines == nil {
+		w.lines = bufio.NewReaderSize(r, bodyBuffer)
+	} else {
+		w.lines.Reset(r)
+	}
+	return w.lines
 }
 
 // Read implements io.Reader, returning at most up to the next LF.
@@ -186,9 +209,14 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 	if p.wire.partial {
 		return ErrPOP3Garbage
 	}
+	// net/textproto's DotReader reads the body from the status line's
+	// buffer: it undoes dot-stuffing, turns CRLF into LF and stops after
+	// the lone dot (io.ErrUnexpectedEOF when the connection ends first).
+	// The lines are cut from it here, so a line may be of any length.
+	br := p.wire.body(p.wire.tp.DotReader())
 	var (
 		total   int
-		long    []byte // a line longer than the reader's buffer, assembled
+		long    []byte // a line longer than br's buffer, assembled
 		cbErr   error
 		lastExt = time.Now()
 	)
@@ -198,7 +226,7 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 			_ = p.conn.Extend(0)
 			lastExt = time.Now()
 		}
-		frag, err := p.wire.br.ReadSlice('\n')
+		frag, err := br.ReadSlice('\n')
 		total += len(frag)
 		if total > MaxPOP3Reply {
 			return fmt.Errorf("%w: reply over %d bytes", ErrPOP3Garbage, MaxPOP3Reply)
@@ -207,7 +235,10 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 			long = append(long, frag...)
 			continue
 		}
-		if err != nil {
+		if err == io.EOF && len(frag) == 0 && long == nil {
+			return cbErr // after the lone dot
+		}
+		if err != nil && err != io.EOF {
 			return err
 		}
 		l := frag
@@ -215,15 +246,8 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 			long = append(long, frag...)
 			l = long
 		}
-		l = bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
-		if len(l) > 0 && l[0] == '.' {
-			if len(l) == 1 {
-				return cbErr
-			}
-			l = l[1:] // undo dot-stuffing
-		}
 		if cbErr == nil {
-			cbErr = line(l)
+			cbErr = line(bytes.TrimSuffix(l, []byte("\n")))
 		}
 		long = nil
 	}

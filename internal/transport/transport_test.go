@@ -156,15 +156,7 @@ func TestPOP3(t *testing.T) {
 				}
 			}
 		})
-		conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "pop3", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		p, err := transport.OpenPOP3(conn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := openPOP3(t, addr)
 		if err := p.STLS(nil); !errors.Is(err, transport.ErrTLSRefused) {
 			t.Fatalf("err %v, want ErrTLSRefused", err)
 		}

@@ -61,11 +61,11 @@ func FolderNames(role string) []string {
 // BaseName returns name without a personal namespace prefix "INBOX." or
 // "INBOX/" (any case): "INBOX.Sent" is "Sent". INBOX itself is "INBOX".
 func BaseName(name string) string {
-	if len(name) > 6 && strings.EqualFold(name[:5], "INBOX") && (name[5] == '.' || name[5] == '/') {
+	if len(name) > 6 && strings.EqualFold(name[:5], FolderInbox) && (name[5] == '.' || name[5] == '/') {
 		return name[6:]
 	}
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
+	if strings.EqualFold(name, FolderInbox) {
+		return FolderInbox
 	}
 	return name
 }
@@ -75,7 +75,7 @@ func BaseName(name string) string {
 // for "Sent", "INBOX.Sent" or "Sent Items", ...; "" for other folders.
 func FolderRole(name string) string {
 	base := BaseName(name)
-	if base == "INBOX" {
+	if base == FolderInbox {
 		return RoleInbox
 	}
 	for _, r := range roleNames {
