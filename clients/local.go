@@ -43,7 +43,7 @@ const maxLocalFolders = math.MaxUint16 + 1
 
 // localFolders are the folders every local store has, registered first
 // so that a message can always be put in them.
-var localFolders = [...]string{"INBOX", "Sent", "Drafts", "Trash"}
+var localFolders = [...]string{view.FolderInbox, view.FolderSent, view.FolderDrafts, view.FolderTrash}
 
 // mailstore is a device's local mailbox: messages by Message-ID. It is not
 // safe for concurrent use; the device's mutex guards it.

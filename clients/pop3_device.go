@@ -15,7 +15,6 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
-
 // pop3Device is a PC or phone mail client over POP3 (Thunderbird, Outlook,
 // a phone's POP3 account): it polls, downloads new messages into a local
 // store and keeps folders, flags, Trash and Sent only on the device.
