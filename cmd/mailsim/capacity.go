@@ -63,7 +63,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
 	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
 	f.profile.register(fs)
-	f.procs.register(fs)
+	f.procs.register(fs, procsAll)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code

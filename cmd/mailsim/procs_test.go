@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,7 @@ func TestProcsFlagValidate(t *testing.T) {
 		want int
 	}{
 		{"auto", true, 0},
+		{"all", true, -1},
 		{"1", true, 1},
 		{"3", true, 3},
 		{"0", false, 0},
@@ -45,9 +47,25 @@ func TestProcsFlagStart(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != found {
 		t.Errorf("after the command GOMAXPROCS is %d, want %d", got, found)
 	}
-	cores, stop = procsFlag{v: procsAuto}.start()
-	stop()
-	if got := runtime.GOMAXPROCS(0); got != found || cores != min(found, runtime.NumCPU()) {
-		t.Errorf("auto: GOMAXPROCS %d after, cores %d; want %d, %d", got, cores, found, min(found, runtime.NumCPU()))
+	for _, v := range []string{procsAuto, procsAll} {
+		cores, stop = procsFlag{v: v}.start()
+		stop()
+		if got := runtime.GOMAXPROCS(0); got != found || cores != min(found, runtime.NumCPU()) {
+			t.Errorf("%s: GOMAXPROCS %d after, cores %d; want %d, %d", v, got, cores, found, min(found, runtime.NumCPU()))
+		}
+	}
+}
+
+// TestProcsFlagRefused checks that a bad --procs is a bad command line
+// (exit 2, the flag named) for run and capacity, before anything runs.
+func TestProcsFlagRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "quickstart", "--quiet", "--procs", "0"},
+		{"capacity", "quickstart", "--quiet", "--procs", "many"},
+	} {
+		res := mailsim(args...)
+		if res.code != exitScenario || !strings.Contains(res.stderr, "--procs") || res.stdout != "" {
+			t.Errorf("%v: want exit %d naming --procs, got %s", args, exitScenario, res)
+		}
 	}
 }

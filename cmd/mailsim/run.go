@@ -95,7 +95,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
-	f.procs.register(fs)
+	f.procs.register(fs, procsAuto)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
