@@ -10,30 +10,50 @@ import (
 // Procs sizing: a load generator whose population keeps well under one
 // core spends less CPU per command on one P (GOMAXPROCS=1): fewer threads
 // wake, spin and hand goroutines over (docs/performance.md, "Parallelism").
-// A busy one needs the cores. SizeProcs starts the process on one P and
-// moves GOMAXPROCS with the process's CPU use, between 1 and a ceiling.
+// A busy one needs the cores, and so does one whose goroutines queue for
+// the single P: the harness's own scheduling delay would add to the
+// latencies it measures. SizeProcs starts the process on one P and moves
+// GOMAXPROCS with the process's CPU use and scheduler latency, between 1
+// and a ceiling.
 
-// procsUp and procsDown are the thresholds of the sizing rule, as shares
-// of the current GOMAXPROCS: one P more when the process used more than
-// procsUp of its P's over the last interval, one fewer when what it used
-// would fill less than procsDown of one P fewer.
+// The sizing rule's thresholds. procsUp and procsDown are shares of the
+// current GOMAXPROCS: one P more when the process used more than procsUp
+// of its P's over the last interval, or when the p99 time runnable
+// goroutines waited for a P passed procsSchedUp; one fewer when what it
+// used would fill less than procsDown of one P fewer and the p99 wait
+// stayed under procsSchedDown.
 const (
-	procsUp   = 0.5
-	procsDown = 0.25
+	procsUp        = 0.5
+	procsDown      = 0.25
+	procsSchedUp   = time.Millisecond
+	procsSchedDown = 250 * time.Microsecond
 )
 
-// procsInterval is how often SizeProcs looks at the process's CPU use.
-const procsInterval = time.Second
+// procsInterval is how often SizeProcs looks at the process; procsHold is
+// how many intervals it keeps a P it added before it may take one away, so
+// that a load the extra P made comfortable does not flip it every second.
+const (
+	procsInterval = time.Second
+	procsHold     = 30
+)
 
-// NextProcs returns the GOMAXPROCS to use next: cur, one more (up to max)
-// when used, the cores the process kept busy over the last interval (CPU
-// seconds per wall second), exceeds procsUp of cur, or one fewer (down to
-// 1) when used is under procsDown of cur-1.
-func NextProcs(cur, max int, used float64) int {
+// Load is what the process did over one sizing interval.
+type Load struct {
+	// Used is the cores the process kept busy: CPU seconds per wall
+	// second.
+	Used float64
+	// SchedP99 is the p99 time runnable goroutines waited for a P.
+	SchedP99 time.Duration
+}
+
+// NextProcs returns the GOMAXPROCS to use next, from cur, under the rule
+// above: one more (up to max) for a busy or queueing process, one fewer
+// (down to 1) for a quiet one, else cur.
+func NextProcs(cur, max int, l Load) int {
 	switch {
-	case cur < max && used > procsUp*float64(cur):
+	case cur < max && (l.Used > procsUp*float64(cur) || l.SchedP99 > procsSchedUp):
 		return cur + 1
-	case cur > 1 && used < procsDown*float64(cur-1):
+	case cur > 1 && l.Used < procsDown*float64(cur-1) && l.SchedP99 < procsSchedDown:
 		return cur - 1
 	}
 	return cur
@@ -52,8 +72,9 @@ func Cores(procs int) int {
 var sizing atomic.Bool
 
 // SizeProcs sets GOMAXPROCS to 1 and then, every second until ctx ends,
-// to NextProcs of the process's CPU use, never above Cores(max). When ctx
-// ends it puts back the GOMAXPROCS it found and returns. Run it on a
+// to NextProcs of the process's CPU use and scheduler latency, never above
+// Cores(max), keeping a P it added for at least procsHold seconds. When
+// ctx ends it puts back the GOMAXPROCS it found and returns. Run it on a
 // goroutine of its own. While another SizeProcs runs in the process it
 // changes nothing and only waits for ctx.
 func SizeProcs(ctx context.Context, max int) {
@@ -64,29 +85,46 @@ func SizeProcs(ctx context.Context, max int) {
 	defer sizing.Store(false)
 	t := time.NewTicker(procsInterval)
 	defer t.Stop()
-	sizeProcs(ctx, Cores(max), t.C, processCPU, time.Now, runtime.GOMAXPROCS)
+	sizeProcs(ctx, Cores(max), t.C, newLoadMeter(), runtime.GOMAXPROCS)
 }
 
-// sizeProcs is SizeProcs with its clock, CPU reading and GOMAXPROCS setter
-// (which returns the previous value, as runtime.GOMAXPROCS does) given.
-func sizeProcs(ctx context.Context, max int, tick <-chan time.Time, cpu func() time.Duration, now func() time.Time, set func(int) int) {
+// newLoadMeter returns a function that reports the process's Load since
+// its previous call (the first call: since newLoadMeter).
+func newLoadMeter() func() Load {
+	cpu, at, sched := processCPU(), time.Now(), readSched()
+	return func() Load {
+		c, now, s := processCPU(), time.Now(), readSched()
+		var l Load
+		if wall := now.Sub(at).Seconds(); wall > 0 {
+			l.Used = (c - cpu).Seconds() / wall
+		}
+		l.SchedP99 = histP99(sched, s)
+		cpu, at, sched = c, now, s
+		return l
+	}
+}
+
+// sizeProcs is SizeProcs with its clock (tick), load meter and GOMAXPROCS
+// setter (which returns the previous value, as runtime.GOMAXPROCS does)
+// given.
+func sizeProcs(ctx context.Context, ceiling int, tick <-chan time.Time, load func() Load, set func(int) int) {
 	prev := set(1)
 	defer set(prev)
-	cur := 1
-	lastCPU, last := cpu(), now()
+	cur, hold := 1, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick:
 		}
-		c, t := cpu(), now()
-		wall := t.Sub(last).Seconds()
-		if wall <= 0 {
-			continue
+		next := NextProcs(cur, ceiling, load())
+		if hold > 0 {
+			hold--
+			next = max(next, cur)
 		}
-		next := NextProcs(cur, max, (c-lastCPU).Seconds()/wall)
-		lastCPU, last = c, t
+		if next > cur {
+			hold = procsHold
+		}
 		if next != cur {
 			set(next)
 			cur = next

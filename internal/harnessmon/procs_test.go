@@ -9,27 +9,30 @@ import (
 )
 
 func TestNextProcs(t *testing.T) {
+	const ms = time.Millisecond
 	tests := []struct {
 		name     string
 		cur, max int
-		used     float64
+		load     Load
 		want     int
 	}{
-		{"idle stays on one", 1, 2, 0.1, 1},
-		{"half a core stays on one", 1, 2, 0.5, 1},
-		{"busy one grows", 1, 2, 0.7, 2},
-		{"at the ceiling", 2, 2, 1.9, 2},
-		{"ceiling of one", 1, 1, 1.0, 1},
-		{"between the thresholds stays", 2, 4, 0.4, 2},
-		{"quiet two shrinks", 2, 4, 0.2, 1},
-		{"busy two grows", 2, 4, 1.1, 3},
-		{"quiet four shrinks by one", 4, 4, 0.1, 3},
-		{"never below one", 1, 4, 0, 1},
+		{"idle stays on one", 1, 2, Load{0.1, 0}, 1},
+		{"half a core stays on one", 1, 2, Load{0.5, 100 * time.Microsecond}, 1},
+		{"busy one grows", 1, 2, Load{0.7, 0}, 2},
+		{"queueing one grows", 1, 2, Load{0.1, 2 * ms}, 2},
+		{"at the ceiling", 2, 2, Load{1.9, 5 * ms}, 2},
+		{"ceiling of one", 1, 1, Load{1.0, 5 * ms}, 1},
+		{"between the thresholds stays", 2, 4, Load{0.4, 0}, 2},
+		{"quiet two shrinks", 2, 4, Load{0.2, 100 * time.Microsecond}, 1},
+		{"quiet but queueing two stays", 2, 4, Load{0.2, 500 * time.Microsecond}, 2},
+		{"busy two grows", 2, 4, Load{1.1, 0}, 3},
+		{"quiet four shrinks by one", 4, 4, Load{0.1, 0}, 3},
+		{"never below one", 1, 4, Load{0, 0}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NextProcs(tc.cur, tc.max, tc.used); got != tc.want {
-				t.Errorf("NextProcs(%d, %d, %v) = %d, want %d", tc.cur, tc.max, tc.used, got, tc.want)
+			if got := NextProcs(tc.cur, tc.max, tc.load); got != tc.want {
+				t.Errorf("NextProcs(%d, %d, %+v) = %d, want %d", tc.cur, tc.max, tc.load, got, tc.want)
 			}
 		})
 	}
@@ -44,31 +47,27 @@ func TestCores(t *testing.T) {
 	}
 }
 
-// TestSizeProcs drives the sizing loop with a fake clock and CPU reading:
-// it starts on one P, follows the load up to the ceiling and down again,
-// and puts back the GOMAXPROCS it found when ctx ends.
+// TestSizeProcs drives the sizing loop with fake ticks and loads: it
+// starts on one P, follows the load up to the ceiling, keeps an added P
+// for procsHold intervals, comes down when the load stays low, and puts
+// back the GOMAXPROCS it found when ctx ends.
 func TestSizeProcs(t *testing.T) {
-	// The CPU seconds used in each one-second interval: NextProcs moves
-	// GOMAXPROCS to 1, 2, 3, 3, 3, 2, 1 after them (ceiling 3).
-	used := []float64{0.1, 0.9, 1.5, 2.9, 1.0, 0.4, 0.1}
-	// The readings the loop takes, in order: one at the start, then one
-	// per tick. Only the loop's goroutine touches them.
-	var (
-		cpus  = []time.Duration{0}
-		times = []time.Time{time.Unix(0, 0)}
-	)
-	for i, u := range used {
-		cpus = append(cpus, cpus[i]+time.Duration(u*float64(time.Second)))
-		times = append(times, times[i].Add(time.Second))
+	quiet := Load{Used: 0.1}
+	loads := []Load{quiet, {Used: 0.9}, {Used: 1.5}, {Used: 2.9}, {Used: 1.0}}
+	// Quiet from now on: the third P came at interval 3, so it stays until
+	// its hold of procsHold intervals ends, then one P goes per interval
+	// (the second P's hold ended within the third's).
+	for range procsHold + 2 {
+		loads = append(loads, quiet)
 	}
-	cpu := func() (c time.Duration) { c, cpus = cpus[0], cpus[1:]; return c }
-	now := func() (t time.Time) { t, times = times[0], times[1:]; return t }
-	procs := 7 // the value found
+	n := len(loads)
+	next := func() (l Load) { l, loads = loads[0], loads[1:]; return l } // only the loop calls it
+	procs := 7                                                           // the value found
 	var history []int
-	set := func(n int) int {
+	set := func(v int) int {
 		old := procs
-		procs = n
-		history = append(history, n)
+		procs = v
+		history = append(history, v)
 		return old
 	}
 	tick := make(chan time.Time)
@@ -76,9 +75,9 @@ func TestSizeProcs(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sizeProcs(ctx, 3, tick, cpu, now, set)
+		sizeProcs(ctx, 3, tick, next, set)
 	}()
-	for range used {
+	for range n {
 		tick <- time.Time{}
 	}
 	// The loop handles the tick it took before it looks at ctx again.
@@ -88,5 +87,44 @@ func TestSizeProcs(t *testing.T) {
 	want := []int{1, 2, 3, 2, 1, 7}
 	if !slices.Equal(history, want) {
 		t.Errorf("GOMAXPROCS set to %v, want %v", history, want)
+	}
+}
+
+// TestSizeProcsHolds checks that a P added for a queueing process is kept
+// for procsHold intervals however quiet the process becomes, and given
+// back after.
+func TestSizeProcsHolds(t *testing.T) {
+	tests := []struct {
+		quiet int // quiet intervals after the one that added a P
+		want  []int
+	}{
+		{procsHold, []int{1, 2, 4}},
+		{procsHold + 1, []int{1, 2, 1, 4}},
+	}
+	for _, tc := range tests {
+		loads := []Load{{SchedP99: 5 * time.Millisecond}}
+		for range tc.quiet {
+			loads = append(loads, Load{})
+		}
+		n := len(loads)
+		next := func() (l Load) { l, loads = loads[0], loads[1:]; return l }
+		procs := 4
+		var history []int
+		set := func(v int) int { old := procs; procs = v; history = append(history, v); return old }
+		tick := make(chan time.Time)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sizeProcs(ctx, 2, tick, next, set)
+		}()
+		for range n {
+			tick <- time.Time{}
+		}
+		cancel()
+		<-done
+		if !slices.Equal(history, tc.want) {
+			t.Errorf("%d quiet intervals: GOMAXPROCS set to %v, want %v", tc.quiet, history, tc.want)
+		}
 	}
 }
