@@ -47,6 +47,35 @@ func TestCores(t *testing.T) {
 	}
 }
 
+// drive runs sizeProcs with a ceiling over loads, one fake tick each,
+// starting from GOMAXPROCS found, and returns every value it set.
+func drive(ceiling, found int, loads []Load) []int {
+	n := len(loads)
+	next := func() (l Load) { l, loads = loads[0], loads[1:]; return l } // only the loop calls it
+	procs := found
+	var history []int
+	set := func(v int) int {
+		old := procs
+		procs = v
+		history = append(history, v)
+		return old
+	}
+	tick := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sizeProcs(ctx, ceiling, tick, next, set)
+	}()
+	for range n {
+		tick <- time.Time{}
+	}
+	// The loop handles the tick it took before it looks at ctx again.
+	cancel()
+	<-done
+	return history
+}
+
 // TestSizeProcs drives the sizing loop with fake ticks and loads: it
 // starts on one P, follows the load up to the ceiling, keeps an added P
 // for procsHold intervals, comes down when the load stays low, and puts
@@ -60,33 +89,10 @@ func TestSizeProcs(t *testing.T) {
 	for range procsHold + 2 {
 		loads = append(loads, quiet)
 	}
-	n := len(loads)
-	next := func() (l Load) { l, loads = loads[0], loads[1:]; return l } // only the loop calls it
-	procs := 7                                                           // the value found
-	var history []int
-	set := func(v int) int {
-		old := procs
-		procs = v
-		history = append(history, v)
-		return old
-	}
-	tick := make(chan time.Time)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sizeProcs(ctx, 3, tick, next, set)
-	}()
-	for range n {
-		tick <- time.Time{}
-	}
-	// The loop handles the tick it took before it looks at ctx again.
-	cancel()
-	<-done
-	// 1 at the start, every change, then the value put back.
+	// 1 at the start, every change, then the value found (7) put back.
 	want := []int{1, 2, 3, 2, 1, 7}
-	if !slices.Equal(history, want) {
-		t.Errorf("GOMAXPROCS set to %v, want %v", history, want)
+	if got := drive(3, 7, loads); !slices.Equal(got, want) {
+		t.Errorf("GOMAXPROCS set to %v, want %v", got, want)
 	}
 }
 
@@ -106,25 +112,8 @@ func TestSizeProcsHolds(t *testing.T) {
 		for range tc.quiet {
 			loads = append(loads, Load{})
 		}
-		n := len(loads)
-		next := func() (l Load) { l, loads = loads[0], loads[1:]; return l }
-		procs := 4
-		var history []int
-		set := func(v int) int { old := procs; procs = v; history = append(history, v); return old }
-		tick := make(chan time.Time)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			sizeProcs(ctx, 2, tick, next, set)
-		}()
-		for range n {
-			tick <- time.Time{}
-		}
-		cancel()
-		<-done
-		if !slices.Equal(history, tc.want) {
-			t.Errorf("%d quiet intervals: GOMAXPROCS set to %v, want %v", tc.quiet, history, tc.want)
+		if got := drive(2, 4, loads); !slices.Equal(got, tc.want) {
+			t.Errorf("%d quiet intervals: GOMAXPROCS set to %v, want %v", tc.quiet, got, tc.want)
 		}
 	}
 }
