@@ -19,9 +19,11 @@ import (
 // The sizing rule's thresholds. procsUp and procsDown are shares of the
 // current GOMAXPROCS: one P more when the process used more than procsUp
 // of its P's over the last interval, or when the p99 time runnable
-// goroutines waited for a P passed procsSchedUp; one fewer when what it
-// used would fill less than procsDown of one P fewer and the p99 wait
-// stayed under procsSchedDown.
+// goroutines waited for a P passed procsSchedUp in each of the last two
+// intervals (one busy second, a burst of starts or another process taking
+// the core, is not a queue); one fewer when what it used would fill less
+// than procsDown of one P fewer and the p99 wait stayed under
+// procsSchedDown.
 const (
 	procsUp        = 0.5
 	procsDown      = 0.25
@@ -34,7 +36,7 @@ const (
 // that a load the extra P made comfortable does not flip it every second.
 const (
 	procsInterval = time.Second
-	procsHold     = 30
+	procsHold     = 15
 )
 
 // Load is what the process did over one sizing interval.
@@ -72,8 +74,9 @@ func Cores(procs int) int {
 var sizing atomic.Bool
 
 // SizeProcs sets GOMAXPROCS to 1 and then, every second until ctx ends,
-// to NextProcs of the process's CPU use and scheduler latency, never above
-// Cores(max), keeping a P it added for at least procsHold seconds. When
+// to NextProcs of the process's CPU use over the last second and its
+// scheduler latency over the last two (the lower of their p99s), never
+// above Cores(max), keeping a P it added for at least procsHold seconds. When
 // ctx ends it puts back the GOMAXPROCS it found and returns. Run it on a
 // goroutine of its own. While another SizeProcs runs in the process it
 // changes nothing and only waits for ctx.
@@ -111,13 +114,17 @@ func sizeProcs(ctx context.Context, ceiling int, tick <-chan time.Time, load fun
 	prev := set(1)
 	defer set(prev)
 	cur, hold := 1, 0
+	var lastSched time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick:
 		}
-		next := NextProcs(cur, ceiling, load())
+		l := load()
+		// The wait must have lasted two intervals.
+		l.SchedP99, lastSched = min(l.SchedP99, lastSched), l.SchedP99
+		next := NextProcs(cur, ceiling, l)
 		if hold > 0 {
 			hold--
 			next = max(next, cur)

@@ -96,24 +96,29 @@ func TestSizeProcs(t *testing.T) {
 	}
 }
 
-// TestSizeProcsHolds checks that a P added for a queueing process is kept
-// for procsHold intervals however quiet the process becomes, and given
-// back after.
-func TestSizeProcsHolds(t *testing.T) {
+// TestSizeProcsQueue checks that a process whose goroutines wait for the
+// P in two intervals in a row gets another, one waiting in a single
+// interval does not, and an added P is kept for procsHold intervals however
+// quiet the process becomes, and given back after.
+func TestSizeProcsQueue(t *testing.T) {
+	wait := Load{SchedP99: 5 * time.Millisecond}
 	tests := []struct {
-		quiet int // quiet intervals after the one that added a P
+		name  string
+		loads []Load
+		quiet int // quiet intervals after loads
 		want  []int
 	}{
-		{procsHold, []int{1, 2, 4}},
-		{procsHold + 1, []int{1, 2, 1, 4}},
+		{"one busy second", []Load{wait, {}, wait}, 3, []int{1, 4}},
+		{"held", []Load{wait, wait}, procsHold, []int{1, 2, 4}},
+		{"given back", []Load{wait, wait}, procsHold + 1, []int{1, 2, 1, 4}},
 	}
 	for _, tc := range tests {
-		loads := []Load{{SchedP99: 5 * time.Millisecond}}
+		loads := tc.loads
 		for range tc.quiet {
 			loads = append(loads, Load{})
 		}
 		if got := drive(2, 4, loads); !slices.Equal(got, tc.want) {
-			t.Errorf("%d quiet intervals: GOMAXPROCS set to %v, want %v", tc.quiet, got, tc.want)
+			t.Errorf("%s: GOMAXPROCS set to %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
