@@ -174,7 +174,9 @@ func (d *imapDevice) View() view.Snapshot {
 	snap := view.Snapshot{Window: d.window}
 	var synced time.Time
 	complete := len(d.folders) > 0
+	n := 0 // copies held
 	for _, f := range d.folders {
+		n += len(f.msgs)
 		if f.synced.IsZero() {
 			complete = false
 		} else if synced.IsZero() || f.synced.Before(synced) {
@@ -183,7 +185,7 @@ func (d *imapDevice) View() view.Snapshot {
 	}
 	// The copy shown for a Message-ID held more than once is the one
 	// locate acts on (internal/view/copies.go).
-	snap.Messages = view.Pick(d.special[imap.MailboxAttrTrash], func(add func(string, view.Copy, view.Flags)) {
+	snap.Messages = view.Pick(d.special[imap.MailboxAttrTrash], n, func(add func(string, view.Copy, view.Flags)) {
 		for name, f := range d.folders {
 			for uid, m := range f.msgs {
 				if m.id != "" {

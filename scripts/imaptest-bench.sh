@@ -11,8 +11,9 @@
 #     the children, so nothing is sampled or missed);
 #   - the IMAP commands it sent: imaptest's "Totals" line (every command
 #     column, LOGIN and LOGOUT included); mailsim's report .load.commands
-#     (the devices' and the injector's IMAP commands, logins included; the
-#     final audit's commands are not counted, its CPU is);
+#     (the devices' and the injector's IMAP commands, logins included) plus
+#     .auditor_commands.imap (the auditor's reads of the server, whose CPU
+#     is counted too);
 #   - Dovecot's CPU over the run (dovecot.sh cpu).
 # imaptest runs its load mode with no_pipelining (one command at a time per
 # connection, as mailsim's devices send them), CLIENTS connections over
@@ -37,6 +38,9 @@
 #   SB_IMAPTEST_ARGS  more imaptest settings, e.g. "logout=0"
 #   SB_IMAP_CLIENT    the mailsim devices' IMAP client: lean (default) or
 #                     goimap (the scenario's imap_client)
+#   SB_ORDER          which tool runs first: imaptest (default) or mailsim
+#                     (alternate it between runs: the machine's load drifts)
+#   SB_MAILSIM_ARGS   more "mailsim run" flags, e.g. "--procs 2"
 #
 # Needs root for Dovecot (scripts/dovecot.sh). Exit status: 0 done, 1 a run
 # failed, 2 bad usage, 3 imaptest or Dovecot not available (skipped).
@@ -159,49 +163,64 @@ child_cpu() {
 
 ROWS=()
 
-# ---- imaptest
-start_dovecot dovecot-imaptest
-d0=$(dovecot_cpu)
-read -r cpu rc < <(child_cpu "$OUT/imaptest" timeout --signal=INT --kill-after=10 $((SECS + 60)) \
-	"$IMAPTEST" host=127.0.0.1 port="$IMAP_PORT" user=user%d pass="$MAILSIM_PASSWORD" \
-	users="$CLIENTS" clients="$CLIENTS" secs="$SECS" no_pipelining mbox="$MBOX" ${SB_IMAPTEST_ARGS:-})
-d1=$(dovecot_cpu)
-stop_dovecot
-if grep -q 'error while loading shared libraries' "$OUT/imaptest.err" "$OUT/imaptest.out"; then
-	echo "imaptest-bench: skipped: imaptest cannot run here (it needs Dovecot's libdovecot: apt-get install dovecot-core)" >&2
-	exit 3
-fi
-# The line of counts three lines after "Totals:" (header, percentages, the
-# second percentage line).
-cmds=$(awk '/^Totals:/ {t = NR} t && NR == t + 4 {s = 0; for (i = 1; i <= NF; i++) s += $i; print s}' "$OUT/imaptest.out")
-if [ "$rc" -ne 0 ] || [ -z "$cmds" ]; then
-	echo "imaptest-bench: imaptest exited $rc without its totals; see $OUT/imaptest.out and .err" >&2
-	exit 1
-fi
-ROWS+=("imaptest $cmds $cpu $(awk -v a="$d0" -v b="$d1" 'BEGIN {printf "%.2f", b - a}')")
+# run_imaptest: imaptest against a fresh Dovecot; appends its row to ROWS.
+run_imaptest() {
+	start_dovecot dovecot-imaptest
+	d0=$(dovecot_cpu)
+	read -r cpu rc < <(child_cpu "$OUT/imaptest" timeout --signal=INT --kill-after=10 $((SECS + 60)) \
+		"$IMAPTEST" host=127.0.0.1 port="$IMAP_PORT" user=user%d pass="$MAILSIM_PASSWORD" \
+		users="$CLIENTS" clients="$CLIENTS" secs="$SECS" no_pipelining mbox="$MBOX" ${SB_IMAPTEST_ARGS:-})
+	d1=$(dovecot_cpu)
+	stop_dovecot
+	if grep -q 'error while loading shared libraries' "$OUT/imaptest.err" "$OUT/imaptest.out"; then
+		echo "imaptest-bench: skipped: imaptest cannot run here (it needs Dovecot's libdovecot: apt-get install dovecot-core)" >&2
+		exit 3
+	fi
+	# The line of counts three lines after "Totals:" (header, percentages, the
+	# second percentage line).
+	cmds=$(awk '/^Totals:/ {t = NR} t && NR == t + 4 {s = 0; for (i = 1; i <= NF; i++) s += $i; print s}' "$OUT/imaptest.out")
+	if [ "$rc" -ne 0 ] || [ -z "$cmds" ]; then
+		echo "imaptest-bench: imaptest exited $rc without its totals; see $OUT/imaptest.out and .err" >&2
+		exit 1
+	fi
+	ROWS+=("imaptest $cmds $cpu $(awk -v a="$d0" -v b="$d1" 'BEGIN {printf "%.2f", b - a}')")
+}
 
-# ---- mailsim
-start_dovecot dovecot-mailsim
-d0=$(dovecot_cpu)
-read -r cpu rc < <(SB_IMAP=127.0.0.1:$IMAP_PORT SB_DURATION=${SECS}s child_cpu "$OUT/mailsim" \
-	timeout --signal=INT --kill-after=30 $((SECS + 120)) \
-	"$BIN" run "$ROOT/scripts/loadbench/imaptest-side.yaml" --users "$CLIENTS" --quiet --report "$OUT/mailsim.json")
-d1=$(dovecot_cpu)
-stop_dovecot
-cmds=""
-[ -s "$OUT/mailsim.json" ] && cmds=$(jq '.load.commands' "$OUT/mailsim.json")
-if { [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; } || [ -z "$cmds" ]; then
-	echo "imaptest-bench: mailsim run exited $rc; see $OUT/mailsim.err" >&2
-	exit 1
-fi
-ROWS+=("mailsim $cmds $cpu $(awk -v a="$d0" -v b="$d1" 'BEGIN {printf "%.2f", b - a}')")
+# run_mailsim: mailsim against a fresh Dovecot; appends its row to ROWS.
+run_mailsim() {
+	start_dovecot dovecot-mailsim
+	d0=$(dovecot_cpu)
+	read -r cpu rc < <(SB_IMAP=127.0.0.1:$IMAP_PORT SB_DURATION=${SECS}s child_cpu "$OUT/mailsim" \
+		timeout --signal=INT --kill-after=30 $((SECS + 120)) \
+		"$BIN" run "$ROOT/scripts/loadbench/imaptest-side.yaml" --users "$CLIENTS" --quiet --report "$OUT/mailsim.json" ${SB_MAILSIM_ARGS:-})
+	d1=$(dovecot_cpu)
+	stop_dovecot
+	cmds=""
+	[ -s "$OUT/mailsim.json" ] && cmds=$(jq '.load.commands + ([.auditor_commands.imap // {} | .[].count] | add // 0)' "$OUT/mailsim.json")
+	if { [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; } || [ -z "$cmds" ]; then
+		echo "imaptest-bench: mailsim run exited $rc; see $OUT/mailsim.err" >&2
+		exit 1
+	fi
+	ROWS+=("mailsim $cmds $cpu $(awk -v a="$d0" -v b="$d1" 'BEGIN {printf "%.2f", b - a}')")
+}
+
+# The tools run in SB_ORDER (imaptest first by default); the rows print in
+# that order, the ratio is the same.
+case ${SB_ORDER:-imaptest} in
+imaptest) run_imaptest; run_mailsim ;;
+mailsim) run_mailsim; run_imaptest ;;
+*)
+	echo "imaptest-bench: SB_ORDER=$SB_ORDER: want imaptest or mailsim" >&2
+	exit 2
+	;;
+esac
 
 printf '\n%-8s %9s %9s %12s %10s %12s\n' tool commands cpu-s µs/command dovecot-s µs/command
 for r in "${ROWS[@]}"; do
 	awk '{printf "%-8s %9d %9.2f %12.1f %10.2f %12.1f\n", $1, $2, $3, ($2 ? $3 * 1e6 / $2 : 0), $4, ($2 ? $4 * 1e6 / $2 : 0)}' <<<"$r"
 done
 awk -v a="${ROWS[0]}" -v b="${ROWS[1]}" 'BEGIN {
-	split(a, i, " "); split(b, m, " ")
+	if (a ~ /^imaptest /) { split(a, i, " "); split(b, m, " ") } else { split(b, i, " "); split(a, m, " ") }
 	if (i[2] > 0 && m[2] > 0 && i[3] > 0)
 		printf "ratio mailsim/imaptest CPU per command: %.2f\n", (m[3] / m[2]) / (i[3] / i[2])
 	else
@@ -209,7 +228,7 @@ awk -v a="${ROWS[0]}" -v b="${ROWS[1]}" 'BEGIN {
 }'
 cat <<EOF
 
-commands   IMAP commands sent (imaptest: Totals, every column; mailsim: report .load.commands)
+commands   IMAP commands sent (imaptest: Totals, every column; mailsim: report .load.commands + .auditor_commands.imap)
 cpu-s      the tool's process CPU (user+system), whole run; µs/command = cpu-s / commands
 dovecot-s  CPU of the tool's fresh Dovecot instance over the run; µs/command likewise
 logs, reports and instances: $OUT

@@ -37,6 +37,7 @@ type capacityFlags struct {
 	harnessSched time.Duration
 	linger       time.Duration
 	profile      profileFlags
+	procs        procsFlag
 	// restart runs every step on a fresh population, even where the
 	// growth phase could grow a live one.
 	restart bool
@@ -63,9 +64,14 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
 	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
 	f.profile.register(fs)
+	f.procs.register(fs, procsAll)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
+	}
+	if errs := f.procs.Validate(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
+		return exitScenario
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mailsim capacity: want exactly one scenario file or name; shipped:", scenarios.Shipped())
@@ -115,6 +121,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		return exitScenario
 	}
 	defer func() { code = prof.finish("capacity", stderr, code) }()
+	cores, stopProcs := f.procs.start()
+	defer stopProcs()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -155,7 +163,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	sr := &stepRunner{s: s, c: c, flags: f, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		stderr: stderr, running: &running, stopping: &stopping,
 		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg},
-		guard: harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: f.harnessSched}}
+		guard: harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: f.harnessSched, Cores: cores}}
 	if f.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, f.metricsAddr, sr.gatherer)
 		if err != nil {

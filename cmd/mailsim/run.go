@@ -45,6 +45,8 @@ type runFlags struct {
 	// profile writes CPU and heap profiles of the run (--cpuprofile,
 	// --memprofile).
 	profile profileFlags
+	// procs sizes GOMAXPROCS (--procs).
+	procs procsFlag
 }
 
 // startAtSlack is how far in the past --start-at may be: a shard that
@@ -94,9 +96,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
+	f.procs.register(fs, procsAuto)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
+	}
+	if errs := f.procs.Validate(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", errors.Join(errs...))
+		return exitScenario
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mailsim run: want exactly one scenario file or name; shipped:", scenarios.Shipped())
@@ -112,6 +119,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		printScenarioError(stderr, "run", err)
 		return exitScenario
 	}
+	_, stopProcs := f.procs.start()
+	defer stopProcs()
 	return profiled(f.profile, "run", stderr, func() int { return runPlan(plan, f, stdout, stderr) })
 }
 

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
@@ -298,11 +299,16 @@ func detailAddress(addr, folder string) string {
 // messages it shows.
 func (p *person) notice(now time.Time) {
 	v := p.hand.dev.View()
-	for _, id := range v.IDs() {
-		m := v.Messages[id]
-		if m.Folder != view.FolderInbox || p.done[id] || p.pending[id] != nil {
-			continue
+	// Only the messages not seen before, in Message-ID order: sorting the
+	// whole view on every wake-up cost more than the rest of the person.
+	var fresh []string
+	for id, m := range v.Messages {
+		if m.Folder == view.FolderInbox && !p.done[id] && p.pending[id] == nil {
+			fresh = append(fresh, id)
 		}
+	}
+	slices.Sort(fresh)
+	for _, id := range fresh {
 		actions, filtered := p.decide(id)
 		if len(actions) == 0 {
 			p.done[id] = true

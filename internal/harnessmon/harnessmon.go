@@ -26,9 +26,13 @@ const schedLatencies = "/sched/latencies:seconds"
 
 // Options configure a Monitor. Zero values take the documented defaults.
 type Options struct {
-	// MaxCPU is the share of the available cores (GOMAXPROCS) above which
-	// the harness counts as saturated. Default 0.9.
+	// MaxCPU is the share of the available cores (Cores) above which the
+	// harness counts as saturated. Default 0.9.
 	MaxCPU float64
+	// Cores is the number of cores the harness may use: the ceiling of
+	// SizeProcs when it sizes GOMAXPROCS. Default Cores(GOMAXPROCS) when
+	// a window ends.
+	Cores int
 	// MaxSchedP99 is the p99 scheduler latency above which the harness
 	// counts as saturated. Default 10ms.
 	MaxSchedP99 time.Duration
@@ -118,7 +122,8 @@ type Window struct {
 	// Wall is the window's length.
 	Wall time.Duration
 	// CPU is the process CPU time (user + system) used in the window;
-	// CPUShare that divided by Wall × GOMAXPROCS (1 = every core busy).
+	// CPUShare that divided by Wall × the cores the harness may use
+	// (Options.Cores; 1 = every core busy).
 	CPU      time.Duration
 	CPUShare float64
 	// SchedP99 is the 99th percentile of the time goroutines waited to
@@ -139,7 +144,11 @@ func (m *Monitor) Since(start Mark) Window {
 	now := m.o.Now()
 	w := Window{Wall: now.Sub(start.at), CPU: processCPU() - start.cpu}
 	if w.Wall > 0 {
-		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(runtime.GOMAXPROCS(0)))
+		cores := m.o.Cores
+		if cores <= 0 {
+			cores = Cores(runtime.GOMAXPROCS(0))
+		}
+		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(cores))
 	}
 	w.SchedP99 = histP99(start.sched, readSched())
 	m.mu.Lock()

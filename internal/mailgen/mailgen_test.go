@@ -285,6 +285,63 @@ func FuzzParseHeader(f *testing.F) {
 	})
 }
 
+// textprotoMessageID is MessageID's reference: the Message-ID field of
+// the header go-message's textproto reads from raw (ParseHeader's reader).
+func textprotoMessageID(raw []byte) string {
+	hdr, _ := readHeader(raw)
+	return hdr.Get("Message-Id")
+}
+
+// FuzzMessageID checks that MessageID's scan gives textproto's answer on
+// every input, malformed ones included.
+func FuzzMessageID(f *testing.F) {
+	for _, s := range []string{
+		"From: a@b\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n",
+		"message-id:\r\n\t<a@b>\r\n \r\n  c \r\nSubject: x\r\n\r\n",
+		"Message-ID: <a@b>\r",
+		"Message-ID: <a@b>\r\r\n",
+		"From x\n Message-ID: <a@b>\n",
+		"X: y\r\n:empty name\r\nMessage-ID:<c@d>\n",
+		"Bad Name: y\r\nMessage-ID: <e@f>\r\n",
+		"Message-ID\r\n : <g@h>\r\n",
+		"Message-ID: <1@x>\r\nMessage-ID: <2@x>\r\n",
+		"Message-ID \t: <i@j>\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add(Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 3000, true, date).Raw)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if got, want := MessageID(raw), textprotoMessageID(raw); got != want {
+			t.Errorf("MessageID(%q) = %q, textproto %q", raw, got, want)
+		}
+	})
+}
+
+// TestMessageIDAllocs checks that MessageID allocates only its result: one
+// allocation when the field is there, folded or not, none when it is not.
+func TestMessageIDAllocs(t *testing.T) {
+	full := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date).Raw
+	tests := []struct {
+		name string
+		raw  []byte
+		want float64
+	}{
+		{"generated message", full, 1},
+		{"folded", []byte("Subject: s\r\nMessage-ID:\r\n\t<3@x>\r\n \r\n\r\n"), 1},
+		{"none", []byte("Subject: s\r\nFrom: a@b\r\n\r\nMessage-ID: <b@x>\r\n"), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if MessageID(tc.raw) != textprotoMessageID(tc.raw) {
+				t.Fatalf("MessageID disagrees with textproto")
+			}
+			if got := testing.AllocsPerRun(100, func() { MessageID(tc.raw) }); got != tc.want {
+				t.Errorf("%v allocations per MessageID, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func BenchmarkMessageID(b *testing.B) {
 	m := Generator{}.New(rng(1), "a@example.com", []string{"b@example.com"}, 20000, true, date)
 	b.ReportAllocs()

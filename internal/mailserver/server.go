@@ -242,7 +242,7 @@ func (s *Server) UserState(name string) (view.Snapshot, error) {
 			trash = n
 		}
 	}
-	msgs := view.Pick(trash, func(add func(string, view.Copy, view.Flags)) {
+	msgs := view.Pick(trash, 0, func(add func(string, view.Copy, view.Flags)) {
 		for n, mb := range u.mailboxes {
 			for _, m := range mb.msgs {
 				if m.messageID == "" {

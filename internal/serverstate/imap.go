@@ -140,7 +140,7 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 			copies = append(copies, found{id, view.Copy{Folder: box.Mailbox, UID: uint32(m.UID)}, fl})
 		}
 	}
-	snap := view.Snapshot{Messages: view.Pick(trash, func(add func(string, view.Copy, view.Flags)) {
+	snap := view.Snapshot{Messages: view.Pick(trash, 0, func(add func(string, view.Copy, view.Flags)) {
 		for _, f := range copies {
 			add(f.id, f.c, f.flags)
 		}

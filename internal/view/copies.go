@@ -49,8 +49,10 @@ func Prefer(a, b Copy, trash string) bool {
 // again. Each Message-ID gets the folder and flags of the copy Prefer picks
 // among its copies, whatever the order copies are added in. copies is
 // called a second time only when some Message-ID has several copies.
-func Pick(trash string, copies func(add func(id string, c Copy, flags Flags))) map[string]Message {
-	out := make(map[string]Message)
+// size, when known, is the number of copies (the map is made that large
+// at once), else 0.
+func Pick(trash string, size int, copies func(add func(id string, c Copy, flags Flags))) map[string]Message {
+	out := make(map[string]Message, size)
 	var dups map[string]*Copy // the best copy so far of each Message-ID held more than once
 	copies(func(id string, c Copy, f Flags) {
 		if _, ok := out[id]; !ok {

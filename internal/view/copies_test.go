@@ -58,7 +58,7 @@ func TestPickIsOrderIndependent(t *testing.T) {
 		order := append([]cp(nil), all...)
 		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		calls := 0
-		got := Pick("", func(add func(string, Copy, Flags)) {
+		got := Pick("", 0, func(add func(string, Copy, Flags)) {
 			calls++
 			for _, c := range order {
 				add(c.id, c.c, c.f)
@@ -77,7 +77,7 @@ func TestPickIsOrderIndependent(t *testing.T) {
 		}
 	}
 	calls := 0
-	got := Pick("", func(add func(string, Copy, Flags)) { calls++; add("<x>", Copy{"INBOX", 1}, Seen) })
+	got := Pick("", 0, func(add func(string, Copy, Flags)) { calls++; add("<x>", Copy{"INBOX", 1}, Seen) })
 	if calls != 1 || got["<x>"] != (Message{ID: "<x>", Folder: "INBOX", Flags: Seen}) {
 		t.Errorf("single copy: %v after %d calls", got, calls)
 	}
