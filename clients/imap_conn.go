@@ -81,7 +81,7 @@ type imapConn interface {
 // idler is one IDLE command in progress.
 type idler interface {
 	// Wait blocks until the server reports a change (true: a token is
-	// taken from updates), ctx ends, max passes, or a request for sl
+	// taken from updates, also one an earlier command left), ctx ends, max passes, or a request for sl
 	// comes (false): go-imap's wait takes it into sl.held, the lean one
 	// is interrupted by its requester (imapSlot.with) and leaves it to
 	// imapSlot.takeKnocking.

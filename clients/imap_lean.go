@@ -201,7 +201,19 @@ func (l *leanConn) Close() error    { return nil } // the session closes the con
 // before idling was set is seen here; one that knocks later finds idling
 // set and interrupts; the owner takes its request after DONE
 // (imapSlot.takeKnocking).
+//
+// An update that came before the IDLE (an EXISTS in the response to an
+// action's command, or to the sync's header fetch) left its token in
+// updates, and the server does not send it again: Wait takes it and
+// reports a change at once, as go-imap's wait does (goimapIdle.Wait), so
+// the device syncs instead of idling past the new mail until the IDLE's
+// restart.
 func (l *leanConn) Wait(ctx context.Context, sl *imapSlot, updates <-chan struct{}, max time.Duration) (bool, error) {
+	select {
+	case <-updates:
+		return true, nil
+	default:
+	}
 	l.mu.Lock()
 	l.idling = true
 	l.mu.Unlock()

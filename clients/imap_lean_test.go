@@ -306,3 +306,79 @@ func waitLeanIdling(t *testing.T, d *imapDevice) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestIdleAfterUpdateBeforeIt: mail delivered while a command runs on a
+// PC's IDLE connection is announced (EXISTS) in the response to that
+// command, not again in the IDLE that follows: an action's command on a
+// one-connection PC, or the new-mail header fetch of the INBOX sync on a
+// two-connection one (the mail arrived after the sync's UID FETCH 1:*).
+// The PC must sync it then, not idle past it until the IDLE's restart (the
+// lean client did, and left a delivery unsynced at the end of a run). The
+// simulated clock runs at wall speed, so that restart (24–29 minutes) and
+// the next folders round lie far beyond the wait for the mail. Both
+// clients must agree.
+func TestIdleAfterUpdateBeforeIt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		conns int
+		// match is the command before which the mail is delivered; act:
+		// an action sends it.
+		match string
+		act   bool
+	}{
+		{"action", 1, `^\S+ UID STORE`, true},
+		{"header-fetch", 2, `^\S+ UID FETCH .*(ENVELOPE|BODY|RFC822\.SIZE|INTERNALDATE)`, false},
+	} {
+		for _, client := range []string{IMAPClientGoIMAP, IMAPClientLean} {
+			t.Run(tc.name+"/"+client, func(t *testing.T) {
+				env := newIMAPEnv(t)
+				env.client = client
+				reached, delivered := make(chan struct{}), make(chan struct{})
+				p := startProxy(t, &injectProxy{target: env.addrs.IMAP, match: regexp.MustCompile(tc.match), before: func() {
+					close(reached)
+					select { // the test delivers the mail meanwhile
+					case <-delivered:
+					case <-time.After(20 * time.Second):
+					}
+				}})
+				o := env.options(KindPC, &imapRecorder{}, func(p *Profile) { p.Connections = tc.conns })
+				o.IMAP.Addr = p.ln.Addr().String()
+				o.Clock = simclock.New(1, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC))
+				first := env.deliver(t, 1000)
+				dev, err := New(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := dev.(*imapDevice)
+				stop := runUntilStop(t, d)
+				defer stop()
+				acted := make(chan error, 1)
+				if tc.act {
+					waitView(t, d, "the first message", hasAll(first))
+					if client == IMAPClientLean {
+						waitLeanIdling(t, d)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					go func() {
+						_, err := d.Do(ctx, Action{Kind: ActFlag, MessageID: first})
+						acted <- err
+					}()
+				} else {
+					acted <- nil
+				}
+				select {
+				case <-reached:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("no command matched %s", tc.match)
+				}
+				late := env.deliver(t, 1000)
+				close(delivered)
+				if err := <-acted; err != nil {
+					t.Fatalf("action: %v", err)
+				}
+				waitView(t, d, "the mail announced before the IDLE", hasAll(first, late))
+			})
+		}
+	}
+}

@@ -297,6 +297,13 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 		if err := s.do("NOOP", s.c.Noop); err != nil {
 			return err
 		}
+		// The fetch of every UID below covers the updates announced so
+		// far: their token would only make the next IDLE sync again
+		// (a server may repeat EXISTS in every NOOP's response).
+		select {
+		case <-s.updates:
+		default:
+		}
 		data = &imap.SelectData{UIDValidity: s.validity}
 		if n, ok := s.c.NumMessages(); ok {
 			data.NumMessages = n

@@ -26,7 +26,9 @@ import (
 // the connection at the first matching command line instead, without
 // passing the line on (a network failure mid-command). With mute, it passes
 // that line on but nothing the server sends from then on (a server that
-// stops answering).
+// stops answering). With before, it calls before at the first matching
+// command line and then passes the line on, injecting nothing (something
+// that happens on the server just before the command reaches it).
 type injectProxy struct {
 	ln     net.Listener
 	target string
@@ -34,6 +36,7 @@ type injectProxy struct {
 	flags  string
 	cut    bool
 	mute   bool
+	before func()
 	muted  atomic.Bool
 	mu     sync.Mutex
 	done   bool
@@ -110,9 +113,12 @@ func (p *injectProxy) serve() {
 							c.Close()
 							return
 						}
-						if p.mute {
+						switch {
+						case p.before != nil:
+							p.before()
+						case p.mute:
 							p.muted.Store(true)
-						} else {
+						default:
 							wmu.Lock()
 							_, _ = io.WriteString(c, "* 1 FETCH (UID 1 FLAGS ("+p.flags+"))\r\n")
 							wmu.Unlock()

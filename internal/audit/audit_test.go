@@ -235,6 +235,54 @@ func TestSendIncomplete(t *testing.T) {
 	}
 }
 
+// An incomplete send that a resume finished (a Completes change) is no
+// longer action-incomplete: it converges, or not, for the reasons of a
+// complete send, and its copy missing everywhere is lost mail again. The
+// Completes change counts as no change of its own.
+func TestSendCompleted(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		completes bool
+		// stored: the copy is in Sent on the server; synced: the phone
+		// synced after the send.
+		stored, synced bool
+		want           map[Reason]int
+		lost           int
+	}{
+		{"never finished", false, false, true, map[Reason]int{ReasonActionIncomplete: 1}, 0},
+		{"finished, phone not synced since", true, true, false, map[Reason]int{ReasonNotSyncedYet: 1}, 0},
+		{"finished, phone synced and not showing it", true, true, true, map[Reason]int{ReasonNotShown: 1}, 0},
+		{"finished, copy gone everywhere", true, false, true, map[Reason]int{ReasonLost: 1}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "imap", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s3>", At: t0, Folder: "Sent", Published: true, Incomplete: true})
+			if tt.completes {
+				r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s3>", At: t0.Add(time.Minute), Completes: true})
+			}
+			if tt.stored {
+				r.server.put("u1", "<s3>", "Sent", view.Seen)
+			}
+			// The phone shows Sent, with an earlier copy.
+			r.server.put("u1", "<s0>", "Sent", view.Seen)
+			r.dev["u1/phone"].put("<s0>", "Sent", view.Seen)
+			r.clock.set(time.Hour)
+			r.dev["u1/pc"].sync(t0.Add(time.Hour))
+			if tt.synced {
+				r.dev["u1/phone"].sync(t0.Add(time.Hour))
+			}
+			res := final(t, r)
+			wantUnconverged(t, res, Send, tt.want)
+			if kr := res.Convergence[Send]; kr.Changes != 1 || res.Sent != 1 {
+				t.Errorf("%d send changes, %d sent; want 1 and 1 (Completes is no change)", kr.Changes, res.Sent)
+			}
+			if res.Lost != tt.lost {
+				t.Errorf("lost %d, want %d", res.Lost, tt.lost)
+			}
+		})
+	}
+}
+
 // Lost mail is 0 on a correct server, and a server that drops a message is
 // caught.
 func TestLostMail(t *testing.T) {

@@ -387,6 +387,10 @@ type convergedChange struct {
 }
 
 func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
+	if c.Completes {
+		completeSend(u, c.MessageID)
+		return
+	}
 	d.recorded = append(d.recorded, c.Kind)
 	switch c.Kind {
 	case Deliver, Send:
@@ -450,6 +454,20 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		return
 	}
 	u.pending = append(u.pending, p)
+}
+
+// completeSend ends the incompleteness of u's send change of id (a resume
+// stored its copy in Sent): the copy counts as lost mail again when it is
+// missing, and the change is no longer action-incomplete.
+func completeSend(u *user, id string) {
+	if u.has(id, markUnstored) {
+		u.marks[id] &^= markUnstored
+	}
+	for _, p := range u.pending {
+		if p.c.Kind == Send && p.c.MessageID == id {
+			p.c.Incomplete = false
+		}
+	}
 }
 
 func deviceIndex(devs []DeviceSpec, id string) int {

@@ -63,7 +63,13 @@ type Change struct {
 	Published bool
 	// Incomplete reports that the action that made the change failed or
 	// was cut short after it began: a send whose message left but whose
-	// copy to Sent was not stored. Unless the action was finished later, the
-	// server may never show it (reason action-incomplete).
+	// copy to Sent was not stored. Unless the action was finished later (a
+	// Completes change), the server may never show it (reason
+	// action-incomplete).
 	Incomplete bool
+	// Completes marks no new change but the end of an earlier Incomplete
+	// send change of the same User and MessageID: a resume stored its copy
+	// in Sent, so from then on it converges, or not, for the reasons of a
+	// complete one. Nothing is counted for it.
+	Completes bool
 }

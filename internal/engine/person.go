@@ -91,6 +91,7 @@ func next(now time.Time, r *rand.Rand, mean time.Duration) time.Time {
 }
 
 func (p *person) run(ctx context.Context) {
+	defer p.finishPending(ctx)
 	now := p.env.clock.Now()
 	p.nextInbound = next(now, p.arr, p.b.Inbound.Interval)
 	p.nextSpam = next(now, p.arr, p.b.Spam.Interval)
@@ -386,7 +387,8 @@ func (p *person) mailDue(now time.Time) string {
 // actOnMail performs the next action on the first message that is due.
 // An action that failed is tried again later, up to maxTries per message;
 // one that submitted mail before it failed is resumed on the device that
-// sent it, never repeated. Actions given up are counted (actionsDropped).
+// sent it, never repeated (when the end of the active phase cuts it short,
+// at once: finishSubmitted). Actions given up are counted (actionsDropped).
 func (p *person) actOnMail(ctx context.Context, now time.Time) {
 	id := p.mailDue(now)
 	pm := p.pending[id]
@@ -401,6 +403,14 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 		pm.actions = pm.actions[1:]
 		pm.resume, pm.resumeOn = nil, nil
 	case ctx.Err() != nil:
+		// The end of the active phase cut the action short; one that
+		// submitted its message is finished while the devices run.
+		// (A resume that failed with nothing left to resume is tried
+		// again by finishPending.)
+		if resume != nil {
+			_ = p.finishSubmitted(ctx, d, a, resume, err, id)
+			pm.resume, pm.resumeOn = nil, nil
+		}
 		return
 	default:
 		if resume != nil {
@@ -461,11 +471,34 @@ func (p *person) send(ctx context.Context) {
 func (p *person) do(ctx context.Context, a clients.Action) error {
 	d := p.hand
 	resume, err := p.doOn(ctx, d, a)
-	// A send that failed after its submission is finished (never sent
-	// again) a few times, a simulated minute apart, as a client retries
-	// saving to Sent; when the person stopped meanwhile (the end of the
-	// active phase), the client still finishes it while the device runs.
-	for try := 0; err != nil && resume != nil && try < sendResumeTries; try++ {
+	switch {
+	case err == nil:
+	case resume != nil:
+		// It left: finished, never sent again.
+		err = p.finishSubmitted(ctx, d, a, resume, err, "")
+	case ctx.Err() == nil:
+		// Given up: it failed before it left (a send cut short by the
+		// end of the active phase before it left did not happen).
+		p.dropped(d, "", err)
+	}
+	return err
+}
+
+// sendResumeTries bounds the tries to finish an action after its
+// submission.
+const sendResumeTries = 3
+
+// finishSubmitted finishes action a, which submitted its message on device
+// d and failed after with err (resume: the steps left), a few times, a
+// simulated minute apart, as a client retries saving to Sent; when the
+// person stopped (ctx ended: the end of the active phase), on the devices'
+// context while they still run, at once. An action that stays unfinished
+// is counted as given up: its send change stays incomplete
+// (action-incomplete, docs/report.md), and every such change is one
+// counted action. id is the message acted on ("" for a new message). It
+// returns the last error, nil when the action was finished.
+func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Action, resume *clients.Resume, err error, id string) error {
+	for try := 0; resume != nil && try < sendResumeTries; try++ {
 		rctx := ctx
 		if ctx.Err() != nil || p.env.clock.Sleep(ctx, time.Minute) != nil {
 			rctx = p.devCtx
@@ -474,18 +507,37 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 			break
 		}
 		a.Resume = resume
-		resume, err = p.doOn(rctx, d, a)
+		if resume, err = p.doOn(rctx, d, a); err == nil {
+			return nil
+		}
 	}
-	// Given up: a send that failed before it left, or that left and
-	// stayed incomplete (its send change says action-incomplete).
-	if err != nil && (ctx.Err() == nil || resume != nil) {
-		p.env.events.Handle(Event{Type: EventActionsDropped, Count: 1, User: p.u.plan.Username, Device: d.dev.ID(), Err: err})
-	}
+	p.dropped(d, id, err)
 	return err
 }
 
-// sendResumeTries bounds the tries to finish a send after its submission.
-const sendResumeTries = 3
+// finishPending finishes, when the person stops (ctx ended), the actions
+// that submitted their message and wait for their next try to finish.
+func (p *person) finishPending(ctx context.Context) {
+	for _, id := range p.order {
+		if pm := p.pending[id]; pm != nil && pm.resume != nil {
+			err := fmt.Errorf("%s %s: %w", pm.resumeOn.dev.ID(), pm.actions[0].Kind, errUnfinished)
+			if p.finishSubmitted(ctx, pm.resumeOn, pm.actions[0], pm.resume, err, id) == nil {
+				pm.resume, pm.resumeOn = nil, nil
+			}
+		}
+	}
+}
+
+// errUnfinished is why an action that waited for its next try to finish
+// is given up: the devices stopped first.
+var errUnfinished = errors.New("submitted, not finished when the run ended")
+
+// dropped counts one action given up on device d (id: the message acted
+// on, if any).
+func (p *person) dropped(d *device, id string, err error) {
+	p.env.events.Handle(Event{Type: EventActionsDropped, Count: 1, User: p.u.plan.Username, Device: d.dev.ID(), MessageID: id, Err: err})
+	p.env.log.Debug("action given up", "device", d.dev.ID(), "message", id, "err", err)
+}
 
 // doOn performs one action on device d and records the change. Mail the
 // action submitted is recorded as a send change at once, also when a later
@@ -501,6 +553,11 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		// stores its copy in Sent (then the change converges).
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
 			MessageID: p.u.ids.Intern(res.Sent), At: at, Folder: view.FolderSent, Published: res.Published, Incomplete: err != nil})
+	}
+	if res.Sent != "" && a.Resume != nil && err == nil {
+		// The resume stored the copy: the send change is complete.
+		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
+			MessageID: res.Sent, Completes: true})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {

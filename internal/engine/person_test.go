@@ -130,6 +130,9 @@ func (f *fakePerson) summary() (changes, events []string) {
 		if c.Incomplete {
 			s += " incomplete"
 		}
+		if c.Completes {
+			s = fmt.Sprintf("%s %s completes", c.Kind, c.MessageID)
+		}
 		changes = append(changes, strings.TrimSpace(s))
 	}
 	for _, ev := range f.events.got {
@@ -246,7 +249,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.nextSend = f.clock.now
 			f.p.send(ctx)
 		},
-		wantChanges: []string{"send <new@example.com> Sent incomplete"},
+		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
 		wantEvents:  []string{"failed send", "action send pc <new@example.com>"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil {
@@ -256,6 +259,74 @@ func TestPersonAlone(t *testing.T) {
 				t.Errorf("slept %v before resuming, want a simulated minute", f.clock.slept)
 			}
 		},
+	}, {
+		name:     "a send the end of the active phase cut short after submitting is finished on the devices' context",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer:   submittedThenOK("<new@example.com>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.nextSend = f.clock.now
+			f.p.send(ended(ctx))
+		},
+		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
+		wantEvents:  []string{"action send pc <new@example.com>"},
+		check: func(t *testing.T, f *fakePerson) {
+			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil || f.clock.slept != 0 {
+				t.Errorf("device asked %d times, slept %v; want a send and a resume at once", len(f.dev.done), f.clock.slept)
+			}
+		},
+	}, {
+		name:     "a send cut short after submitting when the devices stop too is given up",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer:   submittedThenOK("<new@example.com>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.devCtx = ended(ctx)
+			f.p.nextSend = f.clock.now
+			f.p.send(ended(ctx))
+		},
+		wantChanges: []string{"send <new@example.com> Sent incomplete"},
+		wantEvents:  []string{"dropped 1"},
+	}, {
+		name:   "a reply the end of the active phase cut short after submitting is finished on the devices' context",
+		answer: submittedThenOK("<re@x>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			planReply(f, "<m1@x>")
+			f.p.actOnMail(ended(ctx), f.clock.now)
+		},
+		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
+		wantEvents:  []string{"action reply pc <m1@x>"},
+		check:       wantResumed,
+	}, {
+		name:   "a reply cut short after submitting when the devices stop too is given up",
+		answer: submittedThenOK("<re@x>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			planReply(f, "<m1@x>")
+			f.p.devCtx = ended(ctx)
+			f.p.actOnMail(ended(ctx), f.clock.now)
+		},
+		wantChanges: []string{"send <re@x> Sent incomplete"},
+		wantEvents:  []string{"dropped 1"},
+	}, {
+		name:   "a reply waiting for its next try to finish when the active phase ends is finished on the devices' context",
+		answer: submittedThenOK("<re@x>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			planReply(f, "<m1@x>")
+			f.p.actOnMail(ctx, f.clock.now)
+			f.p.run(ended(ctx))
+		},
+		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
+		wantEvents:  []string{"failed reply", "action reply pc <m1@x>"},
+		check:       wantResumed,
+	}, {
+		name:   "a reply waiting for its next try to finish when the devices stop is given up",
+		answer: submittedThenOK("<re@x>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			planReply(f, "<m1@x>")
+			f.p.actOnMail(ctx, f.clock.now)
+			f.p.devCtx = ended(ctx)
+			f.p.run(ended(ctx))
+		},
+		wantChanges: []string{"send <re@x> Sent incomplete"},
+		wantEvents:  []string{"failed reply", "dropped 1"},
 	}, {
 		name:     "a send that failed before submitting is given up",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
@@ -324,6 +395,61 @@ func TestPersonAlone(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, f)
 			}
+			// Every send change left incomplete is an action given up
+			// (docs/report.md, action-incomplete).
+			unfinished := map[string]bool{}
+			for _, c := range f.changes.got {
+				unfinished[c.MessageID] = c.Incomplete || unfinished[c.MessageID] && !c.Completes
+			}
+			var left, dropped int64
+			for _, u := range unfinished {
+				if u {
+					left++
+				}
+			}
+			for _, ev := range f.events.got {
+				if ev.Type == EventActionsDropped {
+					dropped += ev.Count
+				}
+			}
+			if left > dropped {
+				t.Errorf("%d send changes left incomplete, %d actions given up", left, dropped)
+			}
 		})
 	}
+}
+
+// submittedThenOK answers a device's first Do as an action that submitted
+// message sent and failed after, and every later one (its resume) as
+// done.
+func submittedThenOK(sent string) func(clients.Action, int) (clients.Result, error) {
+	return func(a clients.Action, n int) (clients.Result, error) {
+		if n == 0 {
+			return clients.Result{Sent: sent, Published: true, Resume: &clients.Resume{}}, errors.New("connection reset")
+		}
+		return clients.Result{Sent: sent, Published: true}, nil
+	}
+}
+
+// planReply makes a reply to id the person's next action, due now.
+func planReply(f *fakePerson, id string) {
+	f.p.pending[id] = &plannedMessage{due: f.clock.now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: id}}}
+	f.p.order = append(f.p.order, id)
+}
+
+// wantResumed fails the test unless the device was asked twice, the second
+// time to resume.
+func wantResumed(t *testing.T, f *fakePerson) {
+	t.Helper()
+	if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil {
+		t.Errorf("device asked %d times, want an action and its resume", len(f.dev.done))
+	}
+}
+
+// ended returns a context derived from ctx that has ended: the person's
+// once the active phase is over.
+func ended(ctx context.Context) context.Context {
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	return c
 }
