@@ -65,19 +65,11 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
 	f.profile.register(fs)
 	f.procs.register(fs, procsAll)
-	pos, code, stop := parseFlags(fs, args)
+	scenario, code, stop := parseScenarioFlags(fs, args, &f.procs, stderr)
 	if stop {
 		return code
 	}
-	if errs := f.procs.Validate(); len(errs) > 0 {
-		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
-		return exitScenario
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "mailsim capacity: want exactly one scenario file or name; shipped:", scenarios.Shipped())
-		return exitScenario
-	}
-	s, err := (runFlags{targetPath: f.targetPath}).scenario(pos[0])
+	s, err := (runFlags{targetPath: f.targetPath}).scenario(scenario)
 	if err != nil {
 		printScenarioError(stderr, "capacity", err)
 		return exitScenario

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // newFlagSet returns a FlagSet that writes its usage to stderr and does not
@@ -38,4 +40,26 @@ func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, stop b
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// parseScenarioFlags parses the flags of a command that takes one scenario
+// (run, capacity): the positional arguments must be exactly one scenario
+// file or name, and --procs (read after parsing, hence the pointer) must be valid. It returns the scenario
+// argument, or stop with the exit code when the command ends here (help
+// asked for, a bad flag, a bad --procs, not one scenario), with the reason
+// written to stderr.
+func parseScenarioFlags(fs *flag.FlagSet, args []string, procs *procsFlag, stderr io.Writer) (scenario string, code int, stop bool) {
+	pos, code, stop := parseFlags(fs, args)
+	if stop {
+		return "", code, true
+	}
+	if errs := procs.Validate(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "mailsim %s: %v\n", fs.Name(), errors.Join(errs...))
+		return "", exitScenario, true
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "mailsim %s: want exactly one scenario file or name; shipped: %v\n", fs.Name(), scenarios.Shipped())
+		return "", exitScenario, true
+	}
+	return pos[0], 0, false
 }

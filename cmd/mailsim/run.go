@@ -97,24 +97,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
 	f.procs.register(fs, procsAuto)
-	pos, code, stop := parseFlags(fs, args)
+	scenario, code, stop := parseScenarioFlags(fs, args, &f.procs, stderr)
 	if stop {
 		return code
-	}
-	if errs := f.procs.Validate(); len(errs) > 0 {
-		fmt.Fprintf(stderr, "mailsim run: %v\n", errors.Join(errs...))
-		return exitScenario
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "mailsim run: want exactly one scenario file or name; shipped:", scenarios.Shipped())
-		return exitScenario
 	}
 	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {
 		fmt.Fprintf(stderr, "mailsim run: --start-at %s is %s in the past (more than %s): set a later time\n",
 			f.startAt.Format(time.RFC3339), late.Round(time.Second), startAtSlack)
 		return exitScenario
 	}
-	plan, err := f.plan(pos[0])
+	plan, err := f.plan(scenario)
 	if err != nil {
 		printScenarioError(stderr, "run", err)
 		return exitScenario
