@@ -53,10 +53,10 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // is configured.
 type DiscardRecorder struct{}
 
-func (DiscardRecorder) Command(CommandEvent)       {}
-func (DiscardRecorder) Bytes(string, int64, int64) {}
-func (DiscardRecorder) Connection(string, int)     {}
-func (DiscardRecorder) Login(string, Outcome)      {}
+func (DiscardRecorder) Command(CommandEvent)            {}
+func (DiscardRecorder) Bytes(string, int64, int64)      {}
+func (DiscardRecorder) Connection(string, int)          {}
+func (DiscardRecorder) Login(string, transport.Outcome) {}
 
 // dial connects to ep for protocol ("imap", "pop3", "smtp") with o's
 // timeout, TLS settings, Recorder and the network shaping of o.Profile.

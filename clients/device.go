@@ -11,33 +11,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
-
-// Outcome classifies how a protocol command ended. Values are bounded and are
-// used as metric labels.
-type Outcome string
-
-// The outcomes of a command, a connection attempt or a login. Every value
-// but OutcomeOK is a failure; docs/report.md explains each.
-const (
-	OutcomeOK    Outcome = "ok"    // tagged OK, +OK, 2xx
-	OutcomeNo    Outcome = "no"    // IMAP NO, POP3 -ERR, SMTP 4xx/5xx
-	OutcomeBad   Outcome = "bad"   // IMAP BAD (the server did not understand)
-	OutcomeError Outcome = "error" // connection closed or reset mid-command, garbage or oversized reply
-	// OutcomeRefused: the connection could not be opened (refused,
-	// unreachable) or was reset before the server greeted.
-	OutcomeRefused Outcome = "refused"
-	// OutcomeTimeout: a deadline passed before the server answered.
-	OutcomeTimeout Outcome = "timeout"
-	// OutcomeTLS: the TLS handshake failed (certificate, protocol, alert).
-	OutcomeTLS Outcome = "tls"
-	// OutcomeAuth: the server refused the credentials (logins only).
-	OutcomeAuth Outcome = "auth"
-)
-
-// Outcomes lists every Outcome, OutcomeOK first.
-var Outcomes = []Outcome{OutcomeOK, OutcomeNo, OutcomeBad, OutcomeError, OutcomeRefused, OutcomeTimeout, OutcomeTLS, OutcomeAuth}
 
 // CommandEvent is one protocol command a device (or the injector) made.
 type CommandEvent struct {
@@ -46,7 +22,7 @@ type CommandEvent struct {
 	// Command is the command name, upper case, "UID " prefix kept
 	// ("UID FETCH"), never arguments.
 	Command  string
-	Outcome  Outcome
+	Outcome  transport.Outcome
 	Duration time.Duration
 }
 
@@ -61,7 +37,7 @@ type Recorder interface {
 	// closes.
 	Connection(protocol string, delta int)
 	// Login is called once per authentication attempt.
-	Login(protocol string, outcome Outcome)
+	Login(protocol string, outcome transport.Outcome)
 }
 
 // ActionKind is something a person does to mail on the device in hand.

@@ -1,10 +1,6 @@
 package clients
 
-import (
-	"errors"
-
-	"github.com/mailsim/mailsim/internal/transport"
-)
+import "errors"
 
 // ErrNoMessage is returned by Device.Do for an action on a message the
 // device does not show.
@@ -13,6 +9,3 @@ var ErrNoMessage = errors.New("message not on this device")
 // ErrNoSubmitter is returned by send, reply and forward when the device has
 // no Submitter.
 var ErrNoSubmitter = errors.New("no submitter configured")
-
-// POP3Error is a POP3 -ERR reply.
-type POP3Error = transport.POP3Error

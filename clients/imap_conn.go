@@ -16,8 +16,8 @@ import (
 // Unilateral EXISTS, EXPUNGE and FETCH go to the session (imapSession.poke).
 // Two implementations: go-imap's client (goimapConn) and the lean
 // synchronous client (leanConn, internal/leanimap), chosen by
-// Profile.IMAPClient. Failures classify with OutcomeOf; a tagged NO or BAD
-// is an *imap.Error.
+// Profile.IMAPClient. Failures classify with [transport.OutcomeOf]; a
+// tagged NO or BAD is an *imap.Error.
 type imapConn interface {
 	// Capability asks for the capabilities.
 	Capability() (imap.CapSet, error)

@@ -24,7 +24,7 @@ import (
 type imapRecorder struct {
 	mu     sync.Mutex
 	cmds   []CommandEvent
-	logins []Outcome
+	logins []transport.Outcome
 	conns  int
 }
 
@@ -39,7 +39,7 @@ func (r *imapRecorder) Connection(_ string, delta int) {
 	defer r.mu.Unlock()
 	r.conns += delta
 }
-func (r *imapRecorder) Login(_ string, o Outcome) {
+func (r *imapRecorder) Login(_ string, o transport.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins = append(r.logins, o)
@@ -52,7 +52,7 @@ func (r *imapRecorder) names() []string {
 	var out []string
 	for _, ev := range r.cmds {
 		s := ev.Command
-		if ev.Outcome != OutcomeOK {
+		if ev.Outcome != transport.OutcomeOK {
 			s += ":" + string(ev.Outcome)
 		}
 		out = append(out, s)
@@ -460,7 +460,7 @@ func testIMAPLoginRefused(t *testing.T, env *imapEnv) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, o := range rec.logins {
-		if o != OutcomeAuth {
+		if o != transport.OutcomeAuth {
 			t.Errorf("login outcome %s, want auth", o)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestLeanOutcomes checks that the lean client's failures classify as the
@@ -24,11 +25,11 @@ func TestLeanOutcomes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		script faketest.IMAPMode
-		want   Outcome
+		want   transport.Outcome
 	}{
-		{"garbage", faketest.IMAPGarbage, OutcomeError},
-		{"huge line", faketest.IMAPHugeLine, OutcomeError},
-		{"silent", faketest.IMAPSilent, OutcomeTimeout},
+		{"garbage", faketest.IMAPGarbage, transport.OutcomeError},
+		{"huge line", faketest.IMAPHugeLine, transport.OutcomeError},
+		{"silent", faketest.IMAPSilent, transport.OutcomeTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := faketest.StartIMAP(t, tc.script, faketest.Options{}).Addr
@@ -43,7 +44,7 @@ func TestLeanOutcomes(t *testing.T) {
 					err = c.UIDFetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, "(UID BODY.PEEK[])", func(*leanimap.Message) error { return nil })
 				}
 			}
-			if o := OutcomeOf(err); err == nil || o != tc.want {
+			if o := transport.OutcomeOf(err); err == nil || o != tc.want {
 				t.Fatalf("%v: outcome %s, want %s", err, o, tc.want)
 			}
 		})
@@ -60,7 +61,7 @@ func TestLeanOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = c.Login("alice", "wrong")
-		if o := LoginOutcome(err); o != OutcomeAuth {
+		if o := transport.LoginOutcome(err); o != transport.OutcomeAuth {
 			t.Fatalf("%v: login outcome %s, want auth", err, o)
 		}
 	})
@@ -163,10 +164,10 @@ func TestLeanFailureAfterIdle(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mute bool // else the connection is cut
-		want Outcome
+		want transport.Outcome
 	}{
-		{"cut", false, OutcomeError},
-		{"silent", true, OutcomeTimeout},
+		{"cut", false, transport.OutcomeError},
+		{"silent", true, transport.OutcomeTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newIMAPEnv(t)

@@ -109,8 +109,8 @@ func (s *imapSession) do(name string, f func() error) error {
 // may still come and be taken for the next one's (go-imap), and the lean
 // client's failures are sticky (every later command would fail at once).
 func breaks(err error) bool {
-	o := outcomeOf(err)
-	return o != OutcomeOK && o != OutcomeNo && o != OutcomeBad
+	o := transport.OutcomeOf(err)
+	return o != transport.OutcomeOK && o != transport.OutcomeNo && o != transport.OutcomeBad
 }
 
 // dialIMAP connects, secures and logs in a new session. login selects the
@@ -192,7 +192,7 @@ func (s *imapSession) login(full bool) error {
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
 		if !s.dead.Load() {
-			s.d.rec.Login(ProtocolIMAP, LoginOutcome(err))
+			s.d.rec.Login(ProtocolIMAP, transport.LoginOutcome(err))
 		}
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *imapSession) login(full bool) error {
 		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password) })
 	}
 	if !s.dead.Load() {
-		s.d.rec.Login(ProtocolIMAP, LoginOutcome(err))
+		s.d.rec.Login(ProtocolIMAP, transport.LoginOutcome(err))
 	}
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ func TestIMAPOverTLS(t *testing.T) {
 			}
 			d := startDevice(t, o)
 			if !tc.trusted {
-				waitLogin(t, rec, OutcomeTLS)
+				waitLogin(t, rec, transport.OutcomeTLS)
 				if _, ok := d.View().Messages[id]; ok {
 					t.Error("a device that refused the certificate shows mail")
 				}
@@ -62,7 +62,7 @@ func TestIMAPOverTLS(t *testing.T) {
 }
 
 // waitLogin waits until rec saw a login attempt with outcome o.
-func waitLogin(t *testing.T, rec *imapRecorder, o Outcome) {
+func waitLogin(t *testing.T, rec *imapRecorder, o transport.Outcome) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !rec.sawLogin(o) {
@@ -74,7 +74,7 @@ func waitLogin(t *testing.T, rec *imapRecorder, o Outcome) {
 }
 
 // sawLogin reports whether a login attempt with outcome o was recorded.
-func (r *imapRecorder) sawLogin(o Outcome) bool {
+func (r *imapRecorder) sawLogin(o transport.Outcome) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, l := range r.logins {

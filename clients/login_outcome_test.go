@@ -84,22 +84,22 @@ func TestLoginOutcomes(t *testing.T) {
 		ep    transport.Endpoint
 		pass  string
 		proto string
-		want  Outcome
+		want  transport.Outcome
 	}{
-		{"imap wrong password", imapLogin, transport.Endpoint{Addr: addrs.IMAP}, "wrong", "imap", OutcomeAuth},
-		{"imap closed port", imapLogin, transport.Endpoint{Addr: closed}, "secret", "imap", OutcomeRefused},
-		{"imap no greeting", imapLogin, transport.Endpoint{Addr: silent}, "secret", "imap", OutcomeTimeout},
-		{"imap untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "imap", OutcomeTLS},
-		{"imap starttls untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "secret", "imap", OutcomeTLS},
-		{"pop3 wrong password", pop3Login, transport.Endpoint{Addr: addrs.POP3}, "wrong", "pop3", OutcomeAuth},
-		{"pop3 closed port", pop3Login, transport.Endpoint{Addr: closed}, "secret", "pop3", OutcomeRefused},
-		{"pop3 no greeting", pop3Login, transport.Endpoint{Addr: silent}, "secret", "pop3", OutcomeTimeout},
-		{"pop3 untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3S, TLS: transport.TLSImplicit}, "secret", "pop3", OutcomeTLS},
-		{"pop3 stls untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}, "secret", "pop3", OutcomeTLS},
-		{"smtp wrong password", smtpLogin, transport.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", OutcomeAuth},
-		{"smtp closed port", smtpLogin, transport.Endpoint{Addr: closed}, "secret", "smtp", OutcomeRefused},
-		{"smtp no greeting", smtpLogin, transport.Endpoint{Addr: silent}, "secret", "smtp", OutcomeTimeout},
-		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", OutcomeTLS},
+		{"imap wrong password", imapLogin, transport.Endpoint{Addr: addrs.IMAP}, "wrong", "imap", transport.OutcomeAuth},
+		{"imap closed port", imapLogin, transport.Endpoint{Addr: closed}, "secret", "imap", transport.OutcomeRefused},
+		{"imap no greeting", imapLogin, transport.Endpoint{Addr: silent}, "secret", "imap", transport.OutcomeTimeout},
+		{"imap untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "imap", transport.OutcomeTLS},
+		{"imap starttls untrusted certificate", imapLogin, transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeTLS},
+		{"pop3 wrong password", pop3Login, transport.Endpoint{Addr: addrs.POP3}, "wrong", "pop3", transport.OutcomeAuth},
+		{"pop3 closed port", pop3Login, transport.Endpoint{Addr: closed}, "secret", "pop3", transport.OutcomeRefused},
+		{"pop3 no greeting", pop3Login, transport.Endpoint{Addr: silent}, "secret", "pop3", transport.OutcomeTimeout},
+		{"pop3 untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3S, TLS: transport.TLSImplicit}, "secret", "pop3", transport.OutcomeTLS},
+		{"pop3 stls untrusted certificate", pop3Login, transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}, "secret", "pop3", transport.OutcomeTLS},
+		{"smtp wrong password", smtpLogin, transport.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", transport.OutcomeAuth},
+		{"smtp closed port", smtpLogin, transport.Endpoint{Addr: closed}, "secret", "smtp", transport.OutcomeRefused},
+		{"smtp no greeting", smtpLogin, transport.Endpoint{Addr: silent}, "secret", "smtp", transport.OutcomeTimeout},
+		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", transport.OutcomeTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ type loginRecorder struct {
 	logins []string
 }
 
-func (r *loginRecorder) Login(protocol string, o Outcome) {
+func (r *loginRecorder) Login(protocol string, o transport.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins = append(r.logins, protocol+":"+string(o))
@@ -172,7 +172,7 @@ func TestIMAPOversizedReply(t *testing.T) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, l := range rec.logins {
-		if l != OutcomeError {
+		if l != transport.OutcomeError {
 			t.Errorf("login outcome %s, want error", l)
 		}
 	}
@@ -180,7 +180,7 @@ func TestIMAPOversizedReply(t *testing.T) {
 	for _, ev := range rec.cmds {
 		if ev.Command == "CAPABILITY" {
 			sawCap = true
-			if ev.Outcome != OutcomeError {
+			if ev.Outcome != transport.OutcomeError {
 				t.Errorf("CAPABILITY outcome %s, want error", ev.Outcome)
 			}
 		}

@@ -59,7 +59,7 @@ func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.a
 // and reports the attempt as a Login.
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	s.rec.Login(ProtocolPOP3, LoginOutcome(err))
+	s.rec.Login(ProtocolPOP3, transport.LoginOutcome(err))
 	return err
 }
 

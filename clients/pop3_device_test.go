@@ -141,7 +141,7 @@ func TestPOP3PollSequenceAndView(t *testing.T) {
 			if f.rec.in < 33000 || f.rec.out == 0 {
 				t.Errorf("bytes in %d out %d", f.rec.in, f.rec.out)
 			}
-			if !reflect.DeepEqual(f.rec.logins, []Outcome{OutcomeOK, OutcomeOK, OutcomeOK}) {
+			if !reflect.DeepEqual(f.rec.logins, []transport.Outcome{transport.OutcomeOK, transport.OutcomeOK, transport.OutcomeOK}) {
 				t.Errorf("logins %v", f.rec.logins)
 			}
 		})
@@ -426,14 +426,14 @@ func TestPOP3LoginRefusedRetries(t *testing.T) {
 	f := newPOP3Fixture(t, KindPhone, nil)
 	f.dev.o.Password = "wrong"
 	err := f.dev.Poll(context.Background())
-	var pe *POP3Error
+	var pe *transport.POP3Error
 	if !errors.As(err, &pe) || pe.Command != "AUTH" {
-		t.Fatalf("poll with a wrong password: %v, want a POP3Error for AUTH", err)
+		t.Fatalf("poll with a wrong password: %v, want a transport.POP3Error for AUTH", err)
 	}
 	if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:no"); !reflect.DeepEqual(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
-	if f.rec.logins[0] != OutcomeAuth {
+	if f.rec.logins[0] != transport.OutcomeAuth {
 		t.Errorf("login outcome %v", f.rec.logins)
 	}
 	// Run keeps retrying (with backoff) until ctx ends, then returns nil

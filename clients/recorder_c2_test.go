@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // c2Recorder keeps everything a device reports.
@@ -17,7 +18,7 @@ type c2Recorder struct {
 	conns   map[string]int // open connections by protocol
 	opened  int
 	closed  int
-	logins  []Outcome
+	logins  []transport.Outcome
 }
 
 func (r *c2Recorder) Command(ev CommandEvent) {
@@ -47,7 +48,7 @@ func (r *c2Recorder) Connection(protocol string, delta int) {
 	}
 }
 
-func (r *c2Recorder) Login(_ string, o Outcome) {
+func (r *c2Recorder) Login(_ string, o transport.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins = append(r.logins, o)

@@ -116,7 +116,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	// A failure before AUTH counts as a login attempt with its cause.
 	unreached := func(err error) {
 		if s.o.Username != "" && ctx.Err() == nil {
-			s.rec.Login(ProtocolSMTP, LoginOutcome(err))
+			s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
 		}
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
@@ -161,7 +161,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		start = time.Now()
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		record(s.rec, ProtocolSMTP, "AUTH", start, err)
-		s.rec.Login(ProtocolSMTP, LoginOutcome(err))
+		s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
 		if err != nil {
 			s.quit(c)
 			return wrap(fmt.Errorf("auth: %w", err))

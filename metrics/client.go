@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // maxProfiles caps the distinct device profile label values of a Client;
@@ -155,7 +156,7 @@ func (c *Client) Connection(protocol string, delta int) {
 }
 
 // Login records one authentication attempt.
-func (c *Client) Login(protocol string, outcome clients.Outcome) {
+func (c *Client) Login(protocol string, outcome transport.Outcome) {
 	cp := &c.proto[protocolIndex(protocol)]
 	o := outcomeIndex(string(outcome))
 	cp.logins[o].Inc()

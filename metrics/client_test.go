@@ -8,27 +8,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 func TestClientCountsAndTotals(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := NewClient(reg)
-	ev := func(p, cmd string, o clients.Outcome, d time.Duration) {
+	ev := func(p, cmd string, o transport.Outcome, d time.Duration) {
 		c.Command(clients.CommandEvent{Protocol: p, Command: cmd, Outcome: o, Duration: d})
 	}
 	for i := 0; i < 100; i++ {
-		ev("imap", "UID FETCH", clients.OutcomeOK, time.Duration(i+1)*time.Millisecond)
+		ev("imap", "UID FETCH", transport.OutcomeOK, time.Duration(i+1)*time.Millisecond)
 	}
-	ev("imap", "UID FETCH", clients.OutcomeNo, time.Millisecond)
-	ev("imap", "FROB", clients.OutcomeError, time.Millisecond)
-	ev("pop3", "RETR", clients.OutcomeOK, 5*time.Millisecond)
+	ev("imap", "UID FETCH", transport.OutcomeNo, time.Millisecond)
+	ev("imap", "FROB", transport.OutcomeError, time.Millisecond)
+	ev("pop3", "RETR", transport.OutcomeOK, 5*time.Millisecond)
 	c.Connection("imap", 1)
 	c.Connection("imap", 1)
 	c.Connection("imap", -1)
 	c.Bytes("imap", 500, 40)
 	c.Bytes("imap", -5, 0)
-	c.Login("imap", clients.OutcomeOK)
-	c.Login("imap", clients.OutcomeNo)
+	c.Login("imap", transport.OutcomeOK)
+	c.Login("imap", transport.OutcomeNo)
 	c.Sent("smtp")
 	c.Delivered("lmtp")
 	c.Delivered("carrier-pigeon")
@@ -89,7 +90,7 @@ func TestClientCountsAndTotals(t *testing.T) {
 
 func TestClientWithoutRegistry(t *testing.T) {
 	c := NewClient(nil)
-	c.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: clients.OutcomeOK, Duration: time.Millisecond})
+	c.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: transport.OutcomeOK, Duration: time.Millisecond})
 	if got := c.Stats()["imap"]["NOOP"].Count; got != 1 {
 		t.Fatalf("Stats without registry: NOOP count %d, want 1", got)
 	}
@@ -99,7 +100,7 @@ func TestClientWithoutRegistry(t *testing.T) {
 
 func TestClientHotPathDoesNotAllocate(t *testing.T) {
 	c := NewClient(prometheus.NewRegistry())
-	ev := clients.CommandEvent{Protocol: "imap", Command: "UID FETCH", Outcome: clients.OutcomeOK, Duration: 3 * time.Millisecond}
+	ev := clients.CommandEvent{Protocol: "imap", Command: "UID FETCH", Outcome: transport.OutcomeOK, Duration: 3 * time.Millisecond}
 	c.Command(ev)
 	c.Action("pc-imap", "read")
 	tests := []struct {
@@ -109,7 +110,7 @@ func TestClientHotPathDoesNotAllocate(t *testing.T) {
 		{"Command", func() { c.Command(ev) }},
 		{"Bytes", func() { c.Bytes("imap", 100, 10) }},
 		{"Connection", func() { c.Connection("imap", 1); c.Connection("imap", -1) }},
-		{"Login", func() { c.Login("imap", clients.OutcomeOK) }},
+		{"Login", func() { c.Login("imap", transport.OutcomeOK) }},
 		{"Action", func() { c.Action("pc-imap", "read") }},
 	}
 	for _, tt := range tests {
@@ -126,7 +127,7 @@ func BenchmarkClientCommand(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			c.Command(clients.CommandEvent{Protocol: "imap", Command: cmds[i%len(cmds)], Outcome: clients.OutcomeOK, Duration: time.Duration(i%1000) * time.Microsecond})
+			c.Command(clients.CommandEvent{Protocol: "imap", Command: cmds[i%len(cmds)], Outcome: transport.OutcomeOK, Duration: time.Duration(i%1000) * time.Microsecond})
 			i++
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // fixture is a registry with every mailsim collector, fed with the events
@@ -87,18 +88,18 @@ func newFixture(t testing.TB, users int) *fixture {
 			id := fmt.Sprintf("user%d/%s", u, dev.profile)
 			f.client.Connection(dev.protocol, +1)
 			f.server.Connection(dev.protocol, +1)
-			f.client.Login(dev.protocol, clients.OutcomeOK)
+			f.client.Login(dev.protocol, transport.OutcomeOK)
 			cmds := []string{"SELECT", "UID FETCH", "IDLE", "UID STORE", "LOGOUT"}
 			if dev.protocol == "pop3" {
 				cmds = []string{"USER", "PASS", "STAT", "UIDL", "RETR", "QUIT"}
 			}
 			for i, c := range cmds {
 				d := time.Duration(1+i) * time.Millisecond
-				f.client.Command(clients.CommandEvent{Protocol: dev.protocol, Command: c, Outcome: clients.OutcomeOK, Duration: d})
+				f.client.Command(clients.CommandEvent{Protocol: dev.protocol, Command: c, Outcome: transport.OutcomeOK, Duration: d})
 				f.server.Command(dev.protocol, c, "ok", d/2)
 			}
 			// Arguments and IDs leaking into command names must not make series.
-			f.client.Command(clients.CommandEvent{Protocol: dev.protocol, Command: "X-" + strings.ToUpper(id), Outcome: "weird " + clients.Outcome(id), Duration: time.Millisecond})
+			f.client.Command(clients.CommandEvent{Protocol: dev.protocol, Command: "X-" + strings.ToUpper(id), Outcome: "weird " + transport.Outcome(id), Duration: time.Millisecond})
 			f.server.Command(dev.protocol, "FETCH "+id, id, time.Millisecond)
 			f.client.Bytes(dev.protocol, 1000, 100)
 			f.client.Action(dev.profile, "read")
@@ -106,8 +107,8 @@ func newFixture(t testing.TB, users int) *fixture {
 			f.client.Connection(dev.protocol, -1)
 			f.server.Connection(dev.protocol, -1)
 		}
-		f.client.Command(clients.CommandEvent{Protocol: "lmtp", Command: "DATA", Outcome: clients.OutcomeOK, Duration: 2 * time.Millisecond})
-		f.client.Command(clients.CommandEvent{Protocol: "smtp", Command: "MAIL FROM", Outcome: clients.OutcomeNo, Duration: time.Millisecond})
+		f.client.Command(clients.CommandEvent{Protocol: "lmtp", Command: "DATA", Outcome: transport.OutcomeOK, Duration: 2 * time.Millisecond})
+		f.client.Command(clients.CommandEvent{Protocol: "smtp", Command: "MAIL FROM", Outcome: transport.OutcomeNo, Duration: time.Millisecond})
 		f.client.Delivered("lmtp")
 		f.client.DeliveryAttempt("lmtp", "ok")
 		f.client.DeliveryAttempt("lmtp", "451 for user"+fmt.Sprint(u))

@@ -20,6 +20,7 @@ import (
 	"github.com/mailsim/mailsim/internal/harnessmon"
 	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/internal/serverstate"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -473,4 +474,6 @@ func (g *windowGate) Bytes(protocol string, in, out int64) { g.next.Bytes(protoc
 func (g *windowGate) Connection(protocol string, delta int) { g.next.Connection(protocol, delta) }
 
 // Login implements clients.Recorder.
-func (g *windowGate) Login(protocol string, outcome clients.Outcome) { g.next.Login(protocol, outcome) }
+func (g *windowGate) Login(protocol string, outcome transport.Outcome) {
+	g.next.Login(protocol, outcome)
+}

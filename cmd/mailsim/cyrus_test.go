@@ -11,6 +11,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/cyrustest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -275,7 +276,7 @@ func checkCyrusRun(t *testing.T, plan *scenarios.Plan, rep map[string]any, drops
 			by, _ := field(rep, "load.logins."+p+".failed_by")
 			m, _ := by.(map[string]any)
 			for o, n := range m {
-				if o != string(clients.OutcomeError) && o != string(clients.OutcomeTimeout) {
+				if o != string(transport.OutcomeError) && o != string(transport.OutcomeTimeout) {
 					t.Errorf("%v %s logins failed with outcome %s: %v", n, p, o, by)
 				}
 			}

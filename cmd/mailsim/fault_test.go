@@ -349,7 +349,7 @@ func TestFaultProxyEmbedded(t *testing.T) {
 	if n := num(t, rep, "load.logins.imap.failed") + num(t, rep, "load.logins.pop3.failed"); n == 0 {
 		t.Errorf("no failed login counted though %d new connections were reset", reset)
 	}
-	// Under the right names (clients.NetOutcome, clients.LoginOutcome):
+	// Under the right names (transport.NetOutcome, transport.LoginOutcome):
 	// closed connections fail commands with outcome error; dials while
 	// nothing listens, and connections reset before any reply, are refused
 	// logins; never an auth failure.

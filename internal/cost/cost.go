@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // Protocols are the client protocols a meter tells apart, in a fixed order.
@@ -88,7 +89,7 @@ func (m *Meter) counters(protocol string) *protoCounters {
 func (m *Meter) Command(ev clients.CommandEvent) {
 	c := m.counters(ev.Protocol)
 	c.commands.Add(1)
-	if ev.Outcome != clients.OutcomeOK {
+	if ev.Outcome != transport.OutcomeOK {
 		c.errors.Add(1)
 	}
 	if m.next != nil {
@@ -141,10 +142,10 @@ func (m *Meter) advance(now time.Time) {
 }
 
 // Login implements clients.Recorder.
-func (m *Meter) Login(protocol string, outcome clients.Outcome) {
+func (m *Meter) Login(protocol string, outcome transport.Outcome) {
 	c := m.counters(protocol)
 	c.logins.Add(1)
-	if outcome != clients.OutcomeOK {
+	if outcome != transport.OutcomeOK {
 		c.loginFails.Add(1)
 	}
 	if m.next != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // countRecorder counts what reaches it.
@@ -14,10 +15,10 @@ type countRecorder struct {
 	commands, bytes, conns, logins int
 }
 
-func (r *countRecorder) Command(clients.CommandEvent)  { r.mu.Lock(); r.commands++; r.mu.Unlock() }
-func (r *countRecorder) Bytes(string, int64, int64)    { r.mu.Lock(); r.bytes++; r.mu.Unlock() }
-func (r *countRecorder) Connection(string, int)        { r.mu.Lock(); r.conns++; r.mu.Unlock() }
-func (r *countRecorder) Login(string, clients.Outcome) { r.mu.Lock(); r.logins++; r.mu.Unlock() }
+func (r *countRecorder) Command(clients.CommandEvent)    { r.mu.Lock(); r.commands++; r.mu.Unlock() }
+func (r *countRecorder) Bytes(string, int64, int64)      { r.mu.Lock(); r.bytes++; r.mu.Unlock() }
+func (r *countRecorder) Connection(string, int)          { r.mu.Lock(); r.conns++; r.mu.Unlock() }
+func (r *countRecorder) Login(string, transport.Outcome) { r.mu.Lock(); r.logins++; r.mu.Unlock() }
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -100,13 +101,13 @@ func TestMeterConnectionSeconds(t *testing.T) {
 func TestMeterCountsAndForwards(t *testing.T) {
 	next := &countRecorder{}
 	m := NewMeter("office", next, nil)
-	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: clients.OutcomeOK})
-	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: clients.OutcomeTimeout})
-	m.Command(clients.CommandEvent{Protocol: "smtp", Command: "DATA", Outcome: clients.OutcomeOK})
-	m.Command(clients.CommandEvent{Protocol: "gopher", Command: "X", Outcome: clients.OutcomeOK})
+	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: transport.OutcomeOK})
+	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: transport.OutcomeTimeout})
+	m.Command(clients.CommandEvent{Protocol: "smtp", Command: "DATA", Outcome: transport.OutcomeOK})
+	m.Command(clients.CommandEvent{Protocol: "gopher", Command: "X", Outcome: transport.OutcomeOK})
 	m.Bytes("pop3", 100, 7)
-	m.Login("pop3", clients.OutcomeOK)
-	m.Login("pop3", clients.OutcomeAuth)
+	m.Login("pop3", transport.OutcomeOK)
+	m.Login("pop3", transport.OutcomeAuth)
 	m.Delivered()
 	m.Delivered()
 	got := m.Totals()
@@ -156,7 +157,7 @@ func TestMeterConcurrent(t *testing.T) {
 			defer wg.Done()
 			for range 1000 {
 				m.Connection("imap", +1)
-				m.Command(clients.CommandEvent{Protocol: "imap", Outcome: clients.OutcomeOK})
+				m.Command(clients.CommandEvent{Protocol: "imap", Outcome: transport.OutcomeOK})
 				m.Connection("imap", -1)
 			}
 		}()

@@ -30,13 +30,13 @@ func (r *testRecorder) Command(ev clients.CommandEvent) {
 	defer r.mu.Unlock()
 	k := ev.Protocol + " " + ev.Command
 	r.cmds[k]++
-	if ev.Outcome != clients.OutcomeOK {
+	if ev.Outcome != transport.OutcomeOK {
 		r.errs[k+" "+string(ev.Outcome)]++
 	}
 }
-func (r *testRecorder) Bytes(string, int64, int64)    {}
-func (r *testRecorder) Connection(string, int)        {}
-func (r *testRecorder) Login(string, clients.Outcome) {}
+func (r *testRecorder) Bytes(string, int64, int64)      {}
+func (r *testRecorder) Connection(string, int)          {}
+func (r *testRecorder) Login(string, transport.Outcome) {}
 
 func (r *testRecorder) count(k string) int {
 	r.mu.Lock()

@@ -389,7 +389,7 @@ func newTryError(err error, mayRetry bool) *tryError {
 
 // deliveryReason classifies why a try failed: an LMTP/SMTP reply by its
 // class (4xx, 5xx), an IMAP NO or BAD as no, a failure below the protocol
-// by [clients.NetOutcome] (refused, timeout, tls, error), a cancelled run
+// by [transport.NetOutcome] (refused, timeout, tls, error), a cancelled run
 // as cancelled.
 func deliveryReason(err error) string {
 	if errors.Is(err, context.Canceled) {
@@ -405,10 +405,10 @@ func deliveryReason(err error) string {
 		}
 		return DeliveryError
 	}
-	switch o := clients.OutcomeOf(err); o {
-	case clients.OutcomeNo, clients.OutcomeBad:
+	switch o := transport.OutcomeOf(err); o {
+	case transport.OutcomeNo, transport.OutcomeBad:
 		return DeliveryNo
-	case clients.OutcomeRefused, clients.OutcomeTimeout, clients.OutcomeTLS:
+	case transport.OutcomeRefused, transport.OutcomeTimeout, transport.OutcomeTLS:
 		return string(o)
 	}
 	return DeliveryError
@@ -459,7 +459,7 @@ type smtpConn struct {
 func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	sc, err := in.dialSession(ctx)
 	if ctx.Err() == nil {
-		in.rec.Login(in.via(), clients.OutcomeOf(err))
+		in.rec.Login(in.via(), transport.OutcomeOf(err))
 	}
 	return sc, err
 }
@@ -510,12 +510,12 @@ func (sc *smtpConn) record(cmd string, start time.Time, err error) {
 	sc.rec.Command(clients.CommandEvent{Protocol: sc.protocol, Command: cmd, Outcome: smtpOutcome(err), Duration: time.Since(start)})
 }
 
-func smtpOutcome(err error) clients.Outcome {
+func smtpOutcome(err error) transport.Outcome {
 	var le smtp.LMTPDataError
 	if errors.As(err, &le) {
-		return clients.OutcomeNo
+		return transport.OutcomeNo
 	}
-	return clients.OutcomeOf(err)
+	return transport.OutcomeOf(err)
 }
 
 // isReply reports whether err is the server's error reply to a command
@@ -659,12 +659,12 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 	loginFailed := func(what string, err error) *tryError {
-		o := clients.LoginOutcome(err)
+		o := transport.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			rec.Login(clients.ProtocolIMAP, o)
 		}
 		te := newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
-		if o == clients.OutcomeAuth {
+		if o == transport.OutcomeAuth {
 			te.reason, te.retry = DeliveryAuth, false
 		}
 		return te
@@ -681,14 +681,14 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	defer stop()
 	defer c.Close()
 	cmd := func(name string, start time.Time, err error) error {
-		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
 	start := time.Now()
 	if err := cmd("LOGIN", start, transport.LoginIMAP(c, r.user.plan.Username, r.user.plan.Password)); err != nil {
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
-	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
+	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
 	folder, listed, err := appendFolder(c, r.folder, cmd)
 	if err != nil {
 		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)

@@ -143,7 +143,7 @@ func newDeliveryCounter() *deliveryCounter {
 func (d *deliveryCounter) Command(clients.CommandEvent) {}
 func (d *deliveryCounter) Bytes(string, int64, int64)   {}
 func (d *deliveryCounter) Connection(string, int)       {}
-func (d *deliveryCounter) Login(p string, o clients.Outcome) {
+func (d *deliveryCounter) Login(p string, o transport.Outcome) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.logins[p+" "+string(o)]++

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -58,7 +59,7 @@ type loadRecorder struct {
 
 func (r *loadRecorder) Command(ev clients.CommandEvent) {
 	r.commands.Add(1)
-	if ev.Outcome != clients.OutcomeOK {
+	if ev.Outcome != transport.OutcomeOK {
 		r.errors.Add(1)
 	}
 }
@@ -75,8 +76,8 @@ func (r *loadRecorder) Connection(_ string, delta int) {
 	}
 }
 
-func (r *loadRecorder) Login(_ string, o clients.Outcome) {
-	if o == clients.OutcomeOK {
+func (r *loadRecorder) Login(_ string, o transport.Outcome) {
+	if o == transport.OutcomeOK {
 		r.loginOK.Add(1)
 	} else {
 		r.loginBad.Add(1)

@@ -7,7 +7,7 @@
 // allocates nothing in steady state. The measurements behind it are in
 // docs/performance.md ("A lean synchronous client", "Lean client").
 //
-// Failures classify with clients.OutcomeOf as go-imap's do: a tagged NO or
+// Failures classify with transport.OutcomeOf as go-imap's do: a tagged NO or
 // BAD is an *imap.Error, a network failure wraps the net error (a passed
 // deadline wraps os.ErrDeadlineExceeded), an oversized response wraps
 // transport.ErrReplyTooLarge and a response that is not IMAP wraps

@@ -74,7 +74,7 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	run := func(name string, f func() error) error {
 		start := time.Now()
 		err := f()
-		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
 	var boxes []*imap.ListData
@@ -201,7 +201,7 @@ func (s *UserStorage) User(user string) (usage map[string]RoleUsage, ok bool) {
 func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
 	addr := t.Endpoint.Addr
 	fail := func(what string, err error) (*imapclient.Client, error) {
-		rec.Login(clients.ProtocolIMAP, clients.LoginOutcome(err))
+		rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
 	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, nil)
@@ -216,13 +216,13 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 	_ = conn.SetDeadline(deadline)
 	start := time.Now()
 	err = conn.Explain(transport.LoginIMAP(c, user, t.Password(user)))
-	rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: "LOGIN", Outcome: clients.OutcomeOf(err), Duration: time.Since(start)})
+	rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: "LOGIN", Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 	if err != nil {
 		stop()
 		_ = c.Close()
 		return fail("login "+user, err)
 	}
-	rec.Login(clients.ProtocolIMAP, clients.OutcomeOK)
+	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
 	return c, nil
 }
 

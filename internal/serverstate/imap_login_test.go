@@ -21,7 +21,7 @@ type testRecorder struct {
 	cmds   map[string]int
 }
 
-func (r *testRecorder) Login(protocol string, o clients.Outcome) {
+func (r *testRecorder) Login(protocol string, o transport.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.logins = append(r.logins, protocol+":"+string(o))
@@ -56,22 +56,22 @@ func TestIMAPReaderLoginOutcomes(t *testing.T) {
 		name string
 		ep   transport.Endpoint
 		pass string
-		want clients.Outcome
+		want transport.Outcome
 	}{
-		{"ok", transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "pw", clients.OutcomeOK},
-		{"wrong password", transport.Endpoint{Addr: addrs.IMAP}, "wrong", clients.OutcomeAuth},
-		{"closed port", transport.Endpoint{Addr: closed}, "pw", clients.OutcomeRefused},
-		{"untrusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "pw", clients.OutcomeTLS},
+		{"ok", transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}, "pw", transport.OutcomeOK},
+		{"wrong password", transport.Endpoint{Addr: addrs.IMAP}, "wrong", transport.OutcomeAuth},
+		{"closed port", transport.Endpoint{Addr: closed}, "pw", transport.OutcomeRefused},
+		{"untrusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "pw", transport.OutcomeTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &testRecorder{}
 			tr := &IMAPReader{Endpoint: tc.ep, Password: func(string) string { return tc.pass }, Recorder: rec, Timeout: 5 * time.Second}
-			if tc.want == clients.OutcomeOK {
+			if tc.want == transport.OutcomeOK {
 				tr.TLS = cliTLS
 			}
 			_, err := tr.UserState(context.Background(), "user1")
-			if (err == nil) != (tc.want == clients.OutcomeOK) {
+			if (err == nil) != (tc.want == transport.OutcomeOK) {
 				t.Fatalf("err %v", err)
 			}
 			if want := []string{"imap:" + string(tc.want)}; !reflect.DeepEqual(rec.logins, want) {

@@ -188,24 +188,24 @@ func transient(err error) bool {
 	if !errors.Is(err, ErrUnreachable) {
 		return false
 	}
-	switch clients.LoginOutcome(err) {
-	case clients.OutcomeRefused, clients.OutcomeError:
+	switch transport.LoginOutcome(err) {
+	case transport.OutcomeRefused, transport.OutcomeError:
 		return true
 	}
 	return false
 }
 
 // unreachable wraps a failure to reach or talk to a server, naming its
-// outcome (see clients.LoginOutcome).
+// outcome (see transport.LoginOutcome).
 func unreachable(what, addr string, err error) error {
-	return fmt.Errorf("%s %s: %w (%s): %w", what, addr, ErrUnreachable, clients.LoginOutcome(err), err)
+	return fmt.Errorf("%s %s: %w (%s): %w", what, addr, ErrUnreachable, transport.LoginOutcome(err), err)
 }
 
 // refusedOrUnreachable wraps the failure of a login command: refused
 // credentials (outcome auth) wrap ErrLoginRefused, anything else
 // ErrUnreachable.
 func refusedOrUnreachable(what, addr, user string, err error) error {
-	if clients.LoginOutcome(err) == clients.OutcomeAuth {
+	if transport.LoginOutcome(err) == transport.OutcomeAuth {
 		return fmt.Errorf("%s %s: %w for %s: %w", what, addr, ErrLoginRefused, user, err)
 	}
 	return unreachable(what, addr, err)

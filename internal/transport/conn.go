@@ -4,10 +4,10 @@
 // login exchanges of IMAP and POP3. Devices (clients), the server-state
 // reader and the preflight (internal/engine) all dial through it.
 //
-// Failures are classified by the caller with clients.OutcomeOf,
-// clients.LoginOutcome and clients.NetOutcome (clients/record.go); the
-// errors returned here wrap the underlying network or TLS error so those
-// classifiers see it.
+// It also owns the outcome vocabulary ([Outcome]) and its classifiers
+// ([OutcomeOf], [LoginOutcome], [NetOutcome], internal/transport/outcome.go):
+// callers classify a failure with them, and the errors returned here wrap
+// the underlying network or TLS error so those classifiers see it.
 package transport
 
 import (

@@ -30,8 +30,7 @@ const (
 var ErrReplyTooLarge = errors.New("reply too large")
 
 // ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP) or STLS (POP3)
-// the server refused or did not offer; clients.NetOutcome classifies it as
-// tls.
+// the server refused or did not offer; [NetOutcome] classifies it as tls.
 var ErrTLSRefused = errors.New("server refused to start tls")
 
 // LimitIMAP bounds what the server can make c buffer: a reply line may
