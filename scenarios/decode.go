@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -311,7 +312,7 @@ func (d *decoder) fields(n *yaml.Node, path, what string, valid ...string) map[s
 			d.setAside()
 			continue
 		}
-		if !contains(valid, k.Value) {
+		if !slices.Contains(valid, k.Value) {
 			d.unknownKey(k, path, what, valid)
 			continue
 		}
@@ -356,7 +357,7 @@ func (d *decoder) duplicateKey(k *yaml.Node, path, what string, valid []string, 
 	case r == nil:
 	case r.Kind != yaml.ScalarNode:
 		d.errorf(r, path, "keys must be plain words, not %s", kindName(r))
-	case isMergeKey(k) || contains(valid, r.Value):
+	case isMergeKey(k) || slices.Contains(valid, r.Value):
 		d.errorf(r, joinPath(path, r.Value), "duplicate key %q (first at line %d)", r.Value, first)
 		d.setAside()
 	default:
@@ -484,15 +485,6 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sorted(list []string) []string {

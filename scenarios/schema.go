@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (v choice) read(d *decoder, dst *string, what string, allowed ...string) bo
 	if !text(v).read(d, &s) {
 		return false
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		d.errorAt(v.n, "unknown %s %q; want one of: %s", what, s, strings.Join(allowed, ", "))
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,7 +132,7 @@ func validateAddr(ps *problems, path, addr string) {
 
 // validateTLS checks a TLS mode; empty is none.
 func validateTLS(ps *problems, path string, mode transport.TLSMode) {
-	if mode != "" && !contains(tlsModes, string(mode)) {
+	if mode != "" && !slices.Contains(tlsModes, string(mode)) {
 		ps.add(path, "unknown tls mode %q; want one of: %s", mode, strings.Join(tlsModes, ", "))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,7 +91,7 @@ func parseThreshold(expr string, s *Scenario) (Threshold, error) {
 		proto, cmd, ok := strings.Cut(m[2], ".")
 		proto = strings.ToLower(strings.TrimSpace(proto))
 		cmd = strings.Join(strings.Fields(strings.ToUpper(strings.ReplaceAll(cmd, "_", " "))), " ")
-		if !ok || !contains(thresholdProtocols, proto) || !commandRE.MatchString(cmd) {
+		if !ok || !slices.Contains(thresholdProtocols, proto) || !commandRE.MatchString(cmd) {
 			return t, fmt.Errorf("bad command %q in %s(...): want PROTOCOL.COMMAND with protocol %s, like imap.FETCH or imap.UID_FETCH",
 				m[2], t.Metric, strings.Join(thresholdProtocols, ", "))
 		}
@@ -122,7 +123,7 @@ func parseLabels(text, metric string, allowed []string, s *Scenario) (map[string
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("bad label %q in %s{...}: want name=value", strings.TrimSpace(part), metric)
 		}
-		if !contains(allowed, k) {
+		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
 				return nil, fmt.Errorf("%s takes no labels", metric)
 			}
@@ -139,15 +140,15 @@ func parseLabels(text, metric string, allowed []string, s *Scenario) (map[string
 				}
 			}
 		case "change":
-			if !contains(ChangeKinds, v) {
+			if !slices.Contains(ChangeKinds, v) {
 				return nil, fmt.Errorf("unknown change kind %q; known: %s", v, strings.Join(ChangeKinds, ", "))
 			}
 		case "reason":
-			if !contains(DeliveryReasons, v) {
+			if !slices.Contains(DeliveryReasons, v) {
 				return nil, fmt.Errorf("unknown delivery failure reason %q; known: %s", v, strings.Join(DeliveryReasons, ", "))
 			}
 		case "protocol":
-			if !contains(thresholdProtocols, v) {
+			if !slices.Contains(thresholdProtocols, v) {
 				return nil, fmt.Errorf("unknown protocol %q; known: %s", v, strings.Join(thresholdProtocols, ", "))
 			}
 		}
@@ -227,11 +228,11 @@ func (s *Scenario) validateThresholds(path string, ts []Threshold) []error {
 		case !known:
 			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown metric %q in threshold; known: %s", t.Metric, strings.Join(sortedKeys(thresholdMetrics), ", "))
 			continue
-		case !contains([]string{"<", "<=", ">", ">=", "==", "!="}, t.Op):
+		case !slices.Contains([]string{"<", "<=", ">", ">=", "==", "!="}, t.Op):
 			ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown operator %q in threshold; want one of < <= > >= == !=", t.Op)
 		}
 		for k := range t.Labels {
-			if !contains(spec.labels, k) {
+			if !slices.Contains(spec.labels, k) {
 				ps.add(fmt.Sprintf("%s[%d]", path, i), "unknown label %q for %s; valid: %s", k, t.Metric, strings.Join(spec.labels, ", "))
 			}
 		}

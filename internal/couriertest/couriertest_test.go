@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,21 +51,12 @@ func descendants(t *testing.T, root int) []int {
 	for grew := true; grew; {
 		grew = false
 		for pid, pp := range parent {
-			if !contains(out, pid) && contains(out, pp) {
+			if !slices.Contains(out, pid) && slices.Contains(out, pp) {
 				out, grew = append(out, pid), true
 			}
 		}
 	}
 	return out
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // alive reports whether pid exists and is no zombie.

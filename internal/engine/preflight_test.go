@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tl
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
 	t.Cleanup(func() { srv.Close() })
 	for i := 1; i <= n; i++ {
-		if contains(missing, i) {
+		if slices.Contains(missing, i) {
 			continue
 		}
 		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pw"); err != nil {
@@ -63,15 +64,6 @@ func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tl
 		t.Fatal(err)
 	}
 	return addrs, &tls.Config{RootCAs: pool}
-}
-
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // TestEndpointsPreflight checks the preflight of a plan checks the access

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestCostPerUserDay(t *testing.T) {
 	near("imap growth/user/day", float64(imap.StoredBytesGrowthPerUserDay), 120000)
 	near("pop growth/user/day", float64(pop.StoredBytesGrowthPerUserDay), 5000)
 	near("pop connection s/user/day", pop.ConnectionSecondsPerUserDay["total"], 8640)
-	if !imap.ServerSecondsPerUserDay.Missing() || !contains(imap.Notes, "not measured here") {
+	if !imap.ServerSecondsPerUserDay.Missing() || !slices.Contains(imap.Notes, "not measured here") {
 		t.Errorf("server seconds %v notes %v, want null with the reason", imap.ServerSecondsPerUserDay, imap.Notes)
 	}
 	// The reference is the scenario's first group; ratios compare with it.
@@ -124,7 +125,7 @@ func TestCostWithoutStorageOrGroups(t *testing.T) {
 	in.Cost.Storage, in.Cost.StorageNote = nil, "no storage here"
 	r := Build(in)
 	c := r.Groups["pop3-office"].Cost
-	if c.StoredBytesPerUser != nil || !c.StoredBytesGrowthPerUserDay.Missing() || !contains(c.Notes, "no storage here") {
+	if c.StoredBytesPerUser != nil || !c.StoredBytesGrowthPerUserDay.Missing() || !slices.Contains(c.Notes, "no storage here") {
 		t.Errorf("cost without storage: %+v", c)
 	}
 	if q := r.Cost.Ratios["imap-everywhere"]["stored_bytes_per_user"]; !q.Missing() {

@@ -591,7 +591,7 @@ func mergeCosts(cs []*Cost, sims []float64) *Cost {
 			storage = false
 		}
 		for _, n := range c.Notes {
-			if !contains(m.Notes, n) {
+			if !slices.Contains(m.Notes, n) {
 				m.Notes = append(m.Notes, n)
 			}
 		}

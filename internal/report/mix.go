@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,21 +141,12 @@ func ProjectMix(r *Report, users int, mix Mix) (MixProjection, error) {
 			p.StorageGrowthBytesPerDay += c.StoredBytesGrowthPerUserDay * Num(n)
 		}
 		for _, note := range c.Notes {
-			if !contains(p.Notes, note) {
+			if !slices.Contains(p.Notes, note) {
 				p.Notes = append(p.Notes, note)
 			}
 		}
 	}
 	return p, nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // costGroupNames lists the groups of r that have a cost, sorted.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,7 +67,7 @@ func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tl
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
 	t.Cleanup(func() { srv.Close() })
 	for i := 1; i <= n; i++ {
-		if contains(missing, i) {
+		if slices.Contains(missing, i) {
 			continue
 		}
 		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pw"); err != nil {
@@ -79,15 +80,6 @@ func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tl
 		t.Fatal(err)
 	}
 	return addrs, &tls.Config{RootCAs: pool}
-}
-
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // TestPreflightSamplesUsers checks the preflight logs in a sample of users
