@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // Other is the label value that stands for every value outside an
@@ -105,7 +106,11 @@ const (
 
 var (
 	protocolNames = [numProtocols]string{clients.ProtocolIMAP, clients.ProtocolPOP3, clients.ProtocolSMTP, clients.ProtocolLMTP, Other}
-	outcomeNames  = [numOutcomes]string{"ok", "no", "bad", "error", "refused", "timeout", "tls", "auth"}
+	// outcomeNames are transport's outcome vocabulary
+	// (internal/transport/outcome.go), in the order of the indexes above.
+	outcomeNames = [numOutcomes]string{string(transport.OutcomeOK), string(transport.OutcomeNo), string(transport.OutcomeBad),
+		string(transport.OutcomeError), string(transport.OutcomeRefused), string(transport.OutcomeTimeout),
+		string(transport.OutcomeTLS), string(transport.OutcomeAuth)}
 	// commandIndex maps a protocol's command names to their index in
 	// commandNames. It is built once and only read afterwards.
 	commandIndex = buildCommandIndex()
@@ -145,19 +150,19 @@ func protocolIndex(p string) int {
 // as "error".
 func outcomeIndex(o string) int {
 	switch o {
-	case "ok", "OK":
+	case string(transport.OutcomeOK), "OK":
 		return outOK
-	case "no", "NO":
+	case string(transport.OutcomeNo), "NO":
 		return outNo
-	case "bad", "BAD":
+	case string(transport.OutcomeBad), "BAD":
 		return outBad
-	case "refused":
+	case string(transport.OutcomeRefused):
 		return outRefused
-	case "timeout":
+	case string(transport.OutcomeTimeout):
 		return outTimeout
-	case "tls":
+	case string(transport.OutcomeTLS):
 		return outTLS
-	case "auth":
+	case string(transport.OutcomeAuth):
 		return outAuth
 	}
 	return outError

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/cost"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 func TestNormalizeCommand(t *testing.T) {
@@ -93,5 +94,21 @@ func TestProtocolNamesKnown(t *testing.T) {
 		if !slices.Contains(cost.Protocols[:], tt.constant) {
 			t.Errorf("cost.Protocols lacks %q", tt.constant)
 		}
+	}
+}
+
+// TestOutcomesAreTransports pins the outcome label values to the
+// classifiers' vocabulary (internal/transport/outcome.go): every outcome
+// a classifier returns is a label value of its own, in the same order.
+func TestOutcomesAreTransports(t *testing.T) {
+	var want []string
+	for _, o := range transport.Outcomes() {
+		want = append(want, string(o))
+		if got := NormalizeOutcome(string(o)); got != string(o) {
+			t.Errorf("NormalizeOutcome(%q) = %q", o, got)
+		}
+	}
+	if got := Outcomes(); !slices.Equal(got, want) {
+		t.Errorf("Outcomes() = %v, want transport's %v", got, want)
 	}
 }
