@@ -126,3 +126,16 @@ func (t *Table) grow(hash func(ref uint32) uint64) {
 		}
 	}
 }
+
+// Hash32 returns a hash of x with every bit mixed (two multiply-xorshift
+// rounds), for tables keyed by small integers, such as
+// view.Handle, whose low bits alone would crowd a few probe runs.
+func Hash32(x uint32) uint64 {
+	h := uint64(x)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}

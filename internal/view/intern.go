@@ -85,9 +85,16 @@ func (in *Interner) Intern(s string) string {
 	return in.value(in.handle(s))
 }
 
-// Handle returns the handle of s, adding s as Intern does. s must not be
-// "" and in not nil.
+// NoHandle is the handle of "": Handle returns it for "", Value returns ""
+// for it. No value stored has it.
+const NoHandle Handle = 1<<32 - 1
+
+// Handle returns the handle of s, adding s as Intern does; NoHandle for
+// "". in must not be nil.
 func (in *Interner) Handle(s string) Handle {
+	if s == "" {
+		return NoHandle
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.handle(s)
@@ -108,6 +115,9 @@ func (in *Interner) Lookup(s string) (Handle, bool) {
 
 // Value returns the value of handle h, one Handle or Lookup returned.
 func (in *Interner) Value(h Handle) string {
+	if h == NoHandle {
+		return ""
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.value(h)
@@ -166,7 +176,8 @@ func (in *Interner) store(s string) Handle {
 	return Handle(last<<chunkBits | off)
 }
 
-// storeLong keeps s in a string of its own.
+// storeLong keeps s in a string of its own. (Its handle is never
+// NoHandle: that would take 2^31-1 long values, over 8 TiB.)
 func (in *Interner) storeLong(s string) Handle {
 	in.long = append(in.long, strings.Clone(s))
 	return Handle(longBit | (len(in.long) - 1))
