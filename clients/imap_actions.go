@@ -31,9 +31,13 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 	defer d.mu.Unlock()
 	var loc imapLoc
 	found := false
+	h, interned := d.o.IDs.Lookup(id)
+	if !interned {
+		return imapLoc{}, fmt.Errorf("clients: device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
 	for name, f := range d.folders {
 		for uid, m := range f.msgs {
-			if m.id != id {
+			if m.id != h {
 				continue
 			}
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {
@@ -196,7 +200,7 @@ func (d *imapDevice) result(folder string, uid imap.UID, err error) (Result, err
 	r := Result{Published: true, Folder: folder}
 	d.mu.Lock()
 	if f := d.folders[folder]; f != nil {
-		if m := f.msgs[uid]; m != nil {
+		if m, ok := f.msgs[uid]; ok {
 			r.Flags = m.flags
 		}
 	}
@@ -297,8 +301,8 @@ func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	changed := false
 	if fo := d.folders[folder]; fo != nil {
 		fo.record(imapEdit{uid: uid, flags: f})
-		if m := fo.msgs[uid]; m != nil && m.flags|f != m.flags {
-			fo.msgs[uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+		if m, ok := fo.msgs[uid]; ok && m.flags|f != m.flags {
+			fo.msgs[uid] = imapMsg{id: m.id, flags: m.flags | f, size: m.size}
 			changed = true
 		}
 	}
@@ -313,7 +317,7 @@ func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fo := d.folders[folder]; fo != nil {
-		if m := fo.msgs[uid]; m != nil {
+		if m, ok := fo.msgs[uid]; ok {
 			return m.flags.Has(f)
 		}
 	}
@@ -385,7 +389,7 @@ func (d *imapDevice) forget(folder string, uid imap.UID) {
 	if f := d.folders[folder]; f != nil {
 		f.record(imapEdit{uid: uid, gone: true})
 		if _, ok := f.msgs[uid]; ok {
-			m := make(map[imap.UID]*imapMsg, len(f.msgs))
+			m := make(map[imap.UID]imapMsg, len(f.msgs))
 			for k, v := range f.msgs {
 				if k != uid {
 					m[k] = v
@@ -411,11 +415,11 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 		d.mu.Unlock()
 		return d.syncFolder(s, folder)
 	}
-	msgs := make(map[imap.UID]*imapMsg, len(f.msgs)+1)
+	msgs := make(map[imap.UID]imapMsg, len(f.msgs)+1)
 	for k, v := range f.msgs {
 		msgs[k] = v
 	}
-	msgs[uid] = m
+	msgs[uid] = *m
 	f.msgs = msgs
 	f.record(imapEdit{uid: uid, msg: m})
 	d.mu.Unlock()
@@ -531,7 +535,7 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
 	if nums, ok := copied.Nums(); ok && len(nums) == 1 {
 		out.uid = nums[0]
-		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Intern(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
+		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Handle(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
 			return out, err
 		}
 	}
@@ -587,7 +591,7 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 		return 0, err
 	}
 	if uid != 0 {
-		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Intern(id), flags: flags, size: size32(int64(len(raw)))})
+		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Handle(id), flags: flags, size: size32(int64(len(raw)))})
 	}
 	return uid, nil
 }

@@ -160,3 +160,20 @@ func TestMailstorePutRemove(t *testing.T) {
 		t.Fatal("an empty store found a message")
 	}
 }
+
+// TestRecordSizes pins the size of the records a device holds per message
+// (docs/performance.md, "Memory per message held"): a field added to one
+// shows here and in BenchmarkDeviceViewMemory.
+func TestRecordSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"imapMsg", unsafe.Sizeof(imapMsg{}), 12},
+		{"localMsg", unsafe.Sizeof(localMsg{}), 20},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s is %d bytes, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+}

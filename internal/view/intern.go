@@ -123,6 +123,24 @@ func (in *Interner) Value(h Handle) string {
 	return in.value(h)
 }
 
+// Read calls f with a function that returns the value of a handle, as
+// Value does, without taking the Interner's lock for each: for a caller
+// that reads many (a device's View). The lock is held while f runs: f must
+// not call the Interner's other methods.
+func (in *Interner) Read(f func(value func(Handle) string)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f(in.valueOrEmpty)
+}
+
+// valueOrEmpty is value with NoHandle's "". in.mu is held.
+func (in *Interner) valueOrEmpty(h Handle) string {
+	if h == NoHandle {
+		return ""
+	}
+	return in.value(h)
+}
+
 // Len returns the number of distinct values held.
 func (in *Interner) Len() int {
 	if in == nil {

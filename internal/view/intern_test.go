@@ -242,3 +242,25 @@ func FuzzInterner(f *testing.F) {
 		}
 	})
 }
+
+// TestInternerRead reads many handles under one lock: the values Value
+// gives, "" for NoHandle.
+func TestInternerRead(t *testing.T) {
+	in := NewInterner()
+	hs := []Handle{in.Handle("<a@x>"), in.Handle(strings.Repeat("r", maxArenaValue+1)), NoHandle, in.Handle("")}
+	var got []string
+	in.Read(func(value func(Handle) string) {
+		for _, h := range hs {
+			got = append(got, value(h))
+		}
+	})
+	want := []string{"<a@x>", strings.Repeat("r", maxArenaValue+1), "", ""}
+	for i := range want {
+		if got[i] != want[i] || in.Value(hs[i]) != want[i] {
+			t.Errorf("handle %d: Read %q, Value %q, want %q", hs[i], got[i], in.Value(hs[i]), want[i])
+		}
+	}
+	if in.Len() != 2 {
+		t.Errorf("Len = %d, want 2 (\"\" is not stored)", in.Len())
+	}
+}
