@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"cmd/mailsim": {"*"},
 	"scenarios":   {"clients", "internal/transport"},
 	"clients": {
-		"internal/transport", "internal/view",
+		"internal/transport", "internal/view", "internal/reftab",
 		"internal/mailgen", "internal/simclock", "internal/backoff",
 		"internal/leanimap",
 	},
@@ -43,7 +43,8 @@ var allowed = map[string][]string{
 		"scenarios", "clients", "internal/audit", "internal/capacity", "internal/cost", "metrics",
 	},
 	"metrics":              {"clients", "internal/transport"},
-	"internal/view":        {},
+	"internal/view":        {"internal/reftab"},
+	"internal/reftab":      {},
 	"internal/mailgen":     {},
 	"internal/simclock":    {"internal/backoff"},
 	"internal/backoff":     {},
