@@ -169,13 +169,16 @@ func (s *mailstore) remove(id string) {
 func (s *mailstore) len() int { return len(s.msgs) }
 
 // each calls f for every message, in no particular order, until f returns
-// false. f must not put or remove.
+// false. It holds the interner's lock (view.Interner.Read): f must not put,
+// remove, or use the interner.
 func (s *mailstore) each(f func(id string, m *localMsg) bool) {
-	for i := range s.msgs {
-		if !f(s.ids.Value(s.msgs[i].id), &s.msgs[i]) {
-			return
+	s.ids.Read(func(value func(view.Handle) string) {
+		for i := range s.msgs {
+			if !f(value(s.msgs[i].id), &s.msgs[i]) {
+				return
+			}
 		}
-	}
+	})
 }
 
 // snapshot returns the store as a view: every message with its folder and
