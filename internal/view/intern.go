@@ -31,7 +31,8 @@ import (
 // string of their own.
 //
 // The zero value is not usable; a nil *Interner interns nothing (Intern
-// returns its argument). It is safe for concurrent use.
+// returns its argument, Lookup finds nothing), and Handle, Value and Read
+// need a non-nil one. It is safe for concurrent use.
 type Interner struct {
 	seed maphash.Seed
 	// hash is maphash with seed; a test injects colliding ones.
