@@ -264,3 +264,53 @@ func TestInternerRead(t *testing.T) {
 		t.Errorf("Len = %d, want 2 (\"\" is not stored)", in.Len())
 	}
 }
+
+// TestInternerConcurrentHandles adds values and reads them back through
+// every method from several goroutines while the arena grows chunk by
+// chunk (run with -race): each value has one handle and reads back whole.
+func TestInternerConcurrentHandles(t *testing.T) {
+	in := NewInterner()
+	const workers, n = 4, 2000
+	handles := make([][]Handle, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				v := fmt.Sprintf("<%016x.%016x@example.com>", (i+w*13)%n, i%7)
+				h := in.Handle(v)
+				handles[w] = append(handles[w], h)
+				if got := in.Value(h); got != v {
+					t.Errorf("Value(Handle(%q)) = %q", v, got)
+					return
+				}
+				if s := in.Intern(v); s != v {
+					t.Errorf("Intern(%q) = %q", v, s)
+					return
+				}
+				if i%100 == 0 {
+					in.Read(func(value func(Handle) string) {
+						for _, h := range handles[w] {
+							_ = value(h)
+						}
+					})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	byHandle := map[Handle]string{}
+	for _, hs := range handles {
+		for _, h := range hs {
+			v := in.Value(h)
+			if h2, ok := in.Lookup(v); !ok || h2 != h {
+				t.Fatalf("%q: handle %d, Lookup %d %v", v, h, h2, ok)
+			}
+			byHandle[h] = v
+		}
+	}
+	if in.Len() != len(byHandle) {
+		t.Fatalf("Len = %d, %d distinct handles", in.Len(), len(byHandle))
+	}
+}
