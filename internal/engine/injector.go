@@ -660,7 +660,17 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	rec := in.rec
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
+	// When the session's deadline passes, ctx closes the connection under
+	// the command in progress, which then fails as on a closed
+	// connection: say it timed out.
+	timedOut := func(err error) error {
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w (session %w)", err, ctx.Err())
+		}
+		return err
+	}
 	loginFailed := func(what string, err error) *tryError {
+		err = timedOut(err)
 		o := transport.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			rec.Login(clients.ProtocolIMAP, o)
@@ -685,7 +695,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	defer c.Close()
 	run := func(name string, fn func() error) error {
 		start := time.Now()
-		err := fn()
+		err := timedOut(fn())
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
