@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -234,101 +232,38 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 	}
 }
 
-// imapFault is a deliberately broken IMAP server's behaviour after a
-// successful LOGIN.
-type imapFault int
-
-const (
-	// closeAfterLogin closes the connection once LOGIN succeeded.
-	closeAfterLogin imapFault = iota
-	// refuseAppend answers APPEND with NO [OVERQUOTA], then serves
-	// LOGOUT.
-	refuseAppend
-	// noAppendReply reads the APPEND and its message, then never
-	// answers.
-	noAppendReply
-)
-
-// fakeIMAP serves an IMAP dialogue broken as fault says: a greeting with
-// capabilities (no LITERAL+: APPEND waits for the continuation request),
-// LOGIN accepted for any user. appended, when not nil, gets a token each
-// time the server has read an APPEND's message.
-func fakeIMAP(fault imapFault, appended chan<- struct{}) func(net.Conn, *bufio.Reader) {
-	return func(c net.Conn, r *bufio.Reader) {
-		fmt.Fprintf(c, "* OK [CAPABILITY IMAP4rev1 NAMESPACE] fake\r\n")
-		for range 100 {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-			verb, _, _ := strings.Cut(rest, " ")
-			switch strings.ToUpper(verb) {
-			case "LOGIN":
-				fmt.Fprintf(c, "%s OK [CAPABILITY IMAP4rev1 NAMESPACE] logged in\r\n", tag)
-				if fault == closeAfterLogin {
-					return
-				}
-			case "APPEND":
-				open := strings.LastIndexByte(rest, '{')
-				n, err := strconv.Atoi(strings.TrimSuffix(rest[open+1:], "}"))
-				if open < 0 || err != nil {
-					fmt.Fprintf(c, "%s BAD literal\r\n", tag)
-					continue
-				}
-				fmt.Fprintf(c, "+ go ahead\r\n")
-				if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
-					return
-				}
-				if _, err := r.ReadString('\n'); err != nil {
-					return
-				}
-				if appended != nil {
-					appended <- struct{}{}
-				}
-				if fault == noAppendReply {
-					_, _ = r.ReadString(0) // until the client gives up
-					return
-				}
-				fmt.Fprintf(c, "%s NO [OVERQUOTA] mailbox full\r\n", tag)
-			case "LOGOUT":
-				fmt.Fprintf(c, "* BYE bye\r\n%s OK done\r\n", tag)
-				return
-			default:
-				fmt.Fprintf(c, "%s BAD unknown\r\n", tag)
-			}
-		}
-	}
-}
-
 // TestInjectorIMAPAppendFaults delivers by imap-append to deliberately
-// broken servers and checks the exact outcome of every delivery, its
-// retries, the logins and the commands recorded: a connection closed
-// after LOGIN fails the APPEND with error, not retried (the server might
-// have stored the message); an APPEND refused with NO fails with no, not
-// retried; an APPEND never answered fails with timeout, not retried. Each
-// session counts one successful imap login.
+// broken servers (internal/faketest) and checks the exact outcome of every
+// delivery, its retries, the logins and the commands recorded. Each
+// session counts one successful imap login, and no failed APPEND is
+// retried (the server might have stored the message): a connection closed
+// after LOGIN, or an answer that is not IMAP or over the line bound,
+// fails with error; an APPEND refused with NO fails with no; one never
+// answered fails with timeout when the session's deadline passes.
 func TestInjectorIMAPAppendFaults(t *testing.T) {
 	const users, msgs = 2, 2
 	for _, tc := range []struct {
-		name    string
-		fault   imapFault
+		mode    faketest.IMAPMode
 		reason  string
 		session []string
 	}{
-		{"closed after LOGIN", closeAfterLogin, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
-		{"APPEND refused", refuseAppend, DeliveryNo, []string{"LOGIN ok", "APPEND no"}},
-		{"APPEND never answered", noAppendReply, DeliveryTimeout, []string{"LOGIN ok", "APPEND timeout"}},
+		{faketest.IMAPHangUp, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPRefuse, DeliveryNo, []string{"LOGIN ok", "APPEND no"}},
+		{faketest.IMAPGarbage, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPHugeLine, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPSilent, DeliveryTimeout, []string{"LOGIN ok", "APPEND timeout"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addr := startFakeLMTP(t, fakeIMAP(tc.fault, nil))
-			plan := appendScenario(users, "pw")
-			// A short timeout: the server that never answers holds each
-			// session that long.
-			st, log := runAppend(t, plan, addr, "INBOX", msgs, 300*time.Millisecond)
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{})
+			// A short timeout: the silent server holds each session that
+			// long.
+			st, log := runAppend(t, appendScenario(users, "pw"), srv.Addr, "INBOX", msgs, 300*time.Millisecond)
 			const n = users * msgs
 			if st.Attempted != n || st.Delivered != 0 || st.Failed[tc.reason] != n || len(st.Failed) != 1 || st.Retries != 0 {
 				t.Errorf("stats %+v, want %d failed %s, no retry", st, n, tc.reason)
+			}
+			if srv.Logins() != n {
+				t.Errorf("the server saw %d logins, want %d", srv.Logins(), n)
 			}
 			log.mu.Lock()
 			defer log.mu.Unlock()
@@ -354,20 +289,33 @@ func TestInjectorIMAPAppendFaults(t *testing.T) {
 // for the server's answer, no goroutine of go-imap's client (its reader)
 // exists.
 func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
-	appended := make(chan struct{}, 1)
-	addr := startFakeLMTP(t, fakeIMAP(noAppendReply, appended))
+	srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
 	dump := make(chan string, 1)
+	stop := make(chan struct{})
 	go func() {
-		<-appended // the APPEND waits for its answer now
+		// The silent server counts the APPEND it does not answer as its
+		// fault: from then on the session waits for the answer.
+		for srv.Faults() == 0 {
+			select {
+			case <-stop:
+				dump <- ""
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
 		var buf bytes.Buffer
 		_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
 		dump <- buf.String()
 	}()
-	st, _ := runAppend(t, appendScenario(1, "pw"), addr, "INBOX", 1, time.Second)
+	st, _ := runAppend(t, appendScenario(1, "pw"), srv.Addr, "INBOX", 1, time.Second)
+	close(stop)
 	if st.Failed[DeliveryTimeout] != 1 {
 		t.Errorf("stats %+v, want the APPEND timed out", st)
 	}
 	stacks := <-dump
+	if stacks == "" {
+		t.Fatal("the APPEND never reached the server")
+	}
 	if i := strings.Index(stacks, "emersion/go-imap/v2/imapclient"); i >= 0 {
 		t.Errorf("a go-imap client goroutine runs during the APPEND:\n%s", stacks[max(0, i-500):min(len(stacks), i+500)])
 	}
