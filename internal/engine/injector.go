@@ -660,17 +660,17 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	rec := in.rec
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
-	// When the session's deadline passes, ctx closes the connection under
-	// the command in progress, which then fails as on a closed
-	// connection: say it timed out.
-	timedOut := func(err error) error {
-		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w (session %w)", err, ctx.Err())
+	// When the session's deadline passes or the run ends, ctx closes the
+	// connection under the command in progress, which then fails as on a
+	// closed connection: say why (a timeout, a cancelled try).
+	ended := func(err error) error {
+		if cause := ctx.Err(); err != nil && cause != nil && !errors.Is(err, cause) {
+			return fmt.Errorf("%w (session %w)", err, cause)
 		}
 		return err
 	}
 	loginFailed := func(what string, err error) *tryError {
-		err = timedOut(err)
+		err = ended(err)
 		o := transport.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			rec.Login(clients.ProtocolIMAP, o)
@@ -695,7 +695,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	defer c.Close()
 	run := func(name string, fn func() error) error {
 		start := time.Now()
-		err := timedOut(fn())
+		err := ended(fn())
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}

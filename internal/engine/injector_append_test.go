@@ -320,3 +320,44 @@ func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
 		t.Errorf("a go-imap client goroutine runs during the APPEND:\n%s", stacks[max(0, i-500):min(len(stacks), i+500)])
 	}
 }
+
+// TestInjectorIMAPAppendCancelled: a run that ends while an APPEND waits
+// for the server's answer counts that delivery cancelled (not error: the
+// run closed the connection under it), and its login still counts.
+func TestInjectorIMAPAppendCancelled(t *testing.T) {
+	srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
+	plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+	log := &commandLog{deliveryCounter: newDeliveryCounter()}
+	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: srv.Addr, TLS: transport.TLSNone},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout = 20 * time.Second // the run ends first
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.inj.run(ctx) }()
+	u := e.users[0]
+	e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
+		id: "<c@test>", raw: []byte("Message-ID: <c@test>\r\n\r\nhello\r\n"), inbound: true})
+	for srv.Faults() == 0 { // the APPEND has reached the server
+		select {
+		case <-done:
+			t.Fatal("the injector ended before its APPEND reached the server")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	st := e.inj.finish()
+	if st.Attempted != 1 || st.Failed[DeliveryCancelled] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
+		t.Errorf("stats %+v, want 1 cancelled", st)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.logins["imap ok"] != 1 || log.done["imap-append cancelled"] != 1 {
+		t.Errorf("logins %v, final outcomes %v; want 1 imap ok, 1 cancelled", log.logins, log.done)
+	}
+}
