@@ -72,23 +72,7 @@ func runAppend(t *testing.T, scenario, addr, folder string, msgs int, timeout ti
 	}
 	e.inj.timeout = timeout
 	e.inj.backoff = 5 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	injCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); e.inj.run(injCtx) }()
-	for i := range msgs {
-		var rcpts []recipient
-		for _, u := range e.users {
-			rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: folder})
-		}
-		e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: fmt.Sprintf("<a%d@test>", i),
-			raw: []byte(fmt.Sprintf("Message-ID: <a%d@test>\r\nSubject: t\r\n\r\nhello\r\n", i)), inbound: true})
-	}
-	e.inj.drain(ctx)
-	stop()
-	<-done
-	return e.inj.finish(), log
+	return deliverAll(e, msgs, folder), log
 }
 
 // sessions splits a command log into sessions, each ending with LOGOUT or
