@@ -703,7 +703,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
-	folder, err := in.appendFolder(c, r.folder, run)
+	folder, err := appendFolder(c, r.folder, run)
 	if err != nil {
 		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
 	}
@@ -726,7 +726,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 // a device or another delivery is fine (clients.CreateFolder). When the
 // LOGIN reply carried no capabilities, it asks for them first (CAPABILITY,
 // recorded like the others). run runs and records each command.
-func (in *injector) appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (string, error) {
+func appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (string, error) {
 	if strings.EqualFold(folder, view.FolderInbox) {
 		return view.FolderInbox, nil
 	}

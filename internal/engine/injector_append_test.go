@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/couriertest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/leanimap"
@@ -156,6 +157,12 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 			}}
 		}
 	}
+	courier := func(t *testing.T) server {
+		inst := couriertest.Start(t, users, couriertest.Options{})
+		return server{addr: inst.IMAP, pass: inst.Password, held: func(t *testing.T, n int, mailbox string) int {
+			return mailboxMessages(t, inst.IMAP, inst.Username(n), inst.Password, mailbox)
+		}}
+	}
 	find := []string{"NAMESPACE ok", "LIST ok"}
 	session := func(parts ...[]string) []string { return slices.Concat(parts...) }
 	login, store := []string{"LOGIN ok"}, []string{"APPEND ok", "LOGOUT ok"}
@@ -163,24 +170,29 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 		name    string
 		start   func(t *testing.T) server
 		folder  string
-		mailbox string      // where the messages must land
-		first   []string    // the commands of each user's first session
-		later   []string    // those of the later ones
-		skip    func() bool // nil: always run
+		mailbox string   // where the messages must land
+		first   []string // the commands of each user's first session
+		later   []string // those of the later ones
 	}{
-		{"embedded/INBOX", embedded, "INBOX", "INBOX", session(login, store), session(login, store), nil},
+		{"embedded/INBOX", embedded, "INBOX", "INBOX", session(login, store), session(login, store)},
 		{"embedded/new folder", embedded, "Lists", "Lists",
-			session(login, find, []string{"CREATE ok"}, store), session(login, find, store), nil},
-		{"dovecot/INBOX", dovecot(dovecottest.Options{}), "INBOX", "INBOX", session(login, store), session(login, store), nil},
-		{"dovecot/Junk", dovecot(dovecottest.Options{}), "Junk", "Junk", session(login, find, store), session(login, find, store), nil},
+			session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
+		{"dovecot/INBOX", dovecot(dovecottest.Options{}), "INBOX", "INBOX", session(login, store), session(login, store)},
+		{"dovecot/Junk", dovecot(dovecottest.Options{}), "Junk", "Junk", session(login, find, store), session(login, find, store)},
 		{"dovecot/new folder", dovecot(dovecottest.Options{}), "Lists", "Lists",
-			session(login, find, []string{"CREATE ok"}, store), session(login, find, store), nil},
+			session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
 		// pfx: Courier's and Cyrus's dialect, where Junk is INBOX.Junk,
 		// found by name under the namespace prefix.
 		{"pfx/Junk", dovecot(dovecottest.Options{NamespacePrefix: "INBOX.", NamespaceSeparator: ".", NoSpecialUse: true}),
-			"Junk", "INBOX.Junk", session(login, find, store), session(login, find, store), nil},
+			"Junk", "INBOX.Junk", session(login, find, store), session(login, find, store)},
 		{"pfx/new folder", dovecot(dovecottest.Options{NamespacePrefix: "INBOX.", NamespaceSeparator: ".", NoSpecialUse: true}),
-			"Lists", "INBOX.Lists", session(login, find, []string{"CREATE ok"}, store), session(login, find, store), nil},
+			"Lists", "INBOX.Lists", session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
+		// Courier: INBOX only at the start, Junk to be created as
+		// INBOX.Junk; its LOGIN reply carries no capabilities, so the
+		// session asks for them before NAMESPACE.
+		{"courier/INBOX", courier, "INBOX", "INBOX", session(login, store), session(login, store)},
+		{"courier/Junk", courier, "Junk", "INBOX.Junk",
+			session(login, []string{"CAPABILITY ok"}, find, []string{"CREATE ok"}, store), session(login, []string{"CAPABILITY ok"}, find, store)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := tc.start(t)
