@@ -440,7 +440,7 @@ func isTryCreate(err error) bool {
 
 // createFolder runs CREATE name (see CreateFolder).
 func (s *imapSession) createFolder(name string) error {
-	return createFolderOn(s.c, name, s.do)
+	return CreateFolder(s.c, name, s.do)
 }
 
 // isAlreadyExists reports a NO [ALREADYEXISTS] to CREATE.

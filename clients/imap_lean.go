@@ -39,27 +39,11 @@ type leanConn struct {
 // express (the devices send none).
 var errUnsupportedSearch = errors.New("imap: search criteria not supported by the lean client")
 
-// greeted replays a greeting before the connection's data: after STARTTLS
-// (transport.StartTLSIMAP read the server's greeting already).
-type greeted struct {
-	net.Conn
-	pre []byte
-}
-
-func (g *greeted) Read(p []byte) (int, error) {
-	if len(g.pre) > 0 {
-		n := copy(p, g.pre)
-		g.pre = g.pre[n:]
-		return n, nil
-	}
-	return g.Conn.Read(p)
-}
-
 // newLeanConn reads the greeting on conn and returns the session's lean
 // client.
 func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, error) {
 	if afterStartTLS {
-		conn = &greeted{Conn: conn, pre: []byte("* OK TLS established\r\n")}
+		conn = leanimap.AfterStartTLS(conn)
 	}
 	l := &leanConn{s: s}
 	c, err := leanimap.New(conn, leanimap.Options{
@@ -166,15 +150,7 @@ func (l *leanConn) Append(folder string, flags []imap.Flag, raw []byte) (imap.UI
 	return d.UID, err
 }
 func (l *leanConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData, error) {
-	boxes, err := l.c.List(ref, pattern, specialUse)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*imap.ListData, len(boxes))
-	for i := range boxes {
-		out[i] = &boxes[i]
-	}
-	return out, nil
+	return LeanFolders{l.c}.List(ref, pattern, specialUse)
 }
 func (l *leanConn) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
 	return l.c.Status(name, *opts)

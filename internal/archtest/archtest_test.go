@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"internal/engine": {
 		"scenarios", "clients", "internal/transport", "internal/audit",
 		"internal/cost", "internal/view", "internal/mailgen", "internal/simclock",
-		"internal/backoff", "internal/serverstate",
+		"internal/backoff", "internal/serverstate", "internal/leanimap",
 	},
 	"internal/serverstate": {
 		"clients", "internal/transport", "internal/audit", "internal/view",
