@@ -75,10 +75,22 @@ func (l *leanConn) Update(u *leanimap.Update) {
 	}
 }
 
+// capSet turns the lean client's capability names (upper-cased by
+// internal/leanimap) into go-imap's set, under go-imap's own names: its
+// IMAP4rev1 and IMAP4rev2 constants are the two that are not upper case,
+// and imap.CapSet.Has compares exactly, so "IMAP4REV2" must become
+// imap.CapIMAP4rev2 for Has to see NAMESPACE, SPECIAL-USE, MOVE and
+// UIDPLUS implied by it.
 func capSet(names []string) imap.CapSet {
 	set := make(imap.CapSet, len(names))
 	for _, n := range names {
-		set[imap.Cap(n)] = struct{}{}
+		c := imap.Cap(n)
+		for _, mixed := range []imap.Cap{imap.CapIMAP4rev1, imap.CapIMAP4rev2} {
+			if strings.EqualFold(n, string(mixed)) {
+				c = mixed
+			}
+		}
+		set[c] = struct{}{}
 	}
 	return set
 }
