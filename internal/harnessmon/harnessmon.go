@@ -11,10 +11,12 @@
 package harnessmon
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/metrics"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +25,23 @@ import (
 // schedLatencies is the runtime/metrics histogram of the time goroutines
 // spent runnable before running.
 const schedLatencies = "/sched/latencies:seconds"
+
+// gcTotal and gcIdle are the runtime/metrics estimates of the CPU time the
+// garbage collector used, all of it and the part its idle mark workers
+// took on P's that had nothing else to run.
+const (
+	gcTotal = "/cpu/classes/gc/total:cpu-seconds"
+	gcIdle  = "/cpu/classes/gc/mark/idle:cpu-seconds"
+)
+
+// The figures a Window judges, as named in Window.Reasons and
+// Window.Missing.
+const (
+	FigureCPU       = "cpu"
+	FigureScheduler = "scheduler"
+	FigureLate      = "late-actions"
+	FigureGC        = "gc"
+)
 
 // Options configure a Monitor. Zero values take the documented defaults.
 type Options struct {
@@ -44,6 +63,21 @@ type Options struct {
 	MaxLateP99 time.Duration
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
+}
+
+// limits returns the limits of o (after defaults).
+func (o Options) limits() Limits {
+	return Limits{MaxCPU: o.MaxCPU, MaxSchedP99: o.MaxSchedP99, MaxLateP99: o.MaxLateP99}
+}
+
+// Limits are the figures above which a Window counts as saturated: the
+// Options it was judged with.
+type Limits struct {
+	// MaxCPU is the share of the cores (Window.Cores); MaxSchedP99 the
+	// scheduler latency p99; MaxLateP99 the lateness p99, 0 when lateness
+	// is not judged.
+	MaxCPU                  float64
+	MaxSchedP99, MaxLateP99 time.Duration
 }
 
 func (o *Options) defaults() {
@@ -106,7 +140,10 @@ func splitmix(x uint64) uint64 {
 type Mark struct {
 	at    time.Time
 	cpu   time.Duration
+	cpuOK bool
 	sched *metrics.Float64Histogram
+	gc    time.Duration
+	gcOK  bool
 }
 
 // Mark samples the process now and starts a new window of lateness samples.
@@ -114,7 +151,10 @@ func (m *Monitor) Mark() Mark {
 	m.mu.Lock()
 	m.late, m.n = m.late[:0], 0
 	m.mu.Unlock()
-	return Mark{at: m.o.Now(), cpu: processCPU(), sched: readSched()}
+	mk := Mark{at: m.o.Now(), sched: readSched()}
+	mk.cpu, mk.cpuOK = readCPU()
+	mk.gc, mk.gcOK = readGC()
+	return mk
 }
 
 // Window is what the harness did between a Mark and Since.
@@ -122,10 +162,16 @@ type Window struct {
 	// Wall is the window's length.
 	Wall time.Duration
 	// CPU is the process CPU time (user + system) used in the window;
-	// CPUShare that divided by Wall × the cores the harness may use
+	// CPUShare that divided by Wall × Cores, the cores the harness may use
 	// (Options.Cores; 1 = every core busy).
 	CPU      time.Duration
 	CPUShare float64
+	Cores    int
+	// GCCPU is the garbage collector's CPU time in the window (the
+	// runtime's estimate, idle mark workers aside: they only run on P's
+	// with nothing else to do); GCShare that over CPU.
+	GCCPU   time.Duration
+	GCShare float64
 	// SchedP99 is the 99th percentile of the time goroutines waited to
 	// run (an upper bound: the runtime's bucket boundary).
 	SchedP99 time.Duration
@@ -134,23 +180,50 @@ type Window struct {
 	LateP99 time.Duration
 	Late    uint64
 	// Saturated is true when any figure passed its limit; Reasons name
-	// which ("cpu", "scheduler", "late-actions").
+	// which (FigureCPU, FigureScheduler, FigureLate).
 	Saturated bool
 	Reasons   []string
+	// Limits are the limits the window was judged against.
+	Limits Limits
+	// Missing names the figures that could not be measured (FigureCPU,
+	// FigureScheduler, FigureLate, FigureGC), with why; their fields are 0
+	// and a missing figure never makes the window saturated.
+	Missing map[string]string
 }
 
 // Since returns the window from start to now.
 func (m *Monitor) Since(start Mark) Window {
 	now := m.o.Now()
-	w := Window{Wall: now.Sub(start.at), CPU: processCPU() - start.cpu}
-	if w.Wall > 0 {
-		cores := m.o.Cores
-		if cores <= 0 {
-			cores = Cores(runtime.GOMAXPROCS(0))
-		}
-		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(cores))
+	w := Window{Wall: now.Sub(start.at), Cores: m.o.Cores, Limits: m.o.limits(), Missing: map[string]string{}}
+	if w.Cores <= 0 {
+		w.Cores = Cores(runtime.GOMAXPROCS(0))
 	}
-	w.SchedP99 = histP99(start.sched, readSched())
+	cpu, cpuOK := readCPU()
+	switch {
+	case !cpuOK || !start.cpuOK:
+		w.Missing[FigureCPU] = "the platform does not report the process's CPU time (getrusage)"
+	case w.Wall <= 0:
+		w.Missing[FigureCPU] = "the window has no length"
+	default:
+		w.CPU = cpu - start.cpu
+		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(w.Cores))
+	}
+	end := readSched()
+	if start.sched == nil || end == nil {
+		w.Missing[FigureScheduler] = "the Go runtime has no scheduler latency histogram (" + schedLatencies + ")"
+	} else {
+		w.SchedP99 = histP99(start.sched, end)
+	}
+	gc, gcOK := readGC()
+	switch {
+	case !gcOK || !start.gcOK:
+		w.Missing[FigureGC] = "the Go runtime does not estimate the garbage collector's CPU time (" + gcTotal + ")"
+	case w.CPU <= 0:
+		w.Missing[FigureGC] = "no process CPU time to compare the garbage collector's with"
+	default:
+		w.GCCPU = max(gc-start.gc, 0)
+		w.GCShare = min(w.GCCPU.Seconds()/w.CPU.Seconds(), 1)
+	}
 	m.mu.Lock()
 	late := append([]time.Duration(nil), m.late...)
 	w.Late = m.n
@@ -158,28 +231,85 @@ func (m *Monitor) Since(start Mark) Window {
 	if len(late) > 0 {
 		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
 		w.LateP99 = late[min(len(late)-1, int(math.Ceil(0.99*float64(len(late))))-1)]
+	} else {
+		w.Missing[FigureLate] = "no scheduled action started in the window"
 	}
 	if w.CPUShare > m.o.MaxCPU {
-		w.Reasons = append(w.Reasons, "cpu")
+		w.Reasons = append(w.Reasons, FigureCPU)
 	}
 	if w.SchedP99 > m.o.MaxSchedP99 {
-		w.Reasons = append(w.Reasons, "scheduler")
+		w.Reasons = append(w.Reasons, FigureScheduler)
 	}
 	if m.o.MaxLateP99 > 0 && w.LateP99 > m.o.MaxLateP99 {
-		w.Reasons = append(w.Reasons, "late-actions")
+		w.Reasons = append(w.Reasons, FigureLate)
 	}
 	w.Saturated = len(w.Reasons) > 0
 	return w
 }
 
+// Explain says in words why the window is saturated, or that its figures
+// kept within their limits; a figure that could not be measured says so.
+func (w Window) Explain() string {
+	cpu := fmt.Sprintf("the harness used %s of the %d cores it may use (limit %s)", pct(w.CPUShare), w.Cores, pct(w.Limits.MaxCPU))
+	if why, ok := w.Missing[FigureCPU]; ok {
+		cpu = "the harness's CPU use is unknown: " + why
+	}
+	sched := fmt.Sprintf("goroutines waited up to %s for a thread at the p99 (Go scheduler latency; limit %s)", w.SchedP99, w.Limits.MaxSchedP99)
+	if why, ok := w.Missing[FigureScheduler]; ok {
+		sched = "the Go scheduler latency is unknown: " + why
+	}
+	late := fmt.Sprintf("scheduled actions started up to %s late at the p99", w.LateP99)
+	if w.Limits.MaxLateP99 > 0 {
+		late += fmt.Sprintf(" (limit %s)", w.Limits.MaxLateP99)
+	}
+	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureLate: late}
+	if w.Saturated {
+		parts := make([]string, 0, len(w.Reasons))
+		for _, r := range w.Reasons {
+			parts = append(parts, words[r])
+		}
+		return "saturated: " + strings.Join(parts, "; ")
+	}
+	parts := []string{cpu, sched}
+	if _, ok := w.Missing[FigureLate]; !ok && w.Limits.MaxLateP99 > 0 {
+		parts = append(parts, late)
+	}
+	return "within its limits: " + strings.Join(parts, "; ")
+}
+
+// pct formats a share as a percentage with up to one decimal.
+func pct(v float64) string {
+	s := fmt.Sprintf("%.1f", 100*v)
+	return strings.TrimSuffix(s, ".0") + "%"
+}
+
 // processCPU returns the CPU time the process used so far; 0 where the
 // platform does not tell.
 func processCPU() time.Duration {
+	d, _ := readCPU()
+	return d
+}
+
+// readCPU returns the CPU time the process used so far, and whether the
+// platform told.
+func readCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// readGC returns the runtime's estimate of the CPU time the garbage
+// collector used so far, idle mark workers aside, and whether the runtime
+// has it.
+func readGC() (time.Duration, bool) {
+	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 || s[1].Value.Kind() != metrics.KindFloat64 {
+		return 0, false
+	}
+	return time.Duration((s[0].Value.Float64() - s[1].Value.Float64()) * float64(time.Second)), true
 }
 
 // readSched reads the scheduler latency histogram; nil when the runtime

@@ -2,8 +2,10 @@ package harnessmon
 
 import (
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +121,63 @@ func TestDefaults(t *testing.T) {
 	}
 	if readSched() == nil {
 		t.Error("the runtime has no scheduler latency histogram")
+	}
+}
+
+func TestWindowFigures(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
+	m := New(Options{Cores: 3, MaxCPU: 1e9, MaxSchedP99: time.Hour, Now: clk.now})
+	start := m.Mark()
+	x := make([][]byte, 0, 64)
+	for i := range 2000 {
+		x = append(x[:i%64], make([]byte, 64<<10))
+	}
+	runtime.GC()
+	w := m.Since(start)
+	if w.Cores != 3 || w.Limits.MaxCPU != 1e9 || w.Limits.MaxSchedP99 != time.Hour || w.Limits.MaxLateP99 != 0 {
+		t.Errorf("window %+v: cores and limits not carried", w)
+	}
+	if w.CPU <= 0 || w.CPUShare != w.CPU.Seconds()/3 {
+		t.Errorf("CPU %v, share %v: want the CPU over 1s × 3 cores", w.CPU, w.CPUShare)
+	}
+	if w.GCCPU <= 0 || w.GCShare <= 0 || w.GCShare > 1 {
+		t.Errorf("GC CPU %v, share %v after a forced GC (x %d): want a share in (0, 1]", w.GCCPU, w.GCShare, len(x))
+	}
+	if _, ok := w.Missing[FigureLate]; !ok || len(w.Missing) != 1 {
+		t.Errorf("missing %v: want only the lateness, no action started", w.Missing)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	limits := Limits{MaxCPU: 0.9, MaxSchedP99: 10 * time.Millisecond}
+	tests := []struct {
+		name string
+		w    Window
+		want []string
+		not  []string
+	}{
+		{"within", Window{CPUShare: 0.25, Cores: 2, SchedP99: time.Millisecond, Limits: limits},
+			[]string{"within its limits", "25% of the 2 cores", "limit 90%", "1ms", "limit 10ms"}, []string{"saturated", "started"}},
+		{"cpu", Window{CPUShare: 0.975, Cores: 4, SchedP99: time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU}},
+			[]string{"saturated: the harness used 97.5% of the 4 cores it may use (limit 90%)"}, []string{"scheduler"}},
+		{"both", Window{CPUShare: 0.95, Cores: 1, SchedP99: 20 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU, FigureScheduler}},
+			[]string{"95% of the 1 cores", "; goroutines waited up to 20ms for a thread"}, nil},
+		{"late judged", Window{LateP99: 3 * time.Second, Limits: Limits{MaxLateP99: time.Second}, Saturated: true, Reasons: []string{FigureLate}},
+			[]string{"saturated: scheduled actions started up to 3s late at the p99 (limit 1s)"}, []string{"cores"}},
+		{"unknown cpu", Window{Cores: 2, Limits: limits, Missing: map[string]string{FigureCPU: "no getrusage"}},
+			[]string{"CPU use is unknown: no getrusage"}, []string{"0%"}},
+	}
+	for _, tc := range tests {
+		got := tc.w.Explain()
+		for _, s := range tc.want {
+			if !strings.Contains(got, s) {
+				t.Errorf("%s: %q lacks %q", tc.name, got, s)
+			}
+		}
+		for _, s := range tc.not {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %q has %q", tc.name, got, s)
+			}
+		}
 	}
 }
