@@ -247,8 +247,9 @@ func (m *Monitor) Since(start Mark) Window {
 	return w
 }
 
-// Explain says in words why the window is saturated, or that its figures
-// kept within their limits; a figure that could not be measured says so.
+// Explain says in words why the window is saturated (each figure past its
+// limit), or that its figures kept within their limits ("within its
+// limits: ..."); a figure that could not be measured says so.
 func (w Window) Explain() string {
 	cpu := fmt.Sprintf("the harness used %s of the %d cores it may use (limit %s)", pct(w.CPUShare), w.Cores, pct(w.Limits.MaxCPU))
 	if why, ok := w.Missing[FigureCPU]; ok {
@@ -268,7 +269,7 @@ func (w Window) Explain() string {
 		for _, r := range w.Reasons {
 			parts = append(parts, words[r])
 		}
-		return "saturated: " + strings.Join(parts, "; ")
+		return strings.Join(parts, "; ")
 	}
 	parts := []string{cpu, sched}
 	if _, ok := w.Missing[FigureLate]; !ok && w.Limits.MaxLateP99 > 0 {

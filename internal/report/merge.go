@@ -130,11 +130,13 @@ func Merge(shards []*Report) (*Report, error) {
 	if n := r.Divergence.Final.ByReason[string(audit.ReasonUnexplained)]; n > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
+	r.Harness = mergeHarness(shards)
 	ths, err := evaluateMerged(r, first.Thresholds)
 	if err != nil {
 		return nil, err
 	}
 	r.Thresholds = ths
+	r.markUnreliable()
 	r.Validity = checkValidity(r, validityOn, protocols)
 	return r, nil
 }
