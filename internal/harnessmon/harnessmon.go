@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -209,9 +210,12 @@ func (m *Monitor) Since(start Mark) Window {
 		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(w.Cores))
 	}
 	end := readSched()
-	if start.sched == nil || end == nil {
+	switch {
+	case start.sched == nil || end == nil:
 		w.Missing[FigureScheduler] = "the Go runtime has no scheduler latency histogram (" + schedLatencies + ")"
-	} else {
+	case histCount(start.sched, end) == 0:
+		w.Missing[FigureScheduler] = "the Go runtime sampled no goroutine's wait to run in the window"
+	default:
 		w.SchedP99 = histP99(start.sched, end)
 	}
 	gc, gcOK := readGC()
@@ -278,10 +282,9 @@ func (w Window) Explain() string {
 	return "within its limits: " + strings.Join(parts, "; ")
 }
 
-// pct formats a share as a percentage with up to one decimal.
+// pct formats a share as a percentage to three significant digits.
 func pct(v float64) string {
-	s := fmt.Sprintf("%.1f", 100*v)
-	return strings.TrimSuffix(s, ".0") + "%"
+	return strconv.FormatFloat(100*v, 'g', 3, 64) + "%"
 }
 
 // processCPU returns the CPU time the process used so far; 0 where the
@@ -323,6 +326,21 @@ func readSched() *metrics.Float64Histogram {
 	}
 	h := s[0].Value.Float64Histogram()
 	return &metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: append([]float64(nil), h.Buckets...)}
+}
+
+// histCount returns the number of observations between two readings of a
+// cumulative histogram of the same buckets.
+func histCount(a, b *metrics.Float64Histogram) uint64 {
+	if len(a.Counts) != len(b.Counts) {
+		return 0
+	}
+	var n uint64
+	for i := range b.Counts {
+		if b.Counts[i] > a.Counts[i] {
+			n += b.Counts[i] - a.Counts[i]
+		}
+	}
+	return n
 }
 
 // histP99 returns the 99th percentile of the observations between two

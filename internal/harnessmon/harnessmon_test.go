@@ -114,6 +114,20 @@ func TestLatenessNotJudgedByDefault(t *testing.T) {
 	}
 }
 
+func TestSchedulerWithoutObservations(t *testing.T) {
+	m := New(Options{MaxSchedP99: time.Nanosecond})
+	start := m.Mark()
+	start.sched = readSched() // the end's reading: nothing between them
+	start.sched.Counts = slices.Clone(start.sched.Counts)
+	for i := range start.sched.Counts {
+		start.sched.Counts[i] += 1 << 40 // above anything the end reads
+	}
+	w := m.Since(start)
+	if _, ok := w.Missing[FigureScheduler]; !ok || w.SchedP99 != 0 || slices.Contains(w.Reasons, FigureScheduler) {
+		t.Errorf("window %+v: want the scheduler latency missing, not judged", w)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	m := New(Options{})
 	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != 0 || m.o.Now == nil {
@@ -143,8 +157,11 @@ func TestWindowFigures(t *testing.T) {
 	if w.GCCPU <= 0 || w.GCShare <= 0 || w.GCShare > 1 {
 		t.Errorf("GC CPU %v, share %v after a forced GC (x %d): want a share in (0, 1]", w.GCCPU, w.GCShare, len(x))
 	}
-	if _, ok := w.Missing[FigureLate]; !ok || len(w.Missing) != 1 {
-		t.Errorf("missing %v: want only the lateness, no action started", w.Missing)
+	_, late := w.Missing[FigureLate]
+	_, cpu := w.Missing[FigureCPU]
+	_, gc := w.Missing[FigureGC]
+	if !late || cpu || gc {
+		t.Errorf("missing %v: want the lateness (no action started), not the CPU or GC", w.Missing)
 	}
 }
 

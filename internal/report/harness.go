@@ -194,10 +194,14 @@ func (h *Harness) Warning() string {
 	return fmt.Sprintf("%s; latency percentiles and thresholds below measure the harness too: %s", h.Reason, HarnessAdvice)
 }
 
-// fmtMs formats milliseconds as a short duration, "-" when missing.
+// fmtMs formats milliseconds as a short duration, to the microsecond
+// below a millisecond; "-" when missing.
 func fmtMs(n Num) string {
 	if n.Missing() {
 		return "-"
+	}
+	if d := time.Duration(float64(n) * float64(time.Millisecond)); d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
 	}
 	return fmtSeconds(float64(n) / 1000)
 }
