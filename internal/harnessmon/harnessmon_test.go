@@ -198,3 +198,25 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLate measures Monitor.Late, which mailsim run calls twice per
+// action (the run's window and the live one), from every person.
+func BenchmarkLate(b *testing.B) {
+	m := New(Options{})
+	m.Mark()
+	b.RunParallel(func(pb *testing.PB) {
+		d := time.Duration(0)
+		for pb.Next() {
+			d += time.Microsecond
+			m.Late(d)
+		}
+	})
+}
+
+// BenchmarkWindow measures a Mark and Since pair: one live window.
+func BenchmarkWindow(b *testing.B) {
+	m := New(Options{})
+	for b.Loop() {
+		m.Since(m.Mark())
+	}
+}
