@@ -15,6 +15,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -266,6 +267,11 @@ func (w Window) Explain() string {
 	late := fmt.Sprintf("scheduled actions started up to %s late at the p99", w.LateP99)
 	if w.Limits.MaxLateP99 > 0 {
 		late += fmt.Sprintf(" (limit %s)", w.Limits.MaxLateP99)
+	}
+	if _, unknown := w.Missing[FigureCPU]; !unknown && w.CPUShare < w.Limits.MaxCPU/2 && slices.Contains(w.Reasons, FigureScheduler) {
+		// Goroutines waited with the harness's own cores mostly idle: the
+		// machine's other work held them.
+		sched += fmt.Sprintf(", while the harness used only %s of its cores: other work on the machine kept its threads waiting", pct(w.CPUShare))
 	}
 	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureLate: late}
 	if w.Saturated {

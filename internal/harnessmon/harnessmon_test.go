@@ -174,11 +174,13 @@ func TestExplain(t *testing.T) {
 		not  []string
 	}{
 		{"within", Window{CPUShare: 0.25, Cores: 2, SchedP99: time.Millisecond, Limits: limits},
-			[]string{"within its limits", "25% of the 2 cores", "limit 90%", "1ms", "limit 10ms"}, []string{"saturated", "started"}},
+			[]string{"within its limits", "25% of the 2 cores", "limit 90%", "1ms", "limit 10ms"}, []string{"saturated", "started", "other work"}},
 		{"cpu", Window{CPUShare: 0.975, Cores: 4, SchedP99: time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU}},
 			[]string{"the harness used 97.5% of the 4 cores it may use (limit 90%)"}, []string{"scheduler"}},
 		{"both", Window{CPUShare: 0.95, Cores: 1, SchedP99: 20 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU, FigureScheduler}},
 			[]string{"95% of the 1 cores", "; goroutines waited up to 20ms for a thread"}, nil},
+		{"scheduler on a busy machine", Window{CPUShare: 0.01, Cores: 2, SchedP99: 12 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureScheduler}},
+			[]string{"goroutines waited up to 12ms for a thread at the p99 (Go scheduler latency; limit 10ms), while the harness used only 1% of its cores: other work on the machine"}, []string{"2 cores"}},
 		{"late judged", Window{LateP99: 3 * time.Second, Limits: Limits{MaxLateP99: time.Second}, Saturated: true, Reasons: []string{FigureLate}},
 			[]string{"scheduled actions started up to 3s late at the p99 (limit 1s)"}, []string{"cores"}},
 		{"unknown cpu", Window{Cores: 2, Limits: limits, Missing: map[string]string{FigureCPU: "no getrusage"}},
