@@ -30,10 +30,14 @@ const schedLatencies = "/sched/latencies:seconds"
 
 // gcTotal and gcIdle are the runtime/metrics estimates of the CPU time the
 // garbage collector used, all of it and the part its idle mark workers
-// took on P's that had nothing else to run.
+// took on P's that had nothing else to run; cpuTotal and cpuIdle those of
+// the CPU time the P's had and left unused, so that the GC's share is
+// taken within the runtime's one accounting.
 const (
-	gcTotal = "/cpu/classes/gc/total:cpu-seconds"
-	gcIdle  = "/cpu/classes/gc/mark/idle:cpu-seconds"
+	gcTotal  = "/cpu/classes/gc/total:cpu-seconds"
+	gcIdle   = "/cpu/classes/gc/mark/idle:cpu-seconds"
+	cpuTotal = "/cpu/classes/total:cpu-seconds"
+	cpuIdle  = "/cpu/classes/idle:cpu-seconds"
 )
 
 // The figures a Window judges, as named in Window.Reasons and
@@ -144,8 +148,7 @@ type Mark struct {
 	cpu   time.Duration
 	cpuOK bool
 	sched *metrics.Float64Histogram
-	gc    time.Duration
-	gcOK  bool
+	gc    gcReading
 }
 
 // Mark samples the process now and starts a new window of lateness samples.
@@ -155,7 +158,7 @@ func (m *Monitor) Mark() Mark {
 	m.mu.Unlock()
 	mk := Mark{at: m.o.Now(), sched: readSched()}
 	mk.cpu, mk.cpuOK = readCPU()
-	mk.gc, mk.gcOK = readGC()
+	mk.gc = readGC()
 	return mk
 }
 
@@ -169,9 +172,11 @@ type Window struct {
 	CPU      time.Duration
 	CPUShare float64
 	Cores    int
-	// GCCPU is the garbage collector's CPU time in the window (the
-	// runtime's estimate, idle mark workers aside: they only run on P's
-	// with nothing else to do); GCShare that over CPU.
+	// GCCPU is the garbage collector's CPU time in the window, idle mark
+	// workers aside (they only run on P's with nothing else to do);
+	// GCShare that over the CPU time the P's used. Both are the runtime's
+	// estimates (runtime/metrics /cpu/classes), which count a dedicated
+	// mark worker's P for the whole mark phase.
 	GCCPU   time.Duration
 	GCShare float64
 	// SchedP99 is the 99th percentile of the time goroutines waited to
@@ -219,15 +224,16 @@ func (m *Monitor) Since(start Mark) Window {
 	default:
 		w.SchedP99 = histP99(start.sched, end)
 	}
-	gc, gcOK := readGC()
+	gc := readGC()
+	used := gc.used - start.gc.used
 	switch {
-	case !gcOK || !start.gcOK:
+	case !gc.ok || !start.gc.ok:
 		w.Missing[FigureGC] = "the Go runtime does not estimate the garbage collector's CPU time (" + gcTotal + ")"
-	case w.CPU <= 0:
-		w.Missing[FigureGC] = "no process CPU time to compare the garbage collector's with"
+	case used <= 0:
+		w.Missing[FigureGC] = "the Go runtime counted no CPU time used in the window"
 	default:
-		w.GCCPU = max(gc-start.gc, 0)
-		w.GCShare = min(w.GCCPU.Seconds()/w.CPU.Seconds(), 1)
+		w.GCCPU = max(gc.gc-start.gc.gc, 0)
+		w.GCShare = min(w.GCCPU.Seconds()/used.Seconds(), 1)
 	}
 	m.mu.Lock()
 	late := append([]time.Duration(nil), m.late...)
@@ -310,16 +316,25 @@ func readCPU() (time.Duration, bool) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
 
-// readGC returns the runtime's estimate of the CPU time the garbage
-// collector used so far, idle mark workers aside, and whether the runtime
-// has it.
-func readGC() (time.Duration, bool) {
-	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}}
+// gcReading is the runtime's estimate of the CPU time the garbage
+// collector used so far (idle mark workers aside) and of the CPU time the
+// P's used (GC included); ok is false when the runtime has no estimate.
+type gcReading struct {
+	gc, used time.Duration
+	ok       bool
+}
+
+// readGC reads the runtime's CPU estimates.
+func readGC() gcReading {
+	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}, {Name: cpuTotal}, {Name: cpuIdle}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64 || s[1].Value.Kind() != metrics.KindFloat64 {
-		return 0, false
+	for _, x := range s {
+		if x.Value.Kind() != metrics.KindFloat64 {
+			return gcReading{}
+		}
 	}
-	return time.Duration((s[0].Value.Float64() - s[1].Value.Float64()) * float64(time.Second)), true
+	sec := func(i int) time.Duration { return time.Duration(s[i].Value.Float64() * float64(time.Second)) }
+	return gcReading{gc: sec(0) - sec(1), used: sec(2) - sec(3) - sec(1), ok: true}
 }
 
 // readSched reads the scheduler latency histogram; nil when the runtime
