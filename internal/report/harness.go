@@ -168,8 +168,12 @@ func (r *Report) writeHarness(w io.Writer) {
 		fmt.Fprintln(w, "harness: not measured (the report has no harness section)")
 		return
 	}
-	fmt.Fprintf(w, "harness over the %s (%.1f s): cpu %s of %d cores, scheduler p99 %s, actions late p99 %s over %d, GC %s of the CPU: %s\n",
-		h.Span, h.WindowS, fmtPercent(h.CPUShare), h.Cores, fmtMs(h.SchedP99ms), fmtMs(h.LateP99ms), h.LateActions,
+	judged := ""
+	if h.Limits.MaxLateP99ms.Missing() {
+		judged = " (not judged)"
+	}
+	fmt.Fprintf(w, "harness over the %s (%.1f s): cpu %s of %d cores, scheduler p99 %s, actions late p99 %s over %d%s, GC %s of the CPU: %s\n",
+		h.Span, h.WindowS, fmtPercent(h.CPUShare), h.Cores, fmtMs(h.SchedP99ms), fmtMs(h.LateP99ms), h.LateActions, judged,
 		fmtPercent(h.GCCPUShare), h.verdict())
 	for _, fig := range sortedKeys(h.Unmeasured) {
 		fmt.Fprintf(w, "  %s not measured: %s\n", fig, h.Unmeasured[fig])

@@ -36,7 +36,7 @@ func TestHarnessSection(t *testing.T) {
 	}{
 		{"not saturated", harnessWindow(false), false,
 			[]bool{true, true, true, false}, []bool{false, false, false, false},
-			[]string{"harness over the active phase (ramp-up included) (60.0 s): cpu 25.00% of 2 cores, scheduler p99 1ms, actions late p99 20ms over 500, GC 10.00% of the CPU: not saturated",
+			[]string{"harness over the active phase (ramp-up included) (60.0 s): cpu 25.00% of 2 cores, scheduler p99 1ms, actions late p99 20ms over 500 (not judged), GC 10.00% of the CPU: not saturated",
 				"ok    p99(imap.FETCH) < 500ms"},
 			[]string{"WARNING", "UNRELIABLE"}},
 		{"saturated", harnessWindow(true), true,
