@@ -276,8 +276,8 @@ func (w Window) Explain() string {
 	}
 	if _, unknown := w.Missing[FigureCPU]; !unknown && w.CPUShare < w.Limits.MaxCPU/2 && slices.Contains(w.Reasons, FigureScheduler) {
 		// Goroutines waited with the harness's own cores mostly idle: the
-		// machine's other work held them.
-		sched += fmt.Sprintf(", while the harness used only %s of its cores: other work on the machine kept its threads waiting", pct(w.CPUShare))
+		// machine's other work likely held them.
+		sched += fmt.Sprintf(", while the harness used only %s of its cores: other work on the machine may have kept its threads waiting", pct(w.CPUShare))
 	}
 	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureLate: late}
 	if w.Saturated {
