@@ -934,14 +934,8 @@ func (g *mutf7Guard) answerTooLong() {
 	g.watch.mu.Lock()
 	tag := string(g.watch.tag)
 	g.watch.mu.Unlock()
-	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
-	_, err := g.conn().Write([]byte(tag + " BAD [TOOBIG] Command line too long\r\n"))
-	g.Conn.SetWriteDeadline(time.Time{})
-	outcome := OutcomeBad
-	if err != nil {
-		outcome = OutcomeError
-	}
-	g.rec.Command(ProtoIMAP, normaliseCommand(string(g.name[:min(g.nameLen, len(g.name))]), imapCommands), outcome, time.Since(start))
+	name := normaliseCommand(string(g.name[:min(g.nameLen, len(g.name))]), imapCommands)
+	g.answer(name, tag+" BAD [TOOBIG] Command line too long\r\n", OutcomeBad, start)
 	g.cmd = ""
 	g.endLine()
 }
@@ -1086,13 +1080,21 @@ func (g *mutf7Guard) answerID() {
 	if !bytes.EqualFold(params, []byte("NIL")) && !(len(params) >= 2 && params[0] == '(' && params[len(params)-1] == ')') {
 		reply, outcome = tag+" BAD [CLIENTBUG] ID needs NIL or a parameter list\r\n", OutcomeBad
 	}
+	g.answer("ID", reply, outcome, start)
+}
+
+// answer writes reply, the guard's own answer to the command name begun at
+// start, within idWriteTimeout, and records the command with outcome, or
+// OutcomeError if the write failed, which it returns.
+func (g *mutf7Guard) answer(name, reply, outcome string, start time.Time) string {
 	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
 	_, err := g.conn().Write([]byte(reply))
 	g.Conn.SetWriteDeadline(time.Time{})
 	if err != nil {
 		outcome = OutcomeError
 	}
-	g.rec.Command(ProtoIMAP, "ID", outcome, time.Since(start))
+	g.rec.Command(ProtoIMAP, name, outcome, time.Since(start))
+	return outcome
 }
 
 // answerStartTLS answers the STARTTLS command held in out[cmdStart:] (the
@@ -1122,14 +1124,7 @@ func (g *mutf7Guard) answerStartTLS() {
 	if g.secure.Load() || loggedIn {
 		reply, outcome = tag+" BAD STARTTLS not available\r\n", OutcomeBad
 	}
-	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
-	_, err := g.conn().Write([]byte(reply))
-	g.Conn.SetWriteDeadline(time.Time{})
-	if err != nil {
-		outcome = OutcomeError
-	}
-	g.rec.Command(ProtoIMAP, "STARTTLS", outcome, time.Since(start))
-	if outcome != OutcomeOK {
+	if g.answer("STARTTLS", reply, outcome, start) != OutcomeOK {
 		return
 	}
 	var below net.Conn = g.Conn
