@@ -862,10 +862,17 @@ func (g *mutf7Guard) step(b byte) {
 		}
 	case gSearchLit:
 		if b == '\n' {
+			if !g.lit.complete() {
+				g.badSearchLiteral()
+				g.out = append(g.out, b)
+				g.endLine()
+				g.lit = litHeader{}
+				return
+			}
+			g.out = append(g.out, g.tok...)
+			g.tok = g.tok[:0]
 			g.out = append(g.out, b)
 			switch {
-			case !g.lit.complete():
-				g.endLine()
 			case g.lit.n <= maxBufferedLiteral:
 				g.searchToken(nil) // passed on unchecked
 				g.state, g.litLeft, g.litReturn = gLitSkip, g.lit.n, gSearch
@@ -876,10 +883,11 @@ func (g *mutf7Guard) step(b byte) {
 			return
 		}
 		if g.lit.feed(b); g.lit.st == 0 {
+			g.badSearchLiteral()
 			g.rest(b)
 			return
 		}
-		g.out = append(g.out, b)
+		g.holdByte(b)
 	case gCont:
 		g.out = append(g.out, b)
 	case gDiscard:
@@ -985,10 +993,10 @@ func (g *mutf7Guard) searchStep(b byte) {
 		} else {
 			g.out = append(g.out, b)
 		}
-	case b == '{':
+	case b == '{': // the header is held until it is whole (badSearchLiteral)
 		g.lit = litHeader{}
 		g.lit.feed(b)
-		g.out = append(g.out, b)
+		g.tok, g.tokLong = append(g.tok[:0], b), false
 		g.state = gSearchLit
 	case searchTokChar(b):
 		g.tok, g.tokLong = append(g.tok[:0], b), false
@@ -1010,8 +1018,10 @@ func searchTokChar(b byte) bool {
 
 // searchToken ends a SEARCH argument: tok is an atom or a date held, nil
 // for one already passed on. An argument the library cannot parse (a
-// date, a sequence set), which it would answer SERVERBUG, is dropped, and
-// a key it does not know becomes ")": the library then answers BAD.
+// date, a sequence set), which it would answer SERVERBUG, and a key it
+// does not know become ")": the library then answers BAD. (Dropping the
+// argument would leave the library the next token in its place: the `""`
+// of `SINCE 0""`, a date it answers SERVERBUG to.)
 func (g *mutf7Guard) searchToken(tok []byte) {
 	defer func() { g.tok, g.tokLong = g.tok[:0], false }()
 	if g.sPend > 0 {
@@ -1025,8 +1035,12 @@ func (g *mutf7Guard) searchToken(tok []byte) {
 		case g.sKind == sSeqSet:
 			valid = string(tok) == "$" || validSeqSet(tok)
 		}
-		if tok != nil && valid && !g.tokLong {
+		switch {
+		case tok == nil:
+		case valid && !g.tokLong:
 			g.out = append(g.out, g.tok...) // a held date keeps its quotes
+		default:
+			g.out = append(g.out, ')')
 		}
 		return
 	}
@@ -1198,8 +1212,20 @@ func (g *mutf7Guard) bareCR() {
 			g.out = append(g.out, '\r')
 			g.tok = g.tok[:0]
 		}
+	case gSearchLit: // a literal header held, cut by the CR
+		g.badSearchLiteral()
+		g.out = append(g.out, '\r')
 	}
 	g.endLine()
+}
+
+// badSearchLiteral stands in for a SEARCH argument's literal header, held,
+// that is malformed: the library, failing to read it, answers SERVERBUG;
+// ")" in its place (as for a key the library does not know) makes it
+// answer BAD, never a search for what follows.
+func (g *mutf7Guard) badSearchLiteral() {
+	g.tok, g.tokLong = g.tok[:0], false
+	g.out = append(g.out, ')')
 }
 
 // rest passes b and what follows to the line's end on, following only
