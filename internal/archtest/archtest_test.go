@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	},
 	"metrics":                 {"clients", "internal/transport"},
 	"internal/view":           {"internal/reftab"},
-	"internal/reftab":          {},
+	"internal/reftab":         {},
 	"internal/mailgen":        {},
 	"internal/simclock":       {"internal/backoff"},
 	"internal/backoff":        {},
