@@ -20,7 +20,7 @@ import (
 // syscall entered from that state wakes sysmon (a futex wake-up, its
 // nanosleep and a context switch or three) only for it to find the
 // process idle again a moment later: on a population of IMAP devices that
-// was about one sysmon wake-up per command and a fifth of the harness's CPU
+// was about one sysmon wake-up per command and a third of the harness's CPU
 // (docs/performance.md, "The round trip's own cost"). A non-blocking read
 // or write of a socket never blocks in the kernel, so the P it holds for
 // those microseconds needs no handing off, which is all that syscall entry
@@ -44,6 +44,7 @@ type rawOp struct {
 	p     []byte
 	n     int
 	errno syscall.Errno
+	short bool // a write wrote nothing
 	fn    func(fd uintptr) bool
 }
 
@@ -67,40 +68,49 @@ func newRawIO(conn net.Conn) *rawIO {
 // read is RawConn.Read's function: one read(2) of o.p into o.n, false to
 // wait for the poller when there is nothing to read yet.
 func (o *rawOp) read(fd uintptr) bool {
-	for {
-		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
-		switch e {
-		case 0:
-			o.n = int(m)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
+	n, e := rawCall(syscall.SYS_READ, fd, o.p)
+	switch e {
+	case 0:
+		o.n = n
+	case syscall.EAGAIN:
+		return false
+	default:
 		o.errno = e
-		return true
 	}
+	return true
 }
 
 // write is RawConn.Write's function: write(2) of o.p from o.n until all of
 // it is written, false to wait for the poller when the socket is full.
 func (o *rawOp) write(fd uintptr) bool {
 	for o.n < len(o.p) {
-		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		n, e := rawCall(syscall.SYS_WRITE, fd, o.p[o.n:])
 		switch e {
 		case 0:
-			o.n += int(m)
-			continue
-		case syscall.EINTR:
-			continue
+			if n == 0 {
+				o.short = true // as internal/poll: no progress is an error
+				return true
+			}
+			o.n += n
 		case syscall.EAGAIN:
 			return false
+		default:
+			o.errno = e
+			return true
 		}
-		o.errno = e
-		return true
 	}
 	return true
+}
+
+// rawCall makes the system call trap (read or write) on fd over p, which
+// is not empty, as a raw system call, again when a signal interrupted it.
+func rawCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != syscall.EINTR {
+			return int(n), e
+		}
+	}
 }
 
 // Read implements io.Reader as net.Conn's Read does.
@@ -108,39 +118,40 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &r.rd
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.p, o.n, o.errno = p, 0, 0
-	err := r.rc.Read(o.fn)
-	n, errno := o.n, o.errno
-	o.p = nil
-	switch {
-	case err != nil:
-		return 0, r.opError("read", err)
-	case errno != 0:
-		return 0, r.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := r.run(&r.rd, p, false)
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // Write implements io.Writer as net.Conn's Write does: all of p, or an
 // error.
-func (r *rawIO) Write(p []byte) (int, error) {
-	o := &r.wr
+func (r *rawIO) Write(p []byte) (int, error) { return r.run(&r.wr, p, true) }
+
+// run runs o's function over p through RawConn's Write (write) or Read and
+// returns the bytes it moved and its error as net.Conn's would.
+func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.p, o.n, o.errno = p, 0, 0
-	err := r.rc.Write(o.fn)
-	n, errno := o.n, o.errno
+	o.p, o.n, o.errno, o.short = p, 0, 0, false
+	var err error
+	op := "read"
+	if write {
+		op = "write"
+		err = r.rc.Write(o.fn)
+	} else {
+		err = r.rc.Read(o.fn)
+	}
+	n, errno, short := o.n, o.errno, o.short
 	o.p = nil
 	switch {
 	case err != nil:
-		return n, r.opError("write", err)
+		return n, r.opError(op, err)
 	case errno != 0:
-		return n, r.opError("write", os.NewSyscallError("write", errno))
+		return n, r.opError(op, os.NewSyscallError(op, errno))
+	case short:
+		return n, r.opError(op, io.ErrUnexpectedEOF)
 	}
 	return n, nil
 }
