@@ -41,6 +41,12 @@
 #   SB_ORDER          which tool runs first: imaptest (default) or mailsim
 #                     (alternate it between runs: the machine's load drifts)
 #   SB_MAILSIM_ARGS   more "mailsim run" flags, e.g. "--procs 2"
+#   SB_PERF           1: run both tools under "perf stat" counting their
+#                     system calls (every syscall tracepoint, reads that
+#                     returned EAGAIN) and context switches, and print them
+#                     per IMAP command after the table (docs/performance.md,
+#                     "The round trip's own cost"); the CPU figures then
+#                     include the counting's overhead. Needs perf and root.
 #
 # Needs root for Dovecot (scripts/dovecot.sh). Exit status: 0 done, 1 a run
 # failed, 2 bad usage, 3 imaptest or Dovecot not available (skipped).
@@ -163,12 +169,26 @@ child_cpu() {
 
 ROWS=()
 
+# perf_cmd TOOL: the command prefix that counts TOOL's system calls into
+# $OUT/TOOL.perf with SB_PERF=1, nothing otherwise (one word per line).
+perf_cmd() {
+	[ "${SB_PERF:-0}" = 1 ] || return 0
+	printf '%s\n' perf stat -x, -o "$OUT/$1.perf" \
+		-e 'raw_syscalls:sys_enter,syscalls:sys_enter_*,context-switches,task-clock' \
+		-e syscalls:sys_exit_read --filter 'ret == -11' --
+}
+if [ "${SB_PERF:-0}" = 1 ] && ! command -v perf >/dev/null; then
+	echo "imaptest-bench: SB_PERF=1 needs perf (apt-get install linux-perf)" >&2
+	exit 2
+fi
+
 # run_imaptest: imaptest against a fresh Dovecot; appends its row to ROWS.
 run_imaptest() {
 	start_dovecot dovecot-imaptest
 	d0=$(dovecot_cpu)
+	mapfile -t perf < <(perf_cmd imaptest)
 	read -r cpu rc < <(child_cpu "$OUT/imaptest" timeout --signal=INT --kill-after=10 $((SECS + 60)) \
-		"$IMAPTEST" host=127.0.0.1 port="$IMAP_PORT" user=user%d pass="$MAILSIM_PASSWORD" \
+		"${perf[@]}" "$IMAPTEST" host=127.0.0.1 port="$IMAP_PORT" user=user%d pass="$MAILSIM_PASSWORD" \
 		users="$CLIENTS" clients="$CLIENTS" secs="$SECS" no_pipelining mbox="$MBOX" ${SB_IMAPTEST_ARGS:-})
 	d1=$(dovecot_cpu)
 	stop_dovecot
@@ -190,9 +210,10 @@ run_imaptest() {
 run_mailsim() {
 	start_dovecot dovecot-mailsim
 	d0=$(dovecot_cpu)
+	mapfile -t perf < <(perf_cmd mailsim)
 	read -r cpu rc < <(SB_IMAP=127.0.0.1:$IMAP_PORT SB_DURATION=${SECS}s child_cpu "$OUT/mailsim" \
 		timeout --signal=INT --kill-after=30 $((SECS + 120)) \
-		"$BIN" run "$ROOT/scripts/loadbench/imaptest-side.yaml" --users "$CLIENTS" --quiet --report "$OUT/mailsim.json" ${SB_MAILSIM_ARGS:-})
+		"${perf[@]}" "$BIN" run "$ROOT/scripts/loadbench/imaptest-side.yaml" --users "$CLIENTS" --quiet --report "$OUT/mailsim.json" ${SB_MAILSIM_ARGS:-})
 	d1=$(dovecot_cpu)
 	stop_dovecot
 	cmds=""
@@ -226,6 +247,25 @@ awk -v a="${ROWS[0]}" -v b="${ROWS[1]}" 'BEGIN {
 	else
 		print "ratio mailsim/imaptest CPU per command: unknown (a tool sent no command or used no measurable CPU)"
 }'
+if [ "${SB_PERF:-0}" = 1 ]; then
+	# Per IMAP command: the system calls that make a round trip, the rest
+	# together, the reads that returned EAGAIN and the context switches.
+	echo
+	printf '%-20s %10s %10s\n' "per command" "${ROWS[0]%% *}" "${ROWS[1]%% *}"
+	for r in "${ROWS[@]}"; do
+		set -- $r
+		awk -F, -v tool="$1" -v n="$2" '$1 ~ /^[0-9]+$/ && $3 != "" {
+			e = $3; sub(/^syscalls:sys_enter_/, "", e)
+			if (e == "syscalls:sys_exit_read") e = "read EAGAIN"
+			if (e == "raw_syscalls:sys_enter") e = "all syscalls"
+			if (e == "epoll_wait" || e == "epoll_pwait") e = "epoll_(p)wait"
+			if (e ~ /^(all syscalls|read|read EAGAIN|write|epoll_\(p\)wait|epoll_ctl|futex|nanosleep|setsockopt|connect|context-switches)$/) c[e] += $1
+			else if (e != "task-clock" && e != "cpu-migrations") c["other syscalls"] += $1
+		} END { for (e in c) printf "%s\t%s\t%.2f\n", e, tool, c[e] / n }' "$OUT/$1.perf"
+	done | awk -F'\t' -v a="${ROWS[0]%% *}" '{ v[$1, $2] = $3; k[$1] = 1; t[$2] = 1 }
+		END { for (e in k) { b = ""; for (x in t) if (x != a) b = x; printf "%-20s %10s %10s\n", e, v[e, a], v[e, b] } }' | sort
+fi
+
 cat <<EOF
 
 commands   IMAP commands sent (imaptest: Totals, every column; mailsim: report .load.commands + .auditor_commands.imap)

@@ -16,19 +16,27 @@ import (
 // GOMAXPROCS with the process's CPU use and scheduler latency, between 1
 // and a ceiling.
 
-// The sizing rule's thresholds. procsUp and procsDown are shares of the
-// current GOMAXPROCS: one P more when the process used more than procsUp
-// of its P's over the last interval, or when the p99 time runnable
-// goroutines waited for a P passed procsSchedUp in each of the last two
-// intervals (one busy second, a burst of starts or another process taking
-// the core, is not a queue); one fewer when what it used would fill less
-// than procsDown of one P fewer and the p99 wait stayed under
-// procsSchedDown.
+// The sizing rule's thresholds. procsUp, procsBusy and procsDown are
+// shares of the current GOMAXPROCS: one P more when the process used more
+// than procsUp of its P's over the last interval, or when the p99 time
+// runnable goroutines waited for a P passed procsSchedUp in each of the
+// last two intervals (one busy second, a burst of starts, is not a queue)
+// while the process used more than procsBusy of its P's; one fewer when
+// what it used would fill less than procsDown of one P fewer.
+//
+// The wait counts only above procsBusy because it is the scheduler's wait
+// for a running thread, not only for a P: on a machine whose cores other
+// processes keep busy the operating system leaves the process's one
+// thread waiting too, and a P that is mostly idle is no queue. There a
+// second P costs 15–25 % more CPU per command and does not bring the wait
+// down (docs/performance.md, "The round trip's own cost"). procsBusy
+// equals procsDown, so a P added for a wait is given back only when the
+// wait would not count with one P fewer either.
 const (
-	procsUp        = 0.5
-	procsDown      = 0.25
-	procsSchedUp   = time.Millisecond
-	procsSchedDown = 250 * time.Microsecond
+	procsUp      = 0.5
+	procsBusy    = 0.25
+	procsDown    = procsBusy
+	procsSchedUp = time.Millisecond
 )
 
 // procsInterval is how often SizeProcs looks at the process; procsHold is
@@ -49,13 +57,14 @@ type Load struct {
 }
 
 // NextProcs returns the GOMAXPROCS to use next, from cur, under the rule
-// above: one more (up to max) for a busy or queueing process, one fewer
-// (down to 1) for a quiet one, else cur.
+// above: one more (up to max) for a busy process or one whose goroutines
+// queue for its P's, one fewer (down to 1) for a quiet one, else cur.
 func NextProcs(cur, max int, l Load) int {
 	switch {
-	case cur < max && (l.Used > procsUp*float64(cur) || l.SchedP99 > procsSchedUp):
+	case cur < max && (l.Used > procsUp*float64(cur) ||
+		l.SchedP99 > procsSchedUp && l.Used > procsBusy*float64(cur)):
 		return cur + 1
-	case cur > 1 && l.Used < procsDown*float64(cur-1) && l.SchedP99 < procsSchedDown:
+	case cur > 1 && l.Used < procsDown*float64(cur-1):
 		return cur - 1
 	}
 	return cur

@@ -19,12 +19,15 @@ func TestNextProcs(t *testing.T) {
 		{"idle stays on one", 1, 2, Load{0.1, 0}, 1},
 		{"half a core stays on one", 1, 2, Load{0.5, 100 * time.Microsecond}, 1},
 		{"busy one grows", 1, 2, Load{0.7, 0}, 2},
-		{"queueing one grows", 1, 2, Load{0.1, 2 * ms}, 2},
+		{"queueing one grows", 1, 2, Load{0.3, 2 * ms}, 2},
+		{"waiting but mostly idle stays on one", 1, 2, Load{0.2, 5 * ms}, 1},
 		{"at the ceiling", 2, 2, Load{1.9, 5 * ms}, 2},
 		{"ceiling of one", 1, 1, Load{1.0, 5 * ms}, 1},
 		{"between the thresholds stays", 2, 4, Load{0.4, 0}, 2},
 		{"quiet two shrinks", 2, 4, Load{0.2, 100 * time.Microsecond}, 1},
-		{"quiet but queueing two stays", 2, 4, Load{0.2, 500 * time.Microsecond}, 2},
+		{"quiet two shrinks though goroutines wait", 2, 4, Load{0.2, 5 * ms}, 1},
+		{"half-busy two with a wait grows", 2, 4, Load{0.6, 2 * ms}, 3},
+		{"half-busy two without a wait stays", 2, 4, Load{0.6, 0}, 2},
 		{"busy two grows", 2, 4, Load{1.1, 0}, 3},
 		{"quiet four shrinks by one", 4, 4, Load{0.1, 0}, 3},
 		{"never below one", 1, 4, Load{0, 0}, 1},
@@ -97,11 +100,14 @@ func TestSizeProcs(t *testing.T) {
 }
 
 // TestSizeProcsQueue checks that a process whose goroutines wait for the
-// P in two intervals in a row gets another, one waiting in a single
-// interval does not, and an added P is kept for procsHold intervals however
-// quiet the process becomes, and given back after.
+// P in two intervals in a row while it keeps its P more than a quarter
+// busy gets another, one waiting in a single interval does not, nor one
+// whose P is mostly idle however long its goroutines wait (the machine's
+// wait, not the P's), and an added P is kept for procsHold intervals
+// however quiet the process becomes, and given back after.
 func TestSizeProcsQueue(t *testing.T) {
-	wait := Load{SchedP99: 5 * time.Millisecond}
+	wait := Load{Used: 0.3, SchedP99: 5 * time.Millisecond}
+	idleWait := Load{Used: 0.2, SchedP99: 20 * time.Millisecond}
 	tests := []struct {
 		name  string
 		loads []Load
@@ -111,6 +117,7 @@ func TestSizeProcsQueue(t *testing.T) {
 		{"one busy second", []Load{wait, {}, wait}, 3, []int{1, 4}},
 		{"held", []Load{wait, wait}, procsHold, []int{1, 2, 4}},
 		{"given back", []Load{wait, wait}, procsHold + 1, []int{1, 2, 1, 4}},
+		{"mostly idle", []Load{idleWait, idleWait, idleWait, idleWait}, 0, []int{1, 4}},
 	}
 	for _, tc := range tests {
 		loads := tc.loads

@@ -154,13 +154,20 @@ type Conn struct {
 // wire is the TCP connection with byte counting and shaping.
 type wire struct {
 	net.Conn
+	// io reads and writes the socket without the runtime's syscall entry
+	// (rawio_linux.go); nil: through Conn.
+	io        *rawIO
 	c         *Conn
 	latency   time.Duration
 	bandwidth int64 // bits per second, 0 unlimited
 }
 
-func (w *wire) Read(p []byte) (int, error) {
-	n, err := w.Conn.Read(p)
+func (w *wire) Read(p []byte) (n int, err error) {
+	if w.io != nil {
+		n, err = w.io.Read(p)
+	} else {
+		n, err = w.Conn.Read(p)
+	}
 	if n > 0 {
 		w.c.meter.Bytes(w.c.protocol, int64(n), 0)
 		w.pace(n)
@@ -173,7 +180,13 @@ func (w *wire) Write(p []byte) (int, error) {
 		time.Sleep(w.latency)
 	}
 	w.pace(len(p))
-	n, err := w.Conn.Write(p)
+	var n int
+	var err error
+	if w.io != nil {
+		n, err = w.io.Write(p)
+	} else {
+		n, err = w.Conn.Write(p)
+	}
 	if n > 0 {
 		w.c.meter.Bytes(w.c.protocol, 0, int64(n))
 		w.c.writes.Add(1)
@@ -214,7 +227,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw}
-	c.wire = &wire{Conn: raw, c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.wire = &wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
 	c.dl.conn = raw
 	c.top = c.wire
 	c.meter.Connection(cfg.Protocol, +1)

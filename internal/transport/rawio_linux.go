@@ -1,0 +1,168 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// rawIO reads and writes a TCP socket with raw system calls through its
+// syscall.RawConn: the runtime's poller still waits for the socket and
+// enforces its deadlines (RawConn.Read and Write), but the read(2) and
+// write(2) calls themselves skip the runtime's syscall entry and exit.
+//
+// Why: a harness mostly waiting for servers has all its P's idle between
+// responses, and the runtime's sysmon thread then sleeps deeply. Every
+// syscall entered from that state wakes sysmon (a futex wake-up, its
+// nanosleep and a context switch or three) only for it to find the
+// process idle again a moment later: on a population of IMAP devices that
+// was about one sysmon wake-up per command and a third of the harness's CPU
+// (docs/performance.md, "The round trip's own cost"). A non-blocking read
+// or write of a socket never blocks in the kernel, so the P it holds for
+// those microseconds needs no handing off, which is all that syscall entry
+// prepares for.
+//
+// The errors are net.Conn's: a *net.OpError "read" or "write" wrapping
+// the *os.SyscallError of errno, os.ErrDeadlineExceeded or net.ErrClosed,
+// and io.EOF unwrapped at the end of the stream.
+type rawIO struct {
+	rc          syscall.RawConn
+	local, peer net.Addr
+	rd, wr      rawOp
+}
+
+// rawOp is one direction's call in progress: its buffer, progress and
+// errno, and the function RawConn runs, made once so that a call does not
+// allocate a closure. mu keeps concurrent callers (net.Conn allows them)
+// from sharing the fields.
+type rawOp struct {
+	mu    sync.Mutex
+	p     []byte
+	n     int
+	errno syscall.Errno
+	short bool // a write wrote nothing
+	fn    func(fd uintptr) bool
+}
+
+// newRawIO returns the raw reader and writer of conn, or nil when conn is
+// not a TCP socket of this platform.
+func newRawIO(conn net.Conn) *rawIO {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := &rawIO{rc: rc, local: tc.LocalAddr(), peer: tc.RemoteAddr()}
+	r.rd.fn = r.rd.read
+	r.wr.fn = r.wr.write
+	return r
+}
+
+// read is RawConn.Read's function: one read(2) of o.p into o.n, false to
+// wait for the poller when there is nothing to read yet.
+func (o *rawOp) read(fd uintptr) bool {
+	n, e := rawCall(syscall.SYS_READ, fd, o.p)
+	switch e {
+	case 0:
+		o.n = n
+	case syscall.EAGAIN:
+		return false
+	default:
+		o.errno = e
+	}
+	return true
+}
+
+// write is RawConn.Write's function: write(2) of o.p from o.n until all of
+// it is written, false to wait for the poller when the socket is full.
+func (o *rawOp) write(fd uintptr) bool {
+	for o.n < len(o.p) {
+		n, e := rawCall(syscall.SYS_WRITE, fd, o.p[o.n:])
+		switch e {
+		case 0:
+			if n == 0 {
+				o.short = true // as internal/poll: no progress is an error
+				return true
+			}
+			o.n += n
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// rawCall makes the system call trap (read or write) on fd over p, which
+// is not empty, as a raw system call, again when a signal interrupted it.
+func rawCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != syscall.EINTR {
+			return int(n), e
+		}
+	}
+}
+
+// Read implements io.Reader as net.Conn's Read does.
+func (r *rawIO) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := r.run(&r.rd, p, false)
+	if err == nil && n == 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// Write implements io.Writer as net.Conn's Write does: all of p, or an
+// error.
+func (r *rawIO) Write(p []byte) (int, error) { return r.run(&r.wr, p, true) }
+
+// run runs o's function over p through RawConn's Write (write) or Read and
+// returns the bytes it moved and its error as net.Conn's would.
+func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.p, o.n, o.errno, o.short = p, 0, 0, false
+	var err error
+	op := "read"
+	if write {
+		op = "write"
+		err = r.rc.Write(o.fn)
+	} else {
+		err = r.rc.Read(o.fn)
+	}
+	n, errno, short := o.n, o.errno, o.short
+	o.p = nil
+	switch {
+	case err != nil:
+		return n, r.opError(op, err)
+	case errno != 0:
+		return n, r.opError(op, os.NewSyscallError(op, errno))
+	case short:
+		return n, r.opError(op, io.ErrUnexpectedEOF)
+	}
+	return n, nil
+}
+
+// opError wraps err as net.Conn's methods do; the poller's errors come
+// from RawConn wrapped as a "raw-read" or "raw-write" *net.OpError, whose
+// cause it keeps.
+func (r *rawIO) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: r.local, Addr: r.peer, Err: err}
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package transport
+
+import "net"
+
+// rawIO is the raw socket reader and writer of rawio_linux.go; on other
+// platforms there is none and connections use net.Conn's Read and Write.
+type rawIO struct{ net.Conn }
+
+// newRawIO returns nil: no raw I/O on this platform.
+func newRawIO(net.Conn) *rawIO { return nil }
