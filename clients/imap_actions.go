@@ -418,6 +418,9 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 	msgs[uid] = m
 	f.msgs = msgs
 	f.record(imapEdit{uid: uid, msg: m})
+	if folder == view.FolderInbox {
+		d.inboxNew.add(uid, len(msgs))
+	}
 	d.mu.Unlock()
 	d.changed()
 	return nil

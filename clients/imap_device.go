@@ -94,6 +94,8 @@ type imapDevice struct {
 	// once nsDone (clients/imap_folders.go).
 	prefix string
 	nsDone bool
+	// inboxNew records the UIDs that came into INBOX (NewInInbox).
+	inboxNew inboxLog[imap.UID]
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
@@ -198,6 +200,44 @@ func (d *imapDevice) View() view.Snapshot {
 		snap.Synced = synced
 	}
 	return snap
+}
+
+// NewInInbox implements Device: of the UIDs that came into INBOX since
+// the last call, those INBOX still holds (installAt and place record
+// them).
+func (d *imapDevice) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
+	d.mu.Lock()
+	f := d.folders[view.FolderInbox]
+	var ids []string
+	next, ok := d.inboxNew.take(since, func(uid imap.UID) {
+		if f != nil {
+			if m := f.msgs[uid]; m != nil && m.id != "" {
+				ids = append(ids, m.id)
+			}
+		}
+	})
+	if !ok && f != nil {
+		ids = make([]string, 0, len(f.msgs))
+		for _, m := range f.msgs {
+			if m.id != "" {
+				ids = append(ids, m.id)
+			}
+		}
+	}
+	inboxIsTrash := d.special[imap.MailboxAttrTrash] == view.FolderInbox
+	d.mu.Unlock()
+	if inboxIsTrash {
+		// A server marking INBOX \Trash: a message with a copy in INBOX
+		// and another elsewhere is shown elsewhere (view.Prefer), which
+		// only the whole view tells.
+		ids = ids[:0]
+		for id, m := range d.View().Messages {
+			if m.Folder == view.FolderInbox {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, next
 }
 
 // changed calls OnChange.

@@ -30,8 +30,11 @@ type pop3Device struct {
 	store *mailstore
 	// seen are the UIDLs downloaded, with the simulated download time in
 	// Unix nanoseconds (8 bytes, not time.Time's 24: one per message).
-	seen      map[string]int64
-	deleted   map[string]struct{} // UIDLs deleted locally, to DELE on the server
+	seen    map[string]int64
+	deleted map[string]struct{} // UIDLs deleted locally, to DELE on the server
+	// inboxNew records the Message-IDs that came into the local INBOX
+	// (NewInInbox).
+	inboxNew  inboxLog[string]
 	synced    time.Time
 	rng       *rand.Rand
 	noIDWarns int
@@ -67,6 +70,29 @@ func (d *pop3Device) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.store.snapshot(d.synced, 0)
+}
+
+// NewInInbox implements Device: of the Message-IDs that came into the
+// local INBOX since the last call, those still there.
+func (d *pop3Device) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	inInbox := func(m *localMsg) bool { return m != nil && d.store.folderOf(m) == view.FolderInbox }
+	next, ok := d.inboxNew.take(since, func(id string) {
+		if inInbox(d.store.get(id)) {
+			ids = append(ids, id)
+		}
+	})
+	if !ok {
+		d.store.each(func(id string, m *localMsg) bool {
+			if inInbox(m) {
+				ids = append(ids, id)
+			}
+			return true
+		})
+	}
+	return ids, next
 }
 
 func (d *pop3Device) changed() {
@@ -249,6 +275,7 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
 		return // the same message twice on the server: shown once
 	}
 	d.store.put(id, d.store.newMsg(view.FolderInbox, uidl, 0, h, d.o.IDs))
+	d.inboxNew.add(id, d.store.len())
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -311,6 +338,9 @@ func (d *pop3Device) move(id, folder string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: move %s to %q: more than %d local folders", d.o.ID, id, folder, maxLocalFolders)
 	}
 	res := Result{Folder: folder, Flags: m.Flags}
+	if folder == view.FolderInbox && was != folder {
+		d.inboxNew.add(id, d.store.len())
+	}
 	d.mu.Unlock()
 	if was != folder {
 		d.changed()

@@ -299,16 +299,17 @@ func detailAddress(addr, folder string) string {
 // notice looks at the device in hand and plans what to do with new INBOX
 // messages it shows.
 func (p *person) notice(now time.Time) {
-	v := p.hand.dev.View()
-	// Only the messages not seen before, in Message-ID order: sorting the
-	// whole view on every wake-up cost more than the rest of the person.
+	// Only the messages that came into INBOX since the person last looked
+	// at this device (NewInInbox), of those the ones not seen before, in
+	// Message-ID order: what the device shows in INBOX and the person has
+	// not noticed, as the whole view would tell, at a cost that does not
+	// grow with the mailbox. A message the device showed in INBOX at the
+	// last look is done or pending already.
 	var fresh []string
-	for id, m := range v.Messages {
-		if m.Folder == view.FolderInbox && !p.done[id] && p.pending[id] == nil {
-			fresh = append(fresh, id)
-		}
-	}
+	fresh, p.hand.inbox = p.hand.dev.NewInInbox(p.hand.inbox)
+	fresh = slices.DeleteFunc(fresh, func(id string) bool { return p.done[id] || p.pending[id] != nil })
 	slices.Sort(fresh)
+	fresh = slices.Compact(fresh) // NewInInbox may name a message twice
 	for _, id := range fresh {
 		actions, filtered := p.decide(id)
 		if len(actions) == 0 {

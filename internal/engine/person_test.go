@@ -78,6 +78,9 @@ func (d *fakeDevice) View() view.Snapshot {
 	}
 	return s
 }
+func (d *fakeDevice) NewInInbox(clients.InboxCursor) ([]string, clients.InboxCursor) {
+	return slices.Clone(d.inbox), 0 // every message in INBOX: allowed, it may return more
+}
 func (d *fakeDevice) Do(_ context.Context, a clients.Action) (clients.Result, error) {
 	n := len(d.done)
 	d.done = append(d.done, a)
