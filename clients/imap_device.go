@@ -94,8 +94,10 @@ type imapDevice struct {
 	// once nsDone (clients/imap_folders.go).
 	prefix string
 	nsDone bool
-	// inboxNew records the UIDs that came into INBOX (NewInInbox).
+	// inboxNew records the UIDs that came into INBOX (NewInInbox), and
+	// inboxIdx finds a Message-ID's UIDs there (locate): cameIntoInbox.
 	inboxNew inboxLog[imap.UID]
+	inboxIdx inboxIndex
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
@@ -238,6 +240,13 @@ func (d *imapDevice) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
 		}
 	}
 	return ids, next
+}
+
+// cameIntoInbox records that msgs, INBOX's map, now holds m at uid, which
+// it did not before (NewInInbox, locate). d.mu must be held.
+func (d *imapDevice) cameIntoInbox(uid imap.UID, m *imapMsg, msgs map[imap.UID]*imapMsg) {
+	d.inboxNew.add(uid, len(msgs))
+	d.inboxIdx.add(m.id, uid, msgs)
 }
 
 // changed calls OnChange.

@@ -175,14 +175,15 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*
 		}
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
+	was := f.msgs
+	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {
-			if old := f.msgs[uid]; old == nil || old.id != m.id {
-				d.inboxNew.add(uid, len(msgs))
+			if old := was[uid]; old == nil || old.id != m.id {
+				d.cameIntoInbox(uid, m, msgs)
 			}
 		}
 	}
-	f.validity, f.msgs, f.synced = validity, msgs, start
 	d.mu.Unlock()
 	if changed {
 		d.changed()
