@@ -10,10 +10,12 @@ type InboxCursor uint64
 // every message the device holds. K names a message in the device's
 // records (IMAP: its UID in INBOX, POP3: its Message-ID); NewInInbox keeps
 // those still in INBOX when it is asked. An entry is kept only until the
-// next NewInInbox, and a log nobody asks for is dropped once it is twice
-// the INBOX's size (a caller then gets the whole INBOX), so it never
-// holds more than about twice the INBOX. The zero value is empty; the
-// device's mutex guards it.
+// next NewInInbox, and a log nobody asks for is dropped once it is a
+// quarter of the INBOX's size and at least inboxLogMin (a caller then
+// gets the whole INBOX, once), so it costs at most a quarter of a key per
+// message held (docs/performance.md, "A person's wake-up and an
+// action's lookup"). The zero value is empty; the device's mutex guards
+// it.
 type inboxLog[K any] struct {
 	keys []K
 	base InboxCursor // the cursor of keys[0]
@@ -29,7 +31,7 @@ const inboxLogKeep = 1024
 
 // add records that k came into the INBOX, which now holds held messages.
 func (l *inboxLog[K]) add(k K, held int) {
-	if len(l.keys) >= inboxLogMin && len(l.keys) >= 2*held {
+	if len(l.keys) >= inboxLogMin && len(l.keys) >= held/4 {
 		l.base += InboxCursor(len(l.keys))
 		l.keys = l.keys[:0]
 	}

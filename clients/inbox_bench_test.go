@@ -148,3 +148,30 @@ func BenchmarkLocate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMoveEdit is what a move does to the view besides the wire
+// (imapDevice.move: forget in the source folder, place in the
+// destination), in a mailbox of 5,000 messages.
+func BenchmarkMoveEdit(b *testing.B) {
+	d, _ := benchIMAPMailbox(b)
+	d.mu.Lock()
+	var uid imap.UID
+	var m *imapMsg
+	for uid, m = range d.folders[view.FolderInbox].msgs {
+		break
+	}
+	d.mu.Unlock()
+	next := imap.UID(1 << 20)
+	b.ResetTimer()
+	for range b.N {
+		d.forget(view.FolderInbox, uid)
+		if err := d.place(nil, "Archive", next, m); err != nil {
+			b.Fatal(err)
+		}
+		d.forget("Archive", next)
+		if err := d.place(nil, view.FolderInbox, uid, m); err != nil {
+			b.Fatal(err)
+		}
+		next++
+	}
+}

@@ -38,12 +38,13 @@ func TestInboxLog(t *testing.T) {
 		}},
 		{"a cursor beyond the log", []step{{add: []int{1}, held: 10, since: 5, wantOK: false, next: 1}}},
 		{"dropped when nobody asks", []step{
-			// 64 entries for an INBOX of 10: the 65th drops the first 64.
+			// 64 entries (at least a quarter of an INBOX of 10): the
+			// 65th drops the first 64.
 			{add: seq(65), held: 10, since: 0, wantOK: false, next: 65},
 			{add: []int{7}, held: 10, since: 65, want: []int{7}, wantOK: true, next: 66},
 		}},
 		{"kept while the INBOX is larger", []step{
-			{add: seq(65), held: 100, since: 0, want: seq(65), wantOK: true, next: 65},
+			{add: seq(65), held: 400, since: 0, want: seq(65), wantOK: true, next: 65},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
