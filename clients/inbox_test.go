@@ -143,7 +143,7 @@ func TestNewInInbox(t *testing.T) {
 			}
 			// x came and left, a only changed flags.
 			c2 := ask(c1, y)
-			c2 = ask(c2)
+			ask(c2)
 			// A cursor the device no longer keeps: the whole INBOX.
 			c3 := ask(c1, a, b, y)
 			// The move back is a message coming into INBOX again.

@@ -436,8 +436,7 @@ func submittedThenOK(sent string) func(clients.Action, int) (clients.Result, err
 
 // planReply makes a reply to id the person's next action, due now.
 func planReply(f *fakePerson, id string) {
-	f.p.pending[id] = &plannedMessage{due: f.clock.now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: id}}}
-	f.p.order = append(f.p.order, id)
+	f.p.plan(id, &plannedMessage{due: f.clock.now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: id}}})
 }
 
 // wantResumed fails the test unless the device was asked twice, the second
