@@ -17,6 +17,10 @@ type dueIndex struct {
 	nodes  []time.Time // 2*leaves; nodes[1] is the root, nodes[leaves+i] leaf i
 }
 
+// dueMinLeaves is the fewest leaves of a dueIndex that holds any: a
+// person with little mail keeps 8 times (192 bytes).
+const dueMinLeaves = 4
+
 // earlier returns the earlier of a and b, a zero time counting as none.
 func earlier(a, b time.Time) time.Time {
 	if a.IsZero() || !b.IsZero() && b.Before(a) {
@@ -40,7 +44,7 @@ func (x *dueIndex) set(i int, due time.Time) {
 
 // grow makes room for n leaves, keeping the due times held.
 func (x *dueIndex) grow(n int) {
-	leaves := max(x.leaves, 16)
+	leaves := max(x.leaves, dueMinLeaves)
 	for leaves < n {
 		leaves *= 2
 	}

@@ -59,7 +59,7 @@ func TestDueIndexMatchesScan(t *testing.T) {
 			d = simEpoch.Add(time.Duration(rng.IntN(500)) * time.Second)
 		}
 		if rng.IntN(2000) == 0 { // compact: as person.compact rebuilds
-			x.reset(16)
+			x.reset(dueMinLeaves)
 			for j, v := range dues {
 				x.set(j, v)
 			}

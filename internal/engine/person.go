@@ -453,7 +453,7 @@ func (p *person) compact() {
 		return
 	}
 	kept := p.order[:0]
-	leaves := 16
+	leaves := dueMinLeaves
 	for leaves < len(p.pending) {
 		leaves *= 2
 	}
