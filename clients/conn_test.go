@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -81,7 +82,7 @@ func TestConnCountsAndShapes(t *testing.T) {
 }
 
 func TestConnImplicitTLS(t *testing.T) {
-	srvTLS, cliTLS := c2TLS(t)
+	srvTLS, cliTLS := mailservertest.TLS(t)
 	addr := echoServer(t, srvTLS)
 	ep := transport.Endpoint{Addr: addr, TLS: transport.TLSImplicit}
 

@@ -32,10 +32,14 @@ type imapLoc struct {
 func (d *imapDevice) locate(id string) (imapLoc, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	h, interned := d.o.IDs.Lookup(id)
+	if !interned {
+		return imapLoc{}, fmt.Errorf("clients: device %s: %s: %w", d.o.ID, id, ErrNoMessage)
+	}
 	trash := d.special[imap.MailboxAttrTrash]
 	skip := "" // a folder the index has answered for
 	if f := d.folders[view.FolderInbox]; f != nil && trash != view.FolderInbox {
-		uid, found, usable := d.inboxIdx.find(id, f.msgs)
+		uid, found, usable := d.inboxIdx.find(h, f.msgs)
 		if found {
 			m := f.msgs[uid]
 			return imapLoc{id: id, folder: view.FolderInbox, uid: uid, flags: m.flags, size: int64(m.size)}, nil
@@ -51,7 +55,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 			continue
 		}
 		for uid, m := range f.msgs {
-			if m.id != id {
+			if m.id != h {
 				continue
 			}
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, trash) {
@@ -214,7 +218,7 @@ func (d *imapDevice) result(folder string, uid imap.UID, err error) (Result, err
 	r := Result{Published: true, Folder: folder}
 	d.mu.Lock()
 	if f := d.folders[folder]; f != nil {
-		if m := f.msgs[uid]; m != nil {
+		if m, ok := f.msgs[uid]; ok {
 			r.Flags = m.flags
 		}
 	}
@@ -315,8 +319,8 @@ func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	changed := false
 	if fo := d.folders[folder]; fo != nil {
 		fo.record(imapEdit{uid: uid, flags: f})
-		if m := fo.msgs[uid]; m != nil && m.flags|f != m.flags {
-			fo.msgs[uid] = &imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+		if m, ok := fo.msgs[uid]; ok && m.flags|f != m.flags {
+			fo.msgs[uid] = imapMsg{id: m.id, flags: m.flags | f, size: m.size}
 			changed = true
 		}
 	}
@@ -331,7 +335,7 @@ func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fo := d.folders[folder]; fo != nil {
-		if m := fo.msgs[uid]; m != nil {
+		if m, ok := fo.msgs[uid]; ok {
 			return m.flags.Has(f)
 		}
 	}
@@ -427,12 +431,12 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 		return d.syncFolder(s, folder)
 	}
 	if f.msgs == nil {
-		f.msgs = make(map[imap.UID]*imapMsg, 1)
+		f.msgs = make(map[imap.UID]imapMsg, 1)
 	}
-	f.msgs[uid] = m // in place, as forget
+	f.msgs[uid] = *m // in place, as forget
 	f.record(imapEdit{uid: uid, msg: m})
 	if folder == view.FolderInbox {
-		d.cameIntoInbox(uid, m, f.msgs)
+		d.cameIntoInbox(uid, m.id, f.msgs)
 	}
 	d.mu.Unlock()
 	d.changed()
@@ -452,7 +456,7 @@ func isTryCreate(err error) bool {
 
 // createFolder runs CREATE name (see CreateFolder).
 func (s *imapSession) createFolder(name string) error {
-	return createFolderOn(s.c, name, s.do)
+	return CreateFolder(s.c, name, s.do)
 }
 
 // isAlreadyExists reports a NO [ALREADYEXISTS] to CREATE.
@@ -547,7 +551,7 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
 	if nums, ok := copied.Nums(); ok && len(nums) == 1 {
 		out.uid = nums[0]
-		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Intern(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
+		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Handle(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
 			return out, err
 		}
 	}
@@ -603,7 +607,7 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 		return 0, err
 	}
 	if uid != 0 {
-		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Intern(id), flags: flags, size: size32(int64(len(raw)))})
+		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Handle(id), flags: flags, size: size32(int64(len(raw)))})
 	}
 	return uid, nil
 }

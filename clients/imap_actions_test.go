@@ -69,7 +69,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := o.Clock.Now()
-	d.installAt("INBOX", 1, map[imap.UID]*imapMsg{1: {id: "<a@x>"}, 2: {id: "<b@x>"}}, start, 0)
+	d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: d.o.IDs.Handle("<a@x>")}, 2: {id: d.o.IDs.Handle("<b@x>")}}, start, 0)
 
 	// A sync begins and reads the server...
 	stale, gen := d.known("INBOX", 1)
@@ -78,7 +78,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 	inbox := d.folders["INBOX"]
 	inbox.record(imapEdit{uid: 1, flags: view.Flagged})
 	inbox.record(imapEdit{uid: 2, gone: true})
-	inbox.record(imapEdit{uid: 3, msg: &imapMsg{id: "<c@x>", flags: view.Seen}})
+	inbox.record(imapEdit{uid: 3, msg: &imapMsg{id: d.o.IDs.Handle("<c@x>"), flags: view.Seen}})
 	d.mu.Unlock()
 	d.installAt("INBOX", 1, stale, start, gen)
 

@@ -241,30 +241,3 @@ func (i goimapIdle) Done() error {
 	}
 	return i.cmd.Wait()
 }
-
-// createFolderOn is CreateFolder on an imapConn.
-func createFolderOn(c imapConn, name string, run func(cmd string, fn func() error) error) error {
-	return createFolder(name, run, func() error { return c.Create(name) },
-		func() ([]*imap.ListData, error) { return c.List("", name, false) })
-}
-
-// createFolder is CreateFolder over the CREATE and LIST of any client.
-func createFolder(name string, run func(cmd string, fn func() error) error, create func() error, list func() ([]*imap.ListData, error)) error {
-	err := run("CREATE", create)
-	if err == nil || isAlreadyExists(err) {
-		return nil
-	}
-	var ie *imap.Error
-	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
-		return err
-	}
-	var boxes []*imap.ListData
-	if lerr := run("LIST", func() error {
-		var lerr error
-		boxes, lerr = list()
-		return lerr
-	}); lerr == nil && FolderListed(boxes, name) {
-		return nil
-	}
-	return err
-}

@@ -34,7 +34,7 @@ const (
 type imapFolder struct {
 	name     string
 	validity uint32
-	msgs     map[imap.UID]*imapMsg
+	msgs     map[imap.UID]imapMsg
 	// synced is the simulated time at the start of the last completed sync
 	// (zero: never synced).
 	synced time.Time
@@ -47,13 +47,14 @@ type imapFolder struct {
 	journal []imapEdit
 }
 
-// imapMsg is one message the device shows: its Message-ID (interned with
-// Options.IDs), flags and size; never its body. A folder holds one per
-// message, so it is kept small (24 bytes; docs/performance.md, "Memory per
-// message held"). It is never changed once in a folder's map: maps share
-// them (known, place), so an edit stores a new one.
+// imapMsg is one message the device shows: its Message-ID (a handle in
+// Options.IDs, view.NoHandle for a message without one), flags and size;
+// never its body. A folder holds one per message, so it is kept small (12
+// bytes, no pointer; docs/performance.md, "Memory per message held"). It
+// is never changed once in a folder's map: maps share them (known, place),
+// so an edit stores a new one.
 type imapMsg struct {
-	id    string
+	id    view.Handle
 	size  uint32 // RFC822.SIZE, at most math.MaxUint32 (size32)
 	flags view.Flags
 }
@@ -107,6 +108,9 @@ type imapDevice struct {
 func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
+	}
+	if o.IDs == nil {
+		o.IDs = view.NewInterner() // the device's own: imapMsg keeps handles
 	}
 	p := o.Profile
 	if p.Protocol != IMAP || p.Kind != kind {
@@ -190,13 +194,15 @@ func (d *imapDevice) View() view.Snapshot {
 	// The copy shown for a Message-ID held more than once is the one
 	// locate acts on (internal/view/copies.go).
 	snap.Messages = view.Pick(d.special[imap.MailboxAttrTrash], n, func(add func(string, view.Copy, view.Flags)) {
-		for name, f := range d.folders {
-			for uid, m := range f.msgs {
-				if m.id != "" {
-					add(m.id, view.Copy{Folder: name, UID: uint32(uid)}, m.flags)
+		d.o.IDs.Read(func(value func(view.Handle) string) {
+			for name, f := range d.folders {
+				for uid, m := range f.msgs {
+					if m.id != view.NoHandle {
+						add(value(m.id), view.Copy{Folder: name, UID: uint32(uid)}, m.flags)
+					}
 				}
 			}
-		}
+		})
 	})
 	if complete {
 		snap.Synced = synced
@@ -207,25 +213,27 @@ func (d *imapDevice) View() view.Snapshot {
 // NewInInbox implements Device: of the UIDs that came into INBOX since
 // the last call, those INBOX still holds (installAt and place record
 // them).
-func (d *imapDevice) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
+func (d *imapDevice) NewInInbox(since InboxCursor) (ids []string, cursor InboxCursor) {
 	d.mu.Lock()
 	f := d.folders[view.FolderInbox]
-	var ids []string
-	next, ok := d.inboxNew.take(since, func(uid imap.UID) {
-		if f != nil {
-			if m := f.msgs[uid]; m != nil && m.id != "" {
-				ids = append(ids, m.id)
+	d.o.IDs.Read(func(value func(view.Handle) string) {
+		next, ok := d.inboxNew.take(since, func(uid imap.UID) {
+			if f != nil {
+				if m, held := f.msgs[uid]; held && m.id != view.NoHandle {
+					ids = append(ids, value(m.id))
+				}
+			}
+		})
+		if !ok && f != nil {
+			ids = make([]string, 0, len(f.msgs))
+			for _, m := range f.msgs {
+				if m.id != view.NoHandle {
+					ids = append(ids, value(m.id))
+				}
 			}
 		}
+		cursor = next
 	})
-	if !ok && f != nil {
-		ids = make([]string, 0, len(f.msgs))
-		for _, m := range f.msgs {
-			if m.id != "" {
-				ids = append(ids, m.id)
-			}
-		}
-	}
 	inboxIsTrash := d.special[imap.MailboxAttrTrash] == view.FolderInbox
 	d.mu.Unlock()
 	if inboxIsTrash {
@@ -239,14 +247,14 @@ func (d *imapDevice) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
 			}
 		}
 	}
-	return ids, next
+	return ids, cursor
 }
 
-// cameIntoInbox records that msgs, INBOX's map, now holds m at uid, which
-// it did not before (NewInInbox, locate). d.mu must be held.
-func (d *imapDevice) cameIntoInbox(uid imap.UID, m *imapMsg, msgs map[imap.UID]*imapMsg) {
+// cameIntoInbox records that msgs, INBOX's map, now holds the message id
+// at uid, which it did not before (NewInInbox, locate). d.mu must be held.
+func (d *imapDevice) cameIntoInbox(uid imap.UID, id view.Handle, msgs map[imap.UID]imapMsg) {
 	d.inboxNew.add(uid, len(msgs))
-	d.inboxIdx.add(m.id, uid, msgs)
+	d.inboxIdx.add(id, uid, msgs)
 }
 
 // changed calls OnChange.

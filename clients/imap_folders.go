@@ -1,12 +1,13 @@
 package clients
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -134,14 +135,118 @@ func FolderListed(boxes []*imap.ListData, name string) bool {
 	return false
 }
 
+// FolderClient is what folder discovery and creation (FindFolder,
+// CreateFolder) need of an IMAP client. The devices' connections, over
+// go-imap's client (imap_conn.go) or the lean one (imap_lean.go), and the
+// injector's lean imap-append sessions (LeanFolders) implement it.
+type FolderClient interface {
+	// Namespace runs NAMESPACE.
+	Namespace() (*imap.NamespaceData, error)
+	// List runs LIST ref pattern, with RETURN (SPECIAL-USE) when
+	// specialUse.
+	List(ref, pattern string, specialUse bool) ([]*imap.ListData, error)
+	// Create runs CREATE name.
+	Create(name string) error
+}
+
+// RunFunc runs fn, the command cmd ("CREATE", "LIST"), and records it; it
+// returns fn's error.
+type RunFunc func(cmd string, fn func() error) error
+
 // CreateFolder runs CREATE name on c, where a folder that exists already
 // (one another device created meanwhile) is fine: a NO [ALREADYEXISTS],
 // or, from a server that sends no code (Courier: "NO Cannot create this
 // folder."), a NO after which LIST shows the folder. run runs and
 // records each command by name (CREATE, LIST).
-func CreateFolder(c *imapclient.Client, name string, run func(cmd string, fn func() error) error) error {
-	return createFolder(name, run, func() error { return c.Create(name, nil).Wait() },
-		func() ([]*imap.ListData, error) { return c.List("", name, nil).Collect() })
+func CreateFolder(c FolderClient, name string, run RunFunc) error {
+	err := run("CREATE", func() error { return c.Create(name) })
+	if err == nil || isAlreadyExists(err) {
+		return nil
+	}
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
+		return err
+	}
+	var boxes []*imap.ListData
+	if lerr := run("LIST", func() error {
+		var lerr error
+		boxes, lerr = c.List("", name, false)
+		return lerr
+	}); lerr == nil && FolderListed(boxes, name) {
+		return nil
+	}
+	return err
+}
+
+// FindFolder returns the mailbox for folder (the engine's name: "INBOX",
+// "Junk", a scenario's folder) on c, as a device finds it: INBOX as is,
+// with no command; otherwise the server's folder of that role from
+// NAMESPACE (when caps has NAMESPACE or IMAP4rev2) and LIST "" "*" RETURN
+// (SPECIAL-USE) (when caps has SPECIAL-USE or IMAP4rev2), by
+// ResolveFolder, so a server whose Junk is INBOX.Junk, or unmarked "Spam",
+// gets it there. listed is false when the server does not list that
+// mailbox: it must be created first (CreateFolder). run runs and records
+// each command. The injector's imap-append delivery uses it
+// (internal/engine/injector.go).
+func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (name string, listed bool, err error) {
+	if strings.EqualFold(folder, view.FolderInbox) {
+		return view.FolderInbox, true, nil
+	}
+	prefix := ""
+	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+		var ns *imap.NamespaceData
+		if err := run("NAMESPACE", func() error {
+			var err error
+			ns, err = c.Namespace()
+			return err
+		}); err != nil {
+			return "", false, err
+		}
+		prefix = PersonalPrefix(ns)
+	}
+	specialUse := caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2)
+	var boxes []*imap.ListData
+	if err := run("LIST", func() error {
+		var err error
+		boxes, err = c.List("", "*", specialUse)
+		return err
+	}); err != nil {
+		return "", false, err
+	}
+	name = ResolveFolder(boxes, prefix, folder)
+	return name, FolderListed(boxes, name), nil
+}
+
+// LeanFolders is the lean client as a FolderClient (the injector's
+// imap-append sessions; the devices' leanConn lists through it).
+type LeanFolders struct{ C *leanimap.Client }
+
+// Namespace implements FolderClient.
+func (f LeanFolders) Namespace() (*imap.NamespaceData, error) { return f.C.Namespace() }
+
+// Create implements FolderClient.
+func (f LeanFolders) Create(name string) error { return f.C.Create(name) }
+
+// List implements FolderClient.
+func (f LeanFolders) List(ref, pattern string, specialUse bool) ([]*imap.ListData, error) {
+	boxes, err := f.C.List(ref, pattern, specialUse)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*imap.ListData, len(boxes))
+	for i := range boxes {
+		out[i] = &boxes[i]
+	}
+	return out, nil
+}
+
+// Caps returns the capabilities the client knows, nil when it knows none
+// (after a LOGIN whose reply carried none: ask with Capability).
+func (f LeanFolders) Caps() imap.CapSet {
+	if f.C.Caps() == nil {
+		return nil
+	}
+	return capSet(f.C.Caps())
 }
 
 // PersonalPrefix returns the prefix of the first personal namespace in a

@@ -22,17 +22,17 @@ type imapEdit struct {
 }
 
 // apply replays the edit on a folder's message map.
-func (e imapEdit) apply(msgs map[imap.UID]*imapMsg) {
+func (e imapEdit) apply(msgs map[imap.UID]imapMsg) {
 	switch {
 	case e.gone:
 		delete(msgs, e.uid)
 	case e.msg != nil:
-		if msgs[e.uid] == nil {
-			msgs[e.uid] = e.msg
+		if _, ok := msgs[e.uid]; !ok {
+			msgs[e.uid] = *e.msg
 		}
 	default:
-		if m := msgs[e.uid]; m != nil && m.flags|e.flags != m.flags {
-			msgs[e.uid] = &imapMsg{id: m.id, flags: m.flags | e.flags, size: m.size}
+		if m, ok := msgs[e.uid]; ok && m.flags|e.flags != m.flags {
+			msgs[e.uid] = imapMsg{id: m.id, flags: m.flags | e.flags, size: m.size}
 		}
 	}
 }

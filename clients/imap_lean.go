@@ -39,27 +39,11 @@ type leanConn struct {
 // express (the devices send none).
 var errUnsupportedSearch = errors.New("imap: search criteria not supported by the lean client")
 
-// greeted replays a greeting before the connection's data: after STARTTLS
-// (transport.StartTLSIMAP read the server's greeting already).
-type greeted struct {
-	net.Conn
-	pre []byte
-}
-
-func (g *greeted) Read(p []byte) (int, error) {
-	if len(g.pre) > 0 {
-		n := copy(p, g.pre)
-		g.pre = g.pre[n:]
-		return n, nil
-	}
-	return g.Conn.Read(p)
-}
-
 // newLeanConn reads the greeting on conn and returns the session's lean
 // client.
 func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, error) {
 	if afterStartTLS {
-		conn = &greeted{Conn: conn, pre: []byte("* OK TLS established\r\n")}
+		conn = leanimap.AfterStartTLS(conn)
 	}
 	l := &leanConn{s: s}
 	c, err := leanimap.New(conn, leanimap.Options{
@@ -91,10 +75,22 @@ func (l *leanConn) Update(u *leanimap.Update) {
 	}
 }
 
+// capSet turns the lean client's capability names (upper-cased by
+// internal/leanimap) into go-imap's set, under go-imap's own names: its
+// IMAP4rev1 and IMAP4rev2 constants are the two that are not upper case,
+// and imap.CapSet.Has compares exactly, so "IMAP4REV2" must become
+// imap.CapIMAP4rev2 for Has to see NAMESPACE, SPECIAL-USE, MOVE and
+// UIDPLUS implied by it.
 func capSet(names []string) imap.CapSet {
 	set := make(imap.CapSet, len(names))
 	for _, n := range names {
-		set[imap.Cap(n)] = struct{}{}
+		c := imap.Cap(n)
+		for _, mixed := range []imap.Cap{imap.CapIMAP4rev1, imap.CapIMAP4rev2} {
+			if strings.EqualFold(n, string(mixed)) {
+				c = mixed
+			}
+		}
+		set[c] = struct{}{}
 	}
 	return set
 }
@@ -166,15 +162,7 @@ func (l *leanConn) Append(folder string, flags []imap.Flag, raw []byte) (imap.UI
 	return d.UID, err
 }
 func (l *leanConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData, error) {
-	boxes, err := l.c.List(ref, pattern, specialUse)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*imap.ListData, len(boxes))
-	for i := range boxes {
-		out[i] = &boxes[i]
-	}
-	return out, nil
+	return LeanFolders{l.c}.List(ref, pattern, specialUse)
 }
 func (l *leanConn) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
 	return l.c.Status(name, *opts)

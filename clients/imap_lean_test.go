@@ -383,3 +383,31 @@ func TestIdleAfterUpdateBeforeIt(t *testing.T) {
 		}
 	}
 }
+
+// TestCapSet: the lean client's upper-cased capability names are go-imap's
+// names once in a CapSet, so what IMAP4rev2 implies is seen (a server that
+// announces IMAP4rev2 and not NAMESPACE, MOVE or UIDPLUS; the devices ask for
+// SPECIAL-USE or IMAP4rev2 themselves).
+func TestCapSet(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		has   []imap.Cap
+		lacks []imap.Cap
+	}{
+		{[]string{"IMAP4REV2"}, []imap.Cap{imap.CapIMAP4rev2, imap.CapNamespace, imap.CapMove, imap.CapUIDPlus}, []imap.Cap{imap.CapIMAP4rev1}},
+		{[]string{"IMAP4REV1", "MOVE"}, []imap.Cap{imap.CapIMAP4rev1, imap.CapMove}, []imap.Cap{imap.CapIMAP4rev2, imap.CapNamespace}},
+		{[]string{"AUTH=PLAIN", "IDLE"}, []imap.Cap{imap.AuthCap("PLAIN"), imap.CapIdle}, []imap.Cap{imap.CapIMAP4rev2}},
+	} {
+		set := capSet(tc.names)
+		for _, c := range tc.has {
+			if !set.Has(c) {
+				t.Errorf("capSet(%q) lacks %s", tc.names, c)
+			}
+		}
+		for _, c := range tc.lacks {
+			if set.Has(c) {
+				t.Errorf("capSet(%q) has %s", tc.names, c)
+			}
+		}
+	}
+}

@@ -322,8 +322,8 @@ func (d *imapDevice) idsAbove(name string, top imap.UID) []string {
 	var ids []string
 	if f := d.folders[name]; f != nil {
 		for uid, m := range f.msgs {
-			if uid > top && m.id != "" {
-				ids = append(ids, m.id)
+			if uid > top && m.id != view.NoHandle {
+				ids = append(ids, d.o.IDs.Value(m.id))
 			}
 		}
 	}

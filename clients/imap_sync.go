@@ -137,14 +137,14 @@ func (d *imapDevice) folder(name string) *imapFolder {
 // known returns a copy of the UID → message map of a folder, or nil when
 // the folder's UIDVALIDITY changed (its UIDs mean nothing any more), and
 // the folder's edit generation, to hand to installAt.
-func (d *imapDevice) known(name string, validity uint32) (map[imap.UID]*imapMsg, uint64) {
+func (d *imapDevice) known(name string, validity uint32) (map[imap.UID]imapMsg, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.folder(name)
 	if f.validity != validity {
 		return nil, f.gen
 	}
-	out := make(map[imap.UID]*imapMsg, len(f.msgs))
+	out := make(map[imap.UID]imapMsg, len(f.msgs))
 	for uid, m := range f.msgs {
 		out[uid] = m
 	}
@@ -164,7 +164,7 @@ func (d *imapDevice) editGen(name string) uint64 {
 // own edits made since (an action on another connection) are replayed on
 // msgs, so that a sync that read the server before the action does not
 // undo it in the view.
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*imapMsg, start time.Time, gen uint64) {
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) {
 	d.mu.Lock()
 	f := d.folder(name)
 	if f.validity == validity && f.gen != gen {
@@ -179,8 +179,8 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {
-			if old := was[uid]; old == nil || old.id != m.id {
-				d.cameIntoInbox(uid, m, msgs)
+			if old, ok := was[uid]; !ok || old.id != m.id {
+				d.cameIntoInbox(uid, m.id, msgs)
 			}
 		}
 	}
@@ -190,7 +190,7 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]*
 	}
 }
 
-func sameMsgs(a, b map[imap.UID]*imapMsg) bool {
+func sameMsgs(a, b map[imap.UID]imapMsg) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -213,8 +213,8 @@ func flagsOf(fl []imap.Flag) view.Flags {
 
 // fetchHeaders fetches the new-mail items for uids in chunks and returns
 // the messages found (by UID).
-func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID, chunk int) (map[imap.UID]*imapMsg, error) {
-	out := make(map[imap.UID]*imapMsg, len(uids))
+func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID, chunk int) (map[imap.UID]imapMsg, error) {
+	out := make(map[imap.UID]imapMsg, len(uids))
 	for len(uids) > 0 {
 		n := min(chunk, len(uids))
 		err := d.fetchNewInto(s, folder, uids[:n], out)
@@ -231,7 +231,7 @@ func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID
 // update the library took for the answer (see fetched.content): it is
 // skipped, and the UIDs left unanswered are fetched once more (a UID gone
 // meanwhile gets no answer and stays out).
-func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID, into map[imap.UID]*imapMsg) error {
+func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID, into map[imap.UID]imapMsg) error {
 	for try := 0; try < 2 && len(uids) > 0; try++ {
 		var set imap.UIDSet
 		set.AddNum(uids...)
@@ -244,14 +244,14 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 				d.logNoID(folder, f.uid)
 			}
 			answered++
-			into[f.uid] = &imapMsg{id: d.o.IDs.Intern(f.id), flags: flagsOf(f.flags), size: size32(f.size)}
+			into[f.uid] = imapMsg{id: d.o.IDs.Handle(f.id), flags: flagsOf(f.flags), size: size32(f.size)}
 		})
 		if err != nil || answered == len(uids) {
 			return err
 		}
 		var missed []imap.UID
 		for _, uid := range uids {
-			if into[uid] == nil {
+			if _, ok := into[uid]; !ok {
 				missed = append(missed, uid)
 			}
 		}
@@ -264,7 +264,7 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 // client filling its offline store: Thunderbird UID FETCH (UID RFC822.SIZE
 // BODY.PEEK[]); K-9 the same up to 128 KiB, larger ones BODYSTRUCTURE and
 // BODY.PEEK[]<0.131072>.
-func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]*imapMsg, partialOver int64) error {
+func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, partialOver int64) error {
 	var whole, large imap.UIDSet
 	for uid, m := range msgs {
 		if partialOver > 0 && int64(m.size) > partialOver {
@@ -323,7 +323,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 		}
 	}
 	known, gen := d.known(name, data.UIDValidity)
-	msgs := make(map[imap.UID]*imapMsg, data.NumMessages)
+	msgs := make(map[imap.UID]imapMsg, data.NumMessages)
 	var fresh []imap.UID
 	if data.NumMessages > 0 {
 		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
@@ -332,7 +332,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 				return
 			}
 			if m, ok := known[f.uid]; ok {
-				msgs[f.uid] = &imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+				msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
 			} else {
 				fresh = append(fresh, f.uid)
 			}
@@ -350,7 +350,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 
 // addFresh fetches headers (and bodies when the profile says so) of new
 // UIDs into msgs.
-func (d *imapDevice) addFresh(s *imapSession, name string, fresh []imap.UID, chunk int, partialOver int64, msgs map[imap.UID]*imapMsg) error {
+func (d *imapDevice) addFresh(s *imapSession, name string, fresh []imap.UID, chunk int, partialOver int64, msgs map[imap.UID]imapMsg) error {
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -378,7 +378,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 		return err
 	}
 	known, gen := d.known(name, data.UIDValidity)
-	msgs := make(map[imap.UID]*imapMsg, min(int(data.NumMessages), d.window))
+	msgs := make(map[imap.UID]imapMsg, min(int(data.NumMessages), d.window))
 	if data.NumMessages > 0 {
 		lo := uint32(1)
 		if n := uint32(d.window); data.NumMessages > n {
@@ -411,8 +411,9 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			err = s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
 				if m, ok := msgs[f.uid]; ok {
 					m.flags = flagsOf(f.flags)
+					msgs[f.uid] = m
 				} else if m, ok := known[f.uid]; ok {
-					msgs[f.uid] = &imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+					msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
 				}
 			})
 			if err != nil {
@@ -434,7 +435,7 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 	if err != nil {
 		return err
 	}
-	msgs := make(map[imap.UID]*imapMsg, min(int(data.NumMessages), d.window))
+	msgs := make(map[imap.UID]imapMsg, min(int(data.NumMessages), d.window))
 	if data.NumMessages > 0 {
 		var uids []imap.UID
 		if s.caps.Has(imap.CapSort) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -13,7 +14,7 @@ import (
 // against the embedded server's self-signed certificate: verified when the
 // device trusts it, refused (and retried, never shown) when it does not.
 func TestIMAPOverTLS(t *testing.T) {
-	srvTLS, cliTLS := selfSignedPair(t)
+	srvTLS, cliTLS := mailservertest.TLS(t)
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
 	if err := srv.AddUser("alice", "secret"); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ type InboxCursor uint64
 // inboxLog records the messages that came into a device's INBOX since the
 // last NewInInbox, so that a person finds its new mail without looking at
 // every message the device holds. K names a message in the device's
-// records (IMAP: its UID in INBOX, POP3: its Message-ID); NewInInbox keeps
+// records (IMAP: its UID in INBOX, POP3: its Message-ID's handle); NewInInbox keeps
 // those still in INBOX when it is asked. An entry is kept only until the
 // next NewInInbox, and a log nobody asks for is dropped once it is a
 // quarter of the INBOX's size and at least inboxLogMin (a caller then
@@ -52,7 +52,6 @@ func (l *inboxLog[K]) take(c InboxCursor, fn func(K)) (next InboxCursor, ok bool
 		}
 	}
 	l.base = end
-	clear(l.keys) // POP3 keys are strings: do not pin them
 	l.keys = l.keys[:0]
 	if cap(l.keys) > inboxLogKeep {
 		l.keys = nil

@@ -43,10 +43,10 @@ func benchIMAPMailbox(b *testing.B) (*imapDevice, []string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 	for i, name := range folders {
-		msgs := make(map[imap.UID]*imapMsg, share[i])
+		msgs := make(map[imap.UID]imapMsg, share[i])
 		for u := range share[i] {
 			id := o.IDs.Intern(env.gen.NewID(rng))
-			msgs[imap.UID(u+1)] = &imapMsg{id: id, size: 4096, flags: view.Seen}
+			msgs[imap.UID(u+1)] = imapMsg{id: o.IDs.Handle(id), size: 4096, flags: view.Seen}
 			if name == view.FolderInbox {
 				inbox = append(inbox, id)
 			}
@@ -100,7 +100,7 @@ func BenchmarkNotice(b *testing.B) {
 			for i := range b.N {
 				b.StopTimer()
 				id := d.o.IDs.Intern(fmt.Sprintf("<new.%d@example.net>", i))
-				if err := d.place(nil, view.FolderInbox, uid, &imapMsg{id: id, size: 4096}); err != nil {
+				if err := d.place(nil, view.FolderInbox, uid, &imapMsg{id: d.o.IDs.Handle(id), size: 4096}); err != nil {
 					b.Fatal(err)
 				}
 				uid++
@@ -126,7 +126,7 @@ func BenchmarkLocate(b *testing.B) {
 	var elsewhere string
 	d.mu.Lock()
 	for _, m := range d.folders["Archive"].msgs {
-		elsewhere = m.id
+		elsewhere = d.o.IDs.Value(m.id)
 		break
 	}
 	d.mu.Unlock()
@@ -156,7 +156,7 @@ func BenchmarkMoveEdit(b *testing.B) {
 	d, _ := benchIMAPMailbox(b)
 	d.mu.Lock()
 	var uid imap.UID
-	var m *imapMsg
+	var m imapMsg
 	for uid, m = range d.folders[view.FolderInbox].msgs {
 		break
 	}
@@ -165,11 +165,11 @@ func BenchmarkMoveEdit(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		d.forget(view.FolderInbox, uid)
-		if err := d.place(nil, "Archive", next, m); err != nil {
+		if err := d.place(nil, "Archive", next, &m); err != nil {
 			b.Fatal(err)
 		}
 		d.forget("Archive", next)
-		if err := d.place(nil, view.FolderInbox, uid, m); err != nil {
+		if err := d.place(nil, view.FolderInbox, uid, &m); err != nil {
 			b.Fatal(err)
 		}
 		next++

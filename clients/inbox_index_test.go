@@ -43,21 +43,22 @@ func TestInboxIndex(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var x inboxIndex
-			msgs := map[imap.UID]*imapMsg{}
+			ids := view.NewInterner()
+			msgs := map[imap.UID]imapMsg{}
 			for _, o := range tc.ops {
 				if o.fresh {
-					msgs = map[imap.UID]*imapMsg{}
+					msgs = map[imap.UID]imapMsg{}
 				}
 				for _, u := range o.drop {
 					delete(msgs, u)
 				}
 				for u, id := range o.put {
-					m := &imapMsg{id: id}
-					msgs[u] = m
-					x.add(id, u, msgs)
+					h := ids.Handle(id)
+					msgs[u] = imapMsg{id: h}
+					x.add(h, u, msgs)
 				}
 			}
-			uid, found, usable := x.find(tc.id, msgs)
+			uid, found, usable := x.find(ids.Handle(tc.id), msgs)
 			if usable == tc.unusable || usable && (uid != tc.want || found != (tc.want != 0)) {
 				t.Fatalf("find(%s) = %d, %v, %v; want %d, usable %v", tc.id, uid, found, usable, tc.want, !tc.unusable)
 			}
@@ -93,19 +94,19 @@ func TestLocateMatchesScan(t *testing.T) {
 			folders := []string{view.FolderInbox, "Archive", view.FolderTrash}
 			start := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 			for _, name := range folders {
-				d.installAt(name, 1, map[imap.UID]*imapMsg{}, start, 0)
+				d.installAt(name, 1, map[imap.UID]imapMsg{}, start, 0)
 			}
 			var c InboxCursor
 			shown := map[string]bool{} // in INBOX by the view at the last NewInInbox
 			for step := range 3000 {
 				name := folders[rng.IntN(len(folders))]
 				uid := imap.UID(1 + rng.IntN(60))
-				m := &imapMsg{id: ids[rng.IntN(len(ids))]}
+				m := &imapMsg{id: d.o.IDs.Handle(ids[rng.IntN(len(ids))])}
 				switch rng.IntN(10) {
 				case 0: // a sync: a new map, sometimes a new UIDVALIDITY
-					msgs := map[imap.UID]*imapMsg{}
+					msgs := map[imap.UID]imapMsg{}
 					for range rng.IntN(30) {
-						msgs[imap.UID(1+rng.IntN(60))] = &imapMsg{id: ids[rng.IntN(len(ids))]}
+						msgs[imap.UID(1+rng.IntN(60))] = imapMsg{id: d.o.IDs.Handle(ids[rng.IntN(len(ids))])}
 					}
 					validity := uint32(1)
 					if rng.IntN(4) == 0 {
@@ -159,13 +160,14 @@ func TestLocateMatchesScan(t *testing.T) {
 // scanLocate is locate without the INBOX index: every copy of every
 // folder, the one view.Prefer picks.
 func scanLocate(d *imapDevice, id string) (imapLoc, error) {
+	h, interned := d.o.IDs.Lookup(id)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var loc imapLoc
 	found := false
 	for name, f := range d.folders {
 		for uid, m := range f.msgs {
-			if m.id != id {
+			if !interned || m.id != h {
 				continue
 			}
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {

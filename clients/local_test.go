@@ -11,9 +11,9 @@ import (
 )
 
 func TestMailstoreSnapshot(t *testing.T) {
-	s := newMailstore()
-	s.put("<a@x>", s.newMsg("INBOX", "", view.Seen|1<<6, mailgen.Header{}, nil))
-	s.put("<b@x>", s.newMsg("Sent", "", 0, mailgen.Header{}, nil))
+	s := newMailstore(nil)
+	s.put("<a@x>", s.newMsg("INBOX", "", view.Seen|1<<6, mailgen.Header{}))
+	s.put("<b@x>", s.newMsg("Sent", "", 0, mailgen.Header{}))
 	synced := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	snap := s.snapshot(synced, 25)
 	if len(snap.Messages) != 2 || snap.Synced != synced || snap.Window != 25 {
@@ -49,22 +49,22 @@ func TestLocalMsgHeader(t *testing.T) {
 		{"nothing", mailgen.Header{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newMailstore()
-			m := s.newMsg("INBOX", "u1", view.Seen, tc.h, ids)
+			s := newMailstore(ids)
+			m := s.newMsg("INBOX", "u1", view.Seen, tc.h)
 			want := tc.h
 			want.ID = "<a@x>"
-			if got := m.header("<a@x>"); got.ID != want.ID || got.From != want.From || got.Subject != want.Subject || got.References != want.References {
+			if got := s.header(&m, "<a@x>"); got.ID != want.ID || got.From != want.From || got.Subject != want.Subject || got.References != want.References {
 				t.Errorf("header %+v, want %+v", got, want)
 			}
-			if s.folderOf(m) != "INBOX" || m.UIDL != "u1" || m.Flags != view.Seen {
+			if s.folderOf(&m) != "INBOX" || ids.Value(m.uidl) != "u1" || m.Flags != view.Seen {
 				t.Errorf("message %+v", m)
 			}
 		})
 	}
-	s := newMailstore()
-	a := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
-	b := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))}, ids)
-	if unsafe.StringData(a.from) != unsafe.StringData(b.from) {
+	s := newMailstore(ids)
+	a := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))})
+	b := s.newMsg("INBOX", "", 0, mailgen.Header{From: string([]byte("bob@x"))})
+	if a.from != b.from || unsafe.StringData(s.header(&a, "").From) != unsafe.StringData(s.header(&b, "").From) {
 		t.Error("two messages from one sender keep two copies of From")
 	}
 }
@@ -73,8 +73,9 @@ func TestLocalMsgHeader(t *testing.T) {
 // the local folders first, a new name added once, and a new name refused
 // (the message staying where it is) once the store knows maxLocalFolders.
 func TestMailstoreFolders(t *testing.T) {
-	s := newMailstore()
-	m := s.newMsg("INBOX", "", 0, mailgen.Header{}, nil)
+	s := newMailstore(nil)
+	msg := s.newMsg("INBOX", "", 0, mailgen.Header{})
+	m := &msg
 	for _, tc := range []struct {
 		folder  string
 		ok      bool
@@ -98,5 +99,81 @@ func TestMailstoreFolders(t *testing.T) {
 	}
 	if !s.setFolder(m, "Sent") || s.folderOf(m) != "Sent" {
 		t.Fatal("a known folder was refused at the bound")
+	}
+}
+
+// TestMailstorePutRemove puts, replaces and removes messages in an order
+// that moves the last message into every removed one's place, and checks
+// the store against a Go map after each step: every message is found
+// under its Message-ID with its own fields.
+func TestMailstorePutRemove(t *testing.T) {
+	s := newMailstore(nil)
+	want := map[string]string{} // Message-ID → folder
+	check := func(step string) {
+		t.Helper()
+		if s.len() != len(want) || s.index.Len() != len(want) {
+			t.Fatalf("%s: %d messages, %d indexed, want %d", step, s.len(), s.index.Len(), len(want))
+		}
+		for id, folder := range want {
+			m := s.get(id)
+			if m == nil || s.folderOf(m) != folder {
+				t.Fatalf("%s: %s = %+v, want in %q", step, id, m, folder)
+			}
+		}
+		snap := s.snapshot(time.Time{}, 0)
+		for id, m := range snap.Messages {
+			if m.ID != id || want[id] != m.Folder {
+				t.Fatalf("%s: snapshot shows %s as %+v", step, id, m)
+			}
+		}
+	}
+	folders := []string{"INBOX", "Sent", "Drafts", "Trash"}
+	for i := range 200 {
+		id := fmt.Sprintf("<%d@x>", i)
+		s.put(id, s.newMsg(folders[i%4], "", 0, mailgen.Header{}))
+		want[id] = folders[i%4]
+	}
+	check("put")
+	for i := range 200 {
+		if i%5 == 0 {
+			id := fmt.Sprintf("<%d@x>", i)
+			s.put(id, s.newMsg("Trash", "", view.Seen, mailgen.Header{})) // replaces
+			want[id] = "Trash"
+		}
+	}
+	check("replace")
+	for _, i := range []int{0, 199, 100, 1, 198, 57} {
+		id := fmt.Sprintf("<%d@x>", i)
+		s.remove(id)
+		delete(want, id)
+		check("remove " + id)
+	}
+	s.remove("<never@x>")
+	s.remove("<0@x>")
+	check("remove again")
+	for id := range want {
+		s.remove(id)
+	}
+	clear(want)
+	check("remove all")
+	if s.get("<5@x>") != nil {
+		t.Fatal("an empty store found a message")
+	}
+}
+
+// TestRecordSizes pins the size of the records a device holds per message
+// (docs/performance.md, "Memory per message held"): a field added to one
+// shows here and in BenchmarkDeviceViewMemory.
+func TestRecordSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"imapMsg", unsafe.Sizeof(imapMsg{}), 12},
+		{"localMsg", unsafe.Sizeof(localMsg{}), 20},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s is %d bytes, want %d", tc.name, tc.got, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -17,7 +18,7 @@ import (
 // credentials are auth, a closed port refused, a server that never greets
 // timeout, an untrusted certificate tls.
 func TestLoginOutcomes(t *testing.T) {
-	srvTLS, _ := selfSignedPair(t)
+	srvTLS, _ := mailservertest.TLS(t)
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
 	if err := srv.AddUser("alice", "secret"); err != nil {
 		t.Fatal(err)

@@ -62,10 +62,12 @@ type Options struct {
 	// one fails the session with outcome error. Default 64 KiB
 	// (transport.DefaultMaxLine).
 	MaxReplyLine int
-	// IDs, if set, interns the Message-IDs the device keeps: the engine
-	// hands every device of a user the user's interner, so that they (and
-	// the user's person and audit) share one string per message
-	// (internal/view/intern.go). Nil: the device keeps its own copies.
+	// IDs, if set, interns the Message-IDs the device keeps (and a POP3
+	// device's UIDLs and reply header fields): the engine hands every
+	// device of a user the user's interner, so that they (and the user's
+	// person and audit) share one copy per message, and the devices' records
+	// hold 4-byte handles into it (internal/view/intern.go). Nil: the
+	// device makes an interner of its own.
 	IDs *view.Interner
 	// MaxLiteral bounds one IMAP literal (a message body in a FETCH
 	// reply); a larger announcement fails the session with outcome

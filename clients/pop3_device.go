@@ -26,15 +26,20 @@ type pop3Device struct {
 	log  *slog.Logger
 	gen  mailgen.Generator
 
+	// ids interns the Message-IDs, UIDLs and header fields the device
+	// keeps: Options.IDs, the user's, or the device's own.
+	ids *view.Interner
+
 	mu    sync.Mutex // guards everything below
 	store *mailstore
-	// seen are the UIDLs downloaded, with the simulated download time in
-	// Unix nanoseconds (8 bytes, not time.Time's 24: one per message).
-	seen    map[string]int64
-	deleted map[string]struct{} // UIDLs deleted locally, to DELE on the server
-	// inboxNew records the Message-IDs that came into the local INBOX
-	// (NewInInbox).
-	inboxNew  inboxLog[string]
+	// seen are the UIDLs downloaded (handles in ids), with the simulated
+	// download time in Unix nanoseconds (8 bytes, not time.Time's 24: one
+	// per message).
+	seen    map[view.Handle]int64
+	deleted map[view.Handle]struct{} // UIDLs deleted locally, to DELE on the server
+	// inboxNew records the Message-IDs (handles in ids) that came into the
+	// local INBOX (NewInInbox).
+	inboxNew  inboxLog[view.Handle]
 	synced    time.Time
 	rng       *rand.Rand
 	noIDWarns int
@@ -45,6 +50,10 @@ func newPOP3Device(o Options) (Device, error) {
 	prof := *o.Profile
 	poll := prof.pollEvery()
 	seed := uint64(o.Seed)
+	ids := o.IDs
+	if ids == nil {
+		ids = view.NewInterner()
+	}
 	return &pop3Device{
 		o:       o,
 		prof:    prof,
@@ -52,9 +61,10 @@ func newPOP3Device(o Options) (Device, error) {
 		rec:     o.recorder(),
 		log:     o.logger().With("device", o.ID),
 		gen:     mailgen.Generator{Domain: domainOf(o.Address)},
-		store:   newMailstore(),
-		seen:    make(map[string]int64),
-		deleted: make(map[string]struct{}),
+		ids:     ids,
+		store:   newMailstore(ids),
+		seen:    make(map[view.Handle]int64),
+		deleted: make(map[view.Handle]struct{}),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
 }
@@ -79,9 +89,9 @@ func (d *pop3Device) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
 	defer d.mu.Unlock()
 	var ids []string
 	inInbox := func(m *localMsg) bool { return m != nil && d.store.folderOf(m) == view.FolderInbox }
-	next, ok := d.inboxNew.take(since, func(id string) {
-		if inInbox(d.store.get(id)) {
-			ids = append(ids, id)
+	next, ok := d.inboxNew.take(since, func(h view.Handle) {
+		if i, held := d.store.find(h); held && inInbox(&d.store.msgs[i]) {
+			ids = append(ids, d.ids.Value(h))
 		}
 	})
 	if !ok {
@@ -172,27 +182,32 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}
 
 	// What to download and what to delete, decided under the lock.
+	// A UIDL the interner does not hold was never downloaded.
 	type todo struct {
 		n    int
 		uidl string
+		h    view.Handle // of uidl, for dele
 	}
 	var fetch, dele []todo
 	now := d.o.Clock.Now()
 	d.mu.Lock()
-	onServer := make(map[string]struct{}, len(uidls))
+	onServer := make(map[view.Handle]struct{}, len(uidls))
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
 		u := uidls[n]
-		onServer[u] = struct{}{}
-		at, known := d.seen[u]
+		h, interned := d.ids.Lookup(u)
+		if interned {
+			onServer[h] = struct{}{}
+		}
+		at, known := d.seen[h]
 		switch {
-		case !known:
-			fetch = append(fetch, todo{n, u})
-		case d.prof.DeleteWhenDeletedLocally && d.isDeletedLocally(u):
-			dele = append(dele, todo{n, u})
+		case !interned || !known:
+			fetch = append(fetch, todo{n: n, uidl: u})
+		case d.prof.DeleteWhenDeletedLocally && d.isDeletedLocally(h):
+			dele = append(dele, todo{n, u, h})
 		case !d.prof.LeaveOnServer:
-			dele = append(dele, todo{n, u}) // an earlier DELE did not commit
+			dele = append(dele, todo{n, u, h}) // an earlier DELE did not commit
 		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, at)) >= d.prof.DeleteAfter:
-			dele = append(dele, todo{n, u})
+			dele = append(dele, todo{n, u, h})
 		}
 	}
 	// Forget UIDLs the server no longer has (deleted elsewhere).
@@ -204,7 +219,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}
 	d.mu.Unlock()
 
-	var deleted []string
+	var deleted []view.Handle
 	for _, t := range fetch {
 		raw, err := s.retr(t.n)
 		if err != nil {
@@ -214,19 +229,19 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 		if sz, err := parseSize(sizes[t.n]); err == nil {
 			size = sz
 		}
-		d.addDownloaded(t.uidl, raw, size)
+		h := d.addDownloaded(t.uidl, raw, size)
 		if !d.prof.LeaveOnServer {
 			if err := s.dele(t.n); err != nil {
 				return err
 			}
-			deleted = append(deleted, t.uidl)
+			deleted = append(deleted, h)
 		}
 	}
 	for _, t := range dele {
 		if err := s.dele(t.n); err != nil {
 			return err
 		}
-		deleted = append(deleted, t.uidl)
+		deleted = append(deleted, t.h)
 	}
 	quitted = true
 	if err := s.quit(d.o.timeout()); err != nil {
@@ -244,7 +259,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	return nil
 }
 
-func (d *pop3Device) isDeletedLocally(uidl string) bool {
+func (d *pop3Device) isDeletedLocally(uidl view.Handle) bool {
 	_, ok := d.deleted[uidl]
 	return ok
 }
@@ -255,27 +270,29 @@ func parseSize(s string) (int64, error) {
 	return n, err
 }
 
-// addDownloaded stores a message fetched by RETR in the local INBOX.
-func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) {
+// addDownloaded stores a message fetched by RETR in the local INBOX and
+// returns the handle of its UIDL.
+func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) view.Handle {
 	h, err := mailgen.ParseHeader(raw)
 	now := d.o.Clock.Now()
+	u := d.ids.Handle(uidl)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.seen[u] = now.UnixNano()
 	if err != nil || h.ID == "" {
-		d.seen[uidl] = now.UnixNano()
 		if d.noIDWarns == 0 {
 			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
 		}
 		d.noIDWarns++
-		return
+		return u
 	}
-	id := d.o.IDs.Intern(h.ID)
-	d.seen[uidl] = now.UnixNano()
-	if d.store.get(id) != nil {
-		return // the same message twice on the server: shown once
+	if d.store.get(h.ID) != nil {
+		return u // the same message twice on the server: shown once
 	}
-	d.store.put(id, d.store.newMsg(view.FolderInbox, uidl, 0, h, d.o.IDs))
-	d.inboxNew.add(id, d.store.len())
+	if d.store.put(h.ID, d.store.newMsg(view.FolderInbox, uidl, 0, h)) {
+		d.inboxNew.add(d.ids.Handle(h.ID), d.store.len())
+	}
+	return u
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -339,7 +356,7 @@ func (d *pop3Device) move(id, folder string) (Result, error) {
 	}
 	res := Result{Folder: folder, Flags: m.Flags}
 	if folder == view.FolderInbox && was != folder {
-		d.inboxNew.add(id, d.store.len())
+		d.inboxNew.add(m.id, d.store.len())
 	}
 	d.mu.Unlock()
 	if was != folder {
@@ -359,15 +376,16 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
+	uidl := m.uidl
 	if d.store.folderOf(m) == view.FolderTrash {
-		d.store.remove(id)
+		d.store.remove(id) // m is no longer this message
 	} else {
 		d.store.setFolder(m, view.FolderTrash) // a local folder: never refused
 		res = Result{Folder: view.FolderTrash, Flags: m.Flags}
 	}
-	if m.UIDL != "" && d.prof.DeleteWhenDeletedLocally {
-		if _, ok := d.seen[m.UIDL]; ok {
-			d.deleted[m.UIDL] = struct{}{}
+	if uidl != view.NoHandle && d.prof.DeleteWhenDeletedLocally {
+		if _, ok := d.seen[uidl]; ok {
+			d.deleted[uidl] = struct{}{}
 		}
 	}
 	d.mu.Unlock()
@@ -387,7 +405,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		d.mu.Unlock()
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, a.MessageID, ErrNoMessage)
 	}
-	orig := m.header(a.MessageID)
+	orig := d.store.header(m, a.MessageID)
 	size := a.Size
 	if size <= 0 {
 		size = 1500 + d.rng.Int64N(3000)
@@ -412,7 +430,7 @@ func (d *pop3Device) respond(ctx context.Context, a Action, forward bool) (Resul
 		flag = view.Forwarded
 	}
 	d.mu.Lock()
-	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderSent, "", view.Seen, msg.Header, d.o.IDs))
+	d.store.put(msg.ID, d.store.newMsg(view.FolderSent, "", view.Seen, msg.Header))
 	res := Result{Sent: msg.ID}
 	if m := d.store.get(a.MessageID); m != nil {
 		m.Flags |= flag
@@ -436,7 +454,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 		size = 2000 + d.rng.Int64N(8000)
 	}
 	msg := d.gen.New(d.rng, d.o.Address, a.To, size, false, now)
-	d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderDrafts, "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}, d.o.IDs))
+	d.store.put(msg.ID, d.store.newMsg(view.FolderDrafts, "", view.Seen, mailgen.Header{From: msg.From, Subject: msg.Subject}))
 	d.mu.Unlock()
 	d.changed()
 	if a.WriteTime > 0 {
@@ -452,7 +470,7 @@ func (d *pop3Device) send(ctx context.Context, a Action) (Result, error) {
 	if m := d.store.get(msg.ID); m != nil {
 		d.store.setFolder(m, view.FolderSent) // a local folder: never refused
 	} else {
-		d.store.put(d.o.IDs.Intern(msg.ID), d.store.newMsg(view.FolderSent, "", view.Seen, mailgen.Header{}, d.o.IDs))
+		d.store.put(msg.ID, d.store.newMsg(view.FolderSent, "", view.Seen, mailgen.Header{}))
 	}
 	d.mu.Unlock()
 	d.changed()

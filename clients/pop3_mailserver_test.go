@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"math/rand/v2"
 	"net"
 	"reflect"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -29,7 +29,7 @@ type embedded struct {
 
 func startEmbedded(t *testing.T) *embedded {
 	t.Helper()
-	srvTLS, cliTLS := selfSignedPair(t)
+	srvTLS, cliTLS := mailservertest.TLS(t)
 	srv := mailserver.New(mailserver.Options{TLS: srvTLS})
 	for _, u := range []string{"alice", "bob"} {
 		if err := srv.AddUser(u, "secret"); err != nil {
@@ -205,21 +205,4 @@ func TestPOP3EmbeddedRoundTrip(t *testing.T) {
 	if err := s.quit(time.Second); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// selfSignedPair returns a server TLS configuration with a fresh self-signed
-// certificate for 127.0.0.1, and a client configuration that trusts it.
-func selfSignedPair(t *testing.T) (srv, cli *tls.Config) {
-	t.Helper()
-	srv, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srv.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return srv, &tls.Config{RootCAs: pool}
 }

@@ -3,15 +3,9 @@ package clients
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"reflect"
 	"strings"
@@ -22,39 +16,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
-
-// c2TLS returns a server config with a fresh self-signed certificate for
-// 127.0.0.1 and a client config that trusts it.
-func c2TLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mailsim test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	return server, &tls.Config{RootCAs: pool}
-}
 
 // c2SMTPBackend accepts mail for anyone but "nobody@...", after AUTH PLAIN.
 type c2SMTPBackend struct {
@@ -150,7 +114,7 @@ func (c2QuietLog) Printf(string, ...interface{}) {}
 func (c2QuietLog) Println(...interface{})        {}
 
 func TestSMTPSubmitter(t *testing.T) {
-	srvTLS, cliTLS := c2TLS(t)
+	srvTLS, cliTLS := mailservertest.TLS(t)
 	msg := []byte("Message-ID: <m1@example.com>\r\nSubject: hi\r\n\r\n.starts with a dot\r\nbody\r\n")
 	tests := []struct {
 		name      string

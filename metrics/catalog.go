@@ -62,6 +62,10 @@ func Catalog() []Metric {
 		{"mailsim_capacity_qos_value", TypeGauge, []string{"line"}},
 		{"mailsim_run_info", TypeGauge, []string{"scenario", "shard"}},
 		{"mailsim_run_elapsed_seconds", TypeGauge, nil},
+		{"mailsim_harness_saturated", TypeGauge, nil},
+		{"mailsim_harness_cpu_ratio", TypeGauge, nil},
+		{"mailsim_harness_sched_latency_p99_seconds", TypeGauge, nil},
+		{"mailsim_harness_saturated_windows_total", TypeCounter, nil},
 	}
 }
 

@@ -70,6 +70,8 @@ func newFixture(t testing.TB, users int) *fixture {
 			return d
 		},
 	})
+	hl := NewHarnessLoad(reg)
+	hl.Set(HarnessWindow{Saturated: true, CPURatio: 0.95, SchedP99: 12 * time.Millisecond})
 	cp := NewCapacity(reg)
 	cp.Finish(CapacityStep{Users: 2 * users, Result: "pass", QoS: []float64{0.2, 0}})
 	cp.Start(3 * users)

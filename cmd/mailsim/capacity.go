@@ -32,13 +32,12 @@ type capacityFlags struct {
 	startUsers, maxUsers             int
 	step, settle                     time.Duration
 	metricsAddr                      string
-	// harnessCPU and harnessSched are the harness guard's limits
-	// (internal/harnessmon): a step above either is harness-saturated.
-	harnessCPU   string
-	harnessSched time.Duration
-	linger       time.Duration
-	profile      profileFlags
-	procs        procsFlag
+	// harness are the harness guard's limits (internal/harnessmon): a
+	// step above either is harness-saturated.
+	harness harnessFlags
+	linger  time.Duration
+	profile profileFlags
+	procs   procsFlag
 	// restart runs every step on a fresh population, even where the
 	// growth phase could grow a live one.
 	restart bool
@@ -59,8 +58,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
 	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
-	fs.StringVar(&f.harnessCPU, "harness-max-cpu", "90%", "harness guard: a step whose mailsim process used more than this share of the cores is harness-saturated")
-	fs.DurationVar(&f.harnessSched, "harness-max-sched", 10*time.Millisecond, "harness guard: a step whose Go scheduler latency p99 passed this is harness-saturated")
+	f.harness.register(fs, "a step")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
 	fs.DurationVar(&f.linger, "linger", 15*time.Second, "with --metrics-addr: keep serving this long after the search so the last values are scraped (0 to skip)")
 	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
@@ -94,9 +92,9 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		notes = append(notes, fmt.Sprintf("max_users lowered from %d to the %d users %s lists", c.MaxUsers, len(s.Users.Names), s.Users.File))
 		c.MaxUsers = len(s.Users.Names)
 	}
-	maxCPU, err := scenarios.ParsePercent(f.harnessCPU)
-	if err != nil || maxCPU <= 0 || f.harnessSched <= 0 {
-		fmt.Fprintf(stderr, "mailsim capacity: --harness-max-cpu %q and --harness-max-sched %s: want a percentage above 0%% and a positive duration\n", f.harnessCPU, f.harnessSched)
+	guard, err := f.harness.options(0)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
 		return exitScenario
 	}
 	if len(c.QoS) == 0 {
@@ -116,6 +114,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	defer func() { code = prof.finish("capacity", stderr, code) }()
 	cores, stopProcs := f.procs.start()
 	defer stopProcs()
+	guard.Cores = cores
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,7 +155,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	sr := &stepRunner{s: s, c: c, flags: f, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		stderr: stderr, running: &running, stopping: &stopping,
 		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg},
-		guard: harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: f.harnessSched, Cores: cores}}
+		guard: guard}
 	if f.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, f.metricsAddr, sr.gatherer)
 		if err != nil {

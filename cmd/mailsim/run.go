@@ -47,6 +47,11 @@ type runFlags struct {
 	profile profileFlags
 	// procs sizes GOMAXPROCS (--procs).
 	procs procsFlag
+	// harness are the harness guard's limits (--harness-max-cpu,
+	// --harness-max-sched); cores the cores the harness may use, from
+	// --procs (set when the run starts).
+	harness harnessFlags
+	cores   int
 }
 
 // startAtSlack is how far in the past --start-at may be: a shard that
@@ -97,9 +102,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
 	f.procs.register(fs, procsAuto)
+	f.harness.register(fs, "a run")
 	scenario, code, stop := parseScenarioFlags(fs, args, &f.procs, stderr)
 	if stop {
 		return code
+	}
+	if _, err := f.harness.options(0); err != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+		return exitScenario
 	}
 	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {
 		fmt.Fprintf(stderr, "mailsim run: --start-at %s is %s in the past (more than %s): set a later time\n",
@@ -111,8 +121,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		printScenarioError(stderr, "run", err)
 		return exitScenario
 	}
-	_, stopProcs := f.procs.start()
+	cores, stopProcs := f.procs.start()
 	defer stopProcs()
+	f.cores = cores
 	return profiled(f.profile, "run", stderr, func() int { return runPlan(plan, f, stdout, stderr) })
 }
 
@@ -243,9 +254,16 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	if f.settle >= 0 {
 		settle = &f.settle
 	}
+	guard, _ := f.harness.options(f.cores) // checked by cmdRun
+	var live io.Writer
+	if !f.quiet {
+		live = stderr
+	}
+	harness := newRunHarness(guard, reg, live)
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: client, tgt: tgt, log: log, settle: settle,
 		running: &running, progress: stderr, quiet: f.quiet, metricsAddr: f.metricsAddr,
+		onLate: harness.late, onPhase: harness.phase, harness: harness,
 	}, stderr)
 	if er == nil {
 		return code
@@ -317,6 +335,10 @@ type execution struct {
 	onLate     func(time.Duration)
 	onRampedUp func()
 	onPhase    func(engine.Phase)
+	// harness watches the harness over the run for its report (mailsim
+	// run); nil leaves the report's harness section null (a capacity
+	// step, judged by its own guard).
+	harness *runHarness
 	// running is set to the engine while it runs (for the signal handler).
 	running *atomic.Pointer[engine.Engine]
 	// progress receives the live status line unless quiet.
@@ -375,8 +397,8 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 
 // runSink takes one run's engine events: convergence lags for the live
 // metrics, a sample of the report's timeline after every periodic audit,
-// and the lateness, ramp-up and phase hooks of the caller (mailsim
-// capacity's harness monitor and step marks).
+// and the lateness, ramp-up and phase hooks of the caller (the harness
+// monitors of mailsim run and capacity, capacity's step marks).
 type runSink struct {
 	harness    *metrics.Harness
 	sampler    *sampler
@@ -431,6 +453,10 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	prog := startProgress(ctx, eng, x.client, x.progress, x.quiet)
 	res, runErr := eng.Run(ctx)
 	prog.stop()
+	var harness *report.HarnessInput
+	if x.harness != nil {
+		harness = x.harness.input()
+	}
 	if res == nil {
 		fmt.Fprintf(stderr, "mailsim: %v\n", runErr)
 		return nil, exitFailure
@@ -442,6 +468,7 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	if x.thresholds != nil {
 		in.Thresholds = x.thresholds
 	}
+	in.Harness = harness
 	return &executed{res: res, rep: report.Build(in), err: runErr}, exitOK
 }
 

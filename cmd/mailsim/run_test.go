@@ -232,6 +232,10 @@ func TestRunQuickstart(t *testing.T) {
 	rep := readReport(t, js)
 	checkContract(t, rep, "quickstart", []string{"pop3-office", "imap-everywhere"})
 	checkExplainedDivergence(t, rep)
+	checkHarness(t, rep, 0.9)
+	if !strings.Contains(res.stdout, "harness over the active phase") {
+		t.Errorf("summary has no harness line:\n%s", res.stdout)
+	}
 	if u := num(t, rep, "users"); u != 6 {
 		t.Errorf("users %v, want 6", u)
 	}

@@ -12,13 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/backoff"
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
@@ -651,14 +650,27 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 	return out
 }
 
-// appendOne APPENDs d to r's folder in a session of its own. The connect,
-// greeting, TLS and LOGIN are reported as an imap login.
+// appendOne APPENDs d to r's folder in a session of its own over the lean
+// client (internal/leanimap: every command and its responses on this
+// worker's goroutine, no reader goroutine). The connect, greeting, TLS and
+// LOGIN are reported as an imap login; each command, as the devices'
+// commands are.
 func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
 	dl := in.delivery
 	rec := in.rec
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
+	// When the session's deadline passes or the run ends, ctx closes the
+	// connection under the command in progress, which then fails as on a
+	// closed connection: say why (a timeout, a cancelled try).
+	ended := func(err error) error {
+		if cause := ctx.Err(); err != nil && cause != nil && !errors.Is(err, cause) {
+			return fmt.Errorf("%w (session %w)", err, cause)
+		}
+		return err
+	}
 	loginFailed := func(what string, err error) *tryError {
+		err = ended(err)
 		o := transport.LoginOutcome(err)
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			rec.Login(clients.ProtocolIMAP, o)
@@ -669,90 +681,72 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		}
 		return te
 	}
-	// APPEND replies are short: DialIMAP's default bounds hold.
-	conn, c, err := transport.DialIMAP(ctx, transport.Config{
+	// APPEND replies are short: the client's default bounds hold
+	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral).
+	conn, c, err := leanimap.Dial(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls,
-	}, nil)
+	}, leanimap.Options{Timeout: in.timeout})
 	if err != nil {
 		return loginFailed(transport.Step(err), err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	defer c.Close()
-	cmd := func(name string, start time.Time, err error) error {
+	run := func(name string, fn func() error) error {
+		start := time.Now()
+		err := ended(fn())
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
 		return err
 	}
-	start := time.Now()
-	if err := cmd("LOGIN", start, transport.LoginIMAP(c, r.user.plan.Username, r.user.plan.Password)); err != nil {
+	if err := run("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
-	folder, listed, err := appendFolder(c, r.folder, cmd)
+	folder, err := appendFolder(c, r.folder, run)
 	if err != nil {
 		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
 	}
-	if !listed {
-		// The server has no folder of that role (Courier starts with INBOX
-		// only): create it, as a delivery agent filing into a folder does
-		// (Dovecot's lda_mailbox_autocreate). One created meanwhile by a
-		// device or another delivery is fine (clients.CreateFolder).
-		run := func(name string, fn func() error) error {
-			start := time.Now()
-			return cmd(name, start, fn())
-		}
-		if err := clients.CreateFolder(c, folder, run); err != nil {
-			return newTryError(fmt.Errorf("imap-append %s: CREATE %s: %w", dl.Addr, folder, err), true)
-		}
-	}
-	start = time.Now()
-	ac := c.Append(folder, int64(len(d.raw)), nil)
-	_, werr := ac.Write(d.raw)
-	cerr := ac.Close()
-	_, err = ac.Wait()
-	err = errors.Join(werr, cerr, err)
-	if err := cmd("APPEND", start, err); err != nil {
+	if err := run("APPEND", func() error {
+		_, err := c.Append(folder, nil, time.Time{}, d.raw)
+		return err
+	}); err != nil {
 		// Without the server's answer the message may be stored: no retry.
 		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err), false)
 	}
-	start = time.Now()
-	_ = cmd("LOGOUT", start, c.Logout().Wait())
+	_ = run("LOGOUT", c.Logout)
 	return nil
 }
 
-// appendFolder returns the mailbox an imap-append delivery to folder (the
-// engine's name: "INBOX", "Junk") goes to, as a device finds it: INBOX as
-// is; otherwise the server's folder of that role from NAMESPACE and LIST
-// RETURN (SPECIAL-USE) (clients.ResolveFolder), so a server whose Junk is
-// INBOX.Junk, or unmarked "Spam", gets it there; listed is false when the
-// server does not list that folder (it must be created first). cmd records
-// each command.
-func appendFolder(c *imapclient.Client, folder string, cmd func(string, time.Time, error) error) (name string, listed bool, err error) {
+// appendFolder returns the mailbox an imap-append delivery to folder goes
+// to, as a device finds it (clients.FindFolder: INBOX as is, else by
+// NAMESPACE and LIST), creating it when the server does not list it
+// (Courier starts with INBOX only), as a delivery agent filing into a
+// folder does (Dovecot's lda_mailbox_autocreate); one created meanwhile by
+// a device or another delivery is fine (clients.CreateFolder). When the
+// LOGIN reply carried no capabilities, it asks for them first (CAPABILITY,
+// recorded like the others). run runs and records each command.
+func appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (string, error) {
 	if strings.EqualFold(folder, view.FolderInbox) {
-		return view.FolderInbox, true, nil
+		return view.FolderInbox, nil
 	}
-	caps := c.Caps()
-	prefix := ""
-	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
-		start := time.Now()
-		ns, err := c.Namespace().Wait()
-		if err := cmd("NAMESPACE", start, err); err != nil {
-			return "", false, err
+	fc := clients.LeanFolders{C: c}
+	if fc.Caps() == nil {
+		if err := run("CAPABILITY", func() error {
+			_, err := c.Capability()
+			return err
+		}); err != nil {
+			return "", err
 		}
-		prefix = clients.PersonalPrefix(ns)
 	}
-	var opts *imap.ListOptions
-	if caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2) {
-		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	name, listed, err := clients.FindFolder(fc, fc.Caps(), folder, run)
+	if err != nil || listed {
+		return name, err
 	}
-	start := time.Now()
-	boxes, err := c.List("", "*", opts).Collect()
-	if err := cmd("LIST", start, err); err != nil {
-		return "", false, err
+	if err := clients.CreateFolder(fc, name, run); err != nil {
+		return "", fmt.Errorf("CREATE %s: %w", name, err)
 	}
-	name = clients.ResolveFolder(boxes, prefix, folder)
-	return name, clients.FolderListed(boxes, name), nil
+	return name, nil
 }
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for

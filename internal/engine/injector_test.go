@@ -192,6 +192,12 @@ func runInjectorTo(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int, 
 	}
 	e.inj.timeout = 500 * time.Millisecond
 	e.inj.backoff = 5 * time.Millisecond
+	return deliverAll(e, msgs, folder), dc
+}
+
+// deliverAll runs e's injector until it delivered (or failed) msgs
+// messages, each to every user of e into folder, and returns its stats.
+func deliverAll(e *Engine, msgs int, folder string) DeliveryStats {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	injCtx, stop := context.WithCancel(ctx)
@@ -208,7 +214,7 @@ func runInjectorTo(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int, 
 	e.inj.drain(ctx)
 	stop()
 	<-done
-	return e.inj.finish(), dc
+	return e.inj.finish()
 }
 
 // TestInjectorCountsDeliveries delivers against the embedded server and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/backoff"
 	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -508,22 +509,34 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 // submission.
 const sendResumeTries = 3
 
+// lateResumeBackoff is the wait (simulated) between the tries to finish an
+// action after the end of the active phase: 15 s, then 30 s, as the
+// devices back off after a failed sync (clients/retry.go).
+var lateResumeBackoff = backoff.Options{Base: 15 * time.Second, Max: time.Minute}
+
 // finishSubmitted finishes action a, which submitted its message on device
 // d and failed after with err (resume: the steps left), a few times, a
 // simulated minute apart, as a client retries saving to Sent; when the
 // person stopped (ctx ended: the end of the active phase), on the devices'
-// context while they still run, at once. An action that stays unfinished
-// is counted as given up: its send change stays incomplete
-// (action-incomplete, docs/report.md), and every such change is one
-// counted action. id is the message acted on ("" for a new message). It
-// returns the last error, nil when the action was finished.
+// context while they still run: the first try at once, the next ones after
+// lateResumeBackoff, so that a server refusing them is not asked again
+// without a pause; the tries end with the devices' context. An action
+// that stays unfinished is counted as given up: its send change stays
+// incomplete (action-incomplete, docs/report.md), and every such change is
+// one counted action. id is the message acted on ("" for a new message).
+// It returns the last error, nil when the action was finished.
 func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Action, resume *clients.Resume, err error, id string) error {
+	late := 0 // tries made after ctx ended
 	for try := 0; resume != nil && try < sendResumeTries; try++ {
 		rctx := ctx
 		if ctx.Err() != nil || p.env.clock.Sleep(ctx, time.Minute) != nil {
 			rctx = p.devCtx
+			if rctx == nil || late > 0 && p.env.clock.Sleep(rctx, lateResumeBackoff.Delay(late-1, nil)) != nil {
+				break
+			}
+			late++
 		}
-		if rctx == nil || rctx.Err() != nil {
+		if rctx.Err() != nil {
 			break
 		}
 		a.Resume = resume

@@ -27,11 +27,16 @@ type fakeClock struct {
 	now       time.Time
 	wallScale time.Duration
 	slept     time.Duration
+	// onSleep, if set, runs as a Sleep starts (before it checks ctx).
+	onSleep func()
 }
 
 func (c *fakeClock) Now() time.Time                     { return c.now }
 func (c *fakeClock) Wall(d time.Duration) time.Duration { return d / c.wallScale }
 func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.onSleep != nil {
+		c.onSleep()
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -278,6 +283,40 @@ func TestPersonAlone(t *testing.T) {
 			}
 		},
 	}, {
+		name:     "a send cut short after submitting whose resumes are refused is tried again, backed off, then given up",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer:   submittedThenRefused("<new@example.com>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.nextSend = f.clock.now
+			f.p.send(ended(ctx))
+		},
+		wantChanges: []string{"send <new@example.com> Sent incomplete"},
+		wantEvents:  []string{"failed send", "failed send", "failed send", "dropped 1"},
+		check: func(t *testing.T, f *fakePerson) {
+			// The first resume at once, the next ones after the backoff.
+			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
+			if len(f.dev.done) != 1+sendResumeTries || f.clock.slept != wantSlept {
+				t.Errorf("device asked %d times, slept %v; want a send and %d resumes, %v of backoff", len(f.dev.done), f.clock.slept, sendResumeTries, wantSlept)
+			}
+		},
+	}, {
+		name:     "refused resumes of a send cut short end when the devices stop during the backoff",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer:   submittedThenRefused("<new@example.com>"),
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			devCtx, stop := context.WithCancel(ctx)
+			f.p.devCtx, f.clock.onSleep = devCtx, stop
+			f.p.nextSend = f.clock.now
+			f.p.send(ended(ctx))
+		},
+		wantChanges: []string{"send <new@example.com> Sent incomplete"},
+		wantEvents:  []string{"failed send", "dropped 1"},
+		check: func(t *testing.T, f *fakePerson) {
+			if len(f.dev.done) != 2 || f.clock.slept != 0 {
+				t.Errorf("device asked %d times, slept %v; want a send and one resume, no backoff finished", len(f.dev.done), f.clock.slept)
+			}
+		},
+	}, {
 		name:     "a send cut short after submitting when the devices stop too is given up",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
 		answer:   submittedThenOK("<new@example.com>"),
@@ -431,6 +470,18 @@ func submittedThenOK(sent string) func(clients.Action, int) (clients.Result, err
 			return clients.Result{Sent: sent, Published: true, Resume: &clients.Resume{}}, errors.New("connection reset")
 		}
 		return clients.Result{Sent: sent, Published: true}, nil
+	}
+}
+
+// submittedThenRefused answers a send that submitted sent and failed after,
+// then refuses every resume, leaving it resumable: a server that refuses
+// to store the copy in Sent.
+func submittedThenRefused(sent string) func(clients.Action, int) (clients.Result, error) {
+	return func(a clients.Action, n int) (clients.Result, error) {
+		if n == 0 {
+			return clients.Result{Sent: sent, Published: true, Resume: &clients.Resume{}}, errors.New("connection reset")
+		}
+		return clients.Result{Resume: &clients.Resume{}}, errors.New("NO [SERVERBUG] refused")
 	}
 }
 

@@ -3,16 +3,14 @@ package engine
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
@@ -31,39 +29,6 @@ func preflightPlan(n int, protos ...clients.Protocol) *scenarios.Plan {
 		p.Users = append(p.Users, u)
 	}
 	return p
-}
-
-// preflightServer starts the embedded server with TLS and users user1…
-// userN except those in missing; it returns its addresses and a client
-// TLS configuration that trusts it.
-func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tls.Config) {
-	t.Helper()
-	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
-	t.Cleanup(func() { srv.Close() })
-	for i := 1; i <= n; i++ {
-		if slices.Contains(missing, i) {
-			continue
-		}
-		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", POP3: "127.0.0.1:0",
-		SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addrs, &tls.Config{RootCAs: pool}
 }
 
 // TestEndpointsPreflight checks the preflight of a plan checks the access
@@ -128,7 +93,7 @@ func TestEndpointsPreflight(t *testing.T) {
 // TestEndpointsPreflightEmbedded runs a plan's preflight against the
 // embedded server: the sampled users missing on the server are named.
 func TestEndpointsPreflightEmbedded(t *testing.T) {
-	addrs, cliTLS := preflightServer(t, 10, 3, 10)
+	addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(10, 3, 10)...)
 	ep := Endpoints{
 		IMAP:     transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS},
 		POP3:     transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS},

@@ -8,19 +8,20 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestProbePush runs the push probe against the embedded server (TLS
-// endpoints, as preflightServer starts it) over each delivery path, and
+// endpoints, as mailservertest.Start starts it) over each delivery path, and
 // checks the cases it must skip or fail: a latency is measured, positive
 // and far below the wait, and the probe message is removed again;
 // without a user, an IMAP endpoint or a delivery path nothing is probed;
 // a delivery path nobody listens on is an error naming the delivery.
 func TestProbePush(t *testing.T) {
 	t.Parallel()
-	addrs, tlsConf := preflightServer(t, 2)
+	addrs, tlsConf := mailservertest.Start(t, mailservertest.Numbered(2)...)
 	plan := preflightPlan(2, clients.IMAP)
 	plan.Scenario = &scenarios.Scenario{}
 	for _, u := range plan.Users {

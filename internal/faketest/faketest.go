@@ -1,7 +1,7 @@
 // Package faketest runs deliberately broken mail servers on loopback for
 // fault tests: an IMAP server that greets and accepts any LOGIN, then
 // answers every other command with garbage, a 1 MiB line, a line that never
-// ends, or nothing at all; and an LMTP server that answers 451 to every
+// ends, NO, or nothing at all, or hangs up; and an LMTP server that answers 451 to every
 // RCPT. They are fakes on purpose (the project's tests otherwise run real
 // servers): no real server misbehaves on demand.
 //
@@ -42,6 +42,12 @@ const (
 	// IMAPSilent never answers a command after LOGIN (LOGOUT excepted): it
 	// reads and discards until the client goes away or the deadline.
 	IMAPSilent
+	// IMAPHangUp closes the connection right after its reply to LOGIN.
+	IMAPHangUp
+	// IMAPRefuse answers every command after LOGIN (LOGOUT excepted)
+	// with NO [OVERQUOTA]; an APPEND gets it instead of the continuation
+	// request for its message.
+	IMAPRefuse
 )
 
 // String names the mode.
@@ -55,6 +61,10 @@ func (m IMAPMode) String() string {
 		return "endless-line"
 	case IMAPSilent:
 		return "silent"
+	case IMAPHangUp:
+		return "hang-up"
+	case IMAPRefuse:
+		return "refuse"
 	}
 	return fmt.Sprintf("IMAPMode(%d)", int(m))
 }
@@ -269,7 +279,7 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 		case cmd == "LOGIN":
 			loggedIn = true
 			s.logins.Add(1)
-			if !say(tag + " OK [CAPABILITY IMAP4rev1] LOGIN completed") {
+			if !say(tag+" OK [CAPABILITY IMAP4rev1] LOGIN completed") || mode == IMAPHangUp {
 				return
 			}
 		case !loggedIn && cmd == "CAPABILITY":
@@ -313,6 +323,9 @@ func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag strin
 			}
 		}
 		return false
+	case IMAPRefuse:
+		w.WriteString(tag + " NO [OVERQUOTA] faketest refuses\r\n")
+		return w.Flush() == nil
 	default: // IMAPSilent: the read loop discards what comes next
 		return true
 	}

@@ -115,6 +115,33 @@ func TestIMAPModes(t *testing.T) {
 	}
 }
 
+// TestIMAPHangUpAndRefuse: IMAPHangUp closes the connection after LOGIN;
+// IMAPRefuse answers an APPEND with NO instead of the continuation request.
+func TestIMAPHangUpAndRefuse(t *testing.T) {
+	t.Parallel()
+	s := StartIMAP(t, IMAPHangUp, Options{})
+	r := loginRaw(t, dial(t, s.Addr))
+	if l, err := r.ReadString('\n'); err != io.EOF {
+		t.Errorf("after LOGIN: %q, %v; want EOF", l, err)
+	}
+	if s.Logins() != 1 || s.Faults() != 0 {
+		t.Errorf("hang-up: logins %d faults %d, want 1 and 0", s.Logins(), s.Faults())
+	}
+
+	s = StartIMAP(t, IMAPRefuse, Options{})
+	c := dial(t, s.Addr)
+	r = loginRaw(t, c)
+	if _, err := io.WriteString(c, "a2 APPEND INBOX {5}\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "a2 NO [OVERQUOTA]") {
+		t.Errorf("APPEND answered %q, %v; want a2 NO [OVERQUOTA]", l, err)
+	}
+	if s.Logins() != 1 || s.Faults() != 1 {
+		t.Errorf("refuse: logins %d faults %d, want 1 and 1", s.Logins(), s.Faults())
+	}
+}
+
 func TestIMAPBeforeLoginAndLimits(t *testing.T) {
 	t.Parallel()
 	s := StartIMAP(t, IMAPGarbage, Options{MaxConns: 1})

@@ -11,10 +11,14 @@
 package harnessmon
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +27,27 @@ import (
 // schedLatencies is the runtime/metrics histogram of the time goroutines
 // spent runnable before running.
 const schedLatencies = "/sched/latencies:seconds"
+
+// gcTotal and gcIdle are the runtime/metrics estimates of the CPU time the
+// garbage collector used, all of it and the part its idle mark workers
+// took on P's that had nothing else to run; cpuTotal and cpuIdle those of
+// the CPU time the P's had and left unused, so that the GC's share is
+// taken within the runtime's one accounting.
+const (
+	gcTotal  = "/cpu/classes/gc/total:cpu-seconds"
+	gcIdle   = "/cpu/classes/gc/mark/idle:cpu-seconds"
+	cpuTotal = "/cpu/classes/total:cpu-seconds"
+	cpuIdle  = "/cpu/classes/idle:cpu-seconds"
+)
+
+// The figures a Window judges, as named in Window.Reasons and
+// Window.Missing.
+const (
+	FigureCPU       = "cpu"
+	FigureScheduler = "scheduler"
+	FigureLate      = "late-actions"
+	FigureGC        = "gc"
+)
 
 // Options configure a Monitor. Zero values take the documented defaults.
 type Options struct {
@@ -44,6 +69,21 @@ type Options struct {
 	MaxLateP99 time.Duration
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
+}
+
+// limits returns the limits of o (after defaults).
+func (o Options) limits() Limits {
+	return Limits{MaxCPU: o.MaxCPU, MaxSchedP99: o.MaxSchedP99, MaxLateP99: o.MaxLateP99}
+}
+
+// Limits are the figures above which a Window counts as saturated: the
+// Options it was judged with.
+type Limits struct {
+	// MaxCPU is the share of the cores (Window.Cores); MaxSchedP99 the
+	// scheduler latency p99; MaxLateP99 the lateness p99, 0 when lateness
+	// is not judged.
+	MaxCPU                  float64
+	MaxSchedP99, MaxLateP99 time.Duration
 }
 
 func (o *Options) defaults() {
@@ -106,7 +146,9 @@ func splitmix(x uint64) uint64 {
 type Mark struct {
 	at    time.Time
 	cpu   time.Duration
+	cpuOK bool
 	sched *metrics.Float64Histogram
+	gc    gcReading
 }
 
 // Mark samples the process now and starts a new window of lateness samples.
@@ -114,7 +156,10 @@ func (m *Monitor) Mark() Mark {
 	m.mu.Lock()
 	m.late, m.n = m.late[:0], 0
 	m.mu.Unlock()
-	return Mark{at: m.o.Now(), cpu: processCPU(), sched: readSched()}
+	mk := Mark{at: m.o.Now(), sched: readSched()}
+	mk.cpu, mk.cpuOK = readCPU()
+	mk.gc = readGC()
+	return mk
 }
 
 // Window is what the harness did between a Mark and Since.
@@ -122,10 +167,18 @@ type Window struct {
 	// Wall is the window's length.
 	Wall time.Duration
 	// CPU is the process CPU time (user + system) used in the window;
-	// CPUShare that divided by Wall × the cores the harness may use
+	// CPUShare that divided by Wall × Cores, the cores the harness may use
 	// (Options.Cores; 1 = every core busy).
 	CPU      time.Duration
 	CPUShare float64
+	Cores    int
+	// GCCPU is the garbage collector's CPU time in the window, idle mark
+	// workers aside (they only run on P's with nothing else to do);
+	// GCShare that over the CPU time the P's used. Both are the runtime's
+	// estimates (runtime/metrics /cpu/classes), which count a dedicated
+	// mark worker's P for the whole mark phase.
+	GCCPU   time.Duration
+	GCShare float64
 	// SchedP99 is the 99th percentile of the time goroutines waited to
 	// run (an upper bound: the runtime's bucket boundary).
 	SchedP99 time.Duration
@@ -134,23 +187,54 @@ type Window struct {
 	LateP99 time.Duration
 	Late    uint64
 	// Saturated is true when any figure passed its limit; Reasons name
-	// which ("cpu", "scheduler", "late-actions").
+	// which (FigureCPU, FigureScheduler, FigureLate).
 	Saturated bool
 	Reasons   []string
+	// Limits are the limits the window was judged against.
+	Limits Limits
+	// Missing names the figures that could not be measured (FigureCPU,
+	// FigureScheduler, FigureLate, FigureGC), with why; their fields are 0
+	// and a missing figure never makes the window saturated.
+	Missing map[string]string
 }
 
 // Since returns the window from start to now.
 func (m *Monitor) Since(start Mark) Window {
 	now := m.o.Now()
-	w := Window{Wall: now.Sub(start.at), CPU: processCPU() - start.cpu}
-	if w.Wall > 0 {
-		cores := m.o.Cores
-		if cores <= 0 {
-			cores = Cores(runtime.GOMAXPROCS(0))
-		}
-		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(cores))
+	w := Window{Wall: now.Sub(start.at), Cores: m.o.Cores, Limits: m.o.limits(), Missing: map[string]string{}}
+	if w.Cores <= 0 {
+		w.Cores = Cores(runtime.GOMAXPROCS(0))
 	}
-	w.SchedP99 = histP99(start.sched, readSched())
+	cpu, cpuOK := readCPU()
+	switch {
+	case !cpuOK || !start.cpuOK:
+		w.Missing[FigureCPU] = "the platform does not report the process's CPU time (getrusage)"
+	case w.Wall <= 0:
+		w.Missing[FigureCPU] = "the window has no length"
+	default:
+		w.CPU = cpu - start.cpu
+		w.CPUShare = w.CPU.Seconds() / (w.Wall.Seconds() * float64(w.Cores))
+	}
+	end := readSched()
+	switch {
+	case start.sched == nil || end == nil:
+		w.Missing[FigureScheduler] = "the Go runtime has no scheduler latency histogram (" + schedLatencies + ")"
+	case histCount(start.sched, end) == 0:
+		w.Missing[FigureScheduler] = "the Go runtime sampled no goroutine's wait to run in the window"
+	default:
+		w.SchedP99 = histP99(start.sched, end)
+	}
+	gc := readGC()
+	used := gc.used - start.gc.used
+	switch {
+	case !gc.ok || !start.gc.ok:
+		w.Missing[FigureGC] = "the Go runtime does not estimate the garbage collector's CPU time (" + gcTotal + ")"
+	case used <= 0:
+		w.Missing[FigureGC] = "the Go runtime counted no CPU time used in the window"
+	default:
+		w.GCCPU = max(gc.gc-start.gc.gc, 0)
+		w.GCShare = min(w.GCCPU.Seconds()/used.Seconds(), 1)
+	}
 	m.mu.Lock()
 	late := append([]time.Duration(nil), m.late...)
 	w.Late = m.n
@@ -158,28 +242,99 @@ func (m *Monitor) Since(start Mark) Window {
 	if len(late) > 0 {
 		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
 		w.LateP99 = late[min(len(late)-1, int(math.Ceil(0.99*float64(len(late))))-1)]
+	} else {
+		w.Missing[FigureLate] = "no scheduled action started in the window"
 	}
 	if w.CPUShare > m.o.MaxCPU {
-		w.Reasons = append(w.Reasons, "cpu")
+		w.Reasons = append(w.Reasons, FigureCPU)
 	}
 	if w.SchedP99 > m.o.MaxSchedP99 {
-		w.Reasons = append(w.Reasons, "scheduler")
+		w.Reasons = append(w.Reasons, FigureScheduler)
 	}
 	if m.o.MaxLateP99 > 0 && w.LateP99 > m.o.MaxLateP99 {
-		w.Reasons = append(w.Reasons, "late-actions")
+		w.Reasons = append(w.Reasons, FigureLate)
 	}
 	w.Saturated = len(w.Reasons) > 0
 	return w
 }
 
+// Explain says in words why the window is saturated (each figure past its
+// limit), or that its figures kept within their limits ("within its
+// limits: ..."); a figure that could not be measured says so.
+func (w Window) Explain() string {
+	cpu := fmt.Sprintf("the harness used %s of the %d cores it may use (limit %s)", pct(w.CPUShare), w.Cores, pct(w.Limits.MaxCPU))
+	if why, ok := w.Missing[FigureCPU]; ok {
+		cpu = "the harness's CPU use is unknown: " + why
+	}
+	sched := fmt.Sprintf("goroutines waited up to %s for a thread at the p99 (Go scheduler latency; limit %s)", w.SchedP99, w.Limits.MaxSchedP99)
+	if why, ok := w.Missing[FigureScheduler]; ok {
+		sched = "the Go scheduler latency is unknown: " + why
+	}
+	late := fmt.Sprintf("scheduled actions started up to %s late at the p99", w.LateP99)
+	if w.Limits.MaxLateP99 > 0 {
+		late += fmt.Sprintf(" (limit %s)", w.Limits.MaxLateP99)
+	}
+	if _, unknown := w.Missing[FigureCPU]; !unknown && w.CPUShare < w.Limits.MaxCPU/2 && slices.Contains(w.Reasons, FigureScheduler) {
+		// Goroutines waited with the harness's own cores mostly idle: the
+		// machine's other work likely held them.
+		sched += fmt.Sprintf(", while the harness used only %s of its cores: other work on the machine may have kept its threads waiting", pct(w.CPUShare))
+	}
+	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureLate: late}
+	if w.Saturated {
+		parts := make([]string, 0, len(w.Reasons))
+		for _, r := range w.Reasons {
+			parts = append(parts, words[r])
+		}
+		return strings.Join(parts, "; ")
+	}
+	parts := []string{cpu, sched}
+	if _, ok := w.Missing[FigureLate]; !ok && w.Limits.MaxLateP99 > 0 {
+		parts = append(parts, late)
+	}
+	return "within its limits: " + strings.Join(parts, "; ")
+}
+
+// pct formats a share as a percentage to three significant digits.
+func pct(v float64) string {
+	return strconv.FormatFloat(100*v, 'g', 3, 64) + "%"
+}
+
 // processCPU returns the CPU time the process used so far; 0 where the
 // platform does not tell.
 func processCPU() time.Duration {
+	d, _ := readCPU()
+	return d
+}
+
+// readCPU returns the CPU time the process used so far, and whether the
+// platform told.
+func readCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// gcReading is the runtime's estimate of the CPU time the garbage
+// collector used so far (idle mark workers aside) and of the CPU time the
+// P's used (GC included); ok is false when the runtime has no estimate.
+type gcReading struct {
+	gc, used time.Duration
+	ok       bool
+}
+
+// readGC reads the runtime's CPU estimates.
+func readGC() gcReading {
+	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}, {Name: cpuTotal}, {Name: cpuIdle}}
+	metrics.Read(s)
+	for _, x := range s {
+		if x.Value.Kind() != metrics.KindFloat64 {
+			return gcReading{}
+		}
+	}
+	sec := func(i int) time.Duration { return time.Duration(s[i].Value.Float64() * float64(time.Second)) }
+	return gcReading{gc: sec(0) - sec(1), used: sec(2) - sec(3) - sec(1), ok: true}
 }
 
 // readSched reads the scheduler latency histogram; nil when the runtime
@@ -192,6 +347,21 @@ func readSched() *metrics.Float64Histogram {
 	}
 	h := s[0].Value.Float64Histogram()
 	return &metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: append([]float64(nil), h.Buckets...)}
+}
+
+// histCount returns the number of observations between two readings of a
+// cumulative histogram of the same buckets.
+func histCount(a, b *metrics.Float64Histogram) uint64 {
+	if len(a.Counts) != len(b.Counts) {
+		return 0
+	}
+	var n uint64
+	for i := range b.Counts {
+		if b.Counts[i] > a.Counts[i] {
+			n += b.Counts[i] - a.Counts[i]
+		}
+	}
+	return n
 }
 
 // histP99 returns the 99th percentile of the observations between two

@@ -2,8 +2,10 @@ package harnessmon
 
 import (
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,6 +114,20 @@ func TestLatenessNotJudgedByDefault(t *testing.T) {
 	}
 }
 
+func TestSchedulerWithoutObservations(t *testing.T) {
+	m := New(Options{MaxSchedP99: time.Nanosecond})
+	start := m.Mark()
+	start.sched = readSched() // the end's reading: nothing between them
+	start.sched.Counts = slices.Clone(start.sched.Counts)
+	for i := range start.sched.Counts {
+		start.sched.Counts[i] += 1 << 40 // above anything the end reads
+	}
+	w := m.Since(start)
+	if _, ok := w.Missing[FigureScheduler]; !ok || w.SchedP99 != 0 || slices.Contains(w.Reasons, FigureScheduler) {
+		t.Errorf("window %+v: want the scheduler latency missing, not judged", w)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	m := New(Options{})
 	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != 0 || m.o.Now == nil {
@@ -119,5 +135,90 @@ func TestDefaults(t *testing.T) {
 	}
 	if readSched() == nil {
 		t.Error("the runtime has no scheduler latency histogram")
+	}
+}
+
+func TestWindowFigures(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
+	m := New(Options{Cores: 3, MaxCPU: 1e9, MaxSchedP99: time.Hour, Now: clk.now})
+	start := m.Mark()
+	x := make([][]byte, 0, 64)
+	for i := range 2000 {
+		x = append(x[:i%64], make([]byte, 64<<10))
+	}
+	runtime.GC()
+	w := m.Since(start)
+	if w.Cores != 3 || w.Limits.MaxCPU != 1e9 || w.Limits.MaxSchedP99 != time.Hour || w.Limits.MaxLateP99 != 0 {
+		t.Errorf("window %+v: cores and limits not carried", w)
+	}
+	if w.CPU <= 0 || w.CPUShare != w.CPU.Seconds()/3 {
+		t.Errorf("CPU %v, share %v: want the CPU over 1s × 3 cores", w.CPU, w.CPUShare)
+	}
+	if w.GCCPU <= 0 || w.GCShare <= 0 || w.GCShare > 1 {
+		t.Errorf("GC CPU %v, share %v after a forced GC (x %d): want a share in (0, 1]", w.GCCPU, w.GCShare, len(x))
+	}
+	_, late := w.Missing[FigureLate]
+	_, cpu := w.Missing[FigureCPU]
+	_, gc := w.Missing[FigureGC]
+	if !late || cpu || gc {
+		t.Errorf("missing %v: want the lateness (no action started), not the CPU or GC", w.Missing)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	limits := Limits{MaxCPU: 0.9, MaxSchedP99: 10 * time.Millisecond}
+	tests := []struct {
+		name string
+		w    Window
+		want []string
+		not  []string
+	}{
+		{"within", Window{CPUShare: 0.25, Cores: 2, SchedP99: time.Millisecond, Limits: limits},
+			[]string{"within its limits", "25% of the 2 cores", "limit 90%", "1ms", "limit 10ms"}, []string{"saturated", "started", "other work"}},
+		{"cpu", Window{CPUShare: 0.975, Cores: 4, SchedP99: time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU}},
+			[]string{"the harness used 97.5% of the 4 cores it may use (limit 90%)"}, []string{"scheduler"}},
+		{"both", Window{CPUShare: 0.95, Cores: 1, SchedP99: 20 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureCPU, FigureScheduler}},
+			[]string{"95% of the 1 cores", "; goroutines waited up to 20ms for a thread"}, nil},
+		{"scheduler on a busy machine", Window{CPUShare: 0.01, Cores: 2, SchedP99: 12 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureScheduler}},
+			[]string{"goroutines waited up to 12ms for a thread at the p99 (Go scheduler latency; limit 10ms), while the harness used only 1% of its cores: other work on the machine"}, []string{"2 cores"}},
+		{"late judged", Window{LateP99: 3 * time.Second, Limits: Limits{MaxLateP99: time.Second}, Saturated: true, Reasons: []string{FigureLate}},
+			[]string{"scheduled actions started up to 3s late at the p99 (limit 1s)"}, []string{"cores"}},
+		{"unknown cpu", Window{Cores: 2, Limits: limits, Missing: map[string]string{FigureCPU: "no getrusage"}},
+			[]string{"CPU use is unknown: no getrusage"}, []string{"0%"}},
+	}
+	for _, tc := range tests {
+		got := tc.w.Explain()
+		for _, s := range tc.want {
+			if !strings.Contains(got, s) {
+				t.Errorf("%s: %q lacks %q", tc.name, got, s)
+			}
+		}
+		for _, s := range tc.not {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %q has %q", tc.name, got, s)
+			}
+		}
+	}
+}
+
+// BenchmarkLate measures Monitor.Late, which mailsim run calls twice per
+// action (the run's window and the live one), from every person.
+func BenchmarkLate(b *testing.B) {
+	m := New(Options{})
+	m.Mark()
+	b.RunParallel(func(pb *testing.PB) {
+		d := time.Duration(0)
+		for pb.Next() {
+			d += time.Microsecond
+			m.Late(d)
+		}
+	})
+}
+
+// BenchmarkWindow measures a Mark and Since pair: one live window.
+func BenchmarkWindow(b *testing.B) {
+	m := New(Options{})
+	for b.Loop() {
+		m.Since(m.Mark())
 	}
 }

@@ -2,6 +2,7 @@ package mailserver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -239,4 +240,32 @@ func (r *rawSession) until(prefix string) string {
 			return l
 		}
 	}
+}
+
+// rawStartTLS returns a raw session on the IMAP server at addr after a
+// successful STARTTLS, trusting cfg's certificate.
+func rawStartTLS(t testing.TB, addr string, cfg *tls.Config) *rawSession {
+	t.Helper()
+	r := newRaw(t, addr)
+	r.until("* OK")
+	r.send("s STARTTLS\r\n")
+	if st := r.until("s "); !strings.HasPrefix(st, "s OK ") {
+		t.Fatalf("starttls: %s", st)
+	}
+	tc := tls.Client(r.c, clientTLS(cfg))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("starttls handshake: %v", err)
+	}
+	return &rawSession{t: t, c: tc, br: bufio.NewReaderSize(tc, 1<<16)}
+}
+
+// rawStartTLSLogin is rawStartTLS logged in as alice.
+func rawStartTLSLogin(t testing.TB, addr string, cfg *tls.Config) *rawSession {
+	t.Helper()
+	r := rawStartTLS(t, addr, cfg)
+	r.send("l LOGIN alice secret\r\n")
+	if st := r.until("l "); !strings.HasPrefix(st, "l OK ") {
+		t.Fatalf("login: %s", st)
+	}
+	return r
 }

@@ -17,8 +17,9 @@ type lineParser interface {
 }
 
 // meter is what imapMeter and smtpMeter share: it feeds the bytes each way
-// of a connection, line by line, to the protocol's parser, stops after
-// STARTTLS (the bytes are encrypted from then on), and when the connection
+// of a connection, line by line, to the protocol's parser, stops when the
+// parser sets tlsNext (SMTP's STARTTLS: the bytes are encrypted from then
+// on; IMAP's meter reads above the guard, which decrypts), and when the connection
 // closes records the commands still open as failed. The parsers run under
 // mu.
 type meter struct {

@@ -41,7 +41,7 @@ func (l *meterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newIMAPMeter(newMUTF7Guard(c, &l.bufs, l.srv.rec), l.srv.rec)
+	m := newIMAPMeter(newMUTF7Guard(c, &l.bufs, l.srv.rec, l.srv.opts.TLS), l.srv.rec)
 	m.throttle(l.srv)
 	return m, nil
 }
@@ -50,8 +50,10 @@ func (l *meterListener) Accept() (net.Conn, error) {
 // watching the bytes of the connection: a command starts when its line is
 // read and ends when its tagged response is written. The IMAP library has
 // no per-command hook; watching the wire also counts the commands it
-// answers by itself (CAPABILITY, NOOP, LOGOUT, syntax errors). After
-// STARTTLS the bytes are encrypted and the meter stops.
+// answers by itself (CAPABILITY, NOOP, LOGOUT, syntax errors). It reads
+// above the mutf7Guard, which answers STARTTLS and decrypts below itself, so
+// the meter sees the commands sent over TLS too (and never STARTTLS itself
+// when the server has TLS: the guard records it).
 type imapMeter struct {
 	meter
 	skipLines int // client lines that answer a continuation (IDLE's DONE, SASL)
@@ -141,9 +143,6 @@ func (m *imapMeter) serverLine(head []byte, cont bool) {
 		}
 		if pc.name == "IDLE" || pc.name == "AUTHENTICATE" {
 			m.skipLines = 0 // answered: no continuation line is still due
-		}
-		if pc.name == "STARTTLS" && outcome == OutcomeOK {
-			m.tlsNext = true
 		}
 		return
 	}

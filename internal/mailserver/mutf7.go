@@ -2,10 +2,12 @@ package mailserver
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -26,8 +28,10 @@ import (
 // invalidNameError); a LIST or LSUB pattern holding it matches nothing.
 // The guard likewise keeps from the library the other arguments it
 // answers SERVERBUG to (sequence sets, dates, unknown search keys: dropped
-// so that it answers BAD), and answers ID, which the library lacks.
-// docs/compliance.md describes what the client sees.
+// so that it answers BAD), and answers ID, which the library lacks. It also
+// answers STARTTLS and decrypts below itself (see answerStartTLS), so that
+// it, and the command meter above it, follow the commands sent over TLS
+// too. docs/compliance.md describes what the client sees.
 
 // invalidNameWire is what a mailbox argument that is not valid modified
 // UTF-7 becomes on its way to the library; it decodes to invalidNameMark.
@@ -227,7 +231,6 @@ const (
 	gSearchQuotedEsc                   // after its backslash
 	gSearchLit                         // in a literal header there
 	gCont                              // in continuation lines (IDLE, AUTHENTICATE)
-	gTLS                               // after STARTTLS: encrypted bytes, passed on
 	gDiscard                           // in a command line too long for the library, dropped
 )
 
@@ -267,13 +270,14 @@ func (h *litHeader) complete() bool { return h.st >= 4 }
 // replyWatch watches the server's replies for the tagged one of the
 // command the guard is in: the library has then read the command up to a
 // line end (it discards the rest of a line it cannot parse), whatever the
-// guard made of it. Guarded by mu: Idle writes from a second goroutine.
+// guard made of it; and whether a login succeeded. Guarded by mu: Idle
+// writes from a second goroutine.
 type replyWatch struct {
 	mu        sync.Mutex
 	tag       []byte
-	starttls  bool // the command is STARTTLS
+	login     bool // the command is LOGIN or AUTHENTICATE
 	responded bool // its tagged reply was written
-	tlsOK     bool // and it was OK to STARTTLS
+	loggedIn  bool // a LOGIN or AUTHENTICATE was answered OK
 	head      []byte
 	skip      bool // in the rest of a line whose head was checked
 }
@@ -317,7 +321,7 @@ func (w *replyWatch) check() {
 	ok := bytes.HasPrefix(rest, []byte("OK "))
 	if ok || bytes.HasPrefix(rest, []byte("NO ")) || bytes.HasPrefix(rest, []byte("BAD")) {
 		w.responded = true
-		w.tlsOK = w.tlsOK || (ok && w.starttls)
+		w.loggedIn = w.loggedIn || (ok && w.login)
 	}
 }
 
@@ -332,11 +336,22 @@ func (w *replyWatch) check() {
 // the command, starts over at the next line, so that a command the library
 // rejected half-way cannot desynchronize the two; a command the client
 // leaves unfinished ends the connection (see fail). LOGIN, AUTHENTICATE,
-// SEARCH and message literals are never changed. After a successful
-// STARTTLS the bytes are encrypted and the guard steps aside.
+// SEARCH and message literals are never changed. It answers STARTTLS
+// itself and reads and writes through TLS after it (answerStartTLS).
 type mutf7Guard struct {
 	net.Conn
 	watch replyWatch
+
+	// tlsConf is the server's TLS configuration for STARTTLS; nil: the
+	// library answers STARTTLS (NO, for it has none either).
+	tlsConf *tls.Config
+	// secure is set once the connection is encrypted: accepted over TLS
+	// (IMAPS) or after STARTTLS.
+	secure atomic.Bool
+	// tlsConn is, after STARTTLS, the TLS connection over Conn that the
+	// guard reads and writes; nil before. Written once by the reading
+	// goroutine, read by writers too.
+	tlsConn atomic.Pointer[tls.Conn]
 
 	bufs   *guardBufs
 	rec    Recorder
@@ -361,7 +376,7 @@ type mutf7Guard struct {
 	nameLen   int
 	args      []argKind
 	argi      int
-	cmd       string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE", "ID"
+	cmd       string // the command if it matters: "APPEND", "IDLE", "AUTHENTICATE", "ID", "STARTTLS"
 	cmdStart  int    // where in out the command's line starts
 	spSeen    bool   // the SP before the argument was a space (not before '(')
 	inList    bool   // in LIST's parenthesized pattern list
@@ -385,9 +400,23 @@ type mutf7Guard struct {
 
 // newMUTF7Guard guards c; bufs lends it its buffers while bytes are on
 // their way, so that an idle connection holds none; rec records the ID
-// commands it answers.
-func newMUTF7Guard(c net.Conn, bufs *guardBufs, rec Recorder) *mutf7Guard {
-	return &mutf7Guard{Conn: c, bufs: bufs, rec: rec}
+// and STARTTLS commands it answers; tlsConf is the server's TLS
+// configuration for STARTTLS (nil for none). A c that is a *tls.Conn is
+// taken for encrypted already.
+func newMUTF7Guard(c net.Conn, bufs *guardBufs, rec Recorder, tlsConf *tls.Config) *mutf7Guard {
+	g := &mutf7Guard{Conn: c, bufs: bufs, rec: rec, tlsConf: tlsConf}
+	_, secure := c.(*tls.Conn)
+	g.secure.Store(secure)
+	return g
+}
+
+// conn is the connection the guard reads and writes: the TLS one after
+// STARTTLS, else Conn. Deadlines and Close go to Conn, below it.
+func (g *mutf7Guard) conn() net.Conn {
+	if t := g.tlsConn.Load(); t != nil {
+		return t
+	}
+	return g.Conn
 }
 
 // guardBufs lends the guards of a listener their input and output
@@ -415,10 +444,20 @@ func (b *guardBufs) put(buf []byte) {
 	}
 }
 
-// Write implements net.Conn, watching for the tagged reply.
+// Write implements net.Conn, watching for the tagged reply. On an
+// encrypted connection it drops STARTTLS from the capabilities the library
+// announces (withoutStartTLS).
 func (g *mutf7Guard) Write(p []byte) (int, error) {
 	g.watch.saw(p)
-	return g.Conn.Write(p)
+	q := p
+	if g.secure.Load() {
+		q = withoutStartTLS(p)
+	}
+	n, err := g.conn().Write(q)
+	if err == nil && len(q) != len(p) {
+		n = len(p)
+	}
+	return min(n, len(p)), err
 }
 
 // Read implements net.Conn. It hands on whole lines (and literal data as
@@ -453,18 +492,16 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 			if g.err != nil {
 				return 0, g.fail()
 			}
-			if len(g.out) == 0 && (g.state == gTLS || g.state == gLitSkip && g.litLeft > 0) {
+			if len(g.out) == 0 && g.state == gLitSkip && g.litLeft > 0 {
 				// Nothing to look at: straight into p.
 				q := p
-				if g.state == gLitSkip && int64(len(q)) > g.litLeft {
+				if int64(len(q)) > g.litLeft {
 					q = q[:g.litLeft]
 				}
-				n, err := g.Conn.Read(q)
-				if g.state == gLitSkip {
-					g.litLeft -= int64(n)
-					if g.litLeft == 0 {
-						g.state = g.litReturn
-					}
+				n, err := g.conn().Read(q)
+				g.litLeft -= int64(n)
+				if g.litLeft == 0 {
+					g.state = g.litReturn
 				}
 				if g.err = err; n > 0 {
 					g.unanswered = true
@@ -481,7 +518,7 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 				g.bufs.put(g.out)
 				g.out = nil
 			}
-			n, err := g.Conn.Read(p[:min(len(p), guardBufSize)])
+			n, err := g.conn().Read(p[:min(len(p), guardBufSize)])
 			if n > 0 {
 				g.in = append(g.bufs.get(), p[:n]...)
 				if g.out == nil {
@@ -504,7 +541,7 @@ func (g *mutf7Guard) Read(p []byte) (int, error) {
 func (g *mutf7Guard) fail() error {
 	mid := g.unanswered || len(g.out) > 0 || len(g.tok) > 0 || g.state != gTag || g.tagLen > 0
 	g.out, g.o, g.tok = g.out[:0], 0, g.tok[:0]
-	if mid && g.state != gTLS && !g.closed {
+	if mid && !g.closed {
 		g.closed = true
 		g.Conn.Close()
 	}
@@ -512,14 +549,10 @@ func (g *mutf7Guard) fail() error {
 }
 
 // sync starts over at a command's start once the library answered the
-// command (and steps aside after STARTTLS).
+// command.
 func (g *mutf7Guard) sync() {
 	g.watch.mu.Lock()
 	defer g.watch.mu.Unlock()
-	if g.watch.tlsOK {
-		g.state = gTLS
-		return
-	}
 	if g.watch.responded {
 		g.watch.responded = false
 		g.unanswered = false
@@ -542,10 +575,6 @@ func (g *mutf7Guard) startCommand() {
 func (g *mutf7Guard) process() {
 	for g.r < g.w {
 		switch g.state {
-		case gTLS:
-			g.out = append(g.out, g.in[g.r:g.w]...)
-			g.r, g.avail = g.w, len(g.out)
-			return
 		case gLitSkip, gLitTok:
 			n := int(min(g.litLeft, int64(g.w-g.r)))
 			if g.state == gLitSkip {
@@ -634,7 +663,7 @@ func (g *mutf7Guard) step(b byte) {
 		}
 		g.watch.mu.Lock()
 		g.watch.tag = append(g.watch.tag[:0], g.tok...)
-		g.watch.starttls = false
+		g.watch.login = false
 		g.watch.mu.Unlock()
 		g.tagDone = true
 		g.tok = g.tok[:0]
@@ -664,8 +693,13 @@ func (g *mutf7Guard) step(b byte) {
 		case "APPEND", "IDLE", "AUTHENTICATE", "ID":
 			g.cmd = string(name)
 		case "STARTTLS":
+			if g.tlsConf != nil {
+				g.cmd = string(name)
+			}
+		}
+		if string(name) == "LOGIN" || string(name) == "AUTHENTICATE" {
 			g.watch.mu.Lock()
-			g.watch.starttls = true
+			g.watch.login = true
 			g.watch.mu.Unlock()
 		}
 		if g.args == nil {
@@ -763,8 +797,11 @@ func (g *mutf7Guard) step(b byte) {
 				g.lit = litHeader{}
 				return
 			}
-			if g.cmd == "ID" && !g.cmdHanded {
+			switch {
+			case g.cmd == "ID" && !g.cmdHanded:
 				g.answerID()
+			case g.cmd == "STARTTLS" && !g.cmdHanded:
+				g.answerStartTLS()
 			}
 			g.endLine()
 			return
@@ -825,10 +862,17 @@ func (g *mutf7Guard) step(b byte) {
 		}
 	case gSearchLit:
 		if b == '\n' {
+			if !g.lit.complete() {
+				g.badSearchLiteral()
+				g.out = append(g.out, b)
+				g.endLine()
+				g.lit = litHeader{}
+				return
+			}
+			g.out = append(g.out, g.tok...)
+			g.tok = g.tok[:0]
 			g.out = append(g.out, b)
 			switch {
-			case !g.lit.complete():
-				g.endLine()
 			case g.lit.n <= maxBufferedLiteral:
 				g.searchToken(nil) // passed on unchecked
 				g.state, g.litLeft, g.litReturn = gLitSkip, g.lit.n, gSearch
@@ -839,10 +883,11 @@ func (g *mutf7Guard) step(b byte) {
 			return
 		}
 		if g.lit.feed(b); g.lit.st == 0 {
+			g.badSearchLiteral()
 			g.rest(b)
 			return
 		}
-		g.out = append(g.out, b)
+		g.holdByte(b)
 	case gCont:
 		g.out = append(g.out, b)
 	case gDiscard:
@@ -859,10 +904,10 @@ func (g *mutf7Guard) step(b byte) {
 const maxCommandLine = maxGuardToken + 2
 
 // inCommand reports whether the guard is inside a command (not at a
-// command's start, in continuation lines or after STARTTLS).
+// command's start or in continuation lines).
 func (g *mutf7Guard) inCommand() bool {
 	switch g.state {
-	case gCont, gTLS:
+	case gCont:
 		return false
 	case gTag:
 		return g.tagLen > 0
@@ -897,14 +942,8 @@ func (g *mutf7Guard) answerTooLong() {
 	g.watch.mu.Lock()
 	tag := string(g.watch.tag)
 	g.watch.mu.Unlock()
-	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
-	_, err := g.Conn.Write([]byte(tag + " BAD [TOOBIG] Command line too long\r\n"))
-	g.Conn.SetWriteDeadline(time.Time{})
-	outcome := OutcomeBad
-	if err != nil {
-		outcome = OutcomeError
-	}
-	g.rec.Command(ProtoIMAP, normaliseCommand(string(g.name[:min(g.nameLen, len(g.name))]), imapCommands), outcome, time.Since(start))
+	name := normaliseCommand(string(g.name[:min(g.nameLen, len(g.name))]), imapCommands)
+	g.answer(name, tag+" BAD [TOOBIG] Command line too long\r\n", OutcomeBad, start)
 	g.cmd = ""
 	g.endLine()
 }
@@ -954,10 +993,10 @@ func (g *mutf7Guard) searchStep(b byte) {
 		} else {
 			g.out = append(g.out, b)
 		}
-	case b == '{':
+	case b == '{': // the header is held until it is whole (badSearchLiteral)
 		g.lit = litHeader{}
 		g.lit.feed(b)
-		g.out = append(g.out, b)
+		g.tok, g.tokLong = append(g.tok[:0], b), false
 		g.state = gSearchLit
 	case searchTokChar(b):
 		g.tok, g.tokLong = append(g.tok[:0], b), false
@@ -979,8 +1018,10 @@ func searchTokChar(b byte) bool {
 
 // searchToken ends a SEARCH argument: tok is an atom or a date held, nil
 // for one already passed on. An argument the library cannot parse (a
-// date, a sequence set), which it would answer SERVERBUG, is dropped, and
-// a key it does not know becomes ")": the library then answers BAD.
+// date, a sequence set), which it would answer SERVERBUG, and a key it
+// does not know become ")": the library then answers BAD. (Dropping the
+// argument would leave the library the next token in its place: the `""`
+// of `SINCE 0""`, a date it answers SERVERBUG to.)
 func (g *mutf7Guard) searchToken(tok []byte) {
 	defer func() { g.tok, g.tokLong = g.tok[:0], false }()
 	if g.sPend > 0 {
@@ -994,8 +1035,12 @@ func (g *mutf7Guard) searchToken(tok []byte) {
 		case g.sKind == sSeqSet:
 			valid = string(tok) == "$" || validSeqSet(tok)
 		}
-		if tok != nil && valid && !g.tokLong {
+		switch {
+		case tok == nil:
+		case valid && !g.tokLong:
 			g.out = append(g.out, g.tok...) // a held date keeps its quotes
+		default:
+			g.out = append(g.out, ')')
 		}
 		return
 	}
@@ -1049,13 +1094,107 @@ func (g *mutf7Guard) answerID() {
 	if !bytes.EqualFold(params, []byte("NIL")) && !(len(params) >= 2 && params[0] == '(' && params[len(params)-1] == ')') {
 		reply, outcome = tag+" BAD [CLIENTBUG] ID needs NIL or a parameter list\r\n", OutcomeBad
 	}
+	g.answer("ID", reply, outcome, start)
+}
+
+// answer writes reply, the guard's own answer to the command name begun at
+// start, within idWriteTimeout, and records the command with outcome, or
+// OutcomeError if the write failed, which it returns.
+func (g *mutf7Guard) answer(name, reply, outcome string, start time.Time) string {
 	g.Conn.SetWriteDeadline(time.Now().Add(idWriteTimeout))
-	_, err := g.Conn.Write([]byte(reply))
+	_, err := g.conn().Write([]byte(reply))
 	g.Conn.SetWriteDeadline(time.Time{})
 	if err != nil {
 		outcome = OutcomeError
 	}
-	g.rec.Command(ProtoIMAP, "ID", outcome, time.Since(start))
+	g.rec.Command(ProtoIMAP, name, outcome, time.Since(start))
+	return outcome
+}
+
+// answerStartTLS answers the STARTTLS command held in out[cmdStart:] (the
+// guard sees it only if it has a TLS configuration) as the library would,
+// but starts TLS below itself rather than let the library start it above:
+// the library would wrap the guard in TLS and the guard, and the command
+// meter above it, would see only encrypted bytes. It answers as answerID
+// does, between the library's commands: OK, then the guard reads and writes
+// through a TLS server connection over Conn; BAD if the connection is
+// encrypted already (IMAPS, or a STARTTLS before) or logged in (RFC 3501
+// 6.2.1); and hands the command to the library, which answers BAD, if it
+// has arguments. Bytes the client sent after the command line are the
+// start of its TLS handshake, never commands. The command is recorded as
+// the meter would.
+func (g *mutf7Guard) answerStartTLS() {
+	start := time.Now()
+	g.watch.mu.Lock()
+	tag := string(g.watch.tag)
+	loggedIn := g.watch.loggedIn
+	g.watch.mu.Unlock()
+	args := bytes.TrimRight(g.out[min(len(g.out), g.cmdStart+len(tag)+len(" STARTTLS")):], "\r\n")
+	if len(args) > 1 || len(args) == 1 && args[0] != ' ' { // the library takes one SP before CRLF
+		return
+	}
+	g.out = g.out[:g.cmdStart]
+	reply, outcome := tag+" OK Begin TLS negotiation now\r\n", OutcomeOK
+	if g.secure.Load() || loggedIn {
+		reply, outcome = tag+" BAD STARTTLS not available\r\n", OutcomeBad
+	}
+	if g.answer("STARTTLS", reply, outcome, start) != OutcomeOK {
+		return
+	}
+	var below net.Conn = g.Conn
+	if g.r < g.w {
+		below = &prefixConn{Conn: g.Conn, prefix: bytes.Clone(g.in[g.r:g.w])}
+		g.r = g.w
+	}
+	g.tlsConn.Store(tls.Server(below, g.tlsConf))
+	g.secure.Store(true)
+}
+
+// prefixConn reads prefix before reading Conn: the bytes the guard had
+// read past STARTTLS, the start of the client's TLS handshake.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) == 0 {
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.prefix)
+	c.prefix = c.prefix[n:]
+	return n, nil
+}
+
+// withoutStartTLS returns p without STARTTLS in the capability list it
+// holds, if it is one the library writes ("* CAPABILITY ..." or the
+// greeting's "* OK [CAPABILITY ...]"), p itself otherwise. The library
+// announces STARTTLS on any connection not logged in that it takes for
+// plain text, and the connections the guard encrypts are plain text to
+// it. It writes every response line with one Write (each ends in a
+// flush), so a list is never split between two.
+func withoutStartTLS(p []byte) []byte {
+	var start int // where the list starts in p, at the SP before its first name
+	switch {
+	case bytes.HasPrefix(p, []byte("* CAPABILITY ")):
+		start = len("* CAPABILITY")
+	case bytes.HasPrefix(p, []byte("* OK [CAPABILITY ")):
+		start = len("* OK [CAPABILITY")
+	default:
+		return p
+	}
+	const name = " STARTTLS"
+	for i := start; i+len(name) < len(p) && p[i] != ']' && p[i] != '\r' && p[i] != '\n'; i++ {
+		if !bytes.HasPrefix(p[i:], []byte(name)) {
+			continue
+		}
+		if end := p[i+len(name)]; end == ' ' || end == ']' || end == '\r' {
+			q := make([]byte, 0, len(p)-len(name))
+			q = append(q, p[:i]...)
+			return append(q, p[i+len(name):]...)
+		}
+	}
+	return p
 }
 
 // bareCR ends the command at a CR that no LF follows: the library, when
@@ -1073,8 +1212,20 @@ func (g *mutf7Guard) bareCR() {
 			g.out = append(g.out, '\r')
 			g.tok = g.tok[:0]
 		}
+	case gSearchLit: // a literal header held, cut by the CR
+		g.badSearchLiteral()
+		g.out = append(g.out, '\r')
 	}
 	g.endLine()
+}
+
+// badSearchLiteral stands in for a SEARCH argument's literal header, held,
+// that is malformed: the library, failing to read it, answers SERVERBUG;
+// ")" in its place (as for a key the library does not know) makes it
+// answer BAD, never a search for what follows.
+func (g *mutf7Guard) badSearchLiteral() {
+	g.tok, g.tokLong = g.tok[:0], false
+	g.out = append(g.out, ')')
 }
 
 // rest passes b and what follows to the line's end on, following only

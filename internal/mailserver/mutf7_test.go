@@ -3,6 +3,7 @@ package mailserver
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -146,6 +147,9 @@ var invalidNameCases = []struct {
 	{cmd: `SEARCH 0`, status: "BAD"},
 	{cmd: `UID SEARCH UID 1,,2`, status: "BAD"},
 	{cmd: `SEARCH ALL FOO`, status: "BAD"},
+	{cmd: `SEARCH SUBJECT {A 0`, status: "BAD"},
+	{cmd: `SEARCH SINCE 0"" ALL`, status: "BAD"},
+	{cmd: `SEARCH TEXT {12 x`, status: "BAD"},
 	{cmd: `SEARCH RETURN (MIN COUNT) CHARSET UTF-8 FROM "&Jjo" SINCE 1-Feb-2024 NOT (UID 1:*) OR SEEN 1:3 HEADER X-A "b"`, status: "OK"},
 	{cmd: "UID SEARCH SUBJECT {3}\r\nFOO SENTBEFORE \"2-Feb-2030\" LARGER 1 KEYWORD $Junk", status: "OK"},
 	// Sequence sets the library cannot parse.
@@ -200,6 +204,14 @@ func TestIMAPInvalidMailboxNames(t *testing.T) {
 		_, addrs := testServer(t, Options{})
 		run(t, rawIMAPLogin(t, addrs.IMAP), true)
 	})
+	t.Run("embedded starttls", func(t *testing.T) {
+		cfg, err := SelfSignedTLS("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, addrs := testServer(t, Options{TLS: cfg})
+		run(t, rawStartTLSLogin(t, addrs.IMAP, cfg), true)
+	})
 	t.Run("dovecot", func(t *testing.T) {
 		inst := dovecottest.Start(t, 1)
 		r := newRaw(t, inst.IMAP)
@@ -240,7 +252,7 @@ func split(s []byte, n int) []string {
 // input cut into pieces of n bytes, with Read sizes of 4096 as the
 // library's reader uses.
 func readGuard(t testing.TB, input []byte, n int) []byte {
-	g := newMUTF7Guard(&recordConn{chunkConn: chunkConn{chunks: split(input, n)}}, &guardBufs{}, nopRecorder{})
+	g := newMUTF7Guard(&recordConn{chunkConn: chunkConn{chunks: split(input, n)}}, &guardBufs{}, nopRecorder{}, nil)
 	var out []byte
 	buf := make([]byte, 4096)
 	for i := 0; ; i++ {
@@ -300,7 +312,9 @@ func TestMUTF7GuardRewrites(t *testing.T) {
 		{"append date", "a APPEND x \"garbage\" {1}\r\nZ\r\nb APPEND x (\\Seen) \"12-Feb-2024 10:11:12 +0100\" {1}\r\nZ\r\nc APPEND x \"x\r\n",
 			"a APPEND x  {1}\r\nZ\r\nb APPEND x (\\Seen) \"12-Feb-2024 10:11:12 +0100\" {1}\r\nZ\r\nc APPEND x \r\n"},
 		{"search", "a SEARCH RETURN (MIN (X)) CHARSET x FOO 1:* FROM FOO SINCE 1-Feb-2024 SINCE 1-Foo-2024 UID 0 ON \"x\" ON \"2-Feb-2024\" NOT (BAR) RETURN\r\n",
-			"a SEARCH RETURN (MIN (X)) CHARSET x ) 1:* FROM FOO SINCE 1-Feb-2024 SINCE  UID  ON  ON \"2-Feb-2024\" NOT ()) )\r\n"},
+			"a SEARCH RETURN (MIN (X)) CHARSET x ) 1:* FROM FOO SINCE 1-Feb-2024 SINCE ) UID ) ON ) ON \"2-Feb-2024\" NOT ()) )\r\n"},
+		{"search bad literal", "a SEARCH SUBJECT {A 0\r\nb SEARCH TEXT {12\r\nc SEARCH FROM {3}x\r\nd SEARCH TO {1}\rx\r\n",
+			"a SEARCH SUBJECT )A 0\r\nb SEARCH TEXT )\r\nc SEARCH FROM )x\r\nd SEARCH TO )\rx\r\n"},
 		{"search literal", "a UID SEARCH TEXT {4}\r\nFOO) HEADER {1+}\r\nx {2}\r\nFO FOO\r\n", "a UID SEARCH TEXT {4}\r\nFOO) HEADER {1+}\r\nx {2}\r\nFO )\r\n"},
 		{"bare CR", "0 0\r0 SELECT \"&Jjo\"\r\na NOOP\rb SELECT &\r\nc SELECT \"x\ry SELECT &\r\n",
 			"0 0\r0 SELECT \"&AAA-\"\r\na NOOP\rb SELECT \"&AAA-\"\r\nc SELECT \"&AAA-\"\ry SELECT \"&AAA-\"\r\n"},
@@ -323,8 +337,9 @@ func TestMUTF7GuardRewrites(t *testing.T) {
 // TestMUTF7GuardFollowsReplies checks that the guard starts over where the
 // library does: after a tagged reply to a command it rejected half-way
 // (the library discards the rest of the line, and a literal announced
-// there is then read as commands), and that it steps aside after a
-// successful STARTTLS only.
+// there is then read as commands), and that it hands STARTTLS on to the
+// library when it has no TLS configuration of its own (TestIMAPStartTLSGuarded
+// covers the one it answers).
 func TestMUTF7GuardFollowsReplies(t *testing.T) {
 	for _, tc := range []struct {
 		name, first, reply, rest, want string
@@ -334,12 +349,11 @@ func TestMUTF7GuardFollowsReplies(t *testing.T) {
 		{"untagged is not the reply", "a NOOP x {17+}\r\n", "* 3 EXISTS\r\n+ Ready\r\n", "b SELECT \"&Jjo\"\r\n", "b SELECT \"&Jjo\"\r\n"},
 		{"idle done", "a IDLE\r\n", "+ idling\r\n", "DONE\r\n", "DONE\r\n"},
 		{"after idle", "a IDLE\r\nDONE\r\n", "+ idling\r\na OK IDLE completed\r\n", "b SELECT &\r\n", "b SELECT \"&AAA-\"\r\n"},
-		{"starttls", "a STARTTLS\r\n", "a OK Begin TLS negotiation now\r\n", "b SELECT &\r\n", "b SELECT &\r\n"},
 		{"starttls refused", "a STARTTLS\r\n", "a NO STARTTLS not supported\r\n", "b SELECT &\r\n", "b SELECT \"&AAA-\"\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &recordConn{chunkConn: chunkConn{chunks: []string{tc.first + tc.rest}}}
-			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
+			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{}, nil)
 			buf := make([]byte, 4096)
 			var got []byte
 			for len(got) < len(tc.first) {
@@ -465,20 +479,35 @@ func FuzzMUTF7Guard(f *testing.F) {
 }
 
 // FuzzIMAPNoServerBug feeds arbitrary commands, after a login, to the
-// embedded server (the guard included) over loopback TCP, then half-closes:
-// no reply may be SERVERBUG.
+// embedded server (the guard included) over loopback TCP, in plain text or
+// after STARTTLS, then half-closes: no reply may be SERVERBUG.
 func FuzzIMAPNoServerBug(f *testing.F) {
-	for _, c := range invalidNameCases {
-		f.Add([]byte("a " + c.cmd + "\r\n"))
+	for _, starttls := range []bool{false, true} {
+		for _, c := range invalidNameCases {
+			f.Add([]byte("a "+c.cmd+"\r\n"), starttls)
+		}
+		f.Add([]byte("a NOOP x {17+}\r\nb SELECT \"&Jjo\"\r\nc IDLE\r\nDONE\r\nd CREATE &Jjo\r\n"), starttls)
+		f.Add([]byte("a APPEND INBOX {3+}\r\nabc junk \"\r\nb SELECT &\r\n"), starttls)
 	}
-	f.Add([]byte("a NOOP x {17+}\r\nb SELECT \"&Jjo\"\r\nc IDLE\r\nDONE\r\nd CREATE &Jjo\r\n"))
-	f.Add([]byte("a APPEND INBOX {3+}\r\nabc junk \"\r\nb SELECT &\r\n"))
-	_, addrs := testServer(f, Options{MaxMessageSize: 4096})
-	f.Fuzz(func(t *testing.T, input []byte) {
+	cfg, err := SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, addrs := testServer(f, Options{MaxMessageSize: 4096, TLS: cfg})
+	f.Fuzz(func(t *testing.T, input []byte, starttls bool) {
 		if len(input) > 1<<14 {
 			return
 		}
-		c := dial(t, addrs.IMAP)
+		var c interface {
+			net.Conn
+			CloseWrite() error
+		}
+		if starttls {
+			r := rawStartTLS(t, addrs.IMAP, cfg)
+			c = r.c.(*tls.Conn)
+		} else {
+			c = dial(t, addrs.IMAP).(*net.TCPConn)
+		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(fuzzBound))
 		var out bytes.Buffer
@@ -489,7 +518,7 @@ func FuzzIMAPNoServerBug(f *testing.F) {
 		}()
 		c.Write([]byte("l LOGIN alice secret\r\n"))
 		c.Write(input)
-		c.(*net.TCPConn).CloseWrite()
+		c.CloseWrite()
 		if err := <-done; err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("input %q: reading the replies: %v", input, err)
 		}
@@ -535,7 +564,7 @@ func BenchmarkMUTF7Guard(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var c net.Conn = &loopConn{script: script}
 			if guarded {
-				c = newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
+				c = newMUTF7Guard(c, &guardBufs{}, nopRecorder{}, nil)
 			}
 			buf := make([]byte, 4096)
 			b.ReportAllocs()
@@ -566,7 +595,7 @@ func TestMUTF7GuardAnswersID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &recordConn{chunkConn: chunkConn{chunks: []string{tc.in}}}
 			rec := newCountingRecorder()
-			g := newMUTF7Guard(c, &guardBufs{}, rec)
+			g := newMUTF7Guard(c, &guardBufs{}, rec, nil)
 			got, err := io.ReadAll(g)
 			if err != nil {
 				t.Fatal(err)
@@ -610,7 +639,7 @@ func TestMUTF7GuardAnswersTooLong(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &recordConn{chunkConn: chunkConn{chunks: split([]byte(tc.in), 1000)}}
-			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{})
+			g := newMUTF7Guard(c, &guardBufs{}, nopRecorder{}, nil)
 			got, err := io.ReadAll(g)
 			if closed := errors.Is(err, net.ErrClosed); closed != tc.closed || err != nil && !closed {
 				t.Fatalf("read error %v, want the connection closed: %v", err, tc.closed)
@@ -666,4 +695,100 @@ func TestIMAPID(t *testing.T) {
 		inst := dovecottest.Start(t, 1)
 		run(t, inst.IMAP, "LOGIN "+inst.Username(1)+" "+inst.Password)
 	})
+}
+
+// TestIMAPStartTLSGuarded checks STARTTLS as the guard answers it: the
+// commands after it are guarded and metered like those over plain text,
+// STARTTLS is announced only before TLS and refused after it (over IMAPS
+// too) and after login, and plain text pipelined behind STARTTLS is taken
+// for the TLS handshake, never for commands.
+func TestIMAPStartTLSGuarded(t *testing.T) {
+	cfg, err := SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newCountingRecorder()
+	s, addrs := testServer(t, Options{TLS: cfg, Recorder: rec})
+	imaps, err := s.Listen(ListenConfig{IMAPS: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capabilities := func(r *rawSession) string {
+		t.Helper()
+		caps, st := r.command("c", "CAPABILITY")
+		if !strings.HasPrefix(st, "c OK ") || len(caps) != 1 {
+			t.Fatalf("CAPABILITY: %q %s", caps, st)
+		}
+		return caps[0] + " "
+	}
+
+	plain := newRaw(t, addrs.IMAP)
+	plain.until("* OK")
+	if caps := capabilities(plain); !strings.Contains(caps, " STARTTLS ") {
+		t.Errorf("plain text: %q lacks STARTTLS", caps)
+	}
+
+	r := rawStartTLS(t, addrs.IMAP, cfg)
+	if caps := capabilities(r); strings.Contains(caps, "STARTTLS") || !strings.Contains(caps, " AUTH=PLAIN ") {
+		t.Errorf("after STARTTLS: %q", caps)
+	}
+	if _, st := r.command("t", "STARTTLS"); !strings.HasPrefix(st, "t BAD ") {
+		t.Errorf("STARTTLS twice: %s", st)
+	}
+	if _, st := r.command("l", "LOGIN alice secret"); !strings.HasPrefix(st, "l OK ") {
+		t.Fatalf("login: %s", st)
+	}
+	if _, st := r.command("a", "SELECT INBOX"); !strings.HasPrefix(st, "a OK ") {
+		t.Errorf("SELECT: %s", st)
+	}
+	if _, st := r.command("b", `SELECT "&Jjo"`); !strings.HasPrefix(st, "b NO [CANNOT] ") {
+		t.Errorf("SELECT of an invalid name: %s", st)
+	}
+	for _, key := range []string{"imap STARTTLS ok", "imap STARTTLS bad", "imap LOGIN ok", "imap SELECT ok", "imap SELECT no"} {
+		if n := rec.count(key); n != 1 {
+			t.Errorf("%s recorded %d times, want 1", key, n)
+		}
+	}
+	if d, _ := s.UserServiceTime("alice"); d <= 0 {
+		t.Errorf("alice's commands after STARTTLS not attributed to her: service time %v", d)
+	}
+
+	loggedIn := rawIMAPLogin(t, addrs.IMAP)
+	if _, st := loggedIn.command("t", "STARTTLS"); !strings.HasPrefix(st, "t BAD ") {
+		t.Errorf("STARTTLS after login: %s", st)
+	}
+
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: testDeadline}, "tcp", imaps.IMAPS, clientTLS(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(testDeadline))
+	t.Cleanup(func() { c.Close() })
+	implicit := &rawSession{t: t, c: c, br: bufio.NewReader(c)}
+	if greeting := implicit.until("* OK"); strings.Contains(greeting, "STARTTLS") {
+		t.Errorf("IMAPS greeting announces STARTTLS: %q", greeting)
+	}
+	if caps := capabilities(implicit); strings.Contains(caps, "STARTTLS") {
+		t.Errorf("IMAPS: %q", caps)
+	}
+	if _, st := implicit.command("t", "STARTTLS"); !strings.HasPrefix(st, "t BAD ") {
+		t.Errorf("STARTTLS over IMAPS: %s", st)
+	}
+
+	injected := newRaw(t, addrs.IMAP)
+	injected.until("* OK")
+	injected.send("s STARTTLS\r\nx LOGIN alice secret\r\n")
+	injected.until("s OK ")
+	for {
+		l, ok := injected.line()
+		if !ok {
+			break
+		}
+		if strings.HasPrefix(l, "x ") {
+			t.Fatalf("plain text after STARTTLS answered: %q", l)
+		}
+	}
+	if n := rec.count("imap LOGIN ok"); n != 2 {
+		t.Errorf("LOGIN ok recorded %d times, want 2 (the injected one is not a command)", n)
+	}
 }

@@ -71,9 +71,10 @@ type Options struct {
 	// counts in the command's recorded duration. Close ends every wait; a
 	// client that hangs up while its command waits is noticed only when the
 	// token comes (the server does not read the connection meanwhile).
-	// Commands sent after STARTTLS are encrypted on the wire and pass
-	// unlimited (as they pass unrecorded); implicit TLS (IMAPS, POP3S) is
-	// limited. Default 0: no limit. See Server.LimiterStats.
+	// SMTP commands sent after STARTTLS are encrypted on the wire and pass
+	// unlimited (as they pass unrecorded); IMAP ones (the IMAP frontend
+	// decrypts below its meter: mutf7.go) and implicit TLS (IMAPS, POP3S)
+	// are limited. Default 0: no limit. See Server.LimiterStats.
 	MaxCommandsPerSecond float64
 
 	// now is the clock of the command rate limit; nil means time.Now.

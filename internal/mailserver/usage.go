@@ -34,8 +34,7 @@ func (s *Server) UserUsage(name string) (usage []FolderUsage, ok bool) {
 // POP3 commands of the user called name after login: for each command, from
 // reading its line to writing its final reply, IDLE excepted (it waits for
 // mail, it does no work). Deliveries (LMTP, SMTP) are not attributed to
-// users, and neither are IMAP commands after STARTTLS, whose bytes the
-// meter cannot read. ok is false for an unknown user.
+// users. ok is false for an unknown user.
 func (s *Server) UserServiceTime(name string) (d time.Duration, ok bool) {
 	u := s.store.user(name)
 	if u == nil {

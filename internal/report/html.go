@@ -129,10 +129,12 @@ func (r *Report) charts() []template.HTML {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct":   func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
-	"ratio": func(v float64) string { return fmt.Sprintf("%.3f", v) },
-	"num":   fmtNum,
-	"secs":  fmtSeconds,
+	"pct":    func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
+	"ratio":  func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"num":    fmtNum,
+	"secs":   fmtSeconds,
+	"pctNum": fmtPercent,
+	"msNum":  fmtMs,
 	"keys": func(m any) []string {
 		var ks []string
 		switch m := m.(type) {
@@ -166,9 +168,12 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 {{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>
 <p class="fail">{{if .Enabled}}Invalid run: its measurements cannot be trusted (exit 1).{{else}}Validity checks off (validity_checks: false); they would have found:{{end}}</p>
 <ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
+{{with .R.Harness}}{{if .Saturated}}<h2>Harness</h2>
+<p class="fail">The harness was saturated: {{.Warning}}.</p>{{end}}
+<p{{if not .Saturated}} class="ok"{{end}}>Harness over the {{.Span}} ({{printf "%.1f" .WindowS}} s): CPU {{pctNum .CPUShare}} of {{.Cores}} cores, scheduler p99 {{msNum .SchedP99ms}}, actions late p99 {{msNum .LateP99ms}} over {{.LateActions}}, GC {{pctNum .GCCPUShare}} of the CPU; {{.Reason}}.</p>{{else}}<p>Harness: not measured.</p>{{end}}
 {{with .R.Thresholds}}<h2>Thresholds</h2>
 <table><tr><th>threshold</th><th>value</th><th>result</th></tr>
-{{range .}}<tr><td>{{.Expr}}</td><td>{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>
+{{range .}}<tr><td>{{.Expr}}</td><td>{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else if .Unreliable}}<span class="fail">UNRELIABLE</span> {{.Note}}{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Divergence per group</h2>
 <table><tr><th>group</th><th>users</th><th>messages</th><th>divergent</th><th>ratio</th><th>users converged</th><th>presence</th><th>folder</th><th>flags</th><th>lost</th></tr>

@@ -15,8 +15,10 @@ import (
 	"github.com/mailsim/mailsim/scenarios"
 )
 
-// Bounds of the example lists of a merged report.
+// Bounds of the example lists of a merged report, and of the missing
+// shards an error names.
 const (
+	maxMissingNamed      = 10
 	maxMergedLost        = audit.MaxLostListed
 	maxMergedUnexplained = 20
 )
@@ -130,11 +132,13 @@ func Merge(shards []*Report) (*Report, error) {
 	if n := r.Divergence.Final.ByReason[string(audit.ReasonUnexplained)]; n > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
+	r.Harness = mergeHarness(shards)
 	ths, err := evaluateMerged(r, first.Thresholds)
 	if err != nil {
 		return nil, err
 	}
 	r.Thresholds = ths
+	r.markUnreliable()
 	r.Validity = checkValidity(r, validityOn, protocols)
 	return r, nil
 }
@@ -174,11 +178,17 @@ func checkShards(shards []*Report) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("merge: %w", errors.Join(errs...))
 	}
+	// Name the first maxMissingNamed missing shards: a report of shard
+	// 1/10000000 alone would otherwise make an error of millions of names.
 	var missing []string
-	for i := 1; i <= count; i++ {
+	n := count - len(seen)
+	for i := 1; i <= count && len(missing) < min(n, maxMissingNamed); i++ {
 		if !seen[i] {
 			missing = append(missing, fmt.Sprintf("%d/%d", i, count))
 		}
+	}
+	if n > len(missing) {
+		missing = append(missing, fmt.Sprintf("and %d more", n-len(missing)))
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("merge: missing shard %s: the merged report would not cover the whole population", strings.Join(missing, ", "))

@@ -405,3 +405,17 @@ func TestMergeTimelines(t *testing.T) {
 		t.Errorf("divergence %v, want (1×0 + 3×0.4)/4 = 0.3", d)
 	}
 }
+
+// TestMergeMissingBounded: the error about missing shards names a few and
+// counts the rest, whatever the shard count a report claims.
+func TestMergeMissingBounded(t *testing.T) {
+	r, err := ReadJSON(strings.NewReader(`{"scenario":"s","shard":"3/10000000","users":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Merge([]*Report{r})
+	if err == nil || !strings.Contains(err.Error(), "missing shard 1/10000000, 2/10000000, 4/10000000") ||
+		!strings.Contains(err.Error(), "11/10000000, and 9999989 more:") || len(err.Error()) > 500 {
+		t.Errorf("error %.600v", err)
+	}
+}

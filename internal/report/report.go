@@ -107,6 +107,9 @@ type Input struct {
 	// Push is the server's push latency measured by the IDLE-ing devices
 	// (wall time); no samples leaves server.push_latency null.
 	Push PushInput
+	// Harness is what mailsim's own process did over the run; nil leaves
+	// the report's harness section null.
+	Harness *HarnessInput
 }
 
 // PushInput is the push latency the engine measured: the number of
@@ -189,6 +192,9 @@ type Report struct {
 
 	// Validity says whether the run's own measurements can be trusted.
 	Validity Validity `json:"validity"`
+	// Harness says whether mailsim itself was the bottleneck; null when
+	// it was not measured.
+	Harness *Harness `json:"harness"`
 
 	// DevicesByProfile counts devices per profile.
 	DevicesByProfile map[string]int `json:"devices_by_profile,omitempty"`
@@ -635,7 +641,9 @@ func Build(in Input) *Report {
 	r.Load = load(in, r.Commands)
 	r.Actions = in.Actions
 	buildCost(r, in.Cost, in.Simulated.Seconds())
+	r.Harness = newHarness(in.Harness)
 	r.Thresholds = evaluate(r, res, in.Thresholds)
+	r.markUnreliable()
 	r.Validity = validity(r, in)
 	return r
 }

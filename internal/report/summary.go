@@ -19,6 +19,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
 	fmt.Fprintf(ew, "%s\n", r.deliveries())
 	r.writeValidity(ew)
+	r.writeHarness(ew)
 	if st := r.Settle; st.Ended != "" {
 		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
 	}
@@ -104,7 +105,10 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for _, t := range r.Thresholds {
 			status := "ok"
-			if !t.OK {
+			switch {
+			case t.Unreliable:
+				status = "UNRELIABLE"
+			case !t.OK:
 				status = "FAIL"
 			}
 			note := ""

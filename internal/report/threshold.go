@@ -13,11 +13,14 @@ import (
 // ThresholdResult is one evaluated threshold. Value is in the unit of the
 // threshold's right-hand side (seconds, a fraction, a count); null when the
 // run has no data for it, in which case OK is false and Note says why.
+// Unreliable marks a time measured while the harness was saturated
+// (docs/report.md, "The harness"): OK is then false too, whatever Value.
 type ThresholdResult struct {
-	Expr  string `json:"expr"`
-	OK    bool   `json:"ok"`
-	Value Num    `json:"value"`
-	Note  string `json:"note,omitempty"`
+	Expr       string `json:"expr"`
+	OK         bool   `json:"ok"`
+	Value      Num    `json:"value"`
+	Note       string `json:"note,omitempty"`
+	Unreliable bool   `json:"unreliable,omitempty"`
 }
 
 // Failed returns the thresholds that did not hold.

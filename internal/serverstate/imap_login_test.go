@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -45,7 +46,7 @@ func (r *testRecorder) count(k string) int {
 // TestIMAPReaderLoginOutcomes checks the state reader counts each login
 // attempt once with the outcome of its cause.
 func TestIMAPReaderLoginOutcomes(t *testing.T) {
-	addrs, cliTLS := preflightServer(t, 1)
+	addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(1)...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,20 +3,18 @@ package serverstate
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -49,39 +47,6 @@ func testUsers(n int) []User {
 	return out
 }
 
-// preflightServer starts the embedded server with TLS and users user1…
-// userN except those in missing; it returns its addresses and a client
-// TLS configuration that trusts it.
-func preflightServer(t *testing.T, n int, missing ...int) (mailserver.Addrs, *tls.Config) {
-	t.Helper()
-	srvTLS, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srvTLS.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
-	t.Cleanup(func() { srv.Close() })
-	for i := 1; i <= n; i++ {
-		if slices.Contains(missing, i) {
-			continue
-		}
-		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", POP3: "127.0.0.1:0",
-		SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addrs, &tls.Config{RootCAs: pool}
-}
-
 // TestPreflightSamplesUsers checks the preflight logs in a sample of users
 // across the population and names the missing ones.
 func TestPreflightSamplesUsers(t *testing.T) {
@@ -98,7 +63,7 @@ func TestPreflightSamplesUsers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs, cliTLS := preflightServer(t, 10, tc.missing...)
+			addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(10, tc.missing...)...)
 			p := &Preflight{
 				Delivery: &transport.Endpoint{Addr: addrs.LMTP}, LMTP: true,
 				TLS: cliTLS, Users: testUsers(10),
@@ -172,7 +137,7 @@ func resetter(t *testing.T, target string, resets int32) (addr string, accepted 
 // TestPreflightRetries checks a reset connection is tried again, a bounded
 // number of times, and that failures name their outcome.
 func TestPreflightRetries(t *testing.T) {
-	addrs, cliTLS := preflightServer(t, 1)
+	addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(1)...)
 	imapAt := func(ep transport.Endpoint, tlsConf *tls.Config) *Preflight {
 		return &Preflight{IMAP: &ep, TLS: tlsConf, Users: testUsers(1)}
 	}

@@ -3,7 +3,6 @@ package transport_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -50,39 +50,11 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// tlsPair returns the embedded server's self-signed configuration and a
-// client configuration that trusts it.
-func tlsPair(t *testing.T) (srv, cli *tls.Config) {
-	t.Helper()
-	srv, err := mailserver.SelfSignedTLS("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(srv.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return srv, &tls.Config{RootCAs: pool}
-}
-
 // embedded starts the embedded server with TLS and user alice/secret on
 // every frontend (IMAP, POP3, SMTP submission, LMTP).
 func embedded(t *testing.T) (mailserver.Addrs, *tls.Config) {
 	t.Helper()
-	srvTLS, cliTLS := tlsPair(t)
-	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
-	if err := srv.AddUser("alice", "secret"); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0",
-		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", SMTP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return addrs, cliTLS
+	return mailservertest.Start(t, mailservertest.User{Name: "alice", Password: "secret"})
 }
 
 // meter counts what a Conn reports.

@@ -294,39 +294,62 @@ func Step(err error) string {
 	return ""
 }
 
-// DialIMAP connects to cfg.Endpoint and opens an IMAP client on the
-// connection: Dial (implicit TLS when the endpoint says so), the default
-// reply bounds (LimitIMAP(0, 0)), STARTTLS when the endpoint says
-// starttls (StartTLSIMAP with TLSConfig(cfg.TLS, addr)) and the server's
-// greeting (OpenIMAP with opts), each within cfg.Timeout and ending when
-// ctx ends. The client owns the connection: closing the client closes it.
-// On failure nothing stays open and the error is a *StepError naming the
-// failed step. The caller closes the connection when its own context ends
-// and sets deadlines with Extend, as after Dial.
-func DialIMAP(ctx context.Context, cfg Config, opts *imapclient.Options) (*Conn, *imapclient.Client, error) {
+// SetupIMAP runs an IMAP session setup up to the server's greeting, for
+// any IMAP client: Dial (implicit TLS when the endpoint says so),
+// STARTTLS when the endpoint says starttls (StartTLSIMAP with
+// TLSConfig(cfg.TLS, addr)), then open, which starts the client on the
+// connection and reads the greeting (afterStartTLS: StartTLSIMAP read it
+// already, see OpenIMAP), each within cfg.Timeout and ending when ctx
+// ends. It is the one session setup of mailsim's IMAP clients: DialIMAP
+// (go-imap) and internal/leanimap's Dial. On failure nothing stays open
+// (the connection is closed; open closes what it started) and the error
+// is a *StepError naming the failed step. The caller closes the
+// connection when its own context ends and sets deadlines with Extend, as
+// after Dial.
+func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, error) {
 	conn, err := Dial(ctx, cfg)
 	if err != nil {
-		return nil, nil, &StepError{StepConnect, err}
+		return nil, &StepError{StepConnect, err}
 	}
-	conn.LimitIMAP(0, 0)
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	startTLS := cfg.Endpoint.TLS == TLSStartTLS
 	if startTLS {
 		if err := StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
 			_ = conn.Close()
-			return nil, nil, &StepError{StepStartTLS, err}
+			return nil, &StepError{StepStartTLS, err}
 		}
 	}
-	c, err := OpenIMAP(conn, opts, startTLS)
-	if err != nil {
+	if err := open(conn, startTLS); err != nil {
 		_ = conn.Close()
-		return nil, nil, &StepError{StepGreeting, err}
+		return nil, &StepError{StepGreeting, err}
 	}
 	if !stop() {
 		// ctx ended as the greeting came: the connection is closing.
-		_ = c.Close()
-		return nil, nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
+		_ = conn.Close()
+		return nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
+	}
+	return conn, nil
+}
+
+// DialIMAP connects to cfg.Endpoint and opens an IMAP client on the
+// connection (SetupIMAP): the default reply bounds (LimitIMAP(0, 0)) and
+// the server's greeting (OpenIMAP with opts). The client owns the
+// connection: closing the client closes it. On failure nothing stays open
+// and the error is a *StepError naming the failed step.
+func DialIMAP(ctx context.Context, cfg Config, opts *imapclient.Options) (*Conn, *imapclient.Client, error) {
+	var c *imapclient.Client
+	conn, err := SetupIMAP(ctx, cfg, func(conn *Conn, afterStartTLS bool) error {
+		conn.LimitIMAP(0, 0)
+		var err error
+		c, err = OpenIMAP(conn, opts, afterStartTLS)
+		return err
+	})
+	if err != nil {
+		if c != nil {
+			_ = c.Close()
+		}
+		return nil, nil, err
 	}
 	return conn, c, nil
 }

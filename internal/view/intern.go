@@ -1,9 +1,13 @@
 package view
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"strings"
 	"sync"
+	"unsafe"
+
+	"github.com/mailsim/mailsim/internal/reftab"
 )
 
 // Interner hands out one string per distinct value, so that the Message-IDs
@@ -11,53 +15,131 @@ import (
 // each holding a copy (a Message-ID is about 50 bytes; a string header
 // pointing to a shared one is 16). The engine makes one per user
 // (internal/engine/user.go) and hands it to the user's devices through
-// clients.Options.IDs.
+// clients.Options.IDs; a POP3 device also interns the UIDLs and the header
+// fields a reply needs (clients/local.go), which its user's other POP3
+// devices share.
 //
 // It keeps every value it was given for as long as it lives: it grows with
-// the distinct Message-IDs its user saw in a run, which the auditor keeps
-// too (internal/audit/auditor.go, user.messages). Its own cost is an
-// open-addressing table of string headers, at most three quarters full:
-// 21–43 bytes per value besides the value's bytes. The zero value is not
-// usable; a nil *Interner interns nothing (Intern returns its argument).
-// It is safe for concurrent use.
+// the distinct values its user saw in a run, which the auditor keeps too
+// (internal/audit/auditor.go, user.messages). The values' bytes sit in an
+// arena of chunks (a length byte or two before each value; the strings
+// Intern returns are slices of it), and an open-addressing table of 4-byte
+// references to them (internal/reftab) finds a value, at most three
+// quarters full: besides a value's bytes, 1–2 bytes of length and 5–11 of
+// table, and the unused end of the last chunk (docs/performance.md,
+// "Memory per message held"). Values longer than maxArenaValue get a
+// string of their own.
+//
+// The zero value is not usable; a nil *Interner interns nothing (Intern
+// returns its argument, Lookup finds nothing), and Handle, Value and Read
+// need a non-nil one. It is safe for concurrent use.
 type Interner struct {
 	seed maphash.Seed
+	// hash is maphash with seed; a test injects colliding ones.
+	hash func(string) uint64
 
-	mu    sync.Mutex
-	slots []string // len is 0 or a power of two; "" is a free slot
-	n     int      // values held
+	mu     sync.Mutex
+	chunks [][]byte // each at most chunkStride long; never reallocated
+	long   []string // values longer than maxArenaValue
+	tab    reftab.Table
 }
 
+// Handle names a value of an Interner in 4 bytes: the arena position of
+// its length prefix (chunk index << chunkBits | offset), or, with longBit
+// set, its index in the long values.
+type Handle uint32
+
+const (
+	// chunkBits is the width of a handle's offset in its chunk.
+	chunkBits = 14
+	// chunkStride is the largest chunk: 16 KiB.
+	chunkStride = 1 << chunkBits
+	// firstChunk is the first chunk's size; each next one doubles, up to
+	// chunkStride, so that a user with few messages keeps a small arena.
+	firstChunk = 256
+	// longBit marks a handle of a long value.
+	longBit = 1 << 31
+	// maxChunks is the number of chunks a handle can name.
+	maxChunks = longBit >> chunkBits
+	// maxArenaValue is the longest value kept in the arena (a
+	// Message-ID's line is at most 998 bytes; a References field can be
+	// longer).
+	maxArenaValue = 4096
+)
+
 // NewInterner returns an empty Interner.
-func NewInterner() *Interner { return &Interner{seed: maphash.MakeSeed()} }
+func NewInterner() *Interner {
+	in := &Interner{seed: maphash.MakeSeed()}
+	in.hash = func(s string) uint64 { return maphash.String(in.seed, s) }
+	return in
+}
 
-// internMinSlots is the table size of the first value interned.
-const internMinSlots = 16
-
-// Intern returns the Interner's string equal to s, adding a copy of s (a
-// string of its own, never a slice of a larger buffer s may point into)
-// when it has none. "" and a nil Interner return s.
+// Intern returns the Interner's string equal to s, adding a copy of s (in
+// the Interner's arena, never a slice of a buffer s may point into) when it
+// has none. "" and a nil Interner return s.
 func (in *Interner) Intern(s string) string {
 	if in == nil || s == "" {
 		return s
 	}
-	h := maphash.String(in.seed, s)
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if len(in.slots) == 0 {
-		in.slots = make([]string, internMinSlots)
+	return in.value(in.handle(s))
+}
+
+// NoHandle is the handle of "": Handle returns it for "", Value returns ""
+// for it. No value stored has it.
+const NoHandle Handle = 1<<32 - 1
+
+// Handle returns the handle of s, adding s as Intern does; NoHandle for
+// "". in must not be nil.
+func (in *Interner) Handle(s string) Handle {
+	if s == "" {
+		return NoHandle
 	}
-	i := in.find(h, s)
-	if in.slots[i] != "" {
-		return in.slots[i]
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.handle(s)
+}
+
+// Lookup returns the handle of s and true when the Interner holds s, and
+// false otherwise, adding nothing.
+func (in *Interner) Lookup(s string) (Handle, bool) {
+	if in == nil || s == "" {
+		return 0, false
 	}
-	s = strings.Clone(s)
-	in.slots[i] = s
-	in.n++
-	if 4*in.n > 3*len(in.slots) {
-		in.grow()
+	h := in.hash(s)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ref, ok := in.tab.Find(h, func(ref uint32) bool { return in.value(Handle(ref)) == s })
+	return Handle(ref), ok
+}
+
+// Value returns the value of handle h, one Handle or Lookup returned.
+func (in *Interner) Value(h Handle) string {
+	if h == NoHandle {
+		return ""
 	}
-	return s
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.value(h)
+}
+
+// Read calls f with a function that returns the value of a handle, as
+// Value does, without taking the Interner's lock for each: for a caller
+// that reads many (a device's View). The lock is held while f runs: f must
+// not call the Interner's other methods.
+func (in *Interner) Read(f func(value func(Handle) string)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f(in.valueOrEmpty)
+}
+
+// valueOrEmpty is value with NoHandle's "". in.mu is held.
+func (in *Interner) valueOrEmpty(h Handle) string {
+	if h == NoHandle {
+		return ""
+	}
+	return in.value(h)
 }
 
 // Len returns the number of distinct values held.
@@ -67,27 +149,70 @@ func (in *Interner) Len() int {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.n
+	return in.tab.Len()
 }
 
-// find returns the slot holding s, or the free slot where s goes (linear
-// probing from the slot of hash h). The table is never full, so it ends.
-func (in *Interner) find(h uint64, s string) int {
-	mask := uint64(len(in.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		if c := in.slots[i]; c == "" || c == s {
-			return int(i)
-		}
+// handle returns the handle of s (not ""), adding s when it is new. in.mu
+// is held.
+func (in *Interner) handle(s string) Handle {
+	h := in.hash(s)
+	if ref, ok := in.tab.Find(h, func(ref uint32) bool { return in.value(Handle(ref)) == s }); ok {
+		return Handle(ref)
 	}
+	hd := in.store(s)
+	in.tab.Insert(h, uint32(hd), func(ref uint32) uint64 { return in.hash(in.value(Handle(ref))) })
+	return hd
 }
 
-// grow doubles the table.
-func (in *Interner) grow() {
-	old := in.slots
-	in.slots = make([]string, 2*len(old))
-	for _, s := range old {
-		if s != "" {
-			in.slots[in.find(maphash.String(in.seed, s), s)] = s
-		}
+// store copies s into the arena, or into a string of its own when it is
+// long or the arena is full, and returns its handle. in.mu is held.
+func (in *Interner) store(s string) Handle {
+	if len(s) > maxArenaValue {
+		return in.storeLong(s)
 	}
+	need := len(s) + 1 // a uvarint length of 1 byte, or 2 from 128 on
+	if len(s) >= 1<<7 {
+		need++
+	}
+	last := len(in.chunks) - 1
+	if last < 0 || cap(in.chunks[last])-len(in.chunks[last]) < need {
+		if len(in.chunks) == maxChunks {
+			return in.storeLong(s)
+		}
+		size := firstChunk
+		if last >= 0 {
+			size = min(2*cap(in.chunks[last]), chunkStride)
+		}
+		size = max(size, need) // need <= maxArenaValue+2 < chunkStride
+		in.chunks = append(in.chunks, make([]byte, 0, size))
+		last++
+	}
+	c := in.chunks[last]
+	off := len(c)
+	c = binary.AppendUvarint(c, uint64(len(s)))
+	c = append(c, s...) // within cap: the chunk's bytes never move
+	in.chunks[last] = c
+	return Handle(last<<chunkBits | off)
+}
+
+// storeLong keeps s in a string of its own. (Its handle is never
+// NoHandle: that would take 2^31-1 long values, over 8 TiB.)
+func (in *Interner) storeLong(s string) Handle {
+	in.long = append(in.long, strings.Clone(s))
+	return Handle(longBit | (len(in.long) - 1))
+}
+
+// value returns the string of handle h: a slice of the arena (whose bytes
+// are never written again) or a long value. in.mu is held.
+func (in *Interner) value(h Handle) string {
+	if h&longBit != 0 {
+		return in.long[h&^longBit]
+	}
+	c := in.chunks[h>>chunkBits]
+	off := int(h & (chunkStride - 1))
+	n, k := binary.Uvarint(c[off:])
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&c[off+k], int(n))
 }

@@ -2,6 +2,8 @@ package view
 
 import (
 	"fmt"
+	"hash/maphash"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -104,5 +106,211 @@ func TestInternerConcurrent(t *testing.T) {
 	}
 	if in.Len() != n {
 		t.Fatalf("Len = %d, want %d", in.Len(), n)
+	}
+}
+
+// newTestInterner returns an Interner whose hash is hash: colliding
+// hashes must still keep distinct values apart.
+func newTestInterner(hash func(string) uint64) *Interner {
+	in := NewInterner()
+	if hash != nil {
+		in.hash = hash
+	}
+	return in
+}
+
+// TestInternerCollisions interns values under hash functions that collide
+// more and more (down to one hash for every value) and checks that no two
+// values are merged: each keeps its own string and handle, and a value
+// found again is the one first interned.
+func TestInternerCollisions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(string) uint64
+	}{
+		{"maphash", nil},
+		{"one bit", func(s string) uint64 { return uint64(len(s) & 1) }},
+		{"constant", func(string) uint64 { return 42 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := newTestInterner(tc.hash)
+			const n = 600
+			strs := make([]string, n)
+			handles := make([]Handle, n)
+			for i := range n {
+				v := fmt.Sprintf("<%d@c>", i)
+				strs[i] = in.Intern(v)
+				handles[i] = in.Handle(v)
+				if strs[i] != v {
+					t.Fatalf("Intern(%q) = %q", v, strs[i])
+				}
+			}
+			for i := range n {
+				v := fmt.Sprintf("<%d@c>", i)
+				h, ok := in.Lookup(v)
+				if !ok || h != handles[i] || in.Value(h) != v || !same(in.Intern(v), strs[i]) {
+					t.Fatalf("%q: handle %d %v (first %d), value %q", v, h, ok, handles[i], in.Value(h))
+				}
+			}
+			if _, ok := in.Lookup("<absent@c>"); ok {
+				t.Fatal("Lookup found a value never interned")
+			}
+			if in.Len() != n {
+				t.Fatalf("Len = %d, want %d", in.Len(), n)
+			}
+		})
+	}
+}
+
+// TestInternerArena checks values at the arena's edges: lengths around
+// the one-byte length prefix, a value that does not fit the chunk's rest,
+// values too long for the arena, and many chunks.
+func TestInternerArena(t *testing.T) {
+	in := NewInterner()
+	var vals []string
+	for _, n := range []int{1, 126, 127, 128, 129, firstChunk - 2, firstChunk, maxArenaValue, maxArenaValue + 1, 3 * chunkStride} {
+		vals = append(vals, strings.Repeat(string(rune('a'+len(vals))), n))
+	}
+	for i := range 3000 { // about 20 chunks
+		vals = append(vals, fmt.Sprintf("<%016x.%016x@example.com>", i, i*7))
+	}
+	got := make([]string, len(vals))
+	for i, v := range vals {
+		got[i] = in.Intern(v)
+	}
+	for i, v := range vals {
+		if got[i] != v || !same(in.Intern(v), got[i]) {
+			t.Fatalf("value %d (%d bytes) not kept whole", i, len(v))
+		}
+		h, ok := in.Lookup(v)
+		if !ok || in.Value(h) != v {
+			t.Fatalf("value %d (%d bytes): handle %d %v", i, len(v), h, ok)
+		}
+		if long := h&longBit != 0; long != (len(v) > maxArenaValue) {
+			t.Errorf("value %d (%d bytes) long: %v", i, len(v), long)
+		}
+	}
+	if len(in.chunks) < 10 {
+		t.Fatalf("%d chunks: the test did not cross chunks", len(in.chunks))
+	}
+	for i, c := range in.chunks {
+		if cap(c) > chunkStride {
+			t.Errorf("chunk %d holds %d bytes, more than a handle can address", i, cap(c))
+		}
+	}
+}
+
+// FuzzInterner interns a sequence of values (the input split at '|') with
+// a hash that keeps few bits, and compares with a Go map: the same value
+// gets the same handle and string, different values different ones.
+func FuzzInterner(f *testing.F) {
+	f.Add("a|b|a|<x@y>|b|", uint8(1))
+	f.Add("<1@x>|<2@x>|<1@x>|<3@x>", uint8(0))
+	f.Add(strings.Repeat("v|", 50)+strings.Repeat("w", 5000), uint8(64))
+	f.Fuzz(func(t *testing.T, input string, bits uint8) {
+		mask := uint64(1)<<(bits%65) - 1
+		if bits%65 == 64 {
+			mask = ^uint64(0)
+		}
+		in := NewInterner()
+		in.hash = func(s string) uint64 { return maphash.String(in.seed, s) & mask }
+		want := map[string]Handle{}
+		byHandle := map[Handle]string{}
+		for _, v := range strings.Split(input, "|") {
+			if v == "" {
+				continue
+			}
+			h := in.Handle(v)
+			if prev, ok := want[v]; ok && prev != h {
+				t.Fatalf("%q: handle %d, first %d", v, h, prev)
+			}
+			if other, ok := byHandle[h]; ok && other != v {
+				t.Fatalf("%q and %q share handle %d", v, other, h)
+			}
+			want[v], byHandle[h] = h, v
+			if s := in.Intern(v); s != v {
+				t.Fatalf("Intern(%q) = %q", v, s)
+			}
+		}
+		if in.Len() != len(want) {
+			t.Fatalf("Len = %d, want %d", in.Len(), len(want))
+		}
+		for v, h := range want {
+			if in.Value(h) != v {
+				t.Fatalf("Value(%d) = %q, want %q", h, in.Value(h), v)
+			}
+		}
+	})
+}
+
+// TestInternerRead reads many handles under one lock: the values Value
+// gives, "" for NoHandle.
+func TestInternerRead(t *testing.T) {
+	in := NewInterner()
+	hs := []Handle{in.Handle("<a@x>"), in.Handle(strings.Repeat("r", maxArenaValue+1)), NoHandle, in.Handle("")}
+	var got []string
+	in.Read(func(value func(Handle) string) {
+		for _, h := range hs {
+			got = append(got, value(h))
+		}
+	})
+	want := []string{"<a@x>", strings.Repeat("r", maxArenaValue+1), "", ""}
+	for i := range want {
+		if got[i] != want[i] || in.Value(hs[i]) != want[i] {
+			t.Errorf("handle %d: Read %q, Value %q, want %q", hs[i], got[i], in.Value(hs[i]), want[i])
+		}
+	}
+	if in.Len() != 2 {
+		t.Errorf("Len = %d, want 2 (\"\" is not stored)", in.Len())
+	}
+}
+
+// TestInternerConcurrentHandles adds values and reads them back through
+// every method from several goroutines while the arena grows chunk by
+// chunk (run with -race): each value has one handle and reads back whole.
+func TestInternerConcurrentHandles(t *testing.T) {
+	in := NewInterner()
+	const workers, n = 4, 2000
+	handles := make([][]Handle, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				v := fmt.Sprintf("<%016x.%016x@example.com>", (i+w*13)%n, i%7)
+				h := in.Handle(v)
+				handles[w] = append(handles[w], h)
+				if got := in.Value(h); got != v {
+					t.Errorf("Value(Handle(%q)) = %q", v, got)
+					return
+				}
+				if s := in.Intern(v); s != v {
+					t.Errorf("Intern(%q) = %q", v, s)
+					return
+				}
+				if i%100 == 0 {
+					in.Read(func(value func(Handle) string) {
+						for _, h := range handles[w] {
+							_ = value(h)
+						}
+					})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	byHandle := map[Handle]string{}
+	for _, hs := range handles {
+		for _, h := range hs {
+			v := in.Value(h)
+			if h2, ok := in.Lookup(v); !ok || h2 != h {
+				t.Fatalf("%q: handle %d, Lookup %d %v", v, h, h2, ok)
+			}
+			byHandle[h] = v
+		}
+	}
+	if in.Len() != len(byHandle) {
+		t.Fatalf("Len = %d, %d distinct handles", in.Len(), len(byHandle))
 	}
 }

@@ -1,0 +1,359 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/couriertest"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faketest"
+	"github.com/mailsim/mailsim/internal/leanimap"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// The injector's imap-append sessions (injector.appendOne) over the lean
+// client, against the embedded server, Dovecot (its default dialect and
+// Courier's "INBOX." one) and deliberately broken servers: the commands of
+// each session in order, the logins, the delivery outcomes and where the
+// messages land.
+
+// commandLog is a deliveryCounter that also keeps every command the
+// injector recorded, in order, as "NAME outcome".
+type commandLog struct {
+	*deliveryCounter
+	cmds []string
+}
+
+func (l *commandLog) Command(ev clients.CommandEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cmds = append(l.cmds, ev.Command+" "+string(ev.Outcome))
+}
+
+// appendScenario is injectorScenario with users user1..userN and password
+// pw, as scripts/dovecot.sh creates them.
+func appendScenario(users int, pw string) string {
+	return fmt.Sprintf(`
+version: 1
+name: inj
+duration: 1s
+users: {count: %d, username: "user{n}", password: %q}
+groups: [{name: g, share: 100%%, devices: [pc-imap], behavior: b}]
+behaviors: {b: {}}
+`, users, pw)
+}
+
+// runAppend delivers msgs messages by imap-append to addr, each to every
+// user of scenario into folder, with one injector worker (so that the
+// sessions, and their commands, come one after the other), and returns
+// the injector's stats and what the recorder saw. timeout bounds each
+// session.
+func runAppend(t *testing.T, scenario, addr, folder string, msgs int, timeout time.Duration) (DeliveryStats, *commandLog) {
+	t.Helper()
+	plan := mustPlan(t, scenario, scenarios.PlanOptions{})
+	log := &commandLog{deliveryCounter: newDeliveryCounter()}
+	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"}, // devices are built, never started
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout = timeout
+	e.inj.backoff = 5 * time.Millisecond
+	return deliverAll(e, msgs, folder), log
+}
+
+// sessions splits a command log into sessions, each ending with LOGOUT or
+// a failed command.
+func sessions(cmds []string) [][]string {
+	var out [][]string
+	var cur []string
+	for _, c := range cmds {
+		cur = append(cur, c)
+		if strings.HasPrefix(c, "LOGOUT ") || !strings.HasSuffix(c, " ok") {
+			out = append(out, cur)
+			cur = nil
+		}
+	}
+	if cur != nil {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// mailboxMessages logs in as user with the lean client and returns the
+// number of messages in mailbox.
+func mailboxMessages(t *testing.T, addr, user, pass, mailbox string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, c, err := leanimap.Dial(ctx, transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr}}, leanimap.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, pass); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(mailbox, imap.StatusOptions{NumMessages: true})
+	if err != nil {
+		t.Fatalf("STATUS %s: %v", mailbox, err)
+	}
+	if st.NumMessages == nil {
+		t.Fatalf("STATUS %s: no MESSAGES", mailbox)
+	}
+	return int(*st.NumMessages)
+}
+
+// TestInjectorIMAPAppendSessions delivers by imap-append against real
+// servers and checks every session's commands, in order: INBOX takes
+// LOGIN, APPEND, LOGOUT; another folder is found by NAMESPACE and LIST
+// (RETURN (SPECIAL-USE)) first and created when the server does not list
+// it (only by the first session of each user: later ones list it). Every
+// delivery succeeds, with one imap login per session, and the messages
+// are where the devices would look for them.
+func TestInjectorIMAPAppendSessions(t *testing.T) {
+	const users, msgs = 2, 2
+	type server struct {
+		addr, pass string
+		// held returns how many messages user n holds in mailbox.
+		held func(t *testing.T, n int, mailbox string) int
+	}
+	embedded := func(t *testing.T) server {
+		plan := mustPlan(t, appendScenario(users, "pw"), scenarios.PlanOptions{})
+		srv := mailserver.New(mailserver.Options{})
+		t.Cleanup(func() { srv.Close() })
+		for _, u := range plan.Users {
+			if err := srv.AddUser(u.Username, u.Password); err != nil {
+				t.Fatal(err)
+			}
+		}
+		addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return server{addr: addrs.IMAP, pass: "pw", held: func(t *testing.T, n int, mailbox string) int {
+			return mailboxMessages(t, addrs.IMAP, "user"+strconv.Itoa(n), "pw", mailbox)
+		}}
+	}
+	dovecot := func(o dovecottest.Options) func(t *testing.T) server {
+		return func(t *testing.T) server {
+			inst := dovecottest.StartWith(t, users, o)
+			return server{addr: inst.IMAP, pass: inst.Password, held: func(t *testing.T, n int, mailbox string) int {
+				return mailboxMessages(t, inst.IMAP, inst.Username(n), inst.Password, mailbox)
+			}}
+		}
+	}
+	courier := func(t *testing.T) server {
+		inst := couriertest.Start(t, users, couriertest.Options{})
+		return server{addr: inst.IMAP, pass: inst.Password, held: func(t *testing.T, n int, mailbox string) int {
+			return mailboxMessages(t, inst.IMAP, inst.Username(n), inst.Password, mailbox)
+		}}
+	}
+	find := []string{"NAMESPACE ok", "LIST ok"}
+	session := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	login, store := []string{"LOGIN ok"}, []string{"APPEND ok", "LOGOUT ok"}
+	for _, tc := range []struct {
+		name    string
+		start   func(t *testing.T) server
+		folder  string
+		mailbox string   // where the messages must land
+		first   []string // the commands of each user's first session
+		later   []string // those of the later ones
+	}{
+		{"embedded/INBOX", embedded, "INBOX", "INBOX", session(login, store), session(login, store)},
+		{"embedded/new folder", embedded, "Lists", "Lists",
+			session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
+		{"dovecot/INBOX", dovecot(dovecottest.Options{}), "INBOX", "INBOX", session(login, store), session(login, store)},
+		{"dovecot/Junk", dovecot(dovecottest.Options{}), "Junk", "Junk", session(login, find, store), session(login, find, store)},
+		{"dovecot/new folder", dovecot(dovecottest.Options{}), "Lists", "Lists",
+			session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
+		// pfx: Courier's and Cyrus's dialect, where Junk is INBOX.Junk,
+		// found by name under the namespace prefix.
+		{"pfx/Junk", dovecot(dovecottest.Options{NamespacePrefix: "INBOX.", NamespaceSeparator: ".", NoSpecialUse: true}),
+			"Junk", "INBOX.Junk", session(login, find, store), session(login, find, store)},
+		{"pfx/new folder", dovecot(dovecottest.Options{NamespacePrefix: "INBOX.", NamespaceSeparator: ".", NoSpecialUse: true}),
+			"Lists", "INBOX.Lists", session(login, find, []string{"CREATE ok"}, store), session(login, find, store)},
+		// Courier: INBOX only at the start, Junk to be created as
+		// INBOX.Junk; its LOGIN reply carries no capabilities, so the
+		// session asks for them before NAMESPACE.
+		{"courier/INBOX", courier, "INBOX", "INBOX", session(login, store), session(login, store)},
+		{"courier/Junk", courier, "Junk", "INBOX.Junk",
+			session(login, []string{"CAPABILITY ok"}, find, []string{"CREATE ok"}, store), session(login, []string{"CAPABILITY ok"}, find, store)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			st, log := runAppend(t, appendScenario(users, srv.pass), srv.addr, tc.folder, msgs, 10*time.Second)
+			if want := int64(users * msgs); st.Attempted != want || st.Delivered != want || st.FailedTotal() != 0 || st.Retries != 0 {
+				t.Errorf("stats %+v, want %d attempted and delivered, none failed, no retry", st, want)
+			}
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			if log.logins["imap ok"] != users*msgs || len(log.logins) != 1 {
+				t.Errorf("logins %v, want %d imap ok", log.logins, users*msgs)
+			}
+			got := sessions(log.cmds)
+			var want [][]string
+			for i := range msgs {
+				for range users {
+					if i == 0 {
+						want = append(want, tc.first)
+					} else {
+						want = append(want, tc.later)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("sessions\n %v\nwant\n %v", got, want)
+			}
+			for n := 1; n <= users; n++ {
+				if got := srv.held(t, n, tc.mailbox); got != msgs {
+					t.Errorf("user%d holds %d messages in %s, want %d", n, got, tc.mailbox, msgs)
+				}
+			}
+		})
+	}
+}
+
+// TestInjectorIMAPAppendFaults delivers by imap-append to deliberately
+// broken servers (internal/faketest) and checks the exact outcome of every
+// delivery, its retries, the logins and the commands recorded. Each
+// session counts one successful imap login, and no failed APPEND is
+// retried (the server might have stored the message): a connection closed
+// after LOGIN, or an answer that is not IMAP or over the line bound,
+// fails with error; an APPEND refused with NO fails with no; one never
+// answered fails with timeout when the session's deadline passes.
+func TestInjectorIMAPAppendFaults(t *testing.T) {
+	const users, msgs = 2, 2
+	for _, tc := range []struct {
+		mode    faketest.IMAPMode
+		reason  string
+		session []string
+	}{
+		{faketest.IMAPHangUp, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPRefuse, DeliveryNo, []string{"LOGIN ok", "APPEND no"}},
+		{faketest.IMAPGarbage, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPHugeLine, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
+		{faketest.IMAPSilent, DeliveryTimeout, []string{"LOGIN ok", "APPEND timeout"}},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{})
+			// A short timeout: the silent server holds each session that
+			// long.
+			st, log := runAppend(t, appendScenario(users, "pw"), srv.Addr, "INBOX", msgs, 300*time.Millisecond)
+			const n = users * msgs
+			if st.Attempted != n || st.Delivered != 0 || st.Failed[tc.reason] != n || len(st.Failed) != 1 || st.Retries != 0 {
+				t.Errorf("stats %+v, want %d failed %s, no retry", st, n, tc.reason)
+			}
+			if srv.Logins() != n {
+				t.Errorf("the server saw %d logins, want %d", srv.Logins(), n)
+			}
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			if log.logins["imap ok"] != n || len(log.logins) != 1 {
+				t.Errorf("logins %v, want %d imap ok", log.logins, n)
+			}
+			if log.attempts["imap-append "+tc.reason] != n || log.done["imap-append "+tc.reason] != n {
+				t.Errorf("observer: tries %v, final %v; want %d %s each", log.attempts, log.done, n, tc.reason)
+			}
+			var want [][]string
+			for range n {
+				want = append(want, tc.session)
+			}
+			if got := sessions(log.cmds); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("sessions %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestInjectorIMAPAppendNoReaderGoroutine: an imap-append session runs on
+// the injector worker's goroutine (the lean client): while an APPEND waits
+// for the server's answer, no goroutine of go-imap's client (its reader)
+// exists.
+func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
+	srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
+	dump := make(chan string, 1)
+	stop := make(chan struct{})
+	go func() {
+		// The silent server counts the APPEND it does not answer as its
+		// fault: from then on the session waits for the answer.
+		for srv.Faults() == 0 {
+			select {
+			case <-stop:
+				dump <- ""
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		var buf bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
+		dump <- buf.String()
+	}()
+	st, _ := runAppend(t, appendScenario(1, "pw"), srv.Addr, "INBOX", 1, time.Second)
+	close(stop)
+	if st.Failed[DeliveryTimeout] != 1 {
+		t.Errorf("stats %+v, want the APPEND timed out", st)
+	}
+	stacks := <-dump
+	if stacks == "" {
+		t.Fatal("the APPEND never reached the server")
+	}
+	if i := strings.Index(stacks, "emersion/go-imap/v2/imapclient"); i >= 0 {
+		t.Errorf("a go-imap client goroutine runs during the APPEND:\n%s", stacks[max(0, i-500):min(len(stacks), i+500)])
+	}
+}
+
+// TestInjectorIMAPAppendCancelled: a run that ends while an APPEND waits
+// for the server's answer counts that delivery cancelled (not error: the
+// run closed the connection under it), and its login still counts.
+func TestInjectorIMAPAppendCancelled(t *testing.T) {
+	srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
+	plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+	log := &commandLog{deliveryCounter: newDeliveryCounter()}
+	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: srv.Addr, TLS: transport.TLSNone},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout = 20 * time.Second // the run ends first
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.inj.run(ctx) }()
+	u := e.users[0]
+	e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
+		id: "<c@test>", raw: []byte("Message-ID: <c@test>\r\n\r\nhello\r\n"), inbound: true})
+	for srv.Faults() == 0 { // the APPEND has reached the server
+		select {
+		case <-done:
+			t.Fatal("the injector ended before its APPEND reached the server")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	st := e.inj.finish()
+	if st.Attempted != 1 || st.Failed[DeliveryCancelled] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
+		t.Errorf("stats %+v, want 1 cancelled", st)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.logins["imap ok"] != 1 || log.done["imap-append cancelled"] != 1 {
+		t.Errorf("logins %v, final outcomes %v; want 1 imap ok, 1 cancelled", log.logins, log.done)
+	}
+}
