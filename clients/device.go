@@ -135,8 +135,22 @@ type Device interface {
 	// returns nil when ctx is done, or an error only for a failure that
 	// retrying cannot fix (none so far: failures are recorded and retried).
 	Run(ctx context.Context) error
-	// View returns a copy of what the device shows its person now.
+	// View returns a copy of what the device shows its person now. It
+	// costs in proportion to the messages the device holds: it is for the
+	// audit, the report and tests; a person looking for new mail on every
+	// wake-up asks NewInInbox.
 	View() view.Snapshot
+	// NewInInbox returns the Message-IDs of the messages View would show
+	// in INBOX now that were not shown there when the call that returned
+	// since was made, and the cursor to pass next time (the zero
+	// InboxCursor: the device's start). It may return more — Message-IDs
+	// shown in INBOX at that call too, or twice — but never one View would
+	// not show in INBOX now, and the IDs are in no particular order. It
+	// costs in proportion to what came into INBOX since, for a caller that
+	// passes back the cursor it got last; a cursor older than the device
+	// keeps (another caller's, or after many arrivals nobody asked for)
+	// returns every message shown in INBOX (clients/inbox.go).
+	NewInInbox(since InboxCursor) ([]string, InboxCursor)
 	// Do performs an action on the device, over the wire or locally as the
 	// device's protocol allows. It is safe to call while Run is running.
 	// With an error, the Result says what the action did before it failed

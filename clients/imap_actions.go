@@ -25,22 +25,40 @@ type imapLoc struct {
 }
 
 // locate finds a Message-ID in the view: of several copies, the one View
-// shows (view.Prefer).
+// shows (view.Prefer). A copy in INBOX is shown before any other (unless
+// the server marks INBOX as trash), the one of lowest UID, so the INBOX
+// index answers for a message there (an action's, but for a retry); only
+// a message elsewhere or not held costs a look at the other folders.
 func (d *imapDevice) locate(id string) (imapLoc, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var loc imapLoc
-	found := false
 	h, interned := d.o.IDs.Lookup(id)
 	if !interned {
 		return imapLoc{}, fmt.Errorf("clients: device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
+	trash := d.special[imap.MailboxAttrTrash]
+	skip := "" // a folder the index has answered for
+	if f := d.folders[view.FolderInbox]; f != nil && trash != view.FolderInbox {
+		uid, found, usable := d.inboxIdx.find(h, f.msgs)
+		if found {
+			m := f.msgs[uid]
+			return imapLoc{id: id, folder: view.FolderInbox, uid: uid, flags: m.flags, size: int64(m.size)}, nil
+		}
+		if usable {
+			skip = view.FolderInbox
+		}
+	}
+	var loc imapLoc
+	found := false
 	for name, f := range d.folders {
+		if name == skip {
+			continue
+		}
 		for uid, m := range f.msgs {
 			if m.id != h {
 				continue
 			}
-			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {
+			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, trash) {
 				continue
 			}
 			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: int64(m.size)}, true
@@ -389,13 +407,10 @@ func (d *imapDevice) forget(folder string, uid imap.UID) {
 	if f := d.folders[folder]; f != nil {
 		f.record(imapEdit{uid: uid, gone: true})
 		if _, ok := f.msgs[uid]; ok {
-			m := make(map[imap.UID]imapMsg, len(f.msgs))
-			for k, v := range f.msgs {
-				if k != uid {
-					m[k] = v
-				}
-			}
-			f.msgs = m
+			// In place: no one holds a folder's map outside d.mu (a sync
+			// works on a copy, known, and installs a map of its own), so
+			// an action costs the same in a folder of any size.
+			delete(f.msgs, uid)
 			changed = true
 		}
 	}
@@ -415,13 +430,14 @@ func (d *imapDevice) place(s *imapSession, folder string, uid imap.UID, m *imapM
 		d.mu.Unlock()
 		return d.syncFolder(s, folder)
 	}
-	msgs := make(map[imap.UID]imapMsg, len(f.msgs)+1)
-	for k, v := range f.msgs {
-		msgs[k] = v
+	if f.msgs == nil {
+		f.msgs = make(map[imap.UID]imapMsg, 1)
 	}
-	msgs[uid] = *m
-	f.msgs = msgs
+	f.msgs[uid] = *m // in place, as forget
 	f.record(imapEdit{uid: uid, msg: m})
+	if folder == view.FolderInbox {
+		d.cameIntoInbox(uid, m.id, f.msgs)
+	}
 	d.mu.Unlock()
 	d.changed()
 	return nil

@@ -95,6 +95,10 @@ type imapDevice struct {
 	// once nsDone (clients/imap_folders.go).
 	prefix string
 	nsDone bool
+	// inboxNew records the UIDs that came into INBOX (NewInInbox), and
+	// inboxIdx finds a Message-ID's UIDs there (locate): cameIntoInbox.
+	inboxNew inboxLog[imap.UID]
+	inboxIdx inboxIndex
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
@@ -204,6 +208,53 @@ func (d *imapDevice) View() view.Snapshot {
 		snap.Synced = synced
 	}
 	return snap
+}
+
+// NewInInbox implements Device: of the UIDs that came into INBOX since
+// the last call, those INBOX still holds (installAt and place record
+// them).
+func (d *imapDevice) NewInInbox(since InboxCursor) (ids []string, cursor InboxCursor) {
+	d.mu.Lock()
+	f := d.folders[view.FolderInbox]
+	d.o.IDs.Read(func(value func(view.Handle) string) {
+		next, ok := d.inboxNew.take(since, func(uid imap.UID) {
+			if f != nil {
+				if m, held := f.msgs[uid]; held && m.id != view.NoHandle {
+					ids = append(ids, value(m.id))
+				}
+			}
+		})
+		if !ok && f != nil {
+			ids = make([]string, 0, len(f.msgs))
+			for _, m := range f.msgs {
+				if m.id != view.NoHandle {
+					ids = append(ids, value(m.id))
+				}
+			}
+		}
+		cursor = next
+	})
+	inboxIsTrash := d.special[imap.MailboxAttrTrash] == view.FolderInbox
+	d.mu.Unlock()
+	if inboxIsTrash {
+		// A server marking INBOX \Trash: a message with a copy in INBOX
+		// and another elsewhere is shown elsewhere (view.Prefer), which
+		// only the whole view tells.
+		ids = ids[:0]
+		for id, m := range d.View().Messages {
+			if m.Folder == view.FolderInbox {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, cursor
+}
+
+// cameIntoInbox records that msgs, INBOX's map, now holds the message id
+// at uid, which it did not before (NewInInbox, locate). d.mu must be held.
+func (d *imapDevice) cameIntoInbox(uid imap.UID, id view.Handle, msgs map[imap.UID]imapMsg) {
+	d.inboxNew.add(uid, len(msgs))
+	d.inboxIdx.add(id, uid, msgs)
 }
 
 // changed calls OnChange.

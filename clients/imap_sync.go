@@ -175,7 +175,15 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 		}
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
+	was := f.msgs
 	f.validity, f.msgs, f.synced = validity, msgs, start
+	if changed && name == view.FolderInbox {
+		for uid, m := range msgs {
+			if old, ok := was[uid]; !ok || old.id != m.id {
+				d.cameIntoInbox(uid, m.id, msgs)
+			}
+		}
+	}
 	d.mu.Unlock()
 	if changed {
 		d.changed()

@@ -35,8 +35,11 @@ type pop3Device struct {
 	// seen are the UIDLs downloaded (handles in ids), with the simulated
 	// download time in Unix nanoseconds (8 bytes, not time.Time's 24: one
 	// per message).
-	seen      map[view.Handle]int64
-	deleted   map[view.Handle]struct{} // UIDLs deleted locally, to DELE on the server
+	seen    map[view.Handle]int64
+	deleted map[view.Handle]struct{} // UIDLs deleted locally, to DELE on the server
+	// inboxNew records the Message-IDs (handles in ids) that came into the
+	// local INBOX (NewInInbox).
+	inboxNew  inboxLog[view.Handle]
 	synced    time.Time
 	rng       *rand.Rand
 	noIDWarns int
@@ -77,6 +80,29 @@ func (d *pop3Device) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.store.snapshot(d.synced, 0)
+}
+
+// NewInInbox implements Device: of the Message-IDs that came into the
+// local INBOX since the last call, those still there.
+func (d *pop3Device) NewInInbox(since InboxCursor) ([]string, InboxCursor) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	inInbox := func(m *localMsg) bool { return m != nil && d.store.folderOf(m) == view.FolderInbox }
+	next, ok := d.inboxNew.take(since, func(h view.Handle) {
+		if i, held := d.store.find(h); held && inInbox(&d.store.msgs[i]) {
+			ids = append(ids, d.ids.Value(h))
+		}
+	})
+	if !ok {
+		d.store.each(func(id string, m *localMsg) bool {
+			if inInbox(m) {
+				ids = append(ids, id)
+			}
+			return true
+		})
+	}
+	return ids, next
 }
 
 func (d *pop3Device) changed() {
@@ -263,7 +289,9 @@ func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) view.Han
 	if d.store.get(h.ID) != nil {
 		return u // the same message twice on the server: shown once
 	}
-	d.store.put(h.ID, d.store.newMsg(view.FolderInbox, uidl, 0, h))
+	if d.store.put(h.ID, d.store.newMsg(view.FolderInbox, uidl, 0, h)) {
+		d.inboxNew.add(d.ids.Handle(h.ID), d.store.len())
+	}
 	return u
 }
 
@@ -327,6 +355,9 @@ func (d *pop3Device) move(id, folder string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: move %s to %q: more than %d local folders", d.o.ID, id, folder, maxLocalFolders)
 	}
 	res := Result{Folder: folder, Flags: m.Flags}
+	if folder == view.FolderInbox && was != folder {
+		d.inboxNew.add(m.id, d.store.len())
+	}
 	d.mu.Unlock()
 	if was != folder {
 		d.changed()

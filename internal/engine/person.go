@@ -42,13 +42,18 @@ type person struct {
 	// order keeps pending message IDs in the order they were noticed, so
 	// the person works through mail first-come first-served.
 	order []string
+	// due holds the pending messages' due times by their place in order
+	// (plannedMessage.at), for actionDue and mailDue (due.go).
+	due dueIndex
 	// done holds messages the person finished with (or gave up on).
 	done map[string]bool
 }
 
 // plannedMessage is what the person will do with one message.
 type plannedMessage struct {
-	due     time.Time
+	due time.Time
+	// at is the message's place in person.order and person.due.
+	at      int
 	actions []clients.Action
 	tries   int
 	// resume, when set, finishes actions[0] on resumeOn: it submitted its
@@ -171,10 +176,8 @@ func (p *person) nextWake(now time.Time) time.Time {
 // after the last action; zero when nothing is pending.
 func (p *person) actionDue() time.Time {
 	earliest := p.nextSend
-	for _, id := range p.order {
-		if pm := p.pending[id]; pm != nil && (earliest.IsZero() || pm.due.Before(earliest)) {
-			earliest = pm.due
-		}
+	if due := p.due.earliest(); !due.IsZero() && (earliest.IsZero() || due.Before(earliest)) {
+		earliest = due
 	}
 	if !earliest.IsZero() {
 		if ready := p.lastAction.Add(p.b.ActionRepeatDelay); !p.lastAction.IsZero() && earliest.Before(ready) {
@@ -300,16 +303,17 @@ func detailAddress(addr, folder string) string {
 // notice looks at the device in hand and plans what to do with new INBOX
 // messages it shows.
 func (p *person) notice(now time.Time) {
-	v := p.hand.dev.View()
-	// Only the messages not seen before, in Message-ID order: sorting the
-	// whole view on every wake-up cost more than the rest of the person.
+	// Only the messages that came into INBOX since the person last looked
+	// at this device (NewInInbox), of those the ones not seen before, in
+	// Message-ID order: what the device shows in INBOX and the person has
+	// not noticed, as the whole view would tell, at a cost that does not
+	// grow with the mailbox. A message the device showed in INBOX at the
+	// last look is done or pending already.
 	var fresh []string
-	for id, m := range v.Messages {
-		if m.Folder == view.FolderInbox && !p.done[id] && p.pending[id] == nil {
-			fresh = append(fresh, id)
-		}
-	}
+	fresh, p.hand.inbox = p.hand.dev.NewInInbox(p.hand.inbox)
+	fresh = slices.DeleteFunc(fresh, func(id string) bool { return p.done[id] || p.pending[id] != nil })
 	slices.Sort(fresh)
+	fresh = slices.Compact(fresh) // NewInInbox may name a message twice
 	for _, id := range fresh {
 		actions, filtered := p.decide(id)
 		if len(actions) == 0 {
@@ -320,9 +324,17 @@ func (p *person) notice(now time.Time) {
 		if filtered {
 			due = now // a filter rule acts as soon as the device sees the mail
 		}
-		p.pending[id] = &plannedMessage{due: due, actions: actions}
-		p.order = append(p.order, id)
+		p.plan(id, &plannedMessage{due: due, actions: actions})
 	}
+}
+
+// plan makes pm the plan of message id, the last noticed. pm.due must be
+// set (a zero time is no due time to dueIndex).
+func (p *person) plan(id string, pm *plannedMessage) {
+	pm.at = len(p.order)
+	p.pending[id] = pm
+	p.due.set(pm.at, pm.due)
+	p.order = append(p.order, id)
 }
 
 // decide draws what the person will do with a message. The draw depends on
@@ -377,10 +389,8 @@ func (p *person) recipient(r *rand.Rand) string {
 
 // mailDue returns the first pending message with an action due, or "".
 func (p *person) mailDue(now time.Time) string {
-	for _, id := range p.order {
-		if pm := p.pending[id]; pm != nil && !now.Before(pm.due) {
-			return id
-		}
+	if i := p.due.first(now); i >= 0 {
+		return p.order[i]
 	}
 	return ""
 }
@@ -422,6 +432,7 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 		pm.tries++
 		if pm.tries < maxTries {
 			pm.due = now.Add(max(p.b.ActionRepeatDelay, time.Minute))
+			p.due.set(pm.at, pm.due)
 			return
 		}
 		p.env.events.Handle(Event{Type: EventActionsDropped, Count: int64(len(pm.actions)),
@@ -431,6 +442,7 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 	}
 	if len(pm.actions) == 0 {
 		delete(p.pending, id)
+		p.due.set(pm.at, time.Time{})
 		p.done[id] = true
 		p.compact()
 	}
@@ -442,11 +454,19 @@ func (p *person) compact() {
 		return
 	}
 	kept := p.order[:0]
+	leaves := dueMinLeaves
+	for leaves < len(p.pending) {
+		leaves *= 2
+	}
+	p.due.reset(leaves) // every pending message is in order, once
 	for _, id := range p.order {
-		if p.pending[id] != nil {
+		if pm := p.pending[id]; pm != nil {
+			pm.at = len(kept)
+			p.due.nodes[p.due.leaves+pm.at] = pm.due
 			kept = append(kept, id)
 		}
 	}
+	p.due.fix()
 	p.order = kept
 }
 

@@ -83,6 +83,9 @@ func (d *fakeDevice) View() view.Snapshot {
 	}
 	return s
 }
+func (d *fakeDevice) NewInInbox(clients.InboxCursor) ([]string, clients.InboxCursor) {
+	return slices.Clone(d.inbox), 0 // every message in INBOX: allowed, it may return more
+}
 func (d *fakeDevice) Do(_ context.Context, a clients.Action) (clients.Result, error) {
 	n := len(d.done)
 	d.done = append(d.done, a)
@@ -484,8 +487,7 @@ func submittedThenRefused(sent string) func(clients.Action, int) (clients.Result
 
 // planReply makes a reply to id the person's next action, due now.
 func planReply(f *fakePerson, id string) {
-	f.p.pending[id] = &plannedMessage{due: f.clock.now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: id}}}
-	f.p.order = append(f.p.order, id)
+	f.p.plan(id, &plannedMessage{due: f.clock.now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: id}}})
 }
 
 // wantResumed fails the test unless the device was asked twice, the second

@@ -150,10 +150,9 @@ func TestReplyResumedAfterSubmit(t *testing.T) {
 
 	p := newPerson(u1)
 	p.hand = u1.devices[0]
-	p.pending[msg.ID] = &plannedMessage{actions: []clients.Action{{Kind: clients.ActReply, MessageID: msg.ID, Size: 2000}}}
-	p.order = []string{msg.ID}
 	ctx := context.Background()
 	now := e.clock.Now()
+	p.plan(msg.ID, &plannedMessage{due: now, actions: []clients.Action{{Kind: clients.ActReply, MessageID: msg.ID, Size: 2000}}})
 	p.actOnMail(ctx, now)
 	if !proxy.cut.Load() {
 		t.Fatal("the proxy never cut the APPEND to Sent")
@@ -270,9 +269,8 @@ func TestActionsGivenUpAreCounted(t *testing.T) {
 	p := newPerson(e.users[0])
 	p.hand = e.users[0].devices[0]
 	const id = "<never-delivered@example.net>"
-	p.pending[id] = &plannedMessage{actions: []clients.Action{{Kind: clients.ActRead, MessageID: id}, {Kind: clients.ActFlag, MessageID: id}}}
-	p.order = []string{id}
 	now := e.clock.Now()
+	p.plan(id, &plannedMessage{due: now, actions: []clients.Action{{Kind: clients.ActRead, MessageID: id}, {Kind: clients.ActFlag, MessageID: id}}})
 	for i := 0; i < maxTries && p.pending[id] != nil; i++ {
 		p.actOnMail(context.Background(), now)
 		now = now.Add(time.Hour)

@@ -39,6 +39,10 @@ type user struct {
 type device struct {
 	dev     clients.Device
 	running atomic.Bool
+	// inbox is where the person's last look at the device's new INBOX
+	// messages ended (clients.Device.NewInInbox); only the person's
+	// goroutine uses it.
+	inbox clients.InboxCursor
 }
 
 func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
