@@ -12,15 +12,20 @@ import (
 // parallelPerCore is how many tests of this package run at once per core
 // when the command line does not set -parallel (go test's default is one
 // per core). Most tests here run scenarios against private servers on
-// loopback and wait on simulated time, not on the CPU: a shortened run
-// keeps the test process at 0.1–0.3 of a core under -race for 10–60 s of
-// wall time (docs/testing.md has the measurement). At one test per core
-// the package spent about ten minutes mostly waiting. The tests that
-// measure the harness's or the server's CPU, change GOMAXPROCS, count
-// goroutines or set environment variables do not call t.Parallel, so they
-// still run alone; the run's --procs auto sizes GOMAXPROCS to the load of
-// every run in the process (internal/harnessmon/procs.go).
-const parallelPerCore = 4
+// loopback and wait on simulated time, not on the CPU: the whole test
+// process used 0.3–0.4 of a core under -race while six to eight of them
+// ran (docs/architecture.md, "Tests: what runs at once"); at one per core
+// the package spent most of its ten minutes waiting. Three rather than
+// four: more runs at once leave less slack to the runs that have little
+// (a fault injected at a fixed time, an exporter scraped within a
+// deadline), which failed at four per core on a machine loaded by other
+// builds. The tests that measure the harness's or the server's CPU or
+// latency (the capacity searches with the harness guard or 1–2 s steps),
+// change GOMAXPROCS, count goroutines, profile the process or set
+// environment variables do not call t.Parallel, so they still run alone;
+// each in-process run's --procs auto sizes the process's GOMAXPROCS to the
+// load of every run in it (internal/harnessmon/procs.go).
+const parallelPerCore = 3
 
 // TestMain runs the package's tests with parallelPerCore tests per core
 // unless -parallel is given, and removes the mailsim binary the process
