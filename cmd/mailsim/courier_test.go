@@ -102,6 +102,7 @@ func checkCourierRun(t *testing.T, rep map[string]any) {
 // Items, Junk E-mail), the devices use those instead of creating Sent,
 // Trash and Junk.
 func TestCourierQuickstart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		o    couriertest.Options
@@ -171,6 +172,7 @@ var courierRuns = []dovecotRun{
 // private Courier (gamin-pushed IDLE), in parallel: logins, delivery,
 // every device kind, nothing lost, no folder command failing.
 func TestCourierScenarios(t *testing.T) {
+	t.Parallel()
 	listed := map[string]bool{}
 	for _, r := range courierRuns {
 		listed[r.scenario] = true

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mailsim/mailsim/clients"
@@ -50,6 +49,7 @@ func asDovecot(inst *cyrustest.Instance) *dovecottest.Instance {
 // report shows that Cyrus does not mark mail downloaded over POP3 \Seen,
 // and measures its push latency.
 func TestCyrusQuickstart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		alt  bool
@@ -141,17 +141,19 @@ func cyrusRuns() []dovecotRun {
 }
 
 // TestCyrusScenarios runs every shipped scenario, shortened (cyrusRuns),
-// against its own private Cyrus in both namespace modes with --target,
-// all at once (the runs wait on simulated time, not on the CPU), and
-// checks each: every planned user logs in over every protocol its
-// devices use, mail is delivered, every device profile of the plan is
-// there and each group's devices converge on deliveries, nothing is lost,
-// no folder command fails, the IMAP-only groups converge (no change
-// unconverged for a POP3 reason or because the server disagrees), the
-// groups with a POP3 device diverge, and the report shows that Cyrus does
-// not mark POP3 downloads \Seen. A fresh instance per run keeps Cyrus's
-// duplicate suppression from dropping a run's deliveries.
+// against its own private Cyrus in both namespace modes with --target, as
+// parallel subtests (the runs wait on simulated time, not on the CPU: the
+// package's TestMain lets several run at once), and checks each: every
+// planned user logs in over every protocol its devices use, mail is
+// delivered, every device profile of the plan is there and each group's
+// devices converge on deliveries, nothing is lost, no folder command
+// fails, the IMAP-only groups converge (no change unconverged for a POP3
+// reason or because the server disagrees), the groups with a POP3 device
+// diverge, and the report shows that Cyrus does not mark POP3 downloads
+// \Seen. A fresh instance per run keeps Cyrus's duplicate suppression from
+// dropping a run's deliveries.
 func TestCyrusScenarios(t *testing.T) {
+	t.Parallel()
 	runs := cyrusRuns()
 	listed := map[string]bool{}
 	for _, r := range runs {
@@ -162,67 +164,55 @@ func TestCyrusScenarios(t *testing.T) {
 			t.Errorf("shipped scenario %s has no Cyrus run in cyrusRuns", name)
 		}
 	}
-	type job struct {
-		name string
-		mode cyrusMode
-		run  dovecotRun
-		plan *scenarios.Plan
-		inst *cyrustest.Instance
-		argv []string
-		js   string
-		res  cliResult
-	}
-	var jobs []*job
 	for _, m := range cyrusModes {
-		for _, r := range runs {
-			plan := cyrusPlan(t, r.scenario, r.users)
-			o := m.o
-			for _, u := range plan.Users {
-				if !strings.HasPrefix(u.Username, "user") {
-					o.ExtraUsers = append(o.ExtraUsers, u.Username)
-				}
-			}
-			n := r.users
-			if len(o.ExtraUsers) > 0 {
-				n = 1 // the scenario's users have other names
-			}
-			inst := cyrustest.Start(t, n, o)
-			js := filepath.Join(t.TempDir(), "r.json")
-			argv := append([]string{"run", r.scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "-v", "--report", js}, r.args...)
-			jobs = append(jobs, &job{name: m.name + "/" + r.scenario, mode: m, run: r, inst: inst, plan: plan, argv: argv, js: js})
-		}
-	}
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			j.res = mailsim(j.argv...)
-		}()
-	}
-	wg.Wait()
-	for _, j := range jobs {
-		t.Run(j.name, func(t *testing.T) {
-			if j.res.code != exitOK && j.res.code != exitThresholds {
-				t.Fatalf("%s against Cyrus: %s", j.run.scenario, j.res)
-			}
-			rep := readReport(t, j.js)
-			checkDovecotRun(t, rep)
-			checkCyrusRun(t, j.plan, rep, j.run.drops)
-			if j.run.scenario == "quickstart" {
-				// Sent mail and spam land in the mode's folders.
-				counts := mailboxCounts(t, asDovecot(j.inst))
-				t.Logf("messages per mailbox: %v", counts)
-				for _, name := range []string{j.mode.sent, j.mode.junk} {
-					if counts[name] == 0 {
-						t.Errorf("%s holds no message: %v", name, counts)
-					}
-				}
-			}
-			if t.Failed() {
-				t.Logf("the run's warnings:\n%s", lastLines(j.res.stderr, 20))
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			for _, r := range runs {
+				t.Run(r.scenario, func(t *testing.T) {
+					t.Parallel()
+					testCyrusScenario(t, m, r)
+				})
 			}
 		})
+	}
+}
+
+// testCyrusScenario is one run of TestCyrusScenarios: scenario r against
+// a private Cyrus in mode m.
+func testCyrusScenario(t *testing.T, m cyrusMode, r dovecotRun) {
+	plan := cyrusPlan(t, r.scenario, r.users)
+	o := m.o
+	for _, u := range plan.Users {
+		if !strings.HasPrefix(u.Username, "user") {
+			o.ExtraUsers = append(o.ExtraUsers, u.Username)
+		}
+	}
+	n := r.users
+	if len(o.ExtraUsers) > 0 {
+		n = 1 // the scenario's users have other names
+	}
+	inst := cyrustest.Start(t, n, o)
+	js := filepath.Join(t.TempDir(), "r.json")
+	argv := append([]string{"run", r.scenario, "--target", writeDovecotTarget(t, asDovecot(inst)), "--quiet", "-v", "--report", js}, r.args...)
+	res := mailsim(argv...)
+	if res.code != exitOK && res.code != exitThresholds {
+		t.Fatalf("%s against Cyrus: %s", r.scenario, res)
+	}
+	rep := readReport(t, js)
+	checkDovecotRun(t, rep)
+	checkCyrusRun(t, plan, rep, r.drops)
+	if r.scenario == "quickstart" {
+		// Sent mail and spam land in the mode's folders.
+		counts := mailboxCounts(t, asDovecot(inst))
+		t.Logf("messages per mailbox: %v", counts)
+		for _, name := range []string{m.sent, m.junk} {
+			if counts[name] == 0 {
+				t.Errorf("%s holds no message: %v", name, counts)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("the run's warnings:\n%s", lastLines(res.stderr, 20))
 	}
 }
 
@@ -358,6 +348,7 @@ func quickstartAt120(t *testing.T) string {
 // nothing is warned. The probe message is expunged again (UIDPLUS), also
 // when it was announced too late.
 func TestCyrusValidatePushProbe(t *testing.T) {
+	t.Parallel()
 	scenario := quickstartAt120(t)
 	for _, tc := range []struct {
 		name string

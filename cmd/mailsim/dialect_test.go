@@ -82,6 +82,7 @@ func mailboxCounts(t *testing.T, inst *dovecottest.Instance) map[string]int {
 // and INBOX.Junk; no CREATE or APPEND fails; nothing is lost and the IMAP
 // group has no change the server disagrees with.
 func TestDialectNamespacePrefix(t *testing.T) {
+	t.Parallel()
 	dovecottest.Available(t)
 	for _, tc := range []struct {
 		name string
@@ -142,6 +143,7 @@ func TestDialectNamespacePrefix(t *testing.T) {
 // measured (it has samples) and, both servers notifying IDLE at once, no
 // note warns about it.
 func TestServerBehaviourReport(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		dovecot *dovecottest.Options

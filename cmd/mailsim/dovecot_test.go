@@ -58,6 +58,7 @@ var dovecotRuns = []dovecotRun{
 // TestDovecotScenarios runs every shipped scenario against its own private
 // Dovecot, in parallel.
 func TestDovecotScenarios(t *testing.T) {
+	t.Parallel()
 	dovecottest.Available(t)
 	listed := map[string]bool{}
 	for _, r := range dovecotRuns {

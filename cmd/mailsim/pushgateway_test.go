@@ -17,6 +17,7 @@ import (
 // Prometheus Pushgateway on loopback (Debian package
 // prometheus-pushgateway) and reads the pushed values back.
 func TestPushgateway(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("prometheus-pushgateway")
 	if err != nil {
 		if os.Getenv("CI") != "" {

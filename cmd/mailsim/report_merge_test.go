@@ -62,6 +62,7 @@ func startServe(t *testing.T, users int) string {
 // their reports with "mailsim report merge" and checks the merged report
 // against the shards' sums and the run's semantics.
 func TestReportMergeShards(t *testing.T) {
+	t.Parallel()
 	target := startServe(t, 6)
 	dir := t.TempDir()
 	const n = 3
@@ -252,6 +253,7 @@ func TestRunStartAt(t *testing.T) {
 // kubectl logs shows them); the report lines grepped out of the logs merge
 // into the whole population.
 func TestReportMergeIndexedJob(t *testing.T) {
+	t.Parallel()
 	bin := buildMailsim(t)
 	target := startServe(t, 6)
 	dir := t.TempDir()

@@ -11,6 +11,7 @@ import (
 // TestSignalAbortsStartWait: a SIGINT while mailsim waits for --start-at
 // aborts the wait: it exits at once, before the run, with no report.
 func TestSignalAbortsStartWait(t *testing.T) {
+	t.Parallel()
 	bin := buildMailsim(t)
 	js := filepath.Join(t.TempDir(), "r.json")
 	at := time.Now().Add(10 * time.Minute).Format(time.RFC3339)

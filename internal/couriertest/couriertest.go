@@ -89,10 +89,8 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if err != nil {
 		t.Fatalf("couriertest: %v", err)
 	}
-	if _, err := run(script, nil, "install-check"); err != nil {
-		if _, err := run(script, nil, "install"); err != nil {
-			unavailable("couriertest: Courier cannot be unpacked here: %v", err)
-		}
+	if err := scripttest.Unpack(script, scripttest.UnpackLock(script), scriptVars); err != nil {
+		unavailable("couriertest: Courier cannot be unpacked here: %v", err)
 	}
 	if err := exec.Command("unshare", "--mount", "--propagation", "private", "true").Run(); err != nil {
 		unavailable("couriertest: Courier runs in a private mount namespace, and unshare --mount is not permitted here: %v", err)

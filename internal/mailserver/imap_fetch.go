@@ -67,10 +67,24 @@ func (s *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 }
 
 // writeFetch writes one FETCH response. It reads only immutable message
-// fields, so it runs without the user lock.
+// fields, so it runs without the user lock. The response writer is closed
+// on every path: go-imap holds the connection's encoder until then, and a
+// writer left open after a failed write (a client gone mid-literal) would
+// block the session's next reply, and Server.Close, for ever
+// (TestFetchCutShortReleasesTheSession).
 func writeFetch(w *imapserver.FetchWriter, it fetchItem, options *imap.FetchOptions) error {
-	m := it.msg
 	rw := w.CreateMessage(it.seq)
+	if err := writeFetchItems(rw, it, options); err != nil {
+		rw.Close()
+		return err
+	}
+	return rw.Close()
+}
+
+// writeFetchItems writes the items of one FETCH response into rw, which
+// the caller closes.
+func writeFetchItems(rw *imapserver.FetchResponseWriter, it fetchItem, options *imap.FetchOptions) error {
+	m := it.msg
 	if options.UID {
 		rw.WriteUID(m.uid)
 	}
@@ -114,7 +128,7 @@ func writeFetch(w *imapserver.FetchWriter, it fetchItem, options *imap.FetchOpti
 	for _, bss := range options.BinarySectionSize {
 		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.raw), bss))
 	}
-	return rw.Close()
+	return nil
 }
 
 // bodySection returns the bytes of one BODY[...] item. The common whole

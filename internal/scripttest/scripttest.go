@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +85,49 @@ func ParseEnv(b []byte, required ...string) (map[string]string, error) {
 		}
 	}
 	return kv, nil
+}
+
+// Unpack makes sure the server script unpacks (cyrus.sh, courier.sh) is
+// there: it runs the script's "install-check" and, when that fails, its
+// "install", holding an exclusive lock on the file lock (flock) across
+// both. Tests start several servers at once, in one process or in several
+// (go test runs packages in parallel): with the lock one of them unpacks,
+// the others wait for it and find the server there, and none starts a
+// server from a half-unpacked prefix or while another install rewrites
+// its binaries. UnpackLock names the lock of a script. The wait for the
+// lock is bounded by Timeout plus the install's own Timeout.
+func Unpack(script, lock string, drop []string) error {
+	f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s install lock: %w", filepath.Base(script), err)
+	}
+	defer f.Close() // releases the lock
+	deadline := time.Now().Add(2 * Timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("%s install lock %s: %w", filepath.Base(script), lock, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s install lock %s: still held by another install after %s", filepath.Base(script), lock, 2*Timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := Run(script, drop, nil, "install-check"); err == nil {
+		return nil
+	}
+	_, err = Run(script, drop, nil, "install")
+	return err
+}
+
+// UnpackLock returns the lock file Unpack holds for script: one per
+// script name in the temporary directory, shared by every test process
+// of the machine.
+func UnpackLock(script string) string {
+	return filepath.Join(os.TempDir(), "mailsim-"+filepath.Base(script)+".install.lock")
 }
 
 // Server is a server script of the project as a test helper runs it.

@@ -110,3 +110,72 @@ esac
 		t.Errorf("calls %q, want start then stop", b)
 	}
 }
+
+// TestUnpackOnce runs Unpack from several goroutines at once with a script
+// whose install takes a while and whose install-check fails until it is
+// done: the lock lets exactly one install run, and every caller returns
+// after it, finding the server unpacked.
+func TestUnpackOnce(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "server.sh")
+	y := `set -e
+case $1 in
+install-check) [ -e "$MAILSIM_SCRIPTTEST_DIR/unpacked" ] ;;
+install)
+	echo install >>"$MAILSIM_SCRIPTTEST_DIR/installs"
+	sleep 0.3
+	touch "$MAILSIM_SCRIPTTEST_DIR/unpacked" ;;
+esac
+`
+	if err := os.WriteFile(script, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAILSIM_SCRIPTTEST_DIR", dir)
+	lock := filepath.Join(dir, "install.lock")
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- Unpack(script, lock, nil) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "installs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(b), "install"); got != 1 {
+		t.Errorf("%d installs ran, want 1", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unpacked")); err != nil {
+		t.Errorf("not unpacked: %v", err)
+	}
+}
+
+// TestUnpackFails: an install that fails is Unpack's error, with the
+// script's stderr.
+func TestUnpackFails(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "server.sh")
+	if err := os.WriteFile(script, []byte("echo \"no packages for $1\" >&2; exit 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Unpack(script, filepath.Join(dir, "install.lock"), nil)
+	if err == nil || !strings.Contains(err.Error(), "no packages for install") {
+		t.Errorf("err %v, want the install's stderr", err)
+	}
+}
+
+// TestUnpackLock: one lock file per script name, in the temporary
+// directory.
+func TestUnpackLock(t *testing.T) {
+	a, b := UnpackLock("/x/scripts/cyrus.sh"), UnpackLock("/y/scripts/courier.sh")
+	if a == b || filepath.Dir(a) != os.TempDir() || !strings.Contains(a, "cyrus.sh") {
+		t.Errorf("locks %q and %q", a, b)
+	}
+	if UnpackLock("/other/cyrus.sh") != a {
+		t.Error("the lock depends on the script's directory: two checkouts would unpack into one prefix at once")
+	}
+}
