@@ -38,6 +38,7 @@ const (
 	gcIdle   = "/cpu/classes/gc/mark/idle:cpu-seconds"
 	cpuTotal = "/cpu/classes/total:cpu-seconds"
 	cpuIdle  = "/cpu/classes/idle:cpu-seconds"
+	gcCycles = "/gc/cycles/total:gc-cycles"
 )
 
 // The figures a Window judges, as named in Window.Reasons and
@@ -176,7 +177,11 @@ type Window struct {
 	// workers aside (they only run on P's with nothing else to do);
 	// GCShare that over the CPU time the P's used. Both are the runtime's
 	// estimates (runtime/metrics /cpu/classes), which count a dedicated
-	// mark worker's P for the whole mark phase.
+	// mark worker's P for the whole mark phase. The runtime brings those
+	// estimates up to date only when a GC cycle ends, so they cover the
+	// time between the last cycles that ended before the window's start
+	// and before its end; a window in which no cycle ended has no GC
+	// figure (Missing[FigureGC] says so).
 	GCCPU   time.Duration
 	GCShare float64
 	// SchedP99 is the 99th percentile of the time goroutines waited to
@@ -229,6 +234,8 @@ func (m *Monitor) Since(start Mark) Window {
 	switch {
 	case !gc.ok || !start.gc.ok:
 		w.Missing[FigureGC] = "the Go runtime does not estimate the garbage collector's CPU time (" + gcTotal + ")"
+	case gc.cycles == start.gc.cycles:
+		w.Missing[FigureGC] = "no GC cycle ended in the window (the Go runtime brings its CPU estimates up to date only when one ends)"
 	case used <= 0:
 		w.Missing[FigureGC] = "the Go runtime counted no CPU time used in the window"
 	default:
@@ -318,23 +325,28 @@ func readCPU() (time.Duration, bool) {
 
 // gcReading is the runtime's estimate of the CPU time the garbage
 // collector used so far (idle mark workers aside) and of the CPU time the
-// P's used (GC included); ok is false when the runtime has no estimate.
+// P's used (GC included), as of the last GC cycle that ended, and how many
+// cycles had ended; ok is false when the runtime has no estimate.
 type gcReading struct {
 	gc, used time.Duration
+	cycles   uint64
 	ok       bool
 }
 
 // readGC reads the runtime's CPU estimates.
 func readGC() gcReading {
-	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}, {Name: cpuTotal}, {Name: cpuIdle}}
+	s := []metrics.Sample{{Name: gcTotal}, {Name: gcIdle}, {Name: cpuTotal}, {Name: cpuIdle}, {Name: gcCycles}}
 	metrics.Read(s)
-	for _, x := range s {
+	for _, x := range s[:4] {
 		if x.Value.Kind() != metrics.KindFloat64 {
 			return gcReading{}
 		}
 	}
+	if s[4].Value.Kind() != metrics.KindUint64 {
+		return gcReading{}
+	}
 	sec := func(i int) time.Duration { return time.Duration(s[i].Value.Float64() * float64(time.Second)) }
-	return gcReading{gc: sec(0) - sec(1), used: sec(2) - sec(3) - sec(1), ok: true}
+	return gcReading{gc: sec(0) - sec(1), used: sec(2) - sec(3) - sec(1), cycles: s[4].Value.Uint64(), ok: true}
 }
 
 // readSched reads the scheduler latency histogram; nil when the runtime

@@ -3,6 +3,7 @@ package harnessmon
 import (
 	"math"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"strings"
@@ -162,6 +163,21 @@ func TestWindowFigures(t *testing.T) {
 	_, gc := w.Missing[FigureGC]
 	if !late || cpu || gc {
 		t.Errorf("missing %v: want the lateness (no action started), not the CPU or GC", w.Missing)
+	}
+}
+
+// TestWindowWithoutGC: the runtime's CPU estimates move only when a GC
+// cycle ends, so a window in which none ended says so instead of giving a
+// GC share (or claiming the process used no CPU).
+func TestWindowWithoutGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	m := New(Options{})
+	start := m.Mark()
+	w := m.Since(start)
+	why, ok := w.Missing[FigureGC]
+	if !ok || !strings.Contains(why, "no GC cycle ended") || w.GCCPU != 0 || w.GCShare != 0 {
+		t.Errorf("GC %v, share %v, missing %q (%v): want no GC figure, said why", w.GCCPU, w.GCShare, why, ok)
 	}
 }
 
