@@ -17,6 +17,11 @@ type HarnessWindow struct {
 	CPURatio float64
 	// SchedP99 is the Go scheduler latency p99 of the window.
 	SchedP99 time.Duration
+	// NoCPU and NoSched say the window could not measure CPURatio or
+	// SchedP99 (harnessmon's Window.Missing): their gauges are then left
+	// out of the scrape rather than exported as 0, which would read as
+	// an idle harness.
+	NoCPU, NoSched bool
 }
 
 // HarnessLoad exports whether mailsim's own process is the bottleneck of
@@ -85,7 +90,11 @@ func (h *HarnessLoad) Collect(ch chan<- prometheus.Metric) {
 		sat = 1
 	}
 	ch <- prometheus.MustNewConstMetric(harnessSaturatedDesc, prometheus.GaugeValue, sat)
-	ch <- prometheus.MustNewConstMetric(harnessCPUDesc, prometheus.GaugeValue, last.CPURatio)
-	ch <- prometheus.MustNewConstMetric(harnessSchedDesc, prometheus.GaugeValue, last.SchedP99.Seconds())
+	if !last.NoCPU {
+		ch <- prometheus.MustNewConstMetric(harnessCPUDesc, prometheus.GaugeValue, last.CPURatio)
+	}
+	if !last.NoSched {
+		ch <- prometheus.MustNewConstMetric(harnessSchedDesc, prometheus.GaugeValue, last.SchedP99.Seconds())
+	}
 	ch <- prometheus.MustNewConstMetric(harnessSaturatedWindowsDesc, prometheus.CounterValue, float64(n))
 }

@@ -35,4 +35,15 @@ mailsim_harness_sched_latency_p99_seconds 0.002
 		"mailsim_harness_sched_latency_p99_seconds", "mailsim_harness_saturated_windows_total"); err != nil {
 		t.Error(err)
 	}
+	// A window that could not measure its CPU or scheduler latency drops
+	// those gauges instead of exporting 0 (an idle harness).
+	h.Set(HarnessWindow{CPURatio: 0, NoCPU: true, SchedP99: 0, NoSched: true})
+	for _, name := range []string{"mailsim_harness_cpu_ratio", "mailsim_harness_sched_latency_p99_seconds"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 0 {
+			t.Errorf("%s after an unmeasured window: %d series (%v), want none", name, n, err)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "mailsim_harness_saturated"); err != nil || n != 1 {
+		t.Errorf("mailsim_harness_saturated after an unmeasured window: %d series (%v), want 1", n, err)
+	}
 }

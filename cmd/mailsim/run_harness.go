@@ -152,7 +152,9 @@ func (h *runHarness) watch(ctx context.Context, done chan<- struct{}) {
 		}
 		w := h.live.Since(mark)
 		mark = h.live.Mark()
-		h.gauges.Set(metrics.HarnessWindow{Saturated: w.Saturated, CPURatio: w.CPUShare, SchedP99: w.SchedP99})
+		_, noCPU := w.Missing[harnessmon.FigureCPU]
+		_, noSched := w.Missing[harnessmon.FigureScheduler]
+		h.gauges.Set(metrics.HarnessWindow{Saturated: w.Saturated, CPURatio: w.CPUShare, SchedP99: w.SchedP99, NoCPU: noCPU, NoSched: noSched})
 		if w.Saturated == saturated || h.out == nil {
 			saturated = w.Saturated
 			continue
