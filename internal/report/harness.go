@@ -212,7 +212,9 @@ func fmtMs(n Num) string {
 
 // mergeHarness combines the shards' harness sections: saturated when any
 // shard was, the figures those of the busiest shard (the highest CPU
-// share), every shard's verdict listed. nil when no shard measured it.
+// share) among the saturated ones when any was, else among all, so the
+// figures shown beside a saturated verdict are a saturated shard's; every
+// shard's verdict listed. nil when no shard measured it.
 func mergeHarness(shards []*Report) *Harness {
 	var busiest *Harness
 	out := &Harness{Reasons: []string{}}
@@ -223,7 +225,8 @@ func mergeHarness(shards []*Report) *Harness {
 			continue
 		}
 		out.Shards = append(out.Shards, ShardHarness{Shard: s.Shard, Measured: true, Saturated: h.Saturated, CPUShare: h.CPUShare, Reason: h.Reason})
-		if busiest == nil || (!h.CPUShare.Missing() && (busiest.CPUShare.Missing() || h.CPUShare > busiest.CPUShare)) {
+		if busiest == nil || (h.Saturated && !busiest.Saturated) ||
+			(h.Saturated == busiest.Saturated && !h.CPUShare.Missing() && (busiest.CPUShare.Missing() || h.CPUShare > busiest.CPUShare)) {
 			busiest = h
 		}
 		if h.Saturated {

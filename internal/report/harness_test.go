@@ -164,6 +164,18 @@ func TestMergeHarness(t *testing.T) {
 		t.Errorf("merged harness %+v, thresholds %+v", h, m.Thresholds)
 	}
 
+	// A saturated shard that used less CPU than a calm one: the merged
+	// figures are the saturated shard's, shown beside its verdict.
+	quietSat := harnessWindow(true)
+	quietSat.Window.CPUShare = 0.1
+	m, err = Merge([]*Report{shard(0, busier), shard(1, quietSat), shard(2, calm)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Harness; !h.Saturated || float64(h.CPUShare) != 0.1 {
+		t.Errorf("merged harness %+v: want saturated with the saturated shard's CPU share 0.1", h)
+	}
+
 	m, err = Merge([]*Report{shard(0, nil), shard(1, nil), shard(2, nil)})
 	if err != nil {
 		t.Fatal(err)
