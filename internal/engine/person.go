@@ -27,9 +27,13 @@ type person struct {
 	// end of the active phase cut short is finished on it. Nil: the
 	// person's own context.
 	devCtx context.Context
-	b      *scenarios.Behavior
-	rng    *rand.Rand // the person's own decisions (devices in hand, sends)
-	arr    *rand.Rand // the arrival schedule of their inbound mail
+	// lateWaits counts the backoff waits finishSubmitted made after the
+	// end of the active phase, over all the person's actions (bounded).
+	lateWaits int
+
+	b   *scenarios.Behavior
+	rng *rand.Rand // the person's own decisions (devices in hand, sends)
+	arr *rand.Rand // the arrival schedule of their inbound mail
 
 	hand      *device
 	handUntil time.Time
@@ -520,7 +524,11 @@ var lateResumeBackoff = backoff.Options{Base: 15 * time.Second, Max: time.Minute
 // person stopped (ctx ended: the end of the active phase), on the devices'
 // context while they still run: the first try at once, the next ones after
 // lateResumeBackoff, so that a server refusing them is not asked again
-// without a pause; the tries end with the devices' context. An action
+// without a pause, at most sendResumeTries-1 such waits per person in all
+// (p.lateWaits: the engine waits for every person before settling, so
+// the late phase lasts at most 15 s + 30 s simulated per person; an
+// action after the budget is spent gets its first try only); the tries
+// end with the devices' context. An action
 // that stays unfinished is counted as given up: its send change stays
 // incomplete (action-incomplete, docs/report.md), and every such change is
 // one counted action. id is the message acted on ("" for a new message).
@@ -531,8 +539,22 @@ func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Actio
 		rctx := ctx
 		if ctx.Err() != nil || p.env.clock.Sleep(ctx, time.Minute) != nil {
 			rctx = p.devCtx
-			if rctx == nil || late > 0 && p.env.clock.Sleep(rctx, lateResumeBackoff.Delay(late-1, nil)) != nil {
+			if rctx == nil {
 				break
+			}
+			if late > 0 {
+				// The person's budget of late waits, shared by all its
+				// actions: the engine waits for every person before the
+				// settle phase, so a person with many refused actions
+				// must not hold it up by a backoff per action.
+				if p.lateWaits >= sendResumeTries-1 {
+					break
+				}
+				wait := lateResumeBackoff.Delay(p.lateWaits, nil)
+				p.lateWaits++
+				if p.env.clock.Sleep(rctx, wait) != nil {
+					break
+				}
 			}
 			late++
 		}

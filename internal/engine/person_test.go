@@ -300,6 +300,30 @@ func TestPersonAlone(t *testing.T) {
 			}
 		},
 	}, {
+		name:     "two sends cut short whose resumes are refused share one backoff budget: the second gets one try",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
+		answer: func(a clients.Action, n int) (clients.Result, error) {
+			if a.Resume == nil {
+				return clients.Result{Sent: fmt.Sprintf("<new%d@example.com>", n), Published: true, Resume: &clients.Resume{}}, errors.New("connection reset")
+			}
+			return clients.Result{Resume: &clients.Resume{}}, errors.New("NO [SERVERBUG] refused")
+		},
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			for range 2 {
+				f.p.nextSend = f.clock.now
+				f.p.send(ended(ctx))
+			}
+		},
+		wantChanges: []string{"send <new0@example.com> Sent incomplete", "send <new4@example.com> Sent incomplete"},
+		wantEvents:  []string{"failed send", "failed send", "failed send", "dropped 1", "failed send", "dropped 1"},
+		check: func(t *testing.T, f *fakePerson) {
+			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
+			if len(f.dev.done) != 2+sendResumeTries+1 || f.clock.slept != wantSlept {
+				t.Errorf("device asked %d times, slept %v; want two sends, %d resumes of the first and one of the second, %v of backoff in all",
+					len(f.dev.done), f.clock.slept, sendResumeTries, wantSlept)
+			}
+		},
+	}, {
 		name:     "refused resumes of a send cut short end when the devices stop during the backoff",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
 		answer:   submittedThenRefused("<new@example.com>"),
