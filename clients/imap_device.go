@@ -50,9 +50,9 @@ type imapFolder struct {
 // imapMsg is one message the device shows: its Message-ID (a handle in
 // Options.IDs, view.NoHandle for a message without one), flags and size;
 // never its body. A folder holds one per message, so it is kept small (12
-// bytes, no pointer; docs/performance.md, "Memory per message held"). It
-// is never changed once in a folder's map: maps share them (known, place),
-// so an edit stores a new one.
+// bytes, no pointer; docs/performance.md, "Memory per message held").
+// Maps hold it by value; a folder's map is changed only under d.mu (place
+// and forget edit it in place; a sync installs a map of its own).
 type imapMsg struct {
 	id    view.Handle
 	size  uint32 // RFC822.SIZE, at most math.MaxUint32 (size32)

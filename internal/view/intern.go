@@ -20,8 +20,11 @@ import (
 // devices share.
 //
 // It keeps every value it was given for as long as it lives: it grows with
-// the distinct values its user saw in a run, which the auditor keeps too
-// (internal/audit/auditor.go, user.messages). The values' bytes sit in an
+// the distinct values its user saw in a run — the Message-IDs, which the
+// auditor keeps too (internal/audit/auditor.go, user.messages), and for a
+// POP3 user each downloaded message's UIDL and reply fields, which stay
+// after the device deletes the message (about 45 bytes a message,
+// bounded by the mail delivered to the user in the run). The values' bytes sit in an
 // arena of chunks (a length byte or two before each value; the strings
 // Intern returns are slices of it), and an open-addressing table of 4-byte
 // references to them (internal/reftab) finds a value, at most three
