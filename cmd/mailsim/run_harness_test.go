@@ -158,7 +158,11 @@ func TestRunHarnessLive(t *testing.T) {
 			got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
-	if got["mailsim_harness_saturated_windows_total"] < 1 || got["mailsim_harness_cpu_ratio"] < 0 || len(got) != 4 {
+	// The scheduler gauge is left out when the last 10 ms window sampled
+	// no goroutine's wait (metrics/harnessload.go); the others are there.
+	_, sat := got["mailsim_harness_saturated"]
+	cpu, hasCPU := got["mailsim_harness_cpu_ratio"]
+	if got["mailsim_harness_saturated_windows_total"] < 1 || !sat || !hasCPU || cpu < 0 || len(got) < 3 {
 		t.Errorf("harness metrics %v", got)
 	}
 }
