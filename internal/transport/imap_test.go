@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -42,6 +43,10 @@ func TestIMAPReplyBounds(t *testing.T) {
 		{"endless reply line", true, func(c net.Conn) { _, _ = c.Write([]byte("* CAPABILITY ")); endless(c) }},
 		{"1 MiB reply line", true, func(c net.Conn) {
 			_, _ = c.Write([]byte("* CAPABILITY " + strings.Repeat("X", 1<<20) + "\r\n"))
+			// Wait for the client to hang up: closing first, with a
+			// command of the client's unread, would reset the connection
+			// and discard the reply the client has not read yet.
+			_, _ = io.Copy(io.Discard, c)
 		}},
 		{"huge literal", true, func(c net.Conn) {
 			_, _ = c.Write([]byte("* 1 FETCH (BODY[] {1099511627776}\r\n"))
