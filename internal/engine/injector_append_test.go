@@ -18,7 +18,7 @@ import (
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/leanimap"
-	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -134,17 +134,11 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 	}
 	embedded := func(t *testing.T) server {
 		plan := mustPlan(t, appendScenario(users, "pw"), scenarios.PlanOptions{})
-		srv := mailserver.New(mailserver.Options{})
-		t.Cleanup(func() { srv.Close() })
+		accounts := make([]mailservertest.User, 0, len(plan.Users))
 		for _, u := range plan.Users {
-			if err := srv.AddUser(u.Username, u.Password); err != nil {
-				t.Fatal(err)
-			}
+			accounts = append(accounts, mailservertest.User{Name: u.Username, Password: u.Password})
 		}
-		addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		addrs, _ := mailservertest.Start(t, accounts...)
 		return server{addr: addrs.IMAP, pass: "pw", held: func(t *testing.T, n int, mailbox string) int {
 			return mailboxMessages(t, addrs.IMAP, "user"+strconv.Itoa(n), "pw", mailbox)
 		}}
