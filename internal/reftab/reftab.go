@@ -1,7 +1,11 @@
 // Package reftab is an open-addressing hash table of uint32 references
 // whose keys live elsewhere (in an arena, a slice of records): 4 bytes a
 // slot, at most three quarters full, where a Go map keyed by the value
-// itself would hold the key's bytes or header in every slot. The caller
+// itself would hold the key's bytes or header in every slot. A table grows
+// by about a quarter, not by doubling (its size need not be a power of two:
+// a hash picks its home slot by its high bits, Lemire's multiply-shift),
+// so it stays 60–75% full: 5.3–6.7 bytes a reference, where doubling left
+// a table between three eighths and three quarters full (5.3–10.7). The caller
 // hashes keys and compares them; the table only places references, so two
 // keys with the same hash are told apart by the caller's equality and
 // never merged. It is what view.Interner (internal/view/intern.go) and a
@@ -9,6 +13,8 @@
 //
 // A Table is not safe for concurrent use; its owner locks it.
 package reftab
+
+import "math/bits"
 
 // minSlots is the size of a table's first allocation.
 const minSlots = 8
@@ -19,7 +25,7 @@ const Max = 1<<32 - 2
 
 // Table is a hash set of references. The zero value is an empty table.
 type Table struct {
-	slots []uint32 // len 0 or a power of two; ref+1, 0 is free
+	slots []uint32 // ref+1, 0 is free; never full
 	n     int
 }
 
@@ -33,8 +39,7 @@ func (t *Table) Find(h uint64, eq func(ref uint32) bool) (uint32, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := t.home(h); ; i = t.next(i) {
 		s := t.slots[i]
 		if s == 0 {
 			return 0, false
@@ -43,6 +48,29 @@ func (t *Table) Find(h uint64, eq func(ref uint32) bool) (uint32, bool) {
 			return s - 1, true
 		}
 	}
+}
+
+// home returns the first slot of h's probe run: h's high bits scaled to
+// the table's size (h*len >> 64), so any size works.
+func (t *Table) home(h uint64) uint64 {
+	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
+	return hi
+}
+
+// next returns the slot after i, wrapping around.
+func (t *Table) next(i uint64) uint64 {
+	if i++; i == uint64(len(t.slots)) {
+		return 0
+	}
+	return i
+}
+
+// dist returns how many slots from i forward j is, wrapping around.
+func (t *Table) dist(i, j uint64) uint64 {
+	if j >= i {
+		return j - i
+	}
+	return j + uint64(len(t.slots)) - i
 }
 
 // Insert adds ref, whose key hashes to h and is not in the table yet
@@ -64,12 +92,11 @@ func (t *Table) Delete(h uint64, ref uint32, hash func(ref uint32) uint64) {
 	if !ok {
 		return
 	}
-	mask := uint64(len(t.slots) - 1)
-	for j := (i + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {
-		home := hash(t.slots[j]-1) & mask
+	for j := t.next(i); t.slots[j] != 0; j = t.next(j) {
+		home := t.home(hash(t.slots[j] - 1))
 		// The entry at j may fill the hole at i unless its home slot lies
 		// cyclically in (i, j].
-		if (j-home)&mask >= (j-i)&mask {
+		if t.dist(home, j) >= t.dist(i, j) {
 			t.slots[i] = t.slots[j]
 			i = j
 		}
@@ -94,8 +121,7 @@ func (t *Table) slot(h uint64, ref uint32) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := t.home(h); ; i = t.next(i) {
 		switch t.slots[i] {
 		case 0:
 			return 0, false
@@ -108,18 +134,21 @@ func (t *Table) slot(h uint64, ref uint32) (uint64, bool) {
 // free returns the first free slot of h's probe run. The table is never
 // full (at most three quarters), so it ends.
 func (t *Table) free(h uint64) uint64 {
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
+	i := t.home(h)
 	for t.slots[i] != 0 {
-		i = (i + 1) & mask
+		i = t.next(i)
 	}
 	return i
 }
 
-// grow doubles the table (or makes its first one).
+// grow makes the table about a quarter larger (or makes its first one),
+// so that it is 60% full after (n+1)*5/3 slots, rounded up to the
+// allocation's size class, whose bytes would be lost otherwise.
 func (t *Table) grow(hash func(ref uint32) uint64) {
 	old := t.slots
-	t.slots = make([]uint32, max(minSlots, 2*len(old)))
+	size := max(minSlots, (t.n+1)*5/3, len(old)+1)
+	t.slots = append([]uint32(nil), make([]uint32, size)...)
+	t.slots = t.slots[:cap(t.slots)]
 	for _, s := range old {
 		if s != 0 {
 			t.slots[t.free(hash(s-1))] = s
@@ -129,7 +158,7 @@ func (t *Table) grow(hash func(ref uint32) uint64) {
 
 // Hash32 returns a hash of x with every bit mixed (two multiply-xorshift
 // rounds), for tables keyed by small integers, such as
-// view.Handle, whose low bits alone would crowd a few probe runs.
+// view.Handle, whose bits unmixed would crowd a few probe runs.
 func Hash32(x uint32) uint64 {
 	h := uint64(x)
 	h ^= h >> 33
