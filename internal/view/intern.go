@@ -45,6 +45,10 @@ type Interner struct {
 	chunks [][]byte // each at most chunkStride long; never reallocated
 	long   []string // values longer than maxArenaValue
 	tab    reftab.Table
+	// words is the dictionary of Word: the handles of its words, by index,
+	// found by wordTab (references are indexes in words).
+	words   []Handle
+	wordTab reftab.Table
 }
 
 // Handle names a value of an Interner in 4 bytes: the arena position of
@@ -218,4 +222,63 @@ func (in *Interner) value(h Handle) string {
 		return ""
 	}
 	return unsafe.String(&c[off+k], int(n))
+}
+
+// Put adds b as a value of its own and returns its handle (NoHandle for an
+// empty b): stored as Handle stores a value, read back with Value or Read,
+// but never shared: Lookup and Handle do not find it, and each Put adds a
+// copy. It is for values one holder encodes for itself (a POP3 store's
+// reply fields, clients/local_text.go), which the table would only cost a
+// slot. in must not be nil.
+func (in *Interner) Put(b []byte) Handle {
+	if len(b) == 0 {
+		return NoHandle
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.store(unsafe.String(&b[0], len(b))) // store copies it
+}
+
+// MaxWords bounds the words of an Interner's dictionary (Word).
+const MaxWords = 4096
+
+// maxWordLen is the longest word the dictionary takes.
+const maxWordLen = 64
+
+// Word returns the index of w in the Interner's dictionary, a list of
+// distinct words numbered from 0 in the order they were first given, adding
+// w when it is new; false when w is "", longer than 64 bytes, or new while
+// the dictionary holds MaxWords words. An encoder writes the index instead
+// of the word (a subject's words, clients/local_text.go); WordAt gives it
+// back. A word costs its bytes and a length byte in the arena, 4 bytes in
+// the list and a slot of its own table. in must not be nil.
+func (in *Interner) Word(w string) (uint32, bool) {
+	if w == "" || len(w) > maxWordLen {
+		return 0, false
+	}
+	h := in.hash(w)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	eq := func(ref uint32) bool { return in.value(in.words[ref]) == w }
+	if i, ok := in.wordTab.Find(h, eq); ok {
+		return i, true
+	}
+	if len(in.words) == MaxWords {
+		return 0, false
+	}
+	in.words = append(in.words, in.store(w))
+	i := uint32(len(in.words) - 1)
+	in.wordTab.Insert(h, i, func(ref uint32) uint64 { return in.hash(in.value(in.words[ref])) })
+	return i, true
+}
+
+// WordAt returns the word of index i, one Word returned, and true; "" and
+// false for an index the dictionary does not hold. in must not be nil.
+func (in *Interner) WordAt(i uint32) (string, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if uint64(i) >= uint64(len(in.words)) {
+		return "", false
+	}
+	return in.value(in.words[i]), true
 }

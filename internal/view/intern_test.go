@@ -314,3 +314,93 @@ func TestInternerConcurrentHandles(t *testing.T) {
 		t.Fatalf("Len = %d, %d distinct handles", in.Len(), len(byHandle))
 	}
 }
+
+// TestInternerPut checks that Put's values are copies of their own: read
+// back unchanged, long ones too, never found by Lookup nor shared with an
+// equal interned value, and that they leave the table alone.
+func TestInternerPut(t *testing.T) {
+	in := NewInterner()
+	a := in.Handle("<a@x>")
+	buf := []byte("<a@x>")
+	p := in.Put(buf)
+	buf[1] = 'Z'
+	long := strings.Repeat("l", maxArenaValue+1)
+	pl := in.Put([]byte(long))
+	for _, tc := range []struct {
+		name string
+		h    Handle
+		want string
+	}{
+		{"equal to an interned value", p, "<a@x>"},
+		{"long", pl, long},
+		{"empty", in.Put(nil), ""},
+		{"the interned value", a, "<a@x>"},
+	} {
+		if got := in.Value(tc.h); got != tc.want {
+			t.Errorf("%s: Value = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if p == a || in.Put([]byte("<a@x>")) == p {
+		t.Error("a Put value shares a handle")
+	}
+	if h, ok := in.Lookup("<a@x>"); !ok || h != a {
+		t.Errorf("Lookup found %d %v, want the interned %d", h, ok, a)
+	}
+	if _, ok := in.Lookup(long); ok || in.Len() != 1 {
+		t.Errorf("Put values in the table: Len %d", in.Len())
+	}
+}
+
+// TestInternerWords fills the dictionary past MaxWords and compares with
+// a Go map: a word keeps its index, indexes are dense from 0, a new word
+// is refused once the dictionary is full and known words still found.
+func TestInternerWords(t *testing.T) {
+	for _, h := range []struct {
+		name string
+		hash func(string) uint64
+	}{{"maphash", nil}, {"constant", func(string) uint64 { return 3 }}} {
+		t.Run(h.name, func(t *testing.T) {
+			in := NewInterner()
+			if h.hash != nil {
+				in.hash = h.hash
+			}
+			n := MaxWords + 10
+			if h.hash != nil {
+				n = 300 // a constant hash makes every probe run the whole table
+			}
+			want := map[string]uint32{}
+			for i := range n {
+				for _, w := range []string{fmt.Sprintf("w%d", i), fmt.Sprintf("w%d", i/2)} {
+					got, ok := in.Word(w)
+					idx, known := want[w]
+					switch {
+					case known && (!ok || got != idx):
+						t.Fatalf("%q: %d %v, want %d", w, got, ok, idx)
+					case !known && ok != (len(want) < MaxWords):
+						t.Fatalf("%q: added %v with %d words", w, ok, len(want))
+					case !known && ok && got != uint32(len(want)):
+						t.Fatalf("%q: index %d, want %d", w, got, len(want))
+					case !known && ok:
+						want[w] = got
+					}
+				}
+			}
+			for w, i := range want {
+				if got, ok := in.WordAt(i); !ok || got != w {
+					t.Fatalf("WordAt(%d) = %q %v, want %q", i, got, ok, w)
+				}
+			}
+			if _, ok := in.WordAt(uint32(len(want))); ok {
+				t.Fatal("WordAt past the dictionary")
+			}
+			for _, w := range []string{"", strings.Repeat("x", maxWordLen+1)} {
+				if _, ok := in.Word(w); ok {
+					t.Fatalf("Word(%q) taken", w)
+				}
+			}
+			if in.Len() != 0 {
+				t.Fatalf("words in the table of values: Len %d", in.Len())
+			}
+		})
+	}
+}
