@@ -58,8 +58,11 @@ type Handle uint32
 
 const (
 	// chunkBits is the width of a handle's offset in its chunk.
-	chunkBits = 14
-	// chunkStride is the largest chunk: 16 KiB.
+	chunkBits = 12
+	// chunkStride is the largest chunk: 4 KiB, so that the unused end of
+	// the last chunk, a user's loss, is small (up to 16 KiB cost the
+	// benchmark's 2,000 messages 7 bytes each: docs/performance.md,
+	// "Memory per message held").
 	chunkStride = 1 << chunkBits
 	// firstChunk is the first chunk's size; each next one doubles, up to
 	// chunkStride, so that a user with few messages keeps a small arena.
@@ -71,7 +74,7 @@ const (
 	// maxArenaValue is the longest value kept in the arena (a
 	// Message-ID's line is at most 998 bytes; a References field can be
 	// longer).
-	maxArenaValue = 4096
+	maxArenaValue = 1024
 )
 
 // NewInterner returns an empty Interner.
@@ -281,4 +284,35 @@ func (in *Interner) WordAt(i uint32) (string, bool) {
 		return "", false
 	}
 	return in.value(in.words[i]), true
+}
+
+// Check returns the value of h, as Value does, and true; or "" and false
+// when h names no place in the Interner (a handle from corrupted data: a
+// decoder's check, which never panics). A handle that points inside a
+// value gives part of it: Check only keeps reads within what is stored.
+func (in *Interner) Check(h Handle) (string, bool) {
+	if h == NoHandle {
+		return "", true
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if h&longBit != 0 {
+		if i := int(h &^ longBit); i < len(in.long) {
+			return in.long[i], true
+		}
+		return "", false
+	}
+	if int(h>>chunkBits) >= len(in.chunks) {
+		return "", false
+	}
+	c := in.chunks[h>>chunkBits]
+	off := int(h & (chunkStride - 1))
+	if off >= len(c) {
+		return "", false
+	}
+	n, k := binary.Uvarint(c[off:])
+	if k <= 0 || n > uint64(len(c)-off-k) {
+		return "", false
+	}
+	return in.value(h), true
 }

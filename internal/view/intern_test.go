@@ -404,3 +404,36 @@ func TestInternerWords(t *testing.T) {
 		})
 	}
 }
+
+// TestInternerCheck checks handles from corrupted data: every stored
+// value's handle and NoHandle are found, handles past the arena, the long
+// values or a chunk's end are not, and none panics.
+func TestInternerCheck(t *testing.T) {
+	in := NewInterner()
+	vals := map[Handle]string{NoHandle: ""}
+	for i := range 300 {
+		v := fmt.Sprintf("<%d@example.com>", i)
+		vals[in.Handle(v)] = v
+	}
+	long := strings.Repeat("l", maxArenaValue+1)
+	vals[in.Handle(long)] = long
+	for h, v := range vals {
+		if got, ok := in.Check(h); !ok || got != v {
+			t.Fatalf("Check(%x) = %q %v, want %q", h, got, ok, v)
+		}
+	}
+	last := len(in.chunks) - 1
+	for _, h := range []Handle{
+		Handle(len(in.chunks) << chunkBits),
+		Handle(last<<chunkBits | len(in.chunks[last])),
+		Handle(longBit | 1),
+		longBit - 1,
+	} {
+		if got, ok := in.Check(h); ok {
+			t.Errorf("Check(%x) = %q, true", h, got)
+		}
+	}
+	for h := range Handle(1 << (chunkBits + 1)) { // every place of two chunks
+		in.Check(h)
+	}
+}
