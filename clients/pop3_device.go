@@ -30,13 +30,12 @@ type pop3Device struct {
 	// keeps: Options.IDs, the user's, or the device's own.
 	ids *view.Interner
 
-	mu    sync.Mutex // guards everything below
+	mu sync.Mutex // guards everything below
+	// store holds the messages and, in the same records, the UIDLs
+	// downloaded that the server listed at the last poll, with the
+	// download time, and those deleted locally, to DELE on the server
+	// (clients/local.go).
 	store *mailstore
-	// seen are the UIDLs downloaded (handles in ids), with the simulated
-	// download time in Unix nanoseconds (8 bytes, not time.Time's 24: one
-	// per message).
-	seen    map[view.Handle]int64
-	deleted map[view.Handle]struct{} // UIDLs deleted locally, to DELE on the server
 	// inboxNew records the Message-IDs (handles in ids) that came into the
 	// local INBOX (NewInInbox).
 	inboxNew  inboxLog[view.Handle]
@@ -55,17 +54,15 @@ func newPOP3Device(o Options) (Device, error) {
 		ids = view.NewInterner()
 	}
 	return &pop3Device{
-		o:       o,
-		prof:    prof,
-		poll:    poll,
-		rec:     o.recorder(),
-		log:     o.logger().With("device", o.ID),
-		gen:     mailgen.Generator{Domain: domainOf(o.Address)},
-		ids:     ids,
-		store:   newMailstore(ids),
-		seen:    make(map[view.Handle]int64),
-		deleted: make(map[view.Handle]struct{}),
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		o:     o,
+		prof:  prof,
+		poll:  poll,
+		rec:   o.recorder(),
+		log:   o.logger().With("device", o.ID),
+		gen:   mailgen.Generator{Domain: domainOf(o.Address)},
+		ids:   ids,
+		store: newMailstore(ids),
+		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}, nil
 }
 
@@ -181,45 +178,47 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 		return err
 	}
 
-	// What to download and what to delete, decided under the lock.
-	// A UIDL the interner does not hold was never downloaded.
+	// What to download and what to delete, decided under the lock. seen
+	// finds the records of the UIDLs downloaded, for this poll only (the
+	// store keeps no index of them: a poll looks at every UIDL anyway).
 	type todo struct {
 		n    int
 		uidl string
-		h    view.Handle // of uidl, for dele
+		k    uidlKey // of uidl, for dele
 	}
 	var fetch, dele []todo
 	now := d.o.Clock.Now()
 	d.mu.Lock()
-	onServer := make(map[view.Handle]struct{}, len(uidls))
+	seen := d.store.seenIndex()
+	onServer := make([]bool, len(d.store.msgs)) // by record
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
 		u := uidls[n]
-		h, interned := d.ids.Lookup(u)
-		if interned {
-			onServer[h] = struct{}{}
-		}
-		at, known := d.seen[h]
-		switch {
-		case !interned || !known:
+		k, ok := d.store.uidlKey(u, false)
+		i, known := seen[k]
+		if !ok || !known {
 			fetch = append(fetch, todo{n: n, uidl: u})
-		case d.prof.DeleteWhenDeletedLocally && d.isDeletedLocally(h):
-			dele = append(dele, todo{n, u, h})
+			continue
+		}
+		onServer[i] = true
+		m := &d.store.msgs[i]
+		switch {
+		case d.prof.DeleteWhenDeletedLocally && m.st&recDeleted != 0:
+			dele = append(dele, todo{n, u, k})
 		case !d.prof.LeaveOnServer:
-			dele = append(dele, todo{n, u, h}) // an earlier DELE did not commit
-		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, at)) >= d.prof.DeleteAfter:
-			dele = append(dele, todo{n, u, h})
+			dele = append(dele, todo{n, u, k}) // an earlier DELE did not commit
+		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, m.at)) >= d.prof.DeleteAfter:
+			dele = append(dele, todo{n, u, k})
 		}
 	}
 	// Forget UIDLs the server no longer has (deleted elsewhere).
-	for u := range d.seen {
-		if _, ok := onServer[u]; !ok {
-			delete(d.seen, u)
-			delete(d.deleted, u)
+	for k, i := range seen {
+		if !onServer[i] {
+			d.store.unsee(seen, k)
 		}
 	}
 	d.mu.Unlock()
 
-	var deleted []view.Handle
+	var deleted []uidlKey
 	for _, t := range fetch {
 		raw, err := s.retr(t.n)
 		if err != nil {
@@ -229,19 +228,21 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 		if sz, err := parseSize(sizes[t.n]); err == nil {
 			size = sz
 		}
-		h := d.addDownloaded(t.uidl, raw, size)
+		k, ok := d.addDownloaded(seen, t.uidl, raw, size)
 		if !d.prof.LeaveOnServer {
 			if err := s.dele(t.n); err != nil {
 				return err
 			}
-			deleted = append(deleted, h)
+			if ok {
+				deleted = append(deleted, k)
+			}
 		}
 	}
 	for _, t := range dele {
 		if err := s.dele(t.n); err != nil {
 			return err
 		}
-		deleted = append(deleted, t.h)
+		deleted = append(deleted, t.k)
 	}
 	quitted = true
 	if err := s.quit(d.o.timeout()); err != nil {
@@ -249,19 +250,13 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}
 	// QUIT committed the deletions.
 	d.mu.Lock()
-	for _, u := range deleted {
-		delete(d.seen, u)
-		delete(d.deleted, u)
+	for _, k := range deleted {
+		d.store.unsee(seen, k)
 	}
 	d.synced = start
 	d.mu.Unlock()
 	d.changed()
 	return nil
-}
-
-func (d *pop3Device) isDeletedLocally(uidl view.Handle) bool {
-	_, ok := d.deleted[uidl]
-	return ok
 }
 
 func parseSize(s string) (int64, error) {
@@ -270,29 +265,29 @@ func parseSize(s string) (int64, error) {
 	return n, err
 }
 
-// addDownloaded stores a message fetched by RETR in the local INBOX and
-// returns the handle of its UIDL.
-func (d *pop3Device) addDownloaded(uidl string, raw []byte, size int64) view.Handle {
+// addDownloaded stores a message fetched by RETR in the local INBOX,
+// records that its UIDL was downloaded (in seen too, the poll's index) and
+// returns the UIDL's key; false for an empty UIDL, which is never known
+// (and so downloaded at every poll).
+func (d *pop3Device) addDownloaded(seen map[uidlKey]uint32, uidl string, raw []byte, size int64) (uidlKey, bool) {
 	h, err := mailgen.ParseHeader(raw)
-	now := d.o.Clock.Now()
-	u := d.ids.Handle(uidl)
+	at := d.o.Clock.Now().UnixNano()
+	if err != nil {
+		h = mailgen.Header{}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.seen[u] = now.UnixNano()
-	if err != nil || h.ID == "" {
+	if h.ID == "" {
 		if d.noIDWarns == 0 {
 			d.log.Info("pop3: message without Message-ID ignored in the view", "uidl", uidl)
 		}
 		d.noIDWarns++
-		return u
 	}
-	if d.store.get(h.ID) != nil {
-		return u // the same message twice on the server: shown once
-	}
-	if d.store.put(h.ID, d.store.newMsg(view.FolderInbox, uidl, 0, h)) {
+	k, hasUIDL, added := d.store.download(seen, uidl, h, at)
+	if added {
 		d.inboxNew.add(d.ids.Handle(h.ID), d.store.len())
 	}
-	return u
+	return k, hasUIDL
 }
 
 // Do implements Device. Every action is local to the device except that
@@ -376,17 +371,14 @@ func (d *pop3Device) delete(id string) (Result, error) {
 		return Result{}, fmt.Errorf("pop3 device %s: %s: %w", d.o.ID, id, ErrNoMessage)
 	}
 	var res Result
-	uidl := m.uidl
+	if m.st&recSeen != 0 && d.prof.DeleteWhenDeletedLocally {
+		m.st |= recDeleted
+	}
 	if d.store.folderOf(m) == view.FolderTrash {
 		d.store.remove(id) // m is no longer this message
 	} else {
 		d.store.setFolder(m, view.FolderTrash) // a local folder: never refused
 		res = Result{Folder: view.FolderTrash, Flags: m.Flags}
-	}
-	if uidl != view.NoHandle && d.prof.DeleteWhenDeletedLocally {
-		if _, ok := d.seen[uidl]; ok {
-			d.deleted[uidl] = struct{}{}
-		}
 	}
 	d.mu.Unlock()
 	d.changed()
