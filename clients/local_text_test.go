@@ -65,6 +65,18 @@ func TestLocalText(t *testing.T) {
 	}
 }
 
+// TestWordIndex writes and reads back every word index the dictionary
+// can give: one byte below wordIndexShort, two from there.
+func TestWordIndex(t *testing.T) {
+	for i := range uint32(view.MaxWords) {
+		b := appendWordIndex(nil, i)
+		r := textReader{b: string(b), ok: true}
+		if got := r.wordIndex(); !r.ok || got != i || r.b != "" || len(b) != 1+int(min(i/wordIndexShort, 1)) {
+			t.Fatalf("index %d written as %x, read %d %v", i, b, got, r.ok)
+		}
+	}
+}
+
 // TestLocalTextMalformed decodes encodings cut short or corrupted: false,
 // never a panic.
 func TestLocalTextMalformed(t *testing.T) {
@@ -83,13 +95,18 @@ func TestLocalTextMalformed(t *testing.T) {
 }
 
 // FuzzLocalText round-trips any three fields (the input split at '|')
-// through the encoding, with an interner that holds some references.
+// through the encoding, with an interner that holds some references and
+// a dictionary of fill words already (so that indexes take two bytes, or
+// the dictionary is full).
 func FuzzLocalText(f *testing.F) {
-	f.Add("Carol <c@x>|Deploy the budget v1.2|", "<r@x>")
-	f.Add("|Re: hi  there |<r@x> <s@x>", "<s@x>")
-	f.Add("a|  |  ", "")
-	f.Fuzz(func(t *testing.T, fields, held string) {
+	f.Add("Carol <c@x>|Deploy the budget v1.2|", "<r@x>", uint16(0))
+	f.Add("|Re: hi  there |<r@x> <s@x>", "<s@x>", uint16(300))
+	f.Add("a|  |  ", "", uint16(view.MaxWords-1))
+	f.Fuzz(func(t *testing.T, fields, held string, fill uint16) {
 		ids := view.NewInterner()
+		for i := range int(fill) % (view.MaxWords + 1) {
+			ids.Word(fmt.Sprintf("fill%d", i))
+		}
 		for _, h := range strings.Fields(held) {
 			ids.Handle(h)
 		}

@@ -26,8 +26,9 @@ type pop3Device struct {
 	log  *slog.Logger
 	gen  mailgen.Generator
 
-	// ids interns the Message-IDs, UIDLs and header fields the device
-	// keeps: Options.IDs, the user's, or the device's own.
+	// ids holds the Message-IDs, From fields and reply fields the device
+	// keeps (clients/local.go): Options.IDs, the user's, or the device's
+	// own.
 	ids *view.Interner
 
 	mu sync.Mutex // guards everything below

@@ -15,23 +15,24 @@ import (
 // each holding a copy (a Message-ID is about 50 bytes; a string header
 // pointing to a shared one is 16). The engine makes one per user
 // (internal/engine/user.go) and hands it to the user's devices through
-// clients.Options.IDs; a POP3 device also interns the UIDLs and the header
-// fields a reply needs (clients/local.go), which its user's other POP3
-// devices share.
+// clients.Options.IDs; a POP3 device also interns the From fields (and the
+// UIDLs it cannot pack), and keeps each message's reply fields as a value
+// of its own (Put) whose subject words are indexes in the Interner's
+// dictionary (Word) (clients/local_text.go).
 //
 // It keeps every value it was given for as long as it lives: it grows with
 // the distinct values its user saw in a run — the Message-IDs, which the
 // auditor keeps too (internal/audit/auditor.go, user.messages), and for a
-// POP3 user each downloaded message's UIDL and reply fields, which stay
-// after the device deletes the message (about 45 bytes a message,
-// bounded by the mail delivered to the user in the run). The values' bytes sit in an
-// arena of chunks (a length byte or two before each value; the strings
-// Intern returns are slices of it), and an open-addressing table of 4-byte
-// references to them (internal/reftab) finds a value, at most three
-// quarters full: besides a value's bytes, 1–2 bytes of length and 5–11 of
-// table, and the unused end of the last chunk (docs/performance.md,
-// "Memory per message held"). Values longer than maxArenaValue get a
-// string of their own.
+// POP3 user each downloaded message's reply fields, which stay after the
+// device deletes the message (about 9 bytes a message with mailgen's
+// subjects), bounded by the mail delivered to the user in the run. The
+// values' bytes sit in an arena of chunks of at most 4 KiB (a length byte
+// or two before each value; the strings Intern returns are slices of it),
+// and an open-addressing table of 4-byte references to them
+// (internal/reftab) finds a value, 60–75% full: besides a value's bytes,
+// 1–2 bytes of length and 5.3–6.7 of table, and the unused end of the last
+// chunk (docs/performance.md, "Memory per message held"). Values longer
+// than maxArenaValue get a string of their own.
 //
 // The zero value is not usable; a nil *Interner interns nothing (Intern
 // returns its argument, Lookup finds nothing), and Handle, Value and Read
