@@ -2,7 +2,6 @@ package clients
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -317,11 +316,6 @@ func (s *mailstore) add(m localMsg) (uint32, bool) {
 	}
 	if uint64(len(s.msgs)) == maxLocalMsgs {
 		return 0, false
-	}
-	if len(s.msgs) == cap(s.msgs) {
-		// An eighth more, not append's quarter: less room unused
-		// (docs/performance.md, "Memory per message held").
-		s.msgs = slices.Grow(s.msgs, max(len(s.msgs)/8, 16))
 	}
 	s.msgs = append(s.msgs, m)
 	return uint32(len(s.msgs) - 1), true
