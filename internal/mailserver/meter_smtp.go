@@ -242,14 +242,16 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 }
 
 // answerStartTLS answers the STARTTLS command line at the start of held
-// (tlsAt 0) as go-smtp would (conn.go handleStartTLS in go-smtp v0.25),
-// once it has its token, but starts TLS below the meter: 220, then the
+// (tlsAt 0) with go-smtp's own replies, once it has its token, but starts TLS below the meter: 220, then the
 // meter reads and writes through TLS (its tlsSwitch) and returns
 // errStartedTLS; 502 on an encrypted connection. It answers only when
 // go-smtp has answered every command before (none is open: go-smtp reads
 // on only once it has answered the command it read, and the meter handed
 // it nothing past the line's start); otherwise go-smtp reads the line as
-// message data or a SASL response, and gets it. Bytes past the line are
+// message data or a SASL response, and gets it. A STARTTLS line whose
+// start was handed on before its end came (scanCommands sets no tlsAt)
+// reaches go-smtp too, whose handshake then fails (refusingTLS): the
+// client gets no TLS, and nothing passes unmetered. Bytes past the line are
 // the start of the client's TLS handshake, never commands. The command is
 // recorded as any other, from the reply the meter writes.
 func (m *meter) answerStartTLS() error {
