@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -89,6 +90,13 @@ type smtpConn struct {
 	*smtpMeter
 	greeting bool        // the next Write is the greeting, not sent
 	retired  atomic.Bool // the meter went on under another smtpConn
+	// ended is closed when go-smtp closes this smtpConn once retired: its
+	// session has ended (Logout). prev is the ended of the smtpConn
+	// before, which Close waits for, so that closing the connection,
+	// which Server.Close waits for, comes after both sessions ended.
+	ended     chan struct{}
+	endedOnce sync.Once
+	prev      <-chan struct{}
 }
 
 // errStartedTLS is what the meter's Read returns once it has answered
@@ -101,8 +109,9 @@ func (c *smtpConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.smtpMeter.Read(p)
 	if errors.Is(err, errStartedTLS) {
+		c.ended = make(chan struct{})
 		c.retired.Store(true)
-		if !c.handoff(&smtpConn{smtpMeter: c.smtpMeter, greeting: true}) {
+		if !c.handoff(&smtpConn{smtpMeter: c.smtpMeter, greeting: true, prev: c.ended}) {
 			c.smtpMeter.Close()
 		}
 		return 0, io.EOF
@@ -130,7 +139,11 @@ func (c *smtpConn) Write(p []byte) (int, error) {
 
 func (c *smtpConn) Close() error {
 	if c.retired.Load() {
+		c.endedOnce.Do(func() { close(c.ended) })
 		return nil
+	}
+	if c.prev != nil {
+		<-c.prev // go-smtp closes the smtpConn before once it has read EOF
 	}
 	return c.smtpMeter.Close()
 }

@@ -196,7 +196,7 @@ func sendStartTLS(t *testing.T, addr string, cfg *tls.Config, msg string) {
 // (RFC 3207 4.2): the AUTH given before STARTTLS no longer counts.
 func TestSMTPStartTLSAnswers(t *testing.T) {
 	rec := newCountingRecorder()
-	_, addrs, cfg := tlsServer(t, Options{Recorder: rec})
+	s, addrs, cfg := tlsServer(t, Options{Recorder: rec})
 	plain := newRaw(t, addrs.SMTP)
 	plain.until("220 ")
 	if caps := plain.ehlo("EHLO"); !contains(caps, "STARTTLS") {
@@ -229,6 +229,11 @@ func TestSMTPStartTLSAnswers(t *testing.T) {
 		}
 	}
 	waitClosedAll(t, rec, ProtoSMTP, plain)
+	// Both sessions, before and after STARTTLS, ended before the
+	// connection closed.
+	if n := s.store.user("alice").sessions.Load(); n != 0 {
+		t.Errorf("alice has %d sessions open after her connection closed", n)
+	}
 	for k, n := range map[string]int{"EHLO ok": 3, "AUTH ok": 2, "STARTTLS ok": 1, "STARTTLS bad": 1, "MAIL no": 1, "MAIL ok": 1, "QUIT ok": 1} {
 		if got := rec.count("smtp " + k); got != n {
 			t.Errorf("smtp %s recorded %d times, want %d", k, got, n)
