@@ -230,32 +230,92 @@ func TestSignalStopsAndReports(t *testing.T) {
 	}
 }
 
-// TestSignalTwiceAborts sends SIGINT twice: the second one takes the abort
-// path, and the process exits by itself well before its 30 s settle would
-// have ended.
+// TestSignalTwiceAborts interrupts a 10-minute run in its active phase,
+// then makes its graceful end long: the IMAP server stops answering, so
+// the final audit would wait on it for its read budget (67 s for 6 users;
+// the settle after a stop is 3 s at most, too short to interrupt
+// reliably). Once the final audit waits on the stalled server, the run
+// still going, a second SIGINT aborts it: mailsim exits by itself, long
+// before the budget would run out, with the report written, every user
+// unchecked, and a failing exit status: 1 when the report's thresholds or
+// validity checks fail on what ran, else 4 (the final audit's read was
+// cut), never 0 (README, "Exit codes"; run.go).
 func TestSignalTwiceAborts(t *testing.T) {
 	t.Parallel()
 	bin := buildMailsim(t)
-	r := startMailsim(t, bin, "run", "quickstart", "--duration", "10m", "--settle", "30s", "--quiet=false")
+	target, addrs, proxy := stallableTarget(t, 6)
+	js := filepath.Join(filepath.Dir(target), "r.json")
+	r := startMailsim(t, bin, "run", "quickstart", "--target", target, "--duration", "10m", "--settle", "30s", "--report", js, "--quiet=false")
 	r.waitPhase(t, "active")
-	// Timed from the first interrupt, not from the start: a loaded
-	// machine (tests run in parallel) may take a while to reach "active".
-	interrupted := time.Now()
-	for range 2 {
-		if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	proxy.stall.Store(true)
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
-	r.wait(t)
-	took := time.Since(interrupted)
-	stderr := r.stderrText()
-	if !strings.Contains(stderr, "aborting") {
+	r.waitPhase(t, "final")
+	if stderr := r.stderrText(); !strings.Contains(stderr, "stopping") || strings.Contains(stderr, "aborting") {
+		t.Fatalf("the first SIGINT did not start the graceful end:\n%s", stderr)
+	}
+	// Bounded wait until the final read is stuck on the stalled server:
+	// the graceful end now lasts the read budget.
+	deadline := time.Now().Add(exitLimit)
+	for proxy.stalled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if proxy.stalled.Load() == 0 {
+		t.Fatalf("the final audit did not reach the stalled server %s:\n%s", addrs.IMAP, r.stderrText())
+	}
+	select {
+	case err := <-r.done:
+		r.exited = true
+		t.Fatalf("mailsim exited (%v) before the second SIGINT:\n%s", err, r.stderrText())
+	default:
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// Not a timing assertion on the abort itself: 30 s only proves it did
+	// not wait out the budget.
+	code, _ := r.waitWithin(t, 30*time.Second)
+	if code != exitThresholds && code != exitFailure {
+		t.Errorf("exit %d after the second SIGINT, want %d or %d:\n%s", code, exitThresholds, exitFailure, r.stderrText())
+	}
+	if stderr := r.stderrText(); !strings.Contains(stderr, "context canceled") {
+		t.Errorf("the final audit's read was not cut by the abort:\n%s", stderr)
+	}
+	if stderr := r.stderrText(); !strings.Contains(stderr, "aborting") {
 		t.Errorf("stderr does not say it is aborting:\n%s", stderr)
 	}
-	if took >= 30*time.Second {
-		t.Errorf("ran %s after two interrupts: the settle phase was not cut short", took)
+	rep := readReport(t, js)
+	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
+		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
 	}
+}
+
+// stallableTarget starts the embedded server with users user1…userN
+// (password "pass") and a stallingProxy in front of its IMAP frontend, and
+// writes a target file naming the proxy for IMAP and the server for POP3
+// and LMTP. It returns the file's path, the server's addresses and the
+// proxy.
+func stallableTarget(t *testing.T, users int) (string, mailserver.Addrs, *stallingProxy) {
+	t.Helper()
+	srv := mailserver.New(mailserver.Options{})
+	t.Cleanup(func() { srv.Close() })
+	for i := 1; i <= users; i++ {
+		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startStallingProxy(t, addrs.IMAP)
+	target := filepath.Join(t.TempDir(), "target.yaml")
+	y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: {protocol: lmtp, addr: %q}\n", proxy.ln.Addr().String(), addrs.POP3, addrs.LMTP)
+	if err := os.WriteFile(target, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return target, addrs, proxy
 }
 
 // stallingProxy forwards TCP connections to a backend until stall is set;
@@ -342,25 +402,8 @@ func (p *stallingProxy) accept() {
 func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 	t.Parallel()
 	bin := buildMailsim(t)
-	srv := mailserver.New(mailserver.Options{})
-	t.Cleanup(func() { srv.Close() })
-	for i := 1; i <= 6; i++ {
-		if err := srv.AddUser(fmt.Sprintf("user%d", i), "pass"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", POP3: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startStallingProxy(t, addrs.IMAP)
-	dir := t.TempDir()
-	target := filepath.Join(dir, "target.yaml")
-	y := fmt.Sprintf("target:\n  imap: %q\n  pop3: %q\n  delivery: {protocol: lmtp, addr: %q}\n", proxy.ln.Addr().String(), addrs.POP3, addrs.LMTP)
-	if err := os.WriteFile(target, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	js := filepath.Join(dir, "r.json")
+	target, _, proxy := stallableTarget(t, 6)
+	js := filepath.Join(filepath.Dir(target), "r.json")
 	r := startMailsim(t, bin, "run", "quickstart", "--target", target, "--duration", "3s", "--settle", "3s", "--report", js, "--quiet=false")
 	r.waitPhase(t, "settle")
 	proxy.stall.Store(true)

@@ -15,8 +15,13 @@ const fuzzBound = 5 * time.Second
 
 // fuzzServer returns a server with users alice and bob, small limits and
 // short timeouts, for feeding arbitrary bytes to its sessions.
-func fuzzServer(t testing.TB) *Server {
-	s := New(Options{MaxLineLength: 512, MaxMessageSize: 4096, MaxRecipients: 5, IdleTimeout: time.Second})
+func fuzzServer(t testing.TB) *Server { return fuzzServerWith(t, Options{}) }
+
+// fuzzServerWith is fuzzServer with opts' TLS configuration and command
+// rate limit.
+func fuzzServerWith(t testing.TB, opts Options) *Server {
+	s := New(Options{MaxLineLength: 512, MaxMessageSize: 4096, MaxRecipients: 5, IdleTimeout: time.Second,
+		TLS: opts.TLS, MaxCommandsPerSecond: opts.MaxCommandsPerSecond})
 	for _, u := range []string{"alice", "bob"} {
 		if err := s.AddUser(u, "secret"); err != nil {
 			t.Fatal(err)
@@ -161,11 +166,25 @@ var smtpSeeds = []string{
 	"EHLO x\r\nMAIL FROM:<a@b.c> SIZE=99999999\r\nRCPT TO:<>\r\n",
 }
 
-func fuzzSMTP(f *testing.F, lmtp bool) {
-	for _, s := range smtpSeeds {
-		f.Add([]byte(s))
+// startTLSSeeds put STARTTLS where the meter answers it, where it is
+// message data, a SASL response or a BDAT chunk, after another, and with
+// plain text pipelined behind it.
+var startTLSSeeds = []string{
+	"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@example.com>\r\n",
+	"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nSTARTTLS\r\n.\r\nNOOP\r\nSTARTTLS\r\n\x16\x03\x01",
+	"EHLO x\r\nAUTH PLAIN\r\nSTARTTLS\r\nstarttls foo\r\nSTARTTLS\r\n",
+	"EHLO x\r\nBDAT 10\r\nSTARTTLS\r\nSTARTTLS\r\nRSET\r\n",
+	"NOOP\r\nNOOP\r\nSTART",
+}
+
+// fuzzSMTP fuzzes submission (or LMTP) sessions of fuzzServer.
+func fuzzSMTP(f *testing.F, lmtp bool) { fuzzSMTPOn(f, lmtp, fuzzServer(f), smtpSeeds) }
+
+// fuzzSMTPOn fuzzes submission (or LMTP) sessions of s from seeds.
+func fuzzSMTPOn(f *testing.F, lmtp bool, s *Server, seeds []string) {
+	for _, seed := range seeds {
+		f.Add([]byte(seed))
 	}
-	s := fuzzServer(f)
 	ln := newPipeListener()
 	served := make(chan struct{})
 	go func() {
@@ -200,6 +219,20 @@ func FuzzSMTPSession(f *testing.F) { fuzzSMTP(f, false) }
 
 // FuzzLMTPSession does the same for LMTP.
 func FuzzLMTPSession(f *testing.F) { fuzzSMTP(f, true) }
+
+// FuzzSMTPStartTLS feeds arbitrary bytes to submission sessions of a
+// server with TLS and a command rate limit, whose meter answers STARTTLS
+// and holds the bytes it reads: the session must end, without a panic or
+// a hang, once its client closes. Bytes after an answered STARTTLS go to
+// the TLS handshake, which fails.
+func FuzzSMTPStartTLS(f *testing.F) {
+	cfg, err := SelfSignedTLS("127.0.0.1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := fuzzServerWith(f, Options{TLS: cfg, MaxCommandsPerSecond: 1e9})
+	fuzzSMTPOn(f, false, s, append(startTLSSeeds, smtpSeeds...))
+}
 
 // FuzzLineScanner checks that the meters' scanner never panics and keeps
 // its memory bounded, however the input is split.

@@ -252,11 +252,7 @@ func rawStartTLS(t testing.TB, addr string, cfg *tls.Config) *rawSession {
 	if st := r.until("s "); !strings.HasPrefix(st, "s OK ") {
 		t.Fatalf("starttls: %s", st)
 	}
-	tc := tls.Client(r.c, clientTLS(cfg))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("starttls handshake: %v", err)
-	}
-	return &rawSession{t: t, c: tc, br: bufio.NewReaderSize(tc, 1<<16)}
+	return r.handshake(cfg)
 }
 
 // rawStartTLSLogin is rawStartTLS logged in as alice.

@@ -30,15 +30,20 @@ var imapCaps = imap.CapSet{
 
 // imapOptions configures the IMAP library for s.
 func (s *Server) imapOptions() *imapserver.Options {
-	return &imapserver.Options{
+	o := &imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &imapSession{srv: s, conn: c}, nil, nil
 		},
 		Caps:         imapCaps,
 		Logger:       slogPrintf{s.log, ProtoIMAP},
-		TLSConfig:    s.opts.TLS,
 		InsecureAuth: true,
 	}
+	if s.opts.TLS != nil {
+		// The guard answers STARTTLS (mutf7.go); the library only
+		// announces it.
+		o.TLSConfig = refusingTLS()
+	}
+	return o
 }
 
 // serveIMAP serves IMAP on ln until ln is closed.

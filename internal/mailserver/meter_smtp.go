@@ -1,8 +1,14 @@
 package mailserver
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,11 +19,16 @@ var smtpCommands = map[string]bool{
 	"STARTTLS": true,
 }
 
-// smtpMeterListener wraps every accepted connection in an smtpMeter.
+// smtpMeterListener wraps every accepted connection in an smtpMeter (with
+// a tlsSwitch below it when the server has a TLS configuration) and hands
+// it to go-smtp as an smtpConn. After STARTTLS the meter's next smtpConn
+// comes from startTLSListener.
 type smtpMeterListener struct {
 	net.Listener
 	srv   *Server
 	proto string
+	next  chan net.Conn // connections after STARTTLS, for startTLSListener
+	done  chan struct{} // closed when go-smtp stops serving Listener
 }
 
 func (l *smtpMeterListener) Accept() (net.Conn, error) {
@@ -25,9 +36,137 @@ func (l *smtpMeterListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sw *tlsSwitch
+	if l.srv.opts.TLS != nil {
+		sw = &tlsSwitch{}
+		sw.init(c, l.srv.opts.TLS)
+		c = sw
+	}
 	m := newSMTPMeter(c, l.srv.rec, l.proto)
+	m.sw, m.writeTimeout, m.handoff = sw, l.srv.opts.IdleTimeout, l.handoff
 	m.throttle(l.srv)
-	return m, nil
+	return &smtpConn{smtpMeter: m}, nil
+}
+
+// handoff gives c to go-smtp through startTLSListener; false if it no
+// longer serves.
+func (l *smtpMeterListener) handoff(c net.Conn) bool {
+	select {
+	case l.next <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// startTLSListener accepts the connections of an smtpMeterListener that
+// the meter has taken to TLS, until go-smtp stops serving that listener.
+type startTLSListener struct{ *smtpMeterListener }
+
+func (l startTLSListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.next:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close does nothing: closing the smtpMeterListener's Listener ends
+// Accept.
+func (startTLSListener) Close() error { return nil }
+
+// smtpConn is the connection one go-smtp session reads: its meter's until
+// the meter has answered STARTTLS, when this smtpConn reads EOF (its
+// session ends quietly, without closing the meter) and the meter goes on
+// under a new smtpConn with a new go-smtp session, which knows nothing of
+// the first, as RFC 3207 4.2 asks (go-smtp's own STARTTLS resets its
+// session likewise). The new session's greeting is not sent: the client
+// had it before STARTTLS. go-smtp, which takes the connection for plain
+// text, announces STARTTLS after it too: smtpConn takes that line out of
+// the EHLO reply on an encrypted connection. go-smtp writes every reply
+// line with one Write (net/textproto's PrintfLine flushes each).
+type smtpConn struct {
+	*smtpMeter
+	greeting bool        // the next Write is the greeting, not sent
+	retired  atomic.Bool // the meter went on under another smtpConn
+	// ended is closed when go-smtp closes this smtpConn once retired: its
+	// session has ended (Logout). prev is the ended of the smtpConn
+	// before, which Close waits for, so that closing the connection,
+	// which Server.Close waits for, comes after both sessions ended.
+	ended     chan struct{}
+	endedOnce sync.Once
+	prev      <-chan struct{}
+}
+
+// errStartedTLS is what the meter's Read returns once it has answered
+// STARTTLS: the go-smtp session reading it ends (smtpConn.Read).
+var errStartedTLS = errors.New("mailserver: STARTTLS answered")
+
+func (c *smtpConn) Read(p []byte) (int, error) {
+	if c.retired.Load() {
+		return 0, io.EOF
+	}
+	n, err := c.smtpMeter.Read(p)
+	if errors.Is(err, errStartedTLS) {
+		c.ended = make(chan struct{})
+		c.retired.Store(true)
+		if !c.handoff(&smtpConn{smtpMeter: c.smtpMeter, greeting: true, prev: c.ended}) {
+			c.smtpMeter.Close()
+		}
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// startTLSCap is the line by which go-smtp announces STARTTLS in its EHLO
+// reply.
+var startTLSCap = []byte("250-STARTTLS\r\n")
+
+func (c *smtpConn) Write(p []byte) (int, error) {
+	if c.retired.Load() {
+		return 0, net.ErrClosed
+	}
+	if c.greeting {
+		c.greeting = false
+		return len(p), nil
+	}
+	if c.sw != nil && c.sw.secure.Load() && bytes.Equal(p, startTLSCap) {
+		return len(p), nil
+	}
+	return c.smtpMeter.Write(p)
+}
+
+func (c *smtpConn) Close() error {
+	if c.retired.Load() {
+		c.endedOnce.Do(func() { close(c.ended) })
+		return nil
+	}
+	if c.prev != nil {
+		<-c.prev // go-smtp closes the smtpConn before once it has read EOF
+	}
+	return c.smtpMeter.Close()
+}
+
+func (c *smtpConn) SetDeadline(t time.Time) error {
+	if c.retired.Load() {
+		return nil
+	}
+	return c.smtpMeter.SetDeadline(t)
+}
+
+func (c *smtpConn) SetReadDeadline(t time.Time) error {
+	if c.retired.Load() {
+		return nil
+	}
+	return c.smtpMeter.SetReadDeadline(t)
+}
+
+func (c *smtpConn) SetWriteDeadline(t time.Time) error {
+	if c.retired.Load() {
+		return nil
+	}
+	return c.smtpMeter.SetWriteDeadline(t)
 }
 
 // smtpMeter records every SMTP or LMTP command with its outcome and
@@ -36,10 +175,14 @@ func (l *smtpMeterListener) Accept() (net.Conn, error) {
 // Intermediate replies keep the command open: 334 means one SASL line
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
 // per-recipient replies after DATA find no open command and are ignored.
+// With a TLS configuration it answers STARTTLS itself (answerStartTLS).
 type smtpMeter struct {
 	meter
 	skipLines int  // SASL continuation lines due
 	data      bool // reading message data
+	// handoff gives go-smtp the smtpConn to read after STARTTLS; false if
+	// the server is closing.
+	handoff func(net.Conn) bool
 }
 
 func newSMTPMeter(c net.Conn, rec Recorder, proto string) *smtpMeter {
@@ -64,6 +207,7 @@ func (m *smtpMeter) clientLine(head []byte, _ bool) {
 		return
 	}
 	name := normaliseCommand(string(f[0]), smtpCommands)
+	m.startTLSLine = name == "STARTTLS"
 	if name == "BDAT" && len(f) >= 2 {
 		if n, err := strconv.ParseInt(string(f[1]), 10, 64); err == nil && n > 0 {
 			m.in.skip = n
@@ -102,13 +246,57 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 	pc := m.pending[0]
 	m.pending = m.pending[1:]
 	m.rec.Command(m.proto, pc.name, outcome, time.Since(pc.start))
-	if pc.name == "STARTTLS" && outcome == OutcomeOK {
-		m.tlsNext = true
-	}
 	if len(m.pending) == 0 {
 		m.skipLines = 0
 		if m.in.skip > 0 {
 			m.in.reset()
 		}
 	}
+}
+
+// answerStartTLS answers the STARTTLS command line at the start of held
+// (tlsAt 0) with go-smtp's own replies, once it has its token, but starts TLS below the meter: 220, then the
+// meter reads and writes through TLS (its tlsSwitch) and returns
+// errStartedTLS; 502 on an encrypted connection. It answers only when
+// go-smtp has answered every command before (none is open: go-smtp reads
+// on only once it has answered the command it read, and the meter handed
+// it nothing past the line's start); otherwise go-smtp reads the line as
+// message data or a SASL response, and gets it. A STARTTLS line whose
+// start was handed on before its end came (scanCommands sets no tlsAt)
+// reaches go-smtp too, whose handshake then fails (refusingTLS): the
+// client gets no TLS, and nothing passes unmetered. Bytes past the line are
+// the start of the client's TLS handshake, never commands. The command is
+// recorded as any other, from the reply the meter writes.
+func (m *meter) answerStartTLS() error {
+	if len(m.ends) > 0 && m.ends[0] == m.tlsEnd {
+		if err := m.takeToken(); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	ours := len(m.pending) == 0 || len(m.pending) == 1 && m.pending[0].name == "STARTTLS"
+	m.mu.Unlock()
+	m.tlsAt = -1
+	if !ours {
+		m.scanCommands(m.held, m.tlsEnd)
+		return nil
+	}
+	reply := "220 2.0.0 Ready to start TLS\r\n"
+	secure := !m.sw.canStart()
+	if secure {
+		reply = "502 5.5.1 Already running in TLS\r\n"
+	}
+	m.Conn.SetWriteDeadline(time.Now().Add(m.writeTimeout))
+	if _, err := m.Write([]byte(reply)); err != nil {
+		m.held, m.ends, m.heldErr = nil, nil, nil
+		return fmt.Errorf("%s STARTTLS: %w", m.proto, err)
+	}
+	if secure {
+		m.consume(m.tlsEnd)
+		m.scanCommands(m.held, 0)
+		return nil
+	}
+	m.sw.start(m.held[m.tlsEnd:])
+	m.held, m.ends, m.heldErr = m.held[:0], nil, nil
+	return errStartedTLS
 }

@@ -89,6 +89,9 @@ func TestSMTPMeter(t *testing.T) {
 		{"bdat chunk", []chunk{cl("BDAT 12 LAST\r\nQUIT\r\nNOOP\r\n"), sv("250 ok\r\n")}, []string{"BDAT ok"}},
 		{"lmtp extra replies", []chunk{cl("DATA\r\n"), sv("354 go\r\n"), cl("x\r\n.\r\n"), sv("250 a ok\r\n550 b failed\r\n"), cl("QUIT\r\n"), sv("221 bye\r\n")}, []string{"DATA ok", "QUIT ok"}},
 		{"vanished in data", []chunk{cl("DATA\r\n"), sv("354 go\r\n"), cl("half")}, []string{"DATA error"}},
+		// The meter answers STARTTLS and decrypts below itself
+		// (answerStartTLS): it goes on after STARTTLS.
+		{"starttls goes on", []chunk{cl("STARTTLS\r\n"), sv("220 2.0.0 Ready to start TLS\r\n"), cl("EHLO x\r\n"), sv("250 hi\r\n")}, []string{"EHLO ok", "STARTTLS ok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

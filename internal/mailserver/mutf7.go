@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf16"
@@ -339,19 +338,11 @@ func (w *replyWatch) check() {
 // SEARCH and message literals are never changed. It answers STARTTLS
 // itself and reads and writes through TLS after it (answerStartTLS).
 type mutf7Guard struct {
-	net.Conn
+	// tlsSwitch is the connection below (Conn), encrypted after STARTTLS
+	// (conn); its conf is the server's TLS configuration for STARTTLS,
+	// nil: the library answers STARTTLS (NO, for it has none either).
+	tlsSwitch
 	watch replyWatch
-
-	// tlsConf is the server's TLS configuration for STARTTLS; nil: the
-	// library answers STARTTLS (NO, for it has none either).
-	tlsConf *tls.Config
-	// secure is set once the connection is encrypted: accepted over TLS
-	// (IMAPS) or after STARTTLS.
-	secure atomic.Bool
-	// tlsConn is, after STARTTLS, the TLS connection over Conn that the
-	// guard reads and writes; nil before. Written once by the reading
-	// goroutine, read by writers too.
-	tlsConn atomic.Pointer[tls.Conn]
 
 	bufs   *guardBufs
 	rec    Recorder
@@ -404,19 +395,9 @@ type mutf7Guard struct {
 // configuration for STARTTLS (nil for none). A c that is a *tls.Conn is
 // taken for encrypted already.
 func newMUTF7Guard(c net.Conn, bufs *guardBufs, rec Recorder, tlsConf *tls.Config) *mutf7Guard {
-	g := &mutf7Guard{Conn: c, bufs: bufs, rec: rec, tlsConf: tlsConf}
-	_, secure := c.(*tls.Conn)
-	g.secure.Store(secure)
+	g := &mutf7Guard{bufs: bufs, rec: rec}
+	g.tlsSwitch.init(c, tlsConf)
 	return g
-}
-
-// conn is the connection the guard reads and writes: the TLS one after
-// STARTTLS, else Conn. Deadlines and Close go to Conn, below it.
-func (g *mutf7Guard) conn() net.Conn {
-	if t := g.tlsConn.Load(); t != nil {
-		return t
-	}
-	return g.Conn
 }
 
 // guardBufs lends the guards of a listener their input and output
@@ -693,7 +674,7 @@ func (g *mutf7Guard) step(b byte) {
 		case "APPEND", "IDLE", "AUTHENTICATE", "ID":
 			g.cmd = string(name)
 		case "STARTTLS":
-			if g.tlsConf != nil {
+			if g.conf != nil {
 				g.cmd = string(name)
 			}
 		}
@@ -1117,7 +1098,7 @@ func (g *mutf7Guard) answer(name, reply, outcome string, start time.Time) string
 // the library would wrap the guard in TLS and the guard, and the command
 // meter above it, would see only encrypted bytes. It answers as answerID
 // does, between the library's commands: OK, then the guard reads and writes
-// through a TLS server connection over Conn; BAD if the connection is
+// through TLS (tlsSwitch.start); BAD if the connection is
 // encrypted already (IMAPS, or a STARTTLS before) or logged in (RFC 3501
 // 6.2.1); and hands the command to the library, which answers BAD, if it
 // has arguments. Bytes the client sent after the command line are the
@@ -1141,29 +1122,8 @@ func (g *mutf7Guard) answerStartTLS() {
 	if g.answer("STARTTLS", reply, outcome, start) != OutcomeOK {
 		return
 	}
-	var below net.Conn = g.Conn
-	if g.r < g.w {
-		below = &prefixConn{Conn: g.Conn, prefix: bytes.Clone(g.in[g.r:g.w])}
-		g.r = g.w
-	}
-	g.tlsConn.Store(tls.Server(below, g.tlsConf))
-	g.secure.Store(true)
-}
-
-// prefixConn reads prefix before reading Conn: the bytes the guard had
-// read past STARTTLS, the start of the client's TLS handshake.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.prefix) == 0 {
-		return c.Conn.Read(p)
-	}
-	n := copy(p, c.prefix)
-	c.prefix = c.prefix[n:]
-	return n, nil
+	g.start(g.in[g.r:g.w])
+	g.r = g.w
 }
 
 // withoutStartTLS returns p without STARTTLS in the capability list it

@@ -106,10 +106,7 @@ func TestRateLimitEveryProtocol(t *testing.T) {
 			drain(srv.limit)
 			r := newRaw(t, tt.addr(addrs))
 			r.until(tt.greeting)
-			for _, st := range tt.steps {
-				r.send(st[0] + "\r\n")
-				r.until(st[1])
-			}
+			r.steps(tt.steps)
 			waitClosed(t, rec.countingRecorder, tt.proto)
 			n, total := rec.commands(tt.proto)
 			st := srv.LimiterStats()

@@ -71,10 +71,11 @@ type Options struct {
 	// counts in the command's recorded duration. Close ends every wait; a
 	// client that hangs up while its command waits is noticed only when the
 	// token comes (the server does not read the connection meanwhile).
-	// SMTP commands sent after STARTTLS are encrypted on the wire and pass
-	// unlimited (as they pass unrecorded); IMAP ones (the IMAP frontend
-	// decrypts below its meter: mutf7.go) and implicit TLS (IMAPS, POP3S)
-	// are limited. Default 0: no limit. See Server.LimiterStats.
+	// Commands sent over TLS are limited (and recorded) as over plain
+	// text: implicit TLS (IMAPS, POP3S), POP3's STLS (the session reads
+	// above TLS) and STARTTLS, which the IMAP guard (mutf7.go) and the
+	// SMTP/LMTP meter (meter_smtp.go) answer themselves, decrypting below
+	// the meter (starttls.go). Default 0: no limit. See Server.LimiterStats.
 	MaxCommandsPerSecond float64
 
 	// now is the clock of the command rate limit; nil means time.Now.

@@ -1,7 +1,6 @@
 package mailserver
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -453,11 +452,7 @@ func TestSTARTTLS(t *testing.T) {
 	r.until(".")
 	r.send("STLS\r\n")
 	r.until("+OK")
-	tc := tls.Client(r.c, clientTLS(cfg))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("pop3 stls handshake: %v", err)
-	}
-	tr := &rawSession{t: t, c: tc, br: bufio.NewReader(tc)}
+	tr := r.handshake(cfg)
 	tr.send("USER alice\r\nPASS secret\r\nSTAT\r\nQUIT\r\n")
 	tr.until("+OK")
 	tr.until("+OK logged in")

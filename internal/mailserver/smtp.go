@@ -34,9 +34,21 @@ func (s *Server) serveSMTP(lmtp bool) func(net.Listener) {
 		srv.AllowInsecureAuth = true
 		srv.ReadTimeout = s.opts.IdleTimeout
 		srv.WriteTimeout = s.opts.IdleTimeout
-		srv.TLSConfig = s.opts.TLS
+		if s.opts.TLS != nil {
+			// The meter answers STARTTLS (meter_smtp.go); go-smtp only
+			// announces it.
+			srv.TLSConfig = refusingTLS()
+		}
 		srv.ErrorLog = slogPrintf{s.log, proto}
-		err := srv.Serve(&smtpMeterListener{Listener: ln, srv: s, proto: proto})
+		ml := &smtpMeterListener{Listener: ln, srv: s, proto: proto, next: make(chan net.Conn), done: make(chan struct{})}
+		afterTLS := make(chan struct{})
+		go func() {
+			defer close(afterTLS)
+			srv.Serve(startTLSListener{ml})
+		}()
+		err := srv.Serve(ml)
+		close(ml.done)
+		<-afterTLS
 		if err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("smtp serve", "protocol", proto, "err", err)
 		}
