@@ -116,3 +116,71 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestWords checks what the generator assumes of its word list: every word
+// is lower-case ASCII letters (it capitalises a word by its first byte).
+func TestWords(t *testing.T) {
+	for _, w := range words {
+		if w == "" || strings.TrimLeft(w, "abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Errorf("word %q: want lower-case ASCII letters", w)
+		}
+	}
+}
+
+// refField is the generator's former header writer (string concatenation
+// over strings.Fields), the reference appendField must match.
+func refField(name, value string) string {
+	var b strings.Builder
+	line, words := name+":", 0
+	for _, w := range strings.Fields(value) {
+		if len(line)+1+len(w) > MaxLineLength && words > 0 {
+			b.WriteString(line + "\r\n")
+			line = " " + w
+			continue
+		}
+		line += " " + w
+		words++
+	}
+	b.WriteString(line + "\r\n")
+	return b.String()
+}
+
+// refAddrs is the former address list writer, appendAddrs' reference.
+func refAddrs(name string, addrs []string) string {
+	var b strings.Builder
+	line := name + ":"
+	for i, a := range addrs {
+		sep := ""
+		if i < len(addrs)-1 {
+			sep = ","
+		}
+		if len(line)+1+len(a)+len(sep) > MaxLineLength && i > 0 {
+			b.WriteString(line + "\r\n")
+			line = " " + a + sep
+			continue
+		}
+		line += " " + a + sep
+	}
+	b.WriteString(line + "\r\n")
+	return b.String()
+}
+
+// FuzzAppendField holds appendField and appendAddrs to their references
+// for any value (any whitespace, Unicode spaces, long words) and prefix.
+func FuzzAppendField(f *testing.F) {
+	f.Add("Subject", goldenOrig.Subject, "x")
+	f.Add("References", goldenOrig.References, "")
+	f.Add("To", "a@b c@d  "+strings.Repeat("e", 80)+" \u00a0f\u2003g\u0085h", "prefix")
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, name, value, prefix string) {
+		got := appendField([]byte(prefix), name, value)
+		if want := prefix + refField(name, value); string(got) != want {
+			t.Errorf("appendField(%q, %q) = %q, want %q", name, value, got[len(prefix):], want[len(prefix):])
+		}
+		addrs := strings.Split(value, ",")
+		got = appendAddrs([]byte(prefix), name, addrs)
+		if want := prefix + refAddrs(name, addrs); string(got) != want {
+			t.Errorf("appendAddrs(%q, %q) = %q, want %q", name, addrs, got[len(prefix):], want[len(prefix):])
+		}
+	})
+}
