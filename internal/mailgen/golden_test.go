@@ -184,3 +184,16 @@ func FuzzAppendField(f *testing.F) {
 		}
 	})
 }
+
+// TestPadded checks appendText's padded copies of the words: each word,
+// shorter than wordPad, zero-padded.
+func TestPadded(t *testing.T) {
+	if len(padded) != len(words) {
+		t.Fatalf("%d padded words, want %d", len(padded), len(words))
+	}
+	for i, w := range words {
+		if len(w) >= wordPad || string(padded[i][:len(w)]) != w || strings.Trim(string(padded[i][len(w):]), "\x00") != "" {
+			t.Errorf("word %q: padded %q", w, padded[i])
+		}
+	}
+}

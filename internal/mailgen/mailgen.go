@@ -254,7 +254,8 @@ func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(len(b)-start) < n-2); s++ {
 			nw := 5 + rng.IntN(12)
 			for i := 0; i < nw; i++ {
-				w := words[rng.IntN(len(words))]
+				k := rng.IntN(len(words))
+				w := words[k]
 				if afterDots {
 					// Right after a leading "...": no space.
 					b = append(b, w...)
@@ -277,9 +278,15 @@ func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 					b = append(b, ' ')
 					col++
 				}
-				if i == 0 {
+				switch {
+				case i == 0:
 					b = append(append(b, w[0]-'a'+'A'), w[1:]...)
-				} else {
+				case cap(b)-len(b) >= wordPad:
+					// One fixed-size copy instead of a memmove call.
+					n := len(b)
+					*(*[wordPad]byte)(b[n : n+wordPad]) = padded[k]
+					b = b[:n+len(w)]
+				default:
 					b = append(b, w...)
 				}
 				if stop {
@@ -343,6 +350,19 @@ func appendWords(b []byte, rng *rand.Rand, n int) []byte {
 	}
 	return b
 }
+
+// wordPad is the size of a word's copy in padded: every word is shorter.
+const wordPad = 16
+
+// padded holds each word of words zero-padded to wordPad bytes, for
+// appendText's fixed-size copies (read-only after init).
+var padded = func() [][wordPad]byte {
+	p := make([][wordPad]byte, len(words))
+	for i, w := range words {
+		copy(p[i][:], w)
+	}
+	return p
+}()
 
 var words = strings.Fields(`the a to of and in for on with at from by is are be will can have please
 thanks regards meeting agenda report budget invoice project release build deploy server network
