@@ -34,6 +34,9 @@ type Client struct {
 	// delivery outcomes, per recipient.
 	attempts   *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
+	// deliveredC, attemptsC and deliveriesC cache the children of
+	// delivered, attempts and deliveries.
+	deliveredC, attemptsC, deliveriesC deliveryCounters
 
 	proto [numProtocols]clientProto
 
@@ -119,6 +122,9 @@ func NewClient(reg prometheus.Registerer) *Client {
 	for p := 0; p < protoOther; p++ {
 		c.proto[p].conns.Set(0)
 	}
+	c.deliveredC.vec = c.delivered
+	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
+	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
 	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.attempts, c.deliveries, c.sent)
 	return c
 }
@@ -202,19 +208,19 @@ func (c *Client) actionCounter(k actionKey) prometheus.Counter {
 // Delivered records a message the traffic injector delivered, by path:
 // "lmtp", "smtp" or "imap-append" (anything else counts as "other").
 func (c *Client) Delivered(via string) {
-	c.delivered.WithLabelValues(NormalizeDeliveryPath(via)).Inc()
+	c.deliveredC.inc(via, "")
 }
 
 // DeliveryAttempt records one try of the traffic injector to deliver a
 // message to one recipient, by path and outcome (see [DeliveryOutcomes]).
 func (c *Client) DeliveryAttempt(via, outcome string) {
-	c.attempts.WithLabelValues(NormalizeDeliveryPath(via), NormalizeDeliveryOutcome(outcome)).Inc()
+	c.attemptsC.inc(via, outcome)
 }
 
 // DeliveryDone records how one delivery to one recipient ended, after its
 // retries, by path and outcome (see [DeliveryOutcomes]).
 func (c *Client) DeliveryDone(via, outcome string) {
-	c.deliveries.WithLabelValues(NormalizeDeliveryPath(via), NormalizeDeliveryOutcome(outcome)).Inc()
+	c.deliveriesC.inc(via, outcome)
 }
 
 // Sent records a message a simulated person sent, by the protocol it was

@@ -103,6 +103,9 @@ func TestClientHotPathDoesNotAllocate(t *testing.T) {
 	ev := clients.CommandEvent{Protocol: "imap", Command: "UID FETCH", Outcome: transport.OutcomeOK, Duration: 3 * time.Millisecond}
 	c.Command(ev)
 	c.Action("pc-imap", "read")
+	c.Delivered("imap-append")
+	c.DeliveryAttempt("imap-append", "ok")
+	c.DeliveryDone("imap-append", "timeout")
 	tests := []struct {
 		name string
 		f    func()
@@ -112,11 +115,26 @@ func TestClientHotPathDoesNotAllocate(t *testing.T) {
 		{"Connection", func() { c.Connection("imap", 1); c.Connection("imap", -1) }},
 		{"Login", func() { c.Login("imap", transport.OutcomeOK) }},
 		{"Action", func() { c.Action("pc-imap", "read") }},
+		{"Delivered", func() { c.Delivered("imap-append") }},
+		{"DeliveryAttempt", func() { c.DeliveryAttempt("imap-append", "ok") }},
+		{"DeliveryDone", func() { c.DeliveryDone("imap-append", "timeout") }},
 	}
 	for _, tt := range tests {
 		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
 			t.Errorf("%s allocates %v times per call in steady state", tt.name, n)
 		}
+	}
+}
+
+// BenchmarkClientDelivery is the injector's metrics per delivery: a try,
+// the delivery, its final outcome.
+func BenchmarkClientDelivery(b *testing.B) {
+	c := NewClient(prometheus.NewRegistry())
+	b.ReportAllocs()
+	for b.Loop() {
+		c.DeliveryAttempt("imap-append", "ok")
+		c.Delivered("imap-append")
+		c.DeliveryDone("imap-append", "ok")
 	}
 }
 

@@ -31,14 +31,14 @@ func Actions() []string {
 
 // DeliveryPaths lists the via label values of
 // mailsim_messages_delivered_total.
-func DeliveryPaths() []string { return []string{"lmtp", "smtp", "imap-append"} }
+func DeliveryPaths() []string {
+	return append([]string(nil), deliveryPathNames[:len(deliveryPathNames)-1]...)
+}
 
 // DeliveryOutcomes lists the outcome label values of
 // mailsim_delivery_attempts_total and mailsim_deliveries_total: ok, or why
 // a delivery failed (the engine's Delivery* outcomes, docs/report.md).
-func DeliveryOutcomes() []string {
-	return []string{"ok", "refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "cancelled", "abandoned"}
-}
+func DeliveryOutcomes() []string { return append([]string(nil), deliveryOutcomeNames[:]...) }
 
 // Dimensions lists the dimension label values of
 // mailsim_divergent_messages.
@@ -230,15 +230,12 @@ func NormalizeAction(a string) string { return normalizeIn(a, Actions()) }
 
 // NormalizeDeliveryPath returns the via label value: one of
 // [DeliveryPaths], or "other".
-func NormalizeDeliveryPath(v string) string { return normalizeIn(v, DeliveryPaths()) }
+func NormalizeDeliveryPath(v string) string { return deliveryPathNames[deliveryPathIndex(v)] }
 
 // NormalizeDeliveryOutcome returns the outcome label value of a delivery:
 // one of [DeliveryOutcomes]; anything unknown is "error".
 func NormalizeDeliveryOutcome(o string) string {
-	if v := normalizeIn(o, DeliveryOutcomes()); v != Other {
-		return v
-	}
-	return "error"
+	return deliveryOutcomeNames[deliveryOutcomeIndex(o)]
 }
 
 // NormalizeDimension returns the dimension label value: one of

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -283,6 +286,38 @@ func TestDecideDependsOnSeedAndMessageOnly(t *testing.T) {
 	}
 	if differ == 0 {
 		t.Error("two people with different seeds decided alike on 200 messages")
+	}
+}
+
+// TestDecisionRand holds a person's decision source to the one decide
+// used to build for each message, rand.New(rand.NewPCG(seed, FNV-1a of
+// the Message-ID)) with hash/fnv, draw for draw: the same seed makes the
+// same decisions as before.
+func TestDecisionRand(t *testing.T) {
+	plan := mustPlan(t, busyScenario, scenarios.PlanOptions{})
+	e, err := New(Options{Plan: plan, Endpoints: Endpoints{
+		IMAP: transport.Endpoint{Addr: "127.0.0.1:1"}, POP3: transport.Endpoint{Addr: "127.0.0.1:1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range e.users[:2] {
+		p := newPerson(u)
+		for i := range 300 {
+			id := fmt.Sprintf("<%016x.%d@example.com>", uint64(i)*0x9e3779b97f4a7c15, i)
+			if i%50 == 0 {
+				id = strings.Repeat("é", i/50) // not ASCII, or empty
+			}
+			h := fnv.New64a()
+			h.Write([]byte(id))
+			want := rand.New(rand.NewPCG(uint64(u.plan.Seed), h.Sum64()))
+			got := p.decisionRand(id)
+			for j := range 8 {
+				if g, w := got.Uint64(), want.Uint64(); g != w {
+					t.Fatalf("%s, message %q: draw %d is %#x, want %#x", u.plan.Username, id, j, g, w)
+				}
+			}
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -51,6 +50,10 @@ type person struct {
 	due dueIndex
 	// done holds messages the person finished with (or gave up on).
 	done map[string]bool
+	// decideSrc and decideRng are decide's random source, seeded anew
+	// for each message.
+	decideSrc *rand.PCG
+	decideRng *rand.Rand
 }
 
 // plannedMessage is what the person will do with one message.
@@ -108,6 +111,11 @@ func (p *person) run(ctx context.Context) {
 	p.nextSend = next(now, p.rng, p.b.Send.Interval)
 	p.pickHand(now)
 	dirty := true
+	// One timer for all the person's waits, reset for each (a stopped
+	// timer's channel holds no stale tick: go.mod's Go is 1.23 or later).
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for ctx.Err() == nil {
 		now = p.env.clock.Now()
 		p.arrivals(ctx, now)
@@ -132,10 +140,9 @@ func (p *person) run(ctx context.Context) {
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
-		t := time.NewTimer(wait)
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
 		case <-p.u.wake:
 			dirty = true
@@ -348,9 +355,7 @@ func (p *person) plan(id string, pm *plannedMessage) {
 // client-side filter of imaptest's profiles), which acts at once and
 // instead of the person.
 func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	r := rand.New(rand.NewPCG(uint64(p.u.plan.Seed), h.Sum64()))
+	r := p.decisionRand(id)
 	o := p.b.OnNewMail
 	if r.Float64() < o.MoveFilter {
 		return []clients.Action{{Kind: clients.ActMove, MessageID: id, Folder: view.FolderJunk}}, true
@@ -375,6 +380,23 @@ func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
 		acts = append(acts, clients.Action{Kind: clients.ActMove, MessageID: id, Folder: p.b.Folders[r.IntN(len(p.b.Folders))]})
 	}
 	return acts, false
+}
+
+// decisionRand returns decide's random source for message id: the
+// person's seed and the FNV-1a hash of id, as rand.New(rand.NewPCG(seed,
+// fnv64a(id))) (hash/fnv's New64a), without their allocations: one source
+// per person, seeded anew for each message.
+func (p *person) decisionRand(id string) *rand.Rand {
+	h := uint64(14695981039346656037) // FNV-1a 64 offset basis
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 1099511628211 // FNV-1a 64 prime
+	}
+	if p.decideSrc == nil {
+		p.decideSrc = new(rand.PCG)
+		p.decideRng = rand.New(p.decideSrc)
+	}
+	p.decideSrc.Seed(uint64(p.u.plan.Seed), h)
+	return p.decideRng
 }
 
 // recipient picks the address of new or forwarded mail: another simulated

@@ -5,10 +5,10 @@
 package mailgen
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,7 +50,18 @@ func (g Generator) domain() string {
 // NewID returns a fresh Message-ID "<16hex.16hex@Domain>" with 128 random
 // bits from rng.
 func (g Generator) NewID(rng *rand.Rand) string {
-	return fmt.Sprintf("<%016x.%016x@%s>", rng.Uint64(), rng.Uint64(), g.domain())
+	d := g.domain()
+	var sb strings.Builder
+	sb.Grow(len("<.@>") + 32 + len(d))
+	var hex [16]byte
+	sb.WriteByte('<')
+	sb.Write(appendHex16(hex[:0], rng.Uint64()))
+	sb.WriteByte('.')
+	sb.Write(appendHex16(hex[:0], rng.Uint64()))
+	sb.WriteByte('@')
+	sb.WriteString(d)
+	sb.WriteByte('>')
+	return sb.String()
 }
 
 // New writes a new message from from to to of about size bytes (within
@@ -128,150 +139,172 @@ func joinRefs(refs, id string) string {
 }
 
 // build writes the message: header, then a text body (with lead first) and
-// an optional attachment, padded to about size bytes.
+// an optional attachment, padded to about size bytes. Everything is
+// appended to one buffer sized for the message (one allocation for the
+// raw message in the common case).
 func build(rng *rand.Rand, h Header, size int64, attachment bool, lead string) Message {
-	var b bytes.Buffer
-	b.Grow(int(max(size, 512)) + 256)
-	writeField(&b, "Message-ID", h.ID)
-	writeField(&b, "Date", h.Date)
-	writeField(&b, "From", h.From)
-	writeAddrs(&b, "To", h.To)
-	writeField(&b, "Subject", h.Subject)
+	b := make([]byte, 0, int(max(size, 512))+256)
+	b = appendField(b, "Message-ID", h.ID)
+	b = appendField(b, "Date", h.Date)
+	b = appendField(b, "From", h.From)
+	b = appendAddrs(b, "To", h.To)
+	b = appendField(b, "Subject", h.Subject)
 	if h.InReplyTo != "" {
-		writeField(&b, "In-Reply-To", h.InReplyTo)
+		b = appendField(b, "In-Reply-To", h.InReplyTo)
 	}
 	if h.References != "" {
-		writeRefs(&b, h.References)
+		b = appendField(b, "References", h.References)
 	}
-	writeField(&b, "User-Agent", userAgents[rng.IntN(len(userAgents))])
-	writeField(&b, "MIME-Version", "1.0")
+	b = appendField(b, "User-Agent", userAgents[rng.IntN(len(userAgents))])
+	b = appendField(b, "MIME-Version", "1.0")
 
-	remaining := func() int64 { return size - int64(b.Len()) }
 	if !attachment {
-		writeField(&b, "Content-Type", "text/plain; charset=utf-8")
-		writeField(&b, "Content-Transfer-Encoding", "7bit")
-		b.WriteString("\r\n")
-		b.WriteString(lead)
-		writeText(rng, &b, remaining())
-		return Message{Header: h, Raw: b.Bytes()}
+		b = appendField(b, "Content-Type", "text/plain; charset=utf-8")
+		b = appendField(b, "Content-Transfer-Encoding", "7bit")
+		b = append(b, "\r\n"...)
+		b = append(b, lead...)
+		b = appendText(rng, b, size-int64(len(b)))
+		return Message{Header: h, Raw: b}
 	}
-	boundary := fmt.Sprintf("=_%016x", rng.Uint64())
-	writeField(&b, "Content-Type", `multipart/mixed; boundary="`+boundary+`"`)
-	b.WriteString("\r\nThis is a multi-part message in MIME format.\r\n\r\n")
-	b.WriteString("--" + boundary + "\r\n")
-	b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
-	b.WriteString(lead)
+	var bnd [18]byte // "=_" and 16 hex digits
+	boundary := appendHex16(append(bnd[:0], "=_"...), rng.Uint64())
+	b = append(b, `Content-Type: multipart/mixed; boundary="`...)
+	b = append(b, boundary...)
+	b = append(b, "\"\r\n"...)
+	b = append(b, "\r\nThis is a multi-part message in MIME format.\r\n\r\n"...)
+	b = append(append(append(b, "--"...), boundary...), "\r\n"...)
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"...)
+	b = append(b, lead...)
 	// A short note, the rest is the attachment.
-	note := min(max(remaining()/5, 200), 2000)
-	writeText(rng, &b, note)
+	note := min(max((size-int64(len(b)))/5, 200), 2000)
+	b = appendText(rng, b, note)
 	name := attachmentNames[rng.IntN(len(attachmentNames))]
-	b.WriteString("\r\n--" + boundary + "\r\n")
-	fmt.Fprintf(&b, "Content-Type: %s; name=\"%s\"\r\n", name.typ, name.file)
-	fmt.Fprintf(&b, "Content-Disposition: attachment; filename=\"%s\"\r\n", name.file)
-	b.WriteString("Content-Transfer-Encoding: base64\r\n\r\n")
-	writeBase64(rng, &b, remaining()-int64(len(boundary))-8)
-	b.WriteString("--" + boundary + "--\r\n")
-	return Message{Header: h, Raw: b.Bytes()}
+	b = append(append(append(b, "\r\n--"...), boundary...), "\r\n"...)
+	b = append(append(append(append(append(b, "Content-Type: "...), name.typ...), "; name=\""...), name.file...), "\"\r\n"...)
+	b = append(append(append(b, "Content-Disposition: attachment; filename=\""...), name.file...), "\"\r\n"...)
+	b = append(b, "Content-Transfer-Encoding: base64\r\n\r\n"...)
+	b = appendBase64(rng, b, size-int64(len(b))-int64(len(boundary))-8)
+	b = append(append(append(b, "--"...), boundary...), "--\r\n"...)
+	return Message{Header: h, Raw: b}
 }
 
-// writeField writes "Name: value" CRLF, folding value at spaces so no line
-// exceeds MaxLineLength where that is possible.
-func writeField(b *bytes.Buffer, name, value string) {
-	line, words := name+":", 0
-	for _, w := range strings.Fields(value) {
-		if len(line)+1+len(w) > MaxLineLength && words > 0 {
-			b.WriteString(line + "\r\n")
-			line = " " + w
-			continue
-		}
-		line += " " + w
-		words++
+// appendHex16 appends v as 16 lower-case hex digits.
+func appendHex16(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[v>>uint(shift)&0xf])
 	}
-	b.WriteString(line + "\r\n")
+	return b
 }
 
-// writeAddrs writes an address list, one fold per address when long.
-func writeAddrs(b *bytes.Buffer, name string, addrs []string) {
-	line := name + ":"
+// appendField appends "Name: value" CRLF, folding value at spaces so no
+// line exceeds MaxLineLength where that is possible: value's words
+// (strings.Fields) one space apart, a word that would pass the limit on a
+// new line after a space, unless it is the first.
+func appendField(b []byte, name, value string) []byte {
+	line := len(b) // where the current line starts
+	b = append(append(b, name...), ':')
+	first := true
+	for w := range strings.FieldsSeq(value) {
+		if !first && len(b)-line+1+len(w) > MaxLineLength {
+			b = append(b, "\r\n"...)
+			line = len(b)
+		}
+		b = append(append(b, ' '), w...)
+		first = false
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendAddrs appends an address list, one fold per address when long.
+func appendAddrs(b []byte, name string, addrs []string) []byte {
+	line := len(b)
+	b = append(append(b, name...), ':')
 	for i, a := range addrs {
-		sep := ""
+		sep := 0
 		if i < len(addrs)-1 {
-			sep = ","
+			sep = 1
 		}
-		if len(line)+1+len(a)+len(sep) > MaxLineLength && i > 0 {
-			b.WriteString(line + "\r\n")
-			line = " " + a + sep
-			continue
+		if len(b)-line+1+len(a)+sep > MaxLineLength && i > 0 {
+			b = append(b, "\r\n"...)
+			line = len(b)
 		}
-		line += " " + a + sep
+		b = append(append(b, ' '), a...)
+		if sep > 0 {
+			b = append(b, ',')
+		}
 	}
-	b.WriteString(line + "\r\n")
+	return append(b, "\r\n"...)
 }
 
-func writeRefs(b *bytes.Buffer, refs string) { writeField(b, "References", refs) }
-
-// writeText writes paragraphs of plausible words, wrapped at 72 columns,
+// appendText appends paragraphs of plausible words, wrapped at 72 columns,
 // until about n bytes are written (at least one line).
-func writeText(rng *rand.Rand, b *bytes.Buffer, n int64) {
+func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 	const width = 72
-	start := b.Len()
-	for first := true; first || int64(b.Len()-start) < n-2; first = false {
+	start := len(b)
+	for first := true; first || int64(len(b)-start) < n-2; first = false {
 		col := 0
-		word := func(w string, capital bool, stop bool) {
-			l := len(w)
-			if stop {
-				l++
-			}
-			switch {
-			case col > 0 && col+1+l > width:
-				b.WriteString("\r\n")
-				col = 0
-			case col > 0:
-				b.WriteByte(' ')
-				col++
-			}
-			if capital {
-				b.WriteByte(w[0] - 'a' + 'A')
-				b.WriteString(w[1:])
-			} else {
-				b.WriteString(w)
-			}
-			if stop {
-				b.WriteByte('.')
-			}
-			col += l
-		}
 		afterDots := false
 		if rng.IntN(12) == 0 {
 			// People trail off; a line starting with "." needs dot-stuffing.
-			b.WriteString("...")
+			b = append(b, "..."...)
 			col, afterDots = 3, true
 		}
 		// A paragraph of 3 to 8 sentences, stopping early at the size.
-		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(b.Len()-start) < n-2); s++ {
+		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(len(b)-start) < n-2); s++ {
 			nw := 5 + rng.IntN(12)
 			for i := 0; i < nw; i++ {
-				w := words[rng.IntN(len(words))]
+				k := rng.IntN(len(words))
+				w := words[k]
 				if afterDots {
 					// Right after a leading "...": no space.
-					b.WriteString(w)
+					b = append(b, w...)
 					col += len(w)
 					afterDots = false
 					continue
 				}
-				word(w, i == 0, i == nw-1)
+				// A word, capitalised first in its sentence, with a full
+				// stop last; a new line when it would pass the width.
+				stop := i == nw-1
+				l := len(w)
+				if stop {
+					l++
+				}
+				switch {
+				case col > 0 && col+1+l > width:
+					b = append(b, "\r\n"...)
+					col = 0
+				case col > 0:
+					b = append(b, ' ')
+					col++
+				}
+				switch {
+				case i == 0:
+					b = append(append(b, w[0]-'a'+'A'), w[1:]...)
+				case cap(b)-len(b) >= wordPad:
+					// One fixed-size copy instead of a memmove call.
+					n := len(b)
+					*(*[wordPad]byte)(b[n : n+wordPad]) = padded[k]
+					b = b[:n+len(w)]
+				default:
+					b = append(b, w...)
+				}
+				if stop {
+					b = append(b, '.')
+				}
+				col += l
 			}
 		}
-		b.WriteString("\r\n\r\n")
+		b = append(b, "\r\n\r\n"...)
 	}
+	return b
 }
 
-// writeBase64 writes about n bytes of base64 lines (76 characters) of
+// appendBase64 appends about n bytes of base64 lines (76 characters) of
 // random content.
-func writeBase64(rng *rand.Rand, b *bytes.Buffer, n int64) {
+func appendBase64(rng *rand.Rand, b []byte, n int64) []byte {
 	const perLine = 57 // raw bytes per 76-character line
-	raw := make([]byte, perLine)
-	enc := make([]byte, base64.StdEncoding.EncodedLen(perLine))
+	var raw [perLine]byte
 	for lines := max(n/78, 1); lines > 0; lines-- {
 		for i := 0; i < perLine; i += 8 {
 			v := rng.Uint64()
@@ -279,36 +312,57 @@ func writeBase64(rng *rand.Rand, b *bytes.Buffer, n int64) {
 				raw[i+j] = byte(v >> (8 * j))
 			}
 		}
-		base64.StdEncoding.Encode(enc, raw)
-		b.Write(enc)
-		b.WriteString("\r\n")
+		b = base64.StdEncoding.AppendEncode(b, raw[:])
+		b = append(b, "\r\n"...)
 	}
+	return b
 }
 
 func subject(rng *rand.Rand) string {
-	s := sentence(rng, 2+rng.IntN(5))
-	s = strings.TrimSuffix(s, ".")
+	var buf [128]byte
+	b := appendWords(buf[:0], rng, 2+rng.IntN(5))
 	if rng.IntN(4) == 0 {
-		s += fmt.Sprintf(" v%d.%d", 1+rng.IntN(5), rng.IntN(10))
+		major := 1 + rng.IntN(5)
+		b = append(b, " v"...)
+		b = strconv.AppendInt(b, int64(major), 10)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(rng.IntN(10)), 10)
 	}
-	return s
+	return string(b)
 }
 
 // sentence returns n words, capitalised, ending in a full stop.
 func sentence(rng *rand.Rand, n int) string {
-	var sb strings.Builder
+	var buf [128]byte
+	return string(append(appendWords(buf[:0], rng, n), '.'))
+}
+
+// appendWords appends n words one space apart, the first capitalised
+// (every word is lower-case ASCII: TestWords).
+func appendWords(b []byte, rng *rand.Rand, n int) []byte {
 	for i := 0; i < n; i++ {
 		w := words[rng.IntN(len(words))]
 		if i == 0 {
-			sb.WriteString(strings.ToUpper(w[:1]) + w[1:])
+			b = append(append(b, w[0]-'a'+'A'), w[1:]...)
 			continue
 		}
-		sb.WriteByte(' ')
-		sb.WriteString(w)
+		b = append(append(b, ' '), w...)
 	}
-	sb.WriteByte('.')
-	return sb.String()
+	return b
 }
+
+// wordPad is the size of a word's copy in padded: every word is shorter.
+const wordPad = 16
+
+// padded holds each word of words zero-padded to wordPad bytes, for
+// appendText's fixed-size copies (read-only after init).
+var padded = func() [][wordPad]byte {
+	p := make([][wordPad]byte, len(words))
+	for i, w := range words {
+		copy(p[i][:], w)
+	}
+	return p
+}()
 
 var words = strings.Fields(`the a to of and in for on with at from by is are be will can have please
 thanks regards meeting agenda report budget invoice project release build deploy server network

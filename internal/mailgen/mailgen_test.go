@@ -361,3 +361,16 @@ func BenchmarkParseHeader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewInbound is the side-by-side scenario's inbound mail
+// (scripts/loadbench/imaptest-side.yaml: 1–8 KiB, no attachment): one
+// message of 4 KiB per op.
+func BenchmarkNewInbound(b *testing.B) {
+	g := Generator{Domain: "example.com"}
+	r := rng(1)
+	to := []string{"user1@example.com"}
+	b.ReportAllocs()
+	for b.Loop() {
+		g.New(r, "alice.martin@example.net", to, 4096, false, date)
+	}
+}
