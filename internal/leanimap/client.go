@@ -461,7 +461,7 @@ func (c *Client) parseCaps(s *scanner) {
 	for s.err == nil && s.accept(' ') {
 		w := s.atom()
 		if s.err == nil {
-			c.caps = append(c.caps, string(bytes.ToUpper(w)))
+			c.caps = append(c.caps, capName(w))
 		}
 	}
 	c.capsSet = true
