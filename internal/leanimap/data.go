@@ -221,6 +221,48 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 	})
 }
 
+// mailboxAttrOf returns the LIST attribute w (exactly as sent) without
+// allocating for RFC 3501's, RFC 5258's and RFC 6154's.
+func mailboxAttrOf(w []byte) imap.MailboxAttr {
+	switch string(w) {
+	case `\HasNoChildren`:
+		return imap.MailboxAttrHasNoChildren
+	case `\HasChildren`:
+		return imap.MailboxAttrHasChildren
+	case `\Noselect`:
+		return imap.MailboxAttrNoSelect
+	case `\Noinferiors`:
+		return imap.MailboxAttrNoInferiors
+	case `\NonExistent`:
+		return imap.MailboxAttrNonExistent
+	case `\Marked`:
+		return imap.MailboxAttrMarked
+	case `\Unmarked`:
+		return imap.MailboxAttrUnmarked
+	case `\Subscribed`:
+		return imap.MailboxAttrSubscribed
+	case `\Remote`:
+		return imap.MailboxAttrRemote
+	case `\All`:
+		return imap.MailboxAttrAll
+	case `\Archive`:
+		return imap.MailboxAttrArchive
+	case `\Drafts`:
+		return imap.MailboxAttrDrafts
+	case `\Flagged`:
+		return imap.MailboxAttrFlagged
+	case `\Junk`:
+		return imap.MailboxAttrJunk
+	case `\Sent`:
+		return imap.MailboxAttrSent
+	case `\Trash`:
+		return imap.MailboxAttrTrash
+	case `\Important`:
+		return imap.MailboxAttrImportant
+	}
+	return imap.MailboxAttr(w)
+}
+
 // flagOf returns the flag w without allocating for the common ones.
 func flagOf(w []byte) imap.Flag {
 	switch string(w) {
@@ -255,7 +297,7 @@ func (c *Client) parseList(s *scanner) {
 	var d imap.ListData
 	s.list(func() {
 		if w := s.atom(); s.err == nil {
-			d.Attrs = append(d.Attrs, imap.MailboxAttr(w))
+			d.Attrs = append(d.Attrs, mailboxAttrOf(w))
 		}
 	})
 	s.sp()

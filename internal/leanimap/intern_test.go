@@ -3,8 +3,11 @@ package leanimap
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // dovecotCaps is Dovecot 2.3's capability list after login, as it sends it.
@@ -51,6 +54,41 @@ func BenchmarkParseCaps(b *testing.B) {
 		c.br = bufio.NewReaderSize(strings.NewReader(dovecotCaps), readBufSize)
 		if _, err := c.next(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMailboxAttrOf checks that LIST attributes come back exactly as sent,
+// known ones without allocating.
+func TestMailboxAttrOf(t *testing.T) {
+	for _, a := range []imap.MailboxAttr{
+		imap.MailboxAttrHasNoChildren, imap.MailboxAttrHasChildren, imap.MailboxAttrNoSelect,
+		imap.MailboxAttrNoInferiors, imap.MailboxAttrNonExistent, imap.MailboxAttrMarked,
+		imap.MailboxAttrUnmarked, imap.MailboxAttrSubscribed, imap.MailboxAttrRemote,
+		imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
+		imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant,
+		`\hasnochildren`, `\X-Custom`, "",
+	} {
+		w := []byte(a)
+		if got := mailboxAttrOf(w); got != a {
+			t.Errorf("mailboxAttrOf(%q) = %q", a, got)
+		}
+	}
+	w := []byte(`\HasNoChildren`)
+	if n := testing.AllocsPerRun(100, func() { mailboxAttrOf(w) }); n != 0 {
+		t.Errorf("%v allocations for a known attribute, want 0", n)
+	}
+}
+
+// TestAppendPlain checks SASL PLAIN's response against the encoding of
+// its RFC 4616 form, short and long credentials.
+func TestAppendPlain(t *testing.T) {
+	for _, tc := range []struct{ user, pass string }{
+		{"user1", "pass"}, {"", ""}, {"é@example.com", "p\"a s"}, {strings.Repeat("u", 200), strings.Repeat("p", 300)},
+	} {
+		want := "x" + base64.StdEncoding.EncodeToString([]byte("\x00"+tc.user+"\x00"+tc.pass))
+		if got := string(appendPlain([]byte("x"), tc.user, tc.pass)); got != want {
+			t.Errorf("appendPlain(%q, %q) = %q, want %q", tc.user, tc.pass, got, want)
 		}
 	}
 }
