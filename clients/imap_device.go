@@ -166,7 +166,7 @@ func (d *imapDevice) Run(ctx context.Context) error {
 	// The sync loops own the long-lived connections and serve the
 	// actions' requests while they run (clients/imap_slot.go).
 	for _, sl := range d.slots {
-		sl.start()
+		sl.start(ctx)
 	}
 	d.strategy.run(ctx)
 	for _, sl := range d.slots {
