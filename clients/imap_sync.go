@@ -26,18 +26,25 @@ const (
 func (s *imapSession) fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
-		armed := time.Now()
-		err := s.c.Fetch(set, opts, keepHeader, fn, func() {
-			if now := time.Now(); now.Sub(armed) >= rearmEvery {
-				s.arm(0)
-				armed = now
-			}
-		})
+		s.armed = time.Now()
+		if s.rearm == nil {
+			s.rearm = s.fetchProgress
+		}
+		err := s.c.Fetch(set, opts, keepHeader, fn, s.rearm)
 		if errors.Is(err, errReplyAbandoned) {
 			s.broken = true
 		}
 		return err
 	})
+}
+
+// fetchProgress renews a streaming FETCH's read deadline (fetch), at most
+// every rearmEvery.
+func (s *imapSession) fetchProgress() {
+	if now := time.Now(); now.Sub(s.armed) >= rearmEvery {
+		s.arm(0)
+		s.armed = now
+	}
 }
 
 // selectBox selects (or with readOnly examines) a mailbox.
