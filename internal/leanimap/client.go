@@ -67,8 +67,10 @@ type Client struct {
 	intr    bool // set by Interrupt: Wait returns
 	peeking bool
 	msg     Message // reused for every FETCH response
-	env     Envelope
-	upd     Update
+	// flagScratch is flagList's scratch list.
+	flagScratch []imap.Flag
+	env         Envelope
+	upd         Update
 }
 
 // command is what the command in progress collects from untagged

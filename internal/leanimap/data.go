@@ -213,12 +213,18 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 	if dst != nil {
 		*dst = (*dst)[:0]
 	}
+	// Read into the client's scratch list, then copy: a list the caller
+	// keeps (SELECT's FLAGS and PERMANENTFLAGS, in a new SelectData) is
+	// one allocation of its size instead of one per growth.
+	c.flagScratch = c.flagScratch[:0]
 	s.list(func() {
-		w := s.atom()
-		if dst != nil && s.err == nil {
-			*dst = append(*dst, flagOf(w))
+		if w := s.atom(); dst != nil && s.err == nil {
+			c.flagScratch = append(c.flagScratch, flagOf(w))
 		}
 	})
+	if dst != nil && len(c.flagScratch) > 0 {
+		*dst = append(*dst, c.flagScratch...)
+	}
 }
 
 // mailboxAttrOf returns the LIST attribute w (exactly as sent) without
@@ -317,6 +323,7 @@ func (c *Client) parseStatus(s *scanner) {
 	d.Mailbox = c.mailboxName(s.astring())
 	s.sp()
 	var name []byte
+	var vals *[3]uint32
 	s.list(func() {
 		if name == nil {
 			name = s.atom()
@@ -324,17 +331,24 @@ func (c *Client) parseStatus(s *scanner) {
 		}
 		n := s.number()
 		v := uint32(min(n, 1<<32-1))
+		// The counts pointed to share one allocation per response.
+		if vals == nil {
+			vals = new([3]uint32)
+		}
 		switch {
 		case equalFold(name, "MESSAGES"):
-			d.NumMessages = &v
+			vals[0] = v
+			d.NumMessages = &vals[0]
 		case equalFold(name, "UIDNEXT"):
 			d.UIDNext = imap.UID(v)
 		case equalFold(name, "UIDVALIDITY"):
 			d.UIDValidity = v
 		case equalFold(name, "UNSEEN"):
-			d.NumUnseen = &v
+			vals[1] = v
+			d.NumUnseen = &vals[1]
 		case equalFold(name, "DELETED"):
-			d.NumDeleted = &v
+			vals[2] = v
+			d.NumDeleted = &vals[2]
 		case equalFold(name, "SIZE"):
 			size := int64(n)
 			d.Size = &size

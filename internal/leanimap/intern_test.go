@@ -92,3 +92,50 @@ func TestAppendPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectAllocs checks that Dovecot's SELECT responses cost one
+// allocation per flag list kept (FLAGS, PERMANENTFLAGS) and that STATUS's
+// counts share one.
+func TestSelectAllocs(t *testing.T) {
+	c := &Client{opts: Options{}.withDefaults()}
+	c.tagb = []byte("L1")
+	sel := bytesOf(
+		"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
+		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n",
+		"* 3 EXISTS\r\n", "* 0 RECENT\r\n",
+		"* OK [UIDVALIDITY 1796223190] UIDs valid\r\n", "* OK [UIDNEXT 4] Predicted next UID\r\n",
+	)
+	var d imap.SelectData
+	run := func(lines [][]byte) {
+		for _, l := range lines {
+			if _, err := c.handle(l); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.cmd = command{sel: &d}
+	run(sel) // the scratch list grows once
+	if n := testing.AllocsPerRun(100, func() { d = imap.SelectData{}; run(sel) }); n != 2 {
+		t.Errorf("%v allocations per SELECT's responses, want 2", n)
+	}
+	if len(d.Flags) != 5 || len(d.PermanentFlags) != 6 || d.NumMessages != 3 || d.UIDNext != 4 {
+		t.Errorf("select data %+v", d)
+	}
+	var st imap.StatusData
+	c.cmd = command{status: &st}
+	status := bytesOf("* STATUS Sent (MESSAGES 2 UIDNEXT 7 UNSEEN 1)\r\n")
+	if n := testing.AllocsPerRun(100, func() { run(status) }); n != 2 {
+		t.Errorf("%v allocations per STATUS response, want 2 (the name, the counts)", n)
+	}
+	if st.Mailbox != "Sent" || *st.NumMessages != 2 || *st.NumUnseen != 1 || st.UIDNext != 7 {
+		t.Errorf("status data %+v", st)
+	}
+}
+
+func bytesOf(lines ...string) [][]byte {
+	var out [][]byte
+	for _, l := range lines {
+		out = append(out, []byte(l))
+	}
+	return out
+}
