@@ -334,7 +334,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	var fresh []imap.UID
 	if data.NumMessages > 0 {
 		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
-		err := s.fetch(all, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+		err := s.fetch(all, &d.flagsFetch, false, func(f fetched) {
 			if f.uid == 0 {
 				return
 			}
@@ -415,7 +415,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 		if len(uids) > 0 {
 			var set imap.UIDSet
 			set.AddNum(uids...)
-			err = s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+			err = s.fetch(set, &d.flagsFetch, false, func(f fetched) {
 				if m, ok := msgs[f.uid]; ok {
 					m.flags = flagsOf(f.flags)
 					msgs[f.uid] = m
