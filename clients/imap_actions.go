@@ -365,7 +365,7 @@ func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
 		return err
 	}
 	found, kept := false, false
-	if err := s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+	if err := s.fetch(set, &d.flagsFetch, false, func(f fetched) {
 		if f.uid == loc.uid && f.hasFlags {
 			found = true
 			kept = kept || hasFlags(f.flags, fl)

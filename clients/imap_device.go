@@ -77,8 +77,13 @@ type imapDevice struct {
 	fetchNew *imap.FetchOptions
 	// fetchOpen is the fetch of an opened message (action read).
 	fetchOpen *imap.FetchOptions
-	gen       mailgen.Generator
-	window    int // phone sync window or webmail page size (0: pc, whole folders)
+	// flagsFetch (UID FLAGS) and folderStatus (STATUS MESSAGES UIDNEXT
+	// UNSEEN) are the options of the syncs' flag fetches and the PC's
+	// folder checks, made once per device (never changed).
+	flagsFetch   imap.FetchOptions
+	folderStatus imap.StatusOptions
+	gen          mailgen.Generator
+	window       int // phone sync window or webmail page size (0: pc, whole folders)
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -130,6 +135,9 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 		rng:       rand.New(rand.NewPCG(uint64(o.Seed), 0x1ab5)),
 		folders:   make(map[string]*imapFolder),
 		special:   make(map[imap.MailboxAttr]string),
+
+		flagsFetch:   imap.FetchOptions{UID: true, Flags: true},
+		folderStatus: imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true},
 	}
 	switch kind {
 	case KindPhone:
@@ -166,7 +174,7 @@ func (d *imapDevice) Run(ctx context.Context) error {
 	// The sync loops own the long-lived connections and serve the
 	// actions' requests while they run (clients/imap_slot.go).
 	for _, sl := range d.slots {
-		sl.start()
+		sl.start(ctx)
 	}
 	d.strategy.run(ctx)
 	for _, sl := range d.slots {

@@ -28,7 +28,17 @@ type leanConn struct {
 	num      uint32
 	selected bool
 	out      bool // LOGOUT was sent
+	// items is the last FETCH item list built, itemsStr the same as a
+	// string (kept while the next one is the same: no string per FETCH).
 	items    []byte
+	itemsStr string
+	// The FETCH in progress (Fetch, StoreAdd): where its responses go.
+	// onFetch is made once per connection and reads them, so that a
+	// command allocates no closure of its own.
+	fetchFn       func(fetched)
+	fetchProgress func()
+	fetchKeep     bool
+	onFetch       func(*leanimap.Message) error
 	// mu guards idling: Interrupt acts only while Wait runs, never on a
 	// command that follows it.
 	mu     sync.Mutex
@@ -46,6 +56,7 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 		conn = leanimap.AfterStartTLS(conn)
 	}
 	l := &leanConn{s: s}
+	l.onFetch = l.fetched
 	c, err := leanimap.New(conn, leanimap.Options{
 		Timeout:    s.d.o.timeout(),
 		MaxLine:    s.d.o.MaxReplyLine,
@@ -129,19 +140,32 @@ func (l *leanConn) NumMessages() (uint32, bool) { return l.num, l.selected }
 
 func (l *leanConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	l.items = appendFetchItems(l.items[:0], opts)
-	return l.c.UIDFetch(set, string(l.items), func(m *leanimap.Message) error {
-		fn(leanFetched(m, keepHeader))
-		progress()
-		return nil
-	})
+	if string(l.items) != l.itemsStr {
+		l.itemsStr = string(l.items)
+	}
+	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, progress, keepHeader
+	defer l.endFetch()
+	return l.c.UIDFetch(set, l.itemsStr, l.onFetch)
 }
 
 func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error {
-	return l.c.UIDStore(set, imap.StoreFlagsAdd, false, flags, func(m *leanimap.Message) error {
-		fn(leanFetched(m, false))
-		return nil
-	})
+	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, nil, false
+	defer l.endFetch()
+	return l.c.UIDStore(set, imap.StoreFlagsAdd, false, flags, l.onFetch)
 }
+
+// fetched gives one FETCH response of the command in progress to its
+// callbacks (onFetch).
+func (l *leanConn) fetched(m *leanimap.Message) error {
+	l.fetchFn(leanFetched(m, l.fetchKeep))
+	if l.fetchProgress != nil {
+		l.fetchProgress()
+	}
+	return nil
+}
+
+// endFetch drops the callbacks of the command that ended.
+func (l *leanConn) endFetch() { l.fetchFn, l.fetchProgress = nil, nil }
 
 func (l *leanConn) Search(criteria *imap.SearchCriteria) ([]imap.UID, error) {
 	q, err := searchString(criteria)

@@ -259,7 +259,7 @@ func (p *pcSync) checkFolders(ctx context.Context, s *imapSession, round int) er
 		var st *imap.StatusData
 		err := s.do("STATUS", func() error {
 			var err error
-			st, err = s.c.Status(name, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true})
+			st, err = s.c.Status(name, &d.folderStatus)
 			return err
 		})
 		if err != nil {

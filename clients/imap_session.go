@@ -37,6 +37,10 @@ type imapSession struct {
 	// broken is set after a network-level failure; the session must be
 	// closed and not reused.
 	broken bool
+	// armed is when the FETCH in progress last renewed its read deadline;
+	// rearm is fetchProgress as a func value, made once per session.
+	armed time.Time
+	rearm func()
 	// adapted caches adaptFetch's results for the profile's fetch items.
 	adapted map[*imap.FetchOptions]*imap.FetchOptions
 	// dead is set when the connection was closed under a running command

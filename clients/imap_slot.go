@@ -51,6 +51,17 @@ type imapSlot struct {
 	// stopped is closed when the owner stopped (a new one is made when
 	// Run starts again).
 	stopped chan struct{}
+
+	// The owner's watch (start, watchOwner): one context.AfterFunc per
+	// tenure instead of one per run. ownerDone is the Done channel of the
+	// context Run was given; busy is the session the owner's work runs on
+	// (nil: none), finished gets a token when that work ends.
+	ownerDone <-chan struct{}
+	ownerStop func() bool
+	busy      atomic.Pointer[imapSession]
+	finished  chan struct{}
+	// timer is sleep's, reused (only the owner touches it).
+	timer *time.Timer
 }
 
 // slotReq is one request to the slot's owner: run fn on the session.
@@ -61,7 +72,8 @@ type slotReq struct {
 }
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
-	return &imapSlot{d: d, reqs: make(chan slotReq), knocked: make(chan struct{}, 1), stopped: make(chan struct{})}
+	return &imapSlot{d: d, reqs: make(chan slotReq), knocked: make(chan struct{}, 1), stopped: make(chan struct{}),
+		finished: make(chan struct{}, 1)}
 }
 
 // with runs fn on the slot's session (see exec) on the owner's goroutine
@@ -104,8 +116,8 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	return <-req.done
 }
 
-// start readies the slot for a new owner (Run).
-func (sl *imapSlot) start() {
+// start readies the slot for a new owner (Run), whose context is ctx.
+func (sl *imapSlot) start(ctx context.Context) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	select {
@@ -113,12 +125,43 @@ func (sl *imapSlot) start() {
 		sl.stopped = make(chan struct{})
 	default:
 	}
+	sl.ownerDone, sl.ownerStop = ctx.Done(), nil
+	if sl.ownerDone != nil {
+		sl.ownerStop = context.AfterFunc(ctx, sl.watchOwner)
+	}
+}
+
+// watchOwner is closeOnStop for the owner's own work (run with the
+// context start was given), run once that context ends: the work in
+// progress, if any, has shutdownGrace to finish before its connection is
+// closed under it.
+func (sl *imapSlot) watchOwner() {
+	select { // a token left by work that ended before
+	case <-sl.finished:
+	default:
+	}
+	s := sl.busy.Load()
+	if s == nil {
+		return // run sees the context's end before it starts more work
+	}
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case <-sl.finished:
+	case <-t.C:
+		s.graceExpired.Store(true)
+		s.dead.Store(true)
+		_ = s.conn.Close()
+	}
 }
 
 // stop ends the owner's tenure at the end of Run: it logs out (a failed
 // LOGOUT is not recorded, see imapSession.logout), answers a request taken
 // and not served, and makes every later request fail at once.
 func (sl *imapSlot) stop() {
+	if sl.ownerStop != nil {
+		sl.ownerStop()
+	}
 	sl.s.logout(false)
 	sl.set(nil)
 	if r := sl.held; r != nil {
@@ -210,7 +253,13 @@ func (sl *imapSlot) serve(ctx context.Context, r slotReq) {
 // first.
 func (sl *imapSlot) sleep(ctx context.Context, sim time.Duration) error {
 	sl.serveWaiting(ctx)
-	t := time.NewTimer(max(sl.d.o.Clock.Wall(sim), minWallWait))
+	wait := max(sl.d.o.Clock.Wall(sim), minWallWait)
+	if sl.timer == nil {
+		sl.timer = time.NewTimer(wait)
+	} else {
+		sl.timer.Reset(wait)
+	}
+	t := sl.timer
 	defer t.Stop()
 	for {
 		select {
@@ -247,13 +296,39 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 		sl.set(s)
 	}
 	s := sl.s
-	done := s.closeOnStop(ctx)
-	err := fn(s)
-	done()
+	err := sl.watched(ctx, s, fn)
 	if s.broken || s.dead.Load() {
 		s.close()
 		sl.set(nil)
 	}
+	return err
+}
+
+// watched runs fn on s, closing s's connection if ctx ends and fn does not
+// finish within shutdownGrace (closeOnStop). For the owner's own work
+// (ctx ends with the context start was given) the slot's watch does it
+// (watchOwner), which costs no allocation per run; a context that never
+// ends needs no watch.
+func (sl *imapSlot) watched(ctx context.Context, s *imapSession, fn func(s *imapSession) error) error {
+	switch done := ctx.Done(); {
+	case done == nil:
+		return fn(s)
+	case done == sl.ownerDone:
+		sl.busy.Store(s)
+		if ctx.Err() == nil { // else watchOwner may have looked already
+			err := fn(s)
+			sl.busy.Store(nil)
+			select {
+			case sl.finished <- struct{}{}:
+			default:
+			}
+			return err
+		}
+		sl.busy.Store(nil)
+	}
+	stop := s.closeOnStop(ctx)
+	err := fn(s)
+	stop()
 	return err
 }
 

@@ -26,18 +26,25 @@ const (
 func (s *imapSession) fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
-		armed := time.Now()
-		err := s.c.Fetch(set, opts, keepHeader, fn, func() {
-			if now := time.Now(); now.Sub(armed) >= rearmEvery {
-				s.arm(0)
-				armed = now
-			}
-		})
+		s.armed = time.Now()
+		if s.rearm == nil {
+			s.rearm = s.fetchProgress
+		}
+		err := s.c.Fetch(set, opts, keepHeader, fn, s.rearm)
 		if errors.Is(err, errReplyAbandoned) {
 			s.broken = true
 		}
 		return err
 	})
+}
+
+// fetchProgress renews a streaming FETCH's read deadline (fetch), at most
+// every rearmEvery.
+func (s *imapSession) fetchProgress() {
+	if now := time.Now(); now.Sub(s.armed) >= rearmEvery {
+		s.arm(0)
+		s.armed = now
+	}
 }
 
 // selectBox selects (or with readOnly examines) a mailbox.
@@ -327,7 +334,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	var fresh []imap.UID
 	if data.NumMessages > 0 {
 		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
-		err := s.fetch(all, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+		err := s.fetch(all, &d.flagsFetch, false, func(f fetched) {
 			if f.uid == 0 {
 				return
 			}
@@ -408,7 +415,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 		if len(uids) > 0 {
 			var set imap.UIDSet
 			set.AddNum(uids...)
-			err = s.fetch(set, &imap.FetchOptions{UID: true, Flags: true}, false, func(f fetched) {
+			err = s.fetch(set, &d.flagsFetch, false, func(f fetched) {
 				if m, ok := msgs[f.uid]; ok {
 					m.flags = flagsOf(f.flags)
 					msgs[f.uid] = m

@@ -67,8 +67,10 @@ type Client struct {
 	intr    bool // set by Interrupt: Wait returns
 	peeking bool
 	msg     Message // reused for every FETCH response
-	env     Envelope
-	upd     Update
+	// flagScratch is flagList's scratch list.
+	flagScratch []imap.Flag
+	env         Envelope
+	upd         Update
 }
 
 // command is what the command in progress collects from untagged
@@ -461,7 +463,7 @@ func (c *Client) parseCaps(s *scanner) {
 	for s.err == nil && s.accept(' ') {
 		w := s.atom()
 		if s.err == nil {
-			c.caps = append(c.caps, string(bytes.ToUpper(w)))
+			c.caps = append(c.caps, capName(w))
 		}
 	}
 	c.capsSet = true

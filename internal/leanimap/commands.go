@@ -130,13 +130,12 @@ func (c *Client) Login(user, pass string) error {
 // AuthenticatePlain authenticates with SASL PLAIN (the initial response
 // inline with SASL-IR, else after the continuation request).
 func (c *Client) AuthenticatePlain(user, pass string) error {
-	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
 	sasl := c.Has("SASL-IR")
 	if err := c.begin("AUTHENTICATE PLAIN"); err != nil {
 		return err
 	}
 	if sasl {
-		c.out = append(append(c.out, ' '), ir...)
+		c.out = appendPlain(append(c.out, ' '), user, pass)
 		if err := c.run(); err != nil {
 			return err
 		}
@@ -148,7 +147,7 @@ func (c *Client) AuthenticatePlain(user, pass string) error {
 		if err := c.continuation(); err != nil {
 			return err
 		}
-		c.out = append(append(c.out, ir...), "\r\n"...)
+		c.out = append(appendPlain(c.out, user, pass), "\r\n"...)
 		if err := c.flush(); err != nil {
 			return err
 		}
@@ -160,6 +159,14 @@ func (c *Client) AuthenticatePlain(user, pass string) error {
 		c.caps = nil
 	}
 	return nil
+}
+
+// appendPlain appends SASL PLAIN's response for user and pass (RFC 4616:
+// an empty authorization identity), base64-encoded, to b.
+func appendPlain(b []byte, user, pass string) []byte {
+	var buf [128]byte
+	raw := append(append(append(append(buf[:0], 0), user...), 0), pass...)
+	return base64.StdEncoding.AppendEncode(b, raw)
 }
 
 // Capability asks for the capabilities (see Has).

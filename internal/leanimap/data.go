@@ -213,12 +213,60 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 	if dst != nil {
 		*dst = (*dst)[:0]
 	}
+	// Read into the client's scratch list, then copy: a list the caller
+	// keeps (SELECT's FLAGS and PERMANENTFLAGS, in a new SelectData) is
+	// one allocation of its size instead of one per growth.
+	c.flagScratch = c.flagScratch[:0]
 	s.list(func() {
-		w := s.atom()
-		if dst != nil && s.err == nil {
-			*dst = append(*dst, flagOf(w))
+		if w := s.atom(); dst != nil && s.err == nil {
+			c.flagScratch = append(c.flagScratch, flagOf(w))
 		}
 	})
+	if dst != nil && len(c.flagScratch) > 0 {
+		*dst = append(*dst, c.flagScratch...)
+	}
+}
+
+// mailboxAttrOf returns the LIST attribute w (exactly as sent) without
+// allocating for RFC 3501's, RFC 5258's and RFC 6154's.
+func mailboxAttrOf(w []byte) imap.MailboxAttr {
+	switch string(w) {
+	case `\HasNoChildren`:
+		return imap.MailboxAttrHasNoChildren
+	case `\HasChildren`:
+		return imap.MailboxAttrHasChildren
+	case `\Noselect`:
+		return imap.MailboxAttrNoSelect
+	case `\Noinferiors`:
+		return imap.MailboxAttrNoInferiors
+	case `\NonExistent`:
+		return imap.MailboxAttrNonExistent
+	case `\Marked`:
+		return imap.MailboxAttrMarked
+	case `\Unmarked`:
+		return imap.MailboxAttrUnmarked
+	case `\Subscribed`:
+		return imap.MailboxAttrSubscribed
+	case `\Remote`:
+		return imap.MailboxAttrRemote
+	case `\All`:
+		return imap.MailboxAttrAll
+	case `\Archive`:
+		return imap.MailboxAttrArchive
+	case `\Drafts`:
+		return imap.MailboxAttrDrafts
+	case `\Flagged`:
+		return imap.MailboxAttrFlagged
+	case `\Junk`:
+		return imap.MailboxAttrJunk
+	case `\Sent`:
+		return imap.MailboxAttrSent
+	case `\Trash`:
+		return imap.MailboxAttrTrash
+	case `\Important`:
+		return imap.MailboxAttrImportant
+	}
+	return imap.MailboxAttr(w)
 }
 
 // flagOf returns the flag w without allocating for the common ones.
@@ -255,7 +303,7 @@ func (c *Client) parseList(s *scanner) {
 	var d imap.ListData
 	s.list(func() {
 		if w := s.atom(); s.err == nil {
-			d.Attrs = append(d.Attrs, imap.MailboxAttr(w))
+			d.Attrs = append(d.Attrs, mailboxAttrOf(w))
 		}
 	})
 	s.sp()
@@ -275,6 +323,7 @@ func (c *Client) parseStatus(s *scanner) {
 	d.Mailbox = c.mailboxName(s.astring())
 	s.sp()
 	var name []byte
+	var vals *[3]uint32
 	s.list(func() {
 		if name == nil {
 			name = s.atom()
@@ -282,17 +331,24 @@ func (c *Client) parseStatus(s *scanner) {
 		}
 		n := s.number()
 		v := uint32(min(n, 1<<32-1))
+		// The counts pointed to share one allocation per response.
+		if vals == nil {
+			vals = new([3]uint32)
+		}
 		switch {
 		case equalFold(name, "MESSAGES"):
-			d.NumMessages = &v
+			vals[0] = v
+			d.NumMessages = &vals[0]
 		case equalFold(name, "UIDNEXT"):
 			d.UIDNext = imap.UID(v)
 		case equalFold(name, "UIDVALIDITY"):
 			d.UIDValidity = v
 		case equalFold(name, "UNSEEN"):
-			d.NumUnseen = &v
+			vals[1] = v
+			d.NumUnseen = &vals[1]
 		case equalFold(name, "DELETED"):
-			d.NumDeleted = &v
+			vals[2] = v
+			d.NumDeleted = &vals[2]
 		case equalFold(name, "SIZE"):
 			size := int64(n)
 			d.Size = &size
