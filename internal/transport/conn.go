@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,8 +222,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Meter == nil {
 		cfg.Meter = discardMeter{}
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Endpoint.Addr)
+	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
@@ -244,6 +244,19 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// dialTCP connects to addr within timeout as net.Dialer does: an IP
+// address with raw system calls (dialRaw, dial_linux.go), anything else —
+// a host name — with net.Dialer.
+func dialTCP(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if conn, ok, err := dialRaw(ctx, ap, timeout); ok {
+			return conn, err
+		}
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // StartTLS runs a TLS client handshake over the connection (after the

@@ -33,6 +33,9 @@ type rawIO struct {
 	rc          syscall.RawConn
 	local, peer net.Addr
 	rd, wr      rawOp
+	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
+	// are not wrapped as net's are.
+	file bool
 }
 
 // rawOp is one direction's call in progress: its buffer, progress and
@@ -49,8 +52,11 @@ type rawOp struct {
 }
 
 // newRawIO returns the raw reader and writer of conn, or nil when conn is
-// not a TCP socket of this platform.
+// not a TCP socket of this platform (a *net.TCPConn or dialRaw's).
 func newRawIO(conn net.Conn) *rawIO {
+	if sc, ok := conn.(*sockConn); ok {
+		return sc.io
+	}
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -59,7 +65,13 @@ func newRawIO(conn net.Conn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	r := &rawIO{rc: rc, local: tc.LocalAddr(), peer: tc.RemoteAddr()}
+	return newRawIOOf(rc, tc.LocalAddr(), tc.RemoteAddr(), false)
+}
+
+// newRawIOOf returns the raw reader and writer of the socket behind rc,
+// whose addresses are local and peer; file: rc is an *os.File's.
+func newRawIOOf(rc syscall.RawConn, local, peer net.Addr, file bool) *rawIO {
+	r := &rawIO{rc: rc, local: local, peer: peer, file: file}
 	r.rd.fn = r.rd.read
 	r.wr.fn = r.wr.write
 	return r
@@ -134,11 +146,13 @@ func (r *rawIO) Write(p []byte) (int, error) { return r.run(&r.wr, p, true) }
 func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.p, o.n, o.errno, o.short = p, 0, 0, false
-	var err error
 	op := "read"
 	if write {
 		op = "write"
+	}
+	o.p, o.n, o.errno, o.short = p, 0, 0, false
+	var err error
+	if write {
 		err = r.rc.Write(o.fn)
 	} else {
 		err = r.rc.Read(o.fn)
@@ -147,6 +161,12 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.p = nil
 	switch {
 	case err != nil:
+		if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// An *os.File's RawConn returns the poller's own errors: a
+			// passed deadline, or that of a closed file, which net.Conn
+			// reports as net.ErrClosed.
+			err = net.ErrClosed
+		}
 		return n, r.opError(op, err)
 	case errno != 0:
 		return n, r.opError(op, os.NewSyscallError(op, errno))
@@ -157,8 +177,8 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 }
 
 // opError wraps err as net.Conn's methods do; the poller's errors come
-// from RawConn wrapped as a "raw-read" or "raw-write" *net.OpError, whose
-// cause it keeps.
+// from a net.Conn's RawConn wrapped as a "raw-read" or "raw-write"
+// *net.OpError, whose cause it keeps.
 func (r *rawIO) opError(op string, err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) {
