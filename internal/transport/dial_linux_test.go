@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -245,3 +248,178 @@ func TestDialRawFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// fdTarget returns what descriptor fd of this process refers to ("" if it
+// is closed).
+func fdTarget(fd int) string {
+	s, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	return s
+}
+
+// socketFD returns the descriptor of a dialed Conn's socket.
+func socketFD(t *testing.T, c *Conn) int {
+	t.Helper()
+	fd := -1
+	if err := c.wire.io.rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// TestCloseReleases checks Conn.Close's release of the socket (rawIO's
+// release, Conn.Close): with no read or write in progress the socket is
+// closed at once — the server sees the end of the stream, or a reset if a
+// reply was left unread, as it would from a net.Conn's Close — and the
+// descriptor left in its place is closed within the next second; reads
+// and writes after Close fail as on a closed net.Conn; a Close while a
+// read waits closes at once and ends the read.
+func TestCloseReleases(t *testing.T) {
+	type result struct {
+		server string // what the server read after the client's Close
+		client string // a read and a write after Close
+	}
+	// serve has a server send reply to the connection conn makes, reads
+	// read bytes of it, closes it with conn's function and reports what
+	// both ends saw.
+	serve := func(t *testing.T, reply string, read int, conn func(addr string) (net.Conn, func() error)) result {
+		got := make(chan string, 1)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		closed := make(chan struct{})
+		go func() {
+			s, err := ln.Accept()
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer s.Close()
+			s.Write([]byte(reply))
+			<-closed
+			s.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = s.Read(make([]byte, 8))
+			got <- errClass(err)
+		}()
+		c, closeFn := conn(ln.Addr().String())
+		if read > 0 {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, make([]byte, read)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // the rest of the reply arrives
+		if err := closeFn(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		close(closed)
+		var r result
+		r.server = <-got
+		_, rerr := c.Read(make([]byte, 8))
+		_, werr := c.Write([]byte("x"))
+		r.client = errClass(rerr) + " | " + errClass(werr)
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		reply string
+		read  int
+	}{
+		{"reply read", "* OK\r\n", 6},
+		{"reply left unread", "* OK\r\n* BYE\r\n", 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := serve(t, tc.reply, tc.read, func(addr string) (net.Conn, func() error) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c, c.Close
+			})
+			// Leave a whole second for the checks before the descriptor's close.
+			time.Sleep(untilNextSecond(time.Now()) + 20*time.Millisecond)
+			m := &testMeter{}
+			var fd int
+			var c *Conn
+			got := serve(t, tc.reply, tc.read, func(addr string) (net.Conn, func() error) {
+				var err error
+				c, err = Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: addr}, Meter: m})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fd = socketFD(t, c)
+				return c, func() error {
+					err := c.Close()
+					if target := fdTarget(fd); target != "anon_inode:[eventfd]" {
+						t.Errorf("descriptor %d after Close: %q, want the placeholder eventfd", fd, target)
+					}
+					return err
+				}
+			})
+			if got != want {
+				t.Errorf("Conn: %+v\nnet.Conn: %+v", got, want)
+			}
+			if n := m.open.Load(); n != 0 {
+				t.Errorf("%d connections open after Close, want 0", n)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for fdTarget(fd) == "anon_inode:[eventfd]" && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if fdTarget(fd) == "anon_inode:[eventfd]" {
+				t.Errorf("the placeholder at descriptor %d is still open 3 s after Close", fd)
+			}
+			t.Logf("%+v", want)
+		})
+	}
+
+	t.Run("close while a read waits", func(t *testing.T) {
+		stop := make(chan struct{})
+		defer close(stop)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			s, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			<-stop
+		}()
+		c, err := Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: ln.Addr().String()}, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := socketFD(t, c)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 8))
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // the read waits in the poller
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("the waiting read: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the waiting read did not end with Close")
+		}
+		if target := fdTarget(fd); target == "anon_inode:[eventfd]" {
+			t.Errorf("descriptor %d after Close: %q, want it closed", fd, target)
+		}
+	})
+}
+
+// testMeter counts open connections.
+type testMeter struct{ open atomic.Int64 }
+
+func (m *testMeter) Bytes(string, int64, int64)     {}
+func (m *testMeter) Connection(_ string, delta int) { m.open.Add(int64(delta)) }

@@ -36,6 +36,9 @@ type rawIO struct {
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
 	// are not wrapped as net's are.
 	file bool
+	// released is set, with both rd.mu and wr.mu held, when release closed
+	// the socket: later calls fail as on a closed net.Conn.
+	released bool
 }
 
 // rawOp is one direction's call in progress: its buffer, progress and
@@ -150,6 +153,9 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	if write {
 		op = "write"
 	}
+	if r.released {
+		return 0, r.opError(op, net.ErrClosed)
+	}
 	o.p, o.n, o.errno, o.short = p, 0, 0, false
 	var err error
 	if write {
@@ -185,4 +191,50 @@ func (r *rawIO) opError(op string, err error) error {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: r.local, Addr: r.peer, Err: err}
+}
+
+// release closes the socket under the connection with raw system calls
+// when no read or write is in progress, and reports whether it did. It
+// puts a placeholder (a new eventfd) at the socket's descriptor with
+// dup3(2), which closes the socket as close(2) would have at that moment
+// (the same FIN, or reset with unread data, the socket leaves the
+// runtime's epoll set); the descriptor itself, the placeholder now, is
+// closed later by the net.Conn's Close, which goes through the runtime's
+// syscall entry (see Conn.Close). Later reads and writes here fail as on a
+// closed net.Conn.
+//
+// false: a read or write is in progress (it may be waiting in the poller,
+// which only the net.Conn's Close wakes) or a system call failed (no
+// descriptor left for the placeholder); the socket is untouched and the
+// caller closes the net.Conn now.
+func (r *rawIO) release() bool {
+	if !r.rd.mu.TryLock() {
+		return false
+	}
+	defer r.rd.mu.Unlock()
+	if !r.wr.mu.TryLock() {
+		return false
+	}
+	defer r.wr.mu.Unlock()
+	if r.released {
+		return true
+	}
+	var errno syscall.Errno
+	if err := r.rc.Control(func(fd uintptr) { errno = replaceFD(fd) }); err != nil || errno != 0 {
+		return false
+	}
+	r.released = true
+	return true
+}
+
+// replaceFD puts a new eventfd at fd, which closes what fd was, with raw
+// system calls.
+func replaceFD(fd uintptr) syscall.Errno {
+	efd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall(syscall.SYS_DUP3, efd, fd, syscall.O_CLOEXEC)
+	syscall.RawSyscall(syscall.SYS_CLOSE, efd, 0, 0)
+	return e
 }
