@@ -16,31 +16,27 @@ import (
 // test ends.
 func tcpPair(t *testing.T) (client *net.TCPConn, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	c, s := pair(t, func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) })
+	return c.(*net.TCPConn), s
 }
 
 // rawPair returns a connection dialed by dialRaw and the server's end of
 // it, closed when the test ends.
 func rawPair(t *testing.T) (client *sockConn, server *net.TCPConn) {
+	t.Helper()
+	c, s := pair(t, func(addr string) (net.Conn, error) {
+		c, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second)
+		if !ok {
+			return nil, errors.New("dialRaw did not dial")
+		}
+		return c, err
+	})
+	return c.(*sockConn), s
+}
+
+// pair returns a connection made by dial to a listener on 127.0.0.1 and
+// the server's end of it, closed when the test ends.
+func pair(t *testing.T, dial func(addr string) (net.Conn, error)) (net.Conn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,16 +48,16 @@ func rawPair(t *testing.T) (client *sockConn, server *net.TCPConn) {
 		c, _ := ln.Accept()
 		accepted <- c
 	}()
-	c, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(ln.Addr().String()), 10*time.Second)
-	if !ok || err != nil {
-		t.Fatalf("dialRaw: %v %v", ok, err)
+	c, err := dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	s := <-accepted
 	if s == nil {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*sockConn), s.(*net.TCPConn)
+	return c, s.(*net.TCPConn)
 }
 
 // errClass is what callers look at in a read or write error: the classes
