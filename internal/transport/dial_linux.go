@@ -56,18 +56,9 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 		// net's default: both IP versions (IPV6_V6ONLY off).
 		_ = setsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0)
 	}
-	sa, salen := sockaddr(ap)
-	wait := false
-	switch e := rawConnect(fd, sa, salen); e {
-	case 0, syscall.EISCONN:
-	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-		wait = true
-	default:
-		closeFD(fd)
-		return nil, true, opErr(os.NewSyscallError("connect", e))
-	}
 	f := os.NewFile(fd, "tcp:"+ap.String())
-	// A socket the poller refused has no deadlines: dial it with net.
+	// A socket the poller refused has no deadlines: dial it with net,
+	// before a packet was sent.
 	if err := f.SetWriteDeadline(deadline); err != nil {
 		_ = f.Close()
 		return nil, false, nil
@@ -76,6 +67,16 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 	if err != nil {
 		_ = f.Close()
 		return nil, false, nil
+	}
+	sa, salen := sockaddr(ap)
+	wait := false
+	switch e := rawConnect(fd, sa, salen); e {
+	case 0, syscall.EISCONN:
+	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+		wait = true
+	default:
+		_ = f.Close()
+		return nil, true, opErr(os.NewSyscallError("connect", e))
 	}
 	if wait {
 		if err := waitConnect(ctx, f, rc); err != nil {
@@ -300,7 +301,3 @@ func getsockoptInt(fd uintptr, level, name int) (int, syscall.Errno) {
 	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(name), uintptr(unsafe.Pointer(&val)), uintptr(unsafe.Pointer(&l)), 0)
 	return int(val), e
 }
-
-// closeFD closes a descriptor the poller does not know, as a raw system
-// call.
-func closeFD(fd uintptr) { syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0) }
