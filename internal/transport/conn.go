@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,8 +222,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Meter == nil {
 		cfg.Meter = discardMeter{}
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Endpoint.Addr)
+	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
@@ -244,6 +244,19 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// dialTCP connects to addr within timeout as net.Dialer does: an IP
+// address with raw system calls (dialRaw, dial_linux.go), anything else —
+// a host name — with net.Dialer.
+func dialTCP(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if conn, ok, err := dialRaw(ctx, ap, timeout); ok {
+			return conn, err
+		}
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // StartTLS runs a TLS client handshake over the connection (after the
@@ -336,7 +349,14 @@ func (c *Conn) Explain(err error) error {
 }
 
 // Close closes the connection; the Meter sees the closing once however
-// often Close is called.
+// often Close is called. The socket is closed when Close returns (the
+// server sees the end of the stream, or a reset if a reply was left
+// unread, as from a net.Conn's Close), and later reads and writes fail
+// with net.ErrClosed. With no read or write in progress, on Linux, the
+// socket is closed with raw system calls and its descriptor (a
+// placeholder by then) is closed at the next whole second, with the
+// others released in that second (rawIO.release): so a process closing N
+// connections a second holds up to N more descriptors.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -347,9 +367,23 @@ func (c *Conn) Close() error {
 		c.dl.stop()
 		// Count first: whoever sees the connection fail sees it closed.
 		c.meter.Connection(c.protocol, -1)
+		if c.wire.io != nil && c.wire.io.release() {
+			// The socket is closed; the descriptor left in its place is
+			// closed with the others released in the same second, so that
+			// the runtime's syscall entry of its close(2) wakes the sysmon
+			// thread at most once a second (docs/performance.md, "Wake-ups
+			// per command").
+			time.AfterFunc(untilNextSecond(time.Now()), func() { _ = c.raw.Close() })
+			return
+		}
 		c.closeErr = c.raw.Close()
 	})
 	return c.closeErr
+}
+
+// untilNextSecond returns the time from now to the next whole second.
+func untilNextSecond(now time.Time) time.Duration {
+	return time.Second - time.Duration(now.Nanosecond())
 }
 
 // LocalAddr implements net.Conn.

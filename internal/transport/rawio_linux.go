@@ -33,6 +33,12 @@ type rawIO struct {
 	rc          syscall.RawConn
 	local, peer net.Addr
 	rd, wr      rawOp
+	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
+	// are not wrapped as net's are.
+	file bool
+	// released is set, with both rd.mu and wr.mu held, when release closed
+	// the socket: later calls fail as on a closed net.Conn.
+	released bool
 }
 
 // rawOp is one direction's call in progress: its buffer, progress and
@@ -49,8 +55,11 @@ type rawOp struct {
 }
 
 // newRawIO returns the raw reader and writer of conn, or nil when conn is
-// not a TCP socket of this platform.
+// not a TCP socket of this platform (a *net.TCPConn or dialRaw's).
 func newRawIO(conn net.Conn) *rawIO {
+	if sc, ok := conn.(*sockConn); ok {
+		return sc.io
+	}
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -59,7 +68,13 @@ func newRawIO(conn net.Conn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	r := &rawIO{rc: rc, local: tc.LocalAddr(), peer: tc.RemoteAddr()}
+	return newRawIOOf(rc, tc.LocalAddr(), tc.RemoteAddr(), false)
+}
+
+// newRawIOOf returns the raw reader and writer of the socket behind rc,
+// whose addresses are local and peer; file: rc is an *os.File's.
+func newRawIOOf(rc syscall.RawConn, local, peer net.Addr, file bool) *rawIO {
+	r := &rawIO{rc: rc, local: local, peer: peer, file: file}
 	r.rd.fn = r.rd.read
 	r.wr.fn = r.wr.write
 	return r
@@ -134,11 +149,16 @@ func (r *rawIO) Write(p []byte) (int, error) { return r.run(&r.wr, p, true) }
 func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.p, o.n, o.errno, o.short = p, 0, 0, false
-	var err error
 	op := "read"
 	if write {
 		op = "write"
+	}
+	if r.released {
+		return 0, r.opError(op, net.ErrClosed)
+	}
+	o.p, o.n, o.errno, o.short = p, 0, 0, false
+	var err error
+	if write {
 		err = r.rc.Write(o.fn)
 	} else {
 		err = r.rc.Read(o.fn)
@@ -147,6 +167,12 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.p = nil
 	switch {
 	case err != nil:
+		if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// An *os.File's RawConn returns the poller's own errors: a
+			// passed deadline, or that of a closed file, which net.Conn
+			// reports as net.ErrClosed.
+			err = net.ErrClosed
+		}
 		return n, r.opError(op, err)
 	case errno != 0:
 		return n, r.opError(op, os.NewSyscallError(op, errno))
@@ -157,12 +183,58 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 }
 
 // opError wraps err as net.Conn's methods do; the poller's errors come
-// from RawConn wrapped as a "raw-read" or "raw-write" *net.OpError, whose
-// cause it keeps.
+// from a net.Conn's RawConn wrapped as a "raw-read" or "raw-write"
+// *net.OpError, whose cause it keeps.
 func (r *rawIO) opError(op string, err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: r.local, Addr: r.peer, Err: err}
+}
+
+// release closes the socket under the connection with raw system calls
+// when no read or write is in progress, and reports whether it did. It
+// puts a placeholder (a new eventfd) at the socket's descriptor with
+// dup3(2), which closes the socket as close(2) would have at that moment
+// (the same FIN, or reset with unread data, the socket leaves the
+// runtime's epoll set); the descriptor itself, the placeholder now, is
+// closed later by the net.Conn's Close, which goes through the runtime's
+// syscall entry (see Conn.Close). Later reads and writes here fail as on a
+// closed net.Conn.
+//
+// false: a read or write is in progress (it may be waiting in the poller,
+// which only the net.Conn's Close wakes) or a system call failed (no
+// descriptor left for the placeholder); the socket is untouched and the
+// caller closes the net.Conn now.
+func (r *rawIO) release() bool {
+	if !r.rd.mu.TryLock() {
+		return false
+	}
+	defer r.rd.mu.Unlock()
+	if !r.wr.mu.TryLock() {
+		return false
+	}
+	defer r.wr.mu.Unlock()
+	if r.released {
+		return true
+	}
+	var errno syscall.Errno
+	if err := r.rc.Control(func(fd uintptr) { errno = replaceFD(fd) }); err != nil || errno != 0 {
+		return false
+	}
+	r.released = true
+	return true
+}
+
+// replaceFD puts a new eventfd at fd, which closes what fd was, with raw
+// system calls.
+func replaceFD(fd uintptr) syscall.Errno {
+	efd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		return e
+	}
+	_, _, e = syscall.RawSyscall(syscall.SYS_DUP3, efd, fd, syscall.O_CLOEXEC)
+	syscall.RawSyscall(syscall.SYS_CLOSE, efd, 0, 0)
+	return e
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
@@ -14,6 +15,28 @@ import (
 // tcpPair returns both ends of a loopback TCP connection, closed when the
 // test ends.
 func tcpPair(t *testing.T) (client *net.TCPConn, server *net.TCPConn) {
+	t.Helper()
+	c, s := pair(t, func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) })
+	return c.(*net.TCPConn), s
+}
+
+// rawPair returns a connection dialed by dialRaw and the server's end of
+// it, closed when the test ends.
+func rawPair(t *testing.T) (client *sockConn, server *net.TCPConn) {
+	t.Helper()
+	c, s := pair(t, func(addr string) (net.Conn, error) {
+		c, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second)
+		if !ok {
+			return nil, errors.New("dialRaw did not dial")
+		}
+		return c, err
+	})
+	return c.(*sockConn), s
+}
+
+// pair returns a connection made by dial to a listener on 127.0.0.1 and
+// the server's end of it, closed when the test ends.
+func pair(t *testing.T, dial func(addr string) (net.Conn, error)) (net.Conn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -25,7 +48,7 @@ func tcpPair(t *testing.T) (client *net.TCPConn, server *net.TCPConn) {
 		c, _ := ln.Accept()
 		accepted <- c
 	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := dial(ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +57,7 @@ func tcpPair(t *testing.T) (client *net.TCPConn, server *net.TCPConn) {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	return c, s.(*net.TCPConn)
 }
 
 // errClass is what callers look at in a read or write error: the classes
@@ -70,16 +93,18 @@ func errClass(err error) string {
 // TestRawIOAsNetConn checks that rawIO reads and writes a socket as
 // net.Conn's Read and Write do: the same bytes, the same end of stream and
 // errors of the same classes (EOF, a passed deadline, a closed or reset
-// connection), each case run on both over a fresh loopback connection.
+// connection), each case run on both over a fresh loopback connection, and
+// on a connection of dialRaw (a sockConn: rawIO over an *os.File's
+// socket, its deadlines and Close the file's).
 func TestRawIOAsNetConn(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB: the socket fills, the write waits
 	tests := []struct {
 		name string
 		// run gets the client's reader/writer, its socket and the server's
 		// end; it returns what the client saw, for comparison.
-		run func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string
+		run func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string
 	}{
-		{"data then EOF", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"data then EOF", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			s.Write([]byte("* OK hello\r\n"))
 			s.Close()
 			c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -87,7 +112,7 @@ func TestRawIOAsNetConn(t *testing.T) {
 			_, err2 := rw.Read(make([]byte, 8))
 			return string(got) + " | " + errClass(err) + " | " + errClass(err2)
 		}},
-		{"data later", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"data later", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			go func() {
 				time.Sleep(20 * time.Millisecond)
 				s.Write([]byte("late"))
@@ -97,31 +122,31 @@ func TestRawIOAsNetConn(t *testing.T) {
 			n, err := io.ReadAtLeast(rw, buf, 4)
 			return string(buf[:n]) + " | " + errClass(err)
 		}},
-		{"empty read", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"empty read", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			n, err := rw.Read(nil)
 			return errClass(err) + " " + string(rune('0'+n))
 		}},
-		{"deadline", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"deadline", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 			_, err := rw.Read(make([]byte, 8))
 			// A passed deadline fails at once, before any wait.
 			_, err2 := rw.Read(make([]byte, 8))
 			return errClass(err) + " | " + errClass(err2)
 		}},
-		{"closed", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"closed", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			c.Close()
 			_, rerr := rw.Read(make([]byte, 8))
 			_, werr := rw.Write([]byte("x"))
 			return errClass(rerr) + " | " + errClass(werr)
 		}},
-		{"reset", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"reset", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			s.SetLinger(0)
 			s.Close()
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			_, err := rw.Read(make([]byte, 8))
 			return errClass(err)
 		}},
-		{"big write", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"big write", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			got := make(chan []byte, 1)
 			go func() {
 				s.SetDeadline(time.Now().Add(30 * time.Second))
@@ -133,7 +158,7 @@ func TestRawIOAsNetConn(t *testing.T) {
 			b := <-got
 			return errClass(err) + " " + string(rune('0'+boolInt(n == len(big)))) + string(rune('0'+boolInt(bytes.Equal(b, big))))
 		}},
-		{"write deadline", func(t *testing.T, rw io.ReadWriter, c, s *net.TCPConn) string {
+		{"write deadline", func(t *testing.T, rw io.ReadWriter, c net.Conn, s *net.TCPConn) string {
 			// Nobody reads: the socket fills and the write waits to its deadline.
 			c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 			n, err := rw.Write(big)
@@ -151,6 +176,10 @@ func TestRawIOAsNetConn(t *testing.T) {
 			}
 			if got := tc.run(t, r, c2, s2); got != want {
 				t.Errorf("raw I/O: %q\nnet.Conn: %q", got, want)
+			}
+			c3, s3 := rawPair(t)
+			if got := tc.run(t, c3, c3, s3); got != want {
+				t.Errorf("dialRaw's connection: %q\nnet.Conn: %q", got, want)
 			}
 			t.Logf("%s", want)
 		})

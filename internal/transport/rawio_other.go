@@ -10,3 +10,6 @@ type rawIO struct{ net.Conn }
 
 // newRawIO returns nil: no raw I/O on this platform.
 func newRawIO(net.Conn) *rawIO { return nil }
+
+// release returns false: the caller closes the connection.
+func (r *rawIO) release() bool { return false }
