@@ -93,10 +93,15 @@ type smtpConn struct {
 	// ended is closed when go-smtp closes this smtpConn once retired: its
 	// session has ended (Logout). prev is the ended of the smtpConn
 	// before, which Close waits for, so that closing the connection,
-	// which Server.Close waits for, comes after both sessions ended.
+	// which Server.Close waits for, comes after both sessions ended; Read
+	// waits for it too, so that the session before has logged out (and
+	// given back its user's session, closeSession) before this one reads
+	// a command, which could be AUTH (prevEnded is then set; only Read
+	// touches it).
 	ended     chan struct{}
 	endedOnce sync.Once
 	prev      <-chan struct{}
+	prevEnded bool
 }
 
 // errStartedTLS is what the meter's Read returns once it has answered
@@ -106,6 +111,10 @@ var errStartedTLS = errors.New("mailserver: STARTTLS answered")
 func (c *smtpConn) Read(p []byte) (int, error) {
 	if c.retired.Load() {
 		return 0, io.EOF
+	}
+	if c.prev != nil && !c.prevEnded {
+		<-c.prev // go-smtp closes the smtpConn before once it has read EOF
+		c.prevEnded = true
 	}
 	n, err := c.smtpMeter.Read(p)
 	if errors.Is(err, errStartedTLS) {
