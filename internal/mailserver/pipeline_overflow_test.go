@@ -69,3 +69,40 @@ func longPipelineData(t *testing.T, withTLS bool) {
 		}
 	}
 }
+
+// TestLMTPStartTLSInDataAfterPerRecipientReplies pipelines a second
+// transaction after the first message's "." (RFC 2920 lets message content
+// start a group), whose DATA has two recipients: LMTP's extra
+// per-recipient reply completes no command of the meter's, which then
+// matches the replies after to the wrong commands and takes the second 354
+// for a reply to nothing. The second message's first line "STARTTLS" must
+// still reach go-smtp as message data: the meter does not answer a line
+// after a 354.
+func TestLMTPStartTLSInDataAfterPerRecipientReplies(t *testing.T) {
+	rec := newCountingRecorder()
+	_, addrs, _ := tlsServer(t, Options{Recorder: rec})
+	r := newRaw(t, addrs.LMTP)
+	r.until("220 ")
+	r.ehlo("LHLO")
+	r.send("MAIL FROM:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<alice+x@example.com>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+		if l, _ := r.line(); !strings.HasPrefix(l, want) {
+			t.Fatalf("first transaction: %q, want %q", l, want)
+		}
+	}
+	r.send("Subject: one\r\n\r\none\r\n.\r\nMAIL FROM:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "250 ", "354 "} {
+		if l, _ := r.line(); !strings.HasPrefix(l, want) {
+			t.Fatalf("second transaction: %q, want %q", l, want)
+		}
+	}
+	r.send("STARTTLS\r\nSubject: two\r\n\r\ntwo\r\n.\r\nQUIT\r\n")
+	if l, _ := r.line(); !strings.HasPrefix(l, "250 ") {
+		t.Fatalf("reply to the second message: %q", l)
+	}
+	r.until("221 ")
+	waitClosedAll(t, rec, ProtoLMTP, r)
+	if n := rec.deliveries(ProtoLMTP); n != 3 {
+		t.Errorf("%d deliveries recorded, want 3", n)
+	}
+}
