@@ -183,7 +183,11 @@ func (c *smtpConn) SetWriteDeadline(t time.Time) error {
 // they are read (PIPELINING) and each final reply completes the oldest.
 // Intermediate replies keep the command open: 334 means one SASL line
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
-// per-recipient replies after DATA find no open command and are ignored.
+// per-recipient replies after DATA find no open command and are ignored,
+// unless the client pipelined commands after the message: they are then
+// taken for those commands' replies, and the matching after is off (the
+// recorded outcomes, and whether a 354 is seen, which answerStartTLS does
+// not rely on: see midCommand).
 // Past maxPending open commands, the meter counts them (untracked) without
 // recording them, so that the replies after are still matched in order and
 // a 354 still starts the message data.
