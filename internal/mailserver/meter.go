@@ -35,6 +35,15 @@ type meter struct {
 	pending []pendingCmd
 	off     bool
 	cmds    int // command lines the parser has seen (it counts them)
+	// untracked counts the commands read while maxPending were open
+	// (SMTP's parser): not recorded, but their replies are awaited after
+	// pending's, in order, so that no reply is matched to the wrong
+	// command.
+	untracked int
+	// midCommand is set by the SMTP parser while the server's last reply
+	// line asked for more of the command (354: message data; 334: a SASL
+	// response): the client's next line is not a command.
+	midCommand bool
 	// startTLSLine is set by the parser when the line it was just fed is
 	// a STARTTLS command.
 	startTLSLine bool

@@ -93,10 +93,15 @@ type smtpConn struct {
 	// ended is closed when go-smtp closes this smtpConn once retired: its
 	// session has ended (Logout). prev is the ended of the smtpConn
 	// before, which Close waits for, so that closing the connection,
-	// which Server.Close waits for, comes after both sessions ended.
+	// which Server.Close waits for, comes after both sessions ended; Read
+	// waits for it too, so that the session before has logged out (and
+	// given back its user's session, closeSession) before this one reads
+	// a command, which could be AUTH (prevEnded is then set; only Read
+	// touches it).
 	ended     chan struct{}
 	endedOnce sync.Once
 	prev      <-chan struct{}
+	prevEnded bool
 }
 
 // errStartedTLS is what the meter's Read returns once it has answered
@@ -106,6 +111,10 @@ var errStartedTLS = errors.New("mailserver: STARTTLS answered")
 func (c *smtpConn) Read(p []byte) (int, error) {
 	if c.retired.Load() {
 		return 0, io.EOF
+	}
+	if c.prev != nil && !c.prevEnded {
+		<-c.prev // go-smtp closes the smtpConn before once it has read EOF
+		c.prevEnded = true
 	}
 	n, err := c.smtpMeter.Read(p)
 	if errors.Is(err, errStartedTLS) {
@@ -174,7 +183,14 @@ func (c *smtpConn) SetWriteDeadline(t time.Time) error {
 // they are read (PIPELINING) and each final reply completes the oldest.
 // Intermediate replies keep the command open: 334 means one SASL line
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
-// per-recipient replies after DATA find no open command and are ignored.
+// per-recipient replies after DATA find no open command and are ignored,
+// unless the client pipelined commands after the message: they are then
+// taken for those commands' replies, and the matching after is off (the
+// recorded outcomes, and whether a 354 is seen, which answerStartTLS does
+// not rely on: see midCommand).
+// Past maxPending open commands, the meter counts them (untracked) without
+// recording them, so that the replies after are still matched in order and
+// a 354 still starts the message data.
 // With a TLS configuration it answers STARTTLS itself (answerStartTLS).
 type smtpMeter struct {
 	meter
@@ -214,18 +230,26 @@ func (m *smtpMeter) clientLine(head []byte, _ bool) {
 		}
 	}
 	m.cmds++
-	if len(m.pending) >= maxPending {
+	if len(m.pending) >= maxPending || m.untracked > 0 {
+		m.untracked++ // replied to after pending's, so after it here too
 		return
 	}
 	m.pending = append(m.pending, pendingCmd{name: name, start: time.Now()})
 }
+
+// open is the number of commands read and not yet answered.
+func (m *smtpMeter) open() int { return len(m.pending) + m.untracked }
 
 func (m *smtpMeter) serverLine(head []byte, _ bool) {
 	if len(head) < 3 || (len(head) > 3 && head[3] != ' ') {
 		return // a continued multi-line reply, or not a reply
 	}
 	code, err := strconv.Atoi(string(head[:3]))
-	if err != nil || len(m.pending) == 0 {
+	if err != nil {
+		return
+	}
+	m.midCommand = code == 334 || code == 354
+	if m.open() == 0 {
 		return
 	}
 	var outcome string
@@ -243,10 +267,14 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 	default:
 		outcome = OutcomeNo
 	}
-	pc := m.pending[0]
-	m.pending = m.pending[1:]
-	m.rec.Command(m.proto, pc.name, outcome, time.Since(pc.start))
 	if len(m.pending) == 0 {
+		m.untracked-- // past maxPending: not recorded
+	} else {
+		pc := m.pending[0]
+		m.pending = m.pending[1:]
+		m.rec.Command(m.proto, pc.name, outcome, time.Since(pc.start))
+	}
+	if m.open() == 0 {
 		m.skipLines = 0
 		if m.in.skip > 0 {
 			m.in.reset()
@@ -257,11 +285,14 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 // answerStartTLS answers the STARTTLS command line at the start of held
 // (tlsAt 0) with go-smtp's own replies, once it has its token, but starts TLS below the meter: 220, then the
 // meter reads and writes through TLS (its tlsSwitch) and returns
-// errStartedTLS; 502 on an encrypted connection. It answers only when
-// go-smtp has answered every command before (none is open: go-smtp reads
-// on only once it has answered the command it read, and the meter handed
-// it nothing past the line's start); otherwise go-smtp reads the line as
-// message data or a SASL response, and gets it. A STARTTLS line whose
+// errStartedTLS; 502 on an encrypted connection. It answers only when it
+// can prove the line is a command: go-smtp has answered every command
+// before (none is open, counting those past maxPending: go-smtp reads on
+// only once it has answered the command it read, and the meter handed it
+// nothing past the line's start), and go-smtp's last reply did not ask for
+// message data or a SASL response (midCommand: 354, 334), which holds
+// even if the meter's count went wrong; otherwise go-smtp reads the line
+// as message data or a SASL response, and gets it. A STARTTLS line whose
 // start was handed on before its end came (scanCommands sets no tlsAt)
 // reaches go-smtp too, whose handshake then fails (refusingTLS): the
 // client gets no TLS, and nothing passes unmetered. Bytes past the line are
@@ -274,7 +305,8 @@ func (m *meter) answerStartTLS() error {
 		}
 	}
 	m.mu.Lock()
-	ours := len(m.pending) == 0 || len(m.pending) == 1 && m.pending[0].name == "STARTTLS"
+	open := len(m.pending) + m.untracked
+	ours := !m.midCommand && (open == 0 || open == 1 && (len(m.pending) == 0 || m.pending[0].name == "STARTTLS"))
 	m.mu.Unlock()
 	m.tlsAt = -1
 	if !ours {
