@@ -70,8 +70,9 @@ type imapConn interface {
 	Noop() error
 	// Idle starts IDLE; the returned idler waits and ends it.
 	Idle() (idler, error)
-	// Logout runs LOGOUT.
-	Logout() error
+	// Logout runs LOGOUT, its reply awaited for at most timeout (the
+	// caller sets the connection's deadlines to it too).
+	Logout(timeout time.Duration) error
 	// LoggedOut reports a connection the server or a LOGOUT ended.
 	LoggedOut() bool
 	// Close closes the client (not the connection under it).
@@ -209,9 +210,9 @@ func (g goimapConn) Idle() (idler, error) {
 	}
 	return goimapIdle{cmd: cmd, closed: g.c.Closed()}, nil
 }
-func (g goimapConn) Logout() error   { return g.c.Logout().Wait() }
-func (g goimapConn) LoggedOut() bool { return g.c.State() == imap.ConnStateLogout }
-func (g goimapConn) Close() error    { return g.c.Close() }
+func (g goimapConn) Logout(time.Duration) error { return g.c.Logout().Wait() } // bounded by the connection's deadlines
+func (g goimapConn) LoggedOut() bool            { return g.c.State() == imap.ConnStateLogout }
+func (g goimapConn) Close() error               { return g.c.Close() }
 
 // goimapIdle is go-imap's IDLE: the library's reader goroutine delivers the
 // updates (to the session's updates channel), the device waits on them.

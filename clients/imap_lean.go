@@ -200,8 +200,9 @@ func (l *leanConn) Idle() (idler, error) {
 	}
 	return l, nil
 }
-func (l *leanConn) Logout() error {
+func (l *leanConn) Logout(timeout time.Duration) error {
 	l.out = true
+	l.c.SetTimeout(timeout) // the client arms each command's deadline itself
 	return l.c.Logout()
 }
 func (l *leanConn) LoggedOut() bool { return l.out || l.c.Err() != nil }

@@ -266,7 +266,7 @@ func (s *imapSession) logout(recordFailure bool) {
 		s.arm(d)
 		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
 		start := time.Now()
-		err := s.c.Logout()
+		err := s.c.Logout(d)
 		if err == nil || recordFailure {
 			record(s.d.rec, ProtocolIMAP, "LOGOUT", start, err)
 		}

@@ -121,7 +121,13 @@ func newMailstore(ids *view.Interner) *mailstore {
 // downloaded as uidl ("" for one of the device's own), with the header
 // fields of h (its ID is not kept: put names the message).
 func (s *mailstore) newMsg(folder, uidl string, flags view.Flags, h mailgen.Header) localMsg {
-	m := localMsg{id: view.NoHandle, text: s.ids.Put(encodeText(s.ids, h.From, h.Subject, h.References)), Flags: flags}
+	return s.newMsgText(folder, uidl, flags, s.ids.Put(encodeText(s.ids, h.From, h.Subject, h.References)))
+}
+
+// newMsgText is newMsg with the header fields' value given: text, a
+// handle of s.ids holding their encoding (encodeText).
+func (s *mailstore) newMsgText(folder, uidl string, flags view.Flags, text view.Handle) localMsg {
+	m := localMsg{id: view.NoHandle, text: text, Flags: flags}
 	k, _ := s.uidlKey(uidl, true)
 	m.setUIDL(k)
 	s.setFolder(&m, folder) // a local folder: never refused
@@ -292,7 +298,7 @@ func (s *mailstore) put(id string, m localMsg) bool {
 			s.msgs[i] = m
 			return true
 		}
-		if s.free == 0 && uint64(len(s.msgs)) == maxLocalMsgs {
+		if s.full() {
 			return false
 		}
 		s.unindex(i)
@@ -305,6 +311,12 @@ func (s *mailstore) put(id string, m localMsg) bool {
 	return ok
 }
 
+// full reports whether the store holds maxLocalMsgs records and no free
+// slot: add, and put of a new id, would refuse a record.
+func (s *mailstore) full() bool {
+	return s.free == 0 && uint64(len(s.msgs)) == maxLocalMsgs
+}
+
 // add puts m in a free slot, or a new one, and returns its index; false
 // when the store holds maxLocalMsgs records. It does not index m.
 func (s *mailstore) add(m localMsg) (uint32, bool) {
@@ -314,7 +326,7 @@ func (s *mailstore) add(m localMsg) (uint32, bool) {
 		s.msgs[i] = m
 		return i, true
 	}
-	if uint64(len(s.msgs)) == maxLocalMsgs {
+	if s.full() {
 		return 0, false
 	}
 	s.msgs = append(s.msgs, m)
@@ -412,8 +424,9 @@ func (s *mailstore) addSeen(seen map[uidlKey]uint32, k uidlKey, at int64) {
 func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Header, at int64) (k uidlKey, hasUIDL, added bool) {
 	k, hasUIDL = s.uidlKey(uidl, true)
 	// The record that holds the UIDL's state: the one that has it
-	// already (only when two polls ran at once), else the new message's,
-	// else one of its own.
+	// already (when the server lists the UIDL twice in one listing, or
+	// when two polls ran at once), else the new message's, else one of
+	// its own.
 	held := false
 	if hasUIDL {
 		var i uint32
@@ -440,7 +453,24 @@ func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Hea
 		see()
 		return k, hasUIDL, false
 	}
-	m := s.newMsg(view.FolderInbox, uidl, 0, h)
+	if s.full() {
+		// put would refuse it: no value for its fields (a UIDL that
+		// finds no record either is downloaded at every poll).
+		see()
+		return k, hasUIDL, false
+	}
+	// The header fields' value: one of the message's own (Put), but
+	// shared (Handle) for a message without a UIDL, which is downloaded
+	// again at every poll once it is removed locally: one value however
+	// often it comes, not a copy a poll.
+	text := encodeText(s.ids, h.From, h.Subject, h.References)
+	var th view.Handle
+	if hasUIDL {
+		th = s.ids.Put(text)
+	} else {
+		th = s.ids.Handle(string(text))
+	}
+	m := s.newMsgText(view.FolderInbox, uidl, 0, th)
 	if hasUIDL && !held {
 		m.st |= recSeen
 		m.at = at

@@ -304,3 +304,41 @@ func checkStore(t *testing.T, s *mailstore, want *storeModel, step int) {
 		}
 	}
 }
+
+// TestMailstoreEmptyUIDLBounded downloads a message without a UIDL (a
+// server breaking RFC 1939; download records none, so the message comes
+// again at every poll once it is removed locally) over and over, removing
+// it each time: its header fields stay one value of the interner (the same
+// handle each time, no copy added a poll) and read back as they came.
+func TestMailstoreEmptyUIDLBounded(t *testing.T) {
+	ids := view.NewInterner()
+	s := newMailstore(ids)
+	h := mailgen.Header{ID: "<a@x>", From: "Bob <bob@x>", Subject: "Re: hi there", References: "<r1@x> <r2@x>"}
+	var first view.Handle
+	var entries int
+	for poll := range 50 {
+		seen := s.seenIndex()
+		if _, hasUIDL, added := s.download(seen, "", h, int64(poll)+1); hasUIDL || !added {
+			t.Fatalf("poll %d: hasUIDL %v, added %v; want false, true", poll, hasUIDL, added)
+		}
+		m := s.get(h.ID)
+		if m == nil {
+			t.Fatalf("poll %d: message not stored", poll)
+		}
+		if got := s.header(m, h.ID); got.ID != h.ID || got.From != h.From || got.Subject != h.Subject || got.References != h.References {
+			t.Fatalf("poll %d: header %+v, want %+v", poll, got, h)
+		}
+		if poll == 0 {
+			first, entries = m.text, ids.Len()
+		} else if m.text != first || ids.Len() != entries {
+			t.Fatalf("poll %d: fields in value %#x (interner %d entries), want %#x (%d): a copy a poll", poll, m.text, ids.Len(), first, entries)
+		}
+		s.remove(h.ID)
+		if s.len() != 0 || len(s.seenIndex()) != 0 {
+			t.Fatalf("poll %d: %d messages, %d seen after remove", poll, s.len(), len(s.seenIndex()))
+		}
+	}
+	if len(s.msgs) != 1 {
+		t.Errorf("%d records, want the one slot reused", len(s.msgs))
+	}
+}

@@ -164,6 +164,17 @@ func (c *Client) Has(name string) bool { return slices.Contains(c.caps, name) }
 // Caps returns the last capability list seen (nil: none since login).
 func (c *Client) Caps() []string { return c.caps }
 
+// SetTimeout sets the bound of each command that follows (Options.Timeout;
+// DefaultTimeout when d <= 0): a caller that gives its last command a
+// shorter bound than the others (a LOGOUT said while the device stops,
+// clients/imap_session.go) sets it before that command.
+func (c *Client) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	c.opts.Timeout = d
+}
+
 // arm sets the deadline of one command.
 func (c *Client) arm() error {
 	if err := c.conn.SetDeadline(time.Now().Add(c.opts.Timeout)); err != nil {

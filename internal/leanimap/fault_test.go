@@ -79,15 +79,9 @@ func TestFaults(t *testing.T) {
 // open, nothing flowing) times out the command in progress and IDLE's
 // wait ends with its context.
 func TestStall(t *testing.T) {
-	srv := embedded(t)
-	p, err := faultproxy.New(faultproxy.Options{Backend: srv.imap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	srv.imap = p.Addr()
+	srv, p := embeddedBehindProxy(t)
 	c := login(t, srv, Options{Timeout: 500 * time.Millisecond})
-	_, err = c.Select("INBOX", false)
+	_, err := c.Select("INBOX", false)
 	must(t, err)
 	idler := login(t, srv, Options{Timeout: 500 * time.Millisecond})
 	_, err = idler.Select("INBOX", false)
@@ -105,4 +99,39 @@ func TestStall(t *testing.T) {
 	if _, err := idler.Wait(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait on a stalled server: %v, want the context's deadline", err)
 	}
+}
+
+// TestSetTimeout checks that SetTimeout bounds the commands that follow:
+// with Options.Timeout a minute, a NOOP on a stalled server set to a
+// short bound fails with a timeout well before the minute (a generous
+// bound, not a timing assertion).
+func TestSetTimeout(t *testing.T) {
+	srv, p := embeddedBehindProxy(t)
+	c := login(t, srv, Options{Timeout: time.Minute})
+	must(t, c.Noop())
+	c.SetTimeout(200 * time.Millisecond)
+	p.Stall(0)
+	defer p.Resume()
+	start := time.Now()
+	err := c.Noop()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("NOOP on a stalled server: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("NOOP took %v: the client's own timeout, not SetTimeout's", took)
+	}
+}
+
+// embeddedBehindProxy returns the embedded server reached through a fault
+// proxy (srv.imap is the proxy's address), and the proxy.
+func embeddedBehindProxy(t *testing.T) (server, *faultproxy.Proxy) {
+	t.Helper()
+	srv := embedded(t)
+	p, err := faultproxy.New(faultproxy.Options{Backend: srv.imap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	srv.imap = p.Addr()
+	return srv, p
 }
