@@ -58,6 +58,10 @@ type imapSlot struct {
 	// (nil: none), finished gets a token when that work ends.
 	ownerDone <-chan struct{}
 	ownerStop func() bool
+	// watchDone is closed when this tenure's watch, once started, has
+	// ended; stop waits for it, so that a watch never outlives its tenure
+	// and cuts the next one's work.
+	watchDone chan struct{}
 	busy      atomic.Pointer[imapSession]
 	finished  chan struct{}
 	// timer is sleep's, reused (only the owner touches it).
@@ -125,9 +129,14 @@ func (sl *imapSlot) start(ctx context.Context) {
 		sl.stopped = make(chan struct{})
 	default:
 	}
-	sl.ownerDone, sl.ownerStop = ctx.Done(), nil
+	sl.ownerDone, sl.ownerStop, sl.watchDone = ctx.Done(), nil, nil
 	if sl.ownerDone != nil {
-		sl.ownerStop = context.AfterFunc(ctx, sl.watchOwner)
+		done := make(chan struct{})
+		sl.watchDone = done
+		sl.ownerStop = context.AfterFunc(ctx, func() {
+			defer close(done)
+			sl.watchOwner()
+		})
 	}
 }
 
@@ -159,8 +168,12 @@ func (sl *imapSlot) watchOwner() {
 // LOGOUT is not recorded, see imapSession.logout), answers a request taken
 // and not served, and makes every later request fail at once.
 func (sl *imapSlot) stop() {
-	if sl.ownerStop != nil {
-		sl.ownerStop()
+	if sl.ownerStop != nil && !sl.ownerStop() {
+		// The watch started (the context ended): it ends within
+		// shutdownGrace, at once when no work is in progress, which is
+		// the case here. Waiting keeps it from seeing the next tenure's
+		// session as its own.
+		<-sl.watchDone
 	}
 	sl.s.logout(false)
 	sl.set(nil)

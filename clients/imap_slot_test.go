@@ -153,3 +153,43 @@ func runUntilStop(t *testing.T, d Device) (stop func()) {
 		}
 	}
 }
+
+// TestSlotStopEndsItsWatch: a tenure's watch (the AfterFunc of the
+// owner's context) has ended when stop returns, whether the context ended
+// with work in progress or with none, so that a watch slow to be
+// scheduled cannot take the next tenure's session for its own and cut it
+// after shutdownGrace (the next Run's context being live).
+func TestSlotStopEndsItsWatch(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		sl := newIMAPSlot(nil)
+		for round := range 50 {
+			ctx, cancel := context.WithCancel(context.Background())
+			sl.start(ctx)
+			watch := sl.watchDone
+			if busy {
+				s := &imapSession{}
+				release := make(chan struct{})
+				done := make(chan error, 1)
+				go func() {
+					done <- sl.watched(ctx, s, func(*imapSession) error { <-release; return nil })
+				}()
+				for sl.busy.Load() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+				close(release)
+				if err := <-done; err != nil {
+					t.Fatalf("busy round %d: %v", round, err)
+				}
+			} else {
+				cancel()
+			}
+			sl.stop()
+			select {
+			case <-watch:
+			default:
+				t.Fatalf("busy=%v round %d: the tenure's watch still runs after stop", busy, round)
+			}
+		}
+	}
+}
