@@ -266,6 +266,9 @@ func (c *Client) done() error {
 	if cap(c.out) > keepResp {
 		c.out = nil
 	}
+	if cap(c.flagScratch) > keepFlags {
+		c.flagScratch = nil
+	}
 	return c.cmd.fetchErr
 }
 

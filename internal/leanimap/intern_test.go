@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -138,4 +139,38 @@ func bytesOf(lines ...string) [][]byte {
 		out = append(out, []byte(l))
 	}
 	return out
+}
+
+// TestFlagScratchReleased: a server's FLAGS list of thousands grows the
+// flag lists' scratch list for one command only; done releases it past
+// keepFlags, and a list of ordinary size keeps it.
+func TestFlagScratchReleased(t *testing.T) {
+	c := &Client{opts: Options{}.withDefaults()}
+	c.tagb = []byte("L1")
+	var huge strings.Builder
+	huge.WriteString("* FLAGS (")
+	for i := range 4 * keepFlags {
+		fmt.Fprintf(&huge, "f%d ", i)
+	}
+	huge.WriteString("\\Seen)\r\n")
+	for _, tc := range []struct {
+		line string
+		kept bool
+	}{
+		{huge.String(), false},
+		{"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n", true},
+	} {
+		var d imap.SelectData
+		c.cmd = command{sel: &d}
+		if _, err := c.handle([]byte(tc.line)); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Flags) == 0 {
+			t.Fatalf("no flags read from %.40q", tc.line)
+		}
+		c.done()
+		if kept := c.flagScratch != nil; kept != tc.kept {
+			t.Errorf("%d flags: scratch list kept %v after the command, want %v", len(d.Flags), kept, tc.kept)
+		}
+	}
 }

@@ -13,10 +13,13 @@ const DefaultTimeout = transport.DefaultTimeout
 
 // readBufSize is the per-connection read buffer: responses longer than it
 // are assembled in the client's response buffer, which is released after a
-// command when it grew past keepResp.
+// command when it grew past keepResp. The flag lists' scratch list
+// (flagList) is released likewise past keepFlags flags (a server's list
+// of thousands would otherwise stay pinned for the connection's life).
 const (
 	readBufSize = 2048
 	keepResp    = 64 << 10
+	keepFlags   = 256
 )
 
 // Options configure a Client. Zero values take the defaults.
