@@ -251,15 +251,28 @@ func (c *sockConn) Close() error {
 func (c *sockConn) LocalAddr() net.Addr  { return c.local }
 func (c *sockConn) RemoteAddr() net.Addr { return c.peer }
 
+// SetDeadline, SetReadDeadline and SetWriteDeadline set the socket's
+// deadlines as net.Conn's do; after a released close (rawIO.release) the
+// file holds the placeholder, and they fail with net.ErrClosed as on a
+// closed net.Conn.
 func (c *sockConn) SetDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetDeadline(t))
 }
 
 func (c *sockConn) SetReadDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetReadDeadline(t))
 }
 
 func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetWriteDeadline(t))
 }
 

@@ -496,3 +496,42 @@ func TestDialRawTimeoutError(t *testing.T) {
 		}
 	})
 }
+
+// TestSockConnDeadlinesAfterReleasedClose checks that a raw-dialed
+// connection's deadline setters fail with net.ErrClosed after a released
+// Close (rawIO.release), as a closed net.Conn's do, rather than acting on
+// the placeholder descriptor.
+func TestSockConnDeadlinesAfterReleasedClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := Dial(t.Context(), Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, ok := c.raw.(*sockConn)
+	if !ok {
+		t.Fatalf("dialed %T, not raw", c.raw)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.io.released.Load() {
+		t.Fatal("Close did not release the socket")
+	}
+	at := time.Now().Add(time.Minute)
+	for _, tc := range []struct {
+		name string
+		set  func(time.Time) error
+	}{
+		{"SetDeadline", sc.SetDeadline},
+		{"SetReadDeadline", sc.SetReadDeadline},
+		{"SetWriteDeadline", sc.SetWriteDeadline},
+	} {
+		if err := tc.set(at); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s after Close: %v, want net.ErrClosed", tc.name, err)
+		}
+	}
+}
