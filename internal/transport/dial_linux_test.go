@@ -344,7 +344,7 @@ func TestCloseReleases(t *testing.T) {
 			var c *Conn
 			got := serve(t, tc.reply, tc.read, func(addr string) (net.Conn, func() error) {
 				var err error
-				c, err = Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: addr}, Meter: m})
+				c, err = Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: addr}, Meter: m, LateCloser: NewLateCloser()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -507,7 +507,7 @@ func TestSockConnDeadlinesAfterReleasedClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := Dial(t.Context(), Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}})
+	c, err := Dial(t.Context(), Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}, LateCloser: NewLateCloser()})
 	if err != nil {
 		t.Fatal(err)
 	}

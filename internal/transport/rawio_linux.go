@@ -251,3 +251,14 @@ func replaceFD(fd uintptr) syscall.Errno {
 	syscall.RawSyscall(syscall.SYS_CLOSE, efd, 0, 0)
 	return e
 }
+
+// openFilesLimit returns the process's soft open-files limit
+// (RLIMIT_NOFILE), read with a raw prlimit64(2), or 0 when it cannot.
+func openFilesLimit() uint64 {
+	var lim syscall.Rlimit
+	_, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, syscall.RLIMIT_NOFILE, 0, uintptr(unsafe.Pointer(&lim)), 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return lim.Cur
+}
