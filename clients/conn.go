@@ -77,16 +77,18 @@ func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoin
 		}
 	}
 	var tlsBase *tls.Config
+	var late *transport.LateCloser
 	if o != nil {
-		tlsBase = o.TLS
+		tlsBase, late = o.TLS, o.Late
 	}
 	return transport.Dial(ctx, transport.Config{
-		Protocol:  protocol,
-		Endpoint:  ep,
-		Meter:     o.recorder(),
-		Timeout:   o.timeout(),
-		TLS:       tlsBase,
-		Network:   nw,
-		DropAfter: dropAfter,
+		Protocol:   protocol,
+		Endpoint:   ep,
+		Meter:      o.recorder(),
+		Timeout:    o.timeout(),
+		TLS:        tlsBase,
+		Network:    nw,
+		DropAfter:  dropAfter,
+		LateCloser: late,
 	})
 }

@@ -43,6 +43,10 @@ type Options struct {
 	Clock *simclock.Clock
 	// Recorder receives every command. Nil discards.
 	Recorder Recorder
+	// Late, shared by the connections of a run, closes the descriptors
+	// of released connections late (transport.LateCloser). Nil closes
+	// them at once.
+	Late *transport.LateCloser
 	// Seed seeds the device's random choices (message contents, jitter).
 	Seed int64
 	// OnChange, if set, is called after the device's view changed. It must

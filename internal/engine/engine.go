@@ -250,6 +250,9 @@ type Engine struct {
 	inj     *injector
 	costs   *cost.Meters
 	push    *pushTracker
+	// late closes the placeholders of the run's released connections
+	// (transport.LateCloser), shared by its devices and injector.
+	late *transport.LateCloser
 	// roster is the population: users and byAddr.
 	roster
 	// events is where the run's events go (events.go).
@@ -315,10 +318,11 @@ func New(o Options) (*Engine, error) {
 	}
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	e.push = newPushTracker()
+	e.late = transport.NewLateCloser()
 	changes := auditChanges{a: e.auditor, now: e.clock.Now}
 	e.inj = newInjector(injectorParts{
 		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
-		events: e.events, changes: changes, push: e.push,
+		events: e.events, changes: changes, push: e.push, late: e.late,
 	}, o.InjectorWorkers)
 	people := &env{
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,
@@ -441,6 +445,9 @@ const stoppedEarlySettle = 3 * time.Second
 // server's state at the end has a budget (serverstate.Budget); the error then
 // says how many users were not read.
 func (e *Engine) Run(ctx context.Context) (*Result, error) {
+	// The placeholders of connections closed in the last second are
+	// closed when the run returns.
+	defer e.late.Flush()
 	s := e.plan.Scenario
 	duration := e.plan.Duration
 	settle := s.Settle

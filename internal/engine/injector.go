@@ -155,6 +155,9 @@ type injectorParts struct {
 	changes changeSink
 	// push notes the deliveries to INBOX, for the push latency.
 	push *pushTracker
+	// late closes released connections' placeholders
+	// (transport.LateCloser); nil closes them at once.
+	late *transport.LateCloser
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
@@ -470,7 +473,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	rec := in.rec
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.tls,
+		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	})
 	if err != nil {
 		return nil, err
@@ -685,7 +688,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral).
 	conn, c, err := leanimap.Dial(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.tls,
+		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	}, leanimap.Options{Timeout: in.timeout})
 	if err != nil {
 		return loginFailed(transport.Step(err), err)

@@ -79,6 +79,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 				events: people.events, peers: people.peers, changes: people.changes},
 			Clock:    e.clock,
 			Recorder: u.rec,
+			Late:     e.late,
 			Seed:     deriveSeed(pu.Seed, int64(i)+1),
 			OnChange: u.changed,
 			IDs:      u.ids,

@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -63,6 +64,11 @@ type Config struct {
 	// DropAfter closes the connection under its user after this wall time
 	// (a mobile network drop); zero never.
 	DropAfter time.Duration
+	// LateCloser, shared by the connections of a run, lets Close close a
+	// socket with raw system calls and its descriptor later (see
+	// LateCloser); a dial that finds no descriptor left has it close those
+	// it holds and tries again. Nil: Close closes the descriptor at once.
+	LateCloser *LateCloser
 }
 
 // Validate reports every problem of c.
@@ -128,9 +134,10 @@ type Conn struct {
 	meter    Meter
 	timeout  time.Duration
 
-	raw  net.Conn // TCP
-	wire *wire    // raw with counting and shaping
-	top  net.Conn // wire, or TLS over wire
+	raw  net.Conn    // TCP
+	late *LateCloser // closes a released socket's placeholder (Close); nil: none
+	wire *wire       // raw with counting and shaping
+	top  net.Conn    // wire, or TLS over wire
 
 	lim *imapLimiter // nil: replies unbounded here
 
@@ -223,10 +230,15 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		cfg.Meter = discardMeter{}
 	}
 	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
+	if err != nil && outOfDescriptors(err) && cfg.LateCloser.Flush() > 0 {
+		// The placeholders held took the last descriptors: closed now,
+		// the dial has them.
+		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
-	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw}
+	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
 	c.wire = &wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
 	c.dl.conn = raw
 	c.top = c.wire
@@ -244,6 +256,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// outOfDescriptors reports whether err is a dial's that found no
+// descriptor left (EMFILE for the process, ENFILE for the system).
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // dialTCP connects to addr within timeout as net.Dialer does: an IP
@@ -352,11 +370,12 @@ func (c *Conn) Explain(err error) error {
 // often Close is called. The socket is closed when Close returns (the
 // server sees the end of the stream, or a reset if a reply was left
 // unread, as from a net.Conn's Close), and later reads and writes fail
-// with net.ErrClosed. With no read or write in progress, on Linux, the
-// socket is closed with raw system calls and its descriptor (a
-// placeholder by then) is closed at the next whole second, with the
-// others released in that second (rawIO.release): so a process closing N
-// connections a second holds up to N more descriptors.
+// with net.ErrClosed. With a Config.LateCloser and no read or write in
+// progress, on Linux, the socket is closed with raw system calls and its
+// descriptor (a placeholder by then) is closed at the next whole second,
+// with the others released in that second (rawIO.release): so a process
+// closing N connections a second holds up to N more descriptors, at most
+// the LateCloser's budget, and none once a dial met the open-files limit.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -367,23 +386,20 @@ func (c *Conn) Close() error {
 		c.dl.stop()
 		// Count first: whoever sees the connection fail sees it closed.
 		c.meter.Connection(c.protocol, -1)
-		if c.wire.io != nil && c.wire.io.release() {
+		if c.late != nil && c.wire.io != nil && c.wire.io.release() {
 			// The socket is closed; the descriptor left in its place is
 			// closed with the others released in the same second, so that
 			// the runtime's syscall entry of its close(2) wakes the sysmon
 			// thread at most once a second (docs/performance.md, "Wake-ups
-			// per command").
-			time.AfterFunc(untilNextSecond(time.Now()), func() { _ = c.raw.Close() })
+			// per command"), or now when the LateCloser holds its budget.
+			if !c.late.hold(c.raw) {
+				c.closeErr = c.raw.Close()
+			}
 			return
 		}
 		c.closeErr = c.raw.Close()
 	})
 	return c.closeErr
-}
-
-// untilNextSecond returns the time from now to the next whole second.
-func untilNextSecond(now time.Time) time.Duration {
-	return time.Second - time.Duration(now.Nanosecond())
 }
 
 // LocalAddr implements net.Conn.

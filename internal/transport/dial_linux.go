@@ -12,11 +12,14 @@ import (
 )
 
 // dialRaw connects to ap over TCP as net.Dialer{Timeout: timeout} does —
-// the same socket options, the same waiting for the connection and the
-// same errors — but makes every system call of it (socket, setsockopt,
+// the same socket options, the same waiting for the connection, net's
+// errors — but makes every system call of it (socket, setsockopt,
 // connect, getsockopt, getsockname, getpeername) as a raw system call, and
 // hands the socket to the runtime's poller through os.NewFile, whose
-// descriptor check (fcntl) is raw too. ok is false when ap is not an
+// descriptor check (fcntl) is raw too. The errors are net's, but for a
+// timeout that passed: net returns os.ErrDeadlineExceeded or its context's
+// timeout error, whichever fired first, dialRaw one error that matches both
+// (errDialDeadline). ok is false when ap is not an
 // address it dials (an IPv4-mapped IPv6 address or one with a zone) or the
 // socket could not join the poller; the caller then dials with net.Dialer.
 //
@@ -160,9 +163,15 @@ func waitConnect(ctx context.Context, f *os.File, rc syscall.RawConn) error {
 		if err := ctx.Err(); err != nil {
 			return mapCtxErr(err)
 		}
-		// The timeout passed: the poller's os.ErrDeadlineExceeded, as
-		// net.Dialer's poller returns it when its deadline fires before
-		// the context's timer (its timeout is a context deadline).
+		// The timeout passed. net.Dialer's timeout is a context deadline
+		// and also the socket's write deadline: it returns the poller's
+		// os.ErrDeadlineExceeded or its context's "i/o timeout" error,
+		// whichever fires first. This error answers both: errors.Is
+		// matches context.DeadlineExceeded and os.ErrDeadlineExceeded,
+		// Timeout() is true, the text is "i/o timeout".
+		if errors.Is(werr, os.ErrDeadlineExceeded) {
+			return errDialDeadline
+		}
 		return werr
 	case gerr != 0:
 		return os.NewSyscallError("getsockopt", gerr)
@@ -186,11 +195,20 @@ func mapCtxErr(err error) error {
 
 // errDialTimeout and errDialCanceled are net's errors of a dial whose
 // deadline passed or whose context was cancelled: the same text, the same
-// net.Error and errors.Is answers.
+// net.Error and errors.Is answers. errDialDeadline is that of a dial whose
+// timeout passed in the poller (see waitConnect): net's timeout error that
+// also matches os.ErrDeadlineExceeded, as net's dial returns either.
 var (
 	errDialTimeout  error = dialTimeoutError{}
 	errDialCanceled error = dialCanceledError{}
+	errDialDeadline error = dialDeadlineError{}
 )
+
+type dialDeadlineError struct{ dialTimeoutError }
+
+func (dialDeadlineError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
 
 type dialTimeoutError struct{}
 
@@ -233,15 +251,28 @@ func (c *sockConn) Close() error {
 func (c *sockConn) LocalAddr() net.Addr  { return c.local }
 func (c *sockConn) RemoteAddr() net.Addr { return c.peer }
 
+// SetDeadline, SetReadDeadline and SetWriteDeadline set the socket's
+// deadlines as net.Conn's do; after a released close (rawIO.release) the
+// file holds the placeholder, and they fail with net.ErrClosed as on a
+// closed net.Conn.
 func (c *sockConn) SetDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetDeadline(t))
 }
 
 func (c *sockConn) SetReadDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetReadDeadline(t))
 }
 
 func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	if c.io.released.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
 	return c.opError("set", c.f.SetWriteDeadline(t))
 }
 

@@ -344,7 +344,7 @@ func TestCloseReleases(t *testing.T) {
 			var c *Conn
 			got := serve(t, tc.reply, tc.read, func(addr string) (net.Conn, func() error) {
 				var err error
-				c, err = Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: addr}, Meter: m})
+				c, err = Dial(t.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: addr}, Meter: m, LateCloser: NewLateCloser()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -431,3 +431,80 @@ type testMeter struct{ open atomic.Int64 }
 
 func (m *testMeter) Bytes(string, int64, int64)     {}
 func (m *testMeter) Connection(_ string, delta int) { m.open.Add(int64(delta)) }
+
+// TestDialRawTimeoutError checks that a raw dial whose timeout passes
+// returns an error callers can test as they test net.Dialer's, which is
+// os.ErrDeadlineExceeded or its context's timeout error, whichever fires
+// first: both errors.Is answers, a net.Error timeout, "i/o timeout".
+func TestDialRawTimeoutError(t *testing.T) {
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("%v: not a net.Error timeout", err)
+		}
+		for _, target := range []error{context.DeadlineExceeded, os.ErrDeadlineExceeded} {
+			if !errors.Is(err, target) {
+				t.Errorf("%v: errors.Is(err, %v) false", err, target)
+			}
+		}
+		if !strings.HasSuffix(err.Error(), "i/o timeout") {
+			t.Errorf("%q: not net's text", err)
+		}
+	}
+	t.Run("error", func(t *testing.T) {
+		check(t, &net.OpError{Op: "dial", Net: "tcp", Err: errDialDeadline})
+	})
+	t.Run("dial", func(t *testing.T) {
+		ap := netip.MustParseAddrPort(fullListener(t))
+		for i := 0; i < 3; i++ {
+			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond)
+			if !ok {
+				t.Fatal("not dialed raw")
+			}
+			check(t, err)
+		}
+	})
+}
+
+// TestSockConnDeadlinesAfterReleasedClose checks that a raw-dialed
+// connection's deadline setters fail with net.ErrClosed after a released
+// Close (rawIO.release), as a closed net.Conn's do, rather than acting on
+// the placeholder descriptor.
+func TestSockConnDeadlinesAfterReleasedClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := Dial(t.Context(), Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}, LateCloser: NewLateCloser()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, ok := c.raw.(*sockConn)
+	if !ok {
+		t.Fatalf("dialed %T, not raw", c.raw)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.io.released.Load() {
+		t.Fatal("Close did not release the socket")
+	}
+	at := time.Now().Add(time.Minute)
+	for _, tc := range []struct {
+		name string
+		set  func(time.Time) error
+	}{
+		{"SetDeadline", sc.SetDeadline},
+		{"SetReadDeadline", sc.SetReadDeadline},
+		{"SetWriteDeadline", sc.SetWriteDeadline},
+	} {
+		if err := tc.set(at); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s after Close: %v, want net.ErrClosed", tc.name, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -37,8 +38,9 @@ type rawIO struct {
 	// are not wrapped as net's are.
 	file bool
 	// released is set, with both rd.mu and wr.mu held, when release closed
-	// the socket: later calls fail as on a closed net.Conn.
-	released bool
+	// the socket: later calls fail as on a closed net.Conn, and so do the
+	// deadline setters of dialRaw's sockConn, which read it without them.
+	released atomic.Bool
 }
 
 // rawOp is one direction's call in progress: its buffer, progress and
@@ -153,7 +155,7 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	if write {
 		op = "write"
 	}
-	if r.released {
+	if r.released.Load() {
 		return 0, r.opError(op, net.ErrClosed)
 	}
 	o.p, o.n, o.errno, o.short = p, 0, 0, false
@@ -170,7 +172,11 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 		if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
 			// An *os.File's RawConn returns the poller's own errors: a
 			// passed deadline, or that of a closed file, which net.Conn
-			// reports as net.ErrClosed.
+			// reports as net.ErrClosed. The poller's other error,
+			// poll.ErrNotPollable, cannot come here: dialRaw only makes a
+			// rawIO of a socket whose deadline the poller accepted (the
+			// first SetWriteDeadline), and a file never leaves the poller
+			// until it is closed — so every other error is a closed file's.
 			err = net.ErrClosed
 		}
 		return n, r.opError(op, err)
@@ -196,12 +202,19 @@ func (r *rawIO) opError(op string, err error) error {
 // release closes the socket under the connection with raw system calls
 // when no read or write is in progress, and reports whether it did. It
 // puts a placeholder (a new eventfd) at the socket's descriptor with
-// dup3(2), which closes the socket as close(2) would have at that moment
-// (the same FIN, or reset with unread data, the socket leaves the
-// runtime's epoll set); the descriptor itself, the placeholder now, is
-// closed later by the net.Conn's Close, which goes through the runtime's
-// syscall entry (see Conn.Close). Later reads and writes here fail as on a
-// closed net.Conn.
+// dup3(2), which closes the socket as close(2) would have at that moment:
+// the same FIN, or reset with unread data. The socket leaves the runtime's
+// epoll set when dup3 drops the last reference to it; a fork in progress
+// holds a copy of the descriptor table until its exec (the descriptors are
+// close-on-exec), and then the socket stays open and registered until
+// that exec, as after close(2). That is harmless: its events carry the
+// pollDesc of the placeholder file, on which no read or write waits (they
+// fail once released), and after the placeholder's close the runtime's
+// stale-event guard (the descriptor sequence number in the epoll data)
+// drops them. The descriptor itself, the placeholder now, is closed later
+// by the net.Conn's Close, which goes through the runtime's syscall entry
+// (see Conn.Close). Later reads and writes here fail as on a closed
+// net.Conn.
 //
 // false: a read or write is in progress (it may be waiting in the poller,
 // which only the net.Conn's Close wakes) or a system call failed (no
@@ -216,14 +229,14 @@ func (r *rawIO) release() bool {
 		return false
 	}
 	defer r.wr.mu.Unlock()
-	if r.released {
+	if r.released.Load() {
 		return true
 	}
 	var errno syscall.Errno
 	if err := r.rc.Control(func(fd uintptr) { errno = replaceFD(fd) }); err != nil || errno != 0 {
 		return false
 	}
-	r.released = true
+	r.released.Store(true)
 	return true
 }
 
@@ -237,4 +250,15 @@ func replaceFD(fd uintptr) syscall.Errno {
 	_, _, e = syscall.RawSyscall(syscall.SYS_DUP3, efd, fd, syscall.O_CLOEXEC)
 	syscall.RawSyscall(syscall.SYS_CLOSE, efd, 0, 0)
 	return e
+}
+
+// openFilesLimit returns the process's soft open-files limit
+// (RLIMIT_NOFILE), read with a raw prlimit64(2), or 0 when it cannot.
+func openFilesLimit() uint64 {
+	var lim syscall.Rlimit
+	_, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, syscall.RLIMIT_NOFILE, 0, uintptr(unsafe.Pointer(&lim)), 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return lim.Cur
 }

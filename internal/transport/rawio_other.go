@@ -13,3 +13,6 @@ func newRawIO(net.Conn) *rawIO { return nil }
 
 // release returns false: the caller closes the connection.
 func (r *rawIO) release() bool { return false }
+
+// openFilesLimit returns 0: no placeholders to hold on this platform.
+func openFilesLimit() uint64 { return 0 }

@@ -1,0 +1,130 @@
+package transport
+
+import (
+	"net"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// fillDescriptors opens /dev/null until the open-files limit, then closes
+// spare of those files; the caller closes the rest.
+func fillDescriptors(t *testing.T, spare int) []*os.File {
+	t.Helper()
+	var fs []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			break
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) < spare {
+		t.Fatalf("only %d descriptors free", len(fs))
+	}
+	for _, f := range fs[len(fs)-spare:] {
+		f.Close()
+	}
+	return fs[:len(fs)-spare]
+}
+
+// TestCloseRedialAtLimit closes connections released (their placeholders
+// held by a LateCloser) and re-dials as many at once with only one more
+// descriptor free than that: every re-dial must succeed, as after
+// net.Conn's Close, the held placeholders closed when a dial finds no
+// descriptor left.
+func TestCloseRedialAtLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 256, Max: old.Max}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	for _, tc := range []struct {
+		name string
+		late *LateCloser
+	}{
+		{"close at once", nil},
+		{"late close", NewLateCloser()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := cfg
+			cfg.LateCloser = tc.late
+			defer tc.late.Flush()
+			const n = 3
+			fs := fillDescriptors(t, n+1)
+			defer func() {
+				for _, f := range fs {
+					f.Close()
+				}
+			}()
+			var cs []*Conn
+			for i := 0; i < n; i++ {
+				c, err := Dial(t.Context(), cfg)
+				if err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				cs = append(cs, c)
+			}
+			for _, c := range cs {
+				c.Close()
+			}
+			if tc.late != nil && cs[0].wire.io != nil && !cs[0].wire.io.released.Load() {
+				t.Fatal("Close did not release the socket")
+			}
+			for i := 0; i < n; i++ {
+				c, err := Dial(t.Context(), cfg)
+				if err != nil {
+					t.Errorf("re-dial %d: %v", i, err)
+					continue
+				}
+				defer c.Close()
+			}
+		})
+	}
+}
+
+// TestLateCloserBudget checks that a LateCloser holds at most its budget
+// of placeholders and that Flush closes them.
+func TestLateCloserBudget(t *testing.T) {
+	for _, max := range []int{0, 1, 3} {
+		l := &LateCloser{max: max}
+		var fs []*os.File
+		held := 0
+		for i := 0; i < 5; i++ {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = append(fs, f)
+			if l.hold(f) {
+				held++
+			} else {
+				f.Close()
+			}
+		}
+		if held != max {
+			t.Errorf("budget %d: held %d", max, held)
+		}
+		if got := l.Flush(); got != max {
+			t.Errorf("budget %d: Flush closed %d", max, got)
+		}
+		for _, f := range fs {
+			if err := f.Close(); err == nil {
+				t.Errorf("budget %d: %s left open", max, f.Name())
+			}
+		}
+	}
+	var nl *LateCloser
+	if nl.hold(nil) || nl.Flush() != 0 {
+		t.Error("a nil LateCloser held a placeholder")
+	}
+}
