@@ -34,6 +34,10 @@ type SMTPOptions struct {
 	Logger *slog.Logger
 	// LocalName is the EHLO name. Default "localhost".
 	LocalName string
+	// Late, shared by the connections of a run, closes the descriptors
+	// of released connections late (transport.LateCloser). Nil closes
+	// them at once.
+	Late *transport.LateCloser
 }
 
 // RecipientsError is returned by an SMTP submission when the server
@@ -121,6 +125,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
+		LateCloser: s.o.Late,
 	})
 	if err != nil {
 		unreached(err)

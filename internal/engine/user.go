@@ -62,6 +62,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 				TLS:      ep.TLS,
 				Recorder: u.rec,
 				Logger:   e.log,
+				Late:     e.late,
 			})
 		} else {
 			sub = mtaSubmitter{peers: people.peers, queue: people.queue}

@@ -230,9 +230,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		cfg.Meter = discardMeter{}
 	}
 	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
-	if err != nil && outOfDescriptors(err) && cfg.LateCloser.Flush() > 0 {
-		// The placeholders held took the last descriptors: closed now,
-		// the dial has them.
+	if err != nil && outOfDescriptors(err) && cfg.LateCloser != nil {
+		// The placeholders held may have taken the last descriptors:
+		// Flush closes them, or waits for a concurrent Flush closing
+		// them, and the dial tries once more whatever it closed itself.
+		cfg.LateCloser.Flush()
 		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
 	}
 	if err != nil {
@@ -375,7 +377,8 @@ func (c *Conn) Explain(err error) error {
 // descriptor (a placeholder by then) is closed at the next whole second,
 // with the others released in that second (rawIO.release): so a process
 // closing N connections a second holds up to N more descriptors, at most
-// the LateCloser's budget, and none once a dial met the open-files limit.
+// the LateCloser's budget (emptied when a dial meets the open-files
+// limit, filled again by later closes).
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()

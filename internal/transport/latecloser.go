@@ -17,14 +17,19 @@ import (
 // The placeholders it holds take descriptor slots: it holds at most a
 // quarter of the soft open-files limit (RLIMIT_NOFILE) read when it was
 // made, and a dial that finds no descriptor left (EMFILE, ENFILE) closes
-// those it holds at once and tries once more (Dial). So a process needs a
-// descriptor per open connection plus at most that budget, and none when
-// it meets the limit.
+// those it holds at once (or waits while a concurrent Flush closes them)
+// and tries once more (Dial). So a process needs a descriptor per open
+// connection plus at most that budget; a dial that meets the limit
+// empties it, and later closes fill it again.
 type LateCloser struct {
-	max   int // the most placeholders held at once
-	mu    sync.Mutex
-	held  []io.Closer
-	armed bool // a timer will close held at the next whole second
+	max int // the most placeholders held at once
+	mu  sync.Mutex
+	// closing is held by Flush over its whole take and close, so that a
+	// concurrent Flush (another dial at the limit, the tick) returns only
+	// once those descriptors are free.
+	closing sync.Mutex
+	held    []io.Closer
+	armed   bool // a timer will close held at the next whole second
 }
 
 // NewLateCloser returns a LateCloser whose budget is a quarter of the
@@ -68,6 +73,8 @@ func (l *LateCloser) Flush() int {
 	if l == nil {
 		return 0
 	}
+	l.closing.Lock()
+	defer l.closing.Unlock()
 	l.mu.Lock()
 	held := l.held
 	l.held = nil

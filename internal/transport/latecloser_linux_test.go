@@ -3,6 +3,8 @@ package transport
 import (
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -89,6 +91,82 @@ func TestCloseRedialAtLimit(t *testing.T) {
 				defer c.Close()
 			}
 		})
+	}
+}
+
+// TestConcurrentRedialAtLimit is TestCloseRedialAtLimit with the re-dials
+// made at once, as devices at the limit make them: a dial that meets the
+// limit while another's Flush is closing the placeholders must wait for
+// those closes and retry, not fail because its own Flush found nothing
+// left to close. Rounds, since the interleaving varies.
+func TestConcurrentRedialAtLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 512, Max: old.Max}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	const n, rounds = 16, 50
+	failed := 0
+	for r := range rounds {
+		late := NewLateCloser()
+		cfg := Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}, LateCloser: late}
+		fs := fillDescriptors(t, n+1)
+		var cs []*Conn
+		for i := range n {
+			c, err := Dial(t.Context(), cfg)
+			if err != nil {
+				t.Fatalf("round %d: dial %d: %v", r, i, err)
+			}
+			cs = append(cs, c)
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		var (
+			wg    sync.WaitGroup
+			bad   atomic.Int32
+			mu    sync.Mutex
+			got   []*Conn
+			start = make(chan struct{})
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				c, err := Dial(t.Context(), cfg)
+				if err != nil {
+					if bad.Add(1) == 1 {
+						t.Logf("round %d: %v", r, err)
+					}
+					return
+				}
+				mu.Lock()
+				got = append(got, c)
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, c := range got {
+			c.Close()
+		}
+		late.Flush()
+		for _, f := range fs {
+			f.Close()
+		}
+		failed += int(bad.Load())
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d concurrent re-dials at the limit failed (after net.Conn's Close: none)", failed, n*rounds)
 	}
 }
 
