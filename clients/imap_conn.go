@@ -227,6 +227,7 @@ func (i goimapIdle) Wait(ctx context.Context, sl *imapSlot, updates <-chan struc
 	select {
 	case <-ctx.Done():
 	case r := <-sl.reqs:
+		sl.received()
 		sl.held = &r // served after DONE, then IDLE resumes (imapSlot.exec)
 	case <-updates:
 		return true, nil

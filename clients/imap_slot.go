@@ -40,9 +40,12 @@ type imapSlot struct {
 	// reqs (the lean client, which waits in a read on the owner's
 	// goroutine): a requester interrupts it (with). knocking counts the
 	// requesters between announcing themselves and their request being
-	// taken or given up; knocked gets a token each time one of them is
-	// done, so that an owner waiting for a knocking request (take) looks
-	// again.
+	// taken or given up: the owner counts a request out as it receives
+	// it (received), a requester that gives up counts itself out, so
+	// that a request already served never ends the next IDLE wait
+	// (leanConn.Wait). knocked gets a token each time a requester gives
+	// up, so that an owner waiting for a knocking request (takeKnocking)
+	// looks again.
 	idler    atomic.Pointer[leanConn]
 	knocking atomic.Int32
 	knocked  chan struct{}
@@ -101,18 +104,21 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	}
 	var err error
 	select {
-	case sl.reqs <- req:
+	case sl.reqs <- req: // the owner counted it out (received)
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-stopped:
 		err = errSlotStopped
 	}
-	sl.knocking.Add(-1)
-	select {
-	case sl.knocked <- struct{}{}:
-	default:
-	}
 	if err != nil {
+		// Counted out here, not after a send: the owner may serve the
+		// request and IDLE again before this goroutine runs on, and
+		// would see it knocking still.
+		sl.knocking.Add(-1)
+		select {
+		case sl.knocked <- struct{}{}:
+		default:
+		}
 		return err
 	}
 	// The owner runs fn now: its commands have deadlines, and closeOnStop
@@ -204,6 +210,7 @@ func (sl *imapSlot) serveWaiting(ctx context.Context) {
 		}
 		select {
 		case r := <-sl.reqs:
+			sl.received()
 			sl.serve(ctx, r)
 		default:
 			return
@@ -219,6 +226,7 @@ func (sl *imapSlot) take() bool {
 	}
 	select {
 	case r := <-sl.reqs:
+		sl.received()
 		sl.held = &r
 		return true
 	default:
@@ -237,9 +245,10 @@ func (sl *imapSlot) takeKnocking(ctx context.Context) bool {
 		}
 		select {
 		case r := <-sl.reqs:
+			sl.received()
 			sl.held = &r
 			return true
-		case <-sl.knocked: // one requester is done: look again
+		case <-sl.knocked: // one requester gave up: look again
 		case <-ctx.Done():
 			return false
 		}
@@ -250,6 +259,12 @@ func (sl *imapSlot) takeKnocking(ctx context.Context) bool {
 // knocks reports whether a requester announced itself (with) and its
 // request is not taken yet.
 func (sl *imapSlot) knocks() bool { return sl.knocking.Load() > 0 }
+
+// received counts out the requester of a request the owner has just
+// received from reqs: it no longer knocks. The owner calls it on every
+// receive, before anything else, since the requester does not count
+// itself out once its request was sent (with).
+func (sl *imapSlot) received() { sl.knocking.Add(-1) }
 
 // serve runs request r for the owner whose context is ctx: a request that
 // reaches an owner that is stopping fails with errSlotStopped.
@@ -281,6 +296,7 @@ func (sl *imapSlot) sleep(ctx context.Context, sim time.Duration) error {
 		case <-t.C:
 			return nil
 		case r := <-sl.reqs:
+			sl.received()
 			sl.serve(ctx, r)
 		}
 	}

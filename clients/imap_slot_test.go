@@ -193,3 +193,72 @@ func TestSlotStopEndsItsWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotKnockCountedOut: a requester knocks (imapSlot.knocks) from its
+// announcement until the owner receives its request or it gives up, and
+// not a moment longer. An owner that has just taken a request sees no
+// knock, so that the next lean IDLE wait does not end at once for a
+// request already served: when the requester counted itself out after
+// its send, the owner could serve it and IDLE again first, and
+// TestLeanIdleActionInterrupts recorded an extra IDLE now and then.
+func TestSlotKnockCountedOut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// end ends the request the owner does not take: nil, the owner
+		// takes it.
+		end     func(sl *imapSlot, cancel context.CancelFunc)
+		wantErr error
+	}{
+		{"taken", nil, nil},
+		{"ctx ended", func(_ *imapSlot, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"owner stopped", func(sl *imapSlot, _ context.CancelFunc) { sl.stop() }, errSlotStopped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := range 50 {
+				sl := newIMAPSlot(nil)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- sl.with(ctx, func(*imapSession) error { return nil }) }()
+				deadline := time.Now().Add(10 * time.Second)
+				if tc.end == nil {
+					// take succeeds only once the requester waits in its
+					// send: from there on it must not knock.
+					for !sl.take() {
+						if time.Now().After(deadline) {
+							t.Fatal("the request never came")
+						}
+						time.Sleep(time.Millisecond)
+					}
+					if sl.knocks() {
+						t.Fatalf("round %d: a taken request still knocks", round)
+					}
+					r := sl.held
+					sl.held = nil
+					r.done <- nil
+				} else {
+					for !sl.knocks() {
+						if time.Now().After(deadline) {
+							t.Fatal("the requester never knocked")
+						}
+						time.Sleep(time.Millisecond)
+					}
+					tc.end(sl, cancel)
+				}
+				if err := <-done; !errors.Is(err, tc.wantErr) {
+					t.Fatalf("round %d: with: %v, want %v", round, err, tc.wantErr)
+				}
+				cancel()
+				if sl.knocks() {
+					t.Fatalf("round %d: the requester still knocks after with returned", round)
+				}
+				if tc.end != nil {
+					select {
+					case <-sl.knocked: // an owner in takeKnocking looks again
+					default:
+						t.Fatalf("round %d: a requester gave up without a token in knocked", round)
+					}
+				}
+			}
+		})
+	}
+}
