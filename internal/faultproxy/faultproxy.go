@@ -1,6 +1,7 @@
 // Package faultproxy is a TCP proxy for fault-injection tests: it listens
 // on loopback in front of one backend address and, on command, adds latency
-// per direction, stalls all traffic, resets new connections, closes a
+// per direction, stalls all traffic (at once or at a given command), resets
+// new connections, closes a
 // seeded fraction of the live ones, or refuses connections altogether.
 //
 // Every control is a method safe for concurrent use; Stats counts what the
@@ -9,11 +10,13 @@
 package faultproxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -182,6 +185,10 @@ type Proxy struct {
 	stall      chan struct{}
 	stallTimer *time.Timer
 	closing    bool
+	// stallOn, when set, is the bytes whose arrival from a client stalls
+	// the proxy (StallOn); stallOnHit is closed then.
+	stallOn    []byte
+	stallOnHit chan struct{}
 }
 
 // pair is one proxied connection: the client side and the backend side.
@@ -264,6 +271,33 @@ func (p *Proxy) Stall(d time.Duration) {
 	if d > 0 {
 		p.stallTimer = time.AfterFunc(d, p.Resume)
 	}
+}
+
+// StallOn arms a stall at a given command: the first chunk a client sends
+// from now on that holds pattern starts a Stall (until Resume) before it
+// is forwarded, so the server never sees that chunk and no reply comes.
+// The returned channel is closed when that happened. A later StallOn
+// replaces an armed pattern that has not struck.
+func (p *Proxy) StallOn(pattern []byte) <-chan struct{} {
+	hit := make(chan struct{})
+	p.mu.Lock()
+	p.stallOn, p.stallOnHit = slices.Clone(pattern), hit
+	p.mu.Unlock()
+	return hit
+}
+
+// strike starts the stall StallOn armed if chunk holds its pattern.
+func (p *Proxy) strike(chunk []byte) {
+	p.mu.Lock()
+	pattern, hit := p.stallOn, p.stallOnHit
+	if pattern == nil || !bytes.Contains(chunk, pattern) {
+		p.mu.Unlock()
+		return
+	}
+	p.stallOn, p.stallOnHit = nil, nil
+	p.mu.Unlock()
+	p.Stall(0)
+	close(hit)
 }
 
 // Resume lets traffic flow again after Stall; without a stall it does
@@ -491,6 +525,9 @@ func (p *Proxy) pump(dir Direction, src, dst net.Conn) {
 		_ = src.SetReadDeadline(time.Now().Add(p.opts.IdleTimeout))
 		n, err := src.Read(buf)
 		if n > 0 {
+			if dir == Upstream {
+				p.strike(buf[:n])
+			}
 			if !p.hold(dir) {
 				return
 			}

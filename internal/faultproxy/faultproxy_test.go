@@ -207,6 +207,46 @@ func TestStallAndResume(t *testing.T) {
 	}
 }
 
+// TestStallOn: traffic flows until a client sends the armed pattern;
+// that chunk starts a stall before it is forwarded (no echo comes back),
+// the returned channel is closed, and Resume lets it through.
+func TestStallOn(t *testing.T) {
+	t.Parallel()
+	p := start(t, Options{Backend: echoServer(t)})
+	c := dial(t, p.Addr())
+	hit := p.StallOn([]byte(" LOGOUT"))
+	if err := roundTrip(c, "a1 NOOP"); err != nil {
+		t.Fatalf("before the pattern: %v", err)
+	}
+	select {
+	case <-hit:
+		t.Fatal("struck without the pattern")
+	default:
+	}
+	if _, err := c.Write([]byte("a2 LOGOUT")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hit:
+	case <-time.After(ioTimeout):
+		t.Fatal("the pattern did not strike")
+	}
+	if !p.Stalled() {
+		t.Fatal("not stalled after the pattern")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var one [1]byte
+	if n, err := c.Read(one[:]); n != 0 || !isTimeout(err) {
+		t.Fatalf("read after the pattern: %d bytes, %v; want a timeout", n, err)
+	}
+	p.Resume()
+	buf := make([]byte, len("a2 LOGOUT"))
+	_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "a2 LOGOUT" {
+		t.Fatalf("after Resume: %q, %v", buf, err)
+	}
+}
+
 func TestResetNew(t *testing.T) {
 	t.Parallel()
 	p := start(t, Options{Backend: echoServer(t)})
