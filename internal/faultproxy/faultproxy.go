@@ -1,8 +1,8 @@
 // Package faultproxy is a TCP proxy for fault-injection tests: it listens
 // on loopback in front of one backend address and, on command, adds latency
 // per direction, stalls all traffic (at once or at a given command), resets
-// new connections, closes a
-// seeded fraction of the live ones, or refuses connections altogether.
+// new connections, closes a seeded fraction of the live ones, or refuses
+// connections altogether.
 //
 // Every control is a method safe for concurrent use; Stats counts what the
 // proxy did. Close ends every goroutine the proxy started and every
