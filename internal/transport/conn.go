@@ -389,12 +389,13 @@ func (c *Conn) Close() error {
 		c.dl.stop()
 		// Count first: whoever sees the connection fail sees it closed.
 		c.meter.Connection(c.protocol, -1)
-		if c.late != nil && c.wire.io != nil && c.wire.io.release() {
+		if c.wire.io != nil && !c.late.full() && c.wire.io.release() {
 			// The socket is closed; the descriptor left in its place is
 			// closed with the others released in the same second, so that
 			// the runtime's syscall entry of its close(2) wakes the sysmon
 			// thread at most once a second (docs/performance.md, "Wake-ups
-			// per command"), or now when the LateCloser holds its budget.
+			// per command"), or now when the LateCloser filled up
+			// meanwhile.
 			if !c.late.hold(c.raw) {
 				c.closeErr = c.raw.Close()
 			}

@@ -59,6 +59,18 @@ func (l *LateCloser) hold(c io.Closer) bool {
 	return true
 }
 
+// full reports whether l holds its budget (a nil l holds none), so that
+// Close does not release a socket whose placeholder it would close at
+// once anyway.
+func (l *LateCloser) full() bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.held) >= l.max
+}
+
 // tick is the timer's function: it closes what l holds.
 func (l *LateCloser) tick() {
 	l.mu.Lock()

@@ -206,3 +206,31 @@ func TestLateCloserBudget(t *testing.T) {
 		t.Error("a nil LateCloser held a placeholder")
 	}
 }
+
+// TestCloseWithFullLateCloser: a Close whose LateCloser holds its budget
+// closes the socket as net.Conn does, without first putting a placeholder
+// over it (an eventfd and a dup3 it would close at once).
+func TestCloseWithFullLateCloser(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	late := &LateCloser{max: 0}
+	c, err := Dial(t.Context(), Config{Protocol: "pop3", Endpoint: Endpoint{Addr: ln.Addr().String()}, LateCloser: late})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.wire.io == nil {
+		t.Skip("no raw socket I/O here")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if c.wire.io.released.Load() {
+		t.Error("Close released the socket with a LateCloser that holds its budget")
+	}
+	if n := late.Flush(); n != 0 {
+		t.Errorf("the full LateCloser holds %d placeholders", n)
+	}
+}
