@@ -27,6 +27,7 @@ var thresholdMetrics = map[string]struct {
 	"login_failure_rate":    {[]string{"protocol"}, ratioValue},
 	"delivery_failure_rate": {nil, ratioValue},
 	"delivery_failed":       {[]string{"reason"}, countValue},
+	"delivery_queue_p99":    {nil, durationValue},
 	"convergence_p50":       {[]string{"change"}, durationValue},
 	"convergence_p99":       {[]string{"change"}, durationValue},
 	"p50":                   {nil, durationValue},

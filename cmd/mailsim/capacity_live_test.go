@@ -219,7 +219,7 @@ func TestRestartReason(t *testing.T) {
 		{"p95", true}, {"p50", true}, {"error_rate", true}, {"login_failure_rate", true},
 		{"delivery_failure_rate", true}, {"delivery_failed", true},
 		{"lost_messages", false}, {"divergence_ratio", false}, {"users_converged_ratio", false},
-		{"convergence_p99", false}, {"commands_per_user_day", false},
+		{"convergence_p99", false}, {"commands_per_user_day", false}, {"delivery_queue_p99", false},
 	} {
 		got := restartReason([]scenarios.Threshold{{Expr: "x", Metric: "p95"}, {Expr: tt.metric + " < 1", Metric: tt.metric}})
 		if (got == "") != tt.live || (!tt.live && !strings.Contains(got, tt.metric)) {

@@ -168,6 +168,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Deliveries: report.DeliveryCounts{
 			Attempted: res.Deliveries.Attempted, Delivered: res.Deliveries.Delivered, Failed: res.Deliveries.Failed,
 			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,
+			Queue: report.QueueInput(res.Deliveries.Queue),
 		},
 		ValidityChecksOff: plan.Scenario.ValidityChecksOff,
 		Settle: report.Settle{

@@ -134,7 +134,7 @@ devices:
 		if len(d.rcpts) != 1 || d.rcpts[0].addr != to.Address {
 			t.Errorf("the injector was given recipients %+v, want %s once", d.rcpts, to.Address)
 		}
-		e.inj.done()
+		e.inj.done(d)
 	default:
 		t.Error("nothing queued for the injector")
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +45,9 @@ type delivery struct {
 	inbound bool
 	// arrival is the simulated time inbound mail was scheduled to arrive.
 	arrival time.Time
+	// queued is when the delivery was handed to the injector (wall time,
+	// set by enqueue): the start of its wait for a connection.
+	queued time.Time
 }
 
 // Delivery outcomes: how one try, or in the end one delivery, to one
@@ -97,6 +102,33 @@ type DeliveryStats struct {
 	Retries int64
 	// Abandoned counts deliveries never tried because the run ended.
 	Abandoned int64
+	// Queue is how long deliveries waited for one of the injector's
+	// connections, and what was still waiting when the active phase ended.
+	Queue QueueWait
+}
+
+// QueueWait is how long deliveries waited in the injector's queue for one
+// of its connections (wall time, from the hand-over to the first try), one
+// sample per recipient, and the backlog the active phase left. With every
+// connection busy, inbound mail reaches the server later than the
+// scenario's arrivals, a wait the deliver lags do not include (they start
+// at the delivery): docs/report.md, "Deliveries".
+type QueueWait struct {
+	// Connections is the number of the injector's parallel connections
+	// (max_parallel_deliveries).
+	Connections int
+	// Samples counts the deliveries measured (every delivery tried);
+	// P50 and P99 are quantiles of a uniform sample of at most
+	// maxQueueSamples of them, Max the longest wait of all.
+	Samples       int64
+	P50, P99, Max time.Duration
+	// Backlog counts the deliveries queued or being tried when the active
+	// phase ended; Drain is how long settle then waited for them, and
+	// DrainCut is true when it stopped waiting (after a minute, or at an
+	// abort) with some still queued: those are abandoned.
+	Backlog  int64
+	Drain    time.Duration
+	DrainCut bool
 }
 
 // FailedTotal is the number of failed deliveries, over every reason.
@@ -118,6 +150,9 @@ type injector struct {
 	workers  int
 	queue    chan delivery
 	inflight atomic.Int64
+	// pending counts the recipients of the deliveries in flight (queued or
+	// being tried), for QueueWait.Backlog.
+	pending atomic.Int64
 	// idle gets a token whenever inflight drops to zero (see drain).
 	idle    chan struct{}
 	timeout time.Duration
@@ -125,14 +160,27 @@ type injector struct {
 	// the first retry, doubled before each further one.
 	tries   int
 	backoff time.Duration
+	// drainLimit bounds drain's wait (drainLimit, the constant, by
+	// default).
+	drainLimit time.Duration
 
 	mu    sync.Mutex
 	stats DeliveryStats
+	// waits is a uniform sample of the queue waits (reservoir sampling,
+	// seeded: the same waits give the same sample); under mu.
+	waits    []time.Duration
+	waitRand *rand.PCG
 }
 
 // injectorQueue bounds deliveries waiting for a connection; people block
 // (back-pressure) when it is full.
 const injectorQueue = 4096
+
+// maxQueueSamples bounds the queue waits kept for the percentiles.
+const maxQueueSamples = 20000
+
+// drainLimit bounds settle's wait for the deliveries still queued.
+const drainLimit = time.Minute
 
 // Retries of temporary delivery failures: 3 tries, 0.5 s then 1 s apart.
 const (
@@ -162,24 +210,27 @@ type injectorParts struct {
 
 func newInjector(parts injectorParts, workers int) *injector {
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff,
-		stats: DeliveryStats{Failed: map[string]int64{}}}
+		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
+		stats: DeliveryStats{Failed: map[string]int64{}}, waitRand: rand.NewPCG(1, 2)}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
 // full, until ctx ends (the delivery is then abandoned).
 func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.inflight.Add(1)
+	in.pending.Add(int64(len(d.rcpts)))
+	d.queued = time.Now()
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
 		in.abandon(d)
-		in.done()
+		in.done(d)
 	}
 }
 
-// done ends one delivery (attempted, or never queued).
-func (in *injector) done() {
+// done ends delivery d (attempted, or never queued).
+func (in *injector) done(d delivery) {
+	in.pending.Add(-int64(len(d.rcpts)))
 	if in.inflight.Add(-1) == 0 {
 		select {
 		case in.idle <- struct{}{}:
@@ -206,7 +257,7 @@ func (in *injector) finish() DeliveryStats {
 		select {
 		case d := <-in.queue:
 			in.abandon(d)
-			in.done()
+			in.done(d)
 			continue
 		default:
 		}
@@ -219,23 +270,65 @@ func (in *injector) finish() DeliveryStats {
 	for k, v := range in.stats.Failed {
 		s.Failed[k] = v
 	}
+	s.Queue.Connections = in.workers
+	if n := len(in.waits); n > 0 {
+		w := slices.Clone(in.waits)
+		slices.Sort(w)
+		q := func(f float64) time.Duration { // nearest rank, as push.go's
+			return w[min(max(int(f*float64(n)+0.999999999)-1, 0), n-1)]
+		}
+		s.Queue.P50, s.Queue.P99 = q(0.5), q(0.99)
+	}
 	return s
 }
 
-// drain waits until every queued delivery was attempted, or ctx ends, or a
-// minute passes.
+// picked notes that a worker took d from the queue: its wait, once per
+// recipient, into the sample of queue waits.
+func (in *injector) picked(d delivery) {
+	if d.queued.IsZero() {
+		return
+	}
+	wait := max(time.Since(d.queued), 0)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := &in.stats.Queue
+	for range d.rcpts {
+		q.Samples++
+		q.Max = max(q.Max, wait)
+		if len(in.waits) < maxQueueSamples {
+			in.waits = append(in.waits, wait)
+		} else if i := in.waitRand.Uint64() % uint64(q.Samples); i < maxQueueSamples {
+			in.waits[i] = wait
+		}
+	}
+}
+
+// drain waits until every queued delivery was attempted, or ctx ends, or
+// drainLimit passes, and notes the backlog it found and how long it
+// waited (QueueWait).
 func (in *injector) drain(ctx context.Context) {
-	t := time.NewTimer(time.Minute)
+	start := time.Now()
+	backlog := in.pending.Load()
+	cut := false
+	t := time.NewTimer(in.drainLimit)
 	defer t.Stop()
+wait:
 	for in.inflight.Load() > 0 {
 		select {
 		case <-in.idle: // look again: a token may be stale
 		case <-ctx.Done():
-			return
+			cut = true
+			break wait
 		case <-t.C:
-			return
+			cut = true
+			break wait
 		}
 	}
+	took := time.Since(start)
+	in.mu.Lock()
+	in.stats.Queue.Backlog, in.stats.Queue.Drain = backlog, took
+	in.stats.Queue.DrainCut = cut && in.inflight.Load() > 0
+	in.mu.Unlock()
 }
 
 // run runs the workers until ctx ends.
@@ -263,8 +356,9 @@ func (in *injector) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case d := <-in.queue:
+			in.picked(d)
 			in.handle(ctx, &c, d)
-			in.done()
+			in.done(d)
 		}
 	}
 }

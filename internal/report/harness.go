@@ -130,7 +130,7 @@ func durMs(d time.Duration) Num { return Num(float64(d) / float64(time.Milliseco
 // saturated.
 func harnessTimed(metric string) bool {
 	switch metric {
-	case "p50", "p95", "p99", "convergence_p50", "convergence_p99":
+	case "p50", "p95", "p99", "convergence_p50", "convergence_p99", "delivery_queue_p99":
 		return true
 	}
 	return false

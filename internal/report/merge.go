@@ -239,6 +239,31 @@ func mergeMessages(m *Messages, s Messages) {
 	m.DeliveryRetries += s.DeliveryRetries
 	m.DeliveryAbandoned += s.DeliveryAbandoned
 	m.UsersUnchecked += s.UsersUnchecked
+	m.DeliveryQueue = mergeQueue(m.DeliveryQueue, s.DeliveryQueue)
+}
+
+// mergeQueue merges two shards' delivery queues: samples, connections and
+// backlogs add up; the waits and the drain are the highest of the shards'
+// (an upper bound: each shard's injector has its own queue).
+func mergeQueue(a, b *DeliveryQueue) *DeliveryQueue {
+	if a == nil || b == nil {
+		if a == nil && b != nil {
+			c := *b
+			return &c
+		}
+		return a
+	}
+	c := *a
+	c.Connections += b.Connections
+	c.Samples += b.Samples
+	c.WaitP50S = math.Max(c.WaitP50S, b.WaitP50S)
+	c.WaitP99S = math.Max(c.WaitP99S, b.WaitP99S)
+	c.WaitMaxS = math.Max(c.WaitMaxS, b.WaitMaxS)
+	c.WaitP99SimS = math.Max(c.WaitP99SimS, b.WaitP99SimS)
+	c.Backlog += b.Backlog
+	c.DrainS = math.Max(c.DrainS, b.DrainS)
+	c.DrainCut = c.DrainCut || b.DrainCut
+	return &c
 }
 
 // mergeCommands adds src into dst: counts summed, latency histograms

@@ -50,6 +50,66 @@ type DeliveryCounts struct {
 	// Retries counts tries beyond the first; Abandoned deliveries never
 	// tried because the run ended.
 	Retries, Abandoned int64
+	// Queue is how long deliveries waited for one of the injector's
+	// connections; zero Samples and Backlog leave messages.delivery_queue
+	// null.
+	Queue QueueInput
+}
+
+// QueueInput is the injector's queue over a run (engine.QueueWait): wall
+// time waited for a connection from hand-over to first try (quantiles of a
+// uniform sample, the exact maximum), the backlog the active phase left and
+// settle's wait for it.
+type QueueInput struct {
+	// Connections is the injector's number of parallel connections
+	// (max_parallel_deliveries).
+	Connections   int
+	Samples       int64
+	P50, P99, Max time.Duration
+	Backlog       int64
+	Drain         time.Duration
+	DrainCut      bool
+}
+
+// DeliveryQueue is messages.delivery_queue: how long inbound mail waited
+// for one of the injector's connections (wall seconds from the hand-over to
+// the first try, one sample per delivery) and the backlog the active phase
+// left (docs/report.md, "Deliveries").
+type DeliveryQueue struct {
+	Connections int     `json:"connections"`
+	Samples     int64   `json:"samples"`
+	WaitP50S    float64 `json:"wait_p50_s"`
+	WaitP99S    float64 `json:"wait_p99_s"`
+	WaitMaxS    float64 `json:"wait_max_s"`
+	// WaitP99SimS is WaitP99S × time_scale: how late the p99 delivery
+	// reached the server in the simulated people's time.
+	WaitP99SimS float64 `json:"wait_p99_sim_s"`
+	// Backlog counts deliveries queued or being tried when the active
+	// phase ended; DrainS is how long settle waited for them before its
+	// own timer started, DrainCut whether it gave up with some left (they
+	// are abandoned).
+	Backlog  int64   `json:"backlog"`
+	DrainS   float64 `json:"drain_s"`
+	DrainCut bool    `json:"drain_cut"`
+}
+
+// MaxQueueSim is the p99 queue wait, in simulated time, above which the
+// report notes that the injector delivered inbound mail late.
+const MaxQueueSim = time.Minute
+
+// QueueNote is the note about inbound mail that waited for the injector:
+// a p99 wait above MaxQueueSim simulated, or a backlog settle gave up on.
+func QueueNote(q DeliveryQueue, timeScale float64) string {
+	s := fmt.Sprintf("inbound mail waited for one of the injector's %d delivery connections (max_parallel_deliveries): p99 %s wall, %s simulated at time_scale %g, max %s; "+
+		"the server received it later than the scenario's arrivals, so it carried less load than planned, and the deliver lags (which start at the delivery) leave the wait out",
+		q.Connections, fmtSeconds(q.WaitP99S), fmtSeconds(q.WaitP99SimS), timeScale, fmtSeconds(q.WaitMaxS))
+	if q.Backlog > 0 {
+		s += fmt.Sprintf("; %d deliveries were still queued when the active phase ended, and settle waited %s for them", q.Backlog, fmtSeconds(q.DrainS))
+		if q.DrainCut {
+			s += " before giving up (the rest are abandoned)"
+		}
+	}
+	return s + ": raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
 }
 
 // Input is everything the engine knows at the end of a run.
@@ -256,6 +316,9 @@ type Messages struct {
 	DeliveryRetries int64 `json:"delivery_retries"`
 	// DeliveryAbandoned counts deliveries the run ended before trying.
 	DeliveryAbandoned int64 `json:"delivery_abandoned"`
+	// DeliveryQueue is how long deliveries waited for an injector
+	// connection; null when the injector delivered nothing.
+	DeliveryQueue *DeliveryQueue `json:"delivery_queue"`
 	// UsersUnchecked counts the users whose server state was not read:
 	// Lost does not count their mail (it is a lower bound when this is
 	// not 0) and their unconverged changes carry no server-derived reason.
@@ -602,6 +665,7 @@ func Build(in Input) *Report {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
 	r.pushLatency(in)
+	r.deliveryQueue(in)
 	r.Server.POP3Checked, r.Server.POP3Seen = res.POP3Marking.Downloaded, res.POP3Marking.Seen
 	if marks, known := res.POP3Marking.MarksSeen(); known {
 		r.Server.POP3MarksSeen = &marks
@@ -747,6 +811,30 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 	}
 	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
 	return l
+}
+
+// deliveryQueue fills messages.delivery_queue from in.Deliveries.Queue and
+// notes inbound mail delivered late: a p99 wait above MaxQueueSim
+// simulated, or a backlog settle gave up on.
+func (r *Report) deliveryQueue(in Input) {
+	q := in.Deliveries.Queue
+	if q.Samples == 0 && q.Backlog == 0 {
+		return
+	}
+	scale := in.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	sim := time.Duration(float64(q.P99) * scale)
+	dq := &DeliveryQueue{
+		Connections: q.Connections, Samples: q.Samples,
+		WaitP50S: q.P50.Seconds(), WaitP99S: q.P99.Seconds(), WaitMaxS: q.Max.Seconds(), WaitP99SimS: sim.Seconds(),
+		Backlog: q.Backlog, DrainS: q.Drain.Seconds(), DrainCut: q.DrainCut,
+	}
+	r.Messages.DeliveryQueue = dq
+	if sim > MaxQueueSim || q.DrainCut {
+		r.Notes = append(r.Notes, QueueNote(*dq, scale))
+	}
 }
 
 // pushLatency fills server.push_latency from in.Push and notes a push

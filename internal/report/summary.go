@@ -140,7 +140,18 @@ func (r *Report) deliveries() string {
 		}
 		out += " (" + strings.Join(why, ", ") + ")"
 	}
-	return out + fmt.Sprintf(", %d retries, %d abandoned", m.DeliveryRetries, m.DeliveryAbandoned)
+	out += fmt.Sprintf(", %d retries, %d abandoned", m.DeliveryRetries, m.DeliveryAbandoned)
+	if q := m.DeliveryQueue; q != nil {
+		out += fmt.Sprintf("; waited for a connection (of %d): p50 %s, p99 %s, max %s", q.Connections,
+			fmtSeconds(q.WaitP50S), fmtSeconds(q.WaitP99S), fmtSeconds(q.WaitMaxS))
+		if q.Backlog > 0 {
+			out += fmt.Sprintf("; %d queued at the end of the active phase, drained in %s", q.Backlog, fmtSeconds(q.DrainS))
+			if q.DrainCut {
+				out += " (cut)"
+			}
+		}
+	}
+	return out
 }
 
 // writeValidity says whether the run's measurements are valid, and why not.

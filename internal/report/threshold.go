@@ -156,6 +156,12 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 			return Num(r.Messages.DeliveryAbandoned), ""
 		}
 		return Num(r.Messages.DeliveryFailedByReason[reason]), ""
+	case "delivery_queue_p99":
+		q := r.Messages.DeliveryQueue
+		if q == nil || q.Samples == 0 {
+			return NaN(), "no deliveries in the run"
+		}
+		return Num(q.WaitP99S), ""
 	case "lost_messages":
 		if !r.Messages.ServerChecked {
 			return NaN(), "the server's state was not read"

@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestInjectorQueueWait checks the injector's queue figures (QueueWait):
+// with one connection and an LMTP server that holds every session until
+// the test lets it go, deliveries wait in the queue; every one is
+// measured, the backlog settle's drain found is counted, and a drain that
+// runs out of time says so and leaves the rest abandoned.
+func TestInjectorQueueWait(t *testing.T) {
+	const msgs = 4 // to 2 users each: 8 deliveries
+	tests := []struct {
+		name    string
+		release bool // let the server answer after the hold
+		wantCut bool
+	}{
+		{name: "drained", release: true},
+		{name: "drain cut", release: false, wantCut: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gate := make(chan struct{})
+			ok250 := func(string) string { return "250 ok" }
+			script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				select {
+				case <-gate:
+				case <-time.After(10 * time.Second):
+					return
+				}
+				script(c, r)
+			})
+			t.Cleanup(func() {
+				select {
+				case <-gate:
+				default:
+					close(gate)
+				}
+			})
+			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+			ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
+			ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
+			dc := newDeliveryCounter()
+			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.inj.timeout = 5 * time.Second
+			if tt.wantCut {
+				e.inj.drainLimit = 100 * time.Millisecond
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			injCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); e.inj.run(injCtx) }()
+			queued := time.Now()
+			for i := range msgs {
+				var rcpts []recipient
+				for _, u := range e.users {
+					rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: "INBOX"})
+				}
+				e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: fmt.Sprintf("<q%d@test>", i),
+					raw: []byte(fmt.Sprintf("Message-ID: <q%d@test>\r\nSubject: t\r\n\r\nhello\r\n", i)), inbound: true})
+			}
+			const hold = 50 * time.Millisecond
+			if tt.release {
+				go func() {
+					time.Sleep(hold)
+					close(gate)
+				}()
+			}
+			e.inj.drain(ctx)
+			held := time.Since(queued)
+			stop()
+			<-done
+			st := e.inj.finish()
+			q := st.Queue
+
+			if q.Connections != 1 {
+				t.Errorf("connections %d, want 1", q.Connections)
+			}
+			// With the gate shut, nothing was delivered when drain started:
+			// the first delivery was held by the server, the others queued
+			// behind it. With the gate opening after the hold, a stalled
+			// machine may have delivered some before drain looked.
+			if tt.wantCut && q.Backlog != 2*msgs || q.Backlog <= 0 || q.Backlog > 2*msgs {
+				t.Errorf("backlog %d, want %d (at most, with the gate open)", q.Backlog, 2*msgs)
+			}
+			if q.DrainCut != tt.wantCut {
+				t.Errorf("drain cut %v, want %v", q.DrainCut, tt.wantCut)
+			}
+			if q.Drain <= 0 || q.Drain > held {
+				t.Errorf("drain took %v, want in (0, %v]", q.Drain, held)
+			}
+			if tt.wantCut {
+				// The one being tried is cancelled; the rest were never tried.
+				if st.Abandoned == 0 || q.Samples != st.Attempted {
+					t.Errorf("abandoned %d, samples %d, attempted %d: want some abandoned and a sample per attempt", st.Abandoned, q.Samples, st.Attempted)
+				}
+				return
+			}
+			if q.Samples != 2*msgs || st.Delivered != 2*msgs {
+				t.Fatalf("samples %d, delivered %d, want %d each", q.Samples, st.Delivered, 2*msgs)
+			}
+			// The last message waited for the three before it, each held
+			// by the server until the gate opened: at least the hold.
+			if q.Max < hold || q.P99 > q.Max || q.P50 > q.P99 {
+				t.Errorf("waits p50 %v p99 %v max %v: want p50 ≤ p99 ≤ max and max ≥ %v", q.P50, q.P99, q.Max, hold)
+			}
+		})
+	}
+}
+
+// TestInjectorQueueSample checks that the queue waits kept for the
+// percentiles stay bounded (maxQueueSamples) while every wait counts in
+// Samples and Max.
+func TestInjectorQueueSample(t *testing.T) {
+	in := newInjector(injectorParts{}, 1)
+	rcpts := []recipient{{addr: "a@example.com"}}
+	n := 3 * maxQueueSamples
+	for i := range n {
+		in.picked(delivery{rcpts: rcpts, queued: time.Now().Add(-time.Duration(i+1) * time.Millisecond)})
+	}
+	st := in.finish()
+	if len(in.waits) != maxQueueSamples {
+		t.Errorf("kept %d waits, want %d", len(in.waits), maxQueueSamples)
+	}
+	if st.Queue.Samples != int64(n) {
+		t.Errorf("samples %d, want %d", st.Queue.Samples, n)
+	}
+	if st.Queue.Max < time.Duration(n)*time.Millisecond {
+		t.Errorf("max %v, want at least %v (the longest wait)", st.Queue.Max, time.Duration(n)*time.Millisecond)
+	}
+	// Uniform over waits of 1..n ms: the median is near n/2 ms, well away
+	// from the first maxQueueSamples' median (a sample that kept only the
+	// first waits would give ≈ n/6).
+	if lo, hi := time.Duration(n)*time.Millisecond/4, time.Duration(n)*time.Millisecond*3/4; st.Queue.P50 < lo || st.Queue.P50 > hi {
+		t.Errorf("p50 %v, want within [%v, %v]", st.Queue.P50, lo, hi)
+	}
+	// A delivery never queued (no hand-over time) is not measured.
+	in.picked(delivery{rcpts: rcpts})
+	if got := in.finish().Queue.Samples; got != int64(n) {
+		t.Errorf("samples %d after an unqueued delivery, want %d", got, n)
+	}
+}
