@@ -22,8 +22,10 @@
 # PC per user, one connection each, mail delivered by IMAP APPEND) for
 # SECONDS of active phase (plus 2 s settle and the final audit).
 #
-# It prints one row per tool and a last line
+# It prints one row per tool, a line
 #   ratio mailsim/imaptest CPU per command: R
+# and how long mailsim's injector made deliveries wait for a connection
+# (messages.delivery_queue: if it fell behind, mailsim sent fewer APPENDs).
 # (docs/performance.md, "Side by side with imaptest").
 #
 # Environment (all optional):
@@ -247,6 +249,13 @@ awk -v a="${ROWS[0]}" -v b="${ROWS[1]}" 'BEGIN {
 	else
 		print "ratio mailsim/imaptest CPU per command: unknown (a tool sent no command or used no measurable CPU)"
 }'
+# mailsim's injector: whether it kept up with the scenario's arrivals (a
+# saturated injector sends fewer APPENDs and its commands' mix differs:
+# docs/report.md, "Deliveries").
+if [ -s "$OUT/mailsim.json" ]; then
+	jq -r '.messages.delivery_queue // empty |
+		"mailsim injector: waited for a connection p50 \(.wait_p50_s * 1000 | floor) ms, p99 \(.wait_p99_s * 1000 | floor) ms; \(.backlog) queued at the end of the active phase\(if .drain_cut then " (drain cut)" else "" end)"' "$OUT/mailsim.json"
+fi
 if [ "${SB_PERF:-0}" = 1 ]; then
 	# Per IMAP command: the system calls that make a round trip, the rest
 	# together, the reads that returned EAGAIN and the context switches.
