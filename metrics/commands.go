@@ -3,6 +3,7 @@ package metrics
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +18,21 @@ type commandTable struct {
 	durations  *prometheus.HistogramVec
 	perProto   [numProtocols][]commandSlot
 	protoTotal [numProtocols]protoCounts
+	// names caches the table index of the command names seen, per
+	// protocol, by the address of their bytes (see commandIndex).
+	names [numProtocols][nameCacheSize]atomic.Pointer[cachedName]
+}
+
+// nameCacheSize is the number of slots of a commandTable's name cache per
+// protocol: ample for the command names of [commandNames], which the
+// callers pass as string constants.
+const nameCacheSize = 128
+
+// cachedName is one entry of the name cache: a command name as a caller
+// passed it, and its table index.
+type cachedName struct {
+	name string
+	idx  int
 }
 
 // commandSlot holds the cached children of one (protocol, command).
@@ -47,7 +63,7 @@ func newCommandTable(counters *prometheus.CounterVec, durations *prometheus.Hist
 // record counts one command.
 func (t *commandTable) record(protocol, command, outcome string, d time.Duration) {
 	p := protocolIndex(protocol)
-	c := cmdIndex(p, command)
+	c := t.commandIndex(p, command)
 	o := outcomeIndex(outcome)
 	slot := &t.perProto[p][c]
 
@@ -82,6 +98,33 @@ func (t *commandTable) record(protocol, command, outcome string, d time.Duration
 	if o != outOK {
 		t.protoTotal[p].errors.Add(1)
 	}
+}
+
+// commandIndex returns cmdIndex(p, c) without its map lookup for a name
+// seen before: the callers pass command names as string constants
+// (clients/imap_session.go, internal/engine/injector.go), whose bytes sit
+// at one address for the whole run, so the cache finds a name by that
+// address and length alone (no hashing of its bytes, no comparison of
+// them). Two strings with the same address and length are the same bytes;
+// an entry holds its string, so the address cannot be reused for another
+// name while it is cached. An entry is only ever added to an empty slot: a
+// name built at run time (a new address each time) costs one map lookup,
+// as without the cache, and at most nameCacheSize entries stay.
+func (t *commandTable) commandIndex(p int, c string) int {
+	if len(c) == 0 {
+		return cmdIndex(p, c)
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.StringData(c)))
+	slot := &t.names[p][(addr>>3^uintptr(len(c)))%nameCacheSize]
+	e := slot.Load()
+	if e != nil && unsafe.StringData(e.name) == unsafe.StringData(c) && len(e.name) == len(c) {
+		return e.idx
+	}
+	i := cmdIndex(p, c)
+	if e == nil {
+		slot.CompareAndSwap(nil, &cachedName{name: c, idx: i})
+	}
+	return i
 }
 
 // stats returns protocol → command → CommandStats for every command seen.

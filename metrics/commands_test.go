@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestCommandIndexCache checks the name cache of commandTable.commandIndex:
+// it gives cmdIndex's answer for constants, for copies of them at other
+// addresses, for names needing normalisation and for names built at run
+// time, answers a constant from the cache on its second use, and never
+// holds more than nameCacheSize entries a protocol.
+func TestCommandIndexCache(t *testing.T) {
+	tests := []struct {
+		name    string
+		p       int
+		command string
+		want    string
+	}{
+		{"constant", protoIMAP, "UID FETCH", "UID FETCH"},
+		{"copy", protoIMAP, strings.Clone("UID FETCH"), "UID FETCH"},
+		{"lower case", protoIMAP, "select", "SELECT"},
+		{"alias", protoSMTP, "MAIL FROM", "MAIL"},
+		{"other protocol's name", protoPOP3, "SELECT", Other},
+		{"unknown", protoIMAP, "XYZZY", Other},
+		{"empty", protoIMAP, "", Other},
+		{"same bytes, other protocol", protoPOP3, "NOOP", "NOOP"},
+	}
+	tab := newCommandTable(newCommandVecs("client", "test"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 {
+				if got := commandNames[tt.p][tab.commandIndex(tt.p, tt.command)]; got != tt.want {
+					t.Fatalf("commandIndex(%d, %q) = %q, want %q", tt.p, tt.command, got, tt.want)
+				}
+			}
+		})
+	}
+
+	// A constant's second lookup is answered by its cache entry: plant a
+	// wrong index in it and the lookup returns that.
+	const name = "CAPABILITY"
+	tab.commandIndex(protoIMAP, name)
+	planted := false
+	for i := range tab.names[protoIMAP] {
+		if e := tab.names[protoIMAP][i].Load(); e != nil && e.name == name {
+			tab.names[protoIMAP][i].Store(&cachedName{name: e.name, idx: 0})
+			planted = true
+		}
+	}
+	if !planted {
+		t.Fatalf("no cache entry for %q", name)
+	}
+	if got := tab.commandIndex(protoIMAP, name); got != 0 {
+		t.Errorf("commandIndex(%q) = %d after its entry was replaced, want the entry's 0", name, got)
+	}
+
+	// Names built at run time fill empty slots only.
+	for i := range 4 * nameCacheSize {
+		c := fmt.Sprintf("NOOP%d", i)
+		if got := tab.commandIndex(protoLMTP, c); got != 0 {
+			t.Fatalf("commandIndex(%q) = %d, want 0 (other)", c, got)
+		}
+		if got := commandNames[protoLMTP][tab.commandIndex(protoLMTP, strings.Clone("RCPT"))]; got != "RCPT" {
+			t.Fatalf("RCPT after %d run-time names = %q", i, got)
+		}
+	}
+	n := 0
+	for i := range tab.names[protoLMTP] {
+		if tab.names[protoLMTP][i].Load() != nil {
+			n++
+		}
+	}
+	if n > nameCacheSize {
+		t.Errorf("%d cache entries, want at most %d", n, nameCacheSize)
+	}
+}
+
+// BenchmarkCommandIndex is the lookup of a command's table index per
+// recorded command (constants, as the callers pass them).
+func BenchmarkCommandIndex(b *testing.B) {
+	tab := newCommandTable(newCommandVecs("client", "test"))
+	cmds := []string{"UID FETCH", "SELECT", "IDLE", "UID STORE", "NOOP", "LOGIN", "APPEND", "LOGOUT"}
+	b.Run("map", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			cmdIndex(protoIMAP, cmds[i%len(cmds)])
+		}
+	})
+	b.Run("cache", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			tab.commandIndex(protoIMAP, cmds[i%len(cmds)])
+		}
+	})
+}
