@@ -62,12 +62,15 @@ func (s *imapSession) poke() {
 }
 
 // arm sets the read deadline for the reply to a command: now plus d, or the
-// device timeout when d <= 0.
-func (s *imapSession) arm(d time.Duration) {
+// device timeout when d <= 0. It returns the now it read, so that a command
+// starts on the same clock reading as its deadline (do).
+func (s *imapSession) arm(d time.Duration) time.Time {
 	if d <= 0 {
 		d = s.d.o.timeout()
 	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	now := time.Now()
+	_ = s.conn.SetReadDeadline(now.Add(d))
+	return now
 }
 
 // disarm removes the read deadline while the connection is idle between
@@ -77,8 +80,7 @@ func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
 // do runs one command f under a read deadline and records it as name.
 // A failure that is not an IMAP NO/BAD marks the session broken.
 func (s *imapSession) do(name string, f func() error) error {
-	s.arm(0)
-	start := time.Now()
+	start := s.arm(0)
 	err := f()
 	if _, lean := s.c.(*leanConn); !lean {
 		// go-imap reports a timed-out or oversized read as flat text. The
@@ -263,9 +265,8 @@ func (s *imapSession) logout(recordFailure bool) {
 		if d > 2*time.Second {
 			d = 2 * time.Second
 		}
-		s.arm(d)
-		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
-		start := time.Now()
+		start := s.arm(d)
+		_ = s.conn.SetWriteDeadline(start.Add(d))
 		err := s.c.Logout(d)
 		if err == nil || recordFailure {
 			record(s.d.rec, ProtocolIMAP, "LOGOUT", start, err)
