@@ -37,8 +37,9 @@ type imapSession struct {
 	// broken is set after a network-level failure; the session must be
 	// closed and not reused.
 	broken bool
-	// armed is when the FETCH in progress last renewed its read deadline;
-	// rearm is fetchProgress as a func value, made once per session.
+	// armed is when arm last set the read deadline (for the FETCH in
+	// progress: when it last renewed it); rearm is fetchProgress as a func
+	// value, made once per session.
 	armed time.Time
 	rearm func()
 	// adapted caches adaptFetch's results for the profile's fetch items.
@@ -70,6 +71,7 @@ func (s *imapSession) arm(d time.Duration) time.Time {
 	}
 	now := time.Now()
 	_ = s.conn.SetReadDeadline(now.Add(d))
+	s.armed = now
 	return now
 }
 

@@ -26,7 +26,6 @@ const (
 func (s *imapSession) fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched)) error {
 	opts = s.adaptFetch(opts)
 	return s.do("UID FETCH", func() error {
-		s.armed = time.Now()
 		if s.rearm == nil {
 			s.rearm = s.fetchProgress
 		}
@@ -39,11 +38,12 @@ func (s *imapSession) fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader
 }
 
 // fetchProgress renews a streaming FETCH's read deadline (fetch), at most
-// every rearmEvery.
+// every rearmEvery. It runs for every message that streams in: the check
+// reads the monotonic clock only (time.Since of a time.Now reading), not
+// the wall clock too as a time.Now would.
 func (s *imapSession) fetchProgress() {
-	if now := time.Now(); now.Sub(s.armed) >= rearmEvery {
+	if time.Since(s.armed) >= rearmEvery {
 		s.arm(0)
-		s.armed = now
 	}
 }
 
