@@ -103,7 +103,7 @@ devices:
 		t.Fatal(err)
 	}
 	from, to := plan.Users[0], plan.Users[1]
-	sub := &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, now: e.clock.Now},
+	sub := &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, clock: e.clock.Now},
 		protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
 			Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
 		})}

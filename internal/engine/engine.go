@@ -319,7 +319,7 @@ func New(o Options) (*Engine, error) {
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	e.push = newPushTracker()
 	e.late = transport.NewLateCloser()
-	changes := auditChanges{a: e.auditor, now: e.clock.Now}
+	changes := auditChanges{a: e.auditor, clock: e.clock.Now}
 	e.inj = newInjector(injectorParts{
 		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
 		events: e.events, changes: changes, push: e.push, late: e.late,

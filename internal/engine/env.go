@@ -39,6 +39,9 @@ type changeSink interface {
 	record(c audit.Change)
 	// touch notes that a device of user shows something new.
 	touch(user string)
+	// now is the simulated time a change with a zero At is stamped with
+	// (zero when the sink stamps none).
+	now() time.Time
 }
 
 // directory is the simulated population, by position and by address
@@ -79,15 +82,16 @@ func (r *roster) lookup(addr string) *user { return r.byAddr[addr] }
 
 // auditChanges hands changes to the run's auditor.
 type auditChanges struct {
-	a   *audit.Auditor
-	now func() time.Time
+	a     *audit.Auditor
+	clock func() time.Time
 }
 
 func (c auditChanges) record(ch audit.Change) {
 	if ch.At.IsZero() {
-		ch.At = c.now()
+		ch.At = c.clock()
 	}
 	c.a.Record(ch)
 }
 
 func (c auditChanges) touch(user string) { c.a.Touch(user) }
+func (c auditChanges) now() time.Time    { return c.clock() }

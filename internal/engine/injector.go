@@ -430,7 +430,10 @@ func (in *injector) failed(d delivery, res rcptResult) {
 // delivered records one successful delivery to one recipient, made by the
 // try that began at tried (wall time: the start of the push latency).
 func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
-	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryOK})
+	// One reading of the simulated clock stamps the delivery's events and
+	// its change (fanout.Handle and auditChanges.record would read it each).
+	now := in.changes.now()
+	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryOK, Sim: now})
 	in.mu.Lock()
 	in.stats.Delivered++
 	in.mu.Unlock()
@@ -445,13 +448,14 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 		r.user.meter.Delivered()
 	}
 	in.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: r.user.plan.Username, MessageID: id, Folder: r.folder,
-		Inbound: d.inbound, Arrival: d.arrival})
+		Inbound: d.inbound, Arrival: d.arrival, Sim: now})
 	in.changes.record(audit.Change{
 		User:      r.user.plan.Username,
 		Kind:      audit.ChangeKind("deliver"),
 		MessageID: id,
 		Folder:    r.folder,
 		Published: true,
+		At:        now,
 	})
 }
 

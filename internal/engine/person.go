@@ -202,7 +202,7 @@ func (p *person) actionDue() time.Time {
 // something at now, in wall time (EventLate).
 func (p *person) late(due, now time.Time) {
 	if !due.IsZero() {
-		p.env.events.Handle(Event{Type: EventLate, User: p.u.plan.Username, Late: p.env.clock.Wall(now.Sub(due))})
+		p.env.events.Handle(Event{Type: EventLate, User: p.u.plan.Username, Late: p.env.clock.Wall(now.Sub(due)), Sim: now})
 	}
 }
 

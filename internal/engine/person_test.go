@@ -55,6 +55,7 @@ type fakeChanges struct{ got []audit.Change }
 
 func (c *fakeChanges) record(ch audit.Change) { c.got = append(c.got, ch) }
 func (c *fakeChanges) touch(string)           {}
+func (c *fakeChanges) now() time.Time         { return time.Time{} }
 
 // fakeSink keeps the events; safe for concurrent use as a Sink must be.
 type fakeSink struct {

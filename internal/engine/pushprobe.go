@@ -221,3 +221,4 @@ type discardChanges struct{}
 
 func (discardChanges) record(audit.Change) {}
 func (discardChanges) touch(string)        {}
+func (discardChanges) now() time.Time      { return time.Time{} }
