@@ -24,9 +24,14 @@ type commandTable struct {
 }
 
 // nameCacheSize is the number of slots of a commandTable's name cache per
-// protocol: ample for the command names of [commandNames], which the
-// callers pass as string constants.
-const nameCacheSize = 128
+// protocol, a power of two: ample for the command names of [commandNames],
+// which the callers pass as string constants. A name is looked for in at
+// most nameCacheProbes consecutive slots from the one its address selects.
+const (
+	nameCacheBits   = 9
+	nameCacheSize   = 1 << nameCacheBits
+	nameCacheProbes = 8
+)
 
 // cachedName is one entry of the name cache: a command name as a caller
 // passed it, and its table index.
@@ -115,16 +120,23 @@ func (t *commandTable) commandIndex(p int, c string) int {
 		return cmdIndex(p, c)
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.StringData(c)))
-	slot := &t.names[p][(addr>>3^uintptr(len(c)))%nameCacheSize]
-	e := slot.Load()
-	if e != nil && unsafe.StringData(e.name) == unsafe.StringData(c) && len(e.name) == len(c) {
-		return e.idx
+	// Fibonacci hashing of the address: its top bits select the slot.
+	h := uint64(addr)*0x9e3779b97f4a7c15 + uint64(len(c))
+	i := uint(h >> (64 - nameCacheBits))
+	for range nameCacheProbes {
+		slot := &t.names[p][i%nameCacheSize]
+		e := slot.Load()
+		if e == nil {
+			idx := cmdIndex(p, c)
+			slot.CompareAndSwap(nil, &cachedName{name: c, idx: idx})
+			return idx
+		}
+		if unsafe.StringData(e.name) == unsafe.StringData(c) && len(e.name) == len(c) {
+			return e.idx
+		}
+		i++
 	}
-	i := cmdIndex(p, c)
-	if e == nil {
-		slot.CompareAndSwap(nil, &cachedName{name: c, idx: i})
-	}
-	return i
+	return cmdIndex(p, c)
 }
 
 // stats returns protocol → command → CommandStats for every command seen.

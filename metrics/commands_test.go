@@ -56,6 +56,26 @@ func TestCommandIndexCache(t *testing.T) {
 		t.Errorf("commandIndex(%q) = %d after its entry was replaced, want the entry's 0", name, got)
 	}
 
+	// Every name of the allow-lists finds a slot of its own.
+	all := newCommandTable(newCommandVecs("client", "test"))
+	for p, names := range commandNames {
+		for _, c := range names {
+			all.commandIndex(p, c)
+		}
+		n := 0
+		for i := range all.names[p] {
+			if e := all.names[p][i].Load(); e != nil {
+				n++
+				if got := commandNames[p][e.idx]; got != e.name {
+					t.Errorf("protocol %d: entry %q has the index of %q", p, e.name, got)
+				}
+			}
+		}
+		if n != len(names) {
+			t.Errorf("protocol %d: %d of its %d names cached", p, n, len(names))
+		}
+	}
+
 	// Names built at run time fill empty slots only.
 	for i := range 4 * nameCacheSize {
 		c := fmt.Sprintf("NOOP%d", i)
