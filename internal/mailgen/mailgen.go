@@ -73,7 +73,7 @@ func (g Generator) New(rng *rand.Rand, from string, to []string, size int64, att
 		From:    from,
 		To:      append([]string(nil), to...),
 		Subject: subject(rng),
-		Date:    date.Format(time.RFC1123Z),
+		Date:    formatDate(date),
 	}
 	return build(rng, h, size, attachment, "")
 }
@@ -89,7 +89,7 @@ func (g Generator) Reply(rng *rand.Rand, from string, orig Header, size int64, d
 		Subject:    prefixed("Re: ", orig.Subject),
 		InReplyTo:  orig.ID,
 		References: joinRefs(orig.References, orig.ID),
-		Date:       date.Format(time.RFC1123Z),
+		Date:       formatDate(date),
 	}
 	lead := fmt.Sprintf("On %s, %s wrote:\r\n> %s\r\n\r\n", orig.Date, orig.From, sentence(rng, 8))
 	return build(rng, h, size, false, lead)
@@ -104,7 +104,7 @@ func (g Generator) Forward(rng *rand.Rand, from string, to []string, orig Header
 		To:         append([]string(nil), to...),
 		Subject:    prefixed("Fwd: ", orig.Subject),
 		References: joinRefs(orig.References, orig.ID),
-		Date:       date.Format(time.RFC1123Z),
+		Date:       formatDate(date),
 	}
 	lead := "-------- Forwarded Message --------\r\n" +
 		clip("Subject: "+orig.Subject) + "\r\n" +
