@@ -263,9 +263,10 @@ func (c *Client) Totals() Totals {
 	t := Totals{Protocols: make(map[string]ProtocolTotals)}
 	for p := 0; p < numProtocols; p++ {
 		cp := &c.proto[p]
+		commands, errors := c.cmds.totals(p)
 		pt := ProtocolTotals{
-			Commands:        c.cmds.protoTotal[p].commands.Load(),
-			Errors:          c.cmds.protoTotal[p].errors.Load(),
+			Commands:        commands,
+			Errors:          errors,
 			BytesIn:         cp.nIn.Load(),
 			BytesOut:        cp.nOut.Load(),
 			OpenConnections: cp.open.Load(),

@@ -14,10 +14,9 @@ import (
 // cached in fixed arrays indexed by the normalised labels, so that the hot
 // path does no map lookup in the vectors and no allocation.
 type commandTable struct {
-	counters   *prometheus.CounterVec
-	durations  *prometheus.HistogramVec
-	perProto   [numProtocols][]commandSlot
-	protoTotal [numProtocols]protoCounts
+	counters  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	perProto  [numProtocols][]commandSlot
 	// names caches the table index of the command names seen, per
 	// protocol, by the address of their bytes (see commandIndex).
 	names [numProtocols][nameCacheSize]atomic.Pointer[cachedName]
@@ -45,12 +44,6 @@ type commandSlot struct {
 	hist     atomic.Pointer[logHist]
 	observer atomic.Pointer[observerBox]
 	counters [numOutcomes]atomic.Pointer[counterBox]
-}
-
-// protoCounts are the per-protocol totals of a table.
-type protoCounts struct {
-	commands atomic.Uint64
-	errors   atomic.Uint64
 }
 
 type counterBox struct{ c prometheus.Counter }
@@ -98,11 +91,20 @@ func (t *commandTable) record(protocol, command, outcome string, d time.Duration
 		}
 	}
 	h.observe(d, o != outOK)
+}
 
-	t.protoTotal[p].commands.Add(1)
-	if o != outOK {
-		t.protoTotal[p].errors.Add(1)
+// totals returns the commands of protocol p recorded so far, and those
+// whose outcome was not ok: the sums of its commands' logHists (no
+// counters of their own, which every command of every connection would
+// update on one cache line).
+func (t *commandTable) totals(p int) (commands, errors uint64) {
+	for c := range t.perProto[p] {
+		if h := t.perProto[p][c].hist.Load(); h != nil {
+			commands += h.count.Load()
+			errors += h.errors.Load()
+		}
 	}
+	return commands, errors
 }
 
 // commandIndex returns cmdIndex(p, c) without its map lookup for a name
