@@ -105,6 +105,10 @@ type imapDevice struct {
 	inboxNew inboxLog[imap.UID]
 	inboxIdx inboxIndex
 
+	// scratch is the folder syncs' scratch between syncs (takeScratch);
+	// nil while a sync holds it.
+	scratch atomic.Pointer[syncScratch]
+
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
 	running atomic.Bool
