@@ -76,9 +76,15 @@ type Client struct {
 // command is what the command in progress collects from untagged
 // responses and response codes.
 type command struct {
-	sel      *imap.SelectData
-	list     *[]imap.ListData
-	status   *imap.StatusData
+	sel    *imap.SelectData
+	list   *[]imap.ListData
+	status *imap.StatusData
+	// statusVals holds the counts status points to (nil: parseStatus
+	// makes them).
+	statusVals *[3]uint32
+	// attrs holds the LIST attributes of the command's entries, each
+	// entry's a slice of it (parseList).
+	attrs    []imap.MailboxAttr
 	search   *[]imap.UID
 	ns       *imap.NamespaceData
 	fetch    func(*Message) error

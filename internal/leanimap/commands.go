@@ -239,11 +239,10 @@ func (c *Client) quoted(s string) error {
 // Status asks for the items of opts on mailbox name (MESSAGES, UIDNEXT,
 // UIDVALIDITY, UNSEEN, DELETED, SIZE, HIGHESTMODSEQ).
 func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData, error) {
-	var d imap.StatusData
 	if err := c.begin("STATUS "); err != nil {
 		return nil, err
 	}
-	c.cmd.status = &d
+	d := c.newStatus()
 	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}
@@ -268,7 +267,22 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 	if err := c.run(); err != nil {
 		return nil, err
 	}
-	return &d, nil
+	return d, nil
+}
+
+// statusData is what a STATUS command returns: the data and the counts it
+// points to, in one allocation.
+type statusData struct {
+	d    imap.StatusData
+	vals [3]uint32 // MESSAGES, UNSEEN, DELETED
+}
+
+// newStatus makes the command in progress collect a STATUS response into
+// new data, which it returns.
+func (c *Client) newStatus() *imap.StatusData {
+	sd := new(statusData)
+	c.cmd.status, c.cmd.statusVals = &sd.d, &sd.vals
+	return &sd.d
 }
 
 // Create creates mailbox name.

@@ -298,14 +298,27 @@ func flagOf(w []byte) imap.Flag {
 	return imap.Flag(w)
 }
 
-// parseList reads "(attrs) delim name ..." into the command's list.
+// listRoom is the room made for a LIST's entries and their attributes on
+// the first one: a personal folder set's fits, one allocation each.
+const listRoom = 16
+
+// parseList reads "(attrs) delim name ..." into the command's list. The
+// attributes of the command's entries share one array (command.attrs):
+// each entry's is a slice of it without room to grow into the next's.
 func (c *Client) parseList(s *scanner) {
 	var d imap.ListData
+	from := len(c.cmd.attrs)
 	s.list(func() {
 		if w := s.atom(); s.err == nil {
-			d.Attrs = append(d.Attrs, mailboxAttrOf(w))
+			if c.cmd.attrs == nil {
+				c.cmd.attrs = make([]imap.MailboxAttr, 0, listRoom)
+			}
+			c.cmd.attrs = append(c.cmd.attrs, mailboxAttrOf(w))
 		}
 	})
+	if to := len(c.cmd.attrs); to > from {
+		d.Attrs = c.cmd.attrs[from:to:to]
+	}
 	s.sp()
 	if b, isNil := s.nstring(); !isNil && len(b) == 1 {
 		d.Delim = rune(b[0])
@@ -313,6 +326,9 @@ func (c *Client) parseList(s *scanner) {
 	s.sp()
 	d.Mailbox = c.mailboxName(s.astring())
 	if s.err == nil {
+		if *c.cmd.list == nil {
+			*c.cmd.list = make([]imap.ListData, 0, listRoom)
+		}
 		*c.cmd.list = append(*c.cmd.list, d)
 	}
 }
@@ -323,7 +339,7 @@ func (c *Client) parseStatus(s *scanner) {
 	d.Mailbox = c.mailboxName(s.astring())
 	s.sp()
 	var name []byte
-	var vals *[3]uint32
+	vals := c.cmd.statusVals
 	s.list(func() {
 		if name == nil {
 			name = s.atom()
@@ -331,7 +347,8 @@ func (c *Client) parseStatus(s *scanner) {
 		}
 		n := s.number()
 		v := uint32(min(n, 1<<32-1))
-		// The counts pointed to share one allocation per response.
+		// The counts pointed to share one allocation per response, the
+		// data's (newStatus).
 		if vals == nil {
 			vals = new([3]uint32)
 		}

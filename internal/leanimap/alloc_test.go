@@ -1,0 +1,99 @@
+package leanimap
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Dovecot's responses (2.3, scripts/dovecot.sh) to the devices' per-poll
+// commands, as sent.
+const (
+	dovecotList = "* LIST () \"/\" Foo\r\n* LIST (\\Drafts) \"/\" Drafts\r\n* LIST (\\Sent) \"/\" Sent\r\n" +
+		"* LIST (\\Trash) \"/\" Trash\r\n* LIST (\\Junk) \"/\" Junk\r\n* LIST (\\Archive) \"/\" Archive\r\n" +
+		"* LIST () \"/\" INBOX\r\nL1 OK List completed (0.001 + 0.000 secs).\r\n"
+	dovecotStatus = "* STATUS Drafts (MESSAGES 0 UIDNEXT 1 UNSEEN 0)\r\nL1 OK Status completed (0.024 + 0.000 + 0.023 secs).\r\n"
+	dovecotSelect = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" +
+		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n" +
+		"* 20 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1796248033] UIDs valid\r\n* OK [UIDNEXT 21] Predicted next UID\r\n" +
+		"L1 OK [READ-WRITE] Select completed (0.002 + 0.000 + 0.001 secs).\r\n"
+	dovecotFetchFlags = "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n* 2 FETCH (UID 2 FLAGS ())\r\n* 3 FETCH (UID 3 FLAGS (\\Seen \\Flagged))\r\n" +
+		"L1 OK Fetch completed (0.001 + 0.000 secs).\r\n"
+)
+
+// replaying is a client without a connection whose reads replay wire, as
+// a server sent it, once per command: reset starts it over for command L1.
+type replaying struct {
+	c    *Client
+	wire *bytes.Reader
+}
+
+func newReplaying(wire string) *replaying {
+	r := &replaying{c: &Client{opts: Options{}.withDefaults()}, wire: bytes.NewReader([]byte(wire))}
+	r.c.br = bufio.NewReaderSize(r.wire, readBufSize)
+	return r
+}
+
+func (r *replaying) reset() {
+	r.wire.Seek(0, 0)
+	r.c.br.Reset(r.wire)
+	r.c.cmd = command{}
+	r.c.tagb = append(r.c.tagb[:0], "L1"...)
+}
+
+// TestParseAllocs pins the allocations of parsing Dovecot's responses to
+// the devices' commands, the client's alone: a LIST's entries and their
+// attributes in one array each, and the names of the mailboxes; a STATUS's
+// data and counts in one, and the name; a SELECT's two flag lists; a
+// FETCH's nothing (the client's message is reused).
+func TestParseAllocs(t *testing.T) {
+	var (
+		list    []imap.ListData
+		status  *imap.StatusData
+		sel     imap.SelectData
+		fetches int
+	)
+	onFetch := func(*Message) error { fetches++; return nil }
+	for _, tc := range []struct {
+		name, wire string
+		start      func(c *Client)
+		check      func() bool
+		max        float64
+	}{
+		{"LIST", dovecotList, func(c *Client) { list = nil; c.cmd.list = &list }, func() bool {
+			return len(list) == 7 && list[1].Mailbox == "Drafts" && len(list[1].Attrs) == 1 &&
+				list[1].Attrs[0] == imap.MailboxAttrDrafts && list[0].Attrs == nil && list[6].Mailbox == "INBOX"
+		}, 9},
+		{"STATUS", dovecotStatus, func(c *Client) { status = c.newStatus() }, func() bool {
+			return status.Mailbox == "Drafts" && status.UIDNext == 1 && status.NumMessages != nil &&
+				*status.NumMessages == 0 && status.NumUnseen != nil && status.NumDeleted == nil
+		}, 2},
+		{"SELECT", dovecotSelect, func(c *Client) { sel = imap.SelectData{}; c.cmd.sel = &sel }, func() bool {
+			return sel.NumMessages == 20 && sel.UIDNext == 21 && len(sel.Flags) == 5 && len(sel.PermanentFlags) == 6
+		}, 2},
+		{"FETCH", dovecotFetchFlags, func(c *Client) { fetches = 0; c.cmd.fetch = onFetch }, func() bool { return fetches == 3 }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplaying(tc.wire)
+			var err error
+			run := func() {
+				r.reset()
+				tc.start(r.c)
+				if e := r.c.wait(); e != nil {
+					err = e
+				}
+			}
+			run()
+			allocs := testing.AllocsPerRun(50, run)
+			if err != nil || !tc.check() {
+				t.Fatalf("error %v, or the response was not read in full", err)
+			}
+			t.Logf("%.1f allocations", allocs)
+			if allocs > tc.max {
+				t.Errorf("%.1f allocations per response, want ≤ %v", allocs, tc.max)
+			}
+		})
+	}
+}
