@@ -46,7 +46,7 @@ func (r *replaying) reset() {
 // TestParseAllocs pins the allocations of parsing Dovecot's responses to
 // the devices' commands, the client's alone: a LIST's entries and their
 // attributes in one array each, and the names of the mailboxes; a STATUS's
-// data and counts in one, and the name; a SELECT's two flag lists; a
+// data and counts in one (its name is the one asked for); a SELECT's two flag lists; a
 // FETCH's nothing (the client's message is reused).
 func TestParseAllocs(t *testing.T) {
 	var (
@@ -66,10 +66,10 @@ func TestParseAllocs(t *testing.T) {
 			return len(list) == 7 && list[1].Mailbox == "Drafts" && len(list[1].Attrs) == 1 &&
 				list[1].Attrs[0] == imap.MailboxAttrDrafts && list[0].Attrs == nil && list[6].Mailbox == "INBOX"
 		}, 9},
-		{"STATUS", dovecotStatus, func(c *Client) { status = c.newStatus() }, func() bool {
+		{"STATUS", dovecotStatus, func(c *Client) { status = c.newStatus(); c.cmd.statusName = "Drafts" }, func() bool {
 			return status.Mailbox == "Drafts" && status.UIDNext == 1 && status.NumMessages != nil &&
 				*status.NumMessages == 0 && status.NumUnseen != nil && status.NumDeleted == nil
-		}, 2},
+		}, 1},
 		{"SELECT", dovecotSelect, func(c *Client) { sel = imap.SelectData{}; c.cmd.sel = &sel }, func() bool {
 			return sel.NumMessages == 20 && sel.UIDNext == 21 && len(sel.Flags) == 5 && len(sel.PermanentFlags) == 6
 		}, 2},
@@ -95,5 +95,27 @@ func TestParseAllocs(t *testing.T) {
 				t.Errorf("%.1f allocations per response, want ≤ %v", allocs, tc.max)
 			}
 		})
+	}
+}
+
+// TestMailboxNameAs checks that a STATUS response's name is the one asked
+// for only when the server sent it as is.
+func TestMailboxNameAs(t *testing.T) {
+	for _, tc := range []struct {
+		wire, known string
+		utf8        bool
+		want        string
+	}{
+		{"Drafts", "Drafts", false, "Drafts"},
+		{"Drafts", "Sent", false, "Drafts"},
+		{"&AOk-t&AOk-", "&AOk-t&AOk-", false, "été"}, // modified UTF-7: decoded
+		{"&AOk-t&AOk-", "&AOk-t&AOk-", true, "&AOk-t&AOk-"},
+		{"été", "été", true, "été"},
+		{"x", "", false, "x"},
+	} {
+		c := &Client{utf8: tc.utf8}
+		if got := c.mailboxNameAs([]byte(tc.wire), tc.known); got != tc.want {
+			t.Errorf("mailboxNameAs(%q, %q) utf8=%v = %q, want %q", tc.wire, tc.known, tc.utf8, got, tc.want)
+		}
 	}
 }

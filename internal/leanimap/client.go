@@ -82,6 +82,9 @@ type command struct {
 	// statusVals holds the counts status points to (nil: parseStatus
 	// makes them).
 	statusVals *[3]uint32
+	// statusName is the mailbox name Status was given: the response's
+	// name when the server sent it as is (mailboxNameAs).
+	statusName string
 	// attrs holds the LIST attributes of the command's entries, each
 	// entry's a slice of it (parseList).
 	attrs    []imap.MailboxAttr

@@ -243,6 +243,7 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 		return nil, err
 	}
 	d := c.newStatus()
+	c.cmd.statusName = name
 	if err := c.mailbox(name); err != nil {
 		return nil, err
 	}

@@ -336,7 +336,7 @@ func (c *Client) parseList(s *scanner) {
 // parseStatus reads "name (item n ...)" into the command's status.
 func (c *Client) parseStatus(s *scanner) {
 	d := c.cmd.status
-	d.Mailbox = c.mailboxName(s.astring())
+	d.Mailbox = c.mailboxNameAs(s.astring(), c.cmd.statusName)
 	s.sp()
 	var name []byte
 	vals := c.cmd.statusVals
