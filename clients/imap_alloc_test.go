@@ -2,7 +2,11 @@ package clients
 
 import (
 	"context"
+	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -46,5 +50,80 @@ func TestSyncFullAllocs(t *testing.T) {
 	t.Logf("%.1f allocations per poll", allocs)
 	if allocs > 6 {
 		t.Errorf("%.1f allocations per poll of an unchanged folder, want ≤ 6", allocs)
+	}
+}
+
+// TestListAllocs pins the allocations of a device's LIST of an unchanged
+// folder set (imapDevice.list, the server in a child process): the lean
+// client's reply (the entries, the attributes, the names) and the command
+// line; the folder set and the special-use folders are compared by
+// iterating the reply and the map kept (specialFoldersOr).
+func TestListAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	env := startServerProcess(t)
+	env.client = IMAPClientLean
+	d, err := newIMAPDevice(env.options(KindPC, nil, nil), KindPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.dialIMAP(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	list := func() {
+		if err := d.list(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list()
+	special := d.special
+	allocs := testing.AllocsPerRun(20, list)
+	t.Logf("%.1f allocations per LIST of %d folders", allocs, len(d.folders))
+	if len(d.folders) < 2 || len(special) == 0 {
+		t.Fatalf("folders %v, special-use %v", d.folderNames(), special)
+	}
+	if max := float64(5 + len(d.folders)); allocs > max {
+		t.Errorf("%.1f allocations per LIST of %d folders, want ≤ %v", allocs, len(d.folders), max)
+	}
+}
+
+// TestEqualLower checks equalLower against strings.ToLower.
+func TestEqualLower(t *testing.T) {
+	for _, p := range [][2]string{
+		{"Sent", "sent"}, {"SENT", "Sent"}, {"Sent", "Sent Items"}, {"", ""}, {"a", ""},
+		{"Éléments envoyés", "éléments ENVOYÉS"}, {"Ünd", "und"}, {"\xff", "\xff"}, {"K", "\u212a"},
+		{"[Gmail]/Sent Mail", "[gmail]/sent mail"}, {"@", "`"},
+	} {
+		if got, want := equalLower(p[0], p[1]), strings.ToLower(p[0]) == strings.ToLower(p[1]); got != want {
+			t.Errorf("equalLower(%q, %q) = %v, want %v", p[0], p[1], got, want)
+		}
+	}
+}
+
+// TestSpecialFoldersOr checks that the special-use folders of an unchanged
+// reply are the map given, and a changed reply's a new map.
+func TestSpecialFoldersOr(t *testing.T) {
+	boxes := []*imap.ListData{
+		{Mailbox: "INBOX"},
+		{Mailbox: "Sent", Attrs: []imap.MailboxAttr{imap.MailboxAttrSent}},
+		{Mailbox: "trash"},
+	}
+	old := specialFolders(boxes, "")
+	if old[imap.MailboxAttrSent] != "Sent" || old[imap.MailboxAttrTrash] != "trash" || len(old) != 2 {
+		t.Fatalf("special-use folders %v", old)
+	}
+	if got := specialFoldersOr(boxes, "", old); reflect.ValueOf(got).Pointer() != reflect.ValueOf(old).Pointer() {
+		t.Errorf("an unchanged reply made a new map %v", got)
+	}
+	boxes[2].Mailbox = "Deleted Items"
+	got := specialFoldersOr(boxes, "", old)
+	if reflect.ValueOf(got).Pointer() == reflect.ValueOf(old).Pointer() || got[imap.MailboxAttrTrash] != "Deleted Items" || len(old) != 2 || old[imap.MailboxAttrTrash] != "trash" {
+		t.Errorf("changed reply: %v (old %v)", got, old)
+	}
+	if got := specialFoldersOr(boxes[:1], "", old); len(got) != 0 {
+		t.Errorf("no special-use folder: %v", got)
 	}
 }

@@ -94,29 +94,18 @@ func (d *imapDevice) list(s *imapSession) error {
 	}); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(boxes))
-	d.mu.Lock()
-	special := specialFolders(boxes, d.prefix)
-	d.mu.Unlock()
-	for _, b := range boxes {
-		if !selectable(b) {
-			continue
-		}
-		name := b.Mailbox
-		if strings.EqualFold(name, view.FolderInbox) {
-			name = view.FolderInbox
-		}
-		seen[name] = true
-	}
+	// The folder set is compared by iterating the reply (a handful of
+	// folders), not through a map of it.
 	changed := false
 	d.mu.Lock()
-	for name := range seen {
-		if d.folders[name] == nil {
+	special := specialFoldersOr(boxes, d.prefix, d.special)
+	for _, b := range boxes {
+		if name, ok := listedFolder(b); ok && d.folders[name] == nil {
 			d.folders[name] = &imapFolder{name: name}
 		}
 	}
 	for name, f := range d.folders {
-		if !seen[name] {
+		if !listsFolder(boxes, name) {
 			changed = changed || len(f.msgs) > 0
 			delete(d.folders, name)
 		}
@@ -129,6 +118,29 @@ func (d *imapDevice) list(s *imapSession) error {
 		d.changed()
 	}
 	return nil
+}
+
+// listedFolder returns the device's folder name of a LIST entry (INBOX in
+// any case is INBOX), and false when the entry is not selectable.
+func listedFolder(b *imap.ListData) (string, bool) {
+	if !selectable(b) {
+		return "", false
+	}
+	if strings.EqualFold(b.Mailbox, view.FolderInbox) {
+		return view.FolderInbox, true
+	}
+	return b.Mailbox, true
+}
+
+// listsFolder reports whether a LIST reply has the device's folder name
+// (listedFolder).
+func listsFolder(boxes []*imap.ListData, name string) bool {
+	for _, b := range boxes {
+		if n, ok := listedFolder(b); ok && n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // folder returns the state of a folder, creating it.
