@@ -11,7 +11,7 @@ import (
 // Dovecot's responses (2.3, scripts/dovecot.sh) to the devices' per-poll
 // commands, as sent.
 const (
-	dovecotList = "* LIST () \"/\" Foo\r\n* LIST (\\Drafts) \"/\" Drafts\r\n* LIST (\\Sent) \"/\" Sent\r\n" +
+	dovecotList = "* LIST (\\UnMarked) \"/\" Foo\r\n* LIST (\\Drafts) \"/\" Drafts\r\n* LIST (\\Sent) \"/\" Sent\r\n" +
 		"* LIST (\\Trash) \"/\" Trash\r\n* LIST (\\Junk) \"/\" Junk\r\n* LIST (\\Archive) \"/\" Archive\r\n" +
 		"* LIST () \"/\" INBOX\r\nL1 OK List completed (0.001 + 0.000 secs).\r\n"
 	dovecotStatus = "* STATUS Drafts (MESSAGES 0 UIDNEXT 1 UNSEEN 0)\r\nL1 OK Status completed (0.024 + 0.000 + 0.023 secs).\r\n"
@@ -64,7 +64,7 @@ func TestParseAllocs(t *testing.T) {
 	}{
 		{"LIST", dovecotList, func(c *Client) { list = nil; c.cmd.list = &list }, func() bool {
 			return len(list) == 7 && list[1].Mailbox == "Drafts" && len(list[1].Attrs) == 1 &&
-				list[1].Attrs[0] == imap.MailboxAttrDrafts && list[0].Attrs == nil && list[6].Mailbox == "INBOX"
+				list[1].Attrs[0] == imap.MailboxAttrDrafts && list[0].Attrs[0] == `\UnMarked` && list[6].Attrs == nil && list[6].Mailbox == "INBOX"
 		}, 9},
 		{"STATUS", dovecotStatus, func(c *Client) { status = c.newStatus(); c.cmd.statusName = "Drafts" }, func() bool {
 			return status.Mailbox == "Drafts" && status.UIDNext == 1 && status.NumMessages != nil &&

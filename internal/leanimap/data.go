@@ -228,7 +228,8 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 }
 
 // mailboxAttrOf returns the LIST attribute w (exactly as sent) without
-// allocating for RFC 3501's, RFC 5258's and RFC 6154's.
+// allocating for RFC 3501's, RFC 5258's and RFC 6154's, and Dovecot's
+// \UnMarked.
 func mailboxAttrOf(w []byte) imap.MailboxAttr {
 	switch string(w) {
 	case `\HasNoChildren`:
@@ -245,6 +246,8 @@ func mailboxAttrOf(w []byte) imap.MailboxAttr {
 		return imap.MailboxAttrMarked
 	case `\Unmarked`:
 		return imap.MailboxAttrUnmarked
+	case `\UnMarked`: // Dovecot's spelling, kept as sent
+		return `\UnMarked`
 	case `\Subscribed`:
 		return imap.MailboxAttrSubscribed
 	case `\Remote`:
