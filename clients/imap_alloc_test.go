@@ -48,8 +48,8 @@ func TestSyncFullAllocs(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(20, poll)
 	t.Logf("%.1f allocations per poll", allocs)
-	if allocs > 6 {
-		t.Errorf("%.1f allocations per poll of an unchanged folder, want ≤ 6", allocs)
+	if allocs > 1 {
+		t.Errorf("%.1f allocations per poll of an unchanged folder, want ≤ 1", allocs)
 	}
 }
 

@@ -28,10 +28,13 @@ type leanConn struct {
 	num      uint32
 	selected bool
 	out      bool // LOGOUT was sent
-	// items is the last FETCH item list built, itemsStr the same as a
-	// string (kept while the next one is the same: no string per FETCH).
-	items    []byte
-	itemsStr string
+	// items is the last FETCH item list built (sent as bytes: no string
+	// per FETCH).
+	items []byte
+	// sel and status are the data the last Select and Status returned,
+	// reused by the next (imapConn: valid until then).
+	sel    imap.SelectData
+	status imap.StatusData
 	// The FETCH in progress (Fetch, StoreAdd): where its responses go.
 	// onFetch is made once per connection and reads them, so that a
 	// command allocates no closure of its own.
@@ -55,7 +58,7 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 	if afterStartTLS {
 		conn = leanimap.AfterStartTLS(conn)
 	}
-	l := &leanConn{s: s}
+	l := &leanConn{s: s, items: make([]byte, 0, 128)}
 	l.onFetch = l.fetched
 	c, err := leanimap.New(conn, leanimap.Options{
 		Timeout:    s.d.o.timeout(),
@@ -129,23 +132,19 @@ func (l *leanConn) ID() error               { return l.c.ID("mailsim", "1") }
 func (l *leanConn) Enable(c imap.Cap) error { return l.c.Enable(string(c)) }
 func (l *leanConn) Select(name string, readOnly bool) (*imap.SelectData, error) {
 	l.selected = false
-	d, err := l.c.Select(name, readOnly)
-	if err != nil {
+	if err := l.c.SelectTo(&l.sel, name, readOnly); err != nil {
 		return nil, err
 	}
-	l.num, l.selected = d.NumMessages, true
-	return d, nil
+	l.num, l.selected = l.sel.NumMessages, true
+	return &l.sel, nil
 }
 func (l *leanConn) NumMessages() (uint32, bool) { return l.num, l.selected }
 
 func (l *leanConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	l.items = appendFetchItems(l.items[:0], opts)
-	if string(l.items) != l.itemsStr {
-		l.itemsStr = string(l.items)
-	}
 	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, progress, keepHeader
 	defer l.endFetch()
-	return l.c.UIDFetch(set, l.itemsStr, l.onFetch)
+	return l.c.UIDFetchBytes(set, l.items, l.onFetch)
 }
 
 func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error {
@@ -189,7 +188,10 @@ func (l *leanConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData,
 	return LeanFolders{l.c}.List(ref, pattern, specialUse)
 }
 func (l *leanConn) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
-	return l.c.Status(name, *opts)
+	if err := l.c.StatusTo(&l.status, name, *opts); err != nil {
+		return nil, err
+	}
+	return &l.status, nil
 }
 func (l *leanConn) Create(name string) error                { return l.c.Create(name) }
 func (l *leanConn) Namespace() (*imap.NamespaceData, error) { return l.c.Namespace() }

@@ -195,11 +195,13 @@ type syncScratch struct {
 // folder's would otherwise stay pinned.
 const keepScratchMsgs = 4096
 
-// takeScratch returns the device's sync scratch, or a new one when another
-// sync holds it.
+// takeScratch returns one of the device's sync scratches, or a new one
+// when other syncs hold them.
 func (d *imapDevice) takeScratch() *syncScratch {
-	if sc := d.scratch.Swap(nil); sc != nil {
-		return sc
+	for i := range d.scratch {
+		if sc := d.scratch[i].Swap(nil); sc != nil {
+			return sc
+		}
 	}
 	sc := &syncScratch{all: imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}}
 	sc.onFlags = func(f fetched) {
@@ -216,7 +218,7 @@ func (d *imapDevice) takeScratch() *syncScratch {
 }
 
 // putScratch gives a sync's scratch back to the device, emptied (maps
-// past keepScratchMsgs dropped).
+// past keepScratchMsgs dropped); it is dropped when the device has enough.
 func (d *imapDevice) putScratch(sc *syncScratch) {
 	for _, m := range []*map[imap.UID]imapMsg{&sc.known, &sc.msgs} {
 		if len(*m) > keepScratchMsgs {
@@ -229,7 +231,11 @@ func (d *imapDevice) putScratch(sc *syncScratch) {
 		sc.fresh = nil
 	}
 	sc.fresh = sc.fresh[:0]
-	d.scratch.Store(sc)
+	for i := range d.scratch {
+		if d.scratch[i].CompareAndSwap(nil, sc) {
+			return
+		}
+	}
 }
 
 // scratchMsgs returns sc's msgs map emptied, made with room for n when
@@ -387,10 +393,8 @@ func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, part
 			whole.AddNum(uid)
 		}
 	}
-	discard := func(fetched) {}
 	if len(whole) > 0 {
-		opts := &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
-		if err := s.fetch(whole, opts, false, discard); err != nil {
+		if err := s.fetch(whole, &d.fetchWhole, false, discard); err != nil {
 			return err
 		}
 	}
@@ -406,6 +410,9 @@ func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, part
 	}
 	return nil
 }
+
+// discard is the callback of a fetch whose responses are not looked at.
+func discard(fetched) {}
 
 // syncFull is Thunderbird's folder sync: SELECT, full flag resync
 // UID FETCH 1:* (FLAGS), new headers in chunks of 200, bodies of new mail

@@ -46,12 +46,13 @@ func (r *replaying) reset() {
 // TestParseAllocs pins the allocations of parsing Dovecot's responses to
 // the devices' commands, the client's alone: a LIST's entries and their
 // attributes in one array each, and the names of the mailboxes; a STATUS's
-// data and counts in one (its name is the one asked for); a SELECT's two flag lists; a
-// FETCH's nothing (the client's message is reused).
+// data and counts in one (its name is the one asked for; none with
+// StatusTo); a SELECT's nothing when SelectTo reuses the data's flag
+// lists; a FETCH's nothing (the client's message is reused).
 func TestParseAllocs(t *testing.T) {
 	var (
 		list    []imap.ListData
-		status  *imap.StatusData
+		status  imap.StatusData
 		sel     imap.SelectData
 		fetches int
 	)
@@ -66,13 +67,21 @@ func TestParseAllocs(t *testing.T) {
 			return len(list) == 7 && list[1].Mailbox == "Drafts" && len(list[1].Attrs) == 1 &&
 				list[1].Attrs[0] == imap.MailboxAttrDrafts && list[0].Attrs[0] == `\UnMarked` && list[6].Attrs == nil && list[6].Mailbox == "INBOX"
 		}, 9},
-		{"STATUS", dovecotStatus, func(c *Client) { status = c.newStatus(); c.cmd.statusName = "Drafts" }, func() bool {
+		{"STATUS", dovecotStatus, func(c *Client) {
+			// As StatusTo collects.
+			status = imap.StatusData{}
+			c.cmd.status, c.cmd.statusVals, c.cmd.statusName = &status, &c.statusVals, "Drafts"
+		}, func() bool {
 			return status.Mailbox == "Drafts" && status.UIDNext == 1 && status.NumMessages != nil &&
 				*status.NumMessages == 0 && status.NumUnseen != nil && status.NumDeleted == nil
-		}, 1},
-		{"SELECT", dovecotSelect, func(c *Client) { sel = imap.SelectData{}; c.cmd.sel = &sel }, func() bool {
+		}, 0},
+		{"SELECT", dovecotSelect, func(c *Client) {
+			// As SelectTo collects, the flag lists' arrays reused.
+			sel = imap.SelectData{Flags: sel.Flags[:0], PermanentFlags: sel.PermanentFlags[:0]}
+			c.cmd.sel = &sel
+		}, func() bool {
 			return sel.NumMessages == 20 && sel.UIDNext == 21 && len(sel.Flags) == 5 && len(sel.PermanentFlags) == 6
-		}, 2},
+		}, 0},
 		{"FETCH", dovecotFetchFlags, func(c *Client) { fetches = 0; c.cmd.fetch = onFetch }, func() bool { return fetches == 3 }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,6 +67,8 @@ type Client struct {
 	intr    bool // set by Interrupt: Wait returns
 	peeking bool
 	msg     Message // reused for every FETCH response
+	// statusVals are the counts of StatusTo's data.
+	statusVals [3]uint32
 	// flagScratch is flagList's scratch list.
 	flagScratch []imap.Flag
 	env         Envelope

@@ -351,7 +351,7 @@ func (c *Client) parseStatus(s *scanner) {
 		n := s.number()
 		v := uint32(min(n, 1<<32-1))
 		// The counts pointed to share one allocation per response, the
-		// data's (newStatus).
+		// data's (Status) or the client's (StatusTo).
 		if vals == nil {
 			vals = new([3]uint32)
 		}
