@@ -51,6 +51,23 @@ func TestSyncFullAllocs(t *testing.T) {
 	if allocs > 1 {
 		t.Errorf("%.1f allocations per poll of an unchanged folder, want ≤ 1", allocs)
 	}
+	// A folder that changed since (here the view's flags of one message,
+	// changed in place): the sync installs its map and takes the one
+	// replaced for the next.
+	changedPoll := func() {
+		d.mu.Lock()
+		f := d.folders[view.FolderInbox]
+		m := f.msgs[1]
+		m.flags ^= view.Flagged
+		f.msgs[1] = m
+		d.mu.Unlock()
+		poll()
+	}
+	allocs = testing.AllocsPerRun(20, changedPoll)
+	t.Logf("%.1f allocations per poll of a changed folder", allocs)
+	if allocs > 1 {
+		t.Errorf("%.1f allocations per poll of a changed folder, want ≤ 1", allocs)
+	}
 }
 
 // TestListAllocs pins the allocations of a device's LIST of an unchanged

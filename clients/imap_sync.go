@@ -178,10 +178,11 @@ func (d *imapDevice) known(name string, validity uint32, into map[imap.UID]imapM
 // syncScratch is what a folder sync (syncFull, syncWindow) needs only
 // while it runs: the copy of the folder's messages (known), the map being
 // built (msgs: installed in the folder unless it equals the folder's
-// messages, then kept for the next sync), the new UIDs, and the flag
-// fetch's callback, made once. A device keeps one between syncs
-// (imapDevice.scratch), so that a poll that finds nothing new allocates
-// no map; a sync running while another holds it makes its own.
+// messages; the one of the two the folder does not keep is the next
+// sync's, installAt), the new UIDs, and the flag
+// fetch's callback, made once. A device keeps two between syncs
+// (imapDevice.scratch), so that a poll allocates no map; a sync running
+// while others hold them makes its own.
 type syncScratch struct {
 	known, msgs map[imap.UID]imapMsg
 	fresh       []imap.UID
@@ -262,9 +263,11 @@ func (d *imapDevice) editGen(name string) uint64 {
 // own edits made since (an action on another connection) are replayed on
 // msgs, so that a sync that read the server before the action does not
 // undo it in the view. When msgs holds exactly what the folder holds
-// (sizes too) the folder keeps its map and installAt returns false: msgs
-// is the caller's again (syncScratch).
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) (installed bool) {
+// (sizes too) the folder keeps its map. installAt returns the map the
+// folder does not hold (msgs, or the one msgs replaced), which is the
+// caller's to reuse (syncScratch): a folder's map is only ever read or
+// changed under d.mu, so nobody else holds the one replaced.
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) (spare map[imap.UID]imapMsg) {
 	d.mu.Lock()
 	f := d.folder(name)
 	if f.validity == validity && f.gen != gen {
@@ -278,7 +281,7 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	if !changed && f.msgs != nil && equalMsgs(f.msgs, msgs) {
 		f.synced = start
 		d.mu.Unlock()
-		return false
+		return msgs
 	}
 	was := f.msgs
 	f.validity, f.msgs, f.synced = validity, msgs, start
@@ -293,7 +296,7 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	if changed {
 		d.changed()
 	}
-	return true
+	return was
 }
 
 // equalMsgs reports whether a and b hold the same messages with the same
@@ -456,9 +459,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	if err := d.addFresh(s, name, sc.fresh, pcHeaderChunk, 0, msgs); err != nil {
 		return err
 	}
-	if d.installAt(name, data.UIDValidity, msgs, start, gen) {
-		sc.msgs = nil // the folder's now
-	}
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 
@@ -538,9 +539,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			}
 		}
 	}
-	if d.installAt(name, data.UIDValidity, msgs, start, gen) {
-		sc.msgs = nil // the folder's now
-	}
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 
