@@ -8,6 +8,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailsim/mailsim/internal/leanimap"
+
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -142,5 +144,35 @@ func TestSpecialFoldersOr(t *testing.T) {
 	}
 	if got := specialFoldersOr(boxes[:1], "", old); len(got) != 0 {
 		t.Errorf("no special-use folder: %v", got)
+	}
+}
+
+// TestLeanFetchedAllocs pins the allocations of reading a new-mail fetch's
+// response (the Message-ID in a header section) into the device's view:
+// the Message-ID is looked up by its bytes (fetched.handle), so a
+// Message-ID the device knows costs nothing; a string of it cost one.
+func TestLeanFetchedAllocs(t *testing.T) {
+	in := view.NewInterner()
+	want := in.Handle("<1@example.net>")
+	m := &leanimap.Message{UID: 7, Sections: []leanimap.Section{{
+		Name: []byte("HEADER.FIELDS (MESSAGE-ID)"), Origin: -1,
+		Data: []byte("Message-ID:\r\n <1@example.net>\r\n\r\n"),
+	}}}
+	var buf []byte
+	var got view.Handle
+	read := func() {
+		f := leanFetched(m, false, &buf)
+		if !f.hasID() || !f.content {
+			t.Fatal("no Message-ID")
+		}
+		got = f.handle(in)
+	}
+	read()
+	allocs := testing.AllocsPerRun(100, read)
+	if got != want {
+		t.Fatalf("handle %v, want %v", got, want)
+	}
+	if allocs > 0 {
+		t.Errorf("%.1f allocations per response, want 0", allocs)
 	}
 }

@@ -126,7 +126,7 @@ func benchIMAPCommandClient(b *testing.B, client string) {
 	headers := func() error {
 		var n int
 		err := s.fetch(all, headerOpts, true, func(f fetched) {
-			if f.id != "" {
+			if f.hasID() {
 				n++
 			}
 		})

@@ -31,6 +31,9 @@ type leanConn struct {
 	// items is the last FETCH item list built (sent as bytes: no string
 	// per FETCH).
 	items []byte
+	// idBuf holds the Message-ID of the FETCH response being given to
+	// the callback (fetched.idBytes).
+	idBuf []byte
 	// sel and status are the data the last Select and Status returned,
 	// reused by the next (imapConn: valid until then).
 	sel    imap.SelectData
@@ -156,7 +159,10 @@ func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)
 // fetched gives one FETCH response of the command in progress to its
 // callbacks (onFetch).
 func (l *leanConn) fetched(m *leanimap.Message) error {
-	l.fetchFn(leanFetched(m, l.fetchKeep))
+	l.fetchFn(leanFetched(m, l.fetchKeep, &l.idBuf))
+	if cap(l.idBuf) > maxIDBuf {
+		l.idBuf = nil
+	}
 	if l.fetchProgress != nil {
 		l.fetchProgress()
 	}
@@ -264,9 +270,14 @@ func (l *leanConn) interrupt() {
 // Done implements idler.
 func (l *leanConn) Done() error { return l.c.Done() }
 
-// leanFetched is readFetched for a lean FETCH response. Its flags are
-// valid only during the callback the response is given to.
-func leanFetched(m *leanimap.Message, keepHeader bool) fetched {
+// maxIDBuf bounds the Message-ID buffer a lean connection keeps
+// (leanConn.idBuf).
+const maxIDBuf = 1 << 10
+
+// leanFetched is readFetched for a lean FETCH response. Its flags, and the
+// Message-ID found in a header (idBytes, in *idBuf), are valid only during
+// the callback the response is given to.
+func leanFetched(m *leanimap.Message, keepHeader bool, idBuf *[]byte) fetched {
 	f := fetched{seq: m.SeqNum, uid: m.UID, flags: m.Flags, hasFlags: m.HasFlags, size: max(m.Size, 0)}
 	if e := m.Envelope; e != nil {
 		f.content = true
@@ -292,8 +303,9 @@ func leanFetched(m *leanimap.Message, keepHeader bool) fetched {
 		box := getHeaderBuf()
 		hc := headerCapture{limit: maxHeaderCapture, all: headerOnly, buf: (*box)[:0]}
 		_, _ = hc.Write(sec.Data)
-		if f.id == "" {
-			f.id = mailgen.MessageID(hc.buf)
+		if f.id == "" && len(f.idBytes) == 0 {
+			*idBuf = mailgen.AppendMessageID((*idBuf)[:0], hc.buf)
+			f.idBytes = *idBuf
 		}
 		if keepHeader && f.header == nil && len(hc.buf) > 0 {
 			f.header = bytes.Clone(hc.buf)

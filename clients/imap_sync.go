@@ -363,11 +363,11 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 			if f.uid == 0 || !f.content {
 				return
 			}
-			if f.id == "" {
+			if !f.hasID() {
 				d.logNoID(folder, f.uid)
 			}
 			answered++
-			into[f.uid] = imapMsg{id: d.o.IDs.Handle(f.id), flags: flagsOf(f.flags), size: size32(f.size)}
+			into[f.uid] = imapMsg{id: f.handle(d.o.IDs), flags: flagsOf(f.flags), size: size32(f.size)}
 		})
 		if err != nil || answered == len(uids) {
 			return err
