@@ -13,6 +13,28 @@ import (
 	"github.com/mailsim/mailsim/internal/view"
 )
 
+// allocSession delivers n messages to alice on the embedded server in a
+// child process (the test's allocations are the client's alone) and
+// returns a lean PC device and its logged-in session, closed when t ends.
+func allocSession(t *testing.T, n int) (*imapDevice, *imapSession) {
+	t.Helper()
+	env := startServerProcess(t)
+	env.client = IMAPClientLean
+	for range n {
+		env.deliver(t, 2000)
+	}
+	d, err := newIMAPDevice(env.options(KindPC, nil, nil), KindPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.dialIMAP(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	return d, s
+}
+
 // TestSyncFullAllocs pins the allocations of a PC's poll of a folder with
 // nothing new (syncFull: SELECT, UID FETCH 1:* (UID FLAGS) over 20
 // messages), the client's alone: the server runs in a child process. The
@@ -24,20 +46,7 @@ func TestSyncFullAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	env := startServerProcess(t)
-	env.client = IMAPClientLean
-	for range 20 {
-		env.deliver(t, 2000)
-	}
-	d, err := newIMAPDevice(env.options(KindPC, nil, nil), KindPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := d.dialIMAP(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	d, s := allocSession(t, 20)
 	poll := func() {
 		s.selected = "" // a poll SELECTs (pcSync.inboxStep)
 		if err := d.syncFull(s, view.FolderInbox); err != nil {
@@ -81,17 +90,7 @@ func TestListAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	env := startServerProcess(t)
-	env.client = IMAPClientLean
-	d, err := newIMAPDevice(env.options(KindPC, nil, nil), KindPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := d.dialIMAP(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	d, s := allocSession(t, 0)
 	list := func() {
 		if err := d.list(s); err != nil {
 			t.Fatal(err)
