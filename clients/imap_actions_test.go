@@ -72,7 +72,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 	d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: d.o.IDs.Handle("<a@x>")}, 2: {id: d.o.IDs.Handle("<b@x>")}}, start, 0)
 
 	// A sync begins and reads the server...
-	stale, gen := d.known("INBOX", 1)
+	stale, gen := d.known("INBOX", 1, nil)
 	// ...while an action flags <a@x>, moves <b@x> away and a copy lands.
 	d.mu.Lock()
 	inbox := d.folders["INBOX"]
@@ -93,7 +93,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 		}
 	}
 	// A sync that began after the edits installs what it read.
-	fresh, gen := d.known("INBOX", 1)
+	fresh, gen := d.known("INBOX", 1, nil)
 	delete(fresh, 3)
 	d.installAt("INBOX", 1, fresh, start, gen)
 	if _, ok := d.View().Messages["<c@x>"]; ok {

@@ -46,7 +46,7 @@ func TestServerProcess(t *testing.T) {
 
 // startServerProcess runs the embedded server in a child process, so that
 // the benchmark's process CPU is the client's alone.
-func startServerProcess(b *testing.B) *imapEnv {
+func startServerProcess(b testing.TB) *imapEnv {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServerProcess$", "-test.v=false")
@@ -126,7 +126,7 @@ func benchIMAPCommandClient(b *testing.B, client string) {
 	headers := func() error {
 		var n int
 		err := s.fetch(all, headerOpts, true, func(f fetched) {
-			if f.id != "" {
+			if f.hasID() {
 				n++
 			}
 		})

@@ -32,7 +32,8 @@ type imapConn interface {
 	ID() error
 	// Enable enables one extension.
 	Enable(c imap.Cap) error
-	// Select selects (EXAMINE when readOnly) mailbox name.
+	// Select selects (EXAMINE when readOnly) mailbox name. The data is
+	// valid until the next Select (the lean client reuses it).
 	Select(name string, readOnly bool) (*imap.SelectData, error)
 	// NumMessages is the selected mailbox's message count as last
 	// reported (SELECT, EXISTS, EXPUNGE); false when none is selected.
@@ -60,7 +61,8 @@ type imapConn interface {
 	Append(folder string, flags []imap.Flag, raw []byte) (imap.UID, error)
 	// List runs LIST ref pattern (RETURN (SPECIAL-USE) when specialUse).
 	List(ref, pattern string, specialUse bool) ([]*imap.ListData, error)
-	// Status runs STATUS name with the items of opts.
+	// Status runs STATUS name with the items of opts. The data is valid
+	// until the next Status (the lean client reuses it).
 	Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error)
 	// Create runs CREATE name.
 	Create(name string) error

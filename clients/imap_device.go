@@ -6,7 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,8 +83,11 @@ type imapDevice struct {
 	// folder checks, made once per device (never changed).
 	flagsFetch   imap.FetchOptions
 	folderStatus imap.StatusOptions
-	gen          mailgen.Generator
-	window       int // phone sync window or webmail page size (0: pc, whole folders)
+	// fetchWhole is the download of whole new messages (fetchBodies),
+	// made once per device (never changed).
+	fetchWhole imap.FetchOptions
+	gen        mailgen.Generator
+	window     int // phone sync window or webmail page size (0: pc, whole folders)
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -104,6 +108,10 @@ type imapDevice struct {
 	// inboxIdx finds a Message-ID's UIDs there (locate): cameIntoInbox.
 	inboxNew inboxLog[imap.UID]
 	inboxIdx inboxIndex
+
+	// scratch are the folder syncs' scratches between syncs
+	// (takeScratch): two, as a PC's INBOX and folder loops sync at once.
+	scratch [2]atomic.Pointer[syncScratch]
 
 	// slots are the long-lived connections (pc, phone); webmail has none.
 	slots   []*imapSlot
@@ -138,6 +146,7 @@ func newIMAPDevice(o Options, kind Kind) (*imapDevice, error) {
 
 		flagsFetch:   imap.FetchOptions{UID: true, Flags: true},
 		folderStatus: imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true},
+		fetchWhole:   imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}},
 	}
 	switch kind {
 	case KindPhone:
@@ -292,11 +301,15 @@ func (d *imapDevice) folderNames() []string {
 	for n := range d.folders {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, j int) bool {
-		if (names[i] == view.FolderInbox) != (names[j] == view.FolderInbox) {
-			return names[i] == view.FolderInbox
+	// Distinct names: any sort gives the same order.
+	slices.SortFunc(names, func(a, b string) int {
+		if (a == view.FolderInbox) != (b == view.FolderInbox) {
+			if a == view.FolderInbox {
+				return -1
+			}
+			return 1
 		}
-		return names[i] < names[j]
+		return strings.Compare(a, b)
 	})
 	return names
 }

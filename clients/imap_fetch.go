@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // maxHeaderCapture bounds the header bytes kept from one fetched message.
@@ -27,8 +28,13 @@ type fetched struct {
 	flags    []imap.Flag
 	hasFlags bool
 	size     int64
-	// id is the Message-ID ("" if none was fetched or the message has none).
+	// id is the Message-ID ("" if none was fetched or the message has
+	// none, or it is in idBytes).
 	id string
+	// idBytes is the Message-ID the lean client found in a header, valid
+	// only during the callback (id is "" then): looked up by its bytes
+	// (handle), no string is made of it.
+	idBytes []byte
 	// header is the raw header block when keepHeader was set.
 	header []byte
 	// bodyBytes counts the body section bytes received.
@@ -234,4 +240,16 @@ func putHeaderBuf(box *[]byte, buf []byte) {
 	}
 	*box = buf[:0]
 	headerBufs.Put(box)
+}
+
+// hasID reports whether the response carried a Message-ID.
+func (f *fetched) hasID() bool { return f.id != "" || len(f.idBytes) > 0 }
+
+// handle returns the handle of the response's Message-ID in in (NoHandle
+// for none).
+func (f *fetched) handle(in *view.Interner) view.Handle {
+	if len(f.idBytes) > 0 {
+		return in.HandleBytes(f.idBytes)
+	}
+	return in.Handle(f.id)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -49,38 +50,98 @@ func ListRole(b *imap.ListData) string {
 // folder listed under a fallback name of its role (in FolderNames order,
 // under the namespace prefix first).
 func specialFolders(boxes []*imap.ListData, prefix string) map[imap.MailboxAttr]string {
-	special := make(map[imap.MailboxAttr]string)
-	byName := make(map[string]string, len(boxes)) // lower-case name → name
+	return specialFoldersOr(boxes, prefix, nil)
+}
+
+// specialFoldersOr is specialFolders returning old when it holds exactly
+// the result (a device's LIST finds the same folders each time: no map).
+// The names are matched in lower case as strings.ToLower makes it, found
+// by iterating the reply (a handful of folders) instead of a map of it.
+func specialFoldersOr(boxes []*imap.ListData, prefix string, old map[imap.MailboxAttr]string) map[imap.MailboxAttr]string {
+	var found [len(roleAttrs)]string
 	for _, b := range boxes {
 		for _, a := range b.Attrs {
-			switch a {
-			case imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrDrafts, imap.MailboxAttrJunk, imap.MailboxAttrArchive:
-				if special[a] == "" {
-					special[a] = b.Mailbox
+			for i, ra := range roleAttrs {
+				if a == ra.attr && found[i] == "" {
+					found[i] = b.Mailbox
 				}
 			}
 		}
-		if selectable(b) {
-			if k := strings.ToLower(b.Mailbox); byName[k] == "" {
-				byName[k] = b.Mailbox
-			}
-		}
 	}
-	for _, ra := range roleAttrs {
-		if special[ra.attr] != "" {
+	for i, ra := range roleAttrs {
+		if found[i] != "" {
 			continue
 		}
 	names:
 		for _, n := range view.FolderNames(ra.role) {
-			for _, cand := range []string{prefix + n, n} {
-				if name := byName[strings.ToLower(cand)]; name != "" {
-					special[ra.attr] = name
+			for _, cand := range [2]string{prefix + n, n} {
+				if name := listedLower(boxes, cand); name != "" {
+					found[i] = name
 					break names
 				}
 			}
 		}
 	}
+	n := 0
+	same := old != nil
+	for i, ra := range roleAttrs {
+		if found[i] != "" {
+			n++
+			same = same && old[ra.attr] == found[i]
+		}
+	}
+	if same && len(old) == n {
+		return old
+	}
+	special := make(map[imap.MailboxAttr]string, n)
+	for i, ra := range roleAttrs {
+		if found[i] != "" {
+			special[ra.attr] = found[i]
+		}
+	}
 	return special
+}
+
+// listedLower returns the first selectable folder of boxes whose name in
+// lower case is name's, "" when none is.
+func listedLower(boxes []*imap.ListData, name string) string {
+	for _, b := range boxes {
+		if selectable(b) && equalLower(b.Mailbox, name) {
+			return b.Mailbox
+		}
+	}
+	return ""
+}
+
+// equalLower reports whether strings.ToLower(a) == strings.ToLower(b),
+// without allocating when both are ASCII.
+func equalLower(a, b string) bool {
+	ascii := true
+	for i := 0; i < len(a) && ascii; i++ {
+		ascii = a[i] < utf8.RuneSelf
+	}
+	for i := 0; i < len(b) && ascii; i++ {
+		ascii = b[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		return strings.ToLower(a) == strings.ToLower(b)
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // folderFor returns the server mailbox for folder name as the engine or

@@ -28,10 +28,16 @@ type leanConn struct {
 	num      uint32
 	selected bool
 	out      bool // LOGOUT was sent
-	// items is the last FETCH item list built, itemsStr the same as a
-	// string (kept while the next one is the same: no string per FETCH).
-	items    []byte
-	itemsStr string
+	// items is the last FETCH item list built (sent as bytes: no string
+	// per FETCH).
+	items []byte
+	// idBuf holds the Message-ID of the FETCH response being given to
+	// the callback (fetched.idBytes).
+	idBuf []byte
+	// sel and status are the data the last Select and Status returned,
+	// reused by the next (imapConn: valid until then).
+	sel    imap.SelectData
+	status imap.StatusData
 	// The FETCH in progress (Fetch, StoreAdd): where its responses go.
 	// onFetch is made once per connection and reads them, so that a
 	// command allocates no closure of its own.
@@ -55,7 +61,7 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 	if afterStartTLS {
 		conn = leanimap.AfterStartTLS(conn)
 	}
-	l := &leanConn{s: s}
+	l := &leanConn{s: s, items: make([]byte, 0, 128)}
 	l.onFetch = l.fetched
 	c, err := leanimap.New(conn, leanimap.Options{
 		Timeout:    s.d.o.timeout(),
@@ -129,23 +135,19 @@ func (l *leanConn) ID() error               { return l.c.ID("mailsim", "1") }
 func (l *leanConn) Enable(c imap.Cap) error { return l.c.Enable(string(c)) }
 func (l *leanConn) Select(name string, readOnly bool) (*imap.SelectData, error) {
 	l.selected = false
-	d, err := l.c.Select(name, readOnly)
-	if err != nil {
+	if err := l.c.SelectTo(&l.sel, name, readOnly); err != nil {
 		return nil, err
 	}
-	l.num, l.selected = d.NumMessages, true
-	return d, nil
+	l.num, l.selected = l.sel.NumMessages, true
+	return &l.sel, nil
 }
 func (l *leanConn) NumMessages() (uint32, bool) { return l.num, l.selected }
 
 func (l *leanConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	l.items = appendFetchItems(l.items[:0], opts)
-	if string(l.items) != l.itemsStr {
-		l.itemsStr = string(l.items)
-	}
 	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, progress, keepHeader
 	defer l.endFetch()
-	return l.c.UIDFetch(set, l.itemsStr, l.onFetch)
+	return l.c.UIDFetchBytes(set, l.items, l.onFetch)
 }
 
 func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error {
@@ -157,7 +159,10 @@ func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)
 // fetched gives one FETCH response of the command in progress to its
 // callbacks (onFetch).
 func (l *leanConn) fetched(m *leanimap.Message) error {
-	l.fetchFn(leanFetched(m, l.fetchKeep))
+	l.fetchFn(leanFetched(m, l.fetchKeep, &l.idBuf))
+	if cap(l.idBuf) > maxIDBuf {
+		l.idBuf = nil
+	}
 	if l.fetchProgress != nil {
 		l.fetchProgress()
 	}
@@ -189,7 +194,10 @@ func (l *leanConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData,
 	return LeanFolders{l.c}.List(ref, pattern, specialUse)
 }
 func (l *leanConn) Status(name string, opts *imap.StatusOptions) (*imap.StatusData, error) {
-	return l.c.Status(name, *opts)
+	if err := l.c.StatusTo(&l.status, name, *opts); err != nil {
+		return nil, err
+	}
+	return &l.status, nil
 }
 func (l *leanConn) Create(name string) error                { return l.c.Create(name) }
 func (l *leanConn) Namespace() (*imap.NamespaceData, error) { return l.c.Namespace() }
@@ -262,9 +270,14 @@ func (l *leanConn) interrupt() {
 // Done implements idler.
 func (l *leanConn) Done() error { return l.c.Done() }
 
-// leanFetched is readFetched for a lean FETCH response. Its flags are
-// valid only during the callback the response is given to.
-func leanFetched(m *leanimap.Message, keepHeader bool) fetched {
+// maxIDBuf bounds the Message-ID buffer a lean connection keeps
+// (leanConn.idBuf).
+const maxIDBuf = 1 << 10
+
+// leanFetched is readFetched for a lean FETCH response. Its flags, and the
+// Message-ID found in a header (idBytes, in *idBuf), are valid only during
+// the callback the response is given to.
+func leanFetched(m *leanimap.Message, keepHeader bool, idBuf *[]byte) fetched {
 	f := fetched{seq: m.SeqNum, uid: m.UID, flags: m.Flags, hasFlags: m.HasFlags, size: max(m.Size, 0)}
 	if e := m.Envelope; e != nil {
 		f.content = true
@@ -290,8 +303,9 @@ func leanFetched(m *leanimap.Message, keepHeader bool) fetched {
 		box := getHeaderBuf()
 		hc := headerCapture{limit: maxHeaderCapture, all: headerOnly, buf: (*box)[:0]}
 		_, _ = hc.Write(sec.Data)
-		if f.id == "" {
-			f.id = mailgen.MessageID(hc.buf)
+		if f.id == "" && len(f.idBytes) == 0 {
+			*idBuf = mailgen.AppendMessageID((*idBuf)[:0], hc.buf)
+			f.idBytes = *idBuf
 		}
 		if keepHeader && f.header == nil && len(hc.buf) > 0 {
 			f.header = bytes.Clone(hc.buf)

@@ -94,29 +94,18 @@ func (d *imapDevice) list(s *imapSession) error {
 	}); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(boxes))
-	d.mu.Lock()
-	special := specialFolders(boxes, d.prefix)
-	d.mu.Unlock()
-	for _, b := range boxes {
-		if !selectable(b) {
-			continue
-		}
-		name := b.Mailbox
-		if strings.EqualFold(name, view.FolderInbox) {
-			name = view.FolderInbox
-		}
-		seen[name] = true
-	}
+	// The folder set is compared by iterating the reply (a handful of
+	// folders), not through a map of it.
 	changed := false
 	d.mu.Lock()
-	for name := range seen {
-		if d.folders[name] == nil {
+	special := specialFoldersOr(boxes, d.prefix, d.special)
+	for _, b := range boxes {
+		if name, ok := listedFolder(b); ok && d.folders[name] == nil {
 			d.folders[name] = &imapFolder{name: name}
 		}
 	}
 	for name, f := range d.folders {
-		if !seen[name] {
+		if !listsFolder(boxes, name) {
 			changed = changed || len(f.msgs) > 0
 			delete(d.folders, name)
 		}
@@ -131,6 +120,29 @@ func (d *imapDevice) list(s *imapSession) error {
 	return nil
 }
 
+// listedFolder returns the device's folder name of a LIST entry (INBOX in
+// any case is INBOX), and false when the entry is not selectable.
+func listedFolder(b *imap.ListData) (string, bool) {
+	if !selectable(b) {
+		return "", false
+	}
+	if strings.EqualFold(b.Mailbox, view.FolderInbox) {
+		return view.FolderInbox, true
+	}
+	return b.Mailbox, true
+}
+
+// listsFolder reports whether a LIST reply has the device's folder name
+// (listedFolder).
+func listsFolder(boxes []*imap.ListData, name string) bool {
+	for _, b := range boxes {
+		if n, ok := listedFolder(b); ok && n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // folder returns the state of a folder, creating it.
 func (d *imapDevice) folder(name string) *imapFolder {
 	f := d.folders[name]
@@ -141,21 +153,101 @@ func (d *imapDevice) folder(name string) *imapFolder {
 	return f
 }
 
-// known returns a copy of the UID → message map of a folder, or nil when
-// the folder's UIDVALIDITY changed (its UIDs mean nothing any more), and
-// the folder's edit generation, to hand to installAt.
-func (d *imapDevice) known(name string, validity uint32) (map[imap.UID]imapMsg, uint64) {
+// known copies the UID → message map of a folder into into (cleared
+// first) and returns it, or returns nil when the folder's UIDVALIDITY
+// changed (its UIDs mean nothing any more), and the folder's edit
+// generation, to hand to installAt. into may be nil (a map is made).
+func (d *imapDevice) known(name string, validity uint32, into map[imap.UID]imapMsg) (map[imap.UID]imapMsg, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.folder(name)
 	if f.validity != validity {
 		return nil, f.gen
 	}
-	out := make(map[imap.UID]imapMsg, len(f.msgs))
-	for uid, m := range f.msgs {
-		out[uid] = m
+	if into == nil {
+		into = make(map[imap.UID]imapMsg, len(f.msgs))
+	} else {
+		clear(into)
 	}
-	return out, f.gen
+	for uid, m := range f.msgs {
+		into[uid] = m
+	}
+	return into, f.gen
+}
+
+// syncScratch is what a folder sync (syncFull, syncWindow) needs only
+// while it runs: the copy of the folder's messages (known), the map being
+// built (msgs: installed in the folder unless it equals the folder's
+// messages; the one of the two the folder does not keep is the next
+// sync's, installAt), the new UIDs, and the flag
+// fetch's callback, made once. A device keeps two between syncs
+// (imapDevice.scratch), so that a poll allocates no map; a sync running
+// while others hold them makes its own.
+type syncScratch struct {
+	known, msgs map[imap.UID]imapMsg
+	fresh       []imap.UID
+	// all is UID 1:*, onFlags syncFull's flag fetch callback.
+	all     imap.UIDSet
+	onFlags func(fetched)
+}
+
+// keepScratchMsgs bounds the messages a kept syncScratch map may have held
+// (clear keeps a map's buckets): past it the map is dropped, as a huge
+// folder's would otherwise stay pinned.
+const keepScratchMsgs = 4096
+
+// takeScratch returns one of the device's sync scratches, or a new one
+// when other syncs hold them.
+func (d *imapDevice) takeScratch() *syncScratch {
+	for i := range d.scratch {
+		if sc := d.scratch[i].Swap(nil); sc != nil {
+			return sc
+		}
+	}
+	sc := &syncScratch{all: imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}}
+	sc.onFlags = func(f fetched) {
+		if f.uid == 0 {
+			return
+		}
+		if m, ok := sc.known[f.uid]; ok {
+			sc.msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+		} else {
+			sc.fresh = append(sc.fresh, f.uid)
+		}
+	}
+	return sc
+}
+
+// putScratch gives a sync's scratch back to the device, emptied (maps
+// past keepScratchMsgs dropped); it is dropped when the device has enough.
+func (d *imapDevice) putScratch(sc *syncScratch) {
+	for _, m := range []*map[imap.UID]imapMsg{&sc.known, &sc.msgs} {
+		if len(*m) > keepScratchMsgs {
+			*m = nil
+		} else {
+			clear(*m)
+		}
+	}
+	if cap(sc.fresh) > keepScratchMsgs {
+		sc.fresh = nil
+	}
+	sc.fresh = sc.fresh[:0]
+	for i := range d.scratch {
+		if d.scratch[i].CompareAndSwap(nil, sc) {
+			return
+		}
+	}
+}
+
+// scratchMsgs returns sc's msgs map emptied, made with room for n when
+// there is none.
+func (sc *syncScratch) scratchMsgs(n int) map[imap.UID]imapMsg {
+	if sc.msgs == nil {
+		sc.msgs = make(map[imap.UID]imapMsg, n)
+	} else {
+		clear(sc.msgs)
+	}
+	return sc.msgs
 }
 
 // editGen returns the edit generation of a folder, to hand to installAt.
@@ -170,8 +262,12 @@ func (d *imapDevice) editGen(name string) uint64 {
 // folder's edit generation before the sync read the server: the device's
 // own edits made since (an action on another connection) are replayed on
 // msgs, so that a sync that read the server before the action does not
-// undo it in the view.
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) {
+// undo it in the view. When msgs holds exactly what the folder holds
+// (sizes too) the folder keeps its map. installAt returns the map the
+// folder does not hold (msgs, or the one msgs replaced), which is the
+// caller's to reuse (syncScratch): a folder's map is only ever read or
+// changed under d.mu, so nobody else holds the one replaced.
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) (spare map[imap.UID]imapMsg) {
 	d.mu.Lock()
 	f := d.folder(name)
 	if f.validity == validity && f.gen != gen {
@@ -182,6 +278,11 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 		}
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
+	if !changed && f.msgs != nil && equalMsgs(f.msgs, msgs) {
+		f.synced = start
+		d.mu.Unlock()
+		return msgs
+	}
 	was := f.msgs
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
@@ -195,6 +296,21 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	if changed {
 		d.changed()
 	}
+	return was
+}
+
+// equalMsgs reports whether a and b hold the same messages with the same
+// ids, flags and sizes (sameMsgs leaves sizes out).
+func equalMsgs(a, b map[imap.UID]imapMsg) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for uid, m := range a {
+		if n, ok := b[uid]; !ok || n != m {
+			return false
+		}
+	}
+	return true
 }
 
 func sameMsgs(a, b map[imap.UID]imapMsg) bool {
@@ -247,11 +363,11 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 			if f.uid == 0 || !f.content {
 				return
 			}
-			if f.id == "" {
+			if !f.hasID() {
 				d.logNoID(folder, f.uid)
 			}
 			answered++
-			into[f.uid] = imapMsg{id: d.o.IDs.Handle(f.id), flags: flagsOf(f.flags), size: size32(f.size)}
+			into[f.uid] = imapMsg{id: f.handle(d.o.IDs), flags: flagsOf(f.flags), size: size32(f.size)}
 		})
 		if err != nil || answered == len(uids) {
 			return err
@@ -280,10 +396,8 @@ func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, part
 			whole.AddNum(uid)
 		}
 	}
-	discard := func(fetched) {}
 	if len(whole) > 0 {
-		opts := &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
-		if err := s.fetch(whole, opts, false, discard); err != nil {
+		if err := s.fetch(whole, &d.fetchWhole, false, discard); err != nil {
 			return err
 		}
 	}
@@ -299,6 +413,9 @@ func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, part
 	}
 	return nil
 }
+
+// discard is the callback of a fetch whose responses are not looked at.
+func discard(fetched) {}
 
 // syncFull is Thunderbird's folder sync: SELECT, full flag resync
 // UID FETCH 1:* (FLAGS), new headers in chunks of 200, bodies of new mail
@@ -329,29 +446,20 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 			return err
 		}
 	}
-	known, gen := d.known(name, data.UIDValidity)
-	msgs := make(map[imap.UID]imapMsg, data.NumMessages)
-	var fresh []imap.UID
+	sc := d.takeScratch()
+	defer d.putScratch(sc)
+	var gen uint64
+	sc.known, gen = d.known(name, data.UIDValidity, sc.known)
+	msgs := sc.scratchMsgs(int(data.NumMessages))
 	if data.NumMessages > 0 {
-		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
-		err := s.fetch(all, &d.flagsFetch, false, func(f fetched) {
-			if f.uid == 0 {
-				return
-			}
-			if m, ok := known[f.uid]; ok {
-				msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
-			} else {
-				fresh = append(fresh, f.uid)
-			}
-		})
-		if err != nil {
+		if err := s.fetch(sc.all, &d.flagsFetch, false, sc.onFlags); err != nil {
 			return err
 		}
 	}
-	if err := d.addFresh(s, name, fresh, pcHeaderChunk, 0, msgs); err != nil {
+	if err := d.addFresh(s, name, sc.fresh, pcHeaderChunk, 0, msgs); err != nil {
 		return err
 	}
-	d.installAt(name, data.UIDValidity, msgs, start, gen)
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 
@@ -384,8 +492,11 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 	if err != nil {
 		return err
 	}
-	known, gen := d.known(name, data.UIDValidity)
-	msgs := make(map[imap.UID]imapMsg, min(int(data.NumMessages), d.window))
+	sc := d.takeScratch()
+	defer d.putScratch(sc)
+	known, gen := d.known(name, data.UIDValidity, sc.known)
+	sc.known = known
+	msgs := sc.scratchMsgs(min(int(data.NumMessages), d.window))
 	if data.NumMessages > 0 {
 		lo := uint32(1)
 		if n := uint32(d.window); data.NumMessages > n {
@@ -428,7 +539,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			}
 		}
 	}
-	d.installAt(name, data.UIDValidity, msgs, start, gen)
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
 	return nil
 }
 

@@ -55,8 +55,10 @@ type Auditor struct {
 	dirty   []*user
 
 	// auditMu serialises Audit and Final; it guards the audit-side fields
-	// of every user.
+	// of every user, and scratch: a user audit's delta, reused by the
+	// next (auditUser).
 	auditMu sync.Mutex
+	scratch delta
 
 	stateMu sync.Mutex
 	groups  map[string]*groupAgg
@@ -128,6 +130,7 @@ type pendingChange struct {
 	// change's own and those of later folder changes to the same message.
 	accept  []string
 	waiting []string // device IDs that have not shown the change yet
+	buf     [2]string
 	seenAt  time.Time
 	// repeat marks a delivery of a Message-ID already delivered to the
 	// user: any folder shows it. A server may keep one copy (Cyrus's
@@ -286,9 +289,10 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 	views := readViews(spec.Devices)
 	now := a.now()
 
-	var d delta
+	d := &a.scratch
+	d.reset()
 	for _, c := range inbox {
-		a.addChange(u, spec, c, &d)
+		a.addChange(u, spec, c, d)
 	}
 
 	kept := u.pending[:0]
@@ -381,6 +385,20 @@ type delta struct {
 	converged  []convergedChange
 }
 
+// keepDelta bounds the entries a reused delta's lists keep room for
+// (Auditor.scratch): a burst's are not kept for the run's life.
+const keepDelta = 1024
+
+// reset empties d for the next user audit, dropping lists grown past
+// keepDelta.
+func (d *delta) reset() {
+	if cap(d.recorded)+cap(d.superseded)+cap(d.trivial)+cap(d.converged) > keepDelta {
+		*d = delta{}
+		return
+	}
+	d.recorded, d.superseded, d.trivial, d.converged = d.recorded[:0], d.superseded[:0], d.trivial[:0], d.converged[:0]
+}
+
 type convergedChange struct {
 	kind ChangeKind
 	lag  time.Duration
@@ -437,8 +455,12 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		u.pending = kept
 	}
 	p := &pendingChange{c: c}
+	// accept and waiting start in p's own array (one folder, one other
+	// device: no allocation), each without room to grow into the other.
+	p.waiting = p.buf[1:1:2]
 	if c.Kind.folderChange() {
-		p.accept = []string{c.Folder}
+		p.buf[0] = c.Folder
+		p.accept = p.buf[0:1:1]
 	}
 	if c.Kind == Deliver {
 		p.repeat = u.has(c.MessageID, markDelivered)

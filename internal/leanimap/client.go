@@ -67,6 +67,8 @@ type Client struct {
 	intr    bool // set by Interrupt: Wait returns
 	peeking bool
 	msg     Message // reused for every FETCH response
+	// statusVals are the counts of StatusTo's data.
+	statusVals [3]uint32
 	// flagScratch is flagList's scratch list.
 	flagScratch []imap.Flag
 	env         Envelope
@@ -76,9 +78,18 @@ type Client struct {
 // command is what the command in progress collects from untagged
 // responses and response codes.
 type command struct {
-	sel      *imap.SelectData
-	list     *[]imap.ListData
-	status   *imap.StatusData
+	sel    *imap.SelectData
+	list   *[]imap.ListData
+	status *imap.StatusData
+	// statusVals holds the counts status points to (nil: parseStatus
+	// makes them).
+	statusVals *[3]uint32
+	// statusName is the mailbox name Status was given: the response's
+	// name when the server sent it as is (mailboxNameAs).
+	statusName string
+	// attrs holds the LIST attributes of the command's entries, each
+	// entry's a slice of it (parseList).
+	attrs    []imap.MailboxAttr
 	search   *[]imap.UID
 	ns       *imap.NamespaceData
 	fetch    func(*Message) error

@@ -239,13 +239,29 @@ func (c *Client) quoted(s string) error {
 // Status asks for the items of opts on mailbox name (MESSAGES, UIDNEXT,
 // UIDVALIDITY, UNSEEN, DELETED, SIZE, HIGHESTMODSEQ).
 func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData, error) {
-	var d imap.StatusData
-	if err := c.begin("STATUS "); err != nil {
+	sd := new(statusData)
+	if err := c.status(&sd.d, &sd.vals, name, opts); err != nil {
 		return nil, err
 	}
-	c.cmd.status = &d
+	return &sd.d, nil
+}
+
+// StatusTo is Status into d, which the caller may reuse: no allocation.
+// The counts d points to are the client's, valid until its next StatusTo.
+func (c *Client) StatusTo(d *imap.StatusData, name string, opts imap.StatusOptions) error {
+	*d = imap.StatusData{}
+	c.statusVals = [3]uint32{}
+	return c.status(d, &c.statusVals, name, opts)
+}
+
+// status runs STATUS, collecting into d and the counts into vals.
+func (c *Client) status(d *imap.StatusData, vals *[3]uint32, name string, opts imap.StatusOptions) error {
+	if err := c.begin("STATUS "); err != nil {
+		return err
+	}
+	c.cmd.status, c.cmd.statusVals, c.cmd.statusName = d, vals, name
 	if err := c.mailbox(name); err != nil {
-		return nil, err
+		return err
 	}
 	c.out = append(c.out, " ("...)
 	n := len(c.out)
@@ -262,13 +278,17 @@ func (c *Client) Status(name string, opts imap.StatusOptions) (*imap.StatusData,
 		}
 	}
 	if len(c.out) == n {
-		return nil, errors.New("STATUS without items")
+		return errors.New("STATUS without items")
 	}
 	c.out = append(c.out, ')')
-	if err := c.run(); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return c.run()
+}
+
+// statusData is what a STATUS command returns: the data and the counts it
+// points to, in one allocation.
+type statusData struct {
+	d    imap.StatusData
+	vals [3]uint32 // MESSAGES, UNSEEN, DELETED
 }
 
 // Create creates mailbox name.
@@ -287,21 +307,29 @@ func (c *Client) Create(name string) error {
 // PERMANENTFLAGS, UIDVALIDITY, UIDNEXT.
 func (c *Client) Select(name string, readOnly bool) (*imap.SelectData, error) {
 	var d imap.SelectData
-	verb := "SELECT"
-	if readOnly {
-		verb = "EXAMINE"
-	}
-	if err := c.begin(verb + " "); err != nil {
-		return nil, err
-	}
-	c.cmd.sel = &d
-	if err := c.mailbox(name); err != nil {
-		return nil, err
-	}
-	if err := c.run(); err != nil {
+	if err := c.SelectTo(&d, name, readOnly); err != nil {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// SelectTo is Select into d, which the caller may reuse: its flag lists'
+// arrays are reused, so that a SELECT allocates nothing once they have
+// room.
+func (c *Client) SelectTo(d *imap.SelectData, name string, readOnly bool) error {
+	*d = imap.SelectData{Flags: d.Flags[:0], PermanentFlags: d.PermanentFlags[:0]}
+	verb := "SELECT "
+	if readOnly {
+		verb = "EXAMINE "
+	}
+	if err := c.begin(verb); err != nil {
+		return err
+	}
+	c.cmd.sel = d
+	if err := c.mailbox(name); err != nil {
+		return err
+	}
+	return c.run()
 }
 
 // UIDFetch sends UID FETCH set items, where items is the fetch attribute
@@ -310,15 +338,30 @@ func (c *Client) Select(name string, readOnly bool) (*imap.SelectData, error) {
 // goroutine. The first error fn returns is the command's error (the
 // responses are still read to the end).
 func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error) error {
-	if err := c.begin("UID FETCH "); err != nil {
-		return err
-	}
-	c.cmd.fetch = fn
-	if err := c.uidSet(set); err != nil {
+	if err := c.uidFetch(set, fn); err != nil {
 		return err
 	}
 	c.out = append(append(c.out, ' '), items...)
 	return c.run()
+}
+
+// UIDFetchBytes is UIDFetch with the item list as bytes (a caller that
+// builds it needs no string of it).
+func (c *Client) UIDFetchBytes(set imap.UIDSet, items []byte, fn func(*Message) error) error {
+	if err := c.uidFetch(set, fn); err != nil {
+		return err
+	}
+	c.out = append(append(c.out, ' '), items...)
+	return c.run()
+}
+
+// uidFetch begins UID FETCH set for fn.
+func (c *Client) uidFetch(set imap.UIDSet, fn func(*Message) error) error {
+	if err := c.begin("UID FETCH "); err != nil {
+		return err
+	}
+	c.cmd.fetch = fn
+	return c.uidSet(set)
 }
 
 // UIDStore changes the flags of the messages of set (op: set, add,

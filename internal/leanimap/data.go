@@ -228,7 +228,8 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 }
 
 // mailboxAttrOf returns the LIST attribute w (exactly as sent) without
-// allocating for RFC 3501's, RFC 5258's and RFC 6154's.
+// allocating for RFC 3501's, RFC 5258's and RFC 6154's, and Dovecot's
+// \UnMarked.
 func mailboxAttrOf(w []byte) imap.MailboxAttr {
 	switch string(w) {
 	case `\HasNoChildren`:
@@ -245,6 +246,8 @@ func mailboxAttrOf(w []byte) imap.MailboxAttr {
 		return imap.MailboxAttrMarked
 	case `\Unmarked`:
 		return imap.MailboxAttrUnmarked
+	case `\UnMarked`: // Dovecot's spelling, kept as sent
+		return `\UnMarked`
 	case `\Subscribed`:
 		return imap.MailboxAttrSubscribed
 	case `\Remote`:
@@ -298,14 +301,27 @@ func flagOf(w []byte) imap.Flag {
 	return imap.Flag(w)
 }
 
-// parseList reads "(attrs) delim name ..." into the command's list.
+// listRoom is the room made for a LIST's entries and their attributes on
+// the first one: a personal folder set's fits, one allocation each.
+const listRoom = 16
+
+// parseList reads "(attrs) delim name ..." into the command's list. The
+// attributes of the command's entries share one array (command.attrs):
+// each entry's is a slice of it without room to grow into the next's.
 func (c *Client) parseList(s *scanner) {
 	var d imap.ListData
+	from := len(c.cmd.attrs)
 	s.list(func() {
 		if w := s.atom(); s.err == nil {
-			d.Attrs = append(d.Attrs, mailboxAttrOf(w))
+			if c.cmd.attrs == nil {
+				c.cmd.attrs = make([]imap.MailboxAttr, 0, listRoom)
+			}
+			c.cmd.attrs = append(c.cmd.attrs, mailboxAttrOf(w))
 		}
 	})
+	if to := len(c.cmd.attrs); to > from {
+		d.Attrs = c.cmd.attrs[from:to:to]
+	}
 	s.sp()
 	if b, isNil := s.nstring(); !isNil && len(b) == 1 {
 		d.Delim = rune(b[0])
@@ -313,6 +329,9 @@ func (c *Client) parseList(s *scanner) {
 	s.sp()
 	d.Mailbox = c.mailboxName(s.astring())
 	if s.err == nil {
+		if *c.cmd.list == nil {
+			*c.cmd.list = make([]imap.ListData, 0, listRoom)
+		}
 		*c.cmd.list = append(*c.cmd.list, d)
 	}
 }
@@ -320,10 +339,10 @@ func (c *Client) parseList(s *scanner) {
 // parseStatus reads "name (item n ...)" into the command's status.
 func (c *Client) parseStatus(s *scanner) {
 	d := c.cmd.status
-	d.Mailbox = c.mailboxName(s.astring())
+	d.Mailbox = c.mailboxNameAs(s.astring(), c.cmd.statusName)
 	s.sp()
 	var name []byte
-	var vals *[3]uint32
+	vals := c.cmd.statusVals
 	s.list(func() {
 		if name == nil {
 			name = s.atom()
@@ -331,7 +350,8 @@ func (c *Client) parseStatus(s *scanner) {
 		}
 		n := s.number()
 		v := uint32(min(n, 1<<32-1))
-		// The counts pointed to share one allocation per response.
+		// The counts pointed to share one allocation per response, the
+		// data's (Status) or the client's (StatusTo).
 		if vals == nil {
 			vals = new([3]uint32)
 		}

@@ -1,6 +1,7 @@
 package leanimap
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -116,4 +117,14 @@ func (c *Client) mailboxName(b []byte) string {
 		return string(b)
 	}
 	return name
+}
+
+// mailboxNameAs is mailboxName, returning known (a string the caller has,
+// no allocation) when b is known as sent: in UTF-8, or without a '&' (no
+// modified UTF-7 to decode).
+func (c *Client) mailboxNameAs(b []byte, known string) string {
+	if known != "" && string(b) == known && (c.utf8 || bytes.IndexByte(b, '&') < 0) {
+		return known
+	}
+	return c.mailboxName(b)
 }

@@ -248,6 +248,9 @@ func TestMessageID(t *testing.T) {
 			if got := MessageID([]byte(tc.in)); got != tc.want {
 				t.Errorf("MessageID = %q, want %q", got, tc.want)
 			}
+			if got := AppendMessageID([]byte("x"), []byte(tc.in)); string(got) != "x"+tc.want {
+				t.Errorf("AppendMessageID = %q, want %q", got, "x"+tc.want)
+			}
 		})
 	}
 }
@@ -313,6 +316,9 @@ func FuzzMessageID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if got, want := MessageID(raw), textprotoMessageID(raw); got != want {
 			t.Errorf("MessageID(%q) = %q, textproto %q", raw, got, want)
+		}
+		if got, want := string(AppendMessageID(nil, raw)), MessageID(raw); got != want {
+			t.Errorf("AppendMessageID(%q) = %q, MessageID %q", raw, got, want)
 		}
 	})
 }

@@ -62,6 +62,32 @@ func MessageID(raw []byte) string {
 	return unfoldValue(first, rest)
 }
 
+// AppendMessageID appends to dst what MessageID returns for raw, and
+// returns the extended buffer: a caller that looks the value up by its
+// bytes (view.Interner.HandleBytes) needs no string of it.
+func AppendMessageID(dst, raw []byte) []byte {
+	first, rest, ok := messageIDField(raw)
+	if !ok {
+		return dst
+	}
+	first = trimWSP(first)
+	dst = append(dst, first...)
+	n := len(first) // what unfoldValue's builder holds
+	for r := rest; len(r) > 0; {
+		var l []byte
+		l, r = cutLine(r)
+		if l = trimWSP(l); len(l) > 0 {
+			if n > 0 {
+				dst = append(dst, ' ')
+				n++
+			}
+			dst = append(dst, l...)
+			n += len(l)
+		}
+	}
+	return dst
+}
+
 // messageIDField finds the first Message-ID field of the header block at
 // the start of raw as textproto.ReadHeader reads it: first is the value's
 // part on the field's first line (after the colon), rest the continuation

@@ -112,6 +112,17 @@ func (in *Interner) Handle(s string) Handle {
 	return in.handle(s)
 }
 
+// HandleBytes is Handle(string(b)) without the string: b is copied only
+// when it is new.
+func (in *Interner) HandleBytes(b []byte) Handle {
+	if len(b) == 0 {
+		return NoHandle
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.handle(unsafe.String(&b[0], len(b))) // store copies a new value
+}
+
 // Lookup returns the handle of s and true when the Interner holds s, and
 // false otherwise, adding nothing.
 func (in *Interner) Lookup(s string) (Handle, bool) {

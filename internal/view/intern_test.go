@@ -437,3 +437,30 @@ func TestInternerCheck(t *testing.T) {
 		in.Check(h)
 	}
 }
+
+// TestHandleBytes checks that HandleBytes gives Handle's handle, copies a
+// new value (the caller's buffer is reused) and allocates nothing for a
+// value held.
+func TestHandleBytes(t *testing.T) {
+	in := NewInterner()
+	a := in.Handle("<a@x>")
+	buf := []byte("<a@x>")
+	if got := in.HandleBytes(buf); got != a {
+		t.Errorf("HandleBytes of a value held = %v, Handle %v", got, a)
+	}
+	if got := in.HandleBytes(nil); got != NoHandle {
+		t.Errorf("HandleBytes(nil) = %v, want NoHandle", got)
+	}
+	b := in.HandleBytes(append(buf[:0], "<b@x>"...))
+	copy(buf, "<zzzz")
+	if got := in.Value(b); got != "<b@x>" {
+		t.Errorf("a new value reads back %q after its buffer changed", got)
+	}
+	if h := in.Handle("<b@x>"); h != b {
+		t.Errorf("Handle %v, HandleBytes %v", h, b)
+	}
+	key := []byte("<a@x>")
+	if n := testing.AllocsPerRun(100, func() { in.HandleBytes(key) }); n != 0 {
+		t.Errorf("%v allocations per HandleBytes of a value held", n)
+	}
+}
