@@ -118,16 +118,7 @@ func (o *writeReadOp) step(fd uintptr) bool {
 		}
 		return !o.written
 	}
-	n, e := rawCall(syscall.SYS_READ, fd, o.in)
-	switch e {
-	case 0:
-		o.n = n
-	case syscall.EAGAIN:
-		return false
-	default:
-		o.rerrno = e
-	}
-	return true
+	return readOnce(fd, o.in, &o.n, &o.rerrno)
 }
 
 // writeRead writes p as Write does and then reads into b as Read does,
@@ -190,15 +181,20 @@ func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 
 // read is RawConn.Read's function: one read(2) of o.p into o.n, false to
 // wait for the poller when there is nothing to read yet.
-func (o *rawOp) read(fd uintptr) bool {
-	n, e := rawCall(syscall.SYS_READ, fd, o.p)
+func (o *rawOp) read(fd uintptr) bool { return readOnce(fd, o.p, &o.n, &o.errno) }
+
+// readOnce makes one read(2) of p on fd for a RawConn.Read function: the
+// bytes read into *n or the error into *errno, and false to wait for the
+// poller when there is nothing to read yet.
+func readOnce(fd uintptr, p []byte, n *int, errno *syscall.Errno) bool {
+	m, e := rawCall(syscall.SYS_READ, fd, p)
 	switch e {
 	case 0:
-		o.n = n
+		*n = m
 	case syscall.EAGAIN:
 		return false
 	default:
-		o.errno = e
+		*errno = e
 	}
 	return true
 }
