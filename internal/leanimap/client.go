@@ -37,7 +37,8 @@ import (
 type Client struct {
 	conn net.Conn
 	opts Options
-	br   *bufio.Reader
+	br   *bufio.Reader // reads src
+	src  source
 
 	resp []byte // the response being parsed, lines and literals as sent
 	out  []byte // the command being written
@@ -130,7 +131,9 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 		return nil, errors.Join(errs...)
 	}
 	c := &Client{conn: conn, opts: opts.withDefaults()}
-	c.br = bufio.NewReaderSize(conn, readBufSize)
+	c.src.conn = conn
+	c.src.wr, _ = conn.(writeReader)
+	c.br = bufio.NewReaderSize(&c.src, readBufSize)
 	if err := c.arm(); err != nil {
 		return nil, err
 	}
@@ -228,10 +231,67 @@ func (c *Client) flush() error {
 // run ends the command line, writes it and reads up to its completion.
 func (c *Client) run() error {
 	c.out = append(c.out, "\r\n"...)
-	if err := c.flush(); err != nil {
+	if err := c.send(); err != nil {
 		return err
 	}
 	return c.wait()
+}
+
+// send writes c.out, after which the client reads the server's responses.
+// When the connection can (a *transport.Conn) and no response bytes are
+// buffered, the write is left to the read that follows it (source.Read):
+// transport.Conn.WriteRead writes and then waits for the reply in one
+// step, with no read that first finds nothing. Either way a write error is
+// send's and a read error the one readResponse would have returned.
+func (c *Client) send() error {
+	if c.src.wr == nil || c.br.Buffered() > 0 || c.err != nil {
+		return c.flush()
+	}
+	c.src.out = c.out
+	_, err := c.br.Peek(1)
+	c.src.out = nil
+	if werr := c.src.werr; werr != nil {
+		c.src.werr = nil
+		return c.broken(fmt.Errorf("write: %w", werr))
+	}
+	c.out = c.out[:0]
+	if err != nil {
+		// As readResponse would have failed: no response read yet.
+		c.resp = c.resp[:0]
+		return c.broken(c.readErr(err))
+	}
+	return nil
+}
+
+// writeReader is a connection that writes a request and reads the first
+// bytes of its reply in one step (transport.Conn.WriteRead).
+type writeReader interface {
+	WriteRead(p, b []byte) (n int, werr, rerr error)
+}
+
+// source is what the client's bufio.Reader reads: the connection, or,
+// while send has a command pending in out, the connection's WriteRead of
+// it.
+type source struct {
+	conn net.Conn
+	wr   writeReader // nil: conn has no WriteRead
+	out  []byte      // the command send leaves to the next Read
+	werr error       // the error of writing out
+}
+
+// Read reads from the connection, writing the pending command first.
+func (s *source) Read(p []byte) (int, error) {
+	if s.out == nil {
+		return s.conn.Read(p)
+	}
+	out := s.out
+	s.out = nil
+	n, werr, rerr := s.wr.WriteRead(out, p)
+	if werr != nil {
+		s.werr = werr
+		return 0, werr
+	}
+	return n, rerr
 }
 
 // wait reads responses up to the tagged completion of the command in

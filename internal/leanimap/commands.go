@@ -67,7 +67,7 @@ func (c *Client) literal(b []byte) error {
 		c.out = append(c.out, "+}\r\n"...)
 	} else {
 		c.out = append(c.out, "}\r\n"...)
-		if err := c.flush(); err != nil {
+		if err := c.send(); err != nil {
 			return err
 		}
 		if err := c.continuation(); err != nil {
@@ -141,14 +141,14 @@ func (c *Client) AuthenticatePlain(user, pass string) error {
 		}
 	} else {
 		c.out = append(c.out, "\r\n"...)
-		if err := c.flush(); err != nil {
+		if err := c.send(); err != nil {
 			return err
 		}
 		if err := c.continuation(); err != nil {
 			return err
 		}
 		c.out = append(appendPlain(c.out, user, pass), "\r\n"...)
-		if err := c.flush(); err != nil {
+		if err := c.send(); err != nil {
 			return err
 		}
 		if err := c.wait(); err != nil {
@@ -554,7 +554,7 @@ func (c *Client) Idle() error {
 	if err := c.begin("IDLE\r\n"); err != nil {
 		return err
 	}
-	if err := c.flush(); err != nil {
+	if err := c.send(); err != nil {
 		return err
 	}
 	if err := c.continuation(); err != nil {
@@ -678,7 +678,7 @@ func (c *Client) Done() error {
 		return err
 	}
 	c.out = append(c.out[:0], "DONE\r\n"...)
-	if err := c.flush(); err != nil {
+	if err := c.send(); err != nil {
 		return err
 	}
 	return c.wait()

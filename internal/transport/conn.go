@@ -202,6 +202,20 @@ func (w *wire) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeRead writes p and reads into b on the raw socket (rawIO.writeRead),
+// counting as Write and Read do; w.io is set and w does not shape.
+func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
+	nw, nr, werr, rerr := w.io.writeRead(p, b)
+	if nw > 0 {
+		w.c.meter.Bytes(w.c.protocol, 0, int64(nw))
+		w.c.writes.Add(1)
+	}
+	if nr > 0 {
+		w.c.meter.Bytes(w.c.protocol, int64(nr), 0)
+	}
+	return nr, werr, rerr
+}
+
 // pace sleeps as long as n bytes take at the configured bandwidth.
 func (w *wire) pace(n int) {
 	if w.bandwidth <= 0 {
@@ -324,6 +338,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, c.lim.err
 	}
 	n, err := c.top.Read(p)
+	return c.afterRead(p, n, err)
+}
+
+// afterRead checks the n bytes read into p against the IMAP limits and
+// keeps the read's error; it returns what Read returns.
+func (c *Conn) afterRead(p []byte, n int, err error) (int, error) {
 	if n > 0 && c.lim != nil {
 		if lerr := c.lim.scan(p[:n]); lerr != nil {
 			c.lim.err = fmt.Errorf("%s %s: %w", c.protocol, c.addr, lerr)
@@ -335,6 +355,37 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.keepReadErr(err)
 	}
 	return n, err
+}
+
+// WriteRead writes p as Write does and then reads into b as Read does,
+// for a client that sends a request and then waits for its reply with no
+// bytes of the server's left unread (a synchronous client whose read
+// buffer is empty). werr is the write's error, and then nothing was read;
+// rerr is the read's. The byte counts, deadlines and errors are those of
+// Write and Read.
+//
+// On a plain TCP connection on Linux without shaping the write is made
+// where the read waits for the reply (rawIO.writeRead), which saves the
+// read that finds nothing yet and goes to the poller: one read(2)
+// returning EAGAIN per request (docs/performance.md, "Write then wait").
+// The read waits under the read deadline only, which callers set with the
+// write deadline (Extend, SetDeadline). A TLS connection, a shaped one and
+// one whose reply limit failed write and read as Write and Read.
+func (c *Conn) WriteRead(p, b []byte) (n int, werr, rerr error) {
+	if c.top != c.wire || c.wire.io == nil || c.wire.latency > 0 || c.wire.bandwidth > 0 ||
+		(c.lim != nil && c.lim.err != nil) || len(p) == 0 || len(b) == 0 {
+		if _, werr = c.Write(p); werr != nil {
+			return 0, werr, nil
+		}
+		n, rerr = c.Read(b)
+		return n, nil, rerr
+	}
+	n, werr, rerr = c.wire.writeRead(p, b)
+	if werr != nil {
+		return 0, werr, nil
+	}
+	n, rerr = c.afterRead(b, n, rerr)
+	return n, nil, rerr
 }
 
 // keepReadErr records the first read error. A function of its own so that

@@ -34,6 +34,8 @@ type rawIO struct {
 	rc          syscall.RawConn
 	local, peer net.Addr
 	rd, wr      rawOp
+	// wx is writeRead's call in progress, guarded by both rd.mu and wr.mu.
+	wx writeReadOp
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
 	// are not wrapped as net's are.
 	file bool
@@ -79,20 +81,120 @@ func newRawIOOf(rc syscall.RawConn, local, peer net.Addr, file bool) *rawIO {
 	r := &rawIO{rc: rc, local: local, peer: peer, file: file}
 	r.rd.fn = r.rd.read
 	r.wr.fn = r.wr.write
+	r.wx.fn = r.wx.step
 	return r
+}
+
+// writeReadOp is writeRead's call in progress: the request written, then
+// the first bytes of the reply read, in one RawConn.Read.
+type writeReadOp struct {
+	out     []byte
+	wn      int  // bytes of out written
+	written bool // out was written whole by one write(2)
+	werrno  syscall.Errno
+	in      []byte
+	n       int
+	rerrno  syscall.Errno
+	fn      func(fd uintptr) bool
+}
+
+// step is writeRead's function for RawConn.Read. Its first call writes
+// o.out with one write(2) and, when that wrote all of it, returns false to
+// wait for the reply: RawConn.Read reset the socket's read readiness
+// before the call, so a reply, which can only come after the write, wakes
+// the wait. A write that failed, found the socket full or wrote part of
+// o.out returns true, for writeRead to finish it as Write does. The calls
+// after the write read as rawOp.read does.
+func (o *writeReadOp) step(fd uintptr) bool {
+	if !o.written {
+		n, e := rawCall(syscall.SYS_WRITE, fd, o.out)
+		switch {
+		case e == syscall.EAGAIN:
+		case e != 0:
+			o.werrno = e
+		default:
+			o.wn = n
+			o.written = n == len(o.out)
+		}
+		return !o.written
+	}
+	return readOnce(fd, o.in, &o.n, &o.rerrno)
+}
+
+// writeRead writes p as Write does and then reads into b as Read does,
+// for a client that sends a request and waits for its reply: the write is
+// made inside RawConn.Read (writeReadOp.step), so that the read after it
+// waits for the reply in the poller instead of first finding nothing
+// (a read(2) returning EAGAIN per request, issue 14). It returns the bytes
+// written and read; werr is the write's error (nothing was read then),
+// rerr the read's. A write that does not complete in one system call is
+// finished by Write's own path, and the read then by Read's. p and b are
+// not empty.
+//
+// The read waits under the socket's read deadline, which the write inside
+// it does not check: callers set both deadlines together (Conn.Extend,
+// SetDeadline), as a write that completes at once never waits for its own.
+func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
+	r.wr.mu.Lock()
+	defer r.wr.mu.Unlock()
+	r.rd.mu.Lock()
+	defer r.rd.mu.Unlock()
+	if r.released.Load() {
+		return 0, 0, r.opError("write", net.ErrClosed), nil
+	}
+	o := &r.wx
+	o.out, o.wn, o.written, o.werrno = p, 0, false, 0
+	o.in, o.n, o.rerrno = b, 0, 0
+	err := r.rc.Read(o.fn)
+	nw, written, werrno, nr, rerrno := o.wn, o.written, o.werrno, o.n, o.rerrno
+	o.out, o.in = nil, nil
+	if !written {
+		switch {
+		case werrno != 0:
+			return nw, 0, r.opError("write", os.NewSyscallError("write", werrno)), nil
+		case err != nil:
+			// The poller failed before the write: a passed deadline or a
+			// closed connection, which Write would have met too.
+			return nw, 0, r.pollError("write", err), nil
+		}
+		m, err := r.runLocked(&r.wr, p[nw:], true)
+		nw += m
+		if err != nil {
+			return nw, 0, err, nil
+		}
+		nr, err = r.runLocked(&r.rd, b, false)
+		if err == nil && nr == 0 {
+			err = io.EOF
+		}
+		return nw, nr, nil, err
+	}
+	switch {
+	case err != nil:
+		return nw, nr, nil, r.pollError("read", err)
+	case rerrno != 0:
+		return nw, nr, nil, r.opError("read", os.NewSyscallError("read", rerrno))
+	case nr == 0:
+		return nw, 0, nil, io.EOF
+	}
+	return nw, nr, nil, nil
 }
 
 // read is RawConn.Read's function: one read(2) of o.p into o.n, false to
 // wait for the poller when there is nothing to read yet.
-func (o *rawOp) read(fd uintptr) bool {
-	n, e := rawCall(syscall.SYS_READ, fd, o.p)
+func (o *rawOp) read(fd uintptr) bool { return readOnce(fd, o.p, &o.n, &o.errno) }
+
+// readOnce makes one read(2) of p on fd for a RawConn.Read function: the
+// bytes read into *n or the error into *errno, and false to wait for the
+// poller when there is nothing to read yet.
+func readOnce(fd uintptr, p []byte, n *int, errno *syscall.Errno) bool {
+	m, e := rawCall(syscall.SYS_READ, fd, p)
 	switch e {
 	case 0:
-		o.n = n
+		*n = m
 	case syscall.EAGAIN:
 		return false
 	default:
-		o.errno = e
+		*errno = e
 	}
 	return true
 }
@@ -151,6 +253,11 @@ func (r *rawIO) Write(p []byte) (int, error) { return r.run(&r.wr, p, true) }
 func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return r.runLocked(o, p, write)
+}
+
+// runLocked is run with o.mu held.
+func (r *rawIO) runLocked(o *rawOp, p []byte, write bool) (int, error) {
 	op := "read"
 	if write {
 		op = "write"
@@ -169,23 +276,29 @@ func (r *rawIO) run(o *rawOp, p []byte, write bool) (int, error) {
 	o.p = nil
 	switch {
 	case err != nil:
-		if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
-			// An *os.File's RawConn returns the poller's own errors: a
-			// passed deadline, or that of a closed file, which net.Conn
-			// reports as net.ErrClosed. The poller's other error,
-			// poll.ErrNotPollable, cannot come here: dialRaw only makes a
-			// rawIO of a socket whose deadline the poller accepted (the
-			// first SetWriteDeadline), and a file never leaves the poller
-			// until it is closed — so every other error is a closed file's.
-			err = net.ErrClosed
-		}
-		return n, r.opError(op, err)
+		return n, r.pollError(op, err)
 	case errno != 0:
 		return n, r.opError(op, os.NewSyscallError(op, errno))
 	case short:
 		return n, r.opError(op, io.ErrUnexpectedEOF)
 	}
 	return n, nil
+}
+
+// pollError returns the error of op (read or write) whose RawConn call
+// failed with err.
+func (r *rawIO) pollError(op string, err error) error {
+	if r.file && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// An *os.File's RawConn returns the poller's own errors: a
+		// passed deadline, or that of a closed file, which net.Conn
+		// reports as net.ErrClosed. The poller's other error,
+		// poll.ErrNotPollable, cannot come here: dialRaw only makes a
+		// rawIO of a socket whose deadline the poller accepted (the
+		// first SetWriteDeadline), and a file never leaves the poller
+		// until it is closed — so every other error is a closed file's.
+		err = net.ErrClosed
+	}
+	return r.opError(op, err)
 }
 
 // opError wraps err as net.Conn's methods do; the poller's errors come

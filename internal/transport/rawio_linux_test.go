@@ -230,3 +230,126 @@ func TestRawIOUsed(t *testing.T) {
 		t.Errorf("%v allocations per round trip, want 0", allocs)
 	}
 }
+
+// TestWriteReadAsWriteThenRead checks that rawIO.writeRead, the write
+// made inside the read's wait, returns what net.Conn's Write followed by
+// its Read return: the same bytes read, the same errors (of the write or
+// of the read) in the same cases, on both kinds of socket.
+func TestWriteReadAsWriteThenRead(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB: the socket fills, the write goes on as Write
+	req := []byte("L1 NOOP\r\n")
+	// serve reads n bytes of the request on s and then runs then.
+	serve := func(s *net.TCPConn, n int, then func()) {
+		go func() {
+			s.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(s, make([]byte, n)); err != nil {
+				return
+			}
+			then()
+		}()
+	}
+	type writeRead func(p, b []byte) (int, error, error)
+	tests := []struct {
+		name string
+		run  func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string
+	}{
+		{"reply", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			serve(s, len(req), func() { s.Write([]byte("L1 OK done\r\n")) })
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			b := make([]byte, 64)
+			n, werr, rerr := wr(req, b)
+			return string(b[:n]) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"reply later", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			serve(s, len(req), func() {
+				time.Sleep(20 * time.Millisecond)
+				s.Write([]byte("L1 OK late\r\n"))
+			})
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			b := make([]byte, 64)
+			n, werr, rerr := wr(req, b)
+			return string(b[:n]) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"big request", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			serve(s, len(big), func() { s.Write([]byte("got it")) })
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			b := make([]byte, 64)
+			n, werr, rerr := wr(big, b)
+			return string(b[:n]) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"EOF", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			serve(s, len(req), func() { s.Close() })
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			n, werr, rerr := wr(req, make([]byte, 64))
+			return string(rune('0'+n)) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"reset", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			serve(s, len(req), func() { s.SetLinger(0); s.Close() })
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			n, werr, rerr := wr(req, make([]byte, 64))
+			return string(rune('0'+n)) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"reset before", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			s.SetLinger(0)
+			s.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			// The reset arrives first: the write fails (net.Conn's write
+			// sees it as well), or, should it come late, the read.
+			var werr, rerr error
+			for i := 0; i < 3 && werr == nil && rerr == nil; i++ {
+				_, werr, rerr = wr(req, make([]byte, 64))
+			}
+			return errClass(werr) + " | " + errClass(rerr)
+		}},
+		{"no reply", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			c.SetDeadline(time.Now().Add(30 * time.Millisecond))
+			n, werr, rerr := wr(req, make([]byte, 64))
+			// A passed deadline fails the next one before it writes.
+			_, werr2, rerr2 := wr(req, make([]byte, 64))
+			return string(rune('0'+n)) + " | " + errClass(werr) + " | " + errClass(rerr) + " | " + errClass(werr2) + " | " + errClass(rerr2)
+		}},
+		{"closed", func(t *testing.T, wr writeRead, c net.Conn, s *net.TCPConn) string {
+			c.Close()
+			n, werr, rerr := wr(req, make([]byte, 64))
+			return string(rune('0'+n)) + " | " + errClass(werr) + " | " + errClass(rerr)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c1, s1 := tcpPair(t)
+			want := tc.run(t, func(p, b []byte) (int, error, error) {
+				if _, err := c1.Write(p); err != nil {
+					return 0, err, nil
+				}
+				n, err := c1.Read(b)
+				return n, nil, err
+			}, c1, s1)
+			for _, k := range []struct {
+				name string
+				pair func(t *testing.T) (net.Conn, *rawIO, *net.TCPConn)
+			}{
+				{"raw I/O", func(t *testing.T) (net.Conn, *rawIO, *net.TCPConn) {
+					c, s := tcpPair(t)
+					return c, newRawIO(c), s
+				}},
+				{"dialRaw's connection", func(t *testing.T) (net.Conn, *rawIO, *net.TCPConn) {
+					c, s := rawPair(t)
+					return c, c.io, s
+				}},
+			} {
+				c, r, s := k.pair(t)
+				got := tc.run(t, func(p, b []byte) (int, error, error) {
+					nw, nr, werr, rerr := r.writeRead(p, b)
+					if werr == nil && nw != len(p) {
+						t.Errorf("%s: wrote %d of %d bytes without an error", k.name, nw, len(p))
+					}
+					return nr, werr, rerr
+				}, c, s)
+				if got != want {
+					t.Errorf("%s: %q\nnet.Conn: %q", k.name, got, want)
+				}
+			}
+			t.Logf("%s", want)
+		})
+	}
+}

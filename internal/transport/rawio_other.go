@@ -11,6 +11,15 @@ type rawIO struct{ net.Conn }
 // newRawIO returns nil: no raw I/O on this platform.
 func newRawIO(net.Conn) *rawIO { return nil }
 
+// writeRead is never called: there is no rawIO on this platform.
+func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
+	if nw, werr = r.Write(p); werr != nil {
+		return nw, 0, werr, nil
+	}
+	nr, rerr = r.Read(b)
+	return nw, nr, nil, rerr
+}
+
 // release returns false: the caller closes the connection.
 func (r *rawIO) release() bool { return false }
 
