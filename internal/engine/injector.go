@@ -206,6 +206,9 @@ type injectorParts struct {
 	// late closes released connections' placeholders
 	// (transport.LateCloser); nil closes them at once.
 	late *transport.LateCloser
+	// imapCaps keeps the capability lists of the APPEND sessions
+	// (leanimap.Options.Caps); nil parses every list.
+	imapCaps *leanimap.CapCache
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
@@ -779,11 +782,15 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return te
 	}
 	// APPEND replies are short: the client's default bounds hold
-	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral).
+	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral). No TCP
+	// keep-alive: the session ends within in.timeout, long before
+	// keep-alive's first probe (15 s idle) and its verdict (nine more,
+	// 15 s apart) could tell anything, and a dial without it makes four
+	// setsockopt(2) calls fewer (transport.Config.KeepAlive).
 	conn, c, err := leanimap.Dial(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	}, leanimap.Options{Timeout: in.timeout})
+		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late, KeepAlive: -1,
+	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps})
 	if err != nil {
 		return loginFailed(transport.Step(err), err)
 	}

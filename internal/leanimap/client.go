@@ -161,7 +161,8 @@ func (c *Client) Err() error { return c.err }
 // case, as "MOVE" or "AUTH=PLAIN") in the last capability list seen.
 func (c *Client) Has(name string) bool { return slices.Contains(c.caps, name) }
 
-// Caps returns the last capability list seen (nil: none since login).
+// Caps returns the last capability list seen (nil: none since login). The
+// list may be shared with other clients (Options.Caps): do not modify it.
 func (c *Client) Caps() []string { return c.caps }
 
 // SetTimeout sets the bound of each command that follows (Options.Timeout;
@@ -471,16 +472,45 @@ func uidSet(s *scanner) imap.UIDSet {
 }
 
 // parseCaps reads a capability list (after CAPABILITY) to the end of the
-// line or of the response code.
+// line or of the response code. Without Options.Caps it parses into the
+// client's list. With it, a list whose bytes are those of one cached is
+// not parsed again: the client takes that list (shared, read only); a
+// list parsed goes to a new slice, cached.
 func (c *Client) parseCaps(s *scanner) {
-	c.caps = c.caps[:0]
+	c.capsSet = true
+	cache := c.opts.Caps
+	if cache == nil {
+		c.caps = c.caps[:0]
+		for s.err == nil && s.accept(' ') {
+			w := s.atom()
+			if s.err == nil {
+				c.caps = append(c.caps, capName(w))
+			}
+		}
+		return
+	}
+	if e := cache.lookup(s.b[s.i:]); e != nil {
+		s.i += len(e.raw)
+		c.caps = e.caps
+		return
+	}
+	start := s.i
+	var scratch [64]string
+	caps := scratch[:0]
 	for s.err == nil && s.accept(' ') {
 		w := s.atom()
 		if s.err == nil {
-			c.caps = append(c.caps, capName(w))
+			caps = append(caps, capName(w))
 		}
 	}
-	c.capsSet = true
+	if len(caps) == 0 {
+		c.caps = c.caps[:0] // as without a cache: nil stays unknown
+		return
+	}
+	c.caps = slices.Clone(caps)
+	if s.err == nil {
+		cache.store(s.b[start:s.i], c.caps)
+	}
 }
 
 // untagged applies one untagged response after "* ".

@@ -29,7 +29,7 @@ import (
 // the runtime's sysmon thread (see rawIO in rawio_linux.go, and
 // docs/performance.md, "Wake-ups per command"). A connection per APPEND
 // and per re-login made that a wake-up every few commands.
-func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (conn net.Conn, ok bool, err error) {
+func dialRaw(ctx context.Context, ap netip.AddrPort, timeout, keepAlive time.Duration) (conn net.Conn, ok bool, err error) {
 	family := syscall.AF_INET
 	switch a := ap.Addr(); {
 	case a.Is4():
@@ -96,14 +96,7 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 	}
 	var local, peer net.Addr = nil, raddr
 	err = rc.Control(func(fd uintptr) {
-		// net.Dialer's options of a TCP connection: no Nagle delay,
-		// keep-alive after 15 s idle, every 15 s, 9 probes (net's defaults
-		// for Dialer.KeepAlive 0). Errors are ignored, as net does.
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9)
+		setSockopts(fd, keepAlive)
 		// getsockname and getpeername are raw system calls in package
 		// syscall.
 		if sa, err := syscall.Getsockname(int(fd)); err == nil {
@@ -284,6 +277,25 @@ func (c *sockConn) opError(op string, err error) error {
 		return nil
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.peer, Err: net.ErrClosed}
+}
+
+// setSockopts sets net.Dialer{KeepAlive: keepAlive}'s options of a TCP
+// connection on fd: no Nagle delay and, unless keepAlive < 0, keep-alive
+// probes after keepAlive idle (15 s when zero, rounded up to whole
+// seconds), every 15 s, 9 of them (net's defaults). Errors are ignored, as
+// net does.
+func setSockopts(fd uintptr, keepAlive time.Duration) {
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if keepAlive < 0 {
+		return
+	}
+	if keepAlive == 0 {
+		keepAlive = 15 * time.Second
+	}
+	_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int((keepAlive+time.Second-1)/time.Second))
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9)
 }
 
 // sockaddr returns ap as a raw socket address and its length.

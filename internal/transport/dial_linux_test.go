@@ -28,7 +28,7 @@ func dialers() []dialer {
 			return d.DialContext(ctx, "tcp", addr)
 		}},
 		{"dialRaw", func(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-			conn, ok, err := dialRaw(ctx, netip.MustParseAddrPort(addr), timeout)
+			conn, ok, err := dialRaw(ctx, netip.MustParseAddrPort(addr), timeout, 0)
 			if !ok {
 				return nil, errors.New("dialRaw did not dial")
 			}
@@ -243,7 +243,7 @@ func TestDialRawAsNetDialer(t *testing.T) {
 // TestDialRawFallsBack checks the addresses dialRaw leaves to net.Dialer.
 func TestDialRawFallsBack(t *testing.T) {
 	for _, addr := range []string{"[::ffff:127.0.0.1]:1", "[fe80::1%lo]:1"} {
-		if _, ok, _ := dialRaw(t.Context(), netip.MustParseAddrPort(addr), time.Second); ok {
+		if _, ok, _ := dialRaw(t.Context(), netip.MustParseAddrPort(addr), time.Second, 0); ok {
 			t.Errorf("dialRaw dialed %s", addr)
 		}
 	}
@@ -461,7 +461,7 @@ func TestDialRawTimeoutError(t *testing.T) {
 	t.Run("dial", func(t *testing.T) {
 		ap := netip.MustParseAddrPort(fullListener(t))
 		for i := 0; i < 3; i++ {
-			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond)
+			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond, 0)
 			if !ok {
 				t.Fatal("not dialed raw")
 			}
