@@ -144,7 +144,8 @@ type Conn struct {
 
 	raw  net.Conn    // TCP
 	late *LateCloser // closes a released socket's placeholder (Close); nil: none
-	wire *wire       // raw with counting and shaping
+	wire *wire       // raw with counting and shaping: &w
+	w    wire        // (one allocation with the Conn)
 	top  net.Conn    // wire, or TLS over wire
 
 	lim *imapLimiter // nil: replies unbounded here
@@ -249,7 +250,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
-	c.wire = &wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.w = wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.wire = &c.w
 	c.dl.conn = raw
 	c.top = c.wire
 	c.meter.Connection(cfg.Protocol, +1)
