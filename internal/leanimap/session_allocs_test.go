@@ -18,19 +18,32 @@ func TestSessionAllocs(t *testing.T) {
 	late := transport.NewLateCloser()
 	caps := &CapCache{}
 	for _, tc := range []struct {
-		name string
-		cfg  transport.Config
-		max  float64
+		name  string
+		cfg   transport.Config
+		bound bool // DialBound, as the injector
+		max   float64
 	}{
-		{"injector", transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: srv.imap}, Timeout: 30 * time.Second, LateCloser: late, KeepAlive: -1}, 0},
-		{"device", transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: srv.imap}, Timeout: 30 * time.Second, LateCloser: late}, 0},
+		{"injector", transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: srv.imap}, Timeout: 30 * time.Second, LateCloser: late, KeepAlive: -1}, true, 24},
+		{"dial", transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: srv.imap}, Timeout: 30 * time.Second, LateCloser: late}, false, 24},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var runErr error
 			session := func() {
-				conn, c, err := Dial(ctx, tc.cfg, Options{Timeout: 30 * time.Second, Caps: caps})
+				opts := Options{Timeout: 30 * time.Second, Caps: caps}
+				var conn *transport.Conn
+				var c *Client
+				var err error
+				if tc.bound {
+					var stop func() bool
+					conn, c, stop, err = DialBound(ctx, tc.cfg, opts)
+					if err == nil {
+						defer stop()
+					}
+				} else {
+					conn, c, err = Dial(ctx, tc.cfg, opts)
+				}
 				if err != nil {
 					runErr = err
 					return
@@ -48,7 +61,7 @@ func TestSessionAllocs(t *testing.T) {
 			n := testing.AllocsPerRun(50, session)
 			must(t, runErr)
 			t.Logf("%s: %v allocations per session", tc.name, n)
-			if tc.max > 0 && n > tc.max {
+			if n > tc.max {
 				t.Fatalf("%s: %v allocations per session, want at most %v", tc.name, n, tc.max)
 			}
 		})

@@ -508,3 +508,42 @@ func TestSockConnDeadlinesAfterReleasedClose(t *testing.T) {
 		}
 	}
 }
+
+// TestDialRawKeepAlive checks that dialRaw sets a connection's keep-alive
+// options as net.Dialer does for the same KeepAlive (Config.KeepAlive):
+// the default, a period of its own, and none.
+func TestDialRawKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	for _, keepAlive := range []time.Duration{0, 30 * time.Second, 1500 * time.Millisecond, -1} {
+		t.Run(keepAlive.String(), func(t *testing.T) {
+			d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: keepAlive}
+			nc, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			rc, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second, keepAlive)
+			if !ok || err != nil {
+				t.Fatalf("dialRaw: %v, %v", ok, err)
+			}
+			defer rc.Close()
+			if got, want := sockopts(t, rc), sockopts(t, nc); got != want {
+				t.Fatalf("dialRaw:   %s\nnet.Dialer: %s", got, want)
+			}
+		})
+	}
+}
