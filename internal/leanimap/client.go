@@ -38,6 +38,7 @@ type Client struct {
 	conn net.Conn
 	opts Options
 	br   *bufio.Reader
+	bufs *connBufs // br, resp and out come from it; nil once closed
 
 	resp []byte // the response being parsed, lines and literals as sent
 	out  []byte // the command being written
@@ -118,8 +119,13 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 	if errs := opts.Validate(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	c := &Client{conn: conn, opts: opts.withDefaults()}
-	c.br = bufio.NewReaderSize(conn, readBufSize)
+	b := bufsPool.Get().(*connBufs)
+	if b.br == nil {
+		b.br = bufio.NewReaderSize(conn, readBufSize)
+	} else {
+		b.br.Reset(conn)
+	}
+	c := &Client{conn: conn, opts: opts.withDefaults(), bufs: b, br: b.br, resp: b.resp, out: b.out}
 	if err := c.arm(); err != nil {
 		return nil, err
 	}
@@ -151,8 +157,38 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 // Conn returns the connection the client runs on.
 func (c *Client) Conn() net.Conn { return c.conn }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection and hands the client's buffers on to the
+// next client New starts: the data of its responses (a Message's
+// literals, an Update's text) are not valid after Close, and every later
+// command fails with an error wrapping net.ErrClosed. Like the commands,
+// Close must not run while one runs (close the connection for that).
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if b := c.bufs; b != nil {
+		c.broken(errClientClosed)
+		b.br.Reset(nil)
+		b.resp, b.out = c.resp[:0], c.out[:0]
+		c.bufs, c.br, c.resp, c.out = nil, nil, nil, nil
+		bufsPool.Put(b)
+	}
+	return err
+}
+
+// connBufs are a client's read buffer and response and command buffers,
+// reused by the next client after Close: a session per APPEND (the
+// injector, internal/engine/injector.go) then allocates none of them
+// (docs/performance.md, "The cost of a connection"). Buffers past
+// keepResp are not kept (Client.done).
+type connBufs struct {
+	br        *bufio.Reader
+	resp, out []byte
+}
+
+// bufsPool holds the buffers of closed clients.
+var bufsPool = sync.Pool{New: func() any { return new(connBufs) }}
+
+// errClientClosed is the error of a command after Close.
+var errClientClosed = fmt.Errorf("leanimap: client closed: %w", net.ErrClosed)
 
 // Err returns the error that made the connection unusable, or nil.
 func (c *Client) Err() error { return c.err }
