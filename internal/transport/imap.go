@@ -340,6 +340,10 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 		step = StepGreeting
 		err = open(conn, startTLS)
 	}
+	if err == nil && ctx.Err() != nil {
+		// ctx ended as the greeting came: fail as SetupIMAP does.
+		err = fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())
+	}
 	if err != nil {
 		stop()
 		_ = conn.Close()
