@@ -68,6 +68,7 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 		MaxLine:    s.d.o.MaxReplyLine,
 		MaxLiteral: s.d.o.MaxLiteral,
 		Handler:    l,
+		Caps:       s.d.o.IMAPCaps,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("imap %s: greeting: %w", s.d.o.IMAP.Addr, err)

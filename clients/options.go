@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
@@ -47,6 +48,10 @@ type Options struct {
 	// of released connections late (transport.LateCloser). Nil closes
 	// them at once.
 	Late *transport.LateCloser
+	// IMAPCaps, shared by the devices of a run, keeps the capability
+	// lists their lean IMAP clients read (leanimap.Options.Caps). Nil
+	// parses every list.
+	IMAPCaps *leanimap.CapCache
 	// Seed seeds the device's random choices (message contents, jitter).
 	Seed int64
 	// OnChange, if set, is called after the device's view changed. It must

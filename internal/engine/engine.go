@@ -17,6 +17,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/cost"
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/simclock"
@@ -253,6 +254,9 @@ type Engine struct {
 	// late closes the placeholders of the run's released connections
 	// (transport.LateCloser), shared by its devices and injector.
 	late *transport.LateCloser
+	// imapCaps keeps the capability lists the run's lean IMAP clients
+	// read (leanimap.CapCache), shared by its devices and injector.
+	imapCaps *leanimap.CapCache
 	// roster is the population: users and byAddr.
 	roster
 	// events is where the run's events go (events.go).
@@ -319,10 +323,11 @@ func New(o Options) (*Engine, error) {
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	e.push = newPushTracker()
 	e.late = transport.NewLateCloser()
+	e.imapCaps = &leanimap.CapCache{}
 	changes := auditChanges{a: e.auditor, clock: e.clock.Now}
 	e.inj = newInjector(injectorParts{
 		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
-		events: e.events, changes: changes, push: e.push, late: e.late,
+		events: e.events, changes: changes, push: e.push, late: e.late, imapCaps: e.imapCaps,
 	}, o.InjectorWorkers)
 	people := &env{
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,

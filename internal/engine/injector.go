@@ -206,6 +206,9 @@ type injectorParts struct {
 	// late closes released connections' placeholders
 	// (transport.LateCloser); nil closes them at once.
 	late *transport.LateCloser
+	// imapCaps keeps the capability lists of the APPEND sessions
+	// (leanimap.Options.Caps); nil parses every list.
+	imapCaps *leanimap.CapCache
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
@@ -783,15 +786,21 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return te
 	}
 	// APPEND replies are short: the client's default bounds hold
-	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral).
-	conn, c, err := leanimap.Dial(ctx, transport.Config{
+	// (transport.DefaultMaxLine, transport.DefaultMaxLiteral). No TCP
+	// keep-alive: the session ends within in.timeout, long before
+	// keep-alive's first probe (15 s idle) and its verdict (nine more,
+	// 15 s apart) could tell anything, and a dial without it makes four
+	// setsockopt(2) calls fewer (transport.Config.KeepAlive).
+	// The connection stays bound to ctx (leanimap.DialBound): when the
+	// session's deadline passes or the run ends, it is closed under the
+	// command in progress.
+	conn, c, stop, err := leanimap.DialBound(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	}, leanimap.Options{Timeout: in.timeout})
+		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late, KeepAlive: -1,
+	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps})
 	if err != nil {
 		return loginFailed(transport.Step(err), err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	defer c.Close()
 	run := func(name string, fn func() error) error {

@@ -81,6 +81,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 			Clock:    e.clock,
 			Recorder: u.rec,
 			Late:     e.late,
+			IMAPCaps: e.imapCaps,
 			Seed:     deriveSeed(pu.Seed, int64(i)+1),
 			OnChange: u.changed,
 			IDs:      u.ids,

@@ -2,8 +2,64 @@ package leanimap
 
 import (
 	"bytes"
+	"sync/atomic"
 	"unicode/utf8"
 )
+
+// CapCache keeps the last capability lists a server sent, their bytes and
+// their parsed names, for the clients of a run to share (Options.Caps): a
+// session reads the same two lists (the greeting's, the LOGIN reply's) as
+// every session before it, and the injector opens a session per APPEND,
+// so a list read again is compared, not parsed, and allocates nothing
+// (docs/performance.md, "The cost of a connection"). The zero value is
+// ready; it is safe for concurrent use. The lists it hands out are shared
+// and must not be modified (Client.Caps).
+type CapCache struct {
+	slots [capCacheSlots]atomic.Pointer[capEntry]
+	next  atomic.Uint32 // the slot the next new list replaces
+}
+
+// capCacheSlots is how many lists a CapCache keeps: a server's lists
+// before and after login, with room for a second server or a list that
+// changed (the oldest is replaced).
+const capCacheSlots = 4
+
+// capEntry is one list: the bytes of the list as read (" NAME NAME ..."
+// after CAPABILITY, up to the end of the line or the code), and its names.
+type capEntry struct {
+	raw  []byte
+	caps []string
+}
+
+// lookup returns the entry whose list b starts with, when parsing b would
+// read exactly that list: the byte after it (if any) ends the list, being
+// neither a space nor part of an atom. A nil cache has none.
+func (cc *CapCache) lookup(b []byte) *capEntry {
+	if cc == nil {
+		return nil
+	}
+	for i := range cc.slots {
+		e := cc.slots[i].Load()
+		if e == nil || !bytes.HasPrefix(b, e.raw) {
+			continue
+		}
+		if n := len(e.raw); n < len(b) && (b[n] == ' ' || isAtomChar(b[n], false)) {
+			continue
+		}
+		return e
+	}
+	return nil
+}
+
+// store keeps the list raw (copied) parsed as caps, replacing the oldest.
+func (cc *CapCache) store(raw []byte, caps []string) {
+	if cc == nil || len(raw) == 0 {
+		return
+	}
+	e := &capEntry{raw: bytes.Clone(raw), caps: caps}
+	i := (cc.next.Add(1) - 1) % capCacheSlots
+	cc.slots[i].Store(e)
+}
 
 // knownCaps holds, under their upper-case names, the capabilities the
 // servers mailsim meets announce (Dovecot before and after login, the

@@ -39,6 +39,7 @@ type Client struct {
 	opts Options
 	br   *bufio.Reader // reads src
 	src  source
+	bufs *connBufs // br, resp and out come from it; nil once closed
 
 	resp []byte // the response being parsed, lines and literals as sent
 	out  []byte // the command being written
@@ -130,10 +131,16 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 	if errs := opts.Validate(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	c := &Client{conn: conn, opts: opts.withDefaults()}
+	b := bufsPool.Get().(*connBufs)
+	c := &Client{conn: conn, opts: opts.withDefaults(), bufs: b, resp: b.resp, out: b.out}
 	c.src.conn = conn
 	c.src.wr, _ = conn.(writeReader)
-	c.br = bufio.NewReaderSize(&c.src, readBufSize)
+	if b.br == nil {
+		b.br = bufio.NewReaderSize(&c.src, readBufSize)
+	} else {
+		b.br.Reset(&c.src)
+	}
+	c.br = b.br
 	if err := c.arm(); err != nil {
 		return nil, err
 	}
@@ -165,8 +172,38 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 // Conn returns the connection the client runs on.
 func (c *Client) Conn() net.Conn { return c.conn }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection and hands the client's buffers on to the
+// next client New starts: the data of its responses (a Message's
+// literals, an Update's text) are not valid after Close, and every later
+// command fails with an error wrapping net.ErrClosed. Like the commands,
+// Close must not run while one runs (close the connection for that).
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if b := c.bufs; b != nil {
+		c.broken(errClientClosed)
+		b.br.Reset(nil)
+		b.resp, b.out = c.resp[:0], c.out[:0]
+		c.bufs, c.br, c.resp, c.out = nil, nil, nil, nil
+		bufsPool.Put(b)
+	}
+	return err
+}
+
+// connBufs are a client's read buffer and response and command buffers,
+// reused by the next client after Close: a session per APPEND (the
+// injector, internal/engine/injector.go) then allocates none of them
+// (docs/performance.md, "The cost of a connection"). Buffers past
+// keepResp are not kept (Client.done).
+type connBufs struct {
+	br        *bufio.Reader
+	resp, out []byte
+}
+
+// bufsPool holds the buffers of closed clients.
+var bufsPool = sync.Pool{New: func() any { return new(connBufs) }}
+
+// errClientClosed is the error of a command after Close.
+var errClientClosed = fmt.Errorf("leanimap: client closed: %w", net.ErrClosed)
 
 // Err returns the error that made the connection unusable, or nil.
 func (c *Client) Err() error { return c.err }
@@ -175,7 +212,8 @@ func (c *Client) Err() error { return c.err }
 // case, as "MOVE" or "AUTH=PLAIN") in the last capability list seen.
 func (c *Client) Has(name string) bool { return slices.Contains(c.caps, name) }
 
-// Caps returns the last capability list seen (nil: none since login).
+// Caps returns the last capability list seen (nil: none since login). The
+// list may be shared with other clients (Options.Caps): do not modify it.
 func (c *Client) Caps() []string { return c.caps }
 
 // SetTimeout sets the bound of each command that follows (Options.Timeout;
@@ -244,7 +282,7 @@ func (c *Client) run() error {
 // step, with no read that first finds nothing. Either way a write error is
 // send's and a read error the one readResponse would have returned.
 func (c *Client) send() error {
-	if c.src.wr == nil || c.br.Buffered() > 0 || c.err != nil {
+	if c.err != nil || c.src.wr == nil || c.br.Buffered() > 0 {
 		return c.flush()
 	}
 	c.src.out = c.out
@@ -542,16 +580,45 @@ func uidSet(s *scanner) imap.UIDSet {
 }
 
 // parseCaps reads a capability list (after CAPABILITY) to the end of the
-// line or of the response code.
+// line or of the response code. Without Options.Caps it parses into the
+// client's list. With it, a list whose bytes are those of one cached is
+// not parsed again: the client takes that list (shared, read only); a
+// list parsed goes to a new slice, cached.
 func (c *Client) parseCaps(s *scanner) {
-	c.caps = c.caps[:0]
+	c.capsSet = true
+	cache := c.opts.Caps
+	if cache == nil {
+		c.caps = c.caps[:0]
+		for s.err == nil && s.accept(' ') {
+			w := s.atom()
+			if s.err == nil {
+				c.caps = append(c.caps, capName(w))
+			}
+		}
+		return
+	}
+	if e := cache.lookup(s.b[s.i:]); e != nil {
+		s.i += len(e.raw)
+		c.caps = e.caps
+		return
+	}
+	start := s.i
+	var scratch [64]string
+	caps := scratch[:0]
 	for s.err == nil && s.accept(' ') {
 		w := s.atom()
 		if s.err == nil {
-			c.caps = append(c.caps, capName(w))
+			caps = append(caps, capName(w))
 		}
 	}
-	c.capsSet = true
+	if len(caps) == 0 {
+		c.caps = c.caps[:0] // as without a cache: nil stays unknown
+		return
+	}
+	c.caps = slices.Clone(caps)
+	if s.err == nil {
+		cache.store(s.b[start:s.i], c.caps)
+	}
 }
 
 // untagged applies one untagged response after "* ".

@@ -18,21 +18,43 @@ import (
 // *transport.StepError naming the failed step.
 func Dial(ctx context.Context, cfg transport.Config, opts Options) (*transport.Conn, *Client, error) {
 	var c *Client
-	conn, err := transport.SetupIMAP(ctx, cfg, func(conn *transport.Conn, afterStartTLS bool) error {
-		var nc net.Conn = conn
-		if afterStartTLS {
-			nc = AfterStartTLS(conn)
-		}
-		var err error
-		if c, err = New(nc, opts); err != nil {
-			return fmt.Errorf("imap %s: %w", cfg.Endpoint.Addr, conn.Explain(err))
-		}
-		return nil
+	conn, err := transport.SetupIMAP(ctx, cfg, func(conn *transport.Conn, afterStartTLS bool) (err error) {
+		c, err = newOn(conn, afterStartTLS, cfg.Endpoint.Addr, opts)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return conn, c, nil
+}
+
+// DialBound is Dial for a caller that closes the connection when ctx
+// ends anyway: the connection stays bound to ctx until the caller calls
+// stop (transport.SetupIMAPBound), which spares it a context.AfterFunc of
+// its own.
+func DialBound(ctx context.Context, cfg transport.Config, opts Options) (*transport.Conn, *Client, func() bool, error) {
+	var c *Client
+	conn, stop, err := transport.SetupIMAPBound(ctx, cfg, func(conn *transport.Conn, afterStartTLS bool) (err error) {
+		c, err = newOn(conn, afterStartTLS, cfg.Endpoint.Addr, opts)
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return conn, c, stop, nil
+}
+
+// newOn is the open of Dial's session setup: New on conn, dialed to addr.
+func newOn(conn *transport.Conn, afterStartTLS bool, addr string, opts Options) (*Client, error) {
+	var nc net.Conn = conn
+	if afterStartTLS {
+		nc = AfterStartTLS(conn)
+	}
+	c, err := New(nc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("imap %s: %w", addr, conn.Explain(err))
+	}
+	return c, nil
 }
 
 // AfterStartTLS returns conn with a neutral greeting ahead of its data,

@@ -28,21 +28,35 @@ func TestCapName(t *testing.T) {
 }
 
 // TestParseCapsAllocs checks that a capability list of known names
-// allocates nothing once the client's list has room.
+// allocates nothing once the client's list has room, and that a list read
+// again allocates nothing with a CapCache (whose first reading fills it).
 func TestParseCapsAllocs(t *testing.T) {
-	c := &Client{opts: Options{}.withDefaults()}
-	c.caps = make([]string, 0, 64)
-	resp := []byte(dovecotCaps)
-	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := c.handle(resp); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per capability list, want 0", allocs)
-	}
-	if len(c.caps) != 38 || !c.Has("IMAP4REV1") || !c.Has("SPECIAL-USE") {
-		t.Errorf("caps %v", c.caps)
+	for _, tc := range []struct {
+		name  string
+		cache *CapCache
+	}{
+		{"own list", nil},
+		{"cache", &CapCache{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Client{opts: Options{Caps: tc.cache}.withDefaults()}
+			c.caps = make([]string, 0, 64)
+			resp := []byte(dovecotCaps)
+			if _, err := c.handle(resp); err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := c.handle(resp); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per capability list, want 0", allocs)
+			}
+			if len(c.caps) != 38 || !c.Has("IMAP4REV1") || !c.Has("SPECIAL-USE") {
+				t.Errorf("caps %v", c.caps)
+			}
+		})
 	}
 }
 

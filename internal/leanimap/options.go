@@ -34,6 +34,10 @@ type Options struct {
 	// transport.DefaultMaxLiteral); a whole response is bounded by
 	// MaxLiteral plus MaxLine.
 	MaxLiteral int64
+	// Caps, shared by the clients of a run, keeps the capability lists
+	// read so far, so that a list read again is not parsed again (see
+	// CapCache). Nil: every list is parsed.
+	Caps *CapCache
 	// Handler receives the unsolicited updates (EXISTS, EXPUNGE, FETCH,
 	// FLAGS, BYE) of any command; nil ignores them.
 	Handler Handler

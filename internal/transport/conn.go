@@ -64,6 +64,14 @@ type Config struct {
 	// DropAfter closes the connection under its user after this wall time
 	// (a mobile network drop); zero never.
 	DropAfter time.Duration
+	// KeepAlive is the TCP keep-alive period of the connection, as
+	// net.Dialer's: zero means 15 s (net's default: probes after 15 s
+	// idle, every 15 s), negative disables keep-alive. A session that
+	// lives for one command or three (the injector's APPEND sessions,
+	// internal/engine/injector.go) has no use for it: a dial without it
+	// saves four setsockopt(2) calls. Long sessions (devices, IDLE) keep
+	// the default.
+	KeepAlive time.Duration
 	// LateCloser, shared by the connections of a run, lets Close close a
 	// socket with raw system calls and its descriptor later (see
 	// LateCloser); a dial that finds no descriptor left has it close those
@@ -136,7 +144,8 @@ type Conn struct {
 
 	raw  net.Conn    // TCP
 	late *LateCloser // closes a released socket's placeholder (Close); nil: none
-	wire *wire       // raw with counting and shaping
+	wire *wire       // raw with counting and shaping: &w
+	w    wire        // (one allocation with the Conn)
 	top  net.Conn    // wire, or TLS over wire
 
 	lim *imapLimiter // nil: replies unbounded here
@@ -243,19 +252,20 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Meter == nil {
 		cfg.Meter = discardMeter{}
 	}
-	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
+	raw, err := dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout, cfg.KeepAlive)
 	if err != nil && outOfDescriptors(err) && cfg.LateCloser != nil {
 		// The placeholders held may have taken the last descriptors:
 		// Flush closes them, or waits for a concurrent Flush closing
 		// them, and the dial tries once more whatever it closed itself.
 		cfg.LateCloser.Flush()
-		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout)
+		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout, cfg.KeepAlive)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
-	c.wire = &wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.w = wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	c.wire = &c.w
 	c.dl.conn = raw
 	c.top = c.wire
 	c.meter.Connection(cfg.Protocol, +1)
@@ -280,16 +290,17 @@ func outOfDescriptors(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// dialTCP connects to addr within timeout as net.Dialer does: an IP
-// address with raw system calls (dialRaw, dial_linux.go), anything else —
-// a host name — with net.Dialer.
-func dialTCP(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+// dialTCP connects to addr within timeout, with the keep-alive period
+// keepAlive (Config.KeepAlive), as net.Dialer does: an IP address with raw
+// system calls (dialRaw, dial_linux.go), anything else — a host name —
+// with net.Dialer.
+func dialTCP(ctx context.Context, addr string, timeout, keepAlive time.Duration) (net.Conn, error) {
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		if conn, ok, err := dialRaw(ctx, ap, timeout); ok {
+		if conn, ok, err := dialRaw(ctx, ap, timeout, keepAlive); ok {
 			return conn, err
 		}
 	}
-	d := net.Dialer{Timeout: timeout}
+	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive}
 	return d.DialContext(ctx, "tcp", addr)
 }
 

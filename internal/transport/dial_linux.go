@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -29,7 +30,7 @@ import (
 // the runtime's sysmon thread (see rawIO in rawio_linux.go, and
 // docs/performance.md, "Wake-ups per command"). A connection per APPEND
 // and per re-login made that a wake-up every few commands.
-func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (conn net.Conn, ok bool, err error) {
+func dialRaw(ctx context.Context, ap netip.AddrPort, timeout, keepAlive time.Duration) (conn net.Conn, ok bool, err error) {
 	family := syscall.AF_INET
 	switch a := ap.Addr(); {
 	case a.Is4():
@@ -38,8 +39,6 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 	default:
 		return nil, false, nil
 	}
-	raddr := net.TCPAddrFromAddrPort(ap)
-	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err} }
 
 	// The deadline as net.Dialer's: the timeout or the context's, the
 	// earlier.
@@ -48,18 +47,21 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 		deadline = d
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, true, opErr(mapCtxErr(err))
+		return nil, true, dialError(ap, mapCtxErr(err))
 	}
 
 	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if e != 0 {
-		return nil, true, opErr(os.NewSyscallError("socket", e))
+		return nil, true, dialError(ap, os.NewSyscallError("socket", e))
 	}
 	if family == syscall.AF_INET6 {
 		// net's default: both IP versions (IPV6_V6ONLY off).
 		_ = setsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0)
 	}
-	f := os.NewFile(fd, "tcp:"+ap.String())
+	// The file's name shows only in its *os.PathError, which sockConn
+	// never returns (net's errors name the addresses): a constant one
+	// spares formatting the address at every dial.
+	f := os.NewFile(fd, "tcp")
 	// A socket the poller refused has no deadlines: dial it with net,
 	// before a packet was sent.
 	if err := f.SetWriteDeadline(deadline); err != nil {
@@ -71,55 +73,80 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (con
 		_ = f.Close()
 		return nil, false, nil
 	}
-	sa, salen := sockaddr(ap)
 	wait := false
-	switch e := rawConnect(fd, sa, salen); e {
+	switch e := rawConnect(fd, ap); e {
 	case 0, syscall.EISCONN:
 	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-		wait = true
+		// A connection to a server on this host is made within connect(2)
+		// (the handshake runs in its softirq); check before waiting for
+		// the poller, which needs a context.AfterFunc.
+		var result syscall.Errno
+		wait, result = connectPending(fd)
+		if result != 0 {
+			_ = f.Close()
+			return nil, true, dialError(ap, os.NewSyscallError("connect", result))
+		}
 	default:
 		_ = f.Close()
-		return nil, true, opErr(os.NewSyscallError("connect", e))
+		return nil, true, dialError(ap, os.NewSyscallError("connect", e))
 	}
 	if wait {
 		if err := waitConnect(ctx, f, rc); err != nil {
 			_ = f.Close()
-			return nil, true, opErr(err)
+			return nil, true, dialError(ap, err)
 		}
 	} else if err := ctx.Err(); err != nil {
 		_ = f.Close()
-		return nil, true, opErr(mapCtxErr(err))
+		return nil, true, dialError(ap, mapCtxErr(err))
 	}
 	if err := f.SetWriteDeadline(time.Time{}); err != nil {
 		_ = f.Close()
-		return nil, true, opErr(err)
+		return nil, true, dialError(ap, err)
 	}
-	var local, peer net.Addr = nil, raddr
-	err = rc.Control(func(fd uintptr) {
-		// net.Dialer's options of a TCP connection: no Nagle delay,
-		// keep-alive after 15 s idle, every 15 s, 9 probes (net's defaults
-		// for Dialer.KeepAlive 0). Errors are ignored, as net does.
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
-		_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9)
-		// getsockname and getpeername are raw system calls in package
-		// syscall.
-		if sa, err := syscall.Getsockname(int(fd)); err == nil {
-			local = tcpAddrOf(sa)
-		}
-		if sa, err := syscall.Getpeername(int(fd)); err == nil {
-			peer = tcpAddrOf(sa)
-		}
-	})
-	if err != nil {
-		_ = f.Close()
-		return nil, true, opErr(err)
-	}
-	sc := &sockConn{f: f, local: local, peer: peer}
-	sc.io = newRawIOOf(rc, local, peer, true)
+	// The socket is the dial's alone until it returns: its options and
+	// its address are set and read on the descriptor directly (no
+	// RawConn.Control closure). The peer's address is made when asked
+	// (sockConn.RemoteAddr): no getpeername(2).
+	setSockopts(fd, keepAlive)
+	sc := &sockConn{f: f, ap: ap, local: localAddr(fd)}
+	sc.io.init(rc, sc, true)
 	return sc, true, nil
+}
+
+// dialError is net's error of a dial to ap that failed with err.
+func dialError(ap netip.AddrPort, err error) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+}
+
+// connectPending checks the connect in progress on fd as waitConnect's
+// check does, without waiting: pending is true when it is still in
+// progress (or the check failed: waitConnect then checks again), false
+// when it is made or failed with result. SO_ERROR, read here, is reset
+// by the read: a failure must be reported from result.
+func connectPending(fd uintptr) (pending bool, result syscall.Errno) {
+	soerr, e := getsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if e != 0 {
+		return true, 0
+	}
+	switch se := syscall.Errno(soerr); se {
+	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+		return true, 0
+	case syscall.EISCONN:
+		return false, 0
+	case 0:
+		return !hasPeer(fd), 0 // no peer: not connected yet
+	default:
+		return false, se
+	}
+}
+
+// hasPeer reports whether socket fd is connected: getpeername(2) as a raw
+// system call into the stack.
+func hasPeer(fd uintptr) bool {
+	var sa syscall.RawSockaddrAny
+	l := uint32(syscall.SizeofSockaddrAny)
+	_, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, fd, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)))
+	return e == 0
 }
 
 // waitConnect waits for a connect in progress on f as net does: until the
@@ -142,7 +169,7 @@ func waitConnect(ctx context.Context, f *os.File, rc syscall.RawConn) error {
 			result = 0
 			return true
 		case 0:
-			if _, err := syscall.Getpeername(int(fd)); err == nil {
+			if hasPeer(fd) {
 				result = 0
 				return true
 			}
@@ -225,11 +252,15 @@ func (dialCanceledError) Is(target error) bool { return target == context.Cancel
 // sockConn is a TCP connection dialed by dialRaw: a net.Conn over the
 // socket's *os.File, reading and writing through rawIO. Its errors are
 // net.Conn's (a *net.OpError naming the operation, net.ErrClosed once
-// closed).
+// closed). The peer's address is made the first time it is asked for,
+// from the address dialed: what getpeername(2) returns for a connection
+// to an IP address without a zone, which is all dialRaw dials.
 type sockConn struct {
-	f           *os.File
-	io          *rawIO
-	local, peer net.Addr
+	f     *os.File
+	io    rawIO
+	ap    netip.AddrPort
+	local net.Addr // nil when getsockname failed, as net's
+	peer  atomic.Pointer[net.TCPAddr]
 }
 
 func (c *sockConn) Read(p []byte) (int, error)  { return c.io.Read(p) }
@@ -245,11 +276,20 @@ func (c *sockConn) Close() error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return &net.OpError{Op: "close", Net: "tcp", Source: c.local, Addr: c.peer, Err: err}
+	return &net.OpError{Op: "close", Net: "tcp", Source: c.local, Addr: c.RemoteAddr(), Err: err}
 }
 
-func (c *sockConn) LocalAddr() net.Addr  { return c.local }
-func (c *sockConn) RemoteAddr() net.Addr { return c.peer }
+func (c *sockConn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr implements net.Conn: the address dialed, made at the first
+// call.
+func (c *sockConn) RemoteAddr() net.Addr {
+	if a := c.peer.Load(); a != nil {
+		return a
+	}
+	c.peer.CompareAndSwap(nil, net.TCPAddrFromAddrPort(c.ap))
+	return c.peer.Load()
+}
 
 // SetDeadline, SetReadDeadline and SetWriteDeadline set the socket's
 // deadlines as net.Conn's do; after a released close (rawIO.release) the
@@ -283,38 +323,83 @@ func (c *sockConn) opError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.peer, Err: net.ErrClosed}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.local, Addr: c.RemoteAddr(), Err: net.ErrClosed}
 }
 
-// sockaddr returns ap as a raw socket address and its length.
-func sockaddr(ap netip.AddrPort) (unsafe.Pointer, uintptr) {
-	port := ap.Port()
-	if ap.Addr().Is4() {
-		sa := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		return unsafe.Pointer(sa), syscall.SizeofSockaddrInet4
+// setSockopts sets net.Dialer{KeepAlive: keepAlive}'s options of a TCP
+// connection on fd: no Nagle delay and, unless keepAlive < 0, keep-alive
+// probes after keepAlive idle (15 s when zero, rounded up to whole
+// seconds), every 15 s, 9 of them (net's defaults). Errors are ignored, as
+// net does.
+func setSockopts(fd uintptr, keepAlive time.Duration) {
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if keepAlive < 0 {
+		return
 	}
-	sa := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ap.Addr().As16()}
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(port>>8), byte(port)
-	return unsafe.Pointer(sa), syscall.SizeofSockaddrInet6
+	if keepAlive == 0 {
+		keepAlive = 15 * time.Second
+	}
+	_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int((keepAlive+time.Second-1)/time.Second))
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9)
 }
 
-// tcpAddrOf converts a socket address as net does.
-func tcpAddrOf(sa syscall.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: sa.Addr[0:], Port: sa.Port}
-	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: sa.Addr[0:], Port: sa.Port}
+// localAddr returns the address of socket fd as net's getsockname does
+// (a *net.TCPAddr, its IP of 4 or 16 bytes as the family's), or nil: a
+// raw getsockname(2) into the stack and one allocation for the address
+// and its IP.
+func localAddr(fd uintptr) net.Addr {
+	var rsa syscall.RawSockaddrAny
+	l := uint32(syscall.SizeofSockaddrAny)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, fd, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l))); e != 0 {
+		return nil
+	}
+	type addrIP struct {
+		a  net.TCPAddr
+		ip [16]byte
+	}
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		b := &addrIP{}
+		b.a.IP = b.ip[:copy(b.ip[:], sa.Addr[:])]
+		b.a.Port = int(p[0])<<8 | int(p[1])
+		return &b.a
+	case syscall.AF_INET6:
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		b := &addrIP{}
+		b.a.IP = b.ip[:copy(b.ip[:], sa.Addr[:])]
+		b.a.Port = int(p[0])<<8 | int(p[1])
+		if sa.Scope_id != 0 {
+			// net names the zone; dialRaw dials no address with one,
+			// but a link-local source could carry it.
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				b.a.Zone = ifi.Name
+			}
+		}
+		return &b.a
 	}
 	return nil
 }
 
-// rawConnect is connect(2) as a raw system call.
-func rawConnect(fd uintptr, sa unsafe.Pointer, salen uintptr) syscall.Errno {
-	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(sa), salen)
+// rawConnect is connect(2) to ap as a raw system call, the socket address
+// on the stack.
+func rawConnect(fd uintptr, ap netip.AddrPort) syscall.Errno {
+	port := ap.Port()
+	if ap.Addr().Is4() {
+		sa := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		p[0], p[1] = byte(port>>8), byte(port)
+		_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&sa)), syscall.SizeofSockaddrInet4)
+		return e
+	}
+	sa := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ap.Addr().As16()}
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(port>>8), byte(port)
+	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&sa)), syscall.SizeofSockaddrInet6)
 	return e
 }
 

@@ -28,7 +28,7 @@ func dialers() []dialer {
 			return d.DialContext(ctx, "tcp", addr)
 		}},
 		{"dialRaw", func(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-			conn, ok, err := dialRaw(ctx, netip.MustParseAddrPort(addr), timeout)
+			conn, ok, err := dialRaw(ctx, netip.MustParseAddrPort(addr), timeout, 0)
 			if !ok {
 				return nil, errors.New("dialRaw did not dial")
 			}
@@ -243,7 +243,7 @@ func TestDialRawAsNetDialer(t *testing.T) {
 // TestDialRawFallsBack checks the addresses dialRaw leaves to net.Dialer.
 func TestDialRawFallsBack(t *testing.T) {
 	for _, addr := range []string{"[::ffff:127.0.0.1]:1", "[fe80::1%lo]:1"} {
-		if _, ok, _ := dialRaw(t.Context(), netip.MustParseAddrPort(addr), time.Second); ok {
+		if _, ok, _ := dialRaw(t.Context(), netip.MustParseAddrPort(addr), time.Second, 0); ok {
 			t.Errorf("dialRaw dialed %s", addr)
 		}
 	}
@@ -461,7 +461,7 @@ func TestDialRawTimeoutError(t *testing.T) {
 	t.Run("dial", func(t *testing.T) {
 		ap := netip.MustParseAddrPort(fullListener(t))
 		for i := 0; i < 3; i++ {
-			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond)
+			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond, 0)
 			if !ok {
 				t.Fatal("not dialed raw")
 			}
@@ -506,5 +506,44 @@ func TestSockConnDeadlinesAfterReleasedClose(t *testing.T) {
 		if err := tc.set(at); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("%s after Close: %v, want net.ErrClosed", tc.name, err)
 		}
+	}
+}
+
+// TestDialRawKeepAlive checks that dialRaw sets a connection's keep-alive
+// options as net.Dialer does for the same KeepAlive (Config.KeepAlive):
+// the default, a period of its own, and none.
+func TestDialRawKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	for _, keepAlive := range []time.Duration{0, 30 * time.Second, 1500 * time.Millisecond, -1} {
+		t.Run(keepAlive.String(), func(t *testing.T) {
+			d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: keepAlive}
+			nc, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			rc, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second, keepAlive)
+			if !ok || err != nil {
+				t.Fatalf("dialRaw: %v, %v", ok, err)
+			}
+			defer rc.Close()
+			if got, want := sockopts(t, rc), sockopts(t, nc); got != want {
+				t.Fatalf("dialRaw:   %s\nnet.Dialer: %s", got, want)
+			}
+		})
 	}
 }

@@ -11,6 +11,6 @@ import (
 
 // dialRaw is dial_linux.go's raw dial; on other platforms there is none
 // and Dial uses net.Dialer.
-func dialRaw(context.Context, netip.AddrPort, time.Duration) (net.Conn, bool, error) {
+func dialRaw(context.Context, netip.AddrPort, time.Duration, time.Duration) (net.Conn, bool, error) {
 	return nil, false, nil
 }

@@ -307,22 +307,9 @@ func Step(err error) string {
 // connection when its own context ends and sets deadlines with Extend, as
 // after Dial.
 func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, error) {
-	conn, err := Dial(ctx, cfg)
+	conn, stop, err := SetupIMAPBound(ctx, cfg, open)
 	if err != nil {
-		return nil, &StepError{StepConnect, err}
-	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	startTLS := cfg.Endpoint.TLS == TLSStartTLS
-	if startTLS {
-		if err := StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
-			_ = conn.Close()
-			return nil, &StepError{StepStartTLS, err}
-		}
-	}
-	if err := open(conn, startTLS); err != nil {
-		_ = conn.Close()
-		return nil, &StepError{StepGreeting, err}
+		return nil, err
 	}
 	if !stop() {
 		// ctx ended as the greeting came: the connection is closing.
@@ -330,6 +317,39 @@ func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStart
 		return nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
 	}
 	return conn, nil
+}
+
+// SetupIMAPBound is SetupIMAP for a caller that closes the connection when
+// ctx ends anyway (the injector's APPEND sessions): the connection stays
+// bound to ctx — closed when ctx ends — until the caller calls stop,
+// which reports, as context.AfterFunc's stop does, whether it unbound it
+// before ctx ended. It spares such a caller a context.AfterFunc of its
+// own (two allocations and a closure per session).
+func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, func() bool, error) {
+	conn, err := Dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, &StepError{StepConnect, err}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	step := StepStartTLS
+	startTLS := cfg.Endpoint.TLS == TLSStartTLS
+	if startTLS {
+		err = StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr))
+	}
+	if err == nil {
+		step = StepGreeting
+		err = open(conn, startTLS)
+	}
+	if err == nil && ctx.Err() != nil {
+		// ctx ended as the greeting came: fail as SetupIMAP does.
+		err = fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())
+	}
+	if err != nil {
+		stop()
+		_ = conn.Close()
+		return nil, nil, &StepError{step, err}
+	}
+	return conn, stop, nil
 }
 
 // DialIMAP connects to cfg.Endpoint and opens an IMAP client on the

@@ -31,9 +31,11 @@ import (
 // the *os.SyscallError of errno, os.ErrDeadlineExceeded or net.ErrClosed,
 // and io.EOF unwrapped at the end of the stream.
 type rawIO struct {
-	rc          syscall.RawConn
-	local, peer net.Addr
-	rd, wr      rawOp
+	rc syscall.RawConn
+	// addrs gives the addresses the errors name (the net.Conn's own,
+	// which dialRaw's makes when first asked).
+	addrs  addrs
+	rd, wr rawOp
 	// wx is writeRead's call in progress, guarded by both rd.mu and wr.mu.
 	wx writeReadOp
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
@@ -58,11 +60,17 @@ type rawOp struct {
 	fn    func(fd uintptr) bool
 }
 
+// addrs is what rawIO's errors take the connection's addresses from.
+type addrs interface {
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+}
+
 // newRawIO returns the raw reader and writer of conn, or nil when conn is
 // not a TCP socket of this platform (a *net.TCPConn or dialRaw's).
 func newRawIO(conn net.Conn) *rawIO {
 	if sc, ok := conn.(*sockConn); ok {
-		return sc.io
+		return &sc.io
 	}
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
@@ -72,17 +80,18 @@ func newRawIO(conn net.Conn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	return newRawIOOf(rc, tc.LocalAddr(), tc.RemoteAddr(), false)
+	r := &rawIO{}
+	r.init(rc, tc, false)
+	return r
 }
 
-// newRawIOOf returns the raw reader and writer of the socket behind rc,
-// whose addresses are local and peer; file: rc is an *os.File's.
-func newRawIOOf(rc syscall.RawConn, local, peer net.Addr, file bool) *rawIO {
-	r := &rawIO{rc: rc, local: local, peer: peer, file: file}
+// init makes r the raw reader and writer of the socket behind rc, whose
+// addresses a gives; file: rc is an *os.File's.
+func (r *rawIO) init(rc syscall.RawConn, a addrs, file bool) {
+	r.rc, r.addrs, r.file = rc, a, file
 	r.rd.fn = r.rd.read
 	r.wr.fn = r.wr.write
 	r.wx.fn = r.wx.step
-	return r
 }
 
 // writeReadOp is writeRead's call in progress: the request written, then
@@ -309,7 +318,7 @@ func (r *rawIO) opError(op string, err error) error {
 	if errors.As(err, &oe) {
 		err = oe.Err
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: r.local, Addr: r.peer, Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: r.addrs.LocalAddr(), Addr: r.addrs.RemoteAddr(), Err: err}
 }
 
 // release closes the socket under the connection with raw system calls

@@ -25,7 +25,7 @@ func tcpPair(t *testing.T) (client *net.TCPConn, server *net.TCPConn) {
 func rawPair(t *testing.T) (client *sockConn, server *net.TCPConn) {
 	t.Helper()
 	c, s := pair(t, func(addr string) (net.Conn, error) {
-		c, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second)
+		c, ok, err := dialRaw(t.Context(), netip.MustParseAddrPort(addr), 10*time.Second, 0)
 		if !ok {
 			return nil, errors.New("dialRaw did not dial")
 		}
@@ -334,7 +334,7 @@ func TestWriteReadAsWriteThenRead(t *testing.T) {
 				}},
 				{"dialRaw's connection", func(t *testing.T) (net.Conn, *rawIO, *net.TCPConn) {
 					c, s := rawPair(t)
-					return c, c.io, s
+					return c, &c.io, s
 				}},
 			} {
 				c, r, s := k.pair(t)
