@@ -125,7 +125,9 @@ type QueueWait struct {
 	// Backlog counts the deliveries queued or being tried when the active
 	// phase ended; Drain is how long settle then waited for them, and
 	// DrainCut is true when it stopped waiting (after a minute, or at an
-	// abort) with some still queued: those are abandoned.
+	// abort) with some still queued. The injector goes on through settle:
+	// those may still be delivered then; what is queued when settle ends
+	// is abandoned. Deliveries abandoned unpicked are not in the waits.
 	Backlog  int64
 	Drain    time.Duration
 	DrainCut bool
@@ -359,6 +361,13 @@ func (in *injector) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case d := <-in.queue:
+			if ctx.Err() != nil {
+				// select picks at random among ready cases: a delivery
+				// taken after the run's end was never tried.
+				in.abandon(d)
+				in.done(d)
+				continue
+			}
 			in.picked(d)
 			in.handle(ctx, &c, d)
 			in.done(d)

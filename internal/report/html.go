@@ -166,7 +166,7 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 <b{{if .DeliveryFailed}} class="fail"{{end}}>{{.DeliveryFailed}} failed</b>{{range $reason := keys .DeliveryFailedByReason}} ({{$reason}} {{index $.R.Messages.DeliveryFailedByReason $reason}}){{end}},
 {{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{with .DeliveryQueue}}
 Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP50S}}, p99 {{secs .WaitP99S}}, max {{secs .WaitMaxS}} wall{{if .Backlog}};
-{{.Backlog}} queued when the active phase ended, drained in {{secs .DrainS}}{{if .DrainCut}} (cut: the rest abandoned){{end}}{{end}}.{{end}}{{end}}</p>
+{{.Backlog}} queued when the active phase ended, drained in {{secs .DrainS}}{{if .DrainCut}} (cut: the injector went on during settle){{end}}{{end}}.{{end}}{{end}}</p>
 {{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>
 <p class="fail">{{if .Enabled}}Invalid run: its measurements cannot be trusted (exit 1).{{else}}Validity checks off (validity_checks: false); they would have found:{{end}}</p>
 <ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}

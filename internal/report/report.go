@@ -86,8 +86,9 @@ type DeliveryQueue struct {
 	WaitP99SimS float64 `json:"wait_p99_sim_s"`
 	// Backlog counts deliveries queued or being tried when the active
 	// phase ended; DrainS is how long settle waited for them before its
-	// own timer started, DrainCut whether it gave up with some left (they
-	// are abandoned).
+	// own timer started, DrainCut whether it gave up with some left (the
+	// injector goes on during settle: they may still be delivered; those
+	// queued when settle ends are abandoned).
 	Backlog  int64   `json:"backlog"`
 	DrainS   float64 `json:"drain_s"`
 	DrainCut bool    `json:"drain_cut"`
@@ -106,7 +107,7 @@ func QueueNote(q DeliveryQueue, timeScale float64) string {
 	if q.Backlog > 0 {
 		s += fmt.Sprintf("; %d deliveries were still queued when the active phase ended, and settle waited %s for them", q.Backlog, fmtSeconds(q.DrainS))
 		if q.DrainCut {
-			s += " before giving up (the rest are abandoned)"
+			s += " before giving up (the injector went on during settle; what was still queued when settle ended is abandoned)"
 		}
 	}
 	return s + ": raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"

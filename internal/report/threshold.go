@@ -159,7 +159,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 	case "delivery_queue_p99":
 		q := r.Messages.DeliveryQueue
 		if q == nil || q.Samples == 0 {
-			return NaN(), "no deliveries in the run"
+			return NaN(), "no delivery was tried in the run"
 		}
 		return Num(q.WaitP99S), ""
 	case "lost_messages":
