@@ -115,6 +115,7 @@ func TestEqualLower(t *testing.T) {
 		{"Éléments envoyés", "éléments ENVOYÉS"}, {"Ünd", "und"}, {"\xff", "\xff"}, {"K", "\u212a"},
 		{"[Gmail]/Sent Mail", "[gmail]/sent mail"}, {"@", "`"},
 	} {
+		//lint:ignore SA6005 equalLower stands for exactly this comparison
 		if got, want := equalLower(p[0], p[1]), strings.ToLower(p[0]) == strings.ToLower(p[1]); got != want {
 			t.Errorf("equalLower(%q, %q) = %v, want %v", p[0], p[1], got, want)
 		}

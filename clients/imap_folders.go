@@ -124,6 +124,7 @@ func equalLower(a, b string) bool {
 		ascii = b[i] < utf8.RuneSelf
 	}
 	if !ascii {
+		//lint:ignore SA6005 the comparison this stands for is strings.ToLower's, which EqualFold's case folding is not (the Kelvin sign folds to "k", lowers to itself)
 		return strings.ToLower(a) == strings.ToLower(b)
 	}
 	if len(a) != len(b) {

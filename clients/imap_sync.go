@@ -191,10 +191,14 @@ type syncScratch struct {
 	onFlags func(fetched)
 }
 
-// keepScratchMsgs bounds the messages a kept syncScratch map may have held
-// (clear keeps a map's buckets): past it the map is dropped, as a huge
-// folder's would otherwise stay pinned.
-const keepScratchMsgs = 4096
+// keepScratchMsgs bounds the messages a kept syncScratch map may hold
+// (clear keeps a map's buckets): past it the map is dropped, as a
+// folder-sized copy would otherwise stay pinned on the device for the run.
+// A device keeps at most 2 scratches of 2 maps: about 37 B per entry, so
+// at most about 19 KB at this bound, and nothing for a device whose
+// folders are larger (their syncs allocate their maps, as before) or
+// empty. A map the folder shrank by deletes keeps its peak's buckets.
+const keepScratchMsgs = 128
 
 // takeScratch returns one of the device's sync scratches, or a new one
 // when other syncs hold them.

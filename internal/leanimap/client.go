@@ -175,7 +175,8 @@ func (c *Client) Conn() net.Conn { return c.conn }
 // Close closes the connection and hands the client's buffers on to the
 // next client New starts: the data of its responses (a Message's
 // literals, an Update's text) are not valid after Close, and every later
-// command fails with an error wrapping net.ErrClosed. Like the commands,
+// command fails: with the error that broke the client before, if one did,
+// else with an error wrapping net.ErrClosed. Like the commands,
 // Close must not run while one runs (close the connection for that).
 func (c *Client) Close() error {
 	err := c.conn.Close()

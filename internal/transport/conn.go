@@ -372,8 +372,12 @@ func (c *Conn) afterRead(p []byte, n int, err error) (int, error) {
 // for a client that sends a request and then waits for its reply with no
 // bytes of the server's left unread (a synchronous client whose read
 // buffer is empty). werr is the write's error, and then nothing was read;
-// rerr is the read's. The byte counts, deadlines and errors are those of
-// Write and Read.
+// rerr is the read's. The byte counts and errors are those of Write and
+// Read, with two differences on the raw path below: the write is not
+// checked against the write deadline (a passed read deadline fails it as
+// a write error instead), and bytes the server sent before the request
+// that are still in the socket end the wait only at the read deadline
+// (they are then read: the outcome is Read's, late; rawIO.writeRead).
 //
 // On a plain TCP connection on Linux without shaping the write is made
 // where the read waits for the reply (rawIO.writeRead), which saves the

@@ -92,6 +92,7 @@ func (r *rawIO) init(rc syscall.RawConn, a addrs, file bool) {
 	r.rd.fn = r.rd.read
 	r.wr.fn = r.wr.write
 	r.wx.fn = r.wx.step
+	r.wx.lateFn = r.wx.late
 }
 
 // writeReadOp is writeRead's call in progress: the request written, then
@@ -105,7 +106,14 @@ type writeReadOp struct {
 	n       int
 	rerrno  syscall.Errno
 	fn      func(fd uintptr) bool
+	// lateFn is late, for RawConn.Control; empty is its finding nothing.
+	lateFn func(fd uintptr)
+	empty  bool
 }
+
+// late is writeRead's read at the deadline (RawConn.Control's function):
+// one read(2) of o.in, empty when it found nothing.
+func (o *writeReadOp) late(fd uintptr) { o.empty = !readOnce(fd, o.in, &o.n, &o.rerrno) }
 
 // step is writeRead's function for RawConn.Read. Its first call writes
 // o.out with one write(2) and, when that wrote all of it, returns false to
@@ -143,6 +151,14 @@ func (o *writeReadOp) step(fd uintptr) bool {
 // The read waits under the socket's read deadline, which the write inside
 // it does not check: callers set both deadlines together (Conn.Extend,
 // SetDeadline), as a write that completes at once never waits for its own.
+//
+// One difference from Write then Read remains: bytes that reached the
+// socket before the write and were not read (the server's response to no
+// command, or a BYE followed by a half-close) do not end the wait, which
+// ends with the reply, a reset, or the read deadline. At the deadline one
+// read(2) takes what is there, so the outcome is Read's (the bytes, EOF),
+// only late. A server that closes its side fully answers the write with a
+// reset, which ends the wait at once.
 func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 	r.wr.mu.Lock()
 	defer r.wr.mu.Unlock()
@@ -176,6 +192,19 @@ func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 			err = io.EOF
 		}
 		return nw, nr, nil, err
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The wait began after the write, with the socket's readiness
+		// reset: bytes the server sent before the write (an unsolicited
+		// response, a BYE and a half-close) wake nothing, so the wait met
+		// the deadline. Read once, as Read would have at once: what was
+		// there is the outcome, late by the deadline (docs/performance.md,
+		// "Write then wait").
+		o.in, o.n, o.rerrno, o.empty = b, 0, 0, false
+		if cerr := r.rc.Control(o.lateFn); cerr == nil && !o.empty {
+			err, nr, rerrno = nil, o.n, o.rerrno
+		}
+		o.in = nil
 	}
 	switch {
 	case err != nil:

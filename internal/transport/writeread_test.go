@@ -2,6 +2,8 @@ package transport_test
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -76,6 +78,65 @@ func TestConnWriteRead(t *testing.T) {
 				if allocs != 0 {
 					t.Errorf("%v allocations per WriteRead, want 0", allocs)
 				}
+			}
+		})
+	}
+}
+
+// TestWriteReadPendingBytes: bytes the server sent before the request, not
+// read yet (a BYE, then a half-close or silence), do not end WriteRead's
+// wait, which began after the write; at the read deadline it still reads
+// them, so the outcome is Write then Read's — the BYE, then EOF after a
+// half-close — only late, not a timeout (rawIO.writeRead).
+func TestWriteReadPendingBytes(t *testing.T) {
+	const bye = "* BYE going away\r\n"
+	for _, halfClose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("half-close %v", halfClose), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			sent := make(chan struct{})
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				s, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				s.Write([]byte(bye))
+				if halfClose {
+					s.(*net.TCPConn).CloseWrite()
+				}
+				close(sent)
+				s.Read(make([]byte, 100)) // the request; no answer
+				<-done
+			}()
+			c, err := transport.Dial(t.Context(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: ln.Addr().String()}, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			<-sent
+			time.Sleep(50 * time.Millisecond) // the BYE reaches the client's socket, unread
+			if err := c.SetDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			n, werr, rerr := c.WriteRead([]byte("L1 NOOP\r\n"), buf)
+			if werr != nil || rerr != nil || string(buf[:n]) != bye {
+				t.Fatalf("WriteRead: %q, write error %v, read error %v; want %q and no error", buf[:n], werr, rerr, bye)
+			}
+			if !halfClose {
+				return
+			}
+			if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.Read(buf); n != 0 || !errors.Is(err, io.EOF) {
+				t.Errorf("Read after the BYE: %d bytes, %v; want EOF", n, err)
 			}
 		})
 	}
