@@ -547,9 +547,22 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 		}
 		*c = conn
 	}
-	res, broken := (*c).deliver(d, rcpts)
+	// The run's end closes the connection under the transaction, as a
+	// second ^C must not wait out a stalled server's timeout; what it cut
+	// short is cancelled (not retried: the server may have the message).
+	sc := *c
+	stop := context.AfterFunc(ctx, func() { _ = sc.conn.Close() })
+	res, broken := sc.deliver(d, rcpts)
+	if !stop() {
+		broken = true
+		for i := range res {
+			if res[i].err != nil {
+				res[i].err = &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", res[i].err.err, ctx.Err())}
+			}
+		}
+	}
 	if broken {
-		(*c).close()
+		sc.close()
 		*c = nil
 	}
 	return res
@@ -589,6 +602,9 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
+	// The run's end closes the connection under the setup (a greeting or
+	// LHLO a stalled server never sends), as in deliver.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	lmtp := dl.Protocol == scenarios.DeliverLMTP
 	hello := "EHLO"
 	switch {
@@ -604,6 +620,12 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		c.CommandTimeout = in.timeout
 		c.SubmissionTimeout = in.timeout
 		err = c.Hello("mailsim-injector.localhost")
+	}
+	if !stop() {
+		if err == nil {
+			err = net.ErrClosed
+		}
+		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 	}
 	sc.record(hello, start, err)
 	_ = conn.SetDeadline(time.Time{})

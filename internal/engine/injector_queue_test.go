@@ -172,3 +172,72 @@ func TestInjectorQueueSample(t *testing.T) {
 		t.Errorf("samples %d after an unqueued delivery, want %d", got, n)
 	}
 }
+
+// TestInjectorStalledServerCancelled: the run's end cuts an LMTP try that
+// waits for a stalled server — at the greeting, or after DATA — at once
+// rather than after the injector's timeout, and the delivery counts
+// cancelled, not timeout (a second ^C must not wait out a server).
+func TestInjectorStalledServerCancelled(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stall string // "greeting" or "data"
+	}{
+		{"stalled greeting", "greeting"},
+		{"stalled after DATA", "data"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reached := make(chan struct{}, 1)
+			ok250 := func(string) string { return "250 ok" }
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				if tt.stall == "greeting" {
+					reached <- struct{}{}
+					_, _ = r.ReadString(0) // until the client goes
+					return
+				}
+				lmtpScript(ok250, func(int) string {
+					select {
+					case reached <- struct{}{}:
+					default:
+					}
+					_, _ = r.ReadString(0)
+					return "250 2.0.0 stored"
+				})(c, r)
+			})
+			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+			ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
+			ep.IMAP.Addr = "127.0.0.1:1"
+			dc := newDeliveryCounter()
+			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.inj.timeout = time.Minute // longer than the test may take
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			injCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); e.inj.run(injCtx) }()
+			var rcpts []recipient
+			for _, u := range e.users {
+				rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: "INBOX"})
+			}
+			e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: "<s@test>",
+				raw: []byte("Message-ID: <s@test>\r\nSubject: t\r\n\r\nhello\r\n"), inbound: true})
+			select {
+			case <-reached:
+			case <-ctx.Done():
+				t.Fatal("the server never saw the try")
+			}
+			stop()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				t.Fatal("the injector did not stop with the run: it waits for the stalled server")
+			}
+			st := e.inj.finish()
+			if st.Failed[DeliveryCancelled] != int64(len(rcpts)) || st.Delivered != 0 {
+				t.Errorf("failed %v, delivered %d; want %d cancelled", st.Failed, st.Delivered, len(rcpts))
+			}
+		})
+	}
+}
