@@ -102,7 +102,8 @@ func describe(r audit.Result) string {
 // TestSemanticsIMAPEverywhereConverges: a PC on IMAP IDLE, a polling phone
 // and a webmail, all on IMAP, show the same mailbox once they have synced:
 // after settle the divergence ratio is 0, every change converged and every
-// user's devices agree.
+// user's devices agree. Settle covers every profile's sync cycle
+// (requireSettleCoversSyncCycles).
 func TestSemanticsIMAPEverywhereConverges(t *testing.T) {
 	const yaml = `
 version: 1
@@ -124,10 +125,11 @@ behaviors:
     folders: [Archive]
     session_length: 1m
 devices:
-  pc-imap: {kind: pc, protocol: imap, idle: true, connections: CONNECTIONS}
+  pc-imap: {kind: pc, protocol: imap, idle: true, connections: CONNECTIONS, status_interval: 1m}
   phone-imap: {kind: phone, protocol: imap, poll_interval: 1m, network: {latency: 0s}}
   webmail: {kind: webmail, protocol: imap, refresh: 1m}
 `
+	requireSettleCoversSyncCycles(t, mustPlan(t, strings.ReplaceAll(yaml, "CONNECTIONS", "1"), scenarios.PlanOptions{}).Scenario)
 	for _, tc := range []struct {
 		name        string
 		connections int
