@@ -220,11 +220,20 @@ func newInjector(parts injectorParts, workers int) *injector {
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
-// full, until ctx ends (the delivery is then abandoned).
+// full, until ctx ends (the delivery is then abandoned). A queue with
+// room takes the delivery even when ctx has ended, as an MTA keeps what
+// it accepted: a device's send that the end of the active phase cut right
+// after its submission (mtaSubmitter) is delivered during settle, not
+// abandoned by select's random pick between two ready cases.
 func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.inflight.Add(1)
 	in.pending.Add(int64(len(d.rcpts)))
 	d.queued = time.Now()
+	select {
+	case in.queue <- d:
+		return
+	default:
+	}
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():

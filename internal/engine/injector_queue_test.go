@@ -173,6 +173,29 @@ func TestInjectorQueueSample(t *testing.T) {
 	}
 }
 
+// TestInjectorEnqueueAfterEnd: a delivery handed over with an ended
+// context is queued while the queue has room (an MTA keeps what it
+// accepted; the run's settle delivers it) and abandoned only when the queue
+// is full. Before, select picked at random between the queue and the ended
+// context, and about half were abandoned (TestRunDeliversByIMAPAppend's
+// "Abandoned:1" now and then).
+func TestInjectorEnqueueAfterEnd(t *testing.T) {
+	in := newInjector(injectorParts{events: &fakeSink{}}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rcpts := []recipient{{addr: "a@example.com"}}
+	for range injectorQueue {
+		in.enqueue(ctx, delivery{rcpts: rcpts})
+	}
+	if st := in.stats; st.Abandoned != 0 || len(in.queue) != injectorQueue {
+		t.Fatalf("%d abandoned, %d queued of %d handed over with room in the queue; want all queued", st.Abandoned, len(in.queue), injectorQueue)
+	}
+	in.enqueue(ctx, delivery{rcpts: rcpts}) // the queue is full
+	if in.stats.Abandoned != 1 || in.pending.Load() != injectorQueue {
+		t.Errorf("full queue: %d abandoned, %d pending; want 1 and %d", in.stats.Abandoned, in.pending.Load(), injectorQueue)
+	}
+}
+
 // TestInjectorStalledServerCancelled: the run's end cuts an LMTP try that
 // waits for a stalled server — at the greeting, or after DATA — at once
 // rather than after the injector's timeout, and the delivery counts
