@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	benchRow   = regexp.MustCompile(`(?m)^(imaptest|mailsim)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s`)
+	benchRow   = regexp.MustCompile(`(?m)^(imaptest|mailsim)\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s`)
 	benchRatio = regexp.MustCompile(`(?m)^ratio mailsim/imaptest CPU per command: (\S+)$`)
 )
 
@@ -66,9 +66,10 @@ func TestImaptestBenchScript(t *testing.T) {
 	}
 	for _, r := range rows {
 		cmds, _ := strconv.Atoi(r[2])
-		cpu, _ := strconv.ParseFloat(r[3], 64)
-		if cmds <= 0 || cpu <= 0 {
-			t.Errorf("%s: %d commands, %.2f s CPU; want both > 0", r[1], cmds, cpu)
+		rate, _ := strconv.Atoi(r[3])
+		cpu, _ := strconv.ParseFloat(r[4], 64)
+		if cmds <= 0 || rate <= 0 || cpu <= 0 {
+			t.Errorf("%s: %d commands, %d a second, %.2f s CPU; want all > 0", r[1], cmds, rate, cpu)
 		}
 	}
 	m := benchRatio.FindStringSubmatch(text)
