@@ -37,6 +37,7 @@ func Catalog() []Metric {
 		{"mailsim_messages_delivered_total", TypeCounter, []string{"via"}},
 		{"mailsim_delivery_attempts_total", TypeCounter, []string{"via", "outcome"}},
 		{"mailsim_deliveries_total", TypeCounter, []string{"via", "outcome"}},
+		{"mailsim_delivery_queue_wait_seconds", TypeHistogram, []string{"via"}},
 		{"mailsim_messages_sent_total", TypeCounter, []string{"protocol"}},
 		{"mailsim_messages_lost", TypeGauge, nil},
 		{"mailsim_divergent_messages", TypeGauge, []string{"dimension"}},

@@ -3,6 +3,7 @@ package metrics
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,8 +18,8 @@ const maxProfiles = 64
 // Client records what the simulated devices and the traffic injector do on
 // the wire, as the mailsim_client_* metrics and mailsim_actions_total,
 // mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
-// mailsim_deliveries_total and mailsim_messages_sent_total. It
-// implements [clients.Recorder]. All methods are safe for concurrent use;
+// mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds and
+// mailsim_messages_sent_total. It implements [clients.Recorder]. All methods are safe for concurrent use;
 // Command, Bytes and Connection do not allocate once a label combination
 // has been seen.
 type Client struct {
@@ -37,6 +38,10 @@ type Client struct {
 	// deliveredC, attemptsC and deliveriesC cache the children of
 	// delivered, attempts and deliveries.
 	deliveredC, attemptsC, deliveriesC deliveryCounters
+	// queueWait is how long deliveries waited in the injector's queue,
+	// by path; queueWaitC its children by path index.
+	queueWait  *prometheus.HistogramVec
+	queueWaitC [len(deliveryPathNames)]atomic.Pointer[observerBox]
 
 	proto [numProtocols]clientProto
 
@@ -98,6 +103,12 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_deliveries_total",
 			Help: "Deliveries of the traffic injector, one per recipient, by path and final outcome after retries (ok, a failure reason, or abandoned at the end of the run).",
 		}, []string{"via", "outcome"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mailsim_delivery_queue_wait_seconds",
+			Help: "Wall time a delivery to one recipient waited in the traffic injector's queue for one of its max_parallel_deliveries connections, from the hand-over to its first try, by path.",
+			// Classic buckets only, as the command durations.
+			Buckets: QueueWaitBuckets(),
+		}, []string{"via"}),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_messages_sent_total",
 			Help: "Messages simulated people sent, by the protocol they were submitted over.",
@@ -125,7 +136,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
 	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.attempts, c.deliveries, c.sent)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent)
 	return c
 }
 
@@ -221,6 +232,23 @@ func (c *Client) DeliveryAttempt(via, outcome string) {
 // retries, by path and outcome (see [DeliveryOutcomes]).
 func (c *Client) DeliveryDone(via, outcome string) {
 	c.deliveriesC.inc(via, outcome)
+}
+
+// DeliveryQueued records how long (wall time) a delivery to one recipient
+// waited in the traffic injector's queue for a connection, by path (see
+// Delivered), when it left the queue for its first try. It implements
+// the engine's QueueObserver.
+func (c *Client) DeliveryQueued(via string, wait time.Duration) {
+	p := deliveryPathIndex(via)
+	slot := &c.queueWaitC[p]
+	ob := slot.Load()
+	if ob == nil { // the series appears on first use, as a path's counters
+		ob = &observerBox{c.queueWait.WithLabelValues(deliveryPathNames[p])}
+		if !slot.CompareAndSwap(nil, ob) {
+			ob = slot.Load()
+		}
+	}
+	ob.o.Observe(wait.Seconds())
 }
 
 // Sent records a message a simulated person sent, by the protocol it was

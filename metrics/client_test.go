@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -118,6 +119,7 @@ func TestClientHotPathDoesNotAllocate(t *testing.T) {
 		{"Delivered", func() { c.Delivered("imap-append") }},
 		{"DeliveryAttempt", func() { c.DeliveryAttempt("imap-append", "ok") }},
 		{"DeliveryDone", func() { c.DeliveryDone("imap-append", "timeout") }},
+		{"DeliveryQueued", func() { c.DeliveryQueued("imap-append", 3*time.Millisecond) }},
 	}
 	for _, tt := range tests {
 		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
@@ -187,5 +189,60 @@ func TestClientDeliveries(t *testing.T) {
 		if got := testutil.ToFloat64(tt.vec.WithLabelValues(tt.via, tt.out)); got != tt.want {
 			t.Errorf("%s: %s{via=%s,outcome=%s} = %v, want %v", tt.name, "deliveries", tt.via, tt.out, got, tt.want)
 		}
+	}
+}
+
+// TestClientDeliveryQueued checks mailsim_delivery_queue_wait_seconds:
+// one observation per call, in seconds, by path (anything unknown as
+// other), in the documented buckets.
+func TestClientDeliveryQueued(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := NewClient(reg)
+	c.DeliveryQueued("imap-append", 2*time.Millisecond)
+	c.DeliveryQueued("imap-append", 3*time.Second)
+	c.DeliveryQueued("lmtp", 0)
+	c.DeliveryQueued("user42@example.com", time.Minute) // never a label
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type obs struct {
+		count    uint64
+		sum      float64
+		under5ms uint64 // cumulative count of the 5 ms bucket
+		under5s  uint64
+	}
+	got := map[string]obs{}
+	for _, mf := range mfs {
+		if mf.GetName() != "mailsim_delivery_queue_wait_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			o := obs{count: h.GetSampleCount(), sum: h.GetSampleSum()}
+			for _, b := range h.GetBucket() {
+				switch b.GetUpperBound() {
+				case 0.005:
+					o.under5ms = b.GetCumulativeCount()
+				case 5:
+					o.under5s = b.GetCumulativeCount()
+				}
+			}
+			got[m.GetLabel()[0].GetValue()] = o
+		}
+	}
+	want := map[string]obs{
+		"imap-append": {count: 2, sum: 3.002, under5ms: 1, under5s: 2},
+		"lmtp":        {count: 1, sum: 0, under5ms: 1, under5s: 1},
+		"other":       {count: 1, sum: 60, under5ms: 0, under5s: 0},
+	}
+	for via, w := range want {
+		g := got[via]
+		if g.count != w.count || g.under5ms != w.under5ms || g.under5s != w.under5s || math.Abs(g.sum-w.sum) > 1e-9 {
+			t.Errorf("via %s: %+v, want %+v", via, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("series by via %v, want %d: a path's series appears when used", got, len(want))
 	}
 }

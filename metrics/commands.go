@@ -168,6 +168,13 @@ func CommandBuckets() []float64 {
 		0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 }
 
+// QueueWaitBuckets returns the classic histogram buckets of the injector's
+// queue waits, in wall seconds: 1 ms (a connection was free) to a minute
+// (settle's drain gives up there, docs/report.md "The queue").
+func QueueWaitBuckets() []float64 {
+	return []float64{0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+}
+
 // ConvergenceBuckets returns the classic histogram buckets of convergence
 // lag, in simulated seconds: one second to a week.
 func ConvergenceBuckets() []float64 {

@@ -11,7 +11,8 @@
 //   - [Client] records what the simulated devices and the traffic injector do
 //     on the wire (mailsim_client_*, mailsim_actions_total,
 //     mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
-//     mailsim_deliveries_total, mailsim_messages_sent_total). It also
+//     mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds,
+//     mailsim_messages_sent_total). It also
 //     keeps fine-grained latency histograms of its own, for the end-of-run
 //     report ([Client.Stats]).
 //   - [Server] records the embedded mail server's view of the load
@@ -31,7 +32,8 @@
 //
 // # Units
 //
-// Durations are in seconds. Command latencies are wall-clock seconds;
+// Durations are in seconds. Command latencies and the injector's queue
+// waits are wall-clock seconds;
 // convergence lag (mailsim_convergence_seconds) is measured in simulated
 // seconds, so that a run with time_scale 60 reports lags as the simulated
 // people would experience them.

@@ -116,6 +116,8 @@ func newFixture(t testing.TB, users int) *fixture {
 		f.client.DeliveryAttempt("lmtp", "451 for user"+fmt.Sprint(u))
 		f.client.DeliveryDone("lmtp", "ok")
 		f.client.DeliveryDone("via-user"+fmt.Sprint(u), "4xx")
+		f.client.DeliveryQueued("lmtp", time.Duration(u)*time.Millisecond)
+		f.client.DeliveryQueued("via-user"+fmt.Sprint(u), time.Second)
 		f.client.Sent("smtp")
 		f.server.Delivered("lmtp")
 		f.harness.ObserveConvergence("deliver", time.Duration(u%7)*time.Minute)

@@ -45,6 +45,16 @@ type Observer interface {
 	Sent(protocol string)
 }
 
+// QueueObserver is an Observer that also watches the injector's queue
+// (metrics.Client: mailsim_delivery_queue_wait_seconds); the engine calls
+// it when the Observer implements it.
+type QueueObserver interface {
+	// DeliveryQueued observes how long (wall time) a delivery to one
+	// recipient waited in the injector's queue for a connection, by
+	// delivery protocol, when it left the queue for its first try.
+	DeliveryQueued(via string, wait time.Duration)
+}
+
 // Endpoints are the resolved server addresses the run talks to.
 type Endpoints struct {
 	IMAP, POP3 transport.Endpoint

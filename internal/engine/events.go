@@ -59,6 +59,10 @@ const (
 	// EventRampedUp: every user of the plan has started (the end of
 	// ramp-up); not emitted when the run ends first, nor with Options.Grow.
 	EventRampedUp
+	// EventDeliveryQueued: a delivery to one recipient left the
+	// injector's queue for its first try (Protocol the delivery protocol,
+	// Late the wall time it waited for a connection).
+	EventDeliveryQueued
 )
 
 // Event is one thing that happened in a run. Which fields are set depends
@@ -92,8 +96,9 @@ type Event struct {
 	Outcome string
 	// Count is the number of actions of EventActionsDropped.
 	Count int64
-	// Late is the lateness of EventLate (wall time), Lag the convergence
-	// lag of EventConverged (simulated time).
+	// Late is the lateness of EventLate and the queue wait of
+	// EventDeliveryQueued (wall time), Lag the convergence lag of
+	// EventConverged (simulated time).
 	Late, Lag time.Duration
 	// Phase is the phase entered (EventPhase).
 	Phase Phase
@@ -151,7 +156,17 @@ func (e *Engine) tally(ev Event) {
 }
 
 // observerSink passes the events the Observer knows to it.
-type observerSink struct{ o Observer }
+type observerSink struct {
+	o Observer
+	// q is o when it also observes the injector's queue, else nil.
+	q QueueObserver
+}
+
+// newObserverSink returns the sink that calls o.
+func newObserverSink(o Observer) observerSink {
+	q, _ := o.(QueueObserver)
+	return observerSink{o: o, q: q}
+}
 
 // Handle calls the Observer's method for ev, if it has one.
 func (s observerSink) Handle(ev Event) {
@@ -167,6 +182,10 @@ func (s observerSink) Handle(ev Event) {
 			s.o.Delivered(ev.Protocol)
 		}
 		s.o.DeliveryDone(ev.Protocol, ev.Outcome)
+	case EventDeliveryQueued:
+		if s.q != nil {
+			s.q.DeliveryQueued(ev.Protocol, ev.Late)
+		}
 	}
 }
 
@@ -216,7 +235,7 @@ func (o *Options) hasCallbacks() bool {
 func (e *Engine) sinks() *fanout {
 	f := &fanout{now: e.clock.Now, sinks: []Sink{SinkFunc(e.tally)}}
 	if e.o.Observer != nil {
-		f.sinks = append(f.sinks, observerSink{e.o.Observer})
+		f.sinks = append(f.sinks, newObserverSink(e.o.Observer))
 	}
 	if e.o.hasCallbacks() {
 		f.sinks = append(f.sinks, callbackSink{&e.o})

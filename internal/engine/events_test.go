@@ -25,6 +25,13 @@ func (l *callLog) DeliveryAttempt(via, out string) { l.add("attempt " + via + " 
 func (l *callLog) DeliveryDone(via, out string)    { l.add("done " + via + " " + out) }
 func (l *callLog) Sent(protocol string)            { l.add("sent " + protocol) }
 
+// queueLog is a callLog that also observes the injector's queue.
+type queueLog struct{ callLog }
+
+func (l *queueLog) DeliveryQueued(via string, wait time.Duration) {
+	l.add("queued " + via + " " + wait.String())
+}
+
 // TestObserverSinkCallsTheObserver: each event the Observer knows becomes
 // its call; a delivery that ended ok is also a delivered message; the
 // others are not the Observer's.
@@ -45,11 +52,24 @@ func TestObserverSinkCallsTheObserver(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("type %d %s", tc.ev.Type, tc.ev.Outcome), func(t *testing.T) {
 			l := &callLog{}
-			observerSink{l}.Handle(tc.ev)
+			newObserverSink(l).Handle(tc.ev)
 			if !slices.Equal(l.calls, tc.want) {
 				t.Errorf("calls %q, want %q", l.calls, tc.want)
 			}
 		})
+	}
+	// The queue's waits go to an Observer that also is a QueueObserver,
+	// and to no other.
+	queued := Event{Type: EventDeliveryQueued, Protocol: "imap-append", Late: 1500 * time.Millisecond}
+	l := &callLog{}
+	newObserverSink(l).Handle(queued)
+	if len(l.calls) != 0 {
+		t.Errorf("a plain Observer got %q for a queue wait", l.calls)
+	}
+	q := &queueLog{}
+	newObserverSink(q).Handle(queued)
+	if want := []string{"queued imap-append 1.5s"}; !slices.Equal(q.calls, want) {
+		t.Errorf("calls %q, want %q", q.calls, want)
 	}
 }
 

@@ -297,12 +297,17 @@ func (in *injector) finish() DeliveryStats {
 }
 
 // picked notes that a worker took d from the queue: its wait, once per
-// recipient, into the sample of queue waits.
+// recipient, into the sample of queue waits and to the sinks
+// (EventDeliveryQueued).
 func (in *injector) picked(d delivery) {
 	if d.queued.IsZero() {
 		return
 	}
 	wait := max(time.Since(d.queued), 0)
+	via := in.via()
+	for range d.rcpts {
+		in.events.Handle(Event{Type: EventDeliveryQueued, Protocol: via, Late: wait})
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	q := &in.stats.Queue

@@ -144,7 +144,16 @@ func TestInjectorQueueWait(t *testing.T) {
 // percentiles stay bounded (maxQueueSamples) while every wait counts in
 // Samples and Max.
 func TestInjectorQueueSample(t *testing.T) {
-	in := newInjector(injectorParts{}, 1)
+	// Every wait also goes to the sinks, once per recipient
+	// (mailsim_delivery_queue_wait_seconds).
+	var queued int
+	var longest time.Duration
+	in := newInjector(injectorParts{events: SinkFunc(func(ev Event) {
+		if ev.Type == EventDeliveryQueued && ev.Protocol == "lmtp" {
+			queued++
+			longest = max(longest, ev.Late)
+		}
+	}), delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP}}, 1)
 	rcpts := []recipient{{addr: "a@example.com"}}
 	n := 3 * maxQueueSamples
 	for i := range n {
@@ -159,6 +168,9 @@ func TestInjectorQueueSample(t *testing.T) {
 	}
 	if st.Queue.Max < time.Duration(n)*time.Millisecond {
 		t.Errorf("max %v, want at least %v (the longest wait)", st.Queue.Max, time.Duration(n)*time.Millisecond)
+	}
+	if queued != n || longest != st.Queue.Max {
+		t.Errorf("%d queue events of via lmtp, longest %v; want %d and the report's max %v", queued, longest, n, st.Queue.Max)
 	}
 	// Uniform over waits of 1..n ms: the median is near n/2 ms, well away
 	// from the first maxQueueSamples' median (a sample that kept only the
