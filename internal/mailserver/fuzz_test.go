@@ -164,6 +164,10 @@ var smtpSeeds = []string{
 	"LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<bob+a/b@example.com>\r\nDATA\r\nx\r\n.\r\n",
 	"HELO x\r\nRSET\r\nNOOP\r\nVRFY alice\r\nHELP\r\nSTARTTLS\r\nDATA\r\n",
 	"EHLO x\r\nMAIL FROM:<a@b.c> SIZE=99999999\r\nRCPT TO:<>\r\n",
+	// LMTP's per-recipient replies, then commands pipelined after the
+	// message (smtpMeter.transaction).
+	"LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nx\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n",
+	"LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nBDAT 2\r\nhiBDAT 3 LAST\r\nyouNOOP\r\n",
 }
 
 // startTLSSeeds put STARTTLS where the meter answers it, where it is

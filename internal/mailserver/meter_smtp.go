@@ -183,11 +183,10 @@ func (c *smtpConn) SetWriteDeadline(t time.Time) error {
 // they are read (PIPELINING) and each final reply completes the oldest.
 // Intermediate replies keep the command open: 334 means one SASL line
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
-// per-recipient replies after DATA find no open command and are ignored,
-// unless the client pipelined commands after the message: they are then
-// taken for those commands' replies, and the matching after is off (the
-// recorded outcomes, and whether a 354 is seen, which answerStartTLS does
-// not rely on: see midCommand).
+// answers the end of a message (DATA's ".", BDAT LAST) once per recipient
+// it accepted (RFC 2033): the meter counts the transaction's accepted
+// RCPTs and takes the replies after the first for no command, so that
+// commands the client pipelined after the message get their own replies.
 // Past maxPending open commands, the meter counts them (untracked) without
 // recording them, so that the replies after are still matched in order and
 // a 354 still starts the message data.
@@ -196,13 +195,23 @@ type smtpMeter struct {
 	meter
 	skipLines int  // SASL continuation lines due
 	data      bool // reading message data
+	// lmtp: the end of a message is answered once per accepted
+	// recipient. rcpts counts the recipients the current transaction
+	// accepted; dataGo is set when the open DATA got its 354 (its end
+	// then gets one reply per recipient); extra counts the
+	// per-recipient replies still due after the first, which answer no
+	// command.
+	lmtp   bool
+	rcpts  int
+	dataGo bool
+	extra  int
 	// handoff gives go-smtp the smtpConn to read after STARTTLS; false if
 	// the server is closing.
 	handoff func(net.Conn) bool
 }
 
 func newSMTPMeter(c net.Conn, rec Recorder, proto string) *smtpMeter {
-	m := &smtpMeter{meter: meter{Conn: c, rec: rec, proto: proto}}
+	m := &smtpMeter{meter: meter{Conn: c, rec: rec, proto: proto}, lmtp: proto == ProtoLMTP}
 	m.lines = m
 	return m
 }
@@ -234,8 +243,16 @@ func (m *smtpMeter) clientLine(head []byte, _ bool) {
 		m.untracked++ // replied to after pending's, so after it here too
 		return
 	}
-	m.pending = append(m.pending, pendingCmd{name: name, start: time.Now()})
+	pc := pendingCmd{name: name, start: time.Now()}
+	if name == "BDAT" && len(f) >= 3 && string(bytes.ToUpper(f[2])) == "LAST" {
+		pc.tag = bdatLast
+	}
+	m.pending = append(m.pending, pc)
 }
+
+// bdatLast is the tag of a pending BDAT ... LAST (SMTP commands have no
+// tags of their own): LMTP answers it once per recipient.
+const bdatLast = "LAST"
 
 // open is the number of commands read and not yet answered.
 func (m *smtpMeter) open() int { return len(m.pending) + m.untracked }
@@ -249,6 +266,10 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		return
 	}
 	m.midCommand = code == 334 || code == 354
+	if m.extra > 0 && !m.midCommand {
+		m.extra-- // an LMTP per-recipient reply after the first
+		return
+	}
 	if m.open() == 0 {
 		return
 	}
@@ -259,6 +280,7 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		return
 	case code == 354:
 		m.data = true
+		m.dataGo = len(m.pending) > 0 && m.pending[0].name == "DATA"
 		return
 	case code < 400:
 		outcome = OutcomeOK
@@ -273,12 +295,39 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		pc := m.pending[0]
 		m.pending = m.pending[1:]
 		m.rec.Command(m.proto, pc.name, outcome, time.Since(pc.start))
+		if m.lmtp {
+			m.transaction(pc, code)
+		}
 	}
 	if m.open() == 0 {
 		m.skipLines = 0
 		if m.in.skip > 0 {
 			m.in.reset()
 		}
+	}
+}
+
+// transaction follows an LMTP transaction through the reply (code) that
+// completed pc: which recipients were accepted, and how many replies the
+// end of the message gets beyond its first.
+func (m *smtpMeter) transaction(pc pendingCmd, code int) {
+	switch pc.name {
+	case "RCPT":
+		if code < 400 {
+			m.rcpts++
+		}
+	case "DATA":
+		if m.dataGo {
+			m.extra = max(m.rcpts-1, 0)
+		}
+		m.rcpts, m.dataGo = 0, false
+	case "BDAT":
+		if pc.tag == bdatLast {
+			m.extra = max(m.rcpts-1, 0)
+			m.rcpts = 0
+		}
+	case "MAIL", "RSET", "LHLO", "HELO", "EHLO":
+		m.rcpts = 0 // a new transaction, or none
 	}
 }
 

@@ -105,6 +105,42 @@ func TestSMTPMeter(t *testing.T) {
 	}
 }
 
+// TestLMTPMeterPerRecipientReplies: LMTP answers the end of a message
+// once per recipient it accepted; the replies after the first answer no
+// command, so that commands pipelined after the message get their own.
+// Before, they were taken for those commands' replies (RSET no, NOOP no).
+func TestLMTPMeterPerRecipientReplies(t *testing.T) {
+	tests := []meterCase{
+		{"pipelined after data", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nRCPT TO:<x@d>\r\nDATA\r\n"),
+			sv("250 ok\r\n250 ok\r\n250 ok\r\n550 no such user\r\n354 go\r\n"),
+			cl("Subject: x\r\n\r\nx\r\n.\r\nRSET\r\nQUIT\r\n"), sv("250 b ok\r\n452 c over quota\r\n250 reset\r\n221 bye\r\n")},
+			[]string{"DATA ok", "MAIL ok", "QUIT ok", "RCPT no", "RCPT ok", "RCPT ok", "RSET ok"}},
+		{"bdat last", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nxyzNOOP\r\n"),
+			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 b ok\r\n452 c over quota\r\n250 noop\r\n")},
+			[]string{"BDAT ok", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
+		{"bdat chunks then last", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nBDAT 2\r\nxyBDAT 1 last\r\nzNOOP\r\n"),
+			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 chunk\r\n250 b ok\r\n452 c\r\n250 noop\r\n")},
+			[]string{"BDAT ok", "BDAT ok", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
+		{"data refused before 354", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nDATA\r\nNOOP\r\n"),
+			sv("250 ok\r\n250 ok\r\n250 ok\r\n554 no\r\n250 noop\r\n")},
+			[]string{"DATA no", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
+		{"rset forgets recipients", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nRSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nDATA\r\n"),
+			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+			cl("x\r\n.\r\nNOOP\r\n"), sv("250 b ok\r\n502 no noop\r\n")},
+			[]string{"DATA ok", "MAIL ok", "MAIL ok", "NOOP bad", "RCPT ok", "RCPT ok", "RCPT ok", "RSET ok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newCountingRecorder()
+			m := newSMTPMeter(fakeConn{}, rec, ProtoLMTP) // "lmtp " trimmed as "imap " by feedMeter
+			got := feedMeter(m.sawClient, m.sawServer, func() { m.Close() }, rec, tc.chunks)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("recorded %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLineScannerLiteralSize(t *testing.T) {
 	tests := []struct {
 		line string

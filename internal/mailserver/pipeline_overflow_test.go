@@ -105,4 +105,13 @@ func TestLMTPStartTLSInDataAfterPerRecipientReplies(t *testing.T) {
 	if n := rec.deliveries(ProtoLMTP); n != 3 {
 		t.Errorf("%d deliveries recorded, want 3", n)
 	}
+	// The first message's second per-recipient reply answers no command:
+	// every command is recorded with its own reply.
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for cmd, want := range map[string]int{"MAIL ok": 2, "RCPT ok": 3, "DATA ok": 2, "QUIT ok": 1, "LHLO ok": 1} {
+		if got := rec.commands[ProtoLMTP+" "+cmd]; got != want {
+			t.Errorf("%s recorded %d times, want %d (all: %v)", cmd, got, want, rec.commands)
+		}
+	}
 }
