@@ -1,0 +1,177 @@
+// Command gofloor measures the floor of a Go IMAP load generator built as
+// mailsim is, one goroutine per connection: CONNS goroutines each log in,
+// SELECT INBOX and send NOOPs one at a time, paced to RATE commands a
+// second in all, sleeping after every BURST commands, and it prints the
+// process's CPU (user+system, getrusage) per NOOP. No simulation, no
+// parsing beyond the tagged reply, no metrics: what is left is the round
+// trip, the goroutines' parking and waking, the timers and Go's scheduler
+// and netpoller. docs/performance.md ("The Go floor") compares it with
+// imaptest and mailsim at the same rate.
+//
+// Usage (a private Dovecot from scripts/dovecot.sh, users user1..userN):
+//
+//	go run ./scripts/gofloor -addr 127.0.0.1:PORT [-conns 20] [-rate 1600] [-burst 1] [-d 15s] [-pass pass]
+//
+// It talks to loopback addresses only.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "", "the IMAP server, host:port on loopback (required)")
+	conns := flag.Int("conns", 20, "connections, one goroutine each, as users user1..userN")
+	rate := flag.Float64("rate", 1600, "NOOPs a second, all connections together")
+	burst := flag.Int("burst", 1, "NOOPs sent back to back between two sleeps")
+	dur := flag.Duration("d", 15*time.Second, "how long to send")
+	pass := flag.String("pass", "pass", "every user's password")
+	flag.Parse()
+	if err := check(*addr, *conns, *rate, *burst, *dur); err != nil {
+		fmt.Fprintln(os.Stderr, "gofloor:", err)
+		os.Exit(2)
+	}
+	var sent atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	defer cancel()
+	start, cpu0 := time.Now(), cpuTime()
+	// Each connection sends its share of the rate, a burst every gap.
+	gap := time.Duration(float64(time.Second) * float64(*conns) * float64(*burst) / *rate)
+	var wg sync.WaitGroup
+	for i := range *conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := session(ctx, *addr, fmt.Sprintf("user%d", i+1), *pass, *burst, gap, &sent); err != nil {
+				errOnce.Do(func() { firstErr = err })
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	used, wall := cpuTime()-cpu0, time.Since(start)
+	if firstErr != nil {
+		fmt.Fprintln(os.Stderr, "gofloor:", firstErr)
+		os.Exit(1)
+	}
+	n := sent.Load()
+	if n == 0 {
+		fmt.Fprintln(os.Stderr, "gofloor: no NOOP was answered")
+		os.Exit(1)
+	}
+	fmt.Printf("noops %d  rate %.0f/s  cpu %.2f s  µs/command %.1f  (GOMAXPROCS from the environment)\n",
+		n, float64(n)/wall.Seconds(), used.Seconds(), float64(used.Microseconds())/float64(n))
+}
+
+// check refuses what gofloor does not do: anything but loopback, and
+// settings out of range.
+func check(addr string, conns int, rate float64, burst int, dur time.Duration) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-addr %q: only loopback addresses", addr)
+	}
+	switch {
+	case conns < 1 || conns > 10000:
+		return errors.New("-conns: want 1 to 10000")
+	case rate <= 0 || rate > 1e6:
+		return errors.New("-rate: want above 0, at most 1e6")
+	case burst < 1 || burst > 1000:
+		return errors.New("-burst: want 1 to 1000")
+	case dur <= 0 || dur > time.Hour:
+		return errors.New("-d: want above 0, at most an hour")
+	}
+	return nil
+}
+
+// session logs in as user, selects INBOX and sends NOOPs until ctx ends,
+// burst at a time, a burst every gap, counting each answered one in sent.
+func session(ctx context.Context, addr, user, pass string, burst int, gap time.Duration, sent *atomic.Int64) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	tag := 0
+	cmd := func(line string) error {
+		tag++
+		t := "a" + strconv.Itoa(tag)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		w.WriteString(t + " " + line + "\r\n")
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		for {
+			l, err := r.ReadSlice('\n')
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", user, line, err)
+			}
+			if len(l) > len(t) && string(l[:len(t)]) == t && l[len(t)] == ' ' {
+				if rest := string(l[len(t)+1:]); !strings.HasPrefix(rest, "OK") {
+					return fmt.Errorf("%s: %s: %s", user, line, strings.TrimSpace(rest))
+				}
+				return nil
+			}
+		}
+	}
+	if _, err := r.ReadSlice('\n'); err != nil {
+		return fmt.Errorf("%s: greeting: %w", user, err)
+	}
+	if err := cmd("LOGIN " + user + " " + pass); err != nil {
+		return err
+	}
+	if err := cmd("SELECT INBOX"); err != nil {
+		return err
+	}
+	next := time.Now()
+	for ctx.Err() == nil {
+		for range burst {
+			if err := cmd("NOOP"); err != nil {
+				if ctx.Err() != nil {
+					return nil // the deadline set at the end cut it
+				}
+				return err
+			}
+			sent.Add(1)
+		}
+		next = next.Add(gap)
+		if wait := time.Until(next); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return nil
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
