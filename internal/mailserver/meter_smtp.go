@@ -326,7 +326,7 @@ func (m *smtpMeter) transaction(pc pendingCmd, code int) {
 			m.extra = max(m.rcpts-1, 0)
 			m.rcpts = 0
 		}
-	case "MAIL", "RSET", "LHLO", "HELO", "EHLO":
+	case "MAIL", "RSET", "LHLO", "HELO", "EHLO", "STARTTLS":
 		m.rcpts = 0 // a new transaction, or none
 	}
 }
