@@ -184,9 +184,14 @@ func (c *smtpConn) SetWriteDeadline(t time.Time) error {
 // Intermediate replies keep the command open: 334 means one SASL line
 // follows, 354 means message data follows up to the lone ".". LMTP's extra
 // answers the end of a message (DATA's ".", BDAT LAST) once per recipient
-// it accepted (RFC 2033): the meter counts the transaction's accepted
-// RCPTs and takes the replies after the first for no command, so that
-// commands the client pipelined after the message get their own replies.
+// it accepted (RFC 2033), and go-smtp writes each of those replies, and no
+// other, as "<recipient> text" after the codes (its handleDataLMTP and
+// handleBdat): the first of a run of such replies completes the DATA or
+// BDAT, the rest answer no command, so that commands the client pipelined
+// after the message get their own replies. The shape, not a count of
+// recipients, decides, so the meter cannot fall out of step with go-smtp's
+// own list of recipients (which MAIL, a refused LHLO or a refused BDAT
+// leave as it is, and a refused chunk clears).
 // Past maxPending open commands, the meter counts them (untracked) without
 // recording them, so that the replies after are still matched in order and
 // a 354 still starts the message data.
@@ -195,16 +200,12 @@ type smtpMeter struct {
 	meter
 	skipLines int  // SASL continuation lines due
 	data      bool // reading message data
-	// lmtp: the end of a message is answered once per accepted
-	// recipient. rcpts counts the recipients the current transaction
-	// accepted; dataGo is set when the open DATA got its 354 (its end
-	// then gets one reply per recipient); extra counts the
-	// per-recipient replies still due after the first, which answer no
-	// command.
-	lmtp   bool
-	rcpts  int
-	dataGo bool
-	extra  int
+	// lmtp: the end of a message is answered once per recipient.
+	// contd is set inside a multi-line reply, firstRcpt when its first
+	// line is a per-recipient reply (rcptReply); lastRcpt when the last
+	// final reply was one.
+	lmtp                       bool
+	contd, firstRcpt, lastRcpt bool
 	// handoff gives go-smtp the smtpConn to read after STARTTLS; false if
 	// the server is closing.
 	handoff func(net.Conn) bool
@@ -243,21 +244,23 @@ func (m *smtpMeter) clientLine(head []byte, _ bool) {
 		m.untracked++ // replied to after pending's, so after it here too
 		return
 	}
-	pc := pendingCmd{name: name, start: time.Now()}
-	if name == "BDAT" && len(f) >= 3 && string(bytes.ToUpper(f[2])) == "LAST" {
-		pc.tag = bdatLast
-	}
-	m.pending = append(m.pending, pc)
+	m.pending = append(m.pending, pendingCmd{name: name, start: time.Now()})
 }
-
-// bdatLast is the tag of a pending BDAT ... LAST (SMTP commands have no
-// tags of their own): LMTP answers it once per recipient.
-const bdatLast = "LAST"
 
 // open is the number of commands read and not yet answered.
 func (m *smtpMeter) open() int { return len(m.pending) + m.untracked }
 
 func (m *smtpMeter) serverLine(head []byte, _ bool) {
+	perRcpt := false
+	if m.lmtp {
+		// A multi-line reply is a per-recipient one when its first
+		// line is.
+		if !m.contd {
+			m.firstRcpt = rcptReply(head)
+		}
+		m.contd = len(head) > 3 && head[3] == '-'
+		perRcpt = m.firstRcpt
+	}
 	if len(head) < 3 || (len(head) > 3 && head[3] != ' ') {
 		return // a continued multi-line reply, or not a reply
 	}
@@ -266,9 +269,12 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		return
 	}
 	m.midCommand = code == 334 || code == 354
-	if m.extra > 0 && !m.midCommand {
-		m.extra-- // an LMTP per-recipient reply after the first
-		return
+	if m.lmtp {
+		extra := perRcpt && m.lastRcpt
+		m.lastRcpt = perRcpt
+		if extra {
+			return // an LMTP per-recipient reply after the first
+		}
 	}
 	if m.open() == 0 {
 		return
@@ -280,7 +286,6 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		return
 	case code == 354:
 		m.data = true
-		m.dataGo = len(m.pending) > 0 && m.pending[0].name == "DATA"
 		return
 	case code < 400:
 		outcome = OutcomeOK
@@ -295,9 +300,6 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 		pc := m.pending[0]
 		m.pending = m.pending[1:]
 		m.rec.Command(m.proto, pc.name, outcome, time.Since(pc.start))
-		if m.lmtp {
-			m.transaction(pc, code)
-		}
 	}
 	if m.open() == 0 {
 		m.skipLines = 0
@@ -307,28 +309,22 @@ func (m *smtpMeter) serverLine(head []byte, _ bool) {
 	}
 }
 
-// transaction follows an LMTP transaction through the reply (code) that
-// completed pc: which recipients were accepted, and how many replies the
-// end of the message gets beyond its first.
-func (m *smtpMeter) transaction(pc pendingCmd, code int) {
-	switch pc.name {
-	case "RCPT":
-		if code < 400 {
-			m.rcpts++
-		}
-	case "DATA":
-		if m.dataGo {
-			m.extra = max(m.rcpts-1, 0)
-		}
-		m.rcpts, m.dataGo = 0, false
-	case "BDAT":
-		if pc.tag == bdatLast {
-			m.extra = max(m.rcpts-1, 0)
-			m.rcpts = 0
-		}
-	case "MAIL", "RSET", "LHLO", "HELO", "EHLO", "STARTTLS":
-		m.rcpts = 0 // a new transaction, or none
+// rcptReply reports whether reply line l is one of go-smtp's LMTP
+// per-recipient replies, "250 2.0.0 <alice@example.com> OK: queued": a
+// code, a separator, an optional enhanced code, then "<".
+func rcptReply(l []byte) bool {
+	if len(l) < 5 || (l[3] != ' ' && l[3] != '-') {
+		return false
 	}
+	rest := l[4:]
+	if len(rest) > 0 && rest[0] >= '2' && rest[0] <= '5' && len(rest) > 1 && rest[1] == '.' {
+		sp := bytes.IndexByte(rest, ' ')
+		if sp < 0 {
+			return false
+		}
+		rest = rest[sp+1:]
+	}
+	return len(rest) > 0 && rest[0] == '<'
 }
 
 // answerStartTLS answers the STARTTLS command line at the start of held

@@ -106,28 +106,36 @@ func TestSMTPMeter(t *testing.T) {
 }
 
 // TestLMTPMeterPerRecipientReplies: LMTP answers the end of a message
-// once per recipient it accepted; the replies after the first answer no
-// command, so that commands pipelined after the message get their own.
-// Before, they were taken for those commands' replies (RSET no, NOOP no).
+// once per recipient, in go-smtp's shape "<recipient> text" after the
+// codes; the replies after the first answer no command, so that commands
+// pipelined after the message get their own. Before, they were taken for
+// those commands' replies (RSET no, NOOP no).
 func TestLMTPMeterPerRecipientReplies(t *testing.T) {
 	tests := []meterCase{
 		{"pipelined after data", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nRCPT TO:<x@d>\r\nDATA\r\n"),
-			sv("250 ok\r\n250 ok\r\n250 ok\r\n550 no such user\r\n354 go\r\n"),
-			cl("Subject: x\r\n\r\nx\r\n.\r\nRSET\r\nQUIT\r\n"), sv("250 b ok\r\n452 c over quota\r\n250 reset\r\n221 bye\r\n")},
+			sv("250 2.0.0 Roger\r\n250 2.0.0 I'll make sure <b@d> gets this\r\n250 2.0.0 ok\r\n550 5.1.1 no such user\r\n354 2.0.0 Go ahead. End your data with <CR><LF>.<CR><LF>\r\n"),
+			cl("Subject: x\r\n\r\nx\r\n.\r\nRSET\r\nQUIT\r\n"),
+			sv("250 2.0.0 <b@d> OK: queued\r\n452 4.2.2 <c@d> over quota\r\n250 2.0.0 Session reset\r\n221 2.0.0 Bye\r\n")},
 			[]string{"DATA ok", "MAIL ok", "QUIT ok", "RCPT no", "RCPT ok", "RCPT ok", "RSET ok"}},
 		{"bdat last", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nxyzNOOP\r\n"),
-			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 b ok\r\n452 c over quota\r\n250 noop\r\n")},
+			sv("250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 <b@d> OK: queued\r\n452 4.2.2 <c@d> over quota\r\n250 2.0.0 noop\r\n")},
 			[]string{"BDAT ok", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
 		{"bdat chunks then last", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nBDAT 2\r\nxyBDAT 1 last\r\nzNOOP\r\n"),
-			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 chunk\r\n250 b ok\r\n452 c\r\n250 noop\r\n")},
+			sv("250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 Continue\r\n250 2.0.0 <b@d> OK\r\n452 4.2.2 <c@d> x\r\n250 2.0.0 noop\r\n")},
 			[]string{"BDAT ok", "BDAT ok", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
+		{"refused bdat last is one reply", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nBDAT x LAST\r\nNOOP\r\nQUIT\r\n"),
+			sv("250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 ok\r\n501 5.5.4 Malformed size argument\r\n250 2.0.0 noop\r\n221 2.0.0 Bye\r\n")},
+			[]string{"BDAT bad", "MAIL ok", "NOOP ok", "QUIT ok", "RCPT ok", "RCPT ok"}},
 		{"data refused before 354", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nDATA\r\nNOOP\r\n"),
-			sv("250 ok\r\n250 ok\r\n250 ok\r\n554 no\r\n250 noop\r\n")},
+			sv("250 2.0.0 ok\r\n250 2.0.0 ok\r\n250 2.0.0 ok\r\n554 5.0.0 no\r\n250 2.0.0 noop\r\n")},
 			[]string{"DATA no", "MAIL ok", "NOOP ok", "RCPT ok", "RCPT ok"}},
-		{"rset forgets recipients", []chunk{cl("MAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nRCPT TO:<c@d>\r\nRSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nDATA\r\n"),
-			sv("250 ok\r\n250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
-			cl("x\r\n.\r\nNOOP\r\n"), sv("250 b ok\r\n502 no noop\r\n")},
-			[]string{"DATA ok", "MAIL ok", "MAIL ok", "NOOP bad", "RCPT ok", "RCPT ok", "RCPT ok", "RSET ok"}},
+		{"multi-line per-recipient replies", []chunk{cl("DATA\r\n"), sv("354 2.0.0 go\r\n"), cl("x\r\n.\r\nNOOP\r\n"),
+			sv("250-2.0.0 <b@d> line one\r\n250 2.0.0 line two\r\n452-4.2.2 <c@d> a\r\n452 4.2.2 b\r\n502 5.5.1 no noop\r\n")},
+			[]string{"DATA ok", "NOOP bad"}},
+		{"two messages in a row", []chunk{cl("DATA\r\n"), sv("354 2.0.0 go\r\n"), cl("x\r\n.\r\nMAIL FROM:<a@b>\r\nRCPT TO:<b@d>\r\nDATA\r\n"),
+			sv("250 2.0.0 <b@d> OK\r\n250 2.0.0 <c@d> OK\r\n250 2.0.0 Roger\r\n250 2.0.0 ok\r\n354 2.0.0 go\r\n"),
+			cl("y\r\n.\r\nQUIT\r\n"), sv("250 2.0.0 <b@d> OK\r\n221 2.0.0 Bye\r\n")},
+			[]string{"DATA ok", "DATA ok", "MAIL ok", "QUIT ok", "RCPT ok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,6 +146,25 @@ func TestLMTPMeterPerRecipientReplies(t *testing.T) {
 				t.Errorf("recorded %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestRcptReply(t *testing.T) {
+	for l, want := range map[string]bool{
+		"250 2.0.0 <alice@example.com> OK: queued":    true,
+		"452-4.2.2 <bob@example.com> over quota":      true,
+		"250 <alice@example.com> no enhanced code":    true,
+		"250 2.0.0 I'll make sure <alice> gets it":    false,
+		"354 2.0.0 Go ahead. End your data with <CR>": false,
+		"250 2.0.0":     false,
+		"250":           false,
+		"25":            false,
+		"250x2.0.0 <":   false,
+		"221 2.0.0 Bye": false,
+	} {
+		if got := rcptReply([]byte(l)); got != want {
+			t.Errorf("rcptReply(%q) = %v, want %v", l, got, want)
+		}
 	}
 }
 

@@ -115,3 +115,63 @@ func TestLMTPStartTLSInDataAfterPerRecipientReplies(t *testing.T) {
 		}
 	}
 }
+
+// TestLMTPMeterFollowsGoSMTP drives the embedded LMTP server where a count
+// of recipients would fall out of step with go-smtp's own list (review of
+// 8114c77): a second MAIL keeps the first's recipients, a refused BDAT
+// LAST is one reply, and more recipients than the meter keeps open
+// (maxPending). Every command after the message must be recorded with its
+// own reply: HELP bad (502), NOOP and QUIT ok.
+func TestLMTPMeterFollowsGoSMTP(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(r *rawSession)
+	}{
+		{"mail twice", func(r *rawSession) {
+			r.send("MAIL FROM:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nMAIL FROM:<bob@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+			r.until("354 ")
+			r.send("Subject: x\r\n\r\nx\r\n.\r\nHELP\r\nNOOP\r\nQUIT\r\n")
+		}},
+		{"refused bdat last", func(r *rawSession) {
+			r.send("MAIL FROM:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nBDAT x LAST\r\n")
+			r.until("501 ")
+			r.send("HELP\r\nNOOP\r\nQUIT\r\n")
+		}},
+		{"more recipients than kept open", func(r *rawSession) {
+			var b strings.Builder
+			b.WriteString("MAIL FROM:<bob@example.com>\r\n")
+			for range 2 * maxPending {
+				b.WriteString("RCPT TO:<alice@example.com>\r\n")
+			}
+			b.WriteString("DATA\r\n")
+			r.send(b.String())
+			r.until("354 ")
+			r.send("Subject: x\r\n\r\nx\r\n.\r\n")
+			for range 2 * maxPending {
+				r.until("250 ")
+			}
+			r.send("HELP\r\nNOOP\r\nQUIT\r\n")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newCountingRecorder()
+			_, addrs := testServer(t, Options{Recorder: rec})
+			r := newRaw(t, addrs.LMTP)
+			r.until("220 ")
+			r.ehlo("LHLO")
+			tc.run(r)
+			r.until("502 ") // HELP
+			r.until("250 ") // NOOP
+			r.until("221 ") // QUIT
+			waitClosedAll(t, rec, ProtoLMTP, r)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for cmd, want := range map[string]int{"HELP bad": 1, "NOOP ok": 1, "QUIT ok": 1} {
+				if got := rec.commands[ProtoLMTP+" "+cmd]; got != want {
+					t.Errorf("%s recorded %d times, want %d (all: %v)", cmd, got, want, rec.commands)
+				}
+			}
+		})
+	}
+}
