@@ -407,6 +407,15 @@ func (d *deliveryTally) DeliveryDone(via, outcome string) {
 	d.Observer.DeliveryDone(via, outcome)
 }
 
+// DeliveryQueued implements engine.QueueObserver: the queue's waits go on
+// to the Observer when it watches the queue (metrics.Client does), which
+// embedding engine.Observer alone would hide.
+func (d *deliveryTally) DeliveryQueued(via string, wait time.Duration) {
+	if q, ok := d.Observer.(engine.QueueObserver); ok {
+		q.DeliveryQueued(via, wait)
+	}
+}
+
 func (d *deliveryTally) snapshot() map[string]int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -307,3 +307,35 @@ func TestCapacityUserFileBoundsMax(t *testing.T) {
 		t.Errorf("summary lacks the note:\n%s", res.stdout)
 	}
 }
+
+// TestDeliveryTallyPassesQueueWaits: the live search's tally wraps the
+// metrics client, and the queue's waits still reach it
+// (mailsim_delivery_queue_wait_seconds), as its outcomes do; an Observer
+// that does not watch the queue is left alone.
+func TestDeliveryTallyPassesQueueWaits(t *testing.T) {
+	reg := metrics.NewRegistry()
+	tally := &deliveryTally{Observer: metrics.NewClient(reg), done: map[string]int64{}}
+	var q engine.QueueObserver = tally
+	q.DeliveryQueued("lmtp", 2*time.Millisecond)
+	tally.DeliveryDone("lmtp", engine.DeliveryOK)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "mailsim_delivery_queue_wait_seconds" {
+			for _, m := range mf.GetMetric() {
+				waits += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if waits != 1 {
+		t.Errorf("%d queue waits observed through the tally, want 1", waits)
+	}
+	if got := tally.snapshot()[engine.DeliveryOK]; got != 1 {
+		t.Errorf("tally counted %d ok deliveries, want 1", got)
+	}
+	plain := &deliveryTally{Observer: struct{ engine.Observer }{metrics.NewClient(nil)}, done: map[string]int64{}}
+	plain.DeliveryQueued("lmtp", time.Second) // nothing to pass it to: no panic
+}
