@@ -164,8 +164,9 @@ func checkExplained(t *testing.T, r audit.Result) {
 
 // requireSettleCoversSyncCycles fails the test when s's settle, in
 // simulated time, is shorter than the sync cycle of a device profile it
-// uses (clients.SyncCycle): a test that wants divergence 0 after settle
-// cannot have it then.
+// defines (clients.SyncCycle; the tests that call it use every profile
+// they define): a test that wants divergence 0 after settle cannot have
+// it then.
 func requireSettleCoversSyncCycles(t *testing.T, s *scenarios.Scenario) {
 	t.Helper()
 	settle := time.Duration(float64(s.Settle) * s.TimeScale)
