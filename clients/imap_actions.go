@@ -21,7 +21,7 @@ type imapLoc struct {
 	folder string
 	uid    imap.UID
 	flags  view.Flags
-	size   int64
+	large  bool // imapMsg.large
 }
 
 // locate finds a Message-ID in the view: of several copies, the one View
@@ -42,7 +42,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 		uid, found, usable := d.inboxIdx.find(h, f.msgs)
 		if found {
 			m := f.msgs[uid]
-			return imapLoc{id: id, folder: view.FolderInbox, uid: uid, flags: m.flags, size: int64(m.size)}, nil
+			return imapLoc{id: id, folder: view.FolderInbox, uid: uid, flags: m.flags, large: m.large}, nil
 		}
 		if usable {
 			skip = view.FolderInbox
@@ -61,7 +61,7 @@ func (d *imapDevice) locate(id string) (imapLoc, error) {
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, trash) {
 				continue
 			}
-			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: int64(m.size)}, true
+			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, large: m.large}, true
 		}
 	}
 	if !found {
@@ -235,7 +235,7 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
 	opts := d.fetchOpen
-	if limit := d.strategy.bodyLimit(); limit > 0 && loc.size > limit {
+	if limit := d.strategy.bodyLimit(); limit > 0 && loc.large {
 		if err := s.fetch(set, &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}, false, func(fetched) {}); err != nil {
 			return nil, err
 		}
@@ -320,7 +320,7 @@ func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	if fo := d.folders[folder]; fo != nil {
 		fo.record(imapEdit{uid: uid, flags: f})
 		if m, ok := fo.msgs[uid]; ok && m.flags|f != m.flags {
-			fo.msgs[uid] = imapMsg{id: m.id, flags: m.flags | f, size: m.size}
+			fo.msgs[uid] = imapMsg{id: m.id, flags: m.flags | f, large: m.large}
 			changed = true
 		}
 	}
@@ -548,10 +548,10 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 		return imapLoc{}, fmt.Errorf("imap %s %s uid %d in %s: %w", d.o.IMAP.Addr, name, loc.uid, loc.folder, errGone)
 	}
 	d.forget(loc.folder, loc.uid)
-	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, size: loc.size}
+	out := imapLoc{id: loc.id, folder: dest, flags: loc.flags, large: loc.large}
 	if nums, ok := copied.Nums(); ok && len(nums) == 1 {
 		out.uid = nums[0]
-		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Handle(loc.id), flags: loc.flags, size: size32(loc.size)}); err != nil {
+		if err := d.place(s, dest, out.uid, &imapMsg{id: d.o.IDs.Handle(loc.id), flags: loc.flags, large: loc.large}); err != nil {
 			return out, err
 		}
 	}
@@ -607,7 +607,7 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 		return 0, err
 	}
 	if uid != 0 {
-		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Handle(id), flags: flags, size: size32(int64(len(raw)))})
+		return uid, d.place(s, folder, uid, &imapMsg{id: d.o.IDs.Handle(id), flags: flags, large: isLarge(int64(len(raw)))})
 	}
 	return uid, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -56,16 +55,18 @@ type imapFolder struct {
 // and forget edit it in place; a sync installs a map of its own).
 type imapMsg struct {
 	id    view.Handle
-	size  uint32 // RFC822.SIZE, at most math.MaxUint32 (size32)
 	flags view.Flags
+	// large: the message (RFC822.SIZE) is larger than phoneBodyLimit, the
+	// one size anything compares (a phone fetches such a message's
+	// structure and a partial body). A bit instead of the size keeps the
+	// record at 8 bytes, a folder's map slot at 12 (docs/performance.md,
+	// "Memory per message held").
+	large bool
 }
 
-// size32 is a message size as imapMsg keeps it: sizes over 4 GiB, which
-// only a phone's partial-fetch limit (far lower) compares, are cut to the
-// largest uint32.
-func size32(n int64) uint32 {
-	return uint32(min(max(n, 0), math.MaxUint32))
-}
+// isLarge reports whether a message of n bytes is larger than
+// phoneBodyLimit (imapMsg.large).
+func isLarge(n int64) bool { return n > phoneBodyLimit }
 
 // imapDevice is an IMAP device of any kind: the mailbox view, folder syncs,
 // actions and connections all kinds share; strategy is the kind's sync

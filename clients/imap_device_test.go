@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -539,4 +540,57 @@ func testIMAPPCPolling(t *testing.T, env *imapEnv) {
 	if slices.Contains(rec.names(), "IDLE") {
 		t.Error("a polling PC sent IDLE")
 	}
+}
+
+// byteRecorder is an imapRecorder that also counts the bytes read.
+type byteRecorder struct {
+	imapRecorder
+	in atomic.Int64
+}
+
+func (r *byteRecorder) Bytes(_ string, in, _ int64) { r.in.Add(in) }
+
+// TestPhoneFetchesLargeMessagesPartially: a phone that downloads new mail
+// at once (fetch_immediate) downloads the whole body
+// of a message up to phoneBodyLimit and only the first phoneBodyLimit
+// bytes of a larger one, when it syncs and when the person opens it; a
+// moved message keeps what it was. The device keeps of a message's size
+// only whether it is larger (imapMsg.large), so this pins that the bit
+// says what the size did.
+func TestPhoneFetchesLargeMessagesPartially(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		const big = 3 * phoneBodyLimit
+		large, small := env.deliver(t, big), env.deliver(t, 4000)
+		rec := &byteRecorder{}
+		d := startDevice(t, env.options(KindPhone, rec, func(p *Profile) { p.FetchImmediate = true }))
+		waitView(t, d, "both messages", hasAll(large, small))
+		if got := rec.in.Load(); got >= big || got < phoneBodyLimit {
+			t.Errorf("the sync read %d bytes; want the first %d of the large message and the small one whole, under %d", got, phoneBodyLimit, big)
+		}
+		ctx := context.Background()
+		for _, act := range []Action{
+			{Kind: ActRead, MessageID: large},
+			{Kind: ActMove, MessageID: large, Folder: "Archive"},
+			{Kind: ActFlag, MessageID: large}, // in Archive now
+		} {
+			before := rec.in.Load()
+			if _, err := d.Do(ctx, act); err != nil {
+				t.Fatalf("%s: %v", act.Kind, err)
+			}
+			if act.Kind == ActRead {
+				if got := rec.in.Load() - before; got >= big || got < phoneBodyLimit {
+					t.Errorf("opening the large message read %d bytes, want its first %d (under %d)", got, phoneBodyLimit, big)
+				}
+			}
+		}
+		d.(*imapDevice).mu.Lock()
+		defer d.(*imapDevice).mu.Unlock()
+		for name, f := range d.(*imapDevice).folders {
+			for _, m := range f.msgs {
+				if id := d.(*imapDevice).o.IDs.Value(m.id); id == large && !m.large || id == small && m.large {
+					t.Errorf("%s in %s: large %v", id, name, m.large)
+				}
+			}
+		}
+	})
 }

@@ -25,6 +25,8 @@ type syncStrategy interface {
 	syncEvery() time.Duration
 	// bodyLimit is the largest message whose whole body an open fetches
 	// (0: no limit); a larger one gets its structure and a partial body.
+	// It is 0 or phoneBodyLimit: a device keeps of a message's size only
+	// whether it is larger than that (imapMsg.large).
 	bodyLimit() int64
 	// readsBeforeTrash reports whether the client marks a message read
 	// before it moves it to Trash.

@@ -214,7 +214,7 @@ func (d *imapDevice) takeScratch() *syncScratch {
 			return
 		}
 		if m, ok := sc.known[f.uid]; ok {
-			sc.msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+			sc.msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), large: m.large}
 		} else {
 			sc.fresh = append(sc.fresh, f.uid)
 		}
@@ -371,7 +371,7 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 				d.logNoID(folder, f.uid)
 			}
 			answered++
-			into[f.uid] = imapMsg{id: f.handle(d.o.IDs), flags: flagsOf(f.flags), size: size32(f.size)}
+			into[f.uid] = imapMsg{id: f.handle(d.o.IDs), flags: flagsOf(f.flags), large: isLarge(f.size)}
 		})
 		if err != nil || answered == len(uids) {
 			return err
@@ -390,11 +390,12 @@ func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID
 // fetchBodies downloads the bodies of new messages and discards them, as a
 // client filling its offline store: Thunderbird UID FETCH (UID RFC822.SIZE
 // BODY.PEEK[]); K-9 the same up to 128 KiB, larger ones BODYSTRUCTURE and
-// BODY.PEEK[]<0.131072>.
+// BODY.PEEK[]<0.131072>. partialOver is 0 (whole bodies) or phoneBodyLimit
+// (imapMsg.large says which messages are larger).
 func (d *imapDevice) fetchBodies(s *imapSession, msgs map[imap.UID]imapMsg, partialOver int64) error {
 	var whole, large imap.UIDSet
 	for uid, m := range msgs {
-		if partialOver > 0 && int64(m.size) > partialOver {
+		if partialOver > 0 && m.large {
 			large.AddNum(uid)
 		} else {
 			whole.AddNum(uid)
@@ -535,7 +536,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 					m.flags = flagsOf(f.flags)
 					msgs[f.uid] = m
 				} else if m, ok := known[f.uid]; ok {
-					msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), size: m.size}
+					msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), large: m.large}
 				}
 			})
 			if err != nil {

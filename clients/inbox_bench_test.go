@@ -46,7 +46,7 @@ func benchIMAPMailbox(b *testing.B) (*imapDevice, []string) {
 		msgs := make(map[imap.UID]imapMsg, share[i])
 		for u := range share[i] {
 			id := o.IDs.Intern(env.gen.NewID(rng))
-			msgs[imap.UID(u+1)] = imapMsg{id: o.IDs.Handle(id), size: 4096, flags: view.Seen}
+			msgs[imap.UID(u+1)] = imapMsg{id: o.IDs.Handle(id), flags: view.Seen}
 			if name == view.FolderInbox {
 				inbox = append(inbox, id)
 			}
@@ -100,7 +100,7 @@ func BenchmarkNotice(b *testing.B) {
 			for i := range b.N {
 				b.StopTimer()
 				id := d.o.IDs.Intern(fmt.Sprintf("<new.%d@example.net>", i))
-				if err := d.place(nil, view.FolderInbox, uid, &imapMsg{id: d.o.IDs.Handle(id), size: 4096}); err != nil {
+				if err := d.place(nil, view.FolderInbox, uid, &imapMsg{id: d.o.IDs.Handle(id)}); err != nil {
 					b.Fatal(err)
 				}
 				uid++

@@ -173,7 +173,7 @@ func scanLocate(d *imapDevice, id string) (imapLoc, error) {
 			if found && !view.Prefer(view.Copy{Folder: name, UID: uint32(uid)}, view.Copy{Folder: loc.folder, UID: uint32(loc.uid)}, d.special[imap.MailboxAttrTrash]) {
 				continue
 			}
-			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, size: int64(m.size)}, true
+			loc, found = imapLoc{id: id, folder: name, uid: uid, flags: m.flags, large: m.large}, true
 		}
 	}
 	if !found {

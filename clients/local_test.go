@@ -169,7 +169,7 @@ func TestRecordSizes(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"imapMsg", unsafe.Sizeof(imapMsg{}), 12},
+		{"imapMsg", unsafe.Sizeof(imapMsg{}), 8},
 		{"localMsg", unsafe.Sizeof(localMsg{}), 24},
 	} {
 		if tc.got != tc.want {
