@@ -182,7 +182,7 @@ func (c *smtpConn) SetWriteDeadline(t time.Time) error {
 // duration by watching the connection, like imapMeter: commands queue up as
 // they are read (PIPELINING) and each final reply completes the oldest.
 // Intermediate replies keep the command open: 334 means one SASL line
-// follows, 354 means message data follows up to the lone ".". LMTP's extra
+// follows, 354 means message data follows up to the lone ".". LMTP
 // answers the end of a message (DATA's ".", BDAT LAST) once per recipient
 // it accepted (RFC 2033), and go-smtp writes each of those replies, and no
 // other, as "<recipient> text" after the codes (its handleDataLMTP and
