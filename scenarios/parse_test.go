@@ -64,6 +64,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{"12:5: devices.old.fetch_new: fetch_new is an IMAP setting"}},
 		{"pop3 setting on imap", minimal + "devices:\n  pc-imap: {leave_on_server: false}\n",
 			[]string{"9:13: devices.pc-imap.leave_on_server: leave_on_server is a POP3 setting; device pc-imap uses IMAP"}},
+		{"window on a pc", minimal + "devices:\n  pc-imap: {window: 50}\n",
+			[]string{"9:13: devices.pc-imap.window: window is a phone's setting: a PC syncs every message of a folder"}},
+		{"window on webmail", minimal + "devices:\n  webmail: {window: 50}\n",
+			[]string{"9:13: devices.webmail.window: window is a phone's setting: webmail shows a page of page_size messages"}},
+		{"login_interval on pop3", minimal + "devices:\n  pc-pop3: {login_interval: 5m}\n",
+			[]string{"9:13: devices.pc-pop3.login_interval: login_interval is for IMAP PCs and phones, which keep their connections; device pc-pop3 logs in for every check"}},
+		{"login_interval on webmail", minimal + "devices:\n  webmail: {login_interval: 5m}\n",
+			[]string{"9:13: devices.webmail.login_interval: login_interval is for IMAP PCs and phones"}},
 		{"webmail pop3", minimal + "devices:\n  wm: {kind: webmail, protocol: pop3}\n",
 			[]string{"9:33: devices.wm.protocol: webmail reads mail over IMAP; protocol pop3 is not possible"}},
 		{"device without kind", strings.Replace(minimal, "[pc-imap]", "[tablet]", 1) + "devices:\n  tablet: {protocol: imap}\n",
@@ -467,9 +475,9 @@ func TestParseStrictPass(t *testing.T) {
 			[]string{`9:1: settle: duplicate key "settle" (first at line 8)`}},
 		{"a key twice in a nested mapping", minimal + "settle: {max: 5s, until: synced, max: 6s}\nduration: soon\n",
 			[]string{`8:34: settle.max: duplicate key "max" (first at line 8)`, `9:11: duration: bad duration "soon"`}},
-		{"a merge key of the wrong shape, and a bad value beside it", minimal + "devices:\n  d: {kind: pc, <<: 5, window: many}\n",
-			[]string{`9:21: devices.d: << must merge a mapping or a list of mappings, not the value "5"`,
-				`9:32: devices.d.window: bad whole number "many"`}},
+		{"a merge key of the wrong shape, and a bad value beside it", minimal + "devices:\n  d: {kind: phone, <<: 5, window: many}\n",
+			[]string{`9:24: devices.d: << must merge a mapping or a list of mappings, not the value "5"`,
+				`9:35: devices.d.window: bad whole number "many"`}},
 		{"a merged setting of another protocol, at its key", minimal + "devices:\n  base: &base {kind: pc, idle: true}\n  pop: {<<: *base, protocol: pop3}\n",
 			[]string{"9:26: devices.pop.idle: idle is an IMAP setting; device pop uses POP3"}},
 		{"a merged bad value, once where it is written", minimal + "devices:\n  base: &base {kind: phone, window: lots}\n  fast: {<<: *base, poll_interval: 1m}\n",
@@ -507,8 +515,8 @@ func TestParseStrictPass(t *testing.T) {
 // the YAML merge key spec have it.
 func TestMergeKeyPrecedence(t *testing.T) {
 	src := minimal + `devices:
-  a: &a {kind: phone, window: 5}
-  b: &b {kind: pc, window: 7, poll_interval: 2m, idle: true}
+  a: &a {kind: phone, window: 5, connections: 1}
+  b: &b {kind: pc, connections: 2, poll_interval: 2m, idle: true}
   c: {<<: [*a, *b], poll_interval: 1m}
 `
 	s, err := Parse("m.yaml", []byte(src), envOf(nil))
@@ -516,8 +524,8 @@ func TestMergeKeyPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := s.Devices["c"]
-	if c.Kind != clients.KindPhone || c.Window != 5 || c.PollInterval != time.Minute || !c.Idle {
-		t.Errorf("c = %+v, want kind phone, window 5 from a, poll_interval 1m of its own, idle from b", c)
+	if c.Kind != clients.KindPhone || c.Window != 5 || c.Connections != 1 || c.PollInterval != time.Minute || !c.Idle {
+		t.Errorf("c = %+v, want kind phone, window 5 and connections 1 from a (not b's 2), poll_interval 1m of its own, idle from b", c)
 	}
 }
 

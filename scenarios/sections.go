@@ -590,6 +590,17 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *clients.Profile {
 		p := joinPath(path, "poll_interval")
 		d.errorf(d.keys[p], p, "webmail reloads its page instead of polling: use refresh")
 	}
+	// Settings a kind would accept and ignore.
+	if p := joinPath(path, "window"); proto == clients.IMAP && kind != clients.KindPhone && d.keys[p] != nil && !isNull(d.valueAt(p)) {
+		why := "a PC syncs every message of a folder"
+		if kind == clients.KindWebmail {
+			why = "webmail shows a page of page_size messages"
+		}
+		d.errorf(d.keys[p], p, "window is a phone's setting: %s", why)
+	}
+	if p := joinPath(path, "login_interval"); (proto == clients.POP3 || kind == clients.KindWebmail) && d.keys[p] != nil && !isNull(d.valueAt(p)) {
+		d.errorf(d.keys[p], p, "login_interval is for IMAP PCs and phones, which keep their connections; device %s logs in for every check", name)
+	}
 	p := clients.DefaultProfile(name, kind, proto)
 	doc.PollInterval.read(d, &p.PollInterval)
 	doc.LoginInterval.read(d, &p.LoginInterval)
