@@ -19,7 +19,8 @@ const maxProfiles = 64
 // the wire, as the mailsim_client_* metrics and mailsim_actions_total,
 // mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
 // mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds and
-// mailsim_messages_sent_total. It implements [clients.Recorder]. All methods are safe for concurrent use;
+// mailsim_messages_sent_total. It implements [clients.Recorder]. All
+// methods are safe for concurrent use;
 // Command, Bytes and Connection do not allocate once a label combination
 // has been seen.
 type Client struct {
