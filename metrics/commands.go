@@ -109,14 +109,16 @@ func (t *commandTable) totals(p int) (commands, errors uint64) {
 
 // commandIndex returns cmdIndex(p, c) without its map lookup for a name
 // seen before: the callers pass command names as string constants
-// (clients/imap_session.go, internal/engine/injector.go), whose bytes sit
-// at one address for the whole run, so the cache finds a name by that
+// (clients/imap_session.go, internal/engine/injector.go) or the stored
+// strings of the embedded server's command sets
+// (internal/mailserver/recorder.go, canonicalNames), whose bytes sit at
+// one address for the whole run, so the cache finds a name by that
 // address and length alone (no hashing of its bytes, no comparison of
 // them). Two strings with the same address and length are the same bytes;
 // an entry holds its string, so the address cannot be reused for another
 // name while it is cached. An entry is only ever added to an empty slot: a
-// name built at run time (a new address each time) costs one map lookup,
-// as without the cache, and at most nameCacheSize entries stay.
+// name built at run time (a new address each time) fills one slot, and once
+// nameCacheSize are full costs nameCacheProbes probes and the map lookup.
 func (t *commandTable) commandIndex(p int, c string) int {
 	if len(c) == 0 {
 		return cmdIndex(p, c)

@@ -9,7 +9,7 @@ import (
 
 // imapCommands are the command names recorded as themselves; every other
 // name is recorded as "other".
-var imapCommands = map[string]bool{
+var imapCommands = canonicalNames(map[string]bool{
 	"CAPABILITY": true, "NOOP": true, "LOGOUT": true, "STARTTLS": true, "AUTHENTICATE": true, "LOGIN": true,
 	"UNAUTHENTICATE": true, "ENABLE": true, "SELECT": true, "EXAMINE": true, "CREATE": true, "DELETE": true,
 	"RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "LIST": true, "LSUB": true, "NAMESPACE": true,
@@ -17,7 +17,7 @@ var imapCommands = map[string]bool{
 	"EXPUNGE": true, "SEARCH": true, "FETCH": true, "STORE": true, "COPY": true, "MOVE": true, "ID": true,
 	"UID FETCH": true, "UID STORE": true, "UID SEARCH": true, "UID COPY": true, "UID MOVE": true,
 	"UID EXPUNGE": true,
-}
+})
 
 // maxPending bounds the pipelined commands a meter remembers.
 const maxPending = 32

@@ -13,11 +13,11 @@ import (
 )
 
 // smtpCommands are the SMTP/LMTP command names recorded as themselves.
-var smtpCommands = map[string]bool{
+var smtpCommands = canonicalNames(map[string]bool{
 	"HELO": true, "EHLO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
 	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "AUTH": true,
 	"STARTTLS": true,
-}
+})
 
 // smtpMeterListener wraps every accepted connection in an smtpMeter (with
 // a tlsSwitch below it when the server has a TLS configuration) and hands

@@ -19,10 +19,10 @@ import (
 )
 
 // pop3Commands are the POP3 command names recorded as themselves.
-var pop3Commands = map[string]bool{
+var pop3Commands = canonicalNames(map[string]bool{
 	"USER": true, "PASS": true, "APOP": true, "AUTH": true, "CAPA": true, "STAT": true, "LIST": true,
 	"UIDL": true, "RETR": true, "TOP": true, "DELE": true, "RSET": true, "NOOP": true, "QUIT": true, "STLS": true,
-}
+})
 
 // maxAuthFailures is how many failed logins a POP3 connection may make
 // before the server closes it.

@@ -44,12 +44,26 @@ func (nopRecorder) Command(string, string, string, time.Duration) {}
 func (nopRecorder) Connection(string, int)                        {}
 func (nopRecorder) Delivered(string)                              {}
 
-// normaliseCommand returns name upper-cased if it is in known, else "other".
-func normaliseCommand(name string, known map[string]bool) string {
+// canonicalNames maps each name of names to itself, so that a lookup
+// returns the one stored string: every recording of a command passes the
+// same string, whose address metrics' commandTable caches the command's
+// index by (metrics/commands.go, commandIndex), instead of a new string
+// per command.
+func canonicalNames(names map[string]bool) map[string]string {
+	m := make(map[string]string, len(names))
+	for n := range names {
+		m[n] = n
+	}
+	return m
+}
+
+// normaliseCommand returns name upper-cased if it is in known (the stored
+// string, canonicalNames), else "other". It allocates nothing.
+func normaliseCommand(name string, known map[string]string) string {
 	if len(name) > 24 {
 		return "other"
 	}
-	up := make([]byte, len(name))
+	var up [24]byte
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if 'a' <= c && c <= 'z' {
@@ -57,8 +71,8 @@ func normaliseCommand(name string, known map[string]bool) string {
 		}
 		up[i] = c
 	}
-	if known[string(up)] {
-		return string(up)
+	if n, ok := known[string(up[:len(name)])]; ok {
+		return n
 	}
 	return "other"
 }
