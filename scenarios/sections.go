@@ -591,14 +591,14 @@ func (d *decoder) device(key *yaml.Node, b *block[deviceDoc]) *clients.Profile {
 		d.errorf(d.keys[p], p, "webmail reloads its page instead of polling: use refresh")
 	}
 	// Settings a kind would accept and ignore.
-	if p := joinPath(path, "window"); proto == clients.IMAP && kind != clients.KindPhone && d.keys[p] != nil && !isNull(d.valueAt(p)) {
+	if p := joinPath(path, "window"); proto == clients.IMAP && kind != clients.KindPhone && doc.IMAP.Window.given() {
 		why := "a PC syncs every message of a folder"
 		if kind == clients.KindWebmail {
 			why = "webmail shows a page of page_size messages"
 		}
 		d.errorf(d.keys[p], p, "window is a phone's setting: %s", why)
 	}
-	if p := joinPath(path, "login_interval"); (proto == clients.POP3 || kind == clients.KindWebmail) && d.keys[p] != nil && !isNull(d.valueAt(p)) {
+	if p := joinPath(path, "login_interval"); (proto == clients.POP3 || kind == clients.KindWebmail) && doc.LoginInterval.given() {
 		d.errorf(d.keys[p], p, "login_interval is for IMAP PCs and phones, which keep their connections; device %s logs in for every check", name)
 	}
 	p := clients.DefaultProfile(name, kind, proto)

@@ -569,8 +569,10 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 	res, broken := sc.deliver(d, rcpts)
 	if !stop() {
 		broken = true
+		// What the close cut short is cancelled; a reply the server had
+		// sent before it (a 5xx RCPT) keeps its reason.
 		for i := range res {
-			if res[i].err != nil {
+			if res[i].err != nil && !isReply(res[i].err.err) {
 				res[i].err = &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", res[i].err.err, ctx.Err())}
 			}
 		}

@@ -236,12 +236,14 @@ func (p *person) pickHand(now time.Time) {
 
 // arrivals injects the inbound mail and spam due by now.
 func (p *person) arrivals(ctx context.Context, now time.Time) {
-	for !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
+	// Inbound mail stops with the active phase (ctx): what fell due
+	// while the person was held is not handed over after it.
+	for ctx.Err() == nil && !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
 		p.late(p.nextInbound, now)
 		p.inject(ctx, p.b.Inbound, view.FolderInbox, p.nextInbound)
 		p.nextInbound = p.nextInbound.Add(expDelay(p.arr, p.b.Inbound.Interval))
 	}
-	for !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
+	for ctx.Err() == nil && !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
 		p.late(p.nextSpam, now)
 		p.inject(ctx, p.b.Spam, view.FolderJunk, p.nextSpam)
 		p.nextSpam = p.nextSpam.Add(expDelay(p.arr, p.b.Spam.Interval))
