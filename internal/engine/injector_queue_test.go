@@ -91,9 +91,15 @@ func TestInjectorQueueWait(t *testing.T) {
 			held := time.Since(queued)
 			if tt.settle {
 				close(gate)
-				for end := time.Now().Add(15 * time.Second); e.inj.inflight.Load() > 0 && time.Now().Before(end); {
-					time.Sleep(5 * time.Millisecond)
+				limit := time.NewTimer(15 * time.Second)
+				for e.inj.inflight.Load() > 0 {
+					select {
+					case <-e.inj.idle: // inflight reached 0 (a token may be older: look again)
+					case <-limit.C:
+						t.Fatalf("%d deliveries still in flight 15 s after the gate opened", e.inj.inflight.Load())
+					}
 				}
+				limit.Stop()
 			}
 			stop()
 			<-done
