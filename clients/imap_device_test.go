@@ -585,12 +585,18 @@ func TestPhoneFetchesLargeMessagesPartially(t *testing.T) {
 		}
 		d.(*imapDevice).mu.Lock()
 		defer d.(*imapDevice).mu.Unlock()
+		movedLarge := false
 		for name, f := range d.(*imapDevice).folders {
 			for _, m := range f.msgs {
-				if id := d.(*imapDevice).o.IDs.Value(m.id); id == large && !m.large || id == small && m.large {
+				id := d.(*imapDevice).o.IDs.Value(m.id)
+				if id == large && !m.large || id == small && m.large {
 					t.Errorf("%s in %s: large %v", id, name, m.large)
 				}
+				movedLarge = movedLarge || id == large && name == "Archive"
 			}
+		}
+		if !movedLarge {
+			t.Error("the large message is not in Archive after its move: its bit was not checked there")
 		}
 	})
 }

@@ -127,22 +127,7 @@ func equalLower(a, b string) bool {
 		//lint:ignore SA6005 the comparison this stands for is strings.ToLower's, which EqualFold's case folding is not (the Kelvin sign folds to "k", lowers to itself)
 		return strings.ToLower(a) == strings.ToLower(b)
 	}
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return strings.EqualFold(a, b) // on ASCII, ToLower's comparison
 }
 
 // folderFor returns the server mailbox for folder name as the engine or

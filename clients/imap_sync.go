@@ -267,7 +267,7 @@ func (d *imapDevice) editGen(name string) uint64 {
 // own edits made since (an action on another connection) are replayed on
 // msgs, so that a sync that read the server before the action does not
 // undo it in the view. When msgs holds exactly what the folder holds
-// (sizes too) the folder keeps its map. installAt returns the map the
+// (the large bits too) the folder keeps its map, after one walk of it. installAt returns the map the
 // folder does not hold (msgs, or the one msgs replaced), which is the
 // caller's to reuse (syncScratch): a folder's map is only ever read or
 // changed under d.mu, so nobody else holds the one replaced.
@@ -281,12 +281,12 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 			}
 		}
 	}
-	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
-	if !changed && f.msgs != nil && equalMsgs(f.msgs, msgs) {
+	if f.validity == validity && f.msgs != nil && equalMsgs(f.msgs, msgs) {
 		f.synced = start
 		d.mu.Unlock()
 		return msgs
 	}
+	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
 	was := f.msgs
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
@@ -304,7 +304,7 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 }
 
 // equalMsgs reports whether a and b hold the same messages with the same
-// ids, flags and sizes (sameMsgs leaves sizes out).
+// ids, flags and large bits (sameMsgs leaves the large bits out).
 func equalMsgs(a, b map[imap.UID]imapMsg) bool {
 	if len(a) != len(b) {
 		return false
