@@ -21,8 +21,9 @@ if [ $# -lt 2 ]; then
 	echo "usage: $0 BIN OUTDIR [mailsim run flags...]" >&2
 	exit 2
 fi
-BIN=$1
-OUT=$2
+# Absolute before the cd below: relative paths are the caller's.
+BIN=$(realpath -m "$1")
+OUT=$(realpath -m "$2")
 shift 2
 cd "$(dirname "$0")/.."
 rm -rf "$OUT"
@@ -39,6 +40,10 @@ export MAILSIM_PASSWORD=pass SB_IMAP=127.0.0.1:$PORT SB_DURATION=${DUR:-20s}
 	times >"$OUT/times"
 )
 cmds=$(jq '.load.commands + ([.auditor_commands.imap // {} | .[].count] | add // 0)' "$OUT/r.json")
+if ! [ "${cmds:-0}" -gt 0 ] 2>/dev/null; then
+	echo "side-profile: the report counts no IMAP command; see $OUT/err" >&2
+	exit 1
+fi
 awk -v c="$cmds" 'NR == 2 {
 	split($1, u, /[ms]/); split($2, s, /[ms]/)
 	us = u[1] * 60 + u[2]; sy = s[1] * 60 + s[2]

@@ -47,9 +47,15 @@ func main() {
 	var sent atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
-	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	// The connections log in and select first; the clock, the CPU reading
+	// and the sending window start when all are ready, so that neither
+	// the rate nor the CPU per NOOP counts the setup.
+	setup, cancel := context.WithTimeout(context.Background(), *dur+time.Minute)
 	defer cancel()
-	start, cpu0 := time.Now(), cpuTime()
+	var ready sync.WaitGroup
+	ready.Add(*conns)
+	begin := make(chan struct{})
+	var send context.Context // set before begin closes
 	// Each connection sends its share of the rate, a burst every gap.
 	gap := time.Duration(float64(time.Second) * float64(*conns) * float64(*burst) / *rate)
 	var wg sync.WaitGroup
@@ -57,12 +63,18 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := session(ctx, *addr, fmt.Sprintf("user%d", i+1), *pass, *burst, gap, &sent); err != nil {
+			if err := session(setup, *addr, fmt.Sprintf("user%d", i+1), *pass, *burst, gap, &sent, ready.Done, begin, &send); err != nil {
 				errOnce.Do(func() { firstErr = err })
 				cancel()
 			}
 		}()
 	}
+	ready.Wait()
+	start, cpu0 := time.Now(), cpuTime()
+	sendCtx, stopSending := context.WithTimeout(setup, *dur)
+	defer stopSending()
+	send = sendCtx
+	close(begin)
 	wg.Wait()
 	used, wall := cpuTime()-cpu0, time.Since(start)
 	if firstErr != nil {
@@ -105,9 +117,14 @@ func check(addr string, conns int, rate float64, burst int, dur time.Duration) e
 	return nil
 }
 
-// session logs in as user, selects INBOX and sends NOOPs until ctx ends,
-// burst at a time, a burst every gap, counting each answered one in sent.
-func session(ctx context.Context, addr, user, pass string, burst int, gap time.Duration, sent *atomic.Int64) error {
+// session logs in as user and selects INBOX within ctx, calls ready
+// (once, also on failure), waits for begin and then sends NOOPs until
+// *send ends, burst at a time, a burst every gap, counting each answered
+// one in sent.
+func session(ctx context.Context, addr, user, pass string, burst int, gap time.Duration, sent *atomic.Int64,
+	ready func(), begin <-chan struct{}, send *context.Context) error {
+	readyOnce := sync.OnceFunc(ready)
+	defer readyOnce()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -153,6 +170,15 @@ func session(ctx context.Context, addr, user, pass string, burst int, gap time.D
 	if err := cmd("SELECT INBOX"); err != nil {
 		return err
 	}
+	readyOnce()
+	select {
+	case <-begin:
+	case <-ctx.Done():
+		return nil
+	}
+	ctx = *send // the sending window: cmd's deadlines end with it too
+	stopSend := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stopSend()
 	next := time.Now()
 	for ctx.Err() == nil {
 		for range burst {
@@ -160,8 +186,10 @@ func session(ctx context.Context, addr, user, pass string, burst int, gap time.D
 				return nil
 			}
 			if err := cmd("NOOP"); err != nil {
-				if ctx.Err() != nil {
-					return nil // the deadline set at the end cut it
+				// The window's end cut it: the socket's deadline is the
+				// window's, and may pass before ctx says so.
+				if end, _ := ctx.Deadline(); ctx.Err() != nil || !time.Now().Before(end) {
+					return nil
 				}
 				return err
 			}
