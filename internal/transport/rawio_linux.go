@@ -36,8 +36,12 @@ type rawIO struct {
 	// which dialRaw's makes when first asked).
 	addrs  addrs
 	rd, wr rawOp
-	// wx is writeRead's call in progress, guarded by both rd.mu and wr.mu.
-	wx writeReadOp
+	// wx is writeRead's call in progress, guarded by both rd.mu and wr.mu;
+	// wxOn (guarded by rd.mu) makes rd.fn run wx.step instead of a read,
+	// so that the read side has one function (one allocation per
+	// connection, TestSessionAllocs).
+	wx   writeReadOp
+	wxOn bool
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
 	// are not wrapped as net's are.
 	file bool
@@ -89,10 +93,16 @@ func newRawIO(conn net.Conn) *rawIO {
 // addresses a gives; file: rc is an *os.File's.
 func (r *rawIO) init(rc syscall.RawConn, a addrs, file bool) {
 	r.rc, r.addrs, r.file = rc, a, file
-	r.rd.fn = r.rd.read
+	r.rd.fn = r.readSide
 	r.wr.fn = r.wr.write
-	r.wx.fn = r.wx.step
-	r.wx.lateFn = r.wx.late
+}
+
+// readSide is rd.fn: writeRead's step while wxOn, else a read.
+func (r *rawIO) readSide(fd uintptr) bool {
+	if r.wxOn {
+		return r.wx.step(fd)
+	}
+	return r.rd.read(fd)
 }
 
 // writeReadOp is writeRead's call in progress: the request written, then
@@ -105,8 +115,8 @@ type writeReadOp struct {
 	in      []byte
 	n       int
 	rerrno  syscall.Errno
-	fn      func(fd uintptr) bool
-	// lateFn is late, for RawConn.Control; empty is its finding nothing.
+	// lateFn is late, for RawConn.Control, made on first use (the wait
+	// rarely meets its deadline); empty is its finding nothing.
 	lateFn func(fd uintptr)
 	empty  bool
 }
@@ -170,7 +180,9 @@ func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 	o := &r.wx
 	o.out, o.wn, o.written, o.werrno = p, 0, false, 0
 	o.in, o.n, o.rerrno = b, 0, 0
-	err := r.rc.Read(o.fn)
+	r.wxOn = true
+	err := r.rc.Read(r.rd.fn)
+	r.wxOn = false
 	nw, written, werrno, nr, rerrno := o.wn, o.written, o.werrno, o.n, o.rerrno
 	o.out, o.in = nil, nil
 	if !written {
@@ -201,6 +213,9 @@ func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 		// there is the outcome, late by the deadline (docs/performance.md,
 		// "Write then wait").
 		o.in, o.n, o.rerrno, o.empty = b, 0, 0, false
+		if o.lateFn == nil {
+			o.lateFn = o.late
+		}
 		if cerr := r.rc.Control(o.lateFn); cerr == nil && !o.empty {
 			err, nr, rerrno = nil, o.n, o.rerrno
 		}
