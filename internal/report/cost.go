@@ -95,8 +95,12 @@ type Cost struct {
 // each group's headline figures against the reference group.
 type CostSection struct {
 	All *Cost `json:"all"`
-	// Reference is the group the ratios compare with.
+	// Reference is the group the ratios compare with: the scenario's
+	// first group with users.
 	Reference string `json:"reference"`
+	// Order lists the scenario's groups in its order (absent from reports
+	// of earlier versions), for picking the reference again on a merge.
+	Order []string `json:"order,omitempty"`
 	// Ratios are, per group, each headline figure divided by the
 	// reference group's (null where the reference's is 0 or unknown).
 	Ratios map[string]map[string]Num `json:"ratios"`
@@ -108,8 +112,13 @@ var CostHeadlines = []string{
 	"logins_per_user_day", "stored_bytes_per_user", "stored_bytes_growth_per_user_day", "server_seconds_per_user_day",
 }
 
-// headline returns one headline figure of c; NaN when unknown.
+// headline returns one headline figure of c; NaN when unknown, and for
+// a group without users (there is nothing to divide by: its zeros are no
+// measurement).
 func (c *Cost) headline(name string) Num {
+	if c.Users <= 0 {
+		return NaN()
+	}
 	switch name {
 	case "commands_per_user_day":
 		return Num(c.CommandsPerUserDay["total"])
@@ -303,20 +312,34 @@ func buildCost(r *Report, in CostInput, simSeconds float64) {
 	}
 	r.Cost = &CostSection{All: costOf(all, users, simSeconds, allStorage, in.StorageNote, allServer, in.ServerSecondsNote),
 		Ratios: map[string]map[string]Num{}}
-	ref := in.Reference
-	if ref == "" && len(in.Order) > 0 {
-		ref = in.Order[0]
-	}
-	if ref == "" {
-		names := make([]string, 0, len(in.Groups))
+	order := in.Order
+	if len(order) == 0 {
 		for _, t := range in.Groups {
-			names = append(names, t.Group)
+			order = append(order, t.Group)
 		}
-		sort.Strings(names)
-		ref = names[0]
+		sort.Strings(order)
 	}
-	r.Cost.Reference = ref
-	r.Cost.Ratios = costRatios(r.Groups, ref)
+	r.Cost.Order = order
+	r.Cost.Reference = costReference(r.Groups, in.Reference, order)
+	r.Cost.Ratios = costRatios(r.Groups, r.Cost.Reference)
+}
+
+// costReference picks the group the others are compared with: want when
+// given, else the first group of order with users (a group the plan gave
+// no users has no cost to compare with), else the first of order.
+func costReference(groups map[string]Group, want string, order []string) string {
+	if want != "" {
+		return want
+	}
+	for _, g := range order {
+		if c := groups[g].Cost; c != nil && c.Users > 0 {
+			return g
+		}
+	}
+	if len(order) > 0 {
+		return order[0]
+	}
+	return ""
 }
 
 // costRatios divides each group's headline figures by those of the
@@ -381,12 +404,16 @@ type CostCell struct {
 }
 
 // CostGroups returns the groups of the cost comparison: the reference
-// first, then the others by name.
+// first, then the others by name; groups without a cost (a merged report's
+// group no shard had users of) are left out.
 func (r *Report) CostGroups() []string {
 	if r.Cost == nil {
 		return nil
 	}
-	out := []string{r.Cost.Reference}
+	var out []string
+	if r.Groups[r.Cost.Reference].Cost != nil {
+		out = append(out, r.Cost.Reference)
+	}
 	for _, g := range sortedKeys(r.Groups) {
 		if g != r.Cost.Reference && r.Groups[g].Cost != nil {
 			out = append(out, g)
@@ -405,7 +432,11 @@ func (r *Report) CostRows() []CostRow {
 	}
 	rows := []CostRow{{Name: "divergence_ratio", Label: "divergence ratio"}}
 	for _, g := range groups {
-		rows[0].Cells = append(rows[0].Cells, CostCell{Value: fmt.Sprintf("%.3f", r.Groups[g].Ratio)})
+		v := "-" // no users: no divergence measured
+		if r.Groups[g].Users > 0 {
+			v = fmt.Sprintf("%.3f", r.Groups[g].Ratio)
+		}
+		rows[0].Cells = append(rows[0].Cells, CostCell{Value: v})
 	}
 	for _, h := range CostHeadlines {
 		row := CostRow{Name: h, Label: costLabels[h]}

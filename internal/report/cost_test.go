@@ -252,3 +252,127 @@ func TestCostThresholds(t *testing.T) {
 		t.Errorf("without costs: %+v", r.Thresholds[0])
 	}
 }
+
+// TestCostGroupWithoutUsers: a group the plan gave no users has no cost to
+// show (its zeros are no measurement): its figures and thresholds are
+// unknown, the reference is the scenario's first group with users, and a
+// merge of shards none of which had its users neither panics nor compares
+// with it.
+func TestCostGroupWithoutUsers(t *testing.T) {
+	exprs := []string{
+		"commands_per_user_day{group=tiny} < 5",
+		"peak_connections_per_user{group=tiny} <= 1",
+		"stored_bytes_per_user{group=tiny} < 1MB",
+		"commands_per_user_day{group=pop3-office} > 1",
+	}
+	build := func(shard string) *Report {
+		in := sampleInput(t, exprs...)
+		in.Shard = shard
+		in.Simulated = 86400 * 1e9
+		in.Cost = costInput()
+		in.Cost.Groups = append([]cost.Totals{{Group: "tiny"}}, in.Cost.Groups...)
+		in.Cost.Order = append([]string{"tiny"}, in.Cost.Order...)
+		in.Cost.Users["tiny"] = 0
+		in.Cost.Storage["tiny"] = StorageStat{}
+		return Build(in)
+	}
+	r := build("1/1")
+	if r.Cost.Reference != "pop3-office" {
+		t.Errorf("reference %q, want the first group with users", r.Cost.Reference)
+	}
+	tiny := r.Groups["tiny"].Cost
+	for _, h := range CostHeadlines {
+		if v := tiny.Headline(h); !v.Missing() {
+			t.Errorf("%s of a group without users = %v, want unknown", h, v)
+		}
+		if q := r.Cost.Ratios["tiny"][h]; !q.Missing() {
+			t.Errorf("ratio %s of a group without users = %v, want null", h, q)
+		}
+	}
+	th := r.Thresholds[len(r.Thresholds)-len(exprs):]
+	for i, got := range th[:3] {
+		if got.OK || !got.Value.Missing() || !strings.Contains(got.Note, `no users of group "tiny"`) {
+			t.Errorf("threshold %d %s = %+v, want unknown: no users", i, got.Expr, got)
+		}
+	}
+	if !th[3].OK {
+		t.Errorf("%s = %+v", th[3].Expr, th[3])
+	}
+	var sum bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sum.String(), "ratio to pop3-office") || strings.Contains(sum.String(), " 0.00×") {
+		t.Errorf("summary compares with or to a group without users:\n%s", sum.String())
+	}
+
+	var shards []*Report
+	for _, s := range []string{"1/2", "2/2"} {
+		b, err := json.Marshal(build(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh, err := ReadJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, sh)
+	}
+	// A report of an earlier version has no order: the shards' references
+	// stand in.
+	shards[1].Cost.Order = nil
+	m, err := Merge(shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Cost.Reference != "pop3-office" {
+		t.Errorf("merged reference %q, want pop3-office", m.Cost.Reference)
+	}
+	sum.Reset()
+	if err := m.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := m.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sum.String(), "ratio to pop3-office") {
+		t.Errorf("merged summary:\n%s", sum.String())
+	}
+	for _, order := range [][]string{nil, {"tiny", "imap-everywhere", "pop3-office"}} {
+		for _, s := range shards {
+			s.Cost.Order = order
+		}
+		if m, err := Merge(shards); err != nil || m.Cost.Reference != map[bool]string{true: "pop3-office", false: "imap-everywhere"}[order == nil] {
+			t.Errorf("order %v: merged reference %q (%v)", order, m.Cost.Reference, err)
+		}
+	}
+}
+
+// TestProjectMixStorageWithoutGrowth: on a real server the storage at the
+// end is read and its growth is not known; the mix projection keeps the
+// one and says the other is unknown.
+func TestProjectMixStorageWithoutGrowth(t *testing.T) {
+	in := sampleInput(t)
+	in.Simulated = 86400 * 1e9
+	in.Cost = costInput()
+	for g, st := range in.Cost.Storage {
+		st.StartUnknown = true
+		in.Cost.Storage[g] = st
+	}
+	r := Build(in)
+	p, err := ProjectMix(r, 86400, Mix{"imap-everywhere": 0.5, "pop3-office": 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (120000 + 10000) * 43200.0; math.Abs(float64(p.StoredBytes)-want) > 1e-3 || !p.StorageGrowthBytesPerDay.Missing() {
+		t.Errorf("stored %v growth %v, want %v and unknown", p.StoredBytes, p.StorageGrowthBytesPerDay, want)
+	}
+	var buf bytes.Buffer
+	if err := p.WriteMixProjection(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "growth per day: not known") || strings.Contains(buf.String(), "storage: not known") {
+		t.Errorf("mix projection:\n%s", buf.String())
+	}
+}

@@ -554,12 +554,18 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 func mergeCost(r *Report, shards []*Report) {
 	var all []*Cost
 	var allSim []float64
-	ref := ""
+	var order, refs []string
 	for _, s := range shards {
-		if s.Cost == nil || s.Cost.All == nil || s.Cost.All.Users == 0 {
+		if s.Cost == nil {
 			continue
 		}
-		ref = s.Cost.Reference
+		if order == nil {
+			order = s.Cost.Order
+		}
+		if s.Cost.All == nil || s.Cost.All.Users == 0 {
+			continue
+		}
+		refs = append(refs, s.Cost.Reference)
 		all = append(all, s.Cost.All)
 		allSim = append(allSim, s.SimulatedSeconds)
 	}
@@ -582,7 +588,16 @@ func mergeCost(r *Report, shards []*Report) {
 			r.Groups[name] = g
 		}
 	}
-	r.Cost = &CostSection{All: mergeCosts(all, allSim), Reference: ref, Ratios: costRatios(r.Groups, ref)}
+	// The reference again: a shard without users of the scenario's first
+	// group compared with another, and a group may have had users in no
+	// shard at all. Reports without the order (earlier versions) offer
+	// the shards' references, then every group by name.
+	pick := order
+	if len(pick) == 0 {
+		pick = append(refs, sortedKeys(r.Groups)...)
+	}
+	ref := costReference(r.Groups, "", pick)
+	r.Cost = &CostSection{All: mergeCosts(all, allSim), Reference: ref, Order: order, Ratios: costRatios(r.Groups, ref)}
 }
 
 // mergeCosts merges the costs of one group (or of all users) of several

@@ -91,7 +91,8 @@ type MixProjection struct {
 	// bound: groups peak at different moments).
 	MeanConnections, PeakConnections float64
 	// StoredBytes at the end of a run as long as the measured one, and its
-	// growth per day; NaN when the report has no storage per user.
+	// growth per day; each NaN when the report does not know it per user
+	// for some group of the mix (a real server's growth is never known).
 	StoredBytes, StorageGrowthBytesPerDay Num
 	Notes                                 []string
 }
@@ -134,12 +135,15 @@ func ProjectMix(r *Report, users int, mix Mix) (MixProjection, error) {
 		}
 		p.MeanConnections += c.ConnectionSecondsPerUserDay["total"] * perSec
 		p.PeakConnections += c.PeakConnectionsPerUser * n
-		if c.StoredBytesPerUser == nil || c.StoredBytesGrowthPerUserDay.Missing() {
-			p.StoredBytes, p.StorageGrowthBytesPerDay = NaN(), NaN()
-		} else if !p.StoredBytes.Missing() {
+		// Storage and its growth apart: a real server's storage is read at
+		// the end, its growth is not known. Unknown (NaN) in one group is
+		// unknown in the sum.
+		if c.StoredBytesPerUser == nil {
+			p.StoredBytes = NaN()
+		} else {
 			p.StoredBytes += Num(c.StoredBytesPerUser["total"] * n)
-			p.StorageGrowthBytesPerDay += c.StoredBytesGrowthPerUserDay * Num(n)
 		}
+		p.StorageGrowthBytesPerDay += c.StoredBytesGrowthPerUserDay * Num(n)
 		for _, note := range c.Notes {
 			if !slices.Contains(p.Notes, note) {
 				p.Notes = append(p.Notes, note)
@@ -182,9 +186,12 @@ func (p MixProjection) WriteMixProjection(w io.Writer) error {
 		fmt.Fprintf(ew, "bytes %s: in %s/s, out %s/s\n", proto, fmtBytes(b.In), fmtBytes(b.Out))
 	}
 	fmt.Fprintf(ew, "connections: %.0f open on average, at most %.0f at the groups' peaks\n", p.MeanConnections, p.PeakConnections)
-	if p.StoredBytes.Missing() {
+	switch {
+	case p.StoredBytes.Missing():
 		fmt.Fprintln(ew, "storage: not known per user")
-	} else {
+	case p.StorageGrowthBytesPerDay.Missing():
+		fmt.Fprintf(ew, "stored at the end of a run this long: %s; growth per day: not known\n", fmtBytes(float64(p.StoredBytes)))
+	default:
 		fmt.Fprintf(ew, "stored at the end of a run this long: %s; growth per day: %s\n",
 			fmtBytes(float64(p.StoredBytes)), fmtBytes(float64(p.StorageGrowthBytesPerDay)))
 	}

@@ -81,7 +81,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 			return Num(r.Divergence.Final.UsersConvergedRatio), ""
 		}
 		d, ok := r.Divergence.ByGroup[g]
-		if !ok {
+		if !ok || r.Groups[g].Users == 0 {
 			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
 		}
 		if th.Metric == "divergence_ratio" {
@@ -204,13 +204,16 @@ func costValue(r *Report, th scenarios.Threshold) (Num, string) {
 	c, what := r.Cost.All, "the run"
 	if g, ok := th.Labels["group"]; ok {
 		c, what = r.Groups[g].Cost, "group "+g
-		if c == nil {
+		if c == nil || c.Users <= 0 {
 			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
 		}
 	}
 	var v Num
 	if th.Metric == "peak_connections_per_user" {
-		v = Num(c.PeakConnectionsPerUser)
+		v = NaN()
+		if c.Users > 0 {
+			v = Num(c.PeakConnectionsPerUser)
+		}
 	} else {
 		v = c.Headline(th.Metric)
 	}
