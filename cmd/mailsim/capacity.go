@@ -68,6 +68,12 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	if stop {
 		return code
 	}
+	if errs := checkOutputs(map[string]string{"--report": f.reportPath, "--html": f.htmlPath}); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		}
+		return exitScenario
+	}
 	s, err := (runFlags{targetPath: f.targetPath}).scenario(scenario)
 	if err != nil {
 		printScenarioError(stderr, "capacity", err)

@@ -111,6 +111,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 		return exitScenario
 	}
+	if errs := checkOutputs(map[string]string{"--report": f.reportPath, "--html": f.htmlPath}); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+		}
+		return exitScenario
+	}
 	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {
 		fmt.Fprintf(stderr, "mailsim run: --start-at %s is %s in the past (more than %s): set a later time\n",
 			f.startAt.Format(time.RFC3339), late.Round(time.Second), startAtSlack)
@@ -470,24 +476,4 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	}
 	in.Harness = harness
 	return &executed{res: res, rep: report.Build(in), err: runErr}, exitOK
-}
-
-// writeFile writes a report through write into path, atomically enough: a
-// temporary file renamed over path.
-func writeFile(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := write(fh); err != nil {
-		fh.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// writeFile writes a report through write into path, atomically enough: a
+// temporary file renamed over path. When path cannot be written (its
+// directory went away or became read-only during a long run), the report
+// is not lost: it is written to a new file in the system's temporary
+// directory, and the error names that file.
+func writeFile(path string, write func(io.Writer) error) error {
+	err := writeFileAt(path, write)
+	if err == nil {
+		return nil
+	}
+	fh, terr := os.CreateTemp("", "mailsim-*-"+filepath.Base(path))
+	if terr != nil {
+		return err
+	}
+	saved := fh.Name()
+	if werr := write(fh); werr != nil {
+		fh.Close()
+		os.Remove(saved)
+		return err
+	}
+	if cerr := fh.Close(); cerr != nil {
+		os.Remove(saved)
+		return err
+	}
+	return fmt.Errorf("%w (saved to %s instead)", err, saved)
+}
+
+// writeFileAt is writeFile without the fallback.
+func writeFileAt(path string, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	fh, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := write(fh); err != nil {
+		fh.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// checkOutputs tells, before a run or a search spends its time, whether
+// the report files named by flags (flag name → path; "" and "-", stdout,
+// are not files) can be written: each one's directory must take a new
+// file, and the path must not be a directory. It returns one error per
+// path that cannot be.
+func checkOutputs(flags map[string]string) []error {
+	var errs []error
+	for _, flag := range slices.Sorted(maps.Keys(flags)) {
+		path := flags[flag]
+		if path == "" || path == "-" {
+			continue
+		}
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			errs = append(errs, fmt.Errorf("%s %s: is a directory", flag, path))
+			continue
+		}
+		fh, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check-*")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: cannot be written: %w", flag, path, errors.Unwrap(err)))
+			continue
+		}
+		fh.Close()
+		os.Remove(fh.Name())
+	}
+	return errs
+}

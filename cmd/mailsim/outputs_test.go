@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCheckOutputs: a report file that cannot be written is found before
+// the run, not after it.
+func TestCheckOutputs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, path, want string
+	}{
+		{"none", "", ""},
+		{"stdout", "-", ""},
+		{"new file", filepath.Join(dir, "r.json"), ""},
+		{"existing file", file, ""},
+		{"missing directory", filepath.Join(dir, "missing", "r.json"), "--report " + filepath.Join(dir, "missing", "r.json") + ": cannot be written"},
+		{"under a file", filepath.Join(file, "r.json"), "cannot be written"},
+		{"a directory", dir, "is a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := errors.Join(checkOutputs(map[string]string{"--report": tt.path})...)
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("checkOutputs(%q) = %v, want %q", tt.path, err, tt.want)
+			}
+		})
+	}
+	// Nothing is left behind in the directory checked.
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("the check left files: %v", ents)
+	}
+	for _, args := range [][]string{
+		{"run", "quickstart", "--report", filepath.Join(dir, "missing", "r.json"), "--quiet"},
+		{"run", "quickstart", "--html", dir, "--quiet"},
+		{"capacity", "quickstart", "--report", filepath.Join(dir, "missing", "c.json"), "--quiet"},
+	} {
+		if res := mailsim(args...); res.code != exitScenario || !regexp.MustCompile(`--(report|html) .*(cannot be written|is a directory)`).MatchString(res.stderr) {
+			t.Errorf("%v: want exit %d naming the flag, got %s", args, exitScenario, res)
+		}
+	}
+}
+
+// TestWriteFileSavesElsewhere: a report whose path stopped being writable
+// during the run is saved in the temporary directory, and the error says
+// where.
+func TestWriteFileSavesElsewhere(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	path := filepath.Join(t.TempDir(), "gone", "r.json")
+	err := writeFile(path, func(w io.Writer) error { _, err := io.WriteString(w, "report"); return err })
+	m := regexp.MustCompile(`saved to (\S+) instead`).FindStringSubmatch(errString(err))
+	if m == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("writeFile = %v, want the cause and where it was saved", err)
+	}
+	if b, rerr := os.ReadFile(m[1]); rerr != nil || string(b) != "report" || !strings.HasPrefix(m[1], os.Getenv("TMPDIR")) {
+		t.Errorf("saved %q: %q %v", m[1], b, rerr)
+	}
+	if err := writeFile(filepath.Join(t.TempDir(), "r.json"), func(io.Writer) error { return nil }); err != nil {
+		t.Errorf("a writable path: %v", err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
