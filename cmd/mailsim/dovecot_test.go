@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -276,6 +277,33 @@ func checkPOP3VersusIMAPDovecot(t *testing.T, rep map[string]any) {
 	checkCostTradeOff(t, rep, "", false)
 	if g, _ := field(rep, "groups.imap.cost.stored_bytes_growth_per_user_day"); g != nil {
 		t.Errorf("storage growth %v on a real server, whose start storage is not read: want null", g)
+	}
+	checkUsersStorage(t, rep)
+}
+
+// checkUsersStorage: on a real server the report's storage is the
+// simulated users' mailboxes as the state reader read them (the sum of
+// each group's storage per user times its users), not a 0; its start is
+// not known (null).
+func checkUsersStorage(t *testing.T, rep map[string]any) {
+	t.Helper()
+	if src, _ := field(rep, "server.storage_source"); src != "users" {
+		t.Errorf("server.storage_source %v, want users", src)
+	}
+	for _, f := range []string{"server.stored_messages_start", "server.stored_bytes_start"} {
+		if v, _ := field(rep, f); v != nil {
+			t.Errorf("%s = %v on a real server: want null", f, v)
+		}
+	}
+	groups, _ := field(rep, "groups")
+	var want float64
+	for name := range groups.(map[string]any) {
+		if u := num(t, rep, "groups."+name+".cost.users"); u > 0 {
+			want += num(t, rep, "groups."+name+".cost.stored_bytes_per_user.total") * u
+		}
+	}
+	if got := num(t, rep, "server.stored_bytes"); want <= 0 || math.Abs(got-want) > 0.5 {
+		t.Errorf("server.stored_bytes %v, want the groups' %v", got, want)
 	}
 }
 

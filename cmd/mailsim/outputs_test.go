@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mailsim/mailsim/internal/report"
 )
 
 // TestCheckOutputs: a report file that cannot be written is found before
@@ -75,4 +77,32 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestUsersStorage: a real server's storage in the report is the users'
+// only when the state reader read every user.
+func TestUsersStorage(t *testing.T) {
+	st := func(msgs, bytes int64, read int) report.StorageStat {
+		return report.StorageStat{Messages: map[string]int64{"inbox": msgs}, Bytes: map[string]int64{"inbox": bytes}, UsersRead: read}
+	}
+	for _, tt := range []struct {
+		name  string
+		ci    report.CostInput
+		users int
+		m     int
+		b     int64
+		ok    bool
+	}{
+		{"all read", report.CostInput{Users: map[string]int{"a": 2, "b": 1}, Storage: map[string]report.StorageStat{"a": st(3, 300, 0), "b": st(1, 10, 0)}}, 3, 4, 310, true},
+		{"no reader", report.CostInput{Users: map[string]int{"a": 2}}, 2, 0, 0, false},
+		{"a group partly read", report.CostInput{Users: map[string]int{"a": 2}, Storage: map[string]report.StorageStat{"a": st(3, 300, 1)}}, 2, 0, 0, false},
+		{"a group not read", report.CostInput{Users: map[string]int{"a": 2, "b": 1}, Storage: map[string]report.StorageStat{"a": st(3, 300, 0)}}, 3, 0, 0, false},
+		{"users without a group", report.CostInput{Users: map[string]int{"a": 2}, Storage: map[string]report.StorageStat{"a": st(3, 300, 0)}}, 3, 3, 300, false},
+		{"an empty group", report.CostInput{Users: map[string]int{"a": 2, "b": 0}, Storage: map[string]report.StorageStat{"a": st(3, 300, 0)}}, 2, 3, 300, true},
+	} {
+		m, b, ok := usersStorage(tt.ci, tt.users)
+		if ok != tt.ok || (ok && (m != tt.m || b != tt.b)) {
+			t.Errorf("%s: %d %d %v, want %d %d %v", tt.name, m, b, ok, tt.m, tt.b, tt.ok)
+		}
+	}
 }

@@ -79,6 +79,8 @@ func (s *sampler) sample() {
 	}
 	if m, b, ok := s.tgt.usage(); ok {
 		smp.StoredMessages, smp.StoredBytes = m, b
+	} else {
+		smp.NoStorage = true // a real server's store is read at the end only
 	}
 	s.timeline.Add(smp)
 }
@@ -199,14 +201,21 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	if tgt.server != nil {
 		in.PeakConnections = tgt.server.PeakConnections()
 	}
+	in.Cost = s.costInput(plan, res)
 	if m, b, ok := tgt.usage(); ok {
 		in.StoredMessages, in.StoredBytes = m, b
 		in.StoredMessagesStart, in.StoredBytesStart = s.start.messages, s.start.bytes
+	} else {
+		// A real server: the simulated users' mailboxes as the final state
+		// reader read them, when it read every user's; its store at the
+		// start is not read.
+		in.StorageStartUnknown = true
+		m, b, ok := usersStorage(in.Cost, len(plan.Users))
+		in.StoredMessages, in.StoredBytes, in.StorageUsers, in.StorageUnknown = m, b, true, !ok
 	}
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")
 	}
-	in.Cost = s.costInput(plan, res)
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}
 	return in
@@ -260,4 +269,32 @@ func (s *sampler) costInput(plan *scenarios.Plan, res *engine.Result) report.Cos
 		ci.Storage = end
 	}
 	return ci
+}
+
+// usersStorage sums the storage the final state reader read for every
+// group: ok when it read every one of the plan's users users (a group
+// none of whose users was read has no entry; one partly read says how
+// many were).
+func usersStorage(ci report.CostInput, users int) (messages int, bytes int64, ok bool) {
+	if ci.Storage == nil {
+		return 0, 0, false
+	}
+	counted := 0
+	for g, n := range ci.Users {
+		counted += n
+		st, read := ci.Storage[g]
+		if n == 0 {
+			continue
+		}
+		if !read || st.UsersRead > 0 {
+			return 0, 0, false
+		}
+		for _, m := range st.Messages {
+			messages += int(m)
+		}
+		for _, b := range st.Bytes {
+			bytes += b
+		}
+	}
+	return messages, bytes, counted == users
 }

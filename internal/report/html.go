@@ -116,13 +116,25 @@ func (r *Report) charts() []template.HTML {
 	}
 	pct := func(v float64) string { return trimFloat(100*v) + "%" }
 	num := trimFloat
+	// The store is charted when every sample read it (the embedded
+	// server's; a real server's is read at the end only).
+	stored := len(xs) > 0
+	for _, s := range r.Timeline {
+		stored = stored && s.StoredMessages != nil && s.StoredBytes != nil
+	}
+	storage := func(title, name string, y func(SampleJSON) float64) template.HTML {
+		if !stored {
+			return ""
+		}
+		return template.HTML(lineChart(title, xl, xs, one(name, y), xFmt, num))
+	}
 	return []template.HTML{
 		template.HTML(lineChart("Divergence ratio per group", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.DivergenceByGroup }, 1), xFmt, pct)),
 		template.HTML(barChart("Convergence lag distribution per change kind (share of converged changes)", "lag, simulated (bucket upper bound)", cats, lag, pct)),
 		template.HTML(lineChart("Client commands per second per protocol", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.CommandsPerSecond }, 1), xFmt, num)),
 		template.HTML(lineChart("p99 latency per protocol (ms)", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.P99ByProtocol }, 1000), xFmt, num)),
-		template.HTML(lineChart("Server storage (MiB)", xl, xs, one("stored", func(s SampleJSON) float64 { return float64(s.StoredBytes) / (1 << 20) }), xFmt, num)),
-		template.HTML(lineChart("Server stored messages", xl, xs, one("messages", func(s SampleJSON) float64 { return float64(s.StoredMessages) }), xFmt, num)),
+		storage("Server storage (MiB)", "stored", func(s SampleJSON) float64 { return float64(*s.StoredBytes) / (1 << 20) }),
+		storage("Server stored messages", "messages", func(s SampleJSON) float64 { return float64(*s.StoredMessages) }),
 		template.HTML(lineChart("Open connections", xl, xs, one("connections", func(s SampleJSON) float64 { return float64(s.Connections) }), xFmt, num)),
 		template.HTML(r.costChart()),
 	}

@@ -81,10 +81,7 @@ func Merge(shards []*Report) (*Report, error) {
 		for name, g := range s.Groups {
 			r.Groups[name] = mergeGroup(r.Groups[name], g)
 		}
-		r.Server.StoredMessages += s.Server.StoredMessages
-		r.Server.StoredBytes += s.Server.StoredBytes
-		r.Server.StoredMessagesStart += s.Server.StoredMessagesStart
-		r.Server.StoredBytesStart += s.Server.StoredBytesStart
+		mergeStorage(&r.Server, s.Server, s == first)
 		r.Server.PeakConnections += s.Server.PeakConnections
 		r.Actions.Done += s.Actions.Done
 		r.Actions.Failed += s.Actions.Failed
@@ -516,13 +513,15 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 		}
 		m := SampleJSON{WallSeconds: p.at, DivergenceByGroup: map[string]float64{}, CommandsPerSecond: map[string]float64{}, P99ByProtocol: map[string]float64{}}
 		weights := map[string]float64{}
+		firstTerm := true // storage: unknown in one shard, unknown in all
 		for si, l := range latest {
 			if l == nil {
 				continue
 			}
 			m.SimulatedSeconds = math.Max(m.SimulatedSeconds, l.SimulatedSeconds)
-			m.StoredMessages += l.StoredMessages
-			m.StoredBytes += l.StoredBytes
+			m.StoredMessages = addKnown(m.StoredMessages, l.StoredMessages, firstTerm)
+			m.StoredBytes = addKnown(m.StoredBytes, l.StoredBytes, firstTerm)
+			firstTerm = false
 			m.Connections += l.Connections
 			for k, v := range l.CommandsPerSecond {
 				m.CommandsPerSecond[k] += v
@@ -666,4 +665,36 @@ func mergeCosts(cs []*Cost, sims []float64) *Cost {
 		}
 	}
 	return m
+}
+
+// mergeStorage adds a shard's server storage into r's: a figure unknown
+// in one shard is unknown in the merge, and the source is the shards'
+// when they agree.
+func mergeStorage(r *Server, s Server, first bool) {
+	r.StoredMessages = addKnown(r.StoredMessages, s.StoredMessages, first)
+	r.StoredBytes = addKnown(r.StoredBytes, s.StoredBytes, first)
+	r.StoredMessagesStart = addKnown(r.StoredMessagesStart, s.StoredMessagesStart, first)
+	r.StoredBytesStart = addKnown(r.StoredBytesStart, s.StoredBytesStart, first)
+	switch {
+	case first:
+		r.StorageSource = s.StorageSource
+	case r.StorageSource != s.StorageSource:
+		r.StorageSource = StorageUnknown
+	}
+	if r.StoredMessages == nil || r.StoredBytes == nil {
+		r.StorageSource = StorageUnknown
+	}
+}
+
+// addKnown returns sum + v, or v itself for the first term; nil (not
+// known) when either is nil.
+func addKnown[T int | int64](sum, v *T, first bool) *T {
+	if v == nil || (sum == nil && !first) {
+		return nil
+	}
+	out := *v
+	if !first {
+		out += *sum
+	}
+	return &out
 }

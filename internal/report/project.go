@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 )
 
@@ -35,7 +36,9 @@ type Projection struct {
 	// PeakConnections at the target population.
 	PeakConnections float64
 	// StoredMessages and StoredBytes at the end of a run of the same
-	// length; StorageGrowth*PerDay the growth per (real) day.
+	// length; StorageGrowth*PerDay the growth per (real) day. NaN when the
+	// report does not know them (a real server's storage at the start is
+	// never read, so its growth is not known).
 	StoredMessages, StoredBytes                           float64
 	StorageGrowthMessagesPerDay, StorageGrowthBytesPerDay float64
 	// Notes explain figures that could not be projected.
@@ -56,8 +59,13 @@ func Project(r *Report, users int) Projection {
 	}
 	p.Factor = float64(users) / float64(r.Users)
 	p.PeakConnections = float64(r.Server.PeakConnections) * p.Factor
-	p.StoredMessages = float64(r.Server.StoredMessages) * p.Factor
-	p.StoredBytes = float64(r.Server.StoredBytes) * p.Factor
+	p.StoredMessages, p.StoredBytes = math.NaN(), math.NaN()
+	p.StorageGrowthMessagesPerDay, p.StorageGrowthBytesPerDay = math.NaN(), math.NaN()
+	if m, b, ok := r.Server.Storage(); ok {
+		p.StoredMessages, p.StoredBytes = float64(m)*p.Factor, float64(b)*p.Factor
+	} else {
+		p.Notes = append(p.Notes, "the report does not know the server's storage")
+	}
 	if r.SimulatedSeconds <= 0 {
 		p.Notes = append(p.Notes, "the report covers no simulated time: rates cannot be projected")
 		return p
@@ -80,8 +88,12 @@ func Project(r *Report, users int) Projection {
 		p.BytesPerSecond[proto] = Rate{In: float64(b.In) * perSec, Out: float64(b.Out) * perSec}
 	}
 	const day = 86400
-	p.StorageGrowthMessagesPerDay = float64(r.Server.StoredMessages-r.Server.StoredMessagesStart) * perSec * day
-	p.StorageGrowthBytesPerDay = float64(r.Server.StoredBytes-r.Server.StoredBytesStart) * perSec * day
+	if m, b, ok := r.Server.StorageGrowth(); ok {
+		p.StorageGrowthMessagesPerDay = float64(m) * perSec * day
+		p.StorageGrowthBytesPerDay = float64(b) * perSec * day
+	} else if _, _, known := r.Server.Storage(); known {
+		p.Notes = append(p.Notes, "the server's storage at the start was not read (a real server): its growth is not known")
+	}
 	return p
 }
 
@@ -107,8 +119,16 @@ func (p Projection) WriteProjection(w io.Writer) error {
 		fmt.Fprintf(ew, "bytes %s: in %s/s, out %s/s\n", proto, fmtBytes(b.In), fmtBytes(b.Out))
 	}
 	fmt.Fprintf(ew, "peak connections: %.0f\n", p.PeakConnections)
-	fmt.Fprintf(ew, "stored at the end of a run this long: %.0f messages, %s\n", p.StoredMessages, fmtBytes(p.StoredBytes))
-	fmt.Fprintf(ew, "storage growth per day: %.0f messages, %s\n", p.StorageGrowthMessagesPerDay, fmtBytes(p.StorageGrowthBytesPerDay))
+	if math.IsNaN(p.StoredBytes) {
+		fmt.Fprintln(ew, "stored at the end of a run this long: not known")
+	} else {
+		fmt.Fprintf(ew, "stored at the end of a run this long: %.0f messages, %s\n", p.StoredMessages, fmtBytes(p.StoredBytes))
+	}
+	if math.IsNaN(p.StorageGrowthBytesPerDay) {
+		fmt.Fprintln(ew, "storage growth per day: not known")
+	} else {
+		fmt.Fprintf(ew, "storage growth per day: %.0f messages, %s\n", p.StorageGrowthMessagesPerDay, fmtBytes(p.StorageGrowthBytesPerDay))
+	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}

@@ -147,8 +147,14 @@ type Input struct {
 	// PeakConnections is the highest number of open connections seen.
 	PeakConnections int
 	// Server storage at the end, and at the start (for growth).
+	// StorageUnknown says the end is not known (the report says null),
+	// StorageStartUnknown the start (a real server's is not read);
+	// StorageUsers that the end is the simulated users' mailboxes read by
+	// the final state reader, not the whole server's store.
 	StoredMessages, StoredMessagesStart int
 	StoredBytes, StoredBytesStart       int64
+	StorageUnknown, StorageStartUnknown bool
+	StorageUsers                        bool
 	// Thresholds of the scenario, evaluated by Build.
 	Thresholds []scenarios.Threshold
 	// Settle is how the settle phase went.
@@ -466,12 +472,18 @@ var LagBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 720
 
 // Server is the server's state at the end.
 type Server struct {
-	StoredMessages  int   `json:"stored_messages"`
-	StoredBytes     int64 `json:"stored_bytes"`
-	PeakConnections int   `json:"peak_connections"`
-	// Storage at the start, for growth figures.
-	StoredMessagesStart int   `json:"stored_messages_start"`
-	StoredBytesStart    int64 `json:"stored_bytes_start"`
+	// StoredMessages and StoredBytes at the end: the embedded server's
+	// whole store, or on a real server the simulated users' mailboxes as
+	// the final state reader read them (StorageSource says which); null
+	// when not known (a real server without IMAP, or users left unread).
+	StoredMessages  *int   `json:"stored_messages"`
+	StoredBytes     *int64 `json:"stored_bytes"`
+	StorageSource   string `json:"storage_source"`
+	PeakConnections int    `json:"peak_connections"`
+	// Storage at the start, for growth figures; null on a real server
+	// (its storage at the start is not read).
+	StoredMessagesStart *int   `json:"stored_messages_start"`
+	StoredBytesStart    *int64 `json:"stored_bytes_start"`
 	// POP3MarksSeen is whether the server marked the mail POP3 devices
 	// downloaded \Seen, as the final state showed it (audit.POP3Marking);
 	// null when no downloaded message was left to look at or the result
@@ -617,14 +629,11 @@ func Build(in Input) *Report {
 			ByGroup: map[string]GroupDivergence{},
 		},
 		Convergence: map[string]Convergence{},
-		Server: Server{
-			StoredMessages: in.StoredMessages, StoredBytes: in.StoredBytes, PeakConnections: in.PeakConnections,
-			StoredMessagesStart: in.StoredMessagesStart, StoredBytesStart: in.StoredBytesStart,
-		},
-		Groups:   map[string]Group{},
-		Settle:   in.Settle,
-		Timeline: in.Timeline.jsonSamples(),
-		Notes:    append([]string(nil), in.Notes...),
+		Server:      serverOf(in),
+		Groups:      map[string]Group{},
+		Settle:      in.Settle,
+		Timeline:    in.Timeline.jsonSamples(),
+		Notes:       append([]string(nil), in.Notes...),
 	}
 	if r.Messages.Delivered == 0 {
 		r.Messages.Delivered = res.Delivered
@@ -856,4 +865,51 @@ func (r *Report) pushLatency(in Input) {
 	if large {
 		r.Notes = append(r.Notes, PushNote(fmtSeconds(p.P50.Seconds())+" wall at the median", sim, scale))
 	}
+}
+
+// Storage sources (Server.StorageSource).
+const (
+	// StorageServer: the embedded server's store, at the start and the end.
+	StorageServer = "server"
+	// StorageUsers: the simulated users' mailboxes on a real server, read
+	// at the end by the final state reader.
+	StorageUsers = "users"
+	// StorageUnknown: not known.
+	StorageUnknown = "unknown"
+)
+
+// serverOf is the report's server section of in.
+func serverOf(in Input) Server {
+	s := Server{PeakConnections: in.PeakConnections, StorageSource: StorageUnknown}
+	if in.StorageUnknown {
+		return s
+	}
+	s.StoredMessages, s.StoredBytes = &in.StoredMessages, &in.StoredBytes
+	s.StorageSource = StorageServer
+	if in.StorageUsers {
+		s.StorageSource = StorageUsers
+	}
+	if !in.StorageStartUnknown {
+		s.StoredMessagesStart, s.StoredBytesStart = &in.StoredMessagesStart, &in.StoredBytesStart
+	}
+	return s
+}
+
+// Storage returns the stored messages and bytes at the end; ok is false
+// when they are not known.
+func (s Server) Storage() (messages int, bytes int64, ok bool) {
+	if s.StoredMessages == nil || s.StoredBytes == nil {
+		return 0, 0, false
+	}
+	return *s.StoredMessages, *s.StoredBytes, true
+}
+
+// StorageGrowth returns the stored messages and bytes gained from the
+// start to the end; ok is false when either end is not known.
+func (s Server) StorageGrowth() (messages int, bytes int64, ok bool) {
+	m, b, ok := s.Storage()
+	if !ok || s.StoredMessagesStart == nil || s.StoredBytesStart == nil {
+		return 0, 0, false
+	}
+	return m - *s.StoredMessagesStart, b - *s.StoredBytesStart, true
 }

@@ -78,8 +78,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		l := r.Load.Logins[p]
 		fmt.Fprintf(ew, "logins %s: %d ok, %d failed%s\n", p, l.OK, l.Failed, failedBy(l.FailedBy))
 	}
-	fmt.Fprintf(ew, "peak connections %d; server storage %d messages, %s\n",
-		r.Server.PeakConnections, r.Server.StoredMessages, fmtBytes(float64(r.Server.StoredBytes)))
+	fmt.Fprintf(ew, "peak connections %d; %s\n", r.Server.PeakConnections, r.Server.storageLine())
 	r.writeCost(ew)
 	if p := r.Server.PushLatency; p != nil {
 		fmt.Fprintf(ew, "push latency (delivery to IDLE notification): p50 %s, p95 %s, max %s wall over %d; p50 %s simulated\n",
@@ -322,4 +321,16 @@ func failedBy(m map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// storageLine says what the server stores at the end, and whose it is.
+func (s Server) storageLine() string {
+	m, b, ok := s.Storage()
+	switch {
+	case !ok:
+		return "server storage not known"
+	case s.StorageSource == StorageUsers:
+		return fmt.Sprintf("the simulated users' mailboxes store %d messages, %s", m, fmtBytes(float64(b)))
+	}
+	return fmt.Sprintf("server storage %d messages, %s", m, fmtBytes(float64(b)))
 }

@@ -14,8 +14,11 @@ type Sample struct {
 	// CommandsPerSec (wall) and P99ByProtocol (seconds) by protocol.
 	CommandsPerSec map[string]float64
 	P99ByProtocol  map[string]float64
+	// StoredMessages and StoredBytes are the server's store; NoStorage
+	// says it was not read (a real server).
 	StoredMessages int
 	StoredBytes    int64
+	NoStorage      bool
 	Connections    int
 }
 
@@ -26,9 +29,11 @@ type SampleJSON struct {
 	DivergenceByGroup map[string]float64 `json:"divergence_by_group"`
 	CommandsPerSecond map[string]float64 `json:"commands_per_second"`
 	P99ByProtocol     map[string]float64 `json:"p99_seconds"`
-	StoredMessages    int                `json:"stored_messages"`
-	StoredBytes       int64              `json:"stored_bytes"`
-	Connections       int                `json:"connections"`
+	// StoredMessages and StoredBytes are absent when the server's store
+	// was not read (a real server).
+	StoredMessages *int   `json:"stored_messages,omitempty"`
+	StoredBytes    *int64 `json:"stored_bytes,omitempty"`
+	Connections    int    `json:"connections"`
 }
 
 // DefaultMaxSamples bounds a Timeline whose Max is 0.
@@ -92,11 +97,15 @@ func (t *Timeline) jsonSamples() []SampleJSON {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.samples {
-		out = append(out, SampleJSON{
+		j := SampleJSON{
 			WallSeconds: s.At.Seconds(), SimulatedSeconds: s.Sim.Seconds(),
 			DivergenceByGroup: s.DivergenceByGroup, CommandsPerSecond: s.CommandsPerSec, P99ByProtocol: s.P99ByProtocol,
-			StoredMessages: s.StoredMessages, StoredBytes: s.StoredBytes, Connections: s.Connections,
-		})
+			Connections: s.Connections,
+		}
+		if !s.NoStorage {
+			j.StoredMessages, j.StoredBytes = &s.StoredMessages, &s.StoredBytes
+		}
+		out = append(out, j)
 	}
 	return out
 }
