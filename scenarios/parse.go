@@ -1,9 +1,11 @@
 package scenarios
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -102,12 +104,26 @@ func decodeDocument(source string, data []byte, env func(string) (string, bool),
 		return d, nil
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		d.errs = append(d.errs, yamlError(source, err))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		d.errs = append(d.errs, yamlError(source, data, err))
 		return d, nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "", "%s", empty)
+		d.errs = append(d.errs, &Error{Source: source, Line: 1, Column: 1, Msg: empty})
+		return d, nil
+	}
+	// A second document would be ignored: say so rather than run
+	// something other than what the file says.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.errs = append(d.errs, yamlError(source, data, err))
+		return d, nil
+	default:
+		d.errs = append(d.errs, &Error{Source: source, Line: max(next.Line, 1), Column: 1,
+			Msg: fmt.Sprintf("a second YAML document (after \"---\"): a %s is one document", what)})
 		return d, nil
 	}
 	return d, doc.Content[0]
@@ -166,18 +182,64 @@ func (d *decoder) finish() Errors {
 	return out
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^unknown anchor '([^']*)' referenced$`)
+)
 
-// yamlError turns a YAML syntax error into an Error with its line.
-func yamlError(source string, err error) *Error {
-	msg := err.Error()
-	e := &Error{Source: source, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Column = 1
-		e.Msg = "YAML syntax: " + m[2]
+// yamlParserProblems are the problems yaml.v3's parser (not its scanner)
+// reports. For these it gives the line counted from 0 — the line where
+// the enclosing block or flow collection began, or the problem's own when
+// that is the first line — where a scanner problem's line counts from 1.
+var yamlParserProblems = []string{
+	"did not find expected ", "found duplicate %TAG directive", "found duplicate %YAML directive",
+	"found incompatible YAML document", "found undefined tag handle",
+}
+
+// yamlError turns a YAML syntax error into an Error with its line (1:1
+// when yaml.v3 gives none and the source cannot tell).
+func yamlError(source string, data []byte, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return e
+	col := 1
+	for _, p := range yamlParserProblems {
+		if strings.HasPrefix(msg, p) {
+			line++
+			break
+		}
+	}
+	// A problem past the last line with content is the end of the file:
+	// point at that last line, where whatever is left open was.
+	if last := bytes.Count(bytes.TrimRight(data, " \t\r\n"), []byte("\n")) + 1; line > last {
+		line = last
+		msg += " at the end of the file"
+	}
+	switch {
+	case strings.HasSuffix(msg, "expected ',' or '}'"):
+		msg += " (a '{' opened on this line is not closed)"
+	case strings.HasSuffix(msg, "expected ',' or ']'"):
+		msg += " (a '[' opened on this line is not closed)"
+	}
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil && line == 0 {
+		line, col = find(data, "*"+m[1])
+		msg += " (no &" + m[1] + " before it)"
+	}
+	return &Error{Source: source, Line: max(line, 1), Column: max(col, 1), Msg: "YAML syntax: " + msg}
+}
+
+// find returns the line and column (from 1) of the first s in data, or 0, 0.
+func find(data []byte, s string) (line, col int) {
+	i := bytes.Index(data, []byte(s))
+	if i < 0 {
+		return 0, 0
+	}
+	before := data[:i]
+	line = bytes.Count(before, []byte("\n")) + 1
+	return line, i - bytes.LastIndexByte(before, '\n')
 }
 
 var decodeLine = regexp.MustCompile(`^line (\d+): (.*)$`)

@@ -47,7 +47,7 @@ func TestParseTargetErrors(t *testing.T) {
 		src  string
 		want []string // each "line:col: path: fragment"
 	}{
-		{"empty", "", []string{"0:0: empty target file"}},
+		{"empty", "", []string{"1:1: empty target file"}},
 		{"not a mapping", "- imap\n", []string{"1:1: a target file must be a mapping"}},
 		{"no target key", "other: 1\n", []string{`1:1: other: unknown key "other" in a target file; valid keys: target`}},
 		{"null target", "target:\n", []string{"1:1: target: missing"}},
