@@ -127,8 +127,8 @@ func (p *Preflight) Check(ctx context.Context) error {
 func checkSample(ctx context.Context, users []User, first error, login func(user, pass string) error) error {
 	sample := sampleUsers(len(users), preflightSample)
 	var (
-		refused []string
-		errs    []error
+		refused, slowed []string
+		errs            []error
 	)
 	if errors.Is(first, ErrLoginRefused) {
 		refused = append(refused, users[0].Username)
@@ -140,6 +140,11 @@ func checkSample(ctx context.Context, users []User, first error, login func(user
 		case err == nil:
 		case errors.Is(err, ErrLoginRefused):
 			refused = append(refused, u.Username)
+		case len(refused) > 0 && transport.LoginOutcome(err) == transport.OutcomeTimeout:
+			// After a refused login a server may hold its next answers
+			// back (Dovecot's auth penalty grows with each failure from
+			// an address): not a server out of reach.
+			slowed = append(slowed, u.Username)
 		default:
 			errs = append(errs, err)
 		}
@@ -148,6 +153,10 @@ func checkSample(ctx context.Context, users []User, first error, login func(user
 	if len(refused) > 1 || len(refused) == 1 && !errors.Is(first, ErrLoginRefused) {
 		errs = append(errs, fmt.Errorf("%w for %d of %d sampled users: %s (add them to the server or fix their passwords)",
 			ErrLoginRefused, len(refused), len(sample), strings.Join(refused, ", ")))
+	}
+	if len(slowed) > 0 {
+		errs = append(errs, fmt.Errorf("logins not answered within %s for %s, after the server had refused one (servers slow their answers after refused logins, as Dovecot's auth penalty does): fix the refused users first",
+			preflightTimeout, strings.Join(slowed, ", ")))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -187,6 +188,46 @@ func TestPreflightRetries(t *testing.T) {
 			}
 			if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want ErrUnreachable with %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckSampleSlowedAfterRefusal: logins that time out after the server
+// refused one are told as held back by the server (Dovecot's auth
+// penalty), not as a server out of reach; before any refusal a timeout is
+// still the server's.
+func TestCheckSampleSlowedAfterRefusal(t *testing.T) {
+	users := testUsers(5)
+	timeout := unreachable("imap", "127.0.0.1:1", fmt.Errorf("read: %w", os.ErrDeadlineExceeded))
+	refused := fmt.Errorf("imap: %w for x", ErrLoginRefused)
+	for _, tt := range []struct {
+		name    string
+		first   error
+		results map[string]error
+		want    []string
+		not     string
+	}{
+		{"after the first user's refusal", refused, map[string]error{users[1].Username: refused},
+			[]string{"login refused for 2 of 5", "logins not answered within 10s for " + users[2].Username + ", " + users[3].Username + ", " + users[4].Username}, "server unreachable"},
+		{"no refusal", nil, map[string]error{users[1].Username: nil, users[2].Username: nil, users[3].Username: nil},
+			[]string{"server unreachable (timeout)"}, "not answered"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkSample(context.Background(), users, tt.first, func(user, _ string) error {
+				if r, ok := tt.results[user]; ok {
+					return r
+				}
+				return timeout
+			})
+			msg := fmt.Sprint(err)
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error lacks %q:\n%s", w, msg)
+				}
+			}
+			if strings.Contains(msg, tt.not) {
+				t.Errorf("error has %q:\n%s", tt.not, msg)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -431,8 +432,24 @@ func (c *Conn) Explain(err error) error {
 	if cause == nil || errors.Is(err, cause) {
 		return err
 	}
-	return fmt.Errorf("%w (%w)", err, cause)
+	return explained{err, cause}
 }
+
+// explained is an error with the connection's cause under it: both are
+// seen by errors.Is and errors.As, and the cause is printed after the
+// error, in parentheses, unless the error's text already says it (a
+// client library that quoted the cause without wrapping it).
+type explained struct{ err, cause error }
+
+func (e explained) Error() string {
+	msg, c := e.err.Error(), e.cause.Error()
+	if strings.Contains(msg, c) {
+		return msg
+	}
+	return msg + " (" + c + ")"
+}
+
+func (e explained) Unwrap() []error { return []error{e.err, e.cause} }
 
 // Close closes the connection; the Meter sees the closing once however
 // often Close is called. The socket is closed when Close returns (the
