@@ -71,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "mailsim version: takes no arguments (got %q)\n", args[1:])
+			return exitScenario
+		}
 		fmt.Fprintf(stdout, "mailsim %s\n", version)
 		return exitOK
 	case "help", "--help", "-help", "-h":

@@ -106,3 +106,14 @@ func TestUsersStorage(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionArgs: "mailsim version" prints the version; with arguments it
+// is a bad command line, not a silent success.
+func TestVersionArgs(t *testing.T) {
+	if res := mailsim("version"); res.code != exitOK || !strings.HasPrefix(res.stdout, "mailsim ") {
+		t.Errorf("version: %s", res)
+	}
+	if res := mailsim("version", "--bogus"); res.code != exitScenario || !strings.Contains(res.stderr, "takes no arguments") {
+		t.Errorf("version --bogus: %s", res)
+	}
+}
