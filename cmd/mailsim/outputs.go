@@ -21,39 +21,35 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return nil
 	}
 	fh, terr := os.CreateTemp("", "mailsim-*-"+filepath.Base(path))
-	if terr != nil {
+	if terr != nil || writeClose(fh, write) != nil {
 		return err
 	}
-	saved := fh.Name()
-	if werr := write(fh); werr != nil {
-		fh.Close()
-		os.Remove(saved)
-		return err
-	}
-	if cerr := fh.Close(); cerr != nil {
-		os.Remove(saved)
-		return err
-	}
-	return fmt.Errorf("%w (saved to %s instead)", err, saved)
+	return fmt.Errorf("%w (saved to %s instead)", err, fh.Name())
 }
 
 // writeFileAt is writeFile without the fallback.
 func writeFileAt(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
+	fh, err := os.Create(path + ".tmp")
 	if err != nil {
 		return err
 	}
-	if err := write(fh); err != nil {
-		fh.Close()
-		os.Remove(tmp)
+	if err := writeClose(fh, write); err != nil {
 		return err
 	}
-	if err := fh.Close(); err != nil {
-		os.Remove(tmp)
-		return err
+	return os.Rename(fh.Name(), path)
+}
+
+// writeClose writes through write into fh and closes it; a file that
+// could not be written whole is removed.
+func writeClose(fh *os.File, write func(io.Writer) error) error {
+	err := write(fh)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
 	}
-	return os.Rename(tmp, path)
+	if err != nil {
+		os.Remove(fh.Name())
+	}
+	return err
 }
 
 // checkOutputs tells, before a run or a search spends its time, whether
