@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"github.com/mailsim/mailsim/internal/dovecottest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/mailsim/mailsim/internal/capacity"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/serverstate"
 )
 
 // TestCapacityFindsTheKnee searches a rate-limited embedded server (100
@@ -135,6 +139,7 @@ func TestCapacityExitCodes(t *testing.T) {
 		{"max below start", []string{"capacity", noServer, "--start-users", "5", "--max-users", "2"}, exitScenario, "below start"},
 		{"bad guard", []string{"capacity", noServer, "--harness-max-cpu", "0%"}, exitScenario, "--harness-max-cpu"},
 		{"unreachable", []string{"capacity", noServer, "--target", target, "--quiet"}, exitUnreachable, "unreachable"},
+		{"harness saturated first", []string{"capacity", noServer, "--step-duration", "1s", "--harness-max-cpu", "0.0001%", "--harness-max-sched", "1ns", "--quiet"}, exitFailure, "the harness saturated first"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mailsim(tt.args...)
@@ -237,5 +242,26 @@ func testCapacityDovecot(t *testing.T, mode, scenario string) {
 	}
 	if lb != "login_failure_rate{protocol=imap} < 1%" {
 		t.Errorf("limited_by %v, want the login line", lb)
+	}
+}
+
+// TestCapacityExit: a search that was stopped, aborted or found no
+// capacity because the harness saturated first does not exit 0.
+func TestCapacityExit(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{capacity.ErrNoPass, exitThresholds},
+		{errStopped, exitFailure},
+		{fmt.Errorf("step: %w", errStopped), exitFailure},
+		{capacity.ErrHarness, exitFailure},
+		{context.Canceled, exitFailure},
+		{fmt.Errorf("x: %w", serverstate.ErrUnreachable), exitUnreachable},
+	} {
+		if got := capacityExit(tt.err); got != tt.want {
+			t.Errorf("capacityExit(%v) = %d, want %d", tt.err, got, tt.want)
+		}
 	}
 }
