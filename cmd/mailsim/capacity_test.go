@@ -265,3 +265,36 @@ func TestCapacityExit(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFlagValues: a flag value that cannot be meant is refused (exit 2)
+// before anything runs, not ignored: --start-users, --max-users and
+// --step-duration given 0 or less (0 is their "not given"), a negative
+// --settle other than -1, a --harness-max-cpu above 100% (the guard could
+// never trip), and run's --users 0 (which would run the scenario's count).
+func TestBadFlagValues(t *testing.T) {
+	t.Parallel()
+	knee := "testdata/capacity-knee.yaml"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"capacity", knee, "--start-users", "-5"}, "--start-users -5: want at least 1"},
+		{[]string{"capacity", knee, "--start-users", "0"}, "--start-users 0: want at least 1"},
+		{[]string{"capacity", knee, "--max-users", "0"}, "--max-users 0: want at least 1"},
+		{[]string{"capacity", knee, "--step-duration", "-2s"}, "--step-duration -2s: want a positive duration"},
+		{[]string{"capacity", knee, "--step-duration", "0s"}, "--step-duration 0s: want a positive duration"},
+		{[]string{"capacity", knee, "--settle", "-5s"}, "--settle -5s: want 0 or more"},
+		{[]string{"capacity", knee, "--harness-max-cpu", "150%"}, "at most 100%"},
+		{[]string{"run", knee, "--settle", "-5s"}, "--settle -5s: want 0 or more"},
+		{[]string{"run", knee, "--harness-max-cpu", "150%"}, "at most 100%"},
+		{[]string{"run", knee, "--users", "0"}, "--users 0: want at least 1"},
+		{[]string{"run", knee, "--users", "-3"}, "--users -3: want at least 1"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := mailsim(tt.args...)
+			if res.code != exitScenario || !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", res.code, exitScenario, tt.want, res)
+			}
+		})
+	}
+}
