@@ -56,7 +56,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
 	fs.IntVar(&f.startUsers, "start-users", 0, "override capacity.start_users")
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
-	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
+	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (a step's active phase after its ramp-up; docs/capacity.md, One step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
 	f.harness.register(fs, "a step")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
