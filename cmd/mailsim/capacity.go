@@ -211,7 +211,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		if len(res.Steps) == 0 {
 			return code
 		}
-		res.Notes = append(res.Notes, "the search ended early: "+err.Error())
+		// The search's note says where it ended, and why.
 	}
 	var qos []string
 	for _, q := range c.QoS {
