@@ -232,7 +232,9 @@ func testCapacityDovecot(t *testing.T, mode, scenario string) {
 			!strings.Contains(fmt.Sprint(reasons["memory"]), "point target.resources.url at a node or process exporter") {
 			t.Errorf("step of %v users: server %v, want Dovecot's exporter without CPU and memory, with the reason", st["users"], srv)
 		}
-		if st["pass"] == true {
+		if st["pass"] == true || st["harness_saturated"] == true {
+			// A saturated step is not the server's failure (it is run
+			// again as a retry); its QoS need not have failed.
 			continue
 		}
 		q := st["qos"].([]any)[0].(map[string]any)
