@@ -56,7 +56,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
 	fs.IntVar(&f.startUsers, "start-users", 0, "override capacity.start_users")
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
-	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (the measured window of a step)")
+	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (a step's active phase after its ramp-up; docs/capacity.md, One step)")
 	fs.DurationVar(&f.settle, "settle", -1, "override the settle phase of every step (wall clock; -1 keeps the scenario's)")
 	f.harness.register(fs, "a step")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address during the search: the search's progress (mailsim_capacity_*) and the running step's run metrics")
@@ -72,6 +72,26 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		for _, err := range errs {
 			fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
 		}
+		return exitScenario
+	}
+	// 0 is the default of the overrides ("keep the scenario's"): a value
+	// given that cannot be one is refused, not ignored.
+	given := givenFlags(fs)
+	var bad []error
+	if given["start-users"] && f.startUsers < 1 {
+		bad = append(bad, fmt.Errorf("--start-users %d: want at least 1", f.startUsers))
+	}
+	if given["max-users"] && f.maxUsers < 1 {
+		bad = append(bad, fmt.Errorf("--max-users %d: want at least 1", f.maxUsers))
+	}
+	if given["step-duration"] && f.step <= 0 {
+		bad = append(bad, fmt.Errorf("--step-duration %s: want a positive duration", f.step))
+	}
+	if err := checkSettle(f.settle); err != nil {
+		bad = append(bad, err)
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(bad...))
 		return exitScenario
 	}
 	s, err := (runFlags{targetPath: f.targetPath}).scenario(scenario)
@@ -124,33 +144,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// First signal: stop the running step and end the search with what it
-	// found; second: abort.
 	var stopping atomic.Bool
 	var running atomic.Pointer[engine.Engine]
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		for n := 1; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sigs:
-			}
-			if n == 1 {
-				stopping.Store(true)
-				fmt.Fprintln(stderr, "\nmailsim capacity: stopping after this step's report; press ^C again to abort")
-				if eng := running.Load(); eng != nil {
-					eng.Stop()
-				}
-				continue
-			}
-			fmt.Fprintln(stderr, "\nmailsim capacity: aborting")
-			cancel()
-			return
-		}
-	}()
 
 	level := slog.LevelError
 	if f.verbose {
@@ -162,6 +157,28 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		stderr: stderr, running: &running, stopping: &stopping,
 		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg},
 		guard: guard}
+	// First signal: cut the running step (it is not counted) and end the
+	// search with what it found; second: abort.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			}
+			if n == 1 {
+				fmt.Fprintln(stderr, "\nmailsim capacity: stopping: the running step is cut and not counted, the report is written; press ^C again to abort")
+				sr.requestStop()
+				continue
+			}
+			fmt.Fprintln(stderr, "\nmailsim capacity: aborting")
+			cancel()
+			return
+		}
+	}()
 	if f.metricsAddr != "" {
 		addr, err := metrics.Serve(ctx, f.metricsAddr, sr.gatherer)
 		if err != nil {
@@ -192,25 +209,15 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	started := time.Now()
 	res, err := capacity.Search(ctx, sr.run, opts)
 	res.Notes = append(notes, res.Notes...)
-	code = exitOK
+	code = capacityExit(err)
 	switch {
-	case errors.Is(err, capacity.ErrNoPass):
-		code = exitThresholds
-	case errors.Is(err, errStopped):
-		res.Notes = append(res.Notes, "the search was stopped early (^C): the capacity is a lower bound")
-		if res.Users == 0 {
-			code = exitFailure
-		}
-	case err != nil:
+	case err == nil, errors.Is(err, capacity.ErrNoPass), errors.Is(err, errStopped), errors.Is(err, capacity.ErrHarness):
+	default:
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
-		code = exitFailure
-		if errors.Is(err, serverstate.ErrUnreachable) || errors.Is(err, serverstate.ErrLoginRefused) {
-			code = exitUnreachable
-		}
 		if len(res.Steps) == 0 {
 			return code
 		}
-		res.Notes = append(res.Notes, "the search ended early: "+err.Error())
+		// The search's note says where it ended, and why.
 	}
 	var qos []string
 	for _, q := range c.QoS {
@@ -247,6 +254,26 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	return code
 }
 
+// capacityExit is the exit code of a search that returned err
+// (docs/capacity.md, README "Exit codes"): 0 a capacity was found, 1 not
+// even the first step passed, 3 a server unreachable, 4 a search that
+// did not end (stopped by ^C, aborted, another error) or found no
+// capacity because the harness saturated first.
+func capacityExit(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, capacity.ErrNoPass):
+		return exitThresholds
+	case errors.Is(err, serverstate.ErrUnreachable), errors.Is(err, serverstate.ErrLoginRefused):
+		return exitUnreachable
+	}
+	// errStopped (^C: not a finished search, whatever it found),
+	// capacity.ErrHarness (capacity 0 because the harness saturated first
+	// is no capacity), context.Canceled (aborted) and the rest.
+	return exitFailure
+}
+
 // growthMode is the growth mode a search with opts runs in.
 func growthMode(opts capacity.Options) string {
 	if opts.Live != nil {
@@ -255,8 +282,9 @@ func growthMode(opts capacity.Options) string {
 	return capacity.GrowthRestart
 }
 
-// errStopped ends the search after a first ^C.
-var errStopped = errors.New("stopped")
+// errStopped ends the search after a first ^C: the step it cut is not
+// counted.
+var errStopped = capacity.ErrStopped
 
 // stepRunner runs one capacity step: the scenario at a user count, on a
 // fresh embedded server (or the target), measured after its ramp-up.
@@ -268,7 +296,10 @@ type stepRunner struct {
 	stderr   io.Writer
 	running  *atomic.Pointer[engine.Engine]
 	stopping *atomic.Bool
-	steps    atomic.Int64
+	// stop is closed by the first stop request (stopSignal, requestStop).
+	stop               chan struct{}
+	stopInit, stopOnce sync.Once
+	steps              atomic.Int64
 	// guard are the harness guard's limits.
 	guard harnessmon.Options
 	// progress and gatherer export the search live (--metrics-addr).
@@ -277,6 +308,23 @@ type stepRunner struct {
 	// liveStart and liveMax are the first and largest populations of a
 	// live growth phase (capacity_live.go).
 	liveStart, liveMax int
+}
+
+// stopSignal is closed by the first stop request.
+func (sr *stepRunner) stopSignal() <-chan struct{} {
+	sr.stopInit.Do(func() { sr.stop = make(chan struct{}) })
+	return sr.stop
+}
+
+// requestStop cuts the running step (first ^C): it returns errStopped,
+// not a step, and no later step starts.
+func (sr *stepRunner) requestStop() {
+	sr.stopping.Store(true)
+	sr.stopSignal()
+	sr.stopOnce.Do(func() { close(sr.stop) })
+	if eng := sr.running.Load(); eng != nil {
+		eng.Stop()
+	}
 }
 
 func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error) {
@@ -368,11 +416,15 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		},
 	}, sr.stderr)
 	closeWindow()
-	if er == nil {
-		return capacity.Step{}, fmt.Errorf("step of %d users failed (exit %d)", users, code)
-	}
 	if err := ctx.Err(); err != nil {
 		return capacity.Step{}, err
+	}
+	if sr.stopping.Load() {
+		// A stop cut the step short: its window is not a step's.
+		return capacity.Step{}, errStopped
+	}
+	if er == nil {
+		return capacity.Step{}, fmt.Errorf("step of %d users failed (exit %d)", users, code)
 	}
 	st := stepOf(er.rep, window, gate.commands.Load(), time.Since(started))
 	st.Server = res.result(window.Wall.Seconds())

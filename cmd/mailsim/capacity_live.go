@@ -296,6 +296,13 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	case <-lr.done:
 		t.Stop()
 		return capacity.Step{}, lr.ended(ctx)
+	case <-sr.stopSignal():
+		// A stop cut the window short: the step is not counted.
+		t.Stop()
+		return capacity.Step{}, errStopped
+	}
+	if sr.stopping.Load() {
+		return capacity.Step{}, errStopped
 	}
 	window := lr.mon.Since(mark)
 	to := time.Since(lr.began)

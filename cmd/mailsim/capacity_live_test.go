@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -338,4 +339,74 @@ func TestDeliveryTallyPassesQueueWaits(t *testing.T) {
 	}
 	plain := &deliveryTally{Observer: struct{ engine.Observer }{metrics.NewClient(nil)}, done: map[string]int64{}}
 	plain.DeliveryQueued("lmtp", time.Second) // nothing to pass it to: no panic
+}
+
+// TestCapacityStopCutsTheStep: a stop (the first ^C) during a step cuts
+// it: the step is not judged (errStopped, no step), whether it runs a
+// fresh population or the live one, and a live step whose engine does not
+// stop (a frozen server) does not wait for its window's end.
+func TestCapacityStopCutsTheStep(t *testing.T) {
+	s, err := scenarios.Parse("live.yaml", []byte(capacityLive), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		live bool
+	}{{"fresh", false}, {"live", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			var running atomic.Pointer[engine.Engine]
+			var stopping atomic.Bool
+			c := s.Capacity
+			c.StepDuration = time.Hour // only a stop ends it
+			sr := &stepRunner{s: s, c: c, log: slog.New(slog.DiscardHandler), stderr: io.Discard,
+				running: &running, stopping: &stopping, progress: metrics.NewCapacity(reg),
+				gatherer:  &metrics.SwappableGatherer{Base: reg},
+				guard:     harnessmon.Options{MaxCPU: 1, MaxSchedP99: time.Hour},
+				liveStart: 1, liveMax: 4, flags: capacityFlags{settle: -1}}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			run := sr.run
+			if tt.live {
+				lr := &liveRun{sr: sr}
+				defer lr.close()
+				run = lr.step
+			}
+			type result struct {
+				st  capacity.Step
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				st, err := run(ctx, 2)
+				done <- result{st, err}
+			}()
+			// Stop once the step's engine runs.
+			for running.Load() == nil {
+				select {
+				case r := <-done:
+					t.Fatalf("the step ended before its engine ran: %v", r.err)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if tt.live {
+				// A frozen server: the engine does not stop, only the
+				// stop signal is given.
+				stopping.Store(true)
+				sr.stopSignal()
+				sr.stopOnce.Do(func() { close(sr.stop) })
+			} else {
+				sr.requestStop()
+			}
+			select {
+			case r := <-done:
+				if !errors.Is(r.err, errStopped) {
+					t.Errorf("the cut step returned %+v, %v; want errStopped and no step", r.st, r.err)
+				}
+			case <-ctx.Done():
+				t.Fatal("the step did not end on the stop")
+			}
+		})
+	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"github.com/mailsim/mailsim/internal/dovecottest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/mailsim/mailsim/internal/capacity"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/serverstate"
 )
 
 // TestCapacityFindsTheKnee searches a rate-limited embedded server (100
@@ -135,6 +139,7 @@ func TestCapacityExitCodes(t *testing.T) {
 		{"max below start", []string{"capacity", noServer, "--start-users", "5", "--max-users", "2"}, exitScenario, "below start"},
 		{"bad guard", []string{"capacity", noServer, "--harness-max-cpu", "0%"}, exitScenario, "--harness-max-cpu"},
 		{"unreachable", []string{"capacity", noServer, "--target", target, "--quiet"}, exitUnreachable, "unreachable"},
+		{"harness saturated first", []string{"capacity", noServer, "--step-duration", "1s", "--harness-max-cpu", "0.0001%", "--harness-max-sched", "1ns", "--quiet"}, exitFailure, "the harness saturated first"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mailsim(tt.args...)
@@ -227,7 +232,9 @@ func testCapacityDovecot(t *testing.T, mode, scenario string) {
 			!strings.Contains(fmt.Sprint(reasons["memory"]), "point target.resources.url at a node or process exporter") {
 			t.Errorf("step of %v users: server %v, want Dovecot's exporter without CPU and memory, with the reason", st["users"], srv)
 		}
-		if st["pass"] == true {
+		if st["pass"] == true || st["harness_saturated"] == true {
+			// A saturated step is not the server's failure (it is run
+			// again as a retry); its QoS need not have failed.
 			continue
 		}
 		q := st["qos"].([]any)[0].(map[string]any)
@@ -237,5 +244,59 @@ func testCapacityDovecot(t *testing.T, mode, scenario string) {
 	}
 	if lb != "login_failure_rate{protocol=imap} < 1%" {
 		t.Errorf("limited_by %v, want the login line", lb)
+	}
+}
+
+// TestCapacityExit: a search that was stopped, aborted or found no
+// capacity because the harness saturated first does not exit 0.
+func TestCapacityExit(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{capacity.ErrNoPass, exitThresholds},
+		{errStopped, exitFailure},
+		{fmt.Errorf("step: %w", errStopped), exitFailure},
+		{capacity.ErrHarness, exitFailure},
+		{context.Canceled, exitFailure},
+		{fmt.Errorf("x: %w", serverstate.ErrUnreachable), exitUnreachable},
+	} {
+		if got := capacityExit(tt.err); got != tt.want {
+			t.Errorf("capacityExit(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestBadFlagValues: a flag value that cannot be meant is refused (exit 2)
+// before anything runs, not ignored: --start-users, --max-users and
+// --step-duration given 0 or less (0 is their "not given"), a negative
+// --settle other than -1, a --harness-max-cpu above 100% (the guard could
+// never trip), and run's --users 0 (which would run the scenario's count).
+func TestBadFlagValues(t *testing.T) {
+	t.Parallel()
+	knee := "testdata/capacity-knee.yaml"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"capacity", knee, "--start-users", "-5"}, "--start-users -5: want at least 1"},
+		{[]string{"capacity", knee, "--start-users", "0"}, "--start-users 0: want at least 1"},
+		{[]string{"capacity", knee, "--max-users", "0"}, "--max-users 0: want at least 1"},
+		{[]string{"capacity", knee, "--step-duration", "-2s"}, "--step-duration -2s: want a positive duration"},
+		{[]string{"capacity", knee, "--step-duration", "0s"}, "--step-duration 0s: want a positive duration"},
+		{[]string{"capacity", knee, "--settle", "-5s"}, "--settle -5s: want 0 or more"},
+		{[]string{"capacity", knee, "--harness-max-cpu", "150%"}, "at most 100%"},
+		{[]string{"run", knee, "--settle", "-5s"}, "--settle -5s: want 0 or more"},
+		{[]string{"run", knee, "--harness-max-cpu", "150%"}, "at most 100%"},
+		{[]string{"run", knee, "--users", "0"}, "--users 0: want at least 1"},
+		{[]string{"run", knee, "--users", "-3"}, "--users -3: want at least 1"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := mailsim(tt.args...)
+			if res.code != exitScenario || !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", res.code, exitScenario, tt.want, res)
+			}
+		})
 	}
 }

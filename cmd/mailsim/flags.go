@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -48,6 +49,24 @@ func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, stop b
 // argument, or stop with the exit code when the command ends here (help
 // asked for, a bad flag, a bad --procs, not one scenario), with the reason
 // written to stderr.
+// givenFlags returns the names of the flags set on the command line: a
+// flag whose default means "not given" (0, -1) is told from one given
+// that value.
+func givenFlags(fs *flag.FlagSet) map[string]bool {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
+}
+
+// checkSettle checks --settle: -1 keeps the scenario's settle, other
+// negative durations are refused.
+func checkSettle(d time.Duration) error {
+	if d < 0 && d != -1 {
+		return fmt.Errorf("--settle %s: want 0 or more (-1 keeps the scenario's)", d)
+	}
+	return nil
+}
+
 func parseScenarioFlags(fs *flag.FlagSet, args []string, procs *procsFlag, stderr io.Writer) (scenario string, code int, stop bool) {
 	pos, code, stop := parseFlags(fs, args)
 	if stop {

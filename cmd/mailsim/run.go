@@ -117,6 +117,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitScenario
 	}
+	if err := checkSettle(f.settle); err != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
+		return exitScenario
+	}
+	if givenFlags(fs)["users"] && f.users < 1 {
+		// 0 would be taken for "not given" (the scenario's users.count).
+		fmt.Fprintf(stderr, "mailsim run: --users %d: want at least 1\n", f.users)
+		return exitScenario
+	}
 	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {
 		fmt.Fprintf(stderr, "mailsim run: --start-at %s is %s in the past (more than %s): set a later time\n",
 			f.startAt.Format(time.RFC3339), late.Round(time.Second), startAtSlack)

@@ -35,8 +35,10 @@ func (h *harnessFlags) register(fs *flag.FlagSet, what string) {
 // options returns the monitor's options for a harness that may use cores.
 func (h harnessFlags) options(cores int) (harnessmon.Options, error) {
 	maxCPU, err := scenarios.ParsePercent(h.maxCPU)
-	if err != nil || maxCPU <= 0 || h.maxSched <= 0 {
-		return harnessmon.Options{}, fmt.Errorf("--harness-max-cpu %q and --harness-max-sched %s: want a percentage above 0%% and a positive duration", h.maxCPU, h.maxSched)
+	if err != nil || maxCPU <= 0 || maxCPU > 1 || h.maxSched <= 0 {
+		// Above 100% the guard could never trip: the share is of the
+		// cores the harness may use.
+		return harnessmon.Options{}, fmt.Errorf("--harness-max-cpu %q and --harness-max-sched %s: want a percentage above 0%% and at most 100%%, and a positive duration", h.maxCPU, h.maxSched)
 	}
 	return harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: h.maxSched, Cores: cores}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // QoSValue is one QoS line's outcome at a step.
@@ -175,8 +176,16 @@ type Result struct {
 	// confirmation did not run or no claim held.
 	Claim int `json:"claim"`
 	// Confirmed says whether the confirmation found a claim; nil when it
-	// did not run.
+	// did not run (not asked for, no claim of at least one user, or
+	// stopped before a claim was confirmed or refuted).
 	Confirmed *bool `json:"confirmed"`
+	// ClaimSteps are the populations the claim held at: 80%, 100% and
+	// 120% of it, fewer when they round to the same count (a small claim).
+	ClaimSteps []int `json:"claim_steps,omitempty"`
+	// Stopped is set when a step's error (a ^C, an unreachable server)
+	// ended the search before it was done: the step it cut is not in
+	// Steps, Users is a lower bound, and Notes say where it stopped.
+	Stopped bool `json:"stopped,omitempty"`
 	// GrowthMode is GrowthLive or GrowthRestart; GrowthReason says why.
 	GrowthMode   string `json:"growth_mode"`
 	GrowthReason string `json:"growth_reason,omitempty"`
@@ -189,6 +198,14 @@ type Result struct {
 // ErrNoPass is returned (with the result) when not even the first step
 // passed.
 var ErrNoPass = errors.New("capacity: the first step did not pass")
+
+// ErrHarness is returned (with the result) when the harness saturated
+// before any step passed: no capacity was found, and the server's is not 0.
+var ErrHarness = errors.New("capacity: the harness saturated before any step passed")
+
+// ErrStopped is what a StepFunc returns for a step a stop request (a
+// first ^C) cut short: the step is neither judged nor counted.
+var ErrStopped = errors.New("stopped")
 
 // maxConfirmRounds bounds the confirmation's retries with smaller claims.
 const maxConfirmRounds = 3
@@ -276,11 +293,14 @@ func (s *search) do(ctx context.Context) (Result, error) {
 	for u := s.o.Start; ; {
 		st, err := s.step(ctx, u, "grow")
 		if err != nil {
-			return s.stopped(pass), err
+			return s.stopped(pass, 0, Step{}, u, "grow", err), err
 		}
 		if st.HarnessSaturated {
 			s.saturated(st)
 			s.endGrowth()
+			if pass == 0 {
+				return s.res, ErrHarness
+			}
 			return s.finish(ctx, pass)
 		}
 		if !st.Pass {
@@ -307,10 +327,14 @@ func (s *search) do(ctx context.Context) (Result, error) {
 		mid := pass + (fail-pass)/2
 		st, err := s.step(ctx, mid, "bisect")
 		if err != nil {
-			return s.stopped(pass), err
+			return s.stopped(pass, fail, failing, mid, "bisect", err), err
 		}
 		if st.HarnessSaturated {
-			s.saturated(st)
+			// The growth step at fail users failed a QoS line: that
+			// stands; only the bisection is cut short.
+			s.res.Notes = append(s.res.Notes, fmt.Sprintf(
+				"the harness was saturated at %d users (%v) while bisecting between %d and %d users: the bisection was cut short; %d users failed %s",
+				st.Users, st.HarnessReasons, pass, fail, fail, failReason(failing)))
 			break
 		}
 		if st.Pass {
@@ -319,28 +343,50 @@ func (s *search) do(ctx context.Context) (Result, error) {
 			fail, failing = mid, st
 		}
 	}
-	if s.res.LimitedBy == "" {
-		s.res.LimitedBy = failReason(failing)
-	}
+	s.res.LimitedBy = failReason(failing)
 	s.res.FirstFailing = fail
 	return s.finish(ctx, pass)
 }
 
-// stopped is the result of a search a step error ended: the largest
-// passing population so far, limited by "stopped" unless known.
-func (s *search) stopped(pass int) Result {
-	s.res.Users = pass
-	if s.res.LimitedBy == "" {
+// stopped is the result of a search that err ended during the phase step
+// of users users (not counted): the largest passing population so far,
+// limited by the step that failed (fail users, failing) when one did, by
+// "stopped" otherwise.
+func (s *search) stopped(pass, fail int, failing Step, users int, phase string, err error) Result {
+	s.res.Users, s.res.Stopped = pass, true
+	what := stopWhat(err)
+	where := fmt.Sprintf("the search %s during the %s step of %d users (not judged, not counted)%s", what, phase, users, stopWhy(err))
+	if fail > 0 {
+		s.res.LimitedBy, s.res.FirstFailing = failReason(failing), fail
+		where += fmt.Sprintf("; it %s while bisecting between %d and %d users, so the capacity is at least %d and below %d", what, pass, fail, pass, fail)
+	} else if s.res.LimitedBy == "" {
 		s.res.LimitedBy = "stopped"
 	}
+	s.res.Notes = append(s.res.Notes, where)
 	return s.res
+}
+
+// stopWhat says how err ended the search: a stop request or an error.
+func stopWhat(err error) string {
+	if errors.Is(err, ErrStopped) {
+		return "was stopped"
+	}
+	return "ended"
+}
+
+// stopWhy is err for a note, "" for a stop request.
+func stopWhy(err error) string {
+	if errors.Is(err, ErrStopped) {
+		return ""
+	}
+	return " (" + err.Error() + ")"
 }
 
 // saturated notes a step whose harness was the bottleneck.
 func (s *search) saturated(st Step) {
 	s.res.LimitedBy = "harness"
 	s.res.Notes = append(s.res.Notes, fmt.Sprintf(
-		"the harness was saturated at %d users (%v): the server's knee was not reached; run mailsim on more cores or in shards (--shard i/n)",
+		"the harness was saturated at %d users (%v): the server's knee was not reached; run mailsim on a machine with more cores (capacity uses every core by default, --procs all), and against the embedded server run mailsim serve as its own process and search it with --target",
 		st.Users, st.HarnessReasons))
 }
 
@@ -350,15 +396,25 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 	if !s.o.Confirm || pass == 0 {
 		return s.res, nil
 	}
-	ok := false
-	s.res.Confirmed = &ok
 	// The claim c must hold at 1.2c, so start from pass/1.2.
 	c := int(float64(pass) / 1.2)
-	for round := 0; round < maxConfirmRounds && c >= 1; round++ {
+	if c < 1 {
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("no confirmation: the first claim, %d users / 1.2, is below one user", pass))
+		return s.res, nil
+	}
+	ok := false
+	s.res.Confirmed = &ok
+	rounds := 0
+	for ; rounds < maxConfirmRounds && c >= 1; rounds++ {
 		held := true
-		for _, u := range confirmSteps(c) {
+		steps := confirmSteps(c)
+		for _, u := range steps {
 			st, err := s.step(ctx, u, "confirm")
 			if err != nil {
+				// Neither confirmed nor refuted; the capacity stands.
+				s.res.Confirmed = nil
+				s.res.Notes = append(s.res.Notes, fmt.Sprintf("the confirmation %s during the confirm step of %d users (not judged, not counted) of the claim %d%s: no claim was confirmed or refuted",
+					stopWhat(err), u, c, stopWhy(err)))
 				return s.res, err
 			}
 			if !st.Pass || st.HarnessSaturated {
@@ -368,13 +424,33 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 		}
 		if held {
 			ok = true
-			s.res.Claim = c
+			s.res.Claim, s.res.ClaimSteps = c, steps
+			if len(steps) < 3 {
+				s.res.Notes = append(s.res.Notes, fmt.Sprintf("80%%, 100%% and 120%% of the claim %d round to %s: the QoS held at fewer than three distinct populations", c, fmtUsers(steps)))
+			}
 			return s.res, nil
 		}
 		c = int(float64(c) * (1 - s.o.Resolution))
 	}
-	s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim held at 80%%, 100%% and 120%% after %d rounds: the QoS is not stable near the knee", maxConfirmRounds))
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim held at 80%%, 100%% and 120%% after %d round(s): the QoS is not stable near the knee", rounds))
 	return s.res, nil
+}
+
+// fmtUsers writes populations as "2 users" or "1 and 2 users".
+func fmtUsers(us []int) string {
+	var b strings.Builder
+	for i, u := range us {
+		switch {
+		case i == 0:
+		case i == len(us)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, u)
+	}
+	b.WriteString(" users")
+	return b.String()
 }
 
 // confirmSteps returns the populations at 80%, 100% and 120% of c, distinct

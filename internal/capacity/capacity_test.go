@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -288,3 +289,132 @@ func TestSearchLiveGrowth(t *testing.T) {
 		t.Errorf("without Live: growth mode %q, %v; want restart", res.GrowthMode, err)
 	}
 }
+
+// TestSearchStoppedDuringAStep: a step a stop cut (ErrStopped) is neither
+// judged nor counted, and a step that already failed keeps its reason.
+func TestSearchStoppedDuringAStep(t *testing.T) {
+	line := "p95(imap.UID FETCH) < 300ms"
+	tests := []struct {
+		name        string
+		stopAt      int // the call that is cut
+		err         error
+		confirm     bool
+		wantUsers   int
+		wantLimit   string
+		wantFailing int
+		wantSteps   []int
+		wantNote    string
+	}{
+		{name: "cut grow step", stopAt: 3, err: ErrStopped, wantUsers: 8, wantLimit: "stopped",
+			wantSteps: []int{4, 8}, wantNote: "stopped during the grow step of 16 users"},
+		{name: "cut bisect step", stopAt: 4, err: ErrStopped, wantUsers: 8, wantLimit: line, wantFailing: 16,
+			wantSteps: []int{4, 8, 16}, wantNote: "while bisecting between 8 and 16 users"},
+		{name: "server lost while bisecting", stopAt: 4, err: errors.New("server unreachable"), wantUsers: 8, wantLimit: line, wantFailing: 16,
+			wantSteps: []int{4, 8, 16}, wantNote: "ended while bisecting between 8 and 16 users"},
+		{name: "cut confirm step", stopAt: 7, err: ErrStopped, confirm: true, wantUsers: 12, wantLimit: line, wantFailing: 13,
+			// 4 8 16, bisect 12 14 13, confirm 8 (cut)
+			wantSteps: []int{4, 8, 16, 12, 14, 13}, wantNote: "confirmation was stopped during the confirm step of 8 users"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			run := func(ctx context.Context, users int) (Step, error) {
+				calls++
+				if calls == tc.stopAt {
+					// What a cut step would look like if it were judged.
+					return Step{Pass: true}, tc.err
+				}
+				return knee(12, 0)(ctx, users)
+			}
+			res, err := Search(context.Background(), run, Options{Start: 4, Max: 100, Resolution: 0.01, Confirm: tc.confirm})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if res.Users != tc.wantUsers || res.LimitedBy != tc.wantLimit || res.FirstFailing != tc.wantFailing || res.Stopped == tc.confirm {
+				t.Errorf("users %d limited by %q first failing %d stopped %v; want %d %q %d %v (a stopped confirmation leaves the capacity found)",
+					res.Users, res.LimitedBy, res.FirstFailing, res.Stopped, tc.wantUsers, tc.wantLimit, tc.wantFailing, !tc.confirm)
+			}
+			if got := usersOf(res.Steps); !reflect.DeepEqual(got, tc.wantSteps) {
+				t.Errorf("steps %v, want %v", got, tc.wantSteps)
+			}
+			if res.Confirmed != nil {
+				t.Errorf("confirmed %v, want null: neither confirmed nor refuted", *res.Confirmed)
+			}
+			if !strings.Contains(strings.Join(res.Notes, "\n"), tc.wantNote) {
+				t.Errorf("notes %q lack %q", res.Notes, tc.wantNote)
+			}
+		})
+	}
+}
+
+// TestSearchHarnessSaturatedFirst: a harness saturated before any step
+// passed found no capacity, and the note suggests only what capacity
+// accepts.
+func TestSearchHarnessSaturatedFirst(t *testing.T) {
+	res, err := Search(context.Background(), knee(1000, 10), Options{Start: 10, Max: 100, Confirm: true})
+	if !errors.Is(err, ErrHarness) || res.Users != 0 || res.LimitedBy != "harness" || res.Confirmed != nil {
+		t.Errorf("result %+v err %v, want ErrHarness with 0 users limited by harness", res, err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	if strings.Contains(notes, "--shard") || !strings.Contains(notes, "--procs") {
+		t.Errorf("notes %q: want no --shard (capacity has none), a --procs hint", notes)
+	}
+}
+
+// TestSearchHarnessSaturatedWhileBisecting: the growth step that failed a
+// QoS line stands; the harness only cut the bisection short.
+func TestSearchHarnessSaturatedWhileBisecting(t *testing.T) {
+	// 10 20 40 80 fail (QoS); bisect 60 saturates (twice).
+	run := func(ctx context.Context, users int) (Step, error) {
+		if users == 60 {
+			return Step{HarnessSaturated: true, HarnessReasons: []string{"cpu"}}, nil
+		}
+		return knee(50, 0)(ctx, users)
+	}
+	res, err := Search(context.Background(), run, Options{Start: 10, Max: 5000, Growth: 2, Resolution: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Users != 40 || res.LimitedBy != "p95(imap.UID FETCH) < 300ms" || res.FirstFailing != 80 {
+		t.Errorf("users %d limited by %q first failing %d; want 40, the QoS line, 80", res.Users, res.LimitedBy, res.FirstFailing)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	if strings.Contains(notes, "knee was not reached") || !strings.Contains(notes, "bisection was cut short") {
+		t.Errorf("notes %q", notes)
+	}
+}
+
+// TestSearchConfirmSmallPopulations: no claim of one user or more means no
+// confirmation (confirmed null), and a claim whose 80/100/120% round to
+// fewer populations says so.
+func TestSearchConfirmSmallPopulations(t *testing.T) {
+	tests := []struct {
+		name          string
+		k, max        int
+		wantClaim     int
+		wantConfirmed *bool
+		wantSteps     []int
+		wantNote      string
+	}{
+		{name: "capacity 1", k: 1, max: 10, wantNote: "no confirmation"},
+		{name: "capacity 2", k: 1 << 20, max: 3, wantClaim: 2, wantConfirmed: ptr(true), wantSteps: []int{2}, wantNote: "fewer than three distinct populations"},
+		{name: "capacity 12", k: 12, max: 100, wantClaim: 10, wantConfirmed: ptr(true), wantSteps: []int{8, 10, 12}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Search(context.Background(), knee(tc.k, 0), Options{Start: 1, Max: tc.max, Resolution: 0.01, Confirm: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Claim != tc.wantClaim || !reflect.DeepEqual(res.Confirmed, tc.wantConfirmed) || !reflect.DeepEqual(res.ClaimSteps, tc.wantSteps) {
+				t.Errorf("claim %d confirmed %v at %v; want %d %v %v", res.Claim, res.Confirmed, res.ClaimSteps, tc.wantClaim, tc.wantConfirmed, tc.wantSteps)
+			}
+			notes := strings.Join(res.Notes, "\n")
+			if strings.Contains(notes, "rounds") || (tc.wantNote != "" && !strings.Contains(notes, tc.wantNote)) || (tc.wantNote == "" && len(res.Notes) > 0) {
+				t.Errorf("notes %q, want %q", notes, tc.wantNote)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -55,6 +55,12 @@ type CapacityOutcome struct {
 	// of it); Confirmed is null when the confirmation did not run.
 	Claim     int   `json:"claim"`
 	Confirmed *bool `json:"confirmed"`
+	// ClaimSteps are the populations the claim held at: fewer than three
+	// when 80%, 100% and 120% of a small claim round to the same count.
+	ClaimSteps []int `json:"claim_steps,omitempty"`
+	// Stopped is set when a ^C (or an error, such as a server that
+	// became unreachable) ended the search early: Users is a lower bound.
+	Stopped bool `json:"stopped,omitempty"`
 	// GrowthMode is "live" when the growth phase added users to one
 	// running population, "restart" when every step ran a fresh one;
 	// GrowthReason says why (docs/capacity.md, Live growth).
@@ -155,7 +161,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 		Scenario: m.Scenario, Seed: m.Seed, Target: m.Target, StartedAt: m.StartedAt, WallSeconds: m.Wall.Seconds(),
 		QoS: append([]string{}, m.QoS...), StepSeconds: m.StepSeconds, RampUp: m.RampUpSeconds,
 		Capacity: CapacityOutcome{Users: res.Users, LimitedBy: res.LimitedBy, FirstFailing: res.FirstFailing,
-			Claim: res.Claim, Confirmed: res.Confirmed, GrowthMode: res.GrowthMode, GrowthReason: res.GrowthReason},
+			Claim: res.Claim, Confirmed: res.Confirmed, ClaimSteps: res.ClaimSteps, Stopped: res.Stopped, GrowthMode: res.GrowthMode, GrowthReason: res.GrowthReason},
 		Steps: []CapacityStep{},
 		Notes: append([]string(nil), res.Notes...),
 	}
@@ -295,12 +301,23 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	case "":
 		fmt.Fprintln(ew)
 	default:
+		if c.Stopped {
+			fmt.Fprintf(ew, " at least; at %d users first broke: %s (the search was stopped", c.FirstFailing, c.LimitedBy)
+			if c.FirstFailing > c.Users+1 {
+				fmt.Fprintf(ew, " while bisecting between %d and %d", c.Users, c.FirstFailing)
+			}
+			fmt.Fprintln(ew, ")")
+			break
+		}
 		fmt.Fprintf(ew, "; at %d users first broke: %s\n", c.FirstFailing, c.LimitedBy)
 	}
 	if c.Confirmed != nil {
-		if *c.Confirmed {
+		switch {
+		case *c.Confirmed && len(c.ClaimSteps) > 0 && len(c.ClaimSteps) < 3:
+			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at %s: 80%%, 100%% and 120%% of it are not distinct)\n", c.Claim, joinInts(c.ClaimSteps))
+		case *c.Confirmed:
 			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at 80%%, 100%% and 120%% of it)\n", c.Claim)
-		} else {
+		default:
 			fmt.Fprintln(ew, "SPECmail-style claim: none confirmed")
 		}
 	}
@@ -308,6 +325,22 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
+}
+
+// joinInts writes populations as "2 users" or "1 and 2 users".
+func joinInts(us []int) string {
+	var b strings.Builder
+	for i, u := range us {
+		switch {
+		case i == 0:
+		case i == len(us)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, u)
+	}
+	return b.String() + " users"
 }
 
 // serverSource names where the steps' server resources came from.
@@ -453,7 +486,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <h1>mailsim capacity: {{.R.Scenario}}</h1>
 <p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
 <p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
-{{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at 80%, 100% and 120%).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at {{with $.R.Capacity.ClaimSteps}}{{if lt (len .) 3}}{{range $i, $u := .}}{{if $i}}, {{end}}{{$u}}{{end}} users: 80%, 100% and 120% of it are not distinct{{else}}80%, 100% and 120%{{end}}{{else}}80%, 100% and 120%{{end}}).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>

@@ -153,3 +153,47 @@ func TestReadCapacityJSONWithoutServer(t *testing.T) {
 		t.Errorf("server %+v, want unknown", s)
 	}
 }
+
+// TestCapacitySummaryStoppedAndSmallClaim: a search stopped while bisecting
+// keeps the step that failed and says where it stopped; a claim whose
+// 80/100/120% are not distinct says so.
+func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
+	yes := true
+	for _, tt := range []struct {
+		name string
+		res  capacity.Result
+		want []string
+		not  []string
+	}{
+		{"stopped while bisecting", capacity.Result{Users: 4, LimitedBy: "error_rate < 1%", FirstFailing: 8, Stopped: true},
+			[]string{"capacity: 4 users at least; at 8 users first broke: error_rate < 1% (the search was stopped while bisecting between 4 and 8)"},
+			[]string{"before a step failed"}},
+		{"small claim", capacity.Result{Users: 2, LimitedBy: "max_users", Claim: 1, Confirmed: &yes, ClaimSteps: []int{1}},
+			[]string{"SPECmail-style claim: 1 users (QoS held at 1 users: 80%, 100% and 120% of it are not distinct)"},
+			[]string{"QoS held at 80%"}},
+		{"full claim", capacity.Result{Users: 12, LimitedBy: "error_rate < 1%", FirstFailing: 13, Claim: 10, Confirmed: &yes, ClaimSteps: []int{8, 10, 12}},
+			[]string{"capacity: 12 users; at 13 users first broke", "QoS held at 80%, 100% and 120% of it"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, tt.res)
+			var b bytes.Buffer
+			if err := r.WriteSummary(&b); err != nil {
+				t.Fatal(err)
+			}
+			var h bytes.Buffer
+			if err := r.WriteHTML(&h); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("summary lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(b.String(), w) || strings.Contains(h.String(), w) {
+					t.Errorf("summary or HTML has %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}
