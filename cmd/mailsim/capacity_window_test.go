@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/metrics"
 )
@@ -81,4 +86,90 @@ func TestWindowGateCountsCommandsInFlight(t *testing.T) {
 			t.Errorf("in flight after abandon: %v", evs)
 		}
 	})
+}
+
+// capacityStall is a scenario of one phone polling every 2 s (wall)
+// through a fault proxy (imap) in front of an embedded server: about six
+// EXAMINEs a poll.
+const capacityStall = `
+version: 1
+name: capacity-stall
+seed: 7
+duration: 5s
+time_scale: 30
+ramp_up: 1s
+settle: 1s
+target:
+  imap: {addr: %q, tls: none}
+  submission: {addr: %q, tls: none}
+  delivery: {protocol: lmtp, addr: %q}
+users: {count: 1, username: "user{n}", password: pass}
+groups:
+  - {name: phones, share: 100%%, devices: [phone-imap], behavior: b}
+behaviors:
+  b:
+    inbound: {interval: 10m, size: {min: 2KiB, max: 4KiB}}
+    on_new_mail: {read: 90%%}
+devices:
+  phone-imap: {kind: phone, protocol: imap, poll_interval: 1m}
+capacity:
+  start_users: 1
+  max_users: 1
+  step_duration: 8s
+  confirm: false
+  qos: ["p99(imap.EXAMINE) < 1s"]
+`
+
+// TestCapacityStallAtWindowEnd searches a server that stalls in the last
+// seconds of the step's window and past its end (a fault proxy holds every
+// IMAP byte from the first EXAMINE after 5 s on): the step must fail its
+// latency line, fresh (--restart) and live. Before, the EXAMINE the stall
+// held was recorded only when it ended, after the window closed, and the
+// step passed on the commands answered before the stall. The stall (at
+// least about 2 s at the close against a 1 s line, one sample of some 20)
+// is long against the line, so the result does not hang on timing.
+func TestCapacityStallAtWindowEnd(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"fresh", "live"} {
+		t.Run(mode, func(t *testing.T) {
+			_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
+			p := startProxy(t, addrs.IMAP, 1)
+			scen := writeScenario(t, fmt.Sprintf(capacityStall, p.Addr(), addrs.SMTP, addrs.LMTP))
+			js := filepath.Join(t.TempDir(), "cap.json")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				// The window opens about 1 s (ramp_up) after the start
+				// and lasts 8 s: the phone's next EXAMINE after 5 s
+				// (within 2 s) stalls the server until 11 s, past the
+				// window's close and the settle.
+				if !wait(ctx, 5*time.Second) {
+					return
+				}
+				p.StallOn([]byte(" EXAMINE"))
+				if wait(ctx, 6*time.Second) {
+					p.Resume()
+				}
+			}()
+			args := []string{"capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%"}
+			if mode == "fresh" {
+				args = append(args, "--restart")
+			}
+			res := mailsim(args...)
+			cancel()
+			if res.code != exitThresholds || !strings.Contains(res.stdout, "first broke: p99(imap.EXAMINE) < 1s") {
+				t.Fatalf("exit %d, want %d with the latency line broken:\n%s", res.code, exitThresholds, res)
+			}
+			rep := readReport(t, js)
+			st := rep["steps"].([]any)[0].(map[string]any)
+			if live, _ := st["live"].(bool); live != (mode == "live") {
+				t.Errorf("step live %v, want %v", st["live"], mode == "live")
+			}
+			t.Logf("step qos %v", st["qos"])
+			q := st["qos"].([]any)[0].(map[string]any)
+			if v, ok := q["value"].(float64); !ok || v < 1 {
+				t.Errorf("p99(imap.EXAMINE) %v, want the stall (at least 1 s)", q["value"])
+			}
+		})
+	}
 }
