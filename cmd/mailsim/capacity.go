@@ -101,6 +101,15 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "mailsim capacity: the scenario names no QoS line: add capacity.qos (or thresholds), e.g. \"p95(imap.UID FETCH) < 300ms\"")
 		return exitScenario
 	}
+	windowWarnings, err := checkStepWindow(s, c)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		return exitScenario
+	}
+	for _, w := range windowWarnings {
+		fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", w)
+	}
+	notes = append(notes, windowWarnings...)
 	opts := capacity.Options{Start: c.StartUsers, Max: c.MaxUsers, Growth: c.Growth, Resolution: c.Resolution, Confirm: c.Confirm}
 	if errs := opts.Validate(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
@@ -420,7 +429,7 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		if !t.OK {
 			st.Pass = false
 			if st.FirstFailed == "" {
-				st.FirstFailed = t.Expr
+				st.FirstFailed = failedLine(t)
 			}
 		}
 	}
@@ -448,6 +457,18 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	st.Metrics["lost"] = float64(rep.Messages.Lost)
 	st.Metrics["peak_connections"] = float64(rep.Server.PeakConnections)
 	return st
+}
+
+// failedLine names a failed QoS line in a step's first_failed (and so in
+// the search's limited_by): the line verbatim when it was measured, and
+// "no data: LINE (NOTE)" when the step had nothing to measure it on (no
+// deliveries, no command of its kind): such a line did not break, it
+// could not be judged.
+func failedLine(t report.ThresholdResult) string {
+	if t.Value.Missing() && t.Note != "" {
+		return fmt.Sprintf("no data: %s (%s)", t.Expr, t.Note)
+	}
+	return t.Expr
 }
 
 // windowGate passes commands to next only while open (the measured

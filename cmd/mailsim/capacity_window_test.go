@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/harnessmon"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // feedWindow sends 40 SELECTs of 1 ms through rec, each tracked from its
@@ -171,5 +175,49 @@ func TestCapacityStallAtWindowEnd(t *testing.T) {
 				t.Errorf("p99(imap.EXAMINE) %v, want the stall (at least 1 s)", q["value"])
 			}
 		})
+	}
+}
+
+// TestStepOfNoData: a QoS line the step had no data for fails the step
+// as "no data: LINE (NOTE)" (the search's limited_by), not as a line
+// that broke; a measured line that failed is named verbatim.
+func TestStepOfNoData(t *testing.T) {
+	rep := &report.Report{Thresholds: []report.ThresholdResult{
+		{Expr: "error_rate < 1%", OK: true},
+		{Expr: "delivery_failure_rate < 1%", Value: report.Num(math.NaN()), Note: "no deliveries in the run"},
+		{Expr: "p95(imap.SELECT) < 250ms", Value: 0.3},
+	}}
+	st := stepOf(rep, harnessmon.Window{}, 0, time.Second)
+	if want := "no data: delivery_failure_rate < 1% (no deliveries in the run)"; st.Pass || st.FirstFailed != want {
+		t.Errorf("pass %v first_failed %q, want false and %q", st.Pass, st.FirstFailed, want)
+	}
+	rep.Thresholds = rep.Thresholds[2:]
+	if st := stepOf(rep, harnessmon.Window{}, 0, time.Second); st.FirstFailed != "p95(imap.SELECT) < 250ms" {
+		t.Errorf("first_failed %q", st.FirstFailed)
+	}
+}
+
+// TestCapacityStepWindowTooShort: a step window under 1 s is refused
+// (exit 2) before any step runs; one too short for the scenario's inbound
+// mail to reach a delivery line is warned about (stderr and the report's
+// notes) — checked here without running a step.
+func TestCapacityStepWindowTooShort(t *testing.T) {
+	res := mailsim("capacity", "testdata/capacity-knee.yaml", "--step-duration", "1ms", "--quiet")
+	if res.code != exitScenario || !strings.Contains(res.stderr, "step_duration 1ms is shorter than 1s") {
+		t.Errorf("--step-duration 1ms: %s", res)
+	}
+	s, err := scenarios.Load("testdata/capacity-knee.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Capacity // 2 users, one delivery per user every 4 s (wall)
+	warnings, err := checkStepWindow(s, c)
+	if err != nil || len(warnings) != 0 {
+		t.Errorf("8 s window: warnings %q, err %v; want none", warnings, err)
+	}
+	c.StepDuration = 3 * time.Second
+	warnings, err = checkStepWindow(s, c)
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], `about 1.5 deliveries at 2 users`) || !strings.Contains(warnings[0], `"delivery_failure_rate < 1%" may have no data`) {
+		t.Errorf("3 s window: warnings %q, err %v", warnings, err)
 	}
 }
