@@ -50,6 +50,15 @@ func trackStart(r Recorder, protocol, command string, start time.Time) {
 	}
 }
 
+// StartCommand returns the start of a command about to be sent, after
+// telling r, when it is a CommandTracker, that it started: the command's
+// CommandEvent must then carry this Start.
+func StartCommand(r Recorder, protocol, command string) time.Time {
+	start := time.Now()
+	trackStart(r, protocol, command, start)
+	return start
+}
+
 // trackAbandon tells r, when it is a CommandTracker, that a tracked command
 // ended without being recorded.
 func trackAbandon(r Recorder, protocol, command string, start time.Time) {

@@ -2,11 +2,13 @@ package clients
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/faultproxy"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // trackingRecorder is an imapRecorder that tracks the commands in flight
@@ -109,5 +111,64 @@ func TestIMAPTracksCommandsInFlight(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pairRecorder checks that every tracked start ends with a Command of the
+// same protocol, name and Start.
+type pairRecorder struct {
+	DiscardRecorder
+	mu      sync.Mutex
+	open    map[string]int
+	started []string
+}
+
+func (r *pairRecorder) key(p, c string, start time.Time) string {
+	return p + " " + c + " " + start.Format(time.RFC3339Nano)
+}
+
+func (r *pairRecorder) CommandStarted(p, c string, start time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open == nil {
+		r.open = map[string]int{}
+	}
+	r.open[r.key(p, c, start)]++
+	r.started = append(r.started, c)
+}
+
+func (r *pairRecorder) CommandAbandoned(p, c string, start time.Time) {
+	r.Command(CommandEvent{Protocol: p, Command: c, Start: start})
+}
+
+func (r *pairRecorder) Command(ev CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := r.key(ev.Protocol, ev.Command, ev.Start)
+	if r.open[k] > 0 {
+		r.open[k]--
+	}
+}
+
+// TestSMTPTracksCommands: a submission's commands that wait for the
+// server are tracked from start to end, each end matching its start.
+func TestSMTPTracksCommands(t *testing.T) {
+	_, addr := startSMTP(t, nil, false)
+	rec := &pairRecorder{}
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, SMTPOptions{
+		Username: "alice", Password: "secret", Recorder: rec, Timeout: 5 * time.Second,
+	})
+	if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA"; got != want {
+		t.Errorf("tracked %q, want %q", got, want)
+	}
+	for k, n := range rec.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after Submit", k)
+		}
 	}
 }
