@@ -24,6 +24,47 @@ type CommandEvent struct {
 	Command  string
 	Outcome  transport.Outcome
 	Duration time.Duration
+	// Start is when the command started (zero when unknown); a
+	// [CommandTracker] matches it with CommandStarted's start. Commands
+	// that were not tracked have a Start too.
+	Start time.Time
+}
+
+// CommandTracker is a Recorder that also learns when a command starts, so
+// that it can tell which commands still wait for the server at a given
+// moment (mailsim capacity counts the commands in flight when a step's
+// measured window closes). Each CommandStarted is followed by exactly one
+// Command with the same Protocol, Command and Start, or one
+// CommandAbandoned when the command was given up without an outcome (its
+// device stopped). Only commands that wait for the server's answer are
+// tracked: IMAP IDLE, which waits for mail, is not.
+type CommandTracker interface {
+	CommandStarted(protocol, command string, start time.Time)
+	CommandAbandoned(protocol, command string, start time.Time)
+}
+
+// trackStart tells r, when it is a CommandTracker, that a command started.
+func trackStart(r Recorder, protocol, command string, start time.Time) {
+	if t, ok := r.(CommandTracker); ok {
+		t.CommandStarted(protocol, command, start)
+	}
+}
+
+// StartCommand returns the start of a command about to be sent, after
+// telling r, when it is a CommandTracker, that it started: the command's
+// CommandEvent must then carry this Start.
+func StartCommand(r Recorder, protocol, command string) time.Time {
+	start := time.Now()
+	trackStart(r, protocol, command, start)
+	return start
+}
+
+// trackAbandon tells r, when it is a CommandTracker, that a tracked command
+// ended without being recorded.
+func trackAbandon(r Recorder, protocol, command string, start time.Time) {
+	if t, ok := r.(CommandTracker); ok {
+		t.CommandAbandoned(protocol, command, start)
+	}
 }
 
 // Recorder receives what devices do on the wire. Implementations must be

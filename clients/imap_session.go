@@ -83,6 +83,7 @@ func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
 // A failure that is not an IMAP NO/BAD marks the session broken.
 func (s *imapSession) do(name string, f func() error) error {
 	start := s.arm(0)
+	trackStart(s.d.rec, ProtocolIMAP, name, start)
 	err := f()
 	if _, lean := s.c.(*leanConn); !lean {
 		// go-imap reports a timed-out or oversized read as flat text. The
@@ -97,6 +98,8 @@ func (s *imapSession) do(name string, f func() error) error {
 			// shutdownGrace after that: an unanswered command, counted as
 			// a timeout (docs/report.md, Outcomes), never silently dropped.
 			record(s.d.rec, ProtocolIMAP, name, start, context.DeadlineExceeded)
+		} else {
+			trackAbandon(s.d.rec, ProtocolIMAP, name, start)
 		}
 		s.broken = true
 		return fmt.Errorf("imap %s %s: unanswered when the device stopped: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)

@@ -18,6 +18,7 @@ func record(r Recorder, protocol, command string, start time.Time, err error) {
 		Command:  command,
 		Outcome:  transport.OutcomeOf(err),
 		Duration: time.Since(start),
+		Start:    start,
 	})
 }
 

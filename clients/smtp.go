@@ -155,7 +155,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	c.CommandTimeout = s.o.Timeout
 	c.SubmissionTimeout = s.o.Timeout
 
-	start = time.Now()
+	start = StartCommand(s.rec, ProtocolSMTP, "EHLO")
 	err = conn.Explain(c.Hello(s.o.LocalName))
 	record(s.rec, ProtocolSMTP, "EHLO", start, err)
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return wrap(err)
 	}
 	if s.o.Username != "" {
-		start = time.Now()
+		start = StartCommand(s.rec, ProtocolSMTP, "AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		record(s.rec, ProtocolSMTP, "AUTH", start, err)
 		s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
@@ -172,7 +172,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
-	start = time.Now()
+	start = StartCommand(s.rec, ProtocolSMTP, "MAIL")
 	err = c.Mail(from, nil)
 	record(s.rec, ProtocolSMTP, "MAIL", start, err)
 	if err != nil {
@@ -182,7 +182,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	var rejected map[string]error
 	accepted := 0
 	for _, rcpt := range to {
-		start = time.Now()
+		start = StartCommand(s.rec, ProtocolSMTP, "RCPT")
 		err = c.Rcpt(rcpt, nil)
 		record(s.rec, ProtocolSMTP, "RCPT", start, err)
 		var se *smtp.SMTPError
@@ -202,7 +202,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		s.quit(c)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
-	start = time.Now()
+	start = StartCommand(s.rec, ProtocolSMTP, "DATA")
 	err = s.data(c, conn, raw)
 	record(s.rec, ProtocolSMTP, "DATA", start, err)
 	if err != nil {

@@ -127,6 +127,15 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "mailsim capacity: the scenario names no QoS line: add capacity.qos (or thresholds), e.g. \"p95(imap.UID FETCH) < 300ms\"")
 		return exitScenario
 	}
+	windowWarnings, err := checkStepWindow(s, c)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
+		return exitScenario
+	}
+	for _, w := range windowWarnings {
+		fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", w)
+	}
+	notes = append(notes, windowWarnings...)
 	opts := capacity.Options{Start: c.StartUsers, Max: c.MaxUsers, Growth: c.Growth, Resolution: c.Resolution, Confirm: c.Confirm}
 	if errs := opts.Validate(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))
@@ -388,7 +397,9 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 			return
 		}
 		closed = true
-		gate.open.Store(false)
+		// The commands still waiting for the server count as samples of
+		// their age at the close (docs/capacity.md, One step).
+		gate.close(time.Now())
 		if !opened {
 			// The step ended before its ramp-up did (a ^C): no window
 			// was measured, so no rate or harness figure is given.
@@ -476,7 +487,7 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		if !t.OK {
 			st.Pass = false
 			if st.FirstFailed == "" {
-				st.FirstFailed = t.Expr
+				st.FirstFailed = failedLine(t)
 			}
 		}
 	}
@@ -506,21 +517,116 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	return st
 }
 
+// failedLine names a failed QoS line in a step's first_failed (and so in
+// the search's limited_by): the line verbatim when it was measured, and
+// "no data: LINE (NOTE)" when the step had nothing to measure it on (no
+// deliveries, no command of its kind): such a line did not break, it
+// could not be judged.
+func failedLine(t report.ThresholdResult) string {
+	if t.Value.Missing() && t.Note != "" {
+		return fmt.Sprintf("no data: %s (%s)", t.Expr, t.Note)
+	}
+	return t.Expr
+}
+
 // windowGate passes commands to next only while open (the measured
 // window). Logins always pass: every device logs in as it starts, during
 // ramp-up, and a server that refuses sessions past its limit shows it
 // there. Bytes and connections pass too, so gauges stay balanced.
+//
+// It also tracks the commands in flight (clients.CommandTracker): a
+// command still waiting for the server when the window closes counts in
+// the window as a sample of its age at the close (close), so that a
+// server which stalls in the window's last seconds does not pass the
+// step with the commands it never answered left out.
 type windowGate struct {
 	next     clients.Recorder
 	open     atomic.Bool
 	commands atomic.Int64
+
+	mu       sync.Mutex
+	inflight map[inflightKey]int
+}
+
+// inflightKey is one tracked command: protocol, name and start.
+type inflightKey struct {
+	protocol, command string
+	start             int64 // UnixNano
+}
+
+// CommandStarted implements clients.CommandTracker.
+func (g *windowGate) CommandStarted(protocol, command string, start time.Time) {
+	k := inflightKey{protocol, command, start.UnixNano()}
+	g.mu.Lock()
+	if g.inflight == nil {
+		g.inflight = map[inflightKey]int{}
+	}
+	g.inflight[k]++
+	g.mu.Unlock()
+}
+
+// CommandAbandoned implements clients.CommandTracker.
+func (g *windowGate) CommandAbandoned(protocol, command string, start time.Time) {
+	g.mu.Lock()
+	g.untrack(inflightKey{protocol, command, start.UnixNano()})
+	g.mu.Unlock()
+}
+
+// untrack forgets one tracked command; g.mu is held.
+func (g *windowGate) untrack(k inflightKey) {
+	switch n := g.inflight[k]; {
+	case n > 1:
+		g.inflight[k] = n - 1
+	case n == 1:
+		delete(g.inflight, k)
+	}
 }
 
 // Command implements clients.Recorder.
 func (g *windowGate) Command(ev clients.CommandEvent) {
-	if g.open.Load() {
+	g.mu.Lock()
+	if !ev.Start.IsZero() {
+		g.untrack(inflightKey{ev.Protocol, ev.Command, ev.Start.UnixNano()})
+	}
+	open := g.open.Load()
+	g.mu.Unlock()
+	if open {
 		g.commands.Add(1)
 		g.next.Command(ev)
+	}
+}
+
+// inFlight closes the window at now when close is set (a fresh step, whose
+// gate then drops the commands that end later), and returns the commands
+// in flight at now as events whose Duration is their age: a lower bound
+// of their latency. Their outcome is "ok": they had none yet.
+func (g *windowGate) inFlight(now time.Time, close bool) []clients.CommandEvent {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if close {
+		g.open.Store(false)
+	}
+	var out []clients.CommandEvent
+	for k, n := range g.inflight {
+		start := time.Unix(0, k.start)
+		for range n {
+			out = append(out, clients.CommandEvent{Protocol: k.protocol, Command: k.command,
+				Outcome: transport.OutcomeOK, Duration: max(0, now.Sub(start)), Start: start})
+		}
+	}
+	return out
+}
+
+// close closes the window at now: the commands in flight count in it as
+// samples of their age (inFlight), and the commands that end later are
+// dropped.
+func (g *windowGate) close(now time.Time) {
+	open := g.open.Load()
+	for _, ev := range g.inFlight(now, true) {
+		if open {
+			g.commands.Add(1)
+			g.next.Command(ev)
+		}
 	}
 }
 

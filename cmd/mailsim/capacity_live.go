@@ -53,12 +53,15 @@ type liveRun struct {
 
 	plan   *scenarios.Plan
 	client *metrics.Client
-	tally  *deliveryTally
-	tgt    *target
-	eng    *engine.Engine
-	mon    *harnessmon.Monitor
-	began  time.Time
-	users  int // users started so far
+	// gate is the devices' recorder in front of client, always open: it
+	// tracks the commands in flight when a step's window closes.
+	gate  *windowGate
+	tally *deliveryTally
+	tgt   *target
+	eng   *engine.Engine
+	mon   *harnessmon.Monitor
+	began time.Time
+	users int // users started so far
 	// stepStart are the counts at the start of the last step that added
 	// users: a step that adds none (a retry) counts its logins from there.
 	stepStart liveCounts
@@ -134,6 +137,8 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.plan = growthOrder(plan)
 	reg := metrics.NewRegistry()
 	lr.client = metrics.NewClient(reg)
+	lr.gate = &windowGate{next: lr.client}
+	lr.gate.open.Store(true)
 	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{}}
 	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
 	if err != nil {
@@ -144,7 +149,7 @@ func (lr *liveRun) start(ctx context.Context) error {
 	active := make(chan struct{})
 	var once sync.Once
 	noSettle := time.Duration(0)
-	eng, _, err := newRunEngine(lr.plan, execution{reg: reg, client: lr.client, recorder: lr.client, tgt: tgt, log: sr.log,
+	eng, _, err := newRunEngine(lr.plan, execution{reg: reg, client: lr.client, recorder: lr.gate, tgt: tgt, log: sr.log,
 		onLate: lr.mon.Late,
 		onPhase: func(p engine.Phase) {
 			if p != engine.PhaseStarting {
@@ -306,7 +311,10 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	}
 	window := lr.mon.Since(mark)
 	to := time.Since(lr.began)
-	cmds := metrics.StatsSince(lr.client.Stats(), cmds0)
+	// The commands still waiting for the server count as samples of their
+	// age at the close (docs/capacity.md, One step).
+	stalled := lr.gate.inFlight(time.Now(), false)
+	cmds := addCommandSamples(metrics.StatsSince(lr.client.Stats(), cmds0), stalled)
 	end := lr.counts()
 	var srvN uint64
 	if lr.tgt.server != nil {
@@ -340,6 +348,39 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	st.Metrics["users_added"] = float64(n)
 	sr.finishStep(users, st)
 	return st, nil
+}
+
+// addCommandSamples returns cmds with the commands evs added, each as one
+// more sample of its Duration.
+func addCommandSamples(cmds map[string]map[string]metrics.CommandStats, evs []clients.CommandEvent) map[string]map[string]metrics.CommandStats {
+	if len(evs) == 0 {
+		return cmds
+	}
+	scratch := metrics.NewClient(metrics.NewRegistry())
+	for _, ev := range evs {
+		scratch.Command(ev)
+	}
+	for proto, m := range scratch.Stats() {
+		if cmds[proto] == nil {
+			cmds[proto] = map[string]metrics.CommandStats{}
+		}
+		for name, add := range m {
+			c := cmds[proto][name]
+			c.Count += add.Count
+			c.Errors += add.Errors
+			c.Sum += add.Sum
+			c.Max = math.NaN()
+			for i, n := range add.Buckets {
+				if c.Buckets == nil {
+					c.Buckets = map[int]uint64{}
+				}
+				c.Buckets[i] += n
+			}
+			c.P50, c.P95, c.P99, _ = metrics.LatencyQuantiles(c.Buckets, 0)
+			cmds[proto][name] = c
+		}
+	}
+	return cmds
 }
 
 // windowInput is the report input of one live step: the commands of its

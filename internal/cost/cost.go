@@ -97,6 +97,21 @@ func (m *Meter) Command(ev clients.CommandEvent) {
 	}
 }
 
+// CommandStarted implements clients.CommandTracker: it passes the start
+// on when the next recorder tracks commands.
+func (m *Meter) CommandStarted(protocol, command string, start time.Time) {
+	if t, ok := m.next.(clients.CommandTracker); ok {
+		t.CommandStarted(protocol, command, start)
+	}
+}
+
+// CommandAbandoned implements clients.CommandTracker.
+func (m *Meter) CommandAbandoned(protocol, command string, start time.Time) {
+	if t, ok := m.next.(clients.CommandTracker); ok {
+		t.CommandAbandoned(protocol, command, start)
+	}
+}
+
 // Bytes implements clients.Recorder.
 func (m *Meter) Bytes(protocol string, in, out int64) {
 	c := m.counters(protocol)

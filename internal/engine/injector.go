@@ -657,7 +657,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 }
 
 func (sc *smtpConn) record(cmd string, start time.Time, err error) {
-	sc.rec.Command(clients.CommandEvent{Protocol: sc.protocol, Command: cmd, Outcome: smtpOutcome(err), Duration: time.Since(start)})
+	sc.rec.Command(clients.CommandEvent{Protocol: sc.protocol, Command: cmd, Outcome: smtpOutcome(err), Duration: time.Since(start), Start: start})
 }
 
 func smtpOutcome(err error) transport.Outcome {
@@ -680,7 +680,7 @@ func isReply(err error) bool {
 // longer be used.
 func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, broken bool) {
 	c := sc.c
-	start := time.Now()
+	start := clients.StartCommand(sc.rec, sc.protocol, "MAIL")
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
@@ -692,7 +692,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	}
 	var accepted []recipient
 	for i, r := range rcpts {
-		start = time.Now()
+		start = clients.StartCommand(sc.rec, sc.protocol, "RCPT")
 		err := c.Rcpt(r.addr, nil)
 		sc.record("RCPT", start, err)
 		if err == nil {
@@ -710,7 +710,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		_ = c.Reset()
 		return res, false
 	}
-	start = time.Now()
+	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)

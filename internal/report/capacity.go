@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -214,6 +215,38 @@ func ReadCapacityJSON(rd io.Reader) (*CapacityReport, error) {
 	return &r, nil
 }
 
+// qosNotes are the summary's lines on QoS values that have a note (a line
+// with no data at a step: "no deliveries in the run"), one per line and
+// note, with the steps' users.
+func (r *CapacityReport) qosNotes() []string {
+	type key struct {
+		line       int
+		what, note string
+	}
+	users := map[key][]string{}
+	var order []key
+	for _, s := range r.Steps {
+		for i, q := range s.QoS {
+			if q.Note == "" {
+				continue
+			}
+			k := key{i, "note", q.Note}
+			if q.Value.Missing() {
+				k.what = "no data"
+			}
+			if _, ok := users[k]; !ok {
+				order = append(order, k)
+			}
+			users[k] = append(users[k], strconv.Itoa(s.Users))
+		}
+	}
+	var out []string
+	for _, k := range order {
+		out = append(out, fmt.Sprintf("qos %d %s at %s users: %s", k.line+1, k.what, strings.Join(users[k], ", "), k.note))
+	}
+	return out
+}
+
 // StepLine is the one-line summary of a step (the live progress line and
 // the summary's table).
 func StepLine(s CapacityStep) string {
@@ -269,7 +302,11 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 			if !q.OK {
 				mark = " ✗"
 			}
-			line += "\t" + fmtNum(q.Value) + mark
+			v := fmtNum(q.Value)
+			if q.Value.Missing() && q.Note != "" {
+				v = "no data"
+			}
+			line += "\t" + v + mark
 		}
 		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metrics["harness_cpu"])+"\t"+fmtSecondsNum(s.Metrics["late_p99_s"])+"\t"+s.Server.Cell())
 	}
@@ -282,6 +319,9 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	}
 	for i, q := range r.QoS {
 		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
+	}
+	for _, n := range r.qosNotes() {
+		fmt.Fprintln(ew, n)
 	}
 	c := r.Capacity
 	switch c.GrowthMode {
@@ -301,15 +341,19 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	case "":
 		fmt.Fprintln(ew)
 	default:
+		verb := "first broke"
+		if strings.HasPrefix(c.LimitedBy, "no data: ") {
+			verb = "first failed" // a line without data did not break
+		}
 		if c.Stopped {
-			fmt.Fprintf(ew, " at least; at %d users first broke: %s (the search was stopped", c.FirstFailing, c.LimitedBy)
+			fmt.Fprintf(ew, " at least; at %d users %s: %s (the search was stopped", c.FirstFailing, verb, c.LimitedBy)
 			if c.FirstFailing > c.Users+1 {
 				fmt.Fprintf(ew, " while bisecting between %d and %d", c.Users, c.FirstFailing)
 			}
 			fmt.Fprintln(ew, ")")
 			break
 		}
-		fmt.Fprintf(ew, "; at %d users first broke: %s\n", c.FirstFailing, c.LimitedBy)
+		fmt.Fprintf(ew, "; at %d users %s: %s\n", c.FirstFailing, verb, c.LimitedBy)
 	}
 	if c.Confirmed != nil {
 		switch {
@@ -491,7 +535,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
 <table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{num .Value}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
 ` + htmlTail))
 

@@ -197,3 +197,36 @@ func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
 		})
 	}
 }
+
+// TestCapacityNoData: a QoS line that had no data at a step (no deliveries
+// in its window) is shown as such, with its note, in the summary and the
+// HTML report, and the answer says the step failed for lack of data, not
+// that the line broke.
+func TestCapacityNoData(t *testing.T) {
+	const limited = "no data: delivery_failure_rate < 1% (no deliveries in the run)"
+	res := capacity.Result{LimitedBy: limited, FirstFailing: 2, GrowthMode: "live", Steps: []capacity.Step{{
+		Users: 2, Phase: "grow", FirstFailed: limited, Metrics: map[string]float64{},
+		QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true},
+			{Expr: "delivery_failure_rate < 1%", Value: math.NaN(), Note: "no deliveries in the run"}},
+		Server: capacity.UnknownResources("none"),
+	}}}
+	r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%", "delivery_failure_rate < 1%"}}, res)
+	var sum, html bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"no data ✗", "qos 2 no data at 2 users: no deliveries in the run", "at 2 users first failed: " + limited} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	if strings.Contains(sum.String(), "first broke") {
+		t.Errorf("summary says a line without data broke:\n%s", sum.String())
+	}
+	if !strings.Contains(html.String(), "no data: no deliveries in the run") {
+		t.Errorf("HTML lacks the line's note")
+	}
+}

@@ -1,0 +1,174 @@
+package clients
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/faultproxy"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// trackingRecorder is an imapRecorder that tracks the commands in flight
+// (CommandTracker).
+type trackingRecorder struct {
+	imapRecorder
+	tmu      sync.Mutex
+	inflight map[string]int // command → in flight
+}
+
+func (r *trackingRecorder) CommandStarted(_, command string, _ time.Time) {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.inflight == nil {
+		r.inflight = map[string]int{}
+	}
+	r.inflight[command]++
+}
+
+func (r *trackingRecorder) end(command string) {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.inflight[command] > 0 { // untracked commands end too
+		r.inflight[command]--
+	}
+}
+
+func (r *trackingRecorder) CommandAbandoned(_, command string, _ time.Time) { r.end(command) }
+
+func (r *trackingRecorder) Command(ev CommandEvent) {
+	if !ev.Start.IsZero() {
+		r.end(ev.Command)
+	}
+	r.imapRecorder.Command(ev)
+}
+
+func (r *trackingRecorder) flying(command string) int {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	return r.inflight[command]
+}
+
+// TestIMAPTracksCommandsInFlight stalls the server at a command: the
+// device's tracker sees it start and not end while the server is silent
+// (mailsim capacity counts such a command when a window closes under it),
+// then end once the server answers; after the device stopped, no command
+// is left in flight.
+func TestIMAPTracksCommandsInFlight(t *testing.T) {
+	for _, client := range IMAPClients {
+		t.Run(client, func(t *testing.T) {
+			env := newIMAPEnv(t)
+			env.client = client
+			p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			rec := &trackingRecorder{}
+			o := env.options(KindPhone, rec, nil)
+			o.IMAP.Addr = p.Addr()
+			o.Timeout = 60 * time.Second
+			d, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			waitCommands(t, &rec.imapRecorder, "AUTHENTICATE", "EXAMINE")
+			sent := p.StallOn([]byte(" EXAMINE"))
+			select {
+			case <-sent:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the device sent no EXAMINE after the stall was armed")
+			}
+			// The command is written: give the device a moment to be
+			// waiting, then it must be in flight.
+			time.Sleep(200 * time.Millisecond)
+			if n := rec.flying("EXAMINE"); n != 1 {
+				t.Fatalf("EXAMINE in flight while the server stalls: %d, want 1", n)
+			}
+			p.Resume()
+			deadline := time.Now().Add(20 * time.Second)
+			for rec.flying("EXAMINE") != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("EXAMINE still in flight 20 s after the server resumed")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			rec.tmu.Lock()
+			defer rec.tmu.Unlock()
+			for cmd, n := range rec.inflight {
+				if n != 0 {
+					t.Errorf("%s: %d in flight after the device stopped", cmd, n)
+				}
+			}
+		})
+	}
+}
+
+// pairRecorder checks that every tracked start ends with a Command of the
+// same protocol, name and Start.
+type pairRecorder struct {
+	DiscardRecorder
+	mu      sync.Mutex
+	open    map[string]int
+	started []string
+}
+
+func (r *pairRecorder) key(p, c string, start time.Time) string {
+	return p + " " + c + " " + start.Format(time.RFC3339Nano)
+}
+
+func (r *pairRecorder) CommandStarted(p, c string, start time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open == nil {
+		r.open = map[string]int{}
+	}
+	r.open[r.key(p, c, start)]++
+	r.started = append(r.started, c)
+}
+
+func (r *pairRecorder) CommandAbandoned(p, c string, start time.Time) {
+	r.Command(CommandEvent{Protocol: p, Command: c, Start: start})
+}
+
+func (r *pairRecorder) Command(ev CommandEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := r.key(ev.Protocol, ev.Command, ev.Start)
+	if r.open[k] > 0 {
+		r.open[k]--
+	}
+}
+
+// TestSMTPTracksCommands: a submission's commands that wait for the
+// server are tracked from start to end, each end matching its start.
+func TestSMTPTracksCommands(t *testing.T) {
+	_, addr := startSMTP(t, nil, false)
+	rec := &pairRecorder{}
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, SMTPOptions{
+		Username: "alice", Password: "secret", Recorder: rec, Timeout: 5 * time.Second,
+	})
+	if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA"; got != want {
+		t.Errorf("tracked %q, want %q", got, want)
+	}
+	for k, n := range rec.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after Submit", k)
+		}
+	}
+}
