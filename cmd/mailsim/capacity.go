@@ -119,8 +119,9 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// First signal: stop the running step and end the search with what it
-	// found; second: abort.
-	var stopping atomic.Bool
+	// found; once the search is over (--linger), end the linger; second:
+	// abort.
+	var stopping, lingering atomic.Bool
 	var running atomic.Pointer[engine.Engine]
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -131,6 +132,11 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 			case <-ctx.Done():
 				return
 			case <-sigs:
+			}
+			if lingering.Load() {
+				fmt.Fprintln(stderr, "\nmailsim capacity: ending --linger: the final metrics are no longer served")
+				cancel()
+				return
 			}
 			if n == 1 {
 				stopping.Store(true)
@@ -236,6 +242,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "%s: %s\n", out.what, out.path)
 	}
 	if f.metricsAddr != "" {
+		lingering.Store(true)
 		linger(ctx, f.linger, stderr)
 	}
 	return code
