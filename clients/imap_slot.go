@@ -76,7 +76,19 @@ type slotReq struct {
 	ctx  context.Context
 	fn   func(s *imapSession) error
 	done chan error // buffered: the owner never blocks on it
+	// state is reqWaiting until the owner starts fn (reqRunning) or the
+	// requester gives up on it (reqAbandoned, when ctx ends first): fn,
+	// which writes the requester's variables, runs only if the requester
+	// waits for it to end.
+	state *atomic.Int32
 }
+
+// The states of a slotReq.
+const (
+	reqWaiting int32 = iota
+	reqRunning
+	reqAbandoned
+)
 
 func newIMAPSlot(d *imapDevice) *imapSlot {
 	return &imapSlot{d: d, reqs: make(chan slotReq), knocked: make(chan struct{}, 1), stopped: make(chan struct{}),
@@ -84,9 +96,10 @@ func newIMAPSlot(d *imapDevice) *imapSlot {
 }
 
 // with runs fn on the slot's session (see exec) on the owner's goroutine
-// and returns its error. It waits for the owner until ctx ends; once the
-// owner stopped (the device's Run ended) it fails at once with
-// errSlotStopped.
+// and returns its error. It waits for the owner until ctx ends, also once
+// the owner has the request and has not started fn (then it returns ctx's
+// error and fn never runs); once the owner stopped (the device's Run
+// ended) it fails at once with errSlotStopped.
 func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -94,7 +107,7 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	sl.mu.Lock()
 	stopped := sl.stopped
 	sl.mu.Unlock()
-	req := slotReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	req := slotReq{ctx: ctx, fn: fn, done: make(chan error, 1), state: new(atomic.Int32)}
 	// Knock before sending: an owner in a lean IDLE wait cannot select on
 	// reqs, so it is interrupted, and an owner about to wait sees
 	// knocking (leanConn.Wait) and takes the request instead (take).
@@ -121,9 +134,20 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 		}
 		return err
 	}
-	// The owner runs fn now: its commands have deadlines, and closeOnStop
-	// bounds it once ctx ends.
-	return <-req.done
+	// The owner has the request: it may hold it while it does its own
+	// work first (a sync, a redial with a greeting deadline per try), so
+	// a requester whose ctx ends gives it up, unless fn already runs: fn
+	// runs on ctx, so the dial's watch and closeOnStop end it within
+	// shutdownGrace.
+	select {
+	case err = <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqWaiting, reqAbandoned) {
+			return ctx.Err()
+		}
+		return <-req.done
+	}
 }
 
 // start readies the slot for a new owner (Run), whose context is ctx.
@@ -269,6 +293,9 @@ func (sl *imapSlot) received() { sl.knocking.Add(-1) }
 // serve runs request r for the owner whose context is ctx: a request that
 // reaches an owner that is stopping fails with errSlotStopped.
 func (sl *imapSlot) serve(ctx context.Context, r slotReq) {
+	if !r.state.CompareAndSwap(reqWaiting, reqRunning) {
+		return // the requester gave up (with)
+	}
 	if ctx.Err() != nil {
 		r.done <- errSlotStopped
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,5 +261,40 @@ func TestSlotKnockCountedOut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSlotHeldRequestEndsWithCtx: a request the owner took and holds (it
+// does its own work first: a sync, a redial with a greeting deadline per
+// try) no longer waits for the owner once the requester's ctx ends, and
+// its fn, which writes the requester's variables, never runs after.
+func TestSlotHeldRequestEndsWithCtx(t *testing.T) {
+	sl := newIMAPSlot(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ran atomic.Bool
+	done := make(chan error, 1)
+	go func() { done <- sl.with(ctx, func(*imapSession) error { ran.Store(true); return nil }) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !sl.take() {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never came")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("with: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("with still waits for an owner that holds its request after ctx ended")
+	}
+	r := sl.held
+	sl.held = nil
+	sl.serve(context.Background(), *r) // the owner's turn comes: nothing runs
+	if ran.Load() {
+		t.Error("fn ran after its requester gave up")
 	}
 }

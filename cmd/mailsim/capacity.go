@@ -153,7 +153,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stopping atomic.Bool
+	var stopping, lingering atomic.Bool
 	var running atomic.Pointer[engine.Engine]
 
 	level := slog.LevelError
@@ -167,7 +167,8 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		progress: metrics.NewCapacity(capReg), gatherer: &metrics.SwappableGatherer{Base: capReg},
 		guard: guard}
 	// First signal: cut the running step (it is not counted) and end the
-	// search with what it found; second: abort.
+	// search with what it found; once the search is over (--linger), end
+	// the linger; second: abort.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -177,6 +178,11 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 			case <-ctx.Done():
 				return
 			case <-sigs:
+			}
+			if lingering.Load() {
+				fmt.Fprintln(stderr, "\nmailsim capacity: ending --linger: the final metrics are no longer served")
+				cancel()
+				return
 			}
 			if n == 1 {
 				fmt.Fprintln(stderr, "\nmailsim capacity: stopping: the running step is cut and not counted, the report is written; press ^C again to abort")
@@ -258,6 +264,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "%s: %s\n", out.what, out.path)
 	}
 	if f.metricsAddr != "" {
+		lingering.Store(true)
 		linger(ctx, f.linger, stderr)
 	}
 	return code

@@ -223,16 +223,23 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	// First signal: stop acting, settle briefly, report; before the engine
-	// exists (starting: the target check), abort. Second: abort. The
-	// handler ends with the run (ctx is cancelled when runPlan returns), so
-	// in-process callers leak no goroutine.
+	// exists (starting: the target check), abort; once the run is over
+	// (--linger), end the linger. Second: abort. The handler ends with the
+	// run (ctx is cancelled when runPlan returns), so in-process callers
+	// leak no goroutine.
 	var running atomic.Pointer[engine.Engine]
+	var lingering atomic.Bool
 	go func() {
 		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-sigs:
+			}
+			if lingering.Load() {
+				fmt.Fprintln(stderr, "\nmailsim: ending --linger: the final metrics are no longer served")
+				cancel()
+				return
 			}
 			if eng := running.Load(); n == 1 && eng != nil {
 				if eng.Status().Phase == engine.PhaseAudit {
@@ -280,6 +287,9 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		running: &running, progress: stderr, quiet: f.quiet, metricsAddr: f.metricsAddr,
 		onLate: harness.late, onPhase: harness.phase, harness: harness,
 	}, stderr)
+	// The engine is done: a signal no longer stops it (lingering ends
+	// the linger).
+	running.Store(nil)
 	if er == nil {
 		return code
 	}
@@ -297,6 +307,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		}
 	}
 	if f.metricsAddr != "" {
+		lingering.Store(true)
 		linger(ctx, f.linger, stderr)
 	}
 	return code

@@ -176,6 +176,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Settle: report.Settle{
 			Until: string(res.Settle.Until), MaxSeconds: res.Settle.Max.Seconds(), WallSeconds: res.Settle.Wall.Seconds(),
 			Ended: string(res.Settle.Ended), ChangesWaiting: res.Settle.Waiting,
+			PeopleWaitSeconds: res.Settle.PeopleWait.Seconds(), PeopleCut: res.Settle.PeopleCut,
 		},
 	}
 	protos := map[clients.Protocol]bool{}

@@ -462,3 +462,35 @@ func TestSignalAbortsTargetCheck(t *testing.T) {
 		t.Errorf("exit %d after an aborted target check", code)
 	}
 }
+
+// TestSignalEndsLinger: one SIGINT while mailsim lingers (--linger, the
+// run over) ends the linger and says so, with the run's exit code; it does
+// not try to stop the finished run.
+func TestSignalEndsLinger(t *testing.T) {
+	t.Parallel()
+	bin := buildMailsim(t)
+	r := startMailsim(t, bin, "run", "quickstart", "--duration", "2s", "--settle", "1s",
+		"--metrics-addr", "127.0.0.1:0", "--linger", "10m", "--quiet")
+	deadline := time.Now().Add(exitLimit)
+	for !strings.Contains(r.stderrText(), "serving the final metrics") {
+		if time.Now().After(deadline) {
+			t.Fatalf("mailsim never lingered within %s:\n%s", exitLimit, r.stderrText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// A generous limit, far below the linger's 10 minutes.
+	code, _ := r.waitWithin(t, time.Minute)
+	if code != exitOK && code != exitThresholds {
+		t.Errorf("exit %d after one SIGINT during the linger, want %d or %d:\n%s", code, exitOK, exitThresholds, r.stderrText())
+	}
+	stderr := r.stderrText()
+	if !strings.Contains(stderr, "ending --linger") {
+		t.Errorf("stderr does not say the linger ends:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "people stop acting") {
+		t.Errorf("the SIGINT during the linger tried to stop the finished run:\n%s", stderr)
+	}
+}

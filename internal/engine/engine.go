@@ -146,6 +146,10 @@ type Options struct {
 	// (the default derives it from the number of users, see
 	// serverstate.Budget).
 	FinalBudget time.Duration
+	// PeopleWait, if positive, replaces the budget of the wait for the
+	// people after the active phase (peopleBudget: the settle phase's
+	// maximum, at least 30 s); after Stop it is stoppedEarlySettle still.
+	PeopleWait time.Duration
 	// Trace, if set, is called for every delivery and every action
 	// (EventDeliver, EventAction), from the goroutine that did it (for
 	// tests, debugging and logs). It must be cheap and safe for concurrent
@@ -249,6 +253,12 @@ type SettleOutcome struct {
 	// Waiting counts the changes that still waited for a device to sync
 	// when settle ended (until synced only).
 	Waiting int
+	// PeopleWait is how long the run waited, before settle, for the people
+	// to finish the actions the end of the active phase cut short (see
+	// peopleBudget); PeopleCut is true when that wait ran out and the
+	// actions still unfinished were given up (counted in ActionsDropped).
+	PeopleWait time.Duration
+	PeopleCut  bool
 }
 
 // Engine runs one plan once.
@@ -444,12 +454,16 @@ func (e *Engine) setPhase(p Phase) {
 
 // Stop ends the active phase now: people stop acting and mail stops
 // arriving; devices keep syncing through a short settle, then the run ends
-// with its final audit. Safe to call more than once and from any goroutine.
+// with its final audit. After the active phase, it shortens the wait for
+// the people, the injector's drain and the settle phase to
+// stoppedEarlySettle each. Safe to call
+// more than once and from any goroutine.
 func (e *Engine) Stop() {
 	e.stopOnce.Do(func() { close(e.stopCh) })
 }
 
-// stoppedEarlySettle bounds the settle phase after Stop.
+// stoppedEarlySettle bounds the settle phase, and the wait for the people
+// before it, after Stop.
 const stoppedEarlySettle = 3 * time.Second
 
 // Run runs the plan: ramp-up, the active phase, settle and the final audit.
@@ -473,7 +487,12 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 
 	devCtx, stopDevices := context.WithCancel(ctx)
 	defer stopDevices()
-	actCtx, stopActing := context.WithCancel(devCtx)
+	// lateCtx is the people's after the active phase (the actions it cut
+	// short are finished on it while the devices run): it ends when the
+	// wait for them runs out (waitPeople).
+	lateCtx, stopLate := context.WithCancel(devCtx)
+	defer stopLate()
+	actCtx, stopActing := context.WithCancel(lateCtx)
 	defer stopActing()
 
 	var devWG, actWG sync.WaitGroup
@@ -491,7 +510,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.auditLoop(auditCtx, s.Audit)
 	}()
 
-	e.openGrowth(devCtx, actCtx, &devWG, &actWG)
+	e.openGrowth(devCtx, lateCtx, actCtx, &devWG, &actWG)
 	e.setPhase(PhaseActive)
 	interrupted := false
 	// Ramp-up: user i starts at i*rampUp/n after the start.
@@ -546,9 +565,16 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	stopActing()
 	e.closeGrowth()
 	<-startUsers
-	actWG.Wait()
-	e.inj.drain(ctx)
+	pw := peopleBudget(settle, interrupted)
+	if e.o.PeopleWait > 0 && !interrupted {
+		pw = e.o.PeopleWait
+	}
+	peopleWait, peopleCut := e.waitPeople(ctx, &actWG, pw, stopLate)
+	drainCtx, stopDrain := e.shortenedByStop(ctx)
+	e.inj.drain(drainCtx)
+	stopDrain()
 	settled := e.settle(ctx, settle, s.SettleUntil)
+	settled.PeopleWait, settled.PeopleCut = peopleWait, peopleCut
 
 	// Stop devices, then audit what they show.
 	e.setPhase(PhaseAudit)
@@ -611,7 +637,80 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// settle lets devices sync for at most limit (wall time); until synced, it
+// shortenedByStop returns a context that also ends stoppedEarlySettle
+// after Stop (the injector's drain: a first ^C shortens it too).
+func (e *Engine) shortenedByStop(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.Done():
+			return
+		case <-e.stopCh:
+		}
+		t := time.NewTimer(stoppedEarlySettle)
+		defer t.Stop()
+		select {
+		case <-c.Done():
+		case <-t.C:
+			cancel()
+		}
+	}()
+	return c, cancel
+}
+
+// minPeopleWait is the least peopleBudget gives the people: a command's
+// deadline (30 s), so that one late try on a slow server is not cut.
+const minPeopleWait = 30 * time.Second
+
+// peopleBudget bounds (wall time) the wait, after the active phase, for
+// the people to finish the actions it cut short (finishSubmitted): the
+// settle phase's maximum, at least minPeopleWait; stoppedEarlySettle after
+// Stop.
+func peopleBudget(settle time.Duration, stopped bool) time.Duration {
+	if stopped {
+		return stoppedEarlySettle
+	}
+	return max(settle, minPeopleWait)
+}
+
+// waitPeople waits for the people (wg) for at most limit, or
+// stoppedEarlySettle from a Stop that comes meanwhile, or until ctx ends.
+// When that runs out it calls cut, which ends the people's context, and
+// waits for them to return: their unfinished actions are given up and
+// counted (actionsDropped, by finishSubmitted). It returns how long it
+// waited and whether it cut.
+func (e *Engine) waitPeople(ctx context.Context, wg *sync.WaitGroup, limit time.Duration, cut func()) (time.Duration, bool) {
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wg.Wait()
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	stop := e.stopCh
+	for {
+		select {
+		case <-done:
+			return time.Since(start), false
+		case <-stop:
+			stop = nil
+			if left := limit - time.Since(start); left > stoppedEarlySettle {
+				t.Reset(stoppedEarlySettle)
+			}
+			continue
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		break
+	}
+	cut()
+	<-done
+	return time.Since(start), true
+}
+
+// settle lets devices sync for at most limit (wall time), or
+// stoppedEarlySettle from a Stop that comes meanwhile; until synced, it
 // ends as soon as no change waits for a device that has not synced since
 // the change (audit.Auditor.WaitingForSync), looked at every audit
 // interval.
@@ -638,8 +737,16 @@ func (e *Engine) settle(ctx context.Context, limit time.Duration, until scenario
 		defer tk.Stop()
 		tick = tk.C
 	}
+	stop := e.stopCh
 	for {
 		select {
+		case <-stop:
+			// A Stop during settle shortens it as a Stop before it.
+			stop = nil
+			if left := limit - time.Since(start); left > stoppedEarlySettle {
+				t.Reset(stoppedEarlySettle)
+				out.Max = time.Since(start) + stoppedEarlySettle
+			}
 		case <-t.C:
 			out.Ended = SettleEndTimer
 			if tick != nil {

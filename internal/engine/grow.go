@@ -28,6 +28,7 @@ type growth struct {
 	mu             sync.Mutex
 	open           bool
 	devCtx, actCtx context.Context
+	lateCtx        context.Context
 	devWG, actWG   *sync.WaitGroup
 	// next is the index in Engine.users of the next user to start;
 	// AddUsers reserves its users by moving it.
@@ -35,11 +36,11 @@ type growth struct {
 }
 
 // openGrowth lets users start under Run's contexts.
-func (e *Engine) openGrowth(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup) {
+func (e *Engine) openGrowth(devCtx, lateCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup) {
 	g := &e.growth
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.open, g.devCtx, g.actCtx, g.devWG, g.actWG = true, devCtx, actCtx, devWG, actWG
+	g.open, g.devCtx, g.lateCtx, g.actCtx, g.devWG, g.actWG = true, devCtx, lateCtx, actCtx, devWG, actWG
 }
 
 // closeGrowth ends the starting of users: once it returned, no user starts
@@ -60,7 +61,7 @@ func (e *Engine) startUser(u *user) bool {
 	if !g.open || g.actCtx.Err() != nil {
 		return false
 	}
-	u.start(g.devCtx, g.actCtx, g.devWG, g.actWG, &e.devices)
+	u.start(g.devCtx, g.lateCtx, g.actCtx, g.devWG, g.actWG, &e.devices)
 	e.usersStarted.Add(1)
 	return true
 }

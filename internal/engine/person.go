@@ -22,9 +22,10 @@ type person struct {
 	u *user
 	// env is what the person needs of the run (env.go).
 	env *env
-	// devCtx ends when the user's devices stop (after settle); a send the
-	// end of the active phase cut short is finished on it. Nil: the
-	// person's own context.
+	// devCtx is the context a send the end of the active phase cut short
+	// is finished on: it ends when the engine's wait for the people runs
+	// out (Engine.waitPeople), at the latest when the devices stop. Nil:
+	// the person's own context.
 	devCtx context.Context
 	// lateWaits counts the backoff waits finishSubmitted made after the
 	// end of the active phase, over all the person's actions (bounded).
@@ -552,7 +553,8 @@ var lateResumeBackoff = backoff.Options{Base: 15 * time.Second, Max: time.Minute
 // (p.lateWaits: the engine waits for every person before settling, so
 // the late phase lasts at most 15 s + 30 s simulated per person; an
 // action after the budget is spent gets its first try only); the tries
-// end with the devices' context. An action
+// end with devCtx, which the engine ends when its wait for the people
+// runs out (peopleBudget) whatever the server does. An action
 // that stays unfinished is counted as given up: its send change stays
 // incomplete (action-incomplete, docs/report.md), and every such change is
 // one counted action. id is the message acted on ("" for a new message).

@@ -132,8 +132,9 @@ func (u *user) auditSpec() audit.UserSpec {
 }
 
 // start launches the user's devices (until devCtx ends) and the person
-// (until actCtx ends); running counts the devices that run.
-func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup, running *atomic.Int64) {
+// (until actCtx ends, finishing the actions it cut short until lateCtx
+// ends); running counts the devices that run.
+func (u *user) start(devCtx, lateCtx, actCtx context.Context, devWG, actWG *sync.WaitGroup, running *atomic.Int64) {
 	u.started.Store(true)
 	for _, d := range u.devices {
 		devWG.Add(1)
@@ -154,7 +155,7 @@ func (u *user) start(devCtx, actCtx context.Context, devWG, actWG *sync.WaitGrou
 	go func() {
 		defer actWG.Done()
 		p := newPerson(u)
-		p.devCtx = devCtx
+		p.devCtx = lateCtx
 		p.run(actCtx)
 	}()
 }

@@ -404,6 +404,8 @@ func mergeSettle(m *Settle, s Settle) {
 	m.MaxSeconds = math.Max(m.MaxSeconds, s.MaxSeconds)
 	m.WallSeconds = math.Max(m.WallSeconds, s.WallSeconds)
 	m.ChangesWaiting += s.ChangesWaiting
+	m.PeopleWaitSeconds = math.Max(m.PeopleWaitSeconds, s.PeopleWaitSeconds)
+	m.PeopleCut = m.PeopleCut || s.PeopleCut
 	rank := map[string]int{"": 0, "none": 1, "timer": 2, "synced": 2, "max": 3, "aborted": 4}
 	if rank[s.Ended] > rank[m.Ended] || m.Ended == "" {
 		m.Ended = s.Ended

@@ -300,6 +300,12 @@ type Settle struct {
 	// ChangesWaiting counts the changes that still waited for a device to
 	// sync when it ended (until synced only).
 	ChangesWaiting int `json:"changes_waiting"`
+	// PeopleWaitSeconds is how long the run waited, before settle, for the
+	// people to finish the actions the end of the active phase cut short;
+	// PeopleCut is true when that wait ran out of its budget and the
+	// actions still unfinished were given up (counted in actions.dropped).
+	PeopleWaitSeconds float64 `json:"people_wait_s"`
+	PeopleCut         bool    `json:"people_cut"`
 }
 
 // Messages counts mail.

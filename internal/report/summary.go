@@ -23,6 +23,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if st := r.Settle; st.Ended != "" {
 		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
 	}
+	if st := r.Settle; st.PeopleCut {
+		fmt.Fprintf(ew, "the wait for the people's cut-short actions ran out after %.1f s: those unfinished were given up (actions dropped)\n", st.PeopleWaitSeconds)
+	}
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
