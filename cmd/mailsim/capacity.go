@@ -590,14 +590,15 @@ func (g *windowGate) untrack(k inflightKey) {
 }
 
 // Command implements clients.Recorder.
+// The command is recorded under g.mu, so that a snapshot (g.snapshot)
+// finds it either in flight or recorded, never both nor neither.
 func (g *windowGate) Command(ev clients.CommandEvent) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if !ev.Start.IsZero() {
 		g.untrack(inflightKey{ev.Protocol, ev.Command, ev.Start.UnixNano()})
 	}
-	open := g.open.Load()
-	g.mu.Unlock()
-	if open {
+	if g.open.Load() {
 		g.commands.Add(1)
 		g.next.Command(ev)
 	}
@@ -610,6 +611,22 @@ func (g *windowGate) Command(ev clients.CommandEvent) {
 func (g *windowGate) inFlight(now time.Time, close bool) []clients.CommandEvent {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.inFlightLocked(now, close)
+}
+
+// snapshot returns the commands in flight at now (as inFlight, the window
+// left open) and calls read — a read of what the gate recorded, e.g. the
+// client's stats — under the same lock: a command ending meanwhile is in
+// one of the two, not in both (a live step's window).
+func (g *windowGate) snapshot(now time.Time, read func()) []clients.CommandEvent {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	read()
+	return g.inFlightLocked(now, false)
+}
+
+// inFlightLocked is inFlight with g.mu held.
+func (g *windowGate) inFlightLocked(now time.Time, close bool) []clients.CommandEvent {
 	if close {
 		g.open.Store(false)
 	}

@@ -313,8 +313,9 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	to := time.Since(lr.began)
 	// The commands still waiting for the server count as samples of their
 	// age at the close (docs/capacity.md, One step).
-	stalled := lr.gate.inFlight(time.Now(), false)
-	cmds := addCommandSamples(metrics.StatsSince(lr.client.Stats(), cmds0), stalled)
+	var stats map[string]map[string]metrics.CommandStats
+	stalled := lr.gate.snapshot(time.Now(), func() { stats = lr.client.Stats() })
+	cmds := addCommandSamples(metrics.StatsSince(stats, cmds0), stalled)
 	end := lr.counts()
 	var srvN uint64
 	if lr.tgt.server != nil {

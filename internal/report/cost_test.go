@@ -289,6 +289,19 @@ func TestCostGroupWithoutUsers(t *testing.T) {
 			t.Errorf("ratio %s of a group without users = %v, want null", h, q)
 		}
 	}
+	// mailsim plan: the run's mix leaves the group out; a mix that gives it
+	// users is refused, one that gives it none is the others' projection.
+	if _, ok := RunMix(r)["tiny"]; ok {
+		t.Errorf("run mix %v has a group without users", RunMix(r))
+	}
+	if _, err := ProjectMix(r, 100, Mix{"tiny": 0.5, "pop3-office": 0.5}); err == nil || !strings.Contains(err.Error(), "no cost for group tiny") {
+		t.Errorf("a mix with users of a group without cost: %v", err)
+	}
+	zero, err := ProjectMix(r, 100, Mix{"tiny": 0, "pop3-office": 1})
+	only, err2 := ProjectMix(r, 100, Mix{"pop3-office": 1})
+	if err != nil || err2 != nil || zero.Total != only.Total || zero.StoredBytes != only.StoredBytes || len(zero.Notes) != len(only.Notes) {
+		t.Errorf("a 0%% share changed the projection: %+v (%v) against %+v (%v)", zero, err, only, err2)
+	}
 	th := r.Thresholds[len(r.Thresholds)-len(exprs):]
 	for i, got := range th[:3] {
 		if got.OK || !got.Value.Missing() || !strings.Contains(got.Note, `no users of group "tiny"`) {

@@ -26,5 +26,13 @@ func ReadJSON(rd io.Reader) (*Report, error) {
 	if r.Scenario == "" && r.Users == 0 && r.Commands == nil {
 		return nil, fmt.Errorf("report: read json: not a mailsim report (no scenario, users or commands)")
 	}
+	if r.Server.StorageSource == "" {
+		// Reports of earlier versions wrote the server's own count (0 on
+		// a real server, which they could not read) and no source.
+		r.Server.StorageSource = StorageServer
+		if _, _, ok := r.Server.Storage(); !ok {
+			r.Server.StorageSource = StorageUnknown
+		}
+	}
 	return &r, nil
 }

@@ -681,10 +681,13 @@ func mergeStorage(r *Server, s Server, first bool) {
 	case first:
 		r.StorageSource = s.StorageSource
 	case r.StorageSource != s.StorageSource:
+		// A whole store and users' mailboxes do not add up: not known.
 		r.StorageSource = StorageUnknown
 	}
-	if r.StoredMessages == nil || r.StoredBytes == nil {
+	if r.StorageSource == StorageUnknown || r.StoredMessages == nil || r.StoredBytes == nil {
 		r.StorageSource = StorageUnknown
+		r.StoredMessages, r.StoredBytes = nil, nil
+		r.StoredMessagesStart, r.StoredBytesStart = nil, nil
 	}
 }
 

@@ -66,7 +66,9 @@ func RunMix(r *Report) Mix {
 		return m
 	}
 	for name, g := range r.Groups {
-		if g.Cost != nil {
+		// A group without users in the run has no share of it (and no
+		// cost to project).
+		if g.Cost != nil && g.Cost.Users > 0 {
 			m[name] = float64(g.Cost.Users) / float64(total)
 		}
 	}
@@ -104,20 +106,25 @@ func ProjectMix(r *Report, users int, mix Mix) (MixProjection, error) {
 		CommandsPerSecond: map[string]float64{}, LoginsPerSecond: map[string]float64{}, BytesPerSecond: map[string]Rate{},
 		StoredBytes: 0, StorageGrowthBytesPerDay: 0}
 	var missing []string
-	for g := range mix {
-		if gr, ok := r.Groups[g]; !ok || gr.Cost == nil {
+	for g, share := range mix {
+		// A group the run gave no users has no measured cost: projecting
+		// users onto it would count them as costing nothing.
+		if gr, ok := r.Groups[g]; !ok || gr.Cost == nil || gr.Cost.Users <= 0 && share > 0 {
 			missing = append(missing, g)
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return p, fmt.Errorf("the report has no cost for group %s (groups with costs: %s)",
+		return p, fmt.Errorf("the report has no cost for group %s: not in the run, or no users of it (groups with costs: %s)",
 			strings.Join(missing, ", "), strings.Join(costGroupNames(r), ", "))
 	}
 	for _, g := range sortedKeys(mix) {
 		n := float64(users) * mix[g]
 		p.UsersByGroup[g] = n
 		c := r.Groups[g].Cost
+		if n == 0 {
+			continue // no users of it: nothing to add, nor to say
+		}
 		perSec := n / secondsPerDay
 		for proto, v := range c.CommandsPerUserDay {
 			if proto == "total" {
@@ -153,11 +160,12 @@ func ProjectMix(r *Report, users int, mix Mix) (MixProjection, error) {
 	return p, nil
 }
 
-// costGroupNames lists the groups of r that have a cost, sorted.
+// costGroupNames lists the groups of r that have a cost measured over
+// users, sorted.
 func costGroupNames(r *Report) []string {
 	var out []string
 	for _, g := range sortedKeys(r.Groups) {
-		if r.Groups[g].Cost != nil {
+		if c := r.Groups[g].Cost; c != nil && c.Users > 0 {
 			out = append(out, g)
 		}
 	}

@@ -130,6 +130,26 @@ func TestServerStorageNotKnown(t *testing.T) {
 	if s := m.Timeline[len(m.Timeline)-1]; s.StoredBytes != nil {
 		t.Errorf("merged last sample %+v knows the store a shard did not", s)
 	}
+	// A whole store and users' mailboxes do not add up.
+	shards[1] = Build(func() Input { in := users; in.Shard = "2/2"; return in }())
+	if m, err := Merge(shards); err != nil {
+		t.Fatal(err)
+	} else if _, _, ok := m.Server.Storage(); ok || m.Server.StorageSource != StorageUnknown {
+		t.Errorf("merged server and users storage: %s, known %v", m.Server.StorageSource, ok)
+	}
+	// A report of an earlier version has no source: its count was the
+	// server's.
+	var js bytes.Buffer
+	if err := Build(sampleInput(t)).WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(js.String(), `"storage_source": "server",`, "", 1)
+	if old == js.String() {
+		t.Fatal("no storage_source to remove from the JSON")
+	}
+	if back, err := ReadJSON(strings.NewReader(old)); err != nil || back.Server.StorageSource != StorageServer {
+		t.Errorf("an earlier version's report reads as %q (%v)", back.Server.StorageSource, err)
+	}
 	shards[1] = Build(func() Input { in := sampleInput(t); in.Shard = "2/2"; return in }())
 	if m, err := Merge(shards); err != nil {
 		t.Fatal(err)
