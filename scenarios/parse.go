@@ -121,6 +121,9 @@ func decodeDocument(source string, data []byte, env func(string) (string, bool),
 	case err != nil:
 		d.errs = append(d.errs, yamlError(source, data, err))
 		return d, nil
+	case emptyDocument(&next):
+		// A bare "---" at the end (generated YAML often has one): an empty
+		// document, nothing ignored.
 	default:
 		d.errs = append(d.errs, &Error{Source: source, Line: max(next.Line, 1), Column: 1,
 			Msg: fmt.Sprintf("a second YAML document (after \"---\"): a %s is one document", what)})
@@ -192,7 +195,9 @@ var (
 // the enclosing block or flow collection began, or the problem's own when
 // that is the first line — where a scanner problem's line counts from 1.
 var yamlParserProblems = []string{
-	"did not find expected ", "found duplicate %TAG directive", "found duplicate %YAML directive",
+	"did not find expected key", "did not find expected node content", "did not find expected '-' indicator",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'", "did not find expected <document start>",
+	"did not find expected <stream-start>", "found duplicate %TAG directive", "found duplicate %YAML directive",
 	"found incompatible YAML document", "found undefined tag handle",
 }
 
@@ -207,7 +212,7 @@ func yamlError(source string, data []byte, err error) *Error {
 	}
 	col := 1
 	for _, p := range yamlParserProblems {
-		if strings.HasPrefix(msg, p) {
+		if msg == p {
 			line++
 			break
 		}
@@ -225,21 +230,46 @@ func yamlError(source string, data []byte, err error) *Error {
 		msg += " (a '[' opened on this line is not closed)"
 	}
 	if m := unknownAnchor.FindStringSubmatch(msg); m != nil && line == 0 {
-		line, col = find(data, "*"+m[1])
+		line, col = findAlias(data, m[1])
 		msg += " (no &" + m[1] + " before it)"
 	}
 	return &Error{Source: source, Line: max(line, 1), Column: max(col, 1), Msg: "YAML syntax: " + msg}
 }
 
-// find returns the line and column (from 1) of the first s in data, or 0, 0.
-func find(data []byte, s string) (line, col int) {
-	i := bytes.Index(data, []byte(s))
-	if i < 0 {
-		return 0, 0
+// emptyDocument reports whether doc holds nothing: no node, or a null
+// without text (what yaml.v3 makes of a bare "---").
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
 	}
-	before := data[:i]
-	line = bytes.Count(before, []byte("\n")) + 1
-	return line, i - bytes.LastIndexByte(before, '\n')
+	n := doc.Content[0]
+	return len(doc.Content) == 1 && n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
+}
+
+// findAlias returns the line and column (from 1) of the first use of the
+// alias *name in data — outside a comment, not the start of a longer name
+// — or 0, 0. (Quoted text is not told apart: a quoted "*name" before the
+// alias would be found first.)
+func findAlias(data []byte, name string) (line, col int) {
+	for n, text := range bytes.Split(data, []byte("\n")) {
+		if c := bytes.Index(text, []byte(" #")); c >= 0 {
+			text = text[:c]
+		} else if bytes.HasPrefix(text, []byte("#")) {
+			continue
+		}
+		for off := 0; ; {
+			i := bytes.Index(text[off:], []byte("*"+name))
+			if i < 0 {
+				break
+			}
+			end := off + i + 1 + len(name)
+			if end == len(text) || bytes.IndexByte([]byte(" \t,]}\r"), text[end]) >= 0 {
+				return n + 1, off + i + 1
+			}
+			off = end
+		}
+	}
+	return 0, 0
 }
 
 var decodeLine = regexp.MustCompile(`^line (\d+): (.*)$`)

@@ -153,6 +153,16 @@ func TestParseErrors(t *testing.T) {
 		{"comments only", "# nothing\n", []string{"1:1: empty scenario"}},
 		{"second document", "version: 1\nname: x\n---\nversion: 2\n",
 			[]string{`3:1: a second YAML document (after "---"): a scenario is one document`}},
+		// Scanner problems count from 1 already, though some also start
+		// "did not find expected".
+		{"anchor without a name", "version: 1\nname: x\nfoo: & bar\n",
+			[]string{"3:1: YAML syntax: did not find expected alphabetic or numeric character"}},
+		{"block scalar indicator", "version: 1\nfoo: |x\n  a\n",
+			[]string{"2:1: YAML syntax: did not find expected comment or line break"}},
+		{"unknown alias after a comment naming it", "version: 1\nname: x\n# *nope here\nfoo: *nope\n",
+			[]string{"4:6: YAML syntax: unknown anchor 'nope'"}},
+		{"unknown alias after a longer one", "version: 1\nname: x\nfoo: [*nope2]\nbar: *nope\n",
+			[]string{"3:7: YAML syntax: unknown anchor 'nope2'"}},
 		{"not a mapping", "- 1\n- 2\n",
 			[]string{"1:1: a scenario must be a mapping"}},
 		{"time_scale", minimal + "time_scale: 0\n",
@@ -683,6 +693,16 @@ func TestParseCapacity(t *testing.T) {
 		_, err := Parse("s.yaml", []byte(minimal+tt.src), envOf(nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want it to name %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+// TestParseTrailingDocumentMarker: a bare "---" (or one with only a
+// comment) after the scenario is an empty document, not a second one.
+func TestParseTrailingDocumentMarker(t *testing.T) {
+	for _, tail := range []string{"---\n", "---\n# end\n", "...\n"} {
+		if _, err := Parse("s.yaml", []byte(minimal+tail), nil); err != nil {
+			t.Errorf("%q after a scenario: %v", tail, err)
 		}
 	}
 }
