@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestCheckOutputs: a report file that cannot be written is found before
@@ -115,5 +120,55 @@ func TestVersionArgs(t *testing.T) {
 	}
 	if res := mailsim("version", "--bogus"); res.code != exitScenario || !strings.Contains(res.stderr, "takes no arguments") {
 		t.Errorf("version --bogus: %s", res)
+	}
+}
+
+// TestStoppedEarlyExit: a run stopped early whose thresholds held over what
+// ran is no pass — 4, from "mailsim run" and from "report merge" when any
+// shard was stopped (an evicted Kubernetes shard); a broken threshold
+// still says 1.
+func TestStoppedEarlyExit(t *testing.T) {
+	shard := func(i int, stopped bool, thresholds ...string) string {
+		var ths []scenarios.Threshold
+		for _, e := range thresholds {
+			th, err := scenarios.ParseThreshold(e, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ths = append(ths, th)
+		}
+		r := report.Build(report.Input{
+			Scenario: "stop-test", Seed: 1, Shard: fmt.Sprintf("%d/2", i), StartedAt: time.Date(2026, 1, 6, 9, 0, 0, 0, time.UTC),
+			Wall: time.Minute, Simulated: time.Hour, Users: 2, Devices: 2, Audit: audit.Result{ServerChecked: true},
+			Commands: map[string]map[string]report.CommandStat{"imap": {"FETCH": {Count: 10, P50: 0.001, P95: 0.002, P99: 0.003}}},
+			Logins:   map[string]report.LoginStat{"imap": {OK: 2}}, DeviceProtocols: []string{"imap"},
+			StoppedEarly: stopped, Thresholds: ths,
+		})
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("s%d.json", i))
+		var buf bytes.Buffer
+		if err := r.WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tt := range []struct {
+		name       string
+		stopped    bool
+		thresholds []string
+		code       int
+	}{
+		{"finished", false, []string{"lost_messages == 0"}, exitOK},
+		{"stopped, thresholds held", true, []string{"lost_messages == 0"}, exitFailure},
+		{"stopped, a threshold broke", true, []string{"lost_messages > 0"}, exitThresholds},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mailsim("report", "merge", shard(1, false, tt.thresholds...), shard(2, tt.stopped, tt.thresholds...))
+			if res.code != tt.code || (tt.code == exitFailure) != strings.Contains(res.stderr, "stopped early") {
+				t.Errorf("merge: exit %d, want %d:\n%s", res.code, tt.code, res)
+			}
+		})
 	}
 }

@@ -90,7 +90,7 @@ func readReportFile(path string) ([]byte, error) {
 // where asked ("-": the JSON report on stdout, the summary then on
 // stderr); it returns the exit code of "mailsim run" for rep: 1 when a
 // threshold broke or the measurements are invalid, 4 when a report could
-// not be written.
+// not be written or the run was stopped early (and no threshold broke).
 func writeOutputs(rep *report.Report, reportPath, htmlPath string, stdout, stderr io.Writer, cmd string) int {
 	summary := stdout
 	if reportPath == "-" {
@@ -100,8 +100,14 @@ func writeOutputs(rep *report.Report, reportPath, htmlPath string, stdout, stder
 		fmt.Fprintf(stderr, "mailsim %s: summary: %v\n", cmd, err)
 	}
 	code := exitOK
-	if len(rep.Failed()) > 0 || !rep.Valid() {
+	switch {
+	case len(rep.Failed()) > 0 || !rep.Valid():
 		code = exitThresholds
+	case rep.StoppedEarly:
+		// Thresholds that held over part of the run are no pass: a batch
+		// job evicted with SIGTERM must not count as one.
+		fmt.Fprintf(stderr, "mailsim %s: the run was stopped early: its thresholds held over what ran, which is not the run (exit 4)\n", cmd)
+		code = exitFailure
 	}
 	for _, out := range []struct {
 		flag, path string

@@ -216,6 +216,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	}
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")
+		in.StoppedEarly = true
 	}
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}

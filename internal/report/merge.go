@@ -67,6 +67,7 @@ func Merge(shards []*Report) (*Report, error) {
 	var protocols []string
 	latencyMerged := false
 	for _, s := range shards {
+		r.StoppedEarly = r.StoppedEarly || s.StoppedEarly
 		r.SimulatedSeconds = math.Max(r.SimulatedSeconds, s.SimulatedSeconds)
 		r.Users += s.Users
 		r.Devices += s.Devices

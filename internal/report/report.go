@@ -168,6 +168,9 @@ type Input struct {
 	Cost CostInput
 	// Notes are remarks to carry into the report.
 	Notes []string
+	// StoppedEarly says a signal (or Stop) ended the active phase before
+	// its time: the report judges what ran, which is not the run.
+	StoppedEarly bool
 	// TimeScale is the scenario's time_scale (simulated seconds per wall
 	// second), to weigh the server's push latency; 0 means 1.
 	TimeScale float64
@@ -286,6 +289,10 @@ type Report struct {
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
 	Notes    []string     `json:"notes,omitempty"`
+	// StoppedEarly is true when a signal ended the run before its time (a
+	// merged report: any shard's): "mailsim run" and "report merge" then
+	// exit 4 rather than 0.
+	StoppedEarly bool `json:"stopped_early"`
 }
 
 // Settle is how the settle phase went (docs/scenarios.md, settle).
@@ -634,12 +641,13 @@ func Build(in Input) *Report {
 			},
 			ByGroup: map[string]GroupDivergence{},
 		},
-		Convergence: map[string]Convergence{},
-		Server:      serverOf(in),
-		Groups:      map[string]Group{},
-		Settle:      in.Settle,
-		Timeline:    in.Timeline.jsonSamples(),
-		Notes:       append([]string(nil), in.Notes...),
+		Convergence:  map[string]Convergence{},
+		Server:       serverOf(in),
+		Groups:       map[string]Group{},
+		Settle:       in.Settle,
+		Timeline:     in.Timeline.jsonSamples(),
+		Notes:        append([]string(nil), in.Notes...),
+		StoppedEarly: in.StoppedEarly,
 	}
 	if r.Messages.Delivered == 0 {
 		r.Messages.Delivered = res.Delivered
