@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -36,7 +37,11 @@ func writeFileAt(path string, write func(io.Writer) error) error {
 	if err := writeClose(fh, write); err != nil {
 		return err
 	}
-	return os.Rename(fh.Name(), path)
+	if err := os.Rename(fh.Name(), path); err != nil {
+		os.Remove(fh.Name())
+		return err
+	}
+	return nil
 }
 
 // writeClose writes through write into fh and closes it; a file that
@@ -68,13 +73,23 @@ func checkOutputs(flags map[string]string) []error {
 			errs = append(errs, fmt.Errorf("%s %s: is a directory", flag, path))
 			continue
 		}
-		fh, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check-*")
+		// The probe is the file writeFile writes first: same directory,
+		// same name length. One left by an earlier run is opened, not
+		// replaced.
+		tmp := path + ".tmp"
+		fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		created := err == nil
+		if errors.Is(err, fs.ErrExist) {
+			fh, err = os.OpenFile(tmp, os.O_WRONLY, 0)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: cannot be written: %w", flag, path, errors.Unwrap(err)))
 			continue
 		}
 		fh.Close()
-		os.Remove(fh.Name())
+		if created {
+			os.Remove(tmp)
+		}
 	}
 	return errs
 }

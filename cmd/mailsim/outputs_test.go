@@ -35,6 +35,7 @@ func TestCheckOutputs(t *testing.T) {
 		{"missing directory", filepath.Join(dir, "missing", "r.json"), "--report " + filepath.Join(dir, "missing", "r.json") + ": cannot be written"},
 		{"under a file", filepath.Join(file, "r.json"), "cannot be written"},
 		{"a directory", dir, "is a directory"},
+		{"a long name", filepath.Join(dir, strings.Repeat("n", 250)), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := errors.Join(checkOutputs(map[string]string{"--report": tt.path})...)
@@ -74,6 +75,19 @@ func TestWriteFileSavesElsewhere(t *testing.T) {
 	}
 	if err := writeFile(filepath.Join(t.TempDir(), "r.json"), func(io.Writer) error { return nil }); err != nil {
 		t.Errorf("a writable path: %v", err)
+	}
+	// A path that became a directory (not empty: the rename fails) leaves
+	// no ".tmp" beside it.
+	dir := t.TempDir()
+	busy := filepath.Join(dir, "r.json")
+	if err := os.MkdirAll(filepath.Join(busy, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(busy, func(w io.Writer) error { return nil }); err == nil || !strings.Contains(err.Error(), "saved to") {
+		t.Errorf("writeFile over a directory: %v", err)
+	}
+	if _, err := os.Stat(busy + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s.tmp left behind (%v)", busy, err)
 	}
 }
 

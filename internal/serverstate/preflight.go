@@ -155,7 +155,7 @@ func checkSample(ctx context.Context, users []User, first error, login func(user
 			ErrLoginRefused, len(refused), len(sample), strings.Join(refused, ", ")))
 	}
 	if len(slowed) > 0 {
-		errs = append(errs, fmt.Errorf("logins not answered within %s for %s, after the server had refused one (servers slow their answers after refused logins, as Dovecot's auth penalty does): fix the refused users first",
+		errs = append(errs, fmt.Errorf("logins not answered within %s for %s, after the server had refused one: servers slow their answers after refused logins (as Dovecot's auth penalty does), or this one stopped answering; fix the refused users first, then check again",
 			preflightTimeout, strings.Join(slowed, ", ")))
 	}
 	return errors.Join(errs...)
