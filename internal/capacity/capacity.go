@@ -426,7 +426,7 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 			ok = true
 			s.res.Claim, s.res.ClaimSteps = c, steps
 			if len(steps) < 3 {
-				s.res.Notes = append(s.res.Notes, fmt.Sprintf("80%%, 100%% and 120%% of the claim %d round to %s: the QoS held at fewer than three distinct populations", c, fmtUsers(steps)))
+				s.res.Notes = append(s.res.Notes, fmt.Sprintf("80%%, 100%% and 120%% of the claim %d round to %s: the QoS held at fewer than three distinct populations", c, FormatUsers(steps)))
 			}
 			return s.res, nil
 		}
@@ -436,8 +436,8 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 	return s.res, nil
 }
 
-// fmtUsers writes populations as "2 users" or "1 and 2 users".
-func fmtUsers(us []int) string {
+// FormatUsers writes populations as "2 users" or "1 and 2 users".
+func FormatUsers(us []int) string {
 	var b strings.Builder
 	for i, u := range us {
 		switch {

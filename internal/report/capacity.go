@@ -358,7 +358,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	if c.Confirmed != nil {
 		switch {
 		case *c.Confirmed && len(c.ClaimSteps) > 0 && len(c.ClaimSteps) < 3:
-			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at %s: 80%%, 100%% and 120%% of it are not distinct)\n", c.Claim, joinInts(c.ClaimSteps))
+			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at %s: 80%%, 100%% and 120%% of it are not distinct)\n", c.Claim, capacity.FormatUsers(c.ClaimSteps))
 		case *c.Confirmed:
 			fmt.Fprintf(ew, "SPECmail-style claim: %d users (QoS held at 80%%, 100%% and 120%% of it)\n", c.Claim)
 		default:
@@ -369,22 +369,6 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
-}
-
-// joinInts writes populations as "2 users" or "1 and 2 users".
-func joinInts(us []int) string {
-	var b strings.Builder
-	for i, u := range us {
-		switch {
-		case i == 0:
-		case i == len(us)-1:
-			b.WriteString(" and ")
-		default:
-			b.WriteString(", ")
-		}
-		fmt.Fprint(&b, u)
-	}
-	return b.String() + " users"
 }
 
 // serverSource names where the steps' server resources came from.
