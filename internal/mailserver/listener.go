@@ -1,6 +1,7 @@
 package mailserver
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,25 @@ func (c *trackedConn) SetWriteDeadline(t time.Time) error {
 		t = pastDeadline
 	}
 	return c.Conn.SetWriteDeadline(t)
+}
+
+// shut closes the socket without ending the connection for the Server:
+// the goroutine serving it is still unwinding (its session not yet
+// released), so Close, which the protocol library calls last, stays the
+// end that Server.Close waits for.
+func (c *trackedConn) shut() error { return c.Conn.Close() }
+
+// shutSocket closes c's socket early (a guard cutting a vanished client
+// off) without ending the connection for Server.Close; a connection that
+// is no trackedConn (a test's) is closed.
+func shutSocket(c net.Conn) error {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	if t, ok := c.(*trackedConn); ok {
+		return t.shut()
+	}
+	return c.Close()
 }
 
 func (c *trackedConn) Close() error {

@@ -524,7 +524,7 @@ func (g *mutf7Guard) fail() error {
 	g.out, g.o, g.tok = g.out[:0], 0, g.tok[:0]
 	if mid && !g.closed {
 		g.closed = true
-		g.Conn.Close()
+		shutSocket(g.Conn)
 	}
 	return g.err
 }
@@ -914,7 +914,7 @@ func (g *mutf7Guard) checkLength(more int) {
 func (g *mutf7Guard) answerTooLong() {
 	if !g.tagDone {
 		g.closed = true
-		g.Conn.Close()
+		shutSocket(g.Conn)
 		g.r, g.w, g.err = 0, 0, net.ErrClosed
 		g.endLine()
 		return
