@@ -291,6 +291,7 @@ func TestBadFlagValues(t *testing.T) {
 		{[]string{"run", knee, "--harness-max-cpu", "150%"}, "at most 100%"},
 		{[]string{"run", knee, "--users", "0"}, "--users 0: want at least 1"},
 		{[]string{"run", knee, "--users", "-3"}, "--users -3: want at least 1"},
+		{[]string{"validate", knee, "--users", "0"}, "--users 0: want at least 1"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			res := mailsim(tt.args...)

@@ -41,6 +41,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim validate: want one scenario FILE or NAME (shipped: %v)\n", scenarios.Shipped())
 		return exitScenario
 	}
+	if givenFlags(fs)["users"] && *users < 1 {
+		// 0 would be taken for "not given", as in "mailsim run".
+		fmt.Fprintf(stderr, "mailsim validate: --users %d: want at least 1\n", *users)
+		return exitScenario
+	}
 	shard, err := scenarios.ParseShard(*shardText)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsim validate: --shard: %v\n", err)
