@@ -35,22 +35,13 @@ func checkStepWindow(s *scenarios.Scenario, c scenarios.Capacity) (warnings []st
 	if delivery == "" {
 		return nil, nil
 	}
-	total := 0.0
-	for _, g := range s.Groups {
-		total += g.Share
+	// The plan's expected rates (scenarios.Plan.Rates, what validate
+	// prints) at start_users: deliveries in one window.
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: c.StartUsers})
+	if err != nil {
+		return nil, err
 	}
-	expect := 0.0 // deliveries in one window at start_users
-	for _, g := range s.Groups {
-		b := s.Behaviors[g.Behavior]
-		if b == nil || total <= 0 {
-			continue
-		}
-		for _, in := range []scenarios.Inbound{b.Inbound, b.Spam} {
-			if in.Interval > 0 {
-				expect += float64(c.StartUsers) * g.Share / total * c.StepDuration.Seconds() * s.TimeScale / in.Interval.Seconds()
-			}
-		}
-	}
+	expect := (plan.Rates.InboundPerSec + plan.Rates.SpamPerSec) * c.StepDuration.Seconds()
 	if expect < minWindowDeliveries {
 		if expect == 0 {
 			return []string{fmt.Sprintf("the scenario's groups have no inbound mail: the QoS line %q has no data to judge", delivery)}, nil
