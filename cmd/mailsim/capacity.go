@@ -76,22 +76,13 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	// 0 is the default of the overrides ("keep the scenario's"): a value
 	// given that cannot be one is refused, not ignored.
-	given := givenFlags(fs)
-	var bad []error
-	if given["start-users"] && f.startUsers < 1 {
-		bad = append(bad, fmt.Errorf("--start-users %d: want at least 1", f.startUsers))
-	}
-	if given["max-users"] && f.maxUsers < 1 {
-		bad = append(bad, fmt.Errorf("--max-users %d: want at least 1", f.maxUsers))
-	}
-	if given["step-duration"] && f.step <= 0 {
+	bad := []error{checkCount(fs, "start-users", f.startUsers), checkCount(fs, "max-users", f.maxUsers)}
+	if givenFlags(fs)["step-duration"] && f.step <= 0 {
 		bad = append(bad, fmt.Errorf("--step-duration %s: want a positive duration", f.step))
 	}
-	if err := checkSettle(f.settle); err != nil {
-		bad = append(bad, err)
-	}
-	if len(bad) > 0 {
-		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(bad...))
+	bad = append(bad, checkSettle(f.settle))
+	if err := errors.Join(bad...); err != nil {
+		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
 		return exitScenario
 	}
 	s, err := (runFlags{targetPath: f.targetPath}).scenario(scenario)

@@ -58,6 +58,15 @@ func givenFlags(fs *flag.FlagSet) map[string]bool {
 	return given
 }
 
+// checkCount refuses a count flag given below 1: its default, 0, means
+// "not given" (the scenario's), so a 0 given must not pass for it.
+func checkCount(fs *flag.FlagSet, name string, v int) error {
+	if v < 1 && givenFlags(fs)[name] {
+		return fmt.Errorf("--%s %d: want at least 1", name, v)
+	}
+	return nil
+}
+
 // checkSettle checks --settle: -1 keeps the scenario's settle, other
 // negative durations are refused.
 func checkSettle(d time.Duration) error {

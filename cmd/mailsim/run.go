@@ -121,9 +121,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 		return exitScenario
 	}
-	if givenFlags(fs)["users"] && f.users < 1 {
-		// 0 would be taken for "not given" (the scenario's users.count).
-		fmt.Fprintf(stderr, "mailsim run: --users %d: want at least 1\n", f.users)
+	if err := checkCount(fs, "users", f.users); err != nil {
+		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 		return exitScenario
 	}
 	if late := time.Since(f.startAt); !f.startAt.IsZero() && late > startAtSlack {

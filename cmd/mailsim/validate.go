@@ -41,9 +41,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim validate: want one scenario FILE or NAME (shipped: %v)\n", scenarios.Shipped())
 		return exitScenario
 	}
-	if givenFlags(fs)["users"] && *users < 1 {
-		// 0 would be taken for "not given", as in "mailsim run".
-		fmt.Fprintf(stderr, "mailsim validate: --users %d: want at least 1\n", *users)
+	if err := checkCount(fs, "users", *users); err != nil {
+		fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
 		return exitScenario
 	}
 	shard, err := scenarios.ParseShard(*shardText)
