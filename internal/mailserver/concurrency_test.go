@@ -37,6 +37,13 @@ func TestManySessionsOfOneUser(t *testing.T) {
 		if _, err := clients[i].Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
 		}
+		// go-imap's Wait returns before its reader records the selected
+		// mailbox (imapclient's completeCommand signals the waiter first),
+		// so Mailbox() can still be nil here. The reader handles replies in
+		// order: once a NOOP's reply is in, the SELECT is recorded.
+		if err := clients[i].Noop().Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	var wg sync.WaitGroup
