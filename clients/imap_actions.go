@@ -250,7 +250,7 @@ func (d *imapDevice) open(s *imapSession, loc imapLoc) ([]byte, error) {
 		if f.uid == loc.uid && f.hasFlags {
 			flags |= flagsOf(f.flags)
 		}
-		if (f.uid == loc.uid || f.uid == 0) && f.content {
+		if f.uid == loc.uid && f.content {
 			found = true
 			if hdr == nil {
 				hdr = f.header
@@ -291,7 +291,8 @@ func (d *imapDevice) header(s *imapSession, loc imapLoc) (mailgen.Header, error)
 	return h, nil
 }
 
-// addFlags runs UID STORE +FLAGS and records the flags in the view. A
+// addFlags runs UID STORE +FLAGS and records the flags in the view, with
+// those the server's answer showed the message has (another session's). A
 // message the view already shows with the flags is not stored again, as a
 // client does not offer "mark as read" on a message shown read. The store
 // is never .SILENT (K-9 and Roundcube send it silent): see store for how a
@@ -305,10 +306,11 @@ func (d *imapDevice) addFlags(s *imapSession, loc imapLoc, f view.Flags) error {
 	for _, n := range f.Strings() {
 		fl = append(fl, imap.Flag(n))
 	}
-	if err := d.store(s, loc, fl); err != nil {
+	have, err := d.store(s, loc, fl)
+	if err != nil {
 		return err
 	}
-	d.noteFlags(loc.folder, loc.uid, f)
+	d.noteFlags(loc.folder, loc.uid, f|have)
 	return nil
 }
 
@@ -350,36 +352,42 @@ func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
 // view did not show flags another device set) is settled by one UID FETCH
 // (FLAGS): the UID there with the flags is success, absent is errGone, and
 // present without them is an error (the server did not keep the flags).
-func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) error {
+// It returns the flags the server said the message has: those another
+// session set come in the same answer, and the server does not send them
+// again.
+func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) (view.Flags, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
 	stored := false
+	var have view.Flags
 	err := s.do("UID STORE", func() error {
 		return s.c.StoreAdd(set, fl, func(got fetched) {
-			if got.uid == loc.uid && got.hasFlags && hasFlags(got.flags, fl) {
-				stored = true
+			if got.uid == loc.uid && got.hasFlags {
+				have |= flagsOf(got.flags)
+				stored = stored || hasFlags(got.flags, fl)
 			}
 		})
 	})
 	if err != nil || stored {
-		return err
+		return have, err
 	}
 	found, kept := false, false
 	if err := s.fetch(set, &d.flagsFetch, false, func(f fetched) {
 		if f.uid == loc.uid && f.hasFlags {
 			found = true
+			have |= flagsOf(f.flags)
 			kept = kept || hasFlags(f.flags, fl)
 		}
 	}); err != nil {
-		return err
+		return have, err
 	}
 	switch {
 	case !found:
-		return fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
+		return have, fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
 	case !kept:
-		return fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
+		return have, fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
 	}
-	return nil
+	return have, nil
 }
 
 // hasFlags reports whether have holds every flag of want (flags match
@@ -564,7 +572,7 @@ func (d *imapDevice) move(s *imapSession, loc imapLoc, dest string) (imapLoc, er
 func (d *imapDevice) expunge(s *imapSession, loc imapLoc) error {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
-	if err := d.store(s, loc, []imap.Flag{imap.FlagDeleted}); err != nil {
+	if _, err := d.store(s, loc, []imap.Flag{imap.FlagDeleted}); err != nil {
 		return err
 	}
 	if s.caps.Has(imap.CapUIDPlus) || s.caps.Has(imap.CapIMAP4rev2) {

@@ -135,7 +135,7 @@ func benchIMAPCommandClient(b *testing.B, client string) {
 		}
 		return err
 	}
-	store := func() error { return s.d.store(s, loc, seen) }
+	store := func() error { _, err := s.d.store(s, loc, seen); return err }
 	noop := func() error { return s.do("NOOP", s.c.Noop) }
 	for _, bm := range []struct {
 		name string

@@ -99,6 +99,9 @@ type goimapConn struct {
 	// wait bounds how long a FETCH cut in a literal waits for the
 	// library's reader to end (abandonReply).
 	wait time.Duration
+	// s is the session, told of other sessions' changes that come as a
+	// command's responses (fetched.content).
+	s *imapSession
 }
 
 func (g goimapConn) Capability() (imap.CapSet, error) { return g.c.Capability().Wait() }
@@ -123,13 +126,18 @@ func (g goimapConn) NumMessages() (uint32, bool) {
 }
 func (g goimapConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	cmd := g.c.Fetch(set, opts)
+	content := asksContent(opts)
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
 		f, err := readFetched(m, keepHeader)
 		if err != nil {
 			abandonReply(g.c, g.wait)
 			return fmt.Errorf("%w: %w", errReplyAbandoned, err)
 		}
-		fn(f)
+		if content && !f.content {
+			g.s.poke() // another session's flag change (fetched.content)
+		} else {
+			fn(f)
+		}
 		progress()
 	}
 	return cmd.Close()

@@ -40,12 +40,20 @@ type fetched struct {
 	// bodyBytes counts the body section bytes received.
 	bodyBytes int64
 	// content is set when the response carried an ENVELOPE, BODY[...] or
-	// BINARY[...] item. A response to a fetch that asked for one but lacks
-	// it is an unsolicited flag update (UID FLAGS) the client library
-	// routed to the command because it names a UID of the command's set;
-	// the command's own response for that UID then went to the unilateral
-	// handler.
+	// BINARY[...] item. A response to a fetch that asked for one
+	// (asksContent) but lacks it is another session's flag change (UID
+	// FLAGS) that the client routed to the command because it names a UID
+	// of the command's set: the conns give it to the session as an update
+	// (imapSession.poke) instead of to the command's callback, so that it
+	// is not lost (go-imap's client then gives the command's own response
+	// for that UID to its unilateral handler).
 	content bool
+}
+
+// asksContent reports whether a fetch asks for an item that sets
+// fetched.content.
+func asksContent(opts *imap.FetchOptions) bool {
+	return opts.Envelope || len(opts.BodySection) > 0 || len(opts.BinarySection) > 0
 }
 
 // readFetched consumes one message of a FETCH reply. Header sections are

@@ -44,7 +44,9 @@ type leanConn struct {
 	fetchFn       func(fetched)
 	fetchProgress func()
 	fetchKeep     bool
-	onFetch       func(*leanimap.Message) error
+	// fetchContent: the FETCH asks for content (asksContent).
+	fetchContent bool
+	onFetch      func(*leanimap.Message) error
 	// mu guards idling: Interrupt acts only while Wait runs, never on a
 	// command that follows it.
 	mu     sync.Mutex
@@ -146,21 +148,26 @@ func (l *leanConn) NumMessages() (uint32, bool) { return l.num, l.selected }
 
 func (l *leanConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	l.items = appendFetchItems(l.items[:0], opts)
-	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, progress, keepHeader
+	l.fetchFn, l.fetchProgress, l.fetchKeep, l.fetchContent = fn, progress, keepHeader, asksContent(opts)
 	defer l.endFetch()
 	return l.c.UIDFetchBytes(set, l.items, l.onFetch)
 }
 
 func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)) error {
-	l.fetchFn, l.fetchProgress, l.fetchKeep = fn, nil, false
+	l.fetchFn, l.fetchProgress, l.fetchKeep, l.fetchContent = fn, nil, false, false
 	defer l.endFetch()
 	return l.c.UIDStore(set, imap.StoreFlagsAdd, false, flags, l.onFetch)
 }
 
 // fetched gives one FETCH response of the command in progress to its
-// callbacks (onFetch).
+// callbacks (onFetch); one without the content the FETCH asked for is
+// another session's flag change (fetched.content), given to the session.
 func (l *leanConn) fetched(m *leanimap.Message) error {
-	l.fetchFn(leanFetched(m, l.fetchKeep, &l.idBuf))
+	if f := leanFetched(m, l.fetchKeep, &l.idBuf); l.fetchContent && !f.content {
+		l.s.poke()
+	} else {
+		l.fetchFn(f)
+	}
 	if cap(l.idBuf) > maxIDBuf {
 		l.idBuf = nil
 	}

@@ -354,19 +354,16 @@ func (d *imapDevice) fetchHeaders(s *imapSession, folder string, uids []imap.UID
 }
 
 // fetchNewInto runs the new-mail fetch for uids and adds the messages to
-// into. A response without the content asked for is an unsolicited flag
-// update the library took for the answer (see fetched.content): it is
-// skipped, and the UIDs left unanswered are fetched once more (a UID gone
-// meanwhile gets no answer and stays out).
+// into. The UIDs left unanswered are fetched once more (a UID gone
+// meanwhile gets no answer and stays out): go-imap's client gives the
+// command's answer for a UID to its unilateral handler when another
+// session's flag change for that UID came first (fetched.content).
 func (d *imapDevice) fetchNewInto(s *imapSession, folder string, uids []imap.UID, into map[imap.UID]imapMsg) error {
 	for try := 0; try < 2 && len(uids) > 0; try++ {
 		var set imap.UIDSet
 		set.AddNum(uids...)
 		answered := 0
 		err := s.fetch(set, d.fetchNew, false, func(f fetched) {
-			if f.uid == 0 || !f.content {
-				return
-			}
 			if !f.hasID() {
 				d.logNoID(folder, f.uid)
 			}

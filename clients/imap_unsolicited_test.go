@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -314,4 +316,41 @@ func TestIMAPActionOnMovedMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIMAPOtherSessionsChangeDuringSync: another session flags message 1
+// while a PC on IDLE syncs INBOX for a new message, just before the fetch
+// of the new message's headers (which names UID 2 only) reaches the server.
+// The server announces the change in its answer to that fetch, not in the
+// IDLE that follows: the PC must act on it there and end up showing the
+// flag with no other change to wake it. Before, the change went to the
+// header fetch's callback, which skips other UIDs, and the PC showed
+// message 1 unflagged for good (flags-not-synced in
+// internal/engine's TestSemanticsIMAPRepeatedRunsConverge). Run for each
+// IMAP client.
+func TestIMAPOtherSessionsChangeDuringSync(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		first := env.deliver(t, 1000)
+		other := env.inbox(t)
+		proxy := startProxy(t, &injectProxy{target: env.addrs.IMAP,
+			match: regexp.MustCompile(`(?i)UID FETCH 2 .*HEADER\.FIELDS`),
+			before: func() {
+				if err := other.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+					t.Error(err)
+				}
+			}})
+		o := env.options(KindPC, &imapRecorder{}, func(p *Profile) {
+			// No folders round: its INBOX resync would hide a lost change.
+			p.Connections, p.FetchImmediate, p.StatusInterval = 1, false, 1000*time.Hour
+		})
+		o.IMAP.Addr = proxy.ln.Addr().String()
+		d := startDevice(t, o)
+		waitView(t, d, "the first message", hasAll(first))
+		second := env.deliver(t, 1000)
+		waitView(t, d, "the second message", hasAll(second))
+		if !proxy.injected() {
+			t.Fatal("the other session never flagged message 1 during the header fetch; the test tests nothing")
+		}
+		waitView(t, d, "message 1 flagged", msgIs(first, view.FolderInbox, view.Flagged))
+	})
 }

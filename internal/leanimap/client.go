@@ -96,7 +96,13 @@ type command struct {
 	ns       *imap.NamespaceData
 	fetch    func(*Message) error
 	fetchErr error // the first error fetch returned
-	updates  int   // EXISTS, EXPUNGE and FETCH given to the handler
+	// uids is the UID set of the UID FETCH or UID STORE in progress: a
+	// FETCH response naming a UID outside it is another session's change,
+	// given to the Handler, not to fetch (asked). hint is the range that
+	// held the last UID asked (responses come in UID order).
+	uids     imap.UIDSet
+	hint     int
+	updates  int // EXISTS, EXPUNGE and FETCH given to the handler
 	appended AppendData
 }
 
@@ -643,7 +649,7 @@ func (c *Client) untagged(s *scanner) {
 			if s.err != nil {
 				return
 			}
-			if c.cmd.fetch != nil {
+			if c.cmd.fetch != nil && c.cmd.asked(c.msg.UID) {
 				if err := c.cmd.fetch(&c.msg); err != nil && c.cmd.fetchErr == nil {
 					c.cmd.fetchErr = err
 				}
@@ -709,6 +715,37 @@ func (c *Client) untagged(s *scanner) {
 			c.parseNamespace(s)
 		}
 	}
+}
+
+// asked reports whether a FETCH response naming uid (0: none) answers the
+// command in progress: always without a UID set; with one (UID FETCH, UID
+// STORE) when uid is in it, never when the response names no UID, as a
+// server must name it in every FETCH response a UID command causes (RFC
+// 9051, 6.4.9), as go-imap's client also decides. A range ending in "*"
+// asks for any UID at or above its start and also for the mailbox's
+// largest UID, which may be below it (RFC 3501, 6.4.8), so it is taken to
+// ask for every UID. Servers send other sessions' flag changes among a
+// command's responses (the embedded server before UID commands, Dovecot
+// with any command and without a UID): given to the command's callback,
+// which looks at its own UIDs only, such a change was lost.
+func (cmd *command) asked(uid imap.UID) bool {
+	n := len(cmd.uids)
+	if n == 0 {
+		return true
+	}
+	if uid == 0 {
+		return false
+	}
+	for i := range n {
+		j := (cmd.hint + i) % n
+		r := cmd.uids[j]
+		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
+		if lo == 0 || lo <= uid && uid <= hi {
+			cmd.hint = j
+			return true
+		}
+	}
+	return false
 }
 
 // update gives an EXISTS or EXPUNGE to the handler.

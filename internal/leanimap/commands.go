@@ -334,9 +334,11 @@ func (c *Client) SelectTo(d *imap.SelectData, name string, readOnly bool) error 
 
 // UIDFetch sends UID FETCH set items, where items is the fetch attribute
 // list as sent ("(UID FLAGS)", "(UID BODY.PEEK[HEADER.FIELDS
-// (MESSAGE-ID)])"), and calls fn for each FETCH response on the caller's
-// goroutine. The first error fn returns is the command's error (the
-// responses are still read to the end).
+// (MESSAGE-ID)])"), and calls fn for each FETCH response that names a UID
+// of set on the caller's goroutine; one naming another UID or none is
+// another session's change and goes to the Handler (command.asked). The
+// first error fn returns is the command's error (the responses are still
+// read to the end).
 func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error) error {
 	if err := c.uidFetch(set, fn); err != nil {
 		return err
@@ -360,18 +362,19 @@ func (c *Client) uidFetch(set imap.UIDSet, fn func(*Message) error) error {
 	if err := c.begin("UID FETCH "); err != nil {
 		return err
 	}
-	c.cmd.fetch = fn
+	c.cmd.fetch, c.cmd.uids = fn, set
 	return c.uidSet(set)
 }
 
 // UIDStore changes the flags of the messages of set (op: set, add,
 // delete; .SILENT when silent). fn receives the FETCH responses the
-// server answers with (nil: they go to the Handler).
+// server answers with (nil: they go to the Handler), those naming a UID of
+// set (the others go to the Handler, as in UIDFetch).
 func (c *Client) UIDStore(set imap.UIDSet, op imap.StoreFlagsOp, silent bool, flags []imap.Flag, fn func(*Message) error) error {
 	if err := c.begin("UID STORE "); err != nil {
 		return err
 	}
-	c.cmd.fetch = fn
+	c.cmd.fetch, c.cmd.uids = fn, set
 	if err := c.uidSet(set); err != nil {
 		return err
 	}

@@ -173,3 +173,41 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestAsked: which FETCH responses answer a UID command (command.asked).
+func TestAsked(t *testing.T) {
+	tests := []struct {
+		name string
+		set  imap.UIDSet
+		uid  imap.UID
+		want bool
+	}{
+		{"no set (not a UID command)", nil, 7, true},
+		{"no set, no UID", nil, 0, true},
+		{"in a single", imap.UIDSetNum(4), 4, true},
+		{"outside a single", imap.UIDSetNum(4), 5, false},
+		{"no UID in a UID command", imap.UIDSetNum(4), 0, false},
+		{"in a later range", imap.UIDSet{{Start: 1, Stop: 2}, {Start: 9, Stop: 12}}, 10, true},
+		{"between ranges", imap.UIDSet{{Start: 1, Stop: 2}, {Start: 9, Stop: 12}}, 5, false},
+		{"reversed range", imap.UIDSet{{Start: 12, Stop: 9}}, 10, true},
+		{"n:* above n", imap.UIDSet{{Start: 5, Stop: 0}}, 900, true},
+		{"n:* answered by a largest UID below n", imap.UIDSet{{Start: 5, Stop: 0}}, 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := command{uids: tt.set}
+			// Twice: the hint the first call leaves must not change the answer.
+			for i := range 2 {
+				if got := cmd.asked(tt.uid); got != tt.want {
+					t.Errorf("call %d: asked(%d) in %v = %v, want %v", i+1, tt.uid, tt.set, got, tt.want)
+				}
+			}
+		})
+	}
+	cmd := command{uids: imap.UIDSet{{Start: 1, Stop: 1}, {Start: 3, Stop: 3}, {Start: 5, Stop: 5}}}
+	for _, uid := range []imap.UID{5, 1, 4, 3} {
+		if got, want := cmd.asked(uid), uid != 4; got != want {
+			t.Errorf("asked(%d) after other UIDs = %v, want %v", uid, got, want)
+		}
+	}
+}

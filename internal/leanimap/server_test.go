@@ -616,3 +616,53 @@ func TestMultipartFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherSessionsChangeDuringUIDCommand: another session flags message 2
+// while this one is about to UID FETCH and UID STORE message 1. Each real
+// server announces the change in its answer to the command (the embedded
+// server before UID commands, Dovecot with any command): the command's
+// callback must see UID 1 only, and the Handler the change to UID 2, which
+// the callback would otherwise have taken and dropped.
+func TestOtherSessionsChangeDuringUIDCommand(t *testing.T) {
+	for _, tc := range servers() {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tc.start(t)
+			for i := range 2 {
+				raw, _ := message(uint64(10+i), 500)
+				deliver(t, srv, raw)
+			}
+			other := login(t, srv, Options{})
+			_, err := other.Select("INBOX", false)
+			must(t, err)
+			for _, cmd := range []struct {
+				name string
+				run  func(c *Client, fn func(*Message) error) error
+				flag imap.Flag
+			}{
+				{"UID FETCH", func(c *Client, fn func(*Message) error) error {
+					return c.UIDFetch(imap.UIDSetNum(1), "(UID FLAGS BODY.PEEK[HEADER])", fn)
+				}, imap.FlagFlagged},
+				{"UID STORE", func(c *Client, fn func(*Message) error) error {
+					return c.UIDStore(imap.UIDSetNum(1), imap.StoreFlagsAdd, false, []imap.Flag{imap.FlagSeen}, fn)
+				}, imap.FlagAnswered},
+			} {
+				rec := &recorder{}
+				c := login(t, srv, Options{Handler: rec})
+				_, err := c.Select("INBOX", false)
+				must(t, err)
+				must(t, other.UIDStore(imap.UIDSetNum(2), imap.StoreFlagsAdd, true, []imap.Flag{cmd.flag}, nil))
+				var uids []imap.UID
+				must(t, cmd.run(c, func(m *Message) error {
+					uids = append(uids, m.UID)
+					return nil
+				}))
+				if !slices.Equal(uids, []imap.UID{1}) {
+					t.Errorf("%s 1: the callback got UIDs %v, want [1]", cmd.name, uids)
+				}
+				if want := fmt.Sprintf("fetch 2 [%s", cmd.flag); !rec.has(want) {
+					t.Errorf("%s 1: the handler got %v, want %q…", cmd.name, rec.got, want)
+				}
+			}
+		})
+	}
+}
