@@ -137,7 +137,7 @@ func missingReason(v view.Snapshot, server *view.Snapshot, folder string) Reason
 	switch {
 	case v.Synced.IsZero():
 		return ReasonNotSyncedYet
-	case v.Window > 0 && folder == view.FolderInbox && countFolder(v, view.FolderInbox) >= v.Window:
+	case outsideWindow(v, folder):
 		return ReasonOutsideWindow
 	case server == nil:
 		return ReasonServerUnreadable

@@ -419,7 +419,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		return ReasonServerUnreadable
 	}
 	if !shown {
-		if v.Window > 0 && sm.Folder == view.FolderInbox && countFolder(v, view.FolderInbox) >= v.Window {
+		if outsideWindow(v, sm.Folder) {
 			return ReasonOutsideWindow
 		}
 		if !showsServerFolder(v, *server, sm.Folder) {
@@ -447,14 +447,25 @@ func (p *pendingChange) onServerOK(sm view.Message) bool {
 	return sm.Flags.Has(p.c.Flags)
 }
 
-func countFolder(v view.Snapshot, folder string) int {
+// outsideWindow reports whether device view v keeps only the newest
+// v.Window messages of each folder (a phone's sync window, a webmail's
+// page) and shows as many in folder as that: a message of folder it does
+// not show is outside its window. Phones and webmail window every folder
+// they sync, Sent and Archive as INBOX (clients/imap_sync.go, syncWindow
+// and syncPage).
+func outsideWindow(v view.Snapshot, folder string) bool {
+	if v.Window <= 0 {
+		return false
+	}
 	n := 0
 	for _, m := range v.Messages {
-		if m.Folder == folder {
-			n++
+		if view.SameFolder(m.Folder, folder) {
+			if n++; n >= v.Window {
+				return true
+			}
 		}
 	}
-	return n
+	return false
 }
 
 // showsServerFolder reports whether v shows any message the server has in

@@ -79,9 +79,9 @@ type Snapshot struct {
 	// the server (zero if it never completed one). Changes made on the
 	// server after Synced cannot be in the view yet.
 	Synced time.Time
-	// Window, when positive, is the number of newest INBOX messages the
-	// device keeps (a phone's sync window); older ones are outside its view
-	// by design.
+	// Window, when positive, is the number of newest messages of each
+	// folder the device keeps (a phone's sync window, a webmail's page);
+	// older ones are outside its view by design.
 	Window int
 }
 
