@@ -222,12 +222,13 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	// First signal: stop acting, settle briefly, report; before the engine
-	// exists (starting: the target check), abort; once the run is over
-	// (--linger), end the linger. Second: abort. The handler ends with the
-	// run (ctx is cancelled when runPlan returns), so in-process callers
-	// leak no goroutine.
+	// exists (starting: the target check), abort; once the run is over,
+	// give up the --pushgateway push (the reports are written all the same:
+	// files, written at once) and any --linger, or end the linger. Second:
+	// abort. The handler ends with the run (ctx is cancelled when runPlan
+	// returns), so in-process callers leak no goroutine.
 	var running atomic.Pointer[engine.Engine]
-	var lingering atomic.Bool
+	var finished, lingering atomic.Bool
 	go func() {
 		for n := 1; ; n++ {
 			select {
@@ -237,6 +238,11 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 			}
 			if lingering.Load() {
 				fmt.Fprintln(stderr, "\nmailsim: ending --linger: the final metrics are no longer served")
+				cancel()
+				return
+			}
+			if finished.Load() {
+				fmt.Fprintln(stderr, "\nmailsim: aborting: the run is over and its reports are written; a --pushgateway push still under way is given up, and --linger is not served")
 				cancel()
 				return
 			}
@@ -286,9 +292,10 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		running: &running, progress: stderr, quiet: f.quiet, metricsAddr: f.metricsAddr,
 		onLate: harness.late, onPhase: harness.phase, harness: harness,
 	}, stderr)
-	// The engine is done: a signal no longer stops it (lingering ends
-	// the linger).
+	// The engine is done: a signal no longer stops it (it gives up the
+	// push; lingering ends the linger).
 	running.Store(nil)
+	finished.Store(true)
 	if er == nil {
 		return code
 	}
@@ -298,7 +305,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		code = exitFailure
 	}
 	if f.pushgateway != "" {
-		if err := pushFinal(f.pushgateway, reg, plan); err != nil {
+		if err := pushFinal(ctx, f.pushgateway, reg, plan); err != nil {
 			fmt.Fprintf(stderr, "mailsim run: %v\n", err)
 			code = exitFailure
 		} else {

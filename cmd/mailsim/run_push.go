@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,8 +20,9 @@ const pushTimeout = 30 * time.Second
 // pushFinal pushes the run's final mailsim_* values to a Prometheus
 // Pushgateway (job "mailsim", instance "SCENARIO i/n"), for runs too short
 // to be scraped. The Go and process collectors are left out: they
-// describe this process, which is gone once the push is read.
-func pushFinal(url string, g prometheus.Gatherer, plan *scenarios.Plan) error {
+// describe this process, which is gone once the push is read. It gives up
+// after pushTimeout, or when ctx ends (a ^C once the run is over).
+func pushFinal(ctx context.Context, url string, g prometheus.Gatherer, plan *scenarios.Plan) error {
 	onlyMailsim := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		mfs, err := g.Gather()
 		kept := mfs[:0]
@@ -37,7 +39,7 @@ func pushFinal(url string, g prometheus.Gatherer, plan *scenarios.Plan) error {
 		// the grouping key tells runs apart without clashing with them.
 		Grouping("instance", plan.Scenario.Name+" "+plan.Shard.String()).
 		Client(&http.Client{Timeout: pushTimeout}).
-		Push()
+		PushContext(ctx)
 	if err != nil {
 		return fmt.Errorf("--pushgateway %s: %w", url, err)
 	}

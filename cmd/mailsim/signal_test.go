@@ -495,3 +495,66 @@ func TestSignalEndsLinger(t *testing.T) {
 		t.Errorf("the SIGINT during the linger tried to stop the finished run:\n%s", stderr)
 	}
 }
+
+// TestSignalAbortsPush: a SIGINT while mailsim pushes the final metrics to
+// a Pushgateway that does not answer gives the push up at once (it waited
+// for its 30 s timeout, and a second SIGINT was not read); the report was
+// written before and stays, and the failed push makes the exit 1.
+func TestSignalAbortsPush(t *testing.T) {
+	t.Parallel()
+	bin := buildMailsim(t)
+	// A Pushgateway that takes the connection and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	r := startMailsim(t, bin, "run", "quickstart", "--duration", "2s", "--settle", "1s",
+		"--pushgateway", "http://"+ln.Addr().String(), "--report", "r.json", "--quiet")
+	select {
+	case c := <-accepted:
+		accepted <- c // closed at cleanup
+	case err := <-r.done:
+		r.exited = true
+		t.Fatalf("mailsim exited (%v) without pushing:\n%s", err, r.stderrText())
+	case <-time.After(exitLimit):
+		t.Fatalf("mailsim never pushed within %s:\n%s", exitLimit, r.stderrText())
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// A liveness bound, below the push's own 30 s timeout.
+	code, _ := r.waitWithin(t, pushTimeout*2/3)
+	if code != exitFailure {
+		t.Errorf("exit %d after a SIGINT during the push, want %d (the push failed):\n%s", code, exitFailure, r.stderrText())
+	}
+	stderr := r.stderrText()
+	for _, want := range []string{"aborting: the run is over", "--pushgateway"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.cmd.Dir, "r.json")); err != nil {
+		t.Errorf("the report written before the push is gone: %v", err)
+	}
+}
