@@ -412,7 +412,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	}
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
-		thresholds: sr.c.QoS, running: sr.running, progress: sr.stderr, quiet: true,
+		thresholds: sr.c.QoS, running: sr.running, stopped: sr.stopping.Load, progress: sr.stderr, quiet: true,
 		onLate: mon.Late, onRampedUp: func() {
 			if sr.s.RampUp > 0 {
 				openWindow()

@@ -410,3 +410,41 @@ func TestCapacityStopCutsTheStep(t *testing.T) {
 		})
 	}
 }
+
+// TestExecuteStopAskedBeforeTheEngine: a stop asked for before execute set
+// the engine in running (a ^C while a fresh capacity step checked its
+// target and made its population: the signal handler found no engine to
+// stop) stops the engine as soon as it exists, so an hour-long step ends
+// in seconds, stopped early, instead of running whole to be dropped.
+func TestExecuteStopAskedBeforeTheEngine(t *testing.T) {
+	s, err := scenarios.Parse("live.yaml", []byte(capacityLive), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: 2, Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reg := metrics.NewRegistry()
+	client := metrics.NewClient(reg)
+	log := slog.New(slog.DiscardHandler)
+	tgt, err := openTarget(ctx, plan, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.close()
+	var running atomic.Pointer[engine.Engine]
+	er, code := execute(ctx, plan, execution{reg: reg, client: client, recorder: client, tgt: tgt, log: log,
+		running: &running, stopped: func() bool { return true }, progress: io.Discard, quiet: true}, io.Discard)
+	if ctx.Err() != nil {
+		t.Fatal("the run did not end on the stop asked for before it")
+	}
+	if er == nil {
+		t.Fatalf("no result (exit %d)", code)
+	}
+	if !er.rep.StoppedEarly {
+		t.Error("the report does not say the run was stopped early")
+	}
+}

@@ -373,6 +373,12 @@ type execution struct {
 	harness *runHarness
 	// running is set to the engine while it runs (for the signal handler).
 	running *atomic.Pointer[engine.Engine]
+	// stopped, when set, reports whether a stop was asked for: one asked
+	// before the engine was set in running (a ^C while the target was
+	// checked and the step's population made, which the signal handler
+	// could not give the engine) stops it as soon as it is (mailsim
+	// capacity, whose step would otherwise run whole and be dropped).
+	stopped func() bool
 	// progress receives the live status line unless quiet.
 	progress    io.Writer
 	quiet       bool
@@ -481,6 +487,9 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	}
 	if x.running != nil {
 		x.running.Store(eng)
+	}
+	if x.stopped != nil && x.stopped() {
+		eng.Stop()
 	}
 	prog := startProgress(ctx, eng, x.client, x.progress, x.quiet)
 	res, runErr := eng.Run(ctx)
