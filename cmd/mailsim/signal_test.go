@@ -558,3 +558,40 @@ func TestSignalAbortsPush(t *testing.T) {
 		t.Errorf("the report written before the push is gone: %v", err)
 	}
 }
+
+// TestSignalEndsCapacityLinger: as TestSignalEndsLinger, for mailsim
+// capacity: one SIGINT while it lingers after the search ends the linger
+// and says so, with the search's exit code; it does not try to stop the
+// finished search.
+func TestSignalEndsCapacityLinger(t *testing.T) {
+	t.Parallel()
+	bin := buildMailsim(t)
+	scen, err := filepath.Abs("testdata/capacity-knee.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startMailsim(t, bin, "capacity", scen, "--start-users", "1", "--max-users", "1", "--step-duration", "1s",
+		"--metrics-addr", "127.0.0.1:0", "--linger", "10m", "--quiet", "--harness-max-sched", "2s")
+	deadline := time.Now().Add(3 * exitLimit)
+	for !strings.Contains(r.stderrText(), "serving the final metrics") {
+		if time.Now().After(deadline) {
+			t.Fatalf("mailsim capacity never lingered within %s:\n%s", 3*exitLimit, r.stderrText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// A generous limit, far below the linger's 10 minutes.
+	code, _ := r.waitWithin(t, time.Minute)
+	if code != exitOK && code != exitThresholds {
+		t.Errorf("exit %d after one SIGINT during the linger, want %d or %d:\n%s", code, exitOK, exitThresholds, r.stderrText())
+	}
+	stderr := r.stderrText()
+	if !strings.Contains(stderr, "ending --linger") {
+		t.Errorf("stderr does not say the linger ends:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "the running step is cut") {
+		t.Errorf("the SIGINT during the linger tried to stop the finished search:\n%s", stderr)
+	}
+}
