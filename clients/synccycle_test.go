@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -26,5 +27,40 @@ func TestSyncCycle(t *testing.T) {
 		if got != tt.want || !strings.HasPrefix(why, tt.why) {
 			t.Errorf("%s: SyncCycle = %s (%s), want %s (%s...)", tt.name, got, why, tt.want, tt.why)
 		}
+	}
+}
+
+// TestSessionLengthOf: a session's least length beside the drop interval,
+// in the run (latency in wall time, the interval compressed) and on a
+// real network.
+func TestSessionLengthOf(t *testing.T) {
+	edge := func(proto Protocol, latency, every time.Duration) *Profile {
+		p := &Profile{Name: "p", Kind: KindPhone, Protocol: proto}
+		p.Network.Latency, p.Network.DisconnectEvery = latency, every
+		return p
+	}
+	for _, tt := range []struct {
+		name            string
+		p               *Profile
+		scale           float64
+		ok              bool
+		trips           int
+		wall            time.Duration
+		inRun, onNetwrk float64
+	}{
+		{"pop3 edge", edge(POP3, 600*time.Millisecond, 5*time.Minute), 60, true, 7, 4200 * time.Millisecond, 0.84, 0.014},
+		{"imap 3g", edge(IMAP, 300*time.Millisecond, 10*time.Minute), 60, true, 8, 2400 * time.Millisecond, 0.24, 0.004},
+		{"real time", edge(POP3, 600*time.Millisecond, 5*time.Minute), 1, true, 7, 4200 * time.Millisecond, 0.014, 0.014},
+		{"no drops", edge(POP3, 600*time.Millisecond, 0), 60, false, 0, 0, 0, 0},
+		{"no latency", edge(IMAP, 0, time.Minute), 60, false, 0, 0, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, ok := SessionLengthOf(tt.p, tt.scale)
+			if ok != tt.ok || l.Trips != tt.trips || l.Wall != tt.wall ||
+				math.Abs(l.InRun-tt.inRun) > 1e-9 || math.Abs(l.OnNetwork-tt.onNetwrk) > 1e-9 {
+				t.Errorf("SessionLengthOf = %+v, %v; want trips %d, wall %v, in run %g, on a network %g, %v",
+					l, ok, tt.trips, tt.wall, tt.inRun, tt.onNetwrk, tt.ok)
+			}
+		})
 	}
 }

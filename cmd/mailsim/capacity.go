@@ -127,6 +127,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", w)
 	}
 	notes = append(notes, windowWarnings...)
+	notes = append(notes, networkWarnings(s)...)
 	opts := capacity.Options{Start: c.StartUsers, Max: c.MaxUsers, Growth: c.Growth, Resolution: c.Resolution, Confirm: c.Confirm}
 	if errs := opts.Validate(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))

@@ -64,7 +64,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsim validate: %v\n", err)
 		return exitFailure
 	}
-	for _, w := range settleWarnings(s) {
+	for _, w := range append(settleWarnings(s), networkWarnings(s)...) {
 		fmt.Fprintf(stderr, "mailsim validate: warning: %s\n", w)
 	}
 	if s.Target != nil {
@@ -164,4 +164,45 @@ func settleWarnings(s *scenarios.Scenario) []string {
 	return []string{fmt.Sprintf("settle %s × time_scale %g = %s simulated is shorter than the sync cycle of device profile %q (%s, %s): "+
 		"changes made at the end of the active phase may not reach it; a settle of at least %s lets every device sync once",
 		s.Settle, s.TimeScale, sim, name, slowest, why, need)}
+}
+
+// maxSessionShare is the share of its network's drop interval a device's
+// session may last (clients.SessionLength, in simulated time) before
+// networkWarnings warns.
+const maxSessionShare = 0.25
+
+// networkWarnings warns, for each device profile the groups use, when its
+// network latency (wall time) makes a session last, in simulated time, a
+// large share of its disconnect_every: the run then cuts far more sessions
+// than a real network with the same figures would (the time compression,
+// not the network, makes its errors, lags and divergence), and a session
+// longer than the interval never ends.
+func networkWarnings(s *scenarios.Scenario) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, g := range s.Groups {
+		for _, dn := range g.Devices {
+			p := s.Devices[dn]
+			if p == nil || seen[dn] {
+				continue
+			}
+			seen[dn] = true
+			l, ok := clients.SessionLengthOf(p, s.TimeScale)
+			if !ok || l.InRun <= maxSessionShare {
+				continue
+			}
+			cut := "a session that runs past it is cut"
+			if l.InRun >= 1 {
+				cut = "no session ends before it: every one is cut"
+			}
+			sim := time.Duration(float64(l.Wall) * s.TimeScale)
+			out = append(out, fmt.Sprintf("device profile %q: a session takes at least %s of wall time (%d round trips of network latency %s, not scaled), "+
+				"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
+				"so its errors, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
+				dn, l.Wall, l.Trips, p.Network.Latency, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
+				p.Network.DisconnectEvery, 100*l.OnNetwork, cut, s.TimeScale*maxSessionShare/l.InRun,
+				time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare))
+		}
+	}
+	return out
 }

@@ -113,6 +113,60 @@ func TestValidateSettleWarning(t *testing.T) {
 	}
 }
 
+// TestValidateNetworkWarning: a device whose network latency (wall time)
+// makes a session last, in simulated time, more than a quarter of its
+// disconnect_every is warned about, with the share in the run and on a
+// real network and what would keep it under; mobile-heavy's edge phone at
+// disconnect_every 5m was such a device (84 %: 7 round trips × 600 ms ×
+// time_scale 60 = 4m12s of 5m).
+func TestValidateNetworkWarning(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	scenario := func(timeScale, network string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("s%d.yaml", n))
+		y := "version: 1\nname: s\nusers: {count: 2}\nsettle: 1h\ntime_scale: " + timeScale + "\n" +
+			"groups: [{name: g, share: 100%, devices: [edge, webmail], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n" +
+			"devices:\n  edge: {kind: phone, protocol: pop3, poll_interval: 30m, network: " + network + "}\n" +
+			"  unused: {kind: phone, protocol: imap, network: {latency: 10s, disconnect_every: 1m}}\n"
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		file string
+		want string // "" = no warning
+	}{
+		{"edge at 5m", scenario("60", "{latency: 600ms, disconnect_every: 5m}"),
+			`device profile "edge": a session takes at least 4.2s of wall time (7 round trips of network latency 600ms, not scaled), 4m12s simulated at time_scale 60: 84% of its disconnect_every 5m0s (1.4% on a real network with these figures); a session that runs past it is cut`},
+		{"edge at 5m, what keeps it under", scenario("60", "{latency: 600ms, disconnect_every: 5m}"), "a time_scale of at most 17.9 or a disconnect_every of at least 16m48s keeps it under 25%"},
+		{"every session cut", scenario("120", "{latency: 600ms, disconnect_every: 5m}"), "168% of its disconnect_every 5m0s (1.4% on a real network with these figures); no session ends before it: every one is cut"},
+		{"edge at 20m", scenario("60", "{latency: 600ms, disconnect_every: 20m}"), ""},
+		{"edge at 5m, real time", scenario("1", "{latency: 600ms, disconnect_every: 5m}"), ""},
+		{"no drops", scenario("60", "{latency: 600ms}"), ""},
+		{"no latency", scenario("60", "{disconnect_every: 1m}"), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := run([]string{"validate", tt.file}, &out, &errb); code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, errb.String())
+			}
+			got := errb.String()
+			if tt.want == "" && strings.Contains(got, "warning") {
+				t.Errorf("unexpected warning:\n%s", got)
+			}
+			if tt.want != "" && (!strings.Contains(got, "warning: ") || !strings.Contains(got, tt.want)) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, got)
+			}
+			if strings.Contains(got, `"unused"`) {
+				t.Errorf("warned about a device no group uses:\n%s", got)
+			}
+		})
+	}
+}
+
 // TestValidatePushProbe: with a target, validate probes the server's push
 // latency once over the target's delivery path (LMTP, IMAP APPEND), prints
 // it, does not warn against the embedded server (it notifies at once) and
