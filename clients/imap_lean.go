@@ -44,8 +44,10 @@ type leanConn struct {
 	fetchFn       func(fetched)
 	fetchProgress func()
 	fetchKeep     bool
-	// fetchContent: the FETCH asks for content (asksContent).
+	// fetchContent: the FETCH asks for content (asksContent);
+	// contentUID is the UID of its last response that carried content.
 	fetchContent bool
+	contentUID   imap.UID
 	onFetch      func(*leanimap.Message) error
 	// mu guards idling: Interrupt acts only while Wait runs, never on a
 	// command that follows it.
@@ -149,6 +151,7 @@ func (l *leanConn) NumMessages() (uint32, bool) { return l.num, l.selected }
 func (l *leanConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	l.items = appendFetchItems(l.items[:0], opts)
 	l.fetchFn, l.fetchProgress, l.fetchKeep, l.fetchContent = fn, progress, keepHeader, asksContent(opts)
+	l.contentUID = 0
 	defer l.endFetch()
 	return l.c.UIDFetchBytes(set, l.items, l.onFetch)
 }
@@ -160,13 +163,23 @@ func (l *leanConn) StoreAdd(set imap.UIDSet, flags []imap.Flag, fn func(fetched)
 }
 
 // fetched gives one FETCH response of the command in progress to its
-// callbacks (onFetch); one without the content the FETCH asked for is
-// another session's flag change (fetched.content), given to the session.
+// callbacks (onFetch). One without the content the FETCH asked for is
+// about the flags: of the message whose content just came, the server's
+// own word (Courier reports the \Seen a BODY[] fetch sets apart, see
+// command.followUp in internal/leanimap), which the view takes
+// (imapSession.sawFlags); of another, another session's change
+// (fetched.content), given to the session as an update.
 func (l *leanConn) fetched(m *leanimap.Message) error {
-	if f := leanFetched(m, l.fetchKeep, &l.idBuf); l.fetchContent && !f.content {
-		l.s.poke()
-	} else {
+	switch f := leanFetched(m, l.fetchKeep, &l.idBuf); {
+	case !l.fetchContent || f.content:
+		if f.content {
+			l.contentUID = f.uid
+		}
 		l.fetchFn(f)
+	case f.hasFlags && f.uid != 0 && f.uid == l.contentUID:
+		l.s.sawFlags(f.uid, f.flags)
+	default:
+		l.s.poke()
 	}
 	if cap(l.idBuf) > maxIDBuf {
 		l.idBuf = nil

@@ -54,6 +54,15 @@ type imapSession struct {
 	graceExpired atomic.Bool
 }
 
+// sawFlags records flags the server reported for message uid of the
+// selected mailbox beside a fetch's own answer (leanConn.fetched): they
+// are the message's flags, and the server does not send them again.
+func (s *imapSession) sawFlags(uid imap.UID, flags []imap.Flag) {
+	if f := flagsOf(flags); f != 0 && s.selected != "" {
+		s.d.noteFlags(s.selected, uid, f)
+	}
+}
+
 // poke signals an unsolicited mailbox change without blocking.
 func (s *imapSession) poke() {
 	select {

@@ -99,9 +99,14 @@ type command struct {
 	// uids is the UID set of the UID FETCH or UID STORE in progress: a
 	// FETCH response naming a UID outside it is another session's change,
 	// given to the Handler, not to fetch (asked). hint is the range that
-	// held the last UID asked (responses come in UID order).
+	// held the last UID asked (responses come in UID order). lastSeq and
+	// lastUID are the message of the last response given to fetch: a
+	// response without a UID for that message number is about it
+	// (followUp).
 	uids     imap.UIDSet
 	hint     int
+	lastSeq  uint32
+	lastUID  imap.UID
 	updates  int // EXISTS, EXPUNGE and FETCH given to the handler
 	appended AppendData
 }
@@ -649,7 +654,13 @@ func (c *Client) untagged(s *scanner) {
 			if s.err != nil {
 				return
 			}
+			if c.cmd.fetch != nil {
+				c.cmd.followUp(&c.msg)
+			}
 			if c.cmd.fetch != nil && c.cmd.asked(c.msg.UID) {
+				if len(c.cmd.uids) > 0 {
+					c.cmd.lastSeq, c.cmd.lastUID = c.msg.SeqNum, c.msg.UID
+				}
 				if err := c.cmd.fetch(&c.msg); err != nil && c.cmd.fetchErr == nil {
 					c.cmd.fetchErr = err
 				}
@@ -725,9 +736,11 @@ func (c *Client) untagged(s *scanner) {
 // asks for any UID at or above its start and also for the mailbox's
 // largest UID, which may be below it (RFC 3501, 6.4.8), so it is taken to
 // ask for every UID. Servers send other sessions' flag changes among a
-// command's responses (the embedded server before UID commands, Dovecot
-// with any command and without a UID): given to the command's callback,
-// which looks at its own UIDs only, such a change was lost.
+// command's responses (the embedded server and Cyrus with a UID, Dovecot
+// without one during UID FETCH): given to the command's callback, which
+// looks at its own UIDs only, such a change was lost. A response without
+// a UID about the message the command just answered has its UID by then
+// (followUp).
 func (cmd *command) asked(uid imap.UID) bool {
 	n := len(cmd.uids)
 	if n == 0 {
@@ -746,6 +759,20 @@ func (cmd *command) asked(uid imap.UID) bool {
 		}
 	}
 	return false
+}
+
+// followUp gives a FETCH response without a UID, during a UID command, the
+// UID of the message the command's last response was about when it names
+// the same message number: within a FETCH or STORE the numbers do not
+// change (no EXPUNGE may come), so it is about that message — Courier
+// reports the \Seen a BODY[] fetch sets in such a response of its own,
+// after the message's (`* 3 FETCH (UID 3 BODY[] {83}…)` then `* 3 FETCH
+// (FLAGS (\Seen))`), and taken for another session's change it woke the
+// device for a resync that learned nothing.
+func (cmd *command) followUp(m *Message) {
+	if m.UID == 0 && cmd.lastUID != 0 && m.SeqNum == cmd.lastSeq {
+		m.UID = cmd.lastUID
+	}
 }
 
 // update gives an EXISTS or EXPUNGE to the handler.

@@ -335,8 +335,9 @@ func (c *Client) SelectTo(d *imap.SelectData, name string, readOnly bool) error 
 // UIDFetch sends UID FETCH set items, where items is the fetch attribute
 // list as sent ("(UID FLAGS)", "(UID BODY.PEEK[HEADER.FIELDS
 // (MESSAGE-ID)])"), and calls fn for each FETCH response that names a UID
-// of set on the caller's goroutine; one naming another UID or none is
-// another session's change and goes to the Handler (command.asked). The
+// of set on the caller's goroutine, or no UID but the message number of
+// the response before (command.followUp); one naming another UID or none
+// is another session's change and goes to the Handler (command.asked). The
 // first error fn returns is the command's error (the responses are still
 // read to the end).
 func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error) error {

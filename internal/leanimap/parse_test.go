@@ -211,3 +211,39 @@ func TestAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowUpWithoutUID: during UID FETCH 3, a response without a UID
+// for the message number just answered is about that message (Courier's
+// \Seen after a BODY[] fetch) and goes to the callback with its UID; one
+// for another message number, or before any answer, is another session's
+// change and goes to the Handler.
+func TestFollowUpWithoutUID(t *testing.T) {
+	wire := "* 5 FETCH (FLAGS (\\Flagged))\r\n" +
+		"* 3 FETCH (UID 3 BODY[] {5}\r\nhello)\r\n" +
+		"* 3 FETCH (FLAGS (\\Seen))\r\n" +
+		"* 4 FETCH (FLAGS (\\Answered))\r\n" +
+		"L1 OK FETCH completed.\r\n"
+	c := &Client{opts: Options{}.withDefaults()}
+	c.br = bufio.NewReaderSize(strings.NewReader(wire), readBufSize)
+	c.tagb = []byte("L1")
+	var out strings.Builder
+	c.cmd = command{uids: imap.UIDSetNum(3), fetch: func(m *Message) error {
+		fmt.Fprintf(&out, "fetch %d uid=%d flags=%v sections=%d\n", m.SeqNum, m.UID, m.Flags, len(m.Sections))
+		return nil
+	}}
+	c.opts.Handler = HandlerFunc(func(u *Update) {
+		if u.Kind == UpdateFetch {
+			fmt.Fprintf(&out, "update %d uid=%d flags=%v\n", u.Num, u.Message.UID, u.Message.Flags)
+		}
+	})
+	if err := c.wait(); err != nil {
+		t.Fatal(err)
+	}
+	want := "update 5 uid=0 flags=[\\Flagged]\n" +
+		"fetch 3 uid=3 flags=[] sections=1\n" +
+		"fetch 3 uid=3 flags=[\\Seen] sections=0\n" +
+		"update 4 uid=0 flags=[\\Answered]\n"
+	if got := out.String(); got != want {
+		t.Errorf("got\n%swant\n%s", got, want)
+	}
+}

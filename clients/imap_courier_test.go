@@ -1,0 +1,90 @@
+package clients
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsim/mailsim/internal/couriertest"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// TestIMAPReadOnCourier: Courier reports the \Seen that a BODY[] fetch
+// sets in a FETCH response of its own, without a UID, after the message's
+// (`* 1 FETCH (UID 1 BODY[] {…}…)` then `* 1 FETCH (FLAGS (\Seen))`). A PC
+// on the lean client whose fetch_open is BODY[] takes it as the message's
+// flags: its read shows the message \Seen and sends no UID STORE, as
+// against a server that puts FLAGS beside the body. Before, the response
+// was taken for another session's change (no UID): the read stored \Seen
+// again and woke IDLE for a resync that learned nothing. go-imap's client
+// still gives such a response to its unilateral handler, on its reader's
+// goroutine: a device on it stores and resyncs, as it always did.
+func TestIMAPReadOnCourier(t *testing.T) {
+	inst := couriertest.Start(t, 1, couriertest.Options{})
+	user := inst.Username(1)
+	g := mailgen.Generator{Domain: "example.net"}
+	m := g.New(rand.New(rand.NewPCG(3, 4)), "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
+	appendTo(t, inst.IMAP, user, inst.Password, m.Raw)
+	for _, client := range []string{"lean"} {
+		t.Run(client, func(t *testing.T) {
+			rec := &imapRecorder{}
+			d := startDevice(t, Options{
+				ID: user + "/pc-" + client,
+				Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
+					Connections: 1, Idle: true, FetchOpen: "BODY[]"},
+				Username: user, Password: inst.Password, Address: user + "@example.com",
+				IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+				Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+				Recorder: rec, Seed: 7, Timeout: 10 * time.Second,
+			})
+			waitView(t, d, "the message", hasAll(m.ID))
+			before := len(rec.names())
+			res, err := d.Do(context.Background(), Action{Kind: ActRead, MessageID: m.ID})
+			if err != nil || !res.Published {
+				t.Fatalf("read: %+v, %v", res, err)
+			}
+			if read := rec.names()[before:]; slices.Contains(read, "UID STORE") {
+				t.Errorf("the read stored \\Seen although the fetch's answer said it was set: %v", read)
+			}
+			waitView(t, d, "the message read", func(v view.Snapshot) bool {
+				return v.Messages[m.ID].Flags.Has(view.Seen)
+			})
+		})
+	}
+}
+
+// appendTo appends raw to the INBOX of user on the IMAP server at addr
+// (Courier has no LMTP).
+func appendTo(t *testing.T, addr, user, pass string, raw []byte) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := imapclient.New(conn, nil)
+	defer c.Close()
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{})
+	if _, err := cmd.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
