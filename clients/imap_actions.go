@@ -352,42 +352,53 @@ func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
 // view did not show flags another device set) is settled by one UID FETCH
 // (FLAGS): the UID there with the flags is success, absent is errGone, and
 // present without them is an error (the server did not keep the flags).
-// It returns the flags the server said the message has: those another
-// session set come in the same answer, and the server does not send them
-// again.
+// A UID added since the mailbox was selected (at or above its UIDNEXT
+// then) is concluded absent only after a NOOP and a second try: Courier
+// does not show a session the messages added to its selected mailbox
+// since its last sync, its own APPEND included, and answers OK to both
+// commands for such a UID (a draft the device had just saved stayed in
+// Drafts, taken for one another device had deleted). It returns the flags
+// the server said the message has: those another session set come in the
+// same answer, and the server does not send them again.
 func (d *imapDevice) store(s *imapSession, loc imapLoc, fl []imap.Flag) (view.Flags, error) {
 	var set imap.UIDSet
 	set.AddNum(loc.uid)
-	stored := false
 	var have view.Flags
-	err := s.do("UID STORE", func() error {
-		return s.c.StoreAdd(set, fl, func(got fetched) {
-			if got.uid == loc.uid && got.hasFlags {
-				have |= flagsOf(got.flags)
-				stored = stored || hasFlags(got.flags, fl)
-			}
+	for try := 1; ; try++ {
+		stored := false
+		err := s.do("UID STORE", func() error {
+			return s.c.StoreAdd(set, fl, func(got fetched) {
+				if got.uid == loc.uid && got.hasFlags {
+					have |= flagsOf(got.flags)
+					stored = stored || hasFlags(got.flags, fl)
+				}
+			})
 		})
-	})
-	if err != nil || stored {
-		return have, err
-	}
-	found, kept := false, false
-	if err := s.fetch(set, &d.flagsFetch, false, func(f fetched) {
-		if f.uid == loc.uid && f.hasFlags {
-			found = true
-			have |= flagsOf(f.flags)
-			kept = kept || hasFlags(f.flags, fl)
+		if err != nil || stored {
+			return have, err
 		}
-	}); err != nil {
-		return have, err
+		found, kept := false, false
+		if err := s.fetch(set, &d.flagsFetch, false, func(f fetched) {
+			if f.uid == loc.uid && f.hasFlags {
+				found = true
+				have |= flagsOf(f.flags)
+				kept = kept || hasFlags(f.flags, fl)
+			}
+		}); err != nil {
+			return have, err
+		}
+		switch {
+		case found && kept:
+			return have, nil
+		case found:
+			return have, fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
+		case try == 2 || s.uidNext != 0 && loc.uid < s.uidNext:
+			return have, fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
+		}
+		if err := s.do("NOOP", s.c.Noop); err != nil {
+			return have, err
+		}
 	}
-	switch {
-	case !found:
-		return have, fmt.Errorf("imap %s UID STORE uid %d in %s: %w", d.o.IMAP.Addr, loc.uid, loc.folder, errGone)
-	case !kept:
-		return have, fmt.Errorf("imap %s UID STORE uid %d in %s: the server did not keep %v", d.o.IMAP.Addr, loc.uid, loc.folder, fl)
-	}
-	return have, nil
 }
 
 // hasFlags reports whether have holds every flag of want (flags match

@@ -28,6 +28,10 @@ type imapSession struct {
 	selected string
 	readOnly bool
 	validity uint32
+	// uidNext is the selected mailbox's UIDNEXT at its SELECT (0:
+	// unknown): a UID at or above it may be one the server has not shown
+	// this session yet (imapDevice.store).
+	uidNext imap.UID
 	// stale is set when the selected mailbox changed on the server since
 	// the last sync; listed once LIST ran on this session.
 	stale, listed bool

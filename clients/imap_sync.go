@@ -63,7 +63,7 @@ func (s *imapSession) selectBox(name string, readOnly bool) (*imap.SelectData, e
 		s.selected = ""
 		return nil, err
 	}
-	s.selected, s.readOnly, s.validity = name, readOnly, data.UIDValidity
+	s.selected, s.readOnly, s.validity, s.uidNext = name, readOnly, data.UIDValidity, data.UIDNext
 	// Updates queued before the select belong to the old mailbox.
 	select {
 	case <-s.updates:
