@@ -66,17 +66,7 @@ func TestIMAPReadOnCourier(t *testing.T) {
 // (Courier has no LMTP).
 func appendTo(t *testing.T, addr, user, pass string, raw []byte) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := imapclient.New(conn, nil)
-	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	c := loginTo(t, addr, user, pass)
 	cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{})
 	if _, err := cmd.Write(raw); err != nil {
 		t.Fatal(err)
@@ -87,6 +77,23 @@ func appendTo(t *testing.T, addr, user, pass string, raw []byte) {
 	if _, err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loginTo logs user in on the IMAP server at addr, over go-imap's client
+// closed when the test ends.
+func loginTo(t *testing.T, addr, user, pass string) *imapclient.Client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := imapclient.New(conn, nil)
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestIMAPSendOnCourierDropsDraft: Courier does not show a session the
@@ -132,18 +139,7 @@ func TestIMAPSendOnCourierDropsDraft(t *testing.T) {
 // folderCount returns how many messages folder holds for user.
 func folderCount(t *testing.T, addr, user, pass, folder string) uint32 {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := imapclient.New(conn, nil)
-	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	data, err := loginTo(t, addr, user, pass).Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}

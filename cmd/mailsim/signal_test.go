@@ -472,10 +472,19 @@ func TestSignalEndsLinger(t *testing.T) {
 	bin := buildMailsim(t)
 	r := startMailsim(t, bin, "run", "quickstart", "--duration", "2s", "--settle", "1s",
 		"--metrics-addr", "127.0.0.1:0", "--linger", "10m", "--quiet")
-	deadline := time.Now().Add(exitLimit)
+	checkSignalEndsLinger(t, r, exitLimit, "people stop acting")
+}
+
+// checkSignalEndsLinger waits (up to within) for r to linger, interrupts
+// it once and checks that the linger ends, with the run's or search's exit
+// code, and that stderr lacks stopping, the message of a stop: the
+// finished run or search is not stopped again.
+func checkSignalEndsLinger(t *testing.T, r *runningMailsim, within time.Duration, stopping string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !strings.Contains(r.stderrText(), "serving the final metrics") {
 		if time.Now().After(deadline) {
-			t.Fatalf("mailsim never lingered within %s:\n%s", exitLimit, r.stderrText())
+			t.Fatalf("mailsim never lingered within %s:\n%s", within, r.stderrText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -491,8 +500,8 @@ func TestSignalEndsLinger(t *testing.T) {
 	if !strings.Contains(stderr, "ending --linger") {
 		t.Errorf("stderr does not say the linger ends:\n%s", stderr)
 	}
-	if strings.Contains(stderr, "people stop acting") {
-		t.Errorf("the SIGINT during the linger tried to stop the finished run:\n%s", stderr)
+	if strings.Contains(stderr, stopping) {
+		t.Errorf("the SIGINT during the linger tried to stop what had finished:\n%s", stderr)
 	}
 }
 
@@ -572,26 +581,5 @@ func TestSignalEndsCapacityLinger(t *testing.T) {
 	}
 	r := startMailsim(t, bin, "capacity", scen, "--start-users", "1", "--max-users", "1", "--step-duration", "1s",
 		"--metrics-addr", "127.0.0.1:0", "--linger", "10m", "--quiet", "--harness-max-sched", "2s")
-	deadline := time.Now().Add(3 * exitLimit)
-	for !strings.Contains(r.stderrText(), "serving the final metrics") {
-		if time.Now().After(deadline) {
-			t.Fatalf("mailsim capacity never lingered within %s:\n%s", 3*exitLimit, r.stderrText())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	// A generous limit, far below the linger's 10 minutes.
-	code, _ := r.waitWithin(t, time.Minute)
-	if code != exitOK && code != exitThresholds {
-		t.Errorf("exit %d after one SIGINT during the linger, want %d or %d:\n%s", code, exitOK, exitThresholds, r.stderrText())
-	}
-	stderr := r.stderrText()
-	if !strings.Contains(stderr, "ending --linger") {
-		t.Errorf("stderr does not say the linger ends:\n%s", stderr)
-	}
-	if strings.Contains(stderr, "the running step is cut") {
-		t.Errorf("the SIGINT during the linger tried to stop the finished search:\n%s", stderr)
-	}
+	checkSignalEndsLinger(t, r, 3*exitLimit, "the running step is cut")
 }

@@ -72,18 +72,9 @@ func TestValidate(t *testing.T) {
 // TestValidateSettleWarning: validate warns (and still exits 0) when settle
 // in simulated time is shorter than the slowest device's sync cycle.
 func TestValidateSettleWarning(t *testing.T) {
-	dir := t.TempDir()
-	n := 0
+	write := scenarioFiles(t)
 	scenario := func(settle, timeScale, devices string) string {
-		n++
-		p := filepath.Join(dir, fmt.Sprintf("s%d.yaml", n))
-		y := "version: 1\nname: s\nusers: {count: 2}\nsettle: " + settle + "\ntime_scale: " + timeScale + "\n" +
-			"groups: [{name: g, share: 100%, devices: [" + devices + "], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n" +
-			"devices:\n  slow-phone: {kind: phone, protocol: imap, poll_interval: 30m}\n"
-		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return write(settle, timeScale, devices, "  slow-phone: {kind: phone, protocol: imap, poll_interval: 30m}\n")
 	}
 	for _, tt := range []struct {
 		name string
@@ -97,20 +88,44 @@ func TestValidateSettleWarning(t *testing.T) {
 		{"settle as a mapping", scenario("{max: 20s, until: synced}", "60", "slow-phone"), "at least 30s"},
 		{"pc status interval", scenario("5s", "60", "pc-imap"), `"pc-imap" (30m0s, status_interval 10m0s × 3`},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errb strings.Builder
-			if code := run([]string{"validate", tt.file}, &out, &errb); code != exitOK {
-				t.Fatalf("exit %d:\n%s", code, errb.String())
-			}
-			got := errb.String()
-			if tt.want == "" && strings.Contains(got, "warning") {
-				t.Errorf("unexpected warning:\n%s", got)
-			}
-			if tt.want != "" && (!strings.Contains(got, "warning: ") || !strings.Contains(got, tt.want)) {
-				t.Errorf("stderr lacks %q:\n%s", tt.want, got)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkValidateWarning(t, tt.file, tt.want) })
 	}
+}
+
+// scenarioFiles returns a writer of small scenario files in a temporary
+// directory: two users, one group with devices, the settle and time_scale
+// given, and devices (YAML lines under "devices:").
+func scenarioFiles(t *testing.T) func(settle, timeScale, devices, defs string) string {
+	dir, n := t.TempDir(), 0
+	return func(settle, timeScale, devices, defs string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("s%d.yaml", n))
+		y := "version: 1\nname: s\nusers: {count: 2}\nsettle: " + settle + "\ntime_scale: " + timeScale + "\n" +
+			"groups: [{name: g, share: 100%, devices: [" + devices + "], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n" +
+			"devices:\n" + defs
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
+// checkValidateWarning runs validate on file and checks its warnings: none
+// when want is "", else one containing want. It returns stderr.
+func checkValidateWarning(t *testing.T, file, want string) string {
+	t.Helper()
+	var out, errb strings.Builder
+	if code := run([]string{"validate", file}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, errb.String())
+	}
+	got := errb.String()
+	if want == "" && strings.Contains(got, "warning") {
+		t.Errorf("unexpected warning:\n%s", got)
+	}
+	if want != "" && (!strings.Contains(got, "warning: ") || !strings.Contains(got, want)) {
+		t.Errorf("stderr lacks %q:\n%s", want, got)
+	}
+	return got
 }
 
 // TestValidateNetworkWarning: a device whose network latency (wall time)
@@ -120,19 +135,11 @@ func TestValidateSettleWarning(t *testing.T) {
 // disconnect_every 5m was such a device (84 %: 7 round trips × 600 ms ×
 // time_scale 60 = 4m12s of 5m).
 func TestValidateNetworkWarning(t *testing.T) {
-	dir := t.TempDir()
-	n := 0
+	write := scenarioFiles(t)
 	scenario := func(timeScale, network string) string {
-		n++
-		p := filepath.Join(dir, fmt.Sprintf("s%d.yaml", n))
-		y := "version: 1\nname: s\nusers: {count: 2}\nsettle: 1h\ntime_scale: " + timeScale + "\n" +
-			"groups: [{name: g, share: 100%, devices: [edge, webmail], behavior: b}]\nbehaviors: {b: {inbound: {interval: 5m}}}\n" +
-			"devices:\n  edge: {kind: phone, protocol: pop3, poll_interval: 30m, network: " + network + "}\n" +
-			"  unused: {kind: phone, protocol: imap, network: {latency: 10s, disconnect_every: 1m}}\n"
-		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return write("1h", timeScale, "edge, webmail",
+			"  edge: {kind: phone, protocol: pop3, poll_interval: 30m, network: "+network+"}\n"+
+				"  unused: {kind: phone, protocol: imap, network: {latency: 10s, disconnect_every: 1m}}\n")
 	}
 	for _, tt := range []struct {
 		name string
@@ -149,18 +156,7 @@ func TestValidateNetworkWarning(t *testing.T) {
 		{"no latency", scenario("60", "{disconnect_every: 1m}"), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb strings.Builder
-			if code := run([]string{"validate", tt.file}, &out, &errb); code != exitOK {
-				t.Fatalf("exit %d:\n%s", code, errb.String())
-			}
-			got := errb.String()
-			if tt.want == "" && strings.Contains(got, "warning") {
-				t.Errorf("unexpected warning:\n%s", got)
-			}
-			if tt.want != "" && (!strings.Contains(got, "warning: ") || !strings.Contains(got, tt.want)) {
-				t.Errorf("stderr lacks %q:\n%s", tt.want, got)
-			}
-			if strings.Contains(got, `"unused"`) {
+			if got := checkValidateWarning(t, tt.file, tt.want); strings.Contains(got, `"unused"`) {
 				t.Errorf("warned about a device no group uses:\n%s", got)
 			}
 		})
