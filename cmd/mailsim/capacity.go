@@ -123,11 +123,11 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", err)
 		return exitScenario
 	}
-	for _, w := range windowWarnings {
+	warnings := append(windowWarnings, networkWarnings(s)...)
+	for _, w := range warnings {
 		fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", w)
 	}
-	notes = append(notes, windowWarnings...)
-	notes = append(notes, networkWarnings(s)...)
+	notes = append(notes, warnings...)
 	opts := capacity.Options{Start: c.StartUsers, Max: c.MaxUsers, Growth: c.Growth, Resolution: c.Resolution, Confirm: c.Confirm}
 	if errs := opts.Validate(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errors.Join(errs...))

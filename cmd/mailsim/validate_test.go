@@ -217,3 +217,43 @@ func TestValidatePushProbe(t *testing.T) {
 		t.Errorf("unreachable target: %s", res)
 	}
 }
+
+// TestNetworkWarningInReports: the network warning validate prints is
+// also printed by mailsim capacity and carried, as a note, by the run's
+// and the capacity search's JSON reports.
+func TestNetworkWarningInReports(t *testing.T) {
+	dir := t.TempDir()
+	scen := scenarioFiles(t)("1s", "60", "edge",
+		"  edge: {kind: phone, protocol: pop3, poll_interval: 30m, network: {latency: 600ms, disconnect_every: 5m}}\n"+
+			"thresholds: [\"error_rate < 50%\"]\n")
+	const want = `device profile "edge": a session takes at least 4.2s of wall time`
+	hasNote := func(js string) bool {
+		notes, _ := field(readReport(t, js), "notes")
+		list, _ := notes.([]any)
+		for _, n := range list {
+			if s, _ := n.(string); strings.Contains(s, want) {
+				return true
+			}
+		}
+		return false
+	}
+	runJS := filepath.Join(dir, "run.json")
+	if res := mailsim("run", scen, "--duration", "1s", "--quiet", "--report", runJS); res.code != exitOK && res.code != exitThresholds {
+		t.Fatalf("run: %s", res)
+	}
+	if !hasNote(runJS) {
+		t.Errorf("the run's report has no note %q", want)
+	}
+	capJS := filepath.Join(dir, "cap.json")
+	res := mailsim("capacity", scen, "--start-users", "1", "--max-users", "1", "--step-duration", "1s", "--quiet", "--report", capJS,
+		"--harness-max-sched", "2s")
+	if !strings.Contains(res.stderr, "mailsim capacity: warning: "+want) {
+		t.Errorf("capacity did not print the warning:\n%s", res.stderr)
+	}
+	if _, err := os.Stat(capJS); err != nil {
+		t.Fatalf("capacity wrote no report (%v): %s", err, res)
+	}
+	if !hasNote(capJS) {
+		t.Errorf("the capacity report has no note %q", want)
+	}
+}
