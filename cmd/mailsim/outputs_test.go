@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -158,15 +157,7 @@ func TestStoppedEarlyExit(t *testing.T) {
 			Logins:   map[string]report.LoginStat{"imap": {OK: 2}}, DeviceProtocols: []string{"imap"},
 			StoppedEarly: stopped, Thresholds: ths,
 		})
-		path := filepath.Join(t.TempDir(), fmt.Sprintf("s%d.json", i))
-		var buf bytes.Buffer
-		if err := r.WriteJSON(&buf); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return writeJSONFile(t, fmt.Sprintf("s%d.json", i), r)
 	}
 	for _, tt := range []struct {
 		name       string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,15 +47,7 @@ func writeReportWith(t *testing.T, users int, ci report.CostInput) string {
 		Logins:          map[string]report.LoginStat{"imap": {OK: 360}},
 		PeakConnections: 20, StoredMessages: 50, StoredBytes: 5 << 20,
 	})
-	path := filepath.Join(t.TempDir(), "report.json")
-	var buf bytes.Buffer
-	if err := r.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeJSONFile(t, "report.json", r)
 }
 
 // writeCapacityReport writes a capacity report that found 120 users per
@@ -67,7 +60,14 @@ func writeCapacityReport(t *testing.T, claim bool, limitedBy string) string {
 		res.Claim, res.Confirmed = 100, &ok
 	}
 	r := report.NewCapacityReport(report.CapacityMeta{Scenario: "cap", Target: "the embedded server"}, res)
-	path := filepath.Join(t.TempDir(), "cap.json")
+	return writeJSONFile(t, "cap.json", r)
+}
+
+// writeJSONFile writes r's JSON to a file named name in a new temporary
+// directory and returns its path.
+func writeJSONFile(t *testing.T, name string, r interface{ WriteJSON(io.Writer) error }) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
 	var buf bytes.Buffer
 	if err := r.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
