@@ -638,7 +638,8 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 }
 
 // shortenedByStop returns a context that also ends stoppedEarlySettle
-// after Stop (the injector's drain: a first ^C shortens it too).
+// after Stop (the wait for the people and the injector's drain: a first
+// ^C shortens them too).
 func (e *Engine) shortenedByStop(ctx context.Context) (context.Context, context.CancelFunc) {
 	c, cancel := context.WithCancel(ctx)
 	go func() {
@@ -686,23 +687,15 @@ func (e *Engine) waitPeople(ctx context.Context, wg *sync.WaitGroup, limit time.
 		defer close(done)
 		wg.Wait()
 	}()
+	short, cancel := e.shortenedByStop(ctx)
+	defer cancel()
 	t := time.NewTimer(limit)
 	defer t.Stop()
-	stop := e.stopCh
-	for {
-		select {
-		case <-done:
-			return time.Since(start), false
-		case <-stop:
-			stop = nil
-			if left := limit - time.Since(start); left > stoppedEarlySettle {
-				t.Reset(stoppedEarlySettle)
-			}
-			continue
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		break
+	select {
+	case <-done:
+		return time.Since(start), false
+	case <-t.C:
+	case <-short.Done():
 	}
 	cut()
 	<-done
