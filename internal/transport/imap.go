@@ -256,11 +256,16 @@ func imapLine(br *bufio.Reader) ([]byte, error) {
 
 // clip shortens a server line for an error message.
 func clip(line []byte) string {
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) > 80 {
-		return string(line[:80]) + "…"
+	return clipText(string(bytes.TrimRight(line, "\r\n")), 80)
+}
+
+// clipText cuts s to at most n bytes, at a character boundary, and marks
+// the cut with "…".
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return string(line)
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // The steps of an IMAP session setup, as DialIMAP's errors name them.

@@ -152,10 +152,7 @@ func (p *POP3) classify(cmd string, err error) error {
 	}
 	if p.wire.lastERR && !p.wire.partial {
 		text := strings.TrimPrefix(err.Error(), "unknown error (no info specified in response)")
-		if len(text) > maxErrText {
-			text = strings.ToValidUTF8(text[:maxErrText], "") + "…"
-		}
-		return &POP3Error{Command: cmd, Text: text}
+		return &POP3Error{Command: cmd, Text: clipText(text, maxErrText)}
 	}
 	if len(err.Error()) > maxErrText {
 		// go-pop3 quotes a reply it does not understand whole: up to a
@@ -172,9 +169,7 @@ const maxErrText = 200
 // errors.As see err.
 type clippedError struct{ err error }
 
-func (e clippedError) Error() string {
-	return strings.ToValidUTF8(e.err.Error()[:maxErrText], "") + "…"
-}
+func (e clippedError) Error() string { return clipText(e.err.Error(), maxErrText) }
 func (e clippedError) Unwrap() error { return e.err }
 
 func (p *POP3) done(name string, start time.Time, err error) {
