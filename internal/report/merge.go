@@ -120,7 +120,11 @@ func Merge(shards []*Report) (*Report, error) {
 	}
 	r.Load = mergeLoad(shards, r.Commands, r.WallSeconds)
 	mergeCost(r, shards)
-	r.Timeline = mergeTimelines(shards, start)
+	var noTimeline int
+	r.Timeline, noTimeline = mergeTimelines(shards, start)
+	if noTimeline > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the timeline leaves out %d of %d shards, whose reports have no timeline", noTimeline, len(shards)))
+	}
 	if latencyMerged {
 		r.Notes = append(r.Notes, "some command latency percentiles are the highest of the shards' (an upper bound): a shard report has no latency_histogram to merge")
 	}
@@ -487,17 +491,32 @@ func mergedConvergenceValue(r *Report, th scenarios.Threshold) (Num, string) {
 // sample at its shard's start plus its offset) and, at every sample time,
 // sums the shards' latest figures: rates, connections and storage add,
 // p99 is the highest, and a group's divergence ratio is the mean of the
-// shards' weighted by the group's users in each (an approximation: the
-// exact ratio weighs by messages, which samples do not carry).
-func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
+// shards' weighted by the group's users (an approximation: the exact ratio
+// weighs by messages, which samples do not carry).
+//
+// A shard's figures count from its first sample to its end (its start
+// plus its wall_seconds); past its end its rates and connections are zero
+// (it sends nothing), its storage, p99 and divergence stay (its mail and
+// its figures so far do). A moment at which a shard had started but not
+// yet sampled (a shard samples after each periodic audit, not as it
+// starts) has no merged sample: the sum would leave that shard's load
+// out. partial counts the shards with no timeline at all (a report of an
+// earlier version), whose load no sample holds.
+func mergeTimelines(shards []*Report, start time.Time) (out []SampleJSON, partial int) {
 	type point struct {
 		at    float64
 		shard int
 		s     SampleJSON
 	}
 	var pts []point
+	begin := make([]float64, len(shards)) // each shard's start on the merged clock
+	end := make([]float64, len(shards))
 	for i, s := range shards {
 		off := s.StartedAt.Sub(start).Seconds()
+		begin[i], end[i] = off, off+s.WallSeconds
+		if len(s.Timeline) == 0 {
+			partial++
+		}
 		for _, smp := range s.Timeline {
 			pts = append(pts, point{at: off + smp.WallSeconds, shard: i, s: smp})
 		}
@@ -508,10 +527,23 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 		stride *= 2
 	}
 	latest := make([]*SampleJSON, len(shards))
-	out := []SampleJSON{}
+	// unsampled says whether a shard with a timeline was running at t
+	// (at t or before) without a sample yet.
+	unsampled := func(t float64) bool {
+		for si, s := range shards {
+			if latest[si] == nil && len(s.Timeline) > 0 && begin[si] <= t {
+				return true
+			}
+		}
+		return false
+	}
+	out = []SampleJSON{}
 	for i, p := range pts {
 		latest[p.shard] = &pts[i].s
 		if i%stride != 0 && i != len(pts)-1 {
+			continue
+		}
+		if unsampled(p.at) {
 			continue
 		}
 		m := SampleJSON{WallSeconds: p.at, DivergenceByGroup: map[string]float64{}, CommandsPerSecond: map[string]float64{}, P99ByProtocol: map[string]float64{}}
@@ -525,10 +557,6 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 			m.StoredMessages = addKnown(m.StoredMessages, l.StoredMessages, firstTerm)
 			m.StoredBytes = addKnown(m.StoredBytes, l.StoredBytes, firstTerm)
 			firstTerm = false
-			m.Connections += l.Connections
-			for k, v := range l.CommandsPerSecond {
-				m.CommandsPerSecond[k] += v
-			}
 			for k, v := range l.P99ByProtocol {
 				m.P99ByProtocol[k] = math.Max(m.P99ByProtocol[k], v)
 			}
@@ -536,6 +564,13 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 				w := float64(shards[si].Groups[g].Users)
 				m.DivergenceByGroup[g] += v * w
 				weights[g] += w
+			}
+			if p.at > end[si] {
+				continue // ended: it sends nothing, holds no connection
+			}
+			m.Connections += l.Connections
+			for k, v := range l.CommandsPerSecond {
+				m.CommandsPerSecond[k] += v
 			}
 		}
 		for g, w := range weights {
@@ -545,7 +580,7 @@ func mergeTimelines(shards []*Report, start time.Time) []SampleJSON {
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, partial
 }
 
 // mergeCost recomputes each group's cost per user and the cost section

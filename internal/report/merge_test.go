@@ -375,7 +375,7 @@ func TestMergeLatencyWithoutHistogram(t *testing.T) {
 func TestMergeTimelines(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	shard := func(offset time.Duration, users int, rate, div float64) *Report {
-		r := &Report{StartedAt: start.Add(offset), Groups: map[string]Group{"g": {Users: users}}}
+		r := &Report{StartedAt: start.Add(offset), WallSeconds: 30, Groups: map[string]Group{"g": {Users: users}}}
 		for i := range 3 {
 			r.Timeline = append(r.Timeline, SampleJSON{WallSeconds: float64(10 * i), SimulatedSeconds: float64(600 * i),
 				CommandsPerSecond: map[string]float64{"imap": rate}, DivergenceByGroup: map[string]float64{"g": div},
@@ -384,7 +384,10 @@ func TestMergeTimelines(t *testing.T) {
 		return r
 	}
 	a, b := shard(0, 1, 10, 0.0), shard(5*time.Second, 3, 20, 0.4)
-	tl := mergeTimelines([]*Report{a, b}, start)
+	tl, partial := mergeTimelines([]*Report{a, b}, start)
+	if partial != 0 {
+		t.Errorf("%d shards without a timeline, want 0", partial)
+	}
 	if len(tl) != 6 {
 		t.Fatalf("%d samples, want 6", len(tl))
 	}
@@ -403,6 +406,73 @@ func TestMergeTimelines(t *testing.T) {
 	}
 	if d := last.DivergenceByGroup["g"]; math.Abs(d-0.3) > 1e-12 {
 		t.Errorf("divergence %v, want (1×0 + 3×0.4)/4 = 0.3", d)
+	}
+}
+
+// TestMergeTimelinesSpans: a shard counts from its first sample to its
+// end. While a shard runs without a sample yet (its first comes after its
+// first periodic audit) there is no merged sample, since the sum would
+// leave its load out; past a shard's end its rates and connections are
+// zero and its storage and divergence stay; a shard without a timeline is
+// counted as such.
+func TestMergeTimelinesSpans(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	stored := func(n int) *int { return &n }
+	shard := func(offset time.Duration, wall float64, at ...float64) *Report {
+		r := &Report{StartedAt: start.Add(offset), WallSeconds: wall, Groups: map[string]Group{"g": {Users: 1}}}
+		for _, w := range at {
+			r.Timeline = append(r.Timeline, SampleJSON{WallSeconds: w, CommandsPerSecond: map[string]float64{"imap": 10},
+				DivergenceByGroup: map[string]float64{"g": 0.5}, StoredMessages: stored(7), Connections: 2})
+		}
+		return r
+	}
+	type want struct {
+		at          float64
+		rate        float64
+		connections int
+		stored      int
+		divergence  float64
+	}
+	for _, tt := range []struct {
+		name    string
+		shards  []*Report
+		partial int
+		want    []want
+	}{
+		{
+			// b starts at 2 s and samples first at 12 s: a's samples at 5
+			// and 10 s would leave b's load out.
+			name:   "a shard not sampled yet",
+			shards: []*Report{shard(0, 30, 5, 10, 15), shard(2*time.Second, 30, 10, 20)},
+			want:   []want{{12, 20, 4, 14, 0.5}, {15, 20, 4, 14, 0.5}, {22, 20, 4, 14, 0.5}},
+		},
+		{
+			// a ends at 12 s: from then on it adds no rate and no
+			// connection, but its mail and its divergence stay.
+			name:   "a shard ended",
+			shards: []*Report{shard(0, 12, 0, 10), shard(0, 30, 0, 10, 20)},
+			want:   []want{{0, 20, 4, 14, 0.5}, {10, 20, 4, 14, 0.5}, {10, 20, 4, 14, 0.5}, {20, 10, 2, 14, 0.5}},
+		},
+		{
+			name:    "a shard without a timeline",
+			shards:  []*Report{shard(0, 30, 0, 10), shard(0, 30)},
+			partial: 1,
+			want:    []want{{0, 10, 2, 7, 0.5}, {10, 10, 2, 7, 0.5}},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tl, partial := mergeTimelines(tt.shards, start)
+			if partial != tt.partial {
+				t.Errorf("%d shards without a timeline, want %d", partial, tt.partial)
+			}
+			var got []want
+			for _, s := range tl {
+				got = append(got, want{s.WallSeconds, s.CommandsPerSecond["imap"], s.Connections, *s.StoredMessages, s.DivergenceByGroup["g"]})
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("merged samples\n%v\nwant\n%v", got, tt.want)
+			}
+		})
 	}
 }
 
