@@ -494,6 +494,10 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		st.Pass = false
 		st.Invalid = append(st.Invalid, rep.Validity.Problems...)
 	}
+	if p := report.QueueProblem(rep.Messages.DeliveryQueue); p != "" {
+		st.Pass = false
+		st.Invalid = append(st.Invalid, p)
+	}
 	if st.HarnessSaturated {
 		st.Pass = false
 	}

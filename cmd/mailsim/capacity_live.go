@@ -139,7 +139,8 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.client = metrics.NewClient(reg)
 	lr.gate = &windowGate{next: lr.client}
 	lr.gate.open.Store(true)
-	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{}}
+	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{},
+		lateOver: report.QueueLateWall(plan.Scenario.TimeScale)}
 	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
 	if err != nil {
 		return err
@@ -225,10 +226,18 @@ func (lr *liveRun) ended(ctx context.Context) error {
 type liveCounts struct {
 	logins     map[string]map[string]uint64 // protocol → outcome → count
 	deliveries map[string]int64             // outcome → count
+	// queue counts the deliveries that left the injector's queue;
+	// pending the recipients queued or being tried at the moment.
+	queue   queueCounts
+	pending int64
 }
 
 func (lr *liveRun) counts() liveCounts {
-	c := liveCounts{logins: map[string]map[string]uint64{}, deliveries: lr.tally.snapshot()}
+	c := liveCounts{logins: map[string]map[string]uint64{}}
+	c.deliveries, c.queue = lr.tally.snapshot()
+	if lr.eng != nil {
+		c.pending = lr.eng.Status().DeliveriesPending
+	}
 	for proto, pt := range lr.client.Totals().Protocols {
 		c.logins[proto] = pt.Logins
 	}
@@ -338,6 +347,11 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	in.Logins, in.Thresholds = loginsSince(liveCounts{}, end), nil
 	rep.Validity = report.Build(in).Validity
 	st := stepOf(rep, window, ncmds, time.Since(started))
+	if p := report.QueueWindowProblem(end.queue.late-open.queue.late, end.queue.waits-open.queue.waits, end.pending-open.pending,
+		lr.eng.Status().DeliveryConnections, lr.plan.Scenario.TimeScale); p != "" {
+		st.Pass = false
+		st.Invalid = append(st.Invalid, p)
+	}
 	st.Server = res.result(window.Wall.Seconds())
 	// No audit ran and the server's peak is not known per window.
 	st.Metrics["lost"], st.Metrics["peak_connections"] = math.NaN(), math.NaN()
@@ -441,11 +455,22 @@ func loginsSince(before, end liveCounts) map[string]report.LoginStat {
 }
 
 // deliveryTally counts how the injector's deliveries ended, by outcome,
-// in front of the run's observer: a live step subtracts two snapshots.
+// and how many waited for a connection longer than lateOver, in front of
+// the run's observer: a live step subtracts two snapshots.
 type deliveryTally struct {
 	engine.Observer
-	mu   sync.Mutex
-	done map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
+	// lateOver is the wall wait that is late (report.QueueLateWall).
+	lateOver time.Duration
+
+	mu    sync.Mutex
+	done  map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
+	queue queueCounts
+}
+
+// queueCounts count the deliveries that left the injector's queue (one per
+// recipient): all of them, and those that waited longer than late.
+type queueCounts struct {
+	waits, late int64
 }
 
 // DeliveryDone implements engine.Observer.
@@ -456,17 +481,23 @@ func (d *deliveryTally) DeliveryDone(via, outcome string) {
 	d.Observer.DeliveryDone(via, outcome)
 }
 
-// DeliveryQueued implements engine.QueueObserver: the queue's waits go on
-// to the Observer when it watches the queue (metrics.Client does), which
-// embedding engine.Observer alone would hide.
+// DeliveryQueued implements engine.QueueObserver: it counts the wait, and
+// the waits go on to the Observer when it watches the queue (metrics.Client
+// does), which embedding engine.Observer alone would hide.
 func (d *deliveryTally) DeliveryQueued(via string, wait time.Duration) {
+	d.mu.Lock()
+	d.queue.waits++
+	if d.lateOver > 0 && wait > d.lateOver {
+		d.queue.late++
+	}
+	d.mu.Unlock()
 	if q, ok := d.Observer.(engine.QueueObserver); ok {
 		q.DeliveryQueued(via, wait)
 	}
 }
 
-func (d *deliveryTally) snapshot() map[string]int64 {
+func (d *deliveryTally) snapshot() (map[string]int64, queueCounts) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return maps.Clone(d.done)
+	return maps.Clone(d.done), d.queue
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,6 +50,21 @@ capacity:
   qos: ["p95(imap.UID FETCH) < 5s", "error_rate < 1%", "login_failure_rate < 1%"]
 `
 
+// newTestLiveRun returns the live population of s's capacity search, from
+// one user up to liveMax, without a harness guard that could fail a step
+// (its tests share the machine).
+func newTestLiveRun(s *scenarios.Scenario, liveMax int) *liveRun {
+	reg := metrics.NewRegistry()
+	var running atomic.Pointer[engine.Engine]
+	var stopping atomic.Bool
+	sr := &stepRunner{s: s, c: s.Capacity, log: slog.New(slog.DiscardHandler), stderr: io.Discard,
+		running: &running, stopping: &stopping, progress: metrics.NewCapacity(reg),
+		gatherer:  &metrics.SwappableGatherer{Base: reg},
+		guard:     harnessmon.Options{MaxCPU: 1, MaxSchedP99: time.Hour},
+		liveStart: 1, liveMax: liveMax}
+	return &liveRun{sr: sr}
+}
+
 // TestCapacityLiveGrowthOnePopulation grows one live population from 1
 // to 3 users: both steps run on one embedded server and one engine (the
 // mail the first user received in step 1 is still in their mailbox in
@@ -67,15 +83,7 @@ func TestCapacityLiveGrowthOnePopulation(t *testing.T) {
 	if r := restartReason(s.Capacity.QoS); r != "" {
 		t.Fatalf("the scenario cannot grow live: %s", r)
 	}
-	reg := metrics.NewRegistry()
-	var running atomic.Pointer[engine.Engine]
-	var stopping atomic.Bool
-	sr := &stepRunner{s: s, c: s.Capacity, log: slog.New(slog.DiscardHandler), stderr: io.Discard,
-		running: &running, stopping: &stopping, progress: metrics.NewCapacity(reg),
-		gatherer:  &metrics.SwappableGatherer{Base: reg},
-		guard:     harnessmon.Options{MaxCPU: 1, MaxSchedP99: time.Hour},
-		liveStart: 1, liveMax: 4}
-	lr := &liveRun{sr: sr}
+	lr := newTestLiveRun(s, 4)
 	defer lr.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -312,10 +320,11 @@ func TestCapacityUserFileBoundsMax(t *testing.T) {
 // TestDeliveryTallyPassesQueueWaits: the live search's tally wraps the
 // metrics client, and the queue's waits still reach it
 // (mailsim_delivery_queue_wait_seconds), as its outcomes do; an Observer
-// that does not watch the queue is left alone.
+// that does not watch the queue is left alone. The tally counts the waits
+// and the late ones (over lateOver).
 func TestDeliveryTallyPassesQueueWaits(t *testing.T) {
 	reg := metrics.NewRegistry()
-	tally := &deliveryTally{Observer: metrics.NewClient(reg), done: map[string]int64{}}
+	tally := &deliveryTally{Observer: metrics.NewClient(reg), done: map[string]int64{}, lateOver: time.Second}
 	var q engine.QueueObserver = tally
 	q.DeliveryQueued("lmtp", 2*time.Millisecond)
 	tally.DeliveryDone("lmtp", engine.DeliveryOK)
@@ -334,8 +343,13 @@ func TestDeliveryTallyPassesQueueWaits(t *testing.T) {
 	if waits != 1 {
 		t.Errorf("%d queue waits observed through the tally, want 1", waits)
 	}
-	if got := tally.snapshot()[engine.DeliveryOK]; got != 1 {
+	q.DeliveryQueued("lmtp", 3*time.Second)
+	done, queue := tally.snapshot()
+	if got := done[engine.DeliveryOK]; got != 1 {
 		t.Errorf("tally counted %d ok deliveries, want 1", got)
+	}
+	if queue != (queueCounts{waits: 2, late: 1}) {
+		t.Errorf("tally counted queue waits %+v, want 2 of which 1 late", queue)
 	}
 	plain := &deliveryTally{Observer: struct{ engine.Observer }{metrics.NewClient(nil)}, done: map[string]int64{}}
 	plain.DeliveryQueued("lmtp", time.Second) // nothing to pass it to: no panic
@@ -446,5 +460,56 @@ func TestExecuteStopAskedBeforeTheEngine(t *testing.T) {
 	}
 	if !er.rep.StoppedEarly {
 		t.Error("the report does not say the run was stopped early")
+	}
+}
+
+// TestCapacityLiveInboundFellBehind: a live step whose inbound mail piles
+// up in the injector's queue (a server that takes fewer deliveries than
+// the step's users are sent: the embedded server's command rate limit,
+// one delivery connection) is invalid, though every delivery that ended
+// in its window succeeded: the server carried less mail than the step's
+// population makes.
+func TestCapacityLiveInboundFellBehind(t *testing.T) {
+	const scenario = `
+version: 1
+name: behind
+seed: 5
+duration: 5s
+time_scale: 60
+ramp_up: 1s
+settle: 1s
+max_parallel_deliveries: 1
+server: {max_commands_per_second: 10}
+users: {count: 1, username: "user{n}", password: pass}
+groups:
+  - {name: imap, share: 100%, devices: [pc-imap], behavior: flood}
+behaviors:
+  flood:
+    inbound: {interval: 5s, size: {min: 1KiB, max: 2KiB}}
+    on_new_mail: {read: 0%}
+devices:
+  pc-imap: {kind: pc, protocol: imap, idle: true}
+capacity:
+  start_users: 1
+  max_users: 1
+  step_duration: 3s
+  confirm: false
+  qos: ["error_rate < 50%", "delivery_failure_rate < 50%"]
+`
+	s, err := scenarios.Parse("behind.yaml", []byte(scenario), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := newTestLiveRun(s, 1)
+	defer lr.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := lr.step(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pass %v, first failed %q, invalid %q, %d pending at the end", st.Pass, st.FirstFailed, st.Invalid, lr.eng.Status().DeliveriesPending)
+	if st.Pass || !slices.ContainsFunc(st.Invalid, func(p string) bool { return strings.Contains(p, "inbound mail fell behind") }) {
+		t.Errorf("the step passed or was not invalid for its queue: pass %v, invalid %q", st.Pass, st.Invalid)
 	}
 }

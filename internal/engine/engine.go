@@ -191,6 +191,12 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
+	// DeliveriesPending counts the recipients of the deliveries handed to
+	// the injector and not yet ended: waiting for one of its connections
+	// or being tried; DeliveryConnections is the injector's number of
+	// parallel connections.
+	DeliveriesPending   int64
+	DeliveryConnections int
 }
 
 // Result is what a finished run produced.
@@ -442,7 +448,9 @@ func (e *Engine) Status() Status {
 		Actions:      e.actions.Load(),
 		ActionErrors: e.actionErrors.Load(),
 		// Actions given up.
-		ActionsDropped: e.actionsDropped.Load(),
+		ActionsDropped:      e.actionsDropped.Load(),
+		DeliveriesPending:   e.inj.pending.Load(),
+		DeliveryConnections: e.inj.workers,
 	}
 }
 

@@ -118,3 +118,72 @@ func TestMergeDeliveryQueue(t *testing.T) {
 		t.Error("merging two null queues gave a queue")
 	}
 }
+
+// TestQueueLate: the counted rule matches the p99 (nearest rank) of the
+// waits: late when the p99's rank falls among the late waits.
+func TestQueueLate(t *testing.T) {
+	for _, tt := range []struct {
+		late, n int64
+		want    bool
+	}{
+		{0, 0, false},
+		{0, 100, false},
+		{1, 100, false}, // the p99 is the 99th of 100: the one late wait is the 100th
+		{2, 100, true},
+		{1, 50, true}, // the p99 of 50 is the 50th
+		{1, 1, true},
+		{10, 1000, false},
+		{11, 1000, true},
+	} {
+		waits := make([]time.Duration, tt.n)
+		for i := range waits {
+			if int64(i) >= tt.n-tt.late {
+				waits[i] = time.Hour
+			}
+		}
+		var p99 time.Duration // nearest rank, as the report's quantiles
+		if tt.n > 0 {
+			p99 = waits[int(math.Ceil(0.99*float64(tt.n)))-1]
+		}
+		if got := QueueLate(tt.late, tt.n); got != tt.want || (p99 == time.Hour) != tt.want {
+			t.Errorf("QueueLate(%d, %d) = %v, want %v (the p99 of such waits: %v)", tt.late, tt.n, got, tt.want, p99)
+		}
+	}
+	if got := QueueLateWall(60); got != time.Second {
+		t.Errorf("QueueLateWall(60) = %v, want 1s (a simulated minute)", got)
+	}
+}
+
+// TestQueueProblems: a step whose inbound mail fell behind is invalid,
+// with the figures that show it; one that kept up has no problem.
+func TestQueueProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		got  string
+		want []string // substrings; none: no problem
+	}{
+		{"no queue", QueueProblem(nil), nil},
+		{"kept up", QueueProblem(&DeliveryQueue{Connections: 4, WaitP99S: 0.5, WaitP99SimS: 30}), nil},
+		{"late p99", QueueProblem(&DeliveryQueue{Connections: 4, WaitP99S: 2, WaitP99SimS: 120}),
+			[]string{"fell behind", "p99 delivery waited 2s wall (2m0s simulated, over 1m0s)", "max_parallel_deliveries 4", "max_parallel_deliveries"}},
+		{"drain cut", QueueProblem(&DeliveryQueue{Connections: 4, WaitP99S: 0.1, WaitP99SimS: 6, DrainCut: true, Backlog: 9}),
+			[]string{"9 were still queued when settle gave up"}},
+		{"window kept up", QueueWindowProblem(1, 100, 4, 4, 60), nil},
+		{"window late", QueueWindowProblem(5, 100, 0, 4, 60), []string{"5 of 100 deliveries in the window waited over 1s wall (1m0s simulated at time_scale 60)"}},
+		{"window grew", QueueWindowProblem(0, 0, 30, 1, 60), []string{"30 more deliveries were queued or being tried at the window's close"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.want) == 0 {
+				if tt.got != "" {
+					t.Errorf("problem %q, want none", tt.got)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(tt.got, w) {
+					t.Errorf("problem %q lacks %q", tt.got, w)
+				}
+			}
+		})
+	}
+}

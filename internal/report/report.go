@@ -98,6 +98,26 @@ type DeliveryQueue struct {
 // report notes that the injector delivered inbound mail late.
 const MaxQueueSim = time.Minute
 
+// QueueLateWall is the wall time a delivery waits for one of the
+// injector's connections that is late at timeScale: MaxQueueSim simulated.
+func QueueLateWall(timeScale float64) time.Duration {
+	if timeScale <= 0 {
+		timeScale = 1
+	}
+	return time.Duration(float64(MaxQueueSim) / timeScale)
+}
+
+// QueueLate says whether late of n deliveries that waited for a connection
+// put the p99 wait (nearest rank) above the late wait (QueueLateWall): the
+// rule of the queue note (QueueNote), counted rather than sampled.
+func QueueLate(late, n int64) bool {
+	if n <= 0 || late <= 0 {
+		return false
+	}
+	rank := int64(math.Ceil(0.99 * float64(n))) // the p99's 1-based rank
+	return late >= n-rank+1
+}
+
 // QueueNote is the note about inbound mail that waited for the injector:
 // a p99 wait above MaxQueueSim simulated, or a backlog settle gave up on.
 func QueueNote(q DeliveryQueue, timeScale float64) string {
@@ -111,6 +131,49 @@ func QueueNote(q DeliveryQueue, timeScale float64) string {
 		}
 	}
 	return s + ": raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
+}
+
+// queueBehind ends a capacity step's validity problem about inbound mail
+// that fell behind.
+const queueBehind = ": the server carried less inbound mail than the step's users send, and the delivery lines judge only the deliveries that ended; raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
+
+// QueueProblem is the validity problem of a capacity step run as a whole
+// run whose inbound mail fell behind the scenario's arrivals (the rule of
+// QueueNote: a p99 wait for one of the injector's connections above
+// MaxQueueSim simulated, or a backlog settle gave up on), "" when it kept
+// up or q is nil.
+func QueueProblem(q *DeliveryQueue) string {
+	if q == nil || (q.WaitP99SimS <= MaxQueueSim.Seconds() && !q.DrainCut) {
+		return ""
+	}
+	s := fmt.Sprintf("inbound mail fell behind: the p99 delivery waited %s wall (%s simulated, over %s) for a delivery connection (max_parallel_deliveries %d)",
+		fmtSeconds(q.WaitP99S), fmtSeconds(q.WaitP99SimS), fmtSeconds(MaxQueueSim.Seconds()), q.Connections)
+	if q.DrainCut {
+		s += fmt.Sprintf(", and %d were still queued when settle gave up on them", q.Backlog)
+	}
+	return s + queueBehind
+}
+
+// QueueWindowProblem is the validity problem of a capacity step measured
+// over a window of a live population whose inbound mail fell behind: late
+// of the waits deliveries that left the injector's queue in the window
+// waited longer than QueueLateWall (QueueLate), or the recipients queued
+// or being delivered grew by more than the injector's connections over
+// the window (a server that accepts nothing leaves no wait to count). ""
+// when it kept up.
+func QueueWindowProblem(late, waits, grew int64, connections int, timeScale float64) string {
+	var why []string
+	if QueueLate(late, waits) {
+		why = append(why, fmt.Sprintf("%d of %d deliveries in the window waited over %s wall (%s simulated at time_scale %g) for a delivery connection (max_parallel_deliveries %d)",
+			late, waits, fmtSeconds(QueueLateWall(timeScale).Seconds()), fmtSeconds(MaxQueueSim.Seconds()), timeScale, connections))
+	}
+	if grew > int64(connections) {
+		why = append(why, fmt.Sprintf("%d more deliveries were queued or being tried at the window's close than at its opening", grew))
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return "inbound mail fell behind: " + strings.Join(why, ", and ") + queueBehind
 }
 
 // Input is everything the engine knows at the end of a run.
