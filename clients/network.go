@@ -11,31 +11,38 @@ var sessionRoundTrips = map[Protocol]int{POP3: 7, IMAP: 8}
 // SessionLength is the least length of a session of a device beside its
 // network's drop interval (SessionLengthOf).
 type SessionLength struct {
-	// Trips are the session's round trips (sessionRoundTrips), Wall its
-	// least length in wall time: Trips × Network.Latency.
-	Trips int
-	Wall  time.Duration
+	// Trips are the session's round trips (sessionRoundTrips); Transfer
+	// the wall time its one message takes at Network.Bandwidth; Wall its
+	// least length in wall time: Trips × Network.Latency + Transfer.
+	Trips    int
+	Transfer time.Duration
+	Wall     time.Duration
 	// InRun is the session's simulated length in a run (Wall × the
-	// run's time_scale: the latency is wall time, not compressed) as a
-	// share of Network.DisconnectEvery; OnNetwork the share on a real
-	// network with the same figures (Wall ÷ DisconnectEvery). Past 1
-	// every session is cut before it ends.
+	// run's time_scale: latency and bandwidth are wall time, not
+	// compressed) as a share of Network.DisconnectEvery; OnNetwork the
+	// share on a real network with the same figures (Wall ÷
+	// DisconnectEvery). Past 1 every session is cut before it ends.
 	InRun, OnNetwork float64
 }
 
 // SessionLengthOf compares the least length of a session of a device of
-// profile p with its network's drop interval (Network.DisconnectEvery,
-// simulated time: a connection is dropped that long after it opens) in a
-// run at timeScale. Transfers at Network.Bandwidth are left out, so the
-// shares are lower bounds. ok is false when the profile's network drops
-// nothing or adds no latency.
-func SessionLengthOf(p *Profile, timeScale float64) (l SessionLength, ok bool) {
+// profile p that downloads one message of message bytes (the smallest a
+// session that brings mail moves; 0 leaves the transfer out) with its
+// network's drop interval (Network.DisconnectEvery, simulated time: a
+// connection is dropped that long after it opens) in a run at timeScale.
+// An IMAP device downloads bodies only when FetchImmediate (else
+// headers), so its transfer is left out otherwise. ok is false when the
+// profile's network drops nothing or slows nothing.
+func SessionLengthOf(p *Profile, timeScale float64, message int64) (l SessionLength, ok bool) {
 	nw := p.Network
 	l.Trips = sessionRoundTrips[p.Protocol]
-	if nw.DisconnectEvery <= 0 || nw.Latency <= 0 || l.Trips == 0 || timeScale <= 0 {
+	if nw.Bandwidth > 0 && message > 0 && (p.Protocol != IMAP || p.FetchImmediate) {
+		l.Transfer = time.Duration(message * 8 * int64(time.Second) / nw.Bandwidth)
+	}
+	l.Wall = time.Duration(l.Trips)*nw.Latency + l.Transfer
+	if nw.DisconnectEvery <= 0 || l.Trips == 0 || timeScale <= 0 || l.Wall <= 0 {
 		return SessionLength{}, false
 	}
-	l.Wall = time.Duration(l.Trips) * nw.Latency
 	l.OnNetwork = float64(l.Wall) / float64(nw.DisconnectEvery)
 	l.InRun = l.OnNetwork * timeScale
 	return l, true

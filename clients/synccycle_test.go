@@ -39,23 +39,33 @@ func TestSessionLengthOf(t *testing.T) {
 		p.Network.Latency, p.Network.DisconnectEvery = latency, every
 		return p
 	}
+	slow := func(p *Profile, bandwidth int64, fetch bool) *Profile {
+		p.Network.Bandwidth, p.FetchImmediate = bandwidth, fetch
+		return p
+	}
 	for _, tt := range []struct {
 		name            string
 		p               *Profile
 		scale           float64
+		message         int64
 		ok              bool
 		trips           int
 		wall            time.Duration
 		inRun, onNetwrk float64
 	}{
-		{"pop3 edge", edge(POP3, 600*time.Millisecond, 5*time.Minute), 60, true, 7, 4200 * time.Millisecond, 0.84, 0.014},
-		{"imap 3g", edge(IMAP, 300*time.Millisecond, 10*time.Minute), 60, true, 8, 2400 * time.Millisecond, 0.24, 0.004},
-		{"real time", edge(POP3, 600*time.Millisecond, 5*time.Minute), 1, true, 7, 4200 * time.Millisecond, 0.014, 0.014},
-		{"no drops", edge(POP3, 600*time.Millisecond, 0), 60, false, 0, 0, 0, 0},
-		{"no latency", edge(IMAP, 0, time.Minute), 60, false, 0, 0, 0, 0},
+		{"pop3 edge", edge(POP3, 600*time.Millisecond, 5*time.Minute), 60, 0, true, 7, 4200 * time.Millisecond, 0.84, 0.014},
+		{"imap 3g", edge(IMAP, 300*time.Millisecond, 10*time.Minute), 60, 0, true, 8, 2400 * time.Millisecond, 0.24, 0.004},
+		{"real time", edge(POP3, 600*time.Millisecond, 5*time.Minute), 1, 0, true, 7, 4200 * time.Millisecond, 0.014, 0.014},
+		{"no drops", edge(POP3, 600*time.Millisecond, 0), 60, 0, false, 0, 0, 0, 0},
+		{"no latency", edge(IMAP, 0, time.Minute), 60, 0, false, 0, 0, 0, 0},
+		// 25,000 bytes at 200 kbit/s: 1 s more.
+		{"pop3 edge download", slow(edge(POP3, 600*time.Millisecond, 5*time.Minute), 200_000, false), 60, 25_000, true, 7, 5200 * time.Millisecond, 1.04, 5.2 / 300},
+		{"bandwidth alone", slow(edge(POP3, 0, 5*time.Minute), 200_000, false), 60, 25_000, true, 7, time.Second, 0.2, 1.0 / 300},
+		{"imap headers only", slow(edge(IMAP, 300*time.Millisecond, 10*time.Minute), 200_000, false), 60, 25_000, true, 8, 2400 * time.Millisecond, 0.24, 0.004},
+		{"imap bodies", slow(edge(IMAP, 300*time.Millisecond, 10*time.Minute), 200_000, true), 60, 25_000, true, 8, 3400 * time.Millisecond, 0.34, 3.4 / 600},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l, ok := SessionLengthOf(tt.p, tt.scale)
+			l, ok := SessionLengthOf(tt.p, tt.scale, tt.message)
 			if ok != tt.ok || l.Trips != tt.trips || l.Wall != tt.wall ||
 				math.Abs(l.InRun-tt.inRun) > 1e-9 || math.Abs(l.OnNetwork-tt.onNetwrk) > 1e-9 {
 				t.Errorf("SessionLengthOf = %+v, %v; want trips %d, wall %v, in run %g, on a network %g, %v",

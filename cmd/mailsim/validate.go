@@ -172,37 +172,57 @@ func settleWarnings(s *scenarios.Scenario) []string {
 const maxSessionShare = 0.25
 
 // networkWarnings warns, for each device profile the groups use, when its
-// network latency (wall time) makes a session last, in simulated time, a
-// large share of its disconnect_every: the run then cuts far more sessions
-// than a real network with the same figures would (the time compression,
-// not the network, makes its errors, lags and divergence), and a session
-// longer than the interval never ends.
+// network latency and bandwidth (wall time) make a session last, in
+// simulated time, a large share of its disconnect_every: the run then cuts
+// far more sessions than a real network with the same figures would (the
+// time compression, not the network, makes its errors, lags and
+// divergence), and a session longer than the interval never ends. The
+// session downloads one message of the smallest inbound size of the
+// groups that use the profile.
 func networkWarnings(s *scenarios.Scenario) []string {
 	var out []string
-	seen := map[string]bool{}
+	var order []string
+	smallest := map[string]int64{}
 	for _, g := range s.Groups {
-		for _, dn := range g.Devices {
-			p := s.Devices[dn]
-			if p == nil || seen[dn] {
-				continue
-			}
-			seen[dn] = true
-			l, ok := clients.SessionLengthOf(p, s.TimeScale)
-			if !ok || l.InRun <= maxSessionShare {
-				continue
-			}
-			cut := "a session that runs past it is cut"
-			if l.InRun >= 1 {
-				cut = "no session ends before it: every one is cut"
-			}
-			sim := time.Duration(float64(l.Wall) * s.TimeScale)
-			out = append(out, fmt.Sprintf("device profile %q: a session takes at least %s of wall time (%d round trips of network latency %s, not scaled), "+
-				"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
-				"so its errors, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
-				dn, l.Wall, l.Trips, p.Network.Latency, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
-				p.Network.DisconnectEvery, 100*l.OnNetwork, cut, s.TimeScale*maxSessionShare/l.InRun,
-				time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare))
+		size := int64(0)
+		if b := s.Behaviors[g.Behavior]; b != nil && b.Inbound.Interval > 0 {
+			size = int64(b.Inbound.Size.Min)
 		}
+		for _, dn := range g.Devices {
+			old, seen := smallest[dn]
+			if !seen {
+				order = append(order, dn)
+			}
+			if !seen || (size > 0 && (old == 0 || size < old)) {
+				smallest[dn] = size
+			}
+		}
+	}
+	for _, dn := range order {
+		p := s.Devices[dn]
+		if p == nil {
+			continue
+		}
+		l, ok := clients.SessionLengthOf(p, s.TimeScale, smallest[dn])
+		if !ok || l.InRun <= maxSessionShare {
+			continue
+		}
+		cut := "a session that runs past it is cut"
+		if l.InRun >= 1 {
+			cut = "no session ends before it: every one is cut"
+		}
+		what := fmt.Sprintf("%d round trips of network latency %s", l.Trips, p.Network.Latency)
+		if l.Transfer > 0 {
+			what += fmt.Sprintf(" and %s to download a %.3g KiB message at %g kbit/s", l.Transfer.Round(time.Millisecond),
+				float64(smallest[dn])/1024, float64(p.Network.Bandwidth)/1000)
+		}
+		sim := time.Duration(float64(l.Wall) * s.TimeScale)
+		out = append(out, fmt.Sprintf("device profile %q: a session takes at least %s of wall time (%s, not scaled), "+
+			"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
+			"so its errors, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
+			dn, l.Wall.Round(time.Millisecond), what, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
+			p.Network.DisconnectEvery, 100*l.OnNetwork, cut, s.TimeScale*maxSessionShare/l.InRun,
+			time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare))
 	}
 	return out
 }
