@@ -25,8 +25,10 @@ type CommandEvent struct {
 	Outcome  transport.Outcome
 	Duration time.Duration
 	// Start is when the command started (zero when unknown); a
-	// [CommandTracker] matches it with CommandStarted's start. Commands
-	// that were not tracked have a Start too.
+	// [CommandTracker] matches it with CommandStarted's start. For IDLE,
+	// whose wait for mail is no wait for the server, it is when DONE was
+	// sent: the start of the wait for its tagged reply (Duration still
+	// runs from the IDLE command).
 	Start time.Time
 }
 
@@ -35,9 +37,17 @@ type CommandEvent struct {
 // moment (mailsim capacity counts the commands in flight when a step's
 // measured window closes). Each CommandStarted is followed by exactly one
 // Command with the same Protocol, Command and Start, or one
-// CommandAbandoned when the command was given up without an outcome (its
-// device stopped). Only commands that wait for the server's answer are
-// tracked: IMAP IDLE, which waits for mail, is not.
+// CommandAbandoned when the wait ended without a record of its own: the
+// command was given up without an outcome (its device stopped), or the
+// wait was a part of a command recorded later (IDLE's wait for its
+// continuation) or not a command after all (a CAPABILITY the library
+// answered from what it knew).
+//
+// Every wait for the server's answer is tracked: the connect and the
+// server's greeting (command "CONNECT"), every command of a session
+// (login, STARTTLS and LOGOUT or QUIT included), and for IMAP IDLE the
+// waits for its continuation and for the tagged reply after DONE, not
+// the wait for mail between them.
 type CommandTracker interface {
 	CommandStarted(protocol, command string, start time.Time)
 	CommandAbandoned(protocol, command string, start time.Time)

@@ -185,16 +185,26 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		return time.Time{}, nil // serve the request first (imapSlot.exec)
 	}
 	begin := d.o.Clock.Now()
-	s.arm(0)
-	start := time.Now()
+	// The two waits for the server, IDLE's continuation and the tagged
+	// reply after DONE, are tracked; the wait for mail between them is
+	// not (CommandTracker). The IDLE is recorded once, from its start,
+	// with the start of the second wait (CommandEvent.Start).
+	start := s.arm(0)
+	trackStart(d.rec, ProtocolIMAP, "IDLE", start)
 	idl, err := s.c.Idle()
 	if err != nil {
+		if s.dead.Load() {
+			trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
+			s.broken = true
+			return time.Time{}, err
+		}
 		record(d.rec, ProtocolIMAP, "IDLE", start, err)
 		if breaks(err) {
 			s.broken = true
 		}
 		return time.Time{}, err
 	}
+	trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)
@@ -204,15 +214,17 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		s.stale = true
 		notified = time.Now()
 	}
-	s.arm(0)
+	done := s.arm(0)
+	trackStart(d.rec, ProtocolIMAP, "IDLE", done)
 	if err == nil {
 		err = idl.Done()
 	}
 	if err != nil && s.dead.Load() {
+		trackAbandon(d.rec, ProtocolIMAP, "IDLE", done)
 		s.broken = true
 		return time.Time{}, err
 	}
-	record(d.rec, ProtocolIMAP, "IDLE", start, err)
+	recordTracked(d.rec, ProtocolIMAP, "IDLE", start, done, err)
 	s.disarm()
 	if breaks(err) {
 		s.broken = true

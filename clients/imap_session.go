@@ -128,6 +128,11 @@ func (s *imapSession) do(name string, f func() error) error {
 	return nil
 }
 
+// ended ends a tracked wait of the session's setup (recordSetup).
+func (s *imapSession) ended(ctx context.Context, name string, start time.Time, err error) {
+	recordSetup(s.d.rec, ProtocolIMAP, name, start, err, s.dead.Load() || ctx.Err() != nil)
+}
+
 // breaks reports whether a command's failure leaves its connection
 // unusable: anything but a tagged NO or BAD. A timed-out command's reply
 // may still come and be taken for the next one's (go-imap), and the lean
@@ -140,9 +145,15 @@ func breaks(err error) bool {
 // dialIMAP connects, secures and logs in a new session. login selects the
 // wire sequence after authentication: full (pc/phone: ID, ENABLE) or plain
 // (webmail: nothing more).
+//
+// The dial and the server's greeting are one command, CONNECT; with
+// starttls the greeting is read by STARTTLS, which is recorded as before
+// (greeting, STARTTLS and handshake), and CONNECT is the dial.
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
+	connect := StartCommand(d.rec, ProtocolIMAP, CommandConnect)
 	conn, err := dial(ctx, &d.o, ProtocolIMAP, d.o.IMAP)
 	if err != nil {
+		recordSetup(d.rec, ProtocolIMAP, CommandConnect, connect, err, ctx.Err() != nil)
 		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
 		return nil, err
 	}
@@ -173,9 +184,10 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	s.arm(0)
 	startTLS := d.o.IMAP.TLS == transport.TLSStartTLS
 	if startTLS {
-		start := time.Now()
+		record(d.rec, ProtocolIMAP, CommandConnect, connect, nil)
+		start := StartCommand(d.rec, ProtocolIMAP, "STARTTLS")
 		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
-		record(d.rec, ProtocolIMAP, "STARTTLS", start, err)
+		s.ended(ctx, "STARTTLS", start, err)
 	}
 	switch {
 	case err != nil:
@@ -186,6 +198,9 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		if c, err = transport.OpenIMAP(conn, opts, startTLS); err == nil {
 			s.c = goimapConn{c: c, wait: d.o.timeout(), s: s}
 		}
+	}
+	if !startTLS {
+		s.ended(ctx, CommandConnect, connect, err)
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -238,7 +253,10 @@ func (s *imapSession) login(full bool) error {
 	// the LOGIN reply when the server sends them there; otherwise Caps
 	// asks with a CAPABILITY command (Dovecot leaves them out when the
 	// client asked before login), which is recorded like any other.
-	writes, start := s.conn.Writes(), time.Now()
+	// Tracked before the call, as it may wait for the server; abandoned
+	// when it did not ask.
+	start := StartCommand(s.d.rec, ProtocolIMAP, "CAPABILITY")
+	writes := s.conn.Writes()
 	caps := s.c.Caps()
 	if s.conn.Writes() != writes {
 		var capErr error
@@ -246,6 +264,8 @@ func (s *imapSession) login(full bool) error {
 			capErr = errors.New("imap: CAPABILITY after login failed")
 		}
 		record(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr)
+	} else {
+		trackAbandon(s.d.rec, ProtocolIMAP, "CAPABILITY", start)
 	}
 	if caps != nil {
 		s.caps = caps
@@ -284,10 +304,13 @@ func (s *imapSession) logout(recordFailure bool) {
 			d = 2 * time.Second
 		}
 		start := s.arm(d)
+		trackStart(s.d.rec, ProtocolIMAP, "LOGOUT", start)
 		_ = s.conn.SetWriteDeadline(start.Add(d))
 		err := s.c.Logout(d)
 		if err == nil || recordFailure {
 			record(s.d.rec, ProtocolIMAP, "LOGOUT", start, err)
+		} else {
+			trackAbandon(s.d.rec, ProtocolIMAP, "LOGOUT", start)
 		}
 	}
 	_ = s.c.Close()

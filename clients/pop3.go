@@ -19,24 +19,35 @@ type pop3Session struct {
 	addr string
 }
 
-// dialPOP3 connects to ep and reads the greeting. A failure counts as a
-// login attempt with its cause.
+// dialPOP3 connects to ep and reads the greeting, recorded as one
+// command, CONNECT. A failure counts as a login attempt with its cause.
 func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Session, error) {
-	conn, err := dial(ctx, o, ProtocolPOP3, ep)
-	if err != nil {
-		loginUnreached(ctx, o, ProtocolPOP3, err)
-		return nil, err
-	}
 	s := &pop3Session{rec: o.recorder(), addr: ep.Addr}
-	s.POP3, err = transport.OpenPOP3(conn, func(cmd string, start time.Time, err error) {
-		record(s.rec, ProtocolPOP3, cmd, start, err)
-	})
+	connect := StartCommand(s.rec, ProtocolPOP3, CommandConnect)
+	conn, err := dial(ctx, o, ProtocolPOP3, ep)
+	if err == nil {
+		s.POP3, err = transport.OpenPOP3(conn, s)
+		if err != nil {
+			_ = conn.Close()
+		}
+	}
+	recordSetup(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
 	if err != nil {
-		_ = conn.Close()
 		loginUnreached(ctx, o, ProtocolPOP3, err)
 		return nil, err
 	}
 	return s, nil
+}
+
+// Started implements transport.POP3Observer: every command is tracked
+// from before it is sent (CommandTracker).
+func (s *pop3Session) Started(command string) time.Time {
+	return StartCommand(s.rec, ProtocolPOP3, command)
+}
+
+// Done implements transport.POP3Observer: every command is recorded.
+func (s *pop3Session) Done(command string, start time.Time, err error) {
+	record(s.rec, ProtocolPOP3, command, start, err)
 }
 
 // cmd sends a single-line command and returns the text after +OK; name is

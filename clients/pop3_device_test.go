@@ -106,7 +106,7 @@ func TestPOP3PollSequenceAndView(t *testing.T) {
 			f := newPOP3Fixture(t, kind, nil)
 			a, b := f.deliver(2000), f.deliver(30000)
 			f.poll(t)
-			want := c2Seq("CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok")
+			want := c2Seq("CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok")
 			if got := f.rec.take("pop3"); !reflect.DeepEqual(got, want) {
 				t.Errorf("commands\n got %v\nwant %v", got, want)
 			}
@@ -119,12 +119,12 @@ func TestPOP3PollSequenceAndView(t *testing.T) {
 			}
 			// Nothing new: no RETR; a new message: one RETR.
 			f.poll(t)
-			if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
+			if got, want := f.rec.take("pop3"), c2Seq("CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
 				t.Errorf("second poll %v, want %v", got, want)
 			}
 			c := f.deliver(1000)
 			f.poll(t)
-			if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
+			if got, want := f.rec.take("pop3"), c2Seq("CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
 				t.Errorf("third poll %v, want %v", got, want)
 			}
 			if _, ok := f.dev.View().Messages[c]; !ok {
@@ -153,7 +153,7 @@ func TestPOP3UserPass(t *testing.T) {
 	f.srv.noSASL = true
 	f.deliver(1000)
 	f.poll(t)
-	want := c2Seq("CAPA:ok USER:ok PASS:ok STAT:ok LIST:ok UIDL:ok RETR:ok QUIT:ok")
+	want := c2Seq("CONNECT:ok CAPA:ok USER:ok PASS:ok STAT:ok LIST:ok UIDL:ok RETR:ok QUIT:ok")
 	if got := f.rec.take("pop3"); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -171,25 +171,25 @@ func TestPOP3Deletion(t *testing.T) {
 		{
 			name:  "not left on server",
 			mod:   func(p *Profile) { p.LeaveOnServer = false },
-			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok DELE:ok RETR:ok DELE:ok QUIT:ok", left1: 0,
-			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
+			first: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok DELE:ok RETR:ok DELE:ok QUIT:ok", left1: 0,
+			second: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
 		},
 		{
 			name:  "delete after",
 			mod:   func(p *Profile) { p.DeleteAfter = time.Nanosecond },
-			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
-			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok DELE:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
+			first: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
+			second: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok DELE:ok QUIT:ok", left2: 0, deleteLocallyAt: -1,
 		},
 		{
 			name:  "deleted locally",
-			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
-			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok QUIT:ok", left2: 1, deleteLocallyAt: 1,
+			first: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
+			second: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok QUIT:ok", left2: 1, deleteLocallyAt: 1,
 		},
 		{
 			name:  "deleted locally, kept on server",
 			mod:   func(p *Profile) { p.DeleteWhenDeletedLocally = false },
-			first: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
-			second: "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 2, deleteLocallyAt: 0,
+			first: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok", left1: 2,
+			second: "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok QUIT:ok", left2: 2, deleteLocallyAt: 0,
 		},
 	}
 	for _, tc := range tests {
@@ -309,7 +309,7 @@ func TestPOP3Actions(t *testing.T) {
 	}
 	// The next poll DELEs the message the person deleted for good.
 	f.poll(t)
-	if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
+	if got, want := f.rec.take("pop3"), c2Seq("CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok DELE:ok QUIT:ok"); !reflect.DeepEqual(got, want) {
 		t.Errorf("poll after actions %v, want %v", got, want)
 	}
 }
@@ -430,7 +430,7 @@ func TestPOP3LoginRefusedRetries(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Command != "AUTH" {
 		t.Fatalf("poll with a wrong password: %v, want a transport.POP3Error for AUTH", err)
 	}
-	if got, want := f.rec.take("pop3"), c2Seq("CAPA:ok AUTH:no"); !reflect.DeepEqual(got, want) {
+	if got, want := f.rec.take("pop3"), c2Seq("CONNECT:ok CAPA:ok AUTH:no"); !reflect.DeepEqual(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
 	if f.rec.logins[0] != transport.OutcomeAuth {

@@ -118,9 +118,9 @@ func TestPOP3EmbeddedServer(t *testing.T) {
 			if err := dev.Poll(context.Background()); err != nil {
 				t.Fatalf("poll: %v", err)
 			}
-			want := "CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
+			want := "CONNECT:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
 			if tc.tls == transport.TLSStartTLS {
-				want = "CAPA:ok STLS:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
+				want = "CONNECT:ok CAPA:ok STLS:ok CAPA:ok AUTH:ok STAT:ok LIST:ok UIDL:ok RETR:ok RETR:ok QUIT:ok"
 			}
 			if got := rec.take("pop3"); !reflect.DeepEqual(got, c2Seq(want)) {
 				t.Errorf("commands\n got %v\nwant %v", got, want)

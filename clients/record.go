@@ -10,6 +10,13 @@ import (
 // record reports one finished command to r with the outcome err maps to
 // (see [transport.OutcomeOf]) and the wall time since start.
 func record(r Recorder, protocol, command string, start time.Time, err error) {
+	recordTracked(r, protocol, command, start, start, err)
+}
+
+// recordTracked is record for a command whose tracked wait (the
+// CommandStarted it ends) started at tracked, after the command's start
+// (IDLE: the wait for its reply after DONE).
+func recordTracked(r Recorder, protocol, command string, start, tracked time.Time, err error) {
 	if r == nil {
 		return
 	}
@@ -18,8 +25,26 @@ func record(r Recorder, protocol, command string, start time.Time, err error) {
 		Command:  command,
 		Outcome:  transport.OutcomeOf(err),
 		Duration: time.Since(start),
-		Start:    start,
+		Start:    tracked,
 	})
+}
+
+// CommandConnect is the command name of connecting to a server and
+// waiting for its greeting (a metrics label value: "connecting and
+// reading the greeting").
+const CommandConnect = "CONNECT"
+
+// recordSetup ends a tracked wait of a session's setup (CONNECT,
+// STARTTLS) started at start (StartCommand): recorded with err's outcome,
+// or abandoned when it failed because the device is stopping (its context
+// ended and closed the connection under it), which counts nothing, as
+// loginUnreached does not.
+func recordSetup(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
+	if err != nil && stopping {
+		trackAbandon(r, protocol, name, start)
+		return
+	}
+	record(r, protocol, name, start, err)
 }
 
 // loginUnreached counts a login attempt that failed before the device could

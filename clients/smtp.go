@@ -141,12 +141,18 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
 
-	start := time.Now()
+	// With starttls, the library reads the greeting and says EHLO and
+	// STARTTLS in one call, recorded as STARTTLS; otherwise it reads the
+	// greeting with EHLO.
+	starttls := s.ep.TLS == transport.TLSStartTLS
+	var start time.Time
+	if starttls {
+		start = StartCommand(s.rec, ProtocolSMTP, "STARTTLS")
+	}
 	c, err := transport.OpenSMTP(conn, s.ep, false, s.o.TLS)
-	if s.ep.TLS == transport.TLSStartTLS {
-		// The library greets and says EHLO before STARTTLS in one call.
+	if starttls {
 		err = conn.Explain(err)
-		record(s.rec, ProtocolSMTP, "STARTTLS", start, err)
+		recordSetup(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
 	}
 	if err != nil {
 		unreached(err)
@@ -237,7 +243,7 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 
 // quit says QUIT best-effort; the message is already accepted or refused.
 func (s *smtpSubmitter) quit(c *smtp.Client) {
-	start := time.Now()
+	start := StartCommand(s.rec, ProtocolSMTP, "QUIT")
 	err := c.Quit()
 	record(s.rec, ProtocolSMTP, "QUIT", start, err)
 	if err != nil {

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +163,7 @@ func TestSMTPTracksCommands(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA"; got != want {
+	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA QUIT"; got != want {
 		t.Errorf("tracked %q, want %q", got, want)
 	}
 	for k, n := range rec.open {
@@ -170,4 +171,104 @@ func TestSMTPTracksCommands(t *testing.T) {
 			t.Errorf("%s: still in flight after Submit", k)
 		}
 	}
+}
+
+// strictRecorder is a pairRecorder that also notes every command recorded
+// without a tracked start (untracked).
+type strictRecorder struct {
+	pairRecorder
+	untracked []string
+}
+
+func (r *strictRecorder) Command(ev CommandEvent) {
+	r.mu.Lock()
+	if r.open[r.key(ev.Protocol, ev.Command, ev.Start)] == 0 {
+		r.untracked = append(r.untracked, ev.Protocol+" "+ev.Command)
+	}
+	r.mu.Unlock()
+	r.pairRecorder.Command(ev)
+}
+
+// check fails t for every command recorded untracked and every tracked
+// start that did not end.
+func (r *strictRecorder) check(t *testing.T, want ...string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.untracked) > 0 {
+		t.Errorf("recorded without a tracked start: %v", r.untracked)
+	}
+	for k, n := range r.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after the device stopped", k)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(r.started, w) {
+			t.Errorf("%s never tracked; tracked %v", w, r.started)
+		}
+	}
+}
+
+// TestDevicesTrackEveryWait runs an IMAP PC that IDLEs (each IMAP
+// client) and a POP3 PC, and submits a message over SMTP: every command
+// recorded — the connect and greeting (CONNECT) and IDLE included — was
+// tracked from before its wait for the server (CommandTracker), and none
+// is left in flight once the device stopped.
+func TestDevicesTrackEveryWait(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		rec := &strictRecorder{}
+		o := env.options(KindPC, rec, nil)
+		d, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		// New mail ends an IDLE (DONE and its reply).
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; ; i++ {
+			rec.mu.Lock()
+			idles := 0
+			for _, c := range rec.started {
+				if c == "IDLE" {
+					idles++
+				}
+			}
+			rec.mu.Unlock()
+			if idles >= 4 || time.Now().After(deadline) {
+				break
+			}
+			if i%20 == 0 {
+				env.deliver(t, 1000)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		rec.check(t, CommandConnect, "AUTHENTICATE", "IDLE", "LOGOUT")
+	})
+	t.Run("pop3", func(t *testing.T) {
+		f := newPOP3Fixture(t, KindPC, nil)
+		rec := &strictRecorder{}
+		f.dev.o.Recorder = rec
+		f.dev.rec = rec
+		f.deliver(2000)
+		f.poll(t)
+		rec.check(t, CommandConnect, "CAPA", "AUTH", "UIDL", "RETR", "QUIT")
+	})
+	t.Run("smtp", func(t *testing.T) {
+		_, addr := startSMTP(t, nil, false)
+		rec := &strictRecorder{}
+		sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, SMTPOptions{
+			Username: "alice", Password: "secret", Recorder: rec, Timeout: 5 * time.Second,
+		})
+		if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		rec.check(t, "EHLO", "QUIT")
+	})
 }

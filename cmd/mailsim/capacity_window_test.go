@@ -92,9 +92,10 @@ func TestWindowGateCountsCommandsInFlight(t *testing.T) {
 	})
 }
 
-// capacityStall is a scenario of one phone polling every 2 s (wall)
-// through a fault proxy (imap) in front of an embedded server: about six
-// EXAMINEs a poll.
+// capacityStall is a scenario of one device (a YAML mapping, named dev,
+// e.g. a phone polling every 2 s wall, through a fault proxy in front of
+// an embedded server) and one QoS line. Its arguments: the IMAP, POP3,
+// submission and LMTP addresses, the device and the line.
 const capacityStall = `
 version: 1
 name: capacity-stall
@@ -105,24 +106,43 @@ ramp_up: 1s
 settle: 1s
 target:
   imap: {addr: %q, tls: none}
+  pop3: {addr: %q, tls: none}
   submission: {addr: %q, tls: none}
   delivery: {protocol: lmtp, addr: %q}
 users: {count: 1, username: "user{n}", password: pass}
 groups:
-  - {name: phones, share: 100%%, devices: [phone-imap], behavior: b}
+  - {name: g, share: 100%%, devices: [dev], behavior: b}
 behaviors:
   b:
     inbound: {interval: 10m, size: {min: 2KiB, max: 4KiB}}
     on_new_mail: {read: 90%%}
 devices:
-  phone-imap: {kind: phone, protocol: imap, poll_interval: 1m}
+  dev: %s
 capacity:
   start_users: 1
   max_users: 1
   step_duration: 8s
   confirm: false
-  qos: ["p99(imap.EXAMINE) < 1s"]
+  qos: [%q]
 `
+
+// checkStalledStep checks that a capacity search of capacityStall (res,
+// its JSON report at js) failed its one step on the QoS line qos, with a
+// measured value of at least 1 s (the stall), and returns the step.
+func checkStalledStep(t *testing.T, res cliResult, js, qos string) map[string]any {
+	t.Helper()
+	if res.code != exitThresholds || !strings.Contains(res.stdout, "first broke: "+qos) {
+		t.Fatalf("exit %d, want %d with %s broken:\n%s", res.code, exitThresholds, qos, res)
+	}
+	rep := readReport(t, js)
+	st := rep["steps"].([]any)[0].(map[string]any)
+	t.Logf("step qos %v", st["qos"])
+	q := st["qos"].([]any)[0].(map[string]any)
+	if v, ok := q["value"].(float64); !ok || v < 1 {
+		t.Errorf("%s: value %v, want the stall (at least 1 s)", qos, q["value"])
+	}
+	return st
+}
 
 // TestCapacityStallAtWindowEnd searches a server that stalls in the last
 // seconds of the step's window and past its end (a fault proxy holds every
@@ -138,7 +158,8 @@ func TestCapacityStallAtWindowEnd(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
 			p := startProxy(t, addrs.IMAP, 1)
-			scen := writeScenario(t, fmt.Sprintf(capacityStall, p.Addr(), addrs.SMTP, addrs.LMTP))
+			scen := writeScenario(t, fmt.Sprintf(capacityStall, p.Addr(), addrs.POP3, addrs.SMTP, addrs.LMTP,
+				"{kind: phone, protocol: imap, poll_interval: 1m}", "p99(imap.EXAMINE) < 1s"))
 			js := filepath.Join(t.TempDir(), "cap.json")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -161,18 +182,9 @@ func TestCapacityStallAtWindowEnd(t *testing.T) {
 			}
 			res := mailsim(args...)
 			cancel()
-			if res.code != exitThresholds || !strings.Contains(res.stdout, "first broke: p99(imap.EXAMINE) < 1s") {
-				t.Fatalf("exit %d, want %d with the latency line broken:\n%s", res.code, exitThresholds, res)
-			}
-			rep := readReport(t, js)
-			st := rep["steps"].([]any)[0].(map[string]any)
+			st := checkStalledStep(t, res, js, "p99(imap.EXAMINE) < 1s")
 			if live, _ := st["live"].(bool); live != (mode == "live") {
 				t.Errorf("step live %v, want %v", st["live"], mode == "live")
-			}
-			t.Logf("step qos %v", st["qos"])
-			q := st["qos"].([]any)[0].(map[string]any)
-			if v, ok := q["value"].(float64); !ok || v < 1 {
-				t.Errorf("p99(imap.EXAMINE) %v, want the stall (at least 1 s)", q["value"])
 			}
 		})
 	}

@@ -608,19 +608,6 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.delivery
 	proto := string(dl.Protocol)
-	start := time.Now()
-	rec := in.rec
-	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
-		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	})
-	if err != nil {
-		return nil, err
-	}
-	_ = conn.SetDeadline(time.Now().Add(in.timeout))
-	// The run's end closes the connection under the setup (a greeting or
-	// LHLO a stalled server never sends), as in deliver.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	lmtp := dl.Protocol == scenarios.DeliverLMTP
 	hello := "EHLO"
 	switch {
@@ -630,6 +617,22 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		// go-smtp says EHLO and STARTTLS in one step.
 		hello = "STARTTLS"
 	}
+	rec := in.rec
+	// The setup is one command, tracked while it waits (connect,
+	// greeting, hello): recorded below whatever its outcome.
+	start := clients.StartCommand(rec, proto, hello)
+	conn, err := transport.Dial(ctx, transport.Config{
+		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
+		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
+	})
+	if err != nil {
+		(&smtpConn{protocol: proto, rec: rec}).record(hello, start, err)
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(in.timeout))
+	// The run's end closes the connection under the setup (a greeting or
+	// LHLO a stalled server never sends), as in deliver.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	c, err := transport.OpenSMTP(conn, transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS}, lmtp, in.tls)
 	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec}
 	if err == nil {
@@ -768,7 +771,7 @@ func (sc *smtpConn) close() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		start := time.Now()
+		start := clients.StartCommand(sc.rec, sc.protocol, "QUIT")
 		err := sc.c.Quit()
 		sc.record("QUIT", start, err)
 		_ = sc.c.Close()
@@ -841,19 +844,29 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	// The connection stays bound to ctx (leanimap.DialBound): when the
 	// session's deadline passes or the run ends, it is closed under the
 	// command in progress.
+	// record records a command started at start (clients.StartCommand:
+	// every wait for the server is tracked).
+	record := func(name string, start time.Time, err error) {
+		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err),
+			Duration: time.Since(start), Start: start})
+	}
+	// The connect, greeting and TLS are one command, CONNECT, as a
+	// device's.
+	connect := clients.StartCommand(rec, clients.ProtocolIMAP, clients.CommandConnect)
 	conn, c, stop, err := leanimap.DialBound(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late, KeepAlive: -1,
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps})
+	record(clients.CommandConnect, connect, ended(err))
 	if err != nil {
 		return loginFailed(transport.Step(err), err)
 	}
 	defer stop()
 	defer c.Close()
 	run := func(name string, fn func() error) error {
-		start := time.Now()
+		start := clients.StartCommand(rec, clients.ProtocolIMAP, name)
 		err := ended(fn())
-		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(conn.Explain(err)), Duration: time.Since(start)})
+		record(name, start, conn.Explain(err))
 		return err
 	}
 	if err := run("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {

@@ -159,7 +159,7 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 	}
 	find := []string{"NAMESPACE ok", "LIST ok"}
 	session := func(parts ...[]string) []string { return slices.Concat(parts...) }
-	login, store := []string{"LOGIN ok"}, []string{"APPEND ok", "LOGOUT ok"}
+	login, store := []string{"CONNECT ok", "LOGIN ok"}, []string{"APPEND ok", "LOGOUT ok"}
 	for _, tc := range []struct {
 		name    string
 		start   func(t *testing.T) server
@@ -237,11 +237,11 @@ func TestInjectorIMAPAppendFaults(t *testing.T) {
 		reason  string
 		session []string
 	}{
-		{faketest.IMAPHangUp, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
-		{faketest.IMAPRefuse, DeliveryNo, []string{"LOGIN ok", "APPEND no"}},
-		{faketest.IMAPGarbage, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
-		{faketest.IMAPHugeLine, DeliveryError, []string{"LOGIN ok", "APPEND error"}},
-		{faketest.IMAPSilent, DeliveryTimeout, []string{"LOGIN ok", "APPEND timeout"}},
+		{faketest.IMAPHangUp, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPRefuse, DeliveryNo, []string{"CONNECT ok", "LOGIN ok", "APPEND no"}},
+		{faketest.IMAPGarbage, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPHugeLine, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPSilent, DeliveryTimeout, []string{"CONNECT ok", "LOGIN ok", "APPEND timeout"}},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{})

@@ -117,15 +117,34 @@ type POP3 struct {
 	// Capa maps each upper-case capability of the last CAPA to its
 	// arguments; nil before Capabilities.
 	Capa map[string]string
-	// observe, when set, is told of every finished command.
-	observe func(command string, start time.Time, err error)
+	// obs, when set, is told of every command.
+	obs POP3Observer
 }
 
-// OpenPOP3 reads the greeting on conn. observe, when not nil, is called
-// after every command (not the greeting) with its name, its start and its
-// error (a *POP3Error for -ERR). On failure conn is left open.
-func OpenPOP3(conn *Conn, observe func(command string, start time.Time, err error)) (*POP3, error) {
-	p := &POP3{conn: conn, wire: newPOP3Wire(conn), observe: observe}
+// POP3Observer is told of every command of a POP3 conversation, so that
+// each wait for the server's answer can be tracked while it lasts:
+// Started just before the command is sent, returning its start, and Done
+// once after it ended, with that start and its error (a *POP3Error for
+// -ERR).
+type POP3Observer interface {
+	Started(command string) time.Time
+	Done(command string, start time.Time, err error)
+}
+
+// ObserveFunc is a POP3Observer told only of finished commands: Started
+// returns the time.
+type ObserveFunc func(command string, start time.Time, err error)
+
+// Started implements POP3Observer.
+func (ObserveFunc) Started(string) time.Time { return time.Now() }
+
+// Done implements POP3Observer.
+func (f ObserveFunc) Done(command string, start time.Time, err error) { f(command, start, err) }
+
+// OpenPOP3 reads the greeting on conn. obs, when not nil, is told of every
+// command (not the greeting). On failure conn is left open.
+func OpenPOP3(conn *Conn, obs POP3Observer) (*POP3, error) {
+	p := &POP3{conn: conn, wire: newPOP3Wire(conn), obs: obs}
 	host, port, _ := net.SplitHostPort(conn.addr)
 	portN, _ := strconv.Atoi(port)
 	cl := pop3.New(pop3.Opt{Host: host, Port: portN, DialTimeout: conn.Timeout(), Dialer: wireDialer{p.wire}})
@@ -172,16 +191,26 @@ type clippedError struct{ err error }
 func (e clippedError) Error() string { return clipText(e.err.Error(), maxErrText) }
 func (e clippedError) Unwrap() error { return e.err }
 
+// started tells the observer that command name starts and returns its
+// start.
+func (p *POP3) started(name string) time.Time {
+	if p.obs != nil {
+		return p.obs.Started(name)
+	}
+	return time.Now()
+}
+
+// done tells the observer that command name, started at start, ended.
 func (p *POP3) done(name string, start time.Time, err error) {
-	if p.observe != nil {
-		p.observe(name, start, err)
+	if p.obs != nil {
+		p.obs.Done(name, start, err)
 	}
 }
 
 // Cmd sends a single-line command and returns the text after +OK; name is
 // the command's name in errors and for the observer.
 func (p *POP3) Cmd(name, line string) (string, error) {
-	start := time.Now()
+	start := p.started(name)
 	_ = p.conn.Extend(0)
 	err := p.c.Send(line)
 	var b []byte
@@ -204,7 +233,7 @@ func (p *POP3) Cmd(name, line string) (string, error) {
 // of any length; the whole reply is bounded by MaxPOP3Reply. The first
 // error of line is returned after the reply was read to its end.
 func (p *POP3) Multi(name, cmdLine string, line func([]byte) error) error {
-	start := time.Now()
+	start := p.started(name)
 	err := p.multi(name, cmdLine, line)
 	p.done(name, start, err)
 	if err != nil {
@@ -339,7 +368,7 @@ func (p *POP3) Login(user, pass string) error {
 // connection's timeout) and closes the connection.
 func (p *POP3) Quit(timeout time.Duration) error {
 	_ = p.conn.Extend(timeout)
-	start := time.Now()
+	start := p.started("QUIT")
 	err := p.c.Send("QUIT")
 	if err == nil {
 		_, err = p.c.ReadOne()

@@ -104,12 +104,12 @@ func TestPOP3(t *testing.T) {
 				t.Fatal(err)
 			}
 			var cmds []string
-			p, err := transport.OpenPOP3(conn, func(cmd string, _ time.Time, err error) {
+			p, err := transport.OpenPOP3(conn, transport.ObserveFunc(func(cmd string, _ time.Time, err error) {
 				if err != nil {
 					cmd += ":err"
 				}
 				cmds = append(cmds, cmd)
-			})
+			}))
 			if err != nil {
 				t.Fatal(err)
 			}
