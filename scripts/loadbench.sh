@@ -173,7 +173,7 @@ for devices in "${STEPS[@]}"; do
 	h_hwm=$(colmax 3) h_ticks=$(colmax 4) h_fds=$(colmax 5) s_fds=$(colmax 9)
 	cmds=0 errs=0 held=0
 	if [ -s "$dir/report.json" ]; then
-		cmds=$(jq '.load.commands' "$dir/report.json")
+		cmds=$(jq '.load.commands - ([.commands[]?.CONNECT.count // 0] | add // 0)' "$dir/report.json")
 		errs=$(jq '.load.errors' "$dir/report.json")
 		held=$(jq '[.timeline[].connections] + [0] | max' "$dir/report.json")
 	else
@@ -210,7 +210,7 @@ devices  simulated devices (users x LB_DEVICES_PER_USER; idle-phones: an IDLE ph
 conns    peak open client connections (harness's count); h-fds/s-fds: peak open files
 h-MiB    harness peak RSS (VmHWM); KiB/d = h-MiB*1024/devices
 s-MiB    server peak RSS (VmHWM); KiB/d = (peak - RSS before the run)/devices (includes stored mail)
-commands client commands of the run (report .load.commands); errors: failed ones
+commands client commands of the run (report .load.commands without CONNECTs: protocol commands); errors: failed ones
 h-cpu-s  harness CPU (utime+stime, whole run incl. final audit); µs/cmd = CPU / commands; s-cpu-s: server, same
 rc       mailsim run exit code (0 ok, 1 thresholds, 4 failed late, e.g. in the final audit: still measured)
 reports, logs and samples: $OUT

@@ -10,7 +10,8 @@
 # "mailsim run" for DUR (default 20s) with the report in OUTDIR/r.json,
 # stops Dovecot and prints one line:
 #   cmds N user U sys S  us/cmd X (user Y sys Z)
-# where N is the report's IMAP commands (.load.commands plus the auditor's)
+# where N is the report's IMAP commands (.load.commands without the
+# CONNECTs, plus the auditor's)
 # and U, S the run's CPU seconds (the shell's "times" of its child).
 # Environment: DUR (the active phase), PERF (a command prefix, e.g.
 # PERF="perf stat -x, -o OUT/p.txt -e 'syscalls:sys_enter_*' --"), and the
@@ -39,7 +40,7 @@ export MAILSIM_PASSWORD=pass SB_IMAP=127.0.0.1:$PORT SB_DURATION=${DUR:-20s}
 	${PERF:-} "$BIN" run scripts/loadbench/imaptest-side.yaml --users 20 --quiet --report "$OUT/r.json" "$@" >"$OUT/out" 2>"$OUT/err"
 	times >"$OUT/times"
 )
-cmds=$(jq '.load.commands + ([.auditor_commands.imap // {} | .[].count] | add // 0)' "$OUT/r.json")
+cmds=$(jq '.load.commands - ([.commands[]?.CONNECT.count // 0] | add // 0) + ([.auditor_commands.imap // {} | .[].count] | add // 0)' "$OUT/r.json")
 if ! [ "${cmds:-0}" -gt 0 ] 2>/dev/null; then
 	echo "side-profile: the report counts no IMAP command; see $OUT/err" >&2
 	exit 1
