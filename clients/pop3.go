@@ -31,7 +31,7 @@ func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Sess
 			_ = conn.Close()
 		}
 	}
-	recordSetup(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
+	recordUnlessStopped(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
 	if err != nil {
 		loginUnreached(ctx, o, ProtocolPOP3, err)
 		return nil, err

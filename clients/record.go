@@ -34,12 +34,12 @@ func recordTracked(r Recorder, protocol, command string, start, tracked time.Tim
 // reading the greeting").
 const CommandConnect = "CONNECT"
 
-// recordSetup ends a tracked wait of a session's setup (CONNECT,
-// STARTTLS) started at start (StartCommand): recorded with err's outcome,
+// recordUnlessStopped ends a tracked command (CONNECT, STARTTLS, an SMTP
+// command) started at start (StartCommand): recorded with err's outcome,
 // or abandoned when it failed because the device is stopping (its context
 // ended and closed the connection under it), which counts nothing, as
-// loginUnreached does not.
-func recordSetup(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
+// loginUnreached does not: the end of a run is no server's error.
+func recordUnlessStopped(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
 	if err != nil && stopping {
 		trackAbandon(r, protocol, name, start)
 		return

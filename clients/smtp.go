@@ -152,7 +152,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	c, err := transport.OpenSMTP(conn, s.ep, false, s.o.TLS)
 	if starttls {
 		err = conn.Explain(err)
-		recordSetup(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
+		recordUnlessStopped(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
 	}
 	if err != nil {
 		unreached(err)
@@ -161,9 +161,13 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	c.CommandTimeout = s.o.Timeout
 	c.SubmissionTimeout = s.o.Timeout
 
+	// A command that fails because the device stops counts nothing.
+	end := func(name string, start time.Time, err error) {
+		recordUnlessStopped(s.rec, ProtocolSMTP, name, start, err, ctx.Err() != nil)
+	}
 	start = StartCommand(s.rec, ProtocolSMTP, "EHLO")
 	err = conn.Explain(c.Hello(s.o.LocalName))
-	record(s.rec, ProtocolSMTP, "EHLO", start, err)
+	end("EHLO", start, err)
 	if err != nil {
 		unreached(err)
 		return wrap(err)
@@ -171,18 +175,20 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if s.o.Username != "" {
 		start = StartCommand(s.rec, ProtocolSMTP, "AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
-		record(s.rec, ProtocolSMTP, "AUTH", start, err)
-		s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
+		end("AUTH", start, err)
+		if err == nil || ctx.Err() == nil {
+			s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
+		}
 		if err != nil {
-			s.quit(c)
+			s.quit(ctx, c)
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
 	start = StartCommand(s.rec, ProtocolSMTP, "MAIL")
 	err = c.Mail(from, nil)
-	record(s.rec, ProtocolSMTP, "MAIL", start, err)
+	end("MAIL", start, err)
 	if err != nil {
-		s.quit(c)
+		s.quit(ctx, c)
 		return wrap(err)
 	}
 	var rejected map[string]error
@@ -190,7 +196,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	for _, rcpt := range to {
 		start = StartCommand(s.rec, ProtocolSMTP, "RCPT")
 		err = c.Rcpt(rcpt, nil)
-		record(s.rec, ProtocolSMTP, "RCPT", start, err)
+		end("RCPT", start, err)
 		var se *smtp.SMTPError
 		switch {
 		case err == nil:
@@ -205,16 +211,16 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		}
 	}
 	if accepted == 0 {
-		s.quit(c)
+		s.quit(ctx, c)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = StartCommand(s.rec, ProtocolSMTP, "DATA")
 	err = s.data(c, conn, raw)
-	record(s.rec, ProtocolSMTP, "DATA", start, err)
+	end("DATA", start, err)
 	if err != nil {
 		return wrap(err)
 	}
-	s.quit(c)
+	s.quit(ctx, c)
 	if rejected != nil {
 		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
 	}
@@ -242,10 +248,11 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 }
 
 // quit says QUIT best-effort; the message is already accepted or refused.
-func (s *smtpSubmitter) quit(c *smtp.Client) {
+// A QUIT that fails because the device stops (ctx ended) counts nothing.
+func (s *smtpSubmitter) quit(ctx context.Context, c *smtp.Client) {
 	start := StartCommand(s.rec, ProtocolSMTP, "QUIT")
 	err := c.Quit()
-	record(s.rec, ProtocolSMTP, "QUIT", start, err)
+	recordUnlessStopped(s.rec, ProtocolSMTP, "QUIT", start, err, ctx.Err() != nil)
 	if err != nil {
 		s.o.Logger.Debug("smtp quit", "addr", s.ep.Addr, "err", err)
 	}

@@ -1,13 +1,18 @@
 package clients
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -271,4 +276,78 @@ func TestDevicesTrackEveryWait(t *testing.T) {
 		}
 		rec.check(t, "EHLO", "QUIT")
 	})
+}
+
+// eventRecorder is a pairRecorder that also keeps the commands recorded
+// with an outcome (abandoned ones are not).
+type eventRecorder struct {
+	pairRecorder
+	recorded []CommandEvent
+}
+
+func (r *eventRecorder) Command(ev CommandEvent) {
+	r.mu.Lock()
+	r.recorded = append(r.recorded, ev)
+	r.mu.Unlock()
+	r.pairRecorder.Command(ev)
+}
+
+func (r *eventRecorder) CommandAbandoned(p, c string, start time.Time) {
+	r.pairRecorder.Command(CommandEvent{Protocol: p, Command: c, Start: start})
+}
+
+// TestSMTPStoppedCountsNothing: a submission whose device stops while
+// the server holds its MAIL (the end of a run closes the connection under
+// it) records no failed MAIL and no failed QUIT — the end of a run is no
+// server's error — and leaves nothing in flight.
+func TestSMTPStoppedCountsNothing(t *testing.T) {
+	held := make(chan struct{})
+	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "220 fake ESMTP\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				fmt.Fprint(c, "250-fake\r\n250 8BITMIME\r\n")
+			case strings.HasPrefix(cmd, "MAIL"):
+				close(held)
+				_, _ = io.Copy(io.Discard, r) // never answers
+				return
+			default:
+				fmt.Fprint(c, "250 ok\r\n")
+			}
+		}
+	})
+	rec := &eventRecorder{}
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSNone}, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+		}
+		cancel()
+	}()
+	if err := sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err == nil {
+		t.Fatal("Submit succeeded on a server that never answered MAIL")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.started, "MAIL") {
+		t.Fatalf("MAIL never tracked (tracked %v): the server did not hold it", rec.started)
+	}
+	for _, ev := range rec.recorded {
+		if ev.Outcome != transport.OutcomeOK {
+			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
+		}
+	}
+	for k, n := range rec.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after Submit", k)
+		}
+	}
 }
