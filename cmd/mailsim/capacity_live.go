@@ -139,8 +139,7 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.client = metrics.NewClient(reg)
 	lr.gate = &windowGate{next: lr.client}
 	lr.gate.open.Store(true)
-	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{},
-		lateOver: report.QueueLateWall(plan.Scenario.TimeScale)}
+	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{}}
 	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
 	if err != nil {
 		return err
@@ -226,18 +225,10 @@ func (lr *liveRun) ended(ctx context.Context) error {
 type liveCounts struct {
 	logins     map[string]map[string]uint64 // protocol → outcome → count
 	deliveries map[string]int64             // outcome → count
-	// queue counts the deliveries that left the injector's queue;
-	// pending the recipients queued or being tried at the moment.
-	queue   queueCounts
-	pending int64
 }
 
 func (lr *liveRun) counts() liveCounts {
-	c := liveCounts{logins: map[string]map[string]uint64{}}
-	c.deliveries, c.queue = lr.tally.snapshot()
-	if lr.eng != nil {
-		c.pending = lr.eng.Status().DeliveriesPending
-	}
+	c := liveCounts{logins: map[string]map[string]uint64{}, deliveries: lr.tally.snapshot()}
 	for proto, pt := range lr.client.Totals().Protocols {
 		c.logins[proto] = pt.Logins
 	}
@@ -324,6 +315,10 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	// age at the close (docs/capacity.md, One step).
 	var stats map[string]map[string]metrics.CommandStats
 	stalled := lr.gate.snapshot(time.Now(), func() { stats = lr.client.Stats() })
+	// Inbound mail still waiting for a connection at the close, and how
+	// long (docs/capacity.md, One step).
+	st0 := lr.eng.Status()
+	waiting, oldest := st0.DeliveriesWaiting, st0.OldestWaiting
 	cmds := addCommandSamples(metrics.StatsSince(stats, cmds0), stalled)
 	end := lr.counts()
 	var srvN uint64
@@ -347,8 +342,7 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	in.Logins, in.Thresholds = loginsSince(liveCounts{}, end), nil
 	rep.Validity = report.Build(in).Validity
 	st := stepOf(rep, window, ncmds, time.Since(started))
-	if p := report.QueueWindowProblem(end.queue.late-open.queue.late, end.queue.waits-open.queue.waits, end.pending-open.pending,
-		lr.eng.Status().DeliveryConnections, lr.plan.Scenario.TimeScale); p != "" {
+	if p := report.QueueWindowProblem(waiting, oldest, lr.plan.Scenario.TimeScale); p != "" {
 		st.Pass = false
 		st.Invalid = append(st.Invalid, p)
 	}
@@ -455,22 +449,11 @@ func loginsSince(before, end liveCounts) map[string]report.LoginStat {
 }
 
 // deliveryTally counts how the injector's deliveries ended, by outcome,
-// and how many waited for a connection longer than lateOver, in front of
-// the run's observer: a live step subtracts two snapshots.
+// in front of the run's observer: a live step subtracts two snapshots.
 type deliveryTally struct {
 	engine.Observer
-	// lateOver is the wall wait that is late (report.QueueLateWall).
-	lateOver time.Duration
-
-	mu    sync.Mutex
-	done  map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
-	queue queueCounts
-}
-
-// queueCounts count the deliveries that left the injector's queue (one per
-// recipient): all of them, and those that waited longer than late.
-type queueCounts struct {
-	waits, late int64
+	mu   sync.Mutex
+	done map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
 }
 
 // DeliveryDone implements engine.Observer.
@@ -481,23 +464,17 @@ func (d *deliveryTally) DeliveryDone(via, outcome string) {
 	d.Observer.DeliveryDone(via, outcome)
 }
 
-// DeliveryQueued implements engine.QueueObserver: it counts the wait, and
-// the waits go on to the Observer when it watches the queue (metrics.Client
-// does), which embedding engine.Observer alone would hide.
+// DeliveryQueued implements engine.QueueObserver: the queue's waits go on
+// to the Observer when it watches the queue (metrics.Client does), which
+// embedding engine.Observer alone would hide.
 func (d *deliveryTally) DeliveryQueued(via string, wait time.Duration) {
-	d.mu.Lock()
-	d.queue.waits++
-	if d.lateOver > 0 && wait > d.lateOver {
-		d.queue.late++
-	}
-	d.mu.Unlock()
 	if q, ok := d.Observer.(engine.QueueObserver); ok {
 		q.DeliveryQueued(via, wait)
 	}
 }
 
-func (d *deliveryTally) snapshot() (map[string]int64, queueCounts) {
+func (d *deliveryTally) snapshot() map[string]int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return maps.Clone(d.done), d.queue
+	return maps.Clone(d.done)
 }

@@ -191,12 +191,12 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
-	// DeliveriesPending counts the recipients of the deliveries handed to
-	// the injector and not yet ended: waiting for one of its connections
-	// or being tried; DeliveryConnections is the injector's number of
-	// parallel connections.
-	DeliveriesPending   int64
-	DeliveryConnections int
+	// DeliveriesWaiting counts the deliveries waiting for one of the
+	// injector's connections (handed over, not yet tried), and
+	// OldestWaiting is how long the oldest of them has waited (wall time;
+	// 0 when none waits).
+	DeliveriesWaiting int
+	OldestWaiting     time.Duration
 }
 
 // Result is what a finished run produced.
@@ -436,7 +436,7 @@ func (e *Engine) UsersByGroup() map[string]int {
 
 // Status returns a live snapshot of the run.
 func (e *Engine) Status() Status {
-	return Status{
+	st := Status{
 		Phase:        e.phase.Load().(Phase),
 		Wall:         e.clock.WallElapsed(),
 		Simulated:    e.clock.Elapsed(),
@@ -448,10 +448,10 @@ func (e *Engine) Status() Status {
 		Actions:      e.actions.Load(),
 		ActionErrors: e.actionErrors.Load(),
 		// Actions given up.
-		ActionsDropped:      e.actionsDropped.Load(),
-		DeliveriesPending:   e.inj.pending.Load(),
-		DeliveryConnections: e.inj.workers,
+		ActionsDropped: e.actionsDropped.Load(),
 	}
+	st.DeliveriesWaiting, st.OldestWaiting = e.inj.oldestWaiting(time.Now())
+	return st
 }
 
 // setPhase enters phase p.

@@ -46,8 +46,10 @@ type delivery struct {
 	// arrival is the simulated time inbound mail was scheduled to arrive.
 	arrival time.Time
 	// queued is when the delivery was handed to the injector (wall time,
-	// set by enqueue): the start of its wait for a connection.
+	// set by enqueue): the start of its wait for a connection; ticket
+	// names it in the injector's waiting list (0: not in it).
 	queued time.Time
+	ticket uint64
 }
 
 // Delivery outcomes: how one try, or in the end one delivery, to one
@@ -166,6 +168,12 @@ type injector struct {
 	// default).
 	drainLimit time.Duration
 
+	// waiting holds the hand-over times of the deliveries waiting for a
+	// connection, by ticket (oldestWaiting); under wmu.
+	wmu     sync.Mutex
+	waiting map[uint64]time.Time
+	tickets uint64
+
 	mu    sync.Mutex
 	stats DeliveryStats
 	// waits is a uniform sample of the queue waits (reservoir sampling,
@@ -216,7 +224,7 @@ type injectorParts struct {
 func newInjector(parts injectorParts, workers int) *injector {
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
-		stats: DeliveryStats{Failed: map[string]int64{}}, waitRand: rand.NewPCG(1, 2)}
+		stats: DeliveryStats{Failed: map[string]int64{}}, waitRand: rand.NewPCG(1, 2), waiting: map[uint64]time.Time{}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
@@ -229,6 +237,11 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.inflight.Add(1)
 	in.pending.Add(int64(len(d.rcpts)))
 	d.queued = time.Now()
+	in.wmu.Lock()
+	in.tickets++
+	d.ticket = in.tickets
+	in.waiting[d.ticket] = d.queued
+	in.wmu.Unlock()
 	select {
 	case in.queue <- d:
 		return
@@ -253,8 +266,31 @@ func (in *injector) done(d delivery) {
 	}
 }
 
+// unwait takes d off the waiting list: a worker took it, or it was
+// abandoned.
+func (in *injector) unwait(d delivery) {
+	if d.ticket == 0 {
+		return
+	}
+	in.wmu.Lock()
+	delete(in.waiting, d.ticket)
+	in.wmu.Unlock()
+}
+
+// oldestWaiting returns how many deliveries wait for a connection at now
+// and how long the oldest of them has waited (0 when none does).
+func (in *injector) oldestWaiting(now time.Time) (n int, oldest time.Duration) {
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	for _, at := range in.waiting {
+		oldest = max(oldest, now.Sub(at))
+	}
+	return len(in.waiting), oldest
+}
+
 // abandon counts the recipients of a delivery that was never tried.
 func (in *injector) abandon(d delivery) {
+	in.unwait(d)
 	via := in.via()
 	for range d.rcpts {
 		in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryAbandoned})
@@ -300,6 +336,7 @@ func (in *injector) finish() DeliveryStats {
 // recipient, into the sample of queue waits and to the sinks
 // (EventDeliveryQueued).
 func (in *injector) picked(d delivery) {
+	in.unwait(d)
 	if d.queued.IsZero() {
 		return
 	}

@@ -214,6 +214,32 @@ func TestInjectorEnqueueAfterEnd(t *testing.T) {
 	}
 }
 
+// TestInjectorOldestWaiting: the deliveries waiting for a connection and
+// the age of the oldest (a live capacity step's queue at its close) — a
+// delivery a worker took, or one abandoned, no longer waits.
+func TestInjectorOldestWaiting(t *testing.T) {
+	in := newInjector(injectorParts{events: &fakeSink{}}, 1)
+	if n, oldest := in.oldestWaiting(time.Now()); n != 0 || oldest != 0 {
+		t.Fatalf("empty injector: %d waiting, oldest %v", n, oldest)
+	}
+	rcpts := []recipient{{addr: "a@example.com"}, {addr: "b@example.com"}}
+	ctx := context.Background()
+	in.enqueue(ctx, delivery{rcpts: rcpts})
+	first := time.Now()
+	in.enqueue(ctx, delivery{rcpts: rcpts})
+	in.enqueue(ctx, delivery{rcpts: rcpts})
+	n, oldest := in.oldestWaiting(first.Add(time.Minute))
+	if n != 3 || oldest < time.Minute {
+		t.Errorf("3 deliveries (6 recipients) handed over: %d waiting, oldest %v; want 3 and at least a minute", n, oldest)
+	}
+	in.picked(<-in.queue) // the oldest, taken by a worker
+	in.abandon(<-in.queue)
+	n, oldest = in.oldestWaiting(first.Add(time.Minute))
+	if n != 1 || oldest > time.Minute {
+		t.Errorf("after one picked and one abandoned: %d waiting, oldest %v; want 1, the third, at most a minute", n, oldest)
+	}
+}
+
 // TestInjectorStalledServerCancelled: the run's end cuts an LMTP try that
 // waits for a stalled server — at the greeting, or after DATA — at once
 // rather than after the injector's timeout, and the delivery counts

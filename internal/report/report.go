@@ -107,17 +107,6 @@ func QueueLateWall(timeScale float64) time.Duration {
 	return time.Duration(float64(MaxQueueSim) / timeScale)
 }
 
-// QueueLate says whether late of n deliveries that waited for a connection
-// put the p99 wait (nearest rank) above the late wait (QueueLateWall): the
-// rule of the queue note (QueueNote), counted rather than sampled.
-func QueueLate(late, n int64) bool {
-	if n <= 0 || late <= 0 {
-		return false
-	}
-	rank := int64(math.Ceil(0.99 * float64(n))) // the p99's 1-based rank
-	return late >= n-rank+1
-}
-
 // QueueNote is the note about inbound mail that waited for the injector:
 // a p99 wait above MaxQueueSim simulated, or a backlog settle gave up on.
 func QueueNote(q DeliveryQueue, timeScale float64) string {
@@ -130,12 +119,23 @@ func QueueNote(q DeliveryQueue, timeScale float64) string {
 			s += " before giving up (the injector went on during settle; what was still queued when settle ended is abandoned)"
 		}
 	}
-	return s + ": raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
+	return s + ": " + queueAdvice
+}
+
+// queueAdvice is what to do about inbound mail that waited for the
+// injector.
+const queueAdvice = "raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
+
+// late says whether q held inbound mail back: a p99 wait above
+// MaxQueueSim simulated, or a backlog settle gave up on (the rule of
+// QueueNote and QueueProblem).
+func (q *DeliveryQueue) late() bool {
+	return q.WaitP99SimS > MaxQueueSim.Seconds() || q.DrainCut
 }
 
 // queueBehind ends a capacity step's validity problem about inbound mail
 // that fell behind.
-const queueBehind = ": the server carried less inbound mail than the step's users send, and the delivery lines judge only the deliveries that ended; raise max_parallel_deliveries, or see how fast the server accepts mail (the LMTP/SMTP/APPEND latencies)"
+const queueBehind = ": the server carried less inbound mail than the step's users send, and the delivery lines judge only the deliveries that ended; " + queueAdvice
 
 // QueueProblem is the validity problem of a capacity step run as a whole
 // run whose inbound mail fell behind the scenario's arrivals (the rule of
@@ -143,7 +143,7 @@ const queueBehind = ": the server carried less inbound mail than the step's user
 // MaxQueueSim simulated, or a backlog settle gave up on), "" when it kept
 // up or q is nil.
 func QueueProblem(q *DeliveryQueue) string {
-	if q == nil || (q.WaitP99SimS <= MaxQueueSim.Seconds() && !q.DrainCut) {
+	if q == nil || !q.late() {
 		return ""
 	}
 	s := fmt.Sprintf("inbound mail fell behind: the p99 delivery waited %s wall (%s simulated, over %s) for a delivery connection (max_parallel_deliveries %d)",
@@ -155,25 +155,17 @@ func QueueProblem(q *DeliveryQueue) string {
 }
 
 // QueueWindowProblem is the validity problem of a capacity step measured
-// over a window of a live population whose inbound mail fell behind: late
-// of the waits deliveries that left the injector's queue in the window
-// waited longer than QueueLateWall (QueueLate), or the recipients queued
-// or being delivered grew by more than the injector's connections over
-// the window (a server that accepts nothing leaves no wait to count). ""
-// when it kept up.
-func QueueWindowProblem(late, waits, grew int64, connections int, timeScale float64) string {
-	var why []string
-	if QueueLate(late, waits) {
-		why = append(why, fmt.Sprintf("%d of %d deliveries in the window waited over %s wall (%s simulated at time_scale %g) for a delivery connection (max_parallel_deliveries %d)",
-			late, waits, fmtSeconds(QueueLateWall(timeScale).Seconds()), fmtSeconds(MaxQueueSim.Seconds()), timeScale, connections))
-	}
-	if grew > int64(connections) {
-		why = append(why, fmt.Sprintf("%d more deliveries were queued or being tried at the window's close than at its opening", grew))
-	}
-	if len(why) == 0 {
+// over a window of a live population whose inbound mail fell behind: at
+// the window's close, waiting deliveries waited for one of the injector's
+// connections, the oldest for oldest (wall), longer than QueueLateWall —
+// mail the server should have had a simulated minute ago, whatever the
+// rate. "" when it kept up.
+func QueueWindowProblem(waiting int, oldest time.Duration, timeScale float64) string {
+	if waiting == 0 || oldest <= QueueLateWall(timeScale) {
 		return ""
 	}
-	return "inbound mail fell behind: " + strings.Join(why, ", and ") + queueBehind
+	return fmt.Sprintf("inbound mail fell behind: at the window's close %d deliveries waited for a delivery connection, the oldest for %s wall (%s simulated at time_scale %g, over %s)",
+		waiting, fmtSeconds(oldest.Seconds()), fmtSeconds(oldest.Seconds()*timeScale), timeScale, fmtSeconds(MaxQueueSim.Seconds())) + queueBehind
 }
 
 // Input is everything the engine knows at the end of a run.
@@ -919,7 +911,7 @@ func (r *Report) deliveryQueue(in Input) {
 		Backlog: q.Backlog, DrainS: q.Drain.Seconds(), DrainCut: q.DrainCut,
 	}
 	r.Messages.DeliveryQueue = dq
-	if sim > MaxQueueSim || q.DrainCut {
+	if dq.late() {
 		r.Notes = append(r.Notes, QueueNote(*dq, scale))
 	}
 }
