@@ -519,13 +519,25 @@ func mergeTimelines(shards []*Report, start time.Time) (out []SampleJSON, partia
 		}
 		for _, smp := range s.Timeline {
 			pts = append(pts, point{at: off + smp.WallSeconds, shard: i, s: smp})
+			// A sample's clock starts as the engine is made, a moment
+			// before the run's: its last may come after start + wall.
+			end[i] = max(end[i], off+smp.WallSeconds)
 		}
 	}
 	sort.SliceStable(pts, func(a, b int) bool { return pts[a].at < pts[b].at })
+	// One merged sample per distinct time, from every shard's sample at
+	// that time; past DefaultMaxSamples times, every stride-th.
+	times := 0
+	for i := range pts {
+		if i == 0 || pts[i].at != pts[i-1].at {
+			times++
+		}
+	}
 	stride := 1
-	for len(pts)/stride > DefaultMaxSamples {
+	for times/stride > DefaultMaxSamples {
 		stride *= 2
 	}
+	nth := -1 // the distinct time of pts[i]
 	latest := make([]*SampleJSON, len(shards))
 	// unsampled says whether a shard with a timeline was running at t
 	// (at t or before) without a sample yet.
@@ -540,7 +552,14 @@ func mergeTimelines(shards []*Report, start time.Time) (out []SampleJSON, partia
 	out = []SampleJSON{}
 	for i, p := range pts {
 		latest[p.shard] = &pts[i].s
-		if i%stride != 0 && i != len(pts)-1 {
+		if i == 0 || p.at != pts[i-1].at {
+			nth++
+		}
+		last := i == len(pts)-1
+		if !last && pts[i+1].at == p.at {
+			continue // another shard's sample at the same time comes next
+		}
+		if nth%stride != 0 && !last {
 			continue
 		}
 		if unsampled(p.at) {

@@ -451,7 +451,14 @@ func TestMergeTimelinesSpans(t *testing.T) {
 			// connection, but its mail and its divergence stay.
 			name:   "a shard ended",
 			shards: []*Report{shard(0, 12, 0, 10), shard(0, 30, 0, 10, 20)},
-			want:   []want{{0, 20, 4, 14, 0.5}, {10, 20, 4, 14, 0.5}, {10, 20, 4, 14, 0.5}, {20, 10, 2, 14, 0.5}},
+			want:   []want{{0, 20, 4, 14, 0.5}, {10, 20, 4, 14, 0.5}, {20, 10, 2, 14, 0.5}},
+		},
+		{
+			// A sample's clock starts a moment before the run's: a last
+			// sample just past start + wall_seconds is the shard's own.
+			name:   "a last sample past the run's wall time",
+			shards: []*Report{shard(0, 20, 0, 20.001), shard(0, 30, 0, 30)},
+			want:   []want{{0, 20, 4, 14, 0.5}, {20.001, 20, 4, 14, 0.5}, {30, 10, 2, 14, 0.5}},
 		},
 		{
 			name:    "a shard without a timeline",
@@ -473,6 +480,36 @@ func TestMergeTimelinesSpans(t *testing.T) {
 				t.Errorf("merged samples\n%v\nwant\n%v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMergeTimelinesTies: shards sampling at the same moments give one
+// merged sample per moment, from every shard's sample of that moment,
+// also when the merge keeps only every stride-th moment.
+func TestMergeTimelinesTies(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{3, DefaultMaxSamples} {
+		var shards []*Report
+		for range 2 {
+			r := &Report{StartedAt: start, WallSeconds: float64(n), Groups: map[string]Group{}}
+			for i := range n {
+				r.Timeline = append(r.Timeline, SampleJSON{WallSeconds: float64(i), CommandsPerSecond: map[string]float64{"imap": float64(i)}})
+			}
+			shards = append(shards, r)
+		}
+		tl, _ := mergeTimelines(shards, start)
+		if len(tl) == 0 || len(tl) > DefaultMaxSamples || tl[len(tl)-1].WallSeconds != float64(n-1) {
+			t.Fatalf("%d moments: %d merged samples, last at %v", n, len(tl), tl[len(tl)-1].WallSeconds)
+		}
+		for i, m := range tl {
+			if i > 0 && m.WallSeconds <= tl[i-1].WallSeconds {
+				t.Errorf("%d moments: sample %d at %v after %v: times repeat", n, i, m.WallSeconds, tl[i-1].WallSeconds)
+			}
+			if want := 2 * m.WallSeconds; m.CommandsPerSecond["imap"] != want {
+				t.Errorf("%d moments: at %v %v commands/s, want %v: both shards' samples of that moment", n, m.WallSeconds, m.CommandsPerSecond["imap"], want)
+				break
+			}
+		}
 	}
 }
 
