@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // roundLog collects OnSyncRound calls.
@@ -74,4 +76,29 @@ func TestSyncRoundsReported(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestViewFolderSynced: an IMAP device's view says when each folder's
+// last sync began (the auditor takes a change as shown at its folder's
+// sync, docs/report.md "Changes and convergence lag"); Synced is the
+// earliest of them.
+func TestViewFolderSynced(t *testing.T) {
+	env := newIMAPEnv(t)
+	d := startDevice(t, env.options(KindWebmail, nil, nil))
+	v := waitView(t, d, "a first sync", func(v view.Snapshot) bool { return !v.Synced.IsZero() })
+	if _, ok := v.FolderSynced[view.FolderInbox]; !ok || len(v.FolderSynced) < 2 {
+		t.Fatalf("FolderSynced = %v, want INBOX and the other folders", v.FolderSynced)
+	}
+	earliest := time.Time{}
+	for name, s := range v.FolderSynced {
+		if s.IsZero() {
+			t.Errorf("folder %s synced at the zero time", name)
+		}
+		if earliest.IsZero() || s.Before(earliest) {
+			earliest = s
+		}
+	}
+	if !v.Synced.Equal(earliest) {
+		t.Errorf("Synced = %v, want the earliest folder's %v", v.Synced, earliest)
+	}
 }
