@@ -201,13 +201,19 @@ func (d *imapDevice) View() view.Snapshot {
 	var synced time.Time
 	complete := len(d.folders) > 0
 	n := 0 // copies held
-	for _, f := range d.folders {
+	for name, f := range d.folders {
 		n += len(f.msgs)
 		if f.synced.IsZero() {
 			complete = false
-		} else if synced.IsZero() || f.synced.Before(synced) {
+			continue
+		}
+		if synced.IsZero() || f.synced.Before(synced) {
 			synced = f.synced
 		}
+		if snap.FolderSynced == nil {
+			snap.FolderSynced = make(map[string]time.Time, len(d.folders))
+		}
+		snap.FolderSynced[name] = f.synced
 	}
 	// The copy shown for a Message-ID held more than once is the one
 	// locate acts on (internal/view/copies.go).

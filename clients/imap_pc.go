@@ -73,7 +73,9 @@ func (p *pcSync) loop(ctx context.Context, sl *imapSlot, inbox, folders bool) {
 		now := d.o.Clock.Now()
 		switch {
 		case folders && !now.Before(foldersDue):
+			wall := time.Now()
 			err := sl.exec(ctx, func(s *imapSession) error { return p.checkFolders(ctx, s, round) })
+			syncRound(ctx, &d.o, wall)
 			if ctx.Err() != nil {
 				return
 			}

@@ -44,7 +44,7 @@ func (p *phoneSync) run(ctx context.Context) {
 	sl := d.slots[0]
 	retry := d.retrier()
 	for ctx.Err() == nil {
-		start := d.o.Clock.Now()
+		start, wall := d.o.Clock.Now(), time.Now()
 		err := sl.exec(ctx, func(s *imapSession) error {
 			if err := d.list(s); err != nil {
 				return err
@@ -63,6 +63,7 @@ func (p *phoneSync) run(ctx context.Context) {
 			}
 			return nil
 		})
+		syncRound(ctx, &d.o, wall)
 		if ctx.Err() != nil {
 			return
 		}

@@ -62,6 +62,15 @@ type Options struct {
 	// the notification arrived, to measure the server's push latency
 	// (delivery to notification). It must be cheap and must not block.
 	OnPush func(ids []string, notified time.Time)
+	// OnSyncRound, if set, is called after each scheduled sync round of
+	// the device's loop with the round's wall time, failed rounds too: a
+	// webmail's page load, a phone's poll of its folders, a PC's round of
+	// folder checks (its INBOX, pushed by IDLE, is not a round), a POP3
+	// poll. A round's wall time is not compressed by the time scale: the
+	// report weighs it against the convergence thresholds (docs/report.md,
+	// "Sync rounds and time compression"). It must be cheap and must not
+	// block.
+	OnSyncRound func(wall time.Duration)
 	// Timeout bounds every network operation (dial, one command, one
 	// reply). Default 30s (wall time).
 	Timeout time.Duration

@@ -115,7 +115,9 @@ func (d *pop3Device) changed() {
 func (d *pop3Device) Run(ctx context.Context) error {
 	retry := &retrier{clock: d.o.Clock, opts: retryOptions(d.poll), rng: lockedRand{&d.mu, d.rng}}
 	for {
+		wall := time.Now()
 		err := d.Poll(ctx)
+		syncRound(ctx, &d.o, wall)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -76,6 +76,15 @@ func (r *retrier) next() time.Duration {
 // ok ends a run of failures.
 func (r *retrier) ok() { r.failures = 0 }
 
+// syncRound reports the wall time of a sync round that began at start
+// (wall) to o.OnSyncRound, unless ctx ended: a round the run's end cut
+// short says nothing of its length.
+func syncRound(ctx context.Context, o *Options, start time.Time) {
+	if o.OnSyncRound != nil && ctx.Err() == nil {
+		o.OnSyncRound(time.Since(start))
+	}
+}
+
 // sleepSim waits sim simulated time on clock, at least minWallWait of wall
 // time; it returns ctx.Err() if ctx ends first.
 func sleepSim(ctx context.Context, clock *simclock.Clock, sim time.Duration) error {

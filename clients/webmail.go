@@ -45,7 +45,7 @@ func (w *webmailSync) run(ctx context.Context) {
 	var listed time.Time
 	turn, retry := 0, d.retrier()
 	for ctx.Err() == nil {
-		start := d.o.Clock.Now()
+		start, wall := d.o.Clock.Now(), time.Now()
 		err := w.pageLoad(ctx, func(s *imapSession) error {
 			if listed.IsZero() || start.Sub(listed) >= webmailListEvery {
 				if err := d.list(s); err != nil {
@@ -77,6 +77,7 @@ func (w *webmailSync) run(ctx context.Context) {
 			}
 			return nil
 		})
+		syncRound(ctx, &d.o, wall)
 		if ctx.Err() != nil {
 			return
 		}

@@ -221,6 +221,12 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	}
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}
+	for p, s := range res.SyncRounds {
+		if in.SyncRounds == nil {
+			in.SyncRounds = make(map[string]report.SyncRoundInput, len(res.SyncRounds))
+		}
+		in.SyncRounds[p] = report.SyncRoundInput{Rounds: s.Rounds, P50: s.P50, P99: s.P99, Max: s.Max}
+	}
 	return in
 }
 

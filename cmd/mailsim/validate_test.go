@@ -257,3 +257,37 @@ func TestNetworkWarningInReports(t *testing.T) {
 		t.Errorf("the capacity report has no note %q", want)
 	}
 }
+
+// TestSyncRoundNoteInReport: a run whose convergence threshold fails while
+// a device profile's sync rounds, in simulated time, take more than a
+// quarter of its budget says so in its report, with the rounds in
+// sync_rounds. The webmail's network latency makes each page load at
+// least 7 round trips of 100ms: 7 simulated minutes at time_scale 600,
+// against a quarter of 1m.
+func TestSyncRoundNoteInReport(t *testing.T) {
+	t.Parallel()
+	scen := scenarioFiles(t)("2s", "600", "slow, phone-imap",
+		"  slow: {kind: webmail, protocol: imap, network: {latency: 100ms}}\n"+
+			"thresholds: [\"convergence_p99{change=deliver} < 1m\"]\n")
+	js := filepath.Join(t.TempDir(), "run.json")
+	if res := mailsim("run", scen, "--duration", "3s", "--quiet", "--report", js); res.code != exitThresholds {
+		t.Fatalf("run: want exit %d (the threshold broken): %s", exitThresholds, res)
+	}
+	r := readReport(t, js)
+	if n, _ := field(r, "sync_rounds.slow.rounds"); n == nil || n.(float64) < 1 {
+		t.Errorf("sync_rounds.slow.rounds = %v, want at least 1", n)
+	}
+	notes, _ := field(r, "notes")
+	list, _ := notes.([]any)
+	found := false
+	for _, n := range list {
+		s, _ := n.(string)
+		if strings.HasPrefix(s, "convergence_p99{change=deliver} < 1m is ") && strings.Contains(s, "sync rounds at the p99") &&
+			strings.Contains(s, "slow ") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no sync-round note naming the webmail profile: %v", list)
+	}
+}

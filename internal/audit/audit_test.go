@@ -845,3 +845,59 @@ func TestRepeatedDelivery(t *testing.T) {
 		t.Errorf("a first delivery shown in another folder converged: %+v", kr)
 	}
 }
+
+// TestLagAtFolderSync: a device that syncs its folders apart shows a
+// change at the start of its last sync of the folder that shows it, when
+// that lies between the change and the audit, even though another folder's
+// last sync (its Synced, the earliest) is older than the change; else at
+// its Synced, or at the audit. A webmail reloads one folder other than
+// INBOX per page load, a phone's round syncs its folders one by one: their
+// Synced is older than most changes.
+func TestLagAtFolderSync(t *testing.T) {
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for _, tt := range []struct {
+		name    string
+		folders map[string]time.Time // nil: a device synced as a whole at synced
+		synced  time.Time
+		change  Change
+		lag     time.Duration
+	}{
+		{"flag change, its folder synced after it", map[string]time.Time{"INBOX": at(12), "Archive": at(1)}, time.Time{},
+			Change{Kind: Read, Flags: view.Seen}, 2 * time.Minute},
+		{"flag change, its folder synced before it", map[string]time.Time{"INBOX": at(9), "Archive": at(1)}, time.Time{},
+			Change{Kind: Read, Flags: view.Seen}, 10 * time.Minute},
+		{"folder change, its folder synced after it", map[string]time.Time{"INBOX": at(1), "Archive": at(15)}, time.Time{},
+			Change{Kind: Move, Folder: "Archive"}, 5 * time.Minute},
+		{"every folder synced after it", map[string]time.Time{"INBOX": at(14), "Archive": at(11)}, time.Time{},
+			Change{Kind: Read, Flags: view.Seen}, 4 * time.Minute},
+		{"device synced as a whole after it", nil, at(13), Change{Kind: Read, Flags: view.Seen}, 3 * time.Minute},
+		{"device synced as a whole before it", nil, at(5), Change{Kind: Read, Flags: view.Seen}, 10 * time.Minute},
+		{"expunged: the device's sync", map[string]time.Time{"INBOX": at(12), "Archive": at(11)}, time.Time{},
+			Change{Kind: Delete}, time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			c := tt.change
+			c.User, c.Device, c.MessageID, c.At, c.Published = "u1", "u1/pc", "<m1>", at(10), true
+			r.a.Record(c)
+			phone := r.dev["u1/phone"]
+			if tt.change.Kind != Delete {
+				folder := "INBOX"
+				if c.Folder != "" {
+					folder = c.Folder
+				}
+				phone.put("<m1>", folder, c.Flags)
+			}
+			if tt.folders != nil {
+				phone.syncFolders(tt.folders)
+			} else {
+				phone.sync(tt.synced)
+			}
+			r.clock.set(20 * time.Minute)
+			r.a.Audit()
+			if len(r.lags) != 1 || r.lags[0] != tt.lag {
+				t.Errorf("lags %v, want [%v]", r.lags, tt.lag)
+			}
+		})
+	}
+}

@@ -243,10 +243,13 @@ func (a *Auditor) mark(u *user) {
 // removing each examined user's previous contribution and adding the new
 // one, so an audit costs in proportion to the users examined.
 //
-// A device is taken to have shown a change at its last completed sync
-// (Snapshot.Synced) when that lies between the change and now, else at
-// the time of the audit; the lag of a change is the latest of these over
-// the devices it had to reach, minus Change.At.
+// A device is taken to have shown a change at the start of its last
+// completed sync of the folder that shows it (Snapshot.FolderSynced; for
+// a device that syncs as a whole, or a change shown by the message's
+// absence, its last completed sync, Snapshot.Synced) when that lies
+// between the change and now, else at the time of the audit; the lag of a
+// change is the latest of these over the devices it had to reach, minus
+// Change.At.
 func (a *Auditor) Audit() {
 	a.auditMu.Lock()
 	defer a.auditMu.Unlock()
@@ -308,7 +311,7 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 				continue
 			}
 			at := now
-			if s := views[i].Synced; !s.Before(p.c.At) && s.Before(now) {
+			if s := p.syncedFor(views[i]); !s.Before(p.c.At) && s.Before(now) {
 				at = s
 			}
 			if at.After(p.seenAt) {
@@ -520,6 +523,20 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 		return p.accepts(m.Folder)
 	}
 	return m.Flags.Has(p.c.Flags)
+}
+
+// syncedFor returns the start of v's last completed sync of what shows the
+// change: the folder v shows the message in, for a device that syncs its
+// folders apart (Snapshot.FolderSynced), else the device's last sync
+// (Snapshot.Synced, the earliest of its folders'), as for a change shown
+// by the message's absence.
+func (p *pendingChange) syncedFor(v view.Snapshot) time.Time {
+	if m, ok := v.Messages[p.c.MessageID]; ok && v.FolderSynced != nil {
+		if t, ok := v.FolderSynced[m.Folder]; ok {
+			return t
+		}
+	}
+	return v.Synced
 }
 
 // liveReason is the reason a pending change is not converged yet, as far as

@@ -28,6 +28,7 @@ func (d *fakeDevice) View() view.Snapshot {
 	defer d.mu.Unlock()
 	s := d.s
 	s.Messages = maps.Clone(d.s.Messages)
+	s.FolderSynced = maps.Clone(d.s.FolderSynced)
 	return s
 }
 
@@ -47,6 +48,20 @@ func (d *fakeDevice) sync(at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.s.Synced = at
+}
+
+// syncFolders sets the device's folders' last syncs (an IMAP device's),
+// and its Synced to the earliest.
+func (d *fakeDevice) syncFolders(folders map[string]time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.FolderSynced = maps.Clone(folders)
+	d.s.Synced = time.Time{}
+	for _, t := range folders {
+		if d.s.Synced.IsZero() || t.Before(d.s.Synced) {
+			d.s.Synced = t
+		}
+	}
 }
 
 // fakeClock is a settable simulated clock.

@@ -226,6 +226,9 @@ type Result struct {
 	// Push is the server's push latency as the IDLE-ing PCs measured it
 	// (internal/engine/push.go).
 	Push PushLatency
+	// SyncRounds are the wall times of the devices' sync rounds by device
+	// profile (internal/engine/rounds.go); nil when no round ended.
+	SyncRounds map[string]SyncRounds
 }
 
 // SettleEnd says how the settle phase ended.
@@ -277,6 +280,7 @@ type Engine struct {
 	inj     *injector
 	costs   *cost.Meters
 	push    *pushTracker
+	rounds  *roundTracker
 	// late closes the placeholders of the run's released connections
 	// (transport.LateCloser), shared by its devices and injector.
 	late *transport.LateCloser
@@ -348,6 +352,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.costs = cost.NewMeters(groups, o.Recorder, e.clock.Now)
 	e.push = newPushTracker()
+	e.rounds = newRoundTracker()
 	e.late = transport.NewLateCloser()
 	e.imapCaps = &leanimap.CapCache{}
 	changes := auditChanges{a: e.auditor, clock: e.clock.Now}
@@ -607,6 +612,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Interrupted: interrupted || ctx.Err() != nil,
 		Settle:      settled,
 		Push:        e.push.result(),
+		SyncRounds:  e.rounds.result(),
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
 	// Reading the server's state has a budget and ends with ctx (a second

@@ -232,6 +232,9 @@ type Input struct {
 	// Push is the server's push latency measured by the IDLE-ing devices
 	// (wall time); no samples leaves server.push_latency null.
 	Push PushInput
+	// SyncRounds are the devices' sync rounds by device profile (wall
+	// time); empty leaves sync_rounds out of the report.
+	SyncRounds map[string]SyncRoundInput
 	// Harness is what mailsim's own process did over the run; nil leaves
 	// the report's harness section null.
 	Harness *HarnessInput
@@ -343,7 +346,11 @@ type Report struct {
 	Cost *CostSection `json:"cost,omitempty"`
 	// Timeline holds the samples taken during the run.
 	Timeline []SampleJSON `json:"timeline"`
-	Notes    []string     `json:"notes,omitempty"`
+	// SyncRounds are the devices' sync rounds by device profile, in wall
+	// time (docs/report.md, "Sync rounds and time compression"); absent
+	// when no round ended.
+	SyncRounds map[string]SyncRound `json:"sync_rounds,omitempty"`
+	Notes      []string             `json:"notes,omitempty"`
 	// StoppedEarly is true when a signal ended the run before its time (a
 	// merged report: any shard's): "mailsim run" and "report merge" then
 	// exit 4 rather than 0.
@@ -786,6 +793,7 @@ func Build(in Input) *Report {
 	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Harness = newHarness(in.Harness)
 	r.Thresholds = evaluate(r, res, in.Thresholds)
+	r.syncRounds(in)
 	r.markUnreliable()
 	r.Validity = validity(r, in)
 	return r

@@ -79,6 +79,11 @@ type Snapshot struct {
 	// the server (zero if it never completed one). Changes made on the
 	// server after Synced cannot be in the view yet.
 	Synced time.Time
+	// FolderSynced is, for a device that syncs its folders apart (IMAP),
+	// the simulated time each folder's last completed sync began, by
+	// folder name; Synced is the earliest of them. Nil for a device that
+	// syncs as a whole (POP3: Synced holds for every folder).
+	FolderSynced map[string]time.Time
 	// Window, when positive, is the number of newest messages of each
 	// folder the device keeps (a phone's sync window, a webmail's page);
 	// older ones are outside its view by design.

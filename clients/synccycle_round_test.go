@@ -1,0 +1,104 @@
+package clients
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// roundLog collects OnSyncRound calls.
+type roundLog struct {
+	mu    sync.Mutex
+	walls []time.Duration
+}
+
+func (r *roundLog) on(wall time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.walls = append(r.walls, wall)
+}
+
+// wait waits until n rounds were reported (a liveness bound, not a timing
+// assertion) and returns them.
+func (r *roundLog) wait(t *testing.T, n int) []time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]time.Duration(nil), r.walls...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sync rounds reported, want %d", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSyncRoundsReported: every kind of device reports each scheduled
+// sync round of its loop, with the wall time it took, to OnSyncRound.
+func TestSyncRoundsReported(t *testing.T) {
+	for _, kind := range []Kind{KindPC, KindPhone, KindWebmail} {
+		t.Run("imap "+string(kind), func(t *testing.T) {
+			env := newIMAPEnv(t)
+			var log roundLog
+			o := env.options(kind, nil, func(p *Profile) { p.StatusInterval = time.Minute })
+			o.OnSyncRound = log.on
+			startDevice(t, o)
+			for i, w := range log.wait(t, 2) {
+				if w <= 0 {
+					t.Errorf("round %d took %v", i, w)
+				}
+			}
+		})
+	}
+	t.Run("pop3", func(t *testing.T) {
+		f := newPOP3Fixture(t, KindPC, func(p *Profile) { p.PollInterval = time.Minute })
+		var log roundLog
+		f.dev.o.OnSyncRound = log.on
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- f.dev.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+		for i, w := range log.wait(t, 2) {
+			if w <= 0 {
+				t.Errorf("round %d took %v", i, w)
+			}
+		}
+	})
+}
+
+// TestViewFolderSynced: an IMAP device's view says when each folder's
+// last sync began (the auditor takes a change as shown at its folder's
+// sync, docs/report.md "Changes and convergence lag"); Synced is the
+// earliest of them.
+func TestViewFolderSynced(t *testing.T) {
+	env := newIMAPEnv(t)
+	d := startDevice(t, env.options(KindWebmail, nil, nil))
+	v := waitView(t, d, "a first sync", func(v view.Snapshot) bool { return !v.Synced.IsZero() })
+	if _, ok := v.FolderSynced[view.FolderInbox]; !ok || len(v.FolderSynced) < 2 {
+		t.Fatalf("FolderSynced = %v, want INBOX and the other folders", v.FolderSynced)
+	}
+	earliest := time.Time{}
+	for name, s := range v.FolderSynced {
+		if s.IsZero() {
+			t.Errorf("folder %s synced at the zero time", name)
+		}
+		if earliest.IsZero() || s.Before(earliest) {
+			earliest = s
+		}
+	}
+	if !v.Synced.Equal(earliest) {
+		t.Errorf("Synced = %v, want the earliest folder's %v", v.Synced, earliest)
+	}
+}
