@@ -15,17 +15,23 @@ import (
 //     are checked every status_interval but a folder whose STATUS did not
 //     change is synced only every third check (pcSync in imap_pc.go): the
 //     longer of the poll and three status intervals;
-//   - webmail: every page load (refresh).
+//   - webmail: INBOX every page load (refresh), each other folder every
+//     others page loads, one in turn (webmail.go): refresh × others.
 //
-// Zero settings take the same defaults as the devices themselves.
-func SyncCycle(p *Profile) (time.Duration, string) {
+// others is the number of folders other than INBOX the server will list
+// (at least 1). Zero settings take the same defaults as the devices
+// themselves.
+func SyncCycle(p *Profile, others int) (time.Duration, string) {
 	poll := p.pollEvery()
 	switch {
 	case p.Protocol == POP3, p.Kind == KindPhone:
 		return poll, "poll_interval " + poll.String()
 	case p.Kind == KindWebmail:
 		refresh := p.refreshEvery()
-		return refresh, "refresh " + refresh.String()
+		if others <= 1 {
+			return refresh, "refresh " + refresh.String()
+		}
+		return time.Duration(others) * refresh, fmt.Sprintf("refresh %s × %d folders other than INBOX, one a page load", refresh, others)
 	}
 	status := p.statusEvery()
 	if p.Idle || poll <= 3*status {

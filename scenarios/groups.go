@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // shareTolerance is how far the sum of group shares may be from 100%.
@@ -207,4 +208,21 @@ func (s *Scenario) validateTarget() []error {
 		ps.add("target.delivery", "missing: no way to deliver inbound mail; add delivery: {protocol: lmtp, addr: HOST:PORT}")
 	}
 	return ps
+}
+
+// OtherFolders is the fewest folders other than INBOX a server lists for
+// the scenario's users: the four special-use folders the devices use
+// (Sent, Drafts, Trash, Junk: view.FolderSent and the others) and every
+// folder a behavior files mail into. A webmail pages through them one a
+// page load (clients.SyncCycle).
+func (s *Scenario) OtherFolders() int {
+	names := map[string]bool{view.FolderSent: true, view.FolderDrafts: true, view.FolderTrash: true, view.FolderJunk: true}
+	for _, b := range s.Behaviors {
+		for _, f := range b.Folders {
+			if !strings.EqualFold(f, view.FolderInbox) {
+				names[f] = true
+			}
+		}
+	}
+	return len(names)
 }
