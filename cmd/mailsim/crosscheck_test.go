@@ -58,8 +58,9 @@ import (
 const crossTolerance = 0.01
 
 // preLoginIMAP are mailsim's command labels Dovecot's imap process never
-// sees: the login process answers them.
-var preLoginIMAP = map[string]bool{"LOGIN": true, "AUTHENTICATE": true, "STARTTLS": true, "CAPABILITY": true}
+// sees: the login process answers them, and CONNECT (the connect and the
+// greeting) is no command at all.
+var preLoginIMAP = map[string]bool{"LOGIN": true, "AUTHENTICATE": true, "STARTTLS": true, "CAPABILITY": true, "CONNECT": true}
 
 // crossWant is mailsim's side of the cross-check, by mailsim label.
 type crossWant struct {
