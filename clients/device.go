@@ -43,11 +43,13 @@ type CommandEvent struct {
 // continuation) or not a command after all (a CAPABILITY the library
 // answered from what it knew).
 //
-// Every wait for the server's answer is tracked: the connect and the
+// The waits for the server's answer are tracked: the connect and the
 // server's greeting (command "CONNECT"), every command of a session
 // (login, STARTTLS and LOGOUT or QUIT included), and for IMAP IDLE the
 // waits for its continuation and for the tagged reply after DONE, not
-// the wait for mail between them.
+// the wait for mail between them. Not tracked: the TLS handshake after
+// POP3's STLS, the injector's RSET, and SMTP submission's connect (its
+// greeting is read by EHLO or STARTTLS, which are).
 type CommandTracker interface {
 	CommandStarted(protocol, command string, start time.Time)
 	CommandAbandoned(protocol, command string, start time.Time)

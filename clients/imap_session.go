@@ -263,7 +263,7 @@ func (s *imapSession) login(full bool) error {
 		if caps == nil {
 			capErr = errors.New("imap: CAPABILITY after login failed")
 		}
-		record(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr)
+		recordUnlessStopped(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr, s.dead.Load())
 	} else {
 		trackAbandon(s.d.rec, ProtocolIMAP, "CAPABILITY", start)
 	}

@@ -17,12 +17,16 @@ type pop3Session struct {
 	*transport.POP3
 	rec  Recorder
 	addr string
+	// stopped says whether the device is stopping (its context ended,
+	// which closes the connection under a command): such a failure counts
+	// nothing (recordUnlessStopped).
+	stopped func() bool
 }
 
 // dialPOP3 connects to ep and reads the greeting, recorded as one
 // command, CONNECT. A failure counts as a login attempt with its cause.
 func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Session, error) {
-	s := &pop3Session{rec: o.recorder(), addr: ep.Addr}
+	s := &pop3Session{rec: o.recorder(), addr: ep.Addr, stopped: func() bool { return ctx.Err() != nil }}
 	connect := StartCommand(s.rec, ProtocolPOP3, CommandConnect)
 	conn, err := dial(ctx, o, ProtocolPOP3, ep)
 	if err == nil {
@@ -45,9 +49,10 @@ func (s *pop3Session) Started(command string) time.Time {
 	return StartCommand(s.rec, ProtocolPOP3, command)
 }
 
-// Done implements transport.POP3Observer: every command is recorded.
+// Done implements transport.POP3Observer: every command is recorded, but
+// for one that failed because the device is stopping.
 func (s *pop3Session) Done(command string, start time.Time, err error) {
-	record(s.rec, ProtocolPOP3, command, start, err)
+	recordUnlessStopped(s.rec, ProtocolPOP3, command, start, err, s.stopped())
 }
 
 // cmd sends a single-line command and returns the text after +OK; name is
@@ -67,10 +72,12 @@ func (s *pop3Session) capabilities() error { return s.Capabilities() }
 func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.addr)) }
 
 // login authenticates with AUTH PLAIN when offered, USER/PASS otherwise,
-// and reports the attempt as a Login.
+// and reports the attempt as a Login (not one the device's stop cut).
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	s.rec.Login(ProtocolPOP3, transport.LoginOutcome(err))
+	if err == nil || !s.stopped() {
+		s.rec.Login(ProtocolPOP3, transport.LoginOutcome(err))
+	}
 	return err
 }
 

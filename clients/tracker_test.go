@@ -351,3 +351,62 @@ func TestSMTPStoppedCountsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPOP3StoppedCountsNothing: a POP3 poll whose device stops while the
+// server holds its STAT records no failed STAT (the end of a run is no
+// server's error), as TestSMTPStoppedCountsNothing for submission, and
+// leaves nothing in flight.
+func TestPOP3StoppedCountsNothing(t *testing.T) {
+	held := make(chan struct{})
+	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "+OK hi\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+			case strings.HasPrefix(cmd, "CAPA"):
+				fmt.Fprint(c, "+OK\r\nUSER\r\n.\r\n")
+			case strings.HasPrefix(cmd, "STAT"):
+				close(held)
+				_, _ = io.Copy(io.Discard, r) // never answers
+				return
+			default:
+				fmt.Fprint(c, "+OK\r\n")
+			}
+		}
+	})
+	rec := &eventRecorder{}
+	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
+	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
+		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSNone}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+		}
+		cancel()
+	}()
+	_ = d.(*pop3Device).Poll(ctx)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.started, "STAT") {
+		t.Fatalf("STAT never tracked (tracked %v): the server did not hold it", rec.started)
+	}
+	for _, ev := range rec.recorded {
+		if ev.Outcome != transport.OutcomeOK {
+			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
+		}
+	}
+	for k, n := range rec.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after the poll", k)
+		}
+	}
+}
