@@ -65,8 +65,10 @@ type Options struct {
 	// OnSyncRound, if set, is called after each scheduled sync round of
 	// the device's loop with the round's wall time, failed rounds too: a
 	// webmail's page load, a phone's poll of its folders, a PC's round of
-	// folder checks (its INBOX, pushed by IDLE, is not a round), a POP3
-	// poll. A round's wall time is not compressed by the time scale: the
+	// folder checks (its INBOX steps, IDLE or polls, are not rounds), a
+	// POP3 poll; the wall time includes the person's actions the device
+	// served first on that connection, which delay the round as much. A
+	// round's wall time is not compressed by the time scale: the
 	// report weighs it against the convergence thresholds (docs/report.md,
 	// "Sync rounds and time compression"). It must be cheap and must not
 	// block.

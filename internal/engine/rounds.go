@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -26,10 +27,13 @@ type roundTracker struct {
 	mu       sync.Mutex
 	byProf   map[string]*roundSamples
 	capacity int
+	// rand picks the rounds kept past capacity (reservoir sampling,
+	// seeded: the same rounds give the same sample); under mu.
+	rand *rand.PCG
 }
 
-// roundSamples are one profile's round times: the first capacity kept,
-// every one counted.
+// roundSamples are one profile's round times: a uniform sample of at most
+// capacity of them, over the whole run, every one counted.
 type roundSamples struct {
 	kept  []time.Duration
 	count int
@@ -37,7 +41,7 @@ type roundSamples struct {
 }
 
 func newRoundTracker() *roundTracker {
-	return &roundTracker{byProf: make(map[string]*roundSamples), capacity: maxRoundSamples}
+	return &roundTracker{byProf: make(map[string]*roundSamples), capacity: maxRoundSamples, rand: rand.NewPCG(3, 4)}
 }
 
 // round records one sync round of a device of profile that took wall.
@@ -53,13 +57,16 @@ func (t *roundTracker) round(profile string, wall time.Duration) {
 	s.max = max(s.max, wall)
 	if len(s.kept) < t.capacity {
 		s.kept = append(s.kept, wall)
+	} else if i := t.rand.Uint64() % uint64(s.count); i < uint64(t.capacity) {
+		s.kept[i] = wall
 	}
 }
 
 // SyncRounds summarises one device profile's sync rounds (wall time).
 type SyncRounds struct {
-	// Rounds counts the rounds; P50 and P99 are the quantiles of those
-	// kept (the first maxRoundSamples), Max the longest of all.
+	// Rounds counts the rounds; P50 and P99 are the quantiles of a
+	// uniform sample of at most maxRoundSamples of them, Max the longest
+	// of all.
 	Rounds        int
 	P50, P99, Max time.Duration
 }
