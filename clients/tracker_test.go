@@ -296,117 +296,104 @@ func (r *eventRecorder) CommandAbandoned(p, c string, start time.Time) {
 	r.pairRecorder.Command(CommandEvent{Protocol: p, Command: c, Start: start})
 }
 
+// startHolding starts a deliberately broken server: it greets with
+// greeting, answers every command line with answer(line) (upper case,
+// trimmed) and holds the first command that starts with hold, never
+// answering it; held is closed then.
+func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) string) (addr string, held <-chan struct{}) {
+	h := make(chan struct{})
+	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, greeting+"\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			if strings.HasPrefix(cmd, hold) {
+				close(h)
+				_, _ = io.Copy(io.Discard, r) // until the client goes
+				return
+			}
+			fmt.Fprint(c, answer(cmd))
+		}
+	})
+	return srv.Addr, h
+}
+
+// stopWhenHeld returns a context that ends once held is closed (a device
+// stopping while the server holds its command), or after 10 s.
+func stopWhenHeld(held <-chan struct{}) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+	return ctx
+}
+
+// checkStoppedCountsNothing fails t unless rec tracked the held command,
+// recorded no failure and has nothing left in flight.
+func checkStoppedCountsNothing(t *testing.T, rec *eventRecorder, held string) {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.started, held) {
+		t.Fatalf("%s never tracked (tracked %v): the server did not hold it", held, rec.started)
+	}
+	for _, ev := range rec.recorded {
+		if ev.Outcome != transport.OutcomeOK {
+			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
+		}
+	}
+	for k, n := range rec.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after the device stopped", k)
+		}
+	}
+}
+
 // TestSMTPStoppedCountsNothing: a submission whose device stops while
 // the server holds its MAIL (the end of a run closes the connection under
 // it) records no failed MAIL and no failed QUIT — the end of a run is no
 // server's error — and leaves nothing in flight.
 func TestSMTPStoppedCountsNothing(t *testing.T) {
-	held := make(chan struct{})
-	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		fmt.Fprint(c, "220 fake ESMTP\r\n")
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-			case strings.HasPrefix(cmd, "EHLO"):
-				fmt.Fprint(c, "250-fake\r\n250 8BITMIME\r\n")
-			case strings.HasPrefix(cmd, "MAIL"):
-				close(held)
-				_, _ = io.Copy(io.Discard, r) // never answers
-				return
-			default:
-				fmt.Fprint(c, "250 ok\r\n")
-			}
+	addr, held := startHolding(t, "220 fake ESMTP", "MAIL", func(cmd string) string {
+		if strings.HasPrefix(cmd, "EHLO") {
+			return "250-fake\r\n250 8BITMIME\r\n"
 		}
+		return "250 ok\r\n"
 	})
 	rec := &eventRecorder{}
-	sub := NewSMTPSubmitter(transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSNone}, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-held:
-		case <-time.After(10 * time.Second):
-		}
-		cancel()
-	}()
-	if err := sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err == nil {
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
+	if err := sub.Submit(stopWhenHeld(held), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err == nil {
 		t.Fatal("Submit succeeded on a server that never answered MAIL")
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if !slices.Contains(rec.started, "MAIL") {
-		t.Fatalf("MAIL never tracked (tracked %v): the server did not hold it", rec.started)
-	}
-	for _, ev := range rec.recorded {
-		if ev.Outcome != transport.OutcomeOK {
-			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
-		}
-	}
-	for k, n := range rec.open {
-		if n != 0 {
-			t.Errorf("%s: still in flight after Submit", k)
-		}
-	}
+	checkStoppedCountsNothing(t, rec, "MAIL")
 }
 
 // TestPOP3StoppedCountsNothing: a POP3 poll whose device stops while the
-// server holds its STAT records no failed STAT (the end of a run is no
-// server's error), as TestSMTPStoppedCountsNothing for submission, and
-// leaves nothing in flight.
+// server holds its STAT records no failed STAT and no failed login, as
+// TestSMTPStoppedCountsNothing for submission, and leaves nothing in
+// flight.
 func TestPOP3StoppedCountsNothing(t *testing.T) {
-	held := make(chan struct{})
-	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		fmt.Fprint(c, "+OK hi\r\n")
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-			case strings.HasPrefix(cmd, "CAPA"):
-				fmt.Fprint(c, "+OK\r\nUSER\r\n.\r\n")
-			case strings.HasPrefix(cmd, "STAT"):
-				close(held)
-				_, _ = io.Copy(io.Discard, r) // never answers
-				return
-			default:
-				fmt.Fprint(c, "+OK\r\n")
-			}
+	addr, held := startHolding(t, "+OK hi", "STAT", func(cmd string) string {
+		if strings.HasPrefix(cmd, "CAPA") {
+			return "+OK\r\nUSER\r\n.\r\n"
 		}
+		return "+OK\r\n"
 	})
 	rec := &eventRecorder{}
 	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
 	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
-		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSNone}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+		POP3: transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-held:
-		case <-time.After(10 * time.Second):
-		}
-		cancel()
-	}()
-	_ = d.(*pop3Device).Poll(ctx)
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if !slices.Contains(rec.started, "STAT") {
-		t.Fatalf("STAT never tracked (tracked %v): the server did not hold it", rec.started)
-	}
-	for _, ev := range rec.recorded {
-		if ev.Outcome != transport.OutcomeOK {
-			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
-		}
-	}
-	for k, n := range rec.open {
-		if n != 0 {
-			t.Errorf("%s: still in flight after the poll", k)
-		}
-	}
+	_ = d.(*pop3Device).Poll(stopWhenHeld(held))
+	checkStoppedCountsNothing(t, rec, "STAT")
 }
