@@ -2,7 +2,10 @@ package clients
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/view"
 )
 
 // SyncCycle returns the longest simulated time between two complete syncs
@@ -15,22 +18,20 @@ import (
 //     are checked every status_interval but a folder whose STATUS did not
 //     change is synced only every third check (pcSync in imap_pc.go): the
 //     longer of the poll and three status intervals;
-//   - webmail: INBOX every page load (refresh), each other folder every
-//     others page loads, one in turn (webmail.go): refresh × others.
+//   - webmail: INBOX every page load (refresh), each other folder once in
+//     as many page loads as there are, one in turn (webmail.go): refresh ×
+//     the folders other than INBOX — at least Sent, Drafts, Trash and Junk,
+//     and filed, the folders the people file mail into.
 //
-// others is the number of folders other than INBOX the server will list
-// (at least 1). Zero settings take the same defaults as the devices
-// themselves.
-func SyncCycle(p *Profile, others int) (time.Duration, string) {
+// Zero settings take the same defaults as the devices themselves.
+func SyncCycle(p *Profile, filed []string) (time.Duration, string) {
 	poll := p.pollEvery()
 	switch {
 	case p.Protocol == POP3, p.Kind == KindPhone:
 		return poll, "poll_interval " + poll.String()
 	case p.Kind == KindWebmail:
 		refresh := p.refreshEvery()
-		if others <= 1 {
-			return refresh, "refresh " + refresh.String()
-		}
+		others := otherFolders(filed)
 		return time.Duration(others) * refresh, fmt.Sprintf("refresh %s × %d folders other than INBOX, one a page load", refresh, others)
 	}
 	status := p.statusEvery()
@@ -38,4 +39,16 @@ func SyncCycle(p *Profile, others int) (time.Duration, string) {
 		return 3 * status, fmt.Sprintf("status_interval %s × 3: unchanged folders are synced every third check", status)
 	}
 	return poll, "poll_interval " + poll.String()
+}
+
+// otherFolders counts the folders other than INBOX a server lists at the
+// least: the special-use folders the devices use and filed.
+func otherFolders(filed []string) int {
+	names := map[string]bool{view.FolderSent: true, view.FolderDrafts: true, view.FolderTrash: true, view.FolderJunk: true}
+	for _, f := range filed {
+		if !strings.EqualFold(f, view.FolderInbox) {
+			names[f] = true
+		}
+	}
+	return len(names)
 }

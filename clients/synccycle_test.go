@@ -9,23 +9,23 @@ import (
 
 func TestSyncCycle(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		p      Profile
-		others int
-		want   time.Duration
-		why    string
+		name  string
+		p     Profile
+		filed []string
+		want  time.Duration
+		why   string
 	}{
-		{"pop3 pc default", Profile{Kind: KindPC, Protocol: POP3}, 0, 10 * time.Minute, "poll_interval 10m0s"},
-		{"pop3 phone default", Profile{Kind: KindPhone, Protocol: POP3}, 0, 15 * time.Minute, "poll_interval"},
-		{"pop3 set", Profile{Kind: KindPC, Protocol: POP3, PollInterval: 2 * time.Minute}, 0, 2 * time.Minute, "poll_interval"},
-		{"imap phone", Profile{Kind: KindPhone, Protocol: IMAP, PollInterval: 3 * time.Minute}, 0, 3 * time.Minute, "poll_interval"},
-		{"webmail default", Profile{Kind: KindWebmail, Protocol: IMAP}, 0, time.Minute, "refresh"},
-		{"webmail, 7 other folders", Profile{Kind: KindWebmail, Protocol: IMAP, Refresh: 2 * time.Minute}, 7, 14 * time.Minute, "refresh 2m0s × 7 folders other than INBOX"},
-		{"imap pc idle", Profile{Kind: KindPC, Protocol: IMAP, Idle: true, PollInterval: time.Hour}, 0, 30 * time.Minute, "status_interval 10m0s × 3"},
-		{"imap pc idle status set", Profile{Kind: KindPC, Protocol: IMAP, Idle: true, StatusInterval: 2 * time.Minute}, 0, 6 * time.Minute, "status_interval 2m0s × 3"},
-		{"imap pc polling slower than status", Profile{Kind: KindPC, Protocol: IMAP, PollInterval: time.Hour}, 0, time.Hour, "poll_interval 1h0m0s"},
+		{"pop3 pc default", Profile{Kind: KindPC, Protocol: POP3}, nil, 10 * time.Minute, "poll_interval 10m0s"},
+		{"pop3 phone default", Profile{Kind: KindPhone, Protocol: POP3}, nil, 15 * time.Minute, "poll_interval"},
+		{"pop3 set", Profile{Kind: KindPC, Protocol: POP3, PollInterval: 2 * time.Minute}, nil, 2 * time.Minute, "poll_interval"},
+		{"imap phone", Profile{Kind: KindPhone, Protocol: IMAP, PollInterval: 3 * time.Minute}, nil, 3 * time.Minute, "poll_interval"},
+		{"webmail default", Profile{Kind: KindWebmail, Protocol: IMAP}, nil, 4 * time.Minute, "refresh 1m0s × 4 folders other than INBOX"},
+		{"webmail, 7 other folders", Profile{Kind: KindWebmail, Protocol: IMAP, Refresh: 2 * time.Minute}, []string{"Archive", "Projects", "Sent", "INBOX", "Clients"}, 14 * time.Minute, "refresh 2m0s × 7 folders other than INBOX"},
+		{"imap pc idle", Profile{Kind: KindPC, Protocol: IMAP, Idle: true, PollInterval: time.Hour}, nil, 30 * time.Minute, "status_interval 10m0s × 3"},
+		{"imap pc idle status set", Profile{Kind: KindPC, Protocol: IMAP, Idle: true, StatusInterval: 2 * time.Minute}, nil, 6 * time.Minute, "status_interval 2m0s × 3"},
+		{"imap pc polling slower than status", Profile{Kind: KindPC, Protocol: IMAP, PollInterval: time.Hour}, nil, time.Hour, "poll_interval 1h0m0s"},
 	} {
-		got, why := SyncCycle(&tt.p, tt.others)
+		got, why := SyncCycle(&tt.p, tt.filed)
 		if got != tt.want || !strings.HasPrefix(why, tt.why) {
 			t.Errorf("%s: SyncCycle = %s (%s), want %s (%s...)", tt.name, got, why, tt.want, tt.why)
 		}

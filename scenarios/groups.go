@@ -3,11 +3,11 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mailsim/mailsim/clients"
-	"github.com/mailsim/mailsim/internal/view"
 )
 
 // shareTolerance is how far the sum of group shares may be from 100%.
@@ -210,19 +210,18 @@ func (s *Scenario) validateTarget() []error {
 	return ps
 }
 
-// OtherFolders is the fewest folders other than INBOX a server lists for
-// the scenario's users: the four special-use folders the devices use
-// (Sent, Drafts, Trash, Junk: view.FolderSent and the others) and every
-// folder a behavior files mail into. A webmail pages through them one a
-// page load (clients.SyncCycle).
-func (s *Scenario) OtherFolders() int {
-	names := map[string]bool{view.FolderSent: true, view.FolderDrafts: true, view.FolderTrash: true, view.FolderJunk: true}
+// FiledFolders are the distinct folders the behaviors file mail into
+// (move), sorted. A webmail pages through them with the special-use
+// folders, one a page load (clients.SyncCycle).
+func (s *Scenario) FiledFolders() []string {
+	var out []string
 	for _, b := range s.Behaviors {
 		for _, f := range b.Folders {
-			if !strings.EqualFold(f, view.FolderInbox) {
-				names[f] = true
+			if !slices.Contains(out, f) {
+				out = append(out, f)
 			}
 		}
 	}
-	return len(names)
+	slices.Sort(out)
+	return out
 }

@@ -151,7 +151,7 @@ func settleWarnings(s *scenarios.Scenario) []string {
 			if p == nil {
 				continue
 			}
-			if c, w := clients.SyncCycle(p, s.OtherFolders()); c > slowest || c == slowest && dn < name {
+			if c, w := clients.SyncCycle(p, s.FiledFolders()); c > slowest || c == slowest && dn < name {
 				slowest, name, why = c, dn, w
 			}
 		}

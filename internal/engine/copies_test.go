@@ -171,7 +171,7 @@ func requireSettleCoversSyncCycles(t *testing.T, s *scenarios.Scenario) {
 	t.Helper()
 	settle := time.Duration(float64(s.Settle) * s.TimeScale)
 	for name, p := range s.Devices {
-		if c, why := clients.SyncCycle(p, s.OtherFolders()); c > settle {
+		if c, why := clients.SyncCycle(p, s.FiledFolders()); c > settle {
 			t.Fatalf("settle is %s simulated, shorter than the sync cycle of %s (%s): the test cannot expect divergence 0", settle, name, why)
 		}
 	}
