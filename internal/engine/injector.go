@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,10 +174,8 @@ type injector struct {
 
 	mu    sync.Mutex
 	stats DeliveryStats
-	// waits is a uniform sample of the queue waits (reservoir sampling,
-	// seeded: the same waits give the same sample); under mu.
-	waits    []time.Duration
-	waitRand *rand.PCG
+	// waits is a uniform sample of the queue waits; under mu.
+	waits *durationSample
 }
 
 // injectorQueue bounds deliveries waiting for a connection; people block
@@ -224,7 +220,7 @@ type injectorParts struct {
 func newInjector(parts injectorParts, workers int) *injector {
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
-		stats: DeliveryStats{Failed: map[string]int64{}}, waitRand: rand.NewPCG(1, 2), waiting: map[uint64]time.Time{}}
+		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]time.Time{}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
@@ -321,14 +317,9 @@ func (in *injector) finish() DeliveryStats {
 		s.Failed[k] = v
 	}
 	s.Queue.Connections = in.workers
-	if n := len(in.waits); n > 0 {
-		w := slices.Clone(in.waits)
-		slices.Sort(w)
-		q := func(f float64) time.Duration { // nearest rank, as push.go's
-			return w[min(max(int(f*float64(n)+0.999999999)-1, 0), n-1)]
-		}
-		s.Queue.P50, s.Queue.P99 = q(0.5), q(0.99)
-	}
+	s.Queue.Samples, s.Queue.Max = in.waits.n, in.waits.max
+	q := in.waits.quantiles(0.5, 0.99)
+	s.Queue.P50, s.Queue.P99 = q[0], q[1]
 	return s
 }
 
@@ -347,15 +338,8 @@ func (in *injector) picked(d delivery) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	q := &in.stats.Queue
 	for range d.rcpts {
-		q.Samples++
-		q.Max = max(q.Max, wait)
-		if len(in.waits) < maxQueueSamples {
-			in.waits = append(in.waits, wait)
-		} else if i := in.waitRand.Uint64() % uint64(q.Samples); i < maxQueueSamples {
-			in.waits[i] = wait
-		}
+		in.waits.add(wait)
 	}
 }
 

@@ -166,8 +166,8 @@ func TestInjectorQueueSample(t *testing.T) {
 		in.picked(delivery{rcpts: rcpts, queued: time.Now().Add(-time.Duration(i+1) * time.Millisecond)})
 	}
 	st := in.finish()
-	if len(in.waits) != maxQueueSamples {
-		t.Errorf("kept %d waits, want %d", len(in.waits), maxQueueSamples)
+	if len(in.waits.kept) != maxQueueSamples {
+		t.Errorf("kept %d waits, want %d", len(in.waits.kept), maxQueueSamples)
 	}
 	if st.Queue.Samples != int64(n) {
 		t.Errorf("samples %d, want %d", st.Queue.Samples, n)

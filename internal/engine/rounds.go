@@ -1,12 +1,8 @@
 package engine
 
 import (
-	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
-
-	"github.com/mailsim/mailsim/internal/audit"
 )
 
 // Sync rounds are the scheduled syncs of the devices' loops — a webmail's
@@ -25,23 +21,12 @@ const maxRoundSamples = 20000
 // device profile. Safe for concurrent use.
 type roundTracker struct {
 	mu       sync.Mutex
-	byProf   map[string]*roundSamples
+	byProf   map[string]*durationSample
 	capacity int
-	// rand picks the rounds kept past capacity (reservoir sampling,
-	// seeded: the same rounds give the same sample); under mu.
-	rand *rand.PCG
-}
-
-// roundSamples are one profile's round times: a uniform sample of at most
-// capacity of them, over the whole run, every one counted.
-type roundSamples struct {
-	kept  []time.Duration
-	count int
-	max   time.Duration
 }
 
 func newRoundTracker() *roundTracker {
-	return &roundTracker{byProf: make(map[string]*roundSamples), capacity: maxRoundSamples, rand: rand.NewPCG(3, 4)}
+	return &roundTracker{byProf: make(map[string]*durationSample), capacity: maxRoundSamples}
 }
 
 // round records one sync round of a device of profile that took wall.
@@ -50,16 +35,10 @@ func (t *roundTracker) round(profile string, wall time.Duration) {
 	defer t.mu.Unlock()
 	s := t.byProf[profile]
 	if s == nil {
-		s = &roundSamples{}
+		s = newDurationSample(t.capacity, 3, 4)
 		t.byProf[profile] = s
 	}
-	s.count++
-	s.max = max(s.max, wall)
-	if len(s.kept) < t.capacity {
-		s.kept = append(s.kept, wall)
-	} else if i := t.rand.Uint64() % uint64(s.count); i < uint64(t.capacity) {
-		s.kept[i] = wall
-	}
+	s.add(wall)
 }
 
 // SyncRounds summarises one device profile's sync rounds (wall time).
@@ -80,13 +59,8 @@ func (t *roundTracker) result() map[string]SyncRounds {
 	}
 	out := make(map[string]SyncRounds, len(t.byProf))
 	for p, s := range t.byProf {
-		kept := slices.Clone(s.kept)
-		slices.Sort(kept)
-		// Nearest rank, as the convergence lags' (audit.KindResult).
-		q := audit.KindResult{Lags: kept}.Quantile
-		p50, _ := q(0.5)
-		p99, _ := q(0.99)
-		out[p] = SyncRounds{Rounds: s.count, P50: p50, P99: p99, Max: s.max}
+		q := s.quantiles(0.5, 0.99)
+		out[p] = SyncRounds{Rounds: int(s.n), P50: q[0], P99: q[1], Max: s.max}
 	}
 	return out
 }
