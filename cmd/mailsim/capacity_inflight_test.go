@@ -52,18 +52,10 @@ func TestCapacityFrozenServerFailsTheStep(t *testing.T) {
 			js := filepath.Join(t.TempDir(), "cap.json")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() {
-				// The window opens about 1 s (ramp_up) after the start
-				// and lasts 8 s: the freeze comes after 5 s and lasts
-				// until 12 s, past the window's close.
-				if !wait(ctx, 5*time.Second) {
-					return
-				}
-				tt.freeze(p)
-				if wait(ctx, 7*time.Second) {
-					p.Resume()
-				}
-			}()
+			// The window opens about 1 s (ramp_up) after the start and
+			// lasts 8 s: the freeze comes after 5 s and lasts until 12 s,
+			// past the window's close.
+			faultFor(ctx, p, 5*time.Second, 7*time.Second, func() { tt.freeze(p) })
 			res := mailsim("capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
 			cancel()
 			checkStalledStep(t, res, js, tt.qos)

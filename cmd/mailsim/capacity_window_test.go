@@ -163,19 +163,11 @@ func TestCapacityStallAtWindowEnd(t *testing.T) {
 			js := filepath.Join(t.TempDir(), "cap.json")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() {
-				// The window opens about 1 s (ramp_up) after the start
-				// and lasts 8 s: the phone's next EXAMINE after 5 s
-				// (within 2 s) stalls the server until 11 s, past the
-				// window's close and the settle.
-				if !wait(ctx, 5*time.Second) {
-					return
-				}
-				p.StallOn([]byte(" EXAMINE"))
-				if wait(ctx, 6*time.Second) {
-					p.Resume()
-				}
-			}()
+			// The window opens about 1 s (ramp_up) after the start and
+			// lasts 8 s: the phone's next EXAMINE after 5 s (within 2 s)
+			// stalls the server until 11 s, past the window's close and
+			// the settle.
+			faultFor(ctx, p, 5*time.Second, 6*time.Second, func() { p.StallOn([]byte(" EXAMINE")) })
 			args := []string{"capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%"}
 			if mode == "fresh" {
 				args = append(args, "--restart")

@@ -189,6 +189,21 @@ func wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// faultFor runs fault on p after d, then resumes p hold later: in a
+// goroutine that ends with ctx (the resume is then left to the proxy's
+// cleanup).
+func faultFor(ctx context.Context, p *faultproxy.Proxy, d, hold time.Duration, fault func()) {
+	go func() {
+		if !wait(ctx, d) {
+			return
+		}
+		fault()
+		if wait(ctx, hold) {
+			p.Resume()
+		}
+	}()
+}
+
 // requireReport fails the test unless the run finished with exit 0 or 1
 // (README's exit codes: the run finished; 1 = a threshold broke) and wrote
 // its report.
