@@ -98,12 +98,19 @@ type DeliveryQueue struct {
 // report notes that the injector delivered inbound mail late.
 const MaxQueueSim = time.Minute
 
+// scaleOr1 is a time_scale, 1 when it is unset (0 or less: an Input
+// built without one).
+func scaleOr1(timeScale float64) float64 {
+	if timeScale <= 0 {
+		return 1
+	}
+	return timeScale
+}
+
 // QueueLateWall is the wall time a delivery waits for one of the
 // injector's connections that is late at timeScale: MaxQueueSim simulated.
 func QueueLateWall(timeScale float64) time.Duration {
-	if timeScale <= 0 {
-		timeScale = 1
-	}
+	timeScale = scaleOr1(timeScale)
 	return time.Duration(float64(MaxQueueSim) / timeScale)
 }
 
@@ -269,9 +276,7 @@ const MaxPushSim = 5 * time.Minute
 // scale: above MaxPushSim. It is the one rule behind the report's note and
 // mailsim validate's warning.
 func PushSim(wall time.Duration, timeScale float64) (sim time.Duration, large bool) {
-	if timeScale <= 0 {
-		timeScale = 1
-	}
+	timeScale = scaleOr1(timeScale)
 	sim = time.Duration(float64(wall) * timeScale)
 	return sim, sim > MaxPushSim
 }
@@ -908,10 +913,7 @@ func (r *Report) deliveryQueue(in Input) {
 	if q.Samples == 0 && q.Backlog == 0 {
 		return
 	}
-	scale := in.TimeScale
-	if scale <= 0 {
-		scale = 1
-	}
+	scale := scaleOr1(in.TimeScale)
 	sim := time.Duration(float64(q.P99) * scale)
 	dq := &DeliveryQueue{
 		Connections: q.Connections, Samples: q.Samples,
@@ -931,10 +933,7 @@ func (r *Report) pushLatency(in Input) {
 	if p.Samples == 0 {
 		return
 	}
-	scale := in.TimeScale
-	if scale <= 0 {
-		scale = 1
-	}
+	scale := scaleOr1(in.TimeScale)
 	sim, large := PushSim(p.P50, scale)
 	r.Server.PushLatency = &PushLatency{
 		Samples: p.Samples, P50S: p.P50.Seconds(), P95S: p.P95.Seconds(), MaxS: p.Max.Seconds(), P50SimS: sim.Seconds(),

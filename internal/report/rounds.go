@@ -47,9 +47,7 @@ const NearFailShare = 0.8
 // time_scale at which it would not be (0 when wall is 0). It is the one
 // rule behind the report's sync-round note.
 func RoundSim(wall, budget time.Duration, timeScale float64) (sim time.Duration, large bool, fit float64) {
-	if timeScale <= 0 {
-		timeScale = 1
-	}
+	timeScale = scaleOr1(timeScale)
 	sim = time.Duration(float64(wall) * timeScale)
 	allowed := MaxRoundShare * float64(budget)
 	if wall > 0 {
@@ -101,10 +99,7 @@ func (r *Report) syncRounds(in Input) {
 	if len(in.SyncRounds) == 0 {
 		return
 	}
-	scale := in.TimeScale
-	if scale <= 0 {
-		scale = 1
-	}
+	scale := scaleOr1(in.TimeScale)
 	r.SyncRounds = make(map[string]SyncRound, len(in.SyncRounds))
 	for p, s := range in.SyncRounds {
 		r.SyncRounds[p] = SyncRound{Rounds: s.Rounds, P50S: s.P50.Seconds(), P99S: s.P99.Seconds(), MaxS: s.Max.Seconds(),
