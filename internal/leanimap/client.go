@@ -647,6 +647,9 @@ func (c *Client) untagged(s *scanner) {
 			}
 			c.update(UpdateExists, n)
 		case equalFold(name, "EXPUNGE"):
+			// The message numbers move: a later UID-less response for the
+			// last number answered is about another message (followUp).
+			c.cmd.lastSeq, c.cmd.lastUID = 0, 0
 			c.update(UpdateExpunge, n)
 		case equalFold(name, "FETCH"):
 			s.sp()
@@ -656,15 +659,15 @@ func (c *Client) untagged(s *scanner) {
 			}
 			if c.cmd.fetch != nil {
 				c.cmd.followUp(&c.msg)
-			}
-			if c.cmd.fetch != nil && c.cmd.asked(c.msg.UID) {
-				if len(c.cmd.uids) > 0 {
-					c.cmd.lastSeq, c.cmd.lastUID = c.msg.SeqNum, c.msg.UID
+				if c.cmd.asked(c.msg.UID) {
+					if len(c.cmd.uids) > 0 {
+						c.cmd.lastSeq, c.cmd.lastUID = c.msg.SeqNum, c.msg.UID
+					}
+					if err := c.cmd.fetch(&c.msg); err != nil && c.cmd.fetchErr == nil {
+						c.cmd.fetchErr = err
+					}
+					return
 				}
-				if err := c.cmd.fetch(&c.msg); err != nil && c.cmd.fetchErr == nil {
-					c.cmd.fetchErr = err
-				}
-				return
 			}
 			c.upd = Update{Kind: UpdateFetch, Num: n, Message: &c.msg}
 			c.deliver()
@@ -763,8 +766,8 @@ func (cmd *command) asked(uid imap.UID) bool {
 
 // followUp gives a FETCH response without a UID, during a UID command, the
 // UID of the message the command's last response was about when it names
-// the same message number: within a FETCH or STORE the numbers do not
-// change (no EXPUNGE may come), so it is about that message — Courier
+// the same message number with no EXPUNGE between (one clears it: UID
+// commands may see expunges), so it is about that message — Courier
 // reports the \Seen a BODY[] fetch sets in such a response of its own,
 // after the message's (`* 3 FETCH (UID 3 BODY[] {83}…)` then `* 3 FETCH
 // (FLAGS (\Seen))`), and taken for another session's change it woke the

@@ -218,32 +218,49 @@ func TestAsked(t *testing.T) {
 // for another message number, or before any answer, is another session's
 // change and goes to the Handler.
 func TestFollowUpWithoutUID(t *testing.T) {
-	wire := "* 5 FETCH (FLAGS (\\Flagged))\r\n" +
-		"* 3 FETCH (UID 3 BODY[] {5}\r\nhello)\r\n" +
-		"* 3 FETCH (FLAGS (\\Seen))\r\n" +
-		"* 4 FETCH (FLAGS (\\Answered))\r\n" +
-		"L1 OK FETCH completed.\r\n"
-	c := &Client{opts: Options{}.withDefaults()}
-	c.br = bufio.NewReaderSize(strings.NewReader(wire), readBufSize)
-	c.tagb = []byte("L1")
-	var out strings.Builder
-	c.cmd = command{uids: imap.UIDSetNum(3), fetch: func(m *Message) error {
-		fmt.Fprintf(&out, "fetch %d uid=%d flags=%v sections=%d\n", m.SeqNum, m.UID, m.Flags, len(m.Sections))
-		return nil
-	}}
-	c.opts.Handler = HandlerFunc(func(u *Update) {
-		if u.Kind == UpdateFetch {
-			fmt.Fprintf(&out, "update %d uid=%d flags=%v\n", u.Num, u.Message.UID, u.Message.Flags)
-		}
-	})
-	if err := c.wait(); err != nil {
-		t.Fatal(err)
-	}
-	want := "update 5 uid=0 flags=[\\Flagged]\n" +
-		"fetch 3 uid=3 flags=[] sections=1\n" +
-		"fetch 3 uid=3 flags=[\\Seen] sections=0\n" +
-		"update 4 uid=0 flags=[\\Answered]\n"
-	if got := out.String(); got != want {
-		t.Errorf("got\n%swant\n%s", got, want)
+	for _, tt := range []struct {
+		name, wire, want string
+	}{
+		{"after the message's response",
+			"* 5 FETCH (FLAGS (\\Flagged))\r\n" +
+				"* 3 FETCH (UID 3 BODY[] {5}\r\nhello)\r\n" +
+				"* 3 FETCH (FLAGS (\\Seen))\r\n" +
+				"* 4 FETCH (FLAGS (\\Answered))\r\n" +
+				"L1 OK FETCH completed.\r\n",
+			"update 5 uid=0 flags=[\\Flagged]\n" +
+				"fetch 3 uid=3 flags=[] sections=1\n" +
+				"fetch 3 uid=3 flags=[\\Seen] sections=0\n" +
+				"update 4 uid=0 flags=[\\Answered]\n"},
+		// An EXPUNGE moves the numbers (UID commands may see one): number 3
+		// is then another message.
+		{"after an expunge",
+			"* 3 FETCH (UID 3 BODY[] {5}\r\nhello)\r\n" +
+				"* 2 EXPUNGE\r\n" +
+				"* 3 FETCH (FLAGS (\\Seen))\r\n" +
+				"L1 OK FETCH completed.\r\n",
+			"fetch 3 uid=3 flags=[] sections=1\n" +
+				"update 3 uid=0 flags=[\\Seen]\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Client{opts: Options{}.withDefaults()}
+			c.br = bufio.NewReaderSize(strings.NewReader(tt.wire), readBufSize)
+			c.tagb = []byte("L1")
+			var out strings.Builder
+			c.cmd = command{uids: imap.UIDSetNum(3), fetch: func(m *Message) error {
+				fmt.Fprintf(&out, "fetch %d uid=%d flags=%v sections=%d\n", m.SeqNum, m.UID, m.Flags, len(m.Sections))
+				return nil
+			}}
+			c.opts.Handler = HandlerFunc(func(u *Update) {
+				if u.Kind == UpdateFetch {
+					fmt.Fprintf(&out, "update %d uid=%d flags=%v\n", u.Num, u.Message.UID, u.Message.Flags)
+				}
+			})
+			if err := c.wait(); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); got != tt.want {
+				t.Errorf("got\n%swant\n%s", got, tt.want)
+			}
+		})
 	}
 }
