@@ -255,9 +255,12 @@ func (s *imapSession) login(full bool) error {
 	// client asked before login), which is recorded like any other.
 	// Tracked before the call, as it may wait for the server; abandoned
 	// when it did not ask.
+	// It is bounded as any command (arm): go-imap may ask here.
 	start := StartCommand(s.d.rec, ProtocolIMAP, "CAPABILITY")
 	writes := s.conn.Writes()
+	s.arm(0)
 	caps := s.c.Caps()
+	s.disarm()
 	if s.conn.Writes() != writes {
 		var capErr error
 		if caps == nil {

@@ -2,7 +2,6 @@ package clients
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/view"
@@ -20,8 +19,8 @@ import (
 //     longer of the poll and three status intervals;
 //   - webmail: INBOX every page load (refresh), each other folder once in
 //     as many page loads as there are, one in turn (webmail.go): refresh ×
-//     the folders other than INBOX — at least Sent, Drafts, Trash and Junk,
-//     and filed, the folders the people file mail into.
+//     the folders other than INBOX — at least Sent, Drafts, Trash, Junk and
+//     Archive, and filed, the folders the people file mail into.
 //
 // Zero settings take the same defaults as the devices themselves.
 func SyncCycle(p *Profile, filed []string) (time.Duration, string) {
@@ -42,13 +41,19 @@ func SyncCycle(p *Profile, filed []string) (time.Duration, string) {
 }
 
 // otherFolders counts the folders other than INBOX a server lists at the
-// least: the special-use folders the devices use and filed.
+// least: the special-use folders the devices use, Archive (the embedded
+// server and the project's Dovecot, Cyrus and Courier scripts make it),
+// and filed, a folder of a role counted once (view.FolderRole).
 func otherFolders(filed []string) int {
-	names := map[string]bool{view.FolderSent: true, view.FolderDrafts: true, view.FolderTrash: true, view.FolderJunk: true}
-	for _, f := range filed {
-		if !strings.EqualFold(f, view.FolderInbox) {
-			names[f] = true
+	seen := map[string]bool{}
+	for _, f := range append([]string{view.FolderSent, view.FolderDrafts, view.FolderTrash, view.FolderJunk, "Archive"}, filed...) {
+		key := view.FolderRole(f)
+		if key == "" {
+			key = "name:" + view.BaseName(f)
+		}
+		if key != view.RoleInbox {
+			seen[key] = true
 		}
 	}
-	return len(names)
+	return len(seen)
 }

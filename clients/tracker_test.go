@@ -292,10 +292,6 @@ func (r *eventRecorder) Command(ev CommandEvent) {
 	r.pairRecorder.Command(ev)
 }
 
-func (r *eventRecorder) CommandAbandoned(p, c string, start time.Time) {
-	r.pairRecorder.Command(CommandEvent{Protocol: p, Command: c, Start: start})
-}
-
 // startHolding starts a deliberately broken server: it greets with
 // greeting, answers every command line with answer(line) (upper case,
 // trimmed) and holds the first command that starts with hold, never

@@ -145,13 +145,14 @@ func roundLatency(d time.Duration) time.Duration {
 func settleWarnings(s *scenarios.Scenario) []string {
 	var slowest time.Duration
 	var name, why string
+	filed := s.FiledFolders()
 	for _, g := range s.Groups {
 		for _, dn := range g.Devices {
 			p := s.Devices[dn]
 			if p == nil {
 				continue
 			}
-			if c, w := clients.SyncCycle(p, s.FiledFolders()); c > slowest || c == slowest && dn < name {
+			if c, w := clients.SyncCycle(p, filed); c > slowest || c == slowest && dn < name {
 				slowest, name, why = c, dn, w
 			}
 		}
