@@ -128,9 +128,9 @@ func (s *imapSession) do(name string, f func() error) error {
 	return nil
 }
 
-// ended ends a tracked wait of the session's setup (recordUnlessStopped).
+// ended ends a tracked wait of the session's setup (EndCommand).
 func (s *imapSession) ended(ctx context.Context, name string, start time.Time, err error) {
-	recordUnlessStopped(s.d.rec, ProtocolIMAP, name, start, err, s.dead.Load() || ctx.Err() != nil)
+	EndCommand(s.d.rec, ProtocolIMAP, name, start, err, s.dead.Load() || ctx.Err() != nil)
 }
 
 // breaks reports whether a command's failure leaves its connection
@@ -153,7 +153,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	connect := StartCommand(d.rec, ProtocolIMAP, CommandConnect)
 	conn, err := dial(ctx, &d.o, ProtocolIMAP, d.o.IMAP)
 	if err != nil {
-		recordUnlessStopped(d.rec, ProtocolIMAP, CommandConnect, connect, err, ctx.Err() != nil)
+		EndCommand(d.rec, ProtocolIMAP, CommandConnect, connect, err, ctx.Err() != nil)
 		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (s *imapSession) login(full bool) error {
 		if caps == nil {
 			capErr = errors.New("imap: CAPABILITY after login failed")
 		}
-		recordUnlessStopped(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr, s.dead.Load())
+		EndCommand(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr, s.dead.Load())
 	} else {
 		trackAbandon(s.d.rec, ProtocolIMAP, "CAPABILITY", start)
 	}

@@ -19,7 +19,7 @@ type pop3Session struct {
 	addr string
 	// stopped says whether the device is stopping (its context ended,
 	// which closes the connection under a command): such a failure counts
-	// nothing (recordUnlessStopped).
+	// nothing (EndCommand).
 	stopped func() bool
 }
 
@@ -35,7 +35,7 @@ func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Sess
 			_ = conn.Close()
 		}
 	}
-	recordUnlessStopped(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
+	EndCommand(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
 	if err != nil {
 		loginUnreached(ctx, o, ProtocolPOP3, err)
 		return nil, err
@@ -52,7 +52,7 @@ func (s *pop3Session) Started(command string) time.Time {
 // Done implements transport.POP3Observer: every command is recorded, but
 // for one that failed because the device is stopping.
 func (s *pop3Session) Done(command string, start time.Time, err error) {
-	recordUnlessStopped(s.rec, ProtocolPOP3, command, start, err, s.stopped())
+	EndCommand(s.rec, ProtocolPOP3, command, start, err, s.stopped())
 }
 
 // cmd sends a single-line command and returns the text after +OK; name is

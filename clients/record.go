@@ -34,12 +34,13 @@ func recordTracked(r Recorder, protocol, command string, start, tracked time.Tim
 // reading the greeting").
 const CommandConnect = "CONNECT"
 
-// recordUnlessStopped ends a tracked command (CONNECT, STARTTLS, an SMTP
-// command) started at start (StartCommand): recorded with err's outcome,
-// or abandoned when it failed because the device is stopping (its context
-// ended and closed the connection under it), which counts nothing, as
-// loginUnreached does not: the end of a run is no server's error.
-func recordUnlessStopped(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
+// EndCommand ends a tracked command (CONNECT, STARTTLS, an SMTP command,
+// the injector's) started at start (StartCommand): recorded on r with
+// err's outcome, or abandoned when it failed because its device or the
+// run is stopping (stopping: its context ended and closed the connection
+// under it), which counts nothing, as loginUnreached does not: the end of
+// a run is no server's error.
+func EndCommand(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
 	if err != nil && stopping {
 		trackAbandon(r, protocol, name, start)
 		return

@@ -152,7 +152,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	c, err := transport.OpenSMTP(conn, s.ep, false, s.o.TLS)
 	if starttls {
 		err = conn.Explain(err)
-		recordUnlessStopped(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
+		EndCommand(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
 	}
 	if err != nil {
 		unreached(err)
@@ -163,7 +163,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 
 	// A command that fails because the device stops counts nothing.
 	end := func(name string, start time.Time, err error) {
-		recordUnlessStopped(s.rec, ProtocolSMTP, name, start, err, ctx.Err() != nil)
+		EndCommand(s.rec, ProtocolSMTP, name, start, err, ctx.Err() != nil)
 	}
 	start = StartCommand(s.rec, ProtocolSMTP, "EHLO")
 	err = conn.Explain(c.Hello(s.o.LocalName))
@@ -252,7 +252,7 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 func (s *smtpSubmitter) quit(ctx context.Context, c *smtp.Client) {
 	start := StartCommand(s.rec, ProtocolSMTP, "QUIT")
 	err := c.Quit()
-	recordUnlessStopped(s.rec, ProtocolSMTP, "QUIT", start, err, ctx.Err() != nil)
+	EndCommand(s.rec, ProtocolSMTP, "QUIT", start, err, ctx.Err() != nil)
 	if err != nil {
 		s.o.Logger.Debug("smtp quit", "addr", s.ep.Addr, "err", err)
 	}

@@ -647,7 +647,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	})
 	if err != nil {
-		(&smtpConn{protocol: proto, rec: rec}).record(hello, start, err)
+		clients.EndCommand(rec, proto, hello, start, err, errors.Is(ctx.Err(), context.Canceled))
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
@@ -667,7 +667,11 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		}
 		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 	}
-	sc.record(hello, start, err)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		clients.EndCommand(rec, proto, hello, start, err, true) // the run's end: counts nothing
+	} else {
+		sc.record(hello, start, err)
+	}
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		if c == nil {
@@ -865,11 +869,10 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	// The connection stays bound to ctx (leanimap.DialBound): when the
 	// session's deadline passes or the run ends, it is closed under the
 	// command in progress.
-	// record records a command started at start (clients.StartCommand:
-	// every wait for the server is tracked).
+	// record ends a command started at start (clients.StartCommand): one
+	// the run's end cut counts nothing, as loginFailed's login.
 	record := func(name string, start time.Time, err error) {
-		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err),
-			Duration: time.Since(start), Start: start})
+		clients.EndCommand(rec, clients.ProtocolIMAP, name, start, err, errors.Is(ctx.Err(), context.Canceled))
 	}
 	// The connect, greeting and TLS are one command, CONNECT, as a
 	// device's.

@@ -305,6 +305,12 @@ func TestInjectorStalledServerCancelled(t *testing.T) {
 			if st.Failed[DeliveryCancelled] != int64(len(rcpts)) || st.Delivered != 0 {
 				t.Errorf("failed %v, delivered %d; want %d cancelled", st.Failed, st.Delivered, len(rcpts))
 			}
+			// The setup the run's end cut is no server's error.
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			if n := dc.failed["lmtp LHLO"]; n != 0 {
+				t.Errorf("%d failed LHLO recorded for the setup the run's end cut", n)
+			}
 		})
 	}
 }

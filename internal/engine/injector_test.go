@@ -134,13 +134,21 @@ type deliveryCounter struct {
 	logins   map[string]int // "protocol outcome"
 	attempts map[string]int // "via outcome"
 	done     map[string]int
+	failed   map[string]int // "protocol command" of commands that did not end ok
 }
 
 func newDeliveryCounter() *deliveryCounter {
-	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}}
+	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{}}
 }
 
-func (d *deliveryCounter) Command(clients.CommandEvent) {}
+func (d *deliveryCounter) Command(ev clients.CommandEvent) {
+	if ev.Outcome == transport.OutcomeOK {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failed[ev.Protocol+" "+ev.Command]++
+}
 func (d *deliveryCounter) Bytes(string, int64, int64)   {}
 func (d *deliveryCounter) Connection(string, int)       {}
 func (d *deliveryCounter) Login(p string, o transport.Outcome) {
