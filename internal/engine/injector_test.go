@@ -149,8 +149,8 @@ func (d *deliveryCounter) Command(ev clients.CommandEvent) {
 	defer d.mu.Unlock()
 	d.failed[ev.Protocol+" "+ev.Command]++
 }
-func (d *deliveryCounter) Bytes(string, int64, int64)   {}
-func (d *deliveryCounter) Connection(string, int)       {}
+func (d *deliveryCounter) Bytes(string, int64, int64) {}
+func (d *deliveryCounter) Connection(string, int)     {}
 func (d *deliveryCounter) Login(p string, o transport.Outcome) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
