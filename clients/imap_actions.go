@@ -334,14 +334,21 @@ func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 
 // shows reports whether the view has the message folder/uid with flags f.
 func (d *imapDevice) shows(folder string, uid imap.UID, f view.Flags) bool {
+	have, ok := d.flagsAt(folder, uid)
+	return ok && have.Has(f)
+}
+
+// flagsAt returns the flags the view holds for the message folder/uid,
+// and whether it holds the message.
+func (d *imapDevice) flagsAt(folder string, uid imap.UID) (view.Flags, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fo := d.folders[folder]; fo != nil {
 		if m, ok := fo.msgs[uid]; ok {
-			return m.flags.Has(f)
+			return m.flags, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // store runs UID STORE +FLAGS (not .SILENT). A server answers with a FETCH

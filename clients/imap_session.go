@@ -60,9 +60,19 @@ type imapSession struct {
 
 // sawFlags records flags the server reported for message uid of the
 // selected mailbox beside a fetch's own answer (leanConn.fetched): they
-// are the message's flags, and the server does not send them again.
+// are the message's flags, and the server does not send them again. A set
+// without a flag the view holds (another session removed it) is left to a
+// resync (poke), as any other change: noteFlags only adds.
 func (s *imapSession) sawFlags(uid imap.UID, flags []imap.Flag) {
-	if f := flagsOf(flags); f != 0 && s.selected != "" {
+	if s.selected == "" {
+		return
+	}
+	f := flagsOf(flags)
+	if have, ok := s.d.flagsAt(s.selected, uid); ok && have&^f != 0 {
+		s.poke()
+		return
+	}
+	if f != 0 {
 		s.d.noteFlags(s.selected, uid, f)
 	}
 }
