@@ -317,8 +317,7 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	stalled := lr.gate.snapshot(time.Now(), func() { stats = lr.client.Stats() })
 	// Inbound mail still waiting for a connection at the close, and how
 	// long (docs/capacity.md, One step).
-	st0 := lr.eng.Status()
-	waiting, oldest := st0.DeliveriesWaiting, st0.OldestWaiting
+	waiting, oldest := lr.eng.DeliveriesWaiting()
 	cmds := addCommandSamples(metrics.StatsSince(stats, cmds0), stalled)
 	end := lr.counts()
 	var srvN uint64

@@ -191,12 +191,6 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
-	// DeliveriesWaiting counts the deliveries waiting for one of the
-	// injector's connections (handed over, not yet tried), and
-	// OldestWaiting is how long the oldest of them has waited (wall time;
-	// 0 when none waits).
-	DeliveriesWaiting int
-	OldestWaiting     time.Duration
 }
 
 // Result is what a finished run produced.
@@ -441,7 +435,7 @@ func (e *Engine) UsersByGroup() map[string]int {
 
 // Status returns a live snapshot of the run.
 func (e *Engine) Status() Status {
-	st := Status{
+	return Status{
 		Phase:        e.phase.Load().(Phase),
 		Wall:         e.clock.WallElapsed(),
 		Simulated:    e.clock.Elapsed(),
@@ -455,8 +449,15 @@ func (e *Engine) Status() Status {
 		// Actions given up.
 		ActionsDropped: e.actionsDropped.Load(),
 	}
-	st.DeliveriesWaiting, st.OldestWaiting = e.inj.oldestWaiting(time.Now())
-	return st
+}
+
+// DeliveriesWaiting returns how many deliveries wait for one of the
+// injector's connections now (handed over, not yet tried) and how long the
+// oldest of them has waited (wall time; 0 when none waits). It looks at
+// every waiting delivery: a capacity step's close asks, not the progress
+// line.
+func (e *Engine) DeliveriesWaiting() (n int, oldest time.Duration) {
+	return e.inj.oldestWaiting(time.Now())
 }
 
 // setPhase enters phase p.
