@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +62,72 @@ func TestCapacityFrozenServerFailsTheStep(t *testing.T) {
 			cancel()
 			checkStalledStep(t, res, js, tt.qos)
 		})
+	}
+}
+
+// capacityQueueDrained is a live capacity search of one user whose inbound
+// mail (about one delivery every 0.7 s wall, one delivery connection)
+// goes to LMTP at %q; the POP3 device and submission are on the embedded
+// server (%q, %q). At time_scale 30 a delivery waiting over 2 s wall for
+// the connection is late (a simulated minute).
+const capacityQueueDrained = `
+version: 1
+name: capacity-queue-drained
+seed: 11
+duration: 5s
+time_scale: 30
+ramp_up: 1s
+settle: 1s
+max_parallel_deliveries: 1
+target:
+  pop3: {addr: %q, tls: none}
+  submission: {addr: %q, tls: none}
+  delivery: {protocol: lmtp, addr: %q}
+users: {count: 1, username: "user{n}", password: pass}
+groups:
+  - {name: g, share: 100%%, devices: [dev], behavior: b}
+behaviors:
+  b:
+    inbound: {interval: 5s, size: {min: 1KiB, max: 2KiB}}
+    on_new_mail: {read: 0%%}
+devices:
+  dev: {kind: pc, protocol: pop3, poll_interval: 10m, leave_on_server: true}
+capacity:
+  start_users: 1
+  max_users: 1
+  step_duration: 8s
+  confirm: false
+  qos: ["delivery_failure_rate < 50%%"]
+`
+
+// TestCapacityLiveQueueLateThenDrained: a live step whose inbound mail
+// was held back past a simulated minute within the window (the delivery
+// server frozen from 3 s to 6.5 s, the window about 1–9 s), though the
+// queue drained before the close, is invalid: the server did not carry the
+// step's mail for seconds of its window. Before, only the queue at the
+// close was judged, and the step passed.
+func TestCapacityLiveQueueLateThenDrained(t *testing.T) {
+	t.Parallel()
+	_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
+	p := startProxy(t, addrs.LMTP, 1)
+	scen := writeScenario(t, fmt.Sprintf(capacityQueueDrained, addrs.POP3, addrs.SMTP, p.Addr()))
+	js := filepath.Join(t.TempDir(), "cap.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	faultFor(ctx, p, 2*time.Second, 4*time.Second, func() { p.Stall(0) })
+	res := mailsim("capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
+	cancel()
+	rep := readReport(t, js)
+	st := rep["steps"].([]any)[0].(map[string]any)
+	t.Logf("step pass %v, invalid %v, qos %v, metrics %v, proxy %+v", st["pass"], st["invalid"], st["qos"], st["metrics"], p.Stats())
+	if res.code != exitThresholds {
+		t.Fatalf("exit %d, want %d (the step invalid):\n%s", res.code, exitThresholds, res)
+	}
+	inv, _ := st["invalid"].([]any)
+	if st["pass"] != false || !slices.ContainsFunc(inv, func(p any) bool {
+		s, _ := p.(string)
+		return strings.Contains(s, "within the window") && !strings.Contains(s, "at the window's close")
+	}) {
+		t.Errorf("the step is not invalid for mail late within its window alone: pass %v, invalid %q", st["pass"], inv)
 	}
 }

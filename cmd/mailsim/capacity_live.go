@@ -139,7 +139,8 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.client = metrics.NewClient(reg)
 	lr.gate = &windowGate{next: lr.client}
 	lr.gate.open.Store(true)
-	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{}}
+	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{},
+		lateWall: report.QueueLateWall(lr.plan.Scenario.TimeScale)}
 	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
 	if err != nil {
 		return err
@@ -274,6 +275,7 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 		return capacity.Step{}, fmt.Errorf("adding %d users to the live population: %w", users-lr.users+n, err)
 	}
 	mark := lr.mon.Mark()
+	lr.tally.openWindow(time.Now())
 	from := time.Since(lr.began)
 	cmds0 := lr.client.Stats()
 	open := lr.counts()
@@ -316,8 +318,11 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	var stats map[string]map[string]metrics.CommandStats
 	stalled := lr.gate.snapshot(time.Now(), func() { stats = lr.client.Stats() })
 	// Inbound mail still waiting for a connection at the close, and how
-	// long (docs/capacity.md, One step).
-	waiting, oldest := lr.eng.DeliveriesWaiting()
+	// long, and mail that waited too long within the window
+	// (docs/capacity.md, One step).
+	var queue report.QueueWindow
+	queue.Waiting, queue.Oldest = lr.eng.DeliveriesWaiting()
+	queue.Late, queue.Longest = lr.tally.lateInWindow()
 	cmds := addCommandSamples(metrics.StatsSince(stats, cmds0), stalled)
 	end := lr.counts()
 	var srvN uint64
@@ -341,7 +346,7 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	in.Logins, in.Thresholds = loginsSince(liveCounts{}, end), nil
 	rep.Validity = report.Build(in).Validity
 	st := stepOf(rep, window, ncmds, time.Since(started))
-	if p := report.QueueWindowProblem(waiting, oldest, lr.plan.Scenario.TimeScale); p != "" {
+	if p := report.QueueWindowProblem(queue, lr.plan.Scenario.TimeScale); p != "" {
 		st.Pass = false
 		st.Invalid = append(st.Invalid, p)
 	}
@@ -448,11 +453,24 @@ func loginsSince(before, end liveCounts) map[string]report.LoginStat {
 }
 
 // deliveryTally counts how the injector's deliveries ended, by outcome,
-// in front of the run's observer: a live step subtracts two snapshots.
+// in front of the run's observer: a live step subtracts two snapshots. It
+// also watches the queue's waits within a step's window (openWindow,
+// lateInWindow).
 type deliveryTally struct {
 	engine.Observer
+	// lateWall is the wait for a delivery connection that is late
+	// (report.QueueLateWall of the run's time_scale).
+	lateWall time.Duration
+	// now reads the clock; time.Now when nil.
+	now func() time.Time
+
 	mu   sync.Mutex
 	done map[string]int64 // outcome → count; outcomes are engine.DeliveryOutcomes
+	// from is the open window's start; late and longest count the
+	// deliveries that left the queue in it after passing lateWall in it.
+	from    time.Time
+	late    int
+	longest time.Duration
 }
 
 // DeliveryDone implements engine.Observer.
@@ -463,13 +481,48 @@ func (d *deliveryTally) DeliveryDone(via, outcome string) {
 	d.Observer.DeliveryDone(via, outcome)
 }
 
-// DeliveryQueued implements engine.QueueObserver: the queue's waits go on
-// to the Observer when it watches the queue (metrics.Client does), which
-// embedding engine.Observer alone would hide.
+// DeliveryQueued implements engine.QueueObserver: a delivery left the
+// queue after wait. One that waited past lateWall, and passed it after
+// the window opened, counts against the window: the queue was late in
+// it, even if it drained before the close. Lateness carried in from
+// before the window does not (the step's population did not make it),
+// unless it is still waiting at the close (Engine.DeliveriesWaiting).
+// The waits go on to the Observer when it watches the queue
+// (metrics.Client does), which embedding engine.Observer alone would
+// hide.
 func (d *deliveryTally) DeliveryQueued(via string, wait time.Duration) {
+	if wait > d.lateWall {
+		now := time.Now
+		if d.now != nil {
+			now = d.now
+		}
+		became := now().Add(d.lateWall - wait)
+		d.mu.Lock()
+		if !d.from.IsZero() && !became.Before(d.from) {
+			d.late++
+			d.longest = max(d.longest, wait)
+		}
+		d.mu.Unlock()
+	}
 	if q, ok := d.Observer.(engine.QueueObserver); ok {
 		q.DeliveryQueued(via, wait)
 	}
+}
+
+// openWindow starts a step's window at t: the late waits counted from
+// now on are those that passed lateWall at or after t.
+func (d *deliveryTally) openWindow(t time.Time) {
+	d.mu.Lock()
+	d.from, d.late, d.longest = t, 0, 0
+	d.mu.Unlock()
+}
+
+// lateInWindow returns how many deliveries left the queue late within the
+// window opened last, and the longest of their waits.
+func (d *deliveryTally) lateInWindow() (int, time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.late, d.longest
 }
 
 func (d *deliveryTally) snapshot() map[string]int64 {

@@ -349,6 +349,55 @@ func TestDeliveryTallyPassesQueueWaits(t *testing.T) {
 	plain.DeliveryQueued("lmtp", time.Second) // nothing to pass it to: no panic
 }
 
+// TestDeliveryTallyLateInWindow: a delivery that left the queue within a
+// step's window after passing the late wait within it counts against the
+// window, though the queue drained before the close; one late already
+// before the window opened, one within the late wait, and any before a
+// window was opened do not.
+func TestDeliveryTallyLateInWindow(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	type dequeue struct {
+		at   time.Duration // after t0
+		wait time.Duration
+	}
+	for _, tt := range []struct {
+		name        string
+		open        bool // the window opens at t0
+		deliveries  []dequeue
+		wantLate    int
+		wantLongest time.Duration
+	}{
+		{"no window opened", false, []dequeue{{5 * time.Second, 3 * time.Second}}, 0, 0},
+		{"within the late wait", true, []dequeue{{5 * time.Second, time.Second}, {6 * time.Second, 500 * time.Millisecond}}, 0, 0},
+		{"late within the window", true, []dequeue{{5 * time.Second, 3 * time.Second}, {6 * time.Second, 2 * time.Second}}, 2, 3 * time.Second},
+		// Became late (wait passed 1s) 0.5s before the window opened.
+		{"late before the window", true, []dequeue{{time.Second, 2500 * time.Millisecond}}, 0, 0},
+		// Became late exactly at the window's opening.
+		{"late at the opening", true, []dequeue{{time.Second, 2 * time.Second}}, 1, 2 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			tally := &deliveryTally{done: map[string]int64{}, lateWall: time.Second, now: func() time.Time { return now }}
+			if tt.open {
+				tally.openWindow(t0)
+			}
+			for _, d := range tt.deliveries {
+				now = t0.Add(d.at)
+				tally.DeliveryQueued("lmtp", d.wait)
+			}
+			late, longest := tally.lateInWindow()
+			if late != tt.wantLate || longest != tt.wantLongest {
+				t.Errorf("late %d, longest %s; want %d, %s", late, longest, tt.wantLate, tt.wantLongest)
+			}
+			// A new window starts from nothing.
+			tally.openWindow(now)
+			if late, _ := tally.lateInWindow(); late != 0 {
+				t.Errorf("a new window starts with %d late deliveries", late)
+			}
+		})
+	}
+}
+
 // TestCapacityStopCutsTheStep: a stop (the first ^C) during a step cuts
 // it: the step is not judged (errStopped, no step), whether it runs a
 // fresh population or the live one, and a live step whose engine does not

@@ -161,18 +161,42 @@ func QueueProblem(q *DeliveryQueue) string {
 	return s + queueBehind
 }
 
+// QueueWindow is what a live capacity step's window saw of the
+// injector's queue (deliveries waiting for one of its connections).
+type QueueWindow struct {
+	// Waiting deliveries at the window's close, the oldest for Oldest
+	// (wall).
+	Waiting int
+	Oldest  time.Duration
+	// Late deliveries left the queue within the window after waiting
+	// longer than QueueLateWall, having passed it within the window (not
+	// before it opened); Longest is the longest of their waits.
+	Late    int
+	Longest time.Duration
+}
+
 // QueueWindowProblem is the validity problem of a capacity step measured
 // over a window of a live population whose inbound mail fell behind: at
-// the window's close, waiting deliveries waited for one of the injector's
-// connections, the oldest for oldest (wall), longer than QueueLateWall —
-// mail the server should have had a simulated minute ago, whatever the
-// rate. "" when it kept up.
-func QueueWindowProblem(waiting int, oldest time.Duration, timeScale float64) string {
-	if waiting == 0 || oldest <= QueueLateWall(timeScale) {
+// the window's close, deliveries waited for one of the injector's
+// connections, the oldest longer than QueueLateWall — mail the server
+// should have had a simulated minute ago, whatever the rate — or,
+// within the window, deliveries left the queue after such a wait, though
+// it drained before the close. "" when it kept up.
+func QueueWindowProblem(q QueueWindow, timeScale float64) string {
+	late := QueueLateWall(timeScale)
+	var parts []string
+	if q.Waiting > 0 && q.Oldest > late {
+		parts = append(parts, fmt.Sprintf("at the window's close %d deliveries waited for a delivery connection, the oldest for %s wall (%s simulated at time_scale %g, over %s)",
+			q.Waiting, fmtSeconds(q.Oldest.Seconds()), fmtSeconds(q.Oldest.Seconds()*timeScale), timeScale, fmtSeconds(MaxQueueSim.Seconds())))
+	}
+	if q.Late > 0 && q.Longest > late {
+		parts = append(parts, fmt.Sprintf("within the window %d deliveries waited over %s simulated for a delivery connection, the longest %s wall (%s simulated at time_scale %g)",
+			q.Late, fmtSeconds(MaxQueueSim.Seconds()), fmtSeconds(q.Longest.Seconds()), fmtSeconds(q.Longest.Seconds()*timeScale), timeScale))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("inbound mail fell behind: at the window's close %d deliveries waited for a delivery connection, the oldest for %s wall (%s simulated at time_scale %g, over %s)",
-		waiting, fmtSeconds(oldest.Seconds()), fmtSeconds(oldest.Seconds()*timeScale), timeScale, fmtSeconds(MaxQueueSim.Seconds())) + queueBehind
+	return "inbound mail fell behind: " + strings.Join(parts, ", and ") + queueBehind
 }
 
 // Input is everything the engine knows at the end of a run.
