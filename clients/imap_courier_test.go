@@ -145,3 +145,51 @@ func folderCount(t *testing.T, addr, user, pass, folder string) uint32 {
 	}
 	return data.NumMessages
 }
+
+// TestIMAPMoveOnCourierNewMail: a PC with two connections learns of new
+// mail on its IDLE connection, while its action connection still has
+// INBOX selected from an earlier action. Courier does not show that
+// session the message until its next sync: a UID COPY (Courier has no
+// MOVE) of its UID answers OK with no COPYUID, as for a UID another device
+// had moved away (errGone). The move must still happen: onMessage syncs
+// the folder (the PC's sync starts with a NOOP, which shows the message)
+// and tries again, where store, called outside onMessage too (a dropped
+// draft), needs its own NOOP retry (TestIMAPSendOnCourierDropsDraft).
+func TestIMAPMoveOnCourierNewMail(t *testing.T) {
+	inst := couriertest.Start(t, len(IMAPClients), couriertest.Options{})
+	g := mailgen.Generator{Domain: "example.net"}
+	for i, client := range IMAPClients {
+		user := inst.Username(i + 1)
+		t.Run(client, func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(5, uint64(i)))
+			first := g.New(rnd, "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
+			appendTo(t, inst.IMAP, user, inst.Password, first.Raw)
+			rec := &imapRecorder{}
+			d := startDevice(t, Options{
+				ID: user + "/pc-" + client,
+				Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
+					Connections: 2, Idle: true, StatusInterval: 1000 * time.Hour},
+				Username: user, Password: inst.Password, Address: user + "@example.com",
+				IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+				Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+				Recorder: rec, Seed: 7, Timeout: 10 * time.Second,
+			})
+			defer func() { t.Logf("commands: %v", rec.names()) }()
+			waitView(t, d, "the first message", hasAll(first.ID))
+			// An action selects INBOX on the action connection.
+			if res, err := d.Do(context.Background(), Action{Kind: ActFlag, MessageID: first.ID}); err != nil || !res.Published {
+				t.Fatalf("flag: %+v, %v", res, err)
+			}
+			second := g.New(rnd, "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
+			appendTo(t, inst.IMAP, user, inst.Password, second.Raw)
+			waitView(t, d, "the new message", hasAll(second.ID))
+			res, err := d.Do(context.Background(), Action{Kind: ActMove, MessageID: second.ID, Folder: "Archive"})
+			if err != nil || !res.Published {
+				t.Fatalf("move of the new message: %+v, %v", res, err)
+			}
+			if n := folderCount(t, inst.IMAP, user, inst.Password, res.Folder); n != 1 {
+				t.Errorf("%s holds %d messages after the move, want 1", res.Folder, n)
+			}
+		})
+	}
+}
