@@ -45,6 +45,9 @@ type imapFolder struct {
 	// of them for syncs that read the server before an edit.
 	gen     uint64
 	journal []imapEdit
+	// truncated: the last windowed sync found more messages than the
+	// device's window takes (view.Snapshot.Truncated).
+	truncated bool
 }
 
 // imapMsg is one message the device shows: its Message-ID (a handle in
@@ -214,6 +217,12 @@ func (d *imapDevice) View() view.Snapshot {
 			snap.FolderSynced = make(map[string]time.Time, len(d.folders))
 		}
 		snap.FolderSynced[name] = f.synced
+		if f.truncated {
+			if snap.Truncated == nil {
+				snap.Truncated = map[string]bool{}
+			}
+			snap.Truncated[name] = true
+		}
 	}
 	// The copy shown for a Message-ID held more than once is the one
 	// locate acts on (internal/view/copies.go).

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
@@ -373,6 +374,45 @@ func testIMAPPC(t *testing.T, env *imapEnv) {
 		}
 		return true
 	})
+}
+
+// TestIMAPPhoneWindowTruncated: a phone's window takes the newest
+// `window` messages of a folder but leaves out those flagged \Deleted
+// (K-9's UID SEARCH … NOT DELETED), so it shows fewer than its window
+// while older messages are outside it; its view says the folder was
+// truncated (view.Snapshot.Truncated), which the auditor reads as outside
+// the window, not as unexplained. A folder that fits is not truncated.
+func TestIMAPPhoneWindowTruncated(t *testing.T) {
+	forEachIMAPClient(t, testIMAPPhoneWindowTruncated)
+}
+
+func testIMAPPhoneWindowTruncated(t *testing.T, env *imapEnv) {
+	ids := []string{env.deliver(t, 1000), env.deliver(t, 1000), env.deliver(t, 1000)}
+	o := env.options(KindPhone, &imapRecorder{}, func(p *Profile) {
+		p.Window = 3
+		p.PollInterval = time.Minute // 100 ms wall at scale 600
+	})
+	d := startDevice(t, o)
+	if v := waitView(t, d, "the folder", hasAll(ids...)); v.Truncated["INBOX"] {
+		t.Errorf("INBOX truncated with 3 messages in a window of 3: %v", v.Truncated)
+	}
+	// A fourth message, and the newest flagged \Deleted by another
+	// session: the window (messages 2–4) shows 2 and 3, and 1 is outside.
+	newest := env.deliver(t, 1000)
+	c := env.inbox(t)
+	if err := c.Store(imap.SeqSet{{Start: 4, Stop: 4}}, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	v := waitView(t, d, "the window without its \\Deleted message", func(v view.Snapshot) bool {
+		_, old := v.Messages[ids[0]]
+		return !old && v.Truncated["INBOX"]
+	})
+	if _, ok := v.Messages[newest]; ok {
+		t.Errorf("the \\Deleted message is in the view")
+	}
+	if n := len(v.Messages); n != 2 {
+		t.Errorf("the view shows %d messages, want 2 (a window of 3 less the \\Deleted one)", n)
+	}
 }
 
 func TestIMAPPhoneWindow(t *testing.T) { forEachIMAPClient(t, testIMAPPhoneWindow) }

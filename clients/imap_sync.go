@@ -267,13 +267,16 @@ func (d *imapDevice) editGen(name string) uint64 {
 // own edits made since (an action on another connection) are replayed on
 // msgs, so that a sync that read the server before the action does not
 // undo it in the view. When msgs holds exactly what the folder holds
-// (the large bits too) the folder keeps its map, after one walk of it. installAt returns the map the
+// (the large bits too) the folder keeps its map, after one walk of it.
+// truncated says the sync's window left older messages of the folder out
+// (view.Snapshot.Truncated). installAt returns the map the
 // folder does not hold (msgs, or the one msgs replaced), which is the
 // caller's to reuse (syncScratch): a folder's map is only ever read or
 // changed under d.mu, so nobody else holds the one replaced.
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64) (spare map[imap.UID]imapMsg) {
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64, truncated bool) (spare map[imap.UID]imapMsg) {
 	d.mu.Lock()
 	f := d.folder(name)
+	f.truncated = truncated
 	if f.validity == validity && f.gen != gen {
 		for _, e := range f.journal {
 			if e.gen > gen {
@@ -461,7 +464,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	if err := d.addFresh(s, name, sc.fresh, pcHeaderChunk, 0, msgs); err != nil {
 		return err
 	}
-	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, false)
 	return nil
 }
 
@@ -541,7 +544,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			}
 		}
 	}
-	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen)
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, data.NumMessages > uint32(d.window))
 	return nil
 }
 
@@ -556,6 +559,7 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 		return err
 	}
 	msgs := make(map[imap.UID]imapMsg, min(int(data.NumMessages), d.window))
+	truncated := false
 	if data.NumMessages > 0 {
 		var uids []imap.UID
 		if s.caps.Has(imap.CapSort) {
@@ -577,12 +581,12 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 			return err
 		}
 		if len(uids) > d.window {
-			uids = uids[len(uids)-d.window:]
+			uids, truncated = uids[len(uids)-d.window:], true
 		}
 		if err := d.fetchNewInto(s, name, uids, msgs); err != nil {
 			return err
 		}
 	}
-	d.installAt(name, data.UIDValidity, msgs, start, gen)
+	d.installAt(name, data.UIDValidity, msgs, start, gen, truncated)
 	return nil
 }

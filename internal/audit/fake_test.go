@@ -29,7 +29,19 @@ func (d *fakeDevice) View() view.Snapshot {
 	s := d.s
 	s.Messages = maps.Clone(d.s.Messages)
 	s.FolderSynced = maps.Clone(d.s.FolderSynced)
+	s.Truncated = maps.Clone(d.s.Truncated)
 	return s
+}
+
+// truncate says the device's last sync of folder left older messages out
+// (view.Snapshot.Truncated).
+func (d *fakeDevice) truncate(folder string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.s.Truncated == nil {
+		d.s.Truncated = map[string]bool{}
+	}
+	d.s.Truncated[folder] = true
 }
 
 func (d *fakeDevice) put(id, folder string, f view.Flags) {

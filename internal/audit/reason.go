@@ -32,10 +32,12 @@ const (
 	// ReasonNotSyncedYet: the device has not completed a sync since the
 	// change.
 	ReasonNotSyncedYet Reason = "not-synced-yet"
-	// ReasonOutsideWindow: the device synced after the change, but it
-	// shows as many messages of the message's server folder as its window
-	// holds (a phone's sync window, a webmail's page, each per folder):
-	// the message is outside the window.
+	// ReasonOutsideWindow: the device synced after the change, but its
+	// window (a phone's sync window, a webmail's page, each per folder)
+	// left older messages of the message's server folder out — its last
+	// sync found more than the window takes (view.Snapshot.Truncated), or
+	// it shows as many as the window holds: the message is outside the
+	// window.
 	ReasonOutsideWindow Reason = "outside-window"
 	// ReasonFolderNotSynced: the device synced after the change, but it
 	// does not show the message in the server's folder, and it shows no

@@ -88,6 +88,13 @@ type Snapshot struct {
 	// folder the device keeps (a phone's sync window, a webmail's page);
 	// older ones are outside its view by design.
 	Window int
+	// Truncated, for a device with a Window, names the folders whose last
+	// sync found more messages on the server than the window takes: their
+	// older messages are outside the view by design, even where the view
+	// shows fewer than Window of the folder (a phone's window leaves out
+	// the messages flagged \Deleted within it: clients/imap_sync.go,
+	// syncWindow). Nil when none is.
+	Truncated map[string]bool
 }
 
 // IDs returns the Message-IDs of s in sorted order.
