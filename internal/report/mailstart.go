@@ -86,7 +86,11 @@ func (m *MailAtStart) Warning() string {
 			}
 			fs = append(fs, fmt.Sprintf("%s %d", f.Name, f.Messages))
 		}
-		held = append(held, fmt.Sprintf("%s: %d messages (%s)", u.User, u.Messages, strings.Join(fs, ", ")))
+		noun := "messages"
+		if u.Messages == 1 {
+			noun = "message"
+		}
+		held = append(held, fmt.Sprintf("%s: %d %s (%s)", u.User, u.Messages, noun, strings.Join(fs, ", ")))
 	}
 	msg := fmt.Sprintf("the users' mailboxes held mail before the run: %s; %d of the %d users looked at held mail (%s)",
 		strings.Join(held, ", "), m.UsersWithMail, m.UsersChecked, m.scope())
