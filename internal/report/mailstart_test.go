@@ -55,20 +55,7 @@ func TestMailAtStartSection(t *testing.T) {
 			if !r.Validity.OK {
 				t.Errorf("validity %+v: mail at the start is a warning, not a validity problem", r.Validity)
 			}
-			var sum bytes.Buffer
-			if err := r.WriteSummary(&sum); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range tc.summary {
-				if !strings.Contains(sum.String(), s) {
-					t.Errorf("summary lacks %q:\n%s", s, sum.String())
-				}
-			}
-			for _, s := range tc.notSummary {
-				if strings.Contains(sum.String(), s) {
-					t.Errorf("summary has %q", s)
-				}
-			}
+			checkSummary(t, r, tc.summary, tc.notSummary)
 			var html bytes.Buffer
 			if err := r.WriteHTML(&html); err != nil {
 				t.Fatal(err)
