@@ -82,22 +82,7 @@ func (s *pop3Session) login(user, pass string) error {
 }
 
 // stat runs STAT and returns the message count and total size.
-func (s *pop3Session) stat() (int, int64, error) {
-	r, err := s.cmd("STAT", "STAT")
-	if err != nil {
-		return 0, 0, err
-	}
-	f := strings.Fields(r)
-	if len(f) < 2 {
-		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", s.addr, r, transport.ErrPOP3Garbage)
-	}
-	n, err1 := strconv.Atoi(f[0])
-	size, err2 := strconv.ParseInt(f[1], 10, 64)
-	if err1 != nil || err2 != nil || n < 0 {
-		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", s.addr, r, transport.ErrPOP3Garbage)
-	}
-	return n, size, nil
-}
+func (s *pop3Session) stat() (int, int64, error) { return s.Stat() }
 
 // list runs LIST (sizes) or UIDL (unique ids): a map from message number
 // to the second field.

@@ -215,7 +215,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	started := time.Now()
 	res, err := capacity.Search(ctx, sr.run, opts)
-	res.Notes = append(notes, res.Notes...)
+	res.Notes = append(append(notes, sr.mail.notes()...), res.Notes...)
 	code = capacityExit(err)
 	switch {
 	case err == nil, errors.Is(err, capacity.ErrNoPass), errors.Is(err, errStopped), errors.Is(err, capacity.ErrHarness):
@@ -316,6 +316,9 @@ type stepRunner struct {
 	// liveStart and liveMax are the first and largest populations of a
 	// live growth phase (capacity_live.go).
 	liveStart, liveMax int
+	// mail is what the populations' preflights found in a real target's
+	// mailboxes (capacity_mail.go).
+	mail capacityMail
 }
 
 // stopSignal is closed by the first stop request.
@@ -347,7 +350,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	}
 	reg := metrics.NewRegistry()
 	client := metrics.NewClient(reg)
-	tgt, err := openTarget(ctx, plan, reg, sr.log)
+	tgt, err := sr.openTarget(ctx, plan, reg)
 	if err != nil {
 		return capacity.Step{}, err
 	}

@@ -141,7 +141,7 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.gate.open.Store(true)
 	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{},
 		lateWall: report.QueueLateWall(lr.plan.Scenario.TimeScale)}
-	tgt, err := openTarget(ctx, lr.plan, reg, sr.log)
+	tgt, err := sr.openTarget(ctx, lr.plan, reg)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,11 @@ import (
 // the two sides comparable (docs/dovecot.md, "Counting rules"):
 //
 //   - mailsim's side is the devices' commands (report "commands") plus the
-//     auditor's ("auditor_commands") plus the preflight check's, which the
-//     report does not record: one IMAP LOGIN and LOGOUT when the scenario
-//     has IMAP devices.
+//     auditor's ("auditor_commands") plus the preflight check's: one IMAP
+//     LOGIN and LOGOUT when the scenario has IMAP devices, which the report
+//     does not record, and its look at the mailboxes, which the report
+//     counts in mail_at_start.commands (one LIST, a STATUS per folder of
+//     the first user and of each other sampled user's INBOX).
 //   - LOGIN, AUTHENTICATE and STARTTLS are handled by Dovecot's imap-login
 //     process, which emits no imap_command_finished: not compared.
 //   - CAPABILITY: the devices ask before logging in (imap-login answers;
@@ -97,6 +99,14 @@ func crossExpect(t *testing.T, rep map[string]any, drops bool) crossWant {
 	// shipped scenario has IMAP devices, and the auditor logs in over IMAP.
 	if len(w.count) > 0 {
 		w.count["LOGOUT"]++
+	}
+	if proto, _ := field(rep, "mail_at_start.protocol"); proto == "imap" {
+		cmds, _ := field(rep, "mail_at_start.commands")
+		m, _ := cmds.(map[string]any)
+		for name, n := range m {
+			c, _ := n.(float64)
+			w.count[name] += c
+		}
 	}
 	// The post-login CAPABILITY of every device IMAP session.
 	if n := num(t, rep, "load.logins.imap.ok"); n > 0 {

@@ -272,6 +272,9 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer tgt.close()
+	if w := tgt.mailAtStart.Warning(); w != "" {
+		fmt.Fprintf(stderr, "mailsim run: warning: %s\n", w)
+	}
 	if !waitStart(ctx, f.startAt, stderr) {
 		fmt.Fprintln(stderr, "mailsim run: aborted while waiting for --start-at")
 		return exitFailure

@@ -214,6 +214,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		m, b, ok := usersStorage(in.Cost, len(plan.Users))
 		in.StoredMessages, in.StoredBytes, in.StorageUsers, in.StorageUnknown = m, b, true, !ok
 	}
+	in.MailAtStart = tgt.mailAtStart
 	in.Notes = append(in.Notes, networkWarnings(plan.Scenario)...)
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")

@@ -32,7 +32,10 @@ type target struct {
 	// auditor records the auditor's own commands on a real server,
 	// excluded from load figures.
 	auditor *metrics.Client
-	close   func()
+	// mailAtStart is what the preflight found in the users' mailboxes on
+	// a real server; nil for the embedded server, which starts empty.
+	mailAtStart *report.MailAtStart
+	close       func()
 }
 
 // usage returns the server's stored messages and bytes, when known.
@@ -143,14 +146,15 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 		return openEmbedded(plan, reg, log)
 	}
 	ep := targetEndpoints(s.Target)
-	if err := ep.Preflight(plan).Check(ctx); err != nil {
+	found, err := ep.Preflight(plan).Check(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("target check failed:\n%w", err)
 	}
 	passwords := map[string]string{}
 	for _, u := range plan.Users {
 		passwords[u.Username] = u.Password
 	}
-	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), close: func() {}}
+	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), mailAtStart: mailAtStart(found), close: func() {}}
 	if ep.IMAP.Addr != "" {
 		t.storage = &serverstate.UserStorage{}
 		t.truth = &serverstate.IMAPReader{
@@ -167,6 +171,29 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 		}
 	}
 	return t, nil
+}
+
+// mailAtStart is the report's form of what the preflight found in the
+// users' mailboxes; nil when it did not look (no IMAP or POP3 endpoint).
+func mailAtStart(found serverstate.MailAtStart) *report.MailAtStart {
+	if found.Protocol == "" {
+		return nil
+	}
+	m := &report.MailAtStart{Protocol: found.Protocol, Users: []report.UserMailAtStart{},
+		Incomplete: found.Incomplete, Commands: found.Commands}
+	for _, u := range found.Users {
+		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed}
+		for _, f := range u.Folders {
+			ru.Folders = append(ru.Folders, report.FolderMailAtStart{Name: f.Name, Messages: f.Messages})
+		}
+		m.UsersChecked++
+		m.Messages += ru.Messages
+		if ru.Messages > 0 {
+			m.UsersWithMail++
+		}
+		m.Users = append(m.Users, ru)
+	}
+	return m
 }
 
 // openEmbedded starts the embedded server on loopback ports with every user

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -66,6 +67,63 @@ func TestOpenEmbeddedRateLimit(t *testing.T) {
 			}
 			if got := tg.embedded.LimiterStats().Granted; got != tt.granted {
 				t.Errorf("%d commands went through the limit, want %d", got, tt.granted)
+			}
+		})
+	}
+}
+
+// TestRunMailAtStart is the reused server of the defect: two runs of one
+// scenario and seed against one server (the embedded one, started apart
+// as a real target). The first finds the mailboxes empty and warns of
+// nothing; the second finds the first run's mail, warns on stderr before
+// the run and in the summary, carries it in the JSON report, and runs
+// all the same. Over POP3 alone (no IMAP endpoint) the second run looks
+// with STAT.
+func TestRunMailAtStart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		second   faultSpec
+		protocol string
+	}{
+		{"imap", faultSpec{devices: "[pc-imap, phone-imap]"}, "imap"},
+		{"pop3 alone", faultSpec{devices: "[pc-pop3]"}, "pop3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, addrs := startEmbedded(t, 3, mailserver.ListenConfig{})
+			first := faultSpec{name: "reused-first", duration: "3s", settle: "2s", users: 3, devices: "[pc-imap]",
+				imap: addrs.IMAP, lmtp: addrs.LMTP}
+			second := first
+			second.name, second.devices = "reused-second", tc.second.devices
+			if tc.protocol == "pop3" {
+				second.imap, second.pop3 = "", addrs.POP3
+			}
+			for i, spec := range []faultSpec{first, second} {
+				r := runFaulted(t, spec, nil)
+				rep := requireReport(t, r)
+				v, ok := field(rep, "mail_at_start.messages")
+				if !ok {
+					t.Fatalf("run %d: no mail_at_start in the report", i+1)
+				}
+				proto, _ := field(rep, "mail_at_start.protocol")
+				users := num(t, rep, "mail_at_start.users_checked")
+				warned := strings.Contains(r.res.stderr, "mailsim run: warning: the users' mailboxes held mail before the run: user1: ")
+				summed := strings.Contains(r.res.stdout, "WARNING: the users' mailboxes held mail before the run")
+				t.Logf("run %d: mail_at_start %v", i+1, rep["mail_at_start"])
+				if i == 0 {
+					if v != 0.0 || proto != "imap" || users != 3 || warned || summed {
+						t.Errorf("run 1 against empty mailboxes: %v messages over %v of %v users, warned %v/%v", v, proto, users, warned, summed)
+					}
+					continue
+				}
+				if n, _ := v.(float64); n == 0 || proto != tc.protocol || users != 3 || !warned || !summed {
+					t.Errorf("run 2 against the first run's mail: %v messages over %v of %v users, warned on stderr %v, in the summary %v\n%s",
+						v, proto, users, warned, summed, r.res)
+				}
+				if !strings.Contains(r.res.stderr, "same seed") || !strings.Contains(r.res.stderr, "fresh server instance") {
+					t.Errorf("the warning does not say why and what to do:\n%s", r.res.stderr)
+				}
 			}
 		})
 	}

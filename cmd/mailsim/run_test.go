@@ -236,6 +236,11 @@ func TestRunQuickstart(t *testing.T) {
 	if !strings.Contains(res.stdout, "harness over the active phase") {
 		t.Errorf("summary has no harness line:\n%s", res.stdout)
 	}
+	// The embedded server starts empty: the preflight does not run, and
+	// nothing is said of mail at the start.
+	if m, ok := rep["mail_at_start"]; ok || strings.Contains(res.stdout+res.stderr, "mail at the start") {
+		t.Errorf("mail_at_start %v on the embedded server, want none", m)
+	}
 	if u := num(t, rep, "users"); u != 6 {
 		t.Errorf("users %v, want 6", u)
 	}

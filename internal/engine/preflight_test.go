@@ -100,7 +100,7 @@ func TestEndpointsPreflightEmbedded(t *testing.T) {
 		Delivery: scenarios.Delivery{Addr: addrs.LMTP, Protocol: scenarios.DeliverLMTP},
 		TLS:      cliTLS,
 	}
-	err := ep.Preflight(preflightPlan(10, clients.IMAP)).Check(context.Background())
+	_, err := ep.Preflight(preflightPlan(10, clients.IMAP)).Check(context.Background())
 	const want = "2 of 5 sampled users: user3, user10"
 	if !errors.Is(err, serverstate.ErrLoginRefused) || errors.Is(err, serverstate.ErrUnreachable) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want only ErrLoginRefused naming %q", err, want)

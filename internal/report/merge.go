@@ -135,6 +135,7 @@ func Merge(shards []*Report) (*Report, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d divergent messages are unexplained (no pending change, no known cause): see unexplained_examples", n))
 	}
 	r.Harness = mergeHarness(shards)
+	r.MailAtStart = mergeMailAtStart(shards)
 	ths, err := evaluateMerged(r, first.Thresholds)
 	if err != nil {
 		return nil, err

@@ -269,6 +269,10 @@ type Input struct {
 	// Harness is what mailsim's own process did over the run; nil leaves
 	// the report's harness section null.
 	Harness *HarnessInput
+	// MailAtStart is what the preflight found in the users' mailboxes on
+	// a real server before the run; nil leaves mail_at_start out (the
+	// embedded server, which starts empty).
+	MailAtStart *MailAtStart
 }
 
 // PushInput is the push latency the engine measured: the number of
@@ -352,6 +356,10 @@ type Report struct {
 	// Harness says whether mailsim itself was the bottleneck; null when
 	// it was not measured.
 	Harness *Harness `json:"harness"`
+	// MailAtStart is what the users' mailboxes on a real server held
+	// before the run, as the preflight found them; absent on the
+	// embedded server, which starts empty.
+	MailAtStart *MailAtStart `json:"mail_at_start,omitempty"`
 
 	// DevicesByProfile counts devices per profile.
 	DevicesByProfile map[string]int `json:"devices_by_profile,omitempty"`
@@ -739,6 +747,7 @@ func Build(in Input) *Report {
 		Timeline:     in.Timeline.jsonSamples(),
 		Notes:        append([]string(nil), in.Notes...),
 		StoppedEarly: in.StoppedEarly,
+		MailAtStart:  in.MailAtStart,
 	}
 	if r.Messages.Delivered == 0 {
 		r.Messages.Delivered = res.Delivered

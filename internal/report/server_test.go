@@ -35,6 +35,23 @@ func summaryOf(t *testing.T, r *Report) string {
 	return sum.String()
 }
 
+// checkSummary checks r's summary holds every string of want and none of
+// not.
+func checkSummary(t *testing.T, r *Report, want, not []string) {
+	t.Helper()
+	sum := summaryOf(t, r)
+	for _, s := range want {
+		if !strings.Contains(sum, s) {
+			t.Errorf("summary lacks %q:\n%s", s, sum)
+		}
+	}
+	for _, s := range not {
+		if strings.Contains(sum, s) {
+			t.Errorf("summary has %q:\n%s", s, sum)
+		}
+	}
+}
+
 func hasNote(r *Report, part string) bool {
 	for _, n := range r.Notes {
 		if strings.Contains(n, part) {

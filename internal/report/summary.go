@@ -20,6 +20,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "%s\n", r.deliveries())
 	r.writeValidity(ew)
 	r.writeHarness(ew)
+	r.writeMailAtStart(ew)
 	if st := r.Settle; st.Ended != "" {
 		fmt.Fprintf(ew, "settle %.1f s of at most %.1f s (until %s): %s\n", st.WallSeconds, st.MaxSeconds, st.Until, st.describe())
 	}

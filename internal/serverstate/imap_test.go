@@ -40,16 +40,7 @@ func TestIMAPReaderMatchesStore(t *testing.T) {
 		{0, "alice+Trash@example.com"}, {0, "alice@example.com"}, {0, "alice+Archive@example.com"},
 	} {
 		i, rcpt := d.i, d.rcpt
-		msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: alice@example.com\r\nSubject: %d\r\n\r\nhello\r\n", i, i)
-		conn, err := net.Dial("tcp", addrs.LMTP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := smtp.NewClientLMTP(conn)
-		if err := c.SendMail("bob@example.net", []string{rcpt}, strings.NewReader(msg)); err != nil {
-			t.Fatalf("deliver to %s: %v", rcpt, err)
-		}
-		c.Close()
+		lmtpSend(t, addrs.LMTP, rcpt, i)
 	}
 	ic := imapclient.New(dialT(t, addrs.IMAP), nil)
 	defer ic.Close()
@@ -100,4 +91,21 @@ func dialT(t *testing.T, addr string) net.Conn {
 	}
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	return c
+}
+
+// lmtpSend delivers message i ("<mI@example.net>") to rcpt over LMTP at
+// addr; the embedded server files "user+Folder@..." in Folder.
+func lmtpSend(t *testing.T, addr, rcpt string, i int) {
+	t.Helper()
+	msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: %s\r\nSubject: %d\r\n\r\nhello\r\n", i, rcpt, i)
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	if err := c.SendMail("bob@example.net", []string{rcpt}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("deliver to %s: %v", rcpt, err)
+	}
 }

@@ -73,14 +73,19 @@ type Preflight struct {
 // ErrLoginRefused, say which endpoint failed and with which outcome
 // (refused, timeout, tls, error), and name every sampled user the server
 // refused.
-func (p *Preflight) Check(ctx context.Context) error {
+//
+// In the sampled users' sessions it also looks at what their mailboxes
+// hold (MailAtStart: over IMAP, else POP3); what it finds is returned
+// whatever the error, and a look the server did not answer is no error.
+func (p *Preflight) Check(ctx context.Context) (MailAtStart, error) {
 	if len(p.Users) == 0 {
-		return nil
+		return MailAtStart{}, nil
 	}
 	u := p.Users[0]
 	var (
 		errs  []error
 		login func(user, pass string) error // the sampled users' check
+		look  mailLook
 	)
 	check := func(f func() error) error {
 		err := retry(ctx, f)
@@ -89,14 +94,18 @@ func (p *Preflight) Check(ctx context.Context) error {
 	}
 	var first error // the first user's result of the sampled check
 	if ep := p.IMAP; ep != nil {
-		first = check(func() error { return preflightIMAP(ctx, *ep, p.TLS, u.Username, u.Password, true) })
-		login = func(user, pass string) error { return preflightIMAP(ctx, *ep, p.TLS, user, pass, false) }
+		first = check(func() error { return preflightIMAP(ctx, *ep, p.TLS, u.Username, u.Password, &look, true) })
+		login = func(user, pass string) error { return preflightIMAP(ctx, *ep, p.TLS, user, pass, &look, false) }
 	}
 	if ep := p.POP3; ep != nil {
-		err := check(func() error { return preflightPOP3(ctx, *ep, p.TLS, u.Username, u.Password) })
+		pop3Look := &look
+		if login != nil {
+			pop3Look = nil // IMAP looks at every folder
+		}
+		err := check(func() error { return preflightPOP3(ctx, *ep, p.TLS, u.Username, u.Password, pop3Look) })
 		if login == nil {
 			first = err
-			login = func(user, pass string) error { return preflightPOP3(ctx, *ep, p.TLS, user, pass) }
+			login = func(user, pass string) error { return preflightPOP3(ctx, *ep, p.TLS, user, pass, &look) }
 		}
 	}
 	if ep := p.Submission; ep != nil {
@@ -118,7 +127,7 @@ func (p *Preflight) Check(ctx context.Context) error {
 	if login != nil && !errors.Is(first, ErrUnreachable) {
 		errs = append(errs, checkSample(ctx, p.Users, first, login))
 	}
-	return errors.Join(errs...)
+	return look.found, errors.Join(errs...)
 }
 
 // checkSample logs in the sampled users after the first (whose result is
@@ -231,7 +240,11 @@ func preflightDial(ctx context.Context, protocol string, ep transport.Endpoint, 
 	return conn, func() { after(); _ = conn.Close() }, nil
 }
 
-func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, logout bool) error {
+// preflightIMAP logs user in over IMAP at ep. With look, it then looks at
+// the user's mailbox (mailLook.imap: every folder when first, else the
+// INBOX); the first user's session ends with LOGOUT, the others' are
+// closed.
+func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook, first bool) error {
 	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep, Timeout: preflightTimeout, TLS: base}, nil)
 	if err != nil {
 		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
@@ -243,15 +256,22 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	if err := conn.Explain(transport.LoginIMAP(c, user, pass)); err != nil {
 		return refusedOrUnreachable(clients.ProtocolIMAP, ep.Addr, user, err)
 	}
-	if logout {
+	usable := true
+	if look != nil {
+		usable = look.imap(conn, c, user, first)
+	}
+	if first && usable {
 		// Only the first user's: docs/dovecot.md counts one preflight
 		// LOGOUT in Dovecot's command counters.
+		_ = conn.Extend(0)
 		_ = c.Logout().Wait()
 	}
 	return nil
 }
 
-func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string) error {
+// preflightPOP3 logs user in over POP3 at ep and, with look, counts the
+// user's messages (STAT) before QUIT.
+func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
 		return unreachable(clients.ProtocolPOP3, ep.Addr, err)
@@ -270,6 +290,9 @@ func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	}
 	if err := p.Login(user, pass); err != nil {
 		return refusedOrUnreachable(clients.ProtocolPOP3, ep.Addr, user, conn.Explain(err))
+	}
+	if look != nil {
+		look.pop3(p, user)
 	}
 	_ = p.Quit(0)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -65,19 +66,9 @@ func TestPreflightSamplesUsers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(10, tc.missing...)...)
-			p := &Preflight{
-				Delivery: &transport.Endpoint{Addr: addrs.LMTP}, LMTP: true,
-				TLS: cliTLS, Users: testUsers(10),
-			}
-			for _, proto := range tc.protos {
-				switch proto {
-				case clients.IMAP:
-					p.IMAP = &transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}
-				case clients.POP3:
-					p.POP3 = &transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}
-				}
-			}
-			err := p.Check(context.Background())
+			p := embeddedPreflight(addrs, cliTLS, 10, tc.protos...)
+			p.Delivery, p.LMTP = &transport.Endpoint{Addr: addrs.LMTP}, true
+			_, err := p.Check(context.Background())
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -92,6 +83,21 @@ func TestPreflightSamplesUsers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// embeddedPreflight is the preflight of n users (testUsers) of the
+// embedded server at addrs over protos, with STARTTLS.
+func embeddedPreflight(addrs mailserver.Addrs, cliTLS *tls.Config, n int, protos ...clients.Protocol) *Preflight {
+	p := &Preflight{TLS: cliTLS, Users: testUsers(n)}
+	for _, proto := range protos {
+		switch proto {
+		case clients.IMAP:
+			p.IMAP = &transport.Endpoint{Addr: addrs.IMAP, TLS: transport.TLSStartTLS}
+		case clients.POP3:
+			p.POP3 = &transport.Endpoint{Addr: addrs.POP3, TLS: transport.TLSStartTLS}
+		}
+	}
+	return p
 }
 
 // resetter proxies connections to target, but resets the first resets
@@ -145,7 +151,7 @@ func TestPreflightRetries(t *testing.T) {
 
 	t.Run("first connection reset", func(t *testing.T) {
 		addr, accepted := resetter(t, addrs.IMAP, 1)
-		if err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background()); err != nil {
+		if _, err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if n := accepted.Load(); n != 2 {
@@ -154,7 +160,7 @@ func TestPreflightRetries(t *testing.T) {
 	})
 	t.Run("always reset", func(t *testing.T) {
 		addr, accepted := resetter(t, addrs.IMAP, 1000)
-		err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background())
+		_, err := imapAt(transport.Endpoint{Addr: addr}, nil).Check(context.Background())
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("err %v, want ErrUnreachable", err)
 		}
@@ -179,7 +185,7 @@ func TestPreflightRetries(t *testing.T) {
 		{"trusted certificate", transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, cliTLS, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := imapAt(tc.ep, tc.tls).Check(context.Background())
+			_, err := imapAt(tc.ep, tc.tls).Check(context.Background())
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

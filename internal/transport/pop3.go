@@ -364,6 +364,27 @@ func (p *POP3) Login(user, pass string) error {
 	return err
 }
 
+// Stat sends STAT and returns the maildrop's message count and size in
+// octets. A reply that is not two non-negative numbers is an error
+// wrapping ErrPOP3Garbage.
+func (p *POP3) Stat() (messages int, size int64, err error) {
+	r, err := p.Cmd("STAT", "STAT")
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(r)
+	if len(f) >= 2 {
+		messages, err = strconv.Atoi(f[0])
+		if err == nil {
+			size, err = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	if len(f) < 2 || err != nil || messages < 0 || size < 0 {
+		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", p.conn.addr, clipText(r, maxErrText), ErrPOP3Garbage)
+	}
+	return messages, size, nil
+}
+
 // Quit sends QUIT (which commits deletions) within timeout (<= 0: the
 // connection's timeout) and closes the connection.
 func (p *POP3) Quit(timeout time.Duration) error {

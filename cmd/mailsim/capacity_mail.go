@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// capacityMail follows what the preflight of each population of a
+// capacity search found in a real target's mailboxes (report.MailAtStart):
+// the first population's finding is mail the search did not make; the
+// later ones' is what the earlier steps left on the same server, whose
+// users make the same Message-IDs in every step (a user's seed depends
+// only on the scenario's seed and the user's index). The embedded server
+// starts every step empty and is not looked at. Used from the search's
+// goroutine only.
+type capacityMail struct {
+	// opened counts the populations whose target was opened.
+	opened int
+	// before is the first population's finding, when it held mail.
+	before *report.MailAtStart
+	// later counts the populations after the first, found those of them
+	// whose preflight found mail; most is the largest finding, in the
+	// population numbered mostAt.
+	later, found int
+	most         *report.MailAtStart
+	mostAt       int
+}
+
+// openTarget opens the target of one population of the search
+// (openTarget) and notes what its preflight found in the mailboxes.
+func (sr *stepRunner) openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer) (*target, error) {
+	tgt, err := openTarget(ctx, plan, reg, sr.log)
+	if err != nil {
+		return nil, err
+	}
+	sr.mail.saw(tgt.mailAtStart, sr.stderr)
+	return tgt, nil
+}
+
+// saw notes one population's finding m (nil: not looked at). Mail before
+// the first population is warned of on stderr at once; the first later
+// population that finds the earlier steps' mail is told once.
+func (c *capacityMail) saw(m *report.MailAtStart, stderr io.Writer) {
+	c.opened++
+	if c.opened == 1 {
+		if m.Found() {
+			c.before = m
+			fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", c.beforeNote())
+		}
+		return
+	}
+	c.later++
+	if !m.Found() {
+		return
+	}
+	c.found++
+	if c.most == nil || m.Messages > c.most.Messages {
+		c.most, c.mostAt = m, c.opened
+	}
+	if c.found == 1 {
+		fmt.Fprintf(stderr, "mailsim capacity: note: population %d of the search runs on mailboxes holding the earlier steps' mail (%d messages in %d of the %d users looked at): see the report's notes\n",
+			c.opened, m.Messages, m.UsersWithMail, m.UsersChecked)
+	}
+}
+
+// beforeNote says what the first population found.
+func (c *capacityMail) beforeNote() string {
+	return "before the search's first step, " + c.before.Warning()
+}
+
+// notes are the capacity report's notes on the mailboxes: mail before the
+// search, and the earlier steps' mail later steps ran on.
+func (c *capacityMail) notes() []string {
+	var out []string
+	if c.before != nil {
+		out = append(out, c.beforeNote())
+	}
+	if c.found > 0 {
+		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server) found mail in the users' mailboxes, "+
+			"which earlier steps left there (the most: population %d, %d messages in %d of the %d users looked at); "+
+			"a user makes the same Message-IDs in every step (same seed, same user), so those steps' lost mail, divergence and convergence "+
+			"count against the earlier steps' copies, and their devices sync fuller mailboxes than a fresh server's; "+
+			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
+			c.found, c.later, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
+	}
+	return out
+}

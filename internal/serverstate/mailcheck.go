@@ -1,0 +1,182 @@
+package serverstate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// preflightMaxFolders bounds the folders of the first user whose messages
+// the preflight counts (INBOX and the first others the server lists);
+// the rest are counted as listed only.
+const preflightMaxFolders = 20
+
+// maxIncompleteText bounds the error text MailAtStart.Incomplete quotes.
+const maxIncompleteText = 200
+
+// MailAtStart is what the preflight found in the users' mailboxes before
+// a run: a server reused from an earlier run keeps that run's mail, and
+// with the same seed the new run makes the same Message-IDs, so its
+// deliveries and divergence would be counted against the earlier copies
+// (docs/report.md, "Mail at the start"). The preflight looks at its
+// sample of users (sampleUsers) in the sessions it opens anyway: over
+// IMAP the first user's folders (LIST, then STATUS (MESSAGES) of INBOX and
+// of up to preflightMaxFolders-1 others) and the other sampled users'
+// INBOX (STATUS); over POP3, when there is no IMAP endpoint, every sampled
+// user's maildrop (STAT). The look never fails the check: a server that
+// does not answer it leaves it incomplete, and the users after it are not
+// looked at.
+type MailAtStart struct {
+	// Protocol is how the mailboxes were looked at: clients.ProtocolIMAP
+	// or clients.ProtocolPOP3; "" when not at all (no IMAP or POP3
+	// endpoint, or no user logged in).
+	Protocol string
+	// Users are the users looked at, in the order of the sample.
+	Users []UserMail
+	// Incomplete says why the look stopped short ("user1: STATUS
+	// \"Archive\": ..."); "" when every sampled user who logged in was
+	// looked at.
+	Incomplete string
+	// Commands counts the commands the look sent, by name (LIST and
+	// STATUS, or STAT), beyond the preflight's logins and the first
+	// user's LOGOUT: what a server's own command counters see of it
+	// (docs/dovecot.md, "Counting rules").
+	Commands map[string]int
+}
+
+// Messages returns the messages found over every user looked at.
+func (m MailAtStart) Messages() int64 {
+	var n int64
+	for _, u := range m.Users {
+		n += u.Messages()
+	}
+	return n
+}
+
+// UserMail is one user's mailbox as the preflight found it.
+type UserMail struct {
+	User string
+	// Folders are the folders whose messages were counted, INBOX first,
+	// then in the order the server listed them. Over POP3 the maildrop
+	// is the one folder INBOX.
+	Folders []FolderMail
+	// Listed is how many folders the server listed (LIST), 0 when only
+	// the INBOX was looked at; more than len(Folders) when some were not
+	// counted (\Noselect, or past preflightMaxFolders).
+	Listed int
+}
+
+// Messages returns the messages of u's counted folders.
+func (u UserMail) Messages() int64 {
+	var n int64
+	for _, f := range u.Folders {
+		n += f.Messages
+	}
+	return n
+}
+
+// FolderMail is the message count of one folder.
+type FolderMail struct {
+	Name     string
+	Messages int64
+}
+
+// mailLook collects MailAtStart over the preflight's sessions.
+type mailLook struct {
+	found MailAtStart
+}
+
+// stopped reports whether the look ended early: the next users are not
+// looked at.
+func (l *mailLook) stopped() bool { return l.found.Incomplete != "" }
+
+// sent counts one command of the look.
+func (l *mailLook) sent(name string) {
+	if l.found.Commands == nil {
+		l.found.Commands = map[string]int{}
+	}
+	l.found.Commands[name]++
+}
+
+// stop ends the look with user's failed command.
+func (l *mailLook) stop(user, command string, err error) {
+	msg := err.Error()
+	if len(msg) > maxIncompleteText {
+		msg = msg[:maxIncompleteText] + "…"
+	}
+	l.found.Incomplete = fmt.Sprintf("%s: %s: %s", user, command, msg)
+}
+
+// imap counts user's messages on c, logged in: with all, LIST and a
+// STATUS of INBOX and of the next listed selectable folders up to
+// preflightMaxFolders; else a STATUS of INBOX only. The whole look of the
+// user has one deadline, preflightTimeout; the LIST is read one mailbox at
+// a time and only the names to count are kept, so a server listing
+// without end costs a bounded memory and time. It reports whether the
+// session is still usable.
+func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string, all bool) bool {
+	if l.stopped() {
+		return true
+	}
+	l.found.Protocol = clients.ProtocolIMAP
+	_ = conn.Extend(preflightTimeout)
+	u := UserMail{User: user}
+	fail := func(command string, err error) bool {
+		if len(u.Folders) > 0 {
+			l.found.Users = append(l.found.Users, u)
+		}
+		l.stop(user, command, conn.Explain(err))
+		return conn.Err() == nil
+	}
+	names := []string{view.FolderInbox}
+	if all {
+		l.sent("LIST")
+		list := c.List("", "*", nil)
+		for box := list.Next(); box != nil; box = list.Next() {
+			u.Listed++
+			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
+				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) {
+				continue
+			}
+			names = append(names, box.Mailbox)
+		}
+		if err := list.Close(); err != nil {
+			return fail("LIST", err)
+		}
+	}
+	for _, name := range names {
+		l.sent("STATUS")
+		st, err := c.Status(name, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			return fail(fmt.Sprintf("STATUS %q", name), err)
+		}
+		var n int64
+		if st.NumMessages != nil {
+			n = int64(*st.NumMessages)
+		}
+		u.Folders = append(u.Folders, FolderMail{Name: name, Messages: n})
+	}
+	l.found.Users = append(l.found.Users, u)
+	return true
+}
+
+// pop3 counts user's messages on p, logged in: STAT.
+func (l *mailLook) pop3(p *transport.POP3, user string) {
+	if l.stopped() {
+		return
+	}
+	l.found.Protocol = clients.ProtocolPOP3
+	l.sent("STAT")
+	n, _, err := p.Stat()
+	if err != nil {
+		l.stop(user, "STAT", p.Conn().Explain(err))
+		return
+	}
+	l.found.Users = append(l.found.Users, UserMail{User: user, Folders: []FolderMail{{Name: view.FolderInbox, Messages: int64(n)}}})
+}
