@@ -136,6 +136,11 @@ func Merge(shards []*Report) (*Report, error) {
 	}
 	r.Harness = mergeHarness(shards)
 	r.MailAtStart = mergeMailAtStart(shards)
+	var roundsBound bool
+	r.SyncRounds, roundsBound = mergeSyncRounds(shards)
+	if roundsBound {
+		r.Notes = append(r.Notes, "sync_rounds: a profile's p50 and p99 are the highest of the shards' that ran it (an upper bound); its rounds and max are exact")
+	}
 	ths, err := evaluateMerged(r, first.Thresholds)
 	if err != nil {
 		return nil, err
@@ -267,6 +272,32 @@ func mergeQueue(a, b *DeliveryQueue) *DeliveryQueue {
 	c.DrainS = math.Max(c.DrainS, b.DrainS)
 	c.DrainCut = c.DrainCut || b.DrainCut
 	return &c
+}
+
+// mergeSyncRounds combines the shards' sync rounds by device profile:
+// rounds summed, max the highest; p50 and p99 (and p99_sim_s) the highest
+// of the shards', which a shard's sample does not let merge exactly, so
+// bound reports whether a profile ran in more than one shard. Nil when no
+// shard has sync rounds.
+func mergeSyncRounds(shards []*Report) (out map[string]SyncRound, bound bool) {
+	for _, s := range shards {
+		for p, sr := range s.SyncRounds {
+			if out == nil {
+				out = map[string]SyncRound{}
+			}
+			m, seen := out[p]
+			if !seen {
+				out[p] = sr
+				continue
+			}
+			bound = true
+			m.Rounds += sr.Rounds
+			m.P50S, m.P99S = math.Max(m.P50S, sr.P50S), math.Max(m.P99S, sr.P99S)
+			m.MaxS, m.P99SimS = math.Max(m.MaxS, sr.MaxS), math.Max(m.P99SimS, sr.P99SimS)
+			out[p] = m
+		}
+	}
+	return out, bound
 }
 
 // mergeCommands adds src into dst: counts summed, latency histograms

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -367,6 +368,56 @@ func TestMergeLatencyWithoutHistogram(t *testing.T) {
 	if th := m.Thresholds[0]; !strings.Contains(th.Note, "upper bound") {
 		t.Errorf("threshold %+v does not say its value is a bound", th)
 	}
+}
+
+// TestMergeSyncRounds: the merged report keeps the shards' sync rounds
+// (it had none): rounds summed and max exact, p50 and p99 the highest of
+// the shards' that ran the profile, which a note calls an upper bound; a
+// profile of one shard keeps its figures, and no note is needed then.
+func TestMergeSyncRounds(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	parts := randomParts(2, 5)
+	a := Build(partsInput(t, "1/2", start, parts[:1], nil))
+	b := Build(partsInput(t, "2/2", start, parts[1:], nil))
+	a.SyncRounds = map[string]SyncRound{
+		"webmail": {Rounds: 10, P50S: 0.1, P99S: 0.5, MaxS: 0.9, P99SimS: 30},
+		"pc-pop3": {Rounds: 4, P50S: 0.2, P99S: 0.3, MaxS: 0.3, P99SimS: 18},
+	}
+	b.SyncRounds = map[string]SyncRound{"webmail": {Rounds: 6, P50S: 0.2, P99S: 0.4, MaxS: 1.5, P99SimS: 24}}
+	for _, tt := range []struct {
+		name      string
+		shards    []*Report
+		want      map[string]SyncRound
+		wantBound bool
+	}{
+		{"two shards", []*Report{a, b}, map[string]SyncRound{
+			"webmail": {Rounds: 16, P50S: 0.2, P99S: 0.5, MaxS: 1.5, P99SimS: 30},
+			"pc-pop3": {Rounds: 4, P50S: 0.2, P99S: 0.3, MaxS: 0.3, P99SimS: 18},
+		}, true},
+		{"one shard has rounds", []*Report{a, withoutRounds(b)}, a.SyncRounds, false},
+		{"none", []*Report{withoutRounds(a), withoutRounds(b)}, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Merge(tt.shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m.SyncRounds, tt.want) {
+				t.Errorf("sync rounds %+v, want %+v", m.SyncRounds, tt.want)
+			}
+			noted := slices.ContainsFunc(m.Notes, func(n string) bool { return strings.HasPrefix(n, "sync_rounds:") })
+			if noted != tt.wantBound {
+				t.Errorf("bound note %v, want %v: %q", noted, tt.wantBound, m.Notes)
+			}
+		})
+	}
+}
+
+// withoutRounds returns a copy of r without sync rounds.
+func withoutRounds(r *Report) *Report {
+	c := *r
+	c.SyncRounds = nil
+	return &c
 }
 
 // TestMergeTimelines: the shards' samples land on one wall clock (a shard
