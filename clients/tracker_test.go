@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/faketest"
-	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -57,6 +56,19 @@ func (r *trackingRecorder) flying(command string) int {
 	return r.inflight[command]
 }
 
+// checkLanded fails t for every command still in flight (once the device
+// stopped).
+func (r *trackingRecorder) checkLanded(t *testing.T) {
+	t.Helper()
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	for cmd, n := range r.inflight {
+		if n != 0 {
+			t.Errorf("%s: %d in flight after the device stopped", cmd, n)
+		}
+	}
+}
+
 // TestIMAPTracksCommandsInFlight stalls the server at a command: the
 // device's tracker sees it start and not end while the server is silent
 // (mailsim capacity counts such a command when a window closes under it),
@@ -65,25 +77,9 @@ func (r *trackingRecorder) flying(command string) int {
 func TestIMAPTracksCommandsInFlight(t *testing.T) {
 	for _, client := range IMAPClients {
 		t.Run(client, func(t *testing.T) {
-			env := newIMAPEnv(t)
-			env.client = client
-			p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
 			rec := &trackingRecorder{}
-			o := env.options(KindPhone, rec, nil)
-			o.IMAP.Addr = p.Addr()
-			o.Timeout = 60 * time.Second
-			d, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
+			run := runProxied(t, client, KindPhone, rec)
+			p := run.p
 			waitCommands(t, &rec.imapRecorder, "AUTHENTICATE", "EXAMINE")
 			sent := p.StallOn([]byte(" EXAMINE"))
 			select {
@@ -104,17 +100,9 @@ func TestIMAPTracksCommandsInFlight(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			rec.tmu.Lock()
-			defer rec.tmu.Unlock()
-			for cmd, n := range rec.inflight {
-				if n != 0 {
-					t.Errorf("%s: %d in flight after the device stopped", cmd, n)
-				}
-			}
+			run.cancel()
+			run.wait(t)
+			rec.checkLanded(t)
 		})
 	}
 }
