@@ -381,3 +381,69 @@ func TestPOP3StoppedCountsNothing(t *testing.T) {
 	_ = d.(*pop3Device).Poll(stopWhenHeld(held))
 	checkStoppedCountsNothing(t, rec, "STAT")
 }
+
+// TestPOP3STLSTracksHandshake: POP3's STLS is one tracked command from
+// the command to the end of its TLS handshake, as IMAP's STARTTLS is: a
+// server that accepts STLS and never answers the client's hello leaves
+// STLS in flight, and the device's stop then counts nothing.
+func TestPOP3STLSTracksHandshake(t *testing.T) {
+	h := make(chan struct{})
+	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "+OK hi\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); cmd {
+			case "CAPA":
+				fmt.Fprint(c, "+OK\r\nUSER\r\nSTLS\r\n.\r\n")
+			case "STLS":
+				fmt.Fprint(c, "+OK begin TLS\r\n")
+				if _, err := r.ReadByte(); err != nil { // the client's hello
+					return
+				}
+				close(h)
+				_, _ = io.Copy(io.Discard, r) // until the client goes
+				return
+			default:
+				fmt.Fprint(c, "+OK\r\n")
+			}
+		}
+	})
+	rec := &eventRecorder{}
+	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
+	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
+		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSStartTLS}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	polled := make(chan error, 1)
+	go func() { polled <- d.(*pop3Device).Poll(ctx) }()
+	select {
+	case <-h:
+	case err := <-polled:
+		t.Fatalf("Poll ended before the TLS handshake: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no TLS handshake within 10 s")
+	}
+	rec.mu.Lock()
+	inflight := 0
+	for k, n := range rec.open {
+		if strings.HasPrefix(k, "pop3 STLS ") {
+			inflight += n
+		}
+	}
+	rec.mu.Unlock()
+	if inflight != 1 {
+		t.Errorf("STLS in flight during its handshake: %d, want 1", inflight)
+	}
+	cancel()
+	if err := <-polled; err == nil {
+		t.Fatal("Poll succeeded on a server that never finished the TLS handshake")
+	}
+	checkStoppedCountsNothing(t, rec, "STLS")
+}
