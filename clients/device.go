@@ -48,7 +48,7 @@ type CommandEvent struct {
 // (login, STARTTLS and LOGOUT or QUIT included), and for IMAP IDLE the
 // waits for its continuation and for the tagged reply after DONE, not
 // the wait for mail between them; POP3's STLS, as IMAP's STARTTLS, until
-// the end of its TLS handshake. Not tracked: the injector's RSET, and SMTP
+// the end of its TLS handshake; the injector's RSET. Not tracked: SMTP
 // submission's connect (its greeting is read by EHLO or STARTTLS, which
 // are).
 type CommandTracker interface {

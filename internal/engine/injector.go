@@ -713,7 +713,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	sc.record("MAIL", start, err)
 	if err != nil {
 		if isReply(err) {
-			_ = c.Reset()
+			sc.reset()
 			return failAll(rcpts, err, true), false
 		}
 		return failAll(rcpts, err, true), true
@@ -735,7 +735,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, err), true)})
 	}
 	if len(accepted) == 0 {
-		_ = c.Reset()
+		sc.reset()
 		return res, false
 	}
 	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
@@ -743,7 +743,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	if err != nil {
 		sc.record("DATA", start, err)
 		if isReply(err) {
-			_ = c.Reset()
+			sc.reset()
 			return append(res, failAll(accepted, err, true)...), false
 		}
 		return append(res, failAll(accepted, err, true)...), true
@@ -790,6 +790,13 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		}
 	}
 	return res, broken
+}
+
+// reset ends a transaction the server refused (RSET), as a command of its
+// own: it waits for the server too. Its failure shows at the next command.
+func (sc *smtpConn) reset() {
+	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
+	sc.record("RSET", start, sc.c.Reset())
 }
 
 func (sc *smtpConn) close() {
