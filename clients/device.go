@@ -48,9 +48,10 @@ type CommandEvent struct {
 // (login, STARTTLS and LOGOUT or QUIT included), and for IMAP IDLE the
 // waits for its continuation and for the tagged reply after DONE, not
 // the wait for mail between them; POP3's STLS, as IMAP's STARTTLS, until
-// the end of its TLS handshake; the injector's RSET. Not tracked: SMTP
-// submission's connect (its greeting is read by EHLO or STARTTLS, which
-// are).
+// the end of its TLS handshake; the injector's RSET. SMTP submission's
+// connect and greeting is a CONNECT too (with starttls, STARTTLS reads the
+// greeting, as IMAP's does). The auditor's commands are not tracked: they
+// are reported apart, and never in a capacity step's window.
 type CommandTracker interface {
 	CommandStarted(protocol, command string, start time.Time)
 	CommandAbandoned(protocol, command string, start time.Time)

@@ -156,7 +156,7 @@ func TestSMTPTracksCommands(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA QUIT"; got != want {
+	if got, want := strings.Join(rec.started, " "), "CONNECT EHLO AUTH MAIL RCPT DATA QUIT"; got != want {
 		t.Errorf("tracked %q, want %q", got, want)
 	}
 	for k, n := range rec.open {
@@ -262,7 +262,7 @@ func TestDevicesTrackEveryWait(t *testing.T) {
 		if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
 			t.Fatal(err)
 		}
-		rec.check(t, "EHLO", "QUIT")
+		rec.check(t, CommandConnect, "EHLO", "QUIT")
 	})
 }
 
