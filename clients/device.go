@@ -47,9 +47,11 @@ type CommandEvent struct {
 // server's greeting (command "CONNECT"), every command of a session
 // (login, STARTTLS and LOGOUT or QUIT included), and for IMAP IDLE the
 // waits for its continuation and for the tagged reply after DONE, not
-// the wait for mail between them. Not tracked: the TLS handshake after
-// POP3's STLS, the injector's RSET, and SMTP submission's connect (its
-// greeting is read by EHLO or STARTTLS, which are).
+// the wait for mail between them; POP3's STLS, as IMAP's STARTTLS, until
+// the end of its TLS handshake; the injector's RSET. SMTP submission's
+// connect and greeting is a CONNECT too (with starttls, STARTTLS reads the
+// greeting, as IMAP's does). The auditor's commands are not tracked: they
+// are reported apart, and never in a capacity step's window.
 type CommandTracker interface {
 	CommandStarted(protocol, command string, start time.Time)
 	CommandAbandoned(protocol, command string, start time.Time)

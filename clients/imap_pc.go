@@ -190,18 +190,15 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// The two waits for the server, IDLE's continuation and the tagged
 	// reply after DONE, are tracked; the wait for mail between them is
 	// not (CommandTracker). The IDLE is recorded once, from its start,
-	// with the start of the second wait (CommandEvent.Start).
+	// with the start of the second wait (CommandEvent.Start); either wait
+	// ends by the rule of every command (imapSession.end): cut by the
+	// device's stop it counts nothing, unanswered beyond shutdownGrace
+	// after the stop it is a timeout.
 	start := s.arm(0)
 	trackStart(d.rec, ProtocolIMAP, "IDLE", start)
 	idl, err := s.c.Idle()
 	if err != nil {
-		if s.dead.Load() {
-			trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
-			s.broken = true
-			return time.Time{}, err
-		}
-		record(d.rec, ProtocolIMAP, "IDLE", start, err)
-		if breaks(err) {
+		if !s.end("IDLE", start, start, err, false) && breaks(err) {
 			s.broken = true
 		}
 		return time.Time{}, err
@@ -221,12 +218,9 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	if err == nil {
 		err = idl.Done()
 	}
-	if err != nil && s.dead.Load() {
-		trackAbandon(d.rec, ProtocolIMAP, "IDLE", done)
-		s.broken = true
+	if s.end("IDLE", start, done, err, false) {
 		return time.Time{}, err
 	}
-	recordTracked(d.rec, ProtocolIMAP, "IDLE", start, done, err)
 	s.disarm()
 	if breaks(err) {
 		s.broken = true

@@ -115,19 +115,9 @@ func (s *imapSession) do(name string, f func() error) error {
 		// would name an old, harmless wait the cause of this failure.
 		err = s.conn.Explain(err)
 	}
-	if err != nil && s.dead.Load() {
-		if s.graceExpired.Load() {
-			// The device stopped, and the server had not answered within
-			// shutdownGrace after that: an unanswered command, counted as
-			// a timeout (docs/report.md, Outcomes), never silently dropped.
-			record(s.d.rec, ProtocolIMAP, name, start, context.DeadlineExceeded)
-		} else {
-			trackAbandon(s.d.rec, ProtocolIMAP, name, start)
-		}
-		s.broken = true
+	if s.end(name, start, start, err, false) {
 		return fmt.Errorf("imap %s %s: unanswered when the device stopped: %w", s.d.o.IMAP.Addr, name, net.ErrClosed)
 	}
-	record(s.d.rec, ProtocolIMAP, name, start, err)
 	s.disarm()
 	if err != nil {
 		if breaks(err) {
@@ -138,9 +128,26 @@ func (s *imapSession) do(name string, f func() error) error {
 	return nil
 }
 
-// ended ends a tracked wait of the session's setup (EndCommand).
+// end ends the tracked wait of command name, started at tracked (the
+// command itself at start: they differ for IDLE's wait after DONE), by
+// endCommand's rule: the command is cut when it failed while the device
+// is stopping (stopping, or the stop closed the connection under it:
+// dead), and then a timeout when the server left it unanswered beyond
+// shutdownGrace (graceExpired), else abandoned. A cut command breaks the
+// session; end reports whether it was cut.
+func (s *imapSession) end(name string, start, tracked time.Time, err error, stopping bool) (cut bool) {
+	stopping = stopping || s.dead.Load()
+	endCommand(s.d.rec, ProtocolIMAP, name, start, tracked, err, stopping, s.graceExpired.Load())
+	if err != nil && stopping {
+		s.broken = true
+		return true
+	}
+	return false
+}
+
+// ended ends a tracked wait of the session's setup (end).
 func (s *imapSession) ended(ctx context.Context, name string, start time.Time, err error) {
-	EndCommand(s.d.rec, ProtocolIMAP, name, start, err, s.dead.Load() || ctx.Err() != nil)
+	s.end(name, start, start, err, ctx.Err() != nil)
 }
 
 // breaks reports whether a command's failure leaves its connection
@@ -276,7 +283,7 @@ func (s *imapSession) login(full bool) error {
 		if caps == nil {
 			capErr = errors.New("imap: CAPABILITY after login failed")
 		}
-		EndCommand(s.d.rec, ProtocolIMAP, "CAPABILITY", start, capErr, s.dead.Load())
+		s.end("CAPABILITY", start, start, capErr, false)
 	} else {
 		trackAbandon(s.d.rec, ProtocolIMAP, "CAPABILITY", start)
 	}

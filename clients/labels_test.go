@@ -20,7 +20,7 @@ import (
 // for some protocol, not "other": the webmail's UID SORT was "other" until
 // this test.
 func TestRecordedCommandNamesAreLabels(t *testing.T) {
-	recorders := []string{"do", "record", "recordTracked", "EndCommand", "StartCommand", "trackStart", "trackAbandon", "ended"}
+	recorders := []string{"do", "record", "recordTracked", "EndCommand", "StartCommand", "trackStart", "trackAbandon", "ended", "end"}
 	name := regexp.MustCompile(`^[A-Z]+( [A-Z]+)?$`)
 	protocols := []string{"imap", "pop3", "smtp", "lmtp"}
 	var files []string

@@ -141,7 +141,7 @@ func TestPOP3EmbeddedServer(t *testing.T) {
 			if _, err := dev.Do(ctx, Action{Kind: ActDelete, MessageID: "<odd@example.org>"}); err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok")) {
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("CONNECT:ok STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok")) {
 				t.Errorf("smtp commands %v", got)
 			}
 			// Local flags stay local (POP3 has none), but the server, like

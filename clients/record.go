@@ -41,11 +41,29 @@ const CommandConnect = "CONNECT"
 // under it), which counts nothing, as loginUnreached does not: the end of
 // a run is no server's error.
 func EndCommand(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
-	if err != nil && stopping {
-		trackAbandon(r, protocol, name, start)
-		return
+	endCommand(r, protocol, name, start, start, err, stopping, false)
+}
+
+// endCommand is the one rule that ends a tracked command whose device or
+// run may be stopping (EndCommand, imapSession.end). The command started
+// at start; its tracked wait at tracked (recordTracked: they differ for
+// IDLE's wait after DONE). It is
+//   - recorded with err's outcome when it did not fail or nothing is
+//     stopping (stopping false);
+//   - recorded as a timeout when the stop closed its connection because
+//     the server had left it unanswered beyond the shutdown grace
+//     (overdue: docs/report.md, Outcomes), never silently dropped;
+//   - abandoned otherwise, counting nothing: the end of a run is no
+//     server's error.
+func endCommand(r Recorder, protocol, name string, start, tracked time.Time, err error, stopping, overdue bool) {
+	switch {
+	case err == nil || !stopping:
+		recordTracked(r, protocol, name, start, tracked, err)
+	case overdue:
+		recordTracked(r, protocol, name, start, tracked, context.DeadlineExceeded)
+	default:
+		trackAbandon(r, protocol, name, tracked)
 	}
-	record(r, protocol, name, start, err)
 }
 
 // loginUnreached counts a login attempt that failed before the device could

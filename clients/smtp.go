@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,8 @@ type smtpSubmitter struct {
 // submission connection to ep, as a mail client does: greeting, EHLO,
 // STARTTLS when ep asks for it (then EHLO again), AUTH PLAIN, MAIL, one
 // RCPT per recipient, DATA, QUIT. Every command is recorded with protocol
-// "smtp"; the authentication also as a Login.
+// "smtp", the connect and greeting as CONNECT (CommandConnect); the
+// authentication also as a Login.
 func NewSMTPSubmitter(ep transport.Endpoint, o SMTPOptions) Submitter {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -123,11 +125,17 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 			s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
 		}
 	}
+	// The dial and the server's greeting are one command, CONNECT, as a
+	// POP3 or IMAP device's; with starttls the library reads the greeting
+	// and says EHLO and STARTTLS in one call, recorded as STARTTLS, and
+	// CONNECT is the dial (as IMAP's).
+	connect := StartCommand(s.rec, ProtocolSMTP, CommandConnect)
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
 		LateCloser: s.o.Late,
 	})
 	if err != nil {
+		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
 		unreached(err)
 		return err
 	}
@@ -141,15 +149,24 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
 
-	// With starttls, the library reads the greeting and says EHLO and
-	// STARTTLS in one call, recorded as STARTTLS; otherwise it reads the
-	// greeting with EHLO.
 	starttls := s.ep.TLS == transport.TLSStartTLS
-	var start time.Time
+	var (
+		start time.Time
+		nc    net.Conn = conn
+	)
 	if starttls {
+		record(s.rec, ProtocolSMTP, CommandConnect, connect, nil)
 		start = StartCommand(s.rec, ProtocolSMTP, "STARTTLS")
+	} else {
+		nc, err = transport.ReadSMTPGreeting(conn)
+		err = conn.Explain(err)
+		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
+		if err != nil {
+			unreached(err)
+			return wrap(err)
+		}
 	}
-	c, err := transport.OpenSMTP(conn, s.ep, false, s.o.TLS)
+	c, err := transport.OpenSMTP(nc, s.ep, false, s.o.TLS)
 	if starttls {
 		err = conn.Explain(err)
 		EndCommand(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)

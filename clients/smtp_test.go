@@ -128,22 +128,22 @@ func TestSMTPSubmitter(t *testing.T) {
 		clientTLS *tls.Config
 	}{
 		{name: "plain", tls: transport.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com"},
-			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
 		{name: "recipient named twice", tls: transport.TLSNone, user: "alice", to: []string{"bob@example.com", "carol@example.com", "bob@EXAMPLE.com", "bob@example.com"},
-			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com", "carol@example.com"}},
 		{name: "starttls", tls: transport.TLSStartTLS, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
-			wantCmds: "STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
+			wantCmds: "CONNECT:ok STARTTLS:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
 		{name: "implicit tls", tls: transport.TLSImplicit, user: "alice", to: []string{"bob@example.com"}, clientTLS: cliTLS,
-			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}},
 		{name: "one recipient refused", tls: transport.TLSNone, user: "alice", to: []string{"nobody@example.com", "bob@example.com"},
-			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}, wantErr: true, rejected: 1},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:no RCPT:ok DATA:ok QUIT:ok", wantTo: []string{"bob@example.com"}, wantErr: true, rejected: 1},
 		{name: "every recipient refused", tls: transport.TLSNone, user: "alice", to: []string{"nobody@example.com"},
-			wantCmds: "EHLO:ok AUTH:ok MAIL:ok RCPT:no QUIT:ok", wantErr: true, rejected: 1},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:no QUIT:ok", wantErr: true, rejected: 1},
 		{name: "bad password", tls: transport.TLSNone, user: "mallory", to: []string{"bob@example.com"},
-			wantCmds: "EHLO:ok AUTH:no QUIT:ok", wantErr: true},
+			wantCmds: "CONNECT:ok EHLO:ok AUTH:no QUIT:ok", wantErr: true},
 		{name: "untrusted certificate", tls: transport.TLSStartTLS, user: "alice", to: []string{"bob@example.com"},
 			// The server says 220 to STARTTLS; the handshake fails on the next write.
-			wantCmds: "STARTTLS:ok EHLO:tls", wantErr: true},
+			wantCmds: "CONNECT:ok STARTTLS:ok EHLO:tls", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +211,7 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("silent server: %v", err)
 	}
-	if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("EHLO:timeout")) {
+	if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("CONNECT:timeout")) {
 		t.Errorf("commands %v", got)
 	}
 	// The same with a context that ends first.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/internal/faketest"
-	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -57,6 +56,19 @@ func (r *trackingRecorder) flying(command string) int {
 	return r.inflight[command]
 }
 
+// checkLanded fails t for every command still in flight (once the device
+// stopped).
+func (r *trackingRecorder) checkLanded(t *testing.T) {
+	t.Helper()
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	for cmd, n := range r.inflight {
+		if n != 0 {
+			t.Errorf("%s: %d in flight after the device stopped", cmd, n)
+		}
+	}
+}
+
 // TestIMAPTracksCommandsInFlight stalls the server at a command: the
 // device's tracker sees it start and not end while the server is silent
 // (mailsim capacity counts such a command when a window closes under it),
@@ -65,25 +77,9 @@ func (r *trackingRecorder) flying(command string) int {
 func TestIMAPTracksCommandsInFlight(t *testing.T) {
 	for _, client := range IMAPClients {
 		t.Run(client, func(t *testing.T) {
-			env := newIMAPEnv(t)
-			env.client = client
-			p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
 			rec := &trackingRecorder{}
-			o := env.options(KindPhone, rec, nil)
-			o.IMAP.Addr = p.Addr()
-			o.Timeout = 60 * time.Second
-			d, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
+			run := runProxied(t, client, KindPhone, rec)
+			p := run.p
 			waitCommands(t, &rec.imapRecorder, "AUTHENTICATE", "EXAMINE")
 			sent := p.StallOn([]byte(" EXAMINE"))
 			select {
@@ -104,17 +100,9 @@ func TestIMAPTracksCommandsInFlight(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			rec.tmu.Lock()
-			defer rec.tmu.Unlock()
-			for cmd, n := range rec.inflight {
-				if n != 0 {
-					t.Errorf("%s: %d in flight after the device stopped", cmd, n)
-				}
-			}
+			run.cancel()
+			run.wait(t)
+			rec.checkLanded(t)
 		})
 	}
 }
@@ -168,7 +156,7 @@ func TestSMTPTracksCommands(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if got, want := strings.Join(rec.started, " "), "EHLO AUTH MAIL RCPT DATA QUIT"; got != want {
+	if got, want := strings.Join(rec.started, " "), "CONNECT EHLO AUTH MAIL RCPT DATA QUIT"; got != want {
 		t.Errorf("tracked %q, want %q", got, want)
 	}
 	for k, n := range rec.open {
@@ -274,7 +262,7 @@ func TestDevicesTrackEveryWait(t *testing.T) {
 		if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
 			t.Fatal(err)
 		}
-		rec.check(t, "EHLO", "QUIT")
+		rec.check(t, CommandConnect, "EHLO", "QUIT")
 	})
 }
 
@@ -392,4 +380,70 @@ func TestPOP3StoppedCountsNothing(t *testing.T) {
 	}
 	_ = d.(*pop3Device).Poll(stopWhenHeld(held))
 	checkStoppedCountsNothing(t, rec, "STAT")
+}
+
+// TestPOP3STLSTracksHandshake: POP3's STLS is one tracked command from
+// the command to the end of its TLS handshake, as IMAP's STARTTLS is: a
+// server that accepts STLS and never answers the client's hello leaves
+// STLS in flight, and the device's stop then counts nothing.
+func TestPOP3STLSTracksHandshake(t *testing.T) {
+	h := make(chan struct{})
+	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "+OK hi\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(line)); cmd {
+			case "CAPA":
+				fmt.Fprint(c, "+OK\r\nUSER\r\nSTLS\r\n.\r\n")
+			case "STLS":
+				fmt.Fprint(c, "+OK begin TLS\r\n")
+				if _, err := r.ReadByte(); err != nil { // the client's hello
+					return
+				}
+				close(h)
+				_, _ = io.Copy(io.Discard, r) // until the client goes
+				return
+			default:
+				fmt.Fprint(c, "+OK\r\n")
+			}
+		}
+	})
+	rec := &eventRecorder{}
+	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
+	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
+		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSStartTLS}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	polled := make(chan error, 1)
+	go func() { polled <- d.(*pop3Device).Poll(ctx) }()
+	select {
+	case <-h:
+	case err := <-polled:
+		t.Fatalf("Poll ended before the TLS handshake: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no TLS handshake within 10 s")
+	}
+	rec.mu.Lock()
+	inflight := 0
+	for k, n := range rec.open {
+		if strings.HasPrefix(k, "pop3 STLS ") {
+			inflight += n
+		}
+	}
+	rec.mu.Unlock()
+	if inflight != 1 {
+		t.Errorf("STLS in flight during its handshake: %d, want 1", inflight)
+	}
+	cancel()
+	if err := <-polled; err == nil {
+		t.Fatal("Poll succeeded on a server that never finished the TLS handshake")
+	}
+	checkStoppedCountsNothing(t, rec, "STLS")
 }

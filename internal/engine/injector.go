@@ -612,6 +612,9 @@ type smtpConn struct {
 	timeout  time.Duration
 	protocol string
 	rec      clients.Recorder
+	// stopping reports whether the run is ending (the context the
+	// connection was dialed with was cancelled).
+	stopping func() bool
 }
 
 // dial opens an LMTP/SMTP connection and says hello. The session setup
@@ -639,15 +642,17 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		hello = "STARTTLS"
 	}
 	rec := in.rec
+	stopping := func() bool { return errors.Is(ctx.Err(), context.Canceled) }
 	// The setup is one command, tracked while it waits (connect,
-	// greeting, hello): recorded below whatever its outcome.
+	// greeting, hello): recorded below whatever its outcome, but for one
+	// the run's end cut.
 	start := clients.StartCommand(rec, proto, hello)
 	conn, err := transport.Dial(ctx, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	})
 	if err != nil {
-		clients.EndCommand(rec, proto, hello, start, err, errors.Is(ctx.Err(), context.Canceled))
+		clients.EndCommand(rec, proto, hello, start, err, stopping())
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(in.timeout))
@@ -655,7 +660,8 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	// LHLO a stalled server never sends), as in deliver.
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	c, err := transport.OpenSMTP(conn, transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS}, lmtp, in.tls)
-	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec}
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
+		stopping: stopping}
 	if err == nil {
 		c.CommandTimeout = in.timeout
 		c.SubmissionTimeout = in.timeout
@@ -667,11 +673,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		}
 		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 	}
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		clients.EndCommand(rec, proto, hello, start, err, true) // the run's end: counts nothing
-	} else {
-		sc.record(hello, start, err)
-	}
+	sc.record(hello, start, err)
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		if c == nil {
@@ -684,16 +686,11 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	return sc, nil
 }
 
+// record ends a command of the connection started at start
+// (clients.StartCommand): one the run's end cut (it closes the connection
+// under a transaction, trySMTP) counts nothing (clients.EndCommand).
 func (sc *smtpConn) record(cmd string, start time.Time, err error) {
-	sc.rec.Command(clients.CommandEvent{Protocol: sc.protocol, Command: cmd, Outcome: smtpOutcome(err), Duration: time.Since(start), Start: start})
-}
-
-func smtpOutcome(err error) transport.Outcome {
-	var le smtp.LMTPDataError
-	if errors.As(err, &le) {
-		return transport.OutcomeNo
-	}
-	return transport.OutcomeOf(err)
+	clients.EndCommand(sc.rec, sc.protocol, cmd, start, err, sc.stopping())
 }
 
 // isReply reports whether err is the server's error reply to a command
@@ -713,7 +710,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	sc.record("MAIL", start, err)
 	if err != nil {
 		if isReply(err) {
-			_ = c.Reset()
+			sc.reset()
 			return failAll(rcpts, err, true), false
 		}
 		return failAll(rcpts, err, true), true
@@ -735,7 +732,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, err), true)})
 	}
 	if len(accepted) == 0 {
-		_ = c.Reset()
+		sc.reset()
 		return res, false
 	}
 	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
@@ -743,7 +740,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	if err != nil {
 		sc.record("DATA", start, err)
 		if isReply(err) {
-			_ = c.Reset()
+			sc.reset()
 			return append(res, failAll(accepted, err, true)...), false
 		}
 		return append(res, failAll(accepted, err, true)...), true
@@ -790,6 +787,13 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		}
 	}
 	return res, broken
+}
+
+// reset ends a transaction the server refused (RSET), as a command of its
+// own: it waits for the server too. Its failure shows at the next command.
+func (sc *smtpConn) reset() {
+	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
+	sc.record("RSET", start, sc.c.Reset())
 }
 
 func (sc *smtpConn) close() {

@@ -127,7 +127,8 @@ func (discardObserver) Sent(string)                    {}
 func (discardObserver) DeliveryAttempt(string, string) {}
 func (discardObserver) DeliveryDone(string, string)    {}
 
-// deliveryCounter records the injector's logins and delivery outcomes.
+// deliveryCounter records the injector's logins and delivery outcomes,
+// and tracks its commands (clients.CommandTracker).
 type deliveryCounter struct {
 	discardObserver
 	mu       sync.Mutex
@@ -135,19 +136,67 @@ type deliveryCounter struct {
 	attempts map[string]int // "via outcome"
 	done     map[string]int
 	failed   map[string]int // "protocol command" of commands that did not end ok
+	// open counts the tracked commands in flight by "protocol command
+	// start"; tracked counts the starts by "protocol command"; untracked
+	// lists the commands recorded without a tracked start.
+	open      map[string]int
+	tracked   map[string]int
+	untracked []string
 }
 
 func newDeliveryCounter() *deliveryCounter {
-	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{}}
+	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
+		open: map[string]int{}, tracked: map[string]int{}}
+}
+
+func trackKey(protocol, command string, start time.Time) string {
+	return protocol + " " + command + " " + start.Format(time.RFC3339Nano)
+}
+
+func (d *deliveryCounter) CommandStarted(protocol, command string, start time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.open[trackKey(protocol, command, start)]++
+	d.tracked[protocol+" "+command]++
+}
+
+func (d *deliveryCounter) CommandAbandoned(protocol, command string, start time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.land(protocol, command, start)
+}
+
+// land ends a tracked command; d.mu is held.
+func (d *deliveryCounter) land(protocol, command string, start time.Time) {
+	k := trackKey(protocol, command, start)
+	if d.open[k] == 0 {
+		d.untracked = append(d.untracked, protocol+" "+command)
+		return
+	}
+	d.open[k]--
+}
+
+// checkTracked fails t for every command recorded untracked and every
+// tracked one left in flight; d.mu is held.
+func (d *deliveryCounter) checkTracked(t *testing.T) {
+	t.Helper()
+	if len(d.untracked) > 0 {
+		t.Errorf("recorded without a tracked start: %v", d.untracked)
+	}
+	for k, n := range d.open {
+		if n != 0 {
+			t.Errorf("%s: still in flight after the injector stopped", k)
+		}
+	}
 }
 
 func (d *deliveryCounter) Command(ev clients.CommandEvent) {
-	if ev.Outcome == transport.OutcomeOK {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.failed[ev.Protocol+" "+ev.Command]++
+	d.land(ev.Protocol, ev.Command, ev.Start)
+	if ev.Outcome != transport.OutcomeOK {
+		d.failed[ev.Protocol+" "+ev.Command]++
+	}
 }
 func (d *deliveryCounter) Bytes(string, int64, int64) {}
 func (d *deliveryCounter) Connection(string, int)     {}
@@ -240,12 +289,13 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 		wantFailed  map[string]int64
 		wantRetries int64
 		wantLogin   string // an outcome the injector's logins must include
+		wantTracked string // a command the injector must have tracked ("": none)
 	}{
 		{name: "embedded server", embedded: true, wantFailed: map[string]int64{}, wantLogin: "lmtp ok"},
 		{name: "451 to every RCPT", serve: lmtpScript(func(string) string { return "451 4.3.0 try later" }, nil),
 			wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		{name: "550 to every RCPT", serve: lmtpScript(func(string) string { return "550 5.1.1 no such user" }, nil),
-			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok"},
+			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
 		// The retry carries the second recipient alone, as the first of
 		// its transaction: it is delivered then.
 		{name: "452 for the second recipient after DATA, retried", serve: lmtpScript(ok250, func(i int) string {
@@ -298,6 +348,12 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 			defer dc.mu.Unlock()
 			if dc.logins[tt.wantLogin] == 0 {
 				t.Errorf("logins %v, want some %q", dc.logins, tt.wantLogin)
+			}
+			// Every wait for the server is a tracked command (the
+			// transaction's RSET included), and none is left in flight.
+			dc.checkTracked(t)
+			if tt.wantTracked != "" && dc.tracked[tt.wantTracked] == 0 {
+				t.Errorf("tracked %v, want %s", dc.tracked, tt.wantTracked)
 			}
 			var tries, finals int
 			for _, n := range dc.attempts {

@@ -207,7 +207,7 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	// The server sends nothing after its STARTTLS reply until the client's
 	// TLS hello, so a small buffer reads no further than that reply.
 	br := bufio.NewReaderSize(conn, 4096)
-	line, err := imapLine(br)
+	line, err := boundedLine(br)
 	if err != nil {
 		return fmt.Errorf("imap %s: greeting: %w", conn.addr, err)
 	}
@@ -222,7 +222,7 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 		if i == 100 {
 			return fmt.Errorf("imap %s: STARTTLS: no reply after %d lines: %w", conn.addr, i, ErrReplyTooLarge)
 		}
-		line, err := imapLine(br)
+		line, err := boundedLine(br)
 		if err != nil {
 			return fmt.Errorf("imap %s: STARTTLS: %w", conn.addr, err)
 		}
@@ -245,8 +245,8 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	return conn.StartTLS(cfg)
 }
 
-// imapLine reads one line of at most the reader's buffer size.
-func imapLine(br *bufio.Reader) ([]byte, error) {
+// boundedLine reads one line of at most the reader's buffer size.
+func boundedLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%w: line over %d bytes", ErrReplyTooLarge, br.Size())

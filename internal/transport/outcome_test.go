@@ -28,6 +28,7 @@ func TestOutcomeOf(t *testing.T) {
 		{&imap.Error{Type: imap.StatusResponseTypeBye}, transport.OutcomeError},
 		{&transport.POP3Error{Command: "RETR", Text: "no such message"}, transport.OutcomeNo},
 		{fmt.Errorf("x: %w", &smtp.SMTPError{Code: 550}), transport.OutcomeNo},
+		{fmt.Errorf("x: %w", smtp.LMTPDataError{"a@example.com": &smtp.SMTPError{Code: 452}}), transport.OutcomeNo},
 		{io.EOF, transport.OutcomeError},
 		{os.ErrDeadlineExceeded, transport.OutcomeTimeout},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), transport.OutcomeTimeout},

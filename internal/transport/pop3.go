@@ -211,6 +211,16 @@ func (p *POP3) done(name string, start time.Time, err error) {
 // the command's name in errors and for the observer.
 func (p *POP3) Cmd(name, line string) (string, error) {
 	start := p.started(name)
+	r, err := p.cmd(name, line)
+	p.done(name, start, err)
+	if err != nil {
+		return "", fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
+	}
+	return r, nil
+}
+
+// cmd is Cmd without the observer and the error's context.
+func (p *POP3) cmd(name, line string) (string, error) {
 	_ = p.conn.Extend(0)
 	err := p.c.Send(line)
 	var b []byte
@@ -220,12 +230,7 @@ func (p *POP3) Cmd(name, line string) (string, error) {
 			err = ErrPOP3Garbage
 		}
 	}
-	err = p.classify(name, err)
-	p.done(name, start, err)
-	if err != nil {
-		return "", fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
-	}
-	return string(b), nil
+	return string(b), p.classify(name, err)
 }
 
 // Multi sends a command with a multi-line reply and calls line for every
@@ -325,8 +330,11 @@ func (p *POP3) HasSASL(mech string) bool {
 }
 
 // STLS runs STLS and the TLS handshake with cfg (nil: TLSConfig(nil,
-// addr)), then CAPA again. A server that does not offer STLS, or refuses
-// it, fails with an error wrapping ErrTLSRefused.
+// addr)), then CAPA again. The observer is told of STLS and the
+// handshake as one command, STLS, as IMAP's STARTTLS covers its
+// handshake: the handshake waits for the server too. A server that does
+// not offer STLS, or refuses it, fails with an error wrapping
+// ErrTLSRefused.
 func (p *POP3) STLS(cfg *tls.Config) error {
 	if p.Capa == nil {
 		if err := p.Capabilities(); err != nil {
@@ -336,14 +344,19 @@ func (p *POP3) STLS(cfg *tls.Config) error {
 	if _, ok := p.Capa["STLS"]; !ok {
 		return fmt.Errorf("pop3 %s: server does not offer STLS: %w", p.conn.addr, ErrTLSRefused)
 	}
-	if _, err := p.Cmd("STLS", "STLS"); err != nil {
+	start := p.started("STLS")
+	_, err := p.cmd("STLS", "STLS")
+	if err != nil {
+		p.done("STLS", start, err)
 		var pe *POP3Error
 		if errors.As(err, &pe) {
-			return fmt.Errorf("%w (%w)", ErrTLSRefused, err)
+			return fmt.Errorf("%w (pop3 %s: STLS: %w)", ErrTLSRefused, p.conn.addr, err)
 		}
-		return err
+		return fmt.Errorf("pop3 %s: STLS: %w", p.conn.addr, err)
 	}
-	if err := p.conn.StartTLS(cfg); err != nil {
+	err = p.conn.StartTLS(cfg)
+	p.done("STLS", start, err)
+	if err != nil {
 		return err
 	}
 	return p.Capabilities()

@@ -1,13 +1,17 @@
 package transport_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -69,6 +73,73 @@ func TestOpenSMTP(t *testing.T) {
 			}
 			if err := c.Quit(); err != nil {
 				t.Errorf("quit: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadSMTPGreeting reads greetings apart from go-smtp's client: a
+// multi-line 220 greeting is read whole and then read again by the client,
+// which goes on with EHLO; another code is the server's *smtp.SMTPError;
+// a line that is no reply fails the greeting.
+func TestReadSMTPGreeting(t *testing.T) {
+	for _, tc := range []struct {
+		name, greeting string
+		wantCode       int // 220: the client says EHLO after it
+	}{
+		{"one line", "220 fake ESMTP\r\n", 220},
+		{"multi-line", "220-fake ESMTP\r\n220-welcome\r\n220 ready\r\n", 220},
+		{"refused", "554 5.3.2 no service here\r\n", 554},
+		{"garbage", "hello there\r\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeServer(t, func(c net.Conn) {
+				_, _ = c.Write([]byte(tc.greeting))
+				r := bufio.NewReader(c)
+				for range 10 {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch {
+					case strings.HasPrefix(line, "EHLO"):
+						_, _ = c.Write([]byte("250-fake\r\n250 8BITMIME\r\n"))
+					default:
+						_, _ = c.Write([]byte("221 bye\r\n"))
+						return
+					}
+				}
+			})
+			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "smtp", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			nc, err := transport.ReadSMTPGreeting(conn)
+			var se *smtp.SMTPError
+			switch {
+			case tc.wantCode == 220:
+				if err != nil {
+					t.Fatalf("greeting: %v", err)
+				}
+				c, err := transport.OpenSMTP(nc, transport.Endpoint{Addr: addr}, false, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Hello("mailsim-test.localhost"); err != nil {
+					t.Fatalf("hello after the greeting: %v", err)
+				}
+				if ok, _ := c.Extension("8BITMIME"); !ok {
+					t.Error("the client did not read the EHLO reply")
+				}
+			case tc.wantCode != 0:
+				if !errors.As(err, &se) || se.Code != tc.wantCode {
+					t.Fatalf("greeting: %v, want an SMTP error %d", err, tc.wantCode)
+				}
+			default:
+				if err == nil || errors.As(err, &se) {
+					t.Fatalf("greeting: %v, want a malformed greeting", err)
+				}
 			}
 		})
 	}
