@@ -189,8 +189,11 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	begin := d.o.Clock.Now()
 	// The two waits for the server, IDLE's continuation and the tagged
 	// reply after DONE, are tracked; the wait for mail between them is
-	// not (CommandTracker). The IDLE is recorded once, from its start,
-	// with the start of the second wait (CommandEvent.Start); either wait
+	// not (CommandTracker). The IDLE is recorded once, with the start of
+	// the second wait (CommandEvent.Start), its duration the two waits
+	// for the server: a latency, as every other command's (the time
+	// spent waiting for mail is the device's choice, not the server's
+	// answer; docs/report.md, Command names); either wait
 	// ends by the rule of every command (imapSession.end): cut by the
 	// device's stop it counts nothing, unanswered beyond shutdownGrace
 	// after the stop it is a timeout.
@@ -204,6 +207,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		return time.Time{}, err
 	}
 	trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
+	continued := time.Since(start) // the wait for the continuation
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)
@@ -218,7 +222,9 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	if err == nil {
 		err = idl.Done()
 	}
-	if s.end("IDLE", start, done, err, false) {
+	// Recorded from done less the first wait: its duration is the sum
+	// of the two.
+	if s.end("IDLE", done.Add(-continued), done, err, false) {
 		return time.Time{}, err
 	}
 	s.disarm()

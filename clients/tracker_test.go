@@ -447,3 +447,96 @@ func TestPOP3STLSTracksHandshake(t *testing.T) {
 	}
 	checkStoppedCountsNothing(t, rec, "STLS")
 }
+
+// idleWaitRecorder times IDLE's two tracked waits as the tracker sees them:
+// from each CommandStarted to its end (the first wait ends abandoned,
+// when the continuation came; the second with the IDLE's Command), and
+// keeps each recorded IDLE with the sum of its two waits.
+type idleWaitRecorder struct {
+	DiscardRecorder
+	mu      sync.Mutex
+	started map[time.Time]time.Time // a tracked IDLE wait's start → when the tracker saw it
+	first   time.Duration           // the last continuation wait seen
+	idles   []idleSeen
+}
+
+// idleSeen is one recorded IDLE: its event, and the two waits the
+// tracker saw.
+type idleSeen struct {
+	ev    CommandEvent
+	waits time.Duration
+}
+
+func (r *idleWaitRecorder) CommandStarted(_, c string, start time.Time) {
+	if c != "IDLE" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started == nil {
+		r.started = map[time.Time]time.Time{}
+	}
+	r.started[start] = start
+}
+
+func (r *idleWaitRecorder) CommandAbandoned(_, c string, start time.Time) {
+	if c != "IDLE" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.started[start]; ok {
+		r.first = time.Since(s)
+		delete(r.started, start)
+	}
+}
+
+func (r *idleWaitRecorder) Command(ev CommandEvent) {
+	if ev.Command != "IDLE" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.started[ev.Start]; ok {
+		r.idles = append(r.idles, idleSeen{ev: ev, waits: r.first + time.Since(s)})
+		delete(r.started, ev.Start)
+	}
+}
+
+// TestIdleDurationIsItsWaits: an IDLE's recorded duration is its two
+// waits for the server (the continuation, the reply after DONE), at most
+// what the tracker saw of them, not the time the device waited for mail
+// between them. Before, it ran from IDLE to the reply after DONE, so an
+// IDLE that waited for mail for a while filled the top of the latency
+// histograms (the dashboards' p99 over every command).
+func TestIdleDurationIsItsWaits(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		rec := &idleWaitRecorder{}
+		d := startDevice(t, env.options(KindPC, rec, nil))
+		// The PC IDLEs for a while with no mail, then new mail ends it.
+		waitCommands := func() int {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return len(rec.idles)
+		}
+		first := env.deliver(t, 1000)
+		waitView(t, d, "the first message", hasAll(first))
+		before := waitCommands()
+		time.Sleep(300 * time.Millisecond)
+		env.deliver(t, 1000)
+		deadline := time.Now().Add(20 * time.Second)
+		for waitCommands() == before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.idles) == before {
+			t.Fatal("no IDLE ended after the new mail")
+		}
+		for _, s := range rec.idles {
+			if s.ev.Duration > s.waits {
+				t.Errorf("IDLE recorded %v, more than its two waits for the server (%v): the wait for mail is in it", s.ev.Duration, s.waits)
+			}
+		}
+	})
+}

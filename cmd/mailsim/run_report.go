@@ -68,10 +68,8 @@ func (s *sampler) sample() {
 	}
 	for proto, cmds := range s.client.Stats() {
 		p99 := 0.0
-		for name, c := range cmds {
-			// IDLE lasts as long as the device waits for mail: its
-			// duration is not a latency.
-			if name != "IDLE" && c.Count > 0 && !math.IsNaN(c.P99) {
+		for _, c := range cmds {
+			if c.Count > 0 && !math.IsNaN(c.P99) {
 				p99 = math.Max(p99, c.P99)
 			}
 		}
