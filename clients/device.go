@@ -27,8 +27,9 @@ type CommandEvent struct {
 	// Start is when the command started (zero when unknown); a
 	// [CommandTracker] matches it with CommandStarted's start. For IDLE,
 	// whose wait for mail is no wait for the server, it is when DONE was
-	// sent: the start of the wait for its tagged reply (Duration still
-	// runs from the IDLE command).
+	// sent: the start of the wait for its tagged reply, and Duration is
+	// the sum of its two waits for the server (the continuation, the
+	// reply after DONE), not the time from IDLE to the reply.
 	Start time.Time
 }
 

@@ -206,8 +206,10 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		}
 		return time.Time{}, err
 	}
+	// The wait for the continuation, read before the tracker is told: no
+	// longer than what the tracker saw of it.
+	continued := time.Since(start)
 	trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
-	continued := time.Since(start) // the wait for the continuation
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	d.markSynced(s.selected, begin)

@@ -102,19 +102,30 @@ capacity:
 
 // TestCapacityLiveQueueLateThenDrained: a live step whose inbound mail
 // was held back past a simulated minute within the window (the delivery
-// server frozen from 3 s to 6.5 s, the window about 1–9 s), though the
-// queue drained before the close, is invalid: the server did not carry the
-// step's mail for seconds of its window. Before, only the queue at the
-// close was judged, and the step passed.
+// server frozen for 4 s from the moment the window opened and mail had
+// flowed, the window 8 s), though the queue drained before the close, is
+// invalid: the server did not carry the step's mail for seconds of its
+// window. Before, only the queue at the close was judged, and the step
+// passed. Not parallel: the freeze must fall within the window.
 func TestCapacityLiveQueueLateThenDrained(t *testing.T) {
-	t.Parallel()
 	_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
 	p := startProxy(t, addrs.LMTP, 1)
 	scen := writeScenario(t, fmt.Sprintf(capacityQueueDrained, addrs.POP3, addrs.SMTP, p.Addr()))
 	js := filepath.Join(t.TempDir(), "cap.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	faultFor(ctx, p, 2*time.Second, 4*time.Second, func() { p.Stall(0) })
+	// The live window opens with the population; its first deliveries
+	// reach the proxy on the injector's connection (the preflight's
+	// connection came first), and the freeze starts a second later.
+	go func() {
+		for i := 0; i < 3000 && ctx.Err() == nil; i++ {
+			if st := p.Stats(); st.Accepted >= 2 && st.Bytes[faultproxy.Upstream] > 4000 {
+				faultFor(ctx, p, time.Second, 4*time.Second, func() { p.Stall(0) })
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	res := mailsim("capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
 	cancel()
 	rep := readReport(t, js)
