@@ -69,7 +69,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := o.Clock.Now()
-	d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: d.o.IDs.Handle("<a@x>")}, 2: {id: d.o.IDs.Handle("<b@x>")}}, start, 0, false)
+	d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: d.o.IDs.Handle("<a@x>")}, 2: {id: d.o.IDs.Handle("<b@x>")}}, start, 0, 0)
 
 	// A sync begins and reads the server...
 	stale, gen := d.known("INBOX", 1, nil)
@@ -80,7 +80,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 	inbox.record(imapEdit{uid: 2, gone: true})
 	inbox.record(imapEdit{uid: 3, msg: &imapMsg{id: d.o.IDs.Handle("<c@x>"), flags: view.Seen}})
 	d.mu.Unlock()
-	d.installAt("INBOX", 1, stale, start, gen, false)
+	d.installAt("INBOX", 1, stale, start, gen, 0)
 
 	want := map[string]view.Flags{"<a@x>": view.Flagged, "<c@x>": view.Seen}
 	v := d.View()
@@ -95,7 +95,7 @@ func TestIMAPSyncKeepsOwnEdits(t *testing.T) {
 	// A sync that began after the edits installs what it read.
 	fresh, gen := d.known("INBOX", 1, nil)
 	delete(fresh, 3)
-	d.installAt("INBOX", 1, fresh, start, gen, false)
+	d.installAt("INBOX", 1, fresh, start, gen, 0)
 	if _, ok := d.View().Messages["<c@x>"]; ok {
 		t.Error("an edit older than the sync was replayed")
 	}

@@ -45,9 +45,9 @@ type imapFolder struct {
 	// of them for syncs that read the server before an edit.
 	gen     uint64
 	journal []imapEdit
-	// truncated: the last windowed sync found more messages than the
-	// device's window takes (view.Snapshot.Truncated).
-	truncated bool
+	// hidden counts the messages within the window that the last
+	// windowed sync left out (view.Snapshot.Hidden).
+	hidden int
 }
 
 // imapMsg is one message the device shows: its Message-ID (a handle in
@@ -217,11 +217,11 @@ func (d *imapDevice) View() view.Snapshot {
 			snap.FolderSynced = make(map[string]time.Time, len(d.folders))
 		}
 		snap.FolderSynced[name] = f.synced
-		if f.truncated {
-			if snap.Truncated == nil {
-				snap.Truncated = map[string]bool{}
+		if f.hidden > 0 {
+			if snap.Hidden == nil {
+				snap.Hidden = map[string]int{}
 			}
-			snap.Truncated[name] = true
+			snap.Hidden[name] = f.hidden
 		}
 	}
 	// The copy shown for a Message-ID held more than once is the one

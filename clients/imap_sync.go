@@ -268,15 +268,15 @@ func (d *imapDevice) editGen(name string) uint64 {
 // msgs, so that a sync that read the server before the action does not
 // undo it in the view. When msgs holds exactly what the folder holds
 // (the large bits too) the folder keeps its map, after one walk of it.
-// truncated says the sync's window left older messages of the folder out
-// (view.Snapshot.Truncated). installAt returns the map the
+// hidden counts the messages within the sync's window that it left out
+// (view.Snapshot.Hidden). installAt returns the map the
 // folder does not hold (msgs, or the one msgs replaced), which is the
 // caller's to reuse (syncScratch): a folder's map is only ever read or
 // changed under d.mu, so nobody else holds the one replaced.
-func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64, truncated bool) (spare map[imap.UID]imapMsg) {
+func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]imapMsg, start time.Time, gen uint64, hidden int) (spare map[imap.UID]imapMsg) {
 	d.mu.Lock()
 	f := d.folder(name)
-	f.truncated = truncated
+	f.hidden = hidden
 	if f.validity == validity && f.gen != gen {
 		for _, e := range f.journal {
 			if e.gen > gen {
@@ -464,7 +464,7 @@ func (d *imapDevice) syncFull(s *imapSession, name string) error {
 	if err := d.addFresh(s, name, sc.fresh, pcHeaderChunk, 0, msgs); err != nil {
 		return err
 	}
-	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, false)
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, 0)
 	return nil
 }
 
@@ -502,6 +502,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 	known, gen := d.known(name, data.UIDValidity, sc.known)
 	sc.known = known
 	msgs := sc.scratchMsgs(min(int(data.NumMessages), d.window))
+	hidden := 0 // messages within a full window the search left out
 	if data.NumMessages > 0 {
 		lo := uint32(1)
 		if n := uint32(d.window); data.NumMessages > n {
@@ -518,6 +519,13 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 		})
 		if err != nil {
 			return err
+		}
+		if lo > 1 {
+			// The window is full, and older messages are outside it;
+			// those it leaves out within it (\Deleted) make the view
+			// show fewer than the window (view.Snapshot.Hidden). A
+			// folder that fits has nothing outside.
+			hidden = max(0, int(data.NumMessages-lo+1)-len(uids))
 		}
 		var fresh []imap.UID
 		for _, uid := range uids {
@@ -544,7 +552,7 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 			}
 		}
 	}
-	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, data.NumMessages > uint32(d.window))
+	sc.msgs = d.installAt(name, data.UIDValidity, msgs, start, gen, hidden)
 	return nil
 }
 
@@ -559,7 +567,6 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 		return err
 	}
 	msgs := make(map[imap.UID]imapMsg, min(int(data.NumMessages), d.window))
-	truncated := false
 	if data.NumMessages > 0 {
 		var uids []imap.UID
 		if s.caps.Has(imap.CapSort) {
@@ -581,12 +588,12 @@ func (d *imapDevice) syncPage(s *imapSession, name string) error {
 			return err
 		}
 		if len(uids) > d.window {
-			uids, truncated = uids[len(uids)-d.window:], true
+			uids = uids[len(uids)-d.window:]
 		}
 		if err := d.fetchNewInto(s, name, uids, msgs); err != nil {
 			return err
 		}
 	}
-	d.installAt(name, data.UIDValidity, msgs, start, gen, truncated)
+	d.installAt(name, data.UIDValidity, msgs, start, gen, 0)
 	return nil
 }

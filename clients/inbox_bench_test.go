@@ -51,7 +51,7 @@ func benchIMAPMailbox(b *testing.B) (*imapDevice, []string) {
 				inbox = append(inbox, id)
 			}
 		}
-		d.installAt(name, 1, msgs, start, 0, false)
+		d.installAt(name, 1, msgs, start, 0, 0)
 	}
 	return d, inbox
 }

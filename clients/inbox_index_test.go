@@ -94,7 +94,7 @@ func TestLocateMatchesScan(t *testing.T) {
 			folders := []string{view.FolderInbox, "Archive", view.FolderTrash}
 			start := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 			for _, name := range folders {
-				d.installAt(name, 1, map[imap.UID]imapMsg{}, start, 0, false)
+				d.installAt(name, 1, map[imap.UID]imapMsg{}, start, 0, 0)
 			}
 			var c InboxCursor
 			shown := map[string]bool{} // in INBOX by the view at the last NewInInbox
@@ -112,7 +112,7 @@ func TestLocateMatchesScan(t *testing.T) {
 					if rng.IntN(4) == 0 {
 						validity = uint32(2 + rng.IntN(3))
 					}
-					d.installAt(name, validity, msgs, start, d.editGen(name), false)
+					d.installAt(name, validity, msgs, start, d.editGen(name), 0)
 				case 1, 2, 3:
 					d.forget(name, uid)
 				case 4:

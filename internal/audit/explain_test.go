@@ -107,12 +107,19 @@ func TestDivergenceExplained(t *testing.T) {
 			setup: phoneMissesOneOfSent, want: map[Reason]int{ReasonUnexplained: 1}},
 		// A phone's window leaves out the messages flagged \Deleted within
 		// it (clients/imap_sync.go, syncWindow): of the newest 3 of
-		// INBOX, it shows 2, and <m1>, older, is outside the window all
-		// the same, which the phone's sync says (it was unexplained).
+		// INBOX, it shows 2 and left 1 out, and <m1>, older, is outside
+		// the window all the same, which the phone's sync says (it was
+		// unexplained).
 		{name: "out of a phone's window that shows fewer", devs: []devDef{{"pc", "imap", 0}, {"phone", "imap", 3}}, setup: func(r *rig) {
 			r.dev["u1/phone"].del("<m1>")
-			r.dev["u1/phone"].truncate("INBOX")
+			r.dev["u1/phone"].hide("INBOX", 1)
 		}, want: map[Reason]int{ReasonOutsideWindow: 1}},
+		// A message missing within a window that is not full is no
+		// window's doing, whatever else the window left out elsewhere.
+		{name: "within a phone's window, another folder's hidden", devs: []devDef{{"pc", "imap", 0}, {"phone", "imap", 4}}, setup: func(r *rig) {
+			r.dev["u1/phone"].del("<m1>")
+			r.dev["u1/phone"].hide("Sent", 1)
+		}, want: map[Reason]int{ReasonUnexplained: 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,19 +29,19 @@ func (d *fakeDevice) View() view.Snapshot {
 	s := d.s
 	s.Messages = maps.Clone(d.s.Messages)
 	s.FolderSynced = maps.Clone(d.s.FolderSynced)
-	s.Truncated = maps.Clone(d.s.Truncated)
+	s.Hidden = maps.Clone(d.s.Hidden)
 	return s
 }
 
-// truncate says the device's last sync of folder left older messages out
-// (view.Snapshot.Truncated).
-func (d *fakeDevice) truncate(folder string) {
+// hide says the device's last sync of folder left n messages within its
+// window out by design (view.Snapshot.Hidden).
+func (d *fakeDevice) hide(folder string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.s.Truncated == nil {
-		d.s.Truncated = map[string]bool{}
+	if d.s.Hidden == nil {
+		d.s.Hidden = map[string]int{}
 	}
-	d.s.Truncated[folder] = true
+	d.s.Hidden[folder] = n
 }
 
 func (d *fakeDevice) put(id, folder string, f view.Flags) {

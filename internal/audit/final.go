@@ -449,22 +449,26 @@ func (p *pendingChange) onServerOK(sm view.Message) bool {
 
 // outsideWindow reports whether device view v keeps only the newest
 // v.Window messages of each folder (a phone's sync window, a webmail's
-// page) and left older messages of folder out at its last sync: the
-// device says the folder held more than its window (v.Truncated), or it
-// shows as many of the folder as the window takes. A message of folder
-// it does not show is then outside its window. Phones and webmail window
-// every folder they sync, Sent and Archive as INBOX (clients/imap_sync.go,
-// syncWindow and syncPage).
+// page) and its window of folder is full: it shows as many of the folder
+// as the window takes, less those its last sync of the folder left out by
+// design within the window (v.Hidden: messages flagged \Deleted). A
+// message of folder it does not show is then outside its window; one
+// missing within a window that is not full is not. Phones and webmail
+// window every folder they sync, Sent and Archive as INBOX
+// (clients/imap_sync.go, syncWindow and syncPage).
 func outsideWindow(v view.Snapshot, folder string) bool {
 	if v.Window <= 0 {
 		return false
 	}
-	for name, cut := range v.Truncated {
-		if cut && view.SameFolder(name, folder) {
-			return true
+	n := 0
+	for name, h := range v.Hidden {
+		if view.SameFolder(name, folder) {
+			n += h
 		}
 	}
-	n := 0
+	if n >= v.Window {
+		return true
+	}
 	for _, m := range v.Messages {
 		if view.SameFolder(m.Folder, folder) {
 			if n++; n >= v.Window {

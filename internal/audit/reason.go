@@ -34,10 +34,10 @@ const (
 	ReasonNotSyncedYet Reason = "not-synced-yet"
 	// ReasonOutsideWindow: the device synced after the change, but its
 	// window (a phone's sync window, a webmail's page, each per folder)
-	// left older messages of the message's server folder out — its last
-	// sync found more than the window takes (view.Snapshot.Truncated), or
-	// it shows as many as the window holds: the message is outside the
-	// window.
+	// is full — it shows as many messages of the message's server folder
+	// as the window holds, less those its last sync left out by design
+	// within the window (view.Snapshot.Hidden): the message is outside
+	// the window.
 	ReasonOutsideWindow Reason = "outside-window"
 	// ReasonFolderNotSynced: the device synced after the change, but it
 	// does not show the message in the server's folder, and it shows no

@@ -88,13 +88,13 @@ type Snapshot struct {
 	// folder the device keeps (a phone's sync window, a webmail's page);
 	// older ones are outside its view by design.
 	Window int
-	// Truncated, for a device with a Window, names the folders whose last
-	// sync found more messages on the server than the window takes: their
-	// older messages are outside the view by design, even where the view
-	// shows fewer than Window of the folder (a phone's window leaves out
-	// the messages flagged \Deleted within it: clients/imap_sync.go,
-	// syncWindow). Nil when none is.
-	Truncated map[string]bool
+	// Hidden, for a device with a Window, counts by folder the messages
+	// within the window that its last sync of the folder left out by
+	// design (a phone's window leaves out the messages flagged \Deleted
+	// within it: clients/imap_sync.go, syncWindow): the view then shows
+	// that many fewer than Window of a full folder, and a message older
+	// than the window is still outside it. Nil when none is.
+	Hidden map[string]int
 }
 
 // IDs returns the Message-IDs of s in sorted order.
