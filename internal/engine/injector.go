@@ -710,8 +710,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	sc.record("MAIL", start, err)
 	if err != nil {
 		if isReply(err) {
-			sc.reset()
-			return failAll(rcpts, err, true), false
+			return failAll(rcpts, err, true), !sc.reset()
 		}
 		return failAll(rcpts, err, true), true
 	}
@@ -732,16 +731,14 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, err), true)})
 	}
 	if len(accepted) == 0 {
-		sc.reset()
-		return res, false
+		return res, !sc.reset()
 	}
 	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)
 		if isReply(err) {
-			sc.reset()
-			return append(res, failAll(accepted, err, true)...), false
+			return append(res, failAll(accepted, err, true)...), !sc.reset()
 		}
 		return append(res, failAll(accepted, err, true)...), true
 	}
@@ -790,10 +787,15 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 }
 
 // reset ends a transaction the server refused (RSET), as a command of its
-// own: it waits for the server too. Its failure shows at the next command.
-func (sc *smtpConn) reset() {
+// own: it waits for the server too. It reports whether the connection is
+// still usable: a failed RSET (a server that answered 421 and hung up)
+// breaks it, so the next delivery opens a new one rather than failing on
+// the dead one.
+func (sc *smtpConn) reset() bool {
 	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
-	sc.record("RSET", start, sc.c.Reset())
+	err := sc.c.Reset()
+	sc.record("RSET", start, err)
+	return err == nil
 }
 
 func (sc *smtpConn) close() {

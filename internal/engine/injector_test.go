@@ -296,6 +296,27 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 			wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		{name: "550 to every RCPT", serve: lmtpScript(func(string) string { return "550 5.1.1 no such user" }, nil),
 			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
+		// A server that answers MAIL 421 and hangs up: the RSET fails,
+		// and the connection must not be used again (its next MAIL would
+		// fail on the dead connection, an error rather than the 421).
+		{name: "421 to MAIL, then hang up", serve: func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake LMTP\r\n")
+			for n := 0; n < 10; n++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+				case strings.HasPrefix(cmd, "LHLO"):
+					fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+				case strings.HasPrefix(cmd, "MAIL"):
+					fmt.Fprintf(c, "421 4.3.2 shutting down\r\n")
+					return
+				default:
+					fmt.Fprintf(c, "500 what\r\n")
+				}
+			}
+		}, wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
 		// The retry carries the second recipient alone, as the first of
 		// its transaction: it is delivered then.
 		{name: "452 for the second recipient after DATA, retried", serve: lmtpScript(ok250, func(i int) string {
