@@ -82,12 +82,16 @@ func (c *capacityMail) notes() []string {
 		out = append(out, c.beforeNote())
 	}
 	if c.found > 0 {
+		left := "which earlier steps left there"
+		if c.before != nil {
+			left = "which earlier steps left there beside the mail found before the search"
+		}
 		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server) found mail in the users' mailboxes, "+
-			"which earlier steps left there (the most: population %d, %d messages in %d of the %d users looked at); "+
+			"%s (the most: population %d, %d messages in %d of the %d users looked at); "+
 			"a user makes the same Message-IDs in every step (same seed, same user), so those steps' lost mail, divergence and convergence "+
 			"count against the earlier steps' copies, and their devices sync fuller mailboxes than a fresh server's; "+
 			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
-			c.found, c.later, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
+			c.found, c.later, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
 	}
 	return out
 }

@@ -25,7 +25,7 @@ import (
 //     auditor's ("auditor_commands") plus the preflight check's: one IMAP
 //     LOGIN and LOGOUT when the scenario has IMAP devices, which the report
 //     does not record, and its look at the mailboxes, which the report
-//     counts in mail_at_start.commands (one LIST, a STATUS per folder of
+//     counts in mail_at_start.commands (one NAMESPACE, one LIST, a STATUS per folder of
 //     the first user and of each other sampled user's INBOX).
 //   - LOGIN, AUTHENTICATE and STARTTLS are handled by Dovecot's imap-login
 //     process, which emits no imap_command_finished: not compared.

@@ -2,6 +2,7 @@ package serverstate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -26,8 +27,8 @@ const maxIncompleteText = 200
 // deliveries and divergence would be counted against the earlier copies
 // (docs/report.md, "Mail at the start"). The preflight looks at its
 // sample of users (sampleUsers) in the sessions it opens anyway: over
-// IMAP the first user's folders (LIST, then STATUS (MESSAGES) of INBOX and
-// of up to preflightMaxFolders-1 others) and the other sampled users'
+// IMAP the first user's folders (NAMESPACE, LIST, then STATUS (MESSAGES)
+// of INBOX and of up to preflightMaxFolders-1 others) and the other sampled users'
 // INBOX (STATUS); over POP3, when there is no IMAP endpoint, every sampled
 // user's maildrop (STAT). The look never fails the check: a server that
 // does not answer it leaves it incomplete, and the users after it are not
@@ -108,14 +109,14 @@ func (l *mailLook) sent(name string) {
 func (l *mailLook) stop(user, command string, err error) {
 	msg := err.Error()
 	if len(msg) > maxIncompleteText {
-		msg = msg[:maxIncompleteText] + "…"
+		msg = strings.ToValidUTF8(msg[:maxIncompleteText], "") + "…" // not half a rune
 	}
 	l.found.Incomplete = fmt.Sprintf("%s: %s: %s", user, command, msg)
 }
 
-// imap counts user's messages on c, logged in: with all, LIST and a
-// STATUS of INBOX and of the next listed selectable folders up to
-// preflightMaxFolders; else a STATUS of INBOX only. The whole look of the
+// imap counts user's messages on c, logged in: with all, NAMESPACE (when
+// offered), LIST and a STATUS of INBOX and of the next listed selectable
+// folders of the user's own up to preflightMaxFolders; else a STATUS of INBOX only. The whole look of the
 // user has one deadline, preflightTimeout; the LIST is read one mailbox at
 // a time and only the names to count are kept, so a server listing
 // without end costs a bounded memory and time. It reports whether the
@@ -136,12 +137,25 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	names := []string{view.FolderInbox}
 	if all {
+		// Other users' and shared folders (a Dovecot public namespace
+		// listed with the user's, Cyrus's "Other Users") are not the
+		// user's mail: their prefixes, from NAMESPACE, are left out.
+		var foreign []string
+		if caps := c.Caps(); caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
+			l.sent("NAMESPACE")
+			ns, err := c.Namespace().Wait()
+			if err != nil {
+				return fail("NAMESPACE", err)
+			}
+			foreign = foreignPrefixes(ns)
+		}
 		l.sent("LIST")
 		list := c.List("", "*", nil)
 		for box := list.Next(); box != nil; box = list.Next() {
 			u.Listed++
 			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
-				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) {
+				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) ||
+				slices.ContainsFunc(foreign, func(p string) bool { return strings.HasPrefix(box.Mailbox, p) }) {
 				continue
 			}
 			names = append(names, box.Mailbox)
@@ -164,6 +178,21 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	l.found.Users = append(l.found.Users, u)
 	return true
+}
+
+// foreignPrefixes returns the non-empty prefixes of ns's other users' and
+// shared namespaces.
+func foreignPrefixes(ns *imap.NamespaceData) []string {
+	var out []string
+	if ns == nil {
+		return nil
+	}
+	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
+		if d.Prefix != "" {
+			out = append(out, d.Prefix)
+		}
+	}
+	return out
 }
 
 // pop3 counts user's messages on p, logged in: STAT.

@@ -3,8 +3,11 @@ package serverstate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/faketest"
@@ -84,7 +87,7 @@ func TestPreflightMailAtStart(t *testing.T) {
 			// The commands the look sent: what a server's own counters see.
 			wantCmds := map[string]int{"STAT": 5}
 			if tc.protocol == clients.ProtocolIMAP {
-				wantCmds = map[string]int{"LIST": 1, "STATUS": len(found.Users[0].Folders) + 4}
+				wantCmds = map[string]int{"NAMESPACE": 1, "LIST": 1, "STATUS": len(found.Users[0].Folders) + 4}
 				if u := found.Users[0]; len(u.Folders) < 4 || u.Folders[0].Name != "INBOX" || u.Listed < len(u.Folders) {
 					t.Errorf("the first user's folders %+v (listed %d): want INBOX first and every listed folder", u.Folders, u.Listed)
 				}
@@ -144,6 +147,36 @@ func TestPreflightMailAtStartBrokenServer(t *testing.T) {
 				t.Errorf("%d logins, want the 5 sampled users'", n)
 			}
 			t.Logf("%s: %s", mode, found.Incomplete)
+		})
+	}
+}
+
+// TestForeignPrefixes: the look leaves out the folders of other users'
+// and shared namespaces (a Dovecot public namespace, Cyrus's "Other
+// Users"), never the personal one's, and an empty prefix leaves out
+// nothing.
+func TestForeignPrefixes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ns   *imap.NamespaceData
+		want []string
+	}{
+		{"none", nil, nil},
+		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
+		{"dovecot public", &imap.NamespaceData{
+			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
+			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
+		}, []string{"Public/"}},
+		{"cyrus", &imap.NamespaceData{
+			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
+			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
+			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
+		}, []string{"user."}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := foreignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
+				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
+			}
 		})
 	}
 }
