@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"os/signal"
@@ -417,7 +418,8 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
 		thresholds: sr.c.QoS, running: sr.running, stopped: sr.stopping.Load, progress: sr.stderr, quiet: true,
-		onLate: mon.Late, onRampedUp: func() {
+		pending: gate.pendingCommands,
+		onLate:  mon.Late, onRampedUp: func() {
 			if sr.s.RampUp > 0 {
 				openWindow()
 			}
@@ -510,6 +512,11 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		st.Metrics["commands_per_second"] = float64(commands) / secs
 	}
 	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
+	var pending uint64
+	for _, n := range rep.Load.Pending {
+		pending += n
+	}
+	st.Metrics["pending_commands"] = float64(pending)
 	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),
 		"late_p99_s": w.LateP99.Seconds(), "window_s": secs} {
 		if secs <= 0 {
@@ -552,6 +559,9 @@ type windowGate struct {
 
 	mu       sync.Mutex
 	inflight map[inflightKey]int
+	// pending counts by protocol the commands close passed on while
+	// still in flight; under mu.
+	pending map[string]uint64
 }
 
 // inflightKey is one tracked command: protocol, name and start.
@@ -645,12 +655,36 @@ func (g *windowGate) inFlightLocked(now time.Time, close bool) []clients.Command
 // dropped.
 func (g *windowGate) close(now time.Time) {
 	open := g.open.Load()
-	for _, ev := range g.inFlight(now, true) {
-		if open {
-			g.commands.Add(1)
-			g.next.Command(ev)
-		}
+	evs := g.inFlight(now, true)
+	if !open {
+		return
 	}
+	g.mu.Lock()
+	g.pending = pendingByProtocol(evs)
+	g.mu.Unlock()
+	for _, ev := range evs {
+		g.commands.Add(1)
+		g.next.Command(ev)
+	}
+}
+
+// pendingCommands returns what close counted still in flight, by protocol.
+func (g *windowGate) pendingCommands() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.pending)
+}
+
+// pendingByProtocol counts evs by protocol; nil when there are none.
+func pendingByProtocol(evs []clients.CommandEvent) map[string]uint64 {
+	var out map[string]uint64
+	for _, ev := range evs {
+		if out == nil {
+			out = map[string]uint64{}
+		}
+		out[ev.Protocol]++
+	}
+	return out
 }
 
 // Bytes implements clients.Recorder.

@@ -339,6 +339,7 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 		}
 	}
 	in := lr.windowInput(users, window.Wall, cmds, before, open, end)
+	in.Pending = pendingByProtocol(stalled)
 	rep := report.Build(in)
 	// Validity asks for a successful login for every protocol the devices
 	// use: over the live population's life, not only the step's (the

@@ -67,6 +67,10 @@ func TestWindowGateCountsCommandsInFlight(t *testing.T) {
 		if n := g.commands.Load(); n != 44 {
 			t.Errorf("window commands %d, want 44", n)
 		}
+		// The 4 stalled ones had no outcome: error_rate leaves them out.
+		if p := g.pendingCommands(); fmt.Sprint(p) != "map[imap:4]" {
+			t.Errorf("pending %v, want the 4 stalled imap commands", p)
+		}
 	})
 	t.Run("live", func(t *testing.T) {
 		client := metrics.NewClient(metrics.NewRegistry())
@@ -75,8 +79,12 @@ func TestWindowGateCountsCommandsInFlight(t *testing.T) {
 		before := client.Stats()
 		now := time.Now()
 		feedWindow(g, now)
-		cmds := addCommandSamples(metrics.StatsSince(client.Stats(), before), g.inFlight(now, false))
+		stalled := g.inFlight(now, false)
+		cmds := addCommandSamples(metrics.StatsSince(client.Stats(), before), stalled)
 		check(t, cmds[clients.ProtocolIMAP]["SELECT"])
+		if p := pendingByProtocol(stalled); fmt.Sprint(p) != "map[imap:4]" {
+			t.Errorf("pending %v, want the 4 stalled imap commands", p)
+		}
 		if !g.open.Load() {
 			t.Error("the live gate closed")
 		}
@@ -140,6 +148,11 @@ func checkStalledStep(t *testing.T, res cliResult, js, qos string) map[string]an
 	q := st["qos"].([]any)[0].(map[string]any)
 	if v, ok := q["value"].(float64); !ok || v < 1 {
 		t.Errorf("%s: value %v, want the stall (at least 1 s)", qos, q["value"])
+	}
+	// The stalled command was in flight at the close: no outcome yet, so
+	// error_rate left it out.
+	if m, _ := st["metrics"].(map[string]any); m["pending_commands"] == nil || m["pending_commands"].(float64) < 1 {
+		t.Errorf("metrics.pending_commands %v, want the stalled command(s)", m["pending_commands"])
 	}
 	return st
 }

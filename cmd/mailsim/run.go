@@ -382,6 +382,11 @@ type execution struct {
 	// could not give the engine) stops it as soon as it is (mailsim
 	// capacity, whose step would otherwise run whole and be dropped).
 	stopped func() bool
+	// pending, when set, counts by protocol the commands that were still in flight
+	// when a capacity step's window closed and count in its command
+	// stats as samples of their age (windowGate.close): the report leaves
+	// them out of error_rate's denominator (report.Input.Pending).
+	pending func() map[string]uint64
 	// progress receives the live status line unless quiet.
 	progress    io.Writer
 	quiet       bool
@@ -423,6 +428,7 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 	}
 	// The sink is only called once Run started, after these are set.
 	sampler := newSampler(eng, x.client, x.tgt, timeline, plan)
+	sampler.pending = x.pending
 	sink.sampler = sampler
 	sink.harness = metrics.NewHarness(x.reg, metrics.HarnessOptions{
 		Scenario:   plan.Scenario.Name,

@@ -20,6 +20,8 @@ type sampler struct {
 	client   *metrics.Client
 	tgt      *target
 	timeline *report.Timeline
+	// pending is execution.pending.
+	pending func() map[string]uint64
 
 	mu       sync.Mutex
 	last     time.Time
@@ -143,10 +145,19 @@ func commandStats(in map[string]map[string]metrics.CommandStats) map[string]map[
 	return out
 }
 
+// pendingOf returns what pending counts, nil when it is nil.
+func pendingOf(pending func() map[string]uint64) map[string]uint64 {
+	if pending == nil {
+		return nil
+	}
+	return pending()
+}
+
 // buildInput gathers everything the report needs at the end of a run.
 func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.Input {
 	client, tgt, tl := s.client, s.tgt, s.timeline
 	in := report.Input{
+		Pending:          pendingOf(s.pending),
 		Scenario:         plan.Scenario.Name,
 		Seed:             plan.Seed,
 		Shard:            plan.Shard.String(),

@@ -201,6 +201,12 @@ func QueueWindowProblem(q QueueWindow, timeScale float64) string {
 
 // Input is everything the engine knows at the end of a run.
 type Input struct {
+	// Pending counts by protocol the commands in the command stats that
+	// had no outcome yet: still in flight when a capacity step's window
+	// closed, each counted as a sample of its age (docs/capacity.md, One
+	// step). They are left out of error_rate's denominator
+	// (Load.Pending).
+	Pending   map[string]uint64
 	Scenario  string
 	Seed      int64
 	Shard     string // "1/1"
@@ -638,7 +644,13 @@ type Load struct {
 	Errors        uint64 `json:"errors"`
 	LoginAttempts uint64 `json:"login_attempts"`
 	LoginFailures uint64 `json:"login_failures"`
-	ErrorRate     Num    `json:"error_rate"`
+	// Pending counts by protocol the Commands still in flight at a
+	// capacity step's window close (samples of their age, with no
+	// outcome yet): ErrorRate and the error_rate threshold leave them
+	// out, (Errors + LoginFailures) / (Commands - Pending +
+	// LoginAttempts). Absent in a run's report.
+	Pending   map[string]uint64 `json:"pending,omitempty"`
+	ErrorRate Num               `json:"error_rate"`
 	// CommandsPerSecond by protocol, per wall second (what the server saw).
 	CommandsPerSecond map[string]float64   `json:"commands_per_second"`
 	Bytes             map[string]ByteStat  `json:"bytes"`
@@ -894,7 +906,16 @@ func errorRate(failed, operations uint64) Num {
 }
 
 func load(in Input, cmds CommandMap) Load {
-	return sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins})
+	l := sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins})
+	if len(in.Pending) > 0 {
+		l.Pending = maps.Clone(in.Pending)
+		var n uint64
+		for _, k := range in.Pending {
+			n += k
+		}
+		l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands-min(n, l.Commands)+l.LoginAttempts)
+	}
+	return l
 }
 
 // sumLoad is the load of cmds over wall seconds, with the bytes and logins

@@ -194,6 +194,37 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// TestErrorRatePending: commands still in flight at a capacity window's
+// close (Input.Pending) count in the command stats, as samples of their
+// age, but had no outcome yet: load.error_rate and the error_rate lines
+// (per protocol too) leave them out of the denominator, where they
+// lowered the rate of a step that stalled at its close.
+func TestErrorRatePending(t *testing.T) {
+	exprs := []string{"error_rate < 1%", "error_rate{protocol=pop3} < 1%", "error_rate{protocol=imap} < 1%"}
+	for _, tt := range []struct {
+		name                  string
+		pending               map[string]uint64
+		load, all, pop3, imap float64
+	}{
+		{"none", nil, (3.0 + 1) / (1700 + 61), (3.0 + 1) / (1700 + 61), (1.0 + 1) / (200 + 41), 2.0 / (1500 + 20)},
+		{"pop3 stalled", map[string]uint64{"pop3": 100}, (3.0 + 1) / (1600 + 61), (3.0 + 1) / (1600 + 61), (1.0 + 1) / (100 + 41), 2.0 / (1500 + 20)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t, exprs...)
+			in.Pending = tt.pending
+			r := Build(in)
+			if got := float64(r.Load.ErrorRate); math.Abs(got-tt.load) > 1e-9 {
+				t.Errorf("load.error_rate %v, want %v", got, tt.load)
+			}
+			for i, want := range []float64{tt.all, tt.pop3, tt.imap} {
+				if got := float64(r.Thresholds[i].Value); math.Abs(got-want) > 1e-9 {
+					t.Errorf("%s: %v, want %v", exprs[i], got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestThresholds(t *testing.T) {
 	tests := []struct {
 		expr string

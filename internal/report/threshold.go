@@ -106,10 +106,14 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 			if one && p != proto {
 				continue
 			}
+			var k uint64
 			for _, c := range m {
-				n += c.Count
+				k += c.Count
 				e += c.Errors
 			}
+			// Commands still in flight at a capacity window's close had
+			// no outcome yet (Load.Pending).
+			n += k - min(r.Load.Pending[p], k)
 		}
 		for p, l := range r.Load.Logins {
 			if !one || p == proto {
