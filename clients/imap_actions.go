@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -623,9 +624,19 @@ func (d *imapDevice) appendTo(s *imapSession, folder string, id string, raw []by
 		})
 	}
 	err := run()
-	if err != nil && isTryCreate(err) {
+	switch {
+	case err == nil:
+	case isTryCreate(err):
 		if cerr := s.createFolder(folder); cerr != nil {
 			return 0, cerr
+		}
+		err = run()
+	case s.selected == folder && s.readOnly && transport.OutcomeOf(err) == transport.OutcomeNo:
+		// Courier refuses an APPEND into the mailbox the session has
+		// selected read-only (a phone's round EXAMINEs every folder;
+		// docs/servers.md): select it for writing and try once more.
+		if serr := s.ensureSelected(folder); serr != nil {
+			return 0, serr
 		}
 		err = run()
 	}

@@ -193,3 +193,54 @@ func TestIMAPMoveOnCourierNewMail(t *testing.T) {
 		})
 	}
 }
+
+// TestIMAPAppendToExaminedOnCourier: Courier refuses an APPEND into the
+// mailbox the session has selected read-only (`NO Current box is selected
+// READ-ONLY.`), which Dovecot, Cyrus and the embedded server accept. A
+// phone's round EXAMINEs every folder, and an action served on its one
+// connection before the next SELECT APPENDs there: a reply's copy to Sent
+// failed (office-day on Courier: one failed APPEND and one failed action
+// try per 20-user run). appendTo now SELECTs the mailbox for writing and
+// tries once more, on the lean client: go-imap's client fails its
+// connection when the server answers a command's literal with NO instead
+// of a continuation, so a device on it tries the action again on a new
+// session, as before.
+func TestIMAPAppendToExaminedOnCourier(t *testing.T) {
+	inst := couriertest.Start(t, 1, couriertest.Options{})
+	g := mailgen.Generator{Domain: "example.net"}
+	for i, client := range []string{IMAPClientLean} {
+		user := inst.Username(i + 1)
+		t.Run(client, func(t *testing.T) {
+			if err := loginTo(t, inst.IMAP, user, inst.Password).Create("INBOX.Sent", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			rec := &imapRecorder{}
+			d, err := newIMAPDevice(Options{
+				ID:       user + "/phone-" + client,
+				Profile:  &Profile{Name: "phone-imap", Kind: KindPhone, Protocol: IMAP, IMAPClient: client},
+				Username: user, Password: inst.Password, Address: user + "@example.com",
+				IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+				Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+				Recorder: rec, Seed: 7, Timeout: 10 * time.Second,
+			}, KindPhone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := d.dialIMAP(context.Background(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			if _, err := s.selectBox("INBOX.Sent", true); err != nil {
+				t.Fatal(err)
+			}
+			m := g.New(rand.New(rand.NewPCG(9, uint64(i))), user+"@example.com", []string{"carol@example.net"}, 1000, false, time.Now())
+			if _, err := d.appendTo(s, "INBOX.Sent", m.ID, m.Raw, view.Seen); err != nil {
+				t.Fatalf("APPEND into the examined mailbox: %v (commands %v)", err, rec.names())
+			}
+			if n := folderCount(t, inst.IMAP, user, inst.Password, "INBOX.Sent"); n != 1 {
+				t.Errorf("INBOX.Sent holds %d messages after the APPEND, want 1", n)
+			}
+		})
+	}
+}

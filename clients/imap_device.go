@@ -341,13 +341,17 @@ func (d *imapDevice) sleepSim(ctx context.Context, sim time.Duration) error {
 	return sleepSim(ctx, d.o.Clock, sim)
 }
 
-// logNoID logs, once per device, a message without Message-ID.
+// logNoID logs, once per device, a message without Message-ID. Such a
+// response is most often about a message another session expunged that
+// this session still numbers: Dovecot answers its header fields NIL,
+// Courier a stand-in with none (docs/servers.md); it is gone, and left out
+// all the same.
 func (d *imapDevice) logNoID(folder string, uid imap.UID) {
 	d.mu.Lock()
 	first := !d.noIDLog
 	d.noIDLog = true
 	d.mu.Unlock()
 	if first {
-		d.log.Warn("message without Message-ID is left out of the view", "folder", folder, "uid", uid)
+		d.log.Warn("message without Message-ID is left out of the view (on Dovecot and Courier also one another session expunged: docs/servers.md)", "folder", folder, "uid", uid)
 	}
 }

@@ -137,19 +137,10 @@ func (p *pcSync) inboxStep(ctx context.Context, sl *imapSlot, restart time.Durat
 		}
 		if s.selected != view.FolderInbox || s.stale {
 			s.stale = true
-			pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
-			if pushed {
-				top, pushed = d.topUID(view.FolderInbox)
-			}
-			if err := d.syncFull(s, view.FolderInbox); err != nil {
+			if err := d.syncPushed(pushAt, func() error { return d.syncFull(s, view.FolderInbox) }); err != nil {
 				return err
 			}
 			s.stale = false
-			if pushed {
-				if ids := d.idsAbove(view.FolderInbox, top); len(ids) > 0 {
-					d.o.OnPush(ids, pushAt)
-				}
-			}
 		}
 		if !d.o.Profile.Idle || !s.caps.Has(imap.CapIdle) && !s.caps.Has(imap.CapIMAP4rev2) {
 			return nil // poll (a server without IDLE is polled too)
@@ -311,6 +302,25 @@ func (d *imapDevice) statusChanged(name string, st *imap.StatusData) bool {
 	changed := f.synced.IsZero() || f.uidNext != st.UIDNext || f.messages != msgs || f.unseen != unseen
 	f.uidNext, f.messages, f.unseen = st.UIDNext, msgs, unseen
 	return changed
+}
+
+// syncPushed syncs INBOX with sync and, when the IDLE notification that
+// arrived at pushAt (wall time; zero: none) led to the sync, reports the
+// messages it brought to Options.OnPush.
+func (d *imapDevice) syncPushed(pushAt time.Time, sync func() error) error {
+	pushed, top := !pushAt.IsZero() && d.o.OnPush != nil, imap.UID(0)
+	if pushed {
+		top, pushed = d.topUID(view.FolderInbox)
+	}
+	if err := sync(); err != nil {
+		return err
+	}
+	if pushed {
+		if ids := d.idsAbove(view.FolderInbox, top); len(ids) > 0 {
+			d.o.OnPush(ids, pushAt)
+		}
+	}
+	return nil
 }
 
 // topUID returns the highest UID the device shows in folder name (0: an

@@ -92,12 +92,15 @@ func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 	d := p.d
 	due := d.o.Clock.Now().Add(p.syncEvery())
 	retry := d.retrier()
+	var notified time.Time // when the last IDLE ended on a notification
 	for ctx.Err() == nil && d.o.Clock.Now().Before(due) {
 		noIdle := false
 		err := sl.exec(ctx, func(s *imapSession) error {
+			pushAt := notified
+			notified = time.Time{}
 			if s.selected != view.FolderInbox || s.stale {
 				s.stale = true
-				if err := d.syncWindow(s, view.FolderInbox); err != nil {
+				if err := d.syncPushed(pushAt, func() error { return d.syncWindow(s, view.FolderInbox) }); err != nil {
 					return err
 				}
 				s.stale = false
@@ -107,7 +110,8 @@ func (p *phoneSync) idle(ctx context.Context, sl *imapSlot) {
 				return nil
 			}
 			restart := min(phoneIdleRestart, due.Sub(d.o.Clock.Now()))
-			_, err := d.idle(ctx, s, sl, restart)
+			var err error
+			notified, err = d.idle(ctx, s, sl, restart)
 			return err
 		})
 		if ctx.Err() != nil {

@@ -40,24 +40,29 @@ func (p *pushLog) has(id string) (time.Time, bool) {
 // its delivery began); the messages of its first sync are no push.
 // Messages are delivered one at a time (at most 10) until one arrives while
 // the PC IDLEs; into an INBOX that held mail at the first sync, and into
-// one that was empty.
+// one that was empty. A phone with IDLE reports them too: it reported
+// none, and a scenario whose only IDLE-ing devices were phones
+// (mobile-heavy's push group) had no push latency and no warning of a
+// server that polls for IDLE.
 func TestPCReportsPush(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		early bool
-	}{{"inbox with mail", true}, {"empty inbox", false}} {
-		t.Run(tc.name, func(t *testing.T) { testPCReportsPush(t, tc.early) })
+	for _, kind := range []Kind{KindPC, KindPhone} {
+		for _, tc := range []struct {
+			name  string
+			early bool
+		}{{"inbox with mail", true}, {"empty inbox", false}} {
+			t.Run(string(kind)+"/"+tc.name, func(t *testing.T) { testPCReportsPush(t, kind, tc.early) })
+		}
 	}
 }
 
-func testPCReportsPush(t *testing.T, withEarly bool) {
+func testPCReportsPush(t *testing.T, kind Kind, withEarly bool) {
 	env := newIMAPEnv(t)
 	early := ""
 	if withEarly {
 		early = env.deliver(t, 1000)
 	}
 	var log pushLog
-	o := env.options(KindPC, nil, nil)
+	o := env.options(kind, nil, func(p *Profile) { p.Idle = true })
 	o.OnPush = log.on
 	d := startDevice(t, o)
 	if withEarly {

@@ -253,7 +253,9 @@ func (c *Client) DeliveryQueued(via string, wait time.Duration) {
 }
 
 // Sent records a message a simulated person sent, by the protocol it was
-// submitted over ("smtp", or "imap" for a server-side send).
+// submitted over ("smtp", or "imap" for a server-side send; without a
+// submission endpoint, the injector's delivery protocol: "lmtp", "smtp",
+// or "imap" for imap-append).
 func (c *Client) Sent(protocol string) {
 	cp := &c.proto[protocolIndex(protocol)]
 	cp.sentC.Inc()

@@ -79,6 +79,10 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 		}
 	}
 	deleted := u.has(d.id, markDeleted)
+	// stored: delivered or sent in the run. A message no change stored
+	// that the server lacks was never on it: a POP3 device's own (the
+	// draft of a send the run's end cut, clients/pop3_device.go).
+	stored := u.has(d.id, markStored)
 	var best Reason
 	for i, v := range views {
 		m, shown := v.Messages[d.id]
@@ -86,15 +90,18 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 		switch {
 		case server != nil && !onServer:
 			// Gone from the server: a POP3 device that shows it keeps its
-			// own copy (an IMAP device shows the server's mailbox); one
-			// that does not lost it to the server, unless a person deleted
-			// it.
+			// own copy (an IMAP device shows the server's mailbox), or
+			// made it there and never sent it; one that does not lost it
+			// to the server, unless a person deleted it or the server
+			// never had it.
 			switch {
+			case shown && devs[i].Protocol == "pop3" && !stored:
+				r = ReasonPOP3LocalOnly
 			case shown && devs[i].Protocol == "pop3":
 				r = ReasonKeptLocally
 			case shown:
 				return ReasonUnexplained
-			case deleted:
+			case deleted, !stored:
 				continue
 			default:
 				r = ReasonDeletedFromServer

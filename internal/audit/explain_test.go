@@ -82,6 +82,13 @@ func TestDivergenceExplained(t *testing.T) {
 			r.dev["u1/pc"].put("<m1>", "INBOX", view.Seen)
 			r.dev["u1/phone"].del("<m1>")
 		}, want: map[Reason]int{ReasonDeletedFromServer: 1}},
+		// A POP3 device writes a new message in its local Drafts
+		// (clients/pop3_device.go, send): one the run's end cut before
+		// it was sent is on that device alone, and the server never had
+		// it (it was deleted-from-server).
+		{name: "a POP3 device's draft the server never had", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
+			r.dev["u1/pc"].put("<d1>", "Drafts", view.Seen)
+		}, want: map[Reason]int{ReasonPOP3LocalOnly: 1}},
 		{name: "a POP3 device keeps what a person deleted (a pending change)", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.server.del("u1", "<m1>")
 			r.dev["u1/phone"].del("<m1>")

@@ -21,7 +21,8 @@ const (
 	ReasonLost Reason = "lost"
 	// ReasonDeletedFromServer: the message is no longer on the server (a
 	// POP3 device deleted it after download, or it expired there) but no
-	// person deleted it, and the device never got it.
+	// person deleted it, and the device does not show it: it never got it,
+	// or (an IMAP device) its copy went with the server's.
 	ReasonDeletedFromServer Reason = "deleted-from-server"
 	// ReasonKeptLocally: the message was deleted on the server, but the
 	// device keeps its own copy (a POP3 download).

@@ -217,7 +217,8 @@ type Result struct {
 	Interrupted bool
 	// Settle is how the settle phase went.
 	Settle SettleOutcome
-	// Push is the server's push latency as the IDLE-ing PCs measured it
+	// Push is the server's push latency as the IDLE-ing PCs and phones
+	// measured it
 	// (internal/engine/push.go).
 	Push PushLatency
 	// SyncRounds are the wall times of the devices' sync rounds by device

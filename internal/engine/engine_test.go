@@ -353,9 +353,11 @@ devices:
 `
 	rec := newTestRecorder()
 	tr := &tracer{}
+	calls := &callLog{}
 	res := runOnEmbeddedWith(t, mustPlan(t, yaml, scenarios.PlanOptions{}), rec, tr, func(o *Options) {
 		o.Endpoints.Delivery = scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: o.Endpoints.IMAP.Addr}
 		o.Endpoints.Submission = transport.Endpoint{}
+		o.Observer = calls
 	})
 	if res.Delivered == 0 || rec.count("imap APPEND") == 0 {
 		t.Fatalf("delivered %d, APPENDs %d; want mail put on the server by APPEND", res.Delivered, rec.count("imap APPEND"))
@@ -369,6 +371,18 @@ devices:
 	if res.Sent == 0 {
 		t.Error("nothing was sent through the injector playing the MTA")
 	}
+	// The sent mail went over IMAP (APPEND): counted by the name of the
+	// delivery path ("imap-append"), outside the metrics' protocols, it
+	// made an "other" protocol, and the summary printed "bytes other: in
+	// 0 B, out 0 B" and "logins other: 0 ok, 0 failed".
+	calls.mu.Lock()
+	for _, c := range calls.calls {
+		if strings.HasPrefix(c, "sent ") && c != "sent "+clients.ProtocolIMAP {
+			t.Errorf("observer call %q, want %q", c, "sent "+clients.ProtocolIMAP)
+			break
+		}
+	}
+	calls.mu.Unlock()
 	sentDelivered := 0
 	for _, ev := range tr.events {
 		if ev.Kind == "deliver" && !ev.Inbound {

@@ -99,9 +99,17 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 	return u, nil
 }
 
+// submitProtocol is the protocol a device's sent mail goes to the server
+// over, the protocol of its Observer.Sent: SMTP to the submission
+// endpoint, else the injector's delivery protocol (IMAP for imap-append).
 func submitProtocol(ep Endpoints) string {
 	if ep.Submission.Addr != "" {
 		return clients.ProtocolSMTP
+	}
+	if ep.Delivery.Protocol == scenarios.DeliverIMAPAppend {
+		// The injector APPENDs it over IMAP: "imap-append" is no
+		// protocol of the metrics (it counted under "other").
+		return clients.ProtocolIMAP
 	}
 	return string(ep.Delivery.Protocol)
 }

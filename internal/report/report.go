@@ -611,7 +611,7 @@ type Server struct {
 	POP3Checked   int   `json:"pop3_checked"`
 	POP3Seen      int   `json:"pop3_seen"`
 	// PushLatency is the server's push latency; null when no IDLE
-	// notification brought a delivered message (no IDLE-ing PC, no
+	// notification brought a delivered message (no IDLE-ing PC or phone, no
 	// delivery while one IDLEd).
 	PushLatency *PushLatency `json:"push_latency"`
 }
