@@ -113,15 +113,7 @@ func TestIMAPSendOnCourierDropsDraft(t *testing.T) {
 		user := inst.Username(i + 1)
 		t.Run(client, func(t *testing.T) {
 			rec := &imapRecorder{}
-			d := startDevice(t, Options{
-				ID: user + "/pc-" + client,
-				Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
-					Connections: 2, Idle: true, StatusInterval: 1000 * time.Hour},
-				Username: user, Password: inst.Password, Address: user + "@example.com",
-				IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
-				Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
-				Recorder: rec, Submitter: &lmtpSubmitter{}, Seed: 7, Timeout: 10 * time.Second,
-			})
+			d := startCourierPC(t, inst, user, client, rec)
 			defer func() { t.Logf("commands: %v", rec.names()) }()
 			for i := range 3 {
 				res, err := d.Do(context.Background(), Action{Kind: ActSend, To: []string{"carol@example.net"}, Size: 1000})
@@ -134,6 +126,22 @@ func TestIMAPSendOnCourierDropsDraft(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startCourierPC runs, until the test ends, a PC of user on inst over
+// client with two connections, IDLE and no STATUS polls, recording on
+// rec; its sends go to a submitter that keeps them.
+func startCourierPC(t *testing.T, inst *couriertest.Instance, user, client string, rec Recorder) Device {
+	t.Helper()
+	return startDevice(t, Options{
+		ID: user + "/pc-" + client,
+		Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
+			Connections: 2, Idle: true, StatusInterval: 1000 * time.Hour},
+		Username: user, Password: inst.Password, Address: user + "@example.com",
+		IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+		Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+		Recorder: rec, Submitter: &lmtpSubmitter{}, Seed: 7, Timeout: 10 * time.Second,
+	})
 }
 
 // folderCount returns how many messages folder holds for user.
@@ -165,15 +173,7 @@ func TestIMAPMoveOnCourierNewMail(t *testing.T) {
 			first := g.New(rnd, "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
 			appendTo(t, inst.IMAP, user, inst.Password, first.Raw)
 			rec := &imapRecorder{}
-			d := startDevice(t, Options{
-				ID: user + "/pc-" + client,
-				Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
-					Connections: 2, Idle: true, StatusInterval: 1000 * time.Hour},
-				Username: user, Password: inst.Password, Address: user + "@example.com",
-				IMAP:     transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
-				Clock:    simclock.New(600, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
-				Recorder: rec, Seed: 7, Timeout: 10 * time.Second,
-			})
+			d := startCourierPC(t, inst, user, client, rec)
 			defer func() { t.Logf("commands: %v", rec.names()) }()
 			waitView(t, d, "the first message", hasAll(first.ID))
 			// An action selects INBOX on the action connection.
