@@ -260,7 +260,10 @@ func (s *imapSession) login(full bool) error {
 	} else {
 		err = s.do("LOGIN", func() error { return s.c.Login(s.d.o.Username, s.d.o.Password) })
 	}
-	if !s.dead.Load() {
+	// Counted as its command was (do): a login that succeeded as the
+	// device stopped is a login (its LOGIN counted ok), one the stop cut
+	// is nothing.
+	if err == nil || !s.dead.Load() {
 		s.d.rec.Login(ProtocolIMAP, transport.LoginOutcome(err))
 	}
 	if err != nil {
