@@ -512,11 +512,7 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		st.Metrics["commands_per_second"] = float64(commands) / secs
 	}
 	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
-	var pending uint64
-	for _, n := range rep.Load.Pending {
-		pending += n
-	}
-	st.Metrics["pending_commands"] = float64(pending)
+	st.Metrics["pending_commands"] = float64(rep.Load.PendingTotal())
 	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),
 		"late_p99_s": w.LateP99.Seconds(), "window_s": secs} {
 		if secs <= 0 {

@@ -24,12 +24,12 @@ type capacityMail struct {
 	opened int
 	// before is the first population's finding, when it held mail.
 	before *report.MailAtStart
-	// later counts the populations after the first, found those of them
-	// whose preflight found mail; most is the largest finding, in the
-	// population numbered mostAt.
-	later, found int
-	most         *report.MailAtStart
-	mostAt       int
+	// found counts the populations after the first whose preflight found
+	// mail; most is the largest finding, in the population numbered
+	// mostAt.
+	found  int
+	most   *report.MailAtStart
+	mostAt int
 }
 
 // openTarget opens the target of one population of the search
@@ -55,7 +55,6 @@ func (c *capacityMail) saw(m *report.MailAtStart, stderr io.Writer) {
 		}
 		return
 	}
-	c.later++
 	if !m.Found() {
 		return
 	}
@@ -91,7 +90,7 @@ func (c *capacityMail) notes() []string {
 			"a user makes the same Message-IDs in every step (same seed, same user), so those steps' lost mail, divergence and convergence "+
 			"count against the earlier steps' copies, and their devices sync fuller mailboxes than a fresh server's; "+
 			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
-			c.found, c.later, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
+			c.found, c.opened-1, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
 	}
 	return out
 }

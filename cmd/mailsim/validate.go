@@ -169,8 +169,9 @@ func settleWarnings(s *scenarios.Scenario) []string {
 
 // maxSessionShare is the share of its network's drop interval a device's
 // session may last (clients.SessionLength, in simulated time) before
-// networkWarnings warns.
-const maxSessionShare = 0.25
+// networkWarnings warns: the quarter a sync round may take of a
+// convergence budget (report.MaxRoundShare), one rule for both.
+const maxSessionShare = report.MaxRoundShare
 
 // networkWarnings warns, for each device profile the groups use, when its
 // network latency and bandwidth (wall time) make a session last, in

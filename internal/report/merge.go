@@ -456,7 +456,7 @@ func mergeLoad(shards []*Report, cmds CommandMap, wall float64) Load {
 		bytes = append(bytes, s.Load.Bytes)
 		logins = append(logins, s.Load.Logins)
 	}
-	return sumLoad(cmds, wall, bytes, logins)
+	return sumLoad(cmds, wall, bytes, logins, nil)
 }
 
 // evaluateMerged re-evaluates the thresholds on the merged report;

@@ -906,22 +906,16 @@ func errorRate(failed, operations uint64) Num {
 }
 
 func load(in Input, cmds CommandMap) Load {
-	l := sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins})
-	if len(in.Pending) > 0 {
-		l.Pending = maps.Clone(in.Pending)
-		var n uint64
-		for _, k := range in.Pending {
-			n += k
-		}
-		l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands-min(n, l.Commands)+l.LoginAttempts)
-	}
-	return l
+	return sumLoad(cmds, in.Wall.Seconds(), []map[string]ByteStat{in.Bytes}, []map[string]LoginStat{in.Logins}, in.Pending)
 }
 
 // sumLoad is the load of cmds over wall seconds, with the bytes and logins
-// of one run or of several shards summed.
-func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat) Load {
-	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{}}
+// of one run or of several shards summed; pending (Input.Pending, nil but
+// in a capacity step) is left out of the error rate's denominator.
+func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat, pending map[string]uint64) Load {
+	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{},
+		Pending: maps.Clone(pending)}
+	var outcomes uint64 // the commands that ended (pending ones have no outcome yet)
 	for p, m := range cmds {
 		var n uint64
 		for _, c := range m {
@@ -929,6 +923,7 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 			l.Errors += c.Errors
 		}
 		l.Commands += n
+		outcomes += n - min(pending[p], n)
 		if wall > 0 {
 			l.CommandsPerSecond[p] = float64(n) / wall
 		}
@@ -955,8 +950,18 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 			l.LoginFailures += s.Failed
 		}
 	}
-	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, l.Commands+l.LoginAttempts)
+	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, outcomes+l.LoginAttempts)
 	return l
+}
+
+// PendingTotal returns the commands still in flight at a capacity
+// window's close, over every protocol (Pending).
+func (l Load) PendingTotal() uint64 {
+	var n uint64
+	for _, k := range l.Pending {
+		n += k
+	}
+	return n
 }
 
 // deliveryQueue fills messages.delivery_queue from in.Deliveries.Queue and

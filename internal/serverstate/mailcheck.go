@@ -107,11 +107,7 @@ func (l *mailLook) sent(name string) {
 
 // stop ends the look with user's failed command.
 func (l *mailLook) stop(user, command string, err error) {
-	msg := err.Error()
-	if len(msg) > maxIncompleteText {
-		msg = strings.ToValidUTF8(msg[:maxIncompleteText], "") + "…" // not half a rune
-	}
-	l.found.Incomplete = fmt.Sprintf("%s: %s: %s", user, command, msg)
+	l.found.Incomplete = fmt.Sprintf("%s: %s: %s", user, command, transport.ClipText(err.Error(), maxIncompleteText))
 }
 
 // imap counts user's messages on c, logged in: with all, NAMESPACE (when

@@ -256,12 +256,12 @@ func boundedLine(br *bufio.Reader) ([]byte, error) {
 
 // clip shortens a server line for an error message.
 func clip(line []byte) string {
-	return clipText(string(bytes.TrimRight(line, "\r\n")), 80)
+	return ClipText(string(bytes.TrimRight(line, "\r\n")), 80)
 }
 
-// clipText cuts s to at most n bytes, at a character boundary, and marks
+// ClipText cuts s to at most n bytes, at a character boundary, and marks
 // the cut with "…".
-func clipText(s string, n int) string {
+func ClipText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

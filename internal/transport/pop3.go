@@ -171,7 +171,7 @@ func (p *POP3) classify(cmd string, err error) error {
 	}
 	if p.wire.lastERR && !p.wire.partial {
 		text := strings.TrimPrefix(err.Error(), "unknown error (no info specified in response)")
-		return &POP3Error{Command: cmd, Text: clipText(text, maxErrText)}
+		return &POP3Error{Command: cmd, Text: ClipText(text, maxErrText)}
 	}
 	if len(err.Error()) > maxErrText {
 		// go-pop3 quotes a reply it does not understand whole: up to a
@@ -188,7 +188,7 @@ const maxErrText = 200
 // errors.As see err.
 type clippedError struct{ err error }
 
-func (e clippedError) Error() string { return clipText(e.err.Error(), maxErrText) }
+func (e clippedError) Error() string { return ClipText(e.err.Error(), maxErrText) }
 func (e clippedError) Unwrap() error { return e.err }
 
 // started tells the observer that command name starts and returns its
@@ -393,7 +393,7 @@ func (p *POP3) Stat() (messages int, size int64, err error) {
 		}
 	}
 	if len(f) < 2 || err != nil || messages < 0 || size < 0 {
-		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", p.conn.addr, clipText(r, maxErrText), ErrPOP3Garbage)
+		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", p.conn.addr, ClipText(r, maxErrText), ErrPOP3Garbage)
 	}
 	return messages, size, nil
 }

@@ -68,7 +68,7 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 			if len(text) > 4 {
 				msg = text[4:]
 			}
-			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, &smtp.SMTPError{Code: code, Message: clipText(msg, maxErrText)})
+			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, &smtp.SMTPError{Code: code, Message: ClipText(msg, maxErrText)})
 		}
 		return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
 	}
