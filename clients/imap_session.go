@@ -247,9 +247,7 @@ func (s *imapSession) login(full bool) error {
 		return err
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
-		if !s.dead.Load() {
-			s.d.rec.Login(ProtocolIMAP, transport.LoginOutcome(err))
-		}
+		countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load())
 		return err
 	}
 	var err error
@@ -263,9 +261,7 @@ func (s *imapSession) login(full bool) error {
 	// Counted as its command was (do): a login that succeeded as the
 	// device stopped is a login (its LOGIN counted ok), one the stop cut
 	// is nothing.
-	if err == nil || !s.dead.Load() {
-		s.d.rec.Login(ProtocolIMAP, transport.LoginOutcome(err))
-	}
+	countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load())
 	if err != nil {
 		return err
 	}

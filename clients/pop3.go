@@ -75,14 +75,9 @@ func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.a
 // and reports the attempt as a Login (not one the device's stop cut).
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	if err == nil || !s.stopped() {
-		s.rec.Login(ProtocolPOP3, transport.LoginOutcome(err))
-	}
+	countLogin(s.rec, ProtocolPOP3, err, s.stopped())
 	return err
 }
-
-// stat runs STAT and returns the message count and total size.
-func (s *pop3Session) stat() (int, int64, error) { return s.Stat() }
 
 // list runs LIST (sizes) or UIDL (unique ids): a map from message number
 // to the second field.

@@ -169,7 +169,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	if err := s.login(d.o.Username, d.o.Password); err != nil {
 		return err
 	}
-	if _, _, err := s.stat(); err != nil {
+	if _, _, err := s.Stat(); err != nil {
 		return err
 	}
 	sizes, err := s.list("LIST")

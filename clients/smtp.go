@@ -121,8 +121,8 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	addr := s.ep.Addr
 	// A failure before AUTH counts as a login attempt with its cause.
 	unreached := func(err error) {
-		if s.o.Username != "" && ctx.Err() == nil {
-			s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
+		if s.o.Username != "" {
+			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil)
 		}
 	}
 	// The dial and the server's greeting are one command, CONNECT, as a
@@ -193,9 +193,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		start = StartCommand(s.rec, ProtocolSMTP, "AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		end("AUTH", start, err)
-		if err == nil || ctx.Err() == nil {
-			s.rec.Login(ProtocolSMTP, transport.LoginOutcome(err))
-		}
+		countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil)
 		if err != nil {
 			s.quit(ctx, c)
 			return wrap(fmt.Errorf("auth: %w", err))

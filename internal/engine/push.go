@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
 )
 
 // Push latency is how long the server takes from accepting a message to
@@ -96,8 +98,8 @@ func (p *pushTracker) result() PushLatency {
 	}
 	slices.Sort(s)
 	q := func(f float64) time.Duration {
-		i := int(f*float64(len(s))+0.999999999) - 1
-		return s[min(max(i, 0), len(s)-1)]
+		d, _ := audit.KindResult{Lags: s}.Quantile(f)
+		return d
 	}
 	return PushLatency{Samples: len(s), P50: q(0.5), P95: q(0.95), Max: s[len(s)-1]}
 }

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/audit"
 )
 
 // durationSample is a bounded uniform sample of durations (reservoir
@@ -47,8 +49,7 @@ func (s *durationSample) quantiles(qs ...float64) []time.Duration {
 	sorted := slices.Clone(s.kept)
 	slices.Sort(sorted)
 	for i, q := range qs {
-		r := int(q*float64(len(sorted))+0.999999999) - 1
-		out[i] = sorted[min(max(r, 0), len(sorted)-1)]
+		out[i], _ = audit.KindResult{Lags: sorted}.Quantile(q)
 	}
 	return out
 }

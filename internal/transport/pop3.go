@@ -131,16 +131,6 @@ type POP3Observer interface {
 	Done(command string, start time.Time, err error)
 }
 
-// ObserveFunc is a POP3Observer told only of finished commands: Started
-// returns the time.
-type ObserveFunc func(command string, start time.Time, err error)
-
-// Started implements POP3Observer.
-func (ObserveFunc) Started(string) time.Time { return time.Now() }
-
-// Done implements POP3Observer.
-func (f ObserveFunc) Done(command string, start time.Time, err error) { f(command, start, err) }
-
 // OpenPOP3 reads the greeting on conn. obs, when not nil, is told of every
 // command (not the greeting). On failure conn is left open.
 func OpenPOP3(conn *Conn, obs POP3Observer) (*POP3, error) {

@@ -104,7 +104,7 @@ func TestPOP3(t *testing.T) {
 				t.Fatal(err)
 			}
 			var cmds []string
-			p, err := transport.OpenPOP3(conn, transport.ObserveFunc(func(cmd string, _ time.Time, err error) {
+			p, err := transport.OpenPOP3(conn, observeFunc(func(cmd string, _ time.Time, err error) {
 				if err != nil {
 					cmd += ":err"
 				}
@@ -184,3 +184,11 @@ func TestDialFailures(t *testing.T) {
 		t.Errorf("open %d total %d, want 0 and 1 (the TLS attempt)", open, total)
 	}
 }
+
+// observeFunc is a transport.POP3Observer told only of finished commands:
+// Started returns the time.
+type observeFunc func(command string, start time.Time, err error)
+
+func (observeFunc) Started(string) time.Time { return time.Now() }
+
+func (f observeFunc) Done(command string, start time.Time, err error) { f(command, start, err) }
