@@ -230,7 +230,8 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.StoppedEarly = true
 	}
 	in.TimeScale = plan.Scenario.TimeScale
-	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max}
+	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max,
+		Forgotten: res.Push.Forgotten, Horizon: res.Push.Horizon}
 	for p, s := range res.SyncRounds {
 		if in.SyncRounds == nil {
 			in.SyncRounds = make(map[string]report.SyncRoundInput, len(res.SyncRounds))

@@ -31,20 +31,40 @@ func TestPushTracker(t *testing.T) {
 }
 
 func TestPushTrackerBounded(t *testing.T) {
-	p := newPushTracker()
-	t0 := time.Now()
-	for i := 0; i < maxPushPending+10; i++ {
-		p.delivered("u", strconv.Itoa(i), t0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := newPushTrackerSized(3, 100)
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		p.delivered("u", id, t0.Add(time.Duration(i)*time.Second))
 	}
-	if len(p.pending) != maxPushPending || p.dropped != 10 {
-		t.Fatalf("pending %d dropped %d, want %d and 10", len(p.pending), p.dropped, maxPushPending)
+	// d and e made room: a (remembered 3s) and b (3s) are forgotten, so
+	// their notifications give no sample; c's, d's and e's do.
+	p.pushed("u", []string{"a", "b", "c", "d", "e"}, t0.Add(10*time.Second))
+	got := p.result()
+	if got.Samples != 3 || got.Forgotten != 2 || got.Horizon != 3*time.Second || got.Max != 8*time.Second {
+		t.Errorf("result = %+v, want 3 samples, 2 forgotten over a 3s horizon, max 8s", got)
 	}
-	ids := make([]string, 0, maxPushSamples+5)
-	for i := 0; i < maxPushSamples+5; i++ {
-		ids = append(ids, strconv.Itoa(i))
+	if len(p.pending) != 3 {
+		t.Errorf("pending %d, want 3", len(p.pending))
 	}
-	p.pushed("u", ids, t0.Add(time.Second))
-	if len(p.samples) != maxPushSamples || p.dropped != 15 {
-		t.Fatalf("samples %d dropped %d, want %d and 15", len(p.samples), p.dropped, maxPushSamples)
+}
+
+// TestPushTrackerUniform checks that the kept latencies are a sample of
+// the whole run, not its start: the first half's pushes take 1s, the
+// second half's 9s, and the tracker keeps 100 of 10,000.
+func TestPushTrackerUniform(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := newPushTrackerSized(20000, 100)
+	for i := range 10000 {
+		id := strconv.Itoa(i)
+		p.delivered("u", id, t0)
+		lat := time.Second
+		if i >= 5000 {
+			lat = 9 * time.Second
+		}
+		p.pushed("u", []string{id}, t0.Add(lat))
+	}
+	got := p.result()
+	if got.Samples != 10000 || got.P95 != 9*time.Second || got.Max != 9*time.Second || got.Forgotten != 0 {
+		t.Errorf("result = %+v, want 10000 samples, p95 and max 9s, none forgotten", got)
 	}
 }

@@ -141,6 +141,12 @@ func Merge(shards []*Report) (*Report, error) {
 	if roundsBound {
 		r.Notes = append(r.Notes, "sync_rounds: a profile's p50 and p99 are the highest of the shards' that ran it (an upper bound); its rounds and max are exact")
 	}
+	var pushBound bool
+	r.Server.PushLatency, pushBound = mergePushLatency(shards)
+	if pushBound {
+		r.Notes = append(r.Notes, "server.push_latency: p50, p95 and p50_sim_s are the highest of the shards' (an upper bound); its samples and max are exact")
+	}
+	mergePOP3Marking(&r.Server, shards)
 	ths, err := evaluateMerged(r, first.Thresholds)
 	if err != nil {
 		return nil, err
@@ -298,6 +304,49 @@ func mergeSyncRounds(shards []*Report) (out map[string]SyncRound, bound bool) {
 		}
 	}
 	return out, bound
+}
+
+// mergePushLatency combines the shards' push latencies: samples and
+// forgotten deliveries summed, max the highest, the horizon the shortest
+// of the shards' that forgot any; p50, p95 and p50_sim_s the highest of
+// the shards', which a shard's sample does not let merge exactly, so
+// bound reports whether more than one shard measured any. Nil when no
+// shard did.
+func mergePushLatency(shards []*Report) (out *PushLatency, bound bool) {
+	for _, s := range shards {
+		p := s.Server.PushLatency
+		if p == nil {
+			continue
+		}
+		if out == nil {
+			c := *p
+			out = &c
+			continue
+		}
+		bound = true
+		out.Samples += p.Samples
+		out.P50S, out.P95S = math.Max(out.P50S, p.P50S), math.Max(out.P95S, p.P95S)
+		out.MaxS, out.P50SimS = math.Max(out.MaxS, p.MaxS), math.Max(out.P50SimS, p.P50SimS)
+		if p.ForgottenDeliveries > 0 && (out.ForgottenDeliveries == 0 || p.HorizonS < out.HorizonS) {
+			out.HorizonS = p.HorizonS
+		}
+		out.ForgottenDeliveries += p.ForgottenDeliveries
+	}
+	return out, bound
+}
+
+// mergePOP3Marking sums the shards' POP3 read marking checks into r and
+// decides again from the sums (audit.POP3Marking.MarksSeen).
+func mergePOP3Marking(r *Server, shards []*Report) {
+	var m audit.POP3Marking
+	for _, s := range shards {
+		m.Downloaded += s.Server.POP3Checked
+		m.Seen += s.Server.POP3Seen
+	}
+	r.POP3Checked, r.POP3Seen, r.POP3MarksSeen = m.Downloaded, m.Seen, nil
+	if marks, known := m.MarksSeen(); known {
+		r.POP3MarksSeen = &marks
+	}
 }
 
 // mergeCommands adds src into dst: counts summed, latency histograms

@@ -413,6 +413,57 @@ func TestMergeSyncRounds(t *testing.T) {
 	}
 }
 
+// TestMergeServerMeasures: the merged report keeps the shards' push
+// latency and POP3 read marking (it had neither): push samples and
+// forgotten deliveries summed, max exact, the horizon the shortest, the
+// quantiles the highest with a note; POP3 checks summed and decided again
+// from the sums, so two shards each under the 90% rule's bar can mark
+// seen together or stay mixed.
+func TestMergeServerMeasures(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	parts := randomParts(2, 5)
+	a := Build(partsInput(t, "1/2", start, parts[:1], nil))
+	b := Build(partsInput(t, "2/2", start, parts[1:], nil))
+	with := func(r *Report, push *PushLatency, checked, seen int) *Report {
+		c := *r
+		c.Server.PushLatency, c.Server.POP3Checked, c.Server.POP3Seen = push, checked, seen
+		return &c
+	}
+	pa := &PushLatency{Samples: 10, P50S: 0.1, P95S: 0.5, MaxS: 0.9, P50SimS: 6}
+	pb := &PushLatency{Samples: 6, P50S: 0.2, P95S: 0.4, MaxS: 1.5, P50SimS: 12, ForgottenDeliveries: 3, HorizonS: 40}
+	yes, no := true, false
+	for _, tt := range []struct {
+		name      string
+		shards    []*Report
+		want      *PushLatency
+		wantBound bool
+		marks     *bool
+		checked   int
+	}{
+		{"two shards", []*Report{with(a, pa, 10, 10), with(b, pb, 10, 8)},
+			&PushLatency{Samples: 16, P50S: 0.2, P95S: 0.5, MaxS: 1.5, P50SimS: 12, ForgottenDeliveries: 3, HorizonS: 40}, true, &yes, 20},
+		{"one shard pushes", []*Report{with(a, nil, 10, 0), with(b, pb, 10, 1)}, pb, false, &no, 20},
+		{"mixed", []*Report{with(a, nil, 10, 5), with(b, nil, 0, 0)}, nil, false, nil, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Merge(tt.shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m.Server.PushLatency, tt.want) {
+				t.Errorf("push latency %+v, want %+v", m.Server.PushLatency, tt.want)
+			}
+			noted := slices.ContainsFunc(m.Notes, func(n string) bool { return strings.HasPrefix(n, "server.push_latency:") })
+			if noted != tt.wantBound {
+				t.Errorf("bound note %v, want %v: %q", noted, tt.wantBound, m.Notes)
+			}
+			if !reflect.DeepEqual(m.Server.POP3MarksSeen, tt.marks) || m.Server.POP3Checked != tt.checked {
+				t.Errorf("POP3 marking %v over %d checked, want %v over %d", m.Server.POP3MarksSeen, m.Server.POP3Checked, tt.marks, tt.checked)
+			}
+		})
+	}
+}
+
 // withoutRounds returns a copy of r without sync rounds.
 func withoutRounds(r *Report) *Report {
 	c := *r

@@ -282,10 +282,13 @@ type Input struct {
 }
 
 // PushInput is the push latency the engine measured: the number of
-// samples and their quantiles, in wall time.
+// samples and their quantiles, in wall time; the deliveries it forgot to
+// stay bounded and the shortest time it remembered one (Horizon).
 type PushInput struct {
 	Samples       int
 	P50, P95, Max time.Duration
+	Forgotten     int
+	Horizon       time.Duration
 }
 
 // PushLatency is the server's push latency: from a delivery accepted to
@@ -299,6 +302,12 @@ type PushLatency struct {
 	// P50SimS is P50S × time_scale: what the delay means to the simulated
 	// people.
 	P50SimS float64 `json:"p50_sim_s"`
+	// ForgottenDeliveries counts the deliveries the tracker forgot to
+	// keep the latest 100,000 (internal/engine/push.go); HorizonS is the
+	// shortest time it remembered one (wall seconds): a push slower than
+	// that may have gone unmeasured. Both 0 when none was forgotten.
+	ForgottenDeliveries int     `json:"forgotten_deliveries"`
+	HorizonS            float64 `json:"horizon_s"`
 }
 
 // MaxPushSim is the simulated push latency (median) above which the report
@@ -996,10 +1005,24 @@ func (r *Report) pushLatency(in Input) {
 	sim, large := PushSim(p.P50, scale)
 	r.Server.PushLatency = &PushLatency{
 		Samples: p.Samples, P50S: p.P50.Seconds(), P95S: p.P95.Seconds(), MaxS: p.Max.Seconds(), P50SimS: sim.Seconds(),
+		ForgottenDeliveries: p.Forgotten, HorizonS: p.Horizon.Seconds(),
 	}
 	if large {
 		r.Notes = append(r.Notes, PushNote(fmtSeconds(p.P50.Seconds())+" wall at the median", sim, scale))
 	}
+	if n := r.Server.PushLatency.horizonNote(); n != "" {
+		r.Notes = append(r.Notes, n)
+	}
+}
+
+// horizonNote says, when the push tracker forgot deliveries, which pushes
+// the latency may leave out; "" when it forgot none.
+func (p *PushLatency) horizonNote() string {
+	if p.ForgottenDeliveries == 0 {
+		return ""
+	}
+	return fmt.Sprintf("push latency: to stay bounded the tracker forgot %d deliveries, the soonest %s wall after its try, so a push slower than that may be missing from server.push_latency",
+		p.ForgottenDeliveries, fmtSeconds(p.HorizonS))
 }
 
 // Storage sources (Server.StorageSource).

@@ -112,7 +112,9 @@ func TestPushLatencyReport(t *testing.T) {
 		{"slow push at time_scale 1", push, 1, 10, false},
 		{"fast push at time_scale 60", PushInput{Samples: 40, P50: time.Millisecond, P95: 2 * time.Millisecond, Max: 3 * time.Millisecond}, 60, 0.06, false},
 		{"scale unset is 1", push, 0, 10, false},
+		{"deliveries forgotten", PushInput{Samples: 40, P50: time.Millisecond, P95: 2 * time.Millisecond, Max: 3 * time.Millisecond, Forgotten: 7, Horizon: 90 * time.Second}, 60, 0.06, false},
 		{"no samples", PushInput{}, 60, 0, false},
+		{"no samples, deliveries forgotten", PushInput{Forgotten: 5, Horizon: time.Minute}, 60, 0, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := sampleInput(t)
@@ -128,8 +130,15 @@ func TestPushLatencyReport(t *testing.T) {
 				pl["max_s"] != tt.push.Max.Seconds() || pl["p50_sim_s"] != tt.sim {
 				t.Errorf("server.push_latency = %v, want samples %d p50 %v max %v sim %v", pl, tt.push.Samples, tt.push.P50.Seconds(), tt.push.Max.Seconds(), tt.sim)
 			}
-			if got := hasNote(r, "push latency"); got != tt.warn {
+			if got := hasNote(r, "push latency (delivery"); got != tt.warn {
 				t.Errorf("push latency note %v, want %v: %v", got, tt.warn, r.Notes)
+			}
+			forgot := tt.push.Samples > 0 && tt.push.Forgotten > 0
+			if got := hasNote(r, "the tracker forgot"); got != forgot {
+				t.Errorf("forgotten deliveries note %v, want %v: %v", got, forgot, r.Notes)
+			}
+			if forgot && (pl["forgotten_deliveries"] != float64(tt.push.Forgotten) || pl["horizon_s"] != tt.push.Horizon.Seconds()) {
+				t.Errorf("server.push_latency = %v, want forgotten_deliveries %d horizon_s %v", pl, tt.push.Forgotten, tt.push.Horizon.Seconds())
 			}
 			if sum := summaryOf(t, r); strings.Contains(sum, "push latency (delivery to IDLE notification)") != (tt.push.Samples > 0) {
 				t.Errorf("summary push latency line present %v, want %v:\n%s", !(tt.push.Samples > 0), tt.push.Samples > 0, sum)
