@@ -117,9 +117,10 @@ type QueueWait struct {
 	// Connections is the number of the injector's parallel connections
 	// (max_parallel_deliveries).
 	Connections int
-	// Samples counts the deliveries measured (every delivery tried);
-	// P50 and P99 are quantiles of a uniform sample of at most
-	// maxQueueSamples of them, Max the longest wait of all.
+	// Samples counts the deliveries measured (every delivery tried, and
+	// every one abandoned before its try with its wait until then, a
+	// lower bound); P50 and P99 are quantiles of a uniform sample of at
+	// most maxQueueSamples of them, Max the longest wait of all.
 	Samples       int64
 	P50, P99, Max time.Duration
 	// Backlog counts the deliveries queued or being tried when the active
@@ -127,7 +128,7 @@ type QueueWait struct {
 	// DrainCut is true when it stopped waiting (after a minute, or at an
 	// abort) with some still queued. The injector goes on through settle:
 	// those may still be delivered then; what is queued when settle ends
-	// is abandoned. Deliveries abandoned unpicked are not in the waits.
+	// is abandoned.
 	Backlog  int64
 	Drain    time.Duration
 	DrainCut bool
@@ -284,7 +285,10 @@ func (in *injector) oldestWaiting(now time.Time) (n int, oldest time.Duration) {
 	return len(in.waiting), oldest
 }
 
-// abandon counts the recipients of a delivery that was never tried.
+// abandon counts the recipients of a delivery that was never tried, and
+// its wait until now into the sample of queue waits, once per recipient:
+// it waited at least that long, and under saturation these are the longest
+// waits of the run (docs/report.md, "The queue").
 func (in *injector) abandon(d delivery) {
 	in.unwait(d)
 	via := in.via()
@@ -292,8 +296,15 @@ func (in *injector) abandon(d delivery) {
 		in.events.Handle(Event{Type: EventDeliveryDone, Protocol: via, Outcome: DeliveryAbandoned})
 	}
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	in.stats.Abandoned += int64(len(d.rcpts))
-	in.mu.Unlock()
+	if d.queued.IsZero() {
+		return
+	}
+	wait := max(time.Since(d.queued), 0)
+	for range d.rcpts {
+		in.waits.add(wait)
+	}
 }
 
 // finish counts the deliveries still queued as abandoned and returns the

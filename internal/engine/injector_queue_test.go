@@ -126,8 +126,13 @@ func TestInjectorQueueWait(t *testing.T) {
 				// The message being tried (2 deliveries) ends with the run;
 				// the 3 queued behind it were never tried: abandoned, not
 				// attempted, whichever case the worker's select picks.
-				if st.Abandoned != 2*msgs-2 || st.Attempted != 2 || q.Samples != 2 {
-					t.Errorf("abandoned %d, attempted %d, samples %d: want %d, 2, 2", st.Abandoned, st.Attempted, q.Samples, 2*msgs-2)
+				// Their waits count too, until they were abandoned after
+				// the drain: the longest wait is at least the drain's.
+				if st.Abandoned != 2*msgs-2 || st.Attempted != 2 || q.Samples != 2*msgs {
+					t.Errorf("abandoned %d, attempted %d, samples %d: want %d, 2, %d", st.Abandoned, st.Attempted, q.Samples, 2*msgs-2, 2*msgs)
+				}
+				if q.Max < q.Drain {
+					t.Errorf("longest wait %v, shorter than the drain (%v) the abandoned deliveries waited through", q.Max, q.Drain)
 				}
 				return
 			}
