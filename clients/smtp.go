@@ -110,6 +110,54 @@ func DistinctRecipients(to []string) []string {
 	return out
 }
 
+// DialSMTP connects as cfg says and opens a go-smtp client on the
+// connection (an LMTP client when lmtp), as SMTP submission and the
+// injector's LMTP/SMTP deliveries do, recording on rec under
+// cfg.Protocol: the connect and the server's greeting
+// (transport.ReadSMTPGreeting) are one command, CONNECT, as a POP3 or
+// IMAP device's; with cfg.Endpoint.TLS starttls go-smtp reads the
+// greeting and says EHLO and STARTTLS in one call, recorded as STARTTLS,
+// and CONNECT is the connect (as IMAP's). ctx's end closes the connection
+// under the greeting or STARTTLS; a command that failed while stopping()
+// counts nothing (EndCommand). On failure the error is explained by the
+// connection (transport.Conn.Explain), the connection is closed, and it is
+// returned (nil when the connect failed). The caller sets the client's
+// timeouts, says hello (EHLO, LHLO) and closes the connection.
+func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool, stopping func() bool) (*transport.Conn, *smtp.Client, error) {
+	connect := StartCommand(rec, cfg.Protocol, CommandConnect)
+	conn, err := transport.Dial(ctx, cfg)
+	if err != nil {
+		EndCommand(rec, cfg.Protocol, CommandConnect, connect, err, stopping())
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	starttls := !lmtp && cfg.Endpoint.TLS == transport.TLSStartTLS
+	var nc net.Conn = conn
+	if starttls {
+		record(rec, cfg.Protocol, CommandConnect, connect, nil)
+		connect = StartCommand(rec, cfg.Protocol, "STARTTLS")
+	} else {
+		nc, err = transport.ReadSMTPGreeting(conn)
+		err = conn.Explain(err)
+		EndCommand(rec, cfg.Protocol, CommandConnect, connect, err, stopping())
+		if err != nil {
+			_ = conn.Close()
+			return conn, nil, err
+		}
+	}
+	c, err := transport.OpenSMTP(nc, cfg.Endpoint, lmtp, cfg.TLS)
+	if starttls {
+		err = conn.Explain(err)
+		EndCommand(rec, cfg.Protocol, "STARTTLS", connect, err, stopping())
+	}
+	if err != nil {
+		_ = conn.Close()
+		return conn, nil, err
+	}
+	return conn, c, nil
+}
+
 // Submit sends raw from from to every distinct recipient in to. When the
 // server refuses some recipients the others still get the message and
 // Submit returns a *RecipientsError; when it refuses all, nothing is sent.
@@ -125,56 +173,26 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil)
 		}
 	}
-	// The dial and the server's greeting are one command, CONNECT, as a
-	// POP3 or IMAP device's; with starttls the library reads the greeting
-	// and says EHLO and STARTTLS in one call, recorded as STARTTLS, and
-	// CONNECT is the dial (as IMAP's).
-	connect := StartCommand(s.rec, ProtocolSMTP, CommandConnect)
-	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
-		LateCloser: s.o.Late,
-	})
-	if err != nil {
-		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
-		unreached(err)
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
 	wrap := func(err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("smtp %s: %w (%v)", addr, ctxErr, err)
 		}
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
-
-	starttls := s.ep.TLS == transport.TLSStartTLS
-	var (
-		start time.Time
-		nc    net.Conn = conn
-	)
-	if starttls {
-		record(s.rec, ProtocolSMTP, CommandConnect, connect, nil)
-		start = StartCommand(s.rec, ProtocolSMTP, "STARTTLS")
-	} else {
-		nc, err = transport.ReadSMTPGreeting(conn)
-		err = conn.Explain(err)
-		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
-		if err != nil {
-			unreached(err)
-			return wrap(err)
-		}
-	}
-	c, err := transport.OpenSMTP(nc, s.ep, false, s.o.TLS)
-	if starttls {
-		err = conn.Explain(err)
-		EndCommand(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
-	}
+	conn, c, err := DialSMTP(ctx, s.rec, transport.Config{
+		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
+		LateCloser: s.o.Late,
+	}, false, func() bool { return ctx.Err() != nil })
 	if err != nil {
 		unreached(err)
+		if conn == nil {
+			return err // the dial's error names the address
+		}
 		return wrap(err)
 	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	c.CommandTimeout = s.o.Timeout
 	c.SubmissionTimeout = s.o.Timeout
 
@@ -182,7 +200,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	end := func(name string, start time.Time, err error) {
 		EndCommand(s.rec, ProtocolSMTP, name, start, err, ctx.Err() != nil)
 	}
-	start = StartCommand(s.rec, ProtocolSMTP, "EHLO")
+	start := StartCommand(s.rec, ProtocolSMTP, "EHLO")
 	err = conn.Explain(c.Hello(s.o.LocalName))
 	end("EHLO", start, err)
 	if err != nil {

@@ -608,7 +608,7 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
 	c        *smtp.Client
-	conn     net.Conn
+	conn     *transport.Conn
 	timeout  time.Duration
 	protocol string
 	rec      clients.Recorder
@@ -629,61 +629,65 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	return sc, err
 }
 
+// dialSession opens the connection as SMTP submission does
+// (clients.DialSMTP: the connect and greeting recorded as CONNECT, with
+// starttls the greeting, EHLO and STARTTLS as STARTTLS) and says hello,
+// recorded as LHLO or EHLO (with starttls: the TLS handshake and EHLO).
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.delivery
 	proto := string(dl.Protocol)
 	lmtp := dl.Protocol == scenarios.DeliverLMTP
-	hello := "EHLO"
-	switch {
-	case lmtp:
-		hello = "LHLO"
-	case dl.TLS == transport.TLSStartTLS:
-		// go-smtp says EHLO and STARTTLS in one step.
-		hello = "STARTTLS"
-	}
 	rec := in.rec
 	stopping := func() bool { return errors.Is(ctx.Err(), context.Canceled) }
-	// The setup is one command, tracked while it waits (connect,
-	// greeting, hello): recorded below whatever its outcome, but for one
-	// the run's end cut.
-	start := clients.StartCommand(rec, proto, hello)
-	conn, err := transport.Dial(ctx, transport.Config{
+	conn, c, err := clients.DialSMTP(ctx, rec, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	})
+	}, lmtp, stopping)
 	if err != nil {
-		clients.EndCommand(rec, proto, hello, start, err, stopping())
-		return nil, err
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// The run's end closed the connection under the greeting.
+			err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
+		}
+		if conn == nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
-	_ = conn.SetDeadline(time.Now().Add(in.timeout))
-	// The run's end closes the connection under the setup (a greeting or
-	// LHLO a stalled server never sends), as in deliver.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	c, err := transport.OpenSMTP(conn, transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS}, lmtp, in.tls)
 	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
 		stopping: stopping}
-	if err == nil {
-		c.CommandTimeout = in.timeout
-		c.SubmissionTimeout = in.timeout
-		err = c.Hello("mailsim-injector.localhost")
-	}
+	c.CommandTimeout = in.timeout
+	c.SubmissionTimeout = in.timeout
+	// The run's end closes the connection under the hello (an LHLO a
+	// stalled server never answers), as in deliver.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	hello := sc.helloName()
+	start := clients.StartCommand(rec, proto, hello)
+	err = c.Hello(injectorName)
 	if !stop() {
 		if err == nil {
 			err = net.ErrClosed
 		}
 		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 	}
+	err = conn.Explain(err)
 	sc.record(hello, start, err)
-	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
-		if c == nil {
-			_ = conn.Close()
-			return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
-		}
 		sc.close()
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
+		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
 	return sc, nil
+}
+
+// injectorName is the name the injector says hello with.
+const injectorName = "mailsim-injector.localhost"
+
+// helloName is the hello command of the connection's protocol: LHLO over
+// LMTP, EHLO over SMTP.
+func (sc *smtpConn) helloName() string {
+	if sc.protocol == string(scenarios.DeliverLMTP) {
+		return "LHLO"
+	}
+	return "EHLO"
 }
 
 // record ends a command of the connection started at start
