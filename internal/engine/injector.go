@@ -795,10 +795,22 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 // still usable: a failed RSET (a server that answered 421 and hung up)
 // breaks it, so the next delivery opens a new one rather than failing on
 // the dead one.
+//
+// go-smtp forgets the hello at a successful RSET and says it again with
+// the next command (Client.Reset, then Client.Mail's hello): reset says
+// it at once, recorded as its own LHLO/EHLO, so that the next MAIL's
+// latency is MAIL's alone and every hello the server gets is counted.
 func (sc *smtpConn) reset() bool {
 	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
 	err := sc.c.Reset()
 	sc.record("RSET", start, err)
+	if err != nil {
+		return false
+	}
+	hello := sc.helloName()
+	start = clients.StartCommand(sc.rec, sc.protocol, hello)
+	err = sc.c.Hello(injectorName)
+	sc.record(hello, start, err)
 	return err == nil
 }
 

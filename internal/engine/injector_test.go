@@ -476,6 +476,55 @@ func TestInjectorConnectIsItsOwnCommand(t *testing.T) {
 	}
 }
 
+// TestInjectorRecordsWhatTheServerGot delivers to fake LMTP and SMTP
+// servers that refuse every recipient, so that each transaction ends in
+// RSET, and checks that the injector recorded every command the server
+// received, once: go-smtp says the hello again after a RSET (Client.Reset
+// forgets it), which must be its own LHLO/EHLO, not a part of the next
+// MAIL.
+func TestInjectorRecordsWhatTheServerGot(t *testing.T) {
+	const msgs = 3
+	for _, proto := range []scenarios.DeliveryProtocol{scenarios.DeliverLMTP, scenarios.DeliverSMTP} {
+		t.Run(string(proto), func(t *testing.T) {
+			var mu sync.Mutex
+			got := map[string]int{}
+			dl := scenarios.Delivery{Protocol: proto, TLS: transport.TLSNone, Addr: startFakeLMTP(t, script{
+				rcpt: func(string) string { return "550 5.1.1 no such user" },
+				lmtp: proto == scenarios.DeliverLMTP,
+				seen: func(verb string) {
+					mu.Lock()
+					defer mu.Unlock()
+					got[verb]++
+				},
+			}.serve)}
+			st, dc := runInjector(t, dl, Endpoints{}, msgs)
+			if st.Failed[Delivery5xx] != 2*msgs {
+				t.Fatalf("failed %v, want %d 5xx", st.Failed, 2*msgs)
+			}
+			// The server saw every command before the injector's
+			// connections closed (QUIT's reply came after it).
+			mu.Lock()
+			defer mu.Unlock()
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			recorded := map[string]int{}
+			for k, n := range dc.recorded {
+				f := strings.Fields(k)
+				if f[1] != clients.CommandConnect {
+					recorded[f[1]] += n
+				}
+			}
+			if fmt.Sprint(recorded) != fmt.Sprint(got) {
+				t.Errorf("recorded %v, the server got %v", recorded, got)
+			}
+			if got["RSET"] != msgs {
+				t.Errorf("the server got %d RSET, want %d (one per refused transaction)", got["RSET"], msgs)
+			}
+			dc.checkTracked(t)
+		})
+	}
+}
+
 // TestInjectorIMAPAppendFailures delivers by imap-append with a wrong
 // password and to a closed port: both count as failed deliveries and
 // failed imap logins (auth is not retried, refused is).
