@@ -583,21 +583,25 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 		*c = conn
 	}
 	// The run's end closes the connection under the transaction, as a
-	// second ^C must not wait out a stalled server's timeout; what it cut
-	// short is cancelled (not retried: the server may have the message).
+	// second ^C must not wait out a stalled server's timeout, after the
+	// command in flight had the stop's grace (clients.StopGrace); what it
+	// cut short is cancelled, or a timeout when the server left it
+	// unanswered beyond the grace (not retried: the server may have the
+	// message).
 	sc := *c
-	stop := context.AfterFunc(ctx, func() { _ = sc.conn.Close() })
+	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn)
 	res, broken := sc.deliver(d, rcpts)
-	if !stop() {
+	if !sc.watch.Release() {
 		broken = true
-		// What the close cut short is cancelled; a reply the server had
-		// sent before it (a 5xx RCPT) keeps its reason.
+		// A reply the server had sent before the close (a 5xx RCPT)
+		// keeps its reason.
 		for i := range res {
 			if res[i].err != nil && !isReply(res[i].err.err) {
-				res[i].err = &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", res[i].err.err, ctx.Err())}
+				res[i].err = sc.cut(ctx, res[i].err.err)
 			}
 		}
 	}
+	sc.watch = nil
 	if broken {
 		sc.close()
 		*c = nil
@@ -615,6 +619,20 @@ type smtpConn struct {
 	// stopping reports whether the run is ending (the context the
 	// connection was dialed with was cancelled).
 	stopping func() bool
+	// watch applies the stop's grace to the setup's and a transaction's
+	// commands (clients.StopGrace); nil between them.
+	watch *clients.StopGrace
+}
+
+// cut is the try error of err, a failure of a command the run's end cut
+// (ctx ended, the watch closed the connection): a timeout when the
+// server had left the command unanswered beyond the stop's grace, else
+// cancelled.
+func (sc *smtpConn) cut(ctx context.Context, err error) *tryError {
+	if sc.watch.Overdue() {
+		return &tryError{reason: DeliveryTimeout, err: fmt.Errorf("%w (unanswered at the run's end: %w)", err, context.DeadlineExceeded)}
+	}
+	return &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", err, ctx.Err())}
 }
 
 // dial opens an LMTP/SMTP connection and says hello. The session setup
@@ -638,14 +656,16 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	proto := string(dl.Protocol)
 	lmtp := dl.Protocol == scenarios.DeliverLMTP
 	rec := in.rec
-	stopping := func() bool { return errors.Is(ctx.Err(), context.Canceled) }
-	conn, c, err := clients.DialSMTP(ctx, rec, transport.Config{
+	conn, c, w, err := clients.DialSMTP(ctx, rec, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	}, lmtp, stopping)
+	}, lmtp)
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
+		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			// The run's end closed the connection under the greeting.
+		if w != nil && w.Stopping() {
+			err = sc.cut(ctx, err)
+		} else if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 		}
 		if conn == nil {
@@ -653,24 +673,20 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		}
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
-	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
-		stopping: stopping}
 	c.CommandTimeout = in.timeout
 	c.SubmissionTimeout = in.timeout
-	// The run's end closes the connection under the hello (an LHLO a
-	// stalled server never answers), as in deliver.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	hello := sc.helloName()
-	start := clients.StartCommand(rec, proto, hello)
-	err = c.Hello(injectorName)
-	if !stop() {
+	start := w.Start(hello)
+	err = conn.Explain(c.Hello(injectorName))
+	w.End(hello, start, err)
+	if !w.Release() {
+		// The run's end closes the connection (after the hello's grace).
 		if err == nil {
 			err = net.ErrClosed
 		}
-		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
+		err = sc.cut(ctx, err)
 	}
-	err = conn.Explain(err)
-	sc.record(hello, start, err)
+	sc.watch = nil
 	if err != nil {
 		sc.close()
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
@@ -690,10 +706,23 @@ func (sc *smtpConn) helloName() string {
 	return "EHLO"
 }
 
-// record ends a command of the connection started at start
-// (clients.StartCommand): one the run's end cut (it closes the connection
-// under a transaction, trySMTP) counts nothing (clients.EndCommand).
+// start returns the start of command cmd of the connection, about to be
+// sent (clients.StartCommand; under the watch, if any).
+func (sc *smtpConn) start(cmd string) time.Time {
+	if sc.watch != nil {
+		return sc.watch.Start(cmd)
+	}
+	return clients.StartCommand(sc.rec, sc.protocol, cmd)
+}
+
+// record ends a command of the connection started at start (start): under
+// the watch by the stop's rule (clients.StopGrace), else one the run's end
+// cut counts nothing (clients.EndCommand: the closing QUIT).
 func (sc *smtpConn) record(cmd string, start time.Time, err error) {
+	if sc.watch != nil {
+		sc.watch.End(cmd, start, err)
+		return
+	}
 	clients.EndCommand(sc.rec, sc.protocol, cmd, start, err, sc.stopping())
 }
 
@@ -709,7 +738,7 @@ func isReply(err error) bool {
 // longer be used.
 func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, broken bool) {
 	c := sc.c
-	start := clients.StartCommand(sc.rec, sc.protocol, "MAIL")
+	start := sc.start("MAIL")
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
@@ -720,7 +749,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	}
 	var accepted []recipient
 	for i, r := range rcpts {
-		start = clients.StartCommand(sc.rec, sc.protocol, "RCPT")
+		start = sc.start("RCPT")
 		err := c.Rcpt(r.addr, nil)
 		sc.record("RCPT", start, err)
 		if err == nil {
@@ -737,7 +766,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	if len(accepted) == 0 {
 		return res, !sc.reset()
 	}
-	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
+	start = sc.start("DATA")
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)
@@ -801,14 +830,14 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 // it at once, recorded as its own LHLO/EHLO, so that the next MAIL's
 // latency is MAIL's alone and every hello the server gets is counted.
 func (sc *smtpConn) reset() bool {
-	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
+	start := sc.start("RSET")
 	err := sc.c.Reset()
 	sc.record("RSET", start, err)
 	if err != nil {
 		return false
 	}
 	hello := sc.helloName()
-	start = clients.StartCommand(sc.rec, sc.protocol, hello)
+	start = sc.start(hello)
 	err = sc.c.Hello(injectorName)
 	sc.record(hello, start, err)
 	return err == nil
@@ -818,7 +847,7 @@ func (sc *smtpConn) close() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		start := clients.StartCommand(sc.rec, sc.protocol, "QUIT")
+		start := sc.start("QUIT")
 		err := sc.c.Quit()
 		sc.record("QUIT", start, err)
 		_ = sc.c.Close()
