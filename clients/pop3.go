@@ -17,43 +17,48 @@ type pop3Session struct {
 	*transport.POP3
 	rec  Recorder
 	addr string
-	// stopped says whether the device is stopping (its context ended,
-	// which closes the connection under a command): such a failure counts
-	// nothing (EndCommand).
-	stopped func() bool
+	// w applies the stop's rule to the session's commands (StopGrace):
+	// when the device stops, the command in flight has shutdownGrace to
+	// be answered, then the connection is closed under it.
+	w *StopGrace
 }
 
 // dialPOP3 connects to ep and reads the greeting, recorded as one
 // command, CONNECT. A failure counts as a login attempt with its cause.
+// The session is watched until close or quit (StopGrace).
 func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Session, error) {
-	s := &pop3Session{rec: o.recorder(), addr: ep.Addr, stopped: func() bool { return ctx.Err() != nil }}
+	s := &pop3Session{rec: o.recorder(), addr: ep.Addr}
 	connect := StartCommand(s.rec, ProtocolPOP3, CommandConnect)
 	conn, err := dial(ctx, o, ProtocolPOP3, ep)
-	if err == nil {
-		s.POP3, err = transport.OpenPOP3(conn, s)
-		if err != nil {
-			_ = conn.Close()
-		}
-	}
-	EndCommand(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
 	if err != nil {
+		EndCommand(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
 		loginUnreached(ctx, o, ProtocolPOP3, err)
+		return nil, err
+	}
+	// The wait for the greeting has no grace (StopGrace), as IMAP's.
+	s.w = WatchStop(ctx, s.rec, ProtocolPOP3, conn)
+	s.POP3, err = transport.OpenPOP3(conn, s)
+	s.w.End(CommandConnect, connect, err)
+	if err != nil {
+		s.w.Release()
+		_ = conn.Close()
+		countLogin(s.rec, ProtocolPOP3, err, s.stopped())
 		return nil, err
 	}
 	return s, nil
 }
 
+// stopped reports whether the device's stop closed the connection: a
+// failure then counts nothing (StopGrace).
+func (s *pop3Session) stopped() bool { return s.w.Stopping() }
+
 // Started implements transport.POP3Observer: every command is tracked
 // from before it is sent (CommandTracker).
-func (s *pop3Session) Started(command string) time.Time {
-	return StartCommand(s.rec, ProtocolPOP3, command)
-}
+func (s *pop3Session) Started(command string) time.Time { return s.w.Start(command) }
 
-// Done implements transport.POP3Observer: every command is recorded, but
-// for one that failed because the device is stopping.
-func (s *pop3Session) Done(command string, start time.Time, err error) {
-	EndCommand(s.rec, ProtocolPOP3, command, start, err, s.stopped())
-}
+// Done implements transport.POP3Observer: every command is recorded by
+// the stop's rule (StopGrace).
+func (s *pop3Session) Done(command string, start time.Time, err error) { s.w.End(command, start, err) }
 
 // cmd sends a single-line command and returns the text after +OK; name is
 // what is recorded.
@@ -132,8 +137,16 @@ func (s *pop3Session) noop() error {
 	return err
 }
 
-// quit sends QUIT (which commits deletions) and closes the connection.
-func (s *pop3Session) quit(timeout time.Duration) error { return s.Quit(timeout) }
+// quit sends QUIT (which commits deletions), closes the connection and
+// ends the watch.
+func (s *pop3Session) quit(timeout time.Duration) error {
+	defer s.w.Release()
+	return s.Quit(timeout)
+}
 
-// close drops the connection without QUIT: pending deletions are lost.
-func (s *pop3Session) close() { s.Close() }
+// close drops the connection without QUIT (pending deletions are lost)
+// and ends the watch.
+func (s *pop3Session) close() {
+	s.w.Release()
+	s.Close()
+}

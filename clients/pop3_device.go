@@ -144,8 +144,6 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, s.close)
-	defer stop()
 	quitted := false
 	defer func() {
 		if !quitted {
@@ -157,12 +155,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
-		loginUnreached(ctx, &d.o, ProtocolPOP3, err)
+		countLogin(s.rec, ProtocolPOP3, err, s.stopped())
 		return err
 	}
 	if d.o.POP3.TLS == transport.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
-			loginUnreached(ctx, &d.o, ProtocolPOP3, err)
+			countLogin(s.rec, ProtocolPOP3, err, s.stopped())
 			return err
 		}
 	}

@@ -110,6 +110,58 @@ func DistinctRecipients(to []string) []string {
 	return out
 }
 
+// DialSMTP connects as cfg says and opens a go-smtp client on the
+// connection (an LMTP client when lmtp), as SMTP submission and the
+// injector's LMTP/SMTP deliveries do, recording on rec under
+// cfg.Protocol: the connect and the server's greeting
+// (transport.ReadSMTPGreeting) are one command, CONNECT, as a POP3 or
+// IMAP device's; with cfg.Endpoint.TLS starttls go-smtp reads the
+// greeting and says EHLO and STARTTLS in one call, recorded as STARTTLS,
+// and CONNECT is the connect (as IMAP's). A connect or greeting the end
+// of ctx cuts counts nothing; every command after it has the stop's grace
+// under the returned watch (StopGrace) until the caller releases it. On failure the error is
+// explained by the connection (transport.Conn.Explain), the connection is
+// closed and returned with its released watch (both nil when the connect
+// failed), whose Stopping says whether the stop cut it. The caller sets the
+// client's timeouts, says hello (EHLO, LHLO), releases the watch and
+// closes the connection.
+func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool) (*transport.Conn, *smtp.Client, *StopGrace, error) {
+	connect := StartCommand(rec, cfg.Protocol, CommandConnect)
+	conn, err := transport.Dial(ctx, cfg)
+	if err != nil {
+		EndCommand(rec, cfg.Protocol, CommandConnect, connect, err, ctx.Err() != nil)
+		return nil, nil, nil, err
+	}
+	w := WatchStop(ctx, rec, cfg.Protocol, conn)
+	fail := func(err error) (*transport.Conn, *smtp.Client, *StopGrace, error) {
+		w.Release()
+		_ = conn.Close()
+		return conn, nil, w, err
+	}
+	starttls := !lmtp && cfg.Endpoint.TLS == transport.TLSStartTLS
+	var nc net.Conn = conn
+	if starttls {
+		record(rec, cfg.Protocol, CommandConnect, connect, nil)
+		connect = w.Start("STARTTLS")
+	} else {
+		// The wait for the greeting has no grace (StopGrace), as IMAP's.
+		nc, err = transport.ReadSMTPGreeting(conn)
+		err = conn.Explain(err)
+		if w.End(CommandConnect, connect, err); err != nil {
+			return fail(err)
+		}
+	}
+	c, err := transport.OpenSMTP(nc, cfg.Endpoint, lmtp, cfg.TLS)
+	if starttls {
+		err = conn.Explain(err)
+		w.End("STARTTLS", connect, err)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return conn, c, w, nil
+}
+
 // Submit sends raw from from to every distinct recipient in to. When the
 // server refuses some recipients the others still get the message and
 // Submit returns a *RecipientsError; when it refuses all, nothing is sent.
@@ -119,99 +171,67 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return errors.New("smtp: no recipients")
 	}
 	addr := s.ep.Addr
-	// A failure before AUTH counts as a login attempt with its cause.
-	unreached := func(err error) {
+	// A failure before AUTH counts as a login attempt with its cause, but
+	// for one the device's stop cut (stopping).
+	unreached := func(err error, stopping bool) {
 		if s.o.Username != "" {
-			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil)
+			countLogin(s.rec, ProtocolSMTP, err, stopping)
 		}
 	}
-	// The dial and the server's greeting are one command, CONNECT, as a
-	// POP3 or IMAP device's; with starttls the library reads the greeting
-	// and says EHLO and STARTTLS in one call, recorded as STARTTLS, and
-	// CONNECT is the dial (as IMAP's).
-	connect := StartCommand(s.rec, ProtocolSMTP, CommandConnect)
-	conn, err := transport.Dial(ctx, transport.Config{
-		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
-		LateCloser: s.o.Late,
-	})
-	if err != nil {
-		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
-		unreached(err)
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
 	wrap := func(err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("smtp %s: %w (%v)", addr, ctxErr, err)
 		}
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
-
-	starttls := s.ep.TLS == transport.TLSStartTLS
-	var (
-		start time.Time
-		nc    net.Conn = conn
-	)
-	if starttls {
-		record(s.rec, ProtocolSMTP, CommandConnect, connect, nil)
-		start = StartCommand(s.rec, ProtocolSMTP, "STARTTLS")
-	} else {
-		nc, err = transport.ReadSMTPGreeting(conn)
-		err = conn.Explain(err)
-		EndCommand(s.rec, ProtocolSMTP, CommandConnect, connect, err, ctx.Err() != nil)
-		if err != nil {
-			unreached(err)
-			return wrap(err)
-		}
-	}
-	c, err := transport.OpenSMTP(nc, s.ep, false, s.o.TLS)
-	if starttls {
-		err = conn.Explain(err)
-		EndCommand(s.rec, ProtocolSMTP, "STARTTLS", start, err, ctx.Err() != nil)
-	}
+	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
+		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
+		LateCloser: s.o.Late,
+	}, false)
 	if err != nil {
-		unreached(err)
+		if w == nil {
+			unreached(err, ctx.Err() != nil)
+			return err // the dial's error names the address
+		}
+		unreached(err, w.Stopping())
 		return wrap(err)
 	}
+	defer conn.Close()
+	defer w.Release()
 	c.CommandTimeout = s.o.Timeout
 	c.SubmissionTimeout = s.o.Timeout
 
-	// A command that fails because the device stops counts nothing.
-	end := func(name string, start time.Time, err error) {
-		EndCommand(s.rec, ProtocolSMTP, name, start, err, ctx.Err() != nil)
-	}
-	start = StartCommand(s.rec, ProtocolSMTP, "EHLO")
+	// Every command has the stop's grace (StopGrace).
+	start := w.Start("EHLO")
 	err = conn.Explain(c.Hello(s.o.LocalName))
-	end("EHLO", start, err)
+	w.End("EHLO", start, err)
 	if err != nil {
-		unreached(err)
+		unreached(err, w.Stopping())
 		return wrap(err)
 	}
 	if s.o.Username != "" {
-		start = StartCommand(s.rec, ProtocolSMTP, "AUTH")
+		start = w.Start("AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
-		end("AUTH", start, err)
-		countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil)
+		w.End("AUTH", start, err)
+		countLogin(s.rec, ProtocolSMTP, err, w.Stopping())
 		if err != nil {
-			s.quit(ctx, c)
+			s.quit(w, c)
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
-	start = StartCommand(s.rec, ProtocolSMTP, "MAIL")
+	start = w.Start("MAIL")
 	err = c.Mail(from, nil)
-	end("MAIL", start, err)
+	w.End("MAIL", start, err)
 	if err != nil {
-		s.quit(ctx, c)
+		s.quit(w, c)
 		return wrap(err)
 	}
 	var rejected map[string]error
 	accepted := 0
 	for _, rcpt := range to {
-		start = StartCommand(s.rec, ProtocolSMTP, "RCPT")
+		start = w.Start("RCPT")
 		err = c.Rcpt(rcpt, nil)
-		end("RCPT", start, err)
+		w.End("RCPT", start, err)
 		var se *smtp.SMTPError
 		switch {
 		case err == nil:
@@ -226,16 +246,16 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		}
 	}
 	if accepted == 0 {
-		s.quit(ctx, c)
+		s.quit(w, c)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
-	start = StartCommand(s.rec, ProtocolSMTP, "DATA")
+	start = w.Start("DATA")
 	err = s.data(c, conn, raw)
-	end("DATA", start, err)
+	w.End("DATA", start, err)
 	if err != nil {
 		return wrap(err)
 	}
-	s.quit(ctx, c)
+	s.quit(w, c)
 	if rejected != nil {
 		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
 	}
@@ -263,11 +283,11 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 }
 
 // quit says QUIT best-effort; the message is already accepted or refused.
-// A QUIT that fails because the device stops (ctx ended) counts nothing.
-func (s *smtpSubmitter) quit(ctx context.Context, c *smtp.Client) {
-	start := StartCommand(s.rec, ProtocolSMTP, "QUIT")
+// It is recorded as every command of the session (w: StopGrace).
+func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client) {
+	start := w.Start("QUIT")
 	err := c.Quit()
-	EndCommand(s.rec, ProtocolSMTP, "QUIT", start, err, ctx.Err() != nil)
+	w.End("QUIT", start, err)
 	if err != nil {
 		s.o.Logger.Debug("smtp quit", "addr", s.ep.Addr, "err", err)
 	}

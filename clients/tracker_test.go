@@ -282,10 +282,12 @@ func (r *eventRecorder) Command(ev CommandEvent) {
 
 // startHolding starts a deliberately broken server: it greets with
 // greeting, answers every command line with answer(line) (upper case,
-// trimmed) and holds the first command that starts with hold, never
-// answering it; held is closed then.
-func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) string) (addr string, held <-chan struct{}) {
+// trimmed) and holds the first command that starts with hold; held is
+// closed then. With late nil it never answers the held command; else it
+// answers what late brings and goes on.
+func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) string, late <-chan string) (addr string, held <-chan struct{}) {
 	h := make(chan struct{})
+	var once sync.Once
 	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
 		r := bufio.NewReader(c)
 		fmt.Fprint(c, greeting+"\r\n")
@@ -296,9 +298,13 @@ func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) s
 			}
 			cmd := strings.ToUpper(strings.TrimSpace(line))
 			if strings.HasPrefix(cmd, hold) {
-				close(h)
-				_, _ = io.Copy(io.Discard, r) // until the client goes
-				return
+				once.Do(func() { close(h) })
+				if late == nil {
+					_, _ = io.Copy(io.Discard, r) // until the client goes
+					return
+				}
+				fmt.Fprint(c, <-late)
+				continue
 			}
 			fmt.Fprint(c, answer(cmd))
 		}
@@ -320,19 +326,24 @@ func stopWhenHeld(held <-chan struct{}) context.Context {
 	return ctx
 }
 
-// checkStoppedCountsNothing fails t unless rec tracked the held command,
-// recorded no failure and has nothing left in flight.
-func checkStoppedCountsNothing(t *testing.T, rec *eventRecorder, held string) {
+// checkStopped fails t unless rec tracked the held command, recorded
+// exactly the failures want ("COMMAND outcome": what the stop's rule
+// makes of the held command) and has nothing left in flight.
+func checkStopped(t *testing.T, rec *eventRecorder, held string, want ...string) {
 	t.Helper()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if !slices.Contains(rec.started, held) {
 		t.Fatalf("%s never tracked (tracked %v): the server did not hold it", held, rec.started)
 	}
+	var failed []string
 	for _, ev := range rec.recorded {
 		if ev.Outcome != transport.OutcomeOK {
-			t.Errorf("recorded %s %s %s after the device stopped", ev.Protocol, ev.Command, ev.Outcome)
+			failed = append(failed, ev.Command+" "+string(ev.Outcome))
 		}
+	}
+	if !slices.Equal(failed, want) {
+		t.Errorf("failures recorded after the device stopped %v, want %v", failed, want)
 	}
 	for k, n := range rec.open {
 		if n != 0 {
@@ -341,51 +352,94 @@ func checkStoppedCountsNothing(t *testing.T, rec *eventRecorder, held string) {
 	}
 }
 
-// TestSMTPStoppedCountsNothing: a submission whose device stops while
-// the server holds its MAIL (the end of a run closes the connection under
-// it) records no failed MAIL and no failed QUIT — the end of a run is no
-// server's error — and leaves nothing in flight.
-func TestSMTPStoppedCountsNothing(t *testing.T) {
-	addr, held := startHolding(t, "220 fake ESMTP", "MAIL", func(cmd string) string {
+// TestStopGrace: a POP3 or SMTP submission command in flight when its
+// device stops has the stop's grace (shutdownGrace) to be answered, as an
+// IMAP command has (StopGrace): one the server leaves unanswered beyond it
+// is recorded as a timeout, one answered within it with its outcome, and
+// the stop then closes the connection — nothing else fails (the QUIT it
+// cut counts nothing), nothing is left in flight, and the device does not
+// wait out its 30 s timeout.
+func TestStopGrace(t *testing.T) {
+	smtpAnswer := func(cmd string) string {
 		if strings.HasPrefix(cmd, "EHLO") {
 			return "250-fake\r\n250 8BITMIME\r\n"
 		}
 		return "250 ok\r\n"
-	})
-	rec := &eventRecorder{}
-	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
-	if err := sub.Submit(stopWhenHeld(held), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err == nil {
-		t.Fatal("Submit succeeded on a server that never answered MAIL")
 	}
-	checkStoppedCountsNothing(t, rec, "MAIL")
-}
-
-// TestPOP3StoppedCountsNothing: a POP3 poll whose device stops while the
-// server holds its STAT records no failed STAT and no failed login, as
-// TestSMTPStoppedCountsNothing for submission, and leaves nothing in
-// flight.
-func TestPOP3StoppedCountsNothing(t *testing.T) {
-	addr, held := startHolding(t, "+OK hi", "STAT", func(cmd string) string {
+	pop3Answer := func(cmd string) string {
 		if strings.HasPrefix(cmd, "CAPA") {
 			return "+OK\r\nUSER\r\n.\r\n"
 		}
 		return "+OK\r\n"
-	})
-	rec := &eventRecorder{}
-	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
-	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
-		POP3: transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
 	}
-	_ = d.(*pop3Device).Poll(stopWhenHeld(held))
-	checkStoppedCountsNothing(t, rec, "STAT")
+	for _, tc := range []struct {
+		name     string
+		protocol string
+		hold     string
+		late     string // the held command's answer after the stop ("": none)
+		want     string // what is recorded of it
+	}{
+		{"smtp MAIL unanswered", ProtocolSMTP, "MAIL", "", "MAIL timeout"},
+		{"smtp MAIL answered within the grace", ProtocolSMTP, "MAIL", "451 4.3.0 busy\r\n", "MAIL no"},
+		{"smtp DATA unanswered", ProtocolSMTP, "DATA", "", "DATA timeout"},
+		{"pop3 STAT unanswered", ProtocolPOP3, "STAT", "", "STAT timeout"},
+		{"pop3 STAT answered within the grace", ProtocolPOP3, "STAT", "-ERR busy\r\n", "STAT no"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var late chan string
+			if tc.late != "" {
+				late = make(chan string, 1)
+			}
+			greeting, answer := "220 fake ESMTP", smtpAnswer
+			if tc.protocol == ProtocolPOP3 {
+				greeting, answer = "+OK hi", pop3Answer
+			}
+			addr, held := startHolding(t, greeting, tc.hold, answer, late)
+			ctx := stopWhenHeld(held)
+			if late != nil {
+				go func() {
+					<-ctx.Done()
+					late <- tc.late // the answer comes after the stop
+				}()
+			}
+			rec := &eventRecorder{}
+			ep := transport.Endpoint{Addr: addr, TLS: transport.TLSNone}
+			done := make(chan error, 1)
+			go func() {
+				if tc.protocol == ProtocolSMTP {
+					sub := NewSMTPSubmitter(ep, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
+					done <- sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n"))
+					return
+				}
+				prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
+				d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
+					POP3: ep, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+				if err != nil {
+					done <- err
+					return
+				}
+				done <- d.(*pop3Device).Poll(ctx)
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatalf("%s %s succeeded on a server that held %s", tc.protocol, tc.hold, tc.hold)
+				}
+			case <-time.After(20 * time.Second):
+				// A liveness bound far below the 30 s timeout, not a
+				// timing assertion.
+				t.Fatal("the device did not stop within 20 s: it waits for the held command")
+			}
+			checkStopped(t, rec, tc.hold, tc.want)
+		})
+	}
 }
 
 // TestPOP3STLSTracksHandshake: POP3's STLS is one tracked command from
 // the command to the end of its TLS handshake, as IMAP's STARTTLS is: a
 // server that accepts STLS and never answers the client's hello leaves
-// STLS in flight, and the device's stop then counts nothing.
+// STLS in flight, and the device's stop then counts it a timeout after
+// the stop's grace (StopGrace), as any command left unanswered.
 func TestPOP3STLSTracksHandshake(t *testing.T) {
 	h := make(chan struct{})
 	srv := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
@@ -445,7 +499,7 @@ func TestPOP3STLSTracksHandshake(t *testing.T) {
 	if err := <-polled; err == nil {
 		t.Fatal("Poll succeeded on a server that never finished the TLS handshake")
 	}
-	checkStoppedCountsNothing(t, rec, "STLS")
+	checkStopped(t, rec, "STLS", "STLS timeout")
 }
 
 // idleWaitRecorder times IDLE's two tracked waits as the tracker sees them:

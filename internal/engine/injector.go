@@ -594,21 +594,25 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 		*c = conn
 	}
 	// The run's end closes the connection under the transaction, as a
-	// second ^C must not wait out a stalled server's timeout; what it cut
-	// short is cancelled (not retried: the server may have the message).
+	// second ^C must not wait out a stalled server's timeout, after the
+	// command in flight had the stop's grace (clients.StopGrace); what it
+	// cut short is cancelled, or a timeout when the server left it
+	// unanswered beyond the grace (not retried: the server may have the
+	// message).
 	sc := *c
-	stop := context.AfterFunc(ctx, func() { _ = sc.conn.Close() })
+	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn)
 	res, broken := sc.deliver(d, rcpts)
-	if !stop() {
+	if !sc.watch.Release() {
 		broken = true
-		// What the close cut short is cancelled; a reply the server had
-		// sent before it (a 5xx RCPT) keeps its reason.
+		// A reply the server had sent before the close (a 5xx RCPT)
+		// keeps its reason.
 		for i := range res {
 			if res[i].err != nil && !isReply(res[i].err.err) {
-				res[i].err = &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", res[i].err.err, ctx.Err())}
+				res[i].err = sc.cut(ctx, res[i].err.err)
 			}
 		}
 	}
+	sc.watch = nil
 	if broken {
 		sc.close()
 		*c = nil
@@ -619,13 +623,27 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
 	c        *smtp.Client
-	conn     net.Conn
+	conn     *transport.Conn
 	timeout  time.Duration
 	protocol string
 	rec      clients.Recorder
 	// stopping reports whether the run is ending (the context the
 	// connection was dialed with was cancelled).
 	stopping func() bool
+	// watch applies the stop's grace to the setup's and a transaction's
+	// commands (clients.StopGrace); nil between them.
+	watch *clients.StopGrace
+}
+
+// cut is the try error of err, a failure of a command the run's end cut
+// (ctx ended, the watch closed the connection): a timeout when the
+// server had left the command unanswered beyond the stop's grace, else
+// cancelled.
+func (sc *smtpConn) cut(ctx context.Context, err error) *tryError {
+	if sc.watch.Overdue() {
+		return &tryError{reason: DeliveryTimeout, err: fmt.Errorf("%w (unanswered at the run's end: %w)", err, context.DeadlineExceeded)}
+	}
+	return &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", err, ctx.Err())}
 }
 
 // dial opens an LMTP/SMTP connection and says hello. The session setup
@@ -640,67 +658,82 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	return sc, err
 }
 
+// dialSession opens the connection as SMTP submission does
+// (clients.DialSMTP: the connect and greeting recorded as CONNECT, with
+// starttls the greeting, EHLO and STARTTLS as STARTTLS) and says hello,
+// recorded as LHLO or EHLO (with starttls: the TLS handshake and EHLO).
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.delivery
 	proto := string(dl.Protocol)
 	lmtp := dl.Protocol == scenarios.DeliverLMTP
-	hello := "EHLO"
-	switch {
-	case lmtp:
-		hello = "LHLO"
-	case dl.TLS == transport.TLSStartTLS:
-		// go-smtp says EHLO and STARTTLS in one step.
-		hello = "STARTTLS"
-	}
 	rec := in.rec
-	stopping := func() bool { return errors.Is(ctx.Err(), context.Canceled) }
-	// The setup is one command, tracked while it waits (connect,
-	// greeting, hello): recorded below whatever its outcome, but for one
-	// the run's end cut.
-	start := clients.StartCommand(rec, proto, hello)
-	conn, err := transport.Dial(ctx, transport.Config{
+	conn, c, w, err := clients.DialSMTP(ctx, rec, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	})
-	if err != nil {
-		clients.EndCommand(rec, proto, hello, start, err, stopping())
-		return nil, err
-	}
-	_ = conn.SetDeadline(time.Now().Add(in.timeout))
-	// The run's end closes the connection under the setup (a greeting or
-	// LHLO a stalled server never sends), as in deliver.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	c, err := transport.OpenSMTP(conn, transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS}, lmtp, in.tls)
+	}, lmtp)
 	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
-		stopping: stopping}
-	if err == nil {
-		c.CommandTimeout = in.timeout
-		c.SubmissionTimeout = in.timeout
-		err = c.Hello("mailsim-injector.localhost")
+		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
+	if err != nil {
+		if w != nil && w.Stopping() {
+			err = sc.cut(ctx, err)
+		} else if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
+		}
+		if conn == nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
-	if !stop() {
+	c.CommandTimeout = in.timeout
+	c.SubmissionTimeout = in.timeout
+	hello := sc.helloName()
+	start := w.Start(hello)
+	err = conn.Explain(c.Hello(injectorName))
+	w.End(hello, start, err)
+	if !w.Release() {
+		// The run's end closes the connection (after the hello's grace).
 		if err == nil {
 			err = net.ErrClosed
 		}
-		err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
+		err = sc.cut(ctx, err)
 	}
-	sc.record(hello, start, err)
-	_ = conn.SetDeadline(time.Time{})
+	sc.watch = nil
 	if err != nil {
-		if c == nil {
-			_ = conn.Close()
-			return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
-		}
 		sc.close()
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, conn.Explain(err))
+		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
 	return sc, nil
 }
 
-// record ends a command of the connection started at start
-// (clients.StartCommand): one the run's end cut (it closes the connection
-// under a transaction, trySMTP) counts nothing (clients.EndCommand).
+// injectorName is the name the injector says hello with.
+const injectorName = "mailsim-injector.localhost"
+
+// helloName is the hello command of the connection's protocol: LHLO over
+// LMTP, EHLO over SMTP.
+func (sc *smtpConn) helloName() string {
+	if sc.protocol == string(scenarios.DeliverLMTP) {
+		return "LHLO"
+	}
+	return "EHLO"
+}
+
+// start returns the start of command cmd of the connection, about to be
+// sent (clients.StartCommand; under the watch, if any).
+func (sc *smtpConn) start(cmd string) time.Time {
+	if sc.watch != nil {
+		return sc.watch.Start(cmd)
+	}
+	return clients.StartCommand(sc.rec, sc.protocol, cmd)
+}
+
+// record ends a command of the connection started at start (start): under
+// the watch by the stop's rule (clients.StopGrace), else one the run's end
+// cut counts nothing (clients.EndCommand: the closing QUIT).
 func (sc *smtpConn) record(cmd string, start time.Time, err error) {
+	if sc.watch != nil {
+		sc.watch.End(cmd, start, err)
+		return
+	}
 	clients.EndCommand(sc.rec, sc.protocol, cmd, start, err, sc.stopping())
 }
 
@@ -716,7 +749,7 @@ func isReply(err error) bool {
 // longer be used.
 func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, broken bool) {
 	c := sc.c
-	start := clients.StartCommand(sc.rec, sc.protocol, "MAIL")
+	start := sc.start("MAIL")
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
@@ -727,7 +760,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	}
 	var accepted []recipient
 	for i, r := range rcpts {
-		start = clients.StartCommand(sc.rec, sc.protocol, "RCPT")
+		start = sc.start("RCPT")
 		err := c.Rcpt(r.addr, nil)
 		sc.record("RCPT", start, err)
 		if err == nil {
@@ -744,7 +777,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	if len(accepted) == 0 {
 		return res, !sc.reset()
 	}
-	start = clients.StartCommand(sc.rec, sc.protocol, "DATA")
+	start = sc.start("DATA")
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)
@@ -802,10 +835,22 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 // still usable: a failed RSET (a server that answered 421 and hung up)
 // breaks it, so the next delivery opens a new one rather than failing on
 // the dead one.
+//
+// go-smtp forgets the hello at a successful RSET and says it again with
+// the next command (Client.Reset, then Client.Mail's hello): reset says
+// it at once, recorded as its own LHLO/EHLO, so that the next MAIL's
+// latency is MAIL's alone and every hello the server gets is counted.
 func (sc *smtpConn) reset() bool {
-	start := clients.StartCommand(sc.rec, sc.protocol, "RSET")
+	start := sc.start("RSET")
 	err := sc.c.Reset()
 	sc.record("RSET", start, err)
+	if err != nil {
+		return false
+	}
+	hello := sc.helloName()
+	start = sc.start(hello)
+	err = sc.c.Hello(injectorName)
+	sc.record(hello, start, err)
 	return err == nil
 }
 
@@ -813,7 +858,7 @@ func (sc *smtpConn) close() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		start := clients.StartCommand(sc.rec, sc.protocol, "QUIT")
+		start := sc.start("QUIT")
 		err := sc.c.Quit()
 		sc.record("QUIT", start, err)
 		_ = sc.c.Close()

@@ -245,20 +245,30 @@ func TestInjectorOldestWaiting(t *testing.T) {
 	}
 }
 
-// TestInjectorStalledServerCancelled: the run's end cuts an LMTP try that
-// waits for a stalled server — at the greeting, or after DATA — at once
-// rather than after the injector's timeout, and the delivery counts
-// cancelled, not timeout (a second ^C must not wait out a server); the
-// commands it cut count nothing (clients.EndCommand).
-func TestInjectorStalledServerCancelled(t *testing.T) {
+// TestInjectorStalledServerAtTheEnd: the run's end gives an LMTP command
+// waiting for a stalled server the stop's grace (clients.StopGrace), never
+// the injector's timeout (a second ^C must not wait out a server): a
+// greeting the server never sends is cut at once and counts nothing, as an
+// IMAP device's dial (the delivery is cancelled); a final reply to DATA
+// left unanswered beyond the grace is a DATA timeout and the delivery a
+// timeout; one that comes within the grace is delivered.
+func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		stall string // "greeting" or "data"
+		// late: the server answers DATA after the stop.
+		late bool
+		// wantFailed are the deliveries' failures by reason (all the
+		// recipients'), wantCmds the failed commands recorded.
+		wantFailed string
+		wantCmds   map[string]int
 	}{
-		{"stalled greeting", "greeting"},
-		{"stalled after DATA", "data"},
+		{"stalled greeting", "greeting", false, DeliveryCancelled, map[string]int{}},
+		{"stalled after DATA", "data", false, DeliveryTimeout, map[string]int{"lmtp DATA": 1}},
+		{"DATA answered within the grace", "data", true, "", map[string]int{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			stopped := make(chan struct{})
 			reached := make(chan struct{}, 1)
 			ok250 := func(string) string { return "250 ok" }
 			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
@@ -272,7 +282,11 @@ func TestInjectorStalledServerCancelled(t *testing.T) {
 					case reached <- struct{}{}:
 					default:
 					}
-					_, _ = r.ReadString(0)
+					if tt.late {
+						<-stopped // the answer comes after the stop
+					} else {
+						_, _ = r.ReadString(0)
+					}
 					return "250 2.0.0 stored"
 				})(c, r)
 			})
@@ -302,21 +316,25 @@ func TestInjectorStalledServerCancelled(t *testing.T) {
 				t.Fatal("the server never saw the try")
 			}
 			stop()
+			close(stopped)
 			select {
 			case <-done:
 			case <-ctx.Done():
 				t.Fatal("the injector did not stop with the run: it waits for the stalled server")
 			}
 			st := e.inj.finish()
-			if st.Failed[DeliveryCancelled] != int64(len(rcpts)) || st.Delivered != 0 {
-				t.Errorf("failed %v, delivered %d; want %d cancelled", st.Failed, st.Delivered, len(rcpts))
+			n := int64(len(rcpts))
+			if tt.wantFailed == "" && (st.Delivered != n || st.FailedTotal() != 0) ||
+				tt.wantFailed != "" && (st.Failed[tt.wantFailed] != n || st.Delivered != 0) {
+				t.Errorf("failed %v, delivered %d; want %d %s", st.Failed, st.Delivered, n, tt.wantFailed)
 			}
-			// What the run's end cut — the setup, the transaction, the
-			// QUIT on the connection it closed — is no server's error.
+			// What the run's end cut — the setup, the QUIT on the
+			// connection it closed — is no server's error; a command left
+			// unanswered beyond the grace is.
 			dc.mu.Lock()
 			defer dc.mu.Unlock()
-			if len(dc.failed) != 0 {
-				t.Errorf("failed commands recorded for what the run's end cut: %v", dc.failed)
+			if fmt.Sprint(dc.failed) != fmt.Sprint(tt.wantCmds) {
+				t.Errorf("failed commands recorded %v, want %v", dc.failed, tt.wantCmds)
 			}
 			dc.checkTracked(t)
 		})

@@ -71,49 +71,70 @@ func startFakeLMTP(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) string
 // lmtpScript serves a well-formed LMTP dialogue; rcpt answers RCPT TO and
 // data answers the end of data, once per accepted recipient (i: its index).
 func lmtpScript(rcpt func(addr string) string, data func(i int) string) func(net.Conn, *bufio.Reader) {
-	return func(c net.Conn, r *bufio.Reader) {
-		fmt.Fprintf(c, "220 fake LMTP\r\n")
-		accepted := 0
-		for n := 0; n < 1000; n++ {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
+	return script{rcpt: rcpt, data: data, lmtp: true}.serve
+}
+
+// script is a well-formed LMTP or SMTP dialogue of a fake server.
+type script struct {
+	// rcpt answers RCPT TO; data answers the end of data, once per
+	// accepted recipient over LMTP (i: its index), once over SMTP (0).
+	rcpt func(addr string) string
+	data func(i int) string
+	lmtp bool
+	// seen, when set, is told every command the server received (its
+	// verb, upper case).
+	seen func(verb string)
+}
+
+func (sc script) serve(c net.Conn, r *bufio.Reader) {
+	fmt.Fprintf(c, "220 fake server\r\n")
+	accepted := 0
+	for n := 0; n < 1000; n++ {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		if sc.seen != nil {
+			verb, _, _ := strings.Cut(cmd, " ")
+			sc.seen(verb)
+		}
+		switch {
+		case strings.HasPrefix(cmd, "LHLO") && sc.lmtp, strings.HasPrefix(cmd, "EHLO") && !sc.lmtp:
+			fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+		case strings.HasPrefix(cmd, "MAIL"):
+			accepted = 0
+			fmt.Fprintf(c, "250 ok\r\n")
+		case strings.HasPrefix(cmd, "RCPT"):
+			reply := sc.rcpt(strings.TrimSpace(line))
+			if strings.HasPrefix(reply, "250") {
+				accepted++
 			}
-			cmd := strings.ToUpper(strings.TrimSpace(line))
-			switch {
-			case strings.HasPrefix(cmd, "LHLO"):
-				fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
-			case strings.HasPrefix(cmd, "MAIL"):
-				accepted = 0
-				fmt.Fprintf(c, "250 ok\r\n")
-			case strings.HasPrefix(cmd, "RCPT"):
-				reply := rcpt(strings.TrimSpace(line))
-				if strings.HasPrefix(reply, "250") {
-					accepted++
+			fmt.Fprintf(c, "%s\r\n", reply)
+		case cmd == "DATA":
+			fmt.Fprintf(c, "354 go on\r\n")
+			for k := 0; k < 100000; k++ {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
 				}
-				fmt.Fprintf(c, "%s\r\n", reply)
-			case cmd == "DATA":
-				fmt.Fprintf(c, "354 go on\r\n")
-				for k := 0; k < 100000; k++ {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if l == ".\r\n" {
-						break
-					}
+				if l == ".\r\n" {
+					break
 				}
-				for i := 0; i < accepted; i++ {
-					fmt.Fprintf(c, "%s\r\n", data(i))
-				}
-			case cmd == "RSET":
-				fmt.Fprintf(c, "250 ok\r\n")
-			case cmd == "QUIT":
-				fmt.Fprintf(c, "221 bye\r\n")
-				return
-			default:
-				fmt.Fprintf(c, "500 what\r\n")
 			}
+			if !sc.lmtp {
+				accepted = min(accepted, 1)
+			}
+			for i := 0; i < accepted; i++ {
+				fmt.Fprintf(c, "%s\r\n", sc.data(i))
+			}
+		case cmd == "RSET":
+			fmt.Fprintf(c, "250 ok\r\n")
+		case cmd == "QUIT":
+			fmt.Fprintf(c, "221 bye\r\n")
+			return
+		default:
+			fmt.Fprintf(c, "500 what\r\n")
 		}
 	}
 }
@@ -136,6 +157,7 @@ type deliveryCounter struct {
 	attempts map[string]int // "via outcome"
 	done     map[string]int
 	failed   map[string]int // "protocol command" of commands that did not end ok
+	recorded map[string]int // "protocol command outcome" of every command recorded
 	// open counts the tracked commands in flight by "protocol command
 	// start"; tracked counts the starts by "protocol command"; untracked
 	// lists the commands recorded without a tracked start.
@@ -146,7 +168,7 @@ type deliveryCounter struct {
 
 func newDeliveryCounter() *deliveryCounter {
 	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
-		open: map[string]int{}, tracked: map[string]int{}}
+		recorded: map[string]int{}, open: map[string]int{}, tracked: map[string]int{}}
 }
 
 func trackKey(protocol, command string, start time.Time) string {
@@ -194,6 +216,7 @@ func (d *deliveryCounter) Command(ev clients.CommandEvent) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.land(ev.Protocol, ev.Command, ev.Start)
+	d.recorded[ev.Protocol+" "+ev.Command+" "+string(ev.Outcome)]++
 	if ev.Outcome != transport.OutcomeOK {
 		d.failed[ev.Protocol+" "+ev.Command]++
 	}
@@ -387,6 +410,117 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 				t.Errorf("observer: %d tries %v, final %v; want %d tries, %d final, %d ok",
 					tries, dc.attempts, dc.done, st.Attempted+st.Retries, st.Attempted, st.Delivered)
 			}
+		})
+	}
+}
+
+// TestInjectorConnectIsItsOwnCommand checks that the injector records
+// its LMTP/SMTP connect and the server's greeting as CONNECT, as SMTP
+// submission does (clients.DialSMTP), and its LHLO/EHLO as the hello's
+// own round trip: one of each per connection when the server greets, a
+// failed CONNECT and no hello when it does not.
+func TestInjectorConnectIsItsOwnCommand(t *testing.T) {
+	const msgs = 3
+	ok250 := func(string) string { return "250 ok" }
+	for _, tt := range []struct {
+		name     string
+		proto    scenarios.DeliveryProtocol
+		serve    func(net.Conn, *bufio.Reader) // nil: the embedded server
+		connects string                        // the CONNECT's outcome
+	}{
+		{name: "lmtp, embedded server", proto: scenarios.DeliverLMTP, connects: "ok"},
+		{name: "smtp", proto: scenarios.DeliverSMTP, serve: script{rcpt: ok250, data: func(int) string { return "250 2.0.0 queued" }}.serve,
+			connects: "ok"},
+		{name: "421 greeting", proto: scenarios.DeliverLMTP, serve: func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "421 4.3.2 busy\r\n")
+		}, connects: "no"},
+		{name: "never greets", proto: scenarios.DeliverLMTP, serve: func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) },
+			connects: "timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ep Endpoints
+			dl := scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone}
+			if tt.serve == nil {
+				_, ep = startEmbedded(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}))
+				dl.Addr = ep.Delivery.Addr
+			} else {
+				dl.Addr = startFakeLMTP(t, tt.serve)
+			}
+			_, dc := runInjector(t, dl, ep, msgs)
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			p := string(tt.proto)
+			hello := "EHLO"
+			if tt.proto == scenarios.DeliverLMTP {
+				hello = "LHLO"
+			}
+			connects := dc.recorded[p+" CONNECT "+tt.connects]
+			hellos := 0
+			for k, n := range dc.recorded {
+				if strings.HasPrefix(k, p+" "+hello+" ") {
+					hellos += n
+				}
+			}
+			if connects == 0 {
+				t.Fatalf("no %s CONNECT %s recorded; recorded %v", p, tt.connects, dc.recorded)
+			}
+			wantHellos := 0
+			if tt.connects == "ok" {
+				wantHellos = connects
+			}
+			if hellos != wantHellos || dc.recorded[p+" "+hello+" ok"] != wantHellos {
+				t.Errorf("%d %s recorded, want %d ok (one per greeting); recorded %v", hellos, hello, wantHellos, dc.recorded)
+			}
+			dc.checkTracked(t)
+		})
+	}
+}
+
+// TestInjectorRecordsWhatTheServerGot delivers to fake LMTP and SMTP
+// servers that refuse every recipient, so that each transaction ends in
+// RSET, and checks that the injector recorded every command the server
+// received, once: go-smtp says the hello again after a RSET (Client.Reset
+// forgets it), which must be its own LHLO/EHLO, not a part of the next
+// MAIL.
+func TestInjectorRecordsWhatTheServerGot(t *testing.T) {
+	const msgs = 3
+	for _, proto := range []scenarios.DeliveryProtocol{scenarios.DeliverLMTP, scenarios.DeliverSMTP} {
+		t.Run(string(proto), func(t *testing.T) {
+			var mu sync.Mutex
+			got := map[string]int{}
+			dl := scenarios.Delivery{Protocol: proto, TLS: transport.TLSNone, Addr: startFakeLMTP(t, script{
+				rcpt: func(string) string { return "550 5.1.1 no such user" },
+				lmtp: proto == scenarios.DeliverLMTP,
+				seen: func(verb string) {
+					mu.Lock()
+					defer mu.Unlock()
+					got[verb]++
+				},
+			}.serve)}
+			st, dc := runInjector(t, dl, Endpoints{}, msgs)
+			if st.Failed[Delivery5xx] != 2*msgs {
+				t.Fatalf("failed %v, want %d 5xx", st.Failed, 2*msgs)
+			}
+			// The server saw every command before the injector's
+			// connections closed (QUIT's reply came after it).
+			mu.Lock()
+			defer mu.Unlock()
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			recorded := map[string]int{}
+			for k, n := range dc.recorded {
+				f := strings.Fields(k)
+				if f[1] != clients.CommandConnect {
+					recorded[f[1]] += n
+				}
+			}
+			if fmt.Sprint(recorded) != fmt.Sprint(got) {
+				t.Errorf("recorded %v, the server got %v", recorded, got)
+			}
+			if got["RSET"] != msgs {
+				t.Errorf("the server got %d RSET, want %d (one per refused transaction)", got["RSET"], msgs)
+			}
+			dc.checkTracked(t)
 		})
 	}
 }

@@ -1,0 +1,126 @@
+package clients
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+)
+
+// StopGrace is the stop rule of a connection whose commands run one at a
+// time (POP3, SMTP submission, the injector's LMTP/SMTP), IMAP's
+// (imapSlot.watchOwner, imapSession.closeOnStop): once its context ends, a
+// command in flight has shutdownGrace to be answered before the
+// connection is closed under it, and is then recorded as a timeout (it is
+// overdue: endCommand, docs/report.md, Outcomes); with no command in
+// flight the connection is closed at once, and a command that fails on it
+// then counts nothing. Start and End bracket each command; a wait ended
+// by End without Start (CONNECT's wait for the greeting) has no grace, as
+// an IMAP device's dial has none. Release ends the watch.
+type StopGrace struct {
+	rec      Recorder
+	protocol string
+	conn     io.Closer
+	release  func() bool
+
+	mu sync.Mutex
+	// seq numbers the commands started (Start, Adopt); busy says whether
+	// the last one is in flight, and ended, when set, is closed when it
+	// ends (the stop waits for it).
+	seq   uint64
+	busy  bool
+	ended chan struct{}
+	// closed is set once the stop closed the connection; overdue names
+	// the command (seq) it closed the connection under after the grace
+	// (0: none).
+	closed  bool
+	overdue uint64
+}
+
+// WatchStop watches conn, whose commands are recorded on rec with
+// protocol, until ctx ends (then it applies the stop rule: StopGrace) or
+// Release is called.
+func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Closer) *StopGrace {
+	w := &StopGrace{rec: rec, protocol: protocol, conn: conn}
+	w.release = context.AfterFunc(ctx, w.stop)
+	return w
+}
+
+// stop closes the connection when the watched context ends: at once when
+// no command is in flight, else when it ends or after shutdownGrace,
+// whichever comes first (the command is then overdue).
+func (w *StopGrace) stop() {
+	w.mu.Lock()
+	var ended chan struct{}
+	if w.busy {
+		ended = make(chan struct{})
+		w.ended = ended
+	}
+	seq := w.seq
+	w.mu.Unlock()
+	expired := false
+	if ended != nil {
+		t := time.NewTimer(shutdownGrace)
+		select {
+		case <-ended:
+		case <-t.C:
+			expired = true
+		}
+		t.Stop()
+	}
+	w.mu.Lock()
+	w.closed = true
+	if expired && w.busy && w.seq == seq {
+		w.overdue = seq
+	}
+	w.mu.Unlock()
+	_ = w.conn.Close()
+}
+
+// Start returns the start of command name, about to be sent
+// (StartCommand), and notes it in flight.
+func (w *StopGrace) Start(name string) time.Time {
+	w.mu.Lock()
+	w.seq++
+	w.busy = true
+	w.mu.Unlock()
+	return StartCommand(w.rec, w.protocol, name)
+}
+
+// End ends command name, started at start, with err (EndCommand's rule,
+// endCommand): recorded with err's outcome unless it failed after the
+// stop closed the connection, and then a timeout when it was overdue,
+// else nothing. It reports whether the stop cut the command.
+func (w *StopGrace) End(name string, start time.Time, err error) (cut bool) {
+	w.mu.Lock()
+	w.busy = false
+	if w.ended != nil {
+		close(w.ended)
+		w.ended = nil
+	}
+	closed, overdue := w.closed, w.overdue != 0 && w.overdue == w.seq
+	w.mu.Unlock()
+	endCommand(w.rec, w.protocol, name, start, start, err, closed, overdue)
+	return err != nil && closed
+}
+
+// Stopping reports whether the stop closed the connection: a failure now
+// is the stop's, no server's (countLogin).
+func (w *StopGrace) Stopping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// Overdue reports whether the stop closed the connection under a command
+// the server left unanswered beyond shutdownGrace.
+func (w *StopGrace) Overdue() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.overdue != 0
+}
+
+// Release ends the watch, with no command in flight. It reports whether
+// it ended it before the context did: false when the stop closes the
+// connection (at once, with no command in flight) or closed it.
+func (w *StopGrace) Release() bool { return w.release() }
