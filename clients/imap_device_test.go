@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -543,6 +544,34 @@ func testIMAPPhoneReconnectsAfterDrops(t *testing.T, env *imapEnv) {
 	}
 	later := env.deliver(t, 1000)
 	waitView(t, d, "mail after the drops", hasAll(first, later))
+	// The commands the drops cut are the simulated network's, not the
+	// server's failures: dropped, none an error.
+	checkDropped(t, rec.names())
+}
+
+// checkDropped checks that the failed commands of names ("COMMAND" or
+// "COMMAND:outcome": imapRecorder.names, c2Recorder.take) include one the network dropped and that every failure is "dropped":
+// the server of these tests never fails a command.
+func checkDropped(t *testing.T, names []string) {
+	t.Helper()
+	dropped := 0
+	var other []string
+	for _, n := range names {
+		_, outcome, _ := strings.Cut(n, ":")
+		switch outcome {
+		case "", string(transport.OutcomeOK):
+		case string(transport.OutcomeDropped):
+			dropped++
+		default:
+			other = append(other, n)
+		}
+	}
+	if len(other) > 0 {
+		t.Errorf("failed %v: only the network's drops should fail a command (commands %v)", other, names)
+	}
+	if dropped == 0 {
+		t.Errorf("no command dropped: %v", names)
+	}
 }
 
 // connCounter counts opened connections on top of imapRecorder.

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -130,8 +132,8 @@ func TestPOP3BadServers(t *testing.T) {
 }
 
 // TestPOP3NetworkDrop: a phone whose network drops mid-download fails the
-// poll with a closed-connection error (not a timeout) and leaves nothing
-// open.
+// poll with a closed-connection error (not a timeout), the RETR the drop
+// cut is dropped (not the server's error), and nothing is left open.
 func TestPOP3NetworkDrop(t *testing.T) {
 	addr := scriptedPOP3(t, map[string]string{
 		"greeting": "+OK hi\r\n", "CAPA": "-ERR\r\n", "USER": "+OK\r\n", "PASS": "+OK\r\n",
@@ -152,10 +154,52 @@ func TestPOP3NetworkDrop(t *testing.T) {
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("poll over a dropping network: %v", err)
 	}
-	if cmds := rec.take("pop3"); len(cmds) == 0 || cmds[len(cmds)-1] != "RETR:error" {
-		t.Errorf("commands %v, want RETR:error last", cmds)
+	if cmds := rec.take("pop3"); len(cmds) == 0 || cmds[len(cmds)-1] != "RETR:dropped" {
+		t.Errorf("commands %v, want RETR:dropped last", cmds)
 	}
 	if n := rec.open("pop3"); n != 0 {
+		t.Errorf("%d connections left open", n)
+	}
+}
+
+// TestPOP3NetworkDropEmbedded: a phone on a network that drops every
+// session before it ends (latency on every write, disconnect_every shorter
+// than a session) polls the embedded server: the commands and logins the
+// drops cut are dropped, none an error — the server failed nothing.
+func TestPOP3NetworkDropEmbedded(t *testing.T) {
+	e := startEmbedded(t)
+	g := mailgen.Generator{Domain: "example.org"}
+	for i := range 3 {
+		m := g.New(rand.New(rand.NewPCG(uint64(i), 1)), "bob@example.com", []string{"alice@example.com"}, 2000, true, time.Now())
+		e.lmtp(t, "alice@example.com", m.Raw)
+	}
+	rec := &c2Recorder{}
+	o := validOptions()
+	// 20 ms before every write; the drop after 6 s simulated, 100 ms of
+	// wall time at 60×: about five commands into each session.
+	o.Profile = &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3, LeaveOnServer: true,
+		Network: transport.Network{Latency: 20 * time.Millisecond, DisconnectEvery: 6 * time.Second}}
+	o.POP3 = transport.Endpoint{Addr: e.addrs.POP3}
+	o.Username, o.Password, o.Address = "alice", "secret", "alice@example.com"
+	o.Clock, o.Recorder, o.Timeout = c2Clock(), rec, 10*time.Second
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for range 5 {
+		_ = d.(*pop3Device).Poll(context.Background())
+		cmds = append(cmds, rec.take("pop3")...)
+	}
+	checkDropped(t, cmds)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, l := range rec.logins {
+		if l != transport.OutcomeOK && l != transport.OutcomeDropped {
+			t.Errorf("login %s, want ok or dropped (logins %v)", l, rec.logins)
+		}
+	}
+	if n := rec.conns["pop3"]; n != 0 {
 		t.Errorf("%d connections left open", n)
 	}
 }

@@ -269,8 +269,9 @@ func (c *Client) Stats() map[string]map[string]CommandStats { return c.cmds.stat
 
 // ProtocolTotals are the totals of one protocol.
 type ProtocolTotals struct {
-	// Commands and Errors count commands, and those whose outcome was not ok.
-	Commands, Errors uint64
+	// Commands, Errors and Dropped count commands, those that failed and
+	// those the simulated network dropped (CommandStats.Errors, Dropped).
+	Commands, Errors, Dropped uint64
 	// BytesIn and BytesOut count bytes read from and written to servers.
 	BytesIn, BytesOut uint64
 	// OpenConnections is the number of connections open now;
@@ -294,10 +295,11 @@ func (c *Client) Totals() Totals {
 	t := Totals{Protocols: make(map[string]ProtocolTotals)}
 	for p := 0; p < numProtocols; p++ {
 		cp := &c.proto[p]
-		commands, errors := c.cmds.totals(p)
+		commands, errors, dropped := c.cmds.totals(p)
 		pt := ProtocolTotals{
 			Commands:        commands,
 			Errors:          errors,
+			Dropped:         dropped,
 			BytesIn:         cp.nIn.Load(),
 			BytesOut:        cp.nOut.Load(),
 			OpenConnections: cp.open.Load(),

@@ -24,6 +24,7 @@ func TestClientCountsAndTotals(t *testing.T) {
 	ev("imap", "UID FETCH", transport.OutcomeNo, time.Millisecond)
 	ev("imap", "FROB", transport.OutcomeError, time.Millisecond)
 	ev("pop3", "RETR", transport.OutcomeOK, 5*time.Millisecond)
+	ev("pop3", "RETR", transport.OutcomeDropped, 5*time.Millisecond)
 	c.Connection("imap", 1)
 	c.Connection("imap", 1)
 	c.Connection("imap", -1)
@@ -31,6 +32,7 @@ func TestClientCountsAndTotals(t *testing.T) {
 	c.Bytes("imap", -5, 0)
 	c.Login("imap", transport.OutcomeOK)
 	c.Login("imap", transport.OutcomeNo)
+	c.Login("pop3", transport.OutcomeDropped)
 	c.Sent("smtp")
 	c.Delivered("lmtp")
 	c.Delivered("carrier-pigeon")
@@ -49,6 +51,9 @@ func TestClientCountsAndTotals(t *testing.T) {
 		{"bytes in", testutil.ToFloat64(c.bytesVec.WithLabelValues("imap", "in")), 500},
 		{"bytes out", testutil.ToFloat64(c.bytesVec.WithLabelValues("imap", "out")), 40},
 		{"logins no", testutil.ToFloat64(c.loginsVec.WithLabelValues("imap", "no")), 1},
+		{"retr dropped", testutil.ToFloat64(c.cmds.counters.WithLabelValues("pop3", "RETR", "dropped")), 1},
+		{"retr error", testutil.ToFloat64(c.cmds.counters.WithLabelValues("pop3", "RETR", "error")), 0},
+		{"logins dropped", testutil.ToFloat64(c.loginsVec.WithLabelValues("pop3", "dropped")), 1},
 		{"sent", testutil.ToFloat64(c.sent.WithLabelValues("smtp")), 1},
 		{"delivered lmtp", testutil.ToFloat64(c.delivered.WithLabelValues("lmtp")), 1},
 		{"delivered other", testutil.ToFloat64(c.delivered.WithLabelValues("other")), 1},
@@ -71,8 +76,10 @@ func TestClientCountsAndTotals(t *testing.T) {
 	if _, ok := st["imap"]["other"]; !ok {
 		t.Errorf("stats lack imap/other: %v", st["imap"])
 	}
-	if got := st["pop3"]["RETR"].Count; got != 1 {
-		t.Errorf("pop3 RETR count %d, want 1", got)
+	// A drop is the simulated network's, not the server's failure: its
+	// own figure, not an error.
+	if got := st["pop3"]["RETR"]; got.Count != 2 || got.Errors != 0 || got.Dropped != 1 {
+		t.Errorf("pop3 RETR count %d errors %d dropped %d, want 2, 0 and 1", got.Count, got.Errors, got.Dropped)
 	}
 
 	tot := c.Totals().Protocols
@@ -80,6 +87,9 @@ func TestClientCountsAndTotals(t *testing.T) {
 	if imap.Commands != 102 || imap.Errors != 2 || imap.BytesIn != 500 || imap.BytesOut != 40 ||
 		imap.OpenConnections != 1 || imap.PeakConnections != 2 || imap.Logins["ok"] != 1 || imap.Logins["no"] != 1 {
 		t.Errorf("imap totals = %+v", imap)
+	}
+	if pop3 := tot["pop3"]; pop3.Commands != 2 || pop3.Errors != 0 || pop3.Dropped != 1 || pop3.Logins["dropped"] != 1 {
+		t.Errorf("pop3 totals = %+v, want 2 commands, 0 errors, 1 dropped, 1 dropped login", pop3)
 	}
 	if tot["smtp"].Sent != 1 {
 		t.Errorf("smtp sent = %d, want 1", tot["smtp"].Sent)

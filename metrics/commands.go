@@ -90,21 +90,26 @@ func (t *commandTable) record(protocol, command, outcome string, d time.Duration
 			h = slot.hist.Load()
 		}
 	}
-	h.observe(d, o != outOK)
+	h.observe(d, o != outOK && o != outDropped)
+	if o == outDropped {
+		h.dropped.Add(1)
+	}
 }
 
-// totals returns the commands of protocol p recorded so far, and those
-// whose outcome was not ok: the sums of its commands' logHists (no
-// counters of their own, which every command of every connection would
-// update on one cache line).
-func (t *commandTable) totals(p int) (commands, errors uint64) {
+// totals returns the commands of protocol p recorded so far, those that
+// failed and those the simulated network dropped (CommandStats.Errors,
+// Dropped): the sums of its commands' logHists (no counters of their own,
+// which every command of every connection would update on one cache
+// line).
+func (t *commandTable) totals(p int) (commands, errors, dropped uint64) {
 	for c := range t.perProto[p] {
 		if h := t.perProto[p][c].hist.Load(); h != nil {
 			commands += h.count.Load()
 			errors += h.errors.Load()
+			dropped += h.dropped.Load()
 		}
 	}
-	return commands, errors
+	return commands, errors, dropped
 }
 
 // commandIndex returns cmdIndex(p, c) without its map lookup for a name

@@ -102,6 +102,7 @@ const (
 	outTimeout
 	outTLS
 	outAuth
+	outDropped
 	numOutcomes
 )
 
@@ -111,7 +112,7 @@ var (
 	// (internal/transport/outcome.go), in the order of the indexes above.
 	outcomeNames = [numOutcomes]string{string(transport.OutcomeOK), string(transport.OutcomeNo), string(transport.OutcomeBad),
 		string(transport.OutcomeError), string(transport.OutcomeRefused), string(transport.OutcomeTimeout),
-		string(transport.OutcomeTLS), string(transport.OutcomeAuth)}
+		string(transport.OutcomeTLS), string(transport.OutcomeAuth), string(transport.OutcomeDropped)}
 	// commandIndex maps a protocol's command names to their index in
 	// commandNames. It is built once and only read afterwards.
 	commandIndex = buildCommandIndex()
@@ -165,6 +166,8 @@ func outcomeIndex(o string) int {
 		return outTLS
 	case string(transport.OutcomeAuth):
 		return outAuth
+	case string(transport.OutcomeDropped):
+		return outDropped
 	}
 	return outError
 }

@@ -16,6 +16,7 @@ import (
 type logHist struct {
 	count   atomic.Uint64
 	errors  atomic.Uint64
+	dropped atomic.Uint64 // commands the simulated network dropped (not in errors)
 	sumNano atomic.Uint64
 	maxNano atomic.Uint64
 	buckets [logHistBuckets]atomic.Uint64
@@ -84,10 +85,11 @@ func (h *logHist) stats() CommandStats {
 		total += counts[i]
 	}
 	s := CommandStats{
-		Count:  h.count.Load(),
-		Errors: h.errors.Load(),
-		Sum:    float64(h.sumNano.Load()) / 1e9,
-		Max:    float64(h.maxNano.Load()) / 1e9,
+		Count:   h.count.Load(),
+		Errors:  h.errors.Load(),
+		Dropped: h.dropped.Load(),
+		Sum:     float64(h.sumNano.Load()) / 1e9,
+		Max:     float64(h.maxNano.Load()) / 1e9,
 	}
 	if total == 0 {
 		return s
@@ -151,9 +153,13 @@ func LatencyQuantiles(buckets map[int]uint64, max float64) (p50, p95, p99 float6
 type CommandStats struct {
 	// Count is the number of commands.
 	Count uint64
-	// Errors is the number of commands whose outcome was not "ok" (no, bad
-	// or error).
+	// Errors is the number of commands that failed (no, bad, error,
+	// timeout...): every outcome but "ok" and "dropped".
 	Errors uint64
+	// Dropped is the number of commands the simulated network dropped
+	// (outcome "dropped", a profile's disconnect_every): failed, but not
+	// by the server, and not in Errors.
+	Dropped uint64
 	// P50, P95 and P99 are latency percentiles in seconds, within about 2%
 	// of the exact values.
 	P50, P95, P99 float64
@@ -169,7 +175,7 @@ type CommandStats struct {
 }
 
 // Since returns the commands s counted after earlier, an earlier snapshot
-// of the same histogram (Client.Stats): counts, errors and latency sums
+// of the same histogram (Client.Stats): counts, errors, drops and latency sums
 // subtract, buckets subtract bucket by bucket, and the percentiles are
 // those of the window's own buckets (mailsim capacity measures each step
 // over its window this way). The window's largest latency is not known:
@@ -182,7 +188,7 @@ func (s CommandStats) Since(earlier CommandStats) CommandStats {
 		return a - b
 	}
 	out := CommandStats{Count: sub(s.Count, earlier.Count), Errors: sub(s.Errors, earlier.Errors),
-		Sum: max(0, s.Sum-earlier.Sum), Max: math.NaN()}
+		Dropped: sub(s.Dropped, earlier.Dropped), Sum: max(0, s.Sum-earlier.Sum), Max: math.NaN()}
 	for i, n := range s.Buckets {
 		if d := sub(n, earlier.Buckets[i]); d > 0 {
 			if out.Buckets == nil {

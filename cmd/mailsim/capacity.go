@@ -513,6 +513,8 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	}
 	st.Metrics["error_rate"] = float64(rep.Load.ErrorRate)
 	st.Metrics["pending_commands"] = float64(rep.Load.PendingTotal())
+	st.Metrics["dropped_commands"] = float64(rep.Load.Dropped)
+	st.Metrics["dropped_logins"] = float64(rep.Load.LoginsDropped)
 	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),
 		"late_p99_s": w.LateP99.Seconds(), "window_s": secs} {
 		if secs <= 0 {

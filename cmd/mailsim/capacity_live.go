@@ -382,6 +382,7 @@ func addCommandSamples(cmds map[string]map[string]metrics.CommandStats, evs []cl
 			c := cmds[proto][name]
 			c.Count += add.Count
 			c.Errors += add.Errors
+			c.Dropped += add.Dropped
 			c.Sum += add.Sum
 			c.Max = math.NaN()
 			for i, n := range add.Buckets {

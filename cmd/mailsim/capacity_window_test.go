@@ -195,6 +195,29 @@ func TestCapacityStallAtWindowEnd(t *testing.T) {
 	}
 }
 
+// TestCapacityDropsAreNoErrors searches an embedded server with one phone
+// whose simulated network drops its IDLE connection every simulated 30 s
+// (1 s wall at time_scale 30): the drops are mailsim's, not the server's,
+// so the step passes "error_rate < 1%" with the drops counted apart
+// (metrics.dropped_commands). Before, each drop was an error and the step
+// failed the line.
+func TestCapacityDropsAreNoErrors(t *testing.T) {
+	t.Parallel()
+	_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
+	scen := writeScenario(t, fmt.Sprintf(capacityStall, addrs.IMAP, addrs.POP3, addrs.SMTP, addrs.LMTP,
+		"{kind: phone, protocol: imap, idle: true, poll_interval: 10m, network: {disconnect_every: 30s}}", "error_rate < 1%"))
+	js := filepath.Join(t.TempDir(), "cap.json")
+	res := mailsim("capacity", scen, "--report", js, "--quiet", "--restart", "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want %d (the step passes):\n%s", res.code, exitOK, res)
+	}
+	st := readReport(t, js)["steps"].([]any)[0].(map[string]any)
+	m, _ := st["metrics"].(map[string]any)
+	if d, _ := m["dropped_commands"].(float64); d < 1 || m["error_rate"] != 0.0 {
+		t.Errorf("metrics dropped_commands %v, error_rate %v; want the IDLEs the network dropped and no error", m["dropped_commands"], m["error_rate"])
+	}
+}
+
 // TestStepOfNoData: a QoS line the step had no data for fails the step
 // as "no data: LINE (NOTE)" (the search's limited_by), not as a line
 // that broke; a measured line that failed is named verbatim.

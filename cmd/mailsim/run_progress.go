@@ -55,18 +55,19 @@ func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Clie
 			case <-t.C:
 			}
 			st := eng.Status()
-			var cmds, errs uint64
+			var cmds, errs, dropped uint64
 			for _, pt := range client.Totals().Protocols {
 				cmds += pt.Commands
 				errs += pt.Errors
+				dropped += pt.Dropped
 			}
 			now := time.Now()
 			rate := float64(cmds-lastCmds) / now.Sub(last).Seconds()
 			lastCmds, last = cmds, now
 			div := eng.Auditor().State().Overall
-			line := fmt.Sprintf("%-11s wall %s  sim %s  users %d/%d  devices %d  cmds/s %.0f  errors %d  delivered %d  sent %d  divergence %.3f",
+			line := fmt.Sprintf("%-11s wall %s  sim %s  users %d/%d  devices %d  cmds/s %.0f  errors %d  dropped %d  delivered %d  sent %d  divergence %.3f",
 				st.Phase, st.Wall.Round(time.Second), st.Simulated.Round(time.Minute), st.UsersStarted, st.Users, st.Devices,
-				rate, errs, st.Delivered, st.Sent, div.Ratio())
+				rate, errs, dropped, st.Delivered, st.Sent, div.Ratio())
 			switch {
 			case tty:
 				fmt.Fprintf(w, "\r\033[K%s", line)

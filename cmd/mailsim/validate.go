@@ -177,7 +177,7 @@ const maxSessionShare = report.MaxRoundShare
 // network latency and bandwidth (wall time) make a session last, in
 // simulated time, a large share of its disconnect_every: the run then cuts
 // far more sessions than a real network with the same figures would (the
-// time compression, not the network, makes its errors, lags and
+// time compression, not the network, makes its dropped commands, lags and
 // divergence), and a session longer than the interval never ends. The
 // session downloads one message of the smallest inbound size of the
 // groups that use the profile.
@@ -221,7 +221,7 @@ func networkWarnings(s *scenarios.Scenario) []string {
 		sim := time.Duration(float64(l.Wall) * s.TimeScale)
 		out = append(out, fmt.Sprintf("device profile %q: a session takes at least %s of wall time (%s, not scaled), "+
 			"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
-			"so its errors, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
+			"so its dropped commands, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
 			dn, l.Wall.Round(time.Millisecond), what, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
 			p.Network.DisconnectEvery, 100*l.OnNetwork, cut, s.TimeScale*maxSessionShare/l.InRun,
 			time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare))

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"internal/cost":     {"clients", "internal/transport"},
 	"internal/capacity": {},
 	"internal/report": {
-		"scenarios", "clients", "internal/audit", "internal/capacity", "internal/cost", "internal/harnessmon", "metrics",
+		"scenarios", "clients", "internal/transport", "internal/audit", "internal/capacity", "internal/cost", "internal/harnessmon", "metrics",
 	},
 	"metrics":                 {"clients", "internal/transport"},
 	"internal/view":           {"internal/reftab"},

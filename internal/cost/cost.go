@@ -89,7 +89,9 @@ func (m *Meter) counters(protocol string) *protoCounters {
 func (m *Meter) Command(ev clients.CommandEvent) {
 	c := m.counters(ev.Protocol)
 	c.commands.Add(1)
-	if ev.Outcome != transport.OutcomeOK {
+	if ev.Outcome != transport.OutcomeOK && ev.Outcome != transport.OutcomeDropped {
+		// A drop is the simulated network's, not the server's failure
+		// (metrics.CommandStats.Errors).
 		c.errors.Add(1)
 	}
 	if m.next != nil {
@@ -174,6 +176,8 @@ func (m *Meter) Delivered() { m.deliveries.Add(1) }
 
 // ProtocolTotals are one protocol's figures of a group.
 type ProtocolTotals struct {
+	// Commands counts the commands, Errors those that failed (the
+	// simulated network's drops left out, as metrics.CommandStats's).
 	Commands, Errors  uint64
 	BytesIn, BytesOut int64
 	// ConnectionSeconds is the time connections were held open, summed

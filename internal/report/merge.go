@@ -365,6 +365,7 @@ func mergeCommands(dst, src CommandMap) bool {
 			if !ok || d.Count == 0 {
 				c.Count += d.Count
 				c.Errors += d.Errors
+				c.Dropped += d.Dropped
 				if c.Latency != nil {
 					c.Latency = &LatencyHist{Buckets: maps.Clone(c.Latency.Buckets), MaxMs: c.Latency.MaxMs}
 				}
@@ -373,6 +374,7 @@ func mergeCommands(dst, src CommandMap) bool {
 			}
 			d.Count += c.Count
 			d.Errors += c.Errors
+			d.Dropped += c.Dropped
 			switch {
 			case d.Latency != nil && c.Latency != nil:
 				addCounts(d.Latency.Buckets, c.Latency.Buckets)

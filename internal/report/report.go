@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -18,8 +20,10 @@ import (
 // converts them from its metrics. Latencies are in seconds; NaN when
 // unknown.
 type CommandStat struct {
-	Count, Errors uint64
-	P50, P95, P99 float64
+	// Count counts the commands; Errors those that failed, Dropped those
+	// the simulated network dropped (not in Errors: metrics.CommandStats).
+	Count, Errors, Dropped uint64
+	P50, P95, P99          float64
 	// Buckets and Max (seconds) are the latency histogram behind the
 	// percentiles (metrics.CommandStats); nil when unknown.
 	Buckets map[int]uint64
@@ -37,7 +41,7 @@ type LoginStat struct {
 	OK     uint64 `json:"ok"`
 	Failed uint64 `json:"failed"`
 	// FailedBy splits Failed by outcome (auth, refused, timeout, tls, no,
-	// error; docs/report.md); absent when nothing failed.
+	// error, dropped; docs/report.md); absent when nothing failed.
 	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
 }
 
@@ -523,9 +527,13 @@ type CommandMap map[string]map[string]Command
 type Command struct {
 	Count  uint64 `json:"count"`
 	Errors uint64 `json:"errors"`
-	P50ms  Num    `json:"p50_ms"`
-	P95ms  Num    `json:"p95_ms"`
-	P99ms  Num    `json:"p99_ms"`
+	// Dropped counts the commands the simulated network dropped (outcome
+	// dropped, a profile's disconnect_every): in Count, not in Errors;
+	// absent when none was.
+	Dropped uint64 `json:"dropped,omitempty"`
+	P50ms   Num    `json:"p50_ms"`
+	P95ms   Num    `json:"p95_ms"`
+	P99ms   Num    `json:"p99_ms"`
 	// Latency is the histogram behind the percentiles, for "mailsim
 	// report merge"; absent when unknown.
 	Latency *LatencyHist `json:"latency_histogram,omitempty"`
@@ -645,19 +653,26 @@ type Group struct {
 // Load summarises what the simulated clients did.
 type Load struct {
 	// Commands and Errors count every client command and those that
-	// failed; LoginAttempts and LoginFailures every login (for the
-	// injector's LMTP/SMTP connections, every session setup) and those that
-	// failed, connections refused included. ErrorRate is (Errors +
-	// LoginFailures) / (Commands + LoginAttempts).
+	// failed, Dropped those the simulated network dropped (not in Errors);
+	// LoginAttempts and LoginFailures every login (for the injector's
+	// LMTP/SMTP connections, every session setup) and those that failed,
+	// connections refused and logins dropped included, LoginsDropped
+	// those the simulated network dropped. ErrorRate is the server's
+	// failures over the operations it answered: (Errors + LoginFailures -
+	// LoginsDropped) / (Commands - Dropped + LoginAttempts -
+	// LoginsDropped).
 	Commands      uint64 `json:"commands"`
 	Errors        uint64 `json:"errors"`
+	Dropped       uint64 `json:"dropped"`
 	LoginAttempts uint64 `json:"login_attempts"`
 	LoginFailures uint64 `json:"login_failures"`
+	LoginsDropped uint64 `json:"logins_dropped"`
 	// Pending counts by protocol the Commands still in flight at a
 	// capacity step's window close (samples of their age, with no
 	// outcome yet): ErrorRate and the error_rate threshold leave them
-	// out, (Errors + LoginFailures) / (Commands - Pending +
-	// LoginAttempts). Absent in a run's report.
+	// out of the denominator too, (Errors + LoginFailures -
+	// LoginsDropped) / (Commands - Pending - Dropped + LoginAttempts -
+	// LoginsDropped). Absent in a run's report.
 	Pending   map[string]uint64 `json:"pending,omitempty"`
 	ErrorRate Num               `json:"error_rate"`
 	// CommandsPerSecond by protocol, per wall second (what the server saw).
@@ -671,7 +686,7 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 	for p, cmds := range in {
 		m := map[string]Command{}
 		for c, s := range cmds {
-			cmd := Command{Count: s.Count, Errors: s.Errors, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			cmd := Command{Count: s.Count, Errors: s.Errors, Dropped: s.Dropped, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
 			if len(s.Buckets) > 0 {
 				cmd.Latency = &LatencyHist{Buckets: maps.Clone(s.Buckets), MaxMs: ms(s.Max, s.Count)}
 			}
@@ -848,6 +863,9 @@ func Build(in Input) *Report {
 		}
 	}
 	r.Load = load(in, r.Commands)
+	if note := droppedNote(r.Commands, r.Load); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	r.Actions = in.Actions
 	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Harness = newHarness(in.Harness)
@@ -920,19 +938,23 @@ func load(in Input, cmds CommandMap) Load {
 
 // sumLoad is the load of cmds over wall seconds, with the bytes and logins
 // of one run or of several shards summed; pending (Input.Pending, nil but
-// in a capacity step) is left out of the error rate's denominator.
+// in a capacity step) and the commands and logins the simulated network
+// dropped are left out of the error rate (serverOutcomes).
 func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat, pending map[string]uint64) Load {
 	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{},
 		Pending: maps.Clone(pending)}
-	var outcomes uint64 // the commands that ended (pending ones have no outcome yet)
+	// The commands and logins the server answered, and the logins of them
+	// that failed (serverOutcomes, serverLogins).
+	var outcomes, loginOutcomes, loginFailures uint64
 	for p, m := range cmds {
 		var n uint64
 		for _, c := range m {
 			n += c.Count
 			l.Errors += c.Errors
+			l.Dropped += c.Dropped
 		}
 		l.Commands += n
-		outcomes += n - min(pending[p], n)
+		outcomes += serverOutcomes(m, pending[p])
 		if wall > 0 {
 			l.CommandsPerSecond[p] = float64(n) / wall
 		}
@@ -957,10 +979,82 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 			l.Logins[p] = cur
 			l.LoginAttempts += s.OK + s.Failed
 			l.LoginFailures += s.Failed
+			a, f := serverLogins(s)
+			loginOutcomes += a
+			loginFailures += f
+			l.LoginsDropped += s.Failed - f
 		}
 	}
-	l.ErrorRate = errorRate(l.Errors+l.LoginFailures, outcomes+l.LoginAttempts)
+	l.ErrorRate = errorRate(l.Errors+loginFailures, outcomes+loginOutcomes)
 	return l
+}
+
+// droppedNote says, when the simulated network dropped commands or logins
+// (a profile's disconnect_every), how many, the commands that lost most
+// first: the measured figure behind the network warning's estimate
+// (cmd/mailsim/validate.go, networkWarnings), and why error_rate does not
+// count them. "" when nothing was dropped.
+func droppedNote(cmds CommandMap, l Load) string {
+	if l.Dropped == 0 && l.LoginsDropped == 0 {
+		return ""
+	}
+	type drop struct {
+		name string
+		n    uint64
+	}
+	var top []drop
+	for p, m := range cmds {
+		for c, s := range m {
+			if s.Dropped > 0 {
+				top = append(top, drop{p + " " + c, s.Dropped})
+			}
+		}
+	}
+	slices.SortFunc(top, func(a, b drop) int {
+		if a.n != b.n {
+			return cmp.Compare(b.n, a.n)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var parts []string
+	for i, d := range top {
+		if i == maxDroppedNamed {
+			parts = append(parts, fmt.Sprintf("%d more commands", len(top)-i))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", d.name, d.n))
+	}
+	what := fmt.Sprintf("%d commands", l.Dropped)
+	if len(parts) > 0 {
+		what += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return fmt.Sprintf("the simulated network (disconnect_every) dropped %s and %d logins under the clients: "+
+		"outcome dropped, counted apart from errors (load.dropped, load.logins_dropped) and left out of error_rate", what, l.LoginsDropped)
+}
+
+// maxDroppedNamed is how many commands droppedNote names.
+const maxDroppedNamed = 5
+
+// serverOutcomes returns how many of one protocol's commands m ended with
+// the server's outcome, error_rate's denominator: neither still in flight
+// at a capacity window's close (pending of them: no outcome yet) nor
+// dropped by the simulated network (mailsim cut them, not the server).
+func serverOutcomes(m map[string]Command, pending uint64) uint64 {
+	var n, dropped uint64
+	for _, c := range m {
+		n += c.Count
+		dropped += c.Dropped
+	}
+	n -= min(dropped, n)
+	return n - min(pending, n)
+}
+
+// serverLogins returns the login attempts of l that ended with the
+// server's outcome and those of them that failed: the simulated network's
+// drops left out, as from error_rate's commands (serverOutcomes).
+func serverLogins(l LoginStat) (attempts, failed uint64) {
+	dropped := min(l.FailedBy[string(transport.OutcomeDropped)], l.Failed)
+	return l.OK + l.Failed - dropped, l.Failed - dropped
 }
 
 // PendingTotal returns the commands still in flight at a capacity

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,80 @@ func TestErrorRatePending(t *testing.T) {
 					t.Errorf("%s: %v, want %v", exprs[i], got, want)
 				}
 			}
+		})
+	}
+}
+
+// TestErrorRateDropped: commands and logins the simulated network dropped
+// (outcome dropped, a profile's disconnect_every) are no server's failure:
+// error_rate and login_failure_rate leave them out, numerator and
+// denominator, in a run's report, a capacity step's (with pending
+// commands) and a merge of shards, while load.dropped, load.logins_dropped
+// and each command's dropped show them.
+func TestErrorRateDropped(t *testing.T) {
+	exprs := []string{"error_rate < 1%", "error_rate{protocol=pop3} < 1%", "error_rate{protocol=imap} < 1%",
+		"login_failure_rate{protocol=pop3} < 1%"}
+	for _, tt := range []struct {
+		name                  string
+		pending               map[string]uint64
+		load, all, pop3, imap float64
+	}{
+		{"run", nil, (3.0 + 1) / (1700 + 61), (3.0 + 1) / (1700 + 61), (1.0 + 1) / (200 + 41), 2.0 / (1500 + 20)},
+		{"capacity step", map[string]uint64{"pop3": 100}, (3.0 + 1) / (1600 + 61), (3.0 + 1) / (1600 + 61), (1.0 + 1) / (100 + 41), 2.0 / (1500 + 20)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t, exprs...)
+			in.Pending = tt.pending
+			// The network dropped 30 pop3 commands (a LIST 20, a RETR
+			// 10) and 5 pop3 logins, 7 IMAP IDLEs.
+			in.Commands["pop3"]["LIST"] = CommandStat{Count: 20, Dropped: 20, P50: 0.001, P95: 0.001, P99: 0.001}
+			retr := in.Commands["pop3"]["RETR"]
+			retr.Count += 10
+			retr.Dropped += 10
+			in.Commands["pop3"]["RETR"] = retr
+			in.Commands["imap"]["IDLE"] = CommandStat{Count: 7, Dropped: 7, P50: 0.001, P95: 0.001, P99: 0.001}
+			in.Logins["pop3"] = LoginStat{OK: 40, Failed: 6, FailedBy: map[string]uint64{"auth": 1, "dropped": 5}}
+			r := Build(in)
+			check := func(what string, r *Report, shards float64) {
+				t.Helper()
+				if got := float64(r.Load.ErrorRate); math.Abs(got-tt.load) > 1e-9 {
+					t.Errorf("%s: load.error_rate %v, want %v", what, got, tt.load)
+				}
+				for i, want := range []float64{tt.all, tt.pop3, tt.imap, 1.0 / 41} {
+					if got := float64(r.Thresholds[i].Value); math.Abs(got-want) > 1e-9 {
+						t.Errorf("%s: %s: %v, want %v", what, exprs[i], got, want)
+					}
+				}
+				if r.Load.Dropped != uint64(37*shards) || r.Load.LoginsDropped != uint64(5*shards) || r.Load.Errors != uint64(3*shards) {
+					t.Errorf("%s: load dropped %d, logins dropped %d, errors %d; want %v, %v, %v", what,
+						r.Load.Dropped, r.Load.LoginsDropped, r.Load.Errors, 37*shards, 5*shards, 3*shards)
+				}
+				if c := r.Commands["pop3"]["RETR"]; c.Dropped != uint64(10*shards) || c.Errors != uint64(shards) {
+					t.Errorf("%s: pop3 RETR dropped %d errors %d, want %v and %v", what, c.Dropped, c.Errors, 10*shards, shards)
+				}
+			}
+			check("report", r, 1)
+			note := "the simulated network (disconnect_every) dropped 37 commands (pop3 LIST 20, pop3 RETR 10, imap IDLE 7) and 5 logins under the clients"
+			if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+				t.Errorf("notes %q, want one saying %q", r.Notes, note)
+			}
+			var sum strings.Builder
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(sum.String(), "dropped by the simulated network 37;") || !strings.Contains(sum.String(), "failed 6 (5 dropped)") {
+				t.Errorf("the summary does not show the drops:\n%s", sum.String())
+			}
+			if tt.pending != nil {
+				return // a capacity step's report is not merged
+			}
+			a, b := Build(in), Build(in)
+			a.Shard, b.Shard = "1/2", "2/2"
+			m, err := Merge([]*Report{a, b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("merged", m, 2)
 		})
 	}
 }

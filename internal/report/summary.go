@@ -59,7 +59,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 
 	fmt.Fprintln(ew, "\nLoad (client commands; rates per wall second)")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "protocol\tcommand\tcount\t/s\terrors\tp50 ms\tp95 ms\tp99 ms\t")
+	fmt.Fprintln(tw, "protocol\tcommand\tcount\t/s\terrors\tdropped\tp50 ms\tp95 ms\tp99 ms\t")
 	for _, p := range sortedKeys(r.Commands) {
 		for _, c := range sortedKeys(r.Commands[p]) {
 			s := r.Commands[p][c]
@@ -67,12 +67,17 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			if r.WallSeconds > 0 {
 				rate = float64(s.Count) / r.WallSeconds
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%d\t%s\t%s\t%s\t\n", p, c, s.Count, rate, s.Errors, fmtNum(s.P50ms), fmtNum(s.P95ms), fmtNum(s.P99ms))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%d\t%d\t%s\t%s\t%s\t\n", p, c, s.Count, rate, s.Errors, s.Dropped, fmtNum(s.P50ms), fmtNum(s.P95ms), fmtNum(s.P99ms))
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(ew, "commands %d, errors %d; logins %d, failed %d; error rate %s (failed commands and logins over both)\n",
-		r.Load.Commands, r.Load.Errors, r.Load.LoginAttempts, r.Load.LoginFailures, fmtPercent(r.Load.ErrorRate))
+	if r.Load.Dropped == 0 && r.Load.LoginsDropped == 0 {
+		fmt.Fprintf(ew, "commands %d, errors %d; logins %d, failed %d; error rate %s (failed commands and logins over both)\n",
+			r.Load.Commands, r.Load.Errors, r.Load.LoginAttempts, r.Load.LoginFailures, fmtPercent(r.Load.ErrorRate))
+	} else {
+		fmt.Fprintf(ew, "commands %d, errors %d, dropped by the simulated network %d; logins %d, failed %d (%d dropped); error rate %s (failed commands and logins over both, the dropped left out)\n",
+			r.Load.Commands, r.Load.Errors, r.Load.Dropped, r.Load.LoginAttempts, r.Load.LoginFailures, r.Load.LoginsDropped, fmtPercent(r.Load.ErrorRate))
+	}
 	fmt.Fprintf(ew, "actions %d done, %d failed tries, %d given up\n", r.Actions.Done, r.Actions.Failed, r.Actions.Dropped)
 	for _, p := range sortedKeys(r.Load.Bytes) {
 		b := r.Load.Bytes[p]

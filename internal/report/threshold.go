@@ -106,19 +106,19 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 			if one && p != proto {
 				continue
 			}
-			var k uint64
 			for _, c := range m {
-				k += c.Count
 				e += c.Errors
 			}
 			// Commands still in flight at a capacity window's close had
-			// no outcome yet (Load.Pending).
-			n += k - min(r.Load.Pending[p], k)
+			// no outcome yet (Load.Pending), and dropped ones none of
+			// the server's.
+			n += serverOutcomes(m, r.Load.Pending[p])
 		}
 		for p, l := range r.Load.Logins {
 			if !one || p == proto {
-				n += l.OK + l.Failed
-				e += l.Failed
+				a, f := serverLogins(l)
+				n += a
+				e += f
 			}
 		}
 		if n == 0 {
@@ -130,8 +130,9 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		proto, one := th.Labels["protocol"]
 		for p, l := range r.Load.Logins {
 			if !one || p == proto {
-				n += l.OK + l.Failed
-				e += l.Failed
+				a, f := serverLogins(l)
+				n += a
+				e += f
 			}
 		}
 		if n == 0 {

@@ -160,6 +160,9 @@ type Conn struct {
 
 	mu   sync.Mutex  // guards drop
 	drop *time.Timer // the simulated network drop, or nil
+	// dropped is set by the drop timer before it closes the connection:
+	// the I/O errors from then on wrap ErrDropped (droppedErr).
+	dropped atomic.Bool
 
 	// writes counts Write calls on the wire, to tell whether a library
 	// call sent a command (see Writes).
@@ -273,7 +276,10 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.DropAfter > 0 {
 		// A mobile network drop: the connection dies under the client.
 		c.mu.Lock()
-		c.drop = time.AfterFunc(cfg.DropAfter, func() { _ = c.Close() })
+		c.drop = time.AfterFunc(cfg.DropAfter, func() {
+			c.dropped.Store(true)
+			_ = c.Close()
+		})
 		c.mu.Unlock()
 	}
 	if cfg.Endpoint.TLS == TLSImplicit {
@@ -350,7 +356,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, c.lim.err
 	}
 	n, err := c.top.Read(p)
-	return c.afterRead(p, n, err)
+	return c.afterRead(p, n, c.droppedErr(err))
 }
 
 // afterRead checks the n bytes read into p against the IMAP limits and
@@ -398,9 +404,9 @@ func (c *Conn) WriteRead(p, b []byte) (n int, werr, rerr error) {
 	}
 	n, werr, rerr = c.wire.writeRead(p, b)
 	if werr != nil {
-		return 0, werr, nil
+		return 0, c.droppedErr(werr), nil
 	}
-	n, rerr = c.afterRead(b, n, rerr)
+	n, rerr = c.afterRead(b, n, c.droppedErr(rerr))
 	return n, nil, rerr
 }
 
@@ -410,7 +416,35 @@ func (c *Conn) WriteRead(p, b []byte) (n int, werr, rerr error) {
 func (c *Conn) keepReadErr(err error) { c.readErr.CompareAndSwap(nil, &err) }
 
 // Write implements net.Conn.
-func (c *Conn) Write(p []byte) (int, error) { return c.top.Write(p) }
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.top.Write(p)
+	return n, c.droppedErr(err)
+}
+
+// ErrDropped is wrapped by the errors of reads and writes on a connection
+// the simulated network dropped (Config.DropAfter): [NetOutcome] classifies
+// them as [OutcomeDropped], not as the server's failure.
+var ErrDropped = errors.New("connection dropped by the simulated network")
+
+// droppedErr returns err, wrapped with ErrDropped when the drop timer
+// closed the connection: a read or write that failed then failed because
+// of the drop (it closed the socket under the call, or before it). The end
+// of the stream (io.EOF) is left alone: it is the server's, sent before the
+// close, and readers compare it with ==.
+func (c *Conn) droppedErr(err error) error {
+	if err == nil || errors.Is(err, io.EOF) || !c.dropped.Load() {
+		return err
+	}
+	return dropError{err}
+}
+
+// dropError is an I/O error on a dropped connection: errors.Is finds both
+// ErrDropped and the error under it.
+type dropError struct{ err error }
+
+func (e dropError) Error() string { return ErrDropped.Error() + ": " + e.err.Error() }
+
+func (e dropError) Unwrap() []error { return []error{ErrDropped, e.err} }
 
 // Err returns the first read error the connection saw (a deadline, a
 // reset, an oversized reply), or nil.

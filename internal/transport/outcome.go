@@ -33,12 +33,16 @@ const (
 	OutcomeTLS Outcome = "tls"
 	// OutcomeAuth: the server refused the credentials (logins only).
 	OutcomeAuth Outcome = "auth"
+	// OutcomeDropped: the simulated network dropped the connection under
+	// the command (Config.DropAfter, a profile's disconnect_every): mailsim
+	// cut it, not the server ([ErrDropped]).
+	OutcomeDropped Outcome = "dropped"
 )
 
 // Outcomes lists every Outcome, OutcomeOK first. Each call returns a new
 // slice.
 func Outcomes() []Outcome {
-	return []Outcome{OutcomeOK, OutcomeNo, OutcomeBad, OutcomeError, OutcomeRefused, OutcomeTimeout, OutcomeTLS, OutcomeAuth}
+	return []Outcome{OutcomeOK, OutcomeNo, OutcomeBad, OutcomeError, OutcomeRefused, OutcomeTimeout, OutcomeTLS, OutcomeAuth, OutcomeDropped}
 }
 
 // OutcomeOf classifies the error of a command, a connection attempt or a
@@ -94,7 +98,8 @@ func LoginOutcome(err error) Outcome {
 	}
 }
 
-// NetOutcome classifies a failure below the protocol: a deadline that
+// NetOutcome classifies a failure below the protocol: a connection the
+// simulated network dropped ([ErrDropped]) is dropped; a deadline that
 // passed is timeout; a refused or unreachable connection, or one reset
 // before any reply, is refused; a failed TLS handshake (or a STARTTLS the
 // server refused, [ErrTLSRefused]) is tls; anything else (a connection
@@ -103,6 +108,9 @@ func LoginOutcome(err error) Outcome {
 func NetOutcome(err error) Outcome {
 	if err == nil {
 		return OutcomeOK
+	}
+	if errors.Is(err, ErrDropped) {
+		return OutcomeDropped
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return OutcomeTimeout

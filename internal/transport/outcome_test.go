@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +38,8 @@ func TestOutcomeOf(t *testing.T) {
 		{tls.RecordHeaderError{Msg: "not tls"}, transport.OutcomeTLS},
 		{fmt.Errorf("imap: starttls: %w", transport.ErrTLSRefused), transport.OutcomeTLS},
 		{transport.ErrPOP3Garbage, transport.OutcomeError},
+		{fmt.Errorf("imap: %w", transport.ErrDropped), transport.OutcomeDropped},
+		{errors.Join(os.ErrDeadlineExceeded, transport.ErrDropped), transport.OutcomeDropped},
 	}
 	for _, tc := range tests {
 		if got := transport.OutcomeOf(tc.err); got != tc.want {
@@ -58,6 +61,7 @@ func TestLoginOutcome(t *testing.T) {
 		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, transport.OutcomeRefused},
 		{os.ErrDeadlineExceeded, transport.OutcomeTimeout},
 		{io.EOF, transport.OutcomeError},
+		{fmt.Errorf("pop3: pass: %w", transport.ErrDropped), transport.OutcomeDropped},
 	}
 	for _, tc := range tests {
 		if got := transport.LoginOutcome(tc.err); got != tc.want {
@@ -81,7 +85,7 @@ func TestOutcomes(t *testing.T) {
 		seen[o] = true
 	}
 	for _, o := range []transport.Outcome{transport.OutcomeNo, transport.OutcomeBad, transport.OutcomeError,
-		transport.OutcomeRefused, transport.OutcomeTimeout, transport.OutcomeTLS, transport.OutcomeAuth} {
+		transport.OutcomeRefused, transport.OutcomeTimeout, transport.OutcomeTLS, transport.OutcomeAuth, transport.OutcomeDropped} {
 		if !seen[o] {
 			t.Errorf("%q missing from %v", o, got)
 		}
