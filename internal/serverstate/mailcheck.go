@@ -2,7 +2,6 @@ package serverstate
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -133,17 +132,12 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	names := []string{view.FolderInbox}
 	if all {
-		// Other users' and shared folders (a Dovecot public namespace
-		// listed with the user's, Cyrus's "Other Users") are not the
-		// user's mail: their prefixes, from NAMESPACE, are left out.
-		var foreign []string
-		if caps := c.Caps(); caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
-			l.sent("NAMESPACE")
-			ns, err := c.Namespace().Wait()
-			if err != nil {
-				return fail("NAMESPACE", err)
-			}
-			foreign = foreignPrefixes(ns)
+		foreign, err := foreignNamespaces(c, func(command string, f func() error) error {
+			l.sent(command)
+			return f()
+		})
+		if err != nil {
+			return fail("NAMESPACE", err)
 		}
 		l.sent("LIST")
 		list := c.List("", "*", nil)
@@ -151,7 +145,7 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 			u.Listed++
 			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
 				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) ||
-				slices.ContainsFunc(foreign, func(p string) bool { return strings.HasPrefix(box.Mailbox, p) }) {
+				clients.InForeign(foreign, box.Mailbox) {
 				continue
 			}
 			names = append(names, box.Mailbox)
@@ -174,21 +168,6 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	l.found.Users = append(l.found.Users, u)
 	return true
-}
-
-// foreignPrefixes returns the non-empty prefixes of ns's other users' and
-// shared namespaces.
-func foreignPrefixes(ns *imap.NamespaceData) []string {
-	var out []string
-	if ns == nil {
-		return nil
-	}
-	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
-		if d.Prefix != "" {
-			out = append(out, d.Prefix)
-		}
-	}
-	return out
 }
 
 // pop3 counts user's messages on p, logged in: STAT.

@@ -3,11 +3,8 @@ package serverstate
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/faketest"
@@ -147,36 +144,6 @@ func TestPreflightMailAtStartBrokenServer(t *testing.T) {
 				t.Errorf("%d logins, want the 5 sampled users'", n)
 			}
 			t.Logf("%s: %s", mode, found.Incomplete)
-		})
-	}
-}
-
-// TestForeignPrefixes: the look leaves out the folders of other users'
-// and shared namespaces (a Dovecot public namespace, Cyrus's "Other
-// Users"), never the personal one's, and an empty prefix leaves out
-// nothing.
-func TestForeignPrefixes(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		ns   *imap.NamespaceData
-		want []string
-	}{
-		{"none", nil, nil},
-		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
-		{"dovecot public", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
-		}, []string{"Public/"}},
-		{"cyrus", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
-			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
-		}, []string{"user."}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := foreignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
-				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
-			}
 		})
 	}
 }
