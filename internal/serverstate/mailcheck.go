@@ -48,6 +48,13 @@ type MailAtStart struct {
 	// user's LOGOUT: what a server's own command counters see of it
 	// (docs/dovecot.md, "Counting rules").
 	Commands map[string]int
+	// Alert is the text of the first [ALERT] the server sent in the first
+	// user's IMAP greeting or LOGIN reply (alertWatch), "" for none: what
+	// the server tells its users, such as Courier's "Filesystem
+	// notification initialization error" when it runs without file
+	// notification (docs/servers.md). It is no mail, but the preflight
+	// finds it in the same session.
+	Alert string
 }
 
 // Messages returns the messages found over every user looked at.
