@@ -272,8 +272,12 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 		usable = look.imap(conn, c, user, first)
 	}
 	if first && usable {
-		// Only the first user's: docs/dovecot.md counts one preflight
-		// LOGOUT in Dovecot's command counters.
+		// Only the first user's, counted with the look's commands
+		// (docs/dovecot.md counts it in Dovecot's command counters); a
+		// session the look broke is closed without it.
+		if look != nil {
+			look.sent("LOGOUT")
+		}
 		_ = conn.Extend(0)
 		_ = c.Logout().Wait()
 	}
@@ -281,7 +285,8 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 }
 
 // preflightPOP3 logs user in over POP3 at ep and, with look, counts the
-// user's messages (STAT) before QUIT.
+// user's messages (STAT) before QUIT; a session the look broke (garbage,
+// a timeout, a hang-up) is closed without QUIT.
 func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
@@ -302,8 +307,8 @@ func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	if err := p.Login(user, pass); err != nil {
 		return refusedOrUnreachable(clients.ProtocolPOP3, ep.Addr, user, conn.Explain(err))
 	}
-	if look != nil {
-		look.pop3(p, user)
+	if look != nil && !look.pop3(p, user) {
+		return nil
 	}
 	_ = p.Quit(0)
 	return nil
