@@ -19,7 +19,9 @@ import (
 // clients fall back to (internal/view/folders.go FolderNames), with or
 // without the prefix. A folder the engine names ("Junk", "Archive", a
 // scenario's folder) is the server's folder of that role, or the name
-// under the prefix (folderFor).
+// under the prefix (folderFor). Folders of other users' and shared
+// namespaces (ForeignPrefixes) are no user's mail: a device leaves them
+// out of its folder set, as the auditor's server state does.
 
 // roleAttrs are the special-use attributes a device uses, with their role.
 var roleAttrs = [...]struct {
