@@ -33,7 +33,7 @@ func TestIMAPReadOnCourier(t *testing.T) {
 	user := inst.Username(1)
 	g := mailgen.Generator{Domain: "example.net"}
 	m := g.New(rand.New(rand.NewPCG(3, 4)), "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
-	appendTo(t, inst.IMAP, user, inst.Password, m.Raw)
+	appendTo(t, inst.IMAP, user, inst.Password, "INBOX", m.Raw)
 	for _, client := range []string{"lean"} {
 		t.Run(client, func(t *testing.T) {
 			rec := &imapRecorder{}
@@ -62,12 +62,12 @@ func TestIMAPReadOnCourier(t *testing.T) {
 	}
 }
 
-// appendTo appends raw to the INBOX of user on the IMAP server at addr
+// appendTo appends raw to folder of user on the IMAP server at addr
 // (Courier has no LMTP).
-func appendTo(t *testing.T, addr, user, pass string, raw []byte) {
+func appendTo(t *testing.T, addr, user, pass, folder string, raw []byte) {
 	t.Helper()
 	c := loginTo(t, addr, user, pass)
-	cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{})
+	cmd := c.Append(folder, int64(len(raw)), &imap.AppendOptions{})
 	if _, err := cmd.Write(raw); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestIMAPMoveOnCourierNewMail(t *testing.T) {
 		t.Run(client, func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(5, uint64(i)))
 			first := g.New(rnd, "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
-			appendTo(t, inst.IMAP, user, inst.Password, first.Raw)
+			appendTo(t, inst.IMAP, user, inst.Password, "INBOX", first.Raw)
 			rec := &imapRecorder{}
 			d := startCourierPC(t, inst, user, client, rec)
 			defer func() { t.Logf("commands: %v", rec.names()) }()
@@ -181,7 +181,7 @@ func TestIMAPMoveOnCourierNewMail(t *testing.T) {
 				t.Fatalf("flag: %+v, %v", res, err)
 			}
 			second := g.New(rnd, "carol@example.net", []string{user + "@example.com"}, 2000, false, time.Now())
-			appendTo(t, inst.IMAP, user, inst.Password, second.Raw)
+			appendTo(t, inst.IMAP, user, inst.Password, "INBOX", second.Raw)
 			waitView(t, d, "the new message", hasAll(second.ID))
 			res, err := d.Do(context.Background(), Action{Kind: ActMove, MessageID: second.ID, Folder: "Archive"})
 			if err != nil || !res.Published {

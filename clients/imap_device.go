@@ -107,7 +107,11 @@ type imapDevice struct {
 	// prefix is the personal namespace prefix ("INBOX." on Cyrus), known
 	// once nsDone (clients/imap_folders.go).
 	prefix string
-	nsDone bool
+	// foreign are the prefixes of the other users' and shared namespaces,
+	// whose folders the device leaves out (ForeignPrefixes), known once
+	// nsDone.
+	foreign []string
+	nsDone  bool
 	// inboxNew records the UIDs that came into INBOX (NewInInbox), and
 	// inboxIdx finds a Message-ID's UIDs there (locate): cameIntoInbox.
 	inboxNew inboxLog[imap.UID]

@@ -19,7 +19,9 @@ import (
 // clients fall back to (internal/view/folders.go FolderNames), with or
 // without the prefix. A folder the engine names ("Junk", "Archive", a
 // scenario's folder) is the server's folder of that role, or the name
-// under the prefix (folderFor).
+// under the prefix (folderFor). Folders of other users' and shared
+// namespaces (ForeignPrefixes) are no user's mail: a device leaves them
+// out of its folder set, as the auditor's server state does.
 
 // roleAttrs are the special-use attributes a device uses, with their role.
 var roleAttrs = [...]struct {
@@ -305,9 +307,34 @@ func PersonalPrefix(ns *imap.NamespaceData) string {
 	return ns.Personal[0].Prefix
 }
 
-// namespace learns the personal namespace prefix once per device, with
-// NAMESPACE where the server supports it. A failed NAMESPACE leaves the
-// prefix empty and is tried again at the next LIST.
+// ForeignPrefixes returns the non-empty prefixes of ns's other users' and
+// shared namespaces. Their folders are not the user's mail (a Dovecot
+// public namespace listed with the user's folders, Cyrus's "Other
+// Users"): the devices, the preflight's look and the auditor's reader
+// (internal/serverstate) leave them out.
+func ForeignPrefixes(ns *imap.NamespaceData) []string {
+	if ns == nil {
+		return nil
+	}
+	var out []string
+	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
+		if d.Prefix != "" {
+			out = append(out, d.Prefix)
+		}
+	}
+	return out
+}
+
+// InForeign reports whether mailbox is under one of prefixes
+// (ForeignPrefixes).
+func InForeign(prefixes []string, mailbox string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(mailbox, p) })
+}
+
+// namespace learns the personal namespace prefix and the foreign
+// namespaces' prefixes (ForeignPrefixes) once per device, with NAMESPACE
+// where the server supports it. A failed NAMESPACE leaves them empty and
+// is tried again at the next LIST.
 func (d *imapDevice) namespace(s *imapSession) {
 	d.mu.Lock()
 	done := d.nsDone
@@ -316,6 +343,7 @@ func (d *imapDevice) namespace(s *imapSession) {
 		return
 	}
 	prefix := ""
+	var foreign []string
 	if s.caps.Has(imap.CapNamespace) || s.caps.Has(imap.CapIMAP4rev2) {
 		var ns *imap.NamespaceData
 		if err := s.do("NAMESPACE", func() error {
@@ -326,10 +354,10 @@ func (d *imapDevice) namespace(s *imapSession) {
 			d.log.Debug("namespace", "err", err)
 			return
 		}
-		prefix = PersonalPrefix(ns)
+		prefix, foreign = PersonalPrefix(ns), ForeignPrefixes(ns)
 	}
 	d.mu.Lock()
-	d.prefix, d.nsDone = prefix, true
+	d.prefix, d.foreign, d.nsDone = prefix, foreign, true
 	d.mu.Unlock()
 }
 

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -95,5 +96,36 @@ func TestListRole(t *testing.T) {
 		if got := ListRole(&tc.b); got != tc.want {
 			t.Errorf("ListRole(%q %v) = %q, want %q", tc.b.Mailbox, tc.b.Attrs, got, tc.want)
 		}
+	}
+}
+
+// TestForeignPrefixes: the devices, the preflight's look and the
+// auditor's reader leave out the folders of other users' and shared
+// namespaces (a Dovecot public namespace, Cyrus's "Other
+// Users"), never the personal one's, and an empty prefix leaves out
+// nothing.
+func TestForeignPrefixes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ns   *imap.NamespaceData
+		want []string
+	}{
+		{"none", nil, nil},
+		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
+		{"dovecot public", &imap.NamespaceData{
+			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
+			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
+		}, []string{"Public/"}},
+		{"cyrus", &imap.NamespaceData{
+			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
+			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
+			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
+		}, []string{"user."}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ForeignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
+				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@
 # them by name.
 # POP3_NO_FLAG_UPDATES=yes: a POP3 download leaves the message unread
 # (not \Seen), as Cyrus does by default.
+# PUBLIC_NAMESPACE=yes adds a public namespace, prefix "Public" and the
+# separator, listed with the user's folders, maildir under DIR/public and
+# writable by every user: shared folders that are no user's own mail.
 # Needs root: Dovecot drops privileges to the dovecot/dovenull users and to
 # MAIL_USER (default "vmail", created as a system user when missing), so
 # DIR and its parents must be traversable by those users.
@@ -187,6 +190,23 @@ special_folders() {
 	done
 }
 
+# public_namespace prints the public namespace section when
+# PUBLIC_NAMESPACE=yes.
+public_namespace() {
+	[ "${PUBLIC_NAMESPACE:-no}" = yes ] || return 0
+	local sep=${NAMESPACE_SEPARATOR:-/}
+	cat <<EOF
+namespace public {
+  type = public
+  prefix = Public$sep
+  separator = $sep
+  location = maildir:$DIR/public
+  list = yes
+  subscriptions = no
+}
+EOF
+}
+
 render_conf() {
 	cat <<EOF
 # mailsim's private Dovecot 2.3 instance, rendered by scripts/dovecot.sh.
@@ -234,6 +254,7 @@ namespace inbox {
   separator = ${NAMESPACE_SEPARATOR:-/}
 $(special_folders)
 }
+$(public_namespace)
 
 # ---- protocols
 protocol imap {
@@ -373,9 +394,9 @@ cmd_start() {
 	fi
 	system_user "$MAIL_USER"
 
-	mkdir -p "$DIR/run" "$DIR/state" "$DIR/log" "$DIR/etc" "$DIR/mail"
-	chmod 0755 "$DIR" "$DIR/etc" "$DIR/mail"
-	chown "$MAIL_USER:$MAIL_USER" "$DIR/mail"
+	mkdir -p "$DIR/run" "$DIR/state" "$DIR/log" "$DIR/etc" "$DIR/mail" "$DIR/public"
+	chmod 0755 "$DIR" "$DIR/etc" "$DIR/mail" "$DIR/public"
+	chown "$MAIL_USER:$MAIL_USER" "$DIR/mail" "$DIR/public"
 	if ! runuser -u "$MAIL_USER" -- test -w "$DIR/mail" 2>/dev/null; then
 		die "user $MAIL_USER cannot reach $DIR/mail: make DIR and its parents traversable (chmod o+x)"
 	fi
@@ -465,6 +486,7 @@ cmd_start() {
 		echo "NAMESPACE_SEPARATOR=${NAMESPACE_SEPARATOR:-/}"
 		echo "SPECIAL_USE=${SPECIAL_USE:-yes}"
 		echo "POP3_NO_FLAG_UPDATES=${POP3_NO_FLAG_UPDATES:-no}"
+		echo "PUBLIC_NAMESPACE=${PUBLIC_NAMESPACE:-no}"
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"
@@ -525,6 +547,7 @@ cmd_restart() {
 	NAMESPACE_SEPARATOR=$(env_value "$dir" NAMESPACE_SEPARATOR || true)
 	SPECIAL_USE=$(env_value "$dir" SPECIAL_USE || true)
 	POP3_NO_FLAG_UPDATES=$(env_value "$dir" POP3_NO_FLAG_UPDATES || true)
+	PUBLIC_NAMESPACE=$(env_value "$dir" PUBLIC_NAMESPACE || true)
 	cmd_stop "$dir" >&2
 	# the old listeners' ports may take a moment to be free again
 	for ((attempt = 1; attempt <= 10; attempt++)); do

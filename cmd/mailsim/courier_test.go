@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/couriertest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -132,6 +134,9 @@ func TestCourierQuickstart(t *testing.T) {
 			if n := num(t, rep, "server.push_latency.samples"); n == 0 {
 				t.Error("server.push_latency.samples 0: no IDLE notification measured")
 			}
+			if strings.Contains(summary, "note: the server's IMAP login alerted") {
+				t.Errorf("a Courier with gamin noted an alert:\n%s", summary)
+			}
 			t.Logf("push latency p50 %vs; POP3 marks seen %v (%v of %v)", num(t, rep, "server.push_latency.p50_s"), seen,
 				num(t, rep, "server.pop3_seen"), num(t, rep, "server.pop3_checked"))
 			counts := mailboxCounts(t, asDovecotCourier(inst))
@@ -204,14 +209,20 @@ func TestCourierScenarios(t *testing.T) {
 func TestCourierSlowPush(t *testing.T) {
 	t.Parallel()
 	inst := couriertest.Start(t, 6, couriertest.Options{NoFAM: true, IdlePoll: 8})
-	checkSlowPushNote(t, dialectTarget(t, asDovecotCourier(inst)))
+	rep, summary := checkSlowPushNote(t, dialectTarget(t, asDovecotCourier(inst)))
+	// Courier says at every login that it has no file notification: the
+	// report notes it, with what it does to the figures.
+	want := report.AlertNote("Filesystem notification initialization error -- contact your mail administrator (check for configuration errors with the FAM/Gamin library)")
+	if notes, _ := field(rep, "notes"); !strings.Contains(fmt.Sprint(notes), want) || !strings.Contains(summary, "note: "+want) {
+		t.Errorf("notes %v (summary below) lack %q\n%s", notes, want, summary)
+	}
 }
 
 // checkSlowPushNote runs quickstart at time_scale 120 against target, a
 // server whose IDLE polls every few seconds, and checks that its push
 // latency is measured and the report warns exactly when the median is
-// above 5 simulated minutes.
-func checkSlowPushNote(t *testing.T, target string) {
+// above 5 simulated minutes. It returns the report and the summary.
+func checkSlowPushNote(t *testing.T, target string) (rep map[string]any, summary string) {
 	t.Helper()
 	scenario := quickstartAt120(t)
 	js := filepath.Join(t.TempDir(), "r.json")
@@ -219,7 +230,7 @@ func checkSlowPushNote(t *testing.T, target string) {
 	if res.code != exitOK && res.code != exitThresholds {
 		t.Fatalf("quickstart at time_scale 120: %s", res)
 	}
-	rep := readReport(t, js)
+	rep = readReport(t, js)
 	if v, _ := field(rep, "server.push_latency"); v == nil {
 		t.Fatalf("server.push_latency null: no IDLE notification measured\n%s", res.stdout)
 	}
@@ -230,4 +241,5 @@ func checkSlowPushNote(t *testing.T, target string) {
 	if (sim > 300) != warned {
 		t.Errorf("p50 %vs simulated, warned %v: want a warning exactly above 300 s\n%s", sim, warned, res.stdout)
 	}
+	return rep, res.stdout
 }

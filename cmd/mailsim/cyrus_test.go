@@ -107,7 +107,7 @@ func TestCyrusQuickstart(t *testing.T) {
 func TestCyrusSlowPush(t *testing.T) {
 	t.Parallel()
 	inst := cyrustest.Start(t, 6, cyrustest.Options{IdlePoll: 8})
-	checkSlowPushNote(t, writeDovecotTarget(t, asDovecot(inst)))
+	_, _ = checkSlowPushNote(t, writeDovecotTarget(t, asDovecot(inst)))
 }
 
 // cyrusMode is one of the namespace configurations every shipped scenario

@@ -224,6 +224,9 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.StoredMessages, in.StoredBytes, in.StorageUsers, in.StorageUnknown = m, b, true, !ok
 	}
 	in.MailAtStart = tgt.mailAtStart
+	if tgt.alert != "" {
+		in.Notes = append(in.Notes, report.AlertNote(tgt.alert))
+	}
 	in.Notes = append(in.Notes, networkWarnings(plan.Scenario)...)
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")

@@ -35,7 +35,11 @@ type target struct {
 	// mailAtStart is what the preflight found in the users' mailboxes on
 	// a real server; nil for the embedded server, which starts empty.
 	mailAtStart *report.MailAtStart
-	close       func()
+	// alert is what a real server's IMAP greeting or LOGIN reply said
+	// in an [ALERT] at the preflight (serverstate.MailAtStart.Alert);
+	// "" for none.
+	alert string
+	close func()
 }
 
 // usage returns the server's stored messages and bytes, when known.
@@ -154,7 +158,7 @@ func openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Regist
 	for _, u := range plan.Users {
 		passwords[u.Username] = u.Password
 	}
-	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), mailAtStart: mailAtStart(found), close: func() {}}
+	t := &target{endpoints: ep, auditor: metrics.NewClient(nil), mailAtStart: mailAtStart(found), alert: found.Alert, close: func() {}}
 	if ep.IMAP.Addr != "" {
 		t.storage = &serverstate.UserStorage{}
 		t.truth = &serverstate.IMAPReader{

@@ -151,6 +151,11 @@ type Options struct {
 	// POP3NoFlagUpdates makes a POP3 download leave the message unread
 	// (scripts/dovecot.sh POP3_NO_FLAG_UPDATES=yes), as Cyrus does.
 	POP3NoFlagUpdates bool
+	// PublicNamespace adds a public namespace "Public/" (its separator
+	// the personal one's) listed with every user's folders and writable
+	// by every user (scripts/dovecot.sh PUBLIC_NAMESPACE=yes): shared
+	// folders that are no user's own mail.
+	PublicNamespace bool
 }
 
 // StartWith is Start with options.
@@ -184,6 +189,9 @@ func StartWith(t testing.TB, users int, o Options) *Instance {
 	}
 	if o.POP3NoFlagUpdates {
 		env = append(env, "POP3_NO_FLAG_UPDATES=yes")
+	}
+	if o.PublicNamespace {
+		env = append(env, "PUBLIC_NAMESPACE=yes")
 	}
 	out, err := runScript(script, env, "start", dir, strconv.Itoa(users))
 	if err != nil {
@@ -283,7 +291,7 @@ func portFreeEnv() []string {
 	for _, kv := range os.Environ() {
 		switch strings.SplitN(kv, "=", 2)[0] {
 		case "IMAP_PORT", "POP3_PORT", "LMTP_PORT", "METRICS_PORT", "IMAP_PROCESS_LIMIT",
-			"NAMESPACE_PREFIX", "NAMESPACE_SEPARATOR", "SPECIAL_USE", "POP3_NO_FLAG_UPDATES":
+			"NAMESPACE_PREFIX", "NAMESPACE_SEPARATOR", "SPECIAL_USE", "POP3_NO_FLAG_UPDATES", "PUBLIC_NAMESPACE":
 			continue
 		}
 		env = append(env, kv)

@@ -129,7 +129,7 @@ type Server struct {
 	// Addr is "127.0.0.1:port".
 	Addr string
 
-	conns, logins, faults atomic.Int64
+	conns, logins, logouts, faults, ended atomic.Int64
 
 	opts  Options
 	ln    net.Listener
@@ -144,6 +144,13 @@ func (s *Server) Conns() int64 { return s.conns.Load() }
 
 // Logins is the number of LOGIN commands accepted (IMAP).
 func (s *Server) Logins() int64 { return s.logins.Load() }
+
+// Logouts is the number of LOGOUT commands received (IMAP).
+func (s *Server) Logouts() int64 { return s.logouts.Load() }
+
+// Ended is the number of served connections whose handler returned: the
+// client closed it, the server's mode ended it, or its deadline passed.
+func (s *Server) Ended() int64 { return s.ended.Load() }
 
 // Faults is the number of broken answers given: IMAP commands answered in
 // the server's mode, LMTP RCPTs refused with 451.
@@ -219,6 +226,7 @@ func start(tb testing.TB, opts Options, handle func(*Server, net.Conn)) *Server 
 					delete(s.live, c)
 					s.mu.Unlock()
 					c.Close()
+					s.ended.Add(1)
 				}()
 				_ = c.SetDeadline(time.Now().Add(s.opts.ConnTimeout))
 				handle(s, c)
@@ -274,6 +282,7 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 		cmd, _, _ := strings.Cut(rest, " ")
 		switch cmd = strings.ToUpper(cmd); {
 		case cmd == "LOGOUT":
+			s.logouts.Add(1)
 			say("* BYE faketest", tag+" OK LOGOUT completed")
 			return
 		case cmd == "LOGIN":

@@ -337,6 +337,20 @@ func PushNote(measured string, sim time.Duration, timeScale float64) string {
 		measured, fmtSeconds(sim.Seconds()), timeScale)
 }
 
+// AlertNote is the note on an [ALERT] a real server sent in the
+// preflight's IMAP greeting or LOGIN reply: text, as the server sent it.
+// Courier's "Filesystem notification initialization error" says it runs
+// without file notification (no FAM or Gamin), which the note explains
+// (docs/servers.md).
+func AlertNote(text string) string {
+	n := fmt.Sprintf("the server's IMAP login alerted %q", text)
+	if strings.Contains(strings.ToLower(text), "filesystem notification") {
+		n += ": the server has no file notification (Courier without FAM or Gamin), so IDLE polls the mailbox (push latency is its poll interval, not a notification) " +
+			"and every folder it opens (LOGIN, SELECT, EXAMINE, STATUS, APPEND) waits about 1.2 s for the notification library to give up: command latencies measure that wait, not the server's work"
+	}
+	return n
+}
+
 // Actions counts the simulated people's actions.
 type Actions struct {
 	// Done counts actions that succeeded.

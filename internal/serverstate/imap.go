@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 )
 
 // IMAPReader reads a real server's state for the auditor over IMAP: one
-// session per user, every mailbox, EXAMINE (read-only, so it changes no
-// flag) and a fetch of FLAGS and the Message-ID header. Its commands go to
+// session per user, every mailbox of the user's own (NAMESPACE, when
+// offered, tells the other users' and shared ones, which are left out:
+// foreignNamespaces), EXAMINE (read-only, so it changes no flag) and a
+// fetch of FLAGS and the Message-ID header. Its commands go to
 // its own Recorder, apart from the load the devices put on the server.
 type IMAPReader struct {
 	// Endpoint is the IMAP server.
@@ -77,10 +80,15 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
+	foreign, err := foreignNamespaces(c, run)
+	if err != nil {
+		return view.Snapshot{}, fmt.Errorf("auditor imap %s: namespace: %w", addr, err)
+	}
 	var boxes []*imap.ListData
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
+	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return clients.InForeign(foreign, box.Mailbox) })
 	// Every copy, so that of several copies of a Message-ID the one
 	// view.Prefer picks is shown, as on the devices.
 	type found struct {

@@ -1,8 +1,8 @@
 package serverstate
 
 import (
+	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -44,11 +44,20 @@ type MailAtStart struct {
 	// \"Archive\": ..."); "" when every sampled user who logged in was
 	// looked at.
 	Incomplete string
-	// Commands counts the commands the look sent, by name (LIST and
-	// STATUS, or STAT), beyond the preflight's logins and the first
-	// user's LOGOUT: what a server's own command counters see of it
-	// (docs/dovecot.md, "Counting rules").
+	// Commands counts the commands the look sent, by name (NAMESPACE,
+	// LIST and STATUS, or STAT), and over IMAP the LOGOUT that ends the
+	// first user's session when the look left it usable (a session the
+	// look broke is closed without): what a server's own IMAP command
+	// counters see of the preflight beyond its logins (docs/dovecot.md,
+	// "Counting rules").
 	Commands map[string]int
+	// Alert is the text of the first [ALERT] the server sent in the first
+	// user's IMAP greeting or LOGIN reply (alertWatch), "" for none: what
+	// the server tells its users, such as Courier's "Filesystem
+	// notification initialization error" when it runs without file
+	// notification (docs/servers.md). It is no mail, but the preflight
+	// finds it in the same session.
+	Alert string
 }
 
 // Messages returns the messages found over every user looked at.
@@ -116,7 +125,8 @@ func (l *mailLook) stop(user, command string, err error) {
 // user has one deadline, preflightTimeout; the LIST is read one mailbox at
 // a time and only the names to count are kept, so a server listing
 // without end costs a bounded memory and time. It reports whether the
-// session is still usable.
+// session is still usable: the look succeeded, or the server refused a
+// command with NO or BAD.
 func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string, all bool) bool {
 	if l.stopped() {
 		return true
@@ -129,21 +139,20 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 			l.found.Users = append(l.found.Users, u)
 		}
 		l.stop(user, command, conn.Explain(err))
-		return conn.Err() == nil
+		// Only the server's tagged NO or BAD leaves the session where
+		// it was; after garbage, a hang-up, an oversized reply or a
+		// timeout the client is closed or out of step with the server.
+		var ie *imap.Error
+		return errors.As(err, &ie) && conn.Err() == nil
 	}
 	names := []string{view.FolderInbox}
 	if all {
-		// Other users' and shared folders (a Dovecot public namespace
-		// listed with the user's, Cyrus's "Other Users") are not the
-		// user's mail: their prefixes, from NAMESPACE, are left out.
-		var foreign []string
-		if caps := c.Caps(); caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
-			l.sent("NAMESPACE")
-			ns, err := c.Namespace().Wait()
-			if err != nil {
-				return fail("NAMESPACE", err)
-			}
-			foreign = foreignPrefixes(ns)
+		foreign, err := foreignNamespaces(c, func(command string, f func() error) error {
+			l.sent(command)
+			return f()
+		})
+		if err != nil {
+			return fail("NAMESPACE", err)
 		}
 		l.sent("LIST")
 		list := c.List("", "*", nil)
@@ -151,7 +160,7 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 			u.Listed++
 			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
 				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) ||
-				slices.ContainsFunc(foreign, func(p string) bool { return strings.HasPrefix(box.Mailbox, p) }) {
+				clients.InForeign(foreign, box.Mailbox) {
 				continue
 			}
 			names = append(names, box.Mailbox)
@@ -176,32 +185,21 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	return true
 }
 
-// foreignPrefixes returns the non-empty prefixes of ns's other users' and
-// shared namespaces.
-func foreignPrefixes(ns *imap.NamespaceData) []string {
-	var out []string
-	if ns == nil {
-		return nil
-	}
-	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
-		if d.Prefix != "" {
-			out = append(out, d.Prefix)
-		}
-	}
-	return out
-}
-
-// pop3 counts user's messages on p, logged in: STAT.
-func (l *mailLook) pop3(p *transport.POP3, user string) {
+// pop3 counts user's messages on p, logged in: STAT. It reports whether
+// the session is still usable: the look succeeded, or the server refused
+// it with -ERR.
+func (l *mailLook) pop3(p *transport.POP3, user string) bool {
 	if l.stopped() {
-		return
+		return true
 	}
 	l.found.Protocol = clients.ProtocolPOP3
 	l.sent("STAT")
 	n, _, err := p.Stat()
 	if err != nil {
 		l.stop(user, "STAT", p.Conn().Explain(err))
-		return
+		var pe *transport.POP3Error
+		return errors.As(err, &pe) && p.Conn().Err() == nil
 	}
 	l.found.Users = append(l.found.Users, UserMail{User: user, Folders: []FolderMail{{Name: view.FolderInbox, Messages: int64(n)}}})
+	return true
 }

@@ -1,13 +1,15 @@
 package serverstate
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"slices"
+	"io"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
-
-	"github.com/emersion/go-imap/v2"
+	"time"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/faketest"
@@ -87,7 +89,7 @@ func TestPreflightMailAtStart(t *testing.T) {
 			// The commands the look sent: what a server's own counters see.
 			wantCmds := map[string]int{"STAT": 5}
 			if tc.protocol == clients.ProtocolIMAP {
-				wantCmds = map[string]int{"NAMESPACE": 1, "LIST": 1, "STATUS": len(found.Users[0].Folders) + 4}
+				wantCmds = map[string]int{"NAMESPACE": 1, "LIST": 1, "STATUS": len(found.Users[0].Folders) + 4, "LOGOUT": 1}
 				if u := found.Users[0]; len(u.Folders) < 4 || u.Folders[0].Name != "INBOX" || u.Listed < len(u.Folders) {
 					t.Errorf("the first user's folders %+v (listed %d): want INBOX first and every listed folder", u.Folders, u.Listed)
 				}
@@ -125,13 +127,24 @@ func TestPreflightMailAtStartFolderBound(t *testing.T) {
 // answers the look with garbage, a 1 MiB line, a line without end, NO,
 // nothing, or a hang-up passes the preflight: the look ends at its first
 // failure (within its deadline), says why in Incomplete, and looks at no
-// later user.
+// later user. The session it broke is closed without LOGOUT; the one the
+// server refused a command in (NO) ends with LOGOUT, which Commands
+// counts as it counts the look's commands; every session is closed.
 func TestPreflightMailAtStartBrokenServer(t *testing.T) {
-	for _, mode := range []faketest.IMAPMode{faketest.IMAPGarbage, faketest.IMAPHugeLine, faketest.IMAPEndlessLine,
-		faketest.IMAPRefuse, faketest.IMAPSilent, faketest.IMAPHangUp} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, tt := range []struct {
+		mode faketest.IMAPMode
+		cmds string
+	}{
+		{faketest.IMAPGarbage, "map[LIST:1]"},
+		{faketest.IMAPHugeLine, "map[LIST:1]"},
+		{faketest.IMAPEndlessLine, "map[LIST:1]"},
+		{faketest.IMAPRefuse, "map[LIST:1 LOGOUT:1]"},
+		{faketest.IMAPSilent, "map[LIST:1]"},
+		{faketest.IMAPHangUp, "map[LIST:1]"},
+	} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
 			t.Parallel()
-			fake := faketest.StartIMAP(t, mode, faketest.Options{EndlessLimit: 4 << 20})
+			fake := faketest.StartIMAP(t, tt.mode, faketest.Options{EndlessLimit: 4 << 20})
 			p := &Preflight{Users: testUsers(10), IMAP: &transport.Endpoint{Addr: fake.Addr}}
 			found, err := p.Check(context.Background())
 			if err != nil {
@@ -140,43 +153,124 @@ func TestPreflightMailAtStartBrokenServer(t *testing.T) {
 			if !strings.HasPrefix(found.Incomplete, "user1: LIST: ") || len(found.Users) != 0 || found.Messages() != 0 {
 				t.Errorf("found %+v, want the look stopped at user1's LIST", found)
 			}
-			if fmt.Sprint(found.Commands) != "map[LIST:1]" {
-				t.Errorf("commands %v, want the one LIST", found.Commands)
+			if fmt.Sprint(found.Commands) != tt.cmds {
+				t.Errorf("commands %v, want %s", found.Commands, tt.cmds)
 			}
 			if n := fake.Logins(); n != 5 {
 				t.Errorf("%d logins, want the 5 sampled users'", n)
 			}
-			t.Logf("%s: %s", mode, found.Incomplete)
+			if n := fake.Logouts(); n != int64(found.Commands["LOGOUT"]) {
+				t.Errorf("the server had %d LOGOUTs, Commands counts %d", n, found.Commands["LOGOUT"])
+			}
+			waitEnded(t, fake)
+			t.Logf("%s: %s", tt.mode, found.Incomplete)
 		})
 	}
 }
 
-// TestForeignPrefixes: the look leaves out the folders of other users'
-// and shared namespaces (a Dovecot public namespace, Cyrus's "Other
-// Users"), never the personal one's, and an empty prefix leaves out
-// nothing.
-func TestForeignPrefixes(t *testing.T) {
+// TestPreflightPOP3BrokenServer: over POP3 alone, a server whose STAT
+// reply is garbage, never comes, or is a hang-up leaves the look
+// incomplete and the session closed without QUIT (a QUIT after a timed
+// out STAT waited out a second timeout, and read the late reply as its
+// own); one that refuses STAT (-ERR) gets its QUIT. Every session is
+// closed, the later users' with QUIT.
+func TestPreflightPOP3BrokenServer(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		ns   *imap.NamespaceData
-		want []string
+		stat string // the reply to STAT; "" none, "hang-up" closes
+		quit int64  // QUITs of the 5 sampled users' sessions
 	}{
-		{"none", nil, nil},
-		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
-		{"dovecot public", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
-		}, []string{"Public/"}},
-		{"cyrus", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
-			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
-		}, []string{"user."}},
+		{"garbage", "+OK many\r\n", 4},
+		{"partial line", "+OK 3 4", 4},
+		{"silent", "", 4},
+		{"hang-up", "hang-up", 4},
+		{"refused", "-ERR [SYS/TEMP] try later\r\n", 5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := foreignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
-				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
+			t.Parallel()
+			var (
+				stats atomic.Bool
+				quits atomic.Int64
+			)
+			fake := faketest.Start(t, faketest.Options{ConnTimeout: time.Minute}, func(c net.Conn) {
+				fakePOP3(c, tt.stat, &stats, &quits)
+			})
+			p := &Preflight{Users: testUsers(10), POP3: &transport.Endpoint{Addr: fake.Addr}}
+			found, err := p.Check(context.Background())
+			if err != nil {
+				t.Fatalf("the preflight failed: %v", err)
 			}
+			if !strings.HasPrefix(found.Incomplete, "user1: STAT: ") || fmt.Sprint(found.Commands) != "map[STAT:1]" {
+				t.Errorf("found %+v, want the look stopped at user1's STAT", found)
+			}
+			if n := quits.Load(); n != tt.quit {
+				t.Errorf("%d QUITs, want %d", n, tt.quit)
+			}
+			waitEnded(t, fake)
+			t.Logf("%s: %s", tt.name, found.Incomplete)
 		})
+	}
+}
+
+// fakePOP3 serves c as a POP3 server that logs anyone in with USER and
+// PASS and answers the server's first STAT (stats is false until then)
+// with stat (see TestPreflightPOP3BrokenServer), later ones with
+// "+OK 0 0"; it counts QUITs in quits.
+func fakePOP3(c net.Conn, stat string, stats *atomic.Bool, quits *atomic.Int64) {
+	r := bufio.NewReader(c)
+	say := func(s string) bool { _, err := io.WriteString(c, s); return err == nil }
+	if !say("+OK fake POP3 ready\r\n") {
+		return
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		reply := "+OK\r\n"
+		switch strings.ToUpper(cmd) {
+		case "CAPA":
+			reply = "+OK\r\nUSER\r\n.\r\n"
+		case "STAT":
+			if !stats.CompareAndSwap(false, true) {
+				reply = "+OK 0 0\r\n"
+				break
+			}
+			switch stat {
+			case "":
+				// Stuck: later commands are read and never answered.
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.EqualFold(strings.TrimSpace(line), "QUIT") {
+						quits.Add(1)
+					}
+				}
+			case "hang-up":
+				return
+			}
+			reply = stat
+		case "QUIT":
+			quits.Add(1)
+			say("+OK bye\r\n")
+			return
+		}
+		if !say(reply) {
+			return
+		}
+	}
+}
+
+// waitEnded waits until every connection fake accepted has ended (a
+// liveness bound, not a timing assertion): the preflight left none open.
+func waitEnded(t *testing.T, fake *faketest.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); fake.Ended() < fake.Conns(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections still open after the preflight", fake.Conns()-fake.Ended(), fake.Conns())
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailsim/mailsim/clients"
@@ -242,10 +243,16 @@ func preflightDial(ctx context.Context, protocol string, ep transport.Endpoint, 
 
 // preflightIMAP logs user in over IMAP at ep. With look, it then looks at
 // the user's mailbox (mailLook.imap: every folder when first, else the
-// INBOX); the first user's session ends with LOGOUT, the others' are
-// closed.
+// INBOX) and, when first, keeps the [ALERT] of the greeting or the LOGIN
+// reply (MailAtStart.Alert); the first user's session ends with LOGOUT,
+// the others' are closed.
 func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook, first bool) error {
-	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep, Timeout: preflightTimeout, TLS: base}, nil)
+	var opts *imapclient.Options
+	alert := &alertWatch{}
+	if first && look != nil {
+		opts = &imapclient.Options{DebugWriter: alert}
+	}
+	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep, Timeout: preflightTimeout, TLS: base}, opts)
 	if err != nil {
 		return unreachable(clients.ProtocolIMAP, ep.Addr, err)
 	}
@@ -253,7 +260,11 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	defer stop()
 	defer c.Close()
 	_ = conn.Extend(0)
-	if err := conn.Explain(transport.LoginIMAP(c, user, pass)); err != nil {
+	err = conn.Explain(transport.LoginIMAP(c, user, pass))
+	if text := alert.stop(); opts != nil {
+		look.found.Alert = text
+	}
+	if err != nil {
 		return refusedOrUnreachable(clients.ProtocolIMAP, ep.Addr, user, err)
 	}
 	usable := true
@@ -261,8 +272,12 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 		usable = look.imap(conn, c, user, first)
 	}
 	if first && usable {
-		// Only the first user's: docs/dovecot.md counts one preflight
-		// LOGOUT in Dovecot's command counters.
+		// Only the first user's, counted with the look's commands
+		// (docs/dovecot.md counts it in Dovecot's command counters); a
+		// session the look broke is closed without it.
+		if look != nil {
+			look.sent("LOGOUT")
+		}
 		_ = conn.Extend(0)
 		_ = c.Logout().Wait()
 	}
@@ -270,7 +285,8 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 }
 
 // preflightPOP3 logs user in over POP3 at ep and, with look, counts the
-// user's messages (STAT) before QUIT.
+// user's messages (STAT) before QUIT; a session the look broke (garbage,
+// a timeout, a hang-up) is closed without QUIT.
 func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook) error {
 	conn, stop, err := preflightDial(ctx, clients.ProtocolPOP3, ep, base)
 	if err != nil {
@@ -291,8 +307,8 @@ func preflightPOP3(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	if err := p.Login(user, pass); err != nil {
 		return refusedOrUnreachable(clients.ProtocolPOP3, ep.Addr, user, conn.Explain(err))
 	}
-	if look != nil {
-		look.pop3(p, user)
+	if look != nil && !look.pop3(p, user) {
+		return nil
 	}
 	_ = p.Quit(0)
 	return nil

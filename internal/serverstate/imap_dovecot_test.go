@@ -1,0 +1,94 @@
+package serverstate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// TestReadersLeaveOutPublicNamespace: against a private Dovecot with a
+// public namespace whose folder Public/News holds a message, in the
+// personal namespace of Dovecot's default and of Cyrus's dialect, the
+// auditor's reader shows each user only the mail of their own folders
+// (user1's INBOX message, nothing of user2's), and the preflight's look
+// counts none of the public folder: the shared message is no user's mail,
+// and read as theirs it diverged on every device.
+func TestReadersLeaveOutPublicNamespace(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts dovecottest.Options
+		sep  string
+	}{
+		{"default namespace", dovecottest.Options{PublicNamespace: true}, "/"},
+		{"INBOX. namespace", dovecottest.Options{PublicNamespace: true, NamespacePrefix: "INBOX.", NamespaceSeparator: "."}, "."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inst := dovecottest.StartWith(t, 2, tt.opts)
+			lmtpSend(t, inst.LMTP, "user1@example.com", 1)
+			public := "Public" + tt.sep + "News"
+			appendShared(t, inst, public, 2)
+
+			r := &IMAPReader{Endpoint: transport.Endpoint{Addr: inst.IMAP}, Password: func(string) string { return inst.Password }}
+			for user, want := range map[string][]string{"user1": {"<m1@example.net>"}, "user2": nil} {
+				s, err := r.UserState(context.Background(), user)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for id, m := range s.Messages {
+					got = append(got, id+" in "+m.Folder)
+				}
+				slices.Sort(got)
+				var wantIn []string
+				for _, id := range want {
+					wantIn = append(wantIn, id+" in INBOX")
+				}
+				if !slices.Equal(got, wantIn) {
+					t.Errorf("%s's server state %q, want %q (the public %s is no user's)", user, got, wantIn, public)
+				}
+			}
+
+			found, err := dovecotPreflight(inst, 2, clients.IMAP).Check(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := folderCounts(found); found.Incomplete != "" || fmt.Sprint(got) != "map[user1/INBOX:1]" {
+				t.Errorf("the preflight found %v (%+v), want user1's INBOX message only", got, found)
+			}
+		})
+	}
+}
+
+// appendShared stores message i ("<mI@example.net>") in the public folder
+// name of inst, created by user1.
+func appendShared(t *testing.T, inst *dovecottest.Instance, name string, i int) {
+	t.Helper()
+	c := imapclient.New(dialT(t, inst.IMAP), nil)
+	defer c.Close()
+	if err := c.Login("user1", inst.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(name, nil).Wait(); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: all@example.com\r\nSubject: %d\r\n\r\nhello\r\n", i, i)
+	w := c.Append(name, int64(len(msg)), &imap.AppendOptions{})
+	if _, err := w.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Wait(); err != nil {
+		t.Fatalf("append to %s: %v", name, err)
+	}
+	_ = c.Logout().Wait()
+}
