@@ -79,3 +79,36 @@ func TestPreflightAlertCourier(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAlertWatch feeds a server's bytes to the watch in two writes cut
+// anywhere: it never panics, holds no more than maxAlertLine bytes of a
+// line, and whatever it keeps is the text of an [ALERT] status response,
+// clipped, found the same way as when the bytes come in one write.
+func FuzzAlertWatch(f *testing.F) {
+	for _, s := range []string{
+		"* OK [ALERT] Filesystem notification initialization error\r\nT1 OK LOGIN Ok.\r\n",
+		"* OK ready\r\nT1 NO [ALERT] account locked\r\n",
+		"* OK [ALERT]\r\n",
+		"* BYE [ALERT] " + strings.Repeat("z", 200) + "\r\n",
+		"T1 LOGIN [ALERT] x\r\n* OK [ALERTS] x\r\n",
+	} {
+		f.Add([]byte(s), uint16(7))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, cut uint16) {
+		at := int(cut) % (len(b) + 1)
+		var split, whole alertWatch
+		_, _ = split.Write(b[:at])
+		if len(split.line) > maxAlertLine {
+			t.Fatalf("holds %d bytes of a line, over %d", len(split.line), maxAlertLine)
+		}
+		_, _ = split.Write(b[at:])
+		_, _ = whole.Write(b)
+		got, want := split.stop(), whole.stop()
+		if got != want {
+			t.Fatalf("cut at %d: alert %q, in one write %q", at, got, want)
+		}
+		if len(got) > maxIncompleteText+len("…") {
+			t.Fatalf("alert of %d bytes, over the clip of %d", len(got), maxIncompleteText)
+		}
+	})
+}
