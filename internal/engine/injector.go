@@ -159,6 +159,9 @@ type injector struct {
 	// idle gets a token whenever inflight drops to zero (see drain).
 	idle    chan struct{}
 	timeout time.Duration
+	// quitWait bounds the wait for a QUIT's reply (quitWait, the
+	// constant, by default).
+	quitWait time.Duration
 	// tries bounds the tries of one delivery; backoff is the wait before
 	// the first retry, doubled before each further one.
 	tries   int
@@ -188,6 +191,11 @@ const maxQueueSamples = 20000
 
 // drainLimit bounds settle's wait for the deliveries still queued.
 const drainLimit = time.Minute
+
+// quitWait bounds the wait for the reply to the injector's QUIT (the
+// injector's timeout when that is shorter): a connection is closed after
+// it, and its QUIT counts a timeout.
+const quitWait = 2 * time.Second
 
 // Retries of temporary delivery failures: 3 tries, 0.5 s then 1 s apart.
 const (
@@ -220,7 +228,7 @@ type injectorParts struct {
 
 func newInjector(parts injectorParts, workers int) *injector {
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
+		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]time.Time{}}
 }
 
@@ -622,9 +630,11 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
-	c        *smtp.Client
-	conn     *transport.Conn
-	timeout  time.Duration
+	c       *smtp.Client
+	conn    *transport.Conn
+	timeout time.Duration
+	// quit bounds the wait for QUIT's reply (injector.quitWait).
+	quit     time.Duration
 	protocol string
 	rec      clients.Recorder
 	// stopping reports whether the run is ending (the context the
@@ -671,7 +681,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	}, lmtp)
-	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, protocol: proto, rec: rec,
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec,
 		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
 	if err != nil {
 		if w != nil && w.Stopping() {
@@ -699,7 +709,10 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	}
 	sc.watch = nil
 	if err != nil {
-		sc.close()
+		// No QUIT after a failed hello: go-smtp's Client.Quit would send
+		// none and return the hello's error, which would count as a
+		// QUIT's.
+		_ = c.Close()
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
 	return sc, nil
@@ -858,6 +871,10 @@ func (sc *smtpConn) close() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// QUIT's own deadline, so that a server that leaves it
+		// unanswered counts a timeout, not the error of a connection
+		// closed under it.
+		sc.c.CommandTimeout = sc.quit
 		start := sc.start("QUIT")
 		err := sc.c.Quit()
 		sc.record("QUIT", start, err)
@@ -865,7 +882,8 @@ func (sc *smtpConn) close() {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(sc.quit + time.Second):
+		// A backstop: the deadline above ends the wait first.
 		_ = sc.c.Close()
 		<-done
 	}

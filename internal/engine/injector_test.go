@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -472,6 +473,74 @@ func TestInjectorConnectIsItsOwnCommand(t *testing.T) {
 				t.Errorf("%d %s recorded, want %d ok (one per greeting); recorded %v", hellos, hello, wantHellos, dc.recorded)
 			}
 			dc.checkTracked(t)
+		})
+	}
+}
+
+// TestInjectorQuit: the injector's QUIT is recorded as the server
+// answered it. A server that leaves it unanswered (after a DATA it never
+// answered: the connection is broken) makes it a timeout — the server's
+// silence — not the error of a connection the injector closed under it;
+// after a refused hello no QUIT is sent (go-smtp's Client.Quit then sends
+// none and returns the hello's error), so none is recorded.
+func TestInjectorQuit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		serve func(net.Conn, *bufio.Reader)
+		want  map[string]bool // QUIT outcomes recorded
+	}{
+		{"unanswered after a stalled DATA", func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake server\r\n")
+			for n := 0; n < 100; n++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if strings.ToUpper(strings.TrimSpace(line)) != "DATA" {
+					fmt.Fprintf(c, "250 ok\r\n")
+					continue
+				}
+				fmt.Fprintf(c, "354 go on\r\n")
+				_, _ = r.ReadString(0) // the message and QUIT, never answered
+				return
+			}
+		}, map[string]bool{"timeout": true}},
+		{"hello refused", func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake server\r\n")
+			for n := 0; n < 100; n++ {
+				if _, err := r.ReadString('\n'); err != nil {
+					return
+				}
+				fmt.Fprintf(c, "554 5.7.1 go away\r\n")
+			}
+		}, map[string]bool{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: startFakeLMTP(t, tt.serve)}
+			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+			ep := Endpoints{Delivery: dl}
+			ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
+			dc := newDeliveryCounter()
+			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// QUIT's own bound, well under the injector's timeout, ends
+			// its wait.
+			e.inj.timeout, e.inj.quitWait = 2500*time.Millisecond, 100*time.Millisecond
+			e.inj.tries, e.inj.backoff = 1, 5*time.Millisecond
+			deliverAll(e, 1, "INBOX")
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			got := map[string]bool{}
+			for k := range dc.recorded {
+				if o, ok := strings.CutPrefix(k, "lmtp QUIT "); ok {
+					got[o] = true
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("QUIT outcomes %v, want %v; recorded %v", got, tt.want, dc.recorded)
+			}
 		})
 	}
 }
