@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -227,7 +228,38 @@ func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
 	if o.Live != nil {
 		s.res.GrowthMode = GrowthLive
 	}
-	return s.do(ctx)
+	res, err := s.do(ctx)
+	if n := failedBelow(res); n != "" {
+		res.Notes = append(res.Notes, n)
+	}
+	return res, err
+}
+
+// failedBelow is a note naming the populations smaller than the capacity
+// found that failed a QoS line or were invalid (the confirmation's steps:
+// the growth and the bisection fail only above it), or "" when none did.
+// The capacity is the largest population that passed once; a smaller one
+// that failed later shows it does not hold at every smaller population (a
+// real target's mailboxes fill from step to step, a server near its knee
+// varies), which the capacity alone would not say.
+func failedBelow(res Result) string {
+	var below []int
+	reason := ""
+	for _, st := range res.Steps {
+		if st.Pass || st.HarnessSaturated || st.Users >= res.Users || slices.Contains(below, st.Users) {
+			continue
+		}
+		below = append(below, st.Users)
+		if reason == "" {
+			reason = failReason(st)
+		}
+	}
+	if len(below) == 0 {
+		return ""
+	}
+	slices.Sort(below)
+	return fmt.Sprintf("%s failed below the capacity of %d users (the first: %s): %d users passed once, not at every smaller population",
+		FormatUsers(below), res.Users, reason, res.Users)
 }
 
 type search struct {

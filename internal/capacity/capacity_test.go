@@ -175,6 +175,11 @@ func TestSearchConfirmationRetries(t *testing.T) {
 	if res.Claim != 74 || res.Confirmed == nil || !*res.Confirmed {
 		t.Errorf("claim %d confirmed %v; steps %v", res.Claim, res.Confirmed, usersOf(res.Steps))
 	}
+	// 66 failed below the capacity of 100: the report says so.
+	want := "66 users failed below the capacity of 100 users (the first: error_rate < 1%)"
+	if notes := strings.Join(res.Notes, "\n"); res.Users != 100 || !strings.Contains(notes, want) {
+		t.Errorf("users %d notes %q, want %q", res.Users, notes, want)
+	}
 }
 
 // TestSearchConfirmationHarnessSaturated: a confirm step whose harness
@@ -219,7 +224,7 @@ func TestSearchConfirmationHarnessSaturated(t *testing.T) {
 					t.Errorf("notes %q, want %q", notes, want)
 				}
 			}
-			if strings.Contains(notes, "not stable") {
+			if strings.Contains(notes, "not stable") || strings.Contains(notes, "failed below") {
 				t.Errorf("notes %q blame the QoS for the harness", notes)
 			}
 		})

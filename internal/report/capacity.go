@@ -549,6 +549,10 @@ func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error)
 	if s.PerServer <= 0 {
 		return s, fmt.Errorf("the capacity report found no passing population: no server count can be planned")
 	}
+	if c := r.Capacity; c.Confirmed != nil && !*c.Confirmed {
+		s.Notes = append(s.Notes, fmt.Sprintf("no SPECmail-style claim held: populations no larger than the %d users found failed the QoS in the confirmation, so one server may hold fewer and the count may be too low (the capacity report's notes name them)",
+			s.PerServer))
+	}
 	switch r.Capacity.LimitedBy {
 	case "harness":
 		s.Notes = append(s.Notes, "the search stopped at a saturated harness: one server holds at least this many, so the count is an upper bound")
