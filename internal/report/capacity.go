@@ -69,6 +69,10 @@ type CapacityOutcome struct {
 	GrowthReason string `json:"growth_reason,omitempty"`
 }
 
+// ClaimHeld reports whether the confirmation found a claim (Confirmed is
+// true): false when it refuted every claim or did not run.
+func (c CapacityOutcome) ClaimHeld() bool { return c.Confirmed != nil && *c.Confirmed }
+
 // CapacityStep is one step of the search in the report.
 type CapacityStep struct {
 	Users            int               `json:"users"`
@@ -514,7 +518,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <h1>mailsim capacity: {{.R.Scenario}}</h1>
 <p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
 <p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
-{{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at {{with $.R.Capacity.ClaimSteps}}{{if lt (len .) 3}}{{range $i, $u := .}}{{if $i}}, {{end}}{{$u}}{{end}} users: 80%, 100% and 120% of it are not distinct{{else}}80%, 100% and 120%{{end}}{{else}}80%, 100% and 120%{{end}}).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{with .R.Capacity.Confirmed}}{{if $.R.Capacity.ClaimHeld}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at {{with $.R.Capacity.ClaimSteps}}{{if lt (len .) 3}}{{range $i, $u := .}}{{if $i}}, {{end}}{{$u}}{{end}} users: 80%, 100% and 120% of it are not distinct{{else}}80%, 100% and 120%{{end}}{{else}}80%, 100% and 120%{{end}}).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
@@ -543,7 +547,7 @@ type Servers struct {
 // headroom (0 ≤ headroom < 1) of each server spare.
 func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error) {
 	s := Servers{Users: users, Headroom: headroom, PerServer: r.Capacity.Users, Basis: "capacity found"}
-	if c := r.Capacity; c.Confirmed != nil && *c.Confirmed && c.Claim > 0 {
+	if c := r.Capacity; c.ClaimHeld() && c.Claim > 0 {
 		s.PerServer, s.Basis = c.Claim, "SPECmail-style claim"
 	}
 	if s.PerServer <= 0 {

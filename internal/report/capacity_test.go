@@ -158,7 +158,7 @@ func TestReadCapacityJSONWithoutServer(t *testing.T) {
 // keeps the step that failed and says where it stopped; a claim whose
 // 80/100/120% are not distinct says so.
 func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
-	yes := true
+	yes, no := true, false
 	for _, tt := range []struct {
 		name string
 		res  capacity.Result
@@ -171,6 +171,10 @@ func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
 		{"small claim", capacity.Result{Users: 2, LimitedBy: "max_users", Claim: 1, Confirmed: &yes, ClaimSteps: []int{1}},
 			[]string{"SPECmail-style claim: 1 users (QoS held at 1 users: 80%, 100% and 120% of it are not distinct)"},
 			[]string{"QoS held at 80%"}},
+		// The HTML read a refuted confirmation (confirmed false) as a
+		// claim of 0 users that held.
+		{"no claim held", capacity.Result{Users: 32, LimitedBy: "error_rate < 1%", FirstFailing: 35, Confirmed: &no},
+			[]string{"SPECmail-style claim: none confirmed"}, []string{"claim: 0 users", "claim: <b>0 users", "QoS held at"}},
 		{"full claim", capacity.Result{Users: 12, LimitedBy: "error_rate < 1%", FirstFailing: 13, Claim: 10, Confirmed: &yes, ClaimSteps: []int{8, 10, 12}},
 			[]string{"capacity: 12 users; at 13 users first broke", "QoS held at 80%, 100% and 120% of it"}, nil},
 	} {
