@@ -251,6 +251,20 @@ func (r *CapacityReport) qosNotes() []string {
 	return out
 }
 
+// invalidNotes are the summary's lines on the steps whose measurements
+// were invalid (inbound mail fell behind, no successful login, failed
+// deliveries), one per step: the table shows such a step FAIL with QoS
+// values that may all hold, and the reason is nowhere else.
+func (r *CapacityReport) invalidNotes() []string {
+	var out []string
+	for _, s := range r.Steps {
+		if len(s.Invalid) > 0 {
+			out = append(out, fmt.Sprintf("invalid run at %d users (%s): %s", s.Users, stepPhase(s), strings.Join(s.Invalid, "; ")))
+		}
+	}
+	return out
+}
+
 // StepLine is the one-line summary of a step (the live progress line and
 // the summary's table).
 func StepLine(s CapacityStep) string {
@@ -325,6 +339,9 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
 	}
 	for _, n := range r.qosNotes() {
+		fmt.Fprintln(ew, n)
+	}
+	for _, n := range r.invalidNotes() {
 		fmt.Fprintln(ew, n)
 	}
 	c := r.Capacity
@@ -523,7 +540,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
 <table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
 ` + htmlTail))
 

@@ -234,3 +234,37 @@ func TestCapacityNoData(t *testing.T) {
 		t.Errorf("HTML lacks the line's note")
 	}
 }
+
+// TestCapacityInvalidStep: a step that failed because its measurements
+// were invalid, every QoS line holding, says why in the summary and the
+// HTML report. Before, both showed FAIL beside values that all held, and
+// the reason was only in the JSON (and on stderr while the search ran).
+func TestCapacityInvalidStep(t *testing.T) {
+	const why = "inbound mail fell behind: the p99 delivery waited 758ms wall"
+	res := capacity.Result{Users: 32, LimitedBy: "invalid run: " + why, FirstFailing: 35, Steps: []capacity.Step{
+		{Users: 32, Phase: "bisect", Pass: true, Metrics: map[string]float64{},
+			QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}},
+		{Users: 35, Phase: "bisect", Invalid: []string{why}, Metrics: map[string]float64{},
+			QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}},
+	}}
+	r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, res)
+	var sum, html bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if want := "invalid run at 35 users (bisect): " + why; !strings.Contains(sum.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, sum.String())
+	}
+	if strings.Contains(sum.String(), "invalid run at 32") {
+		t.Errorf("summary calls the passing step invalid:\n%s", sum.String())
+	}
+	// The HTML's table (before its copy of the summary) gives the reason
+	// in the step's row.
+	table, _, _ := strings.Cut(html.String(), "<pre")
+	if want := "FAIL</span><br>invalid run: " + why; !strings.Contains(table, want) {
+		t.Errorf("HTML table lacks %q", want)
+	}
+}
