@@ -82,6 +82,9 @@ func TestPlan(t *testing.T) {
 	good := writeReport(t, 10)
 	claimed := writeCapacityReport(t, true, "p95(imap.SELECT) < 250ms")
 	unclaimed := writeCapacityReport(t, false, "harness")
+	no := false
+	refuted := writeJSONFile(t, "refuted.json", report.NewCapacityReport(report.CapacityMeta{Scenario: "cap"},
+		capacity.Result{Users: 120, LimitedBy: "error_rate < 1%", Confirmed: &no, Steps: []capacity.Step{{Users: 120, Pass: true}}}))
 	costly := writeCostReport(t)
 	garbage := filepath.Join(t.TempDir(), "garbage.json")
 	if err := os.WriteFile(garbage, []byte("not json"), 0o644); err != nil {
@@ -118,6 +121,10 @@ func TestPlan(t *testing.T) {
 			[]string{"servers for 1000 users: 15 (one holds 100 users, the SPECmail-style claim; planned at 70 with 30% headroom)"}, ""},
 		{"servers from the capacity, harness-bound", []string{"plan", unclaimed, "--users", "1000", "--headroom", "0%"}, exitOK,
 			[]string{"servers for 1000 users: 9 (one holds 120 users, the capacity found", "upper bound"}, ""},
+		// The confirmation refuted every claim: smaller populations
+		// than the capacity failed, and the plan says so.
+		{"servers from the capacity, no claim held", []string{"plan", refuted, "--users", "1000", "--headroom", "0%"}, exitOK,
+			[]string{"servers for 1000 users: 9 (one holds 120 users, the capacity found", "no SPECmail-style claim held", "may be too low"}, ""},
 		{"run and capacity together", []string{"plan", good, claimed, "--users", "1000"}, exitOK,
 			[]string{"from 10 to 1000 users", "servers for 1000 users: 15"}, ""},
 		{"bad headroom", []string{"plan", claimed, "--users", "10", "--headroom", "100%"}, exitScenario, nil, "--headroom"},

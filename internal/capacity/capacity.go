@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -177,7 +178,8 @@ type Result struct {
 	Claim int `json:"claim"`
 	// Confirmed says whether the confirmation found a claim; nil when it
 	// did not run (not asked for, no claim of at least one user, or
-	// stopped before a claim was confirmed or refuted).
+	// stopped before a claim was confirmed or refuted) or when the harness
+	// saturated in every round (no claim was judged).
 	Confirmed *bool `json:"confirmed"`
 	// ClaimSteps are the populations the claim held at: 80%, 100% and
 	// 120% of it, fewer when they round to the same count (a small claim).
@@ -226,7 +228,38 @@ func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
 	if o.Live != nil {
 		s.res.GrowthMode = GrowthLive
 	}
-	return s.do(ctx)
+	res, err := s.do(ctx)
+	if n := failedBelow(res); n != "" {
+		res.Notes = append(res.Notes, n)
+	}
+	return res, err
+}
+
+// failedBelow is a note naming the populations smaller than the capacity
+// found that failed a QoS line or were invalid (the confirmation's steps:
+// the growth and the bisection fail only above it), or "" when none did.
+// The capacity is the largest population that passed once; a smaller one
+// that failed later shows it does not hold at every smaller population (a
+// real target's mailboxes fill from step to step, a server near its knee
+// varies), which the capacity alone would not say.
+func failedBelow(res Result) string {
+	var below []int
+	reason := ""
+	for _, st := range res.Steps {
+		if st.Pass || st.HarnessSaturated || st.Users >= res.Users || slices.Contains(below, st.Users) {
+			continue
+		}
+		below = append(below, st.Users)
+		if reason == "" {
+			reason = failReason(st)
+		}
+	}
+	if len(below) == 0 {
+		return ""
+	}
+	slices.Sort(below)
+	return fmt.Sprintf("%s failed below the capacity of %d users (the first: %s): %d users passed once, not at every smaller population",
+		FormatUsers(below), res.Users, reason, res.Users)
 }
 
 type search struct {
@@ -404,7 +437,7 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 	}
 	ok := false
 	s.res.Confirmed = &ok
-	rounds := 0
+	rounds, cut := 0, 0
 	for ; rounds < maxConfirmRounds && c >= 1; rounds++ {
 		held := true
 		steps := confirmSteps(c)
@@ -417,7 +450,16 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 					stopWhat(err), u, c, stopWhy(err)))
 				return s.res, err
 			}
-			if !st.Pass || st.HarnessSaturated {
+			if st.HarnessSaturated {
+				// The harness, not the server: the claim is not judged,
+				// and a lower one is tried.
+				held = false
+				cut++
+				s.res.Notes = append(s.res.Notes, fmt.Sprintf("the claim %d was not judged: the harness was saturated at %d users (%v) during its confirmation",
+					c, u, st.HarnessReasons))
+				break
+			}
+			if !st.Pass {
 				held = false
 				break
 			}
@@ -432,7 +474,17 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 		}
 		c = int(float64(c) * (1 - s.o.Resolution))
 	}
-	s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim held at 80%%, 100%% and 120%% after %d round(s): the QoS is not stable near the knee", rounds))
+	if cut == rounds {
+		// Every round was cut by the harness: nothing was refuted.
+		s.res.Confirmed = nil
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim was confirmed or refuted after %d round(s): the harness was saturated in each", rounds))
+		return s.res, nil
+	}
+	why := ""
+	if cut > 0 {
+		why = fmt.Sprintf(" (%d of them cut by the harness)", cut)
+	}
+	s.res.Notes = append(s.res.Notes, fmt.Sprintf("no claim held at 80%%, 100%% and 120%% after %d round(s)%s: the QoS is not stable near the knee", rounds, why))
 	return s.res, nil
 }
 

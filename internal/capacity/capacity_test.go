@@ -175,6 +175,60 @@ func TestSearchConfirmationRetries(t *testing.T) {
 	if res.Claim != 74 || res.Confirmed == nil || !*res.Confirmed {
 		t.Errorf("claim %d confirmed %v; steps %v", res.Claim, res.Confirmed, usersOf(res.Steps))
 	}
+	// 66 failed below the capacity of 100: the report says so.
+	want := "66 users failed below the capacity of 100 users (the first: error_rate < 1%)"
+	if notes := strings.Join(res.Notes, "\n"); res.Users != 100 || !strings.Contains(notes, want) {
+		t.Errorf("users %d notes %q, want %q", res.Users, notes, want)
+	}
+}
+
+// TestSearchConfirmationHarnessSaturated: a confirm step whose harness
+// saturated (twice) does not judge its claim: a lower claim is tried, a
+// note names the step, and when every round was cut the claim is
+// neither confirmed nor refuted (confirmed null), not "the QoS is not
+// stable near the knee".
+func TestSearchConfirmationHarnessSaturated(t *testing.T) {
+	// knee 100: growth 10..80 pass, 160 fails; the bisection ends at 100
+	// (120, 100, 110), so the first claim is 83 (66, 83, 100), the next 74
+	// (59, 74, 89), the third 66 (53, 66, 79).
+	tests := []struct {
+		name          string
+		saturated     map[int]bool
+		wantClaim     int
+		wantConfirmed *bool
+		wantNotes     []string
+	}{
+		{name: "first claim cut", saturated: map[int]bool{83: true}, wantClaim: 74, wantConfirmed: ptr(true),
+			wantNotes: []string{"the claim 83 was not judged: the harness was saturated at 83 users ([cpu])"}},
+		{name: "every claim cut", saturated: map[int]bool{83: true, 74: true, 66: true}, wantConfirmed: nil,
+			wantNotes: []string{"the claim 66 was not judged", "no claim was confirmed or refuted after 3 round(s): the harness was saturated in each"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(ctx context.Context, users int) (Step, error) {
+				if tc.saturated[users] {
+					return Step{HarnessSaturated: true, HarnessReasons: []string{"cpu"}}, nil
+				}
+				return knee(100, 0)(ctx, users)
+			}
+			res, err := Search(context.Background(), run, Options{Start: 10, Max: 1000, Resolution: 0.1, Confirm: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Users != 100 || res.Claim != tc.wantClaim || !reflect.DeepEqual(res.Confirmed, tc.wantConfirmed) {
+				t.Errorf("users %d claim %d confirmed %v; want 100, %d, %v (steps %v)", res.Users, res.Claim, res.Confirmed, tc.wantClaim, tc.wantConfirmed, usersOf(res.Steps))
+			}
+			notes := strings.Join(res.Notes, "\n")
+			for _, want := range tc.wantNotes {
+				if !strings.Contains(notes, want) {
+					t.Errorf("notes %q, want %q", notes, want)
+				}
+			}
+			if strings.Contains(notes, "not stable") || strings.Contains(notes, "failed below") {
+				t.Errorf("notes %q blame the QoS for the harness", notes)
+			}
+		})
+	}
 }
 
 func TestOptionsValidate(t *testing.T) {

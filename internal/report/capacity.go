@@ -69,6 +69,10 @@ type CapacityOutcome struct {
 	GrowthReason string `json:"growth_reason,omitempty"`
 }
 
+// ClaimHeld reports whether the confirmation found a claim (Confirmed is
+// true): false when it refuted every claim or did not run.
+func (c CapacityOutcome) ClaimHeld() bool { return c.Confirmed != nil && *c.Confirmed }
+
 // CapacityStep is one step of the search in the report.
 type CapacityStep struct {
 	Users            int               `json:"users"`
@@ -247,6 +251,20 @@ func (r *CapacityReport) qosNotes() []string {
 	return out
 }
 
+// invalidNotes are the summary's lines on the steps whose measurements
+// were invalid (inbound mail fell behind, no successful login, failed
+// deliveries), one per step: the table shows such a step FAIL with QoS
+// values that may all hold, and the reason is nowhere else.
+func (r *CapacityReport) invalidNotes() []string {
+	var out []string
+	for _, s := range r.Steps {
+		if len(s.Invalid) > 0 {
+			out = append(out, fmt.Sprintf("invalid run at %d users (%s): %s", s.Users, stepPhase(s), strings.Join(s.Invalid, "; ")))
+		}
+	}
+	return out
+}
+
 // StepLine is the one-line summary of a step (the live progress line and
 // the summary's table).
 func StepLine(s CapacityStep) string {
@@ -321,6 +339,9 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "qos %d: %s\n", i+1, q)
 	}
 	for _, n := range r.qosNotes() {
+		fmt.Fprintln(ew, n)
+	}
+	for _, n := range r.invalidNotes() {
 		fmt.Fprintln(ew, n)
 	}
 	c := r.Capacity
@@ -514,12 +535,12 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 <h1>mailsim capacity: {{.R.Scenario}}</h1>
 <p>Target {{.R.Target}}, seed {{.R.Seed}}, started {{.R.StartedAt.Format "2006-01-02 15:04:05 MST"}}; {{len .R.Steps}} steps.</p>
 <p><b>Capacity: {{.R.Capacity.Users}} users</b>{{with .R.Capacity.LimitedBy}}, limited by <code>{{.}}</code>{{end}}{{with .R.Capacity.FirstFailing}} (first failing step: {{.}} users){{end}}.
-{{with .R.Capacity.Confirmed}}{{if .}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at {{with $.R.Capacity.ClaimSteps}}{{if lt (len .) 3}}{{range $i, $u := .}}{{if $i}}, {{end}}{{$u}}{{end}} users: 80%, 100% and 120% of it are not distinct{{else}}80%, 100% and 120%{{end}}{{else}}80%, 100% and 120%{{end}}).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
+{{with .R.Capacity.Confirmed}}{{if $.R.Capacity.ClaimHeld}}SPECmail-style claim: <b>{{$.R.Capacity.Claim}} users</b> (QoS held at {{with $.R.Capacity.ClaimSteps}}{{if lt (len .) 3}}{{range $i, $u := .}}{{if $i}}, {{end}}{{$u}}{{end}} users: 80%, 100% and 120% of it are not distinct{{else}}80%, 100% and 120%{{end}}{{else}}80%, 100% and 120%{{end}}).{{else}}No SPECmail-style claim confirmed.{{end}}{{end}}</p>
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
 <table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
 ` + htmlTail))
 
@@ -543,11 +564,15 @@ type Servers struct {
 // headroom (0 ≤ headroom < 1) of each server spare.
 func ServersFor(r *CapacityReport, users int, headroom float64) (Servers, error) {
 	s := Servers{Users: users, Headroom: headroom, PerServer: r.Capacity.Users, Basis: "capacity found"}
-	if c := r.Capacity; c.Confirmed != nil && *c.Confirmed && c.Claim > 0 {
+	if c := r.Capacity; c.ClaimHeld() && c.Claim > 0 {
 		s.PerServer, s.Basis = c.Claim, "SPECmail-style claim"
 	}
 	if s.PerServer <= 0 {
 		return s, fmt.Errorf("the capacity report found no passing population: no server count can be planned")
+	}
+	if c := r.Capacity; c.Confirmed != nil && !*c.Confirmed {
+		s.Notes = append(s.Notes, fmt.Sprintf("no SPECmail-style claim held: populations no larger than the %d users found failed the QoS in the confirmation, so one server may hold fewer and the count may be too low (the capacity report's notes name them)",
+			s.PerServer))
 	}
 	switch r.Capacity.LimitedBy {
 	case "harness":

@@ -158,7 +158,7 @@ func TestReadCapacityJSONWithoutServer(t *testing.T) {
 // keeps the step that failed and says where it stopped; a claim whose
 // 80/100/120% are not distinct says so.
 func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
-	yes := true
+	yes, no := true, false
 	for _, tt := range []struct {
 		name string
 		res  capacity.Result
@@ -171,6 +171,10 @@ func TestCapacitySummaryStoppedAndSmallClaim(t *testing.T) {
 		{"small claim", capacity.Result{Users: 2, LimitedBy: "max_users", Claim: 1, Confirmed: &yes, ClaimSteps: []int{1}},
 			[]string{"SPECmail-style claim: 1 users (QoS held at 1 users: 80%, 100% and 120% of it are not distinct)"},
 			[]string{"QoS held at 80%"}},
+		// The HTML read a refuted confirmation (confirmed false) as a
+		// claim of 0 users that held.
+		{"no claim held", capacity.Result{Users: 32, LimitedBy: "error_rate < 1%", FirstFailing: 35, Confirmed: &no},
+			[]string{"SPECmail-style claim: none confirmed"}, []string{"claim: 0 users", "claim: <b>0 users", "QoS held at"}},
 		{"full claim", capacity.Result{Users: 12, LimitedBy: "error_rate < 1%", FirstFailing: 13, Claim: 10, Confirmed: &yes, ClaimSteps: []int{8, 10, 12}},
 			[]string{"capacity: 12 users; at 13 users first broke", "QoS held at 80%, 100% and 120% of it"}, nil},
 	} {
@@ -228,5 +232,39 @@ func TestCapacityNoData(t *testing.T) {
 	}
 	if !strings.Contains(html.String(), "no data: no deliveries in the run") {
 		t.Errorf("HTML lacks the line's note")
+	}
+}
+
+// TestCapacityInvalidStep: a step that failed because its measurements
+// were invalid, every QoS line holding, says why in the summary and the
+// HTML report. Before, both showed FAIL beside values that all held, and
+// the reason was only in the JSON (and on stderr while the search ran).
+func TestCapacityInvalidStep(t *testing.T) {
+	const why = "inbound mail fell behind: the p99 delivery waited 758ms wall"
+	res := capacity.Result{Users: 32, LimitedBy: "invalid run: " + why, FirstFailing: 35, Steps: []capacity.Step{
+		{Users: 32, Phase: "bisect", Pass: true, Metrics: map[string]float64{},
+			QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}},
+		{Users: 35, Phase: "bisect", Invalid: []string{why}, Metrics: map[string]float64{},
+			QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}},
+	}}
+	r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, res)
+	var sum, html bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if want := "invalid run at 35 users (bisect): " + why; !strings.Contains(sum.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, sum.String())
+	}
+	if strings.Contains(sum.String(), "invalid run at 32") {
+		t.Errorf("summary calls the passing step invalid:\n%s", sum.String())
+	}
+	// The HTML's table (before its copy of the summary) gives the reason
+	// in the step's row.
+	table, _, _ := strings.Cut(html.String(), "<pre")
+	if want := "FAIL</span><br>invalid run: " + why; !strings.Contains(table, want) {
+		t.Errorf("HTML table lacks %q", want)
 	}
 }
