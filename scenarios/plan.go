@@ -194,7 +194,7 @@ func NewPlan(s *Scenario, opts PlanOptions) (*Plan, error) {
 	}
 	for i := shard.Index; i <= p.TotalUsers; i += shard.Count {
 		g := s.Groups[assign[i-1]]
-		u := &User{Index: i, Group: g, Behavior: s.Behaviors[g.Behavior], Seed: userSeed(p.Seed, i)}
+		u := &User{Index: i, Group: g, Behavior: s.Behaviors[g.Behavior], Seed: DeriveSeed(p.Seed, int64(i))}
 		u.Credential = s.Users.credential(i)
 		u.Address = u.Username
 		if !strings.Contains(u.Username, "@") {
@@ -249,10 +249,12 @@ func groupCounts(groups []*Group, n int) []int {
 	return counts
 }
 
-// userSeed derives a user's seed from the plan seed and the user index
-// (splitmix64).
-func userSeed(seed int64, i int) int64 {
-	z := uint64(seed) + uint64(i)*0x9e3779b97f4a7c15
+// DeriveSeed mixes a seed with a salt (splitmix64's finalizer), so that
+// related streams of random numbers do not correlate: a user's seed from
+// the plan's and the user's index, a device's from the user's, a capacity
+// step's from the scenario's and the step's number.
+func DeriveSeed(seed, salt int64) int64 {
+	z := uint64(seed) + uint64(salt)*0x9e3779b97f4a7c15
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return int64(z ^ (z >> 31))

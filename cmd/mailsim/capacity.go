@@ -339,13 +339,31 @@ func (sr *stepRunner) requestStop() {
 	}
 }
 
+// stepPlanOptions are the plan options of the search's n-th fresh step
+// (from 1) of users for d. On a real target every step after the first
+// runs with a seed of its own, derived from the scenario's seed and n, so
+// that the Message-IDs it delivers are new to the server: the earlier
+// steps' mail is still there, and a server that drops a repeated
+// Message-ID (Cyrus's duplicate suppression, docs/servers.md) would
+// otherwise drop the step's mail and the audit count it lost. The
+// embedded server starts empty every step, so its steps keep the
+// scenario's seed and differ only in users.
+func stepPlanOptions(s *scenarios.Scenario, users int, d time.Duration, n int64) scenarios.PlanOptions {
+	o := scenarios.PlanOptions{Users: users, Duration: d}
+	if s.Target != nil && n > 1 {
+		seed := scenarios.DeriveSeed(s.Seed, n)
+		o.Seed = &seed
+	}
+	return o
+}
+
 func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error) {
 	if sr.stopping.Load() {
 		return capacity.Step{}, errStopped
 	}
-	sr.steps.Add(1)
+	n := sr.steps.Add(1)
 	started := time.Now()
-	plan, err := scenarios.NewPlan(sr.s, scenarios.PlanOptions{Users: users, Duration: sr.s.RampUp + sr.c.StepDuration})
+	plan, err := scenarios.NewPlan(sr.s, stepPlanOptions(sr.s, users, sr.s.RampUp+sr.c.StepDuration, n))
 	if err != nil {
 		return capacity.Step{}, err
 	}

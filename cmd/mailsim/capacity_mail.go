@@ -87,8 +87,8 @@ func (c *capacityMail) notes() []string {
 		}
 		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server) found mail in the users' mailboxes, "+
 			"%s (the most: population %d, %d messages in %d of the %d users looked at); "+
-			"a user makes the same Message-IDs in every step (same seed, same user), so those steps' lost mail, divergence and convergence "+
-			"count against the earlier steps' copies, and their devices sync fuller mailboxes than a fresh server's; "+
+			"each of those steps delivered Message-IDs of its own (a seed derived from the scenario's), so its lost mail counts its own mail, "+
+			"but its devices synced the earlier mail too, which its divergence and convergence count, and they synced fuller mailboxes than a fresh server's; "+
 			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
 			c.found, c.opened-1, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
 	}

@@ -27,7 +27,7 @@ func TestCapacityMail(t *testing.T) {
 		{"embedded", []*report.MailAtStart{nil, nil, nil}, nil, nil},
 		{"fresh target", []*report.MailAtStart{empty, held(3), held(9), held(5)},
 			[]string{"mailsim capacity: note: population 2 of the search runs on mailboxes holding the earlier steps' mail (3 messages in 1 of the 2 users"},
-			[]string{"3 of the 3 populations after the first", "the most: population 3, 9 messages", "same seed, same user"}},
+			[]string{"3 of the 3 populations after the first", "the most: population 3, 9 messages", "Message-IDs of its own"}},
 		{"reused target", []*report.MailAtStart{held(4), empty},
 			[]string{"mailsim capacity: warning: before the search's first step, the users' mailboxes held mail before the run: user1: 4 messages (INBOX 4)"},
 			[]string{"before the search's first step, the users' mailboxes held mail", "fresh server instance"}},

@@ -8,10 +8,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/serverstate"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestCapacityFindsTheKnee searches a rate-limited embedded server (100
@@ -299,5 +301,43 @@ func TestBadFlagValues(t *testing.T) {
 				t.Errorf("exit %d, want %d with %q:\n%s", res.code, exitScenario, tt.want, res)
 			}
 		})
+	}
+}
+
+// TestStepPlanOptions: on a real target every fresh step after the first
+// runs with a seed of its own, so that its Message-IDs are new to a
+// server still holding the earlier steps' mail (Cyrus drops a repeated
+// one); the first step keeps the scenario's seed (a step is then what
+// mailsim run gives), and so does every step on the embedded server,
+// which starts empty.
+func TestStepPlanOptions(t *testing.T) {
+	real := &scenarios.Scenario{Seed: 7, Target: &scenarios.Target{}}
+	embedded := &scenarios.Scenario{Seed: 7}
+	seeds := map[int64]bool{}
+	for _, tc := range []struct {
+		s    *scenarios.Scenario
+		n    int64
+		own  bool
+		name string
+	}{
+		{embedded, 1, false, "embedded, first"},
+		{embedded, 5, false, "embedded, fifth"},
+		{real, 1, false, "real, first"},
+		{real, 2, true, "real, second"},
+		{real, 3, true, "real, third"},
+	} {
+		o := stepPlanOptions(tc.s, 12, time.Minute, tc.n)
+		if o.Users != 12 || o.Duration != time.Minute {
+			t.Errorf("%s: options %+v, want 12 users for 1m", tc.name, o)
+		}
+		if (o.Seed != nil) != tc.own {
+			t.Fatalf("%s: own seed %v, want %v", tc.name, o.Seed != nil, tc.own)
+		}
+		if o.Seed != nil {
+			if *o.Seed == tc.s.Seed || seeds[*o.Seed] {
+				t.Errorf("%s: seed %d is the scenario's or an earlier step's", tc.name, *o.Seed)
+			}
+			seeds[*o.Seed] = true
+		}
 	}
 }

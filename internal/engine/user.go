@@ -82,7 +82,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 			Recorder:    u.rec,
 			Late:        e.late,
 			IMAPCaps:    e.imapCaps,
-			Seed:        deriveSeed(pu.Seed, int64(i)+1),
+			Seed:        scenarios.DeriveSeed(pu.Seed, int64(i)+1),
 			OnChange:    u.changed,
 			IDs:         u.ids,
 			OnPush:      func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
@@ -167,13 +167,4 @@ func (u *user) start(devCtx, lateCtx, actCtx context.Context, devWG, actWG *sync
 		p.devCtx = lateCtx
 		p.run(actCtx)
 	}()
-}
-
-// deriveSeed mixes a seed with a salt (splitmix64), so related streams of
-// random numbers do not correlate.
-func deriveSeed(seed, salt int64) int64 {
-	z := uint64(seed) + uint64(salt)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return int64(z ^ (z >> 31))
 }
