@@ -123,10 +123,12 @@ type Options struct {
 	// report's timeline).
 	OnAudit func()
 	// OnLate, if set, is called whenever a person starts an action, or
-	// hands inbound mail to the injector, later than it was due, with the
-	// lateness in wall time (0 when on time): a harness or device too busy
-	// to keep the plan's schedule shows here (internal/harnessmon). It must
-	// be cheap and safe for concurrent use.
+	// inbound mail is handed to the injector, with how much later than due
+	// in wall time (0 when on time): a harness or device too busy to keep
+	// the plan's schedule shows here (internal/harnessmon). Inbound mail
+	// arrives on its own schedule (arrivals.go): its lateness is the
+	// harness's, or a full injector queue's. It must be cheap and safe for
+	// concurrent use.
 	OnLate func(time.Duration)
 	// OnPhase, if set, is called when the run enters a phase (active,
 	// settle, final audit, done), from Run's goroutine.
@@ -273,9 +275,11 @@ type Engine struct {
 	auditor *audit.Auditor
 	log     *slog.Logger
 	inj     *injector
-	costs   *cost.Meters
-	push    *pushTracker
-	rounds  *roundTracker
+	// arrivals hands the users' inbound mail to inj on schedule.
+	arrivals *arrivals
+	costs    *cost.Meters
+	push     *pushTracker
+	rounds   *roundTracker
 	// late closes the placeholders of the run's released connections
 	// (transport.LateCloser), shared by its devices and injector.
 	late *transport.LateCloser
@@ -359,6 +363,7 @@ func New(o Options) (*Engine, error) {
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,
 		gen: mailgen.Generator{Domain: domain(o.Plan)}, hand: s.Hand, log: e.log,
 	}
+	e.arrivals = newArrivals(people)
 	for _, pu := range o.Plan.Users {
 		u, err := e.newUser(pu, people)
 		if err != nil {
@@ -525,6 +530,10 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		e.auditLoop(auditCtx, s.Audit)
 	}()
 
+	// Inbound mail arrives on its schedule until the active phase ends.
+	arrivalsDone := make(chan struct{})
+	go func() { defer close(arrivalsDone); e.arrivals.run(actCtx) }()
+
 	e.openGrowth(devCtx, lateCtx, actCtx, &devWG, &actWG)
 	e.setPhase(PhaseActive)
 	interrupted := false
@@ -580,6 +589,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	stopActing()
 	e.closeGrowth()
 	<-startUsers
+	<-arrivalsDone
 	pw := peopleBudget(settle, interrupted)
 	if e.o.PeopleWait > 0 && !interrupted {
 		pw = e.o.PeopleWait

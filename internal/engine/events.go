@@ -46,8 +46,9 @@ const (
 	// EventDeliveryDone: how a delivery to one recipient ended after its
 	// retries (Protocol, Outcome: ok, a failure reason, or abandoned).
 	EventDeliveryDone
-	// EventLate: a person started an action, or handed inbound mail to the
-	// injector, Late (wall time, 0 when on time) after it was due.
+	// EventLate: a person started an action, or the arrival scheduler
+	// handed inbound mail to the injector (arrivals.go), Late (wall time,
+	// 0 when on time) after it was due.
 	EventLate
 	// EventConverged: a change of Kind reached every device, Lag
 	// (simulated time) after it was made.

@@ -62,6 +62,7 @@ func (e *Engine) startUser(u *user) bool {
 		return false
 	}
 	u.start(g.devCtx, g.lateCtx, g.actCtx, g.devWG, g.actWG, &e.devices)
+	e.arrivals.add(u)
 	e.usersStarted.Add(1)
 	return true
 }

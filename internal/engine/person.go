@@ -33,13 +33,11 @@ type person struct {
 
 	b   *scenarios.Behavior
 	rng *rand.Rand // the person's own decisions (devices in hand, sends)
-	arr *rand.Rand // the arrival schedule of their inbound mail
 
 	hand      *device
 	handUntil time.Time
 
-	nextInbound, nextSpam, nextSend time.Time
-	lastAction                      time.Time
+	nextSend, lastAction time.Time
 
 	// pending holds the plan for every message noticed and not finished.
 	pending map[string]*plannedMessage
@@ -81,7 +79,6 @@ func newPerson(u *user) *person {
 		env:     u.env,
 		b:       u.plan.Behavior,
 		rng:     rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
-		arr:     rand.New(rand.NewPCG(seed, 0x632be59bd9b4e019)),
 		pending: map[string]*plannedMessage{},
 		done:    map[string]bool{},
 	}
@@ -107,8 +104,6 @@ func next(now time.Time, r *rand.Rand, mean time.Duration) time.Time {
 func (p *person) run(ctx context.Context) {
 	defer p.finishPending(ctx)
 	now := p.env.clock.Now()
-	p.nextInbound = next(now, p.arr, p.b.Inbound.Interval)
-	p.nextSpam = next(now, p.arr, p.b.Spam.Interval)
 	p.nextSend = next(now, p.rng, p.b.Send.Interval)
 	p.pickHand(now)
 	dirty := true
@@ -119,7 +114,6 @@ func (p *person) run(ctx context.Context) {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		now = p.env.clock.Now()
-		p.arrivals(ctx, now)
 		if !now.Before(p.handUntil) {
 			p.pickHand(now)
 			dirty = true
@@ -174,8 +168,6 @@ func (p *person) nextWake(now time.Time) time.Time {
 			w = t
 		}
 	}
-	consider(p.nextInbound)
-	consider(p.nextSpam)
 	consider(p.actionDue())
 	if w.Before(now) {
 		return now
@@ -203,7 +195,7 @@ func (p *person) actionDue() time.Time {
 // something at now, in wall time (EventLate).
 func (p *person) late(due, now time.Time) {
 	if !due.IsZero() {
-		p.env.events.Handle(Event{Type: EventLate, User: p.u.plan.Username, Late: p.env.clock.Wall(now.Sub(due)), Sim: now})
+		p.env.late(p.u.plan.Username, due, now)
 	}
 }
 
@@ -235,52 +227,6 @@ func (p *person) pickHand(now time.Time) {
 	p.handUntil = now.Add(length)
 }
 
-// arrivals injects the inbound mail and spam due by now.
-func (p *person) arrivals(ctx context.Context, now time.Time) {
-	// Inbound mail stops with the active phase (ctx): what fell due
-	// while the person was held is not handed over after it.
-	for ctx.Err() == nil && !p.nextInbound.IsZero() && !now.Before(p.nextInbound) {
-		p.late(p.nextInbound, now)
-		p.inject(ctx, p.b.Inbound, view.FolderInbox, p.nextInbound)
-		p.nextInbound = p.nextInbound.Add(expDelay(p.arr, p.b.Inbound.Interval))
-	}
-	for ctx.Err() == nil && !p.nextSpam.IsZero() && !now.Before(p.nextSpam) {
-		p.late(p.nextSpam, now)
-		p.inject(ctx, p.b.Spam, view.FolderJunk, p.nextSpam)
-		p.nextSpam = p.nextSpam.Add(expDelay(p.arr, p.b.Spam.Interval))
-	}
-}
-
-// internalSenderShare is the share of inbound mail that comes from another
-// simulated user of the run (threads among colleagues), so replies to it are
-// delivered inside the simulated population.
-const internalSenderShare = 0.2
-
-func (p *person) inject(ctx context.Context, in scenarios.Inbound, folder string, at time.Time) {
-	from := p.externalAddress(p.arr)
-	if n := p.env.peers.size(); folder == view.FolderInbox && n > 1 && p.arr.Float64() < internalSenderShare {
-		other := p.env.peers.at(p.arr.IntN(n))
-		if other != p.u {
-			from = other.plan.Address
-		}
-	}
-	size := drawSize(p.arr, in.Size)
-	attach := p.arr.Float64() < in.Attachments
-	msg := p.env.gen.New(p.arr, from, []string{p.u.plan.Address}, size, attach, at)
-	rcpt := p.u.plan.Address
-	if folder != view.FolderInbox {
-		rcpt = detailAddress(p.u.plan.Address, folder)
-	}
-	p.env.queue.enqueue(ctx, delivery{
-		from:    from,
-		rcpts:   []recipient{{addr: rcpt, user: p.u, folder: folder}},
-		id:      msg.ID,
-		raw:     msg.Raw,
-		inbound: true,
-		arrival: at,
-	})
-}
-
 // drawSize draws a message size, log-uniformly in the range (mail sizes
 // span orders of magnitude; most messages are small).
 func drawSize(r *rand.Rand, rg scenarios.Range) int64 {
@@ -299,7 +245,8 @@ var senderNames = []string{"alice.martin", "bob.okafor", "carla.rossi", "dmitri.
 
 var externalDomains = []string{"example.net", "example.org", "mail.example.net", "partner.example.org"}
 
-func (p *person) externalAddress(r *rand.Rand) string {
+// externalAddress draws an address outside the simulated population.
+func externalAddress(r *rand.Rand) string {
 	return senderNames[r.IntN(len(senderNames))] + "@" + externalDomains[r.IntN(len(externalDomains))]
 }
 
@@ -413,7 +360,7 @@ func (p *person) recipient(r *rand.Rand) string {
 			}
 		}
 	}
-	return p.externalAddress(r)
+	return externalAddress(r)
 }
 
 // mailDue returns the first pending message with an action due, or "".

@@ -403,44 +403,6 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ctx)
 		},
 		wantEvents: []string{"failed send", "dropped 1"},
-	}, {
-		name: "inbound mail and spam due are queued for the injector, with their lateness",
-		behavior: scenarios.Behavior{
-			Inbound: scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
-			Spam:    scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
-		},
-		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
-			start := f.clock.now
-			f.p.nextInbound, f.p.nextSpam = start.Add(time.Minute), start.Add(2*time.Minute)
-			f.clock.now = start.Add(3 * time.Minute)
-			f.p.arrivals(ctx, f.clock.now)
-		},
-		check: func(t *testing.T, f *fakePerson) {
-			var got []string
-			for _, d := range f.queue.got {
-				for _, r := range d.rcpts {
-					got = append(got, fmt.Sprintf("%s %s inbound=%v", r.addr, r.folder, d.inbound))
-				}
-				if d.id == "" || len(d.raw) < 1000 || d.arrival.IsZero() {
-					t.Errorf("delivery %s: %d bytes, arrival %v; want an ID, 1000 bytes at least, an arrival", d.id, len(d.raw), d.arrival)
-				}
-			}
-			want := []string{"u1@example.com INBOX inbound=true", "u1+Junk@example.com Junk inbound=true"}
-			if !slices.Equal(got, want) {
-				t.Errorf("queued %q, want %q", got, want)
-			}
-			// Due 2 and 1 simulated minutes ago: 2 s and 1 s of wall time
-			// at the fake clock's scale of 60.
-			var late []time.Duration
-			for _, ev := range f.events.got {
-				if ev.Type == EventLate {
-					late = append(late, ev.Late)
-				}
-			}
-			if !slices.Equal(late, []time.Duration{2 * time.Second, time.Second}) {
-				t.Errorf("lateness %v, want [2s 1s]", late)
-			}
-		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// The arrival scheduler alone, on the fakes of person_test.go, stepped by
+// hand: take and fire as run does, without its timer.
+
+// fireDue hands over everything due by now, as run does.
+func fireDue(ctx context.Context, a *arrivals, now time.Time) {
+	for range 10000 {
+		s, _ := a.take(now)
+		if s == nil {
+			return
+		}
+		a.fire(ctx, s, now)
+	}
+}
+
+// newFakeArrivals returns a scheduler on f's fakes with f's user added.
+func newFakeArrivals(f *fakePerson) *arrivals {
+	a := newArrivals(f.p.env)
+	a.add(f.p.u)
+	return a
+}
+
+// TestArrivalsHandOver: mail and spam due are queued for the injector, in
+// due order, with their lateness; nothing is handed over once the active
+// phase ended.
+func TestArrivalsHandOver(t *testing.T) {
+	b := scenarios.Behavior{
+		Inbound: scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
+		Spam:    scenarios.Inbound{Interval: time.Hour, Size: scenarios.Range{Min: 1000, Max: 2000}},
+	}
+	f := newFakePerson(b, &fakeDevice{profile: clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP}})
+	a := newFakeArrivals(f)
+	start := f.clock.now
+	s := a.streams[0]
+	s.nextInbound, s.nextSpam, s.when = start.Add(2*time.Minute), start.Add(time.Minute), start.Add(time.Minute)
+	f.clock.now = start.Add(3 * time.Minute)
+	fireDue(context.Background(), a, f.clock.now)
+	var got []string
+	for _, d := range f.queue.got {
+		for _, r := range d.rcpts {
+			got = append(got, fmt.Sprintf("%s %s inbound=%v", r.addr, r.folder, d.inbound))
+		}
+		if d.id == "" || len(d.raw) < 1000 || d.arrival.IsZero() {
+			t.Errorf("delivery %s: %d bytes, arrival %v; want an ID, 1000 bytes at least, an arrival", d.id, len(d.raw), d.arrival)
+		}
+	}
+	want := []string{"u1+Junk@example.com Junk inbound=true", "u1@example.com INBOX inbound=true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("queued %q, want %q", got, want)
+	}
+	// Due 2 and 1 simulated minutes ago: 2 s and 1 s of wall time at the
+	// fake clock's scale of 60.
+	var late []time.Duration
+	for _, ev := range f.events.got {
+		if ev.Type == EventLate && ev.User == "u1" {
+			late = append(late, ev.Late)
+		}
+	}
+	if !slices.Equal(late, []time.Duration{2 * time.Second, time.Second}) {
+		t.Errorf("lateness %v, want [2s 1s]", late)
+	}
+
+	// The active phase ended: what falls due is not handed over.
+	n := len(f.queue.got)
+	f.clock.now = f.clock.now.Add(100 * time.Hour)
+	fireDue(ended(context.Background()), a, f.clock.now)
+	if len(f.queue.got) != n {
+		t.Errorf("%d deliveries handed over after the active phase", len(f.queue.got)-n)
+	}
+}
+
+// TestArrivalsOrderAndSeed: users added at different times get their mail
+// in due order over the whole population, and each user the same mail as
+// when alone: their arrivals depend on their seed and start only.
+func TestArrivalsOrderAndSeed(t *testing.T) {
+	b := scenarios.Behavior{
+		Inbound: scenarios.Inbound{Interval: 3 * time.Minute, Size: scenarios.Range{Min: 1000, Max: 2000}},
+		Spam:    scenarios.Inbound{Interval: 7 * time.Minute, Size: scenarios.Range{Min: 1000, Max: 2000}},
+	}
+	dev := &fakeDevice{profile: clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP}}
+	type handed struct {
+		user string
+		at   time.Time
+		id   string
+	}
+	// run returns the mail handed over in a simulated hour to users of
+	// seeds, user i added at step first+3×i (a simulated minute apart),
+	// the scheduler woken every step of 20 simulated seconds.
+	run := func(first int, seeds ...int64) []handed {
+		f := newFakePerson(b, dev)
+		a := newArrivals(f.p.env)
+		users := make([]*user, len(seeds))
+		for i, seed := range seeds {
+			plan := *f.p.u.plan
+			plan.Username, plan.Address, plan.Seed = fmt.Sprintf("u%d", seed), fmt.Sprintf("u%d@example.com", seed), seed
+			users[i] = &user{env: f.p.env, plan: &plan}
+		}
+		start := f.clock.now
+		for step := range 180 {
+			f.clock.now = start.Add(time.Duration(step) * 20 * time.Second)
+			for i, u := range users {
+				if step == first+3*i {
+					a.add(u)
+				}
+			}
+			fireDue(context.Background(), a, f.clock.now)
+		}
+		var out []handed
+		for _, d := range f.queue.got {
+			out = append(out, handed{d.rcpts[0].user.plan.Username, d.arrival, d.id})
+		}
+		return out
+	}
+	all := run(0, 5, 6, 7)
+	if len(all) < 30 {
+		t.Fatalf("%d deliveries in an hour for 3 users, want 30 at least", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		// Handed over every 20 s: due order within each step, and
+		// never more than a step out of order over the run.
+		if all[i].at.Before(all[i-1].at.Add(-20 * time.Second)) {
+			t.Errorf("delivery %d due %v handed over after one due %v", i, all[i].at, all[i-1].at)
+		}
+	}
+	for i, seed := range []int64{5, 6, 7} {
+		name := fmt.Sprintf("u%d", seed)
+		var together []string
+		for _, h := range all {
+			if h.user == name {
+				together = append(together, h.id)
+			}
+		}
+		var alone []string
+		for _, h := range run(3*i, seed) {
+			alone = append(alone, h.id)
+		}
+		if len(alone) < 5 || !slices.Equal(together, alone) {
+			t.Errorf("%s: among others %q, alone %q", name, together, alone)
+		}
+	}
+}
