@@ -643,6 +643,11 @@ type smtpConn struct {
 	// watch applies the stop's grace to the setup's and a transaction's
 	// commands (clients.StopGrace); nil between them.
 	watch *clients.StopGrace
+	// noQuit is set when a QUIT cannot go out as a command: the hello
+	// failed (go-smtp's Client.Quit then sends nothing and returns the
+	// hello's error) or the message data stopped mid-way (a QUIT would be
+	// a line of the message). close then closes without one.
+	noQuit bool
 }
 
 // cut is the try error of err, a failure of a command the run's end cut
@@ -709,10 +714,8 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	}
 	sc.watch = nil
 	if err != nil {
-		// No QUIT after a failed hello: go-smtp's Client.Quit would send
-		// none and return the hello's error, which would count as a
-		// QUIT's.
-		_ = c.Close()
+		sc.noQuit = true
+		sc.close()
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
 	return sc, nil
@@ -805,6 +808,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	if _, err = w.Write(d.raw); err != nil {
 		sc.record("DATA", start, err)
 		// The end of the data never went out: the server delivers nothing.
+		sc.noQuit = true
 		return append(res, failAll(accepted, err, true)...), true
 	}
 	if sc.protocol != string(scenarios.DeliverLMTP) {
@@ -864,10 +868,17 @@ func (sc *smtpConn) reset() bool {
 	start = sc.start(hello)
 	err = sc.c.Hello(injectorName)
 	sc.record(hello, start, err)
+	sc.noQuit = err != nil
 	return err == nil
 }
 
+// close ends the session: QUIT under its own deadline (quitWait), then
+// the connection's close; without QUIT when none can go out (noQuit).
 func (sc *smtpConn) close() {
+	if sc.noQuit {
+		_ = sc.c.Close()
+		return
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

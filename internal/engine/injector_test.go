@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -505,6 +506,28 @@ func TestInjectorQuit(t *testing.T) {
 				return
 			}
 		}, map[string]bool{"timeout": true}},
+		{"hello after a RSET refused", func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake server\r\n")
+			hellos := 0
+			for n := 0; n < 100; n++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+				case "LHLO":
+					if hellos++; hellos > 1 {
+						fmt.Fprintf(c, "421 4.3.2 going down\r\n")
+						continue
+					}
+					fmt.Fprintf(c, "250 fake\r\n")
+				case "RCPT":
+					fmt.Fprintf(c, "550 5.1.1 no such user\r\n")
+				default:
+					fmt.Fprintf(c, "250 ok\r\n")
+				}
+			}
+		}, map[string]bool{}},
 		{"hello refused", func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake server\r\n")
 			for n := 0; n < 100; n++ {
@@ -542,6 +565,64 @@ func TestInjectorQuit(t *testing.T) {
 				t.Errorf("QUIT outcomes %v, want %v; recorded %v", got, tt.want, dc.recorded)
 			}
 		})
+	}
+}
+
+// TestInjectorDataStalledNoQuit: a server that stops reading in the
+// middle of a message fails its DATA (the write's deadline), and the
+// injector closes without a QUIT, which would be a line of the message,
+// not a command the server could answer.
+func TestInjectorDataStalledNoQuit(t *testing.T) {
+	release := make(chan struct{})
+	addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+		fmt.Fprintf(c, "220 fake server\r\n")
+		for n := 0; n < 100; n++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.ToUpper(strings.TrimSpace(line)) == "DATA" {
+				fmt.Fprintf(c, "354 go on\r\n")
+				<-release // reads no more: the message fills the buffers
+				return
+			}
+			fmt.Fprintf(c, "250 ok\r\n")
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the fake's cleanup waits for it
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
+	ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout, e.inj.tries = 500*time.Millisecond, 1
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	injCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.inj.run(injCtx) }()
+	// Larger than loopback's socket buffers, so that the write blocks.
+	raw := append([]byte("Message-ID: <big@test>\r\nSubject: t\r\n\r\n"), bytes.Repeat([]byte("0123456789abcdef\r\n"), 2<<20)...)
+	u := e.users[0]
+	e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
+		id: "<big@test>", raw: raw, inbound: true})
+	e.inj.drain(ctx)
+	stop()
+	<-done
+	e.inj.finish()
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	quits := 0
+	for k, n := range dc.recorded {
+		if strings.HasPrefix(k, "lmtp QUIT ") {
+			quits += n
+		}
+	}
+	if quits != 0 || dc.recorded["lmtp DATA timeout"] == 0 {
+		t.Errorf("recorded %v: want a DATA timeout and no QUIT", dc.recorded)
 	}
 }
 
