@@ -427,12 +427,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 var ErrDropped = errors.New("connection dropped by the simulated network")
 
 // droppedErr returns err, wrapped with ErrDropped when the drop timer
-// closed the connection: a read or write that failed then failed because
-// of the drop (it closed the socket under the call, or before it). The end
-// of the stream (io.EOF) is left alone: it is the server's, sent before the
-// close, and readers compare it with ==.
+// closed the connection and err is what that close caused (net.ErrClosed:
+// it closed the socket under the call, or before it). Any other error is
+// the server's and left alone: a reset or the end of the stream (io.EOF,
+// which readers compare with ==) that came before the drop, even when the
+// drop's flag is set by the time the call returns.
 func (c *Conn) droppedErr(err error) error {
-	if err == nil || errors.Is(err, io.EOF) || !c.dropped.Load() {
+	if err == nil || !c.dropped.Load() || !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	return dropError{err}
