@@ -247,7 +247,7 @@ func (s *imapSession) login(full bool) error {
 		return err
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
-		countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load())
+		countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
 		return err
 	}
 	var err error
@@ -261,7 +261,7 @@ func (s *imapSession) login(full bool) error {
 	// Counted as its command was (do): a login that succeeded as the
 	// device stopped is a login (its LOGIN counted ok), one the stop cut
 	// is nothing.
-	countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load())
+	countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
 	if err != nil {
 		return err
 	}

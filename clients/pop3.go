@@ -42,15 +42,11 @@ func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Sess
 	if err != nil {
 		s.w.Release()
 		_ = conn.Close()
-		countLogin(s.rec, ProtocolPOP3, err, s.stopped())
+		s.w.countLogin(s.rec, ProtocolPOP3, err)
 		return nil, err
 	}
 	return s, nil
 }
-
-// stopped reports whether the device's stop closed the connection: a
-// failure then counts nothing (StopGrace).
-func (s *pop3Session) stopped() bool { return s.w.Stopping() }
 
 // Started implements transport.POP3Observer: every command is tracked
 // from before it is sent (CommandTracker).
@@ -80,7 +76,7 @@ func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.a
 // and reports the attempt as a Login (not one the device's stop cut).
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	countLogin(s.rec, ProtocolPOP3, err, s.stopped())
+	s.w.countLogin(s.rec, ProtocolPOP3, err)
 	return err
 }
 

@@ -71,15 +71,20 @@ func endCommand(r Recorder, protocol, name string, start, tracked time.Time, err
 // the outcome of its cause (see [transport.LoginOutcome]). It is not counted
 // when ctx ended (the device is stopping).
 func loginUnreached(ctx context.Context, o *Options, protocol string, err error) {
-	countLogin(o.recorder(), protocol, err, ctx.Err() != nil)
+	countLogin(o.recorder(), protocol, err, ctx.Err() != nil, false)
 }
 
-// countLogin counts a login attempt on r with err's outcome, as its
-// command is counted (endCommand): a login that succeeded counts, even as
-// its device stops; one that failed because the device or the run is
-// stopping (stopping) counts nothing.
-func countLogin(r Recorder, protocol string, err error, stopping bool) {
-	if err == nil || !stopping {
+// countLogin counts a login attempt on r with err's outcome, by the rule
+// its command is counted by (endCommand): a login that succeeded counts,
+// even as its device stops; one that failed because the device or the
+// run is stopping (stopping) counts nothing, but for one the stop cut
+// after the server had left it unanswered beyond shutdownGrace
+// (overdue), a timeout.
+func countLogin(r Recorder, protocol string, err error, stopping, overdue bool) {
+	switch {
+	case err == nil || !stopping:
 		r.Login(protocol, transport.LoginOutcome(err))
+	case overdue:
+		r.Login(protocol, transport.OutcomeTimeout)
 	}
 }

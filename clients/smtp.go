@@ -171,11 +171,15 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return errors.New("smtp: no recipients")
 	}
 	addr := s.ep.Addr
-	// A failure before AUTH counts as a login attempt with its cause, but
-	// for one the device's stop cut (stopping).
-	unreached := func(err error, stopping bool) {
-		if s.o.Username != "" {
-			countLogin(s.rec, ProtocolSMTP, err, stopping)
+	// A failure before AUTH counts as a login attempt with its cause, by
+	// the stop's rule (w: the connection's watch; nil before it).
+	unreached := func(err error, w *StopGrace) {
+		switch {
+		case s.o.Username == "":
+		case w == nil:
+			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil, false)
+		default:
+			w.countLogin(s.rec, ProtocolSMTP, err)
 		}
 	}
 	wrap := func(err error) error {
@@ -190,10 +194,10 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}, false)
 	if err != nil {
 		if w == nil {
-			unreached(err, ctx.Err() != nil)
+			unreached(err, nil)
 			return err // the dial's error names the address
 		}
-		unreached(err, w.Stopping())
+		unreached(err, w)
 		return wrap(err)
 	}
 	defer conn.Close()
@@ -206,14 +210,14 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	err = conn.Explain(c.Hello(s.o.LocalName))
 	w.End("EHLO", start, err)
 	if err != nil {
-		unreached(err, w.Stopping())
+		unreached(err, w)
 		return wrap(err)
 	}
 	if s.o.Username != "" {
 		start = w.Start("AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		w.End("AUTH", start, err)
-		countLogin(s.rec, ProtocolSMTP, err, w.Stopping())
+		w.countLogin(s.rec, ProtocolSMTP, err)
 		if err != nil {
 			s.quit(w, c)
 			return wrap(fmt.Errorf("auth: %w", err))

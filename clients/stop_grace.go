@@ -112,6 +112,14 @@ func (w *StopGrace) Stopping() bool {
 	return w.closed
 }
 
+// countLogin counts a login attempt that ended with err on the watched
+// connection by the stop's rule (countLogin): one the stop cut counts
+// nothing, but for one the server had left unanswered beyond
+// shutdownGrace, a timeout.
+func (w *StopGrace) countLogin(r Recorder, protocol string, err error) {
+	countLogin(r, protocol, err, w.Stopping(), w.Overdue())
+}
+
 // Overdue reports whether the stop closed the connection under a command
 // the server left unanswered beyond shutdownGrace.
 func (w *StopGrace) Overdue() bool {

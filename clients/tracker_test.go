@@ -271,6 +271,13 @@ func TestDevicesTrackEveryWait(t *testing.T) {
 type eventRecorder struct {
 	pairRecorder
 	recorded []CommandEvent
+	logins   []string // protocol and outcome of each login counted
+}
+
+func (r *eventRecorder) Login(protocol string, o transport.Outcome) {
+	r.mu.Lock()
+	r.logins = append(r.logins, protocol+" "+string(o))
+	r.mu.Unlock()
 }
 
 func (r *eventRecorder) Command(ev CommandEvent) {
@@ -378,12 +385,16 @@ func TestStopGrace(t *testing.T) {
 		hold     string
 		late     string // the held command's answer after the stop ("": none)
 		want     string // what is recorded of it
+		// login is the last login counted ("": none): a login the
+		// server left unanswered counts a timeout, as its command does.
+		login string
 	}{
-		{"smtp MAIL unanswered", ProtocolSMTP, "MAIL", "", "MAIL timeout"},
-		{"smtp MAIL answered within the grace", ProtocolSMTP, "MAIL", "451 4.3.0 busy\r\n", "MAIL no"},
-		{"smtp DATA unanswered", ProtocolSMTP, "DATA", "", "DATA timeout"},
-		{"pop3 STAT unanswered", ProtocolPOP3, "STAT", "", "STAT timeout"},
-		{"pop3 STAT answered within the grace", ProtocolPOP3, "STAT", "-ERR busy\r\n", "STAT no"},
+		{"smtp MAIL unanswered", ProtocolSMTP, "MAIL", "", "MAIL timeout", ""},
+		{"smtp MAIL answered within the grace", ProtocolSMTP, "MAIL", "451 4.3.0 busy\r\n", "MAIL no", ""},
+		{"smtp DATA unanswered", ProtocolSMTP, "DATA", "", "DATA timeout", ""},
+		{"pop3 STAT unanswered", ProtocolPOP3, "STAT", "", "STAT timeout", "pop3 ok"},
+		{"pop3 STAT answered within the grace", ProtocolPOP3, "STAT", "-ERR busy\r\n", "STAT no", "pop3 ok"},
+		{"pop3 PASS unanswered", ProtocolPOP3, "PASS", "", "PASS timeout", "pop3 timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var late chan string
@@ -431,8 +442,21 @@ func TestStopGrace(t *testing.T) {
 				t.Fatal("the device did not stop within 20 s: it waits for the held command")
 			}
 			checkStopped(t, rec, tc.hold, tc.want)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if last := lastOr(rec.logins, ""); last != tc.login {
+				t.Errorf("logins counted %v, want the last %q", rec.logins, tc.login)
+			}
 		})
 	}
+}
+
+// lastOr returns the last of s, or none when s is empty.
+func lastOr(s []string, none string) string {
+	if len(s) == 0 {
+		return none
+	}
+	return s[len(s)-1]
 }
 
 // TestPOP3STLSTracksHandshake: POP3's STLS is one tracked command from

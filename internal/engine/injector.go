@@ -667,7 +667,11 @@ func (sc *smtpConn) cut(ctx context.Context, err error) *tryError {
 // connections count (the injector has no other login).
 func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 	sc, err := in.dialSession(ctx)
-	if ctx.Err() == nil {
+	// A setup the run's end cut counts nothing, but for one the server
+	// had left unanswered beyond the stop's grace: a timeout, as its
+	// command counted (smtpConn.cut).
+	var te *tryError
+	if ctx.Err() == nil || errors.As(err, &te) && te.reason == DeliveryTimeout {
 		in.rec.Login(in.via(), transport.OutcomeOf(err))
 	}
 	return sc, err

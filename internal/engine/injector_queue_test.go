@@ -262,19 +262,32 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		// recipients'), wantCmds the failed commands recorded.
 		wantFailed string
 		wantCmds   map[string]int
+		// wantLogins are the setups counted as logins by outcome: one
+		// the server left unanswered beyond the grace is a timeout, as
+		// its command is; one the stop cut is nothing.
+		wantLogins map[string]int
 	}{
-		{"stalled greeting", "greeting", false, DeliveryCancelled, map[string]int{}},
-		{"stalled after DATA", "data", false, DeliveryTimeout, map[string]int{"lmtp DATA": 1}},
-		{"DATA answered within the grace", "data", true, "", map[string]int{}},
+		{"stalled greeting", "greeting", false, DeliveryCancelled, map[string]int{}, map[string]int{}},
+		{"stalled LHLO", "lhlo", false, DeliveryTimeout, map[string]int{"lmtp LHLO": 1}, map[string]int{"lmtp timeout": 1}},
+		{"stalled after DATA", "data", false, DeliveryTimeout, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
+		{"DATA answered within the grace", "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stopped := make(chan struct{})
 			reached := make(chan struct{}, 1)
 			ok250 := func(string) string { return "250 ok" }
 			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-				if tt.stall == "greeting" {
+				switch tt.stall {
+				case "greeting":
 					reached <- struct{}{}
 					_, _ = r.ReadString(0) // until the client goes
+					return
+				case "lhlo":
+					fmt.Fprintf(c, "220 fake server\r\n")
+					if _, err := r.ReadString('\n'); err == nil {
+						reached <- struct{}{}
+						_, _ = r.ReadString(0) // LHLO, never answered
+					}
 					return
 				}
 				lmtpScript(ok250, func(int) string {
@@ -335,6 +348,9 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			defer dc.mu.Unlock()
 			if fmt.Sprint(dc.failed) != fmt.Sprint(tt.wantCmds) {
 				t.Errorf("failed commands recorded %v, want %v", dc.failed, tt.wantCmds)
+			}
+			if fmt.Sprint(dc.logins) != fmt.Sprint(tt.wantLogins) {
+				t.Errorf("logins counted %v, want %v", dc.logins, tt.wantLogins)
 			}
 			dc.checkTracked(t)
 		})
