@@ -277,7 +277,8 @@ type ProtocolTotals struct {
 	// OpenConnections is the number of connections open now;
 	// PeakConnections the largest number open at once.
 	OpenConnections, PeakConnections int64
-	// Logins counts authentication attempts by outcome (ok, no, bad, error).
+	// Logins counts authentication attempts by outcome (transport.Outcome:
+	// ok, auth, refused, timeout, tls, error, dropped...).
 	Logins map[string]uint64
 	// Sent counts messages submitted over this protocol.
 	Sent uint64

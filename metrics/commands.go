@@ -196,7 +196,7 @@ func newCommandVecs(subsystem, who string) (*prometheus.CounterVec, *prometheus.
 		Namespace: "mailsim",
 		Subsystem: subsystem,
 		Name:      "commands_total",
-		Help:      "Protocol commands " + who + ", by protocol, command (unknown commands as \"other\") and outcome (ok, no, bad, error).",
+		Help:      "Protocol commands " + who + ", by protocol, command (unknown commands as \"other\") and outcome (ok, no, bad, error, refused, timeout, tls, dropped: docs/report.md, Outcomes).",
 	}, []string{"protocol", "command", "outcome"})
 	// Classic buckets only: native histograms would allocate on the hot
 	// path (their sparse buckets live in a sync.Map keyed by int).

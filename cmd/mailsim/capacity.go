@@ -339,6 +339,10 @@ func (sr *stepRunner) requestStop() {
 	}
 }
 
+// stepSeedSalt sets the capacity steps' seeds apart from the users'
+// (stepPlanOptions).
+const stepSeedSalt = -1
+
 // stepPlanOptions are the plan options of the search's n-th fresh step
 // (from 1) of users for d. On a real target every step after the first
 // runs with a seed of its own, derived from the scenario's seed and n, so
@@ -351,7 +355,9 @@ func (sr *stepRunner) requestStop() {
 func stepPlanOptions(s *scenarios.Scenario, users int, d time.Duration, n int64) scenarios.PlanOptions {
 	o := scenarios.PlanOptions{Users: users, Duration: d}
 	if s.Target != nil && n > 1 {
-		seed := scenarios.DeriveSeed(s.Seed, n)
+		// Salted apart from the plan's user seeds (DeriveSeed(seed, i)),
+		// so that no step's seed is one of the first step's users'.
+		seed := scenarios.DeriveSeed(scenarios.DeriveSeed(s.Seed, stepSeedSalt), n)
 		o.Seed = &seed
 	}
 	return o

@@ -337,6 +337,11 @@ func TestStepPlanOptions(t *testing.T) {
 			if *o.Seed == tc.s.Seed || seeds[*o.Seed] {
 				t.Errorf("%s: seed %d is the scenario's or an earlier step's", tc.name, *o.Seed)
 			}
+			for i := range int64(100) {
+				if *o.Seed == scenarios.DeriveSeed(tc.s.Seed, i) {
+					t.Errorf("%s: seed %d is user %d's of the first step", tc.name, *o.Seed, i)
+				}
+			}
 			seeds[*o.Seed] = true
 		}
 	}

@@ -1033,7 +1033,11 @@ func droppedNote(cmds CommandMap, l Load) string {
 	var parts []string
 	for i, d := range top {
 		if i == maxDroppedNamed {
-			parts = append(parts, fmt.Sprintf("%d more commands", len(top)-i))
+			var rest uint64
+			for _, d := range top[i:] {
+				rest += d.n
+			}
+			parts = append(parts, fmt.Sprintf("%d more across %d other commands", rest, len(top)-i))
 			break
 		}
 		parts = append(parts, fmt.Sprintf("%s %d", d.name, d.n))
