@@ -53,14 +53,7 @@ func TestInjectorQueueWait(t *testing.T) {
 					close(gate)
 				}
 			})
-			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
-			ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
-			ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
-			dc := newDeliveryCounter()
-			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, _ := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = 5 * time.Second
 			if tt.wantCut {
 				e.inj.drainLimit = 100 * time.Millisecond
@@ -303,14 +296,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 					return "250 2.0.0 stored"
 				})(c, r)
 			})
-			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
-			ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
-			ep.IMAP.Addr = "127.0.0.1:1"
-			dc := newDeliveryCounter()
-			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = time.Minute // longer than the test may take
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

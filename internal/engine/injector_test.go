@@ -258,6 +258,22 @@ func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (D
 	return runInjectorTo(t, dl, ep, msgs, "INBOX")
 }
 
+// newTestInjector returns an engine of injectorScenario whose injector
+// delivers over dl with one connection, counting on the returned counter;
+// its devices are built, never started.
+func newTestInjector(t *testing.T, dl scenarios.Delivery) (*Engine, *deliveryCounter) {
+	t.Helper()
+	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	ep := Endpoints{Delivery: dl}
+	ep.IMAP.Addr = "127.0.0.1:1"
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, dc
+}
+
 // runInjectorTo is runInjector with every delivery filed into folder (the
 // engine's name: "INBOX", "Junk", a scenario's folder).
 func runInjectorTo(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int, folder string) (DeliveryStats, *deliveryCounter) {
@@ -540,14 +556,7 @@ func TestInjectorQuit(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: startFakeLMTP(t, tt.serve)}
-			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
-			ep := Endpoints{Delivery: dl}
-			ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
-			dc := newDeliveryCounter()
-			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, dc := newTestInjector(t, dl)
 			// QUIT's own bound, well under the injector's timeout, ends
 			// its wait.
 			e.inj.timeout, e.inj.quitWait = 2500*time.Millisecond, 100*time.Millisecond
@@ -590,14 +599,7 @@ func TestInjectorDataStalledNoQuit(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(release) }) // before the fake's cleanup waits for it
-	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
-	ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
-	ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
-	dc := newDeliveryCounter()
-	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: dc, Observer: dc, InjectorWorkers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
 	e.inj.timeout, e.inj.tries = 500*time.Millisecond, 1
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
