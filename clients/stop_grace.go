@@ -24,7 +24,7 @@ type StopGrace struct {
 	release  func() bool
 
 	mu sync.Mutex
-	// seq numbers the commands started (Start, Adopt); busy says whether
+	// seq numbers the commands started (Start); busy says whether
 	// the last one is in flight, and ended, when set, is closed when it
 	// ends (the stop waits for it).
 	seq   uint64
@@ -116,8 +116,11 @@ func (w *StopGrace) Stopping() bool {
 // connection by the stop's rule (countLogin): one the stop cut counts
 // nothing, but for one the server had left unanswered beyond
 // shutdownGrace, a timeout.
-func (w *StopGrace) countLogin(r Recorder, protocol string, err error) {
-	countLogin(r, protocol, err, w.Stopping(), w.Overdue())
+func (w *StopGrace) countLogin(err error) {
+	w.mu.Lock()
+	closed, overdue := w.closed, w.overdue != 0
+	w.mu.Unlock()
+	countLogin(w.rec, w.protocol, err, closed, overdue)
 }
 
 // Overdue reports whether the stop closed the connection under a command
