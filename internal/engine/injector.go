@@ -705,10 +705,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	}
 	c.CommandTimeout = in.timeout
 	c.SubmissionTimeout = in.timeout
-	hello := sc.helloName()
-	start := w.Start(hello)
-	err = conn.Explain(c.Hello(injectorName))
-	w.End(hello, start, err)
+	err = sc.hello()
 	if !w.Release() {
 		// The run's end closes the connection (after the hello's grace).
 		if err == nil {
@@ -728,13 +725,17 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 // injectorName is the name the injector says hello with.
 const injectorName = "mailsim-injector.localhost"
 
-// helloName is the hello command of the connection's protocol: LHLO over
-// LMTP, EHLO over SMTP.
-func (sc *smtpConn) helloName() string {
+// hello says the injector's hello, recorded as the protocol's command:
+// LHLO over LMTP, EHLO over SMTP.
+func (sc *smtpConn) hello() error {
+	name := "EHLO"
 	if sc.protocol == string(scenarios.DeliverLMTP) {
-		return "LHLO"
+		name = "LHLO"
 	}
-	return "EHLO"
+	start := sc.start(name)
+	err := sc.conn.Explain(sc.c.Hello(injectorName))
+	sc.record(name, start, err)
+	return err
 }
 
 // start returns the start of command cmd of the connection, about to be
@@ -868,10 +869,7 @@ func (sc *smtpConn) reset() bool {
 	if err != nil {
 		return false
 	}
-	hello := sc.helloName()
-	start = sc.start(hello)
-	err = sc.c.Hello(injectorName)
-	sc.record(hello, start, err)
+	err = sc.hello()
 	sc.noQuit = err != nil
 	return err == nil
 }
