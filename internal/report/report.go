@@ -957,9 +957,6 @@ func load(in Input, cmds CommandMap) Load {
 func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins []map[string]LoginStat, pending map[string]uint64) Load {
 	l := Load{CommandsPerSecond: map[string]float64{}, Bytes: map[string]ByteStat{}, Logins: map[string]LoginStat{},
 		Pending: maps.Clone(pending)}
-	// The commands and logins the server answered, and the logins of them
-	// that failed (serverOutcomes, serverLogins).
-	var outcomes, loginOutcomes, loginFailures uint64
 	for p, m := range cmds {
 		var n uint64
 		for _, c := range m {
@@ -968,7 +965,6 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 			l.Dropped += c.Dropped
 		}
 		l.Commands += n
-		outcomes += serverOutcomes(m, pending[p])
 		if wall > 0 {
 			l.CommandsPerSecond[p] = float64(n) / wall
 		}
@@ -993,14 +989,38 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 			l.Logins[p] = cur
 			l.LoginAttempts += s.OK + s.Failed
 			l.LoginFailures += s.Failed
-			a, f := serverLogins(s)
-			loginOutcomes += a
-			loginFailures += f
-			l.LoginsDropped += s.Failed - f
+			l.LoginsDropped += min(s.FailedBy[string(transport.OutcomeDropped)], s.Failed)
 		}
 	}
-	l.ErrorRate = errorRate(l.Errors+loginFailures, outcomes+loginOutcomes)
+	l.ErrorRate = errorRate(serverCounts(cmds, l.Logins, pending, ""))
 	return l
+}
+
+// serverCounts returns the failures and the outcomes of the commands and
+// logins the server answered, error_rate's numerator and denominator:
+// commands still in flight at a capacity window's close (pending, by
+// protocol) and what the simulated network dropped are left out
+// (serverOutcomes, serverLogins). protocol, when not "", keeps that
+// protocol's alone.
+func serverCounts(cmds CommandMap, logins map[string]LoginStat, pending map[string]uint64, protocol string) (failed, answered uint64) {
+	for p, m := range cmds {
+		if protocol != "" && p != protocol {
+			continue
+		}
+		for _, c := range m {
+			failed += c.Errors
+		}
+		answered += serverOutcomes(m, pending[p])
+	}
+	for p, l := range logins {
+		if protocol != "" && p != protocol {
+			continue
+		}
+		a, f := serverLogins(l)
+		answered += a
+		failed += f
+	}
+	return failed, answered
 }
 
 // droppedNote says, when the simulated network dropped commands or logins

@@ -99,28 +99,9 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		}
 		return v / 1000, ""
 	case "error_rate":
-		// Commands and logins (connection attempts included) alike.
-		var n, e uint64
-		proto, one := th.Labels["protocol"]
-		for p, m := range r.Commands {
-			if one && p != proto {
-				continue
-			}
-			for _, c := range m {
-				e += c.Errors
-			}
-			// Commands still in flight at a capacity window's close had
-			// no outcome yet (Load.Pending), and dropped ones none of
-			// the server's.
-			n += serverOutcomes(m, r.Load.Pending[p])
-		}
-		for p, l := range r.Load.Logins {
-			if !one || p == proto {
-				a, f := serverLogins(l)
-				n += a
-				e += f
-			}
-		}
+		// Commands and logins (connection attempts included) alike, as
+		// the report's load.error_rate (serverCounts).
+		e, n := serverCounts(r.Commands, r.Load.Logins, r.Load.Pending, th.Labels["protocol"])
 		if n == 0 {
 			return NaN(), "no client commands or logins in the run"
 		}
