@@ -108,7 +108,7 @@ func specialFoldersOr(boxes []*imap.ListData, prefix string, old map[imap.Mailbo
 // lower case is name's, "" when none is.
 func listedLower(boxes []*imap.ListData, name string) string {
 	for _, b := range boxes {
-		if selectable(b) && equalLower(b.Mailbox, name) {
+		if Selectable(b) && equalLower(b.Mailbox, name) {
 			return b.Mailbox
 		}
 	}
@@ -164,7 +164,7 @@ func folderFor(name string, listed func(string) bool, special map[imap.MailboxAt
 func ResolveFolder(boxes []*imap.ListData, prefix, name string) string {
 	listed := make(map[string]bool, len(boxes))
 	for _, b := range boxes {
-		if selectable(b) {
+		if Selectable(b) {
 			listed[b.Mailbox] = true
 		}
 	}
@@ -177,7 +177,7 @@ func ResolveFolder(boxes []*imap.ListData, prefix, name string) string {
 // as Courier by default).
 func FolderListed(boxes []*imap.ListData, name string) bool {
 	for _, b := range boxes {
-		if b.Mailbox == name && selectable(b) {
+		if b.Mailbox == name && Selectable(b) {
 			return true
 		}
 	}
@@ -372,7 +372,8 @@ func (d *imapDevice) folderForLocked(name string) string {
 	return folderFor(name, func(n string) bool { _, ok := d.folders[n]; return ok }, d.special, d.prefix)
 }
 
-// selectable reports whether a LIST entry is a mailbox that holds messages.
-func selectable(b *imap.ListData) bool {
+// Selectable reports whether a LIST entry is a mailbox that holds messages
+// (neither \Noselect nor \NonExistent).
+func Selectable(b *imap.ListData) bool {
 	return !slices.Contains(b.Attrs, imap.MailboxAttrNoSelect) && !slices.Contains(b.Attrs, imap.MailboxAttrNonExistent)
 }

@@ -125,7 +125,7 @@ func (d *imapDevice) list(s *imapSession) error {
 // listedFolder returns the device's folder name of a LIST entry (INBOX in
 // any case is INBOX), and false when the entry is not selectable.
 func listedFolder(b *imap.ListData) (string, bool) {
-	if !selectable(b) {
+	if !Selectable(b) {
 		return "", false
 	}
 	if strings.EqualFold(b.Mailbox, view.FolderInbox) {

@@ -105,7 +105,7 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		}
 	}
 	for _, box := range boxes {
-		if hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) {
+		if !clients.Selectable(box) {
 			continue
 		}
 		var sel *imap.SelectData

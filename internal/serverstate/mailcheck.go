@@ -159,8 +159,7 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 		for box := list.Next(); box != nil; box = list.Next() {
 			u.Listed++
 			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
-				hasAttr(box.Attrs, imap.MailboxAttrNoSelect) || hasAttr(box.Attrs, imap.MailboxAttrNonExistent) ||
-				clients.InForeign(foreign, box.Mailbox) {
+				!clients.Selectable(box) || clients.InForeign(foreign, box.Mailbox) {
 				continue
 			}
 			names = append(names, box.Mailbox)

@@ -241,15 +241,16 @@ func preflightDial(ctx context.Context, protocol string, ep transport.Endpoint, 
 	return conn, func() { after(); _ = conn.Close() }, nil
 }
 
-// preflightIMAP logs user in over IMAP at ep. With look, it then looks at
+// preflightIMAP logs user in over IMAP at ep, then looks at
 // the user's mailbox (mailLook.imap: every folder when first, else the
 // INBOX) and, when first, keeps the [ALERT] of the greeting or the LOGIN
 // reply (MailAtStart.Alert); the first user's session ends with LOGOUT,
 // the others' are closed.
 func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config, user, pass string, look *mailLook, first bool) error {
 	var opts *imapclient.Options
-	alert := &alertWatch{}
-	if first && look != nil {
+	var alert *alertWatch
+	if first {
+		alert = &alertWatch{}
 		opts = &imapclient.Options{DebugWriter: alert}
 	}
 	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: ep, Timeout: preflightTimeout, TLS: base}, opts)
@@ -261,23 +262,17 @@ func preflightIMAP(ctx context.Context, ep transport.Endpoint, base *tls.Config,
 	defer c.Close()
 	_ = conn.Extend(0)
 	err = conn.Explain(transport.LoginIMAP(c, user, pass))
-	if text := alert.stop(); opts != nil {
-		look.found.Alert = text
+	if alert != nil {
+		look.found.Alert = alert.stop()
 	}
 	if err != nil {
 		return refusedOrUnreachable(clients.ProtocolIMAP, ep.Addr, user, err)
 	}
-	usable := true
-	if look != nil {
-		usable = look.imap(conn, c, user, first)
-	}
-	if first && usable {
+	if look.imap(conn, c, user, first) && first {
 		// Only the first user's, counted with the look's commands
 		// (docs/dovecot.md counts it in Dovecot's command counters); a
 		// session the look broke is closed without it.
-		if look != nil {
-			look.sent("LOGOUT")
-		}
+		look.sent("LOGOUT")
 		_ = conn.Extend(0)
 		_ = c.Logout().Wait()
 	}
