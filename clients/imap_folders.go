@@ -326,9 +326,12 @@ func ForeignPrefixes(ns *imap.NamespaceData) []string {
 }
 
 // InForeign reports whether mailbox is under one of prefixes
-// (ForeignPrefixes).
+// (ForeignPrefixes) or is the namespace's own node, the prefix without its
+// trailing delimiter ("Public" of "Public/", which LIST shows too).
 func InForeign(prefixes []string, mailbox string) bool {
-	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(mailbox, p) })
+	return slices.ContainsFunc(prefixes, func(p string) bool {
+		return strings.HasPrefix(mailbox, p) || len(p) > 1 && mailbox == p[:len(p)-1]
+	})
 }
 
 // namespace learns the personal namespace prefix and the foreign

@@ -129,3 +129,22 @@ func TestForeignPrefixes(t *testing.T) {
 		})
 	}
 }
+
+// TestInForeign: a mailbox is foreign under a foreign prefix, and so is the
+// namespace's own node (the prefix without its delimiter, which LIST
+// shows); the personal folders, and a name that only starts like the
+// node, are not.
+func TestInForeign(t *testing.T) {
+	prefixes := []string{"Public/", "user."}
+	for mailbox, want := range map[string]bool{
+		"Public/News": true, "Public": true, "user.bob.Sent": true, "user": true,
+		"INBOX": false, "Publicity": false, "users": false, "Sent": false,
+	} {
+		if got := InForeign(prefixes, mailbox); got != want {
+			t.Errorf("InForeign(%q, %q) = %v, want %v", prefixes, mailbox, got, want)
+		}
+	}
+	if InForeign([]string{"."}, "") {
+		t.Error("a one-character prefix made the empty name foreign")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -63,8 +64,34 @@ func TestReadersLeaveOutPublicNamespace(t *testing.T) {
 			if got := folderCounts(found); found.Incomplete != "" || fmt.Sprint(got) != "map[user1/INBOX:1]" {
 				t.Errorf("the preflight found %v (%+v), want user1's INBOX message only", got, found)
 			}
+			// The folders it says user1 has are user1's own.
+			if own := ownFolders(t, inst, "Public"); len(found.Users) == 0 || found.Users[0].Listed != own {
+				t.Errorf("the preflight listed %+v, want user1's %d own folders", found.Users, own)
+			}
 		})
 	}
+}
+
+// ownFolders counts the folders LIST shows user1 of inst outside the
+// public namespace's prefix.
+func ownFolders(t *testing.T, inst *dovecottest.Instance, public string) int {
+	t.Helper()
+	c := imapclient.New(dialT(t, inst.IMAP), nil)
+	defer c.Close()
+	if err := c.Login("user1", inst.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	boxes, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, b := range boxes {
+		if !strings.HasPrefix(b.Mailbox, public) {
+			n++
+		}
+	}
+	return n
 }
 
 // appendShared stores message i ("<mI@example.net>") in the public folder

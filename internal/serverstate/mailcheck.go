@@ -157,9 +157,11 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 		l.sent("LIST")
 		list := c.List("", "*", nil)
 		for box := list.Next(); box != nil; box = list.Next() {
+			if clients.InForeign(foreign, box.Mailbox) {
+				continue // another user's or a shared folder: not listed as the user's
+			}
 			u.Listed++
-			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders ||
-				!clients.Selectable(box) || clients.InForeign(foreign, box.Mailbox) {
+			if strings.EqualFold(box.Mailbox, view.FolderInbox) || len(names) >= preflightMaxFolders || !clients.Selectable(box) {
 				continue
 			}
 			names = append(names, box.Mailbox)
