@@ -219,7 +219,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		w.End("AUTH", start, err)
 		w.countLogin(err)
 		if err != nil {
-			s.quit(w, c)
+			s.quit(ctx, w, c)
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
@@ -227,7 +227,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	err = c.Mail(from, nil)
 	w.End("MAIL", start, err)
 	if err != nil {
-		s.quit(w, c)
+		s.quit(ctx, w, c)
 		return wrap(err)
 	}
 	var rejected map[string]error
@@ -250,7 +250,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		}
 	}
 	if accepted == 0 {
-		s.quit(w, c)
+		s.quit(ctx, w, c)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = w.Start("DATA")
@@ -259,7 +259,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if err != nil {
 		return wrap(err)
 	}
-	s.quit(w, c)
+	s.quit(ctx, w, c)
 	if rejected != nil {
 		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
 	}
@@ -287,8 +287,14 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 }
 
 // quit says QUIT best-effort; the message is already accepted or refused.
-// It is recorded as every command of the session (w: StopGrace).
-func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client) {
+// It is recorded as every command of the session (w: StopGrace). Once ctx
+// has ended it says nothing: the stop is closing the connection, and a
+// QUIT sent into that close would race it (answered, it would count as
+// a command of a device that had stopped).
+func (s *smtpSubmitter) quit(ctx context.Context, w *StopGrace, c *smtp.Client) {
+	if ctx.Err() != nil {
+		return
+	}
 	start := w.Start("QUIT")
 	err := c.Quit()
 	w.End("QUIT", start, err)

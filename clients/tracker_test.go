@@ -343,6 +343,9 @@ func checkStopped(t *testing.T, rec *eventRecorder, held string, want ...string)
 	if !slices.Contains(rec.started, held) {
 		t.Fatalf("%s never tracked (tracked %v): the server did not hold it", held, rec.started)
 	}
+	if last := rec.started[len(rec.started)-1]; last != held {
+		t.Errorf("%s started after the device stopped (tracked %v): a stopped device sends nothing", last, rec.started)
+	}
 	var failed []string
 	for _, ev := range rec.recorded {
 		if ev.Outcome != transport.OutcomeOK {
@@ -368,8 +371,11 @@ func checkStopped(t *testing.T, rec *eventRecorder, held string, want ...string)
 // wait out its 30 s timeout.
 func TestStopGrace(t *testing.T) {
 	smtpAnswer := func(cmd string) string {
-		if strings.HasPrefix(cmd, "EHLO") {
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
 			return "250-fake\r\n250 8BITMIME\r\n"
+		case cmd == "QUIT":
+			return "221 bye\r\n"
 		}
 		return "250 ok\r\n"
 	}
