@@ -54,10 +54,11 @@ func TestCapacityFrozenServerFailsTheStep(t *testing.T) {
 			js := filepath.Join(t.TempDir(), "cap.json")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			// The window opens about 1 s (ramp_up) after the start and
-			// lasts 8 s: the freeze comes after 5 s and lasts until 12 s,
-			// past the window's close.
-			faultFor(ctx, p, 5*time.Second, 7*time.Second, func() { tt.freeze(p) })
+			// The window opens about 1 s (ramp_up) after the step's start
+			// and lasts 8 s: the freeze comes 5 s after the run's first
+			// connection and lasts until 14 s after it, past the window's
+			// close even when the preflight took up to 4 s.
+			faultFor(ctx, p, 5*time.Second, 9*time.Second, func() { tt.freeze(p) })
 			res := mailsim("capacity", scen, "--report", js, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
 			cancel()
 			checkStalledStep(t, res, js, tt.qos)

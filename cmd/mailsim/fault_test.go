@@ -189,11 +189,17 @@ func wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// faultFor runs fault on p after d, then resumes p hold later: in a
-// goroutine that ends with ctx (the resume is then left to the proxy's
-// cleanup).
+// faultFor runs fault on p d after the first connection p accepted (the
+// run's own start, not the test's: a loaded machine can delay a run's
+// start by seconds), then resumes p hold later: in a goroutine that ends
+// with ctx (the resume is then left to the proxy's cleanup).
 func faultFor(ctx context.Context, p *faultproxy.Proxy, d, hold time.Duration, fault func()) {
 	go func() {
+		for p.Stats().Accepted == 0 {
+			if !wait(ctx, 5*time.Millisecond) {
+				return
+			}
+		}
 		if !wait(ctx, d) {
 			return
 		}
