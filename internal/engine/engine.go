@@ -457,8 +457,9 @@ func (e *Engine) Status() Status {
 	}
 }
 
-// DeliveriesWaiting returns how many deliveries wait for one of the
-// injector's connections now (handed over, not yet tried) and how long the
+// DeliveriesWaiting returns how many deliveries (one per recipient,
+// docs/report.md, Deliveries) wait for one of the injector's connections
+// now (handed over, not yet tried) and how long the
 // oldest of them has waited (wall time; 0 when none waits). It looks at
 // every waiting delivery: a capacity step's close asks, not the progress
 // line.

@@ -170,16 +170,24 @@ type injector struct {
 	// default).
 	drainLimit time.Duration
 
-	// waiting holds the hand-over times of the deliveries waiting for a
-	// connection, by ticket (oldestWaiting); under wmu.
+	// waiting holds the messages waiting for a connection, by ticket
+	// (oldestWaiting); under wmu.
 	wmu     sync.Mutex
-	waiting map[uint64]time.Time
+	waiting map[uint64]waitingMessage
 	tickets uint64
 
 	mu    sync.Mutex
 	stats DeliveryStats
 	// waits is a uniform sample of the queue waits; under mu.
 	waits *durationSample
+}
+
+// waitingMessage is a message in the injector's queue: when it was handed
+// over, and its recipients, each one delivery (docs/report.md,
+// Deliveries).
+type waitingMessage struct {
+	at    time.Time
+	rcpts int
 }
 
 // injectorQueue bounds deliveries waiting for a connection; people block
@@ -229,7 +237,7 @@ type injectorParts struct {
 func newInjector(parts injectorParts, workers int) *injector {
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
-		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]time.Time{}}
+		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]waitingMessage{}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
@@ -245,7 +253,7 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.wmu.Lock()
 	in.tickets++
 	d.ticket = in.tickets
-	in.waiting[d.ticket] = d.queued
+	in.waiting[d.ticket] = waitingMessage{at: d.queued, rcpts: len(d.rcpts)}
 	in.wmu.Unlock()
 	select {
 	case in.queue <- d:
@@ -282,15 +290,17 @@ func (in *injector) unwait(d delivery) {
 	in.wmu.Unlock()
 }
 
-// oldestWaiting returns how many deliveries wait for a connection at now
-// and how long the oldest of them has waited (0 when none does).
+// oldestWaiting returns how many deliveries (one per recipient, as
+// picked counts the waits) wait for a connection at now and how long the
+// oldest of them has waited (0 when none does).
 func (in *injector) oldestWaiting(now time.Time) (n int, oldest time.Duration) {
 	in.wmu.Lock()
 	defer in.wmu.Unlock()
-	for _, at := range in.waiting {
-		oldest = max(oldest, now.Sub(at))
+	for _, m := range in.waiting {
+		n += m.rcpts
+		oldest = max(oldest, now.Sub(m.at))
 	}
-	return len(in.waiting), oldest
+	return n, oldest
 }
 
 // abandon counts the recipients of a delivery that was never tried, and

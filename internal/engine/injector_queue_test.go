@@ -214,7 +214,10 @@ func TestInjectorEnqueueAfterEnd(t *testing.T) {
 
 // TestInjectorOldestWaiting: the deliveries waiting for a connection and
 // the age of the oldest (a live capacity step's queue at its close) — a
-// delivery a worker took, or one abandoned, no longer waits.
+// delivery a worker took, or one abandoned, no longer waits. Deliveries
+// count one per recipient, as the late waits within a step's window do
+// (picked's EventDeliveryQueued): the close counted messages, so "3
+// deliveries waited" at the close beside recipients within the window.
 func TestInjectorOldestWaiting(t *testing.T) {
 	in := newInjector(injectorParts{events: &fakeSink{}}, 1)
 	if n, oldest := in.oldestWaiting(time.Now()); n != 0 || oldest != 0 {
@@ -227,14 +230,14 @@ func TestInjectorOldestWaiting(t *testing.T) {
 	in.enqueue(ctx, delivery{rcpts: rcpts})
 	in.enqueue(ctx, delivery{rcpts: rcpts})
 	n, oldest := in.oldestWaiting(first.Add(time.Minute))
-	if n != 3 || oldest < time.Minute {
-		t.Errorf("3 deliveries (6 recipients) handed over: %d waiting, oldest %v; want 3 and at least a minute", n, oldest)
+	if n != 6 || oldest < time.Minute {
+		t.Errorf("3 messages to 2 recipients each handed over: %d deliveries waiting, oldest %v; want 6 and at least a minute", n, oldest)
 	}
 	in.picked(<-in.queue) // the oldest, taken by a worker
 	in.abandon(<-in.queue)
 	n, oldest = in.oldestWaiting(first.Add(time.Minute))
-	if n != 1 || oldest > time.Minute {
-		t.Errorf("after one picked and one abandoned: %d waiting, oldest %v; want 1, the third, at most a minute", n, oldest)
+	if n != 2 || oldest > time.Minute {
+		t.Errorf("after one picked and one abandoned: %d deliveries waiting, oldest %v; want 2, the third message's, at most a minute", n, oldest)
 	}
 }
 

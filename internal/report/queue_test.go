@@ -138,10 +138,10 @@ func TestQueueProblems(t *testing.T) {
 		// simulated minute is no backlog.
 		{"window: a short queue", QueueWindowProblem(QueueWindow{Waiting: 12, Oldest: 900 * time.Millisecond}, 60), nil},
 		{"window: held back", QueueWindowProblem(QueueWindow{Waiting: 41, Oldest: 2500 * time.Millisecond}, 60),
-			[]string{"inbound mail fell behind: at the window's close 41 deliveries waited for a delivery connection, the oldest for 2.5s wall (2m30s simulated at time_scale 60, over 1m0s)", "max_parallel_deliveries"}},
+			[]string{"inbound mail fell behind: at the window's close 41 deliveries (one per recipient) waited for a delivery connection, the oldest for 2.5s wall (2m30s simulated at time_scale 60, over 1m0s)", "max_parallel_deliveries"}},
 		// Late within the window, drained before its close.
 		{"window: late, then drained", QueueWindowProblem(QueueWindow{Late: 7, Longest: 3 * time.Second}, 60),
-			[]string{"inbound mail fell behind: within the window 7 deliveries waited over 1m0s simulated for a delivery connection, the longest 3s wall (3m0s simulated at time_scale 60)", "max_parallel_deliveries"}},
+			[]string{"inbound mail fell behind: within the window 7 deliveries (one per recipient) waited over 1m0s simulated for a delivery connection, the longest 3s wall (3m0s simulated at time_scale 60)", "max_parallel_deliveries"}},
 		{"window: both", QueueWindowProblem(QueueWindow{Waiting: 3, Oldest: 2 * time.Second, Late: 7, Longest: 3 * time.Second}, 60),
 			[]string{"at the window's close 3 deliveries", ", and within the window 7 deliveries"}},
 		{"window: late count, no long wait", QueueWindowProblem(QueueWindow{Late: 2, Longest: 500 * time.Millisecond}, 60), nil},

@@ -169,7 +169,8 @@ func QueueProblem(q *DeliveryQueue) string {
 // injector's queue (deliveries waiting for one of its connections).
 type QueueWindow struct {
 	// Waiting deliveries at the window's close, the oldest for Oldest
-	// (wall).
+	// (wall). Here and in Late a delivery is one message to one recipient
+	// (docs/report.md, Deliveries).
 	Waiting int
 	Oldest  time.Duration
 	// Late deliveries left the queue within the window after waiting
@@ -190,11 +191,11 @@ func QueueWindowProblem(q QueueWindow, timeScale float64) string {
 	late := QueueLateWall(timeScale)
 	var parts []string
 	if q.Waiting > 0 && q.Oldest > late {
-		parts = append(parts, fmt.Sprintf("at the window's close %d deliveries waited for a delivery connection, the oldest for %s wall (%s simulated at time_scale %g, over %s)",
+		parts = append(parts, fmt.Sprintf("at the window's close %d deliveries (one per recipient) waited for a delivery connection, the oldest for %s wall (%s simulated at time_scale %g, over %s)",
 			q.Waiting, fmtSeconds(q.Oldest.Seconds()), fmtSeconds(q.Oldest.Seconds()*timeScale), timeScale, fmtSeconds(MaxQueueSim.Seconds())))
 	}
 	if q.Late > 0 && q.Longest > late {
-		parts = append(parts, fmt.Sprintf("within the window %d deliveries waited over %s simulated for a delivery connection, the longest %s wall (%s simulated at time_scale %g)",
+		parts = append(parts, fmt.Sprintf("within the window %d deliveries (one per recipient) waited over %s simulated for a delivery connection, the longest %s wall (%s simulated at time_scale %g)",
 			q.Late, fmtSeconds(MaxQueueSim.Seconds()), fmtSeconds(q.Longest.Seconds()), fmtSeconds(q.Longest.Seconds()*timeScale), timeScale))
 	}
 	if len(parts) == 0 {
