@@ -375,7 +375,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	}
 	reg := metrics.NewRegistry()
 	client := metrics.NewClient(reg)
-	tgt, err := sr.openTarget(ctx, plan, reg)
+	tgt, err := sr.openTarget(ctx, plan, reg, populationOpen{step: n, users: users})
 	if err != nil {
 		return capacity.Step{}, err
 	}

@@ -126,8 +126,8 @@ func growthOrder(plan *scenarios.Plan) *scenarios.Plan {
 }
 
 // start builds the live population (without users yet) and starts its
-// run in the background.
-func (lr *liveRun) start(ctx context.Context) error {
+// run in the background; at is the step that opens it.
+func (lr *liveRun) start(ctx context.Context, at populationOpen) error {
 	sr := lr.sr
 	plan, err := scenarios.NewPlan(sr.s, scenarios.PlanOptions{Users: sr.liveMax,
 		Duration: liveDuration(sr.s, sr.c, sr.liveStart, sr.liveMax, sr.c.Growth)})
@@ -141,7 +141,7 @@ func (lr *liveRun) start(ctx context.Context) error {
 	lr.gate.open.Store(true)
 	lr.tally = &deliveryTally{Observer: lr.client, done: map[string]int64{},
 		lateWall: report.QueueLateWall(lr.plan.Scenario.TimeScale)}
-	tgt, err := sr.openTarget(ctx, lr.plan, reg)
+	tgt, err := sr.openTarget(ctx, lr.plan, reg, at)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,8 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 		return capacity.Step{}, errStopped
 	}
 	if lr.eng == nil {
-		if err := lr.start(ctx); err != nil {
+		// The step that opens the population is the next one counted.
+		if err := lr.start(ctx, populationOpen{step: sr.steps.Load() + 1, users: users}); err != nil {
 			return capacity.Step{}, err
 		}
 	}

@@ -14,39 +14,55 @@ import (
 // capacityMail follows what the preflight of each population of a
 // capacity search found in a real target's mailboxes (report.MailAtStart):
 // the first population's finding is mail the search did not make; the
-// later ones' is what the earlier steps left on the same server, whose
-// users make the same Message-IDs in every step (a user's seed depends
-// only on the scenario's seed and the user's index). The embedded server
-// starts every step empty and is not looked at. Used from the search's
-// goroutine only.
+// later ones' is what the earlier steps left on the same server. A fresh
+// step opens a population of its own; the live growth phase one for all
+// its steps (capacity_live.go). The notes name a population by the step
+// that opened it, as the progress lines number steps (populationOpen).
+// The embedded server starts every step empty and is not looked at. Used
+// from the search's goroutine only.
 type capacityMail struct {
 	// opened counts the populations whose target was opened.
 	opened int
 	// before is the first population's finding, when it held mail.
 	before *report.MailAtStart
 	// found counts the populations after the first whose preflight found
-	// mail; most is the largest finding, in the population numbered
-	// mostAt.
+	// mail; most is the largest finding, in the population mostAt.
 	found  int
 	most   *report.MailAtStart
-	mostAt int
+	mostAt populationOpen
 }
 
-// openTarget opens the target of one population of the search
-// (openTarget) and notes what its preflight found in the mailboxes.
-func (sr *stepRunner) openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer) (*target, error) {
+// populationOpen is the step that opened a population's target: its
+// number (the `step N` of the progress lines, from 1) and its users. The
+// live growth phase's population is opened by the search's first step
+// and grown by the later growth steps, so its finding is the note on
+// mail before the search; a later population is a fresh step's.
+type populationOpen struct {
+	step  int64
+	users int
+}
+
+// String names the population for the user: "step 5 (12 users)".
+func (p populationOpen) String() string {
+	return fmt.Sprintf("step %d (%d users)", p.step, p.users)
+}
+
+// openTarget opens the target of the population at (openTarget) and
+// notes what its preflight found in the mailboxes.
+func (sr *stepRunner) openTarget(ctx context.Context, plan *scenarios.Plan, reg prometheus.Registerer, at populationOpen) (*target, error) {
 	tgt, err := openTarget(ctx, plan, reg, sr.log)
 	if err != nil {
 		return nil, err
 	}
-	sr.mail.saw(tgt.mailAtStart, sr.stderr)
+	sr.mail.saw(tgt.mailAtStart, at, sr.stderr)
 	return tgt, nil
 }
 
-// saw notes one population's finding m (nil: not looked at). Mail before
-// the first population is warned of on stderr at once; the first later
-// population that finds the earlier steps' mail is told once.
-func (c *capacityMail) saw(m *report.MailAtStart, stderr io.Writer) {
+// saw notes the finding m (nil: not looked at) of the population opened
+// at. Mail before the first population is warned of on stderr at once;
+// the first later population that finds the earlier steps' mail is told
+// once.
+func (c *capacityMail) saw(m *report.MailAtStart, at populationOpen, stderr io.Writer) {
 	c.opened++
 	if c.opened == 1 {
 		if m.Found() {
@@ -60,11 +76,11 @@ func (c *capacityMail) saw(m *report.MailAtStart, stderr io.Writer) {
 	}
 	c.found++
 	if c.most == nil || m.Messages > c.most.Messages {
-		c.most, c.mostAt = m, c.opened
+		c.most, c.mostAt = m, at
 	}
 	if c.found == 1 {
-		fmt.Fprintf(stderr, "mailsim capacity: note: population %d of the search runs on mailboxes holding the earlier steps' mail (%d messages in %d of the %d users looked at): see the report's notes\n",
-			c.opened, m.Messages, m.UsersWithMail, m.UsersChecked)
+		fmt.Fprintf(stderr, "mailsim capacity: note: %s runs on mailboxes holding the earlier steps' mail (%d messages in %d of the %d users looked at): see the report's notes\n",
+			at, m.Messages, m.UsersWithMail, m.UsersChecked)
 	}
 }
 
@@ -85,8 +101,8 @@ func (c *capacityMail) notes() []string {
 		if c.before != nil {
 			left = "which earlier steps left there beside the mail found before the search"
 		}
-		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server) found mail in the users' mailboxes, "+
-			"%s (the most: population %d, %d messages in %d of the %d users looked at); "+
+		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server; the live growth phase's steps share the first) found mail in the users' mailboxes, "+
+			"%s (the most: %s, %d messages in %d of the %d users looked at); "+
 			"each of those steps delivered Message-IDs of its own (a seed derived from the scenario's), so its lost mail counts its own mail, "+
 			"but its devices synced the earlier mail too, which its divergence and convergence count, and they synced fuller mailboxes than a fresh server's; "+
 			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
