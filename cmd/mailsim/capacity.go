@@ -441,7 +441,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 	}
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
-		thresholds: sr.c.QoS, running: sr.running, stopped: sr.stopping.Load, progress: sr.stderr, quiet: true,
+		thresholds: sr.c.QoS, thresholdScope: stepScope, running: sr.running, stopped: sr.stopping.Load, progress: sr.stderr, quiet: true,
 		pending: gate.pendingCommands,
 		onLate:  mon.Late, onRampedUp: func() {
 			if sr.s.RampUp > 0 {
@@ -504,6 +504,12 @@ func serverTotals(s *metrics.Server) (commands uint64, busy float64) {
 	}
 	return commands, busy
 }
+
+// stepScope is what a step's QoS figures cover, in the notes of lines
+// with no data (report.Input.ThresholdScope): commands are counted in the
+// step's window, and a step with no logins or deliveries in its whole run
+// (a fresh step) has none in its window either.
+const stepScope = "the step's window"
 
 // stepOf reads a step's outcome from its report and harness window;
 // commands are the client commands of the window.

@@ -408,7 +408,7 @@ func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]ma
 	in := report.Input{
 		Scenario: s.Name, Seed: lr.plan.Seed, Wall: wall, Users: users,
 		Commands:   commandStats(cmds),
-		Thresholds: lr.sr.c.QoS, ValidityChecksOff: s.ValidityChecksOff,
+		Thresholds: lr.sr.c.QoS, ThresholdScope: stepScope, ValidityChecksOff: s.ValidityChecksOff,
 		Audit: audit.Result{},
 	}
 	in.Logins = loginsSince(before, end)

@@ -225,16 +225,47 @@ func TestCapacityDropsAreNoErrors(t *testing.T) {
 func TestStepOfNoData(t *testing.T) {
 	rep := &report.Report{Thresholds: []report.ThresholdResult{
 		{Expr: "error_rate < 1%", OK: true},
-		{Expr: "delivery_failure_rate < 1%", Value: report.Num(math.NaN()), Note: "no deliveries in the run"},
+		{Expr: "delivery_failure_rate < 1%", Value: report.Num(math.NaN()), Note: "no deliveries in the step's window"},
 		{Expr: "p95(imap.SELECT) < 250ms", Value: 0.3},
 	}}
 	st := stepOf(rep, harnessmon.Window{}, 0, time.Second)
-	if want := "no data: delivery_failure_rate < 1% (no deliveries in the run)"; st.Pass || st.FirstFailed != want {
+	if want := "no data: delivery_failure_rate < 1% (no deliveries in the step's window)"; st.Pass || st.FirstFailed != want {
 		t.Errorf("pass %v first_failed %q, want false and %q", st.Pass, st.FirstFailed, want)
 	}
 	rep.Thresholds = rep.Thresholds[2:]
 	if st := stepOf(rep, harnessmon.Window{}, 0, time.Second); st.FirstFailed != "p95(imap.SELECT) < 250ms" {
 		t.Errorf("first_failed %q", st.FirstFailed)
+	}
+}
+
+// TestCapacityNoDataInWindow searches with a QoS line on a command no
+// device sends (pop3.RETR, of IMAP phones only), fresh (--restart) and
+// live: the step fails "no data", and its note names the step's window,
+// where its figures were measured. It said "in the run", the run report's
+// words, of a step whose commands count only in its window.
+func TestCapacityNoDataInWindow(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"fresh", "live"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
+			scen := writeScenario(t, fmt.Sprintf(capacityStall, addrs.IMAP, addrs.POP3, addrs.SMTP, addrs.LMTP,
+				"{kind: phone, protocol: imap, poll_interval: 1m}", "p99(pop3.RETR) < 1s"))
+			js := filepath.Join(t.TempDir(), "cap.json")
+			args := []string{"capacity", scen, "--report", js, "--quiet", "--step-duration", "2s", "--harness-max-sched", "2s", "--harness-max-cpu", "100%"}
+			if mode == "fresh" {
+				args = append(args, "--restart")
+			}
+			res := mailsim(args...)
+			const want = "no data: p99(pop3.RETR) < 1s (no pop3 RETR commands in the step's window)"
+			if res.code != exitThresholds || !strings.Contains(res.stdout, want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", res.code, exitThresholds, want, res)
+			}
+			st := readReport(t, js)["steps"].([]any)[0].(map[string]any)
+			if q := st["qos"].([]any)[0].(map[string]any); q["note"] != "no pop3 RETR commands in the step's window" {
+				t.Errorf("step's QoS note %q", q["note"])
+			}
+		})
 	}
 }
 

@@ -365,11 +365,14 @@ type execution struct {
 	tgt      *target
 	log      *slog.Logger
 	settle   *time.Duration
-	// thresholds replace the scenario's thresholds in the report, when set.
-	thresholds []scenarios.Threshold
-	onLate     func(time.Duration)
-	onRampedUp func()
-	onPhase    func(engine.Phase)
+	// thresholds replace the scenario's thresholds in the report, when
+	// set; thresholdScope names what their figures cover in the notes of
+	// those with no data (report.Input.ThresholdScope).
+	thresholds     []scenarios.Threshold
+	thresholdScope string
+	onLate         func(time.Duration)
+	onRampedUp     func()
+	onPhase        func(engine.Phase)
 	// harness watches the harness over the run for its report (mailsim
 	// run); nil leaves the report's harness section null (a capacity
 	// step, judged by its own guard).
@@ -518,6 +521,7 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	if x.thresholds != nil {
 		in.Thresholds = x.thresholds
 	}
+	in.ThresholdScope = x.thresholdScope
 	in.Harness = harness
 	return &executed{res: res, rep: report.Build(in), err: runErr}, exitOK
 }

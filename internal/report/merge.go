@@ -525,7 +525,7 @@ func evaluateMerged(r *Report, shardResults []ThresholdResult) ([]ThresholdResul
 		case "convergence_p50", "convergence_p99":
 			v, note = mergedConvergenceValue(r, th)
 		default:
-			v, note = value(r, audit.Result{}, th)
+			v, note = value(r, audit.Result{}, th, runScope)
 		}
 		tr := ThresholdResult{Expr: th.Expr, Value: v, Note: note}
 		if !v.Missing() {

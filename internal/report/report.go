@@ -254,6 +254,11 @@ type Input struct {
 	StorageUsers                        bool
 	// Thresholds of the scenario, evaluated by Build.
 	Thresholds []scenarios.Threshold
+	// ThresholdScope names what the figures the thresholds judge cover,
+	// in the notes of those with no data ("no deliveries in the run"):
+	// "the run" when empty; a capacity step's "the step's window"
+	// (docs/capacity.md, One step).
+	ThresholdScope string
 	// Settle is how the settle phase went.
 	Settle Settle
 	// Timeline holds the samples taken during the run; nil for none.
@@ -884,7 +889,7 @@ func Build(in Input) *Report {
 	r.Actions = in.Actions
 	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Harness = newHarness(in.Harness)
-	r.Thresholds = evaluate(r, res, in.Thresholds)
+	r.Thresholds = evaluate(r, res, in.Thresholds, in.ThresholdScope)
 	r.syncRounds(in)
 	r.markUnreliable()
 	r.Validity = validity(r, in)

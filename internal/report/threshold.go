@@ -34,10 +34,20 @@ func (r *Report) Failed() []ThresholdResult {
 	return out
 }
 
-func evaluate(r *Report, res audit.Result, ths []scenarios.Threshold) []ThresholdResult {
+// runScope is what a run's figures cover, in the notes of thresholds
+// with no data (Input.ThresholdScope).
+const runScope = "the run"
+
+// evaluate evaluates ths on r; scope names what the figures cover in the
+// notes on missing data ("no deliveries in SCOPE"): runScope when empty
+// (Input.ThresholdScope).
+func evaluate(r *Report, res audit.Result, ths []scenarios.Threshold, scope string) []ThresholdResult {
+	if scope == "" {
+		scope = runScope
+	}
 	out := make([]ThresholdResult, 0, len(ths))
 	for _, th := range ths {
-		v, note := value(r, res, th)
+		v, note := value(r, res, th, scope)
 		tr := ThresholdResult{Expr: th.Expr, Value: v, Note: note}
 		if !v.Missing() {
 			var err error
@@ -69,8 +79,9 @@ func compare(v float64, op string, rhs float64) (bool, error) {
 	return false, fmt.Errorf("unknown operator %q", op)
 }
 
-// value computes the left-hand side of a threshold, or NaN with a note.
-func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
+// value computes the left-hand side of a threshold, or NaN with a note
+// that says what scope (evaluate) had no data.
+func value(r *Report, res audit.Result, th scenarios.Threshold, scope string) (Num, string) {
 	switch th.Metric {
 	case "divergence_ratio", "users_converged_ratio":
 		g, ok := th.Labels["group"]
@@ -82,7 +93,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		}
 		d, ok := r.Divergence.ByGroup[g]
 		if !ok || r.Groups[g].Users == 0 {
-			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
+			return NaN(), fmt.Sprintf("no users of group %q in %s", g, scope)
 		}
 		if th.Metric == "divergence_ratio" {
 			return Num(d.Ratio), ""
@@ -91,7 +102,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 	case "p50", "p95", "p99":
 		c, ok := r.Commands[th.Protocol][th.Command]
 		if !ok || c.Count == 0 {
-			return NaN(), fmt.Sprintf("no %s %s commands in the run", th.Protocol, th.Command)
+			return NaN(), fmt.Sprintf("no %s %s commands in %s", th.Protocol, th.Command, scope)
 		}
 		v := map[string]Num{"p50": c.P50ms, "p95": c.P95ms, "p99": c.P99ms}[th.Metric]
 		if v.Missing() {
@@ -103,7 +114,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		// the report's load.error_rate (serverCounts).
 		e, n := serverCounts(r.Commands, r.Load.Logins, r.Load.Pending, th.Labels["protocol"])
 		if n == 0 {
-			return NaN(), "no client commands or logins in the run"
+			return NaN(), "no client commands or logins in " + scope
 		}
 		return errorRate(e, n), ""
 	case "login_failure_rate":
@@ -118,19 +129,19 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 		}
 		if n == 0 {
 			if one {
-				return NaN(), fmt.Sprintf("no %s logins in the run", proto)
+				return NaN(), fmt.Sprintf("no %s logins in %s", proto, scope)
 			}
-			return NaN(), "no logins in the run"
+			return NaN(), "no logins in " + scope
 		}
 		return errorRate(e, n), ""
 	case "commands_per_user_day", "logins_per_user_day", "peak_connections_per_user", "bytes_per_user_day",
 		"stored_bytes_per_user", "stored_bytes_growth_per_user_day", "connection_seconds_per_user_day",
 		"server_seconds_per_user_day":
-		return costValue(r, th)
+		return costValue(r, th, scope)
 	case "delivery_failure_rate":
 		missing, injected := r.Messages.notDelivered()
 		if injected == 0 {
-			return NaN(), "no deliveries in the run"
+			return NaN(), "no deliveries in " + scope
 		}
 		return Num(float64(missing) / float64(injected)), ""
 	case "delivery_failed":
@@ -145,7 +156,7 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 	case "delivery_queue_p99":
 		q := r.Messages.DeliveryQueue
 		if q == nil || q.Samples == 0 {
-			return NaN(), "no delivery was tried in the run"
+			return NaN(), "no delivery was tried in " + scope
 		}
 		return Num(q.WaitP99S), ""
 	case "lost_messages":
@@ -182,8 +193,8 @@ func value(r *Report, res audit.Result, th scenarios.Threshold) (Num, string) {
 }
 
 // costValue is a cost-per-user threshold's value: the group's cost, or
-// every user's without a group label.
-func costValue(r *Report, th scenarios.Threshold) (Num, string) {
+// every user's without a group label; scope as value's.
+func costValue(r *Report, th scenarios.Threshold, scope string) (Num, string) {
 	if r.Cost == nil {
 		return NaN(), "the run measured no cost per user"
 	}
@@ -191,7 +202,7 @@ func costValue(r *Report, th scenarios.Threshold) (Num, string) {
 	if g, ok := th.Labels["group"]; ok {
 		c, what = r.Groups[g].Cost, "group "+g
 		if c == nil || c.Users <= 0 {
-			return NaN(), fmt.Sprintf("no users of group %q in the run", g)
+			return NaN(), fmt.Sprintf("no users of group %q in %s", g, scope)
 		}
 	}
 	var v Num
