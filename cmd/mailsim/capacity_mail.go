@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -30,6 +31,11 @@ type capacityMail struct {
 	found  int
 	most   *report.MailAtStart
 	mostAt populationOpen
+	// alerts are the [ALERT] texts the populations' preflights were
+	// given at login (target.alert), distinct, in the order first given;
+	// alertAt the steps that opened the populations given each.
+	alerts  []string
+	alertAt map[string][]int
 }
 
 // populationOpen is the step that opened a population's target: its
@@ -55,7 +61,25 @@ func (sr *stepRunner) openTarget(ctx context.Context, plan *scenarios.Plan, reg 
 		return nil, err
 	}
 	sr.mail.saw(tgt.mailAtStart, at, sr.stderr)
+	sr.mail.sawAlert(tgt.alert, at, sr.stderr)
 	return tgt, nil
+}
+
+// sawAlert notes the [ALERT] text (target.alert; "" for none) of the
+// population opened at, after saw counted it. A text is told on stderr
+// the first time it is given, as report.AlertNote words it.
+func (c *capacityMail) sawAlert(text string, at populationOpen, stderr io.Writer) {
+	if text == "" {
+		return
+	}
+	if c.alertAt == nil {
+		c.alertAt = map[string][]int{}
+	}
+	if _, ok := c.alertAt[text]; !ok {
+		c.alerts = append(c.alerts, text)
+		fmt.Fprintf(stderr, "mailsim capacity: note: at %s, %s\n", at, report.AlertNote(text))
+	}
+	c.alertAt[text] = append(c.alertAt[text], int(at.step))
 }
 
 // saw notes the finding m (nil: not looked at) of the population opened
@@ -89,10 +113,32 @@ func (c *capacityMail) beforeNote() string {
 	return "before the search's first step, " + c.before.Warning()
 }
 
-// notes are the capacity report's notes on the mailboxes: mail before the
-// search, and the earlier steps' mail later steps ran on.
+// notes are the capacity report's notes on what the preflights found: the
+// server's [ALERT]s at login (the run report's note, with the steps that
+// opened the populations given it), mail before the search, and the
+// earlier steps' mail later steps ran on.
 func (c *capacityMail) notes() []string {
 	var out []string
+	for _, text := range c.alerts {
+		steps := c.alertAt[text]
+		where := "the population opened at step " + capacity.FormatList(steps)
+		if len(steps) > 1 {
+			where = "the populations opened at steps " + capacity.FormatList(steps)
+		}
+		share := fmt.Sprintf("%d of the %d the search opened", len(steps), c.opened)
+		switch {
+		case c.opened == 1:
+			share = "the only one the search opened"
+		case len(steps) == c.opened:
+			share = "every one the search opened"
+		}
+		on := "it"
+		if len(steps) > 1 {
+			on = "them"
+		}
+		out = append(out, fmt.Sprintf("%s (said at the preflight's login to %s, %s: the steps on %s ran against that server)",
+			report.AlertNote(text), where, share, on))
+	}
 	if c.before != nil {
 		out = append(out, c.beforeNote())
 	}

@@ -73,3 +73,32 @@ func TestCapacityMail(t *testing.T) {
 		})
 	}
 }
+
+// TestCapacityMailAlert: a server's [ALERT] at the preflight's login is
+// told on stderr the first time, and the capacity report notes each text
+// once, with the run report's words and the steps that opened the
+// populations given it.
+func TestCapacityMailAlert(t *testing.T) {
+	var c capacityMail
+	var stderr bytes.Buffer
+	const fam = "Filesystem notification initialization error"
+	for _, o := range []struct {
+		alert string
+		at    populationOpen
+	}{
+		{fam, populationOpen{step: 1, users: 2}}, // the live population, steps 1-4
+		{"", populationOpen{step: 5, users: 6}},
+		{fam, populationOpen{step: 6, users: 5}},
+	} {
+		c.saw(nil, o.at, &stderr)
+		c.sawAlert(o.alert, o.at, &stderr)
+	}
+	if want := "mailsim capacity: note: at step 1 (2 users), " + report.AlertNote(fam) + "\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+	notes := c.notes()
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], report.AlertNote(fam)+" (") ||
+		!strings.Contains(notes[0], "the populations opened at steps 1 and 6, 2 of the 3 the search opened") {
+		t.Errorf("notes %q", notes)
+	}
+}

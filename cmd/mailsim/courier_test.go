@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -215,6 +216,43 @@ func TestCourierSlowPush(t *testing.T) {
 	want := report.AlertNote("Filesystem notification initialization error -- contact your mail administrator (check for configuration errors with the FAM/Gamin library)")
 	if notes, _ := field(rep, "notes"); !strings.Contains(fmt.Sprint(notes), want) || !strings.Contains(summary, "note: "+want) {
 		t.Errorf("notes %v (summary below) lack %q\n%s", notes, want, summary)
+	}
+}
+
+// TestCourierCapacityAlert: a capacity search on a Courier without file
+// notification, which alerts at every login and makes every folder open
+// wait about 1.2 s, says so where its answer is read: the summary, the
+// JSON report's notes and the HTML report, with the run report's words.
+// Before, only mailsim run's report noted the preflight's [ALERT].
+func TestCourierCapacityAlert(t *testing.T) {
+	t.Parallel()
+	inst := couriertest.Start(t, 2, couriertest.Options{NoFAM: true})
+	// One IMAP phone, 1 user then 2; the scenario's target is replaced
+	// by the Courier's (delivery by IMAP APPEND).
+	const unused = "127.0.0.1:1"
+	scen := writeScenario(t, fmt.Sprintf(capacityStall, unused, unused, unused, unused,
+		"{kind: phone, protocol: imap, poll_interval: 1m}", "error_rate < 50%"))
+	dir := t.TempDir()
+	js, html := filepath.Join(dir, "cap.json"), filepath.Join(dir, "cap.html")
+	res := mailsim("capacity", scen, "--target", dialectTarget(t, asDovecotCourier(inst)), "--max-users", "2", "--step-duration", "2s",
+		"--quiet", "--report", js, "--html", html, "--harness-max-sched", "2s", "--harness-max-cpu", "100%")
+	if res.code != exitOK && res.code != exitThresholds {
+		t.Fatalf("capacity on Courier without FAM: %s", res)
+	}
+	want := report.AlertNote("Filesystem notification initialization error -- contact your mail administrator (check for configuration errors with the FAM/Gamin library)")
+	if !strings.Contains(res.stdout, "note: "+want+" (said at the preflight's login to the population opened at step 1, the only one the search opened") {
+		t.Errorf("summary lacks the note %q:\n%s", want, res.stdout)
+	}
+	if notes, _ := readReport(t, js)["notes"].([]any); !strings.Contains(fmt.Sprint(notes), want) {
+		t.Errorf("JSON notes %q lack %q", notes, want)
+	}
+	b, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// html/template escapes the quotes.
+	if !strings.Contains(string(b), "Filesystem notification initialization error") || !strings.Contains(string(b), "the server has no file notification") {
+		t.Errorf("the HTML report lacks the alert's note")
 	}
 }
 

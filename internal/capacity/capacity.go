@@ -490,18 +490,22 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 
 // FormatUsers writes populations as "2 users" or "1 and 2 users".
 func FormatUsers(us []int) string {
+	return FormatList(us) + " users"
+}
+
+// FormatList writes numbers as "2", "1 and 2" or "1, 5 and 6".
+func FormatList(ns []int) string {
 	var b strings.Builder
-	for i, u := range us {
+	for i, n := range ns {
 		switch {
 		case i == 0:
-		case i == len(us)-1:
+		case i == len(ns)-1:
 			b.WriteString(" and ")
 		default:
 			b.WriteString(", ")
 		}
-		fmt.Fprint(&b, u)
+		fmt.Fprint(&b, n)
 	}
-	b.WriteString(" users")
 	return b.String()
 }
 
