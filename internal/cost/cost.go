@@ -162,7 +162,10 @@ func (m *Meter) advance(now time.Time) {
 func (m *Meter) Login(protocol string, outcome transport.Outcome) {
 	c := m.counters(protocol)
 	c.logins.Add(1)
-	if outcome != transport.OutcomeOK {
+	if outcome != transport.OutcomeOK && outcome != transport.OutcomeDropped {
+		// A drop is the simulated network's, not the server's failure,
+		// as in Command (error_rate leaves dropped logins out,
+		// report.Load.LoginsDropped).
 		c.loginFails.Add(1)
 	}
 	if m.next != nil {
@@ -182,7 +185,11 @@ type ProtocolTotals struct {
 	BytesIn, BytesOut int64
 	// ConnectionSeconds is the time connections were held open, summed
 	// over connections, in simulated seconds.
-	ConnectionSeconds  float64
+	ConnectionSeconds float64
+	// Logins counts the login attempts, LoginFails those that failed
+	// (the simulated network's drops left out, as Errors leaves them).
+	// Neither Errors nor LoginFails is printed: the report's cost
+	// figures use Commands, Logins, bytes and connection time.
 	Logins, LoginFails uint64
 }
 

@@ -98,23 +98,29 @@ func TestMeterConnectionSeconds(t *testing.T) {
 	}
 }
 
+// TestMeterCountsAndForwards: the meter counts every command and login,
+// and as failures those the server failed: a drop by the simulated
+// network (outcome dropped) is none, for a command or a login. A dropped
+// login counted in LoginFails before.
 func TestMeterCountsAndForwards(t *testing.T) {
 	next := &countRecorder{}
 	m := NewMeter("office", next, nil)
 	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: transport.OutcomeOK})
 	m.Command(clients.CommandEvent{Protocol: "imap", Command: "NOOP", Outcome: transport.OutcomeTimeout})
+	m.Command(clients.CommandEvent{Protocol: "imap", Command: "IDLE", Outcome: transport.OutcomeDropped})
 	m.Command(clients.CommandEvent{Protocol: "smtp", Command: "DATA", Outcome: transport.OutcomeOK})
 	m.Command(clients.CommandEvent{Protocol: "gopher", Command: "X", Outcome: transport.OutcomeOK})
 	m.Bytes("pop3", 100, 7)
 	m.Login("pop3", transport.OutcomeOK)
 	m.Login("pop3", transport.OutcomeAuth)
+	m.Login("pop3", transport.OutcomeDropped)
 	m.Delivered()
 	m.Delivered()
 	got := m.Totals()
 	want := map[string]ProtocolTotals{
-		"imap": {Commands: 2, Errors: 1},
+		"imap": {Commands: 3, Errors: 1},
 		"smtp": {Commands: 1},
-		"pop3": {BytesIn: 100, BytesOut: 7, Logins: 2, LoginFails: 1},
+		"pop3": {BytesIn: 100, BytesOut: 7, Logins: 3, LoginFails: 1},
 	}
 	if len(got.Protocols) != len(want) {
 		t.Errorf("protocols %v, want %v", got.Protocols, want)
@@ -127,7 +133,7 @@ func TestMeterCountsAndForwards(t *testing.T) {
 	if got.Deliveries != 2 || got.Group != "office" {
 		t.Errorf("deliveries %d group %q", got.Deliveries, got.Group)
 	}
-	if next.commands != 4 || next.bytes != 1 || next.logins != 2 {
+	if next.commands != 5 || next.bytes != 1 || next.logins != 3 {
 		t.Errorf("forwarded %+v", next)
 	}
 }
