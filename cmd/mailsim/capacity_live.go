@@ -366,7 +366,10 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 }
 
 // addCommandSamples returns cmds with the commands evs added, each as one
-// more sample of its Duration.
+// more sample of its Duration. evs are commands still in flight at a
+// step's close (windowGate.snapshot), with no outcome yet: they add to
+// the count and the latencies, and no error or drop (the report leaves
+// them out of error_rate as pending, report.Input.Pending).
 func addCommandSamples(cmds map[string]map[string]metrics.CommandStats, evs []clients.CommandEvent) map[string]map[string]metrics.CommandStats {
 	if len(evs) == 0 {
 		return cmds
@@ -381,9 +384,9 @@ func addCommandSamples(cmds map[string]map[string]metrics.CommandStats, evs []cl
 		}
 		for name, add := range m {
 			c := cmds[proto][name]
+			// No Errors or Dropped to add: an in-flight sample's outcome
+			// is OutcomeOK (windowGate.inFlightLocked), so add's are 0.
 			c.Count += add.Count
-			c.Errors += add.Errors
-			c.Dropped += add.Dropped
 			c.Sum += add.Sum
 			c.Max = math.NaN()
 			for i, n := range add.Buckets {
