@@ -183,21 +183,15 @@ func mailAtStart(found serverstate.MailAtStart) *report.MailAtStart {
 	if found.Protocol == "" {
 		return nil
 	}
-	m := &report.MailAtStart{Protocol: found.Protocol, Users: []report.UserMailAtStart{},
-		Incomplete: found.Incomplete, Commands: found.Commands}
+	users := make([]report.UserMailAtStart, 0, len(found.Users))
 	for _, u := range found.Users {
 		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed}
 		for _, f := range u.Folders {
 			ru.Folders = append(ru.Folders, report.FolderMailAtStart{Name: f.Name, Messages: f.Messages})
 		}
-		m.UsersChecked++
-		m.Messages += ru.Messages
-		if ru.Messages > 0 {
-			m.UsersWithMail++
-		}
-		m.Users = append(m.Users, ru)
+		users = append(users, ru)
 	}
-	return m
+	return report.NewMailAtStart(found.Protocol, users, found.Incomplete, found.Commands)
 }
 
 // openEmbedded starts the embedded server on loopback ports with every user

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/report"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -126,5 +129,45 @@ func TestRunMailAtStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMailAtStartTotals: a run's mail_at_start (mailAtStart, from the
+// preflight's users) and the merge of two shards' (report.Merge) work
+// their totals out in one constructor (report.NewMailAtStart): a look at
+// users A and B gives the same users, messages and users with mail as
+// the merge of a shard that looked at A and one that looked at B.
+func TestMailAtStartTotals(t *testing.T) {
+	user := func(name string, folders ...serverstate.FolderMail) serverstate.UserMail {
+		return serverstate.UserMail{User: name, Folders: folders, Listed: len(folders)}
+	}
+	a := []serverstate.UserMail{
+		user("user1", serverstate.FolderMail{Name: "INBOX", Messages: 4}, serverstate.FolderMail{Name: "Sent", Messages: 3}),
+		user("user2", serverstate.FolderMail{Name: "INBOX"}),
+	}
+	b := []serverstate.UserMail{
+		user("user3", serverstate.FolderMail{Name: "INBOX", Messages: 9}),
+		user("user4", serverstate.FolderMail{Name: "INBOX"}),
+		user("user5", serverstate.FolderMail{Name: "INBOX", Messages: 1}),
+	}
+	look := func(users []serverstate.UserMail) serverstate.MailAtStart {
+		return serverstate.MailAtStart{Protocol: "imap", Users: users, Commands: map[string]int{"STATUS": len(users)}}
+	}
+	whole := mailAtStart(look(append(append([]serverstate.UserMail(nil), a...), b...)))
+	var shards []*report.Report
+	for i, part := range [][]serverstate.UserMail{a, b} {
+		shards = append(shards, report.Build(report.Input{Scenario: "s", Seed: 1, Shard: fmt.Sprintf("%d/2", i+1), MailAtStart: mailAtStart(look(part))}))
+	}
+	merged, err := report.Merge(shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := merged.MailAtStart
+	if whole.UsersChecked != 5 || whole.UsersWithMail != 3 || whole.Messages != 17 {
+		t.Errorf("a run's totals: %d users, %d with mail, %d messages; want 5, 3, 17", whole.UsersChecked, whole.UsersWithMail, whole.Messages)
+	}
+	if m == nil || m.UsersChecked != whole.UsersChecked || m.UsersWithMail != whole.UsersWithMail || m.Messages != whole.Messages ||
+		len(m.Users) != len(whole.Users) || m.Commands["STATUS"] != whole.Commands["STATUS"] {
+		t.Errorf("merged %+v, want the run's totals %+v", m, whole)
 	}
 }

@@ -38,6 +38,27 @@ type MailAtStart struct {
 	Commands map[string]int `json:"commands,omitempty"`
 }
 
+// NewMailAtStart returns the section of a look over protocol at users (in
+// the order of the sample): its totals (UsersChecked, UsersWithMail,
+// Messages) are the users'. incomplete says why the look stopped short,
+// commands counts what it sent (MailAtStart). A run's report
+// (cmd/mailsim's mailAtStart) and a merged one (mergeMailAtStart) are made
+// by it, so that their totals are worked out in one place.
+func NewMailAtStart(protocol string, users []UserMailAtStart, incomplete string, commands map[string]int) *MailAtStart {
+	m := &MailAtStart{Protocol: protocol, Users: users, Incomplete: incomplete, Commands: commands}
+	if m.Users == nil {
+		m.Users = []UserMailAtStart{}
+	}
+	for _, u := range users {
+		m.UsersChecked++
+		m.Messages += u.Messages
+		if u.Messages > 0 {
+			m.UsersWithMail++
+		}
+	}
+	return m
+}
+
 // UserMailAtStart is one user's mailbox before the run.
 type UserMailAtStart struct {
 	User     string `json:"user"`
@@ -152,32 +173,32 @@ func (r *Report) writeMailAtStart(w io.Writer) {
 // mergeMailAtStart combines the shards' looks: each shard's preflight
 // looked at its own users' sample. Nil when no shard looked.
 func mergeMailAtStart(shards []*Report) *MailAtStart {
-	var out *MailAtStart
+	looked := false
+	var protocol string
+	var users []UserMailAtStart
 	var incomplete []string
+	var commands map[string]int
 	for _, s := range shards {
 		m := s.MailAtStart
 		if m == nil {
 			continue
 		}
-		if out == nil {
-			out = &MailAtStart{Protocol: m.Protocol, Users: []UserMailAtStart{}}
+		if !looked {
+			looked, protocol = true, m.Protocol
 		}
-		out.UsersChecked += m.UsersChecked
-		out.UsersWithMail += m.UsersWithMail
-		out.Messages += m.Messages
-		out.Users = append(out.Users, m.Users...)
+		users = append(users, m.Users...)
 		if m.Incomplete != "" {
 			incomplete = append(incomplete, "shard "+s.Shard+": "+m.Incomplete)
 		}
 		for name, n := range m.Commands {
-			if out.Commands == nil {
-				out.Commands = map[string]int{}
+			if commands == nil {
+				commands = map[string]int{}
 			}
-			out.Commands[name] += n
+			commands[name] += n
 		}
 	}
-	if out != nil {
-		out.Incomplete = strings.Join(incomplete, "; ")
+	if !looked {
+		return nil
 	}
-	return out
+	return NewMailAtStart(protocol, users, strings.Join(incomplete, "; "), commands)
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,13 +11,22 @@ import (
 // mailFound is what a preflight over IMAP found in 5 users' mailboxes:
 // user1 57 messages in three folders, user10 12 in INBOX.
 func mailFound() *MailAtStart {
-	return &MailAtStart{Protocol: "imap", UsersChecked: 5, UsersWithMail: 2, Messages: 69,
-		Users: []UserMailAtStart{
-			{User: "user1", Messages: 57, FoldersListed: 6, Folders: []FolderMailAtStart{{"INBOX", 40}, {"Sent", 0}, {"Archive", 10}, {"Trash", 7}}},
-			{User: "user3", Folders: []FolderMailAtStart{{"INBOX", 0}}},
-			{User: "user10", Messages: 12, Folders: []FolderMailAtStart{{"INBOX", 12}}},
-		},
-		Commands: map[string]int{"LIST": 1, "STATUS": 8}}
+	return NewMailAtStart("imap", []UserMailAtStart{
+		{User: "user1", Messages: 57, FoldersListed: 6, Folders: []FolderMailAtStart{{"INBOX", 40}, {"Sent", 0}, {"Archive", 10}, {"Trash", 7}}},
+		{User: "user3", Folders: []FolderMailAtStart{{"INBOX", 0}}},
+		{User: "user5", Folders: []FolderMailAtStart{{"INBOX", 0}}},
+		{User: "user7", Folders: []FolderMailAtStart{{"INBOX", 0}}},
+		{User: "user10", Messages: 12, Folders: []FolderMailAtStart{{"INBOX", 12}}},
+	}, "", map[string]int{"LIST": 1, "STATUS": 8})
+}
+
+// emptyMailboxes are n users' empty INBOXes, as a look found them.
+func emptyMailboxes(n int) []UserMailAtStart {
+	out := make([]UserMailAtStart, n)
+	for i := range out {
+		out[i] = UserMailAtStart{User: fmt.Sprintf("user%d", i+1), Folders: []FolderMailAtStart{{"INBOX", 0}}}
+	}
+	return out
 }
 
 // TestMailAtStartSection: the JSON carries what the preflight found; the
@@ -24,8 +34,8 @@ func mailFound() *MailAtStart {
 // why it matters, what to do), say the mailboxes were empty when not, and
 // say nothing when they were not looked at (the embedded server).
 func TestMailAtStartSection(t *testing.T) {
-	empty := &MailAtStart{Protocol: "pop3", UsersChecked: 5, Users: []UserMailAtStart{}, Commands: map[string]int{"STAT": 5}}
-	cut := &MailAtStart{Protocol: "imap", Users: []UserMailAtStart{}, Incomplete: "user1: LIST: i/o timeout"}
+	empty := NewMailAtStart("pop3", emptyMailboxes(5), "", map[string]int{"STAT": 5})
+	cut := NewMailAtStart("imap", nil, "user1: LIST: i/o timeout", nil)
 	warning := "WARNING: the users' mailboxes held mail before the run: user1: 57 messages (INBOX 40, Archive 10, Trash 7), user10: 12 messages (INBOX 12); " +
 		"2 of the 5 users looked at held mail (over IMAP: the first user's folders, the other sampled users' INBOX). " +
 		"Mail an earlier run left on this server skews this run's figures: with the same seed mailsim makes the same Message-IDs"
@@ -100,14 +110,14 @@ func TestMergeMailAtStart(t *testing.T) {
 		in.MailAtStart = m
 		return roundTrip(t, Build(in))
 	}
-	empty := &MailAtStart{Protocol: "imap", UsersChecked: 5, Users: []UserMailAtStart{}, Commands: map[string]int{"LIST": 1, "STATUS": 9}}
-	cut := &MailAtStart{Protocol: "imap", Users: []UserMailAtStart{}, Incomplete: "user3: LIST: NO"}
+	empty := NewMailAtStart("imap", emptyMailboxes(5), "", map[string]int{"LIST": 1, "STATUS": 9})
+	cut := NewMailAtStart("imap", nil, "user3: LIST: NO", nil)
 	m, err := Merge([]*Report{shard(0, mailFound()), shard(1, empty), shard(2, cut)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := m.MailAtStart
-	if got == nil || got.UsersChecked != 10 || got.UsersWithMail != 2 || got.Messages != 69 || len(got.Users) != 3 ||
+	if got == nil || got.UsersChecked != 10 || got.UsersWithMail != 2 || got.Messages != 69 || len(got.Users) != 10 ||
 		got.Commands["STATUS"] != 17 || got.Incomplete != "shard 3/3: user3: LIST: NO" {
 		t.Errorf("merged %+v", got)
 	}
