@@ -29,8 +29,9 @@ const (
 // server sent a reply line or literal over its bounds.
 var ErrReplyTooLarge = errors.New("reply too large")
 
-// ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP) or STLS (POP3)
-// the server refused or did not offer; [NetOutcome] classifies it as tls.
+// ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP, SMTP) or STLS
+// (POP3) the server refused or did not offer; [NetOutcome] classifies it
+// as tls.
 var ErrTLSRefused = errors.New("server refused to start tls")
 
 // LimitIMAP bounds what the server can make c buffer: a reply line may
