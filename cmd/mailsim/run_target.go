@@ -186,7 +186,7 @@ func mailAtStart(found serverstate.MailAtStart) *report.MailAtStart {
 	m := &report.MailAtStart{Protocol: found.Protocol, Users: []report.UserMailAtStart{},
 		Incomplete: found.Incomplete, Commands: found.Commands}
 	for _, u := range found.Users {
-		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed}
+		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed, NamespaceRefused: u.NamespaceRefused}
 		for _, f := range u.Folders {
 			ru.Folders = append(ru.Folders, report.FolderMailAtStart{Name: f.Name, Messages: f.Messages})
 		}

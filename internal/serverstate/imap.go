@@ -80,7 +80,10 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
-	foreign, err := foreignNamespaces(c, run)
+	// A refused NAMESPACE leaves no prefix to tell (foreignNamespaces):
+	// the user's state is every folder listed, as the devices see it; the
+	// refusal is recorded with its command (auditor_commands).
+	foreign, _, err := foreignNamespaces(c, run)
 	if err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: namespace: %w", addr, err)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// testRecorder keeps login attempts as "protocol:outcome" and counts
-// commands by "protocol COMMAND".
+// testRecorder keeps login attempts as "protocol:outcome", counts
+// commands by "protocol COMMAND" and by "protocol COMMAND:outcome".
 type testRecorder struct {
 	clients.DiscardRecorder
 	mu     sync.Mutex
@@ -35,6 +35,7 @@ func (r *testRecorder) Command(ev clients.CommandEvent) {
 		r.cmds = map[string]int{}
 	}
 	r.cmds[ev.Protocol+" "+ev.Command]++
+	r.cmds[ev.Protocol+" "+ev.Command+":"+string(ev.Outcome)]++
 }
 
 func (r *testRecorder) count(k string) int {

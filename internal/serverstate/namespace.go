@@ -1,6 +1,8 @@
 package serverstate
 
 import (
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
@@ -12,18 +14,26 @@ import (
 // not the logged-in user's mail: the preflight's look and the auditor's
 // reader leave them out, as the devices do. It asks with NAMESPACE,
 // through do (which counts or records the command), when the server
-// offers it; else there are none to tell.
-func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) ([]string, error) {
+// offers it; else there are none to tell. A NAMESPACE the server refused
+// (NO, BAD: the session stays in step) tells none either, as for the
+// devices (clients imapDevice.namespace): refused is then the server's
+// refusal, for the caller to say so, and err is nil. err is any other
+// failure, after which the session is out of step or closed.
+func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) (prefixes []string, refused, err error) {
 	if caps := c.Caps(); !caps.Has(imap.CapNamespace) && !caps.Has(imap.CapIMAP4rev2) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var ns *imap.NamespaceData
-	err := do("NAMESPACE", func() (err error) {
+	err = do("NAMESPACE", func() (err error) {
 		ns, err = c.Namespace().Wait()
 		return err
 	})
-	if err != nil {
-		return nil, err
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return nil, err, nil
 	}
-	return clients.ForeignPrefixes(ns), nil
+	if err != nil {
+		return nil, nil, err
+	}
+	return clients.ForeignPrefixes(ns), nil, nil
 }
