@@ -233,15 +233,17 @@ func CreateFolder(c FolderClient, name string, run RunFunc) error {
 // NAMESPACE (when caps has NAMESPACE or IMAP4rev2) and LIST "" "*" RETURN
 // (SPECIAL-USE) (when caps has SPECIAL-USE or IMAP4rev2), by
 // ResolveFolder, so a server whose Junk is INBOX.Junk, or unmarked "Spam",
-// gets it there. listed is false when the server does not list that
-// mailbox: it must be created first (CreateFolder). run runs and records
-// each command. The injector's imap-append delivery uses it
+// gets it there; the folders of other users' and shared namespaces
+// (ForeignPrefixes) are left out, as the devices leave them out. listed is
+// false when the server does not list that mailbox: it must be created
+// first (CreateFolder). run runs and records each command. The injector's imap-append delivery uses it
 // (internal/engine/injector.go).
 func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (name string, listed bool, err error) {
 	if strings.EqualFold(folder, view.FolderInbox) {
 		return view.FolderInbox, true, nil
 	}
 	prefix := ""
+	var foreign []string
 	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
 		var ns *imap.NamespaceData
 		if err := run("NAMESPACE", func() error {
@@ -251,7 +253,7 @@ func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (n
 		}); err != nil {
 			return "", false, err
 		}
-		prefix = PersonalPrefix(ns)
+		prefix, foreign = PersonalPrefix(ns), ForeignPrefixes(ns)
 	}
 	specialUse := caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2)
 	var boxes []*imap.ListData
@@ -262,6 +264,9 @@ func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (n
 	}); err != nil {
 		return "", false, err
 	}
+	// Another user's or a shared folder is never the user's, whatever
+	// its name or special use, as for the devices (imapDevice.list).
+	boxes = slices.DeleteFunc(boxes, func(b *imap.ListData) bool { return InForeign(foreign, b.Mailbox) })
 	name = ResolveFolder(boxes, prefix, folder)
 	return name, FolderListed(boxes, name), nil
 }

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -146,5 +147,58 @@ func TestInForeign(t *testing.T) {
 	}
 	if InForeign([]string{"."}, "") {
 		t.Error("a one-character prefix made the empty name foreign")
+	}
+}
+
+// listedFolders is a FolderClient that answers NAMESPACE and LIST with
+// fixed replies: FindFolder's pure unit.
+type listedFolders struct {
+	ns    *imap.NamespaceData
+	boxes []*imap.ListData
+}
+
+func (f listedFolders) Namespace() (*imap.NamespaceData, error) { return f.ns, nil }
+
+func (f listedFolders) List(string, string, bool) ([]*imap.ListData, error) { return f.boxes, nil }
+
+func (f listedFolders) Create(string) error { return nil }
+
+// TestFindFolderLeavesOutForeign: the injector's imap-append finds the
+// user's own folder, never another user's or a shared one, whatever its
+// special use: with no Junk of the user's own, a shared Public/Spam
+// marked \Junk or another user's Archive is no destination, the user's
+// folder is to be created (listed false). It took the foreign folder
+// before (Public/Spam listed, Other Users/bob/Archive listed).
+func TestFindFolderLeavesOutForeign(t *testing.T) {
+	box := func(name string, attrs ...imap.MailboxAttr) *imap.ListData {
+		return &imap.ListData{Mailbox: name, Delim: '/', Attrs: attrs}
+	}
+	ns := &imap.NamespaceData{
+		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
+		Other:    []imap.NamespaceDescriptor{{Prefix: "Other Users/", Delim: '/'}},
+		Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
+	}
+	caps := imap.CapSet{imap.CapNamespace: {}, imap.CapSpecialUse: {}}
+	for _, tc := range []struct {
+		name, folder string
+		boxes        []*imap.ListData
+		want         string
+		wantListed   bool
+	}{
+		{"shared junk", "Junk", []*imap.ListData{box("INBOX"), box("Public", imap.MailboxAttrNonExistent), box("Public/Spam", imap.MailboxAttrJunk)}, "Junk", false},
+		{"other user's archive", "Archive", []*imap.ListData{box("INBOX"), box("Other Users/bob/Archive", imap.MailboxAttrArchive)}, "Archive", false},
+		{"own junk", "Junk", []*imap.ListData{box("INBOX"), box("Public/Spam", imap.MailboxAttrJunk), box("Spam", imap.MailboxAttrJunk)}, "Spam", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []string
+			run := func(cmd string, fn func() error) error { ran = append(ran, cmd); return fn() }
+			name, listed, err := FindFolder(listedFolders{ns: ns, boxes: tc.boxes}, caps, tc.folder, run)
+			if err != nil || name != tc.want || listed != tc.wantListed {
+				t.Errorf("FindFolder(%s) = %q, %v, %v; want %q, %v", tc.folder, name, listed, err, tc.want, tc.wantListed)
+			}
+			if strings.Join(ran, " ") != "NAMESPACE LIST" {
+				t.Errorf("commands %v, want NAMESPACE LIST", ran)
+			}
+		})
 	}
 }
