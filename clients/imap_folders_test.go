@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -100,52 +99,45 @@ func TestListRole(t *testing.T) {
 	}
 }
 
-// TestForeignPrefixes: the devices, the preflight's look and the
+// TestForeignFolders: the devices, the preflight's look and the
 // auditor's reader leave out the folders of other users' and shared
-// namespaces (a Dovecot public namespace, Cyrus's "Other
-// Users"), never the personal one's, and an empty prefix leaves out
-// nothing.
-func TestForeignPrefixes(t *testing.T) {
+// namespaces (a Dovecot public namespace, Cyrus's other users and shared
+// folders), never the personal one's. A foreign prefix covers its folders
+// and its own node (the prefix without its delimiter, which LIST shows),
+// not a name that only starts like the node; a foreign namespace with the
+// empty prefix (Cyrus's shared folders in its INBOX. namespace) makes
+// every folder outside INBOX and the personal prefix foreign, and nothing
+// when the personal prefix is empty too. Before, Cyrus's shared "News"
+// was the user's.
+func TestForeignFolders(t *testing.T) {
+	personal := func(p string) []imap.NamespaceDescriptor { return []imap.NamespaceDescriptor{{Prefix: p, Delim: '.'}} }
 	for _, tt := range []struct {
 		name string
 		ns   *imap.NamespaceData
-		want []string
+		want map[string]bool // mailbox: foreign
 	}{
-		{"none", nil, nil},
-		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
-		{"dovecot public", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
-		}, []string{"Public/"}},
-		{"cyrus", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
-			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
-		}, []string{"user."}},
+		{"none", nil, map[string]bool{"INBOX": false, "Public/News": false, "News": false}},
+		{"personal only", &imap.NamespaceData{Personal: personal("INBOX.")}, map[string]bool{"INBOX.Sent": false, "News": false}},
+		{"dovecot public", &imap.NamespaceData{Personal: personal(""), Shared: []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}}},
+			map[string]bool{"Public/News": true, "Public": true, "Publicity": false, "INBOX": false, "Sent": false}},
+		{"other users", &imap.NamespaceData{Personal: personal(""), Other: personal("user.")},
+			map[string]bool{"user.bob.Sent": true, "user": true, "users": false, "Sent": false}},
+		{"cyrus", &imap.NamespaceData{Personal: personal("INBOX."), Other: personal("user."), Shared: personal("")},
+			map[string]bool{"INBOX": false, "inbox": false, "INBOX.Sent": false, "INBOX.Junk.old": false,
+				"user.bob.Sent": true, "user": true, "News": true, "News.Today": true, "INBOXES": true}},
+		{"empty personal and shared", &imap.NamespaceData{Personal: personal(""), Shared: personal("")},
+			map[string]bool{"INBOX": false, "News": false, "Sent": false}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ForeignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
-				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
+			f := ForeignFolders(tt.ns)
+			for mailbox, want := range tt.want {
+				if got := f.Has(mailbox); got != want {
+					t.Errorf("Has(%q) = %v, want %v", mailbox, got, want)
+				}
 			}
 		})
 	}
-}
-
-// TestInForeign: a mailbox is foreign under a foreign prefix, and so is the
-// namespace's own node (the prefix without its delimiter, which LIST
-// shows); the personal folders, and a name that only starts like the
-// node, are not.
-func TestInForeign(t *testing.T) {
-	prefixes := []string{"Public/", "user."}
-	for mailbox, want := range map[string]bool{
-		"Public/News": true, "Public": true, "user.bob.Sent": true, "user": true,
-		"INBOX": false, "Publicity": false, "users": false, "Sent": false,
-	} {
-		if got := InForeign(prefixes, mailbox); got != want {
-			t.Errorf("InForeign(%q, %q) = %v, want %v", prefixes, mailbox, got, want)
-		}
-	}
-	if InForeign([]string{"."}, "") {
+	if (Foreign{prefixes: []string{"."}}).Has("") {
 		t.Error("a one-character prefix made the empty name foreign")
 	}
 }

@@ -91,7 +91,7 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
-	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return clients.InForeign(foreign, box.Mailbox) })
+	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return foreign.Has(box.Mailbox) })
 	// Every copy, so that of several copies of a Message-ID the one
 	// view.Prefer picks is shown, as on the devices.
 	type found struct {

@@ -163,7 +163,7 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 		l.sent("LIST")
 		list := c.List("", "*", nil)
 		for box := list.Next(); box != nil; box = list.Next() {
-			if clients.InForeign(foreign, box.Mailbox) {
+			if foreign.Has(box.Mailbox) {
 				continue // another user's or a shared folder: not listed as the user's
 			}
 			u.Listed++

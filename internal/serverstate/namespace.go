@@ -9,8 +9,8 @@ import (
 	"github.com/mailsim/mailsim/clients"
 )
 
-// foreignNamespaces returns the prefixes of the other users' and shared
-// namespaces of c's server (clients.ForeignPrefixes), whose folders are
+// foreignNamespaces returns what tells the other users' and shared
+// namespaces of c's server (clients.ForeignFolders), whose folders are
 // not the logged-in user's mail: the preflight's look and the auditor's
 // reader leave them out, as the devices do. It asks with NAMESPACE,
 // through do (which counts or records the command), when the server
@@ -19,9 +19,9 @@ import (
 // devices (clients imapDevice.namespace): refused is then the server's
 // refusal, for the caller to say so, and err is nil. err is any other
 // failure, after which the session is out of step or closed.
-func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) (prefixes []string, refused, err error) {
+func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) (foreign clients.Foreign, refused, err error) {
 	if caps := c.Caps(); !caps.Has(imap.CapNamespace) && !caps.Has(imap.CapIMAP4rev2) {
-		return nil, nil, nil
+		return clients.Foreign{}, nil, nil
 	}
 	var ns *imap.NamespaceData
 	err = do("NAMESPACE", func() (err error) {
@@ -30,10 +30,10 @@ func foreignNamespaces(c *imapclient.Client, do func(command string, f func() er
 	})
 	var ie *imap.Error
 	if errors.As(err, &ie) {
-		return nil, err, nil
+		return clients.Foreign{}, err, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return clients.Foreign{}, nil, err
 	}
-	return clients.ForeignPrefixes(ns), nil, nil
+	return clients.ForeignFolders(ns), nil, nil
 }
