@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -33,60 +34,39 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // refuseNamespace relays IMAP between clients and the server at backend
 // (plain text), but answers every NAMESPACE itself with the tagged reply
 // ("NO ...", "BAD ..."), never passing it on: a server that offers
-// NAMESPACE and refuses it. Every connection has a 30 s deadline and
-// ends with the test.
+// NAMESPACE and refuses it. Connections are faketest's: bounded, and
+// ended with the test.
 func refuseNamespace(t *testing.T, backend, reply string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
+	return faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		s, err := net.DialTimeout("tcp", backend, 5*time.Second)
+		if err != nil {
+			return
+		}
+		_ = s.SetDeadline(time.Now().Add(faketest.DefaultConnTimeout))
+		toClient := lockedWriter{mu: &sync.Mutex{}, w: c}
+		done := make(chan struct{})
+		go func() { // server → client
+			defer close(done)
+			_, _ = io.Copy(toClient, s)
+			_ = c.Close()
+		}()
+		defer func() { _ = s.Close(); <-done }()
+		r := bufio.NewReader(c)
+		for { // client → server, NAMESPACE answered here
+			line, err := r.ReadString('\n')
+			if m := namespaceCommand.FindStringSubmatch(line); m != nil {
+				// The client waits for this reply: the server has
+				// nothing in flight to interleave with it.
+				_, _ = io.WriteString(toClient, m[1]+" "+reply+"\r\n")
+			} else if _, werr := io.WriteString(s, line); werr != nil {
+				return
+			}
 			if err != nil {
 				return
 			}
-			s, err := net.DialTimeout("tcp", backend, 5*time.Second)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			deadline := time.Now().Add(30 * time.Second)
-			_ = c.SetDeadline(deadline)
-			_ = s.SetDeadline(deadline)
-			toClient := lockedWriter{mu: &sync.Mutex{}, w: c}
-			wg.Add(2)
-			go func() { // server → client
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(toClient, s)
-			}()
-			go func() { // client → server, NAMESPACE answered here
-				defer wg.Done()
-				defer s.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if m := namespaceCommand.FindStringSubmatch(line); m != nil {
-						// The client waits for this reply: the server has
-						// nothing in flight to interleave with it.
-						_, _ = io.WriteString(toClient, m[1]+" "+reply+"\r\n")
-					} else if _, werr := io.WriteString(s, line); werr != nil {
-						return
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	}).Addr
 }
 
 // TestNamespaceRefused: a server that offers NAMESPACE and refuses it

@@ -1,12 +1,9 @@
 package transport_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -99,23 +96,7 @@ func TestReadSMTPGreeting(t *testing.T) {
 		{"garbage", "hello there\r\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeServer(t, func(c net.Conn) {
-				_, _ = c.Write([]byte(tc.greeting))
-				r := bufio.NewReader(c)
-				for range 10 {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch {
-					case strings.HasPrefix(line, "EHLO"):
-						_, _ = c.Write([]byte("250-fake\r\n250 8BITMIME\r\n"))
-					default:
-						_, _ = c.Write([]byte("221 bye\r\n"))
-						return
-					}
-				}
-			})
+			addr := scriptedSMTP(t, tc.greeting, map[string]string{"EHLO": "250-fake\r\n250 8BITMIME\r\n"})
 			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "smtp", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -165,24 +146,7 @@ func TestStartTLSSMTPRefused(t *testing.T) {
 		{"ehlo refused", "554 5.7.1 go away\r\n", "", transport.OutcomeNo},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeServer(t, func(c net.Conn) {
-				_, _ = c.Write([]byte("220 fake ESMTP\r\n"))
-				r := bufio.NewReader(c)
-				for range 10 {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch {
-					case strings.HasPrefix(line, "EHLO"):
-						_, _ = c.Write([]byte(tc.ehlo))
-					case strings.HasPrefix(line, "STARTTLS"):
-						_, _ = c.Write([]byte(tc.starttls))
-					default:
-						return
-					}
-				}
-			})
+			addr := scriptedSMTP(t, "220 fake ESMTP\r\n", map[string]string{"EHLO": tc.ehlo, "STARTTLS": tc.starttls})
 			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "smtp", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
