@@ -55,12 +55,12 @@ const starttlsHello = "localhost"
 // server that does not offer STARTTLS or refuses it fails with an error
 // wrapping ErrTLSRefused ([NetOutcome]: tls, as IMAP's and POP3's); a
 // refused EHLO is the server's *smtp.SMTPError; a failed handshake wraps
-// the TLS error. The EHLO's
-// reply is not kept: RFC 3207 has the client say EHLO again over TLS.
+// the TLS error. The EHLO's reply is not kept: RFC 3207 has the client
+// say EHLO again over TLS.
 func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
 	// The server sends nothing after its STARTTLS reply until the client's
 	// TLS hello, so a small buffer reads no further than that reply.
-	br := bufio.NewReaderSize(conn, maxGreetingLine)
+	br := bufio.NewReaderSize(conn, maxReplyLine)
 	_ = conn.Extend(0)
 	if _, err := conn.Write([]byte("EHLO " + starttlsHello + "\r\n")); err != nil {
 		return fmt.Errorf("smtp %s: EHLO: %w", conn.addr, err)
@@ -98,13 +98,14 @@ func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
 	return conn.StartTLS(cfg)
 }
 
-// readSMTPReply reads the reply to cmd, of at most maxGreetingLines lines
-// of maxGreetingLine bytes, and returns its lines' texts (code and
-// separator cut off). A reply with a code other than want is an
-// *smtp.SMTPError.
+// readSMTPReply reads the reply to cmd (or the greeting) from br, of at
+// most maxReplyLines lines of br's size, and returns its lines' texts
+// (code and separator cut off). A reply with a code other than want is
+// an *smtp.SMTPError, its lines' texts joined; a line that is no reply
+// fails it.
 func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, error) {
 	var lines []string
-	for range maxGreetingLines {
+	for range maxReplyLines {
 		line, err := boundedLine(br)
 		if err != nil {
 			return nil, fmt.Errorf("smtp %s: %s: %w", addr, cmd, err)
@@ -112,7 +113,7 @@ func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, erro
 		text := strings.TrimRight(string(line), "\r\n")
 		code, ok := replyCode(text)
 		if !ok {
-			return nil, fmt.Errorf("smtp %s: %s reply %q: malformed", addr, cmd, clip(line))
+			return nil, fmt.Errorf("smtp %s: %s %q: malformed", addr, cmd, clip(line))
 		}
 		lines = append(lines, text[min(4, len(text)):])
 		if len(text) > 3 && text[3] == '-' {
@@ -124,7 +125,7 @@ func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, erro
 		}
 		return lines, nil
 	}
-	return nil, fmt.Errorf("smtp %s: %s: over %d lines: %w", addr, cmd, maxGreetingLines, ErrReplyTooLarge)
+	return nil, fmt.Errorf("smtp %s: %s: over %d lines: %w", addr, cmd, maxReplyLines, ErrReplyTooLarge)
 }
 
 // replyCode returns the code of an SMTP reply line (CRLF cut off): three
@@ -137,11 +138,11 @@ func replyCode(text string) (int, bool) {
 	return code, true
 }
 
-// The bounds of a greeting ReadSMTPGreeting reads: lines, and bytes a
-// line.
+// The bounds of an SMTP reply read here (readSMTPReply: the greeting,
+// and the replies StartTLSSMTP waits for): lines, and bytes a line.
 const (
-	maxGreetingLines = 100
-	maxGreetingLine  = 4096
+	maxReplyLines = 100
+	maxReplyLine  = 4096
 )
 
 // ReadSMTPGreeting reads the server's greeting on conn under conn's
@@ -153,30 +154,11 @@ const (
 func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	_ = conn.Extend(0)
 	var seen bytes.Buffer
-	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxGreetingLine)
-	for range maxGreetingLines {
-		line, err := boundedLine(br)
-		if err != nil {
-			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, err)
-		}
-		text := strings.TrimRight(string(line), "\r\n")
-		code, ok := replyCode(text)
-		if !ok {
-			return nil, fmt.Errorf("smtp %s: greeting %q: malformed", conn.addr, clip(line))
-		}
-		if len(text) > 3 && text[3] == '-' {
-			continue // more lines follow
-		}
-		if code != 220 {
-			msg := ""
-			if len(text) > 4 {
-				msg = text[4:]
-			}
-			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, &smtp.SMTPError{Code: code, Message: ClipText(msg, maxErrText)})
-		}
-		return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
+	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
+	if _, err := readSMTPReply(br, conn.addr, "greeting", 220); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("smtp %s: greeting: over %d lines: %w", conn.addr, maxGreetingLines, ErrReplyTooLarge)
+	return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
 }
 
 // replayConn is a Conn whose reads return r: bytes read from the Conn
