@@ -107,10 +107,10 @@ type imapDevice struct {
 	// prefix is the personal namespace prefix ("INBOX." on Cyrus), known
 	// once nsDone (clients/imap_folders.go).
 	prefix string
-	// foreign are the prefixes of the other users' and shared namespaces,
-	// whose folders the device leaves out (ForeignPrefixes), known once
+	// foreign tells the folders of the other users' and shared namespaces,
+	// which the device leaves out (ForeignFolders), known once
 	// nsDone.
-	foreign []string
+	foreign Foreign
 	nsDone  bool
 	// inboxNew records the UIDs that came into INBOX (NewInInbox), and
 	// inboxIdx finds a Message-ID's UIDs there (locate): cameIntoInbox.

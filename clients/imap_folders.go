@@ -20,7 +20,7 @@ import (
 // without the prefix. A folder the engine names ("Junk", "Archive", a
 // scenario's folder) is the server's folder of that role, or the name
 // under the prefix (folderFor). Folders of other users' and shared
-// namespaces (ForeignPrefixes) are no user's mail: a device leaves them
+// namespaces (ForeignFolders) are no user's mail: a device leaves them
 // out of its folder set, as the auditor's server state does.
 
 // roleAttrs are the special-use attributes a device uses, with their role.
@@ -233,15 +233,17 @@ func CreateFolder(c FolderClient, name string, run RunFunc) error {
 // NAMESPACE (when caps has NAMESPACE or IMAP4rev2) and LIST "" "*" RETURN
 // (SPECIAL-USE) (when caps has SPECIAL-USE or IMAP4rev2), by
 // ResolveFolder, so a server whose Junk is INBOX.Junk, or unmarked "Spam",
-// gets it there. listed is false when the server does not list that
-// mailbox: it must be created first (CreateFolder). run runs and records
-// each command. The injector's imap-append delivery uses it
+// gets it there; the folders of other users' and shared namespaces
+// (ForeignFolders) are left out, as the devices leave them out. listed is
+// false when the server does not list that mailbox: it must be created
+// first (CreateFolder). run runs and records each command. The injector's imap-append delivery uses it
 // (internal/engine/injector.go).
 func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (name string, listed bool, err error) {
 	if strings.EqualFold(folder, view.FolderInbox) {
 		return view.FolderInbox, true, nil
 	}
 	prefix := ""
+	var foreign Foreign
 	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
 		var ns *imap.NamespaceData
 		if err := run("NAMESPACE", func() error {
@@ -251,7 +253,7 @@ func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (n
 		}); err != nil {
 			return "", false, err
 		}
-		prefix = PersonalPrefix(ns)
+		prefix, foreign = PersonalPrefix(ns), ForeignFolders(ns)
 	}
 	specialUse := caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2)
 	var boxes []*imap.ListData
@@ -262,6 +264,9 @@ func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (n
 	}); err != nil {
 		return "", false, err
 	}
+	// Another user's or a shared folder is never the user's, whatever
+	// its name or special use, as for the devices (imapDevice.list).
+	boxes = slices.DeleteFunc(boxes, func(b *imap.ListData) bool { return foreign.Has(b.Mailbox) })
 	name = ResolveFolder(boxes, prefix, folder)
 	return name, FolderListed(boxes, name), nil
 }
@@ -307,35 +312,68 @@ func PersonalPrefix(ns *imap.NamespaceData) string {
 	return ns.Personal[0].Prefix
 }
 
-// ForeignPrefixes returns the non-empty prefixes of ns's other users' and
-// shared namespaces. Their folders are not the user's mail (a Dovecot
-// public namespace listed with the user's folders, Cyrus's "Other
-// Users"): the devices, the preflight's look and the auditor's reader
-// (internal/serverstate) leave them out.
-func ForeignPrefixes(ns *imap.NamespaceData) []string {
-	if ns == nil {
-		return nil
-	}
-	var out []string
-	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
-		if d.Prefix != "" {
-			out = append(out, d.Prefix)
-		}
-	}
-	return out
+// Foreign tells the folders of a server's other users' and shared
+// namespaces from the user's own (ForeignFolders makes it from the
+// NAMESPACE reply). Their folders are not the user's mail (a Dovecot
+// public namespace listed with the user's folders, Cyrus's other users'
+// and shared folders): the devices, the injector's imap-append
+// (FindFolder), the preflight's look and the auditor's reader
+// (internal/serverstate) leave them out. The zero value tells none.
+type Foreign struct {
+	// prefixes are the non-empty prefixes of the foreign namespaces.
+	prefixes []string
+	// own is set when a foreign namespace has the empty prefix and the
+	// personal one has not (Cyrus's shared folders in its INBOX.
+	// namespace: NAMESPACE (("INBOX." ".")) (("user." ".")) (("" ".")),
+	// an administrator's "News" listed beside INBOX): no prefix tells
+	// those, so every mailbox but INBOX and those under own (the personal
+	// prefix) is foreign.
+	own string
 }
 
-// InForeign reports whether mailbox is under one of prefixes
-// (ForeignPrefixes) or is the namespace's own node, the prefix without its
-// trailing delimiter ("Public" of "Public/", which LIST shows too).
-func InForeign(prefixes []string, mailbox string) bool {
-	return slices.ContainsFunc(prefixes, func(p string) bool {
-		return strings.HasPrefix(mailbox, p) || len(p) > 1 && mailbox == p[:len(p)-1]
-	})
+// ForeignFolders returns what tells ns's other users' and shared
+// namespaces' folders from the user's own (Foreign). A foreign namespace
+// with the empty prefix tells nothing when the personal prefix is empty
+// too: no name tells them apart then.
+func ForeignFolders(ns *imap.NamespaceData) Foreign {
+	if ns == nil {
+		return Foreign{}
+	}
+	var f Foreign
+	empty := false
+	for _, d := range append(slices.Clone(ns.Other), ns.Shared...) {
+		if d.Prefix != "" {
+			f.prefixes = append(f.prefixes, d.Prefix)
+		} else {
+			empty = true
+		}
+	}
+	if empty {
+		f.own = PersonalPrefix(ns)
+	}
+	return f
+}
+
+// Has reports whether mailbox is foreign: under one of the foreign
+// prefixes or one's own node, the prefix without its trailing delimiter
+// ("Public" of "Public/", which LIST shows too); or, when a foreign
+// namespace has the empty prefix, neither INBOX nor under the personal
+// prefix (nor its node).
+func (f Foreign) Has(mailbox string) bool {
+	if slices.ContainsFunc(f.prefixes, func(p string) bool { return underPrefix(mailbox, p) }) {
+		return true
+	}
+	return f.own != "" && !strings.EqualFold(mailbox, view.FolderInbox) && !underPrefix(mailbox, f.own)
+}
+
+// underPrefix reports whether mailbox is under the namespace prefix p or
+// is its node, p without its trailing delimiter.
+func underPrefix(mailbox, p string) bool {
+	return strings.HasPrefix(mailbox, p) || len(p) > 1 && mailbox == p[:len(p)-1]
 }
 
 // namespace learns the personal namespace prefix and the foreign
-// namespaces' prefixes (ForeignPrefixes) once per device, with NAMESPACE
+// namespaces (ForeignFolders) once per device, with NAMESPACE
 // where the server supports it. A failed NAMESPACE leaves them empty and
 // is tried again at the next LIST.
 func (d *imapDevice) namespace(s *imapSession) {
@@ -346,7 +384,7 @@ func (d *imapDevice) namespace(s *imapSession) {
 		return
 	}
 	prefix := ""
-	var foreign []string
+	var foreign Foreign
 	if s.caps.Has(imap.CapNamespace) || s.caps.Has(imap.CapIMAP4rev2) {
 		var ns *imap.NamespaceData
 		if err := s.do("NAMESPACE", func() error {
@@ -357,7 +395,7 @@ func (d *imapDevice) namespace(s *imapSession) {
 			d.log.Debug("namespace", "err", err)
 			return
 		}
-		prefix, foreign = PersonalPrefix(ns), ForeignPrefixes(ns)
+		prefix, foreign = PersonalPrefix(ns), ForeignFolders(ns)
 	}
 	d.mu.Lock()
 	d.prefix, d.foreign, d.nsDone = prefix, foreign, true

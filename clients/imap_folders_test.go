@@ -1,7 +1,7 @@
 package clients
 
 import (
-	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -99,52 +99,98 @@ func TestListRole(t *testing.T) {
 	}
 }
 
-// TestForeignPrefixes: the devices, the preflight's look and the
+// TestForeignFolders: the devices, the preflight's look and the
 // auditor's reader leave out the folders of other users' and shared
-// namespaces (a Dovecot public namespace, Cyrus's "Other
-// Users"), never the personal one's, and an empty prefix leaves out
-// nothing.
-func TestForeignPrefixes(t *testing.T) {
+// namespaces (a Dovecot public namespace, Cyrus's other users and shared
+// folders), never the personal one's. A foreign prefix covers its folders
+// and its own node (the prefix without its delimiter, which LIST shows),
+// not a name that only starts like the node; a foreign namespace with the
+// empty prefix (Cyrus's shared folders in its INBOX. namespace) makes
+// every folder outside INBOX and the personal prefix foreign, and nothing
+// when the personal prefix is empty too. Before, Cyrus's shared "News"
+// was the user's.
+func TestForeignFolders(t *testing.T) {
+	personal := func(p string) []imap.NamespaceDescriptor { return []imap.NamespaceDescriptor{{Prefix: p, Delim: '.'}} }
 	for _, tt := range []struct {
 		name string
 		ns   *imap.NamespaceData
-		want []string
+		want map[string]bool // mailbox: foreign
 	}{
-		{"none", nil, nil},
-		{"personal only", &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}}}, nil},
-		{"dovecot public", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
-		}, []string{"Public/"}},
-		{"cyrus", &imap.NamespaceData{
-			Personal: []imap.NamespaceDescriptor{{Prefix: "INBOX.", Delim: '.'}},
-			Other:    []imap.NamespaceDescriptor{{Prefix: "user.", Delim: '.'}},
-			Shared:   []imap.NamespaceDescriptor{{Prefix: "", Delim: '.'}},
-		}, []string{"user."}},
+		{"none", nil, map[string]bool{"INBOX": false, "Public/News": false, "News": false}},
+		{"personal only", &imap.NamespaceData{Personal: personal("INBOX.")}, map[string]bool{"INBOX.Sent": false, "News": false}},
+		{"dovecot public", &imap.NamespaceData{Personal: personal(""), Shared: []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}}},
+			map[string]bool{"Public/News": true, "Public": true, "Publicity": false, "INBOX": false, "Sent": false}},
+		{"other users", &imap.NamespaceData{Personal: personal(""), Other: personal("user.")},
+			map[string]bool{"user.bob.Sent": true, "user": true, "users": false, "Sent": false}},
+		{"cyrus", &imap.NamespaceData{Personal: personal("INBOX."), Other: personal("user."), Shared: personal("")},
+			map[string]bool{"INBOX": false, "inbox": false, "INBOX.Sent": false, "INBOX.Junk.old": false,
+				"user.bob.Sent": true, "user": true, "News": true, "News.Today": true, "INBOXES": true}},
+		{"empty personal and shared", &imap.NamespaceData{Personal: personal(""), Shared: personal("")},
+			map[string]bool{"INBOX": false, "News": false, "Sent": false}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ForeignPrefixes(tt.ns); !slices.Equal(got, tt.want) {
-				t.Errorf("foreign prefixes %q, want %q", got, tt.want)
+			f := ForeignFolders(tt.ns)
+			for mailbox, want := range tt.want {
+				if got := f.Has(mailbox); got != want {
+					t.Errorf("Has(%q) = %v, want %v", mailbox, got, want)
+				}
 			}
 		})
 	}
+	if (Foreign{prefixes: []string{"."}}).Has("") {
+		t.Error("a one-character prefix made the empty name foreign")
+	}
 }
 
-// TestInForeign: a mailbox is foreign under a foreign prefix, and so is the
-// namespace's own node (the prefix without its delimiter, which LIST
-// shows); the personal folders, and a name that only starts like the
-// node, are not.
-func TestInForeign(t *testing.T) {
-	prefixes := []string{"Public/", "user."}
-	for mailbox, want := range map[string]bool{
-		"Public/News": true, "Public": true, "user.bob.Sent": true, "user": true,
-		"INBOX": false, "Publicity": false, "users": false, "Sent": false,
-	} {
-		if got := InForeign(prefixes, mailbox); got != want {
-			t.Errorf("InForeign(%q, %q) = %v, want %v", prefixes, mailbox, got, want)
-		}
+// listedFolders is a FolderClient that answers NAMESPACE and LIST with
+// fixed replies: FindFolder's pure unit.
+type listedFolders struct {
+	ns    *imap.NamespaceData
+	boxes []*imap.ListData
+}
+
+func (f listedFolders) Namespace() (*imap.NamespaceData, error) { return f.ns, nil }
+
+func (f listedFolders) List(string, string, bool) ([]*imap.ListData, error) { return f.boxes, nil }
+
+func (f listedFolders) Create(string) error { return nil }
+
+// TestFindFolderLeavesOutForeign: the injector's imap-append finds the
+// user's own folder, never another user's or a shared one, whatever its
+// special use: with no Junk of the user's own, a shared Public/Spam
+// marked \Junk or another user's Archive is no destination, the user's
+// folder is to be created (listed false). It took the foreign folder
+// before (Public/Spam listed, Other Users/bob/Archive listed).
+func TestFindFolderLeavesOutForeign(t *testing.T) {
+	box := func(name string, attrs ...imap.MailboxAttr) *imap.ListData {
+		return &imap.ListData{Mailbox: name, Delim: '/', Attrs: attrs}
 	}
-	if InForeign([]string{"."}, "") {
-		t.Error("a one-character prefix made the empty name foreign")
+	ns := &imap.NamespaceData{
+		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}},
+		Other:    []imap.NamespaceDescriptor{{Prefix: "Other Users/", Delim: '/'}},
+		Shared:   []imap.NamespaceDescriptor{{Prefix: "Public/", Delim: '/'}},
+	}
+	caps := imap.CapSet{imap.CapNamespace: {}, imap.CapSpecialUse: {}}
+	for _, tc := range []struct {
+		name, folder string
+		boxes        []*imap.ListData
+		want         string
+		wantListed   bool
+	}{
+		{"shared junk", "Junk", []*imap.ListData{box("INBOX"), box("Public", imap.MailboxAttrNonExistent), box("Public/Spam", imap.MailboxAttrJunk)}, "Junk", false},
+		{"other user's archive", "Archive", []*imap.ListData{box("INBOX"), box("Other Users/bob/Archive", imap.MailboxAttrArchive)}, "Archive", false},
+		{"own junk", "Junk", []*imap.ListData{box("INBOX"), box("Public/Spam", imap.MailboxAttrJunk), box("Spam", imap.MailboxAttrJunk)}, "Spam", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []string
+			run := func(cmd string, fn func() error) error { ran = append(ran, cmd); return fn() }
+			name, listed, err := FindFolder(listedFolders{ns: ns, boxes: tc.boxes}, caps, tc.folder, run)
+			if err != nil || name != tc.want || listed != tc.wantListed {
+				t.Errorf("FindFolder(%s) = %q, %v, %v; want %q, %v", tc.folder, name, listed, err, tc.want, tc.wantListed)
+			}
+			if strings.Join(ran, " ") != "NAMESPACE LIST" {
+				t.Errorf("commands %v, want NAMESPACE LIST", ran)
+			}
+		})
 	}
 }

@@ -83,7 +83,7 @@ func (s *imapSession) ensureSelected(name string) error {
 
 // list runs LIST "" "*" (RETURN (SPECIAL-USE) when the server supports
 // it) and makes the device's folder set the selectable mailboxes found,
-// but those of other users' and shared namespaces (ForeignPrefixes).
+// but those of other users' and shared namespaces (ForeignFolders).
 func (d *imapDevice) list(s *imapSession) error {
 	d.namespace(s)
 	specialUse := s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2)
@@ -99,7 +99,7 @@ func (d *imapDevice) list(s *imapSession) error {
 	// folders), not through a map of it.
 	changed := false
 	d.mu.Lock()
-	boxes = slices.DeleteFunc(boxes, func(b *imap.ListData) bool { return InForeign(d.foreign, b.Mailbox) })
+	boxes = slices.DeleteFunc(boxes, func(b *imap.ListData) bool { return d.foreign.Has(b.Mailbox) })
 	special := specialFoldersOr(boxes, d.prefix, d.special)
 	for _, b := range boxes {
 		if name, ok := listedFolder(b); ok && d.folders[name] == nil {

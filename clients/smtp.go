@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -115,16 +114,18 @@ func DistinctRecipients(to []string) []string {
 // injector's LMTP/SMTP deliveries do, recording on rec under
 // cfg.Protocol: the connect and the server's greeting
 // (transport.ReadSMTPGreeting) are one command, CONNECT, as a POP3 or
-// IMAP device's; with cfg.Endpoint.TLS starttls go-smtp reads the
-// greeting and says EHLO and STARTTLS in one call, recorded as STARTTLS,
-// and CONNECT is the connect (as IMAP's). A connect or greeting the end
-// of ctx cuts counts nothing; every command after it has the stop's grace
-// under the returned watch (StopGrace) until the caller releases it. On failure the error is
+// IMAP device's; with cfg.Endpoint.TLS starttls the EHLO that asks for
+// the extension, STARTTLS and the TLS handshake (transport.StartTLSSMTP)
+// are one command, STARTTLS. Each of those waits is bounded by
+// cfg.Timeout, and so is each of the client's commands (transport.OpenSMTP
+// sets its timeouts). A connect or greeting the end of ctx cuts counts
+// nothing; every command after it has the stop's grace under the returned
+// watch (StopGrace) until the caller releases it. On failure the error is
 // explained by the connection (transport.Conn.Explain), the connection is
 // closed and returned with its released watch (both nil when the connect
-// failed), whose Stopping says whether the stop cut it. The caller sets the
-// client's timeouts, says hello (EHLO, LHLO), releases the watch and
-// closes the connection.
+// failed), whose Stopping says whether the stop cut it. The caller may
+// change the client's timeouts, says hello (EHLO, LHLO), releases the
+// watch and closes the connection.
 func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool) (*transport.Conn, *smtp.Client, *StopGrace, error) {
 	connect := StartCommand(rec, cfg.Protocol, CommandConnect)
 	conn, err := transport.Dial(ctx, cfg)
@@ -138,23 +139,21 @@ func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool
 		_ = conn.Close()
 		return conn, nil, w, err
 	}
-	starttls := !lmtp && cfg.Endpoint.TLS == transport.TLSStartTLS
-	var nc net.Conn = conn
-	if starttls {
-		record(rec, cfg.Protocol, CommandConnect, connect, nil)
-		connect = w.Start("STARTTLS")
-	} else {
-		// The wait for the greeting has no grace (StopGrace), as IMAP's.
-		nc, err = transport.ReadSMTPGreeting(conn)
-		err = conn.Explain(err)
-		if w.End(CommandConnect, connect, err); err != nil {
-			return fail(err)
-		}
+	// The wait for the greeting has no grace (StopGrace), as IMAP's.
+	nc, err := transport.ReadSMTPGreeting(conn)
+	err = conn.Explain(err)
+	if w.End(CommandConnect, connect, err); err != nil {
+		return fail(err)
 	}
-	c, err := transport.OpenSMTP(nc, cfg.Endpoint, lmtp, cfg.TLS)
+	starttls := !lmtp && cfg.Endpoint.TLS == transport.TLSStartTLS
+	var start time.Time
+	if starttls {
+		start = w.Start("STARTTLS")
+	}
+	c, err := transport.OpenSMTP(conn, nc, cfg.Endpoint, lmtp, cfg.TLS)
 	if starttls {
 		err = conn.Explain(err)
-		w.End("STARTTLS", connect, err)
+		w.End("STARTTLS", start, err)
 	}
 	if err != nil {
 		return fail(err)
@@ -202,8 +201,6 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	defer conn.Close()
 	defer w.Release()
-	c.CommandTimeout = s.o.Timeout
-	c.SubmissionTimeout = s.o.Timeout
 
 	// Every command has the stop's grace (StopGrace).
 	start := w.Start("EHLO")

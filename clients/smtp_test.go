@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -16,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -142,8 +144,8 @@ func TestSMTPSubmitter(t *testing.T) {
 		{name: "bad password", tls: transport.TLSNone, user: "mallory", to: []string{"bob@example.com"},
 			wantCmds: "CONNECT:ok EHLO:ok AUTH:no QUIT:ok", wantErr: true},
 		{name: "untrusted certificate", tls: transport.TLSStartTLS, user: "alice", to: []string{"bob@example.com"},
-			// The server says 220 to STARTTLS; the handshake fails on the next write.
-			wantCmds: "CONNECT:ok STARTTLS:ok EHLO:tls", wantErr: true},
+			// The server says 220 to STARTTLS; the handshake is STARTTLS's.
+			wantCmds: "CONNECT:ok STARTTLS:tls", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,5 +230,69 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	}
 	if err := sub.Submit(context.Background(), "a@b", []string{"c@d"}, []byte("x")); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("closed port: %v", err)
+	}
+}
+
+// stallingSMTP is a submission server that greets and then leaves one
+// step of a STARTTLS upgrade unanswered: the EHLO ("ehlo"), STARTTLS
+// ("starttls") or, having said 220 to STARTTLS, the TLS handshake
+// ("handshake"). It holds the connection until its deadline.
+func stallingSMTP(stall string) func(net.Conn) {
+	return func(c net.Conn) {
+		_, _ = c.Write([]byte("220 stall.test ESMTP\r\n"))
+		r := bufio.NewReader(c)
+		for range 10 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			switch {
+			case strings.HasPrefix(cmd, "EHLO") && stall != "ehlo":
+				_, _ = c.Write([]byte("250-stall.test\r\n250 STARTTLS\r\n"))
+				continue
+			case cmd == "STARTTLS" && stall == "handshake":
+				_, _ = c.Write([]byte("220 go ahead\r\n"))
+			}
+			_, _ = io.Copy(io.Discard, r) // the stall
+			return
+		}
+	}
+}
+
+// TestSMTPStartTLSStalled submits over starttls to servers that stall
+// at each step of the upgrade, with a short timeout: the submission fails
+// as a timeout of STARTTLS soon after, where go-smtp's own 5-minute
+// command timeout held it (a hold over 20 s fails the test).
+func TestSMTPStartTLSStalled(t *testing.T) {
+	_, cliTLS := mailservertest.TLS(t)
+	for _, stall := range []string{"ehlo", "starttls", "handshake"} {
+		t.Run(stall, func(t *testing.T) {
+			srv := faketest.Start(t, faketest.Options{ConnTimeout: time.Minute}, stallingSMTP(stall))
+			rec := &c2Recorder{}
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSStartTLS}, SMTPOptions{
+				Username: "alice", Password: "secret", TLS: cliTLS, Recorder: rec, Timeout: 300 * time.Millisecond,
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n")) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				cancel()
+				t.Fatalf("the submission still waits after 20 s (its timeout is 300ms)")
+			}
+			if o := transport.OutcomeOf(err); o != transport.OutcomeTimeout {
+				t.Errorf("Submit = %v (%s), want a timeout", err, o)
+			}
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("CONNECT:ok STARTTLS:timeout")) {
+				t.Errorf("commands %v, want CONNECT:ok STARTTLS:timeout", got)
+			}
+			if !reflect.DeepEqual(rec.logins, []transport.Outcome{transport.OutcomeTimeout}) {
+				t.Errorf("logins %v, want one timeout", rec.logins)
+			}
+		})
 	}
 }

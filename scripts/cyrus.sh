@@ -24,7 +24,10 @@
 # $MAILSIM_PASSWORD (default "pass") in DIR/etc/sasldb2; INBOX and Drafts,
 # Sent, Trash, Junk, Archive (with their special-use) are created at the
 # first login or delivery; EXTRA_USERS="name ..." adds users of other names
-# (letters, digits, ".", "_", "-") with the same password. Mailbox names:
+# (letters, digits, ".", "_", "-") with the same password; ADMIN=name adds
+# an administrator of that name (imapd.conf admins:), same password, who
+# has no mailbox of their own and can create shared folders outside the
+# users' (Cyrus's shared namespace: "News" beside INBOX). Mailbox names:
 # ALTNAMESPACE=no (default) is Cyrus's and Debian's "INBOX." namespace
 # (INBOX.Sent), ALTNAMESPACE=yes the alternate namespace (Sent beside
 # INBOX); the hierarchy separator is "." unless UNIXHIERARCHYSEP=yes makes
@@ -36,7 +39,7 @@
 # dropped silently. No metrics endpoint (METRICS_URL is empty). On success
 # it prints KEY=VALUE lines (also written to DIR/env): DIR PID NUSERS
 # PASSWORD IMAP_PORT POP3_PORT LMTP_PORT IMAP_ADDR POP3_ADDR LMTP_ADDR
-# METRICS_URL LOG ALTNAMESPACE UNIXHIERARCHYSEP IDLE_POLL.
+# METRICS_URL LOG ALTNAMESPACE UNIXHIERARCHYSEP IDLE_POLL ADMIN.
 # Needs root: the master drops privileges to the user "cyrus" (group
 # "mail"), created as a system user when missing, so DIR and its parents
 # must be traversable by it.
@@ -138,6 +141,9 @@ notifysocket: $DIR/lib/socket/notify
 imapidlepoll: ${IDLE_POLL:-60}
 maxlogins_per_user: 0
 EOF
+	if [ -n "${ADMIN:-}" ]; then
+		echo "admins: $ADMIN"
+	fi
 }
 
 render_cyrus_conf() {
@@ -188,6 +194,7 @@ cmd_start() {
 		case $u in *[!A-Za-z0-9._-]*) die "EXTRA_USERS: bad user name '$u'" ;; esac
 		USERS+=("$u")
 	done
+	case ${ADMIN:-} in *[!A-Za-z0-9._-]*) die "ADMIN: bad user name '$ADMIN'" ;; esac
 	case ${IDLE_POLL:-} in *[!0-9]*) die "IDLE_POLL must be a number of seconds" ;; esac
 	if pid=$(master_pid "$DIR"); then
 		die "an instance is already running in $DIR (pid $pid)"
@@ -205,7 +212,7 @@ cmd_start() {
 
 	local db=$DIR/etc/sasldb2
 	rm -f "$db"
-	for u in "${USERS[@]}"; do
+	for u in "${USERS[@]}" ${ADMIN:-}; do
 		printf '%s' "$PASSWORD" | LD_LIBRARY_PATH=$(libpath) "$PREFIX/usr/sbin/saslpasswd2" -p -c -f "$db" -u localhost "$u" ||
 			die "saslpasswd2 failed for $u"
 	done
@@ -267,6 +274,7 @@ cmd_start() {
 		echo "ALTNAMESPACE=$ALTNAMESPACE"
 		echo "UNIXHIERARCHYSEP=$UNIXHIERARCHYSEP"
 		echo "IDLE_POLL=${IDLE_POLL:-}"
+		echo "ADMIN=${ADMIN:-}"
 	} >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
 	cat "$DIR/env"

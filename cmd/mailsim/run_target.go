@@ -185,7 +185,7 @@ func mailAtStart(found serverstate.MailAtStart) *report.MailAtStart {
 	}
 	users := make([]report.UserMailAtStart, 0, len(found.Users))
 	for _, u := range found.Users {
-		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed}
+		ru := report.UserMailAtStart{User: u.User, Messages: u.Messages(), Folders: []report.FolderMailAtStart{}, FoldersListed: u.Listed, NamespaceRefused: u.NamespaceRefused}
 		for _, f := range u.Folders {
 			ru.Folders = append(ru.Folders, report.FolderMailAtStart{Name: f.Name, Messages: f.Messages})
 		}

@@ -30,6 +30,10 @@ type Options struct {
 	// password (letters, digits, ".", "_", "-"), for scenarios with
 	// another username pattern.
 	ExtraUsers []string
+	// Admin, when set, is an administrator of that name (Cyrus's admins),
+	// with the users' password and no mailbox of their own: the one who
+	// can create shared folders (Cyrus's shared namespace, beside INBOX).
+	Admin string
 	// IdlePoll, when positive, serves IDLE by checking the mailbox every
 	// IdlePoll seconds instead of by idled's notifications: a server whose
 	// push latency is its poll interval.
@@ -83,6 +87,9 @@ func Start(t testing.TB, users int, o Options) *Instance {
 	if o.IdlePoll > 0 {
 		env = append(env, "IDLE_POLL="+strconv.Itoa(o.IdlePoll))
 	}
+	if o.Admin != "" {
+		env = append(env, "ADMIN="+o.Admin)
+	}
 	if len(o.ExtraUsers) > 0 {
 		env = append(env, "EXTRA_USERS="+strings.Join(o.ExtraUsers, " "))
 	}
@@ -93,4 +100,4 @@ func Start(t testing.TB, users int, o Options) *Instance {
 
 // scriptEnv are the variables cyrus.sh honours (ports, namespace, IDLE,
 // users): a call sets them only through its extra environment.
-var scriptEnv = []string{"IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "UNIXHIERARCHYSEP", "IDLE_POLL", "EXTRA_USERS"}
+var scriptEnv = []string{"IMAP_PORT", "POP3_PORT", "LMTP_PORT", "ALTNAMESPACE", "UNIXHIERARCHYSEP", "IDLE_POLL", "EXTRA_USERS", "ADMIN"}

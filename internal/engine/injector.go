@@ -689,8 +689,9 @@ func (in *injector) dial(ctx context.Context) (*smtpConn, error) {
 
 // dialSession opens the connection as SMTP submission does
 // (clients.DialSMTP: the connect and greeting recorded as CONNECT, with
-// starttls the greeting, EHLO and STARTTLS as STARTTLS) and says hello,
-// recorded as LHLO or EHLO (with starttls: the TLS handshake and EHLO).
+// starttls the EHLO before it, STARTTLS and the TLS handshake as
+// STARTTLS; every wait within the injector's timeout) and says hello,
+// recorded as LHLO or EHLO.
 func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	dl := in.delivery
 	proto := string(dl.Protocol)
@@ -713,8 +714,6 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		}
 		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
 	}
-	c.CommandTimeout = in.timeout
-	c.SubmissionTimeout = in.timeout
 	err = sc.hello()
 	if !w.Release() {
 		// The run's end closes the connection (after the hello's grace).

@@ -70,6 +70,10 @@ type UserMailAtStart struct {
 	// INBOX was looked at); more than len(Folders) when some were not
 	// counted (not selectable, or past the 20 the preflight counts).
 	FoldersListed int `json:"folders_listed,omitempty"`
+	// NamespaceRefused says the server refused NAMESPACE, which it
+	// offers: other users' and shared folders could not be told from the
+	// user's own, and folders_listed and folders may count some.
+	NamespaceRefused bool `json:"namespace_refused,omitempty"`
 }
 
 // FolderMailAtStart is one folder's message count.
@@ -118,7 +122,23 @@ func (m *MailAtStart) Warning() string {
 	if m.Incomplete != "" {
 		msg += "; the look stopped short: " + m.Incomplete
 	}
-	return msg + ". " + MailAtStartAdvice
+	return msg + m.namespaceNote() + ". " + MailAtStartAdvice
+}
+
+// namespaceNote says which users' NAMESPACE the server refused, so that
+// their folders may include other users' and shared ones; "" when none.
+func (m *MailAtStart) namespaceNote() string {
+	var refused []string
+	for _, u := range m.Users {
+		if u.NamespaceRefused {
+			refused = append(refused, u.User)
+		}
+	}
+	if len(refused) == 0 {
+		return ""
+	}
+	return "; the server refused NAMESPACE (" + strings.Join(refused, ", ") +
+		"), so other users' and shared folders could not be told from the user's own and may be counted"
 }
 
 // MailAtStartAdvice says why mail found before a run matters and what to
@@ -156,7 +176,7 @@ func (m *MailAtStart) Line() string {
 	if m.Incomplete != "" {
 		out += "; the look stopped short: " + m.Incomplete
 	}
-	return out
+	return out + m.namespaceNote()
 }
 
 // writeMailAtStart writes the summary's line on the mailboxes at the

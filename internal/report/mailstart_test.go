@@ -36,6 +36,7 @@ func emptyMailboxes(n int) []UserMailAtStart {
 func TestMailAtStartSection(t *testing.T) {
 	empty := NewMailAtStart("pop3", emptyMailboxes(5), "", map[string]int{"STAT": 5})
 	cut := NewMailAtStart("imap", nil, "user1: LIST: i/o timeout", nil)
+	noNamespace := NewMailAtStart("imap", []UserMailAtStart{{User: "user1", FoldersListed: 7, NamespaceRefused: true, Folders: []FolderMailAtStart{{"INBOX", 0}}}}, "", nil)
 	warning := "WARNING: the users' mailboxes held mail before the run: user1: 57 messages (INBOX 40, Archive 10, Trash 7), user10: 12 messages (INBOX 12); " +
 		"2 of the 5 users looked at held mail (over IMAP: the first user's folders, the other sampled users' INBOX). " +
 		"Mail an earlier run left on this server skews this run's figures: with the same seed mailsim makes the same Message-IDs"
@@ -52,6 +53,9 @@ func TestMailAtStartSection(t *testing.T) {
 			`<p class="ok">mail at the start: none in the 5 users&#39; mailboxes`},
 		{"not answered", cut, []string{"mail at the start: not known (over IMAP: the first user's folders, the other sampled users' INBOX): user1: LIST: i/o timeout"}, []string{"WARNING"},
 			`<p>mail at the start: not known (over IMAP`},
+		{"namespace refused", noNamespace, []string{"mail at the start: none in the 1 users' mailboxes looked at (over IMAP: the first user's folders, the other sampled users' INBOX); " +
+			"the server refused NAMESPACE (user1), so other users' and shared folders could not be told from the user's own and may be counted"}, []string{"WARNING"},
+			`<p class="ok">mail at the start: none in the 1 users&#39; mailboxes`},
 		{"embedded", nil, nil, []string{"WARNING", "mail at the start"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,7 +80,10 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 		return err
 	}
-	foreign, err := foreignNamespaces(c, run)
+	// A refused NAMESPACE leaves no prefix to tell (foreignNamespaces):
+	// the user's state is every folder listed, as the devices see it; the
+	// refusal is recorded with its command (auditor_commands).
+	foreign, _, err := foreignNamespaces(c, run)
 	if err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: namespace: %w", addr, err)
 	}
@@ -88,7 +91,7 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
-	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return clients.InForeign(foreign, box.Mailbox) })
+	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return foreign.Has(box.Mailbox) })
 	// Every copy, so that of several copies of a Message-ID the one
 	// view.Prefer picks is shown, as on the devices.
 	type found struct {

@@ -39,15 +39,7 @@ func TestReadersLeaveOutPublicNamespace(t *testing.T) {
 
 			r := &IMAPReader{Endpoint: transport.Endpoint{Addr: inst.IMAP}, Password: func(string) string { return inst.Password }}
 			for user, want := range map[string][]string{"user1": {"<m1@example.net>"}, "user2": nil} {
-				s, err := r.UserState(context.Background(), user)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for id, m := range s.Messages {
-					got = append(got, id+" in "+m.Folder)
-				}
-				slices.Sort(got)
+				got := stateOf(t, r, user)
 				var wantIn []string
 				for _, id := range want {
 					wantIn = append(wantIn, id+" in INBOX")
@@ -70,6 +62,22 @@ func TestReadersLeaveOutPublicNamespace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateOf reads user's state with r: "<Message-ID> in Folder" of each
+// message, sorted.
+func stateOf(t *testing.T, r *IMAPReader, user string) []string {
+	t.Helper()
+	s, err := r.UserState(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for id, m := range s.Messages {
+		got = append(got, id+" in "+m.Folder)
+	}
+	slices.Sort(got)
+	return got
 }
 
 // ownFolders counts the folders LIST shows user1 of inst outside the

@@ -2,19 +2,22 @@ package serverstate
 
 import (
 	"context"
+	"io"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// testRecorder keeps login attempts as "protocol:outcome" and counts
-// commands by "protocol COMMAND".
+// testRecorder keeps login attempts as "protocol:outcome", counts
+// commands by "protocol COMMAND" and by "protocol COMMAND:outcome".
 type testRecorder struct {
 	clients.DiscardRecorder
 	mu     sync.Mutex
@@ -35,6 +38,7 @@ func (r *testRecorder) Command(ev clients.CommandEvent) {
 		r.cmds = map[string]int{}
 	}
 	r.cmds[ev.Protocol+" "+ev.Command]++
+	r.cmds[ev.Protocol+" "+ev.Command+":"+string(ev.Outcome)]++
 }
 
 func (r *testRecorder) count(k string) int {
@@ -79,5 +83,26 @@ func TestIMAPReaderLoginOutcomes(t *testing.T) {
 				t.Errorf("logins %v, want %v", rec.logins, want)
 			}
 		})
+	}
+}
+
+// TestIMAPReaderNoGreeting reads a user on a server that accepts and never
+// greets: the read fails within its timeout, as a timeout, and its error
+// says no greeting came within it. It said "connection closed before
+// greeting (use of closed network connection)" before: the read's own
+// deadline closed the connection under the wait, and the login counted as
+// an error.
+func TestIMAPReaderNoGreeting(t *testing.T) {
+	srv := faketest.Start(t, faketest.Options{ConnTimeout: time.Minute}, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	rec := &testRecorder{}
+	tr := &IMAPReader{Endpoint: transport.Endpoint{Addr: srv.Addr}, Password: func(string) string { return "pw" }, Recorder: rec, Timeout: 300 * time.Millisecond}
+	_, err := tr.UserState(context.Background(), "user1")
+	if err == nil || !strings.Contains(err.Error(), "no greeting within 300ms") || strings.Contains(err.Error(), "closed") {
+		t.Errorf("err %v, want no greeting within 300ms", err)
+	} else {
+		t.Log(err)
+	}
+	if want := []string{"imap:timeout"}; !reflect.DeepEqual(rec.logins, want) {
+		t.Errorf("logins %v, want %v", rec.logins, want)
 	}
 }

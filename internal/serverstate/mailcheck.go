@@ -80,6 +80,11 @@ type UserMail struct {
 	// the INBOX was looked at; more than len(Folders) when some were not
 	// counted (\Noselect, or past preflightMaxFolders).
 	Listed int
+	// NamespaceRefused says the server refused NAMESPACE (NO, BAD) though
+	// it offers it: no other users' or shared folders could be told from
+	// the user's own, so Listed and Folders may hold some (the devices,
+	// to whom it refuses it too, take them for the user's as well).
+	NamespaceRefused bool
 }
 
 // Messages returns the messages of u's counted folders.
@@ -147,17 +152,18 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	names := []string{view.FolderInbox}
 	if all {
-		foreign, err := foreignNamespaces(c, func(command string, f func() error) error {
+		foreign, refused, err := foreignNamespaces(c, func(command string, f func() error) error {
 			l.sent(command)
 			return f()
 		})
 		if err != nil {
 			return fail("NAMESPACE", err)
 		}
+		u.NamespaceRefused = refused != nil
 		l.sent("LIST")
 		list := c.List("", "*", nil)
 		for box := list.Next(); box != nil; box = list.Next() {
-			if clients.InForeign(foreign, box.Mailbox) {
+			if foreign.Has(box.Mailbox) {
 				continue // another user's or a shared folder: not listed as the user's
 			}
 			u.Listed++

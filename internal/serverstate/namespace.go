@@ -1,29 +1,39 @@
 package serverstate
 
 import (
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
 )
 
-// foreignNamespaces returns the prefixes of the other users' and shared
-// namespaces of c's server (clients.ForeignPrefixes), whose folders are
+// foreignNamespaces returns what tells the other users' and shared
+// namespaces of c's server (clients.ForeignFolders), whose folders are
 // not the logged-in user's mail: the preflight's look and the auditor's
 // reader leave them out, as the devices do. It asks with NAMESPACE,
 // through do (which counts or records the command), when the server
-// offers it; else there are none to tell.
-func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) ([]string, error) {
+// offers it; else there are none to tell. A NAMESPACE the server refused
+// (NO, BAD: the session stays in step) tells none either, as for the
+// devices (clients imapDevice.namespace): refused is then the server's
+// refusal, for the caller to say so, and err is nil. err is any other
+// failure, after which the session is out of step or closed.
+func foreignNamespaces(c *imapclient.Client, do func(command string, f func() error) error) (foreign clients.Foreign, refused, err error) {
 	if caps := c.Caps(); !caps.Has(imap.CapNamespace) && !caps.Has(imap.CapIMAP4rev2) {
-		return nil, nil
+		return clients.Foreign{}, nil, nil
 	}
 	var ns *imap.NamespaceData
-	err := do("NAMESPACE", func() (err error) {
+	err = do("NAMESPACE", func() (err error) {
 		ns, err = c.Namespace().Wait()
 		return err
 	})
-	if err != nil {
-		return nil, err
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return clients.Foreign{}, err, nil
 	}
-	return clients.ForeignPrefixes(ns), nil
+	if err != nil {
+		return clients.Foreign{}, nil, err
+	}
+	return clients.ForeignFolders(ns), nil, nil
 }

@@ -319,13 +319,16 @@ func preflightSMTP(ctx context.Context, what string, ep transport.Endpoint, base
 		return unreachable(what, ep.Addr, err)
 	}
 	defer stop()
-	_ = conn.Extend(0)
-	c, err := transport.OpenSMTP(conn, ep, lmtp, base)
+	greeted, err := transport.ReadSMTPGreeting(conn)
+	if err != nil {
+		return unreachable(what, ep.Addr, conn.Explain(err))
+	}
+	// The client's commands have the preflight's timeout, conn's.
+	c, err := transport.OpenSMTP(conn, greeted, ep, lmtp, base)
 	if err != nil {
 		return unreachable(what, ep.Addr, conn.Explain(err))
 	}
 	defer c.Close()
-	c.CommandTimeout = preflightTimeout
 	if err := c.Hello("mailsim-preflight.localhost"); err != nil {
 		return unreachable(what, ep.Addr, conn.Explain(err))
 	}

@@ -133,7 +133,7 @@ func TestDropOutcomeSMTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := transport.OpenSMTP(nc, transport.Endpoint{Addr: addrs.SMTP}, false, nil)
+	c, err := transport.OpenSMTP(conn, nc, transport.Endpoint{Addr: addrs.SMTP}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

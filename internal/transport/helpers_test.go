@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,4 +86,28 @@ func (m *meter) get() (in, out int64, open, total int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.in, m.out, m.open, m.total
+}
+
+// scriptedSMTP starts a fake SMTP server that sends greeting, then answers
+// each command line starting with a key of replies with its value and any
+// other with 221, and hangs up; at most 10 commands.
+func scriptedSMTP(t *testing.T, greeting string, replies map[string]string) string {
+	t.Helper()
+	return fakeServer(t, func(c net.Conn) {
+		_, _ = c.Write([]byte(greeting))
+		r := bufio.NewReader(c)
+		for range 10 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			reply, ok := replies[strings.ToUpper(cmd)]
+			if !ok {
+				_, _ = c.Write([]byte("221 bye\r\n"))
+				return
+			}
+			_, _ = c.Write([]byte(reply))
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +31,9 @@ const (
 // server sent a reply line or literal over its bounds.
 var ErrReplyTooLarge = errors.New("reply too large")
 
-// ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP) or STLS (POP3)
-// the server refused or did not offer; [NetOutcome] classifies it as tls.
+// ErrTLSRefused is wrapped by the error of a STARTTLS (IMAP, SMTP) or STLS
+// (POP3) the server refused or did not offer; [NetOutcome] classifies it
+// as tls.
 var ErrTLSRefused = errors.New("server refused to start tls")
 
 // LimitIMAP bounds what the server can make c buffer: a reply line may
@@ -308,7 +311,8 @@ func Step(err error) string {
 // ends. It is the one session setup of mailsim's IMAP clients: DialIMAP
 // (go-imap) and internal/leanimap's Dial. On failure nothing stays open
 // (the connection is closed; open closes what it started) and the error
-// is a *StepError naming the failed step. The caller closes the
+// is a *StepError naming the failed step; a step a deadline ended (cfg's
+// or ctx's) says so: "no greeting within 10s" (waitErr). The caller closes the
 // connection when its own context ends and sets deadlines with Extend, as
 // after Dial.
 func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, error) {
@@ -331,6 +335,13 @@ func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStart
 // before ctx ended. It spares such a caller a context.AfterFunc of its
 // own (two allocations and a closure per session).
 func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, func() bool, error) {
+	bound := cfg.Timeout
+	if bound <= 0 {
+		bound = DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		bound = min(bound, time.Until(dl))
+	}
 	conn, err := Dial(ctx, cfg)
 	if err != nil {
 		return nil, nil, &StepError{StepConnect, err}
@@ -352,9 +363,39 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 	if err != nil {
 		stop()
 		_ = conn.Close()
-		return nil, nil, &StepError{step, err}
+		return nil, nil, &StepError{step, waitErr(ctx, cfg, step, bound, err)}
 	}
 	return conn, stop, nil
+}
+
+// waitErr returns err, the error of the setup step that waited for the
+// server, or, when a deadline ended the wait, an error that says so:
+// "imap ADDR: greeting: no greeting within 10s" and the deadline's error
+// (NetOutcome: timeout). bound is the earlier of the connection's timeout
+// and ctx's deadline, as the setup began. ctx's end closes the connection
+// under the wait (err wraps net.ErrClosed), and the library then reports a
+// closed connection ("connection closed before greeting (use of closed
+// network connection)"), which is no cause; the connection's own deadline
+// fails the read (a timeout). A wait a cancelled ctx (a stop) closed gives
+// ctx's error.
+func waitErr(ctx context.Context, cfg Config, step string, bound time.Duration, err error) error {
+	var cause error
+	ctxErr := ctx.Err()
+	switch cut := ctxErr != nil && errors.Is(err, net.ErrClosed); {
+	case cut && !errors.Is(ctxErr, context.DeadlineExceeded):
+		return fmt.Errorf("%s %s: %s: %w", cfg.Protocol, cfg.Endpoint.Addr, step, ctxErr)
+	case cut:
+		cause = ctxErr
+	case NetOutcome(err) == OutcomeTimeout:
+		cause = os.ErrDeadlineExceeded
+	default:
+		return err
+	}
+	what := "no greeting"
+	if step == StepStartTLS {
+		what = "no TLS"
+	}
+	return fmt.Errorf("%s %s: %s: %s within %v: %w", cfg.Protocol, cfg.Endpoint.Addr, step, what, bound.Round(10*time.Millisecond), cause)
 }
 
 // DialIMAP connects to cfg.Endpoint and opens an IMAP client on the

@@ -4,40 +4,145 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/emersion/go-smtp"
 )
 
-// OpenSMTP starts an SMTP client on conn, which was dialed to ep: an LMTP
-// client when lmtp (LMTP never upgrades to TLS here); with ep.TLS
-// starttls, it reads the greeting and says EHLO and STARTTLS, and the
-// client then runs the TLS handshake with TLSConfig(base, ep.Addr) at its
-// next command (go-smtp's STARTTLS: a certificate the configuration does
-// not trust fails the caller's Hello, the handshake is bounded by conn's
-// deadlines, and conn.TLS stays false); otherwise a client that reads the
-// greeting with its first command. conn is a *Conn, or what
-// ReadSMTPGreeting returned. The caller sets the client's timeouts, says
-// hello, and passes errors through the Conn's Explain as it needs.
-func OpenSMTP(conn net.Conn, ep Endpoint, lmtp bool, base *tls.Config) (*smtp.Client, error) {
+// OpenSMTP starts a go-smtp client on conn, dialed to ep, whose greeting
+// ReadSMTPGreeting read (greeted is what it returned): an LMTP client when
+// lmtp (LMTP never upgrades to TLS here); with ep.TLS starttls it first
+// runs StartTLSSMTP with TLSConfig(base, ep.Addr), so the client speaks
+// over TLS from its first command and conn.TLS is true. The client's
+// CommandTimeout and SubmissionTimeout are conn's timeout, not go-smtp's
+// defaults (5 and 12 minutes): every wait of the session has mailsim's
+// deadline. The caller may change them, says hello, and passes errors
+// through conn's Explain as it needs.
+func OpenSMTP(conn *Conn, greeted net.Conn, ep Endpoint, lmtp bool, base *tls.Config) (*smtp.Client, error) {
+	var c *smtp.Client
 	switch {
 	case lmtp:
-		return smtp.NewClientLMTP(conn), nil
+		c = smtp.NewClientLMTP(greeted)
 	case ep.TLS == TLSStartTLS:
-		return smtp.NewClientStartTLS(conn, TLSConfig(base, ep.Addr))
+		if err := StartTLSSMTP(conn, TLSConfig(base, ep.Addr)); err != nil {
+			return nil, err
+		}
+		// go-smtp reads a greeting before its first command; the server
+		// sent its own before STARTTLS.
+		c = smtp.NewClient(&replayConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 TLS established\r\n"), conn)})
+	default:
+		c = smtp.NewClient(greeted)
 	}
-	return smtp.NewClient(conn), nil
+	c.CommandTimeout = conn.timeout
+	c.SubmissionTimeout = conn.timeout
+	return c, nil
 }
 
-// The bounds of a greeting ReadSMTPGreeting reads: lines, and bytes a
-// line.
+// starttlsHello is the name the EHLO before STARTTLS gives (StartTLSSMTP):
+// the session's own hello follows over TLS.
+const starttlsHello = "localhost"
+
+// StartTLSSMTP upgrades an SMTP session whose greeting ReadSMTPGreeting
+// read: it says EHLO (as starttlsHello), sends STARTTLS once the server
+// offers it and, once the server agreed (220), runs the TLS handshake with
+// cfg (nil: TLSConfig(nil, addr)); each wait within conn's timeout. A
+// server that does not offer STARTTLS or refuses it fails with an error
+// wrapping ErrTLSRefused ([NetOutcome]: tls, as IMAP's and POP3's); a
+// refused EHLO is the server's *smtp.SMTPError; a failed handshake wraps
+// the TLS error. The EHLO's reply is not kept: RFC 3207 has the client
+// say EHLO again over TLS.
+func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
+	// The server sends nothing after its STARTTLS reply until the client's
+	// TLS hello, so a small buffer reads no further than that reply.
+	br := bufio.NewReaderSize(conn, maxReplyLine)
+	_ = conn.Extend(0)
+	if _, err := conn.Write([]byte("EHLO " + starttlsHello + "\r\n")); err != nil {
+		return fmt.Errorf("smtp %s: EHLO: %w", conn.addr, err)
+	}
+	lines, err := readSMTPReply(br, conn.addr, "EHLO", 250)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(lines[1:], func(l string) bool {
+		ext, _, _ := strings.Cut(l, " ")
+		return strings.EqualFold(ext, "STARTTLS")
+	}) {
+		return fmt.Errorf("smtp %s: EHLO: STARTTLS not offered: %w", conn.addr, ErrTLSRefused)
+	}
+	_ = conn.Extend(0)
+	if _, err := conn.Write([]byte("STARTTLS\r\n")); err != nil {
+		return fmt.Errorf("smtp %s: STARTTLS: %w", conn.addr, err)
+	}
+	if _, err := readSMTPReply(br, conn.addr, "STARTTLS", 220); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			// A refusal, as IMAP's and POP3's: tls, not the server's no.
+			return fmt.Errorf("smtp %s: STARTTLS %d %s: %w", conn.addr, se.Code, se.Message, ErrTLSRefused)
+		}
+		return err
+	}
+	if br.Buffered() > 0 {
+		// Plaintext after the reply would be taken for encrypted data
+		// (the STARTTLS injection of CVE-2011-0411).
+		return fmt.Errorf("smtp %s: STARTTLS: data after the reply: %w", conn.addr, ErrTLSRefused)
+	}
+	if cfg == nil {
+		cfg = TLSConfig(nil, conn.addr)
+	}
+	return conn.StartTLS(cfg)
+}
+
+// readSMTPReply reads the reply to cmd (or the greeting) from br, of at
+// most maxReplyLines lines of br's size, and returns its lines' texts
+// (code and separator cut off). A reply with a code other than want is
+// an *smtp.SMTPError, its lines' texts joined; a line that is no reply
+// fails it.
+func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, error) {
+	var lines []string
+	for range maxReplyLines {
+		line, err := boundedLine(br)
+		if err != nil {
+			return nil, fmt.Errorf("smtp %s: %s: %w", addr, cmd, err)
+		}
+		text := strings.TrimRight(string(line), "\r\n")
+		code, ok := replyCode(text)
+		if !ok {
+			return nil, fmt.Errorf("smtp %s: %s %q: malformed", addr, cmd, clip(line))
+		}
+		lines = append(lines, text[min(4, len(text)):])
+		if len(text) > 3 && text[3] == '-' {
+			continue // more lines follow
+		}
+		if code != want {
+			se := &smtp.SMTPError{Code: code, Message: ClipText(strings.Join(lines, " "), maxErrText)}
+			return nil, fmt.Errorf("smtp %s: %s: %w", addr, cmd, se)
+		}
+		return lines, nil
+	}
+	return nil, fmt.Errorf("smtp %s: %s: over %d lines: %w", addr, cmd, maxReplyLines, ErrReplyTooLarge)
+}
+
+// replyCode returns the code of an SMTP reply line (CRLF cut off): three
+// digits from 100 to 599, then the end, a space or a hyphen.
+func replyCode(text string) (int, bool) {
+	code, err := strconv.Atoi(text[:min(3, len(text))])
+	if err != nil || len(text) < 3 || code < 100 || code > 599 || len(text) > 3 && text[3] != ' ' && text[3] != '-' {
+		return 0, false
+	}
+	return code, true
+}
+
+// The bounds of an SMTP reply read here (readSMTPReply: the greeting,
+// and the replies StartTLSSMTP waits for): lines, and bytes a line.
 const (
-	maxGreetingLines = 100
-	maxGreetingLine  = 4096
+	maxReplyLines = 100
+	maxReplyLine  = 4096
 )
 
 // ReadSMTPGreeting reads the server's greeting on conn under conn's
@@ -49,30 +154,11 @@ const (
 func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	_ = conn.Extend(0)
 	var seen bytes.Buffer
-	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxGreetingLine)
-	for range maxGreetingLines {
-		line, err := boundedLine(br)
-		if err != nil {
-			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, err)
-		}
-		text := strings.TrimRight(string(line), "\r\n")
-		code, err := strconv.Atoi(text[:min(3, len(text))])
-		if err != nil || len(text) < 3 || code < 100 || code > 599 || len(text) > 3 && text[3] != ' ' && text[3] != '-' {
-			return nil, fmt.Errorf("smtp %s: greeting %q: malformed", conn.addr, clip(line))
-		}
-		if len(text) > 3 && text[3] == '-' {
-			continue // more lines follow
-		}
-		if code != 220 {
-			msg := ""
-			if len(text) > 4 {
-				msg = text[4:]
-			}
-			return nil, fmt.Errorf("smtp %s: greeting: %w", conn.addr, &smtp.SMTPError{Code: code, Message: ClipText(msg, maxErrText)})
-		}
-		return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
+	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
+	if _, err := readSMTPReply(br, conn.addr, "greeting", 220); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("smtp %s: greeting: over %d lines: %w", conn.addr, maxGreetingLines, ErrReplyTooLarge)
+	return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
 }
 
 // replayConn is a Conn whose reads return r: bytes read from the Conn

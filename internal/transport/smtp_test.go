@@ -1,12 +1,9 @@
 package transport_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +15,9 @@ import (
 
 // TestOpenSMTP starts SMTP and LMTP clients on the embedded server: LMTP
 // says LHLO (the server refuses EHLO), submission upgrades with STARTTLS
-// when the endpoint says so and authenticates, and an untrusted
-// certificate fails the hello after STARTTLS.
+// when the endpoint says so and authenticates, an untrusted certificate
+// fails OpenSMTP's handshake, and the client's timeouts are the
+// connection's.
 func TestOpenSMTP(t *testing.T) {
 	addrs, cliTLS := embedded(t)
 	tests := []struct {
@@ -44,16 +42,13 @@ func TestOpenSMTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			_ = conn.Extend(0)
-			c, err := transport.OpenSMTP(conn, tc.ep, tc.lmtp, tc.tls)
+			nc, err := transport.ReadSMTPGreeting(conn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			c.CommandTimeout = 10 * time.Second
-			err = c.Hello("mailsim-test.localhost")
+			c, err := transport.OpenSMTP(conn, nc, tc.ep, tc.lmtp, tc.tls)
 			if tc.untrusted {
-				// go-smtp shakes hands at the command after STARTTLS.
+				// The handshake is OpenSMTP's (StartTLSSMTP).
 				var verr *tls.CertificateVerificationError
 				if !errors.As(err, &verr) {
 					t.Fatalf("err %v, want a certificate verification error", err)
@@ -61,10 +56,18 @@ func TestOpenSMTP(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("hello: %v", conn.Explain(err))
+				t.Fatal(err)
 			}
-			if _, encrypted := c.TLSConnectionState(); encrypted != tc.wantTLS {
-				t.Errorf("encrypted %v, want %v", encrypted, tc.wantTLS)
+			defer c.Close()
+			if c.CommandTimeout != 10*time.Second || c.SubmissionTimeout != 10*time.Second {
+				t.Errorf("client timeouts %v, %v, want the connection's 10s", c.CommandTimeout, c.SubmissionTimeout)
+			}
+			if conn.TLS() != tc.wantTLS {
+				t.Errorf("conn.TLS %v, want %v", conn.TLS(), tc.wantTLS)
+			}
+			err = c.Hello("mailsim-test.localhost")
+			if err != nil {
+				t.Fatalf("hello: %v", conn.Explain(err))
 			}
 			if tc.auth {
 				if err := c.Auth(sasl.NewPlainClient("", "alice", "secret")); err != nil {
@@ -93,23 +96,7 @@ func TestReadSMTPGreeting(t *testing.T) {
 		{"garbage", "hello there\r\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeServer(t, func(c net.Conn) {
-				_, _ = c.Write([]byte(tc.greeting))
-				r := bufio.NewReader(c)
-				for range 10 {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch {
-					case strings.HasPrefix(line, "EHLO"):
-						_, _ = c.Write([]byte("250-fake\r\n250 8BITMIME\r\n"))
-					default:
-						_, _ = c.Write([]byte("221 bye\r\n"))
-						return
-					}
-				}
-			})
+			addr := scriptedSMTP(t, tc.greeting, map[string]string{"EHLO": "250-fake\r\n250 8BITMIME\r\n"})
 			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "smtp", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -122,7 +109,7 @@ func TestReadSMTPGreeting(t *testing.T) {
 				if err != nil {
 					t.Fatalf("greeting: %v", err)
 				}
-				c, err := transport.OpenSMTP(nc, transport.Endpoint{Addr: addr}, false, nil)
+				c, err := transport.OpenSMTP(conn, nc, transport.Endpoint{Addr: addr}, false, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -140,6 +127,37 @@ func TestReadSMTPGreeting(t *testing.T) {
 				if err == nil || errors.As(err, &se) {
 					t.Fatalf("greeting: %v, want a malformed greeting", err)
 				}
+			}
+		})
+	}
+}
+
+// TestStartTLSSMTPRefused upgrades sessions whose server does not offer
+// STARTTLS, refuses it, or refuses the EHLO before it: a STARTTLS not
+// offered or refused is tls, as IMAP's and POP3's; a refused EHLO is the
+// server's no.
+func TestStartTLSSMTPRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, ehlo, starttls string
+		want                 transport.Outcome
+	}{
+		{"not offered", "250-fake\r\n250 8BITMIME\r\n", "", transport.OutcomeTLS},
+		{"refused", "250-fake\r\n250 STARTTLS\r\n", "454 4.7.0 TLS not available\r\n", transport.OutcomeTLS},
+		{"ehlo refused", "554 5.7.1 go away\r\n", "", transport.OutcomeNo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := scriptedSMTP(t, "220 fake ESMTP\r\n", map[string]string{"EHLO": tc.ehlo, "STARTTLS": tc.starttls})
+			conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "smtp", Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := transport.ReadSMTPGreeting(conn); err != nil {
+				t.Fatal(err)
+			}
+			err = transport.StartTLSSMTP(conn, nil)
+			if o := transport.OutcomeOf(err); o != tc.want {
+				t.Errorf("StartTLSSMTP = %v (%s), want %s", err, o, tc.want)
 			}
 		})
 	}
