@@ -77,10 +77,18 @@ func newRunHarness(o harnessmon.Options, reg prometheus.Registerer, out io.Write
 		out: out, interval: liveHarnessInterval}
 }
 
-// late records a scheduled action's lateness (engine.EventLate).
-func (h *runHarness) late(d time.Duration) {
+// Late records a person's action's lateness (engine.EventLate,
+// engine.LateAction).
+func (h *runHarness) Late(d time.Duration) {
 	h.whole.Late(d)
 	h.live.Late(d)
+}
+
+// ArrivalLate records the arrival scheduler's lateness (engine.EventLate,
+// engine.LateArrival).
+func (h *runHarness) ArrivalLate(d time.Duration) {
+	h.whole.ArrivalLate(d)
+	h.live.ArrivalLate(d)
 }
 
 // phase opens the window when the active phase begins and closes it when

@@ -131,7 +131,9 @@ func TestRunHarnessLive(t *testing.T) {
 		t.Error("a window before the active phase")
 	}
 	h.phase(engine.PhaseActive)
-	h.late(time.Second)
+	h.Late(time.Second)
+	h.ArrivalLate(time.Millisecond)
+	h.ArrivalLate(2 * time.Millisecond)
 	x := 0
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), "harness SATURATED") && time.Now().Before(deadline); {
 		for i := range 100000 {
@@ -144,7 +146,7 @@ func TestRunHarnessLive(t *testing.T) {
 		t.Errorf("live output (x=%d) %q lacks the saturated line", x, out.String())
 	}
 	in := h.input()
-	if in == nil || !in.Window.Saturated || in.Window.Late != 1 || in.Span != harnessSpan {
+	if in == nil || !in.Window.Saturated || in.Window.Late != 1 || in.Window.ArrivalsLate != 2 || in.Span != harnessSpan {
 		t.Fatalf("window %+v", in)
 	}
 	mfs, err := reg.Gather()

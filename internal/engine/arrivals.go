@@ -123,11 +123,11 @@ func (a *arrivals) fire(ctx context.Context, s *arrivalStream, now time.Time) {
 		return
 	}
 	if !s.nextInbound.IsZero() && (s.nextSpam.IsZero() || !s.nextSpam.Before(s.nextInbound)) {
-		a.env.late(s.u.plan.Username, s.nextInbound, now)
+		a.env.late(LateArrival, s.u.plan.Username, s.nextInbound, now)
 		a.inject(ctx, s, b.Inbound, view.FolderInbox, s.nextInbound)
 		s.nextInbound = s.nextInbound.Add(expDelay(s.rng, b.Inbound.Interval))
 	} else {
-		a.env.late(s.u.plan.Username, s.nextSpam, now)
+		a.env.late(LateArrival, s.u.plan.Username, s.nextSpam, now)
 		a.inject(ctx, s, b.Spam, view.FolderJunk, s.nextSpam)
 		s.nextSpam = s.nextSpam.Add(expDelay(s.rng, b.Spam.Interval))
 	}

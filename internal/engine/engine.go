@@ -122,14 +122,14 @@ type Options struct {
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
 	OnAudit func()
-	// OnLate, if set, is called whenever a person starts an action, or
-	// inbound mail is handed to the injector, with how much later than due
-	// in wall time (0 when on time): a harness or device too busy to keep
-	// the plan's schedule shows here (internal/harnessmon). Inbound mail
-	// arrives on its own schedule (arrivals.go): its lateness is the
-	// harness's, or a full injector queue's. It must be cheap and safe for
-	// concurrent use.
-	OnLate func(time.Duration)
+	// OnLate, if set, is called whenever a person starts an action (kind
+	// LateAction), or inbound mail is handed to the injector
+	// (LateArrival), with how much later than due in wall time (0 when on
+	// time): a harness or device too busy to keep the plan's schedule
+	// shows here (internal/harnessmon). Inbound mail arrives on its own
+	// schedule (arrivals.go): its lateness is the harness's, or a full
+	// injector queue's. It must be cheap and safe for concurrent use.
+	OnLate func(kind string, late time.Duration)
 	// OnPhase, if set, is called when the run enters a phase (active,
 	// settle, final audit, done), from Run's goroutine.
 	OnPhase func(Phase)

@@ -70,10 +70,10 @@ type env struct {
 }
 
 // late emits how much later than due (simulated) user's person started
-// something, or their mail was handed to the injector, at now: in wall
-// time (EventLate).
-func (e *env) late(user string, due, now time.Time) {
-	e.events.Handle(Event{Type: EventLate, User: user, Late: e.clock.Wall(now.Sub(due)), Sim: now})
+// something (kind LateAction), or their mail was handed to the injector
+// (LateArrival), at now: in wall time (EventLate).
+func (e *env) late(kind, user string, due, now time.Time) {
+	e.events.Handle(Event{Type: EventLate, Kind: kind, User: user, Late: e.clock.Wall(now.Sub(due)), Sim: now})
 }
 
 // roster is the population of a run: the users in the plan's order and by

@@ -46,9 +46,10 @@ const (
 	// EventDeliveryDone: how a delivery to one recipient ended after its
 	// retries (Protocol, Outcome: ok, a failure reason, or abandoned).
 	EventDeliveryDone
-	// EventLate: a person started an action, or the arrival scheduler
-	// handed inbound mail to the injector (arrivals.go), Late (wall time,
-	// 0 when on time) after it was due.
+	// EventLate: a person started an action (Kind LateAction), or the
+	// arrival scheduler handed inbound mail to the injector (Kind
+	// LateArrival, arrivals.go), Late (wall time, 0 when on time) after it
+	// was due.
 	EventLate
 	// EventConverged: a change of Kind reached every device, Lag
 	// (simulated time) after it was made.
@@ -66,14 +67,24 @@ const (
 	EventDeliveryQueued
 )
 
+// The kinds of EventLate: whose schedule ran late. A person's action
+// waits for the device in hand (a slow server) and for the person's own
+// writing (send.write_time); the arrival scheduler (arrivals.go) waits for
+// the harness, and for a full injector queue.
+const (
+	LateAction  = "action"
+	LateArrival = "arrival"
+)
+
 // Event is one thing that happened in a run. Which fields are set depends
 // on Type (see the EventType constants); Sim always is.
 type Event struct {
 	// Type says what happened. Events passed to Options.Trace are
 	// EventDeliver and EventAction only.
 	Type EventType
-	// Kind is "deliver", an action kind (read, reply, ..., send), or the
-	// change kind of EventConverged.
+	// Kind is "deliver", an action kind (read, reply, ..., send), the
+	// change kind of EventConverged, or whose lateness EventLate is
+	// (LateAction, LateArrival).
 	Kind string
 	// User is the username; Device the acting device ID ("" for deliver).
 	User, Device string
@@ -204,7 +215,7 @@ func (s callbackSink) Handle(ev Event) {
 		}
 	case EventLate:
 		if o.OnLate != nil {
-			o.OnLate(ev.Late)
+			o.OnLate(ev.Kind, ev.Late)
 		}
 	case EventConverged:
 		if o.OnConverged != nil {
