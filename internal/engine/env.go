@@ -28,8 +28,8 @@ type simClock interface {
 // mailQueue takes mail for the injector to deliver (*injector).
 type mailQueue interface {
 	// enqueue hands d over; it blocks while the queue is full, until ctx
-	// ends (d is then abandoned).
-	enqueue(ctx context.Context, d delivery)
+	// ends (d is then abandoned). It reports whether it waited for room.
+	enqueue(ctx context.Context, d delivery) (waited bool)
 }
 
 // changeSink takes what happens to the users' mail, for the audit

@@ -63,14 +63,17 @@ const (
 	EventRampedUp
 	// EventDeliveryQueued: a delivery to one recipient left the
 	// injector's queue for its first try (Protocol the delivery protocol,
-	// Late the wall time it waited for a connection).
+	// Late the wall time it waited for a connection: from its hand-over,
+	// or from its due time for inbound mail handed over late; Inbound and
+	// Arrival as for EventDeliver).
 	EventDeliveryQueued
 )
 
 // The kinds of EventLate: whose schedule ran late. A person's action
 // waits for the device in hand (a slow server) and for the person's own
-// writing (send.write_time); the arrival scheduler (arrivals.go) waits for
-// the harness, and for a full injector queue.
+// writing (send.write_time); the arrival scheduler (arrivals.go) waits
+// only for the harness: the time a full injector queue held it is the
+// queue wait of the deliveries it held (injector.enqueue).
 const (
 	LateAction  = "action"
 	LateArrival = "arrival"

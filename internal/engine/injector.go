@@ -43,9 +43,15 @@ type delivery struct {
 	inbound bool
 	// arrival is the simulated time inbound mail was scheduled to arrive.
 	arrival time.Time
-	// queued is when the delivery was handed to the injector (wall time,
-	// set by enqueue): the start of its wait for a connection; ticket
-	// names it in the injector's waiting list (0: not in it).
+	// due, when set, is the wall time the delivery fell due (inbound
+	// mail: when the arrival scheduler should have handed it over); a
+	// delivery handed over later waited for a connection from then on
+	// (enqueue).
+	due time.Time
+	// queued is the start of the delivery's wait for a connection (wall
+	// time, set by enqueue): when it was handed to the injector, or its
+	// due time when that is earlier; ticket names it in the injector's
+	// waiting list (0: not in it).
 	queued time.Time
 	ticket uint64
 }
@@ -108,8 +114,10 @@ type DeliveryStats struct {
 }
 
 // QueueWait is how long deliveries waited in the injector's queue for one
-// of its connections (wall time, from the hand-over to the first try), one
-// sample per recipient, and the backlog the active phase left. With every
+// of its connections (wall time, from the hand-over to the first try, or
+// from the due time of inbound mail handed over late: the arrival
+// scheduler held by a full queue), one sample per recipient, and the
+// backlog the active phase left. With every
 // connection busy, inbound mail reaches the server later than the
 // scenario's arrivals, a wait the deliver lags do not include (they start
 // at the delivery): docs/report.md, "Deliveries".
@@ -182,8 +190,9 @@ type injector struct {
 	waits *durationSample
 }
 
-// injectorQueue bounds deliveries waiting for a connection; people block
-// (back-pressure) when it is full.
+// injectorQueue bounds deliveries waiting for a connection by default
+// (Options.InjectorQueue); senders (the arrival scheduler, people's sends)
+// block (back-pressure) when it is full.
 const injectorQueue = 4096
 
 // maxQueueSamples bounds the queue waits kept for the percentiles.
@@ -224,24 +233,37 @@ type injectorParts struct {
 	// imapCaps keeps the capability lists of the APPEND sessions
 	// (leanimap.Options.Caps); nil parses every list.
 	imapCaps *leanimap.CapCache
+	// queueLen bounds the deliveries waiting for a connection (0:
+	// injectorQueue).
+	queueLen int
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
-	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
+	queueLen := parts.queueLen
+	if queueLen <= 0 {
+		queueLen = injectorQueue
+	}
+	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, queueLen), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]time.Time{}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
-// full, until ctx ends (the delivery is then abandoned). A queue with
-// room takes the delivery even when ctx has ended, as an MTA keeps what
-// it accepted: a device's send that the end of the active phase cut right
-// after its submission (mtaSubmitter) is delivered during settle, not
-// abandoned by select's random pick between two ready cases.
-func (in *injector) enqueue(ctx context.Context, d delivery) {
+// full, until ctx ends (the delivery is then abandoned), and reports
+// whether it did. A queue with room takes the delivery even when ctx has
+// ended, as an MTA keeps what it accepted: a device's send that the end of
+// the active phase cut right after its submission (mtaSubmitter) is
+// delivered during settle, not abandoned by select's random pick between
+// two ready cases. The delivery's wait for a connection starts now, or at
+// its due time when that is earlier: inbound mail that fell due while a
+// full queue held the arrival scheduler waited for a connection from then.
+func (in *injector) enqueue(ctx context.Context, d delivery) (waited bool) {
 	in.inflight.Add(1)
 	in.pending.Add(int64(len(d.rcpts)))
 	d.queued = time.Now()
+	if !d.due.IsZero() && d.due.Before(d.queued) {
+		d.queued = d.due
+	}
 	in.wmu.Lock()
 	in.tickets++
 	d.ticket = in.tickets
@@ -249,7 +271,7 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.wmu.Unlock()
 	select {
 	case in.queue <- d:
-		return
+		return false
 	default:
 	}
 	select {
@@ -258,6 +280,7 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 		in.abandon(d)
 		in.done(d)
 	}
+	return true
 }
 
 // done ends delivery d (attempted, or never queued).
@@ -353,7 +376,7 @@ func (in *injector) picked(d delivery) {
 	wait := max(time.Since(d.queued), 0)
 	via := in.via()
 	for range d.rcpts {
-		in.events.Handle(Event{Type: EventDeliveryQueued, Protocol: via, Late: wait})
+		in.events.Handle(Event{Type: EventDeliveryQueued, Protocol: via, Late: wait, Inbound: d.inbound, Arrival: d.arrival})
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()

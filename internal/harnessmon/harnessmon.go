@@ -143,8 +143,8 @@ func (m *Monitor) Late(d time.Duration) {
 
 // ArrivalLate records that the arrival scheduler handed inbound mail to
 // the injector d after it was due (wall time; negative values count as 0),
-// the harness's lateness, or a full injector queue's
-// (internal/engine/arrivals.go).
+// the harness's lateness: a full injector queue's hold is left out, it is
+// the held mail's queue wait (internal/engine/arrivals.go).
 func (m *Monitor) ArrivalLate(d time.Duration) {
 	m.mu.Lock()
 	m.arrivals.add(d)
