@@ -13,6 +13,28 @@ import (
 	"github.com/mailsim/mailsim/scenarios"
 )
 
+// startGatedLMTP starts a fake LMTP server that holds every session, its
+// greeting unsent, until open is called (at most 10 s), then stores every
+// message; open may be called more than once, and the test's end calls it.
+func startGatedLMTP(t *testing.T) (addr string, open func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(gate) }) }
+	ok250 := func(string) string { return "250 ok" }
+	script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
+	addr = startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+		select {
+		case <-gate:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		script(c, r)
+	})
+	// Before the server's own cleanup, which waits for the sessions.
+	t.Cleanup(open)
+	return addr, open
+}
+
 // TestInjectorQueueWait checks the injector's queue figures (QueueWait):
 // with one connection and an LMTP server that holds every session until
 // the test lets it go, deliveries wait in the queue; every one is
@@ -36,24 +58,7 @@ func TestInjectorQueueWait(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gate := make(chan struct{})
-			ok250 := func(string) string { return "250 ok" }
-			script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
-			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-				select {
-				case <-gate:
-				case <-time.After(10 * time.Second):
-					return
-				}
-				script(c, r)
-			})
-			t.Cleanup(func() {
-				select {
-				case <-gate:
-				default:
-					close(gate)
-				}
-			})
+			addr, open := startGatedLMTP(t)
 			e, _ := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = 5 * time.Second
 			if tt.wantCut {
@@ -78,13 +83,13 @@ func TestInjectorQueueWait(t *testing.T) {
 			if tt.release {
 				go func() {
 					time.Sleep(hold)
-					close(gate)
+					open()
 				}()
 			}
 			e.inj.drain(ctx)
 			held := time.Since(queued)
 			if tt.settle {
-				close(gate)
+				open()
 				limit := time.NewTimer(15 * time.Second)
 				for e.inj.inflight.Load() > 0 {
 					select {
@@ -393,17 +398,7 @@ behaviors: {b: {inbound: {interval: 6s}}}
 devices:
   pc-imap: {kind: pc, protocol: imap}
 `
-	gate := make(chan struct{})
-	ok250 := func(string) string { return "250 ok" }
-	script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
-	addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-		select {
-		case <-gate:
-		case <-time.After(10 * time.Second):
-			return
-		}
-		script(c, r)
-	})
+	addr, open := startGatedLMTP(t)
 	var (
 		mu          sync.Mutex
 		clock       simClock
@@ -450,7 +445,7 @@ devices:
 	go func() { defer wg.Done(); e.arrivals.run(arrCtx) }()
 	e.arrivals.add(e.users[0])
 	time.Sleep(1500 * time.Millisecond) // the server holds: some 15 messages fall due
-	close(gate)
+	open()
 	time.Sleep(500 * time.Millisecond)
 	stopArr()
 	e.inj.drain(ctx)
