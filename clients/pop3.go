@@ -42,7 +42,7 @@ func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Sess
 	if err != nil {
 		s.w.Release()
 		_ = conn.Close()
-		s.w.countLogin(err)
+		s.w.CountLogin(err)
 		return nil, err
 	}
 	return s, nil
@@ -76,7 +76,7 @@ func (s *pop3Session) startTLS(o *Options) error { return s.STLS(o.tlsConfig(s.a
 // and reports the attempt as a Login (not one the device's stop cut).
 func (s *pop3Session) login(user, pass string) error {
 	err := s.Login(user, pass)
-	s.w.countLogin(err)
+	s.w.CountLogin(err)
 	return err
 }
 

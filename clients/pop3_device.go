@@ -155,12 +155,12 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	}()
 
 	if err := s.capabilities(); err != nil {
-		s.w.countLogin(err)
+		s.w.CountLogin(err)
 		return err
 	}
 	if d.o.POP3.TLS == transport.TLSStartTLS {
 		if err := s.startTLS(&d.o); err != nil {
-			s.w.countLogin(err)
+			s.w.CountLogin(err)
 			return err
 		}
 	}

@@ -178,7 +178,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		case w == nil:
 			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil, false)
 		default:
-			w.countLogin(err)
+			w.CountLogin(err)
 		}
 	}
 	wrap := func(err error) error {
@@ -214,7 +214,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		start = w.Start("AUTH")
 		err = conn.Explain(c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)))
 		w.End("AUTH", start, err)
-		w.countLogin(err)
+		w.CountLogin(err)
 		if err != nil {
 			s.quit(ctx, w, c)
 			return wrap(fmt.Errorf("auth: %w", err))

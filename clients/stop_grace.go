@@ -8,13 +8,13 @@ import (
 )
 
 // StopGrace is the stop rule of a connection whose commands run one at a
-// time (POP3, SMTP submission, the injector's LMTP/SMTP), IMAP's
-// (imapSlot.watchOwner, imapSession.closeOnStop): once its context ends, a
-// command in flight has shutdownGrace to be answered before the
-// connection is closed under it, and is then recorded as a timeout (it is
-// overdue: endCommand, docs/report.md, Outcomes); with no command in
-// flight the connection is closed at once, and a command that fails on it
-// then counts nothing. Start and End bracket each command; a wait ended
+// time (POP3, SMTP submission, the injector's LMTP/SMTP and imap-append
+// sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop): once
+// its context ends, a command in flight has shutdownGrace to be answered
+// before the connection is closed under it, and is then recorded as a
+// timeout (it is overdue: endCommand, docs/report.md, Outcomes); with no
+// command in flight the connection is closed at once, and a command that
+// fails on it then counts nothing. Start and End bracket each command; a wait ended
 // by End without Start (CONNECT's wait for the greeting) has no grace, as
 // an IMAP device's dial has none. Release ends the watch.
 type StopGrace struct {
@@ -46,6 +46,28 @@ func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Close
 	return w
 }
 
+// Reset makes w the stop rule of a new connection, its commands recorded
+// on rec with protocol, that watches no context: its caller applies it
+// with Stop when its context ends, for a connection its dial bound to its
+// context already (internal/leanimap.DialBound: the injector's APPEND
+// sessions), sparing a context.AfterFunc; a zero StopGrace is ready for
+// Reset, and one reused so costs no allocation. Release then reports
+// whether Stop has not closed the connection.
+func (w *StopGrace) Reset(rec Recorder, protocol string) {
+	*w = StopGrace{rec: rec, protocol: protocol}
+}
+
+// Stop applies the stop rule (StopGrace) to conn now, for a StopGrace
+// made by Reset: it closes conn at once when no command is in flight, else
+// when the command ends or after the grace; it returns once conn is
+// closed.
+func (w *StopGrace) Stop(conn io.Closer) {
+	w.mu.Lock()
+	w.conn = conn
+	w.mu.Unlock()
+	w.stop()
+}
+
 // stop closes the connection when the watched context ends: at once when
 // no command is in flight, else when it ends or after shutdownGrace,
 // whichever comes first (the command is then overdue).
@@ -73,8 +95,9 @@ func (w *StopGrace) stop() {
 	if expired && w.busy && w.seq == seq {
 		w.overdue = seq
 	}
+	conn := w.conn
 	w.mu.Unlock()
-	_ = w.conn.Close()
+	_ = conn.Close()
 }
 
 // Start returns the start of command name, about to be sent
@@ -112,11 +135,11 @@ func (w *StopGrace) Stopping() bool {
 	return w.closed
 }
 
-// countLogin counts a login attempt that ended with err on the watched
+// CountLogin counts a login attempt that ended with err on the watched
 // connection by the stop's rule (countLogin): one the stop cut counts
 // nothing, but for one the server had left unanswered beyond
 // shutdownGrace, a timeout.
-func (w *StopGrace) countLogin(err error) {
+func (w *StopGrace) CountLogin(err error) {
 	w.mu.Lock()
 	closed, overdue := w.closed, w.overdue != 0
 	w.mu.Unlock()
@@ -133,5 +156,12 @@ func (w *StopGrace) Overdue() bool {
 
 // Release ends the watch, with no command in flight. It reports whether
 // it ended it before the context did: false when the stop closes the
-// connection (at once, with no command in flight) or closed it.
-func (w *StopGrace) Release() bool { return w.release() }
+// connection (at once, with no command in flight) or closed it. On a
+// StopGrace made by Reset, which watches nothing, it reports whether Stop
+// has not closed the connection.
+func (w *StopGrace) Release() bool {
+	if w.release == nil {
+		return !w.Stopping()
+	}
+	return w.release()
+}

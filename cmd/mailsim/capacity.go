@@ -443,7 +443,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		reg: reg, client: client, recorder: gate, tgt: tgt, log: sr.log, settle: settle,
 		thresholds: sr.c.QoS, thresholdScope: stepScope, running: sr.running, stopped: sr.stopping.Load, progress: sr.stderr, quiet: true,
 		pending: gate.pendingCommands,
-		onLate:  mon.Late, onRampedUp: func() {
+		late:    mon, onRampedUp: func() {
 			if sr.s.RampUp > 0 {
 				openWindow()
 			}
@@ -546,7 +546,7 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	st.Metrics["dropped_commands"] = float64(rep.Load.Dropped)
 	st.Metrics["dropped_logins"] = float64(rep.Load.LoginsDropped)
 	for k, v := range map[string]float64{"harness_cpu": w.CPUShare, "sched_p99_s": w.SchedP99.Seconds(),
-		"late_p99_s": w.LateP99.Seconds(), "window_s": secs} {
+		"late_p99_s": w.LateP99.Seconds(), "arrivals_late_p99_s": w.ArrivalsLateP99.Seconds(), "window_s": secs} {
 		if secs <= 0 {
 			v = math.NaN() // no window was measured
 		}

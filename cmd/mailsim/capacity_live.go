@@ -151,7 +151,7 @@ func (lr *liveRun) start(ctx context.Context, at populationOpen) error {
 	var once sync.Once
 	noSettle := time.Duration(0)
 	eng, _, err := newRunEngine(lr.plan, execution{reg: reg, client: lr.client, recorder: lr.gate, tgt: tgt, log: sr.log,
-		onLate: lr.mon.Late,
+		late: lr.mon,
 		onPhase: func(p engine.Phase) {
 			if p != engine.PhaseStarting {
 				once.Do(func() { close(active) })

@@ -293,7 +293,7 @@ func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
 	er, code := execute(ctx, plan, execution{
 		reg: reg, client: client, recorder: client, tgt: tgt, log: log, settle: settle,
 		running: &running, progress: stderr, quiet: f.quiet, metricsAddr: f.metricsAddr,
-		onLate: harness.late, onPhase: harness.phase, harness: harness,
+		late: harness, onPhase: harness.phase, harness: harness,
 	}, stderr)
 	// The engine is done: a signal no longer stops it (it gives up the
 	// push; lingering ends the linger).
@@ -370,9 +370,10 @@ type execution struct {
 	// those with no data (report.Input.ThresholdScope).
 	thresholds     []scenarios.Threshold
 	thresholdScope string
-	onLate         func(time.Duration)
-	onRampedUp     func()
-	onPhase        func(engine.Phase)
+	// late takes the run's lateness; nil for none.
+	late       lateSink
+	onRampedUp func()
+	onPhase    func(engine.Phase)
 	// harness watches the harness over the run for its report (mailsim
 	// run); nil leaves the report's harness section null (a capacity
 	// step, judged by its own guard).
@@ -411,7 +412,7 @@ type executed struct {
 // population).
 func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)) (*engine.Engine, *sampler, error) {
 	timeline := &report.Timeline{}
-	sink := &runSink{onLate: x.onLate, onRampedUp: x.onRampedUp, onPhase: x.onPhase}
+	sink := &runSink{late: x.late, onRampedUp: x.onRampedUp, onPhase: x.onPhase}
 	o := engine.Options{
 		Plan:      plan,
 		Endpoints: x.tgt.endpoints,
@@ -445,6 +446,14 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 	return eng, sampler, nil
 }
 
+// lateSink takes the lateness of a run's events (engine.EventLate) by
+// whose schedule ran late: the persons' actions (Late) or the arrival
+// scheduler (ArrivalLate). *harnessmon.Monitor is one.
+type lateSink interface {
+	Late(time.Duration)
+	ArrivalLate(time.Duration)
+}
+
 // runSink takes one run's engine events: convergence lags for the live
 // metrics, a sample of the report's timeline after every periodic audit,
 // and the lateness, ramp-up and phase hooks of the caller (the harness
@@ -452,7 +461,7 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 type runSink struct {
 	harness    *metrics.Harness
 	sampler    *sampler
-	onLate     func(time.Duration)
+	late       lateSink
 	onRampedUp func()
 	onPhase    func(engine.Phase)
 }
@@ -465,8 +474,12 @@ func (s *runSink) Handle(ev engine.Event) {
 	case engine.EventAudit:
 		s.sampler.sample()
 	case engine.EventLate:
-		if s.onLate != nil {
-			s.onLate(ev.Late)
+		switch {
+		case s.late == nil:
+		case ev.Kind == engine.LateArrival:
+			s.late.ArrivalLate(ev.Late)
+		default:
+			s.late.Late(ev.Late)
 		}
 	case engine.EventRampedUp:
 		if s.onRampedUp != nil {

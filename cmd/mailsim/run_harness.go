@@ -23,13 +23,16 @@ import (
 type harnessFlags struct {
 	maxCPU   string
 	maxSched time.Duration
+	maxLate  time.Duration
 }
 
-// register adds --harness-max-cpu and --harness-max-sched to fs; what
-// names the window judged ("a step", "a run").
+// register adds --harness-max-cpu, --harness-max-sched and
+// --harness-max-late to fs; what names the window judged ("a step", "a
+// run").
 func (h *harnessFlags) register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&h.maxCPU, "harness-max-cpu", "90%", "harness guard: "+what+" whose mailsim process used more than this share of the cores is harness-saturated")
 	fs.DurationVar(&h.maxSched, "harness-max-sched", 10*time.Millisecond, "harness guard: "+what+" whose Go scheduler latency p99 passed this is harness-saturated")
+	fs.DurationVar(&h.maxLate, "harness-max-late", 0, "harness guard: "+what+" whose arrival scheduler handed inbound mail over later than this at the p99 (wall) is harness-saturated; 0: not judged")
 }
 
 // options returns the monitor's options for a harness that may use cores.
@@ -40,7 +43,10 @@ func (h harnessFlags) options(cores int) (harnessmon.Options, error) {
 		// cores the harness may use.
 		return harnessmon.Options{}, fmt.Errorf("--harness-max-cpu %q and --harness-max-sched %s: want a percentage above 0%% and at most 100%%, and a positive duration", h.maxCPU, h.maxSched)
 	}
-	return harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: h.maxSched, Cores: cores}, nil
+	if h.maxLate < 0 {
+		return harnessmon.Options{}, fmt.Errorf("--harness-max-late %s: want a duration, 0 for none", h.maxLate)
+	}
+	return harnessmon.Options{MaxCPU: maxCPU, MaxSchedP99: h.maxSched, MaxArrivalsLateP99: h.maxLate, Cores: cores}, nil
 }
 
 // harnessSpan names the window a run's harness is judged over.
@@ -77,10 +83,18 @@ func newRunHarness(o harnessmon.Options, reg prometheus.Registerer, out io.Write
 		out: out, interval: liveHarnessInterval}
 }
 
-// late records a scheduled action's lateness (engine.EventLate).
-func (h *runHarness) late(d time.Duration) {
+// Late records a person's action's lateness (engine.EventLate,
+// engine.LateAction).
+func (h *runHarness) Late(d time.Duration) {
 	h.whole.Late(d)
 	h.live.Late(d)
+}
+
+// ArrivalLate records the arrival scheduler's lateness (engine.EventLate,
+// engine.LateArrival).
+func (h *runHarness) ArrivalLate(d time.Duration) {
+	h.whole.ArrivalLate(d)
+	h.live.ArrivalLate(d)
 }
 
 // phase opens the window when the active phase begins and closes it when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +41,7 @@ func checkHarness(t *testing.T, rep map[string]any, maxCPU float64) {
 			t.Errorf("harness.gc_cpu_share %v out of range", g)
 		}
 	}
-	for _, f := range []string{"sched_p99_ms", "late_p99_ms", "gc_cpu_share"} {
+	for _, f := range []string{"sched_p99_ms", "late_p99_ms", "arrivals_late_p99_ms", "gc_cpu_share"} {
 		// null when nothing was sampled (gc_cpu_share: when no GC cycle
 		// ended in the window), with why.
 		if v, ok := h[f]; !ok || (v == nil && len(obj(t, rep, "harness.unmeasured")) == 0) {
@@ -56,6 +57,32 @@ func checkHarness(t *testing.T, rep map[string]any, maxCPU float64) {
 	}
 	if l := num(t, rep, "harness.limits.max_cpu_share"); l != maxCPU {
 		t.Errorf("harness.limits.max_cpu_share %v, want %v", l, maxCPU)
+	}
+}
+
+// TestHarnessFlagsLate: --harness-max-late sets the limit of the arrival
+// scheduler's lateness (the one lateness judged), none by default; a
+// negative one is a usage error.
+func TestHarnessFlagsLate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+		bad  bool
+	}{
+		{nil, 0, false},
+		{[]string{"--harness-max-late", "2s"}, 2 * time.Second, false},
+		{[]string{"--harness-max-late", "-1s"}, 0, true},
+	} {
+		var h harnessFlags
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		h.register(fs, "a run")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := h.options(2)
+		if (err != nil) != tc.bad || o.MaxArrivalsLateP99 != tc.want {
+			t.Errorf("%q: limit %v, error %v; want %v, error %v", tc.args, o.MaxArrivalsLateP99, err, tc.want, tc.bad)
+		}
 	}
 }
 
@@ -131,7 +158,9 @@ func TestRunHarnessLive(t *testing.T) {
 		t.Error("a window before the active phase")
 	}
 	h.phase(engine.PhaseActive)
-	h.late(time.Second)
+	h.Late(time.Second)
+	h.ArrivalLate(time.Millisecond)
+	h.ArrivalLate(2 * time.Millisecond)
 	x := 0
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), "harness SATURATED") && time.Now().Before(deadline); {
 		for i := range 100000 {
@@ -144,7 +173,7 @@ func TestRunHarnessLive(t *testing.T) {
 		t.Errorf("live output (x=%d) %q lacks the saturated line", x, out.String())
 	}
 	in := h.input()
-	if in == nil || !in.Window.Saturated || in.Window.Late != 1 || in.Span != harnessSpan {
+	if in == nil || !in.Window.Saturated || in.Window.Late != 1 || in.Window.ArrivalsLate != 2 || in.Span != harnessSpan {
 		t.Fatalf("window %+v", in)
 	}
 	mfs, err := reg.Gather()

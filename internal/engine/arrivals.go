@@ -21,6 +21,12 @@ import (
 type arrivals struct {
 	env *env
 
+	// freed is the simulated time the last hand-over the injector's full
+	// queue held returned (zero: none): mail that fell due before it was
+	// late for the queue, not for the scheduler (fire). Only run's
+	// goroutine uses it.
+	freed time.Time
+
 	mu      sync.Mutex
 	streams streamHeap
 	// poke wakes run (non-blocking) when a stream due earlier than the
@@ -113,21 +119,24 @@ func (a *arrivals) take(now time.Time) (*arrivalStream, time.Time) {
 }
 
 // fire hands over the next mail of s (due by now) unless ctx ended, draws
-// the one after it, and puts s back in the heap. It reports the hand-over's
-// lateness (EventLate): the arrivals' own, which the harness causes (the
-// timer's and the Go scheduler's delays), or a full injector queue that
-// held an earlier hand-over (injector.enqueue; QueueWait).
+// the one after it, and puts s back in the heap. It reports the
+// scheduler's own lateness (EventLate, LateArrival), which the harness
+// causes (the timer's and the Go scheduler's delays, the messages'
+// writing): from the mail's due time, or from when a full injector queue
+// last let the scheduler go when that is later. The time the queue held
+// it is the queue wait of the mail it held (inject; injector.enqueue), not
+// the scheduler's lateness.
 func (a *arrivals) fire(ctx context.Context, s *arrivalStream, now time.Time) {
 	b := s.u.plan.Behavior
 	if ctx.Err() != nil {
 		return
 	}
 	if !s.nextInbound.IsZero() && (s.nextSpam.IsZero() || !s.nextSpam.Before(s.nextInbound)) {
-		a.env.late(s.u.plan.Username, s.nextInbound, now)
+		a.env.late(LateArrival, s.u.plan.Username, later(s.nextInbound, a.freed), now)
 		a.inject(ctx, s, b.Inbound, view.FolderInbox, s.nextInbound)
 		s.nextInbound = s.nextInbound.Add(expDelay(s.rng, b.Inbound.Interval))
 	} else {
-		a.env.late(s.u.plan.Username, s.nextSpam, now)
+		a.env.late(LateArrival, s.u.plan.Username, later(s.nextSpam, a.freed), now)
 		a.inject(ctx, s, b.Spam, view.FolderJunk, s.nextSpam)
 		s.nextSpam = s.nextSpam.Add(expDelay(s.rng, b.Spam.Interval))
 	}
@@ -137,13 +146,24 @@ func (a *arrivals) fire(ctx context.Context, s *arrivalStream, now time.Time) {
 	a.mu.Unlock()
 }
 
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // internalSenderShare is the share of inbound mail that comes from another
 // simulated user of the run (threads among colleagues), so replies to it are
 // delivered inside the simulated population.
 const internalSenderShare = 0.2
 
 // inject writes one message of in for s's user, due at, and hands it to
-// the injector for folder (INBOX, or Junk by the address's detail).
+// the injector for folder (INBOX, or Junk by the address's detail), with
+// its due time in wall time (delivery.due: a hand-over after it counts in
+// the delivery's queue wait). When the injector's full queue held the
+// hand-over, the time it let go is a.freed.
 func (a *arrivals) inject(ctx context.Context, s *arrivalStream, in scenarios.Inbound, folder string, at time.Time) {
 	u, r := s.u, s.rng
 	from := externalAddress(r)
@@ -160,14 +180,20 @@ func (a *arrivals) inject(ctx context.Context, s *arrivalStream, in scenarios.In
 	if folder != view.FolderInbox {
 		rcpt = detailAddress(u.plan.Address, folder)
 	}
-	a.env.queue.enqueue(ctx, delivery{
+	clock := a.env.clock
+	due := time.Now().Add(-clock.Wall(clock.Now().Sub(at)))
+	waited := a.env.queue.enqueue(ctx, delivery{
 		from:    from,
 		rcpts:   []recipient{{addr: rcpt, user: u, folder: folder}},
 		id:      msg.ID,
 		raw:     msg.Raw,
 		inbound: true,
 		arrival: at,
+		due:     due,
 	})
+	if waited {
+		a.freed = clock.Now()
+	}
 }
 
 // due is the stream's next due time: the earlier of its inbound mail and

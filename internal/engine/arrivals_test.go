@@ -81,6 +81,59 @@ func TestArrivalsHandOver(t *testing.T) {
 	}
 }
 
+// TestArrivalsHeldByFullQueue: a full injector queue that holds the
+// arrival scheduler (here the first hand-over, for 10 simulated minutes)
+// makes the mail that falls due meanwhile late for the queue, not for the
+// scheduler: its lateness (EventLate) counts from when the queue let go,
+// and its delivery carries its due time (delivery.due), from which the
+// injector counts its queue wait. Before, every hand-over behind the held
+// one was reported late by the hold (up to 9 s of wall time here) and its
+// queue wait started after it.
+func TestArrivalsHeldByFullQueue(t *testing.T) {
+	b := scenarios.Behavior{Inbound: scenarios.Inbound{Interval: time.Minute, Size: scenarios.Range{Min: 1000, Max: 2000}}}
+	f := newFakePerson(b, &fakeDevice{profile: clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP}})
+	a := newFakeArrivals(f)
+	start := f.clock.now
+	const hold = 10 * time.Minute // simulated: 10 s of wall time at the fake clock's scale of 60
+	f.queue.hold = func(delivery) bool {
+		if len(f.queue.got) > 1 {
+			return false
+		}
+		f.clock.now = f.clock.now.Add(hold)
+		return true
+	}
+	s := a.streams[0]
+	s.nextInbound, s.when = start.Add(time.Minute), start.Add(time.Minute)
+	f.clock.now = s.when
+	fireDue(context.Background(), a, f.clock.now) // the first, held by the queue
+	fireDue(context.Background(), a, f.clock.now) // what fell due during the hold
+	handed := time.Now()
+	if len(f.queue.got) < 3 {
+		t.Fatalf("%d hand-overs, want the held one and some that fell due during the hold", len(f.queue.got))
+	}
+	var late []time.Duration
+	for _, ev := range f.events.got {
+		if ev.Type == EventLate && ev.Kind == LateArrival {
+			late = append(late, ev.Late)
+		}
+	}
+	if want := make([]time.Duration, len(f.queue.got)); !slices.Equal(late, want) {
+		t.Errorf("the scheduler's lateness %v; want %v: the hold is the queue's", late, want)
+	}
+	for i, d := range f.queue.got {
+		// The due time in wall time: as long before the hand-over as the
+		// mail's due time was before the clock's time then (the fake
+		// clock stood still but for the hold).
+		behind := f.clock.Wall(f.clock.now.Sub(d.arrival))
+		if i == 0 {
+			behind = f.clock.Wall(start.Add(time.Minute).Sub(d.arrival))
+		}
+		if got := handed.Sub(d.due); d.due.IsZero() || got < behind || got > behind+time.Minute {
+			t.Errorf("hand-over %d due %v after the start: wall due %v before the hand-over, want %v", i, d.arrival.Sub(start), got, behind)
+		}
+	}
+}
+
 // TestArrivalsOrderAndSeed: users added at different times get their mail
 // in due order over the whole population, and each user the same mail as
 // when alone: their arrivals depend on their seed and start only.

@@ -122,14 +122,15 @@ type Options struct {
 	// OnAudit is called after every periodic audit (for live gauges and the
 	// report's timeline).
 	OnAudit func()
-	// OnLate, if set, is called whenever a person starts an action, or
-	// inbound mail is handed to the injector, with how much later than due
-	// in wall time (0 when on time): a harness or device too busy to keep
-	// the plan's schedule shows here (internal/harnessmon). Inbound mail
-	// arrives on its own schedule (arrivals.go): its lateness is the
-	// harness's, or a full injector queue's. It must be cheap and safe for
-	// concurrent use.
-	OnLate func(time.Duration)
+	// OnLate, if set, is called whenever a person starts an action (kind
+	// LateAction), or inbound mail is handed to the injector
+	// (LateArrival), with how much later than due in wall time (0 when on
+	// time): a harness or device too busy to keep the plan's schedule
+	// shows here (internal/harnessmon). Inbound mail arrives on its own
+	// schedule (arrivals.go): its lateness is the harness's (a full
+	// injector queue's hold is the deliveries' queue wait). It must be
+	// cheap and safe for concurrent use.
+	OnLate func(kind string, late time.Duration)
 	// OnPhase, if set, is called when the run enters a phase (active,
 	// settle, final audit, done), from Run's goroutine.
 	OnPhase func(Phase)
@@ -160,6 +161,10 @@ type Options struct {
 	// InjectorWorkers is the number of parallel delivery connections.
 	// Default: the scenario's max_parallel_deliveries, else 4.
 	InjectorWorkers int
+	// InjectorQueue bounds the deliveries waiting in the injector's
+	// queue for a connection; a sender (the arrival scheduler, a
+	// device's send) waits for room when it is full. Default 4096.
+	InjectorQueue int
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 }
@@ -357,7 +362,7 @@ func New(o Options) (*Engine, error) {
 	changes := auditChanges{a: e.auditor, clock: e.clock.Now}
 	e.inj = newInjector(injectorParts{
 		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
-		events: e.events, changes: changes, push: e.push, late: e.late, imapCaps: e.imapCaps,
+		events: e.events, changes: changes, push: e.push, late: e.late, imapCaps: e.imapCaps, queueLen: o.InjectorQueue,
 	}, o.InjectorWorkers)
 	people := &env{
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,

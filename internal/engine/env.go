@@ -28,8 +28,8 @@ type simClock interface {
 // mailQueue takes mail for the injector to deliver (*injector).
 type mailQueue interface {
 	// enqueue hands d over; it blocks while the queue is full, until ctx
-	// ends (d is then abandoned).
-	enqueue(ctx context.Context, d delivery)
+	// ends (d is then abandoned). It reports whether it waited for room.
+	enqueue(ctx context.Context, d delivery) (waited bool)
 }
 
 // changeSink takes what happens to the users' mail, for the audit
@@ -70,10 +70,10 @@ type env struct {
 }
 
 // late emits how much later than due (simulated) user's person started
-// something, or their mail was handed to the injector, at now: in wall
-// time (EventLate).
-func (e *env) late(user string, due, now time.Time) {
-	e.events.Handle(Event{Type: EventLate, User: user, Late: e.clock.Wall(now.Sub(due)), Sim: now})
+// something (kind LateAction), or their mail was handed to the injector
+// (LateArrival), at now: in wall time (EventLate).
+func (e *env) late(kind, user string, due, now time.Time) {
+	e.events.Handle(Event{Type: EventLate, Kind: kind, User: user, Late: e.clock.Wall(now.Sub(due)), Sim: now})
 }
 
 // roster is the population of a run: the users in the plan's order and by

@@ -46,9 +46,10 @@ const (
 	// EventDeliveryDone: how a delivery to one recipient ended after its
 	// retries (Protocol, Outcome: ok, a failure reason, or abandoned).
 	EventDeliveryDone
-	// EventLate: a person started an action, or the arrival scheduler
-	// handed inbound mail to the injector (arrivals.go), Late (wall time,
-	// 0 when on time) after it was due.
+	// EventLate: a person started an action (Kind LateAction), or the
+	// arrival scheduler handed inbound mail to the injector (Kind
+	// LateArrival, arrivals.go), Late (wall time, 0 when on time) after it
+	// was due.
 	EventLate
 	// EventConverged: a change of Kind reached every device, Lag
 	// (simulated time) after it was made.
@@ -62,8 +63,20 @@ const (
 	EventRampedUp
 	// EventDeliveryQueued: a delivery to one recipient left the
 	// injector's queue for its first try (Protocol the delivery protocol,
-	// Late the wall time it waited for a connection).
+	// Late the wall time it waited for a connection: from its hand-over,
+	// or from its due time for inbound mail handed over late; Inbound and
+	// Arrival as for EventDeliver).
 	EventDeliveryQueued
+)
+
+// The kinds of EventLate: whose schedule ran late. A person's action
+// waits for the device in hand (a slow server) and for the person's own
+// writing (send.write_time); the arrival scheduler (arrivals.go) waits
+// only for the harness: the time a full injector queue held it is the
+// queue wait of the deliveries it held (injector.enqueue).
+const (
+	LateAction  = "action"
+	LateArrival = "arrival"
 )
 
 // Event is one thing that happened in a run. Which fields are set depends
@@ -72,8 +85,9 @@ type Event struct {
 	// Type says what happened. Events passed to Options.Trace are
 	// EventDeliver and EventAction only.
 	Type EventType
-	// Kind is "deliver", an action kind (read, reply, ..., send), or the
-	// change kind of EventConverged.
+	// Kind is "deliver", an action kind (read, reply, ..., send), the
+	// change kind of EventConverged, or whose lateness EventLate is
+	// (LateAction, LateArrival).
 	Kind string
 	// User is the username; Device the acting device ID ("" for deliver).
 	User, Device string
@@ -204,7 +218,7 @@ func (s callbackSink) Handle(ev Event) {
 		}
 	case EventLate:
 		if o.OnLate != nil {
-			o.OnLate(ev.Late)
+			o.OnLate(ev.Kind, ev.Late)
 		}
 	case EventConverged:
 		if o.OnConverged != nil {

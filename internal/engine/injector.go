@@ -43,9 +43,15 @@ type delivery struct {
 	inbound bool
 	// arrival is the simulated time inbound mail was scheduled to arrive.
 	arrival time.Time
-	// queued is when the delivery was handed to the injector (wall time,
-	// set by enqueue): the start of its wait for a connection; ticket
-	// names it in the injector's waiting list (0: not in it).
+	// due, when set, is the wall time the delivery fell due (inbound
+	// mail: when the arrival scheduler should have handed it over); a
+	// delivery handed over later waited for a connection from then on
+	// (enqueue).
+	due time.Time
+	// queued is the start of the delivery's wait for a connection (wall
+	// time, set by enqueue): when it was handed to the injector, or its
+	// due time when that is earlier; ticket names it in the injector's
+	// waiting list (0: not in it).
 	queued time.Time
 	ticket uint64
 }
@@ -108,8 +114,10 @@ type DeliveryStats struct {
 }
 
 // QueueWait is how long deliveries waited in the injector's queue for one
-// of its connections (wall time, from the hand-over to the first try), one
-// sample per recipient, and the backlog the active phase left. With every
+// of its connections (wall time, from the hand-over to the first try, or
+// from the due time of inbound mail handed over late: the arrival
+// scheduler held by a full queue), one sample per recipient, and the
+// backlog the active phase left. With every
 // connection busy, inbound mail reaches the server later than the
 // scenario's arrivals, a wait the deliver lags do not include (they start
 // at the delivery): docs/report.md, "Deliveries".
@@ -182,16 +190,18 @@ type injector struct {
 	waits *durationSample
 }
 
-// waitingMessage is a message in the injector's queue: when it was handed
-// over, and its recipients, each one delivery (docs/report.md,
+// waitingMessage is a message in the injector's queue: when its wait
+// began (delivery.queued: its due time for inbound mail), and its
+// recipients, each one delivery (docs/report.md,
 // Deliveries).
 type waitingMessage struct {
 	at    time.Time
 	rcpts int
 }
 
-// injectorQueue bounds deliveries waiting for a connection; people block
-// (back-pressure) when it is full.
+// injectorQueue bounds deliveries waiting for a connection by default
+// (Options.InjectorQueue); senders (the arrival scheduler, people's sends)
+// block (back-pressure) when it is full.
 const injectorQueue = 4096
 
 // maxQueueSamples bounds the queue waits kept for the percentiles.
@@ -232,24 +242,37 @@ type injectorParts struct {
 	// imapCaps keeps the capability lists of the APPEND sessions
 	// (leanimap.Options.Caps); nil parses every list.
 	imapCaps *leanimap.CapCache
+	// queueLen bounds the deliveries waiting for a connection (0:
+	// injectorQueue).
+	queueLen int
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
-	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, injectorQueue), idle: make(chan struct{}, 1),
+	queueLen := parts.queueLen
+	if queueLen <= 0 {
+		queueLen = injectorQueue
+	}
+	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, queueLen), idle: make(chan struct{}, 1),
 		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]waitingMessage{}}
 }
 
 // enqueue hands a delivery to the workers; it blocks while the queue is
-// full, until ctx ends (the delivery is then abandoned). A queue with
-// room takes the delivery even when ctx has ended, as an MTA keeps what
-// it accepted: a device's send that the end of the active phase cut right
-// after its submission (mtaSubmitter) is delivered during settle, not
-// abandoned by select's random pick between two ready cases.
-func (in *injector) enqueue(ctx context.Context, d delivery) {
+// full, until ctx ends (the delivery is then abandoned), and reports
+// whether it did. A queue with room takes the delivery even when ctx has
+// ended, as an MTA keeps what it accepted: a device's send that the end of
+// the active phase cut right after its submission (mtaSubmitter) is
+// delivered during settle, not abandoned by select's random pick between
+// two ready cases. The delivery's wait for a connection starts now, or at
+// its due time when that is earlier: inbound mail that fell due while a
+// full queue held the arrival scheduler waited for a connection from then.
+func (in *injector) enqueue(ctx context.Context, d delivery) (waited bool) {
 	in.inflight.Add(1)
 	in.pending.Add(int64(len(d.rcpts)))
 	d.queued = time.Now()
+	if !d.due.IsZero() && d.due.Before(d.queued) {
+		d.queued = d.due
+	}
 	in.wmu.Lock()
 	in.tickets++
 	d.ticket = in.tickets
@@ -257,7 +280,7 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 	in.wmu.Unlock()
 	select {
 	case in.queue <- d:
-		return
+		return false
 	default:
 	}
 	select {
@@ -266,6 +289,7 @@ func (in *injector) enqueue(ctx context.Context, d delivery) {
 		in.abandon(d)
 		in.done(d)
 	}
+	return true
 }
 
 // done ends delivery d (attempted, or never queued).
@@ -363,7 +387,7 @@ func (in *injector) picked(d delivery) {
 	wait := max(time.Since(d.queued), 0)
 	via := in.via()
 	for range d.rcpts {
-		in.events.Handle(Event{Type: EventDeliveryQueued, Protocol: via, Late: wait})
+		in.events.Handle(Event{Type: EventDeliveryQueued, Protocol: via, Late: wait, Inbound: d.inbound, Arrival: d.arrival})
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -665,7 +689,15 @@ type smtpConn struct {
 // server had left the command unanswered beyond the stop's grace, else
 // cancelled.
 func (sc *smtpConn) cut(ctx context.Context, err error) *tryError {
-	if sc.watch.Overdue() {
+	return stopCut(ctx, sc.watch, err)
+}
+
+// stopCut is the try error of err, a failure of a command the run's end
+// cut on a connection w watched (ctx ended, the stop closed it): a timeout
+// when the server had left the command unanswered beyond the stop's
+// grace, else cancelled. Neither is retried.
+func stopCut(ctx context.Context, w *clients.StopGrace, err error) *tryError {
+	if w.Overdue() {
 		return &tryError{reason: DeliveryTimeout, err: fmt.Errorf("%w (unanswered at the run's end: %w)", err, context.DeadlineExceeded)}
 	}
 	return &tryError{reason: DeliveryCancelled, err: fmt.Errorf("%w (run ended: %w)", err, ctx.Err())}
@@ -935,29 +967,42 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // client (internal/leanimap: every command and its responses on this
 // worker's goroutine, no reader goroutine). The connect, greeting, TLS and
 // LOGIN are reported as an imap login; each command, as the devices'
-// commands are.
+// commands are. At the run's end the session has the stop's grace, as
+// every protocol's connections (clients.StopGrace): a command in flight
+// has a second to be answered, and counts a timeout when it is not.
 func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
 	dl := in.delivery
 	rec := in.rec
+	run := ctx
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
-	// When the session's deadline passes or the run ends, ctx closes the
-	// connection under the command in progress, which then fails as on a
-	// closed connection: say why (a timeout, a cancelled try).
+	// The stop's rule for the session's commands (w), applied by the
+	// connection's binding to ctx (appendStop.Ended); reused, so that the
+	// grace costs the session no allocation.
+	as := appendStops.Get().(*appendStop)
+	as.run = run
+	w := &as.w
+	w.Reset(rec, clients.ProtocolIMAP)
+	// When the session's deadline passes, ctx closes the connection under
+	// the command in progress, which then fails as on a closed
+	// connection: say why (a timeout, a cancelled try).
 	ended := func(err error) error {
 		if cause := ctx.Err(); err != nil && cause != nil && !errors.Is(err, cause) {
 			return fmt.Errorf("%w (session %w)", err, cause)
 		}
 		return err
 	}
-	loginFailed := func(what string, err error) *tryError {
-		err = ended(err)
-		o := transport.LoginOutcome(err)
-		if !errors.Is(ctx.Err(), context.Canceled) {
-			rec.Login(clients.ProtocolIMAP, o)
+	// failed is the try error of a command's failure err: the stop's
+	// when the run's end closed the connection (stopCut).
+	failed := func(what string, err error, mayRetry bool) *tryError {
+		if w.Stopping() {
+			return stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err))
 		}
-		te := newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
-		if o == transport.OutcomeAuth {
+		return newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), mayRetry)
+	}
+	loginFailed := func(what string, err error) *tryError {
+		te := failed(what, err, true)
+		if !w.Stopping() && transport.LoginOutcome(err) == transport.OutcomeAuth {
 			te.reason, te.retry = DeliveryAuth, false
 		}
 		return te
@@ -969,49 +1014,79 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	// 15 s apart) could tell anything, and a dial without it makes four
 	// setsockopt(2) calls fewer (transport.Config.KeepAlive).
 	// The connection stays bound to ctx (leanimap.DialBound): when the
-	// session's deadline passes or the run ends, it is closed under the
-	// command in progress.
-	// record ends a command started at start (clients.StartCommand): one
-	// the run's end cut counts nothing, as loginFailed's login.
-	record := func(name string, start time.Time, err error) {
-		clients.EndCommand(rec, clients.ProtocolIMAP, name, start, err, errors.Is(ctx.Err(), context.Canceled))
-	}
+	// session's deadline passes it is closed under the command in
+	// progress; when the run ends, by the stop's rule (appendStop).
 	// The connect, greeting and TLS are one command, CONNECT, as a
-	// device's.
+	// device's: one the run's end cut counts nothing, and no login (a
+	// dial has no grace: StopGrace).
 	connect := clients.StartCommand(rec, clients.ProtocolIMAP, clients.CommandConnect)
 	conn, c, stop, err := leanimap.DialBound(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late, KeepAlive: -1,
-	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps})
-	record(clients.CommandConnect, connect, ended(err))
+	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps}, as)
+	cut := errors.Is(ctx.Err(), context.Canceled)
+	clients.EndCommand(rec, clients.ProtocolIMAP, clients.CommandConnect, connect, ended(err), cut)
 	if err != nil {
+		err = ended(err)
+		if !cut {
+			rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
+		}
 		return loginFailed(transport.Step(err), err)
 	}
-	defer stop()
+	defer func() {
+		if stop() {
+			// The binding never fired: no stop uses as.
+			as.run = nil
+			appendStops.Put(as)
+		}
+	}()
 	defer c.Close()
-	run := func(name string, fn func() error) error {
-		start := clients.StartCommand(rec, clients.ProtocolIMAP, name)
+	do := func(name string, fn func() error) error {
+		start := w.Start(name)
 		err := ended(fn())
-		record(name, start, conn.Explain(err))
+		w.End(name, start, conn.Explain(err))
 		return err
 	}
-	if err := run("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {
+	if err := do("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {
+		w.CountLogin(err)
 		return loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
-	folder, err := appendFolder(c, r.folder, run)
+	folder, err := appendFolder(c, r.folder, do)
 	if err != nil {
-		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
+		return failed("folder "+r.folder, err, true)
 	}
-	if err := run("APPEND", func() error {
+	if err := do("APPEND", func() error {
 		_, err := c.Append(folder, nil, time.Time{}, d.raw)
 		return err
 	}); err != nil {
 		// Without the server's answer the message may be stored: no retry.
-		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err), false)
+		return failed("APPEND "+folder, err, false)
 	}
-	_ = run("LOGOUT", c.Logout)
+	_ = do("LOGOUT", c.Logout)
 	return nil
+}
+
+// appendStop is the stop rule of an APPEND session (injector.appendOne):
+// its connection is bound to the session's context, which ends at the
+// session's deadline or with run, the injector's. At the run's end a
+// command in flight has the stop's grace (w); at the deadline the
+// connection is closed at once.
+type appendStop struct {
+	w   clients.StopGrace
+	run context.Context
+}
+
+// appendStops holds the appendStops of ended sessions for the next.
+var appendStops = sync.Pool{New: func() any { return new(appendStop) }}
+
+// Ended implements transport.Ender.
+func (s *appendStop) Ended(conn *transport.Conn) {
+	if s.run.Err() != nil {
+		s.w.Stop(conn)
+		return
+	}
+	_ = conn.Close()
 }
 
 // appendFolder returns the mailbox an imap-append delivery to folder goes

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"runtime/pprof"
@@ -17,6 +18,7 @@ import (
 	"github.com/mailsim/mailsim/internal/couriertest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faketest"
+	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -311,43 +313,97 @@ func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
 	}
 }
 
-// TestInjectorIMAPAppendCancelled: a run that ends while an APPEND waits
-// for the server's answer counts that delivery cancelled (not error: the
-// run closed the connection under it), and its login still counts.
-func TestInjectorIMAPAppendCancelled(t *testing.T) {
-	srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
-	plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
-	log := &commandLog{deliveryCounter: newDeliveryCounter()}
-	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
-		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
-		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: srv.Addr, TLS: transport.TLSNone},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.inj.timeout = 20 * time.Second // the run ends first
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); e.inj.run(ctx) }()
-	u := e.users[0]
-	e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
-		id: "<c@test>", raw: []byte("Message-ID: <c@test>\r\n\r\nhello\r\n"), inbound: true})
-	for srv.Faults() == 0 { // the APPEND has reached the server
-		select {
-		case <-done:
-			t.Fatal("the injector ended before its APPEND reached the server")
-		case <-time.After(time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
-	st := e.inj.finish()
-	if st.Attempted != 1 || st.Failed[DeliveryCancelled] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
-		t.Errorf("stats %+v, want 1 cancelled", st)
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if log.logins["imap ok"] != 1 || log.done["imap-append cancelled"] != 1 {
-		t.Errorf("logins %v, final outcomes %v; want 1 imap ok, 1 cancelled", log.logins, log.done)
+// TestInjectorIMAPAppendAtTheEnd: a run that ends while an APPEND waits
+// for the server's answer gives it the stop's grace, as every protocol's
+// connections (clients.StopGrace): left unanswered beyond it, the APPEND
+// and the delivery count a timeout (not cancelled and nothing: the server
+// never answered); answered within it, the message is delivered and the
+// APPEND counts ok (the LOGOUT after it, on the connection the stop then
+// closed, counts nothing). The login counts either way. Before, the run's
+// end closed the session's connection at once: cancelled, and the
+// APPEND counted nowhere.
+func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// late: the APPEND reaches a server that answers, after the stop.
+		late       bool
+		wantFailed string
+		wantAppend string
+	}{
+		{"APPEND unanswered beyond the grace", false, DeliveryTimeout, "APPEND timeout"},
+		{"APPEND answered within the grace", true, "", "APPEND ok"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+			var addr string
+			var reached <-chan struct{}
+			var proxy *faultproxy.Proxy
+			if tt.late {
+				addrs, _ := mailservertest.Start(t, mailservertest.User{Name: plan.Users[0].Username, Password: "pw"})
+				var err error
+				proxy, err = faultproxy.New(faultproxy.Options{Backend: addrs.IMAP})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = proxy.Close() })
+				addr, reached = proxy.Addr(), proxy.StallOn([]byte("APPEND"))
+			} else {
+				srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
+				addr = srv.Addr
+				r := make(chan struct{})
+				reached = r
+				go func() {
+					defer close(r)
+					for deadline := time.Now().Add(20 * time.Second); srv.Faults() == 0 && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
+				}()
+			}
+			log := &commandLog{deliveryCounter: newDeliveryCounter()}
+			e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
+				IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
+				Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.inj.timeout = 20 * time.Second // the run ends first
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan struct{})
+			go func() { defer close(done); e.inj.run(ctx) }()
+			u := e.users[0]
+			e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
+				id: "<c@test>", raw: []byte("Message-ID: <c@test>\r\n\r\nhello\r\n"), inbound: true})
+			select {
+			case <-reached: // the APPEND has reached the server, or the proxy holds it
+			case <-done:
+				t.Fatal("the injector ended before its APPEND reached the server")
+			case <-time.After(20 * time.Second):
+				t.Fatal("the APPEND never reached the server")
+			}
+			cancel()
+			if tt.late {
+				proxy.Resume() // the server answers within the grace
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the injector did not stop with the run: it waits for the stalled server")
+			}
+			st := e.inj.finish()
+			if tt.wantFailed == "" && (st.Delivered != 1 || st.FailedTotal() != 0) ||
+				tt.wantFailed != "" && (st.Failed[tt.wantFailed] != 1 || len(st.Failed) != 1 || st.Delivered != 0) || st.Retries != 0 {
+				t.Errorf("stats %+v, want 1 %s", st, cmp.Or(tt.wantFailed, "delivered"))
+			}
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			if log.logins["imap ok"] != 1 || len(log.logins) != 1 {
+				t.Errorf("logins %v, want 1 imap ok", log.logins)
+			}
+			if !slices.Contains(log.cmds, tt.wantAppend) || slices.Contains(log.cmds, "LOGOUT error") {
+				t.Errorf("commands %q, want %q and no LOGOUT error", log.cmds, tt.wantAppend)
+			}
+		})
 	}
 }

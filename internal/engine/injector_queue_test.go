@@ -5,12 +5,35 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
+
+// startGatedLMTP starts a fake LMTP server that holds every session, its
+// greeting unsent, until open is called (at most 10 s), then stores every
+// message; open may be called more than once, and the test's end calls it.
+func startGatedLMTP(t *testing.T) (addr string, open func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(gate) }) }
+	ok250 := func(string) string { return "250 ok" }
+	script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
+	addr = startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+		select {
+		case <-gate:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		script(c, r)
+	})
+	// Before the server's own cleanup, which waits for the sessions.
+	t.Cleanup(open)
+	return addr, open
+}
 
 // TestInjectorQueueWait checks the injector's queue figures (QueueWait):
 // with one connection and an LMTP server that holds every session until
@@ -35,24 +58,7 @@ func TestInjectorQueueWait(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gate := make(chan struct{})
-			ok250 := func(string) string { return "250 ok" }
-			script := lmtpScript(ok250, func(int) string { return "250 2.0.0 stored" })
-			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-				select {
-				case <-gate:
-				case <-time.After(10 * time.Second):
-					return
-				}
-				script(c, r)
-			})
-			t.Cleanup(func() {
-				select {
-				case <-gate:
-				default:
-					close(gate)
-				}
-			})
+			addr, open := startGatedLMTP(t)
 			e, _ := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = 5 * time.Second
 			if tt.wantCut {
@@ -77,13 +83,13 @@ func TestInjectorQueueWait(t *testing.T) {
 			if tt.release {
 				go func() {
 					time.Sleep(hold)
-					close(gate)
+					open()
 				}()
 			}
 			e.inj.drain(ctx)
 			held := time.Since(queued)
 			if tt.settle {
-				close(gate)
+				open()
 				limit := time.NewTimer(15 * time.Second)
 				for e.inj.inflight.Load() > 0 {
 					select {
@@ -343,5 +349,121 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			}
 			dc.checkTracked(t)
 		})
+	}
+}
+
+// TestInjectorQueueWaitFromDue: inbound mail handed over after its due
+// time (the arrival scheduler held by a full queue) waited for a
+// connection from its due time; a delivery without one, or due later,
+// from its hand-over. enqueue says when it waited for room.
+func TestInjectorQueueWaitFromDue(t *testing.T) {
+	var waits []time.Duration
+	in := newInjector(injectorParts{events: SinkFunc(func(ev Event) {
+		if ev.Type == EventDeliveryQueued {
+			waits = append(waits, ev.Late)
+		}
+	}), queueLen: 1}, 1)
+	rcpts := []recipient{{addr: "a@example.com"}}
+	ctx := context.Background()
+	if in.enqueue(ctx, delivery{rcpts: rcpts, due: time.Now().Add(-time.Minute), inbound: true}) {
+		t.Error("a queue with room: enqueue says it waited")
+	}
+	in.picked(<-in.queue)
+	in.enqueue(ctx, delivery{rcpts: rcpts, due: time.Now().Add(time.Hour)})
+	in.picked(<-in.queue)
+	in.enqueue(ctx, delivery{rcpts: rcpts})
+	in.picked(<-in.queue)
+	if len(waits) != 3 || waits[0] < time.Minute || waits[1] >= time.Minute || waits[2] >= time.Minute {
+		t.Errorf("waits %v: want the first from its due time, a minute ago, the others from their hand-over", waits)
+	}
+	in.enqueue(ctx, delivery{rcpts: rcpts})
+	if !in.enqueue(ended(ctx), delivery{rcpts: rcpts}) {
+		t.Error("a full queue: enqueue says it did not wait")
+	}
+}
+
+// TestArrivalsHeldByStalledServer: a server that holds the injector's one
+// connection fills a queue of one delivery and holds the arrival
+// scheduler; the mail that falls due meanwhile reaches a connection late,
+// and its queue wait says so: every inbound delivery's wait is at least
+// the time from its due time to its first try. Before, the mail the
+// scheduler handed over after the hold counted its wait from then, and
+// the hold showed as the scheduler's lateness only.
+func TestArrivalsHeldByStalledServer(t *testing.T) {
+	const yaml = `
+version: 1
+name: held
+duration: 1m
+time_scale: 60
+users: {count: 1, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%, devices: [pc-imap], behavior: b}]
+behaviors: {b: {inbound: {interval: 6s}}}
+devices:
+  pc-imap: {kind: pc, protocol: imap}
+`
+	addr, open := startGatedLMTP(t)
+	var (
+		mu          sync.Mutex
+		clock       simClock
+		queued      int
+		short       []string
+		longest     time.Duration
+		lateArrival time.Duration
+	)
+	sink := SinkFunc(func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Type == EventDeliveryQueued && ev.Inbound:
+			queued++
+			// Its due time to now: the least it waited for a connection
+			// (less a little for the clock readings between).
+			behind := clock.Wall(clock.Now().Sub(ev.Arrival))
+			if ev.Late < behind-50*time.Millisecond {
+				short = append(short, fmt.Sprintf("waited %v, due %v before", ev.Late, behind))
+			}
+			longest = max(longest, ev.Late)
+		case ev.Type == EventLate && ev.Kind == LateArrival:
+			lateArrival = max(lateArrival, ev.Late)
+		}
+	})
+	ep := Endpoints{Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr}}
+	ep.IMAP.Addr = "127.0.0.1:1" // devices are built, never started
+	e, err := New(Options{Plan: mustPlan(t, yaml, scenarios.PlanOptions{}), Endpoints: ep, Recorder: newTestRecorder(),
+		InjectorWorkers: 1, InjectorQueue: 1, Sinks: []Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = e.clock
+	mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	injCtx, stopInj := context.WithCancel(ctx)
+	arrCtx, stopArr := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); e.inj.run(injCtx) }()
+	go func() { defer wg.Done(); e.arrivals.run(arrCtx) }()
+	e.arrivals.add(e.users[0])
+	time.Sleep(1500 * time.Millisecond) // the server holds: some 15 messages fall due
+	open()
+	time.Sleep(500 * time.Millisecond)
+	stopArr()
+	e.inj.drain(ctx)
+	stopInj()
+	wg.Wait()
+	st := e.inj.finish()
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d inbound deliveries left the queue, longest wait %v; the scheduler's lateness at most %v; %d attempted, %d abandoned",
+		queued, longest, lateArrival, st.Attempted, st.Abandoned)
+	if queued < 5 {
+		t.Fatalf("%d inbound deliveries left the queue: too few to test", queued)
+	}
+	if len(short) > 0 {
+		t.Errorf("%d of %d inbound deliveries waited less than from their due time: %q", len(short), queued, short)
 	}
 }

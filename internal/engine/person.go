@@ -195,7 +195,7 @@ func (p *person) actionDue() time.Time {
 // something at now, in wall time (EventLate).
 func (p *person) late(due, now time.Time) {
 	if !due.IsZero() {
-		p.env.late(p.u.plan.Username, due, now)
+		p.env.late(LateAction, p.u.plan.Username, due, now)
 	}
 }
 

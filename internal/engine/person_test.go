@@ -46,9 +46,17 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // fakeQueue keeps the deliveries it is given.
-type fakeQueue struct{ got []delivery }
+type fakeQueue struct {
+	got []delivery
+	// hold, if set, runs as a delivery is handed over, as a full queue's
+	// wait would, and reports whether it waited.
+	hold func(d delivery) bool
+}
 
-func (q *fakeQueue) enqueue(_ context.Context, d delivery) { q.got = append(q.got, d) }
+func (q *fakeQueue) enqueue(_ context.Context, d delivery) bool {
+	q.got = append(q.got, d)
+	return q.hold != nil && q.hold(d)
+}
 
 // fakeChanges keeps the changes recorded.
 type fakeChanges struct{ got []audit.Change }

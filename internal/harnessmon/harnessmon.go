@@ -2,7 +2,10 @@
 // measured while the harness itself was the bottleneck is never reported as
 // the server's: CPU time used, Go scheduler latency (how long runnable
 // goroutines waited for a thread, from runtime/metrics) and, fed by the
-// engine, how late scheduled actions started compared with their plan.
+// engine, how late simulated events happened compared with their plan:
+// the persons' actions, and the arrival scheduler's hand-overs of inbound
+// mail, apart (the first wait for a slow server too, the second only for
+// the harness).
 //
 // A [Monitor] is sampled at the start and end of a window (a capacity
 // step, a run); [Monitor.Since] returns what happened in between as a
@@ -16,7 +19,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +49,10 @@ const (
 	FigureCPU       = "cpu"
 	FigureScheduler = "scheduler"
 	FigureLate      = "late-actions"
-	FigureGC        = "gc"
+	// FigureArrivalsLate is the arrival scheduler's lateness
+	// (Monitor.ArrivalLate), the one lateness judged.
+	FigureArrivalsLate = "late-arrivals"
+	FigureGC           = "gc"
 )
 
 // Options configure a Monitor. Zero values take the documented defaults.
@@ -62,29 +67,30 @@ type Options struct {
 	// MaxSchedP99 is the p99 scheduler latency above which the harness
 	// counts as saturated. Default 10ms.
 	MaxSchedP99 time.Duration
-	// MaxLateP99, when positive, is the p99 lateness of scheduled actions
-	// above which the harness counts as saturated. Default 0: lateness is
-	// reported, not judged, since a person also starts late while the
-	// device in hand waits for a slow server (the server's doing, not the
-	// harness's).
-	MaxLateP99 time.Duration
+	// MaxArrivalsLateP99, when positive, is the p99 lateness of the
+	// arrival scheduler's hand-overs (ArrivalLate) above which the harness
+	// counts as saturated. Default 0: not judged. The persons' lateness
+	// (Late) is never judged: a person also starts late while the device
+	// in hand waits for a slow server (the server's doing, not the
+	// harness's) and while they write a message.
+	MaxArrivalsLateP99 time.Duration
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
 }
 
 // limits returns the limits of o (after defaults).
 func (o Options) limits() Limits {
-	return Limits{MaxCPU: o.MaxCPU, MaxSchedP99: o.MaxSchedP99, MaxLateP99: o.MaxLateP99}
+	return Limits{MaxCPU: o.MaxCPU, MaxSchedP99: o.MaxSchedP99, MaxArrivalsLateP99: o.MaxArrivalsLateP99}
 }
 
 // Limits are the figures above which a Window counts as saturated: the
 // Options it was judged with.
 type Limits struct {
 	// MaxCPU is the share of the cores (Window.Cores); MaxSchedP99 the
-	// scheduler latency p99; MaxLateP99 the lateness p99, 0 when lateness
-	// is not judged.
-	MaxCPU                  float64
-	MaxSchedP99, MaxLateP99 time.Duration
+	// scheduler latency p99; MaxArrivalsLateP99 the arrival scheduler's
+	// lateness p99, 0 when it is not judged.
+	MaxCPU                          float64
+	MaxSchedP99, MaxArrivalsLateP99 time.Duration
 }
 
 func (o *Options) defaults() {
@@ -103,9 +109,18 @@ func (o *Options) defaults() {
 type Monitor struct {
 	o Options
 
-	mu   sync.Mutex
-	late []time.Duration // lateness samples since the last Mark, bounded
-	n    uint64          // lateness samples seen since the last Mark
+	mu sync.Mutex
+	// actions and arrivals are the lateness samples since the last Mark
+	// of the persons' actions (Late) and of the arrival scheduler
+	// (ArrivalLate).
+	actions, arrivals lateSample
+}
+
+// lateSample is a uniform sample of at most maxLateSamples latenesses,
+// and how many were seen.
+type lateSample struct {
+	late []time.Duration
+	n    uint64
 }
 
 // maxLateSamples bounds the lateness samples kept per window (reservoir).
@@ -117,22 +132,48 @@ func New(o Options) *Monitor {
 	return &Monitor{o: o}
 }
 
-// Late records that a scheduled action started d after it was due (wall
-// time; negative values count as 0). Cheap: the engine calls it for every
-// action.
+// Late records that a person started a scheduled action d after it was
+// due (wall time; negative values count as 0). Cheap: the engine calls it
+// for every action.
 func (m *Monitor) Late(d time.Duration) {
-	if d < 0 {
-		d = 0
-	}
 	m.mu.Lock()
-	m.n++
-	if len(m.late) < maxLateSamples {
-		m.late = append(m.late, d)
-	} else if i := int(splitmix(m.n) % m.n); i < maxLateSamples {
-		// Reservoir sampling keeps a uniform sample of the window.
-		m.late[i] = d
-	}
+	m.actions.add(d)
 	m.mu.Unlock()
+}
+
+// ArrivalLate records that the arrival scheduler handed inbound mail to
+// the injector d after it was due (wall time; negative values count as 0),
+// the harness's lateness: a full injector queue's hold is left out, it is
+// the held mail's queue wait (internal/engine/arrivals.go).
+func (m *Monitor) ArrivalLate(d time.Duration) {
+	m.mu.Lock()
+	m.arrivals.add(d)
+	m.mu.Unlock()
+}
+
+// add records d, keeping a uniform sample (reservoir sampling).
+func (s *lateSample) add(d time.Duration) {
+	d = max(d, 0)
+	s.n++
+	if len(s.late) < maxLateSamples {
+		s.late = append(s.late, d)
+	} else if i := int(splitmix(s.n) % s.n); i < maxLateSamples {
+		s.late[i] = d
+	}
+}
+
+// reset empties the sample, keeping its room.
+func (s *lateSample) reset() { s.late, s.n = s.late[:0], 0 }
+
+// p99 returns the 99th percentile (nearest rank) of the sample and how
+// many were seen; ok is false when none was.
+func (s *lateSample) p99() (p99 time.Duration, n uint64, ok bool) {
+	if len(s.late) == 0 {
+		return 0, s.n, false
+	}
+	late := slices.Clone(s.late)
+	slices.Sort(late)
+	return late[min(len(late)-1, int(math.Ceil(0.99*float64(len(late))))-1)], s.n, true
 }
 
 // splitmix is a cheap deterministic hash for reservoir indices.
@@ -155,7 +196,8 @@ type Mark struct {
 // Mark samples the process now and starts a new window of lateness samples.
 func (m *Monitor) Mark() Mark {
 	m.mu.Lock()
-	m.late, m.n = m.late[:0], 0
+	m.actions.reset()
+	m.arrivals.reset()
 	m.mu.Unlock()
 	mk := Mark{at: m.o.Now(), sched: readSched()}
 	mk.cpu, mk.cpuOK = readCPU()
@@ -187,18 +229,24 @@ type Window struct {
 	// SchedP99 is the 99th percentile of the time goroutines waited to
 	// run (an upper bound: the runtime's bucket boundary).
 	SchedP99 time.Duration
-	// LateP99 is the 99th percentile of how late scheduled actions
-	// started; Late the number of actions measured.
+	// LateP99 is the 99th percentile of how late the persons started
+	// their scheduled actions; Late the number of actions measured.
 	LateP99 time.Duration
 	Late    uint64
+	// ArrivalsLateP99 is the 99th percentile of how late the arrival
+	// scheduler handed inbound mail to the injector (the harness's own
+	// lateness); ArrivalsLate the number of hand-overs measured.
+	ArrivalsLateP99 time.Duration
+	ArrivalsLate    uint64
 	// Saturated is true when any figure passed its limit; Reasons name
-	// which (FigureCPU, FigureScheduler, FigureLate).
+	// which (FigureCPU, FigureScheduler, FigureArrivalsLate).
 	Saturated bool
 	Reasons   []string
 	// Limits are the limits the window was judged against.
 	Limits Limits
 	// Missing names the figures that could not be measured (FigureCPU,
-	// FigureScheduler, FigureLate, FigureGC), with why; their fields are 0
+	// FigureScheduler, FigureLate, FigureArrivalsLate, FigureGC), with
+	// why; their fields are 0
 	// and a missing figure never makes the window saturated.
 	Missing map[string]string
 }
@@ -243,14 +291,15 @@ func (m *Monitor) Since(start Mark) Window {
 		w.GCShare = min(w.GCCPU.Seconds()/used.Seconds(), 1)
 	}
 	m.mu.Lock()
-	late := append([]time.Duration(nil), m.late...)
-	w.Late = m.n
+	var actionsOK, arrivalsOK bool
+	w.LateP99, w.Late, actionsOK = m.actions.p99()
+	w.ArrivalsLateP99, w.ArrivalsLate, arrivalsOK = m.arrivals.p99()
 	m.mu.Unlock()
-	if len(late) > 0 {
-		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
-		w.LateP99 = late[min(len(late)-1, int(math.Ceil(0.99*float64(len(late))))-1)]
-	} else {
+	if !actionsOK {
 		w.Missing[FigureLate] = "no scheduled action started in the window"
+	}
+	if !arrivalsOK {
+		w.Missing[FigureArrivalsLate] = "no inbound mail was handed over in the window"
 	}
 	if w.CPUShare > m.o.MaxCPU {
 		w.Reasons = append(w.Reasons, FigureCPU)
@@ -258,8 +307,8 @@ func (m *Monitor) Since(start Mark) Window {
 	if w.SchedP99 > m.o.MaxSchedP99 {
 		w.Reasons = append(w.Reasons, FigureScheduler)
 	}
-	if m.o.MaxLateP99 > 0 && w.LateP99 > m.o.MaxLateP99 {
-		w.Reasons = append(w.Reasons, FigureLate)
+	if m.o.MaxArrivalsLateP99 > 0 && w.ArrivalsLateP99 > m.o.MaxArrivalsLateP99 {
+		w.Reasons = append(w.Reasons, FigureArrivalsLate)
 	}
 	w.Saturated = len(w.Reasons) > 0
 	return w
@@ -277,16 +326,16 @@ func (w Window) Explain() string {
 	if why, ok := w.Missing[FigureScheduler]; ok {
 		sched = "the Go scheduler latency is unknown: " + why
 	}
-	late := fmt.Sprintf("scheduled actions started up to %s late at the p99", w.LateP99)
-	if w.Limits.MaxLateP99 > 0 {
-		late += fmt.Sprintf(" (limit %s)", w.Limits.MaxLateP99)
+	late := fmt.Sprintf("the arrival scheduler handed inbound mail over up to %s late at the p99", w.ArrivalsLateP99)
+	if w.Limits.MaxArrivalsLateP99 > 0 {
+		late += fmt.Sprintf(" (limit %s)", w.Limits.MaxArrivalsLateP99)
 	}
 	if _, unknown := w.Missing[FigureCPU]; !unknown && w.CPUShare < w.Limits.MaxCPU/2 && slices.Contains(w.Reasons, FigureScheduler) {
 		// Goroutines waited with the harness's own cores mostly idle: the
 		// machine's other work likely held them.
 		sched += fmt.Sprintf(", while the harness used only %s of its cores: other work on the machine may have kept its threads waiting", pct(w.CPUShare))
 	}
-	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureLate: late}
+	words := map[string]string{FigureCPU: cpu, FigureScheduler: sched, FigureArrivalsLate: late}
 	if w.Saturated {
 		parts := make([]string, 0, len(w.Reasons))
 		for _, r := range w.Reasons {
@@ -295,7 +344,7 @@ func (w Window) Explain() string {
 		return strings.Join(parts, "; ")
 	}
 	parts := []string{cpu, sched}
-	if _, ok := w.Missing[FigureLate]; !ok && w.Limits.MaxLateP99 > 0 {
+	if _, ok := w.Missing[FigureArrivalsLate]; !ok && w.Limits.MaxArrivalsLateP99 > 0 {
 		parts = append(parts, late)
 	}
 	return "within its limits: " + strings.Join(parts, "; ")

@@ -52,26 +52,35 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
+// TestWindowLateness: the persons' lateness and the arrival scheduler's
+// are measured apart, and only the arrival scheduler's is judged (with
+// MaxArrivalsLateP99): persons 1 h late (a slow server, a long write) do
+// not make the harness saturated; hand-overs 2 s late do.
 func TestWindowLateness(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
-	m := New(Options{MaxLateP99: 500 * time.Millisecond, MaxCPU: 1e9, MaxSchedP99: time.Hour, Now: clk.now})
-	m.Late(time.Second) // before the window: dropped by Mark
+	m := New(Options{MaxArrivalsLateP99: 500 * time.Millisecond, MaxCPU: 1e9, MaxSchedP99: time.Hour, Now: clk.now})
+	m.ArrivalLate(time.Second) // before the window: dropped by Mark
+	m.Late(time.Second)
 	start := m.Mark()
 	for i := range 100 {
-		m.Late(time.Duration(i) * time.Millisecond) // 0..99 ms
+		m.ArrivalLate(time.Duration(i) * time.Millisecond) // 0..99 ms
+		m.Late(time.Hour)
 	}
 	w := m.Since(start)
-	if w.Late != 100 || w.LateP99 != 98*time.Millisecond || w.Saturated || w.Wall != time.Second {
-		t.Errorf("window %+v, want 100 samples, p99 98ms, not saturated, 1s", w)
+	if w.ArrivalsLate != 100 || w.ArrivalsLateP99 != 98*time.Millisecond || w.Late != 100 || w.LateP99 != time.Hour || w.Saturated || w.Wall != time.Second {
+		t.Errorf("window %+v, want 100 hand-overs, p99 98ms, 100 actions, p99 1h, not saturated, 1s", w)
 	}
 	start = m.Mark()
 	for range 10 {
-		m.Late(2 * time.Second)
+		m.ArrivalLate(2 * time.Second)
 	}
-	m.Late(-time.Second) // early counts as on time
+	m.ArrivalLate(-time.Second) // early counts as on time
 	w = m.Since(start)
-	if !w.Saturated || !slices.Equal(w.Reasons, []string{"late-actions"}) || w.LateP99 != 2*time.Second {
-		t.Errorf("late window %+v, want saturated by late-actions", w)
+	if !w.Saturated || !slices.Equal(w.Reasons, []string{FigureArrivalsLate}) || w.ArrivalsLateP99 != 2*time.Second {
+		t.Errorf("late window %+v, want saturated by late-arrivals", w)
+	}
+	if why, ok := w.Missing[FigureLate]; !ok || w.Late != 0 {
+		t.Errorf("window %+v without actions: want late-actions missing, said why (%q)", w, why)
 	}
 }
 
@@ -81,8 +90,8 @@ func TestLateReservoirBounded(t *testing.T) {
 	for i := range 3 * maxLateSamples {
 		m.Late(time.Duration(i))
 	}
-	if len(m.late) != maxLateSamples {
-		t.Errorf("kept %d samples, want %d", len(m.late), maxLateSamples)
+	if len(m.actions.late) != maxLateSamples {
+		t.Errorf("kept %d samples, want %d", len(m.actions.late), maxLateSamples)
 	}
 	if w := m.Since(start); w.Late != 3*maxLateSamples || w.LateP99 <= time.Duration(maxLateSamples) {
 		t.Errorf("window %+v: the reservoir lost the later samples", w)
@@ -110,8 +119,9 @@ func TestLatenessNotJudgedByDefault(t *testing.T) {
 	m := New(Options{MaxCPU: 1e9, MaxSchedP99: time.Hour})
 	start := m.Mark()
 	m.Late(time.Hour)
-	if w := m.Since(start); w.Saturated || w.LateP99 != time.Hour {
-		t.Errorf("window %+v: lateness judged without MaxLateP99", w)
+	m.ArrivalLate(time.Hour)
+	if w := m.Since(start); w.Saturated || w.LateP99 != time.Hour || w.ArrivalsLateP99 != time.Hour {
+		t.Errorf("window %+v: lateness judged without MaxArrivalsLateP99", w)
 	}
 }
 
@@ -131,7 +141,7 @@ func TestSchedulerWithoutObservations(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	m := New(Options{})
-	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxLateP99 != 0 || m.o.Now == nil {
+	if m.o.MaxCPU != 0.9 || m.o.MaxSchedP99 != 10*time.Millisecond || m.o.MaxArrivalsLateP99 != 0 || m.o.Now == nil {
 		t.Errorf("defaults %+v", m.o)
 	}
 	if readSched() == nil {
@@ -149,7 +159,7 @@ func TestWindowFigures(t *testing.T) {
 	}
 	runtime.GC()
 	w := m.Since(start)
-	if w.Cores != 3 || w.Limits.MaxCPU != 1e9 || w.Limits.MaxSchedP99 != time.Hour || w.Limits.MaxLateP99 != 0 {
+	if w.Cores != 3 || w.Limits.MaxCPU != 1e9 || w.Limits.MaxSchedP99 != time.Hour || w.Limits.MaxArrivalsLateP99 != 0 {
 		t.Errorf("window %+v: cores and limits not carried", w)
 	}
 	if w.CPU <= 0 || w.CPUShare != w.CPU.Seconds()/3 {
@@ -197,8 +207,8 @@ func TestExplain(t *testing.T) {
 			[]string{"95% of the 1 cores", "; goroutines waited up to 20ms for a thread"}, nil},
 		{"scheduler on a busy machine", Window{CPUShare: 0.01, Cores: 2, SchedP99: 12 * time.Millisecond, Limits: limits, Saturated: true, Reasons: []string{FigureScheduler}},
 			[]string{"goroutines waited up to 12ms for a thread at the p99 (Go scheduler latency; limit 10ms), while the harness used only 1% of its cores: other work on the machine"}, []string{"2 cores"}},
-		{"late judged", Window{LateP99: 3 * time.Second, Limits: Limits{MaxLateP99: time.Second}, Saturated: true, Reasons: []string{FigureLate}},
-			[]string{"scheduled actions started up to 3s late at the p99 (limit 1s)"}, []string{"cores"}},
+		{"late judged", Window{LateP99: time.Hour, ArrivalsLateP99: 3 * time.Second, Limits: Limits{MaxArrivalsLateP99: time.Second}, Saturated: true, Reasons: []string{FigureArrivalsLate}},
+			[]string{"the arrival scheduler handed inbound mail over up to 3s late at the p99 (limit 1s)"}, []string{"cores", "1h"}},
 		{"unknown cpu", Window{Cores: 2, Limits: limits, Missing: map[string]string{FigureCPU: "no getrusage"}},
 			[]string{"CPU use is unknown: no getrusage"}, []string{"0%"}},
 	}

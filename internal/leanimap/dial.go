@@ -31,13 +31,14 @@ func Dial(ctx context.Context, cfg transport.Config, opts Options) (*transport.C
 // DialBound is Dial for a caller that closes the connection when ctx
 // ends anyway: the connection stays bound to ctx until the caller calls
 // stop (transport.SetupIMAPBound), which spares it a context.AfterFunc of
-// its own.
-func DialBound(ctx context.Context, cfg transport.Config, opts Options) (*transport.Conn, *Client, func() bool, error) {
+// its own. When ctx ends before, end closes the connection (nil: it is
+// closed at once).
+func DialBound(ctx context.Context, cfg transport.Config, opts Options, end transport.Ender) (*transport.Conn, *Client, func() bool, error) {
 	var c *Client
 	conn, stop, err := transport.SetupIMAPBound(ctx, cfg, func(conn *transport.Conn, afterStartTLS bool) (err error) {
 		c, err = newOn(conn, afterStartTLS, cfg.Endpoint.Addr, opts)
 		return err
-	})
+	}, end)
 	if err != nil {
 		return nil, nil, nil, err
 	}

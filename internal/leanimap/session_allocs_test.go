@@ -39,7 +39,7 @@ func TestSessionAllocs(t *testing.T) {
 				var err error
 				if tc.bound {
 					var stop func() bool
-					_, c, stop, err = DialBound(ctx, tc.cfg, opts)
+					_, c, stop, err = DialBound(ctx, tc.cfg, opts, nil)
 					if err == nil {
 						defer stop()
 					}

@@ -44,19 +44,24 @@ type Harness struct {
 	// actions, milliseconds wall; LateActions the actions measured.
 	LateP99ms   Num    `json:"late_p99_ms"`
 	LateActions uint64 `json:"late_actions"`
+	// ArrivalsLateP99ms is the p99 of how late the arrival scheduler
+	// handed inbound mail to the injector, milliseconds wall;
+	// ArrivalsLate the hand-overs measured.
+	ArrivalsLateP99ms Num    `json:"arrivals_late_p99_ms"`
+	ArrivalsLate      uint64 `json:"arrivals_late"`
 	// GCCPUShare is the garbage collector's share of the process's CPU
 	// time (the runtime's estimate).
 	GCCPUShare Num `json:"gc_cpu_share"`
 	// Saturated is true when a figure passed its limit; Reasons name which
-	// (cpu, scheduler, late-actions) and Reason says it in words (or that
+	// (cpu, scheduler, late-arrivals) and Reason says it in words (or that
 	// every figure kept within its limit).
 	Saturated bool     `json:"saturated"`
 	Reasons   []string `json:"reasons"`
 	Reason    string   `json:"reason"`
 	// Limits are the limits the figures were judged against.
 	Limits HarnessLimits `json:"limits"`
-	// Unmeasured says, by figure (cpu, scheduler, late-actions, gc), why
-	// it is null.
+	// Unmeasured says, by figure (cpu, scheduler, late-actions,
+	// late-arrivals, gc), why it is null.
 	Unmeasured map[string]string `json:"unmeasured,omitempty"`
 	// Shards holds each shard's verdict in a merged report (the figures
 	// above are then the busiest shard's); absent otherwise.
@@ -64,12 +69,12 @@ type Harness struct {
 }
 
 // HarnessLimits are the harness guard's limits: the share of the cores,
-// the scheduler latency p99 and, when judged, the lateness p99 (null: not
-// judged).
+// the scheduler latency p99 and, when judged, the arrival scheduler's
+// lateness p99 (null: not judged; the persons' lateness never is).
 type HarnessLimits struct {
-	MaxCPUShare   float64 `json:"max_cpu_share"`
-	MaxSchedP99ms float64 `json:"max_sched_p99_ms"`
-	MaxLateP99ms  Num     `json:"max_late_p99_ms"`
+	MaxCPUShare          float64 `json:"max_cpu_share"`
+	MaxSchedP99ms        float64 `json:"max_sched_p99_ms"`
+	MaxArrivalsLateP99ms Num     `json:"max_arrivals_late_p99_ms"`
 }
 
 // ShardHarness is one shard's harness verdict in a merged report; Measured
@@ -94,11 +99,12 @@ func newHarness(in *HarnessInput) *Harness {
 	h := &Harness{
 		Span: in.Span, WindowS: w.Wall.Seconds(), Cores: w.Cores,
 		CPUShare: Num(w.CPUShare), SchedP99ms: durMs(w.SchedP99), LateP99ms: durMs(w.LateP99), LateActions: w.Late,
+		ArrivalsLateP99ms: durMs(w.ArrivalsLateP99), ArrivalsLate: w.ArrivalsLate,
 		GCCPUShare: Num(w.GCShare), Saturated: w.Saturated, Reasons: slices.Clone(w.Reasons), Reason: w.Explain(),
-		Limits: HarnessLimits{MaxCPUShare: w.Limits.MaxCPU, MaxSchedP99ms: float64(durMs(w.Limits.MaxSchedP99)), MaxLateP99ms: NaN()},
+		Limits: HarnessLimits{MaxCPUShare: w.Limits.MaxCPU, MaxSchedP99ms: float64(durMs(w.Limits.MaxSchedP99)), MaxArrivalsLateP99ms: NaN()},
 	}
-	if w.Limits.MaxLateP99 > 0 {
-		h.Limits.MaxLateP99ms = durMs(w.Limits.MaxLateP99)
+	if w.Limits.MaxArrivalsLateP99 > 0 {
+		h.Limits.MaxArrivalsLateP99ms = durMs(w.Limits.MaxArrivalsLateP99)
 	}
 	if h.Reasons == nil {
 		h.Reasons = []string{}
@@ -115,6 +121,8 @@ func newHarness(in *HarnessInput) *Harness {
 			h.SchedP99ms = NaN()
 		case harnessmon.FigureLate:
 			h.LateP99ms = NaN()
+		case harnessmon.FigureArrivalsLate:
+			h.ArrivalsLateP99ms = NaN()
 		case harnessmon.FigureGC:
 			h.GCCPUShare = NaN()
 		}
@@ -169,12 +177,12 @@ func (r *Report) writeHarness(w io.Writer) {
 		return
 	}
 	judged := ""
-	if h.Limits.MaxLateP99ms.Missing() {
+	if h.Limits.MaxArrivalsLateP99ms.Missing() {
 		judged = " (not judged)"
 	}
-	fmt.Fprintf(w, "harness over the %s (%.1f s): cpu %s of %d cores, scheduler p99 %s, actions late p99 %s over %d%s, GC %s of the CPU: %s\n",
-		h.Span, h.WindowS, fmtPercent(h.CPUShare), h.Cores, fmtMs(h.SchedP99ms), fmtMs(h.LateP99ms), h.LateActions, judged,
-		fmtPercent(h.GCCPUShare), h.verdict())
+	fmt.Fprintf(w, "harness over the %s (%.1f s): cpu %s of %d cores, scheduler p99 %s, arrivals late p99 %s over %d%s, GC %s of the CPU: %s; people's actions late p99 %s over %d (not judged)\n",
+		h.Span, h.WindowS, fmtPercent(h.CPUShare), h.Cores, fmtMs(h.SchedP99ms), fmtMs(h.ArrivalsLateP99ms), h.ArrivalsLate, judged,
+		fmtPercent(h.GCCPUShare), h.verdict(), fmtMs(h.LateP99ms), h.LateActions)
 	for _, fig := range sortedKeys(h.Unmeasured) {
 		fmt.Fprintf(w, "  %s not measured: %s\n", fig, h.Unmeasured[fig])
 	}

@@ -13,7 +13,7 @@ import (
 func harnessWindow(saturated bool) *HarnessInput {
 	w := harnessmon.Window{
 		Wall: time.Minute, CPU: 30 * time.Second, CPUShare: 0.25, Cores: 2, GCCPU: 3 * time.Second, GCShare: 0.1,
-		SchedP99: time.Millisecond, LateP99: 20 * time.Millisecond, Late: 500,
+		SchedP99: time.Millisecond, LateP99: 20 * time.Millisecond, Late: 500, ArrivalsLateP99: 3 * time.Millisecond, ArrivalsLate: 40,
 		Limits:  harnessmon.Limits{MaxCPU: 0.9, MaxSchedP99: 10 * time.Millisecond},
 		Missing: map[string]string{},
 	}
@@ -36,7 +36,7 @@ func TestHarnessSection(t *testing.T) {
 	}{
 		{"not saturated", harnessWindow(false), false,
 			[]bool{true, true, true, false}, []bool{false, false, false, false},
-			[]string{"harness over the active phase (ramp-up included) (60.0 s): cpu 25.00% of 2 cores, scheduler p99 1ms, actions late p99 20ms over 500 (not judged), GC 10.00% of the CPU: not saturated",
+			[]string{"harness over the active phase (ramp-up included) (60.0 s): cpu 25.00% of 2 cores, scheduler p99 1ms, arrivals late p99 3ms over 40 (not judged), GC 10.00% of the CPU: not saturated; people's actions late p99 20ms over 500 (not judged)",
 				"ok    p99(imap.FETCH) < 500ms"},
 			[]string{"WARNING", "UNRELIABLE"}},
 		{"saturated", harnessWindow(true), true,
@@ -60,7 +60,8 @@ func TestHarnessSection(t *testing.T) {
 			if h := r.Harness; h != nil {
 				if h.Saturated != tc.saturated || h.Cores != 2 || h.WindowS != 60 || h.LateActions != 500 ||
 					float64(h.SchedP99ms) != 1 || float64(h.LateP99ms) != 20 || float64(h.GCCPUShare) != 0.1 ||
-					h.Limits.MaxCPUShare != 0.9 || h.Limits.MaxSchedP99ms != 10 || !h.Limits.MaxLateP99ms.Missing() ||
+					float64(h.ArrivalsLateP99ms) != 3 || h.ArrivalsLate != 40 ||
+					h.Limits.MaxCPUShare != 0.9 || h.Limits.MaxSchedP99ms != 10 || !h.Limits.MaxArrivalsLateP99ms.Missing() ||
 					h.Reason == "" || h.Span == "" {
 					t.Errorf("harness section %+v", h)
 				}

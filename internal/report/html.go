@@ -184,7 +184,7 @@ Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP
 <ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 {{with .R.Harness}}{{if .Saturated}}<h2>Harness</h2>
 <p class="fail">The harness was saturated: {{.Warning}}.</p>{{end}}
-<p{{if not .Saturated}} class="ok"{{end}}>Harness over the {{.Span}} ({{printf "%.1f" .WindowS}} s): CPU {{pctNum .CPUShare}} of {{.Cores}} cores, scheduler p99 {{msNum .SchedP99ms}}, actions late p99 {{msNum .LateP99ms}} over {{.LateActions}}, GC {{pctNum .GCCPUShare}} of the CPU; {{.Reason}}.</p>{{else}}<p>Harness: not measured.</p>{{end}}
+<p{{if not .Saturated}} class="ok"{{end}}>Harness over the {{.Span}} ({{printf "%.1f" .WindowS}} s): CPU {{pctNum .CPUShare}} of {{.Cores}} cores, scheduler p99 {{msNum .SchedP99ms}}, arrivals late p99 {{msNum .ArrivalsLateP99ms}} over {{.ArrivalsLate}}, GC {{pctNum .GCCPUShare}} of the CPU; {{.Reason}}. People's actions late p99 {{msNum .LateP99ms}} over {{.LateActions}} (not judged: it includes waits for the server and the writing time).</p>{{else}}<p>Harness: not measured.</p>{{end}}
 {{with .R.MailAtStart}}{{if .Found}}<h2>Mail at the start</h2>
 <p class="fail">{{.Warning}}.</p>{{else}}<p{{if not .Incomplete}} class="ok"{{end}}>{{.Line}}.</p>{{end}}{{end}}
 {{with .R.Thresholds}}<h2>Thresholds</h2>

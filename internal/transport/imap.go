@@ -316,7 +316,7 @@ func Step(err error) string {
 // connection when its own context ends and sets deadlines with Extend, as
 // after Dial.
 func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, error) {
-	conn, stop, err := SetupIMAPBound(ctx, cfg, open)
+	conn, stop, err := SetupIMAPBound(ctx, cfg, open, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -328,13 +328,23 @@ func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStart
 	return conn, nil
 }
 
+// Ender closes a connection bound to a context when the context ends
+// (SetupIMAPBound), by a rule of its own: the injector's APPEND sessions
+// give a command in flight the stop's grace (internal/engine/injector.go
+// appendStop).
+type Ender interface {
+	// Ended closes conn, whose context ended.
+	Ended(conn *Conn)
+}
+
 // SetupIMAPBound is SetupIMAP for a caller that closes the connection when
 // ctx ends anyway (the injector's APPEND sessions): the connection stays
-// bound to ctx — closed when ctx ends — until the caller calls stop,
-// which reports, as context.AfterFunc's stop does, whether it unbound it
-// before ctx ended. It spares such a caller a context.AfterFunc of its
-// own (two allocations and a closure per session).
-func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error) (*Conn, func() bool, error) {
+// bound to ctx — when ctx ends, end closes it (nil: it is closed at once)
+// — until the caller calls stop, which reports, as context.AfterFunc's
+// stop does, whether it unbound it before ctx ended. It spares such a
+// caller a context.AfterFunc of its own (two allocations and a closure per
+// session).
+func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error, end Ender) (*Conn, func() bool, error) {
 	bound := cfg.Timeout
 	if bound <= 0 {
 		bound = DefaultTimeout
@@ -346,7 +356,13 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 	if err != nil {
 		return nil, nil, &StepError{StepConnect, err}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		if end != nil {
+			end.Ended(conn)
+			return
+		}
+		_ = conn.Close()
+	})
 	step := StepStartTLS
 	startTLS := cfg.Endpoint.TLS == TLSStartTLS
 	if startTLS {
