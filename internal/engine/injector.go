@@ -765,6 +765,21 @@ func isReply(err error) bool {
 	return errors.As(err, &se)
 }
 
+// usable reports whether the connection can take another command after
+// err, a command's failure: the server replied, and did not close the
+// connection (clients.ServerClosed: its 421, the end of the stream, a
+// reset). Once it closed it, nothing more, not even QUIT, goes out
+// (noQuit): Dovecot says 421 to every connection when it shuts down, and
+// a RSET and a QUIT sent after it each failed and counted as a failed
+// command of their own.
+func (sc *smtpConn) usable(err error) bool {
+	if clients.ServerClosed(err) {
+		sc.noQuit = true
+		return false
+	}
+	return isReply(err)
+}
+
 // deliver tries once to deliver d to rcpts in one transaction, and returns
 // each recipient's result; broken is true when the connection can no
 // longer be used.
@@ -774,7 +789,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
-		if isReply(err) {
+		if sc.usable(err) {
 			return failAll(rcpts, err, true), !sc.reset()
 		}
 		return failAll(rcpts, err, true), true
@@ -788,7 +803,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			accepted = append(accepted, r)
 			continue
 		}
-		if !isReply(err) {
+		if !sc.usable(err) {
 			// The connection broke: nobody got the message.
 			res = append(res, failAll(accepted, err, true)...)
 			return append(res, failAll(rcpts[i:], err, true)...), true
@@ -802,7 +817,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)
-		if isReply(err) {
+		if sc.usable(err) {
 			return append(res, failAll(accepted, err, true)...), !sc.reset()
 		}
 		return append(res, failAll(accepted, err, true)...), true
@@ -826,9 +841,10 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			}
 			return res, false
 		case isReply(err):
-			return append(res, failAll(accepted, err, true)...), false
+			return append(res, failAll(accepted, err, true)...), !sc.usable(err)
 		}
 		// No final reply: the server may have taken the message.
+		sc.usable(err) // no QUIT after a close
 		return append(res, failAll(accepted, err, false)...), true
 	}
 	resp, err := w.CloseWithLMTPResponse()
@@ -840,6 +856,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			res = append(res, rcptResult{r: r})
 		} else if se := le[r.addr]; se != nil {
 			res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, se), true)})
+			broken = broken || !sc.usable(se)
 		} else {
 			// No reply for r: the server may have taken the message.
 			if err == nil {
@@ -847,6 +864,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			}
 			res = append(res, rcptResult{r: r, err: newTryError(err, false)})
 			broken = true
+			sc.usable(err) // no QUIT after a close
 		}
 	}
 	return res, broken
@@ -867,6 +885,7 @@ func (sc *smtpConn) reset() bool {
 	err := sc.c.Reset()
 	sc.record("RSET", start, err)
 	if err != nil {
+		sc.usable(err) // no QUIT after a close
 		return false
 	}
 	err = sc.hello()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,9 +338,10 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 			wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		{name: "550 to every RCPT", serve: lmtpScript(func(string) string { return "550 5.1.1 no such user" }, nil),
 			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
-		// A server that answers MAIL 421 and hangs up: the RSET fails,
-		// and the connection must not be used again (its next MAIL would
-		// fail on the dead connection, an error rather than the 421).
+		// A server that answers MAIL 421 and hangs up: nothing more goes
+		// out on the connection (no RSET, no QUIT: TestInjectorServerClosed),
+		// and it is not used again (its next MAIL would fail on the dead
+		// connection, an error rather than the 421).
 		{name: "421 to MAIL, then hang up", serve: func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake LMTP\r\n")
 			for n := 0; n < 10; n++ {
@@ -357,7 +359,7 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 					fmt.Fprintf(c, "500 what\r\n")
 				}
 			}
-		}, wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
+		}, wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		// The retry carries the second recipient alone, as the first of
 		// its transaction: it is delivered then.
 		{name: "452 for the second recipient after DATA, retried", serve: lmtpScript(ok250, func(i int) string {
@@ -625,6 +627,94 @@ func TestInjectorDataStalledNoQuit(t *testing.T) {
 	}
 	if quits != 0 || dc.recorded["lmtp DATA timeout"] == 0 {
 		t.Errorf("recorded %v: want a DATA timeout and no QUIT", dc.recorded)
+	}
+}
+
+// TestInjectorServerClosed: a server that answers 421 (closing the
+// connection: Dovecot says it to every LMTP connection when it shuts
+// down), or hangs up without a word, fails that one command; the injector
+// sends nothing more on the connection — no RSET, no further RCPT, no
+// QUIT, each of which failed and counted as a failed command of its own —
+// and the next try opens a new connection, which delivers.
+func TestInjectorServerClosed(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		proto scenarios.DeliveryProtocol
+		// at is the verb answered 421 on the first connection ("." the
+		// end of data), or, ending in "!", the one it hangs up at.
+		at   string
+		rcpt string // the first connection's RCPT reply
+		want map[string]int
+		// delivered: the deliveries the later connections made.
+		delivered int64
+	}{
+		{"MAIL", scenarios.DeliverLMTP, "MAIL", "250 ok", map[string]int{"lmtp MAIL": 1}, 2},
+		{"RCPT", scenarios.DeliverLMTP, "RCPT", "250 ok", map[string]int{"lmtp RCPT": 1}, 2},
+		{"DATA", scenarios.DeliverLMTP, "DATA", "250 ok", map[string]int{"lmtp DATA": 1}, 2},
+		{"end of data", scenarios.DeliverSMTP, ".", "250 ok", map[string]int{"smtp DATA": 1}, 2},
+		{"RSET", scenarios.DeliverLMTP, "RSET", "550 5.1.1 no such user", map[string]int{"lmtp RCPT": 2, "lmtp RSET": 1}, 0},
+		{"hang up at MAIL", scenarios.DeliverLMTP, "MAIL!", "250 ok", map[string]int{"lmtp MAIL": 1}, 2},
+		{"hang up at RCPT", scenarios.DeliverLMTP, "RCPT!", "250 ok", map[string]int{"lmtp RCPT": 1}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lmtp := tt.proto == scenarios.DeliverLMTP
+			var conns atomic.Int32
+			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: lmtp}
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				if conns.Add(1) > 1 {
+					ok.serve(c, r)
+					return
+				}
+				fmt.Fprintf(c, "220 fake server\r\n")
+				inData := false
+				for n := 0; n < 1000; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if inData {
+						if line != ".\r\n" {
+							continue
+						}
+						if tt.at == "." {
+							fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+							return
+						}
+						inData = false
+						fmt.Fprintf(c, "250 ok\r\n")
+						continue
+					}
+					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+					switch {
+					case verb == tt.at:
+						fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+						return
+					case verb+"!" == tt.at:
+						return
+					case verb == "LHLO" || verb == "EHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+					case verb == "RCPT":
+						fmt.Fprintf(c, "%s\r\n", tt.rcpt)
+					case verb == "DATA":
+						inData = true
+						fmt.Fprintf(c, "354 go on\r\n")
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			})
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
+			e.inj.timeout, e.inj.quitWait, e.inj.backoff = 2500*time.Millisecond, 500*time.Millisecond, 5*time.Millisecond
+			st := deliverAll(e, 1, "INBOX")
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			if !maps.Equal(dc.failed, tt.want) {
+				t.Errorf("failed commands %v, want %v; recorded %v", dc.failed, tt.want, dc.recorded)
+			}
+			if st.Delivered != tt.delivered {
+				t.Errorf("delivered %d, want %d; failed %v", st.Delivered, tt.delivered, st.Failed)
+			}
+		})
 	}
 }
 
