@@ -442,7 +442,6 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	pending := d.rcpts
 	for try := 1; ; try++ {
 		var results []rcptResult
-		tried := time.Now()
 		if in.delivery.Protocol == scenarios.DeliverIMAPAppend {
 			results = in.appendIMAP(ctx, d, pending)
 		} else {
@@ -452,7 +451,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		for _, res := range results {
 			if res.err == nil {
 				in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: DeliveryOK})
-				in.delivered(d, res.r, via, tried)
+				in.delivered(d, res.r, via, res.handed)
 				continue
 			}
 			in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: res.err.reason})
@@ -493,9 +492,10 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	}
 }
 
-// delivered records one successful delivery to one recipient, made by the
-// try that began at tried (wall time: the start of the push latency).
-func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
+// delivered records one successful delivery to one recipient, whose
+// hand-over to the server began at handed (wall time: the start of the
+// push latency).
+func (in *injector) delivered(d delivery, r recipient, via string, handed time.Time) {
 	// One reading of the simulated clock stamps the delivery's events and
 	// its change (fanout.Handle and auditChanges.record would read it each).
 	now := in.changes.now()
@@ -508,7 +508,7 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 	}
 	id := r.user.ids.Intern(d.id) // the string the user's devices keep
 	if r.folder == view.FolderInbox {
-		in.push.delivered(r.user.plan.Username, id, tried)
+		in.push.delivered(r.user.plan.Username, id, handed)
 	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
@@ -530,6 +530,10 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 type rcptResult struct {
 	r   recipient
 	err *tryError
+	// handed is when the message's hand-over to the server began for r
+	// (wall time: the start of the DATA, or of the APPEND, that delivered
+	// it), the start of its push latency (push.go).
+	handed time.Time
 }
 
 // tryError is a failed try with its reason (a Delivery* outcome) and
@@ -837,7 +841,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		switch {
 		case err == nil:
 			for _, r := range accepted {
-				res = append(res, rcptResult{r: r})
+				res = append(res, rcptResult{r: r, handed: start})
 			}
 			return res, false
 		case isReply(err):
@@ -853,7 +857,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	errors.As(err, &le)
 	for _, r := range accepted {
 		if _, ok := resp[r.addr]; ok {
-			res = append(res, rcptResult{r: r})
+			res = append(res, rcptResult{r: r, handed: start})
 		} else if se := le[r.addr]; se != nil {
 			res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, se), true)})
 			broken = broken || !sc.usable(se)
@@ -934,7 +938,7 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 			// simulated recipients; this guards the count).
 			res.err = newTryError(fmt.Errorf("imap-append: <%s> is no simulated user", r.addr), false)
 		} else {
-			res.err = in.appendOne(ctx, d, r)
+			res.handed, res.err = in.appendOne(ctx, d, r)
 		}
 		out = append(out, res)
 	}
@@ -945,8 +949,10 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // client (internal/leanimap: every command and its responses on this
 // worker's goroutine, no reader goroutine). The connect, greeting, TLS and
 // LOGIN are reported as an imap login; each command, as the devices'
-// commands are.
-func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
+// commands are. It returns when the APPEND began (wall time, zero when
+// none went out): the session's setup before it is no part of the push
+// latency.
+func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (handed time.Time, te *tryError) {
 	dl := in.delivery
 	rec := in.rec
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
@@ -995,7 +1001,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps})
 	record(clients.CommandConnect, connect, ended(err))
 	if err != nil {
-		return loginFailed(transport.Step(err), err)
+		return time.Time{}, loginFailed(transport.Step(err), err)
 	}
 	defer stop()
 	defer c.Close()
@@ -1006,22 +1012,23 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		return err
 	}
 	if err := run("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {
-		return loginFailed("login "+r.user.plan.Username, err)
+		return time.Time{}, loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
 	folder, err := appendFolder(c, r.folder, run)
 	if err != nil {
-		return newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
+		return time.Time{}, newTryError(fmt.Errorf("imap-append %s: folder %s: %w", dl.Addr, r.folder, err), true)
 	}
 	if err := run("APPEND", func() error {
+		handed = time.Now()
 		_, err := c.Append(folder, nil, time.Time{}, d.raw)
 		return err
 	}); err != nil {
 		// Without the server's answer the message may be stored: no retry.
-		return newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err), false)
+		return handed, newTryError(fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err), false)
 	}
 	_ = run("LOGOUT", c.Logout)
-	return nil
+	return handed, nil
 }
 
 // appendFolder returns the mailbox an imap-append delivery to folder goes

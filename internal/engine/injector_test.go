@@ -167,11 +167,14 @@ type deliveryCounter struct {
 	open      map[string]int
 	tracked   map[string]int
 	untracked []string
+	// first is the start of the first command recorded, by "protocol
+	// command".
+	first map[string]time.Time
 }
 
 func newDeliveryCounter() *deliveryCounter {
 	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
-		recorded: map[string]int{}, open: map[string]int{}, tracked: map[string]int{}}
+		recorded: map[string]int{}, open: map[string]int{}, tracked: map[string]int{}, first: map[string]time.Time{}}
 }
 
 func trackKey(protocol, command string, start time.Time) string {
@@ -220,6 +223,9 @@ func (d *deliveryCounter) Command(ev clients.CommandEvent) {
 	defer d.mu.Unlock()
 	d.land(ev.Protocol, ev.Command, ev.Start)
 	d.recorded[ev.Protocol+" "+ev.Command+" "+string(ev.Outcome)]++
+	if k := ev.Protocol + " " + ev.Command; d.first[k].IsZero() || ev.Start.Before(d.first[k]) {
+		d.first[k] = ev.Start
+	}
 	if ev.Outcome != transport.OutcomeOK {
 		d.failed[ev.Protocol+" "+ev.Command]++
 	}
@@ -492,6 +498,48 @@ func TestInjectorConnectIsItsOwnCommand(t *testing.T) {
 				t.Errorf("%d %s recorded, want %d ok (one per greeting); recorded %v", hellos, hello, wantHellos, dc.recorded)
 			}
 			dc.checkTracked(t)
+		})
+	}
+}
+
+// TestInjectorPushStart: a delivery's push latency starts when its
+// message went to the server — the DATA, or the APPEND, that delivered it
+// — not when its try began: an imap-append try connects and logs in
+// first (hundreds of milliseconds on Courier), and before it went out a
+// try may have opened the LMTP connection and said MAIL and RCPT.
+func TestInjectorPushStart(t *testing.T) {
+	for _, tt := range []struct {
+		proto  scenarios.DeliveryProtocol
+		handed string // the command whose start the push latency starts at
+	}{
+		{scenarios.DeliverLMTP, "lmtp DATA"},
+		{scenarios.DeliverIMAPAppend, "imap APPEND"},
+	} {
+		t.Run(string(tt.proto), func(t *testing.T) {
+			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+			_, ep := startEmbedded(t, plan)
+			dl := scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: ep.Delivery.Addr}
+			if tt.proto == scenarios.DeliverIMAPAppend {
+				dl.Addr = ep.IMAP.Addr
+			}
+			e, dc := newTestInjector(t, dl)
+			st := deliverAll(e, 2, "INBOX")
+			if st.Delivered != 4 {
+				t.Fatalf("delivered %d of 4: %v", st.Delivered, st.Failed)
+			}
+			dc.mu.Lock()
+			handed := dc.first[tt.handed]
+			dc.mu.Unlock()
+			e.push.mu.Lock()
+			defer e.push.mu.Unlock()
+			if len(e.push.pending) != 4 || handed.IsZero() {
+				t.Fatalf("%d deliveries noted for the push latency, %s first at %v; want 4, and a %s", len(e.push.pending), tt.handed, handed, tt.handed)
+			}
+			for k, at := range e.push.pending {
+				if at.Before(handed) {
+					t.Errorf("%s to %s: its push latency starts %v before the first %s", k.id, k.user, handed.Sub(at), tt.handed)
+				}
+			}
 		})
 	}
 }
