@@ -72,7 +72,8 @@ const (
 	// DeliveryError: anything else, e.g. a garbage or oversized reply, a
 	// connection closed mid-transaction.
 	DeliveryError = "error"
-	// DeliveryCancelled: the run was aborted during the try.
+	// DeliveryCancelled: the run's end (the end of settle, when the
+	// injector stops, or an abort) came during the try.
 	DeliveryCancelled = "cancelled"
 	// DeliveryAbandoned: the run ended before the delivery was tried
 	// (a final outcome only, never a try's).
