@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -38,6 +40,19 @@ type SMTPOptions struct {
 	// of released connections late (transport.LateCloser). Nil closes
 	// them at once.
 	Late *transport.LateCloser
+}
+
+// ServerClosed reports whether err shows that an SMTP or LMTP server
+// closed the connection: its 421 reply (closing the channel, RFC 5321,
+// section 3.8, as Dovecot says to every LMTP connection when it shuts
+// down), the end of the stream, or a reset or broken pipe. No further
+// command, not even QUIT, can be answered on it: one sent would only fail
+// and count as a failed command of its own.
+func ServerClosed(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code == 421 ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // RecipientsError is returned by an SMTP submission when the server
@@ -216,7 +231,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		w.End("AUTH", start, err)
 		w.CountLogin(err)
 		if err != nil {
-			s.quit(ctx, w, c)
+			s.quit(ctx, w, c, err)
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
@@ -224,7 +239,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	err = c.Mail(from, nil)
 	w.End("MAIL", start, err)
 	if err != nil {
-		s.quit(ctx, w, c)
+		s.quit(ctx, w, c, err)
 		return wrap(err)
 	}
 	var rejected map[string]error
@@ -237,7 +252,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		switch {
 		case err == nil:
 			accepted++
-		case errors.As(err, &se):
+		case errors.As(err, &se) && !ServerClosed(err):
 			if rejected == nil {
 				rejected = make(map[string]error)
 			}
@@ -247,7 +262,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		}
 	}
 	if accepted == 0 {
-		s.quit(ctx, w, c)
+		s.quit(ctx, w, c, nil)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = w.Start("DATA")
@@ -256,7 +271,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if err != nil {
 		return wrap(err)
 	}
-	s.quit(ctx, w, c)
+	s.quit(ctx, w, c, nil)
 	if rejected != nil {
 		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
 	}
@@ -287,9 +302,11 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 // It is recorded as every command of the session (w: StopGrace). Once ctx
 // has ended it says nothing: the stop is closing the connection, and a
 // QUIT sent into that close would race it (answered, it would count as
-// a command of a device that had stopped).
-func (s *smtpSubmitter) quit(ctx context.Context, w *StopGrace, c *smtp.Client) {
-	if ctx.Err() != nil {
+// a command of a device that had stopped). Nor once the server closed
+// the connection (after: the failure that ended the session,
+// ServerClosed): a QUIT would only fail and count as a second failure.
+func (s *smtpSubmitter) quit(ctx context.Context, w *StopGrace, c *smtp.Client, after error) {
+	if ctx.Err() != nil || ServerClosed(after) {
 		return
 	}
 	start := w.Start("QUIT")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"reflect"
@@ -292,6 +293,62 @@ func TestSMTPStartTLSStalled(t *testing.T) {
 			}
 			if !reflect.DeepEqual(rec.logins, []transport.Outcome{transport.OutcomeTimeout}) {
 				t.Errorf("logins %v, want one timeout", rec.logins)
+			}
+		})
+	}
+}
+
+// TestSMTPSubmitterServerClosed: a submission server that answers 421
+// (closing the connection, as at its shutdown), or hangs up, fails that
+// command, and the submitter sends nothing after it: a QUIT would only
+// fail and count as a second failed command.
+func TestSMTPSubmitterServerClosed(t *testing.T) {
+	for _, tt := range []struct {
+		at   string // the verb answered 421, or, ending in "!", hung up at
+		want string // the commands recorded
+	}{
+		{"AUTH", "CONNECT:ok EHLO:ok AUTH:no"},
+		{"MAIL", "CONNECT:ok EHLO:ok AUTH:ok MAIL:no"},
+		{"RCPT", "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:no"},
+		{"MAIL!", "CONNECT:ok EHLO:ok AUTH:ok MAIL:error"},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveLoopback(t, ln, func(c net.Conn) {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				fmt.Fprintf(c, "220 fake\r\n")
+				for n := 0; n < 100; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+					switch verb {
+					case tt.at:
+						fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+						return
+					case strings.TrimSuffix(tt.at, "!"):
+						return // hangs up without a word
+					case "EHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
+					case "AUTH":
+						fmt.Fprintf(c, "235 ok\r\n")
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			})
+			rec := &c2Recorder{}
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 2 * time.Second})
+			if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n")); !ServerClosed(err) {
+				t.Errorf("submission: %v, want the 421", err)
+			}
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tt.want)) {
+				t.Errorf("commands %v, want %v", got, c2Seq(tt.want))
 			}
 		})
 	}

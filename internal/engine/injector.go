@@ -78,7 +78,8 @@ const (
 	// DeliveryError: anything else, e.g. a garbage or oversized reply, a
 	// connection closed mid-transaction.
 	DeliveryError = "error"
-	// DeliveryCancelled: the run was aborted during the try.
+	// DeliveryCancelled: the run's end (the end of settle, when the
+	// injector stops, or an abort) came during the try.
 	DeliveryCancelled = "cancelled"
 	// DeliveryAbandoned: the run ended before the delivery was tried
 	// (a final outcome only, never a try's).
@@ -476,7 +477,6 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	pending := d.rcpts
 	for try := 1; ; try++ {
 		var results []rcptResult
-		tried := time.Now()
 		if in.delivery.Protocol == scenarios.DeliverIMAPAppend {
 			results = in.appendIMAP(ctx, d, pending)
 		} else {
@@ -486,7 +486,7 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 		for _, res := range results {
 			if res.err == nil {
 				in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: DeliveryOK})
-				in.delivered(d, res.r, via, tried)
+				in.delivered(d, res.r, via, res.handed)
 				continue
 			}
 			in.events.Handle(Event{Type: EventDeliveryAttempt, Protocol: via, Outcome: res.err.reason})
@@ -527,9 +527,10 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	}
 }
 
-// delivered records one successful delivery to one recipient, made by the
-// try that began at tried (wall time: the start of the push latency).
-func (in *injector) delivered(d delivery, r recipient, via string, tried time.Time) {
+// delivered records one successful delivery to one recipient, whose
+// hand-over to the server began at handed (wall time: the start of the
+// push latency).
+func (in *injector) delivered(d delivery, r recipient, via string, handed time.Time) {
 	// One reading of the simulated clock stamps the delivery's events and
 	// its change (fanout.Handle and auditChanges.record would read it each).
 	now := in.changes.now()
@@ -542,7 +543,7 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 	}
 	id := r.user.ids.Intern(d.id) // the string the user's devices keep
 	if r.folder == view.FolderInbox {
-		in.push.delivered(r.user.plan.Username, id, tried)
+		in.push.delivered(r.user.plan.Username, id, handed)
 	}
 	if r.user.meter != nil {
 		r.user.meter.Delivered()
@@ -564,6 +565,10 @@ func (in *injector) delivered(d delivery, r recipient, via string, tried time.Ti
 type rcptResult struct {
 	r   recipient
 	err *tryError
+	// handed is when the message's hand-over to the server began for r
+	// (wall time: the start of the DATA, or of the APPEND, that delivered
+	// it), the start of its push latency (push.go).
+	handed time.Time
 }
 
 // tryError is a failed try with its reason (a Delivery* outcome) and
@@ -806,6 +811,21 @@ func isReply(err error) bool {
 	return errors.As(err, &se)
 }
 
+// usable reports whether the connection can take another command after
+// err, a command's failure: the server replied, and did not close the
+// connection (clients.ServerClosed: its 421, the end of the stream, a
+// reset). Once it closed it, nothing more, not even QUIT, goes out
+// (noQuit): Dovecot says 421 to every connection when it shuts down, and
+// a RSET and a QUIT sent after it each failed and counted as a failed
+// command of their own.
+func (sc *smtpConn) usable(err error) bool {
+	if clients.ServerClosed(err) {
+		sc.noQuit = true
+		return false
+	}
+	return isReply(err)
+}
+
 // deliver tries once to deliver d to rcpts in one transaction, and returns
 // each recipient's result; broken is true when the connection can no
 // longer be used.
@@ -815,7 +835,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	err := c.Mail(d.from, nil)
 	sc.record("MAIL", start, err)
 	if err != nil {
-		if isReply(err) {
+		if sc.usable(err) {
 			return failAll(rcpts, err, true), !sc.reset()
 		}
 		return failAll(rcpts, err, true), true
@@ -829,7 +849,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			accepted = append(accepted, r)
 			continue
 		}
-		if !isReply(err) {
+		if !sc.usable(err) {
 			// The connection broke: nobody got the message.
 			res = append(res, failAll(accepted, err, true)...)
 			return append(res, failAll(rcpts[i:], err, true)...), true
@@ -843,7 +863,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	w, err := c.Data()
 	if err != nil {
 		sc.record("DATA", start, err)
-		if isReply(err) {
+		if sc.usable(err) {
 			return append(res, failAll(accepted, err, true)...), !sc.reset()
 		}
 		return append(res, failAll(accepted, err, true)...), true
@@ -863,13 +883,14 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		switch {
 		case err == nil:
 			for _, r := range accepted {
-				res = append(res, rcptResult{r: r})
+				res = append(res, rcptResult{r: r, handed: start})
 			}
 			return res, false
 		case isReply(err):
-			return append(res, failAll(accepted, err, true)...), false
+			return append(res, failAll(accepted, err, true)...), !sc.usable(err)
 		}
 		// No final reply: the server may have taken the message.
+		sc.usable(err) // no QUIT after a close
 		return append(res, failAll(accepted, err, false)...), true
 	}
 	resp, err := w.CloseWithLMTPResponse()
@@ -878,9 +899,10 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	errors.As(err, &le)
 	for _, r := range accepted {
 		if _, ok := resp[r.addr]; ok {
-			res = append(res, rcptResult{r: r})
+			res = append(res, rcptResult{r: r, handed: start})
 		} else if se := le[r.addr]; se != nil {
 			res = append(res, rcptResult{r: r, err: newTryError(fmt.Errorf("<%s>: %w", r.addr, se), true)})
+			broken = broken || !sc.usable(se)
 		} else {
 			// No reply for r: the server may have taken the message.
 			if err == nil {
@@ -888,6 +910,7 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			}
 			res = append(res, rcptResult{r: r, err: newTryError(err, false)})
 			broken = true
+			sc.usable(err) // no QUIT after a close
 		}
 	}
 	return res, broken
@@ -908,6 +931,7 @@ func (sc *smtpConn) reset() bool {
 	err := sc.c.Reset()
 	sc.record("RSET", start, err)
 	if err != nil {
+		sc.usable(err) // no QUIT after a close
 		return false
 	}
 	err = sc.hello()
@@ -956,7 +980,7 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 			// simulated recipients; this guards the count).
 			res.err = newTryError(fmt.Errorf("imap-append: <%s> is no simulated user", r.addr), false)
 		} else {
-			res.err = in.appendOne(ctx, d, r)
+			res.handed, res.err = in.appendOne(ctx, d, r)
 		}
 		out = append(out, res)
 	}
@@ -969,8 +993,10 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // LOGIN are reported as an imap login; each command, as the devices'
 // commands are. At the run's end the session has the stop's grace, as
 // every protocol's connections (clients.StopGrace): a command in flight
-// has a second to be answered, and counts a timeout when it is not.
-func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *tryError {
+// has a second to be answered, and counts a timeout when it is not. It
+// returns when the APPEND began (wall time, zero when none went out): the
+// session's setup before it is no part of the push latency.
+func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (handed time.Time, te *tryError) {
 	dl := in.delivery
 	rec := in.rec
 	run := ctx
@@ -1031,7 +1057,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 		if !cut {
 			rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
 		}
-		return loginFailed(transport.Step(err), err)
+		return time.Time{}, loginFailed(transport.Step(err), err)
 	}
 	defer func() {
 		if stop() {
@@ -1049,22 +1075,23 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) *try
 	}
 	if err := do("LOGIN", func() error { return c.Login(r.user.plan.Username, r.user.plan.Password) }); err != nil {
 		w.CountLogin(err)
-		return loginFailed("login "+r.user.plan.Username, err)
+		return time.Time{}, loginFailed("login "+r.user.plan.Username, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
 	folder, err := appendFolder(c, r.folder, do)
 	if err != nil {
-		return failed("folder "+r.folder, err, true)
+		return time.Time{}, failed("folder "+r.folder, err, true)
 	}
 	if err := do("APPEND", func() error {
+		handed = time.Now()
 		_, err := c.Append(folder, nil, time.Time{}, d.raw)
 		return err
 	}); err != nil {
 		// Without the server's answer the message may be stored: no retry.
-		return failed("APPEND "+folder, err, false)
+		return handed, failed("APPEND "+folder, err, false)
 	}
 	_ = do("LOGOUT", c.Logout)
-	return nil
+	return handed, nil
 }
 
 // appendStop is the stop rule of an APPEND session (injector.appendOne):

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,11 +167,14 @@ type deliveryCounter struct {
 	open      map[string]int
 	tracked   map[string]int
 	untracked []string
+	// first is the start of the first command recorded, by "protocol
+	// command".
+	first map[string]time.Time
 }
 
 func newDeliveryCounter() *deliveryCounter {
 	return &deliveryCounter{logins: map[string]int{}, attempts: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
-		recorded: map[string]int{}, open: map[string]int{}, tracked: map[string]int{}}
+		recorded: map[string]int{}, open: map[string]int{}, tracked: map[string]int{}, first: map[string]time.Time{}}
 }
 
 func trackKey(protocol, command string, start time.Time) string {
@@ -219,6 +223,9 @@ func (d *deliveryCounter) Command(ev clients.CommandEvent) {
 	defer d.mu.Unlock()
 	d.land(ev.Protocol, ev.Command, ev.Start)
 	d.recorded[ev.Protocol+" "+ev.Command+" "+string(ev.Outcome)]++
+	if k := ev.Protocol + " " + ev.Command; d.first[k].IsZero() || ev.Start.Before(d.first[k]) {
+		d.first[k] = ev.Start
+	}
 	if ev.Outcome != transport.OutcomeOK {
 		d.failed[ev.Protocol+" "+ev.Command]++
 	}
@@ -337,9 +344,10 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 			wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		{name: "550 to every RCPT", serve: lmtpScript(func(string) string { return "550 5.1.1 no such user" }, nil),
 			wantFailed: map[string]int64{Delivery5xx: 2 * msgs}, wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
-		// A server that answers MAIL 421 and hangs up: the RSET fails,
-		// and the connection must not be used again (its next MAIL would
-		// fail on the dead connection, an error rather than the 421).
+		// A server that answers MAIL 421 and hangs up: nothing more goes
+		// out on the connection (no RSET, no QUIT: TestInjectorServerClosed),
+		// and it is not used again (its next MAIL would fail on the dead
+		// connection, an error rather than the 421).
 		{name: "421 to MAIL, then hang up", serve: func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake LMTP\r\n")
 			for n := 0; n < 10; n++ {
@@ -357,7 +365,7 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 					fmt.Fprintf(c, "500 what\r\n")
 				}
 			}
-		}, wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok", wantTracked: "lmtp RSET"},
+		}, wantFailed: map[string]int64{Delivery4xx: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp ok"},
 		// The retry carries the second recipient alone, as the first of
 		// its transaction: it is delivered then.
 		{name: "452 for the second recipient after DATA, retried", serve: lmtpScript(ok250, func(i int) string {
@@ -494,6 +502,48 @@ func TestInjectorConnectIsItsOwnCommand(t *testing.T) {
 	}
 }
 
+// TestInjectorPushStart: a delivery's push latency starts when its
+// message went to the server — the DATA, or the APPEND, that delivered it
+// — not when its try began: an imap-append try connects and logs in
+// first (hundreds of milliseconds on Courier), and before it went out a
+// try may have opened the LMTP connection and said MAIL and RCPT.
+func TestInjectorPushStart(t *testing.T) {
+	for _, tt := range []struct {
+		proto  scenarios.DeliveryProtocol
+		handed string // the command whose start the push latency starts at
+	}{
+		{scenarios.DeliverLMTP, "lmtp DATA"},
+		{scenarios.DeliverIMAPAppend, "imap APPEND"},
+	} {
+		t.Run(string(tt.proto), func(t *testing.T) {
+			plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+			_, ep := startEmbedded(t, plan)
+			dl := scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: ep.Delivery.Addr}
+			if tt.proto == scenarios.DeliverIMAPAppend {
+				dl.Addr = ep.IMAP.Addr
+			}
+			e, dc := newTestInjector(t, dl)
+			st := deliverAll(e, 2, "INBOX")
+			if st.Delivered != 4 {
+				t.Fatalf("delivered %d of 4: %v", st.Delivered, st.Failed)
+			}
+			dc.mu.Lock()
+			handed := dc.first[tt.handed]
+			dc.mu.Unlock()
+			e.push.mu.Lock()
+			defer e.push.mu.Unlock()
+			if len(e.push.pending) != 4 || handed.IsZero() {
+				t.Fatalf("%d deliveries noted for the push latency, %s first at %v; want 4, and a %s", len(e.push.pending), tt.handed, handed, tt.handed)
+			}
+			for k, at := range e.push.pending {
+				if at.Before(handed) {
+					t.Errorf("%s to %s: its push latency starts %v before the first %s", k.id, k.user, handed.Sub(at), tt.handed)
+				}
+			}
+		})
+	}
+}
+
 // TestInjectorQuit: the injector's QUIT is recorded as the server
 // answered it. A server that leaves it unanswered (after a DATA it never
 // answered: the connection is broken) makes it a timeout — the server's
@@ -625,6 +675,94 @@ func TestInjectorDataStalledNoQuit(t *testing.T) {
 	}
 	if quits != 0 || dc.recorded["lmtp DATA timeout"] == 0 {
 		t.Errorf("recorded %v: want a DATA timeout and no QUIT", dc.recorded)
+	}
+}
+
+// TestInjectorServerClosed: a server that answers 421 (closing the
+// connection: Dovecot says it to every LMTP connection when it shuts
+// down), or hangs up without a word, fails that one command; the injector
+// sends nothing more on the connection — no RSET, no further RCPT, no
+// QUIT, each of which failed and counted as a failed command of its own —
+// and the next try opens a new connection, which delivers.
+func TestInjectorServerClosed(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		proto scenarios.DeliveryProtocol
+		// at is the verb answered 421 on the first connection ("." the
+		// end of data), or, ending in "!", the one it hangs up at.
+		at   string
+		rcpt string // the first connection's RCPT reply
+		want map[string]int
+		// delivered: the deliveries the later connections made.
+		delivered int64
+	}{
+		{"MAIL", scenarios.DeliverLMTP, "MAIL", "250 ok", map[string]int{"lmtp MAIL": 1}, 2},
+		{"RCPT", scenarios.DeliverLMTP, "RCPT", "250 ok", map[string]int{"lmtp RCPT": 1}, 2},
+		{"DATA", scenarios.DeliverLMTP, "DATA", "250 ok", map[string]int{"lmtp DATA": 1}, 2},
+		{"end of data", scenarios.DeliverSMTP, ".", "250 ok", map[string]int{"smtp DATA": 1}, 2},
+		{"RSET", scenarios.DeliverLMTP, "RSET", "550 5.1.1 no such user", map[string]int{"lmtp RCPT": 2, "lmtp RSET": 1}, 0},
+		{"hang up at MAIL", scenarios.DeliverLMTP, "MAIL!", "250 ok", map[string]int{"lmtp MAIL": 1}, 2},
+		{"hang up at RCPT", scenarios.DeliverLMTP, "RCPT!", "250 ok", map[string]int{"lmtp RCPT": 1}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lmtp := tt.proto == scenarios.DeliverLMTP
+			var conns atomic.Int32
+			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: lmtp}
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				if conns.Add(1) > 1 {
+					ok.serve(c, r)
+					return
+				}
+				fmt.Fprintf(c, "220 fake server\r\n")
+				inData := false
+				for n := 0; n < 1000; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if inData {
+						if line != ".\r\n" {
+							continue
+						}
+						if tt.at == "." {
+							fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+							return
+						}
+						inData = false
+						fmt.Fprintf(c, "250 ok\r\n")
+						continue
+					}
+					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+					switch {
+					case verb == tt.at:
+						fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+						return
+					case verb+"!" == tt.at:
+						return
+					case verb == "LHLO" || verb == "EHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+					case verb == "RCPT":
+						fmt.Fprintf(c, "%s\r\n", tt.rcpt)
+					case verb == "DATA":
+						inData = true
+						fmt.Fprintf(c, "354 go on\r\n")
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			})
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
+			e.inj.timeout, e.inj.quitWait, e.inj.backoff = 2500*time.Millisecond, 500*time.Millisecond, 5*time.Millisecond
+			st := deliverAll(e, 1, "INBOX")
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			if !maps.Equal(dc.failed, tt.want) {
+				t.Errorf("failed commands %v, want %v; recorded %v", dc.failed, tt.want, dc.recorded)
+			}
+			if st.Delivered != tt.delivered {
+				t.Errorf("delivered %d, want %d; failed %v", st.Delivered, tt.delivered, st.Failed)
+			}
+		})
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 // latency"). A server timer runs in wall time, which time_scale does not
 // compress: Courier without a file-notification service notices new mail
 // every 60 s, a simulated hour at time_scale 60. The injector notes when
-// the try that delivered each message began (delivered; an upper bound by
-// the session's setup, milliseconds on loopback, so a notification sent
-// before the server's reply still counts), the PCs report the messages an
+// the command that handed each message to the server began (delivered:
+// the DATA or APPEND, before the server stored it, so a notification sent
+// before the server's reply still counts; the session's setup and login
+// are no part of it), the PCs report the messages an
 // IDLE notification brought (clients.Options.OnPush), and the difference,
 // in wall time, is one sample.
 
@@ -58,8 +59,8 @@ func newPushTrackerSized(pending, samples int) *pushTracker {
 		capacity: pending}
 }
 
-// delivered notes that message id was delivered to user by a try that
-// began at (wall). Past maxPushPending deliveries the oldest is forgotten.
+// delivered notes that message id was delivered to user by a hand-over
+// (the DATA or APPEND) that began at (wall). Past maxPushPending deliveries the oldest is forgotten.
 func (p *pushTracker) delivered(user, id string, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -83,7 +84,7 @@ func (p *pushTracker) delivered(user, id string, at time.Time) {
 }
 
 // pushed takes one sample per message of ids delivered to user: the time
-// from its delivery try to the notification at (wall); never negative.
+// from its hand-over to the notification at (wall); never negative.
 // Every device that IDLEs gives its own sample; a message no delivery was
 // noted for (sent by another user over SMTP, or forgotten) gives none.
 func (p *pushTracker) pushed(user string, ids []string, at time.Time) {

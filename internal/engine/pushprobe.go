@@ -27,8 +27,9 @@ const probeTimeout = 10 * time.Second
 type PushProbe struct {
 	// User is the probe user: the plan's first.
 	User string
-	// Latency is the wall time from the start of the delivery to the
-	// IDLE notification of its arrival; with TimedOut, the wait that
+	// Latency is the wall time from the start of the delivery's
+	// hand-over (its DATA or APPEND, as in the run) to the IDLE
+	// notification of its arrival; with TimedOut, the wait that
 	// passed without one (a lower bound). Zero when Skipped.
 	Latency time.Duration
 	// TimedOut says no notification came within the wait.
@@ -45,8 +46,8 @@ type PushProbe struct {
 // (docs/report.md, "Push latency"): it logs in over ep.IMAP as the plan's
 // first user, SELECTs INBOX and IDLEs, delivers one new message to that
 // user's INBOX over ep.Delivery with the injector (LMTP, SMTP or IMAP
-// APPEND), and takes the time from the start of the delivery to the
-// untagged EXISTS that announces it, waiting at most wait (wall). It then
+// APPEND), and takes the time from the start of its hand-over (the DATA
+// or APPEND) to the untagged EXISTS that announces it, waiting at most wait (wall). It then
 // expunges the message again (found by its Message-ID, also when it was
 // not announced in time) where the server has UIDPLUS. Skipped names
 // the reason when the plan has no user, the target no IMAP endpoint or no
@@ -125,7 +126,8 @@ func ProbePush(ctx context.Context, plan *scenarios.Plan, ep Endpoints, wait tim
 	msg := mailgen.Generator{Domain: domain(plan)}.New(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		"push-probe@mailsim.invalid", []string{pu.Address}, 2048, false, time.Now())
 	start := time.Now()
-	if err := probeDeliver(ctx, plan, ep, pu, msg.ID, msg.Raw); err != nil {
+	handed, err := probeDeliver(ctx, plan, ep, pu, msg.ID, msg.Raw)
+	if err != nil {
 		_ = idle.Close()
 		return res, fmt.Errorf("push probe: %w", err)
 	}
@@ -136,7 +138,7 @@ listen:
 		select {
 		case e := <-exists:
 			if e.n > before {
-				res.Latency = max(e.at.Sub(start), 0)
+				res.Latency = max(e.at.Sub(handed), 0)
 				break listen
 			}
 		case <-t.C:
@@ -169,7 +171,7 @@ listen:
 // probeDeliver delivers the probe message to pu's INBOX over ep's delivery
 // path, once, with the run's injector (no retry: a failure is the probe's
 // result).
-func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *scenarios.User, id string, raw []byte) error {
+func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *scenarios.User, id string, raw []byte) (handed time.Time, err error) {
 	in := newInjector(injectorParts{delivery: ep.Delivery, tls: ep.TLS, rec: clients.DiscardRecorder{}, log: slog.New(slog.DiscardHandler),
 		events: SinkFunc(func(Event) {}), changes: discardChanges{}, push: newPushTracker()}, 1)
 	in.timeout = probeTimeout
@@ -187,10 +189,11 @@ func probeDeliver(ctx context.Context, plan *scenarios.Plan, ep Endpoints, pu *s
 	}
 	for _, r := range results {
 		if r.err != nil {
-			return fmt.Errorf("delivery by %s: %w", ep.Delivery.Protocol, r.err)
+			return time.Time{}, fmt.Errorf("delivery by %s: %w", ep.Delivery.Protocol, r.err)
 		}
+		handed = r.handed
 	}
-	return nil
+	return handed, nil
 }
 
 // removeProbe expunges the message with Message-ID id from the selected
