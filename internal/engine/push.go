@@ -60,7 +60,8 @@ func newPushTrackerSized(pending, samples int) *pushTracker {
 }
 
 // delivered notes that message id was delivered to user by a hand-over
-// (the DATA or APPEND) that began at (wall). Past maxPushPending deliveries the oldest is forgotten.
+// (the DATA or APPEND) that began at (wall). Past maxPushPending
+// deliveries the oldest is forgotten.
 func (p *pushTracker) delivered(user, id string, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

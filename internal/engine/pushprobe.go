@@ -47,9 +47,10 @@ type PushProbe struct {
 // first user, SELECTs INBOX and IDLEs, delivers one new message to that
 // user's INBOX over ep.Delivery with the injector (LMTP, SMTP or IMAP
 // APPEND), and takes the time from the start of its hand-over (the DATA
-// or APPEND) to the untagged EXISTS that announces it, waiting at most wait (wall). It then
-// expunges the message again (found by its Message-ID, also when it was
-// not announced in time) where the server has UIDPLUS. Skipped names
+// or APPEND) to the untagged EXISTS that announces it, waiting at most
+// wait (wall). It then expunges the message again (found by its
+// Message-ID, also when it was not announced in time) where the server
+// has UIDPLUS. Skipped names
 // the reason when the plan has no user, the target no IMAP endpoint or no
 // delivery path, or the server no IDLE. Every network operation is bounded
 // by probeTimeout; a failed login, command or delivery is the error.
