@@ -174,7 +174,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 {{printf "%.1f" .R.WallSeconds}} s wall, {{secs .R.SimulatedSeconds}} simulated;
 {{.R.Users}} users, {{.R.Devices}} devices. Mail delivered {{.R.Messages.Delivered}}, sent {{.R.Messages.Sent}},
 lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{with .R.Messages.UsersUnchecked}} ({{.}} of {{$.R.Users}} users not checked){{end}}{{else}}not checked{{end}}.</p>
-<p>{{with .R.Messages}}Deliveries (per recipient): {{.DeliveryAttempted}} attempted,
+<p>{{with .R.Messages}}Deliveries (per recipient): {{.DeliveryAttempted}} attempted, {{.DeliveriesDone}} delivered,
 <b{{if .DeliveryFailed}} class="fail"{{end}}>{{.DeliveryFailed}} failed</b>{{range $reason := keys .DeliveryFailedByReason}} ({{$reason}} {{index $.R.Messages.DeliveryFailedByReason $reason}}){{end}},
 {{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{with .DeliveryQueue}}
 Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP50S}}, p99 {{secs .WaitP99S}}, max {{secs .WaitMaxS}} wall{{if .Backlog}};

@@ -103,3 +103,29 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot is %d bytes, not a rendered PNG", len(png))
 	}
 }
+
+// TestDeliveriesDelivered: the summary and the HTML report both say how
+// many of the injector's deliveries were delivered (attempted less
+// failed); the HTML's own line said only attempted and failed.
+func TestDeliveriesDelivered(t *testing.T) {
+	r := Build(sampleInput(t))
+	r.Messages.DeliveryAttempted, r.Messages.DeliveryFailed = 10, 3
+	r.Messages.DeliveryFailedByReason = map[string]int64{"timeout": 3}
+	var html, sum bytes.Buffer
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"HTML": html.String(), "summary": sum.String()} {
+		// The HTML's own line, not the summary it shows too.
+		want := "Deliveries (per recipient): 10 attempted, 7 delivered,"
+		if name == "summary" {
+			want = strings.ToLower(want)
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("the %s report lacks %q", name, want)
+		}
+	}
+}

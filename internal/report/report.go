@@ -483,6 +483,11 @@ type Messages struct {
 	UsersUnchecked int `json:"users_unchecked"`
 }
 
+// DeliveriesDone returns the injector's deliveries that were delivered:
+// those attempted whose last try did not fail (the summary's and the HTML
+// report's "delivered").
+func (m Messages) DeliveriesDone() int64 { return m.DeliveryAttempted - m.DeliveryFailed }
+
 // notDelivered returns the deliveries handed to the injector and those of
 // them not delivered (failed or abandoned).
 func (m Messages) notDelivered() (missing, injected int64) {

@@ -145,7 +145,7 @@ func (r *Report) deliveries() string {
 		return "deliveries: none by the injector"
 	}
 	out := fmt.Sprintf("deliveries (per recipient): %d attempted, %d delivered, %d failed", m.DeliveryAttempted,
-		m.DeliveryAttempted-m.DeliveryFailed, m.DeliveryFailed)
+		m.DeliveriesDone(), m.DeliveryFailed)
 	if m.DeliveryFailed > 0 {
 		var why []string
 		for _, reason := range sortedKeys(m.DeliveryFailedByReason) {
