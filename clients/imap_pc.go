@@ -75,7 +75,7 @@ func (p *pcSync) loop(ctx context.Context, sl *imapSlot, inbox, folders bool) {
 		case folders && !now.Before(foldersDue):
 			wall := time.Now()
 			err := sl.exec(ctx, func(s *imapSession) error { return p.checkFolders(ctx, s, round) })
-			syncRound(ctx, &d.o, wall)
+			syncRound(ctx, &d.o, wall, err)
 			if ctx.Err() != nil {
 				return
 			}

@@ -63,7 +63,7 @@ func (p *phoneSync) run(ctx context.Context) {
 			}
 			return nil
 		})
-		syncRound(ctx, &d.o, wall)
+		syncRound(ctx, &d.o, wall, err)
 		if ctx.Err() != nil {
 			return
 		}

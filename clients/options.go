@@ -63,8 +63,9 @@ type Options struct {
 	// (delivery to notification). It must be cheap and must not block.
 	OnPush func(ids []string, notified time.Time)
 	// OnSyncRound, if set, is called after each scheduled sync round of
-	// the device's loop with the round's wall time, failed rounds too: a
-	// webmail's page load, a phone's poll of its folders, a PC's round of
+	// the device's loop with the round's wall time and whether it failed
+	// (failed rounds too: the report counts them apart): a webmail's page
+	// load, a phone's poll of its folders, a PC's round of
 	// folder checks (its INBOX steps, IDLE or polls, are not rounds), a
 	// POP3 poll; the wall time includes the person's actions the device
 	// served first on that connection, which delay the round as much. A
@@ -72,7 +73,7 @@ type Options struct {
 	// report weighs it against the convergence thresholds (docs/report.md,
 	// "Sync rounds and time compression"). It must be cheap and must not
 	// block.
-	OnSyncRound func(wall time.Duration)
+	OnSyncRound func(wall time.Duration, failed bool)
 	// Timeout bounds every network operation (dial, one command, one
 	// reply). Default 30s (wall time).
 	Timeout time.Duration

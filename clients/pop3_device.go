@@ -117,7 +117,7 @@ func (d *pop3Device) Run(ctx context.Context) error {
 	for {
 		wall := time.Now()
 		err := d.Poll(ctx)
-		syncRound(ctx, &d.o, wall)
+		syncRound(ctx, &d.o, wall, err)
 		if ctx.Err() != nil {
 			return nil
 		}

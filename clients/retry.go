@@ -77,11 +77,11 @@ func (r *retrier) next() time.Duration {
 func (r *retrier) ok() { r.failures = 0 }
 
 // syncRound reports the wall time of a sync round that began at start
-// (wall) to o.OnSyncRound, unless ctx ended: a round the run's end cut
-// short says nothing of its length.
-func syncRound(ctx context.Context, o *Options, start time.Time) {
+// (wall) and ended with err to o.OnSyncRound, unless ctx ended: a round
+// the run's end cut short says nothing of its length.
+func syncRound(ctx context.Context, o *Options, start time.Time, err error) {
 	if o.OnSyncRound != nil && ctx.Err() == nil {
-		o.OnSyncRound(time.Since(start))
+		o.OnSyncRound(time.Since(start), err != nil)
 	}
 }
 

@@ -2,23 +2,27 @@ package clients
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
 // roundLog collects OnSyncRound calls.
 type roundLog struct {
-	mu    sync.Mutex
-	walls []time.Duration
+	mu     sync.Mutex
+	walls  []time.Duration
+	failed []bool
 }
 
-func (r *roundLog) on(wall time.Duration) {
+func (r *roundLog) on(wall time.Duration, failed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.walls = append(r.walls, wall)
+	r.failed = append(r.failed, failed)
 }
 
 // wait waits until n rounds were reported (a liveness bound, not a timing
@@ -74,6 +78,40 @@ func TestSyncRoundsReported(t *testing.T) {
 			if w <= 0 {
 				t.Errorf("round %d took %v", i, w)
 			}
+		}
+		if log.failed[0] || log.failed[1] {
+			t.Errorf("rounds on a working server reported failed: %v", log.failed)
+		}
+	})
+	// A round that fails (the server refuses the connection) is reported
+	// as failed: the report counts it apart from the rounds' times.
+	t.Run("pop3 refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		var log roundLog
+		prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, PollInterval: time.Minute, LeaveOnServer: true}
+		d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
+			POP3: transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, Submitter: &c2Submitter{}, Clock: c2Clock(),
+			Recorder: &eventRecorder{}, Seed: 1, Timeout: 5 * time.Second, OnSyncRound: log.on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		log.wait(t, 1)
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		if !log.failed[0] {
+			t.Errorf("a round whose connection was refused reported as completed (%v)", log.walls[0])
 		}
 	})
 }

@@ -77,7 +77,7 @@ func (w *webmailSync) run(ctx context.Context) {
 			}
 			return nil
 		})
-		syncRound(ctx, &d.o, wall)
+		syncRound(ctx, &d.o, wall, err)
 		if ctx.Err() != nil {
 			return
 		}

@@ -239,7 +239,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		if in.SyncRounds == nil {
 			in.SyncRounds = make(map[string]report.SyncRoundInput, len(res.SyncRounds))
 		}
-		in.SyncRounds[p] = report.SyncRoundInput{Rounds: s.Rounds, P50: s.P50, P99: s.P99, Max: s.Max}
+		in.SyncRounds[p] = report.SyncRoundInput{Rounds: s.Rounds, Failed: s.Failed, P50: s.P50, P99: s.P99, Max: s.Max}
 	}
 	return in
 }

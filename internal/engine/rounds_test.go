@@ -12,12 +12,18 @@ func TestRoundTracker(t *testing.T) {
 		t.Errorf("no round: result = %v, want nil", got)
 	}
 	for i := 1; i <= 100; i++ {
-		r.round("webmail", time.Duration(i)*time.Second)
+		r.round("webmail", time.Duration(i)*time.Second, false)
 	}
-	r.round("phone-imap", 3*time.Second)
+	r.round("phone-imap", 3*time.Second, false)
+	// Failed rounds are counted apart, their times left out: a refused
+	// connection's none, a timeout's whole wait.
+	r.round("webmail", 0, true)
+	r.round("webmail", 30*time.Second, true)
+	r.round("pop3-pc", time.Second, true)
 	want := map[string]SyncRounds{
-		"webmail":    {Rounds: 100, P50: 50 * time.Second, P99: 99 * time.Second, Max: 100 * time.Second},
+		"webmail":    {Rounds: 100, Failed: 2, P50: 50 * time.Second, P99: 99 * time.Second, Max: 100 * time.Second},
 		"phone-imap": {Rounds: 1, P50: 3 * time.Second, P99: 3 * time.Second, Max: 3 * time.Second},
+		"pop3-pc":    {Failed: 1},
 	}
 	if got := r.result(); !reflect.DeepEqual(got, want) {
 		t.Errorf("result = %+v, want %+v", got, want)
@@ -30,7 +36,7 @@ func TestRoundTrackerBounded(t *testing.T) {
 	r := newRoundTracker()
 	r.capacity = 4
 	for _, s := range []int{1, 2, 3, 4, 60, 70} {
-		r.round("pc-imap", time.Duration(s)*time.Second)
+		r.round("pc-imap", time.Duration(s)*time.Second, false)
 	}
 	got := r.result()["pc-imap"]
 	if got.Rounds != 6 || got.Max != 70*time.Second || len(r.byProf["pc-imap"].kept) != 4 {
@@ -46,7 +52,7 @@ func TestRoundTrackerBounded(t *testing.T) {
 		if i >= 5000 {
 			wall = time.Minute
 		}
-		r.round("webmail", wall)
+		r.round("webmail", wall, false)
 	}
 	if got := r.result()["webmail"]; got.P99 != time.Minute || got.P50 == 0 {
 		t.Errorf("half the rounds slow late in the run: %+v, want p99 1m0s", got)

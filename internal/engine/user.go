@@ -86,7 +86,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 			OnChange:    u.changed,
 			IDs:         u.ids,
 			OnPush:      func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
-			OnSyncRound: func(wall time.Duration) { e.rounds.round(pd.Profile.Name, wall) },
+			OnSyncRound: func(wall time.Duration, failed bool) { e.rounds.round(pd.Profile.Name, wall, failed) },
 			Logger:      e.log,
 			// The IMAP literal bound follows the scenario's largest mail.
 			MaxLiteral: literalCap(e.o.Plan.Scenario),

@@ -281,7 +281,7 @@ func mergeQueue(a, b *DeliveryQueue) *DeliveryQueue {
 }
 
 // mergeSyncRounds combines the shards' sync rounds by device profile:
-// rounds summed, max the highest; p50 and p99 (and p99_sim_s) the highest
+// rounds and failed rounds summed, max the highest; p50 and p99 (and p99_sim_s) the highest
 // of the shards', which a shard's sample does not let merge exactly, so
 // bound reports whether a profile ran in more than one shard. Nil when no
 // shard has sync rounds.
@@ -298,6 +298,7 @@ func mergeSyncRounds(shards []*Report) (out map[string]SyncRound, bound bool) {
 			}
 			bound = true
 			m.Rounds += sr.Rounds
+			m.Failed += sr.Failed
 			m.P50S, m.P99S = math.Max(m.P50S, sr.P50S), math.Max(m.P99S, sr.P99S)
 			m.MaxS, m.P99SimS = math.Max(m.MaxS, sr.MaxS), math.Max(m.P99SimS, sr.P99SimS)
 			out[p] = m

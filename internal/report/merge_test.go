@@ -371,7 +371,7 @@ func TestMergeLatencyWithoutHistogram(t *testing.T) {
 }
 
 // TestMergeSyncRounds: the merged report keeps the shards' sync rounds
-// (it had none): rounds summed and max exact, p50 and p99 the highest of
+// (it had none): rounds and failed rounds summed and max exact, p50 and p99 the highest of
 // the shards' that ran the profile, which a note calls an upper bound; a
 // profile of one shard keeps its figures, and no note is needed then.
 func TestMergeSyncRounds(t *testing.T) {
@@ -380,10 +380,10 @@ func TestMergeSyncRounds(t *testing.T) {
 	a := Build(partsInput(t, "1/2", start, parts[:1], nil))
 	b := Build(partsInput(t, "2/2", start, parts[1:], nil))
 	a.SyncRounds = map[string]SyncRound{
-		"webmail": {Rounds: 10, P50S: 0.1, P99S: 0.5, MaxS: 0.9, P99SimS: 30},
+		"webmail": {Rounds: 10, Failed: 1, P50S: 0.1, P99S: 0.5, MaxS: 0.9, P99SimS: 30},
 		"pc-pop3": {Rounds: 4, P50S: 0.2, P99S: 0.3, MaxS: 0.3, P99SimS: 18},
 	}
-	b.SyncRounds = map[string]SyncRound{"webmail": {Rounds: 6, P50S: 0.2, P99S: 0.4, MaxS: 1.5, P99SimS: 24}}
+	b.SyncRounds = map[string]SyncRound{"webmail": {Rounds: 6, Failed: 2, P50S: 0.2, P99S: 0.4, MaxS: 1.5, P99SimS: 24}}
 	for _, tt := range []struct {
 		name      string
 		shards    []*Report
@@ -391,7 +391,7 @@ func TestMergeSyncRounds(t *testing.T) {
 		wantBound bool
 	}{
 		{"two shards", []*Report{a, b}, map[string]SyncRound{
-			"webmail": {Rounds: 16, P50S: 0.2, P99S: 0.5, MaxS: 1.5, P99SimS: 30},
+			"webmail": {Rounds: 16, Failed: 3, P50S: 0.2, P99S: 0.5, MaxS: 1.5, P99SimS: 30},
 			"pc-pop3": {Rounds: 4, P50S: 0.2, P99S: 0.3, MaxS: 0.3, P99SimS: 18},
 		}, true},
 		{"one shard has rounds", []*Report{a, withoutRounds(b)}, a.SyncRounds, false},

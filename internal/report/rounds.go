@@ -9,9 +9,11 @@ import (
 )
 
 // SyncRoundInput is one device profile's sync rounds as the engine
-// measured them: how many, and their quantiles in wall time.
+// measured them: how many completed, and their quantiles in wall time,
+// and how many failed (left out of the quantiles).
 type SyncRoundInput struct {
 	Rounds        int
+	Failed        int
 	P50, P99, Max time.Duration
 }
 
@@ -20,13 +22,31 @@ type SyncRoundInput struct {
 // phone's poll of its folders, a PC's folder checks, a POP3 poll), in
 // wall seconds, and its p99 in simulated seconds (× time_scale).
 type SyncRound struct {
+	// Rounds counts the rounds that completed, which the quantiles
+	// describe; Failed those that failed, left out of them (a refused
+	// connection takes no time, a timeout the whole of it: a server's
+	// failure, counted in the commands' outcomes, not a sync's cost).
 	Rounds int     `json:"rounds"`
+	Failed int     `json:"failed"`
 	P50S   float64 `json:"p50_s"`
 	P99S   float64 `json:"p99_s"`
 	MaxS   float64 `json:"max_s"`
 	// P99SimS is P99S × time_scale: what one round costs the device in
 	// simulated time before it can sync again.
 	P99SimS float64 `json:"p99_sim_s"`
+}
+
+// line describes the sync rounds of profile in one line of the summary.
+func (s SyncRound) line(profile string) string {
+	var failed string
+	if s.Failed > 0 {
+		failed = fmt.Sprintf(" (%d failed, left out)", s.Failed)
+	}
+	if s.Rounds == 0 {
+		return fmt.Sprintf("sync rounds of %s: none completed%s", profile, failed)
+	}
+	return fmt.Sprintf("sync rounds of %s: p50 %s, p99 %s, max %s wall over %d%s; p99 %s simulated",
+		profile, fmtSeconds(s.P50S), fmtSeconds(s.P99S), fmtSeconds(s.MaxS), s.Rounds, failed, fmtSeconds(s.P99SimS))
 }
 
 // MaxRoundShare is the share of a convergence threshold's budget above
@@ -102,7 +122,7 @@ func (r *Report) syncRounds(in Input) {
 	scale := scaleOr1(in.TimeScale)
 	r.SyncRounds = make(map[string]SyncRound, len(in.SyncRounds))
 	for p, s := range in.SyncRounds {
-		r.SyncRounds[p] = SyncRound{Rounds: s.Rounds, P50S: s.P50.Seconds(), P99S: s.P99.Seconds(), MaxS: s.Max.Seconds(),
+		r.SyncRounds[p] = SyncRound{Rounds: s.Rounds, Failed: s.Failed, P50S: s.P50.Seconds(), P99S: s.P99.Seconds(), MaxS: s.Max.Seconds(),
 			P99SimS: s.P99.Seconds() * scale}
 	}
 	for i, th := range in.Thresholds {

@@ -123,8 +123,31 @@ func TestSyncRoundsReport(t *testing.T) {
 			if w["rounds"] != 300 || w["p50_s"] != 2 || w["p99_s"] != 11 || w["max_s"] != 12 || w["p99_sim_s"] != 11*tt.scale {
 				t.Errorf("sync_rounds.webmail = %v", w)
 			}
-			if sum := summaryOf(t, r); !strings.Contains(sum, "sync rounds of webmail: p50 2s, p99 11s, max 12s wall over 300") {
+			if sum := summaryOf(t, r); !strings.Contains(sum, "sync rounds of webmail: p50 2s, p99 11s, max 12s wall over 300;") {
 				t.Errorf("summary has no sync rounds line for webmail:\n%s", sum)
+			}
+		})
+	}
+}
+
+// TestSyncRoundLine: the summary's sync rounds line says how many rounds
+// failed, left out of its quantiles, and when none completed says so
+// rather than print quantiles of nothing.
+func TestSyncRoundLine(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		s    SyncRound
+		want string
+	}{
+		{"all completed", SyncRound{Rounds: 300, P50S: 2, P99S: 11, MaxS: 12, P99SimS: 660},
+			"sync rounds of webmail: p50 2s, p99 11s, max 12s wall over 300; p99 11m0s simulated"},
+		{"some failed", SyncRound{Rounds: 300, Failed: 12, P50S: 2, P99S: 11, MaxS: 12, P99SimS: 660},
+			"sync rounds of webmail: p50 2s, p99 11s, max 12s wall over 300 (12 failed, left out); p99 11m0s simulated"},
+		{"none completed", SyncRound{Failed: 7}, "sync rounds of webmail: none completed (7 failed, left out)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.line("webmail"); got != tt.want {
+				t.Errorf("line = %q\nwant   %q", got, tt.want)
 			}
 		})
 	}

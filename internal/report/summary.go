@@ -94,9 +94,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			fmtSeconds(p.P50S), fmtSeconds(p.P95S), fmtSeconds(p.MaxS), p.Samples, fmtSeconds(p.P50SimS))
 	}
 	for _, p := range sortedKeys(r.SyncRounds) {
-		s := r.SyncRounds[p]
-		fmt.Fprintf(ew, "sync rounds of %s: p50 %s, p99 %s, max %s wall over %d; p99 %s simulated\n",
-			p, fmtSeconds(s.P50S), fmtSeconds(s.P99S), fmtSeconds(s.MaxS), s.Rounds, fmtSeconds(s.P99SimS))
+		fmt.Fprintln(ew, r.SyncRounds[p].line(p))
 	}
 	if r.Server.POP3MarksSeen != nil {
 		fmt.Fprintf(ew, "POP3 read marking: the server marks downloaded mail \\Seen: %v (%d of %d checked)\n", *r.Server.POP3MarksSeen, r.Server.POP3Seen, r.Server.POP3Checked)
