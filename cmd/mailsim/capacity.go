@@ -54,7 +54,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.StringVar(&f.reportPath, "report", "", "write the JSON capacity report to this file")
 	fs.StringVar(&f.htmlPath, "html", "", "write the HTML capacity report to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no line per step on stderr")
-	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
+	fs.BoolVar(&f.verbose, "v", false, verboseHelp)
 	fs.IntVar(&f.startUsers, "start-users", 0, "override capacity.start_users")
 	fs.IntVar(&f.maxUsers, "max-users", 0, "override capacity.max_users")
 	fs.DurationVar(&f.step, "step-duration", 0, "override capacity.step_duration (a step's active phase after its ramp-up; docs/capacity.md, One step)")

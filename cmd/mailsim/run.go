@@ -97,7 +97,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.reportPath, "report", "", "write the JSON report to this file (- for stdout; the summary then goes to stderr)")
 	fs.StringVar(&f.htmlPath, "html", "", "write the HTML report to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress")
-	fs.BoolVar(&f.verbose, "v", false, "log warnings (failed deliveries, device errors) to stderr")
+	fs.BoolVar(&f.verbose, "v", false, verboseHelp)
 	fs.StringVar(&f.targetPath, "target", "", "run against the server in this YAML file (one target: block as in a scenario) instead of the scenario's target or the embedded server")
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
@@ -206,6 +206,10 @@ func printScenarioError(w io.Writer, cmd string, err error) {
 	}
 	fmt.Fprintf(w, "mailsim %s: %v\n", cmd, err)
 }
+
+// verboseHelp is the -v flag's help of run and capacity: what the
+// warnings are, and that a command's failure is not among them.
+const verboseHelp = "log warnings to stderr: failed deliveries, devices stopped by an error (a failed command is counted in the report, not logged)"
 
 // runPlan runs a resolved plan and reports; it returns the exit code.
 func runPlan(plan *scenarios.Plan, f runFlags, stdout, stderr io.Writer) int {
