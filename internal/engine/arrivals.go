@@ -160,9 +160,12 @@ func later(a, b time.Time) time.Time {
 const internalSenderShare = 0.2
 
 // inject writes one message of in for s's user, due at, and hands it to
-// the injector for folder (INBOX, or Junk by the address's detail), with
-// its due time in wall time (delivery.due: a hand-over after it counts in
-// the delivery's queue wait). When the injector's full queue held the
+// the injector for folder (INBOX, or Junk by the address's detail). Mail
+// that fell due while the injector's full queue held the scheduler (at
+// before a.freed) waited for a connection from its due time until the
+// queue let go, and that part of its delay counts in its queue wait
+// (delivery.heldFrom); the scheduler's own lateness (fire) does not: the
+// harness's delays are no wait for the server. When the queue held this
 // hand-over, the time it let go is a.freed.
 func (a *arrivals) inject(ctx context.Context, s *arrivalStream, in scenarios.Inbound, folder string, at time.Time) {
 	u, r := s.u, s.rng
@@ -181,15 +184,18 @@ func (a *arrivals) inject(ctx context.Context, s *arrivalStream, in scenarios.In
 		rcpt = detailAddress(u.plan.Address, folder)
 	}
 	clock := a.env.clock
-	due := time.Now().Add(-clock.Wall(clock.Now().Sub(at)))
+	var held time.Time
+	if a.freed.After(at) {
+		held = time.Now().Add(-clock.Wall(a.freed.Sub(at)))
+	}
 	waited := a.env.queue.enqueue(ctx, delivery{
-		from:    from,
-		rcpts:   []recipient{{addr: rcpt, user: u, folder: folder}},
-		id:      msg.ID,
-		raw:     msg.Raw,
-		inbound: true,
-		arrival: at,
-		due:     due,
+		from:     from,
+		rcpts:    []recipient{{addr: rcpt, user: u, folder: folder}},
+		id:       msg.ID,
+		raw:      msg.Raw,
+		inbound:  true,
+		arrival:  at,
+		heldFrom: held,
 	})
 	if waited {
 		a.freed = clock.Now()

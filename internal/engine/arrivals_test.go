@@ -71,6 +71,15 @@ func TestArrivalsHandOver(t *testing.T) {
 	if !slices.Equal(late, []time.Duration{2 * time.Second, time.Second}) {
 		t.Errorf("lateness %v, want [2s 1s]", late)
 	}
+	// That lateness is the scheduler's (the harness's), no wait for a
+	// connection: no queue held it, so no delivery's queue wait starts
+	// before its hand-over. Before, every inbound delivery's wait
+	// started at its due time, and the harness's lateness counted twice.
+	for _, d := range f.queue.got {
+		if !d.heldFrom.IsZero() {
+			t.Errorf("delivery %s, handed over late by the scheduler alone, waits from %v before its hand-over", d.id, time.Since(d.heldFrom))
+		}
+	}
 
 	// The active phase ended: what falls due is not handed over.
 	n := len(f.queue.got)
@@ -85,8 +94,9 @@ func TestArrivalsHandOver(t *testing.T) {
 // arrival scheduler (here the first hand-over, for 10 simulated minutes)
 // makes the mail that falls due meanwhile late for the queue, not for the
 // scheduler: its lateness (EventLate) counts from when the queue let go,
-// and its delivery carries its due time (delivery.due), from which the
-// injector counts its queue wait. Before, every hand-over behind the held
+// and its delivery carries when its wait began, its due time
+// (delivery.heldFrom), from which the injector counts its queue wait; the
+// held hand-over itself waits from its own hand-over (enqueue). Before, every hand-over behind the held
 // one was reported late by the hold (up to 9 s of wall time here) and its
 // queue wait started after it.
 func TestArrivalsHeldByFullQueue(t *testing.T) {
@@ -126,9 +136,12 @@ func TestArrivalsHeldByFullQueue(t *testing.T) {
 		// clock stood still but for the hold).
 		behind := f.clock.Wall(f.clock.now.Sub(d.arrival))
 		if i == 0 {
-			behind = f.clock.Wall(start.Add(time.Minute).Sub(d.arrival))
+			if !d.heldFrom.IsZero() {
+				t.Errorf("hand-over 0, held by the queue itself, waits from %v before its hand-over", handed.Sub(d.heldFrom))
+			}
+			continue
 		}
-		if got := handed.Sub(d.due); d.due.IsZero() || got < behind || got > behind+time.Minute {
+		if got := handed.Sub(d.heldFrom); d.heldFrom.IsZero() || got < behind || got > behind+time.Minute {
 			t.Errorf("hand-over %d due %v after the start: wall due %v before the hand-over, want %v", i, d.arrival.Sub(start), got, behind)
 		}
 	}

@@ -43,11 +43,11 @@ type delivery struct {
 	inbound bool
 	// arrival is the simulated time inbound mail was scheduled to arrive.
 	arrival time.Time
-	// due, when set, is the wall time the delivery fell due (inbound
-	// mail: when the arrival scheduler should have handed it over); a
-	// delivery handed over later waited for a connection from then on
-	// (enqueue).
-	due time.Time
+	// heldFrom, when set, is the wall time the delivery's wait for a
+	// connection began before its hand-over: inbound mail that fell due
+	// while a full queue held the arrival scheduler waited from then
+	// (arrivals.inject; enqueue).
+	heldFrom time.Time
 	// queued is the start of the delivery's wait for a connection (wall
 	// time, set by enqueue): when it was handed to the injector, or its
 	// due time when that is earlier; ticket names it in the injector's
@@ -265,14 +265,14 @@ func newInjector(parts injectorParts, workers int) *injector {
 // the active phase cut right after its submission (mtaSubmitter) is
 // delivered during settle, not abandoned by select's random pick between
 // two ready cases. The delivery's wait for a connection starts now, or at
-// its due time when that is earlier: inbound mail that fell due while a
+// d.heldFrom when that is earlier: inbound mail that fell due while a
 // full queue held the arrival scheduler waited for a connection from then.
 func (in *injector) enqueue(ctx context.Context, d delivery) (waited bool) {
 	in.inflight.Add(1)
 	in.pending.Add(int64(len(d.rcpts)))
 	d.queued = time.Now()
-	if !d.due.IsZero() && d.due.Before(d.queued) {
-		d.queued = d.due
+	if !d.heldFrom.IsZero() && d.heldFrom.Before(d.queued) {
+		d.queued = d.heldFrom
 	}
 	in.wmu.Lock()
 	in.tickets++

@@ -365,11 +365,11 @@ func TestInjectorQueueWaitFromDue(t *testing.T) {
 	}), queueLen: 1}, 1)
 	rcpts := []recipient{{addr: "a@example.com"}}
 	ctx := context.Background()
-	if in.enqueue(ctx, delivery{rcpts: rcpts, due: time.Now().Add(-time.Minute), inbound: true}) {
+	if in.enqueue(ctx, delivery{rcpts: rcpts, heldFrom: time.Now().Add(-time.Minute), inbound: true}) {
 		t.Error("a queue with room: enqueue says it waited")
 	}
 	in.picked(<-in.queue)
-	in.enqueue(ctx, delivery{rcpts: rcpts, due: time.Now().Add(time.Hour)})
+	in.enqueue(ctx, delivery{rcpts: rcpts, heldFrom: time.Now().Add(time.Hour)})
 	in.picked(<-in.queue)
 	in.enqueue(ctx, delivery{rcpts: rcpts})
 	in.picked(<-in.queue)
