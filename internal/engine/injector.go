@@ -1067,7 +1067,14 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 		}
 	}()
 	defer c.Close()
+	// do runs and records command name. Once the run has ended nothing
+	// more goes out: the stop is closing the connection (a command in
+	// flight then had its grace), and one sent into that close would race
+	// it — answered, it would count as a command of a stopped injector.
 	do := func(name string, fn func() error) error {
+		if err := run.Err(); err != nil {
+			return fmt.Errorf("%s not sent: %w", name, err)
+		}
 		start := w.Start(name)
 		err := ended(fn())
 		w.End(name, start, conn.Explain(err))
