@@ -246,14 +246,23 @@ func FindFolder(c FolderClient, caps imap.CapSet, folder string, run RunFunc) (n
 	var foreign Foreign
 	if caps.Has(imap.CapNamespace) || caps.Has(imap.CapIMAP4rev2) {
 		var ns *imap.NamespaceData
-		if err := run("NAMESPACE", func() error {
+		err := run("NAMESPACE", func() error {
 			var err error
 			ns, err = c.Namespace()
 			return err
-		}); err != nil {
+		})
+		// A server that offers NAMESPACE and refuses it (NO, BAD) tells
+		// no namespaces: go on without, as the devices and the readers
+		// do (internal/serverstate/namespace.go); the refusal is
+		// recorded as the command's outcome.
+		var ie *imap.Error
+		switch {
+		case errors.As(err, &ie):
+		case err != nil:
 			return "", false, err
+		default:
+			prefix, foreign = PersonalPrefix(ns), ForeignFolders(ns)
 		}
-		prefix, foreign = PersonalPrefix(ns), ForeignFolders(ns)
 	}
 	specialUse := caps.Has(imap.CapSpecialUse) || caps.Has(imap.CapIMAP4rev2)
 	var boxes []*imap.ListData

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -146,10 +147,16 @@ func TestForeignFolders(t *testing.T) {
 // fixed replies: FindFolder's pure unit.
 type listedFolders struct {
 	ns    *imap.NamespaceData
+	nsErr error // NAMESPACE's refusal, when set
 	boxes []*imap.ListData
 }
 
-func (f listedFolders) Namespace() (*imap.NamespaceData, error) { return f.ns, nil }
+func (f listedFolders) Namespace() (*imap.NamespaceData, error) {
+	if f.nsErr != nil {
+		return nil, f.nsErr
+	}
+	return f.ns, nil
+}
 
 func (f listedFolders) List(string, string, bool) ([]*imap.ListData, error) { return f.boxes, nil }
 
@@ -190,6 +197,34 @@ func TestFindFolderLeavesOutForeign(t *testing.T) {
 			}
 			if strings.Join(ran, " ") != "NAMESPACE LIST" {
 				t.Errorf("commands %v, want NAMESPACE LIST", ran)
+			}
+		})
+	}
+}
+
+// TestFindFolderNamespaceRefused: a server that offers NAMESPACE and
+// refuses it (NO, BAD) still gets its spam in the user's Junk: FindFolder
+// goes on without namespaces, as the devices and the readers do. A
+// NAMESPACE that failed below the protocol fails the lookup. Before, a
+// refusal failed every imap-append delivery to a folder other than INBOX.
+func TestFindFolderNamespaceRefused(t *testing.T) {
+	boxes := []*imap.ListData{{Mailbox: "INBOX", Delim: '/'}, {Mailbox: "Spam", Delim: '/', Attrs: []imap.MailboxAttr{imap.MailboxAttrJunk}}}
+	caps := imap.CapSet{imap.CapNamespace: {}, imap.CapSpecialUse: {}}
+	run := func(_ string, fn func() error) error { return fn() }
+	for _, tc := range []struct {
+		name    string
+		nsErr   error
+		want    string
+		wantErr bool
+	}{
+		{"NO", &imap.Error{Type: imap.StatusResponseTypeNo, Text: "unavailable"}, "Spam", false},
+		{"BAD", &imap.Error{Type: imap.StatusResponseTypeBad, Text: "unknown command"}, "Spam", false},
+		{"connection lost", io.ErrUnexpectedEOF, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _, err := FindFolder(listedFolders{nsErr: tc.nsErr, boxes: boxes}, caps, "Junk", run)
+			if (err != nil) != tc.wantErr || name != tc.want {
+				t.Errorf("FindFolder(Junk) = %q, %v; want %q, error %v", name, err, tc.want, tc.wantErr)
 			}
 		})
 	}
