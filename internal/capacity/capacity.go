@@ -44,7 +44,7 @@ type Step struct {
 	Pass bool `json:"pass"`
 	// HarnessSaturated marks a step where mailsim itself was the
 	// bottleneck; HarnessReasons say which guard tripped ("cpu",
-	// "scheduler", "late-actions"). Such a step's failure is not the
+	// "scheduler", "late-arrivals"). Such a step's failure is not the
 	// server's.
 	HarnessSaturated bool     `json:"harness_saturated"`
 	HarnessReasons   []string `json:"harness_reasons,omitempty"`
