@@ -409,7 +409,9 @@ func waitErr(ctx context.Context, cfg Config, step string, bound time.Duration, 
 	}
 	what := "no greeting"
 	if step == StepStartTLS {
-		what = "no TLS"
+		// StartTLSIMAP reads the greeting too: the wait cut was any of
+		// the greeting, the STARTTLS reply and the handshake.
+		what = "no greeting or TLS"
 	}
 	return fmt.Errorf("%s %s: %s: %s within %v: %w", cfg.Protocol, cfg.Endpoint.Addr, step, what, bound.Round(10*time.Millisecond), cause)
 }
