@@ -842,6 +842,9 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	}
 	var accepted []recipient
 	for i, r := range rcpts {
+		if sc.stopping() {
+			return append(res, sc.halt(append(accepted, rcpts[i:]...))...), true
+		}
 		start = sc.start("RCPT")
 		err := c.Rcpt(r.addr, nil)
 		sc.record("RCPT", start, err)
@@ -858,6 +861,9 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 	}
 	if len(accepted) == 0 {
 		return res, !sc.reset()
+	}
+	if sc.stopping() {
+		return append(res, sc.halt(accepted)...), true
 	}
 	start = sc.start("DATA")
 	w, err := c.Data()
@@ -914,6 +920,20 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		}
 	}
 	return res, broken
+}
+
+// errHalted is a transaction's failure when the run ended between two of
+// its commands.
+var errHalted = errors.New("the run ended before the next command")
+
+// halt ends a transaction the run's end interrupted between two commands
+// (one in flight had its grace): nothing more goes out on the connection
+// the stop is closing — a command sent into that close would race it and,
+// answered, count as a stopped injector's — not even QUIT. rcpts fail
+// with errHalted, which the caller makes the stop's (smtpConn.cut).
+func (sc *smtpConn) halt(rcpts []recipient) []rcptResult {
+	sc.noQuit = true
+	return failAll(rcpts, errHalted, true)
 }
 
 // reset ends a transaction the server refused (RSET), as a command of its

@@ -253,7 +253,11 @@ func TestInjectorOldestWaiting(t *testing.T) {
 // greeting the server never sends is cut at once and counts nothing, as an
 // IMAP device's dial (the delivery is cancelled); a final reply to DATA
 // left unanswered beyond the grace is a DATA timeout and the delivery a
-// timeout; one that comes within the grace is delivered.
+// timeout; one that comes within the grace is delivered. A RCPT answered
+// within the grace ends the transaction: nothing more goes out on the
+// connection the stop closes (no second RCPT, no DATA, no QUIT), and the
+// delivery is cancelled — before, the next RCPT raced the close and, when
+// it won, counted as a stopped injector's command.
 func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -273,11 +277,20 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		{"stalled LHLO", "lhlo", false, DeliveryTimeout, map[string]int{"lmtp LHLO": 1}, map[string]int{"lmtp timeout": 1}},
 		{"stalled after DATA", "data", false, DeliveryTimeout, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
 		{"DATA answered within the grace", "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
+		{"RCPT answered within the grace", "rcpt", true, DeliveryCancelled, map[string]int{}, map[string]int{"lmtp ok": 1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stopped := make(chan struct{})
 			reached := make(chan struct{}, 1)
 			ok250 := func(string) string { return "250 ok" }
+			rcpt := ok250
+			if tt.stall == "rcpt" {
+				rcpt = func(string) string {
+					reached <- struct{}{}
+					<-stopped // the answer comes after the stop
+					return "250 ok"
+				}
+			}
 			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
 				switch tt.stall {
 				case "greeting":
@@ -292,7 +305,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 					}
 					return
 				}
-				lmtpScript(ok250, func(int) string {
+				lmtpScript(rcpt, func(int) string {
 					select {
 					case reached <- struct{}{}:
 					default:
@@ -346,6 +359,9 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			}
 			if fmt.Sprint(dc.logins) != fmt.Sprint(tt.wantLogins) {
 				t.Errorf("logins counted %v, want %v", dc.logins, tt.wantLogins)
+			}
+			if tt.stall == "rcpt" && (dc.tracked["lmtp RCPT"] != 1 || dc.tracked["lmtp DATA"] != 0 || dc.tracked["lmtp QUIT"] != 0) {
+				t.Errorf("commands started %v: want one RCPT and nothing after it", dc.tracked)
 			}
 			dc.checkTracked(t)
 		})
