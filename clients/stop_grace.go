@@ -14,7 +14,12 @@ import (
 // before the connection is closed under it, and is then recorded as a
 // timeout (it is overdue: endCommand, docs/report.md, Outcomes); with no
 // command in flight the connection is closed at once, and a command that
-// fails on it then counts nothing. Start and End bracket each command; a wait ended
+// fails on it then counts nothing. A command in flight answered within
+// the grace is the connection's last: once the context has ended, Start
+// closes the connection before the next command goes out, so nothing
+// more reaches the server and the command fails, counting nothing (a
+// command sent into the stop's close would race it and, answered, count
+// as a stopped device's). Start and End bracket each command; a wait ended
 // by End without Start (CONNECT's wait for the greeting) has no grace, as
 // an IMAP device's dial has none. Release ends the watch.
 type StopGrace struct {
@@ -22,6 +27,8 @@ type StopGrace struct {
 	protocol string
 	conn     io.Closer
 	release  func() bool
+	// ctx is the context watched (nil for a StopGrace made by Reset).
+	ctx context.Context
 
 	mu sync.Mutex
 	// seq numbers the commands started (Start); busy says whether
@@ -32,16 +39,17 @@ type StopGrace struct {
 	ended chan struct{}
 	// closed is set once the stop closed the connection; overdue names
 	// the command (seq) it closed the connection under after the grace
-	// (0: none).
-	closed  bool
-	overdue uint64
+	// (0: none); stopping once the stop began (Stop).
+	closed   bool
+	overdue  uint64
+	stopping bool
 }
 
 // WatchStop watches conn, whose commands are recorded on rec with
 // protocol, until ctx ends (then it applies the stop rule: StopGrace) or
 // Release is called.
 func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Closer) *StopGrace {
-	w := &StopGrace{rec: rec, protocol: protocol, conn: conn}
+	w := &StopGrace{rec: rec, protocol: protocol, conn: conn, ctx: ctx}
 	w.release = context.AfterFunc(ctx, w.stop)
 	return w
 }
@@ -73,6 +81,7 @@ func (w *StopGrace) Stop(conn io.Closer) {
 // whichever comes first (the command is then overdue).
 func (w *StopGrace) stop() {
 	w.mu.Lock()
+	w.stopping = true
 	var ended chan struct{}
 	if w.busy {
 		ended = make(chan struct{})
@@ -101,12 +110,22 @@ func (w *StopGrace) stop() {
 }
 
 // Start returns the start of command name, about to be sent
-// (StartCommand), and notes it in flight.
+// (StartCommand), and notes it in flight. Once the context has ended (or
+// Stop began) it closes the connection first: the command then fails
+// without reaching the server and counts nothing (End).
 func (w *StopGrace) Start(name string) time.Time {
 	w.mu.Lock()
 	w.seq++
 	w.busy = true
+	cut := !w.closed && (w.stopping || w.ctx != nil && w.ctx.Err() != nil)
+	if cut {
+		w.closed = true
+	}
+	conn := w.conn
 	w.mu.Unlock()
+	if cut && conn != nil {
+		_ = conn.Close()
+	}
 	return StartCommand(w.rec, w.protocol, name)
 }
 
