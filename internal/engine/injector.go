@@ -49,8 +49,8 @@ type delivery struct {
 	// (arrivals.inject; enqueue).
 	heldFrom time.Time
 	// queued is the start of the delivery's wait for a connection (wall
-	// time, set by enqueue): when it was handed to the injector, or its
-	// due time when that is earlier; ticket names it in the injector's
+	// time, set by enqueue): when it was handed to the injector, or
+	// heldFrom when that is earlier; ticket names it in the injector's
 	// waiting list (0: not in it).
 	queued time.Time
 	ticket uint64
