@@ -231,7 +231,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		w.End("AUTH", start, err)
 		w.CountLogin(err)
 		if err != nil {
-			s.quit(ctx, w, c, err)
+			s.quit(w, c, err)
 			return wrap(fmt.Errorf("auth: %w", err))
 		}
 	}
@@ -239,7 +239,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	err = c.Mail(from, nil)
 	w.End("MAIL", start, err)
 	if err != nil {
-		s.quit(ctx, w, c, err)
+		s.quit(w, c, err)
 		return wrap(err)
 	}
 	var rejected map[string]error
@@ -262,7 +262,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		}
 	}
 	if accepted == 0 {
-		s.quit(ctx, w, c, nil)
+		s.quit(w, c, nil)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = w.Start("DATA")
@@ -271,7 +271,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	if err != nil {
 		return wrap(err)
 	}
-	s.quit(ctx, w, c, nil)
+	s.quit(w, c, nil)
 	if rejected != nil {
 		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
 	}
@@ -299,14 +299,13 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 }
 
 // quit says QUIT best-effort; the message is already accepted or refused.
-// It is recorded as every command of the session (w: StopGrace). Once ctx
-// has ended it says nothing: the stop is closing the connection, and a
-// QUIT sent into that close would race it (answered, it would count as
-// a command of a device that had stopped). Nor once the server closed
-// the connection (after: the failure that ended the session,
-// ServerClosed): a QUIT would only fail and count as a second failure.
-func (s *smtpSubmitter) quit(ctx context.Context, w *StopGrace, c *smtp.Client, after error) {
-	if ctx.Err() != nil || ServerClosed(after) {
+// It is recorded as every command of the session (w: StopGrace; once
+// ctx has ended, w.Start closes the connection first and it counts
+// nothing). It says nothing once the server closed the connection (after:
+// the failure that ended the session, ServerClosed): a QUIT would only
+// fail and count as a second failure.
+func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client, after error) {
+	if ServerClosed(after) {
 		return
 	}
 	start := w.Start("QUIT")

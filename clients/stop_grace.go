@@ -27,7 +27,8 @@ type StopGrace struct {
 	protocol string
 	conn     io.Closer
 	release  func() bool
-	// ctx is the context watched (nil for a StopGrace made by Reset).
+	// ctx is the connection's context: once it ended, Start sends
+	// nothing more.
 	ctx context.Context
 
 	mu sync.Mutex
@@ -39,10 +40,10 @@ type StopGrace struct {
 	ended chan struct{}
 	// closed is set once the stop closed the connection; overdue names
 	// the command (seq) it closed the connection under after the grace
-	// (0: none); stopping once the stop began (Stop).
-	closed   bool
-	overdue  uint64
-	stopping bool
+	// (0: none); stopBegun once the stop began (stop).
+	closed    bool
+	overdue   uint64
+	stopBegun bool
 }
 
 // WatchStop watches conn, whose commands are recorded on rec with
@@ -54,15 +55,16 @@ func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Close
 	return w
 }
 
-// Reset makes w the stop rule of a new connection, its commands recorded
-// on rec with protocol, that watches no context: its caller applies it
-// with Stop when its context ends, for a connection its dial bound to its
-// context already (internal/leanimap.DialBound: the injector's APPEND
-// sessions), sparing a context.AfterFunc; a zero StopGrace is ready for
-// Reset, and one reused so costs no allocation. Release then reports
-// whether Stop has not closed the connection.
-func (w *StopGrace) Reset(rec Recorder, protocol string) {
-	*w = StopGrace{rec: rec, protocol: protocol}
+// Reset makes w the stop rule of a new connection of ctx, its commands
+// recorded on rec with protocol, that does not watch ctx: its caller
+// applies it with Stop when ctx ends, for a connection its dial bound to
+// ctx already (internal/leanimap.DialBound: the injector's APPEND
+// sessions), sparing a context.AfterFunc; Start still sends nothing once
+// ctx has ended. A zero StopGrace is ready for Reset, and one reused so
+// costs no allocation. Release then reports whether Stop has not closed
+// the connection.
+func (w *StopGrace) Reset(ctx context.Context, rec Recorder, protocol string) {
+	*w = StopGrace{rec: rec, protocol: protocol, ctx: ctx}
 }
 
 // Stop applies the stop rule (StopGrace) to conn now, for a StopGrace
@@ -81,7 +83,7 @@ func (w *StopGrace) Stop(conn io.Closer) {
 // whichever comes first (the command is then overdue).
 func (w *StopGrace) stop() {
 	w.mu.Lock()
-	w.stopping = true
+	w.stopBegun = true
 	var ended chan struct{}
 	if w.busy {
 		ended = make(chan struct{})
@@ -117,7 +119,7 @@ func (w *StopGrace) Start(name string) time.Time {
 	w.mu.Lock()
 	w.seq++
 	w.busy = true
-	cut := !w.closed && (w.stopping || w.ctx != nil && w.ctx.Err() != nil)
+	cut := !w.closed && (w.stopBegun || w.ctx != nil && w.ctx.Err() != nil)
 	if cut {
 		w.closed = true
 	}

@@ -1028,7 +1028,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	as := appendStops.Get().(*appendStop)
 	as.run = run
 	w := &as.w
-	w.Reset(rec, clients.ProtocolIMAP)
+	w.Reset(run, rec, clients.ProtocolIMAP)
 	// When the session's deadline passes, ctx closes the connection under
 	// the command in progress, which then fails as on a closed
 	// connection: say why (a timeout, a cancelled try).
@@ -1087,14 +1087,9 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 		}
 	}()
 	defer c.Close()
-	// do runs and records command name. Once the run has ended nothing
-	// more goes out: the stop is closing the connection (a command in
-	// flight then had its grace), and one sent into that close would race
-	// it — answered, it would count as a command of a stopped injector.
+	// do runs and records command name; once the run has ended, w.Start
+	// closes the connection first, so nothing more goes out.
 	do := func(name string, fn func() error) error {
-		if err := run.Err(); err != nil {
-			return fmt.Errorf("%s not sent: %w", name, err)
-		}
 		start := w.Start(name)
 		err := ended(fn())
 		w.End(name, start, conn.Explain(err))
