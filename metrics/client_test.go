@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ func TestClientCountsAndTotals(t *testing.T) {
 		ev("imap", "UID FETCH", transport.OutcomeOK, time.Duration(i+1)*time.Millisecond)
 	}
 	ev("imap", "UID FETCH", transport.OutcomeNo, time.Millisecond)
+	ev("imap", "UID FETCH", transport.OutcomeTimeout, 50*time.Millisecond)
+	ev("imap", "UID FETCH", transport.OutcomeTimeout, 50*time.Millisecond)
 	ev("imap", "FROB", transport.OutcomeError, time.Millisecond)
 	ev("pop3", "RETR", transport.OutcomeOK, 5*time.Millisecond)
 	ev("pop3", "RETR", transport.OutcomeDropped, 5*time.Millisecond)
@@ -67,8 +70,12 @@ func TestClientCountsAndTotals(t *testing.T) {
 
 	st := c.Stats()
 	fetch := st["imap"]["UID FETCH"]
-	if fetch.Count != 101 || fetch.Errors != 1 {
-		t.Errorf("UID FETCH stats count %d errors %d, want 101 and 1", fetch.Count, fetch.Errors)
+	if fetch.Count != 103 || fetch.Errors != 3 {
+		t.Errorf("UID FETCH stats count %d errors %d, want 103 and 3", fetch.Count, fetch.Errors)
+	}
+	// Each failure is named by its outcome.
+	if want := map[string]uint64{"no": 1, "timeout": 2}; !reflect.DeepEqual(fetch.ErrorsBy, want) {
+		t.Errorf("UID FETCH errors by outcome %v, want %v", fetch.ErrorsBy, want)
 	}
 	if fetch.P50 < 0.049 || fetch.P50 > 0.052 || fetch.P99 < 0.097 || fetch.P99 > 0.101 {
 		t.Errorf("UID FETCH p50 %v p99 %v, want ≈0.050 and ≈0.099", fetch.P50, fetch.P99)
@@ -78,13 +85,13 @@ func TestClientCountsAndTotals(t *testing.T) {
 	}
 	// A drop is the simulated network's, not the server's failure: its
 	// own figure, not an error.
-	if got := st["pop3"]["RETR"]; got.Count != 2 || got.Errors != 0 || got.Dropped != 1 {
+	if got := st["pop3"]["RETR"]; got.Count != 2 || got.Errors != 0 || got.Dropped != 1 || got.ErrorsBy != nil {
 		t.Errorf("pop3 RETR count %d errors %d dropped %d, want 2, 0 and 1", got.Count, got.Errors, got.Dropped)
 	}
 
 	tot := c.Totals().Protocols
 	imap := tot["imap"]
-	if imap.Commands != 102 || imap.Errors != 2 || imap.BytesIn != 500 || imap.BytesOut != 40 ||
+	if imap.Commands != 104 || imap.Errors != 4 || imap.BytesIn != 500 || imap.BytesOut != 40 ||
 		imap.OpenConnections != 1 || imap.PeakConnections != 2 || imap.Logins["ok"] != 1 || imap.Logins["no"] != 1 {
 		t.Errorf("imap totals = %+v", imap)
 	}

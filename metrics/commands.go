@@ -90,10 +90,7 @@ func (t *commandTable) record(protocol, command, outcome string, d time.Duration
 			h = slot.hist.Load()
 		}
 	}
-	h.observe(d, o != outOK && o != outDropped)
-	if o == outDropped {
-		h.dropped.Add(1)
-	}
+	h.observe(d, o)
 }
 
 // totals returns the commands of protocol p recorded so far, those that

@@ -17,9 +17,12 @@ type logHist struct {
 	count   atomic.Uint64
 	errors  atomic.Uint64
 	dropped atomic.Uint64 // commands the simulated network dropped (not in errors)
-	sumNano atomic.Uint64
-	maxNano atomic.Uint64
-	buckets [logHistBuckets]atomic.Uint64
+	// errorsBy splits errors by outcome index (labels.go): only a failed
+	// command touches it.
+	errorsBy [numOutcomes]atomic.Uint64
+	sumNano  atomic.Uint64
+	maxNano  atomic.Uint64
+	buckets  [logHistBuckets]atomic.Uint64
 }
 
 const (
@@ -55,8 +58,10 @@ func logHistMid(i int) float64 {
 	return (float64(lo) + float64(hi-1)) / 2
 }
 
-// observe records one command of duration d; failed counts it as an error.
-func (h *logHist) observe(d time.Duration, failed bool) {
+// observe records one command of duration d that ended with outcome o
+// (an index of labels.go): every outcome but ok and dropped counts as an
+// error, dropped apart.
+func (h *logHist) observe(d time.Duration, o int) {
 	ns := uint64(0)
 	if d > 0 {
 		ns = uint64(d)
@@ -69,8 +74,13 @@ func (h *logHist) observe(d time.Duration, failed bool) {
 			break
 		}
 	}
-	if failed {
+	switch o {
+	case outOK:
+	case outDropped:
+		h.dropped.Add(1)
+	default:
 		h.errors.Add(1)
+		h.errorsBy[o].Add(1)
 	}
 	h.count.Add(1)
 }
@@ -90,6 +100,14 @@ func (h *logHist) stats() CommandStats {
 		Dropped: h.dropped.Load(),
 		Sum:     float64(h.sumNano.Load()) / 1e9,
 		Max:     float64(h.maxNano.Load()) / 1e9,
+	}
+	for o := range h.errorsBy {
+		if n := h.errorsBy[o].Load(); n > 0 {
+			if s.ErrorsBy == nil {
+				s.ErrorsBy = make(map[string]uint64)
+			}
+			s.ErrorsBy[outcomeNames[o]] = n
+		}
 	}
 	if total == 0 {
 		return s
@@ -156,6 +174,11 @@ type CommandStats struct {
 	// Errors is the number of commands that failed (no, bad, error,
 	// timeout...): every outcome but "ok" and "dropped".
 	Errors uint64
+	// ErrorsBy splits Errors by outcome (no, bad, error, refused,
+	// timeout, tls, auth: docs/report.md, Outcomes); nil when none
+	// failed. A snapshot taken while commands end may show an outcome's
+	// count a command ahead of Errors or behind it.
+	ErrorsBy map[string]uint64
 	// Dropped is the number of commands the simulated network dropped
 	// (outcome "dropped", a profile's disconnect_every): failed, but not
 	// by the server, and not in Errors.
@@ -189,6 +212,14 @@ func (s CommandStats) Since(earlier CommandStats) CommandStats {
 	}
 	out := CommandStats{Count: sub(s.Count, earlier.Count), Errors: sub(s.Errors, earlier.Errors),
 		Dropped: sub(s.Dropped, earlier.Dropped), Sum: max(0, s.Sum-earlier.Sum), Max: math.NaN()}
+	for o, n := range s.ErrorsBy {
+		if d := sub(n, earlier.ErrorsBy[o]); d > 0 {
+			if out.ErrorsBy == nil {
+				out.ErrorsBy = make(map[string]uint64)
+			}
+			out.ErrorsBy[o] = d
+		}
+	}
 	for i, n := range s.Buckets {
 		if d := sub(n, earlier.Buckets[i]); d > 0 {
 			if out.Buckets == nil {

@@ -55,7 +55,7 @@ func TestLogHistPercentiles(t *testing.T) {
 			var vals []float64
 			for i := 0; i < 20000; i++ {
 				d := tt.gen(r)
-				h.observe(d, i%10 == 0)
+				h.observe(d, failedIf(i%10 == 0))
 				vals = append(vals, d.Seconds())
 			}
 			slices.Sort(vals)
@@ -94,8 +94,8 @@ func TestLatencyQuantilesMerge(t *testing.T) {
 	parts := make([]logHist, 3)
 	for i := range 3000 {
 		d := time.Duration(1+(i*7919)%100000) * time.Microsecond * time.Duration(1+i%3)
-		whole.observe(d, false)
-		parts[i%3].observe(d, false)
+		whole.observe(d, outOK)
+		parts[i%3].observe(d, outOK)
 	}
 	sum := map[int]uint64{}
 	var max float64
@@ -127,20 +127,20 @@ func TestLatencyQuantilesMerge(t *testing.T) {
 func TestStatsSinceIsTheWindow(t *testing.T) {
 	var h, window logHist
 	for i := range 1000 {
-		h.observe(time.Duration(1+i%50)*time.Millisecond, i%100 == 0)
+		h.observe(time.Duration(1+i%50)*time.Millisecond, failedIf(i%100 == 0))
 	}
 	before := map[string]map[string]CommandStats{"imap": {"SELECT": h.stats()}}
 	for i := range 500 {
 		d := time.Duration(200+i%300) * time.Millisecond
-		h.observe(d, i%10 == 0)
-		window.observe(d, i%10 == 0)
+		h.observe(d, failedIf(i%10 == 0))
+		window.observe(d, failedIf(i%10 == 0))
 	}
 	now := map[string]map[string]CommandStats{"imap": {"SELECT": h.stats(), "NOOP": {Count: 3}}, "pop3": {"STAT": {Count: 2}}}
 	before["pop3"] = map[string]CommandStats{"STAT": {Count: 2}}
 	got := StatsSince(now, before)
 	w := window.stats()
 	d := got["imap"]["SELECT"]
-	if d.Count != 500 || d.Errors != 50 || d.P50 != w.P50 || d.P95 != w.P95 || d.P99 != w.P99 || !reflect.DeepEqual(d.Buckets, w.Buckets) {
+	if d.Count != 500 || d.Errors != 50 || d.ErrorsBy["timeout"] != 50 || len(d.ErrorsBy) != 1 || d.P50 != w.P50 || d.P95 != w.P95 || d.P99 != w.P99 || !reflect.DeepEqual(d.Buckets, w.Buckets) {
 		t.Errorf("window %+v, want %+v", d, w)
 	}
 	if math.Abs(d.Sum-w.Sum) > 1e-6 || !math.IsNaN(d.Max) {
@@ -152,4 +152,13 @@ func TestStatsSinceIsTheWindow(t *testing.T) {
 	if _, ok := got["pop3"]; ok {
 		t.Errorf("a protocol without commands in the window is present: %+v", got["pop3"])
 	}
+}
+
+// failedIf returns the outcome of a command that failed (a timeout) when
+// failed, else ok.
+func failedIf(failed bool) int {
+	if failed {
+		return outTimeout
+	}
+	return outOK
 }

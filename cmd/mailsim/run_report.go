@@ -138,7 +138,7 @@ func commandStats(in map[string]map[string]metrics.CommandStats) map[string]map[
 	for proto, cmds := range in {
 		m := map[string]report.CommandStat{}
 		for name, c := range cmds {
-			m[name] = report.CommandStat{Count: c.Count, Errors: c.Errors, Dropped: c.Dropped, P50: c.P50, P95: c.P95, P99: c.P99, Buckets: c.Buckets, Max: c.Max}
+			m[name] = report.CommandStat{Count: c.Count, Errors: c.Errors, Dropped: c.Dropped, ErrorsBy: c.ErrorsBy, P50: c.P50, P95: c.P95, P99: c.P99, Buckets: c.Buckets, Max: c.Max}
 		}
 		out[proto] = m
 	}

@@ -241,6 +241,18 @@ func addCounts[K comparable, V int | int64 | uint64](dst, src map[K]V) {
 	}
 }
 
+// addedCounts returns a new map of a's counts plus b's, nil when both are
+// empty (neither is changed: a shard's map stays its own).
+func addedCounts[K comparable, V int | int64 | uint64](a, b map[K]V) map[K]V {
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
+	out := make(map[K]V, max(len(a), len(b)))
+	addCounts(out, a)
+	addCounts(out, b)
+	return out
+}
+
 func mergeMessages(m *Messages, s Messages) {
 	m.Delivered += s.Delivered
 	m.Sent += s.Sent
@@ -367,6 +379,7 @@ func mergeCommands(dst, src CommandMap) bool {
 				c.Count += d.Count
 				c.Errors += d.Errors
 				c.Dropped += d.Dropped
+				c.ErrorsBy = addedCounts(d.ErrorsBy, c.ErrorsBy)
 				if c.Latency != nil {
 					c.Latency = &LatencyHist{Buckets: maps.Clone(c.Latency.Buckets), MaxMs: c.Latency.MaxMs}
 				}
@@ -376,6 +389,7 @@ func mergeCommands(dst, src CommandMap) bool {
 			d.Count += c.Count
 			d.Errors += c.Errors
 			d.Dropped += c.Dropped
+			d.ErrorsBy = addedCounts(d.ErrorsBy, c.ErrorsBy)
 			switch {
 			case d.Latency != nil && c.Latency != nil:
 				addCounts(d.Latency.Buckets, c.Latency.Buckets)

@@ -23,7 +23,10 @@ type CommandStat struct {
 	// Count counts the commands; Errors those that failed, Dropped those
 	// the simulated network dropped (not in Errors: metrics.CommandStats).
 	Count, Errors, Dropped uint64
-	P50, P95, P99          float64
+	// ErrorsBy splits Errors by outcome (metrics.CommandStats.ErrorsBy);
+	// nil when none failed.
+	ErrorsBy      map[string]uint64
+	P50, P95, P99 float64
 	// Buckets and Max (seconds) are the latency histogram behind the
 	// percentiles (metrics.CommandStats); nil when unknown.
 	Buckets map[int]uint64
@@ -556,9 +559,13 @@ type Command struct {
 	// dropped, a profile's disconnect_every): in Count, not in Errors;
 	// absent when none was.
 	Dropped uint64 `json:"dropped,omitempty"`
-	P50ms   Num    `json:"p50_ms"`
-	P95ms   Num    `json:"p95_ms"`
-	P99ms   Num    `json:"p99_ms"`
+	// ErrorsBy splits Errors by outcome (no, bad, error, refused,
+	// timeout, tls, auth: docs/report.md, Outcomes); absent when none
+	// failed.
+	ErrorsBy map[string]uint64 `json:"errors_by,omitempty"`
+	P50ms    Num               `json:"p50_ms"`
+	P95ms    Num               `json:"p95_ms"`
+	P99ms    Num               `json:"p99_ms"`
 	// Latency is the histogram behind the percentiles, for "mailsim
 	// report merge"; absent when unknown.
 	Latency *LatencyHist `json:"latency_histogram,omitempty"`
@@ -711,7 +718,8 @@ func commandMap(in map[string]map[string]CommandStat) CommandMap {
 	for p, cmds := range in {
 		m := map[string]Command{}
 		for c, s := range cmds {
-			cmd := Command{Count: s.Count, Errors: s.Errors, Dropped: s.Dropped, P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
+			cmd := Command{Count: s.Count, Errors: s.Errors, Dropped: s.Dropped, ErrorsBy: maps.Clone(s.ErrorsBy),
+				P50ms: ms(s.P50, s.Count), P95ms: ms(s.P95, s.Count), P99ms: ms(s.P99, s.Count)}
 			if len(s.Buckets) > 0 {
 				cmd.Latency = &LatencyHist{Buckets: maps.Clone(s.Buckets), MaxMs: ms(s.Max, s.Count)}
 			}
@@ -888,6 +896,9 @@ func Build(in Input) *Report {
 		}
 	}
 	r.Load = load(in, r.Commands)
+	if note := failedNote(r.Commands, r.Load); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	if note := droppedNote(r.Commands, r.Load); note != "" {
 		r.Notes = append(r.Notes, note)
 	}
@@ -1034,6 +1045,55 @@ func serverCounts(cmds CommandMap, logins map[string]LoginStat, pending map[stri
 	return failed, answered
 }
 
+// failedNote names the commands that failed and why: the five that failed
+// most, each with its errors by outcome (Command.ErrorsBy), so that no
+// error in the load table goes without its cause. "" when none failed.
+func failedNote(cmds CommandMap, l Load) string {
+	if l.Errors == 0 {
+		return ""
+	}
+	type failed struct {
+		name string
+		n    uint64
+		by   map[string]uint64
+	}
+	var top []failed
+	for p, m := range cmds {
+		for c, s := range m {
+			if s.Errors > 0 {
+				top = append(top, failed{p + " " + c, s.Errors, s.ErrorsBy})
+			}
+		}
+	}
+	slices.SortFunc(top, func(a, b failed) int {
+		if a.n != b.n {
+			return cmp.Compare(b.n, a.n)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var parts []string
+	for i, f := range top {
+		if i == maxDroppedNamed {
+			var rest uint64
+			for _, f := range top[i:] {
+				rest += f.n
+			}
+			parts = append(parts, fmt.Sprintf("%d more across %d other commands", rest, len(top)-i))
+			break
+		}
+		part := fmt.Sprintf("%s %d", f.name, f.n)
+		var why []string
+		for _, o := range sortedKeys(f.by) {
+			why = append(why, fmt.Sprintf("%s %d", o, f.by[o]))
+		}
+		if len(why) > 0 {
+			part += " (" + strings.Join(why, ", ") + ")"
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Sprintf("%d commands failed: %s; by outcome (docs/report.md, Outcomes) in each command's errors_by", l.Errors, strings.Join(parts, ", "))
+}
+
 // droppedNote says, when the simulated network dropped commands or logins
 // (a profile's disconnect_every), how many, the commands that lost most
 // first: the measured figure behind the network warning's estimate
@@ -1081,7 +1141,7 @@ func droppedNote(cmds CommandMap, l Load) string {
 		"outcome dropped, counted apart from errors (load.dropped, load.logins_dropped) and left out of error_rate", what, l.LoginsDropped)
 }
 
-// maxDroppedNamed is how many commands droppedNote names.
+// maxDroppedNamed is how many commands droppedNote and failedNote name.
 const maxDroppedNamed = 5
 
 // serverOutcomes returns how many of one protocol's commands m ended with

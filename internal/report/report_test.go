@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -600,5 +601,81 @@ func TestSettleOutcome(t *testing.T) {
 		if got.Settle != tt.st {
 			t.Errorf("JSON settle = %+v, want %+v", got.Settle, tt.st)
 		}
+	}
+}
+
+// TestFailedNote: every failed command is named with its outcomes, in the
+// JSON (each command's errors_by) and in a note of the summary, and a merge
+// of shards adds them; a run without failures has no such note.
+func TestFailedNote(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cmds map[string]map[string]CommandStat
+		note string // "" for none
+	}{
+		{"none failed", map[string]map[string]CommandStat{"imap": {"FETCH": {Count: 10, P50: 0.001, P95: 0.001, P99: 0.001}}}, ""},
+		{"outcomes named", map[string]map[string]CommandStat{
+			"imap": {
+				"UID FETCH": {Count: 10, Errors: 2, ErrorsBy: map[string]uint64{"timeout": 2}, P50: 0.001, P95: 0.001, P99: 0.001},
+				"SELECT":    {Count: 10, Errors: 3, ErrorsBy: map[string]uint64{"no": 1, "error": 2}, P50: 0.001, P95: 0.001, P99: 0.001},
+			},
+			"lmtp": {"DATA": {Count: 4, Errors: 2, ErrorsBy: map[string]uint64{"no": 2}, P50: 0.001, P95: 0.001, P99: 0.001}},
+		}, "7 commands failed: imap SELECT 3 (error 2, no 1), imap UID FETCH 2 (timeout 2), lmtp DATA 2 (no 2)"},
+		{"more than five", map[string]map[string]CommandStat{"imap": {
+			"A": {Count: 9, Errors: 6, ErrorsBy: map[string]uint64{"bad": 6}}, "B": {Count: 9, Errors: 5, ErrorsBy: map[string]uint64{"bad": 5}},
+			"C": {Count: 9, Errors: 4, ErrorsBy: map[string]uint64{"bad": 4}}, "D": {Count: 9, Errors: 3, ErrorsBy: map[string]uint64{"bad": 3}},
+			"E": {Count: 9, Errors: 2, ErrorsBy: map[string]uint64{"bad": 2}}, "F": {Count: 9, Errors: 1, ErrorsBy: map[string]uint64{"bad": 1}},
+			"G": {Count: 9, Errors: 1, ErrorsBy: map[string]uint64{"bad": 1}},
+		}}, "22 commands failed: imap A 6 (bad 6), imap B 5 (bad 5), imap C 4 (bad 4), imap D 3 (bad 3), imap E 2 (bad 2), 2 more across 2 other commands"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			in.Commands = tt.cmds
+			r := Build(in)
+			has := func(r *Report, note string) bool {
+				return slices.ContainsFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, note) })
+			}
+			if tt.note == "" {
+				if slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "commands failed") }) {
+					t.Errorf("notes %q name failed commands, none failed", r.Notes)
+				}
+				return
+			}
+			if !has(r, tt.note) {
+				t.Errorf("notes %q, want one starting %q", r.Notes, tt.note)
+			}
+			var sum strings.Builder
+			if err := r.WriteSummary(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(sum.String(), tt.note) {
+				t.Errorf("the summary does not name the failures:\n%s", sum.String())
+			}
+			for p, m := range tt.cmds {
+				for c, s := range m {
+					if got := roundTrip(t, Build(in)).Commands[p][c].ErrorsBy; !maps.Equal(got, s.ErrorsBy) {
+						t.Errorf("%s %s errors_by %v, want %v", p, c, got, s.ErrorsBy)
+					}
+				}
+			}
+			a, b := Build(in), Build(in)
+			a.Shard, b.Shard = "1/2", "2/2"
+			m, err := Merge([]*Report{a, b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p, cmds := range tt.cmds {
+				for c, s := range cmds {
+					for o, n := range s.ErrorsBy {
+						if got := m.Commands[p][c].ErrorsBy[o]; got != 2*n {
+							t.Errorf("merged %s %s errors_by[%s] %d, want %d", p, c, o, got, 2*n)
+						}
+					}
+					if got := a.Commands[p][c].ErrorsBy; !maps.Equal(got, s.ErrorsBy) {
+						t.Errorf("the merge changed a shard's %s %s errors_by: %v", p, c, got)
+					}
+				}
+			}
+		})
 	}
 }
