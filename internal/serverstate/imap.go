@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,6 +214,11 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 	addr := t.Endpoint.Addr
 	fail := func(what string, err error) (*imapclient.Client, error) {
 		rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
+		if strings.HasPrefix(err.Error(), "imap "+addr+": ") {
+			// The session setup's errors name the server and the step
+			// already (transport.SetupIMAP): "imap ADDR: greeting: ...".
+			return nil, fmt.Errorf("auditor %w", err)
+		}
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
 	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, nil)
