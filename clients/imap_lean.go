@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // leanConn is imapConn over internal/leanimap: every command and its
@@ -75,7 +76,11 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 		Caps:       s.d.o.IMAPCaps,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("imap %s: greeting: %w", s.d.o.IMAP.Addr, err)
+		if tc, ok := conn.(*transport.Conn); ok && transport.NetOutcome(err) == transport.OutcomeTimeout {
+			// leanimap's "greeting: ..." gives way to the step's wording.
+			return nil, transport.GreetingError(tc, errors.Unwrap(err))
+		}
+		return nil, fmt.Errorf("imap %s: %w", s.d.o.IMAP.Addr, err)
 	}
 	l.c = c
 	return l, nil

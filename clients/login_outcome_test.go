@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,8 +45,10 @@ func TestLoginOutcomes(t *testing.T) {
 	closed := closedLn.Addr().String()
 	_ = closedLn.Close()
 
-	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder)
-	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
+	// An attempt fails the test when the login succeeds, and returns its
+	// error.
+	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error
+	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
 		d, err := New(Options{
 			ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP},
 			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
@@ -59,8 +62,9 @@ func TestLoginOutcomes(t *testing.T) {
 			s.close()
 			t.Fatal("login succeeded")
 		}
+		return err
 	}
-	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
+	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
 		d, err := New(Options{
 			ID: "alice/phone-pop3", Profile: &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3},
 			Username: "alice", Password: pass, Address: "alice@example.com", POP3: ep,
@@ -69,15 +73,19 @@ func TestLoginOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.(*pop3Device).Poll(context.Background()); err == nil {
+		err = d.(*pop3Device).Poll(context.Background())
+		if err == nil {
 			t.Fatal("poll succeeded")
 		}
+		return err
 	}
-	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) {
+	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
 		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: 500 * time.Millisecond})
-		if err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n")); err == nil {
+		err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
+		if err == nil {
 			t.Fatal("submission succeeded")
 		}
+		return err
 	}
 	tests := []struct {
 		name  string
@@ -105,7 +113,15 @@ func TestLoginOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &loginRecorder{}
-			tc.try(t, tc.ep, tc.pass, rec)
+			err := tc.try(t, tc.ep, tc.pass, rec)
+			if tc.ep.Addr == silent {
+				// A server that never greets is named once, with what
+				// the deadline cut.
+				if want := tc.proto + " " + silent + ": greeting: no greeting within 500ms"; !strings.HasPrefix(err.Error(), want) ||
+					strings.Count(err.Error(), tc.proto+" "+silent) != 1 || strings.Count(err.Error(), "greeting") != 2 {
+					t.Errorf("error %q, want it to say %q once", err, want)
+				}
+			}
 			want := []string{tc.proto + ":" + string(tc.want)}
 			if got := rec.take(); !reflect.DeepEqual(got, want) {
 				t.Errorf("logins %v, want %v", got, want)

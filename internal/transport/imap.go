@@ -195,7 +195,7 @@ func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapcl
 	c := imapclient.New(w, opts)
 	if err := c.WaitGreeting(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("imap %s: greeting: %w", conn.addr, conn.Explain(err))
+		return nil, GreetingError(conn, conn.Explain(err))
 	}
 	return c, nil
 }
@@ -382,6 +382,18 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 		return nil, nil, &StepError{step, waitErr(ctx, cfg, step, bound, err)}
 	}
 	return conn, stop, nil
+}
+
+// GreetingError returns the error of a greeting that failed with err on
+// conn: "PROTO ADDR: greeting: ERR", or, when a deadline cut the wait (a
+// server that accepts and never greets), "PROTO ADDR: greeting: no
+// greeting within T: ERR", T the connection's timeout, as waitErr says it
+// for a session setup. err keeps its outcome (NetOutcome).
+func GreetingError(conn *Conn, err error) error {
+	if NetOutcome(err) == OutcomeTimeout {
+		return fmt.Errorf("%s %s: greeting: no greeting within %v: %w", conn.protocol, conn.addr, conn.timeout.Round(10*time.Millisecond), err)
+	}
+	return fmt.Errorf("%s %s: greeting: %w", conn.protocol, conn.addr, err)
 }
 
 // waitErr returns err, the error of the setup step that waited for the

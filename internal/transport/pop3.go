@@ -144,7 +144,7 @@ func OpenPOP3(conn *Conn, obs POP3Observer) (*POP3, error) {
 		err = fmt.Errorf("greeting: %w", ErrPOP3Garbage)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pop3 %s: greeting: %w", conn.addr, conn.Explain(p.classify("GREETING", err)))
+		return nil, GreetingError(conn, conn.Explain(p.classify("GREETING", err)))
 	}
 	p.c = c
 	return p, nil

@@ -156,6 +156,11 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	var seen bytes.Buffer
 	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
 	if _, err := readSMTPReply(br, conn.addr, "greeting", 220); err != nil {
+		if NetOutcome(err) == OutcomeTimeout {
+			// readSMTPReply's error names the server and the step: keep
+			// its cause.
+			return nil, GreetingError(conn, errors.Unwrap(err))
+		}
 		return nil, err
 	}
 	return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
