@@ -523,7 +523,9 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	}
 }
 
-// failed records the final failure of one delivery.
+// failed records the final failure of one delivery. One of unknown fate
+// (DeliveryUnknown) to a simulated user is noted to the auditor, which
+// looks for the message at the run's end (audit.Change.Unanswered).
 func (in *injector) failed(d delivery, res rcptResult) {
 	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: in.via(), Outcome: res.err.reason})
 	in.mu.Lock()
@@ -531,6 +533,10 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	in.mu.Unlock()
 	if res.err.reason != DeliveryCancelled {
 		in.log.Warn("delivery failed", "message", d.id, "reason", res.err.reason, "err", res.err.err)
+	}
+	if u := res.r.user; u != nil && res.err.reason == DeliveryUnknown {
+		in.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"), MessageID: u.ids.Intern(d.id),
+			Folder: res.r.folder, Unanswered: true})
 	}
 }
 

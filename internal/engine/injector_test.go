@@ -19,8 +19,11 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -854,6 +857,16 @@ func TestInjectorNoReplyAfterData(t *testing.T) {
 			}
 			if got := int64(rcpts.Load()); got != tt.retries {
 				t.Errorf("the later connections got %d RCPT, want %d (the retries)", got, tt.retries)
+			}
+			// The auditor looks for each unanswered delivery: on a server
+			// whose state shows no message, none was stored.
+			empty := serverstate.Snapshots{}
+			for _, u := range e.users {
+				empty[u.plan.Username] = view.Snapshot{Messages: map[string]view.Message{}}
+			}
+			ar, err := e.auditor.Final(context.Background(), empty)
+			if want := (audit.Unanswered{NotStored: int(tt.failed[DeliveryUnknown])}); err != nil || ar.Unanswered != want || ar.Delivered != int(tt.delivered) {
+				t.Errorf("audit: unanswered %+v, delivered %d (err %v); want %+v, %d", ar.Unanswered, ar.Delivered, err, want, tt.delivered)
 			}
 			dc.mu.Lock()
 			defer dc.mu.Unlock()
