@@ -20,6 +20,8 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -875,6 +877,67 @@ func TestInjectorNoReplyAfterData(t *testing.T) {
 				t.Errorf("observer: tries %v, final %v; want %d unknown in each", dc.attempts, dc.done, tt.failed[DeliveryUnknown])
 			}
 		})
+	}
+}
+
+// TestInjectorDovecotShutsDown delivers one message to three users of a
+// real Dovecot over LMTP, through a fault proxy that holds the end of the
+// message data until Dovecot has been stopped: Dovecot says one line,
+// "421 4.3.2 ... Shutting down", and closes (smtp-server's terminate),
+// read as the first recipient's reply, or lost with the connection. No
+// recipient counts delivered or a plain failure: the 421's is 4xx (tries
+// 1: no retry here), the others unknown; and the final audit, reading the
+// restarted Dovecot, finds that it stored none of those.
+func TestInjectorDovecotShutsDown(t *testing.T) {
+	const users = 3
+	inst := dovecottest.Start(t, users)
+	p, err := faultproxy.New(faultproxy.Options{Backend: inst.LMTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	plan := mustPlan(t, appendScenario(users, inst.Password), scenarios.PlanOptions{})
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Recorder: dc, Observer: dc, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"}, // devices are built, never started
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: p.Addr(), TLS: transport.TLSNone},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout, e.inj.tries = 10*time.Second, 1
+	hit := p.StallOn([]byte("\r\n.\r\n"))
+	stopped := make(chan error, 1)
+	go func() {
+		select {
+		case <-hit:
+		case <-time.After(20 * time.Second):
+			stopped <- errors.New("the end of data never came")
+			p.Resume()
+			return
+		}
+		err := inst.Stop()
+		p.Resume()
+		stopped <- err
+	}()
+	st := deliverAll(e, 1, "INBOX")
+	if err := <-stopped; err != nil {
+		t.Fatalf("stopping Dovecot: %v", err)
+	}
+	unknown, temporary := st.Failed[DeliveryUnknown], st.Failed[Delivery4xx]
+	t.Logf("failed %v", st.Failed)
+	if st.Attempted != users || st.Delivered != 0 || unknown+temporary != users || unknown < users-1 {
+		t.Errorf("attempted %d delivered %d failed %v: want %d attempted, none delivered, at most one 4xx (the 421), the others unknown",
+			st.Attempted, st.Delivered, st.Failed, users)
+	}
+	if err := inst.Restart(); err != nil {
+		t.Fatalf("restarting Dovecot: %v", err)
+	}
+	truth := &serverstate.IMAPReader{Endpoint: transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+		Password: func(string) string { return inst.Password }, Timeout: 10 * time.Second}
+	ar, err := e.auditor.Final(context.Background(), truth)
+	if want := (audit.Unanswered{NotStored: int(unknown)}); err != nil || ar.Unanswered != want {
+		t.Errorf("audit: unanswered %+v (err %v), want %+v", ar.Unanswered, err, want)
 	}
 }
 
