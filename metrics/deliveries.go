@@ -11,7 +11,7 @@ import (
 // ([DeliveryOutcomes]).
 var (
 	deliveryPathNames    = [...]string{"lmtp", "smtp", "imap-append", Other}
-	deliveryOutcomeNames = [...]string{"ok", "refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "cancelled", "abandoned"}
+	deliveryOutcomeNames = [...]string{"ok", "refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "unknown", "cancelled", "abandoned"}
 )
 
 // outcomeErrorIndex is the table index of "error", where unknown delivery

@@ -60,7 +60,7 @@ var thresholdProtocols = []string{clients.ProtocolIMAP, clients.ProtocolPOP3, cl
 // DeliveryReasons are the reasons a delivery of the traffic injector
 // fails, and abandoned for one the run ended before trying (the engine's
 // Delivery* outcomes but ok; docs/report.md, Deliveries).
-var DeliveryReasons = []string{"refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "cancelled", "abandoned"}
+var DeliveryReasons = []string{"refused", "timeout", "tls", "auth", "4xx", "5xx", "no", "error", "unknown", "cancelled", "abandoned"}
 
 var thresholdRE = regexp.MustCompile(`^\s*([a-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*(?:\{([^{}]*)\})?\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$`)
 

@@ -106,6 +106,9 @@ const (
 	// markDelivered: delivered to the user, to tell a repeated delivery
 	// (pendingChange.repeat).
 	markDelivered
+	// markUnanswered: a delivery whose fate the server never told
+	// (Change.Unanswered), for Final to look for.
+	markUnanswered
 )
 
 // has reports whether Message-ID id has every mark of m.
@@ -410,6 +413,10 @@ type convergedChange struct {
 func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	if c.Completes {
 		completeSend(u, c.MessageID)
+		return
+	}
+	if c.Unanswered {
+		u.mark(c.MessageID, markUnanswered)
 		return
 	}
 	d.recorded = append(d.recorded, c.Kind)

@@ -72,4 +72,10 @@ type Change struct {
 	// in Sent, so from then on it converges, or not, for the reasons of a
 	// complete one. Nothing is counted for it.
 	Completes bool
+	// Unanswered marks no change but a delivery of MessageID to User
+	// whose fate the server never told (the injector's reason unknown:
+	// the message data went out, no reply came): the server may hold the
+	// message or not. Nothing converges or is counted for it but in
+	// Result.Unanswered, where Final says which.
+	Unanswered bool
 }

@@ -114,6 +114,45 @@ type Result struct {
 	// POP3Marking is the server's POP3 read marking as the final state
 	// shows it (only users whose state was read).
 	POP3Marking POP3Marking
+	// Unanswered is what became of the deliveries whose fate the server
+	// never told (Change.Unanswered).
+	Unanswered Unanswered
+}
+
+// Unanswered sorts the deliveries whose fate the server never told
+// (Change.Unanswered), one per user and Message-ID, by what the end of
+// the run shows.
+type Unanswered struct {
+	// Stored: the server had the message after all. Its state at the
+	// end holds it, a device shows it, or a person acted on it (a change
+	// other than deliver and send: it was on a device).
+	Stored int
+	// NotStored: none of that, and the user's state on the server was
+	// read: the server did not store it.
+	NotStored int
+	// Unchecked: nothing shows it, and the user's state on the server
+	// was not read.
+	Unchecked int
+}
+
+// add sorts u's deliveries of unknown fate (markUnanswered) into res by
+// the views of u's devices and server, u's state on the server (nil when
+// not read).
+func (res *Unanswered) add(u *user, views []view.Snapshot, server *view.Snapshot) {
+	for _, id := range u.marked(markUnanswered) {
+		onServer := false
+		if server != nil {
+			_, onServer = server.Messages[id]
+		}
+		switch {
+		case onServer, onAnyDevice(views, id), u.has(id, markActed), u.has(id, markDeleted):
+			res.Stored++
+		case server == nil:
+			res.Unchecked++
+		default:
+			res.NotStored++
+		}
+	}
 }
 
 // POP3Marking is what the server showed of POP3 read marking: of the
@@ -239,6 +278,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 				}
 			}
 		}
+		res.Unanswered.add(u, views, server)
 		res.Delivered += u.delivered
 		res.Sent += u.sent
 	}

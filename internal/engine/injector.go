@@ -78,6 +78,13 @@ const (
 	// DeliveryError: anything else, e.g. a garbage or oversized reply, a
 	// connection closed mid-transaction.
 	DeliveryError = "error"
+	// DeliveryUnknown: the message data went out and the server closed
+	// the connection (its 421, a hang-up) or left the reply unanswered
+	// before it said what became of the message for this recipient (LMTP
+	// answers each recipient apart, RFC 2033; SMTP all at once): the
+	// server may have stored it or not. Never retried, as a retry could
+	// store it twice (unanswered).
+	DeliveryUnknown = "unknown"
 	// DeliveryCancelled: the run's end (the end of settle, when the
 	// injector stops, or an abort) came during the try.
 	DeliveryCancelled = "cancelled"
@@ -89,7 +96,7 @@ const (
 // DeliveryOutcomes lists every delivery outcome, DeliveryOK first.
 func DeliveryOutcomes() []string {
 	return []string{DeliveryOK, DeliveryRefused, DeliveryTimeout, DeliveryTLS, DeliveryAuth, Delivery4xx, Delivery5xx,
-		DeliveryNo, DeliveryError, DeliveryCancelled, DeliveryAbandoned}
+		DeliveryNo, DeliveryError, DeliveryUnknown, DeliveryCancelled, DeliveryAbandoned}
 }
 
 // DeliveryStats counts the injector's deliveries (inbound mail, and the
@@ -516,7 +523,9 @@ func (in *injector) handle(ctx context.Context, c **smtpConn, d delivery) {
 	}
 }
 
-// failed records the final failure of one delivery.
+// failed records the final failure of one delivery. One of unknown fate
+// (DeliveryUnknown) to a simulated user is noted to the auditor, which
+// looks for the message at the run's end (audit.Change.Unanswered).
 func (in *injector) failed(d delivery, res rcptResult) {
 	in.events.Handle(Event{Type: EventDeliveryDone, Protocol: in.via(), Outcome: res.err.reason})
 	in.mu.Lock()
@@ -524,6 +533,10 @@ func (in *injector) failed(d delivery, res rcptResult) {
 	in.mu.Unlock()
 	if res.err.reason != DeliveryCancelled {
 		in.log.Warn("delivery failed", "message", d.id, "reason", res.err.reason, "err", res.err.err)
+	}
+	if u := res.r.user; u != nil && res.err.reason == DeliveryUnknown {
+		in.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"), MessageID: u.ids.Intern(d.id),
+			Folder: res.r.folder, Unanswered: true})
 	}
 }
 
@@ -617,6 +630,15 @@ func deliveryReason(err error) string {
 		return string(o)
 	}
 	return DeliveryError
+}
+
+// unanswered is the try error of a recipient the server never answered
+// after the message data went out (DeliveryUnknown): err, the failure
+// that ended the wait for its reply, is no reply to it (a 421 that ended
+// the connection is another recipient's, LMTP's replies being one per
+// recipient in order), so the reason is neither err's nor a retry's.
+func unanswered(addr string, err error) *tryError {
+	return &tryError{reason: DeliveryUnknown, err: fmt.Errorf("<%s>: no reply after the message data: %w", addr, err)}
 }
 
 // failAll fails every recipient of rcpts with err.
@@ -897,7 +919,10 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 		}
 		// No final reply: the server may have taken the message.
 		sc.usable(err) // no QUIT after a close
-		return append(res, failAll(accepted, err, false)...), true
+		for _, r := range accepted {
+			res = append(res, rcptResult{r: r, err: unanswered(r.addr, err)})
+		}
+		return res, true
 	}
 	resp, err := w.CloseWithLMTPResponse()
 	sc.record("DATA", start, err)
@@ -914,12 +939,29 @@ func (sc *smtpConn) deliver(d delivery, rcpts []recipient) (res []rcptResult, br
 			if err == nil {
 				err = errors.New("lmtp: no reply for a recipient")
 			}
-			res = append(res, rcptResult{r: r, err: newTryError(err, false)})
+			res = append(res, rcptResult{r: r, err: unanswered(r.addr, withoutReplies(err))})
 			broken = true
 			sc.usable(err) // no QUIT after a close
 		}
 	}
 	return res, broken
+}
+
+// withoutReplies returns err, the failure of an LMTP DATA's replies,
+// without the replies it carries (go-smtp joins the failure that ended
+// the wait, a broken connection or a deadline, to the error replies read
+// before it, smtp.LMTPDataError): what ended the wait.
+func withoutReplies(err error) error {
+	j, joined := err.(interface{ Unwrap() []error }) // errors.Join's, as is
+	if _, replies := err.(smtp.LMTPDataError); !joined || replies {
+		return err
+	}
+	for _, e := range j.Unwrap() {
+		if _, replies := e.(smtp.LMTPDataError); !replies {
+			return e
+		}
+	}
+	return err
 }
 
 // errHalted is a transaction's failure when the run ended between two of

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"slices"
@@ -14,9 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
+	"github.com/mailsim/mailsim/internal/view"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -766,6 +775,172 @@ func TestInjectorServerClosed(t *testing.T) {
 	}
 }
 
+// TestInjectorNoReplyAfterData: a server that closes the connection (its
+// 421, or a hang-up) or stops answering after the end of DATA, before
+// every recipient got its reply (LMTP: one reply per recipient, RFC 2033;
+// SMTP: one for all), leaves those recipients' fate unknown: the server
+// may have stored the message. Each counts the reason unknown, as a try
+// and as its final outcome, and is not retried (a retry could store it
+// twice); a recipient whose reply came keeps it (a 421 in its place is a
+// temporary failure, retried on a new connection, which delivers).
+func TestInjectorNoReplyAfterData(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		proto scenarios.DeliveryProtocol
+		// replies are what the first connection says after the end of
+		// data (the recipients in order over LMTP) before it hangs up;
+		// stall: it then says nothing more and keeps the connection.
+		replies []string
+		stall   bool
+		// delivered, failed, retries: the stats; rcpts the RCPTs the
+		// later connections got (the retries).
+		delivered int64
+		failed    map[string]int64
+		retries   int64
+	}{
+		{"LMTP: 250, then hang up", scenarios.DeliverLMTP, []string{"250 2.0.0 stored"}, false,
+			1, map[string]int64{DeliveryUnknown: 1}, 0},
+		{"LMTP: 421, then hang up", scenarios.DeliverLMTP, []string{"421 4.3.2 Shutting down"}, false,
+			1, map[string]int64{DeliveryUnknown: 1}, 1},
+		{"LMTP: hang up", scenarios.DeliverLMTP, nil, false, 0, map[string]int64{DeliveryUnknown: 2}, 0},
+		{"LMTP: 250, then no reply", scenarios.DeliverLMTP, []string{"250 2.0.0 stored"}, true,
+			1, map[string]int64{DeliveryUnknown: 1}, 0},
+		{"SMTP: hang up", scenarios.DeliverSMTP, nil, false, 0, map[string]int64{DeliveryUnknown: 2}, 0},
+		{"SMTP: no reply", scenarios.DeliverSMTP, nil, true, 0, map[string]int64{DeliveryUnknown: 2}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lmtp := tt.proto == scenarios.DeliverLMTP
+			var conns, rcpts atomic.Int32
+			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: lmtp,
+				seen: func(verb string) {
+					if verb == "RCPT" {
+						rcpts.Add(1)
+					}
+				}}
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				if conns.Add(1) > 1 {
+					ok.serve(c, r)
+					return
+				}
+				fmt.Fprintf(c, "220 fake server\r\n")
+				for n := 0; n < 100; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+					case "LHLO", "EHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+					case "DATA":
+						fmt.Fprintf(c, "354 go on\r\n")
+						for k := 0; k < 1000; k++ {
+							if l, err := r.ReadString('\n'); err != nil || l == ".\r\n" {
+								break
+							}
+						}
+						for _, reply := range tt.replies {
+							fmt.Fprintf(c, "%s\r\n", reply)
+						}
+						if tt.stall {
+							_, _ = r.ReadString(0) // until the injector closes
+						}
+						return
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			})
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
+			e.inj.timeout, e.inj.quitWait, e.inj.backoff = 500*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond
+			st := deliverAll(e, 1, "INBOX")
+			if st.Attempted != 2 || st.Delivered != tt.delivered || !maps.Equal(st.Failed, tt.failed) || st.Retries != tt.retries {
+				t.Errorf("attempted %d delivered %d failed %v retries %d, want 2, %d, %v, %d",
+					st.Attempted, st.Delivered, st.Failed, st.Retries, tt.delivered, tt.failed, tt.retries)
+			}
+			if got := int64(rcpts.Load()); got != tt.retries {
+				t.Errorf("the later connections got %d RCPT, want %d (the retries)", got, tt.retries)
+			}
+			// The auditor looks for each unanswered delivery: on a server
+			// whose state shows no message, none was stored.
+			empty := serverstate.Snapshots{}
+			for _, u := range e.users {
+				empty[u.plan.Username] = view.Snapshot{Messages: map[string]view.Message{}}
+			}
+			ar, err := e.auditor.Final(context.Background(), empty)
+			if want := (audit.Unanswered{NotStored: int(tt.failed[DeliveryUnknown])}); err != nil || ar.Unanswered != want || ar.Delivered != int(tt.delivered) {
+				t.Errorf("audit: unanswered %+v, delivered %d (err %v); want %+v, %d", ar.Unanswered, ar.Delivered, err, want, tt.delivered)
+			}
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			via := string(tt.proto)
+			if n := int64(dc.done[via+" "+DeliveryUnknown]); n != tt.failed[DeliveryUnknown] || int64(dc.attempts[via+" "+DeliveryUnknown]) != n {
+				t.Errorf("observer: tries %v, final %v; want %d unknown in each", dc.attempts, dc.done, tt.failed[DeliveryUnknown])
+			}
+		})
+	}
+}
+
+// TestInjectorDovecotShutsDown delivers one message to three users of a
+// real Dovecot over LMTP, through a fault proxy that holds the end of the
+// message data until Dovecot has been stopped: Dovecot says one line,
+// "421 4.3.2 ... Shutting down", and closes (smtp-server's terminate),
+// read as the first recipient's reply, or lost with the connection. No
+// recipient counts delivered or a plain failure: the 421's is 4xx (tries
+// 1: no retry here), the others unknown; and the final audit, reading the
+// restarted Dovecot, finds that it stored none of those.
+func TestInjectorDovecotShutsDown(t *testing.T) {
+	const users = 3
+	inst := dovecottest.Start(t, users)
+	p, err := faultproxy.New(faultproxy.Options{Backend: inst.LMTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	plan := mustPlan(t, appendScenario(users, inst.Password), scenarios.PlanOptions{})
+	dc := newDeliveryCounter()
+	e, err := New(Options{Plan: plan, Recorder: dc, Observer: dc, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"}, // devices are built, never started
+		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverLMTP, Addr: p.Addr(), TLS: transport.TLSNone},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.inj.timeout, e.inj.tries = 10*time.Second, 1
+	hit := p.StallOn([]byte("\r\n.\r\n"))
+	stopped := make(chan error, 1)
+	go func() {
+		select {
+		case <-hit:
+		case <-time.After(20 * time.Second):
+			stopped <- errors.New("the end of data never came")
+			p.Resume()
+			return
+		}
+		err := inst.Stop()
+		p.Resume()
+		stopped <- err
+	}()
+	st := deliverAll(e, 1, "INBOX")
+	if err := <-stopped; err != nil {
+		t.Fatalf("stopping Dovecot: %v", err)
+	}
+	unknown, temporary := st.Failed[DeliveryUnknown], st.Failed[Delivery4xx]
+	t.Logf("failed %v", st.Failed)
+	if st.Attempted != users || st.Delivered != 0 || unknown+temporary != users || unknown < users-1 {
+		t.Errorf("attempted %d delivered %d failed %v: want %d attempted, none delivered, at most one 4xx (the 421), the others unknown",
+			st.Attempted, st.Delivered, st.Failed, users)
+	}
+	if err := inst.Restart(); err != nil {
+		t.Fatalf("restarting Dovecot: %v", err)
+	}
+	truth := &serverstate.IMAPReader{Endpoint: transport.Endpoint{Addr: inst.IMAP, TLS: transport.TLSNone},
+		Password: func(string) string { return inst.Password }, Timeout: 10 * time.Second}
+	ar, err := e.auditor.Final(context.Background(), truth)
+	if want := (audit.Unanswered{NotStored: int(unknown)}); err != nil || ar.Unanswered != want {
+		t.Errorf("audit: unanswered %+v (err %v), want %+v", ar.Unanswered, err, want)
+	}
+}
+
 // TestInjectorRecordsWhatTheServerGot delivers to fake LMTP and SMTP
 // servers that refuse every recipient, so that each transaction ends in
 // RSET, and checks that the injector recorded every command the server
@@ -937,5 +1112,24 @@ func TestDeliveryVocabulary(t *testing.T) {
 	}
 	if outcomes[0] != DeliveryOK || !slices.Equal(scenarios.DeliveryReasons, outcomes[1:]) {
 		t.Errorf("scenarios.DeliveryReasons = %v, want %v", scenarios.DeliveryReasons, outcomes[1:])
+	}
+}
+
+// TestWithoutReplies: what ended the wait for an LMTP DATA's replies,
+// without the error replies go-smtp joined to it.
+func TestWithoutReplies(t *testing.T) {
+	replies := smtp.LMTPDataError{"a@example.com": {Code: 421, Message: "Shutting down"}}
+	for _, tt := range []struct {
+		name    string
+		err     error
+		wantEOF bool
+	}{
+		{"no reply at all", io.EOF, true},
+		{"after an error reply", errors.Join(io.EOF, replies), true},
+		{"replies alone", replies, false},
+	} {
+		if got := withoutReplies(tt.err); errors.Is(got, io.EOF) != tt.wantEOF || strings.Contains(got.Error(), "421") == tt.wantEOF {
+			t.Errorf("%s: withoutReplies(%v) = %v", tt.name, tt.err, got)
+		}
 	}
 }

@@ -176,7 +176,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end}}>{{.R.Messages.Lost}}</b>{{with .R.Messages.UsersUnchecked}} ({{.}} of {{$.R.Users}} users not checked){{end}}{{else}}not checked{{end}}.</p>
 <p>{{with .R.Messages}}Deliveries (per recipient): {{.DeliveryAttempted}} attempted, {{.DeliveriesDone}} delivered,
 <b{{if .DeliveryFailed}} class="fail"{{end}}>{{.DeliveryFailed}} failed</b>{{range $reason := keys .DeliveryFailedByReason}} ({{$reason}} {{index $.R.Messages.DeliveryFailedByReason $reason}}){{end}},
-{{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{with .DeliveryQueue}}
+{{.DeliveryRetries}} retries, {{.DeliveryAbandoned}} abandoned.{{with .DeliveryUnknown}}
+Of those that failed unknown (no reply after the message data): {{.Stored}} on the server after all, {{.NotStored}} not, {{.Unchecked}} unchecked.{{end}}{{with .DeliveryQueue}}
 Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP50S}}, p99 {{secs .WaitP99S}}, max {{secs .WaitMaxS}} wall{{if .Backlog}};
 {{.Backlog}} queued when the active phase ended, drained in {{secs .DrainS}}{{if .DrainCut}} (cut: the injector went on during settle){{end}}{{end}}.{{end}}{{end}}</p>
 {{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>

@@ -262,6 +262,12 @@ func mergeMessages(m *Messages, s Messages) {
 	m.DeliveryAttempted += s.DeliveryAttempted
 	m.DeliveryFailed += s.DeliveryFailed
 	addCounts(m.DeliveryFailedByReason, s.DeliveryFailedByReason)
+	if s.DeliveryUnknown != nil {
+		if m.DeliveryUnknown == nil {
+			m.DeliveryUnknown = &DeliveryUnknown{}
+		}
+		m.DeliveryUnknown.add(*s.DeliveryUnknown)
+	}
 	m.DeliveryRetries += s.DeliveryRetries
 	m.DeliveryAbandoned += s.DeliveryAbandoned
 	m.UsersUnchecked += s.UsersUnchecked

@@ -473,6 +473,10 @@ type Messages struct {
 	DeliveryAttempted      int64            `json:"delivery_attempted"`
 	DeliveryFailed         int64            `json:"delivery_failed"`
 	DeliveryFailedByReason map[string]int64 `json:"delivery_failed_by_reason"`
+	// DeliveryUnknown sorts the deliveries that failed unknown (the
+	// server never answered for them after the message data) by what the
+	// end of the run shows; null when none did.
+	DeliveryUnknown *DeliveryUnknown `json:"delivery_unknown"`
 	// DeliveryRetries counts tries beyond the first.
 	DeliveryRetries int64 `json:"delivery_retries"`
 	// DeliveryAbandoned counts deliveries the run ended before trying.
@@ -484,6 +488,27 @@ type Messages struct {
 	// Lost does not count their mail (it is a lower bound when this is
 	// not 0) and their unconverged changes carry no server-derived reason.
 	UsersUnchecked int `json:"users_unchecked"`
+}
+
+// DeliveryUnknown is what became of the deliveries that failed unknown,
+// one per delivery (audit.Unanswered).
+type DeliveryUnknown struct {
+	// Stored: the server had the message after all (its state at the
+	// end, a device or a person's action shows it).
+	Stored int `json:"stored"`
+	// NotStored: nothing shows it, and the user's state on the server
+	// was read.
+	NotStored int `json:"not_stored"`
+	// Unchecked: nothing shows it, and the user's state on the server
+	// was not read.
+	Unchecked int `json:"unchecked"`
+}
+
+// add adds o's counts to u.
+func (u *DeliveryUnknown) add(o DeliveryUnknown) {
+	u.Stored += o.Stored
+	u.NotStored += o.NotStored
+	u.Unchecked += o.Unchecked
 }
 
 // DeliveriesDone returns the injector's deliveries that were delivered:
@@ -835,6 +860,9 @@ func Build(in Input) *Report {
 	}
 	for _, l := range res.LostMessages {
 		r.Messages.LostIDs = append(r.Messages.LostIDs, LostMessage{User: l.User, MessageID: l.MessageID})
+	}
+	if u := res.Unanswered; u != (audit.Unanswered{}) {
+		r.Messages.DeliveryUnknown = &DeliveryUnknown{Stored: u.Stored, NotStored: u.NotStored, Unchecked: u.Unchecked}
 	}
 	r.UnconvergedExamples = []UnconvergedExample{}
 	for _, e := range res.Examples {

@@ -122,7 +122,7 @@ func TestJSONContractKeys(t *testing.T) {
 		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
 		"thresholds", "unconverged_examples", "groups.pop3-office.convergence.deliver.histogram", "load.error_rate", "timeline",
 		"messages.delivery_attempted", "messages.delivery_failed", "messages.delivery_failed_by_reason.4xx",
-		"messages.delivery_retries", "messages.delivery_abandoned", "validity.enabled", "validity.ok", "validity.problems",
+		"messages.delivery_retries", "messages.delivery_abandoned", "messages.delivery_unknown", "validity.enabled", "validity.ok", "validity.problems",
 		"load.login_attempts", "load.login_failures",
 	}
 	for _, p := range paths {
@@ -677,5 +677,47 @@ func TestFailedNote(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Deliveries that failed unknown are sorted by the audit's look for them
+// (audit.Unanswered): messages.delivery_unknown in the JSON report (null
+// when none failed so), beside the reason in the summary, summed by a
+// merge.
+func TestDeliveryUnknown(t *testing.T) {
+	in := sampleInput(t)
+	if r := Build(in); r.Messages.DeliveryUnknown != nil {
+		t.Errorf("delivery_unknown %+v with no unknown delivery, want null", r.Messages.DeliveryUnknown)
+	}
+	in.Deliveries.Failed["unknown"] = 3
+	in.Audit.Unanswered = audit.Unanswered{Stored: 1, NotStored: 2}
+	r := roundTrip(t, Build(in))
+	if want := (DeliveryUnknown{Stored: 1, NotStored: 2}); r.Messages.DeliveryUnknown == nil || *r.Messages.DeliveryUnknown != want {
+		t.Errorf("delivery_unknown %+v, want %+v", r.Messages.DeliveryUnknown, want)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteSummary(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "unknown 3 [on the server after all 1, not 2, unchecked 0]"; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, buf.String())
+	}
+	buf.Reset()
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1 on the server after all, 2 not, 0 unchecked"; !strings.Contains(buf.String(), want) {
+		t.Errorf("HTML report lacks %q", want)
+	}
+	in.Shard = "1/2"
+	one := roundTrip(t, Build(in))
+	in.Shard = "2/2"
+	in.Audit.Unanswered = audit.Unanswered{Unchecked: 1}
+	m, err := Merge([]*Report{one, roundTrip(t, Build(in))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (DeliveryUnknown{Stored: 1, NotStored: 2, Unchecked: 1}); m.Messages.DeliveryUnknown == nil || *m.Messages.DeliveryUnknown != want {
+		t.Errorf("merged delivery_unknown %+v, want %+v", m.Messages.DeliveryUnknown, want)
 	}
 }

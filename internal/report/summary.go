@@ -147,7 +147,11 @@ func (r *Report) deliveries() string {
 	if m.DeliveryFailed > 0 {
 		var why []string
 		for _, reason := range sortedKeys(m.DeliveryFailedByReason) {
-			why = append(why, fmt.Sprintf("%s %d", reason, m.DeliveryFailedByReason[reason]))
+			w := fmt.Sprintf("%s %d", reason, m.DeliveryFailedByReason[reason])
+			if u := m.DeliveryUnknown; reason == "unknown" && u != nil {
+				w += fmt.Sprintf(" [on the server after all %d, not %d, unchecked %d]", u.Stored, u.NotStored, u.Unchecked)
+			}
+			why = append(why, w)
 		}
 		out += " (" + strings.Join(why, ", ") + ")"
 	}
