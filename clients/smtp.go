@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -40,6 +41,14 @@ type SMTPOptions struct {
 	// of released connections late (transport.LateCloser). Nil closes
 	// them at once.
 	Late *transport.LateCloser
+	// Network shapes every submission connection as the sending device's
+	// others (its profile's Network, transport.Config.Network): latency
+	// before each write, bandwidth, and a drop DisconnectEvery of Clock's
+	// simulated time after the connection opens (none without Clock).
+	// The zero value does not shape.
+	Network transport.Network
+	// Clock is the scenario clock, for Network.DisconnectEvery.
+	Clock *simclock.Clock
 }
 
 // ServerClosed reports whether err shows that an SMTP or LMTP server
@@ -204,7 +213,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
-		LateCloser: s.o.Late,
+		Network: s.o.Network, DropAfter: dropInterval(s.o.Network, s.o.Clock), LateCloser: s.o.Late,
 	}, false)
 	if err != nil {
 		if w == nil {
@@ -302,10 +311,11 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 // It is recorded as every command of the session (w: StopGrace; once
 // ctx has ended, w.Start closes the connection first and it counts
 // nothing). It says nothing once the server closed the connection (after:
-// the failure that ended the session, ServerClosed): a QUIT would only
-// fail and count as a second failure.
+// the failure that ended the session, ServerClosed) or the simulated
+// network dropped it (transport.ErrDropped): a QUIT would only fail and
+// count as a second failure.
 func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client, after error) {
-	if ServerClosed(after) {
+	if ServerClosed(after) || errors.Is(after, transport.ErrDropped) {
 		return
 	}
 	start := w.Start("QUIT")
