@@ -294,6 +294,10 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 	}
 	// go-smtp bounds commands and the final reply, not the message data.
 	_ = conn.Extend(0)
+	// go-smtp writes the data 4 KiB at a time: on a shaped network it
+	// leaves in one write, when go-smtp reads the reply, held back the
+	// latency once as an IMAP APPEND's literal is, not once a piece.
+	conn.Cork()
 	if _, err := w.Write(raw); err != nil {
 		_ = w.Close()
 		return err

@@ -197,9 +197,18 @@ type wire struct {
 	c         *Conn
 	latency   time.Duration
 	bandwidth int64 // bits per second, 0 unlimited
+	// corked says that writes are held in held until the next read
+	// (Conn.Cork).
+	corked bool
+	held   []byte
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
+	if w.corked {
+		if err := w.uncork(); err != nil {
+			return 0, err
+		}
+	}
 	if w.io != nil {
 		n, err = w.io.Read(p)
 	} else {
@@ -213,6 +222,10 @@ func (w *wire) Read(p []byte) (n int, err error) {
 }
 
 func (w *wire) Write(p []byte) (int, error) {
+	if w.corked {
+		w.held = append(w.held, p...)
+		return len(p), nil
+	}
 	if d := w.latency + w.transfer(len(p)); d > 0 {
 		time.Sleep(d)
 		if w.c.shape != nil {
@@ -231,6 +244,19 @@ func (w *wire) Write(p []byte) (int, error) {
 		w.c.writes.Add(1)
 	}
 	return n, err
+}
+
+// uncork sends the writes held since Cork in one write, and writes go
+// out as they come again.
+func (w *wire) uncork() error {
+	w.corked = false
+	held := w.held
+	w.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	_, err := w.Write(held)
+	return err
 }
 
 // writeRead writes p and reads into b on the raw socket (rawIO.writeRead),
@@ -361,6 +387,21 @@ func (c *Conn) Extend(d time.Duration) error {
 		d = c.timeout
 	}
 	return c.dl.set(time.Now().Add(d), true, true)
+}
+
+// Cork holds the writes that follow, below TLS, until c next reads, which
+// first sends them in one write, as a burst a client writes in pieces
+// leaves in one flight: the latency of a shaped connection then holds the
+// burst back once, not once a piece (the SMTP message data, which go-smtp
+// writes 4 KiB at a time: clients/smtp.go), and the bandwidth paces its
+// bytes as before. The read that sends them fails with the write's error
+// when it fails. On a connection without latency it does nothing: there
+// is nothing to save. Cork must not run concurrently with reads or
+// writes; writes held when c closes are not sent.
+func (c *Conn) Cork() {
+	if c.wire.latency > 0 {
+		c.wire.corked = true
+	}
 }
 
 // Timeout returns the bound of one network operation on c.
