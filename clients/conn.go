@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -59,27 +60,22 @@ func (DiscardRecorder) Connection(string, int)          {}
 func (DiscardRecorder) Login(string, transport.Outcome) {}
 
 // dial connects to ep for protocol ("imap", "pop3", "smtp") with o's
-// timeout, TLS settings, Recorder and the network shaping of o.Profile.
-// With ep.TLS implicit the TLS handshake is done before dial returns; with
-// starttls the protocol code sends its STARTTLS command and calls
-// Conn.StartTLS. ctx bounds the dial only: the caller closes the Conn when
-// its context ends (context.AfterFunc) and sets deadlines with Extend.
+// timeout, TLS settings, Recorder and the network shaping of o.Profile
+// (its drops: dropInterval). With ep.TLS implicit the TLS handshake is
+// done before dial returns; with starttls the protocol code sends its
+// STARTTLS command and calls Conn.StartTLS. ctx bounds the dial only: the
+// caller closes the Conn when its context ends (context.AfterFunc) and
+// sets deadlines with Extend.
 func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoint) (*transport.Conn, error) {
 	var nw transport.Network
-	if o != nil && o.Profile != nil {
-		nw = o.Profile.Network
-	}
-	var dropAfter time.Duration
-	if nw.DisconnectEvery > 0 && o.Clock != nil {
-		dropAfter = o.Clock.Wall(nw.DisconnectEvery)
-		if dropAfter <= 0 {
-			dropAfter = time.Millisecond
-		}
-	}
+	var clock *simclock.Clock
 	var tlsBase *tls.Config
 	var late *transport.LateCloser
 	if o != nil {
-		tlsBase, late = o.TLS, o.Late
+		clock, tlsBase, late = o.Clock, o.TLS, o.Late
+		if o.Profile != nil {
+			nw = o.Profile.Network
+		}
 	}
 	return transport.Dial(ctx, transport.Config{
 		Protocol:   protocol,
@@ -88,7 +84,20 @@ func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoin
 		Timeout:    o.timeout(),
 		TLS:        tlsBase,
 		Network:    nw,
-		DropAfter:  dropAfter,
+		DropAfter:  dropInterval(nw, clock),
 		LateCloser: late,
 	})
+}
+
+// dropInterval returns the wall time after which a connection of a
+// device on network nw (its profile's Network) is dropped in a scenario
+// run on clock (transport.Config.DropAfter): nw.DisconnectEvery of
+// simulated time, at least 1 ms; zero, never, without DisconnectEvery or
+// without a clock. The device's IMAP and POP3 connections (dial) and its
+// submission's (NewSMTPSubmitter) are dropped alike.
+func dropInterval(nw transport.Network, clock *simclock.Clock) time.Duration {
+	if nw.DisconnectEvery <= 0 || clock == nil {
+		return 0
+	}
+	return max(clock.Wall(nw.DisconnectEvery), time.Millisecond)
 }

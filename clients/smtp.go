@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -40,6 +41,14 @@ type SMTPOptions struct {
 	// of released connections late (transport.LateCloser). Nil closes
 	// them at once.
 	Late *transport.LateCloser
+	// Network shapes every submission connection as the sending device's
+	// others (its profile's Network, transport.Config.Network): latency
+	// before each write, bandwidth, and a drop DisconnectEvery of Clock's
+	// simulated time after the connection opens (none without Clock).
+	// The zero value does not shape.
+	Network transport.Network
+	// Clock is the scenario clock, for Network.DisconnectEvery.
+	Clock *simclock.Clock
 }
 
 // ServerClosed reports whether err shows that an SMTP or LMTP server
@@ -208,7 +217,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
-		LateCloser: s.o.Late,
+		Network: s.o.Network, DropAfter: dropInterval(s.o.Network, s.o.Clock), LateCloser: s.o.Late,
 	}, false)
 	if err != nil {
 		if w == nil {
@@ -289,6 +298,10 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 	}
 	// go-smtp bounds commands and the final reply, not the message data.
 	_ = conn.Extend(0)
+	// go-smtp writes the data 4 KiB at a time: on a shaped network it
+	// leaves in one write, when go-smtp reads the reply, held back the
+	// latency once as an IMAP APPEND's literal is, not once a piece.
+	conn.Cork()
 	if _, err := w.Write(raw); err != nil {
 		_ = w.Close()
 		return err
@@ -306,10 +319,11 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 // It is recorded as every command of the session (w: StopGrace; once
 // ctx has ended, w.Start closes the connection first and it counts
 // nothing). It says nothing once the server closed the connection (after:
-// the failure that ended the session, ServerClosed): a QUIT would only
-// fail and count as a second failure.
+// the failure that ended the session, ServerClosed) or the simulated
+// network dropped it (transport.ErrDropped): a QUIT would only fail and
+// count as a second failure.
 func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client, after error) {
-	if ServerClosed(after) {
+	if ServerClosed(after) || errors.Is(after, transport.ErrDropped) {
 		return
 	}
 	start := w.Start("QUIT")

@@ -114,6 +114,14 @@ func (m *Meter) CommandAbandoned(protocol, command string, start time.Time) {
 	}
 }
 
+// ShapedWrite implements transport.ShapeMeter: it passes the write the
+// network shaping held back on when the next recorder counts them.
+func (m *Meter) ShapedWrite(protocol string, d time.Duration) {
+	if s, ok := m.next.(transport.ShapeMeter); ok {
+		s.ShapedWrite(protocol, d)
+	}
+}
+
 // Bytes implements clients.Recorder.
 func (m *Meter) Bytes(protocol string, in, out int64) {
 	c := m.counters(protocol)

@@ -56,6 +56,8 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 	for i, pd := range pu.Devices {
 		var sub clients.Submitter
 		if ep.Submission.Addr != "" {
+			// The device's sent mail leaves over its own network: its
+			// submission is shaped as its IMAP or POP3 connections.
 			sub = clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
 				Username: pu.Username,
 				Password: pu.Password,
@@ -63,6 +65,8 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 				Recorder: u.rec,
 				Logger:   e.log,
 				Late:     e.late,
+				Network:  pd.Profile.Network,
+				Clock:    e.clock,
 			})
 		} else {
 			sub = mtaSubmitter{peers: people.peers, queue: people.queue}

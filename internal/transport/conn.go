@@ -38,6 +38,18 @@ type Meter interface {
 	Connection(protocol string, delta int)
 }
 
+// ShapeMeter is a Meter that is also told of the network shaping's
+// delays (Config.Network): Dial checks whether Config.Meter implements
+// it, and each write the shaping held back is then reported with its
+// delay. A Meter that does not implement it costs nothing more.
+type ShapeMeter interface {
+	Meter
+	// ShapedWrite counts one write on a connection of protocol held back
+	// d by the shaping before it reached the socket: the latency and the
+	// time its bytes take at the bandwidth.
+	ShapedWrite(protocol string, d time.Duration)
+}
+
 // discardMeter is the Meter used when none is configured.
 type discardMeter struct{}
 
@@ -60,7 +72,8 @@ type Config struct {
 	// against the system roots.
 	TLS *tls.Config
 	// Network shapes the connection (latency before each write,
-	// bandwidth); the zero value does not shape.
+	// bandwidth); the zero value does not shape. A Meter that is a
+	// ShapeMeter is told of each write it held back.
 	Network Network
 	// DropAfter closes the connection under its user after this wall time
 	// (a mobile network drop); zero never.
@@ -143,6 +156,9 @@ type Conn struct {
 	meter    Meter
 	timeout  time.Duration
 
+	// shape is meter when it is a ShapeMeter, else nil.
+	shape ShapeMeter
+
 	raw  net.Conn    // TCP
 	late *LateCloser // closes a released socket's placeholder (Close); nil: none
 	wire *wire       // raw with counting and shaping: &w
@@ -181,9 +197,18 @@ type wire struct {
 	c         *Conn
 	latency   time.Duration
 	bandwidth int64 // bits per second, 0 unlimited
+	// corked says that writes are held in held until the next read
+	// (Conn.Cork).
+	corked bool
+	held   []byte
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
+	if w.corked {
+		if err := w.uncork(); err != nil {
+			return 0, err
+		}
+	}
 	if w.io != nil {
 		n, err = w.io.Read(p)
 	} else {
@@ -197,10 +222,16 @@ func (w *wire) Read(p []byte) (n int, err error) {
 }
 
 func (w *wire) Write(p []byte) (int, error) {
-	if w.latency > 0 {
-		time.Sleep(w.latency)
+	if w.corked {
+		w.held = append(w.held, p...)
+		return len(p), nil
 	}
-	w.pace(len(p))
+	if d := w.latency + w.transfer(len(p)); d > 0 {
+		time.Sleep(d)
+		if w.c.shape != nil {
+			w.c.shape.ShapedWrite(w.c.protocol, d)
+		}
+	}
 	var n int
 	var err error
 	if w.io != nil {
@@ -213,6 +244,19 @@ func (w *wire) Write(p []byte) (int, error) {
 		w.c.writes.Add(1)
 	}
 	return n, err
+}
+
+// uncork sends the writes held since Cork in one write, and writes go
+// out as they come again.
+func (w *wire) uncork() error {
+	w.corked = false
+	held := w.held
+	w.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	_, err := w.Write(held)
+	return err
 }
 
 // writeRead writes p and reads into b on the raw socket (rawIO.writeRead),
@@ -231,13 +275,18 @@ func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
 
 // pace sleeps as long as n bytes take at the configured bandwidth.
 func (w *wire) pace(n int) {
-	if w.bandwidth <= 0 {
-		return
-	}
-	d := time.Duration(int64(n) * 8 * int64(time.Second) / w.bandwidth)
-	if d > 0 {
+	if d := w.transfer(n); d > 0 {
 		time.Sleep(d)
 	}
+}
+
+// transfer is the time n bytes take at the configured bandwidth; zero
+// when it is unlimited.
+func (w *wire) transfer(n int) time.Duration {
+	if w.bandwidth <= 0 {
+		return 0
+	}
+	return time.Duration(int64(n) * 8 * int64(time.Second) / w.bandwidth)
 }
 
 // Dial connects to cfg.Endpoint within cfg.Timeout. With TLS mode implicit
@@ -268,6 +317,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
+	c.shape, _ = cfg.Meter.(ShapeMeter)
 	c.w = wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
 	c.wire = &c.w
 	c.dl.conn = raw
@@ -337,6 +387,21 @@ func (c *Conn) Extend(d time.Duration) error {
 		d = c.timeout
 	}
 	return c.dl.set(time.Now().Add(d), true, true)
+}
+
+// Cork holds the writes that follow, below TLS, until c next reads, which
+// first sends them in one write, as a burst a client writes in pieces
+// leaves in one flight: the latency of a shaped connection then holds the
+// burst back once, not once a piece (the SMTP message data, which go-smtp
+// writes 4 KiB at a time: clients/smtp.go), and the bandwidth paces its
+// bytes as before. The read that sends them fails with the write's error
+// when it fails. On a connection without latency it does nothing: there
+// is nothing to save. Cork must not run concurrently with reads or
+// writes; writes held when c closes are not sent.
+func (c *Conn) Cork() {
+	if c.wire.latency > 0 {
+		c.wire.corked = true
+	}
 }
 
 // Timeout returns the bound of one network operation on c.
