@@ -353,3 +353,56 @@ func TestSMTPSubmitterServerClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestSMTPSubmitterStalled: a submission server that leaves a command
+// unanswered fails it with a timeout, and the submitter closes without a
+// QUIT: one would wait out its own deadline, count the server's one stall
+// a second time, and read a late reply as its own.
+func TestSMTPSubmitterStalled(t *testing.T) {
+	for _, tt := range []struct {
+		at   string // the verb left unanswered
+		want string // the commands recorded
+	}{
+		{"AUTH", "CONNECT:ok EHLO:ok AUTH:timeout"},
+		{"MAIL", "CONNECT:ok EHLO:ok AUTH:ok MAIL:timeout"},
+		{"RCPT", "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:timeout"},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveLoopback(t, ln, func(c net.Conn) {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				fmt.Fprintf(c, "220 fake\r\n")
+				stalled := false
+				for n := 0; n < 100; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+					switch {
+					case stalled || verb == tt.at:
+						stalled = true // reads on, answers nothing
+					case verb == "EHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
+					case verb == "AUTH":
+						fmt.Fprintf(c, "235 ok\r\n")
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			})
+			rec := &c2Recorder{}
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 300 * time.Millisecond})
+			if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n")); !Overdue(err) {
+				t.Errorf("submission: %v, want a timeout", err)
+			}
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tt.want)) {
+				t.Errorf("commands %v, want %v", got, c2Seq(tt.want))
+			}
+		})
+	}
+}

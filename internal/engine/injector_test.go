@@ -554,18 +554,42 @@ func TestInjectorPushStart(t *testing.T) {
 }
 
 // TestInjectorQuit: the injector's QUIT is recorded as the server
-// answered it. A server that leaves it unanswered (after a DATA it never
-// answered: the connection is broken) makes it a timeout — the server's
-// silence — not the error of a connection the injector closed under it;
-// after a refused hello no QUIT is sent (go-smtp's Client.Quit then sends
-// none and returns the hello's error), so none is recorded.
+// answered it. A server that leaves it unanswered makes it a timeout — the
+// server's silence — not the error of a connection the injector closed
+// under it; after a DATA the server left unanswered no QUIT is sent (the
+// DATA's timeout is the stall, counted once: before 2026-12-04 a QUIT went
+// out and counted a second timeout); after a refused hello no QUIT is sent
+// (go-smtp's Client.Quit then sends none and returns the hello's error),
+// so none is recorded.
 func TestInjectorQuit(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		serve func(net.Conn, *bufio.Reader)
 		want  map[string]bool // QUIT outcomes recorded
 	}{
-		{"unanswered after a stalled DATA", func(c net.Conn, r *bufio.Reader) {
+		{"unanswered", func(c net.Conn, r *bufio.Reader) {
+			// MAIL refused for now, then RSET refused: the injector
+			// gives the connection up with a QUIT, never answered.
+			fmt.Fprintf(c, "220 fake server\r\n")
+			for n := 0; n < 100; n++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+				case "MAIL":
+					fmt.Fprintf(c, "451 4.3.0 try later\r\n")
+				case "RSET":
+					fmt.Fprintf(c, "500 5.5.1 no\r\n")
+				case "QUIT":
+					_, _ = r.ReadString(0) // never answered
+					return
+				default:
+					fmt.Fprintf(c, "250 ok\r\n")
+				}
+			}
+		}, map[string]bool{"timeout": true}},
+		{"none after a stalled DATA", func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake server\r\n")
 			for n := 0; n < 100; n++ {
 				line, err := r.ReadString('\n')
@@ -577,10 +601,10 @@ func TestInjectorQuit(t *testing.T) {
 					continue
 				}
 				fmt.Fprintf(c, "354 go on\r\n")
-				_, _ = r.ReadString(0) // the message and QUIT, never answered
+				_, _ = r.ReadString(0) // the message, never answered
 				return
 			}
-		}, map[string]bool{"timeout": true}},
+		}, map[string]bool{}},
 		{"hello after a RSET refused", func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake server\r\n")
 			hellos := 0
