@@ -54,7 +54,9 @@ type imapSession struct {
 	dead atomic.Bool
 	// graceExpired is set with dead when the connection was closed because
 	// a command outlived shutdownGrace after the device was told to stop
-	// (not when the stop closed a connection still dialing).
+	// and is overdue by the stop's rule (graceStart.overdue: not when
+	// mailsim's simulated network held it during the grace; not when the
+	// stop closed a connection still dialing).
 	graceExpired atomic.Bool
 }
 

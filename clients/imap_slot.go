@@ -14,8 +14,9 @@ var errSlotStopped = errors.New("clients: the device is not running")
 
 // shutdownGrace is how long a running command may finish after ctx ends
 // before its connection is closed under it. A command cut then is counted
-// as a timeout (imapSession.do): a server answers within it unless it is
-// stalled or overloaded.
+// as a timeout (imapSession.do) unless mailsim's simulated network held it
+// during the grace (graceStart.overdue): a server answers within it unless
+// it is stalled or overloaded.
 const shutdownGrace = time.Second
 
 // maxServedInARow bounds how many waiting requests the owner serves before
@@ -183,12 +184,13 @@ func (sl *imapSlot) watchOwner() {
 	if s == nil {
 		return // run sees the context's end before it starts more work
 	}
+	grace := startGrace(s.conn)
 	t := time.NewTimer(shutdownGrace)
 	defer t.Stop()
 	select {
 	case <-sl.finished:
 	case <-t.C:
-		s.graceExpired.Store(true)
+		s.graceExpired.Store(grace.overdue())
 		s.dead.Store(true)
 		_ = s.conn.Close()
 	}
@@ -399,17 +401,19 @@ func (sl *imapSlot) set(s *imapSession) {
 }
 
 // closeOnStop closes s's connection once ctx has ended and the work on s
-// has not finished within shutdownGrace (graceExpired then says why); the
+// has not finished within shutdownGrace (graceExpired then says whether
+// it was overdue: graceStart.overdue); the
 // returned func ends the watch and must be called when the work is done.
 func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 	finished := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		grace := startGrace(s.conn)
 		t := time.NewTimer(shutdownGrace)
 		defer t.Stop()
 		select {
 		case <-finished:
 		case <-t.C:
-			s.graceExpired.Store(true)
+			s.graceExpired.Store(grace.overdue())
 			s.dead.Store(true)
 			_ = s.conn.Close()
 		}

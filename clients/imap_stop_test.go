@@ -20,9 +20,10 @@ type proxiedRun struct {
 	done   chan error
 }
 
-// runProxied starts a device of kind with IMAP client client, recording on
-// rec; the proxy closes and the run stops when t ends.
-func runProxied(t *testing.T, client string, kind Kind, rec Recorder) *proxiedRun {
+// runProxied starts a device of kind with IMAP client client on a network
+// shaped as nw, recording on rec; the proxy closes and the run stops when
+// t ends.
+func runProxied(t *testing.T, client string, kind Kind, nw transport.Network, rec Recorder) *proxiedRun {
 	t.Helper()
 	env := newIMAPEnv(t)
 	env.client = client
@@ -31,7 +32,7 @@ func runProxied(t *testing.T, client string, kind Kind, rec Recorder) *proxiedRu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	o := env.options(kind, rec, nil)
+	o := env.options(kind, rec, func(p *Profile) { p.Network = nw })
 	o.IMAP.Addr = p.Addr()
 	o.Timeout = 60 * time.Second
 	d, err := New(o)
@@ -62,14 +63,17 @@ func (r *proxiedRun) wait(t *testing.T) {
 // TestIMAPStopWhileServerStalls stops a device while its server stalls,
 // with either IMAP client: Run returns within the stop's grace, far before
 // the device's 60 s timeout. A command cut by the stop (shutdownGrace,
-// then no LOGOUT on the cut connection) is recorded as a timeout; a
-// LOGOUT said at the stop has its own short bound (imapSession.logout)
-// and is not recorded when it fails. The bound is generous on purpose (a
-// liveness check that fails on the full timeout, not a timing assertion).
+// then no LOGOUT on the cut connection) is recorded as a timeout, also on
+// a shaped network whose shaping is idle while the server is silent (the
+// server had the whole grace: graceStart.overdue); a LOGOUT said at the
+// stop has its own short bound (imapSession.logout) and is not recorded
+// when it fails. The bound is generous on purpose (a liveness check that
+// fails on the full timeout, not a timing assertion).
 func TestIMAPStopWhileServerStalls(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		kind Kind
+		nw   transport.Network
 		// verb is the command whose write stalls the server: the
 		// device is stopped once it is sent (mid-command), or right
 		// after the stall is armed ("LOGOUT": the stop's own).
@@ -79,13 +83,14 @@ func TestIMAPStopWhileServerStalls(t *testing.T) {
 		// wantCut is the command recorded as a timeout ("": none).
 		wantCut string
 	}{
-		{"mid-command", KindPhone, "EXAMINE", "EXAMINE", "EXAMINE"},
-		{"logout at stop", KindPC, "LOGOUT", "IDLE", ""},
+		{"mid-command", KindPhone, transport.Network{}, "EXAMINE", "EXAMINE", "EXAMINE"},
+		{"mid-command shaped", KindPhone, transport.Network{Latency: 20 * time.Millisecond, Bandwidth: 8_000_000}, "EXAMINE", "EXAMINE", "EXAMINE"},
+		{"logout at stop", KindPC, transport.Network{}, "LOGOUT", "IDLE", ""},
 	} {
 		for _, client := range IMAPClients {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &imapRecorder{}
-				run := runProxied(t, client, tc.kind, rec)
+				run := runProxied(t, client, tc.kind, tc.nw, rec)
 				p := run.p
 				waitCommands(t, rec, "AUTHENTICATE", tc.ready)
 				before := len(rec.names())
@@ -179,7 +184,7 @@ func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 		for _, client := range IMAPClients {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &idleRecorder{}
-				run := runProxied(t, client, KindPC, rec)
+				run := runProxied(t, client, KindPC, transport.Network{}, rec)
 				waitCommands(t, &rec.imapRecorder, "AUTHENTICATE")
 				sent := run.p.StallOn([]byte(tc.stall))
 				// The stop comes once the server holds what the device

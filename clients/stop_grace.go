@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // StopGrace is the stop rule of a connection whose commands run one at a
@@ -12,16 +14,19 @@ import (
 // sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop): once
 // its context ends, a command in flight has shutdownGrace to be answered
 // before the connection is closed under it, and is then recorded as a
-// timeout (it is overdue: endCommand, docs/report.md, Outcomes); with no
-// command in flight the connection is closed at once, and a command that
-// fails on it then counts nothing. A command in flight answered within
-// the grace is the connection's last: once the context has ended, Start
-// closes the connection before the next command goes out, so nothing
-// more reaches the server and the command fails, counting nothing (a
-// command sent into the stop's close would race it and, answered, count
-// as a stopped device's). Start and End bracket each command; a wait ended
-// by End without Start (CONNECT's wait for the greeting) has no grace, as
-// an IMAP device's dial has none. Release ends the watch.
+// timeout (it is overdue: endCommand, docs/report.md, Outcomes) — unless
+// mailsim's simulated network held it during the grace, and then it counts
+// nothing (graceStart.overdue: the server did not have it the whole
+// grace); with no command in flight the connection is closed at once, and
+// a command that fails on it then counts nothing. A command in flight
+// answered within the grace is the connection's last: once the context
+// has ended, Start closes the connection before the next command goes
+// out, so nothing more reaches the server and the command fails, counting
+// nothing (a command sent into the stop's close would race it and,
+// answered, count as a stopped device's). Start and End bracket each
+// command; a wait ended by End without Start (CONNECT's wait for the
+// greeting) has no grace, as an IMAP device's dial has none. Release ends
+// the watch.
 type StopGrace struct {
 	rec      Recorder
 	protocol string
@@ -80,7 +85,8 @@ func (w *StopGrace) Stop(conn io.Closer) {
 
 // stop closes the connection when the watched context ends: at once when
 // no command is in flight, else when it ends or after shutdownGrace,
-// whichever comes first (the command is then overdue).
+// whichever comes first (the command is then overdue, unless mailsim's
+// simulated network held it during the grace: graceStart.overdue).
 func (w *StopGrace) stop() {
 	w.mu.Lock()
 	w.stopBegun = true
@@ -90,6 +96,7 @@ func (w *StopGrace) stop() {
 		w.ended = ended
 	}
 	seq := w.seq
+	grace := startGrace(w.conn)
 	w.mu.Unlock()
 	expired := false
 	if ended != nil {
@@ -103,7 +110,7 @@ func (w *StopGrace) stop() {
 	}
 	w.mu.Lock()
 	w.closed = true
-	if expired && w.busy && w.seq == seq {
+	if expired && w.busy && w.seq == seq && grace.overdue() {
 		w.overdue = seq
 	}
 	conn := w.conn
@@ -185,4 +192,36 @@ func (w *StopGrace) Release() bool {
 		return !w.Stopping()
 	}
 	return w.release()
+}
+
+// graceStart is the start of the stop's grace for a command in flight on
+// a connection (StopGrace.stop; IMAP: imapSlot.watchOwner,
+// imapSession.closeOnStop), for the one rule of overdue.
+type graceStart struct {
+	conn *transport.Conn // nil: not a transport.Conn, never shaped
+	mark transport.HoldMark
+}
+
+// startGrace marks the start of the stop's grace on conn.
+func startGrace(conn io.Closer) graceStart {
+	c, _ := conn.(*transport.Conn)
+	if c == nil {
+		return graceStart{}
+	}
+	return graceStart{conn: c, mark: c.HoldMark()}
+}
+
+// overdue reports whether a command still in flight when the grace ran
+// out is the server's timeout (endCommand, countLogin): it is, unless
+// mailsim's simulated network (a device profile's network: latency,
+// bandwidth; internal/transport, Conn.HeldSince) held its request or its
+// reply at any moment of the grace. Then the server did not have the
+// command for the whole grace — its request was still on the way, or its
+// reply was coming through the slow link — and the stop's close is
+// mailsim's, not the server's failure: the command counts nothing. A
+// server that left the command unanswered while the network held
+// nothing (an unshaped connection, or a shaped one waiting on a silent
+// server) had the whole grace and is overdue.
+func (g graceStart) overdue() bool {
+	return g.conn == nil || !g.conn.HeldSince(g.mark)
 }

@@ -78,7 +78,7 @@ func TestIMAPTracksCommandsInFlight(t *testing.T) {
 	for _, client := range IMAPClients {
 		t.Run(client, func(t *testing.T) {
 			rec := &trackingRecorder{}
-			run := runProxied(t, client, KindPhone, rec)
+			run := runProxied(t, client, KindPhone, transport.Network{}, rec)
 			p := run.p
 			waitCommands(t, &rec.imapRecorder, "AUTHENTICATE", "EXAMINE")
 			sent := p.StallOn([]byte(" EXAMINE"))

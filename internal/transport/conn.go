@@ -201,6 +201,14 @@ type wire struct {
 	// (Conn.Cork).
 	corked bool
 	held   []byte
+	// closed is closed by Conn.Close on a shaped connection (nil on an
+	// unshaped one, which never waits): it ends a shaping wait (hold), so
+	// that a close does not wait out a long pace.
+	closed chan struct{}
+	// holds counts the shaping waits begun, holding those in progress
+	// (Conn.HoldMark, Conn.HeldSince).
+	holds   atomic.Uint64
+	holding atomic.Int32
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
@@ -227,7 +235,7 @@ func (w *wire) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if d := w.latency + w.transfer(len(p)); d > 0 {
-		time.Sleep(d)
+		w.hold(d)
 		if w.c.shape != nil {
 			w.c.shape.ShapedWrite(w.c.protocol, d)
 		}
@@ -273,10 +281,11 @@ func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
 	return nr, werr, rerr
 }
 
-// pace sleeps as long as n bytes take at the configured bandwidth.
+// pace holds the connection as long as n bytes take at the configured
+// bandwidth.
 func (w *wire) pace(n int) {
 	if d := w.transfer(n); d > 0 {
-		time.Sleep(d)
+		w.hold(d)
 	}
 }
 
@@ -287,6 +296,24 @@ func (w *wire) transfer(n int) time.Duration {
 		return 0
 	}
 	return time.Duration(int64(n) * 8 * int64(time.Second) / w.bandwidth)
+}
+
+// hold is the simulated network holding the connection's bytes (a
+// request before it reaches the server, a reply before its reader gets
+// it) for d, or until Close, whichever comes first: the read or write
+// then fails, or the next one does, as on a closed connection. Only a
+// shaped connection holds (closed is set), with one timer per wait and no
+// goroutine; holds and holding note the wait for HeldSince.
+func (w *wire) hold(d time.Duration) {
+	w.holding.Add(1)
+	w.holds.Add(1)
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-w.closed:
+		t.Stop()
+	}
+	w.holding.Add(-1)
 }
 
 // Dial connects to cfg.Endpoint within cfg.Timeout. With TLS mode implicit
@@ -319,6 +346,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
 	c.shape, _ = cfg.Meter.(ShapeMeter)
 	c.w = wire{Conn: raw, io: newRawIO(raw), c: c, latency: cfg.Network.Latency, bandwidth: cfg.Network.Bandwidth}
+	if c.w.latency > 0 || c.w.bandwidth > 0 {
+		c.w.closed = make(chan struct{})
+	}
 	c.wire = &c.w
 	c.dl.conn = raw
 	c.top = c.wire
@@ -562,31 +592,69 @@ func (e explained) Unwrap() []error { return []error{e.err, e.cause} }
 // closing N connections a second holds up to N more descriptors, at most
 // the LateCloser's budget (emptied when a dial meets the open-files
 // limit, filled again by later closes).
+//
+// On a shaped connection (Config.Network) Close also ends the shaping
+// wait in progress, once the socket is closed: the read or write that
+// waited fails, or the next one does, and a stop does not wait out a
+// long pace.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		if c.drop != nil {
-			c.drop.Stop()
+		c.closeErr = c.shut()
+		if c.wire.closed != nil {
+			close(c.wire.closed)
 		}
-		c.mu.Unlock()
-		c.dl.stop()
-		// Count first: whoever sees the connection fail sees it closed.
-		c.meter.Connection(c.protocol, -1)
-		if c.wire.io != nil && !c.late.full() && c.wire.io.release() {
-			// The socket is closed; the descriptor left in its place is
-			// closed with the others released in the same second, so that
-			// the runtime's syscall entry of its close(2) wakes the sysmon
-			// thread at most once a second (docs/performance.md, "Wake-ups
-			// per command"), or now when the LateCloser filled up
-			// meanwhile.
-			if !c.late.hold(c.raw) {
-				c.closeErr = c.raw.Close()
-			}
-			return
-		}
-		c.closeErr = c.raw.Close()
 	})
 	return c.closeErr
+}
+
+// shut is Close's work, once: it stops the timers, counts the closing
+// and closes the socket.
+func (c *Conn) shut() error {
+	c.mu.Lock()
+	if c.drop != nil {
+		c.drop.Stop()
+	}
+	c.mu.Unlock()
+	c.dl.stop()
+	// Count first: whoever sees the connection fail sees it closed.
+	c.meter.Connection(c.protocol, -1)
+	if c.wire.io != nil && !c.late.full() && c.wire.io.release() {
+		// The socket is closed; the descriptor left in its place is
+		// closed with the others released in the same second, so that
+		// the runtime's syscall entry of its close(2) wakes the sysmon
+		// thread at most once a second (docs/performance.md, "Wake-ups
+		// per command"), or now when the LateCloser filled up
+		// meanwhile.
+		if !c.late.hold(c.raw) {
+			return c.raw.Close()
+		}
+		return nil
+	}
+	return c.raw.Close()
+}
+
+// HoldMark is a moment of a connection's shaping (Conn.HoldMark), for
+// Conn.HeldSince.
+type HoldMark struct {
+	holds   uint64 // waits begun by then
+	holding bool   // a wait was in progress then
+}
+
+// HoldMark returns the connection's shaping now, for HeldSince.
+func (c *Conn) HoldMark() HoldMark {
+	return HoldMark{holds: c.wire.holds.Load(), holding: c.wire.holding.Load() > 0}
+}
+
+// HeldSince reports whether the simulated network (Config.Network: the
+// latency before a write, the bandwidth's pace of a read or write) held
+// the connection's bytes at any moment since m was taken, up to now: a
+// request on its way to the server, or a reply on its way to its reader.
+// It is false on an unshaped connection, and on a shaped one whose
+// shaping was idle all along (the client waited for the server alone).
+// The stop's rule uses it (clients/stop_grace.go, graceStart): a command
+// the network held during the stop's grace is not the server's timeout.
+func (c *Conn) HeldSince(m HoldMark) bool {
+	return m.holding || c.wire.holding.Load() > 0 || c.wire.holds.Load() != m.holds
 }
 
 // LocalAddr implements net.Conn.

@@ -1,0 +1,175 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// dialShaped dials addr without TLS through a network shaped as nw,
+// counting on m; the connection is closed when the test ends.
+func dialShaped(t *testing.T, addr string, nw transport.Network, m transport.Meter) *transport.Conn {
+	t.Helper()
+	conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr},
+		Timeout: 10 * time.Second, Network: nw, Meter: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// TestCloseEndsShapingWait closes a shaped connection while the simulated
+// network holds its bytes for minutes — a write's latency of an hour, a
+// read's or a write's pace at 1 bit/s — with and without a LateCloser
+// (the raw close, rawIO.release, and net.Conn's): the wait ends
+// with the close, and the read or write (or the next one) fails as on a
+// closed connection. Before, the wait was a time.Sleep that the close
+// could not end. The 20 s bound is a liveness bound, not a timing
+// assertion.
+func TestCloseEndsShapingWait(t *testing.T) {
+	const reply = "* OK a reply of some bytes that take long at 1 bit/s\r\n"
+	for _, tc := range []struct {
+		name string
+		nw   transport.Network
+		// read: the client reads the server's reply, else writes.
+		read bool
+	}{
+		{"write latency", transport.Network{Latency: time.Hour}, false},
+		{"write pace", transport.Network{Bandwidth: 1}, false},
+		{"read pace", transport.Network{Bandwidth: 1}, true},
+	} {
+		for _, late := range []bool{false, true} {
+			name := tc.name
+			if late {
+				name += "/latecloser"
+			}
+			t.Run(name, func(t *testing.T) {
+				addr := fakeServer(t, func(c net.Conn) {
+					_, _ = io.WriteString(c, reply)
+					_, _ = io.Copy(io.Discard, c)
+				})
+				m := &meter{}
+				conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr},
+					Timeout: 10 * time.Second, Network: tc.nw, Meter: m, LateCloser: lateCloser(late)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() {
+					if !tc.read {
+						_, err := conn.Write([]byte("a1 NOOP\r\n"))
+						done <- err
+						return
+					}
+					buf := make([]byte, 4096)
+					for range 2 { // the first read holds after it; the second fails
+						if _, err := conn.Read(buf); err != nil {
+							done <- err
+							return
+						}
+					}
+					done <- nil
+				}()
+				if tc.read {
+					// The read's bytes are counted before its pace.
+					for i := 0; ; i++ {
+						if in, _, _, _ := m.get(); in > 0 {
+							break
+						}
+						if i == 2000 {
+							t.Fatal("the reply never came")
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				_ = conn.Close()
+				select {
+				case err := <-done:
+					if !errors.Is(err, net.ErrClosed) {
+						t.Errorf("after the close: %v, want an error wrapping net.ErrClosed", err)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatal("the shaping wait outlived the connection's close by 20 s")
+				}
+			})
+		}
+	}
+}
+
+// lateCloser returns a LateCloser when late, else nil.
+func lateCloser(late bool) *transport.LateCloser {
+	if !late {
+		return nil
+	}
+	return transport.NewLateCloser()
+}
+
+// TestHeldSince: a connection's HeldSince reports whether the simulated
+// network held its bytes since a mark: never on an unshaped connection;
+// on a shaped one, not while the client waits for a silent server, but
+// once a reply or a request is paced or delayed.
+func TestHeldSince(t *testing.T) {
+	answers := make(chan string, 1)
+	addr := fakeServer(t, func(c net.Conn) {
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if strings.Contains(string(buf[:n]), "ANSWER") {
+				_, _ = io.WriteString(c, <-answers)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		nw   transport.Network
+		// heldByWrite, heldByRead: HeldSince after a write, a read.
+		heldByWrite, heldByRead bool
+	}{
+		{"unshaped", transport.Network{}, false, false},
+		{"latency", transport.Network{Latency: time.Millisecond}, true, false},
+		{"bandwidth", transport.Network{Bandwidth: 8 << 20}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := dialShaped(t, addr, tc.nw, nil)
+			m := conn.HoldMark()
+			if conn.HeldSince(m) {
+				t.Error("held with nothing sent")
+			}
+			// A silent server: the read waits for it, the network holds
+			// nothing.
+			_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			buf := make([]byte, 64)
+			if _, err := conn.Read(buf); transport.OutcomeOf(err) != transport.OutcomeTimeout {
+				t.Fatalf("read from a silent server: %v, want a timeout", err)
+			}
+			if conn.HeldSince(m) {
+				t.Error("held while the server was silent")
+			}
+			if _, err := conn.Write([]byte("ANSWER\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if got := conn.HeldSince(m); got != tc.heldByWrite {
+				t.Errorf("after a write: held %v, want %v", got, tc.heldByWrite)
+			}
+			m = conn.HoldMark()
+			answers <- "* OK\r\n"
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if got := conn.HeldSince(m); got != tc.heldByRead {
+				t.Errorf("after a read: held %v, want %v", got, tc.heldByRead)
+			}
+		})
+	}
+}
