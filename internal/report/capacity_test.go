@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -266,5 +267,87 @@ func TestCapacityInvalidStep(t *testing.T) {
 	table, _, _ := strings.Cut(html.String(), "<pre")
 	if want := "FAIL</span><br>invalid run: " + why; !strings.Contains(table, want) {
 		t.Errorf("HTML table lacks %q", want)
+	}
+}
+
+// renderCapacity writes r's summary and HTML report.
+func renderCapacity(t *testing.T, r *CapacityReport) (summary, html string) {
+	t.Helper()
+	var sum, h bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&h); err != nil {
+		t.Fatal(err)
+	}
+	return sum.String(), h.String()
+}
+
+// TestCapacityHarnessLateness: the step table of the summary and of the
+// HTML report shows the harness's own lateness (the arrival scheduler's,
+// which --harness-max-late judges) beside its CPU, apart from the
+// persons' lateness and labelled so. Before, the summary's only lateness
+// column, "late p99", was the persons' (which includes waiting for the
+// server and their writing time), and the HTML showed neither.
+func TestCapacityHarnessLateness(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		metrics map[string]float64
+		// want are the summary's cells by column, and the HTML table's
+		// run of cells from the harness's CPU to the persons' lateness.
+		want map[string]string
+		html string
+	}{
+		{name: "both measured", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8, "arrivals_late_p99_s": 0.004},
+			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "4ms", "persons late p99": "800ms"},
+			html: "<td>5.00%</td><td>4ms</td><td>800ms</td>"},
+		{name: "harness late past the persons'", metrics: map[string]float64{"harness_cpu": 0.95, "late_p99_s": 0.3, "arrivals_late_p99_s": 1.5},
+			want: map[string]string{"harness cpu": "95.00%", "harness late p99": "1.5s", "persons late p99": "300ms"},
+			html: "<td>95.00%</td><td>1.5s</td><td>300ms</td>"},
+		// A report of a mailsim that did not measure the arrivals: the
+		// harness's lateness is unknown, not 0.
+		{name: "older report", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8},
+			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "-", "persons late p99": "800ms"},
+			html: "<td>5.00%</td><td>-</td><td>800ms</td>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := map[string]float64{"commands_per_second": 10}
+			for k, v := range tt.metrics {
+				ms[k] = v
+			}
+			res := capacity.Result{Users: 2, LimitedBy: "max_users", Steps: []capacity.Step{{Users: 2, Phase: "grow", Pass: true, Metrics: ms,
+				QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}}}}
+			r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, res)
+			sum, html := renderCapacity(t, r)
+			lines := strings.Split(sum, "\n")
+			if len(lines) < 3 {
+				t.Fatalf("summary:\n%s", sum)
+			}
+			cols := regexp.MustCompile(`\s{2,}`)
+			header, row := cols.Split(strings.TrimSpace(lines[1]), -1), cols.Split(strings.TrimSpace(lines[2]), -1)
+			cells := map[string]string{}
+			for i, h := range header {
+				if i < len(row) {
+					cells[h] = row[i]
+				}
+			}
+			for col, want := range tt.want {
+				if got, ok := cells[col]; !ok || got != want {
+					t.Errorf("summary column %q: %q (present %v), want %q:\n%s", col, got, ok, want, sum)
+				}
+			}
+			if _, ok := cells["late p99"]; ok {
+				t.Errorf("summary has an unlabelled \"late p99\" column:\n%s", sum)
+			}
+			if !strings.Contains(sum, "harness late p99: how late the harness handed inbound mail") {
+				t.Errorf("summary does not tell the two latenesses apart:\n%s", sum)
+			}
+			table, _, _ := strings.Cut(html, "<pre")
+			for _, want := range []string{">harness cpu</th>", ">harness late p99</th>", ">persons late p99</th>", tt.html} {
+				if !strings.Contains(table, want) {
+					t.Errorf("HTML table lacks %q", want)
+				}
+			}
+		})
 	}
 }
