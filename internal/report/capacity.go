@@ -93,6 +93,9 @@ type CapacityStep struct {
 	WallSeconds float64        `json:"wall_seconds"`
 	// Live marks a step measured on the growing live population.
 	Live bool `json:"live,omitempty"`
+	// Notes are the report's notes that concern this step, the same
+	// strings as in CapacityReport.Notes (docs/capacity.md, The report).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // CapacityServer are the server's resources over a step's measured window
@@ -208,7 +211,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 // NewCapacityStep converts one step of the search for the report.
 func NewCapacityStep(s capacity.Step) CapacityStep {
 	cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
-		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live,
+		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live, Notes: s.Notes,
 		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds,
 		Server: newCapacityServer(s.Server)}
 	for _, q := range s.QoS {

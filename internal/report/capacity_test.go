@@ -2,9 +2,11 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -346,6 +348,82 @@ func TestCapacityHarnessLateness(t *testing.T) {
 			for _, want := range []string{">harness cpu</th>", ">harness late p99</th>", ">persons late p99</th>", tt.html} {
 				if !strings.Contains(table, want) {
 					t.Errorf("HTML table lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestCapacityStepNotes: the JSON report gives each step the notes that
+// concern it (steps[].notes), the same strings as the top-level notes,
+// which stay; a step no note concerns has no notes field.
+func TestCapacityStepNotes(t *testing.T) {
+	const line = "p95(imap.SELECT) < 250ms"
+	step := func(sat, fail map[int]bool) capacity.StepFunc {
+		return func(_ context.Context, users int) (capacity.Step, error) {
+			st := capacity.Step{Pass: !fail[users], Metrics: map[string]float64{}}
+			if fail[users] {
+				st.FirstFailed = line
+			}
+			if sat[users] {
+				st.Pass, st.HarnessSaturated, st.HarnessReasons = false, true, []string{"cpu"}
+			}
+			return st, nil
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		run  capacity.StepFunc
+		o    capacity.Options
+		want map[int]string // a fragment of each step's one note, by index
+	}{
+		{name: "harness saturated", run: step(map[int]bool{8: true}, nil), o: capacity.Options{Start: 2, Max: 100},
+			// 2 4 8 (saturated) 8 (retry)
+			want: map[int]string{3: "the harness was saturated at 8 users"}},
+		{name: "first step failed", run: step(nil, map[int]bool{2: true}), o: capacity.Options{Start: 2, Max: 100},
+			want: map[int]string{0: "the first step (2 users) failed: " + line}},
+		{name: "no note", run: step(nil, map[int]bool{8: true}), o: capacity.Options{Start: 2, Max: 100, Resolution: 0.5},
+			// 2 4 8, bisect 6
+			want: map[int]string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, _ := capacity.Search(context.Background(), tt.run, tt.o)
+			r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{line}}, res)
+			var buf bytes.Buffer
+			if err := r.WriteJSON(&buf); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Notes []string `json:"notes"`
+				Steps []struct {
+					Users int             `json:"users"`
+					Notes json.RawMessage `json:"notes"`
+				} `json:"steps"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range got.Steps {
+				want, ok := tt.want[i]
+				if !ok {
+					if st.Notes != nil {
+						t.Errorf("step %d (%d users): notes %s, want none", i, st.Users, st.Notes)
+					}
+					continue
+				}
+				var notes []string
+				if err := json.Unmarshal(st.Notes, &notes); err != nil || len(notes) != 1 || !strings.Contains(notes[0], want) || !slices.Contains(got.Notes, notes[0]) {
+					t.Errorf("step %d (%d users): notes %s, want one like %q that is also a top-level note (%q)", i, st.Users, st.Notes, want, got.Notes)
+				}
+			}
+			// The report reads back with them.
+			back, err := ReadCapacityJSON(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				if n := back.Steps[i].Notes; len(n) != 1 || !strings.Contains(n[0], want) {
+					t.Errorf("read back: step %d notes %q, want %q", i, n, want)
 				}
 			}
 		})
