@@ -217,6 +217,7 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	started := time.Now()
 	res, err := capacity.Search(ctx, sr.run, opts)
 	res.Notes = append(append(notes, sr.mail.notes()...), res.Notes...)
+	sr.mail.annotate(&res)
 	code = capacityExit(err)
 	switch {
 	case err == nil, errors.Is(err, capacity.ErrNoPass), errors.Is(err, errStopped), errors.Is(err, capacity.ErrHarness):

@@ -22,13 +22,16 @@ import (
 // The embedded server starts every step empty and is not looked at. Used
 // from the search's goroutine only.
 type capacityMail struct {
-	// opened counts the populations whose target was opened.
+	// opened counts the populations whose target was opened; first is
+	// the step that opened the first.
 	opened int
+	first  int64
 	// before is the first population's finding, when it held mail.
 	before *report.MailAtStart
-	// found counts the populations after the first whose preflight found
-	// mail; most is the largest finding, in the population mostAt.
-	found  int
+	// found are the steps that opened the populations after the first
+	// whose preflight found mail; most is the largest finding, in the
+	// population mostAt.
+	found  []int64
 	most   *report.MailAtStart
 	mostAt populationOpen
 	// alerts are the [ALERT] texts the populations' preflights were
@@ -89,6 +92,7 @@ func (c *capacityMail) sawAlert(text string, at populationOpen, stderr io.Writer
 func (c *capacityMail) saw(m *report.MailAtStart, at populationOpen, stderr io.Writer) {
 	c.opened++
 	if c.opened == 1 {
+		c.first = at.step
 		if m.Found() {
 			c.before = m
 			fmt.Fprintf(stderr, "mailsim capacity: warning: %s\n", c.beforeNote())
@@ -98,11 +102,11 @@ func (c *capacityMail) saw(m *report.MailAtStart, at populationOpen, stderr io.W
 	if !m.Found() {
 		return
 	}
-	c.found++
+	c.found = append(c.found, at.step)
 	if c.most == nil || m.Messages > c.most.Messages {
 		c.most, c.mostAt = m, at
 	}
-	if c.found == 1 {
+	if len(c.found) == 1 {
 		fmt.Fprintf(stderr, "mailsim capacity: note: %s runs on mailboxes holding the earlier steps' mail (%d messages in %d of the %d users looked at): see the report's notes\n",
 			at, m.Messages, m.UsersWithMail, m.UsersChecked)
 	}
@@ -119,6 +123,23 @@ func (c *capacityMail) beforeNote() string {
 // earlier steps' mail later steps ran on.
 func (c *capacityMail) notes() []string {
 	var out []string
+	for _, n := range c.populationNotes() {
+		out = append(out, n.text)
+	}
+	return out
+}
+
+// populationNote is a note of capacityMail.notes with the populations it
+// concerns, by the numbers of the steps that opened them.
+type populationNote struct {
+	text   string
+	openAt []int64
+}
+
+// populationNotes are the notes of notes, in order, each with the
+// populations it concerns.
+func (c *capacityMail) populationNotes() []populationNote {
+	var out []populationNote
 	for _, text := range c.alerts {
 		steps := c.alertAt[text]
 		where := "the population opened at step " + capacity.FormatList(steps)
@@ -136,23 +157,63 @@ func (c *capacityMail) notes() []string {
 		if len(steps) > 1 {
 			on = "them"
 		}
-		out = append(out, fmt.Sprintf("%s (said at the preflight's login to %s, %s: the steps on %s ran against that server)",
-			report.AlertNote(text), where, share, on))
+		n := populationNote{text: fmt.Sprintf("%s (said at the preflight's login to %s, %s: the steps on %s ran against that server)",
+			report.AlertNote(text), where, share, on)}
+		for _, s := range steps {
+			n.openAt = append(n.openAt, int64(s))
+		}
+		out = append(out, n)
 	}
 	if c.before != nil {
-		out = append(out, c.beforeNote())
+		out = append(out, populationNote{text: c.beforeNote(), openAt: []int64{c.first}})
 	}
-	if c.found > 0 {
+	if len(c.found) > 0 {
 		left := "which earlier steps left there"
 		if c.before != nil {
 			left = "which earlier steps left there beside the mail found before the search"
 		}
-		out = append(out, fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server; the live growth phase's steps share the first) found mail in the users' mailboxes, "+
+		out = append(out, populationNote{openAt: c.found, text: fmt.Sprintf("%d of the %d populations after the first (each a fresh step on the same server; the live growth phase's steps share the first) found mail in the users' mailboxes, "+
 			"%s (the most: %s, %d messages in %d of the %d users looked at); "+
 			"each of those steps delivered Message-IDs of its own (a seed derived from the scenario's), so its lost mail counts its own mail, "+
 			"but its devices synced the earlier mail too, which its divergence and convergence count, and they synced fuller mailboxes than a fresh server's; "+
 			"QoS lines on those figures are only as good as an emptied server between steps (docs/capacity.md, One step)",
-			c.found, c.opened-1, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked))
+			len(c.found), c.opened-1, left, c.mostAt, c.most.Messages, c.most.UsersWithMail, c.most.UsersChecked)})
 	}
 	return out
+}
+
+// annotate puts before each step's notes in res the notes of notes that concern the
+// population it ran on: a fresh step's own (step i+1 of the progress
+// lines is res.Steps[i]: a step cut or ended by an error ends the
+// search), and for every step of the live growth phase the one its first
+// step opened.
+func (c *capacityMail) annotate(res *capacity.Result) {
+	notes := c.populationNotes()
+	if len(notes) == 0 {
+		return
+	}
+	byOpener := map[int64][]int{} // the steps, by index, of each population
+	live := int64(0)
+	for i, st := range res.Steps {
+		opener := int64(i + 1)
+		if st.Live {
+			if live == 0 {
+				live = opener
+			}
+			opener = live
+		}
+		byOpener[opener] = append(byOpener[opener], i)
+	}
+	mail := map[int][]string{}
+	for _, n := range notes {
+		for _, at := range n.openAt {
+			for _, i := range byOpener[at] {
+				mail[i] = append(mail[i], n.text)
+			}
+		}
+	}
+	// Before the search's own, as in the report's notes.
+	for i, ns := range mail {
+		res.Steps[i].Notes = append(ns, res.Steps[i].Notes...)
+	}
 }

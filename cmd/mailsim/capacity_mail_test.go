@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/report"
 )
 
@@ -100,5 +103,75 @@ func TestCapacityMailAlert(t *testing.T) {
 	if len(notes) != 1 || !strings.HasPrefix(notes[0], report.AlertNote(fam)+" (") ||
 		!strings.Contains(notes[0], "the populations opened at steps 1 and 6, 2 of the 3 the search opened") {
 		t.Errorf("notes %q", notes)
+	}
+}
+
+// TestCapacityMailStepNotes: each step of the report carries the notes on
+// what the preflights found that concern the population it ran on (the
+// same strings as the report's notes, before the search's own): a fresh
+// step its own population's, every step of a live growth phase the
+// population its first step opened. Before, they were only the report's,
+// naming the steps in their text.
+func TestCapacityMailStepNotes(t *testing.T) {
+	const fam = "Filesystem notification initialization error"
+	empty := &report.MailAtStart{Protocol: "imap", UsersChecked: 2}
+	held := func(n int64) *report.MailAtStart {
+		return &report.MailAtStart{Protocol: "imap", UsersChecked: 2, UsersWithMail: 1, Messages: n,
+			Users: []report.UserMailAtStart{{User: "user1", Messages: n, Folders: []report.FolderMailAtStart{{Name: "INBOX", Messages: n}}}}}
+	}
+	type open struct {
+		step  int64
+		m     *report.MailAtStart
+		alert string
+	}
+	for _, tc := range []struct {
+		name  string
+		live  int // the first live steps (the growth phase)
+		steps int
+		opens []open
+		// search are notes the search gave the steps, by index.
+		search map[int][]string
+		// want are fragments of each step's notes, by index, in order.
+		want map[int][]string
+	}{
+		{name: "fresh steps", steps: 4,
+			opens: []open{{1, empty, ""}, {2, held(3), ""}, {3, held(9), ""}, {4, empty, ""}},
+			want:  map[int][]string{1: {"2 of the 3 populations after the first"}, 2: {"2 of the 3 populations after the first"}}},
+		{name: "mail before a live growth phase, then bisection", live: 4, steps: 6,
+			opens:  []open{{1, held(2), ""}, {5, held(7), ""}, {6, empty, ""}},
+			search: map[int][]string{4: {"the search's own"}},
+			want: map[int][]string{0: {"before the search's first step"}, 1: {"before the search's first step"}, 2: {"before the search's first step"},
+				3: {"before the search's first step"}, 4: {"1 of the 2 populations after the first", "the search's own"}}},
+		{name: "alert to the live population and a fresh step", live: 4, steps: 6,
+			opens: []open{{1, nil, fam}, {5, nil, ""}, {6, nil, fam}},
+			want: map[int][]string{0: {report.AlertNote(fam)}, 1: {report.AlertNote(fam)}, 2: {report.AlertNote(fam)},
+				3: {report.AlertNote(fam)}, 5: {report.AlertNote(fam)}}},
+		{name: "embedded server", steps: 3, opens: []open{{1, nil, ""}, {2, nil, ""}, {3, nil, ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c capacityMail
+			for _, o := range tc.opens {
+				c.saw(o.m, populationOpen{step: o.step, users: 2}, io.Discard)
+				c.sawAlert(o.alert, populationOpen{step: o.step, users: 2}, io.Discard)
+			}
+			var res capacity.Result
+			for i := range tc.steps {
+				res.Steps = append(res.Steps, capacity.Step{Users: i + 1, Live: i < tc.live, Notes: tc.search[i]})
+			}
+			c.annotate(&res)
+			notes := append(c.notes(), "the search's own")
+			for i, st := range res.Steps {
+				want := tc.want[i]
+				if len(st.Notes) != len(want) {
+					t.Errorf("step %d: notes %q, want %d like %q", i, st.Notes, len(want), want)
+					continue
+				}
+				for j, n := range st.Notes {
+					if !strings.Contains(n, want[j]) || !slices.Contains(notes, n) {
+						t.Errorf("step %d: note %q, want one like %q among the report's %q", i, n, want[j], notes)
+					}
+				}
+			}
+		})
 	}
 }

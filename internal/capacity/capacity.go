@@ -65,6 +65,11 @@ type Step struct {
 	// Live marks a step measured on the growing live population
 	// (Options.Live) rather than on a fresh one.
 	Live bool `json:"live,omitempty"`
+	// Notes are the notes of Result.Notes that concern this step, the
+	// same strings: the step saturated the harness, failed below the
+	// capacity, ... (a caller that adds notes of its own to the result
+	// adds those that concern a step to it).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Resources are a server's resources over a step's measured window
@@ -228,25 +233,30 @@ func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
 	if o.Live != nil {
 		s.res.GrowthMode = GrowthLive
 	}
-	res, err := s.do(ctx)
-	if n := failedBelow(res); n != "" {
-		res.Notes = append(res.Notes, n)
+	_, err := s.do(ctx)
+	if n, steps := failedBelow(s.res); n != "" {
+		s.note(n, steps...)
 	}
-	return res, err
+	return s.res, err
 }
 
 // failedBelow is a note naming the populations smaller than the capacity
 // found that failed a QoS line or were invalid (the confirmation's steps:
-// the growth and the bisection fail only above it), or "" when none did.
+// the growth and the bisection fail only above it), with the indexes of
+// those steps in res.Steps, or "" when none did.
 // The capacity is the largest population that passed once; a smaller one
 // that failed later shows it does not hold at every smaller population (a
 // real target's mailboxes fill from step to step, a server near its knee
 // varies), which the capacity alone would not say.
-func failedBelow(res Result) string {
-	var below []int
+func failedBelow(res Result) (string, []int) {
+	var below, steps []int
 	reason := ""
-	for _, st := range res.Steps {
-		if st.Pass || st.HarnessSaturated || st.Users >= res.Users || slices.Contains(below, st.Users) {
+	for i, st := range res.Steps {
+		if st.Pass || st.HarnessSaturated || st.Users >= res.Users {
+			continue
+		}
+		steps = append(steps, i)
+		if slices.Contains(below, st.Users) {
 			continue
 		}
 		below = append(below, st.Users)
@@ -255,11 +265,11 @@ func failedBelow(res Result) string {
 		}
 	}
 	if len(below) == 0 {
-		return ""
+		return "", nil
 	}
 	slices.Sort(below)
 	return fmt.Sprintf("%s failed below the capacity of %d users (the first: %s): %d users passed once, not at every smaller population",
-		FormatUsers(below), res.Users, reason, res.Users)
+		FormatUsers(below), res.Users, reason, res.Users), steps
 }
 
 type search struct {
@@ -269,6 +279,18 @@ type search struct {
 	// live is set while the growth phase runs on the live population.
 	live bool
 }
+
+// note adds a note to the result, and to the steps it concerns, by their
+// indexes in s.res.Steps.
+func (s *search) note(note string, steps ...int) {
+	s.res.Notes = append(s.res.Notes, note)
+	for _, i := range steps {
+		s.res.Steps[i].Notes = append(s.res.Steps[i].Notes, note)
+	}
+}
+
+// last is the index in s.res.Steps of the step that ran last.
+func (s *search) last() int { return len(s.res.Steps) - 1 }
 
 // endGrowth ends the growth phase: later steps run fresh populations.
 func (s *search) endGrowth() {
@@ -352,7 +374,7 @@ func (s *search) do(ctx context.Context) (Result, error) {
 	s.endGrowth()
 	if pass == 0 {
 		s.res.LimitedBy, s.res.FirstFailing = failReason(failing), fail
-		s.res.Notes = append(s.res.Notes, fmt.Sprintf("the first step (%d users) failed: %s", fail, failReason(failing)))
+		s.note(fmt.Sprintf("the first step (%d users) failed: %s", fail, failReason(failing)), s.last())
 		return s.res, ErrNoPass
 	}
 	// Bisect between the last pass and the first failure.
@@ -365,9 +387,9 @@ func (s *search) do(ctx context.Context) (Result, error) {
 		if st.HarnessSaturated {
 			// The growth step at fail users failed a QoS line: that
 			// stands; only the bisection is cut short.
-			s.res.Notes = append(s.res.Notes, fmt.Sprintf(
+			s.note(fmt.Sprintf(
 				"the harness was saturated at %d users (%v) while bisecting between %d and %d users: the bisection was cut short; %d users failed %s",
-				st.Users, st.HarnessReasons, pass, fail, fail, failReason(failing)))
+				st.Users, st.HarnessReasons, pass, fail, fail, failReason(failing)), s.last())
 			break
 		}
 		if st.Pass {
@@ -418,9 +440,9 @@ func stopWhy(err error) string {
 // saturated notes a step whose harness was the bottleneck.
 func (s *search) saturated(st Step) {
 	s.res.LimitedBy = "harness"
-	s.res.Notes = append(s.res.Notes, fmt.Sprintf(
+	s.note(fmt.Sprintf(
 		"the harness was saturated at %d users (%v): the server's knee was not reached; run mailsim on a machine with more cores (capacity uses every core by default, --procs all), and against the embedded server run mailsim serve as its own process and search it with --target",
-		st.Users, st.HarnessReasons))
+		st.Users, st.HarnessReasons), s.last())
 }
 
 // finish records the capacity and runs the confirmation.
@@ -441,6 +463,7 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 	for ; rounds < maxConfirmRounds && c >= 1; rounds++ {
 		held := true
 		steps := confirmSteps(c)
+		var ran []int // the round's steps, by index in s.res.Steps
 		for _, u := range steps {
 			st, err := s.step(ctx, u, "confirm")
 			if err != nil {
@@ -455,10 +478,11 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 				// and a lower one is tried.
 				held = false
 				cut++
-				s.res.Notes = append(s.res.Notes, fmt.Sprintf("the claim %d was not judged: the harness was saturated at %d users (%v) during its confirmation",
-					c, u, st.HarnessReasons))
+				s.note(fmt.Sprintf("the claim %d was not judged: the harness was saturated at %d users (%v) during its confirmation",
+					c, u, st.HarnessReasons), s.last())
 				break
 			}
+			ran = append(ran, s.last())
 			if !st.Pass {
 				held = false
 				break
@@ -468,7 +492,7 @@ func (s *search) finish(ctx context.Context, pass int) (Result, error) {
 			ok = true
 			s.res.Claim, s.res.ClaimSteps = c, steps
 			if len(steps) < 3 {
-				s.res.Notes = append(s.res.Notes, fmt.Sprintf("80%%, 100%% and 120%% of the claim %d round to %s: the QoS held at fewer than three distinct populations", c, FormatUsers(steps)))
+				s.note(fmt.Sprintf("80%%, 100%% and 120%% of the claim %d round to %s: the QoS held at fewer than three distinct populations", c, FormatUsers(steps)), ran...)
 			}
 			return s.res, nil
 		}

@@ -2,8 +2,10 @@ package capacity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -472,3 +474,82 @@ func TestSearchConfirmSmallPopulations(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSearchStepNotes: a note of the search that concerns a step is in
+// that step's own notes too (and in the JSON of the step), the same
+// string as in Result.Notes; the other steps have none. Before, the
+// notes were only the result's, naming the step in their text.
+func TestSearchStepNotes(t *testing.T) {
+	failAt := func(bad int) StepFunc {
+		return func(ctx context.Context, users int) (Step, error) {
+			if users == bad {
+				return Step{FirstFailed: "error_rate < 1%"}, nil
+			}
+			return knee(100, 0)(ctx, users)
+		}
+	}
+	saturatedAt := func(k, sat int) StepFunc {
+		return func(ctx context.Context, users int) (Step, error) {
+			if users == sat {
+				return Step{HarnessSaturated: true, HarnessReasons: []string{"cpu"}}, nil
+			}
+			return knee(k, 0)(ctx, users)
+		}
+	}
+	tests := []struct {
+		name string
+		run  StepFunc
+		o    Options
+		// want are the notes of the steps that have some, by index in
+		// Result.Steps: a fragment of each note, in order.
+		want map[int][]string
+	}{
+		{name: "harness saturated while growing", run: knee(1000, 50), o: Options{Start: 10, Max: 5000},
+			// 10 20 40 80 (saturated) 80 (retry, saturated)
+			want: map[int][]string{4: {"the harness was saturated at 80 users ([cpu]): the server's knee was not reached"}}},
+		{name: "first step fails", run: knee(5, 0), o: Options{Start: 10, Max: 100},
+			want: map[int][]string{0: {"the first step (10 users) failed: p95(imap.UID FETCH) < 300ms"}}},
+		{name: "harness saturated while bisecting", run: saturatedAt(50, 60), o: Options{Start: 10, Max: 5000, Resolution: 0.01},
+			// 10 20 40 80; bisect 60 (saturated) 60 (retry, saturated)
+			want: map[int][]string{5: {"the harness was saturated at 60 users ([cpu]) while bisecting between 40 and 80 users"}}},
+		{name: "confirmation cut by the harness", run: saturatedAt(100, 83), o: Options{Start: 10, Max: 1000, Resolution: 0.1, Confirm: true},
+			// 10 20 40 80 160, bisect 120 100 110, confirm 66 83 (saturated) 83 (retry), 59 74 89
+			want: map[int][]string{10: {"the claim 83 was not judged: the harness was saturated at 83 users"}}},
+		{name: "failed below the capacity", run: failAt(83), o: Options{Start: 10, Max: 1000, Resolution: 0.1, Confirm: true},
+			// 10 20 40 80 160, bisect 120 100 110, confirm 66 83 (fails), 59 74 89
+			want: map[int][]string{9: {"83 users failed below the capacity of 100 users (the first: error_rate < 1%)"}}},
+		{name: "small claim", run: knee(1<<20, 0), o: Options{Start: 1, Max: 3, Resolution: 0.01, Confirm: true},
+			// 1 2 3, confirm 2
+			want: map[int][]string{3: {"80%, 100% and 120% of the claim 2 round to 2 users"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := Search(context.Background(), tc.run, tc.o)
+			if len(res.Steps) == 0 {
+				t.Fatal("no steps")
+			}
+			for i, st := range res.Steps {
+				js, err := json.Marshal(st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got struct {
+					Notes []string `json:"notes"`
+				}
+				if err := json.Unmarshal(js, &got); err != nil {
+					t.Fatal(err)
+				}
+				want := tc.want[i]
+				if len(got.Notes) != len(want) {
+					t.Errorf("step %d (%d users, %s): notes %q, want %d like %q (result's notes %q)", i, st.Users, st.Phase, got.Notes, len(want), want, res.Notes)
+					continue
+				}
+				for j, n := range got.Notes {
+					if !strings.Contains(n, want[j]) || !slices.Contains(res.Notes, n) {
+						t.Errorf("step %d (%d users): note %q, want one like %q that is also the result's (%q)", i, st.Users, n, want[j], res.Notes)
+					}
+				}
+			}
+		})
+	}
+}

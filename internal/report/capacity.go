@@ -93,6 +93,9 @@ type CapacityStep struct {
 	WallSeconds float64        `json:"wall_seconds"`
 	// Live marks a step measured on the growing live population.
 	Live bool `json:"live,omitempty"`
+	// Notes are the report's notes that concern this step, the same
+	// strings as in CapacityReport.Notes (docs/capacity.md, The report).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // CapacityServer are the server's resources over a step's measured window
@@ -116,6 +119,35 @@ type CapacityServer struct {
 	BusySecondsPerSecond Num               `json:"busy_seconds_per_second"`
 	StoreBytes           Num               `json:"store_bytes"`
 	Reasons              map[string]string `json:"reasons,omitempty"`
+}
+
+// The step metrics of the two latenesses the capacity tables show
+// (docs/capacity.md, "The harness must not be the bottleneck").
+const (
+	// HarnessLateMetric is the harness's own lateness: how late the
+	// arrival scheduler handed inbound mail to the injector at the p99
+	// (a run report's harness.arrivals_late_p99_ms), judged by
+	// --harness-max-late.
+	HarnessLateMetric = "arrivals_late_p99_s"
+	// PersonsLateMetric is how late the persons started their actions at
+	// the p99 (a run report's harness.late_p99_ms): it includes waiting
+	// for the server and the persons' own writing time, and is never
+	// judged.
+	PersonsLateMetric = "late_p99_s"
+)
+
+// harnessLateLegend tells the summary's reader the two lateness columns
+// apart.
+const harnessLateLegend = "harness late p99: how late the harness handed inbound mail to the injector (metrics.arrivals_late_p99_s: its own lateness, judged by --harness-max-late); " +
+	"persons late p99: how late the persons started their actions (metrics.late_p99_s: waiting for the server and their own writing time, never judged)"
+
+// Metric is the step's metric name; NaN (unknown) when the step has none,
+// as in a report of an older mailsim.
+func (s CapacityStep) Metric(name string) Num {
+	if v, ok := s.Metrics[name]; ok {
+		return v
+	}
+	return NaN()
 }
 
 // newCapacityServer converts a step's resources; a step that measured
@@ -179,7 +211,7 @@ func NewCapacityReport(m CapacityMeta, res capacity.Result) *CapacityReport {
 // NewCapacityStep converts one step of the search for the report.
 func NewCapacityStep(s capacity.Step) CapacityStep {
 	cs := CapacityStep{Users: s.Users, Phase: s.Phase, Pass: s.Pass, HarnessSaturated: s.HarnessSaturated,
-		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live,
+		HarnessReasons: s.HarnessReasons, FirstFailed: s.FirstFailed, Invalid: s.Invalid, Live: s.Live, Notes: s.Notes,
 		QoS: []ThresholdResult{}, CommandsPerSecond: NaN(), Metrics: map[string]Num{}, WallSeconds: s.WallSeconds,
 		Server: newCapacityServer(s.Server)}
 	for _, q := range s.QoS {
@@ -305,7 +337,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	for i := range r.QoS {
 		header += fmt.Sprintf("\tqos %d", i+1)
 	}
-	fmt.Fprintln(tw, header+"\tharness cpu\tlate p99\tserver")
+	fmt.Fprintln(tw, header+"\tharness cpu\tharness late p99\tpersons late p99\tserver")
 	for _, s := range r.Steps {
 		res := "pass"
 		switch {
@@ -326,9 +358,13 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 			}
 			line += "\t" + v + mark
 		}
-		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metrics["harness_cpu"])+"\t"+fmtSecondsNum(s.Metrics["late_p99_s"])+"\t"+s.Server.Cell())
+		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metric("harness_cpu"))+"\t"+fmtSecondsNum(s.Metric(HarnessLateMetric))+"\t"+
+			fmtSecondsNum(s.Metric(PersonsLateMetric))+"\t"+s.Server.Cell())
 	}
 	tw.Flush()
+	if len(r.Steps) > 0 {
+		fmt.Fprintln(ew, harnessLateLegend)
+	}
 	if src := r.serverSource(); src != "" {
 		fmt.Fprintf(ew, "server resources from %s\n", src)
 	}
@@ -522,7 +558,7 @@ func kneeMarker(xs, ys []float64, knee int) series {
 	return series{name: "capacity", ys: out}
 }
 
-var capacityTemplate = template.Must(template.New("capacity").Funcs(template.FuncMap{"num": fmtNum}).Parse(`<!DOCTYPE html>
+var capacityTemplate = template.Must(template.New("capacity").Funcs(template.FuncMap{"num": fmtNum, "percent": fmtPercent, "seconds": fmtSecondsNum}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -539,8 +575,8 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
-<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th>server</th></tr>
-{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{.Server.Cell}}</td></tr>
+<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th>server</th></tr>
+{{range .R.Steps}}<tr><td>{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{percent (.Metric "harness_cpu")}}</td><td>{{seconds (.Metric "arrivals_late_p99_s")}}</td><td>{{seconds (.Metric "late_p99_s")}}</td><td>{{.Server.Cell}}</td></tr>
 {{end}}</table>
 ` + htmlTail))
 

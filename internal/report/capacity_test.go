@@ -2,8 +2,11 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,5 +269,163 @@ func TestCapacityInvalidStep(t *testing.T) {
 	table, _, _ := strings.Cut(html.String(), "<pre")
 	if want := "FAIL</span><br>invalid run: " + why; !strings.Contains(table, want) {
 		t.Errorf("HTML table lacks %q", want)
+	}
+}
+
+// renderCapacity writes r's summary and HTML report.
+func renderCapacity(t *testing.T, r *CapacityReport) (summary, html string) {
+	t.Helper()
+	var sum, h bytes.Buffer
+	if err := r.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&h); err != nil {
+		t.Fatal(err)
+	}
+	return sum.String(), h.String()
+}
+
+// TestCapacityHarnessLateness: the step table of the summary and of the
+// HTML report shows the harness's own lateness (the arrival scheduler's,
+// which --harness-max-late judges) beside its CPU, apart from the
+// persons' lateness and labelled so. Before, the summary's only lateness
+// column, "late p99", was the persons' (which includes waiting for the
+// server and their writing time), and the HTML showed neither.
+func TestCapacityHarnessLateness(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		metrics map[string]float64
+		// want are the summary's cells by column, and the HTML table's
+		// run of cells from the harness's CPU to the persons' lateness.
+		want map[string]string
+		html string
+	}{
+		{name: "both measured", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8, "arrivals_late_p99_s": 0.004},
+			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "4ms", "persons late p99": "800ms"},
+			html: "<td>5.00%</td><td>4ms</td><td>800ms</td>"},
+		{name: "harness late past the persons'", metrics: map[string]float64{"harness_cpu": 0.95, "late_p99_s": 0.3, "arrivals_late_p99_s": 1.5},
+			want: map[string]string{"harness cpu": "95.00%", "harness late p99": "1.5s", "persons late p99": "300ms"},
+			html: "<td>95.00%</td><td>1.5s</td><td>300ms</td>"},
+		// A report of a mailsim that did not measure the arrivals: the
+		// harness's lateness is unknown, not 0.
+		{name: "older report", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8},
+			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "-", "persons late p99": "800ms"},
+			html: "<td>5.00%</td><td>-</td><td>800ms</td>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := map[string]float64{"commands_per_second": 10}
+			for k, v := range tt.metrics {
+				ms[k] = v
+			}
+			res := capacity.Result{Users: 2, LimitedBy: "max_users", Steps: []capacity.Step{{Users: 2, Phase: "grow", Pass: true, Metrics: ms,
+				QoS: []capacity.QoSValue{{Expr: "error_rate < 1%", Value: 0, OK: true}}}}}
+			r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{"error_rate < 1%"}}, res)
+			sum, html := renderCapacity(t, r)
+			lines := strings.Split(sum, "\n")
+			if len(lines) < 3 {
+				t.Fatalf("summary:\n%s", sum)
+			}
+			cols := regexp.MustCompile(`\s{2,}`)
+			header, row := cols.Split(strings.TrimSpace(lines[1]), -1), cols.Split(strings.TrimSpace(lines[2]), -1)
+			cells := map[string]string{}
+			for i, h := range header {
+				if i < len(row) {
+					cells[h] = row[i]
+				}
+			}
+			for col, want := range tt.want {
+				if got, ok := cells[col]; !ok || got != want {
+					t.Errorf("summary column %q: %q (present %v), want %q:\n%s", col, got, ok, want, sum)
+				}
+			}
+			if _, ok := cells["late p99"]; ok {
+				t.Errorf("summary has an unlabelled \"late p99\" column:\n%s", sum)
+			}
+			if !strings.Contains(sum, "harness late p99: how late the harness handed inbound mail") {
+				t.Errorf("summary does not tell the two latenesses apart:\n%s", sum)
+			}
+			table, _, _ := strings.Cut(html, "<pre")
+			for _, want := range []string{">harness cpu</th>", ">harness late p99</th>", ">persons late p99</th>", tt.html} {
+				if !strings.Contains(table, want) {
+					t.Errorf("HTML table lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestCapacityStepNotes: the JSON report gives each step the notes that
+// concern it (steps[].notes), the same strings as the top-level notes,
+// which stay; a step no note concerns has no notes field.
+func TestCapacityStepNotes(t *testing.T) {
+	const line = "p95(imap.SELECT) < 250ms"
+	step := func(sat, fail map[int]bool) capacity.StepFunc {
+		return func(_ context.Context, users int) (capacity.Step, error) {
+			st := capacity.Step{Pass: !fail[users], Metrics: map[string]float64{}}
+			if fail[users] {
+				st.FirstFailed = line
+			}
+			if sat[users] {
+				st.Pass, st.HarnessSaturated, st.HarnessReasons = false, true, []string{"cpu"}
+			}
+			return st, nil
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		run  capacity.StepFunc
+		o    capacity.Options
+		want map[int]string // a fragment of each step's one note, by index
+	}{
+		{name: "harness saturated", run: step(map[int]bool{8: true}, nil), o: capacity.Options{Start: 2, Max: 100},
+			// 2 4 8 (saturated) 8 (retry)
+			want: map[int]string{3: "the harness was saturated at 8 users"}},
+		{name: "first step failed", run: step(nil, map[int]bool{2: true}), o: capacity.Options{Start: 2, Max: 100},
+			want: map[int]string{0: "the first step (2 users) failed: " + line}},
+		{name: "no note", run: step(nil, map[int]bool{8: true}), o: capacity.Options{Start: 2, Max: 100, Resolution: 0.5},
+			// 2 4 8, bisect 6
+			want: map[int]string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, _ := capacity.Search(context.Background(), tt.run, tt.o)
+			r := NewCapacityReport(CapacityMeta{Scenario: "s", QoS: []string{line}}, res)
+			var buf bytes.Buffer
+			if err := r.WriteJSON(&buf); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Notes []string `json:"notes"`
+				Steps []struct {
+					Users int             `json:"users"`
+					Notes json.RawMessage `json:"notes"`
+				} `json:"steps"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range got.Steps {
+				want, ok := tt.want[i]
+				if !ok {
+					if st.Notes != nil {
+						t.Errorf("step %d (%d users): notes %s, want none", i, st.Users, st.Notes)
+					}
+					continue
+				}
+				var notes []string
+				if err := json.Unmarshal(st.Notes, &notes); err != nil || len(notes) != 1 || !strings.Contains(notes[0], want) || !slices.Contains(got.Notes, notes[0]) {
+					t.Errorf("step %d (%d users): notes %s, want one like %q that is also a top-level note (%q)", i, st.Users, st.Notes, want, got.Notes)
+				}
+			}
+			// The report reads back with them.
+			back, err := ReadCapacityJSON(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				if n := back.Steps[i].Notes; len(n) != 1 || !strings.Contains(n[0], want) {
+					t.Errorf("read back: step %d notes %q, want %q", i, n, want)
+				}
+			}
+		})
 	}
 }
