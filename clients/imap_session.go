@@ -133,6 +133,13 @@ func (s *imapSession) begin(name string) (time.Time, error) {
 	return start, nil
 }
 
+// cut reports whether err, a failure on s, is the stop's: the stop closed
+// the connection under the command (dead) or begin did not send it (the
+// dial's watch, which closes the connection, may not have run yet).
+func (s *imapSession) cut(err error) bool {
+	return s.dead.Load() || errors.Is(err, errNotSent)
+}
+
 // do runs one command f under a read deadline and records it as name
 // (begin: once the stop began, f does not run). A failure that is not an
 // IMAP NO/BAD marks the session broken.
@@ -281,7 +288,7 @@ func (s *imapSession) login(full bool) error {
 		return err
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
-		countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
+		countLogin(s.d.rec, ProtocolIMAP, err, s.cut(err), s.graceExpired.Load())
 		return err
 	}
 	var err error
@@ -295,7 +302,7 @@ func (s *imapSession) login(full bool) error {
 	// Counted as its command was (do): a login that succeeded as the
 	// device stopped is a login (its LOGIN counted ok), one the stop cut
 	// is nothing.
-	countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
+	countLogin(s.d.rec, ProtocolIMAP, err, s.cut(err), s.graceExpired.Load())
 	if err != nil {
 		return err
 	}

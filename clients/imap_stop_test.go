@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -355,4 +356,29 @@ func sentCommands(b []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestIMAPLoginNotSentAtStop: a login whose context ended before its
+// command went out (imapSession.begin sent nothing; the dial's watch,
+// which closes the connection and marks it dead, had not run yet) is the
+// stop's, as one the watch cut: it counts no login.
+func TestIMAPLoginNotSentAtStop(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		rec := &imapRecorder{}
+		s := pcSession(t, env, rec)
+		rec.mu.Lock()
+		logins := len(rec.logins)
+		rec.mu.Unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.ctx = ctx // the login's context ended, its watch not run
+		if err := s.login(true); !errors.Is(err, errNotSent) {
+			t.Fatalf("login after its context ended: %v, want errNotSent", err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if got := rec.logins[logins:]; len(got) > 0 {
+			t.Errorf("logins counted for a login the stop kept from going out: %v, want none", got)
+		}
+	})
 }
