@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,16 +22,8 @@ func allocSession(t *testing.T, n int) (*imapDevice, *imapSession) {
 	for range n {
 		env.deliver(t, 2000)
 	}
-	d, err := newIMAPDevice(env.options(KindPC, nil, nil), KindPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := d.dialIMAP(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.close)
-	return d, s
+	s := pcSession(t, env, nil)
+	return s.d, s
 }
 
 // TestSyncFullAllocs pins the allocations of a PC's poll of a folder with

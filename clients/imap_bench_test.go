@@ -110,15 +110,7 @@ func benchSession(b *testing.B, env *imapEnv) *imapSession {
 	for i := 0; i < 20; i++ {
 		env.deliverB(b, 2000)
 	}
-	o := env.options(KindPC, nil, nil)
-	dev, err := newIMAPDevice(o, KindPC)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := dev.dialIMAP(context.Background(), true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := pcSession(b, env, nil)
 	if _, err := s.selectBox("INBOX", false); err != nil {
 		b.Fatal(err)
 	}

@@ -186,6 +186,22 @@ func (e *imapEnv) options(kind Kind, rec Recorder, mod func(p *Profile)) Options
 	}
 }
 
+// pcSession returns a logged-in session of a PC device of env recording
+// on rec (nil: nowhere), closed when tb ends.
+func pcSession(tb testing.TB, env *imapEnv, rec Recorder) *imapSession {
+	tb.Helper()
+	d, err := newIMAPDevice(env.options(KindPC, rec, nil), KindPC)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := d.dialIMAP(context.Background(), true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.close)
+	return s
+}
+
 // startDevice runs a device until the test ends and checks that Run
 // returns nil once its context is cancelled.
 func startDevice(t *testing.T, o Options) Device {

@@ -188,8 +188,10 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// ends by the rule of every command (imapSession.end): cut by the
 	// device's stop it counts nothing, unanswered beyond shutdownGrace
 	// after the stop it is a timeout.
-	start := s.arm(0)
-	trackStart(d.rec, ProtocolIMAP, "IDLE", start)
+	start, err := s.begin("IDLE")
+	if err != nil {
+		return time.Time{}, err
+	}
 	idl, err := s.c.Idle()
 	if err != nil {
 		if !s.end("IDLE", start, start, err, false) && breaks(err) {

@@ -22,6 +22,11 @@ type imapSession struct {
 	conn *transport.Conn
 	c    imapConn
 	caps imap.CapSet
+	// ctx is the context of the work on the session now: the dial's,
+	// then the one imapSlot.watched runs the work on (a webmail page
+	// load's is its dial's). Once it has ended, begin sends nothing more.
+	// Only the goroutine working on the session touches it.
+	ctx context.Context
 	// born is the simulated time of login (for LoginInterval).
 	born time.Time
 	// selected is the mailbox selected now ("" none); readOnly after EXAMINE.
@@ -104,12 +109,48 @@ func (s *imapSession) arm(d time.Duration) time.Time {
 // commands (the library reads continuously in the background).
 func (s *imapSession) disarm() { _ = s.conn.SetReadDeadline(time.Time{}) }
 
-// do runs one command f under a read deadline and records it as name.
-// A failure that is not an IMAP NO/BAD marks the session broken.
-func (s *imapSession) do(name string, f func() error) error {
+// errNotSent is the error of a command begin did not send: the context of
+// the work on the session had ended (the stop began).
+var errNotSent = errors.New("clients: not sent: the device or its action is stopping")
+
+// begin starts command name, about to be sent: it arms the deadline of the
+// reply and tracks the command from then, and returns its start. Once the
+// context of the work on s has ended it sends nothing: a command in flight
+// at the stop has shutdownGrace to be answered (imapSlot.watchOwner,
+// closeOnStop) and, answered, is the work's last, so that the next step
+// of a sync or an action does not reach the server as a stopped device's
+// (StopGrace.Start is this rule for POP3, SMTP and the injector). The
+// command then fails with errNotSent, tracked and counted nowhere, and
+// the session stays usable: for the LOGOUT a stopping device says
+// (imapSlot.stop, webmailSync.pageLoad), or for the device's own work when
+// only an action's context ended. It is the one place an IMAP command
+// starts (do, IDLE: imapDevice.idle), but for the stop's own LOGOUT
+// (logout) and IDLE's DONE, which ends the command in flight.
+func (s *imapSession) begin(name string) (time.Time, error) {
+	if s.ctx != nil && s.ctx.Err() != nil {
+		return time.Time{}, fmt.Errorf("imap %s %s: %w", s.d.o.IMAP.Addr, name, errNotSent)
+	}
 	start := s.arm(0)
 	trackStart(s.d.rec, ProtocolIMAP, name, start)
-	err := f()
+	return start, nil
+}
+
+// cut reports whether err, a failure on s, is the stop's: the stop closed
+// the connection under the command (dead) or begin did not send it (the
+// dial's watch, which closes the connection, may not have run yet).
+func (s *imapSession) cut(err error) bool {
+	return s.dead.Load() || errors.Is(err, errNotSent)
+}
+
+// do runs one command f under a read deadline and records it as name
+// (begin: once the stop began, f does not run). A failure that is not an
+// IMAP NO/BAD marks the session broken.
+func (s *imapSession) do(name string, f func() error) error {
+	start, err := s.begin(name)
+	if err != nil {
+		return err
+	}
+	err = f()
 	if _, lean := s.c.(*leanConn); !lean {
 		// go-imap reports a timed-out or oversized read as flat text. The
 		// lean client's errors wrap their causes, and its IDLE waits end
@@ -181,7 +222,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		// The lean client bounds lines and literals itself.
 		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
 	}
-	s := &imapSession{d: d, conn: conn, updates: make(chan struct{}, 1)}
+	s := &imapSession{d: d, conn: conn, ctx: ctx, updates: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Expunge: func(uint32) { s.poke() },
@@ -249,7 +290,7 @@ func (s *imapSession) login(full bool) error {
 		return err
 	}); err != nil {
 		// The login failed before its command: count it with its cause.
-		countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
+		countLogin(s.d.rec, ProtocolIMAP, err, s.cut(err), s.graceExpired.Load())
 		return err
 	}
 	var err error
@@ -263,7 +304,7 @@ func (s *imapSession) login(full bool) error {
 	// Counted as its command was (do): a login that succeeded as the
 	// device stopped is a login (its LOGIN counted ok), one the stop cut
 	// is nothing.
-	countLogin(s.d.rec, ProtocolIMAP, err, s.dead.Load(), s.graceExpired.Load())
+	countLogin(s.d.rec, ProtocolIMAP, err, s.cut(err), s.graceExpired.Load())
 	if err != nil {
 		return err
 	}

@@ -368,6 +368,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 // (watchOwner), which costs no allocation per run; a context that never
 // ends needs no watch.
 func (sl *imapSlot) watched(ctx context.Context, s *imapSession, fn func(s *imapSession) error) error {
+	s.ctx = ctx // once it ended, fn sends nothing more (imapSession.begin)
 	switch done := ctx.Done(); {
 	case done == nil:
 		return fn(s)

@@ -2,7 +2,9 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 // proxy (internal/faultproxy), with a device timeout of 60 s that a stop
 // must not wait out.
 type proxiedRun struct {
+	env    *imapEnv
 	p      *faultproxy.Proxy
 	o      Options
+	d      Device
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -25,6 +29,15 @@ type proxiedRun struct {
 // t ends.
 func runProxied(t *testing.T, client string, kind Kind, nw transport.Network, rec Recorder) *proxiedRun {
 	t.Helper()
+	r := newProxied(t, client)
+	r.start(t, kind, rec, func(p *Profile) { p.Network = nw })
+	return r
+}
+
+// newProxied readies a proxiedRun with IMAP client client: the server and
+// its proxy, closed when t ends; start runs the device.
+func newProxied(t *testing.T, client string) *proxiedRun {
+	t.Helper()
 	env := newIMAPEnv(t)
 	env.client = client
 	p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP})
@@ -32,18 +45,24 @@ func runProxied(t *testing.T, client string, kind Kind, nw transport.Network, re
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	o := env.options(kind, rec, func(p *Profile) { p.Network = nw })
-	o.IMAP.Addr = p.Addr()
-	o.Timeout = 60 * time.Second
-	d, err := New(o)
+	return &proxiedRun{env: env, p: p, done: make(chan error, 1)}
+}
+
+// start runs a device of kind, its profile changed by mod (nil: none),
+// recording on rec, until cancel or the end of t.
+func (r *proxiedRun) start(t *testing.T, kind Kind, rec Recorder, mod func(p *Profile)) {
+	t.Helper()
+	r.o = r.env.options(kind, rec, mod)
+	r.o.IMAP.Addr = r.p.Addr()
+	r.o.Timeout = 60 * time.Second
+	d, err := New(r.o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	r := &proxiedRun{p: p, o: o, cancel: cancel, done: make(chan error, 1)}
+	r.d, r.cancel = d, cancel
 	go func() { r.done <- d.Run(ctx) }()
-	return r
 }
 
 // wait fails t unless Run returned nil within 20 s of the stop (cancel):
@@ -220,4 +239,151 @@ func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestIMAPStopGrace is TestStopGrace for IMAP devices, with either IMAP
+// client: the server holds a command of a sync or of an action until the
+// device (or the action) is told to stop, then answers it within the
+// stop's grace (shutdownGrace). That command is the last the work sends:
+// the next step of the sync (UID SEARCH after EXAMINE, SELECT after
+// STATUS, IDLE after SELECT, a page's next command) or of the action (its
+// FETCH after SELECT) does not go out (imapSession.begin), and the server
+// gets nothing more but the LOGOUT a stopping device says on each
+// connection it holds (docs/report.md, Outcomes). A command answered
+// within the grace counts with its outcome; none counts a timeout, none is
+// left in flight.
+func TestIMAPStopGrace(t *testing.T) {
+	pcOneConn := func(p *Profile) { p.Connections = 1 }
+	for _, tc := range []struct {
+		name string
+		kind Kind
+		mod  func(p *Profile)
+		// hold is what the device sends that the proxy holds until the
+		// stop, then lets through to the server.
+		hold string
+		// action: the held command is a read action's, its context
+		// ended at the stop; the device runs on when deviceRunsOn.
+		action, deviceRunsOn bool
+	}{
+		{"phone sync: EXAMINE", KindPhone, nil, " EXAMINE ", false, false},
+		{"pc folders: STATUS", KindPC, pcOneConn, " STATUS ", false, false},
+		{"pc inbox: SELECT before IDLE", KindPC, pcOneConn, " SELECT INBOX", false, false},
+		{"webmail page: STATUS", KindWebmail, nil, " STATUS ", false, false},
+		{"phone read action: SELECT", KindPhone, nil, " SELECT ", true, false},
+		{"phone read action stops, device runs on", KindPhone, nil, " SELECT ", true, true},
+	} {
+		for _, client := range IMAPClients {
+			t.Run(tc.name+"/"+client, func(t *testing.T) {
+				rec := &trackingRecorder{}
+				run := newProxied(t, client)
+				id := run.env.deliver(t, 2000) // a sync has more to do after the held command
+				hit := make(<-chan struct{})
+				if !tc.action {
+					hit = run.p.StallOn([]byte(tc.hold))
+				}
+				run.start(t, tc.kind, rec, tc.mod)
+				actx, acancel := context.WithCancel(context.Background())
+				defer acancel()
+				acted := make(chan error, 1)
+				if tc.action {
+					waitView(t, run.d, "the message", hasAll(id))
+					hit = run.p.StallOn([]byte(tc.hold))
+					go func() {
+						_, err := run.d.Do(actx, Action{Kind: ActRead, MessageID: id})
+						acted <- err
+					}()
+				}
+				select {
+				case <-hit:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("the device sent no %q within 20 s", tc.hold)
+				}
+				before := len(rec.names())
+				acancel()
+				if !tc.deviceRunsOn {
+					run.cancel()
+				}
+				run.p.Resume() // the server answers now, within the grace
+				if tc.action {
+					select {
+					case err := <-acted:
+						if err == nil {
+							t.Error("the read action succeeded: its commands after the stop went out")
+						}
+					case <-time.After(20 * time.Second):
+						t.Fatal("the read action did not end within 20 s of its stop")
+					}
+				}
+				if tc.deviceRunsOn {
+					// The device's own work is not the action's: its
+					// sync goes on, on the same connection or a new one.
+					waitCommands(t, &rec.imapRecorder, append(rec.names(), "EXAMINE")...)
+					run.cancel()
+				}
+				run.wait(t)
+				_ = run.p.Close() // every byte the device sent is read
+				sent := sentCommands(run.p.SentAfterStall())
+				if tc.deviceRunsOn {
+					for _, c := range sent {
+						if c == "UID STORE" {
+							t.Errorf("the server got %q after the held%s: the stopped action's STORE went out", sent, tc.hold)
+						}
+					}
+				} else if want := []string{"LOGOUT"}; !slices.Equal(sent, want) {
+					t.Errorf("the server got %q after the held%s, want %q: a stopping device sends no next command", sent, tc.hold, want)
+				}
+				for _, n := range rec.names()[before:] {
+					if strings.HasSuffix(n, ":"+string(transport.OutcomeTimeout)) {
+						t.Errorf("%s recorded after the stop: the held command was answered within the grace", n)
+					}
+				}
+				rec.checkLanded(t)
+			})
+		}
+	}
+}
+
+// sentCommands returns the command of each line a client sent (tag left
+// out, upper case; a UID command's two words; an untagged line, DONE,
+// whole).
+func sentCommands(b []byte) []string {
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(strings.ToUpper(line))
+		switch {
+		case len(f) == 0:
+		case len(f) == 1:
+			out = append(out, f[0])
+		case f[1] == "UID" && len(f) > 2:
+			out = append(out, "UID "+f[2])
+		default:
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// TestIMAPLoginNotSentAtStop: a login whose context ended before its
+// command went out (imapSession.begin sent nothing; the dial's watch,
+// which closes the connection and marks it dead, had not run yet) is the
+// stop's, as one the watch cut: it counts no login.
+func TestIMAPLoginNotSentAtStop(t *testing.T) {
+	forEachIMAPClient(t, func(t *testing.T, env *imapEnv) {
+		rec := &imapRecorder{}
+		s := pcSession(t, env, rec)
+		rec.mu.Lock()
+		logins := len(rec.logins)
+		rec.mu.Unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.ctx = ctx // the login's context ended, its watch not run
+		if err := s.login(true); !errors.Is(err, errNotSent) {
+			t.Fatalf("login after its context ended: %v, want errNotSent", err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if got := rec.logins[logins:]; len(got) > 0 {
+			t.Errorf("logins counted for a login the stop kept from going out: %v, want none", got)
+		}
+	})
 }

@@ -11,7 +11,8 @@ import (
 
 // StopGrace is the stop rule of a connection whose commands run one at a
 // time (POP3, SMTP submission, the injector's LMTP/SMTP and imap-append
-// sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop): once
+// sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop, and
+// imapSession.begin for the command after one answered in time): once
 // its context ends, a command in flight has shutdownGrace to be answered
 // before the connection is closed under it, and is then recorded as a
 // timeout (it is overdue: endCommand, docs/report.md, Outcomes) — unless

@@ -1,6 +1,7 @@
 // Package faultproxy is a TCP proxy for fault-injection tests: it listens
 // on loopback in front of one backend address and, on command, adds latency
-// per direction, stalls all traffic (at once or at a given command), resets
+// per direction, stalls all traffic (at once or at a given command, then
+// keeps what clients send after that command), resets
 // new connections, closes a seeded fraction of the live ones, or refuses
 // connections altogether.
 //
@@ -189,7 +190,13 @@ type Proxy struct {
 	// the proxy (StallOn); stallOnHit is closed then.
 	stallOn    []byte
 	stallOnHit chan struct{}
+	// sent is what clients sent after the chunk the last StallOn struck
+	// at (SentAfterStall), at most maxSent bytes; nil before one struck.
+	sent []byte
 }
+
+// maxSent bounds what SentAfterStall keeps.
+const maxSent = 64 << 10
 
 // pair is one proxied connection: the client side and the backend side.
 type pair struct {
@@ -286,18 +293,34 @@ func (p *Proxy) StallOn(pattern []byte) <-chan struct{} {
 	return hit
 }
 
-// strike starts the stall StallOn armed if chunk holds its pattern.
+// strike starts the stall StallOn armed if chunk holds its pattern; a
+// chunk that does not strike is kept once one struck (SentAfterStall).
 func (p *Proxy) strike(chunk []byte) {
 	p.mu.Lock()
 	pattern, hit := p.stallOn, p.stallOnHit
 	if pattern == nil || !bytes.Contains(chunk, pattern) {
+		if p.sent != nil {
+			p.sent = append(p.sent, chunk[:min(len(chunk), maxSent-len(p.sent))]...)
+		}
 		p.mu.Unlock()
 		return
 	}
 	p.stallOn, p.stallOnHit = nil, nil
+	p.sent = make([]byte, 0, 256)
 	p.mu.Unlock()
 	p.Stall(0)
 	close(hit)
+}
+
+// SentAfterStall returns a copy of what clients sent, over every
+// connection in the order the proxy read it, after the chunk at which the
+// last StallOn struck (that chunk left out), up to the next strike: what a
+// client sent once the server held its command (the first 64 KiB). It is
+// nil before a StallOn struck.
+func (p *Proxy) SentAfterStall() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sent)
 }
 
 // Resume lets traffic flow again after Stall; without a stall it does

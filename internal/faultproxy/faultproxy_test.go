@@ -209,7 +209,8 @@ func TestStallAndResume(t *testing.T) {
 
 // TestStallOn: traffic flows until a client sends the armed pattern;
 // that chunk starts a stall before it is forwarded (no echo comes back),
-// the returned channel is closed, and Resume lets it through.
+// the returned channel is closed, and Resume lets it through; what the
+// client sends after that chunk is kept (SentAfterStall), not before.
 func TestStallOn(t *testing.T) {
 	t.Parallel()
 	p := start(t, Options{Backend: echoServer(t)})
@@ -222,6 +223,9 @@ func TestStallOn(t *testing.T) {
 	case <-hit:
 		t.Fatal("struck without the pattern")
 	default:
+	}
+	if got := p.SentAfterStall(); got != nil {
+		t.Errorf("SentAfterStall before the pattern struck: %q, want nil", got)
 	}
 	if _, err := c.Write([]byte("a2 LOGOUT")); err != nil {
 		t.Fatal(err)
@@ -244,6 +248,12 @@ func TestStallOn(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "a2 LOGOUT" {
 		t.Fatalf("after Resume: %q, %v", buf, err)
+	}
+	if err := roundTrip(c, "a3 NOOP"); err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	if got := string(p.SentAfterStall()); got != "a3 NOOP" {
+		t.Errorf("SentAfterStall %q, want %q", got, "a3 NOOP")
 	}
 }
 
