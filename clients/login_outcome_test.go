@@ -14,6 +14,12 @@ import (
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
+// loginTimeout bounds each login of TestLoginOutcomes: long enough that a
+// TLS handshake on a loaded machine does not pass it (a timeout, not the
+// tls outcome the case wants), short enough for the cases that wait it
+// out (a server that never greets).
+const loginTimeout = 2 * time.Second
+
 // TestLoginOutcomes makes one login attempt per protocol and failure and
 // checks it is counted once, with the outcome of its cause: wrong
 // credentials are auth, a closed port refused, a server that never greets
@@ -52,7 +58,7 @@ func TestLoginOutcomes(t *testing.T) {
 		d, err := New(Options{
 			ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP},
 			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
-			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
+			Clock: c2Clock(), Recorder: rec, Timeout: loginTimeout,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +74,7 @@ func TestLoginOutcomes(t *testing.T) {
 		d, err := New(Options{
 			ID: "alice/phone-pop3", Profile: &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3},
 			Username: "alice", Password: pass, Address: "alice@example.com", POP3: ep,
-			Clock: c2Clock(), Recorder: rec, Timeout: 500 * time.Millisecond,
+			Clock: c2Clock(), Recorder: rec, Timeout: loginTimeout,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +86,7 @@ func TestLoginOutcomes(t *testing.T) {
 		return err
 	}
 	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
-		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: 500 * time.Millisecond})
+		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: loginTimeout})
 		err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
 		if err == nil {
 			t.Fatal("submission succeeded")
@@ -117,7 +123,7 @@ func TestLoginOutcomes(t *testing.T) {
 			if tc.ep.Addr == silent {
 				// A server that never greets is named once, with what
 				// the deadline cut.
-				if want := tc.proto + " " + silent + ": greeting: no greeting within 500ms"; !strings.HasPrefix(err.Error(), want) ||
+				if want := tc.proto + " " + silent + ": greeting: no greeting within " + loginTimeout.String(); !strings.HasPrefix(err.Error(), want) ||
 					strings.Count(err.Error(), tc.proto+" "+silent) != 1 || strings.Count(err.Error(), "greeting") != 2 {
 					t.Errorf("error %q, want it to say %q once", err, want)
 				}
