@@ -641,10 +641,26 @@ func TestFaultEmbeddedServerRestarted(t *testing.T) {
 	held := map[string]bool{} // "user message-id" the first server held when killed
 	var second *mailserver.Server
 	restarted := make(chan error, 1)
+	holdsMail := func() bool {
+		for i := 1; i <= users; i++ {
+			if snap, err := first.UserState(fmt.Sprintf("user%d", i)); err == nil && len(snap.Messages) > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	r := runFaulted(t, spec, func(ctx context.Context) {
 		if !wait(ctx, 4*time.Second) {
 			restarted <- ctx.Err()
 			return
+		}
+		// Killed once it holds mail: a loaded machine can start the run
+		// seconds late (it failed so, "the killed server held no mail").
+		for deadline := time.Now().Add(4 * time.Second); !holdsMail() && time.Now().Before(deadline); {
+			if !wait(ctx, 100*time.Millisecond) {
+				restarted <- ctx.Err()
+				return
+			}
 		}
 		if err := first.Close(); err != nil {
 			restarted <- err
