@@ -277,7 +277,9 @@ launch() {
 	setsid unshare --mount --propagation private bash "$DIR/etc/supervisor.sh" \
 		</dev/null >>"$DIR/log/supervisor.log" 2>&1 &
 	local t port
-	for ((t = 0; t < 100; t++)); do
+	# Up to 20 s: a loaded machine took more than the 5 s this waited
+	# before ("no supervisor pid").
+	for ((t = 0; t < 400; t++)); do
 		master_pid "$DIR" >/dev/null && break
 		sleep 0.05
 	done
