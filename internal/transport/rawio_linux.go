@@ -418,6 +418,67 @@ func replaceFD(fd uintptr) syscall.Errno {
 	return e
 }
 
+// Linux's poll(2) event bits (include/uapi/asm-generic/poll.h, the same
+// on every architecture Go supports); the syscall package does not name
+// them.
+const (
+	pollIn    = 0x1
+	pollErr   = 0x8
+	pollHup   = 0x10
+	pollRDHup = 0x2000
+)
+
+// pollFD is struct pollfd.
+type pollFD struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+// peer looks at the socket without waiting (Conn.PeerClosed): closed when
+// the peer's FIN (POLLRDHUP) or a reset or error (POLLHUP, POLLERR) has
+// arrived, pending when bytes wait to be read. It is one ppoll(2) with a
+// zero timeout, a raw system call as the reads and writes here are: it
+// never blocks, and it takes no lock, so a read waiting in the poller
+// (go-imap's reader goroutine) does not hold it up. A released socket, or
+// one the call cannot look at, reports neither.
+func (r *rawIO) peer() (closed, pending bool) {
+	if r.released.Load() {
+		return false, false
+	}
+	var p pollFD
+	var errno syscall.Errno
+	err := r.rc.Control(func(fd uintptr) {
+		p = pollFD{fd: int32(fd), events: pollIn | pollRDHup}
+		var zero syscall.Timespec
+		_, _, errno = syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1,
+			uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	})
+	if err != nil || errno != 0 {
+		return false, false
+	}
+	return p.revents&(pollRDHup|pollHup|pollErr) != 0, p.revents&pollIn != 0
+}
+
+// peek copies the bytes waiting to be read into b without reading them
+// (recv(2) with MSG_PEEK and MSG_DONTWAIT, a raw system call) and returns
+// how many; 0 when there are none or the call failed.
+func (r *rawIO) peek(b []byte) int {
+	if len(b) == 0 || r.released.Load() {
+		return 0
+	}
+	var n uintptr
+	var errno syscall.Errno
+	err := r.rc.Control(func(fd uintptr) {
+		n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	})
+	if err != nil || errno != 0 {
+		return 0
+	}
+	return int(n)
+}
+
 // openFilesLimit returns the process's soft open-files limit
 // (RLIMIT_NOFILE), read with a raw prlimit64(2), or 0 when it cannot.
 func openFilesLimit() uint64 {
