@@ -150,6 +150,34 @@ func (s *imapSession) ended(ctx context.Context, name string, start time.Time, e
 	s.end(name, start, start, err, ctx.Err() != nil)
 }
 
+// idleProbeAfter is how long a session must have been idle before
+// imapSlot.run looks whether the server closed it meanwhile
+// (closedWhileIdle). A device's commands come in bursts — a sync round, an
+// action — milliseconds apart, and between bursts it waits at least
+// minWallWait, mostly seconds: so the look costs nothing within a burst
+// and one ppoll(2) before the burst's first command, and a close in the
+// last second before a burst still costs that command (docs/report.md,
+// "Connections the server closed").
+const idleProbeAfter = time.Second
+
+// closedWhileIdle reports whether the server closed s's connection while
+// s was idle, looking only when its last command started (armed)
+// idleProbeAfter or more before now: go-imap's reader goroutine saw the
+// end of the stream or a reset (Ended), or the socket shows the server's
+// FIN or reset, or a BYE waiting to be read (transport.Conn.PeerClosed).
+// A connection the simulated network dropped is not the server's close:
+// its next command fails as dropped, as before.
+func (s *imapSession) closedWhileIdle(now time.Time) bool {
+	if now.Sub(s.armed) < idleProbeAfter || s.conn.Dropped() {
+		return false
+	}
+	if s.c.Ended() {
+		err := s.conn.Err()
+		return err == nil || ServerClosed(err)
+	}
+	return s.conn.PeerClosed(transport.IMAPBye)
+}
+
 // breaks reports whether a command's failure leaves its connection
 // unusable: anything but a tagged NO or BAD. A timed-out command's reply
 // may still come and be taken for the next one's (go-imap), and the lean

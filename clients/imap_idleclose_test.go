@@ -1,0 +1,125 @@
+package clients
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faultproxy"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// TestIMAPServerClosedIdle: a server that closes a device's connection
+// while it is idle between commands — Dovecot restarted (it says BYE, then
+// closes), a proxy's idle timeout (a FIN, no BYE) — costs the device no
+// failed command: before its next command (LIST) the device notices the
+// close, counts it as a connection the server closed
+// (ClosedIdleRecorder), and sends LIST on a new connection. Before, LIST
+// went out on the closed connection and counted as an error. A
+// connection left open is used again, with nothing counted. Both IMAP
+// clients.
+func TestIMAPServerClosedIdle(t *testing.T) {
+	type server struct{ addr, user, pass string }
+	tests := []struct {
+		name string
+		// start starts the server and returns it with what closes the
+		// idle connections (nil: nothing does).
+		start func(t *testing.T) (server, func(t *testing.T))
+	}{
+		{"dovecot restart", func(t *testing.T) (server, func(t *testing.T)) {
+			inst := dovecottest.Start(t, 1)
+			return server{inst.IMAP, inst.Username(1), inst.Password}, func(t *testing.T) {
+				if err := inst.Restart(); err != nil {
+					t.Fatalf("restart: %v", err)
+				}
+			}
+		}},
+		{"proxy idle timeout", func(t *testing.T) (server, func(t *testing.T)) {
+			env := newIMAPEnv(t)
+			p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP, IdleTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() })
+			return server{p.Addr(), "alice", "secret"}, func(t *testing.T) {
+				deadline := time.Now().Add(20 * time.Second)
+				for p.Stats().Live > 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}},
+		{"left open", func(t *testing.T) (server, func(t *testing.T)) {
+			env := newIMAPEnv(t)
+			return server{env.addrs.IMAP, "alice", "secret"}, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, cut := tt.start(t)
+			for _, client := range IMAPClients {
+				t.Run(client, func(t *testing.T) {
+					rec := &imapRecorder{}
+					dev, err := New(Options{
+						ID: srv.user + "/pc-" + client,
+						Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client,
+							Connections: 1, StatusInterval: 1000 * time.Hour},
+						Username: srv.user, Password: srv.pass, Address: srv.user + "@example.com",
+						IMAP:     transport.Endpoint{Addr: srv.addr, TLS: transport.TLSNone},
+						Clock:    simclock.New(60, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)),
+						Recorder: rec, Submitter: &lmtpSubmitter{}, Seed: 7, Timeout: 10 * time.Second,
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := dev.(*imapDevice)
+					sl := d.slots[0]
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					sl.start(ctx)
+					defer sl.stop()
+					list := func(s *imapSession) error { return d.list(s) }
+					if err := sl.exec(ctx, list); err != nil {
+						t.Fatalf("first LIST: %v", err)
+					}
+					if cut != nil {
+						cut(t)
+					}
+					// Idle for longer than idleProbeAfter: the close has
+					// reached the device's socket by then.
+					time.Sleep(idleProbeAfter + 300*time.Millisecond)
+					if err := sl.exec(ctx, list); err != nil {
+						t.Errorf("LIST after the idle time: %v", err)
+					}
+					if n := slices.Index(rec.names(), "LIST"); n < 0 {
+						t.Errorf("no LIST recorded: %q", rec.names())
+					}
+					rec.mu.Lock()
+					defer rec.mu.Unlock()
+					var failed []string
+					for _, ev := range rec.cmds {
+						if ev.Outcome != transport.OutcomeOK {
+							failed = append(failed, ev.Command+":"+string(ev.Outcome))
+						}
+					}
+					wantClosed, wantLogins := 1, 2
+					if cut == nil {
+						wantClosed, wantLogins = 0, 1
+					}
+					okLogins := 0
+					for _, o := range rec.logins {
+						if o == transport.OutcomeOK {
+							okLogins++
+						}
+					}
+					if len(failed) > 0 || rec.closedIdle != wantClosed || okLogins != wantLogins || len(rec.logins) != wantLogins {
+						t.Errorf("failed commands %q, %d closed idle, logins %v; want no failed command, %d closed idle, %d ok logins",
+							failed, rec.closedIdle, rec.logins, wantClosed, wantLogins)
+					}
+				})
+			}
+		})
+	}
+}
