@@ -77,6 +77,10 @@ type imapConn interface {
 	Logout(timeout time.Duration) error
 	// LoggedOut reports a connection the server or a LOGOUT ended.
 	LoggedOut() bool
+	// SaidBye reports whether the server said BYE on the connection (for
+	// go-imap: the connection is in the logout state, which only a BYE
+	// brings while no LOGOUT was sent).
+	SaidBye() bool
 	// Ended reports, without waiting, whether the client's own reader
 	// saw the connection end: go-imap's reader goroutine, which reads
 	// while the session is idle too. The lean client reads only within
@@ -228,6 +232,7 @@ func (g goimapConn) Idle() (idler, error) {
 func (g goimapConn) Logout(time.Duration) error { return g.c.Logout().Wait() } // bounded by the connection's deadlines
 func (g goimapConn) LoggedOut() bool            { return g.c.State() == imap.ConnStateLogout }
 func (g goimapConn) Close() error               { return g.c.Close() }
+func (g goimapConn) SaidBye() bool              { return g.c.State() == imap.ConnStateLogout }
 func (g goimapConn) Ended() bool {
 	select {
 	case <-g.c.Closed():

@@ -162,20 +162,45 @@ const idleProbeAfter = time.Second
 
 // closedWhileIdle reports whether the server closed s's connection while
 // s was idle, looking only when its last command started (armed)
-// idleProbeAfter or more before now: go-imap's reader goroutine saw the
+// idleProbeAfter or more ago (one reading of the monotonic clock, once
+// per imapSlot.run: a round or an action, not a command): go-imap's
+// reader goroutine saw the
 // end of the stream or a reset (Ended), or the socket shows the server's
 // FIN or reset, or a BYE waiting to be read (transport.Conn.PeerClosed).
 // A connection the simulated network dropped is not the server's close:
 // its next command fails as dropped, as before.
-func (s *imapSession) closedWhileIdle(now time.Time) bool {
-	if now.Sub(s.armed) < idleProbeAfter || s.conn.Dropped() {
+func (s *imapSession) closedWhileIdle() bool {
+	if time.Since(s.armed) < idleProbeAfter || s.conn.Dropped() {
 		return false
 	}
-	if s.c.Ended() {
-		err := s.conn.Err()
-		return err == nil || ServerClosed(err)
+	return s.readerSawClose() || s.conn.PeerClosed(transport.IMAPBye)
+}
+
+// readerSawClose reports whether go-imap's reader goroutine ended on the
+// server's close: the end of the stream (a read error the connection does
+// not keep), a reset or a broken pipe (ServerClosed).
+func (s *imapSession) readerSawClose() bool {
+	if !s.c.Ended() {
+		return false
 	}
-	return s.conn.PeerClosed(transport.IMAPBye)
+	err := s.conn.Err()
+	return err == nil || ServerClosed(err)
+}
+
+// closedInIdle reports whether the server closed s's connection while an
+// IDLE waited for mail (imapDevice.idle), err being the wait's error: the
+// end of the stream, a reset or a BYE the wait read (the lean client), or
+// go-imap's reader goroutine saw the close (its wait reports no error).
+// Never for a stopping device's connection (dead) nor one the simulated
+// network dropped.
+func (s *imapSession) closedInIdle(err error) bool {
+	if s.dead.Load() || s.conn.Dropped() {
+		return false
+	}
+	if err != nil {
+		return ServerClosed(err) || s.c.SaidBye()
+	}
+	return s.readerSawClose()
 }
 
 // breaks reports whether a command's failure leaves its connection

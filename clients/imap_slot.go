@@ -343,7 +343,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 		case s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li):
 			s.close()
 			sl.set(nil)
-		case s.closedWhileIdle(time.Now()):
+		case s.closedWhileIdle():
 			// The server closed the idle connection: counted as such,
 			// and fn goes out on a new one instead of failing on it.
 			// Nothing more is said on it, not even LOGOUT.
