@@ -105,3 +105,31 @@ func TestIMAPBye(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPeerClosed is the cost of one look at an open, quiet
+// connection (one ppoll(2)): what a device pays before the first command
+// after a second or more of idleness (clients/imap_session.go,
+// closedWhileIdle), never per command.
+func BenchmarkPeerClosed(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := Dial(b.Context(), Config{Protocol: "imap", Endpoint: Endpoint{Addr: ln.Addr().String()}, Timeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.PeerClosed(IMAPBye) {
+			b.Fatal("closed")
+		}
+	}
+}

@@ -42,6 +42,9 @@ type rawIO struct {
 	// connection, TestSessionAllocs).
 	wx   writeReadOp
 	wxOn bool
+	// pk is peer's and peek's call (their own lock: a read may wait in
+	// the poller holding rd.mu meanwhile).
+	pk peerOp
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
 	// are not wrapped as net's are.
 	file bool
@@ -435,6 +438,35 @@ type pollFD struct {
 	revents int16
 }
 
+// peerOp is a call of peer or peek: its arguments and results, and the
+// functions RawConn.Control runs, made on first use (a connection that is
+// never looked at allocates nothing for them, one that is looked at again
+// nothing more).
+type peerOp struct {
+	mu     sync.Mutex
+	p      pollFD
+	zero   syscall.Timespec
+	buf    []byte
+	n      uintptr
+	errno  syscall.Errno
+	pollFn func(fd uintptr)
+	peekFn func(fd uintptr)
+}
+
+// poll is peer's function: ppoll(2) of the socket for input and the
+// peer's FIN, with a zero timeout.
+func (o *peerOp) poll(fd uintptr) {
+	o.p = pollFD{fd: int32(fd), events: pollIn | pollRDHup}
+	_, _, o.errno = syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&o.p)), 1,
+		uintptr(unsafe.Pointer(&o.zero)), 0, 0, 0)
+}
+
+// peek is peek's function: recv(2) of o.buf with MSG_PEEK and MSG_DONTWAIT.
+func (o *peerOp) peek(fd uintptr) {
+	o.n, _, o.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.buf[0])), uintptr(len(o.buf)),
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+}
+
 // peer looks at the socket without waiting (Conn.PeerClosed): closed when
 // the peer's FIN (POLLRDHUP) or a reset or error (POLLHUP, POLLERR) has
 // arrived, pending when bytes wait to be read. It is one ppoll(2) with a
@@ -446,18 +478,18 @@ func (r *rawIO) peer() (closed, pending bool) {
 	if r.released.Load() {
 		return false, false
 	}
-	var p pollFD
-	var errno syscall.Errno
-	err := r.rc.Control(func(fd uintptr) {
-		p = pollFD{fd: int32(fd), events: pollIn | pollRDHup}
-		var zero syscall.Timespec
-		_, _, errno = syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1,
-			uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
-	})
-	if err != nil || errno != 0 {
+	o := &r.pk
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pollFn == nil {
+		o.pollFn = o.poll
+	}
+	o.p.revents = 0
+	if err := r.rc.Control(o.pollFn); err != nil || o.errno != 0 {
 		return false, false
 	}
-	return p.revents&(pollRDHup|pollHup|pollErr) != 0, p.revents&pollIn != 0
+	ev := o.p.revents
+	return ev&(pollRDHup|pollHup|pollErr) != 0, ev&pollIn != 0
 }
 
 // peek copies the bytes waiting to be read into b without reading them
@@ -467,16 +499,19 @@ func (r *rawIO) peek(b []byte) int {
 	if len(b) == 0 || r.released.Load() {
 		return 0
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := r.rc.Control(func(fd uintptr) {
-		n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	})
-	if err != nil || errno != 0 {
+	o := &r.pk
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.peekFn == nil {
+		o.peekFn = o.peek
+	}
+	o.buf, o.n = b, 0
+	err := r.rc.Control(o.peekFn)
+	o.buf = nil
+	if err != nil || o.errno != 0 {
 		return 0
 	}
-	return int(n)
+	return int(o.n)
 }
 
 // openFilesLimit returns the process's soft open-files limit
