@@ -164,11 +164,11 @@ const idleProbeAfter = time.Second
 // s was idle, looking only when its last command started (armed)
 // idleProbeAfter or more ago (one reading of the monotonic clock, once
 // per imapSlot.run: a round or an action, not a command): go-imap's
-// reader goroutine saw the
-// end of the stream or a reset (Ended), or the socket shows the server's
-// FIN or reset, or a BYE waiting to be read (transport.Conn.PeerClosed).
-// A connection the simulated network dropped is not the server's close:
-// its next command fails as dropped, as before.
+// reader goroutine saw the end of the stream or a reset
+// (readerSawClose), or the socket shows the server's FIN or reset, or a
+// BYE waiting to be read (transport.Conn.PeerClosed). A connection the
+// simulated network dropped is not the server's close: its next command
+// fails as dropped, as before.
 func (s *imapSession) closedWhileIdle() bool {
 	if time.Since(s.armed) < idleProbeAfter || s.conn.Dropped() {
 		return false

@@ -471,16 +471,16 @@ const peekMax = 512
 // anything on a platform without raw socket I/O (false: the next command
 // finds out, as before).
 func (c *Conn) PeerClosed(closing func(pending []byte) bool) bool {
-	io := c.wire.io
-	if io == nil || c.dropped.Load() {
+	rio := c.wire.io
+	if rio == nil || c.dropped.Load() {
 		return false
 	}
-	closed, pending := io.peer()
+	closed, pending := rio.peer()
 	if closed || !pending || closing == nil || c.top != c.wire || c.dropped.Load() {
 		return closed && !c.dropped.Load()
 	}
 	var buf [peekMax]byte
-	n := io.peek(buf[:])
+	n := rio.peek(buf[:])
 	return closing(buf[:n])
 }
 
