@@ -58,6 +58,26 @@ type CommandTracker interface {
 	CommandAbandoned(protocol, command string, start time.Time)
 }
 
+// ClosedIdleRecorder is a Recorder that also counts the connections a
+// server closed while their device was idle between commands — a server
+// restart, an autologout timer, a proxy's idle timeout — which the device
+// noticed before its next command and reconnected (imapSlot.run), as
+// Thunderbird and K-9 notice the close of an idle connection and open a
+// new one: the next command goes out on the new connection, so the close
+// is no failed command, nor a drop of the simulated network
+// (docs/report.md, "Connections the server closed").
+type ClosedIdleRecorder interface {
+	ClosedIdle(protocol string)
+}
+
+// countClosedIdle tells r, when it is a ClosedIdleRecorder, that the
+// server closed an idle connection of protocol.
+func countClosedIdle(r Recorder, protocol string) {
+	if c, ok := r.(ClosedIdleRecorder); ok {
+		c.ClosedIdle(protocol)
+	}
+}
+
 // trackStart tells r, when it is a CommandTracker, that a command started.
 func trackStart(r Recorder, protocol, command string, start time.Time) {
 	if t, ok := r.(CommandTracker); ok {

@@ -77,6 +77,15 @@ type imapConn interface {
 	Logout(timeout time.Duration) error
 	// LoggedOut reports a connection the server or a LOGOUT ended.
 	LoggedOut() bool
+	// SaidBye reports whether the server said BYE on the connection (for
+	// go-imap: the connection is in the logout state, which only a BYE
+	// brings while no LOGOUT was sent).
+	SaidBye() bool
+	// Ended reports, without waiting, whether the client's own reader
+	// saw the connection end: go-imap's reader goroutine, which reads
+	// while the session is idle too. The lean client reads only within
+	// a command: false.
+	Ended() bool
 	// Close closes the client (not the connection under it).
 	Close() error
 }
@@ -223,6 +232,15 @@ func (g goimapConn) Idle() (idler, error) {
 func (g goimapConn) Logout(time.Duration) error { return g.c.Logout().Wait() } // bounded by the connection's deadlines
 func (g goimapConn) LoggedOut() bool            { return g.c.State() == imap.ConnStateLogout }
 func (g goimapConn) Close() error               { return g.c.Close() }
+func (g goimapConn) SaidBye() bool              { return g.c.State() == imap.ConnStateLogout }
+func (g goimapConn) Ended() bool {
+	select {
+	case <-g.c.Closed():
+		return true
+	default:
+		return false
+	}
+}
 
 // goimapIdle is go-imap's IDLE: the library's reader goroutine delivers the
 // updates (to the session's updates channel), the device waits on them.

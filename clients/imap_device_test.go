@@ -29,6 +29,15 @@ type imapRecorder struct {
 	cmds   []CommandEvent
 	logins []transport.Outcome
 	conns  int
+	// closedIdle counts the idle connections the server closed
+	// (ClosedIdleRecorder).
+	closedIdle int
+}
+
+func (r *imapRecorder) ClosedIdle(string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closedIdle++
 }
 
 func (r *imapRecorder) Command(ev CommandEvent) {

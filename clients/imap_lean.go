@@ -241,6 +241,8 @@ func (l *leanConn) Logout(timeout time.Duration) error {
 }
 func (l *leanConn) LoggedOut() bool { return l.out || l.c.Err() != nil }
 func (l *leanConn) Close() error    { return nil } // the session closes the connection
+func (l *leanConn) Ended() bool     { return false }
+func (l *leanConn) SaidBye() bool   { return l.c.Bye() }
 
 // Wait implements idler: the wait runs on the device's goroutine; ctx's
 // end and a request for the slot (imapSlot.with knocks, then interrupts)

@@ -212,6 +212,19 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		s.stale = true
 		notified = time.Now()
 	}
+	if !changed && ctx.Err() == nil && s.closedInIdle(err) {
+		// The server closed the connection while IDLE waited for mail
+		// (a restart's BYE, an idle timeout): the device was idle, and
+		// the server left nothing it had asked unanswered (DONE was
+		// not sent). Counted as a connection the server closed while
+		// idle, not as a failed IDLE; the next round reconnects
+		// (imapSlot.run), with no backoff (docs/report.md,
+		// "Connections the server closed").
+		countClosedIdle(d.rec, ProtocolIMAP)
+		s.broken = true
+		sl.takeKnocking(ctx)
+		return time.Time{}, nil
+	}
 	done := s.arm(0)
 	trackStart(d.rec, ProtocolIMAP, "IDLE", done)
 	if err == nil {

@@ -193,6 +193,59 @@ func (s *imapSession) ended(ctx context.Context, name string, start time.Time, e
 	s.end(name, start, start, err, ctx.Err() != nil)
 }
 
+// idleProbeAfter is how long a session must have been idle before
+// imapSlot.run looks whether the server closed it meanwhile
+// (closedWhileIdle). A device's commands come in bursts — a sync round, an
+// action — milliseconds apart, and between bursts it waits at least
+// minWallWait, mostly seconds: so the look costs nothing within a burst
+// and one ppoll(2) before the burst's first command, and a close in the
+// last second before a burst still costs that command (docs/report.md,
+// "Connections the server closed").
+const idleProbeAfter = time.Second
+
+// closedWhileIdle reports whether the server closed s's connection while
+// s was idle, looking only when its last command started (armed)
+// idleProbeAfter or more ago (one reading of the monotonic clock, once
+// per imapSlot.run: a round or an action, not a command): go-imap's
+// reader goroutine saw the end of the stream or a reset
+// (readerSawClose), or the socket shows the server's FIN or reset, or a
+// BYE waiting to be read (transport.Conn.PeerClosed). A connection the
+// simulated network dropped is not the server's close: its next command
+// fails as dropped, as before.
+func (s *imapSession) closedWhileIdle() bool {
+	if time.Since(s.armed) < idleProbeAfter || s.conn.Dropped() {
+		return false
+	}
+	return s.readerSawClose() || s.conn.PeerClosed(transport.IMAPBye)
+}
+
+// readerSawClose reports whether go-imap's reader goroutine ended on the
+// server's close: the end of the stream (a read error the connection does
+// not keep), a reset or a broken pipe (ServerClosed).
+func (s *imapSession) readerSawClose() bool {
+	if !s.c.Ended() {
+		return false
+	}
+	err := s.conn.Err()
+	return err == nil || ServerClosed(err)
+}
+
+// closedInIdle reports whether the server closed s's connection while an
+// IDLE waited for mail (imapDevice.idle), err being the wait's error: the
+// end of the stream, a reset or a BYE the wait read (the lean client), or
+// go-imap's reader goroutine saw the close (its wait reports no error).
+// Never for a stopping device's connection (dead) nor one the simulated
+// network dropped.
+func (s *imapSession) closedInIdle(err error) bool {
+	if s.dead.Load() || s.conn.Dropped() {
+		return false
+	}
+	if err != nil {
+		return ServerClosed(err) || s.c.SaidBye()
+	}
+	return s.readerSawClose()
+}
+
 // breaks reports whether a command's failure leaves its connection
 // unusable: anything but a tagged NO or BAD. A timed-out command's reply
 // may still come and be taken for the next one's (go-imap), and the lean

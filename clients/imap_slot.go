@@ -341,7 +341,16 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 	}
 	if s := sl.s; s != nil {
 		li := sl.d.o.Profile.LoginInterval
-		if s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li) {
+		switch {
+		case s.broken || s.dead.Load() || (li > 0 && sl.d.o.Clock.Now().Sub(s.born) >= li):
+			s.close()
+			sl.set(nil)
+		case s.closedWhileIdle():
+			// The server closed the idle connection: counted as such,
+			// and fn goes out on a new one instead of failing on it.
+			// Nothing more is said on it, not even LOGOUT.
+			countClosedIdle(sl.d.rec, ProtocolIMAP)
+			s.broken = true
 			s.close()
 			sl.set(nil)
 		}

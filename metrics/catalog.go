@@ -31,6 +31,7 @@ func Catalog() []Metric {
 		{"mailsim_client_bytes_total", TypeCounter, []string{"protocol", "direction"}},
 		{"mailsim_client_connections", TypeGauge, []string{"protocol"}},
 		{"mailsim_client_logins_total", TypeCounter, []string{"protocol", "outcome"}},
+		{"mailsim_client_closed_idle_total", TypeCounter, []string{"protocol"}},
 		{"mailsim_devices", TypeGauge, []string{"device", "protocol"}},
 		{"mailsim_users", TypeGauge, []string{"group"}},
 		{"mailsim_actions_total", TypeCounter, []string{"device", "action"}},

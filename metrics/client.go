@@ -29,6 +29,9 @@ type Client struct {
 	bytesVec  *prometheus.CounterVec
 	connsVec  *prometheus.GaugeVec
 	loginsVec *prometheus.CounterVec
+	// closedVec counts the idle connections servers closed
+	// (clients.ClosedIdleRecorder).
+	closedVec *prometheus.CounterVec
 	actions   *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	sent      *prometheus.CounterVec
@@ -57,16 +60,21 @@ type clientProto struct {
 	conns             prometheus.Gauge
 	logins            [numOutcomes]prometheus.Counter
 	sentC             prometheus.Counter
+	closedC           prometheus.Counter
 
 	nIn, nOut  atomic.Uint64
 	open, peak atomic.Int64
 	loginsN    [numOutcomes]atomic.Uint64
 	sentN      atomic.Uint64
+	closedN    atomic.Uint64
 }
 
 type actionKey struct{ profile, action string }
 
-var _ clients.Recorder = (*Client)(nil)
+var (
+	_ clients.Recorder           = (*Client)(nil)
+	_ clients.ClosedIdleRecorder = (*Client)(nil)
+)
 
 // NewClient returns a Client whose metrics are registered on reg. With a nil
 // reg nothing is registered: the Client then only keeps Stats and Totals
@@ -88,6 +96,10 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_client_logins_total",
 			Help: "Authentication attempts of simulated devices, by protocol and outcome.",
 		}, []string{"protocol", "outcome"}),
+		closedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_client_closed_idle_total",
+			Help: "Connections of simulated devices the server closed while they were idle between commands (a restart, an autologout, a proxy's idle timeout), noticed before the next command, which went out on a new connection; by protocol.",
+		}, []string{"protocol"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_actions_total",
 			Help: "Actions simulated people took, by device profile and action.",
@@ -127,6 +139,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 			cp.logins[o] = c.loginsVec.WithLabelValues(name, outcomeNames[o])
 		}
 		cp.sentC = c.sent.WithLabelValues(name)
+		cp.closedC = c.closedVec.WithLabelValues(name)
 	}
 	// Expose zero-valued series for the known protocols, so that rates
 	// and dashboards work from the first scrape. "other" appears only
@@ -137,7 +150,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
 	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent)
 	return c
 }
 
@@ -179,6 +192,14 @@ func (c *Client) Login(protocol string, outcome transport.Outcome) {
 	o := outcomeIndex(string(outcome))
 	cp.logins[o].Inc()
 	cp.loginsN[o].Add(1)
+}
+
+// ClosedIdle counts a connection the server closed while its device was
+// idle between commands (clients.ClosedIdleRecorder).
+func (c *Client) ClosedIdle(protocol string) {
+	cp := &c.proto[protocolIndex(protocol)]
+	cp.closedC.Inc()
+	cp.closedN.Add(1)
 }
 
 // Action records an action a simulated person took on a device of the
@@ -282,6 +303,9 @@ type ProtocolTotals struct {
 	Logins map[string]uint64
 	// Sent counts messages submitted over this protocol.
 	Sent uint64
+	// ClosedIdle counts the connections the server closed while their
+	// device was idle between commands (Client.ClosedIdle).
+	ClosedIdle uint64
 }
 
 // Totals are a Client's totals per protocol.
@@ -306,9 +330,10 @@ func (c *Client) Totals() Totals {
 			OpenConnections: cp.open.Load(),
 			PeakConnections: cp.peak.Load(),
 			Sent:            cp.sentN.Load(),
+			ClosedIdle:      cp.closedN.Load(),
 			Logins:          make(map[string]uint64),
 		}
-		used := pt.Commands > 0 || pt.BytesIn > 0 || pt.BytesOut > 0 || pt.PeakConnections > 0 || pt.Sent > 0
+		used := pt.Commands > 0 || pt.BytesIn > 0 || pt.BytesOut > 0 || pt.PeakConnections > 0 || pt.Sent > 0 || pt.ClosedIdle > 0
 		for o := 0; o < numOutcomes; o++ {
 			if n := cp.loginsN[o].Load(); n > 0 {
 				pt.Logins[outcomeNames[o]] = n

@@ -36,6 +36,8 @@ func TestClientCountsAndTotals(t *testing.T) {
 	c.Login("imap", transport.OutcomeOK)
 	c.Login("imap", transport.OutcomeNo)
 	c.Login("pop3", transport.OutcomeDropped)
+	c.ClosedIdle("imap")
+	c.ClosedIdle("imap")
 	c.Sent("smtp")
 	c.Delivered("lmtp")
 	c.Delivered("carrier-pigeon")
@@ -57,6 +59,7 @@ func TestClientCountsAndTotals(t *testing.T) {
 		{"retr dropped", testutil.ToFloat64(c.cmds.counters.WithLabelValues("pop3", "RETR", "dropped")), 1},
 		{"retr error", testutil.ToFloat64(c.cmds.counters.WithLabelValues("pop3", "RETR", "error")), 0},
 		{"logins dropped", testutil.ToFloat64(c.loginsVec.WithLabelValues("pop3", "dropped")), 1},
+		{"closed idle", testutil.ToFloat64(c.closedVec.WithLabelValues("imap")), 2},
 		{"sent", testutil.ToFloat64(c.sent.WithLabelValues("smtp")), 1},
 		{"delivered lmtp", testutil.ToFloat64(c.delivered.WithLabelValues("lmtp")), 1},
 		{"delivered other", testutil.ToFloat64(c.delivered.WithLabelValues("other")), 1},
@@ -92,7 +95,8 @@ func TestClientCountsAndTotals(t *testing.T) {
 	tot := c.Totals().Protocols
 	imap := tot["imap"]
 	if imap.Commands != 104 || imap.Errors != 4 || imap.BytesIn != 500 || imap.BytesOut != 40 ||
-		imap.OpenConnections != 1 || imap.PeakConnections != 2 || imap.Logins["ok"] != 1 || imap.Logins["no"] != 1 {
+		imap.OpenConnections != 1 || imap.PeakConnections != 2 || imap.Logins["ok"] != 1 || imap.Logins["no"] != 1 ||
+		imap.ClosedIdle != 2 {
 		t.Errorf("imap totals = %+v", imap)
 	}
 	if pop3 := tot["pop3"]; pop3.Commands != 2 || pop3.Errors != 0 || pop3.Dropped != 1 || pop3.Logins["dropped"] != 1 {

@@ -722,6 +722,14 @@ func (g *windowGate) Bytes(protocol string, in, out int64) { g.next.Bytes(protoc
 // Connection implements clients.Recorder.
 func (g *windowGate) Connection(protocol string, delta int) { g.next.Connection(protocol, delta) }
 
+// ClosedIdle implements clients.ClosedIdleRecorder: passed on, as logins
+// are.
+func (g *windowGate) ClosedIdle(protocol string) {
+	if c, ok := g.next.(clients.ClosedIdleRecorder); ok {
+		c.ClosedIdle(protocol)
+	}
+}
+
 // Login implements clients.Recorder.
 func (g *windowGate) Login(protocol string, outcome transport.Outcome) {
 	g.next.Login(protocol, outcome)

@@ -89,6 +89,14 @@ func TestWindowGateCountsCommandsInFlight(t *testing.T) {
 			t.Error("the live gate closed")
 		}
 	})
+	t.Run("closed idle", func(t *testing.T) {
+		client := metrics.NewClient(metrics.NewRegistry())
+		g := &windowGate{next: client}
+		g.ClosedIdle(clients.ProtocolIMAP)
+		if n := client.Totals().Protocols[clients.ProtocolIMAP].ClosedIdle; n != 1 {
+			t.Errorf("closed idle %d, want the 1 passed on", n)
+		}
+	})
 	t.Run("abandoned", func(t *testing.T) {
 		g := &windowGate{next: metrics.NewClient(metrics.NewRegistry())}
 		start := time.Now()

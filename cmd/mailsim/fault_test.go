@@ -460,6 +460,14 @@ func TestFaultDovecotRestart(t *testing.T) {
 	if v := num(t, rep, "messages.delivered"); v <= 0 {
 		t.Errorf("messages.delivered %v", v)
 	}
+	// The devices' idle connections the restart closed (Dovecot's BYE,
+	// then the close) are counted as such, not as failed commands
+	// (docs/report.md, "Connections the server closed"): before, the
+	// report had no closed_idle, and one LIST and one IDLE error per
+	// device idle at the restart.
+	if v, _ := field(rep, "load.closed_idle"); v == nil || v == 0.0 {
+		t.Errorf("load.closed_idle %v: Dovecot restarted under idle devices, yet no closed connection was counted", v)
+	}
 	failed := num(t, rep, "load.logins.imap.failed") + num(t, rep, "load.logins.pop3.failed")
 	errs := num(t, rep, "load.errors")
 	t.Logf("load after a restart: %v", rep["load"])

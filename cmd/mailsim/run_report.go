@@ -204,7 +204,9 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 	peak := 0
 	for proto, pt := range client.Totals().Protocols {
 		in.Bytes[proto] = report.ByteStat{In: int64(pt.BytesIn), Out: int64(pt.BytesOut)}
-		in.Logins[proto] = loginStat(pt.Logins)
+		ls := loginStat(pt.Logins)
+		ls.ClosedIdle = pt.ClosedIdle
+		in.Logins[proto] = ls
 		peak += int(pt.PeakConnections)
 	}
 	in.PeakConnections = peak

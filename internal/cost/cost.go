@@ -122,6 +122,14 @@ func (m *Meter) ShapedWrite(protocol string, d time.Duration) {
 	}
 }
 
+// ClosedIdle implements clients.ClosedIdleRecorder: it passes the close
+// on when the next recorder counts them.
+func (m *Meter) ClosedIdle(protocol string) {
+	if c, ok := m.next.(clients.ClosedIdleRecorder); ok {
+		c.ClosedIdle(protocol)
+	}
+}
+
 // Bytes implements clients.Recorder.
 func (m *Meter) Bytes(protocol string, in, out int64) {
 	c := m.counters(protocol)

@@ -11,14 +11,15 @@ import (
 
 // countRecorder counts what reaches it.
 type countRecorder struct {
-	mu                             sync.Mutex
-	commands, bytes, conns, logins int
+	mu                                         sync.Mutex
+	commands, bytes, conns, logins, closedIdle int
 }
 
 func (r *countRecorder) Command(clients.CommandEvent)    { r.mu.Lock(); r.commands++; r.mu.Unlock() }
 func (r *countRecorder) Bytes(string, int64, int64)      { r.mu.Lock(); r.bytes++; r.mu.Unlock() }
 func (r *countRecorder) Connection(string, int)          { r.mu.Lock(); r.conns++; r.mu.Unlock() }
 func (r *countRecorder) Login(string, transport.Outcome) { r.mu.Lock(); r.logins++; r.mu.Unlock() }
+func (r *countRecorder) ClosedIdle(string)               { r.mu.Lock(); r.closedIdle++; r.mu.Unlock() }
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -114,6 +115,7 @@ func TestMeterCountsAndForwards(t *testing.T) {
 	m.Login("pop3", transport.OutcomeOK)
 	m.Login("pop3", transport.OutcomeAuth)
 	m.Login("pop3", transport.OutcomeDropped)
+	m.ClosedIdle("imap")
 	m.Delivered()
 	m.Delivered()
 	got := m.Totals()
@@ -133,7 +135,7 @@ func TestMeterCountsAndForwards(t *testing.T) {
 	if got.Deliveries != 2 || got.Group != "office" {
 		t.Errorf("deliveries %d group %q", got.Deliveries, got.Group)
 	}
-	if next.commands != 5 || next.bytes != 1 || next.logins != 3 {
+	if next.commands != 5 || next.bytes != 1 || next.logins != 3 || next.closedIdle != 1 {
 		t.Errorf("forwarded %+v", next)
 	}
 }

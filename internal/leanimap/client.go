@@ -224,6 +224,10 @@ func (c *Client) Err() error { return c.err }
 // case, as "MOVE" or "AUTH=PLAIN") in the last capability list seen.
 func (c *Client) Has(name string) bool { return slices.Contains(c.caps, name) }
 
+// Bye reports whether the server said BYE on the connection: it is
+// closing it (RFC 9051, 7.1.5).
+func (c *Client) Bye() bool { return c.bye }
+
 // Caps returns the last capability list seen (nil: none since login). The
 // list may be shared with other clients (Options.Caps): do not modify it.
 func (c *Client) Caps() []string { return c.caps }

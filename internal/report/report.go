@@ -46,6 +46,12 @@ type LoginStat struct {
 	// FailedBy splits Failed by outcome (auth, refused, timeout, tls, no,
 	// error, dropped; docs/report.md); absent when nothing failed.
 	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
+	// ClosedIdle counts the connections the server closed while their
+	// device was idle between commands, which the device noticed and
+	// reconnected before its next command (no failed command; its
+	// reconnect counts in OK or Failed); absent when none
+	// (docs/report.md, "Connections the server closed").
+	ClosedIdle uint64 `json:"closed_idle,omitempty"`
 }
 
 // DeliveryCounts are the traffic injector's deliveries, one per recipient
@@ -724,6 +730,10 @@ type Load struct {
 	LoginAttempts uint64 `json:"login_attempts"`
 	LoginFailures uint64 `json:"login_failures"`
 	LoginsDropped uint64 `json:"logins_dropped"`
+	// ClosedIdle counts the connections servers closed while their
+	// device was idle between commands (LoginStat.ClosedIdle, over the
+	// protocols): neither commands nor logins, so not in ErrorRate.
+	ClosedIdle uint64 `json:"closed_idle"`
 	// Pending counts by protocol the Commands still in flight at a
 	// capacity step's window close (samples of their age, with no
 	// outcome yet): ErrorRate and the error_rate threshold leave them
@@ -1036,7 +1046,9 @@ func sumLoad(cmds CommandMap, wall float64, bytes []map[string]ByteStat, logins 
 				}
 				cur.FailedBy[outcome] += n
 			}
+			cur.ClosedIdle += s.ClosedIdle
 			l.Logins[p] = cur
+			l.ClosedIdle += s.ClosedIdle
 			l.LoginAttempts += s.OK + s.Failed
 			l.LoginFailures += s.Failed
 			l.LoginsDropped += min(s.FailedBy[string(transport.OutcomeDropped)], s.Failed)

@@ -256,6 +256,12 @@ func TestErrorRateDropped(t *testing.T) {
 			in.Commands["pop3"]["RETR"] = retr
 			in.Commands["imap"]["IDLE"] = CommandStat{Count: 7, Dropped: 7, P50: 0.001, P95: 0.001, P99: 0.001}
 			in.Logins["pop3"] = LoginStat{OK: 40, Failed: 6, FailedBy: map[string]uint64{"auth": 1, "dropped": 5}}
+			// The server closed 4 idle IMAP connections, which their
+			// devices noticed before their next command: no failure of
+			// the server's, no operation, left out of error_rate.
+			imapLogins := in.Logins["imap"]
+			imapLogins.ClosedIdle = 4
+			in.Logins["imap"] = imapLogins
 			r := Build(in)
 			check := func(what string, r *Report, shards float64) {
 				t.Helper()
@@ -271,6 +277,9 @@ func TestErrorRateDropped(t *testing.T) {
 					t.Errorf("%s: load dropped %d, logins dropped %d, errors %d; want %v, %v, %v", what,
 						r.Load.Dropped, r.Load.LoginsDropped, r.Load.Errors, 37*shards, 5*shards, 3*shards)
 				}
+				if r.Load.ClosedIdle != uint64(4*shards) || r.Load.Logins["imap"].ClosedIdle != uint64(4*shards) {
+					t.Errorf("%s: load closed_idle %d, imap's %d; want %v", what, r.Load.ClosedIdle, r.Load.Logins["imap"].ClosedIdle, 4*shards)
+				}
 				if c := r.Commands["pop3"]["RETR"]; c.Dropped != uint64(10*shards) || c.Errors != uint64(shards) {
 					t.Errorf("%s: pop3 RETR dropped %d errors %d, want %v and %v", what, c.Dropped, c.Errors, 10*shards, shards)
 				}
@@ -284,7 +293,8 @@ func TestErrorRateDropped(t *testing.T) {
 			if err := r.WriteSummary(&sum); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(sum.String(), "dropped by the simulated network 37;") || !strings.Contains(sum.String(), "failed 6 (5 dropped)") {
+			if !strings.Contains(sum.String(), "dropped by the simulated network 37;") || !strings.Contains(sum.String(), "failed 6 (5 dropped)") ||
+				!strings.Contains(sum.String(), "; 4 idle connections the server closed") {
 				t.Errorf("the summary does not show the drops:\n%s", sum.String())
 			}
 			if tt.pending != nil {

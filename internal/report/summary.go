@@ -85,7 +85,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	}
 	for _, p := range sortedKeys(r.Load.Logins) {
 		l := r.Load.Logins[p]
-		fmt.Fprintf(ew, "logins %s: %d ok, %d failed%s\n", p, l.OK, l.Failed, failedBy(l.FailedBy))
+		closed := ""
+		if l.ClosedIdle > 0 {
+			closed = fmt.Sprintf("; %d idle connections the server closed", l.ClosedIdle)
+		}
+		fmt.Fprintf(ew, "logins %s: %d ok, %d failed%s%s\n", p, l.OK, l.Failed, failedBy(l.FailedBy), closed)
 	}
 	fmt.Fprintf(ew, "peak connections %d; %s\n", r.Server.PeakConnections, r.Server.storageLine())
 	r.writeCost(ew)

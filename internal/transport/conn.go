@@ -542,6 +542,43 @@ func (e dropError) Error() string { return ErrDropped.Error() + ": " + e.err.Err
 
 func (e dropError) Unwrap() []error { return []error{ErrDropped, e.err} }
 
+// Dropped reports whether the simulated network dropped the connection
+// (Config.DropAfter): its reads and writes fail with ErrDropped.
+func (c *Conn) Dropped() bool { return c.dropped.Load() }
+
+// peekMax bounds what PeerClosed peeks at: a BYE line and then some.
+const peekMax = 512
+
+// PeerClosed reports, without waiting, whether the server closed the
+// connection while its client was idle between commands, so that the
+// client reconnects instead of sending its next command into a closed
+// connection (clients/imap_slot.go): the server's FIN or a reset has
+// arrived, or, on a plain-text connection with bytes waiting to be read
+// and no FIN yet, closing says that those bytes (at most peekMax, peeked
+// at, not read) announce the close (IMAPBye: the BYE a server sends
+// before it closes). It costs one ppoll(2) with a zero timeout, and a
+// recv(2) with MSG_PEEK when bytes wait (rawIO.peer, rawIO.peek, raw
+// system calls that never block); a client calls it only after the
+// connection has been idle a while, never per command. Bytes waiting
+// under TLS cannot be read without consuming them: there only the FIN or
+// reset tells. A connection the simulated network dropped (Dropped) or
+// that was closed here is not the server's close (false), and neither is
+// anything on a platform without raw socket I/O (false: the next command
+// finds out, as before).
+func (c *Conn) PeerClosed(closing func(pending []byte) bool) bool {
+	rio := c.wire.io
+	if rio == nil || c.dropped.Load() {
+		return false
+	}
+	closed, pending := rio.peer()
+	if closed || !pending || closing == nil || c.top != c.wire || c.dropped.Load() {
+		return closed && !c.dropped.Load()
+	}
+	var buf [peekMax]byte
+	n := rio.peek(buf[:])
+	return closing(buf[:n])
+}
+
 // Err returns the first read error the connection saw (a deadline, a
 // reset, an oversized reply), or nil.
 func (c *Conn) Err() error {

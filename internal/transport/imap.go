@@ -454,3 +454,28 @@ func DialIMAP(ctx context.Context, cfg Config, opts *imapclient.Options) (*Conn,
 func LoginIMAP(c *imapclient.Client, user, pass string) error {
 	return c.Login(user, pass).Wait()
 }
+
+// IMAPBye reports whether pending, the first bytes an IMAP server sent
+// that the client has not read yet, holds an untagged BYE response: the
+// server announces that it closes the connection (RFC 9051, 7.1.5), as
+// Dovecot does on shutdown ("* BYE Server shutting down.") and at its
+// autologout. Only whole lines before the first literal are looked at:
+// a literal's bytes are no response. Conn.PeerClosed takes it.
+func IMAPBye(pending []byte) bool {
+	for len(pending) > 0 {
+		i := bytes.IndexByte(pending, '\n')
+		if i < 0 {
+			return false // a line not all there: not a response yet
+		}
+		line := pending[:i+1]
+		if len(line) >= 5 && bytes.EqualFold(line[:5], []byte("* BYE")) &&
+			(len(line) == 5 || line[5] == ' ' || line[5] == '\r' || line[5] == '\n') {
+			return true
+		}
+		if _, lit := literalAtEnd(line); lit {
+			return false
+		}
+		pending = pending[i+1:]
+	}
+	return false
+}

@@ -42,6 +42,9 @@ type rawIO struct {
 	// connection, TestSessionAllocs).
 	wx   writeReadOp
 	wxOn bool
+	// pk is peer's and peek's call (their own lock: a read may wait in
+	// the poller holding rd.mu meanwhile).
+	pk peerOp
 	// file: rc is an *os.File's (a socket of dialRaw), whose poller errors
 	// are not wrapped as net's are.
 	file bool
@@ -416,6 +419,99 @@ func replaceFD(fd uintptr) syscall.Errno {
 	_, _, e = syscall.RawSyscall(syscall.SYS_DUP3, efd, fd, syscall.O_CLOEXEC)
 	syscall.RawSyscall(syscall.SYS_CLOSE, efd, 0, 0)
 	return e
+}
+
+// Linux's poll(2) event bits (include/uapi/asm-generic/poll.h, the same
+// on every architecture Go supports); the syscall package does not name
+// them.
+const (
+	pollIn    = 0x1
+	pollErr   = 0x8
+	pollHup   = 0x10
+	pollRDHup = 0x2000
+)
+
+// pollFD is struct pollfd.
+type pollFD struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+// peerOp is a call of peer or peek: its arguments and results, and the
+// functions RawConn.Control runs, made on first use (a connection that is
+// never looked at allocates nothing for them, one that is looked at again
+// nothing more).
+type peerOp struct {
+	mu     sync.Mutex
+	p      pollFD
+	zero   syscall.Timespec
+	buf    []byte
+	n      uintptr
+	errno  syscall.Errno
+	pollFn func(fd uintptr)
+	peekFn func(fd uintptr)
+}
+
+// poll is peer's function: ppoll(2) of the socket for input and the
+// peer's FIN, with a zero timeout.
+func (o *peerOp) poll(fd uintptr) {
+	o.p = pollFD{fd: int32(fd), events: pollIn | pollRDHup}
+	_, _, o.errno = syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&o.p)), 1,
+		uintptr(unsafe.Pointer(&o.zero)), 0, 0, 0)
+}
+
+// peek is peek's function: recv(2) of o.buf with MSG_PEEK and MSG_DONTWAIT.
+func (o *peerOp) peek(fd uintptr) {
+	o.n, _, o.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.buf[0])), uintptr(len(o.buf)),
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+}
+
+// peer looks at the socket without waiting (Conn.PeerClosed): closed when
+// the peer's FIN (POLLRDHUP) or a reset or error (POLLHUP, POLLERR) has
+// arrived, pending when bytes wait to be read. It is one ppoll(2) with a
+// zero timeout, a raw system call as the reads and writes here are: it
+// never blocks, and it takes no lock, so a read waiting in the poller
+// (go-imap's reader goroutine) does not hold it up. A released socket, or
+// one the call cannot look at, reports neither.
+func (r *rawIO) peer() (closed, pending bool) {
+	if r.released.Load() {
+		return false, false
+	}
+	o := &r.pk
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pollFn == nil {
+		o.pollFn = o.poll
+	}
+	o.p.revents = 0
+	if err := r.rc.Control(o.pollFn); err != nil || o.errno != 0 {
+		return false, false
+	}
+	ev := o.p.revents
+	return ev&(pollRDHup|pollHup|pollErr) != 0, ev&pollIn != 0
+}
+
+// peek copies the bytes waiting to be read into b without reading them
+// (recv(2) with MSG_PEEK and MSG_DONTWAIT, a raw system call) and returns
+// how many; 0 when there are none or the call failed.
+func (r *rawIO) peek(b []byte) int {
+	if len(b) == 0 || r.released.Load() {
+		return 0
+	}
+	o := &r.pk
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.peekFn == nil {
+		o.peekFn = o.peek
+	}
+	o.buf, o.n = b, 0
+	err := r.rc.Control(o.peekFn)
+	o.buf = nil
+	if err != nil || o.errno != 0 {
+		return 0
+	}
+	return int(o.n)
 }
 
 // openFilesLimit returns the process's soft open-files limit

@@ -20,6 +20,12 @@ func (r *rawIO) writeRead(p, b []byte) (nw, nr int, werr, rerr error) {
 	return nw, nr, nil, rerr
 }
 
+// peer reports nothing: there is no raw look at the socket here.
+func (r *rawIO) peer() (closed, pending bool) { return false, false }
+
+// peek reads nothing.
+func (r *rawIO) peek([]byte) int { return 0 }
+
 // release returns false: the caller closes the connection.
 func (r *rawIO) release() bool { return false }
 
