@@ -196,14 +196,20 @@ func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 		// stall is what the device sends that the server leaves
 		// unanswered.
 		stall string
+		// nw shapes the device's network: the stop's own DONE waits out
+		// its latency, a small part of the grace, and the server's
+		// silence is still its timeout (HeldFor; it counted nothing when
+		// any hold in the grace cleared the server).
+		nw transport.Network
 	}{
-		{"continuation", " IDLE"},
-		{"reply after DONE", "DONE"},
+		{"continuation", " IDLE", transport.Network{}},
+		{"reply after DONE", "DONE", transport.Network{}},
+		{"reply after DONE, shaped", "DONE", transport.Network{Latency: 20 * time.Millisecond}},
 	} {
 		for _, client := range IMAPClients {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &idleRecorder{}
-				run := runProxied(t, client, KindPC, transport.Network{}, rec)
+				run := runProxied(t, client, KindPC, tc.nw, rec)
 				waitCommands(t, &rec.imapRecorder, "AUTHENTICATE")
 				sent := run.p.StallOn([]byte(tc.stall))
 				// The stop comes once the server holds what the device

@@ -215,14 +215,15 @@ func startGrace(conn io.Closer) graceStart {
 // overdue reports whether a command still in flight when the grace ran
 // out is the server's timeout (endCommand, countLogin): it is, unless
 // mailsim's simulated network (a device profile's network: latency,
-// bandwidth; internal/transport, Conn.HeldSince) held its request or its
-// reply at any moment of the grace. Then the server did not have the
-// command for the whole grace — its request was still on the way, or its
-// reply was coming through the slow link — and the stop's close is
-// mailsim's, not the server's failure: the command counts nothing. A
-// server that left the command unanswered while the network held
-// nothing (an unshaped connection, or a shaped one waiting on a silent
-// server) had the whole grace and is overdue.
+// bandwidth; internal/transport, Conn.HeldFor) held its request or its
+// reply for half of the grace or more. Then the server had at most half
+// the second to itself — its request was still on the way, or its reply
+// was coming through the slow link — and the stop's close is mailsim's,
+// not the server's failure: the command counts nothing. A server that
+// had more than half the second (an unshaped connection; a shaped one
+// waiting on a silent server; one whose only hold was the latency of the
+// stop's own DONE, or a short pace of a reply it trickles) and left the
+// command unanswered is overdue, as a healthy server answers in far less.
 func (g graceStart) overdue() bool {
-	return g.conn == nil || !g.conn.HeldSince(g.mark)
+	return g.conn == nil || g.conn.HeldFor(g.mark) < shutdownGrace/2
 }

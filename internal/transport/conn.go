@@ -205,10 +205,13 @@ type wire struct {
 	// unshaped one, which never waits): it ends a shaping wait (hold), so
 	// that a close does not wait out a long pace.
 	closed chan struct{}
-	// holds counts the shaping waits begun, holding those in progress
-	// (Conn.HoldMark, Conn.HeldSince).
-	holds   atomic.Uint64
-	holding atomic.Int32
+	// heldNanos adds up the shaping waits that ended; readSince and
+	// writeSince are the start of the one in progress on each side
+	// (monoNow; 0: none): the network's share of a span of time
+	// (Conn.HoldMark, Conn.HeldFor). Reads and writes each run one at a
+	// time on a connection.
+	heldNanos             atomic.Int64
+	readSince, writeSince atomic.Int64
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
@@ -235,7 +238,7 @@ func (w *wire) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if d := w.latency + w.transfer(len(p)); d > 0 {
-		w.hold(d)
+		w.hold(d, &w.writeSince)
 		if w.c.shape != nil {
 			w.c.shape.ShapedWrite(w.c.protocol, d)
 		}
@@ -285,7 +288,7 @@ func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
 // bandwidth.
 func (w *wire) pace(n int) {
 	if d := w.transfer(n); d > 0 {
-		w.hold(d)
+		w.hold(d, &w.readSince)
 	}
 }
 
@@ -303,17 +306,39 @@ func (w *wire) transfer(n int) time.Duration {
 // it) for d, or until Close, whichever comes first: the read or write
 // then fails, or the next one does, as on a closed connection. Only a
 // shaped connection holds (closed is set), with one timer per wait and no
-// goroutine; holds and holding note the wait for HeldSince.
-func (w *wire) hold(d time.Duration) {
-	w.holding.Add(1)
-	w.holds.Add(1)
+// goroutine; since (the side's readSince or writeSince) and heldNanos
+// note the wait for HeldFor.
+func (w *wire) hold(d time.Duration, since *atomic.Int64) {
+	start := monoNow()
+	since.Store(start)
 	t := time.NewTimer(d)
 	select {
 	case <-t.C:
 	case <-w.closed:
 		t.Stop()
 	}
-	w.holding.Add(-1)
+	w.heldNanos.Add(monoNow() - start)
+	since.Store(0)
+}
+
+// monoBase is the origin of monoNow: set once, read only.
+var monoBase = time.Now()
+
+// monoNow is the monotonic clock in nanoseconds since monoBase, never 0
+// (0 marks no wait in progress: wire.readSince).
+func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
+
+// heldAt returns how long the network has held the connection's bytes
+// since it was dialed, at now (monoNow): the waits that ended and the
+// time so far of those in progress.
+func (w *wire) heldAt(now int64) int64 {
+	h := w.heldNanos.Load()
+	for _, since := range [2]*atomic.Int64{&w.readSince, &w.writeSince} {
+		if s := since.Load(); s != 0 && s < now {
+			h += now - s
+		}
+	}
+	return h
 }
 
 // Dial connects to cfg.Endpoint within cfg.Timeout. With TLS mode implicit
@@ -671,27 +696,25 @@ func (c *Conn) shut() error {
 }
 
 // HoldMark is a moment of a connection's shaping (Conn.HoldMark), for
-// Conn.HeldSince.
+// Conn.HeldFor.
 type HoldMark struct {
-	holds   uint64 // waits begun by then
-	holding bool   // a wait was in progress then
+	held int64 // the network's holding time by then (wire.heldAt)
 }
 
-// HoldMark returns the connection's shaping now, for HeldSince.
-func (c *Conn) HoldMark() HoldMark {
-	return HoldMark{holds: c.wire.holds.Load(), holding: c.wire.holding.Load() > 0}
-}
+// HoldMark returns the connection's shaping now, for HeldFor.
+func (c *Conn) HoldMark() HoldMark { return HoldMark{held: c.wire.heldAt(monoNow())} }
 
-// HeldSince reports whether the simulated network (Config.Network: the
+// HeldFor returns how long the simulated network (Config.Network: the
 // latency before a write, the bandwidth's pace of a read or write) held
-// the connection's bytes at any moment since m was taken, up to now: a
-// request on its way to the server, or a reply on its way to its reader.
-// It is false on an unshaped connection, and on a shaped one whose
-// shaping was idle all along (the client waited for the server alone).
-// The stop's rule uses it (clients/stop_grace.go, graceStart): a command
-// the network held during the stop's grace is not the server's timeout.
-func (c *Conn) HeldSince(m HoldMark) bool {
-	return m.holding || c.wire.holding.Load() > 0 || c.wire.holds.Load() != m.holds
+// the connection's bytes since m was taken, up to now: a request on its
+// way to the server, a reply on its way to its reader, each side's waits
+// added up (both sides at once count twice). It is 0 on an unshaped
+// connection, and on a shaped one whose shaping was idle all along (the
+// client waited for the server alone). The stop's rule uses it
+// (clients/stop_grace.go, graceStart): a command the network held for
+// most of the stop's grace is not the server's timeout.
+func (c *Conn) HeldFor(m HoldMark) time.Duration {
+	return time.Duration(max(0, c.wire.heldAt(monoNow())-m.held))
 }
 
 // LocalAddr implements net.Conn.

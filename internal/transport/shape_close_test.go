@@ -111,11 +111,11 @@ func lateCloser(late bool) *transport.LateCloser {
 	return transport.NewLateCloser()
 }
 
-// TestHeldSince: a connection's HeldSince reports whether the simulated
+// TestHeldFor: a connection's HeldFor says how long the simulated
 // network held its bytes since a mark: never on an unshaped connection;
-// on a shaped one, not while the client waits for a silent server, but
-// once a reply or a request is paced or delayed.
-func TestHeldSince(t *testing.T) {
+// on a shaped one, not while the client waits for a silent server, but at
+// least the latency a write waits, and the pace of a reply it reads.
+func TestHeldFor(t *testing.T) {
 	answers := make(chan string, 1)
 	addr := fakeServer(t, func(c net.Conn) {
 		buf := make([]byte, 512)
@@ -129,21 +129,24 @@ func TestHeldSince(t *testing.T) {
 			}
 		}
 	})
+	const reply = "* OK 0123456789\r\n" // 17 bytes
 	for _, tc := range []struct {
 		name string
 		nw   transport.Network
-		// heldByWrite, heldByRead: HeldSince after a write, a read.
-		heldByWrite, heldByRead bool
+		// byWrite, byRead: the least HeldFor after a write of
+		// "ANSWER\r\n" (8 bytes), after a read of the reply.
+		byWrite, byRead time.Duration
 	}{
-		{"unshaped", transport.Network{}, false, false},
-		{"latency", transport.Network{Latency: time.Millisecond}, true, false},
-		{"bandwidth", transport.Network{Bandwidth: 8 << 20}, true, true},
+		{"unshaped", transport.Network{}, 0, 0},
+		{"latency", transport.Network{Latency: 5 * time.Millisecond}, 5 * time.Millisecond, 0},
+		// 8 bits a millisecond: a byte a millisecond.
+		{"bandwidth", transport.Network{Bandwidth: 8000}, 8 * time.Millisecond, 17 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn := dialShaped(t, addr, tc.nw, nil)
 			m := conn.HoldMark()
-			if conn.HeldSince(m) {
-				t.Error("held with nothing sent")
+			if d := conn.HeldFor(m); d != 0 {
+				t.Errorf("held %v with nothing sent", d)
 			}
 			// A silent server: the read waits for it, the network holds
 			// nothing.
@@ -152,23 +155,28 @@ func TestHeldSince(t *testing.T) {
 			if _, err := conn.Read(buf); transport.OutcomeOf(err) != transport.OutcomeTimeout {
 				t.Fatalf("read from a silent server: %v, want a timeout", err)
 			}
-			if conn.HeldSince(m) {
-				t.Error("held while the server was silent")
+			if d := conn.HeldFor(m); d != 0 {
+				t.Errorf("held %v while the server was silent", d)
 			}
 			if _, err := conn.Write([]byte("ANSWER\r\n")); err != nil {
 				t.Fatal(err)
 			}
-			if got := conn.HeldSince(m); got != tc.heldByWrite {
-				t.Errorf("after a write: held %v, want %v", got, tc.heldByWrite)
+			if got := conn.HeldFor(m); got < tc.byWrite || tc.byWrite == 0 && got != 0 {
+				t.Errorf("after a write: held %v, want %v or more (0 when 0)", got, tc.byWrite)
 			}
 			m = conn.HoldMark()
-			answers <- "* OK\r\n"
+			answers <- reply
 			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := conn.Read(buf); err != nil {
-				t.Fatal(err)
+			n := 0
+			for n < len(reply) {
+				k, err := conn.Read(buf[n:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += k
 			}
-			if got := conn.HeldSince(m); got != tc.heldByRead {
-				t.Errorf("after a read: held %v, want %v", got, tc.heldByRead)
+			if got := conn.HeldFor(m); got < tc.byRead || tc.byRead == 0 && got != 0 {
+				t.Errorf("after a read: held %v, want %v or more (0 when 0)", got, tc.byRead)
 			}
 		})
 	}
