@@ -304,7 +304,10 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 	if err != nil {
 		return err
 	}
-	// go-smtp bounds commands and the final reply, not the message data.
+	// go-smtp sets no deadline of its own for writing the message data:
+	// the connection's timeout bounds it, and go-smtp's own timeout the
+	// final reply; on a shaped network the link's time moves both
+	// (transport's watchdog.shift), so a slow link is no timeout.
 	_ = conn.Extend(0)
 	// go-smtp writes the data 4 KiB at a time: on a shaped network it
 	// leaves in one write, when go-smtp reads the reply, held back the

@@ -306,9 +306,11 @@ func (w *wire) transfer(n int) time.Duration {
 // it) for d, or until Close, whichever comes first: the read or write
 // then fails, or the next one does, as on a closed connection. Only a
 // shaped connection holds (closed is set), with one timer per wait and no
-// goroutine; since (the side's readSince or writeSince) and heldNanos
+// goroutine; the connection's deadlines move d later (watchdog.shift); since (the side's readSince or writeSince) and heldNanos
 // note the wait for HeldFor.
 func (w *wire) hold(d time.Duration, since *atomic.Int64) {
+	// The link's time is not the server's: the deadlines move with it.
+	w.c.dl.shift(d)
 	start := monoNow()
 	since.Store(start)
 	t := time.NewTimer(d)

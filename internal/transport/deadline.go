@@ -109,6 +109,24 @@ func (w *watchdog) fire() {
 	}
 }
 
+// shift moves the read and write deadlines not yet passed d later: the
+// time the simulated network holds the connection's bytes (wire.hold) is
+// the link's, not the server's, so it does not use up the wait for the
+// server (a slow link carrying a large body is no timeout, as bytes
+// flowing keep a real client's inactivity timer from firing). A deadline
+// that already passed stays passed. The timer, set for the old deadline,
+// finds it moved and sleeps on (fire).
+func (w *watchdog) shift(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.read.IsZero() && !w.readExpired {
+		w.read = w.read.Add(d)
+	}
+	if !w.write.IsZero() && !w.writeExpired {
+		w.write = w.write.Add(d)
+	}
+}
+
 // stop ends the watchdog for good (the connection closes).
 func (w *watchdog) stop() {
 	w.mu.Lock()

@@ -181,3 +181,39 @@ func TestHeldFor(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowLinkIsNoTimeout: the time the simulated network paces a reply
+// is the link's, not the server's, so it does not use up the read
+// deadline (watchdog.shift): a 2 KiB reply paced over 2 s a KiB, read a
+// KiB at a time under a 1 s deadline (ample for the loopback server),
+// arrives whole. Before, the
+// second read failed with a timeout, blamed on a server that had sent
+// everything at once.
+func TestSlowLinkIsNoTimeout(t *testing.T) {
+	reply := strings.Repeat("x", 2048)
+	addr := fakeServer(t, func(c net.Conn) {
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, reply)
+		_, _ = c.Read(buf) // until the client hangs up
+	})
+	// 4,096 bit/s: 1 KiB in 2 s.
+	conn := dialShaped(t, addr, transport.Network{Bandwidth: 4096}, nil)
+	if _, err := conn.Write([]byte("GO\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	got := 0
+	for got < len(reply) {
+		n, err := conn.Read(buf)
+		got += n
+		if err != nil {
+			t.Fatalf("read %d of %d bytes: %v (outcome %s)", got, len(reply), err, transport.OutcomeOf(err))
+		}
+	}
+}
