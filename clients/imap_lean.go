@@ -76,9 +76,9 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 		Caps:       s.d.o.IMAPCaps,
 	})
 	if err != nil {
-		if tc, ok := conn.(*transport.Conn); ok && transport.NetOutcome(err) == transport.OutcomeTimeout {
+		if transport.NetOutcome(err) == transport.OutcomeTimeout {
 			// leanimap's "greeting: ..." gives way to the step's wording.
-			return nil, transport.GreetingError(tc, errors.Unwrap(err))
+			return nil, transport.GreetingError(s.conn, errors.Unwrap(err))
 		}
 		return nil, fmt.Errorf("imap %s: %w", s.d.o.IMAP.Addr, err)
 	}

@@ -64,11 +64,11 @@ func ServerClosed(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// Overdue reports whether err is a deadline that passed before the
+// TimedOut reports whether err is a deadline that passed before the
 // server answered (outcome timeout): the connection is out of step with
 // the server, so no QUIT goes out on it (a late reply would be read as
 // the QUIT's), and the server's one stall counts once.
-func Overdue(err error) bool {
+func TimedOut(err error) bool {
 	return err != nil && transport.NetOutcome(err) == transport.OutcomeTimeout
 }
 
@@ -333,10 +333,10 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 // the failure that ended the session, ServerClosed) or the simulated
 // network dropped it (transport.ErrDropped): a QUIT would only fail and
 // count as a second failure; nor once a reply did not come in time
-// (Overdue): a QUIT would wait out its own deadline and count the
+// (TimedOut): a QUIT would wait out its own deadline and count the
 // server's one stall twice.
 func (s *smtpSubmitter) quit(w *StopGrace, c *smtp.Client, after error) {
-	if ServerClosed(after) || Overdue(after) || errors.Is(after, transport.ErrDropped) {
+	if ServerClosed(after) || TimedOut(after) || errors.Is(after, transport.ErrDropped) {
 		return
 	}
 	start := w.Start("QUIT")

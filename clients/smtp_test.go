@@ -397,7 +397,7 @@ func TestSMTPSubmitterStalled(t *testing.T) {
 			})
 			rec := &c2Recorder{}
 			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 300 * time.Millisecond})
-			if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n")); !Overdue(err) {
+			if err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n")); !TimedOut(err) {
 				t.Errorf("submission: %v, want a timeout", err)
 			}
 			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tt.want)) {

@@ -182,8 +182,9 @@ func (c *capacityMail) populationNotes() []populationNote {
 	return out
 }
 
-// annotate puts before each step's notes in res the notes of notes that concern the
-// population it ran on: a fresh step's own (step i+1 of the progress
+// annotate puts the notes on the mail of a population (populationNotes)
+// first among the notes of each step in res that ran on that
+// population: a fresh step's own (step i+1 of the progress
 // lines is res.Steps[i]: a step cut or ended by an error ends the
 // search), and for every step of the live growth phase the one its first
 // step opened.

@@ -840,11 +840,11 @@ func isReply(err error) bool {
 // (noQuit): Dovecot says 421 to every connection when it shuts down, and
 // a RSET and a QUIT sent after it each failed and counted as a failed
 // command of their own. Nor after a reply that did not come in time
-// (clients.Overdue): the server stalled, so a QUIT would wait out its own
+// (clients.TimedOut): the server stalled, so a QUIT would wait out its own
 // deadline and count one stall twice, and a late reply would be read as
 // the QUIT's.
 func (sc *smtpConn) usable(err error) bool {
-	if clients.ServerClosed(err) || clients.Overdue(err) {
+	if clients.ServerClosed(err) || clients.TimedOut(err) {
 		sc.noQuit = true
 		return false
 	}

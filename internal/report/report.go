@@ -1092,45 +1092,16 @@ func failedNote(cmds CommandMap, l Load) string {
 	if l.Errors == 0 {
 		return ""
 	}
-	type failed struct {
-		name string
-		n    uint64
-		by   map[string]uint64
-	}
-	var top []failed
-	for p, m := range cmds {
-		for c, s := range m {
-			if s.Errors > 0 {
-				top = append(top, failed{p + " " + c, s.Errors, s.ErrorsBy})
-			}
-		}
-	}
-	slices.SortFunc(top, func(a, b failed) int {
-		if a.n != b.n {
-			return cmp.Compare(b.n, a.n)
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	var parts []string
-	for i, f := range top {
-		if i == maxDroppedNamed {
-			var rest uint64
-			for _, f := range top[i:] {
-				rest += f.n
-			}
-			parts = append(parts, fmt.Sprintf("%d more across %d other commands", rest, len(top)-i))
-			break
-		}
-		part := fmt.Sprintf("%s %d", f.name, f.n)
+	parts := topCommands(cmds, func(c Command) uint64 { return c.Errors }, func(c Command) string {
 		var why []string
-		for _, o := range sortedKeys(f.by) {
-			why = append(why, fmt.Sprintf("%s %d", o, f.by[o]))
+		for _, o := range sortedKeys(c.ErrorsBy) {
+			why = append(why, fmt.Sprintf("%s %d", o, c.ErrorsBy[o]))
 		}
-		if len(why) > 0 {
-			part += " (" + strings.Join(why, ", ") + ")"
+		if len(why) == 0 {
+			return ""
 		}
-		parts = append(parts, part)
-	}
+		return " (" + strings.Join(why, ", ") + ")"
+	})
 	return fmt.Sprintf("%d commands failed: %s; by outcome (docs/report.md, Outcomes) in each command's errors_by", l.Errors, strings.Join(parts, ", "))
 }
 
@@ -1143,36 +1114,7 @@ func droppedNote(cmds CommandMap, l Load) string {
 	if l.Dropped == 0 && l.LoginsDropped == 0 {
 		return ""
 	}
-	type drop struct {
-		name string
-		n    uint64
-	}
-	var top []drop
-	for p, m := range cmds {
-		for c, s := range m {
-			if s.Dropped > 0 {
-				top = append(top, drop{p + " " + c, s.Dropped})
-			}
-		}
-	}
-	slices.SortFunc(top, func(a, b drop) int {
-		if a.n != b.n {
-			return cmp.Compare(b.n, a.n)
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	var parts []string
-	for i, d := range top {
-		if i == maxDroppedNamed {
-			var rest uint64
-			for _, d := range top[i:] {
-				rest += d.n
-			}
-			parts = append(parts, fmt.Sprintf("%d more across %d other commands", rest, len(top)-i))
-			break
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", d.name, d.n))
-	}
+	parts := topCommands(cmds, func(c Command) uint64 { return c.Dropped }, nil)
 	what := fmt.Sprintf("%d commands", l.Dropped)
 	if len(parts) > 0 {
 		what += " (" + strings.Join(parts, ", ") + ")"
@@ -1181,8 +1123,51 @@ func droppedNote(cmds CommandMap, l Load) string {
 		"outcome dropped, counted apart from errors (load.dropped, load.logins_dropped) and left out of error_rate", what, l.LoginsDropped)
 }
 
-// maxDroppedNamed is how many commands droppedNote and failedNote name.
-const maxDroppedNamed = 5
+// topCommands names the commands of cmds with a count (count) above 0,
+// the largest first (ties by name), as "protocol COMMAND N" and what
+// detail (nil: nothing) adds; past maxNamed, one "N more across K other
+// commands" stands for the rest.
+func topCommands(cmds CommandMap, count func(Command) uint64, detail func(Command) string) []string {
+	type named struct {
+		name string
+		n    uint64
+		c    Command
+	}
+	var top []named
+	for p, m := range cmds {
+		for name, c := range m {
+			if n := count(c); n > 0 {
+				top = append(top, named{p + " " + name, n, c})
+			}
+		}
+	}
+	slices.SortFunc(top, func(a, b named) int {
+		if a.n != b.n {
+			return cmp.Compare(b.n, a.n)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var parts []string
+	for i, t := range top {
+		if i == maxNamed {
+			var rest uint64
+			for _, t := range top[i:] {
+				rest += t.n
+			}
+			parts = append(parts, fmt.Sprintf("%d more across %d other commands", rest, len(top)-i))
+			break
+		}
+		part := fmt.Sprintf("%s %d", t.name, t.n)
+		if detail != nil {
+			part += detail(t.c)
+		}
+		parts = append(parts, part)
+	}
+	return parts
+}
+
+// maxNamed is how many commands topCommands names.
+const maxNamed = 5
 
 // serverOutcomes returns how many of one protocol's commands m ended with
 // the server's outcome, error_rate's denominator: neither still in flight
