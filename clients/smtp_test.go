@@ -313,34 +313,15 @@ func TestSMTPSubmitterServerClosed(t *testing.T) {
 		{"MAIL!", "CONNECT:ok EHLO:ok AUTH:ok MAIL:error"},
 	} {
 		t.Run(tt.at, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := serveLoopback(t, ln, func(c net.Conn) {
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(c)
-				fmt.Fprintf(c, "220 fake\r\n")
-				for n := 0; n < 100; n++ {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
-					switch verb {
-					case tt.at:
-						fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
-						return
-					case strings.TrimSuffix(tt.at, "!"):
-						return // hangs up without a word
-					case "EHLO":
-						fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
-					case "AUTH":
-						fmt.Fprintf(c, "235 ok\r\n")
-					default:
-						fmt.Fprintf(c, "250 ok\r\n")
-					}
+			addr := fakeSubmission(t, func(c net.Conn, verb string) (bool, bool) {
+				switch verb {
+				case tt.at:
+					fmt.Fprintf(c, "421 4.3.2 Shutting down\r\n")
+					return true, false
+				case strings.TrimSuffix(tt.at, "!"):
+					return true, false // hangs up without a word
 				}
+				return false, true
 			})
 			rec := &c2Recorder{}
 			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 2 * time.Second})
@@ -368,32 +349,13 @@ func TestSMTPSubmitterStalled(t *testing.T) {
 		{"RCPT", "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:timeout"},
 	} {
 		t.Run(tt.at, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := serveLoopback(t, ln, func(c net.Conn) {
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(c)
-				fmt.Fprintf(c, "220 fake\r\n")
-				stalled := false
-				for n := 0; n < 100; n++ {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
-					switch {
-					case stalled || verb == tt.at:
-						stalled = true // reads on, answers nothing
-					case verb == "EHLO":
-						fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
-					case verb == "AUTH":
-						fmt.Fprintf(c, "235 ok\r\n")
-					default:
-						fmt.Fprintf(c, "250 ok\r\n")
-					}
+			stalled := false
+			addr := fakeSubmission(t, func(c net.Conn, verb string) (bool, bool) {
+				if stalled || verb == tt.at {
+					stalled = true // reads on, answers nothing
+					return true, true
 				}
+				return false, true
 			})
 			rec := &c2Recorder{}
 			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 300 * time.Millisecond})
@@ -405,4 +367,43 @@ func TestSMTPSubmitterStalled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeSubmission serves a submission server on loopback for the test:
+// it greets, then gives each command's verb (upper case) to answer, which
+// replies on c or not, and returns false to hang up; EHLO, AUTH and the
+// rest are answered as a working server would when answer leaves them
+// (handled false).
+func fakeSubmission(t *testing.T, answer func(c net.Conn, verb string) (handled, goOn bool)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveLoopback(t, ln, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "220 fake\r\n")
+		for n := 0; n < 100; n++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+			if handled, goOn := answer(c, verb); handled {
+				if !goOn {
+					return
+				}
+				continue
+			}
+			switch verb {
+			case "EHLO":
+				fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
+			case "AUTH":
+				fmt.Fprintf(c, "235 ok\r\n")
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+	})
 }
