@@ -225,13 +225,15 @@ func (lr *liveRun) ended(ctx context.Context) error {
 // liveCounts are the counters a step subtracts.
 type liveCounts struct {
 	logins     map[string]map[string]uint64 // protocol → outcome → count
+	closedIdle map[string]uint64            // protocol → connections the server closed while idle
 	deliveries map[string]int64             // outcome → count
 }
 
 func (lr *liveRun) counts() liveCounts {
-	c := liveCounts{logins: map[string]map[string]uint64{}, deliveries: lr.tally.snapshot()}
+	c := liveCounts{logins: map[string]map[string]uint64{}, closedIdle: map[string]uint64{}, deliveries: lr.tally.snapshot()}
 	for proto, pt := range lr.client.Totals().Protocols {
 		c.logins[proto] = pt.Logins
+		c.closedIdle[proto] = pt.ClosedIdle
 	}
 	return c
 }
@@ -443,7 +445,9 @@ func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]ma
 	return in
 }
 
-// loginsSince are the logins counted between two counts, by protocol.
+// loginsSince are the logins counted between two counts, by protocol,
+// with the connections the server closed while their device was idle
+// (LoginStat.ClosedIdle) in between.
 func loginsSince(before, end liveCounts) map[string]report.LoginStat {
 	out := map[string]report.LoginStat{}
 	for proto, now := range end.logins {
@@ -453,7 +457,11 @@ func loginsSince(before, end liveCounts) map[string]report.LoginStat {
 				d[outcome] = n - before.logins[proto][outcome]
 			}
 		}
-		out[proto] = loginStat(d)
+		ls := loginStat(d)
+		if n := end.closedIdle[proto]; n > before.closedIdle[proto] {
+			ls.ClosedIdle = n - before.closedIdle[proto]
+		}
+		out[proto] = ls
 	}
 	return out
 }

@@ -561,3 +561,25 @@ capacity:
 		t.Errorf("a QoS line failed (%q, %+v): the test does not isolate the queue", st.FirstFailed, st.QoS)
 	}
 }
+
+// TestLoginsSince: a live step's logins are those between its two counts,
+// by outcome, and so are the connections the server closed while their
+// devices were idle (closed_idle), which a live step's report left out
+// before.
+func TestLoginsSince(t *testing.T) {
+	before := liveCounts{
+		logins:     map[string]map[string]uint64{"imap": {"ok": 10, "refused": 2}},
+		closedIdle: map[string]uint64{"imap": 3},
+	}
+	end := liveCounts{
+		logins:     map[string]map[string]uint64{"imap": {"ok": 15, "refused": 6}, "pop3": {"ok": 4}},
+		closedIdle: map[string]uint64{"imap": 8, "pop3": 0},
+	}
+	got := loginsSince(before, end)
+	if imap := got["imap"]; imap.OK != 5 || imap.Failed != 4 || imap.FailedBy["refused"] != 4 || imap.ClosedIdle != 5 {
+		t.Errorf("imap %+v, want 5 ok, 4 refused, 5 closed idle", imap)
+	}
+	if pop3 := got["pop3"]; pop3.OK != 4 || pop3.Failed != 0 || pop3.ClosedIdle != 0 {
+		t.Errorf("pop3 %+v, want 4 ok and nothing else", pop3)
+	}
+}
