@@ -70,9 +70,9 @@ type ClosedIdleRecorder interface {
 	ClosedIdle(protocol string)
 }
 
-// countClosedIdle tells r, when it is a ClosedIdleRecorder, that the
+// CountClosedIdle tells r, when it is a ClosedIdleRecorder, that the
 // server closed an idle connection of protocol.
-func countClosedIdle(r Recorder, protocol string) {
+func CountClosedIdle(r Recorder, protocol string) {
 	if c, ok := r.(ClosedIdleRecorder); ok {
 		c.ClosedIdle(protocol)
 	}

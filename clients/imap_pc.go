@@ -220,7 +220,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 		// idle, not as a failed IDLE; the next round reconnects
 		// (imapSlot.run), with no backoff (docs/report.md,
 		// "Connections the server closed").
-		countClosedIdle(d.rec, ProtocolIMAP)
+		CountClosedIdle(d.rec, ProtocolIMAP)
 		s.broken = true
 		sl.takeKnocking(ctx)
 		return time.Time{}, nil

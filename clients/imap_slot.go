@@ -349,7 +349,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 			// The server closed the idle connection: counted as such,
 			// and fn goes out on a new one instead of failing on it.
 			// Nothing more is said on it, not even LOGOUT.
-			countClosedIdle(sl.d.rec, ProtocolIMAP)
+			CountClosedIdle(sl.d.rec, ProtocolIMAP)
 			s.broken = true
 			s.close()
 			sl.set(nil)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -178,6 +179,10 @@ type injector struct {
 	// quitWait bounds the wait for a QUIT's reply (quitWait, the
 	// constant, by default).
 	quitWait time.Duration
+	// idleProbe is how long an LMTP/SMTP connection waits for its next
+	// delivery before trySMTP looks whether the server closed it
+	// (idleProbeAfter, the constant, by default).
+	idleProbe time.Duration
 	// tries bounds the tries of one delivery; backoff is the wait before
 	// the first retry, doubled before each further one.
 	tries   int
@@ -223,6 +228,13 @@ const drainLimit = time.Minute
 // it, and its QUIT counts a timeout.
 const quitWait = 2 * time.Second
 
+// idleProbeAfter is how long an LMTP/SMTP connection of the injector
+// waits for its next delivery before trySMTP looks whether the server
+// closed it meanwhile (transport.Conn.PeerClosed: one ppoll(2)), as the
+// devices do (clients/imap_session.go, idleProbeAfter): a busy injector's
+// deliveries follow each other closer and never pay the look.
+const idleProbeAfter = time.Second
+
 // Retries of temporary delivery failures: 3 tries, 0.5 s then 1 s apart.
 const (
 	deliveryTries   = 3
@@ -261,7 +273,7 @@ func newInjector(parts injectorParts, workers int) *injector {
 		queueLen = injectorQueue
 	}
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, queueLen), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
+		timeout: 30 * time.Second, quitWait: quitWait, idleProbe: idleProbeAfter, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]waitingMessage{}}
 }
 
@@ -655,6 +667,17 @@ func failAll(rcpts []recipient, err error, mayRetry bool) []rcptResult {
 // connection *c, dialling one when there is none and dropping it when it
 // broke.
 func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts []recipient) []rcptResult {
+	if sc := *c; sc != nil && time.Since(sc.used) >= in.idleProbe && sc.conn.PeerClosed(smtpClosing) {
+		// The server closed the connection while it waited for this
+		// delivery (a restart's 421, an idle timeout): counted as such,
+		// not as the failure of the next MAIL, and the delivery goes
+		// out on a new connection. Nothing more is said on it, not even
+		// QUIT.
+		clients.CountClosedIdle(sc.rec, sc.protocol)
+		sc.noQuit = true
+		sc.close()
+		*c = nil
+	}
 	if *c == nil {
 		conn, err := in.dial(ctx)
 		if err != nil {
@@ -682,12 +705,19 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 		}
 	}
 	sc.watch = nil
+	sc.used = time.Now()
 	if broken {
 		sc.close()
 		*c = nil
 	}
 	return res
 }
+
+// smtpClosing reports whether pending, the first bytes an LMTP or SMTP
+// server sent that the injector has not read, announce that it closes the
+// connection: a 421 reply (RFC 5321, 3.8), as Dovecot says to every LMTP
+// connection when it shuts down. transport.Conn.PeerClosed takes it.
+func smtpClosing(pending []byte) bool { return bytes.HasPrefix(pending, []byte("421")) }
 
 // smtpConn is one injector connection speaking LMTP or SMTP.
 type smtpConn struct {
@@ -704,6 +734,9 @@ type smtpConn struct {
 	// watch applies the stop's grace to the setup's and a transaction's
 	// commands (clients.StopGrace); nil between them.
 	watch *clients.StopGrace
+	// used is when its last transaction ended (or it was dialed), for
+	// the look at an idle connection (injector.trySMTP).
+	used time.Time
 	// noQuit is set when a QUIT cannot go out as a command: the hello
 	// failed (go-smtp's Client.Quit then sends nothing and returns the
 	// hello's error) or the message data stopped mid-way (a QUIT would be
@@ -760,7 +793,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	}, lmtp)
-	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec,
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec, used: time.Now(),
 		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
 	if err != nil {
 		if w != nil && w.Stopping() {

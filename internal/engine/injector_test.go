@@ -179,6 +179,18 @@ type deliveryCounter struct {
 	// first is the start of the first command recorded, by "protocol
 	// command".
 	first map[string]time.Time
+	// closedIdle counts the connections the server closed while idle,
+	// by protocol (clients.ClosedIdleRecorder).
+	closedIdle map[string]int
+}
+
+func (d *deliveryCounter) ClosedIdle(protocol string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closedIdle == nil {
+		d.closedIdle = map[string]int{}
+	}
+	d.closedIdle[protocol]++
 }
 
 func newDeliveryCounter() *deliveryCounter {
@@ -1155,5 +1167,108 @@ func TestWithoutReplies(t *testing.T) {
 		if got := withoutReplies(tt.err); errors.Is(got, io.EOF) != tt.wantEOF || strings.Contains(got.Error(), "421") == tt.wantEOF {
 			t.Errorf("%s: withoutReplies(%v) = %v", tt.name, tt.err, got)
 		}
+	}
+}
+
+// TestInjectorServerClosedIdle: an LMTP server that closes the injector's
+// connection while it waits for the next delivery — its FIN, or the 421
+// Dovecot says to every LMTP connection when it shuts down, then the FIN
+// — is noticed before the next transaction (transport.Conn.PeerClosed):
+// counted as a connection the server closed while idle, not as the
+// failure of the next MAIL, and the delivery goes out on a new
+// connection, with no QUIT on the closed one. Before, the next MAIL
+// failed (error, or no for the 421 read as its reply) and the delivery
+// was retried.
+func TestInjectorServerClosedIdle(t *testing.T) {
+	for _, bye := range []string{"", "421 4.3.2 Shutting down\r\n"} {
+		name := "fin"
+		if bye != "" {
+			name = "421 then fin"
+		}
+		t.Run(name, func(t *testing.T) {
+			var conns atomic.Int32
+			closed := make(chan struct{})
+			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: true}
+			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				if conns.Add(1) > 1 {
+					ok.serve(c, r)
+					return
+				}
+				// One transaction, then the close while idle.
+				fmt.Fprintf(c, "220 fake server\r\n")
+				inData, done, rcpts := false, false, 0
+				for n := 0; n < 100 && !done; n++ {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if inData {
+						if line == ".\r\n" {
+							inData, done = false, true
+							for ; rcpts > 0; rcpts-- {
+								fmt.Fprintf(c, "250 ok\r\n") // one per recipient
+							}
+						}
+						continue
+					}
+					switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+					case "LHLO":
+						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+					case "DATA":
+						inData = true
+						fmt.Fprintf(c, "354 go on\r\n")
+					case "RCPT":
+						rcpts++
+						fmt.Fprintf(c, "250 ok\r\n")
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+				fmt.Fprint(c, bye)
+				_ = c.Close()
+				close(closed)
+			})
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
+			e.inj.idleProbe = 0 // look before every transaction
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			injCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); e.inj.run(injCtx) }()
+			send := func(i int) {
+				var rcpts []recipient
+				for _, u := range e.users {
+					rcpts = append(rcpts, recipient{addr: u.plan.Address, user: u, folder: "INBOX"})
+				}
+				e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: rcpts, id: fmt.Sprintf("<m%d@test>", i),
+					raw: []byte(fmt.Sprintf("Message-ID: <m%d@test>\r\nSubject: t\r\n\r\nhello\r\n", i)), inbound: true})
+				e.inj.drain(ctx)
+			}
+			send(0)
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				t.Fatal("the server never closed the first connection")
+			}
+			time.Sleep(50 * time.Millisecond) // the close reaches the injector's socket
+			send(1)
+			stop()
+			<-done
+			st := e.inj.finish()
+			dc.mu.Lock()
+			defer dc.mu.Unlock()
+			if len(dc.failed) != 0 || st.Retries != 0 {
+				t.Errorf("failed commands %v, retries %d, want none; recorded %v", dc.failed, st.Retries, dc.recorded)
+			}
+			if dc.closedIdle["lmtp"] != 1 {
+				t.Errorf("closed idle %v, want lmtp 1", dc.closedIdle)
+			}
+			if st.Delivered != 2*int64(len(e.users)) {
+				t.Errorf("delivered %d, want %d", st.Delivered, 2*len(e.users))
+			}
+			if n := dc.recorded["lmtp QUIT ok"] + dc.recorded["lmtp QUIT error"] + dc.recorded["lmtp QUIT timeout"]; n > 1 {
+				t.Errorf("%d QUITs recorded, want none on the closed connection; recorded %v", n, dc.recorded)
+			}
+		})
 	}
 }
