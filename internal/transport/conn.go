@@ -46,7 +46,8 @@ type ShapeMeter interface {
 	Meter
 	// ShapedWrite counts one write on a connection of protocol held back
 	// d by the shaping before it reached the socket: the latency and the
-	// time its bytes take at the bandwidth.
+	// time its bytes take at the bandwidth. A write whose wait the
+	// connection's close ended is not reported: it never left.
 	ShapedWrite(protocol string, d time.Duration)
 }
 
@@ -238,8 +239,7 @@ func (w *wire) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if d := w.latency + w.transfer(len(p)); d > 0 {
-		w.hold(d, &w.writeSince)
-		if w.c.shape != nil {
+		if w.hold(d, &w.writeSince) && w.c.shape != nil {
 			w.c.shape.ShapedWrite(w.c.protocol, d)
 		}
 	}
@@ -306,9 +306,10 @@ func (w *wire) transfer(n int) time.Duration {
 // it) for d, or until Close, whichever comes first: the read or write
 // then fails, or the next one does, as on a closed connection. Only a
 // shaped connection holds (closed is set), with one timer per wait and no
-// goroutine; the connection's deadlines move d later (watchdog.shift); since (the side's readSince or writeSince) and heldNanos
-// note the wait for HeldFor.
-func (w *wire) hold(d time.Duration, since *atomic.Int64) {
+// goroutine. The connection's deadlines move d later (watchdog.shift);
+// since (the side's readSince or writeSince) and heldNanos note the wait
+// for HeldFor. whole is false when Close ended the wait.
+func (w *wire) hold(d time.Duration, since *atomic.Int64) (whole bool) {
 	// The link's time is not the server's: the deadlines move with it.
 	w.c.dl.shift(d)
 	start := monoNow()
@@ -316,11 +317,13 @@ func (w *wire) hold(d time.Duration, since *atomic.Int64) {
 	t := time.NewTimer(d)
 	select {
 	case <-t.C:
+		whole = true
 	case <-w.closed:
 		t.Stop()
 	}
 	w.heldNanos.Add(monoNow() - start)
 	since.Store(0)
+	return whole
 }
 
 // monoBase is the origin of monoNow: set once, read only.

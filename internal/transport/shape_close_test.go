@@ -26,7 +26,7 @@ func dialShaped(t *testing.T, addr string, nw transport.Network, m transport.Met
 }
 
 // TestCloseEndsShapingWait closes a shaped connection while the simulated
-// network holds its bytes for minutes — a write's latency of an hour, a
+// network holds its bytes for minutes (no shaped write is then reported) — a write's latency of an hour, a
 // read's or a write's pace at 1 bit/s — with and without a LateCloser
 // (the raw close, rawIO.release, and net.Conn's): the wait ends
 // with the close, and the read or write (or the next one) fails as on a
@@ -55,7 +55,7 @@ func TestCloseEndsShapingWait(t *testing.T) {
 					_, _ = io.WriteString(c, reply)
 					_, _ = io.Copy(io.Discard, c)
 				})
-				m := &meter{}
+				m := &shapeMeter{}
 				conn, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: addr},
 					Timeout: 10 * time.Second, Network: tc.nw, Meter: m, LateCloser: lateCloser(late)})
 				if err != nil {
@@ -97,6 +97,12 @@ func TestCloseEndsShapingWait(t *testing.T) {
 					}
 				case <-time.After(20 * time.Second):
 					t.Fatal("the shaping wait outlived the connection's close by 20 s")
+				}
+				// A write the close cut never left: no shaped write.
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				if len(m.delays) != 0 {
+					t.Errorf("shaped writes reported %v, want none: the close ended the wait", m.delays)
 				}
 			})
 		}
