@@ -67,9 +67,9 @@ func TestIMAPServerClosedIdle(t *testing.T) {
 					if cut != nil {
 						cut(t)
 					}
-					// Idle for longer than idleProbeAfter: the close has
+					// Idle for longer than IdleProbeAfter: the close has
 					// reached the device's socket by then.
-					time.Sleep(idleProbeAfter + 300*time.Millisecond)
+					time.Sleep(IdleProbeAfter + 300*time.Millisecond)
 					if err := sl.exec(ctx, list); err != nil {
 						t.Errorf("LIST after the idle time: %v", err)
 					}

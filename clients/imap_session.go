@@ -193,19 +193,21 @@ func (s *imapSession) ended(ctx context.Context, name string, start time.Time, e
 	s.end(name, start, start, err, ctx.Err() != nil)
 }
 
-// idleProbeAfter is how long a session must have been idle before
-// imapSlot.run looks whether the server closed it meanwhile
-// (closedWhileIdle). A device's commands come in bursts — a sync round, an
+// IdleProbeAfter is how long a connection must have been idle before its
+// client looks whether the server closed it meanwhile
+// (transport.Conn.PeerClosed): an IMAP session before imapSlot.run's next
+// work (closedWhileIdle), and the injector's LMTP/SMTP connections before
+// their next delivery (internal/engine/injector.go, trySMTP). A device's commands come in bursts — a sync round, an
 // action — milliseconds apart, and between bursts it waits at least
 // minWallWait, mostly seconds: so the look costs nothing within a burst
 // and one ppoll(2) before the burst's first command, and a close in the
 // last second before a burst still costs that command (docs/report.md,
 // "Connections the server closed").
-const idleProbeAfter = time.Second
+const IdleProbeAfter = time.Second
 
 // closedWhileIdle reports whether the server closed s's connection while
 // s was idle, looking only when its last command started (armed)
-// idleProbeAfter or more ago (one reading of the monotonic clock, once
+// IdleProbeAfter or more ago (one reading of the monotonic clock, once
 // per imapSlot.run: a round or an action, not a command): go-imap's
 // reader goroutine saw the end of the stream or a reset
 // (readerSawClose), or the socket shows the server's FIN or reset, or a
@@ -213,7 +215,7 @@ const idleProbeAfter = time.Second
 // simulated network dropped is not the server's close: its next command
 // fails as dropped, as before.
 func (s *imapSession) closedWhileIdle() bool {
-	if time.Since(s.armed) < idleProbeAfter || s.conn.Dropped() {
+	if time.Since(s.armed) < IdleProbeAfter || s.conn.Dropped() {
 		return false
 	}
 	return s.readerSawClose() || s.conn.PeerClosed(transport.IMAPBye)

@@ -181,7 +181,7 @@ type injector struct {
 	quitWait time.Duration
 	// idleProbe is how long an LMTP/SMTP connection waits for its next
 	// delivery before trySMTP looks whether the server closed it
-	// (idleProbeAfter, the constant, by default).
+	// (clients.IdleProbeAfter, as the devices', by default).
 	idleProbe time.Duration
 	// tries bounds the tries of one delivery; backoff is the wait before
 	// the first retry, doubled before each further one.
@@ -228,13 +228,6 @@ const drainLimit = time.Minute
 // it, and its QUIT counts a timeout.
 const quitWait = 2 * time.Second
 
-// idleProbeAfter is how long an LMTP/SMTP connection of the injector
-// waits for its next delivery before trySMTP looks whether the server
-// closed it meanwhile (transport.Conn.PeerClosed: one ppoll(2)), as the
-// devices do (clients/imap_session.go, idleProbeAfter): a busy injector's
-// deliveries follow each other closer and never pay the look.
-const idleProbeAfter = time.Second
-
 // Retries of temporary delivery failures: 3 tries, 0.5 s then 1 s apart.
 const (
 	deliveryTries   = 3
@@ -273,7 +266,7 @@ func newInjector(parts injectorParts, workers int) *injector {
 		queueLen = injectorQueue
 	}
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, queueLen), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second, quitWait: quitWait, idleProbe: idleProbeAfter, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
+		timeout: 30 * time.Second, quitWait: quitWait, idleProbe: clients.IdleProbeAfter, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]waitingMessage{}}
 }
 
