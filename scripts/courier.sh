@@ -274,16 +274,19 @@ launch() {
 	render_pop3d >"$DIR/etc/pop3d"
 	render_supervisor >"$DIR/etc/supervisor.sh"
 	rm -f "$DIR/run/master.pid"
-	setsid unshare --mount --propagation private bash "$DIR/etc/supervisor.sh" \
+	setsid --wait unshare --mount --propagation private bash "$DIR/etc/supervisor.sh" \
 		</dev/null >>"$DIR/log/supervisor.log" 2>&1 &
-	local t port
-	# Up to 20 s: a loaded machine took more than the 5 s this waited
-	# before ("no supervisor pid").
+	local t port launched=$!
+	# Until the supervisor has written its pid (it may have ended since:
+	# a couriertcpd that cannot bind ends it at once, which the port
+	# check below reports) or the launched process is gone; up to 20 s
+	# on a loaded machine.
 	for ((t = 0; t < 400; t++)); do
-		master_pid "$DIR" >/dev/null && break
+		[ -s "$DIR/run/master.pid" ] && break
+		running "$launched" || break
 		sleep 0.05
 	done
-	master_pid "$DIR" >/dev/null || {
+	[ -s "$DIR/run/master.pid" ] || {
 		tail -n 20 "$DIR/log/supervisor.log" >&2 || true
 		die "no supervisor pid in $DIR/run/master.pid; see $DIR/log/supervisor.log"
 	}
