@@ -217,11 +217,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("smtp %s: %w (%v)", addr, ctxErr, err)
 		}
-		if strings.HasPrefix(err.Error(), "smtp "+addr+": ") {
-			// transport's errors name the server already.
-			return err
-		}
-		return fmt.Errorf("smtp %s: %w", addr, err)
+		return transport.NameServer(ProtocolSMTP, addr, err)
 	}
 	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,

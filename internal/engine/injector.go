@@ -794,10 +794,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		} else if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (run ended: %w)", err, ctx.Err())
 		}
-		if conn == nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
+		return nil, transport.NameServer(proto, dl.Addr, err)
 	}
 	err = sc.hello()
 	if !w.Release() {
@@ -811,7 +808,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	if err != nil {
 		sc.noQuit = true
 		sc.close()
-		return nil, fmt.Errorf("%s %s: %w", proto, dl.Addr, err)
+		return nil, transport.NameServer(proto, dl.Addr, err)
 	}
 	return sc, nil
 }

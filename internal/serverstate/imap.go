@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -214,7 +213,7 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 	addr := t.Endpoint.Addr
 	fail := func(what string, err error) (*imapclient.Client, error) {
 		rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
-		if strings.HasPrefix(err.Error(), "imap "+addr+": ") {
+		if transport.NamesServer(err) {
 			// The session setup's errors name the server and the step
 			// already (transport.SetupIMAP): "imap ADDR: greeting: ...".
 			return nil, fmt.Errorf("auditor %w", err)

@@ -371,7 +371,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout, cfg.KeepAlive)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", cfg.Protocol, cfg.Endpoint.Addr, err)
+		return nil, atServer(cfg.Protocol, cfg.Endpoint.Addr, "%w", err)
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
 	c.shape, _ = cfg.Meter.(ShapeMeter)
@@ -433,7 +433,7 @@ func (c *Conn) StartTLS(cfg *tls.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return fmt.Errorf("%s %s: tls handshake: %w", c.protocol, c.addr, err)
+		return atServer(c.protocol, c.addr, "tls handshake: %w", err)
 	}
 	c.top = tc
 	return nil
@@ -489,7 +489,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) afterRead(p []byte, n int, err error) (int, error) {
 	if n > 0 && c.lim != nil {
 		if lerr := c.lim.scan(p[:n]); lerr != nil {
-			c.lim.err = fmt.Errorf("%s %s: %w", c.protocol, c.addr, lerr)
+			c.lim.err = atServer(c.protocol, c.addr, "%w", lerr)
 			c.readErr.CompareAndSwap(nil, &c.lim.err)
 			return 0, c.lim.err
 		}

@@ -391,9 +391,9 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 // for a session setup. err keeps its outcome (NetOutcome).
 func GreetingError(conn *Conn, err error) error {
 	if NetOutcome(err) == OutcomeTimeout {
-		return fmt.Errorf("%s %s: greeting: no greeting within %v: %w", conn.protocol, conn.addr, conn.timeout.Round(10*time.Millisecond), err)
+		return atServer(conn.protocol, conn.addr, "greeting: no greeting within %v: %w", conn.timeout.Round(10*time.Millisecond), err)
 	}
-	return fmt.Errorf("%s %s: greeting: %w", conn.protocol, conn.addr, err)
+	return atServer(conn.protocol, conn.addr, "greeting: %w", err)
 }
 
 // waitErr returns err, the error of the setup step that waited for the
@@ -411,7 +411,7 @@ func waitErr(ctx context.Context, cfg Config, step string, bound time.Duration, 
 	ctxErr := ctx.Err()
 	switch cut := ctxErr != nil && errors.Is(err, net.ErrClosed); {
 	case cut && !errors.Is(ctxErr, context.DeadlineExceeded):
-		return fmt.Errorf("%s %s: %s: %w", cfg.Protocol, cfg.Endpoint.Addr, step, ctxErr)
+		return atServer(cfg.Protocol, cfg.Endpoint.Addr, "%s: %w", step, ctxErr)
 	case cut:
 		cause = ctxErr
 	case NetOutcome(err) == OutcomeTimeout:
@@ -425,7 +425,7 @@ func waitErr(ctx context.Context, cfg Config, step string, bound time.Duration, 
 		// the greeting, the STARTTLS reply and the handshake.
 		what = "no greeting or TLS"
 	}
-	return fmt.Errorf("%s %s: %s: %s within %v: %w", cfg.Protocol, cfg.Endpoint.Addr, step, what, bound.Round(10*time.Millisecond), cause)
+	return atServer(cfg.Protocol, cfg.Endpoint.Addr, "%s: %s within %v: %w", step, what, bound.Round(10*time.Millisecond), cause)
 }
 
 // DialIMAP connects to cfg.Endpoint and opens an IMAP client on the

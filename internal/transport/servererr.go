@@ -1,0 +1,47 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ServerError is an error that names the server it happened at: its text
+// is "PROTO ADDR: ERR" (e.g. "smtp 127.0.0.1:25: greeting: no greeting
+// within 10s"). transport's dial, greeting, setup, handshake and reply
+// limit errors are ServerErrors, so that a caller that names the server
+// in its own errors can tell (NamesServer) and not name it twice.
+// errors.Is and errors.As see through it.
+type ServerError struct {
+	Protocol string
+	Addr     string
+	Err      error
+}
+
+// Error implements error.
+func (e *ServerError) Error() string { return e.Protocol + " " + e.Addr + ": " + e.Err.Error() }
+
+// Unwrap returns the error the server's name was put before.
+func (e *ServerError) Unwrap() error { return e.Err }
+
+// NamesServer reports whether err, or an error it wraps, is a
+// ServerError: its text names the server already.
+func NamesServer(err error) bool {
+	var se *ServerError
+	return errors.As(err, &se)
+}
+
+// atServer returns a ServerError for protocol and addr whose error is
+// fmt.Errorf(format, args...).
+func atServer(protocol, addr, format string, args ...any) error {
+	return &ServerError{Protocol: protocol, Addr: addr, Err: fmt.Errorf(format, args...)}
+}
+
+// NameServer returns err with the server named before it ("PROTO ADDR:
+// ERR", a ServerError), or err itself when it names the server already
+// (NamesServer) or is nil.
+func NameServer(protocol, addr string, err error) error {
+	if err == nil || NamesServer(err) {
+		return err
+	}
+	return &ServerError{Protocol: protocol, Addr: addr, Err: err}
+}
