@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -467,6 +468,17 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		return capacity.Step{}, fmt.Errorf("step of %d users failed (exit %d)", users, code)
 	}
 	st := stepOf(er.rep, window, gate.commands.Load(), time.Since(started))
+	// The run's notes, but those the capacity report carries otherwise:
+	// the [ALERT] (capacityMail), the network warnings (the report's
+	// top-level notes) and inbound mail that fell behind (st.Invalid).
+	carried := networkWarnings(sr.s)
+	if tgt.alert != "" {
+		carried = append(carried, report.AlertNote(tgt.alert))
+	}
+	if dq := er.rep.Messages.DeliveryQueue; dq != nil {
+		carried = append(carried, report.QueueNote(*dq, sr.s.TimeScale))
+	}
+	st.RunNotes = runNotes(er.rep, carried)
 	st.Server = res.result(window.Wall.Seconds())
 	st.Metrics["server_commands_per_second"] = math.NaN()
 	if srvCount >= 0 && window.Wall > 0 {
@@ -557,6 +569,19 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	st.Metrics["lost"] = float64(rep.Messages.Lost)
 	st.Metrics["peak_connections"] = float64(rep.Server.PeakConnections)
 	return st
+}
+
+// runNotes are the notes of a step's run report rep (docs/report.md,
+// notes), but those in carried, once each, in order: the step carries
+// them into the capacity report (capacity.Step.RunNotes).
+func runNotes(rep *report.Report, carried []string) []string {
+	var out []string
+	for _, n := range rep.Notes {
+		if !slices.Contains(carried, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // failedLine names a failed QoS line in a step's first_failed (and so in

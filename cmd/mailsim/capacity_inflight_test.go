@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"html"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/report"
 )
 
 // TestCapacityFrozenServerFailsTheStep freezes the server in the last
@@ -141,5 +144,83 @@ func TestCapacityLiveQueueLateThenDrained(t *testing.T) {
 		return strings.Contains(s, "within the window") && !strings.Contains(s, "at the window's close")
 	}) {
 		t.Errorf("the step is not invalid for mail late within its window alone: pass %v, invalid %q", st["pass"], inv)
+	}
+}
+
+// TestCapacityStepRunNotes: a step whose own run report has a note (here
+// the commands that failed, a fault proxy in front of the POP3 server
+// resetting every new connection from about a second into the window)
+// carries it into the capacity report: in the step's notes, the same
+// string among the top-level notes, on the summary's note lines and in the
+// HTML report, naming the step. A fresh step's run and a live step's
+// window alike; the live window has no audit, and no note says its
+// server state was not read. Before, the run's notes were dropped and the
+// capacity report did not say that commands had failed.
+func TestCapacityStepRunNotes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		live bool
+	}{{"fresh", false}, {"live", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, addrs := startEmbedded(t, 1, mailserver.ListenConfig{})
+			p := startProxy(t, addrs.POP3, 1)
+			scen := writeScenario(t, fmt.Sprintf(capacityStall, addrs.IMAP, p.Addr(), addrs.SMTP, addrs.LMTP,
+				"{kind: pc, protocol: pop3, poll_interval: 30s, leave_on_server: true}", "p99(pop3.UIDL) < 10s"))
+			dir := t.TempDir()
+			js, htmlPath := filepath.Join(dir, "cap.json"), filepath.Join(dir, "cap.html")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// The first polls log in (the step's logins are valid); the
+			// polls from 2 s after the run's first connection on, inside
+			// the window (1 s of ramp-up, 8 s long), fail at their
+			// greeting.
+			faultFor(ctx, p, 2*time.Second, time.Minute, func() { p.SetResetNew(true) })
+			args := []string{"capacity", scen, "--report", js, "--html", htmlPath, "--quiet", "--harness-max-sched", "2s", "--harness-max-cpu", "100%"}
+			if !tt.live {
+				args = append(args, "--restart") // the one step is a fresh run
+			}
+			res := mailsim(args...)
+			cancel()
+			if res.code != exitOK && res.code != exitThresholds {
+				t.Fatalf("capacity: %s", res)
+			}
+			rep := readReport(t, js)
+			st := rep["steps"].([]any)[0].(map[string]any)
+			t.Logf("step pass %v, qos %v, notes %v, proxy %+v", st["pass"], st["qos"], st["notes"], p.Stats())
+			if live := st["live"] == true; live != tt.live {
+				t.Fatalf("step live %v, want %v", live, tt.live)
+			}
+			const want = "at step 1 (1 users) the run noted: "
+			var note string
+			notes, _ := st["notes"].([]any)
+			for _, n := range notes {
+				s, _ := n.(string)
+				if strings.HasPrefix(s, want) && strings.Contains(s, "commands failed: pop3 CONNECT") {
+					note = s
+				}
+				if strings.Contains(s, report.StateUnreadNote) {
+					t.Errorf("step note %q: the step had no audit to miss", s)
+				}
+			}
+			if note == "" {
+				t.Fatalf("the step's notes %v lack the run's failed commands (%q...)", st["notes"], want)
+			}
+			top, _ := rep["notes"].([]any)
+			if !slices.Contains(top, any(note)) {
+				t.Errorf("top-level notes %q lack the step's %q", top, note)
+			}
+			if !strings.Contains(res.stdout, "note: "+note+"\n") {
+				t.Errorf("summary lacks the note %q:\n%s", note, res.stdout)
+			}
+			b, err := os.ReadFile(htmlPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), "<p>Note: "+html.EscapeString(note)+"</p>") {
+				t.Errorf("HTML report lacks the note %q", note)
+			}
+		})
 	}
 }

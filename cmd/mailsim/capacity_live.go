@@ -350,6 +350,9 @@ func (lr *liveRun) step(ctx context.Context, users int) (capacity.Step, error) {
 	in.Logins, in.Thresholds = loginsSince(liveCounts{}, end), nil
 	rep.Validity = report.Build(in).Validity
 	st := stepOf(rep, window, ncmds, time.Since(started))
+	// The window's notes (commands that failed, dropped, ...), but the
+	// audit's: no audit runs per window.
+	st.RunNotes = runNotes(rep, []string{report.StateUnreadNote})
 	if p := report.QueueWindowProblem(queue, lr.plan.Scenario.TimeScale); p != "" {
 		st.Pass = false
 		st.Invalid = append(st.Invalid, p)

@@ -33,7 +33,7 @@ func (h *harnessFlags) register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&h.maxCPU, "harness-max-cpu", "90%", "harness guard: "+what+" whose mailsim process used more than this share of the cores is harness-saturated")
 	fs.DurationVar(&h.maxSched, "harness-max-sched", 10*time.Millisecond, "harness guard: "+what+" whose Go scheduler latency p99 passed this is harness-saturated")
 	fs.DurationVar(&h.maxLate, "harness-max-late", 0, "harness guard: "+what+" whose arrival scheduler handed inbound mail over later than this at the p99 (wall) is harness-saturated; 0 (the default): not judged, "+
-		"as no limit parts a healthy harness from a saturated one: on a loaded 2-core machine healthy harnesses reached 60ms and saturated ones showed 46ms, and every one past 60ms had already passed --harness-max-sched (docs/capacity.md)")
+		"as no limit parts a healthy harness from a saturated one: on a loaded 2-core machine healthy harnesses reached 61ms and saturated ones showed 46ms, and every one past 61ms had already passed --harness-max-sched (docs/capacity.md)")
 }
 
 // options returns the monitor's options for a harness that may use cores.

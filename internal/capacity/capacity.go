@@ -70,6 +70,13 @@ type Step struct {
 	// capacity, ... (a caller that adds notes of its own to the result
 	// adds those that concern a step to it).
 	Notes []string `json:"notes,omitempty"`
+	// RunNotes are the notes of the step's own run report (a fresh
+	// step's run, a live step's window) that the caller does not carry
+	// otherwise: commands that failed by cause, dropped by the simulated
+	// network, ... The search carries them into Notes and Result.Notes,
+	// one note per distinct text naming the steps that gave it
+	// (docs/capacity.md, The report).
+	RunNotes []string `json:"-"`
 }
 
 // Resources are a server's resources over a step's measured window
@@ -237,7 +244,80 @@ func Search(ctx context.Context, run StepFunc, o Options) (Result, error) {
 	if n, steps := failedBelow(s.res); n != "" {
 		s.note(n, steps...)
 	}
+	s.runNotes()
 	return s.res, err
+}
+
+// maxRunNotes bounds the distinct notes of the steps' runs a result
+// carries (runNotes).
+const maxRunNotes = 20
+
+// runNotes carries the notes of the steps' own runs (Step.RunNotes) into
+// the result's notes and the notes of the steps that gave them: one note
+// per distinct text, in the order first given, naming the steps that gave
+// it ("at step 7 (15 users) the run noted: ..."), at most maxRunNotes;
+// past that, one note counts those left out, on the steps that gave them.
+func (s *search) runNotes() {
+	type given struct {
+		text  string
+		steps []int // indexes in s.res.Steps
+	}
+	var order []*given
+	byText := map[string]*given{}
+	for i, st := range s.res.Steps {
+		for _, n := range st.RunNotes {
+			g := byText[n]
+			if g == nil {
+				g = &given{text: n}
+				byText[n] = g
+				order = append(order, g)
+			}
+			if !slices.Contains(g.steps, i) {
+				g.steps = append(g.steps, i)
+			}
+		}
+	}
+	var leftSteps []int
+	for k, g := range order {
+		if k >= maxRunNotes {
+			for _, i := range g.steps {
+				if !slices.Contains(leftSteps, i) {
+					leftSteps = append(leftSteps, i)
+				}
+			}
+			continue
+		}
+		s.note(runNote(s.res.Steps, g.steps, g.text), g.steps...)
+	}
+	if left := len(order) - maxRunNotes; left > 0 {
+		slices.Sort(leftSteps)
+		s.note(fmt.Sprintf("%d more notes of the runs of %s are left out: the report keeps the first %d of the steps' runs",
+			left, stepsNamed(s.res.Steps, leftSteps), maxRunNotes), leftSteps...)
+	}
+}
+
+// runNote is the note text the runs of steps (indexes in all, given in
+// order) gave.
+func runNote(all []Step, steps []int, text string) string {
+	runs := "the run"
+	if len(steps) > 1 {
+		runs = "the runs"
+	}
+	return fmt.Sprintf("at %s %s noted: %s", stepsNamed(all, steps), runs, text)
+}
+
+// stepsNamed names steps (indexes in all) as the progress lines number
+// them, from 1, with their users: "step 7 (15 users)", "steps 2, 3 and 5
+// (4, 8 and 6 users)".
+func stepsNamed(all []Step, steps []int) string {
+	nums, users := make([]int, len(steps)), make([]int, len(steps))
+	for k, i := range steps {
+		nums[k], users[k] = i+1, all[i].Users
+	}
+	if len(steps) == 1 {
+		return fmt.Sprintf("step %d (%s)", nums[0], FormatUsers(users))
+	}
+	return fmt.Sprintf("steps %s (%s)", FormatList(nums), FormatUsers(users))
 }
 
 // failedBelow is a note naming the populations smaller than the capacity

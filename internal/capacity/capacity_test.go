@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -545,6 +546,83 @@ func TestSearchStepNotes(t *testing.T) {
 					continue
 				}
 				for j, n := range got.Notes {
+					if !strings.Contains(n, want[j]) || !slices.Contains(res.Notes, n) {
+						t.Errorf("step %d (%d users): note %q, want one like %q that is also the result's (%q)", i, st.Users, n, want[j], res.Notes)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSearchRunNotes: the notes of the steps' own runs (Step.RunNotes)
+// are the result's notes and the notes of the steps that gave them, the
+// same strings: one per distinct text, naming the steps (as the progress
+// lines number them) and their users; at most maxRunNotes, then one note
+// counts the rest. Before, they were dropped.
+func TestSearchRunNotes(t *testing.T) {
+	const failed = "3 commands failed: pop3 CONNECT 3 (reset 3)"
+	withNotes := func(notes map[int][]string) StepFunc {
+		return func(ctx context.Context, users int) (Step, error) {
+			st, err := knee(100, 0)(ctx, users)
+			st.RunNotes = notes[users]
+			return st, err
+		}
+	}
+	many := map[int][]string{}
+	for i := range maxRunNotes + 3 {
+		many[10] = append(many[10], fmt.Sprintf("note %d", i))
+	}
+	many[20] = []string{"note 0"}
+	tests := []struct {
+		name string
+		run  StepFunc
+		// want are fragments of the notes of each step that has some, by
+		// index in Result.Steps; all want are the result's notes from the
+		// steps' runs.
+		want map[int][]string
+		all  int
+	}{
+		{name: "one step", run: withNotes(map[int][]string{20: {failed}}),
+			// 10 20 40 80
+			want: map[int][]string{1: {"at step 2 (20 users) the run noted: " + failed}}, all: 1},
+		{name: "the same text at two steps, another at one", run: withNotes(map[int][]string{20: {failed, "push"}, 80: {failed, failed}}),
+			want: map[int][]string{
+				1: {"at steps 2 and 4 (20 and 80 users) the runs noted: " + failed, "at step 2 (20 users) the run noted: push"},
+				3: {"at steps 2 and 4 (20 and 80 users) the runs noted: " + failed}}, all: 2},
+		{name: "bounded", run: withNotes(many),
+			want: map[int][]string{0: {"note 0"}, 1: {"note 0"}}, all: maxRunNotes + 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Search(context.Background(), tc.run, Options{Start: 10, Max: 80})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fromRuns []string
+			for _, n := range res.Notes {
+				if strings.HasPrefix(n, "at step") || strings.Contains(n, "more notes of the runs of") {
+					fromRuns = append(fromRuns, n)
+				}
+			}
+			if len(fromRuns) != tc.all {
+				t.Errorf("%d notes from the steps' runs, want %d: %q", len(fromRuns), tc.all, res.Notes)
+			}
+			for i, st := range res.Steps {
+				want := tc.want[i]
+				if tc.name == "bounded" && i == 0 {
+					// note 0 ... note 19 and the count of the 3 left out.
+					if len(st.Notes) != maxRunNotes+1 || !strings.Contains(st.Notes[0], "steps 1 and 2 (10 and 20 users) the runs noted: note 0") ||
+						!strings.HasPrefix(st.Notes[maxRunNotes], "3 more notes of the runs of step 1 (10 users) are left out") {
+						t.Errorf("step 0: notes %q", st.Notes)
+					}
+					continue
+				}
+				if len(st.Notes) != len(want) {
+					t.Errorf("step %d (%d users): notes %q, want %d like %q", i, st.Users, st.Notes, len(want), want)
+					continue
+				}
+				for j, n := range st.Notes {
 					if !strings.Contains(n, want[j]) || !slices.Contains(res.Notes, n) {
 						t.Errorf("step %d (%d users): note %q, want one like %q that is also the result's (%q)", i, st.Users, n, want[j], res.Notes)
 					}

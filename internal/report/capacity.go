@@ -297,8 +297,11 @@ func (r *CapacityReport) invalidNotes() []string {
 	return out
 }
 
-// StepLine is the one-line summary of a step (the live progress line and
-// the summary's table).
+// StepLine is the one-line summary of a step, the progress line on stderr
+// while the search runs: its phase, users, client commands per second,
+// verdict, the two latenesses of the summary's table (the harness's own
+// and the persons', with their units; "-" when unknown) and the server's
+// resources when measured.
 func StepLine(s CapacityStep) string {
 	verdict := "pass"
 	switch {
@@ -315,7 +318,8 @@ func StepLine(s CapacityStep) string {
 	if c := s.Server.Cell(); c != "-" {
 		server = "  server " + c
 	}
-	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s%s", stepPhase(s), s.Users, fmtNum(s.CommandsPerSecond), verdict, server)
+	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s  harness late p99 %s, persons late p99 %s%s", stepPhase(s), s.Users,
+		fmtNum(s.CommandsPerSecond), verdict, fmtSecondsNum(s.Metric(HarnessLateMetric)), fmtSecondsNum(s.Metric(PersonsLateMetric)), server)
 }
 
 // stepPhase is a step's phase, marked "(live)" when it was measured on the

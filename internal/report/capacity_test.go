@@ -290,7 +290,8 @@ func renderCapacity(t *testing.T, r *CapacityReport) (summary, html string) {
 // which --harness-max-late judges) beside its CPU, apart from the
 // persons' lateness and labelled so. Before, the summary's only lateness
 // column, "late p99", was the persons' (which includes waiting for the
-// server and their writing time), and the HTML showed neither.
+// server and their writing time), and the HTML showed neither; the
+// progress line on stderr (StepLine) showed neither lateness.
 func TestCapacityHarnessLateness(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -349,6 +350,11 @@ func TestCapacityHarnessLateness(t *testing.T) {
 				if !strings.Contains(table, want) {
 					t.Errorf("HTML table lacks %q", want)
 				}
+			}
+			// The progress line on stderr shows both, with their units.
+			want := "harness late p99 " + tt.want["harness late p99"] + ", persons late p99 " + tt.want["persons late p99"]
+			if line := StepLine(r.Steps[0]); !strings.Contains(line, want) {
+				t.Errorf("step line %q lacks %q", line, want)
 			}
 		})
 	}

@@ -352,6 +352,10 @@ func PushNote(measured string, sim time.Duration, timeScale float64) string {
 		measured, fmtSeconds(sim.Seconds()), timeScale)
 }
 
+// StateUnreadNote is the note of a run whose final audit did not read the
+// server's state (no audit ran, or it failed).
+const StateUnreadNote = "the server's state was not read: lost mail was not counted"
+
 // AlertNote is the note on an [ALERT] a real server sent in the
 // preflight's IMAP greeting or LOGIN reply: text, as the server sent it.
 // Courier's "Filesystem notification initialization error" says it runs
@@ -907,7 +911,7 @@ func Build(in Input) *Report {
 		r.Notes = append(r.Notes, fmt.Sprintf("POP3 read marking is mixed: %d of %d downloaded messages no one read over IMAP are \\Seen on the server (downloads cut before QUIT, or a server rule)", res.POP3Marking.Seen, res.POP3Marking.Downloaded))
 	}
 	if !res.ServerChecked {
-		r.Notes = append(r.Notes, "the server's state was not read: lost mail was not counted")
+		r.Notes = append(r.Notes, StateUnreadNote)
 	} else if res.UsersUnchecked > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
 	}
