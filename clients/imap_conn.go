@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // imapConn is the IMAP client under a device's session (imapSession): the
@@ -105,6 +107,8 @@ type idler interface {
 // goimapConn is imapConn over go-imap's client.
 type goimapConn struct {
 	c *imapclient.Client
+	// conn is the connection under c, for Append's gathering (nil: none).
+	conn *transport.Conn
 	// wait bounds how long a FETCH cut in a literal waits for the
 	// library's reader to end (abandonReply).
 	wait time.Duration
@@ -196,11 +200,7 @@ func (g goimapConn) UIDExpunge(set imap.UIDSet) error { return g.c.UIDExpunge(se
 func (g goimapConn) Expunge() error                   { return g.c.Expunge().Close() }
 func (g goimapConn) Append(folder string, flags []imap.Flag, raw []byte) (imap.UID, error) {
 	cmd := g.c.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: flags})
-	if _, err := cmd.Write(raw); err != nil {
-		_ = cmd.Close()
-		return 0, err
-	}
-	if err := cmd.Close(); err != nil {
+	if err := g.literal(cmd, raw); err != nil {
 		return 0, err
 	}
 	data, err := cmd.Wait()
@@ -209,6 +209,31 @@ func (g goimapConn) Append(folder string, flags []imap.Flag, raw []byte) (imap.U
 	}
 	return 0, err
 }
+
+// literal writes raw as cmd's literal and ends the command. go-imap
+// writes it through its 4 KiB buffer, in pieces: on a network with
+// latency they leave in one write (transport.Conn.Gather), as a real TCP
+// stream carries them, held back the latency once, not once a piece;
+// with the command line when go-imap sends the literal without waiting
+// for the continuation request (LITERAL+ or LITERAL-, 4 KiB at most: it
+// waits before a larger one), as the lean client writes the command
+// line and its literal (internal/leanimap/commands.go, literal).
+func (g goimapConn) literal(cmd *imapclient.AppendCommand, raw []byte) error {
+	if g.conn != nil {
+		g.conn.Gather()
+	}
+	_, err := cmd.Write(raw)
+	if cerr := cmd.Close(); err == nil {
+		err = cerr
+	}
+	if g.conn != nil {
+		if ferr := g.conn.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
 func (g goimapConn) List(ref, pattern string, specialUse bool) ([]*imap.ListData, error) {
 	var opts *imap.ListOptions
 	if specialUse {

@@ -311,7 +311,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	default:
 		var c *imapclient.Client
 		if c, err = transport.OpenIMAP(conn, opts, startTLS); err == nil {
-			s.c = goimapConn{c: c, wait: d.o.timeout(), s: s}
+			s.c = goimapConn{c: c, conn: conn, wait: d.o.timeout(), s: s}
 		}
 	}
 	if !startTLS {

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
@@ -10,14 +11,18 @@ import (
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// TestIMAPOverTLS runs a PC and a phone over STARTTLS and implicit TLS
-// against the embedded server's self-signed certificate: verified when the
-// device trusts it, refused (and retried, never shown) when it does not.
-func TestIMAPOverTLS(t *testing.T) {
+// newIMAPTLSEnv returns an imapEnv whose embedded server, with users
+// alice and bob, serves IMAP with STARTTLS (addrs.IMAP), implicit TLS
+// (addrs.IMAPS) and LMTP, and the client TLS configuration that trusts
+// its self-signed certificate.
+func newIMAPTLSEnv(t *testing.T) (*imapEnv, *tls.Config) {
+	t.Helper()
 	srvTLS, cliTLS := mailservertest.TLS(t)
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
-	if err := srv.AddUser("alice", "secret"); err != nil {
-		t.Fatal(err)
+	for _, u := range []string{"alice", "bob"} {
+		if err := srv.AddUser(u, "secret"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
 	if err != nil {
@@ -26,6 +31,15 @@ func TestIMAPOverTLS(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	env := newIMAPEnvNoServer()
 	env.srv, env.addrs = srv, addrs
+	return env, cliTLS
+}
+
+// TestIMAPOverTLS runs a PC and a phone over STARTTLS and implicit TLS
+// against the embedded server's self-signed certificate: verified when the
+// device trusts it, refused (and retried, never shown) when it does not.
+func TestIMAPOverTLS(t *testing.T) {
+	env, cliTLS := newIMAPTLSEnv(t)
+	addrs := env.addrs
 
 	tests := []struct {
 		name    string

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 func TestSyncCycle(t *testing.T) {
@@ -73,6 +75,45 @@ func TestSessionLengthOf(t *testing.T) {
 				math.Abs(l.InRun-tt.inRun) > 1e-9 || math.Abs(l.OnNetwork-tt.onNetwrk) > 1e-9 {
 				t.Errorf("SessionLengthOf = %+v, %v; want trips %d, wall %v, in run %g, on a network %g, %v",
 					l, ok, tt.trips, tt.wall, tt.inRun, tt.onNetwrk, tt.ok)
+			}
+		})
+	}
+}
+
+// TestSubmissionLengthOf: an SMTP submission's least length (7 round
+// trips and the message's upload at the bandwidth) beside its network's
+// drop interval, in the run and on a real network.
+func TestSubmissionLengthOf(t *testing.T) {
+	nw := func(latency time.Duration, bandwidth int64, every time.Duration) transport.Network {
+		return transport.Network{Latency: latency, Bandwidth: bandwidth, DisconnectEvery: every}
+	}
+	for _, tt := range []struct {
+		name            string
+		nw              transport.Network
+		scale           float64
+		message         int64
+		ok              bool
+		wall            time.Duration
+		inRun, onNetwrk float64
+	}{
+		// 8 KiB at 200 kbit/s: 327.68 ms.
+		{"edge", nw(600*time.Millisecond, 200_000, 5*time.Minute), 60, 8192, true, 4527680 * time.Microsecond, 4.52768 / 300 * 60, 4.52768 / 300},
+		{"latency alone", nw(300*time.Millisecond, 0, 10*time.Minute), 60, 8192, true, 2100 * time.Millisecond, 0.21, 2.1 / 600},
+		// 25,000 bytes at 200 kbit/s: 1 s.
+		{"bandwidth alone", nw(0, 200_000, 2*time.Minute), 60, 25_000, true, time.Second, 0.5, 1.0 / 120},
+		{"no drops", nw(600*time.Millisecond, 200_000, 0), 60, 8192, false, 0, 0, 0},
+		{"unshaped", nw(0, 0, time.Minute), 60, 8192, false, 0, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, ok := SubmissionLengthOf(tt.nw, tt.scale, tt.message)
+			wantTrips := 0
+			if tt.ok {
+				wantTrips = 7
+			}
+			if ok != tt.ok || l.Trips != wantTrips || l.Wall != tt.wall ||
+				math.Abs(l.InRun-tt.inRun) > 1e-9 || math.Abs(l.OnNetwork-tt.onNetwrk) > 1e-9 {
+				t.Errorf("SubmissionLengthOf = %+v, %v; want trips %d, wall %v, in run %g, on a network %g, %v",
+					l, ok, wantTrips, tt.wall, tt.inRun, tt.onNetwrk, tt.ok)
 			}
 		})
 	}

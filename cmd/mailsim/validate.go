@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
@@ -180,15 +181,23 @@ const maxSessionShare = report.MaxRoundShare
 // time compression, not the network, makes its dropped commands, lags and
 // divergence), and a session longer than the interval never ends. The
 // session downloads one message of the smallest inbound size of the
-// groups that use the profile.
+// groups that use the profile. It warns alike when the profile's SMTP
+// submission of one message (shaped as its sessions when the run submits
+// over SMTP: submitsSMTP) lasts that long: the message is the median of
+// what the groups that use the profile send (engine.TypicalSent), the
+// smallest of theirs.
 func networkWarnings(s *scenarios.Scenario) []string {
 	var out []string
 	var order []string
 	smallest := map[string]int64{}
+	sent := map[string]int64{}
 	for _, g := range s.Groups {
-		size := int64(0)
-		if b := s.Behaviors[g.Behavior]; b != nil && b.Inbound.Interval > 0 {
-			size = int64(b.Inbound.Size.Min)
+		size, typical := int64(0), int64(0)
+		if b := s.Behaviors[g.Behavior]; b != nil {
+			if b.Inbound.Interval > 0 {
+				size = int64(b.Inbound.Size.Min)
+			}
+			typical = engine.TypicalSent(b)
 		}
 		for _, dn := range g.Devices {
 			old, seen := smallest[dn]
@@ -198,6 +207,9 @@ func networkWarnings(s *scenarios.Scenario) []string {
 			if !seen || (size > 0 && (old == 0 || size < old)) {
 				smallest[dn] = size
 			}
+			if old := sent[dn]; typical > 0 && (old == 0 || typical < old) {
+				sent[dn] = typical
+			}
 		}
 	}
 	for _, dn := range order {
@@ -205,26 +217,58 @@ func networkWarnings(s *scenarios.Scenario) []string {
 		if p == nil {
 			continue
 		}
-		l, ok := clients.SessionLengthOf(p, s.TimeScale, smallest[dn])
-		if !ok || l.InRun <= maxSessionShare {
+		if l, ok := clients.SessionLengthOf(p, s.TimeScale, smallest[dn]); ok && l.InRun > maxSessionShare {
+			out = append(out, networkWarning(s, dn, l, false, smallest[dn]))
+		}
+		if sent[dn] == 0 || !submitsSMTP(s) {
 			continue
 		}
-		cut := "a session that runs past it is cut"
-		if l.InRun >= 1 {
-			cut = "no session ends before it: every one is cut"
+		if l, ok := clients.SubmissionLengthOf(p.Network, s.TimeScale, sent[dn]); ok && l.InRun > maxSessionShare {
+			out = append(out, networkWarning(s, dn, l, true, sent[dn]))
 		}
-		what := fmt.Sprintf("%d round trips of network latency %s", l.Trips, p.Network.Latency)
-		if l.Transfer > 0 {
-			what += fmt.Sprintf(" and %s to download a %.3g KiB message at %g kbit/s", l.Transfer.Round(time.Millisecond),
-				float64(smallest[dn])/1024, float64(p.Network.Bandwidth)/1000)
-		}
-		sim := time.Duration(float64(l.Wall) * s.TimeScale)
-		out = append(out, fmt.Sprintf("device profile %q: a session takes at least %s of wall time (%s, not scaled), "+
-			"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
-			"so its dropped commands, lags and divergence show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
-			dn, l.Wall.Round(time.Millisecond), what, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
-			p.Network.DisconnectEvery, 100*l.OnNetwork, cut, s.TimeScale*maxSessionShare/l.InRun,
-			time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare))
 	}
 	return out
+}
+
+// submitsSMTP reports whether the devices of a run of s send their mail
+// over SMTP submission, on their own networks (internal/engine/user.go):
+// always against the embedded server, and against a real one that names
+// target.submission; otherwise the injector delivers it, unshaped.
+func submitsSMTP(s *scenarios.Scenario) bool {
+	return s.Target == nil || s.Target.Submission != nil
+}
+
+// networkWarning is networkWarnings' text for device profile dn, whose
+// session (a submission when submission) moving a message of size bytes
+// lasts l.
+func networkWarning(s *scenarios.Scenario, dn string, l clients.SessionLength, submission bool, size int64) string {
+	// The session's name, what its message does, what a session longer
+	// than the interval means, and what its cuts show.
+	session, moves, message := "a session", "download", ""
+	allCut, shows := "no session ends before it: every one is cut", "dropped commands, lags and divergence"
+	if submission {
+		session, moves, message = "a submission", "upload", " of a median message"
+		allCut, shows = "no submission of a median message ends before it: most are cut", "dropped commands and failed sends"
+	}
+	p := s.Devices[dn]
+	cut := session + " that runs past it is cut"
+	if l.InRun >= 1 {
+		cut = allCut
+	}
+	var parts []string
+	if p.Network.Latency > 0 {
+		parts = append(parts, fmt.Sprintf("%d round trips of network latency %s", l.Trips, p.Network.Latency))
+	}
+	if l.Transfer > 0 {
+		parts = append(parts, fmt.Sprintf("%s to %s a %.3g KiB message at %g kbit/s", l.Transfer.Round(time.Millisecond), moves,
+			float64(size)/1024, float64(p.Network.Bandwidth)/1000))
+	}
+	what := strings.Join(parts, " and ")
+	sim := time.Duration(float64(l.Wall) * s.TimeScale)
+	return fmt.Sprintf("device profile %q: %s%s takes at least %s of wall time (%s, not scaled), "+
+		"%s simulated at time_scale %g: %.0f%% of its disconnect_every %s (%.1f%% on a real network with these figures); %s, "+
+		"so its %s show the time compression more than the network: a time_scale of at most %.3g or a disconnect_every of at least %s keeps it under %.0f%%",
+		dn, session, message, l.Wall.Round(time.Millisecond), what, sim.Round(time.Second), s.TimeScale, 100*l.InRun,
+		p.Network.DisconnectEvery, 100*l.OnNetwork, cut, shows, s.TimeScale*maxSessionShare/l.InRun,
+		time.Duration(float64(sim)/maxSessionShare).Round(time.Second), 100*maxSessionShare)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 func TestValidate(t *testing.T) {
@@ -292,5 +293,53 @@ func TestSyncRoundNoteInReport(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no sync-round note naming the webmail profile: %v", list)
+	}
+}
+
+// TestNetworkWarningSubmission: a device whose network makes its SMTP
+// submission of a median message (8 KiB for a person who writes new mail,
+// 4 KiB for one who only replies) last more than a quarter of its
+// disconnect_every in simulated time is warned about, as its sessions
+// are: each submission's connection is dropped disconnect_every after it
+// opens. The phone here, an IMAP phone that fetches headers on a link
+// without latency, has sessions too short to warn about, and its
+// submissions went unwarned before 2026-12-04 though most were cut. A
+// run whose target has no submission server, or whose people send
+// nothing, submits nothing shaped.
+func TestNetworkWarningSubmission(t *testing.T) {
+	const submission = `device profile "phone": a submission of a median message takes at least `
+	scenario := func(behavior, target string) string {
+		return "version: 1\nname: s\nusers: {count: 2}\ntime_scale: 60\n" + target +
+			"groups: [{name: g, share: 100%, devices: [phone], behavior: b}]\nbehaviors: {b: " + behavior + "}\n" +
+			"devices:\n  phone: {kind: phone, protocol: imap, network: {bandwidth: 20kbit, disconnect_every: 2m}}\n"
+	}
+	const sends = "{inbound: {interval: 5m}, send: {interval: 30m}}"
+	for _, tt := range []struct {
+		name, yaml string
+		want       string // "" = no warning
+	}{
+		// 8 KiB at 20 kbit/s: 3.277 s, 3m17s simulated, 164 % of 2m.
+		{"new mail", scenario(sends, ""), submission + "3.277s of wall time (3.277s to upload a 8 KiB message at 20 kbit/s, not scaled), " +
+			"3m17s simulated at time_scale 60: 164% of its disconnect_every 2m0s (2.7% on a real network with these figures); no submission of a median message ends before it: most are cut, " +
+			"so its dropped commands and failed sends show the time compression more than the network: a time_scale of at most 9.16 or a disconnect_every of at least 13m6s keeps it under 25%"},
+		// 4 KiB: 1.638 s, 1m38s simulated, 82 % of 2m.
+		{"replies", scenario("{inbound: {interval: 5m}, on_new_mail: {read: 100%, reply: 50%}}", ""), submission + "1.638s of wall time"},
+		{"sends nothing", scenario("{inbound: {interval: 5m}}", ""), ""},
+		{"no submission server", scenario(sends, "target: {imap: \"127.0.0.1:143\", delivery: {protocol: lmtp, addr: \"127.0.0.1:24\"}}\n"), ""},
+		{"a submission server", scenario(sends, "target: {imap: \"127.0.0.1:143\", submission: \"127.0.0.1:587\", delivery: {protocol: lmtp, addr: \"127.0.0.1:24\"}}\n"), submission + "3.277s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scenarios.Parse(tt.name, []byte(tt.yaml), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := networkWarnings(s)
+			switch {
+			case tt.want == "" && len(got) > 0:
+				t.Errorf("warnings %q, want none", got)
+			case tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want)):
+				t.Errorf("warnings %q, want one beginning %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -227,6 +227,32 @@ func (p *person) pickHand(now time.Time) {
 	p.handUntil = now.Add(length)
 }
 
+// The sizes of the mail a person writes: a new message's is drawn
+// log-uniformly from NewMailMin to NewMailMax (drawSize), a reply's is
+// ReplySize; a forward's is left to the device (clients: about as much).
+const (
+	NewMailMin = 1 << 10
+	NewMailMax = 64 << 10
+	ReplySize  = 4 << 10
+)
+
+// TypicalSent returns the median size of the mail a person of behavior
+// b submits, for the estimate of a submission's length against its
+// network's drops (cmd/mailsim/validate.go, networkWarnings): a new
+// message's median (8 KiB, the geometric mean of NewMailMin and
+// NewMailMax) when b writes new mail (send.interval), else ReplySize when
+// b replies to or forwards the mail it reads; 0 when b sends nothing.
+func TypicalSent(b *scenarios.Behavior) int64 {
+	o := b.OnNewMail
+	switch {
+	case b.Send.Interval > 0:
+		return int64(math.Round(math.Sqrt(float64(NewMailMin) * float64(NewMailMax))))
+	case b.Inbound.Interval > 0 && o.Read > 0 && (o.Reply > 0 || o.Forward > 0):
+		return ReplySize
+	}
+	return 0
+}
+
 // drawSize draws a message size, log-uniformly in the range (mail sizes
 // span orders of magnitude; most messages are small).
 func drawSize(r *rand.Rand, rg scenarios.Range) int64 {
@@ -318,7 +344,7 @@ func (p *person) decide(id string) (acts []clients.Action, filtered bool) {
 		acts = append(acts, clients.Action{Kind: clients.ActFlag, MessageID: id})
 	}
 	if read && r.Float64() < o.Reply {
-		acts = append(acts, clients.Action{Kind: clients.ActReply, MessageID: id, Size: 4096})
+		acts = append(acts, clients.Action{Kind: clients.ActReply, MessageID: id, Size: ReplySize})
 	}
 	if read && r.Float64() < o.Forward {
 		acts = append(acts, clients.Action{Kind: clients.ActForward, MessageID: id, To: []string{p.recipient(r)}})
@@ -457,7 +483,7 @@ func (p *person) send(ctx context.Context) {
 		to = append(to, p.recipient(p.rng))
 	}
 	to = clients.DistinctRecipients(to) // the same colleague drawn twice is one recipient
-	size := drawSize(p.rng, scenarios.Range{Min: 1024, Max: 64 << 10})
+	size := drawSize(p.rng, scenarios.Range{Min: NewMailMin, Max: NewMailMax})
 	_ = p.do(ctx, clients.Action{Kind: clients.ActSend, To: to, Size: size, WriteTime: p.b.Send.WriteTime})
 }
 

@@ -199,9 +199,19 @@ type wire struct {
 	latency   time.Duration
 	bandwidth int64 // bits per second, 0 unlimited
 	// corked says that writes are held in held until the next read
-	// (Conn.Cork).
-	corked bool
-	held   []byte
+	// (Conn.Cork). Only a client that reads and writes on one goroutine
+	// corks; a read checks it without gmu.
+	corked atomic.Bool
+	// gmu guards gathers and held, taken only on a connection with
+	// latency (nothing else corks or gathers): a client may write on one
+	// goroutine while its reader (go-imap's, and crypto/tls's own alerts
+	// under it) runs on another.
+	gmu sync.Mutex
+	// gathers counts the gatherings in progress (Conn.Gather, and
+	// Conn.Write over TLS): while any is, writes are held in held, and
+	// the last one's end sends them (Conn.Flush) unless corked.
+	gathers int
+	held    []byte
 	// closed is closed by Conn.Close on a shaped connection (nil on an
 	// unshaped one, which never waits): it ends a shaping wait (hold), so
 	// that a close does not wait out a long pace.
@@ -216,7 +226,7 @@ type wire struct {
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
-	if w.corked {
+	if w.corked.Load() {
 		if err := w.uncork(); err != nil {
 			return 0, err
 		}
@@ -234,10 +244,26 @@ func (w *wire) Read(p []byte) (n int, err error) {
 }
 
 func (w *wire) Write(p []byte) (int, error) {
-	if w.corked {
-		w.held = append(w.held, p...)
+	if w.latency > 0 && w.keep(p) {
 		return len(p), nil
 	}
+	return w.send(p)
+}
+
+// keep keeps p in held while the connection is corked or gathering, and
+// reports whether it did; w has latency.
+func (w *wire) keep(p []byte) bool {
+	w.gmu.Lock()
+	defer w.gmu.Unlock()
+	if !w.corked.Load() && w.gathers == 0 {
+		return false
+	}
+	w.held = append(w.held, p...)
+	return true
+}
+
+// send writes p to the socket, held back by the shaping first.
+func (w *wire) send(p []byte) (int, error) {
 	if d := w.latency + w.transfer(len(p)); d > 0 {
 		if w.hold(d, &w.writeSince) && w.c.shape != nil {
 			w.c.shape.ShapedWrite(w.c.protocol, d)
@@ -257,16 +283,40 @@ func (w *wire) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// uncork sends the writes held since Cork in one write, and writes go
-// out as they come again.
+// uncork sends the writes held since Cork in one write, unless a
+// gathering holds them still, and writes go out as they come again.
 func (w *wire) uncork() error {
-	w.corked = false
+	w.gmu.Lock()
+	w.corked.Store(false)
+	return w.release()
+}
+
+// gather starts a gathering (Conn.Gather); w has latency.
+func (w *wire) gather() {
+	w.gmu.Lock()
+	w.gathers++
+	w.gmu.Unlock()
+}
+
+// flush ends a gathering (Conn.Flush): the last one sends the writes
+// held in one write, unless corked. w has latency.
+func (w *wire) flush() error {
+	w.gmu.Lock()
+	w.gathers = max(0, w.gathers-1)
+	return w.release()
+}
+
+// release, with gmu held, which it unlocks, sends the writes held in one
+// write when nothing holds them any more.
+func (w *wire) release() error {
 	held := w.held
-	w.held = nil
-	if len(held) == 0 {
+	if w.corked.Load() || w.gathers > 0 || len(held) == 0 {
+		w.gmu.Unlock()
 		return nil
 	}
-	_, err := w.Write(held)
+	w.held = nil
+	w.gmu.Unlock()
+	_, err := w.send(held)
 	return err
 }
 
@@ -460,8 +510,33 @@ func (c *Conn) Extend(d time.Duration) error {
 // writes; writes held when c closes are not sent.
 func (c *Conn) Cork() {
 	if c.wire.latency > 0 {
-		c.wire.corked = true
+		c.wire.corked.Store(true)
 	}
+}
+
+// Gather holds the writes that follow, below TLS, until Flush, which
+// sends them in one write: as Cork, but a read does not send them, so
+// that a client whose reader runs on a goroutine of its own (go-imap's)
+// can send a burst it writes in pieces in one flight — an APPEND's
+// literal, which go-imap writes through a 4 KiB buffer
+// (clients/imap_conn.go). Gatherings nest, also across goroutines: the
+// last Flush sends. On a connection without latency both do nothing.
+// Every Gather needs its Flush, or the writes are never sent; writes
+// held when c closes are not sent.
+func (c *Conn) Gather() {
+	if c.wire.latency > 0 {
+		c.wire.gather()
+	}
+}
+
+// Flush ends the gathering Gather began; the last one sends the writes
+// held, unless Cork holds them until the next read, and returns that
+// write's error.
+func (c *Conn) Flush() error {
+	if c.wire.latency == 0 {
+		return nil
+	}
+	return c.droppedErr(c.wire.flush())
 }
 
 // Timeout returns the bound of one network operation on c.
@@ -540,9 +615,21 @@ func (c *Conn) WriteRead(p, b []byte) (n int, werr, rerr error) {
 // Read's own err made every Read allocate (issue 14).
 func (c *Conn) keepReadErr(err error) { c.readErr.CompareAndSwap(nil, &err) }
 
-// Write implements net.Conn.
+// Write implements net.Conn. On a TLS connection with latency the
+// records crypto/tls writes p in leave in one write (Gather), as one
+// write of a client leaves a real TCP stream in one flight: the latency
+// holds p back once, not once a record (crypto/tls writes small records
+// at first, about 1 KiB each until 128 KiB have been sent).
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.wire.latency == 0 || c.top == c.wire {
+		n, err := c.top.Write(p)
+		return n, c.droppedErr(err)
+	}
+	c.wire.gather()
 	n, err := c.top.Write(p)
+	if ferr := c.wire.flush(); err == nil && ferr != nil {
+		n, err = 0, ferr
+	}
 	return n, c.droppedErr(err)
 }
 
