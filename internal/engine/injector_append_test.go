@@ -66,21 +66,22 @@ behaviors: {b: {}}
 // session.
 func runAppend(t *testing.T, scenario, addr, folder string, msgs int, timeout time.Duration) (DeliveryStats, *commandLog) {
 	t.Helper()
-	e, log := newAppendEngine(t, mustPlan(t, scenario, scenarios.PlanOptions{}), addr)
+	e, log := newInjectorEngine(t, mustPlan(t, scenario, scenarios.PlanOptions{}),
+		scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
 	e.inj.timeout = timeout
 	e.inj.backoff = 5 * time.Millisecond
 	return deliverAll(e, msgs, folder), log
 }
 
-// newAppendEngine returns an engine of plan whose injector delivers by
-// imap-append to addr with one worker, recording on the returned log; its
-// devices are built, never started.
-func newAppendEngine(t *testing.T, plan *scenarios.Plan, addr string) (*Engine, *commandLog) {
+// newInjectorEngine returns an engine of plan whose injector delivers
+// through dl with one worker, recording on the returned log; its devices
+// are built, never started.
+func newInjectorEngine(t *testing.T, plan *scenarios.Plan, dl scenarios.Delivery) (*Engine, *commandLog) {
 	t.Helper()
 	log := &commandLog{deliveryCounter: newDeliveryCounter()}
 	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
 		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
-		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone},
+		Delivery: dl,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +410,7 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 					}
 				}()
 			}
-			e, log := newAppendEngine(t, plan, addr)
+			e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
 			e.inj.timeout = 20 * time.Second // the run ends first
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -449,79 +450,88 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 	}
 }
 
-// TestInjectorIMAPAppendReplyLost delivers one message by imap-append to
-// a real server — the embedded one and Dovecot — through a fault proxy
-// that holds the server's reply to the APPEND (faultproxy.StallOnReply):
-// the server stored the message, and the injector never hears so, until
-// the session's deadline passes or the run ends (after the stop's grace).
-// Either way the delivery fails unknown and is not retried, the server
-// holds one copy, and the final audit, reading the server, finds it
-// stored. Before, the deadline's counted timeout and the stop's timeout,
-// and the audit did not look for either.
-func TestInjectorIMAPAppendReplyLost(t *testing.T) {
+// TestInjectorReplyLost delivers one message by imap-append, and by LMTP,
+// to a real server — the embedded one and Dovecot — through a fault proxy
+// that holds the server's reply to the APPEND or to the end of DATA
+// (faultproxy.StallOnReply): the server stored the message, and the
+// injector never hears so, until the session's deadline passes or the run
+// ends (after the stop's grace). Either way the delivery fails unknown and
+// is not retried, the server holds one copy, and the final audit, reading
+// the server, finds it stored. Before, an APPEND's counted timeout
+// (deadline or run's end) and an LMTP DATA's timeout at the run's end, and
+// the audit did not look for them.
+func TestInjectorReplyLost(t *testing.T) {
 	const pw = "pw"
+	type server struct{ imap, lmtp, pass, stored string }
 	for _, srv := range []struct {
 		name  string
-		start func(t *testing.T, user string) (imapAddr, pass string)
+		start func(t *testing.T, user string) server
 	}{
-		{"embedded", func(t *testing.T, user string) (string, string) {
+		{"embedded", func(t *testing.T, user string) server {
 			addrs, _ := mailservertest.Start(t, mailservertest.User{Name: user, Password: pw})
-			return addrs.IMAP, pw
+			return server{addrs.IMAP, addrs.LMTP, pw, "OK: queued"} // go-smtp's reply to a delivery
 		}},
-		{"dovecot", func(t *testing.T, _ string) (string, string) {
+		{"dovecot", func(t *testing.T, _ string) server {
 			inst := dovecottest.Start(t, 1)
-			return inst.IMAP, inst.Password
+			return server{inst.IMAP, inst.LMTP, inst.Password, " Saved"}
 		}},
 	} {
-		for _, atTheEnd := range []bool{false, true} {
-			name := srv.name + "/session deadline"
-			if atTheEnd {
-				name = srv.name + "/run's end"
-			}
-			t.Run(name, func(t *testing.T) {
-				const user = "user1" // appendScenario's, as scripts/dovecot.sh names them
-				imapAddr, pass := srv.start(t, user)
-				p, err := faultproxy.New(faultproxy.Options{Backend: imapAddr})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = p.Close() })
-				e, _ := newAppendEngine(t, mustPlan(t, appendScenario(1, pass), scenarios.PlanOptions{}), p.Addr())
-				e.inj.timeout, e.inj.backoff = time.Second, 5*time.Millisecond
+		for _, proto := range []scenarios.DeliveryProtocol{scenarios.DeliverIMAPAppend, scenarios.DeliverLMTP} {
+			for _, atTheEnd := range []bool{false, true} {
+				name := srv.name + "/" + string(proto) + "/session deadline"
 				if atTheEnd {
-					e.inj.timeout = 20 * time.Second // the run ends first
+					name = srv.name + "/" + string(proto) + "/run's end"
 				}
-				held := p.StallOnReply([]byte("APPENDUID"))
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				injCtx, stop := context.WithCancel(ctx)
-				defer stop()
-				done := injectOne(injCtx, e, "<lost@test>")
-				select {
-				case <-held:
-				case <-ctx.Done():
-					t.Fatal("the server never answered the APPEND")
-				}
-				if !atTheEnd {
-					e.inj.drain(ctx) // the session's deadline ends the try
-				}
-				stop()
-				<-done
-				p.Resume()
-				st := e.inj.finish()
-				if st.Attempted != 1 || st.Delivered != 0 || st.Failed[DeliveryUnknown] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
-					t.Errorf("stats %+v, want 1 failed unknown, no retry", st)
-				}
-				if n := mailboxMessages(t, imapAddr, user, pass, "INBOX"); n != 1 {
-					t.Errorf("the server holds %d copies, want 1", n)
-				}
-				truth := &serverstate.IMAPReader{Endpoint: transport.Endpoint{Addr: imapAddr, TLS: transport.TLSNone},
-					Password: func(string) string { return pass }, Timeout: 10 * time.Second}
-				ar, err := e.auditor.Final(ctx, truth)
-				if want := (audit.Unanswered{Stored: 1}); err != nil || ar.Unanswered != want || ar.Lost != 0 {
-					t.Errorf("audit: unanswered %+v, lost %d (err %v); want %+v, none lost", ar.Unanswered, ar.Lost, err, want)
-				}
-			})
+				t.Run(name, func(t *testing.T) {
+					const user = "user1" // appendScenario's, as scripts/dovecot.sh names them
+					sv := srv.start(t, user)
+					backend, stored := sv.imap, "APPENDUID"
+					if proto == scenarios.DeliverLMTP {
+						backend, stored = sv.lmtp, sv.stored
+					}
+					p, err := faultproxy.New(faultproxy.Options{Backend: backend})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = p.Close() })
+					e, _ := newInjectorEngine(t, mustPlan(t, appendScenario(1, sv.pass), scenarios.PlanOptions{}),
+						scenarios.Delivery{Protocol: proto, Addr: p.Addr(), TLS: transport.TLSNone})
+					e.inj.timeout, e.inj.backoff = time.Second, 5*time.Millisecond
+					if atTheEnd {
+						e.inj.timeout = 20 * time.Second // the run ends first
+					}
+					held := p.StallOnReply([]byte(stored))
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					injCtx, stop := context.WithCancel(ctx)
+					defer stop()
+					done := injectOne(injCtx, e, "<lost@test>")
+					select {
+					case <-held:
+					case <-ctx.Done():
+						t.Fatal("the server never answered the delivery")
+					}
+					if !atTheEnd {
+						e.inj.drain(ctx) // the session's deadline ends the try
+					}
+					stop()
+					<-done
+					p.Resume()
+					st := e.inj.finish()
+					if st.Attempted != 1 || st.Delivered != 0 || st.Failed[DeliveryUnknown] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
+						t.Errorf("stats %+v, want 1 failed unknown, no retry", st)
+					}
+					if n := mailboxMessages(t, sv.imap, user, sv.pass, "INBOX"); n != 1 {
+						t.Errorf("the server holds %d copies, want 1", n)
+					}
+					truth := &serverstate.IMAPReader{Endpoint: transport.Endpoint{Addr: sv.imap, TLS: transport.TLSNone},
+						Password: func(string) string { return sv.pass }, Timeout: 10 * time.Second}
+					ar, err := e.auditor.Final(ctx, truth)
+					if want := (audit.Unanswered{Stored: 1}); err != nil || ar.Unanswered != want || ar.Lost != 0 {
+						t.Errorf("audit: unanswered %+v, lost %d (err %v); want %+v, none lost", ar.Unanswered, ar.Lost, err, want)
+					}
+				})
+			}
 		}
 	}
 }
