@@ -3,14 +3,12 @@ package clients
 import (
 	"context"
 	"errors"
-	"net"
 	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/view"
@@ -168,17 +166,7 @@ func testIMAPResumeAfterLostAppend(t *testing.T, env *imapEnv) {
 // sentCopies is the number of messages in alice's Sent on env's server.
 func sentCopies(t *testing.T, env *imapEnv) uint32 {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", env.addrs.IMAP, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	c := imapclient.New(conn, nil)
-	defer c.Close()
-	if err := c.Login("alice", "secret").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.Status("Sent", &imap.StatusOptions{NumMessages: true}).Wait()
+	st, err := env.session(t).Status("Sent", &imap.StatusOptions{NumMessages: true}).Wait()
 	if err != nil || st.NumMessages == nil {
 		t.Fatalf("STATUS Sent: %+v, %v", st, err)
 	}
