@@ -168,8 +168,10 @@ type Resume struct {
 	drafted bool
 	drafts  string
 	draft   imap.UID
-	// saved is set once the copy is in Sent.
-	saved bool
+	// saved is set once the copy is in Sent; unanswered, when the last
+	// APPEND of the copy failed without the server's answer (it may have
+	// stored it: the resume looks for it first, imapDevice.findCopy).
+	saved, unanswered bool
 	// flag is what reply and forward set on the original.
 	flag view.Flags
 }

@@ -758,8 +758,18 @@ func (d *imapDevice) finish(ctx context.Context, a Action, r Resume) (Result, er
 				return err
 			}
 		}
+		if !r.saved && r.unanswered {
+			// An earlier APPEND of the copy got no answer: the server
+			// may have stored it. Look, rather than store a second.
+			if err := d.findCopy(s, sent, &r); err != nil {
+				return err
+			}
+		}
 		if !r.saved {
 			if _, err := d.appendTo(s, sent, r.id, r.raw, view.Seen); err != nil {
+				// Not the server's NO or BAD: the connection broke,
+				// perhaps after the server stored the copy.
+				r.unanswered = breaks(err)
 				return err
 			}
 			r.saved = true
@@ -789,6 +799,45 @@ func (d *imapDevice) finish(ctx context.Context, a Action, r Resume) (Result, er
 	return res, nil
 }
 
+// findCopy looks in sent for the copy of r's message that an APPEND whose
+// answer never came may have stored (Resume.unanswered): found, it is
+// placed in the view and r is saved.
+func (d *imapDevice) findCopy(s *imapSession, sent string, r *Resume) error {
+	if err := s.ensureSelected(sent); err != nil {
+		if breaks(err) {
+			return err
+		}
+		// Refused (no such mailbox yet): no copy in it; the APPEND
+		// creates it on TRYCREATE.
+		r.unanswered = false
+		return nil
+	}
+	uid, err := s.searchID(r.id)
+	if err != nil {
+		return err
+	}
+	r.unanswered = false
+	if uid == 0 {
+		return nil
+	}
+	r.saved = true
+	return d.place(s, sent, uid, &imapMsg{id: d.o.IDs.Handle(r.id), flags: view.Seen, large: isLarge(int64(len(r.raw)))})
+}
+
+// searchID returns the UID of the message with Message-ID id in the
+// selected mailbox, 0 when there is none (UID SEARCH HEADER).
+func (s *imapSession) searchID(id string) (imap.UID, error) {
+	var uid imap.UID
+	err := s.do("UID SEARCH", func() error {
+		uids, err := s.c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: id}}})
+		if err == nil && len(uids) > 0 {
+			uid = uids[0]
+		}
+		return err
+	})
+	return uid, err
+}
+
 // dropDraft deletes the draft of a sent message (found by Message-ID when
 // its UID is unknown); a draft another device deleted meanwhile is fine.
 func (d *imapDevice) dropDraft(s *imapSession, r *Resume) error {
@@ -796,16 +845,11 @@ func (d *imapDevice) dropDraft(s *imapSession, r *Resume) error {
 		return err
 	}
 	if r.draft == 0 {
-		err := s.do("UID SEARCH", func() error {
-			uids, err := s.c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: r.id}}})
-			if err == nil && len(uids) > 0 {
-				r.draft = uids[0]
-			}
-			return err
-		})
+		uid, err := s.searchID(r.id)
 		if err != nil {
 			return err
 		}
+		r.draft = uid
 	}
 	if r.draft != 0 {
 		if err := d.expunge(s, imapLoc{folder: r.drafts, uid: r.draft}); err != nil && !errors.Is(err, errGone) {

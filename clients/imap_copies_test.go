@@ -36,6 +36,17 @@ func (e *imapEnv) deliverRaw(t testing.TB, raw []byte) {
 // the test ends.
 func (e *imapEnv) inbox(t *testing.T) *imapclient.Client {
 	t.Helper()
+	c := e.session(t)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// session returns a logged-in IMAP session of alice (go-imap's client),
+// closed when the test ends.
+func (e *imapEnv) session(t *testing.T) *imapclient.Client {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", e.addrs.IMAP, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +55,6 @@ func (e *imapEnv) inbox(t *testing.T) *imapclient.Client {
 	c := imapclient.New(conn, nil)
 	t.Cleanup(func() { c.Close() })
 	if err := c.Login("alice", "secret").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	return c

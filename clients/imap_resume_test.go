@@ -6,7 +6,11 @@ import (
 	"regexp"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/view"
 )
 
@@ -109,4 +113,62 @@ func testIMAPSubmitSomeRecipientsRefused(t *testing.T, env *imapEnv) {
 			}
 		})
 	}
+}
+
+// TestIMAPResumeAfterLostAppend: a send whose APPEND to Sent the server
+// stored but never answered (a proxy holds the reply until the device's
+// deadline) fails with a Resume; the resume looks for the copy in Sent
+// (UID SEARCH by Message-ID) before storing one, finds it and stores no
+// second: Sent holds one copy, and the device shows it. Before, the
+// resume APPENDed again and Sent held two copies of the message.
+func TestIMAPResumeAfterLostAppend(t *testing.T) {
+	forEachIMAPClient(t, testIMAPResumeAfterLostAppend)
+}
+
+func testIMAPResumeAfterLostAppend(t *testing.T, env *imapEnv) {
+	p, err := faultproxy.New(faultproxy.Options{Backend: env.addrs.IMAP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	rec := &imapRecorder{}
+	o := env.options(KindPC, rec, nil)
+	o.IMAP.Addr = p.Addr()
+	o.Timeout = time.Second
+	d := startDevice(t, o)
+	waitView(t, d, "a first sync", func(v view.Snapshot) bool { return !v.Synced.IsZero() })
+	msg := env.gen.New(env.rng, "alice@example.com", []string{"bob@example.com"}, 2000, false, time.Now())
+	// The action's message was submitted; the copy to Sent is what is
+	// left (finish).
+	a := Action{Kind: ActSend, To: []string{"bob@example.com"}, Resume: &Resume{kind: ActSend, device: o.ID, id: msg.ID, raw: msg.Raw}}
+	held := p.StallOnReply([]byte("APPENDUID"))
+	ctx := context.Background()
+	res, err := d.Do(ctx, a)
+	select {
+	case <-held:
+	default:
+		t.Fatalf("the server never answered the APPEND (Do: %+v, %v)", res, err)
+	}
+	p.Resume()
+	if err == nil || res.Resume == nil {
+		t.Fatalf("Do with the APPEND's reply held: %+v %v; want an error with a Resume", res, err)
+	}
+	a.Resume = res.Resume
+	if res, err = d.Do(ctx, a); err != nil || res.Resume != nil || res.Sent != msg.ID {
+		t.Fatalf("resumed Do: %+v %v; want success", res, err)
+	}
+	if n := sentCopies(t, env); n != 1 {
+		t.Errorf("Sent holds %d messages, want the one copy", n)
+	}
+	waitView(t, d, "the copy in Sent", func(v view.Snapshot) bool { return v.Messages[msg.ID].Folder == "Sent" })
+}
+
+// sentCopies is the number of messages in alice's Sent on env's server.
+func sentCopies(t *testing.T, env *imapEnv) uint32 {
+	t.Helper()
+	st, err := env.session(t).Status("Sent", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || st.NumMessages == nil {
+		t.Fatalf("STATUS Sent: %+v, %v", st, err)
+	}
+	return *st.NumMessages
 }

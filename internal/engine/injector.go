@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsim/mailsim/clients"
@@ -79,15 +80,19 @@ const (
 	// DeliveryError: anything else, e.g. a garbage or oversized reply, a
 	// connection closed mid-transaction.
 	DeliveryError = "error"
-	// DeliveryUnknown: the message data went out and the server closed
-	// the connection (its 421, a hang-up) or left the reply unanswered
-	// before it said what became of the message for this recipient (LMTP
-	// answers each recipient apart, RFC 2033; SMTP all at once): the
-	// server may have stored it or not. Never retried, as a retry could
-	// store it twice (unanswered).
+	// DeliveryUnknown: the message data went out in full (LMTP/SMTP
+	// DATA's, imap-append's APPEND literal) and the server closed the
+	// connection (its 421, a hang-up), answered garbage (imap-append) or
+	// left the reply unanswered — past the injector's timeout, or past the
+	// stop's grace at the run's end — before it said what became of the
+	// message for this recipient (LMTP answers each recipient apart, RFC
+	// 2033; SMTP all at once): the server may have stored it or not.
+	// Never retried, as a retry could store it twice, and audited
+	// (unanswered).
 	DeliveryUnknown = "unknown"
 	// DeliveryCancelled: the run's end (the end of settle, when the
-	// injector stops, or an abort) came during the try.
+	// injector stops, or an abort) came during the try, before the
+	// message data went out in full (after it: DeliveryUnknown).
 	DeliveryCancelled = "cancelled"
 	// DeliveryAbandoned: the run ended before the delivery was tried
 	// (a final outcome only, never a try's).
@@ -601,9 +606,11 @@ func (e *tryError) Error() string { return e.reason + ": " + e.err.Error() }
 func (e *tryError) Unwrap() error { return e.err }
 
 // newTryError classifies err (see deliveryReason). mayRetry is false when
-// the server may have delivered the message despite err (its final reply
-// was lost), so that a retry could deliver it twice; otherwise temporary
-// failures (refused, timeout, 4xx, error) are retried.
+// no retry can help (imap-append to a recipient without credentials);
+// otherwise temporary failures (refused, timeout, 4xx, error) are retried.
+// A failure after which the server may have delivered the message (its
+// final reply was lost) is no try error of newTryError's but unanswered's:
+// a retry could deliver it twice.
 func newTryError(err error, mayRetry bool) *tryError {
 	r := deliveryReason(err)
 	retry := r == DeliveryRefused || r == DeliveryTimeout || r == Delivery4xx || r == DeliveryError
@@ -641,7 +648,9 @@ func deliveryReason(err error) string {
 // after the message data went out (DeliveryUnknown): err, the failure
 // that ended the wait for its reply, is no reply to it (a 421 that ended
 // the connection is another recipient's, LMTP's replies being one per
-// recipient in order), so the reason is neither err's nor a retry's.
+// recipient in order; an APPEND's garbled reply), so the reason is
+// neither err's nor a retry's — nor the run's end's, when its stop closed
+// the connection under the wait (stopCut).
 func unanswered(addr string, err error) *tryError {
 	return &tryError{reason: DeliveryUnknown, err: fmt.Errorf("<%s>: no reply after the message data: %w", addr, err)}
 }
@@ -682,18 +691,19 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 	// second ^C must not wait out a stalled server's timeout, after the
 	// command in flight had the stop's grace (clients.StopGrace); what it
 	// cut short is cancelled, or a timeout when the server left it
-	// unanswered beyond the grace (not retried: the server may have the
-	// message).
+	// unanswered beyond the grace — but for a recipient whose reply to the
+	// message data it cut (unknown: the server may have the message).
+	// None is retried.
 	sc := *c
 	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn)
 	res, broken := sc.deliver(d, rcpts)
 	if !sc.watch.Release() {
 		broken = true
 		// A reply the server had sent before the close (a 5xx RCPT)
-		// keeps its reason.
+		// keeps its reason, and so does a reply to the data it cut.
 		for i := range res {
-			if res[i].err != nil && !isReply(res[i].err.err) {
-				res[i].err = sc.cut(ctx, res[i].err.err)
+			if e := res[i].err; e != nil && !isReply(e.err) && e.reason != DeliveryUnknown {
+				res[i].err = sc.cut(ctx, e.err)
 			}
 		}
 	}
@@ -748,7 +758,10 @@ func (sc *smtpConn) cut(ctx context.Context, err error) *tryError {
 // stopCut is the try error of err, a failure of a command the run's end
 // cut on a connection w watched (ctx ended, the stop closed it): a timeout
 // when the server had left the command unanswered beyond the stop's
-// grace, else cancelled. Neither is retried.
+// grace, else cancelled. Neither is retried. A wait for the reply to
+// message data that went out in full is no such failure but unanswered,
+// whoever ended it: its callers (injector.trySMTP, injector.appendOne)
+// keep it.
 func stopCut(ctx context.Context, w *clients.StopGrace, err error) *tryError {
 	if w.Overdue() {
 		return &tryError{reason: DeliveryTimeout, err: fmt.Errorf("%w (unanswered at the run's end: %w)", err, context.DeadlineExceeded)}
@@ -1081,9 +1094,13 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // LOGIN are reported as an imap login; each command, as the devices'
 // commands are. At the run's end the session has the stop's grace, as
 // every protocol's connections (clients.StopGrace): a command in flight
-// has a second to be answered, and counts a timeout when it is not. It
-// returns when the APPEND began (wall time, zero when none went out): the
-// session's setup before it is no part of the push latency.
+// has a second to be answered, and counts a timeout when it is not. An
+// APPEND whose message went out whole (leanimap.Client.Sent) and whose
+// reply did not come — a close, a garbled reply, the session's deadline
+// or the run's end — fails unanswered (DeliveryUnknown); one that failed
+// before is retried as any temporary failure. It returns when the APPEND
+// began (wall time, zero when none went out): the session's setup before
+// it is no part of the push latency.
 func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (handed time.Time, te *tryError) {
 	dl := in.delivery
 	rec := in.rec
@@ -1106,16 +1123,17 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 		}
 		return err
 	}
-	// failed is the try error of a command's failure err: the stop's
-	// when the run's end closed the connection (stopCut).
-	failed := func(what string, err error, mayRetry bool) *tryError {
+	// failed is the try error of a command's failure err, retried when
+	// temporary: the stop's when the run's end closed the connection
+	// (stopCut).
+	failed := func(what string, err error) *tryError {
 		if w.Stopping() {
 			return stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err))
 		}
-		return newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), mayRetry)
+		return newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
 	}
 	loginFailed := func(what string, err error) *tryError {
-		te := failed(what, err, true)
+		te := failed(what, err)
 		if !w.Stopping() && transport.LoginOutcome(err) == transport.OutcomeAuth {
 			te.reason, te.retry = DeliveryAuth, false
 		}
@@ -1170,15 +1188,23 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
 	folder, err := appendFolder(c, r.folder, do)
 	if err != nil {
-		return time.Time{}, failed("folder "+r.folder, err, true)
+		return time.Time{}, failed("folder "+r.folder, err)
 	}
 	if err := do("APPEND", func() error {
 		handed = time.Now()
 		_, err := c.Append(folder, nil, time.Time{}, d.raw)
 		return err
 	}); err != nil {
-		// Without the server's answer the message may be stored: no retry.
-		return handed, failed("APPEND "+folder, err, false)
+		var answered *imap.Error // the server's NO or BAD
+		if c.Sent() && !errors.As(err, &answered) {
+			// The message went out whole and the server's answer did
+			// not come (a close, a stall, a garbled reply; the run's
+			// end or not): it may be stored. Not retried, and audited.
+			return handed, unanswered(r.addr, fmt.Errorf("imap-append %s: APPEND %s: %w", dl.Addr, folder, err))
+		}
+		// Refused (NO, BAD), or failed before the message went out
+		// whole: the server has not stored it, and a retry is safe.
+		return handed, failed("APPEND "+folder, err)
 	}
 	_ = do("LOGOUT", c.Logout)
 	return handed, nil

@@ -15,12 +15,14 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/couriertest"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailservertest"
+	"github.com/mailsim/mailsim/internal/serverstate"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -64,23 +66,44 @@ behaviors: {b: {}}
 // session.
 func runAppend(t *testing.T, scenario, addr, folder string, msgs int, timeout time.Duration) (DeliveryStats, *commandLog) {
 	t.Helper()
-	plan := mustPlan(t, scenario, scenarios.PlanOptions{})
-	log := &commandLog{deliveryCounter: newDeliveryCounter()}
-	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
-		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"}, // devices are built, never started
-		Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, log := newInjectorEngine(t, mustPlan(t, scenario, scenarios.PlanOptions{}),
+		scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
 	e.inj.timeout = timeout
 	e.inj.backoff = 5 * time.Millisecond
 	return deliverAll(e, msgs, folder), log
 }
 
-// sessions splits a command log into sessions, each ending with LOGOUT or
+// newInjectorEngine returns an engine of plan whose injector delivers
+// through dl with one worker, recording on the returned log; its devices
+// are built, never started.
+func newInjectorEngine(t *testing.T, plan *scenarios.Plan, dl scenarios.Delivery) (*Engine, *commandLog) {
+	t.Helper()
+	log := &commandLog{deliveryCounter: newDeliveryCounter()}
+	e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
+		IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
+		Delivery: dl,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, log
+}
+
+// injectOne runs e's injector until ctx ends, with one message, id, to
+// the INBOX of e's first user handed to it, and returns a channel closed
+// when the injector has stopped.
+func injectOne(ctx context.Context, e *Engine, id string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { defer close(done); e.inj.run(ctx) }()
+	u := e.users[0]
+	e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
+		id: id, raw: []byte("Message-ID: " + id + "\r\nSubject: t\r\n\r\nhello\r\n"), inbound: true})
+	return done
+}
+
+// sessionsOf splits a command log into sessions, each ending with LOGOUT or
 // a failed command.
-func sessions(cmds []string) [][]string {
+func sessionsOf(cmds []string) [][]string {
 	var out [][]string
 	var cur []string
 	for _, c := range cmds {
@@ -201,7 +224,7 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 			if log.logins["imap ok"] != users*msgs || len(log.logins) != 1 {
 				t.Errorf("logins %v, want %d imap ok", log.logins, users*msgs)
 			}
-			got := sessions(log.cmds)
+			got := sessionsOf(log.cmds)
 			var want [][]string
 			for i := range msgs {
 				for range users {
@@ -227,49 +250,71 @@ func TestInjectorIMAPAppendSessions(t *testing.T) {
 // TestInjectorIMAPAppendFaults delivers by imap-append to deliberately
 // broken servers (internal/faketest) and checks the exact outcome of every
 // delivery, its retries, the logins and the commands recorded. Each
-// session counts one successful imap login, and no failed APPEND is
-// retried (the server might have stored the message): a connection closed
-// after LOGIN, or an answer that is not IMAP or over the line bound,
-// fails with error; an APPEND refused with NO fails with no; one never
-// answered fails with timeout when the session's deadline passes.
+// session counts one successful imap login. An APPEND that failed before
+// its message went out is retried as any temporary failure (the server
+// cannot have stored it): a connection closed after LOGIN or at the
+// APPEND's line, or an answer that is not IMAP or over the line bound,
+// instead of the continuation request, fails with error; one never
+// answered fails with timeout when the session's deadline passes; an
+// APPEND refused with NO fails with no (not retried), also after its
+// message. One whose message went out whole and whose reply was lost —
+// the server closed, stalled or answered garbage after the literal — fails
+// unknown and is not retried (the server may have stored it). Before,
+// every failed APPEND kept its reason and none was retried: a reply lost
+// after the message counted error or timeout, as if the server had not
+// stored it.
 func TestInjectorIMAPAppendFaults(t *testing.T) {
 	const users, msgs = 2, 2
 	for _, tc := range []struct {
-		mode    faketest.IMAPMode
+		mode faketest.IMAPMode
+		// take: the server takes the APPEND's literal before it
+		// misbehaves (faketest.Options.TakeLiterals).
+		take    bool
 		reason  string
+		tries   int
 		session []string
 	}{
-		{faketest.IMAPHangUp, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
-		{faketest.IMAPRefuse, DeliveryNo, []string{"CONNECT ok", "LOGIN ok", "APPEND no"}},
-		{faketest.IMAPGarbage, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
-		{faketest.IMAPHugeLine, DeliveryError, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
-		{faketest.IMAPSilent, DeliveryTimeout, []string{"CONNECT ok", "LOGIN ok", "APPEND timeout"}},
+		{faketest.IMAPHangUp, false, DeliveryError, deliveryTries, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPClose, false, DeliveryError, deliveryTries, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPRefuse, false, DeliveryNo, 1, []string{"CONNECT ok", "LOGIN ok", "APPEND no"}},
+		{faketest.IMAPGarbage, false, DeliveryError, deliveryTries, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPHugeLine, false, DeliveryError, deliveryTries, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPSilent, false, DeliveryTimeout, deliveryTries, []string{"CONNECT ok", "LOGIN ok", "APPEND timeout"}},
+		{faketest.IMAPClose, true, DeliveryUnknown, 1, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPGarbage, true, DeliveryUnknown, 1, []string{"CONNECT ok", "LOGIN ok", "APPEND error"}},
+		{faketest.IMAPSilent, true, DeliveryUnknown, 1, []string{"CONNECT ok", "LOGIN ok", "APPEND timeout"}},
+		{faketest.IMAPRefuse, true, DeliveryNo, 1, []string{"CONNECT ok", "LOGIN ok", "APPEND no"}},
 	} {
-		t.Run(tc.mode.String(), func(t *testing.T) {
-			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{})
+		name := tc.mode.String()
+		if tc.take {
+			name += " after the message"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{TakeLiterals: tc.take})
 			// A short timeout: the silent server holds each session that
 			// long.
 			st, log := runAppend(t, appendScenario(users, "pw"), srv.Addr, "INBOX", msgs, 300*time.Millisecond)
 			const n = users * msgs
-			if st.Attempted != n || st.Delivered != 0 || st.Failed[tc.reason] != n || len(st.Failed) != 1 || st.Retries != 0 {
-				t.Errorf("stats %+v, want %d failed %s, no retry", st, n, tc.reason)
+			sessions := n * tc.tries
+			if st.Attempted != n || st.Delivered != 0 || st.Failed[tc.reason] != n || len(st.Failed) != 1 || st.Retries != int64(sessions-n) {
+				t.Errorf("stats %+v, want %d failed %s, %d retries", st, n, tc.reason, sessions-n)
 			}
-			if srv.Logins() != n {
-				t.Errorf("the server saw %d logins, want %d", srv.Logins(), n)
+			if srv.Logins() != int64(sessions) {
+				t.Errorf("the server saw %d logins, want %d", srv.Logins(), sessions)
 			}
 			log.mu.Lock()
 			defer log.mu.Unlock()
-			if log.logins["imap ok"] != n || len(log.logins) != 1 {
-				t.Errorf("logins %v, want %d imap ok", log.logins, n)
+			if log.logins["imap ok"] != sessions || len(log.logins) != 1 {
+				t.Errorf("logins %v, want %d imap ok", log.logins, sessions)
 			}
-			if log.attempts["imap-append "+tc.reason] != n || log.done["imap-append "+tc.reason] != n {
-				t.Errorf("observer: tries %v, final %v; want %d %s each", log.attempts, log.done, n, tc.reason)
+			if log.attempts["imap-append "+tc.reason] != sessions || log.done["imap-append "+tc.reason] != n {
+				t.Errorf("observer: tries %v, final %v; want %d and %d %s", log.attempts, log.done, sessions, n, tc.reason)
 			}
 			var want [][]string
-			for range n {
+			for range sessions {
 				want = append(want, tc.session)
 			}
-			if got := sessions(log.cmds); fmt.Sprint(got) != fmt.Sprint(want) {
+			if got := sessionsOf(log.cmds); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("sessions %v, want %v", got, want)
 			}
 		})
@@ -316,22 +361,28 @@ func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
 // TestInjectorIMAPAppendAtTheEnd: a run that ends while an APPEND waits
 // for the server's answer gives it the stop's grace, as every protocol's
 // connections (clients.StopGrace): left unanswered beyond it, the APPEND
-// and the delivery count a timeout (not cancelled and nothing: the server
-// never answered); answered within it, the message is delivered and the
-// APPEND counts ok, and no LOGOUT follows it (the stop closes the
-// connection). The login counts either way. Before, the run's
-// end closed the session's connection at once: cancelled, and the
-// APPEND counted nowhere.
+// counts a timeout and the delivery a timeout when the server had not
+// taken the message (it never requested the literal), unknown when it had
+// (the literal went out whole: the server may have stored it) — not
+// cancelled, and not nothing: the server never answered; answered within
+// it, the message is delivered and the APPEND counts ok, and no LOGOUT
+// follows it (the stop closes the connection). The login counts either
+// way. Before, the run's end closed the session's connection at once:
+// cancelled, and the APPEND counted nowhere; and until 2026-12-04 a
+// message taken and left unanswered counted timeout.
 func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		// late: the APPEND reaches a server that answers, after the stop.
-		late       bool
+		// late: the APPEND reaches a server that answers, after the stop;
+		// take: the silent server takes the message first
+		// (faketest.Options.TakeLiterals).
+		late, take bool
 		wantFailed string
 		wantAppend string
 	}{
-		{"APPEND unanswered beyond the grace", false, DeliveryTimeout, "APPEND timeout"},
-		{"APPEND answered within the grace", true, "", "APPEND ok"},
+		{"APPEND unanswered beyond the grace", false, false, DeliveryTimeout, "APPEND timeout"},
+		{"APPEND's message taken, unanswered beyond the grace", false, true, DeliveryUnknown, "APPEND timeout"},
+		{"APPEND answered within the grace", true, false, "", "APPEND ok"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
@@ -348,7 +399,7 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 				t.Cleanup(func() { _ = proxy.Close() })
 				addr, reached = proxy.Addr(), proxy.StallOn([]byte("APPEND"))
 			} else {
-				srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{})
+				srv := faketest.StartIMAP(t, faketest.IMAPSilent, faketest.Options{TakeLiterals: tt.take})
 				addr = srv.Addr
 				r := make(chan struct{})
 				reached = r
@@ -359,22 +410,11 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 					}
 				}()
 			}
-			log := &commandLog{deliveryCounter: newDeliveryCounter()}
-			e, err := New(Options{Plan: plan, Recorder: log, Observer: log, InjectorWorkers: 1, Endpoints: Endpoints{
-				IMAP:     transport.Endpoint{Addr: "127.0.0.1:1"},
-				Delivery: scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone},
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
 			e.inj.timeout = 20 * time.Second // the run ends first
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			done := make(chan struct{})
-			go func() { defer close(done); e.inj.run(ctx) }()
-			u := e.users[0]
-			e.inj.enqueue(ctx, delivery{from: "someone@example.net", rcpts: []recipient{{addr: u.plan.Address, user: u, folder: "INBOX"}},
-				id: "<c@test>", raw: []byte("Message-ID: <c@test>\r\n\r\nhello\r\n"), inbound: true})
+			done := injectOne(ctx, e, "<c@test>")
 			select {
 			case <-reached: // the APPEND has reached the server, or the proxy holds it
 			case <-done:
@@ -407,5 +447,91 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 				t.Errorf("commands %q, want %q and no LOGOUT", log.cmds, tt.wantAppend)
 			}
 		})
+	}
+}
+
+// TestInjectorReplyLost delivers one message by imap-append, and by LMTP,
+// to a real server — the embedded one and Dovecot — through a fault proxy
+// that holds the server's reply to the APPEND or to the end of DATA
+// (faultproxy.StallOnReply): the server stored the message, and the
+// injector never hears so, until the session's deadline passes or the run
+// ends (after the stop's grace). Either way the delivery fails unknown and
+// is not retried, the server holds one copy, and the final audit, reading
+// the server, finds it stored. Before, an APPEND's counted timeout
+// (deadline or run's end) and an LMTP DATA's timeout at the run's end, and
+// the audit did not look for them.
+func TestInjectorReplyLost(t *testing.T) {
+	const pw = "pw"
+	type server struct{ imap, lmtp, pass, stored string }
+	for _, srv := range []struct {
+		name  string
+		start func(t *testing.T, user string) server
+	}{
+		{"embedded", func(t *testing.T, user string) server {
+			addrs, _ := mailservertest.Start(t, mailservertest.User{Name: user, Password: pw})
+			return server{addrs.IMAP, addrs.LMTP, pw, "OK: queued"} // go-smtp's reply to a delivery
+		}},
+		{"dovecot", func(t *testing.T, _ string) server {
+			inst := dovecottest.Start(t, 1)
+			return server{inst.IMAP, inst.LMTP, inst.Password, " Saved"}
+		}},
+	} {
+		for _, proto := range []scenarios.DeliveryProtocol{scenarios.DeliverIMAPAppend, scenarios.DeliverLMTP} {
+			for _, atTheEnd := range []bool{false, true} {
+				name := srv.name + "/" + string(proto) + "/session deadline"
+				if atTheEnd {
+					name = srv.name + "/" + string(proto) + "/run's end"
+				}
+				t.Run(name, func(t *testing.T) {
+					const user = "user1" // appendScenario's, as scripts/dovecot.sh names them
+					sv := srv.start(t, user)
+					backend, stored := sv.imap, "APPENDUID"
+					if proto == scenarios.DeliverLMTP {
+						backend, stored = sv.lmtp, sv.stored
+					}
+					p, err := faultproxy.New(faultproxy.Options{Backend: backend})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = p.Close() })
+					e, _ := newInjectorEngine(t, mustPlan(t, appendScenario(1, sv.pass), scenarios.PlanOptions{}),
+						scenarios.Delivery{Protocol: proto, Addr: p.Addr(), TLS: transport.TLSNone})
+					e.inj.timeout, e.inj.backoff = time.Second, 5*time.Millisecond
+					if atTheEnd {
+						e.inj.timeout = 20 * time.Second // the run ends first
+					}
+					held := p.StallOnReply([]byte(stored))
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					injCtx, stop := context.WithCancel(ctx)
+					defer stop()
+					done := injectOne(injCtx, e, "<lost@test>")
+					select {
+					case <-held:
+					case <-ctx.Done():
+						t.Fatal("the server never answered the delivery")
+					}
+					if !atTheEnd {
+						e.inj.drain(ctx) // the session's deadline ends the try
+					}
+					stop()
+					<-done
+					p.Resume()
+					st := e.inj.finish()
+					if st.Attempted != 1 || st.Delivered != 0 || st.Failed[DeliveryUnknown] != 1 || len(st.Failed) != 1 || st.Retries != 0 {
+						t.Errorf("stats %+v, want 1 failed unknown, no retry", st)
+					}
+					if n := mailboxMessages(t, sv.imap, user, sv.pass, "INBOX"); n != 1 {
+						t.Errorf("the server holds %d copies, want 1", n)
+					}
+					truth := &serverstate.IMAPReader{Endpoint: transport.Endpoint{Addr: sv.imap, TLS: transport.TLSNone},
+						Password: func(string) string { return sv.pass }, Timeout: 10 * time.Second}
+					ar, err := e.auditor.Final(ctx, truth)
+					if want := (audit.Unanswered{Stored: 1}); err != nil || ar.Unanswered != want || ar.Lost != 0 {
+						t.Errorf("audit: unanswered %+v, lost %d (err %v); want %+v, none lost", ar.Unanswered, ar.Lost, err, want)
+					}
+				})
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -247,20 +248,25 @@ func TestInjectorOldestWaiting(t *testing.T) {
 	}
 }
 
-// TestInjectorStalledServerAtTheEnd: the run's end gives an LMTP command
-// waiting for a stalled server the stop's grace (clients.StopGrace), never
-// the injector's timeout (a second ^C must not wait out a server): a
-// greeting the server never sends is cut at once and counts nothing, as an
-// IMAP device's dial (the delivery is cancelled); a final reply to DATA
-// left unanswered beyond the grace is a DATA timeout and the delivery a
-// timeout; one that comes within the grace is delivered. A RCPT answered
-// within the grace ends the transaction: nothing more goes out on the
-// connection the stop closes (no second RCPT, no DATA, no QUIT), and the
-// delivery is cancelled — before, the next RCPT raced the close and, when
-// it won, counted as a stopped injector's command.
+// TestInjectorStalledServerAtTheEnd: the run's end gives an LMTP or SMTP
+// command waiting for a stalled server the stop's grace
+// (clients.StopGrace), never the injector's timeout (a second ^C must not
+// wait out a server): a greeting the server never sends is cut at once and
+// counts nothing, as an IMAP device's dial (the delivery is cancelled); a
+// final reply to DATA left unanswered beyond the grace is a DATA timeout
+// and, the message data having gone out, the delivery unknown (the server
+// may have stored it: the audit looks for it); one that comes within the
+// grace is delivered. A RCPT answered within the grace ends the
+// transaction: nothing more goes out on the connection the stop closes (no
+// second RCPT, no DATA, no QUIT), and the delivery is cancelled — before,
+// the next RCPT raced the close and, when it won, counted as a stopped
+// injector's command. Until 2026-12-04 a reply to DATA the stop cut
+// counted the delivery a timeout, as if the server had not stored it, and
+// the audit did not look for it.
 func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
+		proto scenarios.DeliveryProtocol
 		stall string // "greeting" or "data"
 		// late: the server answers DATA after the stop.
 		late bool
@@ -273,11 +279,12 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		// its command is; one the stop cut is nothing.
 		wantLogins map[string]int
 	}{
-		{"stalled greeting", "greeting", false, DeliveryCancelled, map[string]int{}, map[string]int{}},
-		{"stalled LHLO", "lhlo", false, DeliveryTimeout, map[string]int{"lmtp LHLO": 1}, map[string]int{"lmtp timeout": 1}},
-		{"stalled after DATA", "data", false, DeliveryTimeout, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
-		{"DATA answered within the grace", "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
-		{"RCPT answered within the grace", "rcpt", true, DeliveryCancelled, map[string]int{}, map[string]int{"lmtp ok": 1}},
+		{"stalled greeting", scenarios.DeliverLMTP, "greeting", false, DeliveryCancelled, map[string]int{}, map[string]int{}},
+		{"stalled LHLO", scenarios.DeliverLMTP, "lhlo", false, DeliveryTimeout, map[string]int{"lmtp LHLO": 1}, map[string]int{"lmtp timeout": 1}},
+		{"stalled after DATA", scenarios.DeliverLMTP, "data", false, DeliveryUnknown, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
+		{"SMTP stalled after DATA", scenarios.DeliverSMTP, "data", false, DeliveryUnknown, map[string]int{"smtp DATA": 1}, map[string]int{"smtp ok": 1}},
+		{"DATA answered within the grace", scenarios.DeliverLMTP, "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
+		{"RCPT answered within the grace", scenarios.DeliverLMTP, "rcpt", true, DeliveryCancelled, map[string]int{}, map[string]int{"lmtp ok": 1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stopped := make(chan struct{})
@@ -305,7 +312,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 					}
 					return
 				}
-				lmtpScript(rcpt, func(int) string {
+				script{rcpt: rcpt, data: func(int) string {
 					select {
 					case reached <- struct{}{}:
 					default:
@@ -316,9 +323,9 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 						_, _ = r.ReadString(0)
 					}
 					return "250 2.0.0 stored"
-				})(c, r)
+				}, lmtp: tt.proto == scenarios.DeliverLMTP}.serve(c, r)
 			})
-			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
+			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = time.Minute // longer than the test may take
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -348,6 +355,12 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			if tt.wantFailed == "" && (st.Delivered != n || st.FailedTotal() != 0) ||
 				tt.wantFailed != "" && (st.Failed[tt.wantFailed] != n || st.Delivered != 0) {
 				t.Errorf("failed %v, delivered %d; want %d %s", st.Failed, st.Delivered, n, tt.wantFailed)
+			}
+			// The auditor looks for the deliveries of unknown fate: on a
+			// server whose state shows no message, none was stored.
+			ar, err := e.auditor.Final(context.Background(), emptyServer(e))
+			if want := (audit.Unanswered{NotStored: int(st.Failed[DeliveryUnknown])}); err != nil || ar.Unanswered != want {
+				t.Errorf("audit: unanswered %+v (err %v), want %+v", ar.Unanswered, err, want)
 			}
 			// What the run's end cut — the setup, the QUIT on the
 			// connection it closed — is no server's error; a command left

@@ -898,11 +898,7 @@ func TestInjectorNoReplyAfterData(t *testing.T) {
 			}
 			// The auditor looks for each unanswered delivery: on a server
 			// whose state shows no message, none was stored.
-			empty := serverstate.Snapshots{}
-			for _, u := range e.users {
-				empty[u.plan.Username] = view.Snapshot{Messages: map[string]view.Message{}}
-			}
-			ar, err := e.auditor.Final(context.Background(), empty)
+			ar, err := e.auditor.Final(context.Background(), emptyServer(e))
 			if want := (audit.Unanswered{NotStored: int(tt.failed[DeliveryUnknown])}); err != nil || ar.Unanswered != want || ar.Delivered != int(tt.delivered) {
 				t.Errorf("audit: unanswered %+v, delivered %d (err %v); want %+v, %d", ar.Unanswered, ar.Delivered, err, want, tt.delivered)
 			}
@@ -914,6 +910,16 @@ func TestInjectorNoReplyAfterData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyServer is a server state for e's final audit that shows every
+// user's mailbox empty.
+func emptyServer(e *Engine) serverstate.Snapshots {
+	empty := serverstate.Snapshots{}
+	for _, u := range e.users {
+		empty[u.plan.Username] = view.Snapshot{Messages: map[string]view.Message{}}
+	}
+	return empty
 }
 
 // TestInjectorDovecotShutsDown delivers one message to three users of a

@@ -1,7 +1,9 @@
 // Package faketest runs deliberately broken mail servers on loopback for
 // fault tests: an IMAP server that greets and accepts any LOGIN, then
 // answers every other command with garbage, a 1 MiB line, a line that never
-// ends, NO, or nothing at all, or hangs up; and an LMTP server that answers 451 to every
+// ends, NO, or nothing at all, or hangs up (after LOGIN, or at the next
+// command), optionally after it took the command's literal (an APPEND's
+// message: Options.TakeLiterals); and an LMTP server that answers 451 to every
 // RCPT. They are fakes on purpose (the project's tests otherwise run real
 // servers): no real server misbehaves on demand.
 //
@@ -48,6 +50,10 @@ const (
 	// with NO [OVERQUOTA]; an APPEND gets it instead of the continuation
 	// request for its message.
 	IMAPRefuse
+	// IMAPClose closes the connection at the first command after LOGIN
+	// (LOGOUT excepted), once it has read it: its line, and with
+	// Options.TakeLiterals its literals.
+	IMAPClose
 )
 
 // String names the mode.
@@ -65,6 +71,8 @@ func (m IMAPMode) String() string {
 		return "hang-up"
 	case IMAPRefuse:
 		return "refuse"
+	case IMAPClose:
+		return "close"
 	}
 	return fmt.Sprintf("IMAPMode(%d)", int(m))
 }
@@ -94,7 +102,19 @@ type Options struct {
 	// EndlessLimit bounds the bytes of one IMAPEndlessLine reply (default
 	// DefaultEndlessLimit).
 	EndlessLimit int64
+	// TakeLiterals makes the IMAP server take a command's literals before
+	// it answers the command in its mode: for each literal the line
+	// announces ({N}, or {N+} without the wait), a continuation request,
+	// then its N bytes (at most MaxLiteral) and the line that follows, so
+	// that a client's APPEND goes out whole and the mode then breaks its
+	// reply. Without it, a command with a literal is answered at its
+	// first line, before the client sends the literal.
+	TakeLiterals bool
 }
+
+// MaxLiteral bounds one literal the IMAP server takes
+// (Options.TakeLiterals); a longer one closes the connection.
+const MaxLiteral = 64 << 20
 
 // Validate returns every problem of o.
 func (o Options) Validate() []error {
@@ -153,7 +173,8 @@ func (s *Server) Logouts() int64 { return s.logouts.Load() }
 func (s *Server) Ended() int64 { return s.ended.Load() }
 
 // Faults is the number of broken answers given: IMAP commands answered in
-// the server's mode, LMTP RCPTs refused with 451.
+// the server's mode (with Options.TakeLiterals, once their literals were
+// read in full), LMTP RCPTs refused with 451.
 func (s *Server) Faults() int64 { return s.faults.Load() }
 
 // Close stops the server: listener, connections, goroutines. It is
@@ -300,12 +321,73 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 				return
 			}
 		default:
+			if s.opts.TakeLiterals && !takeLiterals(r, w, line) {
+				return
+			}
 			s.faults.Add(1)
 			if !s.misbehave(c, w, mode, tag) {
 				return
 			}
 		}
 	}
+}
+
+// maxLiterals bounds the literals of one command the IMAP server takes.
+const maxLiterals = 16
+
+// takeLiterals reads the literals the command line announces, each after
+// a continuation request unless it is non-synchronizing ({N+}), and the
+// line after each (Options.TakeLiterals); false ends the connection.
+func takeLiterals(r *bufio.Reader, w *bufio.Writer, line string) bool {
+	for range maxLiterals {
+		n, sync, ok := literalAtEnd(line)
+		if !ok {
+			return true
+		}
+		if n > MaxLiteral {
+			return false
+		}
+		if sync {
+			w.WriteString("+ go ahead\r\n")
+			if w.Flush() != nil {
+				return false
+			}
+		}
+		if _, err := io.CopyN(io.Discard, r, n); err != nil {
+			return false
+		}
+		var err error
+		if line, err = readLine(r); err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// literalAtEnd parses the literal announcement that ends line, {N} or
+// {N+}: its size, and whether the client waits for a continuation
+// request.
+func literalAtEnd(line string) (n int64, sync, ok bool) {
+	if !strings.HasSuffix(line, "}") {
+		return 0, false, false
+	}
+	open := strings.LastIndexByte(line, '{')
+	if open < 0 {
+		return 0, false, false
+	}
+	digits := line[open+1 : len(line)-1]
+	sync = !strings.HasSuffix(digits, "+")
+	digits = strings.TrimSuffix(digits, "+")
+	if digits == "" || len(digits) > 18 {
+		return 0, false, false
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n, sync, true
 }
 
 // misbehave answers one command after LOGIN in mode; false ends the
@@ -335,6 +417,8 @@ func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag strin
 	case IMAPRefuse:
 		w.WriteString(tag + " NO [OVERQUOTA] faketest refuses\r\n")
 		return w.Flush() == nil
+	case IMAPClose:
+		return false
 	default: // IMAPSilent: the read loop discards what comes next
 		return true
 	}

@@ -142,6 +142,85 @@ func TestIMAPHangUpAndRefuse(t *testing.T) {
 	}
 }
 
+// TestIMAPTakeLiterals: with Options.TakeLiterals the server requests an
+// APPEND's literal ({N}; none for {N+}), reads it and the rest of the
+// line, and only then answers in its mode (a fault counted): IMAPClose
+// closes, IMAPSilent says nothing. Without it, IMAPClose closes at the
+// command's first line, requesting nothing.
+func TestIMAPTakeLiterals(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		mode IMAPMode
+		take bool
+		// send is the APPEND after LOGIN, wait whether the client waits
+		// for the continuation request before its literal.
+		send string
+		wait bool
+		// want is what the server says after the line: "+" then EOF or
+		// nothing (silent), or EOF at once.
+		want string
+	}{
+		{"close after the literal", IMAPClose, true, "a2 APPEND INBOX {5}", true, "+ EOF"},
+		{"close after a LITERAL+ literal", IMAPClose, true, "a2 APPEND INBOX {5+}", false, "EOF"},
+		{"silent after the literal", IMAPSilent, true, "a2 APPEND INBOX {5}", true, "+ silent"},
+		{"close at the line", IMAPClose, false, "a2 APPEND INBOX {5}", true, "EOF"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := StartIMAP(t, tt.mode, Options{TakeLiterals: tt.take})
+			c := dial(t, s.Addr)
+			r := loginRaw(t, c)
+			var got []string
+			if _, err := io.WriteString(c, tt.send+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wait {
+				l, err := r.ReadString('\n')
+				if err == io.EOF {
+					got = append(got, "EOF")
+				} else if strings.HasPrefix(l, "+ ") {
+					got = append(got, "+")
+				} else {
+					t.Fatalf("after the line: %q, %v", l, err)
+				}
+			}
+			if len(got) == 0 || got[0] == "+" {
+				// A write to a connection the server closed may succeed.
+				_, _ = io.WriteString(c, "hello\r\n")
+				_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				l, err := r.ReadString('\n')
+				var ne net.Error
+				switch {
+				case err == io.EOF:
+					got = append(got, "EOF")
+				case errors.As(err, &ne) && ne.Timeout():
+					got = append(got, "silent")
+				default:
+					t.Fatalf("after the literal: %q, %v", l, err)
+				}
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Errorf("the server said %q, want %q", g, tt.want)
+			}
+			// The fault counts once the command was read, literal and all.
+			for deadline := time.Now().Add(ioTimeout); s.Faults() == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if s.Faults() != 1 {
+				t.Errorf("faults %d, want 1", s.Faults())
+			}
+		})
+	}
+	if n, sync, ok := literalAtEnd("a APPEND x {12+}"); n != 12 || sync || !ok {
+		t.Errorf("literalAtEnd {12+}: %d %v %v", n, sync, ok)
+	}
+	for _, l := range []string{"a NOOP", "a X {}", "a X {1x}", "a X {+}"} {
+		if _, _, ok := literalAtEnd(l); ok {
+			t.Errorf("literalAtEnd(%q) found a literal", l)
+		}
+	}
+}
+
 func TestIMAPBeforeLoginAndLimits(t *testing.T) {
 	t.Parallel()
 	s := StartIMAP(t, IMAPGarbage, Options{MaxConns: 1})

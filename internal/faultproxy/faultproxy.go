@@ -1,7 +1,8 @@
 // Package faultproxy is a TCP proxy for fault-injection tests: it listens
 // on loopback in front of one backend address and, on command, adds latency
-// per direction, stalls all traffic (at once or at a given command, then
-// keeps what clients send after that command), resets
+// per direction, stalls all traffic (at once, at a given command, then
+// keeps what clients send after that command, or at a given reply: the
+// server did the command, its client never hears), resets
 // new connections, closes a seeded fraction of the live ones, or refuses
 // connections altogether.
 //
@@ -186,10 +187,9 @@ type Proxy struct {
 	stall      chan struct{}
 	stallTimer *time.Timer
 	closing    bool
-	// stallOn, when set, is the bytes whose arrival from a client stalls
-	// the proxy (StallOn); stallOnHit is closed then.
-	stallOn    []byte
-	stallOnHit chan struct{}
+	// armed holds, by Direction, the stall armed at a pattern: from a
+	// client (StallOn) or from the backend (StallOnReply).
+	armed [2]armedStall
 	// sent is what clients sent after the chunk the last StallOn struck
 	// at (SentAfterStall), at most maxSent bytes; nil before one struck.
 	sent []byte
@@ -285,31 +285,53 @@ func (p *Proxy) Stall(d time.Duration) {
 // is forwarded, so the server never sees that chunk and no reply comes.
 // The returned channel is closed when that happened. A later StallOn
 // replaces an armed pattern that has not struck.
-func (p *Proxy) StallOn(pattern []byte) <-chan struct{} {
+func (p *Proxy) StallOn(pattern []byte) <-chan struct{} { return p.arm(Upstream, pattern) }
+
+// StallOnReply arms a stall at a given reply: the first chunk the backend
+// sends from now on that holds pattern starts a Stall (until Resume)
+// before it is forwarded, so the server has done the command (an APPEND
+// stored its message, an LMTP DATA delivered it) and its client never
+// hears so. The returned channel is closed when that happened. A later
+// StallOnReply replaces an armed pattern that has not struck. A pattern
+// split over two chunks does not strike (nor does StallOn's).
+func (p *Proxy) StallOnReply(pattern []byte) <-chan struct{} { return p.arm(Downstream, pattern) }
+
+// armedStall is a stall armed at the first chunk in one direction that
+// holds pattern; hit is closed when it struck.
+type armedStall struct {
+	pattern []byte
+	hit     chan struct{}
+}
+
+// arm arms a stall at pattern in direction dir (StallOn, StallOnReply).
+func (p *Proxy) arm(dir Direction, pattern []byte) <-chan struct{} {
 	hit := make(chan struct{})
 	p.mu.Lock()
-	p.stallOn, p.stallOnHit = slices.Clone(pattern), hit
+	p.armed[dir&1] = armedStall{pattern: slices.Clone(pattern), hit: hit}
 	p.mu.Unlock()
 	return hit
 }
 
-// strike starts the stall StallOn armed if chunk holds its pattern; a
-// chunk that does not strike is kept once one struck (SentAfterStall).
-func (p *Proxy) strike(chunk []byte) {
+// strike starts the stall armed in direction dir if chunk holds its
+// pattern; a chunk from a client that does not strike is kept once
+// StallOn's struck (SentAfterStall).
+func (p *Proxy) strike(dir Direction, chunk []byte) {
 	p.mu.Lock()
-	pattern, hit := p.stallOn, p.stallOnHit
-	if pattern == nil || !bytes.Contains(chunk, pattern) {
-		if p.sent != nil {
+	a := p.armed[dir&1]
+	if a.pattern == nil || !bytes.Contains(chunk, a.pattern) {
+		if dir == Upstream && p.sent != nil {
 			p.sent = append(p.sent, chunk[:min(len(chunk), maxSent-len(p.sent))]...)
 		}
 		p.mu.Unlock()
 		return
 	}
-	p.stallOn, p.stallOnHit = nil, nil
-	p.sent = make([]byte, 0, 256)
+	p.armed[dir&1] = armedStall{}
+	if dir == Upstream {
+		p.sent = make([]byte, 0, 256)
+	}
 	p.mu.Unlock()
 	p.Stall(0)
-	close(hit)
+	close(a.hit)
 }
 
 // SentAfterStall returns a copy of what clients sent, over every
@@ -548,9 +570,7 @@ func (p *Proxy) pump(dir Direction, src, dst net.Conn) {
 		_ = src.SetReadDeadline(time.Now().Add(p.opts.IdleTimeout))
 		n, err := src.Read(buf)
 		if n > 0 {
-			if dir == Upstream {
-				p.strike(buf[:n])
-			}
+			p.strike(dir, buf[:n])
 			if !p.hold(dir) {
 				return
 			}

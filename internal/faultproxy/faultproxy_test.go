@@ -1,6 +1,7 @@
 package faultproxy
 
 import (
+	"bufio"
 	"errors"
 	"github.com/mailsim/mailsim/internal/faketest"
 	"io"
@@ -254,6 +255,58 @@ func TestStallOn(t *testing.T) {
 	}
 	if got := string(p.SentAfterStall()); got != "a3 NOOP" {
 		t.Errorf("SentAfterStall %q, want %q", got, "a3 NOOP")
+	}
+}
+
+// TestStallOnReply: traffic flows until the backend sends the armed
+// pattern (not the client: its command holds the pattern's tail); that
+// reply starts a stall before it is forwarded, the returned channel is
+// closed, and Resume lets it through.
+func TestStallOnReply(t *testing.T) {
+	t.Parallel()
+	backend := faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for range 10 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "did "+line); err != nil {
+				return
+			}
+		}
+	})
+	p := start(t, Options{Backend: backend.Addr})
+	c := dial(t, p.Addr())
+	r := bufio.NewReader(c)
+	hit := p.StallOnReply([]byte("did STORE"))
+	if _, err := io.WriteString(c, "NOOP\n"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.ReadString('\n'); err != nil || l != "did NOOP\n" {
+		t.Fatalf("before the pattern: %q, %v", l, err)
+	}
+	select {
+	case <-hit:
+		t.Fatal("struck without the pattern")
+	default:
+	}
+	if _, err := io.WriteString(c, "STORE x\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hit:
+	case <-time.After(ioTimeout):
+		t.Fatal("the pattern did not strike")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if l, err := r.ReadString('\n'); !isTimeout(err) {
+		t.Fatalf("read after the pattern: %q, %v; want a timeout", l, err)
+	}
+	p.Resume()
+	_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
+	if l, err := r.ReadString('\n'); err != nil || l != "did STORE x\n" {
+		t.Fatalf("after Resume: %q, %v", l, err)
 	}
 }
 

@@ -59,6 +59,10 @@ type Client struct {
 	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
 	err      error // sticky: the connection is unusable
 	bye      bool  // the server said BYE
+	// wrote is set by send when its write went out in full; sent, by
+	// run, when the command in progress (or the last) did, its literals
+	// included (Sent).
+	wrote, sent bool
 
 	cmd command // what the command in progress collects
 	// copied is the COPYUID of the last UIDCopy or UIDMove.
@@ -267,6 +271,7 @@ func (c *Client) begin(verb string) error {
 	}
 	c.cmd = command{}
 	c.capsSet, c.capsInOK = false, false
+	c.sent = false
 	c.tag++
 	c.tagb = strconv.AppendUint(append(c.tagb[:0], 'L'), c.tag, 10)
 	c.out = append(append(append(c.out[:0], c.tagb...), ' '), verb...)
@@ -278,6 +283,7 @@ func (c *Client) flush() error {
 	if _, err := c.conn.Write(c.out); err != nil {
 		return c.broken(fmt.Errorf("write: %w", err))
 	}
+	c.wrote = true
 	c.out = c.out[:0]
 	return nil
 }
@@ -285,11 +291,24 @@ func (c *Client) flush() error {
 // run ends the command line, writes it and reads up to its completion.
 func (c *Client) run() error {
 	c.out = append(c.out, "\r\n"...)
-	if err := c.send(); err != nil {
+	c.wrote = false
+	err := c.send()
+	c.sent = c.wrote
+	if err != nil {
 		return err
 	}
 	return c.wait()
 }
+
+// Sent reports whether the command in progress, or the last one, went out
+// in full, its literals included (its last write succeeded). When it then
+// failed without its tagged completion — a read error or a passed deadline
+// while waiting, a response that is not IMAP or too large — the server may
+// have carried it out: an APPEND may have stored its message. One that
+// failed with Sent false never reached the server whole (the write failed,
+// or the server refused or never requested its literal), and the server
+// did not carry it out.
+func (c *Client) Sent() bool { return c.sent }
 
 // send writes c.out, after which the client reads the server's responses.
 // When the connection can (a *transport.Conn) and no response bytes are
@@ -308,6 +327,7 @@ func (c *Client) send() error {
 		c.src.werr = nil
 		return c.broken(fmt.Errorf("write: %w", werr))
 	}
+	c.wrote = true
 	c.out = c.out[:0]
 	if err != nil {
 		// As readResponse would have failed: no response read yet.

@@ -2,6 +2,7 @@ package leanimap
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
@@ -134,4 +137,86 @@ func embeddedBehindProxy(t *testing.T) (server, *faultproxy.Proxy) {
 	t.Cleanup(func() { p.Close() })
 	srv.imap = p.Addr()
 	return srv, p
+}
+
+// TestSent: Sent says whether a failed APPEND went out whole, so that its
+// caller can tell a message the server may have stored (the reply lost
+// after the literal) from one it cannot have (the failure came first):
+// true after the literal when the server then closes, stalls or answers
+// garbage, and when a real server stored it and a proxy held the reply;
+// false when the server refused or never requested the literal, or
+// stopped reading it.
+func TestSent(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	fake := func(mode faketest.IMAPMode, take bool) func(t *testing.T) (string, func()) {
+		return func(t *testing.T) (string, func()) {
+			return faketest.StartIMAP(t, mode, faketest.Options{TakeLiterals: take}).Addr, func() {}
+		}
+	}
+	// deaf announces LITERAL+ and reads nothing after LOGIN: the
+	// literal's write fails at the deadline.
+	deaf := func(t *testing.T) (string, func()) {
+		return faketest.Start(t, faketest.Options{}, func(c net.Conn) {
+			r := bufio.NewReader(c)
+			io.WriteString(c, "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n")
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, _, _ := strings.Cut(line, " ")
+			io.WriteString(c, tag+" OK logged in\r\n")
+			time.Sleep(3 * timeout) // reads nothing more; then closes
+		}).Addr, func() {}
+	}
+	// heldReply is the embedded server behind a proxy that holds its
+	// reply to the APPEND: the message is stored, the reply never comes.
+	heldReply := func(t *testing.T) (string, func()) {
+		srv, p := embeddedBehindProxy(t)
+		p.StallOnReply([]byte("APPENDUID"))
+		return srv.imap, p.Resume
+	}
+	small, _ := message(1, 2000)
+	for _, tc := range []struct {
+		name  string
+		start func(t *testing.T) (addr string, resume func())
+		msg   []byte
+		sent  bool
+		want  error // errors.Is; nil: OK, or NO with no
+		no    bool
+	}{
+		{"embedded server, answered", func(t *testing.T) (string, func()) { return embedded(t).imap, func() {} }, small, true, nil, false},
+		{"closed after the literal", fake(faketest.IMAPClose, true), small, true, io.EOF, false},
+		{"silent after the literal", fake(faketest.IMAPSilent, true), small, true, os.ErrDeadlineExceeded, false},
+		{"garbage after the literal", fake(faketest.IMAPGarbage, true), small, true, ErrProtocol, false},
+		{"reply held after storing", heldReply, small, true, os.ErrDeadlineExceeded, false},
+		{"NO instead of the continuation", fake(faketest.IMAPRefuse, false), small, false, nil, true},
+		{"closed before the literal", fake(faketest.IMAPClose, false), small, false, io.EOF, false},
+		{"silent before the literal", fake(faketest.IMAPSilent, false), small, false, os.ErrDeadlineExceeded, false},
+		{"literal never read", deaf, bytes.Repeat([]byte("x"), 64<<20), false, os.ErrDeadlineExceeded, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, resume := tc.start(t)
+			defer resume()
+			c := dial(t, addr, Options{Timeout: timeout})
+			if err := c.Login("alice", "secret"); err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			if !c.Sent() {
+				t.Error("Sent false after an answered LOGIN")
+			}
+			_, err := c.Append("INBOX", nil, time.Time{}, tc.msg)
+			var ie *imap.Error
+			switch {
+			case tc.no:
+				if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
+					t.Fatalf("APPEND: %v, want NO", err)
+				}
+			case tc.want == nil && err != nil, tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("APPEND: %v, want %v", err, tc.want)
+			}
+			if c.Sent() != tc.sent {
+				t.Errorf("Sent %v after %v, want %v", c.Sent(), err, tc.sent)
+			}
+		})
+	}
 }
