@@ -335,6 +335,11 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+			// The scenario's stop_grace is the injector's (New).
+			plan.Scenario.StopGrace = shortGrace
+			if tt.late {
+				plan.Scenario.StopGrace = longGrace
+			}
 			var addr string
 			var reached <-chan struct{}
 			var proxy *faultproxy.Proxy
@@ -368,6 +373,9 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.inj.timeout = 20 * time.Second // the run ends first
+			if e.inj.stopGrace != plan.Scenario.StopGrace {
+				t.Fatalf("the injector's stop grace %v, want the scenario's %v", e.inj.stopGrace, plan.Scenario.StopGrace)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan struct{})
