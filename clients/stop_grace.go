@@ -27,21 +27,20 @@ func graceOr(grace time.Duration) time.Duration {
 // StopGrace is the stop rule of a connection whose commands run one at a
 // time (POP3, SMTP submission, the injector's LMTP/SMTP and imap-append
 // sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop, and
-// imapSession.begin for the command after one answered in time): once
-// its context ends, a command in flight has the stop's grace
-// (DefaultStopGrace, 1 s, unless the connection's options give another)
-// to be answered
-// before the connection is closed under it, and is then recorded as a
-// timeout (it is overdue: endCommand, docs/report.md, Outcomes) — unless
-// mailsim's simulated network held it during the grace, and then it counts
-// nothing (graceStart.overdue: the server did not have it the whole
-// grace); with no command in flight the connection is closed at once, and
-// a command that fails on it then counts nothing. A command in flight
-// answered within the grace is the connection's last: once the context
-// has ended, Start closes the connection before the next command goes
-// out, so nothing more reaches the server and the command fails, counting
-// nothing (a command sent into the stop's close would race it and,
-// answered, count as a stopped device's). Start and End bracket each
+// imapSession.begin for the command after one answered in time): once its
+// context ends, a command in flight has the stop's grace
+// (DefaultStopGrace, 1 s, unless the connection's options give another) to
+// be answered before the connection is closed under it, and is then
+// recorded as a timeout (it is overdue: endCommand, docs/report.md,
+// Outcomes) — unless mailsim's simulated network held it during the grace,
+// and then it counts nothing (graceStart.overdue: the server did not have
+// it the whole grace); with no command in flight the connection is closed
+// at once, and a command that fails on it then counts nothing. A command
+// in flight answered within the grace is the connection's last: once the
+// context has ended, Start closes the connection before the next command
+// goes out, so nothing more reaches the server and the command fails,
+// counting nothing (a command sent into the stop's close would race it
+// and, answered, count as a stopped device's). Start and End bracket each
 // command; a wait ended by End without Start (CONNECT's wait for the
 // greeting) has no grace, as an IMAP device's dial has none. Release ends
 // the watch.
@@ -82,13 +81,12 @@ func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Close
 
 // Reset makes w the stop rule of a new connection of ctx, its commands
 // recorded on rec with protocol, with grace (0: DefaultStopGrace), that
-// does not watch ctx: its caller
-// applies it with Stop when ctx ends, for a connection its dial bound to
-// ctx already (internal/leanimap.DialBound: the injector's APPEND
-// sessions), sparing a context.AfterFunc; Start still sends nothing once
-// ctx has ended. A zero StopGrace is ready for Reset, and one reused so
-// costs no allocation. Release then reports whether Stop has not closed
-// the connection.
+// does not watch ctx: its caller applies it with Stop when ctx ends, for a
+// connection its dial bound to ctx already (internal/leanimap.DialBound:
+// the injector's APPEND sessions), sparing a context.AfterFunc; Start
+// still sends nothing once ctx has ended. A zero StopGrace is ready for
+// Reset, and one reused so costs no allocation. Release then reports
+// whether Stop has not closed the connection.
 func (w *StopGrace) Reset(ctx context.Context, rec Recorder, protocol string, grace time.Duration) {
 	*w = StopGrace{rec: rec, protocol: protocol, ctx: ctx, grace: graceOr(grace)}
 }
