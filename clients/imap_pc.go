@@ -186,7 +186,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// spent waiting for mail is the device's choice, not the server's
 	// answer; docs/report.md, Command names); either wait
 	// ends by the rule of every command (imapSession.end): cut by the
-	// device's stop it counts nothing, unanswered beyond shutdownGrace
+	// device's stop it counts nothing, unanswered beyond the stop's grace
 	// after the stop it is a timeout.
 	start, err := s.begin("IDLE")
 	if err != nil {

@@ -55,10 +55,10 @@ type imapSession struct {
 	adapted map[*imap.FetchOptions]*imap.FetchOptions
 	// dead is set when the connection was closed under a running command
 	// because the device is stopping: its failures are not recorded, but
-	// for a command cut after shutdownGrace (graceExpired), a timeout.
+	// for a command cut after the stop's grace (graceExpired), a timeout.
 	dead atomic.Bool
 	// graceExpired is set with dead when the connection was closed because
-	// a command outlived shutdownGrace after the device was told to stop
+	// a command outlived the stop's grace after the device was told to stop
 	// and is overdue by the stop's rule (graceStart.overdue: not when
 	// mailsim's simulated network held it during the grace; not when the
 	// stop closed a connection still dialing).
@@ -116,7 +116,7 @@ var errNotSent = errors.New("clients: not sent: the device or its action is stop
 // begin starts command name, about to be sent: it arms the deadline of the
 // reply and tracks the command from then, and returns its start. Once the
 // context of the work on s has ended it sends nothing: a command in flight
-// at the stop has shutdownGrace to be answered (imapSlot.watchOwner,
+// at the stop has the stop's grace to be answered (imapSlot.watchOwner,
 // closeOnStop) and, answered, is the work's last, so that the next step
 // of a sync or an action does not reach the server as a stopped device's
 // (StopGrace.Start is this rule for POP3, SMTP and the injector). The
@@ -176,7 +176,7 @@ func (s *imapSession) do(name string, f func() error) error {
 // endCommand's rule: the command is cut when it failed while the device
 // is stopping (stopping, or the stop closed the connection under it:
 // dead), and then a timeout when the server left it unanswered beyond
-// shutdownGrace (graceExpired), else abandoned. A cut command breaks the
+// the stop's grace (graceExpired), else abandoned. A cut command breaks the
 // session; end reports whether it was cut.
 func (s *imapSession) end(name string, start, tracked time.Time, err error, stopping bool) (cut bool) {
 	stopping = stopping || s.dead.Load()

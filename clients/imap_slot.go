@@ -12,13 +12,6 @@ import (
 // stopped: the device's Run ended.
 var errSlotStopped = errors.New("clients: the device is not running")
 
-// shutdownGrace is how long a running command may finish after ctx ends
-// before its connection is closed under it. A command cut then is counted
-// as a timeout (imapSession.do) unless mailsim's simulated network held it
-// during the grace (graceStart.overdue): a server answers within it unless
-// it is stalled or overloaded.
-const shutdownGrace = time.Second
-
 // maxServedInARow bounds how many waiting requests the owner serves before
 // it does its own work again, so that a stream of actions cannot starve
 // the sync loop.
@@ -139,7 +132,7 @@ func (sl *imapSlot) with(ctx context.Context, fn func(s *imapSession) error) err
 	// work first (a sync, a redial with a greeting deadline per try), so
 	// a requester whose ctx ends gives it up, unless fn already runs: fn
 	// runs on ctx, so the dial's watch and closeOnStop end it within
-	// shutdownGrace.
+	// the stop's grace.
 	select {
 	case err = <-req.done:
 		return err
@@ -173,8 +166,8 @@ func (sl *imapSlot) start(ctx context.Context) {
 
 // watchOwner is closeOnStop for the owner's own work (run with the
 // context start was given), run once that context ends: the work in
-// progress, if any, has shutdownGrace to finish before its connection is
-// closed under it.
+// progress, if any, has the stop's grace to finish before its connection
+// is closed under it (imapSession.closeAfterGrace).
 func (sl *imapSlot) watchOwner() {
 	select { // a token left by work that ended before
 	case <-sl.finished:
@@ -184,16 +177,7 @@ func (sl *imapSlot) watchOwner() {
 	if s == nil {
 		return // run sees the context's end before it starts more work
 	}
-	grace := startGrace(s.conn)
-	t := time.NewTimer(shutdownGrace)
-	defer t.Stop()
-	select {
-	case <-sl.finished:
-	case <-t.C:
-		s.graceExpired.Store(grace.overdue())
-		s.dead.Store(true)
-		_ = s.conn.Close()
-	}
+	s.closeAfterGrace(sl.finished)
 }
 
 // stop ends the owner's tenure at the end of Run: it logs out (a failed
@@ -202,7 +186,7 @@ func (sl *imapSlot) watchOwner() {
 func (sl *imapSlot) stop() {
 	if sl.ownerStop != nil && !sl.ownerStop() {
 		// The watch started (the context ended): it ends within
-		// shutdownGrace, at once when no work is in progress, which is
+		// the stop's grace, at once when no work is in progress, which is
 		// the case here. Waiting keeps it from seeing the next tenure's
 		// session as its own.
 		<-sl.watchDone
@@ -372,7 +356,7 @@ func (sl *imapSlot) run(ctx context.Context, fn func(s *imapSession) error) erro
 }
 
 // watched runs fn on s, closing s's connection if ctx ends and fn does not
-// finish within shutdownGrace (closeOnStop). For the owner's own work
+// finish within the stop's grace (closeOnStop). For the owner's own work
 // (ctx ends with the context start was given) the slot's watch does it
 // (watchOwner), which costs no allocation per run; a context that never
 // ends needs no watch.
@@ -411,26 +395,28 @@ func (sl *imapSlot) set(s *imapSession) {
 }
 
 // closeOnStop closes s's connection once ctx has ended and the work on s
-// has not finished within shutdownGrace (graceExpired then says whether
-// it was overdue: graceStart.overdue); the
+// has not finished within the stop's grace (closeAfterGrace); the
 // returned func ends the watch and must be called when the work is done.
 func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 	finished := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		grace := startGrace(s.conn)
-		t := time.NewTimer(shutdownGrace)
-		defer t.Stop()
-		select {
-		case <-finished:
-		case <-t.C:
-			s.graceExpired.Store(grace.overdue())
-			s.dead.Store(true)
-			_ = s.conn.Close()
-		}
-	})
+	stop := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished) })
 	return func() {
 		close(finished)
 		stop()
+	}
+}
+
+// closeAfterGrace gives the work on s, whose context has ended, the
+// device's stop grace (Options.StopGrace) to finish — finished is closed
+// or gets a value — and else closes s's connection under it: s is dead,
+// and graceExpired says whether its command in flight was overdue
+// (graceStart.overdue).
+func (s *imapSession) closeAfterGrace(finished <-chan struct{}) {
+	grace := startGrace(s.conn, s.d.o.StopGrace)
+	if grace.wait(finished) {
+		s.graceExpired.Store(grace.overdue())
+		s.dead.Store(true)
+		_ = s.conn.Close()
 	}
 }
 

@@ -159,7 +159,7 @@ func runUntilStop(t *testing.T, d Device) (stop func()) {
 // owner's context) has ended when stop returns, whether the context ended
 // with work in progress or with none, so that a watch slow to be
 // scheduled cannot take the next tenure's session for its own and cut it
-// after shutdownGrace (the next Run's context being live).
+// after the stop's grace (the next Run's context being live).
 func TestSlotStopEndsItsWatch(t *testing.T) {
 	for _, busy := range []bool{false, true} {
 		sl := newIMAPSlot(nil)
@@ -168,7 +168,7 @@ func TestSlotStopEndsItsWatch(t *testing.T) {
 			sl.start(ctx)
 			watch := sl.watchDone
 			if busy {
-				s := &imapSession{}
+				s := &imapSession{d: &imapDevice{}}
 				release := make(chan struct{})
 				done := make(chan error, 1)
 				go func() {

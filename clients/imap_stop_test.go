@@ -16,8 +16,11 @@ import (
 // proxy (internal/faultproxy), with a device timeout of 60 s that a stop
 // must not wait out.
 type proxiedRun struct {
-	env    *imapEnv
-	p      *faultproxy.Proxy
+	env *imapEnv
+	p   *faultproxy.Proxy
+	// grace is the device's stop grace (Options.StopGrace; 0: the
+	// default), set before start.
+	grace  time.Duration
 	o      Options
 	d      Device
 	cancel context.CancelFunc
@@ -25,11 +28,12 @@ type proxiedRun struct {
 }
 
 // runProxied starts a device of kind with IMAP client client on a network
-// shaped as nw, recording on rec; the proxy closes and the run stops when
-// t ends.
-func runProxied(t *testing.T, client string, kind Kind, nw transport.Network, rec Recorder) *proxiedRun {
+// shaped as nw, with the stop's grace (0: the default), recording on rec;
+// the proxy closes and the run stops when t ends.
+func runProxied(t *testing.T, client string, kind Kind, nw transport.Network, grace time.Duration, rec Recorder) *proxiedRun {
 	t.Helper()
 	r := newProxied(t, client)
+	r.grace = grace
 	r.start(t, kind, rec, func(p *Profile) { p.Network = nw })
 	return r
 }
@@ -55,6 +59,7 @@ func (r *proxiedRun) start(t *testing.T, kind Kind, rec Recorder, mod func(p *Pr
 	r.o = r.env.options(kind, rec, mod)
 	r.o.IMAP.Addr = r.p.Addr()
 	r.o.Timeout = 60 * time.Second
+	r.o.StopGrace = r.grace
 	d, err := New(r.o)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +86,7 @@ func (r *proxiedRun) wait(t *testing.T) {
 
 // TestIMAPStopWhileServerStalls stops a device while its server stalls,
 // with either IMAP client: Run returns within the stop's grace, far before
-// the device's 60 s timeout. A command cut by the stop (shutdownGrace,
+// the device's 60 s timeout. A command cut by the stop (after the grace,
 // then no LOGOUT on the cut connection) is recorded as a timeout, also on
 // a shaped network whose shaping is idle while the server is silent (the
 // server had the whole grace: graceStart.overdue); a LOGOUT said at the
@@ -101,15 +106,20 @@ func TestIMAPStopWhileServerStalls(t *testing.T) {
 		ready string
 		// wantCut is the command recorded as a timeout ("": none).
 		wantCut string
+		// grace is the stop's grace: short where the server's silence
+		// lets it run out unshaped, the default on a shaped network,
+		// long where the server answers (the IDLE's DONE before the
+		// stalled LOGOUT): longGrace, shortGrace.
+		grace time.Duration
 	}{
-		{"mid-command", KindPhone, transport.Network{}, "EXAMINE", "EXAMINE", "EXAMINE"},
-		{"mid-command shaped", KindPhone, transport.Network{Latency: 20 * time.Millisecond, Bandwidth: 8_000_000}, "EXAMINE", "EXAMINE", "EXAMINE"},
-		{"logout at stop", KindPC, transport.Network{}, "LOGOUT", "IDLE", ""},
+		{"mid-command", KindPhone, transport.Network{}, "EXAMINE", "EXAMINE", "EXAMINE", shortGrace},
+		{"mid-command shaped", KindPhone, transport.Network{Latency: 20 * time.Millisecond, Bandwidth: 8_000_000}, "EXAMINE", "EXAMINE", "EXAMINE", 0},
+		{"logout at stop", KindPC, transport.Network{}, "LOGOUT", "IDLE", "", longGrace},
 	} {
 		for _, client := range IMAPClients {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &imapRecorder{}
-				run := runProxied(t, client, tc.kind, tc.nw, rec)
+				run := runProxied(t, client, tc.kind, tc.nw, tc.grace, rec)
 				p := run.p
 				waitCommands(t, rec, "AUTHENTICATE", tc.ready)
 				before := len(rec.names())
@@ -187,9 +197,8 @@ func (r *idleRecorder) idling() bool {
 // TestIMAPIdleUnansweredAtStop stops an IDLEing PC while the server
 // leaves one of IDLE's two waits unanswered — its continuation, or the
 // tagged reply after DONE — with either IMAP client: the IDLE is recorded
-// as a timeout, as any command the server left unanswered beyond
-// shutdownGrace after the stop (imapSession.end), and nothing is left in
-// flight.
+// as a timeout, as any command the server left unanswered beyond the
+// stop's grace (imapSession.end), and nothing is left in flight.
 func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -201,15 +210,18 @@ func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 		// silence is still its timeout (HeldFor; it counted nothing when
 		// any hold in the grace cleared the server).
 		nw transport.Network
+		// grace is the stop's grace: short unshaped, the default shaped
+		// (longGrace, shortGrace).
+		grace time.Duration
 	}{
-		{"continuation", " IDLE", transport.Network{}},
-		{"reply after DONE", "DONE", transport.Network{}},
-		{"reply after DONE, shaped", "DONE", transport.Network{Latency: 20 * time.Millisecond}},
+		{"continuation", " IDLE", transport.Network{}, shortGrace},
+		{"reply after DONE", "DONE", transport.Network{}, shortGrace},
+		{"reply after DONE, shaped", "DONE", transport.Network{Latency: 20 * time.Millisecond}, 0},
 	} {
 		for _, client := range IMAPClients {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &idleRecorder{}
-				run := runProxied(t, client, KindPC, tc.nw, rec)
+				run := runProxied(t, client, KindPC, tc.nw, tc.grace, rec)
 				waitCommands(t, &rec.imapRecorder, "AUTHENTICATE")
 				sent := run.p.StallOn([]byte(tc.stall))
 				// The stop comes once the server holds what the device
@@ -250,7 +262,8 @@ func TestIMAPIdleUnansweredAtStop(t *testing.T) {
 // TestIMAPStopGrace is TestStopGrace for IMAP devices, with either IMAP
 // client: the server holds a command of a sync or of an action until the
 // device (or the action) is told to stop, then answers it within the
-// stop's grace (shutdownGrace). That command is the last the work sends:
+// stop's grace (longGrace: a loaded machine may take its time between the
+// stop and the answer). That command is the last the work sends:
 // the next step of the sync (UID SEARCH after EXAMINE, SELECT after
 // STATUS, IDLE after SELECT, a page's next command) or of the action (its
 // FETCH after SELECT) does not go out (imapSession.begin), and the server
@@ -282,6 +295,7 @@ func TestIMAPStopGrace(t *testing.T) {
 			t.Run(tc.name+"/"+client, func(t *testing.T) {
 				rec := &trackingRecorder{}
 				run := newProxied(t, client)
+				run.grace = longGrace
 				id := run.env.deliver(t, 2000) // a sync has more to do after the held command
 				hit := make(<-chan struct{})
 				if !tc.action {

@@ -59,6 +59,9 @@ func (o *Options) validate() error {
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("the Timeout %v is negative", o.Timeout))
 	}
+	if o.StopGrace < 0 {
+		errs = append(errs, fmt.Errorf("the StopGrace %v is negative", o.StopGrace))
+	}
 	if p := o.Profile; p == nil {
 		missing("Profile")
 	} else {

@@ -77,6 +77,12 @@ type Options struct {
 	// Timeout bounds every network operation (dial, one command, one
 	// reply). Default 30s (wall time).
 	Timeout time.Duration
+	// StopGrace is how long a command in flight when Run's context ends
+	// (or an action's) has to be answered before its connection is
+	// closed under it, and it counts a timeout (StopGrace, the type;
+	// docs/report.md, Outcomes). Default DefaultStopGrace, 1s (wall
+	// time); Timeout still bounds the command.
+	StopGrace time.Duration
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 	// MaxReplyLine bounds one IMAP reply line, literals excluded; a longer

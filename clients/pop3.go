@@ -18,7 +18,7 @@ type pop3Session struct {
 	rec  Recorder
 	addr string
 	// w applies the stop's rule to the session's commands (StopGrace):
-	// when the device stops, the command in flight has shutdownGrace to
+	// when the device stops, the command in flight has the stop's grace to
 	// be answered, then the connection is closed under it.
 	w *StopGrace
 }
@@ -36,7 +36,7 @@ func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Sess
 		return nil, err
 	}
 	// The wait for the greeting has no grace (StopGrace), as IMAP's.
-	s.w = WatchStop(ctx, s.rec, ProtocolPOP3, conn)
+	s.w = WatchStop(ctx, s.rec, ProtocolPOP3, conn, o.StopGrace)
 	s.POP3, err = transport.OpenPOP3(conn, s)
 	s.w.End(CommandConnect, connect, err)
 	if err != nil {

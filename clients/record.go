@@ -78,7 +78,7 @@ func loginUnreached(ctx context.Context, o *Options, protocol string, err error)
 // its command is counted by (endCommand): a login that succeeded counts,
 // even as its device stops; one that failed because the device or the
 // run is stopping (stopping) counts nothing, but for one the stop cut
-// after the server had left it unanswered beyond shutdownGrace
+// after the server had left it unanswered beyond the stop's grace
 // (overdue), a timeout.
 func countLogin(r Recorder, protocol string, err error, stopping, overdue bool) {
 	switch {

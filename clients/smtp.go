@@ -33,6 +33,10 @@ type SMTPOptions struct {
 	Recorder Recorder
 	// Timeout bounds the dial and every command. Default 30s.
 	Timeout time.Duration
+	// StopGrace is how long a command in flight when Submit's context
+	// ends has to be answered before the connection is closed under it
+	// (StopGrace, the type). Default DefaultStopGrace, 1s.
+	StopGrace time.Duration
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 	// LocalName is the EHLO name. Default "localhost".
@@ -151,21 +155,22 @@ func DistinctRecipients(to []string) []string {
 // are one command, STARTTLS. Each of those waits is bounded by
 // cfg.Timeout, and so is each of the client's commands (transport.OpenSMTP
 // sets its timeouts). A connect or greeting the end of ctx cuts counts
-// nothing; every command after it has the stop's grace under the returned
-// watch (StopGrace) until the caller releases it. On failure the error is
+// nothing; every command after it has the stop's grace (grace; 0:
+// DefaultStopGrace) under the returned watch (StopGrace) until the caller
+// releases it. On failure the error is
 // explained by the connection (transport.Conn.Explain), the connection is
 // closed and returned with its released watch (both nil when the connect
 // failed), whose Stopping says whether the stop cut it. The caller may
 // change the client's timeouts, says hello (EHLO, LHLO), releases the
 // watch and closes the connection.
-func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool) (*transport.Conn, *smtp.Client, *StopGrace, error) {
+func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool, grace time.Duration) (*transport.Conn, *smtp.Client, *StopGrace, error) {
 	connect := StartCommand(rec, cfg.Protocol, CommandConnect)
 	conn, err := transport.Dial(ctx, cfg)
 	if err != nil {
 		EndCommand(rec, cfg.Protocol, CommandConnect, connect, err, ctx.Err() != nil)
 		return nil, nil, nil, err
 	}
-	w := WatchStop(ctx, rec, cfg.Protocol, conn)
+	w := WatchStop(ctx, rec, cfg.Protocol, conn, grace)
 	fail := func(err error) (*transport.Conn, *smtp.Client, *StopGrace, error) {
 		w.Release()
 		_ = conn.Close()
@@ -222,7 +227,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
 		Network: s.o.Network, DropAfter: dropInterval(s.o.Network, s.o.Clock), LateCloser: s.o.Late,
-	}, false)
+	}, false, s.o.StopGrace)
 	if err != nil {
 		if w == nil {
 			unreached(err, nil)

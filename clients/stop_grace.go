@@ -9,22 +9,38 @@ import (
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
+// DefaultStopGrace is the stop's grace when none is given
+// (Options.StopGrace, SMTPOptions.StopGrace, WatchStop; a scenario's
+// stop_grace): how long a command in flight when its device or the
+// injector is told to stop has to be answered before its connection is
+// closed under it (StopGrace).
+const DefaultStopGrace = time.Second
+
+// graceOr returns grace, or DefaultStopGrace when grace is not positive.
+func graceOr(grace time.Duration) time.Duration {
+	if grace <= 0 {
+		return DefaultStopGrace
+	}
+	return grace
+}
+
 // StopGrace is the stop rule of a connection whose commands run one at a
 // time (POP3, SMTP submission, the injector's LMTP/SMTP and imap-append
 // sessions), IMAP's (imapSlot.watchOwner, imapSession.closeOnStop, and
-// imapSession.begin for the command after one answered in time): once
-// its context ends, a command in flight has shutdownGrace to be answered
-// before the connection is closed under it, and is then recorded as a
-// timeout (it is overdue: endCommand, docs/report.md, Outcomes) — unless
-// mailsim's simulated network held it during the grace, and then it counts
-// nothing (graceStart.overdue: the server did not have it the whole
-// grace); with no command in flight the connection is closed at once, and
-// a command that fails on it then counts nothing. A command in flight
-// answered within the grace is the connection's last: once the context
-// has ended, Start closes the connection before the next command goes
-// out, so nothing more reaches the server and the command fails, counting
-// nothing (a command sent into the stop's close would race it and,
-// answered, count as a stopped device's). Start and End bracket each
+// imapSession.begin for the command after one answered in time): once its
+// context ends, a command in flight has the stop's grace
+// (DefaultStopGrace, 1 s, unless the connection's options give another) to
+// be answered before the connection is closed under it, and is then
+// recorded as a timeout (it is overdue: endCommand, docs/report.md,
+// Outcomes) — unless mailsim's simulated network held it during the grace,
+// and then it counts nothing (graceStart.overdue: the server did not have
+// it the whole grace); with no command in flight the connection is closed
+// at once, and a command that fails on it then counts nothing. A command
+// in flight answered within the grace is the connection's last: once the
+// context has ended, Start closes the connection before the next command
+// goes out, so nothing more reaches the server and the command fails,
+// counting nothing (a command sent into the stop's close would race it
+// and, answered, count as a stopped device's). Start and End bracket each
 // command; a wait ended by End without Start (CONNECT's wait for the
 // greeting) has no grace, as an IMAP device's dial has none. Release ends
 // the watch.
@@ -33,6 +49,8 @@ type StopGrace struct {
 	protocol string
 	conn     io.Closer
 	release  func() bool
+	// grace is the stop's grace (graceOr: never 0).
+	grace time.Duration
 	// ctx is the connection's context: once it ended, Start sends
 	// nothing more.
 	ctx context.Context
@@ -53,24 +71,24 @@ type StopGrace struct {
 }
 
 // WatchStop watches conn, whose commands are recorded on rec with
-// protocol, until ctx ends (then it applies the stop rule: StopGrace) or
-// Release is called.
-func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Closer) *StopGrace {
-	w := &StopGrace{rec: rec, protocol: protocol, conn: conn, ctx: ctx}
+// protocol, until ctx ends (then it applies the stop rule with grace, or
+// DefaultStopGrace when grace is 0: StopGrace) or Release is called.
+func WatchStop(ctx context.Context, rec Recorder, protocol string, conn io.Closer, grace time.Duration) *StopGrace {
+	w := &StopGrace{rec: rec, protocol: protocol, conn: conn, ctx: ctx, grace: graceOr(grace)}
 	w.release = context.AfterFunc(ctx, w.stop)
 	return w
 }
 
 // Reset makes w the stop rule of a new connection of ctx, its commands
-// recorded on rec with protocol, that does not watch ctx: its caller
-// applies it with Stop when ctx ends, for a connection its dial bound to
-// ctx already (internal/leanimap.DialBound: the injector's APPEND
-// sessions), sparing a context.AfterFunc; Start still sends nothing once
-// ctx has ended. A zero StopGrace is ready for Reset, and one reused so
-// costs no allocation. Release then reports whether Stop has not closed
-// the connection.
-func (w *StopGrace) Reset(ctx context.Context, rec Recorder, protocol string) {
-	*w = StopGrace{rec: rec, protocol: protocol, ctx: ctx}
+// recorded on rec with protocol, with grace (0: DefaultStopGrace), that
+// does not watch ctx: its caller applies it with Stop when ctx ends, for a
+// connection its dial bound to ctx already (internal/leanimap.DialBound:
+// the injector's APPEND sessions), sparing a context.AfterFunc; Start
+// still sends nothing once ctx has ended. A zero StopGrace is ready for
+// Reset, and one reused so costs no allocation. Release then reports
+// whether Stop has not closed the connection.
+func (w *StopGrace) Reset(ctx context.Context, rec Recorder, protocol string, grace time.Duration) {
+	*w = StopGrace{rec: rec, protocol: protocol, ctx: ctx, grace: graceOr(grace)}
 }
 
 // Stop applies the stop rule (StopGrace) to conn now, for a StopGrace
@@ -85,9 +103,10 @@ func (w *StopGrace) Stop(conn io.Closer) {
 }
 
 // stop closes the connection when the watched context ends: at once when
-// no command is in flight, else when it ends or after shutdownGrace,
-// whichever comes first (the command is then overdue, unless mailsim's
-// simulated network held it during the grace: graceStart.overdue).
+// no command is in flight, else when it ends or after the grace,
+// whichever comes first (graceStart.wait; the command is then overdue,
+// unless mailsim's simulated network held it during the grace:
+// graceStart.overdue).
 func (w *StopGrace) stop() {
 	w.mu.Lock()
 	w.stopBegun = true
@@ -97,18 +116,9 @@ func (w *StopGrace) stop() {
 		w.ended = ended
 	}
 	seq := w.seq
-	grace := startGrace(w.conn)
+	grace := startGrace(w.conn, w.grace)
 	w.mu.Unlock()
-	expired := false
-	if ended != nil {
-		t := time.NewTimer(shutdownGrace)
-		select {
-		case <-ended:
-		case <-t.C:
-			expired = true
-		}
-		t.Stop()
-	}
+	expired := ended != nil && grace.wait(ended)
 	w.mu.Lock()
 	w.closed = true
 	if expired && w.busy && w.seq == seq && grace.overdue() {
@@ -166,8 +176,8 @@ func (w *StopGrace) Stopping() bool {
 
 // CountLogin counts a login attempt that ended with err on the watched
 // connection by the stop's rule (countLogin): one the stop cut counts
-// nothing, but for one the server had left unanswered beyond
-// shutdownGrace, a timeout.
+// nothing, but for one the server had left unanswered beyond the grace,
+// a timeout.
 func (w *StopGrace) CountLogin(err error) {
 	w.mu.Lock()
 	closed, overdue := w.closed, w.overdue != 0
@@ -176,7 +186,7 @@ func (w *StopGrace) CountLogin(err error) {
 }
 
 // Overdue reports whether the stop closed the connection under a command
-// the server left unanswered beyond shutdownGrace.
+// the server left unanswered beyond the grace.
 func (w *StopGrace) Overdue() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -196,20 +206,37 @@ func (w *StopGrace) Release() bool {
 }
 
 // graceStart is the start of the stop's grace for a command in flight on
-// a connection (StopGrace.stop; IMAP: imapSlot.watchOwner,
+// a connection, and the one wait of that grace: StopGrace.stop, and
+// IMAP's imapSession.closeAfterGrace (imapSlot.watchOwner,
 // imapSession.closeOnStop), for the one rule of overdue.
 type graceStart struct {
 	conn *transport.Conn // nil: not a transport.Conn, never shaped
 	mark transport.HoldMark
+	// grace is the grace's length (never 0: graceOr).
+	grace time.Duration
 }
 
-// startGrace marks the start of the stop's grace on conn.
-func startGrace(conn io.Closer) graceStart {
-	c, _ := conn.(*transport.Conn)
-	if c == nil {
-		return graceStart{}
+// startGrace marks the start of a stop's grace of length grace on conn.
+func startGrace(conn io.Closer, grace time.Duration) graceStart {
+	g := graceStart{grace: graceOr(grace)}
+	if c, _ := conn.(*transport.Conn); c != nil {
+		g.conn, g.mark = c, c.HoldMark()
 	}
-	return graceStart{conn: c, mark: c.HoldMark()}
+	return g
+}
+
+// wait waits until done is closed (or gets a value: the work in flight
+// ended) or the grace runs out, whichever comes first; it reports
+// whether the grace ran out. Its timer is stopped before it returns.
+func (g graceStart) wait(done <-chan struct{}) (expired bool) {
+	t := time.NewTimer(g.grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // overdue reports whether a command still in flight when the grace ran
@@ -217,13 +244,13 @@ func startGrace(conn io.Closer) graceStart {
 // mailsim's simulated network (a device profile's network: latency,
 // bandwidth; internal/transport, Conn.HeldFor) held its request or its
 // reply for half of the grace or more. Then the server had at most half
-// the second to itself — its request was still on the way, or its reply
+// the grace to itself — its request was still on the way, or its reply
 // was coming through the slow link — and the stop's close is mailsim's,
 // not the server's failure: the command counts nothing. A server that
-// had more than half the second (an unshaped connection; a shaped one
+// had more than half the grace (an unshaped connection; a shaped one
 // waiting on a silent server; one whose only hold was the latency of the
 // stop's own DONE, or a short pace of a reply it trickles) and left the
 // command unanswered is overdue, as a healthy server answers in far less.
 func (g graceStart) overdue() bool {
-	return g.conn == nil || g.conn.HeldFor(g.mark) < shutdownGrace/2
+	return g.conn == nil || g.conn.HeldFor(g.mark) < g.grace/2
 }

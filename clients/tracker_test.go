@@ -78,7 +78,7 @@ func TestIMAPTracksCommandsInFlight(t *testing.T) {
 	for _, client := range IMAPClients {
 		t.Run(client, func(t *testing.T) {
 			rec := &trackingRecorder{}
-			run := runProxied(t, client, KindPhone, transport.Network{}, rec)
+			run := runProxied(t, client, KindPhone, transport.Network{}, 0, rec)
 			p := run.p
 			waitCommands(t, &rec.imapRecorder, "AUTHENTICATE", "EXAMINE")
 			sent := p.StallOn([]byte(" EXAMINE"))
@@ -287,6 +287,24 @@ func (r *eventRecorder) Command(ev CommandEvent) {
 	r.pairRecorder.Command(ev)
 }
 
+// The stop's graces of the stop tests (Options.StopGrace,
+// SMTPOptions.StopGrace), so that none depends on how fast the machine
+// answers. longGrace is for a test whose server answers a held command
+// after the stop and wants it answered within the grace: far longer than
+// any delay a loaded machine adds between the stop and the answer, and
+// shorter than the tests' 20 s liveness bounds. shortGrace is for a test
+// whose grace must run out on a server that never answers, on an
+// unshaped connection: nothing it could do in the grace matters, and the
+// test need not wait a second. A test whose grace must run out on a
+// shaped connection keeps DefaultStopGrace: the rule of graceStart.overdue
+// weighs the network's holds against half the grace, and a short grace
+// would let a loaded machine's slow timers stretch a 20 ms latency past
+// it.
+const (
+	longGrace  = 10 * time.Second
+	shortGrace = 100 * time.Millisecond
+)
+
 // startHolding starts a deliberately broken server: it greets with
 // greeting, answers every command line with answer(line) (upper case,
 // trimmed) and holds the first command that starts with hold; held is
@@ -384,7 +402,7 @@ func checkStopped(t *testing.T, rec *eventRecorder, held string, want ...string)
 }
 
 // TestStopGrace: a POP3 or SMTP submission command in flight when its
-// device stops has the stop's grace (shutdownGrace) to be answered, as an
+// device stops has the stop's grace (Options.StopGrace) to be answered, as an
 // IMAP command has (StopGrace): one the server leaves unanswered beyond it
 // is recorded as a timeout, one answered within it with its outcome, and
 // the stop then closes the connection — nothing else fails (the QUIT it
@@ -444,16 +462,20 @@ func TestStopGrace(t *testing.T) {
 			}
 			rec := &eventRecorder{}
 			ep := transport.Endpoint{Addr: addr, TLS: transport.TLSNone}
+			grace := shortGrace // the server never answers
+			if late != nil {
+				grace = longGrace // it answers after the stop
+			}
 			done := make(chan error, 1)
 			go func() {
 				if tc.protocol == ProtocolSMTP {
-					sub := NewSMTPSubmitter(ep, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second})
+					sub := NewSMTPSubmitter(ep, SMTPOptions{Recorder: rec, Timeout: 30 * time.Second, StopGrace: grace})
 					done <- sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n"))
 					return
 				}
 				prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
 				d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
-					POP3: ep, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+					POP3: ep, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second, StopGrace: grace})
 				if err != nil {
 					done <- err
 					return
@@ -533,7 +555,8 @@ func TestPOP3STLSTracksHandshake(t *testing.T) {
 	rec := &eventRecorder{}
 	prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, LeaveOnServer: true}
 	d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",
-		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSStartTLS}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second})
+		POP3: transport.Endpoint{Addr: srv.Addr, TLS: transport.TLSStartTLS}, Submitter: &c2Submitter{}, Clock: c2Clock(), Recorder: rec, Seed: 1, Timeout: 30 * time.Second,
+		StopGrace: shortGrace}) // the handshake is never answered
 	if err != nil {
 		t.Fatal(err)
 	}

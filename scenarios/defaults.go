@@ -12,7 +12,9 @@ const (
 	DefaultDuration = time.Minute
 	DefaultSettle   = 10 * time.Second
 	DefaultAudit    = 2 * time.Second
-	DefaultDomain   = "example.com"
+	// DefaultStopGrace is stop_grace's default (clients.DefaultStopGrace).
+	DefaultStopGrace = clients.DefaultStopGrace
+	DefaultDomain    = "example.com"
 	// DefaultUsername is the username pattern when users.username and
 	// users.file are both omitted.
 	DefaultUsername = "user{n}"

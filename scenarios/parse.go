@@ -305,6 +305,7 @@ type scenarioDoc struct {
 	Hand                  block[handDoc]            `yaml:"hand" what:"hand"`
 	Audit                 duration                  `yaml:"audit"`
 	MaxParallelDeliveries whole                     `yaml:"max_parallel_deliveries"`
+	StopGrace             duration                  `yaml:"stop_grace"`
 	ValidityChecks        flag                      `yaml:"validity_checks"`
 	Server                block[serverDoc]          `yaml:"server" what:"server"`
 	Capacity              block[capacityDoc]        `yaml:"capacity" what:"capacity"`
@@ -320,6 +321,7 @@ func (d *decoder) scenario(root *yaml.Node, doc *scenarioDoc) *Scenario {
 		Settle:      DefaultSettle,
 		SettleUntil: SettleTimer,
 		Audit:       DefaultAudit,
+		StopGrace:   DefaultStopGrace,
 		Hand:        defaultHand(),
 		Behaviors:   map[string]*Behavior{},
 		Devices:     map[string]*clients.Profile{},
@@ -344,6 +346,11 @@ func (d *decoder) scenario(root *yaml.Node, doc *scenarioDoc) *Scenario {
 	}
 	doc.Audit.read(d, &s.Audit)
 	doc.MaxParallelDeliveries.read(d, &s.MaxParallelDeliveries, 0, 1<<20)
+	if doc.StopGrace.read(d, &s.StopGrace) && s.StopGrace == 0 {
+		// 0 is the default only for a Scenario built in Go: a file
+		// that writes it means no grace, which mailsim has not.
+		d.errorAt(doc.StopGrace.n, "must be longer than 0 (leave it out for the default, %s)", DefaultStopGrace)
+	}
 	validity := true
 	if doc.ValidityChecks.read(d, &validity) {
 		s.ValidityChecksOff = !validity

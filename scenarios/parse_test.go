@@ -40,6 +40,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{"1:1: version: missing", "2:8: users.count: missing", "4:5: groups[0].name: missing"}},
 		{"unknown top key", minimal + "colour: red\n",
 			[]string{`8:1: colour: unknown key "colour" in the scenario; valid keys: audit, behaviors,`}},
+		{"zero stop_grace", minimal + "stop_grace: 0s\n",
+			[]string{"8:13: stop_grace: must be longer than 0 (leave it out for the default, 1s)"}},
+		{"negative stop_grace", minimal + "stop_grace: -1s\n",
+			[]string{`8:13: stop_grace: negative duration "-1s"`}},
 		{"unknown behavior key", strings.Replace(minimal, "b: {}", "b: {inbund: {interval: 1m}}", 1),
 			[]string{`7:7: behaviors.b.inbund: unknown key "inbund" in a behavior; valid keys: action_delay,`}},
 		{"wrong type", strings.Replace(minimal, "count: 2", "count: many", 1),
@@ -231,7 +235,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Name != "min" || s.Seed != 1 || s.Duration != time.Minute || s.TimeScale != 1 || s.Settle != 10*time.Second ||
-		s.Audit != 2*time.Second || s.RampUp != 0 || s.Target != nil {
+		s.Audit != 2*time.Second || s.RampUp != 0 || s.Target != nil || s.StopGrace != time.Second {
 		t.Errorf("top-level defaults wrong: %+v", s)
 	}
 	if s.Hand[clients.KindPC] != 0.6 || s.Hand[clients.KindPhone] != 0.3 || s.Hand[clients.KindWebmail] != 0.1 {
@@ -283,11 +287,15 @@ thresholds:
   - "delivery_failed{reason=4xx} == 0"
   - "login_failure_rate{protocol=imap} <= 0.5%"
 validity_checks: false
+stop_grace: 30s
 `
 	src = strings.Replace(src, "b: {}", "b: {inbound: {interval: 90s, size: 200KB, attachments: 12.5%}}", 1)
 	s, err := Parse("v.yaml", []byte(src), envOf(nil))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.StopGrace != 30*time.Second {
+		t.Errorf("stop_grace = %v, want 30s", s.StopGrace)
 	}
 	n := s.Devices["phone-imap"].Network
 	if n.Latency != 150*time.Millisecond || n.Bandwidth != 5_000_000 || n.DisconnectEvery != 90*time.Minute {

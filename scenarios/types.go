@@ -51,6 +51,13 @@ type Scenario struct {
 	// traffic injector (imaptest lmtp_max_parallel_count): the number of
 	// delivery connections it keeps; 0 = mailsim's default, 4.
 	MaxParallelDeliveries int
+	// StopGrace is how long a command in flight when a device or the
+	// injector is told to stop (the end of the run, of a capacity step)
+	// has to be answered before its connection is closed under it and it
+	// counts a timeout (clients.StopGrace; docs/report.md, Outcomes).
+	// Parse sets DefaultStopGrace, 1s; 0 (a Scenario built in Go) is that
+	// default too.
+	StopGrace time.Duration
 	// ValidityChecksOff is set by "validity_checks: false": a run whose own
 	// measurements are invalid (more than 1% of its deliveries not
 	// delivered, no successful login for a protocol its devices use) then

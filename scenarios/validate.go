@@ -43,6 +43,9 @@ func (s *Scenario) Validate() []error {
 	if s.Audit <= 0 {
 		ps.add("audit", "must be longer than 0")
 	}
+	if s.StopGrace < 0 {
+		ps.add("stop_grace", "must not be negative")
+	}
 	if s.MaxParallelDeliveries < 0 || s.MaxParallelDeliveries > 1<<20 {
 		ps.add("max_parallel_deliveries", "%d out of range: want %d to %d", s.MaxParallelDeliveries, 0, 1<<20)
 	}

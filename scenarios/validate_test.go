@@ -32,6 +32,8 @@ func TestValidate(t *testing.T) {
 		{"valid", func(*Scenario) {}, nil},
 		{"version", func(s *Scenario) { s.Version = 2 }, []string{"version"}},
 		{"duration and scale", func(s *Scenario) { s.Duration = 0; s.TimeScale = -1; s.Audit = 0 }, []string{"duration", "time_scale", "audit"}},
+		{"stop grace", func(s *Scenario) { s.StopGrace = -time.Second }, []string{"stop_grace"}},
+		{"stop grace 0: the default", func(s *Scenario) { s.StopGrace = 0 }, nil},
 		{"settle", func(s *Scenario) { s.Settle = -time.Second; s.SettleUntil = "never" }, []string{"settle", "settle.until"}},
 		{"server", func(s *Scenario) { s.Server.MaxCommandsPerSecond = -1 }, []string{"server.max_commands_per_second"}},
 		{"server beside a target", func(s *Scenario) {

@@ -363,6 +363,7 @@ func New(o Options) (*Engine, error) {
 	e.inj = newInjector(injectorParts{
 		delivery: o.Endpoints.Delivery, tls: o.Endpoints.TLS, rec: o.Recorder, log: e.log,
 		events: e.events, changes: changes, push: e.push, late: e.late, imapCaps: e.imapCaps, queueLen: o.InjectorQueue,
+		stopGrace: s.StopGrace,
 	}, o.InjectorWorkers)
 	people := &env{
 		clock: e.clock, queue: e.inj, changes: changes, events: e.events, peers: &e.roster,

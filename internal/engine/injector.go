@@ -263,6 +263,9 @@ type injectorParts struct {
 	// queueLen bounds the deliveries waiting for a connection (0:
 	// injectorQueue).
 	queueLen int
+	// stopGrace is the stop's grace of the injector's connections at the
+	// run's end (the scenario's stop_grace; 0: clients.DefaultStopGrace).
+	stopGrace time.Duration
 }
 
 func newInjector(parts injectorParts, workers int) *injector {
@@ -695,7 +698,7 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 	// message data it cut (unknown: the server may have the message).
 	// None is retried.
 	sc := *c
-	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn)
+	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn, in.stopGrace)
 	res, broken := sc.deliver(d, rcpts)
 	if !sc.watch.Release() {
 		broken = true
@@ -798,7 +801,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 	conn, c, w, err := clients.DialSMTP(ctx, rec, transport.Config{
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
-	}, lmtp)
+	}, lmtp, in.stopGrace)
 	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec, used: time.Now(),
 		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
 	if err != nil {
@@ -1094,7 +1097,7 @@ func (in *injector) appendIMAP(ctx context.Context, d delivery, rcpts []recipien
 // LOGIN are reported as an imap login; each command, as the devices'
 // commands are. At the run's end the session has the stop's grace, as
 // every protocol's connections (clients.StopGrace): a command in flight
-// has a second to be answered, and counts a timeout when it is not. An
+// has the grace (stop_grace, 1 s by default) to be answered, and counts a timeout when it is not. An
 // APPEND whose message went out whole (leanimap.Client.Sent) and whose
 // reply did not come — a close, a garbled reply, the session's deadline
 // or the run's end — fails unanswered (DeliveryUnknown); one that failed
@@ -1113,7 +1116,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	as := appendStops.Get().(*appendStop)
 	as.run = run
 	w := &as.w
-	w.Reset(run, rec, clients.ProtocolIMAP)
+	w.Reset(run, rec, clients.ProtocolIMAP, in.stopGrace)
 	// When the session's deadline passes, ctx closes the connection under
 	// the command in progress, which then fails as on a closed
 	// connection: say why (a timeout, a cancelled try).

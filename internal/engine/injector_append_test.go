@@ -386,6 +386,11 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+			// The scenario's stop_grace is the injector's (New).
+			plan.Scenario.StopGrace = shortGrace
+			if tt.late {
+				plan.Scenario.StopGrace = longGrace
+			}
 			var addr string
 			var reached <-chan struct{}
 			var proxy *faultproxy.Proxy
@@ -412,6 +417,9 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 			}
 			e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
 			e.inj.timeout = 20 * time.Second // the run ends first
+			if e.inj.stopGrace != plan.Scenario.StopGrace {
+				t.Fatalf("the injector's stop grace %v, want the scenario's %v", e.inj.stopGrace, plan.Scenario.StopGrace)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := injectOne(ctx, e, "<c@test>")

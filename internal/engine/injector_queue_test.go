@@ -248,6 +248,18 @@ func TestInjectorOldestWaiting(t *testing.T) {
 	}
 }
 
+// The stop's graces of the injector's stop tests (injectorParts.stopGrace,
+// the scenario's stop_grace), so that none depends on how fast the
+// machine answers: longGrace where the server answers a held command
+// after the run's end and the test wants it answered within the grace
+// (far longer than any delay a loaded machine adds, shorter than the
+// tests' liveness bounds), shortGrace where the grace must run out on a
+// server that never answers.
+const (
+	longGrace  = 10 * time.Second
+	shortGrace = 100 * time.Millisecond
+)
+
 // TestInjectorStalledServerAtTheEnd: the run's end gives an LMTP or SMTP
 // command waiting for a stalled server the stop's grace
 // (clients.StopGrace), never the injector's timeout (a second ^C must not
@@ -327,6 +339,10 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			})
 			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
 			e.inj.timeout = time.Minute // longer than the test may take
+			e.inj.stopGrace = shortGrace
+			if tt.late {
+				e.inj.stopGrace = longGrace
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			injCtx, stop := context.WithCancel(ctx)

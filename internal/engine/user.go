@@ -67,6 +67,9 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 				Late:     e.late,
 				Network:  pd.Profile.Network,
 				Clock:    e.clock,
+				// A submission in flight at the end has the stop's
+				// grace, as the device's own commands.
+				StopGrace: e.plan.Scenario.StopGrace,
 			})
 		} else {
 			sub = mtaSubmitter{peers: people.peers, queue: people.queue}
@@ -92,6 +95,7 @@ func (e *Engine) newUser(pu *scenarios.User, people *env) (*user, error) {
 			OnPush:      func(ids []string, at time.Time) { e.push.pushed(pu.Username, ids, at) },
 			OnSyncRound: func(wall time.Duration, failed bool) { e.rounds.round(pd.Profile.Name, wall, failed) },
 			Logger:      e.log,
+			StopGrace:   e.plan.Scenario.StopGrace,
 			// The IMAP literal bound follows the scenario's largest mail.
 			MaxLiteral: literalCap(e.o.Plan.Scenario),
 		})
