@@ -301,7 +301,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	if startTLS {
 		record(d.rec, ProtocolIMAP, CommandConnect, connect, nil)
 		start := StartCommand(d.rec, ProtocolIMAP, "STARTTLS")
-		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
+		err = conn.Explain(transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr)))
 		s.ended(ctx, "STARTTLS", start, err)
 	}
 	switch {
