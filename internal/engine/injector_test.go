@@ -397,6 +397,12 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 		}), wantFailed: map[string]int64{}, wantRetries: msgs, wantLogin: "lmtp ok"},
 		{name: "closed port", serve: nil, wantFailed: map[string]int64{DeliveryRefused: 2 * msgs},
 			wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp refused"},
+		// A server that resets the connection before it greets never
+		// served it: refused, as a closed port, and retried as such (a
+		// Dovecot shutting down resets the connects its listen queue
+		// held; transport.ErrUnserved). Before, error.
+		{name: "reset before the greeting", serve: func(c net.Conn, _ *bufio.Reader) { _ = c.(*net.TCPConn).SetLinger(0) },
+			wantFailed: map[string]int64{DeliveryRefused: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp refused"},
 		{name: "never answers", serve: func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) },
 			wantFailed: map[string]int64{DeliveryTimeout: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp timeout"},
 		{name: "1 MiB greeting line", serve: func(c net.Conn, r *bufio.Reader) {
