@@ -196,13 +196,14 @@ func (s *imapSession) ended(ctx context.Context, name string, start time.Time, e
 // IdleProbeAfter is how long a connection must have been idle before its
 // client looks whether the server closed it meanwhile
 // (transport.Conn.PeerClosed): an IMAP session before imapSlot.run's next
-// work (closedWhileIdle), and the injector's LMTP/SMTP connections before
-// their next delivery (internal/engine/injector.go, trySMTP). A device's commands come in bursts — a sync round, an
-// action — milliseconds apart, and between bursts it waits at least
-// minWallWait, mostly seconds: so the look costs nothing within a burst
-// and one ppoll(2) before the burst's first command, and a close in the
-// last second before a burst still costs that command (docs/report.md,
-// "Connections the server closed").
+// work (closedWhileIdle). A device's commands come in bursts — a sync
+// round, an action — milliseconds apart, and between bursts it waits at
+// least minWallWait, mostly seconds: so the look costs nothing within a
+// burst and one ppoll(2) before the burst's first command, and a close in
+// the last second before a burst still costs that command (docs/report.md,
+// "Connections the server closed"). The injector's LMTP/SMTP connections
+// are looked at before every transaction, a burst of its own, whatever
+// the wait (internal/engine/injector.go, trySMTP).
 const IdleProbeAfter = time.Second
 
 // closedWhileIdle reports whether the server closed s's connection while
@@ -301,7 +302,7 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	if startTLS {
 		record(d.rec, ProtocolIMAP, CommandConnect, connect, nil)
 		start := StartCommand(d.rec, ProtocolIMAP, "STARTTLS")
-		err = transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr))
+		err = conn.Explain(transport.StartTLSIMAP(conn, d.o.tlsConfig(d.o.IMAP.Addr)))
 		s.ended(ctx, "STARTTLS", start, err)
 	}
 	switch {

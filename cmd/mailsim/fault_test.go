@@ -237,6 +237,49 @@ func protocolErrors(rep map[string]any, proto string) float64 {
 	return n
 }
 
+// failures returns every failure a report counts, by where and why, the
+// non-zero counts only: "PROTO CMD OUTCOME" for a command's errors
+// (commands.PROTO.CMD.errors_by), "login PROTO OUTCOME" for failed logins
+// (load.logins.PROTO.failed_by), "closed_idle PROTO" for connections the
+// server closed while idle, and "delivery REASON" for failed deliveries
+// (messages.delivery_failed_by_reason). A fault test logs them and
+// checks the ones its fault explains.
+func failures(rep map[string]any) map[string]float64 {
+	out := map[string]float64{}
+	add := func(key string, v any) {
+		if n, _ := v.(float64); n != 0 {
+			out[key] = n
+		}
+	}
+	protos, _ := rep["commands"].(map[string]any)
+	for proto, cmds := range protos {
+		cm, _ := cmds.(map[string]any)
+		for name, c := range cm {
+			st, _ := c.(map[string]any)
+			bm, _ := st["errors_by"].(map[string]any)
+			for outcome, n := range bm {
+				add(proto+" "+name+" "+outcome, n)
+			}
+		}
+	}
+	logins, _ := field(rep, "load.logins")
+	lm, _ := logins.(map[string]any)
+	for proto, l := range lm {
+		st, _ := l.(map[string]any)
+		by, _ := st["failed_by"].(map[string]any)
+		for outcome, n := range by {
+			add("login "+proto+" "+outcome, n)
+		}
+		add("closed_idle "+proto, st["closed_idle"])
+	}
+	reasons, _ := field(rep, "messages.delivery_failed_by_reason")
+	rm, _ := reasons.(map[string]any)
+	for reason, n := range rm {
+		add("delivery "+reason, n)
+	}
+	return out
+}
+
 // startEmbedded starts the embedded mail server with users user1..userN
 // (password "pass") on addrs (all "127.0.0.1:0" when zero) and closes it
 // at the end of the test.
@@ -443,6 +486,30 @@ func TestFaultDovecotRestart(t *testing.T) {
 		t.Fatalf("restart: %v", err)
 	}
 	rep := requireReport(t, r)
+	// Every failure, by its cause. Dovecot stops: it says BYE to every
+	// IMAP session and 421 to every LMTP connection, and closes them
+	// (closed_idle imap 12, one per IMAP device, and lmtp 4, one per
+	// injector connection, when all were idle); it resets the connects
+	// its listen queue held, and refuses new ones until it is back
+	// (CONNECT refused and login refused, every protocol; delivery
+	// refused: deliveries whose three tries all met the outage). A close
+	// under a command counts that command (a DATA answered 421: lmtp
+	// DATA no, retried; an IMAP command within a second of the BYE:
+	// error).
+	fails := failures(rep)
+	t.Logf("failures after a restart: %v", fails)
+	// The injector's connects that Dovecot reset as it stopped, before
+	// its greeting, were never served: refused (transport.ErrUnserved).
+	// Before, 4 lmtp CONNECT errors and failed logins error in each run.
+	if n := fails["lmtp CONNECT error"] + fails["login lmtp error"]; n > 0 {
+		t.Errorf("lmtp CONNECT or login error %v: a setup Dovecot reset before its greeting is refused; failures %v", n, fails)
+	}
+	// Its 421 waiting on the injector's idle connections is a close while
+	// idle, not the next MAIL's failure. Before, 0 closed and 4 MAIL no
+	// in each run: the injector looked only after a second's wait.
+	if fails["closed_idle lmtp"] == 0 {
+		t.Errorf("no lmtp connection counted closed_idle: Dovecot's 421 on the injector's idle connections went unseen; failures %v", fails)
+	}
 	checkNoLoss(t, rep)
 	// Deliveries the outage refused beyond the injector's short retries
 	// make the run's measurements invalid when they pass 1%: then it exits
@@ -706,6 +773,12 @@ func TestFaultEmbeddedServerRestarted(t *testing.T) {
 		t.Fatalf("restarting the embedded server: %v", err)
 	}
 	rep := requireReport(t, r)
+	// The killed server closes the injector's idle connections
+	// (closed_idle lmtp) and one under a transaction (its command:
+	// error, retried); while none listens, connects are refused
+	// (CONNECT, login and delivery refused). The phones poll every 15 s
+	// of wall time: mostly none polls in the outage.
+	t.Logf("failures after the server's restart: %v", failures(rep))
 	if v, _ := field(rep, "messages.server_checked"); v != true {
 		t.Fatalf("messages.server_checked %v: the final audit did not read the new server", v)
 	}

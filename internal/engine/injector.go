@@ -184,10 +184,6 @@ type injector struct {
 	// quitWait bounds the wait for a QUIT's reply (quitWait, the
 	// constant, by default).
 	quitWait time.Duration
-	// idleProbe is how long an LMTP/SMTP connection waits for its next
-	// delivery before trySMTP looks whether the server closed it
-	// (clients.IdleProbeAfter, as the devices', by default).
-	idleProbe time.Duration
 	// tries bounds the tries of one delivery; backoff is the wait before
 	// the first retry, doubled before each further one.
 	tries   int
@@ -274,7 +270,7 @@ func newInjector(parts injectorParts, workers int) *injector {
 		queueLen = injectorQueue
 	}
 	return &injector{injectorParts: parts, workers: workers, queue: make(chan delivery, queueLen), idle: make(chan struct{}, 1),
-		timeout: 30 * time.Second, quitWait: quitWait, idleProbe: clients.IdleProbeAfter, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
+		timeout: 30 * time.Second, quitWait: quitWait, tries: deliveryTries, backoff: deliveryBackoff, drainLimit: drainLimit,
 		stats: DeliveryStats{Failed: map[string]int64{}}, waits: newDurationSample(maxQueueSamples, 1, 2), waiting: map[uint64]waitingMessage{}}
 }
 
@@ -672,12 +668,18 @@ func failAll(rcpts []recipient, err error, mayRetry bool) []rcptResult {
 // connection *c, dialling one when there is none and dropping it when it
 // broke.
 func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts []recipient) []rcptResult {
-	if sc := *c; sc != nil && time.Since(sc.used) >= in.idleProbe && sc.conn.PeerClosed(smtpClosing) {
+	if sc := *c; sc != nil && sc.conn.PeerClosed(smtpClosing) {
 		// The server closed the connection while it waited for this
 		// delivery (a restart's 421, an idle timeout): counted as such,
 		// not as the failure of the next MAIL, and the delivery goes
 		// out on a new connection. Nothing more is said on it, not even
-		// QUIT.
+		// QUIT. The look, one ppoll(2), is made before every
+		// transaction, however short the wait: a transaction is a burst
+		// of its own, as a device's sync round (clients.IdleProbeAfter),
+		// and a busy injector's connections wait well under a second
+		// for their next delivery (a Dovecot restart's 421 waited 0.45
+		// to 0.56 s unread on each of four, and each next MAIL read it
+		// as its reply: TestFaultDovecotRestart, cmd/mailsim).
 		clients.CountClosedIdle(sc.rec, sc.protocol)
 		sc.noQuit = true
 		sc.close()
@@ -711,7 +713,6 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 		}
 	}
 	sc.watch = nil
-	sc.used = time.Now()
 	if broken {
 		sc.close()
 		*c = nil
@@ -740,9 +741,6 @@ type smtpConn struct {
 	// watch applies the stop's grace to the setup's and a transaction's
 	// commands (clients.StopGrace); nil between them.
 	watch *clients.StopGrace
-	// used is when its last transaction ended (or it was dialed), for
-	// the look at an idle connection (injector.trySMTP).
-	used time.Time
 	// noQuit is set when a QUIT cannot go out as a command: the hello
 	// failed (go-smtp's Client.Quit then sends nothing and returns the
 	// hello's error) or the message data stopped mid-way (a QUIT would be
@@ -802,7 +800,7 @@ func (in *injector) dialSession(ctx context.Context) (*smtpConn, error) {
 		Protocol: proto, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late,
 	}, lmtp, in.stopGrace)
-	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec, used: time.Now(),
+	sc := &smtpConn{c: c, conn: conn, timeout: in.timeout, quit: min(in.timeout, in.quitWait), protocol: proto, rec: rec,
 		stopping: func() bool { return errors.Is(ctx.Err(), context.Canceled) }, watch: w}
 	if err != nil {
 		if w != nil && w.Stopping() {

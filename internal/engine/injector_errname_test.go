@@ -25,6 +25,7 @@ func TestInjectorErrorNamesServerOnce(t *testing.T) {
 	}{
 		{"closed port", nil, "dial tcp"},
 		{"no greeting", func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) }, "greeting: no greeting within 300ms"},
+		{"closed before the greeting", func(c net.Conn, r *bufio.Reader) {}, "greeting"},
 		{"LHLO refused", func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')

@@ -397,6 +397,12 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 		}), wantFailed: map[string]int64{}, wantRetries: msgs, wantLogin: "lmtp ok"},
 		{name: "closed port", serve: nil, wantFailed: map[string]int64{DeliveryRefused: 2 * msgs},
 			wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp refused"},
+		// A server that resets the connection before it greets never
+		// served it: refused, as a closed port, and retried as such (a
+		// Dovecot shutting down resets the connects its listen queue
+		// held; transport.ErrUnserved). Before, error.
+		{name: "reset before the greeting", serve: func(c net.Conn, _ *bufio.Reader) { _ = c.(*net.TCPConn).SetLinger(0) },
+			wantFailed: map[string]int64{DeliveryRefused: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp refused"},
 		{name: "never answers", serve: func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) },
 			wantFailed: map[string]int64{DeliveryTimeout: 2 * msgs}, wantRetries: 2 * msgs * (deliveryTries - 1), wantLogin: "lmtp timeout"},
 		{name: "1 MiB greeting line", serve: func(c net.Conn, r *bufio.Reader) {
@@ -1184,7 +1190,9 @@ func TestWithoutReplies(t *testing.T) {
 // failure of the next MAIL, and the delivery goes out on a new
 // connection, with no QUIT on the closed one. Before, the next MAIL
 // failed (error, or no for the 421 read as its reply) and the delivery
-// was retried.
+// was retried. The next delivery comes 50 ms after the close: the look
+// is made however short the wait (before 2026-12-04, only after a
+// second's).
 func TestInjectorServerClosedIdle(t *testing.T) {
 	for _, bye := range []string{"", "421 4.3.2 Shutting down\r\n"} {
 		name := "fin"
@@ -1235,7 +1243,6 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 				close(closed)
 			})
 			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
-			e.inj.idleProbe = 0 // look before every transaction
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			injCtx, stop := context.WithCancel(ctx)

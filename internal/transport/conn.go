@@ -187,6 +187,10 @@ type Conn struct {
 	// readErr is the first read error, kept because protocol libraries
 	// often flatten the errors they return (see Explain).
 	readErr atomic.Pointer[error]
+	// heard is set by the first byte the server sent; unserved when a
+	// read found the connection ended or reset by the server before that
+	// (noteRead): the server never served it (Explain, ErrUnserved).
+	heard, unserved atomic.Bool
 }
 
 // wire is the TCP connection with byte counting and shaping.
@@ -240,6 +244,7 @@ func (w *wire) Read(p []byte) (n int, err error) {
 		w.c.meter.Bytes(w.c.protocol, int64(n), 0)
 		w.pace(n)
 	}
+	w.c.noteRead(n, err)
 	return n, err
 }
 
@@ -331,6 +336,7 @@ func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
 	if nr > 0 {
 		w.c.meter.Bytes(w.c.protocol, int64(nr), 0)
 	}
+	w.c.noteRead(nr, rerr)
 	return nr, werr, rerr
 }
 
@@ -445,7 +451,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.Endpoint.TLS == TLSImplicit {
 		if err := c.StartTLS(TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
 			_ = c.Close()
-			return nil, err
+			return nil, c.Explain(err)
 		}
 	}
 	return c, nil
@@ -696,6 +702,48 @@ func (c *Conn) PeerClosed(closing func(pending []byte) bool) bool {
 	return closing(buf[:n])
 }
 
+// noteRead notes what a read from the socket of n bytes, failed with err
+// or not, tells of the server: that it spoke (heard), or that it ended or
+// reset the connection before it sent a byte (unserved).
+func (c *Conn) noteRead(n int, err error) {
+	switch {
+	case n > 0:
+		if !c.heard.Load() {
+			c.heard.Store(true)
+		}
+	case err != nil && !c.heard.Load() && peerEnded(err):
+		c.unserved.Store(true)
+	}
+}
+
+// peerEnded reports whether err, a read's error, is the server's end of
+// the stream or its reset.
+func peerEnded(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// ErrUnserved is wrapped by the errors Explain returns on a connection
+// the server ended or reset before it sent a single byte, its greeting's
+// first: it never served the connection. So a server shutting down
+// resets the connections its listen queue held, which the kernel had
+// accepted for it (a Dovecot restart: internal/engine/injector.go's
+// LMTP setups, the devices' logins). [NetOutcome] classifies it as
+// [OutcomeRefused], as the refused connect a moment later.
+var ErrUnserved = errors.New("closed by the server before it sent anything")
+
+// unservedError is Explain's cause on an unserved connection: the read's
+// error (nil for the end of the stream) under ErrUnserved.
+type unservedError struct{ read error }
+
+func (e *unservedError) Error() string { return ErrUnserved.Error() }
+
+func (e *unservedError) Unwrap() []error {
+	if e.read == nil {
+		return []error{ErrUnserved}
+	}
+	return []error{ErrUnserved, e.read}
+}
+
 // Err returns the first read error the connection saw (a deadline, a
 // reset, an oversized reply), or nil.
 func (c *Conn) Err() error {
@@ -707,12 +755,17 @@ func (c *Conn) Err() error {
 
 // Explain returns err with the connection's first read error attached when
 // err does not already wrap it: protocol libraries report a timed-out or
-// oversized read as flat text, and the classifiers need the cause.
+// oversized read as flat text, and the classifiers need the cause. On a
+// connection the server ended or reset before it sent a byte, the cause
+// is that, ErrUnserved (the read's error under it).
 func (c *Conn) Explain(err error) error {
 	if err == nil {
 		return nil
 	}
 	cause := c.Err()
+	if c.unserved.Load() && !errors.Is(err, ErrUnserved) {
+		cause = &unservedError{cause}
+	}
 	if cause == nil || errors.Is(err, cause) {
 		return err
 	}

@@ -19,8 +19,13 @@ import (
 // connection the server reset stays an error: the server's failure.
 func TestDropOutcome(t *testing.T) {
 	silent := fakeServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	// reset resets the connection when the client's request comes.
+	// reset greets, then resets the connection when the client's request
+	// comes: the server's failure mid-session (a reset before its first
+	// byte is a refusal: TestUnservedIsRefused).
 	reset := fakeServer(t, func(c net.Conn) {
+		if _, err := c.Write([]byte("* OK\r\n")); err != nil {
+			return
+		}
 		if _, err := c.Read(make([]byte, 1)); err != nil {
 			return
 		}
@@ -55,8 +60,8 @@ func TestDropOutcome(t *testing.T) {
 		}, want: transport.OutcomeDropped},
 		{name: "tls read in flight", ep: transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, drop: drop, greet: true,
 			op: readOnce, want: transport.OutcomeDropped},
-		{name: "server reset", ep: transport.Endpoint{Addr: reset}, op: request, want: transport.OutcomeError},
-		{name: "server reset with a drop to come", ep: transport.Endpoint{Addr: reset}, drop: time.Hour, op: request, want: transport.OutcomeError},
+		{name: "server reset", ep: transport.Endpoint{Addr: reset}, greet: true, op: request, want: transport.OutcomeError},
+		{name: "server reset with a drop to come", ep: transport.Endpoint{Addr: reset}, drop: time.Hour, greet: true, op: request, want: transport.OutcomeError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -366,7 +366,7 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 	step := StepStartTLS
 	startTLS := cfg.Endpoint.TLS == TLSStartTLS
 	if startTLS {
-		err = StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr))
+		err = conn.Explain(StartTLSIMAP(conn, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)))
 	}
 	if err == nil {
 		step = StepGreeting

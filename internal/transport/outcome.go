@@ -25,7 +25,8 @@ const (
 	OutcomeBad   Outcome = "bad"   // IMAP BAD (the server did not understand)
 	OutcomeError Outcome = "error" // connection closed or reset mid-command, garbage or oversized reply
 	// OutcomeRefused: the connection could not be opened (refused,
-	// unreachable) or was reset before the server greeted.
+	// unreachable), or the server ended or reset it before it sent a
+	// byte ([ErrUnserved], attached by Conn.Explain).
 	OutcomeRefused Outcome = "refused"
 	// OutcomeTimeout: a deadline passed before the server answered.
 	OutcomeTimeout Outcome = "timeout"
@@ -100,17 +101,20 @@ func LoginOutcome(err error) Outcome {
 
 // NetOutcome classifies a failure below the protocol: a connection the
 // simulated network dropped ([ErrDropped]) is dropped; a deadline that
-// passed is timeout; a refused or unreachable connection, or one reset
-// before any reply, is refused; a failed TLS handshake (or a STARTTLS the
-// server refused, [ErrTLSRefused]) is tls; anything else (a connection
-// closed or reset mid-command, a garbage or oversized reply) is error. nil
-// is ok.
+// passed is timeout; a refused or unreachable connection, or one the
+// server ended or reset before any reply ([ErrUnserved]), is refused; a
+// failed TLS handshake (or a STARTTLS the server refused,
+// [ErrTLSRefused]) is tls; anything else (a connection closed or reset
+// mid-command, a garbage or oversized reply) is error. nil is ok.
 func NetOutcome(err error) Outcome {
 	if err == nil {
 		return OutcomeOK
 	}
 	if errors.Is(err, ErrDropped) {
 		return OutcomeDropped
+	}
+	if errors.Is(err, ErrUnserved) {
+		return OutcomeRefused
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return OutcomeTimeout
