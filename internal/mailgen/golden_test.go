@@ -185,15 +185,22 @@ func FuzzAppendField(f *testing.F) {
 	})
 }
 
-// TestPadded checks appendText's padded copies of the words: each word,
-// shorter than wordPad, zero-padded.
+// TestPadded checks appendSentence's word tables: at most wordTableSize
+// words, each shorter than wordPad, zero-padded in padded, the same with a
+// capital first in capitalised, its length in wordLen.
 func TestPadded(t *testing.T) {
-	if len(padded) != len(words) {
-		t.Fatalf("%d padded words, want %d", len(padded), len(words))
+	if len(words) > wordTableSize {
+		t.Fatalf("%d words, the tables hold %d", len(words), wordTableSize)
 	}
 	for i, w := range words {
 		if len(w) >= wordPad || string(padded[i][:len(w)]) != w || strings.Trim(string(padded[i][len(w):]), "\x00") != "" {
 			t.Errorf("word %q: padded %q", w, padded[i])
+		}
+		if c := strings.ToUpper(w[:1]) + w[1:]; string(capitalised[i][:len(w)]) != c || string(capitalised[i][len(w):]) != string(padded[i][len(w):]) {
+			t.Errorf("word %q: capitalised %q", w, capitalised[i])
+		}
+		if int(wordLen[i]) != len(w) {
+			t.Errorf("word %q: length %d", w, wordLen[i])
 		}
 	}
 }

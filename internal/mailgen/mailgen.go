@@ -203,6 +203,12 @@ func appendHex16(b []byte, v uint64) []byte {
 // (strings.Fields) one space apart, a word that would pass the limit on a
 // new line after a space, unless it is the first.
 func appendField(b []byte, name, value string) []byte {
+	if len(name)+2+len(value) <= MaxLineLength && plainValue(value) {
+		// One line, the words as they are: what the loop below writes
+		// for such a value, without splitting it.
+		b = append(append(b, name...), ':', ' ')
+		return append(append(b, value...), "\r\n"...)
+	}
 	line := len(b) // where the current line starts
 	b = append(append(b, name...), ':')
 	first := true
@@ -215,6 +221,27 @@ func appendField(b []byte, name, value string) []byte {
 		first = false
 	}
 	return append(b, "\r\n"...)
+}
+
+// plainValue reports whether v is words of printable ASCII one space
+// apart, which strings.Fields would split and appendField join back
+// unchanged: not empty, no space first or last, no two spaces together, no
+// other white space or byte outside ASCII.
+func plainValue(v string) bool {
+	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ':
+			if v[i+1] == ' ' { // v does not end in a space
+				return false
+			}
+		case c < '!' || c > '~':
+			return false
+		}
+	}
+	return true
 }
 
 // appendAddrs appends an address list, one fold per address when long.
@@ -276,6 +303,9 @@ const textWidth = 72
 // copy (wordPad) and a full stop (1).
 const maxWordOut = 2 + wordPad + 1
 
+// maxSentence is the most words appendText puts in a sentence (5 to 16).
+const maxSentence = 16
+
 // appendSentence appends a sentence of nw words from column col (right
 // after a paragraph's leading "..." when afterDots): each word drawn from
 // rng, capitalised first unless it follows the dots, one space apart or
@@ -283,26 +313,33 @@ const maxWordOut = 2 + wordPad + 1
 // returns the column it ends at. b must have room for nw*maxWordOut
 // bytes: every word is written with one fixed-size copy.
 func appendSentence(rng *rand.Rand, b []byte, nw, col int, afterDots bool) ([]byte, int) {
-	p := len(b)
-	buf := b[:cap(b)]
+	// The words' draws first, in order, then the writing, which makes no
+	// call, so that its variables stay in registers.
+	var ks [maxSentence]uint8
 	n := uint64(len(words))
-	for i := 0; i < nw; i++ {
+	for i := range ks[:nw] {
 		// wordIndex, its common case written out (it is too large to be
 		// inlined).
 		hi, lo := bits.Mul64(rng.Uint64(), n)
 		if lo < n {
 			hi = uint64(wordIndexSlow(rng, hi, lo, n))
 		}
-		k := int(hi)
+		ks[i] = uint8(hi) // hi < len(words) ≤ wordTableSize
+	}
+	p := len(b)
+	buf := b[:cap(b)]
+	i := 0
+	if afterDots {
+		// Right after a leading "...": no space, no capital.
+		k := ks[0] & (wordTableSize - 1) // no bounds check below
+		*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
+		p += int(wordLen[k])
+		col += int(wordLen[k])
+		i = 1
+	}
+	for ; i < nw; i++ {
+		k := ks[i] & (wordTableSize - 1)
 		wl := int(wordLen[k])
-		if afterDots {
-			// Right after a leading "...": no space, no capital.
-			*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
-			p += wl
-			col += wl
-			afterDots = false
-			continue
-		}
 		l := wl
 		stop := i == nw-1
 		if stop {
@@ -447,13 +484,16 @@ func appendWords(b []byte, rng *rand.Rand, n int) []byte {
 // wordPad is the size of a word's copy in padded: every word is shorter.
 const wordPad = 16
 
+// wordTableSize bounds the vocabulary: the word tables below are arrays of
+// this size, indexed by a word's index masked with wordTableSize-1, so
+// that appendSentence's reads of them need no bounds check (TestPadded:
+// len(words) ≤ wordTableSize).
+const wordTableSize = 128
+
 // padded holds each word of words zero-padded to wordPad bytes, for
 // appendSentence's fixed-size copies; capitalised the same with the first
 // letter upper-case; wordLen each word's length (read-only after init).
-var padded, capitalised, wordLen = func() (p, c [][wordPad]byte, l []uint8) {
-	p = make([][wordPad]byte, len(words))
-	c = make([][wordPad]byte, len(words))
-	l = make([]uint8, len(words))
+var padded, capitalised, wordLen = func() (p, c [wordTableSize][wordPad]byte, l [wordTableSize]uint8) {
 	for i, w := range words {
 		copy(p[i][:], w)
 		c[i] = p[i]
