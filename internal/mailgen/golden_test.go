@@ -204,3 +204,24 @@ func TestPadded(t *testing.T) {
 		}
 	}
 }
+
+// TestSentencePaths holds appendSentence, which writes into the buffer's
+// spare room, to appendSentenceSlow, which appends: the same bytes, the
+// same column and the same draws, from every column and after the dots.
+func TestSentencePaths(t *testing.T) {
+	cases := rand.New(rand.NewPCG(99, 1))
+	for seed := range uint64(3000) {
+		nw := 5 + cases.IntN(12)
+		col := cases.IntN(textWidth + 1)
+		dots := cases.IntN(4) == 0
+		fast, slow := rng(seed), rng(seed)
+		b, fcol := appendSentence(fast, make([]byte, 3, 3+nw*maxWordOut), nw, col, dots)
+		want, scol := appendSentenceSlow(slow, make([]byte, 3), nw, col, dots)
+		if string(b) != string(want) || fcol != scol {
+			t.Fatalf("seed %d, %d words from column %d (dots %v): %q ending at %d, want %q ending at %d", seed, nw, col, dots, b, fcol, want, scol)
+		}
+		if f, s := fast.Uint64(), slow.Uint64(); f != s {
+			t.Fatalf("seed %d: next draw %d, want %d", seed, f, s)
+		}
+	}
+}
