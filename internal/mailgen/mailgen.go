@@ -7,6 +7,7 @@ package mailgen
 import (
 	"encoding/base64"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -202,6 +203,12 @@ func appendHex16(b []byte, v uint64) []byte {
 // (strings.Fields) one space apart, a word that would pass the limit on a
 // new line after a space, unless it is the first.
 func appendField(b []byte, name, value string) []byte {
+	if len(name)+2+len(value) <= MaxLineLength && plainValue(value) {
+		// One line, the words as they are: what the loop below writes
+		// for such a value, without splitting it.
+		b = append(append(b, name...), ':', ' ')
+		return append(append(b, value...), "\r\n"...)
+	}
 	line := len(b) // where the current line starts
 	b = append(append(b, name...), ':')
 	first := true
@@ -214,6 +221,27 @@ func appendField(b []byte, name, value string) []byte {
 		first = false
 	}
 	return append(b, "\r\n"...)
+}
+
+// plainValue reports whether v is words of printable ASCII one space
+// apart, which strings.Fields would split and appendField join back
+// unchanged: not empty, no space first or last, no two spaces together, no
+// other white space or byte outside ASCII.
+func plainValue(v string) bool {
+	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ':
+			if v[i+1] == ' ' { // v does not end in a space
+				return false
+			}
+		case c < '!' || c > '~':
+			return false
+		}
+	}
+	return true
 }
 
 // appendAddrs appends an address list, one fold per address when long.
@@ -238,9 +266,11 @@ func appendAddrs(b []byte, name string, addrs []string) []byte {
 }
 
 // appendText appends paragraphs of plausible words, wrapped at 72 columns,
-// until about n bytes are written (at least one line).
+// until about n bytes are written (at least one line). A sentence is
+// written by appendSentence when the buffer has room for its longest form,
+// else by appendSentenceSlow; both write the same bytes and draw the same
+// numbers (TestGolden).
 func appendText(rng *rand.Rand, b []byte, n int64) []byte {
-	const width = 72
 	start := len(b)
 	for first := true; first || int64(len(b)-start) < n-2; first = false {
 		col := 0
@@ -253,51 +283,151 @@ func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 		// A paragraph of 3 to 8 sentences, stopping early at the size.
 		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(len(b)-start) < n-2); s++ {
 			nw := 5 + rng.IntN(12)
-			for i := 0; i < nw; i++ {
-				k := rng.IntN(len(words))
-				w := words[k]
-				if afterDots {
-					// Right after a leading "...": no space.
-					b = append(b, w...)
-					col += len(w)
-					afterDots = false
-					continue
-				}
-				// A word, capitalised first in its sentence, with a full
-				// stop last; a new line when it would pass the width.
-				stop := i == nw-1
-				l := len(w)
-				if stop {
-					l++
-				}
-				switch {
-				case col > 0 && col+1+l > width:
-					b = append(b, "\r\n"...)
-					col = 0
-				case col > 0:
-					b = append(b, ' ')
-					col++
-				}
-				switch {
-				case i == 0:
-					b = append(append(b, w[0]-'a'+'A'), w[1:]...)
-				case cap(b)-len(b) >= wordPad:
-					// One fixed-size copy instead of a memmove call.
-					n := len(b)
-					*(*[wordPad]byte)(b[n : n+wordPad]) = padded[k]
-					b = b[:n+len(w)]
-				default:
-					b = append(b, w...)
-				}
-				if stop {
-					b = append(b, '.')
-				}
-				col += l
+			if cap(b)-len(b) >= nw*maxWordOut {
+				b, col = appendSentence(rng, b, nw, col, afterDots)
+			} else {
+				b, col = appendSentenceSlow(rng, b, nw, col, afterDots)
 			}
+			afterDots = false
 		}
 		b = append(b, "\r\n\r\n"...)
 	}
 	return b
+}
+
+// textWidth is the column appendText wraps at.
+const textWidth = 72
+
+// maxWordOut is the most bytes appendSentence writes per word, room
+// included for its fixed-size copy: a line break or a space (2), the
+// copy (wordPad) and a full stop (1).
+const maxWordOut = 2 + wordPad + 1
+
+// maxSentence is the most words appendText puts in a sentence (5 to 16).
+const maxSentence = 16
+
+// appendSentence appends a sentence of nw words from column col (right
+// after a paragraph's leading "..." when afterDots): each word drawn from
+// rng, capitalised first unless it follows the dots, one space apart or
+// on a new line when it would pass textWidth, a full stop last. It
+// returns the column it ends at. b must have room for nw*maxWordOut
+// bytes: every word is written with one fixed-size copy.
+func appendSentence(rng *rand.Rand, b []byte, nw, col int, afterDots bool) ([]byte, int) {
+	// The words' draws first, in order, then the writing, which makes no
+	// call, so that its variables stay in registers.
+	var ks [maxSentence]uint8
+	n := uint64(len(words))
+	for i := range ks[:nw] {
+		// wordIndex, its common case written out (it is too large to be
+		// inlined).
+		hi, lo := bits.Mul64(rng.Uint64(), n)
+		if lo < n {
+			hi = uint64(wordIndexSlow(rng, hi, lo, n))
+		}
+		ks[i] = uint8(hi) // hi < len(words) ≤ wordTableSize
+	}
+	p := len(b)
+	buf := b[:cap(b)]
+	i := 0
+	if afterDots {
+		// Right after a leading "...": no space, no capital.
+		k := ks[0] & (wordTableSize - 1) // no bounds check below
+		*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
+		p += int(wordLen[k])
+		col += int(wordLen[k])
+		i = 1
+	}
+	for ; i < nw; i++ {
+		k := ks[i] & (wordTableSize - 1)
+		wl := int(wordLen[k])
+		l := wl
+		stop := i == nw-1
+		if stop {
+			l++
+		}
+		if col > 0 {
+			if col+1+l > textWidth {
+				buf[p], buf[p+1] = '\r', '\n'
+				p += 2
+				col = 0
+			} else {
+				buf[p] = ' '
+				p++
+				col++
+			}
+		}
+		if i == 0 {
+			*(*[wordPad]byte)(buf[p : p+wordPad]) = capitalised[k]
+		} else {
+			*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
+		}
+		p += wl
+		if stop {
+			buf[p] = '.'
+			p++
+		}
+		col += l
+	}
+	return buf[:p], col
+}
+
+// appendSentenceSlow is appendSentence for a buffer that may need to grow.
+func appendSentenceSlow(rng *rand.Rand, b []byte, nw, col int, afterDots bool) ([]byte, int) {
+	for i := 0; i < nw; i++ {
+		w := words[wordIndex(rng)]
+		if afterDots {
+			b = append(b, w...)
+			col += len(w)
+			afterDots = false
+			continue
+		}
+		stop := i == nw-1
+		l := len(w)
+		if stop {
+			l++
+		}
+		switch {
+		case col > 0 && col+1+l > textWidth:
+			b = append(b, "\r\n"...)
+			col = 0
+		case col > 0:
+			b = append(b, ' ')
+			col++
+		}
+		if i == 0 {
+			b = append(append(b, w[0]-'a'+'A'), w[1:]...)
+		} else {
+			b = append(b, w...)
+		}
+		if stop {
+			b = append(b, '.')
+		}
+		col += l
+	}
+	return b, col
+}
+
+// wordIndex draws the index of a word: rng.IntN(len(words)), the same
+// draw (math/rand/v2's Rand.uint64n for an n that is no power of two:
+// Lemire's multiply, rejecting a product whose low half is below 2⁶⁴ mod
+// n) without uint64n's call; the rare rejection loop is wordIndexSlow.
+func wordIndex(rng *rand.Rand) int {
+	n := uint64(len(words))
+	hi, lo := bits.Mul64(rng.Uint64(), n)
+	if lo < n {
+		return wordIndexSlow(rng, hi, lo, n)
+	}
+	return int(hi)
+}
+
+// wordIndexSlow is wordIndex's rejection loop, from the first product's
+// halves hi and lo (lo < n).
+func wordIndexSlow(rng *rand.Rand, hi, lo, n uint64) int {
+	thresh := -n % n
+	for lo < thresh {
+		hi, lo = bits.Mul64(rng.Uint64(), n)
+	}
+	return int(hi)
 }
 
 // appendBase64 appends about n bytes of base64 lines (76 characters) of
@@ -354,14 +484,23 @@ func appendWords(b []byte, rng *rand.Rand, n int) []byte {
 // wordPad is the size of a word's copy in padded: every word is shorter.
 const wordPad = 16
 
+// wordTableSize bounds the vocabulary: the word tables below are arrays of
+// this size, indexed by a word's index masked with wordTableSize-1, so
+// that appendSentence's reads of them need no bounds check (TestPadded:
+// len(words) ≤ wordTableSize).
+const wordTableSize = 128
+
 // padded holds each word of words zero-padded to wordPad bytes, for
-// appendText's fixed-size copies (read-only after init).
-var padded = func() [][wordPad]byte {
-	p := make([][wordPad]byte, len(words))
+// appendSentence's fixed-size copies; capitalised the same with the first
+// letter upper-case; wordLen each word's length (read-only after init).
+var padded, capitalised, wordLen = func() (p, c [wordTableSize][wordPad]byte, l [wordTableSize]uint8) {
 	for i, w := range words {
 		copy(p[i][:], w)
+		c[i] = p[i]
+		c[i][0] = w[0] - 'a' + 'A'
+		l[i] = uint8(len(w))
 	}
-	return p
+	return p, c, l
 }()
 
 var words = strings.Fields(`the a to of and in for on with at from by is are be will can have please
