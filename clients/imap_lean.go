@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -80,7 +79,7 @@ func newLeanConn(conn net.Conn, s *imapSession, afterStartTLS bool) (*leanConn, 
 			// leanimap's "greeting: ..." gives way to the step's wording.
 			return nil, transport.GreetingError(s.conn, errors.Unwrap(err))
 		}
-		return nil, fmt.Errorf("imap %s: %w", s.d.o.IMAP.Addr, s.conn.Explain(err))
+		return nil, transport.NameServer(ProtocolIMAP, s.d.o.IMAP.Addr, s.conn.Explain(err))
 	}
 	l.c = c
 	return l, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,14 @@ func TestInjectorErrorNamesServerOnce(t *testing.T) {
 		{"closed port", nil, "dial tcp"},
 		{"no greeting", func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadString(0) }, "greeting: no greeting within 300ms"},
 		{"closed before the greeting", func(c net.Conn, r *bufio.Reader) {}, "greeting"},
+		{"greeting refused", func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "554 5.3.2 go away\r\n")
+			_, _ = r.ReadString(0)
+		}, "554"},
+		{"garbage greeting", func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "hello there\r\n")
+			_, _ = r.ReadString(0)
+		}, "greeting"},
 		{"LHLO refused", func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')
@@ -47,7 +56,10 @@ func TestInjectorErrorNamesServerOnce(t *testing.T) {
 				dl.Addr = startFakeLMTP(t, tt.serve)
 			}
 			e, _ := newTestInjector(t, dl)
-			e.inj.timeout = 300 * time.Millisecond
+			e.inj.timeout = 10 * time.Second
+			if tt.name == "no greeting" {
+				e.inj.timeout = 300 * time.Millisecond
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			sc, err := e.inj.dialSession(ctx)
@@ -56,8 +68,8 @@ func TestInjectorErrorNamesServerOnce(t *testing.T) {
 				t.Fatal("the session opened")
 			}
 			prefix := "lmtp " + dl.Addr + ": "
-			if msg := err.Error(); !strings.HasPrefix(msg, prefix) || strings.Count(msg, prefix) != 1 || !strings.Contains(msg, tt.want) {
-				t.Errorf("err %q, want %q once, then %q", msg, prefix, tt.want)
+			if msg := err.Error(); !strings.HasPrefix(msg, prefix) || len(regexp.MustCompile(`(lmtp|smtp|imap|pop3) `+regexp.QuoteMeta(dl.Addr)+`: `).FindAllString(msg, -1)) != 1 || !strings.Contains(msg, tt.want) {
+				t.Errorf("err %q, want %q, the server named once, then %q", msg, prefix, tt.want)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package leanimap
 
 import (
 	"context"
-	"fmt"
 	"net"
 
 	"github.com/mailsim/mailsim/internal/transport"
@@ -53,7 +52,7 @@ func newOn(conn *transport.Conn, afterStartTLS bool, addr string, opts Options) 
 	}
 	c, err := New(nc, opts)
 	if err != nil {
-		return nil, fmt.Errorf("imap %s: %w", addr, conn.Explain(err))
+		return nil, transport.NameServer("imap", addr, conn.Explain(err))
 	}
 	return c, nil
 }

@@ -212,35 +212,35 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	br := bufio.NewReaderSize(conn, 4096)
 	line, err := boundedLine(br)
 	if err != nil {
-		return fmt.Errorf("imap %s: greeting: %w", conn.addr, err)
+		return atServer(conn.protocol, conn.addr, "greeting: %w", err)
 	}
 	if !bytes.HasPrefix(line, []byte("* OK")) {
-		return fmt.Errorf("imap %s: greeting %q: %w", conn.addr, clip(line), ErrTLSRefused)
+		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrTLSRefused)
 	}
 	const tag = "T0"
 	if _, err := conn.Write([]byte(tag + " STARTTLS\r\n")); err != nil {
-		return fmt.Errorf("imap %s: STARTTLS: %w", conn.addr, err)
+		return atServer(conn.protocol, conn.addr, "STARTTLS: %w", err)
 	}
 	for i := 0; ; i++ {
 		if i == 100 {
-			return fmt.Errorf("imap %s: STARTTLS: no reply after %d lines: %w", conn.addr, i, ErrReplyTooLarge)
+			return atServer(conn.protocol, conn.addr, "STARTTLS: no reply after %d lines: %w", i, ErrReplyTooLarge)
 		}
 		line, err := boundedLine(br)
 		if err != nil {
-			return fmt.Errorf("imap %s: STARTTLS: %w", conn.addr, err)
+			return atServer(conn.protocol, conn.addr, "STARTTLS: %w", err)
 		}
 		if !bytes.HasPrefix(line, []byte(tag+" ")) {
 			continue // untagged data before the reply
 		}
 		if !bytes.HasPrefix(line, []byte(tag+" OK")) {
-			return fmt.Errorf("imap %s: STARTTLS %q: %w", conn.addr, clip(line), ErrTLSRefused)
+			return atServer(conn.protocol, conn.addr, "STARTTLS %q: %w", clip(line), ErrTLSRefused)
 		}
 		break
 	}
 	if br.Buffered() > 0 {
 		// Plaintext after the reply would be taken for encrypted data
 		// (the STARTTLS injection of CVE-2011-0411).
-		return fmt.Errorf("imap %s: STARTTLS: data after the reply: %w", conn.addr, ErrTLSRefused)
+		return atServer(conn.protocol, conn.addr, "STARTTLS: data after the reply: %w", ErrTLSRefused)
 	}
 	if cfg == nil {
 		cfg = TLSConfig(nil, conn.addr)
@@ -323,7 +323,7 @@ func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStart
 	if !stop() {
 		// ctx ended as the greeting came: the connection is closing.
 		_ = conn.Close()
-		return nil, &StepError{StepGreeting, fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())}
+		return nil, &StepError{StepGreeting, atServer(cfg.Protocol, cfg.Endpoint.Addr, "greeting: %w", ctx.Err())}
 	}
 	return conn, nil
 }
@@ -374,7 +374,7 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 	}
 	if err == nil && ctx.Err() != nil {
 		// ctx ended as the greeting came: fail as SetupIMAP does.
-		err = fmt.Errorf("imap %s: greeting: %w", cfg.Endpoint.Addr, ctx.Err())
+		err = atServer(cfg.Protocol, cfg.Endpoint.Addr, "greeting: %w", ctx.Err())
 	}
 	if err != nil {
 		stop()

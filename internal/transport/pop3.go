@@ -204,7 +204,7 @@ func (p *POP3) Cmd(name, line string) (string, error) {
 	r, err := p.cmd(name, line)
 	p.done(name, start, err)
 	if err != nil {
-		return "", fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
+		return "", atServer(p.conn.protocol, p.conn.addr, "%s: %w", name, err)
 	}
 	return r, nil
 }
@@ -232,7 +232,7 @@ func (p *POP3) Multi(name, cmdLine string, line func([]byte) error) error {
 	err := p.multi(name, cmdLine, line)
 	p.done(name, start, err)
 	if err != nil {
-		return fmt.Errorf("pop3 %s: %s: %w", p.conn.addr, name, err)
+		return atServer(p.conn.protocol, p.conn.addr, "%s: %w", name, err)
 	}
 	return nil
 }
@@ -332,7 +332,7 @@ func (p *POP3) STLS(cfg *tls.Config) error {
 		}
 	}
 	if _, ok := p.Capa["STLS"]; !ok {
-		return fmt.Errorf("pop3 %s: server does not offer STLS: %w", p.conn.addr, ErrTLSRefused)
+		return atServer(p.conn.protocol, p.conn.addr, "server does not offer STLS: %w", ErrTLSRefused)
 	}
 	start := p.started("STLS")
 	_, err := p.cmd("STLS", "STLS")
@@ -342,7 +342,7 @@ func (p *POP3) STLS(cfg *tls.Config) error {
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%w (pop3 %s: STLS: %w)", ErrTLSRefused, p.conn.addr, err)
 		}
-		return fmt.Errorf("pop3 %s: STLS: %w", p.conn.addr, err)
+		return atServer(p.conn.protocol, p.conn.addr, "STLS: %w", err)
 	}
 	err = p.conn.StartTLS(cfg)
 	p.done("STLS", start, err)
@@ -383,7 +383,7 @@ func (p *POP3) Stat() (messages int, size int64, err error) {
 		}
 	}
 	if len(f) < 2 || err != nil || messages < 0 || size < 0 {
-		return 0, 0, fmt.Errorf("pop3 %s: STAT %q: %w", p.conn.addr, ClipText(r, maxErrText), ErrPOP3Garbage)
+		return 0, 0, atServer(p.conn.protocol, p.conn.addr, "STAT %q: %w", ClipText(r, maxErrText), ErrPOP3Garbage)
 	}
 	return messages, size, nil
 }
@@ -401,7 +401,7 @@ func (p *POP3) Quit(timeout time.Duration) error {
 	p.done("QUIT", start, err)
 	_ = p.conn.Close()
 	if err != nil {
-		return fmt.Errorf("pop3 %s: QUIT: %w", p.conn.addr, err)
+		return atServer(p.conn.protocol, p.conn.addr, "QUIT: %w", err)
 	}
 	return nil
 }

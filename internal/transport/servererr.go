@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ServerError is an error that names the server it happened at: its text
@@ -23,11 +24,13 @@ func (e *ServerError) Error() string { return e.Protocol + " " + e.Addr + ": " +
 // Unwrap returns the error the server's name was put before.
 func (e *ServerError) Unwrap() error { return e.Err }
 
-// NamesServer reports whether err, or an error it wraps, is a
-// ServerError: its text names the server already.
+// NamesServer reports whether err's text begins with the server's name
+// because err is, or wraps at its start, a ServerError. A ServerError
+// attached as a cause (Conn.Explain puts it after the error, in
+// parentheses) does not count: the text does not begin with it.
 func NamesServer(err error) bool {
 	var se *ServerError
-	return errors.As(err, &se)
+	return errors.As(err, &se) && strings.HasPrefix(err.Error(), se.Protocol+" "+se.Addr+": ")
 }
 
 // atServer returns a ServerError for protocol and addr whose error is

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -63,9 +62,9 @@ func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
 	br := bufio.NewReaderSize(conn, maxReplyLine)
 	_ = conn.Extend(0)
 	if _, err := conn.Write([]byte("EHLO " + starttlsHello + "\r\n")); err != nil {
-		return fmt.Errorf("smtp %s: EHLO: %w", conn.addr, err)
+		return atServer(conn.protocol, conn.addr, "EHLO: %w", err)
 	}
-	lines, err := readSMTPReply(br, conn.addr, "EHLO", 250)
+	lines, err := readSMTPReply(br, conn, "EHLO", 250)
 	if err != nil {
 		return err
 	}
@@ -73,24 +72,24 @@ func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
 		ext, _, _ := strings.Cut(l, " ")
 		return strings.EqualFold(ext, "STARTTLS")
 	}) {
-		return fmt.Errorf("smtp %s: EHLO: STARTTLS not offered: %w", conn.addr, ErrTLSRefused)
+		return atServer(conn.protocol, conn.addr, "EHLO: STARTTLS not offered: %w", ErrTLSRefused)
 	}
 	_ = conn.Extend(0)
 	if _, err := conn.Write([]byte("STARTTLS\r\n")); err != nil {
-		return fmt.Errorf("smtp %s: STARTTLS: %w", conn.addr, err)
+		return atServer(conn.protocol, conn.addr, "STARTTLS: %w", err)
 	}
-	if _, err := readSMTPReply(br, conn.addr, "STARTTLS", 220); err != nil {
+	if _, err := readSMTPReply(br, conn, "STARTTLS", 220); err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			// A refusal, as IMAP's and POP3's: tls, not the server's no.
-			return fmt.Errorf("smtp %s: STARTTLS %d %s: %w", conn.addr, se.Code, se.Message, ErrTLSRefused)
+			return atServer(conn.protocol, conn.addr, "STARTTLS %d %s: %w", se.Code, se.Message, ErrTLSRefused)
 		}
 		return err
 	}
 	if br.Buffered() > 0 {
 		// Plaintext after the reply would be taken for encrypted data
 		// (the STARTTLS injection of CVE-2011-0411).
-		return fmt.Errorf("smtp %s: STARTTLS: data after the reply: %w", conn.addr, ErrTLSRefused)
+		return atServer(conn.protocol, conn.addr, "STARTTLS: data after the reply: %w", ErrTLSRefused)
 	}
 	if cfg == nil {
 		cfg = TLSConfig(nil, conn.addr)
@@ -103,17 +102,17 @@ func StartTLSSMTP(conn *Conn, cfg *tls.Config) error {
 // (code and separator cut off). A reply with a code other than want is
 // an *smtp.SMTPError, its lines' texts joined; a line that is no reply
 // fails it.
-func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, error) {
+func readSMTPReply(br *bufio.Reader, conn *Conn, cmd string, want int) ([]string, error) {
 	var lines []string
 	for range maxReplyLines {
 		line, err := boundedLine(br)
 		if err != nil {
-			return nil, fmt.Errorf("smtp %s: %s: %w", addr, cmd, err)
+			return nil, atServer(conn.protocol, conn.addr, "%s: %w", cmd, err)
 		}
 		text := strings.TrimRight(string(line), "\r\n")
 		code, ok := replyCode(text)
 		if !ok {
-			return nil, fmt.Errorf("smtp %s: %s %q: malformed", addr, cmd, clip(line))
+			return nil, atServer(conn.protocol, conn.addr, "%s %q: malformed", cmd, clip(line))
 		}
 		lines = append(lines, text[min(4, len(text)):])
 		if len(text) > 3 && text[3] == '-' {
@@ -121,11 +120,11 @@ func readSMTPReply(br *bufio.Reader, addr, cmd string, want int) ([]string, erro
 		}
 		if code != want {
 			se := &smtp.SMTPError{Code: code, Message: ClipText(strings.Join(lines, " "), maxErrText)}
-			return nil, fmt.Errorf("smtp %s: %s: %w", addr, cmd, se)
+			return nil, atServer(conn.protocol, conn.addr, "%s: %w", cmd, se)
 		}
 		return lines, nil
 	}
-	return nil, fmt.Errorf("smtp %s: %s: over %d lines: %w", addr, cmd, maxReplyLines, ErrReplyTooLarge)
+	return nil, atServer(conn.protocol, conn.addr, "%s: over %d lines: %w", cmd, maxReplyLines, ErrReplyTooLarge)
 }
 
 // replyCode returns the code of an SMTP reply line (CRLF cut off): three
@@ -155,11 +154,11 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	_ = conn.Extend(0)
 	var seen bytes.Buffer
 	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
-	if _, err := readSMTPReply(br, conn.addr, "greeting", 220); err != nil {
+	if _, err := readSMTPReply(br, conn, "greeting", 220); err != nil {
 		if NetOutcome(err) == OutcomeTimeout {
-			// readSMTPReply's error names the server and the step: keep
-			// its cause.
-			return nil, GreetingError(conn, errors.Unwrap(err))
+			// readSMTPReply's error names the server and the step
+			// (ServerError{Err: "greeting: CAUSE"}): keep its cause.
+			return nil, GreetingError(conn, errors.Unwrap(errors.Unwrap(err)))
 		}
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func FuzzReadSMTPReply(f *testing.F) {
 		f.Add(seed, 220)
 	}
 	f.Fuzz(func(t *testing.T, in string, want int) {
-		lines, err := readSMTPReply(bufio.NewReaderSize(strings.NewReader(in), maxReplyLine), "a", "X", want)
+		lines, err := readSMTPReply(bufio.NewReaderSize(strings.NewReader(in), maxReplyLine), &Conn{protocol: "smtp", addr: "a"}, "X", want)
 		if len(lines) > maxReplyLines {
 			t.Fatalf("%d lines kept, over %d", len(lines), maxReplyLines)
 		}

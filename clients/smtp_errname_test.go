@@ -1,0 +1,74 @@
+package clients
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
+)
+
+// TestSMTPSubmitterNamesServerOnce: a failed submission's error names the
+// server once, however the session failed. Before transport's errors were
+// all typed (transport.ServerError), a refused greeting read "smtp ADDR:
+// smtp ADDR: greeting: SMTP error 554: go away" and a server without
+// STARTTLS "smtp ADDR: smtp ADDR: EHLO: STARTTLS not offered".
+func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		tls   transport.TLSMode
+		serve func(c net.Conn, r *bufio.Reader)
+		want  string // after "smtp ADDR: "
+	}{
+		{"greeting refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "554 go away\r\n")
+			_, _ = io.Copy(io.Discard, r)
+		}, "greeting"},
+		{"garbage greeting", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "hello there\r\n")
+			_, _ = io.Copy(io.Discard, r)
+		}, "greeting"},
+		{"no STARTTLS", transport.TLSStartTLS, func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake\r\n")
+			_, _ = r.ReadString('\n')
+			fmt.Fprintf(c, "250-fake\r\n250 8BITMIME\r\n")
+			_, _ = io.Copy(io.Discard, r)
+		}, "STARTTLS not offered"},
+		{"AUTH refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake\r\n")
+			_, _ = r.ReadString('\n')
+			fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
+			_, _ = r.ReadString('\n')
+			fmt.Fprintf(c, "535 5.7.8 no\r\n")
+			_, _ = r.ReadString('\n') // QUIT
+			fmt.Fprintf(c, "221 bye\r\n")
+		}, "535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveLoopback(t, ln, func(c net.Conn) { tt.serve(c, bufio.NewReader(c)) })
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: tt.tls},
+				SMTPOptions{Username: "alice", Password: "x", Recorder: &c2Recorder{}, Timeout: 10 * time.Second})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
+			prefix := "smtp " + addr + ": "
+			if err == nil {
+				t.Fatal("the submission succeeded")
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, prefix) || len(regexp.MustCompile(`(lmtp|smtp|imap|pop3) `+regexp.QuoteMeta(addr)+`: `).FindAllString(msg, -1)) != 1 || !strings.Contains(msg, tt.want) {
+				t.Errorf("err %q, want %q, the server named once, then %q", msg, prefix, tt.want)
+			}
+		})
+	}
+}
