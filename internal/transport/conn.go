@@ -216,6 +216,12 @@ type wire struct {
 	// the last one's end sends them (Conn.Flush) unless corked.
 	gathers int
 	held    []byte
+	// smu makes the sends of a connection with latency one at a time, in
+	// the order their writes came: taken (gmu first) by a write that
+	// sends at once and by the release of the held writes, so that
+	// neither overtakes the other (a TLS alert written by the reader
+	// goroutine, say, while a release waits out the latency).
+	smu sync.Mutex
 	// closed is closed by Conn.Close on a shaped connection (nil on an
 	// unshaped one, which never waits): it ends a shaping wait (hold), so
 	// that a close does not wait out a long pace.
@@ -249,22 +255,26 @@ func (w *wire) Read(p []byte) (n int, err error) {
 }
 
 func (w *wire) Write(p []byte) (int, error) {
-	if w.latency > 0 && w.keep(p) {
-		return len(p), nil
+	if w.latency > 0 {
+		return w.writeShaped(p)
 	}
 	return w.send(p)
 }
 
-// keep keeps p in held while the connection is corked or gathering, and
-// reports whether it did; w has latency.
-func (w *wire) keep(p []byte) bool {
+// writeShaped keeps p in held while the connection is corked or
+// gathering, and otherwise sends it, after any send in progress; w has
+// latency.
+func (w *wire) writeShaped(p []byte) (int, error) {
 	w.gmu.Lock()
-	defer w.gmu.Unlock()
-	if !w.corked.Load() && w.gathers == 0 {
-		return false
+	if w.corked.Load() || w.gathers > 0 {
+		w.held = append(w.held, p...)
+		w.gmu.Unlock()
+		return len(p), nil
 	}
-	w.held = append(w.held, p...)
-	return true
+	w.smu.Lock()
+	w.gmu.Unlock()
+	defer w.smu.Unlock()
+	return w.send(p)
 }
 
 // send writes p to the socket, held back by the shaping first.
@@ -304,10 +314,16 @@ func (w *wire) gather() {
 }
 
 // flush ends a gathering (Conn.Flush): the last one sends the writes
-// held in one write, unless corked. w has latency.
+// held in one write, unless corked. w has latency. A flush without a
+// gathering does nothing (it is a caller's bug, which must not end
+// another's gathering).
 func (w *wire) flush() error {
 	w.gmu.Lock()
-	w.gathers = max(0, w.gathers-1)
+	if w.gathers == 0 {
+		w.gmu.Unlock()
+		return nil
+	}
+	w.gathers--
 	return w.release()
 }
 
@@ -320,7 +336,9 @@ func (w *wire) release() error {
 		return nil
 	}
 	w.held = nil
+	w.smu.Lock()
 	w.gmu.Unlock()
+	defer w.smu.Unlock()
 	_, err := w.send(held)
 	return err
 }
@@ -427,7 +445,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		raw, err = dialTCP(ctx, cfg.Endpoint.Addr, cfg.Timeout, cfg.KeepAlive)
 	}
 	if err != nil {
-		return nil, atServer(cfg.Protocol, cfg.Endpoint.Addr, "%w", err)
+		return nil, &ServerError{Protocol: cfg.Protocol, Addr: cfg.Endpoint.Addr, Err: err}
 	}
 	c := &Conn{protocol: cfg.Protocol, addr: cfg.Endpoint.Addr, meter: cfg.Meter, timeout: cfg.Timeout, raw: raw, late: cfg.LateCloser}
 	c.shape, _ = cfg.Meter.(ShapeMeter)
@@ -570,7 +588,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) afterRead(p []byte, n int, err error) (int, error) {
 	if n > 0 && c.lim != nil {
 		if lerr := c.lim.scan(p[:n]); lerr != nil {
-			c.lim.err = atServer(c.protocol, c.addr, "%w", lerr)
+			c.lim.err = &ServerError{Protocol: c.protocol, Addr: c.addr, Err: lerr}
 			c.readErr.CompareAndSwap(nil, &c.lim.err)
 			return 0, c.lim.err
 		}
