@@ -134,7 +134,9 @@ func testIMAPResumeAfterLostAppend(t *testing.T, env *imapEnv) {
 	rec := &imapRecorder{}
 	o := env.options(KindPC, rec, nil)
 	o.IMAP.Addr = p.Addr()
-	o.Timeout = time.Second
+	// The held reply must outlast the device's deadline; a loaded
+	// machine must not make the other commands do so.
+	o.Timeout = 3 * time.Second
 	d := startDevice(t, o)
 	waitView(t, d, "a first sync", func(v view.Snapshot) bool { return !v.Synced.IsZero() })
 	msg := env.gen.New(env.rng, "alice@example.com", []string{"bob@example.com"}, 2000, false, time.Now())
@@ -146,7 +148,7 @@ func testIMAPResumeAfterLostAppend(t *testing.T, env *imapEnv) {
 	res, err := d.Do(ctx, a)
 	select {
 	case <-held:
-	default:
+	case <-time.After(10 * time.Second):
 		t.Fatalf("the server never answered the APPEND (Do: %+v, %v)", res, err)
 	}
 	p.Resume()

@@ -291,9 +291,14 @@ func TestInjectorIMAPAppendFaults(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			srv := faketest.StartIMAP(t, tc.mode, faketest.Options{TakeLiterals: tc.take})
-			// A short timeout: the silent server holds each session that
-			// long.
-			st, log := runAppend(t, appendScenario(users, "pw"), srv.Addr, "INBOX", msgs, 300*time.Millisecond)
+			// A short timeout for the silent server, which holds each
+			// session that long; a long one elsewhere, so that a loaded
+			// machine's slow LOGIN is no timeout.
+			timeout := 10 * time.Second
+			if tc.mode == faketest.IMAPSilent {
+				timeout = 300 * time.Millisecond
+			}
+			st, log := runAppend(t, appendScenario(users, "pw"), srv.Addr, "INBOX", msgs, timeout)
 			const n = users * msgs
 			sessions := n * tc.tries
 			if st.Attempted != n || st.Delivered != 0 || st.Failed[tc.reason] != n || len(st.Failed) != 1 || st.Retries != int64(sessions-n) {
@@ -504,7 +509,7 @@ func TestInjectorReplyLost(t *testing.T) {
 					t.Cleanup(func() { _ = p.Close() })
 					e, _ := newInjectorEngine(t, mustPlan(t, appendScenario(1, sv.pass), scenarios.PlanOptions{}),
 						scenarios.Delivery{Protocol: proto, Addr: p.Addr(), TLS: transport.TLSNone})
-					e.inj.timeout, e.inj.backoff = time.Second, 5*time.Millisecond
+					e.inj.timeout, e.inj.backoff = 3*time.Second, 5*time.Millisecond // Dovecot's login on a loaded machine
 					if atTheEnd {
 						e.inj.timeout = 20 * time.Second // the run ends first
 					}

@@ -147,7 +147,7 @@ func embeddedBehindProxy(t *testing.T) (server, *faultproxy.Proxy) {
 // false when the server refused or never requested the literal, or
 // stopped reading it.
 func TestSent(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	const timeout = 2 * time.Second // the embedded server under -race on a loaded machine
 	fake := func(mode faketest.IMAPMode, take bool) func(t *testing.T) (string, func()) {
 		return func(t *testing.T) (string, func()) {
 			return faketest.StartIMAP(t, mode, faketest.Options{TakeLiterals: take}).Addr, func() {}
