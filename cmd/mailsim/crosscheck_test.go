@@ -42,8 +42,9 @@ import (
 //     lower by up to 5%. And the run's stop may come between a session's
 //     LOGIN reply and its CAPABILITY, which then never goes out (nothing
 //     is sent after the stop): Dovecot's count may be lower by one per
-//     device (report "devices"), as each device's last session is cut at
-//     most once.
+//     device (report "devices"): a device's last session (a PC's two
+//     connections could lose two, rarely: the check would then show it,
+//     a difference to look at, not a wrong count).
 //   - Commands cut by a hang-up: Dovecot counts a command it finished
 //     without a tagged reply (outcome "error" in mailsim_server_*), while
 //     mailsim does not record a command its device cut by closing the
@@ -77,7 +78,7 @@ type crossWant struct {
 	// capSlack is the share by which Dovecot's CAPABILITY count may fall
 	// short (devices that drop connections on purpose); capStop the
 	// number by which it may, besides (sessions the stop cut after their
-	// login: one per device at most).
+	// login: one per device allowed).
 	capSlack, capStop float64
 	// deliveries is mailsim's deliveries, one per recipient.
 	deliveries float64
