@@ -111,7 +111,7 @@ name: imap-everywhere
 seed: 11
 duration: 4s
 time_scale: 120
-settle: {max: 30s, until: synced} # a loaded machine may need more than 5 s (a run read a move not synced yet)
+settle: 5s
 audit: 500ms
 users: {count: 2, username: "u{n}", password: pw}
 groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap, webmail], behavior: b}]
