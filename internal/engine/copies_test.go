@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -84,12 +85,9 @@ devices:
 	}
 }
 
-// TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
-// the embedded server's submission to a colleague named twice is one
-// deliver change and one stored copy; through the injector playing the MTA,
-// one envelope recipient.
-func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
-	const yaml = `
+// colleaguesYAML is two users, each with a PC over IMAP, who do nothing of
+// their own: the submission tests submit for them.
+const colleaguesYAML = `
 version: 1
 name: dup-rcpt
 seed: 1
@@ -101,7 +99,21 @@ behaviors:
 devices:
   pc: {kind: pc, protocol: imap}
 `
-	plan := mustPlan(t, yaml, scenarios.PlanOptions{})
+
+// trackSubmissions returns a trackingSubmitter of e's that submits through
+// the submission server at addr with o (o.Username and o.Password: from's).
+func trackSubmissions(e *Engine, from *scenarios.User, addr string, o clients.SMTPOptions) *trackingSubmitter {
+	o.Username, o.Password = from.Username, from.Password
+	return &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, clock: e.clock.Now},
+		protocol: "smtp", next: clients.NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, o)}
+}
+
+// TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
+// the embedded server's submission to a colleague named twice is one
+// deliver change and one stored copy; through the injector playing the MTA,
+// one envelope recipient.
+func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
+	plan := mustPlan(t, colleaguesYAML, scenarios.PlanOptions{})
 	srv, ep := startEmbedded(t, plan)
 	tr := &tracer{}
 	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: newTestRecorder(), Trace: tr.add})
@@ -109,10 +121,7 @@ devices:
 		t.Fatal(err)
 	}
 	from, to := plan.Users[0], plan.Users[1]
-	sub := &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, clock: e.clock.Now},
-		protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
-			Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
-		})}
+	sub := trackSubmissions(e, from, ep.Submission.Addr, clients.SMTPOptions{Timeout: 10 * time.Second})
 	raw := []byte("Message-ID: <twice@test>\r\nSubject: twice\r\n\r\nhello\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -1268,7 +1268,11 @@ func appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (strin
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for
 // recipients inside the simulated population whose mail the server delivers
-// itself, records the deliver change.
+// itself, records the deliver change. A submission whose reply never came
+// after the message data (clients.ErrUnanswered) counts no sent mail and
+// records, for each simulated recipient the server had accepted, a
+// delivery of unknown fate (audit.Change.Unanswered, Submitted) for the
+// final audit to look for: the server may have delivered it.
 type trackingSubmitter struct {
 	next     clients.Submitter
 	protocol string
@@ -1281,6 +1285,10 @@ type trackingSubmitter struct {
 
 func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
 	if err := t.next.Submit(ctx, from, to, raw); err != nil {
+		var ue *clients.UnansweredError
+		if errors.As(err, &ue) {
+			t.unanswered(ue.Recipients, raw)
+		}
 		return err
 	}
 	t.events.Handle(Event{Type: EventSent, Protocol: t.protocol, User: t.user, Device: t.device})
@@ -1296,6 +1304,22 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 		}
 	}
 	return nil
+}
+
+// unanswered records a delivery of unknown fate of raw to each simulated
+// recipient among rcpts, those the server accepted before the message
+// data whose reply never came.
+func (t *trackingSubmitter) unanswered(rcpts []string, raw []byte) {
+	id := mailgen.MessageID(raw)
+	if id == "" {
+		return
+	}
+	for _, addr := range clients.DistinctRecipients(rcpts) {
+		if u := t.peers.lookup(addr); u != nil {
+			t.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
+				MessageID: u.ids.Intern(id), Folder: view.FolderInbox, Unanswered: true, Submitted: true})
+		}
+	}
 }
 
 // mtaSubmitter is used when the target has no submission server: the
