@@ -9,7 +9,6 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/faultproxy"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestTrackingSubmitterReplyLost: a device's submission through the
@@ -28,24 +27,18 @@ func TestTrackingSubmitterReplyLost(t *testing.T) {
 			name = "run's end"
 		}
 		t.Run(name, func(t *testing.T) {
-			plan := mustPlan(t, colleaguesYAML, scenarios.PlanOptions{})
-			srv, ep := startEmbedded(t, plan)
-			p, err := faultproxy.New(faultproxy.Options{Backend: ep.Submission.Addr})
+			c := newColleagues(t)
+			srv, e, tr, from, to := c.srv, c.e, c.tr, c.from, c.to
+			p, err := faultproxy.New(faultproxy.Options{Backend: c.ep.Submission.Addr})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = p.Close() })
-			tr := &tracer{}
-			e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: newTestRecorder(), Trace: tr.add})
-			if err != nil {
-				t.Fatal(err)
-			}
-			from, to := plan.Users[0], plan.Users[1]
 			timeout := time.Second
 			if atTheEnd {
 				timeout = 20 * time.Second // the run ends first
 			}
-			sub := trackSubmissions(e, from, p.Addr(), clients.SMTPOptions{Timeout: timeout, StopGrace: 100 * time.Millisecond})
+			sub := c.submitter(p.Addr(), clients.SMTPOptions{Timeout: timeout, StopGrace: 100 * time.Millisecond})
 			held := p.StallOnReply([]byte("OK: queued")) // go-smtp's reply to DATA
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
