@@ -95,6 +95,34 @@ func (e *RecipientsError) Error() string {
 	return strings.TrimSuffix(sb.String(), ";")
 }
 
+// ErrUnanswered is wrapped by the error of a submission whose message data
+// went out whole and whose final reply never came (UnansweredError).
+var ErrUnanswered = errors.New("no reply after the message data")
+
+// UnansweredError is returned by an SMTP submission whose message data,
+// the end of data included, went out whole (every byte reached the
+// socket: transport.Conn.WriteFailed) and whose reply to it never came:
+// the server closed the connection, the reply's deadline passed, it
+// answered something that is no reply, or the run's end closed the
+// connection after the stop's grace. The server may have taken the
+// message for the recipients or not; submitting it again could deliver
+// it twice. errors.Is finds ErrUnanswered and the failure under it (Err).
+type UnansweredError struct {
+	// Recipients are those the server accepted (RCPT) before the data:
+	// each may have been sent the message.
+	Recipients []string
+	// Err is the failure that ended the wait for the reply.
+	Err error
+}
+
+// Error implements error.
+func (e *UnansweredError) Error() string {
+	return ErrUnanswered.Error() + " (the server may have taken it): " + e.Err.Error()
+}
+
+// Unwrap returns ErrUnanswered and Err.
+func (e *UnansweredError) Unwrap() []error { return []error{ErrUnanswered, e.Err} }
+
 // smtpSubmitter submits each message over a new SMTP connection.
 type smtpSubmitter struct {
 	ep  transport.Endpoint
@@ -201,6 +229,9 @@ func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool
 // Submit sends raw from from to every distinct recipient in to. When the
 // server refuses some recipients the others still get the message and
 // Submit returns a *RecipientsError; when it refuses all, nothing is sent.
+// When the message data went out whole and the reply to it never came,
+// Submit returns an *UnansweredError (ErrUnanswered): the server may have
+// taken the message.
 func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) (err error) {
 	to = DistinctRecipients(to)
 	if len(to) == 0 {
@@ -265,7 +296,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		return wrap(err)
 	}
 	var rejected map[string]error
-	accepted := 0
+	accepted := make([]string, 0, len(to))
 	for _, rcpt := range to {
 		start = w.Start("RCPT")
 		err = c.Rcpt(rcpt, nil)
@@ -273,7 +304,7 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		var se *smtp.SMTPError
 		switch {
 		case err == nil:
-			accepted++
+			accepted = append(accepted, rcpt)
 		case errors.As(err, &se) && !ServerClosed(err):
 			if rejected == nil {
 				rejected = make(map[string]error)
@@ -283,27 +314,42 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 			return wrap(err)
 		}
 	}
-	if accepted == 0 {
+	if len(accepted) == 0 {
 		s.quit(w, c, nil)
 		return wrap(&RecipientsError{Rejected: rejected})
 	}
 	start = w.Start("DATA")
-	err = s.data(c, conn, raw)
+	sent, err := s.data(c, conn, raw)
 	w.End("DATA", start, err)
 	if err != nil {
+		if sent {
+			return &UnansweredError{Recipients: accepted, Err: wrap(err)}
+		}
 		return wrap(err)
 	}
 	s.quit(w, c, nil)
 	if rejected != nil {
-		return wrap(&RecipientsError{Rejected: rejected, Accepted: accepted})
+		return wrap(&RecipientsError{Rejected: rejected, Accepted: len(accepted)})
 	}
 	return nil
 }
 
-func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) error {
+// data sends DATA, raw and the end of data, and reads the server's reply
+// to them. sent reports, with an error, that the message went out whole
+// and the failure is no reply of the server's (an *smtp.SMTPError) but
+// the lack of one: the connection closed or reset, the reply's deadline
+// passed, a garbled reply, the stop's close after its grace. go-smtp's
+// DataCommand.Close writes the end of data and reads the reply in one
+// call, and Cork leaves the data's bytes to that read, whose error may be
+// the write's: the connection tells whether a write failed
+// (transport.Conn.WriteFailed). What cannot be told is decided towards
+// unanswered: bytes the kernel took count as gone out, though a server
+// that closed before it read them all never saw the end of data (the
+// final audit then finds the message not stored, docs/report.md).
+func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) (sent bool, err error) {
 	w, err := c.Data()
 	if err != nil {
-		return err
+		return false, err
 	}
 	// go-smtp sets no deadline of its own for writing the message data:
 	// the connection's timeout bounds it, and go-smtp's own timeout the
@@ -316,15 +362,17 @@ func (s *smtpSubmitter) data(c *smtp.Client, conn *transport.Conn, raw []byte) e
 	conn.Cork()
 	if _, err := w.Write(raw); err != nil {
 		_ = w.Close()
-		return err
+		return false, err
 	}
 	if !bytes.HasSuffix(raw, []byte("\r\n")) {
 		if _, err := w.Write([]byte("\r\n")); err != nil {
 			_ = w.Close()
-			return err
+			return false, err
 		}
 	}
-	return w.Close()
+	err = w.Close()
+	var reply *smtp.SMTPError
+	return err != nil && !errors.As(err, &reply) && !conn.WriteFailed(), err
 }
 
 // quit says QUIT best-effort; the message is already accepted or refused.

@@ -369,11 +369,83 @@ func TestSMTPSubmitterStalled(t *testing.T) {
 	}
 }
 
+// TestSMTPSubmitterUnanswered: a submission whose message data went out
+// whole and whose reply never came — the server hung up, stalled past the
+// deadline, or answered garbage — fails with an *UnansweredError naming
+// the recipients the server accepted (it may have taken the message);
+// one that failed before the data went out, or that the server answered,
+// is no such failure.
+func TestSMTPSubmitterUnanswered(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		at         string // the verb misbehaved at ("." the end of data)
+		reply      string // what the server says there ("" hangs up, "stall" reads on)
+		unanswered bool
+		want       string // the commands recorded
+	}{
+		{"hang-up after the data", ".", "", true, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:error"},
+		{"stall after the data", ".", "stall", true, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:timeout"},
+		{"garbage after the data", ".", "hello\r\n", true, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:error"},
+		{"refused after the data", ".", "554 5.6.0 no\r\n", false, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:no"},
+		{"421 after the data", ".", "421 4.3.2 Shutting down\r\n", false, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:no"},
+		{"hang-up at DATA", "DATA", "", false, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok RCPT:no DATA:error"},
+	} {
+		for _, network := range []transport.Network{{}, {Latency: 2 * time.Millisecond}} {
+			name := tt.name
+			if network.Latency > 0 {
+				name += "/shaped" // the data waits for the reply's read (transport.Conn.Cork)
+			}
+			t.Run(name, func(t *testing.T) {
+				stalled, rcpts := false, 0
+				addr := fakeSubmission(t, func(c net.Conn, verb string) (bool, bool) {
+					if verb == "RCPT" {
+						rcpts++
+					}
+					switch {
+					case stalled:
+						return true, true
+					case verb == "RCPT" && rcpts == 2:
+						fmt.Fprintf(c, "550 5.1.1 no such user\r\n")
+						return true, true
+					case verb != tt.at:
+						return false, true
+					case tt.reply == "stall":
+						stalled = true // reads on, answers nothing
+						return true, true
+					case tt.reply == "":
+						return true, false
+					}
+					fmt.Fprint(c, tt.reply)
+					return true, !strings.HasPrefix(tt.reply, "421")
+				})
+				rec := &c2Recorder{}
+				sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec,
+					Timeout: 300 * time.Millisecond, Network: network})
+				err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com", "nobody@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
+				var ue *UnansweredError
+				if got := errors.As(err, &ue); got != tt.unanswered || got != errors.Is(err, ErrUnanswered) {
+					t.Fatalf("submission: %v; unanswered %v, want %v", err, got, tt.unanswered)
+				}
+				if ue != nil && !reflect.DeepEqual(ue.Recipients, []string{"bob@example.com"}) {
+					t.Errorf("recipients %v, want the one accepted", ue.Recipients)
+				}
+				if tt.reply == "stall" && !TimedOut(err) {
+					t.Errorf("submission: %v, want a timeout under it", err)
+				}
+				if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tt.want)) {
+					t.Errorf("commands %v, want %v", got, c2Seq(tt.want))
+				}
+			})
+		}
+	}
+}
+
 // fakeSubmission serves a submission server on loopback for the test:
 // it greets, then gives each command's verb (upper case) to answer, which
 // replies on c or not, and returns false to hang up; EHLO, AUTH and the
 // rest are answered as a working server would when answer leaves them
-// (handled false).
+// (handled false). A DATA answer leaves is followed by the message data,
+// read whole, and then by the verb "." for its end.
 func fakeSubmission(t *testing.T, answer func(c net.Conn, verb string) (handled, goOn bool)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -397,6 +469,20 @@ func fakeSubmission(t *testing.T, answer func(c net.Conn, verb string) (handled,
 				continue
 			}
 			switch verb {
+			case "DATA":
+				fmt.Fprintf(c, "354 go on\r\n")
+				for line != ".\r\n" {
+					if line, err = r.ReadString('\n'); err != nil {
+						return
+					}
+				}
+				if handled, goOn := answer(c, "."); handled {
+					if !goOn {
+						return
+					}
+					continue
+				}
+				fmt.Fprintf(c, "250 ok\r\n")
 			case "EHLO":
 				fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
 			case "AUTH":

@@ -287,7 +287,8 @@ func TestSendCompleted(t *testing.T) {
 // change: Final sorts it by what the end shows — stored when the server
 // or a device has the message or a person acted on it, not stored when
 // nothing does and the server's state was read, unchecked otherwise —
-// and never counts it as lost mail.
+// and never counts it as lost mail. A device's submission's (Submitted)
+// is sorted apart from the injector's.
 func TestUnanswered(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -303,32 +304,43 @@ func TestUnanswered(t *testing.T) {
 		{"nowhere", false, false, false, false, Unanswered{NotStored: 1}},
 		{"nowhere, server unread", false, false, false, true, Unanswered{Unchecked: 1}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
-			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<u1>", At: t0, Folder: "INBOX", Published: true, Unanswered: true})
-			if tt.onServer {
-				r.server.put("u1", "<u1>", "INBOX", 0)
+		for _, submitted := range []bool{false, true} {
+			name := tt.name
+			if submitted {
+				name += "/submitted"
 			}
-			if tt.onPhone {
-				r.dev["u1/phone"].put("<u1>", "INBOX", 0)
-			}
-			if tt.deleted {
-				r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<u1>", At: t0.Add(time.Minute), Published: true})
-			}
-			if tt.unread {
-				r.server.fail = errors.New("down")
-			}
-			r.clock.set(time.Hour)
-			r.dev["u1/pc"].sync(t0.Add(time.Hour))
-			r.dev["u1/phone"].sync(t0.Add(time.Hour))
-			res, _ := r.a.Final(context.Background(), r.server)
-			if res.Unanswered != tt.want {
-				t.Errorf("unanswered %+v, want %+v", res.Unanswered, tt.want)
-			}
-			if res.Lost != 0 || res.Delivered != 0 || res.Convergence[Deliver].Changes != 0 {
-				t.Errorf("lost %d, delivered %d, %d deliver changes: want none (no change)", res.Lost, res.Delivered, res.Convergence[Deliver].Changes)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+				r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: "<u1>", At: t0, Folder: "INBOX", Published: true, Unanswered: true, Submitted: submitted})
+				if tt.onServer {
+					r.server.put("u1", "<u1>", "INBOX", 0)
+				}
+				if tt.onPhone {
+					r.dev["u1/phone"].put("<u1>", "INBOX", 0)
+				}
+				if tt.deleted {
+					r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Delete, MessageID: "<u1>", At: t0.Add(time.Minute), Published: true})
+				}
+				if tt.unread {
+					r.server.fail = errors.New("down")
+				}
+				r.clock.set(time.Hour)
+				r.dev["u1/pc"].sync(t0.Add(time.Hour))
+				r.dev["u1/phone"].sync(t0.Add(time.Hour))
+				res, _ := r.a.Final(context.Background(), r.server)
+				got, other := res.Unanswered, res.SubmissionUnanswered
+				if submitted {
+					got, other = other, got
+				}
+				if got != tt.want || other != (Unanswered{}) {
+					t.Errorf("unanswered %+v, submissions' %+v; want %+v in the %s's", res.Unanswered, res.SubmissionUnanswered, tt.want,
+						map[bool]string{false: "injector", true: "submissions"}[submitted])
+				}
+				if res.Lost != 0 || res.Delivered != 0 || res.Convergence[Deliver].Changes != 0 {
+					t.Errorf("lost %d, delivered %d, %d deliver changes: want none (no change)", res.Lost, res.Delivered, res.Convergence[Deliver].Changes)
+				}
+			})
+		}
 	}
 }
 

@@ -109,6 +109,9 @@ const (
 	// markUnanswered: a delivery whose fate the server never told
 	// (Change.Unanswered), for Final to look for.
 	markUnanswered
+	// markSubmitUnanswered: the same for a device's submission
+	// (Change.Submitted).
+	markSubmitUnanswered
 )
 
 // has reports whether Message-ID id has every mark of m.
@@ -416,7 +419,11 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 		return
 	}
 	if c.Unanswered {
-		u.mark(c.MessageID, markUnanswered)
+		m := markUnanswered
+		if c.Submitted {
+			m = markSubmitUnanswered
+		}
+		u.mark(c.MessageID, m)
 		return
 	}
 	d.recorded = append(d.recorded, c.Kind)

@@ -78,4 +78,9 @@ type Change struct {
 	// message or not. Nothing converges or is counted for it but in
 	// Result.Unanswered, where Final says which.
 	Unanswered bool
+	// Submitted, with Unanswered, says that the delivery was a device's
+	// SMTP submission whose reply never came after the message data
+	// (clients.ErrUnanswered), not the injector's: Final sorts it into
+	// Result.SubmissionUnanswered instead.
+	Submitted bool
 }

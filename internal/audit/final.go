@@ -114,9 +114,13 @@ type Result struct {
 	// POP3Marking is the server's POP3 read marking as the final state
 	// shows it (only users whose state was read).
 	POP3Marking POP3Marking
-	// Unanswered is what became of the deliveries whose fate the server
-	// never told (Change.Unanswered).
+	// Unanswered is what became of the injector's deliveries whose fate
+	// the server never told (Change.Unanswered).
 	Unanswered Unanswered
+	// SubmissionUnanswered is the same for the deliveries of the devices'
+	// SMTP submissions whose reply never came (Change.Submitted), one per
+	// simulated recipient.
+	SubmissionUnanswered Unanswered
 }
 
 // Unanswered sorts the deliveries whose fate the server never told
@@ -135,11 +139,11 @@ type Unanswered struct {
 	Unchecked int
 }
 
-// add sorts u's deliveries of unknown fate (markUnanswered) into res by
-// the views of u's devices and server, u's state on the server (nil when
-// not read).
-func (res *Unanswered) add(u *user, views []view.Snapshot, server *view.Snapshot) {
-	for _, id := range u.marked(markUnanswered) {
+// add sorts u's deliveries of unknown fate (mark: markUnanswered or
+// markSubmitUnanswered) into res by the views of u's devices and server,
+// u's state on the server (nil when not read).
+func (res *Unanswered) add(u *user, mark msgMarks, views []view.Snapshot, server *view.Snapshot) {
+	for _, id := range u.marked(mark) {
 		onServer := false
 		if server != nil {
 			_, onServer = server.Messages[id]
@@ -278,7 +282,8 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 				}
 			}
 		}
-		res.Unanswered.add(u, views, server)
+		res.Unanswered.add(u, markUnanswered, views, server)
+		res.SubmissionUnanswered.add(u, markSubmitUnanswered, views, server)
 		res.Delivered += u.delivered
 		res.Sent += u.sent
 	}

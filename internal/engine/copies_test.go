@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
 
@@ -84,12 +87,9 @@ devices:
 	}
 }
 
-// TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
-// the embedded server's submission to a colleague named twice is one
-// deliver change and one stored copy; through the injector playing the MTA,
-// one envelope recipient.
-func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
-	const yaml = `
+// colleaguesYAML is two users, each with a PC over IMAP, who do nothing of
+// their own: the submission tests submit for them.
+const colleaguesYAML = `
 version: 1
 name: dup-rcpt
 seed: 1
@@ -101,18 +101,47 @@ behaviors:
 devices:
   pc: {kind: pc, protocol: imap}
 `
-	plan := mustPlan(t, yaml, scenarios.PlanOptions{})
+
+// colleagues is an engine of colleaguesYAML's on the embedded server (not
+// run), whose changes and events tr keeps, and its two users.
+type colleagues struct {
+	srv      *mailserver.Server
+	ep       Endpoints
+	e        *Engine
+	tr       *tracer
+	from, to *scenarios.User
+}
+
+func newColleagues(t *testing.T) colleagues {
+	t.Helper()
+	plan := mustPlan(t, colleaguesYAML, scenarios.PlanOptions{})
 	srv, ep := startEmbedded(t, plan)
 	tr := &tracer{}
 	e, err := New(Options{Plan: plan, Endpoints: ep, Recorder: newTestRecorder(), Trace: tr.add})
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, to := plan.Users[0], plan.Users[1]
-	sub := &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, clock: e.clock.Now},
-		protocol: "smtp", next: clients.NewSMTPSubmitter(ep.Submission, clients.SMTPOptions{
-			Username: from.Username, Password: from.Password, Timeout: 10 * time.Second,
-		})}
+	return colleagues{srv: srv, ep: ep, e: e, tr: tr, from: plan.Users[0], to: plan.Users[1]}
+}
+
+// submitter returns a trackingSubmitter of the engine's for the first
+// user, submitting through the submission server at addr with o (its
+// Username and Password are the user's).
+func (c colleagues) submitter(addr string, o clients.SMTPOptions) *trackingSubmitter {
+	o.Username, o.Password = c.from.Username, c.from.Password
+	e := c.e
+	return &trackingSubmitter{events: e.events, peers: &e.roster, changes: auditChanges{a: e.auditor, clock: e.clock.Now},
+		protocol: "smtp", next: clients.NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: transport.TLSNone}, o)}
+}
+
+// TestTrackingSubmitterRecordsEachRecipientOnce: a message sent through
+// the embedded server's submission to a colleague named twice is one
+// deliver change and one stored copy; through the injector playing the MTA,
+// one envelope recipient.
+func TestTrackingSubmitterRecordsEachRecipientOnce(t *testing.T) {
+	c := newColleagues(t)
+	srv, ep, e, tr, from, to := c.srv, c.ep, c.e, c.tr, c.from, c.to
+	sub := c.submitter(ep.Submission.Addr, clients.SMTPOptions{Timeout: 10 * time.Second})
 	raw := []byte("Message-ID: <twice@test>\r\nSubject: twice\r\n\r\nhello\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -175,4 +204,33 @@ func requireSettleCoversSyncCycles(t *testing.T, s *scenarios.Scenario) {
 			t.Fatalf("settle is %s simulated, shorter than the sync cycle of %s (%s): the test cannot expect divergence 0", settle, name, why)
 		}
 	}
+}
+
+// TestTrackingSubmitterSomeRefused: a message the submission server sent
+// to a colleague and refused for another recipient was sent (the device
+// does not submit it again: clients/device.go submit), so it counts as
+// sent mail and records the colleague's deliver change, which the final
+// audit finds stored. Before, the refusal hid both: the audit knew
+// nothing of the copy the colleague's mailbox held.
+func TestTrackingSubmitterSomeRefused(t *testing.T) {
+	c := newColleagues(t)
+	srv, ep, e, tr, from, to := c.srv, c.ep, c.e, c.tr, c.from, c.to
+	_, domain, _ := strings.Cut(to.Address, "@")
+	sub := c.submitter(ep.Submission.Addr, clients.SMTPOptions{Timeout: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	raw := []byte("Message-ID: <some@test>\r\nSubject: some\r\n\r\nhello\r\n")
+	err := sub.Submit(ctx, from.Address, []string{"nobody@" + domain, to.Address}, raw)
+	var re *clients.RecipientsError
+	if !errors.As(err, &re) || re.Accepted != 1 {
+		t.Fatalf("submission: %v, want one recipient refused, one accepted", err)
+	}
+	if n := tr.kinds()["deliver"]; n != 1 || e.sent.Load() != 1 || e.delivered.Load() != 1 {
+		t.Errorf("%d deliver changes, sent %d, delivered %d: want 1 each", n, e.sent.Load(), e.delivered.Load())
+	}
+	ar, err := e.auditor.Final(ctx, storeTruth{srv})
+	if err != nil || ar.Delivered != 1 || ar.Lost != 0 {
+		t.Errorf("audit: delivered %d, lost %d (err %v); want 1, none lost", ar.Delivered, ar.Lost, err)
+	}
+	checkExplained(t, ar)
 }

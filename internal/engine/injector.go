@@ -1266,7 +1266,12 @@ func appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (strin
 
 // trackingSubmitter wraps a device's Submitter: it counts sent mail and, for
 // recipients inside the simulated population whose mail the server delivers
-// itself, records the deliver change.
+// itself, records the deliver change (to those the server accepted when
+// it refused others: clients.RecipientsError). A submission whose reply
+// never came after the message data (clients.ErrUnanswered) counts no sent
+// mail and records, for each simulated recipient the server had accepted,
+// a delivery of unknown fate (audit.Change.Unanswered, Submitted) for the
+// final audit to look for: the server may have delivered it.
 type trackingSubmitter struct {
 	next     clients.Submitter
 	protocol string
@@ -1278,7 +1283,16 @@ type trackingSubmitter struct {
 }
 
 func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
-	if err := t.next.Submit(ctx, from, to, raw); err != nil {
+	err := t.next.Submit(ctx, from, to, raw)
+	// The server refused some recipients and sent the others the
+	// message: sent (the device does not submit it again), to those.
+	var re *clients.RecipientsError
+	partial := errors.As(err, &re) && re.Accepted > 0
+	if err != nil && !partial {
+		var ue *clients.UnansweredError
+		if errors.As(err, &ue) {
+			t.unanswered(ue.Recipients, raw)
+		}
 		return err
 	}
 	t.events.Handle(Event{Type: EventSent, Protocol: t.protocol, User: t.user, Device: t.device})
@@ -1287,13 +1301,32 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	}
 	id := mailgen.MessageID(raw)
 	for _, addr := range clients.DistinctRecipients(to) {
+		if partial && re.Rejected[addr] != nil {
+			continue
+		}
 		if u := t.peers.lookup(addr); u != nil && id != "" {
 			t.events.Handle(Event{Type: EventDeliver, Kind: "deliver", User: u.plan.Username, MessageID: id, Folder: view.FolderInbox})
 			t.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
 				MessageID: u.ids.Intern(id), Folder: view.FolderInbox, Published: true})
 		}
 	}
-	return nil
+	return err
+}
+
+// unanswered records a delivery of unknown fate of raw to each simulated
+// recipient among rcpts, those the server accepted before the message
+// data whose reply never came.
+func (t *trackingSubmitter) unanswered(rcpts []string, raw []byte) {
+	id := mailgen.MessageID(raw)
+	if id == "" {
+		return
+	}
+	for _, addr := range clients.DistinctRecipients(rcpts) {
+		if u := t.peers.lookup(addr); u != nil {
+			t.changes.record(audit.Change{User: u.plan.Username, Kind: audit.ChangeKind("deliver"),
+				MessageID: u.ids.Intern(id), Folder: view.FolderInbox, Unanswered: true, Submitted: true})
+		}
+	}
 }
 
 // mtaSubmitter is used when the target has no submission server: the

@@ -401,7 +401,10 @@ func (p *person) mailDue(now time.Time) string {
 // An action that failed is tried again later, up to maxTries per message;
 // one that submitted mail before it failed is resumed on the device that
 // sent it, never repeated (when the end of the active phase cuts it short,
-// at once: finishSubmitted). Actions given up are counted (actionsDropped).
+// at once: finishSubmitted); one whose submission got no reply after the
+// message data (clients.ErrUnanswered) is given up at once, as the mail
+// may have left, and the message's next actions go on. Actions given up
+// are counted (actionsDropped).
 func (p *person) actOnMail(ctx context.Context, now time.Time) {
 	id := p.mailDue(now)
 	pm := p.pending[id]
@@ -425,6 +428,14 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 			pm.resume, pm.resumeOn = nil, nil
 		}
 		return
+	case resume == nil && errors.Is(err, clients.ErrUnanswered):
+		// The reply or forward may have left (the server may have taken
+		// it): submitted again, it could reach its recipients twice.
+		// Given up, without its copy in Sent or its flag (the device
+		// did neither); the audit looks for the delivery
+		// (trackingSubmitter).
+		p.dropped(d, id, err)
+		pm.actions = pm.actions[1:]
 	default:
 		if resume != nil {
 			pm.resume, pm.resumeOn = resume, d

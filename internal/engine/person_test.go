@@ -169,6 +169,18 @@ func (f *fakePerson) summary() (changes, events []string) {
 	return changes, events
 }
 
+// noticeAndAct drives a person who notices the mail its device shows and
+// then acts on it n times, a simulated hour apart.
+func noticeAndAct(n int) func(ctx context.Context, t *testing.T, f *fakePerson) {
+	return func(ctx context.Context, _ *testing.T, f *fakePerson) {
+		f.p.notice(f.clock.now)
+		for range n {
+			f.clock.now = f.clock.now.Add(time.Hour)
+			f.p.actOnMail(ctx, f.clock.now)
+		}
+	}
+}
+
 // TestPersonAlone drives a person step by step on fakes of its clock,
 // delivery queue, change sink, event sink and device.
 func TestPersonAlone(t *testing.T) {
@@ -207,13 +219,7 @@ func TestPersonAlone(t *testing.T) {
 		answer: func(clients.Action, int) (clients.Result, error) {
 			return clients.Result{}, clients.ErrNoMessage
 		},
-		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
-			f.p.notice(f.clock.now)
-			for range maxTries {
-				f.clock.now = f.clock.now.Add(time.Hour)
-				f.p.actOnMail(ctx, f.clock.now)
-			}
-		},
+		drive:      noticeAndAct(maxTries),
 		wantEvents: []string{"dropped 1"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != maxTries || !f.p.done["<m1@x>"] || len(f.p.pending) != 0 {
@@ -231,15 +237,32 @@ func TestPersonAlone(t *testing.T) {
 			}
 			return clients.Result{Published: true}, nil
 		},
-		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
-			f.p.notice(f.clock.now)
-			for range 2 {
-				f.clock.now = f.clock.now.Add(time.Hour)
-				f.p.actOnMail(ctx, f.clock.now)
-			}
-		},
+		drive:       noticeAndAct(2),
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
 		wantEvents:  []string{"failed read", "action read pc <m1@x>"},
+	}, {
+		name:     "a reply whose submission got no reply after the message data is given up at once, and the next action goes on",
+		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Reply: 1, Delete: 1}, ActionDelay: time.Minute},
+		inbox:    []string{"<m1@x>"},
+		answer: func(a clients.Action, _ int) (clients.Result, error) {
+			if a.Kind == clients.ActReply {
+				return clients.Result{}, fmt.Errorf("clients: device u1/pc: submit: %w",
+					&clients.UnansweredError{Recipients: []string{"x@y"}, Err: errBroken})
+			}
+			return clients.Result{Published: true}, nil
+		},
+		drive:       noticeAndAct(3),
+		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen), "delete <m1@x>"},
+		wantEvents:  []string{"action read pc <m1@x>", "failed reply", "dropped 1", "action delete pc <m1@x>"},
+		check: func(t *testing.T, f *fakePerson) {
+			var kinds []clients.ActionKind
+			for _, a := range f.dev.done {
+				kinds = append(kinds, a.Kind)
+			}
+			if want := []clients.ActionKind{clients.ActRead, clients.ActReply, clients.ActDelete}; !slices.Equal(kinds, want) {
+				t.Errorf("device asked %v, want %v (the reply once)", kinds, want)
+			}
+		},
 	}, {
 		name:     "a filter rule moves to Junk at once",
 		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{MoveFilter: 1, Read: 1}, ActionDelay: time.Hour},

@@ -262,12 +262,8 @@ func mergeMessages(m *Messages, s Messages) {
 	m.DeliveryAttempted += s.DeliveryAttempted
 	m.DeliveryFailed += s.DeliveryFailed
 	addCounts(m.DeliveryFailedByReason, s.DeliveryFailedByReason)
-	if s.DeliveryUnknown != nil {
-		if m.DeliveryUnknown == nil {
-			m.DeliveryUnknown = &DeliveryUnknown{}
-		}
-		m.DeliveryUnknown.add(*s.DeliveryUnknown)
-	}
+	addUnknown(&m.DeliveryUnknown, s.DeliveryUnknown)
+	addUnknown(&m.SubmissionUnknown, s.SubmissionUnknown)
 	m.DeliveryRetries += s.DeliveryRetries
 	m.DeliveryAbandoned += s.DeliveryAbandoned
 	m.UsersUnchecked += s.UsersUnchecked

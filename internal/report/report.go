@@ -487,6 +487,10 @@ type Messages struct {
 	// server never answered for them after the message data) by what the
 	// end of the run shows; null when none did.
 	DeliveryUnknown *DeliveryUnknown `json:"delivery_unknown"`
+	// SubmissionUnknown sorts the same way the deliveries of the devices'
+	// SMTP submissions whose reply never came after the message data (one
+	// per simulated recipient); null when none did.
+	SubmissionUnknown *DeliveryUnknown `json:"submission_unknown"`
 	// DeliveryRetries counts tries beyond the first.
 	DeliveryRetries int64 `json:"delivery_retries"`
 	// DeliveryAbandoned counts deliveries the run ended before trying.
@@ -514,11 +518,30 @@ type DeliveryUnknown struct {
 	Unchecked int `json:"unchecked"`
 }
 
+// unknownOf returns the report's counts of u, nil when there are none.
+func unknownOf(u audit.Unanswered) *DeliveryUnknown {
+	if u == (audit.Unanswered{}) {
+		return nil
+	}
+	return &DeliveryUnknown{Stored: u.Stored, NotStored: u.NotStored, Unchecked: u.Unchecked}
+}
+
 // add adds o's counts to u.
 func (u *DeliveryUnknown) add(o DeliveryUnknown) {
 	u.Stored += o.Stored
 	u.NotStored += o.NotStored
 	u.Unchecked += o.Unchecked
+}
+
+// addUnknown adds o to *u (both may be nil).
+func addUnknown(u **DeliveryUnknown, o *DeliveryUnknown) {
+	if o == nil {
+		return
+	}
+	if *u == nil {
+		*u = &DeliveryUnknown{}
+	}
+	(*u).add(*o)
 }
 
 // DeliveriesDone returns the injector's deliveries that were delivered:
@@ -875,9 +898,8 @@ func Build(in Input) *Report {
 	for _, l := range res.LostMessages {
 		r.Messages.LostIDs = append(r.Messages.LostIDs, LostMessage{User: l.User, MessageID: l.MessageID})
 	}
-	if u := res.Unanswered; u != (audit.Unanswered{}) {
-		r.Messages.DeliveryUnknown = &DeliveryUnknown{Stored: u.Stored, NotStored: u.NotStored, Unchecked: u.Unchecked}
-	}
+	r.Messages.DeliveryUnknown = unknownOf(res.Unanswered)
+	r.Messages.SubmissionUnknown = unknownOf(res.SubmissionUnanswered)
 	r.UnconvergedExamples = []UnconvergedExample{}
 	for _, e := range res.Examples {
 		r.UnconvergedExamples = append(r.UnconvergedExamples, UnconvergedExample{

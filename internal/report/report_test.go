@@ -690,44 +690,70 @@ func TestFailedNote(t *testing.T) {
 	}
 }
 
-// Deliveries that failed unknown are sorted by the audit's look for them
-// (audit.Unanswered): messages.delivery_unknown in the JSON report (null
-// when none failed so), beside the reason in the summary, summed by a
-// merge.
+// Deliveries of unknown fate are sorted by the audit's look for them
+// (audit.Unanswered): the injector's that failed unknown are
+// messages.delivery_unknown in the JSON report, shown beside the reason
+// in the summary; those of the devices' submissions whose reply never came
+// (audit.Result.SubmissionUnanswered) are messages.submission_unknown,
+// apart (delivery_unknown adds up to the injector's failed deliveries),
+// on a line of their own in the summary. Each is null when there are
+// none, in the HTML report too, and summed by a merge.
 func TestDeliveryUnknown(t *testing.T) {
-	in := sampleInput(t)
-	if r := Build(in); r.Messages.DeliveryUnknown != nil {
-		t.Errorf("delivery_unknown %+v with no unknown delivery, want null", r.Messages.DeliveryUnknown)
-	}
-	in.Deliveries.Failed["unknown"] = 3
-	in.Audit.Unanswered = audit.Unanswered{Stored: 1, NotStored: 2}
-	r := roundTrip(t, Build(in))
-	if want := (DeliveryUnknown{Stored: 1, NotStored: 2}); r.Messages.DeliveryUnknown == nil || *r.Messages.DeliveryUnknown != want {
-		t.Errorf("delivery_unknown %+v, want %+v", r.Messages.DeliveryUnknown, want)
-	}
-	var buf bytes.Buffer
-	if err := r.WriteSummary(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if want := "unknown 3 [on the server after all 1, not 2, unchecked 0]"; !strings.Contains(buf.String(), want) {
-		t.Errorf("summary lacks %q:\n%s", want, buf.String())
-	}
-	buf.Reset()
-	if err := r.WriteHTML(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if want := "1 on the server after all, 2 not, 0 unchecked"; !strings.Contains(buf.String(), want) {
-		t.Errorf("HTML report lacks %q", want)
-	}
-	in.Shard = "1/2"
-	one := roundTrip(t, Build(in))
-	in.Shard = "2/2"
-	in.Audit.Unanswered = audit.Unanswered{Unchecked: 1}
-	m, err := Merge([]*Report{one, roundTrip(t, Build(in))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (DeliveryUnknown{Stored: 1, NotStored: 2, Unchecked: 1}); m.Messages.DeliveryUnknown == nil || *m.Messages.DeliveryUnknown != want {
-		t.Errorf("merged delivery_unknown %+v, want %+v", m.Messages.DeliveryUnknown, want)
+	for _, tt := range []struct {
+		name string
+		// set gives the audit's counts to in; field is what the report
+		// made of them, other the other kind's.
+		set          func(in *Input, u audit.Unanswered)
+		field, other func(m Messages) *DeliveryUnknown
+		summary      string // of {Stored: 1, NotStored: 2}
+		html         string
+	}{
+		{"injector", func(in *Input, u audit.Unanswered) {
+			in.Deliveries.Failed["unknown"] = int64(u.Stored + u.NotStored + u.Unchecked)
+			in.Audit.Unanswered = u
+		}, func(m Messages) *DeliveryUnknown { return m.DeliveryUnknown }, func(m Messages) *DeliveryUnknown { return m.SubmissionUnknown },
+			"unknown 3 [on the server after all 1, not 2, unchecked 0]",
+			"that failed unknown (no reply after the message data): 1 on the server after all, 2 not, 0 unchecked"},
+		{"submissions", func(in *Input, u audit.Unanswered) { in.Audit.SubmissionUnanswered = u },
+			func(m Messages) *DeliveryUnknown { return m.SubmissionUnknown }, func(m Messages) *DeliveryUnknown { return m.DeliveryUnknown },
+			"submissions without a reply after the message data (per recipient): 3 [on the server after all 1, not 2, unchecked 0]",
+			"Devices' submissions without a reply after the message data (per recipient): 1 on the server after all, 2 not, 0 unchecked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t)
+			if r := Build(in); tt.field(r.Messages) != nil {
+				t.Errorf("%+v with no delivery of unknown fate, want null", tt.field(r.Messages))
+			}
+			tt.set(&in, audit.Unanswered{Stored: 1, NotStored: 2})
+			r := roundTrip(t, Build(in))
+			if want := (DeliveryUnknown{Stored: 1, NotStored: 2}); tt.field(r.Messages) == nil || *tt.field(r.Messages) != want || tt.other(r.Messages) != nil {
+				t.Errorf("%+v, the other kind's %+v; want %+v, null", tt.field(r.Messages), tt.other(r.Messages), want)
+			}
+			var buf bytes.Buffer
+			if err := r.WriteSummary(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), tt.summary) {
+				t.Errorf("summary lacks %q:\n%s", tt.summary, buf.String())
+			}
+			buf.Reset()
+			if err := r.WriteHTML(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), tt.html) {
+				t.Errorf("HTML report lacks %q", tt.html)
+			}
+			in.Shard = "1/2"
+			one := roundTrip(t, Build(in))
+			in.Shard = "2/2"
+			tt.set(&in, audit.Unanswered{Unchecked: 1})
+			m, err := Merge([]*Report{one, roundTrip(t, Build(in))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (DeliveryUnknown{Stored: 1, NotStored: 2, Unchecked: 1}); tt.field(m.Messages) == nil || *tt.field(m.Messages) != want {
+				t.Errorf("merged %+v, want %+v", tt.field(m.Messages), want)
+			}
+		})
 	}
 }

@@ -233,6 +233,9 @@ type wire struct {
 	// time on a connection.
 	heldNanos             atomic.Int64
 	readSince, writeSince atomic.Int64
+	// writeFailed is set once a write to the socket failed
+	// (Conn.WriteFailed).
+	writeFailed atomic.Bool
 }
 
 func (w *wire) Read(p []byte) (n int, err error) {
@@ -295,6 +298,9 @@ func (w *wire) send(p []byte) (int, error) {
 		w.c.meter.Bytes(w.c.protocol, 0, int64(n))
 		w.c.writes.Add(1)
 	}
+	if err != nil {
+		w.writeFailed.Store(true)
+	}
 	return n, err
 }
 
@@ -347,6 +353,9 @@ func (w *wire) release() error {
 // counting as Write and Read do; w.io is set and w does not shape.
 func (w *wire) writeRead(p, b []byte) (nr int, werr, rerr error) {
 	nw, nr, werr, rerr := w.io.writeRead(p, b)
+	if werr != nil {
+		w.writeFailed.Store(true)
+	}
 	if nw > 0 {
 		w.c.meter.Bytes(w.c.protocol, 0, int64(nw))
 		w.c.writes.Add(1)
@@ -562,6 +571,16 @@ func (c *Conn) Flush() error {
 	}
 	return c.droppedErr(c.wire.flush())
 }
+
+// WriteFailed reports whether a write to c's socket failed: some bytes a
+// client wrote on c, or that Cork held for the next read, never reached
+// it. Once false after a request went out, every byte of it went out
+// (the kernel took it): a reply that then never comes leaves the server
+// free to have acted on the request, as a write that failed does not —
+// the end of an SMTP submission's message data (clients/smtp.go
+// smtpSubmitter.data), whose held bytes a failed read may have failed to
+// send (Cork) without saying so.
+func (c *Conn) WriteFailed() bool { return c.wire.writeFailed.Load() }
 
 // Timeout returns the bound of one network operation on c.
 func (c *Conn) Timeout() time.Duration { return c.timeout }
