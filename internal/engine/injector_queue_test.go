@@ -275,8 +275,8 @@ const (
 //   - "RCPT answered within the grace": smtpConn.halt ends the
 //     transaction between two commands unsent, no next RCPT or DATA even
 //     started, the delivery cancelled (without halt: commands started
-//     RCPT:2 and QUIT:1; clients.StopGrace.Start still kept them from
-//     the server);
+//     RCPT:2, the second one cut by clients.StopGrace.Start before it
+//     reached the server);
 //   - "RCPT refused within the grace": the RSET after a transaction whose
 //     every RCPT the server refused, kept from the server by
 //     clients.StopGrace.Start alone, which closes the connection before
