@@ -703,7 +703,12 @@ func (in *injector) trySMTP(ctx context.Context, c **smtpConn, d delivery, rcpts
 	sc.watch = clients.WatchStop(ctx, sc.rec, sc.protocol, sc.conn, in.stopGrace)
 	res, broken := sc.deliver(d, rcpts)
 	if !sc.watch.Release() {
+		// The stop closed the connection, or is closing it: nothing
+		// more goes out on it, not even QUIT, which would race the close
+		// and, when it won, reach the server after a command answered
+		// within the grace (a DATA: close says QUIT with no watch).
 		broken = true
+		sc.noQuit = true
 		// A reply the server had sent before the close (a 5xx RCPT)
 		// keeps its reason, and so does a reply to the data it cut.
 		for i := range res {

@@ -371,8 +371,10 @@ func TestInjectorIMAPAppendNoReaderGoroutine(t *testing.T) {
 // (the literal went out whole: the server may have stored it) — not
 // cancelled, and not nothing: the server never answered; answered within
 // it, the message is delivered and the APPEND counts ok, and no LOGOUT
-// follows it (the stop closes the connection). The login counts either
-// way. Before, the run's end closed the session's connection at once:
+// reaches the server (clients.StopGrace.Start closes the connection
+// first: without its refusal the server got "L3 LOGOUT"; the test read
+// only the commands recorded until 2026-12-04, and a LOGOUT sent into the
+// stop's close records nothing). The login counts either way. Before, the run's end closed the session's connection at once:
 // cancelled, and the APPEND counted nowhere; and until 2026-12-04 a
 // message taken and left unanswered counted timeout.
 func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
@@ -454,8 +456,18 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 			if log.logins["imap ok"] != 1 || len(log.logins) != 1 {
 				t.Errorf("logins %v, want 1 imap ok", log.logins)
 			}
-			// Nothing goes out after the stop: no LOGOUT (answered, it
-			// would count as a stopped injector's command).
+			// Nothing reached the server after the APPEND's answer: the
+			// stop closed the connection before the LOGOUT
+			// (clients.StopGrace.Start), which, answered, would count as
+			// a stopped injector's command.
+			if tt.late {
+				for deadline := time.Now().Add(5 * time.Second); proxy.Stats().Live > 0 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond) // the proxy reads what the client sent before it closed
+				}
+				if sent := proxy.SentAfterStall(); bytes.Contains(sent, []byte("LOGOUT")) {
+					t.Errorf("the server got %q after the held APPEND: a stopped injector sends nothing", sent)
+				}
+			}
 			if !slices.Contains(log.cmds, tt.wantAppend) || slices.ContainsFunc(log.cmds, func(c string) bool { return strings.HasPrefix(c, "LOGOUT") }) {
 				t.Errorf("commands %q, want %q and no LOGOUT", log.cmds, tt.wantAppend)
 			}

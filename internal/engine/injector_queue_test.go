@@ -268,19 +268,37 @@ const (
 // final reply to DATA left unanswered beyond the grace is a DATA timeout
 // and, the message data having gone out, the delivery unknown (the server
 // may have stored it: the audit looks for it); one that comes within the
-// grace is delivered. A RCPT answered within the grace ends the
-// transaction: nothing more goes out on the connection the stop closes (no
-// second RCPT, no DATA, no QUIT), and the delivery is cancelled — before,
-// the next RCPT raced the close and, when it won, counted as a stopped
-// injector's command. Until 2026-12-04 a reply to DATA the stop cut
-// counted the delivery a timeout, as if the server had not stored it, and
-// the audit did not look for it.
+// grace is delivered. A command answered within the grace is the
+// connection's last: nothing more reaches the server (no second RCPT, no
+// DATA, no RSET, no QUIT). Each case guards one of the three places that
+// keep it so:
+//   - "RCPT answered within the grace": smtpConn.halt ends the
+//     transaction between two commands unsent, no next RCPT or DATA even
+//     started, the delivery cancelled (without halt: commands started
+//     RCPT:2, the second one cut by clients.StopGrace.Start before it
+//     reached the server);
+//   - "RCPT refused within the grace": the RSET after a transaction whose
+//     every RCPT the server refused, kept from the server by
+//     clients.StopGrace.Start alone, which closes the connection before
+//     it goes out (without its refusal the server got ["RSET"]);
+//   - "DATA answered within the grace": the session's QUIT, which goes
+//     out without a watch, kept by injector.trySMTP (noQuit once the
+//     watch's Release says the stop closes the connection; until
+//     2026-12-04 the server got ["QUIT"]).
+//
+// Before them, the next command raced the stop's close and, when it won,
+// counted as a stopped injector's. Until 2026-12-04 a reply to DATA the
+// stop cut counted the delivery a timeout, as if the server had not stored
+// it, and the audit did not look for it.
 func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		proto scenarios.DeliveryProtocol
-		stall string // "greeting" or "data"
-		// late: the server answers DATA after the stop.
+		// stall is the command the server holds: "greeting", "lhlo",
+		// "data", "rcpt" (the first RCPT, answered ok) or "refused rcpt"
+		// (every RCPT is refused, the last one after the stop).
+		stall string
+		// late: the server answers the held command after the stop.
 		late bool
 		// wantFailed are the deliveries' failures by reason (all the
 		// recipients'), wantCmds the failed commands recorded.
@@ -297,20 +315,43 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		{"SMTP stalled after DATA", scenarios.DeliverSMTP, "data", false, DeliveryUnknown, map[string]int{"smtp DATA": 1}, map[string]int{"smtp ok": 1}},
 		{"DATA answered within the grace", scenarios.DeliverLMTP, "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
 		{"RCPT answered within the grace", scenarios.DeliverLMTP, "rcpt", true, DeliveryCancelled, map[string]int{}, map[string]int{"lmtp ok": 1}},
+		{"RCPT refused within the grace", scenarios.DeliverLMTP, "refused rcpt", true, Delivery5xx, map[string]int{"lmtp RCPT": 2}, map[string]int{"lmtp ok": 1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stopped := make(chan struct{})
 			reached := make(chan struct{}, 1)
-			ok250 := func(string) string { return "250 ok" }
-			rcpt := ok250
-			if tt.stall == "rcpt" {
+			// after lists the commands the server got after the held
+			// command's answer; gone is closed when its connection ends.
+			var mu sync.Mutex
+			var after []string
+			answered := false
+			gone := make(chan struct{})
+			held := func(reply string) string {
+				<-stopped // the answer comes after the stop
+				mu.Lock()
+				answered = true
+				mu.Unlock()
+				return reply
+			}
+			rcpt := func(string) string { return "250 ok" }
+			refused := 0
+			switch tt.stall {
+			case "rcpt":
 				rcpt = func(string) string {
 					reached <- struct{}{}
-					<-stopped // the answer comes after the stop
-					return "250 ok"
+					return held("250 ok")
+				}
+			case "refused rcpt":
+				rcpt = func(string) string {
+					if refused++; refused < injectorUsers {
+						return "550 5.1.1 no such user"
+					}
+					reached <- struct{}{}
+					return held("550 5.1.1 no such user")
 				}
 			}
 			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+				defer close(gone)
 				switch tt.stall {
 				case "greeting":
 					reached <- struct{}{}
@@ -330,14 +371,22 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 					default:
 					}
 					if tt.late {
-						<-stopped // the answer comes after the stop
-					} else {
-						_, _ = r.ReadString(0)
+						return held("250 2.0.0 stored")
 					}
+					_, _ = r.ReadString(0)
 					return "250 2.0.0 stored"
-				}, lmtp: tt.proto == scenarios.DeliverLMTP}.serve(c, r)
+				}, lmtp: tt.proto == scenarios.DeliverLMTP, seen: func(verb string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if answered {
+						after = append(after, verb)
+					}
+				}}.serve(c, r)
 			})
 			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: tt.proto, TLS: transport.TLSNone, Addr: addr})
+			if len(e.users) != injectorUsers {
+				t.Fatalf("%d users, want injectorScenario's %d", len(e.users), injectorUsers)
+			}
 			e.inj.timeout = time.Minute // longer than the test may take
 			e.inj.stopGrace = shortGrace
 			if tt.late {
@@ -388,6 +437,19 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			}
 			if fmt.Sprint(dc.logins) != fmt.Sprint(tt.wantLogins) {
 				t.Errorf("logins counted %v, want %v", dc.logins, tt.wantLogins)
+			}
+			// Nothing reached the server after the held command's answer:
+			// the stop closed the connection before the next.
+			if tt.late {
+				select {
+				case <-gone:
+				case <-time.After(5 * time.Second): // the injector closed it already
+				}
+				mu.Lock()
+				if len(after) > 0 {
+					t.Errorf("the server got %q after the held command: a stopped injector sends nothing", after)
+				}
+				mu.Unlock()
 			}
 			if tt.stall == "rcpt" && (dc.tracked["lmtp RCPT"] != 1 || dc.tracked["lmtp DATA"] != 0 || dc.tracked["lmtp QUIT"] != 0) {
 				t.Errorf("commands started %v: want one RCPT and nothing after it", dc.tracked)

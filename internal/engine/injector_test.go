@@ -269,6 +269,9 @@ func (d *deliveryCounter) DeliveryDone(via, o string) {
 	d.done[via+" "+o]++
 }
 
+// injectorUsers is the count of injectorScenario's users.
+const injectorUsers = 2
+
 const injectorScenario = `
 version: 1
 name: inj
