@@ -476,7 +476,7 @@ func (sr *stepRunner) run(ctx context.Context, users int) (capacity.Step, error)
 		carried = append(carried, report.AlertNote(tgt.alert))
 	}
 	if dq := er.rep.Messages.DeliveryQueue; dq != nil {
-		carried = append(carried, report.QueueNote(*dq, sr.s.TimeScale))
+		carried = append(carried, report.QueueNote(*dq, sr.s.TimeScale, er.rep.Messages.DeliveryRetries))
 	}
 	st.RunNotes = runNotes(er.rep, carried)
 	st.Server = res.result(window.Wall.Seconds())

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -27,6 +28,10 @@ func TestDeliveryQueueReport(t *testing.T) {
 		note    bool
 		summary []string
 		thValue float64 // NaN: no value
+		// retries: the run's retried tries; retryNote: the note says
+		// they held the connections.
+		retries   int64
+		retryNote bool
 	}{
 		{name: "no deliveries", null: true, scale: 100, thValue: math.NaN()},
 		{name: "saturated injector", q: slow, scale: 100, simP99: 6100, note: true,
@@ -35,12 +40,15 @@ func TestDeliveryQueueReport(t *testing.T) {
 		{name: "keeping up at time_scale 100", q: fast, scale: 100, simP99: 30,
 			summary: []string{"waited for a connection (of 4): p50 1ms, p99 300ms, max 1s"}, thValue: 0.3},
 		{name: "the same waits at time_scale 300", q: fast, scale: 300, simP99: 90, note: true, thValue: 0.3},
+		{name: "waits while the server failed deliveries", q: slow, scale: 100, simP99: 6100, note: true, thValue: 61,
+			retries: 90, retryNote: true},
 		{name: "a cut drain notes whatever the waits", q: QueueInput{Connections: 2, Samples: 10, P99: time.Millisecond, Backlog: 3, Drain: time.Minute, DrainCut: true},
 			scale: 1, simP99: 0.001, note: true, thValue: 0.001},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := sampleInput(t, "delivery_queue_p99 < 10s")
 			in.Deliveries.Queue, in.TimeScale = tt.q, tt.scale
+			in.Deliveries.Retries = tt.retries
 			r := Build(in)
 			var js bytes.Buffer
 			if err := r.WriteJSON(&js); err != nil {
@@ -71,6 +79,9 @@ func TestDeliveryQueueReport(t *testing.T) {
 			}
 			if got := hasNote(r, "inbound mail waited for one of the injector's"); got != tt.note {
 				t.Errorf("queue note %v, want %v: %v", got, tt.note, r.Notes)
+			}
+			if got := hasNote(r, "inbound mail waited") && strings.Contains(strings.Join(r.Notes, "\n"), fmt.Sprintf("also retried %d failed tries", tt.retries)); got != tt.retryNote {
+				t.Errorf("the queue note names the retries: %v, want %v: %v", got, tt.retryNote, r.Notes)
 			}
 			sum := summaryOf(t, r)
 			for _, want := range tt.summary {

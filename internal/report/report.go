@@ -129,7 +129,11 @@ func QueueLateWall(timeScale float64) time.Duration {
 
 // QueueNote is the note about inbound mail that waited for the injector:
 // a p99 wait above MaxQueueSim simulated, or a backlog settle gave up on.
-func QueueNote(q DeliveryQueue, timeScale float64) string {
+// retries is the run's retried delivery tries (messages.delivery_retries):
+// a retry holds a connection as a delivery does (its backoff included), so
+// when there were some the wait may come from the server's failures as
+// much as from the connections' number, and the note says so.
+func QueueNote(q DeliveryQueue, timeScale float64, retries int64) string {
 	s := fmt.Sprintf("inbound mail waited for one of the injector's %d delivery connections (max_parallel_deliveries): p99 %s wall, %s simulated at time_scale %g, max %s; "+
 		"the server received it later than the scenario's arrivals, so it carried less load than planned, and the deliver lags (which start at the delivery) leave the wait out",
 		q.Connections, fmtSeconds(q.WaitP99S), fmtSeconds(q.WaitP99SimS), timeScale, fmtSeconds(q.WaitMaxS))
@@ -138,6 +142,9 @@ func QueueNote(q DeliveryQueue, timeScale float64) string {
 		if q.DrainCut {
 			s += " before giving up (the injector went on during settle; what was still queued when settle ended is abandoned)"
 		}
+	}
+	if retries > 0 {
+		s += fmt.Sprintf("; the connections also retried %d failed tries meanwhile, which held them (see why the deliveries failed: messages.delivery_failed_by_reason, the LMTP/SMTP/APPEND errors)", retries)
 	}
 	return s + ": " + queueAdvice
 }
@@ -1244,7 +1251,7 @@ func (r *Report) deliveryQueue(in Input) {
 	}
 	r.Messages.DeliveryQueue = dq
 	if dq.late() {
-		r.Notes = append(r.Notes, QueueNote(*dq, scale))
+		r.Notes = append(r.Notes, QueueNote(*dq, scale, in.Deliveries.Retries))
 	}
 }
 
