@@ -435,3 +435,40 @@ func TestCapacityStepNotes(t *testing.T) {
 		})
 	}
 }
+
+// kneeCapacityReport is a search like docs/capacity.md's worked example:
+// three QoS lines, the embedded server's busy time and store per step.
+func kneeCapacityReport() *CapacityReport {
+	qos := []string{"p95(imap.SELECT) < 250ms", "error_rate < 1%", "delivery_failure_rate < 1%"}
+	var steps []capacity.Step
+	for i, u := range []int{2, 4, 8, 16, 12, 14, 15} {
+		srv := capacity.UnknownResources("embedded")
+		srv.BusySecondsPerSecond, srv.StoreBytes = 0.000531*float64(u*u*u), float64(25800*u)
+		srv.Reasons["cpu_cores"] = "the embedded server runs inside mailsim: its CPU is not separable from the harness's"
+		p95 := 0.02 * float64(u)
+		steps = append(steps, capacity.Step{Users: u, Phase: map[bool]string{true: "grow", false: "bisect"}[i < 4], Live: i < 4, Pass: p95 < 0.25,
+			QoS:     []capacity.QoSValue{{Expr: qos[0], Value: p95, OK: p95 < 0.25}, {Expr: qos[1], OK: true}, {Expr: qos[2], OK: true}},
+			Metrics: map[string]float64{"commands_per_second": 6.8 * float64(u), "harness_cpu": 0.001 * float64(u), HarnessLateMetric: 0.001, PersonsLateMetric: 0.002 * float64(u)},
+			Server:  srv})
+	}
+	res := capacity.Result{Users: 12, LimitedBy: qos[0], FirstFailing: 14, GrowthMode: "live", Steps: steps}
+	return NewCapacityReport(CapacityMeta{Scenario: "knee", Seed: 3, Target: "the embedded server", QoS: qos}, res)
+}
+
+// TestCapacityHTMLStyle: the step table's phase and server cells do not
+// wrap (the server cell, "busy 0.000531/s, store 25.2 KiB", had run to 3 or
+// 4 lines, making every row tall), and the summary wraps its long lines
+// rather than hide their ends behind a scroll bar. TestHTMLFitsInChromium
+// checks the layout itself where Chromium is installed.
+func TestCapacityHTMLStyle(t *testing.T) {
+	_, h := renderCapacity(t, kneeCapacityReport())
+	for _, want := range []string{`<td class="nowrap">grow (live)</td>`, `<td class="nowrap">busy 0.00425/s, store 50.4 KiB</td>`,
+		"td.nowrap { white-space: nowrap; }", "white-space: pre-wrap;"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`body \{[^}]*max-width`).MatchString(h) {
+		t.Error("the body has a max-width: the step table is squeezed to its widest word")
+	}
+}

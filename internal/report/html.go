@@ -217,13 +217,20 @@ const htmlTail = `<h2>Charts</h2>
 `
 
 // reportCSS styles the HTML reports (run and capacity).
-const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
+// Prose keeps a readable width; a table may take the window's (within
+// the prose's width the capacity step table was squeezed to its widest
+// words); td.nowrap keeps a short cell on one line; the summary wraps its
+// long lines rather than hide their ends behind a scroll bar, which a
+// printout or a screenshot does not have.
+const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+p, ul { max-width: 1100px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
 table { border-collapse: collapse; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .fail { color: #b00; font-weight: bold; } .ok { color: #080; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+pre { background: #f6f6f6; padding: 1em; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+td.nowrap { white-space: nowrap; }
 svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
 svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
 svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }

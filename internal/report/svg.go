@@ -16,19 +16,85 @@ type series struct {
 	ys   []float64 // NaN: no point
 }
 
-// chart geometry.
+// Chart geometry. The plot area is the same in every chart; the margins
+// around it follow from the labels (newChartLayout), so that no title, tick
+// label, category or legend entry is cut off.
 const (
-	chartW, chartH                     = 720, 280
-	padLeft, padRight, padTop, padBott = 64, 150, 30, 40
+	plotW, plotH = 506, 210
+	minPadLeft   = 64  // room for the y axis' tick labels, at least
+	padTop       = 30  // the title's (first) line above the plot
+	padBott      = 40  // the x ticks and the x label below the plot
+	minPadRight  = 150 // the legend area when its labels are short
+	maxChartW    = 960 // a longer title wraps rather than widen the chart further
+	legendText   = 300 // a legend entry's lines are at most this wide (px); a longer name wraps
+	lineStep     = 13  // px between the lines of a wrapped tick label or legend entry
+	titleStep    = 18  // px between the lines of a wrapped title
+	tickPx       = 11  // font sizes (px) of reportCSS: ticks and legend,
+	labelPx      = 12  // the x label
+	titlePx      = 14  // and the title (bold)
 )
+
+// chartLayout places a chart's parts: the plot's top left corner, the
+// size of the chart and its text wrapped into lines.
+type chartLayout struct {
+	w, h      int
+	left, top int        // the plot's top left corner
+	title     []string   // the title's lines
+	legend    [][]string // each series' name, in lines
+	cats      [][]string // a bar chart's categories, each in lines
+	xLabelY   int        // the x label's baseline
+}
+
+func (l chartLayout) right() int  { return l.left + plotW }
+func (l chartLayout) bottom() int { return l.top + plotH }
+
+// newChartLayout lays out a chart of title with yTicks on the y axis, a
+// legend of names and, for a bar chart, categories under the plot.
+func newChartLayout(title string, yTicks, names, cats []string) chartLayout {
+	l := chartLayout{left: minPadLeft}
+	for _, t := range yTicks {
+		l.left = max(l.left, int(math.Ceil(textWidth(t, tickPx)))+12)
+	}
+	legendW := 0.0
+	for _, n := range names {
+		lines := wrapText(n, legendText, tickPx)
+		for _, ln := range lines {
+			legendW = max(legendW, textWidth(ln, tickPx))
+		}
+		l.legend = append(l.legend, lines)
+	}
+	// The legend: a swatch at right()+12, its text at right()+30.
+	l.w = max(l.left+plotW+minPadRight, l.left+plotW+30+int(math.Ceil(legendW))+10)
+	if tw := int(math.Ceil(textWidth(title, titlePx*boldWidth))); l.left+tw+8 > l.w {
+		l.w = max(l.w, min(maxChartW, l.left+tw+8))
+	}
+	l.title = wrapText(title, float64(l.w-l.left-8), titlePx*boldWidth)
+	l.top = padTop + titleStep*(len(l.title)-1)
+	catLines := 1
+	if len(cats) > 0 {
+		slot := float64(plotW) / float64(len(cats))
+		for _, c := range cats {
+			lines := wrapText(c, slot-4, tickPx)
+			catLines = max(catLines, len(lines))
+			l.cats = append(l.cats, lines)
+		}
+	}
+	l.h = l.bottom() + padBott + lineStep*(catLines-1)
+	l.xLabelY = l.h - 4
+	y := l.top + 4
+	for _, lines := range l.legend {
+		y += 18 + lineStep*(len(lines)-1)
+	}
+	l.h = max(l.h, y+4)
+	return l
+}
 
 // lineChart draws series over xs as an SVG line chart. yFmt formats axis
 // values; xFmt the x axis.
 func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(float64) string) string {
 	var b strings.Builder
-	openChart(&b, title)
 	if len(xs) == 0 || len(ss) == 0 {
-		noData(&b)
+		noData(&b, title)
 		return b.String()
 	}
 	xmin, xmax := xs[0], xs[len(xs)-1]
@@ -44,14 +110,17 @@ func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(
 		}
 	}
 	ymax = niceMax(ymax)
-	px := func(x float64) float64 { return padLeft + (x-xmin)/(xmax-xmin)*(chartW-padLeft-padRight) }
-	py := func(y float64) float64 { return chartH - padBott - y/ymax*(chartH-padTop-padBott) }
-	axes(&b, ymax, py, yFmt)
+	ticks := yTicks(ymax, yFmt)
+	l := newChartLayout(title, ticks, names(ss), nil)
+	openChart(&b, l)
+	px := func(x float64) float64 { return float64(l.left) + (x-xmin)/(xmax-xmin)*plotW }
+	py := func(y float64) float64 { return float64(l.bottom()) - y/ymax*plotH }
+	axes(&b, l, ymax, ticks, py)
 	for i := 0; i <= 4; i++ {
 		x := xmin + float64(i)/4*(xmax-xmin)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, px(x), chartH-padBott+16, html.EscapeString(xFmt(x)))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, px(x), l.bottom()+16, html.EscapeString(xFmt(x)))
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, (padLeft+chartW-padRight)/2, chartH-4, html.EscapeString(xLabel))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, l.left+plotW/2, l.xLabelY, html.EscapeString(xLabel))
 	for i, s := range ss {
 		color := palette[i%len(palette)]
 		var pts []string
@@ -72,8 +141,8 @@ func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(xs[j]), py(y)))
 		}
 		flush()
-		legend(&b, i, s.name, color)
 	}
+	legend(&b, l)
 	b.WriteString("</svg>")
 	return b.String()
 }
@@ -81,9 +150,8 @@ func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(
 // barChart draws grouped bars: one group per category, one bar per series.
 func barChart(title, xLabel string, cats []string, ss []series, yFmt func(float64) string) string {
 	var b strings.Builder
-	openChart(&b, title)
 	if len(cats) == 0 || len(ss) == 0 {
-		noData(&b)
+		noData(&b, title)
 		return b.String()
 	}
 	ymax := 0.0
@@ -93,56 +161,147 @@ func barChart(title, xLabel string, cats []string, ss []series, yFmt func(float6
 		}
 	}
 	ymax = niceMax(ymax)
-	py := func(y float64) float64 { return chartH - padBott - y/ymax*(chartH-padTop-padBott) }
-	axes(&b, ymax, py, yFmt)
-	slot := float64(chartW-padLeft-padRight) / float64(len(cats))
+	ticks := yTicks(ymax, yFmt)
+	l := newChartLayout(title, ticks, names(ss), cats)
+	openChart(&b, l)
+	py := func(y float64) float64 { return float64(l.bottom()) - y/ymax*plotH }
+	axes(&b, l, ymax, ticks, py)
+	slot := float64(plotW) / float64(len(cats))
 	bw := slot * 0.8 / float64(len(ss))
 	for c, cat := range cats {
-		x0 := padLeft + float64(c)*slot
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, x0+slot/2, chartH-padBott+16, html.EscapeString(cat))
+		x0 := float64(l.left) + float64(c)*slot
+		for k, line := range l.cats[c] {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, x0+slot/2, l.bottom()+16+k*lineStep, html.EscapeString(line))
+		}
 		for i, s := range ss {
 			if c >= len(s.ys) || s.ys[c] <= 0 {
 				continue
 			}
 			y := py(s.ys[c])
 			fmt.Fprintf(&b, `<rect class="series" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
-				x0+slot*0.1+float64(i)*bw, y, bw, float64(chartH-padBott)-y, palette[i%len(palette)],
+				x0+slot*0.1+float64(i)*bw, y, bw, float64(l.bottom())-y, palette[i%len(palette)],
 				html.EscapeString(s.name), html.EscapeString(cat), html.EscapeString(yFmt(s.ys[c])))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, (padLeft+chartW-padRight)/2, chartH-4, html.EscapeString(xLabel))
-	for i, s := range ss {
-		legend(&b, i, s.name, palette[i%len(palette)])
-	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, l.left+plotW/2, l.xLabelY, html.EscapeString(xLabel))
+	legend(&b, l)
 	b.WriteString("</svg>")
 	return b.String()
 }
 
-func openChart(b *strings.Builder, title string) {
-	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
-		chartW, chartH, chartW, chartH, html.EscapeString(title))
-	fmt.Fprintf(b, `<title>%s</title><rect width="%d" height="%d" fill="#fff"/>`, html.EscapeString(title), chartW, chartH)
-	fmt.Fprintf(b, `<text x="%d" y="18" class="title">%s</text>`, padLeft, html.EscapeString(title))
-}
-
-func noData(b *strings.Builder) {
-	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" class="label">no data</text></svg>`, chartW/2, chartH/2)
-}
-
-func axes(b *strings.Builder, ymax float64, py func(float64) float64, yFmt func(float64) string) {
-	for i := 0; i <= 4; i++ {
-		y := ymax * float64(i) / 4
-		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, padLeft, chartW-padRight, py(y), py(y))
-		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" class="tick">%s</text>`, padLeft-6, py(y)+4, html.EscapeString(yFmt(y)))
+// names are the series' names, in order.
+func names(ss []series) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.name
 	}
-	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, padLeft, padLeft, padTop, chartH-padBott)
-	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, padLeft, chartW-padRight, chartH-padBott, chartH-padBott)
+	return out
 }
 
-func legend(b *strings.Builder, i int, name, color string) {
-	y := padTop + 4 + i*18
-	fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`, chartW-padRight+12, y, color)
-	fmt.Fprintf(b, `<text x="%d" y="%d" class="legend">%s</text>`, chartW-padRight+30, y+10, html.EscapeString(name))
+// yTicks are the labels of the y axis' five grid lines, from 0 to ymax.
+func yTicks(ymax float64, yFmt func(float64) string) []string {
+	out := make([]string, 5)
+	for i := range out {
+		out[i] = yFmt(ymax * float64(i) / 4)
+	}
+	return out
+}
+
+func openChart(b *strings.Builder, l chartLayout) {
+	title := strings.Join(l.title, " ")
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+		l.w, l.h, l.w, l.h, html.EscapeString(title))
+	fmt.Fprintf(b, `<title>%s</title><rect width="%d" height="%d" fill="#fff"/>`, html.EscapeString(title), l.w, l.h)
+	for i, line := range l.title {
+		fmt.Fprintf(b, `<text x="%d" y="%d" class="title">%s</text>`, l.left, 18+i*titleStep, html.EscapeString(line))
+	}
+}
+
+func noData(b *strings.Builder, title string) {
+	l := newChartLayout(title, nil, nil, nil)
+	openChart(b, l)
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" class="label">no data</text></svg>`, l.w/2, l.h/2)
+}
+
+func axes(b *strings.Builder, l chartLayout, ymax float64, ticks []string, py func(float64) float64) {
+	for i, t := range ticks {
+		y := py(ymax * float64(i) / 4)
+		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, l.left, l.right(), y, y)
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" class="tick">%s</text>`, l.left-6, y+4, html.EscapeString(t))
+	}
+	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, l.left, l.left, l.top, l.bottom())
+	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, l.left, l.right(), l.bottom(), l.bottom())
+}
+
+// legend draws a swatch and the name of each series, right of the plot.
+func legend(b *strings.Builder, l chartLayout) {
+	y := l.top + 4
+	for i, lines := range l.legend {
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`, l.right()+12, y, palette[i%len(palette)])
+		for k, line := range lines {
+			fmt.Fprintf(b, `<text x="%d" y="%d" class="legend">%s</text>`, l.right()+30, y+10+k*lineStep, html.EscapeString(line))
+		}
+		y += 18 + lineStep*(len(lines)-1)
+	}
+}
+
+// glyphWidths are the advances of DejaVu Sans, the widest of the usual
+// default sans-serif fonts, in hundredths of an em, of the ASCII runes ' '
+// (32) to '~' (126); textWidth takes any other rune as 1 em.
+var glyphWidths = [...]uint8{
+	32, 40, 46, 84, 64, 95, 78, 27, 39, 39, 50, 84, 32, 36, 32, 34, // ' ' to '/'
+	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 34, 34, 84, 84, 84, 53, // '0' to '?'
+	100, 68, 69, 70, 77, 63, 58, 77, 75, 29, 29, 66, 56, 86, 75, 79, // '@' to 'O'
+	60, 79, 69, 63, 61, 73, 68, 99, 69, 61, 69, 39, 34, 39, 84, 50, // 'P' to '_'
+	50, 61, 63, 55, 63, 62, 35, 63, 63, 28, 28, 58, 28, 97, 63, 61, // '`' to 'o'
+	63, 63, 41, 52, 39, 63, 59, 82, 59, 59, 52, 64, 34, 64, 84, // 'p' to '~'
+}
+
+// boldWidth is how much wider a bold face sets a text (DejaVu Sans Bold's
+// advances are 1.10 times the regular ones on average; some more).
+const boldWidth = 1.15
+
+// textWidth estimates the width in px of s set in a sans-serif font of px
+// size, from the advances of a wide one and with a margin, so that a box
+// this wide holds it.
+func textWidth(s string, px float64) float64 {
+	em := 0.0
+	for _, r := range s {
+		if r >= ' ' && int(r-' ') < len(glyphWidths) {
+			em += float64(glyphWidths[r-' ']) / 100
+		} else {
+			em++
+		}
+	}
+	return em*px*1.04 + 1
+}
+
+// wrapText breaks s into lines no wider than maxW (textWidth at px): at
+// spaces, and a word wider than a line within the word.
+func wrapText(s string, maxW, px float64) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && textWidth(line+" "+word, px) <= maxW {
+			line += " " + word
+			continue
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+		line = ""
+		for _, r := range word {
+			if line != "" && textWidth(line+string(r), px) > maxW {
+				lines = append(lines, line)
+				line = ""
+			}
+			line += string(r)
+		}
+	}
+	if line != "" || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // niceMax rounds v up to 1, 2, 2.5 or 5 times a power of ten (1 for v <= 0).
