@@ -227,13 +227,11 @@ func (g goimapConn) literal(cmd *imapclient.AppendCommand, raw []byte) error {
 		err = cerr
 	}
 	if g.conn != nil {
-		// go-imap's own write deadline ended with cmd.Close: the one
-		// write of the gathered literal gets the connection's bound.
-		_ = g.conn.SetWriteDeadline(time.Now().Add(g.conn.Timeout()))
+		// go-imap's own write deadline ended with cmd.Close: Flush
+		// gives the one write of the gathered literal the connection's.
 		if ferr := g.conn.Flush(); err == nil {
 			err = ferr
 		}
-		_ = g.conn.SetWriteDeadline(time.Time{})
 	}
 	return err
 }

@@ -329,7 +329,10 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	s.quit(w, c, nil)
 	if rejected != nil {
-		return wrap(&RecipientsError{Rejected: rejected, Accepted: len(accepted)})
+		// The message has left for the accepted recipients, stop or
+		// not: the error stays a *RecipientsError, which the device
+		// counts as sent (device.go, submit), never the stop's.
+		return transport.NameServer(ProtocolSMTP, addr, &RecipientsError{Rejected: rejected, Accepted: len(accepted)})
 	}
 	return nil
 }

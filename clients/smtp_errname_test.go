@@ -3,6 +3,7 @@ package clients
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -70,5 +71,40 @@ func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 				t.Errorf("err %q, want %q, the server named once, then %q", msg, prefix, tt.want)
 			}
 		})
+	}
+}
+
+// TestSMTPSubmitterSomeRefusedAtTheStop: a submission the server accepted
+// for some recipients, whose DATA it answered within the stop's grace
+// after the stop came, returns the *RecipientsError that tells the device
+// the message was sent. Before, the stop's wording turned it into text
+// ("smtp A: context canceled (smtp: 1 recipient(s) refused ...)"): the
+// device failed the send, kept no copy in Sent, and nothing recorded the
+// colleague's copy.
+func TestSMTPSubmitterSomeRefusedAtTheStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rcpts := 0
+	addr := fakeSubmission(t, func(c net.Conn, verb string) (handled, goOn bool) {
+		switch verb {
+		case "RCPT":
+			if rcpts++; rcpts == 1 {
+				fmt.Fprintf(c, "550 5.1.1 no such user\r\n")
+				return true, true
+			}
+		case ".":
+			cancel() // the stop comes while DATA's reply is on its way
+			time.Sleep(100 * time.Millisecond)
+			fmt.Fprintf(c, "250 ok\r\n")
+			return true, true
+		}
+		return false, true
+	})
+	sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr},
+		SMTPOptions{Username: "alice", Password: "x", Recorder: &c2Recorder{}, Timeout: 10 * time.Second, StopGrace: 10 * time.Second})
+	err := sub.Submit(ctx, "alice@example.com", []string{"nobody@example.com", "bob@example.com"}, []byte("x\r\n"))
+	var re *RecipientsError
+	if !errors.As(err, &re) || re.Accepted != 1 || len(re.Rejected) != 1 {
+		t.Errorf("submission: %v, want a *RecipientsError with one accepted and one refused", err)
 	}
 }

@@ -419,8 +419,14 @@ func TestSMTPSubmitterUnanswered(t *testing.T) {
 					return true, !strings.HasPrefix(tt.reply, "421")
 				})
 				rec := &c2Recorder{}
+				// Short for the stall, which waits it out; long elsewhere,
+				// so that a loaded machine's slow reply is no timeout.
+				timeout := 10 * time.Second
+				if tt.reply == "stall" {
+					timeout = 300 * time.Millisecond
+				}
 				sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec,
-					Timeout: 300 * time.Millisecond, Network: network})
+					Timeout: timeout, Network: network})
 				err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com", "nobody@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
 				var ue *UnansweredError
 				if got := errors.As(err, &ue); got != tt.unanswered || got != errors.Is(err, ErrUnanswered) {

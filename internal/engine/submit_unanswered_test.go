@@ -34,7 +34,7 @@ func TestTrackingSubmitterReplyLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = p.Close() })
-			timeout := time.Second
+			timeout := 3 * time.Second // EHLO to RCPT through the proxy under -race on a loaded machine
 			if atTheEnd {
 				timeout = 20 * time.Second // the run ends first
 			}

@@ -321,8 +321,9 @@ func (w *wire) gather() {
 
 // flush ends a gathering (Conn.Flush): the last one sends the writes
 // held in one write, unless corked. w has latency. A flush without a
-// gathering does nothing (it is a caller's bug, which must not end
-// another's gathering).
+// gathering in progress does nothing; one without its own Gather while
+// another's gathering holds would end that one (a caller's bug: every
+// Flush follows its own Gather).
 func (w *wire) flush() error {
 	w.gmu.Lock()
 	if w.gathers == 0 {
@@ -565,11 +566,17 @@ func (c *Conn) Gather() {
 // Flush ends the gathering Gather began; the last one sends the writes
 // held, unless Cork holds them until the next read, and returns that
 // write's error.
+// The write that sends them has the connection's timeout as its write
+// deadline (the caller's own, such as go-imap's, may have ended with the
+// command whose writes it gathered), cleared after it.
 func (c *Conn) Flush() error {
 	if c.wire.latency == 0 {
 		return nil
 	}
-	return c.droppedErr(c.wire.flush())
+	_ = c.dl.set(time.Now().Add(c.timeout), false, true)
+	err := c.wire.flush()
+	_ = c.dl.set(time.Time{}, false, true)
+	return c.droppedErr(err)
 }
 
 // WriteFailed reports whether a write to c's socket failed: some bytes a
