@@ -158,7 +158,14 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 		if NetOutcome(err) == OutcomeTimeout {
 			// readSMTPReply's error names the server and the step
 			// (ServerError{Err: "greeting: CAUSE"}): keep its cause.
-			return nil, GreetingError(conn, errors.Unwrap(errors.Unwrap(err)))
+			cause := err
+			if se := (*ServerError)(nil); errors.As(err, &se) {
+				cause = se.Err
+				if u := errors.Unwrap(cause); u != nil {
+					cause = u
+				}
+			}
+			return nil, GreetingError(conn, cause)
 		}
 		return nil, err
 	}
