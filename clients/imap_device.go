@@ -100,8 +100,11 @@ type imapDevice struct {
 	folders map[string]*imapFolder
 	special map[imap.MailboxAttr]string
 	noIDLog bool // a message without Message-ID was logged
-	// listed is set once a LIST made the folder set the server's.
-	listed bool
+	// listed is set once a LIST made the folder set the server's;
+	// listedAt is the simulated time the last such LIST began: a folder
+	// created since is one the device does not know (View).
+	listed   bool
+	listedAt time.Time
 	// created are the folders the device created since its last LIST.
 	created map[string]bool
 	// prefix is the personal namespace prefix ("INBOX." on Cyrus), known
@@ -241,8 +244,14 @@ func (d *imapDevice) View() view.Snapshot {
 			}
 		})
 	})
-	if complete {
+	if complete && !d.listedAt.IsZero() {
+		// The folder set is synced too: a folder created after the
+		// last LIST (a move into a new folder) the device cannot
+		// show yet, however recently it synced the others.
 		snap.Synced = synced
+		if d.listedAt.Before(synced) {
+			snap.Synced = d.listedAt
+		}
 	}
 	return snap
 }

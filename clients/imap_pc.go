@@ -157,7 +157,8 @@ func (p *pcSync) inboxStep(ctx context.Context, sl *imapSlot, restart time.Durat
 // (s.stale is set), restart (simulated) passes, the profile's
 // LoginInterval comes due, a request for the slot comes, or ctx ends.
 // While IDLE runs, changes reach the device at once, so the folder counts
-// as synced from the moment IDLE started.
+// as synced from the moment IDLE started, unless IDLE brings an update:
+// then as of its last sync again (unmarkSynced).
 //
 // It returns the wall time the server's notification arrived, zero when
 // IDLE ended for another reason.
@@ -205,12 +206,14 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	trackAbandon(d.rec, ProtocolIMAP, "IDLE", start)
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
-	d.markSynced(s.selected, begin)
+	idled := s.selected
+	was := d.markSynced(idled, begin)
 	var notified time.Time
 	changed, err := idl.Wait(ctx, sl, s.updates, wall)
 	if changed {
 		s.stale = true
 		notified = time.Now()
+		d.unmarkSynced(idled, begin, was)
 	}
 	if !changed && ctx.Err() == nil && s.closedInIdle(err) {
 		// The server closed the connection while IDLE waited for mail
@@ -243,6 +246,7 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	select {
 	case <-s.updates:
 		s.stale = true
+		d.unmarkSynced(idled, begin, was)
 	default:
 	}
 	// A request whose knock ended a lean IDLE wait: held, served next
@@ -251,12 +255,32 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	return notified, err
 }
 
-// markSynced moves a folder's synced time forward to t (IDLE started).
-func (d *imapDevice) markSynced(name string, t time.Time) {
+// markSynced moves a folder's synced time forward to t (IDLE started) and
+// returns the time it replaced (zero when it did not move it).
+func (d *imapDevice) markSynced(name string, t time.Time) time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f := d.folders[name]; f != nil && !f.synced.IsZero() && t.After(f.synced) {
+		was := f.synced
 		f.synced = t
+		return was
+	}
+	return time.Time{}
+}
+
+// unmarkSynced undoes markSynced(name, t), which replaced was, unless a
+// sync of the folder came since: the IDLE begun at t brought an update
+// (one an earlier command left, or a change the server announced at its
+// start), so the view may lack a change made before t, and the folder is
+// synced as of its last sync again, until the sync the update leads to.
+func (d *imapDevice) unmarkSynced(name string, t, was time.Time) {
+	if was.IsZero() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f := d.folders[name]; f != nil && f.synced.Equal(t) {
+		f.synced = was
 	}
 }
 

@@ -83,9 +83,11 @@ func (s *imapSession) ensureSelected(name string) error {
 
 // list runs LIST "" "*" (RETURN (SPECIAL-USE) when the server supports
 // it) and makes the device's folder set the selectable mailboxes found,
-// but those of other users' and shared namespaces (ForeignFolders).
+// but those of other users' and shared namespaces (ForeignFolders), as of
+// the LIST's start (imapDevice.listedAt).
 func (d *imapDevice) list(s *imapSession) error {
 	d.namespace(s)
+	start := d.o.Clock.Now()
 	specialUse := s.caps.Has(imap.CapSpecialUse) || s.caps.Has(imap.CapIMAP4rev2)
 	var boxes []*imap.ListData
 	if err := s.do("LIST", func() error {
@@ -113,7 +115,7 @@ func (d *imapDevice) list(s *imapSession) error {
 		}
 	}
 	d.special = special
-	d.listed = true
+	d.listed, d.listedAt = true, start
 	d.created = nil
 	d.mu.Unlock()
 	if changed {

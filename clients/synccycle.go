@@ -20,7 +20,11 @@ import (
 //   - webmail: INBOX every page load (refresh), each other folder once in
 //     as many page loads as there are, one in turn (webmail.go): refresh ×
 //     the folders other than INBOX — at least Sent, Drafts, Trash, Junk and
-//     Archive, and filed, the folders the people file mail into.
+//     Archive, and filed, the folders the people file mail into; and the
+//     folder list (LIST), read at the first page load a session
+//     (webmailListEvery, 10 simulated minutes) after the last, which
+//     Synced waits for too (a folder created since is one the webmail
+//     does not know): the longer of the two.
 //
 // Zero settings take the same defaults as the devices themselves.
 func SyncCycle(p *Profile, filed []string) (time.Duration, string) {
@@ -31,7 +35,11 @@ func SyncCycle(p *Profile, filed []string) (time.Duration, string) {
 	case p.Kind == KindWebmail:
 		refresh := p.refreshEvery()
 		others := otherFolders(filed)
-		return time.Duration(others) * refresh, fmt.Sprintf("refresh %s × %d folders other than INBOX, one a page load", refresh, others)
+		folders := time.Duration(others) * refresh
+		if list := listEvery(refresh); list > folders {
+			return list, fmt.Sprintf("refresh %s × %d: the folder list is read again at the first page load %s after the last", refresh, list/refresh, webmailListEvery)
+		}
+		return folders, fmt.Sprintf("refresh %s × %d folders other than INBOX, one a page load", refresh, others)
 	}
 	status := p.statusEvery()
 	if p.Idle || poll <= 3*status {
@@ -56,4 +64,15 @@ func otherFolders(filed []string) int {
 		}
 	}
 	return len(seen)
+}
+
+// listEvery is the simulated time between a webmail's folder lists
+// (webmail.go): the first page load, one every refresh, at least
+// webmailListEvery after the last list.
+func listEvery(refresh time.Duration) time.Duration {
+	if refresh <= 0 {
+		return webmailListEvery
+	}
+	n := (webmailListEvery + refresh - 1) / refresh
+	return n * refresh
 }

@@ -89,8 +89,9 @@ func TestValidateSettleWarning(t *testing.T) {
 		{"settle as a mapping", scenario("{max: 20s, until: synced}", "60", "slow-phone"), "at least 30s"},
 		{"pc status interval", scenario("5s", "60", "pc-imap"), `"pc-imap" (30m0s, status_interval 10m0s × 3`},
 		// Sent, Drafts, Trash, Junk and the behavior's Archive: a page
-		// load each, one after another.
-		{"webmail pages its folders", scenario("3s", "60", "webmail"), `"webmail" (5m0s, refresh 1m0s × 5 folders other than INBOX, one a page load)`},
+		// load each, one after another (5 minutes); the folder list,
+		// read once a session, takes longer.
+		{"webmail lists its folders", scenario("3s", "60", "webmail"), `"webmail" (10m0s, refresh 1m0s × 10: the folder list is read again at the first page load 10m0s after the last)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) { checkValidateWarning(t, tt.file, tt.want) })
 	}

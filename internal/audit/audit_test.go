@@ -962,3 +962,62 @@ func TestLagAtFolderSync(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncedSinceTheServerHadIt: a send's copy reaches Sent at the end of
+// the action (Change.Done), after the writing time; a device whose sync
+// began in between, showing the draft, has not synced since the change:
+// the change waits for it (an until-synced settle goes on) and is
+// not-synced-yet, not folder-not-synced. A sync begun after the end
+// counts, and the lag is from the change's time. Likewise the end of a
+// resume that stored the copy (Completes).
+func TestSyncedSinceTheServerHadIt(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// record records the send of <s1> on the pc.
+		record func(r *rig)
+		// synced is when the webmail's last sync of every folder began,
+		// showing <s1> in Drafts.
+		synced     time.Duration
+		wantWait   int
+		wantReason Reason
+	}{
+		{"synced while the person wrote", func(r *rig) {
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(2 * time.Minute), Folder: "Sent", Published: true})
+		}, time.Minute, 1, ReasonNotSyncedYet},
+		{"synced after the copy was stored", func(r *rig) {
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(2 * time.Minute), Folder: "Sent", Published: true})
+		}, 3 * time.Minute, 0, ReasonFolderNotSynced},
+		{"synced before a resume stored the copy", func(r *rig) {
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(time.Minute), Folder: "Sent", Published: true, Incomplete: true})
+			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0.Add(5 * time.Minute), Done: t0.Add(5 * time.Minute), Completes: true})
+		}, 3 * time.Minute, 1, ReasonNotSyncedYet},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"webmail", "imap", 0})
+			r.server.put("u1", "<s1>", "Sent", view.Seen)
+			tt.record(r)
+			web := r.dev["u1/webmail"]
+			web.put("<s1>", "Drafts", view.Seen)
+			at := t0.Add(tt.synced)
+			web.syncFolders(map[string]time.Time{"INBOX": at, "Drafts": at, "Sent": at})
+			r.clock.set(10 * time.Minute)
+			if got := r.a.WaitingForSync(); got != tt.wantWait {
+				t.Errorf("WaitingForSync = %d, want %d", got, tt.wantWait)
+			}
+			wantUnconverged(t, final(t, r), Send, map[Reason]int{tt.wantReason: 1})
+
+			// The webmail's next sync shows the copy in Sent.
+			web.del("<s1>")
+			web.put("<s1>", "Sent", view.Seen)
+			later := t0.Add(6 * time.Minute)
+			web.syncFolders(map[string]time.Time{"INBOX": later, "Drafts": later, "Sent": later})
+			r.a.Touch("u1")
+			if got := r.a.WaitingForSync(); got != 0 {
+				t.Errorf("after the next sync: WaitingForSync = %d, want 0", got)
+			}
+			if len(r.lags) != 1 || r.lags[0] != 6*time.Minute {
+				t.Errorf("lags = %v, want [6m0s] (from the change's time)", r.lags)
+			}
+		})
+	}
+}

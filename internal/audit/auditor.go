@@ -415,7 +415,7 @@ type convergedChange struct {
 
 func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	if c.Completes {
-		completeSend(u, c.MessageID)
+		completeSend(u, c.MessageID, c.Stored())
 		return
 	}
 	if c.Unanswered {
@@ -496,15 +496,19 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 }
 
 // completeSend ends the incompleteness of u's send change of id (a resume
-// stored its copy in Sent): the copy counts as lost mail again when it is
-// missing, and the change is no longer action-incomplete.
-func completeSend(u *user, id string) {
+// stored its copy in Sent by done): the copy counts as lost mail again
+// when it is missing, and the change is no longer action-incomplete; the
+// server had it from done (Change.Done).
+func completeSend(u *user, id string, done time.Time) {
 	if u.has(id, markUnstored) {
 		u.marks[id] &^= markUnstored
 	}
 	for _, p := range u.pending {
 		if p.c.Kind == Send && p.c.MessageID == id {
 			p.c.Incomplete = false
+			if done.After(p.c.Done) {
+				p.c.Done = done
+			}
 		}
 	}
 }
@@ -563,7 +567,7 @@ func liveReason(p *pendingChange, devs []DeviceSpec, views []view.Snapshot) Reas
 		return ReasonActionIncomplete
 	}
 	for _, id := range p.waiting {
-		if i := deviceIndex(devs, id); i >= 0 && views[i].Synced.Before(p.c.At) {
+		if i := deviceIndex(devs, id); i >= 0 && views[i].Synced.Before(p.c.Stored()) {
 			return ReasonNotSyncedYet
 		}
 	}
@@ -598,7 +602,8 @@ func (k *kindAgg) addLive(r Reason, n int) {
 
 // WaitingForSync audits the users touched since the last audit, then
 // counts the changes that have not converged and wait for a device that
-// has not completed a sync since the change, from the current views of the
+// has not completed a sync since the change (a sync that began once the
+// server had it: Change.Stored), from the current views of the
 // users with pending changes. Changes kept locally (pop3-local-only) never
 // reach the other devices and are not counted. 0 means every device has
 // synced since every change it does not show: syncing longer changes
@@ -625,7 +630,7 @@ func (a *Auditor) WaitingForSync() int {
 			}
 			for _, id := range p.waiting {
 				i := deviceIndex(spec.Devices, id)
-				if i >= 0 && !p.shownBy(views[i]) && views[i].Synced.Before(p.c.At) {
+				if i >= 0 && !p.shownBy(views[i]) && views[i].Synced.Before(p.c.Stored()) {
 					n++
 					break
 				}

@@ -47,8 +47,16 @@ type Change struct {
 	// MessageID is the Message-ID of the message changed (for send: the
 	// message sent).
 	MessageID string
-	// At is the simulated time of the change.
+	// At is the simulated time of the change: when the person acted (for
+	// an action, when it began). Lags count from it.
 	At time.Time
+	// Done is the simulated time the action that made the change ended,
+	// by when the server had the change; zero when that is At (a
+	// delivery, recorded once the server took it). A send's copy reaches
+	// Sent only at the end of the action, after the writing time: a
+	// device whose sync began in between may show its draft and not the
+	// copy, and has not synced since the change (Stored).
+	Done time.Time
 	// Folder is, for deliver, send, move and delete, the folder every
 	// device should show the message in afterwards; "" means the message
 	// is gone (a delete that expunged it). Unused by flag changes.
@@ -83,4 +91,16 @@ type Change struct {
 	// (clients.ErrUnanswered), not the injector's: Final sorts it into
 	// Result.SubmissionUnanswered instead.
 	Submitted bool
+}
+
+// Stored returns the simulated time from which the server had the change:
+// Done, or At when Done is zero or earlier. A device has synced since the
+// change only when a sync of it that began at Stored or later completed
+// (Auditor.WaitingForSync, ReasonNotSyncedYet); one that began earlier may
+// have read the server before the change was there.
+func (c Change) Stored() time.Time {
+	if c.Done.After(c.At) {
+		return c.Done
+	}
+	return c.At
 }

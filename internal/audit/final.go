@@ -455,7 +455,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 			return ReasonServerDisagrees
 		}
 	}
-	if v.Synced.IsZero() || v.Synced.Before(c.At) {
+	if v.Synced.IsZero() || v.Synced.Before(c.Stored()) {
 		return ReasonNotSyncedYet
 	}
 	if server == nil {

@@ -31,7 +31,8 @@ const (
 	// state does not show it (e.g. the flag is not set there).
 	ReasonServerDisagrees Reason = "server-disagrees"
 	// ReasonNotSyncedYet: the device has not completed a sync since the
-	// change.
+	// change: none that began once the server had it (Change.Stored; a
+	// send's copy is in Sent only at the end of the action).
 	ReasonNotSyncedYet Reason = "not-synced-yet"
 	// ReasonOutsideWindow: the device synced after the change, but its
 	// window (a phone's sync window, a webmail's page, each per folder)

@@ -20,8 +20,9 @@ import (
 // seeds. People send to each other only, one or two colleagues per message,
 // so a message often names the same colleague twice (issue 11, item 1).
 // Every run must converge: divergence 0 after settle, and nothing
-// unexplained. Settle (8 simulated minutes) covers every profile's sync
-// cycle (clients.SyncCycle): the PC checks its other folders every
+// unexplained. Settle (10 simulated minutes) covers every profile's sync
+// cycle (clients.SyncCycle; the webmail's is its folder list, 10
+// minutes, since its Synced waits for it): the PC checks its other folders every
 // status_interval and syncs an unchanged one every third check, so with
 // the default 10 minutes a flag set in Archive near the end of the active
 // phase honestly stayed not-synced-yet on the PC (mailsim validate warns of
@@ -33,7 +34,7 @@ name: imap-repeated
 seed: SEED
 duration: 3s
 time_scale: 120
-settle: 4s
+settle: 5s
 audit: 500ms
 users: {count: 3, username: "u{n}", password: pw}
 groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap, webmail], behavior: b}]

@@ -613,16 +613,19 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 	dev := d.dev
 	at := p.env.clock.Now()
 	res, err := dev.Do(ctx, a)
+	// The server had the action's changes by its end (audit.Change.Done):
+	// a send's copy reaches Sent after the writing time.
+	done := p.env.clock.Now()
 	if res.Sent != "" && a.Resume == nil {
 		// A send whose later steps failed is incomplete until a resume
 		// stores its copy in Sent (then the change converges).
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: p.u.ids.Intern(res.Sent), At: at, Folder: view.FolderSent, Published: res.Published, Incomplete: err != nil})
+			MessageID: p.u.ids.Intern(res.Sent), At: at, Done: done, Folder: view.FolderSent, Published: res.Published, Incomplete: err != nil})
 	}
 	if res.Sent != "" && a.Resume != nil && err == nil {
 		// The resume stored the copy: the send change is complete.
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
-			MessageID: res.Sent, Completes: true})
+			MessageID: res.Sent, Done: done, Completes: true})
 	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {
@@ -638,6 +641,7 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		Kind:      audit.ChangeKind(a.Kind),
 		MessageID: a.MessageID,
 		At:        at,
+		Done:      done,
 		Published: res.Published,
 	}
 	switch a.Kind {

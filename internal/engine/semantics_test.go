@@ -111,7 +111,7 @@ name: imap-everywhere
 seed: 11
 duration: 4s
 time_scale: 120
-settle: 5s
+settle: {max: 30s, until: synced} # ends once every device synced since every change it does not show (audit.Change.Stored)
 audit: 500ms
 users: {count: 2, username: "u{n}", password: pw}
 groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap, webmail], behavior: b}]

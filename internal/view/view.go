@@ -81,8 +81,10 @@ type Snapshot struct {
 	Synced time.Time
 	// FolderSynced is, for a device that syncs its folders apart (IMAP),
 	// the simulated time each folder's last completed sync began, by
-	// folder name; Synced is the earliest of them. Nil for a device that
-	// syncs as a whole (POP3: Synced holds for every folder).
+	// folder name; Synced is the earliest of them and of the start of
+	// the device's last folder list (LIST: a folder created since is one
+	// it does not know). Nil for a device that syncs as a whole (POP3:
+	// Synced holds for every folder).
 	FolderSynced map[string]time.Time
 	// Window, when positive, is the number of newest messages of each
 	// folder the device keeps (a phone's sync window, a webmail's page);
