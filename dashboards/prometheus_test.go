@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // TestDashboardsAgainstPrometheus runs a short `mailsim run` with
@@ -156,15 +157,11 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free at the moment.
+// freeAddr returns a loopback address with a port free at the moment,
+// below the ephemeral range (faketest.FreeAddr).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return faketest.FreeAddr(t)
 }
 
 // waitReady polls url until it answers 200 or ctx ends.

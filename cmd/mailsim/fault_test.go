@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -835,16 +834,11 @@ type finalMetrics struct {
 	last string
 }
 
-// newFinalMetrics picks a free loopback port for a run's metrics.
+// newFinalMetrics picks a free loopback port for a run's metrics
+// (faketest.FreeAddr: not one another test's connection may take).
 func newFinalMetrics(t *testing.T) *finalMetrics {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return &finalMetrics{addr: addr}
+	return &finalMetrics{addr: faketest.FreeAddr(t)}
 }
 
 // args are the run's flags: serve the metrics, and keep serving them for
