@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // TestPushgateway runs a short scenario with --pushgateway against a real
@@ -25,12 +26,7 @@ func TestPushgateway(t *testing.T) {
 		}
 		t.Skip("prometheus-pushgateway not installed (apt-get install prometheus-pushgateway); skipping")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := faketest.FreeAddr(t) // the Pushgateway listens on it
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
