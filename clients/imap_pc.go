@@ -207,7 +207,13 @@ func (d *imapDevice) idle(ctx context.Context, s *imapSession, sl *imapSlot, res
 	// A silent server is noticed when IDLE ends at the latest.
 	s.arm(wall + d.o.timeout())
 	idled := s.selected
-	was := d.markSynced(idled, begin)
+	// An update already waiting (a command before left it) is one the
+	// view lacks: the IDLE shows nothing synced then, not even for the
+	// moment before Wait reads it.
+	var was time.Time
+	if len(s.updates) == 0 && !s.stale {
+		was = d.markSynced(idled, begin)
+	}
 	var notified time.Time
 	changed, err := idl.Wait(ctx, sl, s.updates, wall)
 	if changed {

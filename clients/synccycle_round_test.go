@@ -171,7 +171,9 @@ func TestViewSyncedCoversFolderList(t *testing.T) {
 		}
 		return true
 	})
-	if _, known := v.FolderSynced["Projects"]; known {
+	if _, known := v.FolderSynced["Projects"]; known || v.Synced.IsZero() {
+		// A list since the CREATE: the webmail knows the folder (read,
+		// or not yet, which leaves Synced zero).
 		t.Skip("the webmail listed its folders again meanwhile: nothing to check")
 	}
 	if !v.Synced.Before(created) {

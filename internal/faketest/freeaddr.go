@@ -13,7 +13,8 @@ import (
 // for a program the test starts that must listen on an address known
 // beforehand (a run's --metrics-addr, Prometheus's scrape target). Its
 // port lies below the kernel's ephemeral range
-// (/proc/sys/net/ipv4/ip_local_port_range; 32768 where it cannot be read),
+// (/proc/sys/net/ipv4/ip_local_port_range; 32768 where it cannot be read
+// or starts at 11000 or below, where the guarantee is then lost),
 // so that no listen on port 0 and no outgoing connection of a test running
 // meanwhile is given it between the pick and the program's listen, as a
 // port from a closed 127.0.0.1:0 listener could be (CI read "bind: address

@@ -80,7 +80,7 @@ func TestDeliveryQueueReport(t *testing.T) {
 			if got := hasNote(r, "inbound mail waited for one of the injector's"); got != tt.note {
 				t.Errorf("queue note %v, want %v: %v", got, tt.note, r.Notes)
 			}
-			if got := hasNote(r, "inbound mail waited") && strings.Contains(strings.Join(r.Notes, "\n"), fmt.Sprintf("also retried %d failed tries", tt.retries)); got != tt.retryNote {
+			if got := hasNote(r, "inbound mail waited") && strings.Contains(strings.Join(r.Notes, "\n"), fmt.Sprintf("also retried %d failed tries in the run", tt.retries)); got != tt.retryNote {
 				t.Errorf("the queue note names the retries: %v, want %v: %v", got, tt.retryNote, r.Notes)
 			}
 			sum := summaryOf(t, r)

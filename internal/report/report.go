@@ -144,7 +144,7 @@ func QueueNote(q DeliveryQueue, timeScale float64, retries int64) string {
 		}
 	}
 	if retries > 0 {
-		s += fmt.Sprintf("; the connections also retried %d failed tries meanwhile, which held them (see why the deliveries failed: messages.delivery_failed_by_reason, the LMTP/SMTP/APPEND errors)", retries)
+		s += fmt.Sprintf("; the connections also retried %d failed tries in the run, which held them (see why the deliveries failed: messages.delivery_failed_by_reason, the LMTP/SMTP/APPEND errors)", retries)
 	}
 	return s + ": " + queueAdvice
 }
