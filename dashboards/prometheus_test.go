@@ -62,9 +62,9 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		t.Fatalf("go build ./cmd/mailsim: %v\n%s", err, out)
 	}
 
-	metricsAddr := freeAddr(t)
-	capAddr := freeAddr(t)
-	promAddr := freeAddr(t)
+	metricsAddr := faketest.FreeAddr(t)
+	capAddr := faketest.FreeAddr(t)
+	promAddr := faketest.FreeAddr(t)
 	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: mailsim\n    static_configs:\n      - targets: [%q, %q]\n", metricsAddr, capAddr)
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
@@ -155,13 +155,6 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			}
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port free at the moment,
-// below the ephemeral range (faketest.FreeAddr).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return faketest.FreeAddr(t)
 }
 
 // waitReady polls url until it answers 200 or ctx ends.

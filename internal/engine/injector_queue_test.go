@@ -343,7 +343,11 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 				}
 			case "refused rcpt":
 				rcpt = func(string) string {
-					if refused++; refused < injectorUsers {
+					mu.Lock()
+					refused++
+					n := refused
+					mu.Unlock()
+					if n < injectorUsers {
 						return "550 5.1.1 no such user"
 					}
 					reached <- struct{}{}

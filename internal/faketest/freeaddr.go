@@ -21,15 +21,7 @@ import (
 // already in use" so). Ports are tried from a random start, at most 500.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	const lowest = 10000
-	top := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > lowest+1000 {
-				top = n
-			}
-		}
-	}
+	top := ephemeralStart()
 	start := lowest + rand.IntN(top-lowest)
 	for i := range 500 {
 		port := lowest + (start-lowest+i*7919)%(top-lowest)
@@ -43,4 +35,21 @@ func FreeAddr(t testing.TB) string {
 	}
 	t.Fatalf("no free loopback port below %d in 500 tries", top)
 	return ""
+}
+
+// lowest is the lowest port FreeAddr picks.
+const lowest = 10000
+
+// ephemeralStart returns the first port of the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), 32768 where it cannot be read
+// or leaves under 1,000 ports above lowest.
+func ephemeralStart() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lowest+1000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
