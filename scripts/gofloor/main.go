@@ -10,7 +10,12 @@
 //
 // Usage (a private Dovecot from scripts/dovecot.sh, users user1..userN):
 //
-//	go run ./scripts/gofloor -addr 127.0.0.1:PORT [-conns 20] [-rate 1600] [-burst 1] [-d 15s] [-pass pass]
+//	go run ./scripts/gofloor -addr 127.0.0.1:PORT [-conns 20] [-rate 1600] [-burst 1] [-d 15s] [-pass pass] [-blocking]
+//
+// -blocking sends the NOOPs by blocking write(2) and read(2) on a
+// blocking duplicate of each socket, a thread parked in the kernel per
+// waiting connection instead of Go's netpoller (docs/performance.md, "The
+// Go floor": it costs more).
 //
 // It talks to loopback IP addresses only. -rate 1e6 sends without sleeping
 // (a closed loop: each connection as fast as the server answers).
@@ -18,6 +23,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -39,6 +45,7 @@ func main() {
 	burst := flag.Int("burst", 1, "NOOPs sent back to back between two sleeps")
 	dur := flag.Duration("d", 15*time.Second, "how long to send")
 	pass := flag.String("pass", "pass", "every user's password")
+	blocking := flag.Bool("blocking", false, "send the NOOPs by blocking read(2) and write(2), not through Go's netpoller")
 	flag.Parse()
 	if err := check(*addr, *conns, *rate, *burst, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "gofloor:", err)
@@ -63,7 +70,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := session(setup, *addr, fmt.Sprintf("user%d", i+1), *pass, *burst, gap, &sent, ready.Done, begin, &send); err != nil {
+			if err := session(setup, *addr, fmt.Sprintf("user%d", i+1), *pass, *burst, gap, *blocking, &sent, ready.Done, begin, &send); err != nil {
 				errOnce.Do(func() { firstErr = err })
 				cancel()
 			}
@@ -120,8 +127,8 @@ func check(addr string, conns int, rate float64, burst int, dur time.Duration) e
 // session logs in as user and selects INBOX within ctx, calls ready
 // (once, also on failure), waits for begin and then sends NOOPs until
 // *send ends, burst at a time, a burst every gap, counting each answered
-// one in sent.
-func session(ctx context.Context, addr, user, pass string, burst int, gap time.Duration, sent *atomic.Int64,
+// one in sent; by blocking system calls when blocking is set.
+func session(ctx context.Context, addr, user, pass string, burst int, gap time.Duration, blocking bool, sent *atomic.Int64,
 	ready func(), begin <-chan struct{}, send *context.Context) error {
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
@@ -179,6 +186,14 @@ func session(ctx context.Context, addr, user, pass string, burst int, gap time.D
 	ctx = *send // the sending window: cmd's deadlines end with it too
 	stopSend := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stopSend()
+	if blocking {
+		bcmd, closeFD, err := blockingNOOP(c, user, &tag)
+		if err != nil {
+			return err
+		}
+		defer closeFD()
+		cmd = bcmd
+	}
 	next := time.Now()
 	for ctx.Err() == nil {
 		for range burst {
@@ -206,6 +221,80 @@ func session(ctx context.Context, addr, user, pass string, burst int, gap time.D
 		}
 	}
 	return nil
+}
+
+// blockingNOOP returns a command function that writes a command and
+// reads its reply by blocking system calls on a blocking duplicate of c's
+// socket (the descriptor's O_NONBLOCK is shared with c's, which is not used
+// for I/O afterwards), with a 2 s receive timeout (SO_RCVTIMEO) as the
+// deadline, and the duplicate's close. A reply is taken as complete when a
+// read ends a line and the bytes read hold the command's tag.
+func blockingNOOP(c net.Conn, user string, tag *int) (func(string) error, func(), error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, nil, errors.New("-blocking: not a TCP connection")
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return nil, nil, fmt.Errorf("-blocking: %w", err)
+	}
+	fd, derr := -1, error(nil)
+	if err := sc.Control(func(s uintptr) { fd, derr = syscall.Dup(int(s)) }); err != nil {
+		return nil, nil, fmt.Errorf("-blocking: %w", err)
+	}
+	if derr != nil {
+		return nil, nil, fmt.Errorf("-blocking: dup: %w", derr)
+	}
+	closeFD := func() { syscall.Close(fd) }
+	tv := syscall.Timeval{Sec: 2}
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		closeFD()
+		return nil, nil, fmt.Errorf("-blocking: %w", err)
+	}
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		closeFD()
+		return nil, nil, fmt.Errorf("-blocking: SO_RCVTIMEO: %w", err)
+	}
+	buf := make([]byte, 4096)
+	return func(line string) error {
+		*tag++
+		t := "a" + strconv.Itoa(*tag) + " "
+		tb := []byte(t)
+		out := []byte(t + line + "\r\n")
+		for len(out) > 0 {
+			n, err := syscall.Write(fd, out)
+			if err == syscall.EINTR { // Go's preemption signal
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", user, line, err)
+			}
+			out = out[n:]
+		}
+		have := 0
+		for {
+			n, err := syscall.Read(fd, buf[have:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				return fmt.Errorf("%s: %s: %w", user, line, err)
+			case n == 0:
+				return fmt.Errorf("%s: %s: the server closed the connection", user, line)
+			}
+			have += n
+			got := buf[:have]
+			if i := bytes.Index(got, tb); got[have-1] == '\n' && (i == 0 || i > 0 && got[i-1] == '\n') {
+				if reply := got[i+len(tb):]; !bytes.HasPrefix(reply, []byte("OK")) {
+					return fmt.Errorf("%s: %s: %s", user, line, bytes.TrimSpace(reply))
+				}
+				return nil
+			}
+			if have == len(buf) { // untagged lines only: drop them
+				have = 0
+			}
+		}
+	}, closeFD, nil
 }
 
 // cpuTime is the process's user+system CPU time so far.
