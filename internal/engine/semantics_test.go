@@ -405,11 +405,7 @@ audit: 250ms
 users: {count: 2, username: "u{n}", password: pw}
 groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap], behavior: b}]
 behaviors:
-  b:
-    inbound: {interval: 5m, size: {min: 2KiB, max: 8KiB}}
-    send: {interval: 3m, write_time: 15m, internal: 0%}
-    action_repeat_delay: 1s
-    session_length: 1h
+  b: {send: {interval: 3m, write_time: 15m, internal: 100%}} # the mail sent is the mail delivered
 devices:
   pc-imap: {kind: pc, protocol: imap, status_interval: 1m}
   phone-imap: {kind: phone, protocol: imap, poll_interval: 30s, network: {latency: 0s}}
