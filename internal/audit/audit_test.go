@@ -963,12 +963,55 @@ func TestLagAtFolderSync(t *testing.T) {
 	}
 }
 
+// TestLagFromStored: a lag counts from when the server had the change
+// (Change.Stored: the end of the action that made it), not from when the
+// person began it: a send's writing time and the action's commands are
+// not propagation. A change with no Done counts from At; a device whose
+// sync began before the server had the change and still showed it adds
+// no lag. Before 2026-12-04 lags counted from At, and a send's included
+// its writing time.
+func TestLagFromStored(t *testing.T) {
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for _, tt := range []struct {
+		name     string
+		change   Change
+		folder   string    // where the phone shows <m1>
+		synced   time.Time // the phone's last sync of every folder
+		complete time.Time // when set, a resume stored the copy then (Completes)
+		lag      time.Duration
+	}{
+		{"send written for 15m, shown at its next sync", Change{Kind: Send, Folder: "Sent", At: at(10), Done: at(25)}, "Sent", at(27), time.Time{}, 2 * time.Minute},
+		{"read whose STORE took 30s", Change{Kind: Read, Flags: view.Seen, At: at(10), Done: at(10).Add(30 * time.Second)}, "INBOX", at(13), time.Time{}, 150 * time.Second},
+		{"move without Done: from At", Change{Kind: Move, Folder: "Archive", At: at(10)}, "Archive", at(13), time.Time{}, 3 * time.Minute},
+		{"reply, the phone's sync began before it ended", Change{Kind: Reply, Flags: view.Answered, At: at(10), Done: at(12)}, "INBOX", at(11), time.Time{}, 0},
+		{"send completed by a resume", Change{Kind: Send, Folder: "Sent", At: at(10), Done: at(11), Incomplete: true}, "Sent", at(16), at(14), 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			c := tt.change
+			c.User, c.Device, c.MessageID, c.Published = "u1", "u1/pc", "<m1>", true
+			r.a.Record(c)
+			if !tt.complete.IsZero() {
+				r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<m1>", Done: tt.complete, Completes: true})
+			}
+			phone := r.dev["u1/phone"]
+			phone.put("<m1>", tt.folder, c.Flags)
+			phone.syncFolders(map[string]time.Time{"INBOX": tt.synced, tt.folder: tt.synced})
+			r.clock.set(30 * time.Minute)
+			r.a.Audit()
+			if len(r.lags) != 1 || r.lags[0] != tt.lag {
+				t.Errorf("lags %v, want [%v]", r.lags, tt.lag)
+			}
+		})
+	}
+}
+
 // TestSyncedSinceTheServerHadIt: a send's copy reaches Sent at the end of
 // the action (Change.Done), after the writing time; a device whose sync
 // began in between, showing the draft, has not synced since the change:
 // the change waits for it (an until-synced settle goes on) and is
 // not-synced-yet, not folder-not-synced. A sync begun after the end
-// counts, and the lag is from the change's time. Likewise the end of a
+// counts, and the lag is from the end (Stored). Likewise the end of a
 // resume that stored the copy (Completes).
 func TestSyncedSinceTheServerHadIt(t *testing.T) {
 	for _, tt := range []struct {
@@ -980,17 +1023,20 @@ func TestSyncedSinceTheServerHadIt(t *testing.T) {
 		synced     time.Duration
 		wantWait   int
 		wantReason Reason
+		// wantLag is the lag once the webmail's sync at 6m showed the
+		// copy: from the end of the action, or of the resume.
+		wantLag time.Duration
 	}{
 		{"synced while the person wrote", func(r *rig) {
 			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(2 * time.Minute), Folder: "Sent", Published: true})
-		}, time.Minute, 1, ReasonNotSyncedYet},
+		}, time.Minute, 1, ReasonNotSyncedYet, 4 * time.Minute},
 		{"synced after the copy was stored", func(r *rig) {
 			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(2 * time.Minute), Folder: "Sent", Published: true})
-		}, 3 * time.Minute, 0, ReasonFolderNotSynced},
+		}, 3 * time.Minute, 0, ReasonFolderNotSynced, 4 * time.Minute},
 		{"synced before a resume stored the copy", func(r *rig) {
 			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0, Done: t0.Add(time.Minute), Folder: "Sent", Published: true, Incomplete: true})
 			r.a.Record(Change{User: "u1", Device: "u1/pc", Kind: Send, MessageID: "<s1>", At: t0.Add(5 * time.Minute), Done: t0.Add(5 * time.Minute), Completes: true})
-		}, 3 * time.Minute, 1, ReasonNotSyncedYet},
+		}, 3 * time.Minute, 1, ReasonNotSyncedYet, time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"webmail", "imap", 0})
@@ -1015,8 +1061,8 @@ func TestSyncedSinceTheServerHadIt(t *testing.T) {
 			if got := r.a.WaitingForSync(); got != 0 {
 				t.Errorf("after the next sync: WaitingForSync = %d, want 0", got)
 			}
-			if len(r.lags) != 1 || r.lags[0] != 6*time.Minute {
-				t.Errorf("lags = %v, want [6m0s] (from the change's time)", r.lags)
+			if len(r.lags) != 1 || r.lags[0] != tt.wantLag {
+				t.Errorf("lags = %v, want [%v] (from when the server had the copy)", r.lags, tt.wantLag)
 			}
 		})
 	}

@@ -255,7 +255,10 @@ func (a *Auditor) mark(u *user) {
 // absence, its last completed sync, Snapshot.Synced) when that lies
 // between the change and now, else at the time of the audit; the lag of a
 // change is the latest of these over the devices it had to reach, minus
-// Change.At.
+// the time the server had the change (Change.Stored: the end of the
+// action that made it, so a send's writing time and the commands of the
+// action are not in it), or 0 when a device's sync began before then and
+// showed it.
 func (a *Auditor) Audit() {
 	a.auditMu.Lock()
 	defer a.auditMu.Unlock()
@@ -329,7 +332,7 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 			kept = append(kept, p)
 			continue
 		}
-		lag := max(p.seenAt.Sub(p.c.At), 0)
+		lag := max(p.seenAt.Sub(p.c.Stored()), 0)
 		d.converged = append(d.converged, convergedChange{p.c.Kind, lag})
 	}
 	clear(u.pending[len(kept):])

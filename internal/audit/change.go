@@ -48,14 +48,16 @@ type Change struct {
 	// message sent).
 	MessageID string
 	// At is the simulated time of the change: when the person acted (for
-	// an action, when it began). Lags count from it.
+	// an action, when it began).
 	At time.Time
 	// Done is the simulated time the action that made the change ended,
 	// by when the server had the change; zero when that is At (a
 	// delivery, recorded once the server took it). A send's copy reaches
 	// Sent only at the end of the action, after the writing time: a
 	// device whose sync began in between may show its draft and not the
-	// copy, and has not synced since the change (Stored).
+	// copy, and has not synced since the change (Stored). Lags count
+	// from Stored, so the action's own time (the writing, the
+	// submission, the APPEND and STORE) is not in them.
 	Done time.Time
 	// Folder is, for deliver, send, move and delete, the folder every
 	// device should show the message in afterwards; "" means the message

@@ -22,11 +22,13 @@
 //     ratio is the same sum over every user. users_converged_ratio is the
 //     share of users with no divergent message.
 //   - A change (Change) should reach every device of its user other than the
-//     one it was made on. Its convergence lag is the simulated time from the
-//     change until the last of those devices shows it (see Auditor.Audit for
-//     how "shows" and the time it was shown are determined). Changes that
-//     never converge are counted once, by kind and by the Reason found for
-//     them (see the Reason constants and docs/report.md).
+//     one it was made on. Its convergence lag is the simulated time from
+//     when the server had the change (Change.Stored: the end of the action
+//     that made it, after a send's writing time) until the last of those
+//     devices shows it (see Auditor.Audit for how "shows" and the time it
+//     was shown are determined). Changes that never converge are counted
+//     once, by kind and by the Reason found for them (see the Reason
+//     constants and docs/report.md).
 //   - Lost mail: delivered or sent Message-IDs, not deleted by a simulated
 //     person, that are on no device of the user and not on the server.
 package audit

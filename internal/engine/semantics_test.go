@@ -384,3 +384,43 @@ hand: {pc: 100%, phone: 0%}
 		t.Errorf("audit counted %d sent messages, the people sent %d", r.Sent, total)
 	}
 }
+
+// TestSemanticsSendLagLeavesOutTheWriting: a send's lag counts from when
+// the server had its copy in Sent (audit.Change.Stored, the end of the
+// action), not from when the person began writing: with a write_time of
+// 15 simulated minutes and a phone polling every 30 s, every send
+// converges well within the writing time. Before 2026-12-04 each send's
+// lag held the 15 minutes.
+func TestSemanticsSendLagLeavesOutTheWriting(t *testing.T) {
+	const (
+		writeTime = 15 * time.Minute
+		yaml      = `
+version: 1
+name: send-lag
+seed: 15
+duration: 20s
+time_scale: 120
+settle: {max: 20s, until: synced}
+audit: 250ms
+users: {count: 2, username: "u{n}", password: pw}
+groups: [{name: imap, share: 100%, devices: [pc-imap, phone-imap], behavior: b}]
+behaviors:
+  b: {send: {interval: 3m, write_time: 15m, internal: 100%}} # the mail sent is the mail delivered
+devices:
+  pc-imap: {kind: pc, protocol: imap, status_interval: 1m}
+  phone-imap: {kind: phone, protocol: imap, poll_interval: 30s, network: {latency: 0s}}
+hand: {pc: 100%, phone: 0%}
+`
+	)
+	run := runSemantics(t, yaml)
+	r := run.res.Audit
+	checkNoLoss(t, r)
+	s := r.Convergence[audit.Send]
+	if s.Changes == 0 || s.Converged != s.Changes || len(s.Lags) == 0 {
+		t.Fatalf("send: %d of %d converged, unconverged %v: the test needs converged sends", s.Converged, s.Changes, s.Unconverged)
+	}
+	t.Logf("%d send lags: %v", len(s.Lags), s.Lags)
+	if longest := s.Lags[len(s.Lags)-1]; longest >= writeTime {
+		t.Errorf("send lags %v: the longest, %v, is not under the writing time %v (it counts from the action's start)", s.Lags, longest, writeTime)
+	}
+}

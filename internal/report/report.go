@@ -597,7 +597,7 @@ type UnconvergedExample struct {
 	Origin    string    `json:"origin_device"` // "" for a delivery
 	Device    string    `json:"device"`        // a device it did not reach
 	MessageID string    `json:"message_id"`
-	At        time.Time `json:"at"` // simulated
+	At        time.Time `json:"at"` // simulated: when the person acted (audit.Change.At; a lag counts from the action's end)
 }
 
 // UnexplainedExample is a divergent message nothing explains.
