@@ -19,7 +19,10 @@ import (
 // server once, however the session failed. Before transport's errors were
 // all typed (transport.ServerError), a refused greeting read "smtp ADDR:
 // smtp ADDR: greeting: SMTP error 554: go away" and a server without
-// STARTTLS "smtp ADDR: smtp ADDR: EHLO: STARTTLS not offered".
+// STARTTLS "smtp ADDR: smtp ADDR: EHLO: STARTTLS not offered". Until
+// 2026-12-04 a submission without a reply after its message data
+// (UnansweredError) put the reason first: "no reply after the message data
+// (the server may have taken it): smtp ADDR: EOF".
 func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -50,6 +53,31 @@ func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 			_, _ = r.ReadString('\n') // QUIT
 			fmt.Fprintf(c, "221 bye\r\n")
 		}, "535"},
+		{"no reply after the data", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
+			fmt.Fprintf(c, "220 fake\r\n")
+			for n := 0; n < 20; n++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+				case "EHLO":
+					fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
+				case "AUTH":
+					fmt.Fprintf(c, "235 ok\r\n")
+				case "DATA":
+					fmt.Fprintf(c, "354 go on\r\n")
+					for line != ".\r\n" {
+						if line, err = r.ReadString('\n'); err != nil {
+							return
+						}
+					}
+					return // hangs up: no reply to the message data
+				default:
+					fmt.Fprintf(c, "250 ok\r\n")
+				}
+			}
+		}, "no reply after the message data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
