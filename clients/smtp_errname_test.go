@@ -29,21 +29,23 @@ func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 		tls   transport.TLSMode
 		serve func(c net.Conn, r *bufio.Reader)
 		want  string // after "smtp ADDR: "
+		// answer, when set, stands for serve: fakeSubmission's server.
+		answer func(c net.Conn, verb string) (handled, goOn bool)
 	}{
 		{"greeting refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "554 go away\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "greeting"},
+		}, "greeting", nil},
 		{"garbage greeting", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "hello there\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "greeting"},
+		}, "greeting", nil},
 		{"no STARTTLS", transport.TLSStartTLS, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')
 			fmt.Fprintf(c, "250-fake\r\n250 8BITMIME\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "STARTTLS not offered"},
+		}, "STARTTLS not offered", nil},
 		{"AUTH refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')
@@ -52,45 +54,28 @@ func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 			fmt.Fprintf(c, "535 5.7.8 no\r\n")
 			_, _ = r.ReadString('\n') // QUIT
 			fmt.Fprintf(c, "221 bye\r\n")
-		}, "535"},
-		{"no reply after the data", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
-			fmt.Fprintf(c, "220 fake\r\n")
-			for n := 0; n < 20; n++ {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
-				case "EHLO":
-					fmt.Fprintf(c, "250-fake\r\n250 AUTH PLAIN\r\n")
-				case "AUTH":
-					fmt.Fprintf(c, "235 ok\r\n")
-				case "DATA":
-					fmt.Fprintf(c, "354 go on\r\n")
-					for line != ".\r\n" {
-						if line, err = r.ReadString('\n'); err != nil {
-							return
-						}
-					}
-					return // hangs up: no reply to the message data
-				default:
-					fmt.Fprintf(c, "250 ok\r\n")
-				}
-			}
-		}, "no reply after the message data"},
+		}, "535", nil},
+		// fakeSubmission's server, which hangs up after the message data.
+		{name: "no reply after the data", tls: transport.TLSNone, want: "no reply after the message data",
+			answer: func(c net.Conn, verb string) (handled, goOn bool) { return verb == ".", verb != "." }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
+			var addr string
+			if tt.answer != nil {
+				addr = fakeSubmission(t, tt.answer)
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr = serveLoopback(t, ln, func(c net.Conn) { tt.serve(c, bufio.NewReader(c)) })
 			}
-			addr := serveLoopback(t, ln, func(c net.Conn) { tt.serve(c, bufio.NewReader(c)) })
 			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: tt.tls},
 				SMTPOptions{Username: "alice", Password: "x", Recorder: &c2Recorder{}, Timeout: 10 * time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err = sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
+			err := sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
 			prefix := "smtp " + addr + ": "
 			if err == nil {
 				t.Fatal("the submission succeeded")
