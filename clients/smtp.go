@@ -107,6 +107,8 @@ var ErrUnanswered = errors.New("no reply after the message data")
 // connection after the stop's grace. The server may have taken the
 // message for the recipients or not; submitting it again could deliver
 // it twice. errors.Is finds ErrUnanswered and the failure under it (Err).
+// A submitter returns it with the server named first (transport.ServerError:
+// "smtp ADDR: no reply after the message data ..."); errors.As finds it.
 type UnansweredError struct {
 	// Recipients are those the server accepted (RCPT) before the data:
 	// each may have been sent the message.
@@ -249,12 +251,14 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 			w.CountLogin(err)
 		}
 	}
-	wrap := func(err error) error {
+	// cause puts the stop before err when it cut the session.
+	cause := func(err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("smtp %s: %w (%v)", addr, ctxErr, err)
+			return fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		return transport.NameServer(ProtocolSMTP, addr, err)
+		return err
 	}
+	wrap := func(err error) error { return transport.NameServer(ProtocolSMTP, addr, cause(err)) }
 	conn, c, w, err := DialSMTP(ctx, s.rec, transport.Config{
 		Protocol: ProtocolSMTP, Endpoint: s.ep, Meter: s.rec, Timeout: s.o.Timeout, TLS: s.o.TLS,
 		Network: s.o.Network, DropAfter: dropInterval(s.o.Network, s.o.Clock), LateCloser: s.o.Late,
@@ -323,7 +327,9 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	w.End("DATA", start, err)
 	if err != nil {
 		if sent {
-			return &UnansweredError{Recipients: accepted, Err: wrap(err)}
+			// The server first, as every transport error: "smtp
+			// ADDR: no reply after the message data ...: EOF".
+			return transport.NameServer(ProtocolSMTP, addr, &UnansweredError{Recipients: accepted, Err: cause(err)})
 		}
 		return wrap(err)
 	}

@@ -19,28 +19,33 @@ import (
 // server once, however the session failed. Before transport's errors were
 // all typed (transport.ServerError), a refused greeting read "smtp ADDR:
 // smtp ADDR: greeting: SMTP error 554: go away" and a server without
-// STARTTLS "smtp ADDR: smtp ADDR: EHLO: STARTTLS not offered".
+// STARTTLS "smtp ADDR: smtp ADDR: EHLO: STARTTLS not offered". Until
+// 2026-12-04 a submission without a reply after its message data
+// (UnansweredError) put the reason first: "no reply after the message data
+// (the server may have taken it): smtp ADDR: EOF".
 func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 	tests := []struct {
 		name  string
 		tls   transport.TLSMode
 		serve func(c net.Conn, r *bufio.Reader)
 		want  string // after "smtp ADDR: "
+		// answer, when set, stands for serve: fakeSubmission's server.
+		answer func(c net.Conn, verb string) (handled, goOn bool)
 	}{
 		{"greeting refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "554 go away\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "greeting"},
+		}, "greeting", nil},
 		{"garbage greeting", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "hello there\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "greeting"},
+		}, "greeting", nil},
 		{"no STARTTLS", transport.TLSStartTLS, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')
 			fmt.Fprintf(c, "250-fake\r\n250 8BITMIME\r\n")
 			_, _ = io.Copy(io.Discard, r)
-		}, "STARTTLS not offered"},
+		}, "STARTTLS not offered", nil},
 		{"AUTH refused", transport.TLSNone, func(c net.Conn, r *bufio.Reader) {
 			fmt.Fprintf(c, "220 fake\r\n")
 			_, _ = r.ReadString('\n')
@@ -49,20 +54,28 @@ func TestSMTPSubmitterNamesServerOnce(t *testing.T) {
 			fmt.Fprintf(c, "535 5.7.8 no\r\n")
 			_, _ = r.ReadString('\n') // QUIT
 			fmt.Fprintf(c, "221 bye\r\n")
-		}, "535"},
+		}, "535", nil},
+		// fakeSubmission's server, which hangs up after the message data.
+		{name: "no reply after the data", tls: transport.TLSNone, want: "no reply after the message data",
+			answer: func(c net.Conn, verb string) (handled, goOn bool) { return verb == ".", verb != "." }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
+			var addr string
+			if tt.answer != nil {
+				addr = fakeSubmission(t, tt.answer)
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr = serveLoopback(t, ln, func(c net.Conn) { tt.serve(c, bufio.NewReader(c)) })
 			}
-			addr := serveLoopback(t, ln, func(c net.Conn) { tt.serve(c, bufio.NewReader(c)) })
 			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr, TLS: tt.tls},
 				SMTPOptions{Username: "alice", Password: "x", Recorder: &c2Recorder{}, Timeout: 10 * time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err = sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
+			err := sub.Submit(ctx, "alice@example.com", []string{"bob@example.com"}, []byte("x\r\n"))
 			prefix := "smtp " + addr + ": "
 			if err == nil {
 				t.Fatal("the submission succeeded")

@@ -40,6 +40,7 @@ func Catalog() []Metric {
 		{"mailsim_deliveries_total", TypeCounter, []string{"via", "outcome"}},
 		{"mailsim_delivery_queue_wait_seconds", TypeHistogram, []string{"via"}},
 		{"mailsim_messages_sent_total", TypeCounter, []string{"protocol"}},
+		{"mailsim_submissions_total", TypeCounter, []string{"protocol", "outcome"}},
 		{"mailsim_messages_lost", TypeGauge, nil},
 		{"mailsim_divergent_messages", TypeGauge, []string{"dimension"}},
 		{"mailsim_divergence_ratio", TypeGauge, []string{"group"}},

@@ -18,8 +18,9 @@ const maxProfiles = 64
 // Client records what the simulated devices and the traffic injector do on
 // the wire, as the mailsim_client_* metrics and mailsim_actions_total,
 // mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
-// mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds and
-// mailsim_messages_sent_total. It implements [clients.Recorder]. All
+// mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds,
+// mailsim_messages_sent_total and mailsim_submissions_total. It implements
+// [clients.Recorder]. All
 // methods are safe for concurrent use;
 // Command, Bytes and Connection do not allocate once a label combination
 // has been seen.
@@ -35,6 +36,8 @@ type Client struct {
 	actions   *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	sent      *prometheus.CounterVec
+	// submitted counts the devices' submissions by protocol and outcome.
+	submitted *prometheus.CounterVec
 	// attempts and deliveries count the injector's tries and final
 	// delivery outcomes, per recipient.
 	attempts   *prometheus.CounterVec
@@ -61,6 +64,8 @@ type clientProto struct {
 	logins            [numOutcomes]prometheus.Counter
 	sentC             prometheus.Counter
 	closedC           prometheus.Counter
+	// submittedC are the children of submitted, by outcome index.
+	submittedC [len(submissionOutcomeNames)]prometheus.Counter
 
 	nIn, nOut  atomic.Uint64
 	open, peak atomic.Int64
@@ -126,6 +131,10 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_messages_sent_total",
 			Help: "Messages simulated people sent, by the protocol they were submitted over.",
 		}, []string{"protocol"}),
+		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_submissions_total",
+			Help: "Submissions of simulated devices' messages (sends, replies, forwards; each try), by the protocol they were submitted over and how they ended: sent, failed, unanswered (the message data went out whole and no reply came: the server may have taken it), cut (the end of the run came first and the message did not leave).",
+		}, []string{"protocol", "outcome"}),
 		actionCache: make(map[actionKey]prometheus.Counter),
 		profiles:    make(map[string]struct{}),
 	}
@@ -140,6 +149,9 @@ func NewClient(reg prometheus.Registerer) *Client {
 		}
 		cp.sentC = c.sent.WithLabelValues(name)
 		cp.closedC = c.closedVec.WithLabelValues(name)
+		for o, outcome := range submissionOutcomeNames {
+			cp.submittedC[o] = c.submitted.WithLabelValues(name, outcome)
+		}
 	}
 	// Expose zero-valued series for the known protocols, so that rates
 	// and dashboards work from the first scrape. "other" appears only
@@ -150,7 +162,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
 	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent, c.submitted)
 	return c
 }
 
@@ -281,6 +293,13 @@ func (c *Client) Sent(protocol string) {
 	cp := &c.proto[protocolIndex(protocol)]
 	cp.sentC.Inc()
 	cp.sentN.Add(1)
+}
+
+// Submitted records a device's submission that ended, by the protocol it
+// was submitted over (as Sent) and its outcome (see [SubmissionOutcomes];
+// anything else counts as "failed").
+func (c *Client) Submitted(protocol, outcome string) {
+	c.proto[protocolIndex(protocol)].submittedC[submissionOutcomeIndex(outcome)].Inc()
 }
 
 // Stats returns protocol → command → latency and error statistics of every

@@ -213,6 +213,42 @@ func TestClientDeliveries(t *testing.T) {
 	}
 }
 
+// TestClientSubmitted checks mailsim_submissions_total: one per call, by
+// protocol and outcome, an unknown outcome as failed (error text never
+// becomes a label), every protocol's outcomes exposed from the start.
+func TestClientSubmitted(t *testing.T) {
+	c := NewClient(prometheus.NewRegistry())
+	if n, want := testutil.CollectAndCount(c.submitted), numProtocols*len(SubmissionOutcomes()); n != want {
+		t.Errorf("mailsim_submissions_total has %d series before any submission, want %d", n, want)
+	}
+	c.Submitted("smtp", "sent")
+	c.Submitted("smtp", "unanswered")
+	c.Submitted("smtp", "unanswered")
+	c.Submitted("smtp", "cut")
+	c.Submitted("lmtp", "sent")
+	c.Submitted("smtp", "smtp 127.0.0.1:25: EOF")
+	c.Submitted("carrier-pigeon", "cut")
+	for _, tt := range []struct {
+		protocol, outcome string
+		want              float64
+	}{
+		{"smtp", "sent", 1},
+		{"smtp", "unanswered", 2},
+		{"smtp", "cut", 1},
+		{"smtp", "failed", 1},
+		{"lmtp", "sent", 1},
+		{"other", "cut", 1},
+		{"imap", "sent", 0},
+	} {
+		if got := testutil.ToFloat64(c.submitted.WithLabelValues(tt.protocol, tt.outcome)); got != tt.want {
+			t.Errorf("mailsim_submissions_total{protocol=%s,outcome=%s} = %v, want %v", tt.protocol, tt.outcome, got, tt.want)
+		}
+	}
+	if n, want := testutil.CollectAndCount(c.submitted), numProtocols*len(SubmissionOutcomes()); n != want {
+		t.Errorf("mailsim_submissions_total has %d series, want %d", n, want)
+	}
+}
+
 // TestClientDeliveryQueued checks mailsim_delivery_queue_wait_seconds:
 // one observation per call, in seconds, by path (anything unknown as
 // other), in the documented buckets.

@@ -12,7 +12,7 @@
 //     on the wire (mailsim_client_*, mailsim_actions_total,
 //     mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
 //     mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds,
-//     mailsim_messages_sent_total). It also
+//     mailsim_messages_sent_total, mailsim_submissions_total). It also
 //     keeps fine-grained latency histograms of its own, for the end-of-run
 //     report ([Client.Stats]).
 //   - [Server] records the embedded mail server's view of the load

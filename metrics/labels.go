@@ -40,6 +40,29 @@ func DeliveryPaths() []string {
 // a delivery failed (the engine's Delivery* outcomes, docs/report.md).
 func DeliveryOutcomes() []string { return append([]string(nil), deliveryOutcomeNames[:]...) }
 
+// SubmissionOutcomes lists the outcome label values of
+// mailsim_submissions_total: how a device's submission ended (the engine's
+// Submission* outcomes, docs/report.md, "Submissions").
+func SubmissionOutcomes() []string { return append([]string(nil), submissionOutcomeNames[:]...) }
+
+// submissionOutcomeNames are the outcome label values of
+// mailsim_submissions_total, in table order; anything else counts as
+// "failed" (submissionFailedIndex).
+var submissionOutcomeNames = [...]string{"sent", "failed", "unanswered", "cut"}
+
+// submissionFailedIndex is the table index of "failed".
+const submissionFailedIndex = 1
+
+// submissionOutcomeIndex returns the table index of a submission outcome.
+func submissionOutcomeIndex(o string) int {
+	for i, n := range submissionOutcomeNames {
+		if o == n {
+			return i
+		}
+	}
+	return submissionFailedIndex
+}
+
 // Dimensions lists the dimension label values of
 // mailsim_divergent_messages.
 func Dimensions() []string { return []string{"presence", "folder", "flags"} }

@@ -43,6 +43,9 @@ type Observer interface {
 	DeliveryDone(via, outcome string)
 	// Sent counts one message a device sent, by the submitting protocol.
 	Sent(protocol string)
+	// Submitted counts one device's submission that ended, by the
+	// submitting protocol and outcome (one of SubmissionOutcomes).
+	Submitted(protocol, outcome string)
 }
 
 // QueueObserver is an Observer that also watches the injector's queue
@@ -209,6 +212,8 @@ type Result struct {
 	Devices   int
 	Delivered int64
 	Sent      int64
+	// Submissions counts the devices' submissions by how they ended.
+	Submissions SubmissionStats
 	// Deliveries counts the injector's deliveries by outcome.
 	Deliveries DeliveryStats
 	Audit      audit.Result
@@ -310,6 +315,8 @@ type Engine struct {
 	actionErrors atomic.Int64
 	// actionsDropped counts actions people gave up after maxTries.
 	actionsDropped atomic.Int64
+	// submissions counts the devices' submissions by outcome.
+	submissions submissionCounts
 }
 
 // ErrNoPlan is returned by New without a plan.
@@ -626,6 +633,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		Devices:     e.deviceTotal(),
 		Delivered:   e.delivered.Load(),
 		Sent:        e.sent.Load(),
+		Submissions: e.submissions.stats(),
 		Deliveries:  e.inj.finish(),
 		Costs:       e.costs.Totals(),
 		Interrupted: interrupted || ctx.Err() != nil,

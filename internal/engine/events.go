@@ -67,7 +67,39 @@ const (
 	// or from its due time for inbound mail handed over late; Inbound and
 	// Arrival as for EventDeliver).
 	EventDeliveryQueued
+	// EventSubmitted: a device's submission of a message (one call of its
+	// Submitter, whatever the protocol) ended (Protocol the submitting
+	// protocol, Outcome one of SubmissionOutcomes, User, Device).
+	EventSubmitted
 )
+
+// The outcomes of a device's submission (EventSubmitted), which partition
+// the submissions the people started (docs/report.md, "Submissions").
+const (
+	// SubmissionSent: the server took the message, for every recipient
+	// or for some (EventSent too).
+	SubmissionSent = "sent"
+	// SubmissionFailed: it failed while the active phase went on; the
+	// person counted a failed try of the action (EventActionFailed).
+	SubmissionFailed = "failed"
+	// SubmissionUnanswered: the message data went out whole and the reply
+	// to it never came (clients.ErrUnanswered), the run's end included:
+	// the server may have taken it, and the final audit looks for it.
+	SubmissionUnanswered = "unanswered"
+	// SubmissionCut: the end of the active phase (or the stop) came
+	// before it ended, and it ended without the message leaving: the
+	// stop's close before the message data went out whole, or a refusal
+	// during the stop's grace. The person counts no failed try for it
+	// (an action the run's end cuts is no failure) and does not try it
+	// again.
+	SubmissionCut = "cut"
+)
+
+// SubmissionOutcomes lists every outcome of a submission, SubmissionSent
+// first.
+func SubmissionOutcomes() []string {
+	return []string{SubmissionSent, SubmissionFailed, SubmissionUnanswered, SubmissionCut}
+}
 
 // The kinds of EventLate: whose schedule ran late. A person's action
 // waits for the device in hand (a slow server) and for the person's own
@@ -105,9 +137,10 @@ type Event struct {
 	// (deliveries run in parallel, so they may finish out of order).
 	Arrival time.Time
 	// Protocol is the delivery protocol (delivery events) or the
-	// submitting protocol (EventSent).
+	// submitting protocol (EventSent, EventSubmitted).
 	Protocol string
-	// Outcome is a delivery's outcome (a Delivery* constant).
+	// Outcome is a delivery's outcome (a Delivery* constant) or a
+	// submission's (a Submission* constant).
 	Outcome string
 	// Count is the number of actions of EventActionsDropped.
 	Count int64
@@ -167,6 +200,8 @@ func (e *Engine) tally(ev Event) {
 		e.actionErrors.Add(1)
 	case EventActionsDropped:
 		e.actionsDropped.Add(ev.Count)
+	case EventSubmitted:
+		e.submissions.count(ev.Outcome)
 	}
 }
 
@@ -190,6 +225,8 @@ func (s observerSink) Handle(ev Event) {
 		s.o.Action(ev.Profile, ev.Kind)
 	case EventSent:
 		s.o.Sent(ev.Protocol)
+	case EventSubmitted:
+		s.o.Submitted(ev.Protocol, ev.Outcome)
 	case EventDeliveryAttempt:
 		s.o.DeliveryAttempt(ev.Protocol, ev.Outcome)
 	case EventDeliveryDone:

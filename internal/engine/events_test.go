@@ -24,6 +24,7 @@ func (l *callLog) Delivered(via string)            { l.add("delivered " + via) }
 func (l *callLog) DeliveryAttempt(via, out string) { l.add("attempt " + via + " " + out) }
 func (l *callLog) DeliveryDone(via, out string)    { l.add("done " + via + " " + out) }
 func (l *callLog) Sent(protocol string)            { l.add("sent " + protocol) }
+func (l *callLog) Submitted(protocol, out string)  { l.add("submitted " + protocol + " " + out) }
 
 // queueLog is a callLog that also observes the injector's queue.
 type queueLog struct{ callLog }
@@ -42,6 +43,7 @@ func TestObserverSinkCallsTheObserver(t *testing.T) {
 	}{
 		{Event{Type: EventAction, Kind: "read", Profile: "phone"}, []string{"action phone read"}},
 		{Event{Type: EventSent, Protocol: "smtp"}, []string{"sent smtp"}},
+		{Event{Type: EventSubmitted, Protocol: "smtp", Outcome: SubmissionCut}, []string{"submitted smtp cut"}},
 		{Event{Type: EventDeliveryAttempt, Protocol: "lmtp", Outcome: Delivery4xx}, []string{"attempt lmtp 4xx"}},
 		{Event{Type: EventDeliveryDone, Protocol: "lmtp", Outcome: DeliveryOK}, []string{"delivered lmtp", "done lmtp ok"}},
 		{Event{Type: EventDeliveryDone, Protocol: "smtp", Outcome: DeliveryAbandoned}, []string{"done smtp abandoned"}},

@@ -1269,7 +1269,8 @@ func appendFolder(c *leanimap.Client, folder string, run clients.RunFunc) (strin
 	return name, nil
 }
 
-// trackingSubmitter wraps a device's Submitter: it counts sent mail and, for
+// trackingSubmitter wraps a device's Submitter: it counts every submission
+// by its outcome (EventSubmitted), sent mail and, for
 // recipients inside the simulated population whose mail the server delivers
 // itself, records the deliver change (to those the server accepted when
 // it refused others: clients.RecipientsError). A submission whose reply
@@ -1289,11 +1290,15 @@ type trackingSubmitter struct {
 
 func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string, raw []byte) error {
 	err := t.next.Submit(ctx, from, to, raw)
+	// Every submission is counted once, by how it ended: one the run's
+	// end cut counts nowhere else (docs/report.md, "Submissions").
+	outcome := submissionOutcome(ctx, err)
+	t.events.Handle(Event{Type: EventSubmitted, Protocol: t.protocol, Outcome: outcome, User: t.user, Device: t.device})
 	// The server refused some recipients and sent the others the
 	// message: sent (the device does not submit it again), to those.
 	var re *clients.RecipientsError
 	partial := errors.As(err, &re) && re.Accepted > 0
-	if err != nil && !partial {
+	if outcome != SubmissionSent {
 		var ue *clients.UnansweredError
 		if errors.As(err, &ue) {
 			t.unanswered(ue.Recipients, raw)

@@ -159,6 +159,7 @@ func (discardObserver) Delivered(string)               {}
 func (discardObserver) Sent(string)                    {}
 func (discardObserver) DeliveryAttempt(string, string) {}
 func (discardObserver) DeliveryDone(string, string)    {}
+func (discardObserver) Submitted(string, string)       {}
 
 // deliveryCounter records the injector's logins and delivery outcomes,
 // and tracks its commands (clients.CommandTracker).

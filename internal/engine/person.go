@@ -419,8 +419,10 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 		pm.actions = pm.actions[1:]
 		pm.resume, pm.resumeOn = nil, nil
 	case ctx.Err() != nil:
-		// The end of the active phase cut the action short; one that
-		// submitted its message is finished while the devices run.
+		// The end of the active phase cut the action short (no failed
+		// try: a submission under way counts cut or unanswered,
+		// trackingSubmitter); one that submitted its message is
+		// finished while the devices run.
 		// (A resume that failed with nothing left to resume is tried
 		// again by finishPending.)
 		if resume != nil {
@@ -512,7 +514,9 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 		err = p.finishSubmitted(ctx, d, a, resume, err, "")
 	case ctx.Err() == nil:
 		// Given up: it failed before it left (a send cut short by the
-		// end of the active phase before it left did not happen).
+		// end of the active phase before it left did not happen: its
+		// submission, if one was under way, counts cut or unanswered,
+		// trackingSubmitter).
 		p.dropped(d, "", err)
 	}
 	return err

@@ -18,8 +18,9 @@ import (
 // unanswered (clients.ErrUnanswered) and counts no sent mail; the
 // colleague's delivery is recorded as of unknown fate, and the final
 // audit finds it stored — no deliver change, none lost, no unexplained
-// divergence. Before, nothing was recorded for it: the audit knew
-// nothing of the message the colleague's mailbox held.
+// divergence; it counts one unanswered submission (SubmissionStats). Before,
+// nothing was recorded for it: the audit knew nothing of the message the
+// colleague's mailbox held.
 func TestTrackingSubmitterReplyLost(t *testing.T) {
 	for _, atTheEnd := range []bool{false, true} {
 		name := "submission deadline"
@@ -59,6 +60,9 @@ func TestTrackingSubmitterReplyLost(t *testing.T) {
 			p.Resume()
 			if !errors.Is(err, clients.ErrUnanswered) {
 				t.Errorf("submission: %v, want unanswered", err)
+			}
+			if got, want := e.submissions.stats(), (SubmissionStats{Unanswered: 1}); got != want {
+				t.Errorf("submissions %+v, want %+v", got, want)
 			}
 			if k := tr.kinds(); k["deliver"] != 0 || e.sent.Load() != 0 || e.delivered.Load() != 0 {
 				t.Errorf("%d deliver changes, sent %d, delivered %d: want none", k["deliver"], e.sent.Load(), e.delivered.Load())

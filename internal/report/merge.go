@@ -264,6 +264,12 @@ func mergeMessages(m *Messages, s Messages) {
 	addCounts(m.DeliveryFailedByReason, s.DeliveryFailedByReason)
 	addUnknown(&m.DeliveryUnknown, s.DeliveryUnknown)
 	addUnknown(&m.SubmissionUnknown, s.SubmissionUnknown)
+	if s.Submissions != nil {
+		if m.Submissions == nil {
+			m.Submissions = &Submissions{}
+		}
+		m.Submissions.add(*s.Submissions)
+	}
 	m.DeliveryRetries += s.DeliveryRetries
 	m.DeliveryAbandoned += s.DeliveryAbandoned
 	m.UsersUnchecked += s.UsersUnchecked

@@ -240,6 +240,9 @@ type Input struct {
 	DevicesByProfile map[string]int
 	// Delivered and Sent messages; 0 takes the audit's counts.
 	Delivered, Sent int
+	// Submissions counts the devices' submissions by how they ended
+	// (Started is ignored: it is their sum).
+	Submissions Submissions
 	// Deliveries are the injector's deliveries by outcome.
 	Deliveries DeliveryCounts
 	// DeviceProtocols are the protocols the run's devices use ("imap",
@@ -498,6 +501,10 @@ type Messages struct {
 	// SMTP submissions whose reply never came after the message data (one
 	// per simulated recipient); null when none did.
 	SubmissionUnknown *DeliveryUnknown `json:"submission_unknown"`
+	// Submissions accounts for every submission the devices started, by
+	// how it ended; null when none was started (or in a report from
+	// before 2026-12-04).
+	Submissions *Submissions `json:"submissions"`
 	// DeliveryRetries counts tries beyond the first.
 	DeliveryRetries int64 `json:"delivery_retries"`
 	// DeliveryAbandoned counts deliveries the run ended before trying.
@@ -509,6 +516,38 @@ type Messages struct {
 	// Lost does not count their mail (it is a lower bound when this is
 	// not 0) and their unconverged changes carry no server-derived reason.
 	UsersUnchecked int `json:"users_unchecked"`
+}
+
+// Submissions counts the devices' submissions of their messages (a send,
+// reply or forward tried once: one call of the device's submitter, over
+// SMTP or through the injector playing the MTA) by how each ended
+// (docs/report.md, "Submissions"): Started = Sent + Failed + Unanswered +
+// Cut.
+type Submissions struct {
+	// Started counts the submissions started.
+	Started int64 `json:"started"`
+	// Sent: the server took the message, for every recipient or for some
+	// (messages.sent).
+	Sent int64 `json:"sent"`
+	// Failed: it failed while the active phase went on (each is a failed
+	// try of the person's action, actions.failed).
+	Failed int64 `json:"failed"`
+	// Unanswered: the message data went out whole and the reply to it
+	// never came, the run's end included: the server may have taken it
+	// (its simulated recipients are in submission_unknown).
+	Unanswered int64 `json:"unanswered"`
+	// Cut: the end of the active phase came first and the message did not
+	// leave; counted nowhere else.
+	Cut int64 `json:"cut"`
+}
+
+// add adds o's counts to s's.
+func (s *Submissions) add(o Submissions) {
+	s.Started += o.Started
+	s.Sent += o.Sent
+	s.Failed += o.Failed
+	s.Unanswered += o.Unanswered
+	s.Cut += o.Cut
 }
 
 // DeliveryUnknown is what became of the deliveries that failed unknown,
@@ -907,6 +946,10 @@ func Build(in Input) *Report {
 	}
 	r.Messages.DeliveryUnknown = unknownOf(res.Unanswered)
 	r.Messages.SubmissionUnknown = unknownOf(res.SubmissionUnanswered)
+	if s := in.Submissions; s.Sent+s.Failed+s.Unanswered+s.Cut > 0 {
+		s.Started = s.Sent + s.Failed + s.Unanswered + s.Cut
+		r.Messages.Submissions = &s
+	}
 	r.UnconvergedExamples = []UnconvergedExample{}
 	for _, e := range res.Examples {
 		r.UnconvergedExamples = append(r.UnconvergedExamples, UnconvergedExample{

@@ -86,8 +86,9 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		Bytes:           map[string]ByteStat{"imap": {In: 5 << 20, Out: 1 << 20}, "pop3": {In: 2 << 20, Out: 1 << 10}},
 		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
-		Timeline: tl,
-		Actions:  Actions{Done: 50, Failed: 3, Dropped: 2},
+		Timeline:    tl,
+		Actions:     Actions{Done: 50, Failed: 3, Dropped: 2},
+		Submissions: Submissions{Sent: 9, Failed: 1, Unanswered: 1, Cut: 2},
 		Deliveries: DeliveryCounts{Attempted: 1000, Delivered: 995, Failed: map[string]int64{"4xx": 3, "refused": 2, "5xx": 0},
 			Retries: 7, Abandoned: 5},
 		DeviceProtocols: []string{"imap", "pop3", "imap"},
@@ -122,7 +123,7 @@ func TestJSONContractKeys(t *testing.T) {
 		"server.stored_messages", "server.stored_bytes", "server.peak_connections",
 		"thresholds", "unconverged_examples", "groups.pop3-office.convergence.deliver.histogram", "load.error_rate", "timeline",
 		"messages.delivery_attempted", "messages.delivery_failed", "messages.delivery_failed_by_reason.4xx",
-		"messages.delivery_retries", "messages.delivery_abandoned", "messages.delivery_unknown", "validity.enabled", "validity.ok", "validity.problems",
+		"messages.delivery_retries", "messages.delivery_abandoned", "messages.delivery_unknown", "messages.submissions.cut", "validity.enabled", "validity.ok", "validity.problems",
 		"load.login_attempts", "load.login_failures",
 	}
 	for _, p := range paths {
@@ -687,6 +688,63 @@ func TestFailedNote(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSubmissions: messages.submissions accounts for every submission the
+// devices started (started = sent + failed + unanswered + cut, whatever
+// the input's Started says), in the JSON report, on a line of the summary
+// and in the HTML report; null when none was started; summed by a merge,
+// a shard without it (none started, or a report from before it) adding
+// nothing.
+func TestSubmissions(t *testing.T) {
+	in := sampleInput(t)
+	in.Submissions.Started = 1000 // ignored: the sum is the count
+	r := roundTrip(t, Build(in))
+	want := Submissions{Started: 13, Sent: 9, Failed: 1, Unanswered: 1, Cut: 2}
+	if r.Messages.Submissions == nil || *r.Messages.Submissions != want {
+		t.Fatalf("submissions %+v, want %+v", r.Messages.Submissions, want)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteSummary(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if line := "submissions (devices' sends, replies, forwards; each try): 13 started = 9 sent + 1 failed + 1 unanswered + 2 cut by the end of the run"; !strings.Contains(buf.String(), line) {
+		t.Errorf("summary lacks %q:\n%s", line, buf.String())
+	}
+	buf.Reset()
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if html := `13 started = 9 sent + <b class="fail">1 failed</b> + 1 unanswered + 2 cut by the end of the run`; !strings.Contains(buf.String(), html) {
+		t.Errorf("HTML report lacks %q", html)
+	}
+
+	in.Shard = "1/2"
+	one := roundTrip(t, Build(in))
+	in.Shard = "2/2"
+	in.Submissions = Submissions{}
+	none := roundTrip(t, Build(in))
+	if none.Messages.Submissions != nil {
+		t.Errorf("submissions %+v with none started, want null", none.Messages.Submissions)
+	}
+	in.Submissions = Submissions{Cut: 1}
+	cut := roundTrip(t, Build(in))
+	for _, tt := range []struct {
+		shards []*Report
+		want   Submissions
+	}{
+		{[]*Report{one, none}, want},
+		{[]*Report{none, one}, want},
+		{[]*Report{one, cut}, Submissions{Started: 14, Sent: 9, Failed: 1, Unanswered: 1, Cut: 3}},
+	} {
+		m, err := Merge(tt.shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Messages.Submissions == nil || *m.Messages.Submissions != tt.want {
+			t.Errorf("merged %+v, want %+v", m.Messages.Submissions, tt.want)
+		}
 	}
 }
 

@@ -18,6 +18,10 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(ew, "%.1f s wall, %s simulated; %d users, %d devices; mail delivered %d, sent %d, lost %s\n",
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
 	fmt.Fprintf(ew, "%s\n", r.deliveries())
+	if s := r.Messages.Submissions; s != nil {
+		fmt.Fprintf(ew, "submissions (devices' sends, replies, forwards; each try): %d started = %d sent + %d failed + %d unanswered + %d cut by the end of the run\n",
+			s.Started, s.Sent, s.Failed, s.Unanswered, s.Cut)
+	}
 	if u := r.Messages.SubmissionUnknown; u != nil {
 		fmt.Fprintf(ew, "submissions without a reply after the message data (per recipient): %d [on the server after all %d, not %d, unchecked %d]\n",
 			u.Stored+u.NotStored+u.Unchecked, u.Stored, u.NotStored, u.Unchecked)

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+
+	"github.com/mailsim/mailsim/clients"
+)
+
+// SubmissionStats counts the devices' submissions of a run (one per call
+// of a device's Submitter: a send, reply or forward tried once) by how
+// they ended (SubmissionOutcomes). Every submission started ends one way,
+// so Started = Sent + Failed + Unanswered + Cut (docs/report.md,
+// "Submissions").
+type SubmissionStats struct {
+	// Sent: the server took the message (Result.Sent).
+	Sent int64
+	// Failed: it failed while the active phase went on.
+	Failed int64
+	// Unanswered: the message data went out whole and no reply came (the
+	// server may have taken it).
+	Unanswered int64
+	// Cut: the run's end came first and the message did not leave.
+	Cut int64
+}
+
+// Started returns the number of submissions started.
+func (s SubmissionStats) Started() int64 { return s.Sent + s.Failed + s.Unanswered + s.Cut }
+
+// submissionCounts are the run's counters of SubmissionStats, by the
+// index of their outcome in SubmissionOutcomes.
+type submissionCounts [4]atomic.Int64
+
+// count counts one submission that ended with outcome (a Submission*
+// constant; anything else counts as failed).
+func (c *submissionCounts) count(outcome string) {
+	i := slices.Index(SubmissionOutcomes(), outcome)
+	if i < 0 {
+		i = 1 // SubmissionFailed
+	}
+	c[i].Add(1)
+}
+
+// stats returns the counts so far.
+func (c *submissionCounts) stats() SubmissionStats {
+	return SubmissionStats{Sent: c[0].Load(), Failed: c[1].Load(), Unanswered: c[2].Load(), Cut: c[3].Load()}
+}
+
+// submissionOutcome says how a submission on ctx that returned err ended:
+// sent (nil, or some recipients refused and the others sent the message:
+// a *clients.RecipientsError with some accepted), unanswered
+// (clients.ErrUnanswered, whether or not the run's end closed the
+// connection), cut when ctx had ended by then (the person counts no
+// failed try then: person.doOn), failed otherwise.
+func submissionOutcome(ctx context.Context, err error) string {
+	var re *clients.RecipientsError
+	switch {
+	case err == nil, errors.As(err, &re) && re.Accepted > 0:
+		return SubmissionSent
+	case errors.Is(err, clients.ErrUnanswered):
+		return SubmissionUnanswered
+	case ctx.Err() != nil:
+		return SubmissionCut
+	}
+	return SubmissionFailed
+}
