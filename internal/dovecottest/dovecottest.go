@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/scripttest"
 )
 
 // scriptTimeout bounds every call of the script; start waits at most ~10 s
@@ -203,6 +205,7 @@ func StartWith(t testing.TB, users int, o Options) *Instance {
 	}
 	inst.script = script
 	t.Cleanup(func() {
+		scripttest.LogTails(t, inst.Dir)
 		if err := inst.Stop(); err != nil {
 			t.Errorf("dovecottest: %v", err)
 		}

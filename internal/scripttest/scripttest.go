@@ -166,6 +166,7 @@ func (s Server) Start(t testing.TB, extra []string, users int, required ...strin
 	}
 	// Stop what started before anything else can fail.
 	t.Cleanup(func() {
+		LogTails(t, kv["DIR"])
 		if _, err := Run(s.Script, s.Drop, nil, "stop", kv["DIR"]); err != nil {
 			t.Errorf("%s: %v", s.Name, err)
 		}
@@ -175,4 +176,30 @@ func (s Server) Start(t testing.TB, extra []string, users int, required ...strin
 		t.Fatalf("%s: NUSERS: %v in %q", s.Name, err, out)
 	}
 	return kv, n
+}
+
+// TailLines is how many of each log's last lines LogTails prints.
+const TailLines = 40
+
+// LogTails logs, when t has failed, the last TailLines lines of every
+// DIR/log/*.log a server script wrote (scripts/dovecot.sh, cyrus.sh,
+// courier.sh all log there), so that a failure in CI, whose temporary
+// directories are gone afterwards, shows what the server said. Call it
+// from the t.Cleanup that stops the server, before the stop.
+func LogTails(t testing.TB, dir string) {
+	t.Helper()
+	if !t.Failed() || dir == "" {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "log", "*.log"))
+	for _, name := range logs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Logf("%s: %v", name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		lines = lines[max(len(lines)-TailLines, 0):]
+		t.Logf("the last %d lines of %s:\n%s", len(lines), name, strings.Join(lines, "\n"))
+	}
 }

@@ -1,6 +1,7 @@
 package scripttest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,64 @@ func TestUnpackLock(t *testing.T) {
 	}
 	if UnpackLock("/other/cyrus.sh") != a {
 		t.Error("the lock depends on the script's directory: two checkouts would unpack into one prefix at once")
+	}
+}
+
+// recordTB is a testing.TB that says it failed (or not) and keeps what is
+// logged.
+type recordTB struct {
+	testing.TB
+	failed bool
+	logs   []string
+}
+
+func (r *recordTB) Helper()      {}
+func (r *recordTB) Failed() bool { return r.failed }
+func (r *recordTB) Logf(format string, args ...any) {
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+func TestLogTails(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var long strings.Builder
+	for i := 1; i <= TailLines+5; i++ {
+		fmt.Fprintf(&long, "line %d\n", i)
+	}
+	for name, text := range map[string]string{"a.log": long.String(), "b.log": "one line\n", "c.txt": "not a log\n"} {
+		if err := os.WriteFile(filepath.Join(dir, "log", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		failed bool
+		dir    string
+		want   []string // substrings, one log line each, in order
+	}{
+		{"passed", false, dir, nil},
+		{"no dir", true, "", nil},
+		{"failed", true, dir, []string{
+			"the last 40 lines of " + filepath.Join(dir, "log", "a.log") + ":\nline 6\n",
+			"the last 1 lines of " + filepath.Join(dir, "log", "b.log") + ":\none line",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recordTB{TB: t, failed: tc.failed}
+			LogTails(r, tc.dir)
+			if len(r.logs) != len(tc.want) {
+				t.Fatalf("logged %q, want %d logs", r.logs, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(r.logs[i], w) {
+					t.Errorf("log %d = %q, want it to hold %q", i, r.logs[i], w)
+				}
+			}
+			if len(r.logs) > 0 && (strings.Contains(r.logs[0], "line 5\n") || !strings.HasSuffix(r.logs[0], "line 45")) {
+				t.Errorf("a.log's tail is not its last %d lines: %q", TailLines, r.logs[0])
+			}
+		})
 	}
 }
