@@ -44,6 +44,11 @@ type IMAPReader struct {
 	// Storage, if set, receives what each user read stores, by folder
 	// role (the cost per user of a real server, docs/report.md).
 	Storage *UserStorage
+
+	// caps keeps the capability lists the sessions read (the greeting's,
+	// the LOGIN reply's), the same for every user: a list read again is
+	// compared, not parsed (leanimap.CapCache).
+	caps leanimap.CapCache
 }
 
 // truthFetch is the FETCH of every message of a mailbox: its flags, UID,
@@ -254,7 +259,7 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 		}
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
-	conn, c, err := leanimap.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, leanimap.Options{Timeout: timeout})
+	conn, c, err := leanimap.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, leanimap.Options{Timeout: timeout, Caps: &t.caps})
 	if err != nil {
 		if transport.Step(err) == transport.StepConnect {
 			return fail("dial", err)
