@@ -247,7 +247,7 @@ func TestIMAPReaderFetchFaults(t *testing.T) {
 					}
 				}()
 				rec := &testRecorder{}
-				r := &IMAPReader{Endpoint: transport.Endpoint{Addr: tc.addr}, Password: func(string) string { return "pw" }, Recorder: rec, Timeout: 2 * time.Second}
+				r := &IMAPReader{Endpoint: transport.Endpoint{Addr: tc.addr}, Password: func(string) string { return "pw" }, Recorder: rec, Timeout: 4 * time.Second}
 				_, err := r.UserState(context.Background(), "alice")
 				p.Resume()
 				<-done
