@@ -956,13 +956,5 @@ func TestFaultRunLeaksNoGoroutine(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	// Goroutines end asynchronously: wait a bounded while for the count.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines after the faulted run, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	faketest.GoroutinesBack(t, before, 10*time.Second, "after the faulted run")
 }

@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	},
 	"internal/serverstate": {
 		"clients", "internal/transport", "internal/audit", "internal/view",
-		"internal/mailgen", "internal/backoff",
+		"internal/mailgen", "internal/backoff", "internal/leanimap",
 	},
 	"internal/audit":    {"internal/view"},
 	"internal/cost":     {"clients", "internal/transport"},

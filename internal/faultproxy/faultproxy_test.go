@@ -480,16 +480,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if err := p.SetRefuse(false); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("SetRefuse after Close: %v", err)
 	}
-	// Goroutines end asynchronously in the runtime's bookkeeping: wait a
-	// bounded while for the count to come back.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	faketest.GoroutinesBack(t, before, 5*time.Second, "after Close")
 }
 
 func isTimeout(err error) bool {

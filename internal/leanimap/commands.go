@@ -84,17 +84,36 @@ func (c *Client) uidSet(set imap.UIDSet) error {
 		return errors.New("empty UID set")
 	}
 	for i, r := range set {
-		if i > 0 {
-			c.out = append(c.out, ',')
-		}
-		c.out = appendUID(c.out, r.Start)
-		if r.Stop != r.Start {
-			c.out = appendUID(append(c.out, ':'), r.Stop)
-		}
+		c.out = appendRange(c.out, i, r.Start, r.Stop)
 	}
 	return nil
 }
 
+// seqSet appends set by message number ("1:*" for a range to 0).
+func (c *Client) seqSet(set imap.SeqSet) error {
+	if len(set) == 0 {
+		return errors.New("empty sequence set")
+	}
+	for i, r := range set {
+		c.out = appendRange(c.out, i, imap.UID(r.Start), imap.UID(r.Stop))
+	}
+	return nil
+}
+
+// appendRange appends range i of a set: "start" or "start:stop", after
+// a comma but for the first.
+func appendRange(b []byte, i int, start, stop imap.UID) []byte {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = appendUID(b, start)
+	if stop != start {
+		b = appendUID(append(b, ':'), stop)
+	}
+	return b
+}
+
+// appendUID appends u, or "*" for 0.
 func appendUID(b []byte, u imap.UID) []byte {
 	if u == 0 {
 		return append(b, '*')
@@ -352,6 +371,26 @@ func (c *Client) UIDFetch(set imap.UIDSet, items string, fn func(*Message) error
 // builds it needs no string of it).
 func (c *Client) UIDFetchBytes(set imap.UIDSet, items []byte, fn func(*Message) error) error {
 	if err := c.uidFetch(set, fn); err != nil {
+		return err
+	}
+	c.out = append(append(c.out, ' '), items...)
+	return c.run()
+}
+
+// Fetch sends FETCH set items, by message number (set "1:*" is every
+// message), where items is the fetch attribute list as sent, and calls fn
+// on the caller's goroutine for each FETCH response until the completion:
+// with no UID set to tell them by, every FETCH response the command
+// brings goes to fn, another session's flag change included (a caller
+// that must tell them apart asks for UIDs, with UIDFetch). The first error
+// fn returns is the command's error (the responses are still read to the
+// end).
+func (c *Client) Fetch(set imap.SeqSet, items string, fn func(*Message) error) error {
+	if err := c.begin("FETCH "); err != nil {
+		return err
+	}
+	c.cmd.fetch = fn
+	if err := c.seqSet(set); err != nil {
 		return err
 	}
 	c.out = append(append(c.out, ' '), items...)

@@ -146,6 +146,9 @@ func FuzzParseResponse(f *testing.F) {
 		"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n* STATUS x (MESSAGES 1)\r\n* SEARCH 1 2\r\nL1 BAD\r\n",
 		"* OK [CAPABILITY IMAP4rev1] [UIDNEXT 4]\r\n* 2 FETCH (ENVELOPE (NIL \"a\\\"b\" NIL NIL NIL NIL NIL NIL NIL NIL) INTERNALDATE \" 1-Jan-2024 00:00:00 +0000\")\r\nL1 OK\r\n",
 		"+ idling\r\n", "* BYE\r\n", "L1 OK [APPENDUID 1 2] a\r\n",
+		// FETCH by message number (the auditor's): no UID set, a NIL
+		// section, an empty header block.
+		"* 2 FETCH (FLAGS (\\Deleted) RFC822.SIZE 120 BODY[HEADER.FIELDS (MESSAGE-ID)] NIL)\r\n* 3 FETCH (UID 9 RFC822.SIZE 0 BODY[HEADER.FIELDS (Message-ID)] {2}\r\n\r\n)\r\nL1 OK\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -316,6 +316,28 @@ func TestCommands(t *testing.T) {
 			if ex.NumMessages != 2 {
 				t.Fatalf("EXAMINE: %d messages, want 2 (1 moved, 1 expunged)", ex.NumMessages)
 			}
+			// FETCH by message number: every message, then the last.
+			for _, f := range []struct {
+				set  imap.SeqSet
+				want string
+			}{
+				{imap.SeqSet{{Start: 1, Stop: 0}}, "[1:2 flagged 2:4]"},
+				{imap.SeqSetNum(2), "[2:4]"},
+				{imap.SeqSet{{Start: 1, Stop: 1}, {Start: 2, Stop: 2}}, "[1:2 flagged 2:4]"},
+			} {
+				var fetched []string
+				must(t, c.Fetch(f.set, "(UID FLAGS)", func(m *Message) error {
+					g := fmt.Sprintf("%d:%d", m.SeqNum, m.UID)
+					if containsFlag(m.Flags, imap.FlagFlagged) {
+						g += " flagged"
+					}
+					fetched = append(fetched, g)
+					return nil
+				}))
+				if got := fmt.Sprint(fetched); got != f.want {
+					t.Errorf("FETCH %v (UID FLAGS): %s, want %s", f.set, got, f.want)
+				}
+			}
 			must(t, c.Logout())
 		})
 	}

@@ -11,13 +11,14 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
@@ -43,20 +44,20 @@ type IMAPReader struct {
 	// Storage, if set, receives what each user read stores, by folder
 	// role (the cost per user of a real server, docs/report.md).
 	Storage *UserStorage
+
+	// caps keeps the capability lists the sessions read (the greeting's,
+	// the LOGIN reply's), the same for every user: a list read again is
+	// compared, not parsed (leanimap.CapCache).
+	caps leanimap.CapCache
 }
 
-var truthFetch = &imap.FetchOptions{
-	Flags:      true,
-	UID:        true,
-	RFC822Size: true,
-	BodySection: []*imap.FetchItemBodySection{{
-		Specifier:    imap.PartSpecifierHeader,
-		HeaderFields: []string{"Message-ID"},
-		Peek:         true,
-	}},
-}
+// truthFetch is the FETCH of every message of a mailbox: its flags, UID,
+// size and Message-ID header field.
+const truthFetch = "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Message-ID)])"
 
-// UserState implements audit.Truth.
+// UserState implements audit.Truth. Its session runs on the lean client
+// (internal/leanimap): every command and its responses on the caller's
+// goroutine, each FETCH response parsed as it comes.
 func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot, error) {
 	rec := t.Recorder
 	if rec == nil {
@@ -74,7 +75,9 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		return view.Snapshot{}, err
 	}
 	defer c.Close()
+	deadline, _ := ctx.Deadline()
 	run := func(name string, f func() error) error {
+		bound(c, deadline)
 		start := time.Now()
 		err := f()
 		rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: name, Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
@@ -83,15 +86,18 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	// A refused NAMESPACE leaves no prefix to tell (foreignNamespaces):
 	// the user's state is every folder listed, as the devices see it; the
 	// refusal is recorded with its command (auditor_commands).
-	foreign, _, err := foreignNamespaces(c, run)
+	foreign, _, err := foreignNamespaces(offersNamespace(func(cp imap.Cap) bool { return c.Has(strings.ToUpper(string(cp))) }), c.Namespace, run)
 	if err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: namespace: %w", addr, err)
 	}
-	var boxes []*imap.ListData
-	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", nil).Collect(); return err }); err != nil {
+	var boxes []imap.ListData
+	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", false); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
-	boxes = slices.DeleteFunc(boxes, func(box *imap.ListData) bool { return foreign.Has(box.Mailbox) })
+	for i := range boxes {
+		canonical(&boxes[i])
+	}
+	boxes = slices.DeleteFunc(boxes, func(box imap.ListData) bool { return foreign.Has(box.Mailbox) })
 	// Every copy, so that of several copies of a Message-ID the one
 	// view.Prefer picks is shown, as on the devices.
 	type found struct {
@@ -102,53 +108,53 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	var copies []found
 	usage := map[string]RoleUsage{}
 	trash := ""
-	for _, box := range boxes {
-		if hasAttr(box.Attrs, imap.MailboxAttrTrash) && (trash == "" || box.Mailbox < trash) {
+	for i := range boxes {
+		if box := &boxes[i]; slices.Contains(box.Attrs, imap.MailboxAttrTrash) && (trash == "" || box.Mailbox < trash) {
 			trash = box.Mailbox
 		}
 	}
-	for _, box := range boxes {
+	var sel imap.SelectData
+	for i := range boxes {
+		box := &boxes[i]
 		if !clients.Selectable(box) {
 			continue
 		}
-		var sel *imap.SelectData
-		if err := run("EXAMINE", func() (err error) {
-			sel, err = c.Select(box.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
-			return err
-		}); err != nil {
+		if err := run("EXAMINE", func() error { return c.SelectTo(&sel, box.Mailbox, true) }); err != nil {
 			return view.Snapshot{}, fmt.Errorf("auditor imap %s: examine %q: %w", addr, box.Mailbox, err)
 		}
 		if sel.NumMessages == 0 {
 			continue
 		}
-		var msgs []*imapclient.FetchMessageBuffer
-		if err := run("FETCH", func() (err error) {
-			// 1:* (Stop 0 is "*")
-			msgs, err = c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, truthFetch).Collect()
-			return err
-		}); err != nil {
+		role := folderRole(box)
+		u := usage[role]
+		err := run("FETCH", func() error {
+			return c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, truthFetch, func(m *leanimap.Message) error {
+				var fl view.Flags
+				deleted := false
+				for _, f := range m.Flags {
+					fl |= view.ParseFlag(string(f))
+					deleted = deleted || strings.EqualFold(string(f), string(imap.FlagDeleted))
+				}
+				if deleted {
+					return nil
+				}
+				u.Messages++
+				u.Bytes += max(m.Size, 0)
+				var id string
+				for _, s := range m.Sections {
+					id = mailgen.MessageID(s.Data)
+				}
+				if id != "" {
+					copies = append(copies, found{id, view.Copy{Folder: box.Mailbox, UID: uint32(m.UID)}, fl})
+				}
+				return nil
+			})
+		})
+		if err != nil {
 			return view.Snapshot{}, fmt.Errorf("auditor imap %s: fetch %q: %w", addr, box.Mailbox, err)
 		}
-		role := folderRole(box)
-		for _, m := range msgs {
-			if !hasFlag(m.Flags, imap.FlagDeleted) {
-				u := usage[role]
-				u.Messages++
-				u.Bytes += m.RFC822Size
-				usage[role] = u
-			}
-			var id string
-			for _, bs := range m.BodySection {
-				id = mailgen.MessageID(bs.Bytes)
-			}
-			if id == "" || hasFlag(m.Flags, imap.FlagDeleted) {
-				continue
-			}
-			var fl view.Flags
-			for _, f := range m.Flags {
-				fl |= view.ParseFlag(string(f))
-			}
-			copies = append(copies, found{id, view.Copy{Folder: box.Mailbox, UID: uint32(m.UID)}, fl})
+		if u != (RoleUsage{}) {
+			usage[role] = u
 		}
 	}
 	snap := view.Snapshot{Messages: view.Pick(trash, 0, func(add func(string, view.Copy, view.Flags)) {
@@ -156,11 +162,42 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 			add(f.id, f.c, f.flags)
 		}
 	})}
-	_ = run("LOGOUT", func() error { return c.Logout().Wait() })
+	_ = run("LOGOUT", c.Logout)
 	if t.Storage != nil {
 		t.Storage.set(user, usage)
 	}
 	return snap, nil
+}
+
+// bound makes c's next command end by deadline, the read's: its
+// deadline is then the connection's, as when the whole read had one
+// (a passed deadline fails the command at once, as a timeout).
+func bound(c *leanimap.Client, deadline time.Time) {
+	c.SetTimeout(max(time.Until(deadline), time.Nanosecond))
+}
+
+// canonical writes the attributes of box that match a known one but for
+// case as that one, and INBOX in any case as INBOX, as go-imap's client
+// reads them (clients.Selectable and clients.ListRole look for the
+// known spellings).
+func canonical(box *imap.ListData) {
+	if strings.EqualFold(box.Mailbox, view.FolderInbox) {
+		box.Mailbox = view.FolderInbox
+	}
+	for i, a := range box.Attrs {
+		for _, k := range knownAttrs {
+			if a != k && strings.EqualFold(string(a), string(k)) {
+				box.Attrs[i] = k
+			}
+		}
+	}
+}
+
+// knownAttrs are the LIST attributes the reader looks at.
+var knownAttrs = [...]imap.MailboxAttr{
+	imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent,
+	imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
+	imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant,
 }
 
 // folderRole names a mailbox's role for storage figures: inbox, sent,
@@ -207,11 +244,13 @@ func (s *UserStorage) User(user string) (usage map[string]RoleUsage, ok bool) {
 // login dials the server (TLS as the endpoint says, replies bounded),
 // logs user in and returns the client, which closes the connection. The
 // attempt is recorded as one login with the outcome of its cause, and as
-// a LOGIN command when the server was reached; the connection ends with
-// ctx. Its deadline is ctx's.
-func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*imapclient.Client, error) {
+// a LOGIN command when the server was reached. Each command ends by ctx's
+// deadline (bound); when ctx is cancelled before, the connection is
+// closed. When the LOGIN reply carried no capabilities, they are asked
+// for (CAPABILITY, not recorded, as go-imap's client asked by itself).
+func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout time.Duration, user string) (*leanimap.Client, error) {
 	addr := t.Endpoint.Addr
-	fail := func(what string, err error) (*imapclient.Client, error) {
+	fail := func(what string, err error) (*leanimap.Client, error) {
 		rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
 		if transport.NamesServer(err) {
 			// The session setup's errors name the server and the step
@@ -220,18 +259,25 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 		}
 		return nil, fmt.Errorf("auditor imap %s: %s: %w", addr, what, err)
 	}
-	conn, c, err := transport.DialIMAP(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, nil)
+	conn, c, err := leanimap.Dial(ctx, transport.Config{Protocol: clients.ProtocolIMAP, Endpoint: t.Endpoint, Meter: rec, Timeout: timeout, TLS: t.TLS}, leanimap.Options{Timeout: timeout, Caps: &t.caps})
 	if err != nil {
 		if transport.Step(err) == transport.StepConnect {
 			return fail("dial", err)
 		}
 		return fail("greeting", err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	// The deadline ends each command by itself, as a timeout; a cancel
+	// (the final audit given up or aborted) closes the connection under
+	// the command in progress.
+	stop := context.AfterFunc(ctx, func() {
+		if ctx.Err() == context.Canceled {
+			_ = conn.Close()
+		}
+	})
 	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
+	bound(c, deadline)
 	start := time.Now()
-	err = conn.Explain(transport.LoginIMAP(c, user, t.Password(user)))
+	err = conn.Explain(c.Login(user, t.Password(user)))
 	rec.Command(clients.CommandEvent{Protocol: clients.ProtocolIMAP, Command: "LOGIN", Outcome: transport.OutcomeOf(err), Duration: time.Since(start)})
 	if err != nil {
 		stop()
@@ -239,23 +285,9 @@ func (t *IMAPReader) login(ctx context.Context, rec clients.Recorder, timeout ti
 		return fail("login "+user, err)
 	}
 	rec.Login(clients.ProtocolIMAP, transport.OutcomeOK)
+	if c.Caps() == nil {
+		bound(c, deadline)
+		_, _ = c.Capability() // a failure fails the next command
+	}
 	return c, nil
-}
-
-func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
-	for _, x := range attrs {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
-func hasFlag(flags []imap.Flag, f imap.Flag) bool {
-	for _, x := range flags {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsim/mailsim/clients"
@@ -115,15 +114,6 @@ func appendShared(t *testing.T, inst *dovecottest.Instance, name string, i int) 
 		t.Fatalf("create %s: %v", name, err)
 	}
 	msg := fmt.Sprintf("Message-ID: <m%d@example.net>\r\nFrom: bob@example.net\r\nTo: all@example.com\r\nSubject: %d\r\n\r\nhello\r\n", i, i)
-	w := c.Append(name, int64(len(msg)), &imap.AppendOptions{})
-	if _, err := w.Write([]byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Wait(); err != nil {
-		t.Fatalf("append to %s: %v", name, err)
-	}
+	appendT(t, c, name, nil, msg)
 	_ = c.Logout().Wait()
 }

@@ -152,7 +152,8 @@ func (l *mailLook) imap(conn *transport.Conn, c *imapclient.Client, user string,
 	}
 	names := []string{view.FolderInbox}
 	if all {
-		foreign, refused, err := foreignNamespaces(c, func(command string, f func() error) error {
+		ns := func() (*imap.NamespaceData, error) { return c.Namespace().Wait() }
+		foreign, refused, err := foreignNamespaces(offersNamespace(c.Caps().Has), ns, func(command string, f func() error) error {
 			l.sent(command)
 			return f()
 		})
