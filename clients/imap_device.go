@@ -244,15 +244,14 @@ func (d *imapDevice) View() view.Snapshot {
 			}
 		})
 	})
-	if complete && !d.listedAt.IsZero() {
-		// The folder set is synced too: a folder created after the
-		// last LIST (a move into a new folder) the device cannot
-		// show yet, however recently it synced the others.
+	if complete {
 		snap.Synced = synced
-		if d.listedAt.Before(synced) {
-			snap.Synced = d.listedAt
-		}
 	}
+	// A folder created after the last LIST (a move into a new folder)
+	// the device cannot show yet, however recently it synced the
+	// others: the auditor waits for a list only for such changes
+	// (internal/audit/auditor.go, syncedSince).
+	snap.Listed = d.listedAt
 	return snap
 }
 

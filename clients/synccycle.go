@@ -8,8 +8,9 @@ import (
 )
 
 // SyncCycle returns the longest simulated time between two complete syncs
-// of a device of profile p (after which its view's Synced has passed any
-// earlier moment), and why, naming the profile setting that decides it:
+// of a device of profile p (after which its view's Synced, and for a
+// webmail its Listed, have passed any earlier moment), and why, naming the
+// profile setting that decides it:
 //
 //   - POP3: every poll (poll_interval);
 //   - IMAP phone: every poll, one sync of every folder (poll_interval);
@@ -22,9 +23,10 @@ import (
 //     the folders other than INBOX — at least Sent, Drafts, Trash, Junk and
 //     Archive, and filed, the folders the people file mail into; and the
 //     folder list (LIST), read at the first page load a session
-//     (webmailListEvery, 10 simulated minutes) after the last, which
-//     Synced waits for too (a folder created since is one the webmail
-//     does not know): the longer of the two.
+//     (webmailListEvery, 10 simulated minutes) after the last, which a
+//     move into a folder created since waits for (the webmail does not
+//     know the folder before: view.Snapshot.Listed): the longer of the
+//     two.
 //
 // Zero settings take the same defaults as the devices themselves.
 func SyncCycle(p *Profile, filed []string) (time.Duration, string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"testing"
@@ -1063,6 +1064,108 @@ func TestSyncedSinceTheServerHadIt(t *testing.T) {
 			}
 			if len(r.lags) != 1 || r.lags[0] != tt.wantLag {
 				t.Errorf("lags = %v, want [%v] (from when the server had the copy)", r.lags, tt.wantLag)
+			}
+		})
+	}
+}
+
+// TestListNeededForUnknownFolders: a webmail lists its folders once a
+// session (10 simulated minutes) and syncs the folders it knows more
+// often; it has synced a change since its last folder list
+// (view.Snapshot.Listed) only when the change needs no list: one into a
+// folder it does not know (a move into a folder created after its list),
+// or a flag change on a message in one, waits for its next list
+// (not-synced-yet, counted by WaitingForSync); a flag change on a message
+// in a folder it knows, a move into a known folder and a delete that
+// expunged the message do not, and what the device still misses is
+// classified at once (flags-not-synced, folder-not-synced, kept-locally),
+// not after its next list. The change is at 1m; the webmail listed at
+// listed and synced INBOX, Archive, Sent and Trash at 5m.
+func TestListNeededForUnknownFolders(t *testing.T) {
+	five := t0.Add(5 * time.Minute)
+	known := map[string]time.Time{"INBOX": five, "Archive": five, "Sent": five, "Trash": five}
+	withProjects := maps.Clone(known)
+	withProjects["Projects"] = five
+	for _, tt := range []struct {
+		name   string
+		listed time.Duration
+		// synced are the webmail's folders' last syncs (default known).
+		synced map[string]time.Time
+		// changes are recorded at 1m on the pc, in order; the last is
+		// the one checked.
+		changes []Change
+		// server is the message's place on the server at the end; web
+		// the webmail's ("" it shows none).
+		server, web          string
+		serverFlags, webFlag view.Flags
+		wantWait             int
+		wantLive, wantFinal  Reason
+	}{
+		{name: "flag in a known folder", listed: 0,
+			changes: []Change{{Kind: Read, Flags: view.Seen}},
+			server:  "INBOX", serverFlags: view.Seen, web: "INBOX",
+			wantWait: 0, wantLive: ReasonPending, wantFinal: ReasonFlagsNotSynced},
+		{name: "move into a known folder", listed: 0,
+			changes: []Change{{Kind: Move, Folder: "Archive"}},
+			server:  "Archive", web: "INBOX",
+			wantWait: 0, wantLive: ReasonPending, wantFinal: ReasonFolderNotSynced},
+		{name: "move into a known folder under another name", listed: 0,
+			changes: []Change{{Kind: Move, Folder: "INBOX.Archive"}},
+			server:  "INBOX.Archive", web: "INBOX",
+			wantWait: 0, wantLive: ReasonPending, wantFinal: ReasonFolderNotSynced},
+		{name: "delete that expunged", listed: 0,
+			changes:  []Change{{Kind: Delete}},
+			web:      "INBOX",
+			wantWait: 0, wantLive: ReasonPending, wantFinal: ReasonKeptLocally},
+		{name: "move into a folder not listed", listed: 0,
+			changes: []Change{{Kind: Move, Folder: "Projects"}},
+			server:  "Projects", web: "",
+			wantWait: 1, wantLive: ReasonNotSyncedYet, wantFinal: ReasonNotSyncedYet},
+		{name: "flag on a message moved into a folder not listed", listed: 0,
+			changes: []Change{{Kind: Move, Folder: "Projects"}, {Kind: Flag, Flags: view.Flagged}},
+			server:  "Projects", serverFlags: view.Flagged, web: "",
+			wantWait: 2, wantLive: ReasonNotSyncedYet, wantFinal: ReasonNotSyncedYet},
+		{name: "never listed", listed: -1,
+			changes: []Change{{Kind: Move, Folder: "Projects"}},
+			server:  "Projects", web: "",
+			wantWait: 1, wantLive: ReasonNotSyncedYet, wantFinal: ReasonNotSyncedYet},
+		{name: "move into a folder listed since", listed: 3 * time.Minute, synced: withProjects,
+			changes: []Change{{Kind: Move, Folder: "Projects"}},
+			server:  "Projects", web: "",
+			wantWait: 0, wantLive: ReasonPending, wantFinal: ReasonFolderNotSynced},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"webmail", "imap", 0})
+			if tt.server != "" {
+				r.server.put("u1", "<m1>", tt.server, tt.serverFlags)
+			}
+			for _, c := range tt.changes {
+				c.User, c.Device, c.MessageID, c.At, c.Published = "u1", "u1/pc", "<m1>", t0.Add(time.Minute), true
+				r.a.Record(c)
+			}
+			web := r.dev["u1/webmail"]
+			if tt.web != "" {
+				web.put("<m1>", tt.web, tt.webFlag)
+			}
+			synced := known
+			if tt.synced != nil {
+				synced = tt.synced
+			}
+			web.syncFolders(synced)
+			if tt.listed >= 0 {
+				web.list(t0.Add(tt.listed))
+			}
+			r.clock.set(10 * time.Minute)
+			if got := r.a.WaitingForSync(); got != tt.wantWait {
+				t.Errorf("WaitingForSync = %d, want %d", got, tt.wantWait)
+			}
+			last := tt.changes[len(tt.changes)-1].Kind
+			if got := r.a.State().Changes[last].Unconverged; got[tt.wantLive] != 1 {
+				t.Errorf("live reasons of %s: %v, want 1 %s", last, got, tt.wantLive)
+			}
+			res := final(t, r)
+			if got := res.Convergence[last].Unconverged; got[tt.wantFinal] != 1 {
+				t.Errorf("final reasons of %s: %v, want 1 %s", last, got, tt.wantFinal)
 			}
 		})
 	}

@@ -143,6 +143,15 @@ type pendingChange struct {
 	// duplicate suppression drops the second delivery silently), and
 	// the first copy, wherever the person filed it, is the message.
 	repeat bool
+	// folder is where the message is, as far as the user's changes tell:
+	// the folder of the last folder change to it, this one's or a later
+	// one's, or, for a flag change, one still pending when it was
+	// recorded; "" when none tells (the message is where it was
+	// delivered, or found at the start: a folder every device showed it
+	// in) or the change is its absence. A device that has not listed
+	// its folders since the change has synced it only if it knows this
+	// folder (syncedSince).
+	folder string
 }
 
 type groupAgg struct {
@@ -468,6 +477,9 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 				if p.c.Kind.folderChange() && p.c.Folder != "" {
 					p.accept = append(p.accept, c.Folder)
 				}
+				if !p.requiresAbsence() {
+					p.folder = c.Folder
+				}
 			}
 			kept = append(kept, p)
 		}
@@ -481,6 +493,9 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	if c.Kind.folderChange() {
 		p.buf[0] = c.Folder
 		p.accept = p.buf[0:1:1]
+		p.folder = c.Folder
+	} else {
+		p.folder = u.folderOf(c.MessageID)
 	}
 	if c.Kind == Deliver {
 		p.repeat = u.has(c.MessageID, markDelivered)
@@ -514,6 +529,17 @@ func completeSend(u *user, id string, done time.Time) {
 			}
 		}
 	}
+}
+
+// folderOf returns the folder u's pending changes tell message id is in
+// (pendingChange.folder), "" when none does.
+func (u *user) folderOf(id string) string {
+	for i := len(u.pending) - 1; i >= 0; i-- {
+		if p := u.pending[i]; p.c.MessageID == id && !p.requiresAbsence() {
+			return p.folder
+		}
+	}
+	return ""
 }
 
 func deviceIndex(devs []DeviceSpec, id string) int {
@@ -550,7 +576,8 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 // change: the folder v shows the message in, for a device that syncs its
 // folders apart (Snapshot.FolderSynced), else the device's last sync
 // (Snapshot.Synced, the earliest of its folders'), as for a change shown
-// by the message's absence.
+// by the message's absence. A device that shows the change knows its
+// folder: its folder list (Snapshot.Listed) does not count.
 func (p *pendingChange) syncedFor(v view.Snapshot) time.Time {
 	if m, ok := v.Messages[p.c.MessageID]; ok && v.FolderSynced != nil {
 		if t, ok := v.FolderSynced[m.Folder]; ok {
@@ -558,6 +585,40 @@ func (p *pendingChange) syncedFor(v view.Snapshot) time.Time {
 		}
 	}
 	return v.Synced
+}
+
+// syncedSince returns the simulated time since which device view v has
+// synced all that could show a change to a message in folder: its last
+// completed sync (Snapshot.Synced, the earliest of its folders'), or, for
+// a device that lists its folders (FolderSynced set: IMAP) and has not
+// synced folder, the start of its last folder list when that is earlier
+// (Snapshot.Listed): a folder created after that list is one the device
+// does not know, so a move, delivery or send into it cannot show however
+// recently the device synced the others. folder "" is one every device
+// knows, or none (a delete that expunged the message shows by its
+// absence): no list is needed. A change into a folder the device knows,
+// and a flag change on a message in one, need none either: a webmail
+// lists its folders once a session (10 simulated minutes), and a
+// flag change it missed would read not-synced-yet until its next list.
+func syncedSince(v view.Snapshot, folder string) time.Time {
+	if folder == "" || v.FolderSynced == nil || knowsFolder(v, folder) || !v.Listed.Before(v.Synced) {
+		return v.Synced
+	}
+	return v.Listed
+}
+
+// knowsFolder reports whether v has synced folder, compared by role
+// (internal/view/folders.go SameFolder).
+func knowsFolder(v view.Snapshot, folder string) bool {
+	if _, ok := v.FolderSynced[folder]; ok {
+		return true
+	}
+	for name := range v.FolderSynced {
+		if view.SameFolder(name, folder) {
+			return true
+		}
+	}
+	return false
 }
 
 // liveReason is the reason a pending change is not converged yet, as far as
@@ -570,7 +631,7 @@ func liveReason(p *pendingChange, devs []DeviceSpec, views []view.Snapshot) Reas
 		return ReasonActionIncomplete
 	}
 	for _, id := range p.waiting {
-		if i := deviceIndex(devs, id); i >= 0 && views[i].Synced.Before(p.c.Stored()) {
+		if i := deviceIndex(devs, id); i >= 0 && syncedSince(views[i], p.folder).Before(p.c.Stored()) {
 			return ReasonNotSyncedYet
 		}
 	}
@@ -606,8 +667,9 @@ func (k *kindAgg) addLive(r Reason, n int) {
 // WaitingForSync audits the users touched since the last audit, then
 // counts the changes that have not converged and wait for a device that
 // has not completed a sync since the change (a sync that began once the
-// server had it: Change.Stored), from the current views of the
-// users with pending changes. Changes kept locally (pop3-local-only) never
+// server had it: Change.Stored; and a folder list since, for a change into
+// a folder the device has not synced: syncedSince), from the current
+// views of the users with pending changes. Changes kept locally (pop3-local-only) never
 // reach the other devices and are not counted. 0 means every device has
 // synced since every change it does not show: syncing longer changes
 // nothing.
@@ -633,7 +695,7 @@ func (a *Auditor) WaitingForSync() int {
 			}
 			for _, id := range p.waiting {
 				i := deviceIndex(spec.Devices, id)
-				if i >= 0 && !p.shownBy(views[i]) && views[i].Synced.Before(p.c.Stored()) {
+				if i >= 0 && !p.shownBy(views[i]) && syncedSince(views[i], p.folder).Before(p.c.Stored()) {
 					n++
 					break
 				}

@@ -76,6 +76,14 @@ func (d *fakeDevice) syncFolders(folders map[string]time.Time) {
 	}
 }
 
+// list sets the start of the device's last folder list
+// (view.Snapshot.Listed).
+func (d *fakeDevice) list(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.Listed = at
+}
+
 // fakeClock is a settable simulated clock.
 type fakeClock struct {
 	mu sync.Mutex

@@ -455,7 +455,13 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 			return ReasonServerDisagrees
 		}
 	}
-	if v.Synced.IsZero() || v.Synced.Before(c.Stored()) {
+	// Where the message is: the server's folder when it has it, else
+	// where the changes put it.
+	folder := p.folder
+	if onServer {
+		folder = sm.Folder
+	}
+	if s := syncedSince(v, folder); s.IsZero() || s.Before(c.Stored()) {
 		return ReasonNotSyncedYet
 	}
 	if server == nil {

@@ -32,7 +32,10 @@ const (
 	ReasonServerDisagrees Reason = "server-disagrees"
 	// ReasonNotSyncedYet: the device has not completed a sync since the
 	// change: none that began once the server had it (Change.Stored; a
-	// send's copy is in Sent only at the end of the action).
+	// send's copy is in Sent only at the end of the action), or, for a
+	// change into a folder the device does not know (a move into a
+	// folder created after its last folder list), no folder list since
+	// (view.Snapshot.Listed; syncedSince in auditor.go).
 	ReasonNotSyncedYet Reason = "not-synced-yet"
 	// ReasonOutsideWindow: the device synced after the change, but its
 	// window (a phone's sync window, a webmail's page, each per folder)

@@ -81,11 +81,19 @@ type Snapshot struct {
 	Synced time.Time
 	// FolderSynced is, for a device that syncs its folders apart (IMAP),
 	// the simulated time each folder's last completed sync began, by
-	// folder name; Synced is the earliest of them and of the start of
-	// the device's last folder list (LIST: a folder created since is one
-	// it does not know). Nil for a device that syncs as a whole (POP3:
-	// Synced holds for every folder).
+	// folder name; Synced is the earliest of them. Nil for a device that
+	// syncs as a whole (POP3: Synced holds for every folder).
 	FolderSynced map[string]time.Time
+	// Listed is, for a device that syncs its folders apart (IMAP), the
+	// simulated time its last completed folder list (LIST) began: a
+	// folder created after it is one the device does not know, so a
+	// change into it (a move into a new folder) cannot show however
+	// recently the device synced the folders it knows (Synced); the
+	// folders it knows are those of FolderSynced. A webmail lists its
+	// folders once a session (10 simulated minutes), a PC when it
+	// connects and every status_interval, a phone every poll. Zero for a
+	// device that does not list (POP3) or has not listed yet.
+	Listed time.Time
 	// Window, when positive, is the number of newest messages of each
 	// folder the device keeps (a phone's sync window, a webmail's page);
 	// older ones are outside its view by design.

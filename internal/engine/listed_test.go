@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
+	"github.com/mailsim/mailsim/internal/mailgen"
+	"github.com/mailsim/mailsim/internal/simclock"
+	"github.com/mailsim/mailsim/internal/view"
+	"github.com/mailsim/mailsim/scenarios"
+)
+
+// TestWebmailListOnlyForNewFolders: a webmail lists its folders once a
+// session (10 simulated minutes) and reloads INBOX and one other folder
+// per page load, so it syncs every folder it knows long before its next
+// list. Real devices on the embedded server, a PC acting and a webmail
+// with a page of 2 messages, checked by the auditor before the webmail
+// lists its folders again:
+//
+//   - a read of a message older than the webmail's page, in INBOX, which
+//     the webmail synced since: not waited for (WaitingForSync), and
+//     outside-window at the end. Until 2026-12-04 the webmail's Synced was
+//     capped by its last list: the read waited for the next list and was
+//     not-synced-yet.
+//   - a move into a folder the PC created after the webmail's list: the
+//     webmail cannot show it before its next list, so it waits
+//     (WaitingForSync 1) and is not-synced-yet.
+func TestWebmailListOnlyForNewFolders(t *testing.T) {
+	srv, ep := startEmbedded(t, &scenarios.Plan{Users: []*scenarios.User{{Credential: scenarios.Credential{Username: "alice", Password: "secret"}}}})
+	// Oldest first: m[0] ends outside the webmail's page of 2.
+	gen, rng := mailgen.Generator{Domain: "example.net"}, rand.New(rand.NewPCG(3, 4))
+	var m [4]string
+	for i := range m {
+		msg := gen.New(rng, "carol@example.net", []string{"alice@example.com"}, 2048, false, time.Now())
+		lmtpDeliver(t, ep.Delivery.Addr, "alice@example.com", msg.Raw)
+		m[i] = msg.ID
+	}
+
+	// 1 simulated minute a wall second; the webmail reloads every 30
+	// simulated seconds, so it syncs its 6 folders in 6 page loads and
+	// lists them again 20 page loads after the first.
+	clock := simclock.New(60, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC))
+	device := func(name string, p *clients.Profile) (clients.Device, context.CancelFunc) {
+		d, err := clients.New(clients.Options{
+			ID: "alice/" + name, Profile: p,
+			Username: "alice", Password: "secret", Address: "alice@example.com",
+			IMAP:    ep.IMAP,
+			Clock:   clock,
+			Seed:    7,
+			Timeout: 5 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		stop := func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s: Run: %v", name, err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("%s: Run did not return after cancel", name)
+			}
+		}
+		t.Cleanup(stop)
+		return d, cancel
+	}
+	pc, _ := device("pc", &clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP, Connections: 1, Idle: true})
+	web, stopWeb := device("webmail", &clients.Profile{Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Refresh: 30 * time.Second, PageSize: 2})
+	a := audit.New(audit.Options{Now: clock.Now})
+	a.AddUser(audit.UserSpec{Name: "alice", Group: "g", Devices: []audit.DeviceSpec{
+		{ID: pc.ID(), Protocol: "imap", Kind: "pc", View: pc.View},
+		{ID: web.ID(), Protocol: "imap", Kind: "webmail", View: web.View},
+	}})
+
+	waitFor := func(d clients.Device, what string, ok func(view.Snapshot) bool) view.Snapshot {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second) // a liveness bound, not a timing assertion
+		for {
+			v := d.View()
+			if ok(v) {
+				return v
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed %s; last view: %+v", d.ID(), what, v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	shows := func(ids ...string) func(view.Snapshot) bool {
+		return func(v view.Snapshot) bool {
+			for _, id := range ids {
+				if _, ok := v.Messages[id]; !ok {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(pc, "every message", shows(m[:]...))
+	// The webmail's first page load listed its folders.
+	listed := waitFor(web, "its page", shows(m[2], m[3])).Listed
+
+	act := func(kind audit.ChangeKind, a clients.Action) audit.Change {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		at := clock.Now()
+		res, err := pc.Do(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", a.Kind, err)
+		}
+		return audit.Change{User: "alice", Device: pc.ID(), Kind: kind, MessageID: a.MessageID,
+			At: at, Done: clock.Now(), Folder: res.Folder, Published: res.Published}
+	}
+	read := act(audit.Read, clients.Action{Kind: clients.ActRead, MessageID: m[0]})
+	read.Flags = view.Seen
+	move := act(audit.Move, clients.Action{Kind: clients.ActMove, MessageID: m[3], Folder: "Projects"})
+	if move.Folder != "Projects" {
+		t.Fatalf("moved into %q, want Projects", move.Folder)
+	}
+	a.Record(read)
+	a.Record(move)
+
+	// Every folder the webmail knows synced since both changes; then it
+	// stops, before or after its next list.
+	waitFor(web, "every folder it knows synced since the changes", func(v view.Snapshot) bool {
+		for _, s := range v.FolderSynced {
+			if s.Before(move.Stored()) {
+				return false
+			}
+		}
+		return len(v.FolderSynced) > 0
+	})
+	stopWeb()
+	v := web.View()
+	if !v.Listed.Equal(listed) {
+		t.Skipf("the webmail listed its folders again (at %v, the changes at %v): nothing to check", v.Listed, move.Stored())
+	}
+	if _, ok := v.Messages[m[0]]; ok {
+		t.Fatalf("the webmail shows %s, older than its page of 2: %+v", m[0], v.Messages)
+	}
+	if got := a.WaitingForSync(); got != 1 {
+		t.Errorf("WaitingForSync = %d, want 1 (the move into a folder the webmail has not listed, not the read in INBOX)", got)
+	}
+	res, err := a.Final(context.Background(), storeTruth{srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		kind audit.ChangeKind
+		want audit.Reason
+	}{
+		{audit.Read, audit.ReasonOutsideWindow},
+		{audit.Move, audit.ReasonNotSyncedYet},
+	} {
+		if got := res.Convergence[tt.kind].Unconverged; got[tt.want] != 1 || len(got) != 1 {
+			t.Errorf("%s: unconverged %v, want 1 %s (webmail: listed at %v, synced at %v, the change stored at %v)",
+				tt.kind, got, tt.want, v.Listed, v.Synced, move.Stored())
+		}
+	}
+}
