@@ -80,8 +80,10 @@ type eventCount struct {
 	mu      sync.Mutex
 	n       map[EventType]int64
 	dropped int64
-	phases  []Phase
-	unset   int // events without a simulated time
+	// planned and pending sum the Count of their events.
+	planned, pending int64
+	phases           []Phase
+	unset            int // events without a simulated time
 }
 
 func (c *eventCount) Handle(ev Event) {
@@ -91,6 +93,10 @@ func (c *eventCount) Handle(ev Event) {
 	switch ev.Type {
 	case EventActionsDropped:
 		c.dropped += ev.Count
+	case EventActionsPlanned:
+		c.planned += ev.Count
+	case EventActionsPending:
+		c.pending += ev.Count
 	case EventPhase:
 		c.phases = append(c.phases, ev.Phase)
 	}
@@ -126,6 +132,10 @@ func TestSinksSeeWhatTheResultCounts(t *testing.T) {
 		{"action events vs Result.Actions", c.n[EventAction], res.Actions},
 		{"failed actions vs Result.ActionErrors", c.n[EventActionFailed], res.ActionErrors},
 		{"dropped actions vs Result.ActionsDropped", c.dropped, res.ActionsDropped},
+		{"planned actions vs Result.ActionsPlanned", c.planned, res.ActionsPlanned},
+		{"cut actions vs Result.ActionsCut", c.n[EventActionCut], res.ActionsCut},
+		{"pending actions vs Result.ActionsPending", c.pending, res.ActionsPending},
+		{"planned actions vs done + given up + cut + pending", res.ActionsPlanned, res.Actions + res.ActionsDropped + res.ActionsCut + res.ActionsPending},
 		{"delivery tries vs Attempted+Retries", c.n[EventDeliveryAttempt], d.Attempted + d.Retries},
 		{"deliveries ended vs Delivered+Failed+Abandoned", c.n[EventDeliveryDone], d.Delivered + d.FailedTotal() + d.Abandoned},
 		{"ramped up", c.n[EventRampedUp], 1},
