@@ -31,6 +31,10 @@ import (
 type Observer interface {
 	// Action counts one person's action on a device of the named profile.
 	Action(deviceProfile, action string)
+	// ActionCut counts one person's action that the end of the active
+	// phase cut under way on a device of the named profile
+	// (EventActionCut).
+	ActionCut(deviceProfile, action string)
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)

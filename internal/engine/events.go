@@ -246,6 +246,8 @@ func (s observerSink) Handle(ev Event) {
 	switch ev.Type {
 	case EventAction:
 		s.o.Action(ev.Profile, ev.Kind)
+	case EventActionCut:
+		s.o.ActionCut(ev.Profile, ev.Kind)
 	case EventSent:
 		s.o.Sent(ev.Protocol)
 	case EventSubmitted:

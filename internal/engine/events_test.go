@@ -19,12 +19,13 @@ type callLog struct {
 
 func (l *callLog) add(s string) { l.mu.Lock(); l.calls = append(l.calls, s); l.mu.Unlock() }
 
-func (l *callLog) Action(profile, action string)   { l.add("action " + profile + " " + action) }
-func (l *callLog) Delivered(via string)            { l.add("delivered " + via) }
-func (l *callLog) DeliveryAttempt(via, out string) { l.add("attempt " + via + " " + out) }
-func (l *callLog) DeliveryDone(via, out string)    { l.add("done " + via + " " + out) }
-func (l *callLog) Sent(protocol string)            { l.add("sent " + protocol) }
-func (l *callLog) Submitted(protocol, out string)  { l.add("submitted " + protocol + " " + out) }
+func (l *callLog) Action(profile, action string)    { l.add("action " + profile + " " + action) }
+func (l *callLog) ActionCut(profile, action string) { l.add("cut " + profile + " " + action) }
+func (l *callLog) Delivered(via string)             { l.add("delivered " + via) }
+func (l *callLog) DeliveryAttempt(via, out string)  { l.add("attempt " + via + " " + out) }
+func (l *callLog) DeliveryDone(via, out string)     { l.add("done " + via + " " + out) }
+func (l *callLog) Sent(protocol string)             { l.add("sent " + protocol) }
+func (l *callLog) Submitted(protocol, out string)   { l.add("submitted " + protocol + " " + out) }
 
 // queueLog is a callLog that also observes the injector's queue.
 type queueLog struct{ callLog }
@@ -42,6 +43,9 @@ func TestObserverSinkCallsTheObserver(t *testing.T) {
 		want []string
 	}{
 		{Event{Type: EventAction, Kind: "read", Profile: "phone"}, []string{"action phone read"}},
+		{Event{Type: EventActionCut, Kind: "send", Profile: "phone"}, []string{"cut phone send"}},
+		{Event{Type: EventActionsPlanned, Count: 2}, nil},
+		{Event{Type: EventActionsPending, Count: 2}, nil},
 		{Event{Type: EventSent, Protocol: "smtp"}, []string{"sent smtp"}},
 		{Event{Type: EventSubmitted, Protocol: "smtp", Outcome: SubmissionCut}, []string{"submitted smtp cut"}},
 		{Event{Type: EventDeliveryAttempt, Protocol: "lmtp", Outcome: Delivery4xx}, []string{"attempt lmtp 4xx"}},
