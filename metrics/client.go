@@ -34,8 +34,11 @@ type Client struct {
 	// (clients.ClosedIdleRecorder).
 	closedVec *prometheus.CounterVec
 	actions   *prometheus.CounterVec
-	delivered *prometheus.CounterVec
-	sent      *prometheus.CounterVec
+	// actionsCut counts the actions the end of the active phase cut
+	// under way, by the labels of actions.
+	actionsCut *prometheus.CounterVec
+	delivered  *prometheus.CounterVec
+	sent       *prometheus.CounterVec
 	// submitted counts the devices' submissions by protocol and outcome.
 	submitted *prometheus.CounterVec
 	// attempts and deliveries count the injector's tries and final
@@ -109,6 +112,10 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_actions_total",
 			Help: "Actions simulated people took, by device profile and action.",
 		}, []string{"device", "action"}),
+		actionsCut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailsim_actions_cut_total",
+			Help: "Actions of simulated people the end of the active phase (or a stop) cut under way on a device (a message being written, its commands or its submission under way) and that were not finished, by device profile and action.",
+		}, []string{"device", "action"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_messages_delivered_total",
 			Help: "Messages the traffic injector delivered to users' mailboxes, by path (lmtp, smtp, imap-append).",
@@ -162,7 +169,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
 	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent, c.submitted)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.actionsCut, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent, c.submitted)
 	return c
 }
 
@@ -235,19 +242,35 @@ func (c *Client) actionCounter(k actionKey) prometheus.Counter {
 	if ctr, ok := c.actionCache[k]; ok {
 		return ctr
 	}
-	profile := boundedName(k.profile)
-	if _, seen := c.profiles[profile]; !seen {
-		if len(c.profiles) >= maxProfiles {
-			profile = Other
-		} else {
-			c.profiles[profile] = struct{}{}
-		}
-	}
-	ctr := c.actions.WithLabelValues(profile, NormalizeAction(k.action))
+	ctr := c.actions.WithLabelValues(c.profileLabel(k.profile), NormalizeAction(k.action))
 	if len(c.actionCache) < 4*maxProfiles*len(Actions()) {
 		c.actionCache[k] = ctr
 	}
 	return ctr
+}
+
+// profileLabel returns the device label of profile: its bounded name, or
+// Other after maxProfiles distinct ones. c.actionMu must be held for
+// writing.
+func (c *Client) profileLabel(profile string) string {
+	name := boundedName(profile)
+	if _, seen := c.profiles[name]; !seen {
+		if len(c.profiles) >= maxProfiles {
+			return Other
+		}
+		c.profiles[name] = struct{}{}
+	}
+	return name
+}
+
+// ActionCut records an action of a simulated person that the end of the
+// active phase cut under way on a device of the given profile (labels as
+// Action's). It happens only at the end of a run, so it caches nothing.
+func (c *Client) ActionCut(deviceProfile, action string) {
+	c.actionMu.Lock()
+	profile := c.profileLabel(deviceProfile)
+	c.actionMu.Unlock()
+	c.actionsCut.WithLabelValues(profile, NormalizeAction(action)).Inc()
 }
 
 // Delivered records a message the traffic injector delivered, by path:

@@ -43,6 +43,8 @@ func TestClientCountsAndTotals(t *testing.T) {
 	c.Delivered("carrier-pigeon")
 	c.Action("pc-imap", "read")
 	c.Action("pc-imap", "read")
+	c.ActionCut("pc-imap", "send")
+	c.ActionCut("pc-imap", "frobnicate")
 
 	tests := []struct {
 		name string
@@ -64,6 +66,9 @@ func TestClientCountsAndTotals(t *testing.T) {
 		{"delivered lmtp", testutil.ToFloat64(c.delivered.WithLabelValues("lmtp")), 1},
 		{"delivered other", testutil.ToFloat64(c.delivered.WithLabelValues("other")), 1},
 		{"actions", testutil.ToFloat64(c.actions.WithLabelValues("pc-imap", "read")), 2},
+		{"actions cut", testutil.ToFloat64(c.actionsCut.WithLabelValues("pc-imap", "send")), 1},
+		{"actions cut, unknown action", testutil.ToFloat64(c.actionsCut.WithLabelValues("pc-imap", "other")), 1},
+		{"no action done for one cut", testutil.ToFloat64(c.actions.WithLabelValues("pc-imap", "send")), 0},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

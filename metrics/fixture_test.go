@@ -106,6 +106,7 @@ func newFixture(t testing.TB, users int) *fixture {
 			f.client.Bytes(dev.protocol, 1000, 100)
 			f.client.Action(dev.profile, "read")
 			f.client.Action(dev.profile, "do-"+id)
+			f.client.ActionCut(dev.profile, "cut-"+id)
 			f.client.Connection(dev.protocol, -1)
 			f.server.Connection(dev.protocol, -1)
 		}

@@ -177,7 +177,8 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Logins:     map[string]report.LoginStat{},
 		Thresholds: plan.Scenario.Thresholds,
 		Timeline:   tl,
-		Actions:    report.Actions{Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped},
+		Actions: report.Actions{Planned: res.ActionsPlanned, Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped,
+			Cut: res.ActionsCut, Pending: res.ActionsPending},
 		Deliveries: report.DeliveryCounts{
 			Attempted: res.Deliveries.Attempted, Delivered: res.Deliveries.Delivered, Failed: res.Deliveries.Failed,
 			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,

@@ -139,6 +139,12 @@ func checkContract(t *testing.T, rep map[string]any, scenario string, groups []s
 		t.Errorf("messages.submissions %v, messages.sent %v: want started = sent + failed + unanswered + cut, sent = messages.sent",
 			obj(t, rep, "messages.submissions"), num(t, rep, "messages.sent"))
 	}
+	// Every action the people planned ended one way (docs/report.md,
+	// "Actions").
+	act := func(k string) float64 { return num(t, rep, "actions."+k) }
+	if planned := act("planned"); planned == 0 || planned != act("done")+act("dropped")+act("cut")+act("pending") {
+		t.Errorf("actions %v: want planned = done + dropped + cut + pending, planned > 0", obj(t, rep, "actions"))
+	}
 	if v := num(t, rep, "messages.lost"); v != 0 {
 		t.Errorf("messages.lost %v on the embedded server", v)
 	}

@@ -31,6 +31,10 @@ import (
 type Observer interface {
 	// Action counts one person's action on a device of the named profile.
 	Action(deviceProfile, action string)
+	// ActionCut counts one person's action that the end of the active
+	// phase cut under way on a device of the named profile
+	// (EventActionCut).
+	ActionCut(deviceProfile, action string)
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)
@@ -222,6 +226,13 @@ type Result struct {
 	// in hand is not one; a failed action is tried again later) and
 	// ActionsDropped the actions given up after every try failed.
 	Actions, ActionErrors, ActionsDropped int64
+	// ActionsPlanned counts the actions the people planned; each ended
+	// one way: ActionsPlanned = Actions + ActionsDropped + ActionsCut +
+	// ActionsPending (docs/report.md, "Actions"). ActionsCut counts those
+	// the end of the active phase cut under way on a device and
+	// ActionsPending those still waiting, never begun or waiting for
+	// their next try, when the people stopped.
+	ActionsPlanned, ActionsCut, ActionsPending int64
 	// Costs are each group's cost figures (docs/report.md, "Cost per
 	// user"), sorted by group name.
 	Costs []cost.Totals
@@ -315,6 +326,10 @@ type Engine struct {
 	actionErrors atomic.Int64
 	// actionsDropped counts actions people gave up after maxTries.
 	actionsDropped atomic.Int64
+	// actionsPlanned, actionsCut and actionsPending count the actions
+	// people planned, those the end of the active phase cut under way and
+	// those pending when they stopped (Result).
+	actionsPlanned, actionsCut, actionsPending atomic.Int64
 	// submissions counts the devices' submissions by outcome.
 	submissions submissionCounts
 }
@@ -642,6 +657,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 		SyncRounds:  e.rounds.result(),
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
+	res.ActionsPlanned, res.ActionsCut, res.ActionsPending = e.actionsPlanned.Load(), e.actionsCut.Load(), e.actionsPending.Load()
 	// Reading the server's state has a budget and ends with ctx (a second
 	// ^C): a server that stops answering delays the report by the budget at
 	// most. Users whose state was not read are audited on their devices

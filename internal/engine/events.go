@@ -71,6 +71,22 @@ const (
 	// Submitter, whatever the protocol) ended (Protocol the submitting
 	// protocol, Outcome one of SubmissionOutcomes, User, Device).
 	EventSubmitted
+	// EventActionsPlanned: a person planned Count actions: those it
+	// decided on for a message it noticed, or the new message it began
+	// to write (User). Each ends one way: done (EventAction), given up
+	// (EventActionsDropped), cut under way (EventActionCut) or pending
+	// when the person stopped (EventActionsPending); docs/report.md,
+	// "Actions".
+	EventActionsPlanned
+	// EventActionCut: the end of the active phase (or a Stop) cut an
+	// action under way on a device (being written, or its commands under
+	// way) and it was not finished: Kind, User, Device, Profile,
+	// MessageID when known. No failed try, not given up.
+	EventActionCut
+	// EventActionsPending: Count actions the person had planned and not
+	// finished when it stopped, none of them under way: waiting their
+	// turn (never begun) or their next try after a failed one (User).
+	EventActionsPending
 )
 
 // The outcomes of a device's submission (EventSubmitted), which partition
@@ -91,7 +107,7 @@ const (
 	// stop's close before the message data went out whole, or a refusal
 	// during the stop's grace. The person counts no failed try for it
 	// (an action the run's end cuts is no failure) and does not try it
-	// again.
+	// again: its action counts cut (EventActionCut).
 	SubmissionCut = "cut"
 )
 
@@ -142,7 +158,8 @@ type Event struct {
 	// Outcome is a delivery's outcome (a Delivery* constant) or a
 	// submission's (a Submission* constant).
 	Outcome string
-	// Count is the number of actions of EventActionsDropped.
+	// Count is the number of actions of EventActionsDropped,
+	// EventActionsPlanned and EventActionsPending.
 	Count int64
 	// Late is the lateness of EventLate and the queue wait of
 	// EventDeliveryQueued (wall time), Lag the convergence lag of
@@ -200,6 +217,12 @@ func (e *Engine) tally(ev Event) {
 		e.actionErrors.Add(1)
 	case EventActionsDropped:
 		e.actionsDropped.Add(ev.Count)
+	case EventActionsPlanned:
+		e.actionsPlanned.Add(ev.Count)
+	case EventActionCut:
+		e.actionsCut.Add(1)
+	case EventActionsPending:
+		e.actionsPending.Add(ev.Count)
 	case EventSubmitted:
 		e.submissions.count(ev.Outcome)
 	}
@@ -223,6 +246,8 @@ func (s observerSink) Handle(ev Event) {
 	switch ev.Type {
 	case EventAction:
 		s.o.Action(ev.Profile, ev.Kind)
+	case EventActionCut:
+		s.o.ActionCut(ev.Profile, ev.Kind)
 	case EventSent:
 		s.o.Sent(ev.Protocol)
 	case EventSubmitted:

@@ -19,12 +19,13 @@ type callLog struct {
 
 func (l *callLog) add(s string) { l.mu.Lock(); l.calls = append(l.calls, s); l.mu.Unlock() }
 
-func (l *callLog) Action(profile, action string)   { l.add("action " + profile + " " + action) }
-func (l *callLog) Delivered(via string)            { l.add("delivered " + via) }
-func (l *callLog) DeliveryAttempt(via, out string) { l.add("attempt " + via + " " + out) }
-func (l *callLog) DeliveryDone(via, out string)    { l.add("done " + via + " " + out) }
-func (l *callLog) Sent(protocol string)            { l.add("sent " + protocol) }
-func (l *callLog) Submitted(protocol, out string)  { l.add("submitted " + protocol + " " + out) }
+func (l *callLog) Action(profile, action string)    { l.add("action " + profile + " " + action) }
+func (l *callLog) ActionCut(profile, action string) { l.add("cut " + profile + " " + action) }
+func (l *callLog) Delivered(via string)             { l.add("delivered " + via) }
+func (l *callLog) DeliveryAttempt(via, out string)  { l.add("attempt " + via + " " + out) }
+func (l *callLog) DeliveryDone(via, out string)     { l.add("done " + via + " " + out) }
+func (l *callLog) Sent(protocol string)             { l.add("sent " + protocol) }
+func (l *callLog) Submitted(protocol, out string)   { l.add("submitted " + protocol + " " + out) }
 
 // queueLog is a callLog that also observes the injector's queue.
 type queueLog struct{ callLog }
@@ -42,6 +43,9 @@ func TestObserverSinkCallsTheObserver(t *testing.T) {
 		want []string
 	}{
 		{Event{Type: EventAction, Kind: "read", Profile: "phone"}, []string{"action phone read"}},
+		{Event{Type: EventActionCut, Kind: "send", Profile: "phone"}, []string{"cut phone send"}},
+		{Event{Type: EventActionsPlanned, Count: 2}, nil},
+		{Event{Type: EventActionsPending, Count: 2}, nil},
 		{Event{Type: EventSent, Protocol: "smtp"}, []string{"sent smtp"}},
 		{Event{Type: EventSubmitted, Protocol: "smtp", Outcome: SubmissionCut}, []string{"submitted smtp cut"}},
 		{Event{Type: EventDeliveryAttempt, Protocol: "lmtp", Outcome: Delivery4xx}, []string{"attempt lmtp 4xx"}},
@@ -80,8 +84,10 @@ type eventCount struct {
 	mu      sync.Mutex
 	n       map[EventType]int64
 	dropped int64
-	phases  []Phase
-	unset   int // events without a simulated time
+	// planned and pending sum the Count of their events.
+	planned, pending int64
+	phases           []Phase
+	unset            int // events without a simulated time
 }
 
 func (c *eventCount) Handle(ev Event) {
@@ -91,6 +97,10 @@ func (c *eventCount) Handle(ev Event) {
 	switch ev.Type {
 	case EventActionsDropped:
 		c.dropped += ev.Count
+	case EventActionsPlanned:
+		c.planned += ev.Count
+	case EventActionsPending:
+		c.pending += ev.Count
 	case EventPhase:
 		c.phases = append(c.phases, ev.Phase)
 	}
@@ -126,6 +136,10 @@ func TestSinksSeeWhatTheResultCounts(t *testing.T) {
 		{"action events vs Result.Actions", c.n[EventAction], res.Actions},
 		{"failed actions vs Result.ActionErrors", c.n[EventActionFailed], res.ActionErrors},
 		{"dropped actions vs Result.ActionsDropped", c.dropped, res.ActionsDropped},
+		{"planned actions vs Result.ActionsPlanned", c.planned, res.ActionsPlanned},
+		{"cut actions vs Result.ActionsCut", c.n[EventActionCut], res.ActionsCut},
+		{"pending actions vs Result.ActionsPending", c.pending, res.ActionsPending},
+		{"planned actions vs done + given up + cut + pending", res.ActionsPlanned, res.Actions + res.ActionsDropped + res.ActionsCut + res.ActionsPending},
 		{"delivery tries vs Attempted+Retries", c.n[EventDeliveryAttempt], d.Attempted + d.Retries},
 		{"deliveries ended vs Delivered+Failed+Abandoned", c.n[EventDeliveryDone], d.Delivered + d.FailedTotal() + d.Abandoned},
 		{"ramped up", c.n[EventRampedUp], 1},

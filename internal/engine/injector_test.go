@@ -155,6 +155,7 @@ func (sc script) serve(c net.Conn, r *bufio.Reader) {
 type discardObserver struct{}
 
 func (discardObserver) Action(string, string)          {}
+func (discardObserver) ActionCut(string, string)       {}
 func (discardObserver) Delivered(string)               {}
 func (discardObserver) Sent(string)                    {}
 func (discardObserver) DeliveryAttempt(string, string) {}

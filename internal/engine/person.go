@@ -315,13 +315,15 @@ func (p *person) notice(now time.Time) {
 	}
 }
 
-// plan makes pm the plan of message id, the last noticed. pm.due must be
-// set (a zero time is no due time to dueIndex).
+// plan makes pm the plan of message id, the last noticed, and counts its
+// actions planned. pm.due must be set (a zero time is no due time to
+// dueIndex).
 func (p *person) plan(id string, pm *plannedMessage) {
 	pm.at = len(p.order)
 	p.pending[id] = pm
 	p.due.set(pm.at, pm.due)
 	p.order = append(p.order, id)
+	p.env.events.Handle(Event{Type: EventActionsPlanned, Count: int64(len(pm.actions)), User: p.u.plan.Username})
 }
 
 // decide draws what the person will do with a message. The draw depends on
@@ -404,7 +406,9 @@ func (p *person) mailDue(now time.Time) string {
 // at once: finishSubmitted); one whose submission got no reply after the
 // message data (clients.ErrUnanswered) is given up at once, as the mail
 // may have left, and the message's next actions go on. Actions given up
-// are counted (actionsDropped).
+// are counted (actionsDropped), and so is an action the end of the active
+// phase cut (cut); the message's later actions count pending when the
+// person stops (finishPending).
 func (p *person) actOnMail(ctx context.Context, now time.Time) {
 	id := p.mailDue(now)
 	pm := p.pending[id]
@@ -422,14 +426,19 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 		// The end of the active phase cut the action short (no failed
 		// try: a submission under way counts cut or unanswered,
 		// trackingSubmitter); one that submitted its message is
-		// finished while the devices run.
-		// (A resume that failed with nothing left to resume is tried
-		// again by finishPending.)
-		if resume != nil {
+		// finished while the devices run (done or given up), any other
+		// counts cut. A resume that failed with nothing left to resume
+		// is tried again by finishPending (done or given up there).
+		switch {
+		case resume != nil:
 			_ = p.finishSubmitted(ctx, d, a, resume, err, id)
 			pm.resume, pm.resumeOn = nil, nil
+		case pm.resume != nil:
+			return
+		default:
+			p.cut(d, a, id, err)
 		}
-		return
+		pm.actions = pm.actions[1:]
 	case resume == nil && errors.Is(err, clients.ErrUnanswered):
 		// The reply or forward may have left (the server may have taken
 		// it): submitted again, it could reach its recipients twice.
@@ -497,13 +506,16 @@ func (p *person) send(ctx context.Context) {
 	}
 	to = clients.DistinctRecipients(to) // the same colleague drawn twice is one recipient
 	size := drawSize(p.rng, scenarios.Range{Min: NewMailMin, Max: NewMailMax})
+	p.env.events.Handle(Event{Type: EventActionsPlanned, Count: 1, User: p.u.plan.Username})
 	_ = p.do(ctx, clients.Action{Kind: clients.ActSend, To: to, Size: size, WriteTime: p.b.Send.WriteTime})
 }
 
 // do performs one action on the device in hand and records the change.
 // It is the path of sends, which are not submitted again: a send that
 // failed before its submission, or whose later steps still failed after
-// sendResumeTries resumes, is counted as given up.
+// sendResumeTries resumes, is counted as given up; one the end of the
+// active phase cut before it left (being written, or its submission under
+// way), as cut.
 func (p *person) do(ctx context.Context, a clients.Action) error {
 	d := p.hand
 	resume, err := p.doOn(ctx, d, a)
@@ -513,11 +525,14 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 		// It left: finished, never sent again.
 		err = p.finishSubmitted(ctx, d, a, resume, err, "")
 	case ctx.Err() == nil:
-		// Given up: it failed before it left (a send cut short by the
-		// end of the active phase before it left did not happen: its
+		// Given up: it failed before it left.
+		p.dropped(d, "", err)
+	default:
+		// Cut by the end of the active phase before it left, while it
+		// was written or submitted: no failed try, not given up (its
 		// submission, if one was under way, counts cut or unanswered,
 		// trackingSubmitter).
-		p.dropped(d, "", err)
+		p.cut(d, a, "", err)
 	}
 	return err
 }
@@ -585,21 +600,40 @@ func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Actio
 }
 
 // finishPending finishes, when the person stops (ctx ended), the actions
-// that submitted their message and wait for their next try to finish.
+// that submitted their message and wait for their next try to finish
+// (each done or given up), and counts the planned actions left: pending,
+// waiting their turn or their next try (EventActionsPending).
 func (p *person) finishPending(ctx context.Context) {
+	var left int64
 	for _, id := range p.order {
-		if pm := p.pending[id]; pm != nil && pm.resume != nil {
-			err := fmt.Errorf("%s %s: %w", pm.resumeOn.dev.ID(), pm.actions[0].Kind, errUnfinished)
-			if p.finishSubmitted(ctx, pm.resumeOn, pm.actions[0], pm.resume, err, id) == nil {
-				pm.resume, pm.resumeOn = nil, nil
-			}
+		pm := p.pending[id]
+		if pm == nil {
+			continue
 		}
+		if pm.resume != nil {
+			err := fmt.Errorf("%s %s: %w", pm.resumeOn.dev.ID(), pm.actions[0].Kind, errUnfinished)
+			_ = p.finishSubmitted(ctx, pm.resumeOn, pm.actions[0], pm.resume, err, id)
+			pm.resume, pm.resumeOn = nil, nil
+			pm.actions = pm.actions[1:]
+		}
+		left += int64(len(pm.actions))
+	}
+	if left > 0 {
+		p.env.events.Handle(Event{Type: EventActionsPending, Count: left, User: p.u.plan.Username})
 	}
 }
 
 // errUnfinished is why an action that waited for its next try to finish
 // is given up: the devices stopped first.
 var errUnfinished = errors.New("submitted, not finished when the run ended")
+
+// cut counts action a, which the end of the active phase cut under way on
+// device d (id: the message acted on, if any; err: what the device said).
+func (p *person) cut(d *device, a clients.Action, id string, err error) {
+	p.env.events.Handle(Event{Type: EventActionCut, Kind: string(a.Kind), User: p.u.plan.Username,
+		Device: d.dev.ID(), Profile: d.dev.Profile().Name, MessageID: id, Err: err})
+	p.env.log.Debug("action cut by the end of the active phase", "device", d.dev.ID(), "action", a.Kind, "message", id, "err", err)
+}
 
 // dropped counts one action given up on device d (id: the message acted
 // on, if any).

@@ -160,6 +160,12 @@ func (f *fakePerson) summary() (changes, events []string) {
 			events = append(events, "failed "+ev.Kind)
 		case EventActionsDropped:
 			events = append(events, fmt.Sprintf("dropped %d", ev.Count))
+		case EventActionsPlanned:
+			events = append(events, fmt.Sprintf("planned %d", ev.Count))
+		case EventActionCut:
+			events = append(events, "cut "+ev.Kind)
+		case EventActionsPending:
+			events = append(events, fmt.Sprintf("pending %d", ev.Count))
 		case EventLate:
 			// checked by the cases that care
 		default:
@@ -211,7 +217,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ctx, f.clock.now)
 		},
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
-		wantEvents:  []string{"action read pc <m1@x>"},
+		wantEvents:  []string{"planned 1", "action read pc <m1@x>"},
 	}, {
 		name:     "a message the device never shows is retried, then given up without an error",
 		behavior: readOnly,
@@ -220,7 +226,7 @@ func TestPersonAlone(t *testing.T) {
 			return clients.Result{}, clients.ErrNoMessage
 		},
 		drive:      noticeAndAct(maxTries),
-		wantEvents: []string{"dropped 1"},
+		wantEvents: []string{"planned 1", "dropped 1"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != maxTries || !f.p.done["<m1@x>"] || len(f.p.pending) != 0 {
 				t.Errorf("%d tries, done %v, %d pending; want %d tries, the message done", len(f.dev.done),
@@ -239,7 +245,7 @@ func TestPersonAlone(t *testing.T) {
 		},
 		drive:       noticeAndAct(2),
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
-		wantEvents:  []string{"failed read", "action read pc <m1@x>"},
+		wantEvents:  []string{"planned 1", "failed read", "action read pc <m1@x>"},
 	}, {
 		name:     "a reply whose submission got no reply after the message data is given up at once, and the next action goes on",
 		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Reply: 1, Delete: 1}, ActionDelay: time.Minute},
@@ -253,7 +259,7 @@ func TestPersonAlone(t *testing.T) {
 		},
 		drive:       noticeAndAct(3),
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen), "delete <m1@x>"},
-		wantEvents:  []string{"action read pc <m1@x>", "failed reply", "dropped 1", "action delete pc <m1@x>"},
+		wantEvents:  []string{"planned 3", "action read pc <m1@x>", "failed reply", "dropped 1", "action delete pc <m1@x>"},
 		check: func(t *testing.T, f *fakePerson) {
 			var kinds []clients.ActionKind
 			for _, a := range f.dev.done {
@@ -275,7 +281,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ctx, f.clock.now)
 		},
 		wantChanges: []string{"move <spam@x> Junk"},
-		wantEvents:  []string{"action move pc <spam@x>"},
+		wantEvents:  []string{"planned 1", "action move pc <spam@x>"},
 	}, {
 		name:     "a send that failed after submitting is recorded once, incomplete, and resumed",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
@@ -290,7 +296,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ctx)
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
-		wantEvents:  []string{"failed send", "action send pc <new@example.com>"},
+		wantEvents:  []string{"planned 1", "failed send", "action send pc <new@example.com>"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil {
 				t.Errorf("device asked %d times, want a send and a resume", len(f.dev.done))
@@ -308,7 +314,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
-		wantEvents:  []string{"action send pc <new@example.com>"},
+		wantEvents:  []string{"planned 1", "action send pc <new@example.com>"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil || f.clock.slept != 0 {
 				t.Errorf("device asked %d times, slept %v; want a send and a resume at once", len(f.dev.done), f.clock.slept)
@@ -323,7 +329,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"failed send", "failed send", "failed send", "dropped 1"},
+		wantEvents:  []string{"planned 1", "failed send", "failed send", "failed send", "dropped 1"},
 		check: func(t *testing.T, f *fakePerson) {
 			// The first resume at once, the next ones after the backoff.
 			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
@@ -347,7 +353,7 @@ func TestPersonAlone(t *testing.T) {
 			}
 		},
 		wantChanges: []string{"send <new0@example.com> Sent incomplete", "send <new4@example.com> Sent incomplete"},
-		wantEvents:  []string{"failed send", "failed send", "failed send", "dropped 1", "failed send", "dropped 1"},
+		wantEvents:  []string{"planned 1", "failed send", "failed send", "failed send", "dropped 1", "planned 1", "failed send", "dropped 1"},
 		check: func(t *testing.T, f *fakePerson) {
 			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
 			if len(f.dev.done) != 2+sendResumeTries+1 || f.clock.slept != wantSlept {
@@ -366,7 +372,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"failed send", "dropped 1"},
+		wantEvents:  []string{"planned 1", "failed send", "dropped 1"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.clock.slept != 0 {
 				t.Errorf("device asked %d times, slept %v; want a send and one resume, no backoff finished", len(f.dev.done), f.clock.slept)
@@ -382,7 +388,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"dropped 1"},
+		wantEvents:  []string{"planned 1", "dropped 1"},
 	}, {
 		name:   "a reply the end of the active phase cut short after submitting is finished on the devices' context",
 		answer: submittedThenOK("<re@x>"),
@@ -391,7 +397,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ended(ctx), f.clock.now)
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
-		wantEvents:  []string{"action reply pc <m1@x>"},
+		wantEvents:  []string{"planned 1", "action reply pc <m1@x>"},
 		check:       wantResumed,
 	}, {
 		name:   "a reply cut short after submitting when the devices stop too is given up",
@@ -402,7 +408,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ended(ctx), f.clock.now)
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete"},
-		wantEvents:  []string{"dropped 1"},
+		wantEvents:  []string{"planned 1", "dropped 1"},
 	}, {
 		name:   "a reply waiting for its next try to finish when the active phase ends is finished on the devices' context",
 		answer: submittedThenOK("<re@x>"),
@@ -412,7 +418,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.run(ended(ctx))
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
-		wantEvents:  []string{"failed reply", "action reply pc <m1@x>"},
+		wantEvents:  []string{"planned 1", "failed reply", "action reply pc <m1@x>"},
 		check:       wantResumed,
 	}, {
 		name:   "a reply waiting for its next try to finish when the devices stop is given up",
@@ -424,7 +430,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.run(ended(ctx))
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete"},
-		wantEvents:  []string{"failed reply", "dropped 1"},
+		wantEvents:  []string{"planned 1", "failed reply", "dropped 1"},
 	}, {
 		name:     "a send that failed before submitting is given up",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
@@ -433,7 +439,40 @@ func TestPersonAlone(t *testing.T) {
 			f.p.nextSend = f.clock.now
 			f.p.send(ctx)
 		},
-		wantEvents: []string{"failed send", "dropped 1"},
+		wantEvents: []string{"planned 1", "failed send", "dropped 1"},
+	}, {
+		name:     "a send the end of the active phase cut while it was written counts cut",
+		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour, WriteTime: time.Hour}},
+		answer:   func(clients.Action, int) (clients.Result, error) { return clients.Result{}, context.Canceled },
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.nextSend = f.clock.now
+			f.p.send(ended(ctx))
+		},
+		wantEvents: []string{"planned 1", "cut send"},
+	}, {
+		name:     "a read the end of the active phase cut counts cut, the message's next action pending when the person stops",
+		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Flag: 1}, ActionDelay: time.Minute},
+		inbox:    []string{"<m1@x>"},
+		answer:   func(clients.Action, int) (clients.Result, error) { return clients.Result{}, context.Canceled },
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			f.clock.now = f.clock.now.Add(time.Minute)
+			f.p.actOnMail(ended(ctx), f.clock.now)
+			f.p.run(ended(ctx))
+		},
+		wantEvents: []string{"planned 2", "cut read", "pending 1"},
+	}, {
+		name:     "actions waiting their turn or their next try when the person stops count pending",
+		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Flag: 1}, ActionDelay: time.Minute},
+		inbox:    []string{"<m1@x>", "<m2@x>"},
+		answer:   func(clients.Action, int) (clients.Result, error) { return clients.Result{}, errBroken },
+		drive: func(ctx context.Context, t *testing.T, f *fakePerson) {
+			f.p.notice(f.clock.now)
+			f.clock.now = f.clock.now.Add(time.Minute)
+			f.p.actOnMail(ctx, f.clock.now)
+			f.p.run(ended(ctx))
+		},
+		wantEvents: []string{"planned 2", "planned 2", "failed read", "pending 4"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -475,7 +514,43 @@ func TestPersonAlone(t *testing.T) {
 			if left > dropped {
 				t.Errorf("%d send changes left incomplete, %d actions given up", left, dropped)
 			}
+			checkActionPartition(t, f)
 		})
+	}
+}
+
+// checkActionPartition checks that every action the person planned ended
+// one way: done, given up, cut or still pending (docs/report.md,
+// "Actions"), and that the actions it counted pending when it stopped are
+// those left in its plans.
+func checkActionPartition(t *testing.T, f *fakePerson) {
+	t.Helper()
+	var planned, done, dropped, cut, pending int64
+	stopped := false
+	for _, ev := range f.events.got {
+		switch ev.Type {
+		case EventActionsPlanned:
+			planned += ev.Count
+		case EventAction:
+			done++
+		case EventActionsDropped:
+			dropped += ev.Count
+		case EventActionCut:
+			cut++
+		case EventActionsPending:
+			pending += ev.Count
+			stopped = true
+		}
+	}
+	var left int64
+	for _, pm := range f.p.pending {
+		left += int64(len(pm.actions))
+	}
+	if planned != done+dropped+cut+left {
+		t.Errorf("%d actions planned, %d done + %d given up + %d cut + %d left in the plans", planned, done, dropped, cut, left)
+	}
+	if stopped && pending != left {
+		t.Errorf("%d actions counted pending when the person stopped, %d left in the plans", pending, left)
 	}
 }
 

@@ -181,6 +181,7 @@ Of those that failed unknown (no reply after the message data): {{.Stored}} on t
 Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP50S}}, p99 {{secs .WaitP99S}}, max {{secs .WaitMaxS}} wall{{if .Backlog}};
 {{.Backlog}} queued when the active phase ended, drained in {{secs .DrainS}}{{if .DrainCut}} (cut: the injector went on during settle){{end}}{{end}}.{{end}}{{end}}</p>
 {{with .R.Messages.Submissions}}<p>Devices' submissions (sends, replies, forwards; each try): {{.Started}} started = {{.Sent}} sent + <b{{if .Failed}} class="fail"{{end}}>{{.Failed}} failed</b> + {{.Unanswered}} unanswered + {{.Cut}} cut by the end of the run.</p>{{end}}
+<p>People's {{.R.Actions.Summary}}.</p>
 {{with .R.Messages.SubmissionUnknown}}<p>Devices' submissions without a reply after the message data (per recipient): {{.Stored}} on the server after all, {{.NotStored}} not, {{.Unchecked}} unchecked.</p>{{end}}
 {{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>
 <p class="fail">{{if .Enabled}}Invalid run: its measurements cannot be trusted (exit 1).{{else}}Validity checks off (validity_checks: false); they would have found:{{end}}</p>

@@ -84,9 +84,7 @@ func Merge(shards []*Report) (*Report, error) {
 		}
 		mergeStorage(&r.Server, s.Server, s == first)
 		r.Server.PeakConnections += s.Server.PeakConnections
-		r.Actions.Done += s.Actions.Done
-		r.Actions.Failed += s.Actions.Failed
-		r.Actions.Dropped += s.Actions.Dropped
+		r.Actions.add(s.Actions)
 		mergeSettle(&r.Settle, s.Settle)
 		r.UnconvergedExamples = append(r.UnconvergedExamples, s.UnconvergedExamples...)
 		r.UnexplainedExamples = append(r.UnexplainedExamples, s.UnexplainedExamples...)

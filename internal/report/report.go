@@ -380,8 +380,14 @@ func AlertNote(text string) string {
 	return n
 }
 
-// Actions counts the simulated people's actions.
+// Actions counts the simulated people's actions. Every action planned
+// ended one way: Planned = Done + Dropped + Cut + Pending (docs/report.md,
+// "Actions"); Failed counts tries, not actions.
 type Actions struct {
+	// Planned counts the actions the people planned: those they decided
+	// on for the mail they noticed, and the new messages they began to
+	// write (0 in a report from before 2026-12-04).
+	Planned int64 `json:"planned"`
 	// Done counts actions that succeeded.
 	Done int64 `json:"done"`
 	// Failed counts tries of an action that failed with an error (the
@@ -390,6 +396,38 @@ type Actions struct {
 	Failed int64 `json:"failed"`
 	// Dropped counts actions given up after every try failed.
 	Dropped int64 `json:"dropped"`
+	// Cut counts the actions the end of the active phase (or a Stop)
+	// cut under way on a device (being written, or its commands under
+	// way) that were not finished: no failed try, not given up.
+	Cut int64 `json:"cut"`
+	// Pending counts the actions planned and not begun when the people
+	// stopped: waiting their turn, or their next try after a failed one.
+	Pending int64 `json:"pending"`
+}
+
+// add adds o's counts to a's.
+func (a *Actions) add(o Actions) {
+	a.Planned += o.Planned
+	a.Done += o.Done
+	a.Failed += o.Failed
+	a.Dropped += o.Dropped
+	a.Cut += o.Cut
+	a.Pending += o.Pending
+}
+
+// Summary is the summary line's account of the actions (the HTML report
+// says the same): the partition of those planned, then the failed tries;
+// when the parts do not add up to Planned (a report from before
+// 2026-12-04, or merged with one), the counts without the partition and
+// why.
+func (a Actions) Summary() string {
+	if ended := a.Done + a.Dropped + a.Cut + a.Pending; ended != a.Planned {
+		return fmt.Sprintf("actions %d done, %d failed tries, %d given up, %d cut under way, %d pending at the end of the run "+
+			"(%d planned, not their sum %d: counted by mailsim from 2026-12-04 on, and a merge with an older shard's report adds none)",
+			a.Done, a.Failed, a.Dropped, a.Cut, a.Pending, a.Planned, ended)
+	}
+	return fmt.Sprintf("actions %d planned = %d done + %d given up + %d cut under way + %d pending at the end of the run; %d failed tries",
+		a.Planned, a.Done, a.Dropped, a.Cut, a.Pending, a.Failed)
 }
 
 // Report is a finished run's report. Its JSON encoding is the JSON report
@@ -537,7 +575,7 @@ type Submissions struct {
 	// (its simulated recipients are in submission_unknown).
 	Unanswered int64 `json:"unanswered"`
 	// Cut: the end of the active phase came first and the message did not
-	// leave; counted nowhere else.
+	// leave (its action counts in actions.cut).
 	Cut int64 `json:"cut"`
 }
 

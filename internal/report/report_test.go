@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"maps"
 	"math"
 	"slices"
@@ -87,7 +88,7 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
 		Timeline:    tl,
-		Actions:     Actions{Done: 50, Failed: 3, Dropped: 2},
+		Actions:     Actions{Planned: 58, Done: 50, Failed: 3, Dropped: 2, Cut: 1, Pending: 5},
 		Submissions: Submissions{Sent: 9, Failed: 1, Unanswered: 1, Cut: 2},
 		Deliveries: DeliveryCounts{Attempted: 1000, Delivered: 995, Failed: map[string]int64{"4xx": 3, "refused": 2, "5xx": 0},
 			Retries: 7, Abandoned: 5},
@@ -452,7 +453,7 @@ func TestSummary(t *testing.T) {
 	for _, want := range []string{
 		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
 		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
-		"no smtp DATA commands", "15m0s", "auditor commands", "actions 50 done, 3 failed tries, 2 given up",
+		"no smtp DATA commands", "15m0s", "auditor commands", "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run; 3 failed tries",
 		"deliveries (per recipient): 1000 attempted, 995 delivered, 5 failed (4xx 3, refused 2), 7 retries, 5 abandoned",
 		"validity: ok", "logins 61, failed 1; error rate 0.23%",
 	} {
@@ -561,10 +562,17 @@ func TestTimelineBounded(t *testing.T) {
 	}
 }
 
-// The JSON report counts the people's actions, failed and given up.
-func TestJSONActions(t *testing.T) {
+// TestActions: the report accounts for every action the people planned
+// (planned = done + given up + cut + pending; failed tries apart), in the
+// JSON report, on the summary's line and in the HTML report; when the
+// parts do not add up to planned (a report from before 2026-12-04, or a
+// merge with one), the line says so instead of the equation; a merge sums
+// each count.
+func TestActions(t *testing.T) {
+	in := sampleInput(t)
+	r := roundTrip(t, Build(in))
 	var buf bytes.Buffer
-	if err := Build(sampleInput(t)).WriteJSON(&buf); err != nil {
+	if err := r.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -573,9 +581,54 @@ func TestJSONActions(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]int64{"done": 50, "failed": 3, "dropped": 2}; len(got.Actions) != len(want) ||
-		got.Actions["done"] != 50 || got.Actions["failed"] != 3 || got.Actions["dropped"] != 2 {
+	if want := map[string]int64{"planned": 58, "done": 50, "failed": 3, "dropped": 2, "cut": 1, "pending": 5}; !maps.Equal(got.Actions, want) {
 		t.Errorf("actions %v, want %v", got.Actions, want)
+	}
+	line := "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run; 3 failed tries"
+	buf.Reset()
+	if err := r.WriteSummary(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), line+"\n") {
+		t.Errorf("summary lacks %q:\n%s", line, buf.String())
+	}
+	buf.Reset()
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "<p>People's " + line + ".</p>"; !strings.Contains(html.UnescapeString(buf.String()), want) {
+		t.Errorf("HTML report lacks %q", want)
+	}
+
+	in.Shard = "1/2"
+	one := roundTrip(t, Build(in))
+	in.Shard = "2/2"
+	two := roundTrip(t, Build(in))
+	in.Actions = Actions{Done: 7, Failed: 1, Dropped: 1} // an older mailsim's: no planned, cut, pending
+	old := roundTrip(t, Build(in))
+	for _, tt := range []struct {
+		name   string
+		shards []*Report
+		want   Actions
+		line   string
+	}{
+		{"two shards", []*Report{one, two}, Actions{Planned: 116, Done: 100, Failed: 6, Dropped: 4, Cut: 2, Pending: 10},
+			"actions 116 planned = 100 done + 4 given up + 2 cut under way + 10 pending at the end of the run; 6 failed tries"},
+		{"with an older shard", []*Report{one, old}, Actions{Planned: 58, Done: 57, Failed: 4, Dropped: 3, Cut: 1, Pending: 5},
+			"actions 57 done, 4 failed tries, 3 given up, 1 cut under way, 5 pending at the end of the run (58 planned, not their sum 66: counted by mailsim from 2026-12-04 on, and a merge with an older shard's report adds none)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Merge(tt.shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Actions != tt.want {
+				t.Errorf("merged %+v, want %+v", m.Actions, tt.want)
+			}
+			if got := m.Actions.Summary(); got != tt.line {
+				t.Errorf("line %q, want %q", got, tt.line)
+			}
+		})
 	}
 }
 

@@ -86,7 +86,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(ew, "commands %d, errors %d, dropped by the simulated network %d; logins %d, failed %d (%d dropped); error rate %s (failed commands and logins over both, the dropped left out)\n",
 			r.Load.Commands, r.Load.Errors, r.Load.Dropped, r.Load.LoginAttempts, r.Load.LoginFailures, r.Load.LoginsDropped, fmtPercent(r.Load.ErrorRate))
 	}
-	fmt.Fprintf(ew, "actions %d done, %d failed tries, %d given up\n", r.Actions.Done, r.Actions.Failed, r.Actions.Dropped)
+	fmt.Fprintf(ew, "%s\n", r.Actions.Summary())
 	for _, p := range sortedKeys(r.Load.Bytes) {
 		b := r.Load.Bytes[p]
 		fmt.Fprintf(ew, "bytes %s: in %s, out %s\n", p, fmtBytes(float64(b.In)), fmtBytes(float64(b.Out)))
