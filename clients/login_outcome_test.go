@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -44,12 +45,7 @@ func TestLoginOutcomes(t *testing.T) {
 		// Accept and never greet; the read ends when the client hangs up.
 		_, _ = c.Read(make([]byte, 1))
 	})
-	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := closedLn.Addr().String()
-	_ = closedLn.Close()
+	closed := faketest.RefusedAddr(t)
 
 	// An attempt fails the test when the login succeeds, and returns its
 	// error.

@@ -21,6 +21,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/serverstate"
@@ -421,12 +422,7 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 				_, ep = startEmbedded(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}))
 				dl.Addr = ep.Delivery.Addr
 			case tt.serve == nil:
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				dl.Addr = ln.Addr().String()
-				ln.Close()
+				dl.Addr = faketest.RefusedAddr(t)
 			default:
 				dl.Addr = startFakeLMTP(t, tt.serve)
 			}
@@ -1069,12 +1065,7 @@ func TestInjectorIMAPAppendFailures(t *testing.T) {
 		t.Errorf("logins %v, want 2 ok and 2 auth", dc.logins)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := faketest.RefusedAddr(t)
 	st, dc = runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: closed, TLS: transport.TLSNone}, Endpoints{}, 1)
 	if st.Attempted != 2 || st.Failed[DeliveryRefused] != 2 || st.Retries != 2*(deliveryTries-1) {
 		t.Errorf("closed port: stats %+v, want 2 failed refused after %d retries", st, 2*(deliveryTries-1))
