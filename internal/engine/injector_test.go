@@ -1184,9 +1184,9 @@ func TestWithoutReplies(t *testing.T) {
 // failure of the next MAIL, and the delivery goes out on a new
 // connection, with no QUIT on the closed one. Before, the next MAIL
 // failed (error, or no for the 421 read as its reply) and the delivery
-// was retried. The next delivery comes 50 ms after the close: the look
-// is made however short the wait (before 2026-12-04, only after a
-// second's).
+// was retried. The next delivery comes as soon as the injector's socket
+// has the close: the look is made however short the wait (before
+// 2026-12-04, only after a second's).
 func TestInjectorServerClosedIdle(t *testing.T) {
 	for _, bye := range []string{"", "421 4.3.2 Shutting down\r\n"} {
 		name := "fin"
@@ -1233,6 +1233,10 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 					}
 				}
 				fmt.Fprint(c, bye)
+				// With SO_LINGER set, Close returns once the injector's
+				// kernel acknowledged the FIN: the close is in its
+				// socket before the test sends the next delivery.
+				_ = c.(*net.TCPConn).SetLinger(10)
 				_ = c.Close()
 				close(closed)
 			})
@@ -1257,7 +1261,6 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("the server never closed the first connection")
 			}
-			time.Sleep(50 * time.Millisecond) // the close reaches the injector's socket
 			send(1)
 			stop()
 			<-done
