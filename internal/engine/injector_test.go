@@ -295,7 +295,12 @@ func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (D
 // its devices are built, never started.
 func newTestInjector(t *testing.T, dl scenarios.Delivery) (*Engine, *deliveryCounter) {
 	t.Helper()
-	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	return newTestInjectorOf(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}), dl)
+}
+
+// newTestInjectorOf is newTestInjector with plan's users.
+func newTestInjectorOf(t *testing.T, plan *scenarios.Plan, dl scenarios.Delivery) (*Engine, *deliveryCounter) {
+	t.Helper()
 	ep := Endpoints{Delivery: dl}
 	ep.IMAP.Addr = "127.0.0.1:1"
 	dc := newDeliveryCounter()
@@ -1188,60 +1193,20 @@ func TestWithoutReplies(t *testing.T) {
 // has the close: the look is made however short the wait (before
 // 2026-12-04, only after a second's).
 func TestInjectorServerClosedIdle(t *testing.T) {
-	for _, bye := range []string{"", "421 4.3.2 Shutting down\r\n"} {
-		name := "fin"
-		if bye != "" {
-			name = "421 then fin"
-		}
-		t.Run(name, func(t *testing.T) {
-			var conns atomic.Int32
-			closed := make(chan struct{})
-			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: true}
-			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-				if conns.Add(1) > 1 {
-					ok.serve(c, r)
-					return
-				}
-				// One transaction, then the close while idle.
-				fmt.Fprintf(c, "220 fake server\r\n")
-				inData, done, rcpts := false, false, 0
-				for n := 0; n < 100 && !done; n++ {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if inData {
-						if line == ".\r\n" {
-							inData, done = false, true
-							for ; rcpts > 0; rcpts-- {
-								fmt.Fprintf(c, "250 ok\r\n") // one per recipient
-							}
-						}
-						continue
-					}
-					switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
-					case "LHLO":
-						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
-					case "DATA":
-						inData = true
-						fmt.Fprintf(c, "354 go on\r\n")
-					case "RCPT":
-						rcpts++
-						fmt.Fprintf(c, "250 ok\r\n")
-					default:
-						fmt.Fprintf(c, "250 ok\r\n")
-					}
-				}
-				fmt.Fprint(c, bye)
-				// With SO_LINGER set, Close returns once the injector's
-				// kernel acknowledged the FIN: the close is in its
-				// socket before the test sends the next delivery.
-				_ = c.(*net.TCPConn).SetLinger(10)
-				_ = c.Close()
-				close(closed)
-			})
-			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	for _, tt := range []struct {
+		name string
+		// bye is what the fake server says before its FIN; dovecot: a
+		// real Dovecot's restart closes the connection instead.
+		bye     string
+		dovecot bool
+	}{
+		{name: "fin"},
+		{name: "421 then fin", bye: "421 4.3.2 Shutting down\r\n"},
+		{name: "dovecot restart", dovecot: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, dc, closeIdle := closedIdleServer(t, tt.bye, tt.dovecot)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			injCtx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -1256,10 +1221,12 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 				e.inj.drain(ctx)
 			}
 			send(0)
-			select {
-			case <-closed:
-			case <-ctx.Done():
-				t.Fatal("the server never closed the first connection")
+			// The injector is idle, its connection open: the server
+			// closes it now.
+			if err := closeIdle(ctx); err != nil {
+				stop()
+				<-done
+				t.Fatal(err)
 			}
 			send(1)
 			stop()
@@ -1280,5 +1247,79 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 				t.Errorf("%d QUITs recorded, want none on the closed connection; recorded %v", n, dc.recorded)
 			}
 		})
+	}
+}
+
+// closedIdleServer returns an injector with one connection to an LMTP
+// server, and closeIdle, which closes the injector's connection from the
+// server's side once the first delivery is done and returns once the
+// injector's socket has the close: a fake server's, which ends the
+// connection after one transaction, saying bye first, or a real
+// Dovecot's restart (it says 421 to every LMTP connection as it stops,
+// then closes; Restart returns once it serves again).
+func closedIdleServer(t *testing.T, bye string, dovecot bool) (e *Engine, dc *deliveryCounter, closeIdle func(context.Context) error) {
+	t.Helper()
+	dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone}
+	if dovecot {
+		inst := dovecottest.Start(t, injectorUsers)
+		dl.Addr = inst.LMTP
+		e, dc = newTestInjectorOf(t, mustPlan(t, appendScenario(injectorUsers, inst.Password), scenarios.PlanOptions{}), dl)
+		return e, dc, func(context.Context) error { return inst.Restart() }
+	}
+	var conns atomic.Int32
+	closed := make(chan struct{})
+	ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: true}
+	addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+		if conns.Add(1) > 1 {
+			ok.serve(c, r)
+			return
+		}
+		// One transaction, then the close while idle.
+		fmt.Fprintf(c, "220 fake server\r\n")
+		inData, done, rcpts := false, false, 0
+		for n := 0; n < 100 && !done; n++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if inData {
+				if line == ".\r\n" {
+					inData, done = false, true
+					for ; rcpts > 0; rcpts-- {
+						fmt.Fprintf(c, "250 ok\r\n") // one per recipient
+					}
+				}
+				continue
+			}
+			switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+			case "LHLO":
+				fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+			case "DATA":
+				inData = true
+				fmt.Fprintf(c, "354 go on\r\n")
+			case "RCPT":
+				rcpts++
+				fmt.Fprintf(c, "250 ok\r\n")
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+		fmt.Fprint(c, bye)
+		// With SO_LINGER set, Close returns once the injector's
+		// kernel acknowledged the FIN: the close is in its
+		// socket before the test sends the next delivery.
+		_ = c.(*net.TCPConn).SetLinger(10)
+		_ = c.Close()
+		close(closed)
+	})
+	dl.Addr = addr
+	e, dc = newTestInjector(t, dl)
+	return e, dc, func(ctx context.Context) error {
+		select {
+		case <-closed:
+			return nil
+		case <-ctx.Done():
+			return errors.New("the server never closed the first connection")
+		}
 	}
 }
