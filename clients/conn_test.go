@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
@@ -159,7 +160,7 @@ func TestDialErrors(t *testing.T) {
 	}{
 		{"no address", transport.Endpoint{}, "no server address"},
 		{"unknown tls mode", transport.Endpoint{Addr: "127.0.0.1:1", TLS: "ssl"}, `unknown tls mode "ssl"`},
-		{"refused", transport.Endpoint{Addr: closedPort(t)}, "refused"},
+		{"refused", transport.Endpoint{Addr: faketest.RefusedAddr(t)}, "refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,16 +170,6 @@ func TestDialErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestRecord checks record reports one command with the outcome of its

@@ -9,16 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
-// loginTimeout bounds each login of TestLoginOutcomes: long enough that a
-// TLS handshake on a loaded machine does not pass it (a timeout, not the
-// tls outcome the case wants), short enough for the cases that wait it
-// out (a server that never greets).
-const loginTimeout = 2 * time.Second
+// loginTimeout bounds the logins of TestLoginOutcomes that wait it out (a
+// server that never greets); the others have answerTimeout, far longer
+// than a TLS handshake on a loaded machine takes (with 2 s, one under
+// -race and three busy loops timed out: a timeout, not the tls outcome
+// the case wants).
+const (
+	loginTimeout  = 2 * time.Second
+	answerTimeout = 30 * time.Second
+)
 
 // TestLoginOutcomes makes one login attempt per protocol and failure and
 // checks it is counted once, with the outcome of its cause: wrong
@@ -44,21 +49,16 @@ func TestLoginOutcomes(t *testing.T) {
 		// Accept and never greet; the read ends when the client hangs up.
 		_, _ = c.Read(make([]byte, 1))
 	})
-	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := closedLn.Addr().String()
-	_ = closedLn.Close()
+	closed := faketest.RefusedAddr(t)
 
 	// An attempt fails the test when the login succeeds, and returns its
 	// error.
-	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error
-	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
+	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error
+	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
 		d, err := New(Options{
 			ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP},
 			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
-			Clock: c2Clock(), Recorder: rec, Timeout: loginTimeout,
+			Clock: c2Clock(), Recorder: rec, Timeout: timeout,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -70,11 +70,11 @@ func TestLoginOutcomes(t *testing.T) {
 		}
 		return err
 	}
-	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
+	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
 		d, err := New(Options{
 			ID: "alice/phone-pop3", Profile: &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3},
 			Username: "alice", Password: pass, Address: "alice@example.com", POP3: ep,
-			Clock: c2Clock(), Recorder: rec, Timeout: loginTimeout,
+			Clock: c2Clock(), Recorder: rec, Timeout: timeout,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -85,8 +85,8 @@ func TestLoginOutcomes(t *testing.T) {
 		}
 		return err
 	}
-	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder) error {
-		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: loginTimeout})
+	smtpLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
+		s := NewSMTPSubmitter(ep, SMTPOptions{Username: "alice", Password: pass, Recorder: rec, Timeout: timeout})
 		err := s.Submit(context.Background(), "alice@example.com", []string{"alice@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
 		if err == nil {
 			t.Fatal("submission succeeded")
@@ -119,7 +119,11 @@ func TestLoginOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &loginRecorder{}
-			err := tc.try(t, tc.ep, tc.pass, rec)
+			timeout := answerTimeout
+			if tc.ep.Addr == silent {
+				timeout = loginTimeout
+			}
+			err := tc.try(t, tc.ep, tc.pass, rec, timeout)
 			if tc.ep.Addr == silent {
 				// A server that never greets is named once, with what
 				// the deadline cut.

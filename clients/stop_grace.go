@@ -131,13 +131,18 @@ func (w *StopGrace) stop() {
 
 // Start returns the start of command name, about to be sent
 // (StartCommand), and notes it in flight. Once the context has ended (or
-// Stop began) it closes the connection first: the command then fails
-// without reaching the server and counts nothing (End).
+// Stop began) it closes the connection first, and returns once it is
+// closed, even when the stop is closing it already (a Close while
+// another is under way waits for it, as transport.Conn's): the command
+// then fails without reaching the server and counts nothing (End).
+// Before 2026-12-05 Start left the close to a stop that had begun it,
+// and a command started between the stop's decision and its close went
+// out.
 func (w *StopGrace) Start(name string) time.Time {
 	w.mu.Lock()
 	w.seq++
 	w.busy = true
-	cut := !w.closed && (w.stopBegun || w.ctx != nil && w.ctx.Err() != nil)
+	cut := w.stopBegun || w.ctx != nil && w.ctx.Err() != nil
 	if cut {
 		w.closed = true
 	}
@@ -147,6 +152,16 @@ func (w *StopGrace) Start(name string) time.Time {
 		_ = conn.Close()
 	}
 	return StartCommand(w.rec, w.protocol, name)
+}
+
+// Bind gives a StopGrace made by Reset its connection, before the first
+// command: once the context has ended, Start closes it, before the
+// binding's Stop has run (a context.AfterFunc's goroutine: until it runs,
+// Start knew no connection to close, and the command went out).
+func (w *StopGrace) Bind(conn io.Closer) {
+	w.mu.Lock()
+	w.conn = conn
+	w.mu.Unlock()
 }
 
 // End ends command name, started at start, with err (EndCommand's rule,

@@ -2,11 +2,11 @@ package clients
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -86,12 +86,7 @@ func TestSyncRoundsReported(t *testing.T) {
 	// A round that fails (the server refuses the connection) is reported
 	// as failed: the report counts it apart from the rounds' times.
 	t.Run("pop3 refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := faketest.RefusedAddr(t)
 		var log roundLog
 		prof := &Profile{Name: "pc-pop3", Kind: KindPC, Protocol: POP3, PollInterval: time.Minute, LeaveOnServer: true}
 		d, err := New(Options{ID: "alice/pc", Profile: prof, Username: "alice", Password: "x", Address: "alice@example.com",

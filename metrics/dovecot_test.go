@@ -3,13 +3,14 @@ package metrics
 import (
 	"context"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // dovecotPage is a page of Dovecot 2.3.19's stats service for the metric
@@ -197,13 +198,7 @@ func TestNewDovecotRejectsBadOptions(t *testing.T) {
 // closedURL returns a loopback URL where nothing listens.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/metrics"
+	return "http://" + faketest.RefusedAddr(t) + "/metrics"
 }
 
 func TestDovecotScrapeFailure(t *testing.T) {

@@ -3,11 +3,12 @@ package metrics
 import (
 	"context"
 	"math"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // TestSeriesRead reads CPU and memory from pages of the exporters the
@@ -124,12 +125,7 @@ func TestResourcesWindow(t *testing.T) {
 	}
 
 	// A port nothing listens on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String() + "/metrics"
-	ln.Close()
+	down := "http://" + faketest.RefusedAddr(t) + "/metrics"
 	missing := Series{Name: "no_such_metric", Text: `no_such_metric{x="1"}`}
 	for _, tt := range []struct {
 		name          string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // checkEmbeddedResources checks the server resources of a search against
@@ -160,12 +161,7 @@ func TestCapacityServerResources(t *testing.T) {
 	if err := os.WriteFile(scen, []byte(capacityResources), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String() + "/metrics"
-	ln.Close()
+	down := "http://" + faketest.RefusedAddr(t) + "/metrics"
 
 	search := func(t *testing.T, name, targetExtra string, args ...string) (map[string]any, cliResult) {
 		t.Helper()

@@ -11,8 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/metrics"
+	"github.com/mailsim/mailsim/scenarios"
 )
 
 // The cross-check: after a run against a private Dovecot, mailsim's count
@@ -78,7 +80,8 @@ type crossWant struct {
 	// capSlack is the share by which Dovecot's CAPABILITY count may fall
 	// short (devices that drop connections on purpose); capStop the
 	// number by which it may, besides (sessions the stop cut after their
-	// login: one per device allowed).
+	// login: one per IMAP session the devices may hold at once,
+	// imapSessions).
 	capSlack, capStop float64
 	// deliveries is mailsim's deliveries, one per recipient.
 	deliveries float64
@@ -120,9 +123,43 @@ func crossExpect(t *testing.T, rep map[string]any, drops bool) crossWant {
 	if drops {
 		w.capSlack = 0.05
 	}
-	w.capStop = num(t, rep, "devices")
+	w.capStop = imapSessions(reportPlan(t, rep))
 	w.deliveries = num(t, rep, "messages.delivered")
 	return w
+}
+
+// reportPlan returns the plan of a run of a shipped scenario from its
+// report: the scenario by name, its users and seed.
+func reportPlan(t *testing.T, rep map[string]any) *scenarios.Plan {
+	t.Helper()
+	name, _ := rep["scenario"].(string)
+	s, err := scenarios.Load(name, nil)
+	if err != nil {
+		t.Fatalf("the report's scenario %q: %v", name, err)
+	}
+	seed := int64(num(t, rep, "seed"))
+	plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{Users: int(num(t, rep, "users")), Seed: &seed})
+	if err != nil {
+		t.Fatalf("the report's plan: %v", err)
+	}
+	return plan
+}
+
+// imapSessions returns how many IMAP sessions plan's devices may hold at
+// once, each of which the stop may cut between its LOGIN and go-imap's
+// post-login CAPABILITY: a PC's long-lived connections (two by default,
+// clients.Profile.LongLivedConnections), a phone's one, a webmail's one
+// session of a check; POP3 devices none.
+func imapSessions(plan *scenarios.Plan) float64 {
+	n := 0
+	for _, u := range plan.Users {
+		for _, d := range u.Devices {
+			if d.Profile.Protocol == clients.IMAP {
+				n += max(1, d.Profile.LongLivedConnections())
+			}
+		}
+	}
+	return float64(n)
 }
 
 // okCount returns count minus errors of one command in a report section.
@@ -316,7 +353,8 @@ func TestCrossDiff(t *testing.T) {
 
 // TestCrossDiffCapStop: Dovecot's CAPABILITY count may fall short of the
 // logins by the sessions the stop cut between their LOGIN and their
-// CAPABILITY, one per device at most (a CI run read 71 for 72 logins).
+// CAPABILITY, one per IMAP session at most (a CI run read 71 for 72
+// logins; TestIMAPSessions).
 func TestCrossDiffCapStop(t *testing.T) {
 	type m = map[string]float64
 	for _, tt := range []struct {
@@ -327,5 +365,52 @@ func TestCrossDiffCapStop(t *testing.T) {
 		if got := crossDiff(want, dovecotCounts{total: m{"CAPABILITY": tt.got}}); (len(got) > 0) != tt.diff {
 			t.Errorf("dovecot %v of 72 with 6 devices: diff %q, want a difference: %v", tt.got, got, tt.diff)
 		}
+	}
+}
+
+// TestIMAPSessions: the cross-check's CAPABILITY allowance at the stop is
+// one per IMAP session the devices may hold at once, not one per device:
+// a PC over IMAP holds two by default (its connections), a phone and a
+// webmail one, a POP3 PC none. Until 2026-12-05 it was the report's
+// devices, one for a PC that may lose two.
+func TestIMAPSessions(t *testing.T) {
+	for _, tt := range []struct {
+		devices  string // the group's devices; the profiles below
+		sessions float64
+	}{
+		{"[pc-imap]", 2},
+		{"[pc-one]", 1},
+		{"[pc-pop3]", 0},
+		{"[phone-imap, webmail]", 2},
+		{"[pc-imap, phone-imap, pc-pop3]", 3},
+	} {
+		src := fmt.Sprintf(`
+version: 1
+name: sessions
+duration: 1s
+users: {count: 2, username: "u{n}", password: pw}
+groups: [{name: g, share: 100%%, devices: %s, behavior: b}]
+behaviors: {b: {}}
+devices:
+  pc-one: {kind: pc, protocol: imap, connections: 1}
+`, tt.devices)
+		s, err := scenarios.Parse("sessions.yaml", []byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := scenarios.NewPlan(s, scenarios.PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := imapSessions(plan); got != 2*tt.sessions {
+			t.Errorf("%s: %v IMAP sessions for 2 users, want %v", tt.devices, got, 2*tt.sessions)
+		}
+	}
+	// From a run's report: quickstart's 6 users are 3 with a POP3 PC and
+	// a phone (3 sessions) and 3 with an IMAP PC, a phone and a webmail
+	// (12).
+	rep := map[string]any{"scenario": "quickstart", "users": 6.0, "seed": 1.0}
+	if got := imapSessions(reportPlan(t, rep)); got != 15 {
+		t.Errorf("quickstart, 6 users: %v IMAP sessions, want 15", got)
 	}
 }

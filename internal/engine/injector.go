@@ -1171,6 +1171,7 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 		}
 		return time.Time{}, loginFailed(transport.Step(err), err)
 	}
+	w.Bind(conn) // from now on, Start closes it once the run has ended
 	defer func() {
 		if stop() {
 			// The binding never fired: no stop uses as.

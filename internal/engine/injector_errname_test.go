@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -46,12 +47,7 @@ func TestInjectorErrorNamesServerOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone}
 			if tt.serve == nil {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				dl.Addr = ln.Addr().String()
-				ln.Close()
+				dl.Addr = faketest.RefusedAddr(t)
 			} else {
 				dl.Addr = startFakeLMTP(t, tt.serve)
 			}

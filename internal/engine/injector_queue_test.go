@@ -281,10 +281,12 @@ const (
 //     every RCPT the server refused, kept from the server by
 //     clients.StopGrace.Start alone, which closes the connection before
 //     it goes out (without its refusal the server got ["RSET"]);
-//   - "DATA answered within the grace": the session's QUIT, which goes
-//     out without a watch, kept by injector.trySMTP (noQuit once the
-//     watch's Release says the stop closes the connection; until
-//     2026-12-04 the server got ["QUIT"]).
+//   - "DATA answered within the grace", over LMTP and SMTP: the
+//     session's QUIT, which goes out without a watch, kept by
+//     injector.trySMTP (noQuit once the watch's Release says the stop
+//     closes the connection; until 2026-12-04 the server got ["QUIT"]).
+//     Without noQuit the QUIT starts every time (commands started
+//     QUIT:1), whether or not it beats the stop's close to the server.
 //
 // Before them, the next command raced the stop's close and, when it won,
 // counted as a stopped injector's. Until 2026-12-04 a reply to DATA the
@@ -314,6 +316,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		{"stalled after DATA", scenarios.DeliverLMTP, "data", false, DeliveryUnknown, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
 		{"SMTP stalled after DATA", scenarios.DeliverSMTP, "data", false, DeliveryUnknown, map[string]int{"smtp DATA": 1}, map[string]int{"smtp ok": 1}},
 		{"DATA answered within the grace", scenarios.DeliverLMTP, "data", true, "", map[string]int{}, map[string]int{"lmtp ok": 1}},
+		{"SMTP DATA answered within the grace", scenarios.DeliverSMTP, "data", true, "", map[string]int{}, map[string]int{"smtp ok": 1}},
 		{"RCPT answered within the grace", scenarios.DeliverLMTP, "rcpt", true, DeliveryCancelled, map[string]int{}, map[string]int{"lmtp ok": 1}},
 		{"RCPT refused within the grace", scenarios.DeliverLMTP, "refused rcpt", true, Delivery5xx, map[string]int{"lmtp RCPT": 2}, map[string]int{"lmtp ok": 1}},
 	} {
@@ -457,6 +460,13 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			}
 			if tt.stall == "rcpt" && (dc.tracked["lmtp RCPT"] != 1 || dc.tracked["lmtp DATA"] != 0 || dc.tracked["lmtp QUIT"] != 0) {
 				t.Errorf("commands started %v: want one RCPT and nothing after it", dc.tracked)
+			}
+			// The QUIT after a DATA answered within the grace is not even
+			// started (trySMTP's noQuit): whether one sent would reach
+			// the server before the stop's close is a race, whether it
+			// starts is not.
+			if tt.stall == "data" && tt.late && dc.tracked[string(tt.proto)+" QUIT"] != 0 {
+				t.Errorf("commands started %v: want no QUIT after the DATA answered within the grace", dc.tracked)
 			}
 			dc.checkTracked(t)
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/dovecottest"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/serverstate"
@@ -296,7 +297,12 @@ func runInjector(t *testing.T, dl scenarios.Delivery, ep Endpoints, msgs int) (D
 // its devices are built, never started.
 func newTestInjector(t *testing.T, dl scenarios.Delivery) (*Engine, *deliveryCounter) {
 	t.Helper()
-	plan := mustPlan(t, injectorScenario, scenarios.PlanOptions{})
+	return newTestInjectorOf(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}), dl)
+}
+
+// newTestInjectorOf is newTestInjector with plan's users.
+func newTestInjectorOf(t *testing.T, plan *scenarios.Plan, dl scenarios.Delivery) (*Engine, *deliveryCounter) {
+	t.Helper()
 	ep := Endpoints{Delivery: dl}
 	ep.IMAP.Addr = "127.0.0.1:1"
 	dc := newDeliveryCounter()
@@ -423,12 +429,7 @@ func TestInjectorCountsDeliveries(t *testing.T) {
 				_, ep = startEmbedded(t, mustPlan(t, injectorScenario, scenarios.PlanOptions{}))
 				dl.Addr = ep.Delivery.Addr
 			case tt.serve == nil:
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				dl.Addr = ln.Addr().String()
-				ln.Close()
+				dl.Addr = faketest.RefusedAddr(t)
 			default:
 				dl.Addr = startFakeLMTP(t, tt.serve)
 			}
@@ -1071,12 +1072,7 @@ func TestInjectorIMAPAppendFailures(t *testing.T) {
 		t.Errorf("logins %v, want 2 ok and 2 auth", dc.logins)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := faketest.RefusedAddr(t)
 	st, dc = runInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: closed, TLS: transport.TLSNone}, Endpoints{}, 1)
 	if st.Attempted != 2 || st.Failed[DeliveryRefused] != 2 || st.Retries != 2*(deliveryTries-1) {
 		t.Errorf("closed port: stats %+v, want 2 failed refused after %d retries", st, 2*(deliveryTries-1))
@@ -1195,60 +1191,24 @@ func TestWithoutReplies(t *testing.T) {
 // failure of the next MAIL, and the delivery goes out on a new
 // connection, with no QUIT on the closed one. Before, the next MAIL
 // failed (error, or no for the 421 read as its reply) and the delivery
-// was retried. The next delivery comes 50 ms after the close: the look
-// is made however short the wait (before 2026-12-04, only after a
-// second's).
+// was retried. The next delivery comes as soon as the injector's socket
+// has the close: the look is made however short the wait (before
+// 2026-12-04, only after a second's).
 func TestInjectorServerClosedIdle(t *testing.T) {
-	for _, bye := range []string{"", "421 4.3.2 Shutting down\r\n"} {
-		name := "fin"
-		if bye != "" {
-			name = "421 then fin"
-		}
-		t.Run(name, func(t *testing.T) {
-			var conns atomic.Int32
-			closed := make(chan struct{})
-			ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: true}
-			addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
-				if conns.Add(1) > 1 {
-					ok.serve(c, r)
-					return
-				}
-				// One transaction, then the close while idle.
-				fmt.Fprintf(c, "220 fake server\r\n")
-				inData, done, rcpts := false, false, 0
-				for n := 0; n < 100 && !done; n++ {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if inData {
-						if line == ".\r\n" {
-							inData, done = false, true
-							for ; rcpts > 0; rcpts-- {
-								fmt.Fprintf(c, "250 ok\r\n") // one per recipient
-							}
-						}
-						continue
-					}
-					switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
-					case "LHLO":
-						fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
-					case "DATA":
-						inData = true
-						fmt.Fprintf(c, "354 go on\r\n")
-					case "RCPT":
-						rcpts++
-						fmt.Fprintf(c, "250 ok\r\n")
-					default:
-						fmt.Fprintf(c, "250 ok\r\n")
-					}
-				}
-				fmt.Fprint(c, bye)
-				_ = c.Close()
-				close(closed)
-			})
-			e, dc := newTestInjector(t, scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone, Addr: addr})
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	for _, tt := range []struct {
+		name string
+		// bye is what the fake server says before its FIN; dovecot: a
+		// real Dovecot's restart closes the connection instead.
+		bye     string
+		dovecot bool
+	}{
+		{name: "fin"},
+		{name: "421 then fin", bye: "421 4.3.2 Shutting down\r\n"},
+		{name: "dovecot restart", dovecot: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, dc, closeIdle := closedIdleServer(t, tt.bye, tt.dovecot)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			injCtx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -1263,12 +1223,13 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 				e.inj.drain(ctx)
 			}
 			send(0)
-			select {
-			case <-closed:
-			case <-ctx.Done():
-				t.Fatal("the server never closed the first connection")
+			// The injector is idle, its connection open: the server
+			// closes it now.
+			if err := closeIdle(ctx); err != nil {
+				stop()
+				<-done
+				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond) // the close reaches the injector's socket
 			send(1)
 			stop()
 			<-done
@@ -1288,5 +1249,79 @@ func TestInjectorServerClosedIdle(t *testing.T) {
 				t.Errorf("%d QUITs recorded, want none on the closed connection; recorded %v", n, dc.recorded)
 			}
 		})
+	}
+}
+
+// closedIdleServer returns an injector with one connection to an LMTP
+// server, and closeIdle, which closes the injector's connection from the
+// server's side once the first delivery is done and returns once the
+// injector's socket has the close: a fake server's, which ends the
+// connection after one transaction, saying bye first, or a real
+// Dovecot's restart (it says 421 to every LMTP connection as it stops,
+// then closes; Restart returns once it serves again).
+func closedIdleServer(t *testing.T, bye string, dovecot bool) (e *Engine, dc *deliveryCounter, closeIdle func(context.Context) error) {
+	t.Helper()
+	dl := scenarios.Delivery{Protocol: scenarios.DeliverLMTP, TLS: transport.TLSNone}
+	if dovecot {
+		inst := dovecottest.Start(t, injectorUsers)
+		dl.Addr = inst.LMTP
+		e, dc = newTestInjectorOf(t, mustPlan(t, appendScenario(injectorUsers, inst.Password), scenarios.PlanOptions{}), dl)
+		return e, dc, func(context.Context) error { return inst.Restart() }
+	}
+	var conns atomic.Int32
+	closed := make(chan struct{})
+	ok := script{rcpt: func(string) string { return "250 ok" }, data: func(int) string { return "250 ok" }, lmtp: true}
+	addr := startFakeLMTP(t, func(c net.Conn, r *bufio.Reader) {
+		if conns.Add(1) > 1 {
+			ok.serve(c, r)
+			return
+		}
+		// One transaction, then the close while idle.
+		fmt.Fprintf(c, "220 fake server\r\n")
+		inData, done, rcpts := false, false, 0
+		for n := 0; n < 100 && !done; n++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if inData {
+				if line == ".\r\n" {
+					inData, done = false, true
+					for ; rcpts > 0; rcpts-- {
+						fmt.Fprintf(c, "250 ok\r\n") // one per recipient
+					}
+				}
+				continue
+			}
+			switch verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " "); verb {
+			case "LHLO":
+				fmt.Fprintf(c, "250-fake\r\n250 PIPELINING\r\n")
+			case "DATA":
+				inData = true
+				fmt.Fprintf(c, "354 go on\r\n")
+			case "RCPT":
+				rcpts++
+				fmt.Fprintf(c, "250 ok\r\n")
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+		fmt.Fprint(c, bye)
+		// With SO_LINGER set, Close returns once the injector's
+		// kernel acknowledged the FIN: the close is in its
+		// socket before the test sends the next delivery.
+		_ = c.(*net.TCPConn).SetLinger(10)
+		_ = c.Close()
+		close(closed)
+	})
+	dl.Addr = addr
+	e, dc = newTestInjector(t, dl)
+	return e, dc, func(ctx context.Context) error {
+		select {
+		case <-closed:
+			return nil
+		case <-ctx.Done():
+			return errors.New("the server never closed the first connection")
+		}
 	}
 }

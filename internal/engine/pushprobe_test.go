@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/scenarios"
@@ -28,12 +28,7 @@ func TestProbePush(t *testing.T) {
 		u.Address = u.Username + "@example.com"
 	}
 	imapEP := transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String() // nobody listens there once closed
-	ln.Close()
+	closed := faketest.RefusedAddr(t) // nobody listens there once closed
 	const wait = 20 * time.Second
 	for _, tt := range []struct {
 		name    string

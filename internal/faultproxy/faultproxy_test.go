@@ -423,12 +423,7 @@ func TestRefuse(t *testing.T) {
 
 func TestBackendDownAndMaxConns(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := faketest.RefusedAddr(t)
 	p := start(t, Options{Backend: dead})
 	if err := refusedErr(t, p.Addr()); err == nil {
 		t.Error("read through a proxy whose backend is down succeeded")

@@ -41,12 +41,7 @@ func TestDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := faketest.RefusedAddr(t)
 	silent := faketest.Start(t, faketest.Options{}, func(c net.Conn) { _, _ = c.Read(make([]byte, 1)) }).Addr // never greets
 	hangup := faketest.Start(t, faketest.Options{}, func(net.Conn) {}).Addr                                   // closes at once
 	for _, tc := range []struct {

@@ -51,12 +51,7 @@ func (r *testRecorder) count(k string) int {
 // attempt once with the outcome of its cause.
 func TestIMAPReaderLoginOutcomes(t *testing.T) {
 	addrs, cliTLS := mailservertest.Start(t, mailservertest.Numbered(1)...)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
+	closed := faketest.RefusedAddr(t)
 	tests := []struct {
 		name string
 		ep   transport.Endpoint

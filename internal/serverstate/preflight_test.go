@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -168,12 +169,7 @@ func TestPreflightRetries(t *testing.T) {
 			t.Errorf("%d connections, want %d", n, preflightTries)
 		}
 	})
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	_ = closed.Close()
+	closedAddr := faketest.RefusedAddr(t)
 	for _, tc := range []struct {
 		name string
 		ep   transport.Endpoint

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // dialer is one way of dialing TCP: net.Dialer or dialRaw.
@@ -144,11 +146,7 @@ func TestDialRawAsNetDialer(t *testing.T) {
 			}
 		}()
 	}
-	closed := ln.Addr().String()
-	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		closed = l.Addr().String()
-		l.Close()
-	}
+	closed := faketest.RefusedAddr(t)
 	connected := func(t *testing.T, conn net.Conn, err error) string {
 		if err != nil {
 			return "error: " + err.Error()

@@ -40,18 +40,6 @@ func openPOP3(t *testing.T, addr string) *transport.POP3 {
 	return p
 }
 
-// closedPort returns an address on 127.0.0.1 where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // embedded starts the embedded server with TLS and user alice/secret on
 // every frontend (IMAP, POP3, SMTP submission, LMTP).
 func embedded(t *testing.T) (mailserver.Addrs, *tls.Config) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -211,7 +212,7 @@ func TestStartTLSIMAP(t *testing.T) {
 // mode, and names the step a failed setup failed in.
 func TestDialIMAP(t *testing.T) {
 	addrs, cliTLS := embedded(t)
-	closed := closedPort(t)
+	closed := faketest.RefusedAddr(t)
 	silent := fakeServer(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 1)) }) // never greets
 	hangup := fakeServer(t, func(c net.Conn) {})                                 // closes at once
 	tests := []struct {

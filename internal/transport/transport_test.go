@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -169,7 +170,7 @@ func TestPOP3(t *testing.T) {
 func TestDialFailures(t *testing.T) {
 	addrs, _ := embedded(t)
 	m := &meter{}
-	_, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: closedPort(t)}, Meter: m})
+	_, err := transport.Dial(context.Background(), transport.Config{Protocol: "imap", Endpoint: transport.Endpoint{Addr: faketest.RefusedAddr(t)}, Meter: m})
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "dial" {
 		t.Errorf("closed port: %v, want a dial error", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,11 @@ func TestUnservedIsRefused(t *testing.T) {
 		greeted bool
 		want    transport.Outcome
 		start   server
+		// sends, when set (start is then unset), is what the server
+		// sends of the greeting before it resets the connection: once
+		// the client has read it all (sentMeter), so that the reset
+		// cannot overtake it.
+		sends func(greeting string) string
 	}{
 		{name: "listen queue reset", want: transport.OutcomeRefused, start: func(t *testing.T, _ string) (string, func()) {
 			// Connected in the kernel's listen queue, never accepted:
@@ -78,26 +85,25 @@ func TestUnservedIsRefused(t *testing.T) {
 		{name: "closed at once", want: transport.OutcomeRefused, start: func(t *testing.T, _ string) (string, func()) {
 			return fakeServer(t, func(net.Conn) {}), nil
 		}},
-		{name: "half a greeting, then a reset", want: transport.OutcomeError, start: func(t *testing.T, g string) (string, func()) {
-			return fakeServer(t, func(c net.Conn) {
-				_, _ = c.Write([]byte(g[:3]))
-				time.Sleep(50 * time.Millisecond) // the bytes go out before the reset
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}), nil
-		}},
-		{name: "greeting, then a reset", greeted: true, want: transport.OutcomeError, start: func(t *testing.T, g string) (string, func()) {
-			return fakeServer(t, func(c net.Conn) {
-				_, _ = c.Write([]byte(g))
-				time.Sleep(50 * time.Millisecond)
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}), nil
-		}},
+		{name: "half a greeting, then a reset", want: transport.OutcomeError, sends: func(g string) string { return g[:3] }},
+		{name: "greeting, then a reset", greeted: true, want: transport.OutcomeError, sends: func(g string) string { return g }},
 	} {
 		for _, g := range greeters {
 			t.Run(srv.name+"/"+g.proto, func(t *testing.T) {
 				t.Parallel()
-				addr, after := srv.start(t, g.greeting)
-				conn, err := transport.Dial(context.Background(), transport.Config{Protocol: g.proto, Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second})
+				var (
+					addr  string
+					after func()
+					m     transport.Meter
+				)
+				if srv.sends != nil {
+					sent := srv.sends(g.greeting)
+					read := newSentMeter(len(sent))
+					addr, m = resetAfterRead(t, sent, read.all), read
+				} else {
+					addr, after = srv.start(t, g.greeting)
+				}
+				conn, err := transport.Dial(context.Background(), transport.Config{Protocol: g.proto, Endpoint: transport.Endpoint{Addr: addr}, Timeout: 10 * time.Second, Meter: m})
 				if err != nil {
 					// A reset can come before the dial returns: refused
 					// as well.
@@ -115,7 +121,6 @@ func TestUnservedIsRefused(t *testing.T) {
 					if err != nil {
 						t.Fatalf("greeting: %v", err)
 					}
-					time.Sleep(100 * time.Millisecond) // the reset arrives
 					err = next()
 				}
 				if err == nil {
@@ -133,4 +138,38 @@ func TestUnservedIsRefused(t *testing.T) {
 			})
 		}
 	}
+}
+
+// sentMeter is a transport.Meter whose all is closed once the client has
+// read n bytes: what the server sent.
+type sentMeter struct {
+	n    int64
+	read atomic.Int64
+	once sync.Once
+	all  chan struct{}
+}
+
+func newSentMeter(n int) *sentMeter { return &sentMeter{n: int64(n), all: make(chan struct{})} }
+
+func (m *sentMeter) Bytes(_ string, in, _ int64) {
+	if m.read.Add(in) >= m.n {
+		m.once.Do(func() { close(m.all) })
+	}
+}
+
+func (m *sentMeter) Connection(string, int) {}
+
+// resetAfterRead starts a server that sends sent, then resets the
+// connection once read is closed (the client read it all), or after 10 s.
+func resetAfterRead(t *testing.T, sent string, read <-chan struct{}) string {
+	return fakeServer(t, func(c net.Conn) {
+		_, _ = c.Write([]byte(sent))
+		timer := time.NewTimer(10 * time.Second)
+		defer timer.Stop()
+		select {
+		case <-read:
+		case <-timer.C:
+		}
+		_ = c.(*net.TCPConn).SetLinger(0)
+	})
 }
