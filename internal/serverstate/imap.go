@@ -129,6 +129,12 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 		u := usage[role]
 		err := run("FETCH", func() error {
 			return c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, truthFetch, func(m *leanimap.Message) error {
+				if m.Size < 0 && len(m.Sections) == 0 {
+					// An update the server sent unasked (another
+					// session's flag change), not the message's
+					// response: its message counts once.
+					return nil
+				}
 				var fl view.Flags
 				deleted := false
 				for _, f := range m.Flags {
@@ -171,8 +177,12 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 
 // bound makes c's next command end by deadline, the read's: its
 // deadline is then the connection's, as when the whole read had one
-// (a passed deadline fails the command at once, as a timeout).
+// (a passed deadline fails the command at once, as a timeout). A zero
+// deadline leaves the client's own timeout per command.
 func bound(c *leanimap.Client, deadline time.Time) {
+	if deadline.IsZero() {
+		return // the client's own timeout (leanimap.Options.Timeout)
+	}
 	c.SetTimeout(max(time.Until(deadline), time.Nanosecond))
 }
 

@@ -223,6 +223,9 @@ func TestIMAPReaderFetchFaults(t *testing.T) {
 			addr  string
 			fault func(hit <-chan struct{}) // after the stall struck
 			want  transport.Outcome
+			// timeout is the reader's: short where the read must wait
+			// it out, long enough for a loaded machine elsewhere.
+			timeout time.Duration
 		}{
 			{"drop", p.Addr(), func(hit <-chan struct{}) {
 				select {
@@ -232,9 +235,9 @@ func TestIMAPReaderFetchFaults(t *testing.T) {
 				}
 				p.CloseFraction(1)
 				p.Resume()
-			}, transport.OutcomeError},
-			{"stall", p.Addr(), nil, transport.OutcomeTimeout},
-			{"hang-up mid-literal", fake.Addr, nil, transport.OutcomeError},
+			}, transport.OutcomeError, 30 * time.Second},
+			{"stall", p.Addr(), nil, transport.OutcomeTimeout, 4 * time.Second},
+			{"hang-up mid-literal", fake.Addr, nil, transport.OutcomeError, 30 * time.Second},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				hit := p.StallOnReply([]byte("* 1 FETCH ("))
@@ -247,7 +250,7 @@ func TestIMAPReaderFetchFaults(t *testing.T) {
 					}
 				}()
 				rec := &testRecorder{}
-				r := &IMAPReader{Endpoint: transport.Endpoint{Addr: tc.addr}, Password: func(string) string { return "pw" }, Recorder: rec, Timeout: 4 * time.Second}
+				r := &IMAPReader{Endpoint: transport.Endpoint{Addr: tc.addr}, Password: func(string) string { return "pw" }, Recorder: rec, Timeout: tc.timeout}
 				_, err := r.UserState(context.Background(), "alice")
 				p.Resume()
 				<-done
@@ -275,14 +278,21 @@ func TestIMAPReaderFetchFaults(t *testing.T) {
 // messages and answers FETCH with one whole response and the start of the
 // next, then hangs up in the middle of its literal.
 func cutFetch(conn net.Conn) {
+	fakeFetch(conn, "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 60 BODY[HEADER.FIELDS (MESSAGE-ID)] {24}\r\nMessage-ID: <r1@x.net>\r\n)\r\n"+
+		"* 2 FETCH (UID 2 FLAGS (\\Seen) RFC822.SIZE 60 BODY[HEADER.FIELDS (MESSAGE-ID)] {24}\r\nMessage-", true)
+}
+
+// fakeFetch serves one IMAP user over conn whose INBOX holds 3 messages
+// and answers FETCH with fetch (TAG is the command's tag), then hangs up
+// when hangUp is set, else goes on until LOGOUT.
+func fakeFetch(conn net.Conn, fetch string, hangUp bool) {
 	replies := map[string]string{ // TAG is the command's tag
 		"LOGIN":      "TAG OK [CAPABILITY IMAP4rev1] logged in\r\n",
 		"CAPABILITY": "* CAPABILITY IMAP4rev1\r\nTAG OK done\r\n",
 		"LIST":       "* LIST () \"/\" INBOX\r\nTAG OK done\r\n",
 		"EXAMINE":    "* 3 EXISTS\r\n* OK [UIDVALIDITY 1] v\r\nTAG OK [READ-ONLY] done\r\n",
-		"FETCH": "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 60 BODY[HEADER.FIELDS (MESSAGE-ID)] {24}\r\nMessage-ID: <r1@x.net>\r\n)\r\n" +
-			"* 2 FETCH (UID 2 FLAGS (\\Seen) RFC822.SIZE 60 BODY[HEADER.FIELDS (MESSAGE-ID)] {24}\r\nMessage-",
-		"LOGOUT": "* BYE bye\r\nTAG OK done\r\n",
+		"FETCH":      fetch,
+		"LOGOUT":     "* BYE bye\r\nTAG OK done\r\n",
 	}
 	if _, err := io.WriteString(conn, "* OK [CAPABILITY IMAP4rev1] fake\r\n"); err != nil {
 		return
@@ -296,8 +306,35 @@ func cutFetch(conn net.Conn) {
 		if !ok {
 			reply = "TAG BAD unknown\r\n"
 		}
-		if _, err := io.WriteString(conn, strings.ReplaceAll(reply, "TAG", tag)); err != nil || verb == "FETCH" {
+		if _, err := io.WriteString(conn, strings.ReplaceAll(reply, "TAG", tag)); err != nil || verb == "FETCH" && hangUp || verb == "LOGOUT" {
 			return
 		}
+	}
+}
+
+// TestIMAPReaderFetchUpdates: a FETCH response the server sends unasked
+// in the middle of the read (another session's flag change, `* N FETCH
+// (FLAGS (...))`, before or after the message's own response) is no
+// message of its own: each message counts once in the storage figures and
+// the state, as when go-imap's client merged the responses of a number.
+func TestIMAPReaderFetchUpdates(t *testing.T) {
+	msg := func(n int, flags string) string {
+		return fmt.Sprintf("* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE 60 BODY[HEADER.FIELDS (MESSAGE-ID)] {24}\r\nMessage-ID: <r%d@x.net>\r\n)\r\n", n, n, flags, n)
+	}
+	fetch := "* 1 FETCH (FLAGS (\\Seen))\r\n" + msg(1, "") + msg(2, "") + "* 2 FETCH (FLAGS (\\Flagged))\r\n" + msg(3, "") + "TAG OK done\r\n"
+	fake := faketest.Start(t, faketest.Options{ConnTimeout: time.Minute}, func(conn net.Conn) { fakeFetch(conn, fetch, false) })
+	defer fake.Close()
+	storage := &UserStorage{}
+	r := &IMAPReader{Endpoint: transport.Endpoint{Addr: fake.Addr}, Password: func(string) string { return "pw" }, Storage: storage, Timeout: 30 * time.Second}
+	snap, err := r.UserState(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != 3 {
+		t.Errorf("state holds %d messages, want 3: %v", len(snap.Messages), snap.Messages)
+	}
+	usage, _ := storage.User("alice")
+	if got, want := usage["inbox"], (RoleUsage{Messages: 3, Bytes: 180}); got != want {
+		t.Errorf("inbox usage %+v, want %+v", got, want)
 	}
 }
