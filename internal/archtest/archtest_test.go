@@ -53,7 +53,7 @@ var allowed = map[string][]string{
 	"internal/mailservertest": {"internal/mailserver"},
 	"internal/faultproxy":     {},
 	"internal/faketest":       {},
-	"internal/dovecottest":    {},
+	"internal/dovecottest":    {"internal/scripttest"},
 	"internal/cyrustest":      {"internal/scripttest"},
 	"internal/couriertest":    {"internal/scripttest"},
 	"internal/scripttest":     {},
