@@ -96,7 +96,9 @@ const (
 	// or for some (EventSent too).
 	SubmissionSent = "sent"
 	// SubmissionFailed: it failed while the active phase went on; the
-	// person counted a failed try of the action (EventActionFailed).
+	// person counted a failed try of the action (EventActionFailed),
+	// unless the active phase ended in the instant between (the action
+	// then counts cut).
 	SubmissionFailed = "failed"
 	// SubmissionUnanswered: the message data went out whole and the reply
 	// to it never came (clients.ErrUnanswered), the run's end included:

@@ -28,7 +28,7 @@ func TestProbePush(t *testing.T) {
 		u.Address = u.Username + "@example.com"
 	}
 	imapEP := transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}
-	closed := faketest.RefusedAddr(t) // nobody listens there once closed
+	closed := faketest.RefusedAddr(t) // a bound socket that never listens: refused
 	const wait = 20 * time.Second
 	for _, tt := range []struct {
 		name    string

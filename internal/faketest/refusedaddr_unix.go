@@ -19,11 +19,17 @@ import (
 // for a connection's own end.
 func RefusedAddr(t testing.TB) string {
 	t.Helper()
+	// Close-on-exec before any fork can copy it (a parallel test starting
+	// a server), as the net package does without SOCK_CLOEXEC.
+	syscall.ForkLock.RLock()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatalf("refused address: socket: %v", err)
 	}
-	syscall.CloseOnExec(fd)
 	t.Cleanup(func() { _ = syscall.Close(fd) })
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatalf("refused address: bind: %v", err)

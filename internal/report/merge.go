@@ -116,6 +116,9 @@ func Merge(shards []*Report) (*Report, error) {
 		r.Groups[name] = g
 		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: g.Ratio, UsersConvergedRatio: g.UsersConvergedRatio}
 	}
+	if n := olderSubmissions(shards); n > 0 && r.Messages.Submissions != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("messages.submissions leaves out %d of %d shards, whose reports (mailsim before 2026-12-04) sent mail but do not count submissions: its sent is short of messages.sent", n, len(shards)))
+	}
 	r.Load = mergeLoad(shards, r.Commands, r.WallSeconds)
 	mergeCost(r, shards)
 	var noTimeline int
@@ -249,6 +252,19 @@ func addedCounts[K comparable, V int | int64 | uint64](a, b map[K]V) map[K]V {
 	addCounts(out, a)
 	addCounts(out, b)
 	return out
+}
+
+// olderSubmissions counts the shards that sent mail but whose reports
+// have no messages.submissions (written before mailsim counted them): a
+// merge's submissions leave them out.
+func olderSubmissions(shards []*Report) int {
+	n := 0
+	for _, s := range shards {
+		if s.Messages.Submissions == nil && s.Messages.Sent > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func mergeMessages(m *Messages, s Messages) {

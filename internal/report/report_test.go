@@ -778,6 +778,7 @@ func TestSubmissions(t *testing.T) {
 	in.Shard = "2/2"
 	in.Submissions = Submissions{}
 	none := roundTrip(t, Build(in))
+	none.Messages.Sent = 0 // a shard that started no submission sent nothing
 	if none.Messages.Submissions != nil {
 		t.Errorf("submissions %+v with none started, want null", none.Messages.Submissions)
 	}
@@ -798,6 +799,25 @@ func TestSubmissions(t *testing.T) {
 		if m.Messages.Submissions == nil || *m.Messages.Submissions != tt.want {
 			t.Errorf("merged %+v, want %+v", m.Messages.Submissions, tt.want)
 		}
+		for _, n := range m.Notes {
+			if strings.Contains(n, "messages.submissions") {
+				t.Errorf("note %q with every shard counting submissions", n)
+			}
+		}
+	}
+	// A shard of an older mailsim sent mail and counted no submission:
+	// the merge's figure leaves it out and says so.
+	older := roundTrip(t, Build(in))
+	older.Messages.Submissions = nil
+	m, err := Merge([]*Report{one, older})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Messages.Submissions == nil || *m.Messages.Submissions != want {
+		t.Errorf("merged with an older shard: submissions %+v, want %+v", m.Messages.Submissions, want)
+	}
+	if note := "messages.submissions leaves out 1 of 2 shards"; !slices.ContainsFunc(m.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+		t.Errorf("notes %q lack %q", m.Notes, note)
 	}
 }
 
