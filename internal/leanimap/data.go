@@ -1,6 +1,7 @@
 package leanimap
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -227,9 +228,12 @@ func (c *Client) flagList(s *scanner, dst *[]imap.Flag) {
 	}
 }
 
-// mailboxAttrOf returns the LIST attribute w (exactly as sent) without
-// allocating for RFC 3501's, RFC 5258's and RFC 6154's, and Dovecot's
-// \UnMarked.
+// mailboxAttrOf returns the LIST attribute w without allocating for RFC
+// 3501's, RFC 5258's and RFC 6154's, and Dovecot's \UnMarked (kept as
+// sent); one of those in another case (attributes are case-insensitive:
+// `\NoSelect`) is returned in the spelling above, which the callers
+// compare with (clients.Selectable, clients.ListRole), as go-imap's client
+// does.
 func mailboxAttrOf(w []byte) imap.MailboxAttr {
 	switch string(w) {
 	case `\HasNoChildren`:
@@ -269,7 +273,24 @@ func mailboxAttrOf(w []byte) imap.MailboxAttr {
 	case `\Important`:
 		return imap.MailboxAttrImportant
 	}
+	if len(w) > 1 && w[0] == '\\' {
+		for _, a := range knownMailboxAttrs {
+			if bytes.EqualFold(w, []byte(a)) {
+				return a
+			}
+		}
+	}
 	return imap.MailboxAttr(w)
+}
+
+// knownMailboxAttrs are the attributes mailboxAttrOf spells as the
+// standards do when a server sends them in another case.
+var knownMailboxAttrs = [...]imap.MailboxAttr{
+	imap.MailboxAttrHasNoChildren, imap.MailboxAttrHasChildren, imap.MailboxAttrNoSelect,
+	imap.MailboxAttrNoInferiors, imap.MailboxAttrNonExistent, imap.MailboxAttrMarked,
+	imap.MailboxAttrUnmarked, imap.MailboxAttrSubscribed, imap.MailboxAttrRemote,
+	imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
+	imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant,
 }
 
 // flagOf returns the flag w without allocating for the common ones.

@@ -73,25 +73,44 @@ func BenchmarkParseCaps(b *testing.B) {
 	}
 }
 
-// TestMailboxAttrOf checks that LIST attributes come back exactly as sent,
-// known ones without allocating.
+// TestMailboxAttrOf checks that LIST attributes come back as sent, known
+// ones without allocating and in their standard spelling when sent in
+// another case (clients.Selectable and clients.ListRole compare with it).
 func TestMailboxAttrOf(t *testing.T) {
-	for _, a := range []imap.MailboxAttr{
-		imap.MailboxAttrHasNoChildren, imap.MailboxAttrHasChildren, imap.MailboxAttrNoSelect,
-		imap.MailboxAttrNoInferiors, imap.MailboxAttrNonExistent, imap.MailboxAttrMarked,
-		imap.MailboxAttrUnmarked, imap.MailboxAttrSubscribed, imap.MailboxAttrRemote,
-		imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
-		imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant,
-		`\hasnochildren`, `\X-Custom`, "",
-	} {
-		w := []byte(a)
-		if got := mailboxAttrOf(w); got != a {
+	for _, a := range knownMailboxAttrs {
+		if got := mailboxAttrOf([]byte(a)); got != a {
 			t.Errorf("mailboxAttrOf(%q) = %q", a, got)
+		}
+	}
+	for _, tt := range []struct{ sent, want imap.MailboxAttr }{
+		{`\hasnochildren`, imap.MailboxAttrHasNoChildren},
+		{`\NoSelect`, imap.MailboxAttrNoSelect},
+		{`\SENT`, imap.MailboxAttrSent},
+		{`\UnMarked`, `\UnMarked`}, // Dovecot's, kept as sent
+		{`\X-Custom`, `\X-Custom`},
+		{`Sent`, `Sent`}, // not an attribute: no backslash
+		{"", ""},
+	} {
+		if got := mailboxAttrOf([]byte(tt.sent)); got != tt.want {
+			t.Errorf("mailboxAttrOf(%q) = %q, want %q", tt.sent, got, tt.want)
 		}
 	}
 	w := []byte(`\HasNoChildren`)
 	if n := testing.AllocsPerRun(100, func() { mailboxAttrOf(w) }); n != 0 {
 		t.Errorf("%v allocations for a known attribute, want 0", n)
+	}
+}
+
+// TestMailboxNameInbox: INBOX in any case is INBOX (RFC 3501 5.1), in
+// UTF-8 mode too; other names as sent.
+func TestMailboxNameInbox(t *testing.T) {
+	for _, utf8 := range []bool{false, true} {
+		c := &Client{utf8: utf8}
+		for sent, want := range map[string]string{"inbox": "INBOX", "Inbox": "INBOX", "INBOX": "INBOX", "Inboxes": "Inboxes", "INBOX.Sent": "INBOX.Sent"} {
+			if got := c.mailboxName([]byte(sent)); got != want {
+				t.Errorf("utf8 %v: mailboxName(%q) = %q, want %q", utf8, sent, got, want)
+			}
+		}
 	}
 }
 

@@ -107,8 +107,12 @@ func (c *Client) mailbox(name string) error {
 }
 
 // mailboxName returns the UTF-8 name of a mailbox name the server sent
-// (as sent when it is not valid modified UTF-7).
+// (as sent when it is not valid modified UTF-7; INBOX in any case as
+// INBOX).
 func (c *Client) mailboxName(b []byte) string {
+	if len(b) == 5 && bytes.EqualFold(b, []byte("INBOX")) {
+		return "INBOX" // case-insensitive (RFC 3501 5.1), as go-imap reads it
+	}
 	if c.utf8 {
 		return string(b)
 	}

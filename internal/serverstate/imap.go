@@ -94,9 +94,6 @@ func (t *IMAPReader) UserState(ctx context.Context, user string) (view.Snapshot,
 	if err := run("LIST", func() (err error) { boxes, err = c.List("", "*", false); return err }); err != nil {
 		return view.Snapshot{}, fmt.Errorf("auditor imap %s: list: %w", addr, err)
 	}
-	for i := range boxes {
-		canonical(&boxes[i])
-	}
 	boxes = slices.DeleteFunc(boxes, func(box imap.ListData) bool { return foreign.Has(box.Mailbox) })
 	// Every copy, so that of several copies of a Message-ID the one
 	// view.Prefer picks is shown, as on the devices.
@@ -184,30 +181,6 @@ func bound(c *leanimap.Client, deadline time.Time) {
 		return // the client's own timeout (leanimap.Options.Timeout)
 	}
 	c.SetTimeout(max(time.Until(deadline), time.Nanosecond))
-}
-
-// canonical writes the attributes of box that match a known one but for
-// case as that one, and INBOX in any case as INBOX, as go-imap's client
-// reads them (clients.Selectable and clients.ListRole look for the
-// known spellings).
-func canonical(box *imap.ListData) {
-	if strings.EqualFold(box.Mailbox, view.FolderInbox) {
-		box.Mailbox = view.FolderInbox
-	}
-	for i, a := range box.Attrs {
-		for _, k := range knownAttrs {
-			if a != k && strings.EqualFold(string(a), string(k)) {
-				box.Attrs[i] = k
-			}
-		}
-	}
-}
-
-// knownAttrs are the LIST attributes the reader looks at.
-var knownAttrs = [...]imap.MailboxAttr{
-	imap.MailboxAttrNoSelect, imap.MailboxAttrNonExistent,
-	imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
-	imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant,
 }
 
 // folderRole names a mailbox's role for storage figures: inbox, sent,
