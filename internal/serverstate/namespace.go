@@ -38,8 +38,8 @@ func foreignNamespaces(offered bool, namespace func() (*imap.NamespaceData, erro
 	return clients.ForeignFolders(ns), nil, nil
 }
 
-// offersNamespace reports whether a server with capabilities has offers
-// NAMESPACE (RFC 2342, part of IMAP4rev2).
+// offersNamespace reports whether a server whose capabilities has
+// reports offers NAMESPACE (RFC 2342, part of IMAP4rev2).
 func offersNamespace(has func(imap.Cap) bool) bool {
 	return has(imap.CapNamespace) || has(imap.CapIMAP4rev2)
 }
