@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -177,11 +178,14 @@ type Proxy struct {
 	accepted, proxied, reset, overLimit, dialFailures, closed, stalls, refusals atomic.Uint64
 	bytes                                                                       [2]atomic.Uint64
 
-	mu     sync.Mutex
-	ln     net.Listener // nil while refusing
-	conns  map[uint64]*pair
-	nextID uint64
-	rng    *rand.Rand
+	mu sync.Mutex
+	ln net.Listener // nil while refusing
+	// portHold keeps the port bound while refusing (holdPort); nil when not
+	// refusing or where it could not be held.
+	portHold io.Closer
+	conns    map[uint64]*pair
+	nextID   uint64
+	rng      *rand.Rand
 	// stall is closed when traffic may flow; while stalled it is open and
 	// stallTimer (when set) resumes.
 	stall      chan struct{}
@@ -408,7 +412,9 @@ func (p *Proxy) CloseFraction(f float64) int {
 }
 
 // SetRefuse(true) stops listening, so new connections are refused by the
-// kernel (ECONNREFUSED); live connections are left alone. SetRefuse(false)
+// kernel (ECONNREFUSED); live connections are left alone. The port stays
+// bound meanwhile (by a socket that does not listen), so that no other
+// connection or listener on the machine is given it. SetRefuse(false)
 // listens again on the same address.
 func (p *Proxy) SetRefuse(on bool) error {
 	p.mu.Lock()
@@ -421,8 +427,15 @@ func (p *Proxy) SetRefuse(on bool) error {
 		p.refusals.Add(1)
 		err := p.ln.Close()
 		p.ln = nil
+		if h, herr := holdPort(p.addr); herr == nil {
+			p.portHold = h
+		}
 		return err
 	case !on && p.ln == nil:
+		if p.portHold != nil {
+			_ = p.portHold.Close()
+			p.portHold = nil
+		}
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			return fmt.Errorf("faultproxy: listen again on %s: %w", p.addr, err)
@@ -468,6 +481,10 @@ func (p *Proxy) Close() error {
 	if p.ln != nil {
 		err = p.ln.Close()
 		p.ln = nil
+	}
+	if p.portHold != nil {
+		_ = p.portHold.Close()
+		p.portHold = nil
 	}
 	p.resumeLocked()
 	conns := p.conns
