@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // Direction is one way of a proxied connection.
@@ -180,8 +182,9 @@ type Proxy struct {
 
 	mu sync.Mutex
 	ln net.Listener // nil while refusing
-	// portHold keeps the port bound while refusing (holdPort); nil when not
-	// refusing or where it could not be held.
+	// portHold keeps the port bound while refusing (faketest.HoldPort,
+	// with SO_REUSEADDR: the connections accepted on it may be open); nil
+	// when not refusing or where it could not be held.
 	portHold io.Closer
 	conns    map[uint64]*pair
 	nextID   uint64
@@ -427,7 +430,7 @@ func (p *Proxy) SetRefuse(on bool) error {
 		p.refusals.Add(1)
 		err := p.ln.Close()
 		p.ln = nil
-		if h, herr := holdPort(p.addr); herr == nil {
+		if _, h, herr := faketest.HoldPort(p.addr, true); herr == nil {
 			p.portHold = h
 		}
 		return err

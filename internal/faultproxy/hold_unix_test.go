@@ -7,24 +7,18 @@ import (
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // bindErr binds a socket without SO_REUSEADDR to addr and closes it: nil
 // when nothing holds the port.
-func bindErr(t *testing.T, addr string) error {
-	t.Helper()
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+func bindErr(addr string) error {
+	_, h, err := faketest.HoldPort(addr, false)
+	if err == nil {
+		_ = h.Close()
 	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	sa := &syscall.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To4())
-	return syscall.Bind(fd, sa)
+	return err
 }
 
 // TestRefuseHoldsThePort: while refusing, the proxy's port stays bound,
@@ -41,7 +35,7 @@ func TestRefuseHoldsThePort(t *testing.T) {
 	if p.portHold == nil {
 		t.Error("refusing holds no port")
 	}
-	if err := bindErr(t, addr); !errors.Is(err, syscall.EADDRINUSE) {
+	if err := bindErr(addr); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("bind while refusing: %v, want EADDRINUSE (the port held)", err)
 	}
 	if c, err := net.Dial("tcp", addr); err == nil {
