@@ -135,7 +135,7 @@ func (w *StopGrace) stop() {
 // closed, even when the stop is closing it already (a Close while
 // another is under way waits for it, as transport.Conn's): the command
 // then fails without reaching the server and counts nothing (End).
-// Before 2026-12-05 Start left the close to a stop that had begun it,
+// Before 2026-12-04 Start left the close to a stop that had begun it,
 // and a command started between the stop's decision and its close went
 // out.
 func (w *StopGrace) Start(name string) time.Time {

@@ -371,7 +371,7 @@ func TestCrossDiffCapStop(t *testing.T) {
 // TestIMAPSessions: the cross-check's CAPABILITY allowance at the stop is
 // one per IMAP session the devices may hold at once, not one per device:
 // a PC over IMAP holds two by default (its connections), a phone and a
-// webmail one, a POP3 PC none. Until 2026-12-05 it was the report's
+// webmail one, a POP3 PC none. Until 2026-12-04 it was the report's
 // devices, one for a PC that may lose two.
 func TestIMAPSessions(t *testing.T) {
 	for _, tt := range []struct {

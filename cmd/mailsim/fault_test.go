@@ -513,7 +513,7 @@ func TestFaultDovecotRestart(t *testing.T) {
 	// close while idle, not the next MAIL's failure, is checked where
 	// the injector is idle for sure (internal/engine,
 	// TestInjectorServerClosedIdle's Dovecot row): here every connection
-	// may have been in a transaction (before 2026-12-05 this test
+	// may have been in a transaction (before 2026-12-04 this test
 	// required a closed_idle lmtp; runs had 2-4).
 	if odd := unexplained(fails, restartExplains); len(odd) > 0 {
 		t.Errorf("failures no restart explains: %v; failures %v", odd, fails)

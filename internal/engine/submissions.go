@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 
 	"github.com/mailsim/mailsim/clients"
@@ -29,23 +28,27 @@ type SubmissionStats struct {
 // Started returns the number of submissions started.
 func (s SubmissionStats) Started() int64 { return s.Sent + s.Failed + s.Unanswered + s.Cut }
 
-// submissionCounts are the run's counters of SubmissionStats, by the
-// index of their outcome in SubmissionOutcomes.
-type submissionCounts [4]atomic.Int64
+// submissionCounts are the run's counters of SubmissionStats.
+type submissionCounts struct{ sent, failed, unanswered, cut atomic.Int64 }
 
 // count counts one submission that ended with outcome (a Submission*
 // constant; anything else counts as failed).
 func (c *submissionCounts) count(outcome string) {
-	i := slices.Index(SubmissionOutcomes(), outcome)
-	if i < 0 {
-		i = 1 // SubmissionFailed
+	switch outcome {
+	case SubmissionSent:
+		c.sent.Add(1)
+	case SubmissionUnanswered:
+		c.unanswered.Add(1)
+	case SubmissionCut:
+		c.cut.Add(1)
+	default:
+		c.failed.Add(1)
 	}
-	c[i].Add(1)
 }
 
 // stats returns the counts so far.
 func (c *submissionCounts) stats() SubmissionStats {
-	return SubmissionStats{Sent: c[0].Load(), Failed: c[1].Load(), Unanswered: c[2].Load(), Cut: c[3].Load()}
+	return SubmissionStats{Sent: c.sent.Load(), Failed: c.failed.Load(), Unanswered: c.unanswered.Load(), Cut: c.cut.Load()}
 }
 
 // submissionOutcome says how a submission on ctx that returned err ended:
