@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,7 +194,7 @@ func LogTails(t testing.TB, dir string) {
 	}
 	logs, _ := filepath.Glob(filepath.Join(dir, "log", "*.log"))
 	for _, name := range logs {
-		b, err := os.ReadFile(name)
+		b, err := readTail(name, tailBytes)
 		if err != nil {
 			t.Logf("%s: %v", name, err)
 			continue
@@ -202,4 +203,29 @@ func LogTails(t testing.TB, dir string) {
 		lines = lines[max(len(lines)-TailLines, 0):]
 		t.Logf("the last %d lines of %s:\n%s", len(lines), name, strings.Join(lines, "\n"))
 	}
+}
+
+// tailBytes bounds what LogTails reads of a log: its last TailLines lines
+// unless they are longer than that.
+const tailBytes = 64 << 10
+
+// readTail returns the last n bytes of the file name (all of a shorter
+// one).
+func readTail(name string, n int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(fi.Size()-n, 0)
+	b := make([]byte, fi.Size()-off)
+	m, err := f.ReadAt(b, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:m], nil
 }

@@ -204,7 +204,15 @@ func TestLogTails(t *testing.T) {
 	for i := 1; i <= TailLines+5; i++ {
 		fmt.Fprintf(&long, "line %d\n", i)
 	}
-	for name, text := range map[string]string{"a.log": long.String(), "b.log": "one line\n", "c.txt": "not a log\n"} {
+	// d.log is longer than LogTails reads (tailBytes): its last lines
+	// still come, and only they.
+	var huge strings.Builder
+	for i := 1; huge.Len() <= 2*tailBytes; i++ {
+		fmt.Fprintf(&huge, "entry %06d of a long log\n", i)
+	}
+	hugeText := huge.String()
+	lastHuge := hugeText[strings.LastIndex(strings.TrimSuffix(hugeText, "\n"), "\n")+1 : len(hugeText)-1]
+	for name, text := range map[string]string{"a.log": long.String(), "b.log": "one line\n", "c.txt": "not a log\n", "d.log": hugeText} {
 		if err := os.WriteFile(filepath.Join(dir, "log", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -220,6 +228,7 @@ func TestLogTails(t *testing.T) {
 		{"failed", true, dir, []string{
 			"the last 40 lines of " + filepath.Join(dir, "log", "a.log") + ":\nline 6\n",
 			"the last 1 lines of " + filepath.Join(dir, "log", "b.log") + ":\none line",
+			"the last 40 lines of " + filepath.Join(dir, "log", "d.log") + ":\n",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,6 +244,9 @@ func TestLogTails(t *testing.T) {
 			}
 			if len(r.logs) > 0 && (strings.Contains(r.logs[0], "line 5\n") || !strings.HasSuffix(r.logs[0], "line 45")) {
 				t.Errorf("a.log's tail is not its last %d lines: %q", TailLines, r.logs[0])
+			}
+			if len(r.logs) > 2 && (!strings.HasSuffix(r.logs[2], lastHuge) || len(r.logs[2]) > 4096) {
+				t.Errorf("d.log's tail is not its last %d lines: %.200q", TailLines, r.logs[2])
 			}
 		})
 	}
