@@ -519,14 +519,13 @@ func (r *CapacityReport) charts() []template.HTML {
 	for j, u := range users {
 		rate[j] = float64(byUsers[u].CommandsPerSecond)
 	}
-	num := trimFloat
 	xFmt := func(v float64) string { return trimFloat(v) }
 	knee := fmt.Sprintf("users (capacity %d)", r.Capacity.Users)
 	out := []template.HTML{
-		template.HTML(lineChart("Client commands per second against users", knee, xs, []series{{name: "commands/s", ys: rate}}, xFmt, num)),
+		template.HTML(lineChart("Client commands per second against users", knee, xs, []series{{name: "commands/s", ys: rate}}, xFmt, plainUnit)),
 	}
 	for _, s := range qos {
-		out = append(out, template.HTML(lineChart("QoS: "+s.name, knee, xs, []series{s, kneeMarker(xs, s.ys, r.Capacity.Users)}, xFmt, num)))
+		out = append(out, template.HTML(lineChart("QoS: "+s.name, knee, xs, []series{s, kneeMarker(xs, s.ys, r.Capacity.Users)}, xFmt, plainUnit)))
 	}
 	// The server's resources, where some step measured them.
 	for _, c := range []struct {
@@ -544,7 +543,7 @@ func (r *CapacityReport) charts() []template.HTML {
 		}
 		if seen {
 			s := series{name: c.name, ys: ys}
-			out = append(out, template.HTML(lineChart(c.title, knee, xs, []series{s, kneeMarker(xs, ys, r.Capacity.Users)}, xFmt, num)))
+			out = append(out, template.HTML(lineChart(c.title, knee, xs, []series{s, kneeMarker(xs, ys, r.Capacity.Users)}, xFmt, plainUnit)))
 		}
 	}
 	return out
@@ -579,9 +578,9 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
-<table><tr><th>phase</th><th>users</th><th>result</th><th>commands/s</th>{{range .R.QoS}}<th>{{.}}</th>{{end}}<th title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th>server</th></tr>
-{{range .R.Steps}}<tr><td class="nowrap">{{.Phase}}{{if .Live}} (live){{end}}</td><td>{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td>{{num .CommandsPerSecond}}</td>{{range .QoS}}<td{{if not .OK}} class="fail"{{end}}>{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td>{{percent (.Metric "harness_cpu")}}</td><td>{{seconds (.Metric "arrivals_late_p99_s")}}</td><td>{{seconds (.Metric "late_p99_s")}}</td><td class="nowrap">{{.Server.Cell}}</td></tr>
-{{end}}</table>
+<div class="wide"><table><tr><th>phase</th><th class="num">users</th><th>result</th><th class="num">commands/s</th>{{range .R.QoS}}<th class="num">{{.}}</th>{{end}}<th class="num" title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th class="num" title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th class="num" title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th>server</th></tr>
+{{range .R.Steps}}<tr><td class="nowrap">{{.Phase}}{{if .Live}} (live){{end}}</td><td class="num">{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td class="num">{{num .CommandsPerSecond}}</td>{{range .QoS}}<td class="num{{if not .OK}} fail{{end}}">{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td class="num">{{percent (.Metric "harness_cpu")}}</td><td class="num">{{seconds (.Metric "arrivals_late_p99_s")}}</td><td class="num">{{seconds (.Metric "late_p99_s")}}</td><td class="nowrap">{{.Server.Cell}}</td></tr>
+{{end}}</table></div>
 ` + htmlTail))
 
 // Servers is how many servers like the measured one a population needs.

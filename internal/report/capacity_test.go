@@ -303,15 +303,15 @@ func TestCapacityHarnessLateness(t *testing.T) {
 	}{
 		{name: "both measured", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8, "arrivals_late_p99_s": 0.004},
 			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "4ms", "persons late p99": "800ms"},
-			html: "<td>5.00%</td><td>4ms</td><td>800ms</td>"},
+			html: `<td class="num">5.00%</td><td class="num">4ms</td><td class="num">800ms</td>`},
 		{name: "harness late past the persons'", metrics: map[string]float64{"harness_cpu": 0.95, "late_p99_s": 0.3, "arrivals_late_p99_s": 1.5},
 			want: map[string]string{"harness cpu": "95.00%", "harness late p99": "1.5s", "persons late p99": "300ms"},
-			html: "<td>95.00%</td><td>1.5s</td><td>300ms</td>"},
+			html: `<td class="num">95.00%</td><td class="num">1.5s</td><td class="num">300ms</td>`},
 		// A report of a mailsim that did not measure the arrivals: the
 		// harness's lateness is unknown, not 0.
 		{name: "older report", metrics: map[string]float64{"harness_cpu": 0.05, "late_p99_s": 0.8},
 			want: map[string]string{"harness cpu": "5.00%", "harness late p99": "-", "persons late p99": "800ms"},
-			html: "<td>5.00%</td><td>-</td><td>800ms</td>"},
+			html: `<td class="num">5.00%</td><td class="num">-</td><td class="num">800ms</td>`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ms := map[string]float64{"commands_per_second": 10}

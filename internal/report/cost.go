@@ -509,5 +509,5 @@ func (r *Report) costChart() string {
 		}
 		ss = append(ss, series{name: g, ys: ys})
 	}
-	return barChart("Cost per user relative to "+r.Cost.Reference+" (1 = same)", "", cats, ss, func(v float64) string { return trimFloat(v) + "×" })
+	return barChart("Cost per user relative to "+r.Cost.Reference+" (1 = same)", "", cats, ss, ratioUnit)
 }

@@ -114,8 +114,6 @@ func (r *Report) charts() []template.HTML {
 			lag[i].ys = lag[i].ys[lo : hi+1]
 		}
 	}
-	pct := func(v float64) string { return trimFloat(100*v) + "%" }
-	num := trimFloat
 	// The store is charted when every sample read it (the embedded
 	// server's; a real server's is read at the end only).
 	stored := len(xs) > 0
@@ -126,16 +124,16 @@ func (r *Report) charts() []template.HTML {
 		if !stored {
 			return ""
 		}
-		return template.HTML(lineChart(title, xl, xs, one(name, y), xFmt, num))
+		return template.HTML(lineChart(title, xl, xs, one(name, y), xFmt, plainUnit))
 	}
 	return []template.HTML{
-		template.HTML(lineChart("Divergence ratio per group", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.DivergenceByGroup }, 1), xFmt, pct)),
-		template.HTML(barChart("Convergence lag distribution per change kind (share of converged changes)", "lag, simulated (bucket upper bound)", cats, lag, pct)),
-		template.HTML(lineChart("Client commands per second per protocol", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.CommandsPerSecond }, 1), xFmt, num)),
-		template.HTML(lineChart("p99 latency per protocol (ms)", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.P99ByProtocol }, 1000), xFmt, num)),
+		template.HTML(lineChart("Divergence ratio per group", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.DivergenceByGroup }, 1), xFmt, shareUnit)),
+		template.HTML(barChart("Convergence lag distribution per change kind (share of converged changes)", "lag, simulated (bucket upper bound)", cats, lag, shareUnit)),
+		template.HTML(lineChart("Client commands per second per protocol", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.CommandsPerSecond }, 1), xFmt, plainUnit)),
+		template.HTML(lineChart("p99 latency per protocol (ms)", xl, xs, byKey(func(s SampleJSON) map[string]float64 { return s.P99ByProtocol }, 1000), xFmt, plainUnit)),
 		storage("Server storage (MiB)", "stored", func(s SampleJSON) float64 { return float64(*s.StoredBytes) / (1 << 20) }),
 		storage("Server stored messages", "messages", func(s SampleJSON) float64 { return float64(*s.StoredMessages) }),
-		template.HTML(lineChart("Open connections", xl, xs, one("connections", func(s SampleJSON) float64 { return float64(s.Connections) }), xFmt, num)),
+		template.HTML(lineChart("Open connections", xl, xs, one("connections", func(s SampleJSON) float64 { return float64(s.Connections) }), xFmt, plainUnit)),
 		template.HTML(r.costChart()),
 	}
 }
@@ -192,19 +190,19 @@ Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP
 {{with .R.MailAtStart}}{{if .Found}}<h2>Mail at the start</h2>
 <p class="fail">{{.Warning}}.</p>{{else}}<p{{if not .Incomplete}} class="ok"{{end}}>{{.Line}}.</p>{{end}}{{end}}
 {{with .R.Thresholds}}<h2>Thresholds</h2>
-<table><tr><th>threshold</th><th>value</th><th>result</th></tr>
-{{range .}}<tr><td>{{.Expr}}</td><td>{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else if .Unreliable}}<span class="fail">UNRELIABLE</span> {{.Note}}{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>
-{{end}}</table>{{end}}
+<div class="wide"><table><tr><th>threshold</th><th class="num">value</th><th>result</th></tr>
+{{range .}}<tr><td>{{.Expr}}</td><td class="num">{{num .Value}}</td><td>{{if .OK}}<span class="ok">ok</span>{{else if .Unreliable}}<span class="fail">UNRELIABLE</span> {{.Note}}{{else}}<span class="fail">FAIL</span> {{.Note}}{{end}}</td></tr>
+{{end}}</table></div>{{end}}
 <h2>Divergence per group</h2>
-<table><tr><th>group</th><th>users</th><th>messages</th><th>divergent</th><th>ratio</th><th>users converged</th><th>presence</th><th>folder</th><th>flags</th><th>lost</th></tr>
-{{range $name := keys .R.Groups}}{{with index $.R.Groups $name}}<tr><td>{{$name}}</td><td>{{.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{.Lost}}</td></tr>
-{{end}}{{end}}{{with .R.Divergence.Final}}<tr><td><b>all</b></td><td>{{$.R.Users}}</td><td>{{.Messages}}</td><td>{{.DivergentMessages}}</td><td>{{ratio .Ratio}}</td><td>{{pct .UsersConvergedRatio}}</td><td>{{.ByDimension.Presence}}</td><td>{{.ByDimension.Folder}}</td><td>{{.ByDimension.Flags}}</td><td>{{$.R.Messages.Lost}}</td></tr>{{end}}
-</table>
+<div class="wide"><table><tr><th>group</th><th class="num">users</th><th class="num">messages</th><th class="num">divergent</th><th class="num">ratio</th><th class="num">users converged</th><th class="num">presence</th><th class="num">folder</th><th class="num">flags</th><th class="num">lost</th></tr>
+{{range $name := keys .R.Groups}}{{with index $.R.Groups $name}}<tr><td>{{$name}}</td><td class="num">{{.Users}}</td><td class="num">{{.Messages}}</td><td class="num">{{.DivergentMessages}}</td><td class="num">{{ratio .Ratio}}</td><td class="num">{{pct .UsersConvergedRatio}}</td><td class="num">{{.ByDimension.Presence}}</td><td class="num">{{.ByDimension.Folder}}</td><td class="num">{{.ByDimension.Flags}}</td><td class="num">{{.Lost}}</td></tr>
+{{end}}{{end}}{{with .R.Divergence.Final}}<tr><td><b>all</b></td><td class="num">{{$.R.Users}}</td><td class="num">{{.Messages}}</td><td class="num">{{.DivergentMessages}}</td><td class="num">{{ratio .Ratio}}</td><td class="num">{{pct .UsersConvergedRatio}}</td><td class="num">{{.ByDimension.Presence}}</td><td class="num">{{.ByDimension.Folder}}</td><td class="num">{{.ByDimension.Flags}}</td><td class="num">{{$.R.Messages.Lost}}</td></tr>{{end}}
+</table></div>
 {{with .R.CostRows}}<h2>Cost per user</h2>
 <p>What one user of each group costs the server per simulated day, and its ratio to {{$.R.Cost.Reference}}.</p>
-<table><tr><th></th>{{range $.R.CostGroups}}<th colspan="2">{{.}}</th>{{end}}</tr>
-{{range .}}<tr><td>{{.Label}}</td>{{range .Cells}}<td>{{.Value}}</td><td>{{.Ratio}}</td>{{end}}</tr>
-{{end}}</table>{{end}}
+<div class="wide"><table><tr><th></th>{{range $.R.CostGroups}}<th class="num" colspan="2">{{.}}</th>{{end}}</tr>
+{{range .}}<tr><td>{{.Label}}</td>{{range .Cells}}<td class="num">{{.Value}}</td><td class="num">{{.Ratio}}</td>{{end}}</tr>
+{{end}}</table></div>{{end}}
 ` + htmlTail))
 
 // htmlTail ends the HTML reports (run and capacity): the charts and the
@@ -219,23 +217,41 @@ const htmlTail = `<h2>Charts</h2>
 `
 
 // reportCSS styles the HTML reports (run and capacity).
-// Prose keeps a readable width; a table may take the window's (within
-// the prose's width the capacity step table was squeezed to its widest
-// words); td.nowrap keeps a short cell on one line; the summary wraps its
-// long lines rather than hide their ends behind a scroll bar, which a
-// printout or a screenshot does not have.
+// Prose keeps a readable width. A table takes the window's width (within
+// the prose's, the capacity step table was squeezed to its widest words);
+// one wider than the window scrolls inside its own box (div.wide), its
+// first column (the row's name, on one line) kept in view, rather than the
+// whole page sideways; printed, the box does not clip, its cells wrap and
+// its text is smaller, so that a table as wide as the step table of a
+// capacity search of three QoS lines fits a page. A column's kind sets its
+// alignment: numbers right (td.num, th.num), text left. td.nowrap keeps a
+// short cell on one line. The charts share one width (svg.go) and shrink
+// alike to a narrow window. The summary wraps its long lines rather than
+// hide their ends behind a scroll bar, which a printout or a screenshot
+// does not have.
 const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 p, ul { max-width: 1100px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+div.wide { max-width: 100%; overflow-x: auto; margin: .5em 0; }
+table { border-collapse: separate; border-spacing: 0; }
+th, td { border: solid #ccc; border-width: 0 1px 1px 0; padding: .25em .6em; text-align: left; vertical-align: top; background: #fff; }
+tr:first-child > * { border-top-width: 1px; }
+th:first-child, td:first-child { border-left-width: 1px; position: sticky; left: 0; z-index: 1; white-space: nowrap; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
 .fail { color: #b00; font-weight: bold; } .ok { color: #080; }
 pre { background: #f6f6f6; padding: 1em; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
 td.nowrap { white-space: nowrap; }
-svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; }
+svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; box-sizing: border-box; max-width: 100%; height: auto; }
 svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
 svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+@media print {
+  body { margin: 0; }
+  div.wide { overflow: visible; }
+  th:first-child, td:first-child { position: static; }
+  td.nowrap, th:first-child, td:first-child { white-space: normal; }
+  table { font-size: 9pt; } th, td { padding: .2em .35em; }
+  svg.chart, tr { break-inside: avoid; }
+}
 `
 
 // shortDur formats seconds compactly for axis labels: 90 -> "1.5m".

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,21 @@ document.querySelectorAll("td").forEach(function (td) {
 document.querySelectorAll("pre").forEach(function (pre) {
   if (pre.scrollWidth > pre.clientWidth + 1) bad.push("pre lines run past its box: " + pre.scrollWidth + " > " + pre.clientWidth);
 });
+var root = document.documentElement;
+if (root.scrollWidth > root.clientWidth + 1) bad.push("the page scrolls sideways: " + root.scrollWidth + " > " + root.clientWidth);
+var plot = null;
+document.querySelectorAll("svg.chart").forEach(function (svg) {
+  var s = svg.getBoundingClientRect(), axes = svg.querySelectorAll("line.axis");
+  if (axes.length != 2) return;
+  var p = [s.left, s.width, axes[0].getBoundingClientRect().left, axes[1].getBoundingClientRect().width];
+  plot = plot || p;
+  if (p.some(function (v, i) { return Math.abs(v - plot[i]) > 0.5; }))
+    bad.push("charts differ (left, width, plot left, plot width): " + p.map(function (v) { return v.toFixed(1); }).join(" ") + " vs " + plot.map(function (v) { return v.toFixed(1); }).join(" "));
+});
+document.querySelectorAll("th, td").forEach(function (c) {
+  var align = getComputedStyle(c).textAlign, want = c.classList.contains("num") ? "right" : "left";
+  if (align != want && !(want == "left" && align == "start")) bad.push(c.tagName + " " + c.textContent + " aligned " + align + ", want " + want);
+});
 var out = document.createElement("pre");
 out.id = "fit";
 out.textContent = "FIT[" + bad.join("\n") + "]FIT";
@@ -149,11 +165,14 @@ document.body.appendChild(out);
 `
 
 // TestHTMLFitsInChromium lays the run and the capacity report out in
-// headless Chromium, in the window of docs/capacity-example.png, and
-// checks nothing is cut off or crowded (fitScript). Before, the capacity
-// report's legends were cut ("p95(imap.SELECT) < 2"), its step table's
-// server cell ran to 3 or 4 lines, the cost chart's category labels ran
-// into each other and the summary's long lines ran under a scroll bar.
+// headless Chromium, in a narrow window and in the window of
+// docs/capacity-example.png, and checks nothing is cut off or crowded
+// (fitScript). Before, the capacity report's legends were cut
+// ("p95(imap.SELECT) < 2"), its step table's server cell ran to 3 or 4
+// lines, the cost chart's category labels ran into each other and the
+// summary's long lines ran under a scroll bar; then, in an 800 px window
+// the divergence table made the whole page scroll sideways, the charts
+// differed in width with their legends and text cells were right-aligned.
 func TestHTMLFitsInChromium(t *testing.T) {
 	long := "imap-everywhere-with-a-long-group-name"
 	in := sampleInput(t, "lost_messages == 0", "divergence_ratio{group="+long+"} < 1%")
@@ -165,13 +184,18 @@ func TestHTMLFitsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, capHTML := renderCapacity(t, kneeCapacityReport())
-	for _, tt := range []struct{ name, html string }{{"run", run.String()}, {"capacity", capHTML}} {
+	for _, tt := range []struct{ name, html, window string }{
+		{"run 800", run.String(), "800,3400"},
+		{"run 1600", run.String(), "1600,3400"},
+		{"capacity 800", capHTML, "800,3400"},
+		{"capacity 1600", capHTML, "1600,3400"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			page := filepath.Join(t.TempDir(), "report.html")
 			if err := os.WriteFile(page, []byte(strings.Replace(tt.html, "</body>", fitScript+"</body>", 1)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dom := string(chromium(t, page, "--dump-dom", "--window-size=1600,3400"))
+			dom := string(chromium(t, page, "--dump-dom", "--window-size="+tt.window))
 			_, rest, ok := strings.Cut(dom, `<pre id="fit">FIT[`)
 			found, _, ok2 := strings.Cut(rest, "]FIT</pre>")
 			if !ok || !ok2 {
@@ -206,6 +230,101 @@ func TestDeliveriesDelivered(t *testing.T) {
 		}
 		if !strings.Contains(out, want) {
 			t.Errorf("the %s report lacks %q", name, want)
+		}
+	}
+}
+
+var (
+	tableRE    = regexp.MustCompile(`(?s)<table>(.*?)</table>`)
+	rowRE      = regexp.MustCompile(`(?s)<tr>(.*?)</tr>`)
+	cellRE     = regexp.MustCompile(`(?s)<(th|td)([^>]*)>(.*?)</(?:th|td)>`)
+	tagRE      = regexp.MustCompile(`<[^>]*>`)
+	colspanRE  = regexp.MustCompile(`colspan="(\d+)"`)
+	numClassRE = regexp.MustCompile(`class="[^"]*\bnum\b`)
+	// numberRE is a figure as the tables write one: "-", "42", "0.908",
+	// "100.0%", "1.93×", "25.6 MiB", "5h1m5s", "465ms".
+	numberRE = regexp.MustCompile(`^(-|\d[\d.]*(e-?\d+)?[a-zµ%×\d.]*( [KMGT]?i?B)?)$`)
+)
+
+// tableColumns reads the tables of a report: for each table, each
+// column's header and cells, each as its text and whether it has the num
+// class.
+type tableCell struct {
+	text string
+	num  bool
+}
+
+func tableColumns(t *testing.T, page string) [][][]tableCell {
+	t.Helper()
+	var tables [][][]tableCell
+	for _, tm := range tableRE.FindAllStringSubmatch(page, -1) {
+		var cols [][]tableCell
+		for r, rm := range rowRE.FindAllStringSubmatch(tm[1], -1) {
+			c := 0
+			for _, cm := range cellRE.FindAllStringSubmatch(rm[1], -1) {
+				span := 1
+				if m := colspanRE.FindStringSubmatch(cm[2]); m != nil {
+					span, _ = strconv.Atoi(m[1])
+				}
+				cell := tableCell{text: strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(cm[3], ""))),
+					num: numClassRE.MatchString(cm[2])}
+				for range span {
+					if r == 0 {
+						cols = append(cols, nil)
+					}
+					if c >= len(cols) {
+						t.Fatalf("row %d has more cells than the header: %s", r, rm[1])
+					}
+					cols[c] = append(cols[c], cell)
+					c++
+				}
+			}
+		}
+		tables = append(tables, cols)
+	}
+	return tables
+}
+
+// TestHTMLTableAlignment: in every table of the run and the capacity
+// report, a column of figures is right-aligned (class num on its header
+// and every cell) and a column of text is not, whatever a cell holds: the
+// column's kind decides. Before, every cell but the first of a row was
+// right-aligned, text ("ok", "pass", "busy 1.69/s, store 256.4 KiB") too.
+func TestHTMLTableAlignment(t *testing.T) {
+	in := sampleInput(t, "lost_messages == 0", "divergence_ratio{group=pop3-office} < 1%")
+	in.Cost = costInput()
+	var run bytes.Buffer
+	if err := Build(in).WriteHTML(&run); err != nil {
+		t.Fatal(err)
+	}
+	_, capHTML := renderCapacity(t, kneeCapacityReport())
+	for _, tt := range []struct {
+		name, page string
+		tables     int
+	}{{"run", run.String(), 3}, {"capacity", capHTML, 1}} {
+		tables := tableColumns(t, tt.page)
+		if len(tables) != tt.tables {
+			t.Errorf("%s report: %d tables, want %d", tt.name, len(tables), tt.tables)
+		}
+		for i, cols := range tables {
+			for _, col := range cols {
+				head, numbers, cells := col[0], 0, 0
+				for _, c := range col[1:] {
+					if c.text == "" {
+						continue
+					}
+					cells++
+					if numberRE.MatchString(c.text) {
+						numbers++
+					}
+					if c.num != head.num {
+						t.Errorf("%s report, table %d, column %q: cell %q num %v, its header's %v", tt.name, i+1, head.text, c.text, c.num, head.num)
+					}
+				}
+				if isNum := cells > 0 && 2*numbers > cells; head.num != isNum {
+					t.Errorf("%s report, table %d, column %q: num %v, but %d of its %d cells are figures", tt.name, i+1, head.text, head.num, numbers, cells)
+				}
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -16,22 +17,24 @@ type series struct {
 	ys   []float64 // NaN: no point
 }
 
-// Chart geometry. The plot area is the same in every chart; the margins
-// around it follow from the labels (newChartLayout), so that no title, tick
-// label, category or legend entry is cut off.
+// Chart geometry. Every chart has the same width and its plot the same
+// place and size, whatever its legend, title or tick labels: the charts of
+// a report line up, and a page that scales them to a narrow window scales
+// them all alike (svg.chart in reportCSS). A longer title, legend entry or
+// category label wraps onto more lines, which only makes the chart taller.
 const (
 	plotW, plotH = 506, 210
-	minPadLeft   = 64  // room for the y axis' tick labels, at least
+	padLeft      = 80  // the y axis' tick labels (axisNum keeps them within it)
 	padTop       = 30  // the title's (first) line above the plot
 	padBott      = 40  // the x ticks and the x label below the plot
-	minPadRight  = 150 // the legend area when its labels are short
-	maxChartW    = 960 // a longer title wraps rather than widen the chart further
-	legendText   = 300 // a legend entry's lines are at most this wide (px); a longer name wraps
-	lineStep     = 13  // px between the lines of a wrapped tick label or legend entry
-	titleStep    = 18  // px between the lines of a wrapped title
-	tickPx       = 11  // font sizes (px) of reportCSS: ticks and legend,
-	labelPx      = 12  // the x label
-	titlePx      = 14  // and the title (bold)
+	legendW      = 230 // the legend, right of the plot: a swatch at +12, the text at +30
+	chartW       = padLeft + plotW + legendW
+	legendText   = legendW - 30 - 8 // a legend entry's lines are at most this wide (px); a longer name wraps
+	lineStep     = 13               // px between the lines of a wrapped tick label or legend entry
+	titleStep    = 18               // px between the lines of a wrapped title
+	tickPx       = 11               // font sizes (px) of reportCSS: ticks and legend,
+	labelPx      = 12               // the x label
+	titlePx      = 14               // and the title (bold)
 )
 
 // chartLayout places a chart's parts: the plot's top left corner, the
@@ -49,24 +52,17 @@ func (l chartLayout) right() int  { return l.left + plotW }
 func (l chartLayout) bottom() int { return l.top + plotH }
 
 // newChartLayout lays out a chart of title with yTicks on the y axis, a
-// legend of names and, for a bar chart, categories under the plot.
+// legend of names and, for a bar chart, categories under the plot. Only a
+// tick label wider than padLeft holds (which axisNum does not write) moves
+// the plot right, and widens the chart by as much, rather than be cut off.
 func newChartLayout(title string, yTicks, names, cats []string) chartLayout {
-	l := chartLayout{left: minPadLeft}
+	l := chartLayout{left: padLeft}
 	for _, t := range yTicks {
 		l.left = max(l.left, int(math.Ceil(textWidth(t, tickPx)))+12)
 	}
-	legendW := 0.0
+	l.w = chartW + l.left - padLeft
 	for _, n := range names {
-		lines := wrapText(n, legendText, tickPx)
-		for _, ln := range lines {
-			legendW = max(legendW, textWidth(ln, tickPx))
-		}
-		l.legend = append(l.legend, lines)
-	}
-	// The legend: a swatch at right()+12, its text at right()+30.
-	l.w = max(l.left+plotW+minPadRight, l.left+plotW+30+int(math.Ceil(legendW))+10)
-	if tw := int(math.Ceil(textWidth(title, titlePx*boldWidth))); l.left+tw+8 > l.w {
-		l.w = max(l.w, min(maxChartW, l.left+tw+8))
+		l.legend = append(l.legend, wrapText(n, legendText, tickPx))
 	}
 	l.title = wrapText(title, float64(l.w-l.left-8), titlePx*boldWidth)
 	l.top = padTop + titleStep*(len(l.title)-1)
@@ -89,9 +85,9 @@ func newChartLayout(title string, yTicks, names, cats []string) chartLayout {
 	return l
 }
 
-// lineChart draws series over xs as an SVG line chart. yFmt formats axis
-// values; xFmt the x axis.
-func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(float64) string) string {
+// lineChart draws series over xs as an SVG line chart. xFmt formats the x
+// axis' values; unit the y axis'.
+func lineChart(title, xLabel string, xs []float64, ss []series, xFmt func(float64) string, unit yUnit) string {
 	var b strings.Builder
 	if len(xs) == 0 || len(ss) == 0 {
 		noData(&b, title)
@@ -110,7 +106,7 @@ func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(
 		}
 	}
 	ymax = niceMax(ymax)
-	ticks := yTicks(ymax, yFmt)
+	ticks := yTicks(ymax, unit)
 	l := newChartLayout(title, ticks, names(ss), nil)
 	openChart(&b, l)
 	px := func(x float64) float64 { return float64(l.left) + (x-xmin)/(xmax-xmin)*plotW }
@@ -148,7 +144,7 @@ func lineChart(title, xLabel string, xs []float64, ss []series, xFmt, yFmt func(
 }
 
 // barChart draws grouped bars: one group per category, one bar per series.
-func barChart(title, xLabel string, cats []string, ss []series, yFmt func(float64) string) string {
+func barChart(title, xLabel string, cats []string, ss []series, unit yUnit) string {
 	var b strings.Builder
 	if len(cats) == 0 || len(ss) == 0 {
 		noData(&b, title)
@@ -161,7 +157,7 @@ func barChart(title, xLabel string, cats []string, ss []series, yFmt func(float6
 		}
 	}
 	ymax = niceMax(ymax)
-	ticks := yTicks(ymax, yFmt)
+	ticks := yTicks(ymax, unit)
 	l := newChartLayout(title, ticks, names(ss), cats)
 	openChart(&b, l)
 	py := func(y float64) float64 { return float64(l.bottom()) - y/ymax*plotH }
@@ -180,7 +176,7 @@ func barChart(title, xLabel string, cats []string, ss []series, yFmt func(float6
 			y := py(s.ys[c])
 			fmt.Fprintf(&b, `<rect class="series" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
 				x0+slot*0.1+float64(i)*bw, y, bw, float64(l.bottom())-y, palette[i%len(palette)],
-				html.EscapeString(s.name), html.EscapeString(cat), html.EscapeString(yFmt(s.ys[c])))
+				html.EscapeString(s.name), html.EscapeString(cat), html.EscapeString(unit.value(s.ys[c])))
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, l.left+plotW/2, l.xLabelY, html.EscapeString(xLabel))
@@ -199,12 +195,71 @@ func names(ss []series) []string {
 }
 
 // yTicks are the labels of the y axis' five grid lines, from 0 to ymax.
-func yTicks(ymax float64, yFmt func(float64) string) []string {
+func yTicks(ymax float64, unit yUnit) []string {
 	out := make([]string, 5)
 	for i := range out {
-		out[i] = yFmt(ymax * float64(i) / 4)
+		out[i] = unit.tick(ymax*float64(i)/4, ymax)
 	}
 	return out
+}
+
+// yUnit is how a chart's y values read: multiplied by scale, followed by
+// suffix.
+type yUnit struct {
+	scale  float64
+	suffix string
+}
+
+var (
+	plainUnit = yUnit{scale: 1}                // a count, a rate, a size in the title's unit
+	shareUnit = yUnit{scale: 100, suffix: "%"} // a share of 1, in percent
+	ratioUnit = yUnit{scale: 1, suffix: "×"}   // a ratio to a reference
+)
+
+// tick labels v on an axis from 0 to ymax (niceMax's, in four steps).
+func (u yUnit) tick(v, ymax float64) string {
+	return axisNum(v*u.scale, ymax*u.scale/4, ymax*u.scale) + u.suffix
+}
+
+// value labels a single value (a bar's tooltip), to three significant
+// figures.
+func (u yUnit) value(v float64) string {
+	v *= u.scale
+	return axisNum(v, math.Abs(v), math.Abs(v)) + u.suffix
+}
+
+// axisNum writes v, a multiple of step on an axis up to top, exactly (to
+// step's three significant figures, niceMax's steps have no more) and
+// short, so that a tick label stays within padLeft: from 10000 on in
+// thousands (k), millions (M), billions (G) or trillions (T), below 0.001
+// as a multiple of the axis' power of ten ("2.5e-5"), else in decimals.
+// Before, a tick of 0.375 read "0.38" and one of 0.000125 "0".
+func axisNum(v, step, top float64) string {
+	if v == 0 || step <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return trimFloat(v)
+	}
+	exp, prefix := 0, ""
+	switch top = math.Abs(top); {
+	case top >= 1e4:
+		for _, p := range []struct {
+			exp    int
+			prefix string
+		}{{3, "k"}, {6, "M"}, {9, "G"}, {12, "T"}} {
+			if top >= math.Pow10(p.exp) {
+				exp, prefix = p.exp, p.prefix
+			}
+		}
+	case top < 1e-3:
+		exp = int(math.Floor(math.Log10(top)))
+		prefix = "e" + strconv.Itoa(exp)
+	}
+	v, step = v/math.Pow10(exp), step/math.Pow10(exp)
+	decimals := max(0, 2-int(math.Floor(math.Log10(step))))
+	s := strconv.FormatFloat(v, 'f', decimals, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	}
+	return s + prefix
 }
 
 func openChart(b *strings.Builder, l chartLayout) {

@@ -76,14 +76,14 @@ func TestChartTextInside(t *testing.T) {
 		name string
 		svg  string
 	}{
-		{"qos legend", lineChart("QoS: p95(imap.SELECT) < 250ms", "users", xs, []series{{name: "p95(imap.SELECT) < 250ms", ys: ys}, {name: "capacity", ys: ys}}, trimFloat, trimFloat)},
-		{"delivery legend", lineChart("QoS: delivery_failure_rate < 1%", "users", xs, []series{{name: "delivery_failure_rate < 1%", ys: ys}}, trimFloat, trimFloat)},
-		{"long legend wraps", lineChart("t", "x", xs, []series{{name: strings.Repeat("divergence_ratio{group=a-very-long-group-name} ", 3), ys: ys}, {name: strings.Repeat("x", 90), ys: ys}}, trimFloat, trimFloat)},
-		{"legend taller than the plot", lineChart("t", "x", xs, many, trimFloat, trimFloat)},
-		{"long title", lineChart("Cost per user relative to "+strings.Repeat("a-long-reference-group-name ", 6)+"(1 = same)", "x", xs, []series{{name: "a", ys: ys}}, trimFloat, trimFloat)},
-		{"wide y ticks", lineChart("t", "x", xs, []series{{name: "a", ys: []float64{1e12, 2e12, 3e12, 4e12}}}, trimFloat, trimFloat)},
-		{"cost categories", barChart("Cost per user relative to pop3-office (1 = same)", "", costCats, []series{{name: "pop3-office", ys: []float64{1, 1, 1, 1, 1, 1, 1, 1}}, {name: "imap-everywhere", ys: []float64{0.1, 2, 3, 11, 2, 1, 1, 3}}}, trimFloat)},
-		{"no data", lineChart("Divergence ratio per group", "x", nil, nil, trimFloat, trimFloat)},
+		{"qos legend", lineChart("QoS: p95(imap.SELECT) < 250ms", "users", xs, []series{{name: "p95(imap.SELECT) < 250ms", ys: ys}, {name: "capacity", ys: ys}}, trimFloat, plainUnit)},
+		{"delivery legend", lineChart("QoS: delivery_failure_rate < 1%", "users", xs, []series{{name: "delivery_failure_rate < 1%", ys: ys}}, trimFloat, plainUnit)},
+		{"long legend wraps", lineChart("t", "x", xs, []series{{name: strings.Repeat("divergence_ratio{group=a-very-long-group-name} ", 3), ys: ys}, {name: strings.Repeat("x", 90), ys: ys}}, trimFloat, plainUnit)},
+		{"legend taller than the plot", lineChart("t", "x", xs, many, trimFloat, plainUnit)},
+		{"long title", lineChart("Cost per user relative to "+strings.Repeat("a-long-reference-group-name ", 6)+"(1 = same)", "x", xs, []series{{name: "a", ys: ys}}, trimFloat, plainUnit)},
+		{"wide y ticks", lineChart("t", "x", xs, []series{{name: "a", ys: []float64{1e12, 2e12, 3e12, 4e12}}}, trimFloat, plainUnit)},
+		{"cost categories", barChart("Cost per user relative to pop3-office (1 = same)", "", costCats, []series{{name: "pop3-office", ys: []float64{1, 1, 1, 1, 1, 1, 1, 1}}, {name: "imap-everywhere", ys: []float64{0.1, 2, 3, 11, 2, 1, 1, 3}}}, plainUnit)},
+		{"no data", lineChart("Divergence ratio per group", "x", nil, nil, trimFloat, plainUnit)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w, h, texts := parseChart(t, tt.svg)
@@ -139,6 +139,94 @@ func TestWrapText(t *testing.T) {
 		}
 		if tt.want != nil && strings.Join(got, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("wrapText(%q, %v) = %q, want %q", tt.in, tt.maxW, got, tt.want)
+		}
+	}
+}
+
+var svgAxisRE = regexp.MustCompile(`<line x1="(\d+)" x2="(\d+)" y1="(\d+)" y2="(\d+)" class="axis"/>`)
+
+// TestChartsAlign: the charts of a report have one width and their plots
+// one place and size, whatever their legends, titles and tick labels, so
+// they line up and a narrow window scales them alike. Before, a chart was
+// as wide as its legend: "p95(imap.SELECT) < 250ms" made the capacity
+// report's QoS chart 746 px wide beside 720 px charts, and a y axis of
+// 1e12 moved its plot right.
+func TestChartsAlign(t *testing.T) {
+	xs := []float64{2, 4, 8, 16}
+	ys := []float64{0.1, 0.2, 0.3, 0.4}
+	many := make([]series, 14)
+	for i := range many {
+		many[i] = series{name: "group-" + strconv.Itoa(i), ys: ys}
+	}
+	charts := []struct {
+		name, svg string
+	}{
+		{"short legend", lineChart("Client commands per second against users", "users", xs, []series{{name: "commands/s", ys: ys}}, trimFloat, plainUnit)},
+		{"qos legend", lineChart("QoS: p95(imap.SELECT) < 250ms", "users", xs, []series{{name: "p95(imap.SELECT) < 250ms", ys: ys}, {name: "capacity", ys: ys}}, trimFloat, plainUnit)},
+		{"long legend", lineChart("t", "x", xs, []series{{name: "divergence_ratio{group=a-very-long-group-name} < 50%", ys: ys}}, trimFloat, plainUnit)},
+		{"many series", lineChart("t", "x", xs, many, trimFloat, plainUnit)},
+		{"long title", lineChart("Cost per user relative to "+strings.Repeat("a-long-reference-group-name ", 6), "x", xs, []series{{name: "a", ys: ys}}, trimFloat, plainUnit)},
+		{"huge values", lineChart("t", "x", xs, []series{{name: "a", ys: []float64{1e12, 2e12, 3e12, 4e12}}}, trimFloat, plainUnit)},
+		{"tiny values", lineChart("t", "x", xs, []series{{name: "a", ys: []float64{1e-5, 2e-5, 3e-5, 4e-5}}}, trimFloat, shareUnit)},
+		{"bars", barChart("Cost per user relative to pop3-office (1 = same)", "", []string{"commands / user / day", "stored / user"}, []series{{name: "pop3-office", ys: []float64{1, 1}}, {name: "imap-everywhere", ys: []float64{250, 0.5}}}, ratioUnit)},
+	}
+	var want string
+	for _, c := range charts {
+		w, _, _ := parseChart(t, c.svg)
+		axes := svgAxisRE.FindAllStringSubmatch(c.svg, -1)
+		if len(axes) != 2 {
+			t.Fatalf("%s: %d axis lines, want 2", c.name, len(axes))
+		}
+		// The y axis' x and the x axis' span: the plot's left and right.
+		got := "width " + strconv.Itoa(int(w)) + ", plot x " + axes[0][1] + " to " + axes[1][2]
+		if want == "" {
+			want = got
+		}
+		if got != want {
+			t.Errorf("%s: %s, the first chart's %s", c.name, got, want)
+		}
+	}
+	w, _, _ := parseChart(t, lineChart("no data", "x", nil, nil, trimFloat, plainUnit))
+	if got := "width " + strconv.Itoa(int(w)); !strings.HasPrefix(want, got+",") {
+		t.Errorf("an empty chart's %s, the others' %s", got, want)
+	}
+}
+
+// TestAxisNum: tick labels are exact and short. Before, 0.375 read "0.38",
+// 0.000125 "0" and 1e12 "1000000000000".
+func TestAxisNum(t *testing.T) {
+	for _, tt := range []struct {
+		ymax float64
+		unit yUnit
+		want string
+	}{
+		{1, plainUnit, "0 0.25 0.5 0.75 1"},
+		{0.5, plainUnit, "0 0.125 0.25 0.375 0.5"},
+		{2.5, plainUnit, "0 0.625 1.25 1.875 2.5"},
+		{200, plainUnit, "0 50 100 150 200"},
+		{2500, plainUnit, "0 625 1250 1875 2500"},
+		{250000, plainUnit, "0 62.5k 125k 187.5k 250k"},
+		{5e6, plainUnit, "0 1.25M 2.5M 3.75M 5M"},
+		{1e12, plainUnit, "0 0.25T 0.5T 0.75T 1T"},
+		{0.0005, plainUnit, "0 1.25e-4 2.5e-4 3.75e-4 5e-4"},
+		{0.0025, plainUnit, "0 0.000625 0.00125 0.001875 0.0025"},
+		{1, shareUnit, "0% 25% 50% 75% 100%"},
+		{0.025, shareUnit, "0% 0.625% 1.25% 1.875% 2.5%"},
+		{20, ratioUnit, "0× 5× 10× 15× 20×"},
+	} {
+		got := strings.Join(yTicks(tt.ymax, tt.unit), " ")
+		if got != tt.want {
+			t.Errorf("ticks to %v%s: %q, want %q", tt.ymax, tt.unit.suffix, got, tt.want)
+		}
+		for _, tick := range strings.Fields(got) {
+			if w := textWidth(tick, tickPx); w+12 > padLeft {
+				t.Errorf("tick %q is %.0f px wide: more than padLeft holds", tick, w)
+			}
+		}
+	}
+	for v, want := range map[float64]string{0.123456: "0.123", 1234.6: "1235", 12345: "12.3k", 0.00012345: "1.23e-4", 2: "2"} {
+		if got := plainUnit.value(v); got != want {
+			t.Errorf("value(%v) = %q, want %q", v, got, want)
 		}
 	}
 }
