@@ -341,7 +341,18 @@ func TestIMAPStopGrace(t *testing.T) {
 					run.cancel()
 				}
 				run.wait(t)
-				_ = run.p.Close() // every byte the device sent is read
+				// Every byte the device sent before its connections
+				// closed is read (Drained; Close would drop what the
+				// proxy had not read yet). Nothing after the held
+				// command's answer is sent by order, not by luck: the
+				// stop (cancel) came before the answer (Resume), so the
+				// next command's begin sees the context ended
+				// (imapSession.begin).
+				drainCtx, drainCancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer drainCancel()
+				if err := run.p.Drained(drainCtx); err != nil {
+					t.Fatalf("the device's connections did not end: %v", err)
+				}
 				sent := sentCommands(run.p.SentAfterStall())
 				if tc.deviceRunsOn {
 					for _, c := range sent {

@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
@@ -474,11 +476,32 @@ func TestPOP3RunStopsAndSyncs(t *testing.T) {
 	}
 }
 
+// TestPOP3ConnectionRefused: a poll of a server that refuses the
+// connection (faketest.RefusedAddr: a port held by a socket that never
+// listens, which no other test's listener can take meanwhile, as one of a
+// closed listener could) fails with the refusal itself, naming the server
+// (transport.ServerError), and counts its CONNECT and its login attempt
+// refused, nothing else, no connection left open. Before 2026-12-06 the
+// test closed its fixture's listener and took any error naming the port.
 func TestPOP3ConnectionRefused(t *testing.T) {
 	f := newPOP3Fixture(t, KindPC, nil)
-	f.srv.ln.Close()
-	if err := f.dev.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), f.srv.addr()) {
-		t.Errorf("poll of a closed port: %v", err)
+	addr := faketest.RefusedAddr(t)
+	f.dev.o.POP3.Addr = addr
+	err := f.dev.Poll(context.Background())
+	var se *transport.ServerError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &se) || se.Addr != addr {
+		t.Fatalf("poll of a refusing server: %v, want the refusal (ECONNREFUSED) at %s", err, addr)
+	}
+	if got, want := f.rec.take("pop3"), c2Seq("CONNECT:refused"); !reflect.DeepEqual(got, want) {
+		t.Errorf("commands %v, want %v", got, want)
+	}
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	if want := []transport.Outcome{transport.OutcomeRefused}; !reflect.DeepEqual(f.rec.logins, want) {
+		t.Errorf("logins %v, want %v", f.rec.logins, want)
+	}
+	if n := f.rec.conns["pop3"]; n != 0 {
+		t.Errorf("%d connections left open", n)
 	}
 }
 

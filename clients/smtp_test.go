@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,12 +226,29 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cancelled submission: %v, want context.DeadlineExceeded", err)
 	}
-	ln.Close()
 	if err := sub.Submit(context.Background(), "a@b", nil, nil); err == nil {
 		t.Error("no recipients accepted")
 	}
-	if err := sub.Submit(context.Background(), "a@b", []string{"c@d"}, []byte("x")); err == nil || !strings.Contains(err.Error(), addr) {
-		t.Errorf("closed port: %v", err)
+	// A server that refuses the connection (faketest.RefusedAddr: no
+	// other test's listener can take its port, as one of a closed
+	// listener could): the refusal itself, naming the server, counted
+	// refused. Before 2026-12-06 the listener above was closed, and any
+	// error naming its port passed.
+	rec.take("smtp")
+	refused := faketest.RefusedAddr(t)
+	sub = NewSMTPSubmitter(transport.Endpoint{Addr: refused}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 5 * time.Second})
+	err = sub.Submit(context.Background(), "a@b", []string{"c@d"}, []byte("x"))
+	var se *transport.ServerError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &se) || se.Addr != refused {
+		t.Errorf("refused connection: %v, want the refusal (ECONNREFUSED) at %s", err, refused)
+	}
+	if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq("CONNECT:refused")) {
+		t.Errorf("refused connection: commands %v, want CONNECT:refused", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if last := rec.logins[len(rec.logins)-1]; last != transport.OutcomeRefused {
+		t.Errorf("refused connection: logins %v, the last want %s", rec.logins, transport.OutcomeRefused)
 	}
 }
 

@@ -2,11 +2,13 @@ package clients
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/faketest"
+	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -149,43 +151,68 @@ func TestViewFolderSynced(t *testing.T) {
 // a folder the device does not know (internal/audit/auditor.go,
 // syncedSince); until 2026-12-04 Synced was capped by the list, and a
 // webmail's flag change it missed read not-synced-yet until its next list.
+//
+// A session is 2 s at the clock's 300×, and the webmail reloads every 10
+// simulated seconds (33 ms), or as soon as the last page load ended (one
+// takes some 100 ms here): it syncs the folders it knows in about 7 page
+// loads, 0.7 s of the 2 s between two lists. A machine so slow that the
+// next list comes first spoils an attempt: the test then creates another
+// folder right after that list, up to listedApartAttempts times, and
+// fails when every attempt was spoiled. Before 2026-12-06 the webmail
+// reloaded every 60 simulated seconds at 600× (a session 1 s, 7 of 10
+// page loads needed), and the test skipped when spoiled: it tested
+// nothing on a slow machine, silently.
 func TestViewListedApart(t *testing.T) {
+	const listedApartAttempts = 5
 	env := newIMAPEnv(t)
-	o := env.options(KindWebmail, nil, nil)
+	o := env.options(KindWebmail, nil, func(p *Profile) { p.Refresh = 10 * time.Second })
+	o.Clock = simclock.New(300, o.Clock.Now())
 	d := startDevice(t, o)
-	// Created after the first page load (the first LIST), well before
-	// the next LIST (10 simulated minutes on).
-	waitView(t, d, "a first page load", func(v view.Snapshot) bool { return len(v.FolderSynced) > 0 })
-	created := o.Clock.Now()
-	if err := pcSession(t, env, nil).createFolder("Projects"); err != nil {
-		t.Fatal(err)
-	}
-	// Every folder the webmail knows reloaded since (a page load each).
-	v := waitView(t, d, "every known folder synced after the CREATE", func(v view.Snapshot) bool {
-		for _, s := range v.FolderSynced {
-			if s.Before(created) {
-				return false
-			}
+	pc := pcSession(t, env, nil)
+	// The first page load's list.
+	listed := waitView(t, d, "a first page load", func(v view.Snapshot) bool { return len(v.FolderSynced) > 0 }).Listed
+	for attempt := 1; attempt <= listedApartAttempts; attempt++ {
+		// Created after the webmail's last list, a session before its
+		// next one.
+		folder := fmt.Sprintf("Projects%d", attempt)
+		created := o.Clock.Now()
+		if err := pc.createFolder(folder); err != nil {
+			t.Fatal(err)
 		}
-		return true
-	})
-	if _, known := v.FolderSynced["Projects"]; known || v.Synced.IsZero() {
-		// A list since the CREATE: the webmail knows the folder (read,
-		// or not yet, which leaves Synced zero).
-		t.Skip("the webmail listed its folders again meanwhile: nothing to check")
+		// Every folder the webmail knows reloaded since (a page load each).
+		v := waitView(t, d, "every known folder synced after the CREATE", func(v view.Snapshot) bool {
+			for _, s := range v.FolderSynced {
+				if s.Before(created) {
+					return false
+				}
+			}
+			return true
+		})
+		if !v.Listed.Equal(listed) {
+			// A list since: spoiled. The next attempt starts at the
+			// list after it, a whole session before the one after.
+			t.Logf("attempt %d: the webmail listed its folders again (at %v, the CREATE at %v)", attempt, v.Listed, created)
+			listed = waitView(t, d, "the next list", func(w view.Snapshot) bool { return w.Listed.After(v.Listed) }).Listed
+			continue
+		}
+		if _, known := v.FolderSynced[folder]; known {
+			t.Errorf("FolderSynced %v has %s, created after the webmail's last list at %v", v.FolderSynced, folder, listed)
+		}
+		if v.Synced.Before(created) {
+			t.Errorf("Synced = %v, before the CREATE at %v though every folder the webmail knows synced since (FolderSynced %v): the folder list counted in it", v.Synced, created, v.FolderSynced)
+		}
+		if v.Listed.IsZero() || !v.Listed.Before(created) {
+			t.Errorf("Listed = %v, want before the CREATE at %v of a folder the webmail has not listed (FolderSynced %v)", v.Listed, created, v.FolderSynced)
+		}
+		// The next list shows the folder, and Listed passes the CREATE.
+		v = waitView(t, d, "the new folder synced", func(v view.Snapshot) bool {
+			_, ok := v.FolderSynced[folder]
+			return ok
+		})
+		if v.Listed.Before(created) {
+			t.Errorf("Listed = %v, before the CREATE at %v, yet the webmail knows its folder", v.Listed, created)
+		}
+		return
 	}
-	if v.Synced.Before(created) {
-		t.Errorf("Synced = %v, before the CREATE at %v though every folder the webmail knows synced since (FolderSynced %v): the folder list counted in it", v.Synced, created, v.FolderSynced)
-	}
-	if v.Listed.IsZero() || !v.Listed.Before(created) {
-		t.Errorf("Listed = %v, want before the CREATE at %v of a folder the webmail has not listed (FolderSynced %v)", v.Listed, created, v.FolderSynced)
-	}
-	// The next list shows the folder, and Listed passes the CREATE.
-	v = waitView(t, d, "the new folder synced", func(v view.Snapshot) bool {
-		_, ok := v.FolderSynced["Projects"]
-		return ok
-	})
-	if v.Listed.Before(created) {
-		t.Errorf("Listed = %v, before the CREATE at %v, yet the webmail knows its folder", v.Listed, created)
-	}
+	t.Fatalf("the webmail listed its folders again before it synced every folder it knew, in each of %d attempts: nothing checked", listedApartAttempts)
 }

@@ -351,9 +351,13 @@ func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) s
 		}
 	})
 	return srv.Addr, h, func() []string {
+		// Everything the client sent is read once the server saw it go:
+		// after its device or submission returned, its connection is
+		// closed. Until 2026-12-06 this read on after 5 s.
 		select {
 		case <-gone:
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
+			t.Fatal("the server never saw the client go")
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -498,7 +502,11 @@ func TestStopGrace(t *testing.T) {
 			}
 			checkStopped(t, rec, tc.hold, want...)
 			// Nothing reached the server after the held command's
-			// answer: the stop closed the connection before the next.
+			// answer: the stop closed the connection before the next. By
+			// order, not by luck: the answer comes after the stop (late
+			// is sent once ctx ended), so the next command's Start sees
+			// the context ended and closes first (StopGrace.Start; with
+			// the stop's close held, TestStopGraceStartWhileTheStopCloses).
 			if late != nil {
 				if got := after(); len(got) > 0 {
 					t.Errorf("the server got %q after the held %s: a stopped device sends nothing", got, tc.hold)

@@ -143,6 +143,18 @@ func (r *runningMailsim) stderrText() string {
 	return strings.Join(r.stderr, "\n")
 }
 
+// waitStderr waits until mailsim's stderr holds text, failing the test
+// after limit (a liveness bound).
+func (r *runningMailsim) waitStderr(t *testing.T, text string, limit time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !strings.Contains(r.stderrText(), text); {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr never said %q within %s:\n%s", text, limit, r.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitPhase waits for a progress line starting with phase.
 func (r *runningMailsim) waitPhase(t *testing.T, phase string) {
 	t.Helper()
@@ -414,11 +426,16 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 	for proxy.stalled.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	for range 2 {
-		if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The second SIGINT goes once mailsim said it took the first: two
+	// sent 50 ms apart (before 2026-12-06) are one when the process has
+	// not taken the first meanwhile, a pending signal not being queued
+	// twice, and the run then waited out its read budget.
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStderr(t, "press ^C again", exitLimit)
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
 	// Not a timing assertion on the abort itself: 30 s only proves it did
 	// not wait out the budget (67 s for 6 users).
@@ -481,13 +498,7 @@ func TestSignalEndsLinger(t *testing.T) {
 // finished run or search is not stopped again.
 func checkSignalEndsLinger(t *testing.T, r *runningMailsim, within time.Duration, stopping string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(r.stderrText(), "serving the final metrics") {
-		if time.Now().After(deadline) {
-			t.Fatalf("mailsim never lingered within %s:\n%s", within, r.stderrText())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	r.waitStderr(t, "serving the final metrics", within)
 	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -459,10 +459,17 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 			// Nothing reached the server after the APPEND's answer: the
 			// stop closed the connection before the LOGOUT
 			// (clients.StopGrace.Start), which, answered, would count as
-			// a stopped injector's command.
+			// a stopped injector's command. By order, not by luck: the
+			// stop (cancel) came before the answer (Resume), so the
+			// LOGOUT's Start sees the context ended and closes first.
+			// The proxy has read everything the injector sent once its
+			// connection ended (Drained); until 2026-12-06 the test
+			// polled for that 5 s and read on regardless.
 			if tt.late {
-				for deadline := time.Now().Add(5 * time.Second); proxy.Stats().Live > 0 && time.Now().Before(deadline); {
-					time.Sleep(10 * time.Millisecond) // the proxy reads what the client sent before it closed
+				drainCtx, drainCancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer drainCancel()
+				if err := proxy.Drained(drainCtx); err != nil {
+					t.Fatalf("the injector's connection did not end: %v", err)
 				}
 				if sent := proxy.SentAfterStall(); bytes.Contains(sent, []byte("LOGOUT")) {
 					t.Errorf("the server got %q after the held APPEND: a stopped injector sends nothing", sent)

@@ -446,11 +446,18 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 				t.Errorf("logins counted %v, want %v", dc.logins, tt.wantLogins)
 			}
 			// Nothing reached the server after the held command's answer:
-			// the stop closed the connection before the next.
+			// the stop closed the connection before the next. By order,
+			// not by luck: the answer comes after the stop (held waits
+			// for stopped), so the next command's Start sees the context
+			// ended and closes first (clients.StopGrace.Start). The
+			// server has read everything the injector sent once it saw
+			// the connection end (gone), which the injector's return
+			// guarantees; until 2026-12-06 the test read on after 5 s.
 			if tt.late {
 				select {
 				case <-gone:
-				case <-time.After(5 * time.Second): // the injector closed it already
+				case <-time.After(20 * time.Second):
+					t.Fatal("the server never saw the injector's connection end")
 				}
 				mu.Lock()
 				if len(after) > 0 {

@@ -187,8 +187,11 @@ type Proxy struct {
 	// when not refusing or where it could not be held.
 	portHold io.Closer
 	conns    map[uint64]*pair
-	nextID   uint64
-	rng      *rand.Rand
+	// ended is closed, and replaced, whenever connections leave conns
+	// (Drained waits on it).
+	ended  chan struct{}
+	nextID uint64
+	rng    *rand.Rand
 	// stall is closed when traffic may flow; while stalled it is open and
 	// stallTimer (when set) resumes.
 	stall      chan struct{}
@@ -240,6 +243,7 @@ func New(opts Options) (*Proxy, error) {
 		cancel: cancel,
 		ln:     ln,
 		conns:  make(map[uint64]*pair),
+		ended:  make(chan struct{}),
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		stall:  open,
 	}
@@ -406,6 +410,9 @@ func (p *Proxy) CloseFraction(f float64) int {
 		victims = append(victims, p.conns[id])
 		delete(p.conns, id)
 	}
+	if n > 0 {
+		p.endedLocked()
+	}
 	p.mu.Unlock()
 	for _, v := range victims {
 		v.close()
@@ -469,6 +476,35 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
+// Drained waits until no connection is live (Stats.Live 0) or ctx ends
+// (then it returns ctx's error). A connection stays live until both its
+// directions ended, so once its client closed and the proxy read it to
+// the end, what the client sent before it closed is in SentAfterStall —
+// unlike Close, which closes the connections with what the proxy had not
+// read yet: for a test that checks nothing more reached the server once
+// its client ended.
+func (p *Proxy) Drained(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		live, ended := len(p.conns), p.ended
+		p.mu.Unlock()
+		if live == 0 {
+			return nil
+		}
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return fmt.Errorf("faultproxy: %d connections live: %w", live, ctx.Err())
+		}
+	}
+}
+
+// endedLocked wakes Drained: connections left conns. p.mu is held.
+func (p *Proxy) endedLocked() {
+	close(p.ended)
+	p.ended = make(chan struct{})
+}
+
 // Close stops listening, closes every connection and waits for every
 // goroutine of the proxy to end. It is idempotent.
 func (p *Proxy) Close() error {
@@ -492,6 +528,7 @@ func (p *Proxy) Close() error {
 	p.resumeLocked()
 	conns := p.conns
 	p.conns = map[uint64]*pair{}
+	p.endedLocked()
 	p.mu.Unlock()
 	for _, c := range conns {
 		c.close()
@@ -553,7 +590,10 @@ func (p *Proxy) serve(id uint64, pr *pair) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
-		delete(p.conns, id)
+		if _, live := p.conns[id]; live {
+			delete(p.conns, id)
+			p.endedLocked()
+		}
 		p.mu.Unlock()
 		pr.close()
 	}()

@@ -2,8 +2,8 @@ package faultproxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
-	"github.com/mailsim/mailsim/internal/faketest"
 	"io"
 	"net"
 	"runtime"
@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/faketest"
 )
 
 // ioTimeout bounds every read and write of the tests.
@@ -255,6 +257,47 @@ func TestStallOn(t *testing.T) {
 	}
 	if got := string(p.SentAfterStall()); got != "a3 NOOP" {
 		t.Errorf("SentAfterStall %q, want %q", got, "a3 NOOP")
+	}
+}
+
+// TestDrained: Drained waits while a connection is live (here held by a
+// stall after its client closed) and returns once the proxy read the
+// client to its end: what it sent just before it closed is in
+// SentAfterStall. Close, which tests used for this before 2026-12-06,
+// closes the connection with it unread.
+func TestDrained(t *testing.T) {
+	t.Parallel()
+	p := start(t, Options{Backend: echoServer(t)})
+	c := dial(t, p.Addr())
+	hit := p.StallOn([]byte(" APPEND"))
+	if _, err := c.Write([]byte("a1 APPEND\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hit:
+	case <-time.After(ioTimeout):
+		t.Fatal("the pattern did not strike")
+	}
+	if _, err := c.Write([]byte("a2 LOGOUT\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Drained(ended); !errors.Is(err, context.Canceled) {
+		t.Errorf("Drained with a connection held live: %v, want context.Canceled", err)
+	}
+	p.Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := p.Drained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Live != 0 {
+		t.Errorf("Live %d after Drained, want 0", st.Live)
+	}
+	if got, want := string(p.SentAfterStall()), "a2 LOGOUT\r\n"; got != want {
+		t.Errorf("SentAfterStall %q, want %q", got, want)
 	}
 }
 

@@ -72,6 +72,15 @@ func Trusting(t testing.TB, server *tls.Config) *tls.Config {
 // server.
 func Start(t testing.TB, users ...User) (mailserver.Addrs, *tls.Config) {
 	t.Helper()
+	_, addrs, cliTLS := StartServer(t, users...)
+	return addrs, cliTLS
+}
+
+// StartServer is Start, returning the server as well, for a test that
+// reads its store (the truth a client's reading is checked against) or
+// closes it before its end (Close is idempotent).
+func StartServer(t testing.TB, users ...User) (*mailserver.Server, mailserver.Addrs, *tls.Config) {
+	t.Helper()
 	srvTLS, cliTLS := TLS(t)
 	srv := mailserver.New(mailserver.Options{Domain: Domain, TLS: srvTLS})
 	t.Cleanup(func() { srv.Close() })
@@ -85,5 +94,5 @@ func Start(t testing.TB, users ...User) (mailserver.Addrs, *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addrs, cliTLS
+	return srv, addrs, cliTLS
 }

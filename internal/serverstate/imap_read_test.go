@@ -19,7 +19,7 @@ import (
 	"github.com/mailsim/mailsim/internal/dovecottest"
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/faultproxy"
-	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 	"github.com/mailsim/mailsim/internal/view"
 )
@@ -41,29 +41,13 @@ var readerServers = []struct {
 	start func(t *testing.T) readerServer
 }{
 	{"embedded", func(t *testing.T) readerServer {
-		addr, _ := startEmbeddedIMAP(t)
-		return readerServer{addr, "alice", "pw"}
+		addrs, _ := mailservertest.Start(t, mailservertest.User{Name: "alice", Password: "pw"})
+		return readerServer{addrs.IMAP, "alice", "pw"}
 	}},
 	{"dovecot", func(t *testing.T) readerServer {
 		inst := dovecottest.Start(t, 1)
 		return readerServer{inst.IMAP, inst.Username(1), inst.Password}
 	}},
-}
-
-// startEmbeddedIMAP starts the embedded server with user alice ("pw") and
-// returns its IMAP address and the server, closed at the test's end.
-func startEmbeddedIMAP(t *testing.T) (string, *mailserver.Server) {
-	t.Helper()
-	srv := mailserver.New(mailserver.Options{})
-	t.Cleanup(func() { srv.Close() })
-	if err := srv.AddUser("alice", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addrs.IMAP, srv
 }
 
 // testMessage is message i of the reader's tests: with Message-ID
@@ -203,8 +187,9 @@ func TestIMAPReaderReadsEveryMailbox(t *testing.T) {
 func TestIMAPReaderFetchFaults(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
-		srvAddr, srv := startEmbeddedIMAP(t)
-		defer srv.Close()
+		srv, addrs, _ := mailservertest.StartServer(t, mailservertest.User{Name: "alice", Password: "pw"})
+		defer srv.Close() // before the goroutines are counted
+		srvAddr := addrs.IMAP
 		c := loginT(t, srvAddr, "alice", "pw")
 		for i := range manyMessages {
 			appendT(t, c, "INBOX", nil, testMessage(i, false))

@@ -13,22 +13,14 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
-	"github.com/mailsim/mailsim/internal/mailserver"
+	"github.com/mailsim/mailsim/internal/mailservertest"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // TestIMAPReaderMatchesStore reads a mailbox over IMAP as the auditor does on
 // a real server and checks it against the embedded server's own store.
 func TestIMAPReaderMatchesStore(t *testing.T) {
-	srv := mailserver.New(mailserver.Options{})
-	t.Cleanup(func() { srv.Close() })
-	if err := srv.AddUser("alice", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := srv.Listen(mailserver.ListenConfig{IMAP: "127.0.0.1:0", LMTP: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, addrs, _ := mailservertest.StartServer(t, mailservertest.User{Name: "alice", Password: "pw"})
 	// Message 0 is held four times: twice in INBOX (the second copy
 	// flagged below), in Archive and in Trash. Both readers show the copy
 	// view.Prefer picks: the first in INBOX.
