@@ -13,7 +13,7 @@ import (
 // the GC heap goal the harness keeps while its live heap is under half of
 // it (harnessmon.FloorHeap), so that a small population is not collected
 // every few MiB it allocates; 0 leaves Go's own pacing (docs/performance.md,
-// "A heap floor (2026-12-05)").
+// "A heap floor (2026-12-04)").
 type heapFloorFlag struct {
 	v string
 }

@@ -15,7 +15,7 @@ import (
 // full rate, and each cycle marks the whole live heap and every
 // goroutine's stack however little garbage there is: about a fifth of the
 // harness's user instructions (docs/performance.md, "A heap floor
-// (2026-12-05)"). FloorHeap raises GOGC while the live heap is small, so
+// (2026-12-04)"). FloorHeap raises GOGC while the live heap is small, so
 // that the goal is about a fixed floor; once twice the live heap reaches
 // the floor it leaves GOGC as it found it, so a large run's memory is what
 // it was.

@@ -106,7 +106,7 @@ func goldenSum(m Message, next uint64) string {
 // messages (and the same run) whatever the generator's implementation.
 // The sums changed once on purpose, when the text came to be drawn a
 // paragraph at a time from a corpus instead of a word at a time
-// (appendText; docs/performance.md, "Mail from a corpus (2026-12-05)").
+// (appendText; docs/performance.md, "Mail from a corpus (2026-12-04)").
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {

@@ -271,7 +271,7 @@ func appendAddrs(b []byte, name string, addrs []string) []byte {
 // one of the corpus's (corpusText), picked by one draw of rng, and cut
 // after the sentence that reaches the size: the paragraphs and the cut of
 // the former writer, which drew every word of every message
-// (docs/performance.md, "Mail from a corpus (2026-12-05)"), for a draw
+// (docs/performance.md, "Mail from a corpus (2026-12-04)"), for a draw
 // and a copy a paragraph.
 func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 	c := corpusText()
@@ -290,9 +290,9 @@ func appendText(rng *rand.Rand, b []byte, n int64) []byte {
 }
 
 // corpusBits is log2 of the corpus's paragraphs: one draw's top bits pick
-// one. 256 paragraphs of about 390 bytes (about 100 KB, written once per
-// process, in about 2 ms) give every message of a few paragraphs its own
-// text.
+// one. 256 paragraphs of about 350 bytes (90 KB, written once per
+// process, in well under a millisecond) give every message of a few
+// paragraphs its own text.
 const corpusBits = 8
 
 // corpusSeed seeds the corpus's source: the corpus is the same in every
