@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -266,33 +267,96 @@ func appendAddrs(b []byte, name string, addrs []string) []byte {
 }
 
 // appendText appends paragraphs of plausible words, wrapped at 72 columns,
-// until about n bytes are written (at least one line). A sentence is
-// written by appendSentence when the buffer has room for its longest form,
-// else by appendSentenceSlow; both write the same bytes and draw the same
-// numbers (TestGolden).
+// until about n bytes are written (at least one line). Each paragraph is
+// one of the corpus's (corpusText), picked by one draw of rng, and cut
+// after the sentence that reaches the size: the paragraphs and the cut of
+// the former writer, which drew every word of every message
+// (docs/performance.md, "Mail from a corpus (2026-12-04)"), for a draw
+// and a copy a paragraph.
 func appendText(rng *rand.Rand, b []byte, n int64) []byte {
+	c := corpusText()
 	start := len(b)
 	for first := true; first || int64(len(b)-start) < n-2; first = false {
-		col := 0
-		afterDots := false
-		if rng.IntN(12) == 0 {
-			// People trail off; a line starting with "." needs dot-stuffing.
-			b = append(b, "..."...)
-			col, afterDots = 3, true
+		p := &c[rng.Uint64()>>(64-corpusBits)]
+		// Its sentences, stopping early at the size: the first always.
+		end := p.ends[0]
+		for s := 1; s < int(p.n) && int64(len(b)-start)+int64(end) < n-2; s++ {
+			end = p.ends[s]
 		}
-		// A paragraph of 3 to 8 sentences, stopping early at the size.
-		for s, ns := 0, 3+rng.IntN(6); s < ns && (s == 0 || int64(len(b)-start) < n-2); s++ {
-			nw := 5 + rng.IntN(12)
-			if cap(b)-len(b) >= nw*maxWordOut {
-				b, col = appendSentence(rng, b, nw, col, afterDots)
-			} else {
-				b, col = appendSentenceSlow(rng, b, nw, col, afterDots)
-			}
-			afterDots = false
-		}
+		b = append(b, p.text[:end]...)
 		b = append(b, "\r\n\r\n"...)
 	}
 	return b
+}
+
+// corpusBits is log2 of the corpus's paragraphs: one draw's top bits pick
+// one. 256 paragraphs of about 350 bytes (90 KB, written once per
+// process, in well under a millisecond) give every message of a few
+// paragraphs its own text.
+const corpusBits = 8
+
+// corpusSeed seeds the corpus's source: the corpus is the same in every
+// run and every process, so a message depends only on its own source.
+const corpusSeed = 0x6d61696c73696d // "mailsim"
+
+// maxParagraph is the most sentences a paragraph has (3 to 8).
+const maxParagraph = 8
+
+// paragraph is one paragraph of the corpus: its text (no line break
+// after it) and where each of its n sentences ends in it (after the full
+// stop).
+type paragraph struct {
+	text []byte
+	ends [maxParagraph]uint16
+	n    uint8
+}
+
+// corpusText returns the corpus, written on the first call (read-only
+// after it).
+var corpusText = sync.OnceValue(func() *[1 << corpusBits]paragraph {
+	rng := rand.New(rand.NewPCG(corpusSeed, corpusSeed))
+	var c [1 << corpusBits]paragraph
+	type span struct{ off, n int }
+	var spans [len(c)]span
+	b := make([]byte, 0, len(c)*400)
+	for i := range c {
+		off := len(b)
+		var n int
+		b, n = appendParagraph(rng, b, &c[i].ends)
+		c[i].n = uint8(n)
+		spans[i] = span{off, len(b) - off}
+	}
+	for i, s := range spans {
+		c[i].text = b[s.off : s.off+s.n : s.off+s.n]
+	}
+	return &c
+})
+
+// appendParagraph appends a paragraph of 3 to 8 sentences (a leading
+// "..." in one of 12: people trail off, and a line starting with "." needs
+// dot-stuffing), wrapped at textWidth, with no line break after it. It
+// records where each sentence ends, relative to the paragraph's start,
+// in ends and returns their number.
+func appendParagraph(rng *rand.Rand, b []byte, ends *[maxParagraph]uint16) ([]byte, int) {
+	start := len(b)
+	col := 0
+	afterDots := false
+	if rng.IntN(12) == 0 {
+		b = append(b, "..."...)
+		col, afterDots = 3, true
+	}
+	ns := 3 + rng.IntN(maxParagraph-2)
+	for s := range ns {
+		nw := 5 + rng.IntN(12)
+		if cap(b)-len(b) >= nw*maxWordOut {
+			b, col = appendSentence(rng, b, nw, col, afterDots)
+		} else {
+			b, col = appendSentenceSlow(rng, b, nw, col, afterDots)
+		}
+		afterDots = false
+		ends[s] = uint16(len(b) - start)
+	}
+	return b, ns
 }
 
 // textWidth is the column appendText wraps at.
