@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
+	"github.com/mailsim/mailsim/internal/audit"
 	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/mailserver"
 	"github.com/mailsim/mailsim/internal/simclock"
@@ -87,4 +88,20 @@ func waitForView(t *testing.T, d clients.Device, what string, ok func(view.Snaps
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// alicePCAndWebmail starts alice's PC (one connection, IDLE) and webmail
+// (a page load every 30 simulated seconds, pageSize messages a page;
+// onWebChange its OnChange) on clock, and an auditor with options o that
+// follows them. stopWeb stops the webmail before the test's cleanup.
+func alicePCAndWebmail(t *testing.T, ep Endpoints, clock *simclock.Clock, pageSize int, onWebChange func(), o audit.Options) (pc, web clients.Device, stopWeb func(), a *audit.Auditor) {
+	t.Helper()
+	pc, _ = runAliceDevice(t, ep.IMAP, clock, "pc", &clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP, Connections: 1, Idle: true}, nil)
+	web, stopWeb = runAliceDevice(t, ep.IMAP, clock, "webmail", &clients.Profile{Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Refresh: 30 * time.Second, PageSize: pageSize}, onWebChange)
+	a = audit.New(o)
+	a.AddUser(audit.UserSpec{Name: "alice", Group: "g", Devices: []audit.DeviceSpec{
+		{ID: pc.ID(), Protocol: "imap", Kind: "pc", View: pc.View},
+		{ID: web.ID(), Protocol: "imap", Kind: "webmail", View: web.View},
+	}})
+	return pc, web, stopWeb, a
 }

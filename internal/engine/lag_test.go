@@ -46,25 +46,16 @@ func TestWebmailLagIsItsFirstSync(t *testing.T) {
 			shownAt = v.FolderSynced[view.FolderInbox]
 		}
 	}
-	pc, _ := runAliceDevice(t, ep.IMAP, clock, "pc", &clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP, Connections: 1, Idle: true}, nil)
-	w, _ := runAliceDevice(t, ep.IMAP, clock, "webmail", &clients.Profile{Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Refresh: 30 * time.Second, PageSize: 10}, onWebChange)
+	var lags []time.Duration
+	pc, w, _, a := alicePCAndWebmail(t, ep, clock, 10, onWebChange,
+		audit.Options{OnConverged: func(_ audit.ChangeKind, lag time.Duration) { lags = append(lags, lag) }})
 	mu.Lock()
 	web = w
 	mu.Unlock()
 
-	var lags []time.Duration
-	a := audit.New(audit.Options{OnConverged: func(_ audit.ChangeKind, lag time.Duration) { lags = append(lags, lag) }})
-	a.AddUser(audit.UserSpec{Name: "alice", Group: "g", Devices: []audit.DeviceSpec{
-		{ID: pc.ID(), Protocol: "imap", Kind: "pc", View: pc.View},
-		{ID: w.ID(), Protocol: "imap", Kind: "webmail", View: w.View},
-	}})
-	waitFor := func(d clients.Device, what string, ok func(view.Snapshot) bool) view.Snapshot {
-		t.Helper()
-		return waitForView(t, d, what, ok)
-	}
 	shown := func(v view.Snapshot) bool { _, ok := v.Messages[msg]; return ok }
-	waitFor(pc, "the message", shown)
-	waitFor(w, "the message", shown)
+	waitForView(t, pc, "the message", shown)
+	waitForView(t, w, "the message", shown)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -87,8 +78,8 @@ func TestWebmailLagIsItsFirstSync(t *testing.T) {
 		defer mu.Unlock()
 		return shownAt
 	}
-	waitFor(w, "the read", func(v view.Snapshot) bool { return !first().IsZero() })
-	last := waitFor(w, "two more INBOX reloads", func(v view.Snapshot) bool {
+	waitForView(t, w, "the read", func(v view.Snapshot) bool { return !first().IsZero() })
+	last := waitForView(t, w, "two more INBOX reloads", func(v view.Snapshot) bool {
 		return !v.FolderSynced[view.FolderInbox].Before(first().Add(time.Minute))
 	}).FolderSynced[view.FolderInbox]
 	if first().Before(read.Stored()) {

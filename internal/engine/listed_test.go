@@ -34,18 +34,8 @@ func TestWebmailListOnlyForNewFolders(t *testing.T) {
 	// simulated seconds, so it syncs its 6 folders in 6 page loads and
 	// lists them again 20 page loads after the first.
 	clock := simclock.New(60, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC))
-	pc, _ := runAliceDevice(t, ep.IMAP, clock, "pc", &clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP, Connections: 1, Idle: true}, nil)
-	web, stopWeb := runAliceDevice(t, ep.IMAP, clock, "webmail", &clients.Profile{Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Refresh: 30 * time.Second, PageSize: 2}, nil)
-	a := audit.New(audit.Options{})
-	a.AddUser(audit.UserSpec{Name: "alice", Group: "g", Devices: []audit.DeviceSpec{
-		{ID: pc.ID(), Protocol: "imap", Kind: "pc", View: pc.View},
-		{ID: web.ID(), Protocol: "imap", Kind: "webmail", View: web.View},
-	}})
+	pc, web, stopWeb, a := alicePCAndWebmail(t, ep, clock, 2, nil, audit.Options{})
 
-	waitFor := func(d clients.Device, what string, ok func(view.Snapshot) bool) view.Snapshot {
-		t.Helper()
-		return waitForView(t, d, what, ok)
-	}
 	shows := func(ids ...string) func(view.Snapshot) bool {
 		return func(v view.Snapshot) bool {
 			for _, id := range ids {
@@ -56,9 +46,9 @@ func TestWebmailListOnlyForNewFolders(t *testing.T) {
 			return true
 		}
 	}
-	waitFor(pc, "every message", shows(m[:]...))
+	waitForView(t, pc, "every message", shows(m[:]...))
 	// The webmail's first page load listed its folders.
-	listed := waitFor(web, "its page", shows(m[2], m[3])).Listed
+	listed := waitForView(t, web, "its page", shows(m[2], m[3])).Listed
 
 	act := func(kind audit.ChangeKind, a clients.Action) audit.Change {
 		t.Helper()
@@ -83,7 +73,7 @@ func TestWebmailListOnlyForNewFolders(t *testing.T) {
 
 	// Every folder the webmail knows synced since both changes; then it
 	// stops, before or after its next list.
-	waitFor(web, "every folder it knows synced since the changes", func(v view.Snapshot) bool {
+	waitForView(t, web, "every folder it knows synced since the changes", func(v view.Snapshot) bool {
 		for _, s := range v.FolderSynced {
 			if s.Before(move.Stored()) {
 				return false

@@ -7,13 +7,17 @@ import "time"
 // to the audit that sees it shown (every 2 s of wall time, 8 simulated
 // minutes at time_scale 240); syncs that change nothing (a webmail's INBOX
 // reload with no new mail, a PC's poll of a quiet folder) take no room.
-const MaxSyncLog = 4
+// Eight: in quickstart (60 s at time_scale 240) four left 7 of about 500
+// lags bounds (a webmail's INBOX changed more often between a change and
+// the audit), eight 1 (docs/performance.md, "Memory per idle IMAP
+// device, harness alone").
+const MaxSyncLog = 8
 
 // SyncLog records the last MaxSyncLog completed syncs of one folder (or of a
 // device that syncs as a whole) that changed what the device shows of it,
 // each with the start of the sync before it, for the auditor to tell when
 // the device came to show a change (ShownAt). It is a value of fixed size
-// (no allocation; 72 bytes): the devices keep one per folder.
+// (no allocation; 136 bytes): the devices keep one per folder.
 type SyncLog struct {
 	steps [MaxSyncLog]syncStep // oldest first
 	n     uint8                // steps held

@@ -14,6 +14,18 @@ func TestSyncLogShownAt(t *testing.T) {
 	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
 	type step struct{ prev, start int } // minutes; prev -1: none
+	// steps returns n syncs a minute apart from minute from, each after
+	// the one before, then one at last if last > 0.
+	steps := func(from, n, last int) []step {
+		out := []step{{-1, from}}
+		for i := 1; i < n; i++ {
+			out = append(out, step{from + i - 1, from + i})
+		}
+		if last > 0 {
+			out = append(out, step{from + n - 1, last})
+		}
+		return out
+	}
 	for _, tt := range []struct {
 		name      string
 		steps     []step
@@ -25,8 +37,9 @@ func TestSyncLogShownAt(t *testing.T) {
 		{"none since: shown before", []step{{-1, 5}, {5, 8}}, 10, 20, 10, true},
 		{"a quiet sync since first: shown before", []step{{-1, 5}, {11, 12}}, 10, 20, 10, true},
 		{"a sync at t counts", []step{{-1, 5}, {5, 10}}, 10, 20, 10, true},
-		{"dropped, the oldest held is the first", []step{{-1, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 12}}, 10, 20, 12, true},
-		{"dropped, the first may be gone", []step{{-1, 11}, {11, 12}, {12, 13}, {13, 14}, {14, 15}}, 10, 20, 12, false},
+		// MaxSyncLog+1 syncs: the first is dropped.
+		{"dropped, the oldest held is the first", steps(1, MaxSyncLog, 12), 10, 30, 12, true},
+		{"dropped, the first may be gone", steps(11, MaxSyncLog+1, 0), 10, 30, 12, false},
 		{"no log, synced since: the last, a bound", nil, 10, 15, 15, false},
 		{"no log, not synced since", nil, 10, 5, 10, true},
 	} {
