@@ -135,16 +135,18 @@ type pendingChange struct {
 	waiting []string // device IDs that have not shown the change yet
 	buf     [2]string
 	// seenAt is the latest time a device it reached came to show it
-	// (shownAt); bounded is set when one of those is an upper bound.
+	// (shownAt); bounded is set when one of those is not exact, a bound
+	// (KindResult.LagsBounded).
 	seenAt  time.Time
 	bounded bool
-	// missed is, by device ID, the latest start of a sync since the
-	// server had the change of what could show it (syncedSince) that an
-	// audit found the device's view not showing it after: it came to
-	// show it by a later sync (shownAt). Nil until such a view: a device
-	// shows a change at its first sync since (view.SyncLog), unless the
-	// server showed it late, or a window left it out.
-	missed map[string]time.Time
+	// missed are, by device, the latest start of a sync since the server
+	// had the change of what could show it (syncedSince) that an audit
+	// found the device's view not showing it after: it came to show it
+	// by a later sync (shownAt). Nil until such a view (a device shows a
+	// change at its first sync since, view.SyncLog, unless the server
+	// showed it late, or a window left it out); a slice, not a map: a
+	// change that never reaches a device (a window) keeps it to the end.
+	missed []missedSync
 	// repeat marks a delivery of a Message-ID already delivered to the
 	// user: any folder shows it. A server may keep one copy (Cyrus's
 	// duplicate suppression drops the second delivery silently), and
@@ -170,7 +172,7 @@ type kindAgg struct {
 	changes, converged, pending int
 	unconverged                 map[Reason]int // final (superseded) plus live
 	lags                        []time.Duration
-	bounded                     int // lags that are upper bounds
+	bounded                     int // lags that are bounds (KindResult.LagsBounded)
 }
 
 // New returns an Auditor with no users.
@@ -331,7 +333,7 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 				w = append(w, id)
 				continue
 			}
-			at, exact := p.shownAt(views[i], p.missed[id])
+			at, exact := p.shownAt(views[i], p.missedBy(id))
 			if at.After(p.seenAt) {
 				p.seenAt = at
 			}
@@ -427,7 +429,7 @@ func (d *delta) reset() {
 type convergedChange struct {
 	kind ChangeKind
 	lag  time.Duration
-	// bounded: the lag is an upper bound (pendingChange.bounded).
+	// bounded: the lag is a bound, not exact (pendingChange.bounded).
 	bounded bool
 }
 
@@ -578,19 +580,45 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 	return m.Flags.Has(p.c.Flags)
 }
 
+// missedSync is one entry of pendingChange.missed.
+type missedSync struct {
+	device string
+	at     time.Time
+}
+
 // notShown notes that device id's view v, one of the user's views, does
-// not show the change: when v has synced since the server had it what
-// could show it (syncedSince), the device comes to show it only by a
-// later sync (pendingChange.missed).
+// not show the change: when v syncs its folders apart (IMAP; a POP3 device
+// shows a delivery from the first download, view.Snapshot.Log) and has
+// synced since the server had it what could show it (syncedSince), the
+// device comes to show it only by a later sync (pendingChange.missed).
+// Changes the server never had are left out: they never show.
 func (p *pendingChange) notShown(id string, v view.Snapshot, views []view.Snapshot) {
-	s := p.syncedSince(v, views)
-	if s.Before(p.c.Stored()) || !s.After(p.missed[id]) {
+	if v.FolderSynced == nil || p.c.Incomplete || p.c.Device != "" && !p.c.Published {
 		return
 	}
-	if p.missed == nil {
-		p.missed = make(map[string]time.Time, 1)
+	s := p.syncedSince(v, views)
+	if s.Before(p.c.Stored()) {
+		return
 	}
-	p.missed[id] = s
+	for i := range p.missed {
+		if m := &p.missed[i]; m.device == id {
+			if s.After(m.at) {
+				m.at = s
+			}
+			return
+		}
+	}
+	p.missed = append(p.missed, missedSync{id, s})
+}
+
+// missedBy returns pendingChange.missed of device id, zero when none.
+func (p *pendingChange) missedBy(id string) time.Time {
+	for _, m := range p.missed {
+		if m.device == id {
+			return m.at
+		}
+	}
+	return time.Time{}
 }
 
 // shownAt returns when device view v, which shows the change, came to
