@@ -199,6 +199,10 @@ type Result struct {
 	// it was moved there).
 	Folder string
 	Flags  view.Flags
+	// From is, for a move or delete that succeeded, the folder the
+	// message was in before it (on an IMAP device, where the action
+	// found it), "" when unknown.
+	From string
 }
 
 // Device is one simulated device of one user.

@@ -142,7 +142,10 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 				return err
 			})
 		})
-		return d.result(dest.folder, dest.uid, err)
+		if err != nil {
+			return Result{}, err
+		}
+		return d.moved(dest, loc.folder)
 	default: // ActDelete
 		trash := d.specialUse(imap.MailboxAttrTrash, view.FolderTrash)
 		inTrash := false
@@ -172,9 +175,9 @@ func (d *imapDevice) Do(ctx context.Context, a Action) (Result, error) {
 			return Result{}, err
 		}
 		if inTrash {
-			return Result{Published: true}, nil
+			return Result{Published: true, From: loc.folder}, nil
 		}
-		return d.result(dest.folder, dest.uid, nil)
+		return d.moved(dest, loc.folder)
 	}
 }
 
@@ -208,6 +211,14 @@ func (d *imapDevice) onMessage(s *imapSession, loc *imapLoc, fn func(loc imapLoc
 		return fmt.Errorf("clients: device %s: %s: %w", d.o.ID, loc.id, ErrNoMessage)
 	}
 	return err
+}
+
+// moved is the Result of a move or delete that left the message at dest,
+// from folder from.
+func (d *imapDevice) moved(dest imapLoc, from string) (Result, error) {
+	r, err := d.result(dest.folder, dest.uid, nil)
+	r.From = from
+	return r, err
 }
 
 // result builds a Result from the view's state of folder/uid after a

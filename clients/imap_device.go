@@ -38,6 +38,9 @@ type imapFolder struct {
 	// synced is the simulated time at the start of the last completed sync
 	// (zero: never synced).
 	synced time.Time
+	// log is the folder's last syncs that changed what the device shows
+	// of it (view.Snapshot.FolderLog), from installAt.
+	log view.SyncLog
 	// uidNext, messages and unseen are the last STATUS numbers (pc).
 	uidNext          imap.UID
 	messages, unseen uint32
@@ -224,6 +227,10 @@ func (d *imapDevice) View() view.Snapshot {
 			snap.FolderSynced = make(map[string]time.Time, len(d.folders))
 		}
 		snap.FolderSynced[name] = f.synced
+		if snap.FolderLog == nil {
+			snap.FolderLog = make(map[string]view.SyncLog, len(d.folders))
+		}
+		snap.FolderLog[name] = f.log
 		if f.hidden > 0 {
 			if snap.Hidden == nil {
 				snap.Hidden = map[string]int{}

@@ -295,6 +295,11 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
 	was := f.msgs
+	if changed || was == nil {
+		// The view shows the folder as this sync read it from now
+		// (view.SyncLog; the first sync of a folder counts).
+		f.log.Add(f.synced, start)
+	}
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {

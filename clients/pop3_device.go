@@ -39,8 +39,15 @@ type pop3Device struct {
 	store *mailstore
 	// inboxNew records the Message-IDs (handles in ids) that came into the
 	// local INBOX (NewInInbox).
-	inboxNew  inboxLog[view.Handle]
-	synced    time.Time
+	inboxNew inboxLog[view.Handle]
+	synced   time.Time
+	// shown logs the polls that downloaded a message, from the first
+	// download of each (view.Snapshot.Log): the view shows it from then,
+	// before the poll completes and synced moves; pollStart is the start
+	// of the poll under way, logged once it downloads (zero: logged, or
+	// none under way).
+	shown     view.SyncLog
+	pollStart time.Time
 	rng       *rand.Rand
 	noIDWarns int
 }
@@ -77,7 +84,9 @@ func (d *pop3Device) Profile() *Profile { return d.o.Profile }
 func (d *pop3Device) View() view.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.store.snapshot(d.synced, 0)
+	snap := d.store.snapshot(d.synced, 0)
+	snap.Log = d.shown
+	return snap
 }
 
 // NewInInbox implements Device: of the Message-IDs that came into the
@@ -190,6 +199,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	var fetch, dele []todo
 	now := d.o.Clock.Now()
 	d.mu.Lock()
+	d.pollStart = start
 	seen := d.store.seenIndex()
 	onServer := make([]bool, len(d.store.msgs)) // by record
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
@@ -287,6 +297,10 @@ func (d *pop3Device) addDownloaded(seen map[uidlKey]uint32, uidl string, raw []b
 	k, hasUIDL, added := d.store.download(seen, uidl, h, at)
 	if added {
 		d.inboxNew.add(d.ids.Handle(h.ID), d.store.len())
+		if !d.pollStart.IsZero() {
+			d.shown.Add(d.synced, d.pollStart)
+			d.pollStart = time.Time{}
+		}
 	}
 	return k, hasUIDL
 }

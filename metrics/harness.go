@@ -123,7 +123,7 @@ func NewHarness(reg prometheus.Registerer, o HarnessOptions) *Harness {
 		o: o,
 		convergence: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "mailsim_convergence_seconds",
-			Help:                            "Time, in simulated seconds, from when the server had a change (the end of the action that made it) until every other device of the user shows it, by change kind.",
+			Help:                            "Time, in simulated seconds, from when the server had a change (the end of the action that made it) until every other device of the user shows it: the start of each device's first sync of the folder since that showed it, 0 for one that showed it already, by change kind.",
 			Buckets:                         ConvergenceBuckets(),
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  160,

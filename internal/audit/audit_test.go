@@ -602,7 +602,7 @@ func TestIncrementalMatchesFull(t *testing.T) {
 	r.a.Audit()
 	got := r.a.State()
 
-	fresh := New(Options{Now: r.clock.Now})
+	fresh := New(Options{})
 	r.a.usersMu.RLock()
 	for _, u := range r.a.order {
 		fresh.AddUser(u.spec)
@@ -909,12 +909,15 @@ func TestRepeatedDelivery(t *testing.T) {
 }
 
 // TestLagAtFolderSync: a device that syncs its folders apart shows a
-// change at the start of its last sync of the folder that shows it, when
-// that lies between the change and the audit, even though another folder's
-// last sync (its Synced, the earliest) is older than the change; else at
-// its Synced, or at the audit. A webmail reloads one folder other than
-// INBOX per page load, a phone's round syncs its folders one by one: their
-// Synced is older than most changes.
+// change at the start of its first sync since the change of the folder
+// that shows it, even though another folder's last sync (its Synced, the
+// earliest) is older than the change; a device that shows it with no sync
+// since (one begun before the change read it) at once, not at the audit
+// (before 2026-12-05: 10m, the audit's time, in the two "before it"
+// cases). A delete that expunged the message shows at the first sync of
+// the folder it was in (Change.From). A webmail reloads one folder other
+// than INBOX per page load, a phone's round syncs its folders one by one:
+// their Synced is older than most changes.
 func TestLagAtFolderSync(t *testing.T) {
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	for _, tt := range []struct {
@@ -927,15 +930,17 @@ func TestLagAtFolderSync(t *testing.T) {
 		{"flag change, its folder synced after it", map[string]time.Time{"INBOX": at(12), "Archive": at(1)}, time.Time{},
 			Change{Kind: Read, Flags: view.Seen}, 2 * time.Minute},
 		{"flag change, its folder synced before it", map[string]time.Time{"INBOX": at(9), "Archive": at(1)}, time.Time{},
-			Change{Kind: Read, Flags: view.Seen}, 10 * time.Minute},
+			Change{Kind: Read, Flags: view.Seen}, 0},
 		{"folder change, its folder synced after it", map[string]time.Time{"INBOX": at(1), "Archive": at(15)}, time.Time{},
 			Change{Kind: Move, Folder: "Archive"}, 5 * time.Minute},
 		{"every folder synced after it", map[string]time.Time{"INBOX": at(14), "Archive": at(11)}, time.Time{},
 			Change{Kind: Read, Flags: view.Seen}, 4 * time.Minute},
 		{"device synced as a whole after it", nil, at(13), Change{Kind: Read, Flags: view.Seen}, 3 * time.Minute},
-		{"device synced as a whole before it", nil, at(5), Change{Kind: Read, Flags: view.Seen}, 10 * time.Minute},
-		{"expunged: the device's sync", map[string]time.Time{"INBOX": at(12), "Archive": at(11)}, time.Time{},
-			Change{Kind: Delete}, time.Minute},
+		{"device synced as a whole before it", nil, at(5), Change{Kind: Read, Flags: view.Seen}, 0},
+		{"expunged: its folder's sync", map[string]time.Time{"INBOX": at(12), "Trash": at(11)}, time.Time{},
+			Change{Kind: Delete, From: "Trash"}, time.Minute},
+		{"expunged from a folder not named: the latest", map[string]time.Time{"INBOX": at(12), "Trash": at(11)}, time.Time{},
+			Change{Kind: Delete}, 2 * time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})

@@ -30,8 +30,6 @@ type UserSpec struct {
 
 // Options configure an Auditor.
 type Options struct {
-	// Now returns the current simulated time. Default time.Now.
-	Now func() time.Time
 	// OnConverged, if set, is called from Audit and Final once for every
 	// change that converged, with its lag (e.g. to observe a histogram).
 	// It must be cheap and must not call back into the Auditor.
@@ -42,7 +40,6 @@ type Options struct {
 // divergence of their devices. It is safe for concurrent use: Record and
 // Touch are cheap and may be called from any goroutine while Audit runs.
 type Auditor struct {
-	now         func() time.Time
 	onConverged func(ChangeKind, time.Duration)
 
 	usersMu sync.RWMutex
@@ -137,7 +134,19 @@ type pendingChange struct {
 	accept  []string
 	waiting []string // device IDs that have not shown the change yet
 	buf     [2]string
+	// seenAt is the latest time a device it reached came to show it
+	// (shownAt); bounded is set when one of those is not exact, a bound
+	// (KindResult.LagsBounded).
 	seenAt  time.Time
+	bounded bool
+	// missed are, by device, the latest start of a sync since the server
+	// had the change of what could show it (syncedSince) that an audit
+	// found the device's view not showing it after: it came to show it
+	// by a later sync (shownAt). Nil until such a view (a device shows a
+	// change at its first sync since, view.SyncLog, unless the server
+	// showed it late, or a window left it out); a slice, not a map: a
+	// change that never reaches a device (a window) keeps it to the end.
+	missed []missedSync
 	// repeat marks a delivery of a Message-ID already delivered to the
 	// user: any folder shows it. A server may keep one copy (Cyrus's
 	// duplicate suppression drops the second delivery silently), and
@@ -163,15 +172,12 @@ type kindAgg struct {
 	changes, converged, pending int
 	unconverged                 map[Reason]int // final (superseded) plus live
 	lags                        []time.Duration
+	bounded                     int // lags that are bounds (KindResult.LagsBounded)
 }
 
 // New returns an Auditor with no users.
 func New(o Options) *Auditor {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	return &Auditor{
-		now:         o.Now,
 		onConverged: o.OnConverged,
 		users:       make(map[string]*user),
 		registered:  make(map[string]int),
@@ -258,16 +264,15 @@ func (a *Auditor) mark(u *user) {
 // removing each examined user's previous contribution and adding the new
 // one, so an audit costs in proportion to the users examined.
 //
-// A device is taken to have shown a change at the start of its last
-// completed sync of the folder that shows it (Snapshot.FolderSynced; for
-// a device that syncs as a whole, or a change shown by the message's
-// absence, its last completed sync, Snapshot.Synced) when that lies
-// between the change and now, else at the time of the audit; the lag of a
-// change is the latest of these over the devices it had to reach, minus
-// the time the server had the change (Change.Stored: the end of the
-// action that made it, so a send's writing time and the commands of the
-// action are not in it), or 0 when a device's sync began before then and
-// showed it.
+// A device is taken to have shown a change at the start of its first
+// completed sync, begun once the server had the change (Change.Stored: the
+// end of the action that made it, so a send's writing time and the
+// commands of the action are not in the lag), of the folder it shows the
+// message in, as its sync log tells (view.SyncLog; pendingChange.shownAt);
+// at Stored itself (no lag) when it showed it before, by a sync begun
+// earlier or with no sync. The lag of a change is the latest of these over
+// the devices it had to reach, minus Stored; KindResult.LagsBounded counts
+// those the logs could not tell exactly.
 func (a *Auditor) Audit() {
 	a.auditMu.Lock()
 	defer a.auditMu.Unlock()
@@ -308,7 +313,6 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 	u.mu.Unlock()
 
 	views := readViews(spec.Devices)
-	now := a.now()
 
 	d := &a.scratch
 	d.reset()
@@ -325,16 +329,15 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 				continue // the device went away: nothing to wait for
 			}
 			if !p.shownBy(views[i]) {
+				p.notShown(id, views[i], views)
 				w = append(w, id)
 				continue
 			}
-			at := now
-			if s := p.syncedFor(views[i]); !s.Before(p.c.At) && s.Before(now) {
-				at = s
-			}
+			at, exact := p.shownAt(views[i], p.missedBy(id))
 			if at.After(p.seenAt) {
 				p.seenAt = at
 			}
+			p.bounded = p.bounded || !exact
 		}
 		p.waiting = w
 		if len(w) > 0 {
@@ -342,7 +345,7 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 			continue
 		}
 		lag := max(p.seenAt.Sub(p.c.Stored()), 0)
-		d.converged = append(d.converged, convergedChange{p.c.Kind, lag})
+		d.converged = append(d.converged, convergedChange{p.c.Kind, lag, p.bounded})
 	}
 	clear(u.pending[len(kept):])
 	u.pending = kept
@@ -383,6 +386,9 @@ func (a *Auditor) auditUser(u *user) ([]DeviceSpec, []view.Snapshot) {
 		k := g.kind(c.kind)
 		k.converged++
 		k.lags = append(k.lags, c.lag)
+		if c.bounded {
+			k.bounded++
+		}
 	}
 	for _, k := range d.trivial {
 		g.kind(k).converged++
@@ -423,6 +429,8 @@ func (d *delta) reset() {
 type convergedChange struct {
 	kind ChangeKind
 	lag  time.Duration
+	// bounded: the lag is a bound, not exact (pendingChange.bounded).
+	bounded bool
 }
 
 func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
@@ -572,53 +580,171 @@ func (p *pendingChange) shownBy(v view.Snapshot) bool {
 	return m.Flags.Has(p.c.Flags)
 }
 
-// syncedFor returns the start of v's last completed sync of what shows the
-// change: the folder v shows the message in, for a device that syncs its
-// folders apart (Snapshot.FolderSynced), else the device's last sync
-// (Snapshot.Synced, the earliest of its folders'), as for a change shown
-// by the message's absence. A device that shows the change knows its
-// folder: its folder list (Snapshot.Listed) does not count.
-func (p *pendingChange) syncedFor(v view.Snapshot) time.Time {
-	if m, ok := v.Messages[p.c.MessageID]; ok && v.FolderSynced != nil {
-		if t, ok := v.FolderSynced[m.Folder]; ok {
-			return t
+// missedSync is one entry of pendingChange.missed.
+type missedSync struct {
+	device string
+	at     time.Time
+}
+
+// notShown notes that device id's view v, one of the user's views, does
+// not show the change: when v syncs its folders apart (IMAP; a POP3 device
+// shows a delivery from the first download, view.Snapshot.Log) and has
+// synced since the server had it what could show it (syncedSince), the
+// device comes to show it only by a later sync (pendingChange.missed).
+// Changes the server never had are left out: they never show.
+func (p *pendingChange) notShown(id string, v view.Snapshot, views []view.Snapshot) {
+	if v.FolderSynced == nil || p.c.Incomplete || p.c.Device != "" && !p.c.Published {
+		return
+	}
+	s := p.syncedSince(v, views)
+	if s.Before(p.c.Stored()) {
+		return
+	}
+	for i := range p.missed {
+		if m := &p.missed[i]; m.device == id {
+			if s.After(m.at) {
+				m.at = s
+			}
+			return
 		}
 	}
-	return v.Synced
+	p.missed = append(p.missed, missedSync{id, s})
+}
+
+// missedBy returns pendingChange.missed of device id, zero when none.
+func (p *pendingChange) missedBy(id string) time.Time {
+	for _, m := range p.missed {
+		if m.device == id {
+			return m.at
+		}
+	}
+	return time.Time{}
+}
+
+// shownAt returns when device view v, which shows the change, came to
+// show it, and whether that is exact (view.SyncLog.ShownAt): the start of
+// the first completed sync that began once the server had it
+// (Change.Stored) of the folder v shows the message in, or the time the
+// server had it (no lag) when v showed it before, by a sync begun earlier
+// or with no sync (a flag the message already had, the first copy of a
+// repeated delivery). missed, when set, is the start of a sync since
+// then after which an audit found v not showing it (pendingChange.missed):
+// only a sync begun after it counts, and one that the log does not tell
+// leaves the lag at missed, inexact. A move or delete whose source folder
+// is known (Change.From) shows once that folder was synced too, unless v
+// shows the copy in the destination before one in the source
+// (view.Prefer): the later of the two. A delete that expunged the message
+// shows by its absence from the source; with no source known, from the
+// latest of v's folders, an upper bound (or from v's own log, a device
+// that syncs as a whole).
+func (p *pendingChange) shownAt(v view.Snapshot, missed time.Time) (time.Time, bool) {
+	t, from := p.c.Stored(), p.c.From
+	if missed.Before(t) {
+		missed = time.Time{}
+	} else {
+		t = missed.Add(time.Nanosecond)
+	}
+	at, exact := p.shownIn(v, t, from)
+	if !missed.IsZero() && !at.After(t) {
+		return missed, false // shown, by nothing the log tells of since missed
+	}
+	return at, exact
+}
+
+// shownIn is shownAt from t, with the source folder from.
+func (p *pendingChange) shownIn(v view.Snapshot, t time.Time, from string) (time.Time, bool) {
+	m, ok := v.Messages[p.c.MessageID]
+	if !ok {
+		if from != "" || v.FolderSynced == nil {
+			return v.ShownAt(from, t)
+		}
+		at, exact := t, true
+		for name := range v.FolderSynced {
+			if s, _ := v.ShownAt(name, t); s.After(at) {
+				at, exact = s, false
+			}
+		}
+		return at, exact
+	}
+	at, exact := v.ShownAt(m.Folder, t)
+	if from == "" || !p.c.Kind.folderChange() || view.SameFolder(from, m.Folder) ||
+		view.Prefer(view.Copy{Folder: m.Folder}, view.Copy{Folder: from}, "") {
+		return at, exact
+	}
+	if s, ex := v.ShownAt(from, t); s.After(at) {
+		at, exact = s, ex
+	}
+	return at, exact
 }
 
 // syncedSince returns the simulated time since which device view v has
-// synced all that could show a change to a message in folder: its last
-// completed sync (Snapshot.Synced, the earliest of its folders'), or, for
-// a device that lists its folders (FolderSynced set: IMAP) and has not
-// synced folder, the start of its last folder list when that is earlier
-// (Snapshot.Listed): a folder created after that list is one the device
-// does not know, so a move, delivery or send into it cannot show however
-// recently the device synced the others. folder "" is one every device
-// knows, or none (a delete that expunged the message shows by its
-// absence): no list is needed. A change into a folder the device knows,
-// and a flag change on a message in one, need none either: a webmail
-// lists its folders once a session (10 simulated minutes), and a
-// flag change it missed would read not-synced-yet until its next list.
-func syncedSince(v view.Snapshot, folder string) time.Time {
-	if folder == "" || v.FolderSynced == nil || knowsFolder(v, folder) || !v.Listed.Before(v.Synced) {
+// synced what could show a change to a message in folder (where the
+// server, or the user's changes, put it; "" when unknown, or gone: a
+// delete that expunged it) that v shows in shownIn ("" when it does not
+// show it): for a device that syncs its folders apart (FolderSynced set:
+// IMAP), the earlier of the last syncs of those two folders (the message
+// leaves shownIn and comes into folder), each compared by role (SameFolder);
+// a folder v has not synced is one it does not know, so a change into it
+// cannot show before v lists its folders again (Snapshot.Listed: a move
+// into a folder created after its last list). When neither folder is
+// known, and for a device that syncs as a whole (POP3), its last completed
+// sync (Snapshot.Synced, for IMAP the earliest of its folders'). The other
+// folders' syncs do not count: a webmail reloads INBOX on every page load
+// and one other folder at a time, so its Synced is older than most
+// changes; a flag change on a message it shows in INBOX has been synced
+// once INBOX was.
+func syncedSince(v view.Snapshot, folder, shownIn string) time.Time {
+	if v.FolderSynced == nil || folder == "" && shownIn == "" {
 		return v.Synced
 	}
-	return v.Listed
-}
-
-// knowsFolder reports whether v has synced folder, compared by role
-// (internal/view/folders.go SameFolder).
-func knowsFolder(v view.Snapshot, folder string) bool {
-	if _, ok := v.FolderSynced[folder]; ok {
-		return true
-	}
-	for name := range v.FolderSynced {
-		if view.SameFolder(name, folder) {
-			return true
+	var since time.Time
+	first := true
+	for _, f := range [2]string{folder, shownIn} {
+		if f == "" {
+			continue
+		}
+		s, ok := folderSynced(v, f)
+		if !ok {
+			s = v.Listed
+		}
+		if first || s.Before(since) {
+			since, first = s, false
 		}
 	}
-	return false
+	return since
+}
+
+// folderSynced returns the start of v's last completed sync of folder,
+// compared by role (internal/view/folders.go SameFolder), and false when v
+// has not synced it.
+func folderSynced(v view.Snapshot, folder string) (time.Time, bool) {
+	if t, ok := v.FolderSynced[folder]; ok {
+		return t, true
+	}
+	for name, t := range v.FolderSynced {
+		if view.SameFolder(name, folder) {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// syncedSince returns syncedSince of device view v for p: the folder the
+// message is in as the user's changes tell (pendingChange.folder), else
+// where another device of the user shows it (views), and the folder v
+// shows it in.
+func (p *pendingChange) syncedSince(v view.Snapshot, views []view.Snapshot) time.Time {
+	id := p.c.MessageID
+	folder := p.folder
+	if folder == "" && !p.requiresAbsence() {
+		for _, o := range views {
+			if m, ok := o.Messages[id]; ok {
+				folder = m.Folder
+				break
+			}
+		}
+	}
+	return syncedSince(v, folder, v.Messages[id].Folder)
 }
 
 // liveReason is the reason a pending change is not converged yet, as far as
@@ -631,7 +757,7 @@ func liveReason(p *pendingChange, devs []DeviceSpec, views []view.Snapshot) Reas
 		return ReasonActionIncomplete
 	}
 	for _, id := range p.waiting {
-		if i := deviceIndex(devs, id); i >= 0 && syncedSince(views[i], p.folder).Before(p.c.Stored()) {
+		if i := deviceIndex(devs, id); i >= 0 && p.syncedSince(views[i], views).Before(p.c.Stored()) {
 			return ReasonNotSyncedYet
 		}
 	}
@@ -666,9 +792,11 @@ func (k *kindAgg) addLive(r Reason, n int) {
 
 // WaitingForSync audits the users touched since the last audit, then
 // counts the changes that have not converged and wait for a device that
-// has not completed a sync since the change (a sync that began once the
-// server had it: Change.Stored; and a folder list since, for a change into
-// a folder the device has not synced: syncedSince), from the current
+// has not completed a sync since the change of the folders that can show
+// it (a sync that began once the server had it: Change.Stored, of the
+// message's folder and the one the device shows it in; and a folder list
+// since, for a change into a folder the device has not synced:
+// syncedSince), from the current
 // views of the users with pending changes. Changes kept locally (pop3-local-only) never
 // reach the other devices and are not counted. 0 means every device has
 // synced since every change it does not show: syncing longer changes
@@ -695,7 +823,7 @@ func (a *Auditor) WaitingForSync() int {
 			}
 			for _, id := range p.waiting {
 				i := deviceIndex(spec.Devices, id)
-				if i >= 0 && !p.shownBy(views[i]) && syncedSince(views[i], p.folder).Before(p.c.Stored()) {
+				if i >= 0 && !p.shownBy(views[i]) && p.syncedSince(views[i], views).Before(p.c.Stored()) {
 					n++
 					break
 				}

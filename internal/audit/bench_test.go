@@ -14,8 +14,7 @@ import (
 // delivered (and converged or not) before the benchmark starts.
 func benchRig(b *testing.B, users, msgs int) (*Auditor, *fakeServer, []string) {
 	b.Helper()
-	clock := &fakeClock{t: t0.Add(time.Hour)}
-	a := New(Options{Now: clock.Now})
+	a := New(Options{})
 	server := newFakeServer()
 	names := make([]string, users)
 	for u := range users {

@@ -63,6 +63,14 @@ type Change struct {
 	// device should show the message in afterwards; "" means the message
 	// is gone (a delete that expunged it). Unused by flag changes.
 	Folder string
+	// From is, for move and delete, the folder the message was in before
+	// the change, where the device that made it found it; "" when
+	// unknown. A device shows such a change once it has synced that
+	// folder too (the copy there gone), unless it shows the copy in
+	// Folder before one there (view.Prefer): the lag counts to the later
+	// of the two syncs (Auditor.Audit). A delete that expunged the
+	// message is shown by its absence from From.
+	From string
 	// Flags are the flags every device should now show for read (\Seen),
 	// reply (\Answered), forward ($Forwarded) and flag (\Flagged). Unused
 	// by folder changes.

@@ -108,8 +108,8 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			}
 		case !shown:
 			r = missingReason(v, server, folder)
-		case v.Synced.IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
-			r = ReasonNotSyncedYet // differs, and never completed a sync
+		case syncedSince(v, folder, m.Folder).IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
+			r = ReasonNotSyncedYet // differs, and never completed a sync of the folders
 		case server == nil:
 			r = ReasonServerUnreadable // shown, and nothing says which device is right
 		case !view.SameFolder(m.Folder, sm.Folder):
@@ -139,10 +139,12 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 }
 
 // missingReason says why device view v does not show a message the server
-// has in folder (server nil: not read).
+// has in folder (server nil: not read). A device that never completed a
+// sync of folder, nor listed its folders since (syncedSince), has not
+// synced it yet; its other folders do not count.
 func missingReason(v view.Snapshot, server *view.Snapshot, folder string) Reason {
 	switch {
-	case v.Synced.IsZero():
+	case syncedSince(v, folder, "").IsZero():
 		return ReasonNotSyncedYet
 	case outsideWindow(v, folder):
 		return ReasonOutsideWindow

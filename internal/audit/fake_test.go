@@ -29,6 +29,7 @@ func (d *fakeDevice) View() view.Snapshot {
 	s := d.s
 	s.Messages = maps.Clone(d.s.Messages)
 	s.FolderSynced = maps.Clone(d.s.FolderSynced)
+	s.FolderLog = maps.Clone(d.s.FolderLog)
 	s.Hidden = maps.Clone(d.s.Hidden)
 	return s
 }
@@ -56,17 +57,37 @@ func (d *fakeDevice) del(id string) {
 	delete(d.s.Messages, id)
 }
 
+// sync records a completed sync of a device that syncs as a whole,
+// begun at at, that changed what it shows (view.Snapshot.Log).
 func (d *fakeDevice) sync(at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.s.Log.Add(d.s.Synced, at)
 	d.s.Synced = at
 }
 
 // syncFolders sets the device's folders' last syncs (an IMAP device's),
-// and its Synced to the earliest.
+// and its Synced to the earliest; a folder whose last sync moved is
+// logged as changed by it (view.Snapshot.FolderLog).
 func (d *fakeDevice) syncFolders(folders map[string]time.Time) {
+	d.syncFoldersQuiet(folders, nil)
+}
+
+// syncFoldersQuiet is syncFolders where the syncs of the folders of quiet
+// changed nothing the device shows (not logged).
+func (d *fakeDevice) syncFoldersQuiet(folders map[string]time.Time, quiet map[string]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.s.FolderLog == nil {
+		d.s.FolderLog = map[string]view.SyncLog{}
+	}
+	for name, t := range folders {
+		if prev, ok := d.s.FolderSynced[name]; (!ok || !prev.Equal(t)) && !quiet[name] {
+			l := d.s.FolderLog[name]
+			l.Add(prev, t)
+			d.s.FolderLog[name] = l
+		}
+	}
 	d.s.FolderSynced = maps.Clone(folders)
 	d.s.Synced = time.Time{}
 	for _, t := range folders {
@@ -163,7 +184,7 @@ type devDef struct {
 
 func newRig(user, group string, devs ...devDef) *rig {
 	r := &rig{clock: &fakeClock{t: t0}, server: newFakeServer(), dev: map[string]*fakeDevice{}}
-	r.a = New(Options{Now: r.clock.Now, OnConverged: func(_ ChangeKind, lag time.Duration) { r.lags = append(r.lags, lag) }})
+	r.a = New(Options{OnConverged: func(_ ChangeKind, lag time.Duration) { r.lags = append(r.lags, lag) }})
 	r.addUser(user, group, devs...)
 	return r
 }

@@ -23,6 +23,15 @@ type KindResult struct {
 	Changes, Converged int
 	// Lags of the converged changes, sorted ascending.
 	Lags []time.Duration
+	// LagsBounded counts the Lags that are not exact to the device's
+	// sync: a device's sync log (view.SyncLog) dropped the sync that
+	// first showed the change, or, for a delete that expunged a message
+	// from a folder the change does not name (Change.From), the latest of
+	// the device's folders counted; each is an upper bound. Or the
+	// device came to show it by nothing its log tells of after a sync an
+	// audit found it missing the change (pendingChange.missed): that
+	// sync's start, a lower bound.
+	LagsBounded int
 	// Unconverged counts the changes that never converged, each once,
 	// under the first reason in Reasons that applies to one of the devices
 	// it did not reach.
@@ -319,6 +328,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 				Changes:     ka.changes,
 				Converged:   ka.converged,
 				Lags:        slices.Clone(ka.lags),
+				LagsBounded: ka.bounded,
 				Unconverged: make(map[Reason]int),
 			}
 			if n := ka.unconverged[ReasonSuperseded]; n > 0 {
@@ -335,6 +345,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 			all := res.Convergence[k]
 			all.Changes += kr.Changes
 			all.Converged += kr.Converged
+			all.LagsBounded += kr.LagsBounded
 			all.Lags = append(all.Lags, kr.Lags...)
 			if all.Unconverged == nil {
 				all.Unconverged = make(map[Reason]int)
@@ -461,7 +472,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 	if onServer {
 		folder = sm.Folder
 	}
-	if s := syncedSince(v, folder); s.IsZero() || s.Before(c.Stored()) {
+	if s := syncedSince(v, folder, dm.Folder); s.IsZero() || s.Before(c.Stored()) {
 		return ReasonNotSyncedYet
 	}
 	if server == nil {

@@ -32,8 +32,7 @@ func BenchmarkAuditMemory(b *testing.B) {
 	}
 	for range b.N {
 		m0 := memNow()
-		clock := &fakeClock{t: t0.Add(2 * time.Hour)}
-		a := New(Options{Now: clock.Now})
+		a := New(Options{})
 		spec := UserSpec{Name: "u1", Group: "g"}
 		for i, d := range devs {
 			spec.Devices = append(spec.Devices, DeviceSpec{ID: fmt.Sprintf("u1/%d", i), View: d.View})

@@ -31,7 +31,9 @@ const (
 	// state does not show it (e.g. the flag is not set there).
 	ReasonServerDisagrees Reason = "server-disagrees"
 	// ReasonNotSyncedYet: the device has not completed a sync since the
-	// change: none that began once the server had it (Change.Stored; a
+	// change of the folders that can show it (the message's, and the one
+	// the device shows it in; syncedSince in auditor.go): none that began
+	// once the server had it (Change.Stored; a
 	// send's copy is in Sent only at the end of the action), or, for a
 	// change into a folder the device does not know (a move into a
 	// folder created after its last folder list), no folder list since

@@ -368,7 +368,7 @@ func New(o Options) (*Engine, error) {
 	// reproducible run to run. Devices share it from their creation on.
 	e.clock = simclock.New(s.TimeScale, simEpoch)
 	e.events = e.sinks()
-	e.auditor = audit.New(audit.Options{Now: func() time.Time { return e.clock.Now() },
+	e.auditor = audit.New(audit.Options{
 		OnConverged: func(kind audit.ChangeKind, lag time.Duration) {
 			e.events.Handle(Event{Type: EventConverged, Kind: string(kind), Lag: lag})
 		}})

@@ -2,16 +2,13 @@ package engine
 
 import (
 	"context"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/mailsim/mailsim/clients"
 	"github.com/mailsim/mailsim/internal/audit"
-	"github.com/mailsim/mailsim/internal/mailgen"
 	"github.com/mailsim/mailsim/internal/simclock"
 	"github.com/mailsim/mailsim/internal/view"
-	"github.com/mailsim/mailsim/scenarios"
 )
 
 // TestWebmailListOnlyForNewFolders: a webmail lists its folders once a
@@ -51,72 +48,16 @@ func TestWebmailListOnlyForNewFolders(t *testing.T) {
 // once, its attempt; it reports false when the webmail listed its folders
 // again before the check (spoiled: nothing checked).
 func listOnlyForNewFolders(t *testing.T, attempt int) bool {
-	srv, ep := startEmbedded(t, &scenarios.Plan{Users: []*scenarios.User{{Credential: scenarios.Credential{Username: "alice", Password: "secret"}}}})
 	// Oldest first: m[0] ends outside the webmail's page of 2.
-	gen, rng := mailgen.Generator{Domain: "example.net"}, rand.New(rand.NewPCG(3, 4))
-	var m [4]string
-	for i := range m {
-		msg := gen.New(rng, "carol@example.net", []string{"alice@example.com"}, 2048, false, time.Now())
-		lmtpDeliver(t, ep.Delivery.Addr, "alice@example.com", msg.Raw)
-		m[i] = msg.ID
-	}
+	srv, ep, m := startAlice(t, 4, 3)
 
 	// 1 simulated minute a wall second; the webmail reloads every 6
 	// simulated seconds (0.1 s, about as long as a page load takes
 	// here), so it syncs its 6 folders in 6 page loads and lists them
 	// again 10 s after the first.
 	clock := simclock.New(60, time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC))
-	device := func(name string, p *clients.Profile) (clients.Device, context.CancelFunc) {
-		d, err := clients.New(clients.Options{
-			ID: "alice/" + name, Profile: p,
-			Username: "alice", Password: "secret", Address: "alice@example.com",
-			IMAP:    ep.IMAP,
-			Clock:   clock,
-			Seed:    7,
-			Timeout: 5 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		stop := func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: Run: %v", name, err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("%s: Run did not return after cancel", name)
-			}
-		}
-		t.Cleanup(stop)
-		return d, cancel
-	}
-	pc, _ := device("pc", &clients.Profile{Name: "pc", Kind: clients.KindPC, Protocol: clients.IMAP, Connections: 1, Idle: true})
-	web, stopWeb := device("webmail", &clients.Profile{Name: "webmail", Kind: clients.KindWebmail, Protocol: clients.IMAP, Refresh: 6 * time.Second, PageSize: 2})
-	a := audit.New(audit.Options{Now: clock.Now})
-	a.AddUser(audit.UserSpec{Name: "alice", Group: "g", Devices: []audit.DeviceSpec{
-		{ID: pc.ID(), Protocol: "imap", Kind: "pc", View: pc.View},
-		{ID: web.ID(), Protocol: "imap", Kind: "webmail", View: web.View},
-	}})
+	pc, web, stopWeb, a := alicePCAndWebmail(t, ep, clock, 6*time.Second, 2, nil, audit.Options{})
 
-	waitFor := func(d clients.Device, what string, ok func(view.Snapshot) bool) view.Snapshot {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second) // a liveness bound, not a timing assertion
-		for {
-			v := d.View()
-			if ok(v) {
-				return v
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never showed %s; last view: %+v", d.ID(), what, v)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	shows := func(ids ...string) func(view.Snapshot) bool {
 		return func(v view.Snapshot) bool {
 			for _, id := range ids {
@@ -127,9 +68,9 @@ func listOnlyForNewFolders(t *testing.T, attempt int) bool {
 			return true
 		}
 	}
-	waitFor(pc, "every message", shows(m[:]...))
+	waitForView(t, pc, "every message", shows(m[:]...))
 	// The webmail's first page load listed its folders.
-	listed := waitFor(web, "its page", shows(m[2], m[3])).Listed
+	listed := waitForView(t, web, "its page", shows(m[2], m[3])).Listed
 
 	act := func(kind audit.ChangeKind, a clients.Action) audit.Change {
 		t.Helper()
@@ -154,7 +95,7 @@ func listOnlyForNewFolders(t *testing.T, attempt int) bool {
 
 	// Every folder the webmail knows synced since both changes; then it
 	// stops, before or after its next list.
-	waitFor(web, "every folder it knows synced since the changes", func(v view.Snapshot) bool {
+	waitForView(t, web, "every folder it knows synced since the changes", func(v view.Snapshot) bool {
 		for _, s := range v.FolderSynced {
 			if s.Before(move.Stored()) {
 				return false

@@ -692,7 +692,7 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 	case clients.ActFlag:
 		c.Flags = view.Flagged
 	case clients.ActMove, clients.ActDelete:
-		c.Folder = res.Folder
+		c.Folder, c.From = res.Folder, res.From
 	case clients.ActSend:
 		c.MessageID = "" // recorded above, when it was submitted
 	}

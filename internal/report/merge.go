@@ -500,6 +500,7 @@ func mergeConvergence(c, s Convergence) Convergence {
 	}
 	c.Changes += s.Changes
 	c.Converged += s.Converged
+	c.LagsBounded += s.LagsBounded
 	addCounts(c.Unconverged, s.Unconverged)
 	if len(c.Histogram) < len(s.Histogram) {
 		c.Histogram = append(c.Histogram, make([]int, len(s.Histogram)-len(c.Histogram))...)

@@ -762,11 +762,14 @@ type Divergence struct {
 // Convergence is the outcome of one change kind; lags in simulated
 // seconds, null when no change converged.
 type Convergence struct {
-	Changes     int            `json:"changes"`
-	Converged   int            `json:"converged"`
-	P50s        Num            `json:"p50_s"`
-	P95s        Num            `json:"p95_s"`
-	P99s        Num            `json:"p99_s"`
+	Changes   int `json:"changes"`
+	Converged int `json:"converged"`
+	P50s      Num `json:"p50_s"`
+	P95s      Num `json:"p95_s"`
+	P99s      Num `json:"p99_s"`
+	// LagsBounded counts the lags that are bounds, not exact to the
+	// device's sync (audit.KindResult.LagsBounded).
+	LagsBounded int            `json:"lags_bounded"`
 	Unconverged map[string]int `json:"unconverged"`
 	// Histogram counts the lags per bucket (upper bounds in LagBuckets).
 	Histogram []int `json:"histogram"`
@@ -899,7 +902,7 @@ func dims(d audit.Dimensions) Dimensions {
 }
 
 func convergence(k audit.KindResult) Convergence {
-	c := Convergence{Changes: k.Changes, Converged: k.Converged, Unconverged: map[string]int{}, Histogram: make([]int, len(LagBuckets))}
+	c := Convergence{Changes: k.Changes, Converged: k.Converged, LagsBounded: k.LagsBounded, Unconverged: map[string]int{}, Histogram: make([]int, len(LagBuckets))}
 	q := func(p float64) Num {
 		d, ok := k.Quantile(p)
 		if !ok {

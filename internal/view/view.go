@@ -84,6 +84,15 @@ type Snapshot struct {
 	// folder name; Synced is the earliest of them. Nil for a device that
 	// syncs as a whole (POP3: Synced holds for every folder).
 	FolderSynced map[string]time.Time
+	// FolderLog is, for a device that syncs its folders apart, the log of
+	// each folder's last syncs that changed what the device shows of it
+	// (SyncLog), by the names of FolderSynced; nil, or a folder left
+	// out, for a device that keeps none (ShownAt then takes its last sync
+	// as an upper bound).
+	FolderLog map[string]SyncLog
+	// Log is, for a device that syncs as a whole (POP3), the log of its
+	// last syncs that changed what it shows.
+	Log SyncLog
 	// Listed is, for a device that syncs its folders apart (IMAP), the
 	// simulated time its last completed folder list (LIST) began: a
 	// folder created after it is one the device does not know, so a
