@@ -203,6 +203,13 @@ type Result struct {
 	// message was in before it (on an IMAP device, where the action
 	// found it), "" when unknown.
 	From string
+	// Draft is the Message-ID of a draft the action stored on the server,
+	// in Folder, and left there — an IMAP send whose submission failed,
+	// or that its device's stop cut, after its draft was saved — and
+	// DraftSaved the simulated time its APPEND ended; "" when none was
+	// left (audit.Change.Draft).
+	Draft      string
+	DraftSaved time.Time
 }
 
 // Device is one simulated device of one user.

@@ -734,14 +734,16 @@ func (d *imapDevice) send(ctx context.Context, a Action) (Result, error) {
 	}); err != nil {
 		return Result{}, err
 	}
+	// A send that ends before its message left leaves the draft in
+	// Drafts, as a real client does: the audit is told (Result.Draft).
+	left := Result{Published: true, Folder: drafts, Flags: view.Seen, Draft: msg.ID, DraftSaved: d.o.Clock.Now()}
 	if a.WriteTime > 0 {
 		if err := d.o.Clock.Sleep(ctx, a.WriteTime); err != nil {
-			return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
+			return left, err
 		}
 	}
 	if err := submit(ctx, &d.o, d.log, a.To, msg.Raw); err != nil {
-		// The draft stays in Drafts, as in a real client.
-		return Result{Published: true, Folder: drafts, Flags: view.Seen}, err
+		return left, err
 	}
 	return d.finish(ctx, a, Resume{kind: ActSend, device: d.o.ID, id: msg.ID, raw: msg.Raw, drafted: true, drafts: drafts, draft: draft})
 }

@@ -402,6 +402,38 @@ func testIMAPPC(t *testing.T, env *imapEnv) {
 	})
 }
 
+// failingSubmitter refuses every message, as a submission server that
+// answers 5xx.
+type failingSubmitter struct{}
+
+func (failingSubmitter) Submit(context.Context, string, []string, []byte) error {
+	return errors.New("554 refused")
+}
+
+// TestIMAPSendLeavesDraft: a send whose submission fails leaves its draft
+// in Drafts on the server, as a real client does, and says so
+// (Result.Draft, DraftSaved), so that the audit knows the message a
+// device that has not synced Drafts since does not show
+// (audit.Change.Draft; before, nothing said so and the audit counted it
+// unexplained).
+func TestIMAPSendLeavesDraft(t *testing.T) { forEachIMAPClient(t, testIMAPSendLeavesDraft) }
+
+func testIMAPSendLeavesDraft(t *testing.T, env *imapEnv) {
+	o := env.options(KindPC, &imapRecorder{}, nil)
+	o.Submitter = failingSubmitter{}
+	d := startDevice(t, o)
+	res, err := d.Do(context.Background(), Action{Kind: ActSend, To: []string{"bob@example.com"}, Size: 2000})
+	if err == nil {
+		t.Fatal("send with a refused submission succeeded")
+	}
+	if res.Draft == "" || res.DraftSaved.IsZero() || res.Folder != "Drafts" {
+		t.Fatalf("result %+v, want the draft left in Drafts and when it was saved", res)
+	}
+	if got, ok := env.truth(t).Messages[res.Draft]; !ok || got.Folder != "Drafts" {
+		t.Errorf("the server has the draft %s as %+v (%v), want in Drafts", res.Draft, got, ok)
+	}
+}
+
 // TestIMAPPhoneWindowHidden: a phone's window takes the newest `window`
 // messages of a folder but leaves out those flagged \Deleted (K-9's UID
 // SEARCH … NOT DELETED), so it shows fewer than its window while older

@@ -78,7 +78,10 @@ type user struct {
 	live    map[kindReason]int
 	// marks are what the changes said of each Message-ID of the user
 	// (msgMarks): one map for every fact, kept for the whole run.
-	marks     map[string]msgMarks
+	marks map[string]msgMarks
+	// drafts are the drafts the user's devices left on the server
+	// (Change.Draft), by Message-ID: since when the server had each.
+	drafts    map[string]time.Time
 	delivered int
 	sent      int
 }
@@ -436,6 +439,13 @@ type convergedChange struct {
 func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	if c.Completes {
 		completeSend(u, c.MessageID, c.Stored())
+		return
+	}
+	if c.Draft {
+		if u.drafts == nil {
+			u.drafts = make(map[string]time.Time)
+		}
+		u.drafts[c.MessageID] = c.Stored()
 		return
 	}
 	if c.Unanswered {

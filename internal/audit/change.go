@@ -101,6 +101,17 @@ type Change struct {
 	// (clients.ErrUnanswered), not the injector's: Final sorts it into
 	// Result.SubmissionUnanswered instead.
 	Submitted bool
+	// Draft marks no change but a draft that User's Device stored on the
+	// server, in Folder, by Done (by At when Done is zero), and left
+	// there: a send whose submission failed, or that the end of the
+	// active phase cut, after its draft was saved (clients.Result.Draft).
+	// The message is no mail that left, so nothing converges or is
+	// counted for it; the final audit explains a device that does not
+	// show it and has not synced since it was saved as not synced yet
+	// (ReasonNotSyncedYet), as it would a change into that folder. Until
+	// 2026-12-05 nothing recorded such a draft, and a device that had not
+	// synced Drafts since it was saved missed it unexplained.
+	Draft bool
 }
 
 // Stored returns the simulated time from which the server had the change:

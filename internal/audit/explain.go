@@ -106,6 +106,8 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			default:
 				r = ReasonDeletedFromServer
 			}
+		case !shown && onServer && u.draftUnsynced(d.id, v, folder):
+			r = ReasonNotSyncedYet // a draft saved after the device's last sync
 		case !shown:
 			r = missingReason(v, server, folder)
 		case syncedSince(v, folder, m.Folder).IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
@@ -136,6 +138,19 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 		return ReasonUnexplained
 	}
 	return best
+}
+
+// draftUnsynced reports whether id is a draft one of u's devices left on
+// the server (Change.Draft) that device view v, which does not show it in
+// folder, has not synced since it was saved (syncedSince, as for a change
+// into folder).
+func (u *user) draftUnsynced(id string, v view.Snapshot, folder string) bool {
+	saved, ok := u.drafts[id]
+	if !ok {
+		return false
+	}
+	s := syncedSince(v, folder, "")
+	return s.IsZero() || s.Before(saved)
 }
 
 // missingReason says why device view v does not show a message the server

@@ -89,6 +89,16 @@ func TestDivergenceExplained(t *testing.T) {
 		{name: "a POP3 device's draft the server never had", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.dev["u1/pc"].put("<d1>", "Drafts", view.Seen)
 		}, want: map[Reason]int{ReasonPOP3LocalOnly: 1}},
+		// An IMAP device writes a new message as a draft on the server
+		// (clients/imap_actions.go, send): one whose send failed, or the
+		// run's end cut while it was written, stays in Drafts, no mail
+		// that left (Change.Draft). A device whose last sync began before
+		// it was saved has not synced since (it was unexplained); one
+		// that synced since and does not show it is unexplained.
+		{name: "an IMAP draft saved after the PC's last sync", devs: imap2,
+			setup: draftLeft(t0.Add(2 * time.Hour)), want: map[Reason]int{ReasonNotSyncedYet: 1}},
+		{name: "an IMAP draft saved before the PC's last sync", devs: imap2,
+			setup: draftLeft(t0.Add(30 * time.Minute)), want: map[Reason]int{ReasonUnexplained: 1}},
 		{name: "a POP3 device keeps what a person deleted (a pending change)", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.server.del("u1", "<m1>")
 			r.dev["u1/phone"].del("<m1>")
@@ -166,6 +176,21 @@ func TestDivergenceExplained(t *testing.T) {
 				t.Errorf("unexplained\n got %+v\nwant %+v", res.Unexplained, tc.wantListed)
 			}
 		})
+	}
+}
+
+// draftLeft returns a setup where the phone saved draft <d2> in Drafts
+// at saved and left it there (Change.Draft): the server and the phone
+// show it, the PC (synced at t0 + 1 h) does not; every device and the
+// server show an older draft, <d1>.
+func draftLeft(saved time.Time) func(r *rig) {
+	return func(r *rig) {
+		r.server.put("u1", "<d1>", "Drafts", view.Seen)
+		r.dev["u1/pc"].put("<d1>", "Drafts", view.Seen)
+		r.dev["u1/phone"].put("<d1>", "Drafts", view.Seen)
+		r.server.put("u1", "<d2>", "Drafts", view.Seen)
+		r.dev["u1/phone"].put("<d2>", "Drafts", view.Seen)
+		r.a.Record(Change{User: "u1", Device: "u1/phone", MessageID: "<d2>", At: saved, Folder: "Drafts", Draft: true})
 	}
 }
 

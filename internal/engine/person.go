@@ -665,6 +665,12 @@ func (p *person) doOn(ctx context.Context, d *device, a clients.Action) (*client
 		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), Kind: audit.ChangeKind(clients.ActSend),
 			MessageID: res.Sent, Done: done, Completes: true})
 	}
+	if res.Draft != "" {
+		// A send that ended before its message left: its draft stays on
+		// the server, no mail, but a message the devices show.
+		p.env.changes.record(audit.Change{User: p.u.plan.Username, Device: dev.ID(), MessageID: p.u.ids.Intern(res.Draft),
+			At: res.DraftSaved, Folder: res.Folder, Published: true, Draft: true})
+	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, clients.ErrNoMessage) {
 			p.env.events.Handle(Event{Type: EventActionFailed, Kind: string(a.Kind), User: p.u.plan.Username,
