@@ -205,6 +205,18 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
+	// ActionsPlanned and ActionsCut count the actions planned so far and
+	// those the end of the active phase cut (Result).
+	ActionsPlanned, ActionsCut int64
+	// Submissions counts the devices' submissions ended so far, by
+	// outcome (Result.Submissions at the end).
+	Submissions SubmissionStats
+	// DeliveriesFailed counts the injector's deliveries (per recipient)
+	// whose last try failed so far, DeliveriesAbandoned those the end of
+	// the run left untried (counted when the injector finishes, after
+	// the settle phase): the sums of Result.Deliveries.Failed and its
+	// Abandoned.
+	DeliveriesFailed, DeliveriesAbandoned int64
 }
 
 // Result is what a finished run produced.
@@ -469,7 +481,7 @@ func (e *Engine) UsersByGroup() map[string]int {
 
 // Status returns a live snapshot of the run.
 func (e *Engine) Status() Status {
-	return Status{
+	st := Status{
 		Phase:        e.phase.Load().(Phase),
 		Wall:         e.clock.WallElapsed(),
 		Simulated:    e.clock.Elapsed(),
@@ -482,7 +494,12 @@ func (e *Engine) Status() Status {
 		ActionErrors: e.actionErrors.Load(),
 		// Actions given up.
 		ActionsDropped: e.actionsDropped.Load(),
+		ActionsPlanned: e.actionsPlanned.Load(),
+		ActionsCut:     e.actionsCut.Load(),
+		Submissions:    e.submissions.stats(),
 	}
+	st.DeliveriesFailed, st.DeliveriesAbandoned = e.inj.failures()
+	return st
 }
 
 // DeliveriesWaiting returns how many deliveries (one per recipient,
