@@ -67,8 +67,11 @@ type clientProto struct {
 	logins            [numOutcomes]prometheus.Counter
 	sentC             prometheus.Counter
 	closedC           prometheus.Counter
-	// submittedC are the children of submitted, by outcome index.
-	submittedC [len(submissionOutcomeNames)]prometheus.Counter
+	// submittedC are the children of submitted, by outcome index,
+	// made by submittedOnce: at NewClient for the protocols that submit
+	// (submittingProtocols), on first use for the others.
+	submittedC    [len(submissionOutcomeNames)]prometheus.Counter
+	submittedOnce sync.Once
 
 	nIn, nOut  atomic.Uint64
 	open, peak atomic.Int64
@@ -140,7 +143,7 @@ func NewClient(reg prometheus.Registerer) *Client {
 		}, []string{"protocol"}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_submissions_total",
-			Help: "Submissions of simulated devices' messages (sends, replies, forwards; each try), by the protocol they were submitted over and how they ended: sent, failed, unanswered (the message data went out whole and no reply came: the server may have taken it), cut (the end of the run came first and the message did not leave).",
+			Help: "Submissions of simulated devices' messages (sends, replies, forwards; each try), by the protocol they were submitted over (smtp to a submission server; without one the traffic injector's delivery protocol: lmtp, smtp, or imap for imap-append) and how they ended: sent, failed, unanswered (the message data went out whole and no reply came: the server may have taken it), cut (the end of the run came first and the message did not leave).",
 		}, []string{"protocol", "outcome"}),
 		actionCache: make(map[actionKey]prometheus.Counter),
 		profiles:    make(map[string]struct{}),
@@ -156,15 +159,16 @@ func NewClient(reg prometheus.Registerer) *Client {
 		}
 		cp.sentC = c.sent.WithLabelValues(name)
 		cp.closedC = c.closedVec.WithLabelValues(name)
-		for o, outcome := range submissionOutcomeNames {
-			cp.submittedC[o] = c.submitted.WithLabelValues(name, outcome)
-		}
 	}
 	// Expose zero-valued series for the known protocols, so that rates
 	// and dashboards work from the first scrape. "other" appears only
-	// when used.
+	// when used; so do submissions over a protocol that never submits
+	// (pop3).
 	for p := 0; p < protoOther; p++ {
 		c.proto[p].conns.Set(0)
+	}
+	for _, p := range submittingProtocols {
+		c.submittedSeries(p)
 	}
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
@@ -322,7 +326,20 @@ func (c *Client) Sent(protocol string) {
 // was submitted over (as Sent) and its outcome (see [SubmissionOutcomes];
 // anything else counts as "failed").
 func (c *Client) Submitted(protocol, outcome string) {
-	c.proto[protocolIndex(protocol)].submittedC[submissionOutcomeIndex(outcome)].Inc()
+	p := protocolIndex(protocol)
+	c.submittedSeries(p)[submissionOutcomeIndex(outcome)].Inc()
+}
+
+// submittedSeries returns the children of mailsim_submissions_total of
+// protocol index p, by outcome index, made on the first call.
+func (c *Client) submittedSeries(p int) *[len(submissionOutcomeNames)]prometheus.Counter {
+	cp := &c.proto[p]
+	cp.submittedOnce.Do(func() {
+		for o, outcome := range submissionOutcomeNames {
+			cp.submittedC[o] = c.submitted.WithLabelValues(protocolNames[p], outcome)
+		}
+	})
+	return &cp.submittedC
 }
 
 // Stats returns protocol → command → latency and error statistics of every

@@ -50,6 +50,14 @@ func SubmissionOutcomes() []string { return append([]string(nil), submissionOutc
 // "failed" (submissionFailedIndex).
 var submissionOutcomeNames = [...]string{"sent", "failed", "unanswered", "cut"}
 
+// submittingProtocols are the protocol indexes devices' mail is
+// submitted over (the engine's submitProtocol, internal/engine/user.go):
+// smtp to the target's submission server, or, without one, the
+// injector's delivery protocol (lmtp, smtp, or imap for imap-append).
+// pop3 never submits: mailsim_submissions_total exposes these from the
+// start, the others when used.
+var submittingProtocols = [...]int{protoIMAP, protoSMTP, protoLMTP}
+
 // submissionFailedIndex is the table index of "failed".
 const submissionFailedIndex = 1
 
