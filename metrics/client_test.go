@@ -338,3 +338,33 @@ func TestClientDeliveryQueued(t *testing.T) {
 		t.Errorf("series by via %v, want %d: a path's series appears when used", got, len(want))
 	}
 }
+
+// TestClientActionsPending checks mailsim_actions_pending: the actions
+// planned less those done, cut and given up, by action; the actions
+// people plan exposed at 0 from the start, an unknown one as other.
+func TestClientActionsPending(t *testing.T) {
+	c := NewClient(prometheus.NewRegistry())
+	if n, want := testutil.CollectAndCount(c.pending), len(plannedActions); n != want {
+		t.Errorf("mailsim_actions_pending has %d series before any action, want %d", n, want)
+	}
+	c.ActionsPlanned("read", 1)
+	c.ActionsPlanned("read", 1)
+	c.ActionsPlanned("reply", 1)
+	c.ActionsPlanned("send", 1)
+	c.ActionsPlanned("send", 1)
+	c.ActionsPlanned("juggle", 2)
+	c.Action("phone", "read")
+	c.ActionCut("pc", "send")
+	c.ActionsDropped("reply", 1)
+	c.ActionsDropped("juggle", 1)
+	for _, tt := range []struct {
+		action string
+		want   float64
+	}{
+		{"read", 1}, {"reply", 0}, {"send", 1}, {"flag", 0}, {Other, 1},
+	} {
+		if got := testutil.ToFloat64(c.pending.WithLabelValues(tt.action)); got != tt.want {
+			t.Errorf("mailsim_actions_pending{action=%s} = %v, want %v", tt.action, got, tt.want)
+		}
+	}
+}

@@ -29,6 +29,11 @@ func Actions() []string {
 	return []string{"read", "reply", "forward", "flag", "move", "delete", "send", "open", "sync"}
 }
 
+// plannedActions are the actions simulated people plan
+// (internal/engine/person.go: decide, send): mailsim_actions_pending
+// exposes them from the start.
+var plannedActions = [...]string{"read", "reply", "forward", "flag", "move", "delete", "send"}
+
 // DeliveryPaths lists the via label values of
 // mailsim_messages_delivered_total.
 func DeliveryPaths() []string {

@@ -35,6 +35,12 @@ type Observer interface {
 	// phase cut under way on a device of the named profile
 	// (EventActionCut).
 	ActionCut(deviceProfile, action string)
+	// ActionsPlanned counts n actions of a kind a person planned
+	// (EventActionsPlanned), ActionsDropped n it gave up
+	// (EventActionsDropped): with Action and ActionCut, the actions
+	// planned and not ended yet (metrics.Client: mailsim_actions_pending).
+	ActionsPlanned(action string, n int64)
+	ActionsDropped(action string, n int64)
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)
