@@ -36,6 +36,7 @@ func Catalog() []Metric {
 		{"mailsim_users", TypeGauge, []string{"group"}},
 		{"mailsim_actions_total", TypeCounter, []string{"device", "action"}},
 		{"mailsim_actions_cut_total", TypeCounter, []string{"device", "action"}},
+		{"mailsim_actions_pending", TypeGauge, []string{"action"}},
 		{"mailsim_messages_delivered_total", TypeCounter, []string{"via"}},
 		{"mailsim_delivery_attempts_total", TypeCounter, []string{"via", "outcome"}},
 		{"mailsim_deliveries_total", TypeCounter, []string{"via", "outcome"}},

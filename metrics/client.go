@@ -17,6 +17,7 @@ const maxProfiles = 64
 
 // Client records what the simulated devices and the traffic injector do on
 // the wire, as the mailsim_client_* metrics and mailsim_actions_total,
+// mailsim_actions_cut_total, mailsim_actions_pending,
 // mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
 // mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds,
 // mailsim_messages_sent_total and mailsim_submissions_total. It implements
@@ -37,8 +38,13 @@ type Client struct {
 	// actionsCut counts the actions the end of the active phase cut
 	// under way, by the labels of actions.
 	actionsCut *prometheus.CounterVec
-	delivered  *prometheus.CounterVec
-	sent       *prometheus.CounterVec
+	// pending is mailsim_actions_pending: the actions planned and not
+	// ended, by action; pendingC its children of the actions people
+	// plan (plannedActions), made at NewClient, read-only after.
+	pending   *prometheus.GaugeVec
+	pendingC  map[string]prometheus.Gauge
+	delivered *prometheus.CounterVec
+	sent      *prometheus.CounterVec
 	// submitted counts the devices' submissions by protocol and outcome.
 	submitted *prometheus.CounterVec
 	// attempts and deliveries count the injector's tries and final
@@ -67,8 +73,11 @@ type clientProto struct {
 	logins            [numOutcomes]prometheus.Counter
 	sentC             prometheus.Counter
 	closedC           prometheus.Counter
-	// submittedC are the children of submitted, by outcome index.
-	submittedC [len(submissionOutcomeNames)]prometheus.Counter
+	// submittedC are the children of submitted, by outcome index,
+	// made by submittedOnce: at NewClient for the protocols that submit
+	// (submittingProtocols), on first use for the others.
+	submittedC    [len(submissionOutcomeNames)]prometheus.Counter
+	submittedOnce sync.Once
 
 	nIn, nOut  atomic.Uint64
 	open, peak atomic.Int64
@@ -116,6 +125,10 @@ func NewClient(reg prometheus.Registerer) *Client {
 			Name: "mailsim_actions_cut_total",
 			Help: "Actions of simulated people the end of the active phase (or a stop) cut under way on a device (a message being written, its commands or its submission under way) and that were not finished, by device profile and action.",
 		}, []string{"device", "action"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mailsim_actions_pending",
+			Help: "Actions simulated people planned and have not ended yet (done, given up, or cut by the end of the active phase): waiting their turn, waiting for their next try, or under way (one per person at most), by action; at the end of the run, the report's actions.pending. A planned action belongs to no device (the one in hand when its turn comes takes it): no device label.",
+		}, []string{"action"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_messages_delivered_total",
 			Help: "Messages the traffic injector delivered to users' mailboxes, by path (lmtp, smtp, imap-append).",
@@ -140,8 +153,9 @@ func NewClient(reg prometheus.Registerer) *Client {
 		}, []string{"protocol"}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailsim_submissions_total",
-			Help: "Submissions of simulated devices' messages (sends, replies, forwards; each try), by the protocol they were submitted over and how they ended: sent, failed, unanswered (the message data went out whole and no reply came: the server may have taken it), cut (the end of the run came first and the message did not leave).",
+			Help: "Submissions of simulated devices' messages (sends, replies, forwards; each try), by the protocol they were submitted over (smtp to a submission server; without one the traffic injector's delivery protocol: lmtp, smtp, or imap for imap-append) and how they ended: sent, failed, unanswered (the message data went out whole and no reply came: the server may have taken it), cut (the end of the run came first and the message did not leave).",
 		}, []string{"protocol", "outcome"}),
+		pendingC:    make(map[string]prometheus.Gauge, len(plannedActions)),
 		actionCache: make(map[actionKey]prometheus.Counter),
 		profiles:    make(map[string]struct{}),
 	}
@@ -156,20 +170,24 @@ func NewClient(reg prometheus.Registerer) *Client {
 		}
 		cp.sentC = c.sent.WithLabelValues(name)
 		cp.closedC = c.closedVec.WithLabelValues(name)
-		for o, outcome := range submissionOutcomeNames {
-			cp.submittedC[o] = c.submitted.WithLabelValues(name, outcome)
-		}
 	}
 	// Expose zero-valued series for the known protocols, so that rates
 	// and dashboards work from the first scrape. "other" appears only
-	// when used.
+	// when used; so do submissions over a protocol that never submits
+	// (pop3).
 	for p := 0; p < protoOther; p++ {
 		c.proto[p].conns.Set(0)
+	}
+	for _, p := range submittingProtocols {
+		c.submittedSeries(p)
+	}
+	for _, a := range plannedActions {
+		c.pendingC[a] = c.pending.WithLabelValues(a)
 	}
 	c.deliveredC.vec = c.delivered
 	c.attemptsC.vec, c.attemptsC.outcomes = c.attempts, true
 	c.deliveriesC.vec, c.deliveriesC.outcomes = c.deliveries, true
-	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.actionsCut, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent, c.submitted)
+	register(reg, counters, durations, c.bytesVec, c.connsVec, c.loginsVec, c.closedVec, c.actions, c.actionsCut, c.pending, c.delivered, c.attempts, c.deliveries, c.queueWait, c.sent, c.submitted)
 	return c
 }
 
@@ -222,9 +240,10 @@ func (c *Client) ClosedIdle(protocol string) {
 }
 
 // Action records an action a simulated person took on a device of the
-// given profile. Unknown actions count as "other"; after 64 distinct
-// profiles, further profiles count as "other".
+// given profile (it ended: one fewer pending). Unknown actions count as
+// "other"; after 64 distinct profiles, further profiles count as "other".
 func (c *Client) Action(deviceProfile, action string) {
+	c.pendingGauge(action).Dec()
 	k := actionKey{deviceProfile, action}
 	c.actionMu.RLock()
 	ctr, ok := c.actionCache[k]
@@ -271,6 +290,29 @@ func (c *Client) ActionCut(deviceProfile, action string) {
 	profile := c.profileLabel(deviceProfile)
 	c.actionMu.Unlock()
 	c.actionsCut.WithLabelValues(profile, NormalizeAction(action)).Inc()
+	c.pendingGauge(action).Dec()
+}
+
+// ActionsPlanned records n actions a simulated person planned
+// (mailsim_actions_pending rises by n; labels as Action's).
+func (c *Client) ActionsPlanned(action string, n int64) {
+	c.pendingGauge(action).Add(float64(n))
+}
+
+// ActionsDropped records n actions a simulated person gave up
+// (mailsim_actions_pending falls by n; labels as Action's).
+func (c *Client) ActionsDropped(action string, n int64) {
+	c.pendingGauge(action).Sub(float64(n))
+}
+
+// pendingGauge returns the child of mailsim_actions_pending of action:
+// the one made at NewClient for an action people plan, else found in
+// the vector (an action no person plans: the Client's own callers').
+func (c *Client) pendingGauge(action string) prometheus.Gauge {
+	if g, ok := c.pendingC[action]; ok {
+		return g
+	}
+	return c.pending.WithLabelValues(NormalizeAction(action))
 }
 
 // Delivered records a message the traffic injector delivered, by path:
@@ -322,7 +364,20 @@ func (c *Client) Sent(protocol string) {
 // was submitted over (as Sent) and its outcome (see [SubmissionOutcomes];
 // anything else counts as "failed").
 func (c *Client) Submitted(protocol, outcome string) {
-	c.proto[protocolIndex(protocol)].submittedC[submissionOutcomeIndex(outcome)].Inc()
+	p := protocolIndex(protocol)
+	c.submittedSeries(p)[submissionOutcomeIndex(outcome)].Inc()
+}
+
+// submittedSeries returns the children of mailsim_submissions_total of
+// protocol index p, by outcome index, made on the first call.
+func (c *Client) submittedSeries(p int) *[len(submissionOutcomeNames)]prometheus.Counter {
+	cp := &c.proto[p]
+	cp.submittedOnce.Do(func() {
+		for o, outcome := range submissionOutcomeNames {
+			cp.submittedC[o] = c.submitted.WithLabelValues(protocolNames[p], outcome)
+		}
+	})
+	return &cp.submittedC
 }
 
 // Stats returns protocol → command → latency and error statistics of every

@@ -10,7 +10,7 @@
 //
 //   - [Client] records what the simulated devices and the traffic injector do
 //     on the wire (mailsim_client_*, mailsim_actions_total,
-//     mailsim_actions_cut_total,
+//     mailsim_actions_cut_total, mailsim_actions_pending,
 //     mailsim_messages_delivered_total, mailsim_delivery_attempts_total,
 //     mailsim_deliveries_total, mailsim_delivery_queue_wait_seconds,
 //     mailsim_messages_sent_total, mailsim_submissions_total). It also

@@ -29,6 +29,11 @@ func Actions() []string {
 	return []string{"read", "reply", "forward", "flag", "move", "delete", "send", "open", "sync"}
 }
 
+// plannedActions are the actions simulated people plan
+// (internal/engine/person.go: decide, send): mailsim_actions_pending
+// exposes them from the start.
+var plannedActions = [...]string{"read", "reply", "forward", "flag", "move", "delete", "send"}
+
 // DeliveryPaths lists the via label values of
 // mailsim_messages_delivered_total.
 func DeliveryPaths() []string {
@@ -49,6 +54,14 @@ func SubmissionOutcomes() []string { return append([]string(nil), submissionOutc
 // mailsim_submissions_total, in table order; anything else counts as
 // "failed" (submissionFailedIndex).
 var submissionOutcomeNames = [...]string{"sent", "failed", "unanswered", "cut"}
+
+// submittingProtocols are the protocol indexes devices' mail is
+// submitted over (the engine's submitProtocol, internal/engine/user.go):
+// smtp to the target's submission server, or, without one, the
+// injector's delivery protocol (lmtp, smtp, or imap for imap-append).
+// pop3 never submits: mailsim_submissions_total exposes these from the
+// start, the others when used.
+var submittingProtocols = [...]int{protoIMAP, protoSMTP, protoLMTP}
 
 // submissionFailedIndex is the table index of "failed".
 const submissionFailedIndex = 1

@@ -27,12 +27,15 @@ var thresholdMetrics = map[string]struct {
 	"login_failure_rate":    {[]string{"protocol"}, ratioValue},
 	"delivery_failure_rate": {nil, ratioValue},
 	"delivery_failed":       {[]string{"reason"}, countValue},
-	"delivery_queue_p99":    {nil, durationValue},
-	"convergence_p50":       {[]string{"change"}, durationValue},
-	"convergence_p99":       {[]string{"change"}, durationValue},
-	"p50":                   {nil, durationValue},
-	"p95":                   {nil, durationValue},
-	"p99":                   {nil, durationValue},
+	// The devices' submissions that failed or got no reply, of those the
+	// run's end did not cut (docs/report.md, Thresholds).
+	"submission_failure_rate": {nil, ratioValue},
+	"delivery_queue_p99":      {nil, durationValue},
+	"convergence_p50":         {[]string{"change"}, durationValue},
+	"convergence_p99":         {[]string{"change"}, durationValue},
+	"p50":                     {nil, durationValue},
+	"p95":                     {nil, durationValue},
+	"p99":                     {nil, durationValue},
 	// Cost per user (docs/report.md, Cost per user); without a group, over
 	// every user.
 	"commands_per_user_day":            {[]string{"group"}, numberValue},

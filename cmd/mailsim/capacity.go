@@ -574,6 +574,16 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 		st.Metrics[k] = v
 	}
 	st.Metrics["delivered"] = float64(rep.Messages.Delivered)
+	// The devices' submissions (a live step's: those that ended in its
+	// window), by how they ended; none started is 0 of each.
+	var sub report.Submissions
+	if s := rep.Messages.Submissions; s != nil {
+		sub = *s
+	}
+	for k, v := range map[string]int64{report.SubmissionsStartedMetric: sub.Started, "submissions_sent": sub.Sent,
+		report.SubmissionsFailedMetric: sub.Failed, report.SubmissionsUnansweredMetric: sub.Unanswered, "submissions_cut": sub.Cut} {
+		st.Metrics[k] = float64(v)
+	}
 	st.Metrics["lost"] = float64(rep.Messages.Lost)
 	st.Metrics["peak_connections"] = float64(rep.Server.PeakConnections)
 	return st

@@ -28,7 +28,8 @@ import (
 func restartReason(qos []scenarios.Threshold) string {
 	for _, q := range qos {
 		switch q.Metric {
-		case "p50", "p95", "p99", "error_rate", "login_failure_rate", "delivery_failure_rate", "delivery_failed":
+		case "p50", "p95", "p99", "error_rate", "login_failure_rate", "delivery_failure_rate", "delivery_failed",
+			"submission_failure_rate":
 		case "lost_messages", "divergence_ratio", "users_converged_ratio":
 			return fmt.Sprintf("the QoS line %q needs the final audit of a population, which a live population has only at its end", q.Expr)
 		case "convergence_p50", "convergence_p99":
@@ -227,10 +228,13 @@ type liveCounts struct {
 	logins     map[string]map[string]uint64 // protocol → outcome → count
 	closedIdle map[string]uint64            // protocol → connections the server closed while idle
 	deliveries map[string]int64             // outcome → count
+	// submissions are the devices' submissions ended, by outcome.
+	submissions engine.SubmissionStats
 }
 
 func (lr *liveRun) counts() liveCounts {
-	c := liveCounts{logins: map[string]map[string]uint64{}, closedIdle: map[string]uint64{}, deliveries: lr.tally.snapshot()}
+	c := liveCounts{logins: map[string]map[string]uint64{}, closedIdle: map[string]uint64{}, deliveries: lr.tally.snapshot(),
+		submissions: lr.eng.Status().Submissions}
 	for proto, pt := range lr.client.Totals().Protocols {
 		c.logins[proto] = pt.Logins
 		c.closedIdle[proto] = pt.ClosedIdle
@@ -408,7 +412,8 @@ func addCommandSamples(cmds map[string]map[string]metrics.CommandStats, evs []cl
 }
 
 // windowInput is the report input of one live step: the commands of its
-// window, the deliveries that ended in it, and the logins from the step's
+// window, the deliveries and the devices' submissions that ended in it,
+// and the logins from the step's
 // start (its newcomers' ramp-up) to the window's end. No audit: the QoS
 // lines of a live search need none (restartReason).
 func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]map[string]metrics.CommandStats, before, open, end liveCounts) report.Input {
@@ -436,6 +441,10 @@ func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]ma
 		}
 	}
 	in.Deliveries, in.Delivered = dc, int(dc.Delivered)
+	// The submissions that ended in the window, by outcome.
+	b, e := open.submissions, end.submissions
+	in.Submissions = report.Submissions{Sent: e.Sent - b.Sent, Failed: e.Failed - b.Failed,
+		Unanswered: e.Unanswered - b.Unanswered, Cut: e.Cut - b.Cut}
 	protos := map[clients.Protocol]bool{}
 	for _, u := range lr.plan.Users[:min(users, len(lr.plan.Users))] {
 		for _, d := range u.Devices {

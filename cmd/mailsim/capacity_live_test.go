@@ -17,6 +17,7 @@ import (
 	"github.com/mailsim/mailsim/internal/capacity"
 	"github.com/mailsim/mailsim/internal/engine"
 	"github.com/mailsim/mailsim/internal/harnessmon"
+	"github.com/mailsim/mailsim/internal/report"
 	"github.com/mailsim/mailsim/metrics"
 	"github.com/mailsim/mailsim/scenarios"
 )
@@ -65,6 +66,20 @@ func newTestLiveRun(s *scenarios.Scenario, liveMax int) *liveRun {
 	return &liveRun{sr: sr}
 }
 
+// liveScenario parses yaml, a scenario whose capacity search can grow
+// live (restartReason).
+func liveScenario(t *testing.T, yaml string) *scenarios.Scenario {
+	t.Helper()
+	s, err := scenarios.Parse("live.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := restartReason(s.Capacity.QoS); r != "" {
+		t.Fatalf("the scenario cannot grow live: %s", r)
+	}
+	return s
+}
+
 // TestCapacityLiveGrowthOnePopulation grows one live population from 1
 // to 3 users: both steps run on one embedded server and one engine (the
 // mail the first user received in step 1 is still in their mailbox in
@@ -76,13 +91,7 @@ func newTestLiveRun(s *scenarios.Scenario, liveMax int) *liveRun {
 // first user's mail in the 2 s of step 1 can be late with other tests
 // beside it (it once held none).
 func TestCapacityLiveGrowthOnePopulation(t *testing.T) {
-	s, err := scenarios.Parse("live.yaml", []byte(capacityLive), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := restartReason(s.Capacity.QoS); r != "" {
-		t.Fatalf("the scenario cannot grow live: %s", r)
-	}
+	s := liveScenario(t, capacityLive)
 	lr := newTestLiveRun(s, 4)
 	defer lr.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -226,7 +235,7 @@ func TestRestartReason(t *testing.T) {
 		live   bool
 	}{
 		{"p95", true}, {"p50", true}, {"error_rate", true}, {"login_failure_rate", true},
-		{"delivery_failure_rate", true}, {"delivery_failed", true},
+		{"delivery_failure_rate", true}, {"delivery_failed", true}, {"submission_failure_rate", true},
 		{"lost_messages", false}, {"divergence_ratio", false}, {"users_converged_ratio", false},
 		{"convergence_p99", false}, {"commands_per_user_day", false}, {"delivery_queue_p99", false},
 	} {
@@ -581,5 +590,41 @@ func TestLoginsSince(t *testing.T) {
 	}
 	if pop3 := got["pop3"]; pop3.OK != 4 || pop3.Failed != 0 || pop3.ClosedIdle != 0 {
 		t.Errorf("pop3 %+v, want 4 ok and nothing else", pop3)
+	}
+}
+
+// TestLiveStepCountsItsSubmissions: a live step's figures hold the
+// devices' submissions that ended in its window, by outcome (the
+// difference of the engine's counts at its open and close), and a QoS
+// line on submission_failure_rate judges them: a step whose submissions
+// collapse fails, though its commands and deliveries look healthy.
+func TestLiveStepCountsItsSubmissions(t *testing.T) {
+	yaml := strings.Replace(capacityLive, `qos: ["p95(imap.UID FETCH) < 5s", "error_rate < 1%", "login_failure_rate < 1%"]`,
+		`qos: ["error_rate < 1%", "submission_failure_rate < 10%"]`, 1)
+	s := liveScenario(t, yaml)
+	lr := newTestLiveRun(s, 4)
+	var err error
+	if lr.plan, err = scenarios.NewPlan(s, scenarios.PlanOptions{Users: 4}); err != nil {
+		t.Fatal(err)
+	}
+	open := liveCounts{submissions: engine.SubmissionStats{Sent: 10, Failed: 1}}
+	end := liveCounts{submissions: engine.SubmissionStats{Sent: 14, Failed: 9, Unanswered: 2}}
+	cmds := map[string]map[string]metrics.CommandStats{"imap": {"NOOP": {Count: 100}}}
+	rep := report.Build(lr.windowInput(2, 2*time.Second, cmds, open, open, end))
+	st := stepOf(rep, harnessmon.Window{Wall: 2 * time.Second}, 100, time.Second)
+	for k, want := range map[string]float64{"submissions_started": 14, "submissions_sent": 4, "submissions_failed": 8,
+		"submissions_unanswered": 2, "submissions_cut": 0} {
+		if got, ok := st.Metrics[k]; !ok || got != want {
+			t.Errorf("step metrics.%s %v, want %v (the window's)", k, got, want)
+		}
+	}
+	if want := "submission_failure_rate < 10%"; st.Pass || st.FirstFailed != want {
+		t.Errorf("step pass %v first_failed %q, want it failed by %q (qos %+v)", st.Pass, st.FirstFailed, want, st.QoS)
+	}
+	if len(st.QoS) == 2 && math.Abs(st.QoS[1].Value-10.0/14) > 1e-9 {
+		t.Errorf("submission_failure_rate %v, want 10/14", st.QoS[1].Value)
+	}
+	if cell := report.NewCapacityStep(st).SubmissionsCell(); cell != "8+2 of 14" {
+		t.Errorf("the step's submissions cell %q, want %q", cell, "8+2 of 14")
 	}
 }

@@ -697,12 +697,7 @@ func TestFaultBrokenIMAPServers(t *testing.T) {
 // delivered, nothing is lost, and every refused recipient is counted.
 func TestFaultLMTP451(t *testing.T) {
 	t.Parallel()
-	_, addrs := startEmbedded(t, 3, mailserver.ListenConfig{})
-	fake := faketest.StartLMTP(t, faketest.Options{})
-	spec := faultSpec{
-		name: "fault-lmtp-451", duration: "4s", settle: "2s", users: 3,
-		devices: "[pc-imap, pc-pop3]", imap: addrs.IMAP, pop3: addrs.POP3, lmtp: fake.Addr,
-	}
+	spec, fake := refusingLMTP(t, "fault-lmtp-451")
 	r := runFaulted(t, spec, nil)
 	rep := requireReport(t, r)
 	refused := float64(fake.Faults())
@@ -736,6 +731,20 @@ func TestFaultLMTP451(t *testing.T) {
 			t.Errorf("messages.delivery_attempted %v, want the %v failed: none succeeded", attempted, failed)
 		}
 	})
+}
+
+// refusingLMTP starts the embedded server for 3 users and a fake LMTP
+// server that refuses every recipient (faketest.StartLMTP), and returns
+// the scenario (4 s, settle 2 s) of PCs over IMAP and POP3 whose mail
+// goes to it.
+func refusingLMTP(t *testing.T, name string) (faultSpec, *faketest.Server) {
+	t.Helper()
+	_, addrs := startEmbedded(t, 3, mailserver.ListenConfig{})
+	fake := faketest.StartLMTP(t, faketest.Options{})
+	return faultSpec{
+		name: name, duration: "4s", settle: "2s", users: 3,
+		devices: "[pc-imap, pc-pop3]", imap: addrs.IMAP, pop3: addrs.POP3, lmtp: fake.Addr,
+	}, fake
 }
 
 // TestFaultEmbeddedServerRestarted kills the embedded mail server in the

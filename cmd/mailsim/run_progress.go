@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 // progress prints a live status line on a terminal.
 type progress struct {
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// stopped is closed by stop: the run returned, print the last line.
+	stopped chan struct{}
+	wg      sync.WaitGroup
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -28,11 +32,78 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// liveFigures are what the status line shows: the engine's snapshot, the
+// clients' totals, the command rate since the last line and the latest
+// periodic audit's divergence.
+type liveFigures struct {
+	st     engine.Status
+	totals metrics.Totals
+	rate   float64
+	div    float64
+}
+
+// statusLine is the live status line of f, in the summary's words
+// (internal/report/summary.go): the phase, the wall time, the users
+// started (of the plan's, while they ramp up), the commands per second
+// and their errors (dropped by the simulated network when any), the mail
+// delivered and the injector's deliveries that failed (abandoned ones
+// when the run's end left any), the mail sent and the devices'
+// submissions that failed or got no reply (cut when the run's end cut
+// any), the actions given up (the summary's actions line), and the divergence. What failures cost
+// stays on it as 0 in a run without trouble (a 0 is a figure too). Not
+// on it: lost mail, which needs the server's state the final audit reads,
+// and the simulated time (the wall time times time_scale); docs/report.md,
+// "The live status line". It fits 160 columns for a run of 10000 users
+// with five-digit mail counts, four-digit command errors and three-digit
+// failures of the rest (TestStatusLine).
+func statusLine(f liveFigures) string {
+	st := f.st
+	var errs, dropped uint64
+	for _, pt := range f.totals.Protocols {
+		errs += pt.Errors
+		dropped += pt.Dropped
+	}
+	users := strconv.Itoa(st.UsersStarted)
+	if st.UsersStarted < st.Users {
+		users += "/" + strconv.Itoa(st.Users)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-11s wall %s  users %s  cmds/s %.0f errors %d", st.Phase, shortDuration(st.Wall), users, f.rate, errs)
+	if dropped > 0 {
+		fmt.Fprintf(&b, " dropped %d", dropped)
+	}
+	fmt.Fprintf(&b, "  delivered %d failed %d", st.Delivered, st.DeliveriesFailed)
+	if st.DeliveriesAbandoned > 0 {
+		fmt.Fprintf(&b, " abandoned %d", st.DeliveriesAbandoned)
+	}
+	s := st.Submissions
+	fmt.Fprintf(&b, "  sent %d failed %d unanswered %d", st.Sent, s.Failed, s.Unanswered)
+	if s.Cut > 0 {
+		fmt.Fprintf(&b, " cut %d", s.Cut)
+	}
+	fmt.Fprintf(&b, "  given up %d  divergence %.3f", st.ActionsDropped, f.div)
+	return b.String()
+}
+
+// shortDuration is d to the second, without a trailing 0s or 0m0s past a
+// minute or an hour ("1h0m", "5m", "42s").
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if d >= time.Minute {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if d >= time.Hour {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // startProgress starts the status line when w is a terminal and quiet is
-// false; otherwise it prints one line per phase change.
+// false; otherwise it prints one line per phase change, and one more when
+// stopped, with the run's figures as its summary gives them.
 func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Client, w io.Writer, quiet bool) *progress {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &progress{cancel: cancel}
+	p := &progress{cancel: cancel, stopped: make(chan struct{})}
 	if quiet {
 		return p
 	}
@@ -45,43 +116,63 @@ func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Clie
 		var lastPhase engine.Phase
 		var lastCmds uint64
 		last := time.Now()
+		// figures reads the run's figures now: the command rate since
+		// the last line, or, final, over the whole run (the summary's).
+		figures := func(final bool) liveFigures {
+			f := liveFigures{st: eng.Status(), totals: client.Totals(), div: eng.Auditor().State().Overall.Ratio()}
+			var cmds uint64
+			for _, pt := range f.totals.Protocols {
+				cmds += pt.Commands
+			}
+			now := time.Now()
+			dt := now.Sub(last).Seconds()
+			if final {
+				lastCmds, dt = 0, f.st.Wall.Seconds()
+			}
+			if dt > 0 {
+				f.rate = float64(cmds-lastCmds) / dt
+			}
+			lastCmds, last = cmds, now
+			return f
+		}
 		for {
 			select {
 			case <-ctx.Done():
+				// Aborted: the run's figures are not final yet.
 				if tty {
 					fmt.Fprintln(w)
 				}
 				return
+			case <-p.stopped:
+				// The last line: the figures the summary gives, read
+				// once the run has returned.
+				line := statusLine(figures(true))
+				if tty {
+					fmt.Fprintf(w, "\r\033[K%s\n", line)
+				} else {
+					fmt.Fprintln(w, line)
+				}
+				return
 			case <-t.C:
 			}
-			st := eng.Status()
-			var cmds, errs, dropped uint64
-			for _, pt := range client.Totals().Protocols {
-				cmds += pt.Commands
-				errs += pt.Errors
-				dropped += pt.Dropped
-			}
-			now := time.Now()
-			rate := float64(cmds-lastCmds) / now.Sub(last).Seconds()
-			lastCmds, last = cmds, now
-			div := eng.Auditor().State().Overall
-			line := fmt.Sprintf("%-11s wall %s  sim %s  users %d/%d  devices %d  cmds/s %.0f  errors %d  dropped %d  delivered %d  sent %d  divergence %.3f",
-				st.Phase, st.Wall.Round(time.Second), st.Simulated.Round(time.Minute), st.UsersStarted, st.Users, st.Devices,
-				rate, errs, dropped, st.Delivered, st.Sent, div.Ratio())
+			f := figures(false)
+			line := statusLine(f)
 			switch {
 			case tty:
 				fmt.Fprintf(w, "\r\033[K%s", line)
-			case st.Phase != lastPhase:
+			case f.st.Phase != lastPhase:
 				fmt.Fprintln(w, line)
 			}
-			lastPhase = st.Phase
+			lastPhase = f.st.Phase
 		}
 	}()
 	return p
 }
 
-// stop ends the status line.
+// stop ends the status line: it prints the last one, with the figures of
+// the run that returned.
 func (p *progress) stop() {
-	p.cancel()
+	close(p.stopped)
 	p.wg.Wait()
+	p.cancel()
 }

@@ -35,6 +35,12 @@ type Observer interface {
 	// phase cut under way on a device of the named profile
 	// (EventActionCut).
 	ActionCut(deviceProfile, action string)
+	// ActionsPlanned counts n actions of a kind a person planned
+	// (EventActionsPlanned), ActionsDropped n it gave up
+	// (EventActionsDropped): with Action and ActionCut, the actions
+	// planned and not ended yet (metrics.Client: mailsim_actions_pending).
+	ActionsPlanned(action string, n int64)
+	ActionsDropped(action string, n int64)
 	// Delivered counts one message put on the server by the injector, by
 	// delivery protocol.
 	Delivered(via string)
@@ -205,6 +211,18 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
+	// ActionsPlanned and ActionsCut count the actions planned so far and
+	// those the end of the active phase cut (Result).
+	ActionsPlanned, ActionsCut int64
+	// Submissions counts the devices' submissions ended so far, by
+	// outcome (Result.Submissions at the end).
+	Submissions SubmissionStats
+	// DeliveriesFailed counts the injector's deliveries (per recipient)
+	// whose last try failed so far, DeliveriesAbandoned those the end of
+	// the run left untried (counted when the injector finishes, after
+	// the settle phase): the sums of Result.Deliveries.Failed and its
+	// Abandoned.
+	DeliveriesFailed, DeliveriesAbandoned int64
 }
 
 // Result is what a finished run produced.
@@ -469,7 +487,7 @@ func (e *Engine) UsersByGroup() map[string]int {
 
 // Status returns a live snapshot of the run.
 func (e *Engine) Status() Status {
-	return Status{
+	st := Status{
 		Phase:        e.phase.Load().(Phase),
 		Wall:         e.clock.WallElapsed(),
 		Simulated:    e.clock.Elapsed(),
@@ -482,7 +500,12 @@ func (e *Engine) Status() Status {
 		ActionErrors: e.actionErrors.Load(),
 		// Actions given up.
 		ActionsDropped: e.actionsDropped.Load(),
+		ActionsPlanned: e.actionsPlanned.Load(),
+		ActionsCut:     e.actionsCut.Load(),
+		Submissions:    e.submissions.stats(),
 	}
+	st.DeliveriesFailed, st.DeliveriesAbandoned = e.inj.failures()
+	return st
 }
 
 // DeliveriesWaiting returns how many deliveries (one per recipient,

@@ -33,8 +33,8 @@ const (
 	// message missing from the device in hand, not the run ending): Kind,
 	// User, Device, Profile, Err.
 	EventActionFailed
-	// EventActionsDropped: Count actions given up after every try failed
-	// (User, Device, MessageID when known, Err).
+	// EventActionsDropped: Count actions of Kind given up after every
+	// try failed (User, Device, MessageID when known, Err).
 	EventActionsDropped
 	// EventSent: a device's message was accepted for sending (Protocol the
 	// submitting protocol, User, Device).
@@ -71,9 +71,9 @@ const (
 	// Submitter, whatever the protocol) ended (Protocol the submitting
 	// protocol, Outcome one of SubmissionOutcomes, User, Device).
 	EventSubmitted
-	// EventActionsPlanned: a person planned Count actions: those it
-	// decided on for a message it noticed, or the new message it began
-	// to write (User). Each ends one way: done (EventAction), given up
+	// EventActionsPlanned: a person planned Count actions of Kind: one
+	// event per action it decided on for a message it noticed, or the
+	// new message it began to write (User). Each ends one way: done (EventAction), given up
 	// (EventActionsDropped), cut under way (EventActionCut) or pending
 	// when the person stopped (EventActionsPending); docs/report.md,
 	// "Actions".
@@ -250,6 +250,10 @@ func (s observerSink) Handle(ev Event) {
 		s.o.Action(ev.Profile, ev.Kind)
 	case EventActionCut:
 		s.o.ActionCut(ev.Profile, ev.Kind)
+	case EventActionsPlanned:
+		s.o.ActionsPlanned(ev.Kind, ev.Count)
+	case EventActionsDropped:
+		s.o.ActionsDropped(ev.Kind, ev.Count)
 	case EventSent:
 		s.o.Sent(ev.Protocol)
 	case EventSubmitted:

@@ -21,11 +21,17 @@ func (l *callLog) add(s string) { l.mu.Lock(); l.calls = append(l.calls, s); l.m
 
 func (l *callLog) Action(profile, action string)    { l.add("action " + profile + " " + action) }
 func (l *callLog) ActionCut(profile, action string) { l.add("cut " + profile + " " + action) }
-func (l *callLog) Delivered(via string)             { l.add("delivered " + via) }
-func (l *callLog) DeliveryAttempt(via, out string)  { l.add("attempt " + via + " " + out) }
-func (l *callLog) DeliveryDone(via, out string)     { l.add("done " + via + " " + out) }
-func (l *callLog) Sent(protocol string)             { l.add("sent " + protocol) }
-func (l *callLog) Submitted(protocol, out string)   { l.add("submitted " + protocol + " " + out) }
+func (l *callLog) ActionsPlanned(action string, n int64) {
+	l.add(fmt.Sprintf("planned %s %d", action, n))
+}
+func (l *callLog) ActionsDropped(action string, n int64) {
+	l.add(fmt.Sprintf("dropped %s %d", action, n))
+}
+func (l *callLog) Delivered(via string)            { l.add("delivered " + via) }
+func (l *callLog) DeliveryAttempt(via, out string) { l.add("attempt " + via + " " + out) }
+func (l *callLog) DeliveryDone(via, out string)    { l.add("done " + via + " " + out) }
+func (l *callLog) Sent(protocol string)            { l.add("sent " + protocol) }
+func (l *callLog) Submitted(protocol, out string)  { l.add("submitted " + protocol + " " + out) }
 
 // queueLog is a callLog that also observes the injector's queue.
 type queueLog struct{ callLog }
@@ -44,7 +50,8 @@ func TestObserverSinkCallsTheObserver(t *testing.T) {
 	}{
 		{Event{Type: EventAction, Kind: "read", Profile: "phone"}, []string{"action phone read"}},
 		{Event{Type: EventActionCut, Kind: "send", Profile: "phone"}, []string{"cut phone send"}},
-		{Event{Type: EventActionsPlanned, Count: 2}, nil},
+		{Event{Type: EventActionsPlanned, Kind: "reply", Count: 1}, []string{"planned reply 1"}},
+		{Event{Type: EventActionsDropped, Kind: "send", Count: 1}, []string{"dropped send 1"}},
 		{Event{Type: EventActionsPending, Count: 2}, nil},
 		{Event{Type: EventSent, Protocol: "smtp"}, []string{"sent smtp"}},
 		{Event{Type: EventSubmitted, Protocol: "smtp", Outcome: SubmissionCut}, []string{"submitted smtp cut"}},

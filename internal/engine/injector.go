@@ -366,6 +366,17 @@ func (in *injector) abandon(d delivery) {
 	}
 }
 
+// failures returns the deliveries whose last try failed so far (the sum
+// of DeliveryStats.Failed) and those abandoned (DeliveryStats.Abandoned).
+func (in *injector) failures() (failed, abandoned int64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, n := range in.stats.Failed {
+		failed += n
+	}
+	return failed, in.stats.Abandoned
+}
+
 // finish counts the deliveries still queued as abandoned and returns the
 // stats. Call it after run returned.
 func (in *injector) finish() DeliveryStats {

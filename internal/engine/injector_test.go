@@ -157,6 +157,8 @@ type discardObserver struct{}
 
 func (discardObserver) Action(string, string)          {}
 func (discardObserver) ActionCut(string, string)       {}
+func (discardObserver) ActionsPlanned(string, int64)   {}
+func (discardObserver) ActionsDropped(string, int64)   {}
 func (discardObserver) Delivered(string)               {}
 func (discardObserver) Sent(string)                    {}
 func (discardObserver) DeliveryAttempt(string, string) {}

@@ -323,7 +323,9 @@ func (p *person) plan(id string, pm *plannedMessage) {
 	p.pending[id] = pm
 	p.due.set(pm.at, pm.due)
 	p.order = append(p.order, id)
-	p.env.events.Handle(Event{Type: EventActionsPlanned, Count: int64(len(pm.actions)), User: p.u.plan.Username})
+	for _, a := range pm.actions {
+		p.env.events.Handle(Event{Type: EventActionsPlanned, Kind: string(a.Kind), Count: 1, User: p.u.plan.Username})
+	}
 }
 
 // decide draws what the person will do with a message. The draw depends on
@@ -445,7 +447,7 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 		// Given up, without its copy in Sent or its flag (the device
 		// did neither); the audit looks for the delivery
 		// (trackingSubmitter).
-		p.dropped(d, id, err)
+		p.dropped(d, a, id, err)
 		pm.actions = pm.actions[1:]
 	default:
 		if resume != nil {
@@ -459,8 +461,10 @@ func (p *person) actOnMail(ctx context.Context, now time.Time) {
 			p.due.set(pm.at, pm.due)
 			return
 		}
-		p.env.events.Handle(Event{Type: EventActionsDropped, Count: int64(len(pm.actions)),
-			User: p.u.plan.Username, Device: d.dev.ID(), MessageID: id, Err: err})
+		for _, left := range pm.actions {
+			p.env.events.Handle(Event{Type: EventActionsDropped, Kind: string(left.Kind), Count: 1,
+				User: p.u.plan.Username, Device: d.dev.ID(), MessageID: id, Err: err})
+		}
 		p.env.log.Debug("actions given up", "device", d.dev.ID(), "message", id, "actions", len(pm.actions), "err", err)
 		pm.actions = nil
 	}
@@ -506,7 +510,7 @@ func (p *person) send(ctx context.Context) {
 	}
 	to = clients.DistinctRecipients(to) // the same colleague drawn twice is one recipient
 	size := drawSize(p.rng, scenarios.Range{Min: NewMailMin, Max: NewMailMax})
-	p.env.events.Handle(Event{Type: EventActionsPlanned, Count: 1, User: p.u.plan.Username})
+	p.env.events.Handle(Event{Type: EventActionsPlanned, Kind: string(clients.ActSend), Count: 1, User: p.u.plan.Username})
 	_ = p.do(ctx, clients.Action{Kind: clients.ActSend, To: to, Size: size, WriteTime: p.b.Send.WriteTime})
 }
 
@@ -526,7 +530,7 @@ func (p *person) do(ctx context.Context, a clients.Action) error {
 		err = p.finishSubmitted(ctx, d, a, resume, err, "")
 	case ctx.Err() == nil:
 		// Given up: it failed before it left.
-		p.dropped(d, "", err)
+		p.dropped(d, a, "", err)
 	default:
 		// Cut by the end of the active phase before it left, while it
 		// was written or submitted: no failed try, not given up (its
@@ -595,7 +599,7 @@ func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Actio
 			return nil
 		}
 	}
-	p.dropped(d, id, err)
+	p.dropped(d, a, id, err)
 	return err
 }
 
@@ -635,10 +639,11 @@ func (p *person) cut(d *device, a clients.Action, id string, err error) {
 	p.env.log.Debug("action cut by the end of the active phase", "device", d.dev.ID(), "action", a.Kind, "message", id, "err", err)
 }
 
-// dropped counts one action given up on device d (id: the message acted
+// dropped counts action a given up on device d (id: the message acted
 // on, if any).
-func (p *person) dropped(d *device, id string, err error) {
-	p.env.events.Handle(Event{Type: EventActionsDropped, Count: 1, User: p.u.plan.Username, Device: d.dev.ID(), MessageID: id, Err: err})
+func (p *person) dropped(d *device, a clients.Action, id string, err error) {
+	p.env.events.Handle(Event{Type: EventActionsDropped, Kind: string(a.Kind), Count: 1, User: p.u.plan.Username,
+		Device: d.dev.ID(), MessageID: id, Err: err})
 	p.env.log.Debug("action given up", "device", d.dev.ID(), "message", id, "err", err)
 }
 

@@ -161,10 +161,13 @@ func (f *fakePerson) summary() (changes, events []string) {
 			events = append(events, fmt.Sprintf("action %s %s %s", ev.Kind, ev.Profile, ev.MessageID))
 		case EventActionFailed:
 			events = append(events, "failed "+ev.Kind)
-		case EventActionsDropped:
-			events = append(events, fmt.Sprintf("dropped %d", ev.Count))
-		case EventActionsPlanned:
-			events = append(events, fmt.Sprintf("planned %d", ev.Count))
+		case EventActionsDropped, EventActionsPlanned:
+			// One event per action, of its kind.
+			what := map[EventType]string{EventActionsDropped: "dropped", EventActionsPlanned: "planned"}[ev.Type]
+			if ev.Count != 1 {
+				what = fmt.Sprintf("%s %d of", what, ev.Count)
+			}
+			events = append(events, what+" "+ev.Kind)
 		case EventActionCut:
 			events = append(events, "cut "+ev.Kind)
 		case EventActionsPending:
@@ -220,7 +223,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ctx, f.clock.now)
 		},
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
-		wantEvents:  []string{"planned 1", "action read pc <m1@x>"},
+		wantEvents:  []string{"planned read", "action read pc <m1@x>"},
 	}, {
 		name:     "a message the device never shows is retried, then given up without an error",
 		behavior: readOnly,
@@ -229,7 +232,7 @@ func TestPersonAlone(t *testing.T) {
 			return clients.Result{}, clients.ErrNoMessage
 		},
 		drive:      noticeAndAct(maxTries),
-		wantEvents: []string{"planned 1", "dropped 1"},
+		wantEvents: []string{"planned read", "dropped read"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != maxTries || !f.p.done["<m1@x>"] || len(f.p.pending) != 0 {
 				t.Errorf("%d tries, done %v, %d pending; want %d tries, the message done", len(f.dev.done),
@@ -248,7 +251,7 @@ func TestPersonAlone(t *testing.T) {
 		},
 		drive:       noticeAndAct(2),
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen)},
-		wantEvents:  []string{"planned 1", "failed read", "action read pc <m1@x>"},
+		wantEvents:  []string{"planned read", "failed read", "action read pc <m1@x>"},
 	}, {
 		name:     "a reply whose submission got no reply after the message data is given up at once, and the next action goes on",
 		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Reply: 1, Delete: 1}, ActionDelay: time.Minute},
@@ -262,7 +265,7 @@ func TestPersonAlone(t *testing.T) {
 		},
 		drive:       noticeAndAct(3),
 		wantChanges: []string{"read <m1@x>  flags=" + fmt.Sprint(view.Seen), "delete <m1@x>"},
-		wantEvents:  []string{"planned 3", "action read pc <m1@x>", "failed reply", "dropped 1", "action delete pc <m1@x>"},
+		wantEvents:  []string{"planned read", "planned reply", "planned delete", "action read pc <m1@x>", "failed reply", "dropped reply", "action delete pc <m1@x>"},
 		check: func(t *testing.T, f *fakePerson) {
 			var kinds []clients.ActionKind
 			for _, a := range f.dev.done {
@@ -284,7 +287,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ctx, f.clock.now)
 		},
 		wantChanges: []string{"move <spam@x> Junk"},
-		wantEvents:  []string{"planned 1", "action move pc <spam@x>"},
+		wantEvents:  []string{"planned move", "action move pc <spam@x>"},
 	}, {
 		name:     "a send that failed after submitting is recorded once, incomplete, and resumed",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
@@ -299,7 +302,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ctx)
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
-		wantEvents:  []string{"planned 1", "failed send", "action send pc <new@example.com>"},
+		wantEvents:  []string{"planned send", "failed send", "action send pc <new@example.com>"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil {
 				t.Errorf("device asked %d times, want a send and a resume", len(f.dev.done))
@@ -317,7 +320,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete", "send <new@example.com> completes"},
-		wantEvents:  []string{"planned 1", "action send pc <new@example.com>"},
+		wantEvents:  []string{"planned send", "action send pc <new@example.com>"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.dev.done[1].Resume == nil || f.clock.slept != 0 {
 				t.Errorf("device asked %d times, slept %v; want a send and a resume at once", len(f.dev.done), f.clock.slept)
@@ -332,7 +335,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "failed send", "failed send", "failed send", "dropped 1"},
+		wantEvents:  []string{"planned send", "failed send", "failed send", "failed send", "dropped send"},
 		check: func(t *testing.T, f *fakePerson) {
 			// The first resume at once, the next ones after the backoff.
 			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
@@ -356,7 +359,7 @@ func TestPersonAlone(t *testing.T) {
 			}
 		},
 		wantChanges: []string{"send <new0@example.com> Sent incomplete", "send <new4@example.com> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "failed send", "failed send", "failed send", "dropped 1", "planned 1", "failed send", "dropped 1"},
+		wantEvents:  []string{"planned send", "failed send", "failed send", "failed send", "dropped send", "planned send", "failed send", "dropped send"},
 		check: func(t *testing.T, f *fakePerson) {
 			wantSlept := lateResumeBackoff.Delay(0, nil) + lateResumeBackoff.Delay(1, nil)
 			if len(f.dev.done) != 2+sendResumeTries+1 || f.clock.slept != wantSlept {
@@ -375,7 +378,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "failed send", "dropped 1"},
+		wantEvents:  []string{"planned send", "failed send", "dropped send"},
 		check: func(t *testing.T, f *fakePerson) {
 			if len(f.dev.done) != 2 || f.clock.slept != 0 {
 				t.Errorf("device asked %d times, slept %v; want a send and one resume, no backoff finished", len(f.dev.done), f.clock.slept)
@@ -391,7 +394,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.send(ended(ctx))
 		},
 		wantChanges: []string{"send <new@example.com> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "dropped 1"},
+		wantEvents:  []string{"planned send", "dropped send"},
 	}, {
 		name:   "a reply the end of the active phase cut short after submitting is finished on the devices' context",
 		answer: submittedThenOK("<re@x>"),
@@ -400,7 +403,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ended(ctx), f.clock.now)
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
-		wantEvents:  []string{"planned 1", "action reply pc <m1@x>"},
+		wantEvents:  []string{"planned reply", "action reply pc <m1@x>"},
 		check:       wantResumed,
 	}, {
 		name:   "a reply cut short after submitting when the devices stop too is given up",
@@ -411,7 +414,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ended(ctx), f.clock.now)
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "dropped 1"},
+		wantEvents:  []string{"planned reply", "dropped reply"},
 	}, {
 		name:   "a reply waiting for its next try to finish when the active phase ends is finished on the devices' context",
 		answer: submittedThenOK("<re@x>"),
@@ -421,7 +424,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.run(ended(ctx))
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete", "send <re@x> completes", "reply <m1@x>  flags=" + fmt.Sprint(view.Answered)},
-		wantEvents:  []string{"planned 1", "failed reply", "action reply pc <m1@x>"},
+		wantEvents:  []string{"planned reply", "failed reply", "action reply pc <m1@x>"},
 		check:       wantResumed,
 	}, {
 		name:   "a reply waiting for its next try to finish when the devices stop is given up",
@@ -433,7 +436,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.run(ended(ctx))
 		},
 		wantChanges: []string{"send <re@x> Sent incomplete"},
-		wantEvents:  []string{"planned 1", "failed reply", "dropped 1"},
+		wantEvents:  []string{"planned reply", "failed reply", "dropped reply"},
 	}, {
 		name:     "a send that failed before submitting is given up",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour}},
@@ -442,7 +445,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.nextSend = f.clock.now
 			f.p.send(ctx)
 		},
-		wantEvents: []string{"planned 1", "failed send", "dropped 1"},
+		wantEvents: []string{"planned send", "failed send", "dropped send"},
 	}, {
 		name:     "a send the end of the active phase cut while it was written counts cut",
 		behavior: scenarios.Behavior{Send: scenarios.Send{Interval: time.Hour, WriteTime: time.Hour}},
@@ -451,7 +454,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.nextSend = f.clock.now
 			f.p.send(ended(ctx))
 		},
-		wantEvents: []string{"planned 1", "cut send"},
+		wantEvents: []string{"planned send", "cut send"},
 	}, {
 		// An IMAP send leaves its draft on the server when it ends before
 		// its message left (clients.Result.Draft): the audit is told, or
@@ -490,7 +493,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ended(ctx), f.clock.now)
 			f.p.run(ended(ctx))
 		},
-		wantEvents: []string{"planned 2", "cut read", "pending 1"},
+		wantEvents: []string{"planned read", "planned flag", "cut read", "pending 1"},
 	}, {
 		name:     "actions waiting their turn or their next try when the person stops count pending",
 		behavior: scenarios.Behavior{OnNewMail: scenarios.OnNewMail{Read: 1, Flag: 1}, ActionDelay: time.Minute},
@@ -502,7 +505,7 @@ func TestPersonAlone(t *testing.T) {
 			f.p.actOnMail(ctx, f.clock.now)
 			f.p.run(ended(ctx))
 		},
-		wantEvents: []string{"planned 2", "planned 2", "failed read", "pending 4"},
+		wantEvents: []string{"planned read", "planned flag", "planned read", "planned flag", "failed read", "pending 4"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

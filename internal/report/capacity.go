@@ -136,6 +136,33 @@ const (
 	PersonsLateMetric = "late_p99_s"
 )
 
+// The step metrics of the devices' submissions (sends, replies,
+// forwards; docs/report.md, Submissions): a fresh step's run's, a live
+// step's those that ended in its window (docs/capacity.md, Live
+// growth). The step's metrics also hold submissions_sent and
+// submissions_cut.
+const (
+	SubmissionsStartedMetric    = "submissions_started"
+	SubmissionsFailedMetric     = "submissions_failed"
+	SubmissionsUnansweredMetric = "submissions_unanswered"
+)
+
+// submissionsLegend tells the summary's reader what the submissions
+// column counts.
+const submissionsLegend = "submissions: failed + unanswered of started, the devices' sends, replies and forwards " +
+	"(a live step's: those that ended in its window; metrics.submissions_*)"
+
+// SubmissionsCell is the step's submissions in a few words: "3+1 of 40"
+// (failed + unanswered of started), "-" when unknown (a report of an
+// older mailsim).
+func (s CapacityStep) SubmissionsCell() string {
+	started, failed, unanswered := s.Metric(SubmissionsStartedMetric), s.Metric(SubmissionsFailedMetric), s.Metric(SubmissionsUnansweredMetric)
+	if started.Missing() || failed.Missing() || unanswered.Missing() {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f+%.0f of %.0f", float64(failed), float64(unanswered), float64(started))
+}
+
 // harnessLateLegend tells the summary's reader the two lateness columns
 // apart.
 const harnessLateLegend = "harness late p99: how late the harness handed inbound mail to the injector (metrics.arrivals_late_p99_s: its own lateness, judged by --harness-max-late); " +
@@ -300,8 +327,9 @@ func (r *CapacityReport) invalidNotes() []string {
 // StepLine is the one-line summary of a step, the progress line on stderr
 // while the search runs: its phase, users, client commands per second,
 // verdict, the two latenesses of the summary's table (the harness's own
-// and the persons', with their units; "-" when unknown) and the server's
-// resources when measured.
+// and the persons', with their units; "-" when unknown), the devices'
+// submissions that failed or got no reply (SubmissionsCell) and the
+// server's resources when measured.
 func StepLine(s CapacityStep) string {
 	verdict := "pass"
 	switch {
@@ -318,8 +346,9 @@ func StepLine(s CapacityStep) string {
 	if c := s.Server.Cell(); c != "-" {
 		server = "  server " + c
 	}
-	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s  harness late p99 %s, persons late p99 %s%s", stepPhase(s), s.Users,
-		fmtNum(s.CommandsPerSecond), verdict, fmtSecondsNum(s.Metric(HarnessLateMetric)), fmtSecondsNum(s.Metric(PersonsLateMetric)), server)
+	return fmt.Sprintf("%-7s %6d users  %8s cmd/s  %s  harness late p99 %s, persons late p99 %s  submissions failed+unanswered %s%s", stepPhase(s), s.Users,
+		fmtNum(s.CommandsPerSecond), verdict, fmtSecondsNum(s.Metric(HarnessLateMetric)), fmtSecondsNum(s.Metric(PersonsLateMetric)),
+		s.SubmissionsCell(), server)
 }
 
 // stepPhase is a step's phase, marked "(live)" when it was measured on the
@@ -341,7 +370,7 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 	for i := range r.QoS {
 		header += fmt.Sprintf("\tqos %d", i+1)
 	}
-	fmt.Fprintln(tw, header+"\tharness cpu\tharness late p99\tpersons late p99\tserver")
+	fmt.Fprintln(tw, header+"\tharness cpu\tharness late p99\tpersons late p99\tsubmissions\tserver")
 	for _, s := range r.Steps {
 		res := "pass"
 		switch {
@@ -363,11 +392,12 @@ func (r *CapacityReport) WriteSummary(w io.Writer) error {
 			line += "\t" + v + mark
 		}
 		fmt.Fprintln(tw, line+"\t"+fmtPercent(s.Metric("harness_cpu"))+"\t"+fmtSecondsNum(s.Metric(HarnessLateMetric))+"\t"+
-			fmtSecondsNum(s.Metric(PersonsLateMetric))+"\t"+s.Server.Cell())
+			fmtSecondsNum(s.Metric(PersonsLateMetric))+"\t"+s.SubmissionsCell()+"\t"+s.Server.Cell())
 	}
 	tw.Flush()
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(ew, harnessLateLegend)
+		fmt.Fprintln(ew, submissionsLegend)
 	}
 	if src := r.serverSource(); src != "" {
 		fmt.Fprintf(ew, "server resources from %s\n", src)
@@ -578,8 +608,8 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
-<div class="wide"><table><tr><th>phase</th><th class="num">users</th><th>result</th><th class="num">commands/s</th>{{range .R.QoS}}<th class="num">{{.}}</th>{{end}}<th class="num" title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th class="num" title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th class="num" title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th>server</th></tr>
-{{range .R.Steps}}<tr><td class="nowrap">{{.Phase}}{{if .Live}} (live){{end}}</td><td class="num">{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td class="num">{{num .CommandsPerSecond}}</td>{{range .QoS}}<td class="num{{if not .OK}} fail{{end}}">{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td class="num">{{percent (.Metric "harness_cpu")}}</td><td class="num">{{seconds (.Metric "arrivals_late_p99_s")}}</td><td class="num">{{seconds (.Metric "late_p99_s")}}</td><td class="nowrap">{{.Server.Cell}}</td></tr>
+<div class="wide"><table><tr><th>phase</th><th class="num">users</th><th>result</th><th class="num">commands/s</th>{{range .R.QoS}}<th class="num">{{.}}</th>{{end}}<th class="num" title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th class="num" title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th class="num" title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th class="num" title="the devices' submissions (sends, replies, forwards) that failed + got no reply, of those started (metrics.submissions_*; a live step's: those that ended in its window)">submissions failed+unanswered</th><th>server</th></tr>
+{{range .R.Steps}}<tr><td class="nowrap">{{.Phase}}{{if .Live}} (live){{end}}</td><td class="num">{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td class="num">{{num .CommandsPerSecond}}</td>{{range .QoS}}<td class="num{{if not .OK}} fail{{end}}">{{if and .Value.Missing .Note}}no data: {{.Note}}{{else}}{{num .Value}}{{if .Note}} ({{.Note}}){{end}}{{end}}</td>{{end}}<td class="num">{{percent (.Metric "harness_cpu")}}</td><td class="num">{{seconds (.Metric "arrivals_late_p99_s")}}</td><td class="num">{{seconds (.Metric "late_p99_s")}}</td><td class="num nowrap">{{.SubmissionsCell}}</td><td class="nowrap">{{.Server.Cell}}</td></tr>
 {{end}}</table></div>
 ` + htmlTail))
 

@@ -888,3 +888,38 @@ func TestDeliveryUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmissionFailureRate: the devices' submissions that failed or got
+// no reply over those started, less those the run's end cut; no data
+// when none was started but those cut.
+func TestSubmissionFailureRate(t *testing.T) {
+	const expr = "submission_failure_rate < 10%"
+	for _, tt := range []struct {
+		name string
+		sub  Submissions
+		ok   bool
+		want float64 // NaN: no data
+	}{
+		{"healthy", Submissions{Sent: 99, Failed: 1}, true, 0.01},
+		{"collapsed", Submissions{Sent: 4, Failed: 8, Unanswered: 2, Cut: 6}, false, 10.0 / 14},
+		{"only cut", Submissions{Cut: 3}, false, math.NaN()},
+		{"none", Submissions{}, false, math.NaN()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleInput(t, expr)
+			in.Submissions = tt.sub
+			got := Build(in).Thresholds[0]
+			if got.OK != tt.ok {
+				t.Errorf("ok %v, want %v (value %v, note %q)", got.OK, tt.ok, got.Value, got.Note)
+			}
+			switch {
+			case math.IsNaN(tt.want):
+				if !got.Value.Missing() || got.Note == "" {
+					t.Errorf("value %v note %q, want no data with a note", got.Value, got.Note)
+				}
+			case math.Abs(float64(got.Value)-tt.want) > 1e-9:
+				t.Errorf("value %v, want %v", got.Value, tt.want)
+			}
+		})
+	}
+}
