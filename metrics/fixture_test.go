@@ -62,6 +62,7 @@ func newFixture(t testing.TB, users int) *fixture {
 				ConvergedByGroup: map[string]float64{"pop3-office": 0.1, "imap-everywhere": 0.9},
 				Unconverged:      map[UnconvergedKey]int{},
 				Lost:             0,
+				LostCounted:      true,
 			}
 			for i := 0; i < users; i++ {
 				d.Unconverged[UnconvergedKey{"read", "pop3-local-only"}]++

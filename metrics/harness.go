@@ -43,8 +43,12 @@ type Divergence struct {
 	// Unconverged counts changes that have not reached every device.
 	Unconverged map[UnconvergedKey]int
 	// Lost counts delivered or sent messages that are on no device and not
-	// on the server, and were not deleted by a simulated person.
-	Lost int
+	// on the server, and were not deleted by a simulated person. Only the
+	// final audit, which reads the server's state, counts it: LostCounted
+	// says it did, and mailsim_messages_lost is absent before (an unknown,
+	// not a 0).
+	Lost        int
+	LostCounted bool
 }
 
 // HarnessOptions configure a [Harness]. Every function is called at scrape
@@ -112,7 +116,7 @@ var (
 		"Changes that have not reached every device of their user, by change kind and reason.",
 		[]string{"change", "reason"}, nil)
 	lostDesc = prometheus.NewDesc("mailsim_messages_lost",
-		"Delivered or sent messages on no device and not on the server that no simulated person deleted; 0 on a correct server.",
+		"Delivered or sent messages on no device and not on the server that no simulated person deleted, as the final audit counted them (absent until it has, and when it could not read the server's state); 0 on a correct server.",
 		nil, nil)
 )
 
@@ -232,7 +236,9 @@ func (c *harnessCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range unconv {
 		ch <- prometheus.MustNewConstMetric(unconvergedDesc, prometheus.GaugeValue, float64(n), k.Change, k.Reason)
 	}
-	ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.GaugeValue, float64(d.Lost))
+	if d.LostCounted {
+		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.GaugeValue, float64(d.Lost))
+	}
 }
 
 // capRatios bounds group names. Groups beyond maxGroups are dropped rather

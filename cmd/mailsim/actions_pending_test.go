@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mailsim/mailsim/internal/mailserver"
@@ -35,6 +36,16 @@ func TestRunActionsPendingGauge(t *testing.T) {
 		if n := met.sum(t, "mailsim_actions_pending", map[string]string{"action": a}); n < 0 {
 			t.Errorf("mailsim_actions_pending{action=%q} %v, below 0", a, n)
 		}
+	}
+	// Lost mail is the final audit's (absent before it: metrics/harness.go);
+	// the lingering metrics carry its count, the report's.
+	met.mu.Lock()
+	last := met.last
+	met.mu.Unlock()
+	if !strings.Contains(last, "\nmailsim_messages_lost ") {
+		t.Error("no mailsim_messages_lost after the final audit")
+	} else if got, want := met.sum(t, "mailsim_messages_lost", nil), num(t, rep, "messages.lost"); got != want {
+		t.Errorf("mailsim_messages_lost %v after the final audit, the report's messages.lost %v", got, want)
 	}
 	t.Logf("actions %v", rep["actions"])
 }

@@ -452,7 +452,7 @@ func newRunEngine(plan *scenarios.Plan, x execution, tweak func(*engine.Options)
 		Elapsed:    func() time.Duration { return eng.Clock().WallElapsed() },
 		Devices:    func() []metrics.DeviceCount { return deviceCounts(eng) },
 		Users:      eng.UsersByGroup,
-		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State()) },
+		Divergence: func() metrics.Divergence { return divergenceGauges(eng.Auditor().State(), eng.FinalAudit()) },
 	})
 	metrics.RegisterGroupCost(x.reg, func() []metrics.GroupCost { return groupCosts(eng.Costs()) })
 	return eng, sampler, nil

@@ -109,8 +109,9 @@ func groupCosts(in []cost.Totals) []metrics.GroupCost {
 	return out
 }
 
-// divergenceGauges converts the auditor's live state for the metrics.
-func divergenceGauges(st audit.State) metrics.Divergence {
+// divergenceGauges converts the auditor's live state for the metrics, and
+// the final audit's lost mail once it counted it (final nil: not run yet).
+func divergenceGauges(st audit.State, final *audit.Result) metrics.Divergence {
 	d := metrics.Divergence{
 		ByDimension:      map[string]int{},
 		RatioByGroup:     map[string]float64{},
@@ -128,6 +129,9 @@ func divergenceGauges(st audit.State) metrics.Divergence {
 		for reason, n := range ks.Unconverged {
 			d.Unconverged[metrics.UnconvergedKey{Change: string(kind), Reason: string(reason)}] = n
 		}
+	}
+	if final != nil && final.ServerChecked {
+		d.Lost, d.LostCounted = final.Lost, true
 	}
 	return d
 }

@@ -312,8 +312,10 @@ type Engine struct {
 	plan    *scenarios.Plan
 	clock   *simclock.Clock
 	auditor *audit.Auditor
-	log     *slog.Logger
-	inj     *injector
+	// final is the final audit's result, nil until it ran (FinalAudit).
+	final atomic.Pointer[audit.Result]
+	log   *slog.Logger
+	inj   *injector
 	// arrivals hands the users' inbound mail to inj on schedule.
 	arrivals *arrivals
 	costs    *cost.Meters
@@ -436,6 +438,11 @@ var simEpoch = time.Date(2026, time.January, 5, 8, 0, 0, 0, time.UTC)
 // Costs returns each group's cost figures so far, sorted by group name (for
 // live metrics; the final figures are in Result.Costs).
 func (e *Engine) Costs() []cost.Totals { return e.costs.Totals() }
+
+// FinalAudit returns the result of the run's final audit, nil until it
+// ran: what only it counts (lost mail, which needs the server's state) is
+// unknown before.
+func (e *Engine) FinalAudit() *audit.Result { return e.final.Load() }
 
 // Auditor returns the run's auditor, for live gauges.
 func (e *Engine) Auditor() *audit.Auditor { return e.auditor }
@@ -706,6 +713,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	// and must run even when ctx has ended, on what the devices show.
 	ar, err := e.auditor.Final(context.WithoutCancel(ctx), truth)
 	res.Audit = ar
+	e.final.Store(&ar)
 	e.setPhase(PhaseDone)
 	if truthErr != nil {
 		// Final's error only repeats that some users were not read.
