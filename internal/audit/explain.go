@@ -106,8 +106,11 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			default:
 				r = ReasonDeletedFromServer
 			}
-		case !shown && onServer && u.draftUnsynced(d.id, v, folder):
-			r = ReasonNotSyncedYet // a draft saved after the device's last sync
+		case !shown && onServer && devs[i].Protocol != "pop3" && u.draftUnsynced(d.id, v, folder):
+			// A draft saved after the IMAP device's last sync (POP3 reads
+			// only INBOX: it never shows Drafts, however recently it
+			// synced).
+			r = ReasonNotSyncedYet
 		case !shown:
 			r = missingReason(v, server, folder)
 		case syncedSince(v, folder, m.Folder).IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):

@@ -99,6 +99,13 @@ func TestDivergenceExplained(t *testing.T) {
 			setup: draftLeft(t0.Add(2 * time.Hour)), want: map[Reason]int{ReasonNotSyncedYet: 1}},
 		{name: "an IMAP draft saved before the PC's last sync", devs: imap2,
 			setup: draftLeft(t0.Add(30 * time.Minute)), want: map[Reason]int{ReasonUnexplained: 1}},
+		// A POP3 device never shows Drafts, synced or not.
+		{name: "an IMAP draft a POP3 device does not show", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}},
+			setup: func(r *rig) {
+				r.server.put("u1", "<d2>", "Drafts", view.Seen)
+				r.dev["u1/phone"].put("<d2>", "Drafts", view.Seen)
+				r.a.Record(Change{User: "u1", Device: "u1/phone", MessageID: "<d2>", At: t0.Add(2 * time.Hour), Folder: "Drafts", Draft: true})
+			}, want: map[Reason]int{ReasonFolderNotSynced: 1}},
 		{name: "a POP3 device keeps what a person deleted (a pending change)", devs: []devDef{{"pc", "pop3", 0}, {"phone", "imap", 0}}, setup: func(r *rig) {
 			r.server.del("u1", "<m1>")
 			r.dev["u1/phone"].del("<m1>")
