@@ -81,7 +81,7 @@ func partsInput(t *testing.T, shard string, start time.Time, parts []shardPart, 
 	}
 	slices.Sort(lags)
 	fetch.P50, fetch.P95, fetch.P99, _ = metrics.LatencyQuantiles(fetch.Buckets, fetch.Max)
-	kr := audit.KindResult{Changes: changes, Converged: len(lags), Lags: lags, Unconverged: map[audit.Reason]int{audit.ReasonNotSyncedYet: changes - len(lags)}}
+	kr := audit.KindResult{Changes: changes, Converged: len(lags), Lags: lags, LagsBounded: len(lags), Unconverged: map[audit.Reason]int{audit.ReasonNotSyncedYet: changes - len(lags)}}
 	d := audit.Divergence{Users: users, ConvergedUsers: conv, Union: union, Divergent: div, ByDimension: audit.Dimensions{Presence: div}}
 	in := Input{
 		Scenario: "s", Seed: 9, Shard: shard, StartedAt: start, Wall: time.Minute, Simulated: time.Hour,
@@ -168,6 +168,7 @@ func TestMergeEqualsWhole(t *testing.T) {
 				{"changes", m.Convergence["deliver"].Changes, whole.Convergence["deliver"].Changes},
 				{"converged", m.Convergence["deliver"].Converged, whole.Convergence["deliver"].Converged},
 				{"group converged", m.Groups["g"].Convergence["deliver"].Converged, whole.Groups["g"].Convergence["deliver"].Converged},
+				{"lags bounded", m.Convergence["deliver"].LagsBounded, whole.Convergence["deliver"].LagsBounded},
 				{"delivered", m.Messages.Delivered, whole.Messages.Delivered},
 				{"unconverged", m.Convergence["deliver"].Unconverged["not-synced-yet"], whole.Convergence["deliver"].Unconverged["not-synced-yet"]},
 				{"fetch count", int(m.Commands["imap"]["FETCH"].Count), int(whole.Commands["imap"]["FETCH"].Count)},

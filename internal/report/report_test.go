@@ -466,6 +466,29 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// TestSummaryLagsBounded checks that the convergence table says how many
+// of a kind's lags are bounds (Convergence.LagsBounded), and says nothing
+// when none is.
+func TestSummaryLagsBounded(t *testing.T) {
+	for _, tt := range []struct {
+		bounded int
+		want    string
+	}{
+		{3, "(3 of the lags bounds)"},
+		{0, ""},
+	} {
+		var buf bytes.Buffer
+		writeConvergence(&buf, "all", map[string]Convergence{"read": {Changes: 10, Converged: 8, LagsBounded: tt.bounded}})
+		out := buf.String()
+		if tt.want != "" && !strings.Contains(out, tt.want) {
+			t.Errorf("%d bounded: %q lacks %q", tt.bounded, out, tt.want)
+		}
+		if tt.want == "" && strings.Contains(out, "bounds") {
+			t.Errorf("no lag bounded: %q speaks of bounds", out)
+		}
+	}
+}
+
 // TestValidity checks when a run's own measurements are invalid: more than
 // 1% of the injected deliveries not delivered, or no successful login for a
 // protocol the devices use; and that validity_checks: false reports the

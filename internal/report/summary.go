@@ -234,6 +234,11 @@ func writeConvergence(w io.Writer, group string, kinds map[string]Convergence) {
 				parts = append(parts, fmt.Sprintf("%s=%d", reason, n))
 			}
 		}
+		if c.LagsBounded > 0 {
+			// Lags that are bounds, not exact to the device's sync
+			// (docs/report.md, Lag): the percentiles include them.
+			parts = append(parts, fmt.Sprintf("(%d of the lags bounds)", c.LagsBounded))
+		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", group, k, c.Changes, c.Converged,
 			fmtSecondsNum(c.P50s), fmtSecondsNum(c.P99s), strings.Join(parts, " "))
 	}
