@@ -40,8 +40,6 @@ type capacityFlags struct {
 	linger  time.Duration
 	profile profileFlags
 	procs   procsFlag
-	// heapFloor is the GC heap goal of a small step (--heap-floor).
-	heapFloor heapFloorFlag
 	// restart runs every step on a fresh population, even where the
 	// growth phase could grow a live one.
 	restart bool
@@ -68,14 +66,9 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	fs.BoolVar(&f.restart, "restart", false, "run every step on a fresh population: never grow a live one (docs/capacity.md, Live growth)")
 	f.profile.register(fs)
 	f.procs.register(fs, procsAll)
-	f.heapFloor.register(fs)
 	scenario, code, stop := parseScenarioFlags(fs, args, &f.procs, stderr)
 	if stop {
 		return code
-	}
-	if errs := f.heapFloor.Validate(); len(errs) > 0 {
-		fmt.Fprintf(stderr, "mailsim capacity: %v\n", errs[0])
-		return exitScenario
 	}
 	if errs := checkOutputs(map[string]string{"--report": f.reportPath, "--html": f.htmlPath}); len(errs) > 0 {
 		for _, err := range errs {
@@ -150,7 +143,6 @@ func cmdCapacity(args []string, stdout, stderr io.Writer) (code int) {
 	defer func() { code = prof.finish("capacity", stderr, code) }()
 	cores, stopProcs := f.procs.start()
 	defer stopProcs()
-	defer f.heapFloor.start()()
 	guard.Cores = cores
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -47,8 +47,6 @@ type runFlags struct {
 	profile profileFlags
 	// procs sizes GOMAXPROCS (--procs).
 	procs procsFlag
-	// heapFloor is the GC heap goal of a small run (--heap-floor).
-	heapFloor heapFloorFlag
 	// harness are the harness guard's limits (--harness-max-cpu,
 	// --harness-max-sched); cores the cores the harness may use, from
 	// --procs (set when the run starts).
@@ -104,15 +102,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(startAtFlag{&f.startAt}, "start-at", "wait until this wall-clock instant (RFC 3339, e.g. 2026-01-02T15:04:05Z) before starting, so shards start together")
 	f.profile.register(fs)
 	f.procs.register(fs, procsAuto)
-	f.heapFloor.register(fs)
 	f.harness.register(fs, "a run")
 	scenario, code, stop := parseScenarioFlags(fs, args, &f.procs, stderr)
 	if stop {
 		return code
-	}
-	if errs := f.heapFloor.Validate(); len(errs) > 0 {
-		fmt.Fprintf(stderr, "mailsim run: %v\n", errs[0])
-		return exitScenario
 	}
 	if _, err := f.harness.options(0); err != nil {
 		fmt.Fprintf(stderr, "mailsim run: %v\n", err)
@@ -144,7 +137,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	cores, stopProcs := f.procs.start()
 	defer stopProcs()
-	defer f.heapFloor.start()()
 	f.cores = cores
 	return profiled(f.profile, "run", stderr, func() int { return runPlan(plan, f, stdout, stderr) })
 }
