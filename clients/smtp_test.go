@@ -247,7 +247,7 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if last := rec.logins[len(rec.logins)-1]; last != transport.OutcomeRefused {
+	if len(rec.logins) == 0 || rec.logins[len(rec.logins)-1] != transport.OutcomeRefused {
 		t.Errorf("refused connection: logins %v, the last want %s", rec.logins, transport.OutcomeRefused)
 	}
 }
