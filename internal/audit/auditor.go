@@ -272,11 +272,14 @@ func (a *Auditor) mark(u *user) {
 // removing each examined user's previous contribution and adding the new
 // one, so an audit costs in proportion to the users examined.
 //
-// A device is taken to have shown a change at the start of its first
-// completed sync, begun once the server had the change (Change.Stored: the
-// end of the action that made it, so a send's writing time and the
-// commands of the action are not in the lag), of the folder it shows the
-// message in, as its sync log tells (view.SyncLog; pendingChange.shownAt);
+// A device is taken to have shown a change at the start of the completed
+// sync that brought it, begun once the server had the change
+// (Change.Stored: the end of the action that made it, so a send's writing
+// time and the commands of the action are not in the lag), of the folder
+// it shows the message in, as the message's stamps tell
+// (view.Message.Stamps; pendingChange.stamped) or, without them, its
+// first such sync as its sync log tells (view.SyncLog;
+// pendingChange.shownAt);
 // at Stored itself (no lag) when it showed it before, by a sync begun
 // earlier or with no sync. The lag of a change is the latest of these over
 // the devices it had to reach, minus Stored; KindResult.LagsBounded counts
@@ -709,17 +712,24 @@ func (p *pendingChange) shownIn(v view.Snapshot, t time.Time, from string) (time
 // change its flags, after an earlier sync since t had shown this one;
 // then the start is a bound, unless it is of the first sync since t that
 // changed the folder's view and the message was in the folder from before
-// t. ok is false when the stamps tell nothing (view.StampNone: a device
-// that keeps none, or its own edit): shownIn then takes the folder's log.
+// t, or the message came into the folder with these flags and no later
+// move brought it there. ok is false when the stamps tell nothing
+// (view.StampNone: a device that keeps none, or its own edit): shownIn
+// then takes the folder's log.
 func (p *pendingChange) stamped(v view.Snapshot, m view.Message, t time.Time) (at time.Time, exact, ok bool) {
 	if p.c.Kind.folderChange() {
 		sh, ok := v.Stamped(m.Folder, m.Stamps.Arrived, t)
-		later := sh.At.After(t) && (p.movedLater || p.repeat)
-		return sh.At, sh.Exact && !later, ok
+		later := p.repeat || p.movedLater && !view.SameFolder(m.Folder, p.c.Folder)
+		return sh.At, sh.Exact && !(later && sh.At.After(t)), ok
 	}
 	sh, ok := v.Stamped(m.Folder, m.Stamps.Flags, t)
 	if !ok || !sh.At.After(t) || !p.changedLater {
 		return sh.At, sh.Exact, ok
+	}
+	if m.Stamps.Flags == m.Stamps.Arrived {
+		// It came into the folder with its flags since t: shown then,
+		// unless a later move brought it from where it showed them.
+		return sh.At, sh.Exact && !p.movedLater, true
 	}
 	arrived, known := v.Stamped(m.Folder, m.Stamps.Arrived, t)
 	inFolder := known && arrived.Exact && !arrived.At.After(t)
