@@ -334,7 +334,7 @@ func (d *imapDevice) noteFlags(folder string, uid imap.UID, f view.Flags) {
 	if fo := d.folders[folder]; fo != nil {
 		fo.record(imapEdit{uid: uid, flags: f})
 		if m, ok := fo.msgs[uid]; ok && m.flags|f != m.flags {
-			fo.msgs[uid] = imapMsg{id: m.id, flags: m.flags | f, large: m.large}
+			fo.msgs[uid] = m.withFlags(f)
 			changed = true
 		}
 	}

@@ -68,6 +68,18 @@ type imapMsg struct {
 	// record at 8 bytes, a folder's map slot at 12 (docs/performance.md,
 	// "Memory per message held").
 	large bool
+	// st are the syncs that brought the message into the folder and its
+	// flags into the view, of the folder's log (view.Stamps; installAt
+	// sets them): two bytes the record's padding had room for.
+	st view.Stamps
+}
+
+// withFlags returns m with flags f added by the device's own action: no
+// sync brought its flags (view.StampNone).
+func (m imapMsg) withFlags(f view.Flags) imapMsg {
+	m.flags |= f
+	m.st.Flags = view.StampNone
+	return m
 }
 
 // isLarge reports whether a message of n bytes is larger than
@@ -245,7 +257,7 @@ func (d *imapDevice) View() view.Snapshot {
 			for name, f := range d.folders {
 				for uid, m := range f.msgs {
 					if m.id != view.NoHandle {
-						add(value(m.id), view.Copy{Folder: name, UID: uint32(uid)}, m.flags)
+						add(value(m.id), view.Copy{Folder: name, UID: uint32(uid), Stamps: m.st}, m.flags)
 					}
 				}
 			}

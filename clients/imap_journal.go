@@ -32,7 +32,7 @@ func (e imapEdit) apply(msgs map[imap.UID]imapMsg) {
 		}
 	default:
 		if m, ok := msgs[e.uid]; ok && m.flags|e.flags != m.flags {
-			msgs[e.uid] = imapMsg{id: m.id, flags: m.flags | e.flags, large: m.large}
+			msgs[e.uid] = m.withFlags(e.flags)
 		}
 	}
 }

@@ -218,7 +218,8 @@ func (d *imapDevice) takeScratch() *syncScratch {
 			return
 		}
 		if m, ok := sc.known[f.uid]; ok {
-			sc.msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), large: m.large}
+			m.flags = flagsOf(f.flags) // its stamps kept: stampMsgs writes fewer
+			sc.msgs[f.uid] = m
 		} else {
 			sc.fresh = append(sc.fresh, f.uid)
 		}
@@ -295,11 +296,13 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
 	was := f.msgs
+	var now view.Stamp // this sync's, when it changed the view
 	if changed || was == nil {
 		// The view shows the folder as this sync read it from now
 		// (view.SyncLog; the first sync of a folder counts).
-		f.log.Add(f.synced, start)
+		now = f.log.Add(f.synced, start)
 	}
+	stampMsgs(&f.log, msgs, was, f.validity == validity, now)
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {
@@ -315,14 +318,39 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	return was
 }
 
+// stampMsgs sets the stamps of msgs, a folder's messages as a sync that
+// changed the view by stamp now (view.StampNone: it changed nothing
+// shown) read them, from was, those it held before (same: of the same
+// UIDVALIDITY): a message was held with the same id keeps when it came
+// into the folder, and when its flags came if they are the same; the rest
+// came with this sync. Every stamp goes through log.Keep, so that none
+// names a sync the log dropped (view.SyncLog.Add).
+func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now view.Stamp) {
+	for uid, m := range msgs {
+		st := view.Stamps{Arrived: now, Flags: now}
+		if old, ok := was[uid]; ok && same && old.id == m.id {
+			st.Arrived = log.Keep(old.st.Arrived)
+			if old.flags == m.flags {
+				st.Flags = log.Keep(old.st.Flags)
+			}
+		}
+		if m.st != st {
+			m.st = st
+			msgs[uid] = m
+		}
+	}
+}
+
 // equalMsgs reports whether a and b hold the same messages with the same
-// ids, flags and large bits (sameMsgs leaves the large bits out).
+// ids, flags and large bits (sameMsgs leaves the large bits out); the
+// stamps do not count (a sync's map has the folder's, stampMsgs).
 func equalMsgs(a, b map[imap.UID]imapMsg) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for uid, m := range a {
-		if n, ok := b[uid]; !ok || n != m {
+		n, ok := b[uid]
+		if !ok || n.id != m.id || n.flags != m.flags || n.large != m.large {
 			return false
 		}
 	}
@@ -553,7 +581,8 @@ func (d *imapDevice) syncWindow(s *imapSession, name string) error {
 					m.flags = flagsOf(f.flags)
 					msgs[f.uid] = m
 				} else if m, ok := known[f.uid]; ok {
-					msgs[f.uid] = imapMsg{id: m.id, flags: flagsOf(f.flags), large: m.large}
+					m.flags = flagsOf(f.flags)
+					msgs[f.uid] = m
 				}
 			})
 			if err != nil {

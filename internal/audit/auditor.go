@@ -150,6 +150,11 @@ type pendingChange struct {
 	// showed it late, or a window left it out); a slice, not a map: a
 	// change that never reaches a device (a window) keeps it to the end.
 	missed []missedSync
+	// changedLater is set once a later change to the same message is
+	// recorded, movedLater once a later folder change is: a device's
+	// message may then show the sync that brought the later one, not
+	// this one (pendingChange.stamped).
+	changedLater, movedLater bool
 	// repeat marks a delivery of a Message-ID already delivered to the
 	// user: any folder shows it. A server may keep one copy (Cyrus's
 	// duplicate suppression drops the second delivery silently), and
@@ -267,11 +272,14 @@ func (a *Auditor) mark(u *user) {
 // removing each examined user's previous contribution and adding the new
 // one, so an audit costs in proportion to the users examined.
 //
-// A device is taken to have shown a change at the start of its first
-// completed sync, begun once the server had the change (Change.Stored: the
-// end of the action that made it, so a send's writing time and the
-// commands of the action are not in the lag), of the folder it shows the
-// message in, as its sync log tells (view.SyncLog; pendingChange.shownAt);
+// A device is taken to have shown a change at the start of the completed
+// sync that brought it, begun once the server had the change
+// (Change.Stored: the end of the action that made it, so a send's writing
+// time and the commands of the action are not in the lag), of the folder
+// it shows the message in, as the message's stamps tell
+// (view.Message.Stamps; pendingChange.stamped) or, without them, its
+// first such sync as its sync log tells (view.SyncLog;
+// pendingChange.shownAt);
 // at Stored itself (no lag) when it showed it before, by a sync begun
 // earlier or with no sync. The lag of a change is the latest of these over
 // the devices it had to reach, minus Stored; KindResult.LagsBounded counts
@@ -483,15 +491,18 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 	if gone {
 		u.mark(c.MessageID, markDeleted)
 	}
-	// Earlier changes to the same message that this one overtakes.
-	if gone || c.Kind.folderChange() {
-		kept := u.pending[:0]
-		for _, p := range u.pending {
-			if p.c.MessageID == c.MessageID {
-				if gone {
-					d.superseded = append(d.superseded, p.c.Kind)
-					continue
-				}
+	// Earlier changes to the same message: this one follows them
+	// (changedLater), and overtakes them when it moves or deletes it.
+	kept := u.pending[:0]
+	for _, p := range u.pending {
+		if p.c.MessageID == c.MessageID {
+			p.changedLater = true
+			if gone {
+				d.superseded = append(d.superseded, p.c.Kind)
+				continue
+			}
+			if c.Kind.folderChange() {
+				p.movedLater = true
 				if p.c.Kind.folderChange() && p.c.Folder != "" {
 					p.accept = append(p.accept, c.Folder)
 				}
@@ -499,11 +510,11 @@ func (a *Auditor) addChange(u *user, spec UserSpec, c Change, d *delta) {
 					p.folder = c.Folder
 				}
 			}
-			kept = append(kept, p)
 		}
-		clear(u.pending[len(kept):])
-		u.pending = kept
+		kept = append(kept, p)
 	}
+	clear(u.pending[len(kept):])
+	u.pending = kept
 	p := &pendingChange{c: c}
 	// accept and waiting start in p's own array (one folder, one other
 	// device: no allocation), each without room to grow into the other.
@@ -676,7 +687,10 @@ func (p *pendingChange) shownIn(v view.Snapshot, t time.Time, from string) (time
 		}
 		return at, exact
 	}
-	at, exact := v.ShownAt(m.Folder, t)
+	at, exact, ok := p.stamped(v, m, t)
+	if !ok {
+		at, exact = v.ShownAt(m.Folder, t)
+	}
 	if from == "" || !p.c.Kind.folderChange() || view.SameFolder(from, m.Folder) ||
 		view.Prefer(view.Copy{Folder: m.Folder}, view.Copy{Folder: from}, "") {
 		return at, exact
@@ -685,6 +699,41 @@ func (p *pendingChange) shownIn(v view.Snapshot, t time.Time, from string) (time
 		at, exact = s, ex
 	}
 	return at, exact
+}
+
+// stamped returns when device view v, which shows the change by its
+// message m, came to show it from t, as m's stamps tell
+// (view.Snapshot.Stamped): for a folder change, the sync that brought m
+// into its folder; for a flag change, the one that brought its flags —
+// t (no lag) when that sync began before t. That sync showed this change
+// unless a later change to the message did (changedLater, movedLater): a
+// later folder change may have brought it into the folder it is in now
+// (or, for a repeated delivery, another copy shown before), a later flag
+// change its flags, after an earlier sync since t had shown this one;
+// then the start is a bound, unless it is of the first sync since t that
+// changed the folder's view and the message was in the folder from before
+// t, or the message came into the folder with these flags and no later
+// move brought it there. ok is false when the stamps tell nothing
+// (view.StampNone: a device that keeps none, or its own edit): shownIn
+// then takes the folder's log.
+func (p *pendingChange) stamped(v view.Snapshot, m view.Message, t time.Time) (at time.Time, exact, ok bool) {
+	if p.c.Kind.folderChange() {
+		sh, ok := v.Stamped(m.Folder, m.Stamps.Arrived, t)
+		later := p.repeat || p.movedLater && !view.SameFolder(m.Folder, p.c.Folder)
+		return sh.At, sh.Exact && !(later && sh.At.After(t)), ok
+	}
+	sh, ok := v.Stamped(m.Folder, m.Stamps.Flags, t)
+	if !ok || !sh.At.After(t) || !p.changedLater {
+		return sh.At, sh.Exact, ok
+	}
+	if m.Stamps.Flags == m.Stamps.Arrived {
+		// It came into the folder with its flags since t: shown then,
+		// unless a later move brought it from where it showed them.
+		return sh.At, sh.Exact && !p.movedLater, true
+	}
+	arrived, known := v.Stamped(m.Folder, m.Stamps.Arrived, t)
+	inFolder := known && arrived.Exact && !arrived.At.After(t)
+	return sh.At, sh.Exact && sh.First && inFolder, true
 }
 
 // syncedSince returns the simulated time since which device view v has

@@ -97,6 +97,55 @@ func (d *fakeDevice) syncFoldersQuiet(folders map[string]time.Time, quiet map[st
 	}
 }
 
+// syncStamped records a completed sync of folder begun at at, as an IMAP
+// device's (syncFoldersQuiet, the other folders' last syncs kept), that
+// changed what the device shows unless quiet, and returns its stamp for
+// the messages it brought (view.StampNone when quiet); the stamps of the
+// messages in folder go through Keep, as a device's do
+// (clients/imap_sync.go stampMsgs).
+func (d *fakeDevice) syncStamped(folder string, at time.Time, quiet bool) view.Stamp {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.s.FolderLog == nil {
+		d.s.FolderLog = map[string]view.SyncLog{}
+		d.s.FolderSynced = map[string]time.Time{}
+	}
+	st := view.StampNone
+	l := d.s.FolderLog[folder]
+	if !quiet {
+		st = l.Add(d.s.FolderSynced[folder], at)
+		for id, m := range d.s.Messages {
+			if m.Folder == folder {
+				m.Stamps = view.Stamps{Arrived: l.Keep(m.Stamps.Arrived), Flags: l.Keep(m.Stamps.Flags)}
+				d.s.Messages[id] = m
+			}
+		}
+	}
+	d.s.FolderLog[folder] = l
+	d.s.FolderSynced[folder] = at
+	d.s.Synced = time.Time{}
+	for _, t := range d.s.FolderSynced {
+		if d.s.Synced.IsZero() || t.Before(d.s.Synced) {
+			d.s.Synced = t
+		}
+	}
+	return st
+}
+
+// putStamped puts a message with its stamps (view.Message.Stamps).
+func (d *fakeDevice) putStamped(id, folder string, f view.Flags, st view.Stamps) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.Messages[id] = view.Message{ID: id, Folder: folder, Flags: f, Stamps: st}
+}
+
+// stamps returns the stamps of message id.
+func (d *fakeDevice) stamps(id string) view.Stamps {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.s.Messages[id].Stamps
+}
+
 // list sets the start of the device's last folder list
 // (view.Snapshot.Listed).
 func (d *fakeDevice) list(at time.Time) {

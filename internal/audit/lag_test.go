@@ -231,3 +231,128 @@ func TestChangelessReasonByFolder(t *testing.T) {
 		t.Errorf("divergent by reason %v, want 1 unexplained", got)
 	}
 }
+
+// TestLagStamped: a device that stamps its messages (view.Message.Stamps,
+// the syncs that brought each into its folder and its flags) shows a
+// change at the start of the sync that brought it, even when the first
+// sync since changed nothing (a server that shows other sessions a change
+// only after a delay: the folder's log alone read that as shown before,
+// lag 0, where the truth is 2m); a sync begun before the action that read
+// it after, a flag the message had and the first copy of a repeated
+// delivery stay 0 — also when the first sync since changed another message
+// (the log alone: 2m). A later change to the message may have brought the
+// flags the stamp is of: then the figure is a bound, counted. The phone
+// holds the message in INBOX from its sync at 2m; the change is on the pc
+// at 10m (a read, unless named), the audit at 20m.
+func TestLagStamped(t *testing.T) {
+	type step struct {
+		at    float64 // minute the sync began
+		quiet bool    // it changed nothing the phone shows
+		// show, when set, is what the phone shows of the message from
+		// this sync: its flags (brought by this sync when they differ).
+		show  bool
+		flags view.Flags
+	}
+	deliver := Change{Kind: Deliver, Folder: "INBOX", At: min10(10)}
+	for _, tt := range []struct {
+		name    string
+		change  Change
+		later   *Change    // a later change to the message, on the pc
+		had     view.Flags // the phone's flags from its sync at 2m
+		repeat  bool       // the message was delivered at 1m already
+		syncs   []step
+		audit   float64       // when > 0, an audit at this minute, after the syncs before it
+		lag     time.Duration // the change's
+		bounded int
+	}{
+		{name: "the server showed it late: the first sync since changed nothing", syncs: []step{
+			{at: 11, quiet: true}, {at: 12, show: true, flags: view.Seen},
+		}, lag: 2 * time.Minute},
+		{name: "the server showed it late, an audit between", syncs: []step{
+			{at: 11, quiet: true}, {at: 12, show: true, flags: view.Seen}, {at: 15},
+		}, audit: 11.5, lag: 2 * time.Minute},
+		{name: "a sync begun before the action read it after", syncs: []step{
+			{at: 9, show: true, flags: view.Seen}, {at: 12, quiet: true},
+		}, lag: 0},
+		{name: "a flag it had", had: view.Seen, syncs: []step{{at: 12, quiet: true}}, lag: 0},
+		{name: "a flag it had, the first sync since changed another message", had: view.Seen, syncs: []step{{at: 12}}, lag: 0},
+		{name: "the first copy of a repeated delivery", change: deliver, repeat: true, syncs: []step{{at: 12, quiet: true}}, lag: 0},
+		{name: "the first copy of a repeated delivery, another message since", change: deliver, repeat: true, syncs: []step{{at: 12}}, lag: 0},
+		{name: "a reply later: the flags may be the reply's, a bound",
+			later: &Change{Kind: Reply, Flags: view.Answered, At: min10(10.5)}, syncs: []step{
+				{at: 11, show: true, flags: view.Seen}, {at: 12, show: true, flags: view.Seen | view.Answered},
+			}, lag: 2 * time.Minute, bounded: 1},
+		{name: "a reply later, shown by the first sync since",
+			later: &Change{Kind: Reply, Flags: view.Answered, At: min10(10.5)}, syncs: []step{
+				{at: 11, quiet: true}, {at: 12, show: true, flags: view.Seen | view.Answered},
+			}, lag: 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+			c := tt.change
+			if c.Kind == "" {
+				c = Change{Kind: Read, Flags: view.Seen, At: min10(10)}
+			}
+			c.User, c.MessageID, c.Published = "u1", "<m1>", true
+			if c.Kind != Deliver {
+				c.Device = "u1/pc"
+			}
+			if c.Kind != Deliver || tt.repeat {
+				if tt.repeat {
+					first := c
+					first.At = min10(1)
+					r.a.Record(first)
+				}
+				pc.put("<m1>", "INBOX", tt.had)
+				st := phone.syncStamped("INBOX", min10(2), false)
+				phone.putStamped("<m1>", "INBOX", tt.had, view.Stamps{Arrived: st, Flags: st})
+				r.a.Touch("u1")
+				r.a.Audit()
+			}
+			r.a.Record(c)
+			pc.put("<m1>", "INBOX", c.Flags|tt.had)
+			if tt.later != nil {
+				l := *tt.later
+				l.User, l.Device, l.MessageID, l.Published = "u1", "u1/pc", "<m1>", true
+				r.a.Record(l)
+				pc.put("<m1>", "INBOX", c.Flags|l.Flags)
+			}
+			for _, s := range tt.syncs {
+				if tt.audit > 0 && s.at > tt.audit {
+					r.clock.set(time.Duration(tt.audit * float64(time.Minute)))
+					r.a.Touch("u1")
+					r.a.Audit()
+				}
+				st := phone.syncStamped("INBOX", min10(s.at), s.quiet)
+				if !s.show {
+					continue
+				}
+				old := phone.stamps("<m1>")
+				arrived := old.Arrived
+				if c.Kind == Deliver && !tt.repeat {
+					arrived = st
+				}
+				phone.putStamped("<m1>", "INBOX", s.flags, view.Stamps{Arrived: arrived, Flags: st})
+			}
+			if c.Kind == Deliver && !tt.repeat {
+				t.Fatal("no case delivers a new message")
+			}
+			r.clock.set(20 * time.Minute)
+			r.a.Touch("u1")
+			r.a.Audit()
+			res := final(t, r)
+			// The change's lag: the first, or after the first delivery's.
+			i := 0
+			if tt.repeat {
+				i = 1
+			}
+			if len(r.lags) <= i || r.lags[i] != tt.lag {
+				t.Errorf("lags %v, want the change's (%d) %v", r.lags, i, tt.lag)
+			}
+			if got := res.Convergence[c.Kind].LagsBounded; got != tt.bounded {
+				t.Errorf("lags bounded %d, want %d", got, tt.bounded)
+			}
+		})
+	}
+}

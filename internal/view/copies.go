@@ -14,6 +14,10 @@ type Copy struct {
 	Folder string
 	// UID is the copy's IMAP UID in Folder, 0 when unknown.
 	UID uint32
+	// Stamps are, for a device's copy, the syncs that brought it and its
+	// flags into the view (Message.Stamps); zero for a reader of the
+	// server. Prefer does not look at them.
+	Stamps Stamps
 }
 
 // DefaultTrash is the usual name of the trash folder (one of the names
@@ -56,7 +60,7 @@ func Pick(trash string, size int, copies func(add func(id string, c Copy, flags 
 	var dups map[string]*Copy // the best copy so far of each Message-ID held more than once
 	copies(func(id string, c Copy, f Flags) {
 		if _, ok := out[id]; !ok {
-			out[id] = Message{ID: id, Folder: c.Folder, Flags: f & Tracked}
+			out[id] = Message{ID: id, Folder: c.Folder, Flags: f & Tracked, Stamps: c.Stamps}
 			return
 		}
 		if dups == nil {
@@ -73,7 +77,7 @@ func Pick(trash string, size int, copies func(add func(id string, c Copy, flags 
 			return
 		}
 		dups[id] = &c
-		out[id] = Message{ID: id, Folder: c.Folder, Flags: f & Tracked}
+		out[id] = Message{ID: id, Folder: c.Folder, Flags: f & Tracked, Stamps: c.Stamps}
 	})
 	return out
 }

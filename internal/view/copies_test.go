@@ -11,18 +11,18 @@ func TestPrefer(t *testing.T) {
 		trash string
 		want  bool
 	}{
-		{Copy{"INBOX", 9}, Copy{"Trash", 1}, "", true},
-		{Copy{"Trash", 1}, Copy{"Archive", 9}, "", false},
-		{Copy{"Deleted Items", 1}, Copy{"Trash", 9}, "Deleted Items", false},
-		{Copy{"Trash", 1}, Copy{"Deleted Items", 9}, "Deleted Items", true}, // "Trash" is an ordinary folder there
-		{Copy{"INBOX.Trash", 1}, Copy{"INBOX.Archive", 9}, "", false},       // trash by role under a namespace prefix
-		{Copy{"INBOX.Archive", 9}, Copy{"INBOX.Trash", 1}, "", true},
-		{Copy{"INBOX", 9}, Copy{"Archive", 1}, "", true},
-		{Copy{"Archive", 9}, Copy{"INBOX", 1}, "", false},
-		{Copy{"Archive", 9}, Copy{"Sent", 1}, "", true},
-		{Copy{"INBOX", 3}, Copy{"INBOX", 4}, "", true},
-		{Copy{"INBOX", 4}, Copy{"INBOX", 3}, "", false},
-		{Copy{"INBOX", 4}, Copy{"INBOX", 4}, "", false},
+		{Copy{Folder: "INBOX", UID: 9}, Copy{Folder: "Trash", UID: 1}, "", true},
+		{Copy{Folder: "Trash", UID: 1}, Copy{Folder: "Archive", UID: 9}, "", false},
+		{Copy{Folder: "Deleted Items", UID: 1}, Copy{Folder: "Trash", UID: 9}, "Deleted Items", false},
+		{Copy{Folder: "Trash", UID: 1}, Copy{Folder: "Deleted Items", UID: 9}, "Deleted Items", true}, // "Trash" is an ordinary folder there
+		{Copy{Folder: "INBOX.Trash", UID: 1}, Copy{Folder: "INBOX.Archive", UID: 9}, "", false},       // trash by role under a namespace prefix
+		{Copy{Folder: "INBOX.Archive", UID: 9}, Copy{Folder: "INBOX.Trash", UID: 1}, "", true},
+		{Copy{Folder: "INBOX", UID: 9}, Copy{Folder: "Archive", UID: 1}, "", true},
+		{Copy{Folder: "Archive", UID: 9}, Copy{Folder: "INBOX", UID: 1}, "", false},
+		{Copy{Folder: "Archive", UID: 9}, Copy{Folder: "Sent", UID: 1}, "", true},
+		{Copy{Folder: "INBOX", UID: 3}, Copy{Folder: "INBOX", UID: 4}, "", true},
+		{Copy{Folder: "INBOX", UID: 4}, Copy{Folder: "INBOX", UID: 3}, "", false},
+		{Copy{Folder: "INBOX", UID: 4}, Copy{Folder: "INBOX", UID: 4}, "", false},
 	} {
 		if got := Prefer(tc.a, tc.b, tc.trash); got != tc.want {
 			t.Errorf("Prefer(%v, %v, %q) = %v, want %v", tc.a, tc.b, tc.trash, got, tc.want)
@@ -39,13 +39,13 @@ func TestPickIsOrderIndependent(t *testing.T) {
 		f  Flags
 	}
 	all := []cp{
-		{"<a>", Copy{"INBOX", 7}, Seen},
-		{"<a>", Copy{"INBOX", 5}, Flagged}, // two deliveries into INBOX: UID 5 wins
-		{"<a>", Copy{"Trash", 2}, Answered},
-		{"<b>", Copy{"Sent", 3}, Seen},
-		{"<b>", Copy{"INBOX", 9}, 0}, // sent to oneself: INBOX wins
-		{"<c>", Copy{"Archive", 4}, Forwarded | 1<<7},
-		{"<d>", Copy{"Trash", 8}, Seen}, // only in Trash: shown there
+		{"<a>", Copy{Folder: "INBOX", UID: 7}, Seen},
+		{"<a>", Copy{Folder: "INBOX", UID: 5}, Flagged}, // two deliveries into INBOX: UID 5 wins
+		{"<a>", Copy{Folder: "Trash", UID: 2}, Answered},
+		{"<b>", Copy{Folder: "Sent", UID: 3}, Seen},
+		{"<b>", Copy{Folder: "INBOX", UID: 9}, 0}, // sent to oneself: INBOX wins
+		{"<c>", Copy{Folder: "Archive", UID: 4}, Forwarded | 1<<7},
+		{"<d>", Copy{Folder: "Trash", UID: 8}, Seen}, // only in Trash: shown there
 	}
 	want := map[string]Message{
 		"<a>": {ID: "<a>", Folder: "INBOX", Flags: Flagged},
@@ -77,7 +77,7 @@ func TestPickIsOrderIndependent(t *testing.T) {
 		}
 	}
 	calls := 0
-	got := Pick("", 0, func(add func(string, Copy, Flags)) { calls++; add("<x>", Copy{"INBOX", 1}, Seen) })
+	got := Pick("", 0, func(add func(string, Copy, Flags)) { calls++; add("<x>", Copy{Folder: "INBOX", UID: 1}, Seen) })
 	if calls != 1 || got["<x>"] != (Message{ID: "<x>", Folder: "INBOX", Flags: Seen}) {
 		t.Errorf("single copy: %v after %d calls", got, calls)
 	}

@@ -16,19 +16,52 @@ const MaxSyncLog = 8
 // SyncLog records the last MaxSyncLog completed syncs of one folder (or of a
 // device that syncs as a whole) that changed what the device shows of it,
 // each with the start of the sync before it, for the auditor to tell when
-// the device came to show a change (ShownAt). It is a value of fixed size
-// (no allocation; 136 bytes): the devices keep one per folder.
+// the device came to show a change (ShownAt, Stamped). It is a value of
+// fixed size (no allocation; 136 bytes): the devices keep one per folder.
 type SyncLog struct {
 	steps [MaxSyncLog]syncStep // oldest first
-	n     uint8                // steps held
-	// dropped is set once a step was dropped for a newer one.
-	dropped bool
+	// added counts the steps ever added: the newest held is the
+	// added'th (its Stamp, stampOf).
+	added uint64
 }
 
 // syncStep is one sync that changed the view: when it began, and when the
 // completed sync of the folder before it began (0: none), as Unix
 // nanoseconds of simulated time.
 type syncStep struct{ prev, start int64 }
+
+// Stamp names the sync that brought what a device shows of one message —
+// the message into its folder, or its flags (Stamps) — into the view: one
+// of the syncs its folder's SyncLog holds, StampOld for one the log no
+// longer holds, StampNone when no sync tells (a device that keeps no
+// stamps, a message or flags the device's own action put there). A device
+// keeps two per message (one byte each): the auditor tells by them which
+// sync showed a change, where the log alone tells only which syncs changed
+// something (Snapshot.Stamped).
+type Stamp uint8
+
+const (
+	// StampNone: no sync tells; the auditor falls back to the folder's
+	// log (SyncLog.ShownAt).
+	StampNone Stamp = iota
+	// StampOld: a sync older than the log's oldest (SyncLog.Keep).
+	StampOld
+	// stampFirst is the first of the stamps naming a logged sync; they
+	// cycle through stampCycle values, far more than MaxSyncLog, so
+	// that the syncs a log holds have distinct stamps.
+	stampFirst
+)
+
+// stampCycle is how many stamps name logged syncs.
+const stampCycle = 256 - int(stampFirst)
+
+// Stamps are a message's two stamps: the sync that brought it into the
+// folder it is shown in (Arrived) and the one that brought its flags
+// (Flags; Arrived too for a message that came with them).
+type Stamps struct{ Arrived, Flags Stamp }
+
+// stampOf is the stamp of the seq'th step added (seq ≥ 1).
+func stampOf(seq uint64) Stamp { return stampFirst + Stamp((seq-1)%uint64(stampCycle)) }
 
 // unixNano returns t as Unix nanoseconds, 0 for the zero time.
 func unixNano(t time.Time) int64 {
@@ -41,19 +74,47 @@ func unixNano(t time.Time) int64 {
 // Add records a completed sync that began at start and changed what the
 // device shows (the first sync of a folder always does); prev is the start
 // of the completed sync of the folder before it, zero when none. Syncs that
-// change nothing are not added: they are the prev of the next one.
-func (l *SyncLog) Add(prev, start time.Time) {
-	if int(l.n) == MaxSyncLog {
+// change nothing are not added: they are the prev of the next one. Add
+// returns the sync's Stamp, for the messages it brought; every stamp a
+// device keeps of the folder must go through Keep after each Add, before
+// the log is read: the stamps cycle, and one of a sync the log dropped
+// would name a newer one.
+func (l *SyncLog) Add(prev, start time.Time) Stamp {
+	if l.Len() == MaxSyncLog {
 		copy(l.steps[:], l.steps[1:])
-		l.n--
-		l.dropped = true
 	}
-	l.steps[l.n] = syncStep{unixNano(prev), unixNano(start)}
-	l.n++
+	l.steps[min(l.added, MaxSyncLog-1)] = syncStep{unixNano(prev), unixNano(start)}
+	l.added++
+	return stampOf(l.added)
 }
 
 // Len returns the number of syncs held.
-func (l SyncLog) Len() int { return int(l.n) }
+func (l SyncLog) Len() int { return int(min(l.added, MaxSyncLog)) }
+
+// dropped reports whether a step was dropped for a newer one.
+func (l SyncLog) dropped() bool { return l.added > MaxSyncLog }
+
+// index returns the position in steps of the sync s names, false when the
+// log does not hold it (StampNone, StampOld, or one dropped).
+func (l SyncLog) index(s Stamp) (int, bool) {
+	if s < stampFirst || l.added == 0 {
+		return 0, false
+	}
+	age := (int(stampOf(l.added)) - int(s) + stampCycle) % stampCycle
+	n := l.Len()
+	if age >= n {
+		return 0, false
+	}
+	return n - 1 - age, true
+}
+
+// Keep returns s, or StampOld when s names a sync the log no longer holds.
+func (l SyncLog) Keep(s Stamp) Stamp {
+	if _, ok := l.index(s); s >= stampFirst && !ok {
+		return StampOld
+	}
+	return s
+}
 
 // ShownAt returns when the device came to show a change the server had from
 // t (Change.Stored in internal/audit), given that it shows it now and that
@@ -67,10 +128,13 @@ func (l SyncLog) Len() int { return int(l.n) }
 // is false when the log cannot tell: the syncs it dropped may hold the
 // first one, or it holds none while the folder was synced at or after t
 // (a view that keeps no log); at is then an upper bound, the earliest
-// sync at or after t the log or last tell of.
+// sync at or after t the log or last tell of. It cannot tell a server
+// that showed the change late (the first sync since changed nothing, a
+// later one showed it) from one that showed it early: a message's Stamps
+// can (Stamped).
 func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 	tn := unixNano(t)
-	for i := range int(l.n) {
+	for i := range l.Len() {
 		s := l.steps[i]
 		if s.start < tn {
 			continue
@@ -79,7 +143,7 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 		case s.prev < tn:
 			// The sync before it began before t: it is the first since.
 			return time.Unix(0, s.start).In(t.Location()), true
-		case i == 0 && l.dropped:
+		case i == 0 && l.dropped():
 			// The first since may be a step dropped.
 			return time.Unix(0, s.start).In(t.Location()), false
 		}
@@ -87,10 +151,76 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 		// showed the change before it.
 		return t, true
 	}
-	if l.n == 0 && !last.Before(t) && !last.IsZero() {
+	if l.Len() == 0 && !last.Before(t) && !last.IsZero() {
 		return last, false
 	}
 	return t, true
+}
+
+// Shown is when a device came to show something, as a message's Stamp
+// tells (SyncLog.Stamped).
+type Shown struct {
+	// At is the start of the sync the stamp names, or t (the time asked
+	// from) when that sync began before t.
+	At time.Time
+	// Exact is false when the log cannot tell: a StampOld whose sync may
+	// have begun at or after t; At is then the start of the sync before
+	// the log's oldest, a bound.
+	Exact bool
+	// First reports that no sync the log holds, begun at or after t,
+	// changed the view before the stamp's (and none it dropped could
+	// have): of the syncs since t, the stamp's was the first to change
+	// anything. Set when At is t.
+	First bool
+}
+
+// Stamped returns when the sync stamp s names began, for a change the
+// server had from t (Shown): t itself when it began before t (the device
+// showed what it brought before t); its start otherwise, the first sync
+// since t that showed what the stamp is of — even when an earlier sync
+// since t changed nothing (a server that showed it late). A StampOld
+// began no later than the sync before the log's oldest: before t when
+// that did. ok is false for StampNone (and an empty log): the caller
+// falls back to ShownAt.
+func (l SyncLog) Stamped(s Stamp, t time.Time) (sh Shown, ok bool) {
+	tn := unixNano(t)
+	if s == StampNone || l.added == 0 {
+		return Shown{}, false
+	}
+	i, held := l.index(s)
+	if !held {
+		if oldest := l.steps[0]; oldest.prev >= tn {
+			return Shown{At: time.Unix(0, oldest.prev).In(t.Location())}, true
+		}
+		return Shown{At: t, Exact: true, First: true}, true
+	}
+	st := l.steps[i]
+	if st.start < tn {
+		return Shown{At: t, Exact: true, First: true}, true
+	}
+	first := !(i == 0 && l.dropped() && st.prev >= tn)
+	for _, o := range l.steps[:i] {
+		if o.start >= tn {
+			first = false
+		}
+	}
+	return Shown{At: time.Unix(0, st.start).In(t.Location()), Exact: true, First: first}, true
+}
+
+// logOf returns the log and last sync of folder in s (ShownAt).
+func (s Snapshot) logOf(folder string) (l SyncLog, last time.Time, known bool) {
+	if s.FolderSynced == nil {
+		return s.Log, s.Synced, true
+	}
+	if last, ok := s.FolderSynced[folder]; ok {
+		return s.FolderLog[folder], last, true
+	}
+	for name, last := range s.FolderSynced {
+		if SameFolder(name, folder) {
+			return s.FolderLog[name], last, true
+		}
+	}
+	return SyncLog{}, time.Time{}, false
 }
 
 // ShownAt returns when the view came to show, in folder, a change the
@@ -99,16 +229,20 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 // as the view names it or, failing that, one of its role (SameFolder); for
 // a device that syncs as a whole, its Log and Synced.
 func (s Snapshot) ShownAt(folder string, t time.Time) (at time.Time, exact bool) {
-	if s.FolderSynced == nil {
-		return s.Log.ShownAt(t, s.Synced)
+	l, last, known := s.logOf(folder)
+	if !known {
+		return t, true // a folder it never synced: nothing to show it by
 	}
-	if last, ok := s.FolderSynced[folder]; ok {
-		return s.FolderLog[folder].ShownAt(t, last)
+	return l.ShownAt(t, last)
+}
+
+// Stamped returns SyncLog.Stamped of stamp st of a message the view shows
+// in folder, by folder's log as ShownAt finds it; ok is false when the
+// stamp or the log tells nothing (ShownAt then).
+func (s Snapshot) Stamped(folder string, st Stamp, t time.Time) (Shown, bool) {
+	l, _, known := s.logOf(folder)
+	if !known {
+		return Shown{}, false
 	}
-	for name, last := range s.FolderSynced {
-		if SameFolder(name, folder) {
-			return s.FolderLog[name].ShownAt(t, last)
-		}
-	}
-	return t, true // a folder it never synced: nothing to show it by
+	return l.Stamped(st, t)
 }

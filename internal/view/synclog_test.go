@@ -59,3 +59,106 @@ func TestSyncLogShownAt(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncLogStamped: a message's stamp names the sync that showed it,
+// so a first sync since t that changed nothing (a server that showed the
+// change late) no longer reads as "shown before t"; a stamp of a sync
+// begun before t (one that read the server after the action, a flag the
+// message had, a copy held from before) is t itself; one the log dropped
+// (Keep made it StampOld) is t when the log's oldest followed a sync begun
+// before t, else a bound; StampNone tells nothing.
+func TestSyncLogStamped(t *testing.T) {
+	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	type step struct{ prev, start int } // minutes; prev -1: none
+	// dropOne returns a sync at 1, then MaxSyncLog a minute apart from
+	// from, the first of them following one at prev.
+	dropOne := func(prev, from int) []step {
+		out := []step{{-1, 1}, {prev, from}}
+		for i := 1; i < MaxSyncLog; i++ {
+			out = append(out, step{from + i - 1, from + i})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name                 string
+		steps                []step
+		stampOf              int // index of the step whose stamp is asked; -1 StampNone, -2 StampOld
+		t                    int
+		want                 int
+		wantOK, exact, first bool
+	}{
+		{"shown late: the quiet sync at 11 did not show it", []step{{-1, 5}, {11, 12}}, 1, 10, 12, true, true, true},
+		{"a sync begun before t read it after", []step{{-1, 5}, {5, 9}}, 1, 10, 10, true, true, true},
+		{"a flag it had, synced since with no change", []step{{-1, 5}}, 0, 10, 10, true, true, true},
+		{"another sync since changed the view first", []step{{-1, 5}, {5, 11}, {11, 12}}, 2, 10, 12, true, true, false},
+		{"none", []step{{-1, 5}}, -1, 10, 0, false, false, false},
+		// MaxSyncLog+1 syncs: the first, at 1, is dropped.
+		{"old, the oldest held followed a sync before t", dropOne(8, 12), -2, 10, 10, true, true, true},
+		{"old, the oldest held followed a sync since t", dropOne(11, 12), -2, 10, 11, true, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var l SyncLog
+			var stamps []Stamp
+			for _, s := range tt.steps {
+				var prev time.Time
+				if s.prev >= 0 {
+					prev = at(s.prev)
+				}
+				stamps = append(stamps, l.Add(prev, at(s.start)))
+			}
+			st := StampNone
+			switch {
+			case tt.stampOf == -2:
+				st = StampOld
+			case tt.stampOf >= 0:
+				st = stamps[tt.stampOf]
+			}
+			sh, ok := l.Stamped(st, at(tt.t))
+			if ok != tt.wantOK {
+				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			if !sh.At.Equal(at(tt.want)) || sh.Exact != tt.exact || sh.First != tt.first {
+				t.Errorf("Stamped = %v exact %v first %v; want %v, %v, %v", sh.At, sh.Exact, sh.First, at(tt.want), tt.exact, tt.first)
+			}
+			// The log alone: "shown before" for the late server.
+			if tt.name == "shown late: the quiet sync at 11 did not show it" {
+				if got, _ := l.ShownAt(at(tt.t), at(12)); !got.Equal(at(10)) {
+					t.Errorf("ShownAt = %v, want the log's blind spot %v", got, at(10))
+				}
+			}
+		})
+	}
+}
+
+// TestSyncLogKeep: the stamps cycle, so Keep turns one of a sync the log
+// dropped into StampOld however many syncs later, and keeps those it holds.
+func TestSyncLogKeep(t *testing.T) {
+	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	var l SyncLog
+	first := l.Add(time.Time{}, base)
+	kept := first
+	var recent []Stamp
+	for i := 1; i <= 3*stampCycle; i++ {
+		s := l.Add(base.Add(time.Duration(i-1)*time.Second), base.Add(time.Duration(i)*time.Second))
+		kept = l.Keep(kept)
+		recent = append(recent, s)
+		if i > MaxSyncLog && kept != StampOld {
+			t.Fatalf("after %d syncs the first's stamp is %d, want StampOld", i, kept)
+		}
+	}
+	for _, s := range recent[len(recent)-MaxSyncLog:] {
+		if l.Keep(s) != s {
+			t.Errorf("Keep(%d) = %d: the log holds it", s, l.Keep(s))
+		}
+		if _, ok := l.index(s); !ok {
+			t.Errorf("stamp %d not found", s)
+		}
+	}
+	if got := l.Keep(recent[len(recent)-MaxSyncLog-1]); got != StampOld {
+		t.Errorf("Keep of the last dropped = %d, want StampOld", got)
+	}
+}

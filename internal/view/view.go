@@ -68,6 +68,10 @@ type Message struct {
 	Folder string
 	// Flags are the tracked flags the device shows.
 	Flags Flags
+	// Stamps name the syncs that brought the message into Folder and its
+	// Flags into the view (Snapshot.Stamped); zero (StampNone) for a
+	// device that keeps none, and for what its own actions put there.
+	Stamps Stamps
 }
 
 // Snapshot is a device's view at one moment. Snapshots are values: the

@@ -1,0 +1,75 @@
+package clients
+
+import (
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/mailsim/mailsim/internal/view"
+)
+
+// TestInstallStamps: a folder's sync that changed the view stamps what it
+// brought — a message new to the folder both stamps, a message whose flags
+// changed its flags' stamp — and the rest keep theirs, so the auditor
+// tells which sync showed a change (view.Snapshot.Stamped); a sync that
+// changed nothing adds no step and changes no stamp; the device's own
+// flag edit leaves the flags unstamped (view.StampNone); a stamp of a
+// sync the log dropped becomes view.StampOld.
+func TestInstallStamps(t *testing.T) {
+	o := validOptions()
+	o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
+	d, err := newIMAPDevice(o, KindPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+	a, b := h("<a>"), h("<b>")
+	install := func(m int, msgs map[imap.UID]imapMsg) {
+		d.installAt("INBOX", 1, msgs, at(m), d.editGen("INBOX"), 0)
+	}
+	stamps := func() map[imap.UID]view.Stamps {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		out := map[imap.UID]view.Stamps{}
+		for uid, m := range d.folders["INBOX"].msgs {
+			out[uid] = m.st
+		}
+		return out
+	}
+	shown := func(uid imap.UID, flags bool, from int) time.Time {
+		st := stamps()[uid].Arrived
+		if flags {
+			st = stamps()[uid].Flags
+		}
+		sh, ok := d.View().Stamped("INBOX", st, at(from))
+		if !ok || !sh.Exact {
+			t.Fatalf("uid %d: Stamped %+v, %v", uid, sh, ok)
+		}
+		return sh.At
+	}
+	install(1, map[imap.UID]imapMsg{1: {id: a}})
+	install(3, map[imap.UID]imapMsg{1: {id: a}}) // quiet
+	install(5, map[imap.UID]imapMsg{1: {id: a, flags: view.Seen}, 2: {id: b}})
+	if got := shown(1, true, 2); !got.Equal(at(5)) {
+		t.Errorf("a's \\Seen shown at %v, want 5m (the quiet sync at 3m did not show it)", got)
+	}
+	if got := shown(1, false, 2); !got.Equal(at(2)) {
+		t.Errorf("a in INBOX shown at %v, want 2m (before)", got)
+	}
+	if got := shown(2, false, 4); !got.Equal(at(5)) {
+		t.Errorf("b in INBOX shown at %v, want 5m", got)
+	}
+	d.noteFlags("INBOX", 2, view.Flagged)
+	if got := stamps()[2]; got.Flags != view.StampNone || got.Arrived == view.StampNone {
+		t.Errorf("b after its own flag edit: %+v, want flags unstamped, arrival kept", got)
+	}
+	// The log drops the sync at 1m: a's arrival stamp becomes StampOld.
+	for i := range view.MaxSyncLog {
+		install(10+i, map[imap.UID]imapMsg{1: {id: a, flags: view.Seen}, 2: {id: b, flags: view.Flagged}, imap.UID(3 + i): {id: h("<c>")}})
+	}
+	if got := stamps()[1]; got.Arrived != view.StampOld || got.Flags != view.StampOld {
+		t.Errorf("a after the log dropped its syncs: %+v, want StampOld", got)
+	}
+}
