@@ -481,7 +481,7 @@ func TestPOP3RunStopsAndSyncs(t *testing.T) {
 // listens, which no other test's listener can take meanwhile, as one of a
 // closed listener could) fails with the refusal itself, naming the server
 // (transport.ServerError), and counts its CONNECT and its login attempt
-// refused, nothing else, no connection left open. Before 2026-12-06 the
+// refused, nothing else, no connection left open. Before 2026-12-05 the
 // test closed its fixture's listener and took any error naming the port.
 func TestPOP3ConnectionRefused(t *testing.T) {
 	f := newPOP3Fixture(t, KindPC, nil)

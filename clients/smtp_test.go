@@ -232,7 +232,7 @@ func TestSMTPSubmitterErrors(t *testing.T) {
 	// A server that refuses the connection (faketest.RefusedAddr: no
 	// other test's listener can take its port, as one of a closed
 	// listener could): the refusal itself, naming the server, counted
-	// refused. Before 2026-12-06 the listener above was closed, and any
+	// refused. Before 2026-12-05 the listener above was closed, and any
 	// error naming its port passed.
 	rec.take("smtp")
 	refused := faketest.RefusedAddr(t)

@@ -158,7 +158,7 @@ func TestViewFolderSynced(t *testing.T) {
 // loads, 0.7 s of the 2 s between two lists. A machine so slow that the
 // next list comes first spoils an attempt: the test then creates another
 // folder right after that list, up to listedApartAttempts times, and
-// fails when every attempt was spoiled. Before 2026-12-06 the webmail
+// fails when every attempt was spoiled. Before 2026-12-05 the webmail
 // reloaded every 60 simulated seconds at 600× (a session 1 s, 7 of 10
 // page loads needed), and the test skipped when spoiled: it tested
 // nothing on a slow machine, silently.

@@ -353,7 +353,7 @@ func startHolding(t *testing.T, greeting, hold string, answer func(cmd string) s
 	return srv.Addr, h, func() []string {
 		// Everything the client sent is read once the server saw it go:
 		// after its device or submission returned, its connection is
-		// closed. Until 2026-12-06 this read on after 5 s.
+		// closed. Until 2026-12-05 this read on after 5 s.
 		select {
 		case <-gone:
 		case <-time.After(20 * time.Second):

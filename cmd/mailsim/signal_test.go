@@ -427,7 +427,7 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The second SIGINT goes once mailsim said it took the first: two
-	// sent 50 ms apart (before 2026-12-06) are one when the process has
+	// sent 50 ms apart (before 2026-12-05) are one when the process has
 	// not taken the first meanwhile, a pending signal not being queued
 	// twice, and the run then waited out its read budget.
 	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {

@@ -463,7 +463,7 @@ func TestInjectorIMAPAppendAtTheEnd(t *testing.T) {
 			// stop (cancel) came before the answer (Resume), so the
 			// LOGOUT's Start sees the context ended and closes first.
 			// The proxy has read everything the injector sent once its
-			// connection ended (Drained); until 2026-12-06 the test
+			// connection ended (Drained); until 2026-12-05 the test
 			// polled for that 5 s and read on regardless.
 			if tt.late {
 				drainCtx, drainCancel := context.WithTimeout(context.Background(), 20*time.Second)

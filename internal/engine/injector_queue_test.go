@@ -452,7 +452,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 			// ended and closes first (clients.StopGrace.Start). The
 			// server has read everything the injector sent once it saw
 			// the connection end (gone), which the injector's return
-			// guarantees; until 2026-12-06 the test read on after 5 s.
+			// guarantees; until 2026-12-05 the test read on after 5 s.
 			if tt.late {
 				select {
 				case <-gone:

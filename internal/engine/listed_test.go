@@ -31,7 +31,7 @@ import (
 // between two lists; a machine so slow that the next list comes before
 // the check spoils an attempt, and the test runs the scenario again, up
 // to listOnlyAttempts times, failing when every attempt was spoiled.
-// Before 2026-12-06 the webmail reloaded every 30 simulated seconds (its
+// Before 2026-12-05 the webmail reloaded every 30 simulated seconds (its
 // folders synced in 3 s of the 10) and the test skipped when spoiled:
 // it tested nothing on a slow machine, silently.
 func TestWebmailListOnlyForNewFolders(t *testing.T) {

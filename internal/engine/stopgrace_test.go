@@ -49,7 +49,7 @@ devices:
 // and only a broken grace (the default's) could end the run before. The
 // one wall-time wait, that 2 s, can at worst miss a broken grace on a
 // machine that held the device's stop more than a second, never fail a
-// working one. Before 2026-12-06 every row released the command 3 s after
+// working one. Before 2026-12-05 every row released the command 3 s after
 // the run's end, against graces of 1 s and 10 s: margins, not order.
 func TestStopGraceReachesDevices(t *testing.T) {
 	// releaseAfter is when the 10m rows let the held command through

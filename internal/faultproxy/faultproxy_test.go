@@ -263,7 +263,7 @@ func TestStallOn(t *testing.T) {
 // TestDrained: Drained waits while a connection is live (here held by a
 // stall after its client closed) and returns once the proxy read the
 // client to its end: what it sent just before it closed is in
-// SentAfterStall. Close, which tests used for this before 2026-12-06,
+// SentAfterStall. Close, which tests used for this before 2026-12-05,
 // closes the connection with it unread.
 func TestDrained(t *testing.T) {
 	t.Parallel()

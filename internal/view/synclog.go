@@ -141,7 +141,15 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 		}
 		switch {
 		case s.prev < tn:
-			// The sync before it began before t: it is the first since.
+			// The sync before it began before t: it is the first since,
+			// unless it did not complete (partial).
+			if j := l.lastPartial(i, last); j >= 0 {
+				// A poll that failed after it downloaded some mail
+				// (POP3) changed the view but need not have brought
+				// the change: it came with one of the steps i..j, the
+				// last of them an upper bound.
+				return time.Unix(0, l.steps[j].start).In(t.Location()), false
+			}
 			return time.Unix(0, s.start).In(t.Location()), true
 		case i == 0 && l.dropped():
 			// The first since may be a step dropped.
@@ -155,6 +163,31 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 		return last, false
 	}
 	return t, true
+}
+
+// lastPartial reports whether step i did not complete: a sync that
+// changed the view and then failed (a POP3 poll that downloaded some mail
+// and broke before the rest; an IMAP sync is logged only once complete).
+// A step completed when the next step's prev, or for the newest step the
+// last completed sync (last), is at or after its start. It returns -1 when
+// step i completed, else the index of the first completed step after it,
+// or of the newest step when none did.
+func (l SyncLog) lastPartial(i int, last time.Time) int {
+	n := l.Len()
+	partial := func(k int) bool {
+		if k+1 < n {
+			return l.steps[k+1].prev < l.steps[k].start
+		}
+		return unixNano(last) < l.steps[k].start
+	}
+	if !partial(i) {
+		return -1
+	}
+	j := i
+	for j+1 < n && partial(j) {
+		j++
+	}
+	return j
 }
 
 // Shown is when a device came to show something, as a message's Stamp

@@ -40,6 +40,11 @@ func TestSyncLogShownAt(t *testing.T) {
 		// MaxSyncLog+1 syncs: the first is dropped.
 		{"dropped, the oldest held is the first", steps(1, MaxSyncLog, 12), 10, 30, 12, true},
 		{"dropped, the first may be gone", steps(11, MaxSyncLog+1, 0), 10, 30, 12, false},
+		// A POP3 poll that downloaded some mail and broke logs a step
+		// but is no completed sync: the next step's prev (or the last
+		// completed sync) is older than it.
+		{"a poll that broke, then one that completed: the latter, a bound", []step{{-1, 5}, {5, 12}, {5, 15}}, 10, 20, 15, false},
+		{"a poll that broke, none since: it, a bound", []step{{-1, 5}, {5, 12}}, 10, 5, 12, false},
 		{"no log, synced since: the last, a bound", nil, 10, 15, 15, false},
 		{"no log, not synced since", nil, 10, 5, 10, true},
 	} {
