@@ -116,7 +116,7 @@ var (
 		"Changes that have not reached every device of their user, by change kind and reason.",
 		[]string{"change", "reason"}, nil)
 	lostDesc = prometheus.NewDesc("mailsim_messages_lost",
-		"Delivered or sent messages on no device and not on the server that no simulated person deleted, as the final audit counted them (absent until it has, and when it could not read the server's state); 0 on a correct server.",
+		"Delivered or sent messages on no device and not on the server that no simulated person deleted, as the final audit counted them (absent until it has, and when it could not read every user's state on the server); 0 on a correct server.",
 		nil, nil)
 )
 

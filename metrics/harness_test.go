@@ -73,7 +73,7 @@ mailsim_users{group="pop3-office"} 4
 	}
 	lostCounted = true
 	const lost = `
-# HELP mailsim_messages_lost Delivered or sent messages on no device and not on the server that no simulated person deleted, as the final audit counted them (absent until it has, and when it could not read the server's state); 0 on a correct server.
+# HELP mailsim_messages_lost Delivered or sent messages on no device and not on the server that no simulated person deleted, as the final audit counted them (absent until it has, and when it could not read every user's state on the server); 0 on a correct server.
 # TYPE mailsim_messages_lost gauge
 mailsim_messages_lost 2
 `

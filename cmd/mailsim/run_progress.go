@@ -55,7 +55,9 @@ type liveFigures struct {
 // and the simulated time (the wall time times time_scale); docs/report.md,
 // "The live status line". It fits 160 columns for a run of 10000 users
 // with five-digit mail counts, four-digit command errors and three-digit
-// failures of the rest (TestStatusLine).
+// failures of the rest while nothing was dropped, abandoned or cut
+// (TestStatusLine); those, shown only when not 0, lengthen it (to about
+// 200 columns with all three).
 func statusLine(f liveFigures) string {
 	st := f.st
 	var errs, dropped uint64

@@ -110,7 +110,8 @@ func groupCosts(in []cost.Totals) []metrics.GroupCost {
 }
 
 // divergenceGauges converts the auditor's live state for the metrics, and
-// the final audit's lost mail once it counted it (final nil: not run yet).
+// the final audit's lost mail once it counted it for every user (final nil:
+// not run yet; a user whose server state it could not read leaves it out).
 func divergenceGauges(st audit.State, final *audit.Result) metrics.Divergence {
 	d := metrics.Divergence{
 		ByDimension:      map[string]int{},
@@ -130,7 +131,7 @@ func divergenceGauges(st audit.State, final *audit.Result) metrics.Divergence {
 			d.Unconverged[metrics.UnconvergedKey{Change: string(kind), Reason: string(reason)}] = n
 		}
 	}
-	if final != nil && final.ServerChecked {
+	if final != nil && final.ServerChecked && final.UsersUnchecked == 0 {
 		d.Lost, d.LostCounted = final.Lost, true
 	}
 	return d

@@ -58,7 +58,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 
 	fmt.Fprintln(ew, "\nConvergence (lag in simulated time)")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "group\tchange\tchanges\tconverged\tp50\tp99\tunconverged by reason")
+	fmt.Fprintln(tw, "group\tchange\tchanges\tconverged\tp50\tp99\tunconverged by reason; lags that are bounds")
 	for _, name := range sortedKeys(r.Groups) {
 		writeConvergence(tw, name, r.Groups[name].Convergence)
 	}
