@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
 	"time"
@@ -59,14 +58,14 @@ func (DiscardRecorder) Bytes(string, int64, int64)      {}
 func (DiscardRecorder) Connection(string, int)          {}
 func (DiscardRecorder) Login(string, transport.Outcome) {}
 
-// dial connects to ep for protocol ("imap", "pop3", "smtp") with o's
-// timeout, TLS settings, Recorder and the network shaping of o.Profile
-// (its drops: dropInterval). With ep.TLS implicit the TLS handshake is
-// done before dial returns; with starttls the protocol code sends its
-// STARTTLS command and calls Conn.StartTLS. ctx bounds the dial only: the
-// caller closes the Conn when its context ends (context.AfterFunc) and
-// sets deadlines with Extend.
-func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoint) (*transport.Conn, error) {
+// dialConfig is the transport.Config of a connection to ep for protocol
+// ("imap", "pop3", "smtp") with o's timeout, TLS settings, Recorder and
+// the network shaping of o.Profile (its drops: dropInterval). With ep.TLS
+// implicit the TLS handshake is done before the dial returns; with
+// starttls the protocol code sends its STARTTLS command and calls
+// Conn.StartTLS. A device dials it under the stop's rule
+// (setupCloser.dial): the dial and the greeting have the stop's grace.
+func dialConfig(o *Options, protocol string, ep transport.Endpoint) transport.Config {
 	var nw transport.Network
 	var clock *simclock.Clock
 	var tlsBase *tls.Config
@@ -77,7 +76,7 @@ func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoin
 			nw = o.Profile.Network
 		}
 	}
-	return transport.Dial(ctx, transport.Config{
+	return transport.Config{
 		Protocol:   protocol,
 		Endpoint:   ep,
 		Meter:      o.recorder(),
@@ -86,7 +85,7 @@ func dial(ctx context.Context, o *Options, protocol string, ep transport.Endpoin
 		Network:    nw,
 		DropAfter:  dropInterval(nw, clock),
 		LateCloser: late,
-	})
+	}
 }
 
 // dropInterval returns the wall time after which a connection of a

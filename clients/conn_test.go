@@ -49,7 +49,7 @@ func TestConnCountsAndShapes(t *testing.T) {
 			rec := &c2Recorder{}
 			o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: c2Clock(),
 				Profile: &Profile{Network: tc.nw}}
-			c, err := dial(context.Background(), o, "imap", transport.Endpoint{Addr: addr, TLS: transport.TLSNone})
+			c, err := transport.Dial(context.Background(), dialConfig(o, "imap", transport.Endpoint{Addr: addr, TLS: transport.TLSNone}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func TestConnImplicitTLS(t *testing.T) {
 	ep := transport.Endpoint{Addr: addr, TLS: transport.TLSImplicit}
 
 	rec := &c2Recorder{}
-	_, err := dial(context.Background(), &Options{Recorder: rec, Timeout: 5 * time.Second}, "imap", ep)
+	_, err := transport.Dial(context.Background(), dialConfig(&Options{Recorder: rec, Timeout: 5 * time.Second}, "imap", ep))
 	var certErr *tls.CertificateVerificationError
 	if !errors.As(err, &certErr) || !strings.Contains(err.Error(), addr) {
 		t.Errorf("untrusted certificate: %v, want a verification error naming %s", err, addr)
@@ -97,7 +97,7 @@ func TestConnImplicitTLS(t *testing.T) {
 		t.Error("failed dial left a connection counted open")
 	}
 
-	c, err := dial(context.Background(), &Options{Recorder: rec, Timeout: 5 * time.Second, TLS: cliTLS}, "imap", ep)
+	c, err := transport.Dial(context.Background(), dialConfig(&Options{Recorder: rec, Timeout: 5 * time.Second, TLS: cliTLS}, "imap", ep))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestConnDisconnectEvery(t *testing.T) {
 	clock := c2Clock() // 60×: 6 s simulated is 100 ms of wall time
 	o := &Options{Recorder: rec, Timeout: 5 * time.Second, Clock: clock,
 		Profile: &Profile{Network: transport.Network{DisconnectEvery: 6 * time.Second}}}
-	c, err := dial(context.Background(), o, "imap", transport.Endpoint{Addr: addr})
+	c, err := transport.Dial(context.Background(), dialConfig(o, "imap", transport.Endpoint{Addr: addr}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestDialErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := dial(context.Background(), &Options{Timeout: time.Second}, "pop3", tc.ep)
+			_, err := transport.Dial(context.Background(), dialConfig(&Options{Timeout: time.Second}, "pop3", tc.ep))
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "pop3") {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
 			}

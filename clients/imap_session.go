@@ -265,20 +265,40 @@ func breaks(err error) bool {
 // The dial and the server's greeting are one command, CONNECT; with
 // starttls the greeting is read by STARTTLS, which is recorded as before
 // (greeting, STARTTLS and handshake), and CONNECT is the dial.
+//
+// The whole setup, from the dial to the last command of the login, is
+// one work under the stop's rule (closeAfterGrace, as a sync's): once ctx
+// has ended, the wait in flight — the dial, the greeting, a command of
+// the login — has the stop's grace, and counts a timeout (its login too)
+// when the stop closes the connection under it after the grace; nothing
+// more goes out (begin), and nothing is dialed once ctx has ended.
+// Before 2026-12-05 the stop cut the dial and the greeting at once, and a
+// server that never greeted counted nowhere (docs/report.md, Outcomes).
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
-	connect := StartCommand(d.rec, ProtocolIMAP, CommandConnect)
-	conn, err := dial(ctx, &d.o, ProtocolIMAP, d.o.IMAP)
-	if err != nil {
-		EndCommand(d.rec, ProtocolIMAP, CommandConnect, connect, err, ctx.Err() != nil)
-		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s := &imapSession{d: d, ctx: ctx, updates: make(chan struct{}, 1)}
+	sc := new(setupCloser)
+	finished := make(chan struct{})
+	watch := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished, sc) })
+	defer func() {
+		close(finished)
+		watch()
+	}()
+	connect := StartCommand(d.rec, ProtocolIMAP, CommandConnect)
+	conn, err := sc.dial(ctx, dialConfig(&d.o, ProtocolIMAP, d.o.IMAP))
+	if err != nil {
+		s.ended(ctx, CommandConnect, connect, err)
+		s.unreached(err)
+		return nil, err
+	}
+	s.conn = conn
 	lean := d.o.Profile.IMAPClient != IMAPClientGoIMAP
 	if !lean {
 		// The lean client bounds lines and literals itself.
 		conn.LimitIMAP(d.o.MaxReplyLine, d.o.MaxLiteral)
 	}
-	s := &imapSession{d: d, conn: conn, ctx: ctx, updates: make(chan struct{}, 1)}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Expunge: func(uint32) { s.poke() },
@@ -293,10 +313,6 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 			},
 		},
 	}
-	// Stop a dial that outlives ctx: closing the connection unblocks all.
-	stop := context.AfterFunc(ctx, func() { s.dead.Store(true); _ = conn.Close() })
-	defer stop()
-
 	s.arm(0)
 	startTLS := d.o.IMAP.TLS == transport.TLSStartTLS
 	if startTLS {
@@ -320,20 +336,39 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 	}
 	if err != nil {
 		_ = conn.Close()
-		loginUnreached(ctx, &d.o, ProtocolIMAP, err)
+		s.unreached(err)
 		return nil, err
 	}
 	if err := s.login(full); err != nil {
-		s.close()
+		s.closeSetup(ctx)
 		return nil, err
 	}
 	if ctx.Err() != nil {
-		s.close()
+		s.closeSetup(ctx)
 		return nil, ctx.Err()
 	}
 	s.born = d.o.Clock.Now()
 	s.disarm()
 	return s, nil
+}
+
+// unreached counts the login of a setup that failed with err before its
+// login command (the dial, the greeting, STARTTLS) with its cause, by the
+// stop's rule (countLogin): nothing when the stop cut it (ctx ended, or
+// the stop closed the connection: dead), but a timeout when it cut it
+// after the grace (graceExpired).
+func (s *imapSession) unreached(err error) {
+	countLogin(s.d.rec, ProtocolIMAP, err, s.ctx.Err() != nil || s.dead.Load(), s.graceExpired.Load())
+}
+
+// closeSetup closes a session whose setup failed or whose context ended
+// during it: once ctx has ended nothing more goes out (no LOGOUT), as
+// before the setup had its grace, when the stop's close marked it dead.
+func (s *imapSession) closeSetup(ctx context.Context) {
+	if ctx.Err() != nil {
+		s.dead.Store(true)
+	}
+	s.close()
 }
 
 // login authenticates (AUTHENTICATE PLAIN when offered and full, else

@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,7 @@ func (sl *imapSlot) watchOwner() {
 	if s == nil {
 		return // run sees the context's end before it starts more work
 	}
-	s.closeAfterGrace(sl.finished)
+	s.closeAfterGrace(sl.finished, s.conn)
 }
 
 // stop ends the owner's tenure at the end of Run: it logs out (a failed
@@ -399,7 +400,7 @@ func (sl *imapSlot) set(s *imapSession) {
 // returned func ends the watch and must be called when the work is done.
 func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 	finished := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished) })
+	stop := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished, s.conn) })
 	return func() {
 		close(finished)
 		stop()
@@ -408,15 +409,16 @@ func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 
 // closeAfterGrace gives the work on s, whose context has ended, the
 // device's stop grace (Options.StopGrace) to finish — finished is closed
-// or gets a value — and else closes s's connection under it: s is dead,
-// and graceExpired says whether its command in flight was overdue
-// (graceStart.overdue).
-func (s *imapSession) closeAfterGrace(finished <-chan struct{}) {
-	grace := startGrace(s.conn, s.d.o.StopGrace)
+// or gets a value — and else closes s's connection, conn (s.conn, or the
+// setupCloser of a session still being set up: imapDevice.dialIMAP),
+// under it: s is dead, and graceExpired says whether its command in
+// flight was overdue (graceStart.overdue).
+func (s *imapSession) closeAfterGrace(finished <-chan struct{}, conn io.Closer) {
+	grace := startGrace(conn, s.d.o.StopGrace)
 	if grace.wait(finished) {
 		s.graceExpired.Store(grace.overdue())
 		s.dead.Store(true)
-		_ = s.conn.Close()
+		_ = conn.Close()
 	}
 }
 

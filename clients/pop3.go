@@ -25,23 +25,22 @@ type pop3Session struct {
 
 // dialPOP3 connects to ep and reads the greeting, recorded as one
 // command, CONNECT. A failure counts as a login attempt with its cause.
-// The session is watched until close or quit (StopGrace).
+// The session is watched from before its dial until close or quit
+// (dialWatched, StopGrace): the dial and the greeting have the stop's
+// grace, as every command.
 func dialPOP3(ctx context.Context, o *Options, ep transport.Endpoint) (*pop3Session, error) {
 	s := &pop3Session{rec: o.recorder(), addr: ep.Addr}
-	connect := StartCommand(s.rec, ProtocolPOP3, CommandConnect)
-	conn, err := dial(ctx, o, ProtocolPOP3, ep)
-	if err != nil {
-		EndCommand(s.rec, ProtocolPOP3, CommandConnect, connect, err, ctx.Err() != nil)
-		loginUnreached(ctx, o, ProtocolPOP3, err)
-		return nil, err
+	conn, w, connect, err := dialWatched(ctx, s.rec, dialConfig(o, ProtocolPOP3, ep), o.StopGrace)
+	s.w = w
+	if err == nil {
+		s.POP3, err = transport.OpenPOP3(conn, s)
+		s.w.End(CommandConnect, connect, err)
 	}
-	// The wait for the greeting has no grace (StopGrace), as IMAP's.
-	s.w = WatchStop(ctx, s.rec, ProtocolPOP3, conn, o.StopGrace)
-	s.POP3, err = transport.OpenPOP3(conn, s)
-	s.w.End(CommandConnect, connect, err)
 	if err != nil {
 		s.w.Release()
-		_ = conn.Close()
+		if conn != nil {
+			_ = conn.Close()
+		}
 		s.w.CountLogin(err)
 		return nil, err
 	}

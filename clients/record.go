@@ -38,7 +38,7 @@ const CommandConnect = "CONNECT"
 // the injector's) started at start (StartCommand): recorded on r with
 // err's outcome, or abandoned when it failed because its device or the
 // run is stopping (stopping: its context ended and closed the connection
-// under it), which counts nothing, as loginUnreached does not: the end of
+// under it), which counts nothing, as countLogin its login: the end of
 // a run is no server's error.
 func EndCommand(r Recorder, protocol, name string, start time.Time, err error, stopping bool) {
 	endCommand(r, protocol, name, start, start, err, stopping, false)
@@ -64,14 +64,6 @@ func endCommand(r Recorder, protocol, name string, start, tracked time.Time, err
 	default:
 		trackAbandon(r, protocol, name, tracked)
 	}
-}
-
-// loginUnreached counts a login attempt that failed before the device could
-// authenticate (connection refused, TLS handshake failed, no greeting) with
-// the outcome of its cause (see [transport.LoginOutcome]). It is not counted
-// when ctx ended (the device is stopping).
-func loginUnreached(ctx context.Context, o *Options, protocol string, err error) {
-	countLogin(o.recorder(), protocol, err, ctx.Err() != nil, false)
 }
 
 // countLogin counts a login attempt on r with err's outcome, by the rule

@@ -184,29 +184,29 @@ func DistinctRecipients(to []string) []string {
 // the extension, STARTTLS and the TLS handshake (transport.StartTLSSMTP)
 // are one command, STARTTLS. Each of those waits is bounded by
 // cfg.Timeout, and so is each of the client's commands (transport.OpenSMTP
-// sets its timeouts). A connect or greeting the end of ctx cuts counts
-// nothing; every command after it has the stop's grace (grace; 0:
-// DefaultStopGrace) under the returned watch (StopGrace) until the caller
-// releases it. On failure the error is
-// explained by the connection (transport.Conn.Explain), the connection is
-// closed and returned with its released watch (both nil when the connect
-// failed), whose Stopping says whether the stop cut it. The caller may
+// sets its timeouts). The connect and the greeting, and every command
+// after them, have the stop's grace (grace; 0: DefaultStopGrace) under
+// the returned watch (StopGrace, dialWatched), until the caller releases
+// it: a wait the stop cut after the grace counts a timeout, one it cut
+// within the grace nothing. On failure the error is explained by the
+// connection (transport.Conn.Explain), the connection is closed and
+// returned (nil when the dial failed) with its released watch (never
+// nil), whose Stopping says whether the stop cut it and CountLogin
+// counts the login by the stop's rule. The caller may
 // change the client's timeouts, says hello (EHLO, LHLO), releases the
 // watch and closes the connection.
 func DialSMTP(ctx context.Context, rec Recorder, cfg transport.Config, lmtp bool, grace time.Duration) (*transport.Conn, *smtp.Client, *StopGrace, error) {
-	connect := StartCommand(rec, cfg.Protocol, CommandConnect)
-	conn, err := transport.Dial(ctx, cfg)
+	conn, w, connect, err := dialWatched(ctx, rec, cfg, grace)
 	if err != nil {
-		EndCommand(rec, cfg.Protocol, CommandConnect, connect, err, ctx.Err() != nil)
-		return nil, nil, nil, err
+		w.Release()
+		return nil, nil, w, err
 	}
-	w := WatchStop(ctx, rec, cfg.Protocol, conn, grace)
 	fail := func(err error) (*transport.Conn, *smtp.Client, *StopGrace, error) {
 		w.Release()
 		_ = conn.Close()
 		return conn, nil, w, err
 	}
-	// The wait for the greeting has no grace (StopGrace), as IMAP's.
+	// The greeting has the stop's grace, as the dial (dialWatched).
 	nc, err := transport.ReadSMTPGreeting(conn)
 	err = conn.Explain(err)
 	if w.End(CommandConnect, connect, err); err != nil {
@@ -241,13 +241,9 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 	}
 	addr := s.ep.Addr
 	// A failure before AUTH counts as a login attempt with its cause, by
-	// the stop's rule (w: the connection's watch; nil before it).
+	// the stop's rule (w: the connection's watch).
 	unreached := func(err error, w *StopGrace) {
-		switch {
-		case s.o.Username == "":
-		case w == nil:
-			countLogin(s.rec, ProtocolSMTP, err, ctx.Err() != nil, false)
-		default:
+		if s.o.Username != "" {
 			w.CountLogin(err)
 		}
 	}
@@ -264,11 +260,10 @@ func (s *smtpSubmitter) Submit(ctx context.Context, from string, to []string, ra
 		Network: s.o.Network, DropAfter: dropInterval(s.o.Network, s.o.Clock), LateCloser: s.o.Late,
 	}, false, s.o.StopGrace)
 	if err != nil {
-		if w == nil {
-			unreached(err, nil)
+		unreached(err, w)
+		if conn == nil {
 			return err // the dial's error names the address
 		}
-		unreached(err, w)
 		return wrap(err)
 	}
 	defer conn.Close()

@@ -41,9 +41,9 @@ func graceOr(grace time.Duration) time.Duration {
 // goes out, so nothing more reaches the server and the command fails,
 // counting nothing (a command sent into the stop's close would race it
 // and, answered, count as a stopped device's). Start and End bracket each
-// command; a wait ended by End without Start (CONNECT's wait for the
-// greeting) has no grace, as an IMAP device's dial has none. Release ends
-// the watch.
+// command; CONNECT, the dial and the wait for the greeting, is one too
+// (dialWatched: the watch closes a connection still dialing), as an IMAP
+// device's (imapDevice.dialIMAP). Release ends the watch.
 type StopGrace struct {
 	rec      Recorder
 	protocol string
@@ -234,6 +234,11 @@ type graceStart struct {
 // startGrace marks the start of a stop's grace of length grace on conn.
 func startGrace(conn io.Closer, grace time.Duration) graceStart {
 	g := graceStart{grace: graceOr(grace)}
+	if sc, ok := conn.(*setupCloser); ok {
+		// A connection set up under the stop's rule: its own holds, none
+		// while it dials.
+		conn = sc.current()
+	}
 	if c, _ := conn.(*transport.Conn); c != nil {
 		g.conn, g.mark = c, c.HoldMark()
 	}

@@ -37,8 +37,9 @@ func TestCompare(t *testing.T) {
 	m := func(id, folder string, f view.Flags) view.Message {
 		return view.Message{ID: id, Folder: folder, Flags: f}
 	}
+	synced := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 	snap := func(ms ...view.Message) view.Snapshot {
-		s := view.Snapshot{Messages: map[string]view.Message{}}
+		s := view.Snapshot{Messages: map[string]view.Message{}, Synced: synced}
 		for _, x := range ms {
 			s.Messages[x.ID] = x
 		}
@@ -67,13 +68,46 @@ func TestCompare(t *testing.T) {
 			UserDivergence{Union: 2}},
 		{"only in later views", []view.Snapshot{snap(), snap(m("x", "INBOX", 0)), snap(m("x", "Junk", 0))},
 			UserDivergence{Union: 1, Divergent: 1, ByDimension: Dimensions{Presence: 1, Folder: 1}}},
+		// Devices that never completed a sync show nothing: no message
+		// diverges, and the user is not converged (unsynced).
+		{"never synced", []view.Snapshot{neverSynced(), neverSynced()}, UserDivergence{Unsynced: true}},
+		{"one device never synced", []view.Snapshot{snap(), neverSynced()}, UserDivergence{Unsynced: true}},
+		{"single device never synced", []view.Snapshot{neverSynced()}, UserDivergence{Unsynced: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Compare(tt.views); got != tt.want {
 				t.Errorf("Compare = %+v, want %+v", got, tt.want)
 			}
+			if got, want := Compare(tt.views).Converged(), tt.want.Divergent == 0 && !tt.want.Unsynced; got != want {
+				t.Errorf("Converged = %v, want %v", got, want)
+			}
 		})
+	}
+}
+
+// neverSynced is the view of a device that never completed a sync
+// (view.Snapshot.Synced zero): it shows nothing.
+func neverSynced() view.Snapshot { return view.Snapshot{Messages: map[string]view.Message{}} }
+
+// TestUsersConvergedCountsUnsynced: a group's users converged are those
+// with no divergent message whose every device completed a sync; a user
+// with a device that never synced is counted apart (UnsyncedUsers), not
+// converged. Before 2026-12-05 a group of users whose devices could not
+// log in read 100 % converged.
+func TestUsersConvergedCountsUnsynced(t *testing.T) {
+	synced := view.Snapshot{Messages: map[string]view.Message{}, Synced: time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)}
+	var d Divergence
+	d.add(Compare([]view.Snapshot{synced, synced}), +1)
+	d.add(Compare([]view.Snapshot{synced, neverSynced()}), +1)
+	d.add(Compare([]view.Snapshot{neverSynced(), neverSynced()}), +1)
+	d.add(Compare([]view.Snapshot{synced}), +1)
+	if d.Users != 4 || d.ConvergedUsers != 2 || d.UnsyncedUsers != 2 || d.UsersConvergedRatio() != 0.5 {
+		t.Errorf("users %d, converged %d (%.2f), unsynced %d; want 4, 2 (0.50), 2", d.Users, d.ConvergedUsers, d.UsersConvergedRatio(), d.UnsyncedUsers)
+	}
+	d.add(Compare([]view.Snapshot{synced, neverSynced()}), -1)
+	if d.Users != 3 || d.ConvergedUsers != 2 || d.UnsyncedUsers != 1 {
+		t.Errorf("after removing one: users %d, converged %d, unsynced %d; want 3, 2, 1", d.Users, d.ConvergedUsers, d.UnsyncedUsers)
 	}
 }
 

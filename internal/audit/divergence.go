@@ -23,10 +23,18 @@ type UserDivergence struct {
 	// Divergent is the number of those that differ in any dimension.
 	Divergent   int
 	ByDimension Dimensions
+	// Unsynced is set when one of the views is a device's that never
+	// completed a sync (view.Snapshot.Synced zero): it shows nothing, so
+	// no message of its diverges, and its agreement says nothing.
+	Unsynced bool
 }
 
-// Converged reports whether the user's devices fully agree.
-func (u UserDivergence) Converged() bool { return u.Divergent == 0 }
+// Converged reports whether the user's devices fully agree, every one of
+// them having completed a sync: a user with a device that never synced is
+// not converged (it is unsynced, Unsynced), though no message diverges.
+// Before 2026-12-05 it was, and a group whose devices could not log in
+// read "users converged 80.0%" with none of its changes converged.
+func (u UserDivergence) Converged() bool { return u.Divergent == 0 && !u.Unsynced }
 
 // Ratio is Divergent/Union, 0 for an empty union.
 func (u UserDivergence) Ratio() float64 { return ratio(u.Divergent, u.Union) }
@@ -44,6 +52,11 @@ func Compare(views []view.Snapshot) UserDivergence {
 	var u UserDivergence
 	if len(views) == 0 {
 		return u
+	}
+	for _, v := range views {
+		if v.Synced.IsZero() {
+			u.Unsynced = true
+		}
 	}
 	if len(views) == 1 {
 		u.Union = len(views[0].Messages)
@@ -134,8 +147,10 @@ func (u *UserDivergence) count(presence, folder, flags bool) {
 // Divergence is the divergence of a set of users (a group, or everyone).
 type Divergence struct {
 	// Users is the number of users; ConvergedUsers of them have no
-	// divergent message.
-	Users, ConvergedUsers int
+	// divergent message and every device of theirs completed a sync
+	// (UserDivergence.Converged); UnsyncedUsers have a device that never
+	// completed one (UserDivergence.Unsynced), converged or not otherwise.
+	Users, ConvergedUsers, UnsyncedUsers int
 	// Union and Divergent are summed over the users.
 	Union, Divergent int
 	ByDimension      Dimensions
@@ -144,8 +159,9 @@ type Divergence struct {
 // Ratio is ΣDivergent/ΣUnion over the users, 0 when the union is empty.
 func (d Divergence) Ratio() float64 { return ratio(d.Divergent, d.Union) }
 
-// UsersConvergedRatio is the share of users with no divergent message, 1
-// when there are no users.
+// UsersConvergedRatio is the share of users with no divergent message
+// whose every device completed a sync (UserDivergence.Converged), 1 when
+// there are no users.
 func (d Divergence) UsersConvergedRatio() float64 {
 	if d.Users == 0 {
 		return 1
@@ -157,6 +173,9 @@ func (d *Divergence) add(u UserDivergence, sign int) {
 	d.Users += sign
 	if u.Converged() {
 		d.ConvergedUsers += sign
+	}
+	if u.Unsynced {
+		d.UnsyncedUsers += sign
 	}
 	d.Union += sign * u.Union
 	d.Divergent += sign * u.Divergent

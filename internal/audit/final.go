@@ -360,6 +360,7 @@ func (a *Auditor) Final(ctx context.Context, truth Truth) (Result, error) {
 		}
 		res.Overall.Users += g.div.Users
 		res.Overall.ConvergedUsers += g.div.ConvergedUsers
+		res.Overall.UnsyncedUsers += g.div.UnsyncedUsers
 		res.Overall.Union += g.div.Union
 		res.Overall.Divergent += g.div.Divergent
 		res.Overall.ByDimension.add(g.div.ByDimension, 1)

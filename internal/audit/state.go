@@ -65,6 +65,7 @@ func (a *Auditor) State() State {
 	for _, d := range st.Groups {
 		st.Overall.Users += d.Users
 		st.Overall.ConvergedUsers += d.ConvergedUsers
+		st.Overall.UnsyncedUsers += d.UnsyncedUsers
 		st.Overall.Union += d.Union
 		st.Overall.Divergent += d.Divergent
 		st.Overall.ByDimension.add(d.ByDimension, 1)

@@ -1166,22 +1166,29 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	// session's deadline passes it is closed under the command in
 	// progress; when the run ends, by the stop's rule (appendStop).
 	// The connect, greeting and TLS are one command, CONNECT, as a
-	// device's: one the run's end cut counts nothing, and no login (a
-	// dial has no grace: StopGrace).
-	connect := clients.StartCommand(rec, clients.ProtocolIMAP, clients.CommandConnect)
+	// device's, under the stop's rule (w) from before the dial: the wait
+	// for the greeting has the stop's grace, as every command, and one
+	// the run's end cut after it counts a timeout, its login too (before
+	// 2026-12-05 it counted nothing: docs/report.md, Outcomes). The TCP
+	// connect itself the run's end cuts at once (the connection is bound
+	// to ctx only once dialed), and it counts nothing.
+	connect := w.Start(clients.CommandConnect)
 	conn, c, stop, err := leanimap.DialBound(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
 		Meter: rec, Timeout: in.timeout, TLS: in.tls, LateCloser: in.late, KeepAlive: -1,
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps}, as)
-	cut := errors.Is(ctx.Err(), context.Canceled)
-	clients.EndCommand(rec, clients.ProtocolIMAP, clients.CommandConnect, connect, ended(err), cut)
 	if err != nil {
 		err = ended(err)
-		if !cut {
-			rec.Login(clients.ProtocolIMAP, transport.LoginOutcome(err))
+		if !w.Stopping() && run.Err() != nil {
+			// The run's end cut the dial, before the binding: no grace.
+			clients.EndCommand(rec, clients.ProtocolIMAP, clients.CommandConnect, connect, err, true)
+			return time.Time{}, stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, transport.Step(err), err))
 		}
+		w.End(clients.CommandConnect, connect, err)
+		w.CountLogin(err)
 		return time.Time{}, loginFailed(transport.Step(err), err)
 	}
+	w.End(clients.CommandConnect, connect, nil)
 	w.Bind(conn) // from now on, Start closes it once the run has ended
 	defer func() {
 		if stop() {

@@ -263,9 +263,10 @@ const (
 // TestInjectorStalledServerAtTheEnd: the run's end gives an LMTP or SMTP
 // command waiting for a stalled server the stop's grace
 // (clients.StopGrace), never the injector's timeout (a second ^C must not
-// wait out a server): a greeting the server never sends is cut at once and
-// counts nothing, as an IMAP device's dial (the delivery is cancelled); a
-// final reply to DATA left unanswered beyond the grace is a DATA timeout
+// wait out a server): a greeting the server never sends is a CONNECT
+// timeout and a login timeout after the grace, as any command (the
+// delivery a timeout; until 2026-12-05 the stop cut it at once, counting
+// nothing, and the delivery was cancelled); a final reply to DATA left unanswered beyond the grace is a DATA timeout
 // and, the message data having gone out, the delivery unknown (the server
 // may have stored it: the audit looks for it); one that comes within the
 // grace is delivered. A command answered within the grace is the
@@ -311,7 +312,7 @@ func TestInjectorStalledServerAtTheEnd(t *testing.T) {
 		// its command is; one the stop cut is nothing.
 		wantLogins map[string]int
 	}{
-		{"stalled greeting", scenarios.DeliverLMTP, "greeting", false, DeliveryCancelled, map[string]int{}, map[string]int{}},
+		{"stalled greeting", scenarios.DeliverLMTP, "greeting", false, DeliveryTimeout, map[string]int{"lmtp CONNECT": 1}, map[string]int{"lmtp timeout": 1}},
 		{"stalled LHLO", scenarios.DeliverLMTP, "lhlo", false, DeliveryTimeout, map[string]int{"lmtp LHLO": 1}, map[string]int{"lmtp timeout": 1}},
 		{"stalled after DATA", scenarios.DeliverLMTP, "data", false, DeliveryUnknown, map[string]int{"lmtp DATA": 1}, map[string]int{"lmtp ok": 1}},
 		{"SMTP stalled after DATA", scenarios.DeliverSMTP, "data", false, DeliveryUnknown, map[string]int{"smtp DATA": 1}, map[string]int{"smtp ok": 1}},

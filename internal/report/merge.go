@@ -464,6 +464,7 @@ func mergeFinal(f *FinalDivergence, s FinalDivergence, users int) {
 	f.Messages += s.Messages
 	f.Users += s.Users
 	f.ConvergedUsers += s.ConvergedUsers
+	f.UnsyncedUsers += s.UnsyncedUsers
 	addDims(&f.ByDimension, s.ByDimension)
 	addCounts(f.ByReason, s.ByReason)
 }
@@ -476,6 +477,7 @@ func mergeGroup(g, s Group) Group {
 	g.Messages += s.Messages
 	g.DivergentMessages += s.DivergentMessages
 	g.ConvergedUsers += s.ConvergedUsers
+	g.UnsyncedUsers += s.UnsyncedUsers
 	addDims(&g.ByDimension, s.ByDimension)
 	g.Delivered += s.Delivered
 	g.Sent += s.Sent

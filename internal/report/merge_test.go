@@ -82,7 +82,10 @@ func partsInput(t *testing.T, shard string, start time.Time, parts []shardPart, 
 	slices.Sort(lags)
 	fetch.P50, fetch.P95, fetch.P99, _ = metrics.LatencyQuantiles(fetch.Buckets, fetch.Max)
 	kr := audit.KindResult{Changes: changes, Converged: len(lags), Lags: lags, LagsBounded: len(lags), Unconverged: map[audit.Reason]int{audit.ReasonNotSyncedYet: changes - len(lags)}}
-	d := audit.Divergence{Users: users, ConvergedUsers: conv, Union: union, Divergent: div, ByDimension: audit.Dimensions{Presence: div}}
+	// Every unconverged user but one per part (when any) is unsynced
+	// (audit.UserDivergence.Unsynced).
+	unsynced := max(users-conv-len(parts), 0)
+	d := audit.Divergence{Users: users, ConvergedUsers: conv, UnsyncedUsers: unsynced, Union: union, Divergent: div, ByDimension: audit.Dimensions{Presence: div}}
 	in := Input{
 		Scenario: "s", Seed: 9, Shard: shard, StartedAt: start, Wall: time.Minute, Simulated: time.Hour,
 		Users: users, Devices: 2 * users,
@@ -163,6 +166,8 @@ func TestMergeEqualsWhole(t *testing.T) {
 				{"devices", m.Devices, whole.Devices},
 				{"divergent", m.Divergence.Final.DivergentMessages, whole.Divergence.Final.DivergentMessages},
 				{"union", m.Divergence.Final.Messages, whole.Divergence.Final.Messages},
+				{"unsynced", m.Divergence.Final.UnsyncedUsers, whole.Divergence.Final.UnsyncedUsers},
+				{"group unsynced", m.Groups["g"].UnsyncedUsers, whole.Groups["g"].UnsyncedUsers},
 				{"presence", m.Divergence.Final.ByDimension.Presence, whole.Divergence.Final.ByDimension.Presence},
 				{"by reason", m.Divergence.Final.ByReason["not-synced-yet"], whole.Divergence.Final.ByReason["not-synced-yet"]},
 				{"changes", m.Convergence["deliver"].Changes, whole.Convergence["deliver"].Changes},

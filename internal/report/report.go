@@ -745,6 +745,11 @@ type FinalDivergence struct {
 	// UsersConvergedRatio, so that shard reports merge exactly.
 	Users          int `json:"users"`
 	ConvergedUsers int `json:"converged_users"`
+	// UnsyncedUsers counts the users with a device that never completed
+	// a sync (audit.UserDivergence.Unsynced): not converged, whether or
+	// not a message diverges (docs/report.md). Shards older than it
+	// (before 2026-12-05) count none, and counted such users converged.
+	UnsyncedUsers int `json:"users_unsynced"`
 }
 
 // GroupDivergence is one group's divergence.
@@ -812,17 +817,19 @@ type Server struct {
 
 // Group is one group's details.
 type Group struct {
-	Users               int                    `json:"users"`
-	Messages            int                    `json:"messages"`
-	DivergentMessages   int                    `json:"divergent_messages"`
-	Ratio               float64                `json:"ratio"`
-	UsersConvergedRatio float64                `json:"users_converged_ratio"`
-	ConvergedUsers      int                    `json:"converged_users"`
-	ByDimension         Dimensions             `json:"by_dimension"`
-	Delivered           int                    `json:"delivered"`
-	Sent                int                    `json:"sent"`
-	Lost                int                    `json:"lost"`
-	Convergence         map[string]Convergence `json:"convergence"`
+	Users               int     `json:"users"`
+	Messages            int     `json:"messages"`
+	DivergentMessages   int     `json:"divergent_messages"`
+	Ratio               float64 `json:"ratio"`
+	UsersConvergedRatio float64 `json:"users_converged_ratio"`
+	ConvergedUsers      int     `json:"converged_users"`
+	// UnsyncedUsers is FinalDivergence.UnsyncedUsers for the group.
+	UnsyncedUsers int                    `json:"users_unsynced"`
+	ByDimension   Dimensions             `json:"by_dimension"`
+	Delivered     int                    `json:"delivered"`
+	Sent          int                    `json:"sent"`
+	Lost          int                    `json:"lost"`
+	Convergence   map[string]Convergence `json:"convergence"`
 	// Cost is what one user of the group costs the server.
 	Cost *Cost `json:"cost,omitempty"`
 }
@@ -955,6 +962,7 @@ func Build(in Input) *Report {
 				ByReason:            map[string]int{},
 				Users:               res.Overall.Users,
 				ConvergedUsers:      res.Overall.ConvergedUsers,
+				UnsyncedUsers:       res.Overall.UnsyncedUsers,
 			},
 			ByGroup: map[string]GroupDivergence{},
 		},
@@ -1036,7 +1044,7 @@ func Build(in Input) *Report {
 		r.Divergence.ByGroup[name] = GroupDivergence{Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio()}
 		gr := Group{
 			Users: d.Users, Messages: d.Union, DivergentMessages: d.Divergent,
-			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ConvergedUsers: d.ConvergedUsers, ByDimension: dims(d.ByDimension),
+			Ratio: d.Ratio(), UsersConvergedRatio: d.UsersConvergedRatio(), ConvergedUsers: d.ConvergedUsers, UnsyncedUsers: d.UnsyncedUsers, ByDimension: dims(d.ByDimension),
 			Delivered: g.Delivered, Sent: g.Sent, Lost: g.Lost, Convergence: map[string]Convergence{},
 		}
 		for k, kr := range g.Convergence {

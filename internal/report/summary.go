@@ -38,16 +38,19 @@ func (r *Report) WriteSummary(w io.Writer) error {
 
 	fmt.Fprintln(ew, "\nDivergence")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "group\tusers\tmessages\tdivergent\tratio\tusers converged\tpresence\tfolder\tflags\tlost\t")
+	fmt.Fprintln(tw, "group\tusers\tmessages\tdivergent\tratio\tusers converged\tunsynced\tpresence\tfolder\tflags\tlost\t")
 	for _, name := range sortedKeys(r.Groups) {
 		g := r.Groups[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t\n", name, g.Users, g.Messages, g.DivergentMessages,
-			g.Ratio, 100*g.UsersConvergedRatio, g.ByDimension.Presence, g.ByDimension.Folder, g.ByDimension.Flags, g.Lost)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t%d\t\n", name, g.Users, g.Messages, g.DivergentMessages,
+			g.Ratio, 100*g.UsersConvergedRatio, g.UnsyncedUsers, g.ByDimension.Presence, g.ByDimension.Folder, g.ByDimension.Flags, g.Lost)
 	}
 	f := r.Divergence.Final
-	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t\n", r.Users, f.Messages, f.DivergentMessages,
-		f.Ratio, 100*f.UsersConvergedRatio, f.ByDimension.Presence, f.ByDimension.Folder, f.ByDimension.Flags, r.Messages.Lost)
+	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%.3f\t%.1f%%\t%d\t%d\t%d\t%d\t%d\t\n", r.Users, f.Messages, f.DivergentMessages,
+		f.Ratio, 100*f.UsersConvergedRatio, f.UnsyncedUsers, f.ByDimension.Presence, f.ByDimension.Folder, f.ByDimension.Flags, r.Messages.Lost)
 	tw.Flush()
+	if f.UnsyncedUsers > 0 {
+		fmt.Fprintf(ew, "%d of %d users have a device that never completed a sync (unsynced): they are not counted converged, though it shows nothing to diverge\n", f.UnsyncedUsers, r.Users)
+	}
 	if f.DivergentMessages > 0 {
 		var parts []string
 		for _, reason := range sortedKeys(f.ByReason) {

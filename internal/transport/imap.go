@@ -341,7 +341,9 @@ type Ender interface {
 // ctx ends anyway (the injector's APPEND sessions): the connection stays
 // bound to ctx — when ctx ends, end closes it (nil: it is closed at once)
 // — until the caller calls stop, which reports, as context.AfterFunc's
-// stop does, whether it unbound it before ctx ended. It spares such a
+// stop does, whether it unbound it before ctx ended. With end, a greeting
+// that came after ctx ended (end's rule gave it time: a grace) is no
+// failure: the connection is returned, and end closes it. It spares such a
 // caller a context.AfterFunc of its own (two allocations and a closure per
 // session).
 func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error, end Ender) (*Conn, func() bool, error) {
@@ -372,8 +374,11 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 		step = StepGreeting
 		err = open(conn, startTLS)
 	}
-	if err == nil && ctx.Err() != nil {
-		// ctx ended as the greeting came: fail as SetupIMAP does.
+	if err == nil && end == nil && ctx.Err() != nil {
+		// ctx ended as the greeting came: fail as SetupIMAP does. With
+		// an Ender the stop is the caller's, whose rule may have given
+		// the greeting a grace (the injector's: clients.StopGrace), and a
+		// greeting in time is a setup that succeeded.
 		err = atServer(cfg.Protocol, cfg.Endpoint.Addr, "greeting: %w", ctx.Err())
 	}
 	if err != nil {
