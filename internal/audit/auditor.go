@@ -723,8 +723,16 @@ func (p *pendingChange) stamped(v view.Snapshot, m view.Message, t time.Time) (a
 		return sh.At, sh.Exact && !(later && sh.At.After(t)), ok
 	}
 	sh, ok := v.Stamped(m.Folder, m.Stamps.Flags, t)
-	if !ok || !sh.At.After(t) || !p.changedLater {
+	if !ok || !sh.At.After(t) {
 		return sh.At, sh.Exact, ok
+	}
+	if !p.changedLater {
+		// A flag change no person recorded (the server's \Seen for a
+		// POP3 RETR, docs/report.md "POP3 read marking") may be what
+		// moved the flags stamp past the sync that showed this one:
+		// exact only when no sync since t changed the view before the
+		// stamp's (a server that showed the change late).
+		return sh.At, sh.Exact && sh.First, true
 	}
 	if m.Stamps.Flags == m.Stamps.Arrived {
 		// It came into the folder with its flags since t: shown then,

@@ -286,6 +286,11 @@ func TestLagStamped(t *testing.T) {
 			later: &Change{Kind: Reply, Flags: view.Answered, At: min10(10.5)}, syncs: []step{
 				{at: 11, quiet: true}, {at: 12, show: true, flags: view.Seen | view.Answered},
 			}, lag: 2 * time.Minute},
+		// A flag no person recorded (a POP3 RETR's \Seen on the server)
+		// moves the flags stamp past the sync that showed the change.
+		{name: "an unrecorded flag later: the stamp may be its, a bound", syncs: []step{
+			{at: 11, show: true, flags: view.Seen}, {at: 12, show: true, flags: view.Seen | view.Flagged},
+		}, lag: 2 * time.Minute, bounded: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})

@@ -143,11 +143,13 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 		case s.prev < tn:
 			// The sync before it began before t: it is the first since,
 			// unless it did not complete (partial).
-			if j := l.lastPartial(i, last); j >= 0 {
+			if j := l.lastPartial(i, last); j > i {
 				// A poll that failed after it downloaded some mail
 				// (POP3) changed the view but need not have brought
 				// the change: it came with one of the steps i..j, the
-				// last of them an upper bound.
+				// last of them an upper bound. A partial step with none
+				// after it (a poll still under way, or the last one,
+				// broken) is the only one since t: it brought it.
 				return time.Unix(0, l.steps[j].start).In(t.Location()), false
 			}
 			return time.Unix(0, s.start).In(t.Location()), true
@@ -171,7 +173,9 @@ func (l SyncLog) ShownAt(t, last time.Time) (at time.Time, exact bool) {
 // A step completed when the next step's prev, or for the newest step the
 // last completed sync (last), is at or after its start. It returns -1 when
 // step i completed, else the index of the first completed step after it,
-// or of the newest step when none did.
+// or of the newest step when none did. An IMAP step can read as partial
+// too when installs of one folder end out of order: the bound is then
+// conservative.
 func (l SyncLog) lastPartial(i int, last time.Time) int {
 	n := l.Len()
 	partial := func(k int) bool {

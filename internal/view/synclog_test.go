@@ -44,7 +44,8 @@ func TestSyncLogShownAt(t *testing.T) {
 		// but is no completed sync: the next step's prev (or the last
 		// completed sync) is older than it.
 		{"a poll that broke, then one that completed: the latter, a bound", []step{{-1, 5}, {5, 12}, {5, 15}}, 10, 20, 15, false},
-		{"a poll that broke, none since: it, a bound", []step{{-1, 5}, {5, 12}}, 10, 5, 12, false},
+		{"a poll under way, or broken, none since: it, the only one", []step{{-1, 5}, {5, 12}}, 10, 5, 12, true},
+		{"two polls broke, then one completed: the latter, a bound", []step{{-1, 5}, {5, 12}, {5, 14}, {5, 15}}, 10, 20, 15, false},
 		{"no log, synced since: the last, a bound", nil, 10, 15, 15, false},
 		{"no log, not synced since", nil, 10, 5, 10, true},
 	} {
