@@ -109,6 +109,13 @@ func TestUsersConvergedCountsUnsynced(t *testing.T) {
 	if d.Users != 3 || d.ConvergedUsers != 2 || d.UnsyncedUsers != 1 {
 		t.Errorf("after removing one: users %d, converged %d, unsynced %d; want 3, 2, 1", d.Users, d.ConvergedUsers, d.UnsyncedUsers)
 	}
+	// An IMAP device that synced INBOX, and has not yet synced a folder
+	// it listed since, has a zero Synced (the earliest of its folders'
+	// when every one synced): it synced, so its user is not unsynced.
+	newFolder := view.Snapshot{Messages: map[string]view.Message{}, FolderSynced: map[string]time.Time{"INBOX": synced.Synced}}
+	if u := Compare([]view.Snapshot{synced, newFolder}); u.Unsynced {
+		t.Errorf("a device that synced INBOX, a new folder not yet: unsynced %+v, want synced", u)
+	}
 }
 
 // IMAP-only devices converge to ratio 0, with lags measured to the

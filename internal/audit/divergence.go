@@ -54,7 +54,10 @@ func Compare(views []view.Snapshot) UserDivergence {
 		return u
 	}
 	for _, v := range views {
-		if v.Synced.IsZero() {
+		// Never completed a sync: no poll (POP3), or no folder (IMAP,
+		// whose Synced is zero too while a folder it listed since has
+		// not been synced: it did sync the others).
+		if v.Synced.IsZero() && len(v.FolderSynced) == 0 {
 			u.Unsynced = true
 		}
 	}

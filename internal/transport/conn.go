@@ -477,7 +477,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.mu.Unlock()
 	}
 	if cfg.Endpoint.TLS == TLSImplicit {
-		if err := c.StartTLS(TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
+		// The handshake is part of the dial: ctx ends it too (the stop's
+		// grace cancels a setup that ran out of it, clients/setup_grace.go).
+		if err := c.startTLS(ctx, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
 			_ = c.Close()
 			return nil, c.Explain(err)
 		}
@@ -510,11 +512,16 @@ func dialTCP(ctx context.Context, addr string, timeout, keepAlive time.Duration)
 // bounded by the connection's timeout. Later reads and writes are
 // encrypted; byte counts stay those of the wire.
 func (c *Conn) StartTLS(cfg *tls.Config) error {
+	return c.startTLS(context.Background(), cfg)
+}
+
+// startTLS is StartTLS, ended also by ctx.
+func (c *Conn) startTLS(ctx context.Context, cfg *tls.Config) error {
 	if cfg == nil {
 		cfg = TLSConfig(nil, c.addr)
 	}
 	tc := tls.Client(c.wire, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return atServer(c.protocol, c.addr, "tls handshake: %w", err)
