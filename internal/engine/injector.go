@@ -1179,8 +1179,10 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps}, as)
 	if err != nil {
 		err = ended(err)
-		if !w.Stopping() && run.Err() != nil {
-			// The run's end cut the dial, before the binding: no grace.
+		if !w.Stopping() && run.Err() != nil && transport.Step(err) == transport.StepConnect {
+			// The run's end cut the dial (TCP, implicit TLS), before the
+			// binding: no grace. A greeting or STARTTLS that failed while
+			// the grace ran is the server's, counted below.
 			clients.EndCommand(rec, clients.ProtocolIMAP, clients.CommandConnect, connect, err, true)
 			return time.Time{}, stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, transport.Step(err), err))
 		}

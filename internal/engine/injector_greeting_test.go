@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -71,5 +72,62 @@ func TestInjectorGreetingAtTheEnd(t *testing.T) {
 				t.Errorf("logins %v, want 1 %s", log.logins, tc.login)
 			}
 		})
+	}
+}
+
+// TestInjectorGreetingFailsInTheGrace checks an imap-append session whose
+// server refuses the greeting (BYE) after the run's end, while the stop's
+// grace still runs: the server's failure is counted, CONNECT and its
+// login once each, and the stop does not wait out the rest of the grace.
+// Before 2026-12-05 the failure was taken for the run's end cutting the
+// TCP connect: counted nowhere, and the stop waited the whole grace.
+func TestInjectorGreetingFailsInTheGrace(t *testing.T) {
+	plan := mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{})
+	plan.Scenario.StopGrace = time.Hour // only the server's reply can end the wait
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted, bye := make(chan struct{}), make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		close(accepted)
+		<-bye
+		_, _ = c.Write([]byte("* BYE go away\r\n"))
+	}()
+	e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: ln.Addr().String(), TLS: transport.TLSNone})
+	e.inj.timeout = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := injectOne(ctx, e, "<bye@test>")
+	select {
+	case <-accepted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the injector did not connect within 20 s")
+	}
+	cancel()
+	close(bye)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a liveness bound: the grace is an hour
+		t.Fatal("the injector did not stop after the server's BYE: it waits out the grace")
+	}
+	e.inj.finish()
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.cmds) != 1 || log.cmds[0] == "CONNECT ok" {
+		t.Errorf("commands %q, want one failed CONNECT", log.cmds)
+	}
+	n := 0
+	for _, c := range log.logins {
+		n += c
+	}
+	if n != 1 {
+		t.Errorf("logins %v, want one", log.logins)
 	}
 }
