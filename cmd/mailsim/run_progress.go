@@ -162,7 +162,9 @@ func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Clie
 			switch {
 			case tty:
 				fmt.Fprintf(w, "\r\033[K%s", line)
-			case f.st.Phase != lastPhase:
+			case f.st.Phase != lastPhase && f.st.Phase != engine.PhaseDone:
+				// The done line is the last one, printed once with the
+				// run's final figures when stopped.
 				fmt.Fprintln(w, line)
 			}
 			lastPhase = f.st.Phase
