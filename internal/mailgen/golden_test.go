@@ -188,47 +188,6 @@ func FuzzAppendField(f *testing.F) {
 	})
 }
 
-// TestPadded checks appendSentence's word tables: at most wordTableSize
-// words, each shorter than wordPad, zero-padded in padded, the same with a
-// capital first in capitalised, its length in wordLen.
-func TestPadded(t *testing.T) {
-	if len(words) > wordTableSize {
-		t.Fatalf("%d words, the tables hold %d", len(words), wordTableSize)
-	}
-	for i, w := range words {
-		if len(w) >= wordPad || string(padded[i][:len(w)]) != w || strings.Trim(string(padded[i][len(w):]), "\x00") != "" {
-			t.Errorf("word %q: padded %q", w, padded[i])
-		}
-		if c := strings.ToUpper(w[:1]) + w[1:]; string(capitalised[i][:len(w)]) != c || string(capitalised[i][len(w):]) != string(padded[i][len(w):]) {
-			t.Errorf("word %q: capitalised %q", w, capitalised[i])
-		}
-		if int(wordLen[i]) != len(w) {
-			t.Errorf("word %q: length %d", w, wordLen[i])
-		}
-	}
-}
-
-// TestSentencePaths holds appendSentence, which writes into the buffer's
-// spare room, to appendSentenceSlow, which appends: the same bytes, the
-// same column and the same draws, from every column and after the dots.
-func TestSentencePaths(t *testing.T) {
-	cases := rand.New(rand.NewPCG(99, 1))
-	for seed := range uint64(3000) {
-		nw := 5 + cases.IntN(12)
-		col := cases.IntN(textWidth + 1)
-		dots := cases.IntN(4) == 0
-		fast, slow := rng(seed), rng(seed)
-		b, fcol := appendSentence(fast, make([]byte, 3, 3+nw*maxWordOut), nw, col, dots)
-		want, scol := appendSentenceSlow(slow, make([]byte, 3), nw, col, dots)
-		if string(b) != string(want) || fcol != scol {
-			t.Fatalf("seed %d, %d words from column %d (dots %v): %q ending at %d, want %q ending at %d", seed, nw, col, dots, b, fcol, want, scol)
-		}
-		if f, s := fast.Uint64(), slow.Uint64(); f != s {
-			t.Fatalf("seed %d: next draw %d, want %d", seed, f, s)
-		}
-	}
-}
-
 // countingSource counts the draws taken from a PCG.
 type countingSource struct {
 	*rand.PCG

@@ -7,7 +7,6 @@ package mailgen
 import (
 	"encoding/base64"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -347,12 +346,7 @@ func appendParagraph(rng *rand.Rand, b []byte, ends *[maxParagraph]uint16) ([]by
 	}
 	ns := 3 + rng.IntN(maxParagraph-2)
 	for s := range ns {
-		nw := 5 + rng.IntN(12)
-		if cap(b)-len(b) >= nw*maxWordOut {
-			b, col = appendSentence(rng, b, nw, col, afterDots)
-		} else {
-			b, col = appendSentenceSlow(rng, b, nw, col, afterDots)
-		}
+		b, col = appendSentence(rng, b, 5+rng.IntN(12), col, afterDots)
 		afterDots = false
 		ends[s] = uint16(len(b) - start)
 	}
@@ -362,83 +356,15 @@ func appendParagraph(rng *rand.Rand, b []byte, ends *[maxParagraph]uint16) ([]by
 // textWidth is the column appendText wraps at.
 const textWidth = 72
 
-// maxWordOut is the most bytes appendSentence writes per word, room
-// included for its fixed-size copy: a line break or a space (2), the
-// copy (wordPad) and a full stop (1).
-const maxWordOut = 2 + wordPad + 1
-
-// maxSentence is the most words appendText puts in a sentence (5 to 16).
-const maxSentence = 16
-
 // appendSentence appends a sentence of nw words from column col (right
 // after a paragraph's leading "..." when afterDots): each word drawn from
 // rng, capitalised first unless it follows the dots, one space apart or
 // on a new line when it would pass textWidth, a full stop last. It
-// returns the column it ends at. b must have room for nw*maxWordOut
-// bytes: every word is written with one fixed-size copy.
+// returns the column it ends at. It writes only the corpus (corpusText),
+// once per process: a message's text is the corpus's paragraphs.
 func appendSentence(rng *rand.Rand, b []byte, nw, col int, afterDots bool) ([]byte, int) {
-	// The words' draws first, in order, then the writing, which makes no
-	// call, so that its variables stay in registers.
-	var ks [maxSentence]uint8
-	n := uint64(len(words))
-	for i := range ks[:nw] {
-		// wordIndex, its common case written out (it is too large to be
-		// inlined).
-		hi, lo := bits.Mul64(rng.Uint64(), n)
-		if lo < n {
-			hi = uint64(wordIndexSlow(rng, hi, lo, n))
-		}
-		ks[i] = uint8(hi) // hi < len(words) ≤ wordTableSize
-	}
-	p := len(b)
-	buf := b[:cap(b)]
-	i := 0
-	if afterDots {
-		// Right after a leading "...": no space, no capital.
-		k := ks[0] & (wordTableSize - 1) // no bounds check below
-		*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
-		p += int(wordLen[k])
-		col += int(wordLen[k])
-		i = 1
-	}
-	for ; i < nw; i++ {
-		k := ks[i] & (wordTableSize - 1)
-		wl := int(wordLen[k])
-		l := wl
-		stop := i == nw-1
-		if stop {
-			l++
-		}
-		if col > 0 {
-			if col+1+l > textWidth {
-				buf[p], buf[p+1] = '\r', '\n'
-				p += 2
-				col = 0
-			} else {
-				buf[p] = ' '
-				p++
-				col++
-			}
-		}
-		if i == 0 {
-			*(*[wordPad]byte)(buf[p : p+wordPad]) = capitalised[k]
-		} else {
-			*(*[wordPad]byte)(buf[p : p+wordPad]) = padded[k]
-		}
-		p += wl
-		if stop {
-			buf[p] = '.'
-			p++
-		}
-		col += l
-	}
-	return buf[:p], col
-}
-
-// appendSentenceSlow is appendSentence for a buffer that may need to grow.
-func appendSentenceSlow(rng *rand.Rand, b []byte, nw, col int, afterDots bool) ([]byte, int) {
 	for i := 0; i < nw; i++ {
-		w := words[wordIndex(rng)]
+		w := words[rng.IntN(len(words))]
 		if afterDots {
 			b = append(b, w...)
 			col += len(w)
@@ -469,29 +395,6 @@ func appendSentenceSlow(rng *rand.Rand, b []byte, nw, col int, afterDots bool) (
 		col += l
 	}
 	return b, col
-}
-
-// wordIndex draws the index of a word: rng.IntN(len(words)), the same
-// draw (math/rand/v2's Rand.uint64n for an n that is no power of two:
-// Lemire's multiply, rejecting a product whose low half is below 2⁶⁴ mod
-// n) without uint64n's call; the rare rejection loop is wordIndexSlow.
-func wordIndex(rng *rand.Rand) int {
-	n := uint64(len(words))
-	hi, lo := bits.Mul64(rng.Uint64(), n)
-	if lo < n {
-		return wordIndexSlow(rng, hi, lo, n)
-	}
-	return int(hi)
-}
-
-// wordIndexSlow is wordIndex's rejection loop, from the first product's
-// halves hi and lo (lo < n).
-func wordIndexSlow(rng *rand.Rand, hi, lo, n uint64) int {
-	thresh := -n % n
-	for lo < thresh {
-		hi, lo = bits.Mul64(rng.Uint64(), n)
-	}
-	return int(hi)
 }
 
 // appendBase64 appends about n bytes of base64 lines (76 characters) of
@@ -544,28 +447,6 @@ func appendWords(b []byte, rng *rand.Rand, n int) []byte {
 	}
 	return b
 }
-
-// wordPad is the size of a word's copy in padded: every word is shorter.
-const wordPad = 16
-
-// wordTableSize bounds the vocabulary: the word tables below are arrays of
-// this size, indexed by a word's index masked with wordTableSize-1, so
-// that appendSentence's reads of them need no bounds check (TestPadded:
-// len(words) ≤ wordTableSize).
-const wordTableSize = 128
-
-// padded holds each word of words zero-padded to wordPad bytes, for
-// appendSentence's fixed-size copies; capitalised the same with the first
-// letter upper-case; wordLen each word's length (read-only after init).
-var padded, capitalised, wordLen = func() (p, c [wordTableSize][wordPad]byte, l [wordTableSize]uint8) {
-	for i, w := range words {
-		copy(p[i][:], w)
-		c[i] = p[i]
-		c[i][0] = w[0] - 'a' + 'A'
-		l[i] = uint8(len(w))
-	}
-	return p, c, l
-}()
 
 var words = strings.Fields(`the a to of and in for on with at from by is are be will can have please
 thanks regards meeting agenda report budget invoice project release build deploy server network
