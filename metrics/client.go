@@ -71,13 +71,14 @@ type clientProto struct {
 	bytesIn, bytesOut prometheus.Counter
 	conns             prometheus.Gauge
 	logins            [numOutcomes]prometheus.Counter
-	sentC             prometheus.Counter
 	closedC           prometheus.Counter
-	// submittedC are the children of submitted, by outcome index,
-	// made by submittedOnce: at NewClient for the protocols that submit
-	// (submittingProtocols), on first use for the others.
-	submittedC    [len(submissionOutcomeNames)]prometheus.Counter
-	submittedOnce sync.Once
+	// sentC, the child of sent, and submittedC, the children of
+	// submitted by outcome index, are made by submitOnce: at NewClient
+	// for the protocols that submit (submittingProtocols), on first use
+	// for the others.
+	sentC      prometheus.Counter
+	submittedC [len(submissionOutcomeNames)]prometheus.Counter
+	submitOnce sync.Once
 
 	nIn, nOut  atomic.Uint64
 	open, peak atomic.Int64
@@ -168,18 +169,18 @@ func NewClient(reg prometheus.Registerer) *Client {
 		for o := 0; o < numOutcomes; o++ {
 			cp.logins[o] = c.loginsVec.WithLabelValues(name, outcomeNames[o])
 		}
-		cp.sentC = c.sent.WithLabelValues(name)
 		cp.closedC = c.closedVec.WithLabelValues(name)
 	}
 	// Expose zero-valued series for the known protocols, so that rates
-	// and dashboards work from the first scrape. "other" appears only
-	// when used; so do submissions over a protocol that never submits
-	// (pop3).
+	// and dashboards work from the first scrape. Messages sent and
+	// submissions appear from the start only for the protocols mail is
+	// submitted over; over pop3 (which never submits) or other, when
+	// used.
 	for p := 0; p < protoOther; p++ {
 		c.proto[p].conns.Set(0)
 	}
 	for _, p := range submittingProtocols {
-		c.submittedSeries(p)
+		c.submitSeries(p)
 	}
 	for _, a := range plannedActions {
 		c.pendingC[a] = c.pending.WithLabelValues(a)
@@ -355,7 +356,7 @@ func (c *Client) DeliveryQueued(via string, wait time.Duration) {
 // submission endpoint, the injector's delivery protocol: "lmtp", "smtp",
 // or "imap" for imap-append).
 func (c *Client) Sent(protocol string) {
-	cp := &c.proto[protocolIndex(protocol)]
+	cp := c.submitSeries(protocolIndex(protocol))
 	cp.sentC.Inc()
 	cp.sentN.Add(1)
 }
@@ -364,20 +365,21 @@ func (c *Client) Sent(protocol string) {
 // was submitted over (as Sent) and its outcome (see [SubmissionOutcomes];
 // anything else counts as "failed").
 func (c *Client) Submitted(protocol, outcome string) {
-	p := protocolIndex(protocol)
-	c.submittedSeries(p)[submissionOutcomeIndex(outcome)].Inc()
+	c.submitSeries(protocolIndex(protocol)).submittedC[submissionOutcomeIndex(outcome)].Inc()
 }
 
-// submittedSeries returns the children of mailsim_submissions_total of
-// protocol index p, by outcome index, made on the first call.
-func (c *Client) submittedSeries(p int) *[len(submissionOutcomeNames)]prometheus.Counter {
+// submitSeries returns the protocol state of protocol index p with its
+// children of mailsim_messages_sent_total and mailsim_submissions_total
+// made (on the first call).
+func (c *Client) submitSeries(p int) *clientProto {
 	cp := &c.proto[p]
-	cp.submittedOnce.Do(func() {
+	cp.submitOnce.Do(func() {
+		cp.sentC = c.sent.WithLabelValues(protocolNames[p])
 		for o, outcome := range submissionOutcomeNames {
 			cp.submittedC[o] = c.submitted.WithLabelValues(protocolNames[p], outcome)
 		}
 	})
-	return &cp.submittedC
+	return cp
 }
 
 // Stats returns protocol → command → latency and error statistics of every

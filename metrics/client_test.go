@@ -228,7 +228,7 @@ func TestClientSubmitted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := NewClient(reg)
 	outcomes := len(SubmissionOutcomes())
-	if got, want := submittedProtocols(t, reg), map[string]int{"imap": outcomes, "smtp": outcomes, "lmtp": outcomes}; !maps.Equal(got, want) {
+	if got, want := seriesByProtocol(t, reg, "mailsim_submissions_total"), map[string]int{"imap": outcomes, "smtp": outcomes, "lmtp": outcomes}; !maps.Equal(got, want) {
 		t.Errorf("mailsim_submissions_total's series by protocol before any submission: %v, want %v", got, want)
 	}
 	c.Submitted("smtp", "sent")
@@ -255,14 +255,14 @@ func TestClientSubmitted(t *testing.T) {
 		}
 	}
 	// other's outcomes appeared with its submission; pop3's did not.
-	if got, want := submittedProtocols(t, reg), map[string]int{"imap": outcomes, "smtp": outcomes, "lmtp": outcomes, Other: outcomes}; !maps.Equal(got, want) {
+	if got, want := seriesByProtocol(t, reg, "mailsim_submissions_total"), map[string]int{"imap": outcomes, "smtp": outcomes, "lmtp": outcomes, Other: outcomes}; !maps.Equal(got, want) {
 		t.Errorf("mailsim_submissions_total's series by protocol: %v, want %v", got, want)
 	}
 }
 
-// submittedProtocols counts the series of mailsim_submissions_total reg
-// exposes, by protocol.
-func submittedProtocols(t *testing.T, reg prometheus.Gatherer) map[string]int {
+// seriesByProtocol counts the series of the metric name reg exposes, by
+// protocol.
+func seriesByProtocol(t *testing.T, reg prometheus.Gatherer, name string) map[string]int {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -270,7 +270,7 @@ func submittedProtocols(t *testing.T, reg prometheus.Gatherer) map[string]int {
 	}
 	out := map[string]int{}
 	for _, mf := range mfs {
-		if mf.GetName() != "mailsim_submissions_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -282,6 +282,40 @@ func submittedProtocols(t *testing.T, reg prometheus.Gatherer) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestClientSent checks mailsim_messages_sent_total: one per call, by
+// protocol, the series of the protocols mail is submitted over (imap,
+// smtp, lmtp) exposed at 0 from the start, pop3's (which never submits)
+// and other's only when used.
+func TestClientSent(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := NewClient(reg)
+	const name = "mailsim_messages_sent_total"
+	if got, want := seriesByProtocol(t, reg, name), map[string]int{"imap": 1, "smtp": 1, "lmtp": 1}; !maps.Equal(got, want) {
+		t.Errorf("%s's series by protocol before any message: %v, want %v", name, got, want)
+	}
+	c.Sent("smtp")
+	c.Sent("smtp")
+	c.Sent("carrier-pigeon")
+	for _, tt := range []struct {
+		protocol string
+		want     float64
+	}{
+		{"smtp", 2},
+		{"imap", 0},
+		{"other", 1},
+	} {
+		if got := testutil.ToFloat64(c.sent.WithLabelValues(tt.protocol)); got != tt.want {
+			t.Errorf("%s{protocol=%s} = %v, want %v", name, tt.protocol, got, tt.want)
+		}
+	}
+	if got, want := seriesByProtocol(t, reg, name), map[string]int{"imap": 1, "smtp": 1, "lmtp": 1, Other: 1}; !maps.Equal(got, want) {
+		t.Errorf("%s's series by protocol: %v, want %v", name, got, want)
+	}
+	if got := c.Totals().Protocols; got["smtp"].Sent != 2 || got[Other].Sent != 1 {
+		t.Errorf("Totals: smtp sent %d, other sent %d; want 2 and 1", got["smtp"].Sent, got[Other].Sent)
+	}
 }
 
 // TestClientDeliveryQueued checks mailsim_delivery_queue_wait_seconds:

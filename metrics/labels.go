@@ -59,8 +59,9 @@ var submissionOutcomeNames = [...]string{"sent", "failed", "unanswered", "cut"}
 // submitted over (the engine's submitProtocol, internal/engine/user.go):
 // smtp to the target's submission server, or, without one, the
 // injector's delivery protocol (lmtp, smtp, or imap for imap-append).
-// pop3 never submits: mailsim_submissions_total exposes these from the
-// start, the others when used.
+// pop3 never submits: mailsim_messages_sent_total and
+// mailsim_submissions_total expose these from the start, the others when
+// used.
 var submittingProtocols = [...]int{protoIMAP, protoSMTP, protoLMTP}
 
 // submissionFailedIndex is the table index of "failed".
