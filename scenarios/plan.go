@@ -127,6 +127,9 @@ type Rates struct {
 	SendsPerSec float64
 	// ActionsPerSec are actions on new mail (read, reply, ...) per second.
 	ActionsPerSec float64
+	// RepliesPerSec are the replies and forwards per second, part of
+	// ActionsPerSec: with SendsPerSec, the messages devices submit.
+	RepliesPerSec float64
 	// LoginsPerSec are logins per second after the start (POP3 polls,
 	// webmail refreshes, reconnects).
 	LoginsPerSec float64
@@ -282,6 +285,7 @@ func estimateRates(s *Scenario, users []*User) Rates {
 			r.SendsPerSec += perSec(b.Send.Interval, scale)
 			o := b.OnNewMail
 			r.ActionsPerSec += in * (o.Read + o.Reply + o.Forward + o.Flag + o.Move + o.Delete + o.MoveFilter)
+			r.RepliesPerSec += in * (o.Reply + o.Forward)
 		}
 		for _, d := range u.Devices {
 			p := d.Profile

@@ -167,7 +167,7 @@ groups:
   - {name: a, share: 50%, devices: [pc-pop3, webmail]}
   - {name: b, share: 50%, devices: [pc-imap]}
 behaviors:
-  x: {inbound: {interval: 1m}, spam: {interval: 2m}, send: {interval: 4m}, on_new_mail: {read: 50%, delete: 50%}}
+  x: {inbound: {interval: 1m}, spam: {interval: 2m}, send: {interval: 4m}, on_new_mail: {read: 50%, delete: 50%, reply: 20%, forward: 5%}}
 `
 	s, err := Parse("r.yaml", []byte(src), envOf(nil))
 	if err != nil {
@@ -178,8 +178,9 @@ behaviors:
 		t.Fatal(err)
 	}
 	r := p.Rates
-	// 4 users × 1/min simulated × 60 = 4/s inbound.
-	if r.InboundPerSec != 4 || r.SpamPerSec != 2 || r.SendsPerSec != 1 || r.ActionsPerSec != 4 {
+	// 4 users × 1/min simulated × 60 = 4/s inbound; replies and
+	// forwards 25% of it.
+	if r.InboundPerSec != 4 || r.SpamPerSec != 2 || r.SendsPerSec != 1 || r.ActionsPerSec != 5 || r.RepliesPerSec != 1 {
 		t.Errorf("rates = %+v", r)
 	}
 	// 2 POP3 PCs polling every 10m and 2 webmails every 60s, ×60.
@@ -193,7 +194,7 @@ behaviors:
 	if err := p.Write(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1/1: 4 of 4 users", "1m wall = 1h simulated", "inbound mail", "4/s (240/min)", "pc-pop3"} {
+	for _, want := range []string{"1/1: 4 of 4 users", "1m wall = 1h simulated", "inbound mail", "4/s (240/min)", "replies and forwards", "pc-pop3"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Write output lacks %q:\n%s", want, b.String())
 		}

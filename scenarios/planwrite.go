@@ -64,6 +64,7 @@ func (p *Plan) Write(w io.Writer) error {
 	line("spam\t%s", fmtRate(r.SpamPerSec))
 	line("new mail sent\t%s", fmtRate(r.SendsPerSec))
 	line("actions on new mail\t%s", fmtRate(r.ActionsPerSec))
+	line("  of which replies and forwards\t%s", fmtRate(r.RepliesPerSec))
 	line("logins after start\t%s", fmtRate(r.LoginsPerSec))
 	line("long-lived IMAP connections\t%d", r.Connections)
 	if len(s.Thresholds) > 0 {

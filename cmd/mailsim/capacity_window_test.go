@@ -279,25 +279,66 @@ func TestCapacityNoDataInWindow(t *testing.T) {
 
 // TestCapacityStepWindowTooShort: a step window under 1 s is refused
 // (exit 2) before any step runs; one too short for the scenario's inbound
-// mail to reach a delivery line is warned about (stderr and the report's
-// notes) — checked here without running a step.
+// mail to reach a delivery line, or for its sends, replies and forwards
+// to reach a submission line, is warned about (stderr and the report's
+// notes) — checked here without running a step. Before, a
+// submission_failure_rate line got no warning whatever its window.
 func TestCapacityStepWindowTooShort(t *testing.T) {
 	res := mailsim("capacity", "testdata/capacity-knee.yaml", "--step-duration", "1ms", "--quiet")
 	if res.code != exitScenario || !strings.Contains(res.stderr, "step_duration 1ms is shorter than 1s") {
 		t.Errorf("--step-duration 1ms: %s", res)
 	}
-	s, err := scenarios.Load("testdata/capacity-knee.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := s.Capacity // 2 users, one delivery per user every 4 s (wall)
-	warnings, err := checkStepWindow(s, c)
-	if err != nil || len(warnings) != 0 {
-		t.Errorf("8 s window: warnings %q, err %v; want none", warnings, err)
-	}
-	c.StepDuration = 3 * time.Second
-	warnings, err = checkStepWindow(s, c)
-	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], `about 1.5 deliveries at 2 users`) || !strings.Contains(warnings[0], `"delivery_failure_rate < 1%" may have no data`) {
-		t.Errorf("3 s window: warnings %q, err %v", warnings, err)
+	// 2 users at start, one delivery per user every 4 s (wall), 10% of
+	// them replied to: 0.5 deliveries and 0.05 submissions a second.
+	const delivery, submission = "delivery_failure_rate < 1%", "submission_failure_rate < 5%"
+	for _, tt := range []struct {
+		name    string
+		step    time.Duration
+		qos     []string
+		noReply bool     // the behavior replies to nothing
+		want    []string // one substring per warning, in order
+	}{
+		{"deliveries enough", 8 * time.Second, []string{delivery}, false, nil},
+		{"deliveries too few", 3 * time.Second, []string{delivery},
+			false, []string{`about 1.5 deliveries at 2 users (one every 2s): the QoS line "delivery_failure_rate < 1%" may have no data`}},
+		{"submissions too few", 8 * time.Second, []string{delivery, submission},
+			false, []string{`about 0.4 submissions at 2 users (one every 20s): the QoS line "submission_failure_rate < 5%" may have no data`}},
+		{"both too few", 3 * time.Second, []string{submission, delivery},
+			false, []string{"about 1.5 deliveries", "about 0.15 submissions"}},
+		{"submissions enough", 80 * time.Second, []string{submission}, false, nil},
+		{"no submissions", 80 * time.Second, []string{submission},
+			true, []string{`the scenario's groups send, reply to and forward no mail: the QoS line "submission_failure_rate < 5%" has no data to judge`}},
+		{"no submission line", 3 * time.Second, []string{"error_rate < 1%"}, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scenarios.Load("testdata/capacity-knee.yaml", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.noReply {
+				s.Behaviors["office"].OnNewMail.Reply = 0
+			}
+			c := s.Capacity
+			c.StepDuration = tt.step
+			c.QoS = nil
+			for _, expr := range tt.qos {
+				q, err := scenarios.ParseThreshold(expr, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.QoS = append(c.QoS, q)
+			}
+			warnings, err := checkStepWindow(s, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := len(warnings) == len(tt.want)
+			for i := 0; ok && i < len(warnings); i++ {
+				ok = strings.Contains(warnings[i], tt.want[i])
+			}
+			if !ok {
+				t.Errorf("%v window, QoS %q: warnings %q, want %q", tt.step, tt.qos, warnings, tt.want)
+			}
+		})
 	}
 }
