@@ -444,7 +444,7 @@ func (lr *liveRun) windowInput(users int, wall time.Duration, cmds map[string]ma
 	// The submissions that ended in the window, by outcome.
 	b, e := open.submissions, end.submissions
 	in.Submissions = report.Submissions{Sent: e.Sent - b.Sent, Failed: e.Failed - b.Failed,
-		Unanswered: e.Unanswered - b.Unanswered, Cut: e.Cut - b.Cut}
+		Unanswered: e.Unanswered - b.Unanswered, UnansweredAtEnd: e.UnansweredAtEnd - b.UnansweredAtEnd, Cut: e.Cut - b.Cut}
 	protos := map[clients.Protocol]bool{}
 	for _, u := range lr.plan.Users[:min(users, len(lr.plan.Users))] {
 		for _, d := range u.Devices {

@@ -175,7 +175,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Delivered:        int(res.Delivered),
 		Sent:             int(res.Sent),
 		Submissions: report.Submissions{Sent: res.Submissions.Sent, Failed: res.Submissions.Failed,
-			Unanswered: res.Submissions.Unanswered, Cut: res.Submissions.Cut},
+			Unanswered: res.Submissions.Unanswered, UnansweredAtEnd: res.Submissions.UnansweredAtEnd, Cut: res.Submissions.Cut},
 		Audit:      res.Audit,
 		Commands:   commandStats(client.Stats()),
 		Bytes:      map[string]report.ByteStat{},

@@ -101,8 +101,9 @@ const (
 	// then counts cut).
 	SubmissionFailed = "failed"
 	// SubmissionUnanswered: the message data went out whole and the reply
-	// to it never came (clients.ErrUnanswered), the run's end included:
-	// the server may have taken it, and the final audit looks for it.
+	// to it never came (clients.ErrUnanswered), the run's end included
+	// (EventSubmitted's AtEnd, SubmissionStats.UnansweredAtEnd): the
+	// server may have taken it, and the final audit looks for it.
 	SubmissionUnanswered = "unanswered"
 	// SubmissionCut: the end of the active phase (or the stop) came
 	// before it ended, and it ended without the message leaving: the
@@ -160,6 +161,9 @@ type Event struct {
 	// Outcome is a delivery's outcome (a Delivery* constant) or a
 	// submission's (a Submission* constant).
 	Outcome string
+	// AtEnd marks an EventSubmitted the run's end came to while it was
+	// under way (its context had ended when it returned).
+	AtEnd bool
 	// Count is the number of actions of EventActionsDropped,
 	// EventActionsPlanned and EventActionsPending.
 	Count int64
@@ -226,7 +230,7 @@ func (e *Engine) tally(ev Event) {
 	case EventActionsPending:
 		e.actionsPending.Add(ev.Count)
 	case EventSubmitted:
-		e.submissions.count(ev.Outcome)
+		e.submissions.count(ev.Outcome, ev.AtEnd)
 	}
 }
 

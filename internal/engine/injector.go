@@ -1314,7 +1314,8 @@ func (t *trackingSubmitter) Submit(ctx context.Context, from string, to []string
 	// Every submission is counted once, by how it ended: one the run's
 	// end cut counts nowhere else (docs/report.md, "Submissions").
 	outcome := submissionOutcome(ctx, err)
-	t.events.Handle(Event{Type: EventSubmitted, Protocol: t.protocol, Outcome: outcome, User: t.user, Device: t.device})
+	t.events.Handle(Event{Type: EventSubmitted, Protocol: t.protocol, Outcome: outcome, AtEnd: ctx.Err() != nil,
+		User: t.user, Device: t.device})
 	// The server refused some recipients and sent the others the
 	// message: sent (the device does not submit it again), to those.
 	var re *clients.RecipientsError

@@ -21,6 +21,11 @@ type SubmissionStats struct {
 	// Unanswered: the message data went out whole and no reply came (the
 	// server may have taken it).
 	Unanswered int64
+	// UnansweredAtEnd: of Unanswered, those whose device still waited for
+	// the reply, within its deadline, when the run's end came (and closed
+	// the connection after the stop's grace): no failure of the server's
+	// shown yet.
+	UnansweredAtEnd int64
 	// Cut: the run's end came first and the message did not leave.
 	Cut int64
 }
@@ -29,15 +34,21 @@ type SubmissionStats struct {
 func (s SubmissionStats) Started() int64 { return s.Sent + s.Failed + s.Unanswered + s.Cut }
 
 // submissionCounts are the run's counters of SubmissionStats.
-type submissionCounts struct{ sent, failed, unanswered, cut atomic.Int64 }
+type submissionCounts struct {
+	sent, failed, unanswered, unansweredAtEnd, cut atomic.Int64
+}
 
 // count counts one submission that ended with outcome (a Submission*
-// constant; anything else counts as failed).
-func (c *submissionCounts) count(outcome string) {
+// constant; anything else counts as failed), atEnd when the run's end
+// had come by then (an unanswered one counts in UnansweredAtEnd too).
+func (c *submissionCounts) count(outcome string, atEnd bool) {
 	switch outcome {
 	case SubmissionSent:
 		c.sent.Add(1)
 	case SubmissionUnanswered:
+		if atEnd {
+			c.unansweredAtEnd.Add(1)
+		}
 		c.unanswered.Add(1)
 	case SubmissionCut:
 		c.cut.Add(1)
@@ -48,14 +59,18 @@ func (c *submissionCounts) count(outcome string) {
 
 // stats returns the counts so far.
 func (c *submissionCounts) stats() SubmissionStats {
-	return SubmissionStats{Sent: c.sent.Load(), Failed: c.failed.Load(), Unanswered: c.unanswered.Load(), Cut: c.cut.Load()}
+	// unansweredAtEnd is loaded first: it never exceeds Unanswered.
+	atEnd := c.unansweredAtEnd.Load()
+	return SubmissionStats{Sent: c.sent.Load(), Failed: c.failed.Load(), Unanswered: c.unanswered.Load(),
+		UnansweredAtEnd: atEnd, Cut: c.cut.Load()}
 }
 
 // submissionOutcome says how a submission on ctx that returned err ended:
 // sent (nil, or some recipients refused and the others sent the message:
 // a *clients.RecipientsError with some accepted), unanswered
 // (clients.ErrUnanswered, whether or not the run's end closed the
-// connection), cut when ctx had ended by then (the person counts no
+// connection: SubmissionStats.UnansweredAtEnd tells), cut when ctx had
+// ended by then (the person counts no
 // failed try then: person.doOn), failed otherwise.
 func submissionOutcome(ctx context.Context, err error) string {
 	var re *clients.RecipientsError

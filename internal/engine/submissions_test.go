@@ -23,10 +23,15 @@ func TestSubmissionVocabulary(t *testing.T) {
 	var c submissionCounts
 	for outcome, n := range map[string]int{SubmissionSent: 1, SubmissionFailed: 2, SubmissionUnanswered: 3, SubmissionCut: 4, "garbage": 10} {
 		for range n {
-			c.count(outcome)
+			c.count(outcome, false)
 		}
 	}
-	if got, want := c.stats(), (SubmissionStats{Sent: 1, Failed: 12, Unanswered: 3, Cut: 4}); got != want || got.Started() != 20 {
+	// The run's end came: an unanswered one counts at the end too, the
+	// others as before.
+	for _, outcome := range []string{SubmissionUnanswered, SubmissionCut, SubmissionSent} {
+		c.count(outcome, true)
+	}
+	if got, want := c.stats(), (SubmissionStats{Sent: 2, Failed: 12, Unanswered: 4, UnansweredAtEnd: 1, Cut: 5}); got != want || got.Started() != 23 {
 		t.Errorf("counts %+v (%d started), want %+v (20)", got, got.Started(), want)
 	}
 }
@@ -74,7 +79,8 @@ func TestSubmissionOutcome(t *testing.T) {
 // or at the reply to the data, so that the end of the active phase cuts
 // the submissions under way. Each is counted once, by how it ended: cut
 // (the message did not leave) or unanswered (it may have), beside those
-// sent before the stall. Until 2026-12-04 a submission the run's end cut
+// sent before the stall; an unanswered one counts at the run's end
+// (UnansweredAtEnd). Until 2026-12-04 a submission the run's end cut
 // counted nowhere: neither a failed try nor an action given up (the
 // person counts neither once the active phase has ended), nor sent; an
 // unanswered one only in the audit's messages.submission_unknown, and
@@ -128,6 +134,11 @@ func TestRunCountsSubmissionsTheStopCut(t *testing.T) {
 			if tt.unanswered && s.Unanswered == 0 {
 				t.Errorf("submissions %+v (actions failed %d, given up %d): none unanswered, though the stall held a reply to the data until the end",
 					s, r.res.ActionErrors, r.res.ActionsDropped)
+			}
+			// The run is shorter than a submission's deadline: every
+			// unanswered one still waited for its reply at the end.
+			if s.UnansweredAtEnd != s.Unanswered {
+				t.Errorf("submissions %+v: %d unanswered at the run's end, want all %d", s, s.UnansweredAtEnd, s.Unanswered)
 			}
 			if !tt.unanswered && s.Unanswered != 0 {
 				t.Errorf("submissions %+v: unanswered, though no message data went out during the stall", s)

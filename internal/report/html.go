@@ -178,7 +178,7 @@ lost {{if .R.Messages.ServerChecked}}<b{{if .R.Messages.Lost}} class="fail"{{end
 Of those that failed unknown (no reply after the message data): {{.Stored}} on the server after all, {{.NotStored}} not, {{.Unchecked}} unchecked.{{end}}{{with .DeliveryQueue}}
 Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP50S}}, p99 {{secs .WaitP99S}}, max {{secs .WaitMaxS}} wall{{if .Backlog}};
 {{.Backlog}} queued when the active phase ended, drained in {{secs .DrainS}}{{if .DrainCut}} (cut: the injector went on during settle){{end}}{{end}}.{{end}}{{end}}</p>
-{{with .R.Messages.Submissions}}<p>Devices' submissions (sends, replies, forwards; each try): {{.Started}} started = {{.Sent}} sent + <b{{if .Failed}} class="fail"{{end}}>{{.Failed}} failed</b> + {{.Unanswered}} unanswered + {{.Cut}} cut by the end of the run.</p>{{end}}
+{{with .R.Messages.Submissions}}<p>Devices' submissions (sends, replies, forwards; each try): {{.Started}} started = {{.Sent}} sent + <b{{if .Failed}} class="fail"{{end}}>{{.Failed}} failed</b> + {{.Unanswered}} unanswered{{.AtEndNote}} + {{.Cut}} cut by the end of the run.</p>{{end}}
 <p>People's {{.R.Actions.Summary}}.</p>
 {{with .R.Messages.SubmissionUnknown}}<p>Devices' submissions without a reply after the message data (per recipient): {{.Stored}} on the server after all, {{.NotStored}} not, {{.Unchecked}} unchecked.</p>{{end}}
 {{with .R.Validity}}{{if .OK}}<p class="ok">Validity: ok.</p>{{else}}<h2>Validity</h2>

@@ -574,9 +574,22 @@ type Submissions struct {
 	// never came, the run's end included: the server may have taken it
 	// (its simulated recipients are in submission_unknown).
 	Unanswered int64 `json:"unanswered"`
+	// UnansweredAtEnd: of Unanswered, those whose device still waited for
+	// the reply, within its deadline, when the run's end came: left out
+	// of submission_failure_rate (no failure of the server's shown yet).
+	UnansweredAtEnd int64 `json:"unanswered_at_end"`
 	// Cut: the end of the active phase came first and the message did not
 	// leave (its action counts in actions.cut).
 	Cut int64 `json:"cut"`
+}
+
+// AtEndNote is " (N at the run's end)" for the unanswered ones the run's
+// end came to, "" when none.
+func (s Submissions) AtEndNote() string {
+	if s.UnansweredAtEnd == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d at the run's end)", s.UnansweredAtEnd)
 }
 
 // add adds o's counts to s's.
@@ -585,6 +598,7 @@ func (s *Submissions) add(o Submissions) {
 	s.Sent += o.Sent
 	s.Failed += o.Failed
 	s.Unanswered += o.Unanswered
+	s.UnansweredAtEnd += o.UnansweredAtEnd
 	s.Cut += o.Cut
 }
 

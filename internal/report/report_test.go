@@ -769,15 +769,17 @@ func TestFailedNote(t *testing.T) {
 
 // TestSubmissions: messages.submissions accounts for every submission the
 // devices started (started = sent + failed + unanswered + cut, whatever
-// the input's Started says), in the JSON report, on a line of the summary
+// the input's Started says; of the unanswered, those at the run's end
+// apart), in the JSON report, on a line of the summary
 // and in the HTML report; null when none was started; summed by a merge,
 // a shard without it (none started, or a report from before it) adding
 // nothing.
 func TestSubmissions(t *testing.T) {
 	in := sampleInput(t)
 	in.Submissions.Started = 1000 // ignored: the sum is the count
+	in.Submissions.UnansweredAtEnd = 1
 	r := roundTrip(t, Build(in))
-	want := Submissions{Started: 13, Sent: 9, Failed: 1, Unanswered: 1, Cut: 2}
+	want := Submissions{Started: 13, Sent: 9, Failed: 1, Unanswered: 1, UnansweredAtEnd: 1, Cut: 2}
 	if r.Messages.Submissions == nil || *r.Messages.Submissions != want {
 		t.Fatalf("submissions %+v, want %+v", r.Messages.Submissions, want)
 	}
@@ -785,14 +787,14 @@ func TestSubmissions(t *testing.T) {
 	if err := r.WriteSummary(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if line := "submissions (devices' sends, replies, forwards; each try): 13 started = 9 sent + 1 failed + 1 unanswered + 2 cut by the end of the run"; !strings.Contains(buf.String(), line) {
+	if line := "submissions (devices' sends, replies, forwards; each try): 13 started = 9 sent + 1 failed + 1 unanswered (1 at the run's end) + 2 cut by the end of the run"; !strings.Contains(buf.String(), line) {
 		t.Errorf("summary lacks %q:\n%s", line, buf.String())
 	}
 	buf.Reset()
 	if err := r.WriteHTML(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if html := `13 started = 9 sent + <b class="fail">1 failed</b> + 1 unanswered + 2 cut by the end of the run`; !strings.Contains(buf.String(), html) {
+	if html := `13 started = 9 sent + <b class="fail">1 failed</b> + 1 unanswered (1 at the run&#39;s end) + 2 cut by the end of the run`; !strings.Contains(buf.String(), html) {
 		t.Errorf("HTML report lacks %q", html)
 	}
 
@@ -813,7 +815,7 @@ func TestSubmissions(t *testing.T) {
 	}{
 		{[]*Report{one, none}, want},
 		{[]*Report{none, one}, want},
-		{[]*Report{one, cut}, Submissions{Started: 14, Sent: 9, Failed: 1, Unanswered: 1, Cut: 3}},
+		{[]*Report{one, cut}, Submissions{Started: 14, Sent: 9, Failed: 1, Unanswered: 1, UnansweredAtEnd: 1, Cut: 3}},
 	} {
 		m, err := Merge(tt.shards)
 		if err != nil {
@@ -913,8 +915,9 @@ func TestDeliveryUnknown(t *testing.T) {
 }
 
 // TestSubmissionFailureRate: the devices' submissions that failed or got
-// no reply over those started, less those the run's end cut; no data
-// when none was started but those cut.
+// no reply over those started, less those the run's end cut or came to
+// while their device waited for the reply (in neither figure); no data
+// when none was started but those.
 func TestSubmissionFailureRate(t *testing.T) {
 	const expr = "submission_failure_rate < 10%"
 	for _, tt := range []struct {
@@ -926,6 +929,11 @@ func TestSubmissionFailureRate(t *testing.T) {
 		{"healthy", Submissions{Sent: 99, Failed: 1}, true, 0.01},
 		{"collapsed", Submissions{Sent: 4, Failed: 8, Unanswered: 2, Cut: 6}, false, 10.0 / 14},
 		{"only cut", Submissions{Cut: 3}, false, math.NaN()},
+		// A reply the run's end left unanswered is in neither figure:
+		// 0.1 before 2026-12-05.
+		{"unanswered at the end", Submissions{Sent: 9, Unanswered: 1, UnansweredAtEnd: 1}, true, 0},
+		{"unanswered before and at the end", Submissions{Sent: 8, Failed: 1, Unanswered: 3, UnansweredAtEnd: 1}, false, 3.0 / 11},
+		{"only unanswered at the end", Submissions{Unanswered: 2, UnansweredAtEnd: 2, Cut: 1}, false, math.NaN()},
 		{"none", Submissions{}, false, math.NaN()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,8 +19,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		r.WallSeconds, fmtSeconds(r.SimulatedSeconds), r.Users, r.Devices, r.Messages.Delivered, r.Messages.Sent, r.lost())
 	fmt.Fprintf(ew, "%s\n", r.deliveries())
 	if s := r.Messages.Submissions; s != nil {
-		fmt.Fprintf(ew, "submissions (devices' sends, replies, forwards; each try): %d started = %d sent + %d failed + %d unanswered + %d cut by the end of the run\n",
-			s.Started, s.Sent, s.Failed, s.Unanswered, s.Cut)
+		fmt.Fprintf(ew, "submissions (devices' sends, replies, forwards; each try): %d started = %d sent + %d failed + %d unanswered%s + %d cut by the end of the run\n",
+			s.Started, s.Sent, s.Failed, s.Unanswered, s.AtEndNote(), s.Cut)
 	}
 	if u := r.Messages.SubmissionUnknown; u != nil {
 		fmt.Fprintf(ew, "submissions without a reply after the message data (per recipient): %d [on the server after all %d, not %d, unchecked %d]\n",

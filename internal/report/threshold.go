@@ -146,12 +146,13 @@ func value(r *Report, res audit.Result, th scenarios.Threshold, scope string) (N
 		return Num(float64(missing) / float64(injected)), ""
 	case "submission_failure_rate":
 		// Failed and unanswered over those started, less those the run's
-		// end cut (no failure of the server's).
+		// end cut or came to while their device waited for the reply (no
+		// failure of the server's).
 		s := r.Messages.Submissions
-		if s == nil || s.Started-s.Cut <= 0 {
-			return NaN(), "no submissions (but those the end of the run cut) in " + scope
+		if s == nil || s.Started-s.Cut-s.UnansweredAtEnd <= 0 {
+			return NaN(), "no submissions (but those the end of the run cut or left unanswered) in " + scope
 		}
-		return Num(float64(s.Failed+s.Unanswered) / float64(s.Started-s.Cut)), ""
+		return Num(float64(s.Failed+s.Unanswered-s.UnansweredAtEnd) / float64(s.Started-s.Cut-s.UnansweredAtEnd)), ""
 	case "delivery_failed":
 		reason, one := th.Labels["reason"]
 		switch {
