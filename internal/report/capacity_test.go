@@ -437,7 +437,9 @@ func TestCapacityStepNotes(t *testing.T) {
 }
 
 // kneeCapacityReport is a search like docs/capacity.md's worked example:
-// three QoS lines, the embedded server's busy time and store per step.
+// three QoS lines, the embedded server's busy time and store per step,
+// the devices' submissions per step but the last's (a step without them
+// shows "-", as a report of an older mailsim).
 func kneeCapacityReport() *CapacityReport {
 	qos := []string{"p95(imap.SELECT) < 250ms", "error_rate < 1%", "delivery_failure_rate < 1%"}
 	var steps []capacity.Step
@@ -450,6 +452,10 @@ func kneeCapacityReport() *CapacityReport {
 			QoS:     []capacity.QoSValue{{Expr: qos[0], Value: p95, OK: p95 < 0.25}, {Expr: qos[1], OK: true}, {Expr: qos[2], OK: true}},
 			Metrics: map[string]float64{"commands_per_second": 6.8 * float64(u), "harness_cpu": 0.001 * float64(u), HarnessLateMetric: 0.001, PersonsLateMetric: 0.002 * float64(u)},
 			Server:  srv})
+		if i < 6 {
+			m := steps[i].Metrics
+			m[SubmissionsStartedMetric], m[SubmissionsFailedMetric], m[SubmissionsUnansweredMetric] = float64(3*u), float64(u/8), float64(u/16)
+		}
 	}
 	res := capacity.Result{Users: 12, LimitedBy: qos[0], FirstFailing: 14, GrowthMode: "live", Steps: steps}
 	return NewCapacityReport(CapacityMeta{Scenario: "knee", Seed: 3, Target: "the embedded server", QoS: qos}, res)
