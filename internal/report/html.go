@@ -208,8 +208,9 @@ Waited for one of the injector's {{.Connections}} connections: p50 {{secs .WaitP
 // htmlTail ends the HTML reports (run and capacity): the charts and the
 // text summary of the data given to the template.
 const htmlTail = `<h2>Charts</h2>
+<div class="charts">
 {{range .Charts}}{{.}}
-{{end}}
+{{end}}</div>
 <h2>Summary</h2>
 <pre>{{.Summary}}</pre>
 </body>
@@ -226,7 +227,9 @@ const htmlTail = `<h2>Charts</h2>
 // capacity search of three QoS lines fits a page. A column's kind sets its
 // alignment: numbers right (td.num, th.num), text left. td.nowrap keeps a
 // short cell on one line. The charts share one width (svg.go) and shrink
-// alike to a narrow window. The summary wraps its long lines rather than
+// alike to a narrow window; they sit in a grid of equal columns of at
+// least 720 px (88% of a chart), as many as the window holds: two in a
+// 1600 px one, where a single column left half of it empty. The summary wraps its long lines rather than
 // hide their ends behind a scroll bar, which a printout or a screenshot
 // does not have.
 const reportCSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -241,6 +244,7 @@ th:first-child, td:first-child { border-left-width: 1px; position: sticky; left:
 .fail { color: #b00; font-weight: bold; } .ok { color: #080; }
 pre { background: #f6f6f6; padding: 1em; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
 td.nowrap { white-space: nowrap; }
+div.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 720px), 1fr)); column-gap: 1em; align-items: start; }
 svg.chart { display: block; margin: 1em 0; border: 1px solid #ddd; box-sizing: border-box; max-width: 100%; height: auto; }
 svg .title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend { font-size: 11px; }
 svg .label { font-size: 12px; fill: #555; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }

@@ -114,7 +114,9 @@ func TestHTMLInChromium(t *testing.T) {
 // reports have no script), lists what the browser laid out cut off or
 // crowded: a chart text outside its chart, two x labels of a chart that
 // overlap, a table cell of more than two lines, a <pre> whose lines run
-// past its box.
+// past its box, the page scrolling sideways, charts that differ in width
+// or in their plot's place within them, charts that use less than 2/3 of
+// the page's width, a cell aligned against its column's kind.
 const fitScript = `<script>
 var bad = [];
 document.querySelectorAll("svg.chart").forEach(function (svg) {
@@ -144,15 +146,19 @@ document.querySelectorAll("pre").forEach(function (pre) {
 });
 var root = document.documentElement;
 if (root.scrollWidth > root.clientWidth + 1) bad.push("the page scrolls sideways: " + root.scrollWidth + " > " + root.clientWidth);
-var plot = null;
-document.querySelectorAll("svg.chart").forEach(function (svg) {
+var plot = null, charts = document.querySelectorAll("svg.chart"), from = Infinity, to = -Infinity;
+charts.forEach(function (svg) {
   var s = svg.getBoundingClientRect(), axes = svg.querySelectorAll("line.axis");
+  from = Math.min(from, s.left);
+  to = Math.max(to, s.right);
   if (axes.length != 2) return;
-  var p = [s.left, s.width, axes[0].getBoundingClientRect().left, axes[1].getBoundingClientRect().width];
+  var p = [s.width, axes[0].getBoundingClientRect().left - s.left, axes[1].getBoundingClientRect().width];
   plot = plot || p;
   if (p.some(function (v, i) { return Math.abs(v - plot[i]) > 0.5; }))
-    bad.push("charts differ (left, width, plot left, plot width): " + p.map(function (v) { return v.toFixed(1); }).join(" ") + " vs " + plot.map(function (v) { return v.toFixed(1); }).join(" "));
+    bad.push("charts differ (width, plot left within it, plot width): " + p.map(function (v) { return v.toFixed(1); }).join(" ") + " vs " + plot.map(function (v) { return v.toFixed(1); }).join(" "));
 });
+if (charts.length > 1 && to - from < document.body.clientWidth * 2 / 3)
+  bad.push("the charts use " + (to - from).toFixed(0) + " px of the page's " + document.body.clientWidth);
 document.querySelectorAll("th, td").forEach(function (c) {
   var align = getComputedStyle(c).textAlign, want = c.classList.contains("num") ? "right" : "left";
   if (align != want && !(want == "left" && align == "start")) bad.push(c.tagName + " " + c.textContent + " aligned " + align + ", want " + want);
@@ -172,7 +178,9 @@ document.body.appendChild(out);
 // lines, the cost chart's category labels ran into each other and the
 // summary's long lines ran under a scroll bar; then, in an 800 px window
 // the divergence table made the whole page scroll sideways, the charts
-// differed in width with their legends and text cells were right-aligned.
+// differed in width with their legends and text cells were right-aligned;
+// then, at 1600 px, the charts stood in one column of 816 px, half the
+// page empty ("the charts use 816 px of the page's 1536").
 func TestHTMLFitsInChromium(t *testing.T) {
 	long := "imap-everywhere-with-a-long-group-name"
 	in := sampleInput(t, "lost_messages == 0", "divergence_ratio{group="+long+"} < 1%")
