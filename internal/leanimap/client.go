@@ -176,7 +176,7 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 		if equalFold(status, "BYE") {
 			c.bye = true
 		}
-		return nil, c.broken(fmt.Errorf("greeting: server refused: %q", clip(resp)))
+		return nil, c.broken(transport.GreetingRefused(fmt.Errorf("greeting: server refused: %q", clip(resp))))
 	}
 	if s.accept(' ') {
 		c.respCode(s)

@@ -158,6 +158,9 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	var seen bytes.Buffer
 	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
 	if _, err := readSMTPReply(br, conn, "greeting", 220); err != nil {
+		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) {
+			return nil, GreetingRefused(err)
+		}
 		if NetOutcome(err) == OutcomeTimeout {
 			// readSMTPReply's error names the server and the step
 			// (ServerError{Err: "greeting: CAUSE"}): keep its cause.
