@@ -28,7 +28,10 @@ const (
 // TestLoginOutcomes makes one login attempt per protocol and failure and
 // checks it is counted once, with the outcome of its cause: wrong
 // credentials are auth, a closed port refused, a server that never greets
-// timeout, an untrusted certificate tls.
+// timeout, an untrusted certificate tls, a greeting that refuses the
+// session (IMAP "* BYE" or "* NO", POP3 -ERR, SMTP 554) no, with either
+// IMAP client (before 2026-12-05: auth for POP3, SMTP and go-imap's "* NO",
+// though no credentials were sent, and error for "* BYE").
 func TestLoginOutcomes(t *testing.T) {
 	srvTLS, _ := mailservertest.TLS(t)
 	srv := mailserver.New(mailserver.Options{Domain: "example.com", TLS: srvTLS})
@@ -50,26 +53,39 @@ func TestLoginOutcomes(t *testing.T) {
 		_, _ = c.Read(make([]byte, 1))
 	})
 	closed := faketest.RefusedAddr(t)
+	// greets starts a server whose greeting is g; it then reads until the
+	// client hangs up.
+	greets := func(g string) string {
+		return faketest.Start(t, faketest.Options{ConnTimeout: time.Minute}, func(c net.Conn) {
+			_, _ = c.Write([]byte(g))
+			_, _ = c.Read(make([]byte, 1))
+		}).Addr
+	}
+	bye, no, popERR, smtp554 := greets("* BYE go away\r\n"), greets("* NO not now\r\n"), greets("-ERR go away\r\n"), greets("554 5.3.2 go away\r\n")
 
 	// An attempt fails the test when the login succeeds, and returns its
 	// error.
 	type attempt func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error
-	imapLogin := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
-		d, err := New(Options{
-			ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP},
-			Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
-			Clock: c2Clock(), Recorder: rec, Timeout: timeout,
-		})
-		if err != nil {
-			t.Fatal(err)
+	// imapLoginWith is the attempt of a PC speaking through client.
+	imapLoginWith := func(client string) attempt {
+		return func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
+			d, err := New(Options{
+				ID: "alice/pc-imap", Profile: &Profile{Name: "pc-imap", Kind: KindPC, Protocol: IMAP, IMAPClient: client},
+				Username: "alice", Password: pass, Address: "alice@example.com", IMAP: ep,
+				Clock: c2Clock(), Recorder: rec, Timeout: timeout,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := d.(*imapDevice).dialIMAP(context.Background(), true)
+			if err == nil {
+				s.close()
+				t.Fatal("login succeeded")
+			}
+			return err
 		}
-		s, err := d.(*imapDevice).dialIMAP(context.Background(), true)
-		if err == nil {
-			s.close()
-			t.Fatal("login succeeded")
-		}
-		return err
 	}
+	imapLogin := imapLoginWith(IMAPClientLean)
 	pop3Login := func(t *testing.T, ep transport.Endpoint, pass string, rec Recorder, timeout time.Duration) error {
 		d, err := New(Options{
 			ID: "alice/phone-pop3", Profile: &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3},
@@ -114,6 +130,13 @@ func TestLoginOutcomes(t *testing.T) {
 		{"smtp wrong password", smtpLogin, transport.Endpoint{Addr: addrs.SMTP}, "wrong", "smtp", transport.OutcomeAuth},
 		{"smtp closed port", smtpLogin, transport.Endpoint{Addr: closed}, "secret", "smtp", transport.OutcomeRefused},
 		{"smtp no greeting", smtpLogin, transport.Endpoint{Addr: silent}, "secret", "smtp", transport.OutcomeTimeout},
+		{"imap greeting BYE", imapLogin, transport.Endpoint{Addr: bye}, "secret", "imap", transport.OutcomeNo},
+		{"imap greeting BYE, go-imap", imapLoginWith(IMAPClientGoIMAP), transport.Endpoint{Addr: bye}, "secret", "imap", transport.OutcomeNo},
+		{"imap greeting NO", imapLogin, transport.Endpoint{Addr: no}, "secret", "imap", transport.OutcomeNo},
+		{"imap greeting NO, go-imap", imapLoginWith(IMAPClientGoIMAP), transport.Endpoint{Addr: no}, "secret", "imap", transport.OutcomeNo},
+		{"imap starttls greeting BYE", imapLogin, transport.Endpoint{Addr: bye, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeNo},
+		{"pop3 greeting -ERR", pop3Login, transport.Endpoint{Addr: popERR}, "secret", "pop3", transport.OutcomeNo},
+		{"smtp greeting 554", smtpLogin, transport.Endpoint{Addr: smtp554}, "secret", "smtp", transport.OutcomeNo},
 		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", transport.OutcomeTLS},
 	}
 	for _, tc := range tests {

@@ -387,6 +387,45 @@ func TestSMTPSubmitterStalled(t *testing.T) {
 	}
 }
 
+// TestSMTPSubmitterEndlessReply: a submission server whose reply never
+// ends (endless "250-" lines, each short) fails the command it answers at
+// once, counted once as error, the connection closed: go-smtp's reply is
+// bounded (internal/transport/smtp.go, replyLimiter). An endless reply to
+// the end of data leaves the message unanswered: it went out whole.
+func TestSMTPSubmitterEndlessReply(t *testing.T) {
+	for _, tt := range []struct {
+		at         string // the verb answered without end
+		unanswered bool
+		want       string // the commands recorded
+	}{
+		{"EHLO", false, "CONNECT:ok EHLO:error"},
+		{"RCPT", false, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:error"},
+		{".", true, "CONNECT:ok EHLO:ok AUTH:ok MAIL:ok RCPT:ok DATA:error"},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			addr := fakeSubmission(t, func(c net.Conn, verb string) (bool, bool) {
+				if verb != tt.at {
+					return false, true
+				}
+				_ = faketest.Repeat(c, []byte("250-hostile never ends\r\n"), 64<<20)
+				return true, false
+			})
+			rec := &c2Recorder{}
+			sub := NewSMTPSubmitter(transport.Endpoint{Addr: addr}, SMTPOptions{Username: "alice", Password: "x", Recorder: rec, Timeout: 5 * time.Second})
+			err := sub.Submit(context.Background(), "alice@example.com", []string{"bob@example.com"}, []byte("Subject: x\r\n\r\nx\r\n"))
+			if !errors.Is(err, transport.ErrReplyTooLarge) || errors.Is(err, ErrUnanswered) != tt.unanswered {
+				t.Errorf("submission: %.300v; want ErrReplyTooLarge, unanswered %v", err, tt.unanswered)
+			}
+			if got := rec.take("smtp"); !reflect.DeepEqual(got, c2Seq(tt.want)) {
+				t.Errorf("commands %v, want %v", got, c2Seq(tt.want))
+			}
+			if n := rec.open("smtp"); n != 0 {
+				t.Errorf("%d connections left open", n)
+			}
+		})
+	}
+}
+
 // TestSMTPSubmitterUnanswered: a submission whose message data went out
 // whole and whose reply never came — the server hung up, stalled past the
 // deadline, or answered garbage — fails with an *UnansweredError naming

@@ -645,6 +645,12 @@ func deliveryReason(err error) string {
 		}
 		return DeliveryError
 	}
+	if errors.Is(err, transport.ErrGreetingRefused) {
+		// imap-append's server refused the session in its greeting
+		// (BYE): no APPEND was answered NO, and a later try may be
+		// served.
+		return DeliveryError
+	}
 	switch o := transport.OutcomeOf(err); o {
 	case transport.OutcomeNo, transport.OutcomeBad:
 		return DeliveryNo

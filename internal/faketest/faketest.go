@@ -1,7 +1,7 @@
 // Package faketest runs deliberately broken mail servers on loopback for
 // fault tests: an IMAP server that greets and accepts any LOGIN, then
 // answers every other command with garbage, a 1 MiB line, a line that never
-// ends, NO, or nothing at all, or hangs up (after LOGIN, or at the next
+// ends, responses that never end, NO, or nothing at all, or hangs up (after LOGIN, or at the next
 // command), optionally after it took the command's literal (an APPEND's
 // message: Options.TakeLiterals); and an LMTP server that answers 451 to every
 // RCPT. They are fakes on purpose (the project's tests otherwise run real
@@ -54,6 +54,12 @@ const (
 	// (LOGOUT excepted), once it has read it: its line, and with
 	// Options.TakeLiterals its literals.
 	IMAPClose
+	// IMAPEndlessStream answers the first command after LOGIN with
+	// untagged responses that never end, each well-formed and short:
+	// Options.StreamLine again and again, until the client goes away,
+	// the connection's deadline, or Options.EndlessLimit bytes (then it
+	// closes). The command never completes.
+	IMAPEndlessStream
 )
 
 // String names the mode.
@@ -73,6 +79,8 @@ func (m IMAPMode) String() string {
 		return "refuse"
 	case IMAPClose:
 		return "close"
+	case IMAPEndlessStream:
+		return "endless-stream"
 	}
 	return fmt.Sprintf("IMAPMode(%d)", int(m))
 }
@@ -85,6 +93,7 @@ const (
 	DefaultMaxConns     = 1000
 	DefaultConnTimeout  = 30 * time.Second
 	DefaultEndlessLimit = 1 << 30
+	DefaultStreamLine   = "* OK faketest streams on"
 )
 
 // maxCommandLine bounds a client's command line; longer ones close the
@@ -99,9 +108,13 @@ type Options struct {
 	// ConnTimeout is the deadline of each connection from its accept
 	// (default DefaultConnTimeout).
 	ConnTimeout time.Duration
-	// EndlessLimit bounds the bytes of one IMAPEndlessLine reply (default
-	// DefaultEndlessLimit).
+	// EndlessLimit bounds the bytes of one IMAPEndlessLine or
+	// IMAPEndlessStream reply (default DefaultEndlessLimit).
 	EndlessLimit int64
+	// StreamLine is the response IMAPEndlessStream repeats, without its
+	// CRLF (default DefaultStreamLine): "* SEARCH 1 2 3" makes a search
+	// that never ends, "* LIST () \"/\" x" a LIST.
+	StreamLine string
 	// TakeLiterals makes the IMAP server take a command's literals before
 	// it answers the command in its mode: for each literal the line
 	// announces ({N}, or {N+} without the wait), a continuation request,
@@ -128,6 +141,9 @@ func (o Options) Validate() []error {
 	if o.EndlessLimit < 0 {
 		errs = append(errs, fmt.Errorf("faketest: EndlessLimit %d is negative", o.EndlessLimit))
 	}
+	if strings.ContainsAny(o.StreamLine, "\r\n") {
+		errs = append(errs, fmt.Errorf("faketest: StreamLine %q holds a line end", o.StreamLine))
+	}
 	return errs
 }
 
@@ -140,6 +156,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.EndlessLimit == 0 {
 		o.EndlessLimit = DefaultEndlessLimit
+	}
+	if o.StreamLine == "" {
+		o.StreamLine = DefaultStreamLine
 	}
 	return o
 }
@@ -407,12 +426,13 @@ func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag strin
 		if w.Flush() != nil {
 			return false
 		}
-		chunk := bytes.Repeat([]byte{'y'}, 32<<10)
-		for sent := int64(0); sent < s.opts.EndlessLimit; sent += int64(len(chunk)) {
-			if _, err := c.Write(chunk); err != nil {
-				return false
-			}
+		_ = Repeat(c, []byte{'y'}, s.opts.EndlessLimit)
+		return false
+	case IMAPEndlessStream:
+		if w.Flush() != nil {
+			return false
 		}
+		_ = Repeat(c, []byte(s.opts.StreamLine+"\r\n"), s.opts.EndlessLimit)
 		return false
 	case IMAPRefuse:
 		w.WriteString(tag + " NO [OVERQUOTA] faketest refuses\r\n")
@@ -422,6 +442,24 @@ func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag strin
 	default: // IMAPSilent: the read loop discards what comes next
 		return true
 	}
+}
+
+// Repeat writes unit to w again and again, in chunks of about 32 KiB,
+// until limit bytes went out (the last chunk may pass it by less than one)
+// or a write fails, whose error it returns: a reply that never ends, for
+// fakes of any protocol (an SMTP reply of endless "250-" lines, a POP3
+// listing without its dot).
+func Repeat(w io.Writer, unit []byte, limit int64) error {
+	if len(unit) == 0 {
+		return errors.New("faketest: Repeat of nothing")
+	}
+	chunk := bytes.Repeat(unit, max(1, (32<<10)/len(unit)))
+	for sent := int64(0); sent < limit; sent += int64(len(chunk)) {
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) lmtp(c net.Conn) {

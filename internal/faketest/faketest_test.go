@@ -73,6 +73,15 @@ func TestIMAPModes(t *testing.T) {
 				t.Errorf("endless line: %d bytes, newline %v, %v", len(b), strings.Contains(string(b), "\n"), err)
 			}
 		}},
+		{IMAPEndlessStream, func(t *testing.T, c net.Conn, r *bufio.Reader) {
+			// The limit is 1 MiB here: that many bytes of the default
+			// response and nothing else, then EOF.
+			b, err := io.ReadAll(r)
+			lines := strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n")
+			if err != nil || len(b) < 1<<20 || strings.Count(string(b), DefaultStreamLine+"\r\n") != len(lines) {
+				t.Errorf("endless stream: %d bytes, %d lines, %v: want 1 MiB of %q", len(b), len(lines), err, DefaultStreamLine)
+			}
+		}},
 		{IMAPSilent, func(t *testing.T, c net.Conn, r *bufio.Reader) {
 			_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 			l, err := r.ReadString('\n')
@@ -287,3 +296,25 @@ func TestCloseEndsConnections(t *testing.T) {
 		t.Error("connection still answering after Close")
 	}
 }
+
+// TestRepeat: Repeat writes whole units up to its limit (passing it by
+// less than a chunk), stops at a failed write with its error, and refuses
+// an empty unit.
+func TestRepeat(t *testing.T) {
+	var b strings.Builder
+	if err := Repeat(&b, []byte("250-x\r\n"), 100<<10); err != nil || b.Len() < 100<<10 || b.Len() > 140<<10 ||
+		strings.Count(b.String(), "250-x\r\n")*7 != b.Len() {
+		t.Errorf("Repeat wrote %d bytes, %v: want at least 100 KiB of whole units", b.Len(), err)
+	}
+	broken := errors.New("broken")
+	if err := Repeat(failWriter{broken}, []byte("x"), 1<<20); err != broken {
+		t.Errorf("Repeat on a failing writer: %v, want its error", err)
+	}
+	if err := Repeat(io.Discard, nil, 1); err == nil {
+		t.Error("Repeat of nothing: no error")
+	}
+}
+
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }

@@ -113,6 +113,9 @@ type command struct {
 	lastUID  imap.UID
 	updates  int // EXISTS, EXPUNGE and FETCH given to the handler
 	appended AppendData
+	// kept is the bytes of the responses whose data the command kept so
+	// far (keep, Options.MaxKept).
+	kept int64
 }
 
 // AppendData is what the server reports of an APPEND with UIDPLUS
@@ -173,7 +176,7 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 		if equalFold(status, "BYE") {
 			c.bye = true
 		}
-		return nil, c.broken(fmt.Errorf("greeting: server refused: %q", clip(resp)))
+		return nil, c.broken(transport.GreetingRefused(fmt.Errorf("greeting: server refused: %q", clip(resp))))
 	}
 	if s.accept(' ') {
 		c.respCode(s)
@@ -725,7 +728,7 @@ func (c *Client) untagged(s *scanner) {
 		c.upd = Update{Kind: UpdateFlags, Flags: *dst}
 		c.deliver()
 	case equalFold(name, "LIST"), equalFold(name, "LSUB"):
-		if c.cmd.list != nil {
+		if c.cmd.list != nil && c.keep(s) {
 			s.sp()
 			c.parseList(s)
 		}
@@ -735,7 +738,10 @@ func (c *Client) untagged(s *scanner) {
 			c.parseStatus(s)
 		}
 	case equalFold(name, "SEARCH"), equalFold(name, "SORT"):
-		for c.cmd.search != nil && s.err == nil && s.accept(' ') {
+		if c.cmd.search == nil || !c.keep(s) {
+			break
+		}
+		for s.err == nil && s.accept(' ') {
 			if s.atEOL() {
 				break // a trailing space, as some servers send
 			}
@@ -753,6 +759,18 @@ func (c *Client) untagged(s *scanner) {
 			c.parseNamespace(s)
 		}
 	}
+}
+
+// keep accounts for the response s reads, whose data the command keeps
+// (called once per response): false, with s's error, when the command's
+// responses kept passed Options.MaxKept bytes.
+func (c *Client) keep(s *scanner) bool {
+	c.cmd.kept += int64(len(s.b))
+	if c.cmd.kept > c.opts.MaxKept {
+		s.err = fmt.Errorf("%w: responses kept over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxKept)
+		return false
+	}
+	return true
 }
 
 // asked reports whether a FETCH response naming uid (0: none) answers the

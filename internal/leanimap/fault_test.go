@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,64 @@ func TestFaults(t *testing.T) {
 			if err2 := c.Noop(); err2 != err {
 				t.Fatalf("next command: %v, want the same error %v", err2, err)
 			}
+		})
+	}
+}
+
+// TestEndlessResponses: a server whose responses to a SEARCH, a SORT or a
+// LIST never end — each response short and well-formed — fails the
+// command with ErrReplyTooLarge once the responses kept pass
+// Options.MaxKept, holding about that much, not all the server sends
+// until the deadline (before the bound: 449 MiB held after a second of
+// SEARCH responses on loopback); the client stays failed and nothing is
+// left running.
+func TestEndlessResponses(t *testing.T) {
+	const maxKept = 1 << 20
+	for _, tt := range []struct {
+		name string
+		line string // the response the server repeats
+		run  func(*Client) error
+	}{
+		{"search", "* SEARCH" + strings.Repeat(" 4294967295", 100), func(c *Client) error {
+			_, err := c.UIDSearch(nil, "ALL")
+			return err
+		}},
+		{"sort", "* SORT 1 2 3 4 5 6 7 8 9", func(c *Client) error {
+			_, err := c.UIDSort(nil, "ARRIVAL", "ALL")
+			return err
+		}},
+		{"list", `* LIST (\HasNoChildren) "/" "a mailbox"`, func(c *Client) error {
+			_, err := c.List("", "*", false)
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			srv := faketest.StartIMAP(t, faketest.IMAPEndlessStream, faketest.Options{StreamLine: tt.line, EndlessLimit: 64 << 20})
+			conn, err := transport.Dial(context.Background(), transport.Config{
+				Protocol: "imap", Endpoint: transport.Endpoint{Addr: srv.Addr}, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(conn, Options{Timeout: 10 * time.Second, MaxKept: maxKept})
+			must(t, err)
+			must(t, c.Login("alice", "secret"))
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			err = tt.run(c)
+			runtime.ReadMemStats(&m1)
+			if !errors.Is(err, transport.ErrReplyTooLarge) {
+				t.Errorf("error %.200v, want ErrReplyTooLarge", err)
+			}
+			if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 16*maxKept {
+				t.Errorf("the command allocated %d MiB, the bound is %d MiB kept", grew>>20, maxKept>>20)
+			}
+			if err2 := c.Noop(); err2 != err {
+				t.Errorf("next command: %v, want the same error", err2)
+			}
+			_ = conn.Close()
+			srv.Close()
+			faketest.GoroutinesBack(t, before, 5*time.Second, "after Close")
 		})
 	}
 }

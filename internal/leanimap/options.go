@@ -11,6 +11,10 @@ import (
 // responses) when Options.Timeout is zero.
 const DefaultTimeout = transport.DefaultTimeout
 
+// DefaultMaxKept bounds the responses whose data one command keeps when
+// Options.MaxKept is zero: 16 MiB, the SEARCH of two million messages.
+const DefaultMaxKept = 16 << 20
+
 // readBufSize is the per-connection read buffer: responses longer than it
 // are assembled in the client's response buffer, which is released after a
 // command when it grew past keepResp. The flag lists' scratch list
@@ -34,6 +38,14 @@ type Options struct {
 	// transport.DefaultMaxLiteral); a whole response is bounded by
 	// MaxLiteral plus MaxLine.
 	MaxLiteral int64
+	// MaxKept bounds the bytes of the responses whose data one command
+	// keeps until it completes (default DefaultMaxKept): the UIDs of
+	// SEARCH and SORT responses, the entries of LIST and LSUB responses,
+	// each response within MaxLine. Past it the command fails with an
+	// error wrapping transport.ErrReplyTooLarge: a server whose responses
+	// never end cannot make the client hold more (a UID takes 4 bytes
+	// kept for at least 2 on the wire).
+	MaxKept int64
 	// Caps, shared by the clients of a run, keeps the capability lists
 	// read so far, so that a list read again is not parsed again (see
 	// CapCache). Nil: every list is parsed.
@@ -55,6 +67,9 @@ func (o Options) Validate() []error {
 	if o.MaxLiteral < 0 {
 		errs = append(errs, fmt.Errorf("leanimap: MaxLiteral %d is negative", o.MaxLiteral))
 	}
+	if o.MaxKept < 0 {
+		errs = append(errs, fmt.Errorf("leanimap: MaxKept %d is negative", o.MaxKept))
+	}
 	return errs
 }
 
@@ -67,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxLiteral == 0 {
 		o.MaxLiteral = transport.DefaultMaxLiteral
+	}
+	if o.MaxKept == 0 {
+		o.MaxKept = DefaultMaxKept
 	}
 	return o
 }

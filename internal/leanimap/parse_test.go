@@ -137,7 +137,8 @@ func TestParseLimits(t *testing.T) {
 }
 
 // FuzzParseResponse feeds arbitrary server output to the reader and the
-// parser: never a panic, never more memory than the limits allow.
+// parser: never a panic, never more memory than the limits allow, the
+// data a command keeps (SEARCH UIDs, LIST entries) within MaxKept.
 func FuzzParseResponse(f *testing.F) {
 	for _, s := range []string{
 		"* 3 EXISTS\r\nL1 OK\r\n",
@@ -146,13 +147,16 @@ func FuzzParseResponse(f *testing.F) {
 		"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n* STATUS x (MESSAGES 1)\r\n* SEARCH 1 2\r\nL1 BAD\r\n",
 		"* OK [CAPABILITY IMAP4rev1] [UIDNEXT 4]\r\n* 2 FETCH (ENVELOPE (NIL \"a\\\"b\" NIL NIL NIL NIL NIL NIL NIL NIL) INTERNALDATE \" 1-Jan-2024 00:00:00 +0000\")\r\nL1 OK\r\n",
 		"+ idling\r\n", "* BYE\r\n", "L1 OK [APPENDUID 1 2] a\r\n",
+		// Responses that never end (TestEndlessResponses).
+		strings.Repeat("* SEARCH"+strings.Repeat(" 1", 500)+"\r\n", 20),
+		strings.Repeat("* LIST () \"/\" x\r\n", 1000),
 		// FETCH by message number (the auditor's): no UID set, a NIL
 		// section, an empty header block.
 		"* 2 FETCH (FLAGS (\\Deleted) RFC822.SIZE 120 BODY[HEADER.FIELDS (MESSAGE-ID)] NIL)\r\n* 3 FETCH (UID 9 RFC822.SIZE 0 BODY[HEADER.FIELDS (Message-ID)] {2}\r\n\r\n)\r\nL1 OK\r\n",
 	} {
 		f.Add([]byte(s))
 	}
-	opts := Options{MaxLine: 1024, MaxLiteral: 4096}
+	opts := Options{MaxLine: 1024, MaxLiteral: 4096, MaxKept: 8192}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &Client{opts: opts.withDefaults()}
 		c.br = bufio.NewReaderSize(bytes.NewReader(data), readBufSize)
@@ -172,6 +176,11 @@ func FuzzParseResponse(f *testing.F) {
 			}
 			if limit := int(opts.MaxLiteral) + opts.MaxLine + 32<<10; cap(c.resp) > limit {
 				t.Fatalf("response buffer of %d bytes, over %d", cap(c.resp), limit)
+			}
+			// A UID kept takes 2 bytes of a response at least (" 1"),
+			// a LIST entry 15 ("* LIST () x x\r\n").
+			if len(search) > int(opts.MaxKept)/2 || len(list) > int(opts.MaxKept)/15 {
+				t.Fatalf("%d UIDs and %d LIST entries kept, over MaxKept %d bytes", len(search), len(list), opts.MaxKept)
 			}
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
@@ -195,6 +196,9 @@ func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapcl
 	c := imapclient.New(w, opts)
 	if err := c.WaitGreeting(); err != nil {
 		_ = c.Close()
+		if ie := (*imap.Error)(nil); errors.As(err, &ie) {
+			err = GreetingRefused(err) // "* BYE", "* NO"
+		}
 		return nil, GreetingError(conn, conn.Explain(err))
 	}
 	return c, nil
@@ -213,6 +217,9 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	line, err := boundedLine(br)
 	if err != nil {
 		return atServer(conn.protocol, conn.addr, "greeting: %w", err)
+	}
+	if bytes.HasPrefix(line, []byte("* BYE")) || bytes.HasPrefix(line, []byte("* NO")) {
+		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrGreetingRefused)
 	}
 	if !bytes.HasPrefix(line, []byte("* OK")) {
 		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrTLSRefused)

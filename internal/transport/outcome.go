@@ -48,11 +48,15 @@ func Outcomes() []Outcome {
 
 // OutcomeOf classifies the error of a command, a connection attempt or a
 // delivery: nil is ok; an IMAP NO or BAD, a POP3 -ERR and an SMTP error
-// reply are no (bad for IMAP BAD); anything else is classified by
+// reply are no (bad for IMAP BAD), and so is a greeting that refused the
+// session ([ErrGreetingRefused]); anything else is classified by
 // [NetOutcome].
 func OutcomeOf(err error) Outcome {
 	if err == nil {
 		return OutcomeOK
+	}
+	if errors.Is(err, ErrGreetingRefused) {
+		return OutcomeNo
 	}
 	var ie *imap.Error
 	if errors.As(err, &ie) {
@@ -78,11 +82,15 @@ func OutcomeOf(err error) Outcome {
 // LoginOutcome classifies the error of an authentication attempt (the
 // dial, greeting, TLS and LOGIN/USER+PASS/AUTH together): a protocol
 // refusal (IMAP NO, POP3 -ERR, SMTP 5xx) is auth — wrong credentials or an
-// unknown user; an SMTP 4xx is no (try later); anything else is classified
-// by [NetOutcome].
+// unknown user; an SMTP 4xx is no (try later), and so is a greeting that
+// refused the session ([ErrGreetingRefused]: the credentials were never
+// sent); anything else is classified by [NetOutcome].
 func LoginOutcome(err error) Outcome {
 	if err == nil {
 		return OutcomeOK
+	}
+	if errors.Is(err, ErrGreetingRefused) {
+		return OutcomeNo
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {

@@ -40,6 +40,9 @@ func TestOutcomeOf(t *testing.T) {
 		{transport.ErrPOP3Garbage, transport.OutcomeError},
 		{fmt.Errorf("imap: %w", transport.ErrDropped), transport.OutcomeDropped},
 		{errors.Join(os.ErrDeadlineExceeded, transport.ErrDropped), transport.OutcomeDropped},
+		// A greeting that refused the session is the server's no, BYE too.
+		{transport.GreetingRefused(&imap.Error{Type: imap.StatusResponseTypeBye}), transport.OutcomeNo},
+		{fmt.Errorf("greeting: %w", transport.GreetingRefused(errors.New("server refused"))), transport.OutcomeNo},
 	}
 	for _, tc := range tests {
 		if got := transport.OutcomeOf(tc.err); got != tc.want {
@@ -62,6 +65,11 @@ func TestLoginOutcome(t *testing.T) {
 		{os.ErrDeadlineExceeded, transport.OutcomeTimeout},
 		{io.EOF, transport.OutcomeError},
 		{fmt.Errorf("pop3: pass: %w", transport.ErrDropped), transport.OutcomeDropped},
+		// A greeting that refused the session sent no credentials: no,
+		// not auth.
+		{transport.GreetingRefused(&transport.POP3Error{Command: "GREETING", Text: "go away"}), transport.OutcomeNo},
+		{transport.GreetingRefused(&smtp.SMTPError{Code: 554}), transport.OutcomeNo},
+		{transport.GreetingRefused(&imap.Error{Type: imap.StatusResponseTypeNo}), transport.OutcomeNo},
 	}
 	for _, tc := range tests {
 		if got := transport.LoginOutcome(tc.err); got != tc.want {

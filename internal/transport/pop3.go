@@ -144,7 +144,11 @@ func OpenPOP3(conn *Conn, obs POP3Observer) (*POP3, error) {
 		err = fmt.Errorf("greeting: %w", ErrPOP3Garbage)
 	}
 	if err != nil {
-		return nil, GreetingError(conn, conn.Explain(p.classify("GREETING", err)))
+		err = p.classify("GREETING", err)
+		if pe := (*POP3Error)(nil); errors.As(err, &pe) {
+			err = GreetingRefused(err)
+		}
+		return nil, GreetingError(conn, conn.Explain(err))
 	}
 	p.c = c
 	return p, nil

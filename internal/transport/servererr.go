@@ -48,3 +48,24 @@ func NameServer(protocol, addr string, err error) error {
 	}
 	return &ServerError{Protocol: protocol, Addr: addr, Err: err}
 }
+
+// ErrGreetingRefused is wrapped by the error of a session whose server
+// refused it in its greeting: IMAP "* BYE" or "* NO", POP3 -ERR, an SMTP
+// or LMTP 4xx or 5xx. [OutcomeOf] and [LoginOutcome] classify it as no:
+// the server answered and would not serve, and a login it cut never sent
+// its credentials (not auth).
+var ErrGreetingRefused = errors.New("server refused the session")
+
+// refusedGreeting is the error of a greeting that refused the session:
+// err's text, errors.Is and errors.As see both err and
+// ErrGreetingRefused.
+type refusedGreeting struct{ err error }
+
+func (e refusedGreeting) Error() string   { return e.err.Error() }
+func (e refusedGreeting) Unwrap() []error { return []error{ErrGreetingRefused, e.err} }
+
+// GreetingRefused returns err, the server's refusal in its greeting (a
+// protocol client's error for it), wrapping ErrGreetingRefused too; its
+// text is err's. Clients that read greetings of their own
+// (internal/leanimap) mark a refusal with it.
+func GreetingRefused(err error) error { return refusedGreeting{err} }

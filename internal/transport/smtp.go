@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -21,22 +22,24 @@ import (
 // over TLS from its first command and conn.TLS is true. The client's
 // CommandTimeout and SubmissionTimeout are conn's timeout, not go-smtp's
 // defaults (5 and 12 minutes): every wait of the session has mailsim's
-// deadline. The caller may change them, says hello, and passes errors
-// through conn's Explain as it needs.
+// deadline. Every reply the client reads is bounded (replyLimiter): at
+// most maxReplyLines lines, each of go-smtp's 2000 bytes at most. The
+// caller may change the timeouts, says hello, and passes errors through
+// conn's Explain as it needs.
 func OpenSMTP(conn *Conn, greeted net.Conn, ep Endpoint, lmtp bool, base *tls.Config) (*smtp.Client, error) {
 	var c *smtp.Client
 	switch {
 	case lmtp:
-		c = smtp.NewClientLMTP(greeted)
+		c = smtp.NewClientLMTP(&replyLimiter{Conn: greeted})
 	case ep.TLS == TLSStartTLS:
 		if err := StartTLSSMTP(conn, TLSConfig(base, ep.Addr)); err != nil {
 			return nil, err
 		}
 		// go-smtp reads a greeting before its first command; the server
 		// sent its own before STARTTLS.
-		c = smtp.NewClient(&replayConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 TLS established\r\n"), conn)})
+		c = smtp.NewClient(&replyLimiter{Conn: &replayConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 TLS established\r\n"), conn)}})
 	default:
-		c = smtp.NewClient(greeted)
+		c = smtp.NewClient(&replyLimiter{Conn: greeted})
 	}
 	c.CommandTimeout = conn.timeout
 	c.SubmissionTimeout = conn.timeout
@@ -155,6 +158,9 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	var seen bytes.Buffer
 	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
 	if _, err := readSMTPReply(br, conn, "greeting", 220); err != nil {
+		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) {
+			return nil, GreetingRefused(err)
+		}
 		if NetOutcome(err) == OutcomeTimeout {
 			// readSMTPReply's error names the server and the step
 			// (ServerError{Err: "greeting: CAUSE"}): keep its cause.
@@ -170,6 +176,47 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 		return nil, err
 	}
 	return &replayConn{Conn: conn, r: io.MultiReader(&seen, conn)}, nil
+}
+
+// replyLimiter bounds the replies go-smtp reads on a connection: go-smtp
+// cuts a line at 2000 bytes, but reads the lines of a multi-line reply
+// (NNN-text) with no bound on their number, keeping every one, so a
+// server that never ends its reply made the client hold all it sent until
+// the command's deadline (hundreds of MiB a second on loopback). Past
+// maxReplyLines lines of one reply the read fails with an error wrapping
+// ErrReplyTooLarge ([NetOutcome]: error), and so does every later read.
+type replyLimiter struct {
+	net.Conn
+	lines int   // the lines of the current reply read to their LF
+	col   int   // the bytes of the current line so far (up to 4)
+	more  bool  // the current line is a continuation line (NNN-)
+	err   error // sticky, once the bound was passed
+}
+
+// Read implements net.Conn.
+func (l *replyLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.Conn.Read(p)
+	for _, b := range p[:n] {
+		switch {
+		case b == '\n':
+			if !l.more {
+				l.lines = -1 // the reply's last line: the next line starts a reply
+			}
+			l.lines++
+			if l.lines >= maxReplyLines {
+				l.err = fmt.Errorf("smtp: reply over %d lines: %w", maxReplyLines, ErrReplyTooLarge)
+				return 0, l.err
+			}
+			l.col, l.more = 0, false
+		case l.col < 4:
+			l.more = l.col == 3 && b == '-'
+			l.col++
+		}
+	}
+	return n, err
 }
 
 // replayConn is a Conn whose reads return r: bytes read from the Conn
