@@ -14,7 +14,8 @@ var ErrNotDialed = errors.New("not dialed: the stop came first")
 
 // Setup is a connection being set up under a stop's rule, which closes it
 // (Close) when the stop's grace runs out (clients.StopGrace, the IMAP
-// devices' imapSession.closeAfterGrace): during the TCP connect Close cancels
+// devices' imapSession.closeAfterGrace, the injector's imap-append
+// sessions through SetupIMAPBound): during the TCP connect Close cancels
 // it, after it Close closes the connection made, during its implicit TLS
 // handshake or after. The connection is the Setup's (Conn) from the end
 // of its TCP connect, before its handshake (Connect, Handshake), so that
