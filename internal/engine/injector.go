@@ -621,8 +621,16 @@ func (e *tryError) Unwrap() error { return e.err }
 // otherwise temporary failures (refused, timeout, 4xx, error) are retried.
 // A failure after which the server may have delivered the message (its
 // final reply was lost) is no try error of newTryError's but unanswered's:
-// a retry could deliver it twice.
+// a retry could deliver it twice. An err that is a try error already,
+// the run's end's (stopCut, through injector.dial), keeps its reason:
+// its failure's own error may say cancelled (the stop's close cancelled
+// a TCP connect) where the stop counted a timeout (until 2026-12-05 an
+// LMTP or SMTP connect unanswered beyond the grace counted its CONNECT
+// and login timeout but its delivery cancelled).
 func newTryError(err error, mayRetry bool) *tryError {
+	if cut := (*tryError)(nil); errors.As(err, &cut) {
+		return &tryError{reason: cut.reason, retry: mayRetry && cut.retry, err: err}
+	}
 	r := deliveryReason(err)
 	retry := r == DeliveryRefused || r == DeliveryTimeout || r == Delivery4xx || r == DeliveryError
 	return &tryError{reason: r, retry: mayRetry && retry, err: err}

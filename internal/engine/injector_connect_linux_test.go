@@ -48,14 +48,16 @@ func connecting(t *testing.T, addr string) int {
 // stop's grace, as every command and as the injector's LMTP and SMTP
 // connects (clients.StopGrace, transport.Setup), and, not made within it,
 // counts once — a CONNECT timeout, a login timeout and the delivery's
-// timeout. Before 2026-12-05 the run's end cut an imap-append TCP
-// connect at once: no CONNECT, no login, and the delivery cancelled.
+// timeout, over imap-append as over LMTP. Before 2026-12-05 the run's
+// end cut an imap-append TCP connect at once: no CONNECT, no login, and
+// the delivery cancelled.
 func TestInjectorConnectAtTheEnd(t *testing.T) {
 	for _, tc := range []struct {
 		protocol scenarios.DeliveryProtocol
 		login    string
 	}{
 		{scenarios.DeliverIMAPAppend, "imap timeout"},
+		{scenarios.DeliverLMTP, "lmtp timeout"},
 	} {
 		t.Run(string(tc.protocol), func(t *testing.T) {
 			addr := faketest.FullListener(t)
