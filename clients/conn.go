@@ -64,7 +64,8 @@ func (DiscardRecorder) Login(string, transport.Outcome) {}
 // implicit the TLS handshake is done before the dial returns; with
 // starttls the protocol code sends its STARTTLS command and calls
 // Conn.StartTLS. A device dials it under the stop's rule
-// (setupCloser.dial): the dial and the greeting have the stop's grace.
+// (transport.Setup: dialWatched, imapDevice.dialIMAP): the dial, the
+// implicit TLS handshake and the greeting have the stop's grace.
 func dialConfig(o *Options, protocol string, ep transport.Endpoint) transport.Config {
 	var nw transport.Network
 	var clock *simclock.Clock

@@ -268,10 +268,14 @@ func breaks(err error) bool {
 //
 // The whole setup, from the dial to the last command of the login, is
 // one work under the stop's rule (closeAfterGrace, as a sync's): once ctx
-// has ended, the wait in flight — the dial, the greeting, a command of
-// the login — has the stop's grace, and counts a timeout (its login too)
-// when the stop closes the connection under it after the grace; nothing
-// more goes out (begin), and nothing is dialed once ctx has ended.
+// has ended, the wait in flight — the dial (the TCP connect, an implicit
+// TLS handshake, weighed with the simulated network's holds as any
+// command: transport.Setup), the greeting, a command of the login — has
+// the stop's grace, and counts a timeout (its login too) when the stop
+// closes the connection under it after the grace; nothing more goes out
+// (begin), and nothing is dialed once ctx has ended (transport.Setup.Dial
+// checks it where the dial begins: until 2026-12-05 a ctx that ended
+// after this function's own check still dialed, under the grace).
 // Before 2026-12-05 the stop cut the dial and the greeting at once, and a
 // server that never greeted counted nowhere (docs/report.md, Outcomes).
 func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, error) {
@@ -279,15 +283,15 @@ func (d *imapDevice) dialIMAP(ctx context.Context, full bool) (*imapSession, err
 		return nil, err
 	}
 	s := &imapSession{d: d, ctx: ctx, updates: make(chan struct{}, 1)}
-	sc := new(setupCloser)
+	setup := new(transport.Setup)
 	finished := make(chan struct{})
-	watch := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished, sc) })
+	watch := context.AfterFunc(ctx, func() { s.closeAfterGrace(finished, setup) })
 	defer func() {
 		close(finished)
 		watch()
 	}()
 	connect := StartCommand(d.rec, ProtocolIMAP, CommandConnect)
-	conn, err := sc.dial(ctx, dialConfig(&d.o, ProtocolIMAP, d.o.IMAP))
+	conn, err := setup.Dial(ctx, dialConfig(&d.o, ProtocolIMAP, d.o.IMAP))
 	if err != nil {
 		s.ended(ctx, CommandConnect, connect, err)
 		s.unreached(err)

@@ -410,7 +410,7 @@ func (s *imapSession) closeOnStop(ctx context.Context) (done func()) {
 // closeAfterGrace gives the work on s, whose context has ended, the
 // device's stop grace (Options.StopGrace) to finish — finished is closed
 // or gets a value — and else closes s's connection, conn (s.conn, or the
-// setupCloser of a session still being set up: imapDevice.dialIMAP),
+// transport.Setup of a session still being set up: imapDevice.dialIMAP),
 // under it: s is dead, and graceExpired says whether its command in
 // flight was overdue (graceStart.overdue).
 func (s *imapSession) closeAfterGrace(finished <-chan struct{}, conn io.Closer) {

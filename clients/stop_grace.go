@@ -164,6 +164,16 @@ func (w *StopGrace) Bind(conn io.Closer) {
 	w.mu.Unlock()
 }
 
+// Cut notes that the stop came before the command in flight reached the
+// server: its dial was not made, the context having ended after Start
+// (transport.ErrNotDialed). End then counts it nothing, and Stopping
+// reports true, as for a command Start cut.
+func (w *StopGrace) Cut() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+}
+
 // End ends command name, started at start, with err (EndCommand's rule,
 // endCommand): recorded with err's outcome unless it failed after the
 // stop closed the connection, and then a timeout when it was overdue,
@@ -227,6 +237,11 @@ func (w *StopGrace) Release() bool {
 type graceStart struct {
 	conn *transport.Conn // nil: not a transport.Conn, never shaped
 	mark transport.HoldMark
+	// setup is the setup of a connection still in its TCP connect at the
+	// grace's start (conn nil): the connection it makes during the grace
+	// is weighed at the grace's end, all its holds (from its connect on)
+	// being the grace's.
+	setup *transport.Setup
 	// grace is the grace's length (never 0: graceOr).
 	grace time.Duration
 }
@@ -234,10 +249,16 @@ type graceStart struct {
 // startGrace marks the start of a stop's grace of length grace on conn.
 func startGrace(conn io.Closer, grace time.Duration) graceStart {
 	g := graceStart{grace: graceOr(grace)}
-	if sc, ok := conn.(*setupCloser); ok {
-		// A connection set up under the stop's rule: its own holds, none
-		// while it dials.
-		conn = sc.current()
+	if s, ok := conn.(*transport.Setup); ok {
+		// A connection set up under the stop's rule: its holds, its
+		// implicit TLS handshake's among them, from the end of its TCP
+		// connect (which the network does not hold) on.
+		c := s.Conn()
+		if c == nil {
+			g.setup = s
+			return g
+		}
+		conn = c
 	}
 	if c, _ := conn.(*transport.Conn); c != nil {
 		g.conn, g.mark = c, c.HoldMark()
@@ -263,7 +284,9 @@ func (g graceStart) wait(done <-chan struct{}) (expired bool) {
 // out is the server's timeout (endCommand, countLogin): it is, unless
 // mailsim's simulated network (a device profile's network: latency,
 // bandwidth; internal/transport, Conn.HeldFor) held its request or its
-// reply for half of the grace or more. Then the server had at most half
+// reply — a setup's implicit TLS handshake's among them (transport.Setup:
+// every hold of a connection made during the grace) — for half of the
+// grace or more. Then the server had at most half
 // the grace to itself — its request was still on the way, or its reply
 // was coming through the slow link — and the stop's close is mailsim's,
 // not the server's failure: the command counts nothing. A server that
@@ -272,5 +295,11 @@ func (g graceStart) wait(done <-chan struct{}) (expired bool) {
 // stop's own DONE, or a short pace of a reply it trickles) and left the
 // command unanswered is overdue, as a healthy server answers in far less.
 func (g graceStart) overdue() bool {
-	return g.conn == nil || g.conn.HeldFor(g.mark) < g.grace/2
+	conn, mark := g.conn, g.mark
+	if g.setup != nil {
+		// Connected during the grace, if at all: every hold of the
+		// connection's is the grace's (the zero mark).
+		conn = g.setup.Conn()
+	}
+	return conn == nil || conn.HeldFor(mark) < g.grace/2
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -620,8 +621,16 @@ func (e *tryError) Unwrap() error { return e.err }
 // otherwise temporary failures (refused, timeout, 4xx, error) are retried.
 // A failure after which the server may have delivered the message (its
 // final reply was lost) is no try error of newTryError's but unanswered's:
-// a retry could deliver it twice.
+// a retry could deliver it twice. An err that is a try error already,
+// the run's end's (stopCut, through injector.dial), keeps its reason:
+// its failure's own error may say cancelled (the stop's close cancelled
+// a TCP connect) where the stop counted a timeout (until 2026-12-05 an
+// LMTP or SMTP connect unanswered beyond the grace counted its CONNECT
+// and login timeout but its delivery cancelled).
 func newTryError(err error, mayRetry bool) *tryError {
+	if cut := (*tryError)(nil); errors.As(err, &cut) {
+		return &tryError{reason: cut.reason, retry: mayRetry && cut.retry, err: err}
+	}
 	r := deliveryReason(err)
 	retry := r == DeliveryRefused || r == DeliveryTimeout || r == Delivery4xx || r == DeliveryError
 	return &tryError{reason: r, retry: mayRetry && retry, err: err}
@@ -1168,16 +1177,17 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	// keep-alive's first probe (15 s idle) and its verdict (nine more,
 	// 15 s apart) could tell anything, and a dial without it makes four
 	// setsockopt(2) calls fewer (transport.Config.KeepAlive).
-	// The connection stays bound to ctx (leanimap.DialBound): when the
-	// session's deadline passes it is closed under the command in
-	// progress; when the run ends, by the stop's rule (appendStop).
-	// The connect, greeting and TLS are one command, CONNECT, as a
-	// device's, under the stop's rule (w) from before the dial: the wait
-	// for the greeting has the stop's grace, as every command, and one
-	// the run's end cut after it counts a timeout, its login too (before
-	// 2026-12-05 it counted nothing: docs/report.md, Outcomes). The TCP
-	// connect itself the run's end cuts at once (the connection is bound
-	// to ctx only once dialed), and it counts nothing.
+	// The connection is bound to ctx (leanimap.DialBound) from before
+	// its dial: when the session's deadline passes it is closed under the
+	// command in progress, the dial included; when the run ends, by the
+	// stop's rule (appendStop). The connect, greeting and TLS are one
+	// command, CONNECT, as a device's, under the stop's rule (w) from
+	// before the dial: the TCP connect and the wait for the greeting have
+	// the stop's grace, as every command, and one the run's end cut after
+	// it counts a timeout, its login too (until 2026-12-05 the run's end
+	// cut them at once, counting nothing: docs/report.md, Outcomes;
+	// TestInjectorGreetingAtTheEnd, TestInjectorConnectAtTheEnd). Once the
+	// run has ended nothing is dialed, and CONNECT counts nothing.
 	connect := w.Start(clients.CommandConnect)
 	conn, c, stop, err := leanimap.DialBound(ctx, transport.Config{
 		Protocol: clients.ProtocolIMAP, Endpoint: transport.Endpoint{Addr: dl.Addr, TLS: dl.TLS},
@@ -1185,12 +1195,9 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps}, as)
 	if err != nil {
 		err = ended(err)
-		if !w.Stopping() && run.Err() != nil && transport.Step(err) == transport.StepConnect {
-			// The run's end cut the dial (TCP, implicit TLS), before the
-			// binding: no grace. A greeting or STARTTLS that failed while
-			// the grace ran is the server's, counted below.
-			clients.EndCommand(rec, clients.ProtocolIMAP, clients.CommandConnect, connect, err, true)
-			return time.Time{}, stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, transport.Step(err), err))
+		if errors.Is(err, transport.ErrNotDialed) && run.Err() != nil {
+			// The run ended after Start, before the dial: the stop's.
+			w.Cut()
 		}
 		w.End(clients.CommandConnect, connect, err)
 		w.CountLogin(err)
@@ -1256,13 +1263,14 @@ type appendStop struct {
 // appendStops holds the appendStops of ended sessions for the next.
 var appendStops = sync.Pool{New: func() any { return new(appendStop) }}
 
-// Ended implements transport.Ender.
-func (s *appendStop) Ended(conn *transport.Conn) {
+// Ended implements transport.Ender: setup is the session's
+// transport.Setup, dialing or dialed.
+func (s *appendStop) Ended(setup io.Closer) {
 	if s.run.Err() != nil {
-		s.w.Stop(conn)
+		s.w.Stop(setup)
 		return
 	}
-	_ = conn.Close()
+	_ = setup.Close()
 }
 
 // appendFolder returns the mailbox an imap-append delivery to folder goes

@@ -43,35 +43,49 @@ func TestInjectorGreetingAtTheEnd(t *testing.T) {
 			t.Cleanup(func() { _ = proxy.Close() })
 			proxy.Stall(time.Minute)
 			e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: tc.protocol, Addr: proxy.Addr(), TLS: transport.TLSNone})
-			e.inj.timeout = 20 * time.Second // the run ends first
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := injectOne(ctx, e, "<g@test>")
-			for deadline := time.Now().Add(20 * time.Second); proxy.Stats().Accepted == 0; {
-				if time.Now().After(deadline) {
-					t.Fatal("the injector did not connect within 20 s")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("the injector did not stop with the run: it waits for the greeting")
-			}
-			st := e.inj.finish()
-			if st.Failed[DeliveryTimeout] != 1 || st.FailedTotal() != 1 || st.Delivered != 0 {
-				t.Errorf("stats %+v, want 1 %s", st, DeliveryTimeout)
-			}
-			log.mu.Lock()
-			defer log.mu.Unlock()
-			if want := []string{"CONNECT timeout"}; !slices.Equal(log.cmds, want) || proxy.Stats().Accepted != 1 {
-				t.Errorf("commands %q over %d connects, want %q over 1", log.cmds, proxy.Stats().Accepted, want)
-			}
-			if log.logins[tc.login] != 1 || len(log.logins) != 1 {
-				t.Errorf("logins %v, want 1 %s", log.logins, tc.login)
+			endRunWhen(t, e, log, "connect", func() bool { return proxy.Stats().Accepted > 0 }, tc.login)
+			if n := proxy.Stats().Accepted; n != 1 {
+				t.Errorf("%d connects, want 1", n)
 			}
 		})
+	}
+}
+
+// endRunWhen runs e's injector, recording on log, with one message and a
+// session timeout of 20 s, ends the run once ready reports true (what the
+// injector does then, for the failure's text; polled for 20 s at most)
+// and checks that the session's wait unanswered within the stop's grace
+// counted once: a CONNECT timeout, one login (login: its protocol and
+// outcome, "imap timeout") and the delivery's timeout.
+func endRunWhen(t *testing.T, e *Engine, log *commandLog, what string, ready func() bool, login string) {
+	t.Helper()
+	e.inj.timeout = 20 * time.Second // the run ends first
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := injectOne(ctx, e, "<g@test>")
+	for deadline := time.Now().Add(20 * time.Second); !ready(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the injector did not %s within 20 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the injector did not stop within 20 s of the run's end")
+	}
+	st := e.inj.finish()
+	if st.Failed[DeliveryTimeout] != 1 || st.FailedTotal() != 1 || st.Delivered != 0 {
+		t.Errorf("stats %+v, want 1 %s", st, DeliveryTimeout)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if want := []string{"CONNECT timeout"}; !slices.Equal(log.cmds, want) {
+		t.Errorf("commands %q, want %q", log.cmds, want)
+	}
+	if log.logins[login] != 1 || len(log.logins) != 1 {
+		t.Errorf("logins %v, want 1 %s", log.logins, login)
 	}
 }
 

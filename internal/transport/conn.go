@@ -168,6 +168,10 @@ type Conn struct {
 
 	lim *imapLimiter // nil: replies unbounded here
 
+	// implicit is the TLS configuration of the implicit TLS handshake
+	// Connect left to Handshake; nil: none due.
+	implicit *tls.Config
+
 	// dl enforces the read and write deadlines with one timer (see
 	// watchdog): Extend and the Set*Deadline methods go through it.
 	dl watchdog
@@ -237,6 +241,12 @@ type wire struct {
 	// (Conn.WriteFailed).
 	writeFailed atomic.Bool
 }
+
+// Close closes the connection w carries (Conn.Close): so a TLS handshake
+// its context ended (crypto/tls closes the connection under it) ends the
+// shaping's hold of its write as well, and the connection is counted
+// closed once. Conn.Close itself closes the socket, never w.
+func (w *wire) Close() error { return w.c.Close() }
 
 func (w *wire) Read(p []byte) (n int, err error) {
 	if w.corked.Load() {
@@ -435,8 +445,27 @@ func (w *wire) heldAt(now int64) int64 {
 // protocol code sends its STARTTLS command and calls Conn.StartTLS (or
 // uses StartTLSIMAP / POP3.STLS). ctx bounds the dial only: the caller
 // closes the Conn when its context ends (context.AfterFunc) and sets
-// deadlines with Extend.
+// deadlines with Extend. Dial is Connect and then Handshake; a caller
+// that must hold the connection before its handshake (a stop's rule that
+// weighs the simulated network's holds: Setup) calls them itself.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Handshake(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Connect is Dial's first step: the TCP connect to cfg.Endpoint within
+// cfg.Timeout, ended by ctx. The connection it returns is counted open,
+// shaped (cfg.Network) and under its drop timer (cfg.DropAfter), but with
+// TLS mode implicit it is not secured yet: Handshake, next, runs the TLS
+// handshake (its writes held by the shaping as any). Until then it must
+// carry nothing.
+func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -477,14 +506,29 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.mu.Unlock()
 	}
 	if cfg.Endpoint.TLS == TLSImplicit {
-		// The handshake is part of the dial: ctx ends it too (the stop's
-		// grace cancels a setup that ran out of it, clients/setup_grace.go).
-		if err := c.startTLS(ctx, TLSConfig(cfg.TLS, cfg.Endpoint.Addr)); err != nil {
-			_ = c.Close()
-			return nil, c.Explain(err)
-		}
+		c.implicit = TLSConfig(cfg.TLS, cfg.Endpoint.Addr)
 	}
 	return c, nil
+}
+
+// Handshake is Dial's second step, on a connection Connect made: with TLS
+// mode implicit it runs the TLS handshake, within the connection's
+// timeout, ended by ctx and by Close (which also ends the shaping's hold
+// of a handshake's write); otherwise, or once done, it does nothing. On
+// failure it closes c and returns the error explained (Explain).
+func (c *Conn) Handshake(ctx context.Context) error {
+	cfg := c.implicit
+	if cfg == nil {
+		return nil
+	}
+	c.implicit = nil
+	// The handshake is part of the dial: ctx ends it too (the stop's
+	// grace cancels a setup that ran out of it: Setup).
+	if err := c.startTLS(ctx, cfg); err != nil {
+		_ = c.Close()
+		return c.Explain(err)
+	}
+	return nil
 }
 
 // outOfDescriptors reports whether err is a dial's that found no

@@ -78,40 +78,6 @@ func sockopts(t *testing.T, conn net.Conn) string {
 	return b.String()
 }
 
-// fullListener returns the address of a listening socket on 127.0.0.1
-// whose accept queue is full (backlog 0, one connection queued and never
-// accepted): a connection to it waits for its SYN to be answered until it
-// times out or is cancelled.
-func fullListener(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-	// Fill the queue: connect until a connection is not answered.
-	for i := 0; i < 8; i++ {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return addr
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("the listener's accept queue does not fill on this system")
-	return ""
-}
-
 // TestDialRawAsNetDialer checks that dialRaw dials as net.Dialer does: the
 // same socket options and addresses of a connection made, and the same
 // errors (text, classes, outcome) when the port is closed, the context is
@@ -207,19 +173,19 @@ func TestDialRawAsNetDialer(t *testing.T) {
 			return failed(t, conn, err)
 		}},
 		{"timeout while connecting", func(t *testing.T, d dialer) string {
-			addr := fullListener(t)
+			addr := faketest.FullListener(t)
 			conn, err := d.dial(t.Context(), addr, 100*time.Millisecond)
 			return strings.ReplaceAll(failed(t, conn, err), addr, "ADDR")
 		}},
 		{"context deadline while connecting", func(t *testing.T, d dialer) string {
-			addr := fullListener(t)
+			addr := faketest.FullListener(t)
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
 			conn, err := d.dial(ctx, addr, 5*time.Second)
 			return strings.ReplaceAll(failed(t, conn, err), addr, "ADDR")
 		}},
 		{"cancelled while connecting", func(t *testing.T, d dialer) string {
-			addr := fullListener(t)
+			addr := faketest.FullListener(t)
 			ctx, cancel := context.WithCancel(t.Context())
 			time.AfterFunc(100*time.Millisecond, cancel)
 			conn, err := d.dial(ctx, addr, 5*time.Second)
@@ -457,7 +423,7 @@ func TestDialRawTimeoutError(t *testing.T) {
 		check(t, &net.OpError{Op: "dial", Net: "tcp", Err: errDialDeadline})
 	})
 	t.Run("dial", func(t *testing.T) {
-		ap := netip.MustParseAddrPort(fullListener(t))
+		ap := netip.MustParseAddrPort(faketest.FullListener(t))
 		for i := 0; i < 3; i++ {
 			_, ok, err := dialRaw(context.Background(), ap, 50*time.Millisecond, 0)
 			if !ok {

@@ -340,19 +340,24 @@ func SetupIMAP(ctx context.Context, cfg Config, open func(conn *Conn, afterStart
 // give a command in flight the stop's grace (internal/engine/injector.go
 // appendStop).
 type Ender interface {
-	// Ended closes conn, whose context ended.
-	Ended(conn *Conn)
+	// Ended closes setup, the connection whose context ended: a
+	// *Setup, still dialing or dialed (its Close cancels the dial or
+	// closes the connection).
+	Ended(setup io.Closer)
 }
 
 // SetupIMAPBound is SetupIMAP for a caller that closes the connection when
 // ctx ends anyway (the injector's APPEND sessions): the connection stays
 // bound to ctx — when ctx ends, end closes it (nil: it is closed at once)
 // — until the caller calls stop, which reports, as context.AfterFunc's
-// stop does, whether it unbound it before ctx ended. With end, a greeting
-// that came after ctx ended (end's rule gave it time: a grace) is no
-// failure: the connection is returned, and end closes it. It spares such a
-// caller a context.AfterFunc of its own (two allocations and a closure per
-// session).
+// stop does, whether it unbound it before ctx ended. With end, the binding
+// comes before the dial, which is a Setup's: ctx's end during the TCP
+// connect or the implicit TLS handshake is end's to apply too (a grace),
+// not a cut at once, and once ctx has ended nothing is dialed (the error
+// wraps ErrNotDialed); a greeting that came after ctx ended (end's rule
+// gave it time) is no failure: the connection is returned, and end
+// closes it. It spares such a caller a context.AfterFunc of its own (two
+// allocations and a closure per session).
 func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, afterStartTLS bool) error, end Ender) (*Conn, func() bool, error) {
 	bound := cfg.Timeout
 	if bound <= 0 {
@@ -361,17 +366,30 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 	if dl, ok := ctx.Deadline(); ok {
 		bound = min(bound, time.Until(dl))
 	}
-	conn, err := Dial(ctx, cfg)
-	if err != nil {
-		return nil, nil, &StepError{StepConnect, err}
-	}
-	stop := context.AfterFunc(ctx, func() {
-		if end != nil {
-			end.Ended(conn)
-			return
+	var conn *Conn
+	var stop func() bool
+	if end == nil {
+		// A variable of its own, which the closure captures by value
+		// (conn is assigned twice: captured, it would go to the heap).
+		c, err := Dial(ctx, cfg)
+		if err != nil {
+			return nil, nil, &StepError{StepConnect, err}
 		}
-		_ = conn.Close()
-	})
+		stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+		conn = c
+	} else {
+		// ctx's deadline ends the dial through the binding (end's rule
+		// closes setup at once then), as its end does after a grace.
+		setup := new(Setup)
+		stop = context.AfterFunc(ctx, func() { end.Ended(setup) })
+		c, err := setup.Dial(ctx, cfg)
+		if err != nil {
+			stop()
+			return nil, nil, &StepError{StepConnect, err}
+		}
+		conn = c
+	}
+	var err error
 	step := StepStartTLS
 	startTLS := cfg.Endpoint.TLS == TLSStartTLS
 	if startTLS {
