@@ -238,6 +238,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.Notes = append(in.Notes, report.AlertNote(tgt.alert))
 	}
 	in.Notes = append(in.Notes, networkWarnings(plan.Scenario)...)
+	in.StateUnread = res.StateUnread
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")
 		in.StoppedEarly = true

@@ -265,6 +265,11 @@ type Result struct {
 	// SyncRounds are the wall times of the devices' sync rounds by device
 	// profile (internal/engine/rounds.go); nil when no round ended.
 	SyncRounds map[string]SyncRounds
+	// StateUnread says, in words, why the final audit did not read the
+	// server's state of every user (Audit.UsersUnchecked): the read was
+	// aborted, ran out of its budget, or failed, with its first failure;
+	// empty when it read every user or had no server to read.
+	StateUnread string
 }
 
 // SettleEnd says how the settle phase ended.
@@ -718,11 +723,24 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if truthErr != nil {
 		// Final's error only repeats that some users were not read.
 		err = truthErr
+		res.StateUnread = stateUnread(ctx, readCtx, budget, truthErr)
 	}
 	if err != nil {
 		return res, fmt.Errorf("final audit: %w", err)
 	}
 	return res, nil
+}
+
+// stateUnread says why the final read of the server's state (readCtx,
+// within budget, ended by ctx) left users unread, with its error.
+func stateUnread(ctx, readCtx context.Context, budget time.Duration, err error) string {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Sprintf("the read was aborted (a second ^C or SIGTERM): %v", err)
+	case readCtx.Err() != nil:
+		return fmt.Sprintf("the read ran out of its budget of %s: %v", budget.Round(time.Second), err)
+	}
+	return err.Error()
 }
 
 // shortenedByStop returns a context that also ends stoppedEarlySettle

@@ -292,6 +292,10 @@ type Input struct {
 	// StoppedEarly says a signal (or Stop) ended the active phase before
 	// its time: the report judges what ran, which is not the run.
 	StoppedEarly bool
+	// StateUnread says why the final audit did not read the server's
+	// state of every user (engine.Result.StateUnread); the note on the
+	// users not read carries it. Empty when nothing says.
+	StateUnread string
 	// TimeScale is the scenario's time_scale (simulated seconds per wall
 	// second), to weigh the server's push latency; 0 means 1.
 	TimeScale float64
@@ -1031,10 +1035,14 @@ func Build(in Input) *Report {
 	} else if res.POP3Marking.Downloaded > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("POP3 read marking is mixed: %d of %d downloaded messages no one read over IMAP are \\Seen on the server (downloads cut before QUIT, or a server rule)", res.POP3Marking.Seen, res.POP3Marking.Downloaded))
 	}
+	why := ""
+	if in.StateUnread != "" {
+		why = " (" + in.StateUnread + ")"
+	}
 	if !res.ServerChecked {
-		r.Notes = append(r.Notes, StateUnreadNote)
+		r.Notes = append(r.Notes, StateUnreadNote+why)
 	} else if res.UsersUnchecked > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read%s: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users, why))
 	}
 	for k, kr := range res.Convergence {
 		r.Convergence[string(k)] = convergence(kr)

@@ -409,6 +409,10 @@ func TestUsersUnchecked(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := sampleInput(t)
 			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
+			const why = "the read was aborted (a second ^C or SIGTERM): context canceled"
+			if tt.unchecked > 0 {
+				in.StateUnread = why
+			}
 			r := Build(in)
 			var js bytes.Buffer
 			if err := r.WriteJSON(&js); err != nil {
@@ -438,6 +442,14 @@ func TestUsersUnchecked(t *testing.T) {
 			}
 			if tt.unchecked > 0 && tt.checked && !strings.Contains(html.String(), "(1 of 4 users not checked)") {
 				t.Error("the HTML report does not say users were not checked")
+			}
+			// Why they were not read is said too (it was on stderr only).
+			if tt.unchecked > 0 {
+				for name, out := range map[string]string{"JSON": js.String(), "summary": sum.String(), "HTML": html.String()} {
+					if !strings.Contains(out, "aborted (a second ^C or SIGTERM)") {
+						t.Errorf("the %s report does not say why the state was not read", name)
+					}
+				}
 			}
 		})
 	}
