@@ -302,6 +302,11 @@ func TestSignalTwiceAborts(t *testing.T) {
 	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
 		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
 	}
+	// The report says why the state was not read, not stderr alone.
+	notes, _ := field(rep, "notes")
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted (a second ^C or SIGTERM)") {
+		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
+	}
 }
 
 // stallableTarget starts the embedded server with users user1…userN
@@ -446,6 +451,11 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 	rep := readReport(t, js)
 	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
 		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
+	}
+	// The report says why the state was not read, not stderr alone.
+	notes, _ := field(rep, "notes")
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted (a second ^C or SIGTERM)") {
+		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
 	}
 }
 
