@@ -366,6 +366,13 @@ func PushNote(measured string, sim time.Duration, timeScale float64) string {
 		measured, fmtSeconds(sim.Seconds()), timeScale)
 }
 
+// UsersNotStartedNote is the note of a run stopped during its ramp-up,
+// when started of its users had started: the others' devices never ran,
+// and count unsynced, not as users the server kept from syncing.
+func UsersNotStartedNote(started, users int) string {
+	return fmt.Sprintf("the run was stopped during its ramp-up: %d of %d users had started; the other %d never ran, and their devices count among the unsynced (users_unsynced), which is no failure of the server", started, users, users-started)
+}
+
 // StateUnreadNote is the note of a run whose final audit did not read the
 // server's state (no audit ran, or it failed).
 const StateUnreadNote = "the server's state was not read: lost mail was not counted"
