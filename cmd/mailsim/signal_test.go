@@ -304,7 +304,7 @@ func TestSignalTwiceAborts(t *testing.T) {
 	}
 	// The report says why the state was not read, not stderr alone.
 	notes, _ := field(rep, "notes")
-	if !strings.Contains(fmt.Sprint(notes), "the read was aborted (a second ^C or SIGTERM)") {
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted by a second ^C or SIGTERM") {
 		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
 	}
 }
@@ -454,7 +454,7 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 	}
 	// The report says why the state was not read, not stderr alone.
 	notes, _ := field(rep, "notes")
-	if !strings.Contains(fmt.Sprint(notes), "the read was aborted (a second ^C or SIGTERM)") {
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted by a second ^C or SIGTERM") {
 		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
 	}
 }

@@ -741,7 +741,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 func stateUnread(ctx, readCtx context.Context, budget time.Duration, err error) string {
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Sprintf("the read was aborted (a second ^C or SIGTERM): %v", err)
+		return fmt.Sprintf("the read was aborted by a second ^C or SIGTERM: %v", err)
 	case readCtx.Err() != nil:
 		return fmt.Sprintf("the read ran out of its budget of %s: %v", budget.Round(time.Second), err)
 	}

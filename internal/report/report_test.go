@@ -409,7 +409,7 @@ func TestUsersUnchecked(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := sampleInput(t)
 			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
-			const why = "the read was aborted (a second ^C or SIGTERM): context canceled"
+			const why = "the read was aborted by a second ^C or SIGTERM: context canceled"
 			if tt.unchecked > 0 {
 				in.StateUnread = why
 			}
@@ -446,7 +446,7 @@ func TestUsersUnchecked(t *testing.T) {
 			// Why they were not read is said too (it was on stderr only).
 			if tt.unchecked > 0 {
 				for name, out := range map[string]string{"JSON": js.String(), "summary": sum.String(), "HTML": html.String()} {
-					if !strings.Contains(out, "aborted (a second ^C or SIGTERM)") {
+					if !strings.Contains(out, "aborted by a second ^C or SIGTERM") {
 						t.Errorf("the %s report does not say why the state was not read", name)
 					}
 				}
