@@ -386,7 +386,8 @@ func AlertNote(text string) string {
 	n := fmt.Sprintf("the server's IMAP login alerted %q", text)
 	if strings.Contains(strings.ToLower(text), "filesystem notification") {
 		n += ": the server has no file notification (Courier without FAM or Gamin), so IDLE polls the mailbox (push latency is its poll interval, not a notification) " +
-			"and every folder it opens (LOGIN, SELECT, EXAMINE, STATUS, APPEND) waits about 1.2 s for the notification library to give up: command latencies measure that wait, not the server's work"
+			"and every folder it opens (LOGIN, SELECT, EXAMINE, STATUS, APPEND) waits about 1.2 s for the notification library to give up: command latencies measure that wait, not the server's work; " +
+			"its reply to IDLE's DONE waits as long, so such a command or an IDLE in flight when the run ends counts a timeout unless the scenario's stop_grace (1s by default) exceeds that wait (stop_grace: 2s)"
 	}
 	return n
 }

@@ -958,3 +958,20 @@ func TestSubmissionFailureRate(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertNoteWithoutFileNotification: Courier without FAM or Gamin
+// answers IDLE's DONE only after its 1.2 s wait too, past the stop's
+// default grace of 1 s: the note says what the IDLE timeouts at the run's
+// end are and how to avoid them (a pop3-vs-imap run against such a
+// Courier ended with "imap IDLE 19 (timeout 19)" and nothing said why).
+func TestAlertNoteWithoutFileNotification(t *testing.T) {
+	n := AlertNote("Filesystem notification initialization error -- contact your mail administrator (check for configuration errors with the FAM/Gamin library)")
+	for _, want := range []string{"waits about 1.2 s", "IDLE's DONE", "stop_grace"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("note lacks %q: %s", want, n)
+		}
+	}
+	if n := AlertNote("System going down at 5pm"); strings.Contains(n, "stop_grace") {
+		t.Errorf("another alert's note speaks of the notification library: %s", n)
+	}
+}
