@@ -157,9 +157,10 @@ func (u *user) draftUnsynced(id string, v view.Snapshot, folder string) bool {
 }
 
 // missingReason says why device view v, of a device speaking protocol, does
-// not show a message the server has in folder (server nil: not read). A device that never completed a
-// sync of folder, nor listed its folders since (syncedSince), has not
-// synced it yet; its other folders do not count.
+// not show a message the server has in folder (server nil: not read). A
+// device that never completed a sync of folder, nor listed its folders
+// since (syncedSince), has not synced it yet; its other folders do not
+// count.
 func missingReason(protocol string, v view.Snapshot, server *view.Snapshot, folder string) Reason {
 	switch {
 	case syncedSince(v, folder, "").IsZero():
