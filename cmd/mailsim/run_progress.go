@@ -87,14 +87,15 @@ func statusLine(f liveFigures) string {
 	return b.String()
 }
 
-// shortDuration is d to the second, without a trailing 0s or 0m0s past a
-// minute or an hour ("1h0m", "5m", "42s").
+// shortDuration is d to the second, without a zero seconds field past a
+// minute nor a zero minutes field then past an hour ("1h", "1h30m",
+// "5m", "1m30s", "42s"); only a whole field goes, never a digit of one.
 func shortDuration(d time.Duration) string {
 	s := d.Round(time.Second).String()
-	if d >= time.Minute {
+	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
 	}
-	if d >= time.Hour {
+	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s

@@ -139,3 +139,30 @@ func TestRunProgressLinesCarryTheFailures(t *testing.T) {
 		t.Errorf("no delivery failed: the fake LMTP server refused none (%d faults)", fake.Faults())
 	}
 }
+
+// TestShortDuration: the status line's wall time drops only a zero
+// seconds or minutes field, never a trailing zero digit of one that is not
+// zero ("1m30s" read "1m3", mobile-heavy's settle line at 1m30s).
+func TestShortDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{42 * time.Second, "42s"},
+		{50 * time.Second, "50s"},
+		{time.Minute, "1m"},
+		{90 * time.Second, "1m30s"},
+		{10*time.Minute + 20*time.Second, "10m20s"},
+		{20 * time.Minute, "20m"},
+		{time.Hour, "1h"},
+		{time.Hour + 30*time.Minute, "1h30m"},
+		{time.Hour + 10*time.Second, "1h0m10s"},
+		{time.Hour + 30*time.Minute + 40*time.Second, "1h30m40s"},
+		{2*time.Hour + 1500*time.Millisecond, "2h0m2s"},
+	} {
+		if got := shortDuration(tt.d); got != tt.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

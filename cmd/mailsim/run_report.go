@@ -238,9 +238,13 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.Notes = append(in.Notes, report.AlertNote(tgt.alert))
 	}
 	in.Notes = append(in.Notes, networkWarnings(plan.Scenario)...)
+	in.StateUnread = res.StateUnread
 	if res.Interrupted {
 		in.Notes = append(in.Notes, "the run was stopped early")
 		in.StoppedEarly = true
+	}
+	if res.UsersStarted < res.Users {
+		in.Notes = append(in.Notes, report.UsersNotStartedNote(res.UsersStarted, res.Users))
 	}
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max,

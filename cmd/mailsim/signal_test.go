@@ -302,6 +302,11 @@ func TestSignalTwiceAborts(t *testing.T) {
 	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
 		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
 	}
+	// The report says why the state was not read, not stderr alone.
+	notes, _ := field(rep, "notes")
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted by a second ^C or SIGTERM") {
+		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
+	}
 }
 
 // stallableTarget starts the embedded server with users user1…userN
@@ -446,6 +451,11 @@ func TestSignalTwiceAbortsFinalAudit(t *testing.T) {
 	rep := readReport(t, js)
 	if n := num(t, rep, "messages.users_unchecked"); n != 6 {
 		t.Errorf("messages.users_unchecked %v, want 6 (no user's state was read)", n)
+	}
+	// The report says why the state was not read, not stderr alone.
+	notes, _ := field(rep, "notes")
+	if !strings.Contains(fmt.Sprint(notes), "the read was aborted by a second ^C or SIGTERM") {
+		t.Errorf("the report's notes do not say the final read was aborted: %v", notes)
 	}
 }
 
@@ -593,4 +603,57 @@ func TestSignalEndsCapacityLinger(t *testing.T) {
 	r := startMailsim(t, bin, "capacity", scen, "--start-users", "1", "--max-users", "1", "--step-duration", "1s",
 		"--metrics-addr", "127.0.0.1:0", "--linger", "10m", "--quiet", "--harness-max-sched", "2s")
 	checkSignalEndsLinger(t, r, 3*exitLimit, "the running step is cut")
+}
+
+// TestSignalDuringRampUp interrupts a run whose users start over 10
+// minutes once it is active: the report says how many of its users had
+// started and that the others, which never ran, are the unsynced ones
+// (the report said "6 users" and "5 of 6 users have a device that never
+// completed a sync", as if the server had kept them from syncing).
+func TestSignalDuringRampUp(t *testing.T) {
+	t.Parallel()
+	bin := buildMailsim(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(b), "ramp_up: 2s", "ramp_up: 10m", 1)
+	if y == string(b) {
+		t.Fatal("quickstart.yaml has no ramp_up: 2s to change")
+	}
+	dir := t.TempDir()
+	sc, js := filepath.Join(dir, "ramp.yaml"), filepath.Join(dir, "r.json")
+	if err := os.WriteFile(sc, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startMailsim(t, bin, "run", sc, "--duration", "10m", "--settle", "1s", "--report", js, "--quiet=false")
+	r.waitPhase(t, "active")
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.wait(t); code != exitFailure && code != exitThresholds {
+		t.Errorf("exit %d after SIGINT, want %d or %d:\n%s", code, exitFailure, exitThresholds, r.stderrText())
+	}
+	rep := readReport(t, js)
+	if n := num(t, rep, "users"); n != 6 {
+		t.Errorf("report users %v, want 6", n)
+	}
+	notes, _ := field(rep, "notes")
+	// User 1 starts at once, user 2 100 s later: one (or none, when the
+	// signal came first) of the 6 had started.
+	started := -1
+	list, _ := notes.([]any)
+	for _, n := range list {
+		var k int
+		if _, err := fmt.Sscanf(fmt.Sprint(n), "the run was stopped during its ramp-up: %d of 6 users had started", &k); err == nil {
+			started = k
+			break
+		}
+	}
+	if started < 0 || started > 1 {
+		t.Fatalf("no note that at most 1 of the 6 users had started: %v", notes)
+	}
+	if n := num(t, rep, "divergence.final.users_unsynced"); int(n) < 6-started {
+		t.Errorf("users_unsynced %v, want at least the %d users never started", n, 6-started)
+	}
 }

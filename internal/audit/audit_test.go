@@ -497,6 +497,26 @@ func TestReasons(t *testing.T) {
 		wantUnconverged(t, res, Move, map[Reason]int{ReasonFolderNotSynced: 1})
 		wantUnconverged(t, res, Delete, map[Reason]int{ReasonKeptLocally: 1})
 	})
+	// A POP3 device reads only the server's INBOX, whatever its own
+	// folders hold: a delivery the phone deleted before the PC downloaded
+	// it is folder-not-synced on the PC, though the PC's own Trash holds
+	// another message the server has in Trash (it was not-shown, a
+	// finding about the device).
+	t.Run("folder-not-synced on a POP3 device with its own Trash", func(t *testing.T) {
+		r := newRig("u1", "g", devDef{"pc", "pop3", 0}, devDef{"phone", "imap", 0})
+		for _, id := range []string{"<m1>", "<m2>"} {
+			r.a.Record(Change{User: "u1", Kind: Deliver, MessageID: id, At: t0, Folder: "INBOX"})
+			r.server.put("u1", id, "Trash", view.Seen)
+			r.dev["u1/phone"].put(id, "Trash", view.Seen)
+			r.a.Record(Change{User: "u1", Device: "u1/phone", Kind: Delete, MessageID: id, At: t0.Add(time.Minute), Folder: "Trash", Published: true})
+		}
+		r.dev["u1/pc"].put("<m2>", "Trash", view.Seen)
+		r.clock.set(time.Hour)
+		r.dev["u1/pc"].sync(t0.Add(time.Hour))
+		r.dev["u1/phone"].sync(t0.Add(time.Hour))
+		res := final(t, r)
+		wantUnconverged(t, res, Delete, map[Reason]int{ReasonFolderNotSynced: 1})
+	})
 	t.Run("server-disagrees", func(t *testing.T) {
 		r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
 		r.server.put("u1", "<m1>", "INBOX", 0)

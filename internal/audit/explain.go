@@ -112,13 +112,13 @@ func changelessReason(u *user, devs []DeviceSpec, views []view.Snapshot, server 
 			// synced).
 			r = ReasonNotSyncedYet
 		case !shown:
-			r = missingReason(v, server, folder)
+			r = missingReason(devs[i].Protocol, v, server, folder)
 		case syncedSince(v, folder, m.Folder).IsZero() && (!view.SameFolder(m.Folder, sm.Folder) || m.Flags&view.Tracked != sm.Flags&view.Tracked || server == nil):
 			r = ReasonNotSyncedYet // differs, and never completed a sync of the folders
 		case server == nil:
 			r = ReasonServerUnreadable // shown, and nothing says which device is right
 		case !view.SameFolder(m.Folder, sm.Folder):
-			if showsServerFolder(v, *server, sm.Folder) {
+			if showsServerFolder(devs[i].Protocol, v, *server, sm.Folder) {
 				return ReasonUnexplained
 			}
 			r = ReasonFolderNotSynced
@@ -156,11 +156,12 @@ func (u *user) draftUnsynced(id string, v view.Snapshot, folder string) bool {
 	return s.IsZero() || s.Before(saved)
 }
 
-// missingReason says why device view v does not show a message the server
-// has in folder (server nil: not read). A device that never completed a
-// sync of folder, nor listed its folders since (syncedSince), has not
-// synced it yet; its other folders do not count.
-func missingReason(v view.Snapshot, server *view.Snapshot, folder string) Reason {
+// missingReason says why device view v, of a device speaking protocol, does
+// not show a message the server has in folder (server nil: not read). A
+// device that never completed a sync of folder, nor listed its folders
+// since (syncedSince), has not synced it yet; its other folders do not
+// count.
+func missingReason(protocol string, v view.Snapshot, server *view.Snapshot, folder string) Reason {
 	switch {
 	case syncedSince(v, folder, "").IsZero():
 		return ReasonNotSyncedYet
@@ -168,7 +169,7 @@ func missingReason(v view.Snapshot, server *view.Snapshot, folder string) Reason
 		return ReasonOutsideWindow
 	case server == nil:
 		return ReasonServerUnreadable
-	case !showsServerFolder(v, *server, folder):
+	case !showsServerFolder(protocol, v, *server, folder):
 		return ReasonFolderNotSynced
 	}
 	return ReasonUnexplained

@@ -421,7 +421,7 @@ func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Sna
 		if i < 0 {
 			continue
 		}
-		r := p.deviceReason(u, views[i], views, server)
+		r := p.deviceReason(u, devs[i].Protocol, views[i], views, server)
 		if reasonRank(r) < reasonRank(best) {
 			best, dev = r, id
 		}
@@ -432,9 +432,10 @@ func (p *pendingChange) finalReason(u *user, devs []DeviceSpec, views []view.Sna
 	return best, dev
 }
 
-// deviceReason says why v does not show the change, from what the views and
-// the server's state (nil: unknown) tell.
-func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snapshot, server *view.Snapshot) Reason {
+// deviceReason says why v, the view of a device speaking protocol, does not
+// show the change, from what the views and the server's state (nil:
+// unknown) tell.
+func (p *pendingChange) deviceReason(u *user, protocol string, v view.Snapshot, views []view.Snapshot, server *view.Snapshot) Reason {
 	c := p.c
 	if c.Device != "" && !c.Published {
 		return ReasonPOP3LocalOnly
@@ -485,7 +486,7 @@ func (p *pendingChange) deviceReason(u *user, v view.Snapshot, views []view.Snap
 		if outsideWindow(v, sm.Folder) {
 			return ReasonOutsideWindow
 		}
-		if !showsServerFolder(v, *server, sm.Folder) {
+		if !showsServerFolder(protocol, v, *server, sm.Folder) {
 			return ReasonFolderNotSynced
 		}
 		return ReasonNotShown
@@ -542,9 +543,16 @@ func outsideWindow(v view.Snapshot, folder string) bool {
 	return false
 }
 
-// showsServerFolder reports whether v shows any message the server has in
-// folder, in that folder.
-func showsServerFolder(v view.Snapshot, server view.Snapshot, folder string) bool {
+// showsServerFolder reports whether v, the view of a device speaking
+// protocol, shows any message the server has in folder, in that folder.
+// A POP3 device reads the server's INBOX alone: it shows no other server
+// folder, whatever its own folders of that name hold (a message the person
+// deleted on the PC, in its local Trash, that another device deleted on
+// the server too).
+func showsServerFolder(protocol string, v view.Snapshot, server view.Snapshot, folder string) bool {
+	if protocol == "pop3" && view.FolderRole(folder) != view.RoleInbox {
+		return false
+	}
 	for id, m := range v.Messages {
 		if !view.SameFolder(m.Folder, folder) {
 			continue

@@ -265,6 +265,15 @@ type Result struct {
 	// SyncRounds are the wall times of the devices' sync rounds by device
 	// profile (internal/engine/rounds.go); nil when no round ended.
 	SyncRounds map[string]SyncRounds
+	// UsersStarted counts the users whose devices and person started: Users
+	// unless the run was stopped during its ramp-up (the others never ran,
+	// and their devices count unsynced in Audit).
+	UsersStarted int
+	// StateUnread says, in words, why the final audit did not read the
+	// server's state of every user (Audit.UsersUnchecked): the read was
+	// aborted, ran out of its budget, or failed, with its first failure;
+	// empty when it read every user or had no server to read.
+	StateUnread string
 }
 
 // SettleEnd says how the settle phase ended.
@@ -671,20 +680,21 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	<-auditDone
 
 	res := &Result{
-		StartedAt:   started,
-		Wall:        time.Since(started),
-		Simulated:   simElapsed,
-		Users:       e.population(),
-		Devices:     e.deviceTotal(),
-		Delivered:   e.delivered.Load(),
-		Sent:        e.sent.Load(),
-		Submissions: e.submissions.stats(),
-		Deliveries:  e.inj.finish(),
-		Costs:       e.costs.Totals(),
-		Interrupted: interrupted || ctx.Err() != nil,
-		Settle:      settled,
-		Push:        e.push.result(),
-		SyncRounds:  e.rounds.result(),
+		StartedAt:    started,
+		Wall:         time.Since(started),
+		Simulated:    simElapsed,
+		Users:        e.population(),
+		UsersStarted: int(e.usersStarted.Load()),
+		Devices:      e.deviceTotal(),
+		Delivered:    e.delivered.Load(),
+		Sent:         e.sent.Load(),
+		Submissions:  e.submissions.stats(),
+		Deliveries:   e.inj.finish(),
+		Costs:        e.costs.Totals(),
+		Interrupted:  interrupted || ctx.Err() != nil,
+		Settle:       settled,
+		Push:         e.push.result(),
+		SyncRounds:   e.rounds.result(),
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
 	res.ActionsPlanned, res.ActionsCut, res.ActionsPending = e.actionsPlanned.Load(), e.actionsCut.Load(), e.actionsPending.Load()
@@ -718,11 +728,24 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	if truthErr != nil {
 		// Final's error only repeats that some users were not read.
 		err = truthErr
+		res.StateUnread = stateUnread(ctx, readCtx, budget, truthErr)
 	}
 	if err != nil {
 		return res, fmt.Errorf("final audit: %w", err)
 	}
 	return res, nil
+}
+
+// stateUnread says why the final read of the server's state (readCtx,
+// within budget, ended by ctx) left users unread, with its error.
+func stateUnread(ctx, readCtx context.Context, budget time.Duration, err error) string {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Sprintf("the read was aborted by a second ^C or SIGTERM: %v", err)
+	case readCtx.Err() != nil:
+		return fmt.Sprintf("the read ran out of its budget of %s: %v", budget.Round(time.Second), err)
+	}
+	return err.Error()
 }
 
 // shortenedByStop returns a context that also ends stoppedEarlySettle

@@ -176,6 +176,10 @@ func TestFinalAuditStalledServer(t *testing.T) {
 	if stalled.logins.Load() == 0 {
 		t.Error("the final read never logged in: the test did not stall it where intended")
 	}
+	// The report says why (it said only "not read", the cause on stderr).
+	if !strings.Contains(r.res.StateUnread, "ran out of its budget of 3s") {
+		t.Errorf("StateUnread = %q, want the budget named", r.res.StateUnread)
+	}
 	for _, ex := range a.Examples {
 		if ex.Reason == audit.ReasonNotShown {
 			t.Errorf("%s of %s blamed on device %s without the server's state", ex.Change.Kind, ex.Change.User, ex.Device)
@@ -207,6 +211,9 @@ func TestFinalAuditCancelled(t *testing.T) {
 	}
 	if a := r.res.Audit; a.Users != 4 || a.UsersUnchecked != 4 {
 		t.Errorf("users %d, unchecked %d; want 4 and 4", a.Users, a.UsersUnchecked)
+	}
+	if !strings.HasPrefix(r.res.StateUnread, "the read was aborted") {
+		t.Errorf("StateUnread = %q, want the abort said", r.res.StateUnread)
 	}
 }
 
@@ -242,6 +249,9 @@ func TestFinalAuditOneUserUnreadable(t *testing.T) {
 	r := waitRun(t, runAsync(context.Background(), e))
 	if r.err == nil || !strings.Contains(r.err.Error(), "stalled mailbox") {
 		t.Errorf("err = %v, want the unread user's error", r.err)
+	}
+	if !strings.Contains(r.res.StateUnread, "stalled mailbox") {
+		t.Errorf("StateUnread = %q, want the unread user's error", r.res.StateUnread)
 	}
 	a := r.res.Audit
 	if a.UsersUnchecked != 1 || !a.ServerChecked || a.Lost != 0 {

@@ -292,6 +292,10 @@ type Input struct {
 	// StoppedEarly says a signal (or Stop) ended the active phase before
 	// its time: the report judges what ran, which is not the run.
 	StoppedEarly bool
+	// StateUnread says why the final audit did not read the server's
+	// state of every user (engine.Result.StateUnread); the note on the
+	// users not read carries it. Empty when nothing says.
+	StateUnread string
 	// TimeScale is the scenario's time_scale (simulated seconds per wall
 	// second), to weigh the server's push latency; 0 means 1.
 	TimeScale float64
@@ -362,6 +366,13 @@ func PushNote(measured string, sim time.Duration, timeScale float64) string {
 		measured, fmtSeconds(sim.Seconds()), timeScale)
 }
 
+// UsersNotStartedNote is the note of a run stopped during its ramp-up,
+// when started of its users had started: the others' devices never ran,
+// and count unsynced, not as users the server kept from syncing.
+func UsersNotStartedNote(started, users int) string {
+	return fmt.Sprintf("the run was stopped during its ramp-up: %d of %d users had started; the other %d never ran, and their devices count among the unsynced (users_unsynced), which is no failure of the server", started, users, users-started)
+}
+
 // StateUnreadNote is the note of a run whose final audit did not read the
 // server's state (no audit ran, or it failed).
 const StateUnreadNote = "the server's state was not read: lost mail was not counted"
@@ -375,7 +386,8 @@ func AlertNote(text string) string {
 	n := fmt.Sprintf("the server's IMAP login alerted %q", text)
 	if strings.Contains(strings.ToLower(text), "filesystem notification") {
 		n += ": the server has no file notification (Courier without FAM or Gamin), so IDLE polls the mailbox (push latency is its poll interval, not a notification) " +
-			"and every folder it opens (LOGIN, SELECT, EXAMINE, STATUS, APPEND) waits about 1.2 s for the notification library to give up: command latencies measure that wait, not the server's work"
+			"and every folder it opens (LOGIN, SELECT, EXAMINE, STATUS, APPEND) waits about 1.2 s for the notification library to give up: command latencies measure that wait, not the server's work; " +
+			"its reply to IDLE's DONE waits as long, so such a command or an IDLE in flight when the run ends counts a timeout unless the scenario's stop_grace (1s by default) exceeds that wait (stop_grace: 2s)"
 	}
 	return n
 }
@@ -1045,10 +1057,14 @@ func Build(in Input) *Report {
 	} else if res.POP3Marking.Downloaded > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("POP3 read marking is mixed: %d of %d downloaded messages no one read over IMAP are \\Seen on the server (downloads cut before QUIT, or a server rule)", res.POP3Marking.Seen, res.POP3Marking.Downloaded))
 	}
+	why := ""
+	if in.StateUnread != "" {
+		why = " (" + in.StateUnread + ")"
+	}
 	if !res.ServerChecked {
-		r.Notes = append(r.Notes, StateUnreadNote)
+		r.Notes = append(r.Notes, StateUnreadNote+why)
 	} else if res.UsersUnchecked > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users))
+		r.Notes = append(r.Notes, fmt.Sprintf("the server's state of %d of %d users was not read%s: their lost mail was not counted (lost is a lower bound) and their changes are classified server-unreadable", res.UsersUnchecked, res.Users, why))
 	}
 	for k, kr := range res.Convergence {
 		r.Convergence[string(k)] = convergence(kr)

@@ -409,6 +409,10 @@ func TestUsersUnchecked(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := sampleInput(t)
 			in.Audit.ServerChecked, in.Audit.UsersUnchecked = tt.checked, tt.unchecked
+			const why = "the read was aborted by a second ^C or SIGTERM: context canceled"
+			if tt.unchecked > 0 {
+				in.StateUnread = why
+			}
 			r := Build(in)
 			var js bytes.Buffer
 			if err := r.WriteJSON(&js); err != nil {
@@ -438,6 +442,14 @@ func TestUsersUnchecked(t *testing.T) {
 			}
 			if tt.unchecked > 0 && tt.checked && !strings.Contains(html.String(), "(1 of 4 users not checked)") {
 				t.Error("the HTML report does not say users were not checked")
+			}
+			// Why they were not read is said too (it was on stderr only).
+			if tt.unchecked > 0 {
+				for name, out := range map[string]string{"JSON": js.String(), "summary": sum.String(), "HTML": html.String()} {
+					if !strings.Contains(out, "aborted by a second ^C or SIGTERM") {
+						t.Errorf("the %s report does not say why the state was not read", name)
+					}
+				}
 			}
 		})
 	}
@@ -952,5 +964,22 @@ func TestSubmissionFailureRate(t *testing.T) {
 				t.Errorf("value %v, want %v", got.Value, tt.want)
 			}
 		})
+	}
+}
+
+// TestAlertNoteWithoutFileNotification: Courier without FAM or Gamin
+// answers IDLE's DONE only after its 1.2 s wait too, past the stop's
+// default grace of 1 s: the note says what the IDLE timeouts at the run's
+// end are and how to avoid them (a pop3-vs-imap run against such a
+// Courier ended with "imap IDLE 19 (timeout 19)" and nothing said why).
+func TestAlertNoteWithoutFileNotification(t *testing.T) {
+	n := AlertNote("Filesystem notification initialization error -- contact your mail administrator (check for configuration errors with the FAM/Gamin library)")
+	for _, want := range []string{"waits about 1.2 s", "IDLE's DONE", "stop_grace"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("note lacks %q: %s", want, n)
+		}
+	}
+	if n := AlertNote("System going down at 5pm"); strings.Contains(n, "stop_grace") {
+		t.Errorf("another alert's note speaks of the notification library: %s", n)
 	}
 }
