@@ -1098,6 +1098,9 @@ func Build(in Input) *Report {
 	r.Actions = in.Actions
 	buildCost(r, in.Cost, in.Simulated.Seconds())
 	r.Harness = newHarness(in.Harness)
+	if note := behindNote(r.Actions, r.Harness); note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	r.Thresholds = evaluate(r, res, in.Thresholds, in.ThresholdScope)
 	r.syncRounds(in)
 	r.markUnreliable()
@@ -1258,6 +1261,34 @@ func failedNote(cmds CommandMap, l Load) string {
 		return " (" + strings.Join(why, ", ") + ")"
 	})
 	return fmt.Sprintf("%d commands failed: %s; by outcome (docs/report.md, Outcomes) in each command's errors_by", l.Errors, strings.Join(parts, ", "))
+}
+
+// behindShare is the share of the planned actions still pending at the
+// end of a run above which behindNote says the people fell behind. A run
+// that keeps the scenario's pace leaves only the actions planned in its
+// last action_delay or so pending (1–10 % of the shipped scenarios'; a
+// server too slow for them left 59 %: docs/report.md, Actions).
+const behindShare = 0.25
+
+// behindMinPlanned is the fewest planned actions behindNote judges: fewer,
+// and a share of them says little.
+const behindMinPlanned = 20
+
+// behindNote says, when more than behindShare of the planned actions were
+// still pending at the end, that the people fell behind the scenario's
+// pace, with how late their actions began (h's LateP99ms, when measured):
+// the load and the changes the report measures are those of the actions
+// done, not the pace the scenario asks for. "" otherwise.
+func behindNote(a Actions, h *Harness) string {
+	if a.Planned < behindMinPlanned || float64(a.Pending) <= behindShare*float64(a.Planned) {
+		return ""
+	}
+	late := ""
+	if h != nil && !h.LateP99ms.Missing() {
+		late = fmt.Sprintf(", and their actions began up to %s late (p99, wall)", fmtMs(h.LateP99ms))
+	}
+	return fmt.Sprintf("the people fell behind the scenario's pace: %d of %d planned actions (%.0f%%) were still pending at the end of the run%s — each person acts one action at a time, so replies slower than the pace (the server's, or a saturated harness's: see harness) hold the rest back; the load, divergence and lags measured are those of the %d actions done, not of the pace the scenario asks for",
+		a.Pending, a.Planned, 100*float64(a.Pending)/float64(a.Planned), late, a.Done)
 }
 
 // droppedNote says, when the simulated network dropped commands or logins
