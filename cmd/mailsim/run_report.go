@@ -244,7 +244,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		in.StoppedEarly = true
 	}
 	if res.UsersStarted < res.Users {
-		in.Notes = append(in.Notes, report.UsersNotStartedNote(res.UsersStarted, res.Users))
+		in.Notes = append(in.Notes, report.UsersNotStartedNote(res.UsersStarted, res.Users, res.Interrupted))
 	}
 	in.TimeScale = plan.Scenario.TimeScale
 	in.Push = report.PushInput{Samples: res.Push.Samples, P50: res.Push.P50, P95: res.Push.P95, Max: res.Push.Max,

@@ -46,10 +46,13 @@ func (c *submissionCounts) count(outcome string, atEnd bool) {
 	case SubmissionSent:
 		c.sent.Add(1)
 	case SubmissionUnanswered:
+		// unanswered first: stats loads unansweredAtEnd first, so that
+		// a reader between the two never sees more at the end than
+		// unanswered.
+		c.unanswered.Add(1)
 		if atEnd {
 			c.unansweredAtEnd.Add(1)
 		}
-		c.unanswered.Add(1)
 	case SubmissionCut:
 		c.cut.Add(1)
 	default:

@@ -32,7 +32,7 @@ func TestSubmissionVocabulary(t *testing.T) {
 		c.count(outcome, true)
 	}
 	if got, want := c.stats(), (SubmissionStats{Sent: 2, Failed: 12, Unanswered: 4, UnansweredAtEnd: 1, Cut: 5}); got != want || got.Started() != 23 {
-		t.Errorf("counts %+v (%d started), want %+v (20)", got, got.Started(), want)
+		t.Errorf("counts %+v (%d started), want %+v (23)", got, got.Started(), want)
 	}
 }
 

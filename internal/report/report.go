@@ -366,11 +366,17 @@ func PushNote(measured string, sim time.Duration, timeScale float64) string {
 		measured, fmtSeconds(sim.Seconds()), timeScale)
 }
 
-// UsersNotStartedNote is the note of a run stopped during its ramp-up,
-// when started of its users had started: the others' devices never ran,
-// and count unsynced, not as users the server kept from syncing.
-func UsersNotStartedNote(started, users int) string {
-	return fmt.Sprintf("the run was stopped during its ramp-up: %d of %d users had started; the other %d never ran, and their devices count among the unsynced (users_unsynced), which is no failure of the server", started, users, users-started)
+// UsersNotStartedNote is the note of a run in which only started of its
+// users had started — stopped during its ramp-up (interrupted), or whose
+// ramp-up had not reached them when the active phase ended: the others'
+// devices never ran, and count unsynced, not as users the server kept
+// from syncing.
+func UsersNotStartedNote(started, users int, interrupted bool) string {
+	why := "the run was stopped during its ramp-up"
+	if !interrupted {
+		why = "the ramp-up had not started every user when the active phase ended (a ramp_up as long as the run, or a harness that fell behind)"
+	}
+	return fmt.Sprintf("%s: %d of %d users had started; the other %d never ran, and their devices count among the unsynced (users_unsynced), which is no failure of the server", why, started, users, users-started)
 }
 
 // StateUnreadNote is the note of a run whose final audit did not read the

@@ -1013,3 +1013,21 @@ func TestBehindNote(t *testing.T) {
 		})
 	}
 }
+
+// TestUsersNotStartedNote checks that the note blames a stop only when the
+// run was stopped: a ramp-up that had not reached every user by the end of
+// an uninterrupted run says so instead (review B, 2026-12-05).
+func TestUsersNotStartedNote(t *testing.T) {
+	for _, tc := range []struct {
+		interrupted bool
+		want, not   string
+	}{
+		{true, "the run was stopped during its ramp-up: 1 of 6 users had started; the other 5 never ran", "active phase ended"},
+		{false, "the ramp-up had not started every user when the active phase ended", "stopped"},
+	} {
+		got := UsersNotStartedNote(1, 6, tc.interrupted)
+		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
+			t.Errorf("interrupted %v: note %q, want %q and not %q", tc.interrupted, got, tc.want, tc.not)
+		}
+	}
+}
