@@ -183,7 +183,7 @@ func (s *sampler) buildInput(plan *scenarios.Plan, res *engine.Result) report.In
 		Thresholds: plan.Scenario.Thresholds,
 		Timeline:   tl,
 		Actions: report.Actions{Planned: res.ActionsPlanned, Done: res.Actions, Failed: res.ActionErrors, Dropped: res.ActionsDropped,
-			Cut: res.ActionsCut, Pending: res.ActionsPending},
+			Cut: res.ActionsCut, Pending: res.ActionsPending, Overdue: res.ActionsOverdue},
 		Deliveries: report.DeliveryCounts{
 			Attempted: res.Deliveries.Attempted, Delivered: res.Deliveries.Delivered, Failed: res.Deliveries.Failed,
 			Retries: res.Deliveries.Retries, Abandoned: res.Deliveries.Abandoned,

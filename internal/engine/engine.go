@@ -251,6 +251,11 @@ type Result struct {
 	// ActionsPending those still waiting, never begun or waiting for
 	// their next try, when the people stopped.
 	ActionsPlanned, ActionsCut, ActionsPending int64
+	// ActionsOverdue counts, of ActionsPending, those whose turn had come
+	// by the end under the scenario's pace (action_delay, then
+	// action_repeat_delay between a message's actions): the people fell
+	// behind by that many (docs/report.md, "People who fell behind").
+	ActionsOverdue int64
 	// Costs are each group's cost figures (docs/report.md, "Cost per
 	// user"), sorted by group name.
 	Costs []cost.Totals
@@ -359,6 +364,8 @@ type Engine struct {
 	// people planned, those the end of the active phase cut under way and
 	// those pending when they stopped (Result).
 	actionsPlanned, actionsCut, actionsPending atomic.Int64
+	// actionsOverdue counts, of actionsPending, those whose turn had come.
+	actionsOverdue atomic.Int64
 	// submissions counts the devices' submissions by outcome.
 	submissions submissionCounts
 }
@@ -698,6 +705,7 @@ func (e *Engine) Run(ctx context.Context) (*Result, error) {
 	}
 	res.Actions, res.ActionErrors, res.ActionsDropped = e.actions.Load(), e.actionErrors.Load(), e.actionsDropped.Load()
 	res.ActionsPlanned, res.ActionsCut, res.ActionsPending = e.actionsPlanned.Load(), e.actionsCut.Load(), e.actionsPending.Load()
+	res.ActionsOverdue = e.actionsOverdue.Load()
 	// Reading the server's state has a budget and ends with ctx (a second
 	// ^C): a server that stops answering delays the report by the budget at
 	// most. Users whose state was not read are audited on their devices

@@ -165,8 +165,9 @@ type Event struct {
 	// under way (its context had ended when it returned).
 	AtEnd bool
 	// Count is the number of actions of EventActionsDropped,
-	// EventActionsPlanned and EventActionsPending.
-	Count int64
+	// EventActionsPlanned and EventActionsPending; Overdue, of an
+	// EventActionsPending's, those whose turn had come (person.overdue).
+	Count, Overdue int64
 	// Late is the lateness of EventLate and the queue wait of
 	// EventDeliveryQueued (wall time), Lag the convergence lag of
 	// EventConverged (simulated time).
@@ -229,6 +230,7 @@ func (e *Engine) tally(ev Event) {
 		e.actionsCut.Add(1)
 	case EventActionsPending:
 		e.actionsPending.Add(ev.Count)
+		e.actionsOverdue.Add(ev.Overdue)
 	case EventSubmitted:
 		e.submissions.count(ev.Outcome, ev.AtEnd)
 	}

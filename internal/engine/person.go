@@ -608,7 +608,8 @@ func (p *person) finishSubmitted(ctx context.Context, d *device, a clients.Actio
 // (each done or given up), and counts the planned actions left: pending,
 // waiting their turn or their next try (EventActionsPending).
 func (p *person) finishPending(ctx context.Context) {
-	var left int64
+	var left, overdue int64
+	now := p.env.clock.Now()
 	for _, id := range p.order {
 		pm := p.pending[id]
 		if pm == nil {
@@ -621,10 +622,27 @@ func (p *person) finishPending(ctx context.Context) {
 			pm.actions = pm.actions[1:]
 		}
 		left += int64(len(pm.actions))
+		overdue += p.overdue(pm, now)
 	}
 	if left > 0 {
-		p.env.events.Handle(Event{Type: EventActionsPending, Count: left, User: p.u.plan.Username})
+		p.env.events.Handle(Event{Type: EventActionsPending, Count: left, Overdue: overdue, User: p.u.plan.Username})
 	}
+}
+
+// overdue counts pm's actions whose turn had come by now under the
+// scenario's pace: the first at pm.due, each next one action_repeat_delay
+// after the one before (as actionDue spaces them). A person who keeps the
+// pace has few; one whose replies came slower than it has many
+// (report.behindNote).
+func (p *person) overdue(pm *plannedMessage, now time.Time) int64 {
+	var n int64
+	for i := range pm.actions {
+		if pm.due.IsZero() || pm.due.Add(time.Duration(i)*p.b.ActionRepeatDelay).After(now) {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // errUnfinished is why an action that waited for its next try to finish

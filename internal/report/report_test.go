@@ -88,7 +88,7 @@ func sampleInput(t *testing.T, exprs ...string) Input {
 		Logins:          map[string]LoginStat{"imap": {OK: 20}, "pop3": {OK: 40, Failed: 1}},
 		PeakConnections: 9, StoredMessages: 900, StoredBytes: 900000,
 		Timeline:    tl,
-		Actions:     Actions{Planned: 58, Done: 50, Failed: 3, Dropped: 2, Cut: 1, Pending: 5},
+		Actions:     Actions{Planned: 58, Done: 50, Failed: 3, Dropped: 2, Cut: 1, Pending: 5, Overdue: 2},
 		Submissions: Submissions{Sent: 9, Failed: 1, Unanswered: 1, Cut: 2},
 		Deliveries: DeliveryCounts{Attempted: 1000, Delivered: 995, Failed: map[string]int64{"4xx": 3, "refused": 2, "5xx": 0},
 			Retries: 7, Abandoned: 5},
@@ -465,7 +465,7 @@ func TestSummary(t *testing.T) {
 	for _, want := range []string{
 		"pop3-office", "imap-everywhere", "0.600", "pop3-local-only=6", "deleted-from-server=2",
 		"UID FETCH", "7.5", "peak connections 9", "ok    lost_messages == 0", "FAIL  p99(smtp.DATA) < 1s",
-		"no smtp DATA commands", "15m0s", "auditor commands", "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run; 3 failed tries",
+		"no smtp DATA commands", "15m0s", "auditor commands", "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run (2 overdue); 3 failed tries",
 		"deliveries (per recipient): 1000 attempted, 995 delivered, 5 failed (4xx 3, refused 2), 7 retries, 5 abandoned",
 		"validity: ok", "logins 61, failed 1; error rate 0.23%",
 	} {
@@ -616,10 +616,10 @@ func TestActions(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]int64{"planned": 58, "done": 50, "failed": 3, "dropped": 2, "cut": 1, "pending": 5}; !maps.Equal(got.Actions, want) {
+	if want := map[string]int64{"planned": 58, "done": 50, "failed": 3, "dropped": 2, "cut": 1, "pending": 5, "overdue": 2}; !maps.Equal(got.Actions, want) {
 		t.Errorf("actions %v, want %v", got.Actions, want)
 	}
-	line := "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run; 3 failed tries"
+	line := "actions 58 planned = 50 done + 2 given up + 1 cut under way + 5 pending at the end of the run (2 overdue); 3 failed tries"
 	buf.Reset()
 	if err := r.WriteSummary(&buf); err != nil {
 		t.Fatal(err)
@@ -647,9 +647,9 @@ func TestActions(t *testing.T) {
 		want   Actions
 		line   string
 	}{
-		{"two shards", []*Report{one, two}, Actions{Planned: 116, Done: 100, Failed: 6, Dropped: 4, Cut: 2, Pending: 10},
-			"actions 116 planned = 100 done + 4 given up + 2 cut under way + 10 pending at the end of the run; 6 failed tries"},
-		{"with an older shard", []*Report{one, old}, Actions{Planned: 58, Done: 57, Failed: 4, Dropped: 3, Cut: 1, Pending: 5},
+		{"two shards", []*Report{one, two}, Actions{Planned: 116, Done: 100, Failed: 6, Dropped: 4, Cut: 2, Pending: 10, Overdue: 4},
+			"actions 116 planned = 100 done + 4 given up + 2 cut under way + 10 pending at the end of the run (4 overdue); 6 failed tries"},
+		{"with an older shard", []*Report{one, old}, Actions{Planned: 58, Done: 57, Failed: 4, Dropped: 3, Cut: 1, Pending: 5, Overdue: 2},
 			"actions 57 done, 4 failed tries, 3 given up, 1 cut under way, 5 pending at the end of the run (58 planned, not their sum 66: counted by mailsim from 2026-12-04 on, and a merge with an older shard's report adds none)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -997,13 +997,15 @@ func TestBehindNote(t *testing.T) {
 		h    *Harness
 		want string // a part of the note; "" for none
 	}{
-		{"a kept pace", Actions{Planned: 659, Done: 650, Cut: 1, Pending: 8}, late, ""},
-		{"quickstart's end", Actions{Planned: 103, Done: 92, Cut: 1, Pending: 10}, late, ""},
-		{"at the share", Actions{Planned: 100, Done: 75, Pending: 25}, late, ""},
-		{"too few to judge", Actions{Planned: 10, Done: 2, Pending: 8}, late, ""},
-		{"fell behind", Actions{Planned: 7551, Done: 3030, Cut: 33, Pending: 4488}, late, "4488 of 7551 planned actions (59%) were still pending at the end of the run, and their actions began up to 41s late (p99, wall)"},
-		{"harness not measured", Actions{Planned: 100, Done: 50, Pending: 50}, nil, "50 of 100 planned actions (50%) were still pending at the end of the run —"},
-		{"lateness not measured", Actions{Planned: 100, Done: 50, Pending: 50}, &Harness{LateP99ms: NaN()}, "(50%) were still pending at the end of the run —"},
+		{"a kept pace", Actions{Planned: 659, Done: 650, Cut: 1, Pending: 8, Overdue: 2}, late, ""},
+		{"quickstart's end", Actions{Planned: 103, Done: 92, Cut: 1, Pending: 10, Overdue: 1}, late, ""},
+		{"a long action_delay", Actions{Planned: 92, Done: 44, Pending: 48, Overdue: 3}, late, ""},
+		{"at the share", Actions{Planned: 100, Done: 75, Pending: 25, Overdue: 25}, late, ""},
+		{"too few to judge", Actions{Planned: 10, Done: 2, Pending: 8, Overdue: 8}, late, ""},
+		{"a report from before", Actions{Planned: 7551, Done: 3030, Cut: 33, Pending: 4488}, late, ""},
+		{"fell behind", Actions{Planned: 7551, Done: 3030, Cut: 33, Pending: 4488, Overdue: 4400}, late, "4400 of 7551 planned actions (58%) were overdue at the end of the run (their turn had come; 4488 pending in all), and their actions began up to 41s late (p99, wall)"},
+		{"harness not measured", Actions{Planned: 100, Done: 50, Pending: 50, Overdue: 50}, nil, "50 of 100 planned actions (50%) were overdue at the end of the run (their turn had come; 50 pending in all) —"},
+		{"lateness not measured", Actions{Planned: 100, Done: 50, Pending: 50, Overdue: 40}, &Harness{LateP99ms: NaN()}, "(40%) were overdue at the end of the run (their turn had come; 50 pending in all) —"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := behindNote(tc.a, tc.h)
