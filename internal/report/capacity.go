@@ -145,22 +145,32 @@ const (
 	SubmissionsStartedMetric    = "submissions_started"
 	SubmissionsFailedMetric     = "submissions_failed"
 	SubmissionsUnansweredMetric = "submissions_unanswered"
+	// SubmissionsUnansweredAtEndMetric counts, of the unanswered, those
+	// whose device still waited for the reply when a fresh step's run
+	// ended (submission_failure_rate leaves them out, or is undecided).
+	SubmissionsUnansweredAtEndMetric = "submissions_unanswered_at_end"
 )
 
 // submissionsLegend tells the summary's reader what the submissions
 // column counts.
 const submissionsLegend = "submissions: failed + unanswered of started, the devices' sends, replies and forwards " +
-	"(a live step's: those that ended in its window; metrics.submissions_*)"
+	"(a live step's: those that ended in its window; \"(N at the end)\": of the unanswered, those that awaited their reply when a fresh step's run ended, which submission_failure_rate leaves out; metrics.submissions_*)"
 
 // SubmissionsCell is the step's submissions in a few words: "3+1 of 40"
-// (failed + unanswered of started), "-" when unknown (a report of an
+// (failed + unanswered of started), "3+1 (1 at the end) of 40" when some
+// of the unanswered awaited their reply at the run's end (which
+// submission_failure_rate leaves out), "-" when unknown (a report of an
 // older mailsim).
 func (s CapacityStep) SubmissionsCell() string {
 	started, failed, unanswered := s.Metric(SubmissionsStartedMetric), s.Metric(SubmissionsFailedMetric), s.Metric(SubmissionsUnansweredMetric)
 	if started.Missing() || failed.Missing() || unanswered.Missing() {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f+%.0f of %.0f", float64(failed), float64(unanswered), float64(started))
+	atEnd := ""
+	if n := s.Metric(SubmissionsUnansweredAtEndMetric); !n.Missing() && n > 0 {
+		atEnd = fmt.Sprintf(" (%.0f at the end)", float64(n))
+	}
+	return fmt.Sprintf("%.0f+%.0f%s of %.0f", float64(failed), float64(unanswered), atEnd, float64(started))
 }
 
 // harnessLateLegend tells the summary's reader the two lateness columns
@@ -608,7 +618,7 @@ var capacityTemplate = template.Must(template.New("capacity").Funcs(template.Fun
 {{with .R.Capacity.GrowthMode}}<p>Growth: <b>{{.}}</b>{{if eq . "live"}} (one population grew from step to step; bisection and confirmation ran fresh populations){{else}} (every step ran a fresh population){{end}}{{with $.R.Capacity.GrowthReason}}: {{.}}{{end}}.</p>{{end}}
 {{range .R.Notes}}<p>Note: {{.}}</p>{{end}}
 <h2>Steps</h2>
-<div class="wide"><table><tr><th>phase</th><th class="num">users</th><th>result</th><th class="num">commands/s</th>{{range .R.QoS}}<th class="num">{{.}}</th>{{end}}<th class="num" title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th class="num" title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th class="num" title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th title="the devices' submissions (sends, replies, forwards) that failed + got no reply, of those started (metrics.submissions_*; a live step's: those that ended in its window)">submissions failed+unanswered</th><th>server</th></tr>
+<div class="wide"><table><tr><th>phase</th><th class="num">users</th><th>result</th><th class="num">commands/s</th>{{range .R.QoS}}<th class="num">{{.}}</th>{{end}}<th class="num" title="mailsim's own CPU share over the step's window (metrics.harness_cpu)">harness cpu</th><th class="num" title="how late the harness handed inbound mail to the injector at the p99 (metrics.arrivals_late_p99_s): its own lateness, judged by --harness-max-late">harness late p99</th><th class="num" title="how late the persons started their actions at the p99 (metrics.late_p99_s): waiting for the server and their own writing time, never judged">persons late p99</th><th title="the devices' submissions (sends, replies, forwards) that failed + got no reply, of those started (metrics.submissions_*; a live step's: those that ended in its window; (N at the end): of the unanswered, those that awaited their reply when a fresh step's run ended, which submission_failure_rate leaves out)">submissions failed+unanswered</th><th>server</th></tr>
 {{range .R.Steps}}<tr><td class="nowrap">{{.Phase}}{{if .Live}} (live){{end}}</td><td class="num">{{.Users}}</td><td>{{if .HarnessSaturated}}<span class="sat">harness saturated</span>{{else if .Pass}}<span class="ok">pass</span>{{else}}<span class="fail">FAIL</span>{{range .Invalid}}<br>invalid run: {{.}}{{end}}{{end}}</td><td class="num">{{num .CommandsPerSecond}}</td>{{range .QoS}}{{if and .Value.Missing .Note}}<td{{if not .OK}} class="fail"{{end}}>no data: {{.Note}}</td>{{else}}<td class="num{{if not .OK}} fail{{end}}">{{num .Value}}{{if .Note}} ({{.Note}}){{end}}</td>{{end}}{{end}}<td class="num">{{percent (.Metric "harness_cpu")}}</td><td class="num">{{seconds (.Metric "arrivals_late_p99_s")}}</td><td class="num">{{seconds (.Metric "late_p99_s")}}</td><td class="nowrap">{{.SubmissionsCell}}</td><td class="nowrap">{{.Server.Cell}}</td></tr>
 {{end}}</table></div>
 ` + htmlTail))

@@ -478,3 +478,23 @@ func TestCapacityHTMLStyle(t *testing.T) {
 		t.Error("the body has a max-width: the step table is squeezed to its widest word")
 	}
 }
+
+// TestSubmissionsCell: the capacity step's submissions cell says how many
+// of the unanswered awaited their reply at the run's end, which
+// submission_failure_rate leaves out, so that "0+12 of 40" does not sit
+// beside a rate of 0 unexplained (review B, 2026-12-05).
+func TestSubmissionsCell(t *testing.T) {
+	for _, tc := range []struct {
+		metrics map[string]Num
+		want    string
+	}{
+		{map[string]Num{"submissions_started": 40, "submissions_failed": 3, "submissions_unanswered": 1}, "3+1 of 40"},
+		{map[string]Num{"submissions_started": 40, "submissions_failed": 0, "submissions_unanswered": 12, "submissions_unanswered_at_end": 12}, "0+12 (12 at the end) of 40"},
+		{map[string]Num{"submissions_started": 40, "submissions_failed": 0, "submissions_unanswered": 1, "submissions_unanswered_at_end": 0}, "0+1 of 40"},
+		{map[string]Num{"submissions_started": 40}, "-"},
+	} {
+		if got := (CapacityStep{Metrics: tc.metrics}).SubmissionsCell(); got != tc.want {
+			t.Errorf("cell %q, want %q (metrics %v)", got, tc.want, tc.metrics)
+		}
+	}
+}

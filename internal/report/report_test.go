@@ -941,10 +941,15 @@ func TestSubmissionFailureRate(t *testing.T) {
 		{"healthy", Submissions{Sent: 99, Failed: 1}, true, 0.01},
 		{"collapsed", Submissions{Sent: 4, Failed: 8, Unanswered: 2, Cut: 6}, false, 10.0 / 14},
 		{"only cut", Submissions{Cut: 3}, false, math.NaN()},
-		// A reply the run's end left unanswered is in neither figure:
-		// 0.1 before 2026-12-05.
-		{"unanswered at the end", Submissions{Sent: 9, Unanswered: 1, UnansweredAtEnd: 1}, true, 0},
+		// A reply the run's end left unanswered is in neither figure
+		// (0.1 before 2026-12-05) when it does not decide the line...
+		{"unanswered at the end", Submissions{Sent: 98, Unanswered: 1, UnansweredAtEnd: 1}, true, 0},
 		{"unanswered before and at the end", Submissions{Sent: 8, Failed: 1, Unanswered: 3, UnansweredAtEnd: 1}, false, 3.0 / 11},
+		// ... and the line is undecided when it does: a server that
+		// stopped answering near the end passed with them left out
+		// (review B).
+		{"deciding at the end", Submissions{Sent: 9, Unanswered: 1, UnansweredAtEnd: 1}, false, math.NaN()},
+		{"a stall at the end", Submissions{Sent: 20, Unanswered: 12, UnansweredAtEnd: 12}, false, math.NaN()},
 		{"only unanswered at the end", Submissions{Unanswered: 2, UnansweredAtEnd: 2, Cut: 1}, false, math.NaN()},
 		{"none", Submissions{}, false, math.NaN()},
 	} {

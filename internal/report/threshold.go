@@ -147,12 +147,27 @@ func value(r *Report, res audit.Result, th scenarios.Threshold, scope string) (N
 	case "submission_failure_rate":
 		// Failed and unanswered over those started, less those the run's
 		// end cut or came to while their device waited for the reply (no
-		// failure of the server's).
+		// failure of the server's shown yet).
 		s := r.Messages.Submissions
 		if s == nil || s.Started-s.Cut-s.UnansweredAtEnd <= 0 {
 			return NaN(), "no submissions (but those the end of the run cut or left unanswered) in " + scope
 		}
-		return Num(float64(s.Failed+s.Unanswered-s.UnansweredAtEnd) / float64(s.Started-s.Cut-s.UnansweredAtEnd)), ""
+		failed, n := float64(s.Failed+s.Unanswered-s.UnansweredAtEnd), float64(s.Started-s.Cut-s.UnansweredAtEnd)
+		v := failed / n
+		if a := float64(s.UnansweredAtEnd); a > 0 {
+			// Those the end came to are neither failures nor successes
+			// yet: when they would decide the line, it is undecided
+			// (a server that stopped answering near the end would pass
+			// with them left out).
+			worst := (failed + a) / (n + a)
+			ok, err1 := compare(v, th.Op, th.Value)
+			okWorst, err2 := compare(worst, th.Op, th.Value)
+			if err1 == nil && err2 == nil && ok != okWorst {
+				return NaN(), fmt.Sprintf("undecided: %d submissions still awaited their reply at the end of %s, which decide it (the rate is %.3g without them, %.3g with them failed)",
+					s.UnansweredAtEnd, scope, v, worst)
+			}
+		}
+		return Num(v), ""
 	case "delivery_failed":
 		reason, one := th.Labels["reason"]
 		switch {
