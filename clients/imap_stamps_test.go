@@ -73,3 +73,49 @@ func TestInstallStamps(t *testing.T) {
 		t.Errorf("a after the log dropped its syncs: %+v, want StampOld", got)
 	}
 }
+
+// TestInstallMarksLeft: a sync with which a message left the folder's view
+// (out of the window, expunged, moved out) marks its step in the log, so
+// that a message a later sync brought back reads as a bound: it may have
+// been shown before (view.SyncLog.MarkLeft); with no message leaving, a
+// message new to the folder is exact.
+func TestInstallMarksLeft(t *testing.T) {
+	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	for _, tt := range []struct {
+		name  string
+		back  bool // b was shown at 3m, left at 4m; else b is new at 5m
+		exact bool
+	}{
+		{"b left and came back", true, false},
+		{"other mail came and went, b is new", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := validOptions()
+			o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
+			d, err := newIMAPDevice(o, KindPC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+			a, b, c := h("<a>"), h("<b>"), h("<c>")
+			install := func(m int, msgs map[imap.UID]imapMsg) {
+				d.installAt("INBOX", 1, msgs, at(m), d.editGen("INBOX"), 0)
+			}
+			install(1, map[imap.UID]imapMsg{1: {id: a}})
+			if tt.back {
+				install(3, map[imap.UID]imapMsg{1: {id: a}, 2: {id: b}})
+				install(4, map[imap.UID]imapMsg{1: {id: a}}) // b out of the window
+			} else {
+				install(3, map[imap.UID]imapMsg{1: {id: a}, 2: {id: c}})
+				install(4, map[imap.UID]imapMsg{1: {id: a}, 2: {id: c}, 4: {id: h("<e>")}})
+			}
+			install(5, map[imap.UID]imapMsg{1: {id: a}, 5: {id: b}})
+			v := d.View()
+			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, at(2))
+			if !ok || !sh.At.Equal(at(5)) || sh.Exact != tt.exact {
+				t.Errorf("b: %+v, %v; want shown at 5m, exact %v", sh, ok, tt.exact)
+			}
+		})
+	}
+}

@@ -295,14 +295,17 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 		return msgs
 	}
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
-	was := f.msgs
+	was, same := f.msgs, f.validity == validity
 	var now view.Stamp // this sync's, when it changed the view
 	if changed || was == nil {
 		// The view shows the folder as this sync read it from now
 		// (view.SyncLog; the first sync of a folder counts).
 		now = f.log.Add(f.synced, start)
+		if leftView(was, msgs, same) {
+			f.log.MarkLeft()
+		}
 	}
-	stampMsgs(&f.log, msgs, was, f.validity == validity, now)
+	stampMsgs(&f.log, msgs, was, same, now)
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {
@@ -316,6 +319,22 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 		d.changed()
 	}
 	return was
+}
+
+// leftView reports whether a message of was, a folder's messages the view
+// showed, is not among msgs, those a sync read (same: of the same
+// UIDVALIDITY): expunged, moved out, or out of the window or page
+// (view.SyncLog.MarkLeft).
+func leftView(was, msgs map[imap.UID]imapMsg, same bool) bool {
+	if !same {
+		return len(was) > 0
+	}
+	for uid, old := range was {
+		if m, ok := msgs[uid]; !ok || m.id != old.id {
+			return true
+		}
+	}
+	return false
 }
 
 // stampMsgs sets the stamps of msgs, a folder's messages as a sync that

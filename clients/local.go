@@ -2,6 +2,7 @@ package clients
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,15 +25,22 @@ import (
 // The record also holds what a POP3 device knows of the UIDL it was
 // downloaded as: whether the server listed it at the last poll (recSeen,
 // with the download time) and whether the device deleted the message and
-// is to DELE it (recDeleted). A UIDL downloaded that the store does not
-// show (a message without a Message-ID, a second copy of one, one removed
-// from the local Trash) keeps a record of its own, id view.NoHandle, for
-// as long as the server lists it.
+// is to DELE it (recDeleted); and the stamp of the poll that downloaded
+// the message (view.Stamp, stamp), in the download time's low byte. A
+// UIDL downloaded that the store does not show (a message without a
+// Message-ID, a second copy of one, one removed from the local Trash)
+// keeps a record of its own, id view.NoHandle, for as long as the server
+// lists it.
 type localMsg struct {
-	// at is the simulated download time in Unix nanoseconds while
-	// recSeen is set.
-	at int64
-	id view.Handle // the Message-ID; view.NoHandle for a UIDL's record or a free slot
+	// atStamp packs two values: above stampBits, the simulated download
+	// time in Unix nanoseconds, rounded up to a multiple of 256 ns, while
+	// recSeen is set (downloaded); below, the stamp of the poll that
+	// downloaded the message into the view (stamp), view.StampNone for
+	// one the device made or moved itself. The byte the stamp takes is
+	// one the record had no padding for: 256 ns of simulated time do not
+	// count for delete_after, counted in days.
+	atStamp int64
+	id      view.Handle // the Message-ID; view.NoHandle for a UIDL's record or a free slot
 	// text is From, Subject and References (encodeText), or NoHandle.
 	text   view.Handle
 	uidl   uint32 // the UIDL, as st's uidlKind says
@@ -72,6 +80,26 @@ const (
 	// uidlBits masks the bits that name the UIDL (kind and suffix).
 	uidlBits recState = uidlKind | (maxSuffixes-1)<<suffixShift
 )
+
+// stampBits masks the low bits of localMsg.atStamp that hold the stamp.
+const stampBits = 1<<8 - 1
+
+// downloaded returns when m's UIDL was downloaded (simulated Unix
+// nanoseconds, rounded up to 256 ns), while recSeen is set.
+func (m *localMsg) downloaded() int64 { return m.atStamp &^ stampBits }
+
+// setDownloaded records that m's UIDL was downloaded at at, rounded up, so
+// that delete_after never counts from before the download.
+func (m *localMsg) setDownloaded(at int64) {
+	m.atStamp = (at+stampBits)&^stampBits | m.atStamp&stampBits
+}
+
+// stamp returns the stamp of the poll that brought m into the view: the
+// Arrived stamp its view.Message carries (view.Stamps).
+func (m *localMsg) stamp() view.Stamp { return view.Stamp(m.atStamp & stampBits) }
+
+// setStamp makes st m's stamp.
+func (m *localMsg) setStamp(st view.Stamp) { m.atStamp = m.atStamp&^stampBits | int64(st) }
 
 // uidlKey names a UIDL in a store: the record's uidl and its uidlBits.
 type uidlKey uint64
@@ -250,18 +278,21 @@ func (s *mailstore) folderOf(m *localMsg) string { return s.folders[m.folder] }
 
 // setFolder puts m in folder name. It returns false, leaving m where it
 // is, when name is new and the store knows maxLocalFolders names already.
+// A message put in another folder loses its stamp: the device put it
+// there, no poll (view.Message.Stamps).
 func (s *mailstore) setFolder(m *localMsg, name string) bool {
-	for i, f := range s.folders {
-		if f == name {
-			m.folder = uint16(i)
-			return true
+	i := slices.Index(s.folders, name)
+	if i < 0 {
+		if len(s.folders) == maxLocalFolders {
+			return false
 		}
+		s.folders = append(s.folders, name)
+		i = len(s.folders) - 1
 	}
-	if len(s.folders) == maxLocalFolders {
-		return false
+	if int(m.folder) != i {
+		m.folder = uint16(i)
+		m.setStamp(view.StampNone)
 	}
-	s.folders = append(s.folders, name)
-	m.folder = uint16(len(s.folders) - 1)
 	return true
 }
 
@@ -407,7 +438,8 @@ func (s *mailstore) unsee(seen map[uidlKey]uint32, k uidlKey) {
 // addSeen records that UIDL k was downloaded at at, in a record of its own,
 // and adds it to seen.
 func (s *mailstore) addSeen(seen map[uidlKey]uint32, k uidlKey, at int64) {
-	m := localMsg{id: view.NoHandle, text: view.NoHandle, at: at, st: recSeen}
+	m := localMsg{id: view.NoHandle, text: view.NoHandle, st: recSeen}
+	m.setDownloaded(at)
 	m.setUIDL(k)
 	if i, ok := s.add(m); ok {
 		seen[k] = i
@@ -431,7 +463,7 @@ func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Hea
 	if hasUIDL {
 		var i uint32
 		if i, held = s.seenAt(seen, k); held {
-			s.msgs[i].at = at
+			s.msgs[i].setDownloaded(at)
 		}
 	}
 	see := func() {
@@ -446,7 +478,7 @@ func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Hea
 	if m := s.get(h.ID); m != nil {
 		if hasUIDL && !held && m.st&recSeen == 0 && m.key() == k {
 			m.st |= recSeen
-			m.at = at
+			m.setDownloaded(at)
 			seen[k], _ = s.find(m.id)
 			return k, true, false
 		}
@@ -473,7 +505,7 @@ func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Hea
 	m := s.newMsgText(view.FolderInbox, uidl, 0, th)
 	if hasUIDL && !held {
 		m.st |= recSeen
-		m.at = at
+		m.setDownloaded(at)
 	}
 	if !s.put(h.ID, m) {
 		see()
@@ -483,6 +515,17 @@ func (s *mailstore) download(seen map[uidlKey]uint32, uidl string, h mailgen.Hea
 		seen[k], _ = s.find(s.ids.Handle(h.ID))
 	}
 	return k, hasUIDL, true
+}
+
+// keepStamps passes every message's stamp through log.Keep, after an Add
+// to log, the device's log of its polls: a stamp of a poll the log dropped
+// becomes view.StampOld, so that none names a newer one (view.SyncLog.Add).
+func (s *mailstore) keepStamps(log *view.SyncLog) {
+	for i := range s.msgs {
+		if m := &s.msgs[i]; m.id != view.NoHandle {
+			m.setStamp(log.Keep(m.stamp()))
+		}
+	}
 }
 
 // len returns the number of messages.
@@ -504,12 +547,14 @@ func (s *mailstore) each(f func(id string, m *localMsg) bool) {
 	})
 }
 
-// snapshot returns the store as a view: every message with its folder and
-// tracked flags.
+// snapshot returns the store as a view: every message with its folder,
+// tracked flags and the stamp of the poll that downloaded it (Arrived; the
+// flags are the device's own, unstamped).
 func (s *mailstore) snapshot(synced time.Time, window int) view.Snapshot {
 	out := make(map[string]view.Message, s.live)
 	s.each(func(id string, m *localMsg) bool {
-		out[id] = view.Message{ID: id, Folder: s.folders[m.folder], Flags: m.Flags & view.Tracked}
+		out[id] = view.Message{ID: id, Folder: s.folders[m.folder], Flags: m.Flags & view.Tracked,
+			Stamps: view.Stamps{Arrived: m.stamp()}}
 		return true
 	})
 	return view.Snapshot{Messages: out, Synced: synced, Window: window}

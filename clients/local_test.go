@@ -220,7 +220,7 @@ func runSeen(t *testing.T, ops []byte) {
 		if x%8 == 7 {
 			id = ""
 		}
-		at := int64(step) + 1
+		at := (int64(step) + 1) << 8 // whole multiples of 256 ns: localMsg.setDownloaded
 		switch op >> 5 {
 		case 0, 1: // a poll downloads uidl, if it is not seen
 			seen = s.seenIndex()
@@ -299,7 +299,7 @@ func checkStore(t *testing.T, s *mailstore, want *storeModel, step int) {
 	for u, at := range want.seen {
 		k, ok := s.uidlKey(u, false)
 		i, held := seen[k]
-		if !ok || !held || s.msgs[i].at != at || (s.msgs[i].st&recDeleted != 0) != want.deleted[u] {
+		if !ok || !held || s.msgs[i].downloaded() != at || (s.msgs[i].st&recDeleted != 0) != want.deleted[u] {
 			t.Fatalf("step %d: UIDL %s: record %d %v %+v, want at %d, deleted %v", step, u, i, held, s.msgs[i], at, want.deleted[u])
 		}
 	}

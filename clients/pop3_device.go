@@ -45,9 +45,11 @@ type pop3Device struct {
 	// download of each (view.Snapshot.Log): the view shows it from then,
 	// before the poll completes and synced moves; pollStart is the start
 	// of the poll under way, logged once it downloads (zero: logged, or
-	// none under way).
+	// none under way), and pollStamp its stamp once logged, which every
+	// message it downloads keeps (localMsg.stamp).
 	shown     view.SyncLog
 	pollStart time.Time
+	pollStamp view.Stamp
 	rng       *rand.Rand
 	noIDWarns int
 }
@@ -199,7 +201,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 	var fetch, dele []todo
 	now := d.o.Clock.Now()
 	d.mu.Lock()
-	d.pollStart = start
+	d.pollStart, d.pollStamp = start, view.StampNone
 	seen := d.store.seenIndex()
 	onServer := make([]bool, len(d.store.msgs)) // by record
 	for _, n := range slices.Sorted(maps.Keys(uidls)) {
@@ -217,7 +219,7 @@ func (d *pop3Device) Poll(ctx context.Context) (err error) {
 			dele = append(dele, todo{n, u, k})
 		case !d.prof.LeaveOnServer:
 			dele = append(dele, todo{n, u, k}) // an earlier DELE did not commit
-		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, m.at)) >= d.prof.DeleteAfter:
+		case d.prof.DeleteAfter > 0 && now.Sub(time.Unix(0, m.downloaded())) >= d.prof.DeleteAfter:
 			dele = append(dele, todo{n, u, k})
 		}
 	}
@@ -298,8 +300,16 @@ func (d *pop3Device) addDownloaded(seen map[uidlKey]uint32, uidl string, raw []b
 	if added {
 		d.inboxNew.add(d.ids.Handle(h.ID), d.store.len())
 		if !d.pollStart.IsZero() {
-			d.shown.Add(d.synced, d.pollStart)
+			d.pollStamp = d.shown.Add(d.synced, d.pollStart)
 			d.pollStart = time.Time{}
+			d.store.keepStamps(&d.shown)
+		}
+		// The message came with this poll: the auditor takes its
+		// start as when the view showed it, even when an earlier poll
+		// since the delivery downloaded other mail (a server that
+		// showed it late; view.SyncLog.Stamped).
+		if m := d.store.get(h.ID); m != nil {
+			m.setStamp(d.pollStamp)
 		}
 	}
 	return k, hasUIDL

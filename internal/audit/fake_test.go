@@ -132,6 +132,16 @@ func (d *fakeDevice) syncStamped(folder string, at time.Time, quiet bool) view.S
 	return st
 }
 
+// markLeft records that a message left the view of folder with its last
+// logged sync (view.SyncLog.MarkLeft).
+func (d *fakeDevice) markLeft(folder string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.s.FolderLog[folder]
+	l.MarkLeft()
+	d.s.FolderLog[folder] = l
+}
+
 // putStamped puts a message with its stamps (view.Message.Stamps).
 func (d *fakeDevice) putStamped(id, folder string, f view.Flags, st view.Stamps) {
 	d.mu.Lock()

@@ -361,3 +361,49 @@ func TestLagStamped(t *testing.T) {
 		})
 	}
 }
+
+// TestLagCameBack: a delivery the phone showed (at 11m), then left out (its
+// window, at 12m) and showed again (at 13m), with no audit between, takes
+// the return's sync: a bound, counted, as the phone's log marks the sync
+// a message left the view with (view.SyncLog.MarkLeft). Before
+// 2026-12-05 the 3m counted as exact. A delivery shown late, with only
+// other mail coming between, stays exact.
+func TestLagCameBack(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		back    bool
+		bounded int
+	}{
+		{"left the window and came back", true, 1},
+		{"shown late, other mail since", false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig("u1", "g", devDef{"pc", "imap", 0}, devDef{"phone", "imap", 0})
+			pc, phone := r.dev["u1/pc"], r.dev["u1/phone"]
+			phone.syncStamped("INBOX", min10(2), false)
+			r.a.Record(Change{Kind: Deliver, User: "u1", MessageID: "<m1>", Folder: "INBOX", At: min10(10)})
+			pc.put("<m1>", "INBOX", 0)
+			st := phone.syncStamped("INBOX", min10(11), false)
+			if tt.back {
+				phone.putStamped("<m1>", "INBOX", 0, view.Stamps{Arrived: st, Flags: st})
+			}
+			phone.syncStamped("INBOX", min10(12), false)
+			if tt.back {
+				phone.del("<m1>")
+				phone.markLeft("INBOX")
+			}
+			st = phone.syncStamped("INBOX", min10(13), false)
+			phone.putStamped("<m1>", "INBOX", 0, view.Stamps{Arrived: st, Flags: st})
+			r.clock.set(20 * time.Minute)
+			r.a.Touch("u1")
+			r.a.Audit()
+			res := final(t, r)
+			if len(r.lags) != 1 || r.lags[0] != 3*time.Minute {
+				t.Errorf("lags %v, want 3m (the return's sync, or the late one's)", r.lags)
+			}
+			if got := res.Convergence[Deliver].LagsBounded; got != tt.bounded {
+				t.Errorf("lags bounded %d, want %d", got, tt.bounded)
+			}
+		})
+	}
+}

@@ -20,10 +20,22 @@ const MaxSyncLog = 8
 // fixed size (no allocation; 136 bytes): the devices keep one per folder.
 type SyncLog struct {
 	steps [MaxSyncLog]syncStep // oldest first
-	// added counts the steps ever added: the newest held is the
-	// added'th (its Stamp, stampOf).
+	// added holds, in its low addedBits bits, the count of steps ever
+	// added: the newest held is the count'th (its Stamp, stampOf); in
+	// its top 8, which of the steps held a message left the view with
+	// (bit i: steps[i]; MarkLeft). One word for both keeps the log at
+	// 136 bytes.
 	added uint64
 }
+
+// addedBits is how many low bits of SyncLog.added count the steps.
+const addedBits = 56
+
+// count returns the number of steps ever added.
+func (l SyncLog) count() uint64 { return l.added & (1<<addedBits - 1) }
+
+// left reports whether a message left the view with step i (MarkLeft).
+func (l SyncLog) left(i int) bool { return l.added>>(addedBits+i)&1 != 0 }
 
 // syncStep is one sync that changed the view: when it began, and when the
 // completed sync of the folder before it began (0: none), as Unix
@@ -80,27 +92,41 @@ func unixNano(t time.Time) int64 {
 // the log is read: the stamps cycle, and one of a sync the log dropped
 // would name a newer one.
 func (l *SyncLog) Add(prev, start time.Time) Stamp {
+	n, mask := l.count(), l.added>>addedBits
 	if l.Len() == MaxSyncLog {
 		copy(l.steps[:], l.steps[1:])
+		mask >>= 1
 	}
-	l.steps[min(l.added, MaxSyncLog-1)] = syncStep{unixNano(prev), unixNano(start)}
-	l.added++
-	return stampOf(l.added)
+	l.steps[min(n, MaxSyncLog-1)] = syncStep{unixNano(prev), unixNano(start)}
+	n++
+	l.added = mask<<addedBits | n
+	return stampOf(n)
+}
+
+// MarkLeft records that with the newest sync added a message the view
+// showed left it (expunged, moved out, out of a window or page, a new
+// UIDVALIDITY): a message a later sync brought may be one the view showed
+// before and that came back, so that sync's stamp need not be when the
+// view first showed it (Stamped).
+func (l *SyncLog) MarkLeft() {
+	if n := l.Len(); n > 0 {
+		l.added |= 1 << (addedBits + n - 1)
+	}
 }
 
 // Len returns the number of syncs held.
-func (l SyncLog) Len() int { return int(min(l.added, MaxSyncLog)) }
+func (l SyncLog) Len() int { return int(min(l.count(), MaxSyncLog)) }
 
 // dropped reports whether a step was dropped for a newer one.
-func (l SyncLog) dropped() bool { return l.added > MaxSyncLog }
+func (l SyncLog) dropped() bool { return l.count() > MaxSyncLog }
 
 // index returns the position in steps of the sync s names, false when the
 // log does not hold it (StampNone, StampOld, or one dropped).
 func (l SyncLog) index(s Stamp) (int, bool) {
-	if s < stampFirst || l.added == 0 {
+	if s < stampFirst || l.count() == 0 {
 		return 0, false
 	}
-	age := (int(stampOf(l.added)) - int(s) + stampCycle) % stampCycle
+	age := (int(stampOf(l.count())) - int(s) + stampCycle) % stampCycle
 	n := l.Len()
 	if age >= n {
 		return 0, false
@@ -201,8 +227,12 @@ type Shown struct {
 	// from) when that sync began before t.
 	At time.Time
 	// Exact is false when the log cannot tell: a StampOld whose sync may
-	// have begun at or after t; At is then the start of the sync before
-	// the log's oldest, a bound.
+	// have begun at or after t (At is then the start of the sync before
+	// the log's oldest, a bound); or a message left the view with a sync
+	// since t before the stamp's (MarkLeft), or maybe with one the log
+	// dropped, so the message the stamp is of may have been shown before
+	// and come back (out of a phone's window and in again, moved out and
+	// back) and At is an upper bound.
 	Exact bool
 	// First reports that no sync the log holds, begun at or after t,
 	// changed the view before the stamp's (and none it dropped could
@@ -215,13 +245,15 @@ type Shown struct {
 // server had from t (Shown): t itself when it began before t (the device
 // showed what it brought before t); its start otherwise, the first sync
 // since t that showed what the stamp is of — even when an earlier sync
-// since t changed nothing (a server that showed it late). A StampOld
-// began no later than the sync before the log's oldest: before t when
-// that did. ok is false for StampNone (and an empty log): the caller
-// falls back to ShownAt.
+// since t changed nothing (a server that showed it late), unless a
+// message left the view with a sync since t before it (MarkLeft): then
+// the start is an upper bound (Shown.Exact), as what it brought may have
+// been shown before and come back. A StampOld began no later than the
+// sync before the log's oldest: before t when that did. ok is false for
+// StampNone (and an empty log): the caller falls back to ShownAt.
 func (l SyncLog) Stamped(s Stamp, t time.Time) (sh Shown, ok bool) {
 	tn := unixNano(t)
-	if s == StampNone || l.added == 0 {
+	if s == StampNone || l.count() == 0 {
 		return Shown{}, false
 	}
 	i, held := l.index(s)
@@ -236,12 +268,14 @@ func (l SyncLog) Stamped(s Stamp, t time.Time) (sh Shown, ok bool) {
 		return Shown{At: t, Exact: true, First: true}, true
 	}
 	first := !(i == 0 && l.dropped() && st.prev >= tn)
-	for _, o := range l.steps[:i] {
+	back := !first // a step dropped since t may have had a message leave
+	for k, o := range l.steps[:i] {
 		if o.start >= tn {
 			first = false
+			back = back || l.left(k)
 		}
 	}
-	return Shown{At: time.Unix(0, st.start).In(t.Location()), Exact: true, First: first}, true
+	return Shown{At: time.Unix(0, st.start).In(t.Location()), Exact: !back, First: first}, true
 }
 
 // logOf returns the log and last sync of folder in s (ShownAt).

@@ -3,6 +3,7 @@ package view
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestSyncLogShownAt: the first logged sync since t whose sync before began
@@ -72,17 +73,23 @@ func TestSyncLogShownAt(t *testing.T) {
 // begun before t (one that read the server after the action, a flag the
 // message had, a copy held from before) is t itself; one the log dropped
 // (Keep made it StampOld) is t when the log's oldest followed a sync begun
-// before t, else a bound; StampNone tells nothing.
+// before t, else a bound; StampNone tells nothing. A message that left
+// the view with a sync since t before the stamp's (MarkLeft), or maybe
+// with one the log dropped, makes the stamp a bound: the message may have
+// been shown before and come back.
 func TestSyncLogStamped(t *testing.T) {
 	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
-	type step struct{ prev, start int } // minutes; prev -1: none
+	type step struct {
+		prev, start int  // minutes; prev -1: none
+		left        bool // a message left the view with it (MarkLeft)
+	}
 	// dropOne returns a sync at 1, then MaxSyncLog a minute apart from
 	// from, the first of them following one at prev.
 	dropOne := func(prev, from int) []step {
-		out := []step{{-1, 1}, {prev, from}}
+		out := []step{{-1, 1, false}, {prev, from, false}}
 		for i := 1; i < MaxSyncLog; i++ {
-			out = append(out, step{from + i - 1, from + i})
+			out = append(out, step{from + i - 1, from + i, false})
 		}
 		return out
 	}
@@ -94,14 +101,24 @@ func TestSyncLogStamped(t *testing.T) {
 		want                 int
 		wantOK, exact, first bool
 	}{
-		{"shown late: the quiet sync at 11 did not show it", []step{{-1, 5}, {11, 12}}, 1, 10, 12, true, true, true},
-		{"a sync begun before t read it after", []step{{-1, 5}, {5, 9}}, 1, 10, 10, true, true, true},
-		{"a flag it had, synced since with no change", []step{{-1, 5}}, 0, 10, 10, true, true, true},
-		{"another sync since changed the view first", []step{{-1, 5}, {5, 11}, {11, 12}}, 2, 10, 12, true, true, false},
-		{"none", []step{{-1, 5}}, -1, 10, 0, false, false, false},
+		{"shown late: the quiet sync at 11 did not show it", []step{{-1, 5, false}, {11, 12, false}}, 1, 10, 12, true, true, true},
+		{"a sync begun before t read it after", []step{{-1, 5, false}, {5, 9, false}}, 1, 10, 10, true, true, true},
+		{"a flag it had, synced since with no change", []step{{-1, 5, false}}, 0, 10, 10, true, true, true},
+		{"another sync since changed the view first", []step{{-1, 5, false}, {5, 11, false}, {11, 12, false}}, 2, 10, 12, true, true, false},
+		{"none", []step{{-1, 5, false}}, -1, 10, 0, false, false, false},
 		// MaxSyncLog+1 syncs: the first, at 1, is dropped.
 		{"old, the oldest held followed a sync before t", dropOne(8, 12), -2, 10, 10, true, true, true},
 		{"old, the oldest held followed a sync since t", dropOne(11, 12), -2, 10, 11, true, false, false},
+		{"a message left with a sync since t before the stamp's: a bound",
+			[]step{{-1, 5, false}, {5, 11, true}, {11, 12, false}}, 2, 10, 12, true, false, false},
+		{"a message left before t", []step{{-1, 5, true}, {5, 12, false}}, 1, 10, 12, true, true, true},
+		{"a message left with the stamp's own sync", []step{{-1, 5, false}, {5, 11, false}, {11, 12, true}}, 2, 10, 12, true, true, false},
+		{"the oldest held, syncs since t dropped: a bound", dropOne(11, 12), 1, 10, 12, true, false, false},
+		{"a message left, the log dropped a step since", func() []step {
+			out := dropOne(8, 12) // 12..19 held
+			out[4].left = true    // the step at 15
+			return out
+		}(), 5, 10, 16, true, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var l SyncLog
@@ -112,6 +129,9 @@ func TestSyncLogStamped(t *testing.T) {
 					prev = at(s.prev)
 				}
 				stamps = append(stamps, l.Add(prev, at(s.start)))
+				if s.left {
+					l.MarkLeft()
+				}
 			}
 			st := StampNone
 			switch {
@@ -166,5 +186,13 @@ func TestSyncLogKeep(t *testing.T) {
 	}
 	if got := l.Keep(recent[len(recent)-MaxSyncLog-1]); got != StampOld {
 		t.Errorf("Keep of the last dropped = %d, want StampOld", got)
+	}
+}
+
+// TestSyncLogSize pins a log at 136 bytes: the devices keep one per folder
+// (docs/performance.md); the MarkLeft bits share the step count's word.
+func TestSyncLogSize(t *testing.T) {
+	if got := unsafe.Sizeof(SyncLog{}); got != 136 {
+		t.Errorf("SyncLog is %d bytes, want 136", got)
 	}
 }

@@ -70,7 +70,10 @@ type Message struct {
 	Flags Flags
 	// Stamps name the syncs that brought the message into Folder and its
 	// Flags into the view (Snapshot.Stamped); zero (StampNone) for a
-	// device that keeps none, and for what its own actions put there.
+	// device that keeps none, and for what its own actions put there. A
+	// POP3 device stamps Arrived only, with the poll that downloaded the
+	// message (of Snapshot.Log), until it moves the message itself; its
+	// flags are its own.
 	Stamps Stamps
 }
 
