@@ -62,6 +62,9 @@ func TestLoginOutcomes(t *testing.T) {
 		}).Addr
 	}
 	bye, no, popERR, smtp554 := greets("* BYE go away\r\n"), greets("* NO not now\r\n"), greets("-ERR go away\r\n"), greets("554 5.3.2 go away\r\n")
+	// Greetings out of turn, no refusal: the server's garbage (review A:
+	// these counted no).
+	bad, exists, noop, smtp250 := greets("* BAD what\r\n"), greets("* 3 EXISTS\r\n"), greets("* NOOP\r\n"), greets("250 hello\r\n")
 
 	// An attempt fails the test when the login succeeds, and returns its
 	// error.
@@ -137,6 +140,11 @@ func TestLoginOutcomes(t *testing.T) {
 		{"imap starttls greeting BYE", imapLogin, transport.Endpoint{Addr: bye, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeNo},
 		{"pop3 greeting -ERR", pop3Login, transport.Endpoint{Addr: popERR}, "secret", "pop3", transport.OutcomeNo},
 		{"smtp greeting 554", smtpLogin, transport.Endpoint{Addr: smtp554}, "secret", "smtp", transport.OutcomeNo},
+		{"imap greeting BAD", imapLogin, transport.Endpoint{Addr: bad}, "secret", "imap", transport.OutcomeError},
+		{"imap greeting BAD, go-imap", imapLoginWith(IMAPClientGoIMAP), transport.Endpoint{Addr: bad}, "secret", "imap", transport.OutcomeBad},
+		{"imap greeting EXISTS", imapLogin, transport.Endpoint{Addr: exists}, "secret", "imap", transport.OutcomeError},
+		{"imap starttls greeting NOOP", imapLogin, transport.Endpoint{Addr: noop, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeTLS},
+		{"smtp greeting 250", smtpLogin, transport.Endpoint{Addr: smtp250}, "secret", "smtp", transport.OutcomeError},
 		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", transport.OutcomeTLS},
 	}
 	for _, tc := range tests {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailsim/mailsim/internal/faketest"
 	"github.com/mailsim/mailsim/internal/transport"
@@ -65,6 +66,28 @@ func TestInjectorConnectAtTheEnd(t *testing.T) {
 			plan.Scenario.StopGrace = shortGrace // the server never answers the connect
 			e, log := newInjectorEngine(t, plan, scenarios.Delivery{Protocol: tc.protocol, Addr: addr, TLS: transport.TLSNone})
 			endRunWhen(t, e, log, "begin its connect", func() bool { return connecting(t, addr) > 0 }, tc.login)
+		})
+	}
+}
+
+// TestInjectorAppendConnectDeadline: an imap-append session whose TCP
+// connect runs past the session's deadline (in.timeout) is a timeout,
+// retried, whichever of the session's deadline and the dial's own timeout
+// ends it first: the binding's close for the deadline cancels the dial,
+// and before 2026-12-05 that read as a cancelled delivery, not retried
+// (review A: "Failed:map[cancelled:1] Retries:0" in 2 of 3 runs).
+func TestInjectorAppendConnectDeadline(t *testing.T) {
+	for i := range 5 { // which comes first varies from run to run
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			addr := faketest.FullListener(t)
+			e, _ := newInjectorEngine(t, mustPlan(t, appendScenario(1, "pw"), scenarios.PlanOptions{}),
+				scenarios.Delivery{Protocol: scenarios.DeliverIMAPAppend, Addr: addr, TLS: transport.TLSNone})
+			e.inj.timeout = 100 * time.Millisecond
+			e.inj.backoff = time.Millisecond
+			st := deliverAll(e, 1, "INBOX")
+			if st.Failed[DeliveryTimeout] != 1 || st.FailedTotal() != 1 || st.Retries == 0 {
+				t.Errorf("stats %+v, want 1 %s after retries", st, DeliveryTimeout)
+			}
 		})
 	}
 }

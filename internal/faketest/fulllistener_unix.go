@@ -18,11 +18,17 @@ import (
 // when t ends; t is skipped on a system whose queue does not fill.
 func FullListener(t testing.TB) string {
 	t.Helper()
+	// Under ForkLock, as package net makes its sockets, so that no
+	// process started meanwhile (a Dovecot of another test) inherits it.
+	syscall.ForkLock.RLock()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	syscall.CloseOnExec(fd)
 	t.Cleanup(func() { _ = syscall.Close(fd) })
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)

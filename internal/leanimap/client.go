@@ -176,7 +176,12 @@ func New(conn net.Conn, opts Options) (*Client, error) {
 		if equalFold(status, "BYE") {
 			c.bye = true
 		}
-		return nil, c.broken(transport.GreetingRefused(fmt.Errorf("greeting: server refused: %q", clip(resp))))
+		if equalFold(status, "BYE") || equalFold(status, "NO") {
+			return nil, c.broken(transport.GreetingRefused(fmt.Errorf("greeting: server refused: %q", clip(resp))))
+		}
+		// Another response in the greeting's place (* BAD, * 3 EXISTS)
+		// is no refusal: the server spoke out of turn (error).
+		return nil, c.broken(fmt.Errorf("greeting: %w: %q", ErrProtocol, clip(resp)))
 	}
 	if s.accept(' ') {
 		c.respCode(s)

@@ -196,8 +196,8 @@ func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapcl
 	c := imapclient.New(w, opts)
 	if err := c.WaitGreeting(); err != nil {
 		_ = c.Close()
-		if ie := (*imap.Error)(nil); errors.As(err, &ie) {
-			err = GreetingRefused(err) // "* BYE", "* NO"
+		if ie := (*imap.Error)(nil); errors.As(err, &ie) && (ie.Type == imap.StatusResponseTypeNo || ie.Type == imap.StatusResponseTypeBye) {
+			err = GreetingRefused(err) // "* BYE", "* NO"; a "* BAD" is the server's own (bad)
 		}
 		return nil, GreetingError(conn, conn.Explain(err))
 	}
@@ -218,7 +218,7 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	if err != nil {
 		return atServer(conn.protocol, conn.addr, "greeting: %w", err)
 	}
-	if bytes.HasPrefix(line, []byte("* BYE")) || bytes.HasPrefix(line, []byte("* NO")) {
+	if bytes.HasPrefix(line, []byte("* BYE ")) || bytes.HasPrefix(line, []byte("* NO ")) {
 		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrGreetingRefused)
 	}
 	if !bytes.HasPrefix(line, []byte("* OK")) {
@@ -385,6 +385,13 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 		c, err := setup.Dial(ctx, cfg)
 		if err != nil {
 			stop()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
+				// The binding's close for ctx's deadline cancels the
+				// dial: the connect ran out of time, as when the dial's
+				// own timeout comes first (not a cancelled delivery;
+				// TestInjectorAppendConnectDeadline).
+				err = atServer(cfg.Protocol, cfg.Endpoint.Addr, "connect: not made within %v: %w", bound.Round(10*time.Millisecond), context.DeadlineExceeded)
+			}
 			return nil, nil, &StepError{StepConnect, err}
 		}
 		conn = c

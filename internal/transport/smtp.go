@@ -159,7 +159,13 @@ func ReadSMTPGreeting(conn *Conn) (net.Conn, error) {
 	br := bufio.NewReaderSize(io.TeeReader(conn, &seen), maxReplyLine)
 	if _, err := readSMTPReply(br, conn, "greeting", 220); err != nil {
 		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) {
-			return nil, GreetingRefused(err)
+			if se.Code >= 400 {
+				// A 4xx or 5xx refuses the session.
+				return nil, GreetingRefused(err)
+			}
+			// Another code in the greeting's place is no reply of the
+			// server's to anything: garbage (error), not a refusal.
+			return nil, atServer(conn.protocol, conn.addr, "greeting: unexpected reply %d %q", se.Code, clip([]byte(se.Message)))
 		}
 		if NetOutcome(err) == OutcomeTimeout {
 			// readSMTPReply's error names the server and the step
