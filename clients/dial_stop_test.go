@@ -152,7 +152,7 @@ func TestStopDuringShapedHandshake(t *testing.T) {
 			env.client = client
 			o := env.options(KindPhone, rec, func(p *Profile) { p.Network = nw })
 			o.IMAP = transport.Endpoint{Addr: addr, TLS: transport.TLSImplicit}
-			o.TLS, o.Timeout = imapTLS, 60*time.Second
+			o.TLS, o.Timeout, o.StopGrace = imapTLS, 60*time.Second, shortGrace
 			d, err := New(o)
 			if err != nil {
 				return err
@@ -164,7 +164,7 @@ func TestStopDuringShapedHandshake(t *testing.T) {
 		prof := &Profile{Name: "phone-pop3", Kind: KindPhone, Protocol: POP3, LeaveOnServer: true, Network: nw}
 		d, err := New(Options{ID: "alice/phone-pop3", Profile: prof, Username: "alice", Password: "secret", Address: "alice@example.com",
 			POP3: transport.Endpoint{Addr: addr, TLS: transport.TLSImplicit}, TLS: pop.cliTLS, Submitter: &c2Submitter{}, Clock: c2Clock(),
-			Recorder: rec, Seed: 1, Timeout: 60 * time.Second})
+			Recorder: rec, Seed: 1, Timeout: 60 * time.Second, StopGrace: shortGrace})
 		if err != nil {
 			return err
 		}
