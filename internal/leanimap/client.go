@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -450,10 +451,14 @@ func (c *Client) readResponse() ([]byte, error) {
 	c.resp = c.resp[:0]
 	for {
 		start := len(c.resp)
+		limit := c.opts.MaxLine
 		for {
 			frag, err := c.br.ReadSlice('\n')
-			if len(c.resp)-start+len(frag) > c.opts.MaxLine {
-				return nil, c.broken(fmt.Errorf("%w: response line over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLine))
+			if len(c.resp)-start+len(frag) > limit {
+				var lerr error
+				if limit, lerr = c.lineLimit(start, frag); lerr != nil {
+					return nil, c.broken(lerr)
+				}
 			}
 			c.resp = append(c.resp, frag...)
 			if err == nil {
@@ -485,6 +490,28 @@ func (c *Client) readResponse() ([]byte, error) {
 			n -= int64(k)
 		}
 	}
+}
+
+// lineLimit is the bound of the response line being read, which starts at
+// c.resp[start:] and goes on with frag, once it passed Options.MaxLine:
+// Options.MaxKept for a SEARCH or SORT response (transport.IsDataLine)
+// that the command in progress collects (its UIDs, about 6 bytes a
+// message at 20,000 messages, grow with the mailbox), else an error
+// wrapping transport.ErrReplyTooLarge.
+func (c *Client) lineLimit(start int, frag []byte) (int, error) {
+	head := c.resp[start:]
+	if len(head) < transport.DataLineHead {
+		head = append(head[:len(head):len(head)], frag[:min(len(frag), transport.DataLineHead-len(head))]...)
+	}
+	n := len(c.resp) - start + len(frag)
+	if start > 0 || c.cmd.search == nil || !transport.IsDataLine(head) {
+		return 0, fmt.Errorf("%w: response line over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLine)
+	}
+	limit := max(c.opts.MaxLine, int(min(c.opts.MaxKept, math.MaxInt32)))
+	if n > limit {
+		return 0, fmt.Errorf("%w: search data line over %d bytes", transport.ErrReplyTooLarge, limit)
+	}
+	return limit, nil
 }
 
 // readErr describes a failed read, mid-response or not.
