@@ -60,6 +60,9 @@ type Client struct {
 	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
 	err      error // sticky: the connection is unusable
 	bye      bool  // the server said BYE
+	// exists is the selected mailbox's message count as last reported
+	// (EXISTS, less each EXPUNGE since), for MaxFetchResponses.
+	exists uint32
 	// wrote is set by send when its write went out in full; sent, by
 	// run, when the command in progress (or the last) did, its literals
 	// included (Sent).
@@ -117,7 +120,21 @@ type command struct {
 	// kept is the bytes of the responses whose data the command kept so
 	// far (keep, Options.MaxKept).
 	kept int64
+	// fetches counts the FETCH responses of a FETCH or STORE command
+	// (MaxFetchResponses).
+	fetches int64
 }
+
+// MaxFetchResponses bounds the FETCH responses one FETCH or STORE command
+// may bring in a mailbox of exists messages: each message twice (its
+// answer, and a flag change another session made meanwhile) and 1,024
+// more. A server whose responses pass it (one that invents messages
+// without end, each a new UID for the caller's state of the folder)
+// fails the command with an error wrapping transport.ErrReplyTooLarge
+// (outcome error), instead of streaming until the deadline, which a
+// device renews while messages come. go-imap's path of the devices
+// (clients/imap_conn.go) bounds its FETCH by the same rule.
+func MaxFetchResponses(exists uint32) int64 { return 2*int64(exists) + 1024 }
 
 // AppendData is what the server reports of an APPEND with UIDPLUS
 // (APPENDUID); zero without.
@@ -699,13 +716,21 @@ func (c *Client) untagged(s *scanner) {
 			if c.cmd.sel != nil {
 				c.cmd.sel.NumMessages = n
 			}
+			c.exists = n
 			c.update(UpdateExists, n)
 		case equalFold(name, "EXPUNGE"):
 			// The message numbers move: a later UID-less response for the
 			// last number answered is about another message (followUp).
 			c.cmd.lastSeq, c.cmd.lastUID = 0, 0
+			c.exists -= min(c.exists, 1)
 			c.update(UpdateExpunge, n)
 		case equalFold(name, "FETCH"):
+			if c.cmd.fetch != nil {
+				if c.cmd.fetches++; c.cmd.fetches > MaxFetchResponses(c.exists) {
+					s.err = fmt.Errorf("%w: over %d FETCH responses in a mailbox of %d messages", transport.ErrReplyTooLarge, MaxFetchResponses(c.exists), c.exists)
+					return
+				}
+			}
 			s.sp()
 			c.parseFetch(s, n)
 			if s.err != nil {
