@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"github.com/mailsim/mailsim/internal/leanimap"
 	"github.com/mailsim/mailsim/internal/transport"
 )
 
@@ -140,7 +141,16 @@ func (g goimapConn) NumMessages() (uint32, bool) {
 func (g goimapConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader bool, fn func(fetched), progress func()) error {
 	cmd := g.c.Fetch(set, opts)
 	content := asksContent(opts)
+	n, exists := int64(0), g.exists()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		if n++; n > leanimap.MaxFetchResponses(exists) && g.conn != nil {
+			// The mailbox may have grown meanwhile (EXISTS).
+			if exists = g.exists(); n > leanimap.MaxFetchResponses(exists) {
+				g.runaway(cmd, m)
+				return fmt.Errorf("%w: %w: over %d FETCH responses in a mailbox of %d messages",
+					errReplyAbandoned, transport.ErrReplyTooLarge, leanimap.MaxFetchResponses(exists), exists)
+			}
+		}
 		f, err := readFetched(m, keepHeader)
 		if err != nil {
 			abandonReply(g.c, g.wait)
@@ -154,6 +164,29 @@ func (g goimapConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader b
 		progress()
 	}
 	return cmd.Close()
+}
+
+// runaway ends a FETCH whose server sends more responses than it may (m
+// the last one taken): the connection closes under go-imap's reader,
+// which may be waiting to hand over the next response, so the responses
+// it still parsed from its buffer are taken and dropped until it meets
+// the closed connection, and then the client ends (abandonReply). Without
+// the drain go-imap's Close waited for its reader for good.
+func (g goimapConn) runaway(cmd *imapclient.FetchCommand, m *imapclient.FetchMessageData) {
+	_ = g.conn.Close()
+	for ; m != nil; m = cmd.Next() {
+		drainFetch(m)
+	}
+	abandonReply(g.c, g.wait)
+}
+
+// exists is the selected mailbox's message count as known now, which
+// bounds a FETCH's responses by the lean client's rule
+// (leanimap.MaxFetchResponses); the bound holds where g has its
+// connection (a device's session always), which runaway closes.
+func (g goimapConn) exists() uint32 {
+	n, _ := g.NumMessages()
+	return n
 }
 
 // errReplyAbandoned marks a FETCH whose reply could not be read to its end

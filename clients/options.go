@@ -87,7 +87,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxReplyLine bounds one IMAP reply line, literals excluded; a longer
 	// one fails the session with outcome error. Default 64 KiB
-	// (transport.DefaultMaxLine).
+	// (transport.DefaultMaxLine). A SEARCH or SORT response, whose UIDs
+	// grow with the mailbox, may be longer, up to 16 MiB
+	// (transport.DefaultMaxDataLine, transport.IsDataLine).
 	MaxReplyLine int
 	// IDs, if set, interns the Message-IDs the device keeps (and a POP3
 	// device's UIDLs and reply header fields): the engine hands every

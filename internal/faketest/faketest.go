@@ -60,7 +60,17 @@ const (
 	// the connection's deadline, or Options.EndlessLimit bytes (then it
 	// closes). The command never completes.
 	IMAPEndlessStream
+	// IMAPInventedFetch answers SELECT and EXAMINE with a mailbox of
+	// InventedExists messages, and any other command after LOGIN with
+	// FETCH responses of messages it invents without end, "* k FETCH
+	// (UID k FLAGS ())" for k = 1, 2, ..., until the client goes away,
+	// the connection's deadline, or Options.EndlessLimit bytes (then it
+	// closes). The command never completes.
+	IMAPInventedFetch
 )
+
+// InventedExists is the message count IMAPInventedFetch's SELECT reports.
+const InventedExists = 10
 
 // String names the mode.
 func (m IMAPMode) String() string {
@@ -81,6 +91,8 @@ func (m IMAPMode) String() string {
 		return "close"
 	case IMAPEndlessStream:
 		return "endless-stream"
+	case IMAPInventedFetch:
+		return "invented-fetch"
 	}
 	return fmt.Sprintf("IMAPMode(%d)", int(m))
 }
@@ -344,7 +356,7 @@ func (s *Server) imap(c net.Conn, mode IMAPMode) {
 				return
 			}
 			s.faults.Add(1)
-			if !s.misbehave(c, w, mode, tag) {
+			if !s.misbehave(c, w, mode, tag, cmd) {
 				return
 			}
 		}
@@ -409,9 +421,9 @@ func literalAtEnd(line string) (n int64, sync, ok bool) {
 	return n, sync, true
 }
 
-// misbehave answers one command after LOGIN in mode; false ends the
-// connection.
-func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag string) bool {
+// misbehave answers one command after LOGIN (cmd, upper-cased) in mode;
+// false ends the connection.
+func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag, cmd string) bool {
 	switch mode {
 	case IMAPGarbage:
 		w.Write(garbage)
@@ -433,6 +445,20 @@ func (s *Server) misbehave(c net.Conn, w *bufio.Writer, mode IMAPMode, tag strin
 			return false
 		}
 		_ = Repeat(c, []byte(s.opts.StreamLine+"\r\n"), s.opts.EndlessLimit)
+		return false
+	case IMAPInventedFetch:
+		if cmd == "SELECT" || cmd == "EXAMINE" {
+			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY 1] ok\r\n%s OK [READ-WRITE] done\r\n", InventedExists, tag)
+			return w.Flush() == nil
+		}
+		for k, sent := 1, int64(0); sent < s.opts.EndlessLimit; k++ {
+			n, err := fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS ())\r\n", k, k)
+			if err != nil {
+				return false
+			}
+			sent += int64(n)
+		}
+		_ = w.Flush()
 		return false
 	case IMAPRefuse:
 		w.WriteString(tag + " NO [OVERQUOTA] faketest refuses\r\n")

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -59,6 +60,9 @@ type Client struct {
 	utf8     bool  // UTF8=ACCEPT is enabled: mailbox names in UTF-8
 	err      error // sticky: the connection is unusable
 	bye      bool  // the server said BYE
+	// exists is the selected mailbox's message count as last reported
+	// (EXISTS, less each EXPUNGE since), for MaxFetchResponses.
+	exists uint32
 	// wrote is set by send when its write went out in full; sent, by
 	// run, when the command in progress (or the last) did, its literals
 	// included (Sent).
@@ -116,7 +120,21 @@ type command struct {
 	// kept is the bytes of the responses whose data the command kept so
 	// far (keep, Options.MaxKept).
 	kept int64
+	// fetches counts the FETCH responses of a FETCH or STORE command
+	// (MaxFetchResponses).
+	fetches int64
 }
+
+// MaxFetchResponses bounds the FETCH responses one FETCH or STORE command
+// may bring in a mailbox of exists messages: each message twice (its
+// answer, and a flag change another session made meanwhile) and 1,024
+// more. A server whose responses pass it (one that invents messages
+// without end, each a new UID for the caller's state of the folder)
+// fails the command with an error wrapping transport.ErrReplyTooLarge
+// (outcome error), instead of streaming until the deadline, which a
+// device renews while messages come. go-imap's path of the devices
+// (clients/imap_conn.go) bounds its FETCH by the same rule.
+func MaxFetchResponses(exists uint32) int64 { return 2*int64(exists) + 1024 }
 
 // AppendData is what the server reports of an APPEND with UIDPLUS
 // (APPENDUID); zero without.
@@ -455,10 +473,14 @@ func (c *Client) readResponse() ([]byte, error) {
 	c.resp = c.resp[:0]
 	for {
 		start := len(c.resp)
+		limit := c.opts.MaxLine
 		for {
 			frag, err := c.br.ReadSlice('\n')
-			if len(c.resp)-start+len(frag) > c.opts.MaxLine {
-				return nil, c.broken(fmt.Errorf("%w: response line over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLine))
+			if len(c.resp)-start+len(frag) > limit {
+				var lerr error
+				if limit, lerr = c.lineLimit(start, frag); lerr != nil {
+					return nil, c.broken(lerr)
+				}
 			}
 			c.resp = append(c.resp, frag...)
 			if err == nil {
@@ -490,6 +512,28 @@ func (c *Client) readResponse() ([]byte, error) {
 			n -= int64(k)
 		}
 	}
+}
+
+// lineLimit is the bound of the response line being read, which starts at
+// c.resp[start:] and goes on with frag, once it passed Options.MaxLine:
+// Options.MaxKept for a SEARCH or SORT response (transport.IsDataLine)
+// that the command in progress collects (its UIDs, about 6 bytes a
+// message at 20,000 messages, grow with the mailbox), else an error
+// wrapping transport.ErrReplyTooLarge.
+func (c *Client) lineLimit(start int, frag []byte) (int, error) {
+	head := c.resp[start:]
+	if len(head) < transport.DataLineHead {
+		head = append(head[:len(head):len(head)], frag[:min(len(frag), transport.DataLineHead-len(head))]...)
+	}
+	n := len(c.resp) - start + len(frag)
+	if start > 0 || c.cmd.search == nil || !transport.IsDataLine(head) {
+		return 0, fmt.Errorf("%w: response line over %d bytes", transport.ErrReplyTooLarge, c.opts.MaxLine)
+	}
+	limit := max(c.opts.MaxLine, int(min(c.opts.MaxKept, math.MaxInt32)))
+	if n > limit {
+		return 0, fmt.Errorf("%w: search data line over %d bytes", transport.ErrReplyTooLarge, limit)
+	}
+	return limit, nil
 }
 
 // readErr describes a failed read, mid-response or not.
@@ -677,13 +721,21 @@ func (c *Client) untagged(s *scanner) {
 			if c.cmd.sel != nil {
 				c.cmd.sel.NumMessages = n
 			}
+			c.exists = n
 			c.update(UpdateExists, n)
 		case equalFold(name, "EXPUNGE"):
 			// The message numbers move: a later UID-less response for the
 			// last number answered is about another message (followUp).
 			c.cmd.lastSeq, c.cmd.lastUID = 0, 0
+			c.exists -= min(c.exists, 1)
 			c.update(UpdateExpunge, n)
 		case equalFold(name, "FETCH"):
+			if c.cmd.fetch != nil {
+				if c.cmd.fetches++; c.cmd.fetches > MaxFetchResponses(c.exists) {
+					s.err = fmt.Errorf("%w: over %d FETCH responses in a mailbox of %d messages", transport.ErrReplyTooLarge, MaxFetchResponses(c.exists), c.exists)
+					return
+				}
+			}
 			s.sp()
 			c.parseFetch(s, n)
 			if s.err != nil {

@@ -279,3 +279,27 @@ func TestSent(t *testing.T) {
 		})
 	}
 }
+
+// TestInventedFetch: a server that answers UID FETCH 1:* in a mailbox of
+// 10 messages with FETCH responses of messages it invents without end
+// fails the command with ErrReplyTooLarge once they pass
+// MaxFetchResponses(10), having given the caller no more of them; before,
+// the caller got every invented UID until the deadline (a device renews
+// it while messages come) or the server stopped (here at 256 MiB: 'error
+// read: EOF, want ErrReplyTooLarge').
+func TestInventedFetch(t *testing.T) {
+	srv := faketest.StartIMAP(t, faketest.IMAPInventedFetch, faketest.Options{EndlessLimit: 256 << 20})
+	c := dial(t, srv.Addr, Options{Timeout: 5 * time.Second})
+	must(t, c.Login("alice", "secret"))
+	if _, err := c.Select("INBOX", false); err != nil {
+		t.Fatal(err)
+	}
+	got := int64(0)
+	err := c.UIDFetch(imapAll, "(UID FLAGS)", func(*Message) error { got++; return nil })
+	if !errors.Is(err, transport.ErrReplyTooLarge) {
+		t.Fatalf("error %v, want ErrReplyTooLarge", err)
+	}
+	if most := MaxFetchResponses(faketest.InventedExists); got > most {
+		t.Errorf("the caller got %d messages, the bound is %d", got, most)
+	}
+}

@@ -12,8 +12,9 @@ import (
 const DefaultTimeout = transport.DefaultTimeout
 
 // DefaultMaxKept bounds the responses whose data one command keeps when
-// Options.MaxKept is zero: 16 MiB, the SEARCH of two million messages.
-const DefaultMaxKept = 16 << 20
+// Options.MaxKept is zero: 16 MiB, the SEARCH of two million messages,
+// the bound of a data line on the go-imap paths too.
+const DefaultMaxKept = transport.DefaultMaxDataLine
 
 // readBufSize is the per-connection read buffer: responses longer than it
 // are assembled in the client's response buffer, which is released after a
@@ -32,7 +33,9 @@ type Options struct {
 	// completion (default DefaultTimeout).
 	Timeout time.Duration
 	// MaxLine bounds one response line, literals excluded (default
-	// transport.DefaultMaxLine).
+	// transport.DefaultMaxLine), but for the SEARCH or SORT response a
+	// UIDSearch or UIDSort collects: that line, whose UIDs grow with the
+	// mailbox, is bounded by MaxKept (transport.IsDataLine).
 	MaxLine int
 	// MaxLiteral bounds one literal of a response (default
 	// transport.DefaultMaxLiteral); a whole response is bounded by
@@ -40,8 +43,8 @@ type Options struct {
 	MaxLiteral int64
 	// MaxKept bounds the bytes of the responses whose data one command
 	// keeps until it completes (default DefaultMaxKept): the UIDs of
-	// SEARCH and SORT responses, the entries of LIST and LSUB responses,
-	// each response within MaxLine. Past it the command fails with an
+	// SEARCH and SORT responses (one line each, of MaxKept at most),
+	// the entries of LIST and LSUB responses (each within MaxLine). Past it the command fails with an
 	// error wrapping transport.ErrReplyTooLarge: a server whose responses
 	// never end cannot make the client hold more (a UID takes 4 bytes
 	// kept for at least 2 on the wire).

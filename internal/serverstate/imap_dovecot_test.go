@@ -117,3 +117,22 @@ func appendShared(t *testing.T, inst *dovecottest.Instance, name string, i int) 
 	appendT(t, c, name, nil, msg)
 	_ = c.Logout().Wait()
 }
+
+// TestReadBigMailbox: the auditor's read of a real 20,000-message INBOX
+// (Dovecot) shows every message: its FETCH of 1:* is 20,000 lines, none
+// near the reply line bound, and the read keeps one record a message.
+func TestReadBigMailbox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 20,000-message mailbox")
+	}
+	const n = 20000
+	inst := dovecottest.Start(t, 1)
+	inst.FillInbox(t, "user1", n, func(i int) []byte {
+		return fmt.Appendf(nil, "Message-ID: <big%d@example.net>\r\nFrom: carol@example.net\r\nSubject: %d\r\n\r\nbody\r\n", i, i)
+	})
+	r := &IMAPReader{Endpoint: transport.Endpoint{Addr: inst.IMAP}, Password: func(string) string { return inst.Password }}
+	got := stateOf(t, r, "user1")
+	if len(got) != n {
+		t.Fatalf("the read shows %d messages, want %d", len(got), n)
+	}
+}

@@ -21,8 +21,15 @@ import (
 // Default bounds of an IMAP reply (see LimitIMAP). docs/scenarios.md
 // documents them.
 const (
-	// DefaultMaxLine bounds one IMAP reply line, literals excluded.
+	// DefaultMaxLine bounds one IMAP reply line, literals excluded,
+	// but for a data line (IsDataLine).
 	DefaultMaxLine = 64 << 10
+	// DefaultMaxDataLine bounds one data line (IsDataLine): an untagged
+	// SEARCH, SORT or ESEARCH response, whose UIDs grow with the
+	// mailbox: 16 MiB, the SEARCH of two million messages (a 7-digit
+	// UID and its space take 8 bytes). A mailbox of 10,000 messages
+	// already answers UID SEARCH ALL in more than DefaultMaxLine.
+	DefaultMaxDataLine = 16 << 20
 	// DefaultMaxLiteral bounds one IMAP literal ({N}), the same bound
 	// as one POP3 multi-line reply.
 	DefaultMaxLiteral = 64 << 20
@@ -38,11 +45,12 @@ var ErrReplyTooLarge = errors.New("reply too large")
 var ErrTLSRefused = errors.New("server refused to start tls")
 
 // LimitIMAP bounds what the server can make c buffer: a reply line may
-// carry at most maxLine bytes outside literals, and a literal announced as
-// {N} (or ~{N}) may be at most maxLiteral bytes. Past a bound the read
-// fails with an error wrapping ErrReplyTooLarge, and so does every later
-// read. maxLine <= 0 means DefaultMaxLine, maxLiteral <= 0
-// DefaultMaxLiteral. Call it before the first read.
+// carry at most maxLine bytes outside literals (a data line, IsDataLine,
+// at most DefaultMaxDataLine, or maxLine if that is more), and a literal
+// announced as {N} (or ~{N}) may be at most maxLiteral bytes. Past a
+// bound the read fails with an error wrapping ErrReplyTooLarge, and so
+// does every later read. maxLine <= 0 means DefaultMaxLine, maxLiteral <=
+// 0 DefaultMaxLiteral. Call it before the first read.
 func (c *Conn) LimitIMAP(maxLine int, maxLiteral int64) {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
@@ -50,7 +58,42 @@ func (c *Conn) LimitIMAP(maxLine int, maxLiteral int64) {
 	if maxLiteral <= 0 {
 		maxLiteral = DefaultMaxLiteral
 	}
-	c.lim = &imapLimiter{maxLine: maxLine, maxLiteral: maxLiteral}
+	c.lim = &imapLimiter{maxLine: maxLine, maxData: max(maxLine, DefaultMaxDataLine), maxLiteral: maxLiteral}
+}
+
+// dataLineNames are the responses IsDataLine accepts.
+var dataLineNames = [...]string{"SEARCH", "SORT", "ESEARCH"}
+
+// DataLineHead is how many first bytes of a line IsDataLine needs:
+// "* ESEARCH" and the byte after it.
+const DataLineHead = len("* ESEARCH ")
+
+// IsDataLine reports whether line, a reply line or its first
+// DataLineHead bytes at least, is an untagged SEARCH, SORT or ESEARCH
+// response (RFC 9051, 7.3.4; RFC 5256; RFC 4731): its numbers grow with
+// the mailbox, one line for all of them, so it is bounded by
+// DefaultMaxDataLine (leanimap.Options.MaxKept for the lean client), not
+// by the line bound of the other responses. Such a line of a big mailbox
+// is no misbehaving server: the webmail's UID SORT and the devices' UID
+// SEARCH ALL of 20,000 messages answer about 120 KB.
+func IsDataLine(line []byte) bool {
+	if len(line) < 2 || line[0] != '*' || line[1] != ' ' {
+		return false
+	}
+	rest := line[2:]
+	for _, name := range dataLineNames {
+		if len(rest) < len(name) || !strings.EqualFold(string(rest[:len(name)]), name) {
+			continue
+		}
+		if len(rest) == len(name) {
+			return true
+		}
+		switch rest[len(name)] {
+		case ' ', '\r', '\n':
+			return true
+		}
+	}
+	return false
 }
 
 // imapLimiter follows the IMAP reply stream: bytes since the last LF
@@ -58,9 +101,14 @@ func (c *Conn) LimitIMAP(maxLine int, maxLiteral int64) {
 // last bytes of the current line to spot a literal announcement at its end.
 type imapLimiter struct {
 	maxLine    int
+	maxData    int // the bound of a data line (IsDataLine)
 	maxLiteral int64
 
-	line    int    // bytes of the current line so far, literals excluded
+	line int // bytes of the current line so far, literals excluded
+	// head holds the first DataLineHead bytes of the current line;
+	// data is set once a line over maxLine turned out a data line.
+	head    []byte
+	data    bool
 	literal int64  // bytes of the current literal still to come
 	tail    []byte // the last tailLen bytes of the current line
 	err     error  // sticky, once a bound was passed
@@ -83,9 +131,18 @@ func (l *imapLimiter) scan(p []byte) error {
 		if i >= 0 {
 			seg = p[:i+1]
 		}
+		if k := min(DataLineHead-len(l.head), len(seg)); k > 0 {
+			l.head = append(l.head, seg[:k]...)
+		}
 		l.line += len(seg)
 		if l.line > l.maxLine {
-			return fmt.Errorf("%w: reply line over %d bytes", ErrReplyTooLarge, l.maxLine)
+			l.data = l.data || IsDataLine(l.head)
+			if !l.data {
+				return fmt.Errorf("%w: reply line over %d bytes", ErrReplyTooLarge, l.maxLine)
+			}
+			if l.line > l.maxData {
+				return fmt.Errorf("%w: search data line over %d bytes", ErrReplyTooLarge, l.maxData)
+			}
 		}
 		l.keep(seg)
 		if i < 0 {
@@ -93,7 +150,7 @@ func (l *imapLimiter) scan(p []byte) error {
 		}
 		p = p[i+1:]
 		n, ok := literalAtEnd(l.tail)
-		l.line, l.tail = 0, l.tail[:0]
+		l.line, l.tail, l.head, l.data = 0, l.tail[:0], l.head[:0], false
 		if !ok {
 			continue
 		}

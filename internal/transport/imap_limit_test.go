@@ -7,9 +7,12 @@ import (
 )
 
 // TestIMAPLimiter feeds reply streams, split into chunks of every size,
-// and checks where the bounds hold and where they fail.
+// and checks where the bounds hold and where they fail. A SEARCH, SORT or
+// ESEARCH response may pass the line bound, up to the data line's (a big
+// mailbox's UID SEARCH ALL; before, "reply line over 64 bytes" here).
 func TestIMAPLimiter(t *testing.T) {
-	const maxLine, maxLiteral = 64, 100
+	const maxLine, maxData, maxLiteral = 64, 200, 100
+	nums := func(n int) string { return strings.Repeat(" 1", n) }
 	tests := []struct {
 		name   string
 		stream string
@@ -27,11 +30,21 @@ func TestIMAPLimiter(t *testing.T) {
 		{"LITERAL+ syntax", "* LIST () \"/\" {5+}\r\nINBOX\r\n", true},
 		{"brace text is no literal", "* OK {not a literal}\r\n" + strings.Repeat("x", 40) + "\r\n", true},
 		{"literal lines look like lines", "* 1 FETCH (BODY[] {80}\r\n" + strings.Repeat("\r\n{99999}", 10) + ")\r\n", true},
+		{"search line over the line bound", "* SEARCH" + nums(90) + "\r\n", true},
+		{"sort line over the line bound", "* sort" + nums(90) + "\r\n", true},
+		{"esearch line over the line bound", "* ESEARCH (TAG \"A1\") UID ALL 1:3" + strings.Repeat(",5", 70) + "\r\n", true},
+		{"search line at the data bound", "* SEARCH" + nums(95) + "\r\n", true},
+		{"search line over the data bound", "* SEARCH" + nums(96) + "\r\n", false},
+		{"endless search line", "* SEARCH" + nums(1000), false},
+		{"no data line", "* SEARCHING" + nums(90) + "\r\n", false},
+		{"tagged line", "A1 SEARCH" + nums(90) + "\r\n", false},
+		{"the line after a data line", "* SEARCH" + nums(90) + "\r\n* OK" + nums(40) + "\r\n", false},
+		{"a data line after a literal", "* 1 FETCH (BODY[] {10}\r\n" + strings.Repeat("y", 10) + ")\r\n* SORT" + nums(90) + "\r\n", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, chunk := range []int{1, 3, 7, 64, len(tc.stream)} {
-				l := &imapLimiter{maxLine: maxLine, maxLiteral: maxLiteral}
+				l := &imapLimiter{maxLine: maxLine, maxData: maxData, maxLiteral: maxLiteral}
 				var err error
 				for p := tc.stream; len(p) > 0 && err == nil; {
 					n := min(chunk, len(p))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,21 @@ import (
 // MaxPOP3Reply bounds one multi-line POP3 reply (a RETR of a huge message,
 // or a misbehaving server that never sends the terminator).
 const MaxPOP3Reply = 64 << 20
+
+// POP3MinRate is the least average pace of a multi-line POP3 reply, in
+// bytes a second: 32 KiB/s (256 kbit/s). While lines come the reply's
+// deadline moves on, so that a big RETR is not cut by the connection's
+// timeout, but never past the reply's start plus the timeout plus the
+// time its bytes so far take at this pace (plus the time the simulated
+// network held them, Conn.HeldFor): a server that drips a line just
+// inside the timeout can keep one command going for the connection's
+// timeout plus MaxPOP3Reply at POP3MinRate at most (about 34 minutes),
+// not without end. The bound grows with the reply, as a fixed multiple
+// of the timeout would not: a 20 MB message of a loaded server at
+// 200 KB/s takes 100 s and is no failure, a reply slower than a
+// 256 kbit/s line is. Past it the read fails with a deadline error
+// (outcome timeout) saying the reply was too slow.
+const POP3MinRate = 32 << 10
 
 // POP3Error is a POP3 -ERR reply.
 type POP3Error struct {
@@ -261,15 +277,23 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 		total   int
 		long    []byte // a line longer than br's buffer, assembled
 		cbErr   error
-		lastExt = time.Now()
+		start   = time.Now()
+		mark    = p.conn.HoldMark()
+		lastExt = start
+		pace    = paceBound{start: start, timeout: p.conn.Timeout()}
 	)
 	for {
 		if time.Since(lastExt) > time.Second {
-			// A long download: keep the deadline ahead of it.
-			_ = p.conn.Extend(0)
+			// A long download: keep the deadline ahead of it, within
+			// the reply's pace bound.
 			lastExt = time.Now()
+			_ = p.conn.SetDeadline(pace.next(lastExt, int64(total), p.conn.HeldFor(mark)))
 		}
 		frag, err := br.ReadSlice('\n')
+		if err != nil && pace.cut && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("reply of %d bytes in %v, slower than %d bytes/s on average: %w",
+				total, time.Since(start).Round(time.Millisecond), POP3MinRate, err)
+		}
 		total += len(frag)
 		if total > MaxPOP3Reply {
 			return fmt.Errorf("%w: reply over %d bytes", ErrPOP3Garbage, MaxPOP3Reply)
@@ -294,6 +318,29 @@ func (p *POP3) multi(name, cmdLine string, line func([]byte) error) error {
 		}
 		long = nil
 	}
+}
+
+// paceBound is the deadline of a multi-line reply's reads (POP3MinRate):
+// the connection's timeout after now, but no later than the reply's start
+// plus the timeout, plus the time its bytes so far take at POP3MinRate
+// and the time the simulated network held them.
+type paceBound struct {
+	start   time.Time
+	timeout time.Duration
+	// cut is set once the pace bound came before the timeout after now.
+	cut bool
+}
+
+// next returns the deadline at now, after total bytes of the reply that
+// the network held for held.
+func (b *paceBound) next(now time.Time, total int64, held time.Duration) time.Time {
+	idle := now.Add(b.timeout)
+	paced := b.start.Add(b.timeout + held + time.Duration(float64(total)/POP3MinRate*float64(time.Second)))
+	b.cut = paced.Before(idle)
+	if b.cut {
+		return paced
+	}
+	return idle
 }
 
 // Capabilities runs CAPA and sets p.Capa. A server without CAPA (-ERR) has
