@@ -68,6 +68,11 @@ type StopGrace struct {
 	closed    bool
 	overdue   uint64
 	stopBegun bool
+	// lastEnded is set once a command ended (End), and lastClosed and
+	// lastOverdue are how End judged it: CountLogin judges the login the
+	// command carried alike, though the stop may have closed the
+	// connection since (it does so as soon as the command ends).
+	lastEnded, lastClosed, lastOverdue bool
 }
 
 // WatchStop watches conn, whose commands are recorded on rec with
@@ -186,6 +191,7 @@ func (w *StopGrace) End(name string, start time.Time, err error) (cut bool) {
 		w.ended = nil
 	}
 	closed, overdue := w.closed, w.overdue != 0 && w.overdue == w.seq
+	w.lastEnded, w.lastClosed, w.lastOverdue = true, closed, overdue
 	w.mu.Unlock()
 	endCommand(w.rec, w.protocol, name, start, start, err, closed, overdue)
 	return err != nil && closed
@@ -204,10 +210,34 @@ func (w *StopGrace) Stopping() bool {
 // nothing, but for one the server had left unanswered beyond the grace,
 // a timeout.
 func (w *StopGrace) CountLogin(err error) {
-	w.mu.Lock()
-	closed, overdue := w.closed, w.overdue != 0
-	w.mu.Unlock()
+	closed, overdue := w.last()
 	countLogin(w.rec, w.protocol, err, closed, overdue)
+}
+
+// LastCut reports whether the stop cut the last command that ended (End's
+// verdict), or, before any ended, whether it closed the connection: a
+// failure of that command is then the stop's, no server's. Unlike
+// Stopping, a reply the server gave within the grace stays the server's
+// though the stop closed the connection as soon as it came.
+func (w *StopGrace) LastCut() bool {
+	closed, _ := w.last()
+	return closed
+}
+
+// last is how the stop judged the last command that ended (End), or the
+// connection now before any ended: the login and the failure the command
+// carried are judged alike, though the stop may have closed the
+// connection since (it does so as soon as the command ends; before
+// 2026-12-05 a greeting's BYE or a LOGIN's NO in the grace then counted
+// no login, by that race: TestInjectorGreetingFailsInTheGrace failed 1 run
+// in 5 to 50).
+func (w *StopGrace) last() (closed, overdue bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastEnded {
+		return w.lastClosed, w.lastOverdue
+	}
+	return w.closed, w.overdue != 0
 }
 
 // Overdue reports whether the stop closed the connection under a command

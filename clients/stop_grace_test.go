@@ -2,10 +2,14 @@ package clients
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailsim/mailsim/internal/transport"
 )
 
 // closeOnce is an io.Closer that closes once, as transport.Conn does: a
@@ -91,5 +95,36 @@ func TestStopGraceBind(t *testing.T) {
 	}
 	if cut := w.End("LOGIN", start, context.Canceled); !cut {
 		t.Error("End: the command not cut by the stop")
+	}
+}
+
+// TestStopGraceLoginAnsweredInTheGrace: a login whose last command the
+// server answered within the stop's grace (a greeting's BYE) counts, and
+// its failure is the server's (LastCut false), though the stop closed the
+// connection as soon as the command ended — before CountLogin ran. Before
+// 2026-12-05 CountLogin read the connection's state then, and counted
+// nothing: TestInjectorGreetingFailsInTheGrace failed 1 run in 5 to 50
+// (logins map[], want one), here always.
+func TestStopGraceLoginAnsweredInTheGrace(t *testing.T) {
+	conn := newCloseOnce()
+	close(conn.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &loginRecorder{}
+	w := WatchStop(ctx, rec, ProtocolIMAP, conn, time.Hour)
+	start := w.Start(CommandConnect)
+	cancel() // the stop: CONNECT in flight has the grace
+	refused := transport.GreetingRefused(errors.New("greeting: server refused: \"* BYE go away\""))
+	w.End(CommandConnect, start, refused)
+	<-conn.entered // the stop closes the connection once CONNECT ended
+	if !w.Stopping() {
+		t.Fatal("the stop closes the connection, and Stopping says it did not") // closed is set before Close
+	}
+	if w.LastCut() {
+		t.Error("LastCut: the server's answer in the grace taken for the stop's cut")
+	}
+	w.CountLogin(refused)
+	if got, want := rec.take(), []string{"imap:no"}; !slices.Equal(got, want) {
+		t.Errorf("logins %v, want %v", got, want)
 	}
 }

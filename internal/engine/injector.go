@@ -1159,14 +1159,14 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	// temporary: the stop's when the run's end closed the connection
 	// (stopCut).
 	failed := func(what string, err error) *tryError {
-		if w.Stopping() {
+		if w.LastCut() {
 			return stopCut(run, w, fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err))
 		}
 		return newTryError(fmt.Errorf("imap-append %s: %s: %w", dl.Addr, what, err), true)
 	}
 	loginFailed := func(what string, err error) *tryError {
 		te := failed(what, err)
-		if !w.Stopping() && transport.LoginOutcome(err) == transport.OutcomeAuth {
+		if !w.LastCut() && transport.LoginOutcome(err) == transport.OutcomeAuth {
 			te.reason, te.retry = DeliveryAuth, false
 		}
 		return te
