@@ -119,3 +119,40 @@ func TestInstallMarksLeft(t *testing.T) {
 		})
 	}
 }
+
+// TestInstallCameBackInOneSync: a message moved out and back (a new UID)
+// between two syncs left and came back with the second: the view showed it
+// all along, so its stamps are those it had under its old UID, and its lag
+// is the first sync's, exact. Before 2026-12-05 it was stamped by the
+// second (review C: "b: shown at 5m0s exact true", the true answer 3m).
+// A new UIDVALIDITY, all messages read anew, keeps their stamps alike.
+func TestInstallCameBackInOneSync(t *testing.T) {
+	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	for _, tt := range []struct {
+		name      string
+		validity2 uint32
+	}{
+		{"a new UID", 1},
+		{"a new UIDVALIDITY", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := validOptions()
+			o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
+			d, err := newIMAPDevice(o, KindPC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+			a, b := h("<a>"), h("<b>")
+			d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: a}}, at(1), d.editGen("INBOX"), 0)
+			d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: a}, 2: {id: b}}, at(3), d.editGen("INBOX"), 0)
+			d.installAt("INBOX", tt.validity2, map[imap.UID]imapMsg{1: {id: a}, 7: {id: b}}, at(5), d.editGen("INBOX"), 0)
+			v := d.View()
+			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, at(2))
+			if !ok || !sh.At.Equal(at(3)) || !sh.Exact {
+				t.Errorf("b: %+v, %v; want shown at 3m, exact", sh, ok)
+			}
+		})
+	}
+}

@@ -342,12 +342,22 @@ func leftView(was, msgs map[imap.UID]imapMsg, same bool) bool {
 // shown) read them, from was, those it held before (same: of the same
 // UIDVALIDITY): a message was held with the same id keeps when it came
 // into the folder, and when its flags came if they are the same; the rest
-// came with this sync. Every stamp goes through log.Keep, so that none
-// names a sync the log dropped (view.SyncLog.Add).
+// came with this sync — but for a message that left under one UID and
+// came back under another with this very sync (moved out and back, a new
+// UIDVALIDITY): the view showed it all along, so it keeps its stamps as
+// the message was held under its old UID (review C, 2026-12-05: stamped
+// by the return's sync, a lag too high and exact). Every stamp goes
+// through log.Keep, so that none names a sync the log dropped
+// (view.SyncLog.Add).
 func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now view.Stamp) {
+	gone := leftMsgs(was, msgs, same)
 	for uid, m := range msgs {
 		st := view.Stamps{Arrived: now, Flags: now}
-		if old, ok := was[uid]; ok && same && old.id == m.id {
+		old, ok := was[uid]
+		if !ok || !same || old.id != m.id {
+			old, ok = gone[m.id]
+		}
+		if ok && old.id == m.id {
 			st.Arrived = log.Keep(old.st.Arrived)
 			if old.flags == m.flags {
 				st.Flags = log.Keep(old.st.Flags)
@@ -358,6 +368,24 @@ func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now
 			msgs[uid] = m
 		}
 	}
+}
+
+// leftMsgs returns, by id, the messages of was (the folder's messages the
+// view showed) that are not among msgs under the same UID (same: of the
+// same UIDVALIDITY), as leftView finds them; nil when none left, as in
+// most syncs.
+func leftMsgs(was, msgs map[imap.UID]imapMsg, same bool) map[view.Handle]imapMsg {
+	var gone map[view.Handle]imapMsg
+	for uid, old := range was {
+		if m, ok := msgs[uid]; same && ok && m.id == old.id {
+			continue
+		}
+		if gone == nil {
+			gone = make(map[view.Handle]imapMsg)
+		}
+		gone[old.id] = old
+	}
+	return gone
 }
 
 // equalMsgs reports whether a and b hold the same messages with the same
