@@ -144,8 +144,10 @@ func (g goimapConn) Fetch(set imap.UIDSet, opts *imap.FetchOptions, keepHeader b
 	n, exists := int64(0), g.exists()
 	for m := cmd.Next(); m != nil; m = cmd.Next() {
 		if n++; n > leanimap.MaxFetchResponses(exists) && g.conn != nil {
-			// The mailbox may have grown meanwhile (EXISTS).
-			if exists = g.exists(); n > leanimap.MaxFetchResponses(exists) {
+			// The mailbox may have grown meanwhile (EXISTS); an EXPUNGE
+			// meanwhile lowers no bound (the most it held since the
+			// command began, as the lean client's).
+			if exists = max(exists, g.exists()); n > leanimap.MaxFetchResponses(exists) {
 				g.runaway(cmd, m)
 				return fmt.Errorf("%w: %w: over %d FETCH responses in a mailbox of %d messages",
 					errReplyAbandoned, transport.ErrReplyTooLarge, leanimap.MaxFetchResponses(exists), exists)

@@ -121,8 +121,11 @@ type command struct {
 	// far (keep, Options.MaxKept).
 	kept int64
 	// fetches counts the FETCH responses of a FETCH or STORE command
-	// (MaxFetchResponses).
-	fetches int64
+	// (MaxFetchResponses), bounded by the most messages the mailbox held
+	// since the command began (existsMax: an EXPUNGE another session
+	// made meanwhile lowers the count, not what the command may answer).
+	fetches   int64
+	existsMax uint32
 }
 
 // MaxFetchResponses bounds the FETCH responses one FETCH or STORE command
@@ -295,7 +298,7 @@ func (c *Client) begin(verb string) error {
 	if c.err != nil {
 		return c.err
 	}
-	c.cmd = command{}
+	c.cmd = command{existsMax: c.exists}
 	c.capsSet, c.capsInOK = false, false
 	c.sent = false
 	c.tag++
@@ -722,6 +725,7 @@ func (c *Client) untagged(s *scanner) {
 				c.cmd.sel.NumMessages = n
 			}
 			c.exists = n
+			c.cmd.existsMax = max(c.cmd.existsMax, n)
 			c.update(UpdateExists, n)
 		case equalFold(name, "EXPUNGE"):
 			// The message numbers move: a later UID-less response for the
@@ -731,8 +735,8 @@ func (c *Client) untagged(s *scanner) {
 			c.update(UpdateExpunge, n)
 		case equalFold(name, "FETCH"):
 			if c.cmd.fetch != nil {
-				if c.cmd.fetches++; c.cmd.fetches > MaxFetchResponses(c.exists) {
-					s.err = fmt.Errorf("%w: over %d FETCH responses in a mailbox of %d messages", transport.ErrReplyTooLarge, MaxFetchResponses(c.exists), c.exists)
+				if c.cmd.fetches++; c.cmd.fetches > MaxFetchResponses(c.cmd.existsMax) {
+					s.err = fmt.Errorf("%w: over %d FETCH responses in a mailbox of %d messages", transport.ErrReplyTooLarge, MaxFetchResponses(c.cmd.existsMax), c.cmd.existsMax)
 					return
 				}
 			}

@@ -104,3 +104,32 @@ func TestBigMailboxDataLine(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchBoundAfterExpunge: a FETCH's bound on its responses
+// (MaxFetchResponses) is of the most messages the mailbox held since the
+// command began: another session's EXPUNGEs during a legitimate UID FETCH
+// 1:* of a big mailbox lower EXISTS, not what the command may answer.
+// Before 2026-12-05 the bound followed EXISTS down, and the fetch below
+// (3,000 messages, 2,000 expunged meanwhile, 4,000 responses) failed with
+// "over 3024 FETCH responses" (review C).
+func TestFetchBoundAfterExpunge(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("* 3000 EXISTS\r\n")
+	for range 2000 {
+		b.WriteString("* 1 EXPUNGE\r\n")
+	}
+	for i := 1; i <= 4000; i++ {
+		n := strconv.Itoa(min(i, 1000))
+		b.WriteString("* " + n + " FETCH (UID " + strconv.Itoa(i) + " FLAGS ())\r\n")
+	}
+	srv := faketest.Start(t, faketest.Options{}, dataLineServer(b.String(), false))
+	c := dial(t, srv.Addr, Options{Timeout: 10 * time.Second})
+	must(t, c.Login("alice", "secret"))
+	got := 0
+	if err := c.UIDFetch(imapAll, "(UID FLAGS)", func(*Message) error { got++; return nil }); err != nil {
+		t.Fatalf("UID FETCH: %v", err)
+	}
+	if got != 4000 {
+		t.Errorf("%d messages, want 4000", got)
+	}
+}
