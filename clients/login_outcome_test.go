@@ -65,6 +65,7 @@ func TestLoginOutcomes(t *testing.T) {
 	// Greetings out of turn, no refusal: the server's garbage (review A:
 	// these counted no).
 	bad, exists, noop, smtp250 := greets("* BAD what\r\n"), greets("* 3 EXISTS\r\n"), greets("* NOOP\r\n"), greets("250 hello\r\n")
+	byeBare := greets("* bye\r\n")
 
 	// An attempt fails the test when the login succeeds, and returns its
 	// error.
@@ -143,7 +144,9 @@ func TestLoginOutcomes(t *testing.T) {
 		{"imap greeting BAD", imapLogin, transport.Endpoint{Addr: bad}, "secret", "imap", transport.OutcomeError},
 		{"imap greeting BAD, go-imap", imapLoginWith(IMAPClientGoIMAP), transport.Endpoint{Addr: bad}, "secret", "imap", transport.OutcomeBad},
 		{"imap greeting EXISTS", imapLogin, transport.Endpoint{Addr: exists}, "secret", "imap", transport.OutcomeError},
-		{"imap starttls greeting NOOP", imapLogin, transport.Endpoint{Addr: noop, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeTLS},
+		{"imap starttls greeting NOOP", imapLogin, transport.Endpoint{Addr: noop, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeError},
+		{"imap starttls greeting EXISTS", imapLogin, transport.Endpoint{Addr: exists, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeError},
+		{"imap starttls greeting bye, lower case and bare", imapLogin, transport.Endpoint{Addr: byeBare, TLS: transport.TLSStartTLS}, "secret", "imap", transport.OutcomeNo},
 		{"smtp greeting 250", smtpLogin, transport.Endpoint{Addr: smtp250}, "secret", "smtp", transport.OutcomeError},
 		{"smtp untrusted certificate", smtpLogin, transport.Endpoint{Addr: addrs.IMAPS, TLS: transport.TLSImplicit}, "secret", "smtp", transport.OutcomeTLS},
 	}

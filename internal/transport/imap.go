@@ -213,6 +213,23 @@ func literalAtEnd(line []byte) (int64, bool) {
 	return n, true
 }
 
+// greetingStatus returns the status of an IMAP greeting line ("* OK ...",
+// in upper case: OK, PREAUTH, BYE, NO), or "" for a line that is none
+// ("* 3 EXISTS", garbage).
+func greetingStatus(line []byte) string {
+	rest, ok := bytes.CutPrefix(line, []byte("* "))
+	if !ok {
+		return ""
+	}
+	atom, _, _ := bytes.Cut(bytes.TrimRight(rest, "\r\n"), []byte(" "))
+	for _, s := range []string{"OK", "PREAUTH", "BYE", "NO"} {
+		if bytes.EqualFold(atom, []byte(s)) {
+			return s
+		}
+	}
+	return ""
+}
+
 // IMAPWire is the connection handed to imapclient. The library arms a
 // fixed 30 s read deadline whenever it waits for any server data —
 // including the silence of an idle connection — so it would drop every
@@ -263,8 +280,10 @@ func OpenIMAP(conn *Conn, opts *imapclient.Options, afterStartTLS bool) (*imapcl
 
 // StartTLSIMAP reads the greeting, sends STARTTLS and, once the server
 // agreed, runs the TLS handshake with cfg (nil: TLSConfig(nil, addr)), all
-// within conn's timeout. A refusal (NO, BAD, or a PREAUTH or BYE greeting)
-// wraps ErrTLSRefused; a failed handshake wraps the TLS error. Then call
+// within conn's timeout. A greeting that refuses the session (BYE, NO)
+// wraps ErrGreetingRefused; a PREAUTH greeting (no STARTTLS after it) or a
+// refused STARTTLS (NO, BAD) wraps ErrTLSRefused; any other greeting is
+// garbage (error); a failed handshake wraps the TLS error. Then call
 // OpenIMAP(conn, opts, true).
 func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	_ = conn.Extend(0)
@@ -275,11 +294,14 @@ func StartTLSIMAP(conn *Conn, cfg *tls.Config) error {
 	if err != nil {
 		return atServer(conn.protocol, conn.addr, "greeting: %w", err)
 	}
-	if bytes.HasPrefix(line, []byte("* BYE ")) || bytes.HasPrefix(line, []byte("* NO ")) {
+	switch greetingStatus(line) {
+	case "OK":
+	case "BYE", "NO":
 		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrGreetingRefused)
-	}
-	if !bytes.HasPrefix(line, []byte("* OK")) {
+	case "PREAUTH":
 		return atServer(conn.protocol, conn.addr, "greeting %q: %w", clip(line), ErrTLSRefused)
+	default:
+		return atServer(conn.protocol, conn.addr, "greeting %q: not a greeting", clip(line))
 	}
 	const tag = "T0"
 	if _, err := conn.Write([]byte(tag + " STARTTLS\r\n")); err != nil {
