@@ -16,19 +16,8 @@ import (
 // flag edit leaves the flags unstamped (view.StampNone); a stamp of a
 // sync the log dropped becomes view.StampOld.
 func TestInstallStamps(t *testing.T) {
-	o := validOptions()
-	o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
-	d, err := newIMAPDevice(o, KindPC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
-	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
-	h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+	d, h, install := newStampDevice(t)
 	a, b := h("<a>"), h("<b>")
-	install := func(m int, msgs map[imap.UID]imapMsg) {
-		d.installAt("INBOX", 1, msgs, at(m), d.editGen("INBOX"), 0)
-	}
 	stamps := func() map[imap.UID]view.Stamps {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -43,7 +32,7 @@ func TestInstallStamps(t *testing.T) {
 		if flags {
 			st = stamps()[uid].Flags
 		}
-		sh, ok := d.View().Stamped("INBOX", st, at(from))
+		sh, ok := d.View().Stamped("INBOX", st, minute(from))
 		if !ok || !sh.Exact {
 			t.Fatalf("uid %d: Stamped %+v, %v", uid, sh, ok)
 		}
@@ -52,13 +41,13 @@ func TestInstallStamps(t *testing.T) {
 	install(1, map[imap.UID]imapMsg{1: {id: a}})
 	install(3, map[imap.UID]imapMsg{1: {id: a}}) // quiet
 	install(5, map[imap.UID]imapMsg{1: {id: a, flags: view.Seen}, 2: {id: b}})
-	if got := shown(1, true, 2); !got.Equal(at(5)) {
+	if got := shown(1, true, 2); !got.Equal(minute(5)) {
 		t.Errorf("a's \\Seen shown at %v, want 5m (the quiet sync at 3m did not show it)", got)
 	}
-	if got := shown(1, false, 2); !got.Equal(at(2)) {
+	if got := shown(1, false, 2); !got.Equal(minute(2)) {
 		t.Errorf("a in INBOX shown at %v, want 2m (before)", got)
 	}
-	if got := shown(2, false, 4); !got.Equal(at(5)) {
+	if got := shown(2, false, 4); !got.Equal(minute(5)) {
 		t.Errorf("b in INBOX shown at %v, want 5m", got)
 	}
 	d.noteFlags("INBOX", 2, view.Flagged)
@@ -80,8 +69,6 @@ func TestInstallStamps(t *testing.T) {
 // been shown before (view.SyncLog.MarkLeft); with no message leaving, a
 // message new to the folder is exact.
 func TestInstallMarksLeft(t *testing.T) {
-	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
-	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
 	for _, tt := range []struct {
 		name  string
 		back  bool // b was shown at 3m, left at 4m; else b is new at 5m
@@ -91,17 +78,8 @@ func TestInstallMarksLeft(t *testing.T) {
 		{"other mail came and went, b is new", false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := validOptions()
-			o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
-			d, err := newIMAPDevice(o, KindPC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+			d, h, install := newStampDevice(t)
 			a, b, c := h("<a>"), h("<b>"), h("<c>")
-			install := func(m int, msgs map[imap.UID]imapMsg) {
-				d.installAt("INBOX", 1, msgs, at(m), d.editGen("INBOX"), 0)
-			}
 			install(1, map[imap.UID]imapMsg{1: {id: a}})
 			if tt.back {
 				install(3, map[imap.UID]imapMsg{1: {id: a}, 2: {id: b}})
@@ -112,8 +90,8 @@ func TestInstallMarksLeft(t *testing.T) {
 			}
 			install(5, map[imap.UID]imapMsg{1: {id: a}, 5: {id: b}})
 			v := d.View()
-			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, at(2))
-			if !ok || !sh.At.Equal(at(5)) || sh.Exact != tt.exact {
+			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, minute(2))
+			if !ok || !sh.At.Equal(minute(5)) || sh.Exact != tt.exact {
 				t.Errorf("b: %+v, %v; want shown at 5m, exact %v", sh, ok, tt.exact)
 			}
 		})
@@ -127,8 +105,6 @@ func TestInstallMarksLeft(t *testing.T) {
 // second (review C: "b: shown at 5m0s exact true", the true answer 3m).
 // A new UIDVALIDITY, all messages read anew, keeps their stamps alike.
 func TestInstallCameBackInOneSync(t *testing.T) {
-	base := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
-	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
 	for _, tt := range []struct {
 		name      string
 		validity2 uint32
@@ -137,22 +113,39 @@ func TestInstallCameBackInOneSync(t *testing.T) {
 		{"a new UIDVALIDITY", 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o := validOptions()
-			o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
-			d, err := newIMAPDevice(o, KindPC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := func(id string) view.Handle { return d.o.IDs.Handle(id) }
+			d, h, install := newStampDevice(t)
 			a, b := h("<a>"), h("<b>")
-			d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: a}}, at(1), d.editGen("INBOX"), 0)
-			d.installAt("INBOX", 1, map[imap.UID]imapMsg{1: {id: a}, 2: {id: b}}, at(3), d.editGen("INBOX"), 0)
-			d.installAt("INBOX", tt.validity2, map[imap.UID]imapMsg{1: {id: a}, 7: {id: b}}, at(5), d.editGen("INBOX"), 0)
+			install(1, map[imap.UID]imapMsg{1: {id: a}})
+			install(3, map[imap.UID]imapMsg{1: {id: a}, 2: {id: b}})
+			d.installAt("INBOX", tt.validity2, map[imap.UID]imapMsg{1: {id: a}, 7: {id: b}}, minute(5), d.editGen("INBOX"), 0)
 			v := d.View()
-			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, at(2))
-			if !ok || !sh.At.Equal(at(3)) || !sh.Exact {
+			sh, ok := v.Stamped("INBOX", v.Messages["<b>"].Stamps.Arrived, minute(2))
+			if !ok || !sh.At.Equal(minute(3)) || !sh.Exact {
 				t.Errorf("b: %+v, %v; want shown at 3m, exact", sh, ok)
 			}
 		})
 	}
+}
+
+// minute is the simulated minute m of the stamp tests.
+func minute(m int) time.Time {
+	return time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC).Add(time.Duration(m) * time.Minute)
+}
+
+// newStampDevice returns an IMAP PC for the stamp tests, the handle of a
+// Message-ID in its view, and install, which installs msgs in its INBOX
+// (UIDVALIDITY 1) as a sync begun at minute m read them.
+func newStampDevice(t *testing.T) (d *imapDevice, h func(string) view.Handle, install func(m int, msgs map[imap.UID]imapMsg)) {
+	t.Helper()
+	o := validOptions()
+	o.Profile = &Profile{Name: "pc", Kind: KindPC, Protocol: IMAP}
+	d, err := newIMAPDevice(o, KindPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = func(id string) view.Handle { return d.o.IDs.Handle(id) }
+	install = func(m int, msgs map[imap.UID]imapMsg) {
+		d.installAt("INBOX", 1, msgs, minute(m), d.editGen("INBOX"), 0)
+	}
+	return d, h, install
 }
