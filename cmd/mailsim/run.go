@@ -522,7 +522,11 @@ func execute(ctx context.Context, plan *scenarios.Plan, x execution, stderr io.W
 	}
 	prog := startProgress(ctx, eng, x.client, x.progress, x.quiet)
 	res, runErr := eng.Run(ctx)
-	prog.stop()
+	var wall time.Duration
+	if res != nil {
+		wall = res.Wall
+	}
+	prog.stop(wall)
 	var harness *report.HarnessInput
 	if x.harness != nil {
 		harness = x.harness.input()

@@ -19,7 +19,10 @@ type progress struct {
 	cancel context.CancelFunc
 	// stopped is closed by stop: the run returned, print the last line.
 	stopped chan struct{}
-	wg      sync.WaitGroup
+	// wall is the run's wall time stop was given (its report's
+	// wall_seconds; 0: none), set before stopped is closed.
+	wall time.Duration
+	wg   sync.WaitGroup
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -130,6 +133,11 @@ func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Clie
 			now := time.Now()
 			dt := now.Sub(last).Seconds()
 			if final {
+				// The run's wall, as the summary's: the engine's
+				// clock runs on through the final audit's read.
+				if p.wall > 0 {
+					f.st.Wall = p.wall
+				}
 				lastCmds, dt = 0, f.st.Wall.Seconds()
 			}
 			if dt > 0 {
@@ -176,7 +184,8 @@ func startProgress(ctx context.Context, eng *engine.Engine, client *metrics.Clie
 
 // stop ends the status line: it prints the last one, with the figures of
 // the run that returned.
-func (p *progress) stop() {
+func (p *progress) stop(wall time.Duration) {
+	p.wall = wall
 	close(p.stopped)
 	p.wg.Wait()
 	p.cancel()

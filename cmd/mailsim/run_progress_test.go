@@ -135,6 +135,11 @@ func TestRunProgressLinesCarryTheFailures(t *testing.T) {
 			}
 		}
 	}
+	// Its wall is the report's (not the engine's clock, which runs on
+	// through the final audit's read).
+	if want := "wall " + shortDuration(time.Duration(num(t, rep, "wall_seconds")*float64(time.Second))) + " "; !strings.Contains(last, want) {
+		t.Errorf("the last progress line lacks %q, the report's wall_seconds:\n%s", want, last)
+	}
 	if num(t, rep, "messages.delivery_failed") == 0 {
 		t.Errorf("no delivery failed: the fake LMTP server refused none (%d faults)", fake.Faults())
 	}
