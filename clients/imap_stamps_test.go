@@ -149,3 +149,22 @@ func newStampDevice(t *testing.T) (d *imapDevice, h func(string) view.Handle, in
 	}
 	return d, h, install
 }
+
+// TestInstallNoMessageIDIsNew: a message without a Message-ID that comes
+// with the sync that saw another such leave is new, stamped by that sync:
+// no id tells that it came back (leftMsgs). Keyed by the handle they share
+// (view.NoHandle), it took the other's stamps, an exact lag too low (the
+// final read).
+func TestInstallNoMessageIDIsNew(t *testing.T) {
+	d, h, install := newStampDevice(t)
+	a := h("<a>")
+	install(1, map[imap.UID]imapMsg{1: {id: a}, 2: {id: view.NoHandle}})
+	install(3, map[imap.UID]imapMsg{1: {id: a}, 3: {id: view.NoHandle}})
+	d.mu.Lock()
+	st := d.folders["INBOX"].msgs[3].st
+	d.mu.Unlock()
+	sh, ok := d.View().Stamped("INBOX", st.Arrived, minute(2))
+	if !ok || !sh.At.Equal(minute(3)) {
+		t.Errorf("UID 3: %+v, %v; want shown at 3m", sh, ok)
+	}
+}

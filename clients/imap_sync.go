@@ -297,15 +297,17 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	changed := f.validity != validity || !sameMsgs(f.msgs, msgs)
 	was, same := f.msgs, f.validity == validity
 	var now view.Stamp // this sync's, when it changed the view
+	var gone map[view.Handle]imapMsg
 	if changed || was == nil {
 		// The view shows the folder as this sync read it from now
 		// (view.SyncLog; the first sync of a folder counts).
 		now = f.log.Add(f.synced, start)
-		if leftView(was, msgs, same) {
+		var left bool
+		if gone, left = leftMsgs(was, msgs, same); left {
 			f.log.MarkLeft()
 		}
 	}
-	stampMsgs(&f.log, msgs, was, same, now)
+	stampMsgs(&f.log, msgs, was, same, now, gone)
 	f.validity, f.msgs, f.synced = validity, msgs, start
 	if changed && name == view.FolderInbox {
 		for uid, m := range msgs {
@@ -321,43 +323,26 @@ func (d *imapDevice) installAt(name string, validity uint32, msgs map[imap.UID]i
 	return was
 }
 
-// leftView reports whether a message of was, a folder's messages the view
-// showed, is not among msgs, those a sync read (same: of the same
-// UIDVALIDITY): expunged, moved out, or out of the window or page
-// (view.SyncLog.MarkLeft).
-func leftView(was, msgs map[imap.UID]imapMsg, same bool) bool {
-	if !same {
-		return len(was) > 0
-	}
-	for uid, old := range was {
-		if m, ok := msgs[uid]; !ok || m.id != old.id {
-			return true
-		}
-	}
-	return false
-}
-
 // stampMsgs sets the stamps of msgs, a folder's messages as a sync that
 // changed the view by stamp now (view.StampNone: it changed nothing
 // shown) read them, from was, those it held before (same: of the same
 // UIDVALIDITY): a message was held with the same id keeps when it came
 // into the folder, and when its flags came if they are the same; the rest
-// came with this sync — but for a message that left under one UID and
-// came back under another with this very sync (moved out and back, a new
-// UIDVALIDITY): the view showed it all along, so it keeps its stamps as
-// the message was held under its old UID (review C, 2026-12-05: stamped
-// by the return's sync, a lag too high and exact). Every stamp goes
-// through log.Keep, so that none names a sync the log dropped
-// (view.SyncLog.Add).
-func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now view.Stamp) {
-	gone := leftMsgs(was, msgs, same)
+// came with this sync — but for a message of gone (leftMsgs) that left
+// under one UID and came back under another with this very sync (moved out
+// and back, a new UIDVALIDITY): the view showed it all along, so it keeps
+// its stamps as the message was held under its old UID (review C,
+// 2026-12-05: stamped by the return's sync, a lag too high and exact).
+// Every stamp goes through log.Keep, so that none names a sync the log
+// dropped (view.SyncLog.Add).
+func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now view.Stamp, gone map[view.Handle]imapMsg) {
 	for uid, m := range msgs {
 		st := view.Stamps{Arrived: now, Flags: now}
 		old, ok := was[uid]
 		if !ok || !same || old.id != m.id {
 			old, ok = gone[m.id]
 		}
-		if ok && old.id == m.id {
+		if ok {
 			st.Arrived = log.Keep(old.st.Arrived)
 			if old.flags == m.flags {
 				st.Flags = log.Keep(old.st.Flags)
@@ -370,14 +355,20 @@ func stampMsgs(log *view.SyncLog, msgs, was map[imap.UID]imapMsg, same bool, now
 	}
 }
 
-// leftMsgs returns, by id, the messages of was (the folder's messages the
-// view showed) that are not among msgs under the same UID (same: of the
-// same UIDVALIDITY), as leftView finds them; nil when none left, as in
-// most syncs.
-func leftMsgs(was, msgs map[imap.UID]imapMsg, same bool) map[view.Handle]imapMsg {
-	var gone map[view.Handle]imapMsg
+// leftMsgs reports whether a message of was, a folder's messages the view
+// showed, is not among msgs under the same UID (same: of the same
+// UIDVALIDITY): expunged, moved out, out of the window or page
+// (view.SyncLog.MarkLeft); and returns, by id, those that left, which a
+// message of msgs may be, come back (stampMsgs): nil when none left, as in
+// most syncs. A message without a Message-ID (view.NoHandle) is none of
+// them: no id tells it from another such.
+func leftMsgs(was, msgs map[imap.UID]imapMsg, same bool) (gone map[view.Handle]imapMsg, left bool) {
 	for uid, old := range was {
 		if m, ok := msgs[uid]; same && ok && m.id == old.id {
+			continue
+		}
+		left = true
+		if old.id == view.NoHandle {
 			continue
 		}
 		if gone == nil {
@@ -385,7 +376,7 @@ func leftMsgs(was, msgs map[imap.UID]imapMsg, same bool) map[view.Handle]imapMsg
 		}
 		gone[old.id] = old
 	}
-	return gone
+	return gone, left
 }
 
 // equalMsgs reports whether a and b hold the same messages with the same
