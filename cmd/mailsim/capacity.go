@@ -572,9 +572,9 @@ func stepOf(rep *report.Report, w harnessmon.Window, commands int64, wall time.D
 	if s := rep.Messages.Submissions; s != nil {
 		sub = *s
 	}
-	for k, v := range map[string]int64{report.SubmissionsStartedMetric: sub.Started, "submissions_sent": sub.Sent,
+	for k, v := range map[string]int64{report.SubmissionsStartedMetric: sub.Started, report.SubmissionsSentMetric: sub.Sent,
 		report.SubmissionsFailedMetric: sub.Failed, report.SubmissionsUnansweredMetric: sub.Unanswered,
-		"submissions_unanswered_at_end": sub.UnansweredAtEnd, "submissions_cut": sub.Cut} {
+		report.SubmissionsUnansweredAtEndMetric: sub.UnansweredAtEnd, report.SubmissionsCutMetric: sub.Cut} {
 		st.Metrics[k] = float64(v)
 	}
 	st.Metrics["lost"] = float64(rep.Messages.Lost)

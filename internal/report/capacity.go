@@ -139,12 +139,13 @@ const (
 // The step metrics of the devices' submissions (sends, replies,
 // forwards; docs/report.md, Submissions): a fresh step's run's, a live
 // step's those that ended in its window (docs/capacity.md, Live
-// growth). The step's metrics also hold submissions_sent and
-// submissions_cut.
+// growth).
 const (
 	SubmissionsStartedMetric    = "submissions_started"
+	SubmissionsSentMetric       = "submissions_sent"
 	SubmissionsFailedMetric     = "submissions_failed"
 	SubmissionsUnansweredMetric = "submissions_unanswered"
+	SubmissionsCutMetric        = "submissions_cut"
 	// SubmissionsUnansweredAtEndMetric counts, of the unanswered, those
 	// whose device still waited for the reply when a fresh step's run
 	// ended (submission_failure_rate leaves them out, or is undecided).
