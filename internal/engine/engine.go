@@ -211,9 +211,6 @@ type Status struct {
 	ActionErrors int64
 	// ActionsDropped counts actions people gave up after every try failed.
 	ActionsDropped int64
-	// ActionsPlanned and ActionsCut count the actions planned so far and
-	// those the end of the active phase cut (Result).
-	ActionsPlanned, ActionsCut int64
 	// Submissions counts the devices' submissions ended so far, by
 	// outcome (Result.Submissions at the end).
 	Submissions SubmissionStats
@@ -523,8 +520,6 @@ func (e *Engine) Status() Status {
 		ActionErrors: e.actionErrors.Load(),
 		// Actions given up.
 		ActionsDropped: e.actionsDropped.Load(),
-		ActionsPlanned: e.actionsPlanned.Load(),
-		ActionsCut:     e.actionsCut.Load(),
 		Submissions:    e.submissions.stats(),
 	}
 	st.DeliveriesFailed, st.DeliveriesAbandoned = e.inj.failures()
