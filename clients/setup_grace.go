@@ -2,7 +2,6 @@ package clients
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/mailsim/mailsim/internal/transport"
@@ -27,11 +26,7 @@ func dialWatched(ctx context.Context, rec Recorder, cfg transport.Config, grace 
 	connect = w.Start(CommandConnect)
 	conn, err = setup.Dial(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, transport.ErrNotDialed) {
-			// ctx ended after Start, before the dial: the stop's.
-			w.Cut()
-		}
-		w.End(CommandConnect, connect, err)
+		w.End(CommandConnect, connect, err) // ErrNotDialed: the stop's
 		return nil, w, connect, err
 	}
 	return conn, w, connect, nil

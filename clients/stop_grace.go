@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -169,22 +170,18 @@ func (w *StopGrace) Bind(conn io.Closer) {
 	w.mu.Unlock()
 }
 
-// Cut notes that the stop came before the command in flight reached the
-// server: its dial was not made, the context having ended after Start
-// (transport.ErrNotDialed). End then counts it nothing, and Stopping
-// reports true, as for a command Start cut.
-func (w *StopGrace) Cut() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-}
-
 // End ends command name, started at start, with err (EndCommand's rule,
 // endCommand): recorded with err's outcome unless it failed after the
 // stop closed the connection, and then a timeout when it was overdue,
-// else nothing. It reports whether the stop cut the command.
+// else nothing. A dial the stop came before (err wraps
+// transport.ErrNotDialed, the watched context having ended after Start)
+// is the stop's too, as a command Start cut: it counts nothing, and
+// Stopping reports true. It reports whether the stop cut the command.
 func (w *StopGrace) End(name string, start time.Time, err error) (cut bool) {
 	w.mu.Lock()
+	if errors.Is(err, transport.ErrNotDialed) && w.ctx != nil && w.ctx.Err() != nil {
+		w.closed = true
+	}
 	w.busy = false
 	if w.ended != nil {
 		close(w.ended)

@@ -1195,10 +1195,9 @@ func (in *injector) appendOne(ctx context.Context, d delivery, r recipient) (han
 	}, leanimap.Options{Timeout: in.timeout, Caps: in.imapCaps}, as)
 	if err != nil {
 		err = ended(err)
-		if errors.Is(err, transport.ErrNotDialed) && run.Err() != nil {
-			// The run ended after Start, before the dial: the stop's.
-			w.Cut()
-		}
+		// A dial the run's end came before counts nothing (End: w's
+		// context is run's); one the session's deadline came before
+		// is the injector's own timeout.
 		w.End(clients.CommandConnect, connect, err)
 		w.CountLogin(err)
 		return time.Time{}, loginFailed(transport.Step(err), err)
