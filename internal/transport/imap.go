@@ -463,14 +463,9 @@ func SetupIMAPBound(ctx context.Context, cfg Config, open func(conn *Conn, after
 		stop = context.AfterFunc(ctx, func() { end.Ended(setup) })
 		c, err := setup.Dial(ctx, cfg)
 		if err != nil {
+			// A close for ctx's deadline is a timeout (Setup.Dial; not
+			// a cancelled delivery: TestInjectorAppendConnectDeadline).
 			stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.Canceled) {
-				// The binding's close for ctx's deadline cancels the
-				// dial: the connect ran out of time, as when the dial's
-				// own timeout comes first (not a cancelled delivery;
-				// TestInjectorAppendConnectDeadline).
-				err = atServer(cfg.Protocol, cfg.Endpoint.Addr, "connect: not made within %v: %w", bound.Round(10*time.Millisecond), context.DeadlineExceeded)
-			}
 			return nil, nil, &StepError{StepConnect, err}
 		}
 		conn = c

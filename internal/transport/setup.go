@@ -33,7 +33,10 @@ type Setup struct {
 // its own that Close ends, not ctx's end nor its deadline: a dial under
 // way when ctx ends goes on until the stop's rule closes s. Once ctx has
 // ended, or s was closed, nothing is dialed: the error wraps ErrNotDialed
-// and ctx's error.
+// and ctx's error. A dial Close cancelled once ctx's deadline had passed
+// (a caller's rule that closes s for it: SetupIMAPBound's binding) ran
+// out of time: its error wraps context.DeadlineExceeded, not
+// context.Canceled, as when the dial's own timeout comes first.
 func (s *Setup) Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	s.mu.Lock()
 	if ctx.Err() != nil {
@@ -51,9 +54,15 @@ func (s *Setup) Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	s.cancel = cancel
 	s.mu.Unlock()
 	defer cancel()
+	timedOut := func(err error) error {
+		if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return atServer(cfg.Protocol, cfg.Endpoint.Addr, "connect: not made before the deadline (%v): %w", err, context.DeadlineExceeded)
+		}
+		return err
+	}
 	conn, err := Connect(dctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, timedOut(err)
 	}
 	s.mu.Lock()
 	s.conn = conn
@@ -65,7 +74,7 @@ func (s *Setup) Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		_ = conn.Close()
 	}
 	if err := conn.Handshake(dctx); err != nil {
-		return nil, err
+		return nil, timedOut(err)
 	}
 	return conn, nil
 }
